@@ -70,6 +70,31 @@ def test_steering_verbs_go_through_the_executor(data: Path, cli: Cli) -> None:
     assert [e["action"] for e in events if e["event"] == "steered"] == ["goal", "goal", "archive"]
 
 
+def test_an_archived_goal_says_why(data: Path, cli: Cli) -> None:
+    for gid in ("a", "b", "c"):
+        assert cli("goal", "write", gid, f"goal: {gid}")[0] == 0
+    assert cli("goal", "archive", "a")[0] == 0  # archive: done unless told
+    assert cli("goal", "rm", "b")[0] == 0  # rm: dropped
+    assert cli("goal", "archive", "c", "--reason", "superseded")[0] == 0
+    code, _, err = cli("goal", "write", "d", "x")
+    code, _, err = cli("goal", "archive", "d", "--reason", "bored")
+    assert code != 0 and err.count("\n") == 1 and "done" in err  # the choices are named
+    assert (data / "goals" / "d.md").exists()
+    code, out, _ = cli("goal", "list", "--archived", "--json")
+    assert {r["id"]: r["reason"] for r in json.loads(out)} == {
+        "a": "done",
+        "b": "dropped",
+        "c": "superseded",
+    }
+    code, out, _ = cli("goal", "list", "--archived")
+    assert any(ln.split()[:2] == ["b", "dropped"] for ln in out.splitlines())
+    journal = (data / "journal.md").read_text()
+    assert "archive-goal b (dropped)" in journal and "archive-goal c (superseded)" in journal
+    events = [json.loads(ln) for ln in (data / "events.jsonl").read_text().splitlines()]
+    said = {e["id"]: e["reason"] for e in events if e["event"] == "goal_archived"}
+    assert said == {"a": "done", "b": "dropped", "c": "superseded"}
+
+
 def test_run_shows_output_and_fails_cleanly(data: Path, cli: Cli) -> None:
     code, out, _ = cli("run", "--", "echo", "hello world")
     assert code == 0 and "hello world\n" in out

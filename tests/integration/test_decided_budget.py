@@ -104,6 +104,9 @@ def test_a_decided_stop_policy_kills_the_worker_and_a_refused_start_keeps_its_bu
         spend(ctx, "w2", 1.5)
         tick(ctx)
         wait_until(lambda: not get_session(ctx.paths.data, "w2").alive, 10, "w2 to be stopped")
+        tick(ctx)  # a beat after it ended records how: stopped at its budget, not killed
+        rows = json.loads(_looop(ctx, "ls", "-a", "--json"))
+        assert {r["id"]: r["outcome"] for r in rows}["w2"] == "over_budget"
     finally:
         if get_session(ctx.paths.data, "w2").alive:
             kill(ctx.paths.data, "w2")

@@ -94,6 +94,9 @@ def test_a_limit_a_worker_sees_holds_new_starts_and_the_reset_goes_on(
             get_session(ctx.paths.data, "w2")
         journal = ctx.paths.journal.read_text()
         assert "start-worker w2 (held as scheduled until" in journal
+        # the beat that saw w1's limit recorded how it ended: limited, not a plain exit
+        code, out_text, err = run_cli(capsys, "ls", "-a", "--json", env=env, clock=clock)
+        assert {r["id"]: r["outcome"] for r in json.loads(out_text)}["w1"] == "limited", err
         # a human's start on that account is held too, and says so
         code, said, err = run_cli(
             capsys, "worker", "start", "w3", "more work", "--runner", "lim", env=env, clock=clock

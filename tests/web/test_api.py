@@ -8,6 +8,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.home.status import gather_status
 from looop.human.mailbox import archive, new_ask
@@ -266,6 +268,19 @@ def test_write_goal_and_pause_without_a_pulse(authed: TestClient, ctx: Ctx) -> N
     r = authed.post("/api/v1/pulse/pause")
     assert r.status_code == 409 and "not running" in r.json()["error"]
     assert journal(ctx) == before
+
+
+def test_archived_goals_say_why(authed: TestClient, ctx: Ctx) -> None:
+    assert authed.get("/api/v1/goals/archived").json() == []
+    ctx.paths.goals_archive.mkdir(parents=True)
+    (ctx.paths.goals_archive / "old.md").write_text("goal: before reasons\n")
+    authed.post("/api/v1/goals/ship", json={"body": "v2 is out"})
+    move = decision_from_obj({"action": "archive_goal", "id": "ship", "reason": "superseded"})
+    execute(ctx, ctx.knobs(), move, actor="pulse")
+    rows = {r["id"]: r for r in authed.get("/api/v1/goals/archived").json()}
+    assert rows["ship"]["reason"] == "superseded" and rows["ship"]["headline"] == "v2 is out"
+    assert rows["old"]["reason"] == "unsaid"
+    assert "archive-goal ship (superseded)" in journal(ctx)
 
 
 def test_a_repo_workers_branch_is_its_worktrees_and_no_git_is_read(

@@ -19,11 +19,14 @@ from looop.home.errors import LooopError
 from looop.home.status import gather_status
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
+from looop.sessions.client import wait
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from looop.web.metrics import BEAT_BUCKETS, DECIDE_BUCKETS, tally
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
-from tests.helpers import wire
+from tests.helpers import stop_sessions, wire
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(120)
@@ -264,3 +267,31 @@ def test_appended_records_count_on_a_half_line_waits_and_a_rotation_counts_afres
     ev.write_text(beat(3))
     s, _ = scrape(client)
     assert one(s, "looop_beats_total") == 4 and one(s, "looop_beats_skipped_total") == 4
+
+
+def test_workers_are_counted_by_their_outcome(client: TestClient, ctx: Ctx) -> None:
+    """Real workers end (exit 0, exit 1, verify failed); one beat records them, /metrics
+    counts them per outcome, every outcome listed."""
+    wire(ctx, [{"decision": {"action": "noop"}}] * 3)
+    before, _ = scrape(client)
+    assert one(before, "looop_worker_outcomes_total", outcome="exited") == 0
+    for wid, line, verify in (
+        ("a", "exit 0", None),
+        ("b", "exit 1", None),
+        ("c", "exit 0", "false"),
+    ):
+        req = StartRequest(wid, "x", command=f"{line} # {{{{prompt_file}}}}", verify=verify)
+        start_worker(ctx, ctx.knobs(), req)
+    try:
+        for wid in ("a", "b", "c"):
+            wait(ctx.paths.data, wid, 30, ctx.clock)
+        tick(ctx)
+        s, _ = scrape(client)
+        assert one(s, "looop_worker_outcomes_total", outcome="exited") == 2
+        assert one(s, "looop_worker_outcomes_total", outcome="failed_verify") == 1
+        assert one(s, "looop_worker_outcomes_total", outcome="landed") == 0
+        tick(ctx)  # recorded once: a second beat counts nothing more
+        again, _ = scrape(client)
+        assert one(again, "looop_worker_outcomes_total", outcome="exited") == 2
+    finally:
+        stop_sessions(ctx.paths.data)

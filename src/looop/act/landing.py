@@ -20,6 +20,7 @@ from looop.act.journal import append_journal
 from looop.act.landconfig import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
+from looop.home import outcomes
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
@@ -224,9 +225,29 @@ def land(
     ctx.events.record(
         "worker_landed", id=wid, mode=done.mode, into=done.into, commit=done.commit, actor=actor
     )
+    _outcome_landed(ctx, done)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         _tidy(ctx, p.tree)
     return done
+
+
+def _outcome_landed(ctx: Ctx, done: Landed) -> None:
+    """Landed overrides how it ended (home/outcomes.py): a worker that ended is recounted as
+    landed; a live one is landed when it ends. A pull request is landed when opened."""
+    data, wid = str(ctx.paths.data), done.wid
+    try:
+        gen: str | None = get_session(ctx.paths.data, wid).started_at
+    except SessionError:
+        gen = None
+    how = {"mode": done.mode, "into": done.into, "commit": done.commit}
+    try:
+        was = outcomes.mark_landed(data, wid, gen, how)
+    except OSError as e:  # the landing stands; its outcome is said unwritten
+        ctx.events.emit("warn", "worker.ended", f"worker {wid}'s outcome not recorded: {e}")
+        return
+    if was is not None:
+        ctx.events.emit("ok", "worker.ended", f"worker {wid}: {was} → landed", id=wid)
+        ctx.events.record("worker_ended", id=wid, outcome="landed", was=was)
 
 
 def _tidy(ctx: Ctx, tree: Tree) -> None:

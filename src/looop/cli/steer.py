@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
+from looop.act import goalarchive
 from looop.act.decision import Mover, check_id
+from looop.act.goalarchive import REASONS
 from looop.act.outcome import ExecError
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
@@ -72,24 +74,36 @@ def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None
     _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
-@goal_group.command("archive", help="Move goals/ID.md to goals/archive/ (met or dropped).")
+def _reason_opt(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--reason",
+        type=click.Choice(list(REASONS)),
+        default=default,
+        show_default=True,
+        help="Why: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items()) + ".",
+    )
+
+
+@goal_group.command("archive", help="Move goals/ID.md to goals/archive/, saying why.")
 @click.argument("goal_id", shell_complete=idcomplete.goals)
+@_reason_opt("done")
 @JOURNAL_OPT
-def goal_archive(goal_id: str, journal: str | None) -> None:
-    _archive(goal_id, journal)
+def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
+    _archive(goal_id, reason, journal)
 
 
 # `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
 @goal_group.command("rm", help="Stop pursuing goal ID: moves it to goals/archive/ (recoverable).")
 @click.argument("goal_id", shell_complete=idcomplete.goals)
+@_reason_opt("dropped")
 @JOURNAL_OPT
-def goal_rm(goal_id: str, journal: str | None) -> None:
-    _archive(goal_id, journal)
+def goal_rm(goal_id: str, reason: str, journal: str | None) -> None:
+    _archive(goal_id, reason, journal)
 
 
-def _archive(goal_id: str, journal: str | None) -> None:
+def _archive(goal_id: str, reason: str, journal: str | None) -> None:
     try:
-        _steer({"action": "archive_goal", "id": goal_id}, journal)
+        _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
     except ExecError as e:
         if "does not exist" not in str(e):
             raise
@@ -97,9 +111,13 @@ def _archive(goal_id: str, journal: str | None) -> None:
 
 
 @goal_group.command("list", help="List goals with their headline and last activity.")
+@click.option("--archived", is_flag=True, help="The archived goals instead, with why.")
 @click.option("--json", "as_json", is_flag=True)
-def goal_list(as_json: bool) -> None:
+def goal_list(archived: bool, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
+    if archived:
+        _archived_list(ctx, as_json)
+        return
     try:
         act = store.read_json_object(ctx.paths.goal_activity) or {}
     except LooopError:
@@ -123,6 +141,17 @@ def goal_list(as_json: bool) -> None:
     else:
         for r in rows:
             click.echo(f"{r['id']:<24} {r['headline']}")
+
+
+def _archived_list(ctx: Ctx, as_json: bool) -> None:
+    rows = goalarchive.archived(ctx)
+    if as_json:
+        click.echo(jsonio.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("no archived goals")
+    else:
+        for r in rows:
+            click.echo(f"{r['id']:<24} {r['reason']:<10} {r['headline']}")
 
 
 @click.group(

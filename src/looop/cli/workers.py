@@ -18,6 +18,7 @@ from looop.cli.params import hidden_alias, seconds
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import words
+from looop.home import outcomes
 from looop.home.colour import colour_on
 from looop.home.errors import LooopError
 from looop.home.render import fleet_json, fleet_table
@@ -173,6 +174,22 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
     if not went and way.kind != "local":
         raise LooopError(f"worker {wid}: it no longer runs on its host")
     click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
+
+
+@worker_group.command(
+    "unstall",
+    help="Clear worker ID's stall (it failed the same way again and again): the decider may "
+    "start or restart it again, and its failure streak starts over.",
+)
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+def worker_unstall(worker_id: str) -> None:
+    ctx = make_ctx()
+    wid = normalise_target(worker_id)
+    rec = outcomes.stalled(str(ctx.paths.data), wid)
+    if rec is None or not outcomes.unstall(str(ctx.paths.data), wid):
+        raise LooopError(f"worker {wid} is not stalled — `looop ls --all` shows how it ended")
+    ctx.events.record("worker_unstalled", id=wid, why=rec.get("why"))
+    click.echo(f"worker {wid} is no longer stalled (it was: {rec.get('why')})")
 
 
 @worker_group.command(

@@ -75,15 +75,21 @@ def fleet_rows_at(
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
+        r.setdefault("outcome", None)  # a worker away from home: its host keeps no outcome
     _with_spend(data, rows)
     held = held_rows(data, clock)  # starts held for a usage window: `scheduled`
     if held:
         ids = {str(r["id"]) for r in held}
         rows = sorted([r for r in rows if r["id"] not in ids] + held, key=lambda r: str(r["id"]))
+    return [_pulse_row(data), *rows]
+
+
+def _pulse_row(data: str) -> dict[str, Any]:
+    """The pulse as a row of the fleet: who holds the beat lock (home/beatholder.py)."""
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
-    pulse = {
+    return {
         "id": "pulse",
         "health": "up" if pulse_up else "down",
         "state": "running" if pulse_up else "tick" if ticking else "stopped",
@@ -97,5 +103,5 @@ def fleet_rows_at(
         "alive": pulse_up,
         "exit_code": None,
         "note": None,
+        "outcome": None,
     }
-    return [pulse, *rows]

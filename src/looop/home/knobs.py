@@ -245,6 +245,7 @@ KNOBS: dict[str, Knob] = {
             maximum=_DECADE,
             describe="a silent live worker counts as stuck",
         ),
+        _k("worker_stall_after", 3, maximum=_COUNT, describe="same failures in a row: stalled"),
         _k(
             "verify_timeout_secs",
             60,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.home import jsonio
+from looop.home import jsonio, outcomes
 from looop.home.colour import paint
 from looop.home.workerrows import age
 
@@ -68,6 +68,9 @@ def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tupl
         )
         for r in rows
     ]
+    if any(r.get("outcome") for r in rows):  # once a worker shown ended and was recorded
+        head = (*head, "OUTCOME")
+        body = [(*b, outcomes.short(r.get("outcome"))) for b, r in zip(body, rows, strict=True)]
     if any(r.get("sandboxed") for r in rows):  # the column shows once a worker is sandboxed
         head = (*head, "SANDBOX")
         body = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import needsinput, store, where
+from looop.home import needsinput, outcomes, store, where
 from looop.home.boxfolder import Folder, unanswered
 from looop.home.errors import CorruptState
 from looop.home.lastoutput import last_output
@@ -170,6 +170,10 @@ def worker_rows(
                 "limit": s.get("limit"),
                 "branch": branch.get(s["id"]),
                 "needs_input": None,
+                # how it ended (home/outcomes.py), once the beat recorded it; None while live
+                "outcome": None
+                if s["alive"]
+                else outcomes.outcome_of(outcomes.read_record(data, s["id"]), s["started_at"]),
             }
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
+from looop.home import outcomes
 from looop.home.config import Config, Knobs
 from looop.home.leases import LeaseError, reap_stale, session_alive
 from looop.home.stamps import utc_stamp_ms
@@ -48,6 +49,7 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
             _fleet(ctx).end(sid)
+            outcomes.forget(str(ctx.paths.data), sid)  # a stalled one's stays: a human clears it
             ctx.events.record("session_reaped", id=sid)
         if ctx.paths.worktrees.is_dir():  # a reaped worker's dirty worktree: warned, saved, gone
             _fleet(ctx).expire_kept(knobs)
@@ -79,6 +81,18 @@ def usage_windows(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
         _fleet(ctx).windows(knobs, cfg)
     except OSError as e:
         ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
+
+
+def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
+    """Each worker that ended gets its outcome, after verifies, the meter and the usage
+    windows said what they found of it (loop/ended.py); one stat for a home without
+    sessions."""
+    if not ctx.paths.sessions.is_dir():
+        return
+    try:
+        _fleet(ctx).ended(knobs, cfg)
+    except OSError as e:
+        ctx.events.emit("warn", "fleet.degraded", f"worker outcomes not recorded this beat: {e}")
 
 
 def _reap_claims(ctx: Ctx) -> None:

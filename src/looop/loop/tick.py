@@ -29,7 +29,7 @@ from looop.loop.diskcheck import fullest
 from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_windows
+from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_windows, worker_ends
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
@@ -147,6 +147,7 @@ def _beat(b: Beat) -> TickOutcome:
         housekeep_sessions(ctx, b.knobs, b.cfg)
         meter_workers(ctx, b.cfg, b.knobs)
         usage_windows(ctx, b.cfg, b.knobs)
+        worker_ends(ctx, b.cfg, b.knobs)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

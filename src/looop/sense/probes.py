@@ -131,7 +131,8 @@ def probe_sessions(
 
 
 def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
-    """What of a worker wakes the loop when it changes: state, exit, health, flags, verify."""
+    """What of a worker wakes the loop when it changes: state, exit, health, flags, verify,
+    its outcome."""
     entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
     if r.get("host"):
         entry["host"] = r["host"]
@@ -139,6 +140,8 @@ def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
         entry["note"] = r["note"]
     if r["verify"] is not None:
         entry["verify"] = r["verify"]
+    if r.get("outcome") is not None:  # how it ended (home/outcomes.py): stalled, landed, …
+        entry["outcome"] = r["outcome"]
     return entry
 
 

@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from looop import __version__
+from looop.act import goalarchive
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
@@ -446,6 +447,10 @@ def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], ca
     @api("GET", "/goals", "The goals (goals/*.md) with their text, newest change first.")
     async def goals(request: Request) -> Response:
         return JSONResponse(await call(reads.goals))
+
+    @api("GET", "/goals/archived", "The archived goals, newest first, each with why it went.")
+    async def goals_archived(request: Request) -> Response:
+        return JSONResponse(await call(goalarchive.archived))
 
     @api("GET", "/sessions/{sid}/diff", "A repo worker's changes (`looop worker diff`).")
     async def diff(request: Request) -> Response:

@@ -42,6 +42,7 @@ from looop.home.beatlog import BEAT_ENDS, ends_beat
 from looop.home.config import load_config
 from looop.home.cost.days import day_totals
 from looop.home.errors import LooopError
+from looop.home.outcomes import TABLE
 from looop.home.stamps import parse_utc
 from looop.home.status import gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
@@ -81,6 +82,7 @@ class Tally:
     beats: int = 0
     decides: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    ends: dict[str, int] = field(default_factory=dict)  # workers by their outcome
     failures: dict[str, int] = field(default_factory=dict)
     beat_s: Histogram = field(default_factory=lambda: Histogram(BEAT_BUCKETS))
     decide_s: Histogram = field(default_factory=lambda: Histogram(DECIDE_BUCKETS))
@@ -98,6 +100,11 @@ class Tally:
         if ev == "tick_start":
             self.beats += 1
             self.started, self.decide_at, self.outcome = _ts(rec), None, ""
+            return
+        if ev == "worker_ended":  # a worker's outcome (home/outcomes.py); a landing recounts
+            got = rec.get("outcome")
+            if isinstance(got, str) and got in TABLE:
+                self.ends[got] = self.ends.get(got, 0) + 1
             return
         if ev == "decide_start":
             self.decides += 1
@@ -225,6 +232,15 @@ class LoopCollector:
         for name in sorted(set(BEAT_ENDS.values())):
             outcomes.add_metric([name], t.outcomes.get(name, 0))
         yield outcomes
+        ends = CounterMetricFamily(
+            "looop_worker_outcomes",
+            "Workers by the outcome recorded when they ended; a later landing counts once more "
+            "under landed.",
+            labels=["outcome"],
+        )
+        for name in TABLE:
+            ends.add_metric([name], t.ends.get(name, 0))
+        yield ends
         failures = CounterMetricFamily(
             "looop_beat_failures",
             "Beats that ended failed or in error, by cause.",

@@ -20,7 +20,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.home import jsonio, store
+from looop.home import jsonio, outcomes, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER, SESSION_ID
@@ -426,6 +426,8 @@ def to_resume(ctx: Ctx) -> list[str]:
     for s in list_sessions(ctx.paths.data):
         if s.id == PULSE or s.alive or not s.supervisor_died:
             continue
+        if outcomes.stalled(str(ctx.paths.data), s.id) is not None:
+            continue  # it failed the same way again and again: a human clears it first
         try:
             rec = read_record(ctx, s.id)
         except WorkerError:

@@ -74,8 +74,8 @@ def test_run_shell_escape_hatch() -> None:
     [
         ({"action": "write_goal", "id": "ship", "body": "b"}, WriteGoal("ship", "b"), "goal",
          "write-goal ship"),
-        ({"action": "archive_goal", "id": "ship"}, ArchiveGoal("ship"), "archive",
-         "archive-goal ship"),
+        ({"action": "archive_goal", "id": "ship", "reason": "done"}, ArchiveGoal("ship", "done"),
+         "archive", "archive-goal ship (done)"),
         ({"action": "write_sensor", "name": "ci", "script": "echo {}"},
          WriteSensor("ci", "echo {}"), "sensor", "write-sensor ci"),
         ({"action": "write_playbook", "body": "# P"}, WritePlaybook("# P"), "playbook",
@@ -289,7 +289,7 @@ def test_check_id_accepts_and_shows_values_safely() -> None:
     ("obj", "kind"),
     [
         ({"action": "write_goal", "id": "../x", "body": "b"}, "goal"),
-        ({"action": "archive_goal", "id": ".git"}, "goal"),
+        ({"action": "archive_goal", "id": ".git", "reason": "done"}, "goal"),
         ({"action": "write_sensor", "name": "a/b", "script": "s"}, "sensor"),
         ({"action": "start_worker", "id": "a b", "prompt": "p"}, "worker"),
         ({"action": "write_schedule", "name": "..", "in_s": 5}, "schedule"),
@@ -322,7 +322,7 @@ def test_start_worker_refuses_pulse() -> None:
 def test_goal_of_maps_only_targeting_actions() -> None:
     assert StartWorker("ship", "p").goal() == "ship"
     assert WriteGoal("ship", "b").goal() == "ship"
-    assert ArchiveGoal("ship").goal() == "ship"
+    assert ArchiveGoal("ship", "done").goal() == "ship"
     assert SteerSession("looop-triage", "x").goal() == "triage"
     assert SendKey("looop-triage", ("Enter",)).goal() == "triage"
     assert Noop().goal() is None

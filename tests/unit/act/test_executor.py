@@ -36,6 +36,7 @@ from looop.act.executor import (
 )
 from looop.core.context import Ctx
 from looop.home import locks, store
+from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
 from looop.human.notify import fire_hook
 from tests.clocks import FixedClock
@@ -177,8 +178,13 @@ def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
     (ctx.paths.goals_archive).mkdir(parents=True)
     (ctx.paths.goals_archive / "ship.md").write_text("older archive\n")
     clock.advance(90)
-    done = run(ctx, {"action": "archive_goal", "id": "ship"})
-    assert done.kind == "archive" and done.summary == "archive-goal ship"
+    done = run(ctx, {"action": "archive_goal", "id": "ship", "reason": "superseded"})
+    assert done.kind == "archive" and done.summary == "archive-goal ship (superseded)"
+    assert journal_lines(ctx)[-1].endswith("archive-goal ship (superseded)")
+    why = json.loads((ctx.paths.goals / "archive.why" / "ship~2.json").read_text())
+    assert why["reason"] == "superseded" and why["goal"] == "ship"
+    assert not (ctx.paths.goals / "archive.why" / "ship.json").exists()  # the older: unsaid
+    assert sorted(p.name for p in ctx.paths.goals_archive.iterdir()) == ["ship.md", "ship~2.md"]
     assert not ctx.paths.goal("ship").exists()
     # an earlier archive of the same id is kept beside it, never overwritten
     assert (ctx.paths.goals_archive / "ship.md").read_text() == "older archive\n"
@@ -190,16 +196,27 @@ def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
 
 def test_archiving_an_archived_goal_succeeds_and_says_so(ctx: Ctx) -> None:
     run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
-    run(ctx, {"action": "archive_goal", "id": "ship"})
-    again = run(ctx, {"action": "archive_goal", "id": "ship", "journal": "tidy up"})
+    run(ctx, {"action": "archive_goal", "id": "ship", "reason": "done"})
+    again = run(
+        ctx, {"action": "archive_goal", "id": "ship", "reason": "done", "journal": "tidy up"}
+    )
     assert "goals/archive/ship.md was already archived" in again.summary
     assert journal_lines(ctx)[-1].endswith("tidy up (goals/archive/ship.md was already archived)")
     assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship\n"
 
 
+def test_archive_goal_needs_its_reason(ctx: Ctx) -> None:
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
+    for obj in ({}, {"reason": "because"}, {"reason": 3}):
+        with pytest.raises(LooopError, match=r"archive_goal: field 'reason' must be") as e:
+            run(ctx, {"action": "archive_goal", "id": "ship", **obj})
+        assert "\n" not in str(e.value)
+    assert ctx.paths.goal("ship").exists()  # nothing archived without why
+
+
 def test_archive_missing_goal_names_the_path(ctx: Ctx) -> None:
     with pytest.raises(ExecError, match=r"goals/nope\.md does not exist"):
-        run(ctx, {"action": "archive_goal", "id": "nope"})
+        run(ctx, {"action": "archive_goal", "id": "nope", "reason": "dropped"})
     assert journal_lines(ctx) == []
     assert not ctx.paths.goal_activity.exists()
 

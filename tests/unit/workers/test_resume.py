@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import outcomes, store
 from looop.home.presets import PRESETS
 from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import expect, kill, read_log
@@ -198,6 +198,17 @@ def test_up_leaves_workers_that_ended_or_did_not_opt_in(fleet: Ctx) -> None:
     code, _, _ = expect(fleet.paths.data, "exited", "nothing", timeout_s=10, clock=fleet.clock)
     assert code == 1  # the session ended
     assert to_resume(fleet) == ["died"]
+
+
+def test_up_leaves_a_stalled_worker_until_a_human_clears_it(fleet: Ctx) -> None:
+    _start(fleet, "w1")
+    _reboot(fleet, "w1")
+    data = str(fleet.paths.data)
+    rec = {"v": 1, "id": "w1", "gen": "g", "outcome": "stalled", "stalled": True, "streak": 3}
+    outcomes.write_record(data, rec)  # it failed the same way three times in a row
+    assert to_resume(fleet) == []
+    assert outcomes.unstall(data, "w1")
+    assert to_resume(fleet) == ["w1"]
 
 
 def test_restart_of_a_live_resumable_worker_resumes_it(fleet: Ctx, capsys: object) -> None:

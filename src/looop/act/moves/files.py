@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Self
 
-from looop.act import shellguard
+from looop.act import goalarchive, shellguard
 from looop.act.decision import Action, DecisionError, Mover, check_id, req_str
 from looop.act.outcome import ExecError
 from looop.act.playbook import write_playbook
@@ -56,20 +56,26 @@ never executed.
 class ArchiveGoal(Action):
     tag = "archive_goal"
     kind = "archive"
-    teach = r"""archive_goal{id} - the goal is met or dropped; looop moves it to goals/archive/.
-  {"action":"archive_goal","id":"release-2-1"}"""
+    teach = r"""archive_goal{id,reason} - looop moves goals/<id>.md to goals/archive/; reason says why: "done"
+(met), "dropped" (no longer wanted) or "superseded" (another goal took its place).
+  {"action":"archive_goal","id":"release-2-1","reason":"done"}"""  # noqa: E501
 
     id: str
+    reason: str
 
     def __post_init__(self) -> None:
         check_id("goal", self.id)
+        try:
+            goalarchive.check_reason(self.reason, "archive_goal: field 'reason'")
+        except ValueError as e:
+            raise DecisionError(str(e)) from None
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"))
+        return cls(id=req_str(cls.tag, obj, "id"), reason=req_str(cls.tag, obj, "reason"))
 
     def summary(self) -> str:
-        return f"archive-goal {self.id}"
+        return f"archive-goal {self.id} ({self.reason})"
 
     def goal(self) -> str | None:
         return self.id
@@ -85,13 +91,14 @@ class ArchiveGoal(Action):
             raise ExecError(f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)")
         try:
             # an id archived before keeps its earlier body: goals/archive/ID~2.md, ID~3.md…
-            store.move_aside(src, dst.parent, self.id, ".md")
+            moved = store.move_aside(src, dst.parent, self.id, ".md")
         except FileNotFoundError:
             if dst.is_file():  # archived meanwhile (a human's `looop goal archive`)
                 return f"{paths.rel(dst)} was already archived"
             raise ExecError(
                 f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)"
             ) from None
+        goalarchive.record(by.ctx, moved, self.id, self.reason)
         return None
 
 

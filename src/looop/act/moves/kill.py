@@ -17,7 +17,9 @@ from looop.act.decision import (
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
+from looop.core.context import Ctx
 from looop.core.text import one_line
+from looop.home import outcomes
 from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
 from looop.home.usagewindows import unhold
@@ -71,6 +73,7 @@ come back with next_interval_s.
             except LooopError as e:  # its host does not answer: a failed move, not a crash
                 raise ExecError(f"kill_worker: {e}") from e
             return None
+        _asked(ctx, wid, "decider" if by.decided else "human")
         try:
             left = kill(ctx.paths.data, wid).get("survivors")
         except SessionError as e:
@@ -89,3 +92,12 @@ come back with next_interval_s.
         if left:  # honest: killed, yet something it started outlived SIGKILL
             raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
         return None
+
+
+def _asked(ctx: Ctx, wid: str, who: str) -> None:
+    """A kill asked for is a choice, not a failure: its outcome says so (home/outcomes.py)."""
+    try:
+        gen = get_session(ctx.paths.data, wid).started_at
+        outcomes.mark_kill(str(ctx.paths.data), wid, gen, who)
+    except (SessionError, OSError):
+        pass  # no session to kill (said below), or the mark unwritten: it reads as a failure

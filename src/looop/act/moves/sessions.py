@@ -20,7 +20,10 @@ from looop.act.decision import (
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
+from looop.core.context import Ctx
 from looop.core.text import one_line
+from looop.home import outcomes
+from looop.home.errors import LooopError
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import restart_worker
@@ -144,6 +147,7 @@ class RestartSession(Action):
         way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:
             reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
+            _not_stalled(ctx, wid, "restart_session")
         # a worker here with a recorded agent conversation starts again on it; elsewhere its
         # backend restarts it where it runs (an SSH host there, a Job refuses)
         if way.kind == "local":
@@ -154,3 +158,11 @@ class RestartSession(Action):
                 raise ExecError(f"restart_session: {e}") from e
         far.sessions_call("restart_session", lambda: way.restart(wid))
         return None
+
+
+def _not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
+    """The decider restarts no stalled worker (home/outcomes.py): one line, nothing done."""
+    try:
+        outcomes.refuse_if_stalled(str(ctx.paths.data), wid, verb)
+    except LooopError as e:
+        raise ExecError(str(e)) from None

@@ -28,7 +28,8 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
-from looop.home import store
+from looop.home import outcomes, store
+from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
 from looop.workers.errors import StartHeld
@@ -145,6 +146,11 @@ class StartWorker(Action):
         ):
             if text is not None and text.strip():
                 shell_guard(by, text, what, cwd, local)
+        if by.decided:  # a stalled worker waits for a human (home/outcomes.py)
+            try:
+                outcomes.refuse_if_stalled(str(ctx.paths.data), self.id, "start_worker")
+            except LooopError as e:
+                raise ExecError(str(e)) from None
         unread = False
         if by.decided and self.verify is not None and self.verify.strip():
             unread = decided_line(by, self.verify, "start_worker verify", "start_worker")

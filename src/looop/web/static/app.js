@@ -220,7 +220,13 @@ function renderFleet(rows) {
 }
 
 function cause(r) {
-  // how a finished worker ended, in the session's own words; a held start, until when
+  // how a finished worker ended: its outcome once the beat recorded it, then the session's
+  // own words; a held start, until when
+  const how = endedHow(r);
+  return r.outcome ? `${r.outcome.replaceAll("_", " ")} · ${how}` : how;
+}
+
+function endedHow(r) {
   if (r.state === "scheduled") return r.health;
   if (r.state === "dead") return "dead (its supervisor is gone)";
   if (r.exit_code === null || r.exit_code === undefined) return r.state;

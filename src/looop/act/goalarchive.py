@@ -1,0 +1,70 @@
+"""Why a goal was archived: every archived goal says it (done, dropped or superseded), kept
+beside it as goals/archive.why/<name>.json (atomic; out of goals/archive/, which holds the
+bodies alone, as it always has) and read back for `looop goal list
+--archived` and the web's GET /goals/archived."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.home import store
+from looop.home.errors import CorruptState
+
+# reason -> what it means; the one list a decision, the CLI and the API accept
+REASONS: dict[str, str] = {
+    "done": "the goal is met",
+    "dropped": "it is no longer wanted",
+    "superseded": "another goal took its place",
+}
+WHY_DIR = "archive.why"  # in goals/, beside archive/
+MAX_SHOWN = 200  # archived goals listed at most, newest first
+
+
+def check_reason(reason: object, where: str) -> str:
+    """The reason when it is one of REASONS; else ValueError saying which are."""
+    if isinstance(reason, str) and reason in REASONS:
+        return reason
+    raise ValueError(f"{where} must be one of {', '.join(REASONS)}")
+
+
+def record(ctx: Ctx, archived: str, goal: str, reason: str) -> None:
+    """The reason beside the archived body `archived` (goals/archive/ID.md or ID~N.md)."""
+    path = Path(archived)
+    rec = {"v": 1, "goal": goal, "reason": reason, "ts": int(ctx.clock.now())}
+    store.write_json(_why(ctx, path), rec)
+    ctx.events.record("goal_archived", id=goal, reason=reason, file=path.name)
+
+
+def _why(ctx: Ctx, archived: Path) -> Path:
+    return ctx.paths.goals / WHY_DIR / f"{archived.stem}.json"
+
+
+def archived(ctx: Ctx) -> list[dict[str, Any]]:
+    """Each archived goal, newest first: its file's name, headline and why ("unsaid": one
+    archived before reasons were kept, or whose record cannot be read)."""
+    base = ctx.paths.goals_archive
+    if not base.is_dir():
+        return []
+    files = [p for p in base.iterdir() if p.suffix == ".md" and p.is_file()]
+    rows = []
+    for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:MAX_SHOWN]:
+        try:
+            why = store.read_json_object(_why(ctx, p)) or {}
+        except CorruptState:
+            why = {}
+        text = store.read_text(p) or ""
+        head = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        reason = why.get("reason") if why.get("reason") in REASONS else "unsaid"
+        ts = why.get("ts")
+        rows.append(
+            {
+                "id": str(why.get("goal") or p.stem),
+                "file": p.name,
+                "headline": head[:100],
+                "reason": reason,
+                "archived_unix": ts if isinstance(ts, int) else None,
+            }
+        )
+    return rows

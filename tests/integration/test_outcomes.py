@@ -1,0 +1,243 @@
+"""Every worker ends in a named outcome (issue 57, item 4): real workers in real PTYs end each
+way a worker can — exit 0, exit 1, killed, verify passed or failed, held at its budget, stopped
+on a usage window, with an ask unanswered, landed — and one beat records each once: the record,
+`ls --json` and `ls`, journal.md and events.jsonl. The same failure three times in a row is
+stalled, said once, and the decider's start of it refused until a human clears it."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.home import outcomes, usagewindows
+from looop.home.paths import Paths
+from looop.home.render import fleet_table
+from looop.home.spent import mark_over
+from looop.human.mailbox import new_ask
+from looop.loop.tick import tick
+from looop.remote.fleet import fleet_rows
+from looop.sense.probes import probe_sessions
+from looop.sessions.client import kill, wait
+from looop.sessions.state import get_session
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
+from tests.clocks import FixedClock
+from tests.helpers import Cli, clean_env, stop_sessions, wire
+from tests.integration.workerchange import git, repo, start
+from tests.integration.workerchange import wctx as repo_ctx
+
+pytestmark = pytest.mark.timeout(120)
+__all__ = ["repo", "repo_ctx"]  # the fixtures this module's tests take
+
+NOOPS = [{"decision": {"action": "noop"}}] * 8
+
+
+@pytest.fixture
+def octx(tmp_path: Path, ctx: Ctx) -> Ctx:
+    data = tmp_path / "home"
+    data.mkdir()
+    c = _own_events(replace(ctx, paths=Paths.at(data), clock=FixedClock(t=time.time())))
+    wire(c, NOOPS)
+    return c
+
+
+def _own_events(c: Ctx) -> Ctx:
+    """Its events.jsonl in its own data dir, where `looop` and /metrics read them."""
+    em = Emitter(clock=c.clock, events_path=c.paths.events, stream=io.StringIO(), keep_seen=True)
+    return replace(c, events=em)
+
+
+def _start(c: Ctx, wid: str, line: str, verify: str | None = None) -> None:
+    cmd = f"{line} # {{{{prompt_file}}}}"
+    start_worker(c, c.knobs(), StartRequest(wid, "x", command=cmd, verify=verify))
+
+
+def _records(c: Ctx, name: str) -> list[dict[str, Any]]:
+    lines = c.paths.events.read_text().splitlines() if c.paths.events.exists() else []
+    return [r for r in map(json.loads, lines) if r.get("event") == name]
+
+
+def _outcomes(c: Ctx) -> dict[str, Any]:
+    return {r["id"]: r["outcome"] for r in fleet_rows(c, True) if r["id"] != "pulse"}
+
+
+def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
+    c, data = octx, octx.paths.data
+    try:
+        _start(c, "ok", "echo fine; exit 0")
+        _start(c, "bad", "echo boom; exit 1")
+        _start(c, "vpass", "exit 0", verify="true")
+        _start(c, "vfail", "exit 0", verify="echo nope; false")
+        _start(c, "window", "echo 'usage limit reached'; exit 1")
+        for wid in ("killed", "budget", "asker", "stopped"):
+            _start(c, wid, "sleep 600")
+        new_ask(c.paths.asks, c.paths.answers, "asker", "may I deploy?", None, [], c.clock.now())
+        mark_over(str(data), "budget", 5.2, 5.0, "stop")  # what the meter writes at the budget
+        for wid in ("killed", "budget", "asker"):
+            kill(data, wid)
+        stop = decision_from_obj({"action": "kill_worker", "id": "stopped"})
+        execute(c, c.knobs(), stop, actor="cli")  # `looop kill`: a human's choice
+        for wid in ("ok", "bad", "vpass", "vfail", "window"):
+            wait(data, wid, 30, c.clock)
+        acct = usagewindows.Account("scripted", "x", "k")
+        run = ("window", get_session(data, "window").started_at)
+        usagewindows.mark(str(data), acct, c.clock.now() + 3600, "limit", "t", c.clock.now(), run)
+        assert all(v is None for v in _outcomes(c).values())  # not recorded before a beat
+
+        tick(c)
+        got = _outcomes(c)
+        assert got == {
+            "ok": "exited",
+            "bad": "exited",
+            "vpass": "verified",
+            "vfail": "failed_verify",
+            "window": "limited",
+            "killed": "killed",
+            "budget": "over_budget",
+            "asker": "needs_human",
+            "stopped": "killed",
+        }
+        signal = {e["id"]: e for e in probe_sessions(c)["signal"]}  # what the decider sees
+        assert signal["vfail"]["outcome"] == "failed_verify"
+        ended = _records(c, "worker_ended")
+        assert sorted(r["id"] for r in ended) == sorted(got)  # once each
+        assert {r["id"]: r["exit_code"] for r in ended}["bad"] == 1
+        journal = c.paths.journal.read_text()
+        assert (
+            "worker vfail ended: verify failed — verify failed (echo nope; false, exit 1)"
+            in journal
+        )
+        assert "nope\n" not in journal and "boom" not in journal  # nothing the worker wrote
+        assert "worker bad ended: exited — exit 1" in journal
+        assert "worker stopped ended: killed — killed by the human's kill" in journal
+        streaks = {r["id"]: r["streak"] for r in ended}
+        assert streaks["stopped"] == 0 and streaks["killed"] == 1  # a choice is no failure
+        table = fleet_table(fleet_rows(c, True))
+        assert "OUTCOME" in table.splitlines()[0]
+        assert any(ln.startswith("budget ") and "over budget" in ln for ln in table.splitlines())
+        tick(c)
+        assert len(_records(c, "worker_ended")) == len(got)  # a second beat says nothing again
+        assert not _records(c, "worker_stalled")
+    finally:
+        stop_sessions(data)
+
+
+def test_a_pending_verify_holds_the_outcome_until_it_ran(octx: Ctx) -> None:
+    c = replace(octx, env={**octx.env, "LOOOP_VERIFY_BEAT_BUDGET_SECS": "1"})
+    try:
+        _start(c, "a-slow", "exit 0", verify="sleep 1.5")
+        _start(c, "b-quick", "exit 0", verify="true")
+        for wid in ("a-slow", "b-quick"):
+            wait(c.paths.data, wid, 30, c.clock)
+        tick(c)  # a-slow's verify spends the beat's verify budget: b-quick's waits
+        assert _outcomes(c) == {"a-slow": "verified", "b-quick": None}
+        tick(c)
+        assert _outcomes(c) == {"a-slow": "verified", "b-quick": "verified"}
+    finally:
+        stop_sessions(c.paths.data)
+
+
+def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
+    octx: Ctx, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, data = octx, octx.paths.data
+    line = "echo 'Error: config.yaml not found'; exit 2"
+    try:
+        for _ in range(4):  # a human starts it again and again: never refused
+            _start(c, "flaky", line)
+            assert wait(data, "flaky", 30, c.clock) == 2
+            tick(c)
+        rec = outcomes.read_record(str(data), "flaky")
+        assert rec is not None and rec["outcome"] == "stalled" and rec["streak"] == 4
+        said = _records(c, "worker_stalled")
+        assert len(said) == 1 and said[0]["streak"] == 3  # said once, at the third
+        assert [r["outcome"] for r in _records(c, "worker_ended")] == [
+            "exited",
+            "exited",
+            "stalled",
+            "stalled",
+        ]
+
+        start = {"action": "start_worker", "id": "flaky", "prompt": "again"}
+        start["command"] = f"{line} # {{{{prompt_file}}}}"
+        wire(c, [{"decision": start}], worker="cat {{prompt_file}}")
+        out = tick(c, force=True)
+        assert out.status == "failed" and out.error is not None
+        assert "worker flaky is stalled" in out.error and "looop worker unstall flaky" in out.error
+        assert "\n" not in out.error
+        assert not get_session(data, "flaky").alive  # nothing started
+        wire(c, [{"decision": {"action": "restart_session", "id": "flaky"}}])
+        out = tick(c, force=True, override_backoff=True)
+        assert out.status == "failed" and out.error is not None
+        assert "restart_session: worker flaky is stalled" in out.error and "\n" not in out.error
+        assert not get_session(data, "flaky").alive
+
+        cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
+        code, out_text, err = cli("worker", "unstall", "flaky")
+        assert code == 0 and "no longer stalled" in out_text, err
+        code, _, err = cli("worker", "unstall", "flaky")
+        assert code == 1 and "is not stalled" in err and len(err.strip().splitlines()) == 1
+        wire(c, [{"decision": start}], worker="cat {{prompt_file}}")
+        out = tick(c, force=True, override_backoff=True)  # the refusal's backoff: a human's nudge
+        assert out.status == "decided", out.error
+        assert wait(data, "flaky", 30, c.clock) == 2
+        tick(c)
+        rec = outcomes.read_record(str(data), "flaky")
+        assert rec is not None and rec["outcome"] == "exited" and rec["streak"] == 1
+    finally:
+        stop_sessions(data)
+
+
+def test_a_landing_after_the_end_makes_it_landed(
+    repo_ctx: Ctx, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    c = _own_events(repo_ctx)
+    try:
+        start(c, tmp_path, "w1", repo)
+        tick(c)
+        assert _outcomes(c)["w1"] == "exited"
+        cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        code, _, err = cli("land", "w1")
+        assert code == 0, err
+        assert git(repo, "log", "-1", "--format=%s").strip() == "add app and a README line"
+        assert _outcomes(c)["w1"] == "landed"
+        ended = _records(c, "worker_ended")
+        assert [(r["outcome"], r.get("was")) for r in ended] == [
+            ("exited", None),
+            ("landed", "exited"),
+        ]
+        code, out, _ = cli("ls", "--all", "--json")
+        rows = {r["id"]: r for r in json.loads(out)}
+        assert rows["w1"]["outcome"] == "landed" and rows["pulse"]["outcome"] is None
+    finally:
+        stop_sessions(c.paths.data)
+
+
+def test_a_landing_while_it_runs_makes_its_end_landed(
+    repo_ctx: Ctx, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    c = _own_events(repo_ctx)
+    try:
+        start(c, tmp_path, "w2", repo, tail="sleep 600")
+        cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        code, _, err = cli("land", "w2")
+        assert code == 0, err
+        assert _outcomes(c)["w2"] is None  # it still runs: no outcome yet
+        kill(c.paths.data, "w2")
+        tick(c)
+        assert _outcomes(c)["w2"] == "landed"  # not killed: it was landed before it ended
+        assert [r["outcome"] for r in _records(c, "worker_ended")] == ["landed"]
+    finally:
+        stop_sessions(c.paths.data)
