@@ -205,13 +205,21 @@ def test_archiving_an_archived_goal_succeeds_and_says_so(ctx: Ctx) -> None:
     assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship\n"
 
 
-def test_archive_goal_needs_its_reason(ctx: Ctx) -> None:
+def test_archive_goal_needs_a_known_reason(ctx: Ctx) -> None:
     run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
-    for obj in ({}, {"reason": "because"}, {"reason": 3}):
+    for obj in ({"reason": "because"}, {"reason": 3}, {"reason": ""}):
         with pytest.raises(LooopError, match=r"archive_goal: field 'reason' must be") as e:
             run(ctx, {"action": "archive_goal", "id": "ship", **obj})
         assert "\n" not in str(e.value)
-    assert ctx.paths.goal("ship").exists()  # nothing archived without why
+    assert ctx.paths.goal("ship").exists()  # nothing archived on a reason it cannot keep
+
+
+def test_archive_goal_as_v1_spells_it_is_done(ctx: Ctx) -> None:
+    """v1.0's archive_goal{id} (no reason) still archives: the goal's work was done."""
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
+    run(ctx, {"action": "archive_goal", "id": "ship"})
+    assert not ctx.paths.goal("ship").exists()
+    assert "archive-goal ship (done)" in ctx.paths.journal.read_text()
 
 
 def test_archive_missing_goal_names_the_path(ctx: Ctx) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from looop.act import goalarchive, shellguard
-from looop.act.decision import Action, DecisionError, Mover, check_id, req_str
+from looop.act.decision import Action, DecisionError, Mover, check_id, opt_str, req_str
 from looop.act.outcome import ExecError
 from looop.act.playbook import write_playbook
 from looop.act.shellgate import shell_guard
@@ -72,7 +72,9 @@ class ArchiveGoal(Action):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), reason=req_str(cls.tag, obj, "reason"))
+        # v1.0's archive_goal{id} says no reason: it archived a goal whose work was done
+        reason = opt_str(cls.tag, obj, "reason")
+        return cls(id=req_str(cls.tag, obj, "id"), reason="done" if reason is None else reason)
 
     def summary(self) -> str:
         return f"archive-goal {self.id} ({self.reason})"
