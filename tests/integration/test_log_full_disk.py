@@ -135,5 +135,8 @@ def test_the_log_of_a_worker_is_written_again_once_the_full_disk_has_room(
     assert min(missing) > res["full_at"] - 50  # lost only around the full disk
     gap = res["status"].get("log_gap") or ""
     span = r"between \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ and \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
-    assert re.fullmatch(rf"w1: output.log lost the output {span} \(.*No space.*\)", gap), gap
+    assert re.fullmatch(rf"w1: output.log lost \d+ bytes of output {span} \(.*No space.*\)", gap)
+    # … and so does the log itself, once, where the gap is
+    said = re.findall(r"^looop: (output.log lost .*)$", res["log"], re.M)
+    assert said == [gap.removeprefix("w1: ")], said
     assert res["kill"][0] == 0, res["kill"]

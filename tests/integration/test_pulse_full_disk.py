@@ -1,5 +1,6 @@
 """A live pulse on a data dir that fills up: it stays up, says why, and beats again once the
-disk has room — its watchdog never takes the full disk for a hang.
+disk has room — its watchdog never takes the full disk for a hang — and its log, written
+again by its supervisor, says what it lost.
 
 The pulse, its supervisor and the session host run inside a private mount namespace whose data
 dir is a 2 MiB tmpfs a filler file fills; skipped where private mounts are not allowed."""
@@ -7,6 +8,7 @@ dir is a 2 MiB tmpfs a filler file fills; skipped where private mounts are not a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,11 +75,26 @@ try:
                 f.flush()
             except OSError:
                 pass
+        # … and the last page of the pulse's log, so its next write fails (a few lines a
+        # beat could fit there for the whole spell: the log would never have been lost)
+        plog = os.path.join(data, "sessions", "pulse", "log", "output.log")
+        fd = os.open(plog, os.O_WRONLY | os.O_APPEND)
+        try:
+            while True:
+                os.write(fd, b"." * 511 + b"\n")
+        except OSError:
+            os.close(fd)
         full = until("said", lambda: "No space left" in looop("shot", "pulse").stdout, 30)
         log["held_full"] = full and hold(grace + 6, pid)
         log["screen_full"] = looop("shot", "pulse").stdout
         os.unlink(os.path.join(mnt, "filler"))
         log["recovered"] = until("beats", lambda: "failing" not in last_sleep(), 30)
+        def resumed():  # the pulse's log says its gap, then goes on with the beats
+            text = looop("log", "pulse").stdout
+            gap = text.rfind("looop: output.log lost ")
+            return gap >= 0 and "next beat in" in text[gap:]
+        until("logged again", resumed, 30)
+        log["log_after"] = looop("log", "pulse").stdout[-4000:]
         log["after"] = pulse()
         log["screen_after"] = looop("shot", "pulse").stdout
 finally:
@@ -126,6 +143,10 @@ def test_a_full_data_dir_neither_stops_nor_restarts_the_pulse_and_it_recovers(
     assert res["held_full"], res.get("broke")  # the same pulse, never restarted, while full
     assert "No space left on device" in res["screen_full"]  # … and it says why
     assert res["recovered"], res["screen_after"][-2000:]  # beats again once there is room
+    # its log, the record of why it stopped, is written again and says what it lost
+    assert res["steps"][-1] == "logged again", (res["steps"], res.get("log_after", "")[-2000:])
+    lost = r"looop: output.log lost \d+ bytes of output between .*No space"
+    assert re.search(lost, res["log_after"]), res["log_after"][-2000:]
     after = res["after"]
     assert after["running"] and after["pid"] == res["pid"] and after["restarts"] == 0, after
     assert res["down"][0] == 0, res["down"]

@@ -410,6 +410,23 @@ def _closed(keep: int) -> list[tuple[int, int]]:
     return [(os.POSIX_SPAWN_CLOSE, n) for n in fds if n > 2 and n != keep]
 
 
+def end_entry_run(d: str) -> bool:
+    """End the run of entry `d` that any answerer started (its `pid`), while it still holds
+    the entry's flock and its argv names the entry (a reused pid is left alone). Whether one
+    was signalled."""
+    raw = (_text(d, "pid") or "").strip()
+    if not raw.isdecimal() or int(raw) <= 1 or not locks.flock_held(os.path.join(d, "lock")):
+        return False
+    try:
+        with open(f"/proc/{raw}/cmdline", "rb") as f:
+            if d.encode() not in f.read().split(b"\0"):
+                return False
+        os.killpg(int(raw), 15)  # its own session: the sh, the verb and theirs
+    except OSError:
+        return False
+    return True
+
+
 def ended(pid: int) -> bool:
     """Whether our run `pid` has ended (reaped now)."""
     try:

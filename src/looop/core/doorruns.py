@@ -1,39 +1,96 @@
 """The runs the home's doors started (core/answering.py's `spawn_run`: an `ask` waiting on a
 human, a `kill`), each in a session of its own so a restart of the door never cuts it: ended
-by `looop down` with the fleet, since nothing else would."""
+by `looop down` with the fleet, since nothing else would.
+
+A run is found by what it is, not by what its entry says: the session leader whose argv is
+the door's own `sh -c WRAP sh DATA ENTRY …` with ENTRY in this home's `.contract/`. Its entry
+is no guide: the `pid` is written only after the spawn (a full disk, or `down` reading in
+between, leaves none), and a door that answered a worker gone ("its door is shut") put a
+`code` there while the run, started for an earlier call, still waited on its human."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
-from looop.core.answering import STATE_DIR
-from looop.home import store
+from looop.core.answering import SH, STATE_DIR, WRAP
+
+SETTLE_S = 3.0  # how long the runs have to end on SIGTERM before they are killed
+POLL_S = 0.05
 
 
-def end_runs(data: str, sig: int = 15) -> int:
-    """`down`: every run of the home's doors still going (an `ask` waiting on a human) ended
-    with its session; a run is known by its entry's pid and its own argv naming that entry
-    (a reused pid is left alone). How many were signalled."""
-    n = 0
-    root = os.path.join(data, STATE_DIR)
-    runs = [os.path.join(root, w, k) for w in _names(root) for k in _names(os.path.join(root, w))]
-    for d in runs:
-        raw = (store.read_text(os.path.join(d, "pid")) or "").strip()
-        if not raw.isdecimal() or os.path.exists(os.path.join(d, "code")):
-            continue
+def end_runs(
+    data: str, monotonic: Callable[[], float], sig: int = 15, settle_s: float = SETTLE_S
+) -> int:
+    """`down`: every run of the home's doors still going ended with its session (`sig`, then
+    SIGKILL for what still runs after `settle_s`), so nothing of it is left when `down`
+    returns. How many runs were signalled."""
+    runs = run_groups(data)
+    for pgid in runs:
+        _signal(pgid, sig)
+    left, deadline = set(runs), monotonic() + settle_s
+    while left and monotonic() < deadline:
+        left = _live(left)
+        if left:
+            time.sleep(POLL_S)  # nothing to wait on: they are not our children
+    for pgid in _live(left):
+        _signal(pgid, 9)
+    return len(runs)
+
+
+def run_groups(data: str) -> set[int]:
+    """The process groups (one per run: its `sh` leads its own session) of the runs of the
+    home in `data` still going."""
+    root = os.path.join(data, STATE_DIR) + "/"
+    head = [SH.encode(), b"-c", WRAP.encode(), b"sh", data.encode()]
+    found: set[int] = set()
+    for pid in _pids():
         try:
-            with open(f"/proc/{raw}/cmdline", "rb") as f:
-                if d.encode() not in f.read().split(b"\0"):
-                    continue
-            os.killpg(int(raw), sig)  # its own session: the sh, the verb and theirs
-            n += 1
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
         except OSError:
             continue
-    return n
+        if argv[:5] != head or len(argv) < 6 or not argv[5].startswith(root.encode()):
+            continue
+        got = _stat(pid)
+        if got is not None and got[1] == pid and got[0] != "Z":  # the leader of its group
+            found.add(pid)
+    return found
 
 
-def _names(folder: str) -> list[str]:
+def _pids() -> list[int]:
     try:
-        return [e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        return [int(n) for n in os.listdir("/proc") if n.isdecimal()]
     except OSError:
         return []
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a process; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()  # after the name, which may hold anything
+    if len(fields) < 3 or not fields[2].isdigit():
+        return None
+    return fields[0].decode(), int(fields[2])
+
+
+def _live(groups: set[int]) -> set[int]:
+    """Those of `groups` with a process still running in them (a zombie has ended)."""
+    left: set[int] = set()
+    for pid in _pids():
+        got = _stat(pid)
+        if got is not None and got[1] in groups and got[0] not in ("Z", "X"):
+            left.add(got[1])
+    return left
+
+
+def _signal(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)  # its own session: the sh, the verb and theirs
+    except OSError:
+        pass

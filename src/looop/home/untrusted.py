@@ -13,6 +13,7 @@ AHEAD_S = 86400.0  # a host's clock may run ahead of ours; a day past now is no 
 EXIT_MAX = 1 << 32  # an exit status is a small int; wider ones are shown as unknown
 OFFSET_MAX = 1 << 62  # a byte offset into a log on disk
 TEXT_MAX = 200  # a state, label or note shown on one row
+AGE_MAX = 10 * 365 * 86400.0  # how long ago something happened: no worker is older
 
 
 def moment(value: object, now: float) -> float | None:
@@ -23,6 +24,16 @@ def moment(value: object, now: float) -> float | None:
         return None  # float() of a 200-digit integer overflows
     t = float(value)
     return t if math.isfinite(t) and 0.0 < t <= now + AHEAD_S else None
+
+
+def age(value: object) -> float | None:
+    """Seconds since something happened, as a host measured them (0..AGE_MAX); else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) > 1 << 53:
+        return None
+    t = float(value)
+    return t if math.isfinite(t) and 0.0 <= t <= AGE_MAX else None
 
 
 def count(value: object, most: int) -> int | None:

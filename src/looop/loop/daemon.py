@@ -259,12 +259,14 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.workers += far
         res.survivors_far = failed
     res.orphans = _kill_orphans(ctx)
-    end_runs(str(ctx.paths.data))  # a worker's `ask` still waiting at a door goes with it
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down this home's goes too (the
     # next start brings one up again); other data dirs' hosts are theirs.
     stop_host(runtime_base(ctx.env), str(ctx.paths.data))
     _stop_sandbox_host(ctx)
+    # a worker's `ask` still waiting at a door goes with it: once the doors are shut, so no
+    # call they were still serving starts one after
+    end_runs(str(ctx.paths.data), ctx.clock.monotonic)
     _sweep_runtime(ctx)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.sessionfiles import SessionError
+from looop.sessions.attached import AttachClient, delivered
 from looop.sessions.controlsock import bind_at, gone
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import AttachClient, delivered, log, log_failure
+from looop.sessions.pump import log, log_failure
 
 if TYPE_CHECKING:
     from looop.sessions.evloop import Future, Loop, Task

@@ -29,6 +29,7 @@ from looop.core.answering import (
     Request,
     answer_here,
     check,
+    end_entry_run,
     ended,
     entry,
     opened,
@@ -269,6 +270,8 @@ class HostDoor:
             if why is not None:
                 if h.pid is not None and not over:
                     _end(h.pid)
+                else:  # a call asked again (after a 202, a host's restart): the run goes too
+                    end_entry_run(h.d)
                 _say(h.conn, 200, store_answer(h.d, refused(why, 3)))
                 return True
         if over or now - h.since >= HOLD_S or not locks.flock_held(os.path.join(h.d, "lock")):

@@ -41,6 +41,7 @@ class LogWriter:
         self.sent = 0  # bytes handed over (only the loop's thread changes it)
         self.done = 0  # bytes written or given up on (only the writer thread changes it)
         self.error: str | None = None  # the first failed write (set by the writer thread)
+        self.lost = 0  # bytes not written: the failed write's and every one after it
         _thread.start_new_thread(self._run, ())
 
     def _hand(self, item: Any) -> None:
@@ -71,6 +72,8 @@ class LogWriter:
                         self.error = f"output.log write failed: {e.strerror}"
                     except BaseException as e:  # never die with work queued behind
                         self.error = f"output.log write failed: {e!r}"
+                if self.error is not None:
+                    self.lost += len(item)
                 self.done += len(item)
         finally:
             self.ended.release()
@@ -95,12 +98,13 @@ RETRY_MAX_S = 30.0
 
 
 class Gap:
-    """Output that output.log lost: since when (wall time, for the note), when to try the log
-    again (monotonic) and how long to wait after that try fails too."""
+    """Output that output.log lost: since when (wall time, for the note), how many bytes,
+    when to try the log again (monotonic) and how long to wait after that try fails too."""
 
     def __init__(self, wall: Callable[[], float], monotonic: Callable[[], float]) -> None:
         self.wall, self.monotonic = wall, monotonic
         self.since: float | None = None
+        self.lost = 0
         self.retry_at = 0.0
         self.wait = RETRY_S
 
@@ -114,11 +118,15 @@ class Gap:
     def due(self) -> bool:
         return self.since is not None and self.monotonic() >= self.retry_at
 
-    def closed(self, why: str) -> str:
-        """The log is written again: the one line that says what it lost."""
-        since, self.since, self.wait = self.since, None, RETRY_S
-        t1, t2 = stamp(since if since is not None else self.wall()), stamp(self.wall())
-        return f"output.log lost the output between {t1} and {t2}" + (f" ({why})" if why else "")
+    def said(self, why: str) -> str:
+        """The one line that says what the log lost, so far."""
+        t1, t2 = stamp(self.since if self.since is not None else self.wall()), stamp(self.wall())
+        lost = f"output.log lost {self.lost} bytes of output between {t1} and {t2}"
+        return lost + (f" ({why})" if why else "")
+
+    def closed(self) -> None:
+        """The log is written again: the next failure is a gap of its own."""
+        self.since, self.lost, self.wait = None, 0, RETRY_S
 
 
 def stamp(t: float) -> str:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from looop.home import logfiles
 from looop.home import protocol as proto
-from looop.sessions.evloop import Event, Loop, within
+from looop.sessions.attached import AttachClient
 from looop.sessions.logwriter import Gap, LogWriter, write_all
 from looop.sessions.outputmark import OutputMark
 from looop.sessions.screen import Emulator
@@ -31,19 +31,8 @@ if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable
 
-    from looop.sessions.evloop import Handle, Loop, Task
+    from looop.sessions.evloop import Handle, Loop
 
-    class Writer(Protocol):
-        """Where an attached client's frames go (control.Conn, one accepted connection)."""
-
-        loop: Loop
-        out: bytearray  # written, not yet taken by the peer
-
-        def write(self, data: bytes) -> None: ...
-
-        def close(self) -> None: ...
-
-        async def drain(self, timeout: float | None = None, everything: bool = False) -> None: ...
 else:
     from _collections import deque  # not `collections`: the package imports far more
 
@@ -83,68 +72,6 @@ def log_failure(msg: str) -> None:
         pass
 
 
-class AttachClient:
-    """An attached connection: a bounded queue drained by its own writer task."""
-
-    def __init__(self, writer: Writer) -> None:
-        self.writer = writer
-        self.queue: deque[bytes] = deque()
-        self.queued = 0
-        self.wake = Event(writer.loop)
-        self.end: bytes | None = None  # the EXIT or DETACHED frame to send after the queue
-        self.dropped = False
-        self.task: Task | None = None
-
-    def push(self, data: bytes) -> None:
-        if self.dropped or self.end is not None:
-            return
-        if self.queued + len(data) > proto.CLIENT_QUEUE_MAX:
-            self.drop()
-            return
-        self.queue.append(data)
-        self.queued += len(data)
-        self.wake.set()
-
-    def finish(self, end: bytes) -> None:
-        if self.end is None and not self.dropped:
-            self.end = end
-            self.wake.set()
-
-    def drop(self) -> None:
-        """Too slow a reader: forget its queue, tell it DETACHED, never block the pump."""
-        if self.dropped:
-            return
-        self.dropped = True
-        self.queue.clear()
-        self.queued = 0
-        if self.task is not None:
-            self.task.cancel()
-        self.writer.write(proto.frame(proto.DETACHED))
-        self.writer.close()
-
-
-STILL_S = 2.0  # at a session's end, an attached client that takes nothing this long is left
-DELIVER_MAX_S = 30.0  # however steadily it reads, the end waits no longer for it
-
-
-async def delivered(loop: Loop, clients: tuple[AttachClient, ...]) -> None:
-    """Until each client has what it is owed (its output, then EXIT): one still taking its
-    queue gets more time, up to DELIVER_MAX_S; one that took nothing for STILL_S is left. A
-    loaded machine slows a watcher; it does not lose it the end of the output."""
-    deadline = loop.time() + DELIVER_MAX_S
-    owed = sum(c.queued + len(c.writer.out) for c in clients)
-    while True:
-        going = [c for c in clients if c.task is not None and not c.task.done()]
-        wait = min(STILL_S, deadline - loop.time())
-        if not going or wait <= 0:
-            return
-        await within(loop, [c.task for c in going if c.task is not None], wait)
-        left = sum(c.queued + len(c.writer.out) for c in going)
-        if left >= owed:
-            return
-        owed = left
-
-
 class Pump:
     """Output fan-out and input queue for the session's current run."""
 
@@ -177,8 +104,8 @@ class Pump:
             self.log_pos = [(st.st_ino, 0)]
             try:
                 logfiles.write_pos(log_dir, self.log_pos)
-            except OSError as e:
-                self.log_failed(f"output.pos write failed: {e.strerror}")
+            except OSError as e:  # the log is whole all the same: readers take it alone
+                log(f"output.pos write failed: {e.strerror}")
         self.log_writer: LogWriter | None = None  # the log writer thread, during a burst
         self.log_check: Handle | None = None
         self.log_threads = True  # False once a writer thread could not be started
@@ -238,6 +165,7 @@ class Pump:
                 continue
             self.write_log(bytes(view[:room]) if room < len(view) else bytes(view))
             view = view[room:]
+        self.lose(len(view))  # what a failed write or rotation left unwritten
 
     def rotate_log(self) -> None:
         """output.log → output.log.1 (older ones up one, the oldest beyond the cap gone) and a
@@ -284,12 +212,14 @@ class Pump:
                 write_all(self.log_fd, data)
             except OSError as e:
                 self.log_failed(f"output.log write failed: {e.strerror}")
+                self.lose(len(data))
             else:
                 self.log_size += len(data)
                 self.file_size += len(data)
             return
         if writer.error is not None:
             self.stop_writer()  # says what failed and closes the log
+            self.lose(len(data))
             return
         writer.put(data)
         self.log_size += len(data)
@@ -309,9 +239,14 @@ class Pump:
         if self.gap is not None:
             self.gap.failed()
 
+    def lose(self, n: int) -> None:
+        if self.gap is not None:
+            self.gap.lost += n
+
     def keep_gaps(self, wall: Callable[[], float], noted: Callable[[str], None]) -> None:
         """Try output.log again after it failed (the disk full), on later output and after a
-        backoff; `noted` gets the line saying what it lost (wall times) once it is written."""
+        backoff; once it is written again the log itself says what it lost (a `looop:` line
+        where the gap is) and `noted` gets that line."""
         if self.log_dir:
             self.gap = Gap(wall, self.monotonic)
             self.on_log_gap = noted
@@ -322,18 +257,24 @@ class Pump:
         Only an open and a write on the loop: a full disk answers at once."""
         gap = self.gap
         if gap is None or not gap.due():
+            self.lose(len(data))
             return
         try:
             fd = logfiles.open_log(self.log_dir)
         except OSError:
             self.log_failed(self.log_error or "output.log cannot be opened")
+            self.lose(len(data))
             return
         self.use_log(fd)
-        self.append_log(data)
+        note, lost = gap.said(self.log_error or ""), gap.lost
+        self.append_log(f"\r\nlooop: {note}\r\n".encode())  # where the gap is, once
+        if self.log_fd >= 0:
+            self.append_log(data)
         self.stop_writer()  # a burst's bytes are out (or failed) before the gap is closed
         if self.log_fd < 0:
-            return  # failed again: the next try is further off
-        note = gap.closed(self.log_error or "")
+            gap.lost = lost + len(data)  # failed again (the note is no output of the run)
+            return
+        gap.closed()
         self.log_error = None
         log(note)
         if self.on_log_gap is not None:
@@ -376,6 +317,7 @@ class Pump:
             writer.stop()
             if writer.error is not None:
                 self.log_failed(writer.error)
+                self.lose(writer.lost)
 
     def feed_tick(self) -> None:
         self.feed_handle = None

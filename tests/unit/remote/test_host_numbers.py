@@ -30,6 +30,7 @@ def _answer(value: Any) -> bytes:
         "alive": True,
         "state": "running",
         "last_output_unix": value,
+        "quiet_s": value,
         "exit_code": value,
         "started_at": value,
         "label": "x",

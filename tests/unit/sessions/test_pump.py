@@ -5,6 +5,7 @@ its lazily made screen. The PTY itself is covered by tests/integration/test_pump
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -366,4 +367,78 @@ def test_without_a_thread_to_be_had_the_burst_is_logged_on_the_loop(
         assert p.log_writer is None
     assert path.read_bytes() == payload  # written at once, nothing lost
     assert p.log_error is None
+    p.close_log()
+
+
+# -- a log lost to a full disk, and written again ------------------------------------------------
+
+
+class _Clocks:
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.wall = 1_790_000_000.0
+
+    def step(self, s: float) -> None:
+        self.mono += s
+        self.wall += s
+
+
+def _full_pump(loop: ev.Loop, tmp_path: Path, clocks: _Clocks, noted: list[str]) -> Pump:
+    """A pump whose output.log is on a full disk (/dev/full: every write fails ENOSPC) and
+    whose log folder has room: the next output.log it opens there is written."""
+    fd = os.open("/dev/full", os.O_WRONLY | os.O_CLOEXEC)
+    p = Pump(loop, fd, 80, 24, lambda: clocks.mono, str(tmp_path))
+    p.keep_gaps(lambda: clocks.wall, noted.append)
+    return p
+
+
+@pytest.mark.parametrize("burst", [False, True], ids=["on the loop", "through the writer"])
+def test_a_log_lost_to_a_full_disk_is_written_again_and_says_how_much_it_lost(
+    loop: ev.Loop, tmp_path: Path, burst: bool
+) -> None:
+    clocks, noted = _Clocks(), []
+    p = _full_pump(loop, tmp_path, clocks, noted)
+    first = b"y" * (pump_mod.LOG_THREAD_MIN if burst else 10)
+    p.ingest(first)  # fails: the log is closed, the gap begins
+    p.release_master(-1)  # a writer thread, if one ran, has given up what it held
+    assert p.log_fd == -1 and p.log_error is not None and "No space" in p.log_error
+    clocks.step(0.5)
+    p.ingest(b"z" * 20)  # before the backoff is over: dropped, counted
+    assert not (tmp_path / "output.log").exists() and noted == []
+    clocks.step(logwriter.RETRY_S)
+    p.ingest(b"back\r\n")  # due: output.log is opened again and written
+    lost = len(first) + 20
+    text = (tmp_path / "output.log").read_bytes().decode()
+    line = re.escape(f"looop: output.log lost {lost} bytes of output between ")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(
+        rf"\r\n{line}{stamp} and {stamp} \(output.log write failed: No space left on device\)"
+        r"\r\nback\r\n",
+        text,
+    ), text
+    assert noted == [text.strip().splitlines()[0].removeprefix("looop: ")]
+    p.ingest(b"on\r\n")  # written on, and the gap said once only
+    assert (tmp_path / "output.log").read_bytes().decode() == text + "on\r\n"
+    assert p.log_error is None and len(noted) == 1
+    p.close_log()
+
+
+def test_a_log_whose_disk_is_still_full_at_the_retry_counts_on_and_backs_off(
+    loop: ev.Loop, tmp_path: Path
+) -> None:
+    clocks, noted = _Clocks(), []
+    p = _full_pump(loop, tmp_path, clocks, noted)
+    p.ingest(b"a" * 7)
+    (tmp_path / "output.log").mkdir()  # the retry cannot open output.log
+    clocks.step(logwriter.RETRY_S)
+    p.ingest(b"b" * 5)  # due, fails: counted, the next try twice as far off
+    (tmp_path / "output.log").rmdir()
+    clocks.step(logwriter.RETRY_S)
+    p.ingest(b"c" * 3)  # not due yet (2 s after the failed try)
+    assert not (tmp_path / "output.log").exists()
+    clocks.step(logwriter.RETRY_S)
+    p.ingest(b"ok\r\n")
+    text = (tmp_path / "output.log").read_bytes().decode()
+    assert "looop: output.log lost 15 bytes of output between " in text, text
+    assert text.endswith(")\r\nok\r\n") and len(noted) == 1
     p.close_log()

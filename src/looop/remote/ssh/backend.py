@@ -16,6 +16,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import store, untrusted
 from looop.home.clock import Clock
+from looop.home.workerrows import health
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
@@ -264,7 +265,6 @@ def remote_rows(
         links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
     with concurrent.futures.ThreadPoolExecutor(max(1, len(links))) as pool:
         answers = dict(zip(links, pool.map(_ls, links.values()), strict=True))
-    now = clock.now()
     out: list[dict[str, Any]] = []
     for wid, rec in recs.items():
         host = rec["host"]
@@ -282,18 +282,41 @@ def remote_rows(
             rec = reg.record(data, wid) or rec
             out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue
-        # the host's answer is outside input: a number past any real one reads as unknown
-        last = untrusted.moment(row.get("last_output_unix"), now)
-        alive = row.get("alive") is True
-        said = untrusted.words(row.get("state")) or "unknown"
-        r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
-        _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
-        r["note"] = untrusted.words(row.get("note")) if alive else None
-        r["label"] = untrusted.words(row.get("label")) or said
-        r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
-        r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
-        out.append(r)
+        out.append(_far_row(wid, host, rec, row, clock, (waiting, stuck_secs)))
     return out
+
+
+def _far_row(
+    wid: str,
+    host: str,
+    rec: dict[str, Any],
+    row: dict[str, Any],
+    clock: Clock,
+    judge: tuple[set[str], int],
+) -> dict[str, Any]:
+    """A live or ended worker's row from its host's `ls` answer (`judge`: the workers
+    waiting on an ask, the stuck bound)."""
+    now = clock.now()
+    # the host's answer is outside input: a number past any real one reads as unknown.
+    # How long it has been quiet is the host's measure on its own monotonic clock, an
+    # age taken from our now: never its wall clock against ours (an older satellite
+    # sends only its output.log's time; that stands, but judges no one stuck).
+    quiet = untrusted.age(row.get("quiet_s"))
+    if quiet is not None:
+        last: float | None = now - quiet
+    else:
+        last = untrusted.moment(row.get("last_output_unix"), now)
+    alive = row.get("alive") is True
+    said = untrusted.words(row.get("state")) or "unknown"
+    r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
+    if alive:
+        r["health"] = health(wid, True, *judge, quiet)
+    _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
+    r["note"] = untrusted.words(row.get("note")) if alive else None
+    r["label"] = untrusted.words(row.get("label")) or said
+    r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
+    r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
+    return r
 
 
 def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:

@@ -39,7 +39,8 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
     if op == "spawn":
         sid = worker_id(req)
         s, tree = start.spawn(ctx, root, sid, req, root / RELAY)
-        return {"row": worker_row(root, s), "tree": asdict(tree) if tree is not None else None}
+        shown = asdict(tree) if tree is not None else None
+        return {"row": worker_row(root, s, ctx.clock), "tree": shown}
     if op == "verify":
         return hostverify.verify(ctx, req)
     raise LooopError(f"unknown satellite verb {op!r}")

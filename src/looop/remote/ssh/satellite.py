@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.home.lastoutput import log_time
+from looop.home.lastoutput import last_output
 from looop.home.logs import read_log
 from looop.remote.ssh import farbounds
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
@@ -37,6 +37,8 @@ START_VERBS = ("hello", "spawn", "verify")
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from looop.home.clock import Clock
+
     Verbs = Callable[[Ctx, Path, str, dict[str, Any], str], dict[str, Any]]
 
 
@@ -49,7 +51,12 @@ def satellite_dir(env: dict[str, str], key: str) -> Path:
     return Path(home) / SATELLITES / key
 
 
-def worker_row(root: Path, s: Session) -> dict[str, Any]:
+def worker_row(root: Path, s: Session, clock: Clock) -> dict[str, Any]:
+    """A worker as the home's `ls` reads it. How long it has been quiet is measured here, on
+    this host's monotonic clock (its supervisor's log/output.last, home/lastoutput.py):
+    `quiet_s` is an age, which the home takes from its own now, so neither a step of this
+    host's wall clock nor its skew from the home's ever makes a worker stuck or hides one."""
+    last, quiet = last_output(str(s.dir), s.alive, clock)
     return {
         "limit": farbounds.limit_of(root, s),  # a bound it is at (the home names it)
         "id": s.id,
@@ -60,7 +67,8 @@ def worker_row(root: Path, s: Session) -> dict[str, Any]:
         "note": s.note,
         "started_at": s.started_at,
         "last_change": s.last_change,
-        "last_output_unix": log_time(str(s.dir)),
+        "last_output_unix": last,  # this host's wall clock: for an older home only
+        "quiet_s": quiet if quiet is None or quiet >= 0.0 else None,
     }
 
 
@@ -87,7 +95,7 @@ def worker_id(req: dict[str, Any]) -> str:
 
 def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
     if op == "ls":
-        return {"workers": [worker_row(root, s) for s in list_sessions(root)]}
+        return {"workers": [worker_row(root, s, ctx.clock) for s in list_sessions(root)]}
     if op == "bounds":
         return farbounds.check(ctx, req)
     sid = worker_id(req)
