@@ -1,0 +1,157 @@
+"""One task across several repositories (real git, real sessions): `looop worker start ID
+--repo A --repo B` makes one worktree of each side by side in the worker's folder, each on the
+worker's branch, each made ready (its `.worktreeinclude`, its setup); the worker starts in
+that folder and its brief names every checkout. A repository given twice, a folder that is no
+repository, a sandboxed start: one line each, nothing made."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.sessions.client import wait
+from looop.workers import worktree as wt
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
+from looop.workers.treerecord import load, load_all
+from tests.helpers import Cli
+from tests.integration.workerchange import cli, git, repo, wctx
+
+pytestmark = pytest.mark.timeout(90)
+__all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
+
+# The worker: commits a change in each checkout of its folder, says where it started, reports.
+WORK = """set -e
+mkdir -p "$LOOOP_REPORTS_DIR"
+pwd > "$LOOOP_REPORTS_DIR/{wid}.pwd"
+for d in */; do
+  (cd "$d" && echo "changed by {wid}" >> README && git commit -qam "change ${{d%/}}")
+done
+printf 'I changed README in both.\\n' > "$LOOOP_REPORTS_DIR/{wid}.md"
+{tail}
+"""
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> Path:
+    path = tmp_path / "lib"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@example.invalid")
+    (path / "README").write_text("the lib\n")
+    git(path, "add", "README")
+    git(path, "commit", "-qm", "lib start")
+    return path
+
+
+def start_both(c: Ctx, tmp: Path, wid: str, repos: list[Path], tail: str = "") -> Path:
+    script = tmp / f"{wid}.sh"
+    script.write_text(WORK.format(wid=wid, tail=tail))
+    command = f"bash '{script}' # {{{{prompt_file}}}}"
+    given = tuple(str(r) for r in repos)
+    start_worker(
+        c, c.knobs(), StartRequest(wid, "work", command=command, repo=given[0], repos=given)
+    )
+    if not tail:
+        code = wait(c.paths.data, wid, 30, c.clock)
+        assert code == 0, (c.paths.sessions / wid / "output.log").read_text()
+    return c.paths.checkouts / wid
+
+
+def branches(repo: Path) -> list[str]:
+    return git(repo, "branch", "--format=%(refname:short)").split()
+
+
+def test_two_repos_get_a_worktree_each_side_by_side_and_the_brief_names_both(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    for r in (repo, lib):  # each repo's own include list and setup
+        (r / ".gitignore").write_text(".env\nready.txt\n")
+        (r / ".worktreeinclude").write_text(".env\n")
+        (r / ".env").write_text(f"FROM={r.name}\n")
+        git(r, "add", ".gitignore")
+        git(r, "commit", "-qm", "ignore")
+    cfg = json.loads(wctx.paths.config.read_text())
+    cfg["worktree"] = {"setup": {str(r): "cat .env > ready.txt" for r in (repo, lib)}}
+    wctx.paths.config.write_text(json.dumps(cfg))
+    script = tmp_path / "w1.sh"
+    script.write_text(WORK.format(wid="w1", tail=""))
+    code, _, err = cli(
+        "worker", "start", "w1", "go", "--repo", str(repo), "--repo", str(lib),
+        "--command", f"bash '{script}' # {{{{prompt_file}}}}",
+    )  # fmt: skip
+    assert code == 0, err
+    assert wait(wctx.paths.data, "w1", 30, wctx.clock) == 0
+    home = wctx.paths.checkouts / "w1"
+    assert (wctx.paths.reports / "w1.pwd").read_text().strip() == str(home)
+    for r in (repo, lib):
+        tree = home / r.name
+        assert git(tree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "looop/w1"
+        assert (tree / "ready.txt").read_text() == f"FROM={r.name}\n"  # include, then setup
+        assert "changed by w1" in git(r, "show", "looop/w1:README")
+        assert git(r, "rev-parse", "main") == git(r, "rev-parse", "looop/w1~1")
+
+    brief = (wctx.paths.prompts / "w1.md").read_text()
+    assert str(home) in brief
+    for r in (repo, lib):
+        assert f"`{r.name}/`: a git worktree of {r}, on branch `looop/w1`" in brief
+    trees = load_all(wctx, "w1")
+    assert [t.repo for t in trees] == [str(repo), str(lib)]
+    # the reap: every checkout removed, the branches kept, the folder gone
+    wt.release(wctx, "w1")
+    assert not home.exists()
+    assert all(t.removed for t in load_all(wctx, "w1"))
+    assert "looop/w1" in branches(repo) and "looop/w1" in branches(lib)
+
+
+def test_a_dirty_checkout_is_kept_alone_and_blocks_the_next_start(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    home = start_both(wctx, tmp_path, "w2", [repo, lib])
+    (home / "lib" / "wip.txt").write_text("not committed\n")
+    wt.release(wctx, "w2")
+    assert not (home / repo.name).exists() and (home / "lib" / "wip.txt").exists()
+    with pytest.raises(Exception, match=r"w2/lib holds uncommitted work — commit it there"):
+        start_both(wctx, tmp_path, "w2", [repo, lib])
+    os.remove(home / "lib" / "wip.txt")
+    start_both(wctx, tmp_path, "w2", [repo, lib])  # its own branches, taken up again
+    assert git(lib, "log", "--format=%s", "looop/w2").splitlines()[:2] == ["change lib"] * 2
+
+
+@pytest.mark.parametrize("case", ["twice", "same repo by another path", "not git", "missing"])
+def test_bad_repos_are_one_line_and_nothing_is_made(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path, case: str
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    other = {
+        "twice": (str(repo), f"names {json.dumps(str(repo))} twice — give each repository once"),
+        "same repo by another path": (str(repo / "sub"), "same repository"),
+        "not git": (str(plain), "is not a git repository"),
+        "missing": (str(tmp_path / "nope"), "does not exist"),
+    }[case]
+    (repo / "sub").mkdir()
+    code, out, err = cli(
+        "worker", "start", "w3", "go", "--repo", str(repo), "--repo", other[0],
+        "--command", "true # {{prompt_file}}",
+    )  # fmt: skip
+    assert code == 1 and other[1] in err, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (wctx.paths.checkouts / "w3").exists()
+    assert "looop/w3" not in branches(repo) and load(wctx, "w3") is None
+
+
+def test_a_sandboxed_start_of_several_repos_is_refused_naming_what_to_do(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path
+) -> None:
+    code, _, err = cli(
+        "worker", "start", "w4", "go", "--repo", str(repo), "--repo", str(lib), "--sandbox",
+        "--command", "true # {{prompt_file}}",
+    )  # fmt: skip
+    assert code == 1 and "--no-sandbox" in err and "one worker per repository" in err, err
+    assert not (wctx.paths.checkouts / "w4").exists()
