@@ -19,7 +19,7 @@ from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.treerecord import load, load_all
 from tests.helpers import Cli
-from tests.integration.workerchange import cli, git, repo, wctx
+from tests.integration.workerchange import cli, git, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -155,3 +155,51 @@ def test_a_sandboxed_start_of_several_repos_is_refused_naming_what_to_do(
     )  # fmt: skip
     assert code == 1 and "--no-sandbox" in err and "one worker per repository" in err, err
     assert not (wctx.paths.checkouts / "w4").exists()
+
+
+def test_review_shows_one_change_across_both_repos_and_the_report_once(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    start_both(wctx, tmp_path, "w5", [repo, lib])
+    code, out, err = cli("review", "w5")
+    assert code == 0, err
+    assert "worker w5 · 2 repositories" in out
+    for r in (repo, lib):
+        tip = git(r, "rev-parse", "looop/w5").strip()
+        assert f"repo {r.name}: {r} · branch looop/w5 · " in out and f"..{tip[:12]}" in out
+        assert f"── {r.name}/README (modified)" in out
+    assert out.count("commits (1):") == 2 and out.count("+1 -0  (modified)") == 2
+    assert out.count("I changed README in both.") == 1  # the worker's report, once
+    code, raw, err = cli("review", "w5", "--json")
+    assert code == 0, err
+    got = json.loads(raw)
+    # the one-repo fields stay (the first repo's); `repos` holds each, in the worker's order
+    assert got["repo"] == str(repo) and got["branch"] == "looop/w5"
+    assert [(x["name"], x["repo"]) for x in got["repos"]] == [
+        (repo.name, str(repo)),
+        ("lib", str(lib)),
+    ]
+    lib_change = got["repos"][1]
+    assert lib_change["tip"] == git(lib, "rev-parse", "looop/w5").strip()
+    assert [c["subject"] for c in lib_change["commits"]] == ["change lib"]
+    (f,) = lib_change["files"]
+    assert f["path"] == "README" and f["binary"] is False and f["added"] == 1
+    assert "+changed by w5" in f["hunks"][0]["lines"]
+    # a line comment names its repository as the worker sees it from its folder
+    code, out, err = cli("review", "w5", "--comment", "lib/README:2", "say why")
+    assert code == 0, err
+    (rd,) = json.loads((wctx.paths.data / "reviews" / "w5.json").read_text())["rounds"]
+    assert rd["comments"][0]["file"] == "lib/README"
+    code, out, err = cli("review", "w5", "--comment", "README:2", "which one?")
+    assert code == 1 and f"REPO one of: {repo.name}, lib" in err
+
+
+def test_review_of_a_one_repo_worker_lists_that_repo_once(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w6", repo)
+    code, raw, err = cli("review", "w6", "--json")
+    assert code == 0, err
+    got = json.loads(raw)
+    (only,) = got["repos"]
+    assert only["name"] == "" and only["repo"] == got["repo"] and only["files"] == got["files"]
