@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,12 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions.client import wait
 from looop.workers import worktree as wt
+from looop.workers.kepttrees import DAY, expire_kept, kept_trees
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.treerecord import load, load_all
+from looop.workers.treework import diff_runs
+from tests.clocks import FixedClock
 from tests.helpers import Cli
 from tests.integration.workerchange import cli, git, repo, start, wctx
 
@@ -203,3 +207,37 @@ def test_review_of_a_one_repo_worker_lists_that_repo_once(
     got = json.loads(raw)
     (only,) = got["repos"]
     assert only["name"] == "" and only["repo"] == got["repo"] and only["files"] == got["files"]
+
+
+def test_worker_diff_shows_each_repo_under_its_folder_name(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    home = start_both(wctx, tmp_path, "w8", [repo, lib])
+    (home / "lib" / "new.txt").write_text("not yet added\n")
+    shown = ""
+    for argv, env in diff_runs(wctx, "w8"):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode in (0, 1), done.stderr
+        shown += done.stdout
+    assert f"--- a/{repo.name}/README" in shown and "--- a/lib/README" in shown
+    assert "+++ b/lib/new.txt" in shown and shown.count("+changed by w8") == 2
+
+
+def test_a_kept_checkout_of_several_is_listed_and_expires_alone_into_its_own_patch(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    clock = wctx.clock
+    assert isinstance(clock, FixedClock)
+    home = start_both(wctx, tmp_path, "w7", [repo, lib])
+    (home / "lib" / "wip.txt").write_text("not committed\n")
+    wt.release(wctx, "w7")  # the reap: the clean one goes, the dirty one is kept
+    kept_at = int(clock.now())
+    (row,) = [k.row(clock.now()) for k in kept_trees(wctx, wctx.knobs())]
+    assert row["id"] == "w7" and row["path"] == str(home / "lib") and row["state"] == "dirty"
+    assert row["expires_at"] == kept_at + 14 * DAY
+    clock.advance(14 * DAY + 1)
+    expire_kept(wctx, wctx.knobs())
+    patch = wctx.paths.worktrees / f"w7-lib-{kept_at}.patch"
+    assert "+not committed" in patch.read_text()
+    assert not home.exists() and all(t.removed for t in load_all(wctx, "w7"))
+    assert kept_trees(wctx, wctx.knobs()) == []

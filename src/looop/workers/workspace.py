@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.workers import worktree as wt
+from looop.workers.rules import place_note
 from looop.workers.treerecord import Tree, WorktreeError
 
 
@@ -91,4 +92,4 @@ def with_note(contract: str, trees: list[Tree], where: str) -> str:
         f'"$LOOOP_REPORTS_DIR/{first.wid}.md" (the reviewer reads it beside your diffs) and ask '
         f"a human to land `{first.branch}`; review comments come back to you through `told`."
     )
-    return wt.place_note(contract, note)
+    return place_note(contract, note)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from looop.core.context import Ctx
 from looop.core.srt import expand
 from looop.home import store
-from looop.workers.rules import last_rule
+from looop.workers.rules import place_note
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,
     config_names,
@@ -382,6 +382,14 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
         _release_one(ctx, tree, clean is not None)
 
 
+def release_checkout(ctx: Ctx, tree: Tree) -> None:
+    """One checkout of a worker of several repos removed, known clean (its work saved
+    elsewhere); their folder too once it is empty."""
+    _release_one(ctx, tree, True)
+    with contextlib.suppress(OSError):
+        os.rmdir(tree_path(ctx, tree.wid))
+
+
 def parts_of(ctx: Ctx, first: Tree) -> list[Tree]:
     """The first repo's checkout and the others' (an unreadable record left out)."""
     more = (load(ctx, first.wid, p) for p in first.parts[1:])
@@ -484,17 +492,3 @@ def with_note(contract: str, tree: Tree) -> str:
             "review comments come back to you through `told`."
         )
     return place_note(contract, note)
-
-
-def place_note(contract: str, note: str) -> str:
-    """The contract with the note on where its code work goes as its last rule, in place of
-    the two rules it replaces: the data dir is no longer where it starts, and it makes no
-    worktree of its own."""
-    contract = contract.replace(
-        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
-    )
-    start = contract.find("- **Code work**")
-    if start >= 0:
-        end = contract.find("\n- ", start)
-        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
-    return last_rule(contract, note)
