@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from faketime_clock import NoSharedClock, hold_shared_clock, release_shared_clock
 from soak_follow import Follow
 from soak_memory import classify, rss_kb, slope_per_hour
 
@@ -678,54 +679,13 @@ def _sleep_shim(root: Path) -> Path | None:
 
 
 def _faketime_holder() -> tuple[subprocess.Popen[bytes], str] | None:
-    """libfaketime shares its state through a semaphore and memory named after the process
-    that made them; when that process dies (a power-loss fault kills them all) every later
-    one fails. Debian's `faketime` makes them for its child and removes them when it ends:
-    it lives the whole soak, and the home uses its names (FAKETIME_SHARED)."""
-    exe = shutil.which("faketime")
-    if exe is None:
-        return None
-    for _ in range(5):
-        proc = subprocess.Popen(
-            [exe, "-f", "+0", "sleep", "1000000"], start_new_session=True, stderr=subprocess.PIPE
-        )
-        names = _holder_names(proc)
-        if names is not None:
-            return proc, names
-        _end_holder(proc)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if "File exists" not in err:
-            return None
-        # names of its pid left by an earlier, SIGKILLed process of that pid: its owner is gone
-        for stale in (f"sem.faketime_sem_{proc.pid}", f"faketime_shm_{proc.pid}"):
-            Path("/dev/shm", stale).unlink(missing_ok=True)
-    return None
-
-
-def _holder_names(proc: subprocess.Popen[bytes]) -> str | None:
-    """The FAKETIME_SHARED its child was given; None if `faketime` ended first."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError, ValueError):
-            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            for kid in kids:
-                for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
-                    if var.startswith(b"FAKETIME_SHARED="):
-                        return var.split(b"=", 1)[1].decode()
-        time.sleep(0.05)
-    return None
-
-
-def _end_holder(proc: subprocess.Popen[bytes]) -> None:
-    """Its child ends, so `faketime` removes the shared state and exits."""
-    with contextlib.suppress(OSError, ValueError):
-        for kid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
-            os.kill(int(kid), signal.SIGTERM)
+    """The shared clock's holder, living the whole soak (a power-loss fault kills every
+    process of the home, never it); None where it cannot start (the clock faults are then
+    skipped and said)."""
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+        return hold_shared_clock()
+    except NoSharedClock:
+        return None
 
 
 # ---- the faults: each proves it happened (`verified`), then times the recovery
@@ -1577,7 +1537,7 @@ def teardown(s: Soak, downed: bool = False) -> None:
         with contextlib.suppress(OSError):
             os.kill(host, signal.SIGTERM)
     if s.holder is not None:
-        _end_holder(s.holder)
+        release_shared_clock(s.holder)
     if s.tmpfs:
         _remount(s.data, "rw")
         subprocess.run(["umount", "-l", str(s.data)], check=False)

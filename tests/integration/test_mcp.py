@@ -39,6 +39,8 @@ TOOLS = {
     "write_goal",
     "pause",
     "resume",
+    "review_comment",
+    "review_send",
 }
 
 
@@ -109,7 +111,10 @@ def test_lists_its_tools_and_resources_and_reads_state_goals_and_asks(ctx: Ctx) 
         assert {"looop://state", "looop://goals", "looop://journal", "looop://runs"} <= uris
         assert {"looop://asks", "looop://workers"} <= uris
         templates = (await s.list_resource_templates()).resource_templates
-        assert [t.uri_template for t in templates] == ["looop://workers/{id}/screen"]
+        assert {t.uri_template for t in templates} == {
+            "looop://workers/{id}/screen",
+            "looop://workers/{id}/review",
+        }
         state = json.loads((await s.read_resource("looop://state")).contents[0].text)
         assert state["data_dir"] == str(ctx.paths.data) and state["goals"] == ["g1"]
         goals = json.loads((await s.read_resource("looop://goals")).contents[0].text)

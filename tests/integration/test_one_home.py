@@ -5,6 +5,7 @@ the runtime dir alone."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -181,3 +182,42 @@ def test_a_removed_data_dir_ends_its_pulse_at_once_and_down_stops_its_workers(
         assert _pulses(ctx) == [again]
     finally:
         _down(ctx)
+
+
+def _supervisor_of(pid: int) -> int:
+    """The pulse's parent: its session supervisor."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_up_refuses_while_a_pulse_of_the_removed_home_still_runs(ctx: Ctx) -> None:
+    """A pulse that cannot notice its home is gone (stopped, as by a debugger or a frozen
+    cgroup) still holds the home: `up` on the new data dir refuses, naming it and what to
+    do, and writes nothing; `down` stops it, and then `up` starts the one pulse."""
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    stopped: list[int] = []
+    try:
+        pid = _up_pid(_looop(ctx, "up"))
+        _settled(ctx, "")  # asleep: no beat of its own is left to notice the removal
+        stopped = [_supervisor_of(pid), pid]
+        for p in stopped:  # its supervisor too, or its watchdog would end it as hung
+            os.kill(p, signal.SIGSTOP)
+        _rm_rf(ctx.paths.data)
+        ctx.paths.data.mkdir(parents=True)
+        r = _looop(ctx, "up")
+        assert r.returncode != 0
+        assert f"a pulse of {ctx.paths.data} is still running (pid {pid})" in r.stderr
+        assert "`looop down`" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert list(ctx.paths.data.iterdir()) == []  # a refused `up` writes nothing
+        r = _looop(ctx, "down")
+        assert r.returncode == 0, r.stderr
+        assert _exits(pid, 15), "the stopped pulse outlived `down`"
+        assert _pulses(ctx) == []
+        wire(ctx, [{"decision": {"action": "noop"}}])
+        again = _up_pid(_looop(ctx, "up"))
+        assert again != pid and _pulses(ctx) == [again]
+    finally:
+        for p in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGCONT)
+        _down(ctx)
+    assert _pulses(ctx) == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.faketime_clock import NoSharedClock, hold_shared_clock, release_shared_clock
 
 from looop.core.context import Ctx
 from tests.helpers import outside_env, wire
@@ -46,64 +46,18 @@ def _lib() -> str:
     pytest.skip("libfaketime is not installed (apt-get install faketime)")
 
 
-def _shared_clock() -> tuple[subprocess.Popen[bytes], str]:
-    """libfaketime keeps its state in a semaphore and memory named after the first process
-    that loaded it, and removes them when that process ends (`looop up` ends at once): a
-    later process (the runner) then fails. Debian's `faketime` makes them for its child and
-    keeps them while it lives; the home names them (FAKETIME_SHARED)."""
-    exe = shutil.which("faketime")
-    if exe is None:
-        pytest.skip("faketime is not installed (apt-get install faketime)")
-    for _ in range(5):
-        proc = subprocess.Popen(
-            [exe, "-f", "+0", "sleep", "1000000"], start_new_session=True, stderr=subprocess.PIPE
-        )
-        found = _shared_names(proc)
-        if found is not None:
-            return proc, found
-        _end_shared(proc)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if "File exists" not in err:
-            raise AssertionError(f"faketime never started its child: {err}")
-        # its names are its pid's: left by an earlier process of that pid killed before it
-        # could remove them (SIGKILLed libfaketime users leave theirs); that owner is gone
-        for stale in (f"sem.faketime_sem_{proc.pid}", f"faketime_shm_{proc.pid}"):
-            Path("/dev/shm", stale).unlink(missing_ok=True)
-    raise AssertionError("faketime never started its child (its shared names were taken)")
-
-
-def _shared_names(proc: subprocess.Popen[bytes]) -> str | None:
-    """The FAKETIME_SHARED its child was given, or None if faketime ended first."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        for kid in kids.read_text().split() if kids.exists() else []:
-            for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
-                if var.startswith(b"FAKETIME_SHARED="):
-                    return var.split(b"=", 1)[1].decode()
-        time.sleep(0.05)
-    return None
-
-
-def _end_shared(proc: subprocess.Popen[bytes]) -> None:
-    """Its child ends, so `faketime` removes the shared state and exits."""
-    kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    for kid in kids.read_text().split() if kids.exists() else []:
-        os.kill(int(kid), signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 @pytest.fixture
 def shared_clock() -> Iterator[str]:
-    proc, names = _shared_clock()
+    if shutil.which("faketime") is None:
+        pytest.skip("faketime is not installed (apt-get install faketime)")
+    try:
+        proc, names = hold_shared_clock()
+    except NoSharedClock as e:
+        raise AssertionError(str(e)) from e
     try:
         yield names
     finally:
-        _end_shared(proc)
+        release_shared_clock(proc)
 
 
 def _env(ctx: Ctx, tmp: Path, offset: Path) -> dict[str, str]:

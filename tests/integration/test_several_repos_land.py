@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.act.landing import LandConflict, land
 from looop.core.context import Ctx
 from tests.helpers import Cli
 from tests.integration.test_several_repos import lib, start_both
@@ -133,6 +134,10 @@ def test_a_conflict_in_one_repo_names_it_and_lands_nothing(
     assert "repo lib: worker w3's branch conflicts with main in README" in err
     assert "nothing landed in any repository" in err
     assert head(repo) == before[repo] and head(lib) == before[lib]
+    # the faces offer the conflict back as a comment: it names the checkout
+    with pytest.raises(LandConflict) as e:
+        land(wctx, wctx.knobs(), "w3", "merge", None, "user (test)")
+    assert e.value.comment == "in lib/: merge main into your branch: conflicts in README"
 
 
 def test_repo_on_a_one_repo_worker_is_refused(

@@ -41,6 +41,14 @@ class NothingToLand(LandError):
     """The base already holds the branch (a worker of several repos: that one is done)."""
 
 
+class LandConflict(LandError):
+    """The branch conflicts with its base; `comment` is what to send the worker about it."""
+
+    def __init__(self, message: str, comment: str) -> None:
+        super().__init__(message)
+        self.comment = comment
+
+
 @dataclass(frozen=True)
 class Plan:
     tree: Tree
@@ -141,10 +149,11 @@ def _merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     if code == 1 and lines:
         files = ", ".join(lines[1:6]) + (" …" if len(lines) > 6 else "")
         wid = tree.wid
-        raise LandError(
+        comment = f"merge {into} into your branch: conflicts in {files}"
+        raise LandConflict(
             f"worker {wid}'s branch conflicts with {into} in {files} — send it back: "
-            f"`looop review {wid} --comment-all 'merge {into} into your branch: conflicts in "
-            f"{files}' --send`"
+            f"`looop review {wid} --comment-all '{comment}' --send`",
+            comment,
         )
     if code != 0 or not lines:
         raise LandError(f"git merge-tree in {tree.repo}: {why}")
@@ -300,9 +309,11 @@ def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None) -> list[Pla
         except LandError as e:
             others = [t.part for t in trees if t is not tree]
             alone = f"; land the others alone with --repo NAME ({', '.join(others)})"
-            raise LandError(
-                f"repo {tree.part}: {e} — nothing landed in any repository{alone if others else ''}"
-            ) from None
+            said = f"repo {tree.part}: {e} — nothing landed in any repository"
+            said += alone if others else ""
+            if isinstance(e, LandConflict):  # what to send back names the checkout
+                raise LandConflict(said, f"in {tree.part}/: {e.comment}") from None
+            raise LandError(said) from None
     if not out:
         raise NothingToLand(
             f"worker {trees[0].wid}: every base already holds its branch — nothing to land"

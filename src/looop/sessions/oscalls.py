@@ -42,6 +42,7 @@ _RESET_SIGNALS = [
         "SIGTTOU",
         "SIGUSR1",
         "SIGUSR2",
+        "SIGWINCH",
     )
     if hasattr(signal, s)
 ]

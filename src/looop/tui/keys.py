@@ -1,7 +1,8 @@
 """The keys of `looop watch`: its bindings, the list `?` shows, and the keys that act (answer
-an ask, send a line, Ctrl-C, kill, pause/resume), each through the `Acts` the app was given
-(the CLI's own paths, journaled), off the UI thread, one at a time, with a confirm before
-anything that cannot be taken back. What the view's own keys do (select, scroll) is the app's."""
+an ask, send a line, Ctrl-C, kill, pause/resume, a worker's review: tui/review.py), each
+through the `Acts` the app was given (the CLI's own paths, journaled), off the UI thread, one
+at a time, with a confirm before anything that cannot be taken back. What the view's own keys
+do (select, scroll) is the app's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from looop.home.errors import LooopError
 from looop.human.mailbox import pending
 from looop.tui.modals import Acts, Confirm, KeysHelp, Line
 from looop.tui.render import FleetRow
+from looop.tui.review import ReviewScreen
 
 # the legend fits 80 columns; `?` lists every key. While the screen shown is wider than the
 # pane its legend names the keys that scroll it side to side and where it is (f/End are in `?`).
@@ -29,6 +31,7 @@ ALL_KEYS = [
     ("a", "answer a pending ask (the selected worker's first), confirmed"),
     ("s", "send a line to the selected worker (typed, then Enter)"),
     ("c", "Ctrl-C the selected worker, confirmed"),
+    ("r", "review the selected worker's change: comment, send, land (confirmed)"),
     ("k", "kill the selected worker, confirmed"),
     ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
     ("f / End", "follow the selected worker's output (its log, live)"),
@@ -54,6 +57,7 @@ MAIN_ACTIONS = {
     "kill",
     "pause",
     "keys",
+    "review",
     "quit",
 }
 
@@ -87,6 +91,7 @@ class KeysApp(App[None]):
         Binding("c", "interrupt", show=False, priority=True),
         Binding("k", "kill", show=False, priority=True),
         Binding("p", "pause", show=False, priority=True),
+        Binding("r", "review", show=False, priority=True),
         Binding("f", "scroll_edge(1)", show=False, priority=True),
         Binding("question_mark", "keys", show=False, priority=True),
         Binding("q", "quit", "quit", show=False, priority=True),
@@ -126,9 +131,9 @@ class KeysApp(App[None]):
         row = next((r for r in self.rows if r.id == sid), None)
         return row is not None and row.alive
 
-    def _act(self, what: str, job: Any) -> None:
+    def _act(self, what: str, job: Any, after: Any = None) -> None:
         """Run `job` (a call into acts returning its one-line done) on a thread of its own;
-        its line or its refusal comes back as a notification."""
+        its line or its refusal comes back as a notification, then `after()` runs."""
         if self.acting is not None:
             self.notify(f"still {self.acting}", severity="warning")
             return
@@ -143,16 +148,26 @@ class KeysApp(App[None]):
             except Exception as e:  # a thread must always report back, or acting stays held
                 said, bad = f"{what} failed: {type(e).__name__}: {e}", True
             try:
-                self.call_from_thread(self._acted, said, bad)
+                self.call_from_thread(self._acted, said, bad, after)
             except RuntimeError:  # the app ended meanwhile: nobody to tell
                 pass
 
         threading.Thread(target=run, name="watch-act", daemon=True).start()
 
-    def _acted(self, said: str, bad: bool) -> None:
+    def _acted(self, said: str, bad: bool, after: Any = None) -> None:
         self.acting = None
         self.notify(said, severity="error" if bad else "information", timeout=6 if bad else 3)
         self.refresh_fleet()
+        if after is not None:
+            after()
+
+    def action_review(self) -> None:
+        """The selected worker's change in a pane of its own (tui/review.py)."""
+        sid = self.selected
+        if sid is None or sid == "pulse":
+            self.notify("select a worker to review (↑ ↓)", severity="warning")
+            return
+        self.push_screen(ReviewScreen(self.ctx, sid, self.acts, self._act))
 
     def _confirmed(self, question: str, then: Any) -> None:
         def done(yes: bool | None) -> None:

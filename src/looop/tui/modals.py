@@ -35,6 +35,17 @@ class Acts(Protocol):
 
     def resume(self) -> str: ...
 
+    def comment(self, sid: str, file: str, line: int, text: str) -> str:
+        """A review comment drafted on FILE:LINE ("" and 0: on the whole change)."""
+        ...
+
+    def send_review(self, sid: str) -> str: ...
+
+    def land(self, sid: str, mode: str) -> str:
+        """The change landed (mode "": as configured); a conflict's LooopError carries
+        `comment`, the comment to send the worker about it."""
+        ...
+
 
 class Confirm(ModalScreen[bool]):
     """`question` — y does it, n or Esc does not."""

@@ -12,6 +12,7 @@ from looop.act.actions import decision_from_obj
 from looop.act.decision import Decision, DecisionError
 from looop.act.executor import execute
 from looop.act.journal import append_journal
+from looop.act.landing import LandConflict
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
@@ -30,6 +31,7 @@ from looop.human.mailbox import (
 from looop.loop.daemon import start_detached, stop_all
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, get_session, validate_id
+from looop.web import reviews
 from looop.web.errors import WebError, not_found
 from looop.web.reads import far_reach, remote, unreachable, way
 
@@ -305,3 +307,25 @@ class Acting:
     def resume(self) -> str:
         self._do(resume)
         return "pulse resumed"
+
+    def comment(self, sid: str, file: str, line: int, text: str) -> str:
+        body: dict[str, Any] = {"text": text}
+        if file:
+            body |= {"file": file, "line": line}
+        got = self._do(reviews.comment, sid, body)
+        return f"comment drafted on {sid} (round {got['round']}: {got['comments']}) — s sends"
+
+    def send_review(self, sid: str) -> str:
+        got = self._do(reviews.send, sid, {})
+        return f"round {got['round']} sent to {sid}: {got['how']}"
+
+    def land(self, sid: str, mode: str) -> str:
+        try:
+            done = reviews.land_change(self.ctx, sid, {"mode": mode}, actor=self.actor)
+        except WebError as e:
+            if "conflict" in e.more:  # the comment to send back goes with the one line
+                raise LandConflict(e.message, str(e.more["conflict"])) from None
+            raise LooopError(e.message) from None
+        if done["mode"] == "pr":
+            return f"pushed {done['branch']} and opened a pull request: {done['url']}"
+        return f"landed {sid} into {done['into']} at {str(done['commit'])[:12]}"

@@ -127,7 +127,7 @@ class Site:
                 try:
                     return await fn(request)
                 except WebError as e:
-                    return error_response(e.status, e.message)
+                    return error_response(e.status, e.message, e.more)
                 except Exception as e:  # a bug: one line to the client, the trace to stderr
                     traceback.print_exc(file=sys.stderr)
                     return error_response(500, f"internal error: {type(e).__name__}")
@@ -324,6 +324,20 @@ _POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
         None,
     ),
     ("/pulse/resume", "Start the pulse again.", actions.resume, None),
+    (
+        "/workers/{wid}/review/comments",
+        'Draft a review comment: {"text", "file"?, "line"?} (no file: the whole change).',
+        reviews.comment,
+        "wid",
+    ),
+    ("/workers/{wid}/review/send", "Send the drafted round (`--send`).", reviews.send, "wid"),
+    (
+        "/workers/{wid}/land",
+        'Land the change (`looop land`): {"mode"?: "ff"|"merge"|"pr", "into"?}; a conflict is '
+        '409 with "conflict", the comment to send back.',
+        reviews.land_change,
+        "wid",
+    ),
 ]
 
 

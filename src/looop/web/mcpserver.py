@@ -22,7 +22,7 @@ from looop import __version__
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
-from looop.web import actions, reads
+from looop.web import actions, reads, reviews
 from looop.web.errors import WebError
 
 ACTOR = "mcp"
@@ -32,7 +32,9 @@ RUNS = 20
 MAX_GOAL_BYTES = 256 << 10  # a goal file past this is shown cut
 INSTRUCTIONS = (
     "looop runs a control loop (the pulse) and worker agents in terminals. Read looop://state "
-    "first; looop://asks lists questions workers wait on (answer_ask answers one). Acting "
+    "first; looop://asks lists questions workers wait on (answer_ask answers one); "
+    "looop://workers/{id}/review is a worker's change (review_comment, review_send answer "
+    "it; landing is the human's). Acting "
     "tools change the loop and are journaled as done by mcp; they work only when the server "
     "was started with `looop mcp --allow-actions` (or the config's mcp.allow_actions)."
 )
@@ -108,6 +110,7 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
     act = _acting(ctx, allow_actions)
     _add_worker_tools(server, ctx, act)
     _add_loop_tools(server, act)
+    _add_review(server, ctx, act)
     return server
 
 
@@ -152,6 +155,34 @@ def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
             return screen_text(ctx, id)
         except WebError as e:
             raise ResourceError(e.message) from None
+
+
+def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, Any]]) -> None:
+    """A worker's review, and the two tools that answer it. No tool lands a change: landing
+    is a human's action (`looop land`, the web page, `looop watch`), and an agent is none."""
+
+    @server.resource("looop://workers/{id}/review", name="review", mime_type="application/json")
+    def review(id: str) -> str:
+        """A repo worker's change for review (`looop review ID --json`): commits, files with
+        their hunks, verify, its report, the comment rounds sent back."""
+        return _read(reviews.worker_review, ctx, id)
+
+    @server.tool(annotations=ACT)
+    def review_comment(
+        id: str, text: str, file: str | None = None, line: int | None = None
+    ) -> dict[str, Any]:
+        """Draft a review comment on a worker's change (`looop review ID --comment FILE:LINE
+        TEXT`; without file, `--comment-all TEXT`), kept until review_send delivers it."""
+        body: dict[str, Any] = {"text": text}
+        if file:
+            body |= {"file": file, "line": line}
+        return act("review_comment", reviews.comment, id, body)
+
+    @server.tool(annotations=ACT)
+    def review_send(id: str) -> dict[str, Any]:
+        """Send the drafted comments as one message (`looop review ID --send`): told to a live
+        worker, or an ended one resumed on its conversation and told."""
+        return act("review_send", reviews.send, id, {})
 
 
 def _acting(ctx: Ctx, allow_actions: bool) -> Callable[..., dict[str, Any]]:

@@ -5,6 +5,7 @@ and the hardening headers on every response. The checks themselves are web/auth.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
@@ -30,8 +31,8 @@ HARDENING = [
 ]
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_response(status: int, message: str, more: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({**(more or {}), "error": message}, status_code=status)
 
 
 class GuardMiddleware:

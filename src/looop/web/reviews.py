@@ -1,23 +1,100 @@
-"""GET /api/v1/workers/{id}/review: `looop review ID --json` for the web (workers/review.py),
-the one function every face of a review reads."""
+"""A worker's review on the web: GET /api/v1/workers/{id}/review (`looop review ID --json`,
+workers/review.py), and its three actions as the CLI's own functions — a comment drafted
+(`--comment FILE:LINE TEXT` / `--comment-all TEXT`), the round sent (`--send`: told to a live
+worker, an ended one resumed), and the change landed (`looop land`, act/landing.py), the last
+a human's action journaled as approved from the web (or `watch`). Every field is checked
+before anything is written; each refusal is one line."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from looop.act.journal import append_journal
+from looop.act.landing import LandConflict, land
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.web.errors import WebError
 from looop.web.reads import session_id
-from looop.workers.review import review
+from looop.workers import reviewsend
+from looop.workers.review import review, worker_tree
+
+ACTOR = "web"
+MODES = ("ff", "merge", "pr")
+
+
+def _here(ctx: Ctx, sid: str) -> str:
+    """The worker's id, refused when it works on another host (its change is read there)."""
+    sid = session_id(sid)
+    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+        raise WebError(409, f"worker {sid} runs on another host — `looop review {sid}` there")
+    return sid
 
 
 def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """A repo worker's change: commits, files with hunks, verify, summary, comment rounds."""
-    sid = session_id(sid)
-    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
-        raise WebError(409, f"worker {sid} runs on another host — `looop review {sid}` there")
+    sid = _here(ctx, sid)
     try:
         return review(ctx, sid).to_json()
     except LooopError as e:
         raise WebError(409, str(e)) from None
+
+
+def _field(body: dict[str, Any], key: str) -> str:
+    v = body.get(key, "")
+    if not isinstance(v, str):
+        raise WebError(400, f"field '{key}' must be a string")
+    return v
+
+
+def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """{"text", "file"?, "line"?}: a comment on FILE:LINE at the branch's tip, or (no file) on
+    the whole change, added to the draft round; nothing reaches the worker until sent."""
+    sid = _here(ctx, sid)
+    text, path = _field(body, "text"), _field(body, "file")
+    line = body.get("line")
+    if path and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
+        raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
+    if not path and line is not None:
+        raise WebError(400, "field 'line' needs its 'file'")
+    try:
+        worker_tree(ctx, sid)  # no change to comment on: the state, not the request
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    on_lines = [(f"{path}:{line}", text)] if path else []
+    try:
+        rd = reviewsend.add_comments(ctx, sid, on_lines, [] if path else [text])
+    except LooopError as e:
+        raise WebError(400, str(e)) from None
+    return {"ok": True, "round": rd.n, "comments": len(rd.comments)}
+
+
+def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """The draft round as one message: told to a live worker, an ended one resumed first."""
+    sid = _here(ctx, sid)
+    try:
+        rd = reviewsend.send(ctx, ctx.knobs(), sid)
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    append_journal(
+        ctx,
+        ctx.knobs(),
+        f"{actor}: sent review round {rd.n} to {sid} ({len(rd.comments)} comment(s), {rd.sent})",
+    )
+    return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
+
+
+def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """{"mode"?: "ff"|"merge"|"pr", "into"?}: `looop land`, approved by the user from `actor`.
+    A conflict answers 409 with `conflict`: the comment to send the worker about it."""
+    sid = _here(ctx, sid)
+    mode, into = _field(body, "mode"), _field(body, "into")
+    if mode and mode not in MODES:
+        raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        done = land(ctx, ctx.knobs(), sid, mode or None, into or None, f"user ({actor})")
+    except LandConflict as e:
+        raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    return {"ok": True, **asdict(done)}

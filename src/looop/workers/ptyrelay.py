@@ -40,6 +40,8 @@ DRAIN_QUIET_S = 0.1  # after the worker ended: its last output, until quiet this
 DRAIN_CAP_S = 1.0  # … or this long at most
 CHUNK = 65536
 BUFFER_MAX = 1 << 18  # stop reading a side while this much waits for the other
+# sessions/oscalls' list again: this file runs alone inside the box (by its path, with no
+# looop to import); a unit test holds the two equal
 _RESET = (
     "SIGHUP",
     "SIGINT",

@@ -4,10 +4,12 @@ the child not yet exec'd, never the program (a missing program would print ✓).
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
+from looop.sessions import oscalls
 from looop.workers import ptyrelay
 from looop.workers.ptyrelay import Relay
 
@@ -67,3 +69,9 @@ def test_a_program_exec_d_before_any_look_reads_as_run(
 ) -> None:
     note, looks = _watch(monkeypatch, tmp_path, ["claude"], None)
     assert (note, looks) == ("run", 1)
+
+
+def test_the_relay_resets_the_signals_the_supervisor_resets() -> None:
+    """A worker starts with the same signals at their default action whether the supervisor
+    spawns it or the relay inside its box does (the relay keeps its own copy of the list)."""
+    assert set(oscalls._RESET_SIGNALS) == {n for n in ptyrelay._RESET if hasattr(signal, n)}

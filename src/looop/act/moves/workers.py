@@ -252,7 +252,7 @@ def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
     twice = [r for n, r in enumerate(raw) if r in raw[:n]]
     if twice:
         raise DecisionError(
-            f"start_worker: field 'repo' names {shown(twice[0], 80)} twice — give each "
+            f"start_worker: field 'repo' names {shown(twice[0], 1000)} twice — give each "
             "repository once"
         )
     return tuple(raw) if len(raw) > 1 else ()

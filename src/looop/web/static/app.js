@@ -25,7 +25,11 @@ async function api(path, body) {
   const r = await fetch(`/api/v1${path}`, { credentials: "same-origin", ...opts });
   let data = null;
   try { data = await r.json(); } catch (_) { /* an empty or non-JSON answer */ }
-  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  if (!r.ok) {
+    const e = new Error((data && data.error) || `${r.status} ${r.statusText}`);
+    e.data = data;  // fields beside the one line a panel may act on (a land's conflict)
+    throw e;
+  }
   return data;
 }
 
@@ -164,6 +168,10 @@ function fleetCells(r) {
     type: "button", text: "Diff", "data-diff": r.id, title: "its changes (git diff)",
     onclick: (ev) => { ev.stopPropagation(); showDiff(r.id); },
   });
+  const review = isPulse || !r.branch ? "" : el("button", {
+    type: "button", text: "Review", "data-review": r.id, title: "review its change: comment, send, land",
+    onclick: (ev) => { ev.stopPropagation(); showReview(r.id); },
+  });
   return [
     el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
     el("td", { class: `h-${r.health}`, text: r.alive ? r.health : cause(r) }),
@@ -172,7 +180,7 @@ function fleetCells(r) {
     el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
     // today's spend, metered from the worker's CLI records; a CLI looop cannot read says so
     el("td", { text: r.id === "pulse" ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd) }),
-    el("td", { class: "acts" }, diff, kill),
+    el("td", { class: "acts" }, review, diff, kill),
   ];
 }
 

@@ -1,0 +1,176 @@
+// The review panel: a worker's change (GET /workers/ID/review) drawn from its JSON — files,
+// each with hunks, whichever repository section they come in — with its verify and report;
+// a click on a line comments on it, Send delivers the round, Land lands it (confirmed first).
+// Every value is set as text; nothing from the server is parsed as HTML.
+"use strict";
+
+const rv = { id: null, data: null };
+const VERIFY = { passed: ["passed", "ok"], failed: ["FAILED", "bad"], pending: ["pending (runs once the worker ends)", "warn"], none: ["none set", ""] };
+const wpath = (id) => `/workers/${encodeURIComponent(id)}`;
+
+async function showReview(id) {
+  rv.id = id;
+  $("#review-title").textContent = `review of ${id}`;
+  $("#review-conflict").hidden = true;
+  const d = $("#review");
+  if (!d.open) d.showModal();
+  await loadReview();
+}
+
+async function loadReview() {
+  try {
+    rv.data = await api(`${wpath(rv.id)}/review`);
+    drawReview(rv.data);
+  } catch (e) {
+    rv.data = null;
+    $("#review-head").replaceChildren(el("span", { class: "bad", text: e.message }));
+    $("#review-body").replaceChildren();
+  }
+}
+
+// a review may come as one change or as sections (one per repository): each has its files
+const sections = (r) => (Array.isArray(r.repos) && r.repos.length ? r.repos : [r]);
+const draftOf = (r) => { const last = (r.rounds || []).at(-1); return last && !last.sent ? last : null; };
+
+function drawHead(r) {
+  const [said, cls] = VERIFY[r.verify.state] || [r.verify.state, ""];
+  const head = [
+    el("span", { text: `branch ${r.branch} · ${String(r.base).slice(0, 12)}..${String(r.tip).slice(0, 12)}` }),
+    el("span", { class: cls, "data-verify": r.verify.state, text: `verify: ${said}${r.verify.cmd ? ` (${r.verify.cmd})` : ""}` }),
+  ];
+  if (r.moved) head.push(el("span", { class: "bad", text: "the branch moved: it is not where the worker's checkout left it" }));
+  if (r.uncommitted) head.push(el("span", { class: "warn", text: "its worktree holds uncommitted work (not part of this change)" }));
+  $("#review-head").replaceChildren(...head);
+  const draft = draftOf(r);
+  const send = $("#review-send");
+  send.textContent = draft ? `Send ${draft.comments.length} comment(s)` : "Send";
+  send.disabled = !draft;
+}
+
+function details(title, open, ...kids) {
+  const d = el("details", {}, el("summary", { text: title }), ...kids);
+  d.open = open;
+  return d;
+}
+
+function drawReview(r) {
+  drawHead(r);
+  const body = [];
+  if (r.verify.output) body.push(details("verify output", r.verify.state === "failed", el("pre", { class: "wrap", text: r.verify.output })));
+  body.push(details(`commits (${r.commits.length})`, false,
+    el("ul", { class: "rv-list" }, ...r.commits.map((c) => el("li", { text: `${c.sha.slice(0, 12)} ${c.subject}` })))));
+  body.push(details("the worker's report", true, el("pre", { class: "wrap", text: r.summary || "it wrote none" })));
+  const rounds = r.rounds || [];
+  if (rounds.length) body.push(details(`comment rounds (${rounds.length})`, false, ...rounds.map(drawRound)));
+  const parts = sections(r);
+  for (const part of parts) {
+    if (parts.length > 1) body.push(el("h3", { text: `repository ${part.repo || part.name || ""}` }));
+    // a worker of several repos: a path (and a comment's place) names its checkout's folder
+    const under = parts.length > 1 && part.name ? `${part.name}/` : "";
+    for (const f of part.files || []) body.push(drawFile({ ...f, path: under + f.path }, r));
+  }
+  if (!parts.some((p) => (p.files || []).length)) body.push(el("p", { class: "muted", text: "no changes yet" }));
+  $("#review-body").replaceChildren(...body);
+}
+
+function drawRound(rd) {
+  const state = rd.sent ? `sent (${rd.sent})` : "draft — Send delivers it";
+  return el("div", {}, el("h3", { text: `round ${rd.n} on ${rd.tip.slice(0, 12)}, ${state}` }),
+    el("ul", { class: "rv-list" }, ...rd.comments.map((c) => el("li", { text: `${c.file ? `${c.file}:${c.line}` : "the whole change"}: ${c.text}` }))));
+}
+
+function drawFile(f, r) {
+  const stat = f.binary ? "binary" : `+${f.added} -${f.removed}`;
+  const code = el("div", { class: "rv-code" });
+  // the comments of the latest round, under the lines they are on
+  const last = (r.rounds || []).at(-1);
+  const notes = (last ? last.comments : []).filter((c) => c.file === f.path);
+  for (const h of f.hunks) {
+    code.append(el("div", { class: "rv-hh", text: h.header }));
+    let n = h.new_start;
+    for (const line of h.lines) {
+      const mark = line[0];
+      const kind = mark === "+" ? "add" : mark === "-" ? "del" : "ctx";
+      const num = mark === "+" || mark === " " ? n++ : null;  // a line at the tip has a number
+      const row = el("div", { class: `rv-l ${kind}` }, el("span", { class: "n", text: num ?? "" }), el("span", { class: "t", text: line }));
+      if (num !== null) {
+        Object.assign(row.dataset, { file: f.path, line: String(num) });
+        row.onclick = () => lineForm(row, f.path, num);
+      }
+      code.append(row);
+      for (const c of notes.filter((c) => c.line === num)) {
+        code.append(el("div", { class: `rv-note${last.sent ? " sent" : ""}`, text: c.text }));
+      }
+    }
+  }
+  if (f.binary) code.append(el("div", { class: "rv-hh", text: "(binary)" }));
+  if (f.cut) code.append(el("div", { class: "rv-hh", text: "… cut: a long diff (`looop worker diff` shows it whole)" }));
+  return el("section", { class: "rv-file", "data-path": f.path },
+    el("h3", {}, f.path, el("span", { class: "stat", text: `${stat} (${f.status})` })), code);
+}
+
+function lineForm(row, file, line) {
+  const open = row.nextElementSibling;
+  if (open && open.classList.contains("rv-at")) { open.querySelector("textarea").focus(); return; }
+  const text = el("textarea", { rows: "2", placeholder: `a comment on ${file}:${line}`, "aria-label": `comment on ${file}:${line}` });
+  const form = el("form", { class: "rv-at stack" }, text,
+    el("div", { class: "row" }, el("button", { type: "submit", class: "primary", text: "Comment" }),
+      el("button", { type: "button", text: "Cancel", onclick: () => form.remove() })));
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    if (await comment({ file, line, text: text.value })) form.remove();
+  };
+  row.after(form);
+  text.focus();
+}
+
+async function comment(body) {
+  try {
+    const got = await api(`${wpath(rv.id)}/review/comments`, body);
+    toast(`comment drafted (round ${got.round}: ${got.comments}) — Send delivers them`);
+  } catch (e) { toast(e.message, true); return false; }
+  await loadReview();
+  return true;
+}
+
+async function sendRound() {
+  try {
+    const got = await api(`${wpath(rv.id)}/review/send`, {});
+    toast(`round ${got.round} sent to ${rv.id}: ${got.how}`);
+  } catch (e) { toast(e.message, true); }
+  await loadReview();
+  refreshSoon(50);
+}
+
+async function landChange() {
+  const mode = $("#review-mode").value;
+  const how = $("#review-mode").selectedOptions[0].textContent;
+  if (!confirm(`Land worker ${rv.id}'s change (${how})? It cannot be taken back from here.`)) return;
+  $("#review-conflict").hidden = true;
+  try {
+    const got = await api(`${wpath(rv.id)}/land`, mode ? { mode } : {});
+    toast(got.mode === "pr" ? `pull request opened: ${got.url}` : `landed ${rv.id} into ${got.into} at ${got.commit.slice(0, 12)}`);
+  } catch (e) {
+    if (e.data && e.data.conflict) {
+      rv.conflict = e.data.conflict;
+      $("#review-conflict-text").textContent = e.message;
+      $("#review-conflict").hidden = false;
+    } else toast(e.message, true);
+  }
+  await loadReview();
+  refreshSoon(50);
+}
+
+$("#review-close").onclick = () => $("#review").close();
+$("#review-send").onclick = sendRound;
+$("#review-land").onclick = landChange;
+$("#review-sendback").onclick = async () => {
+  if (await comment({ text: rv.conflict })) {
+    $("#review-conflict").hidden = true;
+    await sendRound();
+  }
+};
+$("#review-all").onsubmit = async (ev) => {
+  ev.preventDefault();
+  if (await comment({ text: $("#review-all-text").value })) $("#review-all").reset();
+};
