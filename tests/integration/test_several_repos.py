@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
 from looop.core.context import Ctx
+from looop.home.errors import LooopError
 from looop.sessions.client import wait
 from looop.workers import worktree as wt
 from looop.workers.kepttrees import DAY, expire_kept, kept_trees
@@ -241,3 +244,24 @@ def test_a_kept_checkout_of_several_is_listed_and_expires_alone_into_its_own_pat
     assert "+not committed" in patch.read_text()
     assert not home.exists() and all(t.removed for t in load_all(wctx, "w7"))
     assert kept_trees(wctx, wctx.knobs()) == []
+
+
+def test_the_pulses_start_worker_takes_a_list_of_repos_and_no_foreign_branch_in_any(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "w9.sh"
+    script.write_text(WORK.format(wid="w9", tail=""))
+    move = {
+        "action": "start_worker", "id": "w9", "prompt": "change both",
+        "command": f"bash '{script}' # {{{{prompt_file}}}}", "repo": [str(repo), str(lib)],
+    }  # fmt: skip
+    execute(wctx, wctx.knobs(), decision_from_obj(move))  # the pulse's own move
+    assert wait(wctx.paths.data, "w9", 30, wctx.clock) == 0
+    assert [t.part for t in load_all(wctx, "w9")] == [repo.name, "lib"]
+    assert all("changed by w9" in git(r, "show", "looop/w9:README") for r in (repo, lib))
+    git(lib, "branch", "feature")  # the user's branch, in one of the two
+    with pytest.raises(LooopError) as e:
+        execute(wctx, wctx.knobs(), decision_from_obj({**move, "id": "w10", "branch": "feature"}))
+    assert f"branch 'feature' already exists in {lib}" in str(e.value)
+    assert "\n" not in str(e.value) and not (wctx.paths.checkouts / "w10").exists()
+    assert "feature" not in branches(repo)
