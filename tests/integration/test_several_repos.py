@@ -265,3 +265,20 @@ def test_the_pulses_start_worker_takes_a_list_of_repos_and_no_foreign_branch_in_
     assert f"branch 'feature' already exists in {lib}" in str(e.value)
     assert "\n" not in str(e.value) and not (wctx.paths.checkouts / "w10").exists()
     assert "feature" not in branches(repo)
+
+
+def test_a_setup_failing_in_the_second_repo_takes_back_both_worktrees(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path
+) -> None:
+    cfg = json.loads(wctx.paths.config.read_text())
+    cfg["worktree"] = {"setup": {str(repo): "true", str(lib): "echo broken; exit 3"}}
+    wctx.paths.config.write_text(json.dumps(cfg))
+    code, _, err = cli(
+        "worker", "start", "w11", "go", "--repo", str(repo), "--repo", str(lib),
+        "--command", "true # {{prompt_file}}",
+    )  # fmt: skip
+    assert code == 1 and "setup" in err and len(err.strip().splitlines()) == 1, err
+    assert not (wctx.paths.checkouts / "w11").exists()
+    assert "looop/w11" not in branches(repo) and "looop/w11" not in branches(lib)
+    assert load(wctx, "w11") is None
+    assert not (wctx.paths.worktrees / "w11.parts").exists()

@@ -14,7 +14,7 @@ from dataclasses import replace
 from looop.core.context import Ctx
 from looop.workers import worktree as wt
 from looop.workers.rules import place_note
-from looop.workers.treerecord import Tree, WorktreeError
+from looop.workers.treerecord import Tree, WorktreeError, record_file
 
 
 def part_names(repos: tuple[str, ...], home: str | None) -> list[str]:
@@ -72,8 +72,9 @@ def undo_all(ctx: Ctx, trees: list[Tree]) -> None:
     for tree in reversed(trees):
         wt.undo(ctx, tree)
     if len(trees) > 1 or (trees and trees[0].part):
-        with contextlib.suppress(OSError):
-            os.rmdir(workspace(ctx, trees[0].wid))
+        for folder in (workspace(ctx, trees[0].wid), record_file(ctx, trees[0].wid, "x").parent):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only when empty: a record kept (its own branch) stays
 
 
 def with_note(contract: str, trees: list[Tree], where: str) -> str:
