@@ -282,3 +282,28 @@ def test_a_setup_failing_in_the_second_repo_takes_back_both_worktrees(
     assert "looop/w11" not in branches(repo) and "looop/w11" not in branches(lib)
     assert load(wctx, "w11") is None
     assert not (wctx.paths.worktrees / "w11.parts").exists()
+
+
+def test_checkouts_are_named_by_their_repos_top_folder_and_made_unique(
+    wctx: Ctx, tmp_path: Path
+) -> None:
+    made = []
+    for where in ("a", "b"):
+        r = tmp_path / where / "app"
+        (r / "docs").mkdir(parents=True)
+        git(r, "init", "-q", "-b", "main")
+        git(r, "-c", "user.name=T", "-c", "user.email=t@x.invalid", "commit", "-q",
+            "--allow-empty", "-m", "start")  # fmt: skip
+        made.append(r)
+    given = (str(made[0]), str(made[1] / "docs"))  # the second by a folder inside it
+    start_worker(
+        wctx,
+        wctx.knobs(),
+        StartRequest("w12", "work", command="true # {{prompt_file}}", repo=given[0], repos=given),
+    )
+    assert wait(wctx.paths.data, "w12", 30, wctx.clock) == 0
+    trees = load_all(wctx, "w12")
+    assert [(t.part, t.repo) for t in trees] == [("app", str(made[0])), ("app-2", str(made[1]))]
+    assert git(wctx.paths.checkouts / "w12" / "app-2", "rev-parse", "--show-toplevel").strip() == (
+        str(wctx.paths.checkouts / "w12" / "app-2")
+    )

@@ -17,29 +17,30 @@ from looop.workers.rules import place_note
 from looop.workers.treerecord import Tree, WorktreeError, record_file
 
 
-def part_names(repos: tuple[str, ...], home: str | None) -> list[str]:
-    """Each repository's folder in the workspace: its own folder's name, made unique."""
-    out: list[str] = []
-    for repo in repos:
-        got = wt.resolve_repo(repo, {"HOME": home} if home else {})
-        name = os.path.basename(got.rstrip("/")) or "repo"
-        name = name if not name.startswith(".") else "repo" + name
-        unique, n = name, 2
-        while unique in out:
-            unique, n = f"{name}-{n}", n + 1
-        out.append(unique)
-    return out
+def _name(folder: str, taken: list[str]) -> str:
+    """A checkout's folder name: its repository's own, made unique."""
+    name = os.path.basename(folder.rstrip("/")) or "repo"
+    name = name if not name.startswith(".") else "repo" + name
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}-{n}", n + 1
+    return unique
 
 
 def plan_all(
     ctx: Ctx, wid: str, repos: tuple[str, ...], branch: str | None, decided: bool
 ) -> list[wt.Plan]:
     """Every checkout's plan, nothing changed; one line naming the repository that cannot be
-    checked out, or one given twice."""
-    names = part_names(repos, ctx.env.get("HOME"))
+    checked out, or one given twice. Each is named by its repository's top folder (a path
+    inside a repository is planned again under that name)."""
     plans: list[wt.Plan] = []
-    for repo, name in zip(repos, names, strict=True):
-        p = wt.plan(ctx, wid, repo, branch, decided, part=name)
+    names: list[str] = []
+    for repo in repos:
+        guess = _name(wt.resolve_repo(repo, ctx.env), names)
+        p = wt.plan(ctx, wid, repo, branch, decided, part=guess)
+        top = _name(p.repo, names)
+        if top != guess:
+            p = wt.plan(ctx, wid, repo, branch, decided, part=top)
         for other in plans:
             if os.path.normpath(other.common) == os.path.normpath(p.common):
                 raise WorktreeError(
@@ -47,6 +48,7 @@ def plan_all(
                     "each repository once"
                 )
         plans.append(p)
+        names.append(p.part)
     plans[0] = replace(plans[0], parts=tuple(names))
     return plans
 
