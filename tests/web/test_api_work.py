@@ -57,6 +57,9 @@ def test_starting_a_worker_refuses_bad_bodies_and_leaves_no_trace(
 ) -> None:
     for body, says in (
         ({"prompt": "go", "repo": "relative/dir"}, "absolute path or a URL"),
+        ({"prompt": "go", "repo": ["/src/app", "relative/dir"]}, "absolute path or a URL"),
+        ({"prompt": "go", "repo": ["/src/app", "/src/app"]}, "give each repository once"),
+        ({"prompt": "go", "repo": ["/src/app", 3]}, "'repo' must be a string"),
         ({"prompt": " "}, "'prompt' is empty"),
         ({"prompt": "go", "runner": 3}, "'runner' must be a string"),
     ):

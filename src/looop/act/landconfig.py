@@ -1,9 +1,10 @@
 """The config's "land" object: how `looop land` lands a worker's change — "merge": "ff" (a
 fast-forward, the default) or "merge" (a merge commit); "remote" the branch is pushed to for a
 pull request ("origin"); "pr_command" the command that opens one, its words {branch}, {base},
-{title}, {body} (a file) and {remote} filled in (never through a shell); "pr_timeout_s" how
-long the push and that command may each take. Read when a landing runs; a bad value is one
-line."""
+{title}, {body} (a file) and {remote} filled in (never through a shell); "pr_edit_command"
+the command that rewrites an open request's body ({url}, {body}: a worker of several
+repositories has each request link the others); "pr_timeout_s" how long the push and each
+command may take. Read when a landing runs; a bad value is one line."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any
 from looop.home.errors import LooopError
 
 DEFAULT_PR = "gh pr create --head {branch} --base {base} --title {title} --body-file {body}"
-_WORD = re.compile(r"\{(branch|base|title|body|remote)\}")
+DEFAULT_PR_EDIT = "gh pr edit {url} --body-file {body}"
+_WORD = re.compile(r"\{(branch|base|title|body|remote|url)\}")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class LandConfig:
     remote: str = "origin"
     pr_command: tuple[str, ...] = tuple(shlex.split(DEFAULT_PR))
     pr_timeout_s: float = 120.0
+    pr_edit_command: tuple[str, ...] = tuple(shlex.split(DEFAULT_PR_EDIT))
 
 
 def _bad(key: str, want: str, got: object) -> LooopError:
@@ -41,17 +44,23 @@ def land_config(raw: dict[str, Any]) -> LandConfig:
     remote = obj.get("remote", out.remote)
     if not isinstance(remote, str) or not remote or remote.startswith("-"):
         raise _bad("remote", "a remote's name", remote)
-    line = obj.get("pr_command", DEFAULT_PR)
+    words = _line(obj, "pr_command", DEFAULT_PR)
+    edit = _line(obj, "pr_edit_command", DEFAULT_PR_EDIT)
+    limit = obj.get("pr_timeout_s", out.pr_timeout_s)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 1 <= limit <= 3600:
+        raise _bad("pr_timeout_s", "seconds from 1 to 3600", limit)
+    return LandConfig(merge, remote, words, float(limit), edit)
+
+
+def _line(obj: dict[str, Any], key: str, default: str) -> tuple[str, ...]:
+    line = obj.get(key, default)
     try:
         words = tuple(shlex.split(line)) if isinstance(line, str) else ()
     except ValueError:
         words = ()
     if not words:
-        raise _bad("pr_command", "a command line (e.g. " + DEFAULT_PR + ")", line)
-    limit = obj.get("pr_timeout_s", out.pr_timeout_s)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 1 <= limit <= 3600:
-        raise _bad("pr_timeout_s", "seconds from 1 to 3600", limit)
-    return LandConfig(merge, remote, words, float(limit))
+        raise _bad(key, "a command line (e.g. " + default + ")", line)
+    return words
 
 
 def pr_argv(words: tuple[str, ...], fill: dict[str, str]) -> list[str]:

@@ -13,7 +13,8 @@ that holds it), so a landing is whole or absent."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, replace
 
 from looop.act import landpr
 from looop.act.journal import append_journal
@@ -26,7 +27,7 @@ from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
 from looop.workers import reviewgit
 from looop.workers.ids import normalise_target
-from looop.workers.review import branch_moved, worker_tree
+from looop.workers.review import branch_moved, worker_tree, worker_trees
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
@@ -35,6 +36,10 @@ from looop.workers.worktree import checked_out, release
 
 class LandError(LooopError):
     pass
+
+
+class NothingToLand(LandError):
+    """The base already holds the branch (a worker of several repos: that one is done)."""
 
 
 class LandConflict(LandError):
@@ -63,6 +68,10 @@ class Landed:
     into: str
     commit: str  # what the base branch points at now (merge, ff), or the tip pushed (pr)
     url: str = ""  # the PR command's last line of output
+    name: str = ""  # the repository's folder in the workspace of a worker of several
+    repo: str = ""  # the repository landed in
+    # a worker of several repos: each landing in its order (the fields above: the first's)
+    repos: tuple[Landed, ...] = ()
 
 
 def _git(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
@@ -98,7 +107,7 @@ def _check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
         )
     code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tip, old)
     if code == 0:
-        raise LandError(f"{into} already holds worker {wid}'s branch — nothing to land")
+        raise NothingToLand(f"{into} already holds worker {wid}'s branch — nothing to land")
 
 
 def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
@@ -154,7 +163,12 @@ def _merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
 
 def plan(ctx: Ctx, wid: str, mode: str, into: str | None) -> Plan:
     """Every check, nothing changed."""
-    tree = worker_tree(ctx, wid)
+    return plan_tree(ctx, worker_tree(ctx, wid), mode, into)
+
+
+def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Plan:
+    """Every check of landing one checkout's branch, nothing changed."""
+    wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
     _check_worker(ctx, tree, tip)
     into, old = _base_branch(ctx, tree, into)
@@ -198,36 +212,27 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
 
 
 def land(
-    ctx: Ctx, knobs: Knobs, worker_id: str, mode: str | None, into: str | None, actor: str
+    ctx: Ctx,
+    knobs: Knobs,
+    worker_id: str,
+    mode: str | None,
+    into: str | None,
+    actor: str,
+    repo: str | None = None,
 ) -> Landed:
     """Land the worker's change; `mode` None: as configured (land.merge). `actor` says who
-    approved it and from where (journaled)."""
+    approved it and from where (journaled). `repo`: of a worker of several repositories,
+    land only the one of that name."""
     wid = normalise_target(worker_id)
     cfg: LandConfig = land_config(ctx.config().raw)
-    p = plan(ctx, wid, mode or cfg.merge, into)
-    summary = f"land worker {wid} ({p.tree.branch} into {p.into}, {p.mode})"
-    with intent(ctx, actor, "land", f"{wid}:{p.tip}", summary):
-        if p.mode == "pr":
-            url = landpr.push_and_open(ctx, cfg, p.tree, p.tip, p.into)
-            done = Landed(wid, "pr", p.tree.branch, p.into, p.tip, url)
-        else:
-            new = p.tip if p.mode == "ff" else _merge_commit(ctx, p)
-            _move_base(ctx, p, new)
-            done = Landed(wid, p.mode, p.tree.branch, p.into, new)
-    how = {"ff": "fast-forward", "merge": "merge commit", "pr": "pull request"}[done.mode]
-    where = f" {done.url}" if done.url else ""
-    append_journal(
-        ctx,
-        knobs,
-        f"{actor}: landed worker {wid}: {done.branch} into {done.into} as {how} at "
-        f"{done.commit[:12]}{where}",
-    )
-    ctx.events.record(
-        "worker_landed", id=wid, mode=done.mode, into=done.into, commit=done.commit, actor=actor
-    )
+    trees = worker_trees(ctx, wid)
+    if len(trees) > 1 or repo is not None:
+        return _land_several(ctx, knobs, cfg, trees, mode or cfg.merge, into, actor, repo)
+    p = plan_tree(ctx, trees[0], mode or cfg.merge, into)
+    done = land_one(ctx, knobs, cfg, p, actor)
     _outcome_landed(ctx, done)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
-        _tidy(ctx, p.tree)
+        tidy(ctx, p.tree)
     return done
 
 
@@ -250,7 +255,46 @@ def _outcome_landed(ctx: Ctx, done: Landed) -> None:
         ctx.events.record("worker_ended", id=wid, outcome="landed", was=was)
 
 
-def _tidy(ctx: Ctx, tree: Tree) -> None:
+def land_one(
+    ctx: Ctx, knobs: Knobs, cfg: LandConfig, p: Plan, actor: str, links: str = ""
+) -> Landed:
+    """One checkout's branch landed as planned, under its WAL record, then journaled.
+    `links`: what a pull request's body says of the worker's other repositories."""
+    wid, name = p.tree.wid, p.tree.part
+    key = f"{wid}:{name}:{p.tip}" if name else f"{wid}:{p.tip}"
+    of = f" repo {name}" if name else ""
+    summary = f"land worker {wid}{of} ({p.tree.branch} into {p.into}, {p.mode})"
+    with intent(ctx, actor, "land", key, summary):
+        if p.mode == "pr":
+            url = landpr.push_and_open(ctx, cfg, p.tree, p.tip, p.into, links)
+            done = Landed(wid, "pr", p.tree.branch, p.into, p.tip, url, name, p.tree.repo)
+        else:
+            new = p.tip if p.mode == "ff" else _merge_commit(ctx, p)
+            _move_base(ctx, p, new)
+            done = Landed(wid, p.mode, p.tree.branch, p.into, new, "", name, p.tree.repo)
+    how = {"ff": "fast-forward", "merge": "merge commit", "pr": "pull request"}[done.mode]
+    where = f" {done.url}" if done.url else ""
+    of = f" repo {name} ({p.tree.repo})" if name else ""
+    append_journal(
+        ctx,
+        knobs,
+        f"{actor}: landed worker {wid}:{of} {done.branch} into {done.into} as {how} at "
+        f"{done.commit[:12]}{where}",
+    )
+    more = {"repo": p.tree.repo} if name else {}
+    ctx.events.record(
+        "worker_landed",
+        id=wid,
+        mode=done.mode,
+        into=done.into,
+        commit=done.commit,
+        actor=actor,
+        **more,
+    )
+    return done
+
+
+def tidy(ctx: Ctx, tree: Tree) -> None:
     """A merged worker that no longer runs needs its worktree no more: removed now, its
     branch kept (it is in the base). A live one keeps it until its session is reaped."""
     try:
@@ -259,3 +303,81 @@ def _tidy(ctx: Ctx, tree: Tree) -> None:
     except SessionError:
         pass
     release(ctx, tree.wid)
+
+
+def _chosen(trees: list[Tree], only: str | None) -> list[Tree]:
+    wid, names = trees[0].wid, ", ".join(t.part for t in trees)
+    if only is None:
+        return trees
+    if len(trees) == 1:
+        raise LandError(f"worker {wid} works in one repository — leave --repo out")
+    got = [t for t in trees if t.part == only]
+    if not got:
+        raise LandError(f"worker {wid} has no repository {only!r} — give one of: {names}")
+    return got
+
+
+def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None) -> list[Plan]:
+    """Every repository's checks before anything changes: one refused refuses the landing
+    (nothing lands anywhere), naming the repository; one whose base already holds its
+    branch (landed before) is left out."""
+    out: list[Plan] = []
+    for tree in trees:
+        try:
+            out.append(plan_tree(ctx, tree, mode, into))
+        except NothingToLand:
+            continue
+        except LandError as e:
+            others = [t.part for t in trees if t is not tree]
+            alone = f"; land the others alone with --repo NAME ({', '.join(others)})"
+            said = f"repo {tree.part}: {e} — nothing landed in any repository"
+            said += alone if others else ""
+            if isinstance(e, LandConflict):  # what to send back names the checkout
+                raise LandConflict(said, f"in {tree.part}/: {e.comment}") from None
+            raise LandError(said) from None
+    if not out:
+        raise NothingToLand(
+            f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
+        )
+    return out
+
+
+def _land_several(
+    ctx: Ctx,
+    knobs: Knobs,
+    cfg: LandConfig,
+    trees: list[Tree],
+    mode: str,
+    into: str | None,
+    actor: str,
+    only: str | None,
+) -> Landed:
+    """A worker of several repositories: each checked first, then each landed in turn, whole
+    or not at all, under its own WAL record. One that fails once others landed stops there:
+    those stay landed (said), and landing again lands what is left."""
+    wid = trees[0].wid
+    plans = _plans(ctx, _chosen(trees, only), mode, into)
+    done: list[Landed] = []
+    for p in plans:
+        urls = [d.url for d in done]
+        links = landpr.links(p.tree, [q.tree for q in plans], urls) if p.mode == "pr" else ""
+        try:
+            done.append(land_one(ctx, knobs, cfg, p, actor, links))
+        except LooopError as e:
+            landed = ", ".join(d.name for d in done)
+            before = f"landed before it: {landed}" if landed else "nothing landed before it"
+            again = (
+                f"`looop land {wid} --pr --repo {shlex.quote(p.tree.part)}` opens its request"
+                if p.mode == "pr"
+                else f"`looop land {wid}` again lands what is left"
+            )
+            raise LandError(f"repo {p.tree.part}: {e} — {before}; {again} once fixed") from None
+    if plans[0].mode == "pr":
+        opened = [(d.url, d.commit, d.into) for d in done]
+        landpr.relink(ctx, cfg, [p.tree for p in plans], opened)
+    elif only is None:  # every repository landed: the worker's checkouts are needed no more
+        tidy(ctx, trees[0])
+    whole = replace(done[0], repos=tuple(done))
+    if only is None:
+        _outcome_landed(ctx, whole)  # landed once every repository is
+    return whole

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 from looop.act.landconfig import LandConfig, pr_argv
 from looop.core.context import Ctx
@@ -37,12 +38,15 @@ def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
     return done.returncode == 0, why_failed(done)
 
 
-def _body(ctx: Ctx, tree: Tree, tip: str) -> tuple[str, str]:
-    """The PR's title and body: the commits, then the worker's own report."""
+def _body(ctx: Ctx, tree: Tree, tip: str, links: str = "") -> tuple[str, str]:
+    """The PR's title and body: the commits, the worker's other repositories' requests
+    (`links`), then the worker's own report."""
     commits = reviewgit.commits(ctx, tree, tree.base, tip)
     title = commits[0].subject if len(commits) == 1 else f"{tree.branch} (looop worker {tree.wid})"
     lines = [f"Landed from looop worker `{tree.wid}` (branch `{tree.branch}`).", ""]
     lines += [f"- {c.sha[:12]} {c.subject}" for c in commits]
+    if links:
+        lines += ["", links.rstrip()]
     summary, _ = summary_of(ctx, tree.wid)
     if summary:
         lines += ["", summary.rstrip()]
@@ -76,21 +80,24 @@ def _run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
     return said[-1] if said else ""
 
 
-def push_and_open(ctx: Ctx, cfg: LandConfig, tree: Tree, tip: str, base: str) -> str:
-    """Push the branch's tip, open the PR; the URL (the command's last line) or one line."""
+def push_and_open(
+    ctx: Ctx, cfg: LandConfig, tree: Tree, tip: str, base: str, links: str = ""
+) -> str:
+    """Push the branch's tip, open the PR; the URL (the command's last line) or one line.
+    `links`: what its body says of the worker's other repositories' requests."""
     prog = cfg.pr_command[0]
     if shutil.which(prog, path=ctx.env.get("PATH")) is None:
         raise LooopError(
             f"{prog} is not on PATH — install it or set land.pr_command; nothing landed"
         )
-    title, body = _body(ctx, tree, tip)
+    title, body = _body(ctx, tree, tip, links)
     existed = _remote_has(ctx, cfg, tree)
     ok, why = _push(ctx, cfg, tree, f"{tip}:refs/heads/{tree.branch}")
     if not ok:
         raise LooopError(
             f"the push of {tree.branch} to {cfg.remote} was refused: {why} — nothing landed"
         )
-    body_file = ctx.paths.data / "reviews" / f"{tree.wid}.pr.md"
+    body_file = _body_file(ctx, tree)
     store.atomic_write(body_file, body)
     fill = {
         "branch": tree.branch,
@@ -115,3 +122,51 @@ def push_and_open(ctx: Ctx, cfg: LandConfig, tree: Tree, tip: str, base: str) ->
         raise LooopError(f"{e}; {left} — nothing landed") from None
     finally:
         store.remove(body_file)
+
+
+def _body_file(ctx: Ctx, tree: Tree) -> Path:
+    name = f"{tree.wid}.{tree.part}.pr.md" if tree.part else f"{tree.wid}.pr.md"
+    return ctx.paths.data / "reviews" / name
+
+
+def links(tree: Tree, trees: list[Tree], urls: list[str]) -> str:
+    """What the request of `tree` says of the worker's others: each repository and branch,
+    with its request's address once it is open (`urls`: of those opened so far)."""
+    lines = [f"One change across {len(trees)} repositories (looop worker `{tree.wid}`):"]
+    for n, other in enumerate(trees):
+        if other is tree:
+            state = "this pull request"
+        elif n < len(urls):
+            state = urls[n] or "opened"
+        else:
+            state = "its pull request follows"
+        lines.append(f"- `{other.part}` ({other.repo}), branch `{other.branch}`: {state}")
+    return "\n".join(lines) + "\n"
+
+
+def relink(
+    ctx: Ctx, cfg: LandConfig, trees: list[Tree], opened: list[tuple[str, str, str]]
+) -> None:
+    """Every request opened before the last is told the addresses of those opened after it
+    (land.pr_edit_command), so each body links all the others. A failed edit is said (the
+    requests stay open; their bodies name each repository and branch). `opened`: each
+    request's address, the tip pushed and its base."""
+    urls = [url for url, _, _ in opened]
+    for tree, (url, tip, base) in list(zip(trees, opened, strict=True))[:-1]:
+        _, body = _body(ctx, tree, tip, links(tree, trees, urls))
+        body_file = _body_file(ctx, tree)
+        store.atomic_write(body_file, body)
+        fill = {"url": url, "branch": tree.branch, "base": base, "title": "",
+                "body": str(body_file), "remote": cfg.remote}  # fmt: skip
+        try:
+            _run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), tree.repo)
+        except LooopError as e:
+            ctx.events.emit(
+                "warn",
+                "land.relink",
+                f"worker {tree.wid}: the pull request of repo {tree.part} ({url}) could "
+                f"not be told the others' addresses: {e} — add them by hand",
+                session=tree.wid,
+            )
+        finally:
+            store.remove(body_file)

@@ -34,10 +34,12 @@ def _checkout() -> list[str]:
 
 
 def _repos(ctx: Ctx) -> list[str]:
-    """The main repos of workers' worktrees (a clone lives in the checkouts, guarded whole)."""
+    """The main repos of workers' worktrees (a clone lives in the checkouts, guarded whole),
+    a worker of several repos' others too (worktrees/<id>.parts/)."""
     out: list[str] = []
     try:
-        records = sorted(ctx.paths.worktrees.glob("*.json"))[:_MAX_RECORDS]
+        found = [*ctx.paths.worktrees.glob("*.json"), *ctx.paths.worktrees.glob("*.parts/*.json")]
+        records = sorted(found)[:_MAX_RECORDS]
     except OSError:
         return out
     for rec in records:

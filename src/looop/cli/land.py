@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import click
 
-from looop.act.landing import land
+from looop.act.landing import Landed, land
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
@@ -31,17 +31,30 @@ ACTOR = "user (cli)"
 )
 @click.option("--pr", "mode", flag_value="pr", help="Push the branch and open a pull request.")
 @click.option("--into", metavar="BRANCH", help="The base branch (default: your checkout's).")
+@click.option(
+    "--repo",
+    "repo",
+    metavar="NAME",
+    help="Of a worker of several repositories, land only this one (its folder's name).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
-def land_cmd(worker_id: str, mode: str | None, into: str | None, as_json: bool) -> None:
+def land_cmd(
+    worker_id: str, mode: str | None, into: str | None, repo: str | None, as_json: bool
+) -> None:
     ctx = make_ctx(events_to=None)
-    done = land(ctx, ctx.knobs(), worker_id, mode, into, ACTOR)
+    done = land(ctx, ctx.knobs(), worker_id, mode, into, ACTOR, repo)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return
+    for each in done.repos or (done,):
+        click.echo(_said(each))
+
+
+def _said(done: Landed) -> str:
+    of = f"repo {done.name}: " if done.name else ""
     if done.mode == "pr":
-        click.echo(f"pushed {done.branch} and opened a pull request into {done.into}: {done.url}")
-        return
+        return f"{of}pushed {done.branch} and opened a pull request into {done.into}: {done.url}"
     how = "fast-forwarded" if done.mode == "ff" else "merged"
-    click.echo(
-        f"landed worker {done.wid}: {done.branch} {how} into {done.into} at {done.commit[:12]}"
+    return (
+        f"{of}landed worker {done.wid}: {done.branch} {how} into {done.into} at {done.commit[:12]}"
     )

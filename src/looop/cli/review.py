@@ -15,6 +15,7 @@ from looop.home import jsonio
 from looop.workers import reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review, review
+from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round
 
 _VERIFY = {
@@ -66,19 +67,47 @@ def _rounds(out: _Out, r: Review) -> None:
             out.add(f"since round {n}: no new commits", fg="yellow")
 
 
+def _stat(out: _Out, commits: tuple[Commit, ...], files: tuple[FileChange, ...], pad: str) -> None:
+    out.add(f"{pad}commits ({len(commits)}):", bold=True)
+    for c in commits:
+        out.add(f"{pad}  {c.sha[:12]} {c.subject}", fg="yellow")
+    added = sum(f.added for f in files if not f.binary)
+    removed = sum(f.removed for f in files)
+    out.add(f"{pad}files ({len(files)}, +{added} -{removed}):", bold=True)
+    for f in files:
+        stat = "binary" if f.binary else f"+{f.added} -{f.removed}"
+        out.add(f"{pad}  {f.path}  {stat}  ({f.status})")
+
+
+def _several(out: _Out, r: Review) -> None:
+    """The head and stat of a change across several repositories: verify once, then each."""
+    out.add(f"worker {r.wid} · {len(r.repos)} repositories", bold=True)
+    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
+    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
+    out.add(f"verify: {said}{extra}", fg=fg)
+    for each in r.repos:
+        out.add("")
+        out.add(
+            f"repo {each.name}: {each.repo} · branch {each.branch} · "
+            f"{each.base[:12]}..{each.tip[:12]}",
+            bold=True,
+        )
+        if each.moved:
+            out.add("  the branch moved: it is not where the worker's checkout left it", fg="red")
+        if each.uncommitted:
+            out.add("  its worktree holds uncommitted work (not part of this change)", fg="yellow")
+        _stat(out, each.commits, each.files, "  ")
+
+
 def render(r: Review, colour: bool) -> str:
     out = _Out(colour)
-    _head(out, r)
-    out.add("")
-    out.add(f"commits ({len(r.commits)}):", bold=True)
-    for c in r.commits:
-        out.add(f"  {c.sha[:12]} {c.subject}", fg="yellow")
-    added = sum(f.added for f in r.files if not f.binary)
-    removed = sum(f.removed for f in r.files)
-    out.add(f"files ({len(r.files)}, +{added} -{removed}):", bold=True)
-    for f in r.files:
-        stat = "binary" if f.binary else f"+{f.added} -{f.removed}"
-        out.add(f"  {f.path}  {stat}  ({f.status})")
+    several = len(r.repos) > 1
+    if several:
+        _several(out, r)
+    else:
+        _head(out, r)
+        out.add("")
+        _stat(out, r.commits, r.files, "")
     if r.summary:
         out.add("")
         out.add(f"summary ({r.summary_from}):", bold=True)
@@ -87,9 +116,11 @@ def render(r: Review, colour: bool) -> str:
     if r.rounds:
         out.add("")
         _rounds(out, r)
-    for f in r.files:
+    parts = r.repos if several else ()
+    changed = [(f"{each.name}/", f) for each in parts for f in each.files]
+    for prefix, f in changed or [("", f) for f in r.files]:
         out.add("")
-        out.add(f"── {f.path} ({f.status})", fg="cyan", bold=True)
+        out.add(f"── {prefix}{f.path} ({f.status})", fg="cyan", bold=True)
         if f.binary:
             out.add("  (binary)")
         for h in f.hunks:

@@ -39,6 +39,17 @@ def start_here(start: Start, env: dict[str, str], clock: Clock | None) -> None:
     sys.stdout.write(start_worker_lines(start, ctx, started_ok))
 
 
+def _repo_given(repo: str, host: str | None) -> str:
+    """A --repo as the move gets it: relative to where the human stands; ~ the shell expands,
+    or the worker start does; a URL (a host clones it: https://…, git@host:path) is no path,
+    nor is any repo on a host named (a path there is the host's: a relative one is refused,
+    not made ours)."""
+    first = repo.split("/", 1)[0]
+    keep = not repo or repo.startswith("~") or "://" in repo or ":" in first
+    keep = keep or host not in (None, "local")
+    return repo if keep else os.path.abspath(repo)
+
+
 def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]) -> str:
     """The move and its two lines (shared with the click verb)."""
     refuse_over_fleet_budget(ctx, start)
@@ -58,14 +69,10 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         obj["steerable"] = True
     if start.budget is not None:  # set before the start, undone if it is refused; journaled
         obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
-    if start.repo is not None:
-        # relative to where the human stands; ~ the shell expands, or the worker start does;
-        # a URL (a host clones it: https://…, git@host:path) is no path, nor is any repo on a
-        # host named (a path there is the host's: a relative one is refused, not made ours)
-        first = start.repo.split("/", 1)[0]
-        keep = not start.repo or start.repo.startswith("~") or "://" in start.repo or ":" in first
-        keep = keep or start.host not in (None, "local")
-        obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
+    if start.repos:  # several: a list, each as one is given
+        obj["repo"] = [_repo_given(r, start.host) for r in start.repos]
+    elif start.repo is not None:
+        obj["repo"] = _repo_given(start.repo, start.host)
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
     told = ""

@@ -62,11 +62,13 @@ def worker_group() -> None:
 )
 @click.option(
     "--repo",
-    default=None,
+    "repos",
+    multiple=True,
     metavar="PATH|URL",
     help="Run it in its own git worktree of this repo (under the data dir), on its own branch; "
     "on an SSH host, a repository's path there or a URL it clones; on a Kubernetes host, the "
-    "URL its pod clones.",
+    "URL its pod clones. Given more than once (here only): one worktree of each, side by side "
+    "in the worker's folder.",
 )
 @click.option(
     "--branch", default=None, metavar="NAME", help="Its checkout's branch (default looop/ID)."
@@ -115,7 +117,7 @@ def worker_start(
     command: str | None,
     verify: str | None,
     sandbox: bool | None,
-    repo: str | None,
+    repos: tuple[str, ...],
     branch: str | None,
     resume: bool,
     steerable: bool,
@@ -136,7 +138,13 @@ def worker_start(
     start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
-    start.repo, start.branch, start.resume, start.host = repo, branch, resume, host
+    start.repo, start.branch, start.resume, start.host = (
+        repos[0] if repos else None,
+        branch,
+        resume,
+        host,
+    )
+    start.repos = repos if len(repos) > 1 else ()
     start.steerable = steerable
     click.echo(start_worker_lines(start, ctx, started_ok), nl=False)
 

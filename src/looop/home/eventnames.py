@@ -75,6 +75,7 @@ PulseName = Literal[
     "worktree.include",
     "worktree.expiring",
     "worktree.expired",
+    "land.relink",
     "fleet.degraded",
     "box.refused",
     "notify.failed",
@@ -219,6 +220,8 @@ PULSE: dict[PulseName, str] = {
     "keep its work",
     "worktree.expired": "a kept dirty worktree was removed after worktree_keep_days; where its "
     "work was saved as a patch",
+    "land.relink": "a pull request of a worker of several repositories could not be given the "
+    "others' addresses (land.pr_edit_command); add them by hand",
     "fleet.degraded": "the sessions could not be tended this beat",
     "box.refused": "what a worker's box can write was refused or read in part (a symlink, a "
     "bound), said once",

@@ -30,6 +30,7 @@ class Start:
         "on_budget",
         "prompt",
         "repo",
+        "repos",
         "resume",
         "runner",
         "sandbox",
@@ -47,6 +48,7 @@ class Start:
         self.journal: str | None = None
         self.sandbox: str | None = None  # "on" / "off"; None: the config decides
         self.repo: str | None = None  # run it in its own git worktree of this repo
+        self.repos: tuple[str, ...] = ()  # several --repo: one worktree of each (click's)
         self.branch: str | None = None
         self.resume = False
         self.steerable = False  # a human lets decisions steer it (act/reach.py)

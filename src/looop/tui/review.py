@@ -106,7 +106,10 @@ def review_lines(r: dict[str, Any]) -> list[tuple[Text, Place]]:
         if len(sections) > 1:
             name = part.get("repo") or part.get("name") or ""
             out.append((_line(f"repository {name}", "bold"), None))
+        # a worker of several repos: a path (and a comment's place) names its checkout's folder
+        under = f"{part['name']}/" if len(sections) > 1 and part.get("name") else ""
         for f in part.get("files", []):
+            f = {**f, "path": under + f["path"]}
             notes = [c for c in latest if c.get("file") == f["path"]]
             out += _file(f, notes)
     if not any(part.get("files") for part in sections):

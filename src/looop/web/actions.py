@@ -231,25 +231,31 @@ def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
 def start_worker(
     ctx: Ctx, worker_id: str, body: dict[str, Any], actor: str = ACTOR
 ) -> dict[str, Any]:
-    """`looop worker start ID PROMPT [--runner R] [--repo PATH] [--budget USD] [--on-budget
+    """`looop worker start ID PROMPT [--runner R] [--repo PATH …] [--budget USD] [--on-budget
     P]`: the same start_worker move through the executor. A repo is a path on this machine
-    (absolute: the page stands nowhere) or a URL."""
+    (absolute: the page stands nowhere) or a URL; a list of them, one task across several."""
     obj: dict[str, Any] = {
         "action": "start_worker",
         "id": worker_id,
         "prompt": _text(body, "prompt"),
     }
+    several = body.get("repo")  # a list: one task across repositories (the move checks it)
+    if isinstance(several, list) and all(isinstance(r, str) for r in several):
+        obj["repo"] = [r.strip() for r in several]
     for key in ("runner", "repo", "branch", "host", "on_budget"):
+        if key in obj:
+            continue
         v = _text(body, key, required=False).strip()
         if v:
             obj[key] = v
     if body.get("budget_usd") is not None:  # `worker start --budget`: the decision checks it
         obj["budget_usd"] = body["budget_usd"]
-    repo = str(obj.get("repo", "/"))
-    # the page stands in no directory: a path is absolute (or ~), else a URL (git@host:path too)
-    url = "://" in repo or ":" in repo.split("/", 1)[0]
-    if not (url or repo.startswith(("/", "~"))):
-        raise WebError(400, f"field 'repo' must be an absolute path or a URL, not {repo!r}")
+    given = obj.get("repo", "/")
+    for repo in given if isinstance(given, list) else [given]:
+        # the page stands in no directory: a path is absolute (or ~), else a URL (git@host:path)
+        url = "://" in repo or ":" in repo.split("/", 1)[0]
+        if not (url or repo.startswith(("/", "~"))):
+            raise WebError(400, f"field 'repo' must be an absolute path or a URL, not {repo!r}")
     _refuse_over_fleet_budget(ctx, worker_id, obj)
     # one that dies at once shows as such in the fleet (show all), with its exit code
     return _steer(ctx, obj, actor)

@@ -24,6 +24,8 @@ def request_json(req: StartRequest) -> dict[str, Any]:
     obj: dict[str, Any] = {"worker": req.worker}
     obj.update({k: getattr(req, k) for k in _ASKED_TEXT + _ASKED_FLAGS})
     obj["sandbox"] = None if req.sandbox is None else encode_sandbox(req.sandbox)
+    if req.repos:
+        obj["repos"] = list(req.repos)
     return obj
 
 
@@ -47,7 +49,11 @@ def request_from(obj: dict[str, Any]) -> StartRequest:
         if not isinstance(wid, str) or not isinstance(brief, str):
             raise ValueError("its id or brief")
         raw = obj.get("sandbox")
+        repos = obj.get("repos", [])
+        if not isinstance(repos, list) or not all(isinstance(r, str) for r in repos):
+            raise ValueError("field 'repos' is not a list of paths")
         return StartRequest(
+            repos=tuple(repos),
             worker=wid, brief=brief, runner=text("runner"), command=text("command"),
             verify=text("verify"), repo=text("repo"), branch=text("branch"), host=text("host"),
             sandbox=None if raw is None else parse_sandbox(raw, "sandbox"),

@@ -23,8 +23,8 @@ from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import list_sessions
 from looop.workers.treerecord import Tree, load, save
-from looop.workers.treework import diff_runs, is_dirty
-from looop.workers.worktree import release
+from looop.workers.treework import is_dirty, tree_diff_runs
+from looop.workers.worktree import parts_of, release, release_checkout
 
 DAY = 86400
 WARN_DAYS = 2  # the warning comes this long before the end
@@ -65,8 +65,12 @@ def _trees(ctx: Ctx) -> list[Tree]:
     out = []
     for wid in names:
         tree = load(ctx, wid)
-        if tree is not None and not tree.removed and wid not in live:
-            out.append(tree)
+        if tree is None or wid in live:
+            continue
+        # a worker of several repos: each checkout is kept, and expires, on its own
+        for each in parts_of(ctx, tree) if tree.parts else [tree]:
+            if not each.removed:
+                out.append(each)
     return out
 
 
@@ -109,7 +113,8 @@ def expire_kept(ctx: Ctx, knobs: Knobs) -> None:
 
 
 def _patch_path(ctx: Ctx, tree: Tree) -> Path:
-    return ctx.paths.worktrees / f"{tree.wid}-{tree.kept_at}.patch"
+    name = f"{tree.wid}-{tree.part}" if tree.part else tree.wid
+    return ctx.paths.worktrees / f"{name}-{tree.kept_at}.patch"
 
 
 def _expire(ctx: Ctx, tree: Tree) -> None:
@@ -124,8 +129,9 @@ def _expire(ctx: Ctx, tree: Tree) -> None:
             session=tree.wid,
         )
         return
-    release(ctx, tree.wid, clean=tree)  # removed with --force: its work is in the patch
-    gone = load(ctx, tree.wid)
+    # removed with --force: its work is in the patch (of several repos: this checkout only)
+    release_checkout(ctx, tree) if tree.part else release(ctx, tree.wid, clean=tree)
+    gone = load(ctx, tree.wid, "" if tree.parts or not tree.part else tree.part)
     if gone is not None and gone.removed:
         ctx.events.emit(
             "warn",
@@ -144,7 +150,7 @@ def _save_patch(ctx: Ctx, tree: Tree, path: Path) -> str | None:
         return None  # nothing left to save: the folder is gone
     chunks: list[bytes] = []
     try:
-        for argv, env in diff_runs(ctx, tree.wid, ("--binary",)):
+        for argv, env in tree_diff_runs(ctx, tree, ("--binary",)):
             done = subprocess.run(
                 argv, env=env, capture_output=True, timeout=GIT_PATCH_TIMEOUT_S, check=False
             )

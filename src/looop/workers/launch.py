@@ -23,7 +23,7 @@ from looop.sandbox import boxtty
 from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import boxed, firstrun, ports
+from looop.workers import boxed, firstrun, ports, workspace
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.heldstart import hold_if_limited
@@ -204,6 +204,11 @@ def _start_away(q: _Request, away: Away | None, live: int) -> Started | None:
     where = away.place(q.ctx, q.wid, ask.host, live, q.knobs.num("max_workers"), ask.repo)
     if where is None:
         return None
+    if len(ask.repos) > 1:
+        raise WorkerError(
+            f"worker {q.wid}: a worker on host {where} works in one repository for now — "
+            "start one worker per repository there, or this one here (--host local)"
+        )
     for flag, asked in (("--resume", ask.resume), ("--steerable", ask.steerable)):
         if asked:
             raise WorkerError(
@@ -228,10 +233,10 @@ class _Here:
     policy: SandboxPolicy
     env: dict[str, str]
     prog: str | None  # srt's path for a sandboxed start
-    plan: Plan | None  # its worktree's plan, for a repo worker
+    plans: tuple[Plan, ...]  # its worktrees' plans, for a repo worker (one per repo)
     clean: Tree | None  # the last run's worktree, clean: the reap removes it
     mcp_tools: bool
-    setup: Setup | None = None  # the config's setup for its repo, run in the new worktree
+    setups: tuple[Setup | None, ...] = ()  # the config's setup for each repo, run in its worktree
 
 
 def _prepare_here(q: _Request, live: list[Session]) -> _Here:
@@ -249,6 +254,11 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
             f"{cap}); kill one or raise the cap"
         )
     policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
+    if policy.on and len(q.ask.repos) > 1:
+        raise WorkerError(
+            f"worker {q.wid}: a sandboxed worker works in one repository for now — start it "
+            "with --no-sandbox, or start one worker per repository"
+        )
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     # a stale lease is free, so a start refused after this leaves nothing held
     port = ports.lease(
@@ -262,15 +272,17 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     prog: str | None = None
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
-    plan, clean, setup = None, None, None
-    ask = q.ask
+    plans: list[Plan] = []
+    clean, ask = None, q.ask
     if ask.repo is not None or wt.left_behind(q.ctx, q.wid):
         clean = wt.leftover(q.ctx, q.wid)
-        if ask.repo is not None:
-            plan = wt.plan(q.ctx, q.wid, ask.repo, ask.branch, ask.decided)
-            setup = setup_for(q.cfg.raw, plan.repo, env.get("HOME"))
+        if len(ask.repos) > 1:
+            plans = workspace.plan_all(q.ctx, q.wid, ask.repos, ask.branch, ask.decided)
+        elif ask.repo is not None:
+            plans = [wt.plan(q.ctx, q.wid, ask.repo, ask.branch, ask.decided)]
+    setups = tuple(setup_for(q.cfg.raw, p.repo, env.get("HOME")) for p in plans)
     # a bad "mcp" config is said before anything changes
-    return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg), setup)
+    return _Here(policy, env, prog, tuple(plans), clean, mcp_tools_on(q.cfg), setups)
 
 
 def _commit_here(q: _Request, h: _Here) -> Started:
@@ -279,69 +291,76 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     ctx, wid = q.ctx, q.wid
     reap(ctx.paths.data, wid)
     end_generation(ctx, wid, h.clean)
-    tree: Tree | None = None
-    if h.plan is not None:
-        tree = wt.create(ctx, h.plan)
-        h.env["LOOOP_WORKSPACE"] = tree.path
-        try:
-            _ready_tree(q, h, tree)
-        except WorkerError:
-            wt.undo(ctx, tree)
-            raise
+    trees = workspace.create_all(ctx, list(h.plans))
+    tree = trees[0] if len(trees) == 1 else None  # several: the worker starts in their folder
+    home = workspace.workspace(ctx, wid) if len(trees) > 1 else tree.path if tree else None
+    if home is not None:
+        h.env["LOOOP_WORKSPACE"] = home
+    try:
+        for made, setup in zip(trees, h.setups, strict=True):
+            _ready_tree(q, h, made, setup)
+    except WorkerError:
+        workspace.undo_all(ctx, trees)
+        raise
     verify = q.ask.verify
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
         _vouch_verify(ctx, wid, verify, q.ask.decided)
-    prompt_path = _write_brief(q, h, tree)
+    prompt_path = _write_brief(q, h, trees)
     template, conv, find = plan_start(q.ask.line, q.r.resume)
     line = substitute_prompt_file(template, prompt_path)
     if h.mcp_tools:
         line = with_mcp(ctx, line, h.env)
-    session = _spawn_or_undo(q, h, line, tree)
-    cwd = tree.path if tree is not None else str(ctx.paths.data)
+    session = _spawn_or_undo(q, h, line, trees)
+    cwd = home if home is not None else str(ctx.paths.data)
     word = "resume" if q.ask.resume else "never"
     note_start(
-        ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None,
+        ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, bool(trees),
         steerable=q.ask.steerable, cli=program(q.ask.line),
     )  # fmt: skip
-    branch = {"branch": tree.branch} if tree is not None else {}
+    branch: dict[str, object] = {"branch": trees[0].branch} if trees else {}
+    if len(trees) > 1:
+        branch["repos"] = [t.repo for t in trees]
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
     return Started(session, q.r.name, str(prompt_path))
 
 
-def _ready_tree(q: _Request, h: _Here, tree: Tree) -> None:
+def _ready_tree(q: _Request, h: _Here, tree: Tree, setup: Setup | None) -> None:
     """The new worktree made ready to work in: what `.worktreeinclude` names copied, then the
     config's setup run there as the worker would run (in its sandbox when it has one)."""
     ctx = q.ctx
     _, said = copy_included(ctx.env, tree)
     for line in said:
         ctx.events.emit("warn", "worktree.include", f"worker {tree.wid}: {line}", session=tree.wid)
-    if h.setup is None:
+    if setup is None:
         return
     if h.policy.on and h.prog is not None:
         try:
             argv, env = sbx.prepare(
-                ctx, q.wid, q.r.name, h.policy, h.setup.line, h.env, q.cfg.raw, tree, prog=h.prog
+                ctx, q.wid, q.r.name, h.policy, setup.line, h.env, q.cfg.raw, tree, prog=h.prog
             )
         except (OSError, LooopError) as e:
             sbx.forget(ctx, q.wid)
             raise WorkerError(f"worker {q.wid}: cannot set up its sandbox: {e}") from e
         cwd = str(ctx.paths.data)  # srt starts there and its line goes into the worktree
     else:
-        argv, env, cwd = ["bash", "-c", h.setup.line], h.env, tree.path
+        argv, env, cwd = ["bash", "-c", setup.line], h.env, tree.path
     try:
-        run_setup(q.wid, h.setup, argv, env, cwd, log_dir(ctx.paths.sessions, q.wid))
+        run_setup(q.wid, setup, argv, env, cwd, log_dir(ctx.paths.sessions, q.wid))
     except WorkerError:
         if h.policy.on:
             sbx.forget(ctx, q.wid)
         raise
 
 
-def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
-    """prompts/<id>.md: the contract (with a worktree's and a sandbox's notes), then the brief."""
+def _write_brief(q: _Request, h: _Here, trees: list[Tree]) -> Path:
+    """prompts/<id>.md: the contract (with its worktrees' and a sandbox's notes), then the
+    brief."""
     contract = contract_text(q.wid, q.r.name)
-    if tree is not None:
-        contract = wt.with_note(contract, tree)
+    if len(trees) == 1:
+        contract = wt.with_note(contract, trees[0])
+    elif trees:
+        contract = workspace.with_note(contract, trees, workspace.workspace(q.ctx, q.wid))
     if h.policy.on:
         contract = boxed.with_note(contract, q.wid)
     path = q.ctx.paths.prompts / f"{q.wid}.md"
@@ -349,28 +368,26 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
     return path
 
 
-def _spawn_or_undo(q: _Request, h: _Here, line: str, tree: Tree | None) -> Session:
-    """The spawn; a failed one takes back what the start made (its worktree; after a failed
-    session start also its verify command and sandbox settings)."""
+def _spawn_or_undo(q: _Request, h: _Here, line: str, trees: list[Tree]) -> Session:
+    """The spawn; a failed one takes back what the start made (its worktrees; after a failed
+    session start also its verify command and sandbox settings). A worker of several repos
+    starts in their folder (never sandboxed: _prepare_here)."""
     ctx, wid = q.ctx, q.wid
+    tree = trees[0] if len(trees) == 1 else None
+    cwd = Path(workspace.workspace(ctx, wid)) if len(trees) > 1 else ctx.paths.data
     try:
         return spawn_line(
-            ctx, q.knobs, wid, q.r.name, line, h.env, ctx.paths.data, h.policy, q.cfg, tree, h.prog
+            ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog
         )
     except SandboxSetupError as e:
-        _undo_tree(ctx, tree)
+        workspace.undo_all(ctx, trees)
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:
         store.remove(ctx.paths.verify / f"{wid}.cmd")
         if h.policy.on:
             sbx.forget(ctx, wid)
-        _undo_tree(ctx, tree)
+        workspace.undo_all(ctx, trees)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
-
-
-def _undo_tree(ctx: Ctx, tree: Tree | None) -> None:
-    if tree is not None:
-        wt.undo(ctx, tree)
 
 
 def _decided_policy(q: _Request) -> SandboxPolicy:

@@ -17,7 +17,7 @@ from looop.workers import reviewgit
 from looop.workers.ids import normalise_target
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round, load_rounds
-from looop.workers.treerecord import Tree, WorktreeError, held_tip, load
+from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
 from looop.workers.treework import is_dirty
 
 MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
@@ -30,6 +30,21 @@ class Verify:
     exit_code: int | None = None
     timed_out: bool = False
     output: str = ""
+
+
+@dataclass(frozen=True)
+class RepoChange:
+    """The change in one repository of the worker (a worker of several has one each)."""
+
+    name: str  # its checkout's folder in the worker's workspace ("": a worker of one repo)
+    repo: str
+    branch: str
+    base: str
+    tip: str
+    commits: tuple[Commit, ...]
+    files: tuple[FileChange, ...]
+    uncommitted: bool | None
+    moved: bool
 
 
 @dataclass(frozen=True)
@@ -48,12 +63,17 @@ class Review:
     moved: bool  # the branch is not where the worker's checkout left it
     rounds: tuple[Round, ...]
     since_last: tuple[Commit, ...]  # commits after the last round sent
+    # every repository's change in the worker's order; the fields above are the first's
+    repos: tuple[RepoChange, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["v"] = 1
         for f, change in zip(out["files"], self.files, strict=True):
             f["binary"] = change.binary
+        for got, each in zip(out["repos"], self.repos, strict=True):
+            for f, change in zip(got["files"], each.files, strict=True):
+                f["binary"] = change.binary
         return out
 
 
@@ -113,13 +133,36 @@ def branch_moved(tree: Tree, tip: str) -> bool:
     return bool(left) and not tree.clone and left != tip
 
 
+def worker_trees(ctx: Ctx, wid: str) -> list[Tree]:
+    """Every checkout of the worker (one per repository), its first repo's first."""
+    worker_tree(ctx, wid)  # the one line when it has none
+    return load_all(ctx, wid)
+
+
+def repo_change(ctx: Ctx, tree: Tree) -> RepoChange:
+    """One repository's part of the change, read once."""
+    tip = reviewgit.branch_tip(ctx, tree)
+    live = not tree.removed and os.path.isdir(tree.path)
+    return RepoChange(
+        name=tree.part,
+        repo=tree.repo,
+        branch=tree.branch,
+        base=tree.base,
+        tip=tip,
+        commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
+        files=tuple(reviewgit.changes(ctx, tree, tree.base, tip)),
+        uncommitted=is_dirty(ctx.env, tree) if live else None,
+        moved=branch_moved(tree, tip),
+    )
+
+
 def review(ctx: Ctx, worker_id: str) -> Review:
     """Everything `looop review ID` shows, read once; one line when it cannot be read."""
     wid = normalise_target(worker_id)
-    tree = worker_tree(ctx, wid)
-    tip = reviewgit.branch_tip(ctx, tree)
-    commits = reviewgit.commits(ctx, tree, tree.base, tip)
-    files = reviewgit.changes(ctx, tree, tree.base, tip)
+    trees = worker_trees(ctx, wid)
+    repos = tuple(repo_change(ctx, t) for t in trees)
+    tree, first = trees[0], repos[0]
+    tip = first.tip
     rounds = load_rounds(ctx, wid)
     since: list[Commit] = []
     sent = [r for r in rounds if r.sent]
@@ -128,21 +171,21 @@ def review(ctx: Ctx, worker_id: str) -> Review:
             since = reviewgit.commits(ctx, tree, sent[-1].tip, tip)
         except LooopError:
             since = []  # the tip it was sent on is gone (rewritten): the commits say it all
-    live = not tree.removed and os.path.isdir(tree.path)
     summary, source = summary_of(ctx, wid)
     return Review(
         wid=wid,
-        repo=tree.repo,
-        branch=tree.branch,
-        base=tree.base,
+        repo=first.repo,
+        branch=first.branch,
+        base=first.base,
         tip=tip,
-        commits=tuple(commits),
-        files=tuple(files),
+        commits=first.commits,
+        files=first.files,
         verify=verify_of(ctx, wid),
         summary=summary,
         summary_from=source,
-        uncommitted=is_dirty(ctx.env, tree) if live else None,
-        moved=branch_moved(tree, tip),
+        uncommitted=first.uncommitted,
+        moved=first.moved,
         rounds=tuple(rounds),
         since_last=tuple(since),
+        repos=repos,
     )

@@ -16,7 +16,7 @@ from looop.home.sessionfiles import live
 from looop.home.tellbox import new_tell
 from looop.workers import reviewgit
 from looop.workers.resume import read_record, resume_worker
-from looop.workers.review import worker_tree
+from looop.workers.review import worker_trees
 from looop.workers.reviewrounds import Comment, Round, load_rounds, save_rounds
 from looop.workers.treerecord import Tree
 
@@ -59,12 +59,30 @@ def line_comment(ctx: Ctx, tree: Tree, tip: str, spec: str, text: str) -> Commen
     return Comment(_text(text), path, line, shown)
 
 
+def _comment(ctx: Ctx, trees: list[Tree], tips: list[str], spec: str, text: str) -> Comment:
+    """A line comment; a worker of several repositories is told REPO/FILE:LINE, REPO its
+    checkout's folder (the path as the worker sees it from where it starts)."""
+    if len(trees) == 1:
+        return line_comment(ctx, trees[0], tips[0], spec, text)
+    name, sep, rest = spec.partition("/")
+    for tree, tip in zip(trees, tips, strict=True):
+        if sep and tree.part == name:
+            got = line_comment(ctx, tree, tip, rest, text)
+            return replace(got, file=f"{name}/{got.file}")
+    names = ", ".join(t.part for t in trees)
+    raise LooopError(
+        f"--comment '{spec}': worker {trees[0].wid} works in several repositories — say "
+        f"which as REPO/FILE:LINE, REPO one of: {names}"
+    )
+
+
 def add_comments(ctx: Ctx, wid: str, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
     """Add comments to the worker's draft round (made on its branch's tip now); every
     comment is checked before the draft is written."""
-    tree = worker_tree(ctx, wid)
-    tip = reviewgit.branch_tip(ctx, tree)
-    new = [line_comment(ctx, tree, tip, spec, text) for spec, text in on_lines]
+    trees = worker_trees(ctx, wid)
+    tips = [reviewgit.branch_tip(ctx, t) for t in trees]
+    tip = tips[0]
+    new = [_comment(ctx, trees, tips, spec, text) for spec, text in on_lines]
     new += [Comment(_text(text)) for text in on_all]
     rounds = load_rounds(ctx, wid)
     if rounds and not rounds[-1].sent:

@@ -26,3 +26,17 @@ def replace_rule(contract: str, head: str, rule: str | None) -> str:
     if rule is None and end < len(contract) and contract.startswith("\n- ", end):
         end += 1  # the next rule takes the dropped one's place
     return contract[:start] + new + contract[end:]
+
+
+def place_note(contract: str, note: str) -> str:
+    """The contract with the note on where its code work goes as its last rule, in place of
+    the two rules it replaces: the data dir is no longer where it starts, and it makes no
+    worktree of its own."""
+    contract = contract.replace(
+        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
+    )
+    start = contract.find("- **Code work**")
+    if start >= 0:
+        end = contract.find("\n- ", start)
+        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
+    return last_rule(contract, note)

@@ -36,6 +36,7 @@ class StartRequest:
     sandbox: SandboxPolicy | None = None  # its own setting; None: the runner's, else config's
     repo: str | None = None  # run it in its own checkout of this repo (a path or a URL)
     branch: str | None = None  # that checkout's branch (default looop/<id>)
+    repos: tuple[str, ...] = ()  # every repo of a worker of several (`repo`: the first)
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # a registered host, "local", or None: placed
     steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)

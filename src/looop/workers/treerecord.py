@@ -35,6 +35,11 @@ class Tree:
     tip: str = ""  # the branch's tip when looop last let go of it ("": held, or never)
     kept_at: int = 0  # when its reaped worker's session left it dirty (0: never kept)
     warned: bool = False  # its expiry was said (worktree.expiring)
+    # a worker of several repos has one checkout of each in its workspace <checkouts>/<id>/:
+    # `part` names this one's folder there; the first repo's record (worktrees/<id>.json)
+    # lists every part in order, the others are worktrees/<id>.parts/<part>.json
+    part: str = ""
+    parts: tuple[str, ...] = ()
 
     @property
     def clone(self) -> bool:
@@ -83,25 +88,54 @@ def root(ctx: Ctx) -> Path:
     return ctx.paths.worktrees
 
 
-def record_file(ctx: Ctx, wid: str) -> Path:
-    return root(ctx) / f"{wid}.json"
+def record_file(ctx: Ctx, wid: str, part: str = "") -> Path:
+    """The record of the worker's checkout (`part`: one of its other repos' checkouts)."""
+    return root(ctx) / f"{wid}.parts" / f"{part}.json" if part else root(ctx) / f"{wid}.json"
 
 
-def load(ctx: Ctx, wid: str) -> Tree | None:
-    """The worker's worktree record, or None (never had one, or it is unreadable)."""
+def file_of(ctx: Ctx, tree: Tree) -> Path:
+    return record_file(ctx, tree.wid, "" if tree.parts or not tree.part else tree.part)
+
+
+def load(ctx: Ctx, wid: str, part: str = "") -> Tree | None:
+    """The worker's worktree record (its first repo's when it has several; `part`: another
+    one's), or None (never had one, or it is unreadable)."""
     try:
-        raw = store.read_json_object(record_file(ctx, wid))
+        raw = store.read_json_object(record_file(ctx, wid, part))
     except (CorruptState, OSError):
         return None
     return from_record(raw) if raw else None
 
 
+def load_all(ctx: Ctx, wid: str) -> list[Tree]:
+    """Every checkout of the worker, its first repo's first ([] without a record). A part
+    whose record is unreadable is WorktreeError: a change is never shown or landed half."""
+    first = load(ctx, wid)
+    if first is None:
+        return []
+    out = [first]
+    for part in first.parts[1:]:
+        tree = load(ctx, wid, part)
+        if tree is None:
+            raise WorktreeError(
+                f"worker {wid}: the record of its checkout {part} is unreadable "
+                f"({record_file(ctx, wid, part)}) — look at it, or start the worker again"
+            )
+        out.append(tree)
+    return out
+
+
 def from_record(raw: Mapping[str, Any]) -> Tree | None:
     try:
-        return Tree(**{k: raw[k] for k in Tree.__dataclass_fields__ if k in raw})
+        got = {k: raw[k] for k in Tree.__dataclass_fields__ if k in raw}
+        parts = got.get("parts", ())
+        if not isinstance(parts, list | tuple) or not all(isinstance(p, str) for p in parts):
+            return None
+        got["parts"] = tuple(parts)
+        return Tree(**got)
     except TypeError:
         return None
 
 
 def save(ctx: Ctx, tree: Tree) -> None:
-    store.atomic_write(record_file(ctx, tree.wid), jsonio.dumps(asdict(tree), indent=2) + "\n")
+    store.atomic_write(file_of(ctx, tree), jsonio.dumps(asdict(tree), indent=2) + "\n")

@@ -20,7 +20,7 @@ from looop.workers.treegit import (
     run_git,
     tree_env,
 )
-from looop.workers.treerecord import Tree, WorktreeError, from_record, load
+from looop.workers.treerecord import Tree, WorktreeError, from_record, load, load_all
 
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
 STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
@@ -100,12 +100,27 @@ def diff_runs(
 ) -> list[tuple[list[str], dict[str, str]]]:
     """The git commands (argv, env) that show a worker's changes: everything since its base
     (commits on its branch and uncommitted edits), then each untracked file as a new file.
-    `extra`: options for git diff (--stat, --color=always, …)."""
+    `extra`: options for git diff (--stat, --color=always, …). A worker of several repos:
+    each one's, its paths under its checkout's folder name (as from the worker's folder)."""
     tree = load(ctx, wid)
     if tree is None:
         raise WorktreeError(
             f"worker {wid} has no worktree — only a worker started with --repo has one"
         )
+    if not tree.parts:
+        return tree_diff_runs(ctx, tree, extra)
+    out: list[tuple[list[str], dict[str, str]]] = []
+    for each in load_all(ctx, wid):
+        under = (f"--src-prefix=a/{each.part}/", f"--dst-prefix=b/{each.part}/")
+        out += tree_diff_runs(ctx, each, (*extra, *under))
+    return out
+
+
+def tree_diff_runs(
+    ctx: Ctx, tree: Tree, extra: tuple[str, ...] = ()
+) -> list[tuple[list[str], dict[str, str]]]:
+    """diff_runs of one checkout."""
+    wid = tree.wid
     head = ["git", "--no-pager"]
     flags = (*DIFF_FLAGS, *extra)
     if tree.clone and (tree.removed or not os.path.isdir(tree.path)):

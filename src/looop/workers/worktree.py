@@ -16,6 +16,7 @@ unpushed, its diff) treework.py, and what a sandboxed worker may write in it san
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from looop.core.context import Ctx
 from looop.home import store
 from looop.sandbox.srt import expand
-from looop.workers.rules import last_rule
+from looop.workers.rules import place_note
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,
     config_names,
@@ -38,6 +39,7 @@ from looop.workers.treegit import (
 from looop.workers.treerecord import (
     Tree,
     WorktreeError,
+    file_of,
     held_tip,
     is_ours,
     load,
@@ -59,11 +61,18 @@ class Plan:
     exists: bool  # check out this existing branch rather than make it
     base: str  # the commit the worktree starts from (the branch's tip, else HEAD)
     ours: bool = False  # that existing branch is the one looop left for this worker
+    part: str = ""  # its folder in the workspace, for a worker of several repos
+    parts: tuple[str, ...] = ()  # every part, in order (on the first repo's plan only)
 
 
 def tree_path(ctx: Ctx, wid: str) -> str:
     """Where a new checkout of the worker goes: beside the data dir, never in it."""
     return str(ctx.paths.checkouts / wid)
+
+
+def checkout_path(ctx: Ctx, wid: str, part: str = "") -> str:
+    """Where a checkout goes: the worker's own folder, or `part` inside it (several repos)."""
+    return os.path.join(tree_path(ctx, wid), part) if part else tree_path(ctx, wid)
 
 
 def left_behind(ctx: Ctx, wid: str) -> bool:
@@ -75,7 +84,7 @@ def default_branch(wid: str) -> str:
     return f"looop/{wid}"
 
 
-def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
+def resolve_repo(repo: str, env: Mapping[str, str]) -> str:
 
     got = expand(repo, env.get("HOME"))
     if got is None:
@@ -115,12 +124,14 @@ def checked_out(env: Mapping[str, str], repo: str) -> dict[str, str]:
     return out
 
 
-def plan(ctx: Ctx, wid: str, repo: str, branch: str | None, decided: bool = False) -> Plan:
+def plan(
+    ctx: Ctx, wid: str, repo: str, branch: str | None, decided: bool = False, part: str = ""
+) -> Plan:
     """Check everything a worktree needs without changing anything; one line when it cannot.
     `decided`: a decision's start, which may put the worker on no existing branch but the
-    one looop left for it."""
+    one looop left for it. `part`: its folder in the workspace of a worker of several repos."""
     env = ctx.env
-    where = _resolve_repo(repo, env)
+    where = resolve_repo(repo, env)
     if not os.path.exists(where):
         raise WorktreeError(f"repo {where} does not exist — give the path of a git repository")
     if not os.path.isdir(where):
@@ -151,16 +162,28 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None, decided: bool = Fals
     ours = False
     if exists:
         busy = checked_out(env, top_dir).get(name)
-        mine = tree_path(ctx, wid)
+        mine = checkout_path(ctx, wid, part)
         if busy is not None and os.path.normpath(busy) != os.path.normpath(mine):
             raise WorktreeError(
                 f"branch '{name}' is checked out at {busy} — give the worker another "
                 "--branch, or switch that checkout to another branch first"
             )
-        ours = is_ours(load(ctx, wid), common, name, head.stdout.strip())
+        ours = is_ours(_earlier(ctx, wid, common), common, name, head.stdout.strip())
         if not ours:
             _refuse_foreign(wid, top_dir, name, decided)
-    return Plan(wid, top_dir, common, name, exists, head.stdout.strip(), ours)
+    return Plan(wid, top_dir, common, name, exists, head.stdout.strip(), ours, part)
+
+
+def _earlier(ctx: Ctx, wid: str, common: str) -> Tree | None:
+    """The last start's record of this worker's checkout of the repo at `common` (its first
+    repo's, or one of its other parts': a worker may come back with its repos reordered)."""
+    first = load(ctx, wid)
+    if first is None:
+        return None
+    for tree in [first, *(load(ctx, wid, p) for p in first.parts[1:])]:
+        if tree is not None and os.path.normpath(tree.common) == os.path.normpath(common):
+            return tree
+    return first
 
 
 def _refuse_foreign(wid: str, repo: str, name: str, decided: bool) -> None:
@@ -194,6 +217,15 @@ def leftover(ctx: Ctx, wid: str) -> Tree | None:
     if not os.path.lexists(path):
         return None
     tree = load(ctx, wid)
+    if tree is not None and tree.parts and os.path.dirname(tree.path) == path:
+        for part in parts_of(ctx, tree):
+            if not part.removed and is_dirty(ctx.env, part) is not False:
+                raise WorktreeError(
+                    f"worker {wid}: its last checkout {part.path} holds uncommitted work — "
+                    f"commit it there, or remove it (git -C {_q(part.path)} worktree remove "
+                    f"--force {_q(part.path)}), then start the worker again"
+                )
+        return tree
     if tree is None or tree.removed or os.path.normpath(tree.path) != os.path.normpath(path):
         raise WorktreeError(
             f"worker {wid}: {path} is in the way and looop did not make it — move it "
@@ -219,16 +251,17 @@ def leftover(ctx: Ctx, wid: str) -> Tree | None:
 def create(ctx: Ctx, p: Plan) -> Tree:
     """`git worktree add` at <data>.work/checkouts/<id>; the record is written first."""
     env = ctx.env
-    path = tree_path(ctx, p.wid)
+    path = checkout_path(ctx, p.wid, p.part)
     os.makedirs(root(ctx), exist_ok=True)
-    os.makedirs(ctx.paths.checkouts, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     base = p.base
     guess = os.path.join(p.common, "worktrees", p.wid)
     owned = p.ours or not p.exists
     tree = Tree(
-        p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists, owned=owned
-    )
-    before = load(ctx, p.wid)  # kept if git fails: it says whose branch is whose
+        p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists, owned=owned,
+        part=p.part, parts=p.parts,
+    )  # fmt: skip
+    before = load(ctx, p.wid, "" if p.parts or not p.part else p.part)  # says whose branch is whose
     save(ctx, tree)
     # the checkout may be a branch a worker wrote: its `.gitattributes` may name any filter
     # the user's config defines, so none runs (nor a hook)
@@ -242,7 +275,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
         if before is not None:
             save(ctx, before)
         else:
-            store.remove(record_file(ctx, p.wid))
+            store.remove(file_of(ctx, tree))
         raise WorktreeError(f"worker {p.wid}: git worktree add failed: {why_failed(done)}")
     tree = replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
     save(ctx, tree)
@@ -323,7 +356,7 @@ def undo(ctx: Ctx, tree: Tree) -> None:
     elif tree.ours:  # its own branch from an earlier start: still its own
         save(ctx, replace(tree, removed=True, tip=tip))
         return
-    store.remove(record_file(ctx, tree.wid))
+    store.remove(file_of(ctx, tree))
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:
@@ -339,17 +372,43 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     unreadable) worktree is kept, and said once, with where it is and how to remove it.
     `clean`: the record leftover just found clean (neither read nor asked again)."""
     tree = clean if clean is not None else load(ctx, wid)
-    if tree is None or tree.removed:
+    if tree is not None and tree.parts:  # several repos: each checkout, then their folder
+        for part in parts_of(ctx, tree):
+            _release_one(ctx, part, clean is not None)
+        with contextlib.suppress(OSError):
+            os.rmdir(tree_path(ctx, wid))  # only when every checkout went
+        return
+    if tree is not None:
+        _release_one(ctx, tree, clean is not None)
+
+
+def release_checkout(ctx: Ctx, tree: Tree) -> None:
+    """One checkout of a worker of several repos removed, known clean (its work saved
+    elsewhere); their folder too once it is empty."""
+    _release_one(ctx, tree, True)
+    with contextlib.suppress(OSError):
+        os.rmdir(tree_path(ctx, tree.wid))
+
+
+def parts_of(ctx: Ctx, first: Tree) -> list[Tree]:
+    """The first repo's checkout and the others' (an unreadable record left out)."""
+    more = (load(ctx, first.wid, p) for p in first.parts[1:])
+    return [first, *(t for t in more if t is not None)]
+
+
+def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
+    wid = tree.wid
+    if tree.removed:
         return
     if tree.clone:
-        _release_clone(ctx, tree, clean is not None)
+        _release_clone(ctx, tree, known_clean)
         return
     tip = _let_go(ctx, tree)  # before git removes the checkout's admin folder (its HEAD log)
     if not os.path.lexists(tree.path):
         git_in(ctx.env, tree.repo, "worktree", "prune")
         save(ctx, replace(tree, removed=True, tip=tip))
         return
-    dirty = False if clean is not None else is_dirty(ctx.env, tree)
+    dirty = False if known_clean else is_dirty(ctx.env, tree)
     if dirty is not False:
         why = "holds uncommitted work" if dirty else "cannot be read by git status"
         ctx.events.emit(
@@ -432,13 +491,4 @@ def with_note(contract: str, tree: Tree) -> str:
             f"reviewer reads it beside your diff) and ask a human to land `{tree.branch}`; "
             "review comments come back to you through `told`."
         )
-    # the two rules this one replaces: the data dir is no longer where it starts, and it
-    # makes no worktree of its own
-    contract = contract.replace(
-        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
-    )
-    start = contract.find("- **Code work**")
-    if start >= 0:
-        end = contract.find("\n- ", start)
-        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
-    return last_rule(contract, note)
+    return place_note(contract, note)

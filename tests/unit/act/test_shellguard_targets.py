@@ -37,6 +37,12 @@ def world(ctx: Ctx, tmp_path: Path) -> dict[str, Path]:
     ctx.paths.worktrees.mkdir(parents=True)
     rec = {"wid": "w1", "repo": str(repo), "path": str(ctx.paths.worktrees / "w1")}
     (ctx.paths.worktrees / "w1.json").write_text(json.dumps(rec))
+    # a worker of several repos: its other repo's record beside its first's
+    other = tmp_path / "src" / "lib"
+    other.mkdir()
+    (ctx.paths.worktrees / "w2.parts").mkdir()
+    rec = {"wid": "w2", "repo": str(other), "path": str(ctx.paths.checkouts / "w2" / "lib")}
+    (ctx.paths.worktrees / "w2.parts" / "lib.json").write_text(json.dumps(rec))
     links = tmp_path / "links"
     links.mkdir()
     (links / "home").symlink_to(home)
@@ -95,6 +101,7 @@ REFUSED = [
     ("cd reports && rm -rf ..", "the data dir"),
     # a worker's repo (its worktree record) and the looop checkout
     ("rm -rf {repo}", "a worker's repo"),
+    ("rm -rf {tmp}/src/lib", "a worker's repo"),
     ("rm -rf {repo}/sub/..", "a worker's repo"),
     ("rm -rf {tmp}/src", "a worker's repo"),
     ("git -C {repo} clean -fdx", "git clean"),

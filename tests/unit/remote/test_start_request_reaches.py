@@ -23,6 +23,7 @@ from looop.workers.started import WORKER_SIZE, StartRequest
 
 # the fields a start on a host refuses in one line (they cover workers on this machine)
 HERE_ONLY = {"resume", "steerable"}
+SEVERAL = {"repos"}  # several repositories in one worker: here only, for now (refused below)
 
 
 def _home(ctx: Ctx) -> None:
@@ -101,7 +102,7 @@ def test_every_field_of_a_start_reaches_the_ssh_satellite(
         "size": spawn["size"] == list(WORKER_SIZE),
     }
     names = {f.name for f in dataclasses.fields(StartRequest)}
-    assert names - HERE_ONLY == set(reaches), "a field of StartRequest has no check here"
+    assert names - HERE_ONLY - SEVERAL == set(reaches), "a field of StartRequest has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
 
 
@@ -147,7 +148,7 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
         "size": tuple(shape.size) == WORKER_SIZE,
     }
     # a pod is its own wall and runs no verify: each refused in one line (below)
-    refused = {"verify", "sandbox", "resumable"}
+    refused = {"verify", "sandbox", "resumable", *SEVERAL}
     names = {f.name for f in dataclasses.fields(StartRequest)}
     assert names - HERE_ONLY - refused == set(reaches), "a field has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
@@ -164,4 +165,18 @@ def test_a_start_on_a_host_refuses_what_covers_this_machine_only(
     _home(ctx)
     with pytest.raises(WorkerError, match=f"--{flag} covers workers on this machine only"):
         start_worker(ctx, ctx.knobs(), _asked("h1", **{flag: True}), away=dispatch)  # type: ignore[arg-type]
+    assert reg.record(ctx.paths.data, "w7") is None
+
+
+@pytest.mark.parametrize("host", ["h1", "k1"])
+def test_a_start_of_several_repos_on_a_host_is_refused_naming_what_to_do(
+    ctx: Ctx, host: str
+) -> None:
+    _home(ctx)
+    two = ("https://example.com/r7.git", "https://example.com/r8.git")
+    with pytest.raises(WorkerError) as e:
+        start_worker(ctx, ctx.knobs(), _asked(host, repos=two), away=dispatch)  # type: ignore[arg-type]
+    said = str(e.value)
+    assert "\n" not in said and f"host {host} works in one repository" in said
+    assert "one worker per repository" in said and "--host local" in said
     assert reg.record(ctx.paths.data, "w7") is None

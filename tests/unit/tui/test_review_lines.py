@@ -71,6 +71,20 @@ def test_a_review_in_repository_sections_shows_each_sections_files() -> None:
     assert ("page.js", 5) in [p for _, p in drawn]
 
 
+def test_a_worker_of_several_repos_places_comments_under_each_checkouts_folder() -> None:
+    note = {"text": "why b?", "file": "web/page.js", "line": 5, "context": []}
+    rd = {"n": 1, "ts": 0, "tip": "b" * 40, "sent": "", "comments": [note]}
+    repos = [
+        {"name": "api", "repo": "/src/api", "files": [change("page.js", ["+a"], 1)]},
+        {"name": "web", "repo": "/src/web", "files": [change("page.js", ["+b"], 5)]},
+    ]
+    drawn = review_lines(review(files=[], repos=repos, rounds=[rd]))
+    places = list(dict.fromkeys(p for _, p in drawn if p is not None))
+    assert places == [("api/page.js", 1), ("web/page.js", 5)]  # as `--comment NAME/FILE:LINE`
+    text = [t.plain for t, _ in drawn]
+    assert text[text.index(next(x for x in text if x.strip() == "5 +b")) + 1].strip() == "↳ why b?"
+
+
 def test_a_workers_escape_sequences_are_shown_not_run() -> None:
     evil = change("x.py", ["+\x1b]0;owned\x07\x1b[2J"])
     text = "\n".join(t.plain for t, _ in review_lines(review(files=[evil], summary="\x1b[31m")))

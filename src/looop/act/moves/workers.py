@@ -43,7 +43,8 @@ _START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?
 - start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
 self-contained brief; runner picks a configured runner; command replaces the launch line;
 verify = one read-only shell check looop runs once after the worker exits. repo = an absolute
-path: the worker starts in its own git worktree of it, on branch looop/<id> (or branch);
+path: the worker starts in its own git worktree of it, on branch looop/<id> (or branch); a
+list of paths: one such worktree of each, side by side (one task across repositories);
 without repo it starts in the data dir. resume = true: if it crashes, `looop up` starts it
 again on its own conversation. host = a registered SSH host's name (each place's load is in
 sys-sessions) or "local"; without it the place with the most room left takes it. budget_usd =
@@ -68,6 +69,7 @@ class StartWorker(Action):
     sandbox: SandboxPolicy | None = None  # None: the config decides
     repo: str | None = None  # run it in its own git worktree of this repo
     branch: str | None = None  # that worktree's branch (default looop/<id>)
+    repos: tuple[str, ...] = ()  # several repos (`repo` a list): one worktree of each
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
     budget_usd: float | None = None  # its spend ceiling, metered each beat (home/spent.py)
@@ -112,7 +114,8 @@ class StartWorker(Action):
             command=opt(tag, obj, "command"),
             verify=opt(tag, obj, "verify"),
             sandbox=opt_sandbox(tag, obj),
-            repo=opt(tag, obj, "repo"),
+            repo=_first_repo(obj),
+            repos=_repos(obj),
             branch=opt(tag, obj, "branch"),
             resume=opt_bool(tag, obj, "resume"),
             host=opt(tag, obj, "host"),
@@ -136,9 +139,10 @@ class StartWorker(Action):
         # run_shell. The line runs in the worker's worktree when it has a repo (verify: in
         # the data dir).
         ctx = by.ctx
-        repo, home = self.repo or "", ctx.env.get("HOME", "")
-        repo = home + repo[1:] if repo.startswith("~/") and home else repo
-        local = (repo,) if repo.startswith("/") and self.host in (None, "local") else ()
+        home = ctx.env.get("HOME", "")
+        given = [home + r[1:] if r.startswith("~/") and home else r for r in self.all_repos()]
+        here = self.host in (None, "local")
+        local = tuple(r for r in given if r.startswith("/")) if here else ()
         tree = tree_path(ctx, self.id) if local else None
         for what, text, cwd in (
             ("start_worker command", self.command, tree),
@@ -178,12 +182,16 @@ class StartWorker(Action):
             verify=self.verify,
             sandbox=self.sandbox,
             repo=self.repo,
+            repos=self.repos,
             branch=self.branch,
             resume=self.resume,
             host=host,
             steerable=self.steerable,
             decided=decided,
         )
+
+    def all_repos(self) -> tuple[str, ...]:
+        return self.repos or ((self.repo,) if self.repo is not None else ())
 
     def _where(self, by: Mover) -> tuple[str | None, Away | None]:
         """The host named and the way there. A worker to be metered (its budget;
@@ -224,6 +232,36 @@ class StartWorker(Action):
         if was is None:
             return lambda: set_budget(data, wid, None)
         return lambda: set_budget(data, wid, was[0], was[1])
+
+
+MAX_REPOS = 8  # repositories one worker works across
+
+
+def _first_repo(obj: dict[str, Any]) -> str | None:
+    raw = obj.get("repo")
+    if isinstance(raw, list):
+        _repos(obj)  # checked
+        return str(raw[0])
+    return opt_str(StartWorker.tag, obj, "repo")
+
+
+def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
+    """`repo` as a list: every repository, checked (a list of one is that one repo)."""
+    raw = obj.get("repo")
+    if not isinstance(raw, list):
+        return ()
+    if not 1 <= len(raw) <= MAX_REPOS or not all(isinstance(r, str) and r.strip() for r in raw):
+        raise DecisionError(
+            f"start_worker: field 'repo' must be a repository's path or a list of 1 to "
+            f"{MAX_REPOS} paths, got {shown(raw)}"
+        )
+    twice = [r for n, r in enumerate(raw) if r in raw[:n]]
+    if twice:
+        raise DecisionError(
+            f"start_worker: field 'repo' names {shown(twice[0], 1000)} twice — give each "
+            "repository once"
+        )
+    return tuple(raw) if len(raw) > 1 else ()
 
 
 def _policy(given: str | None) -> str:

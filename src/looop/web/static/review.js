@@ -65,7 +65,9 @@ function drawReview(r) {
   const parts = sections(r);
   for (const part of parts) {
     if (parts.length > 1) body.push(el("h3", { text: `repository ${part.repo || part.name || ""}` }));
-    for (const f of part.files || []) body.push(drawFile(f, r));
+    // a worker of several repos: a path (and a comment's place) names its checkout's folder
+    const under = parts.length > 1 && part.name ? `${part.name}/` : "";
+    for (const f of part.files || []) body.push(drawFile({ ...f, path: under + f.path }, r));
   }
   if (!parts.some((p) => (p.files || []).length)) body.push(el("p", { class: "muted", text: "no changes yet" }));
   $("#review-body").replaceChildren(...body);
