@@ -13,7 +13,7 @@ from looop.decide.promptparts import Body, Gap, Item, Part
 
 FOLD_EVERY = 10  # prompts one drawing of READINGS THAT MOVE is shown for, at most
 SINCE_CAP = 4000  # chars of READINGS CHANGED SINCE past which the drawing is redrawn whole
-REDRAW_CHARS = 2000  # chars at the end of the drawing a redraw draws again (unless whole)
+REDRAW_CHARS = 1800  # chars at the end of the drawing a redraw draws again (unless whole)
 SNAPSHOT_CAP = 16000  # one reading's text, in characters
 GONE = "(gone: no longer among the readings)\n"
 JOURNAL = "journal"  # the key of the log's entries of journal lines
@@ -27,11 +27,10 @@ LATE_SAYS = (
 )
 SINCE_TITLE = "SINCE THEN (new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
-    "What happened after RECENT JOURNAL and READINGS THAT MOVE: the journal's new lines (under\n"
-    "--- journal) and each reading that changed, as it is now: a reading's last entry here is\n"
-    "its current value.\n"
+    "After RECENT JOURNAL and READINGS THAT MOVE: the journal's new lines (--- journal) and\n"
+    "each reading that changed, as it is now (its last entry here is its current value).\n"
 )
-FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (current values of these fields of the readings above)"
+FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (their current values)"
 
 Late = tuple[str, str, str]  # (key, text, label)
 
