@@ -41,7 +41,7 @@ class Record:
     journal_end: str = ""  # and of its last line
     history: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field: "0110" changes
     base: tuple[tuple[str, str, str], ...] = ()  # READINGS THAT MOVE as drawn: (key, text, label)
-    log: tuple[tuple[str, str, str], ...] = ()  # READINGS CHANGED SINCE: (key, text, label)
+    log: tuple[tuple[str, str, str], ...] = ()  # SINCE THEN: (key, text, label)
     base_age: int = 0  # prompts shown since
 
 

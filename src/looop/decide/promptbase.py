@@ -1,18 +1,21 @@
-"""READINGS THAT MOVE drawn once and shown again as drawn, with what changed since listed after
-it (issue 54): a decide woken by one sensor appends that sensor's news near the end of the
-prompt instead of moving it out of its old place, which would shift every item after it out of
-the provider's cache. The drawing is redrawn (the changes folded into it) with RECENT JOURNAL,
-at most every FOLD_EVERY prompts, or sooner when the changes since outgrow SINCE_CAP; an item's
-value listed under READINGS CHANGED SINCE replaces the one in the drawing. The volatile fields
-(promptfields.py) are listed last of all, one short item per reading."""
+"""READINGS THAT MOVE drawn now and then and shown again as drawn, with what happened since
+appended after it under SINCE THEN (issue 54): a decide woken by one sensor adds that sensor's
+news near the end of the prompt instead of moving it out of its old place, which would shift
+every item after it out of the provider's cache. SINCE THEN holds, oldest first, the journal's
+lines after RECENT JOURNAL and each reading that changed since it was drawn, as it is now (its
+last entry is its current value). The drawing is redrawn with RECENT JOURNAL at most every
+FOLD_EVERY prompts, or sooner when the news outgrows SINCE_CAP: only its last REDRAW_CHARS are
+drawn again (the news of an earlier item stays listed), unless what stays listed would still be
+long. The volatile fields (promptfields.py) are listed last of all, one line per reading."""
 
 from __future__ import annotations
 
+from looop.decide.defuse import BREAKS
 from looop.decide.order import Record, by_change, digest
 from looop.decide.promptparts import Body, Gap, Item, Part
 
 FOLD_EVERY = 10  # prompts one drawing of READINGS THAT MOVE is shown for, at most
-SINCE_CAP = 4000  # chars of READINGS CHANGED SINCE past which the drawing is redrawn whole
+SINCE_CAP = 4000  # chars of SINCE THEN's readings past which the drawing is redrawn
 REDRAW_CHARS = 1800  # chars at the end of the drawing a redraw draws again (unless whole)
 SNAPSHOT_CAP = 16000  # one reading's text, in characters
 GONE = "(gone: no longer among the readings)\n"
@@ -27,8 +30,8 @@ LATE_SAYS = (
 )
 SINCE_TITLE = "SINCE THEN (new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
-    "After RECENT JOURNAL and READINGS THAT MOVE: the journal's new lines (--- journal) and\n"
-    "each reading that changed, as it is now (its last entry here is its current value).\n"
+    "The journal's lines after RECENT JOURNAL (under --- journal) and each reading that changed\n"
+    "since READINGS THAT MOVE drew it, as it is now: its last entry here is its current value.\n"
 )
 FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (their current values)"
 
@@ -36,7 +39,7 @@ Late = tuple[str, str, str]  # (key, text, label)
 
 
 def one_line(s: str) -> str:
-    return " ".join(s.split())
+    return BREAKS.sub(" ", s).strip()
 
 
 def body(label: str, text: str, notes: dict[str, str]) -> Body:
@@ -88,7 +91,7 @@ def drawing(late: list[Late], record: Record, log: list[Late], full: bool) -> tu
     """A new drawing: its last items redrawn, as many as REDRAW_CHARS hold (all when `full`),
     so a redraw costs the cache only the end of the section; of those the unchanged keep their
     order and the changed follow in the order they last changed. An earlier item stays as
-    drawn (its news is listed again under READINGS CHANGED SINCE)."""
+    drawn (its news is listed again under SINCE THEN)."""
     if full:  # unchanged items keep their order (the drawing's, or an older record's)
         drawn = tuple((k, digest(t)) for k, t, _ in record.base) or record.shown
         return tuple(by_change(late, drawn))
@@ -115,7 +118,7 @@ def moving_sections(
     record: Record,
     notes: dict[str, str],
 ) -> tuple[list[Part], list[Part], Record]:
-    """(READINGS THAT MOVE, READINGS CHANGED SINCE, the record of both): `fold` redraws."""
+    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws."""
     base, age = record.base, record.base_age + 1
     if fold:  # the end of the drawing, or all of it when what stays listed is still too long
         for full in (not record.base, True):

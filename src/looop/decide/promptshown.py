@@ -1,7 +1,7 @@
 """The readings as the prompt shows them, ordered by how often each part changes (issue 54):
 their settled fields early (SENSOR READINGS), and late one item per reading with what moves of
 it: its signal, its coarse ages and the detail fields that changed (READINGS THAT MOVE, drawn
-now and then: promptbase.py), what changed of those since (READINGS CHANGED SINCE) and last the
+now and then: promptbase.py), what changed of those since (SINCE THEN) and last the
 fields that change every beat. In SENSOR READINGS the items unchanged since the last prompt
 keep their order there and the changed ones follow. And the journal in two parts: the lines the
 last prompts showed (RECENT JOURNAL, redrawn with READINGS THAT MOVE) and the lines added since
@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from looop.decide.defuse import BREAKS
 from looop.decide.order import Record, Shown, by_change, digest
-from looop.decide.promptbase import Late, fast_section, item, moving_sections, since_log
+from looop.decide.promptbase import (
+    Late,
+    fast_section,
+    item,
+    moving_sections,
+    one_line,
+    since_log,
+)
 from looop.decide.promptbase import due as base_due
 from looop.decide.promptfields import split
 from looop.decide.promptinputs import JOURNAL_LINES, JOURNAL_SPAN, PromptInputs
@@ -24,10 +30,6 @@ __all__ = ["Late", "Readings", "Seen", "Shown", "readings_sections"]
 
 JOURNAL_LINE_CAP = 500  # one journal line, in characters
 NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # newer lines told before RECENT JOURNAL is redrawn
-
-
-def one_line(s: str) -> str:
-    return BREAKS.sub(" ", s).strip()
 
 
 @dataclass
@@ -57,8 +59,8 @@ class Seen:
 
 @dataclass
 class Readings:
-    """The readings' sections: SENSOR READINGS (early), READINGS THAT MOVE (late), READINGS
-    CHANGED SINCE and the fields that change every beat (last)."""
+    """The readings' sections: SENSOR READINGS (early), READINGS THAT MOVE (late), SINCE THEN
+    (with the journal's new lines) and the fields that change every beat (last)."""
 
     settled: list[Part]
     moving: list[Part]
