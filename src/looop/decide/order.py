@@ -43,6 +43,7 @@ class Record:
     base: tuple[tuple[str, str, str], ...] = ()  # READINGS THAT MOVE as drawn: (key, text, label)
     log: tuple[tuple[str, str, str], ...] = ()  # SINCE THEN: (key, text, label)
     base_age: int = 0  # prompts shown since
+    pending: frozenset[str] = frozenset()  # items come after the first prompt: shown whole, late
 
 
 def digest(text: str) -> str:
@@ -114,7 +115,12 @@ def _record(raw: Any) -> Record:
         base=_base(raw.get("base")),
         log=_base(raw.get("log")),
         base_age=int(_number(raw.get("base_age"))),
+        pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )
+
+
+def _list(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else []
 
 
 def _strings_of(raw: Any) -> dict[str, Any]:
@@ -147,5 +153,6 @@ def write_shown(data: Path, record: Record) -> None:
         "base": [list(p) for p in record.base],
         "log": [list(p) for p in record.log],
         "base_age": record.base_age,
+        "pending": sorted(record.pending),
     }
     store.atomic_write(data / ORDER_FILE, jsonio.dumps(raw, sort_keys=True) + "\n")

@@ -30,6 +30,15 @@ VOLATILE = 2  # changes among them that make a field volatile
 STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")
 
 
+_NONE: tuple[None, None, dict[str, str], frozenset[str], dict[str, str]] = (
+    None,
+    None,
+    {},
+    frozenset(),
+    {},
+)
+
+
 @dataclass(frozen=True)
 class Split:
     settled: str | None  # the reading without its signal and moving fields (None: nothing left)
@@ -95,15 +104,21 @@ def as_age(value: Any, now: float) -> Any:
 
 
 def split(
-    key: str, text: str, record: Record, moves: frozenset[str] = frozenset(), now: float = 0.0
+    key: str,
+    text: str,
+    record: Record,
+    moves: frozenset[str] = frozenset(),
+    now: float = 0.0,
+    whole: bool = False,
 ) -> Split:
     """`text` (the item `key`'s) split into its settled, moving and volatile fields, by the
     record of the last prompts: a field moves once its value differs from the one shown there;
     the detail keys in `moves` move from the start (and show as they are). Timestamps that
-    were seen moving show as ages from `now`."""
+    were seen moving show as ages from `now`. `whole`: nothing is settled (an item that came
+    after the first prompt is shown late, whole, but for its volatile fields)."""
     fields = fields_of(text)
     if fields is None:
-        return Split(text, None, None, {}, frozenset(), {})
+        return Split(None, text, None, {}, frozenset(), {}) if whole else Split(text, *_NONE)
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
     born = {(k,) for k in moves}
 
@@ -123,8 +138,9 @@ def split(
     old = record.history.get(key, {})
     history = {n: (old.get(n, "") + ("1" if n in changed else "0"))[-HISTORY:] for n in shown}
     volatile = {n for n in moved - LATE if history[n].count("1") >= VOLATILE}
-    settled = [shown[n] for n in shown if n not in moved]
-    late = [shown[n] for n in sorted(moved - volatile)]
+    late_ones = frozenset(shown) if whole else moved
+    settled = [shown[n] for n in shown if n not in late_ones]
+    late = [shown[n] for n in sorted(late_ones - volatile)]
     fast = [shown[n] for n in sorted(volatile)]
     return Split(
         _rebuild(settled) if settled else None,

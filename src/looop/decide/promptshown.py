@@ -42,6 +42,7 @@ class Seen:
     history: dict[str, dict[str, str]] = field(default_factory=dict)
     journal: tuple[str, str] = ("", "")
     base: Record = field(default_factory=Record)  # READINGS THAT MOVE's drawing (promptbase)
+    pending: set[str] = field(default_factory=set)  # items shown whole, late
 
     def record(self) -> Record:
         b = self.base
@@ -54,6 +55,7 @@ class Seen:
             base=b.base,
             log=b.log,
             base_age=b.base_age,
+            pending=frozenset(self.pending),
         )
 
 
@@ -77,10 +79,17 @@ def readings_sections(
     late: list[Late] = []
     fast: list[tuple[str, str]] = []
     record, now = inputs.record, inputs.clock.now()
+    known = {*record.fields, *(k for k, _ in record.shown if k.startswith("reading:"))}
     for reading in inputs.readings:
         for label, text in reading_items(reading):
             key = f"reading:{label}"
-            got = split(key, text, record, MOVES.get(reading.name, frozenset()), now)
+            # an item that came after the first prompt stays out of SENSOR READINGS, whose
+            # bytes it would move: it is shown whole under READINGS THAT MOVE / SINCE THEN
+            whole = key in record.pending or bool(known and key not in known)
+            if whole:
+                seen.pending.add(key)
+            moves = MOVES.get(reading.name, frozenset())
+            got = split(key, text, record, moves, now, whole)
             if got.digests:
                 seen.fields[key] = got.digests
             if got.moved:
