@@ -9,6 +9,8 @@ place, and an item that changes every beat (a timestamp in a detail) settles at 
 What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
 a digest of its text in the order shown, each reading's fields with a digest of their values
 and which of them have moved (promptfields.py), and the first and last line of RECENT JOURNAL.
+Also each field's recent changes (one digit a prompt: which fields move nearly every beat) and
+READINGS THAT MOVE as drawn (promptbase.py: shown again as it was until it is redrawn).
 A missing or unreadable file is an empty record: the items then come in their given (name)
 order, as they did before any prompt."""
 
@@ -37,6 +39,11 @@ class Record:
     moving: Mapping[str, frozenset[str]] = field(default_factory=dict)  # item -> fields that moved
     journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
     journal_end: str = ""  # and of its last line
+    history: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field: "0110" changes
+    base: tuple[tuple[str, str, str], ...] = ()  # READINGS THAT MOVE as drawn: (key, text, label)
+    log: tuple[tuple[str, str, str], ...] = ()  # SINCE THEN: (key, text, label)
+    base_age: int = 0  # prompts shown since
+    pending: frozenset[str] = frozenset()  # items come after the first prompt: shown whole, late
 
 
 def digest(text: str) -> str:
@@ -72,6 +79,21 @@ def _strings(raw: Any) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
 
 
+def _base(raw: Any) -> tuple[tuple[str, str, str], ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        (p[0], p[1], p[2])
+        for p in raw
+        if isinstance(p, list) and len(p) == 3 and all(isinstance(s, str) for s in p)
+    )
+
+
+def _number(raw: Any) -> float:
+    ok = isinstance(raw, int | float) and not isinstance(raw, bool) and abs(raw) < 1e15
+    return float(raw) if ok else 0.0  # NaN fails the comparison too
+
+
 def _record(raw: Any) -> Record:
     if isinstance(raw, list):  # the first record's shape: the order alone
         return Record(shown=_pairs(raw))
@@ -89,7 +111,20 @@ def _record(raw: Any) -> Record:
         },
         journal=journal if isinstance(journal, str) else "",
         journal_end=journal_end if isinstance(journal_end, str) else "",
+        history={k: _strings(v) for k, v in _strings_of(raw.get("history")).items()},
+        base=_base(raw.get("base")),
+        log=_base(raw.get("log")),
+        base_age=int(_number(raw.get("base_age"))),
+        pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )
+
+
+def _list(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else []
+
+
+def _strings_of(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {}
 
 
 def read_record(data: Path) -> Record:
@@ -114,5 +149,10 @@ def write_shown(data: Path, record: Record) -> None:
         "moving": {k: sorted(v) for k, v in record.moving.items() if v},
         "journal": record.journal,
         "journal_end": record.journal_end,
+        "history": {k: dict(v) for k, v in record.history.items()},
+        "base": [list(p) for p in record.base],
+        "log": [list(p) for p in record.log],
+        "base_age": record.base_age,
+        "pending": sorted(record.pending),
     }
     store.atomic_write(data / ORDER_FILE, jsonio.dumps(raw, sort_keys=True) + "\n")

@@ -14,14 +14,13 @@ from looop.decide.instructions import instructions
 from looop.decide.order import Record
 from looop.decide.promptinputs import PromptInputs, gather_inputs
 from looop.decide.promptparts import Body, Gap, Item, Part, fit, marker
-from looop.decide.promptshown import NEWEST_TITLE, Seen, journal_window, readings_sections
+from looop.decide.promptshown import Seen, readings_sections
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000
 PLAYBOOK_CAP = 16000
-JOURNAL_LINE_CAP = 500
 FAILURE_CAP = 2000
 SHELL_CAP = 2000
 CHANGE_LINE_CAP = 240
@@ -120,15 +119,6 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
     return f"Most neglected goal: `{name}` ({when}).\n"  # what to do with it: instructions
 
 
-def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> Body | None:
-    if not lines:
-        return None
-    clipped = [_clip_line(ln, JOURNAL_LINE_CAP) for ln in lines]
-    if any(len(_one_line(ln)) > JOURNAL_LINE_CAP for ln in lines):
-        notes["journal line"] = f"journal lines cut at {JOURNAL_LINE_CAP} chars"
-    return Body("recent journal", "\n".join(clipped))
-
-
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
     shown = [_clip_line(_text(ln), CHANGE_LINE_CAP) for ln in lines[:CHANGE_LINES]]
     if any(len(_one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
@@ -203,18 +193,19 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
         inputs.constitution.rstrip("\n") + "\n",
     ]
     seen = Seen()
-    readings, moving = readings_sections(inputs, notes, seen)
-    recent, newest = journal_window(inputs.journal or (), inputs.record, seen)
+    readings, recent = readings_sections(inputs, notes, seen)
     parts: list[Part] = [
         # by how often each part changes: never (above), rarely, then every decide
         *_playbook_section(inputs.playbook, notes),
         *_goals_section(inputs.goals, notes),
-        *readings,
+        *readings.settled,
         *_live_sections(extras),
-        *_journal_section(recent, notes),  # redrawn every JOURNAL_SPAN - JOURNAL_LINES lines
-        *moving,  # what moves of each reading: a change moves one short item to the end
+        # redrawn together now and then; what came after them is appended below them
+        *readings.moving,
+        *_journal_section(recent),
+        *readings.since,  # the journal's new lines and the changed readings, appended
         *_fairness_section(inputs),
-        *_newest_section(newest, notes),
+        *readings.fast,  # the fields that change every beat
         # volatile from here on: nothing above may depend on one beat's events
         *_volatile_sections(inputs, extras, notes),
     ]
@@ -262,14 +253,11 @@ def _fairness_section(inputs: PromptInputs) -> list[Part]:
     return ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
 
 
-def _journal_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
-    journal = _journal(lines, notes)
-    return ["\n=== RECENT JOURNAL ===\n", journal if journal is not None else "(empty)\n"]
-
-
-def _newest_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
-    journal = _journal(lines, notes)
-    return [] if journal is None else [f"\n=== {NEWEST_TITLE} ===\n", journal]
+def _journal_section(lines: tuple[str, ...]) -> list[Part]:
+    """RECENT JOURNAL: its lines each on one line and cut at JOURNAL_LINE_CAP already."""
+    if not lines:
+        return ["\n=== RECENT JOURNAL ===\n", "(empty)\n"]
+    return ["\n=== RECENT JOURNAL ===\n", Body("recent journal", "\n".join(lines))]
 
 
 def _volatile_sections(

@@ -6,26 +6,47 @@ what wakes the loop and its coarse `age` grows, so they change by design: they a
 late (READINGS THAT MOVE). Any other field that changed between two prompts has moved, and stays
 moving while the reading is shown: the reading's settled fields keep their place in SENSOR
 READINGS, its moving ones join its signal late, where a change costs the provider's cache only
-that short item. A reading that is not a JSON object is one whole: it moves as one item."""
+that short item. A moving field whose value is a timestamp with a zone is shown as its coarse
+age (`<1m ago`): a sensor's `checked_at` then reads the same from beat to beat. A moving detail
+field that changed in two of the last three prompts is volatile (a counter, a worker's spend): it is
+shown apart, in the prompt's last readings section, so its item above stays the same. A reading
+that is not a JSON object is one whole: it moves as one item."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from looop.decide.order import Record, digest
+from looop.decide.promptreadings import coarse
 from looop.home import jsonio
 
 Path = tuple[str, ...]  # ("signal",) or ("detail", "branch")
 LATE = frozenset({'["signal"]', '["age"]'})  # the signal and the coarse ages: always late
+HISTORY = 3  # prompts a field's changes are remembered for
+VOLATILE = 2  # changes among them that make a field volatile
+STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")
+
+
+_NONE: tuple[None, None, dict[str, str], frozenset[str], dict[str, str]] = (
+    None,
+    None,
+    {},
+    frozenset(),
+    {},
+)
 
 
 @dataclass(frozen=True)
 class Split:
     settled: str | None  # the reading without its signal and moving fields (None: nothing left)
     late: str | None  # its signal, ages and moving fields, as one JSON object (None: none)
-    digests: dict[str, str]  # each field's digest, for the next prompt's record
+    volatile: str | None  # its volatile fields, as `name=value …` on one line (None: none)
+    digests: dict[str, str]  # each field's digest as shown, for the next prompt's record
     moved: frozenset[str]  # the fields that move, for the next prompt's record
+    history: dict[str, str]  # each field's recent changes, "1" a change, the latest last
 
 
 def _dump(value: Any) -> str:
@@ -60,29 +81,72 @@ def _rebuild(chosen: list[tuple[Path, Any]]) -> str:
     return _dump(obj)
 
 
-def split(key: str, text: str, record: Record, moves: frozenset[str] = frozenset()) -> Split:
-    """`text` (the item `key`'s) split into its settled and moving fields, by the record of
-    the last prompt: a field moves once its value differs from the one shown there; the
-    detail keys in `moves` move from the start."""
+def _pairs(chosen: list[tuple[Path, Any]]) -> str:
+    """Fields as `name=value` (a value as JSON; a name its key, or its whole path where two
+    share a key), on one line."""
+    keys = [path[-1] for path, _ in chosen]
+    return " ".join(
+        f"{p[-1] if keys.count(p[-1]) == 1 else '.'.join(p)}={jsonio.canonical(v)}"
+        for p, v in chosen
+    )
+
+
+def as_age(value: Any, now: float) -> Any:
+    """A timestamp with a zone as its coarse age from `now` (`1-10m ago`, `in 1-6h`); any
+    other value as it is."""
+    if not isinstance(value, str) or len(value) > 40 or not STAMP.fullmatch(value):
+        return value
+    try:
+        at = datetime.fromisoformat(value.replace(" ", "T")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return value
+    return f"{coarse(now - at)} ago" if at <= now else f"in {coarse(at - now)}"
+
+
+def split(
+    key: str,
+    text: str,
+    record: Record,
+    moves: frozenset[str] = frozenset(),
+    now: float = 0.0,
+    whole: bool = False,
+) -> Split:
+    """`text` (the item `key`'s) split into its settled, moving and volatile fields, by the
+    record of the last prompts: a field moves once its value differs from the one shown there;
+    the detail keys in `moves` move from the start (and show as they are). Timestamps that
+    were seen moving show as ages from `now`. `whole`: nothing is settled (an item that came
+    after the first prompt is shown late, whole, but for its volatile fields)."""
     fields = fields_of(text)
     if fields is None:
-        return Split(text, None, {}, frozenset())
-    late = [fields.pop(name) for name in sorted(LATE & fields.keys())]
-    born = {(k,) for k in moves}
-    digests = {name: digest(_dump(v)) for name, (_, v) in fields.items()}
+        return Split(None, text, None, {}, frozenset(), {}) if whole else Split(text, *_NONE)
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
+    born = {(k,) for k in moves}
+
+    def differs(name: str, value: Any) -> bool:
+        return before is not None and before.get(name) != digest(_dump(value))
+
     moved = frozenset(
-        name
-        for name in fields
-        if name in was
-        or fields[name][0][1:] in born
-        or (before is not None and before.get(name) != digests[name])
+        n
+        for n, (path, v) in fields.items()
+        if n in LATE or n in was or path[1:] in born or differs(n, v)
     )
-    settled = [fields[n] for n in fields if n not in moved]
-    late += [fields[n] for n in fields if n in moved]
+    # a timestamp seen moving reads as its age; looop's own (`moves`) change once per event
+    aged = {n for n in moved if fields[n][0][1:] not in born}
+    shown = {n: (p, as_age(v, now) if n in aged else v) for n, (p, v) in fields.items()}
+    digests = {n: digest(_dump(v)) for n, (_, v) in shown.items()}
+    changed = {n for n in shown if before is not None and before.get(n) != digests[n]}
+    old = record.history.get(key, {})
+    history = {n: (old.get(n, "") + ("1" if n in changed else "0"))[-HISTORY:] for n in shown}
+    volatile = {n for n in moved - LATE if history[n].count("1") >= VOLATILE}
+    late_ones = frozenset(shown) if whole else moved
+    settled = [shown[n] for n in shown if n not in late_ones]
+    late = [shown[n] for n in sorted(late_ones - volatile)]
+    fast = [shown[n] for n in sorted(volatile)]
     return Split(
         _rebuild(settled) if settled else None,
         _rebuild(late) if late else None,
+        _pairs(fast) if fast else None,
         digests,
-        moved,
+        moved - LATE,
+        {n: h for n, h in history.items() if "1" in h},
     )

@@ -40,7 +40,9 @@ class Body:
 KINDS = {
     "goal": (0, "goal", "archive or merge goals"),
     "reading": (1, "sensor reading", "merge or quiet sensors"),
-    "moving": (2, "moving reading", "quiet the sensors whose detail moves"),
+    "volatile": (2, "reading's every-beat field", "quiet the sensors whose detail moves"),
+    "changed": (2, "changed reading", "quiet the sensors whose detail moves"),
+    "moving": (3, "moving reading", "quiet the sensors whose detail moves"),
 }
 
 

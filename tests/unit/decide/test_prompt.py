@@ -22,8 +22,8 @@ STABLE = [
     "=== SENSOR READINGS ===",
     "=== WORKERS ===",
     "=== PENDING ASKS (waiting on the human — not yours to answer) ===",
+    "=== READINGS THAT MOVE (signals, ages, changing detail) ===",
     "=== RECENT JOURNAL ===",
-    "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
     "=== FAIRNESS (computed by looop) ===",
 ]
 VOLATILE = [
@@ -256,8 +256,8 @@ def test_total_cap_leaves_whole_readings_out_and_keeps_the_fixed_parts(ctx: Ctx)
         "=== PLAYBOOK ===",
         "=== GOALS ===",
         "=== SENSOR READINGS ===",
+        "=== READINGS THAT MOVE (signals, ages, changing detail) ===",
         "=== RECENT JOURNAL ===",
-        "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
         "=== FAIRNESS (computed by looop) ===",
         "=== WHAT CHANGED ===",
         "=== NOW ===",

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.order import ORDER_FILE, by_change, digest, read_shown, write_shown
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
+from looop.decide.promptbase import FOLD_EVERY
 
 
 def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
@@ -36,19 +38,53 @@ def _shared(a: str, b: str) -> int:
     return n
 
 
-def test_a_reading_that_changed_moves_last_and_the_rest_keep_their_order(ctx: Ctx) -> None:
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_a_reading_that_changed_is_appended_and_the_rest_keep_their_place(ctx: Ctx) -> None:
+    """The news of one sensor goes under SINCE THEN, after everything the last prompt showed:
+    READINGS THAT MOVE keeps its bytes until it is redrawn, and the reading's last entry is
+    its current value."""
     for name in ("sensor-a", "sensor-b", "sensor-c", "sensor-d"):
         _reading(ctx, name, {"signal": {"n": 1}})
     first = _decide(ctx).text
     assert _order(first) == ["sensor-a.json", "sensor-b.json", "sensor-c.json", "sensor-d.json"]
     _reading(ctx, "sensor-b", {"signal": {"n": 2}})
     second = _decide(ctx).text
-    assert _order(second) == ["sensor-a.json", "sensor-c.json", "sensor-d.json", "sensor-b.json"]
-    # the decide woken by sensor-b repeats everything before sensor-b's old place
-    assert _shared(first, second) >= first.index("--- sensor-b.json")
+    assert _shared(first, second) >= first.index("\n=== NOW")  # all the first, but NOW
+    since = _between(second, "=== SINCE THEN", "=== NOW")
+    assert _order(since) == ["sensor-b.json"] and '{"signal":{"n":2}}' in since
     _reading(ctx, "sensor-a", {"signal": {"n": 2}})
+    _reading(ctx, "sensor-b", {"signal": {"n": 3}})
     third = _decide(ctx).text
-    assert _order(third) == ["sensor-c.json", "sensor-d.json", "sensor-b.json", "sensor-a.json"]
+    assert _shared(second, third) >= second.index("\n=== NOW")
+    since = _between(third, "=== SINCE THEN", "=== NOW")
+    assert _order(since) == ["sensor-b.json", "sensor-a.json", "sensor-b.json"]
+    assert since.rindex('{"signal":{"n":3}}') > since.index("--- sensor-a.json")
+
+
+def test_readings_that_move_are_redrawn_now_and_then_with_the_news_folded_in(ctx: Ctx) -> None:
+    """At most every FOLD_EVERY prompts the drawing takes the news in: SINCE THEN empties and
+    the changed reading shows its current value in its place, last."""
+    for name in ("sensor-a", "sensor-b", "sensor-c"):
+        _reading(ctx, name, {"signal": {"n": 0}})
+    _decide(ctx)
+    for n in range(1, FOLD_EVERY + 1):
+        _reading(ctx, "sensor-a", {"signal": {"n": n}})
+        text = _decide(ctx).text
+    drawn = _between(text, "=== READINGS THAT MOVE", "=== RECENT JOURNAL")
+    assert _order(drawn) == ["sensor-b.json", "sensor-c.json", "sensor-a.json"]
+    assert f'{{"signal":{{"n":{FOLD_EVERY}}}}}' in drawn and "=== SINCE THEN" not in text
+
+
+def test_a_reading_that_is_gone_is_said_gone(ctx: Ctx) -> None:
+    for name in ("sensor-a", "sensor-b"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    _decide(ctx)
+    (ctx.paths.snapshots / "sensor-a.json").unlink()
+    since = _between(_decide(ctx).text, "=== SINCE THEN", "=== NOW")
+    assert "--- sensor-a.json\n(gone: no longer among the readings)" in since
 
 
 def test_a_timestamp_in_a_detail_settles_at_the_end(ctx: Ctx) -> None:
@@ -105,21 +141,37 @@ def test_by_change_keeps_unchanged_in_shown_order_then_changed_in_given_order() 
 
 
 def test_a_moving_detail_field_leaves_the_rest_of_its_reading_in_place(ctx: Ctx) -> None:
-    """Only the field that moved is listed late: the reading's steady detail keeps its bytes
-    and place, so the next decide repeats everything up to the moving fields."""
+    """A field that changes every beat is listed apart, on one short line near the end: the
+    reading's steady detail and its signal keep their bytes and place."""
     steady = {"source": "https://ci.example.com/p", "summary": "steady " * 40}
     for t in ("10:00:00", "10:01:30", "10:03:00"):
         _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": t}})
         _reading(ctx, "sensor-db", {"signal": {"ok": True}, "detail": steady})
         built = _decide(ctx)
     text = built.text
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== READINGS THAT MOVE")]
-    assert "10:0" not in readings and readings.count('"summary"') == 2
-    moving = text[text.index("=== READINGS THAT MOVE") : text.index("=== NOW")]
-    assert '--- sensor-ci.json\n{"detail":{"at":"10:03:00"},"signal":{"ok":true}}' in moving
+    readings = text[: text.index("=== FIELDS THAT CHANGE EVERY BEAT")]
+    assert "10:03" not in readings and text.count('"summary"') == 2
+    assert '\nsensor-ci.json: at="10:03:00"\n' in text
     _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": "10:04:30"}})
     after = _decide(ctx).text
-    assert _shared(text, after) > text.index("--- sensor-ci.json", text.index("=== READINGS THAT"))
+    assert _shared(text, after) > text.index("=== FIELDS THAT CHANGE EVERY BEAT")
+    assert '\nsensor-ci.json: at="10:04:30"\n' in after
+
+
+def test_a_timestamp_that_moves_shows_as_its_age(ctx: Ctx) -> None:
+    """A sensor's `checked_at` that moves every beat reads as its coarse age from NOW, which
+    holds still; a timestamp that does not move keeps its exact value."""
+    now = ctx.clock.now()
+
+    def stamp(t: float) -> str:
+        return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    for ago in (50, 25, 0):
+        detail = {"checked_at": stamp(now - ago), "created_at": "2025-01-01T00:00:00Z"}
+        _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": detail})
+        text = _decide(ctx).text
+    assert '"checked_at":"<1m ago"' in text and stamp(now) not in text
+    assert '"created_at":"2025-01-01T00:00:00Z"' in text
 
 
 def test_an_age_that_grows_within_its_span_leaves_the_prompt_alone(ctx: Ctx) -> None:
@@ -170,34 +222,34 @@ def test_the_old_record_shape_still_keeps_the_order(ctx: Ctx) -> None:
 def test_at_the_cap_the_oldest_moving_parts_go_first_and_goals_and_playbook_stay(
     ctx: Ctx,
 ) -> None:
-    """Over the total cap what moves is left out before any reading, the oldest change first;
-    the goals and the PLAYBOOK are the last to go."""
+    """Over the total cap what moves is left out before any reading, the readings as drawn
+    (which SINCE THEN may replace) before the news; the goals and the PLAYBOOK are the last to
+    go."""
     ctx.paths.playbook.write_text("# PLAYBOOK\nShip before polish.\n")
     ctx.paths.goals.mkdir(exist_ok=True)
     for g in range(3):
         ctx.paths.goal(f"g{g}").write_text(f"goal g{g}: " + "keep me whole " * 30 + "\n")
     names = [f"sensor-{c}" for c in "abcdef"]
-    for beat in range(len(names) + 1):  # one more sensor's counter moves each beat
-        for i, name in enumerate(names):
-            runs = min(beat, i + 1) if i < beat else 0
-            detail = {"note": f"steady {name} " * 20, "last": f"run {runs}: " + "ok " * 80}
-            _reading(ctx, name, {"signal": {"ok": True}, "detail": detail})
+    for beat in range(3):  # sensor-f's signal changes after the drawing
+        for name in names:
+            n = beat if name == "sensor-f" else 0
+            _reading(ctx, name, {"signal": {"n": n, "note": f"{name} " + "ok " * 80}})
         whole = _decide(ctx).text
-    late = whole[whole.index("=== READINGS THAT MOVE") :]
-    assert [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")] == names
-    limit = len(whole.encode()) - 600  # room for all but a few moving readings
+    drawn = _between(whole, "=== READINGS THAT MOVE", "=== RECENT JOURNAL")
+    assert _order(drawn) == [f"{name}.json" for name in names]
+    limit = len(whole.encode()) - 600  # room for all but a few drawn readings
     tight = replace(ctx, env={**ctx.env, "LOOOP_PROMPT_MAX_BYTES": str(limit)})
     capped = build_prompt(tight, tight.knobs(), PromptExtras(actions=taught()))
     text = capped.text
     assert len(text.encode()) <= limit
     assert "Ship before polish." in text
     assert all(f"goal g{g}: keep me whole" in text for g in range(3))
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
-    assert all(f"--- {name}.json" in readings for name in names), readings  # none left out
-    late = text[text.index("=== READINGS THAT MOVE") :]
-    kept = [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")]
-    assert kept and kept == names[len(names) - len(kept) :] and len(kept) < len(names)
-    assert f"{len(names) - len(kept)} moving reading" in late
+    since = _between(text, "=== SINCE THEN", "=== NOW")
+    assert '"n":2' in since  # the news is kept
+    drawn = _between(text, "=== READINGS THAT MOVE", "=== RECENT JOURNAL")
+    kept = _order(drawn)
+    assert kept == [f"{name}.json" for name in names][len(names) - len(kept) :]
+    assert 0 < len(kept) < len(names) and "moving reading" in drawn
     assert any("moving reading" in n for n in capped.truncated)
 
 
