@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from looop.core.answering import SH, STATE_DIR, WRAP
+from looop.home.procstat import stat_fields
 
 SETTLE_S = 3.0  # how long the runs have to end on SIGTERM before they are killed
 POLL_S = 0.05
@@ -68,13 +69,8 @@ def _pids() -> list[int]:
 
 def _stat(pid: int) -> tuple[str, int] | None:
     """(state, process group) of a process; None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()  # after the name, which may hold anything
-    if len(fields) < 3 or not fields[2].isdigit():
+    fields = stat_fields(pid)
+    if fields is None or len(fields) < 3 or not fields[2].isdigit():
         return None
     return fields[0].decode(), int(fields[2])
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
 from looop.home.clock import Clock
+from looop.home.procstat import stat_fields
 
 MARK = cgroup.MARK
 PR_SET_CHILD_SUBREAPER = 36
@@ -91,12 +92,12 @@ def children() -> list[int]:
 
 def stat_of(pid: int) -> tuple[str, int, int, int] | None:
     """(state, parent pid, session id, start time in clock ticks since boot), or None."""
+    rest = stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-        rest = raw.rsplit(b")", 1)[1].split()
-        return rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19])
-    except (OSError, ValueError, IndexError):
+        return (
+            None if rest is None else (rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19]))
+        )
+    except (ValueError, IndexError):
         return None
 
 

@@ -44,6 +44,7 @@ from looop.home.anchors import anchor, shown
 from looop.home.contractverbs import BOX_VERBS
 from looop.home.jsonio import dumps, loads
 from looop.home.peers import connect, peer
+from looop.home.procstat import stat_fields
 from looop.home.sessionfiles import socket_file, valid_id
 
 TYPE_CHECKING = False
@@ -71,13 +72,8 @@ def door_address(base: str, key: str) -> str:
 
 def parent_of(pid: int) -> tuple[int, str] | None:
     """(parent pid, start time) of a live process, from /proc; None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()  # after the name, which may hold anything
-    if len(fields) < 20 or not fields[1].isdigit():
+    fields = stat_fields(pid)
+    if fields is None or len(fields) < 20 or not fields[1].isdigit():
         return None
     return int(fields[1]), fields[19].decode()
 
