@@ -16,7 +16,7 @@ from looop.decide.order import Record, Shown, by_change, digest
 from looop.decide.promptfields import split
 from looop.decide.promptinputs import JOURNAL_LINES, JOURNAL_SPAN, PromptInputs
 from looop.decide.promptparts import Body, Gap, Item, Part
-from looop.decide.promptreadings import MOVES, reading_items
+from looop.decide.promptreadings import MOVES, reading_items, worker_news
 
 __all__ = ["Seen", "Shown", "journal_window", "readings_sections"]
 
@@ -64,8 +64,9 @@ def readings_sections(
     prompt, the second late."""
     settled: list[tuple[str, str, str]] = []
     late: list[tuple[str, str, str]] = []
+    news = worker_news(inputs.readings)  # each worker's news, shown in its item
     for reading in inputs.readings:
-        for label, text in reading_items(reading):
+        for label, text in reading_items(reading, news):
             key = f"reading:{label}"
             got = split(key, text, inputs.record, MOVES.get(reading.name, frozenset()))
             if got.digests:
