@@ -6,6 +6,7 @@ line its first message."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -17,10 +18,11 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import outcomes, store
 from looop.loop.tick import tick
 from looop.seed.pack import render
 from looop.sessions.client import expect, kill, read_log, wait
+from looop.sessions.state import SessionError, get_session
 from looop.workers import treerecord
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
@@ -129,3 +131,29 @@ def test_an_exited_worker_told_its_news_is_resumed_on_its_conversation(
     finally:
         kill(rctx.paths.data, "w1")
         wait(rctx.paths.data, "w1", 20, rctx.clock)
+
+
+def test_a_stalled_exited_worker_is_not_resumed_by_a_tell(rctx: Ctx, tmp_path: Path) -> None:
+    """As restart_session: a decision's tell starts no stalled worker again (one line)."""
+    _configure(rctx, "exit 0 # {{prompt_file}}", resume="cat {{prompt_file}}; exec sleep 600")
+    steer = {"action": "steer_session", "id": "w1", "input": TELL}
+    wire_steps = [{"decision": {"action": "noop", "reason": "quiet"}}, {"decision": steer}]
+    (rctx.paths.data.parent / "script.json").write_text(json.dumps(wire_steps))
+    start_worker(rctx, rctx.knobs(), StartRequest("w1", "work", repo=str(tmp_path / "repo")))
+    try:
+        wait(rctx.paths.data, "w1", 20, rctx.clock)
+        assert tick(rctx, force=True).status == "decided"  # its end is recorded
+        data = str(rctx.paths.data)
+        rec = outcomes.read_record(data, "w1")
+        assert rec is not None
+        outcomes.write_record(data, {**rec, "stalled": True, "why": "the same failure again"})
+        tree = treerecord.load(rctx, "w1")
+        assert tree is not None
+        _tests_sensor(rctx, tree.path)
+        out = tick(rctx, force=True, override_backoff=True)
+        assert out.status == "failed" and out.error is not None
+        assert "steer_session: worker w1 is stalled" in out.error and "\n" not in out.error
+        assert not get_session(rctx.paths.data, "w1").alive
+    finally:
+        with contextlib.suppress(SessionError):  # resumed only if the refusal failed
+            kill(rctx.paths.data, "w1")
