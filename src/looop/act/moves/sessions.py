@@ -69,9 +69,11 @@ question meant for the human.
         if way.kind == "local" and exited_resumable(ctx, wid):  # its news reaches it anyway
             _resume_told(by, wid, self.input)
             return None
-        # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
-        line = self.input + "\r"
-        far.sessions_call("steer_session", lambda: way.send(wid, line, False))
+        # the text, then Enter (CR) as its own write: raw-mode agent TUIs submit on Enter, but
+        # claude's reads a CR that came in one write with the text as part of a paste; a
+        # line-mode program gets CR as NL either way
+        far.sessions_call("steer_session", lambda: way.send(wid, self.input, False))
+        far.sessions_call("steer_session", lambda: way.key(wid, ["Enter"]))
         return None
 
 
