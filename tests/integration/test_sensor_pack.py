@@ -235,6 +235,19 @@ def test_tests_sensor_reads_pass_fail_and_the_failing_names(tmp_path: Path, cli:
     assert red["signal"] == {"result": "fail", "failing": ["test_suite.py::test_math"]}
     assert red["detail"]["exit_code"] == 1 and "1 failed" in red["detail"]["tail"]
     assert _signal(cli, "tests") == red["signal"]  # the run's duration is not in the signal
+    assert "branch" not in red["detail"]  # not a git checkout: no branch to name
+
+
+def test_tests_sensor_names_the_branch_it_runs_on(tmp_path: Path, cli: Cli) -> None:
+    """The branch checked out where the tests run is in detail: its worker's news (issue 57)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _git(proj, "init", "-q", "-b", "looop/w1")
+    _add(cli, "tests", "--cmd", "exit 3", "--dir", str(proj))
+    got = _reading(cli, "tests")
+    assert got["signal"]["result"] == "fail" and got["detail"]["branch"] == "looop/w1"
+    _git(proj, "checkout", "-q", "-b", 'odd"name')
+    assert _reading(cli, "tests")["detail"]["branch"] == 'odd"name'
 
 
 # ---- github (a recording stand-in for gh: no forge is reachable here) ----------------------------
@@ -295,6 +308,7 @@ def test_github_sensor_reads_prs_checks_reviews_and_issues(tmp_path: Path, cli: 
         "assigned_issues": [12],
     }
     assert first["detail"]["assigned_issues"] == [{"number": 12, "title": "Fix it"}]
+    assert first["detail"]["branch"] == ["looop/w3", "looop/w7"]  # whose news it is (issue 57)
     assert _signal(cli, "github", PATH=path) == first["signal"]
     calls = [json.loads(x) for x in (bin_dir / "calls.jsonl").read_text().splitlines()]
     assert calls[0][:2] == ["pr", "list"] and "acme/shop" in calls[0]

@@ -39,6 +39,10 @@ itself: sys-sessions (workers, their health, pending asks), sys-claims (names a 
 leave those to it), sys-goals (when each goal was last acted on), sys-schedules, sys-asks.
 SENSOR READINGS shows each reading's steady detail; READINGS THAT MOVE shows, per reading, its
 signal, its ages (coarse) and the detail fields that change: read a reading in both.
+A sensor reading whose detail names a worker (detail.worker) or its branch (detail.branch) is
+that worker's news, repeated as "news" in the worker's item: the natural move is to tell that
+worker with steer_session (one that has exited is resumed on its conversation), not to start
+a new worker for it.
 
 Irreversible work (merge, deploy, delete, publish, pay) is never your move: start a worker
 that prepares it and asks a human, and wait for the answer."""  # noqa: E501

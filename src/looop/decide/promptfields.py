@@ -2,15 +2,16 @@
 never moves the bytes of the rest of the reading (issue 54).
 
 A JSON reading's fields are its top-level keys, and each key of its `detail`. Its `signal` is
-what wakes the loop and its coarse `age` grows, so they change by design: they are always shown
-late (READINGS THAT MOVE). Any other field that changed between two prompts has moved, and stays
-moving while the reading is shown: the reading's settled fields keep their place in SENSOR
-READINGS, its moving ones join its signal late, where a change costs the provider's cache only
-that short item. A moving field whose value is a timestamp with a zone is shown as its coarse
-age (`<1m ago`): a sensor's `checked_at` then reads the same from beat to beat. A moving detail
-field that changed in two of the last three prompts is volatile (a counter, a worker's spend): it is
-shown apart, in the prompt's last readings section, so its item above stays the same. A reading
-that is not a JSON object is one whole: it moves as one item."""
+what wakes the loop, its coarse `age` grows and a worker's `news` is another reading's signal
+(decide/promptreadings), so they change by design: they are always shown late (READINGS THAT
+MOVE). Any other field that changed between two prompts has moved, and stays moving while the
+reading is shown: the reading's settled fields keep their place in SENSOR READINGS, its moving
+ones join its signal late, where a change costs the provider's cache only that short item. A
+moving field whose value is a timestamp with a zone is shown as its coarse age (`<1m ago`): a
+sensor's `checked_at` then reads the same from beat to beat. A moving detail field that changed
+in two of the last three prompts is volatile (a counter, a worker's spend): it is shown apart,
+in the prompt's last readings section, so its item above stays the same. A reading that is not
+a JSON object is one whole: it moves as one item."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from looop.decide.promptreadings import coarse
 from looop.home import jsonio
 
 Path = tuple[str, ...]  # ("signal",) or ("detail", "branch")
-LATE = frozenset({'["signal"]', '["age"]'})  # the signal and the coarse ages: always late
+# the signal, the coarse ages and a worker's news (decide/promptreadings): always late
+LATE = frozenset({'["signal"]', '["age"]', '["news"]'})
 HISTORY = 3  # prompts a field's changes are remembered for
 VOLATILE = 2  # changes among them that make a field volatile
 STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")

@@ -2,10 +2,14 @@
 that list many things at once (sys-sessions' workers, sys-goals' goals), which show one item
 per worker or goal, so one worker's news moves one short item and not thirty workers' worth.
 The ages those two carry grow every beat: they are shown coarsely (a span such as `10-60m`, under
-"age"), so they move only when an age crosses into the next span."""
+"age"), so they move only when an age crosses into the next span.
+A sensor reading that names a worker (`detail.worker`: its id) or a worker's branch
+(`detail.branch`), each a string or a list of strings, is that worker's news: its signal is
+shown again under "news" in that worker's item, so the decider finds it beside its owner."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from looop.core.readings import AGE_KEYS, Reading, split_ages
@@ -25,6 +29,11 @@ MOVES = {
 }
 
 
+# the detail keys by which a sensor reading names the worker it concerns (the module docstring)
+CONCERNS = ("worker", "branch")
+NEWS_CAP = 400  # one news signal, in characters of its JSON: a longer one is cut
+
+
 def _dump(value: Any) -> str:
     return jsonio.canonical(value) + "\n"
 
@@ -37,10 +46,46 @@ def reading_ages(reading: Reading) -> tuple[Any, dict[str, dict[str, Any]]]:
     return split_ages(reading)
 
 
-def reading_items(reading: Reading) -> list[tuple[str, str]]:
+def _named(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _brief(signal: Any) -> Any:
+    text = jsonio.canonical(signal)
+    return signal if len(text) <= NEWS_CAP else text[:NEWS_CAP] + " [… cut by looop …]"
+
+
+def worker_news(readings: Iterable[Reading]) -> dict[str, dict[str, Any]]:
+    """Worker id -> {reading file name: its signal} for each sensor reading whose detail names
+    that worker or its branch (sys-sessions says each worker's branch)."""
+    readings = list(readings)
+    sessions = next((r for r in readings if r.name == "sys-sessions"), None)
+    workers = sessions.items_of("workers") if sessions is not None else {}
+    by_branch = {
+        str(w["branch"]): wid
+        for wid, w in workers.items()
+        if isinstance(w, dict) and isinstance(w.get("branch"), str)
+    }
+    news: dict[str, dict[str, Any]] = {}
+    for r in readings:
+        detail = r.detail
+        if r.name.startswith("sys-") or not isinstance(detail, dict):
+            continue
+        named = {w for w in _named(detail.get("worker")) if w in workers}
+        named |= {by_branch[b] for b in _named(detail.get("branch")) if b in by_branch}
+        for wid in sorted(named):
+            news.setdefault(wid, {})[r.file_name] = _brief(r.signal)
+    return news
+
+
+def reading_items(
+    reading: Reading, news: Mapping[str, dict[str, Any]] | None = None
+) -> list[tuple[str, str]]:
     """(label, text) of each item one reading shows: itself, or for sys-sessions and sys-goals
     the rest of the reading and then one item per worker or goal (its signal entry and its
-    detail, without ages, and its ages coarsely under "age")."""
+    detail, without ages, and its ages coarsely under "age"; a worker's `news` under "news")."""
     file_name, name, raw = reading.file_name, reading.name, reading.text
     kept, ages = reading_ages(reading)
     if kept is None:
@@ -73,6 +118,8 @@ def reading_items(reading: Reading) -> list[tuple[str, str]]:
         one = {"detail": body, **({"signal": by_id[item_id]} if item_id in by_id else {})}
         if held:
             one["age"] = {k.removesuffix("_s"): coarse(v) for k, v in held.items()}
+        if news and name == "sys-sessions" and item_id in news:
+            one["news"] = news[item_id]
         items.append((f"{file_name} {EACH.get(name, 'item')} {item_id}", _dump(one)))
     return items
 

@@ -24,7 +24,7 @@ from looop.decide.promptbase import due as base_due
 from looop.decide.promptfields import split
 from looop.decide.promptinputs import JOURNAL_LINES, JOURNAL_SPAN, PromptInputs
 from looop.decide.promptparts import Gap, Part, marker
-from looop.decide.promptreadings import MOVES, reading_items
+from looop.decide.promptreadings import MOVES, reading_items, worker_news
 
 __all__ = ["Late", "Readings", "Seen", "Shown", "readings_sections"]
 
@@ -80,8 +80,9 @@ def readings_sections(
     fast: list[tuple[str, str]] = []
     record, now = inputs.record, inputs.clock.now()
     known = {*record.fields, *(k for k, _ in record.shown if k.startswith("reading:"))}
+    news = worker_news(inputs.readings)  # each worker's news, shown in its item
     for reading in inputs.readings:
-        for label, text in reading_items(reading):
+        for label, text in reading_items(reading, news):
             key = f"reading:{label}"
             # an item that came after the first prompt stays out of SENSOR READINGS, whose
             # bytes it would move: it is shown whole under READINGS THAT MOVE / SINCE THEN

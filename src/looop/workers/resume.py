@@ -296,6 +296,13 @@ def resumable(ctx: Ctx, wid: str) -> bool:
     return rec is not None and rec.resume is not None
 
 
+def exited_resumable(ctx: Ctx, wid: str) -> bool:
+    """Whether a tell to this worker starts it again on its conversation (steer_session): its
+    session has ended and it has a resume record (a bad one says why when resumed)."""
+    s = _session(ctx, wid)
+    return s is not None and not s.alive and resumable(ctx, wid)
+
+
 def _resumable(ctx: Ctx, wid: str) -> tuple[Record, str, str | None]:
     """The worker's record, its resume line (with its conversation id) and that id; a
     WorkerError says why it cannot be resumed."""

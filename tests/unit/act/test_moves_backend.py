@@ -20,17 +20,17 @@ from tests.fakebackend import FakeBackend
     [
         (
             {"action": "steer_session", "id": "w1", "input": "go on"},
-            ("send", "w1", "go on\r", False),
+            [("send", "w1", "go on", False), ("key", "w1", ["Enter"])],  # Enter on its own
         ),
         (
             {"action": "send_key", "id": "w1", "keys": ["C-c", "Enter"]},
-            ("key", "w1", ["C-c", "Enter"]),
+            [("key", "w1", ["C-c", "Enter"])],
         ),
-        ({"action": "restart_session", "id": "w1"}, ("restart", "w1")),
+        ({"action": "restart_session", "id": "w1"}, [("restart", "w1")]),
     ],
 )
 def test_a_move_drives_its_worker_through_the_backend_it_is_given(
-    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, obj: dict[str, Any], call: tuple[Any, ...]
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, obj: dict[str, Any], call: list[tuple[Any, ...]]
 ) -> None:
     way = FakeBackend()
     asked: list[str] = []
@@ -42,5 +42,5 @@ def test_a_move_drives_its_worker_through_the_backend_it_is_given(
     monkeypatch.setattr(far, "backend_for", lookup)
     done = execute(ctx, ctx.knobs(), decision_from_obj(obj), actor="cli")
     assert asked == ["w1"]
-    assert way.calls == [call]
+    assert way.calls == call
     assert done.summary.startswith(("steer w1", "key w1", "restart w1"))

@@ -26,7 +26,7 @@ from looop.home import outcomes
 from looop.home.errors import LooopError
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
-from looop.workers.resume import restart_worker
+from looop.workers.resume import exited_resumable, restart_worker, resume_worker
 
 MAX_KEYS = 64
 
@@ -35,8 +35,9 @@ MAX_KEYS = 64
 class SteerSession(Action):
     tag = "steer_session"
     kind = "steer"
-    teach = r"""steer_session{id,input} - type one line into a running worker to nudge or redirect it. Never
-use it to answer a question meant for the human.
+    teach = r"""steer_session{id,input} - type one line into a worker to nudge or redirect it; one that has
+exited is resumed on its own conversation, told the line first. Never use it to answer a
+question meant for the human.
   {"action":"steer_session","id":"release-2-1","input":"Run the tests before pushing."}"""  # noqa: E501
 
     id: str
@@ -65,9 +66,14 @@ use it to answer a question meant for the human.
                 cwd = got.cwd if got is not None else None
                 shell_guard(by, text, "steer_session input", cwd, waived=False)
             reach.check_recall("steer_session", self.input, got)
-        # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
-        line = self.input + "\r"
-        far.sessions_call("steer_session", lambda: way.send(wid, line, False))
+        if way.kind == "local" and exited_resumable(ctx, wid):  # its news reaches it anyway
+            _resume_told(by, wid, self.input)
+            return None
+        # the text, then Enter (CR) as its own write: raw-mode agent TUIs submit on Enter, but
+        # claude's reads a CR that came in one write with the text as part of a paste; a
+        # line-mode program gets CR as NL either way
+        far.sessions_call("steer_session", lambda: way.send(wid, self.input, False))
+        far.sessions_call("steer_session", lambda: way.key(wid, ["Enter"]))
         return None
 
 
@@ -158,6 +164,18 @@ class RestartSession(Action):
                 raise ExecError(f"restart_session: {e}") from e
         far.sessions_call("restart_session", lambda: way.restart(wid))
         return None
+
+
+def _resume_told(by: Mover, wid: str, line: str) -> None:
+    """An exited worker told a line: started again on its conversation, the line its first
+    message (workers/resume.py), as a restart_session would, stalled ones refused."""
+    if by.decided:
+        _not_stalled(by.ctx, wid, "steer_session")
+    why = f"looop started you again on this same conversation to tell you: {line}"
+    try:
+        resume_worker(by.ctx, by.knobs, wid, by.cfg, why)
+    except WorkerError as e:
+        raise ExecError(f"steer_session: {e}") from e
 
 
 def _not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
