@@ -86,10 +86,10 @@ class Hub:
         def ring() -> None:
             loop.call_soon_threadsafe(woken.set)
 
+        seen = changes.now() if changes is not None else 0  # (its first watches set)
         if changes is not None and fd is not None:
             changes.bells.append(ring)
             loop.add_reader(fd, changes.now)  # reads the kernel's news; rings on a change
-        seen = changes.now() if changes is not None else 0
         try:
             while self.clients:
                 woken.clear()  # before the look: a change during it wakes the next wait
