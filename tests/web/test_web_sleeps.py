@@ -162,3 +162,24 @@ def test_watcher_says_when_its_watches_no_longer_cover_the_folders(tmp_path: Pat
         assert w.watch(str(tmp_path / "sub"))
         (tmp_path / "sub").rmdir()
         assert w.drain() and w.stale  # the watched folder itself went
+
+
+def test_the_heartbeat_of_a_sleeping_pulse_is_no_change_to_the_page(ctx: Ctx) -> None:
+    """The pulse writes its heartbeat beside its registry entry while it sleeps: no view
+    shows it, so it neither pushes the page nor spoils the kept answers; an entry does."""
+    from looop.home import homes
+    from looop.home.where import runtime_base
+    from looop.loop.heal import heartbeat_path
+
+    folder = Path(homes.home_folder(runtime_base(ctx.env), str(ctx.paths.data)))
+    assert heartbeat_path(ctx).parent == folder
+    changes = Changes.open(ctx.paths, ctx.env)
+    assert changes is not None
+    try:
+        first = changes.now()
+        store.atomic_write(heartbeat_path(ctx), "60.000 1 1\n", durable=False)
+        assert changes.now() == first
+        store.atomic_write(folder / "pulse-4242.json", "{}\n", durable=False)
+        assert changes.now() > first  # an entry `strays` reads
+    finally:
+        changes.close()

@@ -58,9 +58,10 @@ class Watcher:
     def watch(self, path: str, itself: bool = False) -> bool:
         """A folder: any entry in it made, written, renamed or removed. A file: that name in
         its folder (an atomic replace is a new file under the old name; a file made later
-        counts); `itself`: that file alone, not its busy neighbours (a replace unlinks it:
-        watch it anew after each wake; not there yet: its name in its folder). False (and
-        said in `refused`) when it cannot be watched."""
+        counts; a name ending in `*` stands for every name it begins); `itself`: that file
+        alone, not its busy neighbours (a replace unlinks it: watch it anew after each wake;
+        not there yet: its name in its folder). False (and said in `refused`) when it cannot
+        be watched."""
         if self._ino is None:
             return False
         path = os.path.abspath(path)
@@ -124,7 +125,7 @@ class Watcher:
                 continue
             if ev.mask & _WENT:
                 hit = self.stale = True
-            elif names is _ALL or "*" in names or ev.name in names or not ev.name:
+            elif names is _ALL or "*" in names or not ev.name or _named(ev.name, names):
                 hit = True
                 if ev.mask & flags.ISDIR and ev.mask & _CAME:
                     self.stale = True  # a folder came in: what is in it is not watched yet
@@ -143,3 +144,8 @@ class Watcher:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _named(name: str, names: frozenset[str]) -> bool:
+    """Whether an event's name is one of a watch's names (or begins one ending in `*`)."""
+    return name in names or any(n[-1] == "*" and name.startswith(n[:-1]) for n in names if n)

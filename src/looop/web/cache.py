@@ -80,6 +80,7 @@ ANY = None  # a folder whose every entry counts
 SESSION_FILES = frozenset({"status.json", "note", "meta.json", "lock"})
 LOCK_FILES = frozenset({"pid", "tick.pid", "lock"})
 SNAPSHOT_FILES = frozenset({"sys-schedules.json"})
+REGISTRY_FILES = frozenset({"pulse-*"})  # the entries `strays` reads (home/homes.py)
 
 
 class Changes:
@@ -132,8 +133,8 @@ class Changes:
             except OSError:
                 ids = []
             out += [(os.path.join(base, i), names) for i in ids]
-        try:
-            out.append((homes.home_dir(runtime_base(self.env), data), ANY))
+        try:  # its pulses' entries, not the heartbeat the pulse writes while it sleeps
+            out.append((homes.home_dir(runtime_base(self.env), data), REGISTRY_FILES))
         except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays either
             pass
         return out
