@@ -10,11 +10,13 @@ import json
 import os
 import select
 import signal
+import time
 from pathlib import Path
 
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.core.watching import Watcher
@@ -183,3 +185,36 @@ def test_the_heartbeat_of_a_sleeping_pulse_is_no_change_to_the_page(ctx: Ctx) ->
         assert changes.now() > first  # an entry `strays` reads
     finally:
         changes.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_quiet_workers_screen_is_not_looked_at_until_it_writes(
+    authed: TestClient, ctx: Ctx, worker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open tab streams the selected worker's screen: while the worker says nothing the
+    stream sleeps, and what it then writes reaches the page at once."""
+    from looop.sessions.client import send
+    from looop.web import reads
+
+    looks: list[float] = []
+    screen = reads.screen
+
+    def counted(ctx: Ctx, sid: str, ask_alive: bool = True) -> dict[str, object]:
+        looks.append(time.monotonic())
+        return screen(ctx, sid, ask_alive)
+
+    monkeypatch.setattr(reads, "screen", counted)
+    with authed.stream("GET", f"/api/v1/sessions/{worker}/screen/stream") as r:
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith("data: {"))  # the first screen
+        before = len(looks)
+        time.sleep(QUIET_S * 2)  # `cat` says nothing: no look (a poll looked ~5 times)
+        quiet = len(looks) - before
+        send(ctx.paths.data, worker, "hello from cat\r", False)
+        t0 = time.monotonic()
+        for line in lines:
+            if line.startswith("data: {") and "hello from cat" in line:
+                break
+        took = time.monotonic() - t0
+    assert quiet == 0, f"{quiet} looks at a quiet screen"
+    assert took < 5
