@@ -24,6 +24,8 @@ CHANGES = (
     | flags.MOVE_SELF
     | flags.ATTRIB
 )
+_CAME = flags.CREATE | flags.MOVED_TO
+_WENT = flags.DELETE_SELF | flags.MOVE_SELF | flags.IGNORED  # a watched folder itself went
 _ALL: frozenset[str] = frozenset({"*"})  # a folder watched whole: any name in it
 
 
@@ -40,17 +42,26 @@ class Watcher:
         self._names: dict[int, frozenset[str]] = {}  # a watch's names of interest
         self._bell_r, self._bell_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.refused: list[str] = []  # paths that could not be watched, with why
+        # a folder came into a watched one, or a watched folder went: the watches no longer
+        # cover what is there (its caller watches anew and clears this)
+        self.stale = False
 
     @property
     def usable(self) -> bool:
         return self._ino is not None
 
+    def fileno(self) -> int | None:
+        """The descriptor an event loop waits on (readable when a change is queued); None
+        without inotify."""
+        return self._ino.fileno() if self._ino is not None else None
+
     def watch(self, path: str, itself: bool = False) -> bool:
         """A folder: any entry in it made, written, renamed or removed. A file: that name in
         its folder (an atomic replace is a new file under the old name; a file made later
-        counts); `itself`: that file alone, not its busy neighbours (a replace unlinks it:
-        watch it anew after each wake; not there yet: its name in its folder). False (and
-        said in `refused`) when it cannot be watched."""
+        counts; a name ending in `*` stands for every name it begins); `itself`: that file
+        alone, not its busy neighbours (a replace unlinks it: watch it anew after each wake;
+        not there yet: its name in its folder). False (and said in `refused`) when it cannot
+        be watched."""
         if self._ino is None:
             return False
         path = os.path.abspath(path)
@@ -78,6 +89,7 @@ class Watcher:
         self._names.clear()
         self.refused.clear()
         self.drain()
+        self.stale = False
 
     def ring(self) -> None:
         """Wake a `wait` now (safe in a signal handler: one write to a pipe)."""
@@ -106,11 +118,17 @@ class Watcher:
             return False
         for ev in events:
             names = self._names.get(ev.wd)
-            if ev.mask & flags.Q_OVERFLOW or names is None:
-                hit = hit or bool(ev.mask & flags.Q_OVERFLOW)  # lost some: assume a change
+            if ev.mask & flags.Q_OVERFLOW:
+                hit = self.stale = True  # lost some: assume a change, and watch anew
                 continue
-            if names is _ALL or "*" in names or ev.name in names or not ev.name:
+            if names is None:
+                continue
+            if ev.mask & _WENT:
+                hit = self.stale = True
+            elif names is _ALL or "*" in names or not ev.name or _named(ev.name, names):
                 hit = True
+                if ev.mask & flags.ISDIR and ev.mask & _CAME:
+                    self.stale = True  # a folder came in: what is in it is not watched yet
         return hit
 
     def close(self) -> None:
@@ -126,3 +144,8 @@ class Watcher:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _named(name: str, names: frozenset[str]) -> bool:
+    """Whether an event's name is one of a watch's names (or begins one ending in `*`)."""
+    return name in names or any(n[-1] == "*" and name.startswith(n[:-1]) for n in names if n)

@@ -162,11 +162,12 @@ def build_app(
 
 
 def _open_site(ctx: Ctx, contract_wait_s: float) -> Site:
+    changes = Changes.open(ctx.paths, ctx.env)
     return Site(
         ctx=ctx,
-        hub=Hub(ctx),
+        hub=Hub(ctx, changes=changes),  # the live stream woken by the same watches
         answerer=Answerer(ctx, remote_worker(ctx.paths.data), self_only=True),
-        changes=Changes.open(ctx.paths, ctx.env),
+        changes=changes,
         contract_wait_s=contract_wait_s,
     )
 

@@ -6,15 +6,13 @@ its lock released, no file touched) and keeps `now` and the relative times true.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import struct
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from looop.core.watching import Watcher
 from looop.home import homes
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
@@ -75,63 +73,42 @@ def key_of(clock: Clock, paths: Iterable[str], extra: object = None) -> Key:
     return (int(clock.now()), extra, *(stat_of(p) for p in paths))
 
 
-# inotify(7): the kernel tells what changed, so a read's key costs one read(2) that finds
-# nothing, not a stat per file (50 of them cost more than the framework's whole answer)
-IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
-IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
-IN_DELETE_SELF, IN_MOVE_SELF = 0x400, 0x800
-IN_Q_OVERFLOW, IN_ONLYDIR, IN_ISDIR = 0x4000, 0x1000000, 0x40000000
-MASK = (
-    IN_MODIFY
-    | IN_ATTRIB
-    | IN_CLOSE_WRITE
-    | IN_MOVED_FROM
-    | IN_MOVED_TO
-    | IN_CREATE
-    | IN_DELETE
-    | IN_DELETE_SELF
-    | IN_MOVE_SELF
-    | IN_ONLYDIR
-)
-EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then the name, NUL-padded
-ANY = None  # a folder whose every entry counts
 # what `looop status` reads in the folders that also hold busier files (a worker's log)
 # `lock`: its supervisor holds it open for writing, so the kernel reports it closed
 # (IN_CLOSE_WRITE) when that process ends, even killed without a word
+ANY = None  # a folder whose every entry counts
 SESSION_FILES = frozenset({"status.json", "note", "meta.json", "lock"})
 LOCK_FILES = frozenset({"pid", "tick.pid", "lock"})
 SNAPSHOT_FILES = frozenset({"sys-schedules.json"})
+REGISTRY_FILES = frozenset({"pulse-*"})  # the entries `strays` reads (home/homes.py)
 
 
 class Changes:
-    """A count that grows whenever a file `looop status` reads may have changed, from
-    inotify watches on their folders. None from `open` where inotify is missing (not Linux)
-    or refused (the watch limit): the caller stats the files instead."""
+    """A count that grows whenever a file `looop status` reads may have changed, from the
+    house's inotify watcher (core/watching.py) on their folders: a read's key costs one read(2)
+    that finds nothing, not a stat per file. Whoever rang `bells` is told when it grows (the
+    live stream pushes the page a change). None from `open` where inotify is missing (not
+    Linux, or out of instances): the caller stats the files instead."""
 
-    def __init__(self, paths: Paths, env: Mapping[str, str], fd: int, libc: Any) -> None:
-        self.paths, self.env, self.fd, self.libc = paths, env, fd, libc
+    def __init__(self, paths: Paths, env: Mapping[str, str], watcher: Watcher) -> None:
+        self.paths, self.env, self.watcher = paths, env, watcher
         self.count = 0
-        self.watches: dict[int, tuple[str, frozenset[str] | None]] = {}
         self.rescan = True
+        self.bells: list[Callable[[], None]] = []
 
     @classmethod
     def open(cls, paths: Paths, env: Mapping[str, str]) -> Changes | None:
-        if not sys.platform.startswith("linux"):
+        watcher = Watcher()
+        if not watcher.usable:
+            watcher.close()
             return None
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        except (OSError, AttributeError):
-            return None
-        if fd < 0:
-            return None
-        return cls(paths, env, fd, libc)
+        return cls(paths, env, watcher)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self.watcher.close()
+
+    def fileno(self) -> int | None:
+        return self.watcher.fileno()
 
     def folders(self) -> list[tuple[str, frozenset[str] | None]]:
         """(folder, the names in it that count, or ANY) for every folder status reads in."""
@@ -156,60 +133,35 @@ class Changes:
             except OSError:
                 ids = []
             out += [(os.path.join(base, i), names) for i in ids]
-        try:
-            out.append((homes.home_dir(runtime_base(self.env), data), ANY))
+        try:  # its pulses' entries, not the heartbeat the pulse writes while it sleeps
+            out.append((homes.home_dir(runtime_base(self.env), data), REGISTRY_FILES))
         except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays either
             pass
         return out
 
     def _watch_all(self) -> None:
         self.rescan = False
-        self.watches.clear()
+        self.watcher.forget()
         for folder, names in self.folders():
-            wd = self.libc.inotify_add_watch(self.fd, os.fsencode(folder), MASK)
-            if wd < 0:
+            if names is ANY:
+                if os.path.isdir(folder):  # one not made yet: its name in a watched parent
+                    self.watcher.watch(folder)
                 continue
-            had = self.watches.get(wd)  # one folder named twice (the config beside the data)
-            if had is not None:
-                names = ANY if had[1] is ANY or names is ANY else had[1] | names
-            self.watches[wd] = (folder, names)
+            for name in names:
+                self.watcher.watch(os.path.join(folder, name))
 
     def now(self) -> int:
         """The count after every change the kernel has queued so far."""
-        if self.rescan:
+        before = self.count
+        if self.watcher.drain():
+            self.count += 1
+        if self.rescan or self.watcher.stale:
             self._watch_all()
             self.count += 1  # what changed before the new watches took is not known
-        while True:
-            try:
-                buf = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
-            if self._take(buf):
-                self.count += 1
-            if self.rescan:
-                self._watch_all()
+        if self.count != before:
+            for ring in list(self.bells):
+                ring()
         return self.count
-
-    def _take(self, buf: bytes) -> bool:
-        """Whether the events in `buf` change anything status reads (and notes a rescan
-        when folders came or went)."""
-        changed = False
-        at = 0
-        while at + EVENT.size <= len(buf):
-            wd, mask, _, size = EVENT.unpack_from(buf, at)
-            name = buf[at + EVENT.size : at + EVENT.size + size].rstrip(b"\0")
-            at += EVENT.size + size
-            if mask & IN_Q_OVERFLOW:
-                self.rescan = changed = True
-                continue
-            names = self.watches.get(wd, ("", ANY))[1]
-            if not name:  # the folder itself went or moved: watch what is there now
-                self.rescan = changed = True
-            elif names is ANY or os.fsdecode(name) in names:
-                changed = True
-                if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
-                    self.rescan = True  # a session's (or another read) folder came
-        return changed
 
 
 class Kept(Generic[T]):

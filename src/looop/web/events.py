@@ -1,7 +1,11 @@
 """Live events for SSE clients: one tailer per server reads what the loop appends to
-events.jsonl and journal.md and hands each new line to every client's bounded queue. A client
-too slow to keep its queue from filling is dropped (its browser reconnects and reloads the
-state), so a stuck reader never holds memory or the other clients up."""
+events.jsonl and journal.md and hands each new line to every client's bounded queue; a change
+to what `looop status` reads that no line tells (a worker's status, a goal, an ask) is pushed
+as `{"kind": "changed"}`, so the page redraws on a change and never polls. The tailer sleeps
+until the kernel says a file changed (web/cache.Changes), looking anyway every RESYNC_S; where
+inotify is missing it looks every POLL_S. A client too slow to keep its queue from filling is
+dropped (its browser reconnects and reloads the state), so a stuck reader never holds memory
+or the other clients up."""
 
 from __future__ import annotations
 
@@ -13,15 +17,27 @@ from typing import Any
 from looop.act.journal import journal_row
 from looop.core.context import Ctx
 from looop.home import jsonio, store
+from looop.web.cache import Changes
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll
-POLL_S = 0.2
+POLL_S = 0.2  # without inotify: how often the files are looked at; with it, the least gap
+# between two looks (a burst of appends is read in one go)
+RESYNC_S = 60.0  # with inotify: a look with nothing said, in case a change went unseen
+CHANGED = jsonio.dumps({"kind": "changed"})
 
 
 class Hub:
-    def __init__(self, ctx: Ctx, poll_s: float = POLL_S, queue_max: int = QUEUE_MAX) -> None:
+    def __init__(
+        self,
+        ctx: Ctx,
+        poll_s: float = POLL_S,
+        queue_max: int = QUEUE_MAX,
+        changes: Changes | None = None,
+        resync_s: float = RESYNC_S,
+    ) -> None:
         self.ctx, self.poll_s, self.queue_max = ctx, poll_s, queue_max
+        self.changes, self.resync_s = changes, resync_s
         self.clients: set[asyncio.Queue[str | None]] = set()
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
@@ -62,15 +78,52 @@ class Hub:
                 self._drop(q)
 
     async def _run(self, events: store.Follower, journal: store.Follower) -> None:
-        while self.clients:
-            for line in events.lines():
-                obj = _event(line)
-                if obj is not None:
-                    self.publish(jsonio.dumps({"kind": "event", "data": obj}, ensure_ascii=False))
-            for line in journal.lines():
-                row = journal_row(line)
-                self.publish(jsonio.dumps({"kind": "journal", "data": row}, ensure_ascii=False))
-            await asyncio.sleep(self.poll_s)
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        changes = self.changes
+        fd = changes.fileno() if changes is not None else None
+
+        def ring() -> None:
+            loop.call_soon_threadsafe(woken.set)
+
+        seen = changes.now() if changes is not None else 0  # (its first watches set)
+        if changes is not None and fd is not None:
+            changes.bells.append(ring)
+            loop.add_reader(fd, changes.now)  # reads the kernel's news; rings on a change
+        try:
+            while self.clients:
+                woken.clear()  # before the look: a change during it wakes the next wait
+                told = self._look(events, journal)
+                if changes is not None:
+                    count = changes.now()
+                    if count != seen and not told:
+                        self.publish(CHANGED)
+                    seen = count
+                if fd is None:
+                    await asyncio.sleep(self.poll_s)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), self.resync_s)
+                await asyncio.sleep(self.poll_s)  # a burst is one look, not one per line
+        finally:
+            if changes is not None and fd is not None:
+                changes.bells.remove(ring)
+                with contextlib.suppress(ValueError, OSError):  # the descriptor closed first
+                    loop.remove_reader(fd)
+
+    def _look(self, events: store.Follower, journal: store.Follower) -> bool:
+        """Publish the lines appended since the last look; whether there were any."""
+        told = False
+        for line in events.lines():
+            obj = _event(line)
+            if obj is not None:
+                self.publish(jsonio.dumps({"kind": "event", "data": obj}, ensure_ascii=False))
+                told = True
+        for line in journal.lines():
+            row = journal_row(line)
+            self.publish(jsonio.dumps({"kind": "journal", "data": row}, ensure_ascii=False))
+            told = True
+        return told
 
 
 def _tail(path: Path) -> store.Follower:

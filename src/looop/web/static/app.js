@@ -133,19 +133,26 @@ function renderWindows(st) {
 const AGES = ["up_s", "uptime_s", "idle_s", "ask_age_s"];
 const fleetRead = { path: null, tag: null, rows: [], at: 0 };
 
+function agedRows() {
+  const gone = (Date.now() - fleetRead.at) / 1000;
+  return fleetRead.rows.map((row) => {
+    const m = { ...row };
+    for (const k of AGES) if (typeof m[k] === "number") m[k] += gone;
+    return m;
+  });
+}
+
+function moveAges() {
+  // the fleet's ages and idle times, moved on from its last read without asking the server
+  if (fleetRead.path === (ui.all ? "/sessions?all=1" : "/sessions")) renderFleet(agedRows());
+}
+
 async function readFleet(path) {
   const same = fleetRead.path === path && fleetRead.tag;
   const r = await fetch(`/api/v1${path}`, {
     credentials: "same-origin", headers: same ? { "If-None-Match": fleetRead.tag } : {},
   });
-  if (r.status === 304) {
-    const gone = (Date.now() - fleetRead.at) / 1000;
-    return fleetRead.rows.map((row) => {
-      const m = { ...row };
-      for (const k of AGES) if (typeof m[k] === "number") m[k] += gone;
-      return m;
-    });
-  }
+  if (r.status === 304) return agedRows();
   let data = null;
   try { data = await r.json(); } catch (_) { /* an empty or non-JSON answer */ }
   if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
@@ -486,8 +493,8 @@ function live() {
   es.onopen = () => { $("#live").className = "dot on"; refreshSoon(0); };
   es.onerror = () => { $("#live").className = "dot"; };
   es.onmessage = (m) => {
-    // every event may move a view; one refresh a moment later redraws them all (a burst of
-    // events costs one round of reads)
+    // every event (and `changed`: a worker's status, a goal, an ask) may move a view; one
+    // refresh a moment later redraws them all (a burst of events costs one round of reads)
     JSON.parse(m.data);
     refreshSoon();
   };
@@ -527,6 +534,9 @@ function start() {
   };
   refresh();
   live();
-  setInterval(refreshSoon, 5000); // ages and idle times move without events
+  // the server pushes every change (an event, a journal line, or `changed`); between them
+  // the ages move on here with no request, and a rare full read is the safety net
+  setInterval(moveAges, 5000);
+  setInterval(refreshSoon, 60000);
 }
 start();
