@@ -84,14 +84,15 @@ def _pending_asks(rig: Rig) -> list[dict[str, object]]:
 
 def _the_ask(rig: Rig, question: str) -> str:
     """Wait until the worker asks `question`; its id."""
-    found: list[str] = []
+    found: list[dict[str, object]] = []
 
     def asked() -> bool:
-        found[:] = [str(a["id"]) for a in _pending_asks(rig) if a.get("prompt") == question]
+        found[:] = [a for a in _pending_asks(rig) if a.get("prompt") == question]
         return bool(found)
 
     _until(asked, 120, f"the worker to ask {question!r}", rig)
-    return found[0]
+    assert found[0]["status"] == "LIVE", found  # the worker waits on it
+    return str(found[0]["id"])
 
 
 def _trust(rig: Rig, folder: Path) -> None:
@@ -138,6 +139,7 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(rig_for: RigFor, tmp_path:
         assert approved.returncode == 0, approved.stderr
         landed = _looop(rig, "land", WID, "--ff")
         assert landed.returncode == 0, landed.stderr + landed.stdout
+        assert f"landed worker {WID}: looop/{WID} fast-forwarded into main" in landed.stdout
     finally:
         if get_session(root, WID).alive:
             kill(root, WID)
@@ -147,8 +149,14 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(rig_for: RigFor, tmp_path:
     assert (repo / "greet.py").read_text() == 'def greet():\n    return "hello"\n'
     tip = _git(repo, "rev-parse", "main").strip()
     journal = ctx.paths.journal.read_text()
-    assert f"start-worker {WID}" in journal, journal
-    assert f"user (cli): sent review round 1 to {WID} (1 comment(s), told" in journal, journal
-    assert f"landed worker {WID}" in journal and tip[:7] in journal, journal
+    steps = [
+        f"start-worker {WID}",
+        f"user (cli): sent review round 1 to {WID} (1 comment(s), told",
+        f"user (cli): answered {first}: no",
+        f"user (cli): answered {second}: yes",
+        f"user (cli): landed worker {WID}: looop/{WID} into main as fast-forward at {tip[:12]}",
+    ]
+    at = [journal.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), journal  # each step, in the order it happened
     kinds = [json.loads(ln).get("event") for ln in ctx.paths.events.read_text().splitlines()]
     assert "review_sent" in kinds and "worker_landed" in kinds, kinds
