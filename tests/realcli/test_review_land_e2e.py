@@ -1,8 +1,8 @@
-"""Issue 55's proof, end to end with the real claude as a worker against the scripted model: it
-commits a change in its own worktree and asks to land; the human reviews it, comments on a
-line and sends the round; the worker reads the comment (`looop told`), fixes it, commits and
-asks again; the human approves and lands it with a fast-forward. The base branch holds both
-commits, and the journal and events.jsonl say each step."""
+"""Issue 55's proof, end to end with the real claude as a worker against the scripted model, plain
+and in its sandbox: it commits a change in its own worktree and asks to land; the human reviews
+it, comments on a line and sends the round; the worker reads the comment (`looop told`), fixes
+it, commits and asks again; the human approves and lands it with a fast-forward. The base
+branch holds both commits, and the journal and events.jsonl say each step, in order."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
+from tests.sandbox.install import install
 
 RigFor = Callable[[str], Rig]
 WID = "e2e"
@@ -104,16 +106,25 @@ def _trust(rig: Rig, folder: Path) -> None:
 
 
 @pytest.mark.timeout(360)
-def test_a_worker_change_is_reviewed_fixed_and_landed(rig_for: RigFor, tmp_path: Path) -> None:
+@pytest.mark.parametrize("boxed", [False, True], ids=["plain", "sandboxed"])
+def test_a_worker_change_is_reviewed_fixed_and_landed(
+    rig_for: RigFor, tmp_path: Path, boxed: bool
+) -> None:
     rig = rig_for("claude")
     answer_first_run_prompts(rig)
+    box: list[str] = []
+    if boxed:  # in srt, reaching only the model server; its contract verbs through the door
+        rig.use_preset(sandbox={"domains": [f"127.0.0.1:{rig.server.port}"]})
+        rig.ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(install())})
+        box = ["--sandbox"]
     ctx, root = rig.ctx, rig.ctx.paths.data
     repo = _repo(tmp_path / "app")
     _trust(rig, Path(f"{root}.work") / "checkouts" / WID)
     rig.server.worker_steps = list(STEPS)
     brief = f"{PROBE_MARK} Add a greet() function, then ask to land it."
-    started = _looop(rig, "worker", "start", WID, brief, "--repo", str(repo))
+    started = _looop(rig, "worker", "start", WID, brief, "--repo", str(repo), *box)
     assert started.returncode == 0, started.stderr
+    assert (root / "sandbox" / WID / "srt.json").is_file() == boxed
     try:
         first = _the_ask(rig, "ready to land?")
         shown = _looop(rig, "review", WID)
