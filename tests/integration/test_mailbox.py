@@ -64,6 +64,8 @@ def test_ask_blocks_until_answered_and_prints_only_the_answer(ctx: Ctx) -> None:
     assert "waiting for an answer" in err
     assert not (ctx.paths.asks / "w1-1.json").exists()  # archived
     assert (ctx.paths.asks / "archive" / "w1-1.json").exists()
+    # the human's answer is journaled, as the web's and watch's are
+    assert "user (cli): answered w1-1: Yes" in ctx.paths.journal.read_text()
     r = _looop(ctx, "answer", "w1-1", "again")
     assert r.returncode == 1 and "no pending ask" in r.stderr
 

@@ -61,6 +61,9 @@ def test_comments_go_to_a_live_worker_as_one_tell_and_the_round_is_kept(
         code, out, err = cli("review", "w2", "--comment-all", "add a test", "--send")
         assert code == 0, err
         assert "round 1 sent" in out and "told w2-" in out
+        # journaled as the human's, from the CLI (as the web and watch journal theirs)
+        journal = wctx.paths.journal.read_text()
+        assert "user (cli): sent review round 1 to w2 (2 comment(s), told w2-" in journal
         code, told, err = cli("told", "w2", env_extra={"LOOOP_SESSION_ID": "w2"})
         assert code == 0, err
         assert told.count("Review of your change (round 1") == 1  # ONE message
@@ -90,6 +93,9 @@ def test_comments_to_a_worker_that_ended_resume_it_on_its_conversation(
     assert "README:2: why this line?" in note and ">    2 | committed" in note
     rounds = json.loads((wctx.paths.data / "reviews" / "w3.json").read_text())["rounds"]
     assert [r["sent"] for r in rounds] == ["resumed"]
+    assert "user (cli): sent review round 1 to w3 (1 comment(s), resumed)" in (
+        wctx.paths.journal.read_text()
+    )
 
 
 def test_bad_comments_are_refused_with_one_line_and_nothing_kept(

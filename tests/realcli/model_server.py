@@ -155,6 +155,28 @@ def _has_tool_result(api: str, body: dict[str, Any]) -> bool:
     )
 
 
+def _tool_results(api: str, body: dict[str, Any]) -> int:
+    """How many tool results the conversation carries (Anthropic, chat and Responses APIs)."""
+    if api == "anthropic":
+        return sum(
+            1
+            for m in body.get("messages") or []
+            if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for p in m["content"]
+            if isinstance(p, dict) and p.get("type") == "tool_result"
+        )
+    if api == "chat":
+        return sum(
+            1 for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "tool"
+        )
+    items = body.get("input")
+    if not isinstance(items, list):
+        return 0
+    return sum(
+        1 for i in items if isinstance(i, dict) and str(i.get("type", "")).endswith("_output")
+    )
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -309,6 +331,10 @@ class ModelServer:
         # A worker turn whose prompt holds PROBE_MARK first runs this through the CLI's own
         # shell tool (once), then answers as ever: what a worker's own commands can do.
         self.worker_shell: str | None = None
+        # A worker conversation that holds PROBE_MARK runs these through its shell tool, one
+        # per answer, in order: the n-th once n tool results are in the conversation (so a
+        # retried request gets the same step), then the turn ends with a text.
+        self.worker_steps: list[str] = []
         # A turn outside a beat that advertises a tool of this name (an MCP server's, as the
         # CLI names it: claude's `mcp__<server>__<tool>`) calls it once with these arguments.
         self.tool_call: tuple[str, dict[str, Any]] | None = None
@@ -375,6 +401,17 @@ class ModelServer:
                 return ToolCall(name, args, _new_id("call"))
         return None
 
+    def _worker_step_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
+        step = _tool_results(api, body)
+        if step >= len(self.worker_steps) or PROBE_MARK not in json.dumps(body):
+            return None
+        by_name = {t.name: t for t in _tools(api, body)}
+        name = next((n for n in SHELL_TOOLS if n in by_name), None)
+        if name is None:  # a side request (a title, a summary): no tools offered
+            return None
+        args = _shell_args(by_name[name], self.worker_steps[step], self.workdir)
+        return ToolCall(name, args, _new_id("call"))
+
     def _named_tool_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
         if self.tool_call is None:
             return None
@@ -391,6 +428,9 @@ class ModelServer:
             named = self._named_tool_call(api, body)
             if named is not None:
                 return Reply(text="I will use the looop tool.", tool=named)
+            step = self._worker_step_call(api, body)
+            if step is not None:
+                return Reply(text=f"Step {_tool_results(api, body) + 1}.", tool=step)
             shell = self._worker_shell_call(api, body)
             if shell is not None:
                 return Reply(text="I will look around first.", tool=shell)

@@ -20,6 +20,7 @@ from tests.realcli.model_server import (
     HTTP_500,
     IDLE_TEXT,
     NO_DECISION,
+    PROBE_MARK,
     STREAM_ERROR,
     ModelServer,
 )
@@ -127,6 +128,28 @@ def test_anthropic_tool_call_then_final_text(srv: ModelServer, tmp_path: Path) -
     assert final["content"] == [
         {"type": "text", "text": FINAL_TEXT.format(journal="nothing to do")}
     ]
+
+
+def test_worker_steps_run_one_per_answer_by_the_tool_results_so_far(srv: ModelServer) -> None:
+    srv.worker_steps = ["echo one", "echo two"]
+    said: list[dict[str, Any]] = [{"role": "user", "content": f"{PROBE_MARK} do the work"}]
+    commands = []
+    for _ in range(2):
+        for _again in range(2):  # a retried request gets the same step
+            msg = json.loads(_post(srv, "/v1/messages", _anthropic(False, said))[1])
+        call = next(b for b in msg["content"] if b["type"] == "tool_use")
+        commands.append(call["input"]["command"])
+        said += [
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"]}]},
+        ]
+    assert commands == ["echo one", "echo two"]
+    final = json.loads(_post(srv, "/v1/messages", _anthropic(False, said))[1])
+    assert final["stop_reason"] == "end_turn"  # the steps done: the turn ends
+    plain = [{"role": "user", "content": "no mark here"}]  # another conversation: no step
+    assert json.loads(_post(srv, "/v1/messages", _anthropic(False, plain))[1])["stop_reason"] == (
+        "end_turn"
+    )
 
 
 def test_anthropic_stream_events(srv: ModelServer, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer`."""
+"""`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer` (journaled as
+the user's, from the CLI, as the web and watch journal theirs)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 import click
 
+from looop.act.journal import append_journal
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.steerwork import body as read_body
@@ -172,6 +174,9 @@ def asks_cmd(as_json: bool) -> None:
         click.echo(note)
 
 
+ACTOR = "user (cli)"  # as `looop land` and `looop review --send` journal their human
+
+
 @click.command("answer", help="Answer a pending ask (TEXT, words joined, or - for stdin).")
 @click.argument("ask_id", shell_complete=idcomplete.asks)
 @click.argument("text", nargs=-1)
@@ -181,8 +186,10 @@ def asks_cmd(as_json: bool) -> None:
 def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
     ctx = make_ctx(events_to=None)
     body = read_body(words(text), "answer")
-    answer(ctx.paths.asks, ctx.paths.answers, ask_id, body.rstrip("\n"), ctx.clock.now(), force)
-    ctx.events.record("answer", id=ask_id)
+    said = body.rstrip("\n")
+    answer(ctx.paths.asks, ctx.paths.answers, ask_id, said, ctx.clock.now(), force)
+    ctx.events.record("answer", id=ask_id, actor=ACTOR)
+    append_journal(ctx, ctx.knobs(), f"{ACTOR}: answered {ask_id}: {said}")
     click.echo(f"answered {ask_id}")
 
 

@@ -1,6 +1,7 @@
 """`looop review ID`: a worker's change as a reviewer reads it (workers/review.py), coloured and
 paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LINE TEXT` and
-`--comment-all TEXT` add to the round being drafted, `--send` delivers it to the worker."""
+`--comment-all TEXT` add to the round being drafted, `--send` delivers it to the worker
+(journaled as the user's, from the CLI)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 import click
 
+from looop.act.journal import append_journal
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.termsafe import for_terminal
@@ -24,6 +26,8 @@ _VERIFY = {
     "pending": ("pending (runs once the worker ends)", "yellow"),
     "none": ("none set", None),
 }
+
+ACTOR = "user (cli)"  # as `looop land` journals its human
 
 
 class _Out:
@@ -174,7 +178,11 @@ def review_cmd(
         if not send:
             click.echo(_said(rd, False))
     if send:
-        click.echo(_said(reviewsend.send(ctx, ctx.knobs(), wid), True))
+        knobs = ctx.knobs()
+        sent = reviewsend.send(ctx, knobs, wid)
+        # the human's step, journaled as the web's and watch's sends are
+        append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
+        click.echo(_said(sent, True))
     if on_lines or on_all or send:
         return
     r = review(ctx, wid)

@@ -76,11 +76,7 @@ def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[s
         rd = reviewsend.send(ctx, ctx.knobs(), sid)
     except LooopError as e:
         raise WebError(409, str(e)) from None
-    append_journal(
-        ctx,
-        ctx.knobs(),
-        f"{actor}: sent review round {rd.n} to {sid} ({len(rd.comments)} comment(s), {rd.sent})",
-    )
+    append_journal(ctx, ctx.knobs(), f"{actor}: {reviewsend.sent_line(sid, rd)}")
     return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
 
 

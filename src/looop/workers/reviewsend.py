@@ -110,6 +110,11 @@ def message(wid: str, r: Round) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def sent_line(wid: str, r: Round) -> str:
+    """The journal's words for a round sent, after its actor (`user (cli): …`, `web: …`)."""
+    return f"sent review round {r.n} to {wid} ({len(r.comments)} comment(s), {r.sent})"
+
+
 def send(ctx: Ctx, knobs: Knobs, wid: str) -> Round:
     """Deliver the draft round; it is marked sent only once it reached the worker."""
     rounds = load_rounds(ctx, wid)
