@@ -284,6 +284,10 @@ def _history_reads(site: Site) -> None:
     async def asks(request: Request) -> Response:
         return JSONResponse(await call(reads.asks))
 
+    @api("GET", "/needs", "What waits on a human, each with its answer (`looop needs --json`).")
+    async def needs(request: Request) -> Response:
+        return JSONResponse(await call(reads.needs))
+
     @api("GET", "/schedules", "Schedules with their next fire.")
     async def schedules(request: Request) -> Response:
         return JSONResponse(await call(reads.schedule_rows))
