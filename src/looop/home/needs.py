@@ -53,6 +53,13 @@ class Need:
         }
 
 
+def _plain(text: object, most: int = 200) -> str:
+    """A worker's words as one plain line (no control characters: they are untrusted and
+    a face prints them), cut at `most` with an ellipsis."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return flat if len(flat) <= most else flat[: most - 1] + "…"
+
+
 def _quote(word: str) -> str:
     """A word as a shell would need it in the answer command (ids are plain; options may not be)."""
     if word and all(c.isalnum() or c in "-_.:/@+" for c in word):
@@ -65,10 +72,11 @@ def _ask(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need | None:
     if not isinstance(aid, str) or not aid:
         return None
     worker = rec.get("worker") if isinstance(rec.get("worker"), str) else "?"
-    prompt = " ".join(str(rec.get("prompt") or "").split())[:200]
+    prompt = _plain(rec.get("prompt") or "")
     opts = rec.get("options")
-    choice = [str(o) for o in opts] if isinstance(opts, list) and opts else []
-    reply = _quote(choice[0]) if choice else "TEXT"
+    choice = [_plain(o, 60) for o in opts] if isinstance(opts, list) and opts else []
+    first = str(opts[0]) if isinstance(opts, list) and opts else ""  # as it was given
+    reply = _quote(first) if first and first.isprintable() else "TEXT"
     said = f"{prompt} [{' / '.join(choice)}]" if choice else prompt
     ts = rec.get("ts")
     since = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
@@ -88,7 +96,7 @@ def _worker(r: dict[str, Any]) -> Need | None:
     quiet = r.get("last_output_unix")
     since = float(quiet) if isinstance(quiet, int | float) else None
     if health == "needs-input":
-        said = str(r.get("needs_input") or "its screen waits")
+        said = _plain(r.get("needs_input") or "its screen waits")
         kind = _screen_kind(said)
         what = said.split(": ", 1)[1] if ": " in said else said
         if kind == "idle":
@@ -104,7 +112,8 @@ def _worker(r: dict[str, Any]) -> Need | None:
         what = f"at its provider's usage limit, {health}; it goes on by itself then"
         return Need("limited", wid, host, since, what, f"looop kill {wid}", f"{wid}:limited")
     if health.startswith("scheduled until "):
-        what = f"start held for a usage window, {health}: {r.get('note') or ''}".rstrip(": ")
+        what = f"start held for a usage window, {health}: {_plain(r.get('note') or '')}"
+        what = what.rstrip(": ")
         held = r.get("since")
         at = float(held) if isinstance(held, int | float) else None
         return Need("held", wid, host, at, what, f"looop kill {wid}", f"{wid}:held")

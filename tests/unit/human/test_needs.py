@@ -103,3 +103,16 @@ def test_looop_needs_shows_an_ask_and_its_answer_takes_it_off(
     assert argv[0] == "looop"
     assert run_cli(capsys, *argv[1:], env=env, clock=clock)[0] == 0
     assert json.loads(run_cli(capsys, "needs", "--json", env=env, clock=clock)[1]) == []
+
+
+def test_a_workers_words_are_one_plain_line_cut_short(tmp_path: Path) -> None:
+    asks, answers = tmp_path / "asks", tmp_path / "answers"
+    asks.mkdir()
+    answers.mkdir()
+    new_ask(asks, answers, "w1", "go?\x1b[2J\x07\nnow" + "x" * 500, None, [], NOW)
+    rows = [_row("w2", "needs-input", needs_input="approval: \x1b]0;pwned\x07 Allow?")]
+    items = needs_at(str(tmp_path), rows)
+    assert all(c.isprintable() for n in items for c in n.what)
+    assert items[0].what.startswith("go? [2J now") and items[0].what.endswith("…")
+    assert len(items[0].what) == 200
+    assert "Allow?" in items[1].what
