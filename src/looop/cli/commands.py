@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "ask": "looop.cli.mailbox:ask_cmd",
     "asks": "looop.cli.mailbox:asks_cmd",
     "answer": "looop.cli.mailbox:answer_cmd",
+    "needs": "looop.cli.needs:needs_cmd",
     "tell": "looop.cli.mailbox:tell_cmd",
     "told": "looop.cli.mailbox:told_cmd",
     "claim": "looop.cli.leasecmd:claim_cmd",

@@ -27,6 +27,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop cost report worker fix-ci claude 0.42  # a worker reports its spend",
     ),
     "demo": ("looop demo --fast",),
+    "needs": ("looop needs", "looop needs --json | jq -r '.[].answer'"),
     "mcp": (
         "looop mcp  # read-only: an agent reads state, asks, workers",
         '{"mcpServers": {"looop": {"command": "looop", "args": ["mcp", "--allow-actions"]}}}',
@@ -135,6 +136,7 @@ JSON_HELP: dict[str, str] = {
     "asks": "Print the pending asks as a JSON array (id, worker, prompt, options, age).",
     "cost": "Print the report as one JSON object (total, calls, groups, uncosted_calls).",
     "detach": "Print what was detached as JSON.",
+    "needs": "Print the queue as a JSON array (kind, worker, host, since, what, answer, ref).",
     "expect": "Print the match (or why it stopped) as one JSON object.",
     "goal list": "Print the goals as a JSON array.",
     "host check": "Print each check as JSON.",

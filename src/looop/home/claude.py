@@ -161,10 +161,12 @@ PROFILE = RunnerProfile(
     first_run=first_run,
     session_file=session_file,  # its lines are folded by loop/clirecords.py
     mcp="flag",  # its other MCP servers stay
-    busy=(r"esc to interrupt",),
+    # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does
+    busy=(r"esc to interrupt", r"^[*✻✽✢·✶] [A-Z][a-z]+…"),
     needs=(
         ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
         ("approval", r"^ *Esc to cancel · "),
-        ("idle", r"^─{10,}\n❯[^\n]*\n─{10,}$"),
+        # its input box, empty or holding a few typed lines (tests/corpus/needs/claude)
+        ("idle", r"^─{10,}\n❯[^\n]*(?:\n(?!─)[^\n]*){0,4}\n─{10,}$"),
     ),
 )

@@ -128,8 +128,12 @@ PROFILE = RunnerProfile(
     needs=(
         ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
         ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
-        # once a turn ended (`← for agents · ? for shortcuts`); its start screen shows
-        # the hint alone while the chooser or the brief is still coming: not idle
+        # once a turn ended (`← for agents · ? for shortcuts`), or its start screen's empty
+        # box with the hint alone (for well under a second while the chooser or the brief
+        # comes: an idle box counts only once a later look finds nothing printed since,
+        # home/needsinput), or a box holding typed text above its model line
         ("idle", r" · \? for shortcuts *$"),
+        ("idle", r"^› Ask Codex to do anything\n\n +\? for shortcuts *$"),
+        ("idle", r"^› [^\n]*\n{2,3}  [^\n]+ · [~/][^\n]*\s*\Z"),
     ),
 )

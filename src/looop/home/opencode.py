@@ -80,8 +80,9 @@ PROFILE = RunnerProfile(
     needs=(
         ("approval", r"△ Permission required"),
         ("approval", r"Allow once +Allow always +Reject"),
-        # once a turn ended its status line shows what it cost (busy adds `esc
-        # interrupt`; while it starts, with the brief not yet sent, neither shows)
-        ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
+        # its status line without `esc interrupt` (busy): once a turn ended (with what it
+        # cost), and on its start screen for a few seconds before the brief is sent (an idle
+        # box counts only once a later look finds nothing printed since, home/needsinput)
+        ("idle", r"ctrl\+p commands *$"),
     ),
 )

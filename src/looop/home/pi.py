@@ -59,5 +59,6 @@ PROFILE = RunnerProfile(
     endpoint_keys=("providers", "*", "baseUrl"),
     session_file=session_file,
     busy=(r"^ *[\u2800-\u28ff] Working\.\.\.", r"esc to interrupt"),
-    needs=(("idle", r"^─{10,}\n[^\n]*\n─{10,}\n"),),
+    # its input box between two rules, empty or holding a few typed lines
+    needs=(("idle", r"^─{10,}\n[^\n]*(?:\n(?!─)[^\n]*){0,4}\n─{10,}\n"),),
 )

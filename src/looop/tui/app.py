@@ -131,6 +131,7 @@ class WatchApp(KeysApp):
         self.acting: str | None = None  # what is being done off the UI thread, one at a time
         self.far = far if far is not None else HomeFar(ctx)
         self.far_rows: dict[str, dict[str, Any]] = {}
+        self.fleet_seen: list[dict[str, Any]] = []  # the last fleet read: the needs-you count
         self.far_feed: ShotFeed | None = None
         self.far_error: str | None = None  # why the selected remote pane shows no screen
         self._far_fleet_since: float | None = None  # a look in flight since (monotonic)
@@ -184,7 +185,9 @@ class WatchApp(KeysApp):
         except OSError:
             sessions = []
         self.sessions = {s.id: s for s in sessions}
-        workers = self._with_far(fleet_view(self.ctx, sessions, self._stuck_secs()))
+        workers = self.fleet_seen = self._with_far(
+            fleet_view(self.ctx, sessions, self._stuck_secs())
+        )
         since = (self.since_s, self.ctx.clock.now()) if self.since_s is not None else None
         self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected, since=since)
         # a chosen id may be a remote worker's, listed once its host's first look is back
@@ -414,7 +417,8 @@ class WatchApp(KeysApp):
     # -- the status line -------------------------------------------------------------------
     def _status_left(self) -> None:
         """Pulse, next beat, spend and asks first (tui/statusline.py)."""
-        self.query_one("#status-left", Static).update(status_left(self.ctx, self.acting))
+        left = status_left(self.ctx, self.acting, self.fleet_seen)
+        self.query_one("#status-left", Static).update(left)
 
     def _status_right(self) -> None:
         if self._is_far(self.selected) and self.far_feed is not None:

@@ -1,12 +1,15 @@
 """The status line of `looop watch`, its left part: the pulse and its next beat, an open
-breaker, the pending asks, today's spend, a broken config, what a key is doing, the data dir."""
+breaker, the pending asks and how many things wait on the human (the needs-you queue,
+home/needs: `looop needs` lists them), today's spend, a broken config, what a key is doing,
+the data dir."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+from looop.home.needs import needs_at
 from looop.home.status import gather_status
 from looop.home.workerrows import age
 from looop.human.mailbox import pending
@@ -15,8 +18,9 @@ if TYPE_CHECKING:
     from looop.home.views import StatusView
 
 
-def status_left(ctx: Ctx, acting: str | None) -> str:
-    """Pulse, next beat, spend and asks first: at 80 columns the data dir is what gives."""
+def status_left(ctx: Ctx, acting: str | None, workers: list[dict[str, Any]] | None = None) -> str:
+    """Pulse, next beat, spend and asks first: at 80 columns the data dir is what gives.
+    `workers`: the fleet rows the watch last read (here and away), for the needs-you count."""
     paths = ctx.paths
     parts: list[str] = []
     st: StatusView | None
@@ -30,6 +34,12 @@ def status_left(ctx: Ctx, acting: str | None) -> str:
     except (LooopError, OSError):
         asks = 0
     ask_part = f"{asks} ask{'s' if asks != 1 else ''}"
+    try:
+        waiting = len(needs_at(str(paths.data), workers or []))
+    except (LooopError, OSError):
+        waiting = asks
+    if waiting > asks:  # more than the asks wait on the human: `looop needs` says what
+        ask_part += f" · {waiting} need you (looop needs)"
     if st is not None:
         parts.append(pulse_part(st, ctx.clock.now(), st["paused"]))
         sp = st["spend"]

@@ -21,7 +21,6 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from looop import __version__
 from looop.act import goalarchive
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal, Run
@@ -36,6 +35,7 @@ from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
 from looop.web.fleetkeep import Read, answer, kept_fleet
+from looop.web.openapi import openapi_doc
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
 from looop.web.revival import pulse_kept
 from looop.web.streams import NO_STORE, live_events, screen_changes, sse
@@ -286,6 +286,10 @@ def _history_reads(site: Site) -> None:
     async def asks(request: Request) -> Response:
         return JSONResponse(await call(reads.asks))
 
+    @api("GET", "/needs", "What waits on a human, each with its answer (`looop needs --json`).")
+    async def needs(request: Request) -> Response:
+        return JSONResponse(await call(reads.needs))
+
     @api("GET", "/schedules", "Schedules with their next fire.")
     async def schedules(request: Request) -> Response:
         return JSONResponse(await call(reads.schedule_rows))
@@ -473,28 +477,3 @@ def _mcp_wanted(ctx: Ctx) -> bool:
         return mcp_over_http(ctx.config().raw)
     except LooopError:  # a broken config serves without its web settings
         return False
-
-
-def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for method, path, summary in listed:
-        params = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in path.split("/")
-            if part.startswith("{")
-        ]
-        op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "ok"}}}
-        if params:
-            op["parameters"] = params
-        if method == "POST":
-            op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
-        paths.setdefault(f"/api/v1{path}", {})[method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "looop web API", "version": f"1 (looop {__version__})"},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": paths,
-    }

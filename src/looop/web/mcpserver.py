@@ -143,6 +143,12 @@ def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
         """Pending asks, LIVE or STRANDED (`looop asks --json`)."""
         return _read(reads.asks, ctx)
 
+    @server.resource("looop://needs", name="needs", mime_type="application/json")
+    def needs() -> str:
+        """What waits on a human: asks, approval prompts, idle input boxes, budgets, usage
+        limits, held starts; each with the command that answers it (`looop needs --json`)."""
+        return _read(reads.needs, ctx)
+
     @server.resource("looop://workers", name="workers", mime_type="application/json")
     def workers() -> str:
         """The pulse and every worker with health, ages and branch (`looop ls --all --json`)."""

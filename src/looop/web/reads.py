@@ -16,6 +16,7 @@ from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.home.errors import LooopError
+from looop.home.needs import needs_at
 from looop.home.savings import savings_view
 from looop.home.status import gather_status
 from looop.human import schedules
@@ -411,6 +412,11 @@ def cost(ctx: Ctx, days: int) -> dict[str, Any]:
 def asks(ctx: Ctx) -> list[dict[str, Any]]:
     """`looop asks --json`: pending asks, LIVE (its worker waits) or STRANDED."""
     return [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
+
+
+def needs(ctx: Ctx) -> list[dict[str, Any]]:
+    """`looop needs --json`: the needs-you queue (home/needs), each item with its answer."""
+    return [n.as_json() for n in needs_at(str(ctx.paths.data), fleet_rows(ctx, False))]
 
 
 def schedule_rows(ctx: Ctx) -> list[dict[str, Any]]:

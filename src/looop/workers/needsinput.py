@@ -168,19 +168,32 @@ def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> st
     return judge(text, progs, rules, runner)
 
 
+LIMITED = "limited until "  # a worker stopped at its provider's usage limit (home/needsinput)
+
+
+def _latch_key(r: dict[str, Any]) -> str | None:
+    """What the TOLD latch keeps for a row that waits on the human: its id at needs-input,
+    `<id>:limited` at a usage limit (the needs-you queue's kinds, home/needs); None else."""
+    health = str(r.get("health") or "")
+    if health == HEALTH:
+        return str(r["id"])
+    return f"{r['id']}:limited" if health.startswith(LIMITED) else None
+
+
 def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows that entered needs-input since the human was last told (latched in TOLD until
-    the worker leaves the state, so a redraw or the next beat never tells again)."""
+    """The rows that entered needs-input, or a usage limit, since the human was last told
+    (latched in TOLD until the worker leaves the state, so a redraw or the next beat never
+    tells again)."""
     path = where.join(data, TOLD)
     try:
         told = store.read_json_object(path) or {}
     except CorruptState:
         told = {}
-    now_in = {r["id"]: r for r in rows if r.get("health") == HEALTH}
-    new = [r for wid, r in sorted(now_in.items()) if wid not in told]
-    keep = {wid: v for wid, v in told.items() if wid in now_in}
+    now_in = {k: r for r in rows if (k := _latch_key(r)) is not None}
+    new = [r for k, r in sorted(now_in.items()) if k not in told]
+    keep = {k: v for k, v in told.items() if k in now_in}
     for r in new:
-        keep[r["id"]] = r.get("needs_input") or ""
+        keep[str(_latch_key(r))] = r.get("needs_input") or r.get("health") or ""
     if keep != told:
         try:
             if keep:
@@ -193,7 +206,8 @@ def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
-    """After the beat sensed: notify once per worker that entered needs-input (what its
+    """After the beat sensed: notify once per worker that entered needs-input or a usage
+    limit (asks and budgets are told where they happen: cli/mailbox, loop/workmeter; what its
     sys-sessions reading says: the beat's, else its snapshot's), never on a redraw or the next
     beat; how many were told."""
     if sessions is None:
@@ -212,6 +226,12 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
     if not new:
         return 0
     for r in new:
+        if r.get("health") != HEALTH:  # at its provider's usage limit: it waits for the reset
+            msg = f"worker {r['id']} is {r['health']}: it goes on by itself then (looop needs)"
+            ctx.events.emit("warn", "worker.limited", msg, id=r["id"])
+            ctx.events.record("worker_limited", id=r["id"], health=r["health"])
+            notify(ctx, msg, r["id"], "limited", cfg)
+            continue
         msg = f"worker {r['id']} needs input: {r['needs_input'] or 'its screen waits'}"
         ctx.events.emit("warn", "worker.needs_input", msg, id=r["id"])
         ctx.events.record("worker_needs_input", id=r["id"], said=r["needs_input"])

@@ -137,3 +137,13 @@ def test_needs_input_is_told_from_the_beats_reading(ctx: Ctx, paths: Paths) -> N
     # a reading that is not the probe's shape says nothing, whatever its list holds
     bare = Reading.of("sys-sessions", [{"id": "w2", "health": "needs-input"}])
     assert needsinput.tell(ctx, None, bare) == 0
+
+
+def test_a_usage_limit_is_told_from_the_beats_reading(ctx: Ctx, paths: Paths) -> None:
+    value = {"detail": {"workers": {}}, "signal": [{"id": "w1", "health": "limited until 14:05"}]}
+    assert needsinput.tell(ctx, None, Reading.of("sys-sessions", value)) == 1
+    assert needsinput.tell(ctx, None, Reading.of("sys-sessions", value)) == 0
+    recorded = [json.loads(ln) for ln in Path(paths.events).read_text().splitlines()]
+    assert [(e["event"], e["id"], e["health"]) for e in recorded] == [
+        ("worker_limited", "w1", "limited until 14:05")
+    ]

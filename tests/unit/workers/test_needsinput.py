@@ -65,10 +65,30 @@ def test_a_busy_spinner_is_not_needs_input(name: str, cli: str) -> None:
     assert judge(_screen(name), set(), Rules()) is None
 
 
-def test_a_starting_codex_is_not_idle() -> None:
-    # its start screen shows the input box and its hint before the brief is sent (or the
-    # model chooser shows): nothing waits for a human yet
-    assert judge(_screen("codex-start"), {"codex"}, Rules()) is None
+def test_a_starting_codex_is_not_needs_input_while_its_brief_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its start screen is an empty box with its hint (labelled idle in tests/corpus/needs, as
+    # it looks), shown for under a second before the chooser or the brief: an idle box counts
+    # only once a later look finds nothing printed since, so a start never reads needs-input
+    from looop.home.clock import SystemClock
+
+    assert str(judge(_screen("codex-start"), {"codex"}, Rules())).startswith("idle: ")
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("codex starting")
+    screens = iter([_screen("codex-start"), _screen("codex-chooser")])
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: next(screens))
+    sessions = {"w1": {"dir": str(sdir)}}
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), look=Looker())
+    assert rows[0]["health"] == "busy"  # the start screen, seen once: not yet
+    log.write_text("codex starting, then its chooser")  # it printed since: the chooser
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), look=Looker())
+    assert rows[0]["health"] == "needs-input"
+    assert str(rows[0]["needs_input"]).startswith("approval: ")
 
 
 def test_the_worker_program_is_found_in_its_argv() -> None:
@@ -209,3 +229,15 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     rows = [_row("w-slow")]
     needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom, Looker())
     assert rows[0]["health"] == "busy"
+
+
+def test_a_worker_at_its_usage_limit_is_told_once_as_it_joins_the_queue(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    limited = [{"id": "w1", "health": "limited until 14:05"}]
+    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]
+    assert to_tell(data, limited) == []  # the next beat: nothing new
+    # the same worker then at its approval prompt: a new thing waits, told
+    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "approval: Do you"}]
+    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
+    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []
+    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]  # limited again: told again

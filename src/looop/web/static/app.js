@@ -387,6 +387,21 @@ function renderAsks(asks) {
   }
 }
 
+// --- needs you: the queue (looop needs) past the asks, which have their own box above -----
+function renderNeeds(items) {
+  const rest = items.filter((n) => n.kind !== "ask");
+  $("#needs-count").textContent = items.length ? String(items.length) : "";
+  const ul = $("#needs");
+  ul.replaceChildren();
+  if (!rest.length) ul.append(el("li", { class: "muted", text: "Nothing else waits on you." }));
+  for (const n of rest) {
+    const who = n.host ? `${n.worker}@${n.host}` : n.worker;
+    ul.append(el("li", { "data-need": n.ref },
+      el("b", { text: `${n.kind} ` }), `${who} · ${n.what} `,
+      el("code", { text: n.answer })));
+  }
+}
+
 // --- spend chart, beats, journal ----------------------------------------------------------
 function renderChart(daily) {
   // stacked bars in a stretched viewBox (no text inside it, so nothing distorts): workers
@@ -476,6 +491,7 @@ async function refresh() {
   ui.refreshTimer = null;
   const parts = [
     ["/state", renderState], [ui.all ? "/sessions?all=1" : "/sessions", renderFleet], ["/asks", renderAsks],
+    ["/needs", renderNeeds],
     ["/goals", renderGoals], ["/schedules", renderSchedules],
     ["/cost?days=14", (c) => renderChart(c.daily)], ["/beats?limit=12", renderBeats],
     ["/journal?tail=60", renderJournal],

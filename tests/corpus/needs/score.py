@@ -1,0 +1,58 @@
+"""The needs-input detector scored over the labelled corpus (tests/corpus/needs/<cli>/):
+each screen judged with its CLI's profile patterns, the verdict (waits / not) set against the
+label a human gave it (labels.json, written before the detector looked).
+
+Positive = the screen waits for a human (an approval prompt, a chooser, an idle input box);
+precision = right positives / all positives said, recall = right positives / all labelled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from looop.workers.needsinput import Rules, judge
+
+HERE = Path(__file__).resolve().parent
+CLIS = ("claude", "codex", "pi", "opencode", "gemini")
+WAITS = ("approval", "idle")  # the labels that wait for a human; every other one does not
+
+
+@dataclass
+class Score:
+    cli: str
+    screens: int = 0
+    waiting: int = 0  # labelled as waiting
+    hits: int = 0  # said waiting, labelled waiting
+    said: int = 0  # said waiting
+    wrong: list[str] = field(default_factory=list)  # `<file>: label X, said Y`
+
+    @property
+    def precision(self) -> float:
+        return self.hits / self.said if self.said else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.waiting if self.waiting else 1.0
+
+
+def labels(cli: str) -> dict[str, str]:
+    """File name -> label, as labels.json holds them."""
+    got = json.loads((HERE / cli / "labels.json").read_text())
+    return {str(k): str(v) for k, v in got["screens"].items()}
+
+
+def score(cli: str, rules: Rules | None = None) -> Score:
+    rules = rules or Rules()
+    out = Score(cli)
+    for name, label in sorted(labels(cli).items()):
+        text = (HERE / cli / name).read_text()
+        verdict = judge(text, {cli}, rules)
+        want = label in WAITS
+        out.screens += 1
+        out.waiting += want
+        out.said += verdict is not None
+        out.hits += want and verdict is not None
+        if want != (verdict is not None) or (want and not str(verdict).startswith(label)):
+            out.wrong.append(f"{cli}/{name}: labelled {label}, said {verdict}")
+    return out

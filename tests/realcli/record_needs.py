@@ -1,0 +1,116 @@
+"""Records the needs-input corpus (tests/corpus/needs/): the real claude, codex, pi, opencode
+and gemini TUIs as workers against the scripted model server, their plain screen (as the
+screenshot API returns it, what the detector reads) kept each time it changed, at several
+terminal sizes and through a whole turn: starting, thinking (the server answers late),
+asking to run a command (an approval prompt where the CLI has one), running a slow command
+with a long output, done at its input box, and a turn that fails (the server answers 500).
+
+Not a test: run by hand, `LOOOP_RECORD_NEEDS=1 pytest tests/realcli/record_needs.py`; each
+new screen is written unlabelled (tests/corpus/needs/<cli>/<n>.txt) for a human to label in
+labels.json before any detector looks at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.sessions.client import kill, screenshot, send, send_keys
+from looop.sessions.state import SessionError
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
+from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.model_server import HTTP_500, PROBE_MARK
+from tests.realcli.test_needs_input import ANSWER, COMMAND, _ask_opencode_first
+
+CORPUS = Path(
+    os.environ.get("LOOOP_RECORD_NEEDS_TO")
+    or Path(__file__).resolve().parent.parent / "corpus" / "needs"
+)
+SIZES = ((120, 40), (80, 24), (200, 50))[: int(os.environ.get("LOOOP_RECORD_NEEDS_SIZES") or 3)]
+STILL_S = 4.0  # a screen unchanged this long: the CLI waits (answer it, or the run ends)
+PATIENCE_S = 12.0  # a screen that keeps changing (a blinking prompt) is answered after this
+RUN_S = 150.0
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("LOOOP_RECORD_NEEDS") != "1", reason="records the corpus: by hand only"
+)
+
+
+def _slow(rig: Rig, delay_s: float) -> None:
+    """Each model answer comes late, so the CLI's busy screen shows a while."""
+    plan = rig.server.plan
+
+    def late(api: str, body: dict[str, Any]) -> Any:
+        time.sleep(delay_s)
+        return plan(api, body)
+
+    rig.server.plan = late  # type: ignore[method-assign]
+
+
+def _keep(cli: str, text: str, tag: str) -> None:
+    d = CORPUS / cli
+    d.mkdir(parents=True, exist_ok=True)
+    n = len(list(d.glob("*.txt"))) + 1
+    (d / f"{n:03d}.txt").write_text(text)
+    (d / f"{n:03d}.how").write_text(tag + "\n")  # how it was recorded; never its label
+
+
+def _record(rig: Rig, wid: str, size: tuple[int, int], tag: str, failing: bool) -> None:
+    ctx, root = rig.ctx, rig.ctx.paths.data
+    prompt = f"{PROBE_MARK} ECHO:{wid}"
+    req = StartRequest(wid, prompt, command=COMMAND.get(rig.cli), size=size)
+    start_worker(ctx, ctx.knobs(), req)
+    last, still_since, answered, told = "", time.monotonic(), 0, False
+    acted = time.monotonic()
+    end = time.monotonic() + RUN_S
+    try:
+        while time.monotonic() < end:
+            try:
+                text = str(screenshot(root, wid, "plain").get("text", ""))
+            except (SessionError, OSError):  # not up yet, or ended: the run is over
+                if time.monotonic() - still_since > STILL_S:
+                    break
+                time.sleep(0.25)
+                continue
+            now = time.monotonic()
+            if text != last and text.strip():
+                _keep(rig.cli, text, f"{tag} t={RUN_S - (end - now):.1f}")
+                acted = acted if last else now  # patience counts from the first drawing
+                last, still_since = text, now
+            elif last and (now - still_since > STILL_S or now - acted > PATIENCE_S):
+                if rig.cli in ANSWER and answered < 1 and not failing:
+                    send_keys(root, wid, ANSWER[rig.cli])
+                    print(f"answered {rig.cli} {wid}", flush=True)
+                    answered += 1
+                elif not told:  # its turn done: a second message, a second turn
+                    send(root, wid, f"ECHO:{wid}b")
+                    told = True
+                else:
+                    break
+                still_since = acted = time.monotonic()
+            time.sleep(0.25)
+    finally:
+        kill(root, wid)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode", "gemini"])
+def test_record(rig_for: Any, cli: str) -> None:
+    rig = rig_for(cli)
+    if cli != "codex":
+        answer_first_run_prompts(rig)
+    if cli == "opencode":
+        _ask_opencode_first(rig)
+    # a command that writes: claude asks before it (a read-only one it runs unasked)
+    rig.server.worker_shell = "touch probed.txt; sleep 3; seq 1 120; echo done"
+    _slow(rig, 2.0)
+    for i, size in enumerate(SIZES):
+        _record(rig, f"r{i}", size, f"{cli} {size[0]}x{size[1]} turn", failing=False)
+    rig.server.scenario = HTTP_500
+    _record(rig, "e0", SIZES[0], f"{cli} {SIZES[0][0]}x{SIZES[0][1]} http500", failing=True)
+    assert json.dumps(sorted(p.name for p in (CORPUS / cli).glob("*.txt")))
