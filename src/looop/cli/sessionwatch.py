@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
-from looop.cli.sessions import duration_arg, far_worker, target_sid, worker_way
+from looop.cli.sessions import duration_arg, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
@@ -24,11 +22,9 @@ from looop.home.status import gather_status
 from looop.home.statusjson import add_v1_fields
 from looop.home.statustext import print_status
 from looop.loop.humanwait import wait_for_human
-from looop.remote.kube.hosted import HostedKube
-from looop.sessions.client import expect, log_tail, read_log, wait_idle
-from looop.sessions.client import follow as follow_log
+from looop.sessions.client import log_tail
 from looop.sessions.state import get_session, mark_dead
-from looop.workers import polled
+from looop.workers.backend import Backend
 from looop.workers.launch import live_workers
 
 
@@ -90,36 +86,36 @@ def log_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     s = target_sid(sid, False)
-    far = far_worker(ctx, s)
-    if far is not None:
-        _log_far(far, s, tail, grep, since, follow, raw, as_json)
-        return
+    way = worker_way(ctx, s)
     if follow:
-        raise SystemExit(_follow_local(ctx, s, tail, grep, since, raw))
+        if tail is not None and since is None and way.kind == "local":  # a pod's: from 0
+            since = _tail_first(ctx, s, tail, raw, grep)
+        raise SystemExit(_follow(way, s, since, raw, grep))
     if as_json or since is not None:
-        text, offset = read_log(ctx.paths.data, s, since or 0, raw)
+        text, offset = way.log(s, since or 0, raw)
         text = pick_lines(text, grep, tail)
         if as_json:
-            done = not get_session(ctx.paths.data, s).alive
+            done = way.reach(s) == "over"
             click.echo(jsonio.dumps({"text": text, "offset": offset, "done": done}))
         else:
             sys.stdout.write(text)
         return
-    sys.stdout.write(log_text(log_tail(ctx.paths.data, s, tail, raw, grep)))
+    sys.stdout.write(log_text(way.tail(s, tail, raw, grep)))
 
 
-def _follow_local(
-    ctx: Ctx, s: str, tail: int | None, grep: str | None, since: int | None, raw: bool
-) -> int:
-    """`log -f`: with -n N the last N lines first, then what comes; with --grep only the
-    lines that match (whole lines: a part line waits for its end)."""
-    start = since or 0
-    if tail is not None and since is None:
-        start = log_end(ctx.paths.data, s)
-        shown = log_tail(ctx.paths.data, s, tail, raw, grep, end=start)
-        if shown:
-            sys.stdout.write(shown + "\n")
-            sys.stdout.flush()
+def _tail_first(ctx: Ctx, s: str, tail: int, raw: bool, grep: str | None) -> int:
+    """`log -f -n N`: the last N lines first; the offset what comes is read from."""
+    start = log_end(ctx.paths.data, s)
+    shown = log_tail(ctx.paths.data, s, tail, raw, grep, end=start)
+    if shown:
+        sys.stdout.write(shown + "\n")
+        sys.stdout.flush()
+    return start
+
+
+def _follow(way: Backend, s: str, since: int | None, raw: bool, grep: str | None) -> int:
+    """`log -f`: with --grep only the lines that match (whole lines: a part line waits for
+    its end); a read that fails and is tried again is said once on stderr."""
     pat = compile_pattern(grep) if grep else None
     part = [""]
 
@@ -132,43 +128,13 @@ def _follow_local(
             sys.stdout.write(text)
             sys.stdout.flush()
 
-    code = follow_log(ctx.paths.data, s, start, raw, out, ctx.clock)
+    def note(line: str) -> None:
+        click.echo(f"looop: {line}", err=True)
+
+    code = way.follow(s, since or 0, raw, out, note)
     if pat is not None and part[0] and pat.search(part[0]):
         sys.stdout.write(part[0] + "\n")  # the last line, which no newline ended
     return code
-
-
-def _log_far(
-    far: HostedKube,
-    s: str,
-    tail: int | None,
-    grep: str | None,
-    since: int | None,
-    follow: bool,
-    raw: bool,
-    as_json: bool,
-) -> None:
-    """`log` for a worker whose log is its pod's (workers/polled: offsets, tail, follow)."""
-
-    if follow:
-
-        def out(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-        def note(line: str) -> None:
-            click.echo(f"looop: {line}", err=True)
-
-        raise SystemExit(polled.follow(far, s, since or 0, raw, out, note))
-    if as_json or since is not None:
-        text, offset = far.log(s, since or 0, raw)
-        if as_json:
-            done = far.reach(s) == "over"
-            click.echo(jsonio.dumps({"text": text, "offset": offset, "done": done}))
-        else:
-            sys.stdout.write(text)
-        return
-    sys.stdout.write(log_text(polled.tail(far, s, tail, raw, grep)))
 
 
 @click.command(
@@ -203,21 +169,15 @@ def expect_cmd(
     except re.error as e:
         raise LooopError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
-    far = far_worker(ctx, target_sid(sid, False))
-    where: Any = ctx.paths.data
-    look: Callable[..., tuple[int, str | None, int]] = expect
-    if far is not None:
-        where, look = far, polled.expect
-    code, matched, offset = look(
-        where,
-        target_sid(sid, False),
+    target = target_sid(sid, False)
+    code, matched, offset = worker_way(ctx, target).expect(
+        target,
         pattern,
         since=since,
         from_now=from_now,
         screen=screen,
         raw=raw,
         timeout_s=duration_arg(timeout, 30.0),
-        clock=ctx.clock,
     )
     if as_json:
         click.echo(jsonio.dumps({"matched": matched, "offset": offset, "code": code}))
@@ -232,19 +192,9 @@ def expect_cmd(
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     ctx = make_ctx(events_to=None)
-    far = far_worker(ctx, target_sid(sid, False))
-    if far is not None:
-        quiet, limit = duration_arg(settle, 0.5) or 0.0, duration_arg(timeout, 30.0)
-        settled = polled.wait_idle(far, target_sid(sid, False), quiet, limit, ctx.clock)
-        raise SystemExit(0 if settled else 124)
-    ok = wait_idle(
-        ctx.paths.data,
-        target_sid(sid, False),
-        duration_arg(settle, 0.5) or 0.0,
-        duration_arg(timeout, 30.0),
-        ctx.clock,
-    )
-    raise SystemExit(0 if ok else 124)
+    target = target_sid(sid, False)
+    quiet, limit = duration_arg(settle, 0.5) or 0.0, duration_arg(timeout, 30.0)
+    raise SystemExit(0 if worker_way(ctx, target).wait_idle(target, quiet, limit) else 124)
 
 
 @click.command(

@@ -115,7 +115,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     wid = normalise_target(worker_id)
     if _held(ctx, wid):
         return  # held for its account's usage window: nothing ran yet
-    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+    if (ctx.paths.host_record(wid)).exists():
         return  # started on an SSH host: the host said so (remote/ssh)
     if where.sandboxed(str(ctx.paths.data), wid):
         ended = _sandboxed_ended_at_once(ctx, wid)

@@ -210,7 +210,7 @@ def worker_unstall(worker_id: str) -> None:
 def worker_diff(worker_id: str, stat: bool) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
-    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+    if (ctx.paths.host_record(wid)).exists():
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))

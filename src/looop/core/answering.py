@@ -18,7 +18,7 @@ import _thread  # not `threading`: the session host loads this, and no thread of
 import os
 import sys
 
-from looop.home import locks, store
+from looop.home import locks, store, where
 from looop.home.claims import parse_fast as parse_lease
 from looop.home.claims import run_lease
 from looop.home.contractverbs import SELF_NAMED
@@ -354,7 +354,7 @@ def _flag(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
     verb writes (sessions/state.py), said as it says it."""
     sid = argv[1]
     check_worker(sid)
-    note = os.path.join(env["LOOOP_DATA_DIR"], "sessions", sid, NOTE)
+    note = os.path.join(env["LOOOP_DATA_DIR"], where.SESSIONS, sid, NOTE)
     if argv[0] == "unflag":
         try:
             os.unlink(note)

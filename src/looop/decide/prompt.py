@@ -17,6 +17,7 @@ from looop.decide.promptparts import Body, Gap, Item, Part, fit, marker
 from looop.decide.promptshown import Seen, readings_sections
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
+from looop.home.where import DECISION
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000
@@ -186,7 +187,7 @@ def build_prompt(
 def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
     """The prompt from values alone (no file is read here)."""
     notes: dict[str, str] = {}
-    answer = extras.decision_file or os.path.join(inputs.data_dir, ".decision.json")
+    answer = extras.decision_file or os.path.join(inputs.data_dir, DECISION)
     head: list[Part] = [
         instructions(knobs.num("max_next_interval"), extras.actions) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",

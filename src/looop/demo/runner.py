@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio
+from looop.home import jsonio, where
 
 
 def _next_step(script: Path) -> tuple[int, dict[str, Any] | None]:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(f"scripted runner: read a prompt of {len(prompt)} chars\n")
     pos, step = _next_step(Path(args.script))
     data = Path(os.environ.get("LOOOP_DATA_DIR", "."))
-    decision_file = Path(os.environ.get("LOOOP_DECISION") or data / ".decision.json")
+    decision_file = Path(os.environ.get("LOOOP_DECISION") or data / where.DECISION)
     if step is None:
         out.write("scripted runner: script exhausted; choosing noop\n")
         decision_file.write_text(jsonio.dumps({"action": "noop", "reason": "script exhausted"}))

@@ -27,7 +27,7 @@ def beat_holder_at(data: str) -> tuple[str, str] | None:
     """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
     pid file right after taking the lock, so a file left by a killed holder is the older one;
     a holder that has not written yet reads as a pulse with pid ''."""
-    lock_dir = where.join(data, ".lock")
+    lock_dir = where.join(data, where.LOCKS)
     if not locks.flock_held(where.join(lock_dir, "lock")):
         return None
     tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")

@@ -10,6 +10,7 @@ import time
 
 from looop.home import jsonio, store, where
 from looop.home.stamps import parse_utc
+from looop.home.where import EVENTS
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -90,7 +91,7 @@ def beat_records(data: str) -> list[dict[str, Any]]:
     EVENTS_SCAN_LINES lines (all of those when none starts a beat): last_beat and next_beat
     look no further back. Read from the end, a short tail first, so the lines before it are
     never decoded or parsed."""
-    path = where.join(data, "events.jsonl")
+    path = where.join(data, EVENTS)
     out, started = _records_from_end(tail(path, EVENTS_SHORT_TAIL, 8192))
     if not started:
         out, _ = _records_from_end(tail(path, EVENTS_SCAN_LINES))

@@ -34,7 +34,7 @@ def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str],
             sys.stderr.write(f"looop: {e}\n")
             return 1
     alive = session_alive(data)
-    claims = os.path.join(data, "claims")
+    claims = os.path.join(data, where.CLAIMS)
     os.makedirs(claims, exist_ok=True)
     if verb == "claim":
         ok, who = claim(claims, name, holder, alive, now)

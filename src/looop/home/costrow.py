@@ -45,7 +45,7 @@ def report_cost(
         # the pulse reads this worker's spend from its CLI's own records (loop/workmeter.py)
         echo(f"{kind} {rid} is metered from its CLI's own records: not counted again")
         return
-    ledger = os.path.join(data, "cost.jsonl")
+    ledger = os.path.join(data, where.COST_LEDGER)
     key, again = request_key(env or {})
     if key is not None and again and keyed_row(ledger, key, now - KEYED_LOOKBACK_S):
         pass  # the cut run recorded it: said again, counted once

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def remote_record(data: str, sid: str) -> bool:
     """Whether `sid` is a worker the home started on another host (hosts/workers/<id>.json):
     one stat, so a data dir without hosts pays nothing for asking."""
-    return os.path.exists(os.path.join(data, "hosts", "workers", f"{sid}.json"))
+    return os.path.exists(os.path.join(data, where.HOSTS, where.HOST_WORKERS, f"{sid}.json"))
 
 
 def typed(words: Sequence[str], no_enter: bool) -> str:

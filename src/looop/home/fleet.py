@@ -57,7 +57,7 @@ def fleet_rows_at(
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
     rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
-    if far is not None and os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
+    if far is not None and os.path.isdir(where.host_workers(data)):
         away = far(data, clock, stuck_secs, env)
         over = over_budget(data) if away else set()
         for r in away:  # paused on its host by the home's meter at its spend budget

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import locks, store
+from looop.home import locks, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import live
@@ -58,7 +58,7 @@ def remote_alive(root: str, sid: str) -> bool:
     """A worker the home started on an SSH host holds its leases until the host says it is
     over (hosts/workers/<id>.json): a host out of reach is not a dead holder. One stat when
     there is no such worker."""
-    path = os.path.join(root, "hosts", "workers", f"{sid}.json")
+    path = os.path.join(root, where.HOSTS, where.HOST_WORKERS, f"{sid}.json")
     if not os.path.exists(path):
         return False
     try:
@@ -83,7 +83,9 @@ def _holder(claims: Folder, name: str) -> str | None:
 def lease_lock(claims: AnyPath) -> locks.folder_lock:
     """The claims' lock: private in the data dir's .lock/, and claims/.lock for the boxes."""
     root = os.path.dirname(os.path.abspath(claims))
-    return locks.folder_lock(os.path.join(root, ".lock", "claims"), os.path.join(claims, ".lock"))
+    return locks.folder_lock(
+        os.path.join(root, where.LOCKS, where.CLAIMS), os.path.join(claims, where.LOCKS)
+    )
 
 
 def _opened(claims: AnyPath) -> Folder:

@@ -116,7 +116,7 @@ def refine(
         if not r["alive"] or r["health"] not in ("busy", "stuck"):
             continue
         s = sessions.get(r["id"]) or {}
-        sdir = s.get("dir") or where.join(where.join(data, "sessions"), r["id"])
+        sdir = s.get("dir") or where.join(where.join(data, where.SESSIONS), r["id"])
         until = limited_until(sdir, clock)
         if until is not None:
             r["health"] = f"limited until {until}"

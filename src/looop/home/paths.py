@@ -48,7 +48,7 @@ class Paths:
     # durable memory
     @property
     def playbook(self) -> Path:
-        return self.data / "PLAYBOOK.md"
+        return self.data / where.PLAYBOOK
 
     @property
     def playbook_history(self) -> Path:
@@ -56,11 +56,11 @@ class Paths:
 
     @property
     def goals(self) -> Path:
-        return self.data / "goals"
+        return self.data / where.GOALS
 
     @property
     def goals_archive(self) -> Path:
-        return self.data / "goals" / "archive"
+        return self.data / where.GOALS / "archive"
 
     @property
     def sensors(self) -> Path:
@@ -68,16 +68,16 @@ class Paths:
 
     @property
     def journal(self) -> Path:
-        return self.data / "journal.md"
+        return self.data / where.JOURNAL
 
     @property
     def reports(self) -> Path:
-        return self.data / "reports"
+        return self.data / where.REPORTS
 
     # scratch and coordination
     @property
     def snapshots(self) -> Path:
-        return self.data / "snapshots"
+        return self.data / where.SNAPSHOTS
 
     @property
     def runs(self) -> Path:
@@ -85,7 +85,7 @@ class Paths:
 
     @property
     def prompts(self) -> Path:
-        return self.data / "prompts"
+        return self.data / where.PROMPTS
 
     @property
     def worktrees(self) -> Path:
@@ -117,38 +117,51 @@ class Paths:
         return self.work / "rooms"
 
     @property
+    def hosts(self) -> Path:
+        """Registered hosts (remote/hosts.py); hosts/workers/<id>.json: workers away."""
+        return self.data / where.HOSTS
+
+    @property
+    def host_workers(self) -> Path:
+        return self.hosts / where.HOST_WORKERS
+
+    def host_record(self, wid: str) -> Path:
+        """The home's record of worker `wid` started on another host (remote/hosts.py)."""
+        return self.host_workers / f"{wid}.json"
+
+    @property
     def sessions(self) -> Path:
-        return self.data / "sessions"
+        return self.data / where.SESSIONS
 
     @property
     def claims(self) -> Path:
-        return self.data / "claims"
+        return self.data / where.CLAIMS
 
     @property
     def asks(self) -> Path:
-        return self.data / "asks"
+        return self.data / where.ASKS
 
     @property
     def answers(self) -> Path:
-        return self.data / "answers"
+        return self.data / where.ANSWERS
 
     @property
     def tells(self) -> Path:
-        return self.data / "tells"
+        return self.data / where.TELLS
 
     @property
     def schedules(self) -> Path:
-        return self.data / "schedules"
+        return self.data / where.SCHEDULES
 
     @property
     def schedule_marks(self) -> Path:
         """What each schedule has already fired (human/schedules: no second firing after the
         wall clock steps back)."""
-        return self.data / ".schedule-marks.json"
+        return self.data / where.SCHEDULE_MARKS
 
     @property
     def verify(self) -> Path:
-        return self.data / "verify"
+        return self.data / where.VERIFY
 
     @property
     def vouched(self) -> Path:
@@ -157,25 +170,25 @@ class Paths:
 
     @property
     def lock_dir(self) -> Path:
-        return self.data / ".lock"
+        return self.data / where.LOCKS
 
     @property
     def lock_file(self) -> Path:
-        return self.data / ".lock" / "lock"
+        return self.data / where.LOCKS / "lock"
 
     @property
     def pid_file(self) -> Path:
-        return self.data / ".lock" / "pid"
+        return self.data / where.LOCKS / "pid"
 
     @property
     def state_lock(self) -> Path:
         """Serialises read-modify-write of small shared state files."""
-        return self.data / ".lock" / "state"
+        return self.data / where.LOCKS / "state"
 
     @property
     def decision(self) -> Path:
         """An unsandboxed decider's answer (`decision_file`)."""
-        return self.data / ".decision.json"
+        return self.data / where.DECISION
 
     @property
     def decide_room(self) -> Path:
@@ -194,11 +207,11 @@ class Paths:
 
     @property
     def events(self) -> Path:
-        return self.data / "events.jsonl"
+        return self.data / where.EVENTS
 
     @property
     def cost_ledger(self) -> Path:
-        return self.data / "cost.jsonl"
+        return self.data / where.COST_LEDGER
 
     # guard state (dot files)
     def state(self, name: str) -> Path:
@@ -250,15 +263,15 @@ class Paths:
 
     @property
     def decide_ledger(self) -> Path:
-        return self.data / ".decide-ledger.json"
+        return self.data / where.DECIDE_LEDGER
 
     @property
     def cost_unmetered(self) -> Path:
-        return self.data / ".cost-unmetered"
+        return self.data / where.COST_UNMETERED
 
     @property
     def gitignore(self) -> Path:
-        return self.data / ".gitignore"
+        return self.data / where.GITIGNORE
 
     def goal(self, goal_id: str) -> Path:
         return self.goals / f"{goal_id}.md"

@@ -40,7 +40,7 @@ STREAK_RESET_S = 2 * CAP_S  # a revival this long ago healed: the next starts sm
 
 
 def wanted_file(data: str) -> str:
-    return where.join(where.join(data, ".lock"), WANTED)
+    return where.join(where.join(data, where.LOCKS), WANTED)
 
 
 def read_wanted(data: str) -> dict[str, Any] | None:
@@ -84,7 +84,7 @@ def unwant(data: str) -> None:
 def lost_cause(data: str) -> str | None:
     """Why the pulse's session is not running it, when its supervisor is gone without having
     ended it: None while a supervisor holds the session (running it, or waiting to restart)."""
-    sdir = where.join(where.join(data, "sessions"), PULSE)
+    sdir = where.join(where.join(data, where.SESSIONS), PULSE)
     if lock_held(sdir):
         return None
     status = read_status(sdir) or {}
@@ -103,7 +103,7 @@ def lost_cause(data: str) -> str | None:
 
 def pulse_supervisor(data: str) -> int | None:
     """The pid of the supervisor holding the pulse's session; None when none holds it."""
-    sdir = where.join(where.join(data, "sessions"), PULSE)
+    sdir = where.join(where.join(data, where.SESSIONS), PULSE)
     if not lock_held(sdir):
         return None
     try:
@@ -127,7 +127,7 @@ def pending(data: str) -> str | None:
     and no supervisor holding its session. None otherwise (up, stopped on purpose, left)."""
     if read_wanted(data) is None:
         return None
-    if locks.flock_held(where.join(where.join(data, ".lock"), "lock")):
+    if locks.flock_held(where.join(where.join(data, where.LOCKS), "lock")):
         return None  # a pulse (or a foreground tick) holds the beat
     return lost_cause(data)
 
@@ -145,7 +145,7 @@ def revive(
     cause = pending(data)
     if cause is None:
         return None
-    if locks.flock_held(where.join(where.join(data, ".lock"), "up")):
+    if locks.flock_held(where.join(where.join(data, where.LOCKS), "up")):
         return cause  # an `up` (or a revival) is starting it now: never a second one
     rec = read_wanted(data) or {}
     now = clock.boottime()
@@ -172,7 +172,7 @@ def revive(
 
 
 def _restarts(data: str) -> int:
-    status = read_status(where.join(where.join(data, "sessions"), PULSE)) or {}
+    status = read_status(where.join(where.join(data, where.SESSIONS), PULSE)) or {}
     n = status.get("restarts")
     return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
 

@@ -13,6 +13,7 @@ import stat
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
+from looop.home.where import SESSIONS
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
@@ -155,7 +156,7 @@ def live(data: str, sid: str) -> bool | None:
     An OSError get_session would raise (its note is not a file) comes out the same."""
     if not valid_id(sid):
         return None
-    sdir = os.path.join(data, "sessions", sid)
+    sdir = os.path.join(data, SESSIONS, sid)
     try:
         meta = read_meta(sdir)
     except CorruptState:
@@ -214,7 +215,7 @@ def load_light(sdir: str) -> dict[str, Any] | None:
 def get_light(data: str, sid: str) -> dict[str, Any]:
     """load_light of session `sid`, raising SessionError where state.get_session does (a bad
     id, no such session, unreadable state)."""
-    sdir = os.path.join(data, "sessions", check_id(sid))
+    sdir = os.path.join(data, SESSIONS, check_id(sid))
     try:
         s = load_light(sdir)
     except CorruptState as e:
@@ -228,7 +229,7 @@ def session_ids(data: str) -> list[str]:
     """The ids of the session dirs there are, live or not, from one listing ([] when there is
     no sessions dir yet; OSError when it cannot be listed)."""
     try:
-        return [name for name in os.listdir(os.path.join(data, "sessions")) if valid_id(name)]
+        return [name for name in os.listdir(os.path.join(data, SESSIONS)) if valid_id(name)]
     except FileNotFoundError:
         return []
 
@@ -242,7 +243,7 @@ def list_light(
     status.json), so finished sessions kept for days cost `ls` next to nothing. `ids`: the
     caller's session_ids, when it listed them already."""
     out = []
-    prefix = os.path.join(data, "sessions", "")  # joined once: `status` passes every id kept
+    prefix = os.path.join(data, SESSIONS, "")  # joined once: `status` passes every id kept
     for name in session_ids(data) if ids is None else ids:
         sdir = prefix + name
         if live_only and not _may_live(sdir):

@@ -113,7 +113,7 @@ def _healing(data: str) -> dict[str, Any]:
     """The pulse session's restart record: how often its supervisor restarted it, why it
     last ended, and whether it is waiting to start it again right now — or, its supervisor
     lost while the pulse is wanted up, that cause and the revival (home/revive.py)."""
-    sdir = where.join(_at(data, "sessions"), "pulse")
+    sdir = where.join(_at(data, where.SESSIONS), "pulse")
     st = read_status(sdir) or {}
     n = st.get("restarts")
     n = n if isinstance(n, int) and not isinstance(n, bool) else 0
@@ -186,7 +186,7 @@ def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
 
 def _from_snapshot(data: str, name: str) -> dict[str, Any] | None:
     """A system probe's last reading: what the pulse saw on its last beat, at no cost now."""
-    return _read_obj(where.join(_at(data, "snapshots"), f"{name}.json"))
+    return _read_obj(where.join(_at(data, where.SNAPSHOTS), f"{name}.json"))
 
 
 def _schedules(data: str) -> SchedulesView:
@@ -335,7 +335,7 @@ def web_running(data: str) -> str | None:
     """The URL (without its token) of the `looop web` serving this data dir, None when none
     does: its runtime record (web/auth.runtime_path) names a live `looop web` pid."""
     try:
-        rec = store.read_json_object(where.join(_at(data, ".lock"), "web.json"))
+        rec = store.read_json_object(where.join(_at(data, where.LOCKS), "web.json"))
     except (CorruptState, OSError):
         return None
     pid = rec.get("pid") if rec else None

@@ -28,7 +28,7 @@ def add_v1_fields(st: StatusView) -> StatusView:
     journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
     data = st["data_dir"]
     snaps: dict[str, Any] = {}
-    for name, path in json_files(where.join(data, "snapshots")):
+    for name, path in json_files(where.join(data, where.SNAPSHOTS)):
         try:
             snaps[file_stem(name)] = jsonio.safe_loads(store.read_text(path) or "")
         except (OSError, ValueError):
@@ -40,5 +40,5 @@ def add_v1_fields(st: StatusView) -> StatusView:
         "snapshots": snaps,
         "asks": asks,
         "ask_ids": [str(a.get("id")) for a in asks],
-        "journal_tail": tail(where.join(data, "journal.md"), V1_JOURNAL_LINES),
+        "journal_tail": tail(where.join(data, where.JOURNAL), V1_JOURNAL_LINES),
     }

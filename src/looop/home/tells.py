@@ -23,7 +23,7 @@ def run_told(worker: str | None, env: Mapping[str, str]) -> None:
     if not who:
         raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
     check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
-    for msg in take_tells(os.path.join(data, "tells"), who):
+    for msg in take_tells(os.path.join(data, where.TELLS), who):
         echo(msg)
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
     data = where.resolve(env, os.getcwd())[0]
-    tells = os.path.join(data, "tells")
+    tells = os.path.join(data, where.TELLS)
     key, again = request_key(env)
     earlier = keyed_tell(tells, worker, key) if key is not None and again else None
     if earlier is not None:
@@ -33,7 +33,7 @@ def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float
     if not live(data, worker) and not remote_alive(data, worker):
         raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
     tid = new_tell(tells, worker, " ".join(message), now, key)
-    events = EventLog(os.path.join(data, "events.jsonl"), now, env_knob("events_max_bytes", env))
+    events = EventLog(os.path.join(data, where.EVENTS), now, env_knob("events_max_bytes", env))
     events.record("tell", id=tid, worker=worker)
     echo(f"queued {tid}")
 

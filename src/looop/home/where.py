@@ -98,6 +98,32 @@ def runtime_dir(base: str = "/tmp") -> str:
     return join(base, f"looop-{os.geteuid()}")
 
 
+# The data dir's layout, spelled once: Paths (home/paths.py) builds its paths from these, and
+# a hot verb that stays on strings joins them (`join(data, SESSIONS)`); no module spells one by
+# hand (tests/unit/test_layout.py)
+SESSIONS = "sessions"  # <data>/sessions/<id>: one folder per session (the pulse's too)
+HOSTS = "hosts"  # <data>/hosts: registered hosts; hosts/workers/<id>.json: workers away
+HOST_WORKERS = "workers"  # under HOSTS: the home's record of each worker it started away
+LOCKS = ".lock"  # <data>/.lock: the pulse's lock, pid and the small state locks
+CLAIMS = "claims"
+ASKS = "asks"
+ANSWERS = "answers"
+TELLS = "tells"
+GOALS = "goals"
+SNAPSHOTS = "snapshots"
+SCHEDULES = "schedules"
+SCHEDULE_MARKS = ".schedule-marks.json"
+VERIFY = "verify"
+REPORTS = "reports"
+PROMPTS = "prompts"
+EVENTS = "events.jsonl"
+JOURNAL = "journal.md"
+PLAYBOOK = "PLAYBOOK.md"
+COST_LEDGER = "cost.jsonl"
+COST_UNMETERED = ".cost-unmetered"
+DECIDE_LEDGER = ".decide-ledger.json"
+DECISION = ".decision.json"
+GITIGNORE = ".gitignore"
 PORTS = "ports"  # <data>/ports/<port>: the worker whose $LOOOP_PORT it is (workers/ports)
 WORKTREES = "worktrees"  # <data>/worktrees: repo workers' checkouts and their records
 SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +run_shell's) own
@@ -105,6 +131,15 @@ SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/sr
 USAGE_WINDOWS = ".usage-windows.json"  # accounts at their usage limit (home/usagewindows)
 PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/limited), in <data>
 LIMIT_SCHEDULE = "provider-limit"  # its one-shot wake at the reset: schedules/<this>.json
+
+
+def host_workers(data: str) -> str:
+    """Where the home keeps its records of the workers it started on other hosts."""
+    return join(join(data, HOSTS), HOST_WORKERS)
+
+
+def host_record(data: str, wid: str) -> str:
+    return join(host_workers(data), f"{wid}.json")
 
 
 def sandboxed(data: str, wid: str) -> bool:

@@ -140,10 +140,10 @@ def worker_rows(
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
     None: no screen is read, needs-input is the last beat's verdict). Times are absolute
     stamps, never ages, so an unchanged fleet renders byte-identically."""
-    asking = asks_since(where.join(data, "asks"), where.join(data, "answers"))
+    asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
-    tells = pending_tells(where.join(data, "tells"))
-    verify = where.join(data, "verify")
+    tells = pending_tells(where.join(data, where.TELLS))
+    verify = where.join(data, where.VERIFY)
     branch = branches(data, trees)
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):

@@ -105,13 +105,13 @@ def world_hash_at(data: str, damped: bool = True) -> str:
     """read_world(Paths.at(data)).hash, from the data dir as a string; `damped`: with each
     flapping sensor's signal pinned, as the beat gates on it (loop/flap)."""
     policy: Policy = []
-    playbook = where.join(data, "PLAYBOOK.md")
+    playbook = where.join(data, where.PLAYBOOK)
     if os.path.isfile(playbook):
         policy.append(("PLAYBOOK.md", "playbook", _read(playbook)))
-    goals = where.join(data, "goals")
+    goals = where.join(data, where.GOALS)
     for n in _files(goals, ".md"):
         stem = n[: n.rfind(".")] if n.rfind(".") > 0 else n
         policy.append((f"goals/{n}", f"goal:{stem}", _read(where.join(goals, n))))
-    snaps_dir = where.join(data, "snapshots")
+    snaps_dir = where.join(data, where.SNAPSHOTS)
     snaps: Snaps = [(n, _read(where.join(snaps_dir, n))) for n in _files(snaps_dir, ".json")]
     return hash_world(policy, snaps, pinned=pins_at(data) if damped else None)[0]

@@ -17,6 +17,7 @@ from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
+from looop.home.where import SESSIONS
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
@@ -237,7 +238,7 @@ FOLDS = folds()
 
 def codex_file(home: str, conv: str) -> str | None:
     """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
-    base = os.path.join(home, "sessions")
+    base = os.path.join(home, SESSIONS)
     try:
         for root, dirs, names in os.walk(base):
             dirs[:] = [d for d in dirs if d.isdigit()]

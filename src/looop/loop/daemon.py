@@ -251,7 +251,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
             res.workers.append(s.id)
         except SessionError:
             pass  # it finished on its own meanwhile
-    if os.path.isdir(ctx.paths.data / "hosts" / "workers"):
+    if os.path.isdir(ctx.paths.host_workers):
         # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for remote workers only
         from looop.remote.wing import kill_all
 

@@ -28,7 +28,7 @@ def check(ctx: Ctx, knobs: Knobs) -> list[str]:
     """Pause every live worker over the disk bound, once (until `worker continue`); the ones
     paused this beat, and those on SSH hosts said at a bound there (remote/ssh/bounded)."""
     away: list[str] = []
-    if (ctx.paths.data / "hosts" / "workers").is_dir():
+    if (ctx.paths.host_workers).is_dir():
         # lazy: the remote wing (~85-210 ms), for a home with workers away only
         from looop.remote.wing import bounded
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from looop.core.context import Ctx
+from looop.home import where
 from looop.home.paths import Paths
 
 
@@ -28,7 +29,7 @@ class DryRunPaths(Paths):
 
     @property
     def schedule_marks(self) -> Path:
-        return self.scratch / ".schedule-marks.json"
+        return self.scratch / where.SCHEDULE_MARKS
 
 
 def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
@@ -38,6 +39,6 @@ def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
         for snap in ctx.paths.snapshots.glob("*.json"):
             shutil.copy2(snap, scratch / snap.name)
     with contextlib.suppress(OSError):
-        shutil.copy2(ctx.paths.schedule_marks, scratch / ".schedule-marks.json")
+        shutil.copy2(ctx.paths.schedule_marks, scratch / where.SCHEDULE_MARKS)
     events = replace(ctx.events, events_path=None)
     return replace(ctx, paths=DryRunPaths(ctx.paths, scratch), events=events)

@@ -26,7 +26,7 @@ from looop.human.notify import notify
 
 def _pending_verify(data: str, wid: str) -> bool:
     """It has a verify command and no result yet: its outcome waits for it."""
-    vdir = where.join(data, "verify")
+    vdir = where.join(data, where.VERIFY)
     return os.path.exists(where.join(vdir, f"{wid}.cmd")) and not os.path.exists(
         where.join(vdir, f"{wid}.json")
     )
@@ -48,7 +48,7 @@ def _end_of(data: str, s: dict[str, Any], facts: dict[str, Any]) -> End:
         s["state"],
         s["exit_code"],
         limit=s.get("limit"),
-        verify=verify_result(where.join(data, "verify"), wid),
+        verify=verify_result(where.join(data, where.VERIFY), wid),
         over=over,
         window=facts["seen"].get(wid) == s["started_at"],
         asking=wid in facts["asking"],
@@ -61,7 +61,7 @@ def _unrecorded(data: str) -> list[str]:
     that have none): two stats each, so a beat over many finished workers reads none of them
     again. A tie reads it again (a coarse clock), which only costs the read."""
     out = []
-    base = where.join(data, "sessions")
+    base = where.join(data, where.SESSIONS)
     for sid in session_ids(data):
         try:
             changed = os.stat(where.join(where.join(base, sid), STATUS)).st_mtime_ns
@@ -95,7 +95,9 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
             facts = {
                 "over": over_budget(data),
                 "seen": seen_runs(data),
-                "asking": waiting_workers(where.join(data, "asks"), where.join(data, "answers")),
+                "asking": waiting_workers(
+                    where.join(data, where.ASKS), where.join(data, where.ANSWERS)
+                ),
             }
         end = _end_of(data, s, facts)
         ended_at = str(s["last_change"])

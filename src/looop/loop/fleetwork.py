@@ -34,7 +34,7 @@ class FleetWork:
         sessions = list_sessions(ctx.paths.data)
         sandbox = _shell_sandbox(ctx, cfg)
         far: RunFar | None = None
-        if (ctx.paths.data / "hosts" / "workers").is_dir():
+        if (ctx.paths.host_workers).is_dir():
             # lazy: the remote wing (SSH and Kubernetes, ~85-210 ms), for remote workers only
             from looop.remote.wing import run_far
 

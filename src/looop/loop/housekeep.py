@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.home import outcomes
+from looop.home import outcomes, where
 from looop.home.config import Config, Knobs
 from looop.home.leases import LeaseError, reap_stale, session_alive
 from looop.home.stamps import utc_stamp_ms
@@ -62,7 +62,7 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
     (loop/workmeter.py) and the disk bound (loop/diskcheck.py); a data dir that never started
     a worker pays two stats."""
     data = ctx.paths.data
-    if not (data / "resume").is_dir() and not (data / "hosts" / "workers").is_dir():
+    if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
         return  # workers away: their hosts' bounds are asked (loop/diskcheck)
     try:
         _fleet(ctx).meter(cfg, knobs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from looop.home import jsonio, store
+from looop.home import jsonio, store, where
 from looop.home.cost.ledger import ledger_row
 from looop.home.cost.totals import LEDGER, micros
 from looop.home.spent import Spend, budgets
@@ -67,7 +67,7 @@ def away_budgeted(data: str, limits: dict[str, tuple[float, str]]) -> dict[str, 
     hosts/workers/), each with its start (the record's; not said yet: every row of its id)."""
     out: dict[str, float] = {}
     for wid in limits:
-        path = os.path.join(data, "hosts", "workers", f"{wid}.json")
+        path = os.path.join(data, where.HOSTS, where.HOST_WORKERS, f"{wid}.json")
         try:
             rec = jsonio.loads(store.read_regular(path, 65536).decode("utf-8", "replace"))
         except (OSError, ValueError, RecursionError):

@@ -50,6 +50,7 @@ from looop.home.spent import (
     read_state,
 )
 from looop.home.stamps import utc_stamp
+from looop.home.where import COST_LEDGER
 from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
@@ -148,7 +149,7 @@ def meter(
     `runners`: runner name → worker line, for a worker whose record has no resume template.
     `tally`: after the rows, keeps its part of the state (saved with it); whether it moved."""
     state = read_state(data)
-    ledger = os.path.join(data, "cost.jsonl")
+    ledger = os.path.join(data, COST_LEDGER)
     price = pricer(prices)
     seen: dict[str, Any] = state["workers"]
     changed = False

@@ -133,7 +133,7 @@ def remote_rows(
     verify result as the home recorded it (workers/verify.py brings an SSH host's home)."""
     rows = ssh_rows(data, clock, stuck_secs, waiting, env, bin)
     rows += kube_rows(data, clock, stuck_secs, waiting, env)
-    verify = str(data / "verify")
+    verify = str(data / where.VERIFY)
     for r in rows:
         v = verify_result(verify, r["id"])
         if v:
@@ -147,7 +147,7 @@ def remote_rows_at(
 ) -> list[dict[str, Any]]:
     """remote_rows for the home's fleet (home/fleet.py, `looop ls`): the data dir as a
     string, the workers waiting on an ask read here."""
-    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     return remote_rows(Path(data), clock, stuck_secs, waiting, env)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from looop.home import where
 from looop.home.fleet import fleet_rows_at
 
 TYPE_CHECKING = False  # not `from typing`: `ls` imports this on its fast path
@@ -39,7 +40,7 @@ def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
     home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
     data = os.fspath(ctx.paths.data)
     stuck = ctx.knobs().num("worker_stuck_secs")
-    if not os.path.isdir(os.path.join(data, "hosts", "workers")):
+    if not os.path.isdir(os.path.join(data, where.HOSTS, where.HOST_WORKERS)):
         return []
     rows = remote_rows(data, ctx.clock, stuck, dict(ctx.env))
     return sorted(rows, key=lambda r: str(r["id"]))

@@ -18,6 +18,7 @@ from typing import Any
 from looop.home import store, untrusted
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import fnv1a_64
+from looop.home.where import HOSTS
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import parse_target
 
@@ -145,7 +146,7 @@ def parse_url(url: str) -> tuple[str, str | None, int | None]:
 
 
 def hosts_dir(data: Path) -> Path:
-    return data / "hosts"
+    return data / HOSTS
 
 
 def host_file(data: Path, name: str) -> Path:

@@ -166,7 +166,7 @@ def explain_denied(failure: str, output: str, who: str) -> str:
     )
 
 
-WORKER_OFF = 'start it with --no-sandbox / "sandbox": "off"'
+WORKER_OFF = 'start it with --no-sandbox / SANDBOX: "off"'
 SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
 
 

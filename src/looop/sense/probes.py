@@ -104,7 +104,7 @@ def probe_sessions(
     trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
     hosts: list[dict[str, Any]] | None = None
-    if (ctx.paths.data / "hosts").is_dir():
+    if (ctx.paths.hosts).is_dir():
         # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
         from looop.remote.wing import with_hosts
 

@@ -52,6 +52,7 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
+from looop.home import where
 from looop.home.anchors import shown
 from looop.home.control import sweep_all_sockets, sweep_home_sockets
 from looop.home.jsonio import loads
@@ -206,7 +207,7 @@ def _let_go(held: tuple[_socket.socket, HostDoor | None]) -> None:
 def _home_live(home: str) -> bool:
     """Whether a supervisor holds the lock of any session in the data dir `home`."""
     try:
-        with os.scandir(os.path.join(home, "sessions")) as entries:
+        with os.scandir(os.path.join(home, where.SESSIONS)) as entries:
             return any(e.is_dir(follow_symlinks=False) and lock_held(e.path) for e in entries)
     except OSError:
         return False

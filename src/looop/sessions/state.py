@@ -39,6 +39,7 @@ from looop.home.sessionfiles import ensure_socket_file as ensure_socket_file
 from looop.home.sessionfiles import fnv1a_64 as fnv1a_64
 from looop.home.sessionfiles import label as wire_label
 from looop.home.sessionfiles import socket_file as socket_file
+from looop.home.where import SESSIONS
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 ID_RE = r"[A-Za-z0-9._-]{1,64}"
@@ -68,7 +69,7 @@ def validate_id(sid: str) -> str:
 
 
 def sessions_dir(root: Path) -> Path:
-    return root / "sessions"
+    return root / SESSIONS
 
 
 def session_dir(root: Path, sid: str) -> Path:

@@ -27,7 +27,7 @@ import sys
 import time
 
 from looop.core.proctitle import show_role
-from looop.home import logfiles, store
+from looop.home import logfiles, store, where
 from looop.home.clock import utc_stamp_ms
 from looop.home.sessionfiles import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions import memkeeper
@@ -204,7 +204,7 @@ class Supervisor:
         self.host_os = HostOS(env)  # the OS seam, with the child's environment
         self.sid = args.sid
         self.root = args.root
-        self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
+        self.sdir = os.path.join(args.root, where.SESSIONS, args.sid)  # strings: no pathlib here
         self.log_dir = self.sdir  # the log files' folder: `log/` once the run begins
         self.argv = list(args.cmd)
         self.ready_fd = args.ready_fd

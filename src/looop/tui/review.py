@@ -37,7 +37,7 @@ VERIFY = {
 
 def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop review SID --json`; one line (LooopError) when there is none to read here."""
-    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+    if (ctx.paths.host_record(sid)).exists():
         raise LooopError(f"worker {sid} runs on another host — `looop review {sid}` there")
     return review(ctx, sid).to_json()
 

@@ -17,7 +17,20 @@ from looop.home import homes
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
-from looop.home.where import runtime_base
+from looop.home.where import (
+    ANSWERS,
+    ASKS,
+    COST_LEDGER,
+    EVENTS,
+    GOALS,
+    JOURNAL,
+    LOCKS,
+    SANDBOX,
+    SCHEDULES,
+    SESSIONS,
+    SNAPSHOTS,
+    runtime_base,
+)
 
 Stat = tuple[int, int, int] | None
 Key = tuple[object, ...]
@@ -39,29 +52,29 @@ def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
     data = os.fspath(paths.data)
     out = [
         data,  # .tick-backoff, .last-failure.json, .decide-ledger.json, … (renamed in)
-        os.path.join(data, ".lock"),
-        os.path.join(data, ".lock", "pid"),
-        os.path.join(data, ".lock", "tick.pid"),
+        os.path.join(data, LOCKS),
+        os.path.join(data, LOCKS, "pid"),
+        os.path.join(data, LOCKS, "tick.pid"),
         os.fspath(paths.config),
-        os.path.join(data, "events.jsonl"),  # the appended files change in place
-        os.path.join(data, "journal.md"),
-        os.path.join(data, "cost.jsonl"),
-        os.path.join(data, "sessions"),
-        os.path.join(data, "snapshots"),
-        os.path.join(data, "goals"),
-        os.path.join(data, "schedules"),
-        os.path.join(data, "sandbox"),
-        os.path.join(data, "asks"),  # read as they are now: a record linked in whole
-        os.path.join(data, "answers"),
+        os.path.join(data, EVENTS),  # the appended files change in place
+        os.path.join(data, JOURNAL),
+        os.path.join(data, COST_LEDGER),
+        os.path.join(data, SESSIONS),
+        os.path.join(data, SNAPSHOTS),
+        os.path.join(data, GOALS),
+        os.path.join(data, SCHEDULES),
+        os.path.join(data, SANDBOX),
+        os.path.join(data, ASKS),  # read as they are now: a record linked in whole
+        os.path.join(data, ANSWERS),
     ]
     try:
-        names = os.listdir(os.path.join(data, "sessions"))
+        names = os.listdir(os.path.join(data, SESSIONS))
     except OSError:
         names = []
     for name in sorted(names):
-        sdir = os.path.join(data, "sessions", name)
+        sdir = os.path.join(data, SESSIONS, name)
         out += [sdir, os.path.join(sdir, "status.json"), os.path.join(sdir, "note")]
-        out.append(os.path.join(data, "sandbox", name, "srt.json"))
+        out.append(os.path.join(data, SANDBOX, name, "srt.json"))
     try:  # the runtime registry `strays` reads
         out.append(homes.home_dir(runtime_base(env), data))
     except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays
@@ -116,15 +129,15 @@ class Changes:
         config = os.fspath(self.paths.config)
         out: list[tuple[str, frozenset[str] | None]] = [
             (data, ANY),  # the appended files and the state files written by rename
-            (os.path.join(data, ".lock"), LOCK_FILES),
+            (os.path.join(data, LOCKS), LOCK_FILES),
             (os.path.dirname(config) or ".", frozenset({os.path.basename(config)})),
-            (os.path.join(data, "sessions"), ANY),
-            (os.path.join(data, "snapshots"), SNAPSHOT_FILES),
-            (os.path.join(data, "goals"), ANY),
-            (os.path.join(data, "schedules"), ANY),
-            (os.path.join(data, "sandbox"), ANY),
-            (os.path.join(data, "asks"), ANY),
-            (os.path.join(data, "answers"), ANY),
+            (os.path.join(data, SESSIONS), ANY),
+            (os.path.join(data, SNAPSHOTS), SNAPSHOT_FILES),
+            (os.path.join(data, GOALS), ANY),
+            (os.path.join(data, SCHEDULES), ANY),
+            (os.path.join(data, SANDBOX), ANY),
+            (os.path.join(data, ASKS), ANY),
+            (os.path.join(data, ANSWERS), ANY),
         ]
         for sub, names in (("sessions", SESSION_FILES), ("sandbox", frozenset({"srt.json"}))):
             base = os.path.join(data, sub)

@@ -81,7 +81,7 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     its edits and new files. One on another host: its diff is there (the CLI forwards)."""
 
     sid = session_id(sid)
-    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+    if (ctx.paths.host_record(sid)).exists():
         raise WebError(409, f"worker {sid} runs on another host — `looop worker diff {sid}`")
     try:
         runs = treework.diff_runs(ctx, sid)

@@ -26,7 +26,7 @@ MODES = ("ff", "merge", "pr")
 def _here(ctx: Ctx, sid: str) -> str:
     """The worker's id, refused when it works on another host (its change is read there)."""
     sid = session_id(sid)
-    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+    if (ctx.paths.host_record(sid)).exists():
         raise WebError(409, f"worker {sid} runs on another host — `looop review {sid}` there")
     return sid
 

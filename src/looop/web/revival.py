@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home.revive import PULSE, REVIVE_EVERY_S, Keeper, pending, reap
+from looop.home.where import LOCKS, SESSIONS
 
 RESYNC_S = 30.0  # a look with nothing to tell
 
@@ -27,7 +28,7 @@ def watch_pulse(watcher: Watcher, data: str) -> None:
     """Watch anew what `pending` reads: the names in `.lock` and in the pulse's session, or
     the sessions folder while the pulse has none yet."""
     watcher.forget()
-    lock_dir, sessions = os.path.join(data, ".lock"), os.path.join(data, "sessions")
+    lock_dir, sessions = os.path.join(data, LOCKS), os.path.join(data, SESSIONS)
     for name in ("wanted.json", "lock", "up"):
         watcher.watch(os.path.join(lock_dir, name))
     sdir = os.path.join(sessions, PULSE)

@@ -16,10 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from looop.home.clock import Clock
+from looop.home.clock import Clock, utc_stamp_ms
 from looop.home.logs import read_log
 from looop.sessions import client, hold
-from looop.sessions.state import Session, SessionError, get_session, wait_code
+from looop.sessions.state import (
+    Session,
+    SessionError,
+    get_session,
+    mark_dead,
+    session_dir,
+    wait_code,
+)
 
 Reach = Literal["alive", "over", "unreachable"]
 
@@ -77,6 +84,44 @@ class Backend(Protocol):
 
     def go_on(self, sid: str) -> bool:
         """Let a paused worker go on, all of it; whether it was live."""
+        ...
+
+    # the watching verbs (`log`, `log -f`, `expect`, `wait-idle`) and a kill's second look:
+    # each engine answers them its own way (a disk here, polled reads away: workers/polled)
+
+    def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str: ...
+
+    def follow(
+        self,
+        sid: str,
+        since: int,
+        raw: bool,
+        out: Callable[[str], None],
+        note: Callable[[str], None],
+    ) -> int:
+        """`log -f`: new text to `out` until the worker is over; its exit code. `note`: a
+        read that failed and is tried again, said once."""
+        ...
+
+    def expect(
+        self,
+        sid: str,
+        pattern: str,
+        *,
+        since: int | None,
+        from_now: bool,
+        screen: bool,
+        raw: bool,
+        timeout_s: float | None,
+    ) -> tuple[int, str | None, int]:
+        """(0 matched | 1 the worker ended first | 124 timeout, the match, the offset)."""
+        ...
+
+    def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool: ...
+
+    def found_over(self, sid: str, err: SessionError) -> str | None:
+        """After a kill refused with `err`: what a worker already over was found as (a
+        level-triggered kill's success), None when it is not over or not known."""
         ...
 
 
@@ -139,3 +184,56 @@ class LocalBackend:
 
     def go_on(self, sid: str) -> bool:
         return hold.go_on(self.root, sid)
+
+    def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
+        return client.log_tail(self.root, sid, lines, raw, grep)
+
+    def follow(
+        self,
+        sid: str,
+        since: int,
+        raw: bool,
+        out: Callable[[str], None],
+        note: Callable[[str], None],
+    ) -> int:
+        return client.follow(self.root, sid, since, raw, out, self.clock)
+
+    def expect(
+        self,
+        sid: str,
+        pattern: str,
+        *,
+        since: int | None,
+        from_now: bool,
+        screen: bool,
+        raw: bool,
+        timeout_s: float | None,
+    ) -> tuple[int, str | None, int]:
+        return client.expect(
+            self.root,
+            sid,
+            pattern,
+            since=since,
+            from_now=from_now,
+            screen=screen,
+            raw=raw,
+            timeout_s=timeout_s,
+            clock=self.clock,
+        )
+
+    def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
+        return client.wait_idle(self.root, sid, settle_s, timeout_s, self.clock)
+
+    def found_over(self, sid: str, err: SessionError) -> str | None:
+        try:
+            s = get_session(self.root, sid)
+        except SessionError:
+            return None
+        if s.alive:
+            return None
+        if s.supervisor_died:  # it never wrote its end: written now
+            mark_dead(session_dir(self.root, sid), utc_stamp_ms(self.clock.now()))
+            return f"worker {sid} was already dead (its supervisor had died)"
+        if s.state == "killed":
+            return f"worker {sid} had already been killed"
+        return f"worker {sid} had already exited (code {s.exit_code})"

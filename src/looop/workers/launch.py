@@ -139,7 +139,7 @@ def start_worker(
     hold_if_limited(ctx, q.r.name, q.ask.line, replace(req, worker=q.wid, runner=q.r.name))
     live = live_workers(ctx)
     q = replace(q, ask=replace(q.ask, policy=_decided_policy(q)))  # a host's too
-    if req.host is not None or os.path.isdir(ctx.paths.data / "hosts"):
+    if req.host is not None or os.path.isdir(ctx.paths.hosts):
         there = _start_away(q, away, len(live))
         if there is not None:
             return there

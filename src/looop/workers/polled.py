@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 from looop.home.clock import Clock
 from looop.home.logs import compile_pattern
@@ -168,3 +169,57 @@ def wait_idle(
         if deadline is not None and clock.monotonic() >= deadline:
             return False
         time.sleep(min(poll_s, max(0.05, settle_s / 2)))
+
+
+class Polled:
+    """The watching verbs and a kill's second look for an engine whose worker's log is not
+    on this disk (SSH, Kubernetes): this module's loops over the engine's own reads."""
+
+    clock: Clock
+
+    def _me(self) -> Backend:
+        return cast("Backend", self)
+
+    def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
+        return tail(self._me(), sid, lines, raw, grep)
+
+    def follow(
+        self,
+        sid: str,
+        since: int,
+        raw: bool,
+        out: Callable[[str], None],
+        note: Callable[[str], None],
+    ) -> int:
+        return follow(self._me(), sid, since, raw, out, note)
+
+    def expect(
+        self,
+        sid: str,
+        pattern: str,
+        *,
+        since: int | None,
+        from_now: bool,
+        screen: bool,
+        raw: bool,
+        timeout_s: float | None,
+    ) -> tuple[int, str | None, int]:
+        return expect(
+            self._me(),
+            sid,
+            pattern,
+            since=since,
+            from_now=from_now,
+            screen=screen,
+            raw=raw,
+            timeout_s=timeout_s,
+            clock=self.clock,
+        )
+
+    def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
+        return wait_idle(self._me(), sid, settle_s, timeout_s, self.clock)
+
+    def found_over(self, sid: str, err: SessionError) -> str | None:
+        if self._me().reach(sid) == "over":  # level-triggered: an ended worker is a success
+            return f"worker {sid} was already over ({err})"
+        return None

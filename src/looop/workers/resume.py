@@ -25,6 +25,7 @@ from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER, SESSION_ID
 from looop.home.runners import profile
+from looop.home.where import SESSIONS
 from looop.human.mailbox import pending
 from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
@@ -109,7 +110,7 @@ def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
     `home/sessions/` written since the start whose first line is codex's session_meta for
     `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
     file it cannot read or parse is skipped."""
-    base = os.path.join(home, "sessions")
+    base = os.path.join(home, SESSIONS)
     files: list[tuple[float, str]] = []
     try:
         for root, dirs, names in os.walk(base):

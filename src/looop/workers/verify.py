@@ -141,7 +141,7 @@ def run_pending_verifies(
         out = (r.stdout + ("\n" + r.stderr if r.stderr else "")).strip()[-2000:]
         record(ctx, wid, cmd, ok, r.exit_code, r.timed_out, out)
         done.append(wid)
-    if far and run_far is not None and (ctx.paths.data / "hosts" / "workers").is_dir():
+    if far and run_far is not None and (ctx.paths.host_workers).is_dir():
         left = budget - (ctx.clock.monotonic() - started)
         done += run_far(ctx, far, timeout, left, sandbox)
     return done

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
 from looop.home import store
+from looop.home.where import WORKTREES
 from looop.sandbox.srt import expand
 from looop.workers.rules import place_note
 from looop.workers.treegit import (
@@ -255,7 +256,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     os.makedirs(root(ctx), exist_ok=True)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     base = p.base
-    guess = os.path.join(p.common, "worktrees", p.wid)
+    guess = os.path.join(p.common, WORKTREES, p.wid)
     owned = p.ours or not p.exists
     tree = Tree(
         p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists, owned=owned,

@@ -12,6 +12,7 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
+from looop.home.where import HOST_WORKERS, HOSTS
 from looop.workers.backend import Backend, LocalBackend
 
 if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
 
 def remote_record(data: Path, wid: str) -> Path:
     """Where the home keeps a remote worker's record (remote/hosts.py record_file)."""
-    return data / "hosts" / "workers" / f"{wid}.json"
+    return data / HOSTS / HOST_WORKERS / f"{wid}.json"
 
 
 def remote(ctx: Ctx, wid: str) -> Backend | None:

@@ -20,11 +20,9 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home import outcomes
-from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
 from looop.home.usagewindows import unhold
-from looop.sessions.client import kill
-from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
+from looop.sessions.state import SessionError, get_session, session_dir
 from looop.workers.ids import normalise_target
 
 
@@ -62,33 +60,17 @@ come back with next_interval_s.
         wid = normalise_target(self.id)
         if unhold(str(ctx.paths.data), wid) and not session_dir(ctx.paths.data, wid).exists():
             return "its start held for a usage window was dropped"
-        away = far.remote(ctx, wid)
-        if away is not None:
-            try:
-                away.kill(wid)
-            except SessionError as e:
-                if away.reach(wid) == "over":  # level-triggered: an ended worker is a success
-                    return f"worker {wid} was already over ({e})"
-                raise ExecError(f"kill_worker: {e}") from e
-            except LooopError as e:  # its host does not answer: a failed move, not a crash
-                raise ExecError(f"kill_worker: {e}") from e
-            return None
         _asked(ctx, wid, "decider" if by.decided else "human")
+        way = far.backend_for(ctx, wid)
         try:
-            left = kill(ctx.paths.data, wid).get("survivors")
+            left = way.kill(wid).get("survivors")
         except SessionError as e:
-            try:
-                s = get_session(ctx.paths.data, wid)
-            except SessionError:
+            found = way.found_over(wid, e)  # level-triggered: an ended worker is a success
+            if found is None:
                 raise ExecError(f"kill_worker: {e}") from e
-            if s.alive:
-                raise ExecError(f"kill_worker: {e}") from e
-            if s.supervisor_died:
-                mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
-                return f"worker {wid} was already dead (its supervisor had died)"
-            if s.state == "killed":
-                return f"worker {wid} had already been killed"
-            return f"worker {wid} had already exited (code {s.exit_code})"
+            return found
+        except LooopError as e:  # its host does not answer: a failed move, not a crash
+            raise ExecError(f"kill_worker: {e}") from e
         if left:  # honest: killed, yet something it started outlived SIGKILL
             raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
         return None

@@ -202,7 +202,7 @@ class StartWorker(Action):
         # a custom command's budget counts what it reports, which comes home from any host
         metered = self.budget_usd is not None and self.command is None
         why = "its budget" if metered else "refuse_unmetered" if fail_closed else None
-        host, hosts = self.host, (by.ctx.paths.data / "hosts").is_dir()
+        host, hosts = self.host, (by.ctx.paths.hosts).is_dir()
         if why is not None and host not in (None, "local"):
             msg = f"worker {self.id}: {why} needs its spend metered, and looop meters workers here"
             raise ExecError(

@@ -13,6 +13,7 @@ import os
 import stat
 
 from looop.home import store
+from looop.home.where import LOCKS
 
 LEDGER = "cost.jsonl"
 ARCHIVE = "cost"  # the folder of past months, beside the ledger
@@ -66,7 +67,7 @@ def rotate_if_due(data: str, stamp: str) -> str | None:
     from looop.home import locks
 
     try:
-        with locks.dir_lock(os.path.join(data, ".lock", "spend")):
+        with locks.dir_lock(os.path.join(data, LOCKS, "spend")):
             month = _due(path, stamp[:7])  # again: another writer may have moved it
             if month is None:
                 return None

@@ -13,6 +13,7 @@ from looop.home.cost.clis import COST_REPORTING, SAID
 from looop.home.cost.money import finite, sane_usd, usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
+from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -90,7 +91,7 @@ def _spent_today(data: str, clock: Clock) -> float:
         got = totals.spent_today(data, clock)
     if got is not None:
         return got
-    path = os.path.join(data, "cost.jsonl")
+    path = os.path.join(data, COST_LEDGER)
     now = clock.now()
     try:
         text = rotate.recent_text(data, since_stamp(now))
@@ -166,7 +167,7 @@ def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) ->
 def _unmetered(data: str, sig: str) -> int | None:
     """The consecutive unmetered runs at `sig`; None when the counter is corrupt."""
     try:
-        obj = store.read_json_object(os.path.join(data, ".cost-unmetered"))
+        obj = store.read_json_object(os.path.join(data, COST_UNMETERED))
     except CorruptState:
         return None
     if obj is None:
@@ -188,7 +189,7 @@ def _decides(data: str, now: float) -> list[float] | None:
     """The decide stamps of the rolling hour; None when the ledger is corrupt or holds the cap
     (cap.py reads those, and repairs a corrupt one)."""
     try:
-        obj = store.read_json_object(os.path.join(data, ".decide-ledger.json"))
+        obj = store.read_json_object(os.path.join(data, DECIDE_LEDGER))
     except CorruptState:
         return None
     if obj is None:

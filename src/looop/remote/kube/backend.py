@@ -49,6 +49,7 @@ from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.client import replayed
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.polled import Polled
 
 REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
@@ -56,7 +57,7 @@ WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadli
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
-class KubeBackend(KubeCluster):
+class KubeBackend(KubeCluster, Polled):
     """Sessions as Jobs in one namespace of one kubeconfig context. `home` is the data dir
     (its hash labels this home's Jobs); `home_url`/`home_token` are what the pod reaches the
     contract through (the web API), None for a pod without the way home."""

@@ -24,6 +24,7 @@ from looop.remote.repospec import is_host_path
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
 
@@ -127,13 +128,14 @@ def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
     )
 
 
-class SshBackend:
+class SshBackend(Polled):
     """Sessions on one SSH host, through its satellite: the `Backend` interface."""
 
     kind = "ssh"
 
     def __init__(self, ctx: Ctx, host: str) -> None:
         self.ctx = ctx
+        self.clock = ctx.clock
         self.host = host
         self.link = link(ctx, host)
 
