@@ -34,11 +34,11 @@ def test_a_far_workers_quiet_is_its_hosts_measure_whatever_the_homes_wall_clock(
         pytest.skip(f"libfaketime is not installed ({LIB})")
     d = home.data
     cmd = "sh -c 'echo ready; exec sleep 300' # {{prompt_file}}"
+    since = time.monotonic()  # it cannot have printed before its start: IDLE's upper bound
     got = looop(d, "worker", "start", "qw1", "x", "--host", "h1", "--command", cmd)
     assert got.returncode == 0, got.stderr
     seen = looop(d, "expect", "qw1", "ready", "--timeout", "30s")
     assert seen.returncode == 0, seen.stderr
-    since = time.monotonic()  # it printed by now, and prints no more
     ahead = {"LD_PRELOAD": str(LIB), "FAKETIME": WEEK, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     row = _row(d, **ahead)  # the home's wall clock a week ahead of the host's
     assert row["alive"] and row["host"] == "h1", row

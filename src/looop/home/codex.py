@@ -4,9 +4,12 @@ built-in reader (decide/streams.py), its rollouts by loop/clirecords.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from looop.home.runnerprofile import RunnerProfile
+
+TYPE_CHECKING = False  # read on the fast verbs' path: no `typing`, no `collections`
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}

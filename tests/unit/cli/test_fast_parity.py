@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.lastoutput import read_mark
 from looop.home.sessionfiles import live
 from looop.home.store import write_json
 from looop.remote import hosts as reg
@@ -164,6 +165,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     spawn(data, "done", ["true"], cwd=data, env=env)
     wait(data, "done", 30, FixedClock())
     assert get_session(data, "w1").alive
+    # its supervisor marks its start's output time a moment after the start: both faces
+    # must see the mark (or a loaded machine shows one face without it, the next with it)
+    deadline = time.monotonic() + 30
+    while read_mark(str(data / "sessions" / "w1")) is None:
+        assert time.monotonic() < deadline, "w1's supervisor never marked its output time"
+        time.sleep(0.02)
     # a flag with escapes: status and ls print it, each face filtering it the same way
     (data / "sessions" / "w1" / "note").write_text(f"needs {ESC}[31mhelp{ESC}[0m {ESC}]0;t\x07")
     try:
