@@ -419,3 +419,44 @@ def test_the_pulse_keeps_its_sensors_pen_inside_its_session(ctx: Ctx) -> None:
 
 def _alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}") and not _zombie(pid)
+
+
+def _cadence(env: dict[str, str]) -> str:
+    """The first settled cadence a foreground pulse says (active or idle), past the first
+    beat's decide (busy)."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "pulse"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert p.stdout is not None
+    try:
+        for line in p.stdout:
+            ev = json.loads(line) if line.startswith("{") else {}
+            if ev.get("event") == "sleep" and ev.get("reason") in ("active", "idle"):
+                return str(ev["reason"])
+        return ""
+    finally:
+        p.kill()
+        p.wait(30)
+
+
+def test_the_pulse_beats_at_the_active_cadence_while_a_worker_lives(ctx: Ctx) -> None:
+    """Its cadence asks whether any worker runs (the first live one answers): a live worker
+    beside a dead one keeps it at active_interval; with none alive it idles."""
+    from looop.sessions.client import kill
+    from looop.sessions.spawner import spawn
+
+    wire(ctx, [{"decision": {"action": "noop"}}] * 9)
+    env = _env(ctx, LOOOP_ACTIVE_INTERVAL="1", LOOOP_BUSY_INTERVAL="1", LOOOP_LOG_FORMAT="json")
+    spawn(ctx.paths.data, "gone", ["true"], cwd=ctx.paths.data, env=outside_env())
+    until(lambda: not get_session(ctx.paths.data, "gone").alive, 30)
+    spawn(ctx.paths.data, "w1", ["sleep", "600"], cwd=ctx.paths.data, env=outside_env())
+    try:
+        assert _cadence(env) == "active"
+    finally:
+        kill(ctx.paths.data, "w1")
+    until(lambda: not get_session(ctx.paths.data, "w1").alive, 30)
+    assert _cadence(env) == "idle"

@@ -19,6 +19,8 @@ from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
 from looop.home import jsonio
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import any_live
+from looop.home.workerrows import PULSE
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
@@ -28,7 +30,6 @@ from looop.loop.tick import dry_run_ctx, tick
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
 from looop.web.daemon import WebUp, running, start_web, stop_web
-from looop.workers.launch import live_workers
 
 
 @click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
@@ -103,10 +104,10 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
             os.write(ready_fd, b"ok\n")
             os.close(ready_fd)
 
-    def workers_alive() -> bool:
+    def workers_alive() -> bool:  # the cadence, every beat: the first live worker answers
         try:
-            return bool(live_workers(ctx))
-        except LooopError:
+            return any_live(str(ctx.paths.data), but=PULSE)
+        except OSError:
             return False
 
     try:

@@ -258,6 +258,26 @@ def list_light(
     return out
 
 
+def _runs(sdir: str) -> bool:
+    """Whether the session in `sdir` runs now, as load_session's `alive` says, from its status
+    and lock alone: the beat asks this of every worker, so no meta.json is parsed (it only has
+    to be there)."""
+    return _may_live(sdir) and os.path.isfile(os.path.join(sdir, META)) and lock_held(sdir)
+
+
+def live_ids(data: str, but: str = "") -> list[str]:
+    """The ids of the sessions that run now (`but` left out), sorted; [] with no sessions dir,
+    OSError when it cannot be listed."""
+    prefix = os.path.join(data, SESSIONS, "")
+    return sorted(i for i in session_ids(data) if i != but and _runs(prefix + i))
+
+
+def any_live(data: str, but: str = "") -> bool:
+    """Whether any session but `but` runs now: the first found answers (the pulse's cadence)."""
+    prefix = os.path.join(data, SESSIONS, "")
+    return any(i != but and _runs(prefix + i) for i in session_ids(data))
+
+
 def _may_live(sdir: str) -> bool:
     """False only for a session whose status.json says it ended (a final state never comes
     back); anything else (starting, running, unreadable) is read in full."""

@@ -12,16 +12,16 @@ import os
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Knobs
+from looop.home.sessionfiles import live_ids
 from looop.home.spent import BUDGETS, over_budget
 from looop.home.workerrows import PULSE
 from looop.sessions import hold
-from looop.sessions.state import list_sessions
 from looop.workers.diskuse import MAX_ENTRIES, measure
 from looop.workers.diskuse import size as _size
 
 
 def _live_workers(ctx: Ctx) -> list[str]:
-    return [s.id for s in list_sessions(ctx.paths.data) if s.alive and s.id != PULSE]
+    return live_ids(str(ctx.paths.data), but=PULSE)  # status and lock: every beat asks
 
 
 def check(ctx: Ctx, knobs: Knobs) -> list[str]:

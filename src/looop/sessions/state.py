@@ -369,15 +369,19 @@ def settle_dead(root: Path, stamp: str) -> list[str]:
 
 
 def _is_corpse(sdir: Path) -> bool:
-    """Finished, or never finished but its supervisor is gone. Unparseable meta: never."""
+    """Finished, or never finished but its supervisor is gone. Unparseable meta: never.
+    A running one is known by its status and lock alone (every beat asks of every worker)."""
+    status = read_status(sdir)
+    finished = status is not None and status.get("state") in TERMINAL_STATES
+    if not finished and lock_held(sdir):
+        return False
     try:
         meta = read_meta(sdir)
     except (CorruptState, OSError):
         return False
     if meta is None:
         return False
-    status = read_status(sdir)
-    if status is not None and status.get("state") in TERMINAL_STATES:
+    if finished:
         _let_go(sdir)
         return True
     return not lock_held(sdir)

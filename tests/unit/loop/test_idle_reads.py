@@ -1,0 +1,122 @@
+"""An idle home's beat asks every worker whether it runs (the disk bound, the corpse sweep, the
+pulse's cadence): that answer comes from its status and lock, as list_sessions' `alive` says,
+without parsing its meta.json (issue 56: an idle home burns no more than supervisord)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from looop.home import sessionfiles, store
+from looop.home.sessionfiles import any_live, live_ids
+from looop.home.store import write_json
+from looop.loop import diskcheck
+from looop.sessions.state import list_sessions, prune_aged
+
+
+def _session(data: Path, sid: str, meta: Any, st: Any) -> Path:
+    sdir = data / "sessions" / sid
+    sdir.mkdir(parents=True)
+    if isinstance(meta, str):
+        (sdir / "meta.json").write_text(meta)
+    elif meta is not None:
+        write_json(sdir / "meta.json", meta)
+    if st is not None:
+        write_json(sdir / "status.json", st)
+    return sdir
+
+
+def _meta(sid: str) -> dict[str, Any]:
+    return {"v": 1, "id": sid, "cmd": ["true"], "started_at": "2026-01-01T00:00:00.000Z"}
+
+
+@pytest.fixture
+def held() -> Iterator[list[int]]:
+    fds: list[int] = []
+    yield fds
+    for fd in fds:
+        os.close(fd)
+
+
+def _hold(sdir: Path, fds: list[int]) -> None:
+    fd = os.open(sdir / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what a live supervisor holds
+    fds.append(fd)
+
+
+def _fleet(data: Path, fds: list[int], live: int) -> None:
+    for i in range(live):
+        _hold(_session(data, f"w{i}", _meta(f"w{i}"), {"state": "running"}), fds)
+
+
+def test_the_live_ids_are_list_sessions_alive_ones(tmp_path: Path, held: list[int]) -> None:
+    data = tmp_path / "data"
+    for sid in ("live", "starting", "pulse"):
+        _hold(_session(data, sid, _meta(sid), {"state": "running"}), held)
+    _hold(_session(data, "nostatus", _meta("nostatus"), None), held)
+    _hold(_session(data, "nometa", None, {"state": "running"}), held)
+    _hold(_session(data, "over", _meta("over"), {"state": "exited", "exit_code": 0}), held)
+    _session(data, "dead", _meta("dead"), {"state": "running"})  # no supervisor holds it
+    _session(data, "done", _meta("done"), {"state": "killed"})
+    (data / "sessions" / "bad id").mkdir()
+    want = sorted(s.id for s in list_sessions(data) if s.alive and s.id != "pulse")
+    assert want == ["live", "nostatus", "starting"]
+    assert live_ids(str(data), but="pulse") == want
+    assert any_live(str(data), but="pulse")
+    assert live_ids(str(tmp_path / "nowhere")) == []
+    assert not any_live(str(tmp_path / "nowhere"))
+
+
+def test_only_the_pulse_running_is_no_live_worker(tmp_path: Path, held: list[int]) -> None:
+    data = tmp_path / "data"
+    _hold(_session(data, "pulse", _meta("pulse"), {"state": "running"}), held)
+    _session(data, "dead", _meta("dead"), {"state": "running"})
+    assert not any_live(str(data), but="pulse")
+    assert any_live(str(data))
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    real = store.read_json_object
+
+    def counted(path: Any) -> dict[str, Any] | None:
+        sdir, name = os.path.split(str(path))
+        key = f"{os.path.basename(sdir)}/{name}" if name == "meta.json" else name
+        seen[key] = seen.get(key, 0) + 1
+        return real(path)
+
+    monkeypatch.setattr(store, "read_json_object", counted)
+    return seen
+
+
+def test_a_beats_disk_and_corpse_checks_parse_no_running_workers_meta(
+    tmp_path: Path, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    _fleet(data, held, 5)
+    _session(data, "gone", _meta("gone"), {"state": "exited", "exit_code": 0})
+    ctx: Any = SimpleNamespace(paths=SimpleNamespace(data=data))
+    seen = _count_reads(monkeypatch)
+    assert diskcheck._live_workers(ctx) == [f"w{i}" for i in range(5)]
+    assert prune_aged(data, 0, 0.0) == ["gone"]  # the finished one still goes
+    assert [k for k in seen if k.endswith("meta.json")] == ["gone/meta.json"]
+    assert not (data / "sessions" / "gone").exists()
+    assert sorted(os.listdir(data / "sessions")) == [f"w{i}" for i in range(5)]
+
+
+def test_the_cadence_asks_until_the_first_live_worker(
+    tmp_path: Path, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    _fleet(data, held, 30)
+    seen = _count_reads(monkeypatch)
+    assert any_live(str(data), but="pulse")
+    assert seen == {"status.json": 1}
+    monkeypatch.setattr(sessionfiles, "lock_held", lambda sdir: False)  # every one gone
+    assert not any_live(str(data), but="pulse")
