@@ -194,7 +194,7 @@ class SshBackend(Polled):
 
     def kill(self, sid: str) -> dict[str, Any]:
         got = self._call("kill", sid)
-        reg.mark_over(self.ctx.paths.data, sid, None)
+        reg.mark_over(self.ctx.paths.data, sid, None, "killed")
         return got
 
     def restart(self, sid: str) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def remote_rows(
         if listing is not None:
             row = next((r for r in listing if r.get("id") == wid), None)
             if row is None or not row.get("alive"):
-                reg.mark_over(data, wid, (row or {}).get("exit_code"))
+                reg.mark_over(data, wid, (row or {}).get("exit_code"), (row or {}).get("state"))
                 keep_limit(data, wid, row)
         if row is None and not rec.get("over") and host in links and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
