@@ -15,6 +15,7 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home import outcomes, store, where
+from looop.home.clock import utc_stamp_ms
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.home.logs import log_tail
@@ -160,7 +161,9 @@ def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) ->
 
 def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
     """record_ends for the workers away from home (SSH hosts, Kubernetes pods): each seen
-    over by the fleet rows the beat reads (remote/), its outcome recorded once the same way."""
+    over by the fleet rows the beat reads (remote/; its sensor reads them after this step, so
+    an end found there is recorded the beat after, as a far verify runs), its outcome recorded
+    once the same way."""
     data = str(ctx.paths.data)
     found = _far_unrecorded(data)
     facts: dict[str, Any] = {}
@@ -178,7 +181,7 @@ def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
                 ),
             }
         end = _far_end(data, wid, rec, facts)
-        ended_at = ctx.clock.offset_stamp_at(ctx.clock.now())
+        ended_at = utc_stamp_ms(ctx.clock.now())  # when the beat saw it: the host keeps when
         rec_out = outcomes.next_record(
             prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at
         )

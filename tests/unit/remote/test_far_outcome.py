@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.home import outcomes, store
 from looop.home.fleet import fleet_rows_at
@@ -153,3 +155,17 @@ def _oom_for(wid: str) -> Any:
             store.write_json(reg.record_file(data, w), {**rec, "limit": "memory"})
 
     return keep
+
+
+@pytest.mark.parametrize(("actor", "by"), [("cli", "human"), ("pulse", "decider")])
+def test_a_kill_asked_for_a_far_worker_is_a_choice_not_a_failure(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, actor: str, by: str
+) -> None:
+    """`looop kill` (or the decider's kill_worker) of a worker on an SSH host: killed, said
+    whose kill it was, and no step toward a stall — as for a worker here."""
+    _host_says(ctx, monkeypatch, {"id": "w1", "alive": True, "state": "running"})
+    execute(ctx, ctx.knobs(), decision_from_obj({"action": "kill_worker", "id": "w1"}), actor=actor)
+    FleetWork(ctx).ended(ctx.knobs(), None)
+    rec = outcomes.read_record(str(ctx.paths.data), "w1")
+    assert rec is not None and rec["outcome"] == "killed", rec
+    assert f"by the {by}'s kill" in rec["why"] and rec["streak"] == 0, rec
