@@ -72,6 +72,7 @@ def _verify(ctx: Ctx, passed: bool) -> None:
         ({"state": "exited", "exit_code": 0}, None, "exited"),
         ({"state": "exited", "exit_code": 3}, None, "exited"),
         ({"state": "killed", "exit_code": 137}, None, "killed"),
+        ({"state": "running", "exit_code": 137}, None, "killed"),  # its supervisor died there
         ({"state": "killed", "exit_code": 137, "limit": "memory"}, None, "limited"),
         ({"state": "exited", "exit_code": 0}, "verified", "verified"),
         ({"state": "exited", "exit_code": 0}, "failed", "failed_verify"),
