@@ -75,7 +75,7 @@ def fleet_rows_at(
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
-        r.setdefault("outcome", None)  # a worker away from home: its host keeps no outcome
+        r.setdefault("outcome", None)  # a far row carries its own (remote/engine.py)
     _with_spend(data, rows)
     held = held_rows(data, clock)  # starts held for a usage window: `scheduled`
     if held:

@@ -1,8 +1,10 @@
 """The beat records each worker's outcome once, when it first finds the worker ended (its
 verify, if it has one, run: a pending verify waits a beat): derived by home/outcomes.py's one
 table, written to outcomes/<id>.json, said in journal.md, events.jsonl (`worker_ended`, which
-/metrics counts) and the pulse's output. A worker that failed the same way worker_stall_after
-times in a row is said stalled once, a notification too."""
+/metrics counts) and the pulse's output. A worker away from home gets its outcome the same way
+once the fleet rows the beat reads from its host saw it over (record_far_ends). A worker that
+failed the same way worker_stall_after times in a row is said stalled once, a notification
+too."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from typing import Any
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.home import outcomes, where
+from looop.home import outcomes, store, where
+from looop.home.clock import utc_stamp_ms
 from looop.home.config import Config, Knobs
-from looop.home.errors import LooopError
+from looop.home.errors import CorruptState, LooopError
 from looop.home.logs import log_tail
 from looop.home.outcomes import End, Outcome
 from looop.home.sessionfiles import STATUS, list_light, session_ids
@@ -104,6 +107,87 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
         rec = outcomes.next_record(prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at)
         outcomes.write_record(data, rec)
         _say(ctx, knobs, cfg, rec, newly=bool(rec["stalled"]) and not (prev or {}).get("stalled"))
+        done.append(wid)
+    return done
+
+
+def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:
+    """The home's records of workers away (hosts/workers/<id>.json) that say the worker is
+    over and changed since its outcome record was written: two stats each, a read of those."""
+    base = where.host_workers(data)
+    try:
+        names = sorted(n for n in os.listdir(base) if n.endswith(".json") and n[0] != ".")
+    except OSError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for n in names:
+        wid = n[: -len(".json")]
+        try:
+            changed = os.stat(where.join(base, n)).st_mtime_ns
+        except OSError:
+            continue
+        try:
+            recorded = os.stat(outcomes.record_path(data, wid)).st_mtime_ns
+        except OSError:
+            recorded = -1
+        if recorded > changed:
+            continue
+        try:
+            rec = store.read_json_object(where.join(base, n))
+        except CorruptState:
+            continue  # `host ls` says an unreadable record; its worker gets no outcome
+        if rec is not None and rec.get("over") is True and wid != PULSE:
+            out[wid] = rec
+    return out
+
+
+def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) -> End:
+    """What the home knows of a worker away's end: how it ended and its exit code as its host
+    said them (remote/hosts.mark_over), a bound it was at, its verify (run on its host,
+    recorded here), its spend budget and its asks (both the home's). Not known here: a usage
+    window (its CLI's output stays on its host) and its last line (so is its log)."""
+    limit = rec.get("limit") if isinstance(rec.get("limit"), str) else None
+    code = rec.get("exit_code")
+    over = (over_limit(data, wid) or "budget") if wid in facts["over"] else None
+    return End(
+        "killed" if limit or rec.get("ended") == "killed" else "exited",
+        code if type(code) is int else None,
+        limit=limit,
+        verify=verify_result(where.join(data, where.VERIFY), wid),
+        over=over,
+        asking=wid in facts["asking"],
+    )
+
+
+def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
+    """record_ends for the workers away from home (SSH hosts, Kubernetes pods): each seen
+    over by the fleet rows the beat reads (remote/; its sensor reads them after this step, so
+    an end found there is recorded the beat after, as a far verify runs), its outcome recorded
+    once the same way."""
+    data = str(ctx.paths.data)
+    found = _far_unrecorded(data)
+    facts: dict[str, Any] = {}
+    done: list[str] = []
+    for wid, rec in found.items():
+        gen = str(rec.get("started_at") or "")
+        prev = outcomes.read_record(data, wid)
+        if outcomes.outcome_of(prev, gen) is not None or _pending_verify(data, wid):
+            continue
+        if not facts:  # read once, and only when some worker away ended
+            facts = {
+                "over": over_budget(data),
+                "asking": waiting_workers(
+                    where.join(data, where.ASKS), where.join(data, where.ANSWERS)
+                ),
+            }
+        end = _far_end(data, wid, rec, facts)
+        ended_at = utc_stamp_ms(ctx.clock.now())  # when the beat saw it: the host keeps when
+        rec_out = outcomes.next_record(
+            prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at
+        )
+        outcomes.write_record(data, rec_out)
+        newly = bool(rec_out["stalled"]) and not (prev or {}).get("stalled")
+        _say(ctx, knobs, cfg, rec_out, newly=newly)
         done.append(wid)
     return done
 

@@ -12,7 +12,7 @@ from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.loop import diskcheck
-from looop.loop.ended import record_ends
+from looop.loop.ended import record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import list_sessions
@@ -56,7 +56,10 @@ class FleetWork:
 
     def ended(self, knobs: Knobs, cfg: Config | None) -> None:
         """Each worker that ended since the last beat: its outcome recorded (loop/ended.py)."""
-        record_ends(self.ctx, knobs, cfg)
+        if self.ctx.paths.sessions.is_dir():
+            record_ends(self.ctx, knobs, cfg)
+        if self.ctx.paths.host_workers.is_dir():
+            record_far_ends(self.ctx, knobs, cfg)
 
     def windows(self, knobs: Knobs, cfg: Config | None) -> None:
         """Usage windows: workers seen stopped on a limit, and each reset's work."""

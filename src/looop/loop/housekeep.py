@@ -85,9 +85,9 @@ def usage_windows(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
 
 def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
     """Each worker that ended gets its outcome, after verifies, the meter and the usage
-    windows said what they found of it (loop/ended.py); one stat for a home without
-    sessions."""
-    if not ctx.paths.sessions.is_dir():
+    windows said what they found of it (loop/ended.py); two stats for a home without
+    sessions or workers away."""
+    if not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir():
         return
     try:
         _fleet(ctx).ended(knobs, cfg)

@@ -4,7 +4,8 @@
 drives one: the decider's moves, `ls` and sys-sessions rows, `looop down`, the human verbs.
 
 A host that does not answer (an SSH link down, a cluster's API out of reach) makes its
-workers `unreachable`: alive, nothing reaped, until it answers again."""
+workers `unreachable`: alive, nothing reaped, until it answers again. An ended worker's row
+carries the outcome the beat recorded for it (loop/ended.py), as a worker at home's does."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.home import where
+from looop.home import outcomes, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.workerrows import health, verify_result, waiting_workers
@@ -139,7 +140,16 @@ def remote_rows(
         if v:
             r["verify"] = "pass" if v.get("pass") else "fail"
             r["verify_output"] = v.get("output")
+        r["outcome"] = None if r["alive"] else _outcome(data, str(r["id"]))
     return rows
+
+
+def _outcome(data: Path, wid: str) -> str | None:
+    """An ended worker's outcome, once the beat recorded it (loop/ended.record_far_ends) for
+    the generation the home's record names (its host's own start stamp may differ)."""
+    rec = reg.record(data, wid) or {}
+    gen = str(rec.get("started_at") or "")
+    return outcomes.outcome_of(outcomes.read_record(str(data), wid), gen)
 
 
 def remote_rows_at(

@@ -407,13 +407,18 @@ def records(data: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def mark_over(data: Path, wid: str, exit_code: object) -> None:
-    """The worker is over; `exit_code` as its host said it (outside input: kept when it is
-    an exit status, else unknown)."""
+ENDS = ("exited", "killed")  # how a worker away ended, as the home's record keeps it
+
+
+def mark_over(data: Path, wid: str, exit_code: object, ended: object = "exited") -> None:
+    """The worker is over; `exit_code` and how it `ended` (exited or killed: its outcome's
+    facts, loop/ended.py) as its host said them (outside input: kept when they are an exit
+    status and one of ENDS, else unknown and exited)."""
     rec = record(data, wid)
     if rec is not None and not rec.get("over"):
         rec["over"] = True
         rec["exit_code"] = untrusted.exit_code(exit_code)
+        rec["ended"] = ended if ended in ENDS else "exited"
         store.write_json(record_file(data, wid), rec)
 
 

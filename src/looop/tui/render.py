@@ -16,6 +16,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from looop.home import outcomes
+from looop.home.outcomes import Outcome
 from looop.sessions.state import Session
 from looop.workers.health import age
 
@@ -33,6 +35,9 @@ _PYTE_NAMES = {
     "cyan": 6,
     "white": 7,
 }
+# an ended worker's outcome: green went through, red failed, yellow waits on something else
+GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.VERIFIED})
+BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED})
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 HEALTH_STYLE: Mapping[str, str] = {
@@ -150,6 +155,8 @@ class FleetRow:
     verify: str | None
     note: str | None
     host: str | None = None  # a worker away from home: where it runs
+    outcome: str | None = None  # how an ended worker ended, once the beat recorded it
+    exit_code: int | None = None
 
 
 def parse_stamp(stamp: str | None) -> float | None:
@@ -200,6 +207,8 @@ def fleet_rows(
             verify=w.get("verify"),
             note=w.get("note"),
             host=str(w["host"]) if w.get("host") else None,
+            outcome=w["outcome"] if isinstance(w.get("outcome"), str) else None,
+            exit_code=w["exit_code"] if type(w.get("exit_code")) is int else None,
         )
         for w in workers
         if w.get("id") != PULSE
@@ -231,8 +240,29 @@ def default_selection(rows: list[FleetRow]) -> str | None:
     return best.id
 
 
+def state_cell(row: FleetRow) -> Text:
+    """A live worker's state; an ended one's outcome (home/outcomes.py) once the beat recorded
+    it, with its exit code when it simply exited, else the state it ended in."""
+    if row.alive or row.outcome not in outcomes.TABLE:
+        return Text(row.state)
+    shown = outcomes.short(row.outcome)
+    if row.outcome == Outcome.EXITED:
+        if row.exit_code is not None:
+            shown = f"{shown} {row.exit_code}"
+        return Text(shown, style="green" if row.exit_code == 0 else "red")
+    return Text(
+        shown,
+        style="green"
+        if row.outcome in GOOD_ENDS
+        else "red"
+        if row.outcome in BAD_ENDS
+        else "yellow",
+    )
+
+
 def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
-    """ID HEALTH STATE UP IDLE VERIFY NOTE, as styled cells."""
+    """ID HEALTH STATE UP IDLE VERIFY NOTE, as styled cells (STATE: an ended worker's
+    outcome)."""
     up = now - row.started if row.alive and row.started is not None else None
     idle = now - row.last_output if row.alive and row.last_output is not None else None
     mark = "▸ " if selected else "  "
@@ -242,7 +272,7 @@ def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
     return (
         ident,
         Text(row.health, style=HEALTH_STYLE.get(row.health, "")),
-        Text(row.state),
+        state_cell(row),
         Text(age(up)),
         Text(age(idle)),
         Text(

@@ -323,3 +323,33 @@ def test_the_status_line_counts_down_to_the_next_beat() -> None:
     assert pulse_part(st(True, "deciding", None), 1000.0) == "pulse up · deciding"
     assert pulse_part(st(True, "running", 1042), 1000.0) == "pulse up · beating"
     assert pulse_part(st(True, None, None), 1000.0) == "pulse up"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "shown", "colour"),
+    [
+        ("verified", 0, "verified", "green"),
+        ("failed_verify", 0, "verify failed", "red"),
+        ("exited", 0, "exited 0", "green"),
+        ("exited", 2, "exited 2", "red"),
+        ("exited", None, "exited", "red"),
+        ("needs_human", 0, "blocked on human", "yellow"),
+        ("over_budget", 1, "over budget", "yellow"),
+        ("made-up", 1, "exit:0", ""),  # not an outcome: its state, nothing claimed
+    ],
+)
+def test_an_ended_workers_state_cell_says_its_outcome(
+    outcome: str, code: int | None, shown: str, colour: str
+) -> None:
+    """`looop watch` shows how an ended worker ended, near or far, as `ls` does; a live
+    one, or one whose end the beat has not recorded yet, shows its state as before."""
+    ended = {**_worker("w", False, "2026-01-01T10:00:00Z"), "outcome": outcome, "exit_code": code}
+    far = {**ended, "id": "f", "host": "h7"}
+    rows = fleet_rows([], [ended, far], show_all=True)
+    for row in rows:
+        cell = row_cells(row, 0.0, selected=False)[2]
+        assert cell.plain == shown and cell.style == colour, (row.id, cell)
+    unrecorded = fleet_rows([], [_worker("w", False, "2026-01-01T10:00:00Z")], True)[0]
+    assert row_cells(unrecorded, 0.0, False)[2].plain == "exit:0"
+    live = {**_worker("w", True, "2026-01-01T10:00:00Z"), "outcome": outcome}
+    assert row_cells(fleet_rows([], [live], False)[0], 0.0, False)[2].plain == "running"

@@ -19,8 +19,8 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home import outcomes
-from looop.home.errors import LooopError
+from looop.home import outcomes, store
+from looop.home.errors import CorruptState, LooopError
 from looop.home.usagewindows import unhold
 from looop.sessions.state import SessionError, get_session, session_dir
 from looop.workers.ids import normalise_target
@@ -77,9 +77,14 @@ come back with next_interval_s.
 
 
 def _asked(ctx: Ctx, wid: str, who: str) -> None:
-    """A kill asked for is a choice, not a failure: its outcome says so (home/outcomes.py)."""
+    """A kill asked for is a choice, not a failure: its outcome says so (home/outcomes.py).
+    A worker away from home: its generation is the home's record's start (loop/ended.py)."""
     try:
-        gen = get_session(ctx.paths.data, wid).started_at
+        away = store.read_json_object(far.remote_record(ctx.paths.data, wid))
+        if away is not None:
+            gen = str(away.get("started_at") or "")
+        else:
+            gen = get_session(ctx.paths.data, wid).started_at
         outcomes.mark_kill(str(ctx.paths.data), wid, gen, who)
-    except (SessionError, OSError):
+    except (SessionError, OSError, CorruptState):
         pass  # no session to kill (said below), or the mark unwritten: it reads as a failure

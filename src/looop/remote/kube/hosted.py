@@ -116,9 +116,9 @@ class HostedKube(KubeBackend):
         except Unreachable:
             raise  # not known to be over: the record stays live
         except SessionError:
-            reg.mark_over(self.data, sid, None)  # no Job: nothing runs it any more
+            reg.mark_over(self.data, sid, None, "killed")  # no Job: nothing runs it any more
             raise
-        reg.mark_over(self.data, sid, None)
+        reg.mark_over(self.data, sid, None, "killed")
         return got
 
     def attach_line(self, sid: str) -> str:

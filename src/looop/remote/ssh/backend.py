@@ -194,7 +194,7 @@ class SshBackend(Polled):
 
     def kill(self, sid: str) -> dict[str, Any]:
         got = self._call("kill", sid)
-        reg.mark_over(self.ctx.paths.data, sid, None)
+        reg.mark_over(self.ctx.paths.data, sid, None, "killed")
         return got
 
     def restart(self, sid: str) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def remote_rows(
         if listing is not None:
             row = next((r for r in listing if r.get("id") == wid), None)
             if row is None or not row.get("alive"):
-                reg.mark_over(data, wid, (row or {}).get("exit_code"))
+                reg.mark_over(data, wid, (row or {}).get("exit_code"), _how_ended(row))
                 keep_limit(data, wid, row)
         if row is None and not rec.get("over") and host in links and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
@@ -326,6 +326,13 @@ def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
     if limit in LIMIT_HEALTH:
         r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
     return r
+
+
+def _how_ended(row: dict[str, Any] | None) -> str:
+    """How an ended worker ended, from its host's row: exited or killed as it says; still
+    said running or starting once over, its supervisor died there (killed, as at home)."""
+    said = (row or {}).get("state")
+    return "killed" if said in ("killed", "running", "starting", "dead") else "exited"
 
 
 def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
