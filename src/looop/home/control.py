@@ -3,7 +3,8 @@
 client.py's requests are these, and `looop shot`, `send` and `key` serve a live session
 through them without click (the `socket` module's enums alone cost ~6 ms, pathlib ~10).
 Every request retries its connect briefly, giving up at once when the session is over, and
-has a read timeout, so a wedged supervisor never hangs a caller.
+has a read timeout, so a wedged supervisor never hangs a caller. A line typed with Enter
+is submitted here, for every way of typing one (`send`).
 """
 
 from __future__ import annotations
@@ -161,9 +162,11 @@ def _await_echo(data: str, sid: str, tail: str, offset: int) -> None:
     deadline = time.monotonic() + ECHO_WAIT_S
     while True:
         try:
-            said = _dict(request(data, sid, "status")).get("output_bytes") or 0
+            got = request(data, sid, "status", timeout_s=ECHO_WAIT_S)
+            said = _dict(got).get("output_bytes") or 0
             if isinstance(said, int) and said > offset:
-                shot = _dict(request(data, sid, "screenshot", format="plain", trim=True))
+                got = request(data, sid, "screenshot", timeout_s=ECHO_WAIT_S, format="plain")
+                shot = _dict(got)
                 if tail in "".join(str(shot.get("text", "")).split()):
                     return
         except SessionError:
