@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
+from looop.core.context import Ctx
 from looop.home.drive import typed
+from looop.home.sandboxpolicy import OFF
 from looop.sessions.client import expect, log_tail, send
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
-from tests.helpers import clean_env, kill_sessions
+from tests.helpers import clean_env, kill_sessions, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,6 +83,20 @@ def test_a_line_typed_while_the_worker_reads_late_is_submitted(root: Path, way: 
     _typed_while_stopped(root, typing)
     assert _seen(root, "tui", f"SUBMITTED:{LINE}"), log_tail(root, "tui", 10)
     assert "PASTED" not in log_tail(root, "tui", 20)
+
+
+def test_a_decisions_steer_is_submitted_while_the_worker_reads_late(ctx: Ctx) -> None:
+    """steer_session (the web's and MCP's typing with Enter too) through the executor."""
+    wire(ctx, [], worker=" ".join([*TUI, "# {{prompt_file}}"]))
+    root = ctx.paths.data
+    try:
+        start_worker(ctx, ctx.knobs(), StartRequest("tui", "x", sandbox=OFF))
+        assert _seen(root, "tui", "READY")
+        steer = decision_from_obj({"action": "steer_session", "id": "tui", "input": LINE})
+        _typed_while_stopped(root, lambda: execute(ctx, ctx.knobs(), steer))
+        assert _seen(root, "tui", f"SUBMITTED:{LINE}"), log_tail(root, "tui", 10)
+    finally:
+        stop_sessions(root)
 
 
 def test_a_program_that_never_echoes_still_gets_its_enter(root: Path) -> None:
