@@ -3,7 +3,8 @@
 client.py's requests are these, and `looop shot`, `send` and `key` serve a live session
 through them without click (the `socket` module's enums alone cost ~6 ms, pathlib ~10).
 Every request retries its connect briefly, giving up at once when the session is over, and
-has a read timeout, so a wedged supervisor never hangs a caller.
+has a read timeout, so a wedged supervisor never hangs a caller. A line typed with Enter
+is submitted here, for every way of typing one (`send`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ CONNECT_TRIES = 100
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
+
+# a line typed with Enter: how long its text may take to show before Enter goes anyway, how
+# often the screen is looked at meanwhile, and how much of the line's end must show
+ECHO_WAIT_S = 2.0
+ECHO_POLL_S = 0.02
+ECHO_TAIL = 12
 
 INPUT_OPS = frozenset({"send", "resize", "detach"})
 # Named keys are a few bytes: encoded here, not by binascii, which maps itself and libz (two
@@ -113,12 +120,60 @@ def _dict(data: Any) -> dict[str, Any]:
 
 
 def send(data: str, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
-    """Type into the session; `offset` is the log size before the input (for expect since)."""
+    """Type into the session; `offset` is the log size before the input (for expect since).
+
+    Input that ends in Enter (CR) after something visible is submitted in two writes: the
+    text, then Enter once the text shows on the worker's screen (at most ECHO_WAIT_S; a
+    program that does not echo gets its Enter then). An agent TUI that reads text and CR in
+    one read takes the CR as part of a paste and never submits the line — two writes alone
+    can still arrive in one read on a loaded machine. Every way of typing a line (`looop send`,
+    steer_session, the web, MCP, a remote worker's far end) comes through here."""
+    tail = _echo_tail(text) if not newline else ""
+    if not tail:
+        return _send_once(data, sid, text, newline)
+    first = _send_once(data, sid, text[:-1], False)
+    _await_echo(data, sid, tail, int(first.get("offset") or 0))
+    enter = _send_once(data, sid, "\r", False)
+    return {**first, "sent": int(first.get("sent") or 0) + int(enter.get("sent") or 0)}
+
+
+def _send_once(data: str, sid: str, text: str | bytes, newline: bool) -> dict[str, Any]:
     if isinstance(text, bytes):
         fields: dict[str, Any] = {"data_b64": b64encode(text)}
     else:
         fields = {"text": text}
     return _dict(request(data, sid, "send", newline=newline, **fields))
+
+
+def _echo_tail(text: str | bytes) -> str:
+    """The last few visible characters typed before a final CR; "" when there is no final
+    CR or nothing visible before it (a bare Enter, a control key): then one write."""
+    said = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    if not said.endswith("\r"):
+        return ""
+    last = said[:-1].replace("\r", "\n").split("\n")[-1]
+    shown = "".join(c for c in last if c.isprintable() and not c.isspace())
+    return shown[-ECHO_TAIL:]
+
+
+def _await_echo(data: str, sid: str, tail: str, offset: int) -> None:
+    """Until the worker wrote output after `offset` and its screen (lines joined, spaces
+    dropped: a wrapped line still matches) shows `tail`; at most ECHO_WAIT_S."""
+    deadline = time.monotonic() + ECHO_WAIT_S
+    while True:
+        try:
+            got = request(data, sid, "status", timeout_s=ECHO_WAIT_S)
+            said = _dict(got).get("output_bytes") or 0
+            if isinstance(said, int) and said > offset:
+                got = request(data, sid, "screenshot", timeout_s=ECHO_WAIT_S, format="plain")
+                shot = _dict(got)
+                if tail in "".join(str(shot.get("text", "")).split()):
+                    return
+        except SessionError:
+            return  # over or not answering: the Enter's own request says so
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(ECHO_POLL_S)
 
 
 def b64encode(raw: bytes) -> str:

@@ -491,6 +491,7 @@ def test_shot_send_and_key_faces_agree(
     assert fast == slow
 
 
+@pytest.mark.process  # a line sent with Enter waits (bounded) for w1's echo, which never comes
 def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
     drive_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -69,11 +69,11 @@ question meant for the human.
         if way.kind == "local" and exited_resumable(ctx, wid):  # its news reaches it anyway
             _resume_told(by, wid, self.input)
             return None
-        # the text, then Enter (CR) as its own write: raw-mode agent TUIs submit on Enter, but
-        # claude's reads a CR that came in one write with the text as part of a paste; a
-        # line-mode program gets CR as NL either way
-        far.sessions_call("steer_session", lambda: way.send(wid, self.input, False))
-        far.sessions_call("steer_session", lambda: way.key(wid, ["Enter"]))
+        # the text, then Enter (CR): raw-mode agent TUIs submit on Enter, a line-mode program
+        # gets CR as NL. The session client presses Enter only once the text shows (claude's
+        # TUI reads a CR that arrives in one read with the text as part of a paste)
+        line = self.input + "\r"
+        far.sessions_call("steer_session", lambda: way.send(wid, line, False))
         return None
 
 

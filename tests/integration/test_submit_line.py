@@ -1,0 +1,106 @@
+"""A line typed with Enter is submitted even when the worker reads late: Enter goes only once
+the text shows on the worker's screen, so a TUI that takes text+CR in one read as a paste
+(tests/fixtures/paste_tui.py) still gets its CR in a read of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
+from looop.core.context import Ctx
+from looop.home.drive import typed
+from looop.home.sandboxpolicy import OFF
+from looop.sessions.client import expect, log_tail, send
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
+from tests.clocks import FixedClock
+from tests.helpers import clean_env, kill_sessions, stop_sessions, wire
+
+pytestmark = pytest.mark.timeout(60)
+
+TUI = [sys.executable, str(Path(__file__).resolve().parent.parent / "fixtures" / "paste_tui.py")]
+LINE = "fix the red test now"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    r = tmp_path / "data"
+    r.mkdir()
+    yield r
+    kill_sessions(r)
+
+
+def _spawn(root: Path, sid: str, argv: list[str]) -> None:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(root.parent), "LANG": "C.UTF-8"}
+    spawn(root, sid, argv, cwd=root, env=env)
+
+
+def _seen(root: Path, sid: str, pattern: str, timeout_s: float = 15) -> bool:
+    code, _, _ = expect(root, sid, pattern, timeout_s=timeout_s, clock=FixedClock())
+    return code == 0
+
+
+def _cli_send(root: Path) -> Callable[[], object]:
+    argv = [sys.executable, "-m", "looop", "send", "tui", *LINE.split()]
+    env = clean_env(root.parent, root)
+    return lambda: subprocess.run(argv, env=env, capture_output=True, timeout=30, check=True)
+
+
+def _typed_while_stopped(root: Path, typing: Callable[[], object]) -> None:
+    """Type the line while the worker's reader is stopped (so whatever was written by then
+    arrives in one read), let it go on, and wait for the typing to finish."""
+    pid = get_session(root, "tui").child_pid
+    assert pid
+    os.kill(pid, signal.SIGSTOP)
+    job = threading.Thread(target=typing)
+    try:
+        job.start()
+        job.join(0.5)  # today's two writes are both done by now; Enter must not be
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    job.join(20)
+    assert not job.is_alive()
+
+
+@pytest.mark.parametrize("way", ["client", "cli"])
+def test_a_line_typed_while_the_worker_reads_late_is_submitted(root: Path, way: str) -> None:
+    _spawn(root, "tui", TUI)
+    assert _seen(root, "tui", "READY")
+    typing = (
+        _cli_send(root) if way == "cli" else lambda: send(root, "tui", typed([LINE], False), False)
+    )
+    _typed_while_stopped(root, typing)
+    assert _seen(root, "tui", f"SUBMITTED:{LINE}"), log_tail(root, "tui", 10)
+    assert "PASTED" not in log_tail(root, "tui", 20)
+
+
+def test_a_decisions_steer_is_submitted_while_the_worker_reads_late(ctx: Ctx) -> None:
+    """steer_session (the web's and MCP's typing with Enter too) through the executor."""
+    wire(ctx, [], worker=" ".join([*TUI, "# {{prompt_file}}"]))
+    root = ctx.paths.data
+    try:
+        start_worker(ctx, ctx.knobs(), StartRequest("tui", "x", sandbox=OFF))
+        assert _seen(root, "tui", "READY")
+        steer = decision_from_obj({"action": "steer_session", "id": "tui", "input": LINE})
+        _typed_while_stopped(root, lambda: execute(ctx, ctx.knobs(), steer))
+        assert _seen(root, "tui", f"SUBMITTED:{LINE}"), log_tail(root, "tui", 10)
+    finally:
+        stop_sessions(root)
+
+
+def test_a_program_that_never_echoes_still_gets_its_enter(root: Path) -> None:
+    _spawn(root, "quiet", ["/bin/sh", "-c", "stty -echo; read x; echo GOT:$x"])
+    reply = send(root, "quiet", "no echo here\r", False)
+    assert reply["sent"] == len("no echo here\r")
+    assert _seen(root, "quiet", "GOT:no echo here")

@@ -1,0 +1,55 @@
+"""home/control.send: which input is typed in two writes (the text, then Enter once it shows)
+and which in one, read off the requests a supervisor would get (its replies faked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from looop.home import control
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """The requests sent; the worker's screen shows whatever was typed so far."""
+    got: list[tuple[str, Any]] = []
+    typed: list[str] = []
+
+    def request(data: str, sid: str, op: str, **fields: Any) -> Any:
+        if op == "send":
+            what = fields.get("text", fields.get("data_b64"))
+            got.append((op, what))
+            typed.append(str(what))
+            return {"sent": len(str(what)), "offset": 100}
+        got.append((op, None))
+        if op == "status":
+            return {"output_bytes": 101}
+        return {"text": "> " + "".join(typed).replace(" ", " \n")}  # wrapped at each space
+
+    monkeypatch.setattr(control, "request", request)
+    return got
+
+
+def test_a_line_with_enter_is_typed_then_entered_once_it_shows(asked: list[Any]) -> None:
+    reply = control.send("/d", "w1", "fix the test\r", False)
+    assert asked == [("send", "fix the test"), ("status", None), ("screenshot", None),
+                     ("send", "\r")]  # fmt: skip
+    assert reply == {"sent": len("fix the test\r"), "offset": 100}  # as one write said it
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\r", "  \r", "typed only", b"\x03\r", "\x1b\r"],
+    ids=["bare Enter", "spaces", "no Enter", "C-c Enter", "Esc Enter"],
+)
+def test_input_with_nothing_to_see_before_its_enter_is_one_write(
+    asked: list[Any], text: str | bytes
+) -> None:
+    control.send("/d", "w1", text, False)
+    assert [op for op, _ in asked] == ["send"]
+
+
+def test_a_line_mode_send_is_one_write(asked: list[Any]) -> None:
+    control.send("/d", "w1", "echo hi\r", True)  # the supervisor adds its newline
+    assert [op for op, _ in asked] == ["send"]
