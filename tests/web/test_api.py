@@ -391,15 +391,16 @@ def test_a_cost_read_again_is_kept_until_the_ledger_moves(
     authed: TestClient, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dashboard reads /cost on every redraw: built once per change of the ledger."""
+    from looop.home.cost.days import Held
     from looop.home.cost.record import append_cost
     from looop.web import reads
 
     builds: list[int] = []
     real = reads.cost
 
-    def counted(c: Ctx, days: int) -> dict[str, object]:
+    def counted(c: Ctx, days: int, held: Held | None = None) -> dict[str, object]:
         builds.append(days)
-        return real(c, days)
+        return real(c, days, held)
 
     monkeypatch.setattr(reads, "cost", counted)
     now = ctx.clock.now()
@@ -409,6 +410,43 @@ def test_a_cost_read_again_is_kept_until_the_ledger_moves(
     assert len(builds) <= 2  # once, and once more if that read wrote the day totals
     append_cost(ctx.paths.cost_ledger, now, "session", "w1", "claude", 0.25)
     assert authed.get("/api/v1/cost?days=14").json()["today"] == 0.75
+
+
+def test_a_cost_read_after_a_new_row_parses_that_row_not_the_home_history(
+    authed: TestClient, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server keeps the day totals it read: a redraw after a beat metered a worker costs
+    the new row, not a parse of every day the home ever spent on."""
+    from looop.home.cost import days
+    from looop.home.cost.record import append_cost, append_costs
+
+    now = ctx.clock.now()
+    ledger = ctx.paths.cost_ledger
+    for back in range(1, 120):  # four months of history, three sources a day
+        rows = [(f"w{i}", "claude", 0.01, "m") for i in range(3)]
+        append_costs(ledger, now - back * 86400, "session", rows)
+    first = authed.get("/api/v1/cost?days=14").json()
+    assert first["today"] == 0 and sum(d["usd"] for d in first["daily"]) == pytest.approx(0.39)
+    loads: list[str] = []
+    parsed: list[bytes] = []
+    real_load, real_line = days._load, days._fold_line
+
+    def load(path: str, zone: str) -> days.Days | None:
+        loads.append(path)
+        return real_load(path, zone)
+
+    def line(d: days.Days, raw: bytes, clock: object) -> None:
+        parsed.append(raw)
+        real_line(d, raw, clock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(days, "_load", load)
+    monkeypatch.setattr(days, "_fold_line", line)
+    for n in range(1, 4):
+        append_cost(ledger, now, "session", "w1", "claude", 0.5)
+        got = authed.get("/api/v1/cost?days=14").json()
+        assert got["today"] == 0.5 * n and got["daily"][-1]["usd"] == 0.5 * n
+    assert loads == []  # the day totals were never parsed again
+    assert len([r for r in parsed if r.strip()]) == 3  # each new row once, no old one
 
 
 def test_a_run_with_its_output_and_no_server_paths(authed: TestClient, ctx: Ctx) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import threading
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
+from looop.home.cost.days import Held
 from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
@@ -193,11 +195,18 @@ def _kept_states(site: Site) -> dict[bool, Kept[bytes]]:
 
 def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
     """The dashboard reads /cost on every redraw: built again only when the ledger, its day
-    totals or the local date moved (a stat of three files), not once per request."""
+    totals or the local date moved (a stat of three files), not once per request; and then
+    from the day totals held since the last build, caught up with the rows appended since
+    (one build at a time: they are caught up in place)."""
     ctx = site.ctx
     data = str(ctx.paths.data)
     inputs = [os.path.join(data, n) for n in ("cost.jsonl", "cost", ".cost-days.json")]
     kept: dict[int, Kept[bytes]] = {}
+    held, lock = Held(), threading.Lock()
+
+    def build(days: int) -> bytes:
+        with lock:
+            return json_bytes(reads.cost(ctx, days, held))
 
     def get(days: int) -> Awaitable[bytes]:
         if days not in kept:
@@ -208,7 +217,7 @@ def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
                 day = ctx.clock.local_tm(ctx.clock.now())[:3]
                 return (day, *(stat_of(p) for p in inputs))
 
-            kept[days] = Kept(key, lambda: json_bytes(reads.cost(ctx, days)))
+            kept[days] = Kept(key, lambda: build(days))
         return kept[days].get()
 
     return get

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from looop.act.journal import journal_row
 from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
-from looop.decide.cost.report import DAY_SPLIT, cost_reports
+from looop.decide.cost.report import DAY_SPLIT, cost_reports, window
 from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.home.errors import LooopError
@@ -34,6 +34,7 @@ from looop.workers.treegit import read_gitdir
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from looop.home.cost.days import Held
     from looop.workers.backend import Backend, Reach
 
 MAX_LINES = 2000  # the most journal/log lines one call returns
@@ -375,21 +376,24 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     return info
 
 
-def cost(ctx: Ctx, days: int) -> dict[str, Any]:
+def cost(ctx: Ctx, days: int, held: Held | None = None) -> dict[str, Any]:
     """Spend today by worker and by runner, and the last `days` local days (zeros filled in),
-    each day's decides and workers apart (the chart stacks them)."""
+    each day's decides and workers apart (the chart stacks them): the window's days only.
+    `held`: the server's kept day totals, caught up rather than loaded again."""
+    n = _clamp(days, 366)
+    span = window(n)
     try:
         by_worker, by_runner, by_day, split = cost_reports(
             ctx.paths,
             ctx.clock,
-            [("today", "worker"), ("today", "runner"), ("all", "day"), ("all", DAY_SPLIT)],
+            [("today", "worker"), ("today", "runner"), (span, "day"), (span, DAY_SPLIT)],
+            held,
         )
     except LooopError as e:
         raise WebError(500, str(e)) from None
     today = date.fromisoformat(by_day["to"])
     spent = {g["key"]: g["usd"] for g in by_day["groups"]}
     part = {g["key"]: g["usd"] for g in split["groups"]}
-    n = _clamp(days, 366)
     daily = [
         {
             "day": d,

@@ -16,7 +16,7 @@ from looop.decide.cost import CostMeter
 from looop.decide.cost import report as report_module
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
-from looop.home.cost.days import Days
+from looop.home.cost.days import Days, Held
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.presets import PRESETS
@@ -618,9 +618,9 @@ def test_cost_reports_read_the_day_totals_once_for_many_groupings(
     reads: list[str] = []
     real = report_module.day_totals
 
-    def counted(data: str, c: Clock) -> Days:
+    def counted(data: str, c: Clock, held: Held | None = None) -> Days:
         reads.append(data)
-        return real(data, c)
+        return real(data, c, held)
 
     monkeypatch.setattr(report_module, "day_totals", counted)
     assert cost.cost_reports(paths, clock, asks) == one_by_one

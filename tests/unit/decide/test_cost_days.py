@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.decide.cost.report import cost_report
+from looop.decide.cost.report import cost_report, cost_reports
 from looop.home.cost import days, rotate, totals
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost, append_costs, keyed_row
@@ -197,3 +197,62 @@ def test_a_full_ledger_moves_before_its_month_ends(
     assert all(p.stat().st_size <= 4096 + 200 for p in (data / "cost").iterdir())
     clock = FixedClock(JAN_30 + DAY, tz=ZoneInfo("UTC"))
     assert cost_report(Paths.at(data), clock, "all")["calls"] == 200 == _every_row(data)[1]
+
+
+def test_held_days_count_what_a_fresh_reader_counts_through_changes_under_them(
+    tmp_path: Path,
+) -> None:
+    """A long-lived reader's kept days: caught up in place while the files only grow, dropped
+    when another reader rewrote the days file or the ledger was cut, and never counting a
+    row twice or missing one."""
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 12 * 3600, tz=ZoneInfo("UTC"))
+    held = days.Held()
+
+    def both() -> None:
+        got = cost_reports(Paths.at(data), clock, [("all", "worker")], held)[0]
+        fresh = cost_report(Paths.at(data), clock, "all", "worker")  # from the file
+        assert (got["total"], got["calls"], got["groups"]) == (
+            fresh["total"],
+            fresh["calls"],
+            fresh["groups"],
+        )
+        assert (round(got["total"] * 1_000_000), got["calls"]) == _every_row(data)
+
+    _fill(data, JAN_30, 12)
+    both()
+    _fill(data, JAN_30 + 12 * 3600, 3, 0.02)  # a few rows: folded in memory
+    both()
+    _fill(data, JAN_30 + 15 * 3600, 500)  # the fresh reader writes the days file back
+    both()
+    ledger = data / "cost.jsonl"  # cut to its first rows: the held days are let go
+    ledger.write_text("".join(ledger.read_text().splitlines(keepends=True)[:5]))
+    both()
+    _fill(data, JAN_30 + 2 * DAY, 2)  # a new month: January moves to its own file
+    both()
+
+
+def test_a_held_read_that_fails_part_way_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 12 * 3600, tz=ZoneInfo("UTC"))
+    held = days.Held()
+    _fill(data, JAN_30, 12)
+    days.day_totals(str(data), clock, held)
+    _fill(data, JAN_30 + 12 * 3600, 3)
+    real = days._fold_line
+    seen: list[bytes] = []
+
+    def fail_on_second(d: days.Days, raw: bytes, c: object) -> None:
+        seen.append(raw)
+        if len(seen) == 2:
+            raise OSError("disk went away")
+        real(d, raw, c)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(days, "_fold_line", fail_on_second)
+    with pytest.raises(OSError):
+        days.day_totals(str(data), clock, held)
+    monkeypatch.setattr(days, "_fold_line", real)
+    rep = cost_reports(Paths.at(data), clock, [("all", "kind")], held)[0]
+    assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)  # no row twice

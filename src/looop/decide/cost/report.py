@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import TypedDict
 
 from looop.home.clock import Clock
-from looop.home.cost.days import Days, Source, day_totals
+from looop.home.cost.days import Days, Held, Source, day_totals
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 
@@ -17,6 +17,14 @@ GROUPINGS = ("kind", "runner", "worker", "model", "day")
 # Not a --by choice: the dashboard's chart, each local day's decides (ticks) and workers
 # (metered or reported) apart, keyed "<day> decides" / "<day> workers".
 DAY_SPLIT = "day-split"
+# Not a --span choice: the dashboard's last N local days (`window(n)`), so its chart costs
+# the days it draws, not every day the home ever spent on.
+WINDOW = "last "
+
+
+def window(days: int) -> str:
+    """The span of the last `days` local days, today included (at least today)."""
+    return f"{WINDOW}{max(1, days)}"
 
 
 class ReportGroup(TypedDict):
@@ -57,7 +65,7 @@ def _key(src: Source, by: str, day: str) -> str:
 
 
 def _check(span: str, by: str) -> None:
-    if span not in SPANS:
+    if span not in SPANS and not (span.startswith(WINDOW) and span[len(WINDOW) :].isdigit()):
         raise LooopError(f"unknown span {span!r}: use one of {', '.join(SPANS)}")
     if by not in GROUPINGS and by != DAY_SPLIT:
         raise LooopError(f"unknown grouping --by {by!r}: use one of {', '.join(GROUPINGS)}")
@@ -69,18 +77,26 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
     return cost_reports(paths, clock, [(span, by)])[0]
 
 
-def cost_reports(paths: Paths, clock: Clock, asks: list[tuple[str, str]]) -> list[CostReport]:
+def cost_reports(
+    paths: Paths, clock: Clock, asks: list[tuple[str, str]], held: Held | None = None
+) -> list[CostReport]:
     """One cost_report per (span, by), from the day totals (home/cost/days.py): what the span
-    holds, not every row the ledger ever got."""
+    holds, not every row the ledger ever got. `held`: a long-lived reader's kept days."""
     for span, by in asks:
         _check(span, by)
     today = clock.local().date()
-    d = day_totals(os.fspath(paths.data), clock)
+    d = day_totals(os.fspath(paths.data), clock, held)
     return [_group(paths, d, today, span, by) for span, by in asks]
 
 
+def _start(span: str, today: date) -> date | None:
+    if span.startswith(WINDOW):
+        return today - timedelta(days=int(span[len(WINDOW) :]) - 1)
+    return {"today": today, "week": today - timedelta(days=6), "all": None}[span]
+
+
 def _group(paths: Paths, d: Days, today: date, span: str, by: str) -> CostReport:
-    start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
+    start = _start(span, today)
     lo, hi = (start.isoformat() if start else ""), today.isoformat()
     groups: dict[str, list[int]] = {}
     usd = calls = 0

@@ -217,21 +217,60 @@ def _trim(d: Days) -> None:
     d.ticks = dict(ids[cut:])
 
 
-def day_totals(data: str, clock: Clock) -> Days:
+class Held:
+    """One process's folded ledger between its reads (`looop web`'s): caught up in place on
+    each read rather than parsed again from the days file, whose cost grows with every day the
+    home has spent on. Dropped when that file changed under it (another reader rebuilt or
+    caught it up) or a fold failed part way. One reader at a time: its owner locks."""
+
+    def __init__(self) -> None:
+        self.days: Days | None = None
+        self.seen: tuple[int, int, int, int] | None = None  # the days file as loaded or saved
+        self.unsaved = 0  # ledger bytes folded in memory since
+
+
+def _stat(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _caught_up(
+    path: str, zone: str, fds: list[tuple[int, os.stat_result]], clock: Clock, held: Held | None
+) -> tuple[Days, int]:
+    """The days caught up to every file, and the bytes folded since the days file was written."""
+    d: Days | None = None
+    before = 0
+    kept = held.days if held is not None else None
+    if held is not None and kept is not None and kept.zone == zone and held.seen == _stat(path):
+        d, before = kept, held.unsaved
+    if d is None:
+        d = _load(path, zone)
+    folded = None if d is None else _catch_up(d, fds, clock)
+    if d is None or folded is None:
+        d = Days(zone)
+        folded = _catch_up(d, fds, clock)
+        assert folded is not None  # a fresh one knows no file
+        return d, max(folded, WRITE_BYTES)
+    return d, before + folded
+
+
+def day_totals(data: str, clock: Clock, held: Held | None = None) -> Days:
     """The ledger per local day, every file of it, caught up to now (and written back when
-    it was rebuilt or the tail it folded was long). CorruptState when a ledger file cannot
-    be read."""
+    it was rebuilt or the tail it folded was long). With `held`, the days it kept from the
+    last read are caught up instead of loaded. CorruptState when a ledger file cannot be
+    read."""
     zone = zone_of(clock)
     path = os.path.join(data, DAYS)
     fds = _open_all(data)
     try:
-        d = _load(path, zone)
-        folded = None if d is None else _catch_up(d, fds, clock)
-        if d is None or folded is None:
-            d = Days(zone)
-            folded = _catch_up(d, fds, clock)
-            assert folded is not None  # a fresh one knows no file
-            folded = max(folded, WRITE_BYTES)
+        d, folded = _caught_up(path, zone, fds, clock, held)
+    except BaseException:
+        if held is not None:
+            held.days = None  # part folded: its counts no longer match its offsets
+        raise
     finally:
         for fd, _ in fds:
             os.close(fd)
@@ -239,4 +278,7 @@ def day_totals(data: str, clock: Clock) -> Days:
     d.exists = bool(fds)
     if folded >= WRITE_BYTES:
         _save(path, d)
+        folded = 0
+    if held is not None:
+        held.days, held.seen, held.unsaved = d, _stat(path), folded
     return d
