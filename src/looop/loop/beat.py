@@ -15,6 +15,7 @@ from looop.loop.world import World, WorldMemo
 
 if TYPE_CHECKING:  # a skip beat never loads the executor
     from looop.act.executor import Executed
+    from looop.sessions.state import Session
 
 SHELL_FOLLOW_UP_SECS = 5
 
@@ -64,6 +65,7 @@ class Beat:
     why_forced: str | None = None  # a forced beat's cause, for its caller and its WHAT CHANGED
     forced_unchanged: str | None = None  # set when that beat re-decides an unchanged world
     snapshot: Snapshot | None = None  # every reading as sensed this beat, with its world hash
+    fleet: list[Session] | None = None  # the sessions as housekeeping listed them: the probe's
 
     @property
     def k(self) -> Knobs:

@@ -13,9 +13,9 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.loop import diskcheck
 from looop.loop.ended import record_ends, record_far_ends
-from looop.loop.windowwork import tend_windows
+from looop.loop.windowwork import Quiet, tend_windows
 from looop.loop.workmeter import meter_beat
-from looop.sessions.state import list_sessions
+from looop.sessions.state import Session, list_sessions
 from looop.workers.kepttrees import expire_kept
 from looop.workers.launch import end_generation
 from looop.workers.verify import RunFar, run_pending_verifies
@@ -61,9 +61,12 @@ class FleetWork:
         if self.ctx.paths.host_workers.is_dir():
             record_far_ends(self.ctx, knobs, cfg)
 
-    def windows(self, knobs: Knobs, cfg: Config | None) -> None:
-        """Usage windows: workers seen stopped on a limit, and each reset's work."""
-        tend_windows(self.ctx, knobs, cfg)
+    def windows(
+        self, knobs: Knobs, cfg: Config | None, quiet: Quiet | None
+    ) -> list[Session] | None:
+        """Usage windows: workers seen stopped on a limit, and each reset's work; the
+        sessions as listed (None when a reset moved one)."""
+        return tend_windows(self.ctx, knobs, cfg, quiet)
 
 
 def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:

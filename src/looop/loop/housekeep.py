@@ -17,6 +17,8 @@ from looop.sessions.state import prune_aged, settle_dead
 
 if TYPE_CHECKING:
     from looop.loop.fleetwork import FleetWork
+    from looop.loop.windowwork import Quiet
+    from looop.sessions.state import Session
 
 
 def _fleet(ctx: Ctx) -> FleetWork:
@@ -70,17 +72,22 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
 
 
-def usage_windows(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
+def usage_windows(
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, quiet: Quiet | None = None
+) -> list[Session] | None:
     """Accounts at their usage limit (home/usagewindows): a worker that stopped on one marks
     it; at a reset the stopped workers go on and the held starts are made. Two stats for a
-    home without workers."""
+    home without workers. The sessions it listed, for the beat's sessions probe (None: none
+    listed, or listed before a reset moved a worker); `quiet`: the pulse's marks of output
+    already read without a limit (loop/windowwork)."""
     data = ctx.paths.data
     if not (data / "resume").is_dir() and not (data / USAGE_WINDOWS).exists():
-        return
+        return None
     try:
-        _fleet(ctx).windows(knobs, cfg)
+        return _fleet(ctx).windows(knobs, cfg, quiet)
     except OSError as e:
         ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
+        return None
 
 
 def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:

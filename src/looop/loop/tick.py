@@ -146,7 +146,7 @@ def _beat(b: Beat) -> TickOutcome:
         check_interrupted(ctx, b.knobs)
         housekeep_sessions(ctx, b.knobs, b.cfg)
         meter_workers(ctx, b.cfg, b.knobs)
-        usage_windows(ctx, b.cfg, b.knobs)
+        b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None)
         worker_ends(ctx, b.cfg, b.knobs)
     gates: tuple[Gate, ...] = (
         _gate_sense,
@@ -178,7 +178,7 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     cfg = b.cfg
     custom = needsinput.custom_patterns(cfg.runners) if cfg else None
     sandbox = cfg.shell_policy.sandbox if cfg is not None else None  # None: fail closed
-    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox)
+    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox, fleet=b.fleet)
     b.out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:

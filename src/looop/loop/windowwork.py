@@ -4,7 +4,8 @@ waits too: loop/limithit); at an account's reset the workers that stopped on it 
 on their recorded conversations (workers/resume) and the starts held for it are made.
 
 Loaded by housekeep only for a home with workers or a windows file; a worker's output tail is
-parsed only when it names a limit."""
+read only when its output moved since a beat last read it without a limit in it (`quiet`, the
+pulse's memory), and parsed only when it names a limit."""
 
 from __future__ import annotations
 
@@ -33,34 +34,52 @@ CONTINUED = (
 )
 
 
-def tend_windows(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
-    """Sightings first (a worker that just stopped on a limit), then every reset that came."""
+Quiet = dict[str, tuple[str, int]]  # worker id -> (its run, its output's size) read limitless
+
+
+def tend_windows(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None = None
+) -> list[Session] | None:
+    """Sightings first (a worker that just stopped on a limit), then every reset that came.
+    The sessions as listed here, for the beat's sessions probe (one listing a beat); None
+    when a reset continued or started a worker (the probe lists them afresh)."""
     data = str(ctx.paths.data)
-    sessions = [s for s in list_sessions(ctx.paths.data) if s.id != PULSE]
+    listing = list_sessions(ctx.paths.data)
+    sessions = [s for s in listing if s.id != PULSE]
     seen = usagewindows.seen_runs(data)
     for s in sessions:
         if seen.get(s.id) != str(s.started_at):  # one run's message is one sighting
-            _sight(ctx, cfg, s)
+            _sight(ctx, cfg, s, quiet)
+    if quiet is not None:  # a gone worker's mark goes with it
+        for gone in quiet.keys() - {s.id for s in sessions}:
+            del quiet[gone]
     if not (ctx.paths.data / usagewindows.FILE).exists():
-        return
+        return listing
     usagewindows.forget_runs(data, (s.id for s in sessions))
-    _resets(ctx, knobs, cfg, {s.id: s for s in sessions})
+    moved = _resets(ctx, knobs, cfg, {s.id: s for s in sessions})
+    return None if moved else listing
 
 
-def _limit_of(ctx: Ctx, s: Session) -> Limit | None:
+def _limit_of(ctx: Ctx, s: Session, quiet: Quiet | None) -> Limit | None:
+    # the same run at the same logical size holds the same tail: no limit in it then, none now
+    mark = (str(s.started_at), s.output_bytes)
+    if quiet is not None and quiet.get(s.id) == mark:
+        return None
     try:
         raw = logfiles.tail(str(s.dir), LIMIT_TAIL)
     except OSError:
         return None
     if b"limit" not in raw.lower():
+        if quiet is not None:  # the tail read reaches at least to the size listed
+            quiet[s.id] = mark
         return None  # the usual case: nothing parsed
     return find_limit(screen_text(raw), ctx.clock.now(), ctx.clock.zone())
 
 
-def _sight(ctx: Ctx, cfg: Config | None, s: Session) -> None:
+def _sight(ctx: Ctx, cfg: Config | None, s: Session, quiet: Quiet | None) -> None:
     """A worker run seen stopped on a limit: its account marked."""
     data = str(ctx.paths.data)
-    limit = _limit_of(ctx, s)
+    limit = _limit_of(ctx, s, quiet)
     if limit is None:
         return
     try:
@@ -99,17 +118,18 @@ def _decider_waits(ctx: Ctx, cfg: Config | None, key: str, limit: Limit) -> None
         limithit.wait_for_reset(ctx, cfg, limit, r.name, None)
 
 
-def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Session]) -> None:
-    """Each window whose reset came: lifted, its stopped workers continued, its starts made."""
+def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Session]) -> bool:
+    """Each window whose reset came: lifted, its stopped workers continued, its starts made;
+    True when one came."""
     data, now = str(ctx.paths.data), ctx.clock.now()
     try:
         due = [w for w in usagewindows.read_windows(data) if w.until <= now]
     except CorruptState as e:
         if ctx.first_time(str(e)):
             ctx.events.emit("warn", "worker.window", str(e))
-        return
+        return False
     if not due:
-        return
+        return False
     held, bad = usagewindows.read_held(data)
     for line in bad:  # the others go on without it
         if ctx.first_time(line):
@@ -126,6 +146,7 @@ def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Sess
         for h in held:
             if h["key"] == w.key:
                 _make(ctx, knobs, cfg, h)
+    return True
 
 
 def _continue(ctx: Ctx, knobs: Knobs, cfg: Config | None, wid: str) -> None:

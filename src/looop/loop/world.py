@@ -69,13 +69,16 @@ def _read(path: str) -> bytes:
 
 class WorldMemo:
     """The last world read and the raw bytes it was read from, kept by the pulse across
-    beats: an unchanged read (a skip beat's) is answered without parsing or hashing again."""
+    beats: an unchanged read (a skip beat's) is answered without parsing or hashing again.
+    `quiet`: each worker's run and output size whose tail the usage windows read last without
+    a limit in it (loop/windowwork): unmoved output is not read again."""
 
-    __slots__ = ("key", "world")
+    __slots__ = ("key", "quiet", "world")
 
     def __init__(self) -> None:
         self.key: bytes | None = None
         self.world: World | None = None
+        self.quiet: dict[str, tuple[str, int]] = {}
 
 
 def read_world(

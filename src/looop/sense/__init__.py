@@ -13,6 +13,7 @@ from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
 from looop.sense.sensors import run_user_sensors
+from looop.sessions.state import Session
 
 __all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
 
@@ -52,13 +53,16 @@ def sense(
     probes: Mapping[str, Probe] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
     sandbox: SandboxPolicy | None = OFF,
+    fleet: list[Session] | None = None,
 ) -> list[Reading]:
     """Run every sensor and probe, publish snapshots, prune orphans, report one summary
     (`custom`: the runners' needs-input patterns, for the sessions probe; `sandbox`:
-    shell_policy's, for the sensors no human vouched for — None when the config is unreadable)."""
+    shell_policy's, for the sensors no human vouched for — None when the config is unreadable;
+    `fleet`: the sessions as this beat listed them already, None to list them here)."""
     started = ctx.clock.monotonic()
     readings = run_user_sensors(ctx, knobs, sandbox)
-    readings += run_probes(ctx, default_probes(knobs, custom) if probes is None else probes)
+    chosen = default_probes(knobs, custom, fleet) if probes is None else probes
+    readings += run_probes(ctx, chosen)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     ev = ctx.events

@@ -20,7 +20,7 @@ from looop.home.stamps import parse_utc
 from looop.home.usagewindows import read_held
 from looop.home.workerrows import tree_records
 from looop.human.mailbox import pending_read
-from looop.sessions.state import list_sessions
+from looop.sessions.state import Session, list_sessions
 from looop.workers.health import fleet_view
 from looop.workers.treework import sensed
 
@@ -95,14 +95,20 @@ def probe_goals(ctx: Ctx) -> Any:
 
 
 def probe_sessions(
-    ctx: Ctx, knobs: Knobs | None = None, custom: dict[str, tuple[str, ...]] | None = None
+    ctx: Ctx,
+    knobs: Knobs | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+    fleet: list[Session] | None = None,
 ) -> Any:
     """The worker fleet: transitions, health, live flags and verify results wake the loop.
     `knobs`: the beat's (without them the config is read now); `custom`: the runners' own
-    needs-input patterns (workers/needsinput)."""
+    needs-input patterns (workers/needsinput); `fleet`: the sessions as the beat's
+    housekeeping listed them (one listing a beat; a transition since wakes the next beat),
+    None to list them now."""
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
-    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
+    listed = fleet if fleet is not None else list_sessions(ctx.paths.data)
+    rows = fleet_view(ctx, listed, stuck, trees, custom)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
         # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
@@ -207,16 +213,19 @@ def probe_schedules(ctx: Ctx) -> Any:
 
 
 def default_probes(
-    knobs: Knobs | None = None, custom: dict[str, tuple[str, ...]] | None = None
+    knobs: Knobs | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+    fleet: list[Session] | None = None,
 ) -> dict[str, Probe]:
     """The system probes; `knobs` (a beat's) spare the sessions probe a config read; `custom`:
-    the runners' needs-input patterns from the beat's config."""
+    the runners' needs-input patterns from the beat's config; `fleet`: the beat's listing of
+    its sessions, spared the sessions probe."""
     return {
         "sys-asks": probe_asks,
         "sys-claims": probe_claims,
         "sys-goals": probe_goals,
         "sys-schedules": probe_schedules,
-        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs, custom),
+        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs, custom, fleet),
     }
 
 
