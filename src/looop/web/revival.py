@@ -69,8 +69,11 @@ async def _keep(keeper: Keeper, watcher: Watcher, resync_s: float) -> None:
             except Exception as e:  # a failed look never ends the server: the next one tries
                 sys.stderr.write(f"looop web: pulse check failed: {e!r}\n")
                 soon = True
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the server's cancel
+            # when the event is set at that moment, and the keeper would outlive its server
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), keeper.every_s if soon else resync_s)
+                async with asyncio.timeout(keeper.every_s if soon else resync_s):
+                    await woken.wait()
             if woken.is_set():
                 keeper.checked = None  # a change: look now, whatever the last look's time
     finally:
