@@ -234,12 +234,19 @@ def await_answer(
     deadline = clock.monotonic() + timeout_s if timeout_s else None
     told_broken = False
     with Watcher() as watcher:
-        # before the first read: an answer landing between the read and the wait still wakes
-        seen = watcher.watch(str(answers / f"{ask_id}.json"))
-        # the ask archived or removed unanswered
-        seen = watcher.watch(str(asks / f"{ask_id}.json")) and seen
-        step = max(poll_s, RESYNC_S) if seen else poll_s  # watched: the poll is a resync only
+
+        def arm() -> bool:
+            # before each read: an answer landing between the read and the wait still wakes;
+            # again once a folder came (answers/ made by the first answer): its files anew
+            watcher.forget()
+            seen = watcher.watch(str(answers / f"{ask_id}.json"))
+            # the ask archived or removed unanswered
+            return watcher.watch(str(asks / f"{ask_id}.json")) and seen
+
+        step = max(poll_s, RESYNC_S) if arm() else poll_s  # watched: the poll is a resync only
         while True:
+            if watcher.stale:
+                arm()
             text = read_answer(asks, answers, ask_id)
             if text is not None:
                 archive(asks, ask_id)
