@@ -53,7 +53,6 @@ def fleet_rows_at(
     the environment remote hosts are reached with (a kubeconfig's place; None: this
     process's own); `far`: the workers on other hosts (remote/fleet.py; None: not asked)."""
 
-    now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
     rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
@@ -66,6 +65,9 @@ def fleet_rows_at(
         rows = sorted(rows + away, key=lambda r: str(r["id"]))
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
+    # ages from a now read after every reading, a far host's answer included: a row judged
+    # stuck by its quiet never shows an IDLE below that quiet
+    now = clock.now()
     for r in rows:
         if not r["alive"] and r["state"] in ("starting", "running"):
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not

@@ -114,3 +114,28 @@ def test_a_far_worker_waiting_on_an_ask_reads_so(ctx: Ctx, monkeypatch: pytest.M
     new_ask(ctx.paths.asks, ctx.paths.answers, "w1", "ship?", None, [], ctx.clock.now())
     got = _home_asks(ctx, monkeypatch, {"id": "w1", "alive": True, "quiet_s": 2.0 * STUCK})
     assert got["health"] == "waiting-ask", got
+
+
+def test_a_far_worker_judged_stuck_never_shows_an_idle_below_its_quiet(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host takes its time to answer: IDLE is read from a now after its answer, the
+    same quiet that judged the worker stuck."""
+    from tests.clocks import FixedClock
+
+    assert isinstance(ctx.clock, FixedClock)
+    clock = ctx.clock
+    data = ctx.paths.data
+    reg.add(data, "h1", "ssh://u@h1.example", 1)
+    reg.write_record(data, "w1", "h1", started_at="2026-01-01T00:00:00Z")
+    monkeypatch.setattr(link, "_answers", lambda _path: True)
+    body = json.dumps({"workers": [{"id": "w1", "alive": True, "quiet_s": STUCK + 1.0}]})
+
+    def slow_host(argv: list[str], **_: Any) -> subprocess.CompletedProcess[bytes]:
+        clock.advance(5.0)  # the round trip to the host
+        return subprocess.CompletedProcess(argv, 0, body.encode(), b"")
+
+    monkeypatch.setattr(link.subprocess, "run", slow_host)
+    rows = fleet_rows_at(str(data), clock, STUCK, True, dict(ctx.env), far=remote_rows)
+    [got] = [r for r in rows if r["id"] == "w1"]
+    assert got["health"] == "stuck" and got["idle_s"] >= STUCK + 1.0, got
