@@ -2,7 +2,8 @@
 --repo A --repo B` makes one worktree of each side by side in the worker's folder, each on the
 worker's branch, each made ready (its `.worktreeinclude`, its setup); the worker starts in
 that folder and its brief names every checkout. A repository given twice, a folder that is no
-repository, a sandboxed start: one line each, nothing made."""
+repository: one line each, nothing made (a sandboxed start: tests/sandbox/
+test_sandboxed_several_repos.py)."""
 
 from __future__ import annotations
 
@@ -153,17 +154,6 @@ def test_bad_repos_are_one_line_and_nothing_is_made(
     assert "looop/w3" not in branches(repo) and load(wctx, "w3") is None
 
 
-def test_a_sandboxed_start_of_several_repos_is_refused_naming_what_to_do(
-    wctx: Ctx, cli: Cli, repo: Path, lib: Path
-) -> None:
-    code, _, err = cli(
-        "worker", "start", "w4", "go", "--repo", str(repo), "--repo", str(lib), "--sandbox",
-        "--command", "true # {{prompt_file}}",
-    )  # fmt: skip
-    assert code == 1 and "--no-sandbox" in err and "one worker per repository" in err, err
-    assert not (wctx.paths.checkouts / "w4").exists()
-
-
 def test_review_shows_one_change_across_both_repos_and_the_report_once(
     wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
 ) -> None:
@@ -307,3 +297,27 @@ def test_checkouts_are_named_by_their_repos_top_folder_and_made_unique(
     assert git(wctx.paths.checkouts / "w12" / "app-2", "rev-parse", "--show-toplevel").strip() == (
         str(wctx.paths.checkouts / "w12" / "app-2")
     )
+
+
+def test_a_resumed_worker_of_several_repos_starts_in_its_workspace_again(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    """Comments sent to an ended worker resume it: a worker of several repos comes back in the
+    folder that holds its checkouts (as it started), not in its first repository's."""
+    from looop.workers.resume import resume_worker
+
+    out = tmp_path / "where.txt"
+    cfg = json.loads(wctx.paths.config.read_text())
+    said = f"{{ pwd; echo \"$LOOOP_WORKSPACE\"; }} > '{out}'"
+    cfg["runners"]["sh"]["resume"] = f"{said} # {{{{prompt_file}}}} {{{{session_id}}}}"
+    wctx.paths.config.write_text(json.dumps(cfg))
+    given = (str(repo), str(lib))
+    command = "true # {{prompt_file}} {{session_id}}"  # a line with a conversation id
+    start_worker(
+        wctx, wctx.knobs(), StartRequest("w7", "work", command=command, repo=given[0], repos=given)
+    )
+    assert wait(wctx.paths.data, "w7", 30, wctx.clock) == 0
+    resume_worker(wctx, wctx.knobs(), "w7", why="review comments")
+    assert wait(wctx.paths.data, "w7", 30, wctx.clock) == 0
+    home = wctx.paths.checkouts / "w7"
+    assert out.read_text().splitlines() == [str(home), str(home)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store, where
@@ -91,11 +91,12 @@ def settings(
     runner: str,
     policy: SandboxPolicy,
     home: str | None,
-    tree: Checkout | None = None,
+    trees: Sequence[Checkout] = (),
     env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """srt's settings for this worker: the default policy plus the user's additions; with a
-    worktree, that worktree and what git needs to commit from it (checkout.sandbox_write);
+    """srt's settings for this worker: the default policy plus the user's additions; with
+    its worktrees (one, or one of each repository of a worker of several), each and what git
+    needs to commit from it (checkout.sandbox_write) — their shared folder stays read-only;
     with its `env`, the model endpoint that env points its runner at (sandbox/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
@@ -109,7 +110,7 @@ def settings(
     walls, allow = _data_walls(data, wid)
     deny = [*HOME_SECRETS, *walls, str(p.config), *policy.deny_read]
     locked = list(parts.locked)
-    if tree is not None:
+    for tree in trees:
         git_write, git_locked = sandbox_write(tree)
         write.extend(git_write)
         locked.extend(git_locked)
@@ -194,22 +195,23 @@ def prepare(
     line: str,
     env: dict[str, str],
     raw_config: Mapping[str, object],
-    tree: Checkout | None = None,
+    trees: Sequence[Checkout] = (),
     *,
     prog: str,
 ) -> tuple[list[str], dict[str, str]]:
     """The worker's argv under srt (`prog`: srt's path, as require found it) and its env
-    (TMPDIR and LOOOP_WORKSPACE its own: with a repo, its worktree); writes the settings
-    file."""
+    (TMPDIR and LOOOP_WORKSPACE its own: with a repo, its worktree; with several, the folder
+    that holds them); writes the settings file."""
     home = env.get("HOME")
     mine = folder(ctx, wid)
     box = room(ctx, wid)
     _make_room(ctx, wid, runner, home)
-    conf = settings(ctx, wid, runner, policy, home, tree, env)
-    if tree is not None:
+    conf = settings(ctx, wid, runner, policy, home, trees, env)
+    start = starts_in(trees)
+    if start is not None:
         # srt starts in the data dir, which it cannot write: the empty files it would mount
         # over the shell and tool settings missing where it starts never land in the worktree
-        line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
+        line = f"cd -- {shlex.quote(start)} || exit 1; {line}"
     tmp = os.path.join(box, "tmp")
     settings_at = os.path.join(mine, SETTINGS)
     argv = srt.argv(prog, settings_at, conf, line, tmp, boxhost.home_of(ctx), door=wid)
@@ -218,10 +220,18 @@ def prepare(
     child["LOOOP_HOME_CONFIG"] = str(ctx.paths.config)  # the door's, outside (hidden inside)
     child["LOOOP_DOOR"] = "1"  # its contract verbs knock on the door (remote/boxdoor.py)
     child["LOOOP_REPORTS_DIR"] = os.path.join(box, "reports")
-    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(box, "work")
-    if tree is not None:
+    child["LOOOP_WORKSPACE"] = start if start is not None else os.path.join(box, "work")
+    if trees:
         _git_quiet(child)
     return argv, child
+
+
+def starts_in(trees: Sequence[Checkout]) -> str | None:
+    """Where the boxed worker starts: its worktree; of several, the folder that holds them
+    side by side (workers/workspace.py), which is no place it writes; None without one."""
+    if not trees:
+        return None
+    return trees[0].path if len(trees) == 1 else os.path.dirname(trees[0].path.rstrip("/"))
 
 
 def _make_room(ctx: Ctx, wid: str, runner: str, home: str | None) -> None:
@@ -270,29 +280,29 @@ VERIFY_SETTINGS = "srt-verify.json"  # the worker's own srt.json stays as its st
 def box_argv(
     ctx: Ctx,
     box: WorkerBox,
-    started: tuple[str, SandboxPolicy, Checkout | None],
+    started: tuple[str, SandboxPolicy, Sequence[Checkout]],
     cmd: str,
     env: dict[str, str],
 ) -> tuple[list[str], dict[str, str]]:
     """`cmd` inside a worker's walls, built again by `settings` from what its start said
-    (`started`: its runner, sandbox policy and checkout), so it writes, reads and reaches what
+    (`started`: its runner, sandbox policy and checkouts), so it writes, reads and reaches what
     the worker could and nothing more; TMPDIR the worker's (workers/boxed.verify_argv reads
     them from its start record). Raises SandboxError, one line, when srt cannot run here."""
     wid = box.wid
     who = f"worker {wid}'s verify"
-    runner, policy, tree = started
+    runner, policy, trees = started
     prog = require(env, who)
     home = env.get("HOME")
     try:
         _make_room(ctx, wid, runner, home)
-        conf = settings(ctx, wid, runner, policy, home, tree, env)
+        conf = settings(ctx, wid, runner, policy, home, trees, env)
         path = os.path.join(folder(ctx, wid), VERIFY_SETTINGS)
         tmp = os.path.join(room(ctx, wid), "tmp")
         argv = srt.argv(prog, path, conf, cmd, tmp, boxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)
-    if tree is not None:
+    if trees:
         _git_quiet(child)
     return argv, child
 

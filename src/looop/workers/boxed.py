@@ -10,7 +10,7 @@ from looop.sandbox.worker import WorkerBox, box_argv
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path
-from looop.workers.treerecord import Tree, load
+from looop.workers.treerecord import Tree, WorktreeError, load_all
 
 
 def verify_argv(
@@ -39,12 +39,15 @@ def verify_argv(
         raise unknown("is gone")
     if not rec.sandbox.on:
         raise unknown("says it ran unsandboxed, but its srt settings are there")
-    tree: Tree | None = None
+    trees: list[Tree] = []
     if rec.repo:
-        tree = load(ctx, wid)
-        if tree is None or tree.removed:
+        try:
+            trees = load_all(ctx, wid)
+        except WorktreeError as e:
+            raise unknown(f"names a worktree whose record is unreadable ({e})") from None
+        if not trees or any(t.removed for t in trees):
             raise unknown("names a worktree that is gone")
-    return box_argv(ctx, box, (rec.runner, rec.sandbox, tree), cmd, env)
+    return box_argv(ctx, box, (rec.runner, rec.sandbox, trees), cmd, env)
 
 
 def with_note(contract: str, wid: str) -> str:

@@ -254,11 +254,6 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
             f"{cap}); kill one or raise the cap"
         )
     policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
-    if policy.on and len(q.ask.repos) > 1:
-        raise WorkerError(
-            f"worker {q.wid}: a sandboxed worker works in one repository for now — start it "
-            "with --no-sandbox, or start one worker per repository"
-        )
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     # a stale lease is free, so a start refused after this leaves nothing held
     port = ports.lease(
@@ -337,7 +332,7 @@ def _ready_tree(q: _Request, h: _Here, tree: Tree, setup: Setup | None) -> None:
     if h.policy.on and h.prog is not None:
         try:
             argv, env = sbx.prepare(
-                ctx, q.wid, q.r.name, h.policy, setup.line, h.env, q.cfg.raw, tree, prog=h.prog
+                ctx, q.wid, q.r.name, h.policy, setup.line, h.env, q.cfg.raw, (tree,), prog=h.prog
             )
         except (OSError, LooopError) as e:
             sbx.forget(ctx, q.wid)
@@ -371,14 +366,15 @@ def _write_brief(q: _Request, h: _Here, trees: list[Tree]) -> Path:
 def _spawn_or_undo(q: _Request, h: _Here, line: str, trees: list[Tree]) -> Session:
     """The spawn; a failed one takes back what the start made (its worktrees; after a failed
     session start also its verify command and sandbox settings). A worker of several repos
-    starts in their folder (never sandboxed: _prepare_here)."""
+    starts in their folder (sandboxed: it writes each checkout, never the folder)."""
     ctx, wid = q.ctx, q.wid
     tree = trees[0] if len(trees) == 1 else None
     cwd = Path(workspace.workspace(ctx, wid)) if len(trees) > 1 else ctx.paths.data
     try:
         return spawn_line(
-            ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog
-        )
+            ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog,
+            several=tuple(trees) if tree is None else (),
+        )  # fmt: skip
     except SandboxSetupError as e:
         workspace.undo_all(ctx, trees)
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
@@ -431,12 +427,14 @@ def spawn_line(
     cfg: Config,
     tree: Tree | None,
     prog: str | None,
+    several: tuple[Tree, ...] = (),
 ) -> Session:
     """A worker line started as the session `wid`: inside srt when its policy is on (`prog`:
     srt's path, as sandbox.require found it), else as its own argv; in its worktree when it
     has one, else in `cwd`. A sandboxed srt itself starts in `cwd` and its line goes into the
     worktree (srt makes its placeholders in the folder it starts in: sandbox.prepare).
-    SandboxSetupError or SessionError: the caller undoes what it made."""
+    `several`: the checkouts of a worker of several repos (`cwd` their folder), each one its
+    box writes. SandboxSetupError or SessionError: the caller undoes what it made."""
     if policy.on:
         if prog is None:  # fail closed: a sandboxed worker never starts outside srt
             raise SandboxSetupError("srt was not looked up before the start")
@@ -445,7 +443,8 @@ def spawn_line(
             # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
             boxed, box_tty = boxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
             env = {**env, **firstrun.box_env(line, env)}  # what its CLI would ask, answered
-            argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, tree, prog=prog)
+            trees = several or ((tree,) if tree is not None else ())
+            argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, trees, prog=prog)
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:

@@ -335,25 +335,28 @@ def _resumable(ctx: Ctx, wid: str) -> tuple[Record, str, str | None]:
     return rec, line, conv
 
 
-def _live_tree(ctx: Ctx, wid: str, rec: Record) -> Tree | None:
-    """A repo worker's worktree, which must still be there; None for a plain worker."""
-    tree = None
-    if rec.repo:
-        tree = treerecord.load(ctx, wid)
-        if tree is None or tree.removed or not os.path.isdir(tree.path):
-            raise WorkerError(
-                f"worker {wid} cannot be resumed: its worktree is gone — start it again"
-            )
-    return tree
+def _live_trees(ctx: Ctx, wid: str, rec: Record) -> list[Tree]:
+    """A repo worker's worktrees (one, or one of each repository of a worker of several),
+    which must all still be there; [] for a plain worker."""
+    if not rec.repo:
+        return []
+    try:
+        trees = treerecord.load_all(ctx, wid)
+    except treerecord.WorktreeError as e:
+        raise WorkerError(f"worker {wid} cannot be resumed: {e}") from None
+    if not trees or any(t.removed or not os.path.isdir(t.path) for t in trees):
+        raise WorkerError(f"worker {wid} cannot be resumed: its worktree is gone — start it again")
+    return trees
 
 
-def _resume_env(ctx: Ctx, wid: str, rec: Record, tree: Tree | None) -> dict[str, str]:
-    """The resumed worker's environment, as it started with."""
+def _resume_env(ctx: Ctx, wid: str, rec: Record, trees: list[Tree]) -> dict[str, str]:
+    """The resumed worker's environment, as it started with (a worker of several repos: its
+    workspace is the folder it started in)."""
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
     if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
-    if tree is not None:
-        env["LOOOP_WORKSPACE"] = tree.path
+    if trees:
+        env["LOOOP_WORKSPACE"] = trees[0].path if len(trees) == 1 else rec.cwd
     return env
 
 
@@ -366,9 +369,10 @@ def resume_worker(
     (note_text)."""
     wid = normalise_target(worker_id)
     rec, line, conv = _resumable(ctx, wid)
-    tree = _live_tree(ctx, wid, rec)
+    trees = _live_trees(ctx, wid, rec)
+    tree = trees[0] if len(trees) == 1 else None  # several: it starts in their folder
     s = _session(ctx, wid)
-    env = _resume_env(ctx, wid, rec, tree)
+    env = _resume_env(ctx, wid, rec, trees)
     if not rec.env:  # a worker here (one on a host gets no port there)
         others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
         base, count = knobs.num("worker_port_base"), knobs.num("worker_ports")
@@ -396,8 +400,9 @@ def resume_worker(
         line = with_mcp(ctx, line, env)
     try:
         session = spawn_line(
-            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog
-        )
+            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog,
+            several=tuple(trees) if tree is None else (),
+        )  # fmt: skip
     except SandboxSetupError as e:
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:
