@@ -12,6 +12,7 @@ from pathlib import Path
 
 from looop.act.landconfig import LandConfig, pr_argv
 from looop.core.context import Ctx
+from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.workers import reviewgit
@@ -22,20 +23,54 @@ from looop.workers.treerecord import Tree
 _KEEP = 64 * 1024  # bytes of the PR command's output kept
 
 
+# how the user's git reaches a remote over SSH: theirs to say, kept where git_env drops
+# every other GIT_* variable (those could point git at another repository)
+_TRANSPORT = ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT")
+# git's closing words after a transport failed: they say nothing of why
+_BOILERPLATE = (
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+    "fatal: Could not read from remote repository.",
+    "error: failed to push some refs to",
+)
+
+
+def _remote_env(ctx: Ctx) -> dict[str, str]:
+    env = git_env(ctx.env)
+    env.update({k: ctx.env[k] for k in _TRANSPORT if ctx.env.get(k)})
+    return env
+
+
+def why_remote(done: subprocess.CompletedProcess[str]) -> str:
+    """Why a push or ls-remote failed, in one line: what the remote said (its hook's words,
+    `remote: …`) and git's verdict on the ref, or ssh's own error — never git's closing
+    boilerplate alone."""
+    said = [ln.strip() for ln in (done.stderr or "").splitlines() if ln.strip()]
+    told = [ln.removeprefix("remote:").strip() for ln in said if ln.startswith("remote:")]
+    told = [t for t in told if t]
+    rejected = [
+        ln.split("\t")[-1].strip() for ln in (done.stdout or "").splitlines() if ln.startswith("!")
+    ]
+    rest = [ln for ln in said if not ln.startswith(("remote:", "To ", *_BOILERPLATE))]
+    parts = [*told[-2:], *rejected[:1]] or rest[:1]
+    return one_line("; ".join(parts), 300) if parts else why_failed(done)
+
+
 def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
     argv = ["git", "-C", tree.repo, "ls-remote", "--heads", cfg.remote, f"refs/heads/{tree.branch}"]
-    done = run_git(argv, git_env(ctx.env), cfg.pr_timeout_s, "ls-remote")
+    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, "ls-remote")
     if done.returncode != 0:
         raise LooopError(
-            f"the remote {cfg.remote} of {tree.repo} cannot be read: {why_failed(done)}"
+            f"the remote {cfg.remote} of {tree.repo} cannot be read: {why_remote(done)} — "
+            "nothing landed"
         )
     return bool(done.stdout.strip())
 
 
 def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
     argv = ["git", "-C", tree.repo, "push", "--porcelain", cfg.remote, spec]
-    done = run_git(argv, git_env(ctx.env), cfg.pr_timeout_s, "push")
-    return done.returncode == 0, why_failed(done)
+    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, "push")
+    return done.returncode == 0, why_remote(done)
 
 
 def _body(ctx: Ctx, tree: Tree, tip: str, links: str = "") -> tuple[str, str]:
