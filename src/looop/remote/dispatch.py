@@ -4,6 +4,7 @@ it (act/moves/workers.py hands this module): workers sit below the remote room."
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,10 @@ from looop.remote import place as placement
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
-from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path
+from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path, shown
 from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
+from looop.workers import workspace
 from looop.workers import worktree as wt
 from looop.workers.boxed import with_note
 from looop.workers.launch import (
@@ -33,7 +35,7 @@ from looop.workers.launch import (
 )
 from looop.workers.mcpwire import wire
 from looop.workers.started import Started, StartRequest
-from looop.workers.treerecord import Tree
+from looop.workers.treerecord import from_record
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
@@ -82,6 +84,7 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     wid, runner = req.worker, req.runner or ""
     verify = req.verify.strip() if req.verify is not None and req.verify.strip() else None
     _check_place(h, host, wid, req.repo, req.branch, verify)
+    _check_several(h, host, wid, req.repos)
     policy = req.policy if req.policy is not None else resolve(None, None, cfg.sandbox)
     if policy.on and isinstance(h, reg.KubeHost):
         raise WorkerError(
@@ -124,6 +127,30 @@ def _check_place(
             raise WorkerError(f"worker {wid}: {e}") from None
 
 
+def _check_several(h: object, host: str, wid: str, repos: tuple[str, ...]) -> None:
+    """Several repositories: on an SSH host each a path there (a worktree of each side by
+    side); a pod clones one repository URL into its workspace, so never there."""
+    if len(repos) < 2:
+        return
+    if isinstance(h, reg.KubeHost):
+        raise WorkerError(
+            f"worker {wid}: a Kubernetes pod clones one repository into its workspace, so a "
+            f"worker on host {host} works in one — start one worker per repository there, or "
+            "this one on an SSH host or here (--host local)"
+        )
+    for repo in repos:
+        try:
+            check_host_repo(host, repo, None)  # a URL with credentials is never shown
+        except RepoError as e:
+            raise WorkerError(f"worker {wid}: {e}") from None
+        if not is_host_path(repo):
+            raise WorkerError(
+                f"worker {wid}: of several repositories on host {host} each is the absolute "
+                f"path of a repository there, and {shown(repo)} is a URL — clone it there "
+                "first, or start one worker for it"
+            )
+
+
 def _refuse_if_here(ctx: Ctx, wid: str) -> None:
     """A worker of that id alive on this machine: it cannot start elsewhere too."""
 
@@ -162,14 +189,14 @@ def _start_on_host(
     _end_last_here(ctx, wid)
     contract = _keep_brief(ctx, wid, contract, task, policy)
     apart = req.repo is not None  # a checkout's note joins the contract there: sent apart
-    session, tree = start_remote(
+    session, trees = start_remote(
         ctx, host, req, task if apart else contract + task, contract if apart else None
     )
     if apart:
-        _keep_checkout_note(ctx, host, wid, contract, task, tree)
+        _keep_checkout_note(ctx, host, wid, contract, task, trees, max(1, len(req.repos)))
     if req.verify is not None:  # after the start: a verify never meets the last worker of this id
         _keep_verify(ctx, host, wid, req.verify)
-    return session, (str(tree["branch"]) if tree is not None else None)
+    return session, (str(trees[0]["branch"]) if trees else None)
 
 
 def _end_last_here(ctx: Ctx, wid: str) -> None:
@@ -190,19 +217,31 @@ def _keep_brief(ctx: Ctx, wid: str, contract: str, task: str, policy: SandboxPol
 
 
 def _keep_checkout_note(
-    ctx: Ctx, host: str, wid: str, contract: str, task: str, tree: dict[str, Any] | None
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    contract: str,
+    task: str,
+    trees: list[dict[str, Any]],
+    asked: int,
 ) -> None:
-    """The brief kept at home names the checkout the host made; a host that made none (an
-    older looop) has its worker stopped and the start refused."""
+    """The brief kept at home names the checkouts the host made; a host that made none, or
+    fewer than the `asked` repositories (an older looop), has its worker stopped and the
+    start refused."""
 
-    if tree is None:
+    got = [t for t in (from_record(raw) for raw in trees) if t is not None]
+    if len(got) != len(trees) or len(got) < asked:
         _undo_start(ctx, host, wid)
+        what = "a checkout of each repository" if asked > 1 else "a checkout"
         raise WorkerError(
-            f"worker {wid}: the looop on host {host} is older and makes no checkout — "
+            f"worker {wid}: the looop on host {host} is older and makes no {what} — "
             f"run `looop host install {host}`"
         )
-    got = Tree(**{k: tree[k] for k in Tree.__dataclass_fields__ if k in tree})
-    store.atomic_write(ctx.paths.prompts / f"{wid}.md", wt.with_note(contract, got) + task)
+    if len(got) > 1:
+        note = workspace.with_note(contract, got, os.path.dirname(got[0].path.rstrip("/")))
+    else:
+        note = wt.with_note(contract, got[0])
+    store.atomic_write(ctx.paths.prompts / f"{wid}.md", note + task)
 
 
 def _keep_verify(ctx: Ctx, host: str, wid: str, verify: str) -> None:

@@ -204,11 +204,6 @@ def _start_away(q: _Request, away: Away | None, live: int) -> Started | None:
     where = away.place(q.ctx, q.wid, ask.host, live, q.knobs.num("max_workers"), ask.repo)
     if where is None:
         return None
-    if len(ask.repos) > 1:
-        raise WorkerError(
-            f"worker {q.wid}: a worker on host {where} works in one repository for now — "
-            "start one worker per repository there, or this one here (--host local)"
-        )
     for flag, asked in (("--resume", ask.resume), ("--steerable", ask.steerable)):
         if asked:
             raise WorkerError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from looop.workers.started import WORKER_SIZE, StartRequest
 
 # the fields a start on a host refuses in one line (they cover workers on this machine)
 HERE_ONLY = {"resume", "steerable"}
-SEVERAL = {"repos"}  # several repositories in one worker: here only, for now (refused below)
+SEVERAL = {"repos"}  # several repositories in one worker: paths on an SSH host (checked below)
 
 
 def _home(ctx: Ctx) -> None:
@@ -66,7 +67,7 @@ def _ssh_start(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         caught.update(host=host, spawn=spawn_request(req, prompt, contract), req=req)
         tree = {"wid": req.worker, "repo": "/r", "branch": "b7", "base": "0", "path": "/t"}
         tree |= {"common": "/r/.git", "gitdir": "/r/.git/worktrees/w7"}
-        return as_session(c.paths.data, host, {"id": req.worker, "alive": True}), tree
+        return as_session(c.paths.data, host, {"id": req.worker, "alive": True}), [tree]
 
     monkeypatch.setattr(dispatch, "start_remote", start_remote)
     policy = SandboxPolicy(True, domains=("d7.example",))
@@ -168,15 +169,51 @@ def test_a_start_on_a_host_refuses_what_covers_this_machine_only(
     assert reg.record(ctx.paths.data, "w7") is None
 
 
-@pytest.mark.parametrize("host", ["h1", "k1"])
-def test_a_start_of_several_repos_on_a_host_is_refused_naming_what_to_do(
-    ctx: Ctx, host: str
+def test_several_repo_paths_reach_the_ssh_satellite_as_repos(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _home(ctx)
-    two = ("https://example.com/r7.git", "https://example.com/r8.git")
+    caught: dict[str, Any] = {}
+
+    def start_remote(
+        c: Ctx, host: str, req: StartRequest, prompt: str, contract: str | None = None
+    ) -> Any:
+        caught.update(spawn=spawn_request(req, prompt, contract))
+        trees = []
+        for name in ("app", "lib"):
+            tree = {"wid": "w7", "repo": f"/src/{name}", "branch": "b7", "base": "0"}
+            tree |= {"path": f"/sat/checkouts/w7/{name}", "common": f"/src/{name}/.git"}
+            trees.append(tree | {"gitdir": f"/src/{name}/.git/worktrees/w7", "part": name})
+        return as_session(c.paths.data, host, {"id": "w7", "alive": True}), trees
+
+    monkeypatch.setattr(dispatch, "start_remote", start_remote)
+    two = ("/src/app", "/src/lib")
+    req = _asked("h1", repos=two)
+    start_worker(ctx, ctx.knobs(), replace(req, repo=two[0]), away=dispatch)  # type: ignore[arg-type]
+    spawn = caught["spawn"]
+    assert spawn["repo"] == "/src/app" and spawn["repos"] == list(two), spawn
+    assert spawn["contract"] and "**Your worktrees**" not in spawn["contract"]  # the host adds it
+    kept = (ctx.paths.prompts / "w7.md").read_text()  # the home's copy names both, and where
+    assert "/sat/checkouts/w7" in kept
+    for name in ("app", "lib"):
+        assert f"`{name}/`: a git worktree of /src/{name}, on branch `b7`" in kept
+
+
+@pytest.mark.parametrize(
+    ("host", "repos", "said"),
+    [
+        ("k1", ("/src/app", "/src/lib"), "a Kubernetes pod clones one repository"),
+        ("h1", ("/src/app", "https://example.com/r8.git"), "is a URL — clone it there first"),
+        ("h1", ("/src/app", "https://u:secret@example.com/r8.git"), "credentials"),
+    ],
+)
+def test_several_repos_a_host_cannot_take_are_refused_in_one_line(
+    ctx: Ctx, host: str, repos: tuple[str, ...], said: str
+) -> None:
+    _home(ctx)
+    req = replace(_asked(host, repos=repos), repo=repos[0])
     with pytest.raises(WorkerError) as e:
-        start_worker(ctx, ctx.knobs(), _asked(host, repos=two), away=dispatch)  # type: ignore[arg-type]
-    said = str(e.value)
-    assert "\n" not in said and f"host {host} works in one repository" in said
-    assert "one worker per repository" in said and "--host local" in said
+        start_worker(ctx, ctx.knobs(), req, away=dispatch)  # type: ignore[arg-type]
+    text = str(e.value)
+    assert "\n" not in text and said in text, text
     assert reg.record(ctx.paths.data, "w7") is None

@@ -8,6 +8,7 @@ not). The host is asked, never guessed: a host that does not answer makes its wo
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,12 +41,13 @@ CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and th
 
 def start_remote(
     ctx: Ctx, host: str, req: StartRequest, prompt: str, contract: str | None = None
-) -> tuple[Session, dict[str, Any] | None]:
+) -> tuple[Session, list[dict[str, Any]]]:
     """`req.line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
     `contract`: given apart from `prompt` so the host can add its checkout's note to it;
     `req.repo`: a path of a repository on the host (a worktree) or a URL it clones, on
-    `req.branch`. The worker's session, and its checkout as the host made it
-    (treerecord.Tree's fields)."""
+    `req.branch`; `req.repos`: several paths there, a worktree of each side by side. The
+    worker's session, and its checkouts as the host made them (treerecord.Tree's fields;
+    [] without a repo)."""
     lk = link(ctx, host)
     wid, runner, repo = req.worker, req.runner or "", req.repo
     spawn = spawn_request(req, prompt, contract)
@@ -68,10 +70,14 @@ def start_remote(
             store.write_json(reg.record_file(ctx.paths.data, wid), before)
         raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
     row = got.get("row") or {}
-    tree = got.get("tree") if isinstance(got.get("tree"), dict) else None
+    trees = _trees(got)
     more: dict[str, Any] = {}
-    if tree is not None:  # `ls` and sys-sessions show its branch with no call to the host
-        more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
+    if trees:  # `ls` and sys-sessions show its branch with no call to the host
+        tree = trees[0]
+        path = tree.get("path")
+        if len(trees) > 1 and isinstance(path, str):  # it works in their folder
+            path = os.path.dirname(path.rstrip("/"))
+        more = {"repo": repo, "branch": tree.get("branch"), "workspace": path}
     if boxed:
         more["sandboxed"] = True
     more["bounds"] = spawn["bounds"]  # what its lines name (remote/ssh/bounded.py)
@@ -79,7 +85,16 @@ def start_remote(
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
     )
-    return as_session(ctx.paths.data, host, row), tree
+    return as_session(ctx.paths.data, host, row), trees
+
+
+def _trees(got: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checkouts a spawn's answer names: its "trees", or an older host's one "tree"."""
+    many = got.get("trees")
+    if isinstance(many, list) and all(isinstance(t, dict) for t in many):
+        return many
+    one = got.get("tree")
+    return [one] if isinstance(one, dict) else []
 
 
 def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
@@ -97,6 +112,7 @@ def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[
     for key, value in (
         ("contract", contract),
         ("repo", req.repo),
+        ("repos", list(req.repos) if len(req.repos) > 1 else None),
         ("branch", req.branch),
         ("resume", template),
         ("conversation", conv),

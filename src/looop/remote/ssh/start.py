@@ -24,7 +24,7 @@ from looop.remote.ssh.shim import script
 from looop.sandbox import worker as sbx
 from looop.sessions import client
 from looop.sessions.state import Session, SessionError, get_session, reap
-from looop.workers import bridge, startrecord, treerecord
+from looop.workers import bridge, startrecord, treerecord, workspace
 from looop.workers import resume as rsm
 from looop.workers import worktree as wt
 from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
@@ -72,32 +72,60 @@ def _opt(req: dict[str, Any], key: str) -> str | None:
     return v
 
 
+MAX_REPOS = 8  # as a start at home takes (act/moves/workers.py)
+
+
+def _repos(req: dict[str, Any], sid: str) -> tuple[str, ...]:
+    """A worker of several repositories: each an absolute path of a repository here (a
+    workspace holds worktrees, never clones); () for one repo or none."""
+    raw = req.get("repos")
+    if raw is None:
+        return ()
+    if (
+        not isinstance(raw, list)
+        or not 2 <= len(raw) <= MAX_REPOS
+        or not all(isinstance(r, str) for r in raw)
+    ):
+        raise LooopError(f"worker {sid}: a spawn's repos must be 2 to {MAX_REPOS} paths")
+    for r in raw:
+        if not is_host_path(r):
+            raise LooopError(
+                f"worker {sid}: of several repositories each must be the absolute path of a "
+                "repository on this host — clone the URL here first, or start one worker for it"
+            )
+    return tuple(raw)
+
+
 def _workspace_plan(
-    ctx: Ctx, sid: str, repo: str | None, branch: str | None
-) -> tuple[treerecord.Tree | None, wt.Plan | wt.ClonePlan | None]:
-    """Everything the worker's checkout needs, checked before anything changes: a worktree
-    of a repository on this host (a path), or a clone of a URL; None without a repo. The
-    last worker of this id's checkout, when it holds work, is refused here too."""
+    ctx: Ctx, sid: str, repos: tuple[str, ...], repo: str | None, branch: str | None
+) -> tuple[treerecord.Tree | None, list[wt.Plan] | wt.ClonePlan | None]:
+    """Everything the worker's checkouts need, checked before anything changes: a worktree
+    of a repository on this host (a path) or of each of `repos` side by side, or a clone of
+    a URL; None without a repo. The last worker of this id's checkout, when it holds work,
+    is refused here too."""
     if branch is not None:
-        if repo is None:
+        if repo is None and not repos:
             raise LooopError(f"worker {sid}: a branch needs a repo")
         check_branch(branch)
     clean = None
-    if repo is not None or os.path.lexists(wt.tree_path(ctx, sid)):
+    if repo is not None or repos or os.path.lexists(wt.tree_path(ctx, sid)):
         clean = wt.leftover(ctx, sid)
+    if repos:
+        return clean, workspace.plan_all(ctx, sid, repos, branch, False)
     if repo is None:
         return clean, None
     if is_host_path(repo):
-        return clean, wt.plan(ctx, sid, repo, branch)
+        return clean, [wt.plan(ctx, sid, repo, branch)]
     check_url(repo, "this host", "or give the absolute path of a repository here")
     return clean, wt.plan_clone(ctx, sid, repo, branch)
 
 
 def spawn(
     ctx: Ctx, root: Path, sid: str, req: dict[str, Any], relay: Path
-) -> tuple[Session, treerecord.Tree | None]:
-    """The satellite's `spawn`: the worker `sid` started here (its checkout, its box, its
-    session); its session and its checkout's record. `relay`: the socket its shim talks to."""
+) -> tuple[Session, list[treerecord.Tree]]:
+    """The satellite's `spawn`: the worker `sid` started here (its checkouts, its box, its
+    session); its session and its checkouts' records (one, one of each of several repos, or
+    none). `relay`: the socket its shim talks to."""
     line, prompt, extra = req.get("line"), req.get("prompt"), req.get("env")
     if not isinstance(line, str) or not isinstance(prompt, str) or not isinstance(extra, dict):
         raise LooopError("a spawn needs line, prompt and env")
@@ -109,27 +137,26 @@ def spawn(
         pass
     bounds.taken(req.get("bounds"), sid, ctx.default_knobs())  # a bad one refused here, first
     box = _box(ctx, sid, req)
-    clean, plan = _workspace_plan(ctx, sid, repo, branch)
+    clean, plan = _workspace_plan(ctx, sid, _repos(req, sid), repo, branch)
 
     # commit: the last worker of this id ends here for good
     reap(root, sid)
     hostverify.forget(root, sid)
     if os.path.exists(ctx.paths.worktrees / f"{sid}.json"):
         wt.release(ctx, sid, clean)
-    tree = None
-    if isinstance(plan, wt.Plan):
-        tree = wt.create(ctx, plan)
+    trees: list[treerecord.Tree] = []
+    if isinstance(plan, list):
+        trees = workspace.create_all(ctx, plan)
     elif isinstance(plan, wt.ClonePlan):
-        tree = wt.clone(ctx, plan)
+        trees = [wt.clone(ctx, plan)]
     try:
         if _home_gone():
             raise LooopError(f"worker {sid}: the home stopped listening during the start")
-        s = _start(ctx, root, sid, line, contract, prompt, extra, req, tree, box, relay)
+        s = _start(ctx, root, sid, line, contract, prompt, extra, req, trees, box, relay)
     except (LooopError, SessionError, OSError):
-        if tree is not None:
-            wt.undo(ctx, tree)
+        workspace.undo_all(ctx, trees)
         raise
-    return s, tree
+    return s, trees
 
 
 class Box:
@@ -164,15 +191,17 @@ def _start(
     prompt: str,
     extra: dict[str, Any],
     req: dict[str, Any],
-    tree: treerecord.Tree | None,
+    trees: list[treerecord.Tree],
     box: Box | None,
     relay: Path,
 ) -> Session:
+    folder = workspace.workspace(ctx, sid)  # a worker of several repos starts there
     if contract is not None:  # the contract apart: a checkout's note goes in as its last rule
-        prompt = (wt.with_note(contract, tree) if tree is not None else contract) + prompt
+        prompt = checkout_note(contract, trees, folder) + prompt
     prompt_path = root / "prompts" / f"{sid}.md"
     store.atomic_write(prompt_path, prompt)
-    work = Path(tree.path) if tree is not None else root / "work" / sid
+    tree = trees[0] if len(trees) == 1 else None
+    work = Path(tree.path if tree else folder) if trees else root / "work" / sid
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
     env.update({str(k): str(v) for k, v in extra.items()})
@@ -189,7 +218,7 @@ def _start(
     real_line = substitute_prompt_file(line, prompt_path)
     size = req.get("size") or [120, 40]
     if box is not None:
-        return _start_boxed(ctx, root, sid, real_line, env, box, tree, req)
+        return _start_boxed(ctx, root, sid, real_line, env, box, trees, req)
     argv = worker_argv(_wired(req, real_line, env), env["PATH"])
     knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
     s = client.spawn(
@@ -203,8 +232,15 @@ def _start(
         log_cap=knobs.log_cap(),
         bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
     )
-    _note_start(ctx, sid, req, env, str(work), None, tree)
+    _note_start(ctx, sid, req, env, str(work), None, bool(trees))
     return s
+
+
+def checkout_note(contract: str, trees: list[treerecord.Tree], folder: str) -> str:
+    """The contract with its checkouts' note as its last rule (none: as it is)."""
+    if len(trees) > 1:
+        return workspace.with_note(contract, trees, folder)
+    return wt.with_note(contract, trees[0]) if trees else contract
 
 
 # what a satellite adds to a worker's env: a resume here gives it again (workers/resume.py)
@@ -228,7 +264,7 @@ def _note_start(
     env: dict[str, str],
     cwd: str,
     policy: SandboxPolicy | None,
-    tree: treerecord.Tree | None,
+    checkout: bool,
 ) -> None:
     """The worker's resume record, as a start at home writes it (`looop restart ID`, run
     here by the home, resumes its conversation): the runner's resume template, the id the
@@ -251,7 +287,7 @@ def _note_start(
         policy or OFF,
         "never",
         env,
-        tree is not None,
+        checkout,
         away,
     )
 
@@ -272,7 +308,7 @@ def _start_boxed(
     line: str,
     env: dict[str, str],
     box: Box,
-    tree: treerecord.Tree | None,
+    trees: list[treerecord.Tree],
     req: dict[str, Any],
 ) -> Session:
     """The worker inside srt, as a start at home runs it (launch.spawn_line: the same policy
@@ -290,17 +326,21 @@ def _start_boxed(
     env["LOOOP_CALLHOME_DIR"] = str(drop)
     env.pop("LOOOP_RELAY_SOCK", None)  # a socket it may not open: the drop box instead
     env["LOOOP_SRT"] = box.prog  # a resume here runs the same srt
-    if tree is not None:
-        env["LOOOP_WORKSPACE"] = tree.path
+    if len(trees) == 1:  # of several: their folder, as _start set it
+        env["LOOOP_WORKSPACE"] = trees[0].path
     bridge.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
     runner = str(env.get("LOOOP_RUNNER", ""))
     cfg = ctx.config()
     line = _wired(req, line, env)
     knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs(cfg))
     try:
-        s = spawn_line(ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog)
+        tree = trees[0] if len(trees) == 1 else None
+        several = tuple(trees) if tree is None else ()
+        s = spawn_line(
+            ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog, several=several
+        )
     except SandboxSetupError as e:
         sbx.forget(ctx, sid)
         raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e
-    _note_start(ctx, sid, req, env, str(root), policy, tree)
+    _note_start(ctx, sid, req, env, str(root), policy, bool(trees))
     return s
