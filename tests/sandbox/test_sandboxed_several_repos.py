@@ -144,3 +144,46 @@ def test_its_verify_runs_in_the_walls_of_both_checkouts(tmp_path: Path, srt: Pat
     assert box.result("w2")["pass"] is True, box.result("w2")
     assert (home / "app" / "v.txt").exists() and (home / "lib" / "v.txt").exists()
     assert not (app / "v.txt").exists() and not (home / "v.txt").exists()
+
+
+RESUMED = r"""
+r="$LOOOP_REPORTS_DIR/resumed"
+{ echo "at=$PWD ws=$LOOOP_WORKSPACE"
+  for d in app lib; do
+    if git -C "$d" commit -q --allow-empty -m "after review $d"
+    then echo "$d=ok"; else echo "$d=no"; fi
+  done
+  if echo x >> "$APP/README"; then echo main=ok; else echo main=no; fi
+} > "$r" 2>&1
+"""
+
+
+def test_comments_sent_to_it_resume_it_in_the_same_folder_and_walls(
+    tmp_path: Path, srt: Path
+) -> None:
+    """The reviewer sends comments to the ended worker: it is resumed on its conversation in
+    the folder holding both checkouts, sandboxed as it started, and commits in each again."""
+    box = Box(tmp_path, srt, "on")
+    app, lib = make_repo(tmp_path / "app"), make_repo(tmp_path / "lib")
+    box.env["APP"] = str(app)
+    resumed = box.home / "resumed.sh"
+    resumed.write_text(RESUMED)
+    cfg = json.loads((box.data / "config.json").read_text())
+    cfg["runners"]["claude"]["resume"] = f"bash {resumed} # {{{{prompt_file}}}} {{{{session_id}}}}"
+    (box.data / "config.json").write_text(json.dumps(cfg))
+    start = box.looop(
+        "worker", "start", "w3", "go", "--repo", str(app), "--repo", str(lib),
+        "--command", "true # {{prompt_file}} {{session_id}}",  # a conversation to resume
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    assert box.wait("w3") == 0, box.looop("log", "w3").stdout
+    sent = box.looop("review", "w3", "--comment-all", "one more commit each", "--send")
+    assert sent.returncode == 0, sent.stderr
+    assert box.wait("w3") == 0, box.looop("log", "w3").stdout
+    home = Paths.at(box.data).checkouts / "w3"
+    got = (Paths.at(box.data).rooms / "w3" / "reports" / "resumed").read_text()
+    assert f"at={home} ws={home}" in got, got
+    assert "app=ok" in got and "lib=ok" in got and "main=no" in got, got
+    for r in (app, lib):
+        assert git(r, "log", "-1", "--format=%s", "looop/w3").strip() == f"after review {r.name}"
+    assert (app / "README").read_text() == "app\n"
