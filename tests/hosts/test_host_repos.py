@@ -82,6 +82,12 @@ def test_two_repos_on_a_host_get_a_worktree_each_side_by_side(home: Home) -> Non
     diff = looop(d, "worker", "diff", "hs1")  # from the host, each under its folder
     assert diff.returncode == 0, diff.stderr
     assert "a/app/README" in diff.stdout and "a/lib/README" in diff.stdout, diff.stdout
+    # its checkouts are on the host: review and land say so in one line, naming it
+    for verb in (["review", "hs1"], ["land", "hs1"]):
+        done = looop(d, *verb)
+        err = done.stderr.strip()
+        assert done.returncode == 1 and "\n" not in err, err
+        assert "works on host h1" in err and "worker diff hs1" in err, err
     assert looop(d, "kill", "hs1").returncode == 0
 
 

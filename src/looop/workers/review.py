@@ -79,12 +79,27 @@ class Review:
 
 def worker_tree(ctx: Ctx, wid: str) -> Tree:
     tree = load(ctx, wid)
+    if tree is None and (far := _far_host(ctx, wid)):
+        raise WorktreeError(
+            f"worker {wid} works on host {far}: its checkouts are there, not here — `looop "
+            f"worker diff {wid}` shows its change from there; review and land it on {far}"
+        )
     if tree is None:
         raise WorktreeError(
             f"worker {wid} has no worktree — only a worker started with --repo has a change "
             "to review or land"
         )
     return tree
+
+
+def _far_host(ctx: Ctx, wid: str) -> str:
+    """The host a worker away from home runs on, as the home's record says ("": none)."""
+    try:
+        rec = store.read_json_object(ctx.paths.host_record(wid))
+    except (CorruptState, OSError):
+        return ""
+    host = rec.get("host") if rec else None
+    return host if isinstance(host, str) and host.isprintable() else ""
 
 
 def verify_of(ctx: Ctx, wid: str) -> Verify:
