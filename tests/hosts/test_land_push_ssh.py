@@ -4,7 +4,8 @@ the repository's core.sshCommand or the user's $GIT_SSH_COMMAND says), gets the 
 branch pushed, and the PR command (a recording stand-in of `gh`: no forge is reachable) is run
 with the exact argv. A push the remote refuses (its pre-receive hook) is one line naming what
 the remote said: nothing pushed, no PR command run, nothing journaled as landed, and the
-landing's WAL record settled."""
+landing's WAL record settled. A worker of two repositories lands each over SSH in turn; the
+second's remote refusing leaves the first landed, said in that one line with how to go on."""
 
 from __future__ import annotations
 
@@ -181,3 +182,60 @@ def test_a_push_the_remote_refuses_is_one_line_and_lands_nothing(lab: Lab, tmp_p
     ok = u.looop("land", "w2", "--pr", GIT_SSH_COMMAND=u.ssh)
     assert ok.returncode == 0, ok.stderr
     assert u.on_remote("looop/w2") == u.git("rev-parse", "looop/w2").strip()
+
+
+WORK_BOTH = """set -e
+for d in */; do
+  (cd "$d" && echo "by $LOOOP_SESSION_ID" >> README &&
+   git -c user.name=w -c user.email=w@lab commit -qam "a line in ${d%/}")
+done
+"""
+
+
+def test_a_worker_of_two_repos_lands_each_over_ssh_and_a_refused_one_is_said_and_left(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Two repositories, each with its bare remote on the host: the first is pushed and its
+    request opened; the second's remote refuses, which is one line naming what landed and how
+    to go on; with the hook gone, `--pr --repo NAME` lands the one left."""
+    h = _h1(lab)
+    app = Land(tmp_path, lab, h)
+    lib_bare = h.home / "forge" / f"lib-{os.getpid()}-{tmp_path.name}.git"
+    root_git("init", "-q", "--bare", "-b", "main", str(lib_bare))
+    hook = lib_bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'lib is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    subprocess.run(["chown", "-R", f"{h.user}:{h.user}", str(h.home / "forge")], check=True)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "README").write_text("lib\n")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "README"],
+        ["-c", "user.name=t", "-c", "user.email=t@lab", "commit", "-qm", "readme"],
+        ["remote", "add", "origin", f"{h.url}{lib_bare}"],
+    ):
+        subprocess.run(["git", "-C", str(lib), *args], check=True, capture_output=True, timeout=30)
+    script = tmp_path / "both.sh"
+    script.write_text(WORK_BOTH)
+    start = app.looop(
+        "worker", "start", "w3", "go", "--repo", str(app.repo), "--repo", str(lib),
+        "--command", f"bash {script} # {{{{prompt_file}}}}",
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    assert wait(app.data, "w3", 60, SystemClock()) == 0, app.looop("log", "w3").stdout
+    done = app.looop("land", "w3", "--pr", GIT_SSH_COMMAND=app.ssh)
+    err = done.stderr.strip()
+    assert done.returncode == 1 and "\n" not in err, err
+    assert "repo lib:" in err and "lib is frozen" in err and "landed before it: app" in err, err
+    assert "--pr --repo lib" in err, err
+    assert app.on_remote("looop/w3") == app.git("rev-parse", "looop/w3").strip()
+    assert not (lib_bare / "refs" / "heads" / "looop").exists()
+    assert len(app.record.read_text().splitlines()) == 1  # the first request only
+    assert not list((app.data / ".wal").glob("*.json"))  # every landing's record settled
+    hook.unlink()
+    again = app.looop("land", "w3", "--pr", "--repo", "lib", GIT_SSH_COMMAND=app.ssh)
+    assert again.returncode == 0, again.stderr
+    recs = [json.loads(x) for x in app.record.read_text().splitlines()]
+    assert len(recs) == 2 and recs[1]["cwd"] == str(lib), recs
+    assert recs[1]["argv"][:4] == ["pr", "create", "--head", "looop/w3"], recs
