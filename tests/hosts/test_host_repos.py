@@ -142,3 +142,41 @@ def test_a_url_among_several_or_a_missing_repo_is_one_line_and_nothing_starts(
         assert not (d / "hosts" / "workers" / f"{wid}.json").exists()
     sat = h1.home / ".local/share/looop/satellite"
     assert not list(sat.glob("*.work/checkouts/hsbad*"))
+
+
+RESUMED = r"""
+echo "again_at=$(pwd) again_ws=$LOOOP_WORKSPACE"
+echo RESUMED
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_far_worker_of_two_repos_resumes_in_its_workspace_there(
+    home: Home, tmp_path: Path
+) -> None:
+    """`looop restart ID` of an ended worker of two repos on a host resumes its conversation
+    there, in the folder holding both checkouts (as it started), not in its first repo."""
+    h1 = _host(home, "h1")
+    app, lib = host_repo(h1, "app"), host_repo(h1, "lib")
+    script = _script(h1, app)
+    resumed = h1.home / "resumed.sh"
+    resumed.write_text(RESUMED)
+    subprocess.run(["chown", f"{h1.user}:{h1.user}", str(resumed)], check=True)
+    runner = {
+        "worker": f"bash {script} # {{{{prompt_file}}}} {{{{session_id}}}}",
+        "resume": f"bash {resumed}; cat # {{{{prompt_file}}}} {{{{session_id}}}}",
+    }
+    data = _second_home(tmp_path, home.lab, [h1], "off", runners={"sh": runner})
+    start = looop(
+        data, "worker", "start", "hs3", "x", "--host", "h1",
+        "--repo", str(app), "--repo", str(lib),
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    _wait_gone(data, "hs3")
+    at = _said(looop(data, "log", "hs3").stdout)["at"]
+    again = looop(data, "restart", "hs3")
+    assert again.returncode == 0, again.stderr
+    assert looop(data, "expect", "hs3", "RESUMED", "--timeout", "30s").returncode == 0
+    got = _said(looop(data, "log", "hs3").stdout)
+    assert got["again_at"] == at and got["again_ws"] == at, got
+    looop(data, "kill", "hs3")

@@ -350,13 +350,13 @@ def _live_trees(ctx: Ctx, wid: str, rec: Record) -> list[Tree]:
 
 
 def _resume_env(ctx: Ctx, wid: str, rec: Record, trees: list[Tree]) -> dict[str, str]:
-    """The resumed worker's environment, as it started with (a worker of several repos: its
-    workspace is the folder it started in)."""
+    """The resumed worker's environment, as it started with."""
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
     if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
-    if trees:
-        env["LOOOP_WORKSPACE"] = trees[0].path if len(trees) == 1 else rec.cwd
+    start = sbx.starts_in(trees)  # its worktree, or the folder holding several
+    if start is not None:
+        env["LOOOP_WORKSPACE"] = start
     return env
 
 
