@@ -105,6 +105,15 @@ def _several(out: _Out, r: Review) -> None:
         _stat(out, each.commits, each.files, "  ")
 
 
+def proposed(wid: str, ask: str, reason: str) -> str:
+    """The decider's landing proposal as one line, with how to answer it (every face's words)."""
+    why = f": {reason}" if reason else ""
+    return (
+        f"the decider proposes landing this (ask {ask}){why} — approve: `looop land {wid}`; "
+        f"decline: `looop answer {ask} no`"
+    )
+
+
 def render(r: Review, colour: bool) -> str:
     out = _Out(colour)
     several = len(r.repos) > 1
@@ -112,6 +121,9 @@ def render(r: Review, colour: bool) -> str:
         _several(out, r)
     else:
         _head(out, r)
+    if r.proposal is not None:
+        out.add(proposed(r.wid, r.proposal.ask, r.proposal.reason), fg="magenta", bold=True)
+    if not several:
         out.add("")
         _stat(out, r.commits, r.files, "")
     if r.summary:
