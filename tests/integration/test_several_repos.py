@@ -28,7 +28,7 @@ from looop.workers.treework import diff_runs
 from tests.clocks import FixedClock
 from tests.helpers import Cli
 from tests.integration.test_mcp import drive, text
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.workerchange import cli, git, new_repo, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -47,15 +47,7 @@ printf 'I changed README in both.\\n' > "$LOOOP_REPORTS_DIR/{wid}.md"
 
 @pytest.fixture
 def lib(tmp_path: Path) -> Path:
-    path = tmp_path / "lib"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test")
-    git(path, "config", "user.email", "test@example.invalid")
-    (path / "README").write_text("the lib\n")
-    git(path, "add", "README")
-    git(path, "commit", "-qm", "lib start")
-    return path
+    return new_repo(tmp_path / "lib", "the lib\n", "lib start")
 
 
 def start_both(c: Ctx, tmp: Path, wid: str, repos: list[Path], tail: str = "") -> Path:

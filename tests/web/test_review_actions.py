@@ -19,7 +19,7 @@ from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.web.app import build_app
 from looop.web.auth import Guard
-from tests.integration.workerchange import git, repo, start, wctx
+from tests.integration.workerchange import git, repo, start, wctx, with_origin
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(90)
@@ -151,10 +151,7 @@ def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
 def test_land_as_a_pull_request_answers_its_url(
     web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
+    bare = with_origin(tmp_path, repo, "origin.git")
     opener = tmp_path / "open-pr"  # a stand-in for gh: says where the PR is, records argv
     opener.write_text(f"#!/bin/sh\necho \"$@\" > '{tmp_path}/pr.argv'\necho https://forge/pr/9\n")
     opener.chmod(0o755)
