@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.act.executor import execute
 from looop.act.landing import LandConflict, land
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from tests.helpers import Cli
 from tests.integration.test_several_repos import lib, start_both
@@ -190,3 +192,24 @@ def test_a_pr_failing_in_the_second_repo_says_what_landed_and_how_to_go_on(
     cli.env["GH_FAIL_IN"] = "-"
     code, out, err = cli("land", "w6", "--pr", "--repo", "lib")
     assert code == 0 and "repo lib: pushed looop/w6" in out, err
+
+
+def test_a_proposed_landing_of_several_is_answered_once_every_repo_landed(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    """The decider's proposal carries the change across both; `--repo NAME` landing one alone
+    leaves it waiting; landing the rest answers it with each repository's commit."""
+    start_both(wctx, tmp_path, "w9", [repo, lib])
+    move = {"action": "propose_land", "id": "w9", "reason": "both done"}
+    execute(wctx, wctx.knobs(), decision_from_obj(move))
+    ask = json.loads((wctx.paths.asks / "w9-1.json").read_text())
+    assert ask["land"]["repos"] == [repo.name, "lib"]
+    assert ask["land"]["stat"] == "2 commit(s), 2 file(s) +2 -0"
+    assert f"looop/w9 in {repo.name}, lib" in ask["prompt"]
+    code, _, err = cli("land", "w9", "--repo", "lib")
+    assert code == 0, err
+    assert not (wctx.paths.answers / "w9-1.json").exists()  # one of two: still waiting
+    code, _, err = cli("land", "w9")
+    assert code == 0, err
+    said = json.loads((wctx.paths.answers / "w9-1.json").read_text())["answer"]
+    assert said == f"landed: {repo.name}: main at {head(repo)}"
