@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,17 @@ class SshBackend(Polled):
     def pause(self, sid: str) -> bool:
         """Paused whole on its host, as at home (the satellite's sessions/hold)."""
         return self._call("pause", sid).get("paused") is True
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        return self._call("resize", sid, cols=cols, rows=rows)
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        return self._call("detach", sid)
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        """This terminal on the worker through the link: `looop attach` runs on its host."""
+        flags = ["--passthrough"] if passthrough else []
+        return self.link.passthrough(["attach", *flags, "--", sid], tty=True)
 
     def go_on(self, sid: str) -> bool:
         """All it runs goes on there; its disk bound said again if it still keeps too much."""
