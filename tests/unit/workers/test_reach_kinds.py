@@ -147,3 +147,20 @@ def test_an_engine_that_cannot_resize_says_so_in_one_line(
     # the console prints a LooopError as `looop: <its line>` (verbs/console.py)
     assert isinstance(res.exception, Refused), res.output
     assert str(res.exception) == "worker w1 runs in a Kubernetes Job: its size is fixed"
+
+
+def test_continue_says_a_cluster_out_of_reach_is_its_host_not_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's API that does not answer raises a session error too (remote/kube): its kind,
+    not its class's place, makes it a host that did not answer."""
+    from looop.remote.kube.cluster import Unreachable
+
+    class Frozen(FakeBackend):
+        def go_on(self, sid: str) -> bool:
+            raise Unreachable("the cluster's API does not answer")
+
+    monkeypatch.setenv("LOOOP_DATA_DIR", str(tmp_path / "data"))
+    _way(monkeypatch, Frozen())
+    res = CliRunner().invoke(cli, ["worker", "continue", "w1"])
+    assert "its host did not answer" in str(res.exception), res.output
