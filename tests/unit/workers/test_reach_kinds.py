@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from looop.act.moves import far
 from looop.cli.root import cli
 from looop.core.context import Ctx
+from looop.remote.kube.cluster import Unreachable as ApiUnreachable
 from looop.web import actions, reads
 from looop.web.errors import WebError
 from looop.workers.backend import Reach
@@ -70,8 +71,10 @@ KINDS = ["local", "ssh", "kubernetes"]
         (WorkerOver("session w1 has already finished"), 409),
         (HostUnreachable("host h1 does not answer"), 503),
         (Refused("worker w1 runs in a Kubernetes Job: do this instead"), 409),
+        # a cluster's API out of reach is a session error too: its kind decides, 503
+        (ApiUnreachable("host h1's API does not answer"), 503),
     ],
-    ids=["no such worker", "ended", "host out of reach", "refused"],
+    ids=["no such worker", "ended", "host out of reach", "refused", "a cluster's API"],
 )
 def test_the_webs_answer_comes_from_the_kind_not_from_where_the_worker_runs(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch, kind: str, error: Exception, status: int
