@@ -39,6 +39,8 @@ def test_no_worker_by_that_id_is_said_as_such_by_every_operation(here: LocalBack
         lambda: here.resize("w9", 100, 30),
         lambda: here.detach("w9"),
         lambda: here.kill("w9"),
+        lambda: here.wait("w9", 1.0),
+        lambda: here.exit_status("w9"),
     ):
         with pytest.raises(NoSuchWorker):
             op()

@@ -233,7 +233,7 @@ class LocalBackend:
         return attach(self.root, sid, passthrough=passthrough, utf8=utf8_locale(env))
 
     def wait(self, sid: str, timeout_s: float | None) -> int:
-        return client.wait(self.root, sid, timeout_s, self.clock)
+        return self._at(sid, client.wait, self.root, sid, timeout_s, self.clock)
 
     def kill(self, sid: str) -> dict[str, Any]:
         return self._at(sid, client.kill, self.root, sid)
@@ -242,7 +242,7 @@ class LocalBackend:
         return self._at(sid, client.restart, self.root, sid)
 
     def exit_status(self, sid: str) -> int | None:
-        return wait_code(get_session(self.root, sid))
+        return wait_code(self._at(sid, get_session, self.root, sid))
 
     def pause(self, sid: str) -> bool:
         return hold.pause(self.root, sid)  # the whole run, its box's inside too
@@ -261,7 +261,7 @@ class LocalBackend:
         out: Callable[[str], None],
         note: Callable[[str], None],
     ) -> int:
-        return client.follow(self.root, sid, since, raw, out, self.clock)
+        return self._at(sid, client.follow, self.root, sid, since, raw, out, self.clock)
 
     def expect(
         self,
@@ -287,7 +287,7 @@ class LocalBackend:
         )
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
-        return client.wait_idle(self.root, sid, settle_s, timeout_s, self.clock)
+        return self._at(sid, client.wait_idle, self.root, sid, settle_s, timeout_s, self.clock)
 
     def found_over(self, sid: str, err: SessionError) -> str | None:
         try:
