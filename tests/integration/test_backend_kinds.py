@@ -14,6 +14,7 @@ from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import handle
 from looop.sessions.client import kill, live_status, wait
 from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError
 from looop.workers.backend import LocalBackend, live
 from looop.workers.errors import NoSuchWorker, WorkerOver
 from tests.clocks import FixedClock
@@ -78,3 +79,10 @@ def test_a_hosts_satellite_resizes_and_detaches_its_worker(ctx: Ctx, here: Local
     assert handle(ctx, "detach", ask, "test") == {"detached": True, "clients": 0}
     bad = handle(ctx, "resize", {**ask, "cols": "wide", "rows": 30}, "test")
     assert bad == {"error": "resize needs whole numbers `cols` and `rows`"}
+
+
+def test_a_bad_id_is_refused_as_the_session_said_it(here: LocalBackend) -> None:
+    with pytest.raises(SessionError) as got:
+        here.send("../w1", "hi", False)
+    assert not isinstance(got.value, (NoSuchWorker, WorkerOver))
+    assert "\n" not in str(got.value)

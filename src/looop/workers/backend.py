@@ -199,12 +199,12 @@ class LocalBackend:
     def _kind(self, sid: str, e: SessionError) -> SessionError:
         if isinstance(e, Unreached):
             return e
-        if not session_dir(self.root, sid).exists():
-            return NoSuchWorker(str(e))
         try:
+            if not session_dir(self.root, sid).exists():
+                return NoSuchWorker(str(e))
             alive = get_session(self.root, sid).alive
         except SessionError:
-            return e  # a record that does not read: as it said
+            return e  # a bad id, a record that does not read: as it said
         return e if alive else WorkerOver(str(e))
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
