@@ -88,6 +88,8 @@ def _real_parts() -> list[str]:
 
 # hypothesis: the full profile by default (make test, CI); `make check` loads the small one.
 settings.register_profile("check", max_examples=20, deadline=None)
+# now and then, by hand: `pytest --hypothesis-profile=deep` on the property tests
+settings.register_profile("deep", max_examples=2000, deadline=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

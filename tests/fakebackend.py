@@ -3,7 +3,7 @@ through the one lookup (`backend_for`) rather than deciding local or remote itse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from looop.workers.backend import Reach
@@ -21,6 +21,22 @@ class FakeBackend:
     def reach(self, sid: str) -> Reach:
         self.calls.append(("reach", sid))
         return "alive"
+
+    def look(self, sid: str) -> Reach:
+        self.calls.append(("look", sid))
+        return "alive"
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        self.calls.append(("resize", sid, cols, rows))
+        return {"cols": cols, "rows": rows}
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        self.calls.append(("detach", sid))
+        return {"detached": True, "clients": 1}
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        self.calls.append(("attach", sid, passthrough))
+        return 0
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
         self.calls.append(("screen", sid, fmt, trim))

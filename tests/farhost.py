@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.home.errors import LooopError
+from looop.workers import polled
 from looop.workers.backend import LocalBackend, Reach
 from tests.clocks import FixedClock
 
@@ -41,6 +42,12 @@ class FarHost:
         if self.down.is_set():
             return "unreachable"
         return self.inner.reach(sid)
+
+    def look(self, sid: str) -> Reach:
+        return self.reach(sid)  # a far worker is known by the home's record of it
+
+    def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
+        return polled.tail(self, sid, lines, raw, grep)  # type: ignore[arg-type]
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
         self._check("screen")

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import stat
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,19 @@ import pytest
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from tests.helpers import Cli
-from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
+from tests.integration.workerchange import (
+    LOOOP,
+    cli,
+    git,
+    head,
+    journal,
+    refused,
+    repo,
+    stand_in,
+    start,
+    wctx,
+    with_origin,
+)
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -49,41 +60,14 @@ def config(c: Ctx, land: dict[str, object]) -> None:
     c.paths.config.write_text(json.dumps(obj))
 
 
-def head(repo: Path, ref: str = "main") -> str:
-    return git(repo, "rev-parse", ref).strip()
-
-
-def journal(c: Ctx) -> str:
-    return c.paths.journal.read_text() if c.paths.journal.exists() else ""
-
-
-def refused(cli: Cli, *args: str) -> str:
-    code, out, err = cli("land", *args)
-    assert code == 1, (out, err)
-    assert len(err.strip().splitlines()) == 1, err
-    return err
-
-
 @pytest.fixture
 def gh(tmp_path: Path, cli: Cli) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    prog = bin_dir / "gh"
-    prog.write_text(GH)
-    prog.chmod(prog.stat().st_mode | stat.S_IEXEC)
-    record = tmp_path / "gh.jsonl"
-    cli.env["PATH"] = f"{bin_dir}{os.pathsep}{cli.env['PATH']}"
-    cli.env["GH_RECORD"] = str(record)
-    return record
+    return stand_in(tmp_path, cli, "gh", GH)
 
 
 @pytest.fixture
 def origin(tmp_path: Path, repo: Path) -> Path:
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
-    return bare
+    return with_origin(tmp_path, repo, "origin.git")
 
 
 def test_land_fast_forwards_the_checkout_and_journals_who_approved_it(

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from mcp.client.session import ClientSession
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
@@ -27,7 +28,8 @@ from looop.workers.treerecord import load, load_all
 from looop.workers.treework import diff_runs
 from tests.clocks import FixedClock
 from tests.helpers import Cli
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.test_mcp import drive, text
+from tests.integration.workerchange import cli, git, new_repo, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -46,15 +48,7 @@ printf 'I changed README in both.\\n' > "$LOOOP_REPORTS_DIR/{wid}.md"
 
 @pytest.fixture
 def lib(tmp_path: Path) -> Path:
-    path = tmp_path / "lib"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test")
-    git(path, "config", "user.email", "test@example.invalid")
-    (path / "README").write_text("the lib\n")
-    git(path, "add", "README")
-    git(path, "commit", "-qm", "lib start")
-    return path
+    return new_repo(tmp_path / "lib", "the lib\n", "lib start")
 
 
 def start_both(c: Ctx, tmp: Path, wid: str, repos: list[Path], tail: str = "") -> Path:
@@ -321,3 +315,56 @@ def test_a_resumed_worker_of_several_repos_starts_in_its_workspace_again(
     assert wait(wctx.paths.data, "w7", 30, wctx.clock) == 0
     home = wctx.paths.checkouts / "w7"
     assert out.read_text().splitlines() == [str(home), str(home)]
+
+
+def test_the_mcp_start_tool_takes_a_list_of_repos_and_a_string_still(
+    wctx: Ctx, repo: Path, lib: Path
+) -> None:
+    """`start_worker` over MCP as `worker start --repo A --repo B`: `repo` a list makes one
+    worktree of each; a string is one repository as before; a bad entry is one line."""
+    cfg = json.loads(wctx.paths.config.read_text())
+    cfg["runners"]["sh"]["worker"] = "true # {{prompt_file}}"
+    wctx.paths.config.write_text(json.dumps(cfg))
+
+    async def body(s: ClientSession) -> None:
+        bad = await s.call_tool(
+            "start_worker", {"id": "m0", "prompt": "go", "repo": [str(repo), "lib"]}
+        )
+        assert bad.is_error and "must be an absolute path" in text(bad), text(bad)
+        assert "\n" not in text(bad).strip()
+        got = await s.call_tool(
+            "start_worker", {"id": "m1", "prompt": "go", "repo": [str(repo), str(lib)]}
+        )
+        assert not got.is_error, text(got)
+        got = await s.call_tool("start_worker", {"id": "m2", "prompt": "go", "repo": str(lib)})
+        assert not got.is_error, text(got)
+
+    drive(wctx, body, "--allow-actions")
+    assert not (wctx.paths.checkouts / "m0").exists()
+    assert [t.repo for t in load_all(wctx, "m1")] == [str(repo), str(lib)]
+    assert [t.repo for t in load_all(wctx, "m2")] == [str(lib)]
+    for wid in ("m1", "m2"):
+        wait(wctx.paths.data, wid, 30, wctx.clock)
+
+
+def test_ls_shows_every_repos_branch_compactly_and_all_of_them_in_json(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    """`looop ls`' BRANCH of a worker of several repositories: the first's and how many more;
+    --json lists each checkout's folder and branch. A one-repo worker's is its branch alone."""
+    start_both(wctx, tmp_path, "w2", [repo, lib])
+    start(wctx, tmp_path, "w3", lib)
+    code, out, err = cli("ls", "-a")
+    assert code == 0, err
+    row = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert row["w2"].rstrip().endswith("looop/w2 (+1)"), out
+    assert row["w3"].rstrip().endswith("looop/w3"), out
+    code, out, err = cli("ls", "-a", "--json")
+    assert code == 0, err
+    got = {r["id"]: r for r in json.loads(out)}
+    assert got["w2"]["branch"] == "looop/w2"
+    assert got["w2"]["branches"] == [
+        {"name": repo.name, "branch": "looop/w2"},
+        {"name": "lib", "branch": "looop/w2"},
+    ]
+    assert got["w3"]["branches"] == [{"name": "lib", "branch": "looop/w3"}]

@@ -7,17 +7,28 @@ recording stand-in of `gh`, its exact argv checked)."""
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
 
+from looop.act.executor import execute
 from looop.act.landing import LandConflict, land
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from tests.helpers import Cli
 from tests.integration.test_several_repos import lib, start_both
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.workerchange import (
+    cli,
+    git,
+    head,
+    journal,
+    refused,
+    repo,
+    stand_in,
+    start,
+    wctx,
+    with_origin,
+)
 
 pytestmark = pytest.mark.timeout(120)
 __all__ = ["cli", "lib", "repo", "wctx"]  # the fixtures this module's tests take
@@ -39,41 +50,19 @@ print("https://github.example/o/" + os.path.basename(os.getcwd()).replace(" ", "
 """
 
 
-def head(r: Path, ref: str = "main") -> str:
-    return git(r, "rev-parse", ref).strip()
-
-
-def journal(c: Ctx) -> list[str]:
-    return c.paths.journal.read_text().splitlines() if c.paths.journal.exists() else []
-
-
-def refused(cli: Cli, *args: str) -> str:
-    code, out, err = cli("land", *args)
-    assert code == 1, (out, err)
-    assert len(err.strip().splitlines()) == 1, err
-    return err
+def journal_lines(c: Ctx) -> list[str]:
+    return journal(c).splitlines()
 
 
 @pytest.fixture
 def gh(tmp_path: Path, cli: Cli) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    prog = bin_dir / "gh"
-    prog.write_text(GH)
-    prog.chmod(prog.stat().st_mode | stat.S_IEXEC)
-    record = tmp_path / "gh.jsonl"
-    cli.env["PATH"] = f"{bin_dir}{os.pathsep}{cli.env['PATH']}"
-    cli.env["GH_RECORD"] = str(record)
+    record = stand_in(tmp_path, cli, "gh", GH)
     cli.env["GH_WAL"] = str(cli.data / ".wal")
     return record
 
 
-def with_origin(tmp: Path, r: Path) -> Path:
-    bare = tmp / f"{r.name}-origin.git"
-    git(tmp, "init", "-q", "--bare", str(bare))
-    git(r, "remote", "add", "origin", str(bare))
-    git(r, "push", "-q", "origin", "main")
-    return bare
+def origin_of(tmp: Path, r: Path) -> Path:
+    return with_origin(tmp, r, f"{r.name}-origin.git")
 
 
 def test_land_lands_each_repo_with_its_own_record_and_tidies_once_all_landed(
@@ -86,7 +75,7 @@ def test_land_lands_each_repo_with_its_own_record_and_tidies_once_all_landed(
     for r in (repo, lib):
         assert head(r) == tips[r]  # each base fast-forwarded to its branch
         assert f"repo {r.name}: landed worker w1: looop/w1 fast-forwarded into main" in out
-    lines = journal(wctx)[-2:]
+    lines = journal_lines(wctx)[-2:]
     assert [f"repo {r.name} ({r})" in ln for ln, r in zip(lines, (repo, lib), strict=True)] == [
         True,
         True,
@@ -150,7 +139,7 @@ def test_repo_on_a_one_repo_worker_is_refused(
 def test_pr_opens_one_request_per_repo_and_each_body_links_the_others(
     wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path, gh: Path
 ) -> None:
-    origins = {r: with_origin(tmp_path, r) for r in (repo, lib)}
+    origins = {r: origin_of(tmp_path, r) for r in (repo, lib)}
     start_both(wctx, tmp_path, "w5", [repo, lib])
     code, out, err = cli("land", "w5", "--pr")
     assert code == 0, err
@@ -177,7 +166,7 @@ def test_pr_opens_one_request_per_repo_and_each_body_links_the_others(
     )
     assert urls[lib] in edit_app["body"] and "I changed README in both." in edit_app["body"]
     assert not Path(edit_app["argv"][4]).exists()
-    assert sum("as pull request" in ln for ln in journal(wctx)) == 2
+    assert sum("as pull request" in ln for ln in journal_lines(wctx)) == 2
     # each repository's landing held its own WAL record while it ran
     for rec, r in ((create_app, repo), (create_lib, lib)):
         (wal,) = rec["wal"]
@@ -192,14 +181,35 @@ def test_a_pr_failing_in_the_second_repo_says_what_landed_and_how_to_go_on(
     wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path, gh: Path
 ) -> None:
     for r in (repo, lib):
-        with_origin(tmp_path, r)
+        origin_of(tmp_path, r)
     start_both(wctx, tmp_path, "w6", [repo, lib])
     cli.env["GH_FAIL_IN"] = "lib"
     err = refused(cli, "w6", "--pr")
     assert "repo lib: gh failed (exit 1): GraphQL: no permission" in err
     assert f"landed before it: {repo.name}" in err
     assert "`looop land w6 --pr --repo lib` opens its request once fixed" in err
-    assert sum("as pull request" in ln for ln in journal(wctx)) == 1
+    assert sum("as pull request" in ln for ln in journal_lines(wctx)) == 1
     cli.env["GH_FAIL_IN"] = "-"
     code, out, err = cli("land", "w6", "--pr", "--repo", "lib")
     assert code == 0 and "repo lib: pushed looop/w6" in out, err
+
+
+def test_a_proposed_landing_of_several_is_answered_once_every_repo_landed(
+    wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
+) -> None:
+    """The decider's proposal carries the change across both; `--repo NAME` landing one alone
+    leaves it waiting; landing the rest answers it with each repository's commit."""
+    start_both(wctx, tmp_path, "w9", [repo, lib])
+    move = {"action": "propose_land", "id": "w9", "reason": "both done"}
+    execute(wctx, wctx.knobs(), decision_from_obj(move))
+    ask = json.loads((wctx.paths.asks / "w9-1.json").read_text())
+    assert ask["land"]["repos"] == [repo.name, "lib"]
+    assert ask["land"]["stat"] == "2 commit(s), 2 file(s) +2 -0"
+    assert f"looop/w9 in {repo.name}, lib" in ask["prompt"]
+    code, _, err = cli("land", "w9", "--repo", "lib")
+    assert code == 0, err
+    assert not (wctx.paths.answers / "w9-1.json").exists()  # one of two: still waiting
+    code, _, err = cli("land", "w9")
+    assert code == 0, err
+    said = json.loads((wctx.paths.answers / "w9-1.json").read_text())["answer"]
+    assert said == f"landed: {repo.name}: main at {head(repo)}"

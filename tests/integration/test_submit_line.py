@@ -17,6 +17,8 @@ import pytest
 from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
+from looop.home.clock import SystemClock
+from looop.home.control import ECHO_WAIT_S, request
 from looop.home.drive import typed
 from looop.home.sandboxpolicy import OFF
 from looop.sessions.client import expect, log_tail, send
@@ -104,3 +106,38 @@ def test_a_program_that_never_echoes_still_gets_its_enter(root: Path) -> None:
     reply = send(root, "quiet", "no echo here\r", False)
     assert reply["sent"] == len("no echo here\r")
     assert _seen(root, "quiet", "GOT:no echo here")
+
+
+def _echo(root: Path, sid: str, tail: str, offset: int, timeout: float) -> tuple[bool, float]:
+    """The supervisor's `echo` answer and how long it took."""
+    clock = SystemClock()
+    t0 = clock.monotonic()
+    got = request(str(root), sid, "echo", timeout_s=timeout + 5, tail=tail, offset=offset,
+                  timeout=timeout)  # fmt: skip
+    return bool(got["echoed"]), clock.monotonic() - t0
+
+
+def test_the_supervisor_answers_echo_when_the_line_shows_and_not_before(root: Path) -> None:
+    _spawn(root, "cat", ["/bin/cat"])
+    sent = send(root, "cat", "shown soon", False)
+    echoed, took = _echo(root, "cat", "shownsoon", int(sent["offset"]), 10.0)
+    assert echoed and took < 5.0  # woken by the output, not at the timeout
+    never, took = _echo(root, "cat", "nevertyped", int(sent["offset"]), 0.5)
+    assert not never and took >= 0.5
+
+
+def test_an_echo_wait_ends_when_the_session_does(root: Path) -> None:
+    _spawn(root, "brief", ["/bin/sh", "-c", "stty -echo; sleep 0.5"])
+    echoed, took = _echo(root, "brief", "notshown", 0, 8.0)
+    assert not echoed and took < 6.0
+
+
+def test_a_silent_programs_enter_comes_after_the_echo_wait(root: Path) -> None:
+    """`stty -echo`: the Enter waits the whole ECHO_WAIT_S, then goes: the line is read."""
+    _spawn(root, "quiet", ["/bin/sh", "-c", "stty -echo; echo READY; read x; echo GOT:$x"])
+    assert _seen(root, "quiet", "READY")
+    clock = SystemClock()
+    t0 = clock.monotonic()
+    send(root, "quiet", "said unseen\r", False)
+    assert clock.monotonic() - t0 >= ECHO_WAIT_S * 0.9
+    assert _seen(root, "quiet", "GOT:said unseen")

@@ -1,9 +1,13 @@
-"""What the review and land tests share: a real git repo, a home whose runner resumes by
-writing its first note to a file, and a worker that commits a change and writes its report."""
+"""What the review and land tests share: a real git repo (and another, a bare remote of one),
+a home whose runner resumes by writing its first note to a file, a worker that commits a
+change and writes its report, a recording stand-in program on the CLI's PATH, and the land
+refusal's one line."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -43,17 +47,60 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "my repo"
+def new_repo(path: Path, readme: str, subject: str) -> Path:
+    """A git repository at `path` on main, its one commit adding README."""
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Test")
     git(path, "config", "user.email", "test@example.invalid")
-    (path / "README").write_text("hello\n")
+    (path / "README").write_text(readme)
     git(path, "add", "README")
-    git(path, "commit", "-qm", "start")
+    git(path, "commit", "-qm", subject)
     return path
+
+
+def with_origin(tmp: Path, r: Path, name: str) -> Path:
+    """A bare repository `tmp/name`, added to `r` as its origin with main pushed."""
+    bare = tmp / name
+    git(tmp, "init", "-q", "--bare", str(bare))
+    git(r, "remote", "add", "origin", str(bare))
+    git(r, "push", "-q", "origin", "main")
+    return bare
+
+
+def head(r: Path, ref: str = "main") -> str:
+    return git(r, "rev-parse", ref).strip()
+
+
+def journal(c: Ctx) -> str:
+    return c.paths.journal.read_text() if c.paths.journal.exists() else ""
+
+
+def refused(cli: Cli, *args: str) -> str:
+    """`looop land ARGS`' refusal: exit 1 and one line."""
+    code, out, err = cli("land", *args)
+    assert code == 1, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def stand_in(tmp: Path, cli: Cli, name: str, script: str) -> Path:
+    """`script` installed as the program `name`, first on the CLI's PATH; where it records
+    (its $GH_RECORD) is returned."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    prog = bin_dir / name
+    prog.write_text(script)
+    prog.chmod(prog.stat().st_mode | stat.S_IEXEC)
+    record = tmp / f"{name}.jsonl"
+    cli.env["PATH"] = f"{bin_dir}{os.pathsep}{cli.env['PATH']}"
+    cli.env["GH_RECORD"] = str(record)
+    return record
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return new_repo(tmp_path / "my repo", "hello\n", "start")
 
 
 @pytest.fixture

@@ -270,3 +270,19 @@ def test_down_stops_the_homes_filter_and_host(lab: Lab) -> None:
     assert done.returncode == 0, done.stderr
     psutil.wait_procs(procs, timeout=15)
     assert _hosts(box) == [] and _filters(box) == []
+
+
+def test_ps_shows_the_sandbox_host_by_its_role(lab: Lab) -> None:
+    """The box host is titled in looop's words as every long-lived process of looop's is
+    (`looop: sandbox host <data dir>`), its short name kept for the sweeps that know it."""
+    box = lab.box
+    box.start("wa", PROBE, "--runner", "ra")
+    _results(box, "wa")
+    [host] = _hosts(box)
+
+    def ps(column: str) -> str:
+        argv = ["ps", "-ww", "-o", f"{column}=", "-p", str(host.pid)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    assert ps("args") == f"looop: sandbox host {box.data}"
+    assert ps("comm") == "looop-sbxhost"

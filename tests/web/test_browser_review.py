@@ -16,6 +16,7 @@ import pytest
 
 from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, wait_until
+from tests.integration.workerchange import new_repo
 from tests.web.conftest import LOOOP, serving
 from tests.web.test_browser import ARTIFACTS, DESKTOP, PHONE, _click, _text, browser_parts, driver
 
@@ -61,14 +62,7 @@ def home(tmp_path: Path) -> Iterator[dict[str, Any]]:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"default": "sh", "runners": {"sh": runner}}))
     env = clean_env(tmp_path, data, LOOOP_CONFIG=str(config))
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test")
-    git(repo, "config", "user.email", "test@example.invalid")
-    (repo / "README").write_text("hello\n")
-    git(repo, "add", "README")
-    git(repo, "commit", "-qm", "start")
+    repo = new_repo(tmp_path / "repo", "hello\n", "start")
     try:
         with serving(env) as url:
             yield {"url": url, "data": data, "env": env, "repo": repo, "told": told}

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.web.app import build_app
 from looop.web.auth import Guard
-from tests.integration.workerchange import git, repo, start, wctx
+from tests.integration.workerchange import git, repo, start, wctx, with_origin
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(90)
@@ -149,10 +151,7 @@ def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
 def test_land_as_a_pull_request_answers_its_url(
     web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
+    bare = with_origin(tmp_path, repo, "origin.git")
     opener = tmp_path / "open-pr"  # a stand-in for gh: says where the PR is, records argv
     opener.write_text(f"#!/bin/sh\necho \"$@\" > '{tmp_path}/pr.argv'\necho https://forge/pr/9\n")
     opener.chmod(0o755)
@@ -167,3 +166,22 @@ def test_land_as_a_pull_request_answers_its_url(
     assert git(bare, "rev-parse", "refs/heads/looop/w6").strip() == tip
     assert (tmp_path / "pr.argv").read_text().split() == ["--head", "looop/w6", "--base", "main"]
     assert "user (web): landed worker w6" in journal(wctx) and "pr/9" in journal(wctx)
+
+
+def test_a_proposed_landing_shows_in_the_review_and_the_web_land_answers_it(
+    web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w6", repo)
+    move = {"action": "propose_land", "id": "w6", "reason": "verify passed"}
+    execute(wctx, wctx.knobs(), decision_from_obj(move))
+    url = "/api/v1/workers/w6"
+    proposal = web.get(f"{url}/review").json()["proposal"]
+    assert proposal["ask"] == "w6-1" and proposal["reason"] == "verify passed"
+    needs = web.get("/api/v1/needs").json()
+    assert [n["answer"] for n in needs if n["ref"] == "w6-1"] == ["looop land w6"]
+    r = web.post(f"{url}/land", json={"mode": "ff"})
+    assert r.status_code == 200, r.text
+    answered = json.loads((wctx.paths.answers / "w6-1.json").read_text())["answer"]
+    assert answered == f"landed: main at {r.json()['commit']}"
+    assert web.get(f"{url}/review").json()["proposal"] is None
+    assert "user (web): answered the landing proposal w6-1" in journal(wctx)

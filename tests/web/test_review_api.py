@@ -13,20 +13,13 @@ from looop.core.context import Ctx
 from looop.sessions.client import wait
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
-from tests.integration.workerchange import WORK, git
+from tests.integration.workerchange import WORK, git, new_repo
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_the_review_is_served_as_json(authed: TestClient, ctx: Ctx, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test")
-    git(repo, "config", "user.email", "test@example.invalid")
-    (repo / "README").write_text("hello\n")
-    git(repo, "add", "README")
-    git(repo, "commit", "-qm", "start")
+    repo = new_repo(tmp_path / "repo", "hello\n", "start")
     script = tmp_path / "work.sh"
     script.write_text(WORK.format(wid="r1", tail=""))
     req = StartRequest(

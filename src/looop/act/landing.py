@@ -25,7 +25,7 @@ from looop.home import outcomes
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
-from looop.workers import reviewgit
+from looop.workers import landask, reviewgit
 from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_tree, worker_trees
 from looop.workers.treegit import git_in, why_failed
@@ -231,6 +231,7 @@ def land(
     p = plan_tree(ctx, trees[0], mode or cfg.merge, into)
     done = land_one(ctx, knobs, cfg, p, actor)
     _outcome_landed(ctx, done)
+    _answer_proposal(ctx, knobs, done, actor)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree)
     return done
@@ -253,6 +254,20 @@ def _outcome_landed(ctx: Ctx, done: Landed) -> None:
     if was is not None:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: {was} → landed", id=wid)
         ctx.events.record("worker_ended", id=wid, outcome="landed", was=was)
+
+
+def _answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
+    """The decider's proposal of this landing, if one waits, answered with what landed: the
+    human's approval is the landing itself (workers/landask.py)."""
+    said = "; ".join(
+        (f"{d.name}: " if d.name else "")
+        + (f"pull request {d.url} ({d.commit})" if d.mode == "pr" else f"{d.into} at {d.commit}")
+        for d in done.repos or (done,)
+    )
+    said = f"landed: {said}"
+    ask = landask.answer_landed(ctx, done.wid, said)
+    if ask is not None:
+        append_journal(ctx, knobs, f"{actor}: answered the landing proposal {ask}: {said}")
 
 
 def land_one(
@@ -380,4 +395,5 @@ def _land_several(
     whole = replace(done[0], repos=tuple(done))
     if only is None:
         _outcome_landed(ctx, whole)  # landed once every repository is
+        _answer_proposal(ctx, knobs, whole, actor)
     return whole

@@ -1,6 +1,7 @@
 """`looop review ID`: a worker's change as a reviewer reads it (workers/review.py), coloured and
 paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LINE TEXT` and
-`--comment-all TEXT` add to the round being drafted, `--send` delivers it to the worker
+`--comment-all TEXT` add to the round being drafted (or `--edit`: written under the diff's
+lines in $VISUAL/$EDITOR, cli/reviewedit.py), `--send` delivers it to the worker
 (journaled as the user's, from the CLI)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import click
 from looop.act.journal import append_journal
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.reviewedit import edit
 from looop.core.termsafe import for_terminal
 from looop.home import jsonio
 from looop.workers import reviewsend
@@ -103,6 +105,15 @@ def _several(out: _Out, r: Review) -> None:
         _stat(out, each.commits, each.files, "  ")
 
 
+def proposed(wid: str, ask: str, reason: str) -> str:
+    """The decider's landing proposal as one line, with how to answer it (every face's words)."""
+    why = f": {reason}" if reason else ""
+    return (
+        f"the decider proposes landing this (ask {ask}){why} — approve: `looop land {wid}`; "
+        f"decline: `looop answer {ask} no`"
+    )
+
+
 def render(r: Review, colour: bool) -> str:
     out = _Out(colour)
     several = len(r.repos) > 1
@@ -110,6 +121,9 @@ def render(r: Review, colour: bool) -> str:
         _several(out, r)
     else:
         _head(out, r)
+    if r.proposal is not None:
+        out.add(proposed(r.wid, r.proposal.ask, r.proposal.reason), fg="magenta", bold=True)
+    if not several:
         out.add("")
         _stat(out, r.commits, r.files, "")
     if r.summary:
@@ -146,7 +160,8 @@ def _said(rd: Round, sent: bool) -> str:
     "review",
     help="Review worker ID's change: its commits, the diff against its base (stat, then "
     "hunks), whether its verify passed, its own summary and the comment rounds sent back. "
-    "--comment/--comment-all draft a round; --send delivers it as one message.",
+    "--comment/--comment-all draft a round (--edit: write them under the diff's lines in "
+    "$VISUAL or $EDITOR); --send delivers it as one message.",
 )
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option(
@@ -161,6 +176,13 @@ def _said(rd: Round, sent: bool) -> str:
     "--comment-all", "on_all", multiple=True, metavar="TEXT", help="A comment on the whole change."
 )
 @click.option(
+    "--edit",
+    "in_editor",
+    is_flag=True,
+    help="Write comments in $VISUAL/$EDITOR under the diff's lines (text above the first "
+    "file: on the whole change).",
+)
+@click.option(
     "--send", is_flag=True, help="Deliver the drafted round to the worker (resumed if it ended)."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
@@ -168,11 +190,20 @@ def review_cmd(
     worker_id: str,
     on_lines: tuple[tuple[str, str], ...],
     on_all: tuple[str, ...],
+    in_editor: bool,
     send: bool,
     as_json: bool,
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
+    if in_editor:
+        got = edit(ctx, wid)
+        if isinstance(got, str):
+            click.echo(f"nothing added: {got}")
+            if send:
+                return  # nothing new written: the draft is not sent behind the reviewer's back
+        elif not (send or on_lines or on_all):
+            click.echo(_said(got, False))
     if on_lines or on_all:
         rd = reviewsend.add_comments(ctx, wid, list(on_lines), list(on_all))
         if not send:
@@ -183,7 +214,7 @@ def review_cmd(
         # the human's step, journaled as the web's and watch's sends are
         append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
         click.echo(_said(sent, True))
-    if on_lines or on_all or send:
+    if on_lines or on_all or send or in_editor:
         return
     r = review(ctx, wid)
     if as_json:

@@ -1,12 +1,13 @@
 """Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag; and what
 every session verb shares: which session it means, and on which host it runs (the verbs that
-watch a session are cli/sessionwatch.py's)."""
+watch a session are cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of
+the worker's backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
 import click
 
-from looop.act.moves.far import here
+from looop.act.moves.far import backend_for, here
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
@@ -18,8 +19,7 @@ from looop.remote.engine import host_of, kube_backend
 from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import forward
-from looop.sessions.attach import attach, utf8_locale
-from looop.sessions.client import detach, resize, restart
+from looop.sessions.client import restart
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.backend import Backend
@@ -143,13 +143,8 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
     except ValueError as e:
         raise LooopError(str(e)) from None
     ctx = make_ctx(events_to=None)
-    _not_in_a_pod(
-        far_worker(ctx, target_sid(sid, True)),
-        sid,
-        "resize",
-        "its size is fixed when its Job is made",
-    )
-    res = resize(ctx.paths.data, target_sid(sid, True), cols, rows)
+    target = target_sid(sid, True)
+    res = backend_for(ctx, target).resize(target, cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
 
@@ -183,17 +178,8 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 )
 def attach_cmd(sid: str, passthrough: bool) -> None:
     ctx = make_ctx(events_to=None)
-    far = far_worker(ctx, target_sid(sid, True), tty=True)
-    if far is not None:
-        line = far.attach_line(target_sid(sid, True)) + (" --passthrough" if passthrough else "")
-        raise LooopError(
-            f"worker {target_sid(sid, True)} runs in a Kubernetes pod on host "
-            f"{far.host.name}: attach with `{line}`"
-        )
-    utf8 = utf8_locale(ctx.env)
-    raise SystemExit(
-        attach(ctx.paths.data, target_sid(sid, True), passthrough=passthrough, utf8=utf8)
-    )
+    target = target_sid(sid, True)
+    raise SystemExit(backend_for(ctx, target).attach(target, passthrough, ctx.env))
 
 
 @click.command("detach", help="Detach every terminal attached to a session.")
@@ -201,13 +187,8 @@ def attach_cmd(sid: str, passthrough: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    _not_in_a_pod(
-        far_worker(ctx, target_sid(sid, True)),
-        sid,
-        "detach",
-        "a `kubectl exec` ends when you leave it",
-    )
-    _emit(detach(ctx.paths.data, target_sid(sid, True)), as_json, f"detached clients of {sid}")
+    target = target_sid(sid, True)
+    _emit(backend_for(ctx, target).detach(target), as_json, f"detached clients of {sid}")
 
 
 @click.command(

@@ -28,8 +28,9 @@ from looop.remote.engine import host_of
 from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
-from looop.sessions.state import SessionError, get_session
+from looop.sessions.state import SessionError
 from looop.workers import treework
+from looop.workers.errors import HostUnreachable
 from looop.workers.ids import normalise_target
 
 
@@ -172,15 +173,16 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
     ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
     try:
         way = backend_for(ctx, wid)
-        if way.kind == "local":
-            get_session(ctx.paths.data, wid)  # an id with no session here is said
+        reach = way.look(wid)  # no worker by that id is said
         went = way.go_on(wid)  # all it runs (its box's inside too), wherever it runs
+    except HostUnreachable as e:  # by its kind, whatever engine said it
+        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
     except SessionError as e:
         raise LooopError(f"worker {wid}: {e}") from e
-    except LooopError as e:  # its host does not answer
+    except LooopError as e:  # anything else an engine raised: its host did not answer
         raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
-    if not went and way.kind != "local":
-        raise LooopError(f"worker {wid}: it no longer runs on its host")
+    if not went and reach != "alive":
+        raise LooopError(f"worker {wid}: it no longer runs (its {ceiling} is kept)")
     click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
 
 

@@ -31,7 +31,7 @@ OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
 
 # a line typed with Enter: how long its text may take to show before Enter goes anyway, how
-# often the screen is looked at meanwhile, and how much of the line's end must show
+# often an older supervisor's screen is looked at meanwhile, how much of the line's end must show
 ECHO_WAIT_S = 2.0
 ECHO_POLL_S = 0.02
 ECHO_TAIL = 12
@@ -157,8 +157,20 @@ def _echo_tail(text: str | bytes) -> str:
 
 
 def _await_echo(data: str, sid: str, tail: str, offset: int) -> None:
-    """Until the worker wrote output after `offset` and its screen (lines joined, spaces
-    dropped: a wrapped line still matches) shows `tail`; at most ECHO_WAIT_S."""
+    """Until the worker wrote output after `offset` and its screen shows `tail`, at most
+    ECHO_WAIT_S: one request the supervisor answers when its output shows it
+    (sessions/echowait.py). Over or not answering: the Enter's own request says so."""
+    try:
+        wait = ECHO_WAIT_S + 2.0  # the supervisor answers at ECHO_WAIT_S: a margin to say so
+        request(data, sid, "echo", timeout_s=wait, tail=tail, offset=offset, timeout=ECHO_WAIT_S)
+    except SessionError as e:
+        if "unknown op `echo`" in str(e):
+            _poll_echo(data, sid, tail, offset)
+
+
+def _poll_echo(data: str, sid: str, tail: str, offset: int) -> None:
+    """The same wait on a supervisor of an older build, which knows no `echo`: its status
+    and screen looked at every ECHO_POLL_S."""
     deadline = time.monotonic() + ECHO_WAIT_S
     while True:
         try:
@@ -166,11 +178,10 @@ def _await_echo(data: str, sid: str, tail: str, offset: int) -> None:
             said = _dict(got).get("output_bytes") or 0
             if isinstance(said, int) and said > offset:
                 got = request(data, sid, "screenshot", timeout_s=ECHO_WAIT_S, format="plain")
-                shot = _dict(got)
-                if tail in "".join(str(shot.get("text", "")).split()):
+                if tail in "".join(str(_dict(got).get("text", "")).split()):
                     return
         except SessionError:
-            return  # over or not answering: the Enter's own request says so
+            return
         if time.monotonic() >= deadline:
             return
         time.sleep(ECHO_POLL_S)

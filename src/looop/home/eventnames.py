@@ -77,6 +77,7 @@ PulseName = Literal[
     "worktree.expiring",
     "worktree.expired",
     "land.relink",
+    "land.answer",
     "fleet.degraded",
     "box.refused",
     "notify.failed",
@@ -223,6 +224,7 @@ PULSE: dict[PulseName, str] = {
     "keep its work",
     "worktree.expired": "a kept dirty worktree was removed after worktree_keep_days; where its "
     "work was saved as a patch",
+    "land.answer": "a landing stands but the decider's proposal of it could not be answered",
     "land.relink": "a pull request of a worker of several repositories could not be given the "
     "others' addresses (land.pr_edit_command); add them by hand",
     "fleet.degraded": "the sessions could not be tended this beat",

@@ -11,7 +11,8 @@ Kubernetes workers alike) and the mailbox; reads no screen, so it is as light as
 
 from __future__ import annotations
 
-from looop.home import jsonio
+from looop.home import jsonio, store, where
+from looop.home.errors import CorruptState
 from looop.home.status import pending_asks
 from looop.home.workerrows import OVER_BUDGET, age
 
@@ -65,6 +66,31 @@ def _quote(word: str) -> str:
     if word and all(c.isalnum() or c in "-_.:/@+" for c in word):
         return word
     return "'" + word.replace("'", "'\\''") + "'"
+
+
+def _proposed(data: str, rec: dict[str, Any]) -> bool:
+    """The ask is the decider's landing proposal: looop's own record names it (a box can write
+    asks/, so an ask's "land" field alone proves nothing; workers/landask.py)."""
+    worker = rec.get("worker")
+    if not isinstance(rec.get("land"), dict) or not isinstance(worker, str):
+        return False
+    if not worker or "/" in worker or worker.startswith("."):
+        return False
+    path = where.join(where.join(data, where.REVIEWS), f"{worker}.land.json")
+    try:
+        got = store.read_json_object(path)
+    except (CorruptState, OSError):
+        return False
+    return got is not None and got.get("ask") == rec.get("id")
+
+
+def _landing(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
+    """A landing proposal: approved by landing it (never by an answer), declined by "no"."""
+    aid, worker = str(rec["id"]), str(rec["worker"])
+    what = f"{_plain(rec.get('prompt') or '')} (decline: looop answer {aid} no)"
+    ts = rec.get("ts")
+    since = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+    return Need("ask", worker, hosts.get(worker), since, what, f"looop land {worker}", aid)
 
 
 def _ask(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need | None:
@@ -124,7 +150,10 @@ def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     """THE queue: the pending asks in `data` and what the fleet `rows` (fleet_rows' shape,
     home/fleet; the pulse's row is ignored) say waits on a human, by kind then age."""
     hosts = {str(r.get("id")): r.get("host") for r in rows if isinstance(r.get("host"), str)}
-    out = [n for rec in pending_asks(data) if (n := _ask(rec, hosts)) is not None]
+    each = [
+        _landing(r, hosts) if _proposed(data, r) else _ask(r, hosts) for r in pending_asks(data)
+    ]
+    out = [n for n in each if n is not None]
     out += [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda n: (order[n.kind], n.since if n.since is not None else 0.0, n.ref))

@@ -91,8 +91,14 @@ def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tupl
         body = [(*b, _spend_cell(r)) for b, r in zip(body, rows, strict=True)]
     if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
         head = (*head, "BRANCH")
-        body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]
+        body = [(*b, _branch_cell(r)) for b, r in zip(body, rows, strict=True)]
     return head, body
+
+
+def _branch_cell(r: dict[str, Any]) -> str:
+    """The first repository's branch, and how many more a worker of several works on."""
+    more = len(r.get("branches") or ()) - 1
+    return f"{r.get('branch') or '—'}" + (f" (+{more})" if more > 0 and r.get("branch") else "")
 
 
 def _cell(i: int, c: object, w: int, top: bool, colour: bool) -> str:

@@ -125,6 +125,7 @@ DECIDE_LEDGER = ".decide-ledger.json"
 DECISION = ".decision.json"
 GITIGNORE = ".gitignore"
 PORTS = "ports"  # <data>/ports/<port>: the worker whose $LOOOP_PORT it is (workers/ports)
+REVIEWS = "reviews"  # <data>/reviews/<id>.json its comment rounds; <id>.land.json: a proposal
 WORKTREES = "worktrees"  # <data>/worktrees: repo workers' checkouts and their records
 SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +run_shell's) own
 SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json

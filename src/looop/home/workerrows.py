@@ -115,8 +115,8 @@ def tree_records(data: str) -> dict[str, dict[str, Any]]:
 
 
 def branches(data: str, records: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """Worker -> its worktree's branch (a removed worktree shows none), from `records` as
-    tree_records reads them (read now when not given)."""
+    """Worker -> its worktree's branch (its first repository's; a removed worktree shows
+    none), from `records` as tree_records reads them (read now when not given)."""
     recs = tree_records(data) if records is None else records
     out: dict[str, str] = {}
     for wid, raw in recs.items():
@@ -124,6 +124,41 @@ def branches(data: str, records: dict[str, dict[str, Any]] | None = None) -> dic
         if isinstance(branch, str) and not raw.get("removed"):
             out[wid] = branch
     return out
+
+
+def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, str]]:
+    """Each checkout's folder and branch, the first repository's first (`first`: its record);
+    a worker of several reads its other checkouts' records (worktrees/<id>.parts/), a removed
+    or unreadable one left out."""
+    recs = [first]
+    parts = first.get("parts")
+    if isinstance(parts, list) and len(parts) > 1:
+        folder = where.join(where.join(data, where.WORKTREES), f"{wid}.parts")
+        for part in parts[1:]:
+            if not isinstance(part, str) or "/" in part or part.startswith("."):
+                continue
+            try:
+                got = store.read_json_object(where.join(folder, f"{part}.json"))
+            except CorruptState:
+                continue
+            if got is not None:
+                recs.append(got)
+    out = []
+    for raw in recs:
+        branch, repo = raw.get("branch"), raw.get("repo")
+        if isinstance(branch, str) and not raw.get("removed"):
+            name = raw.get("part") or (os.path.basename(repo) if isinstance(repo, str) else "")
+            out.append({"name": str(name), "branch": branch})
+    return out
+
+
+def _branches_of(
+    data: str, trees: dict[str, dict[str, Any]] | None
+) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
+    """Each worker's first branch and every repository's, from the records read once."""
+    recs = tree_records(data) if trees is None else trees
+    first = branches(data, recs)
+    return first, {wid: all_branches(data, wid, recs[wid]) for wid in first}
 
 
 def worker_rows(
@@ -143,8 +178,7 @@ def worker_rows(
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    verify = where.join(data, where.VERIFY)
-    branch = branches(data, trees)
+    verify, (branch, every) = where.join(data, where.VERIFY), _branches_of(data, trees)
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
         last, quiet = last_output(s["dir"], s["alive"], clock)
@@ -169,6 +203,7 @@ def worker_rows(
                 "contain": s.get("contain"),
                 "limit": s.get("limit"),
                 "branch": branch.get(s["id"]),
+                "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
                 "needs_input": None,
                 # how it ended (home/outcomes.py), once the beat recorded it; None while live
                 "outcome": None

@@ -46,9 +46,11 @@ def new_ask(
     options: list[str],
     now: float,
     key: str | None = None,
+    land: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race).
-    `key`: the home's request key of a worker away from home (keyed_ask finds it again)."""
+    `key`: the home's request key of a worker away from home (keyed_ask finds it again);
+    `land`: the change a landing proposal carries (workers/landask.py)."""
     check_worker(worker)
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")
@@ -68,6 +70,8 @@ def new_ask(
         }
         if key is not None:
             rec["key"] = key
+        if land is not None:
+            rec["land"] = land
         # taken only if free (as O_EXCL), and no reader — a beat's probe — sees it half written
         if not store.create_new(asks / f"{ask_id}.json", jsonio.canonical(rec) + "\n"):
             continue

@@ -1,4 +1,5 @@
-"""Pending asks as the decider sees them: LIVE (a worker waits) or STRANDED (it is gone)."""
+"""Pending asks as the decider sees them: LIVE (a worker waits), STRANDED (it is gone) or
+LANDING (a landing it proposed waits on the human's review, workers/landask.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.human.mailbox import pending
 from looop.sessions.state import SessionError, get_session
+from looop.workers import landask
 
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
+    worker = str(rec.get("worker"))
+    if isinstance(rec.get("land"), dict) and rec.get("id") == _proposed(ctx, worker):
+        return "LANDING"
     try:
         return "LIVE" if get_session(ctx.paths.data, str(rec.get("worker"))).alive else "STRANDED"
     except (SessionError, OSError):
         return "STRANDED"
+
+
+def _proposed(ctx: Ctx, worker: str) -> str | None:
+    got = landask.read(ctx, worker)
+    return got.ask if got is not None else None
 
 
 def asks_section(ctx: Ctx) -> str | None:
@@ -32,6 +42,7 @@ def asks_section(ctx: Ctx) -> str | None:
         "LIVE: the worker is blocked waiting for a human — relay it "
         "(send_notification with its id) once, never answer it yourself or start a "
         "duplicate worker. STRANDED: its worker is gone — re-dispatch a fresh worker "
-        "for the goal."
+        "for the goal. LANDING: a landing you proposed waits on the human's review — they "
+        "land it or decline; never propose it again or relay it."
     )
     return "\n".join(lines)

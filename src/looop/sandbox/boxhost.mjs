@@ -43,7 +43,10 @@ const tmp = mkdtempSync('/tmp/lsbx-');
 writeFileSync(statePath, JSON.stringify({ tmp, pid: process.pid }) + '\n', { mode: 0o600 });
 process.env.TMPDIR = tmp;
 process.chdir(cwd);
-process.title = 'looop-sbxhost';
+// `ps` shows its role in looop's words, as every long-lived process of looop's does
+// (core/proctitle.py); its 15-byte name stays `looop-sbxhost`, as a sweep knows looop's own
+process.title = `looop: sandbox host ${cwd}`;
+try { writeFileSync('/proc/self/comm', 'looop-sbxhost'); } catch {}
 
 const { SandboxManager, SandboxRuntimeConfigSchema } = await import(pathToFileURL(lib).href);
 await SandboxManager.initialize({

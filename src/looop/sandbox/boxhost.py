@@ -52,6 +52,7 @@ FILTER_IDLE_S = 30  # the filter: no box left and no connection for this long
 # wraps a few lines a minute and pipes bytes natively): ~27 MB PSS instead of ~45.
 NODE_FLAGS = ("--max-semi-space-size=1", "--lite-mode")
 START_TIMEOUT_S = 30.0  # node loads srt and starts its proxy and bridge: ~1 s, far more when busy
+TITLE = b"looop: sandbox host "  # what `ps -o args` shows of it (boxhost.mjs sets it)
 SUN_PATH_MAX = 107  # bytes of a unix socket's path, its NUL aside
 WRAP_TIMEOUT_S = 60.0  # srt walks the write roots for files it protects: big trees take time
 
@@ -405,7 +406,7 @@ def _term_by_argv(want: bytes, data: str) -> bool:
     and its working directory, the home's data dir; True when there was one."""
     found, home = False, os.path.realpath(data)
     for pid, line in command_lines().items():
-        if want in line or (line.startswith(b"looop-sbxhost\0") and _cwd(pid) == home):
+        if want in line or (line.startswith(TITLE) and _cwd(pid) == home):
             if not _ours(pid):
                 continue
             try:

@@ -18,6 +18,7 @@ from looop.home import protocol as proto
 from looop.home.sessionfiles import SessionError
 from looop.sessions.attached import AttachClient, delivered
 from looop.sessions.controlsock import bind_at, gone
+from looop.sessions.echowait import await_echo
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
 from looop.sessions.pump import log, log_failure
@@ -380,6 +381,8 @@ class Control:
             return await self.life.restart()
         if op == "detach":
             return {"detached": True, "clients": self.detach_all()}
+        if op == "echo":
+            return await await_echo(self.loop, self.pump, self.life.final, req)
         raise OpError(f"invalid request: unknown op `{op}`")
 
     def op_send(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable
 
-    from looop.sessions.evloop import Handle, Loop
+    from looop.sessions.evloop import Future, Handle, Loop
 
 else:
     from _collections import deque  # not `collections`: the package imports far more
@@ -119,6 +119,7 @@ class Pump:
         self.backlog_bytes = 0
         self.emu: Emulator | None = None  # made when first needed (see `screen`)
         self.clients: set[AttachClient] = set()
+        self.hearing: set[Future] = set()  # requests woken by the next output (echowait.py)
         self.feed_handle: Handle | None = None
         self.received = 0  # output bytes this supervisor took in (not the log: it may fail)
         self.fed_mark = 0  # `received` at the last feed tick (burst detection)
@@ -149,6 +150,9 @@ class Pump:
         if self.clients:
             for c in tuple(self.clients):
                 c.push(data)
+        if self.hearing:
+            for f in tuple(self.hearing):
+                f.set_result(None)
         if self.feed_handle is None:
             self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
 

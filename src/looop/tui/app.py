@@ -37,6 +37,7 @@ from looop.tui.modals import Acts
 from looop.tui.render import FleetRow, default_selection, fleet_rows, row_cells
 from looop.tui.statusline import status_left
 from looop.tui.terminal import TerminalView
+from looop.workers.errors import HostUnreachable
 from looop.workers.health import fleet_view
 
 if TYPE_CHECKING:
@@ -345,10 +346,9 @@ class WatchApp(KeysApp):
                 error = f"{sid} is no longer a worker away from home"
             else:
                 shot = far.screen(sid, "json", False)
-        except SessionError as e:
-            error = str(e)
-        except Exception as e:  # the host did not answer (or failed to): said, never raised
-            error = f"unreachable — {e}".rstrip(" —")
+        except Exception as e:  # a host out of reach (by its kind, a pod's API too): said
+            plain = isinstance(e, SessionError) and not isinstance(e, HostUnreachable)
+            error = str(e) if plain else f"unreachable — {e}".rstrip(" —")
         self._post(self.FarShot(sid, shot, error))
 
     def _post(self, msg: Message) -> None:

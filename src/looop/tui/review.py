@@ -58,6 +58,11 @@ def _head(r: dict[str, Any]) -> list[Text]:
         out.append(_line("the branch moved: it is not where the worker's checkout left it", "red"))
     if r.get("uncommitted"):
         out.append(_line("its worktree holds uncommitted work (not part of this change)", "yellow"))
+    if isinstance(r.get("proposal"), dict):  # the decider's landing proposal: l approves it
+        p = r["proposal"]
+        why = f": {p['reason']}" if p.get("reason") else ""
+        out.append(_line(f"the decider proposes landing this (ask {p['ask']}){why} — l lands it; "
+                         f"decline: looop answer {p['ask']} no", "bold magenta"))  # fmt: skip
     out.append(_line(f"commits ({len(r['commits'])}):", "bold"))
     out += [_line(f"  {c['sha'][:12]} {c['subject']}", "yellow") for c in r["commits"]]
     if r.get("summary"):

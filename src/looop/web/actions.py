@@ -30,13 +30,15 @@ from looop.human.mailbox import (
 )
 from looop.loop.daemon import start_detached, stop_all
 from looop.seed import ensure_data_dir
-from looop.sessions.state import SessionError, get_session, validate_id
+from looop.sessions.state import SessionError, validate_id
 from looop.web import reviews
-from looop.web.errors import WebError, not_found
-from looop.web.reads import far_reach, remote, unreachable, way
+from looop.web.errors import LISTED, WebError, not_found, reaching, unreached
+from looop.web.reads import way
+from looop.workers.backend import live
+from looop.workers.errors import HostUnreachable
 
 if TYPE_CHECKING:
-    from looop.workers.backend import Reach
+    from looop.workers.backend import Backend, Reach
 
 ACTOR = "web"
 MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
@@ -83,30 +85,26 @@ def _steer(
     return {"ok": True, "kind": done.kind, "journal": done.journal}
 
 
-def _reach(ctx: Ctx, sid: str) -> Reach:
-    """alive, over or unreachable (a remote worker's host that does not answer); 404 for no
-    worker by that id. A remote worker is asked through its backend."""
+def _way(ctx: Ctx, sid: str) -> Backend:
+    """The backend of worker `sid` (web/reads.way); 404 for the pulse or a bad id."""
     if sid == "pulse":
         raise not_found("the pulse is not a worker — pause and resume it instead")
     try:
         validate_id(sid)
     except SessionError:
-        raise not_found(f"no worker '{sid[:80]}' — GET /api/v1/sessions?all=1 lists them") from None
-    far = remote(ctx, sid)
-    if far is not None:
-        return far_reach(far, sid)
-    try:
-        return "alive" if get_session(ctx.paths.data, sid).alive else "over"
-    except SessionError:
-        raise not_found(f"no worker '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
+        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+    return way(ctx, sid)
+
+
+def _reach(ctx: Ctx, sid: str) -> Reach:
+    """alive, over or unreachable (a far worker's host that does not answer), as its
+    backend says; 404 for no worker by that id."""
+    return reaching(sid, _way(ctx, sid).look, sid)
 
 
 def _live(ctx: Ctx, sid: str) -> None:
-    reach = _reach(ctx, sid)
-    if reach == "unreachable":
-        raise unreachable(sid)
-    if reach != "alive":
-        raise WebError(409, f"worker {sid} is not running")
+    """Nothing when the worker runs and its host answers; else the answer why not."""
+    reaching(sid, live, _way(ctx, sid), sid)
 
 
 def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
@@ -168,13 +166,7 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> d
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
 
-    typed_into = way(ctx, sid)
-    try:
-        typed_into.send(sid, text, False)
-    except SessionError as e:
-        raise WebError(409, str(e)) from None
-    except (LooopError, OSError) as e:  # a remote worker's host stopped answering
-        raise unreachable(sid, e) from None
+    reaching(sid, way(ctx, sid).send, sid, text, False)
     ctx.events.record("steered", actor=actor, action="send", summary=f"typed into {sid}")
     _journal(ctx, f"typed into {sid} · {one_line(text, MAX_JOURNAL_TEXT)}", actor)
     return {"ok": True}
@@ -191,7 +183,7 @@ def send_keys(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> d
 def kill(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     reason = _text(body, "reason", required=False)
     if _reach(ctx, sid) == "unreachable":  # nothing reaches it to stop it
-        raise unreachable(sid)
+        raise unreached(sid, HostUnreachable("its host does not answer"))
     return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason}, actor)
 
 

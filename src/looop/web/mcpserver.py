@@ -244,13 +244,14 @@ def _add_worker_tools(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[
         id: str,
         prompt: str,
         runner: str | None = None,
-        repo: str | None = None,
+        repo: str | list[str] | None = None,
         branch: str | None = None,
         budget_usd: float | None = None,
         on_budget: str | None = None,
     ) -> dict[str, Any]:
         """Start a worker agent with this brief (`looop worker start ID PROMPT`): the
-        config's runner unless named; in its own git worktree of `repo` when given. With
+        config's runner unless named; in its own git worktree of `repo` when given, or one
+        task across several repositories (`--repo A --repo B`) when `repo` is a list. With
         budget_usd, its spend (metered from its CLI's records each beat) is capped there:
         on_budget "pause" (default; `looop worker continue` lets it go on) or "stop"."""
         body = {

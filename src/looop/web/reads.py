@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from looop.act.journal import journal_row
 from looop.act.moves import far as reach_far
@@ -23,23 +23,19 @@ from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
-from looop.remote import engine
 from looop.remote.fleet import fleet_rows
-from looop.sessions.client import log_tail, screenshot
-from looop.sessions.state import SessionError, get_session, validate_id
-from looop.web.errors import WebError, not_found
+from looop.sessions.state import SessionError, validate_id
+from looop.web.errors import WebError, not_found, reaching, unreached
 from looop.workers import treework
+from looop.workers.errors import HostUnreachable
 from looop.workers.treegit import read_gitdir
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from looop.home.cost.days import Held
-    from looop.workers.backend import Backend, Reach
+    from looop.workers.backend import Backend
 
 MAX_LINES = 2000  # the most journal/log lines one call returns
 MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
-T = TypeVar("T")
 
 
 def _clamp(n: int, top: int) -> int:
@@ -165,77 +161,27 @@ def session_id(raw: str) -> str:
         raise not_found(f"no session '{raw[:80]}'") from None
 
 
-def _known(ctx: Ctx, sid: str) -> bool:
-    """Whether the session is alive; 404 when there is none by that id."""
-    try:
-        return bool(get_session(ctx.paths.data, session_id(sid)).alive)
-    except SessionError:
-        raise not_found(f"no session '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
-
-
-def remote(ctx: Ctx, sid: str) -> Backend | None:
-    """The backend of a worker running away from home (an SSH host, a cluster), None for one
-    here: its screen and log are read, and it is driven, through that backend."""
-
-    try:
-        return engine.remote_of(ctx, session_id(sid))
-    except LooopError as e:  # its host's record is gone or unreadable
-        raise WebError(409, f"worker {sid}: {e}") from None
-
-
 def way(ctx: Ctx, sid: str) -> Backend:
-    """The backend that drives worker `sid`: its host's, else this machine's sessions."""
-    far = remote(ctx, sid)
-    return far if far is not None else reach_far.here(ctx)
-
-
-def unreachable(sid: str, why: object = None) -> WebError:
-    """503: the worker's host does not answer; the worker is not taken for dead."""
-    tail = f" ({why})" if why else ""
-    return WebError(
-        503,
-        f"worker {sid} is unreachable: its host does not answer{tail} — it is not taken for "
-        "dead; try again once the host is back",
-    )
-
-
-def far_reach(far: Backend, sid: str) -> Reach:
-    """alive, over or unreachable, as the backend says (a failure to say is the latter)."""
-    return _far(sid, far.reach)
-
-
-def _far(sid: str, fn: Callable[..., T], *args: Any) -> T:
-    """One call to a remote worker's backend: a session error is 409 (gone, finished);
-    anything else it raises is its host not answering (503), never a 500."""
-    try:
-        return fn(sid, *args)
-    except SessionError as e:
-        raise WebError(409, str(e)) from None
-    except (LooopError, OSError) as e:
-        raise unreachable(sid, e) from None
+    """The backend that drives worker `sid`, wherever it runs (act/moves/far.backend_for):
+    every read and action of a worker goes through it, and why one could not be done is
+    answered by its kind (web/errors.REACH_CODES)."""
+    sid = session_id(sid)
+    return reaching(sid, reach_far.backend_for, ctx, sid)
 
 
 def screen(ctx: Ctx, sid: str, ask_alive: bool = True) -> dict[str, Any]:
     """The session's screen as the sessions room renders it (`looop shot --format json`),
-    regrouped into runs of one style per row: what a browser paints as spans. A remote
-    worker's comes through its backend; `ask_alive` False spares its host the question
-    (a stream asks it every few looks only) and reads it as alive."""
-    far = remote(ctx, sid)
-    if far is not None:
-        reach = far_reach(far, sid) if ask_alive else "alive"
-        if reach == "unreachable":
-            raise unreachable(sid)
-        shot = _far(sid, far.screen, "json", False)
-        alive = reach == "alive"
-    else:
-        alive = _known(ctx, sid)
-        try:
-            shot = screenshot(ctx.paths.data, sid, "json", False)
-        except SessionError as e:
-            raise WebError(409, str(e)) from None
+    regrouped into runs of one style per row: what a browser paints as spans. `ask_alive`
+    False spares a far worker's host the question (a stream asks it every few looks only)
+    and reads it as alive."""
+    b = way(ctx, sid)
+    reach = reaching(sid, b.look, sid) if ask_alive else "alive"
+    if reach == "unreachable":
+        raise unreached(sid, HostUnreachable("its host does not answer"))
+    shot = reaching(sid, b.screen, sid, "json", False)
     return {k: v for k, v in shot.items() if k != "cells"} | {
         "lines": _runs(shot),
-        "alive": alive,
+        "alive": reach == "alive",
     }
 
 
@@ -271,81 +217,10 @@ def _put(out: list[dict[str, Any]], text: str, style: dict[str, Any]) -> None:
 
 
 def log(ctx: Ctx, sid: str, tail: int) -> dict[str, Any]:
+    """The last `tail` lines of the worker's log, ANSI stripped (`looop log --tail N`)."""
     n = _clamp(tail, MAX_LINES)
-    far = remote(ctx, sid)
-    if far is not None:
-        return {"id": sid, "text": far_tail(far, sid, n)}
-    _known(ctx, sid)
-    return {"id": sid, "text": log_tail(ctx.paths.data, sid, n, False)}
-
-
-FAR_WINDOW = 64 << 10  # a remote log's tail is first read from this far before its end
-
-
-def _far_log(far: Backend, sid: str, at: int) -> tuple[str, int]:
-    return _far(sid, far.log, at, False)
-
-
-def far_tail(far: Backend, sid: str, n: int) -> str:
-    """The last `n` lines of a remote worker's log (ANSI stripped) through the backend's one
-    read, a chunk of text from an offset. A log of one chunk is read whole; a longer one's
-    end is found first (a read past the end gives nothing, a read that reaches it comes back
-    short), so what crosses the network is about its tail, not all of it."""
-    text, off = _far_log(far, sid, 0)
-    if not text:
-        return ""
-    more, nxt = _far_log(far, sid, off)
-    if not more:
-        return "\n".join(_lines(text, False)[-n:])
-    end = _far_end(far, sid, off, nxt, chunk=off)
-    want = FAR_WINDOW
-    while True:
-        start = max(0, end - want)
-        got = _lines(_far_rest(far, sid, start), start > 0)
-        if len(got) >= n or start == 0:
-            return "\n".join(got[-n:])
-        want *= 4
-
-
-def _far_end(far: Backend, sid: str, lo: int, lo_next: int, chunk: int) -> int:
-    """Where the log ends: `lo` is inside it and its read ended at `lo_next`. Doubling
-    steps past lo until a read comes back empty, then halving between."""
-    hi: int | None = None
-    step = chunk
-    for _ in range(96):  # ample for any size; a log growing as fast as it is read stops it
-        if lo_next - lo < chunk // 2 and not _far_log(far, sid, lo_next)[0]:
-            return lo_next  # that read reached the end
-        if hi is None:
-            at, step = lo + step, step * 2
-        else:
-            at = (lo + hi) // 2
-        text, nxt = _far_log(far, sid, at)
-        if text:
-            lo, lo_next = at, nxt
-        else:
-            hi = at
-    return lo_next
-
-
-def _far_rest(far: Backend, sid: str, start: int) -> str:
-    """The log from `start` to its end."""
-    parts: list[str] = []
-    off = start
-    while True:
-        text, nxt = _far_log(far, sid, off)
-        if not text or nxt <= off:
-            return "".join(parts)
-        parts.append(text)
-        off = nxt
-
-
-def _lines(text: str, cut: bool) -> list[str]:
-    """Lines as `log_tail` gives them (no CR; the final newline ends a line, not one more);
-    `cut`: the text starts mid-log, so its first piece is part of a line and is dropped."""
-    lines = [ln.rstrip("\r") for ln in text.split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines[1:] if cut else lines
+    b = way(ctx, sid)
+    return {"id": sid, "text": reaching(sid, b.tail, sid, n, False, None)}
 
 
 def journal(ctx: Ctx, tail: int) -> list[dict[str, str | None]]:

@@ -68,7 +68,7 @@ async def screen_changes(
     worker's is polled more gently through its backend (its end seen within a few looks);
     while its host does not answer the stream says so once (event `unreachable`) and goes
     on asking, sending the screen again once the host is back."""
-    far = await run_in_threadpool(reads.remote, ctx, sid) is not None
+    far = (await run_in_threadpool(reads.way, ctx, sid)).kind != "local"  # its files not here
     written = None if far else _written(ctx, sid)
     try:
         async for out in _screens(ctx, sid, first, far, written):

@@ -7,14 +7,16 @@ pause and its going on, and the web view read the same for each. `LocalBackend` 
 first engine: a thin face over `sessions/client`, `sessions/state` and `sessions/hold`.
 
 `reach` is three-valued on purpose: a host that dropped off the network is not a dead worker
-(`unreachable`), and nothing is reaped or re-run on its account.
+(`unreachable`), and nothing is reaped or re-run on its account. What a face asked and could
+not be done is said by its kind (workers/errors.py: `NoSuchWorker`, `WorkerOver`,
+`HostUnreachable`, `Refused`), so no face asks where a worker runs to choose its answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock, utc_stamp_ms
 from looop.home.logs import read_log
@@ -27,8 +29,10 @@ from looop.sessions.state import (
     session_dir,
     wait_code,
 )
+from looop.workers.errors import HostUnreachable, NoSuchWorker, Unreached, WorkerOver
 
 Reach = Literal["alive", "over", "unreachable"]
+T = TypeVar("T")
 
 
 class StartSpec:
@@ -53,13 +57,33 @@ class StartSpec:
 
 class Backend(Protocol):
     """One engine that runs worker sessions. Errors a user can cause are `SessionError`
-    (one line); a backend never raises for a session that is merely over."""
+    (one line), of a kind of `Unreached` where one fits (workers/errors.py); `reach` never
+    raises for a session that is merely over."""
 
     kind: str  # "local", "ssh", "kubernetes"
 
     def start(self, spec: StartSpec) -> Session: ...
 
     def reach(self, sid: str) -> Reach: ...
+
+    def look(self, sid: str) -> Reach:
+        """`reach` for a face that names a worker: one by no such id is `NoSuchWorker`."""
+        ...
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        """The worker's terminal made COLSxROWS (it sees SIGWINCH); an engine whose size is
+        fixed refuses in one line (`Refused`)."""
+        ...
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        """Every terminal attached to the worker let go."""
+        ...
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        """This terminal on the worker until it detaches (0) or the worker ends (its code);
+        `env`: this terminal's (its locale). An engine that cannot refuses in one line,
+        naming the way that does reach it (`Refused`)."""
+        ...
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
 
@@ -158,29 +182,67 @@ class LocalBackend:
             return "over"
         return "alive" if s.alive else "over"
 
+    def look(self, sid: str) -> Reach:
+        return "alive" if self._at(sid, get_session, self.root, sid).alive else "over"
+
+    def _at(self, sid: str, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)`, a session's refusal said as its kind: no worker by that id, one that
+        has ended, else as the session said it."""
+        try:
+            return fn(*args)
+        except SessionError as e:
+            kind = self._kind(sid, e)
+            if kind is e:
+                raise
+            raise kind from e
+
+    def _kind(self, sid: str, e: SessionError) -> SessionError:
+        if isinstance(e, Unreached):
+            return e
+        try:
+            if not session_dir(self.root, sid).exists():
+                return NoSuchWorker(str(e))
+            alive = get_session(self.root, sid).alive
+        except SessionError:
+            return e  # a bad id, a record that does not read: as it said
+        return e if alive else WorkerOver(str(e))
+
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
-        return client.screenshot(self.root, sid, fmt, trim)
+        return self._at(sid, client.screenshot, self.root, sid, fmt, trim)
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
-        return read_log(self.root, sid, since, raw)
+        return self._at(sid, read_log, self.root, sid, since, raw)
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
-        return client.send(self.root, sid, text, newline)
+        return self._at(sid, client.send, self.root, sid, text, newline)
 
     def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]:
-        return client.send_keys(self.root, sid, names)
+        return self._at(sid, client.send_keys, self.root, sid, names)
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        return self._at(sid, client.resize, self.root, sid, cols, rows)
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        return self._at(sid, client.detach, self.root, sid)
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        # lazy: asyncio and termios, for an attach only (every other verb drives through here)
+        from looop.sessions.attach import attach, utf8_locale
+
+        self.look(sid)  # an unknown id in one line, before the terminal is taken
+        return attach(self.root, sid, passthrough=passthrough, utf8=utf8_locale(env))
 
     def wait(self, sid: str, timeout_s: float | None) -> int:
-        return client.wait(self.root, sid, timeout_s, self.clock)
+        return self._at(sid, client.wait, self.root, sid, timeout_s, self.clock)
 
     def kill(self, sid: str) -> dict[str, Any]:
-        return client.kill(self.root, sid)
+        return self._at(sid, client.kill, self.root, sid)
 
     def restart(self, sid: str) -> dict[str, Any]:
-        return client.restart(self.root, sid)
+        return self._at(sid, client.restart, self.root, sid)
 
     def exit_status(self, sid: str) -> int | None:
-        return wait_code(get_session(self.root, sid))
+        return wait_code(self._at(sid, get_session, self.root, sid))
 
     def pause(self, sid: str) -> bool:
         return hold.pause(self.root, sid)  # the whole run, its box's inside too
@@ -189,7 +251,7 @@ class LocalBackend:
         return hold.go_on(self.root, sid)
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
-        return client.log_tail(self.root, sid, lines, raw, grep)
+        return self._at(sid, client.log_tail, self.root, sid, lines, raw, grep)
 
     def follow(
         self,
@@ -199,7 +261,7 @@ class LocalBackend:
         out: Callable[[str], None],
         note: Callable[[str], None],
     ) -> int:
-        return client.follow(self.root, sid, since, raw, out, self.clock)
+        return self._at(sid, client.follow, self.root, sid, since, raw, out, self.clock)
 
     def expect(
         self,
@@ -225,7 +287,7 @@ class LocalBackend:
         )
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
-        return client.wait_idle(self.root, sid, settle_s, timeout_s, self.clock)
+        return self._at(sid, client.wait_idle, self.root, sid, settle_s, timeout_s, self.clock)
 
     def found_over(self, sid: str, err: SessionError) -> str | None:
         try:
@@ -240,3 +302,13 @@ class LocalBackend:
         if s.state == "killed":
             return f"worker {sid} had already been killed"
         return f"worker {sid} had already exited (code {s.exit_code})"
+
+
+def live(b: Backend, sid: str) -> None:
+    """Nothing when worker `sid` runs and its host answers; else why not, by its kind (no
+    worker by that id, one that has ended, a host that does not answer)."""
+    reach = b.look(sid)
+    if reach == "unreachable":
+        raise HostUnreachable("its host does not answer")
+    if reach == "over":
+        raise WorkerOver(f"worker {sid} is not running")

@@ -15,7 +15,8 @@ from typing import cast
 from looop.home.clock import Clock
 from looop.home.logs import compile_pattern
 from looop.sessions.state import SessionError
-from looop.workers.backend import Backend
+from looop.workers.backend import Backend, Reach
+from looop.workers.polledtail import last_lines
 
 POLL_S = 0.5  # each poll costs API calls: slower than a local log's 0.1 s
 EXPECT_WINDOW = 1 << 20  # as the local expect: a match must fit in the last 1 MiB read
@@ -36,7 +37,10 @@ def whole(b: Backend, sid: str, raw: bool) -> str:
 
 
 def tail(b: Backend, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
-    """`log [--tail N] [--grep RE]`: the last lines (all when None), those matching only."""
+    """`log [--tail N] [--grep RE]`: the last lines (all when None), those matching only;
+    the last N alone read from about the log's end (polledtail)."""
+    if lines is not None and grep is None:
+        return last_lines(b, sid, lines, raw)
     pat = compile_pattern(grep) if grep else None
     rows = whole(b, sid, raw).split("\n")
     if rows and rows[-1] == "":
@@ -179,6 +183,10 @@ class Polled:
 
     def _me(self) -> Backend:
         return cast("Backend", self)
+
+    def look(self, sid: str) -> Reach:
+        """A worker away is known by the home's record of it (its backend is found by it)."""
+        return self._me().reach(sid)
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return tail(self._me(), sid, lines, raw, grep)

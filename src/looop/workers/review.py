@@ -13,8 +13,9 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.sandbox.worker import room
-from looop.workers import reviewgit
+from looop.workers import landask, reviewgit
 from looop.workers.ids import normalise_target
+from looop.workers.landask import Proposal
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round, load_rounds
 from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
@@ -65,6 +66,7 @@ class Review:
     since_last: tuple[Commit, ...]  # commits after the last round sent
     # every repository's change in the worker's order; the fields above are the first's
     repos: tuple[RepoChange, ...] = ()
+    proposal: Proposal | None = None  # the decider's landing proposal waiting on the human
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -203,4 +205,5 @@ def review(ctx: Ctx, worker_id: str) -> Review:
         rounds=tuple(rounds),
         since_last=tuple(since),
         repos=repos,
+        proposal=landask.pending(ctx, wid),
     )

@@ -110,8 +110,8 @@ def test_every_other_variant(obj: dict[str, Any], want: Any, kind: str, summary:
 
 
 def test_every_tag_is_parseable_and_has_a_distinct_kind() -> None:
-    assert len(ACTION_TAGS) == 15
-    assert len(set(ACTION_TAGS)) == 15
+    assert len(ACTION_TAGS) == 16
+    assert len(set(ACTION_TAGS)) == 16
 
 
 def test_unknown_extra_keys_ignored() -> None:

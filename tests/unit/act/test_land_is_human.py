@@ -1,8 +1,12 @@
 """Landing a worker's change is a human's action only: no row of the action table lands,
-merges or pushes, so no decision can name it, and the prompt never teaches it; and the land
-config's bad values are each one line."""
+merges or pushes, so no decision can name it, and the prompt never teaches it — the decider
+may only propose it (propose_land: an ask), and no action's code reaches the landing code;
+and the land config's bad values are each one line."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import pytest
 
@@ -12,14 +16,61 @@ from looop.act.landconfig import DEFAULT_PR, land_config, pr_argv
 from looop.act.parse import decision_from_obj
 from looop.home.errors import LooopError
 
+PROPOSING = {"propose_land"}  # raises an ask for the human: it lands nothing (below)
+SRC = Path(__file__).resolve().parents[3] / "src"
+LANDING = {"looop.act.landing", "looop.act.landpr"}  # the only code that lands
+
 
 def test_no_action_lands_merges_or_pushes() -> None:
     words = ("land", "merge", "push", "pull_request")
-    assert not [tag for tag in ACTION_TAGS if any(w in tag for w in words)]
-    assert not [a.__name__ for a in ACTIONS if any(w in a.__name__.lower() for w in words)]
-    for tag in ("land", "land_worker", "merge_worker"):
+    assert not [t for t in ACTION_TAGS if t not in PROPOSING and any(w in t for w in words)]
+    named = [a.__name__ for a in ACTIONS if a.tag not in PROPOSING]
+    assert not [n for n in named if any(w in n.lower() for w in words)]
+    for tag in ("land", "land_worker", "merge_worker", "approve_land", "land_change"):
         with pytest.raises((DecisionError, LooopError)):
             decision_from_obj({"action": tag, "id": "w1"})
+    taught = "\n".join(a.teach for a in ACTIONS)
+    assert "looop land" not in taught and "never you" in taught
+
+
+def _file(module: str) -> Path | None:
+    base = SRC / Path(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(module: str) -> set[str]:
+    """The looop modules `module` imports anywhere in its file (a function's too)."""
+    path = _file(module)
+    if path is None:
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("looop")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("looop"):
+            out.add(str(node.module))
+            out |= {
+                f"{node.module}.{a.name}" for a in node.names if _file(f"{node.module}.{a.name}")
+            }
+    return out
+
+
+def test_no_actions_code_reaches_the_landing_code() -> None:
+    """Every module an action's perform could run, followed import by import through looop:
+    none is the landing's. (The faces that land — cli, web, tui — import it; no move does.)"""
+    todo = sorted({a.__module__ for a in ACTIONS} | {"looop.act.executor", "looop.act.actions"})
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += sorted(_imports(module) - seen)
+    assert "looop.act.moves.propose" in seen and "looop.workers.landpropose" in seen
+    assert not seen & LANDING, sorted(seen & LANDING)
 
 
 def test_the_land_config_defaults_to_a_fast_forward_and_gh() -> None:

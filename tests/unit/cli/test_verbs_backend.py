@@ -54,7 +54,7 @@ def test_the_web_apis_typing_without_enter_reaches_a_worker_here_through_its_bac
     from looop.web import actions, reads
 
     way = FakeBackend()
-    monkeypatch.setattr(reads.reach_far, "here", lambda c: way)
+    monkeypatch.setattr(reads.reach_far, "here", lambda c, knobs=None: way)
     monkeypatch.setattr(actions, "_live", lambda c, sid: None)  # a live worker w1
     assert actions.send_text(ctx, "w1", {"text": "half", "enter": False}) == {"ok": True}
     assert way.calls == [("send", "w1", "half", False)]

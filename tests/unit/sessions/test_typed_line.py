@@ -1,5 +1,7 @@
 """home/control.send: which input is typed in two writes (the text, then Enter once it shows)
-and which in one, read off the requests a supervisor would get (its replies faked)."""
+and which in one, read off the requests a supervisor would get (its replies faked): the wait
+for the text to show is one `echo` request the supervisor answers (sessions/echowait.py); a
+supervisor of an older build, which knows no `echo`, has its screen looked at instead."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
             got.append((op, what))
             typed.append(str(what))
             return {"sent": len(str(what)), "offset": 100}
+        if op == "echo":
+            got.append((op, (fields["tail"], fields["offset"], fields["timeout"])))
+            return {"echoed": True}
         got.append((op, None))
         if op == "status":
             return {"output_bytes": 101}
@@ -33,8 +38,9 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 def test_a_line_with_enter_is_typed_then_entered_once_it_shows(asked: list[Any]) -> None:
     reply = control.send("/d", "w1", "fix the test\r", False)
-    assert asked == [("send", "fix the test"), ("status", None), ("screenshot", None),
-                     ("send", "\r")]  # fmt: skip
+    # one wait for "fixthetest" after the log's offset, then the Enter
+    wait = ("echo", ("fixthetest", 100, control.ECHO_WAIT_S))
+    assert asked == [("send", "fix the test"), wait, ("send", "\r")]
     assert reply == {"sent": len("fix the test\r"), "offset": 100}  # as one write said it
 
 
@@ -53,3 +59,35 @@ def test_input_with_nothing_to_see_before_its_enter_is_one_write(
 def test_a_line_mode_send_is_one_write(asked: list[Any]) -> None:
     control.send("/d", "w1", "echo hi\r", True)  # the supervisor adds its newline
     assert [op for op, _ in asked] == ["send"]
+
+
+def test_an_older_supervisor_without_echo_has_its_screen_looked_at(
+    asked: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faked = control.request
+
+    def older(data: str, sid: str, op: str, **fields: Any) -> Any:
+        if op == "echo":
+            raise control.SessionError("invalid request: unknown op `echo`")
+        return faked(data, sid, op, **fields)
+
+    monkeypatch.setattr(control, "request", older)
+    control.send("/d", "w1", "fix the test\r", False)
+    assert asked == [("send", "fix the test"), ("status", None), ("screenshot", None),
+                     ("send", "\r")]  # fmt: skip
+
+
+def test_a_session_that_ends_during_the_wait_still_has_its_enter_asked(
+    asked: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Enter's own request says the session is over (the CLI's one line), not the wait."""
+    faked = control.request
+
+    def ended(data: str, sid: str, op: str, **fields: Any) -> Any:
+        if op == "echo":
+            raise control.SessionError("session w1 has already finished")
+        return faked(data, sid, op, **fields)
+
+    monkeypatch.setattr(control, "request", ended)
+    control.send("/d", "w1", "fix the test\r", False)
+    assert [op for op, _ in asked] == ["send", "send"]

@@ -89,3 +89,15 @@ def test_a_workers_escape_sequences_are_shown_not_run() -> None:
     evil = change("x.py", ["+\x1b]0;owned\x07\x1b[2J"])
     text = "\n".join(t.plain for t, _ in review_lines(review(files=[evil], summary="\x1b[31m")))
     assert "\x1b" not in text and "\x07" not in text
+
+
+def test_the_deciders_landing_proposal_shows_with_how_to_answer_it() -> None:
+    plain = [t.plain for t, _ in review_lines(review())]
+    assert not [p for p in plain if "proposes landing" in p]
+    proposal = {"ask": "w1-2", "reason": "verify passed", "ts": 0, "tip": "b" * 40}
+    plain = [t.plain for t, _ in review_lines(review(proposal=proposal))]
+    said = [p for p in plain if "proposes landing" in p]
+    assert said == [
+        "the decider proposes landing this (ask w1-2): verify passed — l lands it; "
+        "decline: looop answer w1-2 no"
+    ]

@@ -14,6 +14,7 @@ from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
 from looop.workers.backend import Backend, LocalBackend
+from looop.workers.errors import Refused, Unreached
 
 if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
     from looop.workers.started import Away
@@ -31,7 +32,12 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     # a kill of a worker here (most of them) must not pay
     if not remote_record(ctx.paths.data, wid).exists():
         return None
-    return remote_wing()[1](ctx, wid)
+    try:
+        return remote_wing()[1](ctx, wid)
+    except Unreached:
+        raise
+    except LooopError as e:  # its host's record is gone or does not read
+        raise Refused(f"worker {wid}: {e}") from None
 
 
 def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:

@@ -49,6 +49,7 @@ from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.client import replayed
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 
 REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
@@ -119,16 +120,35 @@ class KubeBackend(KubeCluster, Polled):
         return self._starting(spec.sid, shape)
 
     def pause(self, sid: str) -> bool:
-        raise SessionError(
+        raise Refused(
             f"worker {sid} runs in a Kubernetes pod, which looop cannot freeze — "
             f"`looop kill {sid}` stops it"
         )
 
     def go_on(self, sid: str) -> bool:
-        raise SessionError(
+        raise Refused(
             f"worker {sid} runs in a Kubernetes pod, which looop never pauses: "
             "it has nothing to go on from"
         )
+
+    def place(self) -> str:
+        """Where its workers run, as a refusal names it."""
+        return f"in {self.target.url()}"
+
+    def refused(self, sid: str, verb: str, instead: str) -> Refused:
+        return Refused(
+            f"worker {sid} runs in a Kubernetes Job {self.place()}: `looop {verb}` does not "
+            f"reach it — {instead}"
+        )
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        raise self.refused(sid, "resize", "its size is fixed when its Job is made")
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        raise self.refused(sid, "detach", "a `kubectl exec` ends when you leave it")
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
 
     def _shape(
         self,

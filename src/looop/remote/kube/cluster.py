@@ -16,6 +16,7 @@ from looop.home import jsonio, untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError
+from looop.workers.errors import HostUnreachable
 
 INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
 SIZE_MAX = 10_000  # a terminal's columns or rows
@@ -225,7 +226,7 @@ def limit_of(pod: Any) -> str | None:
     return None
 
 
-class Unreachable(SessionError):
+class Unreachable(SessionError, HostUnreachable):
     """The cluster's API cannot be reached: not an answer about the worker."""
 
 

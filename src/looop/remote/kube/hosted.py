@@ -25,6 +25,7 @@ from looop.remote.kube.backend import KubeBackend
 from looop.remote.kube.cluster import Unreachable, load_client
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.errors import Refused
 from looop.workers.started import StartRequest
 
 
@@ -120,6 +121,15 @@ class HostedKube(KubeBackend):
             raise
         reg.mark_over(self.data, sid, None, "killed")
         return got
+
+    def place(self) -> str:
+        return f"on host {self.host.name}"
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        line = self.attach_line(sid) + (" --passthrough" if passthrough else "")
+        raise Refused(
+            f"worker {sid} runs in a Kubernetes pod on host {self.host.name}: attach with `{line}`"
+        )
 
     def attach_line(self, sid: str) -> str:
         """The command that reaches the live session from this terminal (no API call)."""

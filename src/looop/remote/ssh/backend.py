@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from looop.remote.repospec import is_host_path
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
@@ -223,6 +224,29 @@ class SshBackend(Polled):
     def pause(self, sid: str) -> bool:
         """Paused whole on its host, as at home (the satellite's sessions/hold)."""
         return self._call("pause", sid).get("paused") is True
+
+    def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
+        return self._newer("resize", sid, cols=cols, rows=rows)
+
+    def detach(self, sid: str) -> dict[str, Any]:
+        return self._newer("detach", sid)
+
+    def _newer(self, op: str, sid: str, **req: Any) -> dict[str, Any]:
+        """A request older satellites do not know: theirs refused naming the way out."""
+        try:
+            return self._call(op, sid, **req)
+        except SessionError as e:
+            if f"unknown satellite verb {op!r}" not in str(e):
+                raise
+            raise Refused(
+                f"host {self.host}'s looop is older than this one and cannot {op} a worker — "
+                f"`looop host install {self.host}`"
+            ) from None
+
+    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+        """This terminal on the worker through the link: `looop attach` runs on its host."""
+        flags = ["--passthrough"] if passthrough else []
+        return self.link.passthrough(["attach", *flags, "--", sid], tty=True)
 
     def go_on(self, sid: str) -> bool:
         """All it runs goes on there; its disk bound said again if it still keeps too much."""

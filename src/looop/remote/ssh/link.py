@@ -24,6 +24,7 @@ from looop.home import jsonio, where
 from looop.home.sessionfiles import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
+from looop.workers.errors import HostUnreachable
 
 CONNECT_TIMEOUT_S = 5
 ALIVE_INTERVAL_S = 2
@@ -42,7 +43,7 @@ _FIND = (
 )
 
 
-class Unreachable(HostError):
+class Unreachable(HostError, HostUnreachable):
     """The host does not answer: its workers are `unreachable`, not dead."""
 
 

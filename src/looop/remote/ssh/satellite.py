@@ -126,6 +126,13 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
             return {"killed": False}
     if op == "restart":
         return client.restart(root, sid)
+    if op == "resize":
+        cols, rows = req.get("cols"), req.get("rows")
+        if not isinstance(cols, int) or not isinstance(rows, int):
+            raise LooopError("resize needs whole numbers `cols` and `rows`")
+        return client.resize(root, sid, cols, rows)
+    if op == "detach":
+        return client.detach(root, sid)
     if op == "wait":
         t = req.get("timeout")
         return {"code": client.wait(root, sid, float(t) if t is not None else None, ctx.clock)}

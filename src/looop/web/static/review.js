@@ -40,6 +40,8 @@ function drawHead(r) {
   ];
   if (r.moved) head.push(el("span", { class: "bad", text: "the branch moved: it is not where the worker's checkout left it" }));
   if (r.uncommitted) head.push(el("span", { class: "warn", text: "its worktree holds uncommitted work (not part of this change)" }));
+  // the decider's landing proposal: Land approves it (answered with the commit); declining is its ask's answer "no"
+  if (r.proposal) head.push(el("span", { class: "warn", "data-proposal": r.proposal.ask, text: `the decider proposes landing this (ask ${r.proposal.ask})${r.proposal.reason ? `: ${r.proposal.reason}` : ""} — Land approves it; decline: answer its ask "no"` }));
   $("#review-head").replaceChildren(...head);
   const draft = draftOf(r);
   const send = $("#review-send");

@@ -1,0 +1,57 @@
+"""The move that proposes a landing: propose_land raises an ask carrying the worker's change
+(workers/landpropose.py) for a human to approve by landing it or to decline. It lands nothing:
+landing is a human's action (act/landing.py), which no move imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act.decision import (
+    Action,
+    Mover,
+    opt_str,
+    req_str,
+    set_field,
+    strip_worker_prefix,
+    worker_target,
+)
+from looop.act.outcome import ExecError
+from looop.core.text import one_line
+from looop.home.errors import LooopError
+from looop.workers import landpropose
+
+
+@dataclass(frozen=True)
+class ProposeLand(Action):
+    tag = "propose_land"
+    kind = "propose-land"
+    teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
+into its base): they land or decline it, never you.
+  {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
+
+    id: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        if self.reason.strip():
+            return f"propose-land {self.id} · {one_line(self.reason)}"
+        return f"propose-land {self.id}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        """Level-triggered: a proposal of this change that waits, or was answered, is found,
+        not raised twice."""
+        try:
+            return landpropose.propose(by.ctx, strip_worker_prefix(self.id), self.reason.strip())
+        except LooopError as e:
+            raise ExecError(f"propose_land: {e}") from e
