@@ -88,7 +88,8 @@ def with_note(contract: str, trees: list[Tree], where: str) -> str:
     note = (
         f"**Your worktrees**: you start in your workspace {where}, which holds one git "
         f"worktree of each repository of this task:\n{rows}\n"
-        "Do the code work in them and commit in each on its branch; make no other worktree, "
+        "Do the code work in them and commit in each on its branch (the folder itself holds "
+        'only them: scratch files go to "$TMPDIR"); make no other worktree, '
         "and never push, merge or rebase other branches without a yes through `ask`. The data "
         'dir is "$LOOOP_DATA_DIR": deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not '
         "one here). When the change is ready, say what it does in every repository in "
