@@ -59,9 +59,7 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
         click.echo(render_report(rep, unknown, saved))
 
 
-def uncosted_decides(
-    paths: Paths, clock: Clock, rep: CostReport, held: Held | None = None
-) -> int:
+def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport, held: Held | None = None) -> int:
     """Decides in the report's span that left no ledger row: their runner reported no cost
     (a custom command without a cost spec). Counted from runs/ (the kept replay archive), so
     `looop cost` says "cost unknown" rather than a spend of $0."""
