@@ -68,16 +68,15 @@ class Days:
         ]
 
 
-def _cells(rows: object, into: Cells) -> None:
-    if not isinstance(rows, list):
-        raise Stale
-    for row in rows:
-        if not isinstance(row, list) or len(row) != 7:
-            raise Stale
-        *src, usd, n = row
-        if type(usd) is not int or type(n) is not int:
-            raise Stale
-        into[(str(src[0]), str(src[1]), str(src[2]), str(src[3]), str(src[4]))] = [usd, n]
+def _cells(rows: Any, into: Cells) -> None:
+    try:
+        for row in rows:
+            usd, n = row[5], row[6]
+            if len(row) != 7 or type(usd) is not int or type(n) is not int:
+                raise Stale
+            into[tuple(row[:5])] = [usd, n]
+    except (TypeError, IndexError, KeyError):
+        raise Stale from None
 
 
 def _read(path: str) -> Any:
