@@ -425,3 +425,27 @@ def test_a_reader_whose_index_was_replaced_under_it_reads_the_new_one(
     rep = cost_report(Paths.at(data), clock, "all")
     assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
     assert len(loads) == 2 and json.loads((data / days.DAYS).read_text())["gen"] == gen
+
+
+def test_an_index_naming_files_outside_its_folder_is_rebuilt_and_unlinks_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
+    _fill(data, JAN_30, 48)
+    _fill(data, JAN_30 + 2 * DAY, 2)
+    cost_report(Paths.at(data), clock, "all")
+    index = json.loads((data / days.DAYS).read_text())
+    ledger = (data / "cost.jsonl").read_bytes()
+    for bad in (
+        {"months": {**index["months"], "2026-02": "../cost.jsonl"}},
+        {"months": {"../cost": "../cost.jsonl"}},
+        {"ticks": "../cost.jsonl"},
+    ):
+        (data / days.DAYS).write_text(json.dumps({**index, **bad}))
+        _fill(data, JAN_30 + 2 * DAY + 7200, 300)  # enough that the reader writes back
+        rep = cost_report(Paths.at(data), clock, "all")
+        assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+        assert (data / "cost.jsonl").read_bytes().startswith(ledger)  # still there, whole
+        index = json.loads((data / days.DAYS).read_text())
+        assert all("/" not in n for n in [*index["months"].values(), index["ticks"]])

@@ -79,6 +79,15 @@ def _cells(rows: Any, into: Cells) -> None:
         raise Stale from None
 
 
+def _ours(head: str, name: str) -> bool:
+    """Whether `name` is a name this module gives a file in the folder: `head` (a month's
+    `YYYY-MM.`, or `ticks.`) then only letters, digits, `.` and `-`: no path."""
+    month = head[:4].isdigit() and head[4:5] == "-" and head[5:7].isdigit() and len(head) == 8
+    rest = name[len(head) :]
+    ok = name.startswith(head) and all(c.isascii() and (c.isalnum() or c in ".-") for c in rest)
+    return ok and (month or head == "ticks.")
+
+
 def _read(path: str) -> Any:
     try:
         return jsonio.loads(store.read_text(path) or "null")
@@ -106,6 +115,9 @@ def load(path: str, zone: str) -> Days | None:
         d.gen = int(obj["gen"])
         d.months = {str(k): str(v) for k, v in obj["months"].items()}
         d.ticks_file = str(obj["ticks"])
+        named = [(f"{m}.", n) for m, n in d.months.items()]
+        if not all(_ours(head, n) for head, n in [*named, ("ticks.", d.ticks_file or "ticks.")]):
+            return None  # a name not of the folder's own making: rebuilt, nothing unlinked
         for kind, source, usd, n in obj["sums"]:
             d.sums[(str(kind), str(source))] = [int(usd), int(n)]
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -235,7 +247,7 @@ def save(path: str, d: Days, sweep: bool = False) -> None:
 
 def _let_go(folder: str, keep: set[str], names: list[str]) -> None:
     for name in names:
-        if name not in keep and name.endswith(".json"):
+        if name not in keep and name.endswith(".json") and os.sep not in name:
             try:
                 os.unlink(os.path.join(folder, name))
             except OSError:
