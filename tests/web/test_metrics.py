@@ -295,3 +295,45 @@ def test_workers_are_counted_by_their_outcome(client: TestClient, ctx: Ctx) -> N
         assert one(again, "looop_worker_outcomes_total", outcome="exited") == 2
     finally:
         stop_sessions(ctx.paths.data)
+
+
+def test_a_scrape_reads_the_running_sums_not_the_homes_every_day(
+    client: TestClient, ctx: Ctx, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of spend: a scrape's looop_spend_usd reads a small part of what the whole
+    history's day totals hold, and says the same sums."""
+    from looop.decide.cost.report import cost_report
+    from looop.home import store
+    from looop.home.stamps import utc_stamp
+
+    data = ctx.paths.data
+    (data / "cost").mkdir(parents=True, exist_ok=True)
+    files: dict[str, list[str]] = {}
+    now = clock.now()
+    for i in range(365 * 6):
+        ts = utc_stamp(now - 365 * 86400 + i * 14400)
+        kind = "tick" if i % 3 == 0 else "worker"
+        row = {"cost_usd": 0.01, "id": f"w{i % 5}", "kind": kind, "runner": "c", "ts": ts}
+        files.setdefault(ts[:7], []).append(json.dumps(row) + "\n")
+    last = max(files)
+    for month, lines in files.items():
+        path = ctx.paths.cost_ledger if month == last else data / "cost" / f"{month}.jsonl"
+        path.write_text("".join(lines))
+    read: list[int] = []
+    real = store.read_text
+
+    def counted(path: object) -> str | None:
+        text = real(path)  # type: ignore[arg-type]
+        if ".cost-days" in str(path):
+            read.append(len(text or ""))
+        return text
+
+    assert cost_report(ctx.paths, clock, "all")["calls"] == 365 * 6  # the totals built
+    monkeypatch.setattr(store, "read_text", counted)
+    cost_report(ctx.paths, clock, "all")
+    whole = sum(read)
+    read.clear()
+    s, _ = scrape(client)
+    assert one(s, "looop_spend_usd_total", source="tick") == pytest.approx(365 * 2 * 0.01)
+    assert one(s, "looop_spend_usd_total", source="worker") == pytest.approx(365 * 4 * 0.01)
+    assert 0 < sum(read) <= whole / 4

@@ -11,10 +11,10 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.decide import cost
-from looop.decide.cost.report import CostReport
+from looop.decide.cost.report import CostReport, cost_reports
 from looop.home import jsonio, store
 from looop.home.clock import Clock
-from looop.home.cost.days import day_totals
+from looop.home.cost.days import NONE, Held, day_totals
 from looop.home.cost.ledger import local_day
 from looop.home.costrow import USAGE, report_cost
 from looop.home.errors import LooopError
@@ -48,8 +48,9 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     if len(args) > 1 or (args and args[0] not in SPANS):
         raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")
     span = args[0] if args else "today"
-    rep = cost.cost_report(ctx.paths, ctx.clock, span, by)
-    unknown = uncosted_decides(ctx.paths, ctx.clock, rep)
+    held = Held()  # the day totals read once for the report and its uncosted decides
+    (rep,) = cost_reports(ctx.paths, ctx.clock, [(span, by)], held)
+    unknown = uncosted_decides(ctx.paths, ctx.clock, rep, held)
     saved = savings_view(str(ctx.paths.data), ctx.clock)
     if as_json:
         out = {**rep, "uncosted_calls": unknown, "savings": saved}
@@ -58,7 +59,7 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
         click.echo(render_report(rep, unknown, saved))
 
 
-def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
+def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport, held: Held | None = None) -> int:
     """Decides in the report's span that left no ledger row: their runner reported no cost
     (a custom command without a cost spec). Counted from runs/ (the kept replay archive), so
     `looop cost` says "cost unknown" rather than a spend of $0."""
@@ -68,8 +69,8 @@ def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
     except OSError:
         return 0
     try:
-        got = day_totals(os.fspath(paths.data), clock)
-        costed, before = got.ticks, got.ticks_before
+        got = day_totals(os.fspath(paths.data), clock, held, NONE, ticks=True)
+        costed, before = got.ticks or {}, got.ticks_before
     except LooopError:
         costed, before = {}, 0
     start = date.fromisoformat(rep["from"]) if rep["from"] else None

@@ -11,7 +11,11 @@ moving field whose value is a timestamp with a zone is shown as its coarse age (
 sensor's `checked_at` then reads the same from beat to beat. A moving detail field that changed
 in two of the last three prompts is volatile (a counter, a worker's spend): it is shown apart,
 in the prompt's last readings section, so its item above stays the same. A reading that is not
-a JSON object is one whole: it moves as one item."""
+a JSON object is one whole: it moves as one item.
+
+No record says which fields of an item move before a prompt has shown it (a fresh home's first
+decide): then what a field looks like says (`presumed`, FRESH_S), so its sensor's clock and
+counters are not first shown among the settled fields and moved out of them a beat later."""
 
 from __future__ import annotations
 
@@ -30,6 +34,18 @@ LATE = frozenset({'["signal"]', '["age"]', '["news"]'})
 HISTORY = 3  # prompts a field's changes are remembered for
 VOLATILE = 2  # changes among them that make a field volatile
 STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")
+# A detail field no prompt has shown yet is presumed to move when it looks like the sensor's
+# own clock or counter: a timestamp (or unix second) within FRESH_S of now, a number under a
+# key naming an age or a span (`idle_s`, `uptime`: it grows with the clock) or a count (`runs`,
+# `retries`, `spend_usd`). An old timestamp (`started_at`) or a plain number stays settled.
+# An item whose own clock is fresh (such a timestamp, or a coarse age under a minute: a busy
+# worker's output) is active: its counts and looop's own moving fields are presumed to
+# change every beat, and are shown last of all from the first prompt.
+FRESH_S = 900
+AGES = frozenset(("age", "s", "ms", "secs", "seconds", "since", "elapsed", "uptime", "idle"))
+_COUNTS = ("count", "counter", "total", "runs", "tries", "retries", "attempts", "spend", "usd")
+COUNTS = frozenset((*_COUNTS, "cost", "tokens", "seq", "n"))
+WORDS = re.compile(r"[a-z]+|[A-Z][a-z]*")
 
 
 _NONE: tuple[None, None, dict[str, str], frozenset[str], dict[str, str]] = (
@@ -49,6 +65,7 @@ class Split:
     digests: dict[str, str]  # each field's digest as shown, for the next prompt's record
     moved: frozenset[str]  # the fields that move, for the next prompt's record
     history: dict[str, str]  # each field's recent changes, "1" a change, the latest last
+    rank: int = 0  # how often it changes: 2 it has volatile fields, 1 moving ones, 0 neither
 
 
 def _dump(value: Any) -> str:
@@ -105,6 +122,37 @@ def as_age(value: Any, now: float) -> Any:
     return f"{coarse(now - at)} ago" if at <= now else f"in {coarse(at - now)}"
 
 
+def _words(path: Path) -> set[str]:
+    return {w.lower() for w in WORDS.findall(path[-1])}
+
+
+def _fresh(value: Any, now: float) -> bool:
+    """A timestamp with a zone within FRESH_S of `now`."""
+    if not isinstance(value, str) or as_age(value, now) == value:
+        return False
+    return abs(now - datetime.fromisoformat(value.replace(" ", "T")).timestamp()) <= FRESH_S
+
+
+def presumed(path: Path, value: Any, now: float) -> bool:
+    """Whether a detail field no prompt has shown yet is presumed to move (see FRESH_S)."""
+    if path[0] != "detail" or len(path) != 2 or isinstance(value, bool):
+        return False
+    if not isinstance(value, int | float):
+        return _fresh(value, now)
+    return bool(_words(path) & (AGES | COUNTS)) or abs(now - value) <= FRESH_S
+
+
+def active(fields: dict[str, tuple[Path, Any]], now: float, born: set[Path]) -> bool:
+    """Whether the item's own clock is fresh (see FRESH_S); looop's own moving fields
+    (`born`: when a goal was acted on) change once per event and say nothing of it."""
+    for path, v in fields.values():
+        if path == ("age",) and isinstance(v, dict) and coarse(0) in v.values():
+            return True
+        if path[0] == "detail" and path[1:] not in born and _fresh(v, now):
+            return True
+    return False
+
+
 def split(
     key: str,
     text: str,
@@ -122,7 +170,15 @@ def split(
     if fields is None:
         return Split(None, text, None, {}, frozenset(), {}) if whole else Split(text, *_NONE)
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
-    born = {(k,) for k in moves}
+    born: set[Path] = {(k,) for k in moves}
+    seeded: dict[str, str] = {}
+    if before is None:  # no prompt showed this item yet: what its fields look like says
+        guess = {n for n, (path, v) in fields.items() if presumed(path, v, now)}
+        was = was | guess
+        if active(fields, now, born):  # as if its counts and own moving fields changed already
+            beats = {n for n in guess if _words(fields[n][0]) & COUNTS}
+            beats |= {n for n, (path, _) in fields.items() if path[1:] in born}
+            seeded = dict.fromkeys(beats, "1" * VOLATILE)
 
     def differs(name: str, value: Any) -> bool:
         return before is not None and before.get(name) != digest(_dump(value))
@@ -137,7 +193,7 @@ def split(
     shown = {n: (p, as_age(v, now) if n in aged else v) for n, (p, v) in fields.items()}
     digests = {n: digest(_dump(v)) for n, (_, v) in shown.items()}
     changed = {n for n in shown if before is not None and before.get(n) != digests[n]}
-    old = record.history.get(key, {})
+    old = {**seeded, **record.history.get(key, {})}
     history = {n: (old.get(n, "") + ("1" if n in changed else "0"))[-HISTORY:] for n in shown}
     volatile = {n for n in moved - LATE if history[n].count("1") >= VOLATILE}
     late_ones = frozenset(shown) if whole else moved
@@ -151,4 +207,5 @@ def split(
         digests,
         moved - LATE,
         {n: h for n, h in history.items() if "1" in h},
+        2 if volatile else 1 if moved - LATE else 0,
     )

@@ -5,7 +5,8 @@ now and then: promptbase.py), what changed of those since (SINCE THEN) and last 
 fields that change every beat. In SENSOR READINGS the items unchanged since the last prompt
 keep their order there and the changed ones follow. And the journal in two parts: the lines the
 last prompts showed (RECENT JOURNAL, redrawn with READINGS THAT MOVE) and the lines added since
-(in SINCE THEN, late), so a decide adds its line at the end instead of shifting every line up."""
+(in SINCE THEN, late), so a decide adds its line at the end instead of shifting every line up.
+The first drawing (no record yet) puts the items presumed to change more (promptfields) last."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def readings_sections(
     settled: list[tuple[str, str, str]] = []
     late: list[Late] = []
     fast: list[tuple[str, str]] = []
+    ranks: dict[str, int] = {}
     record, now = inputs.record, inputs.clock.now()
     known = {*record.fields, *(k for k, _ in record.shown if k.startswith("reading:"))}
     news = worker_news(inputs.readings)  # each worker's news, shown in its item
@@ -101,6 +103,7 @@ def readings_sections(
                 settled.append((key, got.settled, label))
             if got.late is not None:
                 late.append((f"late:{label}", got.late, label))
+                ranks[f"late:{label}"] = got.rank
             if got.volatile is not None:
                 fast.append((label, got.volatile))
     head: list[Part] = ["\n=== SENSOR READINGS ===\n"]
@@ -109,6 +112,8 @@ def readings_sections(
         head.append(item("reading", label, text, 0, notes))
     if not inputs.readings:
         head.append("(no readings)\n")
+    if not record.base:  # the first drawing: what is presumed to change more comes later
+        late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
     fold = journal_due(lines, record) or base_due(record, late)
     recent, newest = journal_window(lines, record, seen, redraw=fold)
@@ -131,8 +136,18 @@ def journal_due(lines: tuple[str, ...], record: Record) -> bool:
     """Whether RECENT JOURNAL is redrawn now: its lines are gone or NEWEST_MAX lines follow."""
     if not lines:
         return False
+    told = _told(lines, record)
+    return told is None or len(lines) - 1 - told[1] > NEWEST_MAX
+
+
+def _told(lines: tuple[str, ...], record: Record) -> tuple[int, int] | None:
+    """Where RECENT JOURNAL's first and last lines as the last prompt showed them are among
+    `lines` (None: not there). A last prompt that showed none (the journal was empty) told
+    (0, -1): every line now is newer, told after it as any new line is."""
+    if record != Record() and not record.journal and not record.journal_end:
+        return 0, -1
     first, last = _find(lines, record.journal), _find(lines, record.journal_end)
-    return first is None or last is None or last < first or len(lines) - 1 - last > NEWEST_MAX
+    return None if first is None or last is None or last < first else (first, last)
 
 
 def journal_window(
@@ -141,9 +156,8 @@ def journal_window(
     """(RECENT JOURNAL, the newer lines) out of the journal's last lines: the lines the last
     prompt showed in RECENT JOURNAL again, while they are still among them, and the lines after
     them, up to NEWEST_MAX of them; otherwise the last JOURNAL_LINES, and none newer."""
-    first, last = _find(lines, record.journal), _find(lines, record.journal_end)
-    if redraw or journal_due(lines, record) or first is None or last is None:
-        first, last = max(0, len(lines) - JOURNAL_LINES), len(lines) - 1
+    told = None if redraw or journal_due(lines, record) else _told(lines, record)
+    first, last = told or (max(0, len(lines) - JOURNAL_LINES), len(lines) - 1)
     recent, newest = lines[first : last + 1], lines[last + 1 :]
     seen.journal = (digest(recent[0]), digest(recent[-1])) if recent else ("", "")
     return recent, newest

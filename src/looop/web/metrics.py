@@ -40,7 +40,7 @@ from looop.core.readings import read_reading
 from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, ends_beat
 from looop.home.config import load_config
-from looop.home.cost.days import day_totals
+from looop.home.cost.days import NONE, day_totals
 from looop.home.errors import LooopError
 from looop.home.outcomes import TABLE
 from looop.home.stamps import parse_utc
@@ -294,14 +294,13 @@ class LoopCollector:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
 
         by: dict[str, int] = {}
-        try:
-            days = day_totals(os.fspath(self.ctx.paths.data), self.ctx.clock).days
+        try:  # the day totals' running sums: a scrape reads no ledger and no day
+            sums = day_totals(os.fspath(self.ctx.paths.data), self.ctx.clock, since=NONE).sums
         except LooopError:
-            days = {}
-        for cells in days.values():  # the day totals: a scrape never re-reads the ledger
-            for (kind, _, _, _, source), (micros, _) in cells.items():
-                src = source or kind or "unknown"
-                by[src] = by.get(src, 0) + micros
+            sums = {}
+        for (kind, source), (micros, _) in sums.items():
+            src = source or kind or "unknown"
+            by[src] = by.get(src, 0) + micros
         m = CounterMetricFamily(
             "looop_spend_usd", "Spend on the cost ledger, by source.", labels=["source"]
         )

@@ -618,9 +618,9 @@ def test_cost_reports_read_the_day_totals_once_for_many_groupings(
     reads: list[str] = []
     real = report_module.day_totals
 
-    def counted(data: str, c: Clock, held: Held | None = None) -> Days:
+    def counted(data: str, c: Clock, held: Held | None = None, since: str = "") -> Days:
         reads.append(data)
-        return real(data, c, held)
+        return real(data, c, held, since)
 
     monkeypatch.setattr(report_module, "day_totals", counted)
     assert cost.cost_reports(paths, clock, asks) == one_by_one

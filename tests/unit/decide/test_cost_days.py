@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from looop.decide.cost.report import cost_report, cost_reports
-from looop.home.cost import days, rotate, totals
+from looop.home import store
+from looop.home.cost import days, daysfile, rotate, totals
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost, append_costs, keyed_row
 from looop.home.cost.statusspend import _spent_today
@@ -256,3 +257,195 @@ def test_a_held_read_that_fails_part_way_keeps_nothing(
     monkeypatch.setattr(days, "_fold_line", real)
     rep = cost_reports(Paths.at(data), clock, [("all", "kind")], held)[0]
     assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)  # no row twice
+
+
+JUN_21 = 1_782_000_000.0  # 2026-06-21T00:00:00Z
+
+
+def _year(data: Path) -> FixedClock:
+    """A year of rows up to 21 June 2026 (four workers, one every two hours), a file a
+    month as rotation leaves them; the totals built once."""
+    (data / "cost").mkdir(parents=True)
+    files: dict[str, list[str]] = {}
+    for i in range(365 * 12):
+        t = JUN_21 - 365 * DAY + i * 7200
+        ts = utc_stamp(t)
+        row = {"cost_usd": 0.01, "id": f"w{i % 4}", "kind": "session", "runner": "c", "ts": ts}
+        files.setdefault(ts[:7], []).append(json.dumps(row) + "\n")
+    for month, lines in files.items():
+        name = "cost.jsonl" if month == "2026-06" else f"cost/{month}.jsonl"
+        (data / name).write_text("".join(lines))
+    clock = FixedClock(JUN_21 - 3600, tz=ZoneInfo("UTC"))
+    assert cost_report(Paths.at(data), clock, "all")["calls"] == 365 * 12
+    return clock
+
+
+def _totals_bytes_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The bytes of the day totals' files each later read returns."""
+    got: list[int] = []
+    real = store.read_text
+
+    def counted(path: object) -> str | None:
+        text = real(path)  # type: ignore[arg-type]
+        if ".cost-days" in str(path):
+            got.append(len(text or ""))
+        return text
+
+    monkeypatch.setattr(store, "read_text", counted)
+    return got
+
+
+def test_a_window_reads_the_months_it_covers_not_the_year(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _year(tmp_path)
+    read = _totals_bytes_read(monkeypatch)
+    year = cost_report(Paths.at(tmp_path), clock, "all", "day")
+    whole = sum(read)
+    read.clear()
+    week = cost_report(Paths.at(tmp_path), clock, "week", "day")
+    assert [g["calls"] for g in week["groups"]] == [12] * 7
+    assert week["groups"] == year["groups"][-7:]
+    assert 0 < sum(read) <= whole / 4  # June's days (and the index), not the year's
+    read.clear()
+    today = cost_report(Paths.at(tmp_path), clock, "today", "worker")
+    assert today["calls"] == 12 and sum(read) <= whole / 4
+
+
+def test_totals_of_one_file_are_written_split_without_reading_the_ledger_again(
+    tmp_path: Path,
+) -> None:
+    """The version-1 day totals (one file) are read as they are, once, and written split."""
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
+    _fill(data, JAN_30, 48)
+    _fill(data, JAN_30 + 2 * DAY, 2)
+    ledger = data / "cost.jsonl"
+    st = ledger.stat()
+    jan = (data / "cost" / "2026-01.jsonl").stat()
+    zone = days.zone_of(clock)
+    src = ["session", "w1", "claude", "", ""]
+    one = {  # as version 1 wrote them: 7 on 30 Jan, 2 on 1 Feb; not what the ledger holds
+        "v": 1,
+        "zone": zone,
+        "files": [
+            [
+                jan.st_dev,
+                jan.st_ino,
+                jan.st_size,
+                (data / "cost" / "2026-01.jsonl").read_bytes()[:32].hex(),
+            ],
+            [st.st_dev, st.st_ino, st.st_size, ledger.read_bytes()[:32].hex()],
+        ],
+        "days": {"2026-01-30": [[*src, 70000, 7]], "2026-02-01": [[*src, 20000, 2]]},
+        "bad": 0,
+        "ticks": [["tick-1", int(JAN_30)]],
+        "ticks_before": 0,
+    }
+    (data / days.DAYS).write_text(json.dumps(one))
+    rep = cost_report(Paths.at(data), clock, "all", "day")
+    assert [(g["key"], g["calls"]) for g in rep["groups"]] == [("2026-01-30", 7), ("2026-02-01", 2)]
+    index = json.loads((data / days.DAYS).read_text())
+    assert index["v"] == 2 and sorted(index["months"]) == ["2026-01", "2026-02"]
+    assert sorted(p.name.split(".")[0] for p in (data / ".cost-days").iterdir()) == [
+        "2026-01",
+        "2026-02",
+        "ticks",
+    ]
+    append_cost(ledger, JAN_30 + 2 * DAY + 60, "session", "w1", "claude", 0.01)
+    again = cost_report(Paths.at(data), clock, "all", "day")
+    assert [(g["key"], g["calls"]) for g in again["groups"]] == [
+        ("2026-01-30", 7),
+        ("2026-02-01", 3),
+    ]
+
+
+def test_a_save_that_fails_half_way_keeps_nothing_and_counts_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
+    _fill(data, JAN_30, 48)
+    _fill(data, JAN_30 + 2 * DAY, 2)
+    cost_report(Paths.at(data), clock, "all")
+    index = (data / days.DAYS).read_bytes()
+    # enough rows in both months that the reader writes both back; the second file fails
+    for h in range(300):
+        append_cost(data / "cost" / "2026-01.jsonl", JAN_30 + h, "session", "w", "c", 0.01)
+        append_cost(data / "cost.jsonl", JAN_30 + 2 * DAY + h, "session", "w", "c", 0.01)
+    real = daysfile._put
+    puts: list[str] = []
+
+    def fail_on_second(path: str, body: object) -> None:
+        puts.append(path)
+        if len(puts) == 2:
+            raise OSError(28, "No space left on device")
+        real(path, body)
+
+    monkeypatch.setattr(daysfile, "_put", fail_on_second)
+    rep = cost_report(Paths.at(data), clock, "all")
+    assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+    assert (data / days.DAYS).read_bytes() == index  # the index still names the old files
+    monkeypatch.setattr(daysfile, "_put", real)
+    for _ in range(2):
+        rep = cost_report(Paths.at(data), clock, "all")
+        assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+    # a month file the index names, gone (a crash before it reached the disk): rebuilt once
+    named = json.loads((data / days.DAYS).read_text())["months"]["2026-01"]
+    (data / ".cost-days" / named).unlink()
+    for span in ("all", "week"):
+        rep = cost_report(Paths.at(data), clock, span)
+        assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+    index = json.loads((data / days.DAYS).read_text())
+    kept = {*index["months"].values(), index["ticks"]} - {""}
+    assert {p.name for p in (data / ".cost-days").iterdir()} == kept  # nothing left behind
+
+
+def test_a_reader_whose_index_was_replaced_under_it_reads_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another reader saved between this one's reading the index and its month: the files
+    the old index named are gone; the reader reads the new index, it rebuilds nothing."""
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
+    _fill(data, JAN_30, 50)
+    cost_report(Paths.at(data), clock, "all")
+    old = days._load(str(data / days.DAYS), days.zone_of(clock))
+    _fill(data, JAN_30 + 50 * 3600, 400)
+    cost_report(Paths.at(data), clock, "all")  # saved: January's old file let go
+    loads: list[int] = []
+    real = days._load
+
+    def first_the_old(path: str, zone: str) -> days.Days | None:
+        loads.append(1)
+        return old if len(loads) == 1 else real(path, zone)
+
+    monkeypatch.setattr(days, "_load", first_the_old)
+    gen = json.loads((data / days.DAYS).read_text())["gen"]
+    rep = cost_report(Paths.at(data), clock, "all")
+    assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+    assert len(loads) == 2 and json.loads((data / days.DAYS).read_text())["gen"] == gen
+
+
+def test_an_index_naming_files_outside_its_folder_is_rebuilt_and_unlinks_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path
+    clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
+    _fill(data, JAN_30, 48)
+    _fill(data, JAN_30 + 2 * DAY, 2)
+    cost_report(Paths.at(data), clock, "all")
+    index = json.loads((data / days.DAYS).read_text())
+    ledger = (data / "cost.jsonl").read_bytes()
+    for bad in (
+        {"months": {**index["months"], "2026-02": "../cost.jsonl"}},
+        {"months": {"../cost": "../cost.jsonl"}},
+        {"ticks": "../cost.jsonl"},
+    ):
+        (data / days.DAYS).write_text(json.dumps({**index, **bad}))
+        _fill(data, JAN_30 + 2 * DAY + 7200, 300)  # enough that the reader writes back
+        rep = cost_report(Paths.at(data), clock, "all")
+        assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
+        assert (data / "cost.jsonl").read_bytes().startswith(ledger)  # still there, whole
+        index = json.loads((data / days.DAYS).read_text())
+        assert all("/" not in n for n in [*index["months"].values(), index["ticks"]])

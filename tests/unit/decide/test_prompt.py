@@ -104,8 +104,11 @@ def test_sections_in_order_with_everything_present(ctx: Ctx) -> None:
         "goal: v2 shipped",
     ]
     readings = _section(text, "=== SENSOR READINGS ===")
-    assert readings.splitlines()[0] == "--- sensor-ci.json"
-    assert readings.splitlines()[2] == "--- sys-goals.json"
+    # sensor-ci's one detail is a counter, presumed to move: shown late, from the first prompt
+    assert readings.splitlines()[0] == "--- sys-goals.json"
+    assert "--- sensor-ci.json" not in readings
+    late = _section(text, "=== READINGS THAT MOVE (signals, ages, changing detail) ===")
+    assert '--- sensor-ci.json\n{"detail":{"runs":3},"signal":{"ci":"green"}}' in late
     assert "not shown" not in text and "noise" not in text
     assert _section(text, "=== WORKERS ===") == "ship  busy  up 5m"
     assert "May I merge PR #42?" in _section(

@@ -13,6 +13,7 @@ from looop.core.context import Ctx
 from looop.decide.order import ORDER_FILE, by_change, digest, read_shown, write_shown
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
 from looop.decide.promptbase import FOLD_EVERY
+from tests.clocks import FixedClock
 
 
 def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
@@ -283,3 +284,99 @@ def test_a_goal_shows_when_it_was_acted_on_and_not_its_age_too(ctx: Ctx) -> None
     g1 = text.split("--- sys-goals.json goal g1\n")[-1].splitlines()[0]
     assert json.loads(g1) == {"detail": {"last_acted": "2025-06-15T15:00:00Z"}}
     assert "1749999600" not in text and '"age":' not in text
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _FreshHome:
+    """Two CI sensors stamping when they checked and counting their runs, three steady ones, a
+    busy worker (its output fresh, its spend growing) and two idle ones."""
+
+    def __init__(self, ctx: Ctx, clock: FixedClock) -> None:
+        self.ctx, self.clock, self.n, self.spend = ctx, clock, 0, 0.10
+        self.started = clock.now() - 7200
+
+    def write(self) -> None:
+        now = self.clock.now()
+        for i in range(2):
+            detail = {"checked_at": _iso(now), "runs": self.n, "source": f"https://ci/p{i}"}
+            _reading(self.ctx, f"sensor-ci{i}", {"signal": {"state": "ok"}, "detail": detail})
+        for i in range(3):
+            steady = {"summary": f"pipeline {i}: build, test and lint " * 3}
+            _reading(self.ctx, f"sensor-repo{i}", {"signal": {"open": i}, "detail": steady})
+        workers = {
+            f"w{i}": {
+                "started_at": _iso(self.started),
+                "idle_s": 5 if i == 0 else 5000,
+                "uptime_s": 7200,
+                "spend_usd": round(self.spend, 4) if i == 0 else 0.5,
+                "uncommitted": self.n % 2 == 1 if i == 0 else False,
+                "branch": f"looop/w{i}",
+            }
+            for i in range(3)
+        }
+        signal = [{"id": f"w{i}", "state": "running", "exit_code": None} for i in range(3)]
+        body = {"signal": signal, "detail": {"workers": workers}}
+        _reading(self.ctx, "sys-sessions", body)
+
+    def beat(self) -> None:
+        """A decide's journal line, then time passes and the clocks and counters move."""
+        with self.ctx.paths.journal.open("a") as f:
+            f.write(f"- 2025-06-15 15:{self.n:02} noop: checked the CI, nothing to start\n")
+        self.clock.advance(90)
+        self.n += 1
+        self.spend += 0.013
+
+
+def test_a_fresh_homes_second_decide_repeats_its_first_through_the_readings(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    """No record yet says which fields move: a timestamp of now shows as its age and a counter
+    moves late from the first prompt, so the second decide breaks the first's bytes only
+    after READINGS THAT MOVE (what changed is told under SINCE THEN)."""
+    home = _FreshHome(ctx, clock)
+    home.write()
+    first = _decide(ctx).text
+    for _ in range(3):
+        home.beat()
+        home.write()
+        second = _decide(ctx).text
+        n = _shared(first, second)
+        assert n >= first.index("\n=== RECENT JOURNAL"), second[n - 300 : n + 300]
+        assert 1 - _shared(first, second) / len(second) < 0.2
+        first = second
+    assert "runs=3" in second and "spend_usd=0.139" in second  # their values now, last
+
+
+def test_what_a_field_looks_like_says_where_the_first_prompt_shows_it(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    home = _FreshHome(ctx, clock)
+    home.write()
+    text = _decide(ctx).text
+    settled = _between(text, "=== SENSOR READINGS", "=== READINGS THAT MOVE")
+    late = _between(text, "=== READINGS THAT MOVE", "=== RECENT JOURNAL")
+    last = text[text.index("=== FIELDS THAT CHANGE EVERY BEAT") :]
+    # an old timestamp, a name and a steady text stay in the reading's settled line
+    assert '"started_at":"' + _iso(clock.now() - 7200) in settled
+    assert '"source":"https://ci/p0"' in settled and "pipeline 2" in settled
+    # a timestamp of now is its age, never the stamp; an idle worker's spend moves late
+    assert _iso(clock.now()) not in text and '"checked_at":"<1m ago"' in late
+    assert '"spend_usd":0.5' in late
+    # a reading whose clock is fresh (a CI check just now, a worker's output) counts every beat
+    assert "sensor-ci0.json: runs=0" in last and "worker w0: spend_usd=0.1" in last
+    assert "uncommitted=false" in last
+
+
+def test_a_first_journal_line_is_told_after_an_empty_journal_not_redrawn(ctx: Ctx) -> None:
+    for name in ("sensor-a", "sensor-b"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    first = _decide(ctx).text
+    empty = "=== RECENT JOURNAL ===\n(empty)\n"
+    ctx.paths.journal.write_text("- 2025-06-15 15:00 noop: the first line\n")
+    second = _decide(ctx).text
+    assert _shared(first, second) >= first.index(empty) + len(empty)  # the drawing stays
+    since = _between(second, "=== SINCE THEN", "=== NOW")
+    assert "--- journal\n- 2025-06-15 15:00 noop: the first line\n" in since

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import TypedDict
 
 from looop.home.clock import Clock
-from looop.home.cost.days import Days, Held, Source, day_totals
+from looop.home.cost.days import ALL, Days, Held, Source, day_totals
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 
@@ -85,7 +85,9 @@ def cost_reports(
     for span, by in asks:
         _check(span, by)
     today = clock.local().date()
-    d = day_totals(os.fspath(paths.data), clock, held)
+    starts = [_start(span, today) for span, _ in asks]
+    since = ALL if None in starts else min(s.isoformat() for s in starts if s is not None)
+    d = day_totals(os.fspath(paths.data), clock, held, since)
     return [_group(paths, d, today, span, by) for span, by in asks]
 
 
@@ -100,9 +102,8 @@ def _group(paths: Paths, d: Days, today: date, span: str, by: str) -> CostReport
     lo, hi = (start.isoformat() if start else ""), today.isoformat()
     groups: dict[str, list[int]] = {}
     usd = calls = 0
-    for day, cells in d.days.items():
-        if start is not None and not lo <= day <= hi:
-            continue  # `all` keeps a row stamped ahead of the clock, as it always did
+    # `all` keeps a row stamped ahead of the clock, as it always did
+    for day, cells in d.span(lo, hi if start is not None else None):
         for src, (micros, n) in cells.items():
             usd += micros
             calls += n

@@ -1,18 +1,20 @@
-"""Spend per local day, so `looop cost all`, `/api/v1/cost`, the dashboard and `/metrics` cost
+"""Spend per local day, so `looop cost`, `/api/v1/cost`, the dashboard and `/metrics` cost
 what the window holds, not every row the home ever wrote.
 
-`<data>/.cost-days.json` holds, for each local day, the micro-USD and row count per source
-(kind, worker id (none for ticks), runner, model, source), the corrupt lines seen, the last
-tick ids (`looop cost` counts decides that left no row) and which bytes of which ledger files
-it covers: each file (the current `cost.jsonl` and every `cost/YYYY-MM.jsonl`, rotate.py) by
-its (st_dev, st_ino), the offset its last folded line ends at, and its first bytes. A reader
-folds what each file holds past its offset (a row whose writer crashed before anything
-noted it is just such a line: nothing is lost or counted twice) and writes the file back once
-that tail passes WRITE_BYTES; a file it does not know it folds whole. Missing, corrupt, of
-another zone, or naming a file that shrank, changed its first bytes or is gone: the reader
-rebuilds it from every ledger file once and writes it, budget or none.
+The day totals (kept split by month: daysfile.py) hold, for each local day, the micro-USD and
+row count per source (kind, worker id (none for ticks), runner, model, source), a running sum
+per (kind, source), the corrupt lines seen, the last tick ids (`looop cost` counts decides
+that left no row) and which bytes of which ledger files they cover: each file (the current
+`cost.jsonl` and every `cost/YYYY-MM.jsonl`, rotate.py) by its (st_dev, st_ino), the offset
+its last folded line ends at, and its first bytes. A reader folds what each file holds past
+its offset (a row whose writer crashed before anything noted it is just such a line: nothing
+is lost or counted twice), reads only the months its window covers, and writes the totals
+back once that tail passes WRITE_BYTES; a file it does not know it folds whole. Missing,
+corrupt, of another zone, or naming a ledger file that shrank, changed its first bytes or is
+gone, or a month file that is gone: the reader rebuilds them from every ledger file once
+and writes them, budget or none.
 
-Local days of the zone the file names: a reader in another zone rebuilds it for its own.
+Local days of the zone the index names: a reader in another zone rebuilds it for its own.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.home import jsonio, stamps, store
+from looop.home import jsonio, stamps
 from looop.home.cost import rotate
+from looop.home.cost.daysfile import DAYS, FOLDER, Days, Source, Stale, need, need_ticks
+from looop.home.cost.daysfile import load as _load
+from looop.home.cost.daysfile import save as _save
 from looop.home.cost.money import sane_usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
@@ -33,28 +38,14 @@ if TYPE_CHECKING:
 
     from looop.home.clock import Clock
 
-DAYS = ".cost-days.json"
-VERSION = 1
+__all__ = ["DAYS", "Days", "Held", "Source", "day_totals"]
+
 WRITE_BYTES = 32 << 10  # a reader folds a tail this long in memory (~300 rows); more: it writes
-TICK_IDS = 5000  # runs_keep is 50 by default: the costed decides `looop cost` looks up
+ALL = ""  # since: every month
+NONE = "~"  # since: no month, the running sums only (`/metrics`); sorts after every month
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _HEAD = 32
 _CHUNK = 1 << 20
-
-Source = tuple[str, str, str, str, str]  # kind, worker id ("" for ticks), runner, model, source
-
-
-class Days:
-    """The folded ledger: per local day (ISO) per source [micro-USD, rows]."""
-
-    def __init__(self, zone: str) -> None:
-        self.zone = zone
-        self.files: list[list[Any]] = []  # [dev, ino, end, head hex]
-        self.days: dict[str, dict[Source, list[int]]] = {}
-        self.bad = 0
-        self.ticks: dict[str, int] = {}  # costed tick ids -> the second of their last row
-        self.ticks_before = 0  # ids of rows up to this second were let go (TICK_IDS)
-        self.exists = False
 
 
 def _text(v: object) -> str:
@@ -80,12 +71,17 @@ def _fold_line(d: Days, raw: bytes, clock: Clock) -> None:
     wid = _text(obj.get("id"))
     src = (kind, "" if kind == "tick" else wid, _text(obj.get("runner")))
     key: Source = (*src, _text(obj.get("model")), _text(obj.get("source")))
+    usd = micros(amount)
     cell = d.days.setdefault(day, {}).setdefault(key, [0, 0])
-    cell[0] += micros(amount)
+    cell[0] += usd
     cell[1] += 1
+    d.dirty.add(day[:7])
+    run = d.sums.setdefault((kind, key[4]), [0, 0])
+    run[0] += usd
+    run[1] += 1
     if kind == "tick" and wid:
-        d.ticks.pop(wid, None)  # re-inserted: the dict keeps the newest last
-        d.ticks[wid] = int(when)
+        d.new_ticks.pop(wid, None)  # re-inserted: the dict keeps the newest last
+        d.new_ticks[wid] = int(when)
 
 
 def _fold(d: Days, fd: int, start: int, size: int, clock: Clock) -> int:
@@ -111,52 +107,6 @@ def zone_of(clock: Clock) -> str:
     marks = (979560000, 995198400)  # 2001-01-15 and 2001-07-15, noon UTC
     offsets = [clock.local(t).utcoffset() for t in marks]
     return f"{clock.zone()}|" + "|".join(str(o) for o in offsets)
-
-
-def _load(path: str, zone: str) -> Days | None:
-    try:
-        obj = jsonio.loads(store.read_text(path) or "null")
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(obj, dict) or obj.get("v") != VERSION or obj.get("zone") != zone:
-        return None
-    d = Days(zone)
-    try:
-        for f in obj["files"]:
-            dev, ino, end, head = f
-            if not (type(dev) is int and type(ino) is int and type(end) is int and end >= 0):
-                return None
-            d.files.append([dev, ino, end, str(head)])
-        for day, rows in obj["days"].items():
-            cells = d.days.setdefault(str(day), {})
-            for *src, usd, n in rows:
-                if len(src) != 5 or type(usd) is not int or type(n) is not int:
-                    return None
-                cells[(src[0], src[1], src[2], src[3], src[4])] = [usd, n]
-        d.bad, d.ticks_before = int(obj["bad"]), int(obj["ticks_before"])
-        d.ticks = {str(k): int(v) for k, v in obj["ticks"]}
-    except (KeyError, TypeError, ValueError):
-        return None
-    return d
-
-
-def _save(path: str, d: Days) -> None:
-    if not os.path.isdir(os.path.dirname(path) or "."):
-        return  # a pure read never makes the data dir
-    body = {
-        "v": VERSION,
-        "zone": d.zone,
-        "files": d.files,
-        "days": {day: [[*k, *v] for k, v in cells.items()] for day, cells in d.days.items()},
-        "bad": d.bad,
-        "ticks": [[k, v] for k, v in d.ticks.items()],
-        "ticks_before": d.ticks_before,
-    }
-    try:
-        # not fsynced: after a crash it is caught up or rebuilt from the ledger files
-        store.atomic_write(path, jsonio.canonical(body) + "\n", durable=False)
-    except OSError:
-        pass  # read-only data dir: the next reader folds again
 
 
 def _open_all(data: str) -> list[tuple[int, os.stat_result]]:
@@ -208,24 +158,15 @@ def _catch_up(d: Days, fds: list[tuple[int, os.stat_result]], clock: Clock) -> i
     return folded
 
 
-def _trim(d: Days) -> None:
-    if len(d.ticks) <= TICK_IDS:
-        return
-    ids = list(d.ticks.items())
-    cut = len(ids) - TICK_IDS
-    d.ticks_before = max([d.ticks_before, *(t for _, t in ids[:cut])])
-    d.ticks = dict(ids[cut:])
-
-
 class Held:
     """One process's folded ledger between its reads (`looop web`'s): caught up in place on
-    each read rather than parsed again from the days file, whose cost grows with every day the
-    home has spent on. Dropped when that file changed under it (another reader rebuilt or
-    caught it up) or a fold failed part way. One reader at a time: its owner locks."""
+    each read rather than loaded again, the months it read kept. Dropped when the index
+    changed under it (another reader rebuilt or caught it up) or a fold failed part way. One
+    reader at a time: its owner locks."""
 
     def __init__(self) -> None:
         self.days: Days | None = None
-        self.seen: tuple[int, int, int, int] | None = None  # the days file as loaded or saved
+        self.seen: tuple[int, int, int, int] | None = None  # the index as loaded or saved
         self.unsaved = 0  # ledger bytes folded in memory since
 
 
@@ -237,36 +178,71 @@ def _stat(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _ready(d: Days, since: str, ticks: bool, saving: bool) -> None:
+    """Load what the caller reads (the months from `since`'s on, the ticks) and what a save
+    writes. Stale when a file the index names cannot be read."""
+    month = since[:7]
+    for m in sorted({*d.months, *(day[:7] for day in d.days)}):
+        if m >= month or (saving and m in d.dirty):
+            need(d, m)
+    if ticks or (saving and d.new_ticks):
+        need_ticks(d)
+
+
 def _caught_up(
-    path: str, zone: str, fds: list[tuple[int, os.stat_result]], clock: Clock, held: Held | None
-) -> tuple[Days, int]:
-    """The days caught up to every file, and the bytes folded since the days file was written."""
+    path: str,
+    zone: str,
+    fds: list[tuple[int, os.stat_result]],
+    clock: Clock,
+    held: Held | None,
+    want: tuple[str, bool],
+) -> tuple[Days, int, bool]:
+    """The days caught up to every file, the bytes folded since the days file was written,
+    and whether they were rebuilt."""
     d: Days | None = None
     before = 0
     kept = held.days if held is not None else None
     if held is not None and kept is not None and kept.zone == zone and held.seen == _stat(path):
         d, before = kept, held.unsaved
-    if d is None:
-        d = _load(path, zone)
-    folded = None if d is None else _catch_up(d, fds, clock)
-    if d is None or folded is None:
-        d = Days(zone)
-        folded = _catch_up(d, fds, clock)
-        assert folded is not None  # a fresh one knows no file
-        return d, max(folded, WRITE_BYTES)
-    return d, before + folded
+    for _ in range(2):  # again once: another reader's save may have let go what it named
+        if d is None:
+            d, before = _load(path, zone), 0
+        if d is None:
+            break
+        try:
+            folded = _catch_up(d, fds, clock)
+            if folded is None:
+                break
+            folded += before + (WRITE_BYTES if d.migrated else 0)
+            _ready(d, *want, folded >= WRITE_BYTES)
+            return d, folded, False
+        except Stale:
+            d = None
+    d = Days(zone, os.path.join(os.path.dirname(path), FOLDER))
+    d.ticks = {}  # nothing to read: every month and tick comes from the ledger files
+    folded = _catch_up(d, fds, clock)
+    assert folded is not None  # a fresh one knows no file
+    _ready(d, *want, True)
+    return d, max(folded, WRITE_BYTES), True
 
 
-def day_totals(data: str, clock: Clock, held: Held | None = None) -> Days:
+def day_totals(
+    data: str,
+    clock: Clock,
+    held: Held | None = None,
+    since: str = ALL,
+    ticks: bool = False,
+) -> Days:
     """The ledger per local day, every file of it, caught up to now (and written back when
-    it was rebuilt or the tail it folded was long). With `held`, the days it kept from the
-    last read are caught up instead of loaded. CorruptState when a ledger file cannot be
-    read."""
+    it was rebuilt or the tail it folded was long). Whole are the months from local day
+    `since`'s on (ALL: every one; NONE: none, only the running sums), and with `ticks` the
+    costed tick ids. With `held`, the days it kept from the last read are caught up instead
+    of loaded. CorruptState when a ledger file cannot be read."""
     zone = zone_of(clock)
     path = os.path.join(data, DAYS)
     fds = _open_all(data)
     try:
-        d, folded = _caught_up(path, zone, fds, clock, held)
+        d, folded, rebuilt = _caught_up(path, zone, fds, clock, held, (since, ticks))
     except BaseException:
         if held is not None:
             held.days = None  # part folded: its counts no longer match its offsets
@@ -274,10 +250,9 @@ def day_totals(data: str, clock: Clock, held: Held | None = None) -> Days:
     finally:
         for fd, _ in fds:
             os.close(fd)
-    _trim(d)
     d.exists = bool(fds)
     if folded >= WRITE_BYTES:
-        _save(path, d)
+        _save(path, d, sweep=rebuilt)
         folded = 0
     if held is not None:
         held.days, held.seen, held.unsaved = d, _stat(path), folded
