@@ -225,7 +225,7 @@ def run() -> list[dict[str, object]]:
             "note": "wake: baseline = half the 1 s `ask_poll_ms` poll it replaces",
         },
         {
-            "name": "idle home's processes' wakeups between beats",
+            "name": "empty home's processes' wakeups between beats (no sensor, no worker)",
             "value": round(rate, 3),
             "min": None,
             "max": None,

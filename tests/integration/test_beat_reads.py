@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import logfiles
+from looop.home import logfiles, outcomes, sessionfiles
 from looop.home.store import write_json
 from looop.loop import windowwork
 from looop.loop.tick import tick
@@ -122,3 +122,25 @@ def test_a_workers_output_is_read_for_a_limit_only_when_it_moved(
     read.clear()
     tick(ctx)  # a beat without the pulse's memory (`looop tick`) reads every one
     assert sorted(read) == [f"w{i}" for i in range(WORKERS)]
+
+
+def test_a_beat_reads_a_worker_whole_for_its_end_only_once_it_ended(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirs = _home(ctx, held, monkeypatch)
+    whole: list[str] = []
+    real = sessionfiles.load_light
+
+    def counted(sdir: str) -> dict[str, object] | None:
+        whole.append(os.path.basename(sdir))
+        return real(sdir)
+
+    monkeypatch.setattr(sessionfiles, "load_light", counted)
+    memo = WorldMemo()
+    assert tick(ctx, memo=memo).status == "skip"
+    assert whole == []  # every one runs: its status and lock said so, its meta.json unread
+    os.close(held.pop(3))  # w3's supervisor wrote its end and let go of its lock
+    write_json(dirs[3] / "status.json", {"state": "exited", "exit_code": 0})
+    tick(ctx, memo=memo)
+    assert set(whole) == {"w3"}  # the ended one alone, the running ones passed over
+    assert outcomes.read_record(str(ctx.paths.data), "w3") is not None

@@ -20,7 +20,7 @@ from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.home.logs import log_tail
 from looop.home.outcomes import End, Outcome
-from looop.home.sessionfiles import STATUS, list_light, session_ids
+from looop.home.sessionfiles import STATUS, list_light, not_running, session_ids
 from looop.home.spent import over_budget, over_limit
 from looop.home.usagewindows import seen_runs
 from looop.home.workerrows import PULSE, verify_result, waiting_workers
@@ -84,7 +84,7 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
     data = str(ctx.paths.data)
     ended = [
         s
-        for s in list_light(data, ids=_unrecorded(data))
+        for s in list_light(data, ids=not_running(data, _unrecorded(data)))
         if s["id"] != PULSE and not s["alive"] and s["state"] in ("exited", "killed")
     ]
     facts: dict[str, Any] | None = None
