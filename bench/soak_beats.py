@@ -1,11 +1,13 @@
 """The pulse's memory per beat, fast: many beats in this one process, no sleep between them.
 
 `python bench/soak_beats.py [BEATS]` (default 3000): a throwaway home like bench/soak_memory.py's
-(a sensor whose reading changes on every beat, the scripted runner answering a noop, so every
-beat decides), beaten by the real `Pulse` (its watcher armed before each beat, its cadence and
-journal as under `looop up`) with the rest between beats cut to nothing. Every SAMPLE beats it
-prints RSS, the Python heap (`sys.getallocatedblocks`), gc-tracked objects, modules, threads
-and open descriptors, and at the end the slope of each per 1,000 beats over the second half.
+(a sensor whose reading changes on every beat, the scripted runner answering a noop; flap
+damping and coalescing off, so every beat decides), beaten by the real `Pulse` (its watcher
+armed before each beat, its cadence and journal as under `looop up`) with the rest between
+beats cut to nothing. Every SAMPLE beats it prints glibc's heap (taken, in use, kept free,
+mapped alone), RSS, the Python heap (`sys.getallocatedblocks`), gc-tracked objects, modules,
+threads and open descriptors, and at the end the slope of each per 1,000 beats over the
+second half.
 `--trim` calls glibc's malloc_trim(0) before each sample (what stays is not free-but-kept
 arena memory); `--runner instant` decides with a shell printf instead of the Python runner;
 `--workers N` starts N idle workers first (their rows are read every beat).
@@ -105,7 +107,8 @@ def setup(root: Path, beats: int, runner: str) -> dict[str, str]:
         "runners": {"scripted": {"tick": tick, "worker": "sleep 1000000"}},
         "max_daily_usd": 0,
         "interval": 2,
-        "flap_high": 0,  # every beat's change decides (the counter would flap)
+        "flap_high": 0,  # every beat's change decides (the counter would flap) …
+        "coalesce": 0,  # … at once, not held for the changes after it
     }
     (data / "config.json").write_text(json.dumps(cfg))
     (data / "sensors").mkdir()

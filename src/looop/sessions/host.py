@@ -50,7 +50,6 @@ import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
-from looop.core.gcpolicy import fix_heap_bars
 from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home import where
@@ -151,7 +150,6 @@ def serve(argv: list[str]) -> int:
         sweep_home_sockets(home)  # what its killed supervisors left
     sweep_all_sockets(time.time())  # what removed homes left, long ago
     show_role(f"looop: session host {home}", "looop-host")
-    fix_heap_bars()  # it lives for weeks, and its forks with it (core/gcpolicy.py)
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
