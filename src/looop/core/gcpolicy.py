@@ -11,9 +11,9 @@ glibc's malloc serves a block of 128 kB or more on its own mapping, given back w
 but the first such block freed raises that bar to its own size (up to 32 MB), and the bar for
 giving back the heap's free top to twice that. CPython frees big blocks early (a resized
 table of interned names, a file read whole), so from then on every large buffer a beat reads
-lands in the heap, and the heap keeps its freed megabytes: a pulse measured +0.9 kB a beat,
-flat once the bars are fixed (bench/soak_beats.py, docs/BENCHMARKS.md). A long-lived process
-fixes them at glibc's own starting values; elsewhere (musl, macOS) there is nothing to fix."""
+lands in the heap, and the heap keeps its freed megabytes: a pulse measured +1.4 kB a beat,
+flat once the bars are fixed (bench/soak_beats.py, docs/BENCHMARKS.md). The pulse and the web
+fix them at glibc's own starting values; elsewhere (musl, macOS) there is nothing to fix."""
 
 from __future__ import annotations
 

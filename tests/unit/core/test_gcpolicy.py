@@ -125,7 +125,7 @@ def test_the_pulse_collects_as_a_long_lived_process(
 
 
 def test_a_long_lived_process_gives_a_big_buffer_back_when_it_is_freed() -> None:
-    # glibc would raise its bar to the freed 4 MB: later buffers (+0.9 kB a pulse beat) stay
+    # glibc would raise its bar to the freed 4 MB: later buffers (+1.4 kB a pulse beat) stay
     # in a heap that keeps its freed top (bench/soak_beats.py)
     if not gcpolicy.fix_heap_bars():
         pytest.skip("no glibc mallopt here")
