@@ -2,11 +2,12 @@
 
 A throwaway home (its data dir on a small tmpfs when this machine lets us mount one, its own
 runtime dir, every process under libfaketime when Debian's is installed so the soak can step
-the clock) runs the real `looop up` pulse with 5 s beats, the web beside it (`"web": {"up":
-true}`), three idle workers that live the whole run, and the shipped scripted runner, which
-hands out a move on every beat: workers started, steered and killed, schedules written and
-dropped, goals written and archived, shell runs, asks. A counter sensor changes every beat,
-a flapping sensor flips.
+the clock) runs the real `looop up` pulse with 5 s beats (SOAK_BEAT_S: the suite's short soak
+beats faster, so its faults, each timed in beats, fit in fewer seconds), the web beside it
+(`"web": {"up": true}`), three idle workers that live the whole run, and the shipped scripted
+runner, which hands out a move on every beat: workers started, steered and killed, schedules
+written and dropped, goals written and archived, shell runs, asks. A counter sensor changes
+every beat, a flapping sensor flips.
 
 Faults come on a timetable, each verified by its effect before its recovery is timed: the
 pulse SIGKILLed (it must come back by itself: no `up`), a power loss (SIGKILL of every looop
@@ -58,7 +59,15 @@ from soak_memory import classify, rss_kb, slope_per_hour
 REPO = Path(__file__).resolve().parent.parent
 LOOOP = str(Path(sys.executable).parent / "looop")
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-BEAT_S = 5
+
+
+def beat_s(raw: str | None) -> int:
+    """SOAK_BEAT_S: whole seconds between beats, 1..60 (default 5); 0 for a bad value."""
+    raw = "5" if raw is None else raw.strip()
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 60 else 0
+
+
+BEAT_S = beat_s(os.environ.get("SOAK_BEAT_S")) or 5  # a bad value is refused by main()
 SAMPLE_S = 5.0
 TICK_TIMEOUT_S = 8
 JOURNAL_CAP = 2_048  # small, so a soak of minutes sees the journal and events rotate
@@ -212,6 +221,7 @@ class Soak:
     slept: int = 0  # beats the pulse finished (its pulse_sleep records), the whole run
     follows: list[Follow] = field(default_factory=list)
     mem: list[MemPoint] = field(default_factory=list)
+    nudges: int = 0  # goals a clock fault wrote to change the world (`_nudge`)
 
     def follow(self) -> None:
         """Read what the journal and the events gained since the last look."""
@@ -612,7 +622,7 @@ def setup(minutes: float) -> Soak:
         "LOOOP_EVENTS_MAX_BYTES": str(EVENTS_CAP),
         "LOOOP_RUNS_KEEP": str(RUNS_KEEP),
         "LOOOP_MAX_DECIDES_PER_HOUR": "0",
-        "LOOOP_BACKOFF_MAX_SECS": "20",
+        "LOOOP_BACKOFF_MAX_SECS": str(4 * BEAT_S),  # a failed beat backs off 4 beats at most
         "LOOOP_SESSION_TTL": "120",
         "LOOOP_MAX_WORKERS": "12",
     }
@@ -915,10 +925,20 @@ def fault_clock(s: Soak) -> Fault:
     f.verified = f"the home's clock went {int(before - after)} s back"
     beats = s.beats()
     decided = s.next_decide()
+    _nudge(s, "back")
     s.recover(f, lambda: s.beats() >= beats + 2 and decided())
     s.set_clock(0)
     _decides_after_return(s, f)
     return f
+
+
+def _nudge(s: Soak, when: str) -> None:
+    """A human writes a goal just after the clock stepped: the world changes, so a decide is
+    due however the scripted moves stand (after a noop the world may not change again by
+    itself, and an idle loop rightly never decides). The clock faults then time whether the
+    stepped pulse acts on a change, not whether one happened to come."""
+    s.nudges += 1
+    s.looop("goal", "write", f"clock-{when}-{s.nudges}", "goal: the soak's clock stepped")
 
 
 def _decides_after_return(s: Soak, f: Fault) -> None:
@@ -930,6 +950,7 @@ def _decides_after_return(s: Soak, f: Fault) -> None:
     back = Fault(f.name, f.at)
     beats = s.beats()
     decided = s.next_decide()
+    _nudge(s, "returned")
     s.recover(back, lambda: s.beats() >= beats + 2 and decided())
     if back.recovered_s is None:
         f.note = (f.note + "; " if f.note else "") + "no decide after the clock came back"
@@ -1066,6 +1087,7 @@ def fault_clock_forward(s: Soak) -> Fault:
         )
         beats = s.beats()
         decided = s.next_decide()
+        _nudge(s, "ahead")
         s.recover(f, lambda: s.beats() >= beats + 2 and decided())
         s.wait(max(0.0, s.long_fault_s() - (f.recovered_s or 0.0)))
         _stayed_up(s, f, pid, restarts)
@@ -1643,6 +1665,12 @@ def main() -> int:
         minutes = -1.0
     if minutes <= 0:
         print(f"soak: SOAK_MINUTES={raw}: give a positive number of minutes", file=sys.stderr)
+        return 2
+    if not beat_s(os.environ.get("SOAK_BEAT_S")):
+        print(
+            f"soak: SOAK_BEAT_S={os.environ['SOAK_BEAT_S']}: give whole seconds, 1 to 60",
+            file=sys.stderr,
+        )
         return 2
     try:
         faults = pick_faults(os.environ.get("SOAK_FAULTS", ""))

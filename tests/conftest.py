@@ -198,15 +198,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(chain))
         if not any(item.get_closest_marker(t) for t in TIERS):
             item.add_marker(_FOLDER_TIER.get(folder, "process"))
-    # the longest first (the soak, then the SSH lab's two chains): xdist hands tests out in
-    # this order, and a three-minute test started last is a three-minute tail on the run
+    # the longest first (the soak, then the SSH lab's two chains, then the tiers of real
+    # parts, the unit tier last): xdist hands tests out in this order, and a minute-long
+    # browser or CLI test started last is a minute's tail on the run, while the unit tier's
+    # thousands of short tests fill the workers evenly to the end
     items.sort(key=_start_order)
+
+
+# After the slow tests and the SSH lab's chains: the tiers by how long their tests take.
+_TIER_ORDER = {"realcli": 2, "web": 2, "sandbox": 2, "hosts": 2, "process": 3, "unit": 4}
 
 
 def _start_order(item: pytest.Item) -> int:
     if item.get_closest_marker("slow") is not None:
         return 0
-    return 1 if item.get_closest_marker("xdist_group") is not None else 2
+    if item.get_closest_marker("xdist_group") is not None:
+        return 1
+    tier = next((t for t in _TIER_ORDER if item.get_closest_marker(t) is not None), "process")
+    return _TIER_ORDER[tier]
 
 
 class UnitTierBreach(BaseException):

@@ -7,18 +7,22 @@ with `--ssh-config`. Everything is torn down even when a test fails. Without roo
 `ip netns` or sshd the whole directory is skipped, loudly, with the reason.
 
 Two labs on one machine must not share users or a subnet (a lab wipes its users' looop
-files and kills their processes). To run these tests beside another run, give yours its own:
+files and kills their processes). Each lab holds a slot of its own (tests/hosts/lab.py,
+`claim_slot`: a lock in /run/looop-lab held while it lives): slot 0 is the users looopt1..3
+on 10.231.1-3, slot k the users looopt<letter k>1..3 ('b', 'c', ...) on 10.231.4k+1-3, its
+namespaces tagged with the same letter. Two test runs side by side (two worktrees), and the
+two chains of one run, thus never meet, with nothing to set; each lab deletes its users at
+its end. To move a run off the defaults anyway:
 
     LOOOP_TEST_LAB_NET=10.233 LOOOP_TEST_LAB_USERS=looopc .venv/bin/pytest tests/hosts/...
 
 LOOOP_TEST_LAB_NET: the first two octets (default 10.231); LOOOP_TEST_LAB_USERS: the user
-name prefix (default looopt: users looopt1..3). bench/bench_hosts.py uses 10.232 and looopb.
+name prefix (default looopt). bench/bench_hosts.py uses 10.232 and looopb.
 A test that names a host's user reads it from its lab (`Host.user`), so any prefix passes.
 
 The tests run as two chains (xdist groups, see tests/conftest.py), each on a worker with a lab
-of its own, so that the two run side by side: the first lab is the one above; the second
-takes users PREFIXb1..3, namespaces tagged looopb and NET.5-7 (its bare host: NET.8). When one
-worker runs both chains they share the lab of the first.
+of its own, so that the two run side by side. When one worker runs both chains they share
+the lab of the first.
 """
 
 from __future__ import annotations
@@ -35,23 +39,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts.lab import NET, PREFIX, Host, Lab, why_not
+from tests.hosts.lab import NET, PREFIX, Host, Lab, Slot, claim_slot, release_slot, why_not
 from tests.hosts.lab import lab as build_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOOP = ROOT / ".venv" / "bin" / "looop"
 LAB_NET = os.environ.get("LOOOP_TEST_LAB_NET", NET)
 LAB_USERS = os.environ.get("LOOOP_TEST_LAB_USERS", PREFIX)
-# The xdist group whose test set up this worker's lab (see `_chain_noted`).
-CHAIN = pytest.StashKey[str]()
 
 __all__ = ["LAB_NET", "LAB_USERS", "LOOOP", "Home", "Host", "Lab", "Place", "place"]
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where one chain's lab lives beside the other's on LAB_NET: the suffix of its users
-    (PREFIX<suffix>1..) and of its namespace tags, and its hosts' third-octet base."""
+    """Where this worker's lab lives on LAB_NET: the suffix of its users (PREFIX<suffix>1..)
+    and of its namespace tags, and its hosts' third-octet base (from its slot)."""
 
     suffix: str
     base: int
@@ -64,39 +66,42 @@ class Place:
         return f"{kind}{self.suffix}"
 
 
-def place(chain: str) -> Place:
-    """The first chain's lab is the classic one (users PREFIX1..3 on NET.1-3, the bare host
-    NET.4); the second's has its own users, tags and octets, so neither touches the other."""
-    return Place("b", 4) if chain == "hosts-b" else Place("", 0)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Note the chain of the test about to set up: a package-wide lab is built for it."""
-    mark = item.get_closest_marker("xdist_group")
-    if mark is not None and mark.args:
-        item.config.stash[CHAIN] = str(mark.args[0])
+def place(slot: Slot) -> Place:
+    return Place(slot.suffix, slot.base)
 
 
 @pytest.fixture(scope="package")
-def where(request: pytest.FixtureRequest) -> Place:
-    """This worker's lab place: that of the chain of the first test that needed it."""
-    return place(request.config.stash.get(CHAIN, "hosts"))
+def where() -> Iterator[Place]:
+    """This worker's lab place: a slot no other lab on this machine holds (another run's, or
+    the other chain's), held until the package's labs are torn down."""
+    slot = claim_slot()
+    try:
+        yield place(slot)
+    finally:
+        release_slot(slot)
 
 
 @pytest.fixture(scope="package")
-def lab(where: Place, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     why = why_not(install=True)
     if why is None and not LOOOP.exists():
         why = f"SSH host tests run the installed looop: {LOOOP} is missing (`make lint`)"
     if why is not None:
         sys.stderr.write(f"\nSKIPPING tests/hosts: {why}\n")
         pytest.skip(why)
+    where: Place = request.getfixturevalue("where")  # a slot is claimed where a lab can be
     d = tmp_path_factory.mktemp("lab")
     # pip_compile=False: the tests' hosts skip pip's byte-compiling (~8 installs a run);
     # bench/bench_hosts.py keeps it, as its install figure is what users get
     with build_lab(
-        d, 3, LAB_NET, where.users, where.tag(), base=where.base, pip_compile=False
+        d,
+        3,
+        LAB_NET,
+        where.users,
+        where.tag(),
+        base=where.base,
+        pip_compile=False,
+        drop_users=True,
     ) as built:
         yield built
 

@@ -9,11 +9,16 @@ Everything is torn down when the `lab()` context ends, even on an error.
 
 Shared by tests/hosts/ (conftest: users looopt1..3 on 10.231) and bench/bench_hosts.py (its
 own users and subnet), so two labs on one machine never meet: pytest is not needed here.
+
+Test runs side by side (two worktrees, two chains of one run) each hold a slot of their own
+(`claim_slot`: a lock file held while the lab lives, so a run killed by SIGKILL frees it):
+a slot names its users, namespace tag and addresses, and only its holder wipes or clears them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import re
@@ -32,6 +37,9 @@ from pathlib import Path
 PORT = 2222
 NET = "10.231"
 PREFIX = "looopt"
+SLOTS_DIR = Path("/run/looop-lab")  # machine-wide: every run on this machine sees the same locks
+SLOTS = 16  # labs at once on one machine (each slot: 4 hosts, 4 third octets)
+SLOT_HOSTS = 4
 NET_RE = re.compile(r"(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)")
 PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,20}")
 TAG_RE = re.compile(r"[a-z][a-z0-9]{0,7}")
@@ -127,15 +135,79 @@ def check_params(net: str, prefix: str, tag: str, n: int, base: int = 0) -> None
         raise ValueError(f"bad lab base {base}: its hosts' third octets must stay within 1..254")
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One lab's place on the machine: users PREFIX<suffix>1..4, namespace tags
+    <kind><suffix>, hosts on the third octets base+1..base+4. Slot 0 is the classic lab
+    (looopt1..3 on 10.231.1-4); slot k > 0 takes the letter k ('b', 'c', ...) and octets 4k+."""
+
+    number: int
+    held: int = -1  # the lock's file descriptor; -1: not held (a place computed, not claimed)
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.number == 0 else chr(ord("a") + self.number)
+
+    @property
+    def base(self) -> int:
+        return SLOT_HOSTS * self.number
+
+    def users(self, prefix: str) -> str:
+        return f"{prefix}{self.suffix}"
+
+    def tag(self, kind: str = "looop") -> str:
+        return f"{kind}{self.suffix}"
+
+
+def claim_slot(locks: Path = SLOTS_DIR, slots: int = SLOTS) -> Slot:
+    """The first slot no live lab holds, held until `release_slot` (or this process's end:
+    the kernel drops a dead holder's lock, so a killed run never keeps its slot). The holder
+    alone may wipe the slot's users and clear its stale namespaces."""
+    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for k in range(slots):
+        fd = os.open(locks / f"slot-{k}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return Slot(k, fd)
+    raise RuntimeError(f"every SSH lab slot ({slots} in {locks}) is held: too many labs at once")
+
+
+def release_slot(slot: Slot) -> None:
+    if slot.held >= 0:
+        os.close(slot.held)  # closing the only descriptor drops the lock
+
+
+@contextmanager
+def _users_locked() -> Iterator[None]:
+    """useradd/userdel of labs side by side, one at a time (each rewrites /etc/passwd and
+    refuses while another holds it)."""
+    SLOTS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (SLOTS_DIR / "users.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
 def _user(name: str) -> Path:
     try:
         pw = pwd.getpwnam(name)
     except KeyError:
-        _run("useradd", "-m", "-s", "/bin/bash", name)
+        with _users_locked():
+            _run("useradd", "-m", "-s", "/bin/bash", name)
         pw = pwd.getpwnam(name)
     # a locked password ("!") makes sshd refuse even a key without PAM; "*" only bars passwords
-    _run("usermod", "-p", "*", name)
+    with _users_locked():
+        _run("usermod", "-p", "*", name)
     return Path(pw.pw_dir)
+
+
+def _drop_user(name: str) -> None:
+    """A lab's user gone with its home (~100 MB of looop's venv each) once the lab ends: its
+    processes were killed just before; -f removes it even if one is still exiting."""
+    with _users_locked():
+        subprocess.run(["userdel", "-r", "-f", name], capture_output=True, timeout=60)
 
 
 PIP_NO_COMPILE = (
@@ -222,6 +294,7 @@ def lab(
     hide: tuple[str, ...] = (),
     base: int = 0,
     pip_compile: bool = True,
+    drop_users: bool = False,
 ) -> Iterator[Lab]:
     """N hosts h<first>.. at NET.<base+i>.2, users PREFIXi, namespaces TAG-NET-<random>-hi,
     files in `d`. Two labs beside each other on one subnet take their own `base`, users and
@@ -230,7 +303,7 @@ def lab(
     `hide`: folders each host sees empty (a tmpfs over them in its sshd's own mount
     namespace), as on a machine where that software was never installed.
     `pip_compile`: False gives each user a pip config that skips byte-compiling at install
-    (see `pip_config`)."""
+    (see `pip_config`). `drop_users`: the users are deleted with their homes at the end."""
     check_params(net, prefix, tag, n + first - 1, base)
     if any(not h.startswith("/") or not os.path.isdir(h) for h in hide):
         raise ValueError(f"bad lab hide {hide!r}: existing absolute folders")
@@ -321,3 +394,6 @@ def lab(
                 h.sshd.wait(5)
         for ns in namespaces:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if drop_users:
+            for h in hosts:
+                _drop_user(h.user)

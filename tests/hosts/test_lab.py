@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts.conftest import Lab
+from tests.hosts.conftest import Lab, Place
 from tests.hosts.lab import lab as build_lab
 
 
@@ -55,12 +55,15 @@ def _answers(lab: Lab, i: int) -> bool:
 
 @pytest.mark.timeout(120)
 def test_a_new_lab_clears_its_own_stale_place_and_never_a_live_lab_elsewhere(
-    lab: Lab, tmp_path: Path
+    lab: Lab, where: Place, tmp_path: Path
 ) -> None:
     """A lab killed mid-run leaves its namespace behind; the next lab on that subnet clears it.
-    A live lab on another subnet (another run beside this one) is left alone."""
+    A live lab on another subnet (another run beside this one) is left alone. The lab beside
+    takes this run's slot (its tag, users and octets) on the other subnet: another run doing
+    the same at once holds another slot."""
     other = "10.239" if lab.hosts[0].net != "10.239" else "10.238"
-    stale = f"looop-{other.replace('.', '-')}-abcd-h1"  # what a killed lab on `other` left
+    tag = where.tag("side")
+    stale = f"{tag}-{other.replace('.', '-')}-abcd-h1"  # what a killed lab on `other` left
     subprocess.run(["ip", "netns", "add", stale], check=True)
     try:
         subprocess.run(
@@ -68,9 +71,11 @@ def test_a_new_lab_clears_its_own_stale_place_and_never_a_live_lab_elsewhere(
             check=True,
         )
         subprocess.run(
-            ["ip", "-n", stale, "addr", "add", f"{other}.1.2/24", "dev", "lz0"], check=True
+            ["ip", "-n", stale, "addr", "add", f"{other}.{where.base + 1}.2/24", "dev", "lz0"],
+            check=True,
         )
-        with build_lab(tmp_path / "beside", 1, other, "looopz"):
+        users = f"{where.users}z"
+        with build_lab(tmp_path / "beside", 1, other, users, tag, base=where.base, drop_users=True):
             assert _answers(lab, 0)  # the live lab on its own subnet kept its h1
             listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
             assert stale not in listed.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,10 +23,13 @@ from tests.hosts.webutil import Web, web_server  # noqa: F401 (the `web` fixture
 
 # an interactive shell with a prompt of its own
 SHELL = "env PS1='IN$ ' bash --norc --noprofile -i"
-# a real program: says who runs it, echoes what it reads, bursts on demand, exits on quit
+# a real program: says who runs it, echoes what it reads, bursts on demand (a line every
+# 0.1 s until it reads `stop`, a minute at most: a burst of a fixed length could end before a
+# loaded machine's next verb reaches the host), exits on quit
 PROG = (
     "bash -c 'echo ready-$(id -un); n=0; while read -r l; do n=$((n+1)); "
-    '[ "$l" = burst ] && for i in $(seq 1 40); do echo tick-$i; sleep 0.1; done; '
+    'if [ "$l" = burst ]; then i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo tick-$i; '
+    'read -r -t 0.1 s && [ "$s" = stop ] && break; done; echo "burst ended at tick-$i"; fi; '
     'echo "got[$n]: $l"; [ "$l" = quit ] && exit 4; done\''
 )
 
@@ -147,13 +151,15 @@ def test_wait_idle_expect_and_log_follow_on_a_remote_worker(home: Home) -> None:
     _start(d, "rv3", "h3", PROG, f"ready-{_user(home, 'h3')}")
     quiet = looop(d, "wait-idle", "rv3", "--settle", "500ms", "--timeout", "20s")
     assert quiet.returncode == 0, quiet.stderr
-    looop(d, "send", "rv3", "burst")  # 4 s of output, a line every 0.1 s
+    looop(d, "send", "rv3", "burst")  # a line every 0.1 s until it reads `stop`
     assert looop(d, "expect", "rv3", "tick-2", "--timeout", "20s").returncode == 0
     busy = looop(d, "wait-idle", "rv3", "--settle", "1s", "--timeout", "1500ms")
     assert busy.returncode == 124  # never quiet for a second while it bursts
+    looop(d, "send", "rv3", "stop")
     settled = looop(d, "wait-idle", "rv3", "--settle", "1s", "--timeout", "30s")
     assert settled.returncode == 0
-    assert "tick-40" in looop(d, "log", "rv3", "--tail", "5").stdout
+    ended = re.search(r"burst ended at tick-(\d+)", looop(d, "log", "rv3", "--tail", "5").stdout)
+    assert ended and int(ended.group(1)) < 600  # the word stopped it, not the minute's cap
 
     never = looop(d, "expect", "rv3", "never-printed", "--timeout", "2s")
     assert never.returncode == 124 and "Traceback" not in never.stderr

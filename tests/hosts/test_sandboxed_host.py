@@ -263,6 +263,7 @@ def bare(home: Home, where: Place, tmp_path_factory: pytest.TempPathFactory) -> 
         hide=hide,
         base=where.base,
         pip_compile=False,  # as the lab's three (tests/hosts/conftest.py)
+        drop_users=True,
     ) as b:
         yield b
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import soak
 
 REPO = Path(__file__).resolve().parents[2]
+BEAT_S = 2  # the suite's soaks beat faster than `make soak` (5 s)
 
 pytestmark = [
     pytest.mark.process,
@@ -40,7 +41,14 @@ def test_a_short_soak_injects_every_fault_and_passes_every_check(
     tmp_path: Path, faketime: None
 ) -> None:
     report = tmp_path / "SOAK.md"
-    env = {**os.environ, "SOAK_MINUTES": "1.5", "SOAK_REPORT": str(report)}
+    # 2 s beats: every fault and its bound are timed in beats, so each still waits out the
+    # same number of beats as in `make soak`, in two fifths of the time
+    env = {
+        **os.environ,
+        "SOAK_MINUTES": "1.5",
+        "SOAK_BEAT_S": str(BEAT_S),
+        "SOAK_REPORT": str(report),
+    }
     env = {k: v for k, v in env.items() if not k.startswith("LOOOP_")}
     env["LOOOP_RUNTIME_DIR"] = os.environ["LOOOP_RUNTIME_DIR"]  # the run's own hosts
     r = subprocess.run(
@@ -62,8 +70,16 @@ def test_a_short_soak_injects_every_fault_and_passes_every_check(
         assert "NOT INJECTED" not in row, row
 
 
+@pytest.fixture
+def fast_beats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's soak harness at the suite's beat (bench/soak.py reads SOAK_BEAT_S once,
+    at import)."""
+    monkeypatch.setattr(soak, "BEAT_S", BEAT_S)
+    monkeypatch.setattr(soak, "LOG_CHECK_S", 3.0 * BEAT_S)
+
+
 @pytest.mark.timeout(300)
-def test_a_fault_the_harness_did_not_inject_fails_its_check() -> None:
+def test_a_fault_the_harness_did_not_inject_fails_its_check(fast_beats: None) -> None:
     s = soak.setup(1)
     try:
         assert s.looop("up", timeout=120).returncode == 0
@@ -79,3 +95,17 @@ def test_a_fault_the_harness_did_not_inject_fails_its_check() -> None:
         assert rows["every fault ran"] is False  # the other nine never did
     finally:
         soak.teardown(s)
+
+
+def test_a_bad_beat_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "SOAK_MINUTES": "1", "SOAK_BEAT_S": "0.5"}
+    r = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "soak.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "SOAK_BEAT_S=0.5" in r.stderr and "whole seconds" in r.stderr

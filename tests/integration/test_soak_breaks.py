@@ -18,7 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import soak
 
 ZOMBIE_MAKER = Path(__file__).resolve().parents[1] / "fixtures" / "zombie_maker.py"
-MINUTES = 2.0
+# 2 s beats (`make soak`: 5): 30 beats in the minute, more than the 24 of the two minutes this
+# ran with 5 s beats, so as many zombies, replays rotated out and MBs leaked
+BEAT_S = 2
+MINUTES = 1.0
+# A MB a beat is ~1.5 GB/h at this beat; a minute's run allows its pulse ~0.8 GB/h of noise
+# (soak.memory_fits: the allowance grows as the run shrinks): two MBs keep the leak far above it
+LEAK_KB = 2048
 REPLAYED = 3  # a run_shell step (`_moves`): running it again succeeds, so it is journaled again
 
 pytestmark = [
@@ -42,8 +48,10 @@ def _replay(s: soak.Soak, step: int) -> None:
 @pytest.mark.timeout(480)
 def test_each_check_fails_on_its_deliberate_break(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(soak, "JOURNAL_CAP", 120)  # 3 or 4 lines a file: rotated within a minute
+    monkeypatch.setattr(soak, "BEAT_S", BEAT_S)
+    monkeypatch.setattr(soak, "LOG_CHECK_S", 3.0 * BEAT_S)
     s = soak.setup(MINUTES)
-    s.env["LOOOP_SOAK_LEAK_KB"] = "1024"  # the pulse keeps a MB more every beat
+    s.env["LOOOP_SOAK_LEAK_KB"] = str(LEAK_KB)  # the pulse keeps 2 MB more every beat
     try:
         assert s.looop("up", timeout=120).returncode == 0
         cmd = f"{sys.executable} {ZOMBIE_MAKER} {soak.BEAT_S} # {{{{prompt_file}}}}"
@@ -73,6 +81,7 @@ def test_each_check_fails_on_its_deliberate_break(monkeypatch: pytest.MonkeyPatc
         pulse = next(k for k in rows if k.startswith("pulse memory flat"))
         ok, detail = rows[pulse]
         assert not ok, detail
+        print(f"{pulse}: {detail}")  # the margin, for a reader of -s
         # the breaks break only their own checks: the home itself ran whole
         for name in ("no executed move missing from the journal (the whole run)",):
             assert rows[name][0], rows[name]
