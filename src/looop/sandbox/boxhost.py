@@ -54,6 +54,7 @@ NODE_FLAGS = ("--max-semi-space-size=1", "--lite-mode")
 START_TIMEOUT_S = 30.0  # node loads srt and starts its proxy and bridge: ~1 s, far more when busy
 TITLE = b"looop: sandbox host "  # what `ps -o args` shows of it (boxhost.mjs sets it)
 SUN_PATH_MAX = 107  # bytes of a unix socket's path, its NUL aside
+END_GRACE_S = 5.0  # a filter's own shutdown on TERM, before `down` KILLs it
 WRAP_TIMEOUT_S = 60.0  # srt walks the write roots for files it protects: big trees take time
 
 
@@ -426,9 +427,25 @@ def _stop_filter(home: Home) -> None:
     lines = command_lines().items()
     pids = {p for p, line in lines if (want in line or line.startswith(titled)) and _ours(p)}
     named = holder(filter_name(home))
-    for pid in pids | ({named} if named else set()):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            continue
+    _end(pids | ({named} if named else set()))
     shutil.rmtree(_boxes_dir(net), ignore_errors=True)
+
+
+def _end(pids: set[int], grace_s: float = END_GRACE_S) -> None:
+    """TERM to each, and wait for it to be gone (KILL past the grace): `down` ends the door
+    runs next, and a filter still shutting down could start one after that sweep."""
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue  # gone already
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGTERM)
+            gone, _, _ = select.select([fd], [], [], grace_s)  # readable once it exited
+            if not gone:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                select.select([fd], [], [], grace_s)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
