@@ -126,7 +126,7 @@ def _pending(
     """The skip beats recorded in events.jsonl after the mark, per local day, and the mark
     past them. Rotated since the mark: the rest of events.jsonl.1 counts first (all of it
     when the marked file is gone: rotated twice, its skips lost). At most SCAN_BYTES are
-    read; the rest waits for the next fold."""
+    read; the rest waits for the next fold (status undercounts until then)."""
     cur = os.path.join(data, EVENTS)
     got: dict[str, int] = {}
     left = [SCAN_BYTES]
@@ -135,7 +135,8 @@ def _pending(
         new = _scan(cur + ".1", mark, clock, got, left)
         if left[0] <= 0 and new is not None:
             return got, new
-    return got, _scan(cur, mark, clock, got, left) or new or mark
+    # no events.jsonl yet: every record to come is after the mark (inode 0 is no file's)
+    return got, _scan(cur, mark, clock, got, left) or new or mark or [0, 0, 0]
 
 
 def _ident(path: str) -> list[int] | None:
