@@ -51,7 +51,9 @@ def _tree(data: Path) -> dict[str, str]:
     for d, _, names in os.walk(data):
         for n in names:
             p = Path(d) / n
-            out[str(p.relative_to(data))] = _norm(p.read_bytes().decode("utf-8", "replace"), data)
+            text = _norm(p.read_bytes().decode("utf-8", "replace"), data)
+            # the savings mark names events.jsonl by its inode: each data dir's own
+            out[str(p.relative_to(data))] = re.sub(r'"mark":\[\d+,', '"mark":[INODE,', text)
     return out
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 
 from looop.home import jsonio, store
 from looop.home.cost.money import sane_usd
@@ -69,7 +68,7 @@ def _count(v: object) -> bool:
 
 
 def _mark(obj: dict[str, Any]) -> list[int] | None:
-    """Where the tally's skips end in events.jsonl: [inode, offset, crc of its first line];
+    """Where the tally's skips end in events.jsonl: [inode, offset, checksum of its first line];
     torn or foreign: none (the current file counted from its start)."""
     m = obj.get("mark")
     return list(m) if isinstance(m, list) and len(m) == 3 and all(map(_count, m)) else None
@@ -78,7 +77,8 @@ def _mark(obj: dict[str, Any]) -> list[int] | None:
 def _head(fd: int) -> int:
     """The file's identity past a reused inode number: its first line (a stamp in it)."""
     first = os.pread(fd, HEAD_BYTES, 0)
-    return zlib.crc32(first[: first.find(b"\n") + 1])
+    # a checksum without zlib's dlopen (status reads this): the line as a number, mod a prime
+    return int.from_bytes(first[: first.find(b"\n") + 1], "big") % 2_147_483_647
 
 
 def _scan(
@@ -140,7 +140,7 @@ def _pending(
 
 
 def _ident(path: str) -> list[int] | None:
-    """A file's [inode, crc of its first line], as a mark names it."""
+    """A file's [inode, checksum of its first line], as a mark names it."""
     try:
         with store.open_regular(path, follow=False) as f:
             return [os.fstat(f.fileno()).st_ino, _head(f.fileno())]
