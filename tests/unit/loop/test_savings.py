@@ -66,7 +66,7 @@ def test_today_and_the_week_are_local_days(ctx: Ctx) -> None:
 def test_a_broken_tally_file_counts_afresh(ctx: Ctx) -> None:
     data = _data(ctx)
     with open(os.path.join(data, ".savings.json"), "w") as f:
-        f.write('{"v": 1, "costs": ["x", -5, 10000], "days": {"d": 7}}')
+        f.write('{"v": 2, "costs": ["x", -5, 10000], "days": {"d": 7}}')
     note_skip(data, ctx.clock)
     assert savings_view(data, ctx.clock)["today"] == {
         "decides": 0,

@@ -93,9 +93,10 @@ def test_rotated_twice_between_decides_loses_only_the_lost_files_skips(ctx: Ctx)
 @pytest.mark.parametrize(
     "tally",
     [
-        '{"v": 1, "costs": [100000], "days": {}, "mark": [1, 2',  # torn mid-write
-        '{"v": 1, "costs": [100000], "days": {}, "mark": ["x", -1, true]}',  # foreign mark
-        '{"v": 1, "costs": [100000], "days": {}, "mark": [1, 2]}',
+        '{"v": 2, "costs": [100000], "days": {}, "mark": [1, 2',  # torn mid-write
+        '{"v": 2, "costs": [100000], "days": {}, "mark": ["x", -1, true]}',  # foreign mark
+        '{"v": 2, "costs": [100000], "days": {}, "mark": [1, 2]}',
+        '{"v": 2, "costs": [100000], "days": {}}',  # a mark lost
     ],
 )
 def test_a_torn_or_foreign_mark_counts_the_current_file_from_its_start(
@@ -173,3 +174,19 @@ def _ctx_with(paths: object, clock: Clock) -> Ctx:
     assert isinstance(paths, Paths)
     em = Emitter(clock=clock, events_path=paths.events)
     return Ctx(paths=paths, clock=clock, env={}, events=em, bin="looop")
+
+
+def test_a_tally_from_before_marks_is_not_counted_twice(ctx: Ctx) -> None:
+    """A `.savings.json` written before marks counted each skip as it came: the skips already
+    in events.jsonl are in it, so they are not counted again, and it is marked at its next
+    decide."""
+    _skip(ctx, 3)
+    p = ctx.paths.data / ".savings.json"
+    day = ctx.clock.local().strftime("%Y-%m-%d")
+    p.write_text(
+        json.dumps({"v": 1, "costs": [100000], "days": {day: {"skipped": 3, "saved": 300000}}})
+    )
+    assert _today(ctx) == {"decides": 0, "skipped": 3, "saved_usd": 0.3}
+    note_decide(_data(ctx), ctx.clock, 0.10)
+    _skip(ctx)
+    assert _today(ctx) == {"decides": 1, "skipped": 4, "saved_usd": 0.4}
