@@ -8,10 +8,17 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.home.paths import Paths
+from looop.home.savings import savings_view
+from looop.loop.pulse import Pulse
+from looop.loop.tick import tick
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -44,7 +51,9 @@ def _tree(data: Path) -> dict[str, str]:
     for d, _, names in os.walk(data):
         for n in names:
             p = Path(d) / n
-            out[str(p.relative_to(data))] = _norm(p.read_bytes().decode("utf-8", "replace"), data)
+            text = _norm(p.read_bytes().decode("utf-8", "replace"), data)
+            # the savings mark names events.jsonl by its inode: each data dir's own
+            out[str(p.relative_to(data))] = re.sub(r'"mark":\[\d+,', '"mark":[INODE,', text)
     return out
 
 
@@ -185,6 +194,23 @@ def _files(data: Path) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+def _only_appended(data: Path, beat: Callable[[], None]) -> None:
+    """One skip beat: no file under the data dir written, renamed or touched but
+    events.jsonl, which only grew in place (the bench's row, bench_sensors._touched)."""
+    events = data / "events.jsonl"
+    before, log = _files(data), events.read_bytes()
+    beat()
+    after = _files(data)
+    changed = sorted(
+        k
+        for k in before.keys() | after.keys()
+        if k != "events.jsonl" and before.get(k) != after.get(k)
+    )
+    assert changed == []  # no snapshot, state, status, journal or savings file touched
+    assert after["events.jsonl"][0] == before["events.jsonl"][0]  # appended in place
+    assert events.read_bytes().startswith(log) and len(events.read_bytes()) > len(log)
+
+
 @pytest.mark.timeout(60)
 def test_a_skip_beat_changes_no_file_but_appends_its_events(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -194,22 +220,39 @@ def test_a_skip_beat_changes_no_file_but_appends_its_events(
     env = clean_env(tmp_path, data)
     clock = FixedClock()
     assert run_cli(capsys, "tick", env=env, clock=clock)[0] == 0  # decides, commits the world
-    events = data / "events.jsonl"
-    before, log = _files(data), events.read_bytes()
-    code, _, err = run_cli(capsys, "tick", env=env, clock=clock)
-    assert code == 0 and "world unchanged" in err
-    after = _files(data)
-    changed = sorted(
-        k
-        for k in before.keys() | after.keys()
-        if k not in ("events.jsonl", ".savings.json") and before.get(k) != after.get(k)
-    )
-    assert changed == []  # no snapshot, state, status or journal file written, renamed or touched
-    # but the skip is counted, priced at the trailing decides (home/savings.py)
-    days = json.loads((data / ".savings.json").read_text())["days"]
-    assert [d.get("skipped") for d in days.values()] == [1]
-    assert after["events.jsonl"][0] == before["events.jsonl"][0]  # appended in place
-    assert events.read_bytes().startswith(log) and len(events.read_bytes()) > len(log)
+    saved = savings_view(str(data), clock)["today"]
+
+    def beat() -> None:
+        code, _, err = run_cli(capsys, "tick", env=env, clock=clock)
+        assert code == 0 and "world unchanged" in err
+
+    _only_appended(data, beat)
+    # yet the skip is counted, as every face shows it (home/savings.py)
+    assert savings_view(str(data), clock)["today"] == {**saved, "skipped": saved["skipped"] + 1}
+
+
+@pytest.mark.timeout(60)
+def test_a_skip_beat_in_the_pulse_changes_no_file_but_appends_its_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    _world(data)
+    env = clean_env(tmp_path, data)
+    clock = FixedClock()
+    assert run_cli(capsys, "tick", env=env, clock=clock)[0] == 0  # decides, commits the world
+    paths = Paths.at(data)
+    ctx = Ctx(paths=paths, clock=clock, env=env, events=Emitter(clock, paths.events))
+    pulse = Pulse(ctx)
+    assert tick(ctx, memo=pulse.memo).status == "skip"  # the pulse's first beat reads the world
+
+    def beat() -> None:  # as Pulse._loop beats: tick, choose its sleep, record it
+        out = tick(ctx, memo=pulse.memo)
+        assert out.status == "skip"
+        secs, reason, _ = pulse.choose_sleep(out)
+        ctx.events.record("pulse_sleep", secs=secs, reason=reason, until="-")
+
+    _only_appended(data, beat)
+    assert savings_view(str(data), clock)["today"]["skipped"] == 2
 
 
 def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:

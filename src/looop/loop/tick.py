@@ -18,7 +18,6 @@ from looop.home import locks, store
 from looop.home.beatholder import beat_holder_at
 from looop.home.errors import CorruptState, LooopError
 from looop.home.paths import Paths
-from looop.home.savings import note_skip
 from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
@@ -253,8 +252,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
             coalesce.close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
-            ev.record("world_unchanged")
-            note_skip(os.fspath(ctx.paths.data), ctx.clock)  # what the gate saved
+            ev.record("world_unchanged")  # its only write: home/savings.py counts it
             return b.stop("skip")
         ev.emit(
             "info",

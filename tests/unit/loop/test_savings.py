@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from looop.cli.cost import render_report
 from looop.core.context import Ctx
 from looop.decide import cost
-from looop.home.savings import note_decide, note_skip, savings_line, savings_view
+from looop.home.clock import Clock
+from looop.home.eventlog import append_record
+from looop.home.savings import note_decide, savings_line, savings_view
 from looop.home.status import gather_status
 from looop.home.statustext import print_status
 from looop.web import reads
@@ -24,6 +26,11 @@ from tests.clocks import FixedClock
 
 def _data(ctx: Ctx) -> str:
     return os.fspath(ctx.paths.data)
+
+
+def note_skip(data: str, clock: Clock) -> None:
+    """A skip beat, as loop/tick.py records it: its one events.jsonl line and nothing else."""
+    append_record(os.path.join(data, "events.jsonl"), "world_unchanged", {}, clock.now())
 
 
 def test_a_skip_is_priced_at_the_median_of_the_trailing_decides(ctx: Ctx) -> None:
@@ -59,7 +66,7 @@ def test_today_and_the_week_are_local_days(ctx: Ctx) -> None:
 def test_a_broken_tally_file_counts_afresh(ctx: Ctx) -> None:
     data = _data(ctx)
     with open(os.path.join(data, ".savings.json"), "w") as f:
-        f.write('{"v": 1, "costs": ["x", -5, 10000], "days": {"d": 7}}')
+        f.write('{"v": 2, "costs": ["x", -5, 10000], "days": {"d": 7}}')
     note_skip(data, ctx.clock)
     assert savings_view(data, ctx.clock)["today"] == {
         "decides": 0,
