@@ -15,7 +15,6 @@ Light (no typing, pathlib or datetime): `ls` and `status` read it on their fast 
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from looop.home import store, where
@@ -96,7 +95,11 @@ def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
     if not home:
         home = os.path.join(env.get("HOME", ""), sub) if sub else env.get("HOME", "")
     secret = next((env[k] for k in _KEYS.get(prog, ()) if env.get(k)), "")
-    fp = hashlib.sha256(secret.encode()).hexdigest()[:8] if secret else ""
+    fp = ""
+    if secret:
+        import hashlib  # lazy: OpenSSL's load is ~2 ms of status's cold start; a key's print only
+
+        fp = hashlib.sha256(secret.encode()).hexdigest()[:8]
     who = f"{prog or '?'} at {home or '?'}" + (f", key {fp}" if fp else "")
     return Account(runner, who, f"{runner}|{prog}|{home}|{fp}")
 
