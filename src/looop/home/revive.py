@@ -52,9 +52,14 @@ def read_wanted(data: str) -> dict[str, Any] | None:
         return None
 
 
-def want(data: str, clock: Clock, json_log: bool = False) -> None:
-    """`up`: the pulse is wanted up from now on (an earlier record's revivals start over)."""
-    rec = {"since": utc_stamp(clock.now()), "pid": os.getpid(), "json_log": json_log}
+def want(data: str, clock: Clock, json_log: bool = False, path: str | None = None) -> None:
+    """`up`: the pulse is wanted up from now on (an earlier record's revivals start over).
+    `path`: `up`'s PATH, which a revival started from another shell runs with (the runner
+    `up` found must be found again; a PATH names no secret)."""
+    rec: dict[str, Any] = {"since": utc_stamp(clock.now()), "pid": os.getpid()}
+    rec["json_log"] = json_log
+    if path:
+        rec["path"] = path
     try:
         store.write_json(wanted_file(data), rec, durable=False)
     except OSError:
@@ -165,7 +170,8 @@ def revive(
         store.write_json(wanted_file(data), rec, durable=False)
     except OSError:
         return cause  # with no record of the try there would be no backoff either
-    pid = _start(data, config, env)
+    path = rec.get("path")
+    pid = _start(data, config, {**env, "PATH": path} if isinstance(path, str) and path else env)
     if pid is not None and started is not None:
         started.append(pid)
     return cause

@@ -118,7 +118,7 @@ def start_detached(
         # before the pulse's first beat, which would call their asks STRANDED
         resumed = _resume_workers(ctx)
         if not revival:
-            revive.want(data, ctx.clock, json_log)
+            revive.want(data, ctx.clock, json_log, ctx.env.get("PATH"))
         elif wanted is not None:
             json_log = wanted.get("json_log") is True
         if holder is not None:

@@ -159,3 +159,17 @@ def test_a_pulse_an_up_is_starting_is_not_lost(ctx: Ctx, starts: list[str]) -> N
     assert starts == [] and "tried_boot" not in _wanted(ctx)  # no try, no backoff spent
     assert revive.pending(data) == "it was not running"  # up died before the pulse started
     assert revive.revive(data, config, ctx.env, clock) is not None and starts == [data]
+
+
+def test_a_revival_runs_with_the_path_up_had_not_the_reviving_shells(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner `up` found on its PATH (an npm prefix, a venv) is found again when a verb
+    run from a shell without it brings the pulse back."""
+    envs: list[dict[str, str]] = []
+    monkeypatch.setattr(revive, "_start", lambda data, config, env: envs.append(dict(env)))
+    data = str(ctx.paths.data)
+    revive.want(data, ctx.clock, path="/opt/agents/bin:/usr/bin")
+    _session(ctx, state="running")  # its supervisor (pid 77) is gone: no lock held
+    assert revive.revive(data, "cfg", {"PATH": "/usr/bin", "HOME": "/h"}, ctx.clock) is not None
+    assert envs == [{"PATH": "/opt/agents/bin:/usr/bin", "HOME": "/h"}]
