@@ -49,24 +49,28 @@ class _MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in MALLINFO2]
 
 
-def _mapped_alone() -> int:
-    """Bytes glibc holds in blocks mapped on their own (given back to the kernel when freed)."""
+def _mallinfo() -> _MallInfo2:
     try:
         fn = ctypes.CDLL(None).mallinfo2
     except AttributeError:
         pytest.skip("no glibc 2.33+ mallinfo2 here")
     fn.restype = _MallInfo2
-    return int(fn().hblkhd)
+    info: _MallInfo2 = fn()
+    return info
 
 
 def _big_read_lands_alone() -> bool:
-    """After a 4 MB buffer was freed (CPython frees such early: a resized table of interned
-    names, a file read whole), is a beat's 300 kB buffer still mapped on its own?"""
-    big = bytearray(4 << 20)
+    """After a big buffer was freed (CPython frees such early: a resized table of interned
+    names, a file read whole), is a beat's buffer past the bar still mapped on its own? The
+    buffer asked for is bigger than all the heap holds free, so no free chunk can serve it
+    (a process that ran many tests has some): only the bar decides where it lands."""
+    free = int(_mallinfo().fordblks)
+    size = max(300_000, free + (64 << 10))
+    big = bytearray(max(4 << 20, 4 * size))  # freed: glibc would raise its bar to this
     del big
-    before = _mapped_alone()
-    buf = bytearray(300_000)
-    alone = _mapped_alone() - before >= len(buf)
+    before = int(_mallinfo().hblkhd)
+    buf = bytearray(size)
+    alone = int(_mallinfo().hblkhd) - before >= len(buf)
     del buf
     return alone
 
