@@ -217,9 +217,12 @@ def stored(d: str | os.PathLike[str]) -> dict[str, Any] | None:
 def store_answer(d: str | os.PathLike[str], answer: dict[str, Any]) -> dict[str, Any]:
     """Put an answer the home made itself on file as a run's would be (`code` last). Not
     synced, as a run's are not: after a machine's crash the verb runs again told so."""
-    store.atomic_write(os.path.join(d, "out"), str(answer.get("out", "")), durable=False)
-    store.atomic_write(os.path.join(d, "err"), str(answer.get("err", "")), durable=False)
-    store.atomic_write(os.path.join(d, "code"), f"{answer.get('code', 1)}\n", durable=False)
+    try:
+        store.atomic_write(os.path.join(d, "out"), str(answer.get("out", "")), durable=False)
+        store.atomic_write(os.path.join(d, "err"), str(answer.get("err", "")), durable=False)
+        store.atomic_write(os.path.join(d, "code"), f"{answer.get('code', 1)}\n", durable=False)
+    except OSError:
+        pass  # a full or read-only disk: the answer is still given (no `code`: not on file)
     return answer
 
 

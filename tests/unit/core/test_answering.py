@@ -113,3 +113,29 @@ def test_a_caller_is_known_by_its_parents() -> None:
     assert not descends(parent, me)
     assert parent_of(me) is not None and parent_of(me)[0] == parent  # type: ignore[index]
     assert parent_of(2**22 + 12345) is None  # no such process
+
+
+def test_an_answer_the_disk_cannot_hold_is_still_given_and_not_on_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full data dir (ENOSPC) while the home's session host settles a held call: the caller
+    gets its answer, the host lives on (a soak saw the host die here), and no half record
+    passes for a stored one."""
+    import errno
+
+    from looop.core import answering
+    from looop.home import store
+
+    real = store.atomic_write
+    calls: list[str] = []
+
+    def full(path: str, data: str, **kw: object) -> None:
+        calls.append(os.path.basename(path))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data, durable=False)
+
+    monkeypatch.setattr(store, "atomic_write", full)
+    answer = {"out": "", "err": "refused", "code": 3}
+    assert answering.store_answer(tmp_path, answer) == answer
+    assert answering.stored(str(tmp_path)) is None
