@@ -9,6 +9,8 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from looop.core.answering import (
     MAX_STARTS,
     Request,
