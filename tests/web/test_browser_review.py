@@ -170,6 +170,13 @@ def test_review_comment_send_and_land_on_desktop_and_phone(
     # phone: w2 commented and sent, then a merge conflicts with w1's README line
     emulate(driver, PHONE)
     open_review(driver, "w2")
+    # a comment being written outlives a redraw of the panel (a push, a landing's reload)
+    _click(driver, '#review .rv-l[data-file="README"][data-line="2"]')
+    driver.find_element("css selector", "#review .rv-at textarea").send_keys("half a thought")
+    driver.execute_script("return loadReview()")
+    kept = driver.find_element("css selector", "#review .rv-at textarea").get_attribute("value")
+    assert kept == "half a thought", kept
+    _click(driver, "#review .rv-at button[type=button]")  # Cancel
     comment_line(driver, "README", 2, "say which worker")
     size(driver, PHONE, "review-phone")
     _click(driver, "#review-send")

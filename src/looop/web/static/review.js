@@ -4,7 +4,7 @@
 // Every value is set as text; nothing from the server is parsed as HTML.
 "use strict";
 
-const rv = { id: null, data: null };
+const rv = { id: null, data: null, drawn: null };
 const VERIFY = { passed: ["passed", "ok"], failed: ["FAILED", "bad"], pending: ["pending (runs once the worker ends)", "warn"], none: ["none set", ""] };
 const wpath = (id) => `/workers/${encodeURIComponent(id)}`;
 
@@ -72,7 +72,16 @@ function drawReview(r) {
     for (const f of part.files || []) body.push(drawFile({ ...f, path: under + f.path }, r));
   }
   if (!parts.some((p) => (p.files || []).length)) body.push(el("p", { class: "muted", text: "no changes yet" }));
+  // a comment being written outlives the redraw (a push, a landing's reload) with its text
+  const open = rv.drawn === rv.id ? $("#review-body .rv-at") : null;
+  const keep = open && { file: open.dataset.file, line: open.dataset.line, text: open.querySelector("textarea").value };
   $("#review-body").replaceChildren(...body);
+  rv.drawn = rv.id;
+  const row = keep && [...document.querySelectorAll("#review .rv-l")].find((x) => x.dataset.file === keep.file && x.dataset.line === keep.line);
+  if (row) {
+    lineForm(row, keep.file, Number(keep.line));
+    row.nextElementSibling.querySelector("textarea").value = keep.text;
+  }
 }
 
 function drawRound(rd) {
@@ -115,7 +124,7 @@ function lineForm(row, file, line) {
   const open = row.nextElementSibling;
   if (open && open.classList.contains("rv-at")) { open.querySelector("textarea").focus(); return; }
   const text = el("textarea", { rows: "2", placeholder: `a comment on ${file}:${line}`, "aria-label": `comment on ${file}:${line}` });
-  const form = el("form", { class: "rv-at stack" }, text,
+  const form = el("form", { class: "rv-at stack", "data-file": file, "data-line": String(line) }, text,
     el("div", { class: "row" }, el("button", { type: "submit", class: "primary", text: "Comment" }),
       el("button", { type: "button", text: "Cancel", onclick: () => form.remove() })));
   form.onsubmit = async (ev) => {
