@@ -270,6 +270,7 @@ def test_kill_escalates_to_the_whole_group_and_confirms(
 ) -> None:
     spawn(root, "grp", _sh("hup_group.sh"), cwd=root, env=env)
     _expect(root, "grp", "ready", clock)
+    _expect(root, "grp", r"child \d+", clock)
     holdout = int(re.findall(r"child (\d+)", log_tail(root, "grp", None))[0])
     assert psutil.pid_exists(holdout)
     r = kill(root, "grp")
