@@ -26,6 +26,17 @@ class FakeBackend:
         self.calls.append(("look", sid))
         return "alive"
 
+    def known(self, sid: str) -> None:
+        self.calls.append(("known", sid))
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        self.calls.append(("diff", sid))
+        return {"id": sid, "diff": "fake diff", "cut": False}
+
+    def review(self, sid: str) -> dict[str, Any]:
+        self.calls.append(("review", sid))
+        return {"wid": sid}
+
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
         self.calls.append(("resize", sid, cols, rows))
         return {"cols": cols, "rows": rows}

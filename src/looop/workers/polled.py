@@ -188,6 +188,9 @@ class Polled:
         """A worker away is known by the home's record of it (its backend is found by it)."""
         return self._me().reach(sid)
 
+    def known(self, sid: str) -> None:
+        """Known by the home's record of it, as `look`'s: its host is not asked."""
+
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return tail(self._me(), sid, lines, raw, grep)
 

@@ -58,6 +58,10 @@ WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadli
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
+# a pod's checkout (manifests.REPO_DIR) is read in the pod, or wherever it pushed its branch
+_IN_POD = f"its checkout is in its pod ({mf.REPO_DIR}): `kubectl exec` into it, or fetch its branch"
+
+
 class KubeBackend(KubeCluster, Polled):
     """Sessions as Jobs in one namespace of one kubeconfig context. `home` is the data dir
     (its hash labels this home's Jobs); `home_url`/`home_token` are what the pod reaches the
@@ -149,6 +153,12 @@ class KubeBackend(KubeCluster, Polled):
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        raise self.refused(sid, "worker diff", _IN_POD)
+
+    def review(self, sid: str) -> dict[str, Any]:
+        raise self.refused(sid, "review", _IN_POD)
 
     def _shape(
         self,

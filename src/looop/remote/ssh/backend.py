@@ -25,6 +25,7 @@ from looop.remote.repospec import is_host_path
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.change import far_diff, far_review
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
@@ -242,6 +243,13 @@ class SshBackend(Polled):
                 f"host {self.host}'s looop is older than this one and cannot {op} a worker — "
                 f"`looop host install {self.host}`"
             ) from None
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        """Read on its host, where its checkouts are (the satellite's workers/change)."""
+        return far_diff(self._newer("diff", sid), sid, self.host)
+
+    def review(self, sid: str) -> dict[str, Any]:
+        return far_review(self._newer("review", sid), sid, self.host)
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         """This terminal on the worker through the link: `looop attach` runs on its host."""
