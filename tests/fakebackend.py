@@ -29,6 +29,10 @@ class FakeBackend:
     def known(self, sid: str) -> None:
         self.calls.append(("known", sid))
 
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        self.calls.append(("output", sid, since, most))
+        return 0, 0, b""
+
     def diff(self, sid: str) -> dict[str, Any]:
         self.calls.append(("diff", sid))
         return {"id": sid, "diff": "fake diff", "cut": False}

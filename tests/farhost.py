@@ -51,6 +51,9 @@ class FarHost:
     def known(self, sid: str) -> None:
         self.calls.append("known")  # by the home's record: the host is not asked
 
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        return polled.Polled.output(self, sid, since, most)  # type: ignore[arg-type]
+
     def diff(self, sid: str) -> dict[str, Any]:
         self._check("diff")
         return self.inner.diff(sid)

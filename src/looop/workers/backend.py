@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock, utc_stamp_ms
+from looop.home.logfiles import output_at
 from looop.home.logs import read_log
 from looop.sessions import client, hold
 from looop.sessions.state import (
@@ -96,6 +97,13 @@ class Backend(Protocol):
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]: ...
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        """Raw output for a terminal emulator (`looop watch`'s pane), by logical offsets:
+        (where the bytes start, the end, the bytes) from `since` (None: only the last
+        `most`), at most the last `most`. An engine whose log is not on this disk refuses
+        in one line: its screen is asked for instead (`screen`)."""
+        ...
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         """Type `text`; one ending in Enter (CR) has its Enter pressed once the text shows on
@@ -241,6 +249,10 @@ class LocalBackend:
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
         return self._at(sid, read_log, self.root, sid, since, raw)
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        # a session gone reads as empty at 0: its pane sees a log replaced and starts over
+        return output_at(session_dir(self.root, sid), since, most)
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         return self._at(sid, client.send, self.root, sid, text, newline)

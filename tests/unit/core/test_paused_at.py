@@ -1,6 +1,7 @@
-"""Whether the pulse's last stop was a pause is read from events.jsonl's end by the bytes of
-the two lines that decide it (beatlog.paused_at): the answer is the last `down` or
-`pulse_start` record's, whatever lies around it, without decoding the rest."""
+"""Logs read by their bytes: whether the pulse's last stop was a pause, from events.jsonl's
+end by the two lines that decide it (beatlog.paused_at: the last `down` or `pulse_start`
+record's answer, the rest never decoded); a worker's raw output by logical offsets, as its
+Backend gives it to `looop watch` (logfiles.output_at)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from looop.home import store
 from looop.home.beatlog import PAUSE_SCAN_LINES, paused_at
+from looop.home.logfiles import output_at
 
 
 def _log(path: Path, *records: dict[str, object], noise: int = 50) -> str:
@@ -55,3 +57,15 @@ def test_tail_raw_starts_at_a_line_and_tail_lines_reads_as_before(tmp_path: Path
     assert store.tail_lines(p, 3, chunk=64) == ["line 997", "line 998", "line 999"]
     p.write_bytes(b"z" * 5000)  # no newline in what is read: no part line
     assert store.tail_lines(p, 2, chunk=64, limit=128) == []
+
+
+def test_output_at_reads_raw_bytes_by_logical_offsets(tmp_path: Path) -> None:
+    sdir = tmp_path / "w1"
+    sdir.mkdir()
+    (sdir / "output.log").write_bytes(b"\x1b[31mred\x1b[0m\r\nmore\r\n")
+    assert output_at(sdir, None, 6) == (14, 20, b"more\r\n")  # the last `most` bytes
+    assert output_at(sdir, 0, 100) == (0, 20, b"\x1b[31mred\x1b[0m\r\nmore\r\n")
+    assert output_at(sdir, 14, 100) == (14, 20, b"more\r\n")
+    assert output_at(sdir, 20, 100) == (20, 20, b"")  # nothing new
+    assert output_at(sdir, 40, 100) == (40, 20, b"")  # past the end: a log replaced
+    assert output_at(tmp_path / "gone", None, 10) == (0, 0, b"")

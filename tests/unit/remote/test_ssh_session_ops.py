@@ -106,3 +106,14 @@ def test_an_older_host_without_the_change_verbs_is_refused_naming_host_install(
     with pytest.raises(Refused) as got:
         b.diff("w1") if op == "diff" else b.review("w1")
     assert "`looop host install h1`" in str(got.value) and "\n" not in str(got.value)
+
+
+def test_a_far_workers_raw_output_is_refused_naming_shot_and_log(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = _host(ctx, monkeypatch, {})
+    with pytest.raises(Refused) as got:
+        SshBackend(ctx, "h1").output("w1", None, 1024)
+    said = str(got.value)
+    assert "`looop shot w1`" in said and "`looop log w1`" in said and "\n" not in said
+    assert sent == []  # the host is not asked

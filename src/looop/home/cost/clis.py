@@ -3,7 +3,7 @@ and a worker's session records (loop/workmeter.py). Its own light module, so the
 path (statusspend.py) and the breakers name one set.
 
 Spelled here rather than read from the runner profiles (home/runners.py): loading the five
-profiles was ~5 ms of every cold `looop status`. tests/unit/test_runner_profiles.py holds
+profiles was ~0.7 ms of every cold `looop status`. tests/unit/test_runner_profiles.py holds
 this table to the profiles' own `reports_cost`, so a new CLI that reports cost fails a test
 until it is named here too."""
 
