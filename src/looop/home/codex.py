@@ -9,7 +9,7 @@ from looop.home.runnerprofile import RunnerProfile
 
 TYPE_CHECKING = False  # read on the fast verbs' path: no `typing`, no `collections`
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}
@@ -29,7 +29,7 @@ def _filled(path: str) -> bool:
         return False
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """codex's first start asks how to sign in ("Welcome to Codex"), and keeps the answer in
     auth.json, read-only in the box: a user has set it up once there is a login there or a
     config.toml (a provider of their own signs in by its env_key). The empty placeholders a box

@@ -15,7 +15,7 @@ from looop.home.runnerprofile import RunnerProfile, read_json_file
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 NAME = "gemini"
 
@@ -253,7 +253,7 @@ def settings_path(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, ".gemini", "settings.json") if base else None
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """gemini asks how to log in until its settings.json names a way
     (security.auth.selectedType), and its answer would be written to that file, read-only in
     the box."""

@@ -10,7 +10,7 @@ from looop.home.runnerprofile import RunnerProfile
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 
 def config_dir(env: Mapping[str, str]) -> str | None:
@@ -21,7 +21,7 @@ def config_dir(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, "opencode") if base else None
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """opencode asks nothing, but on its first start writes a .gitignore into its config
     folder, read-only in the box: without it, opencode stops ("Unexpected server error")."""
     where = config_dir(env)
