@@ -146,6 +146,12 @@ def _worker(r: dict[str, Any]) -> Need | None:
     return None
 
 
+def worker_needs(rows: list[dict[str, Any]]) -> list[Need]:
+    """What the fleet `rows` alone say waits on a human (the queue without its asks: the
+    beat's notifier, human/needstold, tells asks where they are made)."""
+    return [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+
+
 def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     """THE queue: the pending asks in `data` and what the fleet `rows` (fleet_rows' shape,
     home/fleet; the pulse's row is ignored) say waits on a human, by kind then age."""
@@ -153,8 +159,7 @@ def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     each = [
         _landing(r, hosts) if _proposed(data, r) else _ask(r, hosts) for r in pending_asks(data)
     ]
-    out = [n for n in each if n is not None]
-    out += [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+    out = [n for n in each if n is not None] + worker_needs(rows)
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda n: (order[n.kind], n.since if n.since is not None else 0.0, n.ref))
     return out
