@@ -103,6 +103,8 @@ def test_the_beat_tells_a_held_start_and_a_far_worker_from_its_reading(
     assert needsinput.tell(ctx, None, Reading.of("sys-sessions", value)) == 0
     kinds = sorted((kind, i) for kind, i, _ in told)
     assert kinds == [("held", "w9"), ("needs-input", "far")]
+    (need,) = [n for n in worker_needs(uw.held_rows(data, ctx.clock)) if n.kind == "held"]
+    assert need.since == int(now)  # since the start was held, as the queue shows it
     held = next(msg for kind, _, msg in told if kind == "held")
     assert "usage limit" in held and "looop kill w9" in held
     uw.unhold(data, "w9")  # started at the reset: it left the queue, nothing more is said
