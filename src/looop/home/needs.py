@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from looop.home import jsonio, store, where
 from looop.home.errors import CorruptState
+from looop.home.spent import held_for_day
 from looop.home.status import pending_asks
 from looop.home.workerrows import OVER_BUDGET, age
 
@@ -20,6 +21,7 @@ TYPE_CHECKING = False  # not `from typing`: a light read, like `ls`
 if TYPE_CHECKING:
     from typing import Any
 
+SPEND = "paused at its spend budget"
 # Kinds, in the order the queue shows them: what a human can answer now comes first.
 KINDS = ("ask", "approval", "input", "idle", "budget", "limited", "held")
 
@@ -131,7 +133,7 @@ def _worker(r: dict[str, Any]) -> Need | None:
         return Need(kind, wid, host, since, f"its screen asks: {what}",
                     f"looop attach {wid}", f"{wid}:{kind}")  # fmt: skip
     if health == OVER_BUDGET or (health.startswith("over ") and health.endswith(" limit")):
-        what = "paused at its spend budget" if health == OVER_BUDGET else f"paused: {health}"
+        what = SPEND if health == OVER_BUDGET else f"paused: {health}"
         return Need("budget", wid, host, since, what,
                     f"looop worker continue {wid} --budget USD", f"{wid}:budget")  # fmt: skip
     if health.startswith("limited until "):
@@ -146,6 +148,21 @@ def _worker(r: dict[str, Any]) -> Need | None:
     return None
 
 
+def _day(data: str, n: Need) -> Need:
+    """A budget pause that is the daily budget's (loop/workmeter.hold_to_day, every worker at
+    once) says so: it goes on by itself at local midnight, or now for the rest of the day."""
+    if n.kind != "budget" or n.what != SPEND or (day := held_for_day(data, n.worker)) is None:
+        return n
+    what = f"held by the daily budget (max_daily_usd) on {day}: it goes on at local midnight"
+    return Need(n.kind, n.worker, n.host, n.since, what, f"looop worker continue {n.worker}", n.ref)
+
+
+def worker_needs(rows: list[dict[str, Any]]) -> list[Need]:
+    """What the fleet `rows` alone say waits on a human (the queue without its asks: the
+    beat's notifier, human/needstold, tells asks where they are made)."""
+    return [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+
+
 def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     """THE queue: the pending asks in `data` and what the fleet `rows` (fleet_rows' shape,
     home/fleet; the pulse's row is ignored) say waits on a human, by kind then age."""
@@ -153,8 +170,7 @@ def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     each = [
         _landing(r, hosts) if _proposed(data, r) else _ask(r, hosts) for r in pending_asks(data)
     ]
-    out = [n for n in each if n is not None]
-    out += [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+    out = [n for n in each if n is not None] + [_day(data, n) for n in worker_needs(rows)]
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda n: (order[n.kind], n.since if n.since is not None else 0.0, n.ref))
     return out

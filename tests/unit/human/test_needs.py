@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from looop.home.needs import needs_at, needs_text
+from looop.home.spent import mark_over
 from looop.human.mailbox import answer, new_ask
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
@@ -116,3 +117,16 @@ def test_a_workers_words_are_one_plain_line_cut_short(tmp_path: Path) -> None:
     assert items[0].what.startswith("go? [2J now") and items[0].what.endswith("…")
     assert len(items[0].what) == 200
     assert "Allow?" in items[1].what
+
+
+def test_a_worker_held_by_the_daily_budget_says_so_and_goes_on_for_the_day(
+    tmp_path: Path,
+) -> None:
+    data = str(tmp_path)
+    mark_over(data, "w1", 1.2, 1.0, "pause", day="2027-01-15")  # loop/workmeter.hold_to_day
+    mark_over(data, "w2", 0.6, 0.5, "pause")  # its own budget
+    rows = [_row("w1", "over budget"), _row("w2", "over budget")]
+    got = {n.worker: n for n in needs_at(data, rows)}
+    assert got["w1"].kind == "budget" and got["w1"].answer == "looop worker continue w1"
+    assert "daily budget" in got["w1"].what and "2027-01-15" in got["w1"].what
+    assert got["w2"].answer == "looop worker continue w2 --budget USD"

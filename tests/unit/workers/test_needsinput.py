@@ -1,7 +1,7 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
 taken with `looop shot` from the pinned claude, pi, codex, opencode and gemini running as
-workers against the scripted model server), the runners' own patterns, and the
-once-per-entry latch."""
+workers against the scripted model server) and the runners' own patterns (the
+once-per-entry latch: tests/unit/human/test_needstold.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from looop.home import needsinput
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.workers import needsinput as looking
-from looop.workers.needsinput import Looker, Rules, judge, programs_in, to_tell
+from looop.workers.needsinput import Looker, Rules, judge, programs_in
 
 SCREENS = Path(__file__).parent / "screens"
 
@@ -136,17 +136,6 @@ def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
         assert f"'{key}'" in msg and "\n" not in msg, msg
 
 
-def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
-    data = str(tmp_path)
-    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "idle: ❯"}]
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
-    assert to_tell(data, waiting) == []  # the next beat, a redraw: nothing new
-    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []  # it left the state
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
-    (tmp_path / looking.TOLD).write_text("{torn")
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
-
-
 def _row(wid: str) -> dict[str, object]:
     return {"id": wid, "alive": True, "health": "busy", "needs_input": None}
 
@@ -229,15 +218,3 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     rows = [_row("w-slow")]
     needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom, Looker())
     assert rows[0]["health"] == "busy"
-
-
-def test_a_worker_at_its_usage_limit_is_told_once_as_it_joins_the_queue(tmp_path: Path) -> None:
-    data = str(tmp_path)
-    limited = [{"id": "w1", "health": "limited until 14:05"}]
-    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]
-    assert to_tell(data, limited) == []  # the next beat: nothing new
-    # the same worker then at its approval prompt: a new thing waits, told
-    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "approval: Do you"}]
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
-    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []
-    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]  # limited again: told again

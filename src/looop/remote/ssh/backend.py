@@ -17,6 +17,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import store, untrusted
 from looop.home.clock import Clock
+from looop.home.needsinput import HEALTH
 from looop.home.workerrows import health
 from looop.remote import bounds
 from looop.remote import hosts as reg
@@ -353,12 +354,23 @@ def _far_row(
     r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
     if alive:
         r["health"] = health(wid, True, *judge, quiet)
+        _screen_waits(r, row.get("needs_input"))
     _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
     r["note"] = untrusted.words(row.get("note")) if alive else None
     r["label"] = untrusted.words(row.get("label")) or said
     r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
     r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
     return r
+
+
+def _screen_waits(r: dict[str, Any], said: Any) -> None:
+    """A busy or quiet worker whose screen its host judged waiting on a human (its approval
+    prompt, its idle input box: remote/ssh/farlook.py) is needs-input, as one here would be;
+    the host's words are outside input: one plain line, cut."""
+    words = untrusted.words(said)
+    if words and r["health"] in ("busy", "stuck"):
+        plain = " ".join("".join(c if c.isprintable() else " " for c in words).split())
+        r["health"], r["needs_input"] = HEALTH, plain
 
 
 def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
@@ -405,6 +417,7 @@ def base_row(
         "started_at": rec.get("started_at"),
         "last_output_at": None,
         "last_output_unix": last if isinstance(last, float) else None,
+        "needs_input": None,
         "ask_since_unix": None,
         "pending_tells": 0,
         "label": state,
