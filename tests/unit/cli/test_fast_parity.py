@@ -110,6 +110,7 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
     (["claim", "x"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["tell", "w1", "hi"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["cost", "report", "a", "b", "c", "1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["cost", "week"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
 ]
 
 
