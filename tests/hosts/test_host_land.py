@@ -131,6 +131,16 @@ def test_review_comment_and_land_a_worker_on_a_host_from_home(home: Home, tmp_pa
     assert "fast-forward" in line, line
     _settled(data)
     _one_line(looop(data, "land", "hl1"), "on host h1:", "already holds worker hl1's branch")
+    # bad asks, each one line from the host: an option for a base, a worker with no repo
+    _one_line(looop(data, "land", "hl1", "--into", "-x"), "'into' must be a branch")
+    bare = looop(
+        data, "worker", "start", "hl0", "x", "--host", "h1", "--command", "true # {{prompt_file}}"
+    )
+    assert bare.returncode == 0, bare.stderr
+    _wait_gone(data, "hl0")
+    for verb in ("review", "land"):
+        _one_line(looop(data, verb, "hl0"), "worker hl0 has no worktree")
+    _settled(data)
 
 
 @pytest.mark.timeout(240)
