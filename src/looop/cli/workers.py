@@ -29,9 +29,10 @@ from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.sessions.state import SessionError
-from looop.workers import treework
+from looop.workers import diffstat, treework
 from looop.workers.errors import HostUnreachable
 from looop.workers.ids import normalise_target
+from looop.workers.treerecord import load_all
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -216,6 +217,9 @@ def worker_diff(worker_id: str, stat: bool) -> None:
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
+    if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
+        click.echo(diffstat.render(diffstat.counted(ctx, wid)))
+        return
     for argv, env in treework.diff_runs(ctx, wid, ("--stat",) if stat else ()):
         sys.stdout.flush()
         try:

@@ -110,10 +110,12 @@ class KubeBackend(KubeCluster, Polled):
         brief_path: str | None = None,
         repo: str | None = None,
         branch: str | None = None,
+        repos: Sequence[str] = (),
     ) -> Session:
         """brief: the prompt file's text (contract + brief); brief_path: where the argv names
-        it on this machine, rewritten to where the pod mounts it."""
-        shape = self._shape(spec, brief, brief_path, repo, branch)
+        it on this machine, rewritten to where the pod mounts it; repos: several, each cloned
+        beside the others (`repo` the first)."""
+        shape = self._shape(spec, brief, brief_path, repo, branch, repos)
         owned = self._owned(shape)  # the contract's secret is checked before anything is made
         uid = self._claim_job(shape)
         self._make_owned(spec.sid, uid, owned)
@@ -157,6 +159,7 @@ class KubeBackend(KubeCluster, Polled):
         brief_path: str | None,
         repo: str | None,
         branch: str | None,
+        repos: Sequence[str] = (),
     ) -> mf.WorkerShape:
         """The worker as the manifests see it, its argv naming the brief where the pod has it."""
         argv = list(spec.argv)
@@ -173,6 +176,7 @@ class KubeBackend(KubeCluster, Polled):
             size=spec.size,
             repo=repo,
             branch=branch,
+            repos=repos,
             cpu=self.cpu,
             memory=self.memory,
             bounds=self.bounds,

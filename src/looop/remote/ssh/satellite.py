@@ -34,6 +34,8 @@ RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
 # A start's machinery (git, worktrees, srt: ~25-50 ms measured) serves these three
 # (farverbs.py): `ls` and the other per-verb satellites load none of it.
 START_VERBS = ("hello", "spawn", "verify")
+# A far worker's review, its round's resume and its landing (act/landthere.py), likewise.
+THERE_VERBS = ("review", "resume", "land")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
