@@ -48,7 +48,7 @@ def run() -> list[dict[str, Any]]:
         "idle at its box, a second message typed) and a failing one (the server answers 500); "
         "each labelled approval / idle / busy / start by a human before the detector ran "
         "(tests/corpus/needs/<cli>/labels.json). One screen alone: in the beat an idle box "
-        "also needs a second look with nothing printed since. Before the profiles learnt "
+        "also needs a look 3 s later with nothing printed since. Before the profiles learnt "
         "from it (precision / recall %): claude 76.5 / 76.5 (its spinner before `esc to "
         "interrupt` read idle; typed text in its box missed), codex 100 / 38.9, pi 100 / "
         "42.9, opencode 100 / 27.3 (typed text, start boxes), gemini 100 / 100."

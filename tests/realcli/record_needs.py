@@ -3,7 +3,9 @@ and gemini TUIs as workers against the scripted model server, their plain screen
 screenshot API returns it, what the detector reads) kept each time it changed, at several
 terminal sizes and through a whole turn: starting, thinking (the server answers late),
 asking to run a command (an approval prompt where the CLI has one), running a slow command
-with a long output, done at its input box, and a turn that fails (the server answers 500).
+with a long output, done at its input box, and a turn that fails (the server answers 500;
+`test_record_errors`: it answers 401, which every CLI reports at once, gemini included, which
+retries a 500 for minutes).
 
 Not a test: run by hand, `LOOOP_RECORD_NEEDS=1 pytest tests/realcli/record_needs.py`; each
 new screen is written unlabelled (tests/corpus/needs/<cli>/<n>.txt) for a human to label in
@@ -24,7 +26,7 @@ from looop.sessions.state import SessionError
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
-from tests.realcli.model_server import HTTP_500, PROBE_MARK
+from tests.realcli.model_server import AUTH, HTTP_500, PROBE_MARK
 from tests.realcli.test_needs_input import ANSWER, COMMAND, _ask_opencode_first
 
 CORPUS = Path(
@@ -114,3 +116,17 @@ def test_record(rig_for: Any, cli: str) -> None:
     rig.server.scenario = HTTP_500
     _record(rig, "e0", SIZES[0], f"{cli} {SIZES[0][0]}x{SIZES[0][1]} http500", failing=True)
     assert json.dumps(sorted(p.name for p in (CORPUS / cli).glob("*.txt")))
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode", "gemini"])
+def test_record_errors(rig_for: Any, cli: str) -> None:
+    """Error screens: each CLI told its key is refused (401) at two sizes, then a second
+    message refused again; what it shows while it fails and at its box after."""
+    rig = rig_for(cli)
+    if cli != "codex":
+        answer_first_run_prompts(rig)
+    rig.server.scenario = AUTH
+    for i, size in enumerate(SIZES[:2]):
+        _record(rig, f"a{i}", size, f"{cli} {size[0]}x{size[1]} auth401", failing=True)
+    assert list((CORPUS / cli).glob("*.txt"))

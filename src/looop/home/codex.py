@@ -133,7 +133,7 @@ PROFILE = RunnerProfile(
         ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
         # once a turn ended (`← for agents · ? for shortcuts`), or its start screen's empty
         # box with the hint alone (for well under a second while the chooser or the brief
-        # comes: an idle box counts only once a later look finds nothing printed since,
+        # comes: an idle box counts only once a look 3 s later finds nothing printed since,
         # home/needsinput), or a box holding typed text above its model line
         ("idle", r" · \? for shortcuts *$"),
         ("idle", r"^› Ask Codex to do anything\n\n +\? for shortcuts *$"),
