@@ -85,6 +85,8 @@ NEEDS = (
     ("approval", r"Allow execution of[^\n]{0,200}\?"),
     ("approval", r"^[ │]*● 1\. Allow once"),
     ("idle", r"Type your message or @path/to/file"),
+    # its box holding typed text (no placeholder then), above its workspace footer
+    ("idle", r"^ > [^\n]*\n(?:[^\n]*\n){0,6} workspace \(/directory\)"),
 )
 
 
