@@ -146,23 +146,38 @@ def refine(
             text = look.screen(data, r["id"])
             if text is None:
                 continue
-            verdict = look.judge(data, r["id"], sdir, text, custom)
-            if isinstance(verdict, str) and verdict.startswith("idle"):
-                # a CLI starting or between steps draws its input box for a moment: idle
-                # counts only once a look IDLE_QUIET_S later finds nothing printed since
-                fresh[r["id"]] = {"k": key, "why": None, "seen": verdict, "at": clock.now()}
-                continue
+            entry = _looked(look.judge(data, r["id"], sdir, text, custom), key, was, clock)
+            fresh[r["id"]] = entry
+            _mark(r, entry["why"])
+            continue
         fresh[r["id"]] = {"k": key, "why": verdict}
         _mark(r, verdict)
     if look is not None and fresh != cache:
         _keep_cache(data, fresh)
 
 
+def _looked(verdict: Any, key: list[int], was: Any, clock: Clock) -> dict[str, Any]:
+    """The cache entry for a screen just read and judged."""
+    if isinstance(verdict, str) and verdict.startswith("idle"):
+        # a CLI starting or between steps draws its input box for a moment: idle counts
+        # once the same box has shown IDLE_QUIET_S and a look finds nothing printed since
+        # the last (a blinking cursor redraws it meanwhile)
+        return {"k": key, "why": None, "seen": verdict, "at": _since(was, verdict, clock)}
+    return {"k": key, "why": verdict}
+
+
+def _since(was: Any, verdict: str, clock: Clock) -> float:
+    """When this idle box was first seen: at the last look too, then since that one's time."""
+    at = was.get("at") if isinstance(was, dict) and was.get("seen") == verdict else None
+    # boot time: another beat's process judges it
+    return at if isinstance(at, (int, float)) else clock.boottime()
+
+
 def _quiet_idle(was: dict[str, Any], clock: Clock) -> Any:
-    """The idle box first seen, once the log it was seen with has stood IDLE_QUIET_S since."""
+    """The idle box seen, once it has shown IDLE_QUIET_S (the log unchanged since the last look)."""
     at = was.get("at")
-    if isinstance(at, (int, float)) and clock.now() - at < IDLE_QUIET_S:
-        return None
+    if isinstance(at, (int, float)) and 0 <= clock.boottime() - at < IDLE_QUIET_S:
+        return None  # (a reboot since, boot time behind it: it has stood that long)
     return was.get("seen")
 
 

@@ -295,3 +295,33 @@ def test_an_idle_box_quiet_long_enough_is_needs_input(
         needsinput.refine(data, rows, sessions, clock, look=look)
         assert rows[0]["health"] == "needs-input"
         assert str(rows[0]["needs_input"]).startswith("idle: ")
+
+
+def test_an_idle_box_that_blinks_counts_once_it_showed_long_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an idle claude redraws its box now and then (a cursor blink: not a byte-for-byte repeat
+    # of the draw before): the box it shows all along counts on a quiet look once it has
+    # shown IDLE_QUIET_S, not only after that long with nothing printed at all
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("a turn done, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+
+    def beat() -> object:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=Looker())
+        return rows[0]["health"]
+
+    assert beat() == "busy"  # first seen
+    for blink in ("\x1b[?25l", "\x1b[?25h", "\x1b[?25l", "\x1b[?25h"):
+        with log.open("a") as f:
+            f.write(blink)
+        clock.advance(1.0)
+        assert beat() == "busy"  # a look finding a blink printed since the last
+    clock.advance(1.0)
+    assert beat() == "needs-input"  # nothing printed since the last look, the box shown 5 s
