@@ -222,11 +222,15 @@ PROFILE = RunnerProfile(
     first_run=first_run,
     session_file=session_file,  # its lines are folded by loop/clirecords.py
     mcp="flag",  # its other MCP servers stay
-    # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does
-    busy=(r"esc to interrupt", r"^[*✻✽✢·✶] [A-Z][a-z]+…"),
+    # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does;
+    # each is matched where it draws it (the status line at the foot, column 0), never in
+    # the output above, which may quote them (tests/corpus/needs: a long answer)
+    busy=(r"esc to interrupt[^\n]*(?:\n[^\n]*){0,2}\s*\Z", r"^[*✻✽✢·✶] [A-Z][a-z]+…"),
     needs=(
-        ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
-        ("approval", r"^ *Esc to cancel · "),
+        # at the foot, where it draws its prompt (in place of its box), never a quote of
+        # one in the output above it (tests/corpus/needs: a long answer)
+        ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes(?:\n[^\n]*){0,9}\s*\Z"),
+        ("approval", r"^ *Esc to cancel · [^\n]*(?:\n[^\n]*){0,2}\s*\Z"),
         # its input box, empty or holding a few typed lines (tests/corpus/needs/claude)
         ("idle", r"^─{10,}\n❯[^\n]*(?:\n(?!─)[^\n]*){0,4}\n─{10,}$"),
     ),

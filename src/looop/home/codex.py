@@ -127,13 +127,15 @@ PROFILE = RunnerProfile(
     finds_id="rollout",
     id_home=("CODEX_HOME", ".codex"),
     first_run=first_run,
-    busy=(r"esc to interrupt",),
+    # its working line at column 0 (`• Working (5s • esc to interrupt)`), not a quote of it
+    busy=(r"^[•◦] [^\n]*\([^\n]*esc to interrupt\)",),
     needs=(
-        ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
+        # its question opens a line, not a quote of it within one
+        ("approval", r"^[ │]*Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
         ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
         # once a turn ended (`← for agents · ? for shortcuts`), or its start screen's empty
         # box with the hint alone (for well under a second while the chooser or the brief
-        # comes: an idle box counts only once a later look finds nothing printed since,
+        # comes: an idle box counts only once a look 3 s later finds nothing printed since,
         # home/needsinput), or a box holding typed text above its model line
         ("idle", r" · \? for shortcuts *$"),
         ("idle", r"^› Ask Codex to do anything\n\n +\? for shortcuts *$"),

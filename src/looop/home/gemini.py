@@ -79,12 +79,15 @@ PRICES: dict[str, dict[str, float]] = {
 # ---- the screens where its TUI waits for a human (workers/needsinput.py): busy patterns, then
 # (kind, pattern) pairs, matched on the plain screen text, multiline. Learnt from the pinned
 # TUI's screens (tests/unit/workers/screens/gemini-*.txt): its spinner line says `(esc to
-# cancel, 2s)` while the input box is still drawn below it.
-BUSY = (r"\(esc to cancel, ",)
+# cancel, 2s)` while the input box is still drawn below it; at column 0 or 1, where it draws
+# it, never a quote of it in the output (tests/corpus/needs: a long answer).
+BUSY = (r"^ ?[\u2800-\u28ff] [^\n]*\(esc to cancel, ",)
 NEEDS = (
     ("approval", r"Allow execution of[^\n]{0,200}\?"),
     ("approval", r"^[ │]*● 1\. Allow once"),
     ("idle", r"Type your message or @path/to/file"),
+    # its box holding typed text (no placeholder then), above its workspace footer
+    ("idle", r"^ > [^\n]*\n(?:[^\n]*\n){0,6} workspace \(/directory\)"),
 )
 
 

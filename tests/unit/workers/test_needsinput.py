@@ -218,3 +218,87 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     rows = [_row("w-slow")]
     needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom, Looker())
     assert rows[0]["health"] == "busy"
+
+
+def test_an_idle_box_counts_only_once_it_stood_quiet_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a starved CLI on a loaded machine held its idle box still for two 1 s looks before its
+    # approval prompt came (gemini, opencode): that was no idle worker, and the human was
+    # told `idle` about a prompt that was on its way
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("gemini starting, its box drawn")
+    screens = iter([_screen("gemini-idle"), _screen("gemini-approval")])
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: next(screens))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+
+    def beat(look: Looker | None = None) -> dict[str, object]:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=look)
+        return rows[0]
+
+    assert beat(Looker())["health"] == "busy"  # seen once
+    for _ in range(2):  # 1 s looks, nothing printed since: still not idle, nor in `ls`
+        clock.advance(1.0)
+        assert beat(Looker())["health"] == "busy"
+        assert beat()["health"] == "busy"
+    log.write_text("gemini starting, its box drawn, then its approval prompt")
+    clock.advance(1.0)
+    row = beat(Looker())  # the prompt came: an approval, never an idle box
+    assert row["health"] == "needs-input"
+    assert str(row["needs_input"]).startswith("approval: "), row
+
+
+def test_an_idle_box_quiet_long_enough_is_needs_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    (sdir / "output.log").write_text("a turn done, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+    rows = [_row("w1")]
+    needsinput.refine(data, rows, sessions, clock, look=Looker())
+    assert rows[0]["health"] == "busy"
+    clock.advance(needsinput.IDLE_QUIET_S)
+    for look in (Looker(), None):  # the beat, then `ls` reading its verdict
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=look)
+        assert rows[0]["health"] == "needs-input"
+        assert str(rows[0]["needs_input"]).startswith("idle: ")
+
+
+def test_an_idle_box_that_blinks_counts_once_it_showed_long_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an idle claude redraws its box now and then (a cursor blink: not a byte-for-byte repeat
+    # of the draw before): the box it shows all along counts on a quiet look once it has
+    # shown IDLE_QUIET_S, not only after that long with nothing printed at all
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("a turn done, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+
+    def beat() -> object:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=Looker())
+        return rows[0]["health"]
+
+    assert beat() == "busy"  # first seen
+    for blink in ("\x1b[?25l", "\x1b[?25h", "\x1b[?25l", "\x1b[?25h"):
+        with log.open("a") as f:
+            f.write(blink)
+        clock.advance(1.0)
+        assert beat() == "busy"  # a look finding a blink printed since the last
+    clock.advance(1.0)
+    assert beat() == "needs-input"  # nothing printed since the last look, the box shown 5 s
