@@ -241,3 +241,49 @@ def test_a_landing_while_it_runs_makes_its_end_landed(
         assert [r["outcome"] for r in _records(c, "worker_ended")] == ["landed"]
     finally:
         stop_sessions(c.paths.data)
+
+
+def test_a_failure_that_says_when_it_failed_stalls_all_the_same(octx: Ctx) -> None:
+    """Real workers whose error line carries the time it failed (nanoseconds: never twice the
+    same) and how long it took: the same failure, stalled at the third."""
+    c, data = octx, octx.paths.data
+    line = 'echo "$(date +%s%N) error: registry unreachable after $RANDOM.5s"; exit 4'
+    try:
+        for _ in range(3):
+            _start(c, "noisy", line)
+            assert wait(data, "noisy", 30, c.clock) == 4
+            tick(c)
+        rec = outcomes.read_record(str(data), "noisy")
+        assert rec is not None and rec["outcome"] == "stalled", rec["signature"]
+        assert rec["streak"] == 3
+        said = _records(c, "worker_stalled")
+        assert [r["id"] for r in said] == ["noisy"]
+        journal = c.paths.journal.read_text()
+        assert "worker noisy ended: stalled — the same failure 3 times" in journal
+    finally:
+        stop_sessions(data)
+
+
+def test_held_at_its_budget_three_times_is_stalled(octx: Ctx) -> None:
+    """A worker held at its spend budget and ended, started again and held again: each start
+    spends the budget anew, so the third is stalled and the decider may not start it."""
+    c, data = octx, octx.paths.data
+    try:
+        for _ in range(3):
+            _start(c, "spender", "sleep 600")
+            mark_over(str(data), "spender", 5.2, 5.0, "pause")  # what the meter writes at it
+            kill(data, "spender")  # it ends held (a signal, nobody's kill_worker)
+            wait(data, "spender", 30, c.clock)
+            tick(c)
+        ended = _records(c, "worker_ended")
+        assert [r["outcome"] for r in ended] == ["over_budget", "over_budget", "stalled"]
+        assert [r["id"] for r in _records(c, "worker_stalled")] == ["spender"]
+        start = {"action": "start_worker", "id": "spender", "prompt": "again"}
+        start["command"] = "sleep 600 # {{prompt_file}}"
+        wire(c, [{"decision": start}])
+        out = tick(c, force=True)
+        assert out.status == "failed" and out.error is not None
+        assert "worker spender is stalled" in out.error and "spend budget" in out.error
+        assert not get_session(data, "spender").alive
+    finally:
+        stop_sessions(data)

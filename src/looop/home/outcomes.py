@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from looop.home import store, where
 from looop.home.errors import CorruptState, LooopError
+from looop.home.sameway import same_way
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
@@ -51,8 +52,9 @@ TABLE: dict[Name, tuple[str, str]] = {
     ),
     Outcome.STALLED: (
         "stalled",
-        "it ended failing the same way (outcome, exit code, last line) worker_stall_after "
-        "times in a row: the decider may not start or restart it until a human clears it",
+        "it ended failing the same way (outcome, exit code, last line less its times and ids; "
+        "the bound it hit) worker_stall_after times in a row: the decider may not start or "
+        "restart it until a human clears it",
     ),
     Outcome.OVER_BUDGET: (
         "over budget",
@@ -80,8 +82,11 @@ _NAMES = {v for k, v in vars(Outcome).items() if k.isupper()}
 if set(TABLE) != _NAMES:  # a new outcome without its row (or a row without one) stops the import
     raise TypeError("home/outcomes.py: every Outcome needs its one row in TABLE")
 
-# the outcomes that are a failure: the same one again and again makes a worker stalled
-FAILURES = frozenset({Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED})
+# the outcomes that are a failure: the same one again and again makes a worker stalled (a
+# budget or a bound hit again burns it again; a usage window is its provider's: `signature`)
+FAILURES = frozenset(
+    {Outcome.OVER_BUDGET, Outcome.LIMITED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED}
+)
 # the outcomes that end a stall of their own accord: the work went through this time
 SUCCESSES = frozenset({Outcome.LANDED, Outcome.VERIFIED, Outcome.EXITED})
 LAST_LINE_MAX = 200
@@ -152,13 +157,19 @@ def derive(end: End) -> tuple[Name, str]:
 
 
 def signature(outcome: Name, end: End) -> str | None:
-    """The failure this end is, to compare with the last one (None: not a failure)."""
+    """The failure this end is, to compare with the last one (None: not a failure). Its
+    line's noise (times, durations, ids: home/sameway.py) is left out, so a failure that
+    prints when it failed is still the same failure."""
     if outcome not in FAILURES or (outcome == Outcome.EXITED and end.exit_code == 0):
         return None
     if outcome == Outcome.KILLED and end.asked:
         return None  # a kill someone asked for is their choice, not the worker failing
+    if outcome in (Outcome.OVER_BUDGET, Outcome.LIMITED):  # as `derive` found it
+        if end.over is not None:
+            return f"{outcome}|{end.over}"
+        return None if end.window else f"{outcome}|{end.limit}"  # a window: its provider's
     last = _last((end.verify or {}).get("output")) if end.verify is not None else end.last_line
-    return f"{outcome}|{end.exit_code}|{last}"
+    return f"{outcome}|{end.exit_code}|{same_way(last)}"
 
 
 def record_path(data: str, wid: str) -> str:
