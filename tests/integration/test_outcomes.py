@@ -287,3 +287,42 @@ def test_held_at_its_budget_three_times_is_stalled(octx: Ctx) -> None:
         assert not get_session(data, "spender").alive
     finally:
         stop_sessions(data)
+
+
+def test_an_archived_goal_says_why_who_and_how_its_worker_ended(
+    octx: Ctx, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decider archives a goal done once its worker verified: the archive keeps the
+    reason, the decider and the worker's outcome, and says them in the journal, `goal list
+    --archived` and its --json; a human's archive of a goal no worker served says so."""
+    c, data = octx, octx.paths.data
+    cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
+    try:
+        for gid in ("ship", "tidy"):
+            assert cli("goal", "write", gid, f"goal: {gid}")[0] == 0
+        _start(c, "ship", "exit 0", verify="true")
+        wait(data, "ship", 30, c.clock)
+        tick(c)
+        assert _outcomes(c)["ship"] == "verified"
+        wire(c, [{"decision": {"action": "archive_goal", "id": "ship", "reason": "done"}}])
+        out = tick(c, force=True)
+        assert out.status == "decided", out.error
+        assert "archive-goal ship (done) (its worker ship ended verified)" in (
+            c.paths.journal.read_text()
+        )
+        code, _, err = cli("goal", "rm", "tidy")
+        assert code == 0, err
+        code, text, _ = cli("goal", "list", "--archived", "--json")
+        rows = {r["id"]: r for r in json.loads(text)}
+        assert (rows["ship"]["reason"], rows["ship"]["by"]) == ("done", "decider")
+        assert rows["ship"]["worker_outcome"] == "verified"
+        assert (rows["tidy"]["reason"], rows["tidy"]["by"]) == ("dropped", "cli")
+        assert rows["tidy"]["worker_outcome"] is None
+        code, text, _ = cli("goal", "list", "--archived")
+        lines = {ln.split()[0]: ln.split() for ln in text.splitlines()}
+        assert lines["ship"][:4] == ["ship", "done", "verified", "decider"]
+        assert lines["tidy"][:4] == ["tidy", "dropped", "—", "cli"]
+        said = {r["id"]: r for r in _records(c, "goal_archived")}
+        assert said["ship"]["worker_outcome"] == "verified" and said["tidy"]["by"] == "cli"
+    finally:
+        stop_sessions(data)

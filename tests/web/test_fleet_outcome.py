@@ -10,6 +10,11 @@ import subprocess
 import pytest
 from starlette.testclient import TestClient
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
+from looop.core.context import Ctx
+from looop.home import outcomes
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -35,4 +40,33 @@ def test_an_ended_workers_row_shows_its_outcome(authed: TestClient) -> None:
         "failed verify · exited · exit 1",
         "over budget · killed · signal 9",
         "exited · exit 0",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node runs the dashboard's script")
+def test_an_archived_goal_says_why_on_the_goals_card(authed: TestClient, ctx: Ctx) -> None:
+    """The goals card lists the archived goals from GET /goals/archived, each with why, how
+    its worker ended and who archived it (app.js's own `archivedWhy`, run in node)."""
+    authed.post("/api/v1/goals/ship", json={"body": "v2 is out"})
+    authed.post("/api/v1/goals/tidy", json={"body": "tidy up"})
+    end = outcomes.End("exited", 0, landed=True)
+    outcomes.write_record(
+        str(ctx.paths.data), outcomes.next_record(None, "ship", "g1", end, 3, "g1-end")
+    )
+    for gid, reason, actor in (("ship", "done", "pulse"), ("tidy", "dropped", "web:phone")):
+        move = decision_from_obj({"action": "archive_goal", "id": gid, "reason": reason})
+        execute(ctx, ctx.knobs(), move, actor=actor)
+    rows = authed.get("/api/v1/goals/archived").json()
+    html = authed.get("/").text
+    assert 'id="goals-archived"' in html
+    js = authed.get("/static/app.js").text
+    assert '["/goals/archived", renderArchived]' in js
+    prog = _function(js, "archivedWhy") + f"for (const g of {json.dumps(rows)}) "
+    prog += "console.log(g.id + ': ' + archivedWhy(g));"
+    out = subprocess.run(
+        ["node", "-e", prog], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.splitlines()
+    assert sorted(out) == [
+        "ship: done · its worker landed · by decider",
+        "tidy: dropped · by web:phone",
     ]
