@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +34,7 @@ from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
-from tests.helpers import Cli, clean_env, stop_sessions, wire
+from tests.helpers import Cli, clean_env, process_ended, stop_sessions, wait_until, wire
 from tests.integration.workerchange import git, repo, start
 from tests.integration.workerchange import wctx as repo_ctx
 
@@ -174,6 +176,7 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         out = tick(c, force=True)
         assert out.status == "failed" and out.error is not None
         assert "worker flaky is stalled" in out.error and "looop worker unstall flaky" in out.error
+        assert "ask a human, never the same work under another id" in out.error
         assert "\n" not in out.error
         assert not get_session(data, "flaky").alive  # nothing started
         wire(c, [{"decision": {"action": "restart_session", "id": "flaky"}}])
@@ -324,5 +327,27 @@ def test_an_archived_goal_says_why_who_and_how_its_worker_ended(
         assert lines["tidy"][:4] == ["tidy", "dropped", "—", "cli"]
         said = {r["id"]: r for r in _records(c, "goal_archived")}
         assert said["ship"]["worker_outcome"] == "verified" and said["tidy"]["by"] == "cli"
+    finally:
+        stop_sessions(data)
+
+
+def test_a_worker_whose_supervisor_died_ends_killed_once(octx: Ctx) -> None:
+    """The OOM killer's way: its supervisor dies with no end written; the next beat settles
+    it killed and records that outcome once, a failure toward a stall (nobody asked)."""
+    c, data = octx, octx.paths.data
+    try:
+        _start(c, "orphan", "sleep 600")
+        sup = get_session(data, "orphan").supervisor_pid
+        assert sup is not None
+        os.kill(sup, signal.SIGKILL)
+        wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+        wait_until(lambda: not get_session(data, "orphan").alive, 10, "its lock released")
+        assert _outcomes(c)["orphan"] is None
+        tick(c)
+        assert _outcomes(c)["orphan"] == "killed"
+        tick(c)
+        ended = _records(c, "worker_ended")
+        assert [(r["id"], r["outcome"], r["streak"]) for r in ended] == [("orphan", "killed", 1)]
+        assert "worker orphan ended: killed — killed (exit 137)" in c.paths.journal.read_text()
     finally:
         stop_sessions(data)

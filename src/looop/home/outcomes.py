@@ -278,7 +278,8 @@ def refuse_if_stalled(data: str, wid: str, verb: str) -> None:
     if rec is not None:
         raise LooopError(
             f"{verb}: worker {wid} is stalled ({rec.get('why') or 'the same failure again'}) "
-            f"— a human looks, then clears it with `looop worker unstall {wid}`"
+            f"— ask a human, never the same work under another id; a human looks, then "
+            f"clears it with `looop worker unstall {wid}`"
         )
 
 
