@@ -19,6 +19,7 @@ import pytest
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home import outcomes, usagewindows
@@ -183,6 +184,10 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         out = tick(c, force=True, override_backoff=True)
         assert out.status == "failed" and out.error is not None
         assert "restart_session: worker flaky is stalled" in out.error and "\n" not in out.error
+        assert not get_session(data, "flaky").alive
+        for move in (start, {"action": "restart_session", "id": "flaky"}):
+            with pytest.raises(ExecError, match="worker flaky is stalled"):  # a human's agent
+                execute(c, c.knobs(), decision_from_obj(move), actor="mcp")
         assert not get_session(data, "flaky").alive
 
         cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
