@@ -116,7 +116,7 @@ class End:
     ) -> None:
         self.state, self.exit_code, self.limit = state, exit_code, limit
         self.verify, self.landed = verify, landed
-        self.over = over  # None: no over mark; "budget", or the bound it passed ("disk")
+        self.over = over  # None: no mark; "budget", "daily" or the bound it passed ("disk")
         self.window, self.asking = window, asking
         self.last_line = last_line[-LAST_LINE_MAX:]
         self.asked: str | None = None  # who asked for its kill (kill_worker): not a failure
@@ -136,6 +136,8 @@ def derive(end: End) -> tuple[Name, str]:
         return Outcome.LANDED, "its branch was landed"
     if end.over == "budget":
         return Outcome.OVER_BUDGET, "held at its spend budget"
+    if end.over == "daily":
+        return Outcome.OVER_BUDGET, "held at the daily budget"
     if end.over is not None:
         return Outcome.LIMITED, f"held at its {end.over} bound"
     if end.window:
@@ -165,6 +167,8 @@ def signature(outcome: Name, end: End) -> str | None:
     if outcome == Outcome.KILLED and end.asked:
         return None  # a kill someone asked for is their choice, not the worker failing
     if outcome in (Outcome.OVER_BUDGET, Outcome.LIMITED):  # as `derive` found it
+        if end.over == "daily":
+            return None  # the fleet's day, not this worker: the next day it goes on
         if end.over is not None:
             return f"{outcome}|{end.over}"
         return None if end.window else f"{outcome}|{end.limit}"  # a window: its provider's

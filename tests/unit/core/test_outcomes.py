@@ -217,6 +217,11 @@ def test_a_bound_or_budget_hit_again_and_again_stalls_but_a_usage_window_does_no
     for g in ("g1", "g2", "g3", "g4"):
         r = _run(r, g, _end(window=True, exit_code=1, last_line="usage limit reached"))
     assert r is not None and not r["stalled"] and r["outcome"] == "limited"
+    r = None
+    for g in ("g1", "g2", "g3", "g4"):  # the fleet's daily budget: its day, not its failure
+        r = _run(r, g, _end(state="killed", exit_code=137, over="daily"))
+    assert r is not None and not r["stalled"] and r["outcome"] == "over_budget"
+    assert r["why"] == "held at the daily budget"
     budget = _run(None, "g1", _end(state="killed", exit_code=137, over="budget"))
     memory = _run(budget, "g2", _end(state="killed", exit_code=137, limit="memory"))
     assert memory["streak"] == 1  # another bound: another failure
