@@ -191,6 +191,12 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         assert not get_session(data, "flaky").alive
 
         cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
+        code, out_text, err = cli("needs", "--json")  # it waits on a human: in the queue
+        assert code == 0, err
+        stalled = [n for n in json.loads(out_text) if n["kind"] == "stalled"]
+        assert [(n["worker"], n["answer"]) for n in stalled] == [
+            ("flaky", "looop worker unstall flaky")
+        ]
         code, out_text, err = cli("worker", "unstall", "flaky")
         assert code == 0 and "no longer stalled" in out_text, err
         code, _, err = cli("worker", "unstall", "flaky")
@@ -202,6 +208,8 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         tick(c)
         rec = outcomes.read_record(str(data), "flaky")
         assert rec is not None and rec["outcome"] == "exited" and rec["streak"] == 1
+        code, out_text, _ = cli("needs", "--json")
+        assert not [n for n in json.loads(out_text) if n["kind"] == "stalled"]
     finally:
         stop_sessions(data)
 

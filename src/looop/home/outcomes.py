@@ -11,6 +11,8 @@ Light (no typing, pathlib or dataclasses): `looop ls` reads the records on its f
 
 from __future__ import annotations
 
+import os
+
 from looop.home import store, where
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sameway import same_way
@@ -274,6 +276,17 @@ def stalled(data: str, wid: str) -> dict[str, Any] | None:
     """The worker's record when it is stalled, else None."""
     rec = read_record(data, wid)
     return rec if rec is not None and rec.get("stalled") else None
+
+
+def all_stalled(data: str) -> list[dict[str, Any]]:
+    """Every stalled worker's record, by id: what waits on a human (home/needs), its session
+    aged out or not. A read of each record: as many as the workers `ls --all` lists."""
+    try:
+        names = sorted(n for n in os.listdir(where.join(data, OUTCOMES)) if n.endswith(".json"))
+    except OSError:
+        return []
+    found = (stalled(data, n[: -len(".json")]) for n in names if not n.startswith("."))
+    return [rec for rec in found if rec is not None]
 
 
 def refuse_if_stalled(data: str, wid: str, verb: str) -> None:
