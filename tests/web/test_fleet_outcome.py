@@ -70,3 +70,28 @@ def test_an_archived_goal_says_why_on_the_goals_card(authed: TestClient, ctx: Ct
         "ship: done · its worker landed · by decider",
         "tidy: dropped · by web:phone",
     ]
+
+
+def test_a_human_clears_a_stall_from_the_web_and_it_leaves_the_queue(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    """POST /workers/ID/unstall clears the stall (journaled as the web's), takes it off
+    GET /needs, and says 409 the second time; a bad id is a 404, nothing written."""
+    data = str(ctx.paths.data)
+    fail, rec = outcomes.End("exited", 2, last_line="Error: no config"), None
+    for g in ("g1", "g2", "g3"):
+        rec = outcomes.next_record(rec, "flaky", g, fail, 3, "2027-01-15T08:00:00.000Z")
+    outcomes.write_record(data, rec)
+    needs = authed.get("/api/v1/needs").json()
+    assert [n["answer"] for n in needs if n["kind"] == "stalled"] == ["looop worker unstall flaky"]
+    r = authed.post("/api/v1/workers/flaky/unstall", json={})
+    assert r.status_code == 200 and "3 times" in r.json()["was"], r.text
+    assert outcomes.stalled(data, "flaky") is None
+    assert not [n for n in authed.get("/api/v1/needs").json() if n["kind"] == "stalled"]
+    journal = ctx.paths.journal.read_text()
+    assert "web: cleared worker flaky's stall (it was: the same failure 3 times" in journal
+    again = authed.post("/api/v1/workers/flaky/unstall", json={})
+    assert again.status_code == 409 and "is not stalled" in again.json()["error"]
+    bad = authed.post("/api/v1/workers/..%2Fx/unstall", json={})
+    assert bad.status_code in (400, 404)
+    assert ctx.paths.journal.read_text() == journal

@@ -218,3 +218,20 @@ def _say(ctx: Ctx, knobs: Knobs, cfg: Config | None, rec: dict[str, Any], newly:
         ctx.events.emit("warn", "worker.stalled", msg, id=wid, streak=rec["streak"])
         ctx.events.record("worker_stalled", id=wid, streak=rec["streak"], why=rec["why"])
         notify(ctx, msg, wid, "stalled", cfg)
+
+
+def clear_stall(ctx: Ctx, knobs: Knobs, wid: str, actor: str) -> dict[str, Any]:
+    """A human clears a stalled worker (`looop worker unstall`, the web): its streak starts
+    over, the decider may start it again; recorded and journaled so the decider reads that
+    a human looked. The record it had; LooopError when it was not stalled."""
+    data = str(ctx.paths.data)
+    rec = outcomes.stalled(data, wid)
+    if rec is None or not outcomes.unstall(data, wid):
+        raise LooopError(f"worker {wid} is not stalled — `looop ls --all` shows how it ended")
+    why = str(rec.get("why") or "the same failure again")  # looop's words, none of the worker's
+    ctx.events.record("worker_unstalled", id=wid, why=why, actor=actor)
+    try:
+        append_journal(ctx, knobs, f"{actor}: cleared worker {wid}'s stall (it was: {why})")
+    except ExecError as e:  # cleared all the same: the journal is said unwritable
+        ctx.events.emit("warn", "worker.stalled", str(e), id=wid)
+    return rec
