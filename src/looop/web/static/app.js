@@ -396,9 +396,13 @@ function renderNeeds(items) {
   if (!rest.length) ul.append(el("li", { class: "muted", text: "Nothing else waits on you." }));
   for (const n of rest) {
     const who = n.host ? `${n.worker}@${n.host}` : n.worker;
+    // a stall a human clears here (POST /workers/ID/unstall); every other answer is a verb
+    const clear = n.kind === "stalled" ? el("button", { class: "unstall", text: "clear",
+      onclick: () => act(`/workers/${encodeURIComponent(n.worker)}/unstall`, {},
+        `${n.worker} is no longer stalled`) }) : "";
     ul.append(el("li", { "data-need": n.ref },
       el("b", { text: `${n.kind} ` }), `${who} · ${n.what} `,
-      el("code", { text: n.answer })));
+      el("code", { text: n.answer }), clear));
   }
 }
 
