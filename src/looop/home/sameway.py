@@ -69,17 +69,16 @@ def same_way(line: str) -> str:
         i = j
     out: list[str] = []
     for k, w in enumerate(words):
+        got = _number(w) if w[0].isalnum() else None
         if not w[0].isalnum():
-            out.append(w)
-            continue
-        got = _number(w)
-        if _an_id(w) or got is None:
-            out.append(NOISE if _an_id(w) else w)
-            continue
-        num, unit = got
-        after = words[k + 2] if k + 2 < len(words) and words[k + 1] == " " else ""
-        if _noise(num, unit) or (not unit and after in UNITS):
-            out.append(NOISE + unit)
+            out.append(w)  # what stands between words
+        elif _an_id(w):
+            out.append(NOISE)
+        elif got is None:
+            out.append(w)  # a word
         else:
-            out.append(w)
+            num, unit = got
+            after = words[k + 2] if k + 2 < len(words) and words[k + 1] == " " else ""
+            noisy = _noise(num, unit) or (not unit and after in UNITS)
+            out.append(NOISE + unit if noisy else w)
     return "".join(out)
