@@ -22,6 +22,7 @@ which goes first; the row is the median of the pairwise differences."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import statistics
@@ -31,6 +32,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from looop.home.needsinput import IDLE_QUIET_S
 
 CADENCE_S = 1.0
 LAT_ROUNDS = 7
@@ -218,7 +221,8 @@ def latency(b: Bench) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for kind, label, most in (
         ("ap", "claude's approval prompt", 1),
-        ("idle", "claude's idle input box", 2),
+        # an idle box counts on the first look IDLE_QUIET_S after it was seen (home/needsinput)
+        ("idle", "claude's idle input box", 2 + math.ceil(IDLE_QUIET_S / CADENCE_S)),
     ):
         xs, ns = got[kind]
         rows.append(
@@ -235,8 +239,9 @@ def latency(b: Bench) -> list[dict[str, object]]:
                     f"{CADENCE_S:g} s, the screen drawn at a random moment of an interval by a "
                     "fake TUI printing the recorded real screen; ms from its flush to the end of "
                     "the beat whose snapshot says needs-input; beats started after the screen "
-                    f"changed min/median/max {_beats_note(ns)} (an idle box counts on the second "
-                    "look finding nothing printed since); baseline = the same fake exiting, seen "
+                    f"changed min/median/max {_beats_note(ns)} (an idle box counts on a look "
+                    f"{IDLE_QUIET_S:g} s after it was seen finding nothing printed since); "
+                    "baseline = the same fake exiting, seen "
                     f"as dead by the same beats ({_beats_note(dead_n)} beats)"
                 ),
             }

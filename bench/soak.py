@@ -105,7 +105,7 @@ RECOVERY_S = {
     "clock stepped forward an hour": 6 * BEAT_S,
     "data dir read-only for a while": 6 * BEAT_S,
     "runner hangs": TICK_TIMEOUT_S + 60,
-    "disk full": 60,
+    "disk full": 6 * BEAT_S,
 }
 COUNTER = '#!/bin/sh\necho "{\\"signal\\":{\\"n\\":$(( $(date +%s) / 5 ))}}"\n'
 FLAP = '#!/bin/sh\necho "{\\"signal\\":{\\"up\\":$(( $(date +%s) / 2 % 2 ))}}"\n'
@@ -221,7 +221,7 @@ class Soak:
     slept: int = 0  # beats the pulse finished (its pulse_sleep records), the whole run
     follows: list[Follow] = field(default_factory=list)
     mem: list[MemPoint] = field(default_factory=list)
-    nudges: int = 0  # goals a clock fault wrote to change the world (`_nudge`)
+    nudges: int = 0  # goals a long fault wrote to change the world (`_nudge`)
 
     def follow(self) -> None:
         """Read what the journal and the events gained since the last look."""
@@ -933,12 +933,13 @@ def fault_clock(s: Soak) -> Fault:
 
 
 def _nudge(s: Soak, when: str) -> None:
-    """A human writes a goal just after the clock stepped: the world changes, so a decide is
-    due however the scripted moves stand (after a noop the world may not change again by
-    itself, and an idle loop rightly never decides). The clock faults then time whether the
-    stepped pulse acts on a change, not whether one happened to come."""
+    """A human writes a goal just after a long fault ends (the clock stepped, the disk back):
+    the world changes, so a decide is due however the scripted moves stand (after a noop the
+    world may not change again by itself — the soak's counter is volatile, so not part of the
+    world — and an idle loop rightly never decides). The fault then times whether the pulse
+    acts on a change, not whether one happened to come."""
     s.nudges += 1
-    s.looop("goal", "write", f"clock-{when}-{s.nudges}", "goal: the soak's clock stepped")
+    s.looop("goal", "write", f"fault-{when}-{s.nudges}", "goal: a soak fault ended")
 
 
 def _decides_after_return(s: Soak, f: Fault) -> None:
@@ -985,7 +986,9 @@ def fault_read_only(s: Soak) -> Fault:
         s.wait(s.long_fault_s())
         _read_only(s.data, False)
     f.verified = f"writes failed with EROFS for {s.long_fault_s():.0f} s"
-    s.recover(f, s.next_decide())
+    decided = s.next_decide()
+    _nudge(s, "writable")
+    s.recover(f, decided)
     after = s.pulse_status().get("restarts")
     if s.pulse_pid() != pid or after != before:
         f.note = f"the pulse restarted (pid {pid} -> {s.pulse_pid()}, restarts {before} -> {after})"
@@ -1047,7 +1050,9 @@ def fault_disk(s: Soak) -> Fault:
     before = s.pulse_status().get("restarts")
     s.wait(s.long_fault_s())
     filler.unlink(missing_ok=True)
-    s.recover(f, s.next_decide())
+    decided = s.next_decide()
+    _nudge(s, "room")
+    s.recover(f, decided)
     _stayed_up(s, f, pid, before)
     return f
 
@@ -1449,9 +1454,11 @@ HOW_CHECKED = """## How the checks can fail
   (tests/unit/test_soak_accounting.py: a cap broken mid-run fails).
 - **Long faults**: the disk full, the data dir read-only and the clock an hour ahead each last
   3 minutes in an hour's run (a twentieth of a shorter one, at least 3 beats): the same pulse
-  must ride each out (no restart, no watchdog stop) and decide again after; a clock fault
-  also after the clock steps back to real time. Beats are counted from the pulse_sleep events
-  the driver follows, not the pulse's log (which can stop: next check).
+  must ride each out (no restart, no watchdog stop) and decide again within 6 beats of a
+  human's goal written as it ends (the soak's counter is volatile: after a noop nothing else
+  need change the world); a clock fault also after the clock steps back to real time.
+  Beats are counted from the pulse_sleep events the driver follows, not the pulse's log
+  (which can stop: next check).
 - **The pulse's log records its beats to the end**: over the last 15 s before `down` the
   pulse's output.log (with its rotations) gains `next beat in` lines. Break: the disk-full
   fault when a log write hits the full disk — the session supervisor stops writing a log

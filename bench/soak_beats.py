@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 
 from looop.cli.ctxbuild import ctx_for
+from looop.core import gcpolicy
 from looop.home.clock import SystemClock
 from looop.loop.memtrace import MemTrace
 from looop.loop.pulse import Pulse
@@ -45,40 +46,17 @@ def status_kb(field: str) -> int:
     return 0
 
 
-# struct mallinfo2's fields, in order (glibc 2.33+)
-MALLINFO2 = (
-    "arena",
-    "ordblks",
-    "smblks",
-    "hblks",
-    "hblkhd",
-    "usmblks",
-    "fsmblks",
-    "uordblks",
-    "fordblks",
-    "keepcost",
-)
-
-
-class MallInfo2(ctypes.Structure):
-    """glibc's heap figures (struct mallinfo2): what the C heap holds, in use and free."""
-
-    _fields_ = [(n, ctypes.c_size_t) for n in MALLINFO2]
-
-
 def mallinfo() -> dict[str, int]:
-    try:
-        fn = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError):  # not glibc, or older than 2.33
+    """glibc's heap figures, in kB (and its free chunks: fragments)."""
+    h = gcpolicy.heap_figures()
+    if not h:
         return {}
-    fn.restype = MallInfo2
-    m = fn()
     return {
-        "c_heap_kb": m.arena // 1024,  # taken from the kernel by brk
-        "c_used_kb": m.uordblks // 1024,  # in use in it
-        "c_free_kb": m.fordblks // 1024,  # free in it, kept
-        "c_mmap_kb": m.hblkhd // 1024,  # big blocks mapped on their own
-        "c_chunks": m.ordblks,  # free chunks: fragments
+        "c_heap_kb": h["heap"] // 1024,  # taken from the kernel by brk
+        "c_used_kb": h["used"] // 1024,  # in use in it
+        "c_free_kb": h["free"] // 1024,  # free in it, kept
+        "c_mmap_kb": h["mapped"] // 1024,  # big blocks mapped on their own
+        "c_chunks": h["chunks"],  # free chunks: fragments
     }
 
 
@@ -186,6 +164,11 @@ def main() -> int:
     finally:
         if args.workers:
             subprocess.run([looop, "down"], env=env, capture_output=True, timeout=120)
+    if not pulse.rows:
+        print(
+            f"soak_beats: {args.beats} beats take no sample: give {SAMPLE} or more", file=sys.stderr
+        )
+        return 2
     print(f"beats in {root}: slope per 1,000 beats over the second half")
     for key in pulse.rows[0][1]:
         print(f"  {key:12} {slope(pulse.rows, key):+10.1f}")

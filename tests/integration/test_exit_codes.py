@@ -52,6 +52,18 @@ def test_tick_force_stopped_by_a_breaker_fails(ctx: Ctx) -> None:
     assert forced.returncode == 1, forced.stderr
 
 
+def test_tick_force_stopped_by_the_budget_breaker_fails(ctx: Ctx) -> None:
+    """The daily budget's fail-closed side: a runner that reports no cost while a budget is
+    set opens the breaker after three runs, and a forced beat it stops fails too."""
+    wire(ctx, [], max_daily_usd=5)  # the scripted runner reports no cost
+    for _ in range(3):
+        ran = _looop(ctx, "tick", "--force")
+        assert ran.returncode == 0, ran.stderr
+    forced = _looop(ctx, "tick", "--force")
+    assert "reported no cost 3 runs in a row while a budget is set" in forced.stderr
+    assert forced.returncode == 1, forced.stderr
+
+
 def test_up_json_prints_json(ctx: Ctx) -> None:
     wire(ctx, [])
     try:

@@ -2,12 +2,14 @@
 the pack's `tests` sensor going red in that worker's checkout, and one beat whose (scripted)
 decider tells w1 — the prompt it got shows the red reading in w1's own item, and the worker's
 terminal gets the line. A worker that has exited is resumed on its conversation instead, the
-line its first message."""
+line its first message. The same through the pack's `github` sensor: among several open pull
+requests, w1's own going red is its news, the others' left out."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -157,3 +159,56 @@ def test_a_stalled_exited_worker_is_not_resumed_by_a_tell(rctx: Ctx, tmp_path: P
     finally:
         with contextlib.suppress(SessionError):  # resumed only if the refusal failed
             kill(rctx.paths.data, "w1")
+
+
+# a stand-in for gh (no forge is reachable here): `gh pr list … --jq Q` runs jq on prs.json
+GH = """#!/usr/bin/env bash
+here=$(dirname "$0")
+prev=""
+for a in "$@"; do [ "$prev" = --jq ] && q=$a; prev=$a; done
+[ "$1" = pr ] && exec jq -r "$q" "$here/prs.json"
+echo '[]' | exec jq -r "$q"
+"""
+
+
+def _pr(number: int, branch: str, conclusion: str) -> dict[str, Any]:
+    check = {"name": "ci", "status": "COMPLETED", "conclusion": conclusion}
+    return {
+        "number": number,
+        "title": f"PR {number}",
+        "headRefName": branch,
+        "isDraft": False,
+        "reviewDecision": "",
+        "statusCheckRollup": [check],
+    }
+
+
+def test_a_red_check_on_a_workers_pull_request_reaches_that_worker(
+    rctx: Ctx, tmp_path: Path
+) -> None:
+    """Pull request 3 (someone's) sorts first; w1's own, 9, fails: the decider, scripted to
+    tell w1 only when w1's news is its own red pull request first, tells it."""
+    gh_dir = tmp_path / "gh-bin"
+    gh_dir.mkdir()
+    (gh_dir / "gh").write_text(GH)
+    (gh_dir / "gh").chmod(0o755)
+    prs = [_pr(3, "feature/other", "SUCCESS"), _pr(9, "looop/w1", "FAILURE")]
+    (gh_dir / "prs.json").write_text(json.dumps(prs))
+    c = replace(rctx, env={**rctx.env, "PATH": f"{gh_dir}{os.pathsep}{rctx.env['PATH']}"})
+    listen = 'while IFS= read -r line; do echo "told: $line"; done # {{prompt_file}}'
+    own = '"news":{"sensor-github.json":{"assigned_issues":[],"pull_requests":[{"branch":"looop/w1"'
+    steer = {"action": "steer_session", "id": "w1", "input": TELL}
+    wire(c, [{"when": own, "decision": steer}], worker=listen)
+    start_worker(c, c.knobs(), StartRequest("w1", "work", repo=str(tmp_path / "repo")))
+    try:
+        c.paths.sensors.mkdir(exist_ok=True)
+        script = c.paths.sensors / "github.sh"
+        script.write_text(render("github", {"repo": "acme/shop", "dir": str(tmp_path)}, "/"))
+        script.chmod(0o755)
+        news = _w1_item(_beat(c, tmp_path / "repo"))["news"]["sensor-github.json"]
+        assert [(p["number"], p["checks"]) for p in news["pull_requests"]] == [(9, "fail")]
+        code, _, _ = expect(c.paths.data, "w1", f"told: {TELL}", timeout_s=20, clock=c.clock)
+        assert code == 0, read_log(c.paths.data, "w1", 0, False)[0]
+    finally:
+        kill(c.paths.data, "w1")
+        wait(c.paths.data, "w1", 20, c.clock)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home import outcomes, usagewindows
@@ -32,7 +35,7 @@ from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
-from tests.helpers import Cli, clean_env, stop_sessions, wire
+from tests.helpers import Cli, clean_env, process_ended, stop_sessions, wait_until, wire
 from tests.integration.workerchange import git, repo, start
 from tests.integration.workerchange import wctx as repo_ctx
 
@@ -174,6 +177,7 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         out = tick(c, force=True)
         assert out.status == "failed" and out.error is not None
         assert "worker flaky is stalled" in out.error and "looop worker unstall flaky" in out.error
+        assert "ask a human, never the same work under another id" in out.error
         assert "\n" not in out.error
         assert not get_session(data, "flaky").alive  # nothing started
         wire(c, [{"decision": {"action": "restart_session", "id": "flaky"}}])
@@ -181,8 +185,18 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         assert out.status == "failed" and out.error is not None
         assert "restart_session: worker flaky is stalled" in out.error and "\n" not in out.error
         assert not get_session(data, "flaky").alive
+        for move in (start, {"action": "restart_session", "id": "flaky"}):
+            with pytest.raises(ExecError, match="worker flaky is stalled"):  # a human's agent
+                execute(c, c.knobs(), decision_from_obj(move), actor="mcp")
+        assert not get_session(data, "flaky").alive
 
         cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
+        code, out_text, err = cli("needs", "--json")  # it waits on a human: in the queue
+        assert code == 0, err
+        stalled = [n for n in json.loads(out_text) if n["kind"] == "stalled"]
+        assert [(n["worker"], n["answer"]) for n in stalled] == [
+            ("flaky", "looop worker unstall flaky")
+        ]
         code, out_text, err = cli("worker", "unstall", "flaky")
         assert code == 0 and "no longer stalled" in out_text, err
         code, _, err = cli("worker", "unstall", "flaky")
@@ -194,6 +208,8 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         tick(c)
         rec = outcomes.read_record(str(data), "flaky")
         assert rec is not None and rec["outcome"] == "exited" and rec["streak"] == 1
+        code, out_text, _ = cli("needs", "--json")
+        assert not [n for n in json.loads(out_text) if n["kind"] == "stalled"]
     finally:
         stop_sessions(data)
 
@@ -241,3 +257,110 @@ def test_a_landing_while_it_runs_makes_its_end_landed(
         assert [r["outcome"] for r in _records(c, "worker_ended")] == ["landed"]
     finally:
         stop_sessions(c.paths.data)
+
+
+def test_a_failure_that_says_when_it_failed_stalls_all_the_same(octx: Ctx) -> None:
+    """Real workers whose error line carries the time it failed (nanoseconds: never twice the
+    same) and how long it took: the same failure, stalled at the third."""
+    c, data = octx, octx.paths.data
+    line = 'echo "$(date +%s%N) error: registry unreachable after $RANDOM.5s"; exit 4'
+    try:
+        for _ in range(3):
+            _start(c, "noisy", line)
+            assert wait(data, "noisy", 30, c.clock) == 4
+            tick(c)
+        rec = outcomes.read_record(str(data), "noisy")
+        assert rec is not None and rec["outcome"] == "stalled", rec["signature"]
+        assert rec["streak"] == 3
+        said = _records(c, "worker_stalled")
+        assert [r["id"] for r in said] == ["noisy"]
+        journal = c.paths.journal.read_text()
+        assert "worker noisy ended: stalled — the same failure 3 times" in journal
+    finally:
+        stop_sessions(data)
+
+
+def test_held_at_its_budget_three_times_is_stalled(octx: Ctx) -> None:
+    """A worker held at its spend budget and ended, started again and held again: each start
+    spends the budget anew, so the third is stalled and the decider may not start it."""
+    c, data = octx, octx.paths.data
+    try:
+        for _ in range(3):
+            _start(c, "spender", "sleep 600")
+            mark_over(str(data), "spender", 5.2, 5.0, "pause")  # what the meter writes at it
+            kill(data, "spender")  # it ends held (a signal, nobody's kill_worker)
+            wait(data, "spender", 30, c.clock)
+            tick(c)
+        ended = _records(c, "worker_ended")
+        assert [r["outcome"] for r in ended] == ["over_budget", "over_budget", "stalled"]
+        assert [r["id"] for r in _records(c, "worker_stalled")] == ["spender"]
+        start = {"action": "start_worker", "id": "spender", "prompt": "again"}
+        start["command"] = "sleep 600 # {{prompt_file}}"
+        wire(c, [{"decision": start}])
+        out = tick(c, force=True)
+        assert out.status == "failed" and out.error is not None
+        assert "worker spender is stalled" in out.error and "spend budget" in out.error
+        assert not get_session(data, "spender").alive
+    finally:
+        stop_sessions(data)
+
+
+def test_an_archived_goal_says_why_who_and_how_its_worker_ended(
+    octx: Ctx, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decider archives a goal done once its worker verified: the archive keeps the
+    reason, the decider and the worker's outcome, and says them in the journal, `goal list
+    --archived` and its --json; a human's archive of a goal no worker served says so."""
+    c, data = octx, octx.paths.data
+    cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
+    try:
+        for gid in ("ship", "tidy"):
+            assert cli("goal", "write", gid, f"goal: {gid}")[0] == 0
+        _start(c, "ship", "exit 0", verify="true")
+        wait(data, "ship", 30, c.clock)
+        tick(c)
+        assert _outcomes(c)["ship"] == "verified"
+        wire(c, [{"decision": {"action": "archive_goal", "id": "ship", "reason": "done"}}])
+        out = tick(c, force=True)
+        assert out.status == "decided", out.error
+        assert "archive-goal ship (done) (its worker ship ended verified)" in (
+            c.paths.journal.read_text()
+        )
+        code, _, err = cli("goal", "rm", "tidy")
+        assert code == 0, err
+        code, text, _ = cli("goal", "list", "--archived", "--json")
+        rows = {r["id"]: r for r in json.loads(text)}
+        assert (rows["ship"]["reason"], rows["ship"]["by"]) == ("done", "decider")
+        assert rows["ship"]["worker_outcome"] == "verified"
+        assert (rows["tidy"]["reason"], rows["tidy"]["by"]) == ("dropped", "cli")
+        assert rows["tidy"]["worker_outcome"] is None
+        code, text, _ = cli("goal", "list", "--archived")
+        lines = {ln.split()[0]: ln.split() for ln in text.splitlines()}
+        assert lines["ship"][:4] == ["ship", "done", "verified", "decider"]
+        assert lines["tidy"][:4] == ["tidy", "dropped", "—", "cli"]
+        said = {r["id"]: r for r in _records(c, "goal_archived")}
+        assert said["ship"]["worker_outcome"] == "verified" and said["tidy"]["by"] == "cli"
+    finally:
+        stop_sessions(data)
+
+
+def test_a_worker_whose_supervisor_died_ends_killed_once(octx: Ctx) -> None:
+    """The OOM killer's way: its supervisor dies with no end written; the next beat settles
+    it killed and records that outcome once, a failure toward a stall (nobody asked)."""
+    c, data = octx, octx.paths.data
+    try:
+        _start(c, "orphan", "sleep 600")
+        sup = get_session(data, "orphan").supervisor_pid
+        assert sup is not None
+        os.kill(sup, signal.SIGKILL)
+        wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+        wait_until(lambda: not get_session(data, "orphan").alive, 10, "its lock released")
+        assert _outcomes(c)["orphan"] is None
+        tick(c)
+        assert _outcomes(c)["orphan"] == "killed"
+        tick(c)
+        ended = _records(c, "worker_ended")
+        assert [(r["id"], r["outcome"], r["streak"]) for r in ended] == [("orphan", "killed", 1)]
+        assert "worker orphan ended: killed — killed (exit 137)" in c.paths.journal.read_text()
+    finally:
+        stop_sessions(data)

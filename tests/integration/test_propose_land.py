@@ -17,6 +17,7 @@ from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask, pending, read_answer
+from looop.workers import landpropose
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.verify import record
@@ -37,8 +38,12 @@ def asks_of(c: Ctx, wid: str) -> list[dict[str, object]]:
 
 
 def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
-    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    told: list[tuple[str, str, str]] = []  # the proposal joins the needs-you queue: told once
+    monkeypatch.setattr(
+        landpropose, "notify", lambda c, msg, i, kind, cfg=None: told.append((kind, i, msg))
+    )
     start(wctx, tmp_path, "w1", repo)
     record(wctx, "w1", "make test", True, 0, False, "ok")
     main = git(repo, "rev-parse", "main").strip()
@@ -51,6 +56,8 @@ def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
     assert carried["branch"] == "looop/w1" and carried["tip"] == tip and carried["base"] == main
     assert carried["stat"] == "1 commit(s), 2 file(s) +3 -0" and carried["verify"] == "passed"
     assert ask["options"] == ["no"]
+    assert [(k, i) for k, i, _ in told] == [("ask", ask["id"])]
+    assert "looop land w1" in told[0][2] and f"looop answer {ask['id']} no" in told[0][2]
 
     code, out, err = cli("needs")
     assert code == 0, err
@@ -63,6 +70,7 @@ def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
 
     again = propose(wctx, "w1")  # level-triggered: found, not asked twice
     assert f"already proposed (ask {ask['id']})" in again and len(asks_of(wctx, "w1")) == 1
+    assert len(told) == 1  # nor told twice
     code, _, err = cli("answer", str(ask["id"]), "yes")  # an answer cannot approve it
     assert code == 1 and "takes one of: no" in err
     assert git(repo, "rev-parse", "main").strip() == main

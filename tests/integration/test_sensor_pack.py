@@ -94,6 +94,21 @@ def test_git_sensor_reads_branch_dirty_ahead_behind(tmp_path: Path, cli: Cli) ->
     assert (both["ahead"], both["behind"]) == (1, 1)
 
 
+def test_git_sensor_names_its_branch_in_detail_but_not_a_detached_head(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The branch checked out is in detail too: the news of the worker on it (issue 57)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "looop/w1")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    _add(cli, "git", "--repo", str(repo))
+    assert _reading(cli, "git")["detail"]["branch"] == "looop/w1"
+    _git(repo, "checkout", "-q", "--detach")
+    got = _reading(cli, "git")
+    assert got["signal"]["branch"] == "(detached)" and "branch" not in got["detail"]
+
+
 def test_git_sensor_outside_a_repository_fails_saying_so(tmp_path: Path, cli: Cli) -> None:
     _add(cli, "git", "--repo", str(tmp_path))
     code, out, _ = cli("sensor", "run", "git", "--json")

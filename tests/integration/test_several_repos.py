@@ -210,6 +210,24 @@ def test_worker_diff_shows_each_repo_under_its_folder_name(
     assert "+++ b/lib/new.txt" in shown and shown.count("+changed by w8") == 2
 
 
+def test_worker_diff_stat_names_each_file_with_its_repos_folder(
+    wctx: Ctx, repo: Path, lib: Path, tmp_path: Path, cli: Cli
+) -> None:
+    """git's own --stat names `README` of both checkouts alike: each is REPO/PATH, with its
+    count and bar, and one total line across both."""
+    home = start_both(wctx, tmp_path, "w8s", [repo, lib])
+    (home / "lib" / "new.txt").write_text("one\ntwo\n")
+    code, out, err = cli("worker", "diff", "w8s", "--stat")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(ln.split("|")[0].strip() == f"{repo.name}/README" for ln in lines), out
+    assert any(ln.split("|")[0].strip() == "lib/README" for ln in lines), out
+    (new,) = [ln for ln in lines if ln.split("|")[0].strip() == "lib/new.txt"]
+    assert new.split("|")[1].split() == ["2", "++"], out
+    assert lines[-1].strip() == "3 files changed, 4 insertions(+)", out
+    assert not any(ln.split("|")[0].strip() == "README" for ln in lines), out
+
+
 def test_a_kept_checkout_of_several_is_listed_and_expires_alone_into_its_own_patch(
     wctx: Ctx, repo: Path, lib: Path, tmp_path: Path
 ) -> None:

@@ -3,7 +3,11 @@ and gemini TUIs as workers against the scripted model server, their plain screen
 screenshot API returns it, what the detector reads) kept each time it changed, at several
 terminal sizes and through a whole turn: starting, thinking (the server answers late),
 asking to run a command (an approval prompt where the CLI has one), running a slow command
-with a long output, done at its input box, and a turn that fails (the server answers 500).
+with a long output, done at its input box, and a turn that fails (the server answers 500;
+`test_record_errors`: it answers 401, which every CLI reports at once, gemini included, which
+retries a 500 for minutes); `test_record_long_answers`: the model's answer is long (a table
+of 90 rows, then a quoted screen with every CLI's spinner and prompt words, as a worker on
+looop itself would print), so the screen is full of output at the idle box.
 
 Not a test: run by hand, `LOOOP_RECORD_NEEDS=1 pytest tests/realcli/record_needs.py`; each
 new screen is written unlabelled (tests/corpus/needs/<cli>/<n>.txt) for a human to label in
@@ -23,8 +27,9 @@ from looop.sessions.client import kill, screenshot, send, send_keys
 from looop.sessions.state import SessionError
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
+from tests.corpus.needs.score import last_number
 from tests.realcli.harness import Rig, answer_first_run_prompts
-from tests.realcli.model_server import HTTP_500, PROBE_MARK
+from tests.realcli.model_server import AUTH, HTTP_500, PROBE_MARK, Reply
 from tests.realcli.test_needs_input import ANSWER, COMMAND, _ask_opencode_first
 
 CORPUS = Path(
@@ -52,10 +57,43 @@ def _slow(rig: Rig, delay_s: float) -> None:
     rig.server.plan = late  # type: ignore[method-assign]
 
 
+# Words the CLIs draw when they work or ask, quoted in an answer: on an idle screen they are
+# output, not the CLI's own state.
+QUOTED = """The TUI tests read screens such as these:
+
+    ✻ Beaming… (esc to interrupt)
+    Do you want to proceed?
+    ❯ 1. Yes
+    ⠋ Working...
+    Allow once   Allow always   Reject
+    ⠇ Thinking... (esc to cancel, 2m 16s)
+
+`esc to interrupt` shows while a CLI works; "Would you like to run the command?" asks."""
+
+
+def _long(word: str) -> str:
+    rows = "\n".join(f"| src/mod{i:02d}.py | {40 + i} | ok |" for i in range(90))
+    head = f"ANSWER:{word}: I checked 90 files.\n\n| file | lines | status |\n|---|---|---|\n"
+    return head + rows + "\n\n" + QUOTED + "\n\nAll 90 files checked."
+
+
+def _long_answers(rig: Rig) -> None:
+    """The parrot's answer (`ANSWER:<word> …`) becomes a long one."""
+    plan = rig.server.plan
+
+    def long(api: str, body: dict[str, Any]) -> Any:
+        reply = plan(api, body)
+        if reply.tool is None and reply.text.startswith("ANSWER:"):
+            return Reply(text=_long(reply.text.split()[0].removeprefix("ANSWER:")))
+        return reply
+
+    rig.server.plan = long  # type: ignore[method-assign]
+
+
 def _keep(cli: str, text: str, tag: str) -> None:
     d = CORPUS / cli
     d.mkdir(parents=True, exist_ok=True)
-    n = len(list(d.glob("*.txt"))) + 1
+    n = last_number(d) + 1  # thinned screens leave gaps: never reuse a number
     (d / f"{n:03d}.txt").write_text(text)
     (d / f"{n:03d}.how").write_text(tag + "\n")  # how it was recorded; never its label
 
@@ -114,3 +152,31 @@ def test_record(rig_for: Any, cli: str) -> None:
     rig.server.scenario = HTTP_500
     _record(rig, "e0", SIZES[0], f"{cli} {SIZES[0][0]}x{SIZES[0][1]} http500", failing=True)
     assert json.dumps(sorted(p.name for p in (CORPUS / cli).glob("*.txt")))
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode", "gemini"])
+def test_record_errors(rig_for: Any, cli: str) -> None:
+    """Error screens: each CLI told its key is refused (401) at two sizes, then a second
+    message refused again; what it shows while it fails and at its box after."""
+    rig = rig_for(cli)
+    if cli != "codex":
+        answer_first_run_prompts(rig)
+    rig.server.scenario = AUTH
+    for i, size in enumerate(SIZES[:2]):
+        _record(rig, f"a{i}", size, f"{cli} {size[0]}x{size[1]} auth401", failing=True)
+    assert list((CORPUS / cli).glob("*.txt"))
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode", "gemini"])
+def test_record_long_answers(rig_for: Any, cli: str) -> None:
+    """Long output: each CLI's answer fills its screen, at two sizes, then a second one."""
+    rig = rig_for(cli)
+    if cli != "codex":
+        answer_first_run_prompts(rig)
+    _long_answers(rig)
+    for i, size in enumerate(SIZES[:2]):
+        # codex's first screen is its model chooser: answered, as in a turn
+        _record(rig, f"l{i}", size, f"{cli} {size[0]}x{size[1]} long", failing=cli != "codex")
+    assert list((CORPUS / cli).glob("*.txt"))

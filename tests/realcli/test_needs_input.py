@@ -86,8 +86,8 @@ def _until(rig: Rig, wid: str, want: str, timeout_s: float = 60) -> list[str]:
             shot = screenshot(rig.ctx.paths.data, wid, "plain").get("text", "")
             assert health == want, f"{health}\n{shot}"
             return told
-        # a beat's cadence at the fastest (1 s): an idle box counts once a later look finds
-        # nothing printed since, and a loaded machine can hold a TUI's spinner still for 0.3 s
+        # a beat's cadence at the fastest (1 s): an idle box counts once a look 3 s later
+        # finds nothing printed since, and a loaded machine can hold a TUI's spinner still for 0.3 s
         time.sleep(1.0)
 
 

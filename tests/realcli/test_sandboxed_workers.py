@@ -317,3 +317,66 @@ def test_a_sandboxed_cli_that_never_ran_says_what_to_run_once(
     assert f"run `{cli}` once outside looop" in str(e.value) and "\n" not in str(e.value)
     assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
     assert not rig.server.model_calls()
+
+
+def _returning_user_who_never_bypassed(rig: Rig) -> Path:
+    """A returning user (onboarded, the key approved) who never ran claude in Bypass
+    Permissions mode: their settings.json holds no skipDangerousModePermissionPrompt."""
+    _returning_user_without_trust(rig)
+    settings = rig.home / ".claude" / "settings.json"
+    settings.write_text(json.dumps({"theme": "dark"}) + "\n")
+    return settings
+
+
+@pytest.mark.timeout(60)
+def test_a_sandboxed_claude_for_a_user_who_never_accepted_bypass_mode_says_what_to_run_once(
+    rig_for: RigFor,
+) -> None:
+    """The real claude stops such a start at its Bypass Permissions warning, whose "Yes, I
+    accept" goes to settings.json, read-only in the box (asked again by every worker):
+    refused instead, in one line, and the user's file left as it was."""
+    rig = rig_for("claude")
+    srt = install()
+    settings = _returning_user_who_never_bypassed(rig)
+    before = settings.read_bytes()
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    with pytest.raises(LooopError) as e:
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet.", sandbox=policy))
+    said = str(e.value)
+    assert "run `claude --dangerously-skip-permissions` once outside looop" in said, said
+    assert "\n" not in said and str(settings) in said
+    assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
+    assert settings.read_bytes() == before and not rig.server.model_calls()
+
+
+@pytest.mark.timeout(180)
+def test_a_sandboxed_claude_whose_line_accepts_bypass_mode_starts_with_nothing_to_answer(
+    rig_for: RigFor,
+) -> None:
+    """The same user's own worker line may accept the warning itself (claude reads its
+    --settings as the user's answer): the real claude in the box then reaches the model with
+    its brief, no warning drawn."""
+    rig = rig_for("claude")
+    srt = install()
+    _returning_user_who_never_bypassed(rig)
+    preset = rig.ctx.config().runners["claude"].worker or ""
+    line = preset.replace(
+        """'{"tui":"default"}'""",
+        """'{"tui":"default","skipDangerousModePermissionPrompt":true}'""",
+    )
+    assert line != preset, preset
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    root = ctx.paths.data
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    start = StartRequest("w1", "Greet the fleet. ECHO:brief47", command=line, sandbox=policy)
+    start_worker(ctx, ctx.knobs(), start)
+    try:
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief47", screen=True, timeout_s=90, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
+        drawn = (root / "sessions" / "w1" / "output.log").read_bytes().decode("utf-8", "replace")
+        assert "Bypass Permissions mode" not in drawn, _screen(root, "w1")
+    finally:
+        kill(root, "w1")

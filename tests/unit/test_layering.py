@@ -161,7 +161,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
-    ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
+    ("looop.cli.satellite", "looop.cli.satverbs"),  # a host's start, review and land verbs
     # a fast verb's one door out of the light rooms, once its argv parsed
     ("looop.verbs.tick", "looop.cli.tickwork"),
     ("looop.verbs.kill", "looop.cli.steermove"),

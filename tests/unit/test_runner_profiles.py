@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ def _run_tokens(ev: dict[str, object]) -> list[tuple[str, int, int, int]]:
     return [("parrot-1", n, 0, n)] if isinstance(n, int) else []
 
 
-def _first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def _first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     if env.get("PARROT_READY"):
         return {"PARROT_BOXED": "1"}, ""
     return {}, "parrot has not been set up: run `parrot` once outside looop"

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from looop.home import outcomes
 from looop.home.spent import clear_over, mark_over
 from tests.helpers import wait_until
-from tests.web.test_browser import _text, browser_parts, driver, site
+from tests.web.test_browser import _click, _text, browser_parts, driver, site
 
 __all__ = ["browser_parts", "driver", "site"]  # the fixtures this module uses
 
@@ -28,4 +29,21 @@ def test_a_worker_over_budget_shows_in_needs_you_with_its_answer(
     assert "budget w1" in _text(driver, "#needs")
     clear_over(str(data), "w1")
     driver.refresh()
+    wait_until(lambda: "Nothing else waits on you" in _text(driver, "#needs"), 30, "it to go")
+
+
+@pytest.mark.timeout(180)
+def test_a_stalled_worker_shows_in_needs_you_and_its_button_clears_it(
+    site: dict[str, Any], driver: Any
+) -> None:
+    data = str(site["data"])
+    fail, rec = outcomes.End("exited", 2, last_line="Error: no config"), None
+    for g in ("g1", "g2", "g3"):  # the same failure three times: stalled
+        rec = outcomes.next_record(rec, "w9", g, fail, 3, "2027-01-15T08:00:00.000Z")
+    outcomes.write_record(data, rec)
+    driver.get(site["url"])
+    want = "looop worker unstall w9"
+    wait_until(lambda: want in _text(driver, "#needs"), 30, "the stalled worker")
+    _click(driver, "#needs button.unstall")
+    wait_until(lambda: outcomes.stalled(data, "w9") is None, 30, "the stall cleared")
     wait_until(lambda: "Nothing else waits on you" in _text(driver, "#needs"), 30, "it to go")

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
+from looop.cli.ctxbuild import ctx_for
+from looop.home.clock import SystemClock
 from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, wait_until
 from tests.integration.workerchange import new_repo
@@ -206,3 +210,36 @@ def test_review_comment_send_and_land_on_desktop_and_phone(
     assert rev(repo, "main^1") == old
     wait_until(lambda: "user (web): landed worker w3" in journal(home), 10, "journaled")
     assert "merge commit" in journal(home).splitlines()[-1]
+
+
+@pytest.mark.timeout(180)
+def test_a_proposed_landing_is_declined_from_the_review_panel(
+    home: dict[str, Any], driver: Any
+) -> None:
+    """The decider proposes landing w4; Decline (confirmed) answers its ask "no", as `looop
+    answer ASK no` does: nothing lands, the proposal leaves the panel, journaled as the web's."""
+    repo = home["repo"]
+    worker(home, "w4", "add todo", {"todo.txt": "one\\n"})
+    c = ctx_for(home["env"], SystemClock(), None)  # the home the web serves
+    move = {"action": "propose_land", "id": "w4", "reason": "verify passed"}
+    execute(c, c.knobs(), decision_from_obj(move))
+    before = git(repo, "rev-parse", "main")
+    driver.get(home["url"])
+    _click(driver, "#show-all")
+    open_review(driver, "w4")
+    wait_until(lambda: "w4-1" in _text(driver, "#review-head"), 20, "the proposal shown")
+    decline = driver.find_element("css selector", "#review-decline")
+    assert decline.is_displayed()
+    size(driver, PHONE, "review-phone-proposal")
+    _click(driver, "#review-decline")
+    alert = driver.switch_to.alert
+    assert "Decline" in alert.text and "w4-1" in alert.text
+    alert.accept()
+    answers = home["data"] / "answers" / "w4-1.json"
+    wait_until(answers.exists, 20, "the ask answered")
+    assert json.loads(answers.read_text())["answer"] == "no"
+    wait_until(lambda: "w4-1" not in _text(driver, "#review-head"), 20, "the proposal gone")
+    assert not driver.find_element("css selector", "#review-decline").is_displayed()
+    assert "web: answered w4-1: no" in journal(home)
+    assert git(repo, "rev-parse", "main") == before  # nothing landed
+    assert rev(repo, "looop/w4")  # the worker's branch is kept

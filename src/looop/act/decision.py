@@ -80,6 +80,9 @@ def set_field(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
+AGENTS = ("pulse", "mcp")  # the actors that are agents: the decider, web/mcpserver.ACTOR
+
+
 @dataclass(frozen=True)
 class Mover:
     """Who makes a move and under what: the home, its knobs, the actor ("pulse", "cli",
@@ -96,6 +99,12 @@ class Mover:
     def decided(self) -> bool:
         """The decider asked for this move (not a human)."""
         return self.actor == "pulse"
+
+    @property
+    def by_agent(self) -> bool:
+        """An agent asked for this move, the decider or a human's agent over MCP (`looop
+        mcp`), not a human's own hand: what waits for a human (a stalled worker) refuses it."""
+        return self.actor in AGENTS
 
     def config(self) -> Config:
         return self.cfg if self.cfg is not None else self.ctx.config()

@@ -1,7 +1,9 @@
-"""Why a goal was archived: every archived goal says it (done, dropped or superseded), kept
+"""Why a goal was archived: every archived goal says it (done, dropped or superseded), who
+archived it (the decider or a human's face) and how the worker that served it ended (the
+worker of the goal's id, as start_worker names it: its outcome, home/outcomes.py), kept
 beside it as goals/archive.why/<name>.json (atomic; out of goals/archive/, which holds the
-bodies alone, as it always has) and read back for `looop goal list
---archived` and the web's GET /goals/archived."""
+bodies alone, as it always has) and read back for `looop goal list --archived`, the web's
+GET /goals/archived and its goals card."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import outcomes, store
 from looop.home.errors import CorruptState
 
 # reason -> what it means; the one list a decision, the CLI and the API accept
@@ -29,12 +31,26 @@ def check_reason(reason: object, where: str) -> str:
     raise ValueError(f"{where} must be one of {', '.join(REASONS)}")
 
 
-def record(ctx: Ctx, archived: str, goal: str, reason: str) -> None:
-    """The reason beside the archived body `archived` (goals/archive/ID.md or ID~N.md)."""
+def record(ctx: Ctx, archived: str, goal: str, reason: str, by: str) -> str | None:
+    """The reason beside the archived body `archived` (goals/archive/ID.md or ID~N.md), who
+    archived it (`by`: "decider", or the human's face: "cli", "web:…") and the outcome its
+    worker ended in. Returns that outcome (None: no worker of its id ended)."""
     path = Path(archived)
-    rec = {"v": 1, "goal": goal, "reason": reason, "ts": int(ctx.clock.now())}
+    ended = worker_outcome(ctx, goal)
+    rec = {"v": 1, "goal": goal, "reason": reason, "ts": int(ctx.clock.now()), "by": by}
+    rec["worker_outcome"] = ended
     store.write_json(_why(ctx, path), rec)
-    ctx.events.record("goal_archived", id=goal, reason=reason, file=path.name)
+    ctx.events.record(
+        "goal_archived", id=goal, reason=reason, file=path.name, by=by, worker_outcome=ended
+    )
+    return ended
+
+
+def worker_outcome(ctx: Ctx, goal: str) -> str | None:
+    """How the worker serving the goal (the worker of its id) last ended; None: none did."""
+    rec = outcomes.read_record(str(ctx.paths.data), goal)
+    got = rec.get("outcome") if rec is not None else None
+    return got if isinstance(got, str) and got in outcomes.TABLE else None
 
 
 def _why(ctx: Ctx, archived: Path) -> Path:
@@ -57,7 +73,7 @@ def archived(ctx: Ctx) -> list[dict[str, Any]]:
         text = store.read_text(p) or ""
         head = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         reason = why.get("reason") if why.get("reason") in REASONS else "unsaid"
-        ts = why.get("ts")
+        ts, by, ended = why.get("ts"), why.get("by"), why.get("worker_outcome")
         rows.append(
             {
                 "id": str(why.get("goal") or p.stem),
@@ -65,6 +81,8 @@ def archived(ctx: Ctx) -> list[dict[str, Any]]:
                 "headline": head[:100],
                 "reason": reason,
                 "archived_unix": ts if isinstance(ts, int) else None,
+                "by": by if isinstance(by, str) else None,
+                "worker_outcome": ended if ended in outcomes.TABLE else None,
             }
         )
     return rows

@@ -219,25 +219,28 @@ def land(
     into: str | None,
     actor: str,
     repo: str | None = None,
+    cfg: LandConfig | None = None,
 ) -> Landed:
     """Land the worker's change; `mode` None: as configured (land.merge). `actor` says who
     approved it and from where (journaled). `repo`: of a worker of several repositories,
-    land only the one of that name."""
+    land only the one of that name. `cfg`: how to land (None: this data dir's config; a
+    host's satellite lands as its home's config says)."""
     wid = normalise_target(worker_id)
-    cfg: LandConfig = land_config(ctx.config().raw)
+    if cfg is None:
+        cfg = land_config(ctx.config().raw)
     trees = worker_trees(ctx, wid)
     if len(trees) > 1 or repo is not None:
         return _land_several(ctx, knobs, cfg, trees, mode or cfg.merge, into, actor, repo)
     p = plan_tree(ctx, trees[0], mode or cfg.merge, into)
     done = land_one(ctx, knobs, cfg, p, actor)
-    _outcome_landed(ctx, done)
-    _answer_proposal(ctx, knobs, done, actor)
+    outcome_landed(ctx, done)
+    answer_proposal(ctx, knobs, done, actor)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree)
     return done
 
 
-def _outcome_landed(ctx: Ctx, done: Landed) -> None:
+def outcome_landed(ctx: Ctx, done: Landed) -> None:
     """Landed overrides how it ended (home/outcomes.py): a worker that ended is recounted as
     landed; a live one is landed when it ends. A pull request is landed when opened."""
     data, wid = str(ctx.paths.data), done.wid
@@ -256,7 +259,7 @@ def _outcome_landed(ctx: Ctx, done: Landed) -> None:
         ctx.events.record("worker_ended", id=wid, outcome="landed", was=was)
 
 
-def _answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
+def answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
     """The decider's proposal of this landing, if one waits, answered with what landed: the
     human's approval is the landing itself (workers/landask.py)."""
     said = "; ".join(
@@ -287,26 +290,34 @@ def land_one(
             new = p.tip if p.mode == "ff" else _merge_commit(ctx, p)
             _move_base(ctx, p, new)
             done = Landed(wid, p.mode, p.tree.branch, p.into, new, "", name, p.tree.repo)
+    journal_landed(ctx, knobs, done, actor)
+    return done
+
+
+def journal_landed(ctx: Ctx, knobs: Knobs, done: Landed, actor: str, host: str = "") -> None:
+    """One landing journaled (who approved it, from where, the commit) and recorded;
+    `host`: the SSH host whose repository it landed in."""
     how = {"ff": "fast-forward", "merge": "merge commit", "pr": "pull request"}[done.mode]
     where = f" {done.url}" if done.url else ""
-    of = f" repo {name} ({p.tree.repo})" if name else ""
+    of = f" repo {done.name} ({done.repo})" if done.name else ""
+    on = f" on host {host}" if host else ""
     append_journal(
         ctx,
         knobs,
-        f"{actor}: landed worker {wid}:{of} {done.branch} into {done.into} as {how} at "
-        f"{done.commit[:12]}{where}",
+        f"{actor}: landed worker {done.wid}{on}:{of} {done.branch} into {done.into} as {how} "
+        f"at {done.commit[:12]}{where}",
     )
-    more = {"repo": p.tree.repo} if name else {}
+    more = {"repo": done.repo} if done.name else {}
     ctx.events.record(
         "worker_landed",
-        id=wid,
+        id=done.wid,
         mode=done.mode,
         into=done.into,
         commit=done.commit,
         actor=actor,
         **more,
+        **({"host": host} if host else {}),
     )
-    return done
 
 
 def tidy(ctx: Ctx, tree: Tree) -> None:
@@ -394,6 +405,6 @@ def _land_several(
         tidy(ctx, trees[0])
     whole = replace(done[0], repos=tuple(done))
     if only is None:
-        _outcome_landed(ctx, whole)  # landed once every repository is
-        _answer_proposal(ctx, knobs, whole, actor)
+        outcome_landed(ctx, whole)  # landed once every repository is
+        answer_proposal(ctx, knobs, whole, actor)
     return whole

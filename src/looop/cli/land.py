@@ -8,10 +8,12 @@ from dataclasses import asdict
 
 import click
 
+from looop.act.landfar import far_land, ssh_host
 from looop.act.landing import Landed, land
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
+from looop.workers.ids import normalise_target
 
 ACTOR = "user (cli)"
 
@@ -42,7 +44,12 @@ def land_cmd(
     worker_id: str, mode: str | None, into: str | None, repo: str | None, as_json: bool
 ) -> None:
     ctx = make_ctx(events_to=None)
-    done = land(ctx, ctx.knobs(), worker_id, mode, into, ACTOR, repo)
+    wid = normalise_target(worker_id)
+    host = ssh_host(ctx, wid)  # its checkouts on an SSH host: landed there
+    if host:
+        done = far_land(ctx, ctx.knobs(), wid, host, mode, into, ACTOR, repo)
+    else:
+        done = land(ctx, ctx.knobs(), wid, mode, into, ACTOR, repo)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

@@ -1,6 +1,6 @@
 """`looop needs`: the needs-you queue (home/needs) of this home's workers and those on its
 SSH and Kubernetes hosts — pending asks, approval prompts, idle input boxes, budgets, usage
-limits and held starts — each with the command that answers it."""
+limits, held starts and stalled workers — each with the command that answers it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from looop.remote.fleet import fleet_rows
 @click.command(
     "needs",
     help="What waits on you: pending asks, workers at an approval prompt or idle at their "
-    "input box, paused at a budget or a usage limit, held starts; each with its answer.",
+    "input box, paused at a budget or a usage limit, held starts, stalled workers; each with "
+    "its answer.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The items as JSON.")
 def needs_cmd(as_json: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from looop.act.landfar import far_comments, far_review
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
@@ -51,9 +52,10 @@ def _run_editor(ctx: Ctx, path: Path) -> None:
         )
 
 
-def edit(ctx: Ctx, wid: str) -> Round | str:
-    """The round with what the reviewer wrote added, or why nothing was."""
-    d = reviewedit.draft(review(ctx, wid))
+def edit(ctx: Ctx, wid: str, host: str | None = None) -> Round | str:
+    """The round with what the reviewer wrote added, or why nothing was. `host`: the SSH
+    host whose checkouts the worker works in (its change read there)."""
+    d = reviewedit.draft(far_review(ctx, wid, host) if host else review(ctx, wid))
     path = edit_file(ctx, wid)
     kept = path.exists()
     if not kept:
@@ -71,7 +73,10 @@ def edit(ctx: Ctx, wid: str) -> Round | str:
         if got.nothing:
             path.unlink(missing_ok=True)
             return got.nothing
-        rd = reviewsend.add_comments(ctx, wid, list(got.on_lines), list(got.on_all))
+        if host:
+            rd = far_comments(ctx, wid, host, list(got.on_lines), list(got.on_all))
+        else:
+            rd = reviewsend.add_comments(ctx, wid, list(got.on_lines), list(got.on_all))
     except LooopError as e:
         raise LooopError(
             f"{e} — what you wrote is kept in {path} and opens again with --edit (delete it "

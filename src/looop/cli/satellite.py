@@ -15,7 +15,14 @@ from looop import __version__
 from looop.cli.app import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
-from looop.remote.ssh.satellite import CHANGE_VERBS, RELAY, START_VERBS, handle, satellite_dir
+from looop.remote.ssh.satellite import (
+    CHANGE_VERBS,
+    RELAY,
+    START_VERBS,
+    THERE_VERBS,
+    handle,
+    satellite_dir,
+)
 
 
 @click.command(
@@ -47,11 +54,10 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     except ValueError:
         req = None
     body = req if isinstance(req, dict) else {}
-    if op in START_VERBS or op in CHANGE_VERBS:
-        # lazy: a start's or a change's machinery (git, worktrees, srt) for these verbs only
-        from looop.remote.ssh.farverbs import start_verb
+    if op in START_VERBS or op in THERE_VERBS or op in CHANGE_VERBS:
+        from looop.cli.satverbs import verbs_for  # lazy: git, worktrees, srt, landing
 
-        out = handle(ctx, op, body, __version__, start_verb)
+        out = handle(ctx, op, body, __version__, verbs_for(op))
     else:
         out = handle(ctx, op, body, __version__)
     sys.stdout.write(jsonio.dumps(out) + "\n")

@@ -26,7 +26,7 @@ from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
-from looop.home import jsonio, store
+from looop.home import jsonio, outcomes, store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.seed import pack
@@ -150,8 +150,10 @@ def _archived_list(ctx: Ctx, as_json: bool) -> None:
     elif not rows:
         click.echo("no archived goals")
     else:
+        click.echo(f"{'GOAL':<24} {'WHY':<10} {'ITS WORKER':<16} {'BY':<8} HEADLINE")
         for r in rows:
-            click.echo(f"{r['id']:<24} {r['reason']:<10} {r['headline']}")
+            ended, by = outcomes.short(r["worker_outcome"]), r["by"] or "—"
+            click.echo(f"{r['id']:<24} {r['reason']:<10} {ended:<16} {by:<8} {r['headline']}")
 
 
 @click.group(

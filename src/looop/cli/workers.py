@@ -18,20 +18,21 @@ from looop.cli.params import hidden_alias, seconds
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import words
-from looop.home import outcomes
 from looop.home.colour import colour_on
 from looop.home.errors import LooopError
 from looop.home.render import fleet_json, fleet_table
 from looop.home.spent import POLICIES, budgets, clear_over, set_budget
 from looop.home.startargs import Start
+from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
 from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.sessions.state import SessionError
-from looop.workers import treework
+from looop.workers import diffstat, treework
 from looop.workers.errors import HostUnreachable
 from looop.workers.ids import normalise_target
+from looop.workers.treerecord import load_all
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -195,10 +196,7 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
 def worker_unstall(worker_id: str) -> None:
     ctx = make_ctx()
     wid = normalise_target(worker_id)
-    rec = outcomes.stalled(str(ctx.paths.data), wid)
-    if rec is None or not outcomes.unstall(str(ctx.paths.data), wid):
-        raise LooopError(f"worker {wid} is not stalled — `looop ls --all` shows how it ended")
-    ctx.events.record("worker_unstalled", id=wid, why=rec.get("why"))
+    rec = clear_stall(ctx, ctx.knobs(), wid, "cli")
     click.echo(f"worker {wid} is no longer stalled (it was: {rec.get('why')})")
 
 
@@ -216,6 +214,9 @@ def worker_diff(worker_id: str, stat: bool) -> None:
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
+    if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
+        click.echo(diffstat.render(diffstat.counted(ctx, wid)))
+        return
     for argv, env in treework.diff_runs(ctx, wid, ("--stat",) if stat else ()):
         sys.stdout.flush()
         try:

@@ -42,3 +42,42 @@ def fix_heap_bars() -> bool:
     # setting either one also stops glibc moving both
     done = [mallopt(p, HEAP_BAR) for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)]
     return all(r == 1 for r in done)
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's struct mallinfo2 (2.33+), its fields in order."""
+
+    _fields_ = [
+        (n, ctypes.c_size_t)
+        for n in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_figures() -> dict[str, int]:
+    """What glibc's C heap holds, in bytes: `heap` taken by brk, `used` and `free` in it,
+    `mapped` in big blocks on their own mappings, and `chunks` (free fragments) — the
+    figures the bars above move; empty without glibc 2.33+."""
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = _MallInfo2
+    m = fn()
+    return {
+        "heap": int(m.arena),
+        "used": int(m.uordblks),
+        "free": int(m.fordblks),
+        "mapped": int(m.hblkhd),
+        "chunks": int(m.ordblks),
+    }

@@ -5,8 +5,11 @@ every item after it out of the provider's cache. SINCE THEN holds, oldest first,
 lines after RECENT JOURNAL and each reading that changed since it was drawn, as it is now (its
 last entry is its current value). The drawing is redrawn with RECENT JOURNAL at most every
 FOLD_EVERY prompts, or sooner when the news outgrows SINCE_CAP: only its last REDRAW_CHARS are
-drawn again (the news of an earlier item stays listed), unless what stays listed would still be
-long. The volatile fields (promptfields.py) are listed last of all, one line per reading."""
+drawn again (the news of an earlier item stays listed), unless what stays listed would pass
+LEFT_CAP: then those earlier items are drawn again at the end too, their old entries left as
+they were (a redraw from the first of them would cost the cache the whole section); the
+drawing is drawn whole once such superseded entries outgrow the rest of it. The volatile
+fields (promptfields.py) are listed last of all, one line per reading."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from looop.decide.promptparts import Body, Gap, Item, Part
 FOLD_EVERY = 10  # prompts one drawing of READINGS THAT MOVE is shown for, at most
 SINCE_CAP = 4000  # chars of SINCE THEN's readings past which the drawing is redrawn
 REDRAW_CHARS = 1800  # chars at the end of the drawing a redraw draws again (unless whole)
+LEFT_CAP = SINCE_CAP // 4  # chars of earlier items' news a redraw leaves under SINCE THEN
+STALE_SHARE = 2  # a drawing is drawn whole once its superseded entries pass 1/2 of the rest
+FULL, TAIL, MOVE = "full", "tail", "move"  # how a redraw draws again (drawing())
 SNAPSHOT_CAP = 16000  # one reading's text, in characters
 GONE = "(gone: no longer among the readings)\n"
 JOURNAL = "journal"  # the key of the log's entries of journal lines
@@ -24,9 +30,9 @@ JOURNAL = "journal"  # the key of the log's entries of journal lines
 LATE_TITLE = "READINGS THAT MOVE (signals, ages, changing detail)"
 LATE_SAYS = (
     "What changes of each reading above, kept apart so the readings above stay the same from\n"
-    "beat to beat: its signal (what wakes the loop), its ages and the detail fields that have\n"
-    "changed (a timestamp among them as its coarse age). A reading may appear only here. Shown\n"
-    "as last drawn: SINCE THEN, further down, gives what has changed since.\n"
+    "beat to beat: its signal (what wakes the loop), its ages and the changed detail fields (a\n"
+    "timestamp as its coarse age). A reading may be only here, or twice: the later counts.\n"
+    "Shown as drawn: SINCE THEN, further down, gives what has changed since.\n"
 )
 SINCE_TITLE = "SINCE THEN (new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
@@ -87,12 +93,14 @@ def _chars(items: list[Late] | tuple[Late, ...]) -> int:
     return sum(len(text) + len(label) + 5 for key, text, label in items if key != JOURNAL)
 
 
-def drawing(late: list[Late], record: Record, log: list[Late], full: bool) -> tuple[Late, ...]:
-    """A new drawing: its last items redrawn, as many as REDRAW_CHARS hold (all when `full`),
-    so a redraw costs the cache only the end of the section; of those the unchanged keep their
-    order and the changed follow in the order they last changed. An earlier item stays as
-    drawn (its news is listed again under SINCE THEN)."""
-    if full:  # unchanged items keep their order (the drawing's, or an older record's)
+def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tuple[Late, ...]:
+    """A new drawing. FULL: every item, the unchanged in their order, the changed after them
+    in the order they last changed. Otherwise only its last items are drawn again, as many as
+    REDRAW_CHARS hold, so a redraw costs the cache only the end of the section; of those the
+    unchanged keep their order and the changed follow. An earlier item stays as drawn: its
+    news is listed under SINCE THEN (TAIL), or (MOVE) drawn again at the end, its earlier
+    entry left as it was (a reading listed twice: its later entry is its value)."""
+    if how == FULL:  # unchanged items keep their order (the drawing's, or an older record's)
         drawn = tuple((k, digest(t)) for k, t, _ in record.base) or record.shown
         return tuple(by_change(late, drawn))
     base, cut = record.base, len(record.base)
@@ -102,13 +110,37 @@ def drawing(late: list[Late], record: Record, log: list[Late], full: bool) -> tu
     while cut < len(base) and now.get(base[cut][0]) == base[cut]:
         cut += 1  # an unchanged item keeps its place: the redraw starts at the first changed
     earlier = base[:cut]
-    held = {key for key, _, _ in earlier}
-    same = [now[k] for k, t, _ in base[cut:] if k in now and now[k][1] == t]
+    shown = {x[0]: x for x in earlier}  # each item's last entry among them
+    kept = {k for k, x in shown.items() if how == TAIL or now.get(k) == x}
+    old: dict[str, int] = {}
+    for n, x in enumerate(base[cut:]):
+        if now.get(x[0]) == x:
+            old.setdefault(x[0], n)
     last = {key: n for n, (key, _, _) in enumerate(log)}
-    moved = sorted(
-        (x for x in late if x[0] not in held and x not in same), key=lambda x: last.get(x[0], -1)
-    )
+    redrawn = [x for x in late if x[0] not in kept]
+    same = sorted((x for x in redrawn if x[0] in old), key=lambda x: old[x[0]])
+    moved = sorted((x for x in redrawn if x[0] not in old), key=lambda x: last.get(x[0], -1))
     return (*earlier, *same, *moved)
+
+
+def stale_chars(base: tuple[Late, ...]) -> int:
+    """The chars of a drawing's entries a later entry of the same item supersedes."""
+    later: set[str] = set()
+    n = 0
+    for x in reversed(base):
+        if x[0] in later:
+            n += _chars((x,))
+        later.add(x[0])
+    return n
+
+
+def _redraws(base: tuple[Late, ...]) -> tuple[str, ...]:
+    """How a redraw draws again, cheapest first: all of it when there is no drawing yet or
+    its superseded entries outgrew the rest of it (STALE_SHARE)."""
+    stale = stale_chars(base)
+    if not base or stale * STALE_SHARE > _chars(base) - stale:
+        return (FULL,)
+    return (TAIL, MOVE)
 
 
 def moving_sections(
@@ -120,11 +152,11 @@ def moving_sections(
 ) -> tuple[list[Part], list[Part], Record]:
     """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws."""
     base, age = record.base, record.base_age + 1
-    if fold:  # the end of the drawing, or all of it when what stays listed is still too long
-        for full in (not record.base, True):
-            base, age = drawing(late, record, log, full), 0
+    if fold:  # the end of the drawing; its earlier items' news too when it would crowd SINCE THEN
+        for how in _redraws(record.base):
+            base, age = drawing(late, record, log, how), 0
             log = since_log(late, Record(base=base))  # RECENT JOURNAL is redrawn with it
-            if full or _chars(log) <= SINCE_CAP // 2:  # room for the next changes
+            if how != TAIL or _chars(log) <= LEFT_CAP:
                 break
         order = {key: n for n, (key, _, _) in enumerate(record.log)}
         log.sort(key=lambda x: order.get(x[0], len(order)))

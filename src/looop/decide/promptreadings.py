@@ -5,7 +5,11 @@ The ages those two carry grow every beat: they are shown coarsely (a span such a
 "age"), so they move only when an age crosses into the next span.
 A sensor reading that names a worker (`detail.worker`: its id) or a worker's branch
 (`detail.branch`), each a string or a list of strings, is that worker's news: its signal is
-shown again under "news" in that worker's item, so the decider finds it beside its owner."""
+shown again under "news" in that worker's item, so the decider finds it beside its owner. A
+reading about many (github's open pull requests) lists them as entries naming theirs
+(`{"branch": …}` or `{"worker": …}`): a worker's news leaves out the entries naming others, so
+it is not cut short by theirs and moves only when its own do. Every worker on a branch named
+(the same name in two repositories) gets the news."""
 
 from __future__ import annotations
 
@@ -63,8 +67,8 @@ def worker_news(readings: Iterable[Reading]) -> dict[str, dict[str, Any]]:
     readings = list(readings)
     sessions = next((r for r in readings if r.name == "sys-sessions"), None)
     workers = sessions.items_of("workers") if sessions is not None else {}
-    by_branch = {
-        str(w["branch"]): wid
+    branch_of = {
+        wid: str(w["branch"])
         for wid, w in workers.items()
         if isinstance(w, dict) and isinstance(w.get("branch"), str)
     }
@@ -73,11 +77,34 @@ def worker_news(readings: Iterable[Reading]) -> dict[str, dict[str, Any]]:
         detail = r.detail
         if r.name.startswith("sys-") or not isinstance(detail, dict):
             continue
-        named = {w for w in _named(detail.get("worker")) if w in workers}
-        named |= {by_branch[b] for b in _named(detail.get("branch")) if b in by_branch}
+        ids, branches = _named(detail.get("worker")), _named(detail.get("branch"))
+        named = {w for w in ids if w in workers}
+        named |= {wid for wid, b in branch_of.items() if b in branches}
         for wid in sorted(named):
-            news.setdefault(wid, {})[r.file_name] = _brief(r.signal)
+            own = _own_entries(r.signal, wid, branch_of.get(wid))
+            news.setdefault(wid, {})[r.file_name] = _brief(own)
     return news
+
+
+def _elsewhere(entry: Any, wid: str, branch: str | None) -> bool:
+    """Whether a signal's entry names another worker or branch (and not this worker's)."""
+    if not isinstance(entry, dict) or not ("worker" in entry or "branch" in entry):
+        return False
+    return entry.get("worker") != wid and (branch is None or entry.get("branch") != branch)
+
+
+def _own_entries(signal: Any, wid: str, branch: str | None) -> Any:
+    """A signal as one worker's news: without the entries of its lists (the signal itself,
+    or its top-level values) that name another worker or branch."""
+
+    def mine(entries: list[Any]) -> list[Any]:
+        return [e for e in entries if not _elsewhere(e, wid, branch)]
+
+    if isinstance(signal, list):
+        return mine(signal)
+    if isinstance(signal, dict):
+        return {k: mine(v) if isinstance(v, list) else v for k, v in signal.items()}
+    return signal
 
 
 def reading_items(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 
+from looop.home import jsonio
 from looop.home.runnerprofile import RunnerProfile, read_json_file
 
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 _SONNET = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
 _OPUS = {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0}
@@ -29,10 +30,11 @@ def state_path(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, ".claude.json") if base else None
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """claude asks three things of a folder it has not seen: onboarding, "trust this folder?"
-    and "use this ANTHROPIC_API_KEY?". Trust it implies itself when told it is sandboxed;
-    onboarding and the key are the user's answers, only read here."""
+    and "use this ANTHROPIC_API_KEY?", and of a bypass-permissions start (`words`, its worker
+    line) the Bypass Permissions warning. Trust it implies itself when told it is sandboxed;
+    onboarding, the key and the warning are the user's answers, only read here."""
     path = state_path(env)
     state = read_json_file(path)
     if state is None or state.get("hasCompletedOnboarding") is not True:
@@ -40,20 +42,79 @@ def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
             f"claude has not been set up for this user ({path or 'no HOME'} has no finished "
             f"onboarding): {_ONCE}, then start the worker again"
         )
-    key = env.get("ANTHROPIC_API_KEY", "")
+    refused = _key_refused(env.get("ANTHROPIC_API_KEY", ""), state, path)
+    if refused:
+        return {}, refused
+    if _bypasses(words) and not _accepted_bypass(env, words):
+        # its answer goes to the user's settings.json, read-only in the box: asked every start
+        return {}, (
+            "claude has not accepted Bypass Permissions mode for this user "
+            f"({settings_path(env) or 'no HOME'} has no skipDangerousModePermissionPrompt): "
+            "run `claude --dangerously-skip-permissions` once outside looop and answer "
+            "Yes, I accept, then start the worker again"
+        )
+    return dict(SANDBOXED), ""
+
+
+def _key_refused(key: str, state: Mapping[str, object], path: str | None) -> str:
+    """Why the key in the env keeps claude asking "use this ANTHROPIC_API_KEY?" ("" if not)."""
     answers = state.get("customApiKeyResponses")
     got = answers if isinstance(answers, dict) else {}
     if not key or _has(got.get("approved"), key[-KEY_TAIL:]):
-        return dict(SANDBOXED), ""
+        return ""
     if _has(got.get("rejected"), key[-KEY_TAIL:]):
-        return {}, (
+        return (
             "claude was told not to use this ANTHROPIC_API_KEY (rejected in "
             f"{path}): {_ONCE} with it set and approve it, or unset it for looop"
         )
-    return {}, (
+    return (
         f"claude has not approved this ANTHROPIC_API_KEY ({path}): {_ONCE} with it set and "
         "answer Yes to using it, then start the worker again"
     )
+
+
+def settings_path(env: Mapping[str, str]) -> str | None:
+    """claude's user settings: $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json."""
+    base = env.get("CLAUDE_CONFIG_DIR") or (
+        os.path.join(env["HOME"], ".claude") if env.get("HOME") else None
+    )
+    return os.path.join(base, "settings.json") if base else None
+
+
+def _bypasses(words: Sequence[str]) -> bool:
+    """The line starts claude in (or lets it into) Bypass Permissions mode."""
+    for i, w in enumerate(words):
+        if w in ("--dangerously-skip-permissions", "--allow-dangerously-skip-permissions"):
+            return True
+        if w == "--permission-mode=bypassPermissions" or (
+            w == "--permission-mode" and words[i + 1 : i + 2] == ["bypassPermissions"]
+        ):
+            return True
+    return False
+
+
+def _accepted_bypass(env: Mapping[str, str], words: Sequence[str]) -> bool:
+    """The warning was accepted: in the user's settings.json, or in the line's own --settings
+    (JSON or a file), which claude counts too."""
+    given = [
+        words[i + 1] if w == "--settings" and i + 1 < len(words) else w[len("--settings=") :]
+        for i, w in enumerate(words)
+        if w == "--settings" or w.startswith("--settings=")
+    ]
+    for settings in (read_json_file(settings_path(env)), *map(_settings_of, given)):
+        if settings is not None and settings.get("skipDangerousModePermissionPrompt") is True:
+            return True
+    return False
+
+
+def _settings_of(value: str) -> dict[str, object] | None:
+    if value.lstrip().startswith("{"):
+        try:
+            got = jsonio.loads(value)
+        except (ValueError, RecursionError):
+            return None
+        return got if isinstance(got, dict) else None
+    return read_json_file(value)
 
 
 _MAX_DIRS = 2000  # project dirs looked through for a conversation's file
@@ -161,11 +222,15 @@ PROFILE = RunnerProfile(
     first_run=first_run,
     session_file=session_file,  # its lines are folded by loop/clirecords.py
     mcp="flag",  # its other MCP servers stay
-    # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does
-    busy=(r"esc to interrupt", r"^[*✻✽✢·✶] [A-Z][a-z]+…"),
+    # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does;
+    # each is matched where it draws it (the status line at the foot, column 0), never in
+    # the output above, which may quote them (tests/corpus/needs: a long answer)
+    busy=(r"esc to interrupt[^\n]*(?:\n[^\n]*){0,2}\s*\Z", r"^[*✻✽✢·✶] [A-Z][a-z]+…"),
     needs=(
-        ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
-        ("approval", r"^ *Esc to cancel · "),
+        # at the foot, where it draws its prompt (in place of its box), never a quote of
+        # one in the output above it (tests/corpus/needs: a long answer)
+        ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes(?:\n[^\n]*){0,9}\s*\Z"),
+        ("approval", r"^ *Esc to cancel · [^\n]*(?:\n[^\n]*){0,2}\s*\Z"),
         # its input box, empty or holding a few typed lines (tests/corpus/needs/claude)
         ("idle", r"^─{10,}\n❯[^\n]*(?:\n(?!─)[^\n]*){0,4}\n─{10,}$"),
     ),

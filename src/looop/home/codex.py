@@ -9,7 +9,7 @@ from looop.home.runnerprofile import RunnerProfile
 
 TYPE_CHECKING = False  # read on the fast verbs' path: no `typing`, no `collections`
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}
@@ -29,7 +29,7 @@ def _filled(path: str) -> bool:
         return False
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """codex's first start asks how to sign in ("Welcome to Codex"), and keeps the answer in
     auth.json, read-only in the box: a user has set it up once there is a login there or a
     config.toml (a provider of their own signs in by its env_key). The empty placeholders a box
@@ -127,13 +127,15 @@ PROFILE = RunnerProfile(
     finds_id="rollout",
     id_home=("CODEX_HOME", ".codex"),
     first_run=first_run,
-    busy=(r"esc to interrupt",),
+    # its working line at column 0 (`• Working (5s • esc to interrupt)`), not a quote of it
+    busy=(r"^[•◦] [^\n]*\([^\n]*esc to interrupt\)",),
     needs=(
-        ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
+        # its question opens a line, not a quote of it within one
+        ("approval", r"^[ │]*Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
         ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
         # once a turn ended (`← for agents · ? for shortcuts`), or its start screen's empty
         # box with the hint alone (for well under a second while the chooser or the brief
-        # comes: an idle box counts only once a later look finds nothing printed since,
+        # comes: an idle box counts only once a look 3 s later finds nothing printed since,
         # home/needsinput), or a box holding typed text above its model line
         ("idle", r" · \? for shortcuts *$"),
         ("idle", r"^› Ask Codex to do anything\n\n +\? for shortcuts *$"),

@@ -15,7 +15,7 @@ from looop.home.runnerprofile import RunnerProfile, read_json_file
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 NAME = "gemini"
 
@@ -79,12 +79,15 @@ PRICES: dict[str, dict[str, float]] = {
 # ---- the screens where its TUI waits for a human (workers/needsinput.py): busy patterns, then
 # (kind, pattern) pairs, matched on the plain screen text, multiline. Learnt from the pinned
 # TUI's screens (tests/unit/workers/screens/gemini-*.txt): its spinner line says `(esc to
-# cancel, 2s)` while the input box is still drawn below it.
-BUSY = (r"\(esc to cancel, ",)
+# cancel, 2s)` while the input box is still drawn below it; at column 0 or 1, where it draws
+# it, never a quote of it in the output (tests/corpus/needs: a long answer).
+BUSY = (r"^ ?[\u2800-\u28ff] [^\n]*\(esc to cancel, ",)
 NEEDS = (
     ("approval", r"Allow execution of[^\n]{0,200}\?"),
     ("approval", r"^[ │]*● 1\. Allow once"),
     ("idle", r"Type your message or @path/to/file"),
+    # its box holding typed text (no placeholder then), above its workspace footer
+    ("idle", r"^ > [^\n]*\n(?:[^\n]*\n){0,6} workspace \(/directory\)"),
 )
 
 
@@ -253,7 +256,7 @@ def settings_path(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, ".gemini", "settings.json") if base else None
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """gemini asks how to log in until its settings.json names a way
     (security.auth.selectedType), and its answer would be written to that file, read-only in
     the box."""

@@ -3,7 +3,9 @@
 
 An item is a pending ask, a worker at its CLI's approval prompt or idle at its input box (the
 beat's needs-input verdict, home/needsinput), a worker paused at its spend budget or a bound,
-one stopped at its provider's usage limit, or a start held for a usage window. Each says what
+one stopped at its provider's usage limit, a start held for a usage window, or a worker
+stalled (it failed the same way again and again: home/outcomes.py) that no agent may start
+again until a human clears it. Each says what
 to do as the command that answers it.
 
 Built from the fleet rows a face already has (home/fleet, remote/fleet: local, SSH and
@@ -11,8 +13,10 @@ Kubernetes workers alike) and the mailbox; reads no screen, so it is as light as
 
 from __future__ import annotations
 
-from looop.home import jsonio, store, where
+from looop.home import jsonio, outcomes, store, where
 from looop.home.errors import CorruptState
+from looop.home.spent import held_for_day
+from looop.home.stamps import parse_utc
 from looop.home.status import pending_asks
 from looop.home.workerrows import OVER_BUDGET, age
 
@@ -20,8 +24,9 @@ TYPE_CHECKING = False  # not `from typing`: a light read, like `ls`
 if TYPE_CHECKING:
     from typing import Any
 
+SPEND = "paused at its spend budget"
 # Kinds, in the order the queue shows them: what a human can answer now comes first.
-KINDS = ("ask", "approval", "input", "idle", "budget", "limited", "held")
+KINDS = ("ask", "approval", "input", "idle", "stalled", "budget", "limited", "held")
 
 
 class Need:
@@ -131,7 +136,7 @@ def _worker(r: dict[str, Any]) -> Need | None:
         return Need(kind, wid, host, since, f"its screen asks: {what}",
                     f"looop attach {wid}", f"{wid}:{kind}")  # fmt: skip
     if health == OVER_BUDGET or (health.startswith("over ") and health.endswith(" limit")):
-        what = "paused at its spend budget" if health == OVER_BUDGET else f"paused: {health}"
+        what = SPEND if health == OVER_BUDGET else f"paused: {health}"
         return Need("budget", wid, host, since, what,
                     f"looop worker continue {wid} --budget USD", f"{wid}:budget")  # fmt: skip
     if health.startswith("limited until "):
@@ -146,6 +151,31 @@ def _worker(r: dict[str, Any]) -> Need | None:
     return None
 
 
+def _day(data: str, n: Need) -> Need:
+    """A budget pause that is the daily budget's (loop/workmeter.hold_to_day, every worker at
+    once) says so: it goes on by itself at local midnight, or now for the rest of the day."""
+    if n.kind != "budget" or n.what != SPEND or (day := held_for_day(data, n.worker)) is None:
+        return n
+    what = f"held by the daily budget (max_daily_usd) on {day}: it goes on at local midnight"
+    return Need(n.kind, n.worker, n.host, n.since, what, f"looop worker continue {n.worker}", n.ref)
+
+
+def worker_needs(rows: list[dict[str, Any]]) -> list[Need]:
+    """What the fleet `rows` alone say waits on a human (the queue without its asks: the
+    beat's notifier, human/needstold, tells asks where they are made, and a stall where the
+    beat finds it: loop/ended.py)."""
+    return [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+
+
+def _stalled(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
+    """A stalled worker (home/outcomes.py): ended, and no agent starts it until cleared."""
+    wid = str(rec.get("id"))
+    since = parse_utc(str(rec.get("ended_at") or ""))
+    what = "it failed the same way again and again; no agent starts it until you clear it"
+    return Need("stalled", wid, hosts.get(wid), since, what, f"looop worker unstall {wid}",
+                f"{wid}:stalled")  # fmt: skip
+
+
 def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     """THE queue: the pending asks in `data` and what the fleet `rows` (fleet_rows' shape,
     home/fleet; the pulse's row is ignored) say waits on a human, by kind then age."""
@@ -153,8 +183,8 @@ def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     each = [
         _landing(r, hosts) if _proposed(data, r) else _ask(r, hosts) for r in pending_asks(data)
     ]
-    out = [n for n in each if n is not None]
-    out += [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
+    out = [n for n in each if n is not None] + [_day(data, n) for n in worker_needs(rows)]
+    out += [_stalled(rec, hosts) for rec in outcomes.all_stalled(data)]
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda n: (order[n.kind], n.since if n.since is not None else 0.0, n.ref))
     return out

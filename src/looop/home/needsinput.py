@@ -41,9 +41,13 @@ if TYPE_CHECKING:
 
 HEALTH = "needs-input"
 CACHE = ".needs-input.json"  # in <data>: per worker, the log it judged and the verdict
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: an idle box seen keeps when (`at`)
 LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
 REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
+# An idle box counts only once it has stood this long with nothing printed: a CLI starved of
+# CPU on a loaded machine can hold its box still for two 1 s looks before its spinner or its
+# approval prompt comes (tests/realcli/test_needs_input.py saw it for gemini and opencode).
+IDLE_QUIET_S = 3.0
 
 
 def _log_key(sdir: str) -> list[int] | None:
@@ -126,8 +130,11 @@ def refine(
             continue
         was = cache.get(r["id"])
         if isinstance(was, dict) and (was.get("k") == key or look is None):
-            # an idle box seen once counts when the next look finds the log unchanged
-            verdict = was.get("why") or (was.get("seen") if was.get("k") == key else None)
+            # an idle box seen counts when a look IDLE_QUIET_S later finds the log unchanged
+            verdict = was.get("why") or (_quiet_idle(was, clock) if was.get("k") == key else None)
+            if verdict is None and was.get("seen") is not None and was.get("k") == key:
+                fresh[r["id"]] = was  # not quiet long enough yet: keep when it was first seen
+                continue
         elif look is None:
             continue
         elif isinstance(was, dict) and _repeated(sdir, was, key):
@@ -139,16 +146,39 @@ def refine(
             text = look.screen(data, r["id"])
             if text is None:
                 continue
-            verdict = look.judge(data, r["id"], sdir, text, custom)
-            if isinstance(verdict, str) and verdict.startswith("idle"):
-                # a CLI starting or between steps draws its input box for a moment: idle
-                # counts only once a later look finds nothing printed since
-                fresh[r["id"]] = {"k": key, "why": None, "seen": verdict}
-                continue
+            entry = _looked(look.judge(data, r["id"], sdir, text, custom), key, was, clock)
+            fresh[r["id"]] = entry
+            _mark(r, entry["why"])
+            continue
         fresh[r["id"]] = {"k": key, "why": verdict}
         _mark(r, verdict)
     if look is not None and fresh != cache:
         _keep_cache(data, fresh)
+
+
+def _looked(verdict: Any, key: list[int], was: Any, clock: Clock) -> dict[str, Any]:
+    """The cache entry for a screen just read and judged."""
+    if isinstance(verdict, str) and verdict.startswith("idle"):
+        # a CLI starting or between steps draws its input box for a moment: idle counts
+        # once the same box has shown IDLE_QUIET_S and a look finds nothing printed since
+        # the last (a blinking cursor redraws it meanwhile)
+        return {"k": key, "why": None, "seen": verdict, "at": _since(was, verdict, clock)}
+    return {"k": key, "why": verdict}
+
+
+def _since(was: Any, verdict: str, clock: Clock) -> float:
+    """When this idle box was first seen: at the last look too, then since that one's time."""
+    at = was.get("at") if isinstance(was, dict) and was.get("seen") == verdict else None
+    # boot time: another beat's process judges it
+    return at if isinstance(at, (int, float)) else clock.boottime()
+
+
+def _quiet_idle(was: dict[str, Any], clock: Clock) -> Any:
+    """The idle box seen, once it has shown IDLE_QUIET_S (the log unchanged since the last look)."""
+    at = was.get("at")
+    if isinstance(at, (int, float)) and 0 <= clock.boottime() - at < IDLE_QUIET_S:
+        return None  # (a reboot since, boot time behind it: it has stood that long)
+    return was.get("seen")
 
 
 def _mark(r: dict[str, Any], verdict: Any) -> None:

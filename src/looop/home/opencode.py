@@ -10,7 +10,7 @@ from looop.home.runnerprofile import RunnerProfile
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 
 def config_dir(env: Mapping[str, str]) -> str | None:
@@ -21,7 +21,7 @@ def config_dir(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, "opencode") if base else None
 
 
-def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """opencode asks nothing, but on its first start writes a .gitignore into its config
     folder, read-only in the box: without it, opencode stops ("Unexpected server error")."""
     where = config_dir(env)
@@ -76,13 +76,15 @@ PROFILE = RunnerProfile(
     # it names its conversation itself: `opencode session list` is asked
     finds_id="session-list",
     # its approval prompt appears with `"permission": {"bash": "ask"}` in its config
-    busy=(r"esc (?:to )?interrupt",),
+    # on its status line at the foot, not in the output above, which may quote it
+    busy=(r"esc (?:to )?interrupt[^\n]*(?:\n[^\n]*){0,2}\s*\Z",),
     needs=(
-        ("approval", r"△ Permission required"),
-        ("approval", r"Allow once +Allow always +Reject"),
+        # at the foot, in place of its box, never a quote of it in the output above
+        ("approval", r"△ Permission required(?:\n[^\n]*){0,10}\s*\Z"),
+        ("approval", r"Allow once +Allow always +Reject[^\n]*(?:\n[^\n]*){0,4}\s*\Z"),
         # its status line without `esc interrupt` (busy): once a turn ended (with what it
         # cost), and on its start screen for a few seconds before the brief is sent (an idle
-        # box counts only once a later look finds nothing printed since, home/needsinput)
+        # box counts only once a look 3 s later finds nothing printed since, home/needsinput)
         ("idle", r"ctrl\+p commands *$"),
     ),
 )

@@ -11,8 +11,11 @@ Light (no typing, pathlib or dataclasses): `looop ls` reads the records on its f
 
 from __future__ import annotations
 
+import os
+
 from looop.home import store, where
 from looop.home.errors import CorruptState, LooopError
+from looop.home.sameway import same_way
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
@@ -51,8 +54,9 @@ TABLE: dict[Name, tuple[str, str]] = {
     ),
     Outcome.STALLED: (
         "stalled",
-        "it ended failing the same way (outcome, exit code, last line) worker_stall_after "
-        "times in a row: the decider may not start or restart it until a human clears it",
+        "it ended failing the same way (outcome, exit code, last line less its times and ids; "
+        "the bound it hit) worker_stall_after times in a row: the decider may not start or "
+        "restart it until a human clears it",
     ),
     Outcome.OVER_BUDGET: (
         "over budget",
@@ -80,8 +84,11 @@ _NAMES = {v for k, v in vars(Outcome).items() if k.isupper()}
 if set(TABLE) != _NAMES:  # a new outcome without its row (or a row without one) stops the import
     raise TypeError("home/outcomes.py: every Outcome needs its one row in TABLE")
 
-# the outcomes that are a failure: the same one again and again makes a worker stalled
-FAILURES = frozenset({Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED})
+# the outcomes that are a failure: the same one again and again makes a worker stalled (a
+# budget or a bound hit again burns it again; a usage window is its provider's: `signature`)
+FAILURES = frozenset(
+    {Outcome.OVER_BUDGET, Outcome.LIMITED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED}
+)
 # the outcomes that end a stall of their own accord: the work went through this time
 SUCCESSES = frozenset({Outcome.LANDED, Outcome.VERIFIED, Outcome.EXITED})
 LAST_LINE_MAX = 200
@@ -111,7 +118,7 @@ class End:
     ) -> None:
         self.state, self.exit_code, self.limit = state, exit_code, limit
         self.verify, self.landed = verify, landed
-        self.over = over  # None: no over mark; "budget", or the bound it passed ("disk")
+        self.over = over  # None: no mark; "budget", "daily" or the bound it passed ("disk")
         self.window, self.asking = window, asking
         self.last_line = last_line[-LAST_LINE_MAX:]
         self.asked: str | None = None  # who asked for its kill (kill_worker): not a failure
@@ -131,6 +138,8 @@ def derive(end: End) -> tuple[Name, str]:
         return Outcome.LANDED, "its branch was landed"
     if end.over == "budget":
         return Outcome.OVER_BUDGET, "held at its spend budget"
+    if end.over == "daily":
+        return Outcome.OVER_BUDGET, "held at the daily budget"
     if end.over is not None:
         return Outcome.LIMITED, f"held at its {end.over} bound"
     if end.window:
@@ -152,13 +161,21 @@ def derive(end: End) -> tuple[Name, str]:
 
 
 def signature(outcome: Name, end: End) -> str | None:
-    """The failure this end is, to compare with the last one (None: not a failure)."""
+    """The failure this end is, to compare with the last one (None: not a failure). Its
+    line's noise (times, durations, ids: home/sameway.py) is left out, so a failure that
+    prints when it failed is still the same failure."""
     if outcome not in FAILURES or (outcome == Outcome.EXITED and end.exit_code == 0):
         return None
     if outcome == Outcome.KILLED and end.asked:
         return None  # a kill someone asked for is their choice, not the worker failing
+    if outcome in (Outcome.OVER_BUDGET, Outcome.LIMITED):  # as `derive` found it
+        if end.over == "daily":
+            return None  # the fleet's day, not this worker: the next day it goes on
+        if end.over is not None:
+            return f"{outcome}|{end.over}"
+        return None if end.window else f"{outcome}|{end.limit}"  # a window: its provider's
     last = _last((end.verify or {}).get("output")) if end.verify is not None else end.last_line
-    return f"{outcome}|{end.exit_code}|{last}"
+    return f"{outcome}|{end.exit_code}|{same_way(last)}"
 
 
 def record_path(data: str, wid: str) -> str:
@@ -261,13 +278,25 @@ def stalled(data: str, wid: str) -> dict[str, Any] | None:
     return rec if rec is not None and rec.get("stalled") else None
 
 
+def all_stalled(data: str) -> list[dict[str, Any]]:
+    """Every stalled worker's record, by id: what waits on a human (home/needs), its session
+    aged out or not. A read of each record: as many as the workers `ls --all` lists."""
+    try:
+        names = sorted(n for n in os.listdir(where.join(data, OUTCOMES)) if n.endswith(".json"))
+    except OSError:
+        return []
+    found = (stalled(data, n[: -len(".json")]) for n in names if not n.startswith("."))
+    return [rec for rec in found if rec is not None]
+
+
 def refuse_if_stalled(data: str, wid: str, verb: str) -> None:
     """The decider's start or restart of a stalled worker: one line, nothing done."""
     rec = stalled(data, wid)
     if rec is not None:
         raise LooopError(
             f"{verb}: worker {wid} is stalled ({rec.get('why') or 'the same failure again'}) "
-            f"— a human looks, then clears it with `looop worker unstall {wid}`"
+            f"— ask a human, never the same work under another id; a human looks, then "
+            f"clears it with `looop worker unstall {wid}`"
         )
 
 

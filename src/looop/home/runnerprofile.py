@@ -14,7 +14,10 @@ from looop.home import jsonio
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
+
+    # (env, the worker line's words) -> (variables for its box, why it cannot start or "")
+    FirstRun = Callable[[Mapping[str, str], Sequence[str]], tuple[dict[str, str], str]]
 
     # (kind, text, detail): "session", "said", "tool", "tool_failed", "done", "failed", "note"
     Said = tuple[str, str, object] | None
@@ -115,9 +118,9 @@ class RunnerProfile:
         # asked); "" when the worker line gives it one ({{session_id}})
         finds_id: str = "",
         id_home: tuple[str, str] = ("", ""),
-        # before a sandboxed worker starts (workers/firstrun.py): (the variables its box starts
-        # with so the CLI asks nothing, "") or ({}, why it cannot start: what to run once)
-        first_run: Callable[[Mapping[str, str]], tuple[dict[str, str], str]] | None = None,
+        # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
+        # (the variables its box starts with so the CLI asks nothing, "") or ({}, why not)
+        first_run: FirstRun | None = None,
     ) -> None:
         given = dict(locals())
         if not name or not preset:
@@ -161,7 +164,7 @@ class RunnerProfile:
         mcp_env: str
         finds_id: str
         id_home: tuple[str, str]
-        first_run: Callable[[Mapping[str, str]], tuple[dict[str, str], str]] | None
+        first_run: FirstRun | None
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"runner profile {self.name}: frozen ({key})")

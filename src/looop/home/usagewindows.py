@@ -311,6 +311,7 @@ def _row(wid: str, health: str, label: str, note: str, h: Any) -> dict[str, Any]
     return {
         "id": wid, "health": health, "state": "scheduled", "label": label, "note": note,
         "until": int(h["until"]) if h else None, "alive": False, "verify": None,
+        "since": int(h["since"]) if h and isinstance(h.get("since"), int | float) else None,
         "up_s": None, "uptime_s": None, "idle_s": None, "ask_age_s": None,
         "pending_tells": 0, "exit_code": None, "started_at": None, "spend_usd": None,
         "metered": None, "outcome": None,

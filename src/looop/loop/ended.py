@@ -21,7 +21,7 @@ from looop.home.errors import CorruptState, LooopError
 from looop.home.logs import log_tail
 from looop.home.outcomes import End, Outcome
 from looop.home.sessionfiles import STATUS, list_light, not_running, session_ids
-from looop.home.spent import over_budget, over_limit
+from looop.home.spent import held_for_day, over_budget, over_limit
 from looop.home.usagewindows import seen_runs
 from looop.home.workerrows import PULSE, verify_result, waiting_workers
 from looop.human.notify import notify
@@ -42,11 +42,15 @@ def _last_line(data: str, wid: str) -> str:
         return ""
 
 
+def _over(data: str, wid: str) -> str:
+    """What its over mark holds it at: a bound ("disk"), the daily fleet budget ("daily")
+    or its own spend budget ("budget")."""
+    return over_limit(data, wid) or ("daily" if held_for_day(data, wid) else "budget")
+
+
 def _end_of(data: str, s: dict[str, Any], facts: dict[str, Any]) -> End:
     wid = s["id"]
-    over = None
-    if wid in facts["over"]:
-        over = over_limit(data, wid) or "budget"
+    over = _over(data, wid) if wid in facts["over"] else None
     return End(
         s["state"],
         s["exit_code"],
@@ -148,7 +152,7 @@ def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) ->
     window (its CLI's output stays on its host) and its last line (so is its log)."""
     limit = rec.get("limit") if isinstance(rec.get("limit"), str) else None
     code = rec.get("exit_code")
-    over = (over_limit(data, wid) or "budget") if wid in facts["over"] else None
+    over = _over(data, wid) if wid in facts["over"] else None
     return End(
         "killed" if limit or rec.get("ended") == "killed" else "exited",
         code if type(code) is int else None,
@@ -214,3 +218,20 @@ def _say(ctx: Ctx, knobs: Knobs, cfg: Config | None, rec: dict[str, Any], newly:
         ctx.events.emit("warn", "worker.stalled", msg, id=wid, streak=rec["streak"])
         ctx.events.record("worker_stalled", id=wid, streak=rec["streak"], why=rec["why"])
         notify(ctx, msg, wid, "stalled", cfg)
+
+
+def clear_stall(ctx: Ctx, knobs: Knobs, wid: str, actor: str) -> dict[str, Any]:
+    """A human clears a stalled worker (`looop worker unstall`, the web): its streak starts
+    over, the decider may start it again; recorded and journaled so the decider reads that
+    a human looked. The record it had; LooopError when it was not stalled."""
+    data = str(ctx.paths.data)
+    rec = outcomes.stalled(data, wid)
+    if rec is None or not outcomes.unstall(data, wid):
+        raise LooopError(f"worker {wid} is not stalled — `looop ls --all` shows how it ended")
+    why = str(rec.get("why") or "the same failure again")  # looop's words, none of the worker's
+    ctx.events.record("worker_unstalled", id=wid, why=why, actor=actor)
+    try:
+        append_journal(ctx, knobs, f"{actor}: cleared worker {wid}'s stall (it was: {why})")
+    except ExecError as e:  # cleared all the same: the journal is said unwritable
+        ctx.events.emit("warn", "worker.stalled", str(e), id=wid)
+    return rec

@@ -19,6 +19,7 @@ from looop.remote import place as placement
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.checkouts import note as pod_note
 from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path, shown
 from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
@@ -99,7 +100,8 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     bounded = bounds.sent(ctx.knobs(cfg))
     req = replace(req, verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
     if isinstance(h, reg.KubeHost):
-        session = _start_in_job(ctx, h, replace(req, mcp=mcp_tools_on(cfg)), contract + task, cfg)
+        brief = contract + pod_note(req.repos) + task  # several: where each clone is
+        session = _start_in_job(ctx, h, replace(req, mcp=mcp_tools_on(cfg)), brief, cfg)
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
         req = replace(req, mcp=mcp_tools_on(cfg))
@@ -129,15 +131,9 @@ def _check_place(
 
 def _check_several(h: object, host: str, wid: str, repos: tuple[str, ...]) -> None:
     """Several repositories: on an SSH host each a path there (a worktree of each side by
-    side); a pod clones one repository URL into its workspace, so never there."""
-    if len(repos) < 2:
+    side); a pod clones each URL side by side (its Job's shape checks them)."""
+    if len(repos) < 2 or isinstance(h, reg.KubeHost):
         return
-    if isinstance(h, reg.KubeHost):
-        raise WorkerError(
-            f"worker {wid}: a Kubernetes pod clones one repository into its workspace, so a "
-            f"worker on host {host} works in one — start one worker per repository there, or "
-            "this one on an SSH host or here (--host local)"
-        )
     for repo in repos:
         try:
             check_host_repo(host, repo, None)  # a URL with credentials is never shown

@@ -29,6 +29,7 @@ from looop.human.mailbox import (
     new_tell,
 )
 from looop.loop.daemon import start_detached, stop_all
+from looop.loop.ended import clear_stall
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
 from looop.web import reviews
@@ -105,6 +106,20 @@ def _reach(ctx: Ctx, sid: str) -> Reach:
 def _live(ctx: Ctx, sid: str) -> None:
     """Nothing when the worker runs and its host answers; else the answer why not."""
     reaching(sid, live, _way(ctx, sid), sid)
+
+
+def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """`looop worker unstall ID`: a human clears a stalled worker (never MCP's: an agent)."""
+    del body  # nothing to say but the id
+    try:
+        validate_id(sid)
+    except SessionError:
+        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+    try:
+        rec = clear_stall(ctx, ctx.knobs(), sid, actor)
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    return {"ok": True, "was": rec.get("why")}
 
 
 def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:

@@ -346,6 +346,7 @@ _POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
         "wid",
     ),
     ("/workers/{wid}/review/send", "Send the drafted round (`--send`).", reviews.send, "wid"),
+    ("/workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall, "wid"),
     (
         "/workers/{wid}/land",
         'Land the change (`looop land`): {"mode"?: "ff"|"merge"|"pr", "into"?}; a conflict is '

@@ -1,7 +1,7 @@
 """A worker's change read where its checkouts are: its diff (`looop worker diff`, bounded) and
-its review (`looop review --json`). This machine's engine (workers/backend.LocalBackend) and
-an SSH host's satellite (remote/ssh/satellite.py) answer both from here; a face asks its
-worker's Backend and never looks for where the worker runs."""
+its review (`looop review --json`). This machine's engine (workers/backend.LocalBackend)
+answers both from here, an SSH host's satellite the diff (its review: remote/ssh/farreview.py);
+a face asks its worker's Backend and never looks for where the worker runs."""
 
 from __future__ import annotations
 
@@ -63,18 +63,3 @@ def far_diff(got: dict[str, Any], wid: str, host: str) -> dict[str, Any]:
         "diff": text[:MAX_DIFF],
         "cut": got.get("cut") is True or len(text) > MAX_DIFF,
     }
-
-
-REVIEW_FIELDS = {"wid": str, "branch": str, "base": str, "tip": str, "commits": list,
-                 "files": list, "verify": dict, "rounds": list}  # fmt: skip
-
-
-def far_review(got: dict[str, Any], wid: str, host: str) -> dict[str, Any]:
-    """A host's answer to a review, checked for the fields every face reads."""
-    bad = [k for k, kind in REVIEW_FIELDS.items() if not isinstance(got.get(k), kind)]
-    if bad or got.get("wid") != wid:
-        raise ChangeError(
-            f"host {host} answered worker {wid}'s review without {', '.join(bad) or 'its id'}: "
-            f"retry, or `looop host install {host}` if its looop is older"
-        )
-    return got

@@ -4,8 +4,9 @@ An answer given inside the box never persists (the CLI's config there is not the
 rewrite), so every new worker would ask again. Each CLI's profile says what it needs
 (RunnerProfile.first_run, home/runners.py): the variables that make it ask nothing (claude is
 told it runs sandboxed, so it trusts the folder for that session only and writes nothing), or
-why it cannot start yet (an answer only the user gives, once, outside: claude's onboarding and
-API key, opencode's first start, gemini's way to log in, codex's sign-in), said in one line
+why it cannot start yet (an answer only the user gives, once, outside: claude's onboarding,
+API key and, for a line in bypass mode, its Bypass Permissions warning; opencode's first
+start, gemini's way to log in, codex's sign-in), said in one line
 instead of a worker stuck on a prompt. pi asks nothing, and codex nothing that an earlier run
 outside has not answered (its model offer is noted in its config.toml by either answer)."""
 
@@ -23,13 +24,19 @@ from looop.sandbox.srt import SandboxError
 
 def program(line: str) -> str:
     """The program a worker line runs (its first word's file name), past `env A=B`."""
+    words = _command(line)
+    return os.path.basename(words[0]) if words else ""
+
+
+def _command(line: str) -> list[str]:
+    """The line's words from its program on (past `env A=B`); none when it cannot be split."""
     try:
         words = shlex.split(line)
     except ValueError:
-        return ""
+        return []
     while words and (words[0] == "env" or "=" in words[0]):
         words = words[1:]
-    return os.path.basename(words[0]) if words else ""
+    return words
 
 
 def box_env(
@@ -38,10 +45,11 @@ def box_env(
     """The variables a sandboxed worker running `line` starts with so its CLI asks nothing;
     raises SandboxError (one line: what to run once) when its CLI's first run has questions
     only the user answers and they are not answered yet. Another program gets nothing."""
-    p = profile(program(line), runners)
+    words = _command(line)
+    p = profile(os.path.basename(words[0]) if words else "", runners)
     if p is None or p.first_run is None:
         return {}
-    add, why = p.first_run(env)
+    add, why = p.first_run(env, words)
     if why:
         raise SandboxError(why)
     return add

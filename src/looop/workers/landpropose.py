@@ -11,6 +11,7 @@ from looop.core.text import one_line
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.human import mailbox
+from looop.human.notify import notify
 from looop.workers import landask
 from looop.workers.review import Review, review
 
@@ -65,4 +66,7 @@ def propose(ctx: Ctx, wid: str, reason: str) -> str | None:
     path = landask.proposal_file(ctx, wid)
     path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, jsonio.dumps(keep, indent=2, sort_keys=True) + "\n")
+    said = f"worker {wid}'s change waits on your review to land: {one_line(reason)}"
+    decline = f"looop answer {rec['id']} {landask.DECLINE}"
+    notify(ctx, f"{said}\nland: looop land {wid} · decline: {decline}", rec["id"], "ask")
     return None

@@ -1,7 +1,7 @@
 """Needs-input, the beat's side: reading a worker's live screen and judging it, and telling
-the human once per worker that entered the state. home/needsinput keeps the verdicts (and `ls`
-reads them there without a screen read); the beat hands it a Looker to read the screens whose
-log changed since.
+the human once per entry that joined the needs-you queue (human/needstold). home/needsinput
+keeps the verdicts (and `ls` reads them there without a screen read); the beat hands it a
+Looker to read the screens whose log changed since.
 
 Each CLI's own waiting screens (learnt from the real pinned TUIs) are matched on the plain
 screen text only (never the raw bytes); a runner's own patterns (`runners.<name>.needs_input`,
@@ -21,13 +21,12 @@ from looop.home import screenrules, store, where
 from looop.home.config import Config
 from looop.home.control import request
 from looop.home.errors import CorruptState
-from looop.home.needsinput import HEALTH
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names
 from looop.home.sessionfiles import SessionError, read_meta
-from looop.human.notify import notify
+from looop.home.usagewindows import held_rows
+from looop.human import needstold
 
-TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
@@ -168,48 +167,11 @@ def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> st
     return judge(text, progs, rules, runner)
 
 
-LIMITED = "limited until "  # a worker stopped at its provider's usage limit (home/needsinput)
-
-
-def _latch_key(r: dict[str, Any]) -> str | None:
-    """What the TOLD latch keeps for a row that waits on the human: its id at needs-input,
-    `<id>:limited` at a usage limit (the needs-you queue's kinds, home/needs); None else."""
-    health = str(r.get("health") or "")
-    if health == HEALTH:
-        return str(r["id"])
-    return f"{r['id']}:limited" if health.startswith(LIMITED) else None
-
-
-def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows that entered needs-input, or a usage limit, since the human was last told
-    (latched in TOLD until the worker leaves the state, so a redraw or the next beat never
-    tells again)."""
-    path = where.join(data, TOLD)
-    try:
-        told = store.read_json_object(path) or {}
-    except CorruptState:
-        told = {}
-    now_in = {k: r for r in rows if (k := _latch_key(r)) is not None}
-    new = [r for k, r in sorted(now_in.items()) if k not in told]
-    keep = {k: v for k, v in told.items() if k in now_in}
-    for r in new:
-        keep[str(_latch_key(r))] = r.get("needs_input") or r.get("health") or ""
-    if keep != told:
-        try:
-            if keep:
-                store.write_json(path, keep)
-            else:
-                store.remove(path)
-        except OSError:
-            pass  # cannot latch: telling again beats staying silent
-    return new
-
-
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
-    """After the beat sensed: notify once per worker that entered needs-input or a usage
-    limit (asks and budgets are told where they happen: cli/mailbox, loop/workmeter; what its
-    sys-sessions reading says: the beat's, else its snapshot's), never on a redraw or the next
-    beat; how many were told."""
+    """After the beat sensed: notify once per entry that joined the needs-you queue
+    (human/needstold: needs-input, a usage limit, a bound's pause, a held start; asks and
+    spend budgets are told where they happen), from what its sys-sessions reading says (the
+    beat's, else its snapshot's) and the held starts; how many were told."""
     if sessions is None:
         sessions = read_reading(str(ctx.paths.snapshots), "sys-sessions")
     if not isinstance(sessions.value, dict):
@@ -221,19 +183,7 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
             continue
         d = workers.get(e["id"])
         said = d.get("needs_input") if isinstance(d, dict) else None
-        rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said})
-    new = to_tell(str(ctx.paths.data), rows)
-    if not new:
-        return 0
-    for r in new:
-        if r.get("health") != HEALTH:  # at its provider's usage limit: it waits for the reset
-            msg = f"worker {r['id']} is {r['health']}: it goes on by itself then (looop needs)"
-            ctx.events.emit("warn", "worker.limited", msg, id=r["id"])
-            ctx.events.record("worker_limited", id=r["id"], health=r["health"])
-            notify(ctx, msg, r["id"], "limited", cfg)
-            continue
-        msg = f"worker {r['id']} needs input: {r['needs_input'] or 'its screen waits'}"
-        ctx.events.emit("warn", "worker.needs_input", msg, id=r["id"])
-        ctx.events.record("worker_needs_input", id=r["id"], said=r["needs_input"])
-        notify(ctx, msg, r["id"], HEALTH, cfg)
-    return len(new)
+        host = e.get("host") if isinstance(e.get("host"), str) else None
+        rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said, "host": host})
+    rows += held_rows(str(ctx.paths.data), ctx.clock)
+    return needstold.tell(ctx, cfg, rows)

@@ -84,7 +84,8 @@ def worker_tree(ctx: Ctx, wid: str) -> Tree:
     if tree is None and (far := _far_host(ctx, wid)):
         raise WorktreeError(
             f"worker {wid} works on host {far}: its checkouts are there, not here — `looop "
-            f"worker diff {wid}` shows its change from there; review and land it on {far}"
+            f"review {wid}` and `looop land {wid}` reach them there (an SSH host's), `looop "
+            f"worker diff {wid}` shows its change"
         )
     if tree is None:
         raise WorktreeError(

@@ -5,6 +5,7 @@ is started again on its recorded conversation and told it first (workers/resume.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from looop.core.context import Ctx
@@ -79,11 +80,24 @@ def _comment(ctx: Ctx, trees: list[Tree], tips: list[str], spec: str, text: str)
 def add_comments(ctx: Ctx, wid: str, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
     """Add comments to the worker's draft round (made on its branch's tip now); every
     comment is checked before the draft is written."""
+    tip, new = line_comments(ctx, wid, on_lines)
+    return add_round(ctx, wid, tip, [*new, *whole_comments(on_all)])
+
+
+def line_comments(ctx: Ctx, wid: str, on_lines: list[tuple[str, str]]) -> tuple[str, list[Comment]]:
+    """The branch's tip and each FILE:LINE comment with the lines around it there, read
+    where the worker's checkouts are (a host's satellite answers this for its home)."""
     trees = worker_trees(ctx, wid)
     tips = [reviewgit.branch_tip(ctx, t) for t in trees]
-    tip = tips[0]
-    new = [_comment(ctx, trees, tips, spec, text) for spec, text in on_lines]
-    new += [Comment(_text(text)) for text in on_all]
+    return tips[0], [_comment(ctx, trees, tips, spec, text) for spec, text in on_lines]
+
+
+def whole_comments(on_all: list[str]) -> list[Comment]:
+    return [Comment(_text(text)) for text in on_all]
+
+
+def add_round(ctx: Ctx, wid: str, tip: str, new: list[Comment]) -> Round:
+    """`new` added to the draft round kept at this home (a fresh round when none is open)."""
     rounds = load_rounds(ctx, wid)
     if rounds and not rounds[-1].sent:
         draft = rounds.pop()
@@ -115,8 +129,12 @@ def sent_line(wid: str, r: Round) -> str:
     return f"sent review round {r.n} to {wid} ({len(r.comments)} comment(s), {r.sent})"
 
 
-def send(ctx: Ctx, knobs: Knobs, wid: str) -> Round:
-    """Deliver the draft round; it is marked sent only once it reached the worker."""
+def send(
+    ctx: Ctx, knobs: Knobs, wid: str, resume_far: Callable[[str], bool] | None = None
+) -> Round:
+    """Deliver the draft round; it is marked sent only once it reached the worker.
+    `resume_far`: how a worker that ended on another host is resumed there with the text
+    (True: its resume line took the text as its prompt file)."""
     rounds = load_rounds(ctx, wid)
     if not rounds or rounds[-1].sent:
         raise LooopError(
@@ -128,6 +146,13 @@ def send(ctx: Ctx, knobs: Knobs, wid: str) -> Round:
     data = str(ctx.paths.data)
     if live(data, wid) or remote_alive(data, wid):
         how = f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+    elif resume_far is not None:
+        took = resume_far(text)  # says why when it cannot be resumed
+        how = (
+            "resumed"
+            if took
+            else f"resumed, told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+        )
     else:
         rec = read_record(ctx, wid)
         resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed

@@ -3,7 +3,9 @@ each screen judged with its CLI's profile patterns, the verdict (waits / not) se
 label a human gave it (labels.json, written before the detector looked).
 
 Positive = the screen waits for a human (an approval prompt, a chooser, an idle input box);
-precision = right positives / all positives said, recall = right positives / all labelled."""
+precision = right positives / all positives said, recall = right positives / all labelled.
+Beside its label a screen may have a scene (`scenes` in labels.json): `error` (a failing turn's
+error or retry is on it) or `long-output` (a long command output or answer fills it)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from looop.workers.needsinput import Rules, judge
 HERE = Path(__file__).resolve().parent
 CLIS = ("claude", "codex", "pi", "opencode", "gemini")
 WAITS = ("approval", "idle")  # the labels that wait for a human; every other one does not
+LABELS = ("approval", "idle", "busy", "start")
+SCENES = ("error", "long-output")
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Score:
     hits: int = 0  # said waiting, labelled waiting
     said: int = 0  # said waiting
     wrong: list[str] = field(default_factory=list)  # `<file>: label X, said Y`
+    kinds: dict[str, int] = field(default_factory=dict)  # screens per label and per scene
 
     @property
     def precision(self) -> float:
@@ -42,10 +47,25 @@ def labels(cli: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in got["screens"].items()}
 
 
+def last_number(d: Path) -> int:
+    """The highest screen number in a directory (thinned screens leave gaps), 0 if none."""
+    return max((int(p.stem) for p in d.glob("*.txt") if p.stem.isdigit()), default=0)
+
+
+def scenes(cli: str) -> dict[str, str]:
+    """File name -> scene, for the screens that have one."""
+    got = json.loads((HERE / cli / "labels.json").read_text())
+    return {str(k): str(v) for k, v in (got.get("scenes") or {}).items()}
+
+
 def score(cli: str, rules: Rules | None = None) -> Score:
     rules = rules or Rules()
     out = Score(cli)
+    scene = scenes(cli)
     for name, label in sorted(labels(cli).items()):
+        for kind in (label, scene.get(name)):
+            if kind is not None:
+                out.kinds[kind] = out.kinds.get(kind, 0) + 1
         text = (HERE / cli / name).read_text()
         verdict = judge(text, {cli}, rules)
         want = label in WAITS

@@ -73,6 +73,18 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
     (["cost", "report", "session", "w1", "claude", "1e999"], {}),
     (["cost", "report", "k", f"i{ESC}[1m", "r\u202e", "0.1"], {}),
     (["cost", "report", "a", "b", "c"], {}),
+    (["cost"], {}),
+    (["cost", "week"], {}),
+    (["cost", "all", "--by", "runner", "--json"], {}),
+    (["cost", "--json", "week", "--by=day"], {}),
+    (["cost", "today"], {"TZ": "Asia/Kolkata"}),
+    (["cost", "month"], {}),
+    (["cost", "week", "all"], {}),
+    (["cost", "--by", "planet"], {}),
+    (["cost", "--by"], {}),
+    (["cost", "--by", "kind", "--by", "day"], {}),
+    (["cost", "--json", "--json"], {}),
+    (["cost", "--help"], {}),
     (["status"], {"LOOOP_MAX_DAILY_USD": "0.01", "LOOOP_MAX_DECIDES_PER_HOUR": "abc"}),
     (["status", "--json"], {"TZ": "Asia/Kolkata"}),
     (["status", "--jsn"], {}),
@@ -98,6 +110,7 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
     (["claim", "x"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["tell", "w1", "hi"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["cost", "report", "a", "b", "c", "1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["cost", "week"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
 ]
 
 
@@ -127,6 +140,13 @@ BROKEN: list[tuple[list[str], dict[str, str], str]] = [
     (["unclaim", "x"], {}, "garbage:claims/x.json"),
     (["cost", "report", "a", "b", "c", "1"], {}, "dir:cost.jsonl"),
     (["cost", "report", "a", "b", "c", "1"], {}, "file:.lock"),
+    (["cost", "week"], {}, "ledger:cost.jsonl"),
+    (["cost", "all", "--by", "worker"], {"TZ": "Asia/Kolkata"}, "ledger:cost.jsonl"),
+    (["cost", "week", "--json"], {}, "garbage:cost.jsonl"),
+    (["cost", "week"], {}, "dir:cost.jsonl"),
+    (["cost", "all"], {}, "garbage:.cost-days.json"),
+    (["cost", "all"], {}, "garbage:runs/r1/result.json"),
+    (["cost", "week", "--json"], {}, "decide:runs/r2/result.json"),
     (["status"], {}, "garbage:config.json"),
     (["status"], {}, "dir:config.json"),
     (["status"], {}, "garbage:cost.jsonl"),
@@ -219,6 +239,8 @@ def _files(data: Path) -> dict[str, bytes]:
             raw = raw.split(b'"nonce":"', 1)[0]
         if rel == ".cost-totals.json":  # names its ledger by inode: each face has its own
             raw = re.sub(rb'"ledger":\[\d+,\d+\]', b'"ledger":[D,I]', raw)
+        if rel == ".cost-days.json":  # the same: each ledger file by its inode
+            raw = re.sub(rb'\[\d+,\d+,(\d+),"', rb'[D,I,\1,"', raw)
         out[rel] = raw
     return out
 
@@ -241,6 +263,14 @@ def _run(
             write_json(
                 world / "hosts" / "workers" / f"{rel}.json", {"v": 1, "id": rel, "host": "h"}
             )
+        elif how == "ledger":  # a worker's and a decide's rows, today by the tests' clock
+            (world / rel).write_text(
+                '{"cost_usd":0.25,"id":"w1","kind":"session","runner":"claude",'
+                '"ts":"2025-06-15T15:00:00Z"}\n{"cost_usd":1.5,"id":"t1","kind":"tick",'
+                '"runner":"pi","ts":"2025-06-15T14:00:00Z"}\n'
+            )
+        elif how == "decide":  # a decide whose runner reported no cost
+            write_json(world / rel, {"ts": 1_749_999_000.0})
         elif how == "file":
             _file_at(world, rel)
         elif how == "dir":

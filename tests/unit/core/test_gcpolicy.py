@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import gc
 from collections.abc import Iterator
 from typing import Any
@@ -30,33 +29,11 @@ def light_verb_gc() -> Iterator[None]:
         gc.set_threshold(*saved)
 
 
-# struct mallinfo2's fields, in order (glibc 2.33+)
-MALLINFO2 = (
-    "arena",
-    "ordblks",
-    "smblks",
-    "hblks",
-    "hblkhd",
-    "usmblks",
-    "fsmblks",
-    "uordblks",
-    "fordblks",
-    "keepcost",
-)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in MALLINFO2]
-
-
-def _mallinfo() -> _MallInfo2:
-    try:
-        fn = ctypes.CDLL(None).mallinfo2
-    except AttributeError:
+def _heap(figure: str) -> int:
+    figures = gcpolicy.heap_figures()
+    if not figures:
         pytest.skip("no glibc 2.33+ mallinfo2 here")
-    fn.restype = _MallInfo2
-    info: _MallInfo2 = fn()
-    return info
+    return figures[figure]
 
 
 def _big_read_lands_alone() -> bool:
@@ -64,13 +41,13 @@ def _big_read_lands_alone() -> bool:
     names, a file read whole), is a beat's buffer past the bar still mapped on its own? The
     buffer asked for is bigger than all the heap holds free, so no free chunk can serve it
     (a process that ran many tests has some): only the bar decides where it lands."""
-    free = int(_mallinfo().fordblks)
+    free = _heap("free")
     size = max(300_000, free + (64 << 10))
     big = bytearray(max(4 << 20, 4 * size))  # freed: glibc would raise its bar to this
     del big
-    before = int(_mallinfo().hblkhd)
+    before = _heap("mapped")
     buf = bytearray(size)
-    alone = int(_mallinfo().hblkhd) - before >= len(buf)
+    alone = _heap("mapped") - before >= len(buf)
     del buf
     return alone
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from looop.home import outcomes
 from looop.home.errors import LooopError
 from looop.home.outcomes import TABLE, End, Outcome
+from looop.home.sameway import same_way
 from looop.web.metrics import tally
 
 ALL = set(TABLE)
@@ -154,3 +158,85 @@ def test_metrics_count_workers_by_outcome() -> None:
     ]
     t = tally(recs)
     assert t.ends == {"verified": 2, "stalled": 1, "landed": 1}
+
+
+def test_lines_that_differ_only_in_times_and_ids_fail_the_same_way() -> None:
+    """A failure's line carries noise that changes on every run (a duration, a clock time,
+    a pid, a commit or temp id): the same failure still stalls; other words or a count of
+    failures are another failure."""
+    noisy = [
+        (
+            "FAILED test_x - 1 failed, 3 passed in 0.53s",
+            "FAILED test_x - 1 failed, 3 passed in 9.1s",
+        ),
+        ("[01:23:45] error: lock held by pid 48213", "[01:24:10] error: lock held by pid 51007"),
+        (
+            "2026-11-27T01:23:45Z fetch failed after 1200 ms",
+            "2026-11-28T09:02:11Z fetch failed after 8 ms",
+        ),
+        ("cannot write /tmp/tmp.a1b2c3d4e5/out", "cannot write /tmp/tmp.9f8e7d6c5b/out"),
+        ("HEAD is at 3f9c2e1a: broken build", "HEAD is at 77ab0c4d: broken build"),
+        ("timed out after 30 s", "timed out after 45 s"),
+    ]
+    for first, again in noisy:
+        r = _run(None, "g1", _end(exit_code=1, last_line=first))
+        r = _run(r, "g2", _end(exit_code=1, last_line=again))
+        r = _run(r, "g3", _end(exit_code=1, last_line=first))
+        assert r["stalled"] and r["outcome"] == "stalled", (first, again)
+    other = [
+        ("FAILED test_x - 1 failed", "FAILED test_x - 2 failed"),
+        ("FAILED test_a", "FAILED test_b"),
+        ("error in step 3", "error in step 4"),
+    ]
+    for first, again in other:
+        r = _run(None, "g1", _end(exit_code=1, last_line=first))
+        r = _run(r, "g2", _end(exit_code=1, last_line=again))
+        assert r["streak"] == 1, (first, again)
+    out = {"pass": False, "cmd": "pytest", "output": "E assert 1 == 2\n1 failed in 0.41s"}
+    r = None
+    for g, secs in (("g1", "0.41"), ("g2", "0.39"), ("g3", "1.02")):
+        v = {**out, "output": f"E assert 1 == 2\n1 failed in {secs}s"}
+        r = _run(r, g, _end(verify=v))
+    assert r is not None and r["stalled"] and r["outcome"] == "stalled"
+
+
+def test_a_bound_or_budget_hit_again_and_again_stalls_but_a_usage_window_does_not() -> None:
+    """Held at its budget or killed at a bound each time: the same failure, each start burns
+    it again. Stopped on its account's usage window: the provider's, not the worker's."""
+    for kw in (
+        {"state": "killed", "exit_code": 137, "over": "budget"},
+        {"state": "killed", "exit_code": 137, "over": "disk"},
+        {"state": "killed", "exit_code": 137, "limit": "memory"},
+    ):
+        r = None
+        for i, g in enumerate(("g1", "g2", "g3")):
+            r = _run(r, g, _end(last_line=f"spent {i}", **kw))
+        assert r is not None and r["stalled"] and r["outcome"] == "stalled", kw
+        assert r["streak"] == 3
+    r = None
+    for g in ("g1", "g2", "g3", "g4"):
+        r = _run(r, g, _end(window=True, exit_code=1, last_line="usage limit reached"))
+    assert r is not None and not r["stalled"] and r["outcome"] == "limited"
+    r = None
+    for g in ("g1", "g2", "g3", "g4"):  # the fleet's daily budget: its day, not its failure
+        r = _run(r, g, _end(state="killed", exit_code=137, over="daily"))
+    assert r is not None and not r["stalled"] and r["outcome"] == "over_budget"
+    assert r["why"] == "held at the daily budget"
+    budget = _run(None, "g1", _end(state="killed", exit_code=137, over="budget"))
+    memory = _run(budget, "g2", _end(state="killed", exit_code=137, limit="memory"))
+    assert memory["streak"] == 1  # another bound: another failure
+    window_too = _end(state="killed", exit_code=137, limit="memory", window=True)
+    outcome, _ = outcomes.derive(window_too)  # the window, first in the table's order
+    assert outcome == "limited" and outcomes.signature(outcome, window_too) is None
+
+
+def test_same_way_keeps_a_duration_s_unit_whatever_its_size() -> None:
+    shown = {same_way(f"unreachable after {n}.5s") for n in (3, 42, 1234, 32767)}
+    assert shown == {"unreachable after #s"}
+
+
+@given(st.text(max_size=300))
+def test_same_way_takes_any_line_and_keeps_its_words(line: str) -> None:
+    shown = same_way(line)
+    assert same_way(shown) == shown  # what is left is no noise itself
+    assert [w for w in line.split() if w.isalpha()] == [w for w in shown.split() if w.isalpha()]

@@ -13,9 +13,9 @@ import pytest
 from looop.cli.cost import render_report
 from looop.decide import cost
 from looop.decide.cost import CostMeter
-from looop.decide.cost import report as report_module
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
+from looop.home.cost import report as report_module
 from looop.home.cost.days import Days, Held
 from looop.home.errors import LooopError
 from looop.home.paths import Paths

@@ -91,3 +91,64 @@ def test_news_stays_late_so_a_red_test_moves_only_the_workers_short_item(ctx: Ct
     settled = second[: second.index("=== READINGS THAT MOVE")]
     assert settled == first[: first.index("=== READINGS THAT MOVE")]
     assert _item(second, "sys-sessions.json worker w1")["news"] == {"sensor-tests.json": RED}
+
+
+def _prs(w1_checks: str) -> dict[str, Any]:
+    """A github-like reading of many pull requests, each entry naming its branch."""
+    prs = [
+        {"number": n, "branch": f"looop/w{n}", "checks": "pass", "review": "none"}
+        for n in range(2, 40)
+    ]
+    prs.insert(0, {"number": 1, "branch": "looop/w1", "checks": w1_checks, "review": "none"})
+    branches = [p["branch"] for p in prs]
+    return {
+        "signal": {"pull_requests": prs, "assigned_issues": [12]},
+        "detail": {"branch": branches},
+    }
+
+
+def test_a_reading_about_many_branches_gives_each_worker_only_its_own_entry(ctx: Ctx) -> None:
+    """Thirty-nine pull requests: w1's own, failing, is its news, not cut off by the others'."""
+    _fleet(ctx)
+    _reading(ctx, "sensor-github", _prs("fail"))
+    text = _prompt(ctx)
+    news = _item(text, "sys-sessions.json worker w1")["news"]["sensor-github.json"]
+    one = {"number": 1, "branch": "looop/w1", "checks": "fail", "review": "none"}
+    assert news == {"pull_requests": [one], "assigned_issues": [12]}
+    two = _item(text, "sys-sessions.json worker w2")["news"]["sensor-github.json"]
+    assert [p["number"] for p in two["pull_requests"]] == [2]
+
+
+def test_another_workers_entry_changing_moves_no_news_of_this_one(ctx: Ctx) -> None:
+    _fleet(ctx)
+    quiet = _prs("pass")
+    _reading(ctx, "sensor-github", quiet)
+    first = _item(_prompt(ctx), "sys-sessions.json worker w2")["news"]
+    quiet["signal"]["pull_requests"][0]["checks"] = "fail"  # w1's pull request goes red
+    _reading(ctx, "sensor-github", quiet)
+    second = _prompt(ctx)
+    assert _item(second, "sys-sessions.json worker w2")["news"] == first
+    w1 = _item(second, "sys-sessions.json worker w1")["news"]["sensor-github.json"]
+    assert w1["pull_requests"][0]["checks"] == "fail"
+
+
+def test_a_list_signal_keeps_the_workers_entries_and_those_naming_no_one(ctx: Ctx) -> None:
+    _fleet(ctx)
+    signal = [{"worker": "w3", "page": 1}, {"worker": "w1", "page": 2}, {"page": 3}, "x"]
+    _reading(ctx, "sensor-pager", {"signal": signal, "detail": {"worker": ["w1", "w3"]}})
+    text = _prompt(ctx)
+    w1 = _item(text, "sys-sessions.json worker w1")["news"]["sensor-pager.json"]
+    assert w1 == [{"worker": "w1", "page": 2}, {"page": 3}, "x"]
+    w3 = _item(text, "sys-sessions.json worker w3")["news"]["sensor-pager.json"]
+    assert w3 == [{"worker": "w3", "page": 1}, {"page": 3}, "x"]
+
+
+def test_two_workers_on_one_branch_name_both_get_the_news(ctx: Ctx) -> None:
+    """The same branch name in two repositories: neither worker's news is dropped."""
+    workers = {w: {"pending_tells": 0, "branch": "fix-login"} for w in ("w1", "w2")}
+    signal = [{"id": w, "state": "running", "exit_code": None} for w in workers]
+    _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 2, "workers": workers}})
+    _reading(ctx, "sensor-tests", {"signal": RED, "detail": {"branch": "fix-login"}})
+    text = _prompt(ctx)
+    for wid in ("w1", "w2"):
+        assert _item(text, f"sys-sessions.json worker {wid}")["news"] == {"sensor-tests.json": RED}

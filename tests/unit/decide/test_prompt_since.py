@@ -10,7 +10,7 @@ from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.order import ORDER_FILE, read_record, write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
-from looop.decide.promptbase import FOLD_EVERY, REDRAW_CHARS
+from looop.decide.promptbase import FOLD_EVERY, LEFT_CAP, REDRAW_CHARS
 
 
 def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
@@ -32,6 +32,8 @@ def _shared(a: str, b: str) -> int:
 
 
 def _since(text: str) -> str:
+    if "=== SINCE THEN" not in text:
+        return ""  # nothing changed since the drawing
     return text[text.index("=== SINCE THEN") : text.index("=== NOW")]
 
 
@@ -70,6 +72,55 @@ def test_a_redraw_draws_again_only_the_end_of_the_drawing(ctx: Ctx) -> None:
     assert f"--- {names[-1]}.json" not in _since(redrawn)
     kept = _shared(before, redrawn)
     assert len(redrawn[kept:]) < REDRAW_CHARS + len(redrawn[redrawn.index("=== RECENT") :])
+
+
+def _drawn(text: str) -> str:
+    return text[text.index("=== READINGS THAT MOVE") : text.index("=== RECENT")]
+
+
+def test_a_redraw_draws_earlier_news_again_at_the_end_not_the_whole_drawing(ctx: Ctx) -> None:
+    """When the news of readings early in the drawing would crowd SINCE THEN, a redraw draws
+    them again after the drawing's end, their old entries left in place: the cache keeps the
+    drawing up to its end, where a redraw from the first of them would lose it all."""
+    names = [f"sensor-{n:02}" for n in range(40)]
+    note = "steady " * 12
+    for name in names:
+        _reading(ctx, name, {"signal": {"n": 0, "note": note}})
+    _decide(ctx)
+    early = names[: LEFT_CAP // 100 + 2]  # each reading's news ~120 chars: past LEFT_CAP
+    for name in early:
+        _reading(ctx, name, {"signal": {"n": 1, "note": note}})
+    texts = [_decide(ctx) for _ in range(FOLD_EVERY)]
+    before, redrawn = texts[-2], texts[-1]
+    drawn = _drawn(redrawn)
+    for name in early:
+        old, new = f'--- {name}.json\n{{"signal":{{"n":0,', f'--- {name}.json\n{{"signal":{{"n":1,'
+        assert drawn.index(old) < drawn.index(names[-1]) < drawn.index(new)
+        assert f"--- {name}.json" not in _since(redrawn)
+    assert "or twice: the later counts" in drawn
+    kept = _shared(before, redrawn)
+    assert kept > redrawn.index(f"--- {names[-5]}.json")  # all but the drawing's last items
+    assert len(redrawn[kept:]) < REDRAW_CHARS + 2 * LEFT_CAP + len(
+        redrawn[redrawn.index("=== RECENT") :]
+    )
+
+
+def test_a_drawing_whose_old_entries_outgrow_the_rest_is_drawn_whole(ctx: Ctx) -> None:
+    """Entries a later one supersedes are kept only while they are under half of the rest:
+    then the drawing is drawn whole, each reading once."""
+    names = [f"sensor-{n:02}" for n in range(40)]
+    note = "steady " * 12
+    for name in names:
+        _reading(ctx, name, {"signal": {"n": 0, "note": note}})
+    _decide(ctx)
+    for n in (1, 2):
+        for name in names[:25]:
+            _reading(ctx, name, {"signal": {"n": n, "note": note}})
+        texts = [_decide(ctx) for _ in range(FOLD_EVERY)]
+        drawn = _drawn(texts[-1])
+        twice = [name for name in names if drawn.count(f"--- {name}.json") > 1]
+        assert twice == (names[:25] if n == 1 else [])
+    assert drawn.index(f"--- {names[25]}.json") < drawn.index(f"--- {names[0]}.json")
 
 
 def test_the_record_keeps_the_drawing_the_news_and_each_fields_changes(ctx: Ctx) -> None:

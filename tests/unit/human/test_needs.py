@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
+from looop.home import outcomes
 from looop.home.needs import needs_at, needs_text
+from looop.home.outcomes import End
+from looop.home.spent import mark_over
+from looop.home.stamps import parse_utc
 from looop.human.mailbox import answer, new_ask
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
@@ -44,11 +48,21 @@ def test_every_kind_of_wait_is_one_item_with_its_answer(tmp_path: Path) -> None:
         _row("far", "needs-input", needs_input="approval: Allow once", host="gpu1"),
         {"id": "w9", "health": "scheduled until 15:00", "alive": False, "note": "account x"},
     ]
+    fail = End("exited", 2, last_line="Error: config.yaml not found")
+    rec = None
+    for g in ("g1", "g2", "g3"):  # the same failure three times: stalled, its session gone
+        rec = outcomes.next_record(rec, "w10", g, fail, 3, "2027-01-15T08:00:00.000Z")
+    outcomes.write_record(str(tmp_path), rec)
+    once = outcomes.next_record(None, "w11", "g1", fail, 3, "2027-01-15T08:00:00.000Z")
+    outcomes.write_record(str(tmp_path), once)
     got = {(n.kind, n.worker): n for n in needs_at(str(tmp_path), rows)}
     assert set(got) == {
         ("ask", "w1"), ("ask", "far"), ("approval", "w1"), ("idle", "w2"), ("input", "w3"),
         ("budget", "w4"), ("budget", "w5"), ("limited", "w6"), ("approval", "far"), ("held", "w9"),
+        ("stalled", "w10"),
     }  # fmt: skip
+    assert got["stalled", "w10"].answer == "looop worker unstall w10"
+    assert got["stalled", "w10"].since == parse_utc("2027-01-15T08:00:00.000Z")
     assert got["ask", "w1"].answer == f"looop answer {a1['id']} yes"
     assert got["ask", "w1"].since == NOW - 300 and "merge now?" in got["ask", "w1"].what
     assert got["ask", "far"].answer == f"looop answer {a2['id']} TEXT"
@@ -116,3 +130,16 @@ def test_a_workers_words_are_one_plain_line_cut_short(tmp_path: Path) -> None:
     assert items[0].what.startswith("go? [2J now") and items[0].what.endswith("…")
     assert len(items[0].what) == 200
     assert "Allow?" in items[1].what
+
+
+def test_a_worker_held_by_the_daily_budget_says_so_and_goes_on_for_the_day(
+    tmp_path: Path,
+) -> None:
+    data = str(tmp_path)
+    mark_over(data, "w1", 1.2, 1.0, "pause", day="2027-01-15")  # loop/workmeter.hold_to_day
+    mark_over(data, "w2", 0.6, 0.5, "pause")  # its own budget
+    rows = [_row("w1", "over budget"), _row("w2", "over budget")]
+    got = {n.worker: n for n in needs_at(data, rows)}
+    assert got["w1"].kind == "budget" and got["w1"].answer == "looop worker continue w1"
+    assert "daily budget" in got["w1"].what and "2027-01-15" in got["w1"].what
+    assert got["w2"].answer == "looop worker continue w2 --budget USD"

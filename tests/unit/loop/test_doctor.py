@@ -170,6 +170,27 @@ def test_a_sandboxed_runner_whose_cli_never_ran_warns_what_to_run_once(
     assert doctor.check_sandbox(fresh, mixed).level == "ok"
 
 
+def test_a_sandboxed_claude_whose_bypass_warning_was_never_accepted_warns_what_to_run(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Onboarded, but never ran claude with --dangerously-skip-permissions (the preset's):
+    said before any start, and ok once settings.json holds the answer."""
+    from looop.home.presets import PRESETS
+
+    monkeypatch.setattr(doctor, "missing", lambda env: [])
+    home = ctx.paths.data.parent / "claude-home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    obj = {"default": "claude", "runners": {"claude": PRESETS["claude"]}, "sandbox": "on"}
+    boxed = dataclasses.replace(ctx, env={**ctx.env, "HOME": str(home)})
+    got = doctor.check_sandbox(boxed, parse_config(obj, "<test>"))
+    assert got.level == "warn" and "\n" not in got.line()
+    assert "run `claude --dangerously-skip-permissions` once outside looop" in got.line()
+    settings = {"skipDangerousModePermissionPrompt": True}
+    (home / ".claude" / "settings.json").write_text(json.dumps(settings))
+    assert doctor.check_sandbox(boxed, parse_config(obj, "<test>")).level == "ok"
+
+
 def test_a_sandboxed_runner_set_up_outside_is_ok(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     from looop.home.presets import PRESETS
 

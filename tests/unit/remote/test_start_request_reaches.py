@@ -130,7 +130,8 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
         return as_session(data, h.name, {"id": req.worker, "alive": True})
 
     monkeypatch.setattr(hosted, "start_job", start_job)
-    start_worker(ctx, ctx.knobs(), _asked("k1"), away=dispatch)  # type: ignore[arg-type]
+    two = ("https://example.com/r7.git", "https://example.com/r8.git")
+    start_worker(ctx, ctx.knobs(), _asked("k1", repos=two), away=dispatch)  # type: ignore[arg-type]
     shape, req = caught["shape"], caught["req"]
     reaches = {
         "worker": shape.sid == "w7" and shape.env["LOOOP_SESSION_ID"] == "w7",
@@ -147,9 +148,12 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
         "policy": req.policy is not None and not req.policy.on,
         "bounds": dict(shape.bounds) == bounds.sent(ctx.knobs()),
         "size": tuple(shape.size) == WORKER_SIZE,
+        # each cloned beside the other, the brief naming where
+        "repos": shape.checkouts == (("r7", two[0]), ("r8", two[1]))
+        and f"`r8/`: a clone of {two[1]}" in shape.brief,
     }
     # a pod is its own wall and runs no verify: each refused in one line (below)
-    refused = {"verify", "sandbox", "resumable", *SEVERAL}
+    refused = {"verify", "sandbox", "resumable"}
     names = {f.name for f in dataclasses.fields(StartRequest)}
     assert names - HERE_ONLY - refused == set(reaches), "a field has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
@@ -202,7 +206,8 @@ def test_several_repo_paths_reach_the_ssh_satellite_as_repos(
 @pytest.mark.parametrize(
     ("host", "repos", "said"),
     [
-        ("k1", ("/src/app", "/src/lib"), "a Kubernetes pod clones one repository"),
+        ("k1", ("https://example.com/r7.git", "/src/lib"), "local path"),
+        ("k1", ("https://example.com/r7.git", "https://u:p@example.com/r8.git"), "credentials"),
         ("h1", ("/src/app", "https://example.com/r8.git"), "is a URL — clone it there first"),
         ("h1", ("/src/app", "https://u:secret@example.com/r8.git"), "credentials"),
     ],

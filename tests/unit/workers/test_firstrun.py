@@ -18,7 +18,8 @@ KEY = "sk-ant-test-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def returning(home: Path, **extra: object) -> Path:
-    """~/.claude.json as a user who has run claude with KEY has it (other keys included)."""
+    """~/.claude.json as a user who has run claude with KEY has it (other keys included), and
+    ~/.claude/settings.json as one who accepted its Bypass Permissions warning once."""
     state: dict[str, object] = {
         "hasCompletedOnboarding": True,
         "numStartups": 41,
@@ -29,6 +30,15 @@ def returning(home: Path, **extra: object) -> Path:
     path = home / ".claude.json"
     path.write_text(json.dumps(state))
     path.chmod(0o600)
+    accepted(home / ".claude")
+    return path
+
+
+def accepted(settings_dir: Path, answer: object = True) -> Path:
+    """claude's user settings as its Bypass Permissions warning's "Yes, I accept" leaves them."""
+    settings_dir.mkdir(exist_ok=True)
+    path = settings_dir / "settings.json"
+    path.write_text(json.dumps({"theme": "dark", "skipDangerousModePermissionPrompt": answer}))
     return path
 
 
@@ -41,11 +51,13 @@ def test_a_returning_user_gets_claudes_sandboxed_trust_and_their_file_is_untouch
     assert got == {"CLAUDE_CODE_SANDBOXED": "1"}
     assert path.read_bytes() == before  # no trust planted for a folder the box writes
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert os.listdir(tmp_path) == [".claude.json"]  # nothing beside it either
+    assert sorted(os.listdir(tmp_path)) == [".claude", ".claude.json"]  # nothing beside them
+    assert os.listdir(tmp_path / ".claude") == ["settings.json"]
 
 
-def test_a_user_logged_in_without_a_key_needs_only_onboarding(tmp_path: Path) -> None:
+def test_a_user_logged_in_without_a_key_needs_no_key_approved(tmp_path: Path) -> None:
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    accepted(tmp_path / ".claude")
     assert firstrun.box_env(LINE, {"HOME": str(tmp_path)}) == firstrun.SANDBOXED
 
 
@@ -81,10 +93,62 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
     conf = tmp_path / "elsewhere"
     conf.mkdir()
     returning(conf)
+    accepted(conf)  # $CLAUDE_CONFIG_DIR/settings.json
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(conf), "ANTHROPIC_API_KEY": KEY}
     assert firstrun.box_env(LINE, env) == firstrun.SANDBOXED
     with pytest.raises(SandboxError):
         firstrun.box_env(LINE, {**env, "CLAUDE_CONFIG_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        LINE,
+        "env A=1 claude --permission-mode bypassPermissions 'Greet.'",
+        "claude --permission-mode=bypassPermissions 'Greet.'",
+        "claude --allow-dangerously-skip-permissions 'Greet.'",
+        """claude --dangerously-skip-permissions --settings '{"tui":"default"}' hi""",
+    ],
+)
+@pytest.mark.parametrize("settings", [None, "{}", '{"skipDangerousModePermissionPrompt": false}'])
+def test_a_user_who_never_accepted_bypass_mode_is_told_what_to_run_once(
+    tmp_path: Path, line: str, settings: str | None
+) -> None:
+    """Its warning would be asked in the box at every start (the answer goes to the user's
+    settings.json, read-only there): refused in one line, nothing written for the user."""
+    returning(tmp_path)
+    path = tmp_path / ".claude" / "settings.json"
+    if settings is None:
+        path.unlink()
+    else:
+        path.write_text(settings)
+    with pytest.raises(SandboxError) as e:
+        firstrun.box_env(line, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg
+    assert "run `claude --dangerously-skip-permissions` once outside looop" in msg
+    assert (path.read_text() if settings is not None else None) == settings
+
+
+def test_bypass_mode_accepted_in_the_lines_own_settings_is_accepted(tmp_path: Path) -> None:
+    returning(tmp_path)
+    (tmp_path / ".claude" / "settings.json").unlink()
+    env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
+    yes = '{"skipDangerousModePermissionPrompt":true}'
+    own = f"claude --dangerously-skip-permissions --settings '{yes}' hi"
+    assert firstrun.box_env(own, env) == firstrun.SANDBOXED
+    kept = accepted(tmp_path / "mine")  # --settings FILE, and --settings=FILE
+    for spelling in (f"--settings {kept}", f"--settings={kept}"):
+        line = f"claude --dangerously-skip-permissions {spelling} hi"
+        assert firstrun.box_env(line, env) == firstrun.SANDBOXED, spelling
+
+
+def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> None:
+    returning(tmp_path)
+    (tmp_path / ".claude" / "settings.json").unlink()
+    env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
+    for line in ("claude --model opus hi", "claude --permission-mode plan hi"):
+        assert firstrun.box_env(line, env) == firstrun.SANDBOXED, line
 
 
 @pytest.mark.parametrize(

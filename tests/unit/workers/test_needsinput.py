@@ -1,7 +1,7 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
 taken with `looop shot` from the pinned claude, pi, codex, opencode and gemini running as
-workers against the scripted model server), the runners' own patterns, and the
-once-per-entry latch."""
+workers against the scripted model server) and the runners' own patterns (the
+once-per-entry latch: tests/unit/human/test_needstold.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from looop.home import needsinput
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.workers import needsinput as looking
-from looop.workers.needsinput import Looker, Rules, judge, programs_in, to_tell
+from looop.workers.needsinput import Looker, Rules, judge, programs_in
 
 SCREENS = Path(__file__).parent / "screens"
 
@@ -136,17 +136,6 @@ def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
         assert f"'{key}'" in msg and "\n" not in msg, msg
 
 
-def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
-    data = str(tmp_path)
-    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "idle: ❯"}]
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
-    assert to_tell(data, waiting) == []  # the next beat, a redraw: nothing new
-    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []  # it left the state
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
-    (tmp_path / looking.TOLD).write_text("{torn")
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
-
-
 def _row(wid: str) -> dict[str, object]:
     return {"id": wid, "alive": True, "health": "busy", "needs_input": None}
 
@@ -231,13 +220,85 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     assert rows[0]["health"] == "busy"
 
 
-def test_a_worker_at_its_usage_limit_is_told_once_as_it_joins_the_queue(tmp_path: Path) -> None:
-    data = str(tmp_path)
-    limited = [{"id": "w1", "health": "limited until 14:05"}]
-    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]
-    assert to_tell(data, limited) == []  # the next beat: nothing new
-    # the same worker then at its approval prompt: a new thing waits, told
-    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "approval: Do you"}]
-    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
-    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []
-    assert [r["id"] for r in to_tell(data, limited)] == ["w1"]  # limited again: told again
+def test_an_idle_box_counts_only_once_it_stood_quiet_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a starved CLI on a loaded machine held its idle box still for two 1 s looks before its
+    # approval prompt came (gemini, opencode): that was no idle worker, and the human was
+    # told `idle` about a prompt that was on its way
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("gemini starting, its box drawn")
+    screens = iter([_screen("gemini-idle"), _screen("gemini-approval")])
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: next(screens))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+
+    def beat(look: Looker | None = None) -> dict[str, object]:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=look)
+        return rows[0]
+
+    assert beat(Looker())["health"] == "busy"  # seen once
+    for _ in range(2):  # 1 s looks, nothing printed since: still not idle, nor in `ls`
+        clock.advance(1.0)
+        assert beat(Looker())["health"] == "busy"
+        assert beat()["health"] == "busy"
+    log.write_text("gemini starting, its box drawn, then its approval prompt")
+    clock.advance(1.0)
+    row = beat(Looker())  # the prompt came: an approval, never an idle box
+    assert row["health"] == "needs-input"
+    assert str(row["needs_input"]).startswith("approval: "), row
+
+
+def test_an_idle_box_quiet_long_enough_is_needs_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    (sdir / "output.log").write_text("a turn done, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+    rows = [_row("w1")]
+    needsinput.refine(data, rows, sessions, clock, look=Looker())
+    assert rows[0]["health"] == "busy"
+    clock.advance(needsinput.IDLE_QUIET_S)
+    for look in (Looker(), None):  # the beat, then `ls` reading its verdict
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=look)
+        assert rows[0]["health"] == "needs-input"
+        assert str(rows[0]["needs_input"]).startswith("idle: ")
+
+
+def test_an_idle_box_that_blinks_counts_once_it_showed_long_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an idle claude redraws its box now and then (a cursor blink: not a byte-for-byte repeat
+    # of the draw before): the box it shows all along counts on a quiet look once it has
+    # shown IDLE_QUIET_S, not only after that long with nothing printed at all
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("a turn done, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    sessions, clock, data = {"w1": {"dir": str(sdir)}}, FixedClock(), str(tmp_path)
+
+    def beat() -> object:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=Looker())
+        return rows[0]["health"]
+
+    assert beat() == "busy"  # first seen
+    for blink in ("\x1b[?25l", "\x1b[?25h", "\x1b[?25l", "\x1b[?25h"):
+        with log.open("a") as f:
+            f.write(blink)
+        clock.advance(1.0)
+        assert beat() == "busy"  # a look finding a blink printed since the last
+    clock.advance(1.0)
+    assert beat() == "needs-input"  # nothing printed since the last look, the box shown 5 s

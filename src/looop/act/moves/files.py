@@ -13,7 +13,7 @@ from looop.act.playbook import write_playbook
 from looop.act.shellgate import shell_guard
 from looop.core import provenance
 from looop.core.text import file_text
-from looop.home import store
+from looop.home import outcomes, store
 from looop.home.errors import LooopError
 
 
@@ -100,8 +100,9 @@ class ArchiveGoal(Action):
             raise ExecError(
                 f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)"
             ) from None
-        goalarchive.record(by.ctx, moved, self.id, self.reason)
-        return None
+        who = "decider" if by.decided else by.actor
+        ended = goalarchive.record(by.ctx, moved, self.id, self.reason, who)
+        return None if ended is None else f"its worker {self.id} ended {outcomes.short(ended)}"
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ class RestartSession(Action):
         way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:
             reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
+        if by.by_agent:
             _not_stalled(ctx, wid, "restart_session")
         # a worker here with a recorded agent conversation starts again on it; elsewhere its
         # backend restarts it where it runs (an SSH host there, a Job refuses)
@@ -169,7 +170,7 @@ class RestartSession(Action):
 def _resume_told(by: Mover, wid: str, line: str) -> None:
     """An exited worker told a line: started again on its conversation, the line its first
     message (workers/resume.py), as a restart_session would, stalled ones refused."""
-    if by.decided:
+    if by.by_agent:
         _not_stalled(by.ctx, wid, "steer_session")
     why = f"looop started you again on this same conversation to tell you: {line}"
     try:

@@ -150,7 +150,7 @@ class StartWorker(Action):
         ):
             if text is not None and text.strip():
                 shell_guard(by, text, what, cwd, local)
-        if by.decided:  # a stalled worker waits for a human (home/outcomes.py)
+        if by.by_agent:  # a stalled worker waits for a human (home/outcomes.py)
             try:
                 outcomes.refuse_if_stalled(str(ctx.paths.data), self.id, "start_worker")
             except LooopError as e:

@@ -1,4 +1,5 @@
-"""The typed shape of spend_status (the SPEND block of `looop status --json`).
+"""The typed shapes of spend_status (the SPEND block of `looop status --json`) and of the
+`looop cost` report (home/cost/report.py).
 
 Imported only under TYPE_CHECKING: `looop status` must not load `typing` at runtime."""
 
@@ -39,3 +40,27 @@ class SpendStatus(TypedDict):
 @final
 class SpendError(TypedDict):
     error: str  # the ledger could not be read
+
+
+class ReportGroup(TypedDict):
+    key: str  # the kind, runner, worker id ("(ticks)" for ticks), model or local day
+    usd: float
+    calls: int
+
+
+# Functional form: "from" is a keyword. Plain JSON types only, so --json prints it as is.
+CostReport = TypedDict(
+    "CostReport",
+    {
+        "span": str,  # today | week | all
+        "by": str,  # kind | runner | worker | model | day
+        "from": str | None,  # first local day counted (ISO); None for all time
+        "to": str,  # today, local (ISO)
+        "total": float,  # USD
+        "calls": int,
+        "groups": list[ReportGroup],  # sorted by key
+        "corrupt_lines": int,
+        "ledger": str,  # the ledger's path
+        "exists": bool,  # False: no ledger yet
+    },
+)

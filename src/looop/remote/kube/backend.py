@@ -34,6 +34,7 @@ from looop.home.keys import encode_keys
 from looop.home.protocol import SHOT_FORMATS
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
     KubeCluster,
@@ -58,8 +59,11 @@ WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadli
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
-# a pod's checkout (manifests.REPO_DIR) is read in the pod, or wherever it pushed its branch
-_IN_POD = f"its checkout is in its pod ({mf.REPO_DIR}): `kubectl exec` into it, or fetch its branch"
+# a pod's checkouts (kube/checkouts.py) are read in the pod, or wherever it pushed its branch
+_IN_POD = (
+    f"its checkouts are in its pod ({REPO_DIR}, or {CHECKOUTS_DIR}/<name> for several): "
+    "`kubectl exec` into it, or fetch its branch"
+)
 
 
 class KubeBackend(KubeCluster, Polled):
@@ -114,10 +118,12 @@ class KubeBackend(KubeCluster, Polled):
         brief_path: str | None = None,
         repo: str | None = None,
         branch: str | None = None,
+        repos: Sequence[str] = (),
     ) -> Session:
         """brief: the prompt file's text (contract + brief); brief_path: where the argv names
-        it on this machine, rewritten to where the pod mounts it."""
-        shape = self._shape(spec, brief, brief_path, repo, branch)
+        it on this machine, rewritten to where the pod mounts it; repos: several, each cloned
+        beside the others (`repo` the first)."""
+        shape = self._shape(spec, brief, brief_path, repo, branch, repos)
         owned = self._owned(shape)  # the contract's secret is checked before anything is made
         uid = self._claim_job(shape)
         self._make_owned(spec.sid, uid, owned)
@@ -167,6 +173,7 @@ class KubeBackend(KubeCluster, Polled):
         brief_path: str | None,
         repo: str | None,
         branch: str | None,
+        repos: Sequence[str] = (),
     ) -> mf.WorkerShape:
         """The worker as the manifests see it, its argv naming the brief where the pod has it."""
         argv = list(spec.argv)
@@ -183,6 +190,7 @@ class KubeBackend(KubeCluster, Polled):
             size=spec.size,
             repo=repo,
             branch=branch,
+            repos=repos,
             cpu=self.cpu,
             memory=self.memory,
             bounds=self.bounds,

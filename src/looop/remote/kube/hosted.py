@@ -217,6 +217,7 @@ def worker_shape(
         size=req.size,
         repo=req.repo,
         branch=req.branch,
+        repos=req.repos,
         cpu=h.cpu,
         memory=h.memory,
         bounds=req.bounds,
@@ -248,7 +249,7 @@ def start_job(
     before = reg.record(data, wid)
     reg.write_record(data, wid, h.name, started_at=None, runner=runner, over=False)
     try:
-        s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch)
+        s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch, repos=req.repos)
     except BaseException as e:
         if before is None:
             store.remove(reg.record_file(data, wid))

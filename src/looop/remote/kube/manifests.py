@@ -20,6 +20,7 @@ from looop.home.knobs import KNOBS
 from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
+from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR, clone_steps, folders
 from looop.remote.kube.target import is_dns_label
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
@@ -34,7 +35,6 @@ CONTAINER = "worker"
 DATA_DIR = "/looop"  # the pod's own data dir: sessions/<id>/output.log lives here
 PROMPTS_DIR = "/looop/prompts"  # the brief, mounted from the ConfigMap
 WORKSPACE = "/workspace"
-REPO_DIR = "/workspace/repo"
 POD_UID = 1000  # the image's user (deploy/Dockerfile); numeric so runAsNonRoot can check it
 
 MAX_BRIEF = 512 * 1024  # bytes; a ConfigMap holds at most 1 MiB, and a brief is prose
@@ -122,6 +122,7 @@ class WorkerShape:
         "bounds",
         "branch",
         "brief",
+        "checkouts",
         "cpu",
         "deadline_s",
         "env",
@@ -149,6 +150,7 @@ class WorkerShape:
         size: tuple[int, int] = (80, 24),
         repo: str | None = None,
         branch: str | None = None,
+        repos: Sequence[str] = (),
         cpu: str | None = None,
         memory: str | None = None,
         deadline_s: int = 4 * 3600,
@@ -175,6 +177,9 @@ class WorkerShape:
             raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
         self.size = (cols, rows)
         self.repo = check_repo(repo) if repo is not None else None
+        # several (the first is `repo`): each cloned into its folder beside the others
+        several = [check_repo(r) for r in repos] if len(repos) > 1 else []
+        self.checkouts = folders(several) if several else ()  # a LooopError's one line
         if branch is not None and repo is None:
             raise ManifestError(f"worker {sid}: a branch needs a repo")
         self.branch = check_branch(branch) if branch is not None else None
@@ -194,6 +199,10 @@ class WorkerShape:
     @property
     def name(self) -> str:
         return job_name(self.sid)
+
+    @property
+    def workdir(self) -> str:  # where it starts: its checkout, the folder of several, or home
+        return WORKSPACE if self.repo is None else CHECKOUTS_DIR if self.checkouts else REPO_DIR
 
     @property
     def brief_path(self) -> str:
@@ -330,7 +339,7 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
     for word, n in sorted(shape.bounds.items()):
         env.append({"name": KNOBS[BOUND_KNOBS[word]].env, "value": str(n)})
     if shape.repo is not None:
-        env.append({"name": "LOOOP_WORKSPACE", "value": REPO_DIR})
+        env.append({"name": "LOOOP_WORKSPACE", "value": shape.workdir})
     if shape.with_contract:
         secret = contract_secret_name(shape)
         for var, key in (("LOOOP_HOME_URL", "url"), ("LOOOP_HOME_TOKEN", "token")):
@@ -379,7 +388,7 @@ def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, An
             "--",
             *shape.argv,
         ],
-        "workingDir": REPO_DIR if shape.repo is not None else WORKSPACE,
+        "workingDir": shape.workdir,
         "env": _job_env(shape),
         "volumeMounts": mounts,
         "securityContext": _security(),
@@ -422,26 +431,23 @@ def _pod(shape: WorkerShape) -> dict[str, Any]:
         "volumes": volumes,
     }
     if shape.repo is not None:
-        pod["initContainers"] = [_clone(shape, shape.repo)]
+        pod["initContainers"] = _clones(shape, shape.repo)
     return pod
 
 
-def _clone(shape: WorkerShape, repo: str) -> dict[str, Any]:
-    """The init container that clones the repo (shallow, the branch if named) first."""
-    clone = ["git", "clone", "--depth", "1"]
-    if shape.branch is not None:
-        clone += ["--branch", shape.branch]
-    clone += ["--", repo, REPO_DIR]
-    return {
-        "name": "clone",
+def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
+    """The init containers that clone the repo (several: each side by side) first."""
+    step = {
         "image": shape.image,
         "imagePullPolicy": shape.pull_policy,
-        "command": clone,
         "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
         "resources": _limits(shape),  # its memory and disk bounded as the worker's
     }
+    return clone_steps(
+        (("", repo),) if not shape.checkouts else shape.checkouts, shape.branch, step
+    )
 
 
 def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]:

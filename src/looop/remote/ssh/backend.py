@@ -17,16 +17,18 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import store, untrusted
 from looop.home.clock import Clock
+from looop.home.needsinput import HEALTH
 from looop.home.workerrows import health
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
+from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
-from looop.workers.change import far_diff, far_review
-from looop.workers.errors import Refused
+from looop.workers.change import far_diff
+from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
@@ -249,7 +251,14 @@ class SshBackend(Polled):
         return far_diff(self._newer("diff", sid), sid, self.host)
 
     def review(self, sid: str) -> dict[str, Any]:
-        return far_review(self._newer("review", sid), sid, self.host)
+        """Read on its host with this home's rounds, verify and proposal (farreview.py), as
+        `looop review` reads it; what the host says against it is its one line."""
+        try:
+            return far_review(self.ctx, sid, self.host).to_json()
+        except Unreachable:
+            raise
+        except HostError as e:
+            raise ChangeError(str(e)) from None
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         """This terminal on the worker through the link: `looop attach` runs on its host."""
@@ -361,12 +370,23 @@ def _far_row(
     r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
     if alive:
         r["health"] = health(wid, True, *judge, quiet)
+        _screen_waits(r, row.get("needs_input"))
     _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
     r["note"] = untrusted.words(row.get("note")) if alive else None
     r["label"] = untrusted.words(row.get("label")) or said
     r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
     r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
     return r
+
+
+def _screen_waits(r: dict[str, Any], said: Any) -> None:
+    """A busy or quiet worker whose screen its host judged waiting on a human (its approval
+    prompt, its idle input box: remote/ssh/farlook.py) is needs-input, as one here would be;
+    the host's words are outside input: one plain line, cut."""
+    words = untrusted.words(said)
+    if words and r["health"] in ("busy", "stuck"):
+        plain = " ".join("".join(c if c.isprintable() else " " for c in words).split())
+        r["health"], r["needs_input"] = HEALTH, plain
 
 
 def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
@@ -413,6 +433,7 @@ def base_row(
         "started_at": rec.get("started_at"),
         "last_output_at": None,
         "last_output_unix": last if isinstance(last, float) else None,
+        "needs_input": None,
         "ask_since_unix": None,
         "pending_tells": 0,
         "label": state,

@@ -15,6 +15,7 @@ from looop.home.errors import LooopError
 from looop.home.lastoutput import last_output
 from looop.home.logs import read_log
 from looop.remote.ssh import farbounds
+from looop.remote.ssh.farlook import screen_waits
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
 from looop.sessions.state import (
@@ -33,8 +34,10 @@ RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
 # A start's machinery (git, worktrees, srt: ~25-50 ms measured) serves these three
 # (farverbs.py): `ls` and the other per-verb satellites load none of it.
 START_VERBS = ("hello", "spawn", "verify")
-# A worker's change (git, the review's readers) serves these two, from farverbs.py too.
-CHANGE_VERBS = ("diff", "review")
+# A far worker's review, its round's resume and its landing (act/landthere.py), likewise.
+THERE_VERBS = ("review", "resume", "land")
+# A worker's diff (git) is read by farverbs.py too (workers/change.py).
+CHANGE_VERBS = ("diff",)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,13 +56,15 @@ def satellite_dir(env: dict[str, str], key: str) -> Path:
     return Path(home) / SATELLITES / key
 
 
-def worker_row(root: Path, s: Session, clock: Clock) -> dict[str, Any]:
+def worker_row(root: Path, s: Session, clock: Clock, waits: str | None = None) -> dict[str, Any]:
     """A worker as the home's `ls` reads it. How long it has been quiet is measured here, on
     this host's monotonic clock (its supervisor's log/output.last, home/lastoutput.py):
     `quiet_s` is an age, which the home takes from its own now, so neither a step of this
-    host's wall clock nor its skew from the home's ever makes a worker stuck or hides one."""
+    host's wall clock nor its skew from the home's ever makes a worker stuck or hides one.
+    `waits`: what its screen waits on, judged here (farlook.py)."""
     last, quiet = last_output(str(s.dir), s.alive, clock)
     return {
+        "needs_input": waits,
         "limit": farbounds.limit_of(root, s),  # a bound it is at (the home names it)
         "id": s.id,
         "state": s.state,
@@ -97,7 +102,9 @@ def worker_id(req: dict[str, Any]) -> str:
 
 def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
     if op == "ls":
-        return {"workers": [worker_row(root, s, ctx.clock) for s in list_sessions(root)]}
+        listed = list_sessions(root)
+        waits = screen_waits(root, listed, ctx.clock)
+        return {"workers": [worker_row(root, s, ctx.clock, waits.get(s.id)) for s in listed]}
     if op == "bounds":
         return farbounds.check(ctx, req)
     sid = worker_id(req)

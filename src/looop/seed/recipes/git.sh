@@ -2,7 +2,8 @@
 # looop:interval=@INTERVAL@
 # looop sensor pack · git: a repository's branch, whether it is dirty, how far it is ahead of
 # and behind its upstream, and its last commit. The signal holds states only (never a time),
-# so it changes when the repository does; the commit's subject, author and date are detail.
+# so it changes when the repository does; the commit's subject, author and date are detail,
+# and so is the branch again: the worker whose worktree is on it gets this as its news.
 # Written by `looop sensor add git`; it is yours now, edit freely.
 set -u
 REPO=@REPO@
@@ -34,5 +35,7 @@ date=$(git log -1 --format=%cI 2>/dev/null) || date=""
 
 printf '{"signal":{"branch":%s,"dirty":%s,"upstream":%s,"ahead":%s,"behind":%s,"head":%s},' \
   "$(js "$branch")" "$dirty" "$(js "$upstream")" "$ahead" "$behind" "$(js "$head")"
-printf '"detail":{"repo":%s,"changed_files":%s,"subject":%s,"author":%s,"date":%s}}\n' \
-  "$(js "$REPO")" "$((changed))" "$(js "$subject")" "$(js "$author")" "$(js "$date")"
+owner="" # whose news this is (issue 57): a branch, never a detached HEAD
+[ "$branch" = "(detached)" ] || owner=",\"branch\":$(js "$branch")"
+printf '"detail":{"repo":%s,"changed_files":%s,"subject":%s,"author":%s,"date":%s%s}}\n' \
+  "$(js "$REPO")" "$((changed))" "$(js "$subject")" "$(js "$author")" "$(js "$date")" "$owner"

@@ -396,9 +396,13 @@ function renderNeeds(items) {
   if (!rest.length) ul.append(el("li", { class: "muted", text: "Nothing else waits on you." }));
   for (const n of rest) {
     const who = n.host ? `${n.worker}@${n.host}` : n.worker;
+    // a stall a human clears here (POST /workers/ID/unstall); every other answer is a verb
+    const clear = n.kind === "stalled" ? el("button", { class: "unstall", text: "clear",
+      onclick: () => act(`/workers/${encodeURIComponent(n.worker)}/unstall`, {},
+        `${n.worker} is no longer stalled`) }) : "";
     ul.append(el("li", { "data-need": n.ref },
       el("b", { text: `${n.kind} ` }), `${who} · ${n.what} `,
-      el("code", { text: n.answer })));
+      el("code", { text: n.answer }), clear));
   }
 }
 
@@ -477,6 +481,20 @@ function renderGoals(goals) {
   if (!goals.length) ul.append(el("li", { class: "muted", text: "no goals — write one below" }));
 }
 
+function archivedWhy(g) {
+  // why an archived goal went, how the worker serving it ended, and who archived it
+  const parts = [g.reason];
+  if (g.worker_outcome) parts.push(`its worker ${g.worker_outcome.replaceAll("_", " ")}`);
+  if (g.by) parts.push(`by ${g.by}`);
+  return parts.join(" · ");
+}
+
+function renderArchived(rows) {
+  $("#archived-count").textContent = rows.length ? String(rows.length) : "";
+  $("#goals-archived").replaceChildren(...rows.map((g) => el("li", { "data-archived": g.id },
+    el("b", { text: g.id }), ` ${archivedWhy(g)} `, el("span", { class: "muted", text: g.headline }))));
+}
+
 function renderSchedules(rows) {
   const ul = $("#schedules");
   ul.replaceChildren(...rows.map((r) => el("li", {}, el("b", { text: r.name }),
@@ -492,7 +510,7 @@ async function refresh() {
   const parts = [
     ["/state", renderState], [ui.all ? "/sessions?all=1" : "/sessions", renderFleet], ["/asks", renderAsks],
     ["/needs", renderNeeds],
-    ["/goals", renderGoals], ["/schedules", renderSchedules],
+    ["/goals", renderGoals], ["/goals/archived", renderArchived], ["/schedules", renderSchedules],
     ["/cost?days=14", (c) => renderChart(c.daily)], ["/beats?limit=12", renderBeats],
     ["/journal?tail=60", renderJournal],
   ];

@@ -1,6 +1,7 @@
 // The review panel: a worker's change (GET /workers/ID/review) drawn from its JSON — files,
 // each with hunks, whichever repository section they come in — with its verify and report;
-// a click on a line comments on it, Send delivers the round, Land lands it (confirmed first).
+// a click on a line comments on it, Send delivers the round, Land lands it (confirmed first),
+// Decline answers the decider's proposal to land it "no" (confirmed first).
 // Every value is set as text; nothing from the server is parsed as HTML.
 "use strict";
 
@@ -40,9 +41,10 @@ function drawHead(r) {
   ];
   if (r.moved) head.push(el("span", { class: "bad", text: "the branch moved: it is not where the worker's checkout left it" }));
   if (r.uncommitted) head.push(el("span", { class: "warn", text: "its worktree holds uncommitted work (not part of this change)" }));
-  // the decider's landing proposal: Land approves it (answered with the commit); declining is its ask's answer "no"
-  if (r.proposal) head.push(el("span", { class: "warn", "data-proposal": r.proposal.ask, text: `the decider proposes landing this (ask ${r.proposal.ask})${r.proposal.reason ? `: ${r.proposal.reason}` : ""} — Land approves it; decline: answer its ask "no"` }));
+  // the decider's landing proposal: Land approves it (answered with the commit); Decline answers its ask "no"
+  if (r.proposal) head.push(el("span", { class: "warn", "data-proposal": r.proposal.ask, text: `the decider proposes landing this (ask ${r.proposal.ask})${r.proposal.reason ? `: ${r.proposal.reason}` : ""} — Land approves it; Decline says no` }));
   $("#review-head").replaceChildren(...head);
+  $("#review-decline").hidden = !r.proposal;
   const draft = draftOf(r);
   const send = $("#review-send");
   send.textContent = draft ? `Send ${draft.comments.length} comment(s)` : "Send";
@@ -172,9 +174,23 @@ async function landChange() {
   refreshSoon(50);
 }
 
+// declining a proposal is its ask answered "no", as `looop answer ASK no`: nothing lands
+async function declineLanding() {
+  const p = rv.data && rv.data.proposal;
+  if (!p) return;
+  if (!confirm(`Decline the proposal to land ${rv.id} (ask ${p.ask})? Nothing lands; the decider is told no.`)) return;
+  try {
+    await api(`/asks/${encodeURIComponent(p.ask)}/answer`, { answer: "no" });
+    toast(`declined: ask ${p.ask} answered no`);
+  } catch (e) { toast(e.message, true); }
+  await loadReview();
+  refreshSoon(50);
+}
+
 $("#review-close").onclick = () => $("#review").close();
 $("#review-send").onclick = sendRound;
 $("#review-land").onclick = landChange;
+$("#review-decline").onclick = declineLanding;
 $("#review-sendback").onclick = async () => {
   if (await comment({ text: rv.conflict })) {
     $("#review-conflict").hidden = true;

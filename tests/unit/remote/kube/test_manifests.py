@@ -44,6 +44,13 @@ SHAPES: dict[str, dict[str, Any]] = {
         "size": (200, 60),
     },
     "longest id": {"sid": "A" * 64, "argv": ["x"], "brief": "x" * m.MAX_BRIEF},
+    "several repos": {
+        "sid": "w-two",
+        "argv": ["x"],
+        "repo": "https://github.com/example/app.git",
+        "repos": ("https://github.com/example/app.git", "git@gitlab.example:team/app"),
+        "branch": "main",
+    },
     "bounded, with a clone": {
         "sid": "w-bounded",
         "argv": ["x"],
@@ -156,6 +163,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"repo": "https://ex.com/a", "branch": "a b"}, "branch"),
     ({"repo": "https://ex.com/a", "branch": "x.lock"}, "branch"),
     ({"branch": "main"}, "needs a repo"),
+    ({"repo": "https://ex.com/a", "repos": ("https://ex.com/a", "/src/lib")}, "local path"),
+    ({"repo": "https://ex.com/a", "repos": ("https://ex.com/a", "https://u:p@ex.com/b")}, "cred"),
+    ({"repo": "https://ex.com/a", "repos": ("https://ex.com/a",) * 2}, "given twice"),
+    ({"repo": "https://e.com/0", "repos": tuple(f"https://e.com/{i}" for i in range(9))}, "2 to 8"),
     ({"cpu": "lots"}, "quantity"),
     ({"memory": "1Gi; rm"}, "quantity"),
     ({"deadline_s": 5}, "deadline"),
@@ -249,3 +260,28 @@ def test_a_hosts_own_memory_wins_and_a_bound_of_0_is_none() -> None:
     assert worker["resources"] == {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
     none = _shape({"sid": "w1", "argv": ["x"], "bounds": {"pids": 0, "memory": 0, "disk": 0}})
     assert "resources" not in m.job(none)["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_several_repos_are_each_cloned_beside_the_others_where_the_worker_starts() -> None:
+    """Each URL its own shallow clone (the branch in each) into /workspace/checkouts/<name>,
+    names made unique; the worker starts in that folder, its LOOOP_WORKSPACE."""
+    urls = (
+        "https://github.com/example/app.git",
+        "git@gitlab.example:team/app",  # the same last name: made unique
+        "ssh://git@forge.example/x/lib.git",
+    )
+    shape = _shape({"sid": "w3", "argv": ["x"], "repo": urls[0], "repos": urls, "branch": "b"})
+    pod = m.job(shape)["spec"]["template"]["spec"]
+    clones = pod["initContainers"]
+    assert [c["name"] for c in clones] == ["clone-1", "clone-2", "clone-3"]
+    dests = ["/workspace/checkouts/app", "/workspace/checkouts/app-2", "/workspace/checkouts/lib"]
+    for c, url, dest in zip(clones, urls, dests, strict=True):
+        assert c["command"] == ["git", "clone", "--depth", "1", "--branch", "b", "--", url, dest]
+        assert c["securityContext"] == pod["containers"][0]["securityContext"]
+    (worker,) = pod["containers"]
+    assert worker["workingDir"] == "/workspace/checkouts"
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["LOOOP_WORKSPACE"] == "/workspace/checkouts"
+    one = m.job(_shape(SHAPES["repo"]))["spec"]["template"]["spec"]
+    assert one["containers"][0]["workingDir"] == m.REPO_DIR  # one repository: as before
+    assert [c["name"] for c in one["initContainers"]] == ["clone"]

@@ -1,0 +1,153 @@
+"""Review and land a worker on an SSH host from its home. Its checkouts are on the host, so
+the change is read there and landed there (the host's satellite: act/landthere.py, the same
+review and landing code) — merged into its base in the host's repository, or pushed from it
+with the request opened there; everything else is the home's as for a worker at home: the
+comment rounds (sent by `looop tell`, or a resume, as any round), the decider's proposal, its
+outcome, the WAL record and the journal line naming who approved it, from where, on which
+host and the commit it made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looop.act.landconfig import land_config
+from looop.act.landing import (
+    LandConflict,
+    Landed,
+    LandError,
+    NothingToLand,
+    answer_proposal,
+    journal_landed,
+    outcome_landed,
+)
+from looop.act.wal import intent
+from looop.core.context import Ctx
+from looop.home.config import Knobs
+from looop.remote.engine import backend_for, host_of
+from looop.remote.hosts import Host, HostError
+from looop.remote.ssh.farreview import call as _call
+from looop.remote.ssh.farreview import far_review as far_review
+from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
+from looop.workers.reviewrounds import Comment, Round
+from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
+from looop.workers.treerecord import load
+
+
+def ssh_host(ctx: Ctx, wid: str) -> str | None:
+    """The SSH host whose checkouts worker `wid` works in (None: its checkouts are here, it
+    has none, or it runs in a pod, which the one line of workers/review.py says)."""
+    if load(ctx, wid) is not None:
+        return None
+    try:
+        h = host_of(ctx.paths.data, wid)
+    except HostError:
+        return None
+    return h.name if isinstance(h, Host) else None
+
+
+def far_comments(
+    ctx: Ctx, wid: str, host: str, on_lines: list[tuple[str, str]], on_all: list[str]
+) -> Round:
+    """Comments drafted at this home; each FILE:LINE one takes its lines from the host (which
+    refuses a file outside the change in the one line a home's review would)."""
+    whole = whole_comments(on_all)
+    for spec, _ in on_lines:
+        parse_place(spec)  # a bad place is said before the host is asked
+    if not on_lines:
+        return add_round(ctx, wid, far_review(ctx, wid, host).tip, whole)
+    pairs = [[spec, text] for spec, text in on_lines]
+    got = _call(ctx, host, "review", {"id": wid, "lines": pairs}, 60.0)
+    tip, raw = got.get("tip"), got.get("comments")
+    if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
+        raise HostError(f"host {host} answered comments this home cannot read")
+    return add_round(ctx, wid, tip, [*(_comment(host, c) for c in raw), *whole])
+
+
+def far_send(ctx: Ctx, knobs: Knobs, wid: str, host: str) -> Round:
+    """The draft round sent as any round is (workers/reviewsend.py), once its host said
+    whether the worker still runs: one that ended there is resumed with it, not told a
+    message no run of it would read (the home learns it is over only when it asks)."""
+    backend = backend_for(ctx, wid)
+    if backend is not None:
+        backend.reach(wid)  # an ended worker's record says so from now on
+
+    def resume_there(text: str) -> bool:
+        got = _call(ctx, host, "resume", {"id": wid, "why": text}, OP_TIMEOUT_S)
+        return got.get("prompt") is True
+
+    return send(ctx, knobs, wid, resume_there)
+
+
+def _comment(host: str, c: Any) -> Comment:
+    ok = isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("file"), str)
+    line, context = (c.get("line"), c.get("context")) if isinstance(c, dict) else (None, None)
+    if not ok or not isinstance(line, int) or not isinstance(context, list):
+        raise HostError(f"host {host} answered a comment this home cannot read")
+    return Comment(str(c["text"]), str(c["file"]), line, tuple(str(x) for x in context))
+
+
+def far_land(
+    ctx: Ctx,
+    knobs: Knobs,
+    wid: str,
+    host: str,
+    mode: str | None,
+    into: str | None,
+    actor: str,
+    repo: str | None = None,
+) -> Landed:
+    """Land it on its host as this home's config says; journaled here (and there)."""
+    raw = ctx.config().raw
+    cfg = land_config(raw)  # a bad value is said before the host is asked
+    how = mode or cfg.merge
+    req = {"id": wid, "mode": how, "into": into, "repo": repo, "land": raw.get("land", {})}
+    req["actor"] = actor
+    timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded there
+    summary = f"land worker {wid} on host {host} ({how})"
+    with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
+        try:
+            got = _call(ctx, host, "land", req, timeout)
+        except Unreachable as e:
+            raise LandError(
+                f"{e} during the landing of worker {wid}: it may have landed there — "
+                f"`looop review {wid}` shows where its branch is"
+            ) from None
+    refused = got.get("refused")
+    if isinstance(refused, str):
+        said = f"on host {host}: {refused}"
+        if got.get("kind") == "conflict":
+            raise LandConflict(said, str(got.get("comment", "")))
+        if got.get("kind") == "nothing":
+            raise NothingToLand(said)
+        raise LandError(said)
+    try:
+        done = landed_from_json(got.get("landed"))
+    except (KeyError, TypeError, ValueError):
+        raise HostError(
+            f"host {host} landed worker {wid} but its answer cannot be read — `looop review "
+            f"{wid}` shows where its branch is"
+        ) from None
+    for each in done.repos or (done,):
+        journal_landed(ctx, knobs, each, actor, host)
+    if repo is None:  # landed once every repository is
+        outcome_landed(ctx, done)
+        answer_proposal(ctx, knobs, done, actor)
+    return done
+
+
+def landed_from_json(obj: Any) -> Landed:
+    """A Landed from its asdict (a KeyError/TypeError/ValueError when it is not one)."""
+    if not isinstance(obj, dict):
+        raise TypeError("not an object")
+    words = ("wid", "mode", "branch", "into", "commit", "url", "name", "repo")
+    got = {k: obj[k] for k in words}
+    if not all(isinstance(v, str) for v in got.values()) or got["mode"] not in (
+        "ff",
+        "merge",
+        "pr",
+    ):
+        raise ValueError("a field of the wrong kind")
+    more = obj.get("repos") or []
+    if not isinstance(more, list | tuple):
+        raise TypeError("repos")
+    return Landed(**got, repos=tuple(landed_from_json(x) for x in more))
