@@ -26,6 +26,21 @@ class FakeBackend:
         self.calls.append(("look", sid))
         return "alive"
 
+    def known(self, sid: str) -> None:
+        self.calls.append(("known", sid))
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        self.calls.append(("output", sid, since, most))
+        return 0, 0, b""
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        self.calls.append(("diff", sid))
+        return {"id": sid, "diff": "fake diff", "cut": False}
+
+    def review(self, sid: str) -> dict[str, Any]:
+        self.calls.append(("review", sid))
+        return {"wid": sid}
+
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
         self.calls.append(("resize", sid, cols, rows))
         return {"cols": cols, "rows": rows}

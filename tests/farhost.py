@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.workers import polled
 from looop.workers.backend import LocalBackend, Reach
@@ -21,8 +22,9 @@ class FarHost:
 
     kind = "fake"
 
-    def __init__(self, root: Path) -> None:
-        self.inner = LocalBackend(root, FixedClock(), 60.0)
+    def __init__(self, root: Path, ctx: Ctx | None = None) -> None:
+        # `ctx`: the host's own home (its data dir `root`), whose workers' changes it reads
+        self.inner = LocalBackend(root, FixedClock(), 60.0, ctx)
         self.down = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
@@ -45,6 +47,20 @@ class FarHost:
 
     def look(self, sid: str) -> Reach:
         return self.reach(sid)  # a far worker is known by the home's record of it
+
+    def known(self, sid: str) -> None:
+        self.calls.append("known")  # by the home's record: the host is not asked
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        return polled.Polled.output(self, sid, since, most)  # type: ignore[arg-type]
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        self._check("diff")
+        return self.inner.diff(sid)
+
+    def review(self, sid: str) -> dict[str, Any]:
+        self._check("review")
+        return self.inner.review(sid)
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return polled.tail(self, sid, lines, raw, grep)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from looop.home.logfiles import read_pos
 from looop.sessions.client import follow, log_tail, read_log, screenshot, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
+from looop.workers.backend import LocalBackend
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 
@@ -164,7 +166,8 @@ def _watch_and_web(root: Path, env: dict[str, str], ctx: Ctx) -> None:
 
     n = 30_300  # output.log ends holding the last 52 lines: the rest are in the older files
     spawn(root, "seen", _printer(n, every=1000, pause=0.03), cwd=root, env=env, log_cap=CAP)
-    feed = SessionFeed("seen", root / "sessions" / "seen" / "output.log", 40, 5, "t0", time.time)
+    out = partial(LocalBackend(root, FixedClock(), 60.0).output, "seen")  # as watch reads it
+    feed = SessionFeed("seen", out, 40, 5, "t0", time.time)
     feed.open()
     fed = 0
 

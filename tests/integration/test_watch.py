@@ -13,10 +13,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.sessions.client import send, wait
 from looop.sessions.spawner import spawn
 from looop.tui.app import WatchApp
+from looop.workers.backend import LocalBackend
 from tests.clocks import FixedClock
 from tests.helpers import Cli, kill_sessions
 
@@ -205,5 +207,36 @@ def test_watch_opens_on_what_a_tall_session_shows(
             assert "after-clear" in pane(app).splitlines()[0]
             await pilot.press("home")
             await until(pilot, lambda: pane(app).startswith("1"), "its scrollback, kept")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(40)
+def test_a_local_screen_is_read_through_this_machines_backend(
+    ctx: Ctx, root: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pane's bytes come from the worker's Backend (`output`), not from a log file the
+    view opens itself: what the engine answers is what the pane shows."""
+    _sh(root, env, "w1", "echo from-the-disk; exec cat")
+    asked: list[tuple[str, int | None]] = []
+
+    class Engine(LocalBackend):
+        def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+            asked.append((sid, since))
+            start, end, data = super().output(sid, since, most)
+            return start, end, data.replace(b"from-the-disk", b"from-the-back")
+
+    monkeypatch.setattr(
+        reach_far, "here", lambda c, knobs=None: Engine(c.paths.data, c.clock, 60.0, c)
+    )
+
+    async def scenario() -> None:
+        app = WatchApp(ctx, "w1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "from-the-back" in pane(app), "the engine's bytes")
+            assert "from-the-disk" not in pane(app)
+            assert asked[0] == ("w1", None) and all(sid == "w1" for sid, _ in asked)
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, "q quitting")
 
     asyncio.run(scenario())

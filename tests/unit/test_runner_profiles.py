@@ -19,6 +19,7 @@ from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home import runners
 from looop.home.config import Runner, parse_config
+from looop.home.cost import clis
 from looop.home.cost.prices import price_table
 from looop.home.presets import default_config_obj
 from looop.home.runnerprofile import RunnerProfile
@@ -189,3 +190,9 @@ def test_the_mcp_and_resume_tables_read_the_profiles() -> None:
     finders = {p.name: p.finds_id for p in RUNNERS if p.finds_id}
     assert finders == {"codex": "rollout", "opencode": "session-list"}
     assert profile("parrot") is None  # nothing above changed the real registry
+
+
+def test_the_cost_reporting_table_names_every_profile_that_reports_cost() -> None:
+    # home/cost/clis.py spells the names so `looop status` need not load the profiles
+    assert tuple(p.name for p in RUNNERS if p.reports_cost) == clis.REPORTING
+    assert {p.name for p in RUNNERS if p.reports_cost} == clis.COST_REPORTING

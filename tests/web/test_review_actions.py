@@ -139,13 +139,13 @@ def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
     start(wctx, tmp_path, "w5", repo)
     del web.headers["Origin"]  # the cookie alone (another site's form) is never enough
     assert web.post("/api/v1/workers/w5/land", json={}).status_code == 403
-    far = wctx.paths.data / "hosts" / "workers"
+    far = wctx.paths.data / "hosts" / "workers"  # w6 works on host h9: its checkout is there
     far.mkdir(parents=True)
-    (far / "w5.json").write_text("{}")
+    (far / "w6.json").write_text('{"host": "h9"}')
     web.headers["Origin"] = ORIGIN
-    r = web.post("/api/v1/workers/w5/review/comments", json={"text": "hi"})
-    assert r.status_code == 409 and "another host" in r.json()["error"]
-    assert rounds(wctx, "w5") == []
+    r = web.post("/api/v1/workers/w6/review/comments", json={"text": "hi"})
+    assert r.status_code == 409 and "works on host h9" in r.json()["error"]
+    assert rounds(wctx, "w6") == [] and rounds(wctx, "w5") == []
 
 
 def test_land_as_a_pull_request_answers_its_url(

@@ -8,7 +8,6 @@ host and the commit it made."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from looop.act.landconfig import land_config
@@ -26,11 +25,10 @@ from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.remote.engine import backend_for, host_of
 from looop.remote.hosts import Host, HostError
-from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable, link
-from looop.workers import landask
-from looop.workers.review import Review, verify_of
-from looop.workers.reviewjson import BadReview, commits_of, review_from_json
-from looop.workers.reviewrounds import Comment, Round, load_rounds
+from looop.remote.ssh.farreview import call as _call
+from looop.remote.ssh.farreview import far_review as far_review
+from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
+from looop.workers.reviewrounds import Comment, Round
 from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
 from looop.workers.treerecord import load
 
@@ -45,43 +43,6 @@ def ssh_host(ctx: Ctx, wid: str) -> str | None:
     except HostError:
         return None
     return h.name if isinstance(h, Host) else None
-
-
-def _call(ctx: Ctx, host: str, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-    try:
-        return link(ctx, host).call(op, req, timeout)
-    except Unreachable:
-        raise
-    except HostError as e:
-        if f"unknown satellite verb '{op}'" in str(e):
-            raise HostError(
-                f"host {host}'s looop is older than this home's and cannot {op} a worker there "
-                f"— run `looop host install {host}`"
-            ) from None
-        raise
-
-
-def far_review(ctx: Ctx, wid: str, host: str) -> Review:
-    """The worker's change as its host reads it, with this home's rounds, verify and
-    proposal."""
-    rounds = load_rounds(ctx, wid)
-    sent = [r for r in rounds if r.sent]
-    got = _call(ctx, host, "review", {"id": wid, "since": sent[-1].tip if sent else ""}, 60.0)
-    try:
-        r = review_from_json(got.get("review"))
-        since = got.get("since") or []
-        after = commits_of(since if isinstance(since, list) else [])
-    except (BadReview, AttributeError) as e:
-        raise HostError(f"host {host} answered a review this home cannot read: {e}") from None
-    verify = verify_of(ctx, wid)
-    return replace(
-        r,
-        wid=wid,
-        verify=verify if verify.state != "none" else r.verify,
-        rounds=tuple(rounds),
-        since_last=after if sent and sent[-1].tip != r.tip else (),
-        proposal=landask.pending(ctx, wid),
-    )
 
 
 def far_comments(

@@ -15,7 +15,14 @@ from looop import __version__
 from looop.cli.app import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
-from looop.remote.ssh.satellite import RELAY, START_VERBS, THERE_VERBS, handle, satellite_dir
+from looop.remote.ssh.satellite import (
+    CHANGE_VERBS,
+    RELAY,
+    START_VERBS,
+    THERE_VERBS,
+    handle,
+    satellite_dir,
+)
 
 
 @click.command(
@@ -47,7 +54,7 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     except ValueError:
         req = None
     body = req if isinstance(req, dict) else {}
-    if op in START_VERBS or op in THERE_VERBS:
+    if op in START_VERBS or op in THERE_VERBS or op in CHANGE_VERBS:
         from looop.cli.satverbs import verbs_for  # lazy: git, worktrees, srt, landing
 
         out = handle(ctx, op, body, __version__, verbs_for(op))

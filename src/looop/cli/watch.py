@@ -6,12 +6,12 @@ import sys
 
 import click
 
+from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home.errors import LooopError
-from looop.remote.engine import remote_of
 from looop.sessions.durations import parse_duration
-from looop.sessions.state import get_session, validate_id
+from looop.sessions.state import validate_id
 from looop.web.actions import Acting
 from looop.workers.ids import strip_legacy_prefix
 
@@ -45,9 +45,7 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
-
-        if remote_of(ctx, sid) is None:  # a worker away from home has no session here
-            get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen
+        backend_for(ctx, sid).known(sid)  # an unknown id fails here, before the screen
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise LooopError(
             "watch needs a terminal: for a snapshot use `looop shot ID`, "

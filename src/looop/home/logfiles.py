@@ -187,6 +187,16 @@ def open_view(sdir: AnyPath, since: int = 0) -> LogView:
     return _try_view(fdir, since, trust=True) or LogView([])
 
 
+def output_at(sdir: AnyPath, since: int | None, most: int) -> tuple[int, int, bytes]:
+    """A terminal's raw output by logical offsets: (where `data` starts, the log's end, data),
+    the bytes from `since` (or the first still kept) to the end, at most the last `most` of
+    them; `since` None: only the last `most`. A log not there reads as empty, ending at 0."""
+    with open_view(sdir, since or 0) as view:
+        end = view.end
+        start = max(view.start, end - most, since or 0)
+        return start, end, view.read(start, end - start) if start < end else b""
+
+
 def _try_view(fdir: AnyPath, since: int, trust: bool = False) -> LogView | None:
     """The view, or None when a file is not the one `output.pos` names (a rotation is half
     done). `trust`: take the files as they are (a supervisor that died mid-rotation)."""

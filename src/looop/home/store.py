@@ -357,12 +357,24 @@ def tail_lines(
 ) -> list[str]:
     """The last n non-blank lines, read backwards a chunk at a time: linear in what it reads,
     and never more than `limit` bytes (a line longer than LINE_MAX becomes LONG_LINE_NOTE)."""
+    raw = tail_raw(path, n, chunk, limit=limit, follow=follow)
+    lines = [_line(r) for r in raw.split(b"\n") if r.strip()]
+    return lines[-n:]
+
+
+def tail_raw(
+    path: AnyPath, n: int, chunk: int = 65536, *, limit: int = TAIL_MAX, follow: bool = True
+) -> bytes:
+    """tail_lines' bytes, undecoded: at least the last n lines where the file and `limit`
+    hold them, from a line's start (a first line longer than LINE_MAX kept whole, so a
+    caller can tell it apart); b"" for a missing file. For a reader that looks for a few
+    lines by their bytes and decodes only those (beatlog.paused_at)."""
     if n <= 0:
-        return []
+        return b""
     try:
         f = open_regular(path, follow=follow)
     except FileNotFoundError:
-        return []
+        return b""
     parts: list[bytes] = []
     with f:
         pos = f.seek(0, os.SEEK_END)
@@ -374,11 +386,13 @@ def tail_lines(
             data = f.read(step)
             parts.append(data)
             newlines += data.count(b"\n")
-    raw = b"".join(reversed(parts)).split(b"\n")
-    if pos > 0 and len(raw[0]) <= LINE_MAX:
-        raw[0] = b""  # the first piece began before what was read: part of a line
-    lines = [_line(r) for r in raw if r.strip()]
-    return lines[-n:]
+    raw = b"".join(reversed(parts))
+    cut = raw.find(b"\n")
+    if cut < 0:
+        cut = len(raw)
+    if pos > 0 and cut <= LINE_MAX:
+        raw = raw[cut:]  # the first piece began before what was read: part of a line
+    return raw
 
 
 def _line(raw: bytes) -> str:

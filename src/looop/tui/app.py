@@ -1,11 +1,11 @@
 """`looop watch`: a full-screen view of the sessions you can work from (Textual).
 
-Main pane: the selected session's terminal, replayed from its output.log through looop's own
-emulator at the session's size and kept following. Docked below: the pulse and the workers with
-their health. One status line on top (pulse, next beat, spend, pending asks), the key legend at
-the bottom. The view itself only reads; a key acts (answer an ask, type a line, Ctrl-C, kill,
-pause/resume) through the `Acts` it is given — the CLI's own paths, journaled — off the UI
-thread, with a confirm before anything that cannot be taken back.
+Main pane: the selected session's terminal, its output (this machine's Backend, `output`)
+replayed through looop's own emulator at its size and followed. Docked below: the pulse and the
+workers with their health. One status line on top (pulse, next beat, spend, pending asks), the
+key legend at the bottom. The view itself only reads; a key acts (answer an ask, type a line,
+Ctrl-C, kill, pause/resume) through the `Acts` it is given — the CLI's own paths, journaled —
+off the UI thread, with a confirm before anything that cannot be taken back.
 
 Workers away from home (an SSH host, a cluster) are listed and shown too: their rows and their
 screens come through their backends on threads of their own, at a gentle pace, so a slow or
@@ -17,6 +17,7 @@ line's left part tui/statusline.py."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
@@ -25,12 +26,13 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.home.config import KNOBS
 from looop.home.errors import LooopError
 from looop.remote import engine
 from looop.remote.fleet import far_rows
-from looop.sessions.state import LOG, Session, SessionError, list_sessions
+from looop.sessions.state import Session, SessionError, list_sessions
 from looop.tui.feed import SessionFeed, ShotFeed
 from looop.tui.keys import KEYS, WIDE_KEYS, KeysApp
 from looop.tui.modals import Acts
@@ -272,9 +274,8 @@ class WatchApp(KeysApp):
             return
         feed = self.feed
         if feed is None or feed.sid != s.id or feed.started_at != s.started_at:
-            feed = SessionFeed(
-                s.id, s.dir / LOG, s.cols, s.rows, s.started_at, self.ctx.clock.monotonic
-            )
+            out = partial(reach_far.here(self.ctx).output, s.id)  # this machine's Backend
+            feed = SessionFeed(s.id, out, s.cols, s.rows, s.started_at, self.ctx.clock.monotonic)
             feed.open()
             self.feed = feed
             term.live = s.alive

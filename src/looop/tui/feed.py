@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pyte.screens import Char, Margins, StaticDefaultDict
 from rich.cells import cell_len
 
-from looop.home.logfiles import LogView, open_view
 from looop.sessions.screen import (
     REPLAY_MAX,
     FastStream,
@@ -100,13 +98,19 @@ class _Rows:
         return self.screen.buffer.get(index - len(hist))
 
 
+# (since, most) -> (where the bytes start, the output's end, the bytes): a worker's raw output
+# by logical offsets, as its Backend's `output` reads it (home/logfiles.output_at here)
+Output = Callable[[int | None, int], tuple[int, int, bytes]]
+
+
 class SessionFeed(_Rows):
-    """The emulated terminal of one session, kept up to date from its output.log."""
+    """The emulated terminal of one session, kept up to date from its output, read through
+    `read` (its worker's Backend)."""
 
     def __init__(
         self,
         sid: str,
-        log: Path,
+        read: Output,
         cols: int,
         rows: int,
         started_at: str,
@@ -114,7 +118,7 @@ class SessionFeed(_Rows):
         history: int = HISTORY,
     ) -> None:
         self.sid = sid
-        self.log = log
+        self.read = read
         self.started_at = started_at
         self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history)
         self.stream = FastStream(self.screen)
@@ -128,55 +132,42 @@ class SessionFeed(_Rows):
         return self.screen.columns, self.screen.lines
 
     def open(self) -> None:
-        """Queue the log's tail (at most REPLAY_MAX bytes, from a line start) for replay.
+        """Queue the output's tail (at most REPLAY_MAX bytes, from a line start) for replay,
+        with the alternate-screen and cursor modes the unreplayed part before it left set.
         Offsets are the session's logical ones: a rotation (logfiles.py) moves no byte."""
-        with open_view(self.log.parent) as view:
-            size = view.end
-            start = max(view.start, size - REPLAY_MAX)
-            if start > 0:
-                self._carry_modes_before(view, start)
-            data = view.read(start, size - start)
+        lo, size, data = self.read(None, REPLAY_MAX + MODE_SCAN)
+        start = max(lo, size - REPLAY_MAX)
+        before, data = data[: start - lo], data[start - lo :]
         if start > 0:
+            alt, hidden = carried_modes(before)
+            if alt is not None and alt > 0:
+                self.screen.enter_alternate(alt)
+            if hidden is not None:
+                self.screen.cursor.hidden = hidden
             data = _from_line_start(data)
         self.offset = size
         self.skipped = size - len(data)
         self.pending += data
 
-    def _carry_modes_before(self, view: LogView, start: int) -> None:
-        """The alternate screen and cursor visibility the unreplayed part left switched."""
-        lo = max(view.start, start - MODE_SCAN)
-        alt, hidden = carried_modes(view.read(lo, start - lo))
-        if alt is not None and alt > 0:
-            self.screen.enter_alternate(alt)
-        if hidden is not None:
-            self.screen.cursor.hidden = hidden
-
     def poll(self) -> bool | None:
-        """Queue what the log gained since the last look. True when there is something to
-        emulate, False when not, None when the log shrank or vanished (replaced: reopen)."""
-        if not self.log.parent.is_dir():
-            return None if self.offset else bool(self.pending)
-        with open_view(self.log.parent, self.offset) as view:
-            size = view.end
-            if size < self.offset:
-                return None
-            if size > self.offset:
-                start = max(self.offset, view.start)  # bytes rotated away go unseen
-                if size - start > REPLAY_MAX:  # a burst: only its tail can matter on screen
-                    start = size - REPLAY_MAX
-                data = view.read(start, size - start)
-                if start > self.offset:
-                    whole = len(data)
-                    data = _from_line_start(data)  # a part line's bytes go unseen too
-                    dropped = bytes(self.pending)
-                    self.pending.clear()
-                    self._skip(start - self.offset + whole - len(data) + len(dropped), dropped)
-                self.offset = size
-                self.pending += data
-                if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail
-                    cut = len(self.pending) - REPLAY_MAX
-                    self._skip(cut, bytes(self.pending[:cut]))
-                    del self.pending[:cut]
+        """Queue what the output gained since the last look. True when there is something to
+        emulate, False when not, None when it shrank or vanished (replaced: reopen)."""
+        start, size, data = self.read(self.offset, REPLAY_MAX)  # a burst: only its tail matters
+        if size < self.offset:
+            return None
+        if size > self.offset:
+            if start > self.offset:  # bytes rotated away or past the burst's tail go unseen
+                whole = len(data)
+                data = _from_line_start(data)  # a part line's bytes go unseen too
+                dropped = bytes(self.pending)
+                self.pending.clear()
+                self._skip(start - self.offset + whole - len(data) + len(dropped), dropped)
+            self.offset = size
+            self.pending += data
+            if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail
+                cut = len(self.pending) - REPLAY_MAX
+                self._skip(cut, bytes(self.pending[:cut]))
+                del self.pending[:cut]
         return bool(self.pending)
 
     def _skip(self, nbytes: int, dropped: bytes) -> None:

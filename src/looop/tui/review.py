@@ -18,11 +18,11 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.core.termsafe import for_terminal
 from looop.home.errors import LooopError
 from looop.tui.modals import Acts, Confirm, Line
-from looop.workers.review import review
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on
 Act = Callable[[str, Callable[[], str], Callable[[], None] | None], None]
@@ -36,10 +36,9 @@ VERIFY = {
 
 
 def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
-    """`looop review SID --json`; one line (LooopError) when there is none to read here."""
-    if (ctx.paths.host_record(sid)).exists():
-        raise LooopError(f"worker {sid} runs on another host — `looop review {sid}` there")
-    return review(ctx, sid).to_json()
+    """`looop review SID --json`, read by the worker's Backend where its checkouts are (here,
+    or its SSH host); one line (LooopError) when it cannot be read."""
+    return backend_for(ctx, sid).review(sid)
 
 
 def _line(text: str, style: str = "") -> Text:

@@ -4,7 +4,6 @@ the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journa
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ from looop.loop.runs import list_runs, show_run
 from looop.remote.fleet import fleet_rows
 from looop.sessions.state import SessionError, validate_id
 from looop.web.errors import WebError, not_found, reaching, unreached
-from looop.workers import treework
 from looop.workers.errors import HostUnreachable
 from looop.workers.treegit import read_gitdir
 
@@ -70,36 +68,11 @@ def goals(ctx: Ctx) -> list[dict[str, Any]]:
     return sorted(out, key=lambda g: (-g["mtime"], g["id"]))
 
 
-MAX_DIFF = 512 << 10  # a worker's diff shown from its start up to this
-
-
 def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop worker diff ID` for a worker started with --repo: its commits since its base,
-    its edits and new files. One on another host: its diff is there (the CLI forwards)."""
-
-    sid = session_id(sid)
-    if (ctx.paths.host_record(sid)).exists():
-        raise WebError(409, f"worker {sid} runs on another host — `looop worker diff {sid}`")
-    try:
-        runs = treework.diff_runs(ctx, sid)
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
-    parts: list[str] = []
-    size = 0
-    for argv, env in runs:
-        try:
-            done = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise WebError(503, f"git diff did not run: {e}") from None
-        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
-            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
-            raise WebError(409, f"git diff failed: {why[0]}")
-        parts.append(done.stdout.decode("utf-8", "replace"))
-        size += len(done.stdout)
-        if size > MAX_DIFF:
-            break
-    text = "".join(parts)
-    return {"id": sid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
+    its edits and new files, read by its Backend where its checkouts are (here, or its host);
+    one it cannot read says why by its kind (web/errors.REACH_CODES)."""
+    return reaching(sid, way(ctx, sid).diff, sid)
 
 
 def sessions(

@@ -3,7 +3,9 @@ workers/review.py), and its three actions as the CLI's own functions — a comme
 (`--comment FILE:LINE TEXT` / `--comment-all TEXT`), the round sent (`--send`: told to a live
 worker, an ended one resumed), and the change landed (`looop land`, act/landing.py), the last
 a human's action journaled as approved from the web (or `watch`). Every field is checked
-before anything is written; each refusal is one line."""
+before anything is written; each refusal is one line. A worker on an SSH host: its review is
+read there, through its Backend; the three actions are the home's and refused for it by its
+checkouts' own line (workers/review.worker_tree: review and land it on its host)."""
 
 from __future__ import annotations
 
@@ -14,30 +16,19 @@ from looop.act.journal import append_journal
 from looop.act.landing import LandConflict, land
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.web.errors import WebError
-from looop.web.reads import session_id
+from looop.web.errors import WebError, reaching
+from looop.web.reads import session_id, way
 from looop.workers import reviewsend
-from looop.workers.review import review, worker_tree
+from looop.workers.review import worker_tree
 
 ACTOR = "web"
 MODES = ("ff", "merge", "pr")
 
 
-def _here(ctx: Ctx, sid: str) -> str:
-    """The worker's id, refused when it works on another host (its change is read there)."""
-    sid = session_id(sid)
-    if (ctx.paths.host_record(sid)).exists():
-        raise WebError(409, f"worker {sid} runs on another host — `looop review {sid}` there")
-    return sid
-
-
 def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
-    """A repo worker's change: commits, files with hunks, verify, summary, comment rounds."""
-    sid = _here(ctx, sid)
-    try:
-        return review(ctx, sid).to_json()
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    """A repo worker's change: commits, files with hunks, verify, summary, comment rounds,
+    read by its Backend where its checkouts are (here, or its SSH host)."""
+    return reaching(sid, way(ctx, sid).review, sid)
 
 
 def _field(body: dict[str, Any], key: str) -> str:
@@ -50,7 +41,7 @@ def _field(body: dict[str, Any], key: str) -> str:
 def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """{"text", "file"?, "line"?}: a comment on FILE:LINE at the branch's tip, or (no file) on
     the whole change, added to the draft round; nothing reaches the worker until sent."""
-    sid = _here(ctx, sid)
+    sid = session_id(sid)
     text, path = _field(body, "text"), _field(body, "file")
     line = body.get("line")
     if path and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
@@ -71,7 +62,7 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 
 def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """The draft round as one message: told to a live worker, an ended one resumed first."""
-    sid = _here(ctx, sid)
+    sid = session_id(sid)
     try:
         rd = reviewsend.send(ctx, ctx.knobs(), sid)
     except LooopError as e:
@@ -83,7 +74,7 @@ def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[s
 def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """{"mode"?: "ff"|"merge"|"pr", "into"?}: `looop land`, approved by the user from `actor`.
     A conflict answers 409 with `conflict`: the comment to send the worker about it."""
-    sid = _here(ctx, sid)
+    sid = session_id(sid)
     mode, into = _field(body, "mode"), _field(body, "into")
     if mode and mode not in MODES:
         raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock, utc_stamp_ms
+from looop.home.logfiles import output_at
 from looop.home.logs import read_log
 from looop.sessions import client, hold
 from looop.sessions.state import (
@@ -29,7 +30,10 @@ from looop.sessions.state import (
     session_dir,
     wait_code,
 )
-from looop.workers.errors import HostUnreachable, NoSuchWorker, Unreached, WorkerOver
+from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreached, WorkerOver
+
+if TYPE_CHECKING:  # a hint only
+    from looop.core.context import Ctx
 
 Reach = Literal["alive", "over", "unreachable"]
 T = TypeVar("T")
@@ -70,6 +74,11 @@ class Backend(Protocol):
         """`reach` for a face that names a worker: one by no such id is `NoSuchWorker`."""
         ...
 
+    def known(self, sid: str) -> None:
+        """Nothing when the engine has worker `sid`, running or ended; else `NoSuchWorker`.
+        No host is asked (a face opening on a worker, `looop watch ID`)."""
+        ...
+
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
         """The worker's terminal made COLSxROWS (it sees SIGWINCH); an engine whose size is
         fixed refuses in one line (`Refused`)."""
@@ -88,6 +97,13 @@ class Backend(Protocol):
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]: ...
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        """Raw output for a terminal emulator (`looop watch`'s pane), by logical offsets:
+        (where the bytes start, the end, the bytes) from `since` (None: only the last
+        `most`), at most the last `most`. An engine whose log is not on this disk refuses
+        in one line: its screen is asked for instead (`screen`)."""
+        ...
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         """Type `text`; one ending in Enter (CR) has its Enter pressed once the text shows on
@@ -151,17 +167,35 @@ class Backend(Protocol):
         level-triggered kill's success), None when it is not over or not known."""
         ...
 
+    # the worker's change, read where its checkouts are (workers/change.py)
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        """`looop worker diff`: {"id", "diff", "cut"}, the text bounded (change.MAX_DIFF); a
+        worker with no checkout, or one whose git fails, refuses in one line (ChangeError)."""
+        ...
+
+    def review(self, sid: str) -> dict[str, Any]:
+        """`looop review ID --json`; refused in one line as `diff` is."""
+        ...
+
 
 class LocalBackend:
     """Sessions on this machine: the PTY supervisors under `<data>/sessions/`."""
 
     kind = "local"
 
-    def __init__(self, root: Path, clock: Clock, host_idle_s: float | Callable[[], float]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        clock: Clock,
+        host_idle_s: float | Callable[[], float],
+        ctx: Ctx | None = None,
+    ) -> None:
         self.root = root
         self.clock = clock
         # a callable: read when a start asks, so a verb that only types in reads no config
         self.host_idle_s = host_idle_s
+        self.ctx = ctx  # the home whose workers' changes it reads (diff, review)
 
     def start(self, spec: StartSpec) -> Session:
         idle = self.host_idle_s
@@ -184,6 +218,9 @@ class LocalBackend:
 
     def look(self, sid: str) -> Reach:
         return "alive" if self._at(sid, get_session, self.root, sid).alive else "over"
+
+    def known(self, sid: str) -> None:
+        self._at(sid, get_session, self.root, sid)
 
     def _at(self, sid: str, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)`, a session's refusal said as its kind: no worker by that id, one that
@@ -212,6 +249,10 @@ class LocalBackend:
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
         return self._at(sid, read_log, self.root, sid, since, raw)
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        # a session gone reads as empty at 0: its pane sees a log replaced and starts over
+        return output_at(session_dir(self.root, sid), since, most)
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         return self._at(sid, client.send, self.root, sid, text, newline)
@@ -288,6 +329,21 @@ class LocalBackend:
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
         return self._at(sid, client.wait_idle, self.root, sid, settle_s, timeout_s, self.clock)
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        return self._change(sid, "diff")
+
+    def review(self, sid: str) -> dict[str, Any]:
+        return self._change(sid, "review")
+
+    def _change(self, sid: str, what: Literal["diff", "review"]) -> dict[str, Any]:
+        # git and the review's readers: kill, send, shot and the beat's moves come here too
+        # lazy: a diff or a review only
+        from looop.workers.change import diff_of, review_of
+
+        if self.ctx is None:  # an engine made for sessions alone (a test's)
+            raise Refused(f"worker {sid}'s change is not read by this engine")
+        return (diff_of if what == "diff" else review_of)(self.ctx, sid)
 
     def found_over(self, sid: str, err: SessionError) -> str | None:
         try:

@@ -39,3 +39,8 @@ class HostUnreachable(Unreached):
 class Refused(Unreached, SessionError):
     """What was asked cannot be done to this worker where it runs (a pod's fixed size, an
     attach from afar, a host record that no longer reads): the line says what to do instead."""
+
+
+class ChangeError(Refused):
+    """The worker's change cannot be read where it runs (no checkout, a git that fails, a pod):
+    the line says why (workers/change.py)."""

@@ -16,6 +16,7 @@ from looop.home.clock import Clock
 from looop.home.logs import compile_pattern
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, Reach
+from looop.workers.errors import Refused
 from looop.workers.polledtail import last_lines
 
 POLL_S = 0.5  # each poll costs API calls: slower than a local log's 0.1 s
@@ -187,6 +188,15 @@ class Polled:
     def look(self, sid: str) -> Reach:
         """A worker away is known by the home's record of it (its backend is found by it)."""
         return self._me().reach(sid)
+
+    def known(self, sid: str) -> None:
+        """Known by the home's record of it, as `look`'s: its host is not asked."""
+
+    def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
+        raise Refused(
+            f"worker {sid} runs away from home: its output is not read here byte by byte — "
+            f"`looop shot {sid}` shows its screen, `looop log {sid}` its text"
+        )
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return tail(self._me(), sid, lines, raw, grep)

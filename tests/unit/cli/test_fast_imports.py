@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.home import jsonio
+from looop.home.presets import default_config_obj
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from tests.clocks import FixedClock
@@ -151,3 +153,28 @@ def test_status_of_a_failing_loop_loads_nothing_heavy(tmp_path: Path) -> None:
     )
     heavy = sorted(m for m in HEAVY if m in mods and m not in bare)
     assert heavy == [], f"status of a failing loop loads {heavy}"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["ls"]], ids=" ".join)
+def test_status_and_ls_load_no_runner_profile(tmp_path: Path, argv: list[str]) -> None:
+    """Which CLIs report cost is a table of names (home/cost/clis.py): a home with its own
+    config, whose status shows spend, loads none of the five profiles (~0.7 ms cold)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "config.json").write_text(jsonio.dumps(default_config_obj()))
+    rc, mods = _loaded(PROBE, argv, data)
+    assert rc == 0
+    profiles = {
+        "runners",
+        "runnerprofile",
+        "presets",
+        "claude",
+        "codex",
+        "opencode",
+        "pi",
+        "gemini",
+    }
+    loaded = sorted(m for m in mods if m.startswith("looop.home.") and m[11:] in profiles)
+    assert loaded == [], f"looop {' '.join(argv)} loads {loaded}"
+    assert "looop.home.cost.statusspend" in mods or argv == ["ls"]  # status still reads spend

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from looop.act.moves import far
 from looop.cli import sessions
 from looop.cli.root import cli
 from looop.core.context import Ctx
@@ -59,3 +60,21 @@ def test_the_web_apis_typing_without_enter_reaches_a_worker_here_through_its_bac
     assert actions.send_text(ctx, "w1", {"text": "half", "enter": False}) == {"ok": True}
     assert way.calls == [("send", "w1", "half", False)]
     assert "typed into w1 · half" in ctx.paths.journal.read_text()
+
+
+def test_watch_asks_the_workers_backend_whether_it_knows_the_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`looop watch ID` learns an id is known from its worker's Backend (the one lookup,
+    far.backend_for), before it needs a terminal; an unknown one is its one line."""
+    monkeypatch.setenv("LOOOP_DATA_DIR", str(tmp_path / "data"))
+    way = FakeBackend()
+    monkeypatch.setattr(far, "here", lambda ctx, knobs=None: way)
+    res = CliRunner().invoke(cli, ["watch", "w1"])
+    assert way.calls == [("known", "w1")]
+    assert "watch needs a terminal" in str(res.exception), res.output
+    monkeypatch.undo()
+    monkeypatch.setenv("LOOOP_DATA_DIR", str(tmp_path / "data"))
+    res = CliRunner().invoke(cli, ["watch", "nobody"])
+    said = str(res.exception)
+    assert "nobody" in said and "terminal" not in said and "\n" not in said

@@ -1,6 +1,7 @@
 """An SSH worker's resize and detach are its satellite's own requests, asked by the home's
-`SshBackend` (the `Backend` operations every engine answers); a host whose looop is older
-and knows neither is refused in one line naming the way out."""
+`SshBackend` (the `Backend` operations every engine answers), and so are its change's diff
+and review (read where its checkout is, checked and bounded here); a host whose looop is
+older and knows none of them is refused in one line naming the way out."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from looop.core.context import Ctx
 from looop.remote import hosts as reg
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend
-from looop.workers.errors import Refused
+from looop.workers.change import MAX_DIFF
+from looop.workers.errors import ChangeError, Refused
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +54,62 @@ def test_an_older_host_that_knows_neither_is_refused_naming_host_install(
     with pytest.raises(Refused) as got:
         b.resize("w1", 100, 30) if op == "resize" else b.detach("w1")
     assert "`looop host install h1`" in str(got.value) and "\n" not in str(got.value)
+
+
+def test_a_far_workers_diff_is_its_satellites_answer(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "diff --git a/x b/x\n+one\n"
+    sent = _host(ctx, monkeypatch, {"diff": body, "cut": False})
+    assert SshBackend(ctx, "h1").diff("w1") == {"id": "w1", "diff": body, "cut": False}
+    assert sent[-1]["id"] == "w1"
+
+
+OTHER = {"wid": "w2", "branch": "b", "base": "a", "tip": "c", "commits": [], "files": [],
+         "verify": {}, "rounds": []}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"diff": 3},  # not text
+        OTHER,  # a review not under "review", as no host answers
+        {"wid": "w1", "commits": "many"},
+    ],
+)
+def test_a_hosts_bad_answer_about_a_change_is_one_line(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]
+) -> None:
+    _host(ctx, monkeypatch, answer)
+    b = SshBackend(ctx, "h1")
+    with pytest.raises(ChangeError) as got:
+        b.diff("w1") if "diff" in answer else b.review("w1")
+    assert "host h1 answered" in str(got.value) and "\n" not in str(got.value)
+
+
+def test_a_far_diff_is_bounded_as_a_local_one(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    _host(ctx, monkeypatch, {"diff": "x" * (MAX_DIFF + 10), "cut": False})
+    got = SshBackend(ctx, "h1").diff("w1")
+    assert len(got["diff"]) == MAX_DIFF and got["cut"] is True
+
+
+@pytest.mark.parametrize("op", ["diff", "review"])
+def test_an_older_host_without_the_change_verbs_is_refused_naming_host_install(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    _host(ctx, monkeypatch, {"error": f"unknown satellite verb {op!r}"})
+    b = SshBackend(ctx, "h1")
+    with pytest.raises(Refused) as got:
+        b.diff("w1") if op == "diff" else b.review("w1")
+    assert "`looop host install h1`" in str(got.value) and "\n" not in str(got.value)
+
+
+def test_a_far_workers_raw_output_is_refused_naming_shot_and_log(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = _host(ctx, monkeypatch, {})
+    with pytest.raises(Refused) as got:
+        SshBackend(ctx, "h1").output("w1", None, 1024)
+    said = str(got.value)
+    assert "`looop shot w1`" in said and "`looop log w1`" in said and "\n" not in said
+    assert sent == []  # the host is not asked

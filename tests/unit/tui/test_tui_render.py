@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ from rich.color import Color, ColorTriplet
 from rich.style import Style
 from rich.text import Text
 
+from looop.home.logfiles import output_at
 from looop.sessions.screen import REPLAY_MAX, FastStream, SessionScreen
 from looop.sessions.state import Session
 from looop.tui import feed as feed_mod
-from looop.tui.feed import ScrollbackScreen, SessionFeed
+from looop.tui.feed import Output, ScrollbackScreen, SessionFeed
 from looop.tui.render import (
     Painter,
     default_selection,
@@ -119,6 +121,11 @@ def test_scrollback_keeps_rows_scrolled_off_the_top() -> None:
     assert not s.history
 
 
+def _out(log: Path) -> Output:
+    """The session's output as its Backend reads it (home/logfiles.output_at)."""
+    return partial(output_at, log.parent)
+
+
 def _log(tmp_path: Path, data: bytes) -> Path:
     p = tmp_path / "output.log"
     p.write_bytes(data)
@@ -136,7 +143,7 @@ def _clock() -> float:
 
 def test_feed_follows_only_new_bytes(tmp_path: Path) -> None:
     log = _log(tmp_path, b"hello\r\n")
-    f = SessionFeed("w", log, 20, 4, "t0", _clock)
+    f = SessionFeed("w", _out(log), 20, 4, "t0", _clock)
     f.open()
     _feed_all(f)
     assert f.screen.display[0].rstrip() == "hello"
@@ -156,7 +163,7 @@ def test_feed_replays_a_bounded_tail_from_a_line_start(tmp_path: Path) -> None:
     # the cursor is hidden before the replayed tail starts: that mode must carry over
     data = b"\x1b[?25l" + line * ((3 * REPLAY_MAX // 2) // len(line)) + b"last line\r\n"
     log = _log(tmp_path, data)
-    f = SessionFeed("w", log, 100, 5, "t0", _clock)
+    f = SessionFeed("w", _out(log), 100, 5, "t0", _clock)
     f.open()
     assert len(f.pending) <= REPLAY_MAX
     assert bytes(f.pending).startswith(line) and f.skipped == len(data) - len(f.pending)
@@ -173,7 +180,7 @@ def test_feed_skips_a_burst_and_marks_the_gap(
     cap = 16 * 1024  # a small bound keeps the test fast; the logic is the same at 1 MiB
     monkeypatch.setattr(feed_mod, "REPLAY_MAX", cap)
     log = _log(tmp_path, b"start\r\n")
-    f = SessionFeed("w", log, 40, 4, "t0", _clock)
+    f = SessionFeed("w", _out(log), 40, 4, "t0", _clock)
     f.open()
     _feed_all(f)
     with log.open("ab") as out:
@@ -196,7 +203,7 @@ def test_a_burst_cut_mid_line_counts_every_byte_it_does_not_show(
     cap = 16 * 1024
     monkeypatch.setattr(feed_mod, "REPLAY_MAX", cap)
     log = _log(tmp_path, b"start\r\n")
-    f = SessionFeed("w", log, 40, 4, "t0", _clock)
+    f = SessionFeed("w", _out(log), 40, 4, "t0", _clock)
     f.open()
     shown = len(f.pending)
     _feed_all(f)

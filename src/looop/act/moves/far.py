@@ -54,8 +54,10 @@ def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
     """This machine's sessions. Without `knobs`, the config is read only when a start asks:
     a verb that only types in or looks reads none."""
     if knobs is not None:
-        return LocalBackend(ctx.paths.data, ctx.clock, knobs.real("session_host_idle"))
-    return LocalBackend(ctx.paths.data, ctx.clock, lambda: ctx.knobs().real("session_host_idle"))
+        return LocalBackend(ctx.paths.data, ctx.clock, knobs.real("session_host_idle"), ctx)
+    return LocalBackend(
+        ctx.paths.data, ctx.clock, lambda: ctx.knobs().real("session_host_idle"), ctx
+    )
 
 
 def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[[Path, str], str]]:

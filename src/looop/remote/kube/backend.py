@@ -34,6 +34,7 @@ from looop.home.keys import encode_keys
 from looop.home.protocol import SHOT_FORMATS
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
     KubeCluster,
@@ -56,6 +57,13 @@ REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session'
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
+
+
+# a pod's checkouts (kube/checkouts.py) are read in the pod, or wherever it pushed its branch
+_IN_POD = (
+    f"its checkouts are in its pod ({REPO_DIR}, or {CHECKOUTS_DIR}/<name> for several): "
+    "`kubectl exec` into it, or fetch its branch"
+)
 
 
 class KubeBackend(KubeCluster, Polled):
@@ -151,6 +159,12 @@ class KubeBackend(KubeCluster, Polled):
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        raise self.refused(sid, "worker diff", _IN_POD)
+
+    def review(self, sid: str) -> dict[str, Any]:
+        raise self.refused(sid, "review", _IN_POD)
 
     def _shape(
         self,

@@ -23,10 +23,12 @@ from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
+from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
-from looop.workers.errors import Refused
+from looop.workers.change import far_diff
+from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
@@ -243,6 +245,20 @@ class SshBackend(Polled):
                 f"host {self.host}'s looop is older than this one and cannot {op} a worker — "
                 f"`looop host install {self.host}`"
             ) from None
+
+    def diff(self, sid: str) -> dict[str, Any]:
+        """Read on its host, where its checkouts are (the satellite's workers/change)."""
+        return far_diff(self._newer("diff", sid), sid, self.host)
+
+    def review(self, sid: str) -> dict[str, Any]:
+        """Read on its host with this home's rounds, verify and proposal (farreview.py), as
+        `looop review` reads it; what the host says against it is its one line."""
+        try:
+            return far_review(self.ctx, sid, self.host).to_json()
+        except Unreachable:
+            raise
+        except HostError as e:
+            raise ChangeError(str(e)) from None
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         """This terminal on the worker through the link: `looop attach` runs on its host."""

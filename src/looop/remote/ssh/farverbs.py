@@ -1,5 +1,7 @@
 """The satellite's start verbs (`hello`, `spawn`, `verify`): what a start on an SSH host
-needs (start's checkout, sandbox and session; hostverify's check), imported at the top.
+needs (start's checkout, sandbox and session; hostverify's check), imported at the top; and
+its change verb (`diff`: a worker's checkouts read here, workers/change.py; its review is
+act/landthere.py's).
 
 Only the satellite process of one of these verbs loads this module (cli/satellite.py picks it
 by the verb); `ls`, `screen`, `send` and the rest answer from satellite.py without it."""
@@ -18,6 +20,7 @@ from looop.home.errors import LooopError
 from looop.remote.ssh import hostverify, start
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
+from looop.workers.change import diff_of
 
 
 def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
@@ -44,4 +47,6 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
         return {"row": row, "tree": shown, "trees": [asdict(t) for t in trees]}
     if op == "verify":
         return hostverify.verify(ctx, req)
+    if op == "diff":
+        return diff_of(ctx, worker_id(req))
     raise LooopError(f"unknown satellite verb {op!r}")

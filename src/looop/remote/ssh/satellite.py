@@ -36,6 +36,8 @@ RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
 START_VERBS = ("hello", "spawn", "verify")
 # A far worker's review, its round's resume and its landing (act/landthere.py), likewise.
 THERE_VERBS = ("review", "resume", "land")
+# A worker's diff (git) is read by farverbs.py too (workers/change.py).
+CHANGE_VERBS = ("diff",)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

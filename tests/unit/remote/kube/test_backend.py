@@ -21,6 +21,7 @@ from looop.remote.kube.backend import KubeBackend
 from looop.remote.kube.cluster import INSTALL_HINT
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, StartSpec
+from looop.workers.errors import Refused
 from tests.clocks import FixedClock
 from tests.unit.remote.kube.fakecluster import FakeCluster
 
@@ -217,3 +218,12 @@ def test_without_the_extra_the_backend_says_how_to_get_it(
     with pytest.raises(LooopError) as got:
         kb.kill("w1")
     assert str(got.value) == INSTALL_HINT
+
+
+@pytest.mark.parametrize("op", ["diff", "review"])
+def test_a_pods_change_is_refused_in_one_line_naming_where_it_is(tmp_path: Path, op: str) -> None:
+    kb = KubeBackend("k8s://x/y", home=tmp_path, image="img:1", clock=FixedClock())
+    with pytest.raises(Refused) as got:
+        kb.diff("w1") if op == "diff" else kb.review("w1")
+    said = str(got.value)
+    assert "Kubernetes Job" in said and "/workspace/repo" in said and "\n" not in said

@@ -1,0 +1,37 @@
+"""The watch's review pane reads a worker's change through its Backend (the one lookup,
+far.backend_for), wherever the worker runs: a worker on a host is reviewed from there, not
+refused by a host record the pane looked for itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from looop.act.moves import far
+from looop.core.context import Ctx
+from looop.tui.review import read_review
+from looop.workers.errors import HostUnreachable
+from tests.fakebackend import FakeBackend
+
+
+def test_a_far_workers_review_comes_from_its_backend(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = ctx.paths.host_record("w9")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"host": "h9"}))
+    away = FakeBackend()
+    monkeypatch.setattr(far, "remote", lambda c, wid: away if wid == "w9" else None)
+    assert read_review(ctx, "w9") == {"wid": "w9"}
+    assert away.calls == [("review", "w9")]
+
+
+def test_a_hosts_silence_is_the_panes_one_line(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Silent(FakeBackend):
+        def review(self, sid: str) -> dict[str, object]:
+            raise HostUnreachable(f"host h9 does not answer (worker {sid})")
+
+    monkeypatch.setattr(far, "remote", lambda c, wid: Silent())
+    with pytest.raises(HostUnreachable, match="does not answer"):
+        read_review(ctx, "w9")
