@@ -21,6 +21,7 @@ from looop.home.errors import LooopError
 from looop.home.workerrows import health, verify_result, waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
+from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_limit
 from looop.remote.ssh.backend import remote_rows as ssh_rows
@@ -78,10 +79,13 @@ def kube_rows(
     stuck_secs: int,
     waiting: set[str],
     env: Mapping[str, str] | None = None,
+    look: bool = False,
 ) -> list[dict[str, Any]]:
     """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
     calls), all at once; a cluster out of reach leaves its workers `unreachable`, alive. A
-    worker whose Job is finished or gone is marked over."""
+    worker whose Job is finished or gone is marked over. `look` (the beat's): each live
+    worker's log is read and its screen judged (remote/kube/podlook); else the last beat's
+    verdicts stand."""
     hosts: dict[str, KubeHost] = {}
     for name in reg.names(data):
         try:
@@ -119,6 +123,10 @@ def kube_rows(
         r["health"] = health(wid, True, waiting, stuck_secs, None)
         r["started_at"] = got["started_at"] or rec.get("started_at")
         out.append(r)
+    if look:
+        podlook.look(data, out, backends, clock)
+    else:
+        podlook.kept(data, out, clock)
     return out
 
 
@@ -129,11 +137,13 @@ def remote_rows(
     waiting: set[str],
     env: dict[str, str] | None = None,
     bin: str | None = None,
+    look: bool = False,
 ) -> list[dict[str, Any]]:
     """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts', each with its
-    verify result as the home recorded it (workers/verify.py brings an SSH host's home)."""
+    verify result as the home recorded it (workers/verify.py brings an SSH host's home);
+    `look`: the beat's, which judges pod workers' screens."""
     rows = ssh_rows(data, clock, stuck_secs, waiting, env, bin)
-    rows += kube_rows(data, clock, stuck_secs, waiting, env)
+    rows += kube_rows(data, clock, stuck_secs, waiting, env, look)
     verify = str(data / where.VERIFY)
     for r in rows:
         v = verify_result(verify, r["id"])

@@ -22,7 +22,7 @@ def with_hosts(
     if not reg.names(data):
         return rows, []
     waiting = waiting_workers(str(ctx.paths.asks), str(ctx.paths.answers))
-    far = remote_rows(data, ctx.clock, stuck, waiting, dict(ctx.env), ctx.bin)
+    far = remote_rows(data, ctx.clock, stuck, waiting, dict(ctx.env), ctx.bin, look=True)
     cap = (knobs if knobs is not None else ctx.knobs()).num("max_workers")
     local_live = sum(1 for r in rows if r["alive"])
     silent = {r["host"] for r in far if r["health"] == "unreachable"}
