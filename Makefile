@@ -37,7 +37,9 @@ typecheck: $(STAMP)
 
 # Bytecode on, as users have it, whatever the shell says: pytest keeps its rewritten test
 # modules only then, and otherwise rewrites all of them in every worker (~10 s of CPU each).
-TESTENV := PYTHONDONTWRITEBYTECODE=
+# And no MAKEFLAGS: beside mypy (`make test`'s -j2) it names make's jobserver fds, which a
+# `make` that a test runs in a worker's workspace would take for its own.
+TESTENV := PYTHONDONTWRITEBYTECODE= MAKEFLAGS= MFLAGS=
 
 # Every tier, on every core (the SSH lab's tests: two chains, each on a worker with its own lab).
 suite: $(STAMP)
