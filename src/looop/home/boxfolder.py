@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from looop.home import store
+from looop.home import store, where
 from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # the hot verbs (claim, told, tell) import this: no typing
@@ -200,3 +200,12 @@ def readable_answer(answers: Folder, name: str) -> bool:
     except CorruptState:
         return False
     return rec is not None and isinstance(rec.get("answer"), str)
+
+
+def pending_asks(data: str) -> list[dict[str, Any]]:
+    """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
+    records in data dir `data` with no answer yet, by file name. Here, beside the folders, so
+    the beat's needs-you notifier (home/needs) reads them without loading home/status."""
+    asks, answers = where.join(data, where.ASKS), where.join(data, where.ANSWERS)
+    with Folder(asks) as asked, Folder(answers) as answered:
+        return unanswered(asked, answered)

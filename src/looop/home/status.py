@@ -8,7 +8,7 @@ import os
 from looop.home import homes, jsonio, revive, store, where
 from looop.home.beatholder import beat_holder_at
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
-from looop.home.boxfolder import Folder, unanswered
+from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.cost.statusspend import spend_glance
 from looop.home.delays import backoff_delay, failed_at, limit_in_force
@@ -371,13 +371,6 @@ def json_files(d: str) -> list[tuple[str, str]]:
     except OSError:
         return []
     return [(n, where.join(d, n)) for n in names if os.path.isfile(where.join(d, n))]
-
-
-def pending_asks(data: str) -> list[dict[str, Any]]:
-    """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
-    records with no answer yet, by file name."""
-    with Folder(_at(data, "asks")) as asks, Folder(_at(data, "answers")) as answers:
-        return unanswered(asks, answers)
 
 
 def status_json(st: StatusView) -> str:

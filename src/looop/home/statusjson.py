@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from looop.home import jsonio, store, where
 from looop.home.beatlog import tail
-from looop.home.status import file_stem, json_files, pending_asks
+from looop.home.boxfolder import pending_asks
+from looop.home.status import file_stem, json_files
 from looop.home.worldhash import world_hash_at
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms

@@ -39,12 +39,13 @@ from looop.core.context import Ctx
 from looop.core.readings import read_reading
 from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, ends_beat
+from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config
 from looop.home.cost.days import NONE, day_totals
 from looop.home.errors import LooopError
 from looop.home.outcomes import TABLE
 from looop.home.stamps import parse_utc
-from looop.home.status import gather_status, pending_asks
+from looop.home.status import gather_status
 from looop.web.auth import Guard, token_ok
 
 PATH = "/metrics"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.home.status import pending_asks
+from looop.home.boxfolder import pending_asks
 from looop.human import mailbox
 from looop.human.mailbox import AskAnswered, AskError
 
