@@ -118,7 +118,9 @@ with open(os.path.join(reports, "fd1.md"), "wb") as f:
     f.write(os.urandom(12 << 20))
 # orphaned at once in a session of its own: its supervisor adopts it, a pause reaches it
 counter = os.path.join(os.environ["HOME"], "fd1.count")
-loop = f"i=0; while :; do i=$((i+1)); echo $i > {counter}; sleep 0.05; done"
+# appended, never truncated: a pause landing between a truncation and its write would leave
+# no count to read
+loop = f"i=0; while :; do i=$((i+1)); echo $i >> {counter}; sleep 0.05; done"
 subprocess.run(["sh", "-c", f"setsid sh -c '{loop}' &"], check=True)
 print("filled", flush=True)
 time.sleep(300)
@@ -126,6 +128,7 @@ time.sleep(300)
 
 
 def _count(path: Path) -> int:
+    """The counter's last count (each a line appended whole), -1 before its first."""
     try:
         return int(path.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
