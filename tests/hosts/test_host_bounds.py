@@ -118,7 +118,9 @@ with open(os.path.join(reports, "fd1.md"), "wb") as f:
     f.write(os.urandom(12 << 20))
 # orphaned at once in a session of its own: its supervisor adopts it, a pause reaches it
 counter = os.path.join(os.environ["HOME"], "fd1.count")
-loop = f"i=0; while :; do i=$((i+1)); echo $i > {counter}; sleep 0.05; done"
+# appended, never truncated: a pause landing between a truncation and its write would leave
+# no count to read
+loop = f"i=0; while :; do i=$((i+1)); echo $i >> {counter}; sleep 0.05; done"
 subprocess.run(["sh", "-c", f"setsid sh -c '{loop}' &"], check=True)
 print("filled", flush=True)
 time.sleep(300)
@@ -126,6 +128,7 @@ time.sleep(300)
 
 
 def _count(path: Path) -> int:
+    """The counter's last count (each a line appended whole), -1 before its first."""
     try:
         return int(path.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
@@ -167,6 +170,33 @@ def test_a_worker_past_the_homes_disk_bound_is_paused_whole_on_its_host(home: Ho
         wait_until(lambda: _count(counter) > stuck, 10, "the counter to go on")
     finally:
         looop(d, "kill", "fd1")
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_started_again_under_the_id_of_one_paused_for_its_disk_is_paused_too(
+    home: Home,
+) -> None:
+    """The mark of a worker paused for its disk and killed so is that run's: the next worker
+    of its id is measured and paused in its turn (it was said to be over its bound, never
+    paused)."""
+    d = home.data
+    h1 = next(h for h in home.lab.hosts if h.name == "h1")
+    counter = h1.home / "fd2.count"
+    bound = {"LOOOP_WORKER_MAX_DISK": str(8 << 20)}
+    filler = _python_line(FILLER.replace("fd1", "fd2"))
+    try:
+        for run in (1, 2):
+            counter.unlink(missing_ok=True)
+            start = looop(d, "worker", "start", "fd2", "x", "--host", "h1", "--command", filler)
+            assert start.returncode == 0, start.stderr
+            assert looop(d, "expect", "fd2", "filled", "--timeout", "60s").returncode == 0
+            wait_until(lambda: _count(counter) > 0, 30, "the counter to count")
+            looop(d, "tick", timeout=240, env=bound)
+            wait_until(lambda: _settled(counter), 10, f"run {run}'s counter to settle")
+            assert looop(d, "kill", "fd2").returncode == 0  # paused, never let go on
+            wait_until(lambda: not _row(home, "fd2")["alive"], 30, f"run {run} to end")
+    finally:
+        looop(d, "kill", "fd2")
 
 
 HOG = """import time

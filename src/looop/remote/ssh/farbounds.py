@@ -8,7 +8,6 @@ for its disk. A worker is paused and let go on whole, on its host (sessions/hold
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,24 @@ def limit_of(root: Path, s: Session) -> str | None:
         except (CorruptState, OSError):
             return None
         return "memory" if isinstance(said, dict) and said.get("limit") == "memory" else None
-    if os.path.exists(over_file(root, s.id)):
+    if _held(root, s):
         return "disk"
     if s.child_pid and (limits.pids_full(s.child_pid) or holds_its_room(s)):
         return "pids"
     return None
+
+
+def _held(root: Path, s: Session) -> bool:
+    """Whether this run of `s` was paused for its disk: a mark another run of its id left (one
+    killed while paused) is dropped, so this one is measured and paused in its turn."""
+    try:
+        mark = store.read_json(over_file(root, s.id))
+    except (CorruptState, OSError):
+        return False
+    if mark is None or (isinstance(mark, dict) and mark.get("run") == s.started_at):
+        return mark is not None
+    store.remove(over_file(root, s.id))
+    return False
 
 
 def holds_its_room(s: Session) -> bool:
@@ -79,11 +91,12 @@ def check(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     out = []
     for s in list_sessions(root):
         row: dict[str, Any] = {"id": s.id}
-        if s.alive and disk > 0 and not os.path.exists(over_file(root, s.id)):
+        if s.alive and disk > 0 and not _held(root, s):
             use = measure(ctx.paths, s.id, disk, (Writable(str(root / "work" / s.id), ""),))
             if use.total > disk and hold.pause(root, s.id):
                 mark = {"limit": "disk", "folder": use.biggest()[0], "bytes": use.total}
-                store.write_json(over_file(root, s.id), {**mark, "max": disk})
+                # this run's: its id may run again
+                store.write_json(over_file(root, s.id), {**mark, "max": disk, "run": s.started_at})
         limit = limit_of(root, s)
         if limit is None:
             continue
