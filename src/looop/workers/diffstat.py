@@ -6,11 +6,10 @@ draws a stat: the name, `|`, the count and a bar of + and -, then one total line
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.workers.treegit import GIT_TIMEOUT_S, why_failed
+from looop.workers.treegit import run_read, why_failed
 from looop.workers.treerecord import WorktreeError, load_all
 from looop.workers.treework import tree_diff_runs
 
@@ -29,21 +28,7 @@ def counted(ctx: Ctx, wid: str) -> list[Counted]:
     out: list[Counted] = []
     for tree in load_all(ctx, wid):
         for argv, env in tree_diff_runs(ctx, tree, ("--numstat",)):
-            try:
-                done = subprocess.run(
-                    argv,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    encoding="utf-8",
-                    errors="replace",
-                    timeout=GIT_TIMEOUT_S,
-                    check=False,
-                )
-            except FileNotFoundError:
-                raise WorktreeError("git is not on PATH — install git") from None
-            except subprocess.TimeoutExpired:
-                raise WorktreeError(f"git diff in {tree.part} took too long") from None
+            done = run_read(argv, env, f"git diff in {tree.part}")
             if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
                 raise WorktreeError(f"git diff in {tree.part}: {why_failed(done)}")
             out += [_line(tree.part, ln) for ln in done.stdout.splitlines() if ln.strip()]

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.workers.treegit import DIFF_FLAGS, GIT_TIMEOUT_S, git_env, tree_env, why_failed
+from looop.workers.treegit import DIFF_FLAGS, git_env, run_read, tree_env, why_failed
 from looop.workers.treerecord import Tree, WorktreeError
 
 MAX_HUNK_LINES = 4000  # lines of one file's diff kept: a generated file is said, not shown
@@ -64,22 +64,7 @@ def git(ctx: Ctx, tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
     with replacement characters, never a crash."""
     cwd, hard = where(tree)
     env = tree_env(ctx.env, hard) if hard is not None else git_env(ctx.env)
-    argv = ["git", "--no-pager", "-C", cwd, *args]
-    try:
-        return subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise WorktreeError("git is not on PATH — install git to review a worker") from None
-    except subprocess.TimeoutExpired:
-        raise WorktreeError(f"git {args[0]} in {cwd} took over {GIT_TIMEOUT_S:g}s") from None
+    return run_read(["git", "--no-pager", "-C", cwd, *args], env, f"git {args[0]} in {cwd}")
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:

@@ -203,3 +203,22 @@ def read_gitdir(path: str) -> str | None:
         return None
     got = first[len("gitdir:") :].strip()
     return os.path.normpath(os.path.join(path, got))
+
+
+def run_read(argv: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    """A read-only git run, bounded; `what` names it in the one line a timeout gives."""
+    try:
+        return subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise WorktreeError("git is not on PATH — install git to review a worker") from None
+    except subprocess.TimeoutExpired:
+        raise WorktreeError(f"{what} took over {GIT_TIMEOUT_S:g}s") from None
