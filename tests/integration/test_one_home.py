@@ -194,11 +194,13 @@ def test_up_refuses_while_a_pulse_of_the_removed_home_still_runs(ctx: Ctx) -> No
     cgroup) still holds the home: `up` on the new data dir refuses, naming it and what to
     do, and writes nothing; `down` stops it, and then `up` starts the one pulse."""
     wire(ctx, [{"decision": {"action": "noop"}}])
-    stopped: list[int] = []
+    held: list[int] = []
     try:
         pid = _up_pid(_looop(ctx, "up"))
         _settled(ctx, "")  # asleep: no beat of its own is left to notice the removal
         stopped = [_supervisor_of(pid), pid]
+        # held by pidfd: the cleanup below never signals a pid reused by another process
+        held = [os.pidfd_open(p) for p in stopped]
         for p in stopped:  # its supervisor too, or its watchdog would end it as hung
             os.kill(p, signal.SIGSTOP)
         _rm_rf(ctx.paths.data)
@@ -216,8 +218,12 @@ def test_up_refuses_while_a_pulse_of_the_removed_home_still_runs(ctx: Ctx) -> No
         again = _up_pid(_looop(ctx, "up"))
         assert again != pid and _pulses(ctx) == [again]
     finally:
-        for p in stopped:
+        for fd in held:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGCONT)
+                signal.pidfd_send_signal(fd, signal.SIGCONT)
         _down(ctx)
+        for fd in held:  # the removed home's supervisor: no `down` of the new one knows it
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            os.close(fd)
     assert _pulses(ctx) == []
