@@ -81,7 +81,7 @@ def test_a_far_workers_change_out_of_reach_is_said_by_its_kind(
         r = web.get(path)
         err = r.json()["error"]
         assert r.status_code == 503 and "unreachable" in err and "\n" not in err, r.text
-    # drafting on it is the home's, refused by its checkouts' own line, nothing written
+    # drafting on it needs its host, which this home does not know: its line, nothing written
     r = web.post(f"/api/v1/workers/{FAR}/review/comments", json={"text": "hi"})
     assert r.status_code == 409 and "works on host h9" in r.json()["error"], r.text
     assert not (wctx.paths.data / "reviews" / f"{FAR}.json").exists()

@@ -4,8 +4,9 @@ workers/review.py), and its three actions as the CLI's own functions — a comme
 worker, an ended one resumed), and the change landed (`looop land`, act/landing.py), the last
 a human's action journaled as approved from the web (or `watch`). Every field is checked
 before anything is written; each refusal is one line. A worker on an SSH host: its review is
-read there, through its Backend; the three actions are the home's and refused for it by its
-checkouts' own line (workers/review.worker_tree: review and land it on its host)."""
+read there, through its Backend; its three actions are the CLI's for it (act/landfar.py): the
+comment's lines read there, its round kept here and sent as any round, the change landed on
+its host and journaled here."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from dataclasses import asdict
 from typing import Any
 
 from looop.act.journal import append_journal
+from looop.act.landfar import far_comments, far_land, far_send, ssh_host
 from looop.act.landing import LandConflict, land
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.web.errors import WebError, reaching
+from looop.remote.ssh.link import Unreachable
+from looop.web.errors import WebError, reaching, unreached
 from looop.web.reads import session_id, way
 from looop.workers import reviewsend
 from looop.workers.review import worker_tree
@@ -48,13 +51,21 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
         raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
     if not path and line is not None:
         raise WebError(400, "field 'line' needs its 'file'")
+    host = ssh_host(ctx, sid)  # its checkouts on an SSH host: the lines are read there
     try:
-        worker_tree(ctx, sid)  # no change to comment on: the state, not the request
+        if host is None:
+            worker_tree(ctx, sid)  # no change to comment on: the state, not the request
     except LooopError as e:
         raise WebError(409, str(e)) from None
     on_lines = [(f"{path}:{line}", text)] if path else []
+    on_all = [] if path else [text]
     try:
-        rd = reviewsend.add_comments(ctx, sid, on_lines, [] if path else [text])
+        if host:
+            rd = far_comments(ctx, sid, host, on_lines, on_all)
+        else:
+            rd = reviewsend.add_comments(ctx, sid, on_lines, on_all)
+    except Unreachable as e:
+        raise unreached(sid, e) from None
     except LooopError as e:
         raise WebError(400, str(e)) from None
     return {"ok": True, "round": rd.n, "comments": len(rd.comments)}
@@ -63,11 +74,14 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """The draft round as one message: told to a live worker, an ended one resumed first."""
     sid = session_id(sid)
+    knobs, host = ctx.knobs(), ssh_host(ctx, sid)
     try:
-        rd = reviewsend.send(ctx, ctx.knobs(), sid)
+        rd = far_send(ctx, knobs, sid, host) if host else reviewsend.send(ctx, knobs, sid)
+    except Unreachable as e:
+        raise unreached(sid, e) from None
     except LooopError as e:
         raise WebError(409, str(e)) from None
-    append_journal(ctx, ctx.knobs(), f"{actor}: {reviewsend.sent_line(sid, rd)}")
+    append_journal(ctx, knobs, f"{actor}: {reviewsend.sent_line(sid, rd)}")
     return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
 
 
@@ -78,8 +92,13 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     mode, into = _field(body, "mode"), _field(body, "into")
     if mode and mode not in MODES:
         raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+    knobs, who = ctx.knobs(), f"user ({actor})"
+    host = ssh_host(ctx, sid)  # its checkouts on an SSH host: landed there
     try:
-        done = land(ctx, ctx.knobs(), sid, mode or None, into or None, f"user ({actor})")
+        if host:
+            done = far_land(ctx, knobs, sid, host, mode or None, into or None, who)
+        else:
+            done = land(ctx, knobs, sid, mode or None, into or None, who)
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:
