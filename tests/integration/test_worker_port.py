@@ -4,6 +4,7 @@ a start with none free is refused in one line; a worker that ended frees its por
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -37,8 +38,12 @@ time.sleep(600)
 
 
 def free_run(n: int) -> int:
-    """The first of n ports in a row this machine lets be bound now."""
-    for base in range(47000, 60000, 17):
+    """The first of n ports in a row this machine lets be bound now: below the kernel's
+    ephemeral ports (any test's outgoing connection may take one of those at any moment),
+    from an offset of this process's own, so tests running side by side in other xdist
+    workers look at other runs (all began at one port, and took the same)."""
+    start = 20000 + (os.getpid() % 600) * 17
+    for base in [*range(start, 30200, 17), *range(20000, start, 17)]:
         if all(_bindable(p) for p in range(base, base + n)):
             return base
     raise AssertionError("no run of free ports")
