@@ -42,8 +42,8 @@ def free_run(n: int) -> int:
     ephemeral ports (any test's outgoing connection may take one of those at any moment),
     from an offset of this process's own, so tests running side by side in other xdist
     workers look at other runs (all began at one port, and took the same)."""
-    start = 20000 + (os.getpid() % 600) * 17
-    for base in [*range(start, 30200, 17), *range(20000, start, 17)]:
+    start = 12000 + (os.getpid() % 500) * 17  # below the default leases (24000-24999) too
+    for base in [*range(start, 20500, 17), *range(12000, start, 17)]:
         if all(_bindable(p) for p in range(base, base + n)):
             return base
     raise AssertionError("no run of free ports")

@@ -153,7 +153,9 @@ KNOBS: dict[str, Knob] = {
         ),
         _k("session_ttl", 259200, config=True, maximum=_DECADE, describe="corpse retention (s)"),
         _k("worktree_keep_days", 14, config=True, minimum=3, maximum=3660, describe="kept (days)"),
-        _k("worker_port_base", 41000, config=True, minimum=1024, maximum=65535, describe="port"),
+        # below the ephemeral ports (Linux 32768-60999, macOS 49152+): an outgoing connection
+        # may take one of those between a lease and the worker's bind
+        _k("worker_port_base", 24000, config=True, minimum=1024, maximum=65535, describe="port"),
         _k("worker_ports", 1000, config=True, minimum=1, maximum=64512, describe="ports leased"),
         _k(
             "max_daily_usd",

@@ -123,6 +123,8 @@ def test_fast_and_click_faces_agree(
 ) -> None:
     fast = _run(tmp_path, capsys, monkeypatch, argv, fast=True)
     slow = _run(tmp_path, capsys, monkeypatch, argv, fast=False)
+    differ = sorted(k for k in fast[3].keys() | slow[3].keys() if fast[3].get(k) != slow[3].get(k))
+    assert not differ, {k: (fast[3].get(k), slow[3].get(k)) for k in differ}  # which files
     assert fast == slow
 
 
