@@ -7,10 +7,6 @@ and sends, and has no tool that lands."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +21,7 @@ from tests.hosts.repos import host_repo
 from tests.hosts.test_host_land import WORK_ONE, _host, _journal, _put, _rev, _settled
 from tests.hosts.test_sandboxed_host import _second_home, _wait_gone
 from tests.hosts.util import home_env, looop
-from tests.hosts.webutil import Web
+from tests.hosts.webutil import serve
 
 
 def _ended_worker(home: Home, tmp_path: Path, wid: str) -> tuple[Path, Path, Path, Host]:
@@ -47,28 +43,6 @@ def _ended_worker(home: Home, tmp_path: Path, wid: str) -> tuple[Path, Path, Pat
     return data, app, told, h1
 
 
-@contextmanager
-def _web(data: Path) -> Iterator[Web]:
-    p = subprocess.Popen(
-        [str(LOOOP), "web", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=home_env(data),
-        cwd=str(data.parent),
-        start_new_session=True,
-    )
-    try:
-        assert p.stdout is not None
-        url = p.stdout.readline().strip()
-        m = re.match(r"(http://[^/]+)/\?token=(\S+)$", url)
-        assert m, (url, p.stderr.read() if p.poll() is not None and p.stderr else "")
-        yield Web(m.group(1), m.group(2), url)
-    finally:
-        p.terminate()
-        p.communicate(timeout=30)
-
-
 def _one_line(got: tuple[int, Any], status: int, said: str) -> None:
     code, body = got
     assert code == status, (code, body)
@@ -82,7 +56,7 @@ def test_the_web_api_comments_sends_and_lands_a_worker_on_a_host(
 ) -> None:
     data, app, told, _ = _ended_worker(home, tmp_path, "hw1")
     tip, main = _rev(app, "looop/hw1"), _rev(app, "main")
-    with _web(data) as web:
+    with serve(data) as web:
         code, got = web.call("GET", "/workers/hw1/review")
         assert code == 200 and got["tip"] == tip, got
         # bad asks, one line each and nothing drafted: a file outside the change (the host

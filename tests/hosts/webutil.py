@@ -8,6 +8,8 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,16 +52,16 @@ class Web:
         raise AssertionError("the screen stream ended without a screen")
 
 
-@pytest.fixture(name="web")
-def web_server(home: Home) -> Iterator[Web]:
-    """The server, with its URL (which carries the token) and token."""
+@contextmanager
+def serve(data: Path) -> Iterator[Web]:
+    """`looop web` of the home at `data`, with its URL (which carries the token) and token."""
     p = subprocess.Popen(
         [str(LOOOP), "web", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=home_env(home.data),
-        cwd=str(home.data.parent),
+        env=home_env(data),
+        cwd=str(data.parent),
         start_new_session=True,
     )
     try:
@@ -71,3 +73,10 @@ def web_server(home: Home) -> Iterator[Web]:
     finally:
         p.terminate()
         p.communicate(timeout=30)
+
+
+@pytest.fixture(name="web")
+def web_server(home: Home) -> Iterator[Web]:
+    """The server, with its URL (which carries the token) and token."""
+    with serve(home.data) as web:
+        yield web
