@@ -155,16 +155,24 @@ def test_a_session_group_with_a_pen_inside_is_killed_and_removed_whole(
     session = cgroup.make(f"pen-test-{os.getpid()}-{os.urandom(3).hex()}")
     assert session is not None
     code = (
-        "import time\n"
+        "import sys, time\n"
         "from looop.core import cgroup\n"
+        "sys.stdin.readline()  # in the session's group first: its pen is made inside it\n"
         "print('in' if cgroup.Pen().enter() else 'out', flush=True)\n"
         f"time.sleep(1000)  # {tag}\n"
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", code, tag], stdout=subprocess.PIPE, text=True, env=os.environ
+        [sys.executable, "-c", code, tag],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ,
     )
     try:
         assert session.add(child.pid)
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
         assert child.stdout is not None and child.stdout.readline() == "in\n"
         pens = [p for p in session.tree() if os.path.basename(p).startswith(cgroup.PEN)]
         assert len(pens) == 1 and session.pids() == [child.pid]
