@@ -255,3 +255,16 @@ def test_a_landing_cut_mid_way_is_reported_once_by_the_wal_and_never_rerun(
     assert [r["action"] for r in said] == ["land"]
     assert "interrupted · land worker w9 (looop/w9 into main, pr)" in journal(wctx)
     assert check_interrupted(wctx, wctx.knobs()) == []  # once
+
+
+def test_a_remote_that_never_answers_is_named_with_its_repository_in_one_line(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path
+) -> None:
+    start(wctx, tmp_path, "w10", repo)
+    git(repo, "remote", "add", "far", "ssh://nowhere.invalid/r.git")
+    # the transport never answers, as a dead host's can (and ends with git: its input closes)
+    cli.env["GIT_SSH_COMMAND"] = "sh -c 'cat >/dev/null'"
+    config(wctx, {"remote": "far", "pr_timeout_s": 1})
+    err = refused(cli, "w10", "--pr")
+    assert f"git ls-remote in {repo} took over 1s" in err
+    assert not gh.exists() and "landed" not in journal(wctx)

@@ -58,7 +58,7 @@ def why_remote(done: subprocess.CompletedProcess[str]) -> str:
 
 def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
     argv = ["git", "-C", tree.repo, "ls-remote", "--heads", cfg.remote, f"refs/heads/{tree.branch}"]
-    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, "ls-remote")
+    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, f"git ls-remote in {tree.repo}")
     if done.returncode != 0:
         raise LooopError(
             f"the remote {cfg.remote} of {tree.repo} cannot be read: {why_remote(done)} — "
@@ -69,7 +69,7 @@ def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
 
 def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
     argv = ["git", "-C", tree.repo, "push", "--porcelain", cfg.remote, spec]
-    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, "push")
+    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, f"git push in {tree.repo}")
     return done.returncode == 0, why_remote(done)
 
 

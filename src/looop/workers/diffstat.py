@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.workers.treegit import run_read, why_failed
+from looop.workers.treegit import GIT_TIMEOUT_S, run_git, why_failed
 from looop.workers.treerecord import WorktreeError, load_all
 from looop.workers.treework import tree_diff_runs
 
@@ -28,7 +28,7 @@ def counted(ctx: Ctx, wid: str) -> list[Counted]:
     out: list[Counted] = []
     for tree in load_all(ctx, wid):
         for argv, env in tree_diff_runs(ctx, tree, ("--numstat",)):
-            done = run_read(argv, env, f"git diff in {tree.part}")
+            done = run_git(argv, env, GIT_TIMEOUT_S, f"git diff in {tree.part}", errors="replace")
             if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
                 raise WorktreeError(f"git diff in {tree.part}: {why_failed(done)}")
             out += [_line(tree.part, ln) for ln in done.stdout.splitlines() if ln.strip()]

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.workers.treegit import DIFF_FLAGS, git_env, run_read, tree_env, why_failed
+from looop.workers.treegit import DIFF_FLAGS, GIT_TIMEOUT_S, git_env, run_git, tree_env, why_failed
 from looop.workers.treerecord import Tree, WorktreeError
 
 MAX_HUNK_LINES = 4000  # lines of one file's diff kept: a generated file is said, not shown
@@ -64,7 +64,8 @@ def git(ctx: Ctx, tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
     with replacement characters, never a crash."""
     cwd, hard = where(tree)
     env = tree_env(ctx.env, hard) if hard is not None else git_env(ctx.env)
-    return run_read(["git", "--no-pager", "-C", cwd, *args], env, f"git {args[0]} in {cwd}")
+    argv = ["git", "--no-pager", "-C", cwd, *args]
+    return run_git(argv, env, GIT_TIMEOUT_S, f"git {args[0]} in {cwd}", errors="replace")
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:

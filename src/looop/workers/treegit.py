@@ -134,7 +134,7 @@ def config_names(env: Mapping[str, str], cwd: str, timeout: float) -> list[str]:
         ["git", "--no-pager", "-C", cwd, "config", "-z", "--name-only", "--list"],
         env,
         timeout,
-        "config",
+        f"git config in {cwd}",
     )
     if done.returncode != 0:
         raise WorktreeError(f"git config in {cwd}: {why_failed(done)}")
@@ -152,8 +152,15 @@ def tree_env(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
 
 
 def run_git(
-    argv: list[str], env: Mapping[str, str], timeout: float, what: str, stdin: str | None = None
+    argv: list[str],
+    env: Mapping[str, str],
+    timeout: float,
+    what: str,
+    stdin: str | None = None,
+    errors: str = "strict",
 ) -> subprocess.CompletedProcess[str]:
+    """git bounded by `timeout`; `what` ("git push in /repo") names it in the one line a
+    timeout gives; `errors="replace"` reads bytes a worker wrote that are not UTF-8."""
     try:
         return subprocess.run(
             argv,
@@ -162,14 +169,17 @@ def run_git(
             # git (or its ssh) never waits for an answer: given its input, or none
             stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors=errors,
             timeout=timeout,
             check=False,
         )
     except FileNotFoundError:
-        raise WorktreeError("git is not on PATH — install git to give a worker a repo") from None
+        raise WorktreeError(
+            "git is not on PATH — install git: looop works in repos with it"
+        ) from None
     except subprocess.TimeoutExpired:
-        raise WorktreeError(f"git {what} in {argv[3]} took over {timeout:g}s") from None
+        raise WorktreeError(f"{what} took over {timeout:g}s") from None
 
 
 def git_in(
@@ -184,7 +194,8 @@ def git_in(
     """git in the user's repo (`drivers`: config to add), or in a worker's `tree` hardened;
     `stdin`: what git reads (else nothing)."""
     full = tree_env(env, tree, timeout) if tree is not None else git_env(env, drivers)
-    return run_git(["git", "--no-pager", "-C", cwd, *args], full, timeout, args[0], stdin)
+    argv = ["git", "--no-pager", "-C", cwd, *args]
+    return run_git(argv, full, timeout, f"git {args[0]} in {cwd}", stdin)
 
 
 def why_failed(done: subprocess.CompletedProcess[str]) -> str:
@@ -203,22 +214,3 @@ def read_gitdir(path: str) -> str | None:
         return None
     got = first[len("gitdir:") :].strip()
     return os.path.normpath(os.path.join(path, got))
-
-
-def run_read(argv: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
-    """A read-only git run, bounded; `what` names it in the one line a timeout gives."""
-    try:
-        return subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise WorktreeError("git is not on PATH — install git to review a worker") from None
-    except subprocess.TimeoutExpired:
-        raise WorktreeError(f"{what} took over {GIT_TIMEOUT_S:g}s") from None

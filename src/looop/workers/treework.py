@@ -45,12 +45,14 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     try:
         full = tree_env(env, tree, timeout)
         head = ["git", "--no-pager", "-C", tree.path]
-        done = run_git([*head, *_STATUS], full, timeout, "status")
+        done = run_git([*head, *_STATUS], full, timeout, f"git status in {tree.path}")
         if done.returncode != 0:
             return None
         if done.stdout.strip():
             return True
-        staged = run_git([*head, "ls-files", "-z", "--stage"], full, timeout, "ls-files")
+        staged = run_git(
+            [*head, "ls-files", "-z", "--stage"], full, timeout, f"git ls-files in {tree.path}"
+        )
     except WorktreeError:
         return None
     if staged.returncode != 0:
