@@ -59,6 +59,11 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         "id": start.worker_id,
         "prompt": body(start.prompt, "worker prompt"),
     }
+    if not str(obj["prompt"]).strip():
+        raise LooopError(
+            f"worker {start.worker_id} needs its brief: `looop worker start {start.worker_id} "
+            "WHAT TO DO` (words, or `-` with the brief on stdin)"
+        )
     for k in ("runner", "command", "verify", "sandbox", "branch", "host"):
         v = getattr(start, k)
         if v is not None:

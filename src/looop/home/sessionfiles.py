@@ -143,7 +143,7 @@ def lock_held(sdir: AnyPath) -> bool:
 
 
 def no_session(sid: str) -> SessionError:
-    return SessionError(f"no session matching `{sid}`")
+    return SessionError(f"no worker or session `{sid}` — `looop ls` lists them")
 
 
 def unreadable(sid: str, e: CorruptState) -> SessionError:

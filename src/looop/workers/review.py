@@ -87,6 +87,8 @@ def worker_tree(ctx: Ctx, wid: str) -> Tree:
             f"review {wid}` and `looop land {wid}` reach them there (an SSH host's), `looop "
             f"worker diff {wid}` shows its change"
         )
+    if tree is None and not (ctx.paths.sessions / wid).is_dir():
+        raise WorktreeError(f"no worker {wid} — `looop ls` lists them")
     if tree is None:
         raise WorktreeError(
             f"worker {wid} has no worktree — only a worker started with --repo has a change "

@@ -607,7 +607,7 @@ def test_failing_hook_is_reported_not_raised(ctx: Ctx) -> None:
 def test_driving_a_missing_worker_fails_without_a_journal_line(
     ctx: Ctx, obj: dict[str, Any]
 ) -> None:
-    with pytest.raises(ExecError, match=f"^{obj['action']}: no session matching `w1`"):
+    with pytest.raises(ExecError, match=f"^{obj['action']}: no worker or session `w1`"):
         run(ctx, obj)
     assert journal_lines(ctx) == []
     assert not ctx.paths.goal_activity.exists()

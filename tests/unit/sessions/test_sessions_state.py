@@ -169,7 +169,7 @@ def test_labels_and_wait_codes(
 
 
 def test_missing_session_error_names_it(root: Path) -> None:
-    with pytest.raises(SessionError, match="no session matching `nope`"):
+    with pytest.raises(SessionError, match="no worker or session `nope` — `looop ls` lists them"):
         get_session(root, "nope")
 
 

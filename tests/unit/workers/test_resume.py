@@ -252,7 +252,7 @@ def test_the_restart_verb_and_ask_wait(fleet: Ctx, capsys: pytest.CaptureFixture
     assert code == 0, err
     assert out.strip() == f"resumed w1 on conversation {rec.conversation}"
     code, out, err = run_cli(capsys, "restart", "nosuch", env=env)
-    assert code != 0 and "no session matching" in err and len(err.strip().splitlines()) == 1
+    assert code != 0 and "no worker or session" in err and len(err.strip().splitlines()) == 1
 
     ask = new_ask(fleet.paths.asks, fleet.paths.answers, "w1", "ship?", None, [], 0)
     answer(fleet.paths.asks, fleet.paths.answers, ask["id"], "yes", 0)

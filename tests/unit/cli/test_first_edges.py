@@ -1,0 +1,48 @@
+"""The first mistakes a user makes with a worker's id or brief: each is one line saying what
+is wrong and what to do, never an action's field name or a mechanism's word."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from looop.verbs.table import main
+
+Run = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    env = {"LOOOP_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path), "PATH": "/usr/bin"}
+
+    def go(*argv: str, stdin: str = "") -> tuple[int, str]:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        code: object = 0
+        try:
+            main(list(argv), dict(env))
+        except SystemExit as e:
+            code = e.code
+        got = capsys.readouterr()
+        return int(code or 0), got.err + got.out
+
+    return go
+
+
+@pytest.mark.parametrize("verb", ["review", "land"])
+def test_reviewing_or_landing_a_worker_that_never_was_names_the_id_and_ls(
+    run: Run, verb: str
+) -> None:
+    code, out = run(verb, "nosuch")
+    assert code == 1
+    assert out.strip().splitlines() == ["looop: no worker nosuch — `looop ls` lists them"]
+
+
+def test_a_worker_started_with_an_empty_brief_is_told_how_to_give_one(run: Run) -> None:
+    code, out = run("worker", "start", "w1", "--command", "agent {{prompt_file}}", stdin="  \n")
+    assert code == 1, out
+    (line,) = out.strip().splitlines()
+    assert "worker w1 needs its brief" in line and "looop worker start w1 WHAT TO DO" in line
+    assert "field" not in line and "start_worker" not in line
