@@ -4,12 +4,15 @@ moves imports this module: the click-free `kill` face reaches it through `kill_h
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from looop.act.decision import DecisionError
 from looop.act.executor import execute
+from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj  # not act.actions: only this move's module
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
@@ -32,10 +35,15 @@ def steer(
     ensure_data_dir(ctx.paths)
     if journal is not None:
         obj["journal"] = journal
-    decision = decision_from_obj(obj)
+    try:
+        decision = decision_from_obj(obj)
+    except DecisionError as e:
+        raise LooopError(in_verb_words(str(e), str(obj["action"]))) from None
     before = _stamp(ctx.paths.last_shell)
     try:
         done = execute(ctx, ctx.knobs(), decision, actor="cli", allow_dangerous=allow_dangerous)
+    except ExecError as e:  # the journal and LAST FAILURE keep the move's own words
+        raise LooopError(in_verb_words(str(e), str(obj["action"]))) from None
     finally:
         # only this command's output: a refused one must not replay the previous command's
         if obj["action"] == "run_shell" and _stamp(ctx.paths.last_shell) != before:
@@ -43,6 +51,28 @@ def steer(
     if check is not None:
         check(ctx)
     return f"✓ {done.kind} · {done.journal}"
+
+
+# a move's field as the verb that makes it spells it (`worker start`'s options and arguments)
+_SPELLED = {
+    "id": "the id",
+    "prompt": "the brief",
+    "body": "the text",
+    "budget_usd": "--budget",
+    **{k: f"--{k}" for k in ("repo", "branch", "host", "runner", "command", "verify", "sandbox")},
+}
+
+
+def in_verb_words(said: str, action: str) -> str:
+    """A refused move's line as the person who typed the verb knows it: no action tag, each
+    field by its option's name ("start_worker: field 'repo' names …" -> "--repo names …")."""
+    tag, sep, rest = said.partition(": ")
+    if not sep or tag != action:
+        return said
+    m = re.match(r"field '(\w+)'", rest)
+    if m is None:
+        return rest
+    return _SPELLED.get(m.group(1), f"'{m.group(1)}'") + rest[m.end() :]
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

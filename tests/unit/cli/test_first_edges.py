@@ -46,3 +46,21 @@ def test_a_worker_started_with_an_empty_brief_is_told_how_to_give_one(run: Run) 
     (line,) = out.strip().splitlines()
     assert "worker w1 needs its brief" in line and "looop worker start w1 WHAT TO DO" in line
     assert "field" not in line and "start_worker" not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["kill", "nosuch"], "looop: no worker or session `nosuch` — `looop ls` lists them"),
+        (
+            ["worker", "start", "w1", "hi", "--repo", "/r", "--repo", "/r"],
+            'looop: --repo names "/r" twice — give each repository once',
+        ),
+    ],
+)
+def test_a_refused_verb_speaks_in_the_verbs_words_not_the_moves(
+    run: Run, argv: list[str], said: str
+) -> None:
+    code, out = run(*argv)
+    assert code == 1
+    assert out.strip().splitlines() == [said]
