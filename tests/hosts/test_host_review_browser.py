@@ -18,6 +18,7 @@ import pytest
 
 from tests.hosts.conftest import Home, Host, Lab
 from tests.hosts.lab import PORT
+from tests.hosts.repos import git
 from tests.hosts.test_host_land import _journal, _settled
 from tests.hosts.test_host_land_web import _ended_worker
 from tests.hosts.webutil import serve
@@ -165,3 +166,33 @@ def test_review_panel_of_a_worker_on_a_cut_off_host_says_one_line(
         finally:
             h1.restore()
     assert git_there(home.lab, h1, app, "rev-parse", "main") == main
+
+
+@pytest.mark.timeout(300)
+def test_review_panel_shows_a_conflict_on_a_host_as_one_line_and_sends_it_back(
+    home: Home, tmp_path: Path, driver: Any
+) -> None:
+    data, app, told, h1 = _ended_worker(home, tmp_path, "hb3")
+    # the user's own line on the host's main, where the worker's line goes
+    (app / "README").write_text("app\nthe user's line\n")
+    git("-C", str(app), "commit", "-qam", "a conflicting line")
+    subprocess.run(["chown", "-R", f"{h1.user}:{h1.user}", str(app)], check=True, timeout=30)
+    main = git_there(home.lab, h1, app, "rev-parse", "main")
+    with serve(data) as web:
+        open_review(driver, "hb3", web.url)
+        until(driver, lambda: "I added a line" in _text(driver, "#review-body"), 60, "read there")
+        emulate(driver, PHONE)
+        driver.find_element("css selector", "#review-mode option[value=merge]").click()
+        _click(driver, "#review-land")
+        driver.switch_to.alert.accept()
+        until(driver, lambda: _text(driver, "#review-conflict") != "", 90, "the conflict said")
+        said = _text(driver, "#review-conflict-text")
+        assert "on host h1:" in said and "conflicts with main" in said, said
+        assert "README" in said and "\n" not in said and "Traceback" not in said, said
+        laid_out(driver, PHONE, "far-review-conflict-phone")
+        _click(driver, "#review-sendback")
+        until(driver, lambda: told.exists() and "README" in told.read_text(), 60, "sent back")
+        assert "Review of your change (round 1" in told.read_text()
+    assert git_there(home.lab, h1, app, "rev-parse", "main") == main  # nothing landed
+    assert "landed worker hb3" not in _journal(data)
+    _settled(data)
