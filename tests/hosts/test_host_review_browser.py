@@ -9,6 +9,9 @@ land in tests/web/artifacts/ (git-ignored) to be looked at."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -196,3 +199,48 @@ def test_review_panel_shows_a_conflict_on_a_host_as_one_line_and_sends_it_back(
     assert git_there(home.lab, h1, app, "rev-parse", "main") == main  # nothing landed
     assert "landed worker hb3" not in _journal(data)
     _settled(data)
+
+
+def _pause(h: Host, sig: int) -> None:
+    """Every process of the host's user, and its sshd, stopped (SIGSTOP) or let go (SIGCONT):
+    a host that takes connections and answers nothing."""
+    listed = subprocess.run(
+        ["ps", "-u", h.user, "-o", "pid="], capture_output=True, text=True, timeout=30
+    )
+    for pid in [h.sshd.pid, *map(int, listed.stdout.split())]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+# every text the panel's head showed, in order, however briefly
+WATCH_HEAD = """
+window.looopHeads = [];
+new MutationObserver(() => window.looopHeads.push(document.querySelector('#review-head')
+  .textContent)).observe(document.querySelector('#review-head'), {childList: true,
+  subtree: true, characterData: true});"""
+
+
+@pytest.mark.timeout(300)
+def test_review_panel_of_a_worker_on_a_hung_host_says_it_reads_then_one_line(
+    home: Home, tmp_path: Path, driver: Any
+) -> None:
+    data, _, _, h1 = _ended_worker(home, tmp_path, "hb4")
+    with serve(data) as web:
+        driver.get(web.url)
+        _click(driver, "#show-all")
+        until(driver, lambda: driver.find_elements("css selector", '[data-review="hb4"]'), 60, "")
+        driver.execute_script(WATCH_HEAD)
+        _pause(h1, signal.SIGSTOP)
+        try:
+            _click(driver, 'button[data-review="hb4"]')
+            until(driver, lambda: "unreachable" in _text(driver, "#review-head"), 120, "said")
+            said = _text(driver, "#review-head")
+            assert "worker hb4 is unreachable: host h1 d" in said, said  # does / did not answer
+            assert "\n" not in said and "Traceback" not in said and ": —" not in said, said
+            heads = driver.execute_script("return window.looopHeads")
+            assert heads[0] == "reading its change on host h1…", heads  # while it was asked
+            for css in ("#review-send", "#review-land"):
+                assert not driver.find_element("css selector", css).is_enabled(), css
+            laid_out(driver, PHONE, "far-review-hung-phone")
+        finally:
+            _pause(h1, signal.SIGCONT)
