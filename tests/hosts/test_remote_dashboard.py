@@ -6,7 +6,6 @@ killed from its row. Screenshots land in tests/web/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,9 @@ from tests.helpers import wait_until
 from tests.hosts.conftest import Home
 from tests.hosts.util import looop
 from tests.hosts.webutil import Web, web_server  # noqa: F401 (the `web` fixture)
-from tests.web.test_browser import DESKTOP, PHONE, _click, _shoot, _text
+from tests.web.test_browser import DESKTOP, PHONE, _click, _shoot, _text, browser_parts, driver
+
+__all__ = ["browser_parts", "driver"]  # the fixtures this module borrows
 
 # a screen that changes on its own: a counter redrawn in place, in colour
 COUNTER = (
@@ -27,30 +28,6 @@ COUNTER = (
 def _title(driver: Any) -> str:
     """The screen's heading as written (the page shows it in capitals)."""
     return str(driver.execute_script("return document.querySelector('#term-id').textContent"))
-
-
-@pytest.fixture
-def driver() -> Iterator[Any]:
-    from tests.web.install import CannotInstall, install
-
-    try:
-        chromium, chromedriver = install()
-    except CannotInstall as e:
-        pytest.skip(f"BROWSER TESTS SKIPPED: {e}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        opts.add_argument(arg)
-    opts.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    d = webdriver.Chrome(service=Service(chromedriver), options=opts)
-    d.set_page_load_timeout(30)
-    try:
-        yield d
-    finally:
-        d.quit()
 
 
 @pytest.mark.timeout(300)

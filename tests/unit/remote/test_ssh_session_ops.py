@@ -113,3 +113,27 @@ def test_a_far_workers_raw_output_is_refused_naming_shot_and_log(
     said = str(got.value)
     assert "`looop shot w1`" in said and "`looop log w1`" in said and "\n" not in said
     assert sent == []  # the host is not asked
+
+
+@pytest.mark.parametrize(
+    ("stderr", "said"),
+    [
+        (b"", "host h1 does not answer (the link dropped)"),  # a master that died mute
+        (b"debug\nssh: connect to host h1 port 22: No route to host\n", "No route to host"),
+    ],
+)
+def test_ssh_failing_on_a_far_review_is_one_line_with_a_cause(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, stderr: bytes, said: str
+) -> None:
+    """The line the review panel shows for a cut-off host: never "does not answer: " with
+    nothing after it."""
+    _host(ctx, monkeypatch, {})
+
+    def run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.CompletedProcess(argv, 255, b"", stderr)
+
+    monkeypatch.setattr(link.subprocess, "run", run)
+    with pytest.raises(link.Unreachable) as got:
+        SshBackend(ctx, "h1").review("w1")
+    line = str(got.value)
+    assert said in line and "\n" not in line and not line.rstrip().endswith(":"), line

@@ -199,7 +199,12 @@ class Link:
     def _answer(self, op: str, done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
         err = done.stderr.decode(errors="replace")
         if done.returncode == 255:  # ssh's own failure: the link, not the verb
-            raise Unreachable(f"host {self.host.name} does not answer: {_last_line(err)}")
+            # a master that died with its link says nothing: never a colon with no cause
+            why = _last_line(err)
+            raise Unreachable(
+                f"host {self.host.name} does not answer"
+                + (f": {why}" if why else " (the link dropped)")
+            )
         if done.returncode == 127 and "not installed" in err:
             raise HostError(
                 f"looop is not installed on host {self.host.name} — "

@@ -142,20 +142,25 @@ function agedRows() {
   });
 }
 
+const fleetPath = () => (ui.all ? "/sessions?all=1" : "/sessions");
+
 function moveAges() {
   // the fleet's ages and idle times, moved on from its last read without asking the server
-  if (fleetRead.path === (ui.all ? "/sessions?all=1" : "/sessions")) renderFleet(agedRows());
+  if (fleetRead.path === fleetPath()) renderFleet(agedRows());
 }
 
+// null: an answer to a read begun before "show all" changed — a slow host's fleet can arrive
+// after the newer read's, and drawn it would hide the ended workers until the next change
 async function readFleet(path) {
   const same = fleetRead.path === path && fleetRead.tag;
   const r = await fetch(`/api/v1${path}`, {
     credentials: "same-origin", headers: same ? { "If-None-Match": fleetRead.tag } : {},
   });
-  if (r.status === 304) return agedRows();
+  if (r.status === 304) return path === fleetPath() ? agedRows() : null;
   let data = null;
   try { data = await r.json(); } catch (_) { /* an empty or non-JSON answer */ }
   if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  if (path !== fleetPath()) return null;
   Object.assign(fleetRead, { path, tag: r.headers.get("ETag"), rows: data, at: Date.now() });
   return data;
 }
@@ -508,14 +513,17 @@ function renderSchedules(rows) {
 async function refresh() {
   ui.refreshTimer = null;
   const parts = [
-    ["/state", renderState], [ui.all ? "/sessions?all=1" : "/sessions", renderFleet], ["/asks", renderAsks],
+    ["/state", renderState], [fleetPath(), renderFleet], ["/asks", renderAsks],
     ["/needs", renderNeeds],
     ["/goals", renderGoals], ["/goals/archived", renderArchived], ["/schedules", renderSchedules],
     ["/cost?days=14", (c) => renderChart(c.daily)], ["/beats?limit=12", renderBeats],
     ["/journal?tail=60", renderJournal],
   ];
   await Promise.all(parts.map(async ([path, fn]) => {
-    try { fn(await (fn === renderFleet ? readFleet(path) : api(path))); } catch (e) { if (/token/.test(e.message)) toast(e.message, true); }
+    try {
+      const got = await (fn === renderFleet ? readFleet(path) : api(path));
+      if (got !== null) fn(got);
+    } catch (e) { if (/token/.test(e.message)) toast(e.message, true); }
   }));
 }
 function refreshSoon(ms = 400) {

@@ -5,27 +5,49 @@
 // Every value is set as text; nothing from the server is parsed as HTML.
 "use strict";
 
-const rv = { id: null, data: null, drawn: null };
+const rv = { id: null, data: null, drawn: null, landed: null };
 const VERIFY = { passed: ["passed", "ok"], failed: ["FAILED", "bad"], pending: ["pending (runs once the worker ends)", "warn"], none: ["none set", ""] };
 const wpath = (id) => `/workers/${encodeURIComponent(id)}`;
 
 async function showReview(id) {
   rv.id = id;
-  $("#review-title").textContent = `review of ${id}`;
+  // a worker on another host: its change is read there, and the title says where
+  const row = ui.fleet.find((r) => r.id === id);
+  const host = row && row.host ? row.host : "";
+  $("#review-title").textContent = `review of ${id}${host ? ` @${host}` : ""}`;
   $("#review-conflict").hidden = true;
+  if (rv.drawn !== id) {  // another worker's change is not left showing while this one is read
+    rv.data = null;
+    rv.landed = null;
+    actable(false);
+    $("#review-head").replaceChildren(el("span", { class: "muted", text: `reading its change${host ? ` on host ${host}` : ""}…` }));
+    $("#review-body").replaceChildren();
+    rv.drawn = null;
+  }
   const d = $("#review");
   if (!d.open) d.showModal();
   await loadReview();
 }
 
+// Send and Land act on the change shown: none while it could not be read
+function actable(on) {
+  for (const b of ["#review-send", "#review-land", "#review-decline"]) $(b).disabled = !on;
+}
+
 async function loadReview() {
+  const id = rv.id;  // a far host answers late: an answer for a worker no longer shown is dropped
   try {
-    rv.data = await api(`${wpath(rv.id)}/review`);
+    const got = await api(`${wpath(id)}/review`);
+    if (id !== rv.id) return;
+    rv.data = got;
     drawReview(rv.data);
   } catch (e) {
+    if (id !== rv.id) return;
     rv.data = null;
+    actable(false);
     $("#review-head").replaceChildren(el("span", { class: "bad", text: e.message }));
     $("#review-body").replaceChildren();
+    rv.drawn = null;
   }
 }
 
@@ -42,8 +64,10 @@ function drawHead(r) {
   if (r.moved) head.push(el("span", { class: "bad", text: "the branch moved: it is not where the worker's checkout left it" }));
   if (r.uncommitted) head.push(el("span", { class: "warn", text: "its worktree holds uncommitted work (not part of this change)" }));
   // the decider's landing proposal: Land approves it (answered with the commit); Decline answers its ask "no"
+  if (rv.landed && rv.landed.id === rv.id) head.push(el("span", { class: "ok", "data-landed": "", text: rv.landed.said }));
   if (r.proposal) head.push(el("span", { class: "warn", "data-proposal": r.proposal.ask, text: `the decider proposes landing this (ask ${r.proposal.ask})${r.proposal.reason ? `: ${r.proposal.reason}` : ""} — Land approves it; Decline says no` }));
   $("#review-head").replaceChildren(...head);
+  actable(true);
   $("#review-decline").hidden = !r.proposal;
   const draft = draftOf(r);
   const send = $("#review-send");
@@ -129,19 +153,25 @@ function lineForm(row, file, line) {
   const form = el("form", { class: "rv-at stack", "data-file": file, "data-line": String(line) }, text,
     el("div", { class: "row" }, el("button", { type: "submit", class: "primary", text: "Comment" }),
       el("button", { type: "button", text: "Cancel", onclick: () => form.remove() })));
+  // drafted: the form goes before the panel is drawn again, or the redraw would keep it open
+  // with the comment's text as one still being written (this form, or its redrawn twin)
+  const drop = () => {
+    for (const f of document.querySelectorAll("#review-body .rv-at")) if (f.dataset.file === file && f.dataset.line === String(line)) f.remove();
+  };
   form.onsubmit = async (ev) => {
     ev.preventDefault();
-    if (await comment({ file, line, text: text.value })) form.remove();
+    await comment({ file, line, text: text.value }, drop);
   };
   row.after(form);
   text.focus();
 }
 
-async function comment(body) {
+async function comment(body, drafted) {
   try {
     const got = await api(`${wpath(rv.id)}/review/comments`, body);
     toast(`comment drafted (round ${got.round}: ${got.comments}) — Send delivers them`);
   } catch (e) { toast(e.message, true); return false; }
+  if (drafted) drafted();
   await loadReview();
   return true;
 }
@@ -162,7 +192,9 @@ async function landChange() {
   $("#review-conflict").hidden = true;
   try {
     const got = await api(`${wpath(rv.id)}/land`, mode ? { mode } : {});
-    toast(got.mode === "pr" ? `pull request opened: ${got.url}` : `landed ${rv.id} into ${got.into} at ${got.commit.slice(0, 12)}`);
+    const said = got.mode === "pr" ? `pull request opened: ${got.url}` : `landed ${rv.id} into ${got.into} at ${got.commit.slice(0, 12)}`;
+    rv.landed = { id: rv.id, said };  // kept in the head while it is open: a toast goes
+    toast(said);
   } catch (e) {
     if (e.data && e.data.conflict) {
       rv.conflict = e.data.conflict;
