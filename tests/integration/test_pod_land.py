@@ -16,8 +16,11 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,6 +122,7 @@ class Home:
         self.env = clean_env(tmp / "user", self.data)
         self.web: subprocess.Popen[str] | None = None
         self.agent = tmp / "agent.sh"
+        self.base = self.token = ""
 
     def looop(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -157,7 +161,23 @@ class Home:
             start_new_session=True,
         )
         assert self.web.stdout is not None
-        assert self.web.stdout.readline().startswith("http://127.0.0.1:")
+        line = self.web.stdout.readline().strip()
+        assert line.startswith("http://127.0.0.1:"), line
+        self.base, _, self.token = line.partition("/?token=")
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """The web API as a script calls it (Bearer, no Origin)."""
+        req = urllib.request.Request(
+            f"{self.base}/api/v1{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def stop_web(self) -> None:
         if self.web is not None and self.web.poll() is None:
@@ -212,10 +232,18 @@ def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
     assert "+three" in h.ok("worker", "diff", "w1")
     assert "app.py | +1 -0" in h.ok("worker", "diff", "w1", "--stat")
 
+    # the web's review panel reads the same, through the worker's Backend
+    code, web = h.api("GET", "/workers/w1/review")
+    assert code == 200 and web["tip"] == r["tip"] and web["files"][0]["path"] == "app.py", web
+
     # a comment on FILE:LINE takes its lines from the pod; the round reaches the worker
     h.ok("review", "w1", "--comment", "app.py:3", "why three?")
+    code, got = h.api("POST", "/workers/w1/review/comments", {"text": "and 2?", "file": "app.py",
+                                                               "line": 2})  # fmt: skip
+    assert code == 200 and got["comments"] == 2, got
     (rd,) = json.loads(h.ok("review", "w1", "--json"))["rounds"]
     assert rd["comments"][0]["context"] == ["     1 | one", "     2 | two", ">    3 | three"]
+    assert rd["comments"][1]["context"][1] == ">    2 | two"
     assert "bad.py is not part of" in h.refused("review", "w1", "--comment", "bad.py:1", "x")
     assert "sent to worker" in h.ok("review", "w1", "--send")
     assert until(lambda: "why three?" in h.looop("log", "w1").stdout, 60, 0.2)

@@ -127,7 +127,7 @@ def pod_land(
     with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
         got = _asked_land(b, wid, req)
         raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
-        done = _read_landed(wid, raw, urls)
+        done = read_landed(wid, raw, urls)
         if how == "pr" and "refused" not in got:
             done = _open_requests(ctx, cfg, b, wid, raw, done)
     for each in done:
@@ -152,7 +152,7 @@ def _asked_land(b: HostedKube, wid: str, req: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
-def _read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> list[Landed]:
+def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> list[Landed]:
     """What the pod says it landed, each named by its Job's URL; a checkout the Job never
     cloned, or a branch that is no branch name, is an answer this home cannot read."""
     try:

@@ -16,12 +16,17 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
 from looop.remote.kube.cluster import KubeCluster, job_over
+from looop.sessions.state import SessionError
 from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.review import Review
 from looop.workers.reviewfar import away_review
 
 REVIEW_TIMEOUT_S = 60.0
+OLDER = (
+    "worker {wid}'s pod runs a looop older than this home's, which cannot read its change "
+    "there — start it on an image with this looop"
+)
 
 
 def ended(wid: str) -> str:
@@ -48,7 +53,12 @@ def ask(b: KubeCluster, wid: str, op: str, req: dict[str, Any], timeout: float) 
     """`looop pod change OP` in the worker's container: its JSON answer, or one line."""
     pod_running(b, wid)
     b64 = base64.b64encode(jsonio.dumps({**req, "id": wid}).encode()).decode()
-    out = b._exec(wid, ["looop", "pod", "change", op, "--b64", b64], timeout)
+    try:
+        out = b._exec(wid, ["looop", "pod", "change", op, "--b64", b64], timeout)
+    except SessionError as e:
+        if "No such command" not in str(e):
+            raise
+        raise ChangeError(OLDER.format(wid=wid)) from None
     last = out.strip().splitlines()[-1:] if out.strip() else []
     try:
         got = jsonio.loads(last[0]) if last else None
