@@ -54,6 +54,7 @@ done
 """
 
 RECORDER = """#!/bin/sh
+if [ -e "{out}.fail" ]; then echo "gh: not logged in" >&2; exit 1; fi
 for a in "$@"; do printf '%s\\n' "$a"; done > "{out}"
 echo https://forge.example/pr/7
 """
@@ -269,6 +270,12 @@ def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
     h.env["PATH"] = f"{gh.parent}:{h.env['PATH']}"
     pr = "gh pr create --repo {repo} --head {branch} --base {base} --title {title}"
     h.config(land={"pr_command": pr})
+    Path(f"{argv_file}.fail").touch()  # the forge's CLI fails: the pushed branch taken back
+    said = h.refused("land", "w1", "--pr")
+    assert "gh failed (exit 1): gh: not logged in; the pushed branch was taken back" in said
+    heads = _git("--git-dir", str(bare), "for-each-ref", "--format=%(refname)", "refs/heads")
+    assert heads.split() == ["refs/heads/main"]
+    Path(f"{argv_file}.fail").unlink()
     out = h.ok("land", "w1", "--pr")
     assert "https://forge.example/pr/7" in out, out
     tip = r["tip"]
