@@ -26,6 +26,9 @@ import pytest
 
 pytest.importorskip("kubernetes")
 
+from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
+from looop.core.context import Ctx
 from tests.helpers import clean_env, until
 from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 
@@ -118,7 +121,7 @@ def srv(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 class Home:
     def __init__(self, tmp: Path, cluster: FakeCluster) -> None:
         self.data = tmp / "data"
-        self.data.mkdir()
+        self.data.mkdir(exist_ok=True)  # the `ctx` fixture's data dir too
         self.cluster = cluster
         self.env = clean_env(tmp / "user", self.data)
         self.web: subprocess.Popen[str] | None = None
@@ -217,7 +220,7 @@ def home(tmp_path: Path) -> Iterator[Home]:
 
 
 def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
-    home: Home, srv: tuple[Path, str], tmp_path: Path
+    ctx: Ctx, home: Home, srv: tuple[Path, str], tmp_path: Path
 ) -> None:
     h, (root, url) = home, srv
     bare = _bare(root, "app", ["one", "two"])
@@ -232,6 +235,12 @@ def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
     assert "+three" in f["hunks"][0]["lines"]
     assert "+three" in h.ok("worker", "diff", "w1")
     assert "app.py | +1 -0" in h.ok("worker", "diff", "w1", "--stat")
+
+    # the decider proposes landing it (an ask carrying the change read in the pod)
+    move = {"action": "propose_land", "id": "w1", "reason": "done"}
+    assert "propose-land w1" in execute(ctx, ctx.knobs(), decision_from_obj(move)).journal
+    proposal = json.loads(h.ok("review", "w1", "--json"))["proposal"]
+    assert proposal is not None and proposal["reason"] == "done", proposal
 
     # the web's review panel reads the same, through the worker's Backend
     code, web = h.api("GET", "/workers/w1/review")
@@ -291,6 +300,7 @@ def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
     assert _git("--git-dir", str(bare), "rev-parse", "main") == tip
     journal = h.journal()
     assert "user (cli): landed worker w1 in pod job/" in journal and tip[:12] in journal
+    assert f"answered the landing proposal {proposal['ask']}" in journal
     assert "nothing to land" in h.refused("land", "w1")
 
     # its Job ended: no checkouts any more, each step refused in one line

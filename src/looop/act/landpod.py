@@ -128,10 +128,13 @@ def pod_land(
         got = _asked_land(b, wid, req)
         raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
         done = read_landed(wid, raw, urls)
+        failed = ""
         if how == "pr" and "refused" not in got:
-            done = _open_requests(ctx, cfg, b, wid, raw, done)
-    for each in done:
+            done, failed = _open_requests(ctx, cfg, b, wid, raw, done)
+    for each in done:  # what landed is journaled, whatever failed after it
         journal_landed(ctx, knobs, each, actor, where=place)
+    if failed:
+        raise LandError(failed)
     _refused(got, place)
     whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
     if repo is None:  # landed once every repository is
@@ -189,21 +192,24 @@ def _open_requests(
     wid: str,
     raw: list[dict[str, Any]],
     pushed: list[Landed],
-) -> list[Landed]:
-    """Each pushed branch's request opened here; one that fails takes its branch back (and
-    the ones after it are not opened): said in one line, what opened before it named."""
+) -> tuple[list[Landed], str]:
+    """Each pushed branch's request opened here, in order: those opened, and ("": none) the
+    one line of the first that failed — its branch and every one after it taken back."""
     out: list[Landed] = []
-    for each, got in zip(pushed, raw, strict=True):
+    for n, (each, got) in enumerate(zip(pushed, raw, strict=True)):
         try:
             said = got.get("summary")
             summary = said if isinstance(said, str) else ""
             url = _open_one(ctx, cfg, each, _commits(got), pushed, summary)
         except LooopError as e:
-            back = _take_back(b, wid, each, got.get("existed") is True)
+            backs = [
+                _take_back(b, wid, d, g.get("existed") is True)
+                for d, g in zip(pushed[n:], raw[n:], strict=True)
+            ]
             opened = ", ".join(d.url for d in out) or "none"
-            raise LandError(f"{e}; {back} — requests opened before it: {opened}") from None
+            return out, f"{e}; {'; '.join(backs)} — requests opened before it: {opened}"
         out.append(replace(each, url=url))
-    return out
+    return out, ""
 
 
 def _commits(got: dict[str, Any]) -> tuple[Commit, ...]:
