@@ -38,7 +38,7 @@ from looop.workers.treegit import git_in, run_git, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
-NET_TIMEOUT_S = 120.0  # one fetch or push
+NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Step:
     into: str
     old: str  # the base branch at origin now
     mode: str
+    timeout: float = NET_TIMEOUT_S
 
 
 def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
@@ -68,17 +69,21 @@ def _git(ctx: Ctx, tree: Tree, *args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
 
 
-def _net(ctx: Ctx, tree: Tree, verb: str, *args: str) -> tuple[bool, str, str]:
+def _net(
+    ctx: Ctx, tree: Tree, verb: str, *args: str, timeout: float = NET_TIMEOUT_S
+) -> tuple[bool, str, str]:
     """A fetch, push or ls-remote to the URL the clone was made from (its Job's, as the home
     says it; never a remote the worker could point elsewhere): (ok, stdout, why not)."""
     *flags, spec = args
     argv = ["git", "--no-pager", "-C", tree.path, verb, *flags, tree.origin, spec]
-    done = run_git(argv, remote_env(ctx), NET_TIMEOUT_S, verb)
+    done = run_git(argv, remote_env(ctx), timeout, verb)
     return done.returncode == 0, done.stdout.strip(), why_remote(done)
 
 
-def _base_now(ctx: Ctx, tree: Tree, into: str) -> str:
-    ok, _, why = _net(ctx, tree, "fetch", "--quiet", "--no-tags", f"refs/heads/{into}")
+def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
+    ok, _, why = _net(
+        ctx, tree, "fetch", "--quiet", "--no-tags", f"refs/heads/{into}", timeout=timeout
+    )
     if not ok:
         if "couldn't find remote ref" in why:
             raise LandError(
@@ -95,7 +100,9 @@ def _ancestor(ctx: Ctx, tree: Tree, a: str, b: str) -> bool:
     return _git(ctx, tree, "merge-base", "--is-ancestor", a, b)[0] == 0
 
 
-def plan_step(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Step:
+def plan_step(
+    ctx: Ctx, tree: Tree, mode: str, into: str | None, timeout: float = NET_TIMEOUT_S
+) -> Step:
     """Every check of landing one clone's branch, nothing changed but a fetch."""
     wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
@@ -105,7 +112,7 @@ def plan_step(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Step:
             f"commit: `looop review {wid} --comment-all 'commit your work' --send`"
         )
     base = check_branch(into) if into is not None else tree.branch
-    old = _base_now(ctx, tree, base)
+    old = _base_now(ctx, tree, base, timeout)
     if not _ancestor(ctx, tree, tree.base, old):
         raise LandError(
             f"the base branch {base} no longer holds {tree.base[:12]}, where worker {wid} "
@@ -119,7 +126,7 @@ def plan_step(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Step:
         )
     if mode == "merge":
         merged_tree(ctx, tree, base, old, tip)  # a conflict refused before anything moves
-    return Step(tree, tip, base, old, mode)
+    return Step(tree, tip, base, old, mode, timeout)
 
 
 def _merge_commit(ctx: Ctx, s: Step) -> str:
@@ -145,11 +152,13 @@ def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
     t = s.tree
     if s.mode == "pr":
         head = pr_head(t, s.into)
-        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}")
+        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}", timeout=s.timeout)
         if not ok:
             raise LandError(f"the remote {t.origin} cannot be read: {why} — nothing landed")
         existed = bool(out)
-        ok, _, why = _net(ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}")
+        ok, _, why = _net(
+            ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}", timeout=s.timeout
+        )
         if not ok:
             raise LandError(f"the push of {head} to {t.origin} was refused: {why} — nothing landed")
         commits = [asdict(c) for c in reviewgit.commits(ctx, t, t.base, s.tip)]
@@ -157,7 +166,9 @@ def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
         summary, _ = summary_of(ctx, t.wid)  # the worker's report, written in its pod
         return {**asdict(done), "existed": existed, "commits": commits, "summary": summary}
     new = s.tip if s.mode == "ff" else _merge_commit(ctx, s)
-    ok, _, why = _net(ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}")
+    ok, _, why = _net(
+        ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=s.timeout
+    )
     if not ok:
         raise LandError(f"the push of {s.into} to {t.origin} was refused: {why} — nothing landed")
     return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
@@ -171,6 +182,14 @@ def _req_words(req: dict[str, Any]) -> tuple[str, str | None, str | None]:
         if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
             raise LooopError(f"land: {key!r} must be a branch or folder name")
     return str(mode), into, repo
+
+
+def _timeout(req: dict[str, Any]) -> float:
+    """Each fetch's and push's bound, as the home's land.pr_timeout_s says (1 to 3600 s)."""
+    t = req.get("timeout")
+    if isinstance(t, int | float) and not isinstance(t, bool) and 1 <= t <= 3600:
+        return float(t)
+    return NET_TIMEOUT_S
 
 
 def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
@@ -200,12 +219,12 @@ def _chosen(trees: list[Tree], only: str | None) -> list[Tree]:
     return got
 
 
-def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None) -> list[Step]:
+def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, timeout: float) -> list[Step]:
     """Each repository's checks before any push; one refused refuses them all."""
     out: list[Step] = []
     for tree in trees:
         try:
-            out.append(plan_step(ctx, tree, mode, into))
+            out.append(plan_step(ctx, tree, mode, into, timeout))
         except NothingToLand:
             if len(trees) == 1:
                 raise
@@ -228,7 +247,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     try:
         mode, into, repo = _req_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
-        steps = _steps(ctx, _chosen(trees, repo), mode, into)
+        steps = _steps(ctx, _chosen(trees, repo), mode, into, _timeout(req))
         for s in steps:
             try:
                 done.append(land_step(ctx, s))

@@ -102,7 +102,6 @@ PR_NEEDS_REPO = (
     "repository here: name it with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} "
     "--head {branch} --base {base} --title {title} --body-file {body}` — nothing landed"
 )
-LAND_TIMEOUT_S = 600.0  # a fetch and a push per repository, each bounded in the pod
 
 
 def pod_land(
@@ -123,9 +122,11 @@ def pod_land(
     pod_running(b, wid)
     place = where(b, wid)
     urls = job_repos(b, wid)  # the Job this home made names them, not the pod
-    req = {"mode": how, "into": into, "repo": repo, "urls": urls}
+    req = {"mode": how, "into": into, "repo": repo, "urls": urls, "timeout": cfg.pr_timeout_s}
+    # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
+    limit = 3 * len(urls) * cfg.pr_timeout_s + 60
     with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
-        got = _asked_land(b, wid, req)
+        got = _asked_land(b, wid, req, limit)
         raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
         done = read_landed(wid, raw, urls)
         failed = ""
@@ -143,9 +144,9 @@ def pod_land(
     return whole
 
 
-def _asked_land(b: HostedKube, wid: str, req: dict[str, Any]) -> dict[str, Any]:
+def _asked_land(b: HostedKube, wid: str, req: dict[str, Any], limit: float) -> dict[str, Any]:
     try:
-        return ask(b, wid, "land", req, LAND_TIMEOUT_S)
+        return ask(b, wid, "land", req, limit)
     except Refused:
         raise
     except LooopError as e:
