@@ -341,6 +341,12 @@ def test_a_change_across_two_repositories_lands_each_and_a_conflict_lands_none(
     said = h.refused("land", "w2", "--merge")
     assert said.startswith("looop: repo a:") and "conflicts with main in app.py" in said, said
     assert "nothing landed in any repository" in said
+    # the conflict goes back to the worker as the refusal says, a round told to its pod
+    back = said.split("`")[1].removeprefix("looop ").split(" --comment-all ")
+    assert back[0] == "review w2", said
+    comment = back[1].removesuffix(" --send").strip("'")
+    assert "sent to worker" in h.ok("review", "w2", "--comment-all", comment, "--send")
+    assert until(lambda: "conflicts in app.py" in h.looop("log", "w2").stdout, 60, 0.2)
     assert _git("--git-dir", str(a), "rev-parse", "main") == a_main
     assert _git("--git-dir", str(b), "rev-parse", "main") == b_main
 

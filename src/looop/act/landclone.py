@@ -5,14 +5,15 @@ where its checkouts are — clones the init containers made, recorded at `pod ru
 - `review`: as an SSH host's satellite answers it (act/landthere.py: the change, the commits
   after `since`, each FILE:LINE comment of `lines` with its lines at the branch's tip).
 - `diff`: `looop worker diff`'s text, bounded (workers/change.py).
-- `land` ff/merge: the base branch fetched from the clone's origin, every check a landing at
-  home makes (a base gone or rewritten, nothing to land, uncommitted work, a fast-forward
-  that cannot be, a conflict), the merge made off to the side, then the base pushed to
-  origin with a plain push — a fast-forward at the remote, so a base that moved meanwhile
-  refuses it and a refused push lands nothing. Several repositories: each checked before any
-  is pushed.
-- `land` pr: the branch pushed to origin (as `looop/<id>` when it is the base's own name);
-  the request itself is opened by the home, which has the forge's CLI and its credentials.
+- `land` ff/merge: the base branch fetched from the URL the clone was made from (the one its
+  home's Job names: `urls`, never the clone's `origin`, which the worker can repoint), every
+  check a landing at home makes (a base gone or rewritten, nothing to land, uncommitted
+  work, a fast-forward that cannot be, a conflict), the merge made off to the side, then the
+  base pushed there with a plain push — a fast-forward at the remote, so a base that moved
+  meanwhile refuses it and a refused push lands nothing. Several repositories: each checked
+  before any is pushed.
+- `land` pr: the branch pushed there (as `looop/<id>` when it is the base's own name); the
+  request itself is opened by the home, which has the forge's CLI and its credentials.
 - `unpush`: a branch the pr landing pushed taken back (the home's PR command failed).
 
 Refusals are answers ({"refused", "kind", "comment"?}), not errors, as landthere's are. git
