@@ -77,7 +77,7 @@ def _net(
     says it; never a remote the worker could point elsewhere): (ok, stdout, why not)."""
     *flags, spec = args
     argv = ["git", "--no-pager", "-C", tree.path, verb, *flags, tree.origin, spec]
-    done = run_git(argv, remote_env(ctx), timeout, verb)
+    done = run_git(argv, remote_env(ctx), timeout, f"git {verb} in {tree.path}")
     return done.returncode == 0, done.stdout.strip(), why_remote(done)
 
 

@@ -32,6 +32,7 @@ def test_an_unknown_verb_or_a_bad_id_is_one_line(ctx: Ctx) -> None:
     ],
 )
 def test_a_bad_landing_is_refused_as_an_answer(ctx: Ctx, req: dict[str, object], said: str) -> None:
+    (ctx.paths.sessions / "w1").mkdir(parents=True)  # the pod's own session of the worker
     got = pod_change(ctx, "land", {"id": "w1", **req})
     assert said in str(got["refused"]) and got["kind"] == "land" and got["landed"] == []
 
@@ -49,6 +50,7 @@ def test_a_landing_goes_only_to_a_url_a_pod_could_clone(ctx: Ctx) -> None:
 
 
 def test_nothing_is_recorded_where_no_clone_is(ctx: Ctx, tmp_path: object) -> None:
+    (ctx.paths.sessions / "w1").mkdir(parents=True)  # the pod's own session of the worker
     assert podtrees.record(ctx, "w1", str(ctx.paths.data), []) == []
     with pytest.raises(LooopError, match="has no worktree"):
         pod_change(ctx, "diff", {"id": "w1"})
