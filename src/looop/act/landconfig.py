@@ -1,7 +1,8 @@
 """The config's "land" object: how `looop land` lands a worker's change — "merge": "ff" (a
 fast-forward, the default) or "merge" (a merge commit); "remote" the branch is pushed to for a
 pull request ("origin"); "pr_command" the command that opens one, its words {branch}, {base},
-{title}, {body} (a file) and {remote} filled in (never through a shell); "pr_edit_command"
+{title}, {body} (a file), {remote} and {repo} (the remote's URL) filled in (never through a
+shell); "pr_edit_command"
 the command that rewrites an open request's body ({url}, {body}: a worker of several
 repositories has each request link the others); "pr_timeout_s" how long the push and each
 command may take. Read when a landing runs; a bad value is one line."""
@@ -17,7 +18,7 @@ from looop.home.errors import LooopError
 
 DEFAULT_PR = "gh pr create --head {branch} --base {base} --title {title} --body-file {body}"
 DEFAULT_PR_EDIT = "gh pr edit {url} --body-file {body}"
-_WORD = re.compile(r"\{(branch|base|title|body|remote|url)\}")
+_WORD = re.compile(r"\{(branch|base|title|body|remote|url|repo)\}")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def far_comments(
     tip, raw = got.get("tip"), got.get("comments")
     if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
         raise HostError(f"host {host} answered comments this home cannot read")
-    return add_round(ctx, wid, tip, [*(_comment(host, c) for c in raw), *whole])
+    return add_round(ctx, wid, tip, [*(comment_of(f"host {host}", c) for c in raw), *whole])
 
 
 def far_send(ctx: Ctx, knobs: Knobs, wid: str, host: str) -> Round:
@@ -78,11 +78,12 @@ def far_send(ctx: Ctx, knobs: Knobs, wid: str, host: str) -> Round:
     return send(ctx, knobs, wid, resume_there)
 
 
-def _comment(host: str, c: Any) -> Comment:
+def comment_of(where: str, c: Any) -> Comment:
+    """A comment as `where` ("host h1", a pod) answered it, checked."""
     ok = isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("file"), str)
     line, context = (c.get("line"), c.get("context")) if isinstance(c, dict) else (None, None)
     if not ok or not isinstance(line, int) or not isinstance(context, list):
-        raise HostError(f"host {host} answered a comment this home cannot read")
+        raise HostError(f"{where} answered a comment this home cannot read")
     return Comment(str(c["text"]), str(c["file"]), line, tuple(str(x) for x in context))
 
 

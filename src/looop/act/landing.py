@@ -141,7 +141,7 @@ def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
     return where
 
 
-def _merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
+def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     """The tree a merge of the two would hold, made off to the side; a conflict refused."""
     code, out, why = _git(
         ctx, tree.repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", old, tip
@@ -184,12 +184,12 @@ def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Plan:
                 "with --merge"
             )
     else:
-        _merged_tree(ctx, tree, into, old, tip)
+        merged_tree(ctx, tree, into, old, tip)
     return Plan(tree, tip, into, old, checkout, mode)
 
 
 def _merge_commit(ctx: Ctx, p: Plan) -> str:
-    merged = _merged_tree(ctx, p.tree, p.into, p.old, p.tip)
+    merged = merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     msg = f"Merge {p.tree.branch} into {p.into} (looop worker {p.tree.wid})"
     code, out, why = _git(
         ctx, p.tree.repo, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
@@ -294,18 +294,21 @@ def land_one(
     return done
 
 
-def journal_landed(ctx: Ctx, knobs: Knobs, done: Landed, actor: str, host: str = "") -> None:
+def journal_landed(
+    ctx: Ctx, knobs: Knobs, done: Landed, actor: str, host: str = "", where: str = ""
+) -> None:
     """One landing journaled (who approved it, from where, the commit) and recorded;
-    `host`: the SSH host whose repository it landed in."""
+    `host`: the SSH host whose repository it landed in; `where`: else the place it was
+    landed from ("in pod job/… (k8s://…)")."""
     how = {"ff": "fast-forward", "merge": "merge commit", "pr": "pull request"}[done.mode]
-    where = f" {done.url}" if done.url else ""
+    url = f" {done.url}" if done.url else ""
     of = f" repo {done.name} ({done.repo})" if done.name else ""
-    on = f" on host {host}" if host else ""
+    on = f" on host {host}" if host else f" {where}" if where else ""
     append_journal(
         ctx,
         knobs,
         f"{actor}: landed worker {done.wid}{on}:{of} {done.branch} into {done.into} as {how} "
-        f"at {done.commit[:12]}{where}",
+        f"at {done.commit[:12]}{url}",
     )
     more = {"repo": done.repo} if done.name else {}
     ctx.events.record(
@@ -317,6 +320,7 @@ def journal_landed(ctx: Ctx, knobs: Knobs, done: Landed, actor: str, host: str =
         actor=actor,
         **more,
         **({"host": host} if host else {}),
+        **({"place": where} if where else {}),
     )
 
 

@@ -35,7 +35,7 @@ _BOILERPLATE = (
 )
 
 
-def _remote_env(ctx: Ctx) -> dict[str, str]:
+def remote_env(ctx: Ctx) -> dict[str, str]:
     env = git_env(ctx.env)
     env.update({k: ctx.env[k] for k in _TRANSPORT if ctx.env.get(k)})
     return env
@@ -58,7 +58,7 @@ def why_remote(done: subprocess.CompletedProcess[str]) -> str:
 
 def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
     argv = ["git", "-C", tree.repo, "ls-remote", "--heads", cfg.remote, f"refs/heads/{tree.branch}"]
-    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, f"git ls-remote in {tree.repo}")
+    done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git ls-remote in {tree.repo}")
     if done.returncode != 0:
         raise LooopError(
             f"the remote {cfg.remote} of {tree.repo} cannot be read: {why_remote(done)} — "
@@ -67,9 +67,16 @@ def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
     return bool(done.stdout.strip())
 
 
+def remote_url(ctx: Ctx, cfg: LandConfig, tree: Tree) -> str:
+    """The configured remote's URL ({repo} in the PR command), else its name."""
+    argv = ["git", "-C", tree.repo, "remote", "get-url", cfg.remote]
+    done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git remote in {tree.repo}")
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else cfg.remote
+
+
 def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
     argv = ["git", "-C", tree.repo, "push", "--porcelain", cfg.remote, spec]
-    done = run_git(argv, _remote_env(ctx), cfg.pr_timeout_s, f"git push in {tree.repo}")
+    done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git push in {tree.repo}")
     return done.returncode == 0, why_remote(done)
 
 
@@ -88,7 +95,7 @@ def _body(ctx: Ctx, tree: Tree, tip: str, links: str = "") -> tuple[str, str]:
     return title, "\n".join(lines) + "\n"
 
 
-def _run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
+def run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
     """The PR command's last line of output; one line when it fails or hangs."""
     proc = subprocess.Popen(
         argv,
@@ -140,9 +147,10 @@ def push_and_open(
         "title": title,
         "body": str(body_file),
         "remote": cfg.remote,
+        "repo": remote_url(ctx, cfg, tree),
     }
     try:
-        return _run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), tree.repo)
+        return run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), tree.repo)
     except LooopError as e:
         if existed:
             raise LooopError(
@@ -192,9 +200,10 @@ def relink(
         body_file = _body_file(ctx, tree)
         store.atomic_write(body_file, body)
         fill = {"url": url, "branch": tree.branch, "base": base, "title": "",
-                "body": str(body_file), "remote": cfg.remote}  # fmt: skip
+                "body": str(body_file), "remote": cfg.remote,
+                "repo": remote_url(ctx, cfg, tree)}  # fmt: skip
         try:
-            _run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), tree.repo)
+            run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), tree.repo)
         except LooopError as e:
             ctx.events.emit(
                 "warn",

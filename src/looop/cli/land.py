@@ -8,8 +8,8 @@ from dataclasses import asdict
 
 import click
 
-from looop.act.landfar import far_land, ssh_host
-from looop.act.landing import Landed, land
+from looop.act.landaway import checkouts_of, land_where
+from looop.act.landing import Landed
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
@@ -45,11 +45,8 @@ def land_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
-    host = ssh_host(ctx, wid)  # its checkouts on an SSH host: landed there
-    if host:
-        done = far_land(ctx, ctx.knobs(), wid, host, mode, into, ACTOR, repo)
-    else:
-        done = land(ctx, ctx.knobs(), wid, mode, into, ACTOR, repo)
+    c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
+    done = land_where(ctx, ctx.knobs(), c, mode, into, ACTOR, repo)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

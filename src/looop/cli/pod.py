@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import sys
 import time
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import click
 
+from looop.act.landclone import pod_change
 from looop.cli.app import make_ctx, process_env
 from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.remote.kube import podrun
+from looop.remote.kube import podrun, podtrees
 
 POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)
 
@@ -51,6 +53,8 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
     env = ctx.child_env({"LOOOP_SESSION_ID": sid})
     env["LOOOP_BIN"] = str(podrun.contract_shim(ctx.paths.data, ctx.bin))
+    names = [n for n in ctx.env.get(podtrees.CHECKOUTS_ENV, "").split(",") if n]
+    podtrees.record(ctx, sid, str(Path.cwd()), names)  # its clones, as review reads them
     code = podrun.run(
         ctx.paths.data,
         sid,
@@ -74,3 +78,23 @@ def send_cmd(sid: str, b64: str, newline: bool) -> None:
     _in_pod()
     ctx = make_ctx(events_to=None)
     click.echo(jsonio.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))
+
+
+@pod_group.command("change", help="Read or land the worker's change here (JSON in and out).")
+@click.argument("op", type=click.Choice(["review", "diff", "land", "unpush"]))
+@click.option("--b64", required=True, help="The request: a JSON object, base64.")
+def change_cmd(op: str, b64: str) -> None:
+    _in_pod()
+    ctx = make_ctx(events_to=None)
+    try:
+        req = jsonio.loads(base64.b64decode(b64.encode("ascii"), validate=True))
+        if not isinstance(req, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        click.echo(jsonio.dumps({"error": "pod change: --b64 is not a base64 JSON object"}))
+        return
+    try:
+        got = pod_change(ctx, op, req)
+    except LooopError as e:  # said to the home as an answer: its one line, not a traceback
+        got = {"error": str(e)}
+    click.echo(jsonio.dumps(got, ensure_ascii=True))

@@ -11,7 +11,7 @@ import sys
 import click
 
 from looop.act.journal import append_journal
-from looop.act.landfar import far_comments, far_review, far_send, ssh_host
+from looop.act.landaway import add_comments, checkouts_of, read_review, send_round
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
@@ -19,7 +19,7 @@ from looop.core.termsafe import for_terminal
 from looop.home import jsonio
 from looop.workers import reviewsend
 from looop.workers.ids import normalise_target
-from looop.workers.review import Review, review
+from looop.workers.review import Review
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round
 
@@ -197,9 +197,9 @@ def review_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
-    host = ssh_host(ctx, wid)  # its checkouts on an SSH host: the change is read there
+    c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: the change is read there
     if in_editor:
-        got = edit(ctx, wid, host)
+        got = edit(ctx, wid, c)
         if isinstance(got, str):
             click.echo(f"nothing added: {got}")
             if send:
@@ -207,21 +207,18 @@ def review_cmd(
         elif not (send or on_lines or on_all):
             click.echo(_said(got, False))
     if on_lines or on_all:
-        if host:
-            rd = far_comments(ctx, wid, host, list(on_lines), list(on_all))
-        else:
-            rd = reviewsend.add_comments(ctx, wid, list(on_lines), list(on_all))
+        rd = add_comments(ctx, c, list(on_lines), list(on_all))
         if not send:
             click.echo(_said(rd, False))
     if send:
         knobs = ctx.knobs()
-        sent = far_send(ctx, knobs, wid, host) if host else reviewsend.send(ctx, knobs, wid)
+        sent = send_round(ctx, knobs, c)
         # the human's step, journaled as the web's and watch's sends are
         append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
         click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
-    r = far_review(ctx, wid, host) if host else review(ctx, wid)
+    r = read_review(ctx, c)
     if as_json:
         click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
         return

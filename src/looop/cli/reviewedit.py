@@ -9,12 +9,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from looop.act.landfar import far_comments, far_review
+from looop.act.landaway import Checkouts, add_comments, read_review
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
-from looop.workers import reviewedit, reviewsend
-from looop.workers.review import review
+from looop.workers import reviewedit
 from looop.workers.reviewrounds import Round, rounds_file
 
 DEFAULT_EDITOR = "vi"
@@ -52,10 +51,10 @@ def _run_editor(ctx: Ctx, path: Path) -> None:
         )
 
 
-def edit(ctx: Ctx, wid: str, host: str | None = None) -> Round | str:
-    """The round with what the reviewer wrote added, or why nothing was. `host`: the SSH
-    host whose checkouts the worker works in (its change read there)."""
-    d = reviewedit.draft(far_review(ctx, wid, host) if host else review(ctx, wid))
+def edit(ctx: Ctx, wid: str, c: Checkouts) -> Round | str:
+    """The round with what the reviewer wrote added, or why nothing was. `c`: where the
+    worker's checkouts are (its change read there)."""
+    d = reviewedit.draft(read_review(ctx, c))
     path = edit_file(ctx, wid)
     kept = path.exists()
     if not kept:
@@ -73,10 +72,7 @@ def edit(ctx: Ctx, wid: str, host: str | None = None) -> Round | str:
         if got.nothing:
             path.unlink(missing_ok=True)
             return got.nothing
-        if host:
-            rd = far_comments(ctx, wid, host, list(got.on_lines), list(got.on_all))
-        else:
-            rd = reviewsend.add_comments(ctx, wid, list(got.on_lines), list(got.on_all))
+        rd = add_comments(ctx, c, list(got.on_lines), list(got.on_all))
     except LooopError as e:
         raise LooopError(
             f"{e} — what you wrote is kept in {path} and opens again with --edit (delete it "

@@ -43,7 +43,7 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
 
     h = host_of(ctx.paths.data, sid)
     if isinstance(h, KubeHost):
-        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env)
+        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env, ctx)
     code = forward(ctx, sid, _argv_again(click.get_current_context()), tty)
     if code is not None:
         raise SystemExit(code)

@@ -30,6 +30,7 @@ from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.sessions.state import SessionError
 from looop.workers import diffstat, treework
+from looop.workers.backend import Backend
 from looop.workers.errors import HostUnreachable
 from looop.workers.ids import normalise_target
 from looop.workers.treerecord import load_all
@@ -212,7 +213,10 @@ def worker_diff(worker_id: str, stat: bool) -> None:
     wid = normalise_target(worker_id)
     if (ctx.paths.host_record(wid)).exists():
         h = host_of(ctx.paths.data, wid)
-        if h is not None and not isinstance(h, KubeHost):
+        if isinstance(h, KubeHost):  # read in its pod, where its clones are
+            _pod_diff(backend_for(ctx, wid), wid, stat)
+            return
+        if h is not None:
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
     if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
         click.echo(diffstat.render(diffstat.counted(ctx, wid)))
@@ -225,6 +229,22 @@ def worker_diff(worker_id: str, stat: bool) -> None:
             raise click.ClickException("git is not on PATH — install git") from None
         if code > 1:  # 1 is `git diff --no-index` saying the files differ
             raise SystemExit(code)
+
+
+def _pod_diff(b: Backend, wid: str, stat: bool) -> None:
+    """A pod worker's diff, or (--stat) its files and counts as its review reads them."""
+    if not stat:
+        got = b.diff(wid)
+        click.echo(got["diff"], nl=False)
+        if got.get("cut"):
+            click.echo("… (cut: a long diff)")
+        return
+    r = b.review(wid)
+    for each in r.get("repos") or [r]:
+        prefix = f"{each['name']}/" if len(r.get("repos") or []) > 1 else ""
+        for f in each.get("files") or []:
+            counts = "binary" if f.get("binary") else f"+{f['added']} -{f['removed']}"
+            click.echo(f" {prefix}{f['path']} | {counts}")
 
 
 @worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")

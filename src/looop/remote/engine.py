@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 
 
 def kube_backend(
-    data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None
+    data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None, ctx: Ctx | None = None
 ) -> HostedKube:
-
-    return HostedKube(data, h, clock, env)
+    """`ctx`: the home whose review rounds its workers' reviews add."""
+    return HostedKube(data, h, clock, env, ctx=ctx)
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -48,7 +48,7 @@ def host_of(data: Path, wid: str) -> AnyHost | None:
 
 def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
     if isinstance(h, KubeHost):
-        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env)
+        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env, ctx)
     return SshBackend(ctx, h.name)
 
 

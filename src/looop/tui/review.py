@@ -37,7 +37,7 @@ VERIFY = {
 
 def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop review SID --json`, read by the worker's Backend where its checkouts are (here,
-    or its SSH host); one line (LooopError) when it cannot be read."""
+    its SSH host or its pod); one line (LooopError) when it cannot be read."""
     return backend_for(ctx, sid).review(sid)
 
 

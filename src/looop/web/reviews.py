@@ -14,15 +14,14 @@ from dataclasses import asdict
 from typing import Any
 
 from looop.act.journal import append_journal
-from looop.act.landfar import far_comments, far_land, far_send, ssh_host
-from looop.act.landing import LandConflict, land
+from looop.act.landaway import add_comments, checkouts_of, has_change, land_where, send_round
+from looop.act.landing import LandConflict
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.ssh.link import Unreachable
 from looop.web.errors import WebError, reaching, unreached
 from looop.web.reads import session_id, way
 from looop.workers import reviewsend
-from looop.workers.review import worker_tree
 
 ACTOR = "web"
 MODES = ("ff", "merge", "pr")
@@ -30,7 +29,7 @@ MODES = ("ff", "merge", "pr")
 
 def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """A repo worker's change: commits, files with hunks, verify, summary, comment rounds,
-    read by its Backend where its checkouts are (here, or its SSH host)."""
+    read by its Backend where its checkouts are (here, its SSH host or its pod)."""
     return reaching(sid, way(ctx, sid).review, sid)
 
 
@@ -51,19 +50,15 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
         raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
     if not path and line is not None:
         raise WebError(400, "field 'line' needs its 'file'")
-    host = ssh_host(ctx, sid)  # its checkouts on an SSH host: the lines are read there
+    c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: the lines are read there
     try:
-        if host is None:
-            worker_tree(ctx, sid)  # no change to comment on: the state, not the request
+        has_change(ctx, c)  # no change to comment on: the state, not the request
     except LooopError as e:
         raise WebError(409, str(e)) from None
     on_lines = [(f"{path}:{line}", text)] if path else []
     on_all = [] if path else [text]
     try:
-        if host:
-            rd = far_comments(ctx, sid, host, on_lines, on_all)
-        else:
-            rd = reviewsend.add_comments(ctx, sid, on_lines, on_all)
+        rd = add_comments(ctx, c, on_lines, on_all)
     except Unreachable as e:
         raise unreached(sid, e) from None
     except LooopError as e:
@@ -74,9 +69,9 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """The draft round as one message: told to a live worker, an ended one resumed first."""
     sid = session_id(sid)
-    knobs, host = ctx.knobs(), ssh_host(ctx, sid)
+    knobs, c = ctx.knobs(), checkouts_of(ctx, sid)
     try:
-        rd = far_send(ctx, knobs, sid, host) if host else reviewsend.send(ctx, knobs, sid)
+        rd = send_round(ctx, knobs, c)
     except Unreachable as e:
         raise unreached(sid, e) from None
     except LooopError as e:
@@ -93,12 +88,9 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     if mode and mode not in MODES:
         raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
     knobs, who = ctx.knobs(), f"user ({actor})"
-    host = ssh_host(ctx, sid)  # its checkouts on an SSH host: landed there
+    c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: landed there
     try:
-        if host:
-            done = far_land(ctx, knobs, sid, host, mode or None, into or None, who)
-        else:
-            done = land(ctx, knobs, sid, mode or None, into or None, who)
+        done = land_where(ctx, knobs, c, mode or None, into or None, who)
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:

@@ -1,7 +1,8 @@
 """A worker's change read where its checkouts are: its diff (`looop worker diff`, bounded) and
 its review (`looop review --json`). This machine's engine (workers/backend.LocalBackend)
-answers both from here, an SSH host's satellite the diff (its review: remote/ssh/farreview.py);
-a face asks its worker's Backend and never looks for where the worker runs."""
+answers both from here, an SSH host's satellite or a pod the diff (their reviews:
+workers/reviewfar.py); a face asks its worker's Backend and never looks for where the worker
+runs."""
 
 from __future__ import annotations
 
@@ -53,11 +54,12 @@ def review_of(ctx: Ctx, wid: str) -> dict[str, Any]:
         raise ChangeError(str(e)) from None
 
 
-def far_diff(got: dict[str, Any], wid: str, host: str) -> dict[str, Any]:
-    """A host's answer to a diff, checked: its text (bounded as here) and whether it was cut."""
+def far_diff(got: dict[str, Any], wid: str, where: str) -> dict[str, Any]:
+    """An answer to a diff from `where` ("host h1", a pod), checked: its text (bounded as
+    here) and whether it was cut."""
     text = got.get("diff")
     if not isinstance(text, str):
-        raise ChangeError(f"host {host} answered worker {wid}'s diff without one: retry")
+        raise ChangeError(f"{where} answered worker {wid}'s diff without one: retry")
     return {
         "id": wid,
         "diff": text[:MAX_DIFF],

@@ -43,10 +43,11 @@ def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
     return prompt, carried
 
 
-def propose(ctx: Ctx, wid: str, reason: str) -> str | None:
+def propose(ctx: Ctx, wid: str, reason: str, r: Review | None = None) -> str | None:
     """Raise the ask; what was found instead (journaled) when one for this change already
-    waits or was answered. One line (LooopError) when there is nothing to propose."""
-    r = review(ctx, wid)
+    waits or was answered. One line (LooopError) when there is nothing to propose. `r`: the
+    change as read where its checkouts are (None: here)."""
+    r = review(ctx, wid) if r is None else r
     if not any(each.commits for each in r.repos) and not r.commits:
         raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
     tip = _tips(r)

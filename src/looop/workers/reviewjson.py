@@ -31,10 +31,10 @@ def _int(obj: dict[str, Any], key: str) -> int:
 
 
 def _list(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    got = obj.get(key) or []
-    if not isinstance(got, list) or not all(isinstance(x, dict) for x in got):
+    got = obj.get(key) or []  # a tuple: a review's to_json() read in this process
+    if not isinstance(got, list | tuple) or not all(isinstance(x, dict) for x in got):
         raise BadReview(f"the review's {key!r} is not a list of objects")
-    return got
+    return list(got)
 
 
 def _maybe_bool(obj: dict[str, Any], key: str) -> bool | None:
@@ -48,7 +48,7 @@ def commits_of(raw: list[dict[str, Any]]) -> tuple[Commit, ...]:
 
 def _hunk(h: dict[str, Any]) -> Hunk:
     lines = h.get("lines") or []
-    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+    if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
         raise BadReview("a hunk's 'lines' is not a list of text")
     return Hunk(_str(h, "header"), _int(h, "new_start"), _int(h, "new_count"), tuple(lines))
 

@@ -16,10 +16,12 @@ from looop.act.decision import (
     strip_worker_prefix,
     worker_target,
 )
+from looop.act.moves.far import backend_for
 from looop.act.outcome import ExecError
 from looop.core.text import one_line
 from looop.home.errors import LooopError
 from looop.workers import landpropose
+from looop.workers.reviewjson import review_from_json
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ into its base): they land or decline it, never you.
         """Level-triggered: a proposal of this change that waits, or was answered, is found,
         not raised twice."""
         try:
-            return landpropose.propose(by.ctx, strip_worker_prefix(self.id), self.reason.strip())
+            wid = strip_worker_prefix(self.id)
+            # read by its Backend where its checkouts are: here, on an SSH host, in a pod
+            r = review_from_json(backend_for(by.ctx, wid).review(wid))
+            return landpropose.propose(by.ctx, wid, self.reason.strip(), r)
         except LooopError as e:
             raise ExecError(f"propose_land: {e}") from e

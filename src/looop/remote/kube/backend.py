@@ -15,6 +15,8 @@ so the pod's log is the session's `output.log`. What each verb costs:
   bytes through the pod's own session socket.
 - wait: a watch on the Job; exit status: the container's terminated exitCode.
 - kill: delete the Job with propagation Foreground (its pod goes first).
+- diff / review: an exec of `looop pod change` in its container, which reads its clones
+  with the same review code (podchange.py); a pod whose Job ended has none any more.
 
 The cluster's reads and calls (the client, a Job and its pod, their log, exec, deletion) are
 cluster.py's `KubeCluster`, which this class is built on.
@@ -28,13 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.keys import encode_keys
 from looop.home.protocol import SHOT_FORMATS
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
     KubeCluster,
@@ -46,6 +48,7 @@ from looop.remote.kube.cluster import (
     limit_of,
     one_line,
 )
+from looop.remote.kube.podchange import pod_diff, pod_review
 from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.client import replayed
 from looop.sessions.state import Session, SessionError
@@ -57,13 +60,6 @@ REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session'
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
-
-
-# a pod's checkouts (kube/checkouts.py) are read in the pod, or wherever it pushed its branch
-_IN_POD = (
-    f"its checkouts are in its pod ({REPO_DIR}, or {CHECKOUTS_DIR}/<name> for several): "
-    "`kubectl exec` into it, or fetch its branch"
-)
 
 
 class KubeBackend(KubeCluster, Polled):
@@ -90,6 +86,7 @@ class KubeBackend(KubeCluster, Polled):
         memory: str | None = None,
         api_client: Any = None,
         bounds: Mapping[str, int] | None = None,
+        ctx: Ctx | None = None,
     ) -> None:
         super().__init__(
             parse_target(target) if isinstance(target, str) else target,
@@ -107,6 +104,7 @@ class KubeBackend(KubeCluster, Polled):
         self.cpu = cpu
         self.memory = memory
         self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
+        self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -161,10 +159,14 @@ class KubeBackend(KubeCluster, Polled):
         raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
 
     def diff(self, sid: str) -> dict[str, Any]:
-        raise self.refused(sid, "worker diff", _IN_POD)
+        """Read in its pod, where its clones are (remote/kube/podchange.py)."""
+        return pod_diff(self, sid)
 
     def review(self, sid: str) -> dict[str, Any]:
-        raise self.refused(sid, "review", _IN_POD)
+        """Read in its pod with this home's rounds, verify and proposal."""
+        if self.ctx is None:
+            raise Refused(f"worker {sid}'s change is not read by this engine")
+        return pod_review(self.ctx, self, sid).to_json()
 
     def _shape(
         self,

@@ -143,7 +143,7 @@ class KubeCluster:
                 return c, r
         return 80, 24
 
-    def _exec(self, sid: str, command: Sequence[str]) -> str:
+    def _exec(self, sid: str, command: Sequence[str], timeout: float = EXEC_TIMEOUT_S) -> str:
         """Run `command` in the worker's container; its stdout, or one line why not."""
         k = self._k()
         pod = self._pod(sid)
@@ -165,7 +165,7 @@ class KubeCluster:
         except Exception as e:
             raise Unreachable(f"exec in worker {sid}: {one_line(e)}") from None
         try:
-            ws.run_forever(timeout=EXEC_TIMEOUT_S)
+            ws.run_forever(timeout=timeout)
             out, err = ws.read_stdout() or "", ws.read_stderr() or ""
             code = ws.returncode
         except Exception as e:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.core.context import Ctx
 from looop.core.webconfig import public_url
 from looop.home import store
 from looop.home.clock import Clock
@@ -55,6 +56,7 @@ class HostedKube(KubeBackend):
         home_url: str | None = None,
         home_token: str | None = None,
         bounds: Mapping[str, int] | None = None,
+        ctx: Ctx | None = None,
     ) -> None:
         super().__init__(
             h.target,
@@ -70,6 +72,7 @@ class HostedKube(KubeBackend):
             cpu=h.cpu,
             memory=h.memory,
             bounds=bounds,
+            ctx=ctx,
         )
         self.data = data
         self.host = h

@@ -340,6 +340,9 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
         env.append({"name": KNOBS[BOUND_KNOBS[word]].env, "value": str(n)})
     if shape.repo is not None:
         env.append({"name": "LOOOP_WORKSPACE", "value": shape.workdir})
+    if shape.checkouts:  # the order the pod records its clones in (podtrees.py)
+        names = ",".join(name for name, _ in shape.checkouts)
+        env.append({"name": "LOOOP_CHECKOUTS", "value": names})
     if shape.with_contract:
         secret = contract_secret_name(shape)
         for var, key in (("LOOOP_HOME_URL", "url"), ("LOOOP_HOME_TOKEN", "token")):

@@ -248,7 +248,7 @@ class SshBackend(Polled):
 
     def diff(self, sid: str) -> dict[str, Any]:
         """Read on its host, where its checkouts are (the satellite's workers/change)."""
-        return far_diff(self._newer("diff", sid), sid, self.host)
+        return far_diff(self._newer("diff", sid), sid, f"host {self.host}")
 
     def review(self, sid: str) -> dict[str, Any]:
         """Read on its host with this home's rounds, verify and proposal (farreview.py), as

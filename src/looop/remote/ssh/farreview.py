@@ -1,21 +1,19 @@
 """A worker on an SSH host has its change read there: its host's satellite reads it with the
 same review code (act/landthere.py's `review` verb), and the home adds what is its own — the
-comment rounds, the verify it ran, the decider's proposal. Here, below the moves, so the SSH
-engine's `Backend.review` (remote/ssh/backend.py) and `looop review` (act/landfar.py) read it
-the one way."""
+comment rounds, the verify it ran, the decider's proposal (workers/reviewfar.py, the merge a
+pod's review shares). Here, below the moves, so the SSH engine's `Backend.review`
+(remote/ssh/backend.py) and `looop review` (act/landfar.py) read it the one way."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from looop.core.context import Ctx
 from looop.remote.hosts import HostError
 from looop.remote.ssh.link import Unreachable, link
-from looop.workers import landask
-from looop.workers.review import Review, verify_of
-from looop.workers.reviewjson import BadReview, commits_of, review_from_json
-from looop.workers.reviewrounds import load_rounds
+from looop.workers.errors import ChangeError
+from looop.workers.review import Review
+from looop.workers.reviewfar import away_review
 
 
 def call(ctx: Ctx, host: str, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -34,22 +32,12 @@ def call(ctx: Ctx, host: str, op: str, req: dict[str, Any], timeout: float) -> d
 
 def far_review(ctx: Ctx, wid: str, host: str) -> Review:
     """The worker's change as its host reads it, with this home's rounds, verify and
-    proposal."""
-    rounds = load_rounds(ctx, wid)
-    sent = [r for r in rounds if r.sent]
-    got = call(ctx, host, "review", {"id": wid, "since": sent[-1].tip if sent else ""}, 60.0)
+    proposal (workers/reviewfar.py)."""
+
+    def ask(req: dict[str, Any]) -> dict[str, Any]:
+        return call(ctx, host, "review", req, 60.0)
+
     try:
-        r = review_from_json(got.get("review"))
-        since = got.get("since") or []
-        after = commits_of(since if isinstance(since, list) else [])
-    except (BadReview, AttributeError) as e:
-        raise HostError(f"host {host} answered a review this home cannot read: {e}") from None
-    verify = verify_of(ctx, wid)
-    return replace(
-        r,
-        wid=wid,
-        verify=verify if verify.state != "none" else r.verify,
-        rounds=tuple(rounds),
-        since_last=after if sent and sent[-1].tip != r.tip else (),
-        proposal=landask.pending(ctx, wid),
-    )
+        return away_review(ctx, wid, ask, f"host {host}")
+    except ChangeError as e:
+        raise HostError(str(e)) from None

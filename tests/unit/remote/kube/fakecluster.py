@@ -5,7 +5,8 @@ pods (list by label, read log) — and the exec websocket (the v4 channel protoc
 kubelet stand-in that runs each Job's container as a real local process.
 
 What the stand-in does NOT do (docs/KUBERNETES.md says so too): no scheduling, images,
-init containers (no clone), resource limits, security contexts or TTL collection; its pod's
+resource limits, security contexts or TTL collection; init containers (the clones) run only
+when a test asks (`FakeCluster(root, inits=True)`), each as a local process; its pod's
 paths /looop and /workspace are rewritten to local directories; a bearer token stands for
 the kubeconfig's credentials, checked on every request."""
 
@@ -136,8 +137,9 @@ class Pod:
 class FakeCluster:
     """The API server and kubelet stand-ins; `kubeconfig` points the real client at it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, inits: bool = False) -> None:
         self.root = root
+        self.inits = inits  # run each pod's init containers (its clones) before its worker
         self.lock = threading.Condition()
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[str, Pod] = {}
@@ -387,9 +389,35 @@ class FakeCluster:
             assert self.lock.wait_for(lambda: (kind, ns, name) in self.objects, 10), name
             return self.objects[(kind, ns, name)]
 
+    def _init_steps(self, pod: Pod) -> bool:
+        """Each init container in turn, as the kubelet runs them; False when one failed (the
+        pod then fails, as a restartPolicy Never pod does)."""
+        for step in pod.spec.get("initContainers", []) if self.inits else []:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            env.update({e["name"]: pod.local(e["value"]) for e in step.get("env", [])})
+            Path(env.get("HOME", str(pod.workspace))).mkdir(parents=True, exist_ok=True)
+            with open(pod.log, "ab") as log:
+                done = subprocess.run(
+                    pod.command(step["command"]),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=pod.workspace,
+                    timeout=60,
+                )
+            if done.returncode != 0:
+                with self.lock:
+                    pod.exit_code, pod.phase = done.returncode, "Failed"
+                    self.lock.notify_all()
+                return False
+        return True
+
     def _kubelet(self, pod: Pod) -> None:
         spec = pod.spec
         c = spec["containers"][0]
+        if not self._init_steps(pod):
+            return
         for vol in spec.get("volumes", []):
             if "configMap" in vol:
                 cm = self._object("ConfigMap", pod.ns, vol["configMap"]["name"])

@@ -220,10 +220,11 @@ def test_without_the_extra_the_backend_says_how_to_get_it(
     assert str(got.value) == INSTALL_HINT
 
 
-@pytest.mark.parametrize("op", ["diff", "review"])
-def test_a_pods_change_is_refused_in_one_line_naming_where_it_is(tmp_path: Path, op: str) -> None:
+def test_a_pods_review_needs_the_home_whose_rounds_it_adds(tmp_path: Path) -> None:
+    """A pod's change is read in the pod (tests/integration/test_pod_land.py); an engine made
+    for sessions alone, with no home, refuses its review in one line, asking no cluster."""
     kb = KubeBackend("k8s://x/y", home=tmp_path, image="img:1", clock=FixedClock())
     with pytest.raises(Refused) as got:
-        kb.diff("w1") if op == "diff" else kb.review("w1")
+        kb.review("w1")
     said = str(got.value)
-    assert "Kubernetes Job" in said and "/workspace/repo" in said and "\n" not in said
+    assert "w1" in said and "not read by this engine" in said and "\n" not in said

@@ -1,0 +1,279 @@
+"""Inside a Kubernetes worker's pod: `looop pod change OP` reads and lands the worker's change
+where its checkouts are — clones the init containers made, recorded at `pod run`
+(remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landpod.py).
+
+- `review`: as an SSH host's satellite answers it (act/landthere.py: the change, the commits
+  after `since`, each FILE:LINE comment of `lines` with its lines at the branch's tip).
+- `diff`: `looop worker diff`'s text, bounded (workers/change.py).
+- `land` ff/merge: the base branch fetched from the URL the clone was made from (the one its
+  home's Job names: `urls`, never the clone's `origin`, which the worker can repoint), every
+  check a landing at home makes (a base gone or rewritten, nothing to land, uncommitted
+  work, a fast-forward that cannot be, a conflict), the merge made off to the side, then the
+  base pushed there with a plain push — a fast-forward at the remote, so a base that moved
+  meanwhile refuses it and a refused push lands nothing. Several repositories: each checked
+  before any is pushed.
+- `land` pr: the branch pushed there (as `looop/<id>` when it is the base's own name); the
+  request itself is opened by the home, which has the forge's CLI and its credentials.
+- `unpush`: a branch the pr landing pushed taken back (the home's PR command failed).
+
+Refusals are answers ({"refused", "kind", "comment"?}), not errors, as landthere's are. git
+runs here as the worker, in its own container: nothing the clone's config names reaches
+more than the worker already has."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from looop.act.landing import LandConflict, Landed, LandError, NothingToLand, merged_tree
+from looop.act.landpr import remote_env, why_remote
+from looop.act.landthere import there_verb
+from looop.core.context import Ctx
+from looop.home.errors import LooopError
+from looop.remote.repospec import check_branch, check_url
+from looop.remote.ssh.satellite import worker_id
+from looop.workers import reviewgit
+from looop.workers.change import diff_of
+from looop.workers.review import summary_of, worker_trees
+from looop.workers.treegit import git_in, run_git, why_failed
+from looop.workers.treerecord import Tree
+from looop.workers.treework import is_dirty
+
+NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)
+
+
+@dataclass(frozen=True)
+class Step:
+    tree: Tree
+    tip: str
+    into: str
+    old: str  # the base branch at origin now
+    mode: str
+    timeout: float = NET_TIMEOUT_S
+
+
+def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
+    wid = worker_id(req)
+    if op == "review":
+        return there_verb(ctx, ctx.paths.data, "review", req, "")
+    if op == "diff":
+        return diff_of(ctx, wid)
+    if op == "land":
+        return _land(ctx, wid, req)
+    if op == "unpush":
+        return _unpush(ctx, wid, req)
+    raise LooopError(f"unknown pod change verb {op!r}")
+
+
+def _git(ctx: Ctx, tree: Tree, *args: str) -> tuple[int, str, str]:
+    done = git_in(ctx.env, tree.path, *args)
+    return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
+
+
+def _net(
+    ctx: Ctx, tree: Tree, verb: str, *args: str, timeout: float = NET_TIMEOUT_S
+) -> tuple[bool, str, str]:
+    """A fetch, push or ls-remote to the URL the clone was made from (its Job's, as the home
+    says it; never a remote the worker could point elsewhere): (ok, stdout, why not)."""
+    *flags, spec = args
+    argv = ["git", "--no-pager", "-C", tree.path, verb, *flags, tree.origin, spec]
+    done = run_git(argv, remote_env(ctx), timeout, f"git {verb} in {tree.path}")
+    return done.returncode == 0, done.stdout.strip(), why_remote(done)
+
+
+def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
+    ok, _, why = _net(
+        ctx, tree, "fetch", "--quiet", "--no-tags", f"refs/heads/{into}", timeout=timeout
+    )
+    if not ok:
+        if "couldn't find remote ref" in why:
+            raise LandError(
+                f"the base branch {into} is gone from {tree.origin} — give --into BRANCH"
+            )
+        raise LandError(f"cannot fetch {into} from {tree.origin}: {why} — nothing landed")
+    code, old, why = _git(ctx, tree, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    if code != 0 or not old:
+        raise LandError(f"git rev-parse FETCH_HEAD in {tree.path}: {why or 'none'}")
+    return old
+
+
+def _ancestor(ctx: Ctx, tree: Tree, a: str, b: str) -> bool:
+    return _git(ctx, tree, "merge-base", "--is-ancestor", a, b)[0] == 0
+
+
+def plan_step(
+    ctx: Ctx, tree: Tree, mode: str, into: str | None, timeout: float = NET_TIMEOUT_S
+) -> Step:
+    """Every check of landing one clone's branch, nothing changed but a fetch."""
+    wid = tree.wid
+    tip = reviewgit.branch_tip(ctx, tree)
+    if is_dirty(ctx.env, tree) is not False:
+        raise LandError(
+            f"worker {wid}'s checkout holds uncommitted work that would not land — ask it to "
+            f"commit: `looop review {wid} --comment-all 'commit your work' --send`"
+        )
+    base = check_branch(into) if into is not None else tree.branch
+    old = _base_now(ctx, tree, base, timeout)
+    if not _ancestor(ctx, tree, tree.base, old):
+        raise LandError(
+            f"the base branch {base} no longer holds {tree.base[:12]}, where worker {wid} "
+            "started (rewritten?) — land it by hand"
+        )
+    if _ancestor(ctx, tree, tip, old):
+        raise NothingToLand(f"{base} already holds worker {wid}'s branch — nothing to land")
+    if mode == "ff" and not _ancestor(ctx, tree, old, tip):
+        raise LandError(
+            f"{base} moved since worker {wid} started: it cannot fast-forward — land with --merge"
+        )
+    if mode == "merge":
+        merged_tree(ctx, tree, base, old, tip)  # a conflict refused before anything moves
+    return Step(tree, tip, base, old, mode, timeout)
+
+
+def _merge_commit(ctx: Ctx, s: Step) -> str:
+    merged = merged_tree(ctx, s.tree, s.into, s.old, s.tip)
+    msg = f"Merge {s.tree.branch} into {s.into} (looop worker {s.tree.wid})"
+    who = ["-c", "user.name=looop", "-c", "user.email=looop@localhost"]
+    code, out, why = _git(ctx, s.tree, "config", "user.email")
+    args = [] if code == 0 and out else who  # the pod's own name, else looop's
+    code, out, why = _git(ctx, s.tree, *args, "commit-tree", merged, "-p", s.old, "-p", s.tip,
+                          "-m", msg)  # fmt: skip
+    if code != 0 or not out:
+        raise LandError(f"git commit-tree in {s.tree.path}: {why} — nothing landed")
+    return out
+
+
+def pr_head(tree: Tree, into: str) -> str:
+    """The branch a pull request comes from: the worker's, unless that is the base's name."""
+    return tree.branch if tree.branch != into else f"looop/{tree.wid}"
+
+
+def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
+    """One clone landed as planned: the base pushed (ff/merge), or the branch (pr)."""
+    t = s.tree
+    if s.mode == "pr":
+        head = pr_head(t, s.into)
+        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}", timeout=s.timeout)
+        if not ok:
+            raise LandError(f"the remote {t.origin} cannot be read: {why} — nothing landed")
+        existed = bool(out)
+        ok, _, why = _net(
+            ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}", timeout=s.timeout
+        )
+        if not ok:
+            raise LandError(f"the push of {head} to {t.origin} was refused: {why} — nothing landed")
+        commits = [asdict(c) for c in reviewgit.commits(ctx, t, t.base, s.tip)]
+        done = Landed(t.wid, "pr", head, s.into, s.tip, "", t.part, t.origin)
+        summary, _ = summary_of(ctx, t.wid)  # the worker's report, written in its pod
+        return {**asdict(done), "existed": existed, "commits": commits, "summary": summary}
+    new = s.tip if s.mode == "ff" else _merge_commit(ctx, s)
+    ok, _, why = _net(
+        ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=s.timeout
+    )
+    if not ok:
+        raise LandError(f"the push of {s.into} to {t.origin} was refused: {why} — nothing landed")
+    return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
+
+
+def _req_words(req: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    mode, into, repo = (req.get(k) for k in ("mode", "into", "repo"))
+    if mode not in ("ff", "merge", "pr"):
+        raise LooopError(f"land: no way to land called {mode!r}")
+    for key, val in (("into", into), ("repo", repo)):
+        if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
+            raise LooopError(f"land: {key!r} must be a branch or folder name")
+    return str(mode), into, repo
+
+
+def _timeout(req: dict[str, Any]) -> float:
+    """Each fetch's and push's bound, as the home's land.pr_timeout_s says (1 to 3600 s)."""
+    t = req.get("timeout")
+    if isinstance(t, int | float) and not isinstance(t, bool) and 1 <= t <= 3600:
+        return float(t)
+    return NET_TIMEOUT_S
+
+
+def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
+    """Each clone's URL as its home's Job named it (`urls`: folder -> URL), when given."""
+    if urls is None:
+        return trees
+    if not isinstance(urls, dict):
+        raise LooopError("land: 'urls' must map each checkout's folder to its URL")
+    out = []
+    for t in trees:
+        url = urls.get(t.part)
+        if not isinstance(url, str):
+            raise LooopError(f"land: no URL for checkout {t.part or 'repo'} of worker {t.wid}")
+        out.append(replace(t, origin=check_url(url)))
+    return out
+
+
+def _chosen(trees: list[Tree], only: str | None) -> list[Tree]:
+    if only is None:
+        return trees
+    wid, names = trees[0].wid, ", ".join(t.part for t in trees)
+    if len(trees) == 1:
+        raise LandError(f"worker {wid} works in one repository — leave --repo out")
+    got = [t for t in trees if t.part == only]
+    if not got:
+        raise LandError(f"worker {wid} has no repository {only!r} — give one of: {names}")
+    return got
+
+
+def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, timeout: float) -> list[Step]:
+    """Each repository's checks before any push; one refused refuses them all."""
+    out: list[Step] = []
+    for tree in trees:
+        try:
+            out.append(plan_step(ctx, tree, mode, into, timeout))
+        except NothingToLand:
+            if len(trees) == 1:
+                raise
+        except LandError as e:
+            if len(trees) == 1:
+                raise
+            said = f"repo {tree.part}: {e} — nothing landed in any repository"
+            if isinstance(e, LandConflict):
+                raise LandConflict(said, f"in {tree.part}/: {e.comment}") from None
+            raise LandError(said) from None
+    if not out:
+        raise NothingToLand(
+            f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
+        )
+    return out
+
+
+def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
+    done: list[dict[str, Any]] = []
+    try:
+        mode, into, repo = _req_words(req)
+        trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
+        steps = _steps(ctx, _chosen(trees, repo), mode, into, _timeout(req))
+        for s in steps:
+            try:
+                done.append(land_step(ctx, s))
+            except LandError as e:
+                if len(steps) == 1:
+                    raise
+                landed = ", ".join(str(d["name"]) for d in done) or "nothing"
+                raise LandError(f"repo {s.tree.part}: {e} — landed before it: {landed}") from None
+    except LandConflict as e:
+        return {"refused": str(e), "kind": "conflict", "comment": e.comment, "landed": done}
+    except NothingToLand as e:
+        return {"refused": str(e), "kind": "nothing", "landed": done}
+    except LooopError as e:
+        return {"refused": str(e), "kind": "land", "landed": done}
+    return {"landed": done}
+
+
+def _unpush(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
+    """A branch the pr landing pushed, taken back from origin."""
+    branch, repo = req.get("branch"), req.get("repo") or ""
+    if not isinstance(branch, str) or not isinstance(repo, str):
+        raise LooopError("unpush: 'branch' and 'repo' must be names")
+    trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
+    tree = next((t for t in trees if t.part == repo), None)
+    if tree is None:
+        raise LooopError(f"unpush: worker {wid} has no repository {repo!r}")
+    ok, _, why = _net(ctx, tree, "push", "--porcelain", f":refs/heads/{check_branch(branch)}")
+    return {"ok": ok, "why": "" if ok else why}

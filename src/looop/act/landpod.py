@@ -1,0 +1,259 @@
+"""Review and land a Kubernetes pod worker from its home. Its checkouts are clones in its pod
+(remote/kube/podtrees.py), so the change is read there and landed from there (an exec of
+`looop pod change`, act/landclone.py); everything else is the home's, as for a worker at home
+or on an SSH host: the comment rounds (sent by `looop tell`: the pod's worker reads them
+through its way home), the decider's proposal, its outcome, the WAL record and the journal
+line naming who approved it, from where, the pod's Job and the commit it made.
+
+How a pod's change lands (the pod has no user checkout to merge into, only its clone):
+- ff / merge: the base branch fetched from the clone's origin, merged into (a merge commit) or
+  fast-forwarded to the worker's branch in the clone, and pushed back to origin with a plain
+  push — a refused push (a hook, no rights, a base that moved meanwhile) lands nothing.
+- pr: the worker's branch pushed from the pod (as `looop/<id>` when the worker worked on the
+  base's own name), then the request opened HERE by land.pr_command, where the forge's CLI and
+  its credentials are: the home has no checkout of the repository, so the command names it
+  with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} …`. A command that fails
+  takes the pushed branch back (unless it was there before).
+A pod whose Job ended has no checkouts any more: each step refuses in one line."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from looop.act.landconfig import LandConfig, land_config, pr_argv
+from looop.act.landfar import comment_of, landed_from_json
+from looop.act.landing import (
+    LandConflict,
+    Landed,
+    LandError,
+    NothingToLand,
+    answer_proposal,
+    journal_landed,
+    outcome_landed,
+)
+from looop.act.landpr import run_pr
+from looop.act.wal import intent
+from looop.core.context import Ctx
+from looop.home import store
+from looop.home.config import Knobs
+from looop.home.errors import LooopError
+from looop.remote.engine import backend_for
+from looop.remote.kube.hosted import HostedKube
+from looop.remote.kube.podchange import REVIEW_TIMEOUT_S, ask, ended, job_repos, pod_running
+from looop.remote.repospec import check_branch
+from looop.workers.errors import ChangeError, Refused
+from looop.workers.review import summary_of
+from looop.workers.reviewgit import Commit
+from looop.workers.reviewjson import commits_of
+from looop.workers.reviewrounds import Round
+from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
+
+
+def pod_of(ctx: Ctx, wid: str) -> HostedKube | None:
+    """The Kubernetes backend of a pod worker (None: it runs elsewhere)."""
+    if not ctx.paths.host_record(wid).exists():
+        return None
+    try:
+        b = backend_for(ctx, wid)
+    except LooopError:
+        return None
+    return b if isinstance(b, HostedKube) else None
+
+
+def where(b: HostedKube, wid: str) -> str:
+    """The pod as a journal line names it: its Job and the namespace it ran in."""
+    return f"in pod {b.job_ref(wid)} ({b.target.url()})"
+
+
+def pod_comments(
+    ctx: Ctx, wid: str, b: HostedKube, on_lines: list[tuple[str, str]], on_all: list[str]
+) -> Round:
+    """Comments drafted at this home; each FILE:LINE one takes its lines from the pod."""
+    whole = whole_comments(on_all)
+    for spec, _ in on_lines:
+        parse_place(spec)  # a bad place is said before the pod is asked
+    pairs = [[spec, text] for spec, text in on_lines]
+    got = ask(b, wid, "review", {"lines": pairs} if pairs else {}, REVIEW_TIMEOUT_S)
+    if not pairs:
+        tip = (got.get("review") or {}).get("tip") if isinstance(got.get("review"), dict) else None
+        if not isinstance(tip, str):
+            raise ChangeError(f"worker {wid}'s pod answered a review this home cannot read")
+        return add_round(ctx, wid, tip, whole)
+    tip, raw = got.get("tip"), got.get("comments")
+    if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
+        raise ChangeError(f"worker {wid}'s pod answered comments this home cannot read")
+    return add_round(ctx, wid, tip, [*(comment_of(f"worker {wid}'s pod", c) for c in raw), *whole])
+
+
+def pod_send(ctx: Ctx, knobs: Knobs, wid: str, b: HostedKube) -> Round:
+    """The draft round told to the running worker (`looop told` in the pod reads it through
+    its way home); a pod that ended is not resumed: its checkouts are gone."""
+    pod_running(b, wid)
+
+    def gone(text: str) -> bool:
+        raise Refused(ended(wid))
+
+    return send(ctx, knobs, wid, gone)
+
+
+PR_NEEDS_REPO = (
+    "land.pr_command runs at this home for a pod worker, which has no checkout of its "
+    "repository here: name it with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} "
+    "--head {branch} --base {base} --title {title} --body-file {body}` — nothing landed"
+)
+
+
+def pod_land(
+    ctx: Ctx,
+    knobs: Knobs,
+    wid: str,
+    b: HostedKube,
+    mode: str | None,
+    into: str | None,
+    actor: str,
+    repo: str | None = None,
+) -> Landed:
+    """Land it from its pod as this home's config says; journaled here with the pod's Job."""
+    cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
+    how = mode or cfg.merge
+    if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
+        raise LandError(PR_NEEDS_REPO)
+    pod_running(b, wid)
+    place = where(b, wid)
+    urls = job_repos(b, wid)  # the Job this home made names them, not the pod
+    req = {"mode": how, "into": into, "repo": repo, "urls": urls, "timeout": cfg.pr_timeout_s}
+    # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
+    limit = 3 * len(urls) * cfg.pr_timeout_s + 60
+    with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
+        got = _asked_land(b, wid, req, limit)
+        raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
+        done = read_landed(wid, raw, urls)
+        failed = ""
+        if how == "pr" and "refused" not in got:
+            done, failed = _open_requests(ctx, cfg, b, wid, raw, done)
+    for each in done:  # what landed is journaled, whatever failed after it
+        journal_landed(ctx, knobs, each, actor, where=place)
+    if failed:
+        raise LandError(failed)
+    _refused(got, place)
+    whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
+    if repo is None:  # landed once every repository is
+        outcome_landed(ctx, whole)
+        answer_proposal(ctx, knobs, whole, actor)
+    return whole
+
+
+def _asked_land(b: HostedKube, wid: str, req: dict[str, Any], limit: float) -> dict[str, Any]:
+    try:
+        return ask(b, wid, "land", req, limit)
+    except Refused:
+        raise
+    except LooopError as e:
+        raise LandError(
+            f"{e} during the landing of worker {wid}: it may have landed — `looop review "
+            f"{wid}` shows where its branch is"
+        ) from None
+
+
+def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> list[Landed]:
+    """What the pod says it landed, each named by its Job's URL; a checkout the Job never
+    cloned, or a branch that is no branch name, is an answer this home cannot read."""
+    try:
+        done = [landed_from_json(x) for x in raw]
+        for d in done:
+            if d.name not in urls or check_branch(d.branch) != d.branch:
+                raise ValueError(d.name)
+            check_branch(d.into)
+        return [replace(d, repo=urls[d.name]) for d in done]
+    except (KeyError, TypeError, LooopError, ValueError):
+        raise LandError(
+            f"worker {wid}'s pod landed its change but its answer cannot be read — `looop "
+            f"review {wid}` shows where its branch is"
+        ) from None
+
+
+def _refused(got: dict[str, Any], place: str) -> None:
+    refused = got.get("refused")
+    if not isinstance(refused, str):
+        if not got.get("landed"):
+            raise LandError(f"the pod answered a landing with nothing landed ({place})")
+        return
+    if got.get("kind") == "conflict":
+        raise LandConflict(refused, str(got.get("comment", "")))
+    if got.get("kind") == "nothing":
+        raise NothingToLand(refused)
+    raise LandError(refused)
+
+
+def _open_requests(
+    ctx: Ctx,
+    cfg: LandConfig,
+    b: HostedKube,
+    wid: str,
+    raw: list[dict[str, Any]],
+    pushed: list[Landed],
+) -> tuple[list[Landed], str]:
+    """Each pushed branch's request opened here, in order: those opened, and ("": none) the
+    one line of the first that failed — its branch and every one after it taken back."""
+    out: list[Landed] = []
+    for n, (each, got) in enumerate(zip(pushed, raw, strict=True)):
+        try:
+            said = got.get("summary")
+            summary = said if isinstance(said, str) else ""
+            url = _open_one(ctx, cfg, each, _commits(got), pushed, summary)
+        except LooopError as e:
+            backs = [
+                _take_back(b, wid, d, g.get("existed") is True)
+                for d, g in zip(pushed[n:], raw[n:], strict=True)
+            ]
+            opened = ", ".join(d.url for d in out) or "none"
+            return out, f"{e}; {'; '.join(backs)} — requests opened before it: {opened}"
+        out.append(replace(each, url=url))
+    return out, ""
+
+
+def _commits(got: dict[str, Any]) -> tuple[Commit, ...]:
+    raw = got.get("commits")
+    return commits_of(raw if isinstance(raw, list) else [])
+
+
+def _open_one(
+    ctx: Ctx,
+    cfg: LandConfig,
+    d: Landed,
+    commits: tuple[Commit, ...],
+    all_: list[Landed],
+    summary: str,
+) -> str:
+    """One request opened by land.pr_command, here; its body the commits, the worker's
+    other repositories and its report (`summary`, read in its pod, else here)."""
+    title = commits[0].subject if len(commits) == 1 else f"{d.branch} (looop worker {d.wid})"
+    lines = [f"Landed from looop worker `{d.wid}` (branch `{d.branch}`, from its pod).", ""]
+    lines += [f"- {c.sha[:12]} {c.subject}" for c in commits]
+    if len(all_) > 1:
+        lines += ["", f"One change across {len(all_)} repositories:"]
+        lines += [f"- `{o.name}` ({o.repo}), branch `{o.branch}`" for o in all_]
+    summary = summary or summary_of(ctx, d.wid)[0]
+    if summary:
+        lines += ["", summary.rstrip()]
+    body = ctx.paths.data / "reviews" / (f"{d.wid}.{d.name}.pr.md" if d.name else f"{d.wid}.pr.md")
+    store.atomic_write(body, "\n".join(lines) + "\n")
+    fill = {"branch": d.branch, "base": d.into, "title": title, "body": str(body),
+            "remote": cfg.remote, "repo": d.repo, "url": ""}  # fmt: skip
+    try:
+        return run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), str(ctx.paths.data))
+    finally:
+        store.remove(body)
+
+
+def _take_back(b: HostedKube, wid: str, d: Landed, existed: bool) -> str:
+    if existed:
+        return f"{d.branch} stays pushed to {d.repo} as it was before"
+    try:
+        got = ask(b, wid, "unpush", {"branch": d.branch, "repo": d.name}, REVIEW_TIMEOUT_S)
+    except LooopError:
+        got = {}
+    if got.get("ok") is True:
+        return "the pushed branch was taken back"
+    return f"{d.branch} stays on {d.repo}: delete it"
