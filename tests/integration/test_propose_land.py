@@ -127,4 +127,4 @@ def test_a_forged_land_ask_is_no_proposal_and_no_commits_is_nothing_to_propose(
     assert "\n" not in str(e.value) and asks_of(wctx, "w4") == []
     with pytest.raises(ExecError) as e:
         propose(wctx, "nobody")
-    assert "has no worktree" in str(e.value)
+    assert "no worker nobody" in str(e.value)

@@ -116,7 +116,7 @@ def test_bad_comments_are_refused_with_one_line_and_nothing_kept(
         assert len(err.strip().splitlines()) == 1, err
     assert not (wctx.paths.data / "reviews" / "w4.json").exists()
     code, _, err = cli("review", "nobody")
-    assert code == 1 and "has no worktree" in err
+    assert code == 1 and "no worker nobody — `looop ls` lists them" in err
     git(repo, "update-ref", "-d", "refs/heads/looop/w4")
     code, _, err = cli("review", "w4")
     assert code == 1 and "branch looop/w4 is gone" in err

@@ -133,7 +133,7 @@ def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
     web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
     r = web.post("/api/v1/workers/nobody/review/comments", json={"text": "hi"})
-    assert r.status_code == 409 and "has no worktree" in r.json()["error"]
+    assert r.status_code == 409 and "no worker nobody" in r.json()["error"]
     r = web.post("/api/v1/workers/..%2Fx/land", json={})
     assert r.status_code in (400, 404)
     start(wctx, tmp_path, "w5", repo)

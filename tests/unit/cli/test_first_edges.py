@@ -64,3 +64,15 @@ def test_a_refused_verb_speaks_in_the_verbs_words_not_the_moves(
     code, out = run(*argv)
     assert code == 1
     assert out.strip().splitlines() == [said]
+
+
+def test_a_worker_without_a_repo_is_told_apart_from_one_that_never_was(
+    run: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "data" / "sessions" / "w1").mkdir(parents=True)  # w1 ran, with no --repo
+    code, out = run("review", "w1")
+    assert code == 1
+    assert out.strip().splitlines() == [
+        "looop: worker w1 has no worktree — only a worker started with --repo has a change "
+        "to review or land"
+    ]
