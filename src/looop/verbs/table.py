@@ -47,9 +47,11 @@ _FACES = {
 }
 DOOR_FACE = "looop.remote.boxdoor"
 
-# The fast verbs that end within moments once served (a beat and a worker start do not): the
-# console entry (verbs/console.py) ends their process without the interpreter's teardown.
-SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
+# The fast verbs whose process the console entry (verbs/console.py) ends without the
+# interpreter's teardown once served: every one. A beat and a worker start load ~300 modules,
+# and freeing them one by one cost more than a status does; what teardown would still do
+# (another thread, an exit hook, click's) is checked there before the fast exit is taken.
+FACE_VERBS = frozenset(_FACES)
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
