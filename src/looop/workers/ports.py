@@ -35,6 +35,22 @@ def holder(data: Path, port: int) -> str:
         return ""
 
 
+def leases(data: Path) -> dict[int, str]:
+    """Each port a lease here names, and its worker: the folder listed once (a start used to
+    open every port's file of the range, 1,000 by default, to find the few there are)."""
+    try:
+        names = os.listdir(folder(data))
+    except OSError:
+        return {}
+    got = {}
+    for name in names:
+        if name.isascii() and name.isdigit() and str(int(name)) == name:
+            who = holder(data, int(name))
+            if who:
+                got[int(name)] = who
+    return got
+
+
 def bindable(port: int) -> bool:
     """Whether this machine lets the port be bound now, on every address (as a server would)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -59,9 +75,10 @@ def lease(
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         ports = range(base, min(base + count, 65536))
-        mine = [p for p in ports if holder(data, p) == wid]
+        held_by = leases(data)
+        mine = sorted(p for p, who in held_by.items() if who == wid and p in ports)
         for port in [*mine, *(p for p in ports if p not in mine)]:
-            who = holder(data, port)
+            who = held_by.get(port, "")
             if who and who != wid and who in live:
                 continue
             if not (held and port in mine) and not bindable(port):
