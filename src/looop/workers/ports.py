@@ -27,10 +27,10 @@ def folder(data: Path) -> Path:
 
 
 def holder(data: Path, port: int) -> str:
-    """The worker a port's lease names ("" when none)."""
+    """The worker a port's lease names ("" when none, or when no regular file is there: a FIFO
+    in a lease's place would hang a plain open)."""
     try:
-        with open(folder(data) / str(port), encoding="utf-8") as f:
-            return f.read(200).strip()
+        return store.read_regular(folder(data) / str(port), 200).decode("utf-8", "replace").strip()
     except OSError:
         return ""
 

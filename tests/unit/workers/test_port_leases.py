@@ -3,6 +3,7 @@ opened for every port of the range (1,000 by default) on every start."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,10 @@ def test_a_start_reads_only_the_leases_there_are(
     assert ports.lease(tmp_path, "w3", {"w1", "w2"}, 24000, 1000) == 24001
     assert sorted(read) == [24000, 24002]
     assert ports.holder(tmp_path, 24001) == "w3"
+
+
+def test_a_fifo_in_a_leases_place_is_no_lease_and_hangs_nothing(tmp_path: Path) -> None:
+    _leased(tmp_path, 24001, "w1")
+    os.mkfifo(ports.folder(tmp_path) / "24000")  # nobody writes it: a plain open would wait
+    assert ports.leases(tmp_path) == {24001: "w1"}
+    assert ports.holder(tmp_path, 24000) == ""
