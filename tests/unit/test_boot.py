@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -152,3 +153,73 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
             assert ours[0] == 0 and ours[1].strip(), args
     finally:
         kill(data, "w1")
+
+
+def _run_watching_exit(args: list[str], env: dict[str, str]) -> tuple[int, str, str, bool]:
+    """The console entry run on `args`, and whether it ended by the fast exit (os._exit) rather
+    than the interpreter's teardown."""
+    code = (
+        "import os, sys\n"
+        "real = os._exit\n"
+        "def fast(status):\n"
+        "    sys.stderr.write('<fast exit>')\n"
+        "    sys.stderr.flush()\n"
+        "    real(status)\n"
+        "os._exit = fast\n"
+        "from looop.verbs.console import main\n"
+        f"sys.argv[1:] = {args!r}\n"
+        "main()\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    err = p.stderr.replace("<fast exit>", "")
+    return p.returncode, p.stdout, err, err != p.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_beat_and_a_worker_start_end_without_the_teardown_and_say_what_the_plain_entry_says(
+    tmp_path: Path,
+) -> None:
+    """`tick` and `worker start` load ~300 modules: the console entry ends them by the fast
+    exit (their teardown cost more than a whole status), with the output, exit code and
+    files of the plain entry; a start click serves (--help) still ends through the teardown."""
+    from looop.home.clock import SystemClock
+    from looop.sessions.client import kill, wait
+
+    noop = 'printf \'%s\' \'{"action":"noop","journal":"quiet"}\' > .decision.json'
+    homes = {}
+    for entry in ("plain", "ours"):
+        data = tmp_path / entry
+        data.mkdir()
+        (data / "config.json").write_text(json.dumps({"tick_command": noop}))
+        homes[entry] = (data, outside_env(LOOOP_DATA_DIR=str(data), HOME=str(tmp_path)))
+    start = ["worker", "start", "w1", "--no-sandbox", "--command", "tail -f {{prompt_file}}", "hi"]
+    try:
+        bad = ["worker", "start", "w2", "--no-sandbox", "--command", "true", "hi"]
+        codes = []
+        for args in (["tick"], start, start, bad):  # the second start and the bad one: refused
+            plain = _untimed(_run("looop.verbs.table", args, homes["plain"][1]))
+            *ours, fast = _run_watching_exit(args, homes["ours"][1])
+            assert _untimed(tuple(ours)) == plain, args
+            assert fast, f"{args}: ended through the interpreter's teardown"
+            codes.append(plain[0])
+        assert codes == [0, 0, 1, 1]
+        wanted = {"ours": set(), "plain": set()}
+        for entry, (data, _) in homes.items():
+            wanted[entry] = {p.name for p in (data / "sessions").iterdir()}
+        assert wanted["ours"] == wanted["plain"] == {"w1"}
+        *_, fast = _run_watching_exit(["worker", "start", "--help"], homes["ours"][1])
+        assert not fast  # click served it: its teardown is owed
+    finally:
+        for data, _ in homes.values():
+            if (data / "sessions" / "w1").is_dir():
+                kill(data, "w1")
+                wait(data, "w1", 30, SystemClock())
+
+
+def _untimed(run: tuple[int, str, str]) -> tuple[int, str, str]:
+    """A run's output less the clock times a beat's lines start with and the durations."""
+    code, out, err = run
+    err = re.sub(r"(?m)^\[\d\d:\d\d:\d\d\] ", "", err)
+    return code, out, re.sub(r"\(\d+\.\ds\)", "(T)", err)

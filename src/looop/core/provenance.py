@@ -6,7 +6,6 @@ replaced or put there by hand no longer matches, and counts as a decision's (fai
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from looop.home import store
@@ -24,6 +23,8 @@ def _path(paths: Paths, kind: str, name: str) -> str:
 
 
 def digest(content: bytes) -> str:
+    import hashlib  # lazy: OpenSSL's load (~1.5 ms), for the starts and beats that vouch for none
+
     return hashlib.sha256(content).hexdigest()
 
 

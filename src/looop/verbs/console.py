@@ -1,5 +1,5 @@
 """The `looop` console entry: the verb table (`verbs/table.py`) with fewer garbage collections,
-and a light verb ended without the interpreter's teardown."""
+and a verb its face served ended without the interpreter's teardown."""
 
 from __future__ import annotations
 
@@ -26,20 +26,20 @@ def main() -> None:
         table.main()
     except SystemExit as e:
         code = e.code
-    light = _light(sys.argv[1:], table.SHORT_VERBS)
+    light = _light(sys.argv[1:], table.FACE_VERBS)
     if light:
         _exit_now(code)
     raise SystemExit(code)
 
 
-def _light(args: list[str], short_verbs: frozenset[str]) -> bool:
-    """A short verb (verbs/table.py's SHORT_VERBS) served without click, with no other thread
+def _light(args: list[str], face_verbs: frozenset[str]) -> bool:
+    """A verb its face served (verbs/table.py's FACE_VERBS) without click, with no other thread
     and no exit hook: nothing the interpreter's teardown would still do that anyone could
     notice."""
     if args[:1] == ["_"]:
         args = args[1:]
-    short = bool(args) and args[0] in short_verbs
-    if not short or "click" in sys.modules:
+    faced = bool(args) and args[0] in face_verbs
+    if not faced or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:

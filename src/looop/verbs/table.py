@@ -45,11 +45,16 @@ _FACES = {
     "w": "looop.verbs.worker",
     "kill": "looop.verbs.kill",
 }
+# `worker`'s verbs another face serves, handed the argv from that verb on (`kill ID`, `list
+# -a`): a start never loads the fleet table's modules.
+_WORKER_FACES = {"kill": "looop.verbs.kill", "list": "looop.verbs.ls", "ls": "looop.verbs.ls"}
 DOOR_FACE = "looop.remote.boxdoor"
 
-# The fast verbs that end within moments once served (a beat and a worker start do not): the
-# console entry (verbs/console.py) ends their process without the interpreter's teardown.
-SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
+# The fast verbs whose process the console entry (verbs/console.py) ends without the
+# interpreter's teardown once served: every one. A beat and a worker start load ~300 modules,
+# and freeing them one by one cost more than a status does; what teardown would still do
+# (another thread, an exit hook, click's) is checked there before the fast exit is taken.
+FACE_VERBS = frozenset(_FACES)
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
@@ -68,6 +73,8 @@ def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
         name = DOOR_FACE  # a sandboxed worker: its contract verbs go through its box's door
     if name is None:
         return False
+    if name == _FACES["worker"] and len(argv) > 1 and argv[1] in _WORKER_FACES:
+        name, argv = _WORKER_FACES[argv[1]], argv[1:]
     face = __import__(name, fromlist=("serve",))  # lazy: the verb table: a verb loads its face
     served: bool = face.serve(argv, env, clock)
     return served

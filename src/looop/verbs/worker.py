@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from looop.home.startargs import Start as Start
 from looop.home.startargs import parse_fast as parse_fast
-from looop.verbs import kill, ls
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -26,11 +25,7 @@ def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """`worker start …` (and `worker kill`, killfast's; `worker list`, `ls`'s face)."""
-    if argv[1:2] == ["kill"]:
-        return kill.serve(argv, env, clock)
-    if argv[1:2] in (["list"], ["ls"]):
-        return ls.serve(argv[1:], env, clock)
+    """`worker start …` (`worker kill` and `worker list` the verb table hands to their faces)."""
     parsed = parse_fast(argv)
     if parsed is None:
         return False

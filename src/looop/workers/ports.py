@@ -27,12 +27,28 @@ def folder(data: Path) -> Path:
 
 
 def holder(data: Path, port: int) -> str:
-    """The worker a port's lease names ("" when none)."""
+    """The worker a port's lease names ("" when none, or when no regular file is there: a FIFO
+    in a lease's place would hang a plain open)."""
     try:
-        with open(folder(data) / str(port), encoding="utf-8") as f:
-            return f.read(200).strip()
+        return store.read_regular(folder(data) / str(port), 200).decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+def leases(data: Path) -> dict[int, str]:
+    """Each port a lease here names, and its worker: the folder listed once (a start used to
+    open every port's file of the range, 1,000 by default, to find the few there are)."""
+    try:
+        names = os.listdir(folder(data))
+    except OSError:
+        return {}
+    got = {}
+    for name in names:
+        if name.isascii() and name.isdigit() and str(int(name)) == name:
+            who = holder(data, int(name))
+            if who:
+                got[int(name)] = who
+    return got
 
 
 def bindable(port: int) -> bool:
@@ -59,9 +75,10 @@ def lease(
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         ports = range(base, min(base + count, 65536))
-        mine = [p for p in ports if holder(data, p) == wid]
+        held_by = leases(data)
+        mine = sorted(p for p, who in held_by.items() if who == wid and p in ports)
         for port in [*mine, *(p for p in ports if p not in mine)]:
-            who = holder(data, port)
+            who = held_by.get(port, "")
             if who and who != wid and who in live:
                 continue
             if not (held and port in mine) and not bindable(port):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +59,13 @@ def valid_id(conv: str) -> bool:
 
 
 def mint() -> str:
-    """A fresh conversation id (a version-4 UUID, as claude's --session-id wants)."""
-    return str(uuid.uuid4())
+    """A fresh conversation id (a version-4 UUID, as claude's --session-id wants), spelled
+    here: `uuid` loads `platform` with it, ~1.5 ms of every worker start."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122's variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def with_session_id(template: str, conv: str) -> str:

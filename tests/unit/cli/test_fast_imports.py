@@ -178,3 +178,29 @@ def test_status_and_ls_load_no_runner_profile(tmp_path: Path, argv: list[str]) -
     loaded = sorted(m for m in mods if m.startswith("looop.home.") and m[11:] in profiles)
     assert loaded == [], f"looop {' '.join(argv)} loads {loaded}"
     assert "looop.home.cost.statusspend" in mods or argv == ["ls"]  # status still reads spend
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_start_loads_not_the_fleet_tables_modules(tmp_path: Path) -> None:
+    """`worker kill` and `worker list` are served by kill's and ls's faces, loaded only for
+    them: a start loads none of the fleet table's modules (12 of them, ~2 ms cold), nor
+    `uuid` and the `platform` it loads (~1.5 ms) for its conversation id, nor OpenSSL's
+    `hashlib` (a seed's vouching) or `tomllib` (a sandboxed CLI's config) it does not use."""
+    from looop.home.paths import Paths
+    from looop.seed import ensure_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    ensure_data_dir(Paths.at(data))  # a home's first start writes (and vouches for) its seeds
+    start = ["worker", "start", "w1", "--no-sandbox", "--command", "cat {{prompt_file}}", "hi"]
+    try:
+        rc, mods = _loaded(PROBE, start, data)
+    finally:
+        if (data / "sessions" / "w1").is_dir():
+            wait(data, "w1", 30, FixedClock())
+    assert rc == 0
+    fleet = {"looop.verbs.ls", "looop.verbs.kill", "looop.home.render", "looop.remote.fleet"}
+    assert sorted(fleet & mods) == []
+    assert sorted({"uuid", "platform", "hashlib", "tomllib"} & mods) == []
+    rc, mods = _loaded(PROBE, ["worker", "list", "-a"], data)
+    assert rc == 0 and "looop.verbs.ls" in mods and "looop.cli.startwork" not in mods
