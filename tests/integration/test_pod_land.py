@@ -357,3 +357,43 @@ def test_a_change_across_two_repositories_lands_each_and_a_conflict_lands_none(
     assert _git("--git-dir", str(b), "show", "main:app.py").split() == ["ONE", "two", "three"]
     assert _git("--git-dir", str(a), "rev-parse", "main") == a_main
     assert "repo b (" in h.journal()
+
+
+COUNTING_GH = """#!/bin/sh
+n=$(ls "{out}" | grep -c argv); n=$((n + 1))
+for a in "$@"; do printf '%s\\n' "$a"; done > "{out}/$n.argv"
+prev=""; for a in "$@"; do [ "$prev" = "--body-file" ] && cp "$a" "{out}/$n.body"; prev="$a"; done
+[ "$2" = "create" ] && echo "https://forge.example/pr/$n"
+exit 0
+"""
+
+
+def test_pull_requests_across_two_repositories_each_link_the_other(
+    home: Home, srv: tuple[Path, str], tmp_path: Path
+) -> None:
+    h, (root, url) = home, srv
+    a, b = _bare(root, "a", ["one", "two"]), _bare(root, "b", ["one", "two"])
+    h.start("w3", f"{url}/a.git", f"{url}/b.git")
+    calls = tmp_path / "gh-calls"
+    calls.mkdir()
+    gh = tmp_path / "bin" / "gh"
+    gh.parent.mkdir()
+    gh.write_text(COUNTING_GH.format(out=calls))
+    gh.chmod(0o755)
+    h.env["PATH"] = f"{gh.parent}:{h.env['PATH']}"
+    pr = "gh pr create --repo {repo} --head {branch} --base {base} --title {title}"
+    h.config(land={"pr_command": pr + " --body-file {body}"})
+    out = h.ok("land", "w3", "--pr")
+    assert "https://forge.example/pr/1" in out and "https://forge.example/pr/2" in out, out
+    argvs = [(calls / f"{n}.argv").read_text().splitlines() for n in (1, 2, 3)]
+    assert [x[:2] for x in argvs] == [["pr", "create"], ["pr", "create"], ["pr", "edit"]]
+    assert argvs[0][3] == f"{url}/a.git" and argvs[1][3] == f"{url}/b.git"
+    # the first request, opened before the second had an address, is told it afterwards
+    assert argvs[2][2] == "https://forge.example/pr/1"
+    told = (calls / "3.body").read_text()
+    assert f"`b` ({url}/b.git), branch `looop/w3`: https://forge.example/pr/2" in told, told
+    assert "https://forge.example/pr/2" not in (calls / "1.body").read_text()
+    assert "https://forge.example/pr/1" in (calls / "2.body").read_text()
+    for bare in (a, b):  # each branch pushed, neither base touched
+        assert _git("--git-dir", str(bare), "rev-parse", "looop/w3")
+    assert not (h.data / "reviews" / "w3.a.pr.md").exists()  # no body file outlives it
