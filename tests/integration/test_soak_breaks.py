@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ MINUTES = 1.0
 # (soak.memory_fits: the allowance grows as the run shrinks): two MBs keep the leak far above it
 LEAK_KB = 2048
 REPLAYED = 3  # a run_shell step (`_moves`): running it again succeeds, so it is journaled again
+# Steps the run reaches at least, however loaded the machine (a quiet minute makes ~30): the
+# capped journal keeps ~8 lines, so the replay has long rotated out by then
+STEPS = REPLAYED + 12
 
 pytestmark = [
     pytest.mark.process,
@@ -64,7 +68,14 @@ def test_each_check_fails_on_its_deliberate_break(monkeypatch: pytest.MonkeyPatc
                 _replay(s, REPLAYED)
                 replayed.append(True)
 
-        soak.drive(s, MINUTES, (), beat=early_replay)
+        # by beats, not the clock alone: under load a minute made 8 steps, and the replay
+        # was still in the journal at the end
+        late = time.monotonic() + 4 * MINUTES * 60
+
+        def short() -> bool:
+            return s.last_step() < STEPS and time.monotonic() < late
+
+        soak.drive(s, MINUTES, (), beat=early_replay, more=short)
         assert replayed, "the run never reached the step to replay"
         rows = {name: (ok, detail) for name, ok, detail in soak.check(s, soak.end_state(s))}
         # the replay happened, early, and the capped journal no longer shows it at the end
