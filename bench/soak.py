@@ -1586,13 +1586,16 @@ def drive(
     minutes: float,
     faults: tuple[tuple[float, Inject], ...],
     beat: Callable[[], None] = lambda: None,
+    more: Callable[[], bool] = lambda: False,
 ) -> None:
     """Sample the home for `minutes`, injecting each fault at its share of the run (a fault
-    due is injected even past the end). `beat`: run before each sample (a test's break)."""
+    due is injected even past the end). `beat`: run before each sample (a test's break);
+    `more`: the run goes on past its minutes while it holds (beats a loaded machine made
+    fewer of in the time)."""
     s.t0 = time.monotonic()
     end = s.t0 + minutes * 60
     pending = list(faults)
-    while time.monotonic() < end or pending:
+    while time.monotonic() < end or pending or more():
         beat()
         s.answer_asks()
         s.samples.append(s.sample())

@@ -198,6 +198,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(chain))
         if not any(item.get_closest_marker(t) for t in TIERS):
             item.add_marker(_FOLDER_TIER.get(folder, "process"))
+        elif folder and folder != "unit" and item.get_closest_marker("unit") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked unit outside tests/unit: `make check` collects only "
+                "tests/unit, so it would never run there — move it to tests/unit"
+            )
     # the longest first (the soak, then the SSH lab's two chains, then the tiers of real
     # parts, the unit tier last): xdist hands tests out in this order, and a minute-long
     # browser or CLI test started last is a minute's tail on the run, while the unit tier's

@@ -22,6 +22,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -90,12 +91,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
         return
     group = item.config.stash.get(_GROUP, None)
+    start = time.time()
     t0, g0, (s0, c0) = time.monotonic(), _usage(group), _rusage()
     yield
     t1, g1, (s1, c1) = time.monotonic(), _usage(group), _rusage()
     row = {
         "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
         "id": item.nodeid,
+        "start": round(start, 3),  # when, so a run's schedule (who idles when) can be drawn
         "wall": round(t1 - t0, 3),
         "self": round(s1 - s0, 3),
         "kids": round(c1 - c0, 3),
@@ -134,6 +137,31 @@ def summary(rows: list[dict[str, Any]], top: int = 20) -> list[str]:
     lines.append(f"-- the {top} slowest tests: wall s, cpu s")
     for r in sorted(rows, key=lambda r: -r["wall"])[:top]:
         lines.append(f"{r['wall']:8.1f} {cpu(r):8.1f}  {r['id']}")
+    return lines + schedule(rows, cpu)
+
+
+def schedule(rows: list[dict[str, Any]], cpu: Callable[[dict[str, Any]], float]) -> list[str]:
+    """Each xdist worker's share of the run: a worker whose last test ends early idles
+    until the run's end (the tail), and its longest test says why."""
+    timed = [r for r in rows if "start" in r]
+    if not timed:
+        return []
+    t0 = min(r["start"] for r in timed)
+    end = max(r["start"] + r["wall"] for r in timed)
+    lines = [f"-- the schedule: {end - t0:.0f} s from the first test's start to the last's end"]
+    lines.append("worker  tests  first s   last end s  busy s   cpu s  longest test")
+    workers: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in timed:
+        workers[r["worker"]].append(r)
+    for name, mine in sorted(workers.items()):
+        first = min(r["start"] for r in mine) - t0
+        last = max(r["start"] + r["wall"] for r in mine) - t0
+        busy = sum(r["wall"] for r in mine)
+        longest = max(mine, key=lambda r: r["wall"])
+        lines.append(
+            f"{name:<7} {len(mine):5d} {first:8.0f} {last:12.0f} {busy:7.0f} "
+            f"{sum(cpu(r) for r in mine):7.1f}  {longest['wall']:.0f} s {longest['id']}"
+        )
     return lines
 
 

@@ -189,8 +189,9 @@ def test_resumed_worker_sends_its_earlier_turns(
         assert "WORKER CONTRACT" in text
         assert ask["id"] in text and "--wait" in text
         # the resumed CLI continued that conversation: its own record of it holds the note
-        # (and `looop up`'s pulse may have added tick conversations beside it)
-        assert conv in _named(rig)
+        # (and `looop up`'s pulse may have added tick conversations beside it). The CLI's
+        # export of `conv` holding it is also the proof that the CLI still lists `conv`: no
+        # second listing (opencode's costs ~2.5 s of CPU)
         _await(lambda: _holds(rig, conv, NOTE), 30, f"{cli} to save the note under {conv}")
         if meter is not None:  # the resumed run adds only itself, and so does a later turn
             mid = meter.settles(n1, "the resumed opencode's first turn metered")
