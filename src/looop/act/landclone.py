@@ -25,7 +25,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from looop.act.landing import LandConflict, Landed, LandError, NothingToLand, merged_tree
+from looop.act.landing import (
+    LandConflict,
+    Landed,
+    LandError,
+    NothingToLand,
+    chosen_trees,
+    merged_tree,
+    refused_in,
+)
 from looop.act.landpr import remote_env, why_remote
 from looop.act.landthere import there_verb
 from looop.core.context import Ctx
@@ -208,18 +216,6 @@ def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
     return out
 
 
-def _chosen(trees: list[Tree], only: str | None) -> list[Tree]:
-    if only is None:
-        return trees
-    wid, names = trees[0].wid, ", ".join(t.part for t in trees)
-    if len(trees) == 1:
-        raise LandError(f"worker {wid} works in one repository — leave --repo out")
-    got = [t for t in trees if t.part == only]
-    if not got:
-        raise LandError(f"worker {wid} has no repository {only!r} — give one of: {names}")
-    return got
-
-
 def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, timeout: float) -> list[Step]:
     """Each repository's checks before any push; one refused refuses them all."""
     out: list[Step] = []
@@ -232,10 +228,7 @@ def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, timeout: fl
         except LandError as e:
             if len(trees) == 1:
                 raise
-            said = f"repo {tree.part}: {e} — nothing landed in any repository"
-            if isinstance(e, LandConflict):
-                raise LandConflict(said, f"in {tree.part}/: {e.comment}") from None
-            raise LandError(said) from None
+            raise refused_in(tree, e) from None
     if not out:
         raise NothingToLand(
             f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
@@ -248,7 +241,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     try:
         mode, into, repo = _req_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
-        steps = _steps(ctx, _chosen(trees, repo), mode, into, _timeout(req))
+        steps = _steps(ctx, chosen_trees(trees, repo), mode, into, _timeout(req))
         for s in steps:
             try:
                 done.append(land_step(ctx, s))

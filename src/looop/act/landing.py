@@ -335,7 +335,17 @@ def tidy(ctx: Ctx, tree: Tree) -> None:
     release(ctx, tree.wid)
 
 
-def _chosen(trees: list[Tree], only: str | None) -> list[Tree]:
+def refused_in(tree: Tree, e: LandError, more: str = "") -> LandError:
+    """One repository's refusal as the landing of several says it: naming the checkout, the
+    whole landing refused (a conflict's comment to send back names it too)."""
+    said = f"repo {tree.part}: {e} — nothing landed in any repository{more}"
+    if isinstance(e, LandConflict):
+        return LandConflict(said, f"in {tree.part}/: {e.comment}")
+    return LandError(said)
+
+
+def chosen_trees(trees: list[Tree], only: str | None) -> list[Tree]:
+    """The repositories `--repo NAME` names (all when None); one line when it names none."""
     wid, names = trees[0].wid, ", ".join(t.part for t in trees)
     if only is None:
         return trees
@@ -360,11 +370,7 @@ def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None) -> list[Pla
         except LandError as e:
             others = [t.part for t in trees if t is not tree]
             alone = f"; land the others alone with --repo NAME ({', '.join(others)})"
-            said = f"repo {tree.part}: {e} — nothing landed in any repository"
-            said += alone if others else ""
-            if isinstance(e, LandConflict):  # what to send back names the checkout
-                raise LandConflict(said, f"in {tree.part}/: {e.comment}") from None
-            raise LandError(said) from None
+            raise refused_in(tree, e, alone if others else "") from None
     if not out:
         raise NothingToLand(
             f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
@@ -386,7 +392,7 @@ def _land_several(
     or not at all, under its own WAL record. One that fails once others landed stops there:
     those stay landed (said), and landing again lands what is left."""
     wid = trees[0].wid
-    plans = _plans(ctx, _chosen(trees, only), mode, into)
+    plans = _plans(ctx, chosen_trees(trees, only), mode, into)
     done: list[Landed] = []
     for p in plans:
         urls = [d.url for d in done]
