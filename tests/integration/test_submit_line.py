@@ -141,3 +141,20 @@ def test_a_silent_programs_enter_comes_after_the_echo_wait(root: Path) -> None:
     send(root, "quiet", "said unseen\r", False)
     assert clock.monotonic() - t0 >= ECHO_WAIT_S * 0.9
     assert _seen(root, "quiet", "GOT:said unseen")
+
+
+def test_a_line_typed_into_gemini_waits_out_its_fast_return_window(
+    root: Path, tmp_path: Path
+) -> None:
+    """gemini takes an Enter read within 30 ms of the last typed key as a newline: its
+    profile's gap holds the Enter that long after the echo, however fast the echo came."""
+    gemini = tmp_path / "bin" / "gemini"  # the stand-in under gemini's name, as a line runs it
+    gemini.parent.mkdir()
+    gemini.write_text(f"#!/bin/sh\nFAST_RETURN_MS=30 exec {' '.join(TUI)}\n")
+    gemini.chmod(0o755)
+    _spawn(root, "tui", [str(gemini)])
+    assert _seen(root, "tui", "READY")
+    for n in range(5):  # each one alone could fall outside the window by luck
+        send(root, "tui", typed([f"{LINE} {n}"], False), False)
+        assert _seen(root, "tui", f"SUBMITTED:{LINE} {n}"), log_tail(root, "tui", 10)
+    assert "NEWLINE" not in log_tail(root, "tui", 40)

@@ -299,4 +299,8 @@ PROFILE = RunnerProfile(
     record_usage=record_usage,
     record_mark='"tokens"',
     first_run=first_run,
+    # gemini takes an Enter it reads within 30 ms of the last typed key as a newline (and one
+    # 40 ms after text that came in one read): its keys are read before their echo is drawn,
+    # so an Enter sent this long after the echo shows is past both, however loaded the machine
+    enter_gap_s=0.06,
 )

@@ -42,6 +42,7 @@ class RunnerProfile:
         "endpoint_files",
         "endpoint_keys",
         "endpoint_sure",
+        "enter_gap_s",
         "event",
         "finds_id",
         "first_run",
@@ -112,15 +113,15 @@ class RunnerProfile:
         # "env" (a JSON config in the variable mcp_env, unless the user set one), "" none
         mcp: str = "",
         mcp_env: str = "",
-        # a CLI that names its conversation itself: where looop finds the id after the start
-        # (workers/resume.py): "rollout" (its session files under a folder: id_home, a
-        # variable naming it and the path under $HOME when unset) or "session-list" (it is
-        # asked); "" when the worker line gives it one ({{session_id}})
+        # a CLI that names its conversation itself: where looop finds it (workers/resume.py):
+        # "rollout" (its session files under a folder: id_home, a variable naming it and the
+        # path under $HOME when unset), "session-list" (it is asked); "" {{session_id}} gives it
         finds_id: str = "",
         id_home: tuple[str, str] = ("", ""),
         # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
         # (the variables its box starts with so the CLI asks nothing, "") or ({}, why not)
         first_run: FirstRun | None = None,
+        enter_gap_s: float = 0.0,  # a typed line's Enter waits this long after its echo
     ) -> None:
         given = dict(locals())
         if not name or not preset:
@@ -165,6 +166,7 @@ class RunnerProfile:
         finds_id: str
         id_home: tuple[str, str]
         first_run: FirstRun | None
+        enter_gap_s: float
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"runner profile {self.name}: frozen ({key})")

@@ -4,8 +4,15 @@ parameter (default RUNNERS), so a test hands it one more profile without changin
 
 from __future__ import annotations
 
+import os
+
 from looop.home import claude, codex, gemini, opencode, pi
 from looop.home.runnerprofile import RunnerProfile
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads this module
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RUNNERS: tuple[RunnerProfile, ...] = (
     claude.PROFILE,
@@ -26,3 +33,11 @@ def profile(name: str, runners: tuple[RunnerProfile, ...] = RUNNERS) -> RunnerPr
 
 def names(runners: tuple[RunnerProfile, ...] = RUNNERS) -> tuple[str, ...]:
     return tuple(p.name for p in runners)
+
+
+def enter_gap(argv: Sequence[str], runners: tuple[RunnerProfile, ...] = RUNNERS) -> float:
+    """How long a line typed into a session running `argv` waits after its echo for its
+    Enter: the longest gap of a CLI named by any word of it (a sandbox's or a shell's line
+    names the CLI inside it); 0 for every other program."""
+    words = {os.path.basename(w) for arg in argv for w in arg.replace('"', " ").split()}
+    return max((p.enter_gap_s for p in runners if p.name in words), default=0.0)

@@ -382,7 +382,7 @@ class Control:
         if op == "detach":
             return {"detached": True, "clients": self.detach_all()}
         if op == "echo":
-            return await await_echo(self.loop, self.pump, self.life.final, req)
+            return await await_echo(self.loop, self.pump, self.life.final, req, self.life.argv)
         raise OpError(f"invalid request: unknown op `{op}`")
 
     def op_send(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,10 @@ that does not echo (`stty -echo`) gets its Enter when the timeout ends."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from looop.home.runners import enter_gap
 from looop.sessions.evloop import Future, Loop, within
 from looop.sessions.lifecycle import OpError
 
@@ -38,8 +40,12 @@ def shown(pump: Pump, tail: str, offset: int) -> bool:
     return tail in "".join(text.split())
 
 
-async def await_echo(loop: Loop, pump: Pump, final: Future, req: dict[str, Any]) -> dict[str, Any]:
-    """{"echoed": True} once `tail` shows; False at the timeout or when the session ends."""
+async def await_echo(
+    loop: Loop, pump: Pump, final: Future, req: dict[str, Any], argv: Sequence[str] = ()
+) -> dict[str, Any]:
+    """{"echoed": True} once `tail` shows and then the gap of the CLI `argv` runs passed (it
+    takes an Enter read sooner as a newline: home/runners.enter_gap); False at the timeout
+    or when the session ends."""
     tail, offset, timeout = _fields(req)
     deadline = loop.time() + timeout
     while not shown(pump, tail, offset):
@@ -58,4 +64,7 @@ async def await_echo(loop: Loop, pump: Pump, final: Future, req: dict[str, Any])
         finally:
             pump.hearing.discard(woke)
             final.remove_done_callback(ended)  # a long session's later sends add their own
+    gap = enter_gap(argv)
+    if gap > 0 and not final.done():
+        await within(loop, final, gap)  # the gap, or the session's end if that comes first
     return {"echoed": True}
