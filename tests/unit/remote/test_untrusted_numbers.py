@@ -76,5 +76,5 @@ def test_a_jobs_terminal_size_is_a_real_one(
         KubeTarget("ctx", "ns"), home=Path("/h"), kubeconfig=None, api_client=object()
     )
     meta = SimpleNamespace(annotations={cluster.mf.SIZE_ANNOTATION: spelled})
-    monkeypatch.setattr(c, "_job", lambda _sid: SimpleNamespace(metadata=meta))
+    monkeypatch.setattr(c, "job_for", lambda _sid: SimpleNamespace(metadata=meta))
     assert c._size("w1") == want

@@ -282,13 +282,13 @@ class KubeBackend(KubeCluster, Polled):
         """A finished Job of this worker id (kept for its TTL) is deleted, so the id can run
         again, as a local start reaps the last session of its id; True once it is gone. A
         Job still running is left alone (False)."""
-        job = self._job(sid)
+        job = self.job_for(sid)
         if job is not None and not job_over(job):
             return False
         if job is not None:
             self._delete(sid)
         deadline = self.clock.monotonic() + CLEAR_TIMEOUT_S
-        while self._job(sid) is not None:  # Foreground: the Job goes once its pod has
+        while self.job_for(sid) is not None:  # Foreground: the Job goes once its pod has
             if self.clock.monotonic() >= deadline:
                 return False
             time.sleep(0.2)
@@ -296,7 +296,7 @@ class KubeBackend(KubeCluster, Polled):
 
     def reach(self, sid: str) -> Reach:
         try:
-            job = self._job(sid)
+            job = self.job_for(sid)
         except SessionError:
             return "unreachable"  # a refusal or a lost API: the worker may well be alive
         if job is None or job_over(job):
@@ -306,12 +306,12 @@ class KubeBackend(KubeCluster, Polled):
     def exit_status(self, sid: str) -> int | None:
         """None while it runs; the container's exit code once over; 124 when the cluster
         ended it at its deadline; 137 over with no code recorded (as a supervisor that died)."""
-        job = self._job(sid)
+        job = self.job_for(sid)
         if job is None:
             raise SessionError(f"no worker {sid} in {self.target.url()}")
         if not job_over(job):
             return None
-        return exit_code_of(job, self._pod(sid))
+        return exit_code_of(job, self.pod_for(sid))
 
     def listing(self, timeout_s: float = API_TIMEOUT_S) -> dict[str, dict[str, Any]]:
         """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
@@ -391,7 +391,7 @@ class KubeBackend(KubeCluster, Polled):
         cmd = ["looop", "pod", "send", "--id", sid, "--b64", b64]
         if newline:
             cmd.append("--newline")
-        out = self._exec(sid, cmd)
+        out = self.exec_in(sid, cmd)
         try:
             got = jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         except ValueError:

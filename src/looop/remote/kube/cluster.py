@@ -94,12 +94,12 @@ class KubeCluster:
         except Exception as e:  # urllib3's connection errors: the cluster is out of reach
             raise Unreachable(f"{what}: cannot reach {self.target.url()}: {one_line(e)}") from None
 
-    def _job(self, sid: str) -> Any:
+    def job_for(self, sid: str) -> Any:
         return self._call(
             f"read worker {sid}", self._batch().read_namespaced_job, mf.job_name(sid), self.ns
         )
 
-    def _pod(self, sid: str) -> Any:
+    def pod_for(self, sid: str) -> Any:
         pods = self._call(
             f"list worker {sid}'s pod",
             self._core().list_namespaced_pod,
@@ -112,7 +112,7 @@ class KubeCluster:
         return max(items, key=lambda p: str(p.metadata.creation_timestamp or ""))
 
     def _log_bytes(self, sid: str) -> bytes:
-        pod = self._pod(sid)
+        pod = self.pod_for(sid)
         if pod is None:
             raise SessionError(
                 f"no pod for worker {sid} in {self.target.url()} (none yet, or collected)"
@@ -131,7 +131,7 @@ class KubeCluster:
         return data if isinstance(data, bytes) else str(data).encode()
 
     def _size(self, sid: str) -> tuple[int, int]:
-        job = self._job(sid)
+        job = self.job_for(sid)
         spelled = ""
         if job is not None:
             spelled = (job.metadata.annotations or {}).get(mf.SIZE_ANNOTATION, "")
@@ -143,10 +143,10 @@ class KubeCluster:
                 return c, r
         return 80, 24
 
-    def _exec(self, sid: str, command: Sequence[str], timeout: float = EXEC_TIMEOUT_S) -> str:
+    def exec_in(self, sid: str, command: Sequence[str], timeout: float = EXEC_TIMEOUT_S) -> str:
         """Run `command` in the worker's container; its stdout, or one line why not."""
         k = self._k()
-        pod = self._pod(sid)
+        pod = self.pod_for(sid)
         if pod is None or pod.status is None or pod.status.phase != "Running":
             raise SessionError(f"worker {sid} is not running in {self.target.url()}")
         try:

@@ -38,10 +38,10 @@ def ended(wid: str) -> str:
 
 def pod_running(b: KubeCluster, wid: str) -> None:
     """Nothing when the worker's pod runs; else why not, in one line (Refused)."""
-    job = b._job(wid)
+    job = b.job_for(wid)
     if job is None or job_over(job):
         raise Refused(ended(wid))
-    pod = b._pod(wid)
+    pod = b.pod_for(wid)
     if pod is None or pod.status is None or pod.status.phase != "Running":
         raise Refused(
             f"worker {wid}'s pod is not running yet (its clones may still be made) — try "
@@ -54,7 +54,7 @@ def ask(b: KubeCluster, wid: str, op: str, req: dict[str, Any], timeout: float) 
     pod_running(b, wid)
     b64 = base64.b64encode(jsonio.dumps({**req, "id": wid}).encode()).decode()
     try:
-        out = b._exec(wid, ["looop", "pod", "change", op, "--b64", b64], timeout)
+        out = b.exec_in(wid, ["looop", "pod", "change", op, "--b64", b64], timeout)
     except SessionError as e:
         if "No such command" not in str(e):
             raise
@@ -90,7 +90,7 @@ def pod_diff(b: KubeCluster, wid: str) -> dict[str, Any]:
 def job_repos(b: KubeCluster, wid: str) -> dict[str, str]:
     """Each repository the worker's Job cloned, by its checkout's folder ("": the one): read
     from the Job this home made, never from what the pod says (the worker writes there)."""
-    job = b._job(wid)
+    job = b.job_for(wid)
     spec = job.spec.template.spec if job is not None and job.spec is not None else None
     out: dict[str, str] = {}
     for step in (spec.init_containers or []) if spec is not None else []:

@@ -41,17 +41,17 @@ class Stand:
         self.job, self.phase, self.out = job, phase, out
         self.asked: list[list[str]] = []
 
-    def _job(self, sid: str) -> Any:
+    def job_for(self, sid: str) -> Any:
         return self.job
 
-    def _pod(self, sid: str) -> Any:
+    def pod_for(self, sid: str) -> Any:
         return (
             None
             if self.phase is None
             else SimpleNamespace(status=SimpleNamespace(phase=self.phase))
         )
 
-    def _exec(self, sid: str, command: list[str], timeout: float = 30.0) -> str:
+    def exec_in(self, sid: str, command: list[str], timeout: float = 30.0) -> str:
         self.asked.append(command)
         if self.out.startswith("exit 2:"):  # the exec's own refusal (cluster.py's one line)
             raise SessionError(f"worker {sid}: {self.out[8:]}")
