@@ -175,6 +175,14 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
     ("looop.home.config", "re"),  # shell patterns in the config
     ("looop.home.config", "looop.home.presets"),  # no config yet: the presets
+    # a config's optional keys, parsed only when there (status pays no parser a home lacks)
+    ("looop.home.config", "looop.home.hookline"),  # a notification line with placeholders
+    ("looop.home.config", "looop.home.sandboxpolicy"),  # a `sandbox` key
+    ("looop.home.config", "looop.home.sandboxpolicy"),  # run_shell's sandbox asked for
+    ("looop.home.config", "looop.home.screenrules"),  # a runner's needs_input patterns
+    ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
+    ("looop.home.status", "looop.home.usagewindows"),  # a home that met a usage limit
+    ("looop.home.statustext", "looop.home.statusjson"),  # `status --json`'s v1 fields
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
@@ -196,7 +204,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 47
+LAZY_MAX = 54
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

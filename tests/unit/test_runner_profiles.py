@@ -17,9 +17,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
-from looop.home import runners
+from looop.home import cost, runners
 from looop.home.config import Runner, parse_config
-from looop.home.cost import clis
 from looop.home.cost.prices import price_table
 from looop.home.presets import default_config_obj
 from looop.home.runnerprofile import RunnerProfile
@@ -193,6 +192,6 @@ def test_the_mcp_and_resume_tables_read_the_profiles() -> None:
 
 
 def test_the_cost_reporting_table_names_every_profile_that_reports_cost() -> None:
-    # home/cost/clis.py spells the names so `looop status` need not load the profiles
-    assert tuple(p.name for p in RUNNERS if p.reports_cost) == clis.REPORTING
-    assert {p.name for p in RUNNERS if p.reports_cost} == clis.COST_REPORTING
+    # home/cost/__init__.py spells the names so `looop status` need not load the profiles
+    assert tuple(p.name for p in RUNNERS if p.reports_cost) == cost.REPORTING
+    assert {p.name for p in RUNNERS if p.reports_cost} == cost.COST_REPORTING

@@ -19,11 +19,11 @@ from looop.cli.commands import ALIASES
 from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
 from looop.home import jsonio, store
-from looop.home.colour import colour_on
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
 from looop.home.status import config_trouble, gather_status
 from looop.home.statustext import print_status
+from looop.home.terminal import colour_on
 from looop.loop.runs import list_runs, show_run
 from looop.seed import package_text
 

@@ -17,8 +17,8 @@ from looop.cli.steerwork import body
 from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.clock import Clock, clock_for
+from looop.home.cost import COST_REPORTING
 from looop.home.cost.breakers import start_refused
-from looop.home.cost.clis import COST_REPORTING
 from looop.home.errors import LooopError
 from looop.home.startargs import Start
 from looop.home.usagewindows import HELD_DIR

@@ -18,11 +18,11 @@ from looop.cli.params import hidden_alias, seconds
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import words
-from looop.home.colour import colour_on
 from looop.home.errors import LooopError
 from looop.home.render import fleet_json, fleet_table
 from looop.home.spent import POLICIES, budgets, clear_over, set_budget
 from looop.home.startargs import Start
+from looop.home.terminal import colour_on
 from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
 from looop.remote.fleet import fleet_rows

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from looop.home.termlite import UNSAFE_RANGES
+from looop.home.terminal import UNSAFE_RANGES
 
-# The characters that may act on a terminal: one list, in core.termlite (the stream filter's
+# The characters that may act on a terminal: one list, in home/terminal.py (the stream filter's
 # re-free twin of keep_colour below).
 _UNSAFE_CLASS = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in UNSAFE_RANGES) + "]"
 _UNSAFE = re.compile(_UNSAFE_CLASS)

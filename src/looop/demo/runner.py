@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio, where
+from looop.home import jsonio, store, where
 
 
 def _next_step(script: Path) -> tuple[int, dict[str, Any] | None]:
@@ -32,7 +32,8 @@ def _next_step(script: Path) -> tuple[int, dict[str, Any] | None]:
         pos = int(pos_file.read_text().strip() or "0")
     except (FileNotFoundError, ValueError):
         pos = 0
-    pos_file.write_text(str(pos + 1))  # counts every call, so tests can see the AI was skipped
+    # counts every call, so tests can see the AI was skipped; atomic: a reader never sees it empty
+    store.atomic_write(pos_file, str(pos + 1), durable=False)
     if pos >= len(steps):
         return pos, None
     step = steps[pos]

@@ -7,9 +7,7 @@ modules (sandboxpolicy, screenrules, hookline)."""
 from __future__ import annotations
 
 from looop.home import jsonio, store
-from looop.home.badconfig import bad_config_value
-from looop.home.errors import LooopError
-from looop.home.hookline import HookLineError, hook_line
+from looop.home.errors import LooopError, bad_config_value
 from looop.home.knobs import (
     KNOBS,
     Knob,
@@ -18,8 +16,6 @@ from looop.home.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.home.sandboxpolicy import OFF, config_sandbox
-from looop.home.screenrules import parse_patterns
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -102,7 +98,11 @@ class ShellPolicy:
     @property
     def sandbox(self) -> SandboxPolicy:
         """run_shell inside srt, or OFF."""
-        return self._sandbox if self._sandbox is not None else OFF
+        if self._sandbox is not None:
+            return self._sandbox
+        from looop.home.sandboxpolicy import OFF  # lazy: as _sandbox_key
+
+        return OFF
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -268,6 +268,10 @@ def _check_flap(obj: Mapping[str, Any], source: str) -> None:
 def _needs_input(spec: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
     if "needs_input" not in spec:
         return ()
+    # a config without the key (a fresh home's) never loads its parser, which `looop status`
+    # would otherwise pay on every call; so the sandbox and hook lines below
+    from looop.home.screenrules import parse_patterns  # lazy: the key is there
+
     return parse_patterns(spec["needs_input"], source, where)
 
 
@@ -275,6 +279,8 @@ def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPoli
     """The object's `sandbox` key parsed, None when absent."""
     if "sandbox" not in obj:
         return None
+    from looop.home.sandboxpolicy import config_sandbox  # lazy: as _needs_input
+
     return config_sandbox(dict(obj), "sandbox", source, where)
 
 
@@ -283,6 +289,8 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     if n is not None and not isinstance(n, str):
         raise bad_config_value(source, "notification", "a shell command string", n)
     if n is not None and "{{" in n:
+        from looop.home.hookline import HookLineError, hook_line  # lazy: as _needs_input
+
         try:
             hook_line(n)
         except HookLineError as e:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not `from typing`: every verb imports this module
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class LooopError(Exception):
     """A problem the user can fix; the message names what is wrong and what to do."""
@@ -9,3 +13,14 @@ class LooopError(Exception):
 
 class CorruptState(LooopError):
     """A guard-state file exists but cannot be read; callers fail closed."""
+
+
+def bad_config_value(source: str, key: str, expected: str, got: Any) -> LooopError:
+    """A config value of the wrong shape: names the file, the key and what it must be."""
+    # lazy: only a wrong config is worded; a kill or a tick client raises LooopError alone
+    from looop.home import jsonio
+
+    shown = jsonio.dumps(got, ensure_ascii=False)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return LooopError(f"config {source}: key '{key}' must be {expected} (got {shown})")

@@ -1,5 +1,5 @@
 """The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock:
-home/beatholder.py) and the workers with health, ages and state. Light (plain-string paths, no
+home/locks.py) and the workers with health, ages and state. Light (plain-string paths, no
 typing or datetime): `ls` runs on the click-free fast path. The workers on other hosts are
 the remote wing's (remote/fleet.py), handed in as `far` and asked only when the home has
 some."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from looop.home import where
-from looop.home.beatholder import beat_holder_at
+from looop.home.locks import beat_holder_at
 from looop.home.sessionfiles import list_light
 from looop.home.spent import over_budget, over_limit, spent
 from looop.home.stamps import parse_utc
@@ -87,7 +87,7 @@ def fleet_rows_at(
 
 
 def _pulse_row(data: str) -> dict[str, Any]:
-    """The pulse as a row of the fleet: who holds the beat lock (home/beatholder.py)."""
+    """The pulse as a row of the fleet: who holds the beat lock (home/locks.py)."""
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse

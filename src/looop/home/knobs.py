@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.home.badconfig import bad_config_value
+from looop.home.errors import bad_config_value
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

@@ -1,5 +1,6 @@
 """Dir locks: flocks that serialise read-modify-write of shared state, and the liveness
-flock a running holder keeps (the kernel drops it when the holder dies).
+flock a running holder keeps (the kernel drops it when the holder dies), and who holds the
+beat's (`beat_holder_at`: a pulse, a foreground `looop tick`, or nobody).
 
 A lock a worker's box can reach (a file in claims/) could be held by the box forever: the host
 never waits on one without a bound (folder_lock). Apart from store.py: `fcntl` is a shared
@@ -13,6 +14,7 @@ import os
 import stat
 import time
 
+from looop.home import store, where
 from looop.home.store import mkdirs
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -155,3 +157,32 @@ class folder_lock:
         for fd in reversed(self._fds):
             os.close(fd)
         self._fds.clear()
+
+
+def _pid_text(path: str) -> str:
+    try:
+        return store.read_text(path) or ""
+    except OSError:
+        return ""
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return -1.0
+
+
+def beat_holder_at(data: str) -> tuple[str, str] | None:
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None, read from the lock and
+    the pid file its holder writes right after taking it (so a file left by a killed holder
+    is the older one; a holder that has not written yet reads as a pulse with pid ''). `looop
+    status`, `ls` and a beat that finds the lock taken ask; it loads no fleet rows."""
+    lock_dir = where.join(data, where.LOCKS)
+    if not flock_held(where.join(lock_dir, "lock")):
+        return None
+    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
+    tick_pid = _pid_text(tick_file).strip()
+    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
+        return "tick", tick_pid
+    return "pulse", _pid_text(pid_file).strip()

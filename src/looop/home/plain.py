@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from looop.home.termlite import strip_csi
+from looop.home.terminal import strip_csi
 
 
 def _isatty(stream: object) -> bool:

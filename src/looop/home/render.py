@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from looop.home import jsonio, outcomes
-from looop.home.colour import paint
+from looop.home.terminal import paint
 from looop.home.workerrows import age
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms

@@ -5,7 +5,7 @@ means for srt lives in sandbox/worker.py."""
 
 from __future__ import annotations
 
-from looop.home.badconfig import bad_config_value
+from looop.home.errors import bad_config_value
 
 TYPE_CHECKING = False  # not `from typing`: the config is read on hot paths
 

@@ -8,8 +8,7 @@ costs at most that bound, never a stuck beat."""
 
 from __future__ import annotations
 
-from looop.home.badconfig import bad_config_value
-from looop.home.errors import LooopError
+from looop.home.errors import LooopError, bad_config_value
 
 TYPE_CHECKING = False  # the config module reads this: no `typing` at runtime
 if TYPE_CHECKING:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import os
 
 from looop.home import homes, jsonio, revive, store, where
-from looop.home.beatholder import beat_holder_at
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.cost.statusspend import spend_glance
 from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import CorruptState, LooopError
+from looop.home.locks import beat_holder_at
 from looop.home.procname import is_web
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
-from looop.home.usagewindows import view as usage_view
 from looop.home.where import runtime_base
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -234,7 +233,7 @@ def tick_pid_file(paths: Paths) -> Path:
 
 
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (home/beatholder.py)."""
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (home/locks.py)."""
     return beat_holder_at(os.fspath(paths.data))
 
 
@@ -262,7 +261,7 @@ def gather_status_at(
     streak = _streak(backoff)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
-    windows, windows_error = usage_view(data, clock.now())  # accounts at their usage limit
+    windows, windows_error = _usage_windows(data, clock.now())
     return {
         "data_dir": data,
         "config": config,
@@ -321,6 +320,15 @@ def _configured(
     except LooopError as e:
         return str(e), None, None, None, None
     return None, r.name if r else None, knobs, interval, spend
+
+
+def _usage_windows(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
+    """The accounts at their usage limit and the starts held for them (home/usagewindows)."""
+    if not any(os.path.lexists(_at(data, n)) for n in (where.USAGE_WINDOWS, where.USAGE_HELD)):
+        return [], None  # a home that never met a limit: its reader is not even loaded
+    from looop.home.usagewindows import view  # lazy: as the guard above says
+
+    return view(data, now)
 
 
 def _health(held: bool, running: bool, streak: int, restarting: bool) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 
 from looop.home.beatlog import relative
-from looop.home.colour import paint
 from looop.home.savings import savings_line
 from looop.home.status import status_json
-from looop.home.statusjson import add_v1_fields
+from looop.home.terminal import paint
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -84,6 +83,9 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w = sys.stdout.write
 
     if as_json:
+        # lazy: the v1 fields read the world hash and the asks, which the text never shows
+        from looop.home.statusjson import add_v1_fields
+
         w(status_json(add_v1_fields(st)) + "\n")
         return
     _write_pulse(st, colour, w)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from looop.home.clock import Clock
 
 FILE = where.USAGE_WINDOWS
-HELD_DIR = "scheduled"  # a start held for its account's reset: scheduled/<id>.json
+HELD_DIR = where.USAGE_HELD
 LOCK = "usage-windows"
 VERSION = 1
 MAX_WINDOWS = 256  # accounts kept; the soonest resets win past it

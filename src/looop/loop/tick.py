@@ -15,8 +15,8 @@ from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.core.readings import Snapshot
 from looop.home import locks, store
-from looop.home.beatholder import beat_holder_at
 from looop.home.errors import CorruptState, LooopError
+from looop.home.locks import beat_holder_at
 from looop.home.paths import Paths
 from looop.loop import coalesce, flap, guards, limited
 

@@ -7,13 +7,13 @@ import sys
 
 from looop.home import where
 from looop.home.clock import clock_for
-from looop.home.colour import colour_on
 from looop.home.config import load_config, resolve_knobs
 from looop.home.errors import LooopError
 from looop.home.fleet import fleet_rows_at
 from looop.home.plain import echo
 from looop.home.render import fleet_json, fleet_table
 from looop.home.revive import revive
+from looop.home.terminal import colour_on
 from looop.remote.fleet import remote_rows
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it

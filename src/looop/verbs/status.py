@@ -7,10 +7,10 @@ import sys
 
 from looop.home import where
 from looop.home.clock import clock_for
-from looop.home.colour import colour_on
 from looop.home.revive import revive
 from looop.home.status import config_trouble, gather_status_at
 from looop.home.statustext import print_status
+from looop.home.terminal import colour_on
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 

@@ -7,7 +7,7 @@ import sys
 
 from looop import __version__
 from looop.home.contractverbs import BOX_VERBS
-from looop.home.termstream import SafeStream
+from looop.home.terminal import SafeStream
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -109,7 +109,7 @@ def _check_utf8(args: list[str], env: dict[str, str]) -> None:
 
 
 # Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
-# output is defused (core.termstream.SafeStream).
+# output is defused (home/terminal.py: SafeStream).
 _RAW_VERBS = frozenset({"attach", "watch"})
 _RAW_FLAGS = frozenset({"--raw", "--ansi", "--format=ansi"})
 

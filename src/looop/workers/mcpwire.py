@@ -29,8 +29,8 @@ import os
 import shlex
 
 from looop.home import jsonio
-from looop.home.badconfig import bad_config_value
 from looop.home.config import Config
+from looop.home.errors import bad_config_value
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 

@@ -158,7 +158,7 @@ def test_status_of_a_failing_loop_loads_nothing_heavy(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["ls"]], ids=" ".join)
 def test_status_and_ls_load_no_runner_profile(tmp_path: Path, argv: list[str]) -> None:
-    """Which CLIs report cost is a table of names (home/cost/clis.py): a home with its own
+    """Which CLIs report cost is a table of names (home/cost/__init__.py): a home with its own
     config, whose status shows spend, loads none of the five profiles (~0.7 ms cold)."""
     data = tmp_path / "data"
     data.mkdir()

@@ -44,7 +44,7 @@ def test_no_control_character_survives(text: str) -> None:
 def test_the_stream_filter_keeps_colour_and_crlf_but_nothing_else() -> None:
     import io
 
-    from looop.home.termstream import SafeStream
+    from looop.home.terminal import SafeStream
 
     buf = io.StringIO()
     s = SafeStream(buf)  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ def test_the_stream_filter_keeps_json_exact(text: str) -> None:
     import io
     import json
 
-    from looop.home.termstream import SafeStream
+    from looop.home.terminal import SafeStream
 
     buf = io.StringIO()
     SafeStream(buf).write(json.dumps({"t": text}, ensure_ascii=False))  # type: ignore[arg-type]
@@ -94,16 +94,16 @@ _HOSTILE = st.text(
 
 @given(st.one_of(_HOSTILE, st.text()))
 def test_the_stream_filter_agrees_with_the_regex_filter(text: str) -> None:
-    """termlite (no `re`, on every verb's output) and termsafe (regex) are one rule."""
+    """home/terminal (no `re`, on every verb's output) and termsafe (regex) are one rule."""
     from looop.core import termsafe
-    from looop.home import termlite
+    from looop.home import terminal
 
-    assert termlite.keep_colour(text) == termsafe.keep_colour(text)
+    assert terminal.keep_colour(text) == termsafe.keep_colour(text)
 
 
 def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
     from looop.core import termsafe
-    from looop.home import termlite
+    from looop.home import terminal
 
     for text in (
         "\x1b[" + "1" * 64 + "m",
@@ -113,7 +113,7 @@ def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
         "a\r\r\nb\r\n",
         "\x1b[31m\r\n\x1b]0;x\x07",
     ):
-        assert termlite.keep_colour(text) == termsafe.keep_colour(text), repr(text)
+        assert terminal.keep_colour(text) == termsafe.keep_colour(text), repr(text)
 
 
 @given(st.one_of(_HOSTILE, st.text()))
@@ -121,6 +121,6 @@ def test_strip_csi_is_clicks_rule(text: str) -> None:
     """The fast verbs strip escapes for a pipe exactly as click.echo does."""
     from click._compat import strip_ansi
 
-    from looop.home.termlite import strip_csi
+    from looop.home.terminal import strip_csi
 
     assert strip_csi(text) == strip_ansi(text)

@@ -8,8 +8,8 @@ import math
 from looop.home import store
 from looop.home.clock import Clock
 from looop.home.config import Knobs, Runner
+from looop.home.cost import COST_REPORTING, SAID
 from looop.home.cost.cap import decide_retry_in, decides_last_hour
-from looop.home.cost.clis import COST_REPORTING, SAID
 from looop.home.cost.ledger import spend_lock, spent_on_day
 from looop.home.cost.prices import command_word
 from looop.home.cost.statusspend import spend_view

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 
 from looop.home import jsonio, stamps, store
-from looop.home.cost import rotate, totals
-from looop.home.cost.clis import COST_REPORTING, SAID
+from looop.home.cost import COST_REPORTING, SAID, rotate, totals
 from looop.home.cost.money import finite, sane_usd, usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState

@@ -1,10 +1,18 @@
-"""The terminal-safety rule without `re`: the characters that may act on a terminal, and the
-stream filter every verb's output passes through (core.termstream).
+"""What reaches the terminal: the characters that may act on it shown as `\\uXXXX` (the stream
+every verb's output passes through, `SafeStream`, so no print site can forget), and looop's own
+colour (ANSI SGR) painted only where a person looks.
 
-termsafe builds its regular expressions from the same ranges; this filter walks the text
-instead, so a hot verb printing a `—` or a `✗` does not pay ~6 ms to import `re`."""
+Without `re`: core/termsafe builds its regular expressions from the same ranges; this filter
+walks the text instead, so a verb printing a `—` or a `✗` does not pay ~6 ms to import `re`.
+Binary writes (`.buffer`) and the file descriptor pass through SafeStream untouched: they are
+for verbs whose job is raw terminal bytes (attach, log --raw)."""
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # every verb loads this module: keep typing off its path
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any, TextIO
 
 # C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
 # text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators),
@@ -109,3 +117,33 @@ def strip_csi(text: str) -> str:
             i += 1
     out.append(text[start:])
     return "".join(out)
+
+
+class SafeStream:
+    """A text stream whose every write is defused (keep_colour); the rest is the inner one's."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(keep_colour(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+_SGR = {"green": "32", "yellow": "33", "red": "31", "dim": "2"}
+
+
+def colour_on(tty: bool, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal; never with NO_COLOR set (as the event log) or TERM=dumb."""
+    return tty and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+
+
+def paint(text: str, colour: str | None, on: bool) -> str:
+    return f"\x1b[{_SGR[colour]}m{text}\x1b[0m" if on and colour else text
