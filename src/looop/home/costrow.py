@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from looop.home import where
-from looop.home.cost.money import parse_usd, usd
+from looop.home.cost import parse_usd, usd
 from looop.home.cost.record import append_cost, keyed_row, metered_mark
 from looop.home.errors import LooopError
 from looop.home.plain import echo

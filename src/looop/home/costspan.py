@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 from looop.home import jsonio, where
+from looop.home.cost import usd
 from looop.home.cost.days import Held
-from looop.home.cost.money import usd
 from looop.home.cost.report import SPANS, reports_at, uncosted_at
 from looop.home.plain import echo
 from looop.home.savings import savings_line, savings_view

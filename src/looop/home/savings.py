@@ -15,7 +15,7 @@ import os
 import time
 
 from looop.home import jsonio, store
-from looop.home.cost.money import sane_usd
+from looop.home.cost import sane_usd
 from looop.home.stamps import parse_z
 from looop.home.where import EVENTS
 

@@ -10,10 +10,8 @@ from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, st
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.cost.statusspend import spend_glance
-from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import CorruptState, LooopError
 from looop.home.locks import beat_holder_at
-from looop.home.procname import is_web
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
 from looop.home.where import runtime_base
@@ -72,6 +70,8 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     fails, ts, mono = backoff.get("fails"), backoff.get("ts"), backoff.get("mono")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
+    from looop.home.delays import backoff_delay, failed_at  # lazy: a beat failed
+
     now = clock.now()
     mono = float(mono) if isinstance(mono, int | float) else None
     at = failed_at(float(ts), mono, now, clock.monotonic())
@@ -95,6 +95,8 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
     rec = _read_obj(_at(data, where.PROVIDER_LIMIT))
     if not rec:
         return None
+    from looop.home.delays import limit_in_force  # lazy: a runner met its usage limit
+
     # a dropped schedule lifts the wait: the next changed world calls the runner again
     scheduled = os.path.isfile(_at(data, f"schedules/{where.LIMIT_SCHEDULE}.json"))
     if not limit_in_force(rec, clock.now(), scheduled):
@@ -350,6 +352,8 @@ def web_running(data: str) -> str | None:
     url = rec.get("url") if rec else None
     if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(url, str):
         return None
+    from looop.home.procname import is_web  # lazy: a `looop web` left its record
+
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             alive = is_web(f.read())

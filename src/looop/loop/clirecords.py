@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from looop.home import jsonio
-from looop.home.cost.money import sane_usd
+from looop.home.cost import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS

@@ -31,10 +31,9 @@ from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
-from looop.home.cost import COST_REPORTING, totals
+from looop.home.cost import COST_REPORTING, sane_usd, totals
 from looop.home.cost.breakers import daily_budget
 from looop.home.cost.ledger import spent_on_day
-from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
 from looop.home.errors import LooopError

@@ -14,6 +14,9 @@ from looop.decide.cost.report import CostReport as CostReport
 from looop.decide.cost.report import ReportGroup as ReportGroup
 from looop.decide.cost.report import cost_report as cost_report
 from looop.decide.cost.report import cost_reports as cost_reports
+from looop.home.cost import MAX_USD as MAX_USD
+from looop.home.cost import parse_usd as parse_usd
+from looop.home.cost import usd as usd
 from looop.home.cost.breakers import UNMETERED_LIMIT as UNMETERED_LIMIT
 from looop.home.cost.breakers import clear_unmetered as clear_unmetered
 from looop.home.cost.breakers import daily_budget as daily_budget
@@ -32,9 +35,6 @@ from looop.home.cost.ledger import read_ledger as read_ledger
 from looop.home.cost.ledger import record_cost as record_cost
 from looop.home.cost.ledger import run_cost as run_cost
 from looop.home.cost.ledger import spent_on_day as spent_on_day
-from looop.home.cost.money import MAX_USD as MAX_USD
-from looop.home.cost.money import parse_usd as parse_usd
-from looop.home.cost.money import usd as usd
 from looop.home.cost.prices import DEFAULT_PRICES as DEFAULT_PRICES
 from looop.home.cost.prices import command_model as command_model
 from looop.home.cost.prices import command_word as command_word

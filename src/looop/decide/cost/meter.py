@@ -10,7 +10,7 @@ from typing import Any
 
 from looop.home import jsonio
 from looop.home.config import Runner
-from looop.home.cost.money import sane_usd
+from looop.home.cost import sane_usd
 from looop.home.cost.prices import command_model, lookup_price, price_table, price_tokens
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS

@@ -23,11 +23,10 @@ import os
 import stat
 
 from looop.home import jsonio, stamps
-from looop.home.cost import rotate
+from looop.home.cost import rotate, sane_usd
 from looop.home.cost.daysfile import DAYS, FOLDER, Days, Source, Stale, need, need_ticks
 from looop.home.cost.daysfile import load as _load
 from looop.home.cost.daysfile import save as _save
-from looop.home.cost.money import sane_usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
 

@@ -9,8 +9,7 @@ from datetime import date, datetime, timedelta
 
 from looop.home import jsonio, locks, store
 from looop.home.clock import Clock, parse_utc, utc_stamp
-from looop.home.cost import rotate, totals
-from looop.home.cost.money import sane_usd
+from looop.home.cost import rotate, sane_usd, totals
 from looop.home.cost.record import append_cost
 from looop.home.cost.statusspend import since_stamp
 from looop.home.cost.totals import micros

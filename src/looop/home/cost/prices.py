@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 
 from looop.home.config import PRICE_FIELDS
-from looop.home.cost.money import sane_usd
+from looop.home.cost import sane_usd
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 
 from looop.home import jsonio, store
-from looop.home.cost import rotate, totals
-from looop.home.cost.money import sane_usd
+from looop.home.cost import rotate, sane_usd, totals
 from looop.home.stamps import utc_stamp
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 
 from looop.home import jsonio, stamps, store
-from looop.home.cost import COST_REPORTING, SAID, rotate, totals
-from looop.home.cost.money import finite, sane_usd, usd
+from looop.home.cost import COST_REPORTING, SAID, finite, sane_usd, totals, usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
 from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
@@ -90,6 +89,8 @@ def _spent_today(data: str, clock: Clock) -> float:
         got = totals.spent_today(data, clock)
     if got is not None:
         return got
+    from looop.home.cost import rotate  # lazy: the running totals could not say
+
     path = os.path.join(data, COST_LEDGER)
     now = clock.now()
     try:

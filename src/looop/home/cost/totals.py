@@ -23,8 +23,7 @@ import os
 import stat
 
 from looop.home import jsonio, stamps, store
-from looop.home.cost import rotate
-from looop.home.cost.money import sane_usd
+from looop.home.cost import rotate, sane_usd
 
 TYPE_CHECKING = False  # status and `cost report` load this on their fast paths: no typing
 
