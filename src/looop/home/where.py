@@ -2,13 +2,17 @@
 
 Paths.resolve wraps these in pathlib; the hot verbs use the strings as they are (pathlib alone
 costs them ~10 ms). The strings are spelled as pathlib spells them, so a message naming a file
-reads the same on either path."""
+reads the same on either path.
+
+And every spelling by which this machine reaches one folder (below): a bind mount is a second
+path to the same inode, as a symlink is. The data dir is named by one spelling everywhere (its
+runtime keys, its locks and sockets, the sandbox's walls), and a box's walls deny every other
+spelling a bind mount gives it (sandbox/srt.py)."""
 
 from __future__ import annotations
 
 import os
 
-from looop.home import mounts
 from looop.home.errors import LooopError
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
@@ -52,7 +56,7 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd. A data dir
     with no config.json yet reads the seed era's `${XDG_CONFIG_HOME:-~/.config}/looop.json` or
     v1.0's `~/.config/looop/config.json` when one is there (`status` names the file).
-    Both by their one spelling (mounts.canonical): a symlink or a bind mount to a home is
+    Both by their one spelling (`canonical`, below): a symlink or a bind mount to a home is
     that home, for its locks, its runtime keys and its sandbox's walls."""
     raw = _nonempty(env, "LOOOP_DATA_DIR")
     if raw is None:
@@ -63,9 +67,9 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
                 raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
             state = join(norm(home), ".local/state")
         raw = join(norm(state), "looop")
-    data = mounts.canonical(_absolute(raw, cwd))
+    data = canonical(_absolute(raw, cwd))
     cfg = _nonempty(env, "LOOOP_CONFIG")
-    config = mounts.canonical(_absolute(cfg, cwd)) if cfg else join(data, "config.json")
+    config = canonical(_absolute(cfg, cwd)) if cfg else join(data, "config.json")
     if not cfg and not os.path.exists(config):
         config = _earlier_config(env) or config
     return data, config
@@ -148,3 +152,117 @@ def sandboxed(data: str, wid: str) -> bool:
     """Whether the worker's current run is sandboxed: its srt settings are there (a start
     writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
     return os.path.isfile(os.path.join(data, SANDBOX, wid, SANDBOX_SETTINGS))
+
+
+# -- a folder's spellings (bind mounts) ----------------------------------------------------
+
+MOUNTINFO = "/proc/self/mountinfo"
+_ESCAPES = {"\\040": " ", "\\011": "\t", "\\012": "\n", "\\134": "\\"}
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (space, tab, newline, backslash) undone."""
+    if "\\" not in field:
+        return field
+    for k, v in _ESCAPES.items():
+        field = field.replace(k, v)
+    return field
+
+
+def mount_table(text: str) -> list[tuple[str, str, str]]:
+    """(device, root within that device, mount point) of each line of a mountinfo, in order."""
+    out = []
+    for line in text.splitlines():
+        f = line.split(" ")
+        if len(f) >= 5 and f[4].startswith("/") and f[3].startswith("/"):
+            out.append((f[2], _unescape(f[3]), _unescape(f[4])))
+    return out
+
+
+def _under(path: str, top: str) -> str | None:
+    """What of `path` lies below `top` ('' when they are equal), None when it is not there."""
+    if top == "/":
+        return path[1:] if path.startswith("/") else None
+    if path == top:
+        return ""
+    return path[len(top) + 1 :] if path.startswith(top + "/") else None
+
+
+def _join(top: str, rest: str) -> str:
+    return top if not rest else (top.rstrip("/") + "/" + rest)
+
+
+def spellings(path: str, text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """For an absolute, symlink-free `path`: ([(mount root, spelling)] of every mount that
+    shows the same folder, its own included; [mount points that show a part of it]).
+    The mount a path is on is the last one with the longest point above it (a later mount
+    on the same point hides an earlier one)."""
+    mounts = mount_table(text)
+    on: tuple[str, str, str] | None = None
+    for m in mounts:
+        if _under(path, m[2]) is not None and (on is None or len(m[2]) >= len(on[2])):
+            on = m
+    if on is None:
+        return [("/", path)], []
+    rest = _under(path, on[2])
+    assert rest is not None
+    inner = _join(on[1], rest)  # the folder as its device names it
+    whole: list[tuple[str, str]] = []
+    parts: list[str] = []
+    for dev, root, point in mounts:
+        if dev != on[0]:
+            continue
+        below = _under(inner, root)
+        if below is not None:
+            whole.append((root, _join(point, below)))
+        elif _under(root, inner) is not None:
+            parts.append(point)  # a bind of something inside the folder
+    return whole, parts
+
+
+def read_mountinfo(proc: str = MOUNTINFO) -> str:
+    try:
+        with open(proc, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def mount_aliases(paths: list[str], proc: str = MOUNTINFO) -> list[str]:
+    """Every other path under which a bind mount shows one of `paths` (absolute, symlinks
+    resolved) or a part of it: what a box that sees the whole file system must be denied
+    besides the paths themselves."""
+    text = read_mountinfo(proc)
+    out: list[str] = []
+    for path in paths:
+        whole, parts = spellings(path, text)
+        out.extend(s for s in [*(s for _, s in whole), *parts] if s != path)
+    return list(dict.fromkeys(out))
+
+
+def canonical(path: str, proc: str = MOUNTINFO) -> str:
+    """One spelling of the folder at `path` whichever way it is reached: symlinks resolved,
+    and among the bind mounts that show it, the spelling through the mount of the widest
+    root (the original, not a bind of a part), then the one mounted first (a later bind of
+    the same root, e.g. of / elsewhere, is not the original). A spelling is taken only when
+    it is the same inode; a path not there yet is only resolved."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real
+    whole, _ = spellings(real, read_mountinfo(proc))
+    best: tuple[int, int, str] = (1 << 30, 0, real)
+    for i, (root, spelled) in enumerate(whole):
+        key = (len(root), i, spelled)
+        if key < best and _same(spelled, st):
+            best = key
+    return best[2]
+
+
+def _same(path: str, st: os.stat_result) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from looop.home import jsonio, mounts, store
+from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
@@ -299,7 +299,7 @@ def conf(
     locked: list[str] | None = None,
 ) -> dict[str, object]:
     """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats; what is
-    denied, denied under every spelling a bind mount gives it (home/mounts.py)."""
+    denied, denied under every spelling a bind mount gives it (home/where.py)."""
 
     def paths(items: list[str]) -> list[str]:
         out = []
@@ -314,7 +314,7 @@ def conf(
         "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
         "filesystem": {
             # a bind mount shows a hidden folder under a second path: hidden there too
-            "denyRead": list(dict.fromkeys([*hidden, *mounts.aliases(hidden)])),
+            "denyRead": list(dict.fromkeys([*hidden, *where.mount_aliases(hidden)])),
             "allowRead": paths(allow_read),
             "allowWrite": paths(write),
             "denyWrite": paths(locked or []),

@@ -1,4 +1,4 @@
-"""A bind mount is a second spelling of a folder (home/mounts.py): every spelling a box could
+"""A bind mount is a second spelling of a folder (home/where.py): every spelling a box could
 see is found in the mount table, and the data dir is named by one spelling whichever it was
 given (a symlink resolved, a bind of it turned back into the original's)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looop.home import mounts, where
+from looop.home import where
 from looop.sandbox import srt
 
 TABLE = """\
@@ -22,14 +22,14 @@ TABLE = """\
 
 
 def test_every_spelling_of_a_folder_is_found_in_the_mount_table() -> None:
-    whole, parts = mounts.spellings("/srv/data", TABLE)
+    whole, parts = where.spellings("/srv/data", TABLE)
     assert sorted(s for _, s in whole) == ["/mnt/whole/srv/data", "/mnt/x", "/srv/data"]
     # a bind of something inside it shows a part; another device or a mere prefix is not it
     assert sorted(parts) == ["/mnt/lock", "/mnt/sp ace"]
 
 
 def test_the_bind_spelling_leads_back_to_every_other() -> None:
-    whole, _ = mounts.spellings("/mnt/x/.lock", TABLE)
+    whole, _ = where.spellings("/mnt/x/.lock", TABLE)
     assert sorted(s for _, s in whole) == [
         "/mnt/lock",
         "/mnt/whole/srv/data/.lock",
@@ -39,8 +39,8 @@ def test_the_bind_spelling_leads_back_to_every_other() -> None:
 
 
 def test_a_path_on_a_device_mounted_once_has_itself_only() -> None:
-    assert mounts.spellings("/srv/other/d", TABLE) == ([("/", "/srv/other/d")], [])
-    assert mounts.spellings("/srv/data", "") == ([("/", "/srv/data")], [])
+    assert where.spellings("/srv/other/d", TABLE) == ([("/", "/srv/other/d")], [])
+    assert where.spellings("/srv/data", "") == ([("/", "/srv/data")], [])
 
 
 def test_a_bind_of_the_data_dir_is_denied_to_a_box_with_the_data_dir(tmp_path: Path) -> None:
@@ -52,8 +52,8 @@ def test_a_bind_of_the_data_dir_is_denied_to_a_box_with_the_data_dir(tmp_path: P
         f"27 1 254:0 / / rw - ext4 /dev/vda rw\n"
         f"42 27 254:0 {real} /mnt/bind rw - ext4 /dev/vda rw\n"
     )
-    assert mounts.aliases([real], str(table)) == ["/mnt/bind"]
-    assert mounts.aliases([real], str(tmp_path / "none")) == []
+    assert where.mount_aliases([real], str(table)) == ["/mnt/bind"]
+    assert where.mount_aliases([real], str(tmp_path / "none")) == []
 
 
 def test_box_walls_name_every_spelling_of_what_they_hide(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_box_walls_name_every_spelling_of_what_they_hide(tmp_path: Path) -> None
     got = srt.conf([], [str(data)], [], [], None)
     fs = got["filesystem"]
     assert isinstance(fs, dict)
-    assert fs["denyRead"] == [str(data), *mounts.aliases([str(data)])]
+    assert fs["denyRead"] == [str(data), *where.mount_aliases([str(data)])]
 
 
 def test_the_data_dir_is_named_by_its_real_path_through_a_symlink(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_the_data_dir_is_named_by_its_real_path_through_a_symlink(tmp_path: Path
 
 def test_a_data_dir_not_made_yet_is_only_resolved(tmp_path: Path) -> None:
     (tmp_path / "alias").symlink_to(tmp_path / "real")
-    assert mounts.canonical(str(tmp_path / "alias" / "new")) == str(tmp_path / "real" / "new")
+    assert where.canonical(str(tmp_path / "alias" / "new")) == str(tmp_path / "real" / "new")
 
 
 def test_the_spelling_of_the_original_mount_wins_over_a_binds(tmp_path: Path) -> None:
@@ -92,14 +92,14 @@ def test_the_spelling_of_the_original_mount_wins_over_a_binds(tmp_path: Path) ->
         f"27 1 254:0 / / rw - ext4 /dev/vda rw\n"
         f"42 27 254:0 {data} {tmp_path / 'bind'} rw - ext4 /dev/vda rw\n"
     )
-    assert mounts.canonical(str(tmp_path / "bind"), str(table)) == str(data)
-    assert mounts.canonical(str(data), str(table)) == str(data)
+    assert where.canonical(str(tmp_path / "bind"), str(table)) == str(data)
+    assert where.canonical(str(data), str(table)) == str(data)
     # a spelling that is not there (a mount over it hides the folder) is never taken
     table.write_text(
         f"27 1 254:0 /elsewhere / rw - ext4 /dev/vda rw\n"
         f"42 27 254:0 /elsewhere{data} /gone/path rw - ext4 /dev/vda rw\n"
     )
-    assert mounts.canonical(str(data), str(table)) == str(data)
+    assert where.canonical(str(data), str(table)) == str(data)
 
 
 def test_a_later_bind_of_the_whole_disk_does_not_take_the_name(tmp_path: Path) -> None:
@@ -112,4 +112,4 @@ def test_a_later_bind_of_the_whole_disk_does_not_take_the_name(tmp_path: Path) -
         f"27 1 254:0 / / rw - ext4 /dev/vda rw\n"
         f"42 27 254:0 / {tmp_path / 'aaa'} rw - ext4 /dev/vda rw\n"
     )
-    assert mounts.canonical(str(data), str(table)) == str(data)
+    assert where.canonical(str(data), str(table)) == str(data)
