@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,12 @@ def test_an_answer_reaches_a_blocked_ask_at_once(ctx: Ctx) -> None:
     )
     try:
         assert p.stderr is not None
-        assert "waiting for an answer to w1-1" in p.stderr.readline()  # it is blocked now
+        assert "waiting for an answer to w1-1" in p.stderr.readline()
         wait_until(lambda: (ctx.paths.asks / "w1-1.json").exists(), 20)
+        # asleep in its wait before the answer comes (an answer already there is read at
+        # once): no answers/ folder yet, as in a home's first ask, which went unwatched
+        wait_until(lambda: _asleep(p.pid), 20)
+        assert not ctx.paths.answers.exists()
         start = time.monotonic()
         answer(ctx.paths.asks, ctx.paths.answers, "w1-1", "ship it", time.time())
         out, _ = p.communicate(timeout=20)
@@ -46,6 +51,14 @@ def test_an_answer_reaches_a_blocked_ask_at_once(ctx: Ctx) -> None:
             p.wait(10)
     assert p.returncode == 0 and out == "ship it\n"
     assert took < 5.0, f"the answer took {took:.2f}s to reach the waiting ask"
+
+
+def _asleep(pid: int) -> bool:
+    """Whether the process sleeps in select or poll (its wait for a change or its time)."""
+    try:
+        return "poll_schedule_timeout" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
 
 
 def _pulse(ctx: Ctx) -> subprocess.Popen[bytes]:

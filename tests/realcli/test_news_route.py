@@ -63,7 +63,9 @@ def test_claude_on_the_red_branch_is_told_and_fixes_it(rig_for: RigFor) -> None:
         assert code == 0, screenshot(root, "w1", "plain").get("text", "")
         tree = treerecord.load(ctx, "w1")
         assert tree is not None and tree.branch == "looop/w1"
-        cmd = f"{sys.executable} -m pytest -q -p no:cacheprovider test_suite.py"
+        # a pytest of the worker's repository: the options this run was given are not its
+        cmd = f"env -u PYTEST_ADDOPTS {sys.executable} -m pytest -q -p no:cacheprovider"
+        cmd += " test_suite.py"
         ctx.paths.sensors.mkdir(exist_ok=True)
         sensor = ctx.paths.sensors / "tests.sh"
         sensor.write_text(render("tests", {"cmd": cmd, "dir": tree.path}, tree.path))

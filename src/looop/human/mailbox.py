@@ -243,7 +243,9 @@ def await_answer(
             # before each read: an answer landing between the read and the wait still wakes;
             # again once a folder came (answers/ made by the first answer): its files anew
             watcher.forget()
-            seen = watcher.watch(str(answers / f"{ask_id}.json"))
+            # no answers/ yet (this home's first answer makes it): its making is watched in
+            # the data dir, which marks the watches stale, and the answer's name anew above
+            seen = watcher.watch(str(answers / f"{ask_id}.json")) or watcher.watch(str(answers))
             # the ask archived or removed unanswered
             return watcher.watch(str(asks / f"{ask_id}.json")) and seen
 
