@@ -151,13 +151,15 @@ def test_wait_idle_expect_and_log_follow_on_a_remote_worker(home: Home) -> None:
     _start(d, "rv3", "h3", PROG, f"ready-{_user(home, 'h3')}")
     quiet = looop(d, "wait-idle", "rv3", "--settle", "500ms", "--timeout", "20s")
     assert quiet.returncode == 0, quiet.stderr
-    looop(d, "send", "rv3", "burst")  # a line every 0.1 s until it reads `stop`
+    burst = looop(d, "send", "rv3", "burst")  # a line every 0.1 s until it reads `stop`
+    assert burst.returncode == 0, burst.stderr
     assert looop(d, "expect", "rv3", "tick-2", "--timeout", "20s").returncode == 0
     busy = looop(d, "wait-idle", "rv3", "--settle", "1s", "--timeout", "1500ms")
     assert busy.returncode == 124  # never quiet for a second while it bursts
-    looop(d, "send", "rv3", "stop")
+    stop = looop(d, "send", "rv3", "stop")
+    assert stop.returncode == 0, stop.stderr  # unsaid, the burst runs its whole minute
     settled = looop(d, "wait-idle", "rv3", "--settle", "1s", "--timeout", "30s")
-    assert settled.returncode == 0
+    assert settled.returncode == 0, (settled.stderr, looop(d, "log", "rv3", "--tail", "8").stdout)
     ended = re.search(r"burst ended at tick-(\d+)", looop(d, "log", "rv3", "--tail", "5").stdout)
     assert ended and int(ended.group(1)) < 600  # the word stopped it, not the minute's cap
 
