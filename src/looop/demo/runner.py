@@ -49,9 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         prompt = Path(args.prompt_file).read_text(encoding="utf-8", errors="replace")
     else:
         prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
+    sys.stdout.write(f"scripted runner: read a prompt of {len(prompt)} chars\n")
+    try:
+        return _act(Path(args.script), prompt)
+    except OSError as e:  # a full or read-only disk: one line, as an agent CLI says it
+        where_ = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"scripted runner: {e.strerror or e}{where_}: no decision written\n")
+        return 1
+
+
+def _act(script: Path, prompt: str) -> int:
     out = sys.stdout
-    out.write(f"scripted runner: read a prompt of {len(prompt)} chars\n")
-    pos, step = _next_step(Path(args.script))
+    pos, step = _next_step(script)
     data = Path(os.environ.get("LOOOP_DATA_DIR", "."))
     decision_file = Path(os.environ.get("LOOOP_DECISION") or data / where.DECISION)
     if step is None:
