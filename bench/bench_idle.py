@@ -474,7 +474,7 @@ def run() -> list[dict[str, object]]:
                 "unit": "CPU-s/h",
                 "target": "<= supervisord's",
                 "ok": False,
-                "note": "idle-cpu: supervisord not found: pip install supervisor",
+                "note": "idle-cpu: supervisord not found: `make bench` installs it (the dev extra)",
             }
         ]
     with tempfile.TemporaryDirectory(prefix="looop-bench-idle-") as t:

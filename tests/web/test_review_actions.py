@@ -129,11 +129,13 @@ def test_bad_requests_are_one_line_and_write_nothing(
     assert "w3" not in journal(wctx)
 
 
-def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
+def test_no_worker_no_origin_and_a_remote_worker_are_refused(
     web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
-    r = web.post("/api/v1/workers/nobody/review/comments", json={"text": "hi"})
-    assert r.status_code == 409 and "no worker nobody" in r.json()["error"]
+    for route, body in (("review/comments", {"text": "hi"}), ("review/send", {}), ("land", {})):
+        r = web.post(f"/api/v1/workers/nobody/{route}", json=body)  # as GET .../review answers
+        assert r.status_code == 404 and "no worker 'nobody'" in r.json()["error"], route
+    assert web.get("/api/v1/workers/nobody/review").status_code == 404
     r = web.post("/api/v1/workers/..%2Fx/land", json={})
     assert r.status_code in (400, 404)
     start(wctx, tmp_path, "w5", repo)

@@ -36,5 +36,5 @@ def test_the_review_is_served_as_json(authed: TestClient, ctx: Ctx, tmp_path: Pa
     assert "I added f" in got["summary"] and got["rounds"] == []
     json.dumps(got)  # plain JSON all the way down
     r = authed.get("/api/v1/workers/nobody/review")
-    assert r.status_code == 409 and "no worker nobody — `looop ls` lists them" in r.json()["error"]
+    assert r.status_code == 404 and "no worker 'nobody'" in r.json()["error"]  # as its screen
     assert authed.get("/api/v1/workers/..%2Fx/review").status_code in (400, 404)

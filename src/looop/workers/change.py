@@ -12,7 +12,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.workers import treework
-from looop.workers.errors import ChangeError
+from looop.workers.errors import ChangeError, Unreached
 from looop.workers.review import review
 
 MAX_DIFF = 512 << 10  # a worker's diff shown from its start up to this
@@ -48,7 +48,7 @@ def review_of(ctx: Ctx, wid: str) -> dict[str, Any]:
     """`looop review ID --json`: commits, files with hunks, verify, summary, comment rounds."""
     try:
         return review(ctx, wid).to_json()
-    except ChangeError:
+    except Unreached:  # no such worker, or its change unreadable: said by its kind
         raise
     except LooopError as e:
         raise ChangeError(str(e)) from None

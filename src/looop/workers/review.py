@@ -14,6 +14,7 @@ from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.sandbox.worker import room
 from looop.workers import landask, reviewgit
+from looop.workers.errors import NoSuchWorker
 from looop.workers.ids import normalise_target
 from looop.workers.landask import Proposal
 from looop.workers.reviewgit import Commit, FileChange
@@ -88,7 +89,7 @@ def worker_tree(ctx: Ctx, wid: str) -> Tree:
             f"worker diff {wid}` shows its change"
         )
     if tree is None and not (ctx.paths.sessions / wid).is_dir():
-        raise WorktreeError(f"no worker {wid} — `looop ls` lists them")
+        raise NoSuchWorker(f"no worker {wid} — `looop ls` lists them")
     if tree is None:
         raise WorktreeError(
             f"worker {wid} has no worktree — only a worker started with --repo has a change "

@@ -17,7 +17,7 @@ from looop.home.sessionfiles import live
 from looop.home.tellbox import new_tell
 from looop.workers import reviewgit
 from looop.workers.resume import read_record, resume_worker
-from looop.workers.review import worker_trees
+from looop.workers.review import worker_tree, worker_trees
 from looop.workers.reviewrounds import Comment, Round, load_rounds, save_rounds
 from looop.workers.treerecord import Tree
 
@@ -136,6 +136,8 @@ def send(
     `resume_far`: how a worker that ended on another host is resumed there with the text
     (True: its resume line took the text as its prompt file)."""
     rounds = load_rounds(ctx, wid)
+    if not rounds and resume_far is None:
+        worker_tree(ctx, wid)  # no such worker, or one with no change: its own line
     if not rounds or rounds[-1].sent:
         raise LooopError(
             f"no comments to send to worker {wid} — add some with `looop review {wid} "
