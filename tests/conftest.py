@@ -125,7 +125,9 @@ def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def _stop_strays(tmp: str) -> None:
     """A host of this run's homes that a test started without the run's runtime dir (in the
-    user's, beside their pulse) is stopped too, and named, so the test that did it is found."""
+    user's, beside their pulse) is stopped too, and named, so the test that did it is found.
+    An SSH host's relay serves as long as its home registers the host: a test's home that
+    added one and was left as it was keeps it; it is stopped with the run."""
     for pid in os.listdir("/proc"):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -135,7 +137,10 @@ def _stop_strays(tmp: str) -> None:
         titled = argv[0].startswith(b"looop: session host ")
         host = titled or b"looop.sessions.host" in argv
         ours = any(e.startswith(f"LOOOP_DATA_DIR={tmp}".encode()) for e in env)
-        if host and ours:
+        if ours and argv[2:4] == [b"host", b"relay"]:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGTERM)
+        elif host and ours:
             print(f"\nstray host of this run outside its runtime dir: {b' '.join(argv)!r}")
             with contextlib.suppress(OSError):
                 os.kill(int(pid), signal.SIGTERM)
