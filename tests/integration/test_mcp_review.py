@@ -50,7 +50,7 @@ def test_review_read_commented_and_sent_over_mcp(wctx: Ctx, repo: Path, tmp_path
         assert not sent.is_error and sent.structured_content["how"].startswith("resumed")
         again = await s.call_tool("review_send", {"id": "w1"})
         assert again.is_error and "no comments to send to worker w1" in text(again)
-        with pytest.raises(Exception, match="no worker nobody"):  # the SDK's error, one line
+        with pytest.raises(Exception, match="no worker 'nobody'"):  # the SDK's error, one line
             await s.read_resource("looop://workers/nobody/review")
 
     drive(wctx, body, "--allow-actions")
