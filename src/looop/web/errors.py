@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import SessionError
-from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, WorkerOver
+from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreached, WorkerOver
 
 T = TypeVar("T")
 
@@ -48,6 +48,12 @@ def unreached(sid: str, e: BaseException) -> WebError:
         if isinstance(e, kind):
             return WebError(status, say(sid, str(e)))
     raise e
+
+
+def refused(sid: str, e: LooopError) -> WebError:
+    """A worker's action refused: not reached, by its kind (REACH_CODES); any other refusal
+    is the state's, 409."""
+    return unreached(sid, e) if isinstance(e, Unreached) else WebError(409, str(e))
 
 
 def reaching(sid: str, fn: Callable[..., T], *args: Any) -> T:

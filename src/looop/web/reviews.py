@@ -19,10 +19,9 @@ from looop.act.landing import LandConflict
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.ssh.link import Unreachable
-from looop.web.errors import WebError, reaching, unreached
+from looop.web.errors import WebError, reaching, refused, unreached
 from looop.web.reads import session_id, way
 from looop.workers import reviewsend
-from looop.workers.errors import Unreached
 
 ACTOR = "web"
 MODES = ("ff", "merge", "pr")
@@ -54,10 +53,8 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
     c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: the lines are read there
     try:
         has_change(ctx, c)  # no change to comment on: the state, not the request
-    except Unreached as e:  # no such worker: 404, as its other routes answer
-        raise unreached(sid, e) from None
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    except LooopError as e:  # no such worker: 404, as its other routes answer
+        raise refused(sid, e) from None
     on_lines = [(f"{path}:{line}", text)] if path else []
     on_all = [] if path else [text]
     try:
@@ -75,10 +72,8 @@ def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[s
     knobs, c = ctx.knobs(), checkouts_of(ctx, sid)
     try:
         rd = send_round(ctx, knobs, c)
-    except Unreached as e:  # its host away (503), no such worker (404), one ended (409)
-        raise unreached(sid, e) from None
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    except LooopError as e:  # its host away (503), no such worker (404), no draft (409)
+        raise refused(sid, e) from None
     append_journal(ctx, knobs, f"{actor}: {reviewsend.sent_line(sid, rd)}")
     return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
 
@@ -96,8 +91,6 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
         done = land_where(ctx, knobs, c, mode or None, into or None, who)
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
-    except Unreached as e:
-        raise unreached(sid, e) from None
     except LooopError as e:
-        raise WebError(409, str(e)) from None
+        raise refused(sid, e) from None
     return {"ok": True, **asdict(done)}
