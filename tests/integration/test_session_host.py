@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from looop.home.anchors import shown
-from looop.home.sessionfiles import fnv1a_64
+from looop.home.hashing import fnv1a_64
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn

@@ -1,27 +1,33 @@
-"""FNV-1a 128 (stable across restarts and versions) and the wake signal of a snapshot."""
+"""Stable digests: the world's (blake2b, fast and the same across versions) and short names
+(FNV-1a, kept so running supervisors, sockets and installed units keep the names they have)."""
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # imported on the hot path (`state --json`): no `typing`
 
-if TYPE_CHECKING:
-    from typing import Any
+def digest(data: bytes) -> str:
+    """32 lowercase hex digits of blake2b: for change detection and fingerprints, never a key."""
+    import hashlib  # loads OpenSSL (~3 ms): the beat hashes, the contract verbs only name files
 
-_OFFSET = 0x6C62272E07BB014262B821756295C58D
-_PRIME = 0x0000000001000000000000000000013B
-_MASK = (1 << 128) - 1
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def fnv1a_128(data: bytes) -> str:
-    """32 lowercase hex digits; only for change detection, never security."""
-    h = _OFFSET
-    prime, mask = _PRIME, _MASK
+    """A 128-bit name (homes, units, anchors): must not change under running processes."""
+    h = 0x6C62272E07BB014262B821756295C58D
     for b in data:
-        h = ((h ^ b) * prime) & mask
+        h = ((h ^ b) * 0x0000000001000000000000000000013B) & ((1 << 128) - 1)
     return f"{h:032x}"
 
 
-def wake_signal(value: Any) -> Any:
+def fnv1a_64(data: bytes) -> str:
+    """A 64-bit name (session sockets, hosts' tags, the session host's key)."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def wake_signal(value: object) -> object:
     """The part of a snapshot that wakes the loop: `.signal` if present, else all."""
     if isinstance(value, dict) and "signal" in value:
         return value["signal"]

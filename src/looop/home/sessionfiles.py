@@ -13,6 +13,7 @@ import stat
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
+from looop.home.hashing import fnv1a_64
 from looop.home.where import SESSIONS
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
@@ -54,13 +55,6 @@ def check_id(sid: str) -> str:
 
 
 # -- control socket path (strings: the supervisor binds it without pathlib) -----------------
-
-
-def fnv1a_64(data: bytes) -> str:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
 
 
 def socket_file(root: AnyPath, sid: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from looop.home import jsonio, where
-from looop.home.hashing import fnv1a_128, wake_signal
+from looop.home.hashing import digest, wake_signal
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
@@ -31,8 +31,8 @@ def hash_world(
             items[key] = UNREADABLE
             continue
         buf += raw
-        items[key] = fnv1a_128(raw)
-    policy_hash = fnv1a_128(bytes(buf))
+        items[key] = digest(raw)
+    policy_hash = digest(bytes(buf))
     for name, raw in snaps:
         buf += f"@@ snapshots/{name}\n".encode()
         key = f"snap:{name[:-5] if len(name) > 5 else name}"  # Path.stem: `.json` keeps it all
@@ -49,12 +49,12 @@ def hash_world(
             value = jsonio.safe_loads(raw, max_int_digits=4000)
         except ValueError:
             buf += raw
-            items[key] = "#" + fnv1a_128(raw)
+            items[key] = "#" + digest(raw)
             continue
         sig = jsonio.canonical(wake_signal(value))
         buf += sig.encode() + b"\n"
         items[key] = sig
-    return fnv1a_128(bytes(buf)), policy_hash, items
+    return digest(bytes(buf)), policy_hash, items
 
 
 def _read(path: str) -> bytes | None:

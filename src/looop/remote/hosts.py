@@ -17,7 +17,7 @@ from typing import Any
 
 from looop.home import store, untrusted
 from looop.home.errors import CorruptState, LooopError
-from looop.home.sessionfiles import fnv1a_64
+from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import parse_target

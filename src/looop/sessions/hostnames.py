@@ -14,19 +14,13 @@ import os
 import sys
 
 from looop.home.anchors import anchor, holder
+from looop.home.hashing import fnv1a_64
 from looop.home.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
 # the rooms whose modules the session host loads: an edit to any of them is a new build
 HOST_ROOMS = ("sessions", "core", "home")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _fnv(data: bytes) -> str:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
 
 
 def host_key(executable: str = sys.executable) -> str:
@@ -43,7 +37,7 @@ def host_key(executable: str = sys.executable) -> str:
                 if name.endswith(".py"):
                     st = os.stat(os.path.join(d, name))
                     parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
-    return _fnv("\n".join(parts).encode())[:12]
+    return fnv1a_64("\n".join(parts).encode())[:12]
 
 
 def home_id(root: str) -> str:
@@ -59,7 +53,7 @@ def home_id(root: str) -> str:
 
 def home_key(root: str, build: str | None = None) -> str:
     """The socket name of the host serving the data dir `root` for this build."""
-    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
+    return fnv1a_64(f"{build or host_key()}\n{home_id(root)}".encode())
 
 
 def host_dir(base: str = "/tmp") -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from looop.core import cgroup
 from looop.home import store
 from looop.home.errors import CorruptState
+from looop.home.hashing import fnv1a_64 as fnv1a_64
 from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 
 # The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
@@ -36,7 +37,6 @@ from looop.home.sessionfiles import (
 )
 from looop.home.sessionfiles import ensure_private_dir as ensure_private_dir
 from looop.home.sessionfiles import ensure_socket_file as ensure_socket_file
-from looop.home.sessionfiles import fnv1a_64 as fnv1a_64
 from looop.home.sessionfiles import label as wire_label
 from looop.home.sessionfiles import socket_file as socket_file
 from looop.home.where import SESSIONS

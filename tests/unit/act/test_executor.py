@@ -37,7 +37,7 @@ from looop.act.executor import (
 from looop.core.context import Ctx
 from looop.home import locks, store
 from looop.home.errors import LooopError
-from looop.home.hashing import fnv1a_128
+from looop.home.hashing import digest
 from looop.human.notify import fire_hook
 from tests.clocks import FixedClock
 from tests.helpers import until
@@ -334,7 +334,7 @@ def test_run_shell_success_writes_output_and_holds_a_wal(ctx: Ctx, clock: FixedC
     # The command saw its own intent record: written before the side effect, removed after.
     intent = json.loads(last["stdout"])
     assert intent["v"] == 1 and intent["action"] == "shell" and intent["pid"] == os.getpid()
-    assert intent["fingerprint"] == fnv1a_128(f"run_shell\n{cmd}".encode())
+    assert intent["fingerprint"] == digest(f"run_shell\n{cmd}".encode())
     assert wal_files(ctx) == []
     assert check_interrupted(ctx) == []
 
@@ -385,7 +385,7 @@ def _write_wal(ctx: Ctx, name: str, rec: dict[str, Any] | str) -> Path:
 
 
 def test_dead_actors_wal_is_reported_once_then_gone(ctx: Ctx) -> None:
-    fp = fnv1a_128(b"run_shell\nmake deploy")
+    fp = digest(b"run_shell\nmake deploy")
     rec = {"v": 1, "action": "shell", "fingerprint": fp, "ts": 1, "pid": 4242}
     _write_wal(ctx, "pulse-4242-abcd.json", rec)
     found = check_interrupted(ctx)
@@ -496,7 +496,7 @@ def test_killed_mid_run_shell_leaves_a_wal_that_is_reported(ctx: Ctx) -> None:
         child.wait(10)
         found = check_interrupted(ctx)
         assert [(r["action"], r["fingerprint"]) for r in found] == [
-            ("shell", fnv1a_128(f"run_shell\n{cmd}".encode()))
+            ("shell", digest(f"run_shell\n{cmd}".encode()))
         ]
         assert found[0]["pid"] == child.pid
         assert wal_files(ctx) == []

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
-from looop.home.hashing import fnv1a_128
 from looop.home.paths import Paths
 from looop.loop.world import WorldMemo, describe_changes, read_world
 
@@ -10,6 +10,10 @@ from looop.loop.world import WorldMemo, describe_changes, read_world
 def _snap(paths: Paths, name: str, obj: object) -> None:
     paths.snapshots.mkdir(parents=True, exist_ok=True)
     (paths.snapshots / f"{name}.json").write_text(json.dumps(obj))
+
+
+def _blake(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def test_hash_matches_exact_byte_layout(paths: Paths) -> None:
@@ -29,8 +33,8 @@ def test_hash_matches_exact_byte_layout(paths: Paths) -> None:
         + b"@@ snapshots/sys-goals.json\n{}\n"
     )
     w = read_world(paths)
-    assert w.hash == fnv1a_128(want)
-    assert w.policy_hash == fnv1a_128(
+    assert w.hash == _blake(want)
+    assert w.policy_hash == _blake(
         b"@@ PLAYBOOK.md\nPB\n@@ goals/a.md\ngoal: a\n@@ goals/b.md\ngoal: b\n"
     )
 

@@ -20,7 +20,7 @@ from looop.act.outcome import ExecError
 from looop.act.wal import intent
 from looop.core.text import one_line
 from looop.home import store
-from looop.home.hashing import fnv1a_128
+from looop.home.hashing import digest
 from looop.human import schedules
 from looop.human.notify import notify
 
@@ -67,7 +67,7 @@ them, or a worker waits for them). Once per matter; there is no reply channel.
         message = self.message.strip()
         if not message:
             raise ExecError("send_notification: empty message; say what the human should know")
-        fingerprint = fnv1a_128(store.encode(f"send_notification\n{self.message}\n{self.id}"))
+        fingerprint = digest(store.encode(f"send_notification\n{self.message}\n{self.id}"))
         with intent(by.ctx, by.actor, "notify", fingerprint, self.summary()):
             notify(by.ctx, message, self.id, "notification", by.cfg)
         return None

@@ -14,7 +14,7 @@ from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home import store
-from looop.home.hashing import fnv1a_128
+from looop.home.hashing import digest
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ with a timeout and shows you its output next beat.
         if by.decided:  # a human's `looop run` is theirs to run as written
             decided_line(by, self.cmd, "run_shell", "run_shell")
         timeout = by.knobs.num("shell_timeout_secs")
-        fingerprint = fnv1a_128(store.encode(f"run_shell\n{self.cmd}"))
+        fingerprint = digest(store.encode(f"run_shell\n{self.cmd}"))
         with intent(ctx, by.actor, "shell", fingerprint, self.summary()):
             sandbox = by.config().shell_policy.sandbox
             res = run_shell(ctx, self.cmd, float(timeout), sandbox)

@@ -21,7 +21,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import jsonio, where
-from looop.home.sessionfiles import fnv1a_64
+from looop.home.hashing import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
 from looop.workers.errors import HostUnreachable
