@@ -20,18 +20,19 @@ REASONS: dict[str, str] = {
     "dropped": "it is no longer wanted",
     "superseded": "another goal took its place",
 }
+UNSAID = "unsaid"  # none of REASONS: archived before reasons were kept, or a free-form one
 WHY_DIR = "archive.why"  # in goals/, beside archive/
 MAX_SHOWN = 200  # archived goals listed at most, newest first
 
 
 def check_reason(reason: object, where: str) -> str:
     """The reason when it is one of REASONS; else ValueError saying which are."""
-    if isinstance(reason, str) and reason in REASONS:
+    if isinstance(reason, str) and (reason in REASONS or reason == UNSAID):
         return reason
     raise ValueError(f"{where} must be one of {', '.join(REASONS)}")
 
 
-def record(ctx: Ctx, archived: str, goal: str, reason: str, by: str) -> str | None:
+def record(ctx: Ctx, archived: str, goal: str, reason: str, by: str, note: str = "") -> str | None:
     """The reason beside the archived body `archived` (goals/archive/ID.md or ID~N.md), who
     archived it (`by`: "decider", or the human's face: "cli", "web:…") and the outcome its
     worker ended in. Returns that outcome (None: no worker of its id ended)."""
@@ -39,9 +40,11 @@ def record(ctx: Ctx, archived: str, goal: str, reason: str, by: str) -> str | No
     ended = worker_outcome(ctx, goal)
     rec = {"v": 1, "goal": goal, "reason": reason, "ts": int(ctx.clock.now()), "by": by}
     rec["worker_outcome"] = ended
+    if note:
+        rec["note"] = note
     store.write_json(_why(ctx, path), rec)
     ctx.events.record(
-        "goal_archived", id=goal, reason=reason, file=path.name, by=by, worker_outcome=ended
+        "goal_archived", id=goal, reason=note or reason, file=path.name, by=by, worker_outcome=ended
     )
     return ended
 
@@ -72,7 +75,7 @@ def archived(ctx: Ctx) -> list[dict[str, Any]]:
             why = {}
         text = store.read_text(p) or ""
         head = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-        reason = why.get("reason") if why.get("reason") in REASONS else "unsaid"
+        reason = why.get("reason") if why.get("reason") in REASONS else UNSAID
         ts, by, ended = why.get("ts"), why.get("by"), why.get("worker_outcome")
         rows.append(
             {
@@ -80,6 +83,7 @@ def archived(ctx: Ctx) -> list[dict[str, Any]]:
                 "file": p.name,
                 "headline": head[:100],
                 "reason": reason,
+                "note": str(why["note"]) if why.get("note") else None,
                 "archived_unix": ts if isinstance(ts, int) else None,
                 "by": by if isinstance(by, str) else None,
                 "worker_outcome": ended if ended in outcomes.TABLE else None,

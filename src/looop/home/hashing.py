@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def digest(data: bytes) -> str:
     """32 lowercase hex digits of blake2b: for change detection and fingerprints, never a key."""
-    import hashlib  # loads OpenSSL (~3 ms): the beat hashes, the contract verbs only name files
+    import hashlib  # lazy: OpenSSL (~3 ms); the beat hashes, the contract verbs only name files
 
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 

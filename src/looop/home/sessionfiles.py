@@ -13,7 +13,7 @@ import stat
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
-from looop.home.hashing import fnv1a_64
+from looop.home.hashing import fnv1a_64 as fnv1a_64  # the supervisor's name for its group
 from looop.home.where import SESSIONS
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`

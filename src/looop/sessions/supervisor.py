@@ -29,8 +29,7 @@ import time
 from looop.core.proctitle import show_role
 from looop.home import logfiles, store, where
 from looop.home.clock import utc_stamp_ms
-from looop.home.hashing import fnv1a_64
-from looop.home.sessionfiles import ENDED, LOCK, META, STATUS, SessionError, check_id
+from looop.home.sessionfiles import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions import memkeeper
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control

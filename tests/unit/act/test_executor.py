@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from looop.act import goalarchive
 from looop.act.actions import (
     Decision,
     DecisionError,
@@ -205,13 +206,22 @@ def test_archiving_an_archived_goal_succeeds_and_says_so(ctx: Ctx) -> None:
     assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship\n"
 
 
-def test_archive_goal_needs_a_known_reason(ctx: Ctx) -> None:
+def test_archive_goal_refuses_a_reason_that_is_not_text(ctx: Ctx) -> None:
     run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
-    for obj in ({"reason": "because"}, {"reason": 3}, {"reason": ""}):
-        with pytest.raises(LooopError, match=r"archive_goal: field 'reason' must be") as e:
-            run(ctx, {"action": "archive_goal", "id": "ship", **obj})
-        assert "\n" not in str(e.value)
+    with pytest.raises(LooopError, match=r"archive_goal: field 'reason'") as e:
+        run(ctx, {"action": "archive_goal", "id": "ship", "reason": 3})
+    assert "\n" not in str(e.value)
     assert ctx.paths.goal("ship").exists()  # nothing archived on a reason it cannot keep
+
+
+def test_archive_goal_keeps_a_free_form_reason(ctx: Ctx) -> None:
+    """v1.0 and seed 003 archive whatever the reason says: the text is journaled and kept."""
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
+    run(ctx, {"action": "archive_goal", "id": "ship", "reason": "merged upstream\nlast week"})
+    assert not ctx.paths.goal("ship").exists()
+    assert "archive-goal ship (merged upstream last week)" in ctx.paths.journal.read_text()
+    (row,) = goalarchive.archived(ctx)
+    assert (row["reason"], row["note"]) == ("unsaid", "merged upstream last week")
 
 
 def test_archive_goal_as_v1_spells_it_is_done(ctx: Ctx) -> None:

@@ -63,6 +63,8 @@ class ArchiveGoal(Action):
     id: str
     reason: str
 
+    note: str = ""  # a free-form reason, which v1.0 ignored: journaled, filed as "unsaid"
+
     def __post_init__(self) -> None:
         check_id("goal", self.id)
         try:
@@ -74,10 +76,13 @@ class ArchiveGoal(Action):
     def parse(cls, obj: dict[str, Any]) -> Self:
         # v1.0's archive_goal{id} says no reason: it archived a goal whose work was done
         reason = opt_str(cls.tag, obj, "reason")
-        return cls(id=req_str(cls.tag, obj, "id"), reason="done" if reason is None else reason)
+        if reason is None or reason in goalarchive.REASONS:
+            return cls(id=req_str(cls.tag, obj, "id"), reason=reason or "done")
+        note = " ".join(reason.split())[:200]
+        return cls(id=req_str(cls.tag, obj, "id"), reason="unsaid", note=note)
 
     def summary(self) -> str:
-        return f"archive-goal {self.id} ({self.reason})"
+        return f"archive-goal {self.id} ({self.note or self.reason})"
 
     def goal(self) -> str | None:
         return self.id
@@ -101,7 +106,7 @@ class ArchiveGoal(Action):
                 f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)"
             ) from None
         who = "decider" if by.decided else by.actor
-        ended = goalarchive.record(by.ctx, moved, self.id, self.reason, who)
+        ended = goalarchive.record(by.ctx, moved, self.id, self.reason, who, self.note)
         return None if ended is None else f"its worker {self.id} ended {outcomes.short(ended)}"
 
 
