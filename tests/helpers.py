@@ -54,6 +54,14 @@ def with_env(ctx: Ctx, **env: str) -> Ctx:
     return replace(ctx, env={**ctx.env, **env})
 
 
+def said(data: Path) -> str:
+    """What events.jsonl says happened besides moves (a worker's end, an answer), a line each:
+    what `looop journal --all` shows beside the journal."""
+    p = data / "events.jsonl"
+    rows = [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
+    return "".join(f"{r['line']}\n" for r in rows if isinstance(r.get("line"), str))
+
+
 def events(ctx: Ctx) -> list[str]:
     return [name for name, _ in ctx.events.seen]  # type: ignore[attr-defined]
 

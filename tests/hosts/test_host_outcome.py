@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import said
 from tests.hosts.conftest import Home
 from tests.hosts.util import looop
 
@@ -47,9 +48,9 @@ def test_a_far_workers_exit_and_kill_are_recorded_once_and_shown(home: Home) -> 
         assert (one["outcome"], one["exit_code"], one["host"]) == ("exited", 3, "h1"), one
         assert two["outcome"] == "killed" and two["host"] == "h2", two
         looop(d, "tick", timeout=200)  # once: a later beat records nothing again
-        said = [(e["id"], e["outcome"]) for e in _ended(d) if e["id"] in ("ow1", "ow2")]
-        assert sorted(said) == [("ow1", "exited"), ("ow2", "killed")], said
-        journal = (d / "journal.md").read_text()
+        ends = [(e["id"], e["outcome"]) for e in _ended(d) if e["id"] in ("ow1", "ow2")]
+        assert sorted(ends) == [("ow1", "exited"), ("ow2", "killed")], ends
+        journal = said(d)
         assert "worker ow1 ended: exited — exit 3" in journal, journal[-2000:]
     finally:
         looop(d, "kill", "ow2")

@@ -60,6 +60,7 @@ READS = [
     ["journal"],
     ["journal", "--json"],
     ["journal", "-n", "1"],
+    ["journal", "--all"],
     ["runs"],
     ["runs", "--json"],
     ["asks"],
@@ -122,6 +123,21 @@ def test_runs_show_writes_nothing(lived_in: Path, cli: Cli) -> None:
     before = _tree(lived_in)
     assert cli("runs", "show", rid)[0] == 0
     assert _tree(lived_in) == before
+
+
+def test_a_beat_journals_its_move_and_journal_all_adds_what_happened(
+    lived_in: Path, cli: Cli
+) -> None:
+    """RULE 1: a worker's end is an event; `journal --all` shows it among the moves."""
+    moves = cli("journal")[1]
+    assert "start-worker" in moves and "ended" not in moves
+    code, both, err = cli("journal", "--all")
+    assert code == 0, err
+    lines = both.splitlines()
+    assert set(moves.splitlines()) < set(lines)
+    end = next(i for i, ln in enumerate(lines) if "worker w1 ended: exited" in ln)
+    assert end > next(i for i, ln in enumerate(lines) if "start-worker w1" in ln)
+    assert cli("journal", "--all", "-n", "1")[1].splitlines() == lines[-1:]
 
 
 def test_data_verbs_speak_json(lived_in: Path, cli: Cli) -> None:

@@ -16,7 +16,7 @@ from looop.sense.probes import probe_sessions
 from looop.sessions.client import expect, kill, wait
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
-from tests.helpers import outside_env, runner_calls, stop_sessions, wait_until, wire
+from tests.helpers import outside_env, runner_calls, said, stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -64,8 +64,9 @@ def test_ask_blocks_until_answered_and_prints_only_the_answer(ctx: Ctx) -> None:
     assert "waiting for an answer" in err
     assert not (ctx.paths.asks / "w1-1.json").exists()  # archived
     assert (ctx.paths.asks / "archive" / "w1-1.json").exists()
-    # the human's answer is journaled, as the web's and watch's are
-    assert "user (cli): answered w1-1: Yes" in ctx.paths.journal.read_text()
+    # the human's answer is an event (the journal holds moves), as the web's and watch's are
+    assert "user (cli): answered w1-1: Yes" in said(ctx.paths.data)
+    assert not ctx.paths.journal.exists()  # no move was made
     r = _looop(ctx, "answer", "w1-1", "again")
     assert r.returncode == 1 and "no pending ask" in r.stderr
 

@@ -25,7 +25,7 @@ from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
-from tests.helpers import clean_env, wait_until
+from tests.helpers import clean_env, said, wait_until
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]
 CALL_S = 30  # each session's whole conversation, start to close
@@ -201,7 +201,7 @@ def test_actions_go_through_the_executor_and_mailbox_journaled_as_mcp(
     assert ctx.paths.goal("g1").read_text().strip() == "tests pass"
     assert json.loads((ctx.paths.answers / f"{ask['id']}.json").read_text())["answer"] == "yes"
     wait_until(lambda: not get_session(ctx.paths.data, worker).alive, 10, "the worker killed")
-    j = journal(ctx)
+    j = journal(ctx) + said(ctx.paths.data)
     for line in (
         "mcp: write-goal g1",
         f"mcp: answered {ask['id']}: yes",

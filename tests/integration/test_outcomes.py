@@ -35,7 +35,7 @@ from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
-from tests.helpers import Cli, clean_env, process_ended, stop_sessions, wait_until, wire
+from tests.helpers import Cli, clean_env, process_ended, said, stop_sessions, wait_until, wire
 from tests.integration.workerchange import git, repo, start
 from tests.integration.workerchange import wctx as repo_ctx
 
@@ -115,7 +115,8 @@ def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
         ended = _records(c, "worker_ended")
         assert sorted(r["id"] for r in ended) == sorted(got)  # once each
         assert {r["id"]: r["exit_code"] for r in ended}["bad"] == 1
-        journal = c.paths.journal.read_text()
+        assert "ended" not in c.paths.journal.read_text()  # an end is an event, not a move
+        journal = said(c.paths.data)  # what `looop journal --all` shows besides the moves
         assert (
             "worker vfail ended: verify failed — verify failed (echo nope; false, exit 1)"
             in journal
@@ -272,9 +273,9 @@ def test_a_failure_that_says_when_it_failed_stalls_all_the_same(octx: Ctx) -> No
         rec = outcomes.read_record(str(data), "noisy")
         assert rec is not None and rec["outcome"] == "stalled", rec["signature"]
         assert rec["streak"] == 3
-        said = _records(c, "worker_stalled")
-        assert [r["id"] for r in said] == ["noisy"]
-        journal = c.paths.journal.read_text()
+        stalled = _records(c, "worker_stalled")
+        assert [r["id"] for r in stalled] == ["noisy"]
+        journal = said(c.paths.data)
         assert "worker noisy ended: stalled — the same failure 3 times" in journal
     finally:
         stop_sessions(data)
@@ -361,6 +362,6 @@ def test_a_worker_whose_supervisor_died_ends_killed_once(octx: Ctx) -> None:
         tick(c)
         ended = _records(c, "worker_ended")
         assert [(r["id"], r["outcome"], r["streak"]) for r in ended] == [("orphan", "killed", 1)]
-        assert "worker orphan ended: killed — killed (exit 137)" in c.paths.journal.read_text()
+        assert "worker orphan ended: killed — killed (exit 137)" in said(c.paths.data)
     finally:
         stop_sessions(data)

@@ -21,7 +21,7 @@ from looop.workers import landpropose
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.verify import record
-from tests.helpers import Cli
+from tests.helpers import Cli, said
 from tests.integration.workerchange import cli, git, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
@@ -79,11 +79,9 @@ def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
     assert code == 0, err
     landed = git(repo, "rev-parse", "main").strip()
     assert landed == tip
-    said = read_answer(wctx.paths.asks, wctx.paths.answers, str(ask["id"]))
-    assert said == f"landed: main at {tip}"
-    assert f"user (cli): answered the landing proposal {ask['id']}: landed" in (
-        wctx.paths.journal.read_text()
-    )
+    answered = read_answer(wctx.paths.asks, wctx.paths.answers, str(ask["id"]))
+    assert answered == f"landed: main at {tip}"
+    assert f"user (cli): answered the landing proposal {ask['id']}: landed" in said(wctx.paths.data)
     code, out, _ = cli("needs")
     assert "looop land w1" not in out
 

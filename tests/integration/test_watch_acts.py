@@ -18,7 +18,7 @@ from looop.sessions.state import get_session
 from looop.tui.app import WatchApp
 from looop.tui.modals import Confirm, KeysHelp, Line
 from looop.web.actions import Acting
-from tests.helpers import kill_sessions
+from tests.helpers import kill_sessions, said
 from tests.integration.test_watch import SIZE, pane, status, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -83,7 +83,9 @@ def test_keys_answer_send_interrupt_and_kill_journaled(ctx: Ctx, root: Path) -> 
             await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirm again")
             await pilot.press("y")
             await until(pilot, lambda: (p.answers / f"{aid}.json").exists(), "the answer")
-            await until(pilot, lambda: f"watch: answered {aid}: yes" in _journal(ctx), "journal")
+            await until(
+                pilot, lambda: f"watch: answered {aid}: yes" in said(ctx.paths.data), "said"
+            )
 
             # c: Ctrl-C, confirmed: cat ends on it
             await pilot.press("c")

@@ -18,6 +18,7 @@ import pytest
 
 from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
+from tests.helpers import said
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
@@ -163,11 +164,15 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(
     steps = [
         f"start-worker {WID}",
         f"user (cli): sent review round 1 to {WID} (1 comment(s), told",
-        f"user (cli): answered {first}: no",
-        f"user (cli): answered {second}: yes",
         f"user (cli): landed worker {WID}: looop/{WID} into main as fast-forward at {tip[:12]}",
     ]
     at = [journal.find(step) for step in steps]
-    assert -1 not in at and at == sorted(at), journal  # each step, in the order it happened
+    assert -1 not in at and at == sorted(at), journal  # each move, in the order it happened
+    answers = said(ctx.paths.data)  # answers are events beside the moves (RULE 1)
+    at = [
+        answers.find(f"user (cli): answered {first}: no"),
+        answers.find(f"answered {second}: yes"),
+    ]
+    assert -1 not in at and at == sorted(at), answers
     kinds = [json.loads(ln).get("event") for ln in ctx.paths.events.read_text().splitlines()]
     assert "review_sent" in kinds and "worker_landed" in kinds, kinds

@@ -15,7 +15,7 @@ from looop.home.status import gather_status
 from looop.human.mailbox import archive, new_ask
 from looop.sessions.client import send
 from looop.sessions.state import get_session
-from tests.helpers import wait_until
+from tests.helpers import said, wait_until
 from tests.web.conftest import ORIGIN, TOKEN, journal
 
 pytestmark = pytest.mark.timeout(60)
@@ -167,7 +167,8 @@ def test_answer_with_an_option_then_again_is_409(authed: TestClient, ctx: Ctx) -
     assert r.status_code == 200, r.text
     rec = json.loads((ctx.paths.answers / f"{aid}.json").read_text())
     assert rec["answer"] == "yes"  # stored as the option is spelled, as `looop answer` does
-    assert f"web: answered {aid}" in journal(ctx)
+    assert f"web: answered {aid}" in said(ctx.paths.data)
+    assert f"answered {aid}" not in journal(ctx)  # an answer is an event, not a move (RULE 1)
     before = journal(ctx)
     again = authed.post(f"/api/v1/asks/{aid}/answer", json={"answer": "no"})
     assert again.status_code == 409 and "already answered" in again.json()["error"]

@@ -19,7 +19,7 @@ from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
-from tests.helpers import clean_env, wait_until
+from tests.helpers import clean_env, said, wait_until
 from tests.web.conftest import LOOOP, serving
 from tests.web.install import CannotInstall, install
 
@@ -200,7 +200,7 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
     assert asker.returncode == 0, err
     assert out.strip() == "yes"
     wait_until(lambda: "No pending asks" in _text(driver, "#asks"), 20, "the ask to leave")
-    wait_until(lambda: "web: answered w1-1" in _text(driver, "#journal"), 20, "journal line")
+    assert "web: answered w1-1: yes" in said(site["data"])
 
     # kill the worker from its row
     _click(driver, 'button[data-kill="w1"]')

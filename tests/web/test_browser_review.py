@@ -19,7 +19,7 @@ from looop.act.parse import decision_from_obj
 from looop.cli.ctxbuild import ctx_for
 from looop.home.clock import SystemClock
 from looop.sessions.state import get_session
-from tests.helpers import clean_env, kill_sessions, wait_until
+from tests.helpers import clean_env, kill_sessions, said, wait_until
 from tests.integration.workerchange import new_repo
 from tests.web.conftest import LOOOP, serving
 from tests.web.test_browser import ARTIFACTS, DESKTOP, PHONE, _click, _text, browser_parts, driver
@@ -240,6 +240,6 @@ def test_a_proposed_landing_is_declined_from_the_review_panel(
     assert json.loads(answers.read_text())["answer"] == "no"
     wait_until(lambda: "w4-1" not in _text(driver, "#review-head"), 20, "the proposal gone")
     assert not driver.find_element("css selector", "#review-decline").is_displayed()
-    assert "web: answered w4-1: no" in journal(home)
+    assert "web: answered w4-1: no" in said(home["data"])
     assert git(repo, "rev-parse", "main") == before  # nothing landed
     assert rev(repo, "looop/w4")  # the worker's branch is kept

@@ -269,8 +269,9 @@ def answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
     )
     said = f"landed: {said}"
     ask = landask.answer_landed(ctx, done.wid, said)
-    if ask is not None:
-        append_journal(ctx, knobs, f"{actor}: answered the landing proposal {ask}: {said}")
+    if ask is not None:  # an answer is an event; the landing itself is journaled
+        line = f"{actor}: answered the landing proposal {ask}: {said}"
+        ctx.events.record("answer", id=ask, actor=actor, line=line)
 
 
 def land_one(

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from looop.act.journal import append_journal
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.steerwork import body as read_body
@@ -188,8 +187,7 @@ def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
     body = read_body(words(text), "answer")
     said = body.rstrip("\n")
     answer(ctx.paths.asks, ctx.paths.answers, ask_id, said, ctx.clock.now(), force)
-    ctx.events.record("answer", id=ask_id, actor=ACTOR)
-    append_journal(ctx, ctx.knobs(), f"{ACTOR}: answered {ask_id}: {said}")
+    ctx.events.record("answer", id=ask_id, actor=ACTOR, line=f"{ACTOR}: answered {ask_id}: {said}")
     click.echo(f"answered {ask_id}")
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import ALIASES
 from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
+from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
@@ -153,11 +155,20 @@ def _verb_help(words: list[str], topics: list[str]) -> str:
 @click.option("-n", "--tail", "tail", type=count(), default=None, help="Only the last N lines.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (NDJSON).")
-def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
+@click.option(
+    "--all", "with_events", is_flag=True, help="Workers' ends and answers too (events.jsonl)."
+)
+def journal_cmd(tail: int | None, follow: bool, as_json: bool, with_events: bool) -> None:
     ctx = make_ctx(events_to=None)
     p = ctx.paths.journal
     start: tuple[tuple[int, int], int] | None = None
-    if follow:
+    if with_events and follow:
+        raise click.UsageError("--all reads what happened so far: drop -f, or follow without it")
+    if with_events:
+        moves = [ln for ln in (store.read_text(p) or "").splitlines() if ln.strip()]
+        lines = sorted(moves + _event_lines(ctx), key=lambda ln: str(journal_row(ln)["at"] or ""))
+        lines = lines[-tail:] if tail else ([] if tail == 0 else lines)
+    elif follow:
         # one read fixes where following starts: a line appended meanwhile is not lost
         raw, start = _read_from(p)
         lines = [ln for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -180,6 +191,25 @@ def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
             _follow_journal(p, as_json, start)
         except KeyboardInterrupt:
             return  # Ctrl-C is how a follow ends: exit 0, no traceback
+
+
+JOURNALED_EVENTS = ("worker_ended", "answer")  # what happened besides moves (RULE 1)
+
+
+def _event_lines(ctx: Ctx) -> list[str]:
+    """The events `journal --all` shows, as journal lines stamped in local time."""
+    got = []
+    for path in (ctx.paths.events.with_name(ctx.paths.events.name + ".1"), ctx.paths.events):
+        for raw in (store.read_text(path) or "").splitlines():
+            try:
+                rec = jsonio.loads(raw)
+                when = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00"))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if rec.get("event") in JOURNALED_EVENTS and isinstance(rec.get("line"), str):
+                stamp = ctx.clock.local(when.timestamp()).strftime("%Y-%m-%d %H:%M")
+                got.append(f"- {stamp} {' '.join(rec['line'].split())}")
+    return got
 
 
 def _read_from(p: Path) -> tuple[bytes, tuple[tuple[int, int], int] | None]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.home.boxfolder import Folder
+from looop.home.errors import CorruptState
 from looop.human.mailbox import pending
 from looop.sessions.state import SessionError, get_session
 from looop.workers import landask
@@ -26,11 +28,31 @@ def _proposed(ctx: Ctx, worker: str) -> str | None:
     return got.ask if got is not None else None
 
 
+ANSWERED_S = 86400  # an answer is shown to the decider for a day (it is an event, no move)
+ANSWERED_MAX = 10
+
+
+def answered(ctx: Ctx) -> list[str]:
+    """The last day's answers, newest first: what the journal no longer says (RULE 1)."""
+    got: list[tuple[int, str]] = []
+    with Folder(ctx.paths.answers) as box:
+        for name in box.names(".json"):
+            try:
+                rec = box.read_object(name) or {}
+            except CorruptState:
+                continue
+            ts, text = rec.get("ts"), rec.get("answer")
+            if isinstance(ts, int) and isinstance(text, str) and ctx.clock.now() - ts < ANSWERED_S:
+                got.append((ts, f"- {name[:-5]} answered: {' '.join(text.split())[:500]}"))
+    return [line for _, line in sorted(got, reverse=True)[:ANSWERED_MAX]]
+
+
 def asks_section(ctx: Ctx) -> str | None:
-    """The PENDING ASKS body, or None when the mailbox is empty."""
+    """The PENDING ASKS body (and the last day's answers), or None when there are none."""
     rows = pending(ctx.paths.asks, ctx.paths.answers)
+    said = answered(ctx)
     if not rows:
-        return None
+        return "\n".join(["(none pending)", *said]) if said else None
     lines = []
     for r in rows:
         status = tag(ctx, r)
@@ -45,4 +67,4 @@ def asks_section(ctx: Ctx) -> str | None:
         "for the goal. LANDING: a landing you proposed waits on the human's review — they "
         "land it or decline; never propose it again or relay it."
     )
-    return "\n".join(lines)
+    return "\n".join(lines + said)

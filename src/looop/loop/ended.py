@@ -203,13 +203,15 @@ def _say(ctx: Ctx, knobs: Knobs, cfg: Config | None, rec: dict[str, Any], newly:
         outcome == Outcome.EXITED and rec["exit_code"] == 0
     )
     ctx.events.emit("ok" if good else "warn", "worker.ended", line, id=wid, outcome=outcome)
+    # an event, not a journal line: the journal holds moves (RULE 1); `journal --all` shows both
     ctx.events.record(
-        "worker_ended", id=wid, outcome=outcome, exit_code=rec["exit_code"], streak=rec["streak"]
+        "worker_ended",
+        id=wid,
+        outcome=outcome,
+        exit_code=rec["exit_code"],
+        streak=rec["streak"],
+        line=line,
     )
-    try:
-        append_journal(ctx, knobs, line)
-    except ExecError as e:  # the record and the event stand; the journal is said unwritable
-        ctx.events.emit("warn", "worker.ended", str(e), id=wid, outcome=outcome)
     if newly:
         msg = (
             f"worker {wid} is stalled: {rec['why']} — the decider may not start or restart it "

@@ -144,8 +144,7 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
         raise WebError(400, str(e)) from None
     except AskError as e:
         raise WebError(409, str(e)) from None
-    ctx.events.record("answer", id=ask_id, actor=actor)
-    _journal(ctx, f"answered {ask_id}: {text}", actor)
+    ctx.events.record("answer", id=ask_id, actor=actor, line=f"{actor}: answered {ask_id}: {text}")
     return {"ok": True, "id": ask_id, "answer": text}
 
 

@@ -8,9 +8,10 @@ import json
 
 from looop.core.context import Ctx
 from looop.home.needs import needs_at
-from looop.human.mailbox import new_ask
+from looop.human.mailbox import answer, new_ask
 from looop.loop.asks import asks_section
 from looop.workers.landask import proposal_file
+from tests.clocks import FixedClock
 
 
 def _ask(ctx: Ctx, wid: str) -> str:
@@ -41,3 +42,14 @@ def test_a_forged_land_ask_is_an_ordinary_one(ctx: Ctx) -> None:
     proposal_file(ctx, "w3").parent.mkdir(parents=True, exist_ok=True)
     proposal_file(ctx, "w3").write_text(json.dumps({"v": 1, "ask": "w3-99"}))  # another ask's
     assert f"- {other} [STRANDED] from w3" in (asks_section(ctx) or "")
+
+
+def test_the_decider_reads_the_last_days_answers_that_the_journal_no_longer_holds(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    old, new = _ask(ctx, "w4"), _ask(ctx, "w5")
+    answer(ctx.paths.asks, ctx.paths.answers, old, "no", clock.now() - 90_000)  # over a day
+    answer(ctx.paths.asks, ctx.paths.answers, new, "no", clock.now() - 60)
+    section = asks_section(ctx) or ""
+    assert f"- {new} answered: no" in section
+    assert old not in section
