@@ -227,6 +227,8 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(ctx: Ctx) -> None:
             ("tell_worker", {"id": "ghost", "message": "hi"}, "no worker"),
             ("kill_worker", {"id": "pulse"}, "pulse"),
             ("start_worker", {"id": "w2", "prompt": ""}, "empty"),
+            ("answer_ask", {"id": ask["id"], "answer": "yes\x00"}, "NUL"),
+            ("write_goal", {"id": "g1", "body": "a\x00b"}, "NUL"),
             ("no_such_tool", {}, "no_such_tool"),
         ]
         for name, args, says in cases:

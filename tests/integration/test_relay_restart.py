@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from looop.remote import hosts
+from looop.remote.ssh import link
 from tests.helpers import clean_env
 
 LOOOP = str(Path(sys.executable).with_name("looop"))
@@ -134,3 +135,25 @@ def test_an_ask_survives_the_relay_killed_and_started_again(relay: Relay) -> Non
     assert (w.returncode, out) == (0, "blue\n"), err
     assert "out of reach" in err
     assert sorted(p.name for p in (relay.data / "asks").rglob("rw1-*.json")) == ["rw1-1.json"]
+
+
+@pytest.mark.timeout(120)
+def test_down_stops_the_homes_relay(relay: Relay) -> None:
+    relay.start()
+    assert relay.proc is not None
+    down = subprocess.run([LOOOP, "down"], env=relay.env, capture_output=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert relay.proc.wait(10) == 0  # gone with `down`, not when the host is removed
+    assert not os.path.exists(relay.sock)
+    relay.proc = None
+    relay.start()  # the next one serves again
+    assert relay.worker("claim", "x").communicate(timeout=30) == ("claimed x\n", "")
+
+
+def test_a_links_sockets_live_in_the_homes_runtime_dir(tmp_path: Path) -> None:
+    data = tmp_path / "home"
+    hosts.add(data, "h1", "ssh://u@h1.example", 0)
+    base = str(tmp_path / "run")
+    lk = link.Link(data, hosts.get(data, "h1"), {"LOOOP_RUNTIME_DIR": base}, LOOOP)
+    mine = os.path.join(base, f"looop-{os.geteuid()}") + "/"
+    assert lk.relay_socket.startswith(mine) and lk.control.startswith(mine)

@@ -205,6 +205,35 @@ def test_bad_bodies(authed: TestClient, ctx: Ctx) -> None:
     assert journal(ctx) == "" and not (ctx.paths.answers / f"{aid}.json").exists()
 
 
+def test_a_nul_anywhere_in_a_request_is_a_400_and_nothing_is_done(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    aid = _ask(ctx, [])
+    nul = "a\x00b"
+    fields = ("answer", "message", "text", "reason", "body", "prompt", "file", "into", "mode")
+    spec = authed.get("/api/v1/openapi.json").json()["paths"]
+    posts = [p for p, ops in spec.items() if "post" in ops and "{" in p]
+    assert len(posts) >= 10  # every POST the dashboard makes that carries a field
+    for path in posts:
+        url = path.replace("{aid}", aid).replace("{gid}", "g1")
+        url = url.replace("{sid}", worker).replace("{wid}", worker)
+        for body in ({f: nul for f in fields}, {"keys": [nul]}, {nul: "x"}):
+            r = authed.post(url, json=body)
+            assert r.status_code == 400, (url, body, r.text)
+            assert "NUL" in r.json()["error"] and "\n" not in r.json()["error"]
+    for url in (
+        f"/api/v1/sessions/{worker}/tell?x=%00",
+        "/api/v1/goals/g%001",
+        f"/api/v1/asks/{aid}%00/answer",
+    ):
+        r = authed.post(url, json={"message": "x", "body": "x", "answer": "x"})
+        assert r.status_code == 400 and "NUL" in r.json()["error"], url
+    for url in ("/api/v1/state?all=%00", f"/api/v1/sessions/{worker}%00/log", "/static/%00"):
+        assert authed.get(url).status_code == 400, url
+    assert journal(ctx) == "" and not ctx.paths.goal("g1").exists()
+    assert not (ctx.paths.answers / f"{aid}.json").exists() and not list(ctx.paths.tells.glob("*"))
+
+
 def test_oversized_body_without_a_length_is_cut_off(authed: TestClient, ctx: Ctx) -> None:
     aid = _ask(ctx, [])
 

@@ -53,6 +53,18 @@ def _repos(ctx: Ctx) -> list[str]:
     return out
 
 
+def outside(ctx: Ctx, paths: Iterable[str]) -> str | None:
+    """The first of `paths` (absolute) that lies, its symlinks resolved, outside the home, the
+    data dir and the workers' repos; None when every one lies within."""
+    home = ctx.env.get("HOME") or ""
+    roots = [os.path.realpath(r) for r in (home, str(ctx.paths.data), *_repos(ctx)) if r[:1] == "/"]
+    for p in paths:
+        real = os.path.realpath(p)
+        if not any(posixpath.commonpath([real, r]) == r for r in roots):
+            return p
+    return None
+
+
 def _entry(folder: str, name: str) -> str:
     """`name` as it is spelled on disk in `folder` (the words the tripwire reads are
     lower-cased); `name` itself when nothing there matches."""

@@ -97,7 +97,7 @@ def runtime_base(env: Mapping[str, str]) -> str:
     return base
 
 
-def runtime_dir(base: str = "/tmp") -> str:
+def runtime_dir(base: str) -> str:
     """This user's private dir (0700) for the sockets of looop's preloaded hosts."""
     return join(base, f"looop-{os.geteuid()}")
 

@@ -251,13 +251,14 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
             res.workers.append(s.id)
         except SessionError:
             pass  # it finished on its own meanwhile
-    if os.path.isdir(ctx.paths.host_workers):
-        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for remote workers only
-        from looop.remote.wing import kill_all
+    if os.path.isdir(ctx.paths.hosts):
+        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+        from looop.remote.wing import kill_all, stop_links
 
         far, failed = kill_all(ctx)
         res.workers += far
         res.survivors_far = failed
+        stop_links(ctx)  # after: the kills went over them
     res.orphans = _kill_orphans(ctx)
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down this home's goes too (the

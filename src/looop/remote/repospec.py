@@ -72,8 +72,25 @@ def check_url(url: str, cloner: str = POD, paths: str = ON_THIS_MACHINE) -> str:
     )
 
 
+def ref_spelled(branch: str) -> str | None:
+    """Why `branch` spells a ref rather than a branch's name, or None: `refs/heads/x` would make
+    refs/heads/refs/heads/x, and git reads `heads/x`, `tags/x`, `remotes/o/x`, `HEAD` or
+    `FETCH_HEAD` as another ref before it reads the branch of that name."""
+    first = branch.split("/", 1)[0]
+    if first in ("refs", "heads", "tags", "remotes") or first == "HEAD" or first.endswith("_HEAD"):
+        return (
+            f"branch '{shown(branch)}' spells a git ref, not a branch's name — give the name "
+            "alone, without refs/, heads/, tags/, remotes/ or HEAD"
+        )
+    return None
+
+
 def check_branch(branch: str) -> str:
-    """A branch name git accepts (the check-ref-format rules that matter) and no option."""
+    """A branch name git accepts (the check-ref-format rules that matter), no option and no
+    ref's spelling (ref_spelled)."""
+    said = ref_spelled(branch) if isinstance(branch, str) else None
+    if said is not None:
+        raise RepoError(said)
     if (
         not isinstance(branch, str)
         or not branch

@@ -6,17 +6,33 @@ than one part)."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
 
+from looop.core.context import Ctx
 from looop.remote import dispatch as dispatch
 from looop.remote import hosts
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
 from looop.remote.probe import with_hosts as with_hosts
 from looop.remote.ssh import bounded as bounded
+from looop.remote.ssh import relay
+from looop.remote.ssh.link import link
 from looop.remote.verify import run_far as run_far
 
 
 def kind_of(data: Path, name: str) -> str:
     """A registered host's kind (ssh, k8s); "" when none of that name is readable."""
     return hosts.host_kind(data, name) or ""
+
+
+def stop_links(ctx: Ctx) -> None:
+    """`looop down`: each SSH host's connection and the relay that brings its workers' verbs
+    home (the next verb that reaches the host starts both again)."""
+    data = ctx.paths.data
+    for name in hosts.names(data):
+        with contextlib.suppress(hosts.HostError, OSError, subprocess.SubprocessError):
+            if isinstance(hosts.lookup(data, name), hosts.Host):
+                link(ctx, name).stop_master()
+        relay.stop(data, name)

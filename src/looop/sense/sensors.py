@@ -19,6 +19,7 @@ from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.readings import Reading
+from looop.core.watchlines import changed_since, watch_in
 from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
@@ -30,7 +31,6 @@ from looop.sense.verdicts import (
     failure_verdict,
     judge,
 )
-from looop.sense.watchlines import changed_since, watch_in
 
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file

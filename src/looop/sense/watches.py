@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 from looop.core.context import Ctx
+from looop.core.watchlines import resolve, watch_in
 from looop.home import store
 from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
-from looop.sense.watchlines import resolve, watch_in
 
 MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
 

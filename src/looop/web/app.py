@@ -70,7 +70,9 @@ async def read_body(request: Request, cap: int = MAX_BODY) -> dict[str, Any]:
     if not got.strip():
         return {}
     try:
-        obj = jsonio.safe_loads(got.decode("utf-8"))
+        obj = jsonio.safe_loads(got.decode("utf-8"), allow_nul=False)
+    except jsonio.UnsafeJSON as e:  # a NUL no file, argv or terminal carries: refused whole
+        raise WebError(400, f"the JSON body: {e}") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise WebError(400, f"the body is not JSON: {e}") from None
     if not isinstance(obj, dict):

@@ -202,7 +202,11 @@ def _acting(ctx: Ctx, allow_actions: bool) -> Callable[..., dict[str, Any]]:
                 "true} in the config) to let it act"
             )
         try:
+            fields = {"id": args[0], **args[1]} if args else {}  # (id, body) or nothing
+            jsonio.check_values(fields, 8, allow_nul=False)  # as the web's bodies (web/app.py)
             got: dict[str, Any] = fn(ctx, *args, actor=ACTOR)
+        except jsonio.UnsafeJSON as e:
+            raise ToolError(f"{tool}: {e}") from None
         except WebError as e:
             raise ToolError(e.message) from None
         except LooopError as e:

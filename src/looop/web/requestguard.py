@@ -61,6 +61,11 @@ class GuardMiddleware:
             )
             return
         path: str = scope["path"]
+        if "\0" in path or b"%00" in scope.get("query_string", b""):
+            await error_response(400, "the address holds a NUL (%00): send it without one")(
+                scope, receive, send
+            )
+            return
         if path.startswith("/static/") or path == "/favicon.ico":
             await self.app(scope, receive, send)
             return

@@ -182,3 +182,32 @@ def test_a_decisions_run_shell_with_code_it_cannot_read_needs_the_sandbox(ctx: C
         with pytest.raises(ExecError, match=r"^run_shell refused: the tripwire cannot read it"):
             run(ctx, {"action": "run_shell", "cmd": cmd})
     assert not ctx.paths.last_shell.exists() and not (ctx.paths.data / "marker").exists()
+
+
+@pytest.mark.parametrize(
+    "watch", ["/etc/passwd", "~/../..", "../../../etc", "~/link/x", "~/a/../../../var/log"]
+)
+def test_a_decisions_sensor_may_not_watch_outside_whats_looops(ctx: Ctx, watch: str) -> None:
+    config(ctx, "on")
+    home = ctx.paths.data.parent
+    (home / "link").symlink_to("/etc")
+    script = f"#!/bin/sh\n# looop:watch=~/notes.md\n# looop:watch={watch}\necho '{{}}'\n"
+    with pytest.raises(ExecError, match=r"may not watch .*outside your home") as got:
+        run(ctx, sensor("far", script))
+    assert "\n" not in str(got.value)
+    assert not ctx.paths.sensor("far").exists()
+    run(ctx, sensor("far", script), actor="cli")  # a human's sensor watches where it likes
+    assert who(ctx, "far") == "human"
+
+
+def test_a_decisions_sensor_watches_the_home_the_data_dir_and_a_workers_repo(
+    ctx: Ctx, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config(ctx, "on")
+    repo = tmp_path_factory.mktemp("repo")  # outside the home
+    ctx.paths.worktrees.mkdir(parents=True, exist_ok=True)
+    (ctx.paths.worktrees / "w1.json").write_text(json.dumps({"repo": str(repo)}))
+    watches = ["~/notes.md", "~", "inbox", str(ctx.paths.data), f"{repo}/.git/HEAD"]
+    script = "#!/bin/sh\n" + "".join(f"# looop:watch={w}\n" for w in watches) + "echo '{}'\n"
+    run(ctx, sensor("near", script))
+    assert who(ctx, "near") == "decision"

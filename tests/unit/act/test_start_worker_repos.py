@@ -59,3 +59,24 @@ def test_a_held_start_of_several_repos_keeps_them_for_the_reset() -> None:
     ).request(True, None)
     back = request_from(json.loads(json.dumps(request_json(req))))
     assert (back.repo, back.repos) == ("/src/app", ("/src/app", "/src/lib"))
+
+
+@pytest.mark.parametrize(
+    "branch",
+    [
+        "refs/heads/x",
+        "heads/x",
+        "remotes/origin/x",
+        "refs/tags/v1",
+        "tags/v1",
+        "HEAD",
+        "FETCH_HEAD",
+    ],
+)
+def test_a_branch_spelled_as_a_ref_is_refused_in_one_line(branch: str) -> None:
+    obj = {"action": "start_worker", "id": "w", "prompt": "p", "repo": "/src/app"}
+    with pytest.raises(DecisionError, match="spells a git ref") as got:
+        parse({**obj, "branch": branch})
+    assert "\n" not in str(got.value) and branch in str(got.value)
+    for fine in ("looop/x", "feature/heads", "x/refs/y", "HEADS-up"):
+        assert parse({**obj, "branch": fine}).branch == fine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from typing import Any
 
@@ -12,6 +13,7 @@ from looop.loop import pulse as pulse_mod
 from looop.loop.beat import TickOutcome
 from looop.loop.heal import heartbeat_path, sd_notify
 from looop.loop.pulse import Pulse
+from tests.clocks import StillClock
 
 
 def _run(ctx: Ctx, monkeypatch: pytest.MonkeyPatch, beats: list[Any], n: int) -> list[float]:
@@ -164,3 +166,40 @@ def test_a_heartbeat_that_cannot_be_written_is_said_once_and_again_when_it_can(
     said = [f["msg"] for name, f in ctx.events.seen if name == "pulse.heartbeat"]
     assert said[1:] == ["the heartbeat is written again"]
     assert path.read_text().split()[2] == "4"  # its fourth sign, written
+
+
+class _Watch:
+    """A watched path that changes `after` seconds into the sleep, then all the time."""
+
+    def __init__(self, clock: StillClock, after: float) -> None:
+        self.clock, self.at, self.waits = clock, clock.mono + after, 0
+
+    def wait(self, timeout: float | None) -> bool:
+        self.waits += 1
+        quiet = min(timeout or 0, max(0.0, self.at - self.clock.mono))
+        self.clock.mono += quiet
+        return self.clock.mono >= self.at
+
+
+def test_a_watch_that_never_rests_wakes_the_pulse_no_sooner_than_its_floor(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = StillClock()
+    p = Pulse(dataclasses.replace(ctx, clock=clock))
+
+    def wait(timeout: float | None = None) -> bool:  # the sleep, on the still clock
+        clock.mono += timeout or 0
+        return False
+
+    monkeypatch.setattr(p.stop, "wait", wait)
+    p.watcher = hot = _Watch(clock, 0)  # type: ignore[assignment]
+    assert p._rest(300) is True
+    assert clock.mono == pulse_mod.WOKEN_MIN_SECS and hot.waits == 1
+    # a change after the floor wakes at once, as before
+    p.watcher = _Watch(clock, 30)  # type: ignore[assignment]
+    began = clock.mono
+    assert p._rest(300) is True and clock.mono == began + 30
+    # and a quiet sleep ends at its end, not woken
+    p.watcher = _Watch(clock, 400)  # type: ignore[assignment]
+    began = clock.mono
+    assert p._rest(300) is False and clock.mono == began + 300

@@ -99,3 +99,9 @@ def test_a_url_at_home_says_where_urls_go(ctx: Ctx) -> None:
             worktree.plan(ctx, "w1", url, None)
     with pytest.raises(LooopError, match="give an absolute path"):
         worktree.plan(ctx, "w1", "app", None)
+
+
+@pytest.mark.parametrize("branch", ["refs/heads/x", "heads/x", "remotes/o/x", "tags/v1", "HEAD"])
+def test_a_branch_spelled_as_a_ref_is_refused_before_anything_crosses(branch: str) -> None:
+    with pytest.raises(LooopError, match="spells a git ref"):
+        dispatch.check_host_repo("h1", "/srv/app", branch)

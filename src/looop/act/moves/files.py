@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Self
 
-from looop.act import goalarchive, shellguard
+from looop.act import goalarchive, protected, shellguard
 from looop.act.decision import Action, DecisionError, Mover, check_id, opt_str, req_str
 from looop.act.outcome import ExecError
 from looop.act.playbook import write_playbook
 from looop.act.shellgate import shell_guard
 from looop.core import provenance
 from looop.core.text import file_text
+from looop.core.watchlines import declared, resolve
 from looop.home import outcomes, store
 from looop.home.errors import LooopError
 
@@ -156,8 +157,9 @@ beat.
         return None
 
     def _unread(self, by: Mover) -> bool:
-        """A decision may not replace a human's sensor, and may write one the tripwire cannot
-        read (python, node, …) only when it will run sandboxed. True: it is such a one."""
+        """A decision may not replace a human's sensor nor watch outside what is looop's, and
+        may write one the tripwire cannot read (python, node, …) only when it will run
+        sandboxed. True: it is such a one."""
         paths = by.ctx.paths
         path = paths.sensor(self.name)
         rel = paths.rel(path)
@@ -169,6 +171,13 @@ beat.
             raise ExecError(
                 f"write_sensor: {rel} was written by a human (`looop sensor write`) and a "
                 "decision may not replace it — write a sensor of another name, or ask the human"
+            )
+        watched = [resolve(by.ctx, w) for w in declared(store.encode(file_text(self.script)))]
+        far = protected.outside(by.ctx, watched)
+        if far is not None:  # a decided watch wakes the pulse: on what is looop's to watch
+            raise ExecError(
+                f"write_sensor: a decision's sensor may not watch {far}, outside your home, the "
+                "data dir and the workers' repos — watch a path within them, or ask the human"
             )
         why = shellguard.unreadable_script(file_text(self.script))  # as it lands on disk
         if why is None:

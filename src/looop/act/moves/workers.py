@@ -32,6 +32,7 @@ from looop.home import outcomes, store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
+from looop.remote.repospec import ref_spelled
 from looop.workers.errors import StartHeld
 from looop.workers.launch import start_worker
 from looop.workers.started import Away, StartRequest
@@ -101,6 +102,9 @@ class StartWorker(Action):
             raise DecisionError("start_worker: field 'branch' needs 'repo' (the repository)")
         if self.branch is not None and not self.branch.strip():
             raise DecisionError("start_worker: field 'branch' must be a branch name")
+        said = ref_spelled(self.branch) if self.branch is not None else None
+        if said is not None:
+            raise DecisionError(f"start_worker: field {said}")
         if self.host is not None and not self.host.strip():
             raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
 

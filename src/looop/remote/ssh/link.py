@@ -55,15 +55,20 @@ class Link:
     bin: str  # how the home calls its own looop (the relay)
 
     @property
+    def run_dir(self) -> str:
+        """The home's runtime dir ($LOOOP_RUNTIME_DIR's), where its other sockets live too."""
+        return where.runtime_dir(where.runtime_base(os.environ if self.env is None else self.env))
+
+    @property
     def control(self) -> str:
         # short: a unix socket path must stay under 108 bytes
         tag = fnv1a_64(f"{self.data}\0{self.host.name}".encode())
-        return os.path.join(where.runtime_dir(), f"ssh-{tag}")
+        return os.path.join(self.run_dir, f"ssh-{tag}")
 
     @property
     def relay_socket(self) -> str:
         tag = fnv1a_64(f"{self.data}\0{self.host.name}".encode())
-        return os.path.join(where.runtime_dir(), f"relay-{tag}.sock")
+        return os.path.join(self.run_dir, f"relay-{tag}.sock")
 
     @property
     def key(self) -> str:
@@ -98,8 +103,8 @@ class Link:
     def start_master(self) -> None:
         """One connection for every verb to this host, kept until `host rm`/`down` (or the
         link dies: the next verb starts a fresh one)."""
-        os.makedirs(where.runtime_dir(), mode=0o700, exist_ok=True)
-        errlog = Path(where.runtime_dir()) / f"ssh-{self.host.name}.err"
+        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+        errlog = Path(self.run_dir) / f"ssh-{self.host.name}.err"
         with open(errlog, "wb") as err:
             done = subprocess.run(
                 [

@@ -9,9 +9,13 @@ the link (link.start_relay): a verb over the link never loads this server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
+import signal
 import socket
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.core.contract import Answerer
@@ -56,11 +60,23 @@ def serve_one(ans: Answerer, conn: socket.socket) -> None:
         conn.close()
 
 
+def _lock(data: Path, name: str) -> str:
+    return str(data / "hosts" / f".{name}.relay.lock")
+
+
+def _leave(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # its socket goes with it (serve's finally)
+
+
 def serve(ctx: Ctx, name: str, path: str) -> int:
-    """Until the host is removed from the registry. One relay per host: the flock decides."""
-    lock = locks.try_flock(str(ctx.paths.data / "hosts" / f".{name}.relay.lock"))
+    """Until the host is removed from the registry or `looop down` (stop). One relay per host:
+    the flock decides, and holds its pid for `stop`."""
+    lock = locks.try_flock(_lock(ctx.paths.data, name))
     if lock is None:
         return 0  # another relay serves this host
+    os.ftruncate(lock, 0)
+    os.write(lock, str(os.getpid()).encode())
+    signal.signal(signal.SIGTERM, _leave)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -75,16 +91,38 @@ def serve(ctx: Ctx, name: str, path: str) -> int:
     srv.settimeout(2.0)
     ans = answerer(ctx, name)
     hostfile = reg.host_file(ctx.paths.data, name)
-    while hostfile.exists():
-        try:
-            conn, _ = srv.accept()
-        except TimeoutError:
-            continue
-        conn.settimeout(None)
-        threading.Thread(target=serve_one, args=(ans, conn), daemon=True).start()
-    srv.close()
     try:
-        os.unlink(path)
-    except OSError:
-        pass
+        while hostfile.exists():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=serve_one, args=(ans, conn), daemon=True).start()
+    finally:
+        srv.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     return 0
+
+
+def stop(data: Path, name: str, wait_s: float = 5.0) -> bool:
+    """`looop down`: host `name`'s relay, when one serves, told to go (SIGTERM through a pidfd
+    taken while it still holds its lock, so no other process is signalled) and waited for."""
+    lock = _lock(data, name)
+    try:
+        with open(lock, "rb") as f:
+            pid = int(f.read(16) or b"0")
+        fd = os.pidfd_open(pid)
+    except (OSError, ValueError):
+        return False
+    try:
+        if not locks.flock_held(lock):
+            return False
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        select.select([fd], [], [], wait_s)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

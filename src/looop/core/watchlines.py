@@ -23,6 +23,13 @@ def watch_in(lines: list[bytes]) -> list[str]:
     return found
 
 
+def declared(script: bytes, chunk: int = 4096) -> list[str]:
+    """Every PATH a reader of this script's head could take for a watch: each line whole and
+    cut in `chunk`s (sense/sensors reads its head so), wherever it stands."""
+    lines = script.split(b"\n")
+    return watch_in(lines + [ln[i : i + chunk] for ln in lines for i in range(0, len(ln), chunk)])
+
+
 def resolve(ctx: Ctx, written: str) -> str:
     """`~` and `~/x` are the user's home (as the sensor's own shell reads them); a relative
     path is the data dir's, where sensors run."""
