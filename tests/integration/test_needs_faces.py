@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,5 +113,38 @@ def test_every_face_shows_the_same_queue_and_each_item_is_told_once(
         assert sorted(_told(told)) == want
         text = _looop(ctx, "needs")
         assert text.startswith("3 waiting on you\n") and "→ looop attach prompter" in text
+    finally:
+        kill_sessions(ctx.paths.data)
+
+
+# a custom CLI's own question (no runner pattern names it); a build log that pauses on a `:`
+ASKING = "read -p 'Do you want to proceed? (y/N) ' a; sleep 600; : {{prompt_file}}"
+BUILDING = "echo 'Compiling looop:'; sleep 600; : {{prompt_file}}"
+
+
+def test_a_custom_prompt_is_in_needs_within_seconds_without_a_beat(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}], worker=SPENDER)
+    try:
+        _looop(ctx, "worker", "start", "builder", "x", "--command", BUILDING)
+        built = ctx.paths.data / "sessions" / "builder" / "output.log"
+        wait_until(lambda: built.exists() and "looop:" in built.read_text(), 30, "the build log")
+        _looop(ctx, "worker", "start", "asker", "x", "--command", ASKING)
+        log = ctx.paths.data / "sessions" / "asker" / "output.log"
+        wait_until(lambda: log.exists() and "(y/N)" in log.read_text(), 30, "the prompt")
+        shown = time.monotonic()  # on the worker's screen: from here the human waits
+        listed: list[dict[str, Any]] = []
+        while not listed and time.monotonic() < shown + 5:
+            listed = [
+                n for n in json.loads(_looop(ctx, "needs", "--json")) if n["worker"] == "asker"
+            ]
+        assert listed, "the prompt was not in `looop needs` within 5 s"
+        assert listed[0]["kind"] == "input"
+        assert listed[0]["what"] == "its screen asks: Do you want to proceed? (y/N)"
+        # every face reads the same rows: the web's and MCP's queues hold it too
+        assert _same(_web(ctx)) == _same(_mcp(ctx)) == _same(listed)
+        ls = _looop(ctx, "ls")
+        assert "needs-input" in next(line for line in ls.splitlines() if "asker" in line)
+        # the build log, quiet longer on its `:` line, is no prompt: the kernel says it sleeps
+        assert "busy" in next(line for line in ls.splitlines() if "builder" in line)
     finally:
         kill_sessions(ctx.paths.data)
