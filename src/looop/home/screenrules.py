@@ -23,11 +23,12 @@ KEY = "needs_input"
 MAX_PATTERNS = 16
 MAX_CHARS = 300
 # Said on a last line, it asks whoever reads the screen: a yes/no question, "press Enter", a
-# password or passphrase
+# password or passphrase, a field with its default (`package name: (app)`)
 _ASKS = re.compile(
     r"[\[(]\s*(?:y(?:es)?\s*/\s*no?|no?\s*/\s*y(?:es)?)\b[^\])\n]{0,20}[\])]"
     r"|\b(?:press|hit)\s+(?:enter|return|any key)\b"
-    r"|\b(?:password|passphrase|passcode|pin)\b.*[:?]$",
+    r"|\b(?:password|passphrase|passcode|pin)\b.*[:?]$"
+    r"|:\s*[(\[][^)\]]{0,40}[)\]]$",
     re.IGNORECASE,
 )
 
