@@ -34,7 +34,12 @@ TOKEN = "t" * 43
 
 
 def _looop(ctx: Ctx, *args: str) -> str:
-    env = clean_env(ctx.paths.data.parent, ctx.paths.data, LOOOP_CONFIG=str(ctx.paths.config))
+    env = clean_env(
+        ctx.paths.data.parent,
+        ctx.paths.data,
+        LOOOP_CONFIG=str(ctx.paths.config),
+        LOOOP_INTERVAL="3600",  # a pulse beats when woken, never on its interval here
+    )
     r = subprocess.run(
         [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -146,5 +151,31 @@ def test_a_custom_prompt_is_in_needs_within_seconds_without_a_beat(ctx: Ctx) -> 
         assert "needs-input" in next(line for line in ls.splitlines() if "asker" in line)
         # the build log, quiet longer on its `:` line, is no prompt: the kernel says it sleeps
         assert "busy" in next(line for line in ls.splitlines() if "builder" in line)
+        # answered, it prints again: it waits no more
+        _looop(ctx, "send", "asker", "y")
+        wait_until(lambda: "asker" not in _looop(ctx, "needs"), 5, "the answered prompt gone")
     finally:
+        kill_sessions(ctx.paths.data)
+
+
+def test_a_custom_prompt_wakes_a_resting_pulse_that_tells_the_human_within_seconds(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    told = tmp_path / "told.txt"
+    wire(
+        ctx,
+        [{"decision": {"action": "noop"}}] * 20,
+        worker=SPENDER,
+        notification=f'echo "$LOOOP_ID" >> {told}',
+    )
+    try:
+        _looop(ctx, "up")
+        _looop(ctx, "worker", "start", "asker", "x", "--command", ASKING)
+        log = ctx.paths.data / "sessions" / "asker" / "output.log"
+        wait_until(lambda: log.exists() and "(y/N)" in log.read_text(), 30, "the prompt")
+        shown = time.monotonic()
+        wait_until(lambda: "asker" in _told(told), 5, "the human told of the prompt")
+        assert time.monotonic() - shown < 5
+    finally:
+        _looop(ctx, "down")
         kill_sessions(ctx.paths.data)
