@@ -60,8 +60,10 @@ def _reading(pid: int, tty: int, calls: tuple[int, frozenset[int]]) -> bool | No
             return False
         nr = int(words[0])
         if nr == calls[0]:
-            rdev = os.stat(f"/proc/{pid}/fd/{int(words[1], 16)}").st_rdev
-            return rdev in (tty, _DEV_TTY)
+            fd = f"/proc/{pid}/fd/{int(words[1], 16)}"
+            if not os.readlink(fd).startswith("/dev/"):
+                return False  # a pipe's, a file's: never a path a box made is followed
+            return os.stat(fd).st_rdev in (tty, _DEV_TTY)
     except (OSError, ValueError, IndexError):
         return None
     return None if nr in calls[1] else False
