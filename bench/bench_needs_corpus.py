@@ -3,7 +3,9 @@ patterns) over the labelled corpus of real screens (tests/corpus/needs/, recorde
 real claude, codex, pi, opencode and gemini against the scripted model server and labelled
 by a human before the detector looked; tests/realcli/record_needs.py records more). Per
 CLI: precision (of the screens it said wait for a human, how many do) and recall (of the
-screens that wait, how many it found)."""
+screens that wait, how many it found). Beside them the `custom` screens (commands no profile
+knows, tests/corpus/needs/record_custom.py) by the rule every worker is judged by when its
+output goes quiet (home/screenrules.prompt), with the kernel's word and by the text alone."""
 
 from __future__ import annotations
 
@@ -13,33 +15,37 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PRECISION, RECALL = 99.0, 97.0
+CUSTOM_RECALL = 90.0  # a prompt in no known form (`Release notes >`) is missed
 
 
 def run() -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
-    from tests.corpus.needs.score import CLIS, score  # the test's own scorer, one truth
+    from tests.corpus.needs.score import CLIS, CUSTOM, score  # the test's own scorer
 
     rows: list[dict[str, Any]] = []
     total = 0
-    for cli in CLIS:
-        s = score(cli)
-        total += s.screens
+    for s, recall in [
+        *((score(cli), RECALL) for cli in CLIS),
+        (score(CUSTOM), CUSTOM_RECALL),
+        (score(CUSTOM, text_alone=True), None),
+    ]:
+        total += s.screens if s.cli in CLIS else 0
         what = f"{s.screens} screens, {s.waiting} waiting"
         for metric, value, target in (
-            ("precision", s.precision * 100, PRECISION),
-            ("recall", s.recall * 100, RECALL),
+            ("precision", s.precision * 100, PRECISION if recall else None),
+            ("recall", s.recall * 100, recall),
         ):
             rows.append(
                 {
-                    "name": f"needs-input {metric}, {cli} ({what})",
+                    "name": f"needs-input {metric}, {s.cli} ({what})",
                     "value": round(value, 1),
                     "min": None,
                     "max": None,
                     "unit": "%",
                     "baseline": None,
                     "ratio": None,
-                    "target": f">= {target:g}",
-                    "ok": value >= target,
+                    "target": f">= {target:g}" if target else "informational",
+                    "ok": target is None or value >= target,
                 }
             )
     kinds: dict[str, int] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ TOKEN = "t" * 43
 
 
 def _looop(ctx: Ctx, *args: str) -> str:
-    env = clean_env(ctx.paths.data.parent, ctx.paths.data, LOOOP_CONFIG=str(ctx.paths.config))
+    env = clean_env(
+        ctx.paths.data.parent,
+        ctx.paths.data,
+        LOOOP_CONFIG=str(ctx.paths.config),
+        LOOOP_INTERVAL="3600",  # a pulse beats when woken, never on its interval here
+    )
     r = subprocess.run(
         [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -113,4 +119,63 @@ def test_every_face_shows_the_same_queue_and_each_item_is_told_once(
         text = _looop(ctx, "needs")
         assert text.startswith("3 waiting on you\n") and "→ looop attach prompter" in text
     finally:
+        kill_sessions(ctx.paths.data)
+
+
+# a custom CLI's own question (no runner pattern names it); a build log that pauses on a `:`
+ASKING = "read -p 'Do you want to proceed? (y/N) ' a; sleep 600; : {{prompt_file}}"
+BUILDING = "echo 'Compiling looop:'; sleep 600; : {{prompt_file}}"
+
+
+def test_a_custom_prompt_is_in_needs_within_seconds_without_a_beat(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}], worker=SPENDER)
+    try:
+        _looop(ctx, "worker", "start", "builder", "x", "--command", BUILDING)
+        built = ctx.paths.data / "sessions" / "builder" / "output.log"
+        wait_until(lambda: built.exists() and "looop:" in built.read_text(), 30, "the build log")
+        _looop(ctx, "worker", "start", "asker", "x", "--command", ASKING)
+        log = ctx.paths.data / "sessions" / "asker" / "output.log"
+        wait_until(lambda: log.exists() and "(y/N)" in log.read_text(), 30, "the prompt")
+        shown = time.monotonic()  # on the worker's screen: from here the human waits
+        listed: list[dict[str, Any]] = []
+        while not listed and time.monotonic() < shown + 5:
+            listed = [
+                n for n in json.loads(_looop(ctx, "needs", "--json")) if n["worker"] == "asker"
+            ]
+        assert listed, "the prompt was not in `looop needs` within 5 s"
+        assert listed[0]["kind"] == "input"
+        assert listed[0]["what"] == "its screen asks: Do you want to proceed? (y/N)"
+        # every face reads the same rows: the web's and MCP's queues hold it too
+        assert _same(_web(ctx)) == _same(_mcp(ctx)) == _same(listed)
+        ls = _looop(ctx, "ls")
+        assert "needs-input" in next(line for line in ls.splitlines() if "asker" in line)
+        # the build log, quiet longer on its `:` line, is no prompt: the kernel says it sleeps
+        assert "busy" in next(line for line in ls.splitlines() if "builder" in line)
+        # answered, it prints again: it waits no more
+        _looop(ctx, "send", "asker", "y")
+        wait_until(lambda: "asker" not in _looop(ctx, "needs"), 5, "the answered prompt gone")
+    finally:
+        kill_sessions(ctx.paths.data)
+
+
+def test_a_custom_prompt_wakes_a_resting_pulse_that_tells_the_human_within_seconds(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    told = tmp_path / "told.txt"
+    wire(
+        ctx,
+        [{"decision": {"action": "noop"}}] * 20,
+        worker=SPENDER,
+        notification=f'echo "$LOOOP_ID" >> {told}',
+    )
+    try:
+        _looop(ctx, "up")
+        _looop(ctx, "worker", "start", "asker", "x", "--command", ASKING)
+        log = ctx.paths.data / "sessions" / "asker" / "output.log"
+        wait_until(lambda: log.exists() and "(y/N)" in log.read_text(), 30, "the prompt")
+        shown = time.monotonic()
+        wait_until(lambda: "asker" in _told(told), 5, "the human told of the prompt")
+        assert time.monotonic() - shown < 5
+    finally:
+        _looop(ctx, "down")
         kill_sessions(ctx.paths.data)

@@ -1,5 +1,7 @@
 """A worker that waits for a human on its own screen: at its CLI's permission/approval prompt,
-or idle at its input box with its turn done. Neither busy nor stuck: health `needs-input`.
+idle at its input box with its turn done, or (any worker) at a prompt its supervisor saw when
+its output went quiet (home/screenrules.prompt, kept in its status.json). Neither busy nor
+stuck: health `needs-input`.
 Also a worker at its provider's usage limit (`limited until HH:MM`, home/worklimit).
 
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
@@ -111,9 +113,10 @@ def refine(
 ) -> None:
     """Turn a live busy/stuck row's health into `limited until HH:MM` or `needs-input` (with
     `needs_input`: what its screen says) in place. `sessions`: id -> the listing's fields
-    (`dir`). `look` (the beat's, workers/needsinput) reads a screen only when its log changed
-    since the verdict cached, judged with the runners' `custom` patterns; None (`looop ls`,
-    which must stay light): never, the last beat's verdict stands."""
+    (`dir`; `prompt`: what its screen asked when its output went quiet, sessions/lifecycle).
+    `look` (the beat's, workers/needsinput) reads a screen only when its log changed since the
+    verdict cached, judged with the runners' `custom` patterns; None (`looop ls`, which must
+    stay light): never, the last beat's verdict stands."""
     cache = _read_cache(data)
     fresh: dict[str, Any] = {}
     for r in rows:
@@ -124,6 +127,9 @@ def refine(
         until = limited_until(sdir, clock)
         if until is not None:
             r["health"] = f"limited until {until}"
+            continue
+        if isinstance(s.get("prompt"), str):  # its supervisor saw it quiet at a prompt
+            _mark(r, s["prompt"])
             continue
         key = _log_key(sdir)
         if key is None:

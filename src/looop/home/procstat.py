@@ -1,7 +1,18 @@
 """A process's line in /proc/PID/stat, read once for every room that asks of a process's state,
-parent, group or start time."""
+parent, group or start time, and whether a terminal's foreground waits on its reader."""
 
 from __future__ import annotations
+
+import os
+
+# Per machine, read(2)'s number and those of the waits on several descriptors at once (poll,
+# select, epoll: a TUI's or a relay's, whose wait says nothing of the terminal alone)
+_CALLS = {
+    "x86_64": (0, frozenset({7, 23, 232, 270, 271, 281, 441})),
+    "aarch64": (63, frozenset({22, 72, 73, 441})),
+}
+_DEV_TTY = os.makedev(5, 0)  # /dev/tty: the reader's own terminal (getpass, ssh)
+_MOST = 64  # processes looked at under one worker
 
 
 def stat_fields(pid: int) -> list[bytes] | None:
@@ -15,3 +26,52 @@ def stat_fields(pid: int) -> list[bytes] | None:
         return None
     close = raw.rfind(b")")
     return raw[close + 2 :].split() if close >= 0 else None
+
+
+def reads_terminal(pid: int) -> bool | None:
+    """True when a process of the foreground group on `pid`'s terminal, `pid` or one under it,
+    is blocked reading that terminal; False when the kernel shows each of them doing else
+    (asleep, running, waiting for a child); None when it cannot say (no /proc, a syscall hidden
+    from us, another machine, a wait on several descriptors)."""
+    calls = _CALLS.get(os.uname().machine)
+    rest = stat_fields(pid)
+    if calls is None or rest is None or len(rest) < 6 or int(rest[4]) == 0:
+        return None
+    tty, fg, seen = int(rest[4]), int(rest[5]), False
+    todo, looked = [pid], 0
+    while todo and looked < _MOST:
+        p = todo.pop()
+        looked += 1
+        got = stat_fields(p)
+        if got is not None and len(got) > 2 and int(got[2]) == fg:
+            said = _reading(p, tty, calls)
+            if said:
+                return True
+            seen = seen or said is None
+        todo += _children(p)
+    return None if seen or looked == 0 else False
+
+
+def _reading(pid: int, tty: int, calls: tuple[int, frozenset[int]]) -> bool | None:
+    try:
+        with open(f"/proc/{pid}/syscall", "rb") as f:
+            words = f.read().split()
+        if not words or words[0] == b"running":
+            return False
+        nr = int(words[0])
+        if nr == calls[0]:
+            fd = f"/proc/{pid}/fd/{int(words[1], 16)}"
+            if not os.readlink(fd).startswith("/dev/"):
+                return False  # a pipe's, a file's: never a path a box made is followed
+            return os.stat(fd).st_rdev in (tty, _DEV_TTY)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if nr in calls[1] else False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return []

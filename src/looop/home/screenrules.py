@@ -4,9 +4,14 @@ expressions that, found on a worker's plain screen text, mean the worker waits f
 Validated strictly when the config is read (each bad one is one line naming its key) and
 bounded in number and length. They run through the `regex` module with a time bound per
 search (workers/needsinput), so a pattern that backtracks without end on a hostile screen
-costs at most that bound, never a stuck beat."""
+costs at most that bound, never a stuck beat.
+
+`prompt` is the rule every worker is judged by beside those, its CLI's or none: what the last
+line of a screen gone quiet asks (its supervisor judges it, sessions/lifecycle)."""
 
 from __future__ import annotations
+
+import re
 
 from looop.home.errors import LooopError, bad_config_value
 
@@ -17,6 +22,29 @@ if TYPE_CHECKING:
 KEY = "needs_input"
 MAX_PATTERNS = 16
 MAX_CHARS = 300
+# Said on a last line, it asks whoever reads the screen: a yes/no question, "press Enter", a
+# password or passphrase, a field with its default (`package name: (app)`)
+_ASKS = re.compile(
+    r"[\[(]\s*(?:y(?:es)?\s*/\s*no?|no?\s*/\s*y(?:es)?)\b[^\])\n]{0,20}[\])]"
+    r"|\b(?:press|hit)\s+(?:enter|return|any key)\b"
+    r"|\b(?:password|passphrase|passcode|pin)\b.*[:?]$"
+    r"|:\s*[(\[][^)\]]{0,40}[)\]]$",
+    re.IGNORECASE,
+)
+
+
+def prompt(text: str, reading: bool | None) -> str | None:
+    """`prompt: the line` when the last line of this plain screen (one gone quiet) asks a
+    human, else None. `reading`: whether the kernel saw the terminal's foreground process
+    blocked reading it (home/procstat.reads_terminal; None: it cannot say). A line ending in
+    `?` or `:` asks unless the kernel says nothing reads (a build log's `Compiling:` before a
+    long step); one read from ending in `)` or `]` asks too (a default: `name: (app)`)."""
+    lines = [s for s in (line.strip() for line in text[-16384:].splitlines()) if s]
+    last = " ".join(lines[-1].split())[:200] if lines else ""
+    ends = ("?", ":", ")", "]") if reading else ("?", ":")
+    if last and (_ASKS.search(last) or (reading is not False and last.endswith(ends))):
+        return f"prompt: {last}"
+    return None
 
 
 def parse_patterns(v: Any, source: str, where: str) -> tuple[str, ...]:

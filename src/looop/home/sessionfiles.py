@@ -178,8 +178,9 @@ def label(state: str, alive: bool, exit_code: int | None) -> str:
 
 def load_light(sdir: str) -> dict[str, Any] | None:
     """state.load_session's reading of one session as a dict of the fields `status` and `ls`
-    show (id, state, alive, exit_code, label, note, started_at, last_change, dir); None without
-    meta.json; CorruptState or OSError where load_session raises them."""
+    show (id, state, alive, exit_code, label, note, started_at, last_change, dir, `prompt`: what
+    its quiet screen asks, sessions/lifecycle); None without meta.json; CorruptState or OSError
+    where load_session raises them."""
     meta = read_meta(sdir)
     if meta is None:
         return None
@@ -203,6 +204,7 @@ def load_light(sdir: str) -> dict[str, Any] | None:
         "dir": sdir,
         "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
         "limit": "memory" if status.get("limit") == "memory" else None,  # its run hit it
+        "prompt": status.get("prompt") if isinstance(status.get("prompt"), str) else None,
     }
 
 

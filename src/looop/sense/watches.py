@@ -11,6 +11,7 @@ from pathlib import Path
 from looop.core.context import Ctx
 from looop.core.watchlines import resolve, watch_in
 from looop.home import store
+from looop.home.workerrows import PULSE
 from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
 
 MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
@@ -37,14 +38,19 @@ def sensor_watches(ctx: Ctx) -> list[str]:
 
 def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
     """Where a worker's transition shows: the sessions, asks and reports folders (one
-    started, asked, reported); and each session's status.json itself (its run started or
-    ended), never its folder, where the output log grows with every line a worker prints."""
+    started, asked, reported); and each worker's status.json itself (its run started or
+    ended, its quiet screen asks), never its folder, where the output log grows with every
+    line a worker prints."""
     p = ctx.paths
     folders = [str(p.sessions), str(p.asks), str(p.reports)]
     files = []
     try:
         with os.scandir(p.sessions) as it:
-            files = [os.path.join(e.path, "status.json") for e in it if e.is_dir()]
+            # not the pulse's own: what its screen says (a prompt seen, sessions/lifecycle)
+            # would wake it to print, and so to be judged again
+            files = [
+                os.path.join(e.path, "status.json") for e in it if e.is_dir() and e.name != PULSE
+            ]
     except OSError:
         pass  # no sessions yet: the folder's own watch sees the first
     return folders, files[:MAX_WATCHES]

@@ -11,6 +11,8 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from looop.home import protocol as proto
+from looop.home.procstat import reads_terminal
+from looop.home.screenrules import prompt
 from looop.sessions.child import Child, signal_in_note
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log
@@ -114,6 +116,17 @@ class Lifecycle:
         self.done = Event(loop)
         self.tasks: set[Task] = set()
         book.listeners.append(self._settled)
+        pump.mark.quiet = self.quiet
+
+    def quiet(self, hushed: bool) -> None:
+        """Output went quiet (or came again): what the screen asks while it is quiet goes in
+        status.json, where every face reads it (home/needsinput) and the pulse is woken."""
+        said, child = None, self.child
+        if hushed and child is not None and not child.done and not self.finishing:
+            text = self.pump.render("plain", True).get("text")
+            said = prompt(text, reads_terminal(child.pid)) if isinstance(text, str) else None
+        if said != self.book.status.get("prompt"):
+            self.book.update(prompt=said)
 
     def _settled(self, old: SessionState, new: SessionState, status: dict[str, Any]) -> None:
         if (new is _EXITED or new is _KILLED) and not self.final.done() and not self.loop.closed:

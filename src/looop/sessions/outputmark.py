@@ -2,7 +2,8 @@
 printed, on the monotonic and boot clocks, so `stuck` is judged by time a wall-clock step
 does not move. Written when output comes after a second's quiet and once more a second
 after output, never more often: a worker printing all the time costs one small rename a
-second, a quiet one nothing."""
+second, a quiet one nothing. The look a second after output that finds none since is the
+moment output went quiet: `quiet(True)` is told then, `quiet(False)` at the next output."""
 
 from __future__ import annotations
 
@@ -32,17 +33,25 @@ class OutputMark:
         self.at = -1.0  # the last output, on the loop's (monotonic) clock
         self.written = -1.0  # the `at` the file holds
         self.handle: Handle | None = None
+        self.quiet: Callable[[bool], None] | None = None  # told when output stops and comes
+        self.hushed = False  # told quiet, no output since
         self.said(at)
 
     def said(self, at: float) -> None:
         self.at = at
         if self.handle is None and self.fdir:
+            if self.hushed and self.quiet is not None:
+                self.quiet(False)
+            self.hushed = False
             self.write()
 
     def write(self) -> None:
         """The file to the last output, then a look again in a second if it changed."""
         self.handle = None
         if self.at == self.written:
+            self.hushed = True
+            if self.quiet is not None:
+                self.quiet(True)
             return
         boot = self.boottime() - (self.loop.time() - self.at)  # the same moment, boot clock
         try:

@@ -122,6 +122,7 @@ class Session:
         "last_change",
         "note",
         "output_bytes",
+        "prompt",
         "rows",
         "signaled",
         "started_at",
@@ -149,6 +150,7 @@ class Session:
         supervisor_pid: int | None = None,
         error: str | None = None,
         contain: str | None = None,
+        prompt: str | None = None,
     ) -> None:
         self.id = id
         self.cmd = cmd
@@ -168,6 +170,7 @@ class Session:
         self.supervisor_pid = supervisor_pid
         self.error = error
         self.contain = contain  # what kills what its runs leave: cgroup, sweep (None: older)
+        self.prompt = prompt  # what its screen, quiet, asks (sessions/lifecycle)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, label={self.label!r}, alive={self.alive})"
@@ -242,6 +245,7 @@ def load_session(sdir: Path) -> Session | None:
         supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
         contain=_contain(meta),
+        prompt=status.get("prompt") if isinstance(status.get("prompt"), str) else None,
     )
 
 

@@ -33,6 +33,7 @@ def session_fields(s: Session) -> dict[str, Any]:
         "last_change": s.last_change,
         "dir": str(s.dir),
         "contain": s.contain,
+        "prompt": s.prompt,
     }
 
 

@@ -6,7 +6,8 @@ RECORDED: a directory the recorder wrote into (`LOOOP_RECORD_NEEDS_TO=RECORDED`)
 <cli>/<n>.txt and <n>.how; LABELS: a JSON file {cli: {"<n>.txt": label or [label, scene]}}
 written by looking at each screen. A screen not named in LABELS is left out (thinned: a
 spinner frame like the one before it). Each added screen takes the next free number in
-tests/corpus/needs/<cli>/; labels.json gains its label and scene (score.SCENES)."""
+tests/corpus/needs/<cli>/; labels.json gains its label and scene (score.SCENES), and for a
+custom screen what the kernel said (RECORDED/kernel.json, record_custom.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from tests.corpus.needs.score import HERE, LABELS, SCENES, last_number
 def add(recorded: Path, given: dict[str, dict[str, object]]) -> dict[str, int]:
     """Screens added per CLI."""
     added: dict[str, int] = {}
+    said_by = recorded / "kernel.json"
+    kernel = json.loads(said_by.read_text()) if said_by.exists() else {}
     for cli, screens in sorted(given.items()):
         book_path = HERE / cli / "labels.json"
         book = json.loads(book_path.read_text())
@@ -39,6 +42,8 @@ def add(recorded: Path, given: dict[str, dict[str, object]]) -> dict[str, int]:
             book["screens"][new] = label
             if scene is not None:
                 scenes[new] = scene
+            if name in kernel:
+                book.setdefault("kernel", {})[new] = kernel[name]
         book_path.write_text(json.dumps(book, indent=1, ensure_ascii=False) + "\n")
         added[cli] = len(screens)
     return added

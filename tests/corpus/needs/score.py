@@ -5,7 +5,11 @@ label a human gave it (labels.json, written before the detector looked).
 Positive = the screen waits for a human (an approval prompt, a chooser, an idle input box);
 precision = right positives / all positives said, recall = right positives / all labelled.
 Beside its label a screen may have a scene (`scenes` in labels.json): `error` (a failing turn's
-error or retry is on it) or `long-output` (a long command output or answer fills it)."""
+error or retry is on it) or `long-output` (a long command output or answer fills it).
+
+The `custom` screens (commands no profile knows) are judged by the rule every worker is
+judged by when its output goes quiet (home/screenrules.prompt), with what the kernel said of
+the terminal's reader when each was recorded (`kernel` in labels.json), or by the text alone."""
 
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looop.home.screenrules import prompt
 from looop.workers.needsinput import Rules, judge
 
 HERE = Path(__file__).resolve().parent
 CLIS = ("claude", "codex", "pi", "opencode", "gemini")
-WAITS = ("approval", "idle")  # the labels that wait for a human; every other one does not
-LABELS = ("approval", "idle", "busy", "start")
+CUSTOM = "custom"  # screens of commands no runner profile knows
+WAITS = ("approval", "idle", "prompt")  # the labels that wait for a human; no other one does
+LABELS = ("approval", "idle", "prompt", "busy", "start", "shell")
 SCENES = ("error", "long-output")
 
 
@@ -58,16 +64,26 @@ def scenes(cli: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in (got.get("scenes") or {}).items()}
 
 
-def score(cli: str, rules: Rules | None = None) -> Score:
+def kernel(cli: str) -> dict[str, bool | None]:
+    """File name -> whether the kernel saw the terminal's reader waiting on it (custom/)."""
+    got = json.loads((HERE / cli / "labels.json").read_text())
+    return {str(k): v for k, v in (got.get("kernel") or {}).items()}
+
+
+def score(cli: str, rules: Rules | None = None, text_alone: bool = False) -> Score:
+    """`custom`: each screen by the generic rule, with the kernel's word unless `text_alone`."""
     rules = rules or Rules()
-    out = Score(cli)
-    scene = scenes(cli)
+    out = Score(f"{cli} (text alone)" if text_alone else cli)
+    scene, read = scenes(cli), kernel(cli)
     for name, label in sorted(labels(cli).items()):
         for kind in (label, scene.get(name)):
             if kind is not None:
                 out.kinds[kind] = out.kinds.get(kind, 0) + 1
         text = (HERE / cli / name).read_text()
-        verdict = judge(text, {cli}, rules)
+        if cli == CUSTOM:
+            verdict = prompt(text, None if text_alone else read.get(name))
+        else:
+            verdict = judge(text, {cli}, rules)
         want = label in WAITS
         out.screens += 1
         out.waiting += want

@@ -225,6 +225,7 @@ def test_the_light_session_listing_is_list_sessions(data: Path) -> None:
                 "dir": str(s.dir),
                 "contain": s.contain,
                 "limit": None,  # no run here hit a bound (tests/integration/test_bounds.py)
+                "prompt": s.prompt,
             }
             for s in list_sessions(data)
         ]
