@@ -17,7 +17,7 @@ from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
 from looop.core.termsafe import for_terminal
 from looop.home import jsonio
-from looop.workers import reviewsend
+from looop.workers import landask, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review
 from looop.workers.reviewgit import Commit, FileChange
@@ -219,6 +219,7 @@ def review_cmd(
     if on_lines or on_all or send or in_editor:
         return
     r = read_review(ctx, c)
+    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` now approves
     if as_json:
         click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
         return

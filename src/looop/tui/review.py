@@ -41,6 +41,12 @@ def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     return backend_for(ctx, sid).review(sid)
 
 
+def _tips(r: dict[str, Any]) -> dict[str, str]:
+    """Each repository's tip the review shows, by its folder's name ("": a worker of one)."""
+    repos = r.get("repos") or [r]
+    return {str(p.get("name") or ""): str(p["tip"]) for p in repos}
+
+
 def _line(text: str, style: str = "") -> Text:
     return Text(for_terminal(text), style=style, no_wrap=True, overflow="ellipsis")
 
@@ -237,16 +243,17 @@ class ReviewScreen(ModalScreen[None]):
                 f"Land worker {self.sid}'s change ({said}) into its base? "
                 "It cannot be taken back from here."
             )
-            job = lambda: self._land(acts, mode)  # noqa: E731
+            shown = _tips(self.data)  # what this pane shows is what lands, never later
+            job = lambda: self._land(acts, mode, shown)  # noqa: E731
             self._confirm(question, lambda: self.act(f"landing {self.sid}", job, self.reload))
 
         title = f"land {self.sid}: Enter lands as configured, or type ff, merge or pr"
         self.app.push_screen(Line(title, "ff · merge · pr (empty: as configured)"), how)
 
-    def _land(self, acts: Acts, mode: str) -> str:
+    def _land(self, acts: Acts, mode: str, at: dict[str, str]) -> str:
         """On its thread: a conflict is said, and the comment to send back is offered."""
         try:
-            return acts.land(self.sid, mode)
+            return acts.land(self.sid, mode, at)
         except LooopError as e:
             back = getattr(e, "comment", "")
             if back:

@@ -191,7 +191,9 @@ async function landChange() {
   if (!confirm(`Land worker ${rv.id}'s change (${how})? It cannot be taken back from here.`)) return;
   $("#review-conflict").hidden = true;
   try {
-    const got = await api(`${wpath(rv.id)}/land`, mode ? { mode } : {});
+    // the tips this panel shows are what lands: a branch that moved since is refused
+    const at = Object.fromEntries(sections(rv.data).map((s) => [s.name || "", s.tip]));
+    const got = await api(`${wpath(rv.id)}/land`, mode ? { mode, at } : { at });
     const said = got.mode === "pr" ? `pull request opened: ${got.url}` : `landed ${rv.id} into ${got.into} at ${got.commit.slice(0, 12)}`;
     rv.landed = { id: rv.id, said };  // kept in the head while it is open: a toast goes
     toast(said);
