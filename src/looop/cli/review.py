@@ -139,7 +139,8 @@ def render(r: Review, colour: bool) -> str:
     changed = [(f"{each.name}/", f) for each in parts for f in each.files]
     for prefix, f in changed or [("", f) for f in r.files]:
         out.add("")
-        out.add(f"── {prefix}{f.path} ({f.status})", fg="cyan", bold=True)
+        note = f" · {f.note}" if f.note else ""
+        out.add(f"── {prefix}{f.path} ({f.status}){note}", fg="cyan", bold=True)
         if f.binary:
             out.add("  (binary)")
         for h in f.hunks:

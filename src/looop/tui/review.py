@@ -84,7 +84,8 @@ def _head(r: dict[str, Any]) -> list[Text]:
 
 def _file(f: dict[str, Any], notes: list[dict[str, Any]]) -> list[tuple[Text, Place]]:
     stat = "binary" if f.get("binary") else f"+{f['added']} -{f['removed']}"
-    title = _line(f"── {f['path']}  {stat} ({f['status']})", "bold cyan")
+    note = f" · {f['note']}" if f.get("note") else ""
+    title = _line(f"── {f['path']}  {stat} ({f['status']}){note}", "bold cyan")
     out: list[tuple[Text, Place]] = [(title, None)]
     for h in f.get("hunks", []):
         out.append((_line(h["header"], "cyan"), None))

@@ -143,7 +143,7 @@ function drawFile(f, r) {
   if (f.binary) code.append(el("div", { class: "rv-hh", text: "(binary)" }));
   if (f.cut) code.append(el("div", { class: "rv-hh", text: "… cut: a long diff (`looop worker diff` shows it whole)" }));
   return el("section", { class: "rv-file", "data-path": f.path },
-    el("h3", {}, f.path, el("span", { class: "stat", text: `${stat} (${f.status})` })), code);
+    el("h3", {}, f.path, el("span", { class: "stat", text: `${stat} (${f.status})${f.note ? ` · ${f.note}` : ""}` })), code);
 }
 
 function lineForm(row, file, line) {
