@@ -67,6 +67,7 @@ def where(tree: Tree) -> tuple[str, Tree | None]:
 
 
 def _argv(ctx: Ctx, tree: Tree, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """git's argv and env to read the branch in its repo, hardened for a clone."""
     cwd, hard = where(tree)
     env = tree_env(ctx.env, hard) if hard is not None else git_env(ctx.env)
     return ["git", "--no-pager", "-C", cwd, *args], env
@@ -76,7 +77,8 @@ def git(ctx: Ctx, tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
     """git read-only in the branch's repo; text a worker wrote that is not UTF-8 is read
     with replacement characters, never a crash."""
     argv, env = _argv(ctx, tree, args)
-    return run_git(argv, env, GIT_TIMEOUT_S, f"git {args[0]} in {argv[4]}", errors="replace")
+    what = f"git {args[0]} in {argv[3]}"
+    return run_git(argv, env, GIT_TIMEOUT_S, what, errors="replace")
 
 
 def _lines(out: IO[bytes]) -> Iterator[str]:
