@@ -220,6 +220,7 @@ def test_land_pr_pushes_from_the_host_and_opens_the_request_there(
     assert start.returncode == 0, start.stderr
     _wait_gone(data, "hl3")
     tip = _rev(app, "looop/hl3")
+    assert looop(data, "review", "hl3").returncode == 0  # what a plain land approves
     done = looop(data, "land", "hl3", "--pr")
     assert done.returncode == 0, done.stderr
     assert "https://forge.example/o/app/pull/7" in done.stdout, done.stdout

@@ -86,16 +86,19 @@ def test_the_web_api_comments_sends_and_lands_a_worker_on_a_host(
         assert "web: sent review round 1 to hw1 (2 comment(s)" in _journal(data)
         _one_line(web.call("POST", "/workers/hw1/review/send", {}), 409, "no comments to send")
 
-        _one_line(web.call("POST", "/workers/hw1/land", {"mode": "squash"}), 400, "'mode'")
+        squash = {"mode": "squash", "at": tip}
+        _one_line(web.call("POST", "/workers/hw1/land", squash), 400, "'mode'")
         assert _rev(app, "main") == main
-        code, got = web.call("POST", "/workers/hw1/land", {"mode": "ff"})
+        code, got = web.call("POST", "/workers/hw1/land", {"mode": "ff", "at": tip})
         assert code == 200 and got["commit"] == tip and got["into"] == "main", got
         assert _rev(app, "main") == tip  # the host's repository moved
         line = _journal(data).splitlines()[-1]
         assert "user (web): landed worker hw1 on host h1:" in line and tip[:12] in line, line
         _settled(data)
         _one_line(
-            web.call("POST", "/workers/hw1/land", {"mode": "ff"}), 409, "already holds worker hw1"
+            web.call("POST", "/workers/hw1/land", {"mode": "ff", "at": tip}),
+            409,
+            "already holds worker hw1",
         )
 
 

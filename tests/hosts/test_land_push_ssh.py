@@ -107,6 +107,7 @@ class Land:
         )  # fmt: skip
         assert start.returncode == 0, start.stderr
         assert wait(self.data, wid, 60, SystemClock()) == 0, self.looop("log", wid).stdout
+        assert self.looop("review", wid).returncode == 0  # what a plain land approves
         return self.git("rev-parse", f"looop/{wid}").strip()
 
     def on_remote(self, branch: str) -> str:
@@ -224,6 +225,7 @@ def test_a_worker_of_two_repos_lands_each_over_ssh_and_a_refused_one_is_said_and
     )  # fmt: skip
     assert start.returncode == 0, start.stderr
     assert wait(app.data, "w3", 60, SystemClock()) == 0, app.looop("log", "w3").stdout
+    assert app.looop("review", "w3").returncode == 0
     done = app.looop("land", "w3", "--pr", GIT_SSH_COMMAND=app.ssh)
     err = done.stderr.strip()
     assert done.returncode == 1 and "\n" not in err, err

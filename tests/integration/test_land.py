@@ -27,6 +27,7 @@ from tests.integration.workerchange import (
     journal,
     refused,
     repo,
+    reviewed,
     stand_in,
     start,
     wctx,
@@ -74,6 +75,7 @@ def test_land_fast_forwards_the_checkout_and_journals_who_approved_it(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w1", repo)
+    reviewed(cli, "w1")
     tip = head(repo, "looop/w1")
     code, out, err = cli("land", "w1")
     assert code == 0, err
@@ -94,6 +96,7 @@ def test_a_moved_base_needs_merge_which_makes_one_merge_commit(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w2", repo)
+    reviewed(cli, "w2")
     (repo / "other.txt").write_text("mine\n")
     git(repo, "add", "other.txt")
     git(repo, "commit", "-qm", "the user's own work")
@@ -115,6 +118,7 @@ def test_the_configured_mode_is_used_and_the_base_need_not_be_checked_out(
 ) -> None:
     git(repo, "branch", "release")
     start(wctx, tmp_path, "w3", repo)
+    reviewed(cli, "w3")
     config(wctx, {"merge": "merge"})
     before = head(repo)
     code, _, err = cli("land", "w3", "--into", "release")
@@ -127,6 +131,7 @@ def test_a_conflict_a_dirty_checkout_a_moved_branch_and_a_gone_base_land_nothing
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w4", repo)
+    reviewed(cli, "w4")
     (repo / "README").write_text("hello\nthe user's line\n")
     git(repo, "commit", "-qam", "a conflicting line")
     old = head(repo)
@@ -162,6 +167,7 @@ def test_pr_pushes_the_branch_and_runs_the_command_with_exact_argv(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
 ) -> None:
     start(wctx, tmp_path, "w5", repo)
+    reviewed(cli, "w5")
     tip = head(repo, "looop/w5")
     code, out, err = cli("land", "w5", "--pr")
     assert code == 0, err
@@ -190,6 +196,7 @@ def test_a_failing_or_hanging_pr_command_takes_the_push_back(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
 ) -> None:
     start(wctx, tmp_path, "w6", repo)
+    reviewed(cli, "w6")
     cli.env["GH_MODE"] = "fail"
     err = refused(cli, "w6", "--pr")
     assert "gh failed (exit 1): GraphQL: no permission" in err
@@ -211,6 +218,7 @@ def test_a_refused_push_runs_no_pr_command(
     hook.write_text("#!/bin/sh\necho 'protected: no pushes today' >&2\nexit 1\n")
     hook.chmod(0o755)
     start(wctx, tmp_path, "w7", repo)
+    reviewed(cli, "w7")
     err = refused(cli, "w7", "--pr")
     assert "the push of looop/w7 to origin was refused" in err and "nothing landed" in err
     assert not gh.exists()
@@ -222,6 +230,7 @@ def test_a_refused_push_runs_no_pr_command(
 
 def test_bad_land_config_is_one_line(wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path) -> None:
     start(wctx, tmp_path, "w8", repo)
+    reviewed(cli, "w8")
     for bad, said in [
         ({"merge": "squash"}, 'land.merge must be "ff" or "merge"'),
         ({"pr_command": ""}, "land.pr_command must be a command line"),
@@ -235,6 +244,7 @@ def test_a_landing_cut_mid_way_is_reported_once_by_the_wal_and_never_rerun(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
 ) -> None:
     start(wctx, tmp_path, "w9", repo)
+    reviewed(cli, "w9")
     env = {**cli.env, "GH_MODE": "hang"}
     proc = subprocess.Popen([LOOOP, "land", "w9", "--pr"], env=env, stdout=subprocess.DEVNULL)
     try:
@@ -261,6 +271,7 @@ def test_a_remote_that_never_answers_is_named_with_its_repository_in_one_line(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path
 ) -> None:
     start(wctx, tmp_path, "w10", repo)
+    reviewed(cli, "w10")
     git(repo, "remote", "add", "far", "ssh://nowhere.invalid/r.git")
     # the transport never answers, as a dead host's can (and ends with git: its input closes)
     cli.env["GIT_SSH_COMMAND"] = "sh -c 'cat >/dev/null'"

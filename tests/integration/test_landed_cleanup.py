@@ -11,7 +11,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions.client import kill, wait
 from tests.helpers import Cli
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.workerchange import cli, git, repo, reviewed, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -21,6 +21,7 @@ def test_landing_an_ended_worker_removes_its_worktree_and_keeps_its_branch(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     tree = start(wctx, tmp_path, "w1", repo)
+    reviewed(cli, "w1")
     assert tree.is_dir()
     code, _, err = cli("land", "w1")
     assert code == 0, err
@@ -35,6 +36,7 @@ def test_a_live_worker_keeps_its_worktree_after_landing(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     tree = start(wctx, tmp_path, "w2", repo, tail="sleep 600")
+    reviewed(cli, "w2")
     code, _, err = cli("land", "w2")
     assert code == 0, err
     assert tree.is_dir()

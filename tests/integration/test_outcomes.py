@@ -36,7 +36,7 @@ from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, process_ended, said, stop_sessions, wait_until, wire
-from tests.integration.workerchange import git, repo, start
+from tests.integration.workerchange import git, repo, reviewed, start
 from tests.integration.workerchange import wctx as repo_ctx
 
 pytestmark = pytest.mark.timeout(120)
@@ -225,6 +225,7 @@ def test_a_landing_after_the_end_makes_it_landed(
         tick(c)
         assert _outcomes(c)["w1"] == "exited"
         cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        reviewed(cli, "w1")
         code, _, err = cli("land", "w1")
         assert code == 0, err
         assert git(repo, "log", "-1", "--format=%s").strip() == "add app and a README line"
@@ -249,6 +250,7 @@ def test_a_landing_while_it_runs_makes_its_end_landed(
     try:
         start(c, tmp_path, "w2", repo, tail="sleep 600")
         cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        reviewed(cli, "w2")
         code, _, err = cli("land", "w2")
         assert code == 0, err
         assert _outcomes(c)["w2"] is None  # it still runs: no outcome yet

@@ -383,6 +383,7 @@ def test_pull_requests_across_two_repositories_each_link_the_other(
     h.env["PATH"] = f"{gh.parent}:{h.env['PATH']}"
     pr = "gh pr create --repo {repo} --head {branch} --base {base} --title {title}"
     h.config(land={"pr_command": pr + " --body-file {body}"})
+    h.ok("review", "w3")  # what a plain `looop land` approves
     out = h.ok("land", "w3", "--pr")
     assert "https://forge.example/pr/1" in out and "https://forge.example/pr/2" in out, out
     argvs = [(calls / f"{n}.argv").read_text().splitlines() for n in (1, 2, 3)]

@@ -22,7 +22,7 @@ from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.verify import record
 from tests.helpers import Cli, said
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.workerchange import cli, git, repo, reviewed, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -45,6 +45,7 @@ def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
         landpropose, "notify", lambda c, msg, i, kind, cfg=None: told.append((kind, i, msg))
     )
     start(wctx, tmp_path, "w1", repo)
+    reviewed(cli, "w1")
     record(wctx, "w1", "make test", True, 0, False, "ok")
     main = git(repo, "rev-parse", "main").strip()
     tip = git(repo, "rev-parse", "looop/w1").strip()
@@ -90,6 +91,7 @@ def test_declined_nothing_lands_and_the_same_change_is_not_proposed_again(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w2", repo)
+    reviewed(cli, "w2")
     main = git(repo, "rev-parse", "main").strip()
     propose(wctx, "w2")
     (ask,) = asks_of(wctx, "w2")
@@ -107,6 +109,7 @@ def test_a_forged_land_ask_is_no_proposal_and_no_commits_is_nothing_to_propose(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w3", repo)
+    reviewed(cli, "w3")
     forged = new_ask(
         wctx.paths.asks, wctx.paths.answers, "w3", "land me", None, [], wctx.clock.now(),
         land={"branch": "looop/w3"},

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from looop.core.context import Ctx
 from looop.sessions.client import wait
+from looop.workers.review import review
 from looop.workers.verify import record
 from tests.helpers import Cli, clean_env
 from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
@@ -173,3 +175,52 @@ def test_odd_files_are_reviewed_whole_a_binary_a_latin1_text_and_a_spaced_name(
     assert files["app.py"]["added"] == 2  # each file keeps its own stat and hunks
     code, out, err = cli("review", "w6", "--comment", "old notes.txt:1", "say it in UTF-8")
     assert code == 0, err
+
+
+def test_a_symlink_and_a_mode_change_are_shown_with_the_file(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w8", repo)
+    (tree / "README").chmod(0o755)
+    (tree / "link").symlink_to("../../etc/passwd")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "a link and an executable README")
+    code, out, err = cli("review", "w8")
+    assert code == 0, err
+    assert "── README (modified) · mode 100644 → 100755" in out
+    assert "── link (added) · symlink → ../../etc/passwd" in out
+    assert "── app.py (added)\n" in out  # an ordinary file: no note
+    code, out, err = cli("review", "w8", "--json")
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    assert files["link"]["note"] == "symlink → ../../etc/passwd"
+    assert files["README"]["note"] == "mode 100644 → 100755" and files["app.py"]["note"] == ""
+
+
+def test_a_huge_file_is_cut_as_it_is_read_within_a_memory_bound(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w9", repo)
+    with (tree / "dump.sql").open("w") as f:  # 12 MB of text, one diff git writes whole
+        for n in range(120_000):
+            f.write(f"INSERT INTO t VALUES ({n:>8}, '{'x' * 70}');\n")
+    (tree / "one-line.min.js").write_text("var a=1;" * 100_000)  # 800 KB on one line
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "a dump")
+    tracemalloc.start()
+    try:
+        r = review(wctx, "w9")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"the review held {peak >> 20} MB"
+    files = {f.path: f for f in r.files}
+    dump, js = files["dump.sql"], files["one-line.min.js"]
+    assert dump.cut and dump.added == 120_000  # its stat whole, its hunks cut
+    assert sum(len(ln) for h in dump.hunks for ln in h.lines) <= 256 << 10
+    line, eof = js.hunks[0].lines
+    assert eof == "\\ No newline at end of file"
+    assert line.startswith("+var a=1;") and line.endswith("…") and len(line) < 9000
+    assert files["app.py"].hunks[0].lines == ("+def f(x):", "+    return x")
+    code, out, err = cli("review", "w9")
+    assert code == 0, err
+    assert "… (cut: a long diff" in out and len(out) < 1 << 20

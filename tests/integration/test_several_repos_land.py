@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from looop.act.executor import execute
-from looop.act.landing import LandConflict, land
+from looop.act.landing import Approved, LandConflict, land
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
+from looop.workers import landask
 from tests.helpers import Cli
 from tests.integration.test_several_repos import lib, start_both
 from tests.integration.workerchange import (
@@ -24,6 +25,7 @@ from tests.integration.workerchange import (
     journal,
     refused,
     repo,
+    reviewed,
     stand_in,
     start,
     wctx,
@@ -69,6 +71,7 @@ def test_land_lands_each_repo_with_its_own_record_and_tidies_once_all_landed(
     wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
 ) -> None:
     home = start_both(wctx, tmp_path, "w1", [repo, lib])
+    reviewed(cli, "w1")
     tips = {r: head(r, "looop/w1") for r in (repo, lib)}
     code, out, err = cli("land", "w1")
     assert code == 0, err
@@ -95,6 +98,7 @@ def test_a_base_gone_in_one_repo_lands_nothing_anywhere_until_the_other_lands_al
 ) -> None:
     git(repo, "branch", "release")  # the base to land into exists in one repository only
     start_both(wctx, tmp_path, "w2", [repo, lib])
+    reviewed(cli, "w2")
     before = {r: head(r) for r in (repo, lib)}
     err = refused(cli, "w2", "--into", "release")
     assert "repo lib: the base branch release is gone from" in err
@@ -116,6 +120,7 @@ def test_a_conflict_in_one_repo_names_it_and_lands_nothing(
     wctx: Ctx, cli: Cli, repo: Path, lib: Path, tmp_path: Path
 ) -> None:
     start_both(wctx, tmp_path, "w3", [repo, lib])
+    reviewed(cli, "w3")
     (lib / "README").write_text("the lib\nthe user's own line\n")
     git(lib, "commit", "-qam", "the user's own change")
     before = {r: head(r) for r in (repo, lib)}
@@ -125,7 +130,8 @@ def test_a_conflict_in_one_repo_names_it_and_lands_nothing(
     assert head(repo) == before[repo] and head(lib) == before[lib]
     # the faces offer the conflict back as a comment: it names the checkout
     with pytest.raises(LandConflict) as e:
-        land(wctx, wctx.knobs(), "w3", "merge", None, "user (test)")
+        seen = Approved(landask.seen(wctx, "w3"))
+        land(wctx, wctx.knobs(), "w3", "merge", None, "user (test)", at=seen)
     assert e.value.comment == "in lib/: merge main into your branch: conflicts in README"
 
 
@@ -133,6 +139,7 @@ def test_repo_on_a_one_repo_worker_is_refused(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     start(wctx, tmp_path, "w4", repo)
+    reviewed(cli, "w4")
     assert "works in one repository — leave --repo out" in refused(cli, "w4", "--repo", "x")
 
 
@@ -141,6 +148,7 @@ def test_pr_opens_one_request_per_repo_and_each_body_links_the_others(
 ) -> None:
     origins = {r: origin_of(tmp_path, r) for r in (repo, lib)}
     start_both(wctx, tmp_path, "w5", [repo, lib])
+    reviewed(cli, "w5")
     code, out, err = cli("land", "w5", "--pr")
     assert code == 0, err
     urls = {r: f"https://github.example/o/{r.name.replace(' ', '-')}/pull/1" for r in (repo, lib)}
@@ -183,6 +191,7 @@ def test_a_pr_failing_in_the_second_repo_says_what_landed_and_how_to_go_on(
     for r in (repo, lib):
         origin_of(tmp_path, r)
     start_both(wctx, tmp_path, "w6", [repo, lib])
+    reviewed(cli, "w6")
     cli.env["GH_FAIL_IN"] = "lib"
     err = refused(cli, "w6", "--pr")
     assert "repo lib: gh failed (exit 1): GraphQL: no permission" in err
@@ -200,6 +209,7 @@ def test_a_proposed_landing_of_several_is_answered_once_every_repo_landed(
     """The decider's proposal carries the change across both; `--repo NAME` landing one alone
     leaves it waiting; landing the rest answers it with each repository's commit."""
     start_both(wctx, tmp_path, "w9", [repo, lib])
+    reviewed(cli, "w9")
     move = {"action": "propose_land", "id": "w9", "reason": "both done"}
     execute(wctx, wctx.knobs(), decision_from_obj(move))
     ask = json.loads((wctx.paths.asks / "w9-1.json").read_text())

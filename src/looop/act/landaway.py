@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from looop.act.landfar import far_comments, far_land, far_review, far_send, ssh_host
-from looop.act.landing import Landed, land
+from looop.act.landing import Approved, Landed, land
 from looop.act.landpod import pod_comments, pod_land, pod_of, pod_send
 from looop.core.context import Ctx
 from looop.home.config import Knobs
@@ -71,12 +71,15 @@ def land_where(
     into: str | None,
     actor: str,
     repo: str | None = None,
+    *,
+    at: Approved,
 ) -> Landed:
+    """Landed where its checkouts are, at the tips the human approved (`at`), never later."""
     if c.host:
-        return far_land(ctx, knobs, c.wid, c.host, mode, into, actor, repo)
+        return far_land(ctx, knobs, c.wid, c.host, mode, into, actor, repo, at=at)
     if c.pod is not None:
-        return pod_land(ctx, knobs, c.wid, c.pod, mode, into, actor, repo)
-    return land(ctx, knobs, c.wid, mode, into, actor, repo)
+        return pod_land(ctx, knobs, c.wid, c.pod, mode, into, actor, repo, at=at)
+    return land(ctx, knobs, c.wid, mode, into, actor, repo, at=at)
 
 
 def has_change(ctx: Ctx, c: Checkouts) -> None:

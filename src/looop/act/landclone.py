@@ -7,11 +7,11 @@ where its checkouts are — clones the init containers made, recorded at `pod ru
 - `diff`: `looop worker diff`'s text, bounded (workers/change.py).
 - `land` ff/merge: the base branch fetched from the URL the clone was made from (the one its
   home's Job names: `urls`, never the clone's `origin`, which the worker can repoint), every
-  check a landing at home makes (a base gone or rewritten, nothing to land, uncommitted
-  work, a fast-forward that cannot be, a conflict), the merge made off to the side, then the
-  base pushed there with a plain push — a fast-forward at the remote, so a base that moved
-  meanwhile refuses it and a refused push lands nothing. Several repositories: each checked
-  before any is pushed.
+  check a landing at home makes (a tip that moved since the human's review, a base gone or
+  rewritten, nothing to land, uncommitted work, a fast-forward that cannot be, a conflict),
+  the merge made off to the side, then the base pushed there with a plain push — a
+  fast-forward at the remote, so a base that moved meanwhile refuses it and a refused push
+  lands nothing. Several repositories: each checked before any is pushed.
 - `land` pr: the branch pushed there (as `looop/<id>` when it is the base's own name); the
   request itself is opened by the home, which has the forge's CLI and its credentials.
 - `unpush`: a branch the pr landing pushed taken back (the home's PR command failed).
@@ -26,10 +26,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from looop.act.landing import (
+    Approved,
     LandConflict,
     Landed,
     LandError,
     NothingToLand,
+    approved_tip,
     chosen_trees,
     merged_tree,
     refused_in,
@@ -110,11 +112,17 @@ def _ancestor(ctx: Ctx, tree: Tree, a: str, b: str) -> bool:
 
 
 def plan_step(
-    ctx: Ctx, tree: Tree, mode: str, into: str | None, timeout: float = NET_TIMEOUT_S
+    ctx: Ctx,
+    tree: Tree,
+    mode: str,
+    into: str | None,
+    at: Approved,
+    timeout: float = NET_TIMEOUT_S,
 ) -> Step:
-    """Every check of landing one clone's branch, nothing changed but a fetch."""
+    """Every check of landing one clone's branch at the tip approved, nothing changed but a
+    fetch."""
     wid = tree.wid
-    tip = reviewgit.branch_tip(ctx, tree)
+    tip = approved_tip(ctx, tree, reviewgit.branch_tip(ctx, tree), at)
     if is_dirty(ctx.env, tree) is not False:
         raise LandError(
             f"worker {wid}'s checkout holds uncommitted work that would not land — ask it to "
@@ -216,12 +224,14 @@ def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
     return out
 
 
-def _steps(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, timeout: float) -> list[Step]:
+def _steps(
+    ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved, timeout: float
+) -> list[Step]:
     """Each repository's checks before any push; one refused refuses them all."""
     out: list[Step] = []
     for tree in trees:
         try:
-            out.append(plan_step(ctx, tree, mode, into, timeout))
+            out.append(plan_step(ctx, tree, mode, into, at, timeout))
         except NothingToLand:
             if len(trees) == 1:
                 raise
@@ -241,7 +251,8 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     try:
         mode, into, repo = _req_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
-        steps = _steps(ctx, chosen_trees(trees, repo), mode, into, _timeout(req))
+        at = Approved.from_json(req.get("at"))
+        steps = _steps(ctx, chosen_trees(trees, repo), mode, into, at, _timeout(req))
         for s in steps:
             try:
                 done.append(land_step(ctx, s))

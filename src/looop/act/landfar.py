@@ -12,6 +12,7 @@ from typing import Any
 
 from looop.act.landconfig import land_config
 from looop.act.landing import (
+    Approved,
     LandConflict,
     Landed,
     LandError,
@@ -96,13 +97,15 @@ def far_land(
     into: str | None,
     actor: str,
     repo: str | None = None,
+    *,
+    at: Approved,
 ) -> Landed:
     """Land it on its host as this home's config says; journaled here (and there)."""
     raw = ctx.config().raw
     cfg = land_config(raw)  # a bad value is said before the host is asked
     how = mode or cfg.merge
     req = {"id": wid, "mode": how, "into": into, "repo": repo, "land": raw.get("land", {})}
-    req["actor"] = actor
+    req |= {"actor": actor, "at": at.to_json()}
     timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded there
     summary = f"land worker {wid} on host {host} ({how})"
     with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):

@@ -13,8 +13,11 @@ that holds it), so a landing is whole or absent."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from looop.act import landpr
 from looop.act.journal import append_journal
@@ -27,7 +30,7 @@ from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
 from looop.workers import landask, reviewgit
 from looop.workers.ids import normalise_target
-from looop.workers.review import branch_moved, worker_tree, worker_trees
+from looop.workers.review import branch_moved, worker_trees
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
@@ -48,6 +51,28 @@ class LandConflict(LandError):
     def __init__(self, message: str, comment: str) -> None:
         super().__init__(message)
         self.comment = comment
+
+
+@dataclass(frozen=True)
+class Approved:
+    """What a human approved: each repository's tip as they saw it, by its folder's name ("":
+    a worker of one); `exactly`: that commit lands even when the branch went on (`--at`)."""
+
+    tips: Mapping[str, str]
+    exactly: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tips": dict(self.tips), "exactly": self.exactly}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Approved:
+        """As a home sent it; one line when it is not that."""
+        tips = obj.get("tips") if isinstance(obj, dict) else None
+        if not isinstance(tips, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tips.items()
+        ):
+            raise LandError("land: 'at' must name the tip approved of each repository")
+        return cls(tips, obj.get("exactly") is True)
 
 
 @dataclass(frozen=True)
@@ -126,6 +151,36 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
         )
 
 
+def approved_tip(ctx: Ctx, tree: Tree, tip: str, at: Approved) -> str:
+    """The commit to land: the tip the human approved, which the branch (now at `tip`)
+    must still stand at — or, `at.exactly`, any commit of the branch they named."""
+    wid, want = tree.wid, at.tips.get(tree.part, "")
+    of = f"repo {tree.part} of " if tree.part else ""
+    if not re.fullmatch(r"[0-9a-f]{4,64}", want):
+        said = f"{want!r} is no commit's SHA" if want else "no review you saw names the tip"
+        raise LandError(
+            f"{said} of {of}worker {wid} — `looop review {wid}` shows its change, then land "
+            "(or name the commit: --at SHA)"
+        )
+    got = reviewgit.git(ctx, tree, "rev-parse", "--verify", "--quiet", f"{want}^{{commit}}")
+    sha = got.stdout.strip() if got.returncode == 0 else ""
+    if sha == tip:
+        return tip
+    if not sha or reviewgit.git(ctx, tree, "merge-base", "--is-ancestor", sha, tip).returncode:
+        raise LandError(
+            f"{want[:12]} is not on {of}worker {wid}'s branch {tree.branch} (now at "
+            f"{tip[:12]}) — `looop review {wid}` shows what it holds"
+        )
+    if at.exactly:
+        return sha
+    n = reviewgit.git(ctx, tree, "rev-list", "--count", f"{sha}..{tip}").stdout.strip()
+    raise LandError(
+        f"{of}worker {wid}'s branch {tree.branch} has {n} new commit(s) since the review you "
+        f"approved (at {sha[:12]}, now {tip[:12]}) — review them (`looop review {wid}`) and "
+        f"land again, or `looop land {wid} --at {sha[:12]}` lands only what you reviewed"
+    )
+
+
 def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
     """The checkout holding `into` ("": none), refused while it has uncommitted changes."""
     where = checked_out(ctx.env, plan_repo).get(into, "")
@@ -161,16 +216,12 @@ def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     return lines[0]
 
 
-def plan(ctx: Ctx, wid: str, mode: str, into: str | None) -> Plan:
-    """Every check, nothing changed."""
-    return plan_tree(ctx, worker_tree(ctx, wid), mode, into)
-
-
-def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None) -> Plan:
-    """Every check of landing one checkout's branch, nothing changed."""
+def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None, at: Approved) -> Plan:
+    """Every check of landing one checkout's branch at the tip approved, nothing changed."""
     wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
     _check_worker(ctx, tree, tip)
+    tip = approved_tip(ctx, tree, tip, at)
     into, old = _base_branch(ctx, tree, into)
     _check_history(ctx, tree, into, old, tip)
     if mode == "pr":
@@ -220,18 +271,21 @@ def land(
     actor: str,
     repo: str | None = None,
     cfg: LandConfig | None = None,
+    *,
+    at: Approved,
 ) -> Landed:
-    """Land the worker's change; `mode` None: as configured (land.merge). `actor` says who
-    approved it and from where (journaled). `repo`: of a worker of several repositories,
-    land only the one of that name. `cfg`: how to land (None: this data dir's config; a
-    host's satellite lands as its home's config says)."""
+    """Land the worker's change at the tips `at` approved; `mode` None: as configured
+    (land.merge). `actor` says who approved it and from where (journaled). `repo`: of a
+    worker of several repositories, land only the one of that name. `cfg`: how to land
+    (None: this data dir's config; a host's satellite lands as its home's config says)."""
     wid = normalise_target(worker_id)
     if cfg is None:
         cfg = land_config(ctx.config().raw)
     trees = worker_trees(ctx, wid)
     if len(trees) > 1 or repo is not None:
-        return _land_several(ctx, knobs, cfg, trees, mode or cfg.merge, into, actor, repo)
-    p = plan_tree(ctx, trees[0], mode or cfg.merge, into)
+        chosen = (mode or cfg.merge, into, at)
+        return _land_several(ctx, knobs, cfg, trees, chosen, actor, repo)
+    p = plan_tree(ctx, trees[0], mode or cfg.merge, into, at)
     done = land_one(ctx, knobs, cfg, p, actor)
     outcome_landed(ctx, done)
     answer_proposal(ctx, knobs, done, actor)
@@ -358,14 +412,14 @@ def chosen_trees(trees: list[Tree], only: str | None) -> list[Tree]:
     return got
 
 
-def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None) -> list[Plan]:
+def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved) -> list[Plan]:
     """Every repository's checks before anything changes: one refused refuses the landing
     (nothing lands anywhere), naming the repository; one whose base already holds its
     branch (landed before) is left out."""
     out: list[Plan] = []
     for tree in trees:
         try:
-            out.append(plan_tree(ctx, tree, mode, into))
+            out.append(plan_tree(ctx, tree, mode, into, at))
         except NothingToLand:
             continue
         except LandError as e:
@@ -384,8 +438,7 @@ def _land_several(
     knobs: Knobs,
     cfg: LandConfig,
     trees: list[Tree],
-    mode: str,
-    into: str | None,
+    chosen: tuple[str, str | None, Approved],
     actor: str,
     only: str | None,
 ) -> Landed:
@@ -393,7 +446,7 @@ def _land_several(
     or not at all, under its own WAL record. One that fails once others landed stops there:
     those stay landed (said), and landing again lands what is left."""
     wid = trees[0].wid
-    plans = _plans(ctx, chosen_trees(trees, only), mode, into)
+    plans = _plans(ctx, chosen_trees(trees, only), *chosen)
     done: list[Landed] = []
     for p in plans:
         urls = [d.url for d in done]

@@ -25,6 +25,7 @@ from typing import Any
 from looop.act.landconfig import LandConfig, land_config, pr_argv
 from looop.act.landfar import comment_of, landed_from_json
 from looop.act.landing import (
+    Approved,
     LandConflict,
     Landed,
     LandError,
@@ -114,6 +115,8 @@ def pod_land(
     into: str | None,
     actor: str,
     repo: str | None = None,
+    *,
+    at: Approved,
 ) -> Landed:
     """Land it from its pod as this home's config says; journaled here with the pod's Job."""
     cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
@@ -123,7 +126,8 @@ def pod_land(
     pod_running(b, wid)
     place = where(b, wid)
     urls = job_repos(b, wid)  # the Job this home made names them, not the pod
-    req = {"mode": how, "into": into, "repo": repo, "urls": urls, "timeout": cfg.pr_timeout_s}
+    req = {"mode": how, "into": into, "repo": repo, "urls": urls, "timeout": cfg.pr_timeout_s,
+           "at": at.to_json()}  # fmt: skip
     # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
     limit = 3 * len(urls) * cfg.pr_timeout_s + 60
     with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):

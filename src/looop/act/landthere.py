@@ -6,9 +6,10 @@ and to land it, with the same code a worker at home is reviewed and landed with.
   round was sent on), and each FILE:LINE comment of `lines` with the lines around it at the
   branch's tip. The rounds stay at the home, which sends them.
 - `resume`: a worker that ended here resumed with the round its home sends (`why`).
-- `land`: the landing, as the home's config says (`land`: its "land" object) and in the host's
-  repository (a pull request pushed from there); refused with the one line (and a conflict's
-  comment to send back) as an answer, not an error, so the home raises the same kind."""
+- `land`: the landing at the tips the human approved (`at`), as the home's config says
+  (`land`: its "land" object) and in the host's repository (a pull request pushed from there);
+  refused with the one line (and a conflict's comment to send back) as an answer, not an
+  error, so the home raises the same kind."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import LandConflict, LandError, NothingToLand, land
+from looop.act.landing import Approved, LandConflict, LandError, NothingToLand, land
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER
@@ -70,7 +71,8 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     cfg = land_config({"land": obj if isinstance(obj, dict) else {}})
     who = actor if isinstance(actor, str) and actor.isprintable() and actor else "home"
     try:
-        done = land(ctx, ctx.knobs(), wid, mode, into, who, repo, cfg)
+        at = Approved.from_json(req.get("at"))
+        done = land(ctx, ctx.knobs(), wid, mode, into, who, repo, cfg, at=at)
     except LandConflict as e:
         return {"refused": str(e), "kind": "conflict", "comment": e.comment}
     except NothingToLand as e:

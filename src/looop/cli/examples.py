@@ -74,7 +74,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop review fix-ci --comment src/app.py:12 'check for None here' --send",
         "looop review fix-ci --comment-all 'add a test for the empty case' --send",
     ),
-    "land": ("looop land fix-ci", "looop land fix-ci --merge", "looop land fix-ci --pr"),
+    "land": ("looop land fix-ci", "looop land fix-ci --pr", "looop land fix-ci --at 3f2a9c1"),
     "pulse": ("looop pulse  # in the foreground: for systemd, a container or debugging",),
     "resize": ("looop resize fix-ci 120x40",),
     "restart": ("looop restart fix-ci",),

@@ -9,10 +9,11 @@ from dataclasses import asdict
 import click
 
 from looop.act.landaway import checkouts_of, land_where
-from looop.act.landing import Landed
+from looop.act.landing import Approved, Landed
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
+from looop.workers import landask
 from looop.workers.ids import normalise_target
 
 ACTOR = "user (cli)"
@@ -20,9 +21,10 @@ ACTOR = "user (cli)"
 
 @click.command(
     "land",
-    help="Land worker ID's change: merge its branch into its base in your repository (a "
-    "fast-forward or a merge commit, as land.merge configures), or push it and open a pull "
-    "request (--pr, land.pr_command). A human's action: no decision can do it.",
+    help="Land worker ID's change as your last `looop review ID` showed it: merge its branch "
+    "into its base in your repository (a fast-forward or a merge commit, as land.merge "
+    "configures), or push it and open a pull request (--pr, land.pr_command). A branch that "
+    "moved since that review is refused. A human's action: no decision can do it.",
 )
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option(
@@ -39,14 +41,26 @@ ACTOR = "user (cli)"
     metavar="NAME",
     help="Of a worker of several repositories, land only this one (its folder's name).",
 )
+@click.option(
+    "--at",
+    metavar="SHA",
+    help="Land this commit of the branch (of --repo NAME's, for a worker of several), not the "
+    "tip your last review showed: later commits stay unlanded.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
 def land_cmd(
-    worker_id: str, mode: str | None, into: str | None, repo: str | None, as_json: bool
+    worker_id: str,
+    mode: str | None,
+    into: str | None,
+    repo: str | None,
+    at: str | None,
+    as_json: bool,
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
     c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
-    done = land_where(ctx, ctx.knobs(), c, mode, into, ACTOR, repo)
+    ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
+    done = land_where(ctx, ctx.knobs(), c, mode, into, ACTOR, repo, at=ok)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

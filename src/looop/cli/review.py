@@ -17,7 +17,7 @@ from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
 from looop.core.termsafe import for_terminal
 from looop.home import jsonio
-from looop.workers import reviewsend
+from looop.workers import landask, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review
 from looop.workers.reviewgit import Commit, FileChange
@@ -139,7 +139,8 @@ def render(r: Review, colour: bool) -> str:
     changed = [(f"{each.name}/", f) for each in parts for f in each.files]
     for prefix, f in changed or [("", f) for f in r.files]:
         out.add("")
-        out.add(f"── {prefix}{f.path} ({f.status})", fg="cyan", bold=True)
+        note = f" · {f.note}" if f.note else ""
+        out.add(f"── {prefix}{f.path} ({f.status}){note}", fg="cyan", bold=True)
         if f.binary:
             out.add("  (binary)")
         for h in f.hunks:
@@ -219,6 +220,7 @@ def review_cmd(
     if on_lines or on_all or send or in_editor:
         return
     r = read_review(ctx, c)
+    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` now approves
     if as_json:
         click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
         return

@@ -41,9 +41,9 @@ class Acts(Protocol):
 
     def send_review(self, sid: str) -> str: ...
 
-    def land(self, sid: str, mode: str) -> str:
-        """The change landed (mode "": as configured); a conflict's LooopError carries
-        `comment`, the comment to send the worker about it."""
+    def land(self, sid: str, mode: str, at: dict[str, str]) -> str:
+        """The change landed at the tips shown (`at`; mode "": as configured); a conflict's
+        LooopError carries `comment`, the comment to send the worker about it."""
         ...
 
 

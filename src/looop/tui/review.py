@@ -41,6 +41,12 @@ def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     return backend_for(ctx, sid).review(sid)
 
 
+def _tips(r: dict[str, Any]) -> dict[str, str]:
+    """Each repository's tip the review shows, by its folder's name ("": a worker of one)."""
+    repos = r.get("repos") or [r]
+    return {str(p.get("name") or ""): str(p["tip"]) for p in repos}
+
+
 def _line(text: str, style: str = "") -> Text:
     return Text(for_terminal(text), style=style, no_wrap=True, overflow="ellipsis")
 
@@ -78,7 +84,8 @@ def _head(r: dict[str, Any]) -> list[Text]:
 
 def _file(f: dict[str, Any], notes: list[dict[str, Any]]) -> list[tuple[Text, Place]]:
     stat = "binary" if f.get("binary") else f"+{f['added']} -{f['removed']}"
-    title = _line(f"── {f['path']}  {stat} ({f['status']})", "bold cyan")
+    note = f" · {f['note']}" if f.get("note") else ""
+    title = _line(f"── {f['path']}  {stat} ({f['status']}){note}", "bold cyan")
     out: list[tuple[Text, Place]] = [(title, None)]
     for h in f.get("hunks", []):
         out.append((_line(h["header"], "cyan"), None))
@@ -237,16 +244,17 @@ class ReviewScreen(ModalScreen[None]):
                 f"Land worker {self.sid}'s change ({said}) into its base? "
                 "It cannot be taken back from here."
             )
-            job = lambda: self._land(acts, mode)  # noqa: E731
+            shown = _tips(self.data)  # what this pane shows is what lands, never later
+            job = lambda: self._land(acts, mode, shown)  # noqa: E731
             self._confirm(question, lambda: self.act(f"landing {self.sid}", job, self.reload))
 
         title = f"land {self.sid}: Enter lands as configured, or type ff, merge or pr"
         self.app.push_screen(Line(title, "ff · merge · pr (empty: as configured)"), how)
 
-    def _land(self, acts: Acts, mode: str) -> str:
+    def _land(self, acts: Acts, mode: str, at: dict[str, str]) -> str:
         """On its thread: a conflict is said, and the comment to send back is offered."""
         try:
-            return acts.land(self.sid, mode)
+            return acts.land(self.sid, mode, at)
         except LooopError as e:
             back = getattr(e, "comment", "")
             if back:

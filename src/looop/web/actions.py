@@ -331,9 +331,10 @@ class Acting:
         got = self._do(reviews.send, sid, {})
         return f"round {got['round']} sent to {sid}: {got['how']}"
 
-    def land(self, sid: str, mode: str) -> str:
+    def land(self, sid: str, mode: str, at: dict[str, str]) -> str:
         try:
-            done = reviews.land_change(self.ctx, sid, {"mode": mode}, actor=self.actor)
+            body = {"mode": mode, "at": at}
+            done = reviews.land_change(self.ctx, sid, body, actor=self.actor)
         except WebError as e:
             if "conflict" in e.more:  # the comment to send back goes with the one line
                 raise LandConflict(e.message, str(e.more["conflict"])) from None

@@ -351,8 +351,9 @@ _POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
     ("/workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall, "wid"),
     (
         "/workers/{wid}/land",
-        'Land the change (`looop land`): {"mode"?: "ff"|"merge"|"pr", "into"?}; a conflict is '
-        '409 with "conflict", the comment to send back.',
+        'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
+        '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '
+        'as is a conflict, with "conflict": the comment to send back.',
         reviews.land_change,
         "wid",
     ),

@@ -15,7 +15,7 @@ from typing import Any
 
 from looop.act.journal import append_journal
 from looop.act.landaway import add_comments, checkouts_of, has_change, land_where, send_round
-from looop.act.landing import LandConflict
+from looop.act.landing import Approved, LandConflict
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.ssh.link import Unreachable
@@ -79,16 +79,24 @@ def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[s
 
 
 def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
-    """{"mode"?: "ff"|"merge"|"pr", "into"?}: `looop land`, approved by the user from `actor`.
-    A conflict answers 409 with `conflict`: the comment to send the worker about it."""
+    """{"at": the tip shown (each repository's: {name: sha}), "mode"?: "ff"|"merge"|"pr",
+    "into"?}: `looop land`, approved by the user from `actor`; a branch that moved since
+    is refused (409). A conflict answers 409 with `conflict`: the comment to send back."""
     sid = session_id(sid)
-    mode, into = _field(body, "mode"), _field(body, "into")
+    mode, into, at = _field(body, "mode"), _field(body, "into"), body.get("at")
     if mode and mode not in MODES:
         raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+    tips = {"": at} if isinstance(at, str) else at
+    if (
+        not isinstance(tips, dict)
+        or not tips
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in tips.items())
+    ):
+        raise WebError(400, "field 'at' must be the tip the review showed ({name: tip} of several)")
     knobs, who = ctx.knobs(), f"user ({actor})"
     c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: landed there
     try:
-        done = land_where(ctx, knobs, c, mode or None, into or None, who)
+        done = land_where(ctx, knobs, c, mode or None, into or None, who, at=Approved(tips))
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:

@@ -58,6 +58,28 @@ def answer_of(ctx: Ctx, ask: str) -> str | None:
         return "(gone)"  # the ask vanished unanswered: no proposal waits
 
 
+def seen_file(ctx: Ctx, wid: str) -> Path:
+    return rounds_file(ctx, wid).with_name(f"{wid}.seen.json")
+
+
+def saw(ctx: Ctx, wid: str, tips: dict[str, str]) -> None:
+    """The tips `looop review` showed the human (each repository's, by its folder's name):
+    what a plain `looop land` approves."""
+    store.write_json(seen_file(ctx, wid), {"v": 1, "tips": tips})
+
+
+def seen(ctx: Ctx, wid: str) -> dict[str, str]:
+    """The tips of the last review `looop review` showed ({}: none, or unreadable)."""
+    try:
+        raw = store.read_json_object(seen_file(ctx, wid))
+    except (CorruptState, OSError):
+        return {}
+    tips = raw.get("tips") if raw else None
+    if not isinstance(tips, dict):
+        return {}
+    return {k: v for k, v in tips.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def pending(ctx: Ctx, wid: str) -> Proposal | None:
     """The worker's landing proposal still waiting on the human, if any."""
     got = read(ctx, wid)

@@ -69,6 +69,10 @@ class Review:
     repos: tuple[RepoChange, ...] = ()
     proposal: Proposal | None = None  # the decider's landing proposal waiting on the human
 
+    def tips(self) -> dict[str, str]:
+        """Each repository's tip as shown, by its folder's name ("": a worker of one)."""
+        return {each.name: each.tip for each in self.repos} or {"": self.tip}
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["v"] = 1

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from looop.core.context import Ctx
 from looop.workers.treegit import DIFF_FLAGS, GIT_TIMEOUT_S, git_env, run_git, tree_env, why_failed
 from looop.workers.treerecord import Tree, WorktreeError
 
 MAX_HUNK_LINES = 4000  # lines of one file's diff kept: a generated file is said, not shown
+MAX_FILE_BYTES = 256 << 10  # bytes of one file's diff kept: a huge file is cut as it is read
+MAX_LINE = 8 << 10  # bytes of one diff line kept (a minified file's one line is cut)
 MAX_BLOB = 4 * 1024 * 1024  # bytes of a file read for a comment's context
 
 
@@ -37,7 +43,8 @@ class FileChange:
     added: int  # -1: binary
     removed: int
     hunks: tuple[Hunk, ...]
-    cut: bool = False  # more lines than MAX_HUNK_LINES: the rest not kept
+    cut: bool = False  # over MAX_HUNK_LINES or MAX_FILE_BYTES: the rest not kept
+    note: str = ""  # what the file is changed to: "symlink → TARGET", "mode 100644 → 100755"
 
     @property
     def binary(self) -> bool:
@@ -59,13 +66,58 @@ def where(tree: Tree) -> tuple[str, Tree | None]:
     return tree.repo, None
 
 
+def _argv(ctx: Ctx, tree: Tree, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """git's argv and env to read the branch in its repo, hardened for a clone."""
+    cwd, hard = where(tree)
+    env = tree_env(ctx.env, hard) if hard is not None else git_env(ctx.env)
+    return ["git", "--no-pager", "-C", cwd, *args], env
+
+
 def git(ctx: Ctx, tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
     """git read-only in the branch's repo; text a worker wrote that is not UTF-8 is read
     with replacement characters, never a crash."""
-    cwd, hard = where(tree)
-    env = tree_env(ctx.env, hard) if hard is not None else git_env(ctx.env)
-    argv = ["git", "--no-pager", "-C", cwd, *args]
-    return run_git(argv, env, GIT_TIMEOUT_S, f"git {args[0]} in {cwd}", errors="replace")
+    argv, env = _argv(ctx, tree, args)
+    what = f"git {args[0]} in {argv[3]}"
+    return run_git(argv, env, GIT_TIMEOUT_S, what, errors="replace")
+
+
+def _lines(out: IO[bytes]) -> Iterator[str]:
+    """Lines as git writes them, each cut at MAX_LINE bytes: a stream never held whole."""
+    while got := out.readline(MAX_LINE):
+        over = len(got) == MAX_LINE and not got.endswith(b"\n")
+        rest = got
+        while over and rest and not rest.endswith(b"\n"):  # an overlong line's rest: dropped
+            rest = out.readline(MAX_LINE)
+        yield got.rstrip(b"\n").decode("utf-8", "replace") + ("…" if over else "")
+
+
+def _read_patch(ctx: Ctx, tree: Tree, *args: str) -> list[_Patch]:
+    """`git diff ARGS` split into files as it is read, each kept to its bounds."""
+    argv, env = _argv(ctx, tree, args)
+    with tempfile.TemporaryFile() as err:  # a file: git never blocks on what it says there
+        try:
+            proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            )
+        except FileNotFoundError:
+            raise WorktreeError("git is not on PATH — install git") from None
+        timer = threading.Timer(GIT_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            files = _split_patch(_lines(proc.stdout))
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        why = err.read(4096).decode("utf-8", "replace").strip().splitlines()[-1:]
+    if code != 0:  # below 0: killed by the timer
+        late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[0]
+        raise WorktreeError(f"git diff in {tree.repo}: {late}")
+    return files
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:
@@ -128,10 +180,11 @@ class _Patch:
 
     def __init__(self) -> None:
         self.status = "modified"
+        self.modes = ["", ""]  # its mode before and after ("": the file was not there)
         self.hunks: list[Hunk] = []
         self.header = ""
         self.body: list[str] = []
-        self.kept = 0
+        self.kept = self.size = 0
         self.cut = False
 
     def close(self) -> None:
@@ -139,11 +192,34 @@ class _Patch:
             self.hunks.append(_hunk(self.header, self.body))
         self.header, self.body = "", []
 
+    def head(self, line: str) -> None:
+        """A line of its extended header: what the file was and is."""
+        word, _, mode = line.rpartition(" ")
+        if word in ("new file mode", "deleted file mode"):
+            self.status = "added" if word[0] == "n" else "deleted"
+            self.modes[word[0] == "n"] = mode
+        elif word in ("old mode", "new mode"):
+            self.modes[word[0] == "n"] = mode
+        elif line.startswith("index ") and line.count(" ") == 2:  # both: the mode it kept
+            self.modes = [m or mode for m in self.modes]
 
-def _split_patch(text: str) -> list[_Patch]:
-    """Each file's status and hunks of a `git diff` patch, in its order."""
+    def note(self) -> str:
+        """A change of what the file is: a symlink and where it points, or its mode."""
+        old, new = self.modes
+        if "120000" in self.modes:
+            mark = "-" if self.status == "deleted" else "+"
+            got = (ln[1:] for h in self.hunks for ln in h.lines if ln[:1] == mark)
+            return f"symlink → {next(got, '?')}"
+        if old and new and old != new:
+            return f"mode {old} → {new}"
+        return f"mode {new}" if self.status == "added" and new != "100644" else ""
+
+
+def _split_patch(lines: Iterable[str]) -> list[_Patch]:
+    """Each file's status and hunks of a `git diff` patch, in its order, as it is read: of
+    each file at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept."""
     files: list[_Patch] = []
-    for line in text.split("\n"):
+    for line in lines:
         if line.startswith("diff --git "):
             if files:
                 files[-1].close()
@@ -152,16 +228,15 @@ def _split_patch(text: str) -> list[_Patch]:
         if not files:
             continue
         f = files[-1]
-        if not f.header and not f.hunks and line.startswith("new file mode"):
-            f.status = "added"
-        elif not f.header and not f.hunks and line.startswith("deleted file mode"):
-            f.status = "deleted"
+        if not f.header and not f.hunks and not line.startswith("@@"):
+            f.head(line)
         elif line.startswith("@@"):
             f.close()
             f.header = line
         elif f.header and line[:1] in (" ", "+", "-", "\\"):
             f.kept += 1
-            if f.kept > MAX_HUNK_LINES:
+            f.size += len(line)
+            if f.kept > MAX_HUNK_LINES or f.size > MAX_FILE_BYTES:
                 f.cut = True
             else:
                 f.body.append(line)
@@ -173,14 +248,12 @@ def _split_patch(text: str) -> list[_Patch]:
 def changes(ctx: Ctx, tree: Tree, base: str, tip: str) -> list[FileChange]:
     """Every file the branch changed since its base, with its stats and hunks."""
     stats = _numstat(ctx, tree, base, tip)
-    done = git(ctx, tree, "diff", *DIFF_FLAGS, "--no-renames", "--no-color", base, tip, "--")
-    if done.returncode != 0:
-        raise WorktreeError(f"git diff in {tree.repo}: {why_failed(done)}")
-    patches = _split_patch(done.stdout)
+    patches = _read_patch(ctx, tree, "diff", *DIFF_FLAGS, "--no-renames", "--no-color", base,
+                          tip, "--")  # fmt: skip
     out = []
     for n, (path, added, removed) in enumerate(stats):
         p = patches[n] if n < len(patches) else _Patch()
-        out.append(FileChange(path, p.status, added, removed, tuple(p.hunks), p.cut))
+        out.append(FileChange(path, p.status, added, removed, tuple(p.hunks), p.cut, p.note()))
     return out
 
 

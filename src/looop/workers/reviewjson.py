@@ -61,6 +61,7 @@ def _file(f: dict[str, Any]) -> FileChange:
         removed=_int(f, "removed"),
         hunks=tuple(_hunk(h) for h in _list(f, "hunks")),
         cut=f.get("cut") is True,
+        note=_str(f, "note"),
     )
 
 

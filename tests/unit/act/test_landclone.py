@@ -1,15 +1,18 @@
-"""The pod's side of `looop pod change` (act/landclone.py) on bad requests: each is one line,
-as an answer the home reads (`refused`) or an error it prints, and nothing is fetched or
-pushed. Real clones, fetches and pushes: tests/integration/test_pod_land.py."""
+"""The pod's side of `looop pod change` (act/landclone.py), and an SSH host's satellite's land
+(act/landthere.py), on bad requests: each is one line, as an answer the home reads
+(`refused`) or an error it prints, and nothing is fetched or pushed. Real clones, fetches and
+pushes: tests/integration/test_pod_land.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from looop.act.landclone import pod_change
+from looop.act.landthere import there_verb
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.kube import podtrees
+from looop.remote.ssh.satellite import handle
 from looop.workers.treerecord import Tree, save
 
 
@@ -54,3 +57,22 @@ def test_nothing_is_recorded_where_no_clone_is(ctx: Ctx, tmp_path: object) -> No
     assert podtrees.record(ctx, "w1", str(ctx.paths.data), []) == []
     with pytest.raises(LooopError, match="has no worktree"):
         pod_change(ctx, "diff", {"id": "w1"})
+
+
+@pytest.mark.parametrize("at", [None, {}, {"tips": "abc"}, {"tips": {"": 7}}])
+def test_a_landing_that_names_no_approved_tip_is_refused_there(ctx: Ctx, at: object) -> None:
+    """A pod or host lands only the tips its home says the human approved; a request without
+    them (an older home's) is refused, never landed at whatever the branch holds now."""
+    save(ctx, Tree("w1", "/nowhere", "main", "b" * 40, "/nowhere", "/g", "/g", origin="x"))
+    said = "land: 'at' must name the tip approved of each repository"
+    assert pod_change(ctx, "land", {"id": "w1", "mode": "ff", "at": at})["refused"] == said
+    assert there_verb(ctx, ctx.paths.data, "land", {"id": "w1", "at": at}, "") == {
+        "refused": said,
+        "kind": "land",
+    }
+
+
+def test_a_satellite_refuses_an_older_homes_protocol(ctx: Ctx) -> None:
+    """An older home's land carries no approved tips: its protocol is refused before any verb."""
+    got = handle(ctx, "land", {"v": 1, "id": "w1", "mode": "ff"}, "0.1.0")
+    assert got == {"error": "this host's looop 0.1.0 speaks satellite protocol 2"}

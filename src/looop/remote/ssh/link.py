@@ -30,7 +30,7 @@ CONNECT_TIMEOUT_S = 5
 ALIVE_INTERVAL_S = 2
 ALIVE_COUNT = 3  # a link silent for interval x count seconds is given up: `unreachable`
 OP_TIMEOUT_S = 30.0
-PROTOCOL = 1  # the satellite's JSON verbs; both ends must speak the same
+PROTOCOL = 2  # the satellite's JSON verbs, both ends the same (2: land carries the tips approved)
 VENV = ".local/share/looop/venv"  # where `looop host install` puts looop on a host
 SATELLITES = ".local/share/looop/satellite"  # under the host's $HOME: one data dir per home
 

@@ -143,7 +143,7 @@ function drawFile(f, r) {
   if (f.binary) code.append(el("div", { class: "rv-hh", text: "(binary)" }));
   if (f.cut) code.append(el("div", { class: "rv-hh", text: "… cut: a long diff (`looop worker diff` shows it whole)" }));
   return el("section", { class: "rv-file", "data-path": f.path },
-    el("h3", {}, f.path, el("span", { class: "stat", text: `${stat} (${f.status})` })), code);
+    el("h3", {}, f.path, el("span", { class: "stat", text: `${stat} (${f.status})${f.note ? ` · ${f.note}` : ""}` })), code);
 }
 
 function lineForm(row, file, line) {
@@ -191,7 +191,9 @@ async function landChange() {
   if (!confirm(`Land worker ${rv.id}'s change (${how})? It cannot be taken back from here.`)) return;
   $("#review-conflict").hidden = true;
   try {
-    const got = await api(`${wpath(rv.id)}/land`, mode ? { mode } : {});
+    // the tips this panel shows are what lands: a branch that moved since is refused
+    const at = Object.fromEntries(sections(rv.data).map((s) => [s.name || "", s.tip]));
+    const got = await api(`${wpath(rv.id)}/land`, mode ? { mode, at } : { at });
     const said = got.mode === "pr" ? `pull request opened: ${got.url}` : `landed ${rv.id} into ${got.into} at ${got.commit.slice(0, 12)}`;
     rv.landed = { id: rv.id, said };  // kept in the head while it is open: a toast goes
     toast(said);
