@@ -235,6 +235,19 @@ def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
         parse_config(_cfg(shell_policy={"sandbox": "yes"}), "c.json")
 
 
+def test_the_shells_sandbox_is_the_deciders_unless_shell_policy_says_otherwise() -> None:
+    """`init --sandbox` boxes the decider: its run_shell, sensors and verifies with it, or a
+    decided run_shell could rewrite the config and unbox the next worker."""
+    assert parse_config(_cfg(sandbox="on"), "c.json").shell_policy.sandbox == ON
+    assert parse_config(_cfg(sandbox="on", shell_policy="off"), "c.json").shell_policy.sandbox == ON
+    mine = {"worker": "claude {{prompt_file}}", "sandbox": {"domains": ["pypi.org"]}}
+    cfg = parse_config(_cfg(runners={"claude": mine}), "c.json")  # the decider's own, not the top's
+    assert cfg.shell_policy.sandbox == SandboxPolicy(True, domains=("pypi.org",))
+    off = parse_config(_cfg(sandbox="on", shell_policy={"sandbox": "off"}), "c.json")
+    assert off.shell_policy.sandbox == OFF  # the human's word wins, and doctor names it
+    assert parse_config(_cfg(sandbox="off"), "c.json").shell_policy.sandbox == OFF
+
+
 def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
     """codex's folder is writable (its databases live there): what it runs or obeys is
     locked — a file where it exists (made, holding what codex reads as none, where codex
