@@ -14,7 +14,6 @@ from looop.core.context import Ctx
 from looop.home.config import Config
 from looop.home.errors import LooopError
 from looop.home.keys import key_bytes
-from looop.home.sandboxpolicy import resolve
 from looop.sessions.state import session_dir
 from looop.workers.startrecord import read_record
 
@@ -44,9 +43,7 @@ class Reach:
 def decider_boxed(cfg: Config) -> bool:
     """The decider runs inside walls: its tick runner under srt (the runner's or the top
     `sandbox`), or its shell under shell_policy's sandbox."""
-    r = cfg.runner()
-    tick = resolve(None, r.sandbox if r is not None else None, cfg.sandbox)
-    return tick.on or cfg.shell_policy.sandbox.on
+    return cfg.decider().on or cfg.shell_policy.sandbox.on
 
 
 def session_reach(ctx: Ctx, wid: str, away: bool) -> Reach | None:

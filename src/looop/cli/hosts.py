@@ -14,7 +14,6 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.home.sandboxpolicy import resolve
 from looop.remote import hosts as reg
 from looop.remote import tokens
 from looop.remote.kube.cluster import load_client
@@ -245,8 +244,7 @@ def _sandbox_by_default(ctx: Ctx) -> bool:
         cfg = ctx.config()
     except LooopError:
         return False
-    r = cfg.runner(None)
-    return resolve(None, r.sandbox if r is not None else None, cfg.sandbox).on
+    return cfg.decider().on
 
 
 def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:

@@ -81,7 +81,7 @@ SHELL_MODES = ("tripwire", "off")
 class ShellPolicy:
     """`shell_policy`: the built-in run_shell tripwire on or off, plus the user's own patterns."""
 
-    __slots__ = ("_sandbox", "allow", "deny", "mode")
+    __slots__ = ("_sandbox", "allow", "decider", "deny", "mode")
 
     def __init__(
         self,
@@ -94,15 +94,14 @@ class ShellPolicy:
         self.deny = deny
         self.allow = allow
         self._sandbox = sandbox
+        # the decide call's (its runner's `sandbox`, the top level's): what the decider asks
+        # for runs in the same walls unless this policy says otherwise
+        self.decider: tuple[SandboxPolicy | None, SandboxPolicy | None] = (None, None)
 
     @property
     def sandbox(self) -> SandboxPolicy:
-        """run_shell inside srt, or OFF."""
-        if self._sandbox is not None:
-            return self._sandbox
-        from looop.home.sandboxpolicy import OFF  # lazy: as _sandbox_key
-
-        return OFF
+        """run_shell inside srt: its own setting, else the decider's, else OFF."""
+        return self._sandbox if self._sandbox is not None else _resolve(*self.decider)
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -133,6 +132,17 @@ class Config:
     def runner(self, name: str | None = None) -> Runner | None:
         key = name if name is not None else self.default
         return self.runners.get(key) if key is not None else None
+
+    def decider(self) -> SandboxPolicy:
+        """The decide call's box: its runner's `sandbox`, else the top level's (as its workers')."""
+        r = self.runner()
+        return _resolve(r.sandbox if r is not None else None, self.sandbox)
+
+
+def _resolve(runner: SandboxPolicy | None, top: SandboxPolicy | None) -> SandboxPolicy:
+    from looop.home.sandboxpolicy import resolve  # lazy: as _sandbox_key
+
+    return resolve(None, runner, top)
 
 
 # placeholders earlier versions filled in and looop no longer does: left in a command they
@@ -193,8 +203,10 @@ def parse_config(obj: Any, source: str) -> Config:
             knob.from_config(obj[knob.config_key], source)
     _check_flap(obj, source)
     _check_extra(obj, source)
-    cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
     cfg.sandbox = _sandbox_key(obj, source, "")
+    cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
+    r = cfg.runner()
+    cfg.shell_policy.decider = (r.sandbox if r is not None else None, cfg.sandbox)
     return cfg
 
 

@@ -225,6 +225,29 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
     return Check("sandbox", "ok", "on: srt and its parts are here")
 
 
+def check_decider(cfg: Config) -> Check:
+    """With the sandbox on anywhere, each part of the decider the config leaves outside srt:
+    what runs there as you can rewrite the config, and so loosen every wall."""
+    shell = cfg.shell_policy.sandbox.on
+    policies = [cfg.sandbox, *(r.sandbox for r in cfg.runners.values())]
+    if not shell and not any(p is not None and p.on for p in policies):
+        return Check("decider", "skip", "the sandbox is off: the decider runs unsandboxed")
+    parts = (
+        ("the decide call", cfg.decider().on, 'the runner\'s "sandbox": "on"'),
+        ("its run_shell, sensors and verifies", shell, '"shell_policy": {"sandbox": "on"}'),
+    )
+    off = [(what, fix) for what, on, fix in parts if not on]
+    if off:
+        return Check(
+            "decider",
+            "warn",
+            f"the sandbox is on, but {' and '.join(w for w, _ in off)} run unsandboxed: a "
+            "decision there can rewrite the config and so turn the sandbox off",
+            "set " + " and ".join(f for _, f in off),
+        )
+    return Check("decider", "ok", "the decide call, its run_shell, sensors and verifies run in srt")
+
+
 def metered(runner: Runner) -> bool:
     """Whether the meter can read this runner's cost: the budget breaker's own rule."""
 
@@ -376,6 +399,7 @@ def run_checks(
     out.append(check_home(ctx))
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))
+        out.append(check_decider(cfg))
         if first.level != "fail":
             out.append(check_budget(cfg, ctx.knobs(cfg)))
             out.append(check_bounds(ctx.knobs(cfg)))

@@ -21,7 +21,7 @@ from looop.home.errors import LooopError
 from looop.home.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names, profile
-from looop.home.sandboxpolicy import parse_sandbox, resolve
+from looop.home.sandboxpolicy import parse_sandbox
 from looop.loop.homeguard import refuse_unsafe
 from looop.sandbox.endpoints import endpoints
 from looop.sandbox.worker import missing
@@ -243,9 +243,7 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
 def _sandbox_lines(req: InitRequest, cfg: Config) -> list[str]:
 
     assert cfg.sandbox is not None
-    # the decide call follows its runner's setting as a worker does (decide/spend.py)
-    boxed = resolve(None, cfg.runners[req.name].sandbox, cfg.sandbox)
-    who = "the decider and every worker run" if boxed.on else "every worker runs"
+    who = "the decider and every worker run" if cfg.decider().on else "every worker runs"
     lines = [f"  sandbox: on — {who} inside srt (docs/THREAT_MODEL.md)"]
     lines += endpoint_lines(req.name, req.ctx.child_env())
     gone = req.gone if req.gone is not None else _missing(req.ctx)

@@ -290,16 +290,51 @@ def argvs(
     return [[*run, line, door] if door else [*run, line] for line in inner]
 
 
+def policy_files(config: str, home: str | None) -> list[str]:
+    """The human's policy a box must never write: the config, and each file its lines name by
+    path (a notification hook's script, a runner's wrapper), `sandbox` lists aside."""
+    try:
+        obj: object = jsonio.safe_loads(store.read_regular(config, 16 << 20))
+    except (OSError, ValueError):
+        obj = None
+    out, todo = [config], [obj]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            todo.extend(x for k, x in v.items() if k != "sandbox")
+        elif isinstance(v, list):
+            todo.extend(v)
+        elif isinstance(v, str):
+            words = (w.strip("'\"") for w in v.split())
+            got = (expand(w, home) for w in words if w.startswith(("/", "~/")))
+            out.extend(p for p in got if p is not None and os.path.isfile(p))
+    return out
+
+
+def _guard(files: list[str], write: list[str]) -> list[str]:
+    """What keeps a box from writing `files` its `write` folders hold: each such file and the
+    folder on its way just below the writable one (a box could rename that folder and put a
+    file of its own at the path; a mount point cannot be renamed)."""
+    out = []
+    for f in files:
+        for w in write:
+            if f == w or f.startswith(w.rstrip("/") + "/"):
+                out.append(os.path.join(w, os.path.relpath(f, w).split("/")[0]))
+    return out
+
+
 def conf(
     write: list[str],
     deny: list[str],
     allow_read: list[str],
     domains: list[str],
     home: str | None,
+    config: str,
     locked: list[str] | None = None,
 ) -> dict[str, object]:
     """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats; what is
-    denied, denied under every spelling a bind mount gives it (home/where.py)."""
+    denied, denied under every spelling a bind mount gives it (home/where.py). The `config`
+    is hidden, and it and what it runs are never writable (policy_files)."""
 
     def paths(items: list[str]) -> list[str]:
         out = []
@@ -309,7 +344,8 @@ def conf(
                 out.append(_realish(got))
         return list(dict.fromkeys(out))
 
-    hidden = paths(deny)
+    hidden = paths([*deny, config])
+    guarded = _guard(paths(policy_files(config, home)), paths(write))
     return {
         "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
         "filesystem": {
@@ -317,7 +353,7 @@ def conf(
             "denyRead": list(dict.fromkeys([*hidden, *where.mount_aliases(hidden)])),
             "allowRead": paths(allow_read),
             "allowWrite": paths(write),
-            "denyWrite": paths(locked or []),
+            "denyWrite": list(dict.fromkeys([*paths(locked or []), *guarded])),
         },
     }
 

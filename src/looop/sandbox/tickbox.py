@@ -41,9 +41,10 @@ def tick_argv(
     write = [answer, tmp, *parts.state, *policy.write]
     run = os.path.relpath(run_dir, ctx.paths.data)
     walls, allow = srt.data_walls(str(ctx.paths.data), [*srt.WORLD, run])
-    deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
+    deny = [*HOME_SECRETS, *walls, *policy.deny_read]
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
-    conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
+    allowed = [*parts.allow_read, *allow]
+    conf = srt.conf(write, deny, allowed, domains, home, str(ctx.paths.config), parts.locked)
     box = boxhost.home_of(ctx)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp, box)

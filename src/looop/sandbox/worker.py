@@ -108,7 +108,7 @@ def settings(
     # The data dir is denied whole; back in come only what the worker reads: its brief and
     # knobs, and the PLAYBOOK (it may name a lease).
     walls, allow = _data_walls(data, wid)
-    deny = [*HOME_SECRETS, *walls, str(p.config), *policy.deny_read]
+    deny = [*HOME_SECRETS, *walls, *policy.deny_read]
     locked = list(parts.locked)
     for tree in trees:
         git_write, git_locked = sandbox_write(tree)
@@ -116,7 +116,8 @@ def settings(
         locked.extend(git_locked)
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the worker's runner '{runner}'")
-    return srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, locked)
+    allowed = [*parts.allow_read, *allow]
+    return srt.conf(write, deny, allowed, domains, home, str(p.config), locked)
 
 
 def _data_walls(data: str, wid: str) -> tuple[list[str], list[str]]:
@@ -170,8 +171,8 @@ def shell_argvs(
         os.makedirs(d, mode=0o700, exist_ok=True)
     write = [tmp, reports, *policy.write]
     walls, allow = srt.data_walls(str(ctx.paths.data), list(reads))
-    deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
-    conf = srt.conf(write, deny, allow, list(policy.domains), home)
+    deny = [*HOME_SECRETS, *walls, *policy.deny_read]
+    conf = srt.conf(write, deny, allow, list(policy.domains), home, str(ctx.paths.config))
     said = f"export LOOOP_REPORTS_DIR={shlex.quote(reports)}; "  # not the data dir's: read-only
     lines = [said + cmd for cmd in cmds]
     return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, boxhost.home_of(ctx))

@@ -60,10 +60,11 @@ def test_box_walls_name_every_spelling_of_what_they_hide(tmp_path: Path) -> None
     # through the real mount table: whatever binds this machine has, each is denied
     data = tmp_path / "data"
     data.mkdir()
-    got = srt.conf([], [str(data)], [], [], None)
+    cfg = str(data / "config.json")
+    got = srt.conf([], [str(data)], [], [], None, cfg)
     fs = got["filesystem"]
     assert isinstance(fs, dict)
-    assert fs["denyRead"] == [str(data), *where.mount_aliases([str(data)])]
+    assert fs["denyRead"] == [str(data), cfg, *where.mount_aliases([str(data), cfg])]
 
 
 def test_the_data_dir_is_named_by_its_real_path_through_a_symlink(tmp_path: Path) -> None:

@@ -146,6 +146,29 @@ def test_sandbox_off_is_skipped(ctx: Ctx) -> None:
     assert doctor.check_sandbox(ctx, _cfg("t")).level == "skip"  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("extra", "level", "named"),
+    [
+        ({}, "ok", ""),  # as `init --sandbox` leaves it: every part boxed
+        ({"shell_policy": {"sandbox": "off"}}, "warn", "its run_shell, sensors and verifies run"),
+        ({"shell_policy": "off"}, "ok", ""),  # the tripwire off, the box still on
+        ({"runner_off": True}, "warn", "the decide call and its run_shell, sensors and verifies"),
+        ({"sandbox": "off"}, "skip", ""),
+    ],
+)
+def test_doctor_names_each_part_of_the_decider_that_runs_unsandboxed(
+    extra: dict[str, object], level: str, named: str
+) -> None:
+    spec: dict[str, object] = {"tick": "t", "worker": "w {{prompt_file}}"}
+    if extra.pop("runner_off", False):
+        spec["sandbox"] = "off"
+    got = doctor.check_decider(
+        parse_config({"default": "r", "runners": {"r": spec}, "sandbox": "on", **extra}, "t")
+    )
+    assert got.level == level, got.line()
+    assert named in got.line() and "\n" not in got.line()
+
+
 @pytest.mark.parametrize("runner", ["claude", "codex", "opencode", "gemini"])
 def test_a_sandboxed_runner_whose_cli_never_ran_warns_what_to_run_once(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch, runner: str

@@ -18,6 +18,8 @@ from looop.sandbox import boxhost, boxrun, srt
 
 pytestmark = pytest.mark.unit
 
+_CONF = srt.conf([], [], [], [], None, "/nowhere/config.json")
+
 
 def _npm_like(tmp_path: Path) -> Path:
     """An npm install's shape: bin/srt -> dist/cli.js, with dist/index.js beside it."""
@@ -42,7 +44,7 @@ def test_a_wrapper_script_has_no_library_so_srt_runs_per_box(tmp_path: Path) -> 
     got = srt.argvs(
         str(wrapper),
         str(tmp_path / "s.json"),
-        srt.conf([], [], [], [], None),
+        _CONF,
         ["x"],
         "/t",
         boxhost.Home("/tmp", str(tmp_path), {}),
@@ -105,7 +107,7 @@ def test_a_box_runs_as_a_launcher_that_wraps_at_each_run(tmp_path: Path, short_b
     t = _serve_once(sock, b'{"pong": true}\n')
     path = str(tmp_path / "s.json")
     with _filter_up(home):
-        got = srt.argv(str(prog), path, srt.conf([], [], [], [], None), "x", "/t", home)
+        got = srt.argv(str(prog), path, _CONF, "x", "/t", home)
     t.join(5)
     boxrun = [sys.executable, "-m", "looop.sandbox.boxrun"]
     assert got[:7] == [*boxrun, lib, home.base, home.data, path]
@@ -140,7 +142,7 @@ def test_a_refusal_from_the_host_is_one_line(tmp_path: Path, short_base: str) ->
         _filter_up(home),
         pytest.raises(boxhost.HostError, match="srt refused the settings: bad path"),
     ):
-        boxhost.wrap(home, lib, srt.conf([], [], [], [], None), "x")
+        boxhost.wrap(home, lib, _CONF, "x")
     t.join(5)
 
 
@@ -149,7 +151,12 @@ def test_no_node_means_no_host_and_a_line_naming_it(tmp_path: Path, short_base: 
     home = boxhost.Home(short_base, str(tmp_path / "data"), {"PATH": str(tmp_path / "empty")})
     with pytest.raises(srt.SandboxError, match="node is not on PATH"):
         srt.argv(
-            str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
+            str(prog),
+            str(tmp_path / "s.json"),
+            _CONF,
+            "x",
+            "/t",
+            home,
         )
 
 
@@ -158,5 +165,10 @@ def test_a_runtime_dir_too_long_for_a_socket_is_named_with_the_fix(tmp_path: Pat
     home = boxhost.Home("/" + "r" * 120, str(tmp_path / "data"), {})
     with pytest.raises(srt.SandboxError, match="set LOOOP_RUNTIME_DIR to a shorter"):
         srt.argv(
-            str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
+            str(prog),
+            str(tmp_path / "s.json"),
+            _CONF,
+            "x",
+            "/t",
+            home,
         )

@@ -16,6 +16,7 @@ from looop.core.context import Ctx
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
+from looop.sandbox import srt
 from looop.sandbox import worker as sandbox
 from looop.workers.boxed import with_note
 
@@ -233,6 +234,38 @@ def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
     assert cfg.shell_policy.mode == "tripwire"  # the tripwire stays on beside it
     with pytest.raises(LooopError, match=r"key 'shell_policy.sandbox' must be"):
         parse_config(_cfg(shell_policy={"sandbox": "yes"}), "c.json")
+
+
+def test_the_shells_sandbox_is_the_deciders_unless_shell_policy_says_otherwise() -> None:
+    """`init --sandbox` boxes the decider: its run_shell, sensors and verifies with it, or a
+    decided run_shell could rewrite the config and unbox the next worker."""
+    assert parse_config(_cfg(sandbox="on"), "c.json").shell_policy.sandbox == ON
+    assert parse_config(_cfg(sandbox="on", shell_policy="off"), "c.json").shell_policy.sandbox == ON
+    mine = {"worker": "claude {{prompt_file}}", "sandbox": {"domains": ["pypi.org"]}}
+    cfg = parse_config(_cfg(runners={"claude": mine}), "c.json")  # the decider's own, not the top's
+    assert cfg.shell_policy.sandbox == SandboxPolicy(True, domains=("pypi.org",))
+    off = parse_config(_cfg(sandbox="on", shell_policy={"sandbox": "off"}), "c.json")
+    assert off.shell_policy.sandbox == OFF  # the human's word wins, and doctor names it
+    assert parse_config(_cfg(sandbox="off"), "c.json").shell_policy.sandbox == OFF
+
+
+def test_no_box_writes_the_config_or_a_script_it_runs_in_a_folder_it_may_write(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    (shared / "bin").mkdir(parents=True)
+    hook, wrapper, kept = shared / "bin" / "notify.sh", tmp_path / "decide.sh", shared / "x"
+    for f in (hook, wrapper, kept):
+        f.write_text("")
+    cfg = tmp_path / "config.json"
+    runner = {"tick": f"sh '{wrapper}' {{{{prompt_file}}}}", "worker": "w {{prompt_file}}"}
+    obj = {"runners": {"r": runner}, "notification": f"{hook} x", "sandbox": {"write": [str(kept)]}}
+    cfg.write_text(json.dumps(obj))
+    assert sorted(srt.policy_files(str(cfg), None)) == sorted(map(str, (cfg, hook, wrapper)))
+    walls = srt.conf([str(shared)], [], [], [], None, str(cfg))["filesystem"]
+    assert isinstance(walls, dict)
+    # the hook's folder is a mount point inside: it can be neither written nor renamed away
+    assert walls["denyWrite"] == [str(shared / "bin")] and str(cfg) in walls["denyRead"]
 
 
 def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
