@@ -65,6 +65,10 @@ def main() -> int:
         f"{platform.machine()}, {_cpus()} CPUs. Ratios are against a baseline measured in the "
         "same run.",
         "",
+        "To reproduce: `make bench` runs every `bench/bench_*.py` and writes this table;",
+        "`python bench/run.py bench_cli` runs one (each file's docstring says what it times).",
+        "What changed between runs, with the measurements behind it, is in CHANGELOG.md.",
+        "",
         "Value is the median; min and max are over the same rounds (blank where a row is one"
         " figure, not a spread).",
         "",
