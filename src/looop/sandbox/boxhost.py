@@ -5,10 +5,10 @@ process stays beside a sandboxed worker, and the host exits once it wrapped noth
 
 The box's network goes to the home's own filter (sandbox/netfilter.py, srt's rules in looop's
 code), which this module starts on demand beside the host: the host points the wrapped line's
-bridge at the filter's socket and answers with the credentials srt wrote into the box's proxy
-URL (a fresh 128-bit id as the user), and the box is registered under them with its lists
-(sandbox/netboxes.py) before the line is returned. A box presenting no credentials, or another
-box's, reaches nothing. The box's first step hands its proxy ports to the filter
+bridge at the filter's socket and answers with the credentials in the box's proxy URL (a fresh
+128-bit id as the user, a token of its own), and the box is registered under them with its
+lists (sandbox/netboxes.py) before the line is returned. A box presenting no credentials, or
+another box's, reaches nothing. The box's first step hands its proxy ports to the filter
 (sandbox/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
 The host is found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the

@@ -38,8 +38,8 @@ class Boxes:
         mark: str = "",
         worker: str = "",
     ) -> None:
-        """Register a box (`digest`: its token's SHA-256, the token itself written nowhere; its
-        lists as srt checked them); `mark`: how its credentials show in
+        """Register a box (`digest`: its token's SHA-256, as no file holds the token; its lists
+        as srt checked them); `mark`: how its credentials show in
         its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
         that ended; `worker`: the worker whose box it is, the one its contract door speaks
         for (none for a beat's, a run_shell's or a verify's box: they have no door)."""

@@ -1,8 +1,9 @@
 """looop's own filtering proxy for sandboxed boxes: HTTP (CONNECT and plain forwarding) and
 SOCKS5 on one unix socket, each connection let through only to what its box's lists allow
 (sandbox/netrules.py, srt's rules). A box is known by the credentials in its proxy URL (user and
-token, as srt gives them), registered before the box runs (`Boxes.add`); a connection with
-none, or with a user and token no box has, reaches nothing.
+token, its token's digest registered before the box runs: `Boxes.add`), and on its own ports
+by the port; a connection with none, with a user and token no box has, or with another box's
+on a box's port, reaches nothing.
 
 Which protocol a connection speaks is told by its first byte (5: SOCKS5; else HTTP), as srt's
 proxy tells them apart on its one port. Each connection gets a thread: a box opens a few at a
