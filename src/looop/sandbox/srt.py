@@ -277,7 +277,11 @@ def argvs(
     library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
     the host cannot wrap it. `door`: the worker whose box each line is, registered as such
     with the home's filter, which then answers its contract verbs (core/contract.py)."""
-    _hide_runtime(settings, home.base if home is not None else "/tmp")
+    # every box is denied looop's runtime dirs: the filter's record of every box, every socket
+    fs = settings["filesystem"]
+    assert isinstance(fs, dict)
+    hidden = boxhost.runtime_dirs(home.base if home is not None else "/tmp")
+    fs["denyRead"] = _hidden([*fs["denyRead"], *map(os.path.realpath, hidden)])
     domains = _save(path, settings)
     inner = [_inner(line, tmp, domains) for line in lines]
     lib = boxhost.library(srt) if home is not None else None
@@ -324,15 +328,6 @@ def conf(
 def _hidden(paths: list[str]) -> list[str]:
     """A bind mount shows a hidden folder under a second path: hidden there too."""
     return list(dict.fromkeys([*paths, *where.mount_aliases(paths)]))
-
-
-def _hide_runtime(settings: dict[str, object], base: str) -> None:
-    """Every box is denied looop's runtime dirs (boxhost.runtime_dirs): the filter's record of
-    every box, every host's socket."""
-    fs = settings["filesystem"]
-    assert isinstance(fs, dict)
-    dirs = [os.path.realpath(d) for d in boxhost.runtime_dirs(base)]
-    fs["denyRead"] = _hidden([*fs["denyRead"], *dirs])
 
 
 def _inner(line: str, tmp: str, domains: list[str]) -> str:
