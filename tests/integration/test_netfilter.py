@@ -1,6 +1,7 @@
 """A box's proxy ports handed to the home's filter (sandbox/netjoin.py -> sandbox/netfilter.py)
 over a real unix socket, with real TCP listeners and upstream servers on loopback: the filter
-serves the box's connections on them itself, with the same rules as on its own socket; a
+serves the box's connections on them itself, with the same rules as on its own socket, each
+as that box whatever credentials it shows; a
 hand-over from no registered box, or of anything but listening TCP sockets on the ports named,
 is refused and nothing of it is kept; a box's ports stop answering once it is dropped."""
 
@@ -90,8 +91,10 @@ def test_the_filter_serves_a_box_on_the_ports_it_handed_over(
     assert _socks(socks, "srt.box-a", "tok-a", a.port) == b"from-a"
     assert _socks(socks, "srt.box-a", "tok-a", b.port)[1] == 2  # not allowed by ruleset
     assert b.got == []
-    # the port is the box's, yet a connection on it still needs the box's credentials
+    # the port is the box's: a connection on it needs the box's credentials, and no other
+    # box's (box b's own domain, with box b's credentials, on box a's port)
     assert b"407" in _get(http, f"http://127.0.0.1:{a.port}/", "X-No: auth")
+    assert b"407" in _get(http, f"http://localhost:{b.port}/", _auth("srt.box-b", "tok-b"))
     # a hand-over's first byte on a box's port is no hand-over: an HTTP client's bad request
     with socket.create_connection(("127.0.0.1", http), timeout=20) as s:
         s.sendall(netjoin.HELLO + b"srt.box-b tok-b 1\n\r\n\r\n")

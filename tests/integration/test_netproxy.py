@@ -83,8 +83,8 @@ def two_boxes(tmp_path: Path) -> Iterator[tuple[Proxy, Upstream, Upstream]]:
     """A filter on its socket, two upstreams, box a allowed the first, box b the second."""
     a, b = Upstream(b"from-a"), Upstream(b"from-b")
     proxy = Proxy(tmp_path)
-    proxy.boxes.add("srt.box-a", "tok-a", [f"127.0.0.1:{a.port}"], [])
-    proxy.boxes.add("srt.box-b", "tok-b", [f"localhost:{b.port}"], [])
+    proxy.boxes.add("srt.box-a", netproxy.digest("tok-a"), [f"127.0.0.1:{a.port}"], [])
+    proxy.boxes.add("srt.box-b", netproxy.digest("tok-b"), [f"localhost:{b.port}"], [])
     try:
         yield proxy, a, b
     finally:
@@ -230,7 +230,7 @@ def test_an_allowed_name_pointed_at_a_forbidden_address_reaches_nothing(
 def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_path: Path) -> None:
     up = Upstream(b"ok")
     boxes = netproxy.Boxes(str(tmp_path / "boxes"))
-    boxes.add("u", "t", [f"127.0.0.1:{up.port}"], [])
+    boxes.add("u", netproxy.digest("t"), [f"127.0.0.1:{up.port}"], [])
     path = str(tmp_path / "n.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

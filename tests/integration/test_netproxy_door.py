@@ -55,8 +55,8 @@ class DoorProxy:
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[DoorProxy]:
     p = DoorProxy(tmp_path)
-    p.boxes.add("srt.w1", "tok-1", [], [], worker="w1")
-    p.boxes.add("srt.tick", "tok-t", ["example.com"], [])  # a beat's box: no door
+    p.boxes.add("srt.w1", netproxy.digest("tok-1"), [], [], worker="w1")
+    p.boxes.add("srt.tick", netproxy.digest("tok-t"), ["example.com"], [])  # a beat's box: no door
     try:
         yield p
     finally:

@@ -54,7 +54,7 @@ def rig(tmp_path: Path, srt: Path) -> Iterator[tuple[Relay, Upstream, Upstream]]
     del srt  # its install brings socat
     a, b = Upstream(b"HTTP/1.0 200 OK\r\n\r\nfrom-a"), Upstream(b"HTTP/1.0 200 OK\r\n\r\nfrom-b")
     boxes = netproxy.Boxes(str(tmp_path / "boxes"))
-    boxes.add("srt.box+a/=", "tok-a", [f"127.0.0.1:{a.port}"], [])
+    boxes.add("srt.box+a/=", netproxy.digest("tok-a"), [f"127.0.0.1:{a.port}"], [])
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp_path / "net.sock"))
     listener.listen(16)

@@ -21,6 +21,7 @@ from looop.home.clock import SystemClock
 from looop.home.paths import Paths
 from looop.home.where import runtime_base
 from looop.sandbox import boxhost
+from tests.helpers import until
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(180)
@@ -134,6 +135,64 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(lab:
     assert len(_hosts(box)) <= 1  # and at most one wrapper, until it goes idle
     assert _srt_beside(box) == []  # no srt process per worker
     assert _relays(box) == []  # nor a relay: each box handed its ports to the filter
+
+
+# Prints its proxy credentials (USER:TOKEN) where the test reads them: a box's leak.
+LEAK = 'echo "creds=${HTTP_PROXY#http://}" | sed s/@.*// >> "$LOOOP_WORKSPACE/results"\n'
+# Box B: looks into looop's runtime dirs, then (once it is handed box A's credentials, as if A
+# had printed them where B reads) tries to be A on its own ports and at A's door.
+STRANGER = (
+    LEAK
+    + r"""
+r="$LOOOP_WORKSPACE/results"; g="$LOOOP_WORKSPACE/go"
+c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
+echo "records=$(cat "$RT"/net-*.boxes/*.json 2>/dev/null | grep -c allowed)" >> "$r"
+echo "listed=$(ls -A "$RT" "/tmp/looop-$(id -u)" 2>/dev/null | grep -v : | tr '\n' ' ')" >> "$r"
+echo ready=1 >> "$r"
+while [ ! -e "$g" ]; do sleep 0.05; done
+p="http://$(cat "$g")@localhost:3128"
+c http --proxy "$p" "http://127.0.0.1:$A/"
+c socks --proxy "socks5h://$(cat "$g")@localhost:1080" "http://127.0.0.1:$A/"
+c own "http://127.0.0.1:$A/"
+export HTTP_PROXY="$p" LOOOP_SESSION_ID=wa
+echo "told=$("$LOOOP_BIN" told wa 2>&1 | tr '\n=' '  ')" >> "$r"
+if "$LOOOP_BIN" flag wa forged >/dev/null 2>&1; then f=ok; else f=no; fi
+echo "flag=$f" >> "$r"
+echo done=1 >> "$r"
+exec sleep 600
+"""
+)
+
+
+def test_a_box_is_a_stranger_to_every_other_box(lab: Lab) -> None:
+    """Box B cannot read looop's runtime dir (the filter's records of every box), and even
+    with box A's credentials in hand it is not answered as A: not on its own proxy ports (the
+    filter binds each connection to the box whose port it came in on), not at A's door, and
+    A's domain stays closed to it."""
+    box, a, _ = lab
+    net = boxhost.filter_socket(_home(box))
+    box.env["RT"] = os.path.dirname(net)
+    box.start("wa", LEAK + PROBE, "--runner", "ra")
+    assert box.looop("tell", "wa", "STEER-FOR-A").returncode == 0
+    box.start("wb", STRANGER, "--runner", "rb")
+    got = _results(box, "wa")
+    assert got["a"] == "from-a"
+    room = Paths.at(box.data).rooms / "wb" / "work"
+    assert until(lambda: "ready=1" in _text(room / "results"), 60)
+    (room / "go").write_text(got["creds"])
+    stranger = _results(box, "wb")
+    assert stranger["records"] == "0"
+    assert stranger["listed"].split() == [os.path.basename(net)]  # the filter's socket alone
+    assert stranger["http"] == stranger["socks"] == "none"  # A's credentials on B's ports
+    assert stranger["own"] != "from-a" and a.hits == 1
+    assert "STEER-FOR-A" not in stranger["told"] and stranger["flag"] == "no"
+    tokens = {got["creds"].split(":")[1], stranger["creds"].split(":")[1]}
+    records = "".join(p.read_text() for p in Path(net[:-5] + ".boxes").glob("*.json"))
+    assert len(tokens) == 2 and not any(t in records for t in tokens)  # its own, kept by no file
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _relays(box: Box) -> list[str]:

@@ -11,11 +11,11 @@
 //   node boxhost.mjs LIB SOCKET CWD IDLE_S --ready-fd N
 // LIB: srt's dist/index.js; SOCKET: where to serve (a private dir); CWD: the home's data dir,
 // where srt would have started. Writes "ok" on fd N once it serves. Wire: one JSON line
-// {"command", "settings", "filter", "join"} -> {"command", "user", "token", "mark"} or
+// {"command", "settings", "filter", "join"} -> {"command", "user", "digest", "mark"} or
 // {"error"} ("join": [looop's interpreter, its netjoin.py], optional);
 // {"stop": true} ends it.
 import { createServer } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, writeFileSync, writeSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
@@ -86,17 +86,29 @@ async function wrap(req) {
     commandId: id,
   });
   // The box reaches looop's filter, not this host's proxy: bubblewrap binds the filter's
-  // socket where srt's bridge would have been, and its relays connect there.
-  if (!command.includes(bridge)) return { error: "srt's line does not name its bridge" };
+  // socket where srt's bridge would have been, and its relays connect there — bound after the
+  // box's file system (srt binds its bridge before), so that it shows in the runtime dir every
+  // box is denied (sandbox/srt.py), alone.
+  const early = ` --bind ${bridge} ${bridge} `;
+  if (count(command, early) !== 1 || count(command, DEV) !== 1)
+    return { error: "srt's line does not bind its bridge where looop expects it" };
+  command = command.replace(early, ' ').replace(DEV, ` --bind ${bridge} ${bridge}${DEV}`);
   command = command.split(bridge).join(req.filter);
   command = execLast(command);
-  // The box's credentials, as srt put them in its proxy URL: the filter knows it by them.
+  // The box's credentials, as srt put them in its proxy URL, with a token of its own (srt's is
+  // the same for every box): the filter knows it by them.
   const m = /--setenv HTTP_PROXY '?http:\/\/([^:@'\s]+):([0-9a-f]+)@/.exec(command);
   if (!m) return { error: "srt's line carries no proxy credentials" };
   const user = decodeURIComponent(m[1]);
-  command = joinFirst(command, req.join, req.filter, user, m[2]);
-  return { command, user, token: m[2], mark: m[1] };
+  const token = randomBytes(16).toString('hex');
+  command = command.split(m[2]).join(token);
+  command = joinFirst(command, req.join, req.filter, user, token);
+  // the filter keeps only its digest: no file holds the token
+  return { command, user, digest: createHash('sha256').update(token).digest('hex'), mark: m[1] };
 }
+
+const DEV = ' --dev /dev '; // the first mount after the box's file system in srt's line
+const count = (text, part) => text.split(part).length - 1;
 
 // srt's script starts a relay (socat, and a shell around it) per proxy port in the box, which
 // then stay as long as the box. Where looop's interpreter and its netjoin are given, the box

@@ -5,10 +5,10 @@ process stays beside a sandboxed worker, and the host exits once it wrapped noth
 
 The box's network goes to the home's own filter (sandbox/netfilter.py, srt's rules in looop's
 code), which this module starts on demand beside the host: the host points the wrapped line's
-bridge at the filter's socket and answers with the credentials srt wrote into the box's proxy
-URL (a fresh 128-bit id as the user), and the box is registered under them with its lists
-(sandbox/netboxes.py) before the line is returned. A box presenting no credentials, or another
-box's, reaches nothing. The box's first step hands its proxy ports to the filter
+bridge at the filter's socket and answers with the credentials in the box's proxy URL (a fresh
+128-bit id as the user, a token of its own), and the box is registered under them with its
+lists (sandbox/netboxes.py) before the line is returned. A box presenting no credentials, or
+another box's, reaches nothing. The box's first step hands its proxy ports to the filter
 (sandbox/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
 The host is found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the
@@ -94,6 +94,15 @@ def socket_path(base: str, data: str, lib: str) -> str:
     return os.path.join(runtime_dir(base), f"sbx-{key(data, lib)}.sock")
 
 
+def runtime_dirs(base: str) -> list[str]:
+    """The runtime dirs every box is denied, this home's and the default one, made now (0700):
+    srt hides only what is there when the box starts."""
+    dirs = [runtime_dir(b) for b in dict.fromkeys((base, "/tmp"))]
+    for d in dirs:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    return dirs
+
+
 def _checked(home: Home, lib: str) -> str:
     sock = socket_path(home.base, home.data, lib)
     if len(os.fsencode(sock)) > SUN_PATH_MAX:
@@ -112,6 +121,7 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str, door: 
     Raises HostError, one line."""
     sock = _checked(home, lib)
     net = filter_socket(home)
+    runtime_dirs(home.base)  # again: a tmp cleaner may have taken them since the settings
     ensure_filter(home)
     ask = {"command": command, "settings": settings, "filter": net}
     if sys.executable and os.path.isfile(NETJOIN):
@@ -125,14 +135,14 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str, door: 
             reply = _ask(sock, req)
         except OSError as e:
             raise HostError(f"the sandbox host ({sock}) does not answer: {e}") from None
-    wrapped, user, token, mark = (reply.get(k) for k in ("command", "user", "token", "mark"))
-    if not all(isinstance(v, str) for v in (wrapped, user, token, mark)):
+    wrapped, user, digest, mark = (reply.get(k) for k in ("command", "user", "digest", "mark"))
+    if not all(isinstance(v, str) for v in (wrapped, user, digest, mark)):
         raise HostError(f"the sandbox host could not wrap the command: {reply.get('error')}")
     assert isinstance(wrapped, str) and isinstance(user, str)
-    assert isinstance(token, str) and isinstance(mark, str)
+    assert isinstance(digest, str) and isinstance(mark, str)
     allowed, denied = _lists(settings)
     try:
-        Boxes(_boxes_dir(net)).add(user, token, allowed, denied, mark, door)
+        Boxes(_boxes_dir(net)).add(user, digest, allowed, denied, mark, door)
     except OSError as e:
         raise HostError(f"the sandbox's filter cannot take the box: {e}") from None
     ensure_filter(home)  # one that went idle meanwhile is back before the box runs

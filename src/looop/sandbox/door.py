@@ -1,11 +1,11 @@
 """The door of a home's sandboxed workers: a box writes nothing of the data dir, so every
 contract verb it speaks (BOX_VERBS) comes here as one request through the box's own proxy,
 served by the home's network filter (sandbox/netfilter.py) outside every box. The box is known
-by the proxy credentials it came in with (sandbox/netproxy.py), never by what the request says;
-each argument is held to that worker, and the verb is answered once per key: a plain one in
-the filter's own process, the rest as a run of the home's own `looop` (core/answering.py,
-core/contract.py). An unsandboxed worker's door is its session host's (sessions/hostdoor.py),
-answering through the same module."""
+by the port and proxy credentials it came in with (sandbox/netproxy.py), never by what the
+request says; each argument is held to that worker, and the verb is answered once per key: a
+plain one in the filter's own process, the rest as a run of the home's own `looop`
+(core/answering.py, core/contract.py). An unsandboxed worker's door is its session host's
+(sessions/hostdoor.py), answering through the same module."""
 
 from __future__ import annotations
 

@@ -32,17 +32,18 @@ class Boxes:
     def add(
         self,
         user: str,
-        token: str,
+        digest: str,
         allowed: list[str],
         denied: list[str],
         mark: str = "",
         worker: str = "",
     ) -> None:
-        """Register a box (its lists as srt checked them); `mark`: how its credentials show in
+        """Register a box (`digest`: its token's SHA-256, as no file holds the token; its lists
+        as srt checked them); `mark`: how its credentials show in
         its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
         that ended; `worker`: the worker whose box it is, the one its contract door speaks
         for (none for a beat's, a run_shell's or a verify's box: they have no door)."""
-        rec: dict[str, Any] = {"token": token, "allowed": allowed, "denied": denied}
+        rec: dict[str, Any] = {"token_sha256": digest, "allowed": allowed, "denied": denied}
         rec["mark"] = mark or user
         if worker:
             rec["worker"] = worker

@@ -87,6 +87,11 @@ class Ports:
         with self.lock:
             return list(self.held)
 
+    def owner(self, sock: socket.socket) -> str:
+        """The box whose own port `sock` is ("": the filter's socket)."""
+        with self.lock:
+            return next((u for u, socks in self.held.items() if sock in socks), "")
+
     def _wake(self) -> None:
         try:
             self.wake_w.send(b"x")
@@ -109,7 +114,8 @@ def serve(
     name: socket.socket | None = None,
     knocked: Callable[[], str] | None = None,
 ) -> None:
-    """Accept on `listener` (and on the boxes' ports) until it is closed: a thread per
+    """Accept on `listener` (and on the boxes' ports, where a connection speaks for that box
+    only, whatever credentials it shows) until it is closed: a thread per
     connection, at most `most` at once (one box opening thousands must not starve the home's
     other boxes of threads: past the bound a connection is closed at once, as a full backlog
     would refuse it). On `name` (the filter's abstract name) only this user's knock is
@@ -119,12 +125,15 @@ def serve(
     sel = _selector([listener, ports.wake_r] + ([name] if name is not None else []))
     _watch(sel, [(True, p) for p in ports.accepting()])  # a serve started anew after a fault
 
-    def run(conn: socket.socket, knock: bool) -> None:
+    def hello(conn: socket.socket) -> str:
+        return join(conn, boxes, ports)
+
+    def run(conn: socket.socket, knock: bool, bound: str) -> None:
         try:
             if knock:
                 answer(conn, knocked or (lambda: "ok"))
             else:
-                handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports), door=door)
+                handle(conn, boxes, busy=busy, hello=hello, door=door, bound=bound)
         finally:
             slots.release()
 
@@ -153,7 +162,8 @@ def serve(
             if not slots.acquire(blocking=False):
                 conn.close()
                 continue
-            threading.Thread(target=run, args=(conn, sock is name), daemon=True).start()
+            args = (conn, sock is name, ports.owner(sock))
+            threading.Thread(target=run, args=args, daemon=True).start()
 
 
 def _selector(socks: list[socket.socket]) -> selectors.BaseSelector:

@@ -1,8 +1,9 @@
 """looop's own filtering proxy for sandboxed boxes: HTTP (CONNECT and plain forwarding) and
 SOCKS5 on one unix socket, each connection let through only to what its box's lists allow
 (sandbox/netrules.py, srt's rules). A box is known by the credentials in its proxy URL (user and
-token, as srt gives them), registered before the box runs (`Boxes.add`); a connection with
-none, or with a user and token no box has, reaches nothing.
+token, its token's digest registered before the box runs: `Boxes.add`), and on its own ports
+by the port; a connection with none, with a user and token no box has, or with another box's
+on a box's port, reaches nothing.
 
 Which protocol a connection speaks is told by its first byte (5: SOCKS5; else HTTP), as srt's
 proxy tells them apart on its one port. Each connection gets a thread: a box opens a few at a
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import re
 import select
@@ -47,25 +49,31 @@ _HOP = frozenset(
 
 
 class Box(NamedTuple):
-    token: str
+    digest: str
     lists: netrules.Lists
     worker: str  # whose contract door the box may knock on ("": none)
 
 
-def find_box(boxes: Boxes, user: str, token: str) -> Box | None:
-    """The registered box these credentials name, None for any other pair."""
-    rec = boxes.record(user)
+def find_box(boxes: Boxes, user: str, token: str, bound: str = "") -> Box | None:
+    """The registered box these credentials name, None for any other pair, and for any box but
+    `bound` (the box whose own port the connection came in on)."""
+    rec = boxes.record(user) if user == bound or not bound else None
     if rec is None:
         return None
     try:
         lists = netrules.parse_lists(rec["allowed"], rec["denied"])
     except (ValueError, KeyError, TypeError):
         return None
-    held = rec.get("token")
-    if not isinstance(held, str) or not hmac.compare_digest(held, token):
+    held = rec.get("token_sha256")
+    if not isinstance(held, str) or not hmac.compare_digest(held, digest(token)):
         return None
     worker = rec.get("worker")
     return Box(held, lists, worker if isinstance(worker, str) else "")
+
+
+def digest(token: str) -> str:
+    """What a box's record keeps of its token (sandbox/boxhost.mjs makes it alike)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 Resolve = Callable[[str, int], list[str]]
@@ -133,15 +141,17 @@ def handle(
     busy: Busy | None = None,
     hello: Callable[[socket.socket], str] | None = None,
     door: Door | None = None,
+    bound: str = "",
 ) -> None:
     """One client connection, start to end; `hello` answers a box handing over its ports
     (sandbox/netfilter.py), on the filter's own socket only; `door` answers a worker's contract
-    request sent to DOOR_HOST."""
+    request sent to DOOR_HOST; `bound`: the box whose own port it came in on, the only one its
+    credentials may name."""
     if busy is not None:
         with busy.lock:
             busy.open += 1
     try:
-        _handle(conn, boxes, resolve, hello, door)
+        _handle(conn, boxes, resolve, hello, door, bound)
     finally:
         if busy is not None:
             with busy.lock:
@@ -155,6 +165,7 @@ def _handle(
     resolve: Resolve,
     hello: Callable[[socket.socket], str] | None,
     door: Door | None = None,
+    bound: str = "",
 ) -> None:
     conn.settimeout(IDLE_HANDSHAKE_S)
     try:
@@ -165,10 +176,10 @@ def _handle(
             conn.sendall(hello(conn).encode() + b"\n")
             return
         if first == b"\x05":
-            upstream = _socks(conn, boxes, resolve)
+            upstream = _socks(conn, boxes, resolve, bound)
             buffered = b""
         else:
-            upstream, buffered = _http(conn, boxes, resolve, door)
+            upstream, buffered = _http(conn, boxes, resolve, door, bound)
         if upstream is None:
             return
         with upstream:
@@ -247,7 +258,7 @@ def _credentials(headers: list[tuple[str, str]]) -> tuple[str, str] | None:
 
 
 def _http(
-    conn: socket.socket, boxes: Boxes, resolve: Resolve, door: Door | None = None
+    conn: socket.socket, boxes: Boxes, resolve: Resolve, door: Door | None, bound: str
 ) -> tuple[socket.socket | None, bytes]:
     got = _read_head(conn)
     if got is None:
@@ -262,7 +273,7 @@ def _http(
     method, target, version = parts
     headers = [(n.strip(), v.strip()) for n, _, v in (h.partition(":") for h in lines[1:])]
     cred = _credentials(headers)
-    box = find_box(boxes, *cred) if cred is not None else None
+    box = find_box(boxes, *cred, bound) if cred is not None else None
     if box is None:
         _answer(
             conn, "407 Proxy Authentication Required", 'Proxy-Authenticate: Basic realm="srt"\r\n'
@@ -375,7 +386,7 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
     return buf
 
 
-def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> socket.socket | None:
+def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve, bound: str) -> socket.socket | None:
     _, n = _exactly(conn, 2)
     methods = _exactly(conn, n)
     if 2 not in methods:
@@ -387,7 +398,7 @@ def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> socket.socket
     (plen,) = _exactly(conn, 1)
     token = _exactly(conn, plen)
     try:
-        box = find_box(boxes, user.decode(), token.decode()) if ver == 1 else None
+        box = find_box(boxes, user.decode(), token.decode(), bound) if ver == 1 else None
     except UnicodeDecodeError:
         box = None
     if box is None:

@@ -277,6 +277,11 @@ def argvs(
     library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
     the host cannot wrap it. `door`: the worker whose box each line is, registered as such
     with the home's filter, which then answers its contract verbs (core/contract.py)."""
+    # every box is denied looop's runtime dirs: the filter's record of every box, every socket
+    fs = settings["filesystem"]
+    assert isinstance(fs, dict)
+    hidden = boxhost.runtime_dirs(home.base if home is not None else "/tmp")
+    fs["denyRead"] = _hidden([*fs["denyRead"], *map(os.path.realpath, hidden)])
     domains = _save(path, settings)
     inner = [_inner(line, tmp, domains) for line in lines]
     lib = boxhost.library(srt) if home is not None else None
@@ -344,18 +349,21 @@ def conf(
                 out.append(_realish(got))
         return list(dict.fromkeys(out))
 
-    hidden = paths([*deny, config])
     guarded = _guard(paths(policy_files(config, home)), paths(write))
     return {
         "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
         "filesystem": {
-            # a bind mount shows a hidden folder under a second path: hidden there too
-            "denyRead": list(dict.fromkeys([*hidden, *where.mount_aliases(hidden)])),
+            "denyRead": _hidden(paths([*deny, config])),
             "allowRead": paths(allow_read),
             "allowWrite": paths(write),
             "denyWrite": list(dict.fromkeys([*paths(locked or []), *guarded])),
         },
     }
+
+
+def _hidden(paths: list[str]) -> list[str]:
+    """A bind mount shows a hidden folder under a second path: hidden there too."""
+    return list(dict.fromkeys([*paths, *where.mount_aliases(paths)]))
 
 
 def _inner(line: str, tmp: str, domains: list[str]) -> str:

@@ -34,14 +34,14 @@ def test_a_record_holds_what_the_filter_needs_and_nothing_lost_on_rewrite(tmp_pa
     boxes = Boxes(str(tmp_path / "b"))
     boxes.add("u", "tok", ["x.example.com:443"], ["y.example.com"])
     assert boxes.record("u") == {
-        "token": "tok",
+        "token_sha256": "tok",
         "allowed": ["x.example.com:443"],
         "denied": ["y.example.com"],
         "mark": "u",
     }
     boxes.add("u", "tok2", [], [])
     rec = boxes.record("u")
-    assert rec is not None and rec["token"] == "tok2"
+    assert rec is not None and rec["token_sha256"] == "tok2"
     assert [n for n in os.listdir(tmp_path / "b") if n.endswith(".tmp")] == []
     assert oct(os.stat(tmp_path / "b").st_mode & 0o777) == "0o700"
     boxes.remove("u")
@@ -59,7 +59,7 @@ def test_the_ports_a_box_handed_over_are_kept_for_a_filter_started_anew(tmp_path
     [rec] = boxes.joins()
     assert (rec["user"], rec["ports"], rec["mark"]) == ("srt.a", [3128, 1080], "srt.a%3D")
     assert boxes.record("srt.a") == {**rec}  # the rest of its record as it was
-    assert rec["token"] == "t1" and rec["allowed"] == ["a.example.com"]
+    assert rec["token_sha256"] == "t1" and rec["allowed"] == ["a.example.com"]
     assert sorted(os.listdir(tmp_path / "boxes")) == sorted(
         os.path.basename(boxes._path(u)) for u in ("srt.a", "srt.b")
     )  # written in place, no temporary left
