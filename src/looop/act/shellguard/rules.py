@@ -24,6 +24,7 @@ from looop.act.shellguard.tables import (
     _PRIVILEGE,
     _READ_ONLY_FLAGS,
     _RECURSIVE_TOOLS,
+    _SCHEDULERS,
     _SHELLS,
     _SHOW_CHARS,
     _SOURCES,
@@ -32,6 +33,8 @@ from looop.act.shellguard.tables import (
 )
 from looop.act.shellguard.targets import NO_GUARD, Guard, braces, protected, system
 
+# a crontab line's schedule (`@daily`, five time fields), before its command
+_CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
 
@@ -217,6 +220,8 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
     """Does this command run whatever arrives on its stdin as code?"""
     if name in _SHELLS:
         return True
+    if name in _SCHEDULERS:  # not when it lists, removes or shows jobs, or edits a crontab
+        return not any(a[:2] in ("-l", "-r", "-c", "-d", "-e", "-q") for a in args)
     if name in _SOURCES:
         return bool(args) and args[0] in _STDIN
     if not _INTERPRETERS.fullmatch(name):
@@ -241,6 +246,9 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
         return operands[:1]
     if name == "script":
         return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
+    if name in _SCHEDULERS:
+        fed = [target for op, target in c.redirects if op == "<<<"] + c.bodies
+        return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
     inline = False
@@ -462,7 +470,7 @@ def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
 def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
     """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
     what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
-    if name in _SHELLS or name in _SOURCES or name == "eval":
+    if name in _SHELLS or name in _SOURCES or name in _SCHEDULERS or name == "eval":
         return True
     if not _INTERPRETERS.fullmatch(name):
         return False

@@ -25,6 +25,8 @@ _SHELLS = frozenset(
     {"sh", "bash", "rbash", "zsh", "dash", "ksh", "mksh", "pdksh", "oksh", "yash", "ash", "hush"}
     | {"posh", "fish", "tcsh", "csh"}
 )
+# They run the script on their stdin (or a file) later, as a shell: `echo … | at now`
+_SCHEDULERS = frozenset({"at", "batch", "crontab"})
 _INTERPRETERS = re.compile(
     r"(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|php[\d.]*|lua[\d.]*"
     r"|luajit|tclsh[\d.]*|pwsh|powershell|osascript)"
