@@ -10,6 +10,7 @@ import click
 
 from looop.act.landaway import checkouts_of, land_where
 from looop.act.landing import Landed
+from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
@@ -44,9 +45,10 @@ def land_cmd(
     worker_id: str, mode: str | None, into: str | None, repo: str | None, as_json: bool
 ) -> None:
     ctx = make_ctx(events_to=None)
+    actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
     wid = normalise_target(worker_id)
     c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
-    done = land_where(ctx, ctx.knobs(), c, mode, into, ACTOR, repo)
+    done = land_where(ctx, ctx.knobs(), c, mode, into, actor, repo)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

@@ -101,6 +101,8 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
     "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
 }
+# git subcommands that move the checked-out branch (in a worker's repo: landing by hand)
+_GIT_MOVES = frozenset({"merge", "pull", "rebase", "cherry-pick", "am", "reset", "update-ref"})
 _GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 _ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)

@@ -217,6 +217,19 @@ def protected(
     return None
 
 
+def inside(word: str, guard: Guard, whats: Sequence[str]) -> str | None:
+    """The target of a kind in `whats` that `word` is in (or is), said for a refusal."""
+    try:
+        raw = expand(word, None, guard)
+    except Unsure as e:
+        return f"{word} ({e})"
+    segs = segments(raw) if raw is not None else []
+    for target, what in guard.targets:
+        if what in whats and segs[: len(t := segments(target))] == t and segs:
+            return f"{what} {target}"
+    return None
+
+
 def _protected(word: str, cwd: str | None, guard: Guard, follow: bool, systems: bool) -> str | None:
     try:
         raw = expand(word, cwd, guard)
