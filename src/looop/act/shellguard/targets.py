@@ -28,6 +28,7 @@ _SYSTEM_SEGS = [[s for s in p.split("/") if s] for p in sorted(_SYSTEM_DIRS)]
 _REFS = re.compile(r"\$\{?[#!]?([a-z_][a-z0-9_]*|[0-9]+|[@*])")  # the names a word reads
 _MAX_VALUES = 64  # values one name may take in a text; more is a value it cannot tell
 _MAX_READINGS = 256  # combinations of them one word is checked under
+_MAX_NAMES, _MAX_WORK = 256, 20_000  # names followed in one text, values evaluated for them
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,18 @@ def assigned(guard: Guard, raw: Mapping[str, Sequence[Value]]) -> Guard:
     sets: dict[str, list[Value | None]] = {k: list(v) for k, v in guard.sets}
     for name in raw:
         sets.setdefault(name, [None])
+    work = 0
     for _ in range(4):  # a value built from another's settles in a few rounds
         now = replace(guard, sets=tuple((k, tuple(v)) for k, v in sets.items()))
         changed = False
         for name, words in raw.items():
             for w in words:
                 have = sets[name]
-                for got in _values(w, now):
+                got_all = _values(w, now) if work < _MAX_WORK and len(sets) < _MAX_NAMES else []
+                work += len(got_all) or _MAX_WORK
+                if work > _MAX_WORK:  # a text that sets more than is checked in good time
+                    got_all = [Unsure(f"${name}, among more names than the tripwire follows")]
+                for got in got_all:
                     if got not in have and not any(isinstance(v, Unsure) for v in have):
                         have.append(got)  # once unsure, what else it may be does not matter
                         changed = True
