@@ -351,3 +351,14 @@ def test_cli_sensor_and_worker_refusals_name_the_env_bypass(cli_data: Path, cli:
     code, _, err = cli("sensor", "write", "boom", "#!/bin/sh\nsudo reboot\n", env_extra=allow)
     assert code == 0, err
     assert (cli_data / "sensors" / "boom.sh").exists()
+
+
+def test_a_decided_rm_of_a_name_set_to_the_home_is_refused(ctx: Ctx, tmp_path: Path) -> None:
+    home = tmp_path / "stand-in-home"  # never the real one
+    (home / "canary").parent.mkdir()
+    (home / "canary").write_text("still here\n")
+    c = with_env(ctx, HOME=str(home))
+    with pytest.raises(ExecError, match=r"^run_shell refused by the shell tripwire: rm -rf"):
+        _run(c, 'd=$HOME; rm -rf "$d"')
+    assert (home / "canary").read_text() == "still here\n"
+    assert _journal(c) == []

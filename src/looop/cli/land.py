@@ -10,6 +10,7 @@ import click
 
 from looop.act.landaway import checkouts_of, land_where
 from looop.act.landing import Approved, Landed
+from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.home import jsonio
@@ -57,10 +58,11 @@ def land_cmd(
     as_json: bool,
 ) -> None:
     ctx = make_ctx(events_to=None)
+    actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
     wid = normalise_target(worker_id)
     c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
-    done = land_where(ctx, ctx.knobs(), c, mode, into, ACTOR, repo, at=ok)
+    done = land_where(ctx, ctx.knobs(), c, mode, into, actor, repo, at=ok)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

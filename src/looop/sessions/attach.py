@@ -28,7 +28,15 @@ from looop.home.logfiles import open_view
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
-from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
+from looop.sessions.state import (
+    AGENT_TYPED,
+    Session,
+    SessionError,
+    get_session,
+    session_dir,
+    socket_path,
+    wait_code,
+)
 from looop.sessions.termgate import TermGate
 
 # ---- attach frames (sessions §1.8) -------------------------------------------------------------
@@ -413,6 +421,8 @@ def attach(
         return _replay_log(session, out)
     if os.isatty(stdin_fd):  # said before raw mode and the worker's screen, so it is seen
         _note(f"[attached to session {sid} · Ctrl-\\ twice detaches]")
+        with contextlib.suppress(OSError):  # a human types into it now (act/reach.py)
+            (session_dir(root, sid) / AGENT_TYPED).unlink(missing_ok=True)
     end = asyncio.run(_attach_live(root, sid, stdin_fd, out))
     if end is None:
         return _replay_log(get_session(root, sid), out)

@@ -68,6 +68,9 @@ def validate_id(sid: str) -> str:
     return check_id(sid)
 
 
+AGENT_TYPED = "typed_by_agent"  # in a session's folder: the agent surface that typed last
+
+
 def sessions_dir(root: Path) -> Path:
     return root / SESSIONS
 

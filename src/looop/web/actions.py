@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from looop.act.actions import decision_from_obj
-from looop.act.decision import Decision, DecisionError
+from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.landing import LandConflict
+from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
@@ -179,7 +180,12 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> d
         return _steer(ctx, obj, actor, said)
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
-
+    try:  # an agent's half line meets its Enter later: read now what it would run
+        read_typed(
+            Mover(ctx, ctx.knobs(), actor), sid, text, way(ctx, sid).kind != "local", "send_line"
+        )
+    except ExecError as e:
+        raise WebError(409, str(e)) from None
     reaching(sid, way(ctx, sid).send, sid, text, False)
     ctx.events.record("steered", actor=actor, action="send", summary=f"typed into {sid}")
     _journal(ctx, f"typed into {sid} · {one_line(text, MAX_JOURNAL_TEXT)}", actor)

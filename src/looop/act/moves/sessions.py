@@ -60,12 +60,7 @@ question meant for the human.
         ctx = by.ctx
         wid = normalise_target(self.id)
         way = far.backend_for(ctx, wid, by.knobs)
-        if by.decided:  # a decision reaches no further than the decider (act/reach.py)
-            got = reach.check_reach(ctx, by.cfg, "steer_session", wid, way.kind != "local")
-            for text in reach.typed_text("steer_session", self.input):
-                cwd = got.cwd if got is not None else None
-                shell_guard(by, text, "steer_session input", cwd, waived=False)
-            reach.check_recall("steer_session", self.input, got)
+        read_typed(by, wid, self.input, way.kind != "local")
         if way.kind == "local" and exited_resumable(ctx, wid):  # its news reaches it anyway
             _resume_told(by, wid, self.input)
             return None
@@ -75,6 +70,22 @@ question meant for the human.
         line = self.input + "\r"
         far.sessions_call("steer_session", lambda: way.send(wid, line, False))
         return None
+
+
+def read_typed(by: Mover, wid: str, text: str, away: bool, what: str = "steer_session") -> None:
+    """Text an agent (a decision, a human's agent over MCP) types into a session, read as a
+    decision's before it goes in; a decision reaches no further than the decider (reach.py).
+    Marks who typed last, for `looop land` run in the session."""
+    if by.by_agent:
+        if by.decided:
+            got = reach.check_reach(by.ctx, by.cfg, what, wid, away)
+        else:
+            got = reach.session_reach(by.ctx, wid, away)
+        for line in reach.typed_text(what, text):
+            cwd = got.cwd if got is not None else None
+            shell_guard(by, line, f"{what} input", cwd, waived=False)
+        reach.check_recall(what, text, got)
+    reach.note_typist(by.ctx, wid, by.actor if by.by_agent else None)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ and every command anywhere in it is checked: pipelines, lists, compound commands
 bodies, subshells, `$(…)`/backticks/`<(…)` (inside double quotes too), here-strings, and the
 scripts handed to `sh -c`, `eval`, `env -S`, `watch`, `trap`, `find -exec`, … up to a depth
 bound. Words are read after quote removal and `$'…'` decoding, so `"su"do` and `$'\\x73udo'`
-are still sudo. Anything built at run time (variables, aliases, scripts on disk) walks past it.
+are still sudo. Names the text sets (`d=~`, `for`, `read`, …) are followed into a destructive
+command's path (parsed.py, targets.py); anything else built at run time (the environment's
+variables, scripts on disk) walks past it. `at`, `batch` and `crontab` read a script as shells do.
 
 Fail closed: every text is also read by our older small scanner (words, quotes, separators,
 here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is

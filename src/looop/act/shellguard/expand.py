@@ -3,8 +3,8 @@
 the guard knows tell. Three outcomes: the path; None, a value the text does not tell (a
 variable it does not set: let pass, as before); or `Unsure`, a spelling the tripwire cannot
 evaluate exactly on a name it knows (`${HOME/x/y}`, `${!name}`, `$OLDPWD`, another process's
-`/proc/N/cwd`, what xargs feeds a command) — refused wherever a destructive command aims at
-it. Words arrive lower-cased. Pure."""
+`/proc/N/cwd`, what xargs feeds a command, a command's output, a name the text sets from input)
+— refused wherever a destructive command aims at it. Words arrive lower-cased. Pure."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from fnmatch import fnmatchcase
 
 class Unsure(Exception):
     """A word whose target cannot be told exactly; the message says why, for a refusal."""
+
+
+Value = str | Unsure  # a name's value; Unsure: one the text sets but the tripwire cannot tell
 
 
 FED = "what xargs reads from its input"  # the positional parameters of a fed command
@@ -60,9 +63,16 @@ def _closing(word: str, start: int) -> int:
     return -1
 
 
-def _lookup(name: str, names: Mapping[str, str], fed: bool) -> str | None:
+def _get(names: Mapping[str, Value], name: str) -> str | None:
+    value = names.get(name)
+    if isinstance(value, Unsure):
+        raise value
+    return value
+
+
+def _lookup(name: str, names: Mapping[str, Value], fed: bool) -> str | None:
     if name in names:
-        return names[name]
+        return _get(names, name)
     if name == "oldpwd":
         raise Unsure("$OLDPWD, the folder before the last cd, which the text does not tell")
     if fed and _POSITIONAL.fullmatch(name):
@@ -86,7 +96,7 @@ def _substring(value: str, spec: str) -> str:
     return value[start:end]
 
 
-def _braced(body: str, names: Mapping[str, str], fed: bool) -> str | None:
+def _braced(body: str, names: Mapping[str, Value], fed: bool) -> str | None:
     """What `${body}` makes; None: a value the text does not tell."""
     if body.startswith("!") and len(body) > 1:
         raise Unsure(f"${{{body}}}, an indirection the tripwire cannot follow")
@@ -121,13 +131,13 @@ def _braced(body: str, names: Mapping[str, str], fed: bool) -> str | None:
     raise Unsure(f"${{{body}}}, a parameter expansion the tripwire cannot evaluate exactly")
 
 
-def _tilde(word: str, names: Mapping[str, str]) -> str | None:
+def _tilde(word: str, names: Mapping[str, Value]) -> str | None:
     """~, ~/x, ~+ ($PWD), ~- ($OLDPWD); ~user: None (the system check reads it as spelled)."""
     head, sep, tail = word.partition("/")
     if head == "~":
-        base = names.get("home")
+        base = _get(names, "home")
     elif head == "~+":
-        base = names.get("pwd")
+        base = _get(names, "pwd")
     elif head == "~-":
         raise Unsure("~-, the folder before the last cd, which the text does not tell")
     elif _STACK.fullmatch(head):
@@ -137,7 +147,7 @@ def _tilde(word: str, names: Mapping[str, str]) -> str | None:
     return None if base is None else base + sep + tail
 
 
-def expand_word(word: str, names: Mapping[str, str], fed: bool = False) -> str | None:
+def expand_word(word: str, names: Mapping[str, Value], fed: bool = False) -> str | None:
     """`word` with ~ and parameters expanded: the text, None (a value the text does not
     tell), or Unsure (raised). `fed`: the positional parameters (and `{}`) are what xargs
     hands the command."""
@@ -155,7 +165,10 @@ def expand_word(word: str, names: Mapping[str, str], fed: bool = False) -> str |
         ch = word[i]
         nxt = word[i + 1 : i + 2]
         if ch == "`" or (ch == "$" and nxt == "("):
-            unknown, i = True, i + 1  # built at run time
+            code = word[i + 1 + (ch == "$") :]
+            if not code.startswith("(") and not code.lstrip().startswith("mktemp"):
+                raise Unsure(f"{word}, a command's output, which the tripwire cannot evaluate")
+            unknown, i = True, i + 1  # arithmetic, or a fresh temp folder: not a target
             continue
         if ch != "$" or not nxt:
             out.append(ch)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import _base, _Cmd, _command_at
+from looop.act.shellguard.expand import Unsure, Value
 from looop.act.shellguard.rules import (
     _PIPE_RULES,
     _after_cd,
@@ -16,11 +17,11 @@ from looop.act.shellguard.rules import (
     _reads_code,
     _roles,
 )
-from looop.act.shellguard.tables import _REDIRECTS, _WRITES
-from looop.act.shellguard.targets import NO_GUARD, Guard
+from looop.act.shellguard.tables import _ASSIGNMENT, _MAX_DEPTH, _REDIRECTS, _WRITES
+from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
 
 if TYPE_CHECKING:
-    from tree_sitter import Node
+    from tree_sitter import Node, Parser
 
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
@@ -33,6 +34,10 @@ _BACKTICKS = re.compile(r"`([^`]*)`")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SUBST = frozenset({"command_substitution", "process_substitution"})
 _REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+_DEFAULTS = re.compile(r"\$\{([a-z_][a-z0-9_]*):?=([^}]*)\}")  # `${d:=~}` sets d
+_DECLARES = frozenset({"declare", "typeset", "local", "export", "readonly"})
+# the options of read and mapfile that take a value (lower-cased), and the one naming an array
+_READ_TAKES, _MAPFILE_TAKES = "adinptu", "cdnosu"
 
 CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
 TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
@@ -124,6 +129,129 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
     return c
 
 
+def _input(name: str) -> Unsure:
+    return Unsure(f"${name}, set from input at run time, which the tripwire cannot evaluate")
+
+
+def _read_names(name: str, args: Sequence[str]) -> list[str]:
+    """The names read, mapfile, printf -v and getopts set from input, which the text does
+    not tell."""
+    takes = _READ_TAKES if name == "read" else _MAPFILE_TAKES
+    out: list[str] = []
+    if name == "printf":
+        return [
+            a[2:] or next(iter(args[k + 1 : k + 2]), "")
+            for k, a in enumerate(args[:1])
+            if a.startswith("-v")
+        ]
+    if name == "getopts":
+        return [*args[1:2], "optarg"]
+    i = 0
+    while i < len(args):
+        a, i = args[i], i + 1
+        if a.startswith("-") and len(a) > 1 and not out:
+            at = next((k for k, ch in enumerate(a[1:], 1) if ch in takes), 0)
+            value = a[at + 1 :] or (args[i] if at and i < len(args) else "")
+            i += bool(at and not a[at + 1 :])
+            if name == "read" and at and a[at] == "a":
+                out.append(value)
+        else:
+            out.append(a)
+    return out or (["reply"] if name == "read" else ["mapfile"])
+
+
+def _assignments(text: str, parser: Parser, depth: int) -> dict[str, list[Value]]:
+    """Every name the text sets, with the words it may set it to (in any order, in any
+    branch: `d=~`, `export d=$HOME`, `for d in ~`, `set -- ~`, a call of a function the
+    text defines) or Unsure (`read d`, `declare -n r=HOME`, `printf -v d`)."""
+    raw: dict[str, list[Value]] = {}
+    calls: list[tuple[str, list[str]]] = []
+    defined: set[str] = set()
+    shifts = False
+
+    def put(name: str, value: Value) -> None:
+        raw.setdefault(name, []).append(value)
+
+    def assign(word: str, nameref: bool) -> None:
+        name, _, value = word.partition("=")
+        if name.endswith("+"):
+            name, value = name[:-1], f"${{{name[:-1]}}}{value}"
+        name = name.split("[", 1)[0]
+        put(
+            name,
+            Unsure(f"${name}, a name reference the tripwire does not follow") if nameref else value,
+        )
+
+    for m in _DEFAULTS.finditer(text.lower()):
+        put(m.group(1), m.group(2))
+    stack = [parser.parse(text.encode("ascii")).root_node]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.children)
+        t = n.type
+        if t == "variable_assignment":
+            parent = n.parent
+            flags = [_text(ch) for ch in parent.children if ch.type == "word"] if parent else []
+            nameref = (
+                parent is not None
+                and parent.type == "declaration_command"
+                and any(f.startswith("-") and "n" in f for f in flags)
+            )
+            key = n.child_by_field_name("name")
+            value = n.child_by_field_name("value")
+            plus = "+" if any(ch.type == "+=" for ch in n.children) else ""
+            name = _text(key).lower() if key is not None else ""
+            values = (value.named_children if value.type == "array" else [value]) if value else []
+            for word in [_word(v, []).lower() for v in values] or [""]:
+                assign(f"{name}{plus}={word}", nameref)
+        elif t == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
+            words = [_word(v, []).lower() for v in n.children_by_field_name("value")]
+            for w in words or ["$@"]:
+                put(_text(loop).lower(), w)
+        elif t == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
+            defined.add(_text(fn).lower())
+        elif t == "command":
+            words = _from_command(n, (), {}).words
+            at = _command_at(words)
+            for w in words[: len(words) if at is None else at]:
+                if _ASSIGNMENT.fullmatch(w):
+                    assign(w, False)  # `env d=~ bash -c …`
+            if at is None:
+                continue
+            cmd, args = _base(words[at]), words[at + 1 :]
+            calls.append((cmd, args))
+            if cmd in ("read", "mapfile", "readarray", "printf", "getopts"):
+                for got in _read_names(cmd, args):
+                    put(got, _input(got))
+            elif cmd in _DECLARES:  # `builtin export d=~`
+                nameref = any(a.startswith("-") and "n" in a for a in args)
+                for a in args:
+                    if _ASSIGNMENT.fullmatch(a):
+                        assign(a, nameref)
+            elif cmd == "set":
+                i = 0
+                while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
+                    i += 2 if args[i] in ("-o", "+o") else 1
+                if args[i:]:
+                    calls.append(("set -", args[i + (args[i] == "--") :]))
+            elif cmd == "shift":
+                shifts = True
+            elif cmd == "eval" and depth < _MAX_DEPTH:
+                sub = _assignments(" ".join(args), parser, depth + 1)
+                for got, vs in sub.items():
+                    raw.setdefault(got, []).extend(vs)
+    for cmd, args in calls:  # `f ~` sets f's $1; shift moves any of them to any place
+        if cmd in defined or cmd == "set -":
+            for at, a in enumerate(args, 1):
+                for got in (str(at), "@", "*"):
+                    put(got, a)
+    if shifts:
+        every = [v for got, vs in raw.items() if got.isdigit() for v in vs]
+        for got in [got for got in raw if got.isdigit()]:
+            raw[got] = list(every)
+    return raw
+
+
 def _redirect_rule(n: Node) -> str | None:
     op = next((ch.type for ch in n.children if ch.type in _REDIRECTS), "")
     targets = [ch for ch in n.named_children if ch.type != "file_descriptor"][-1:]
@@ -180,7 +308,10 @@ def _tree_check(
     # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
     # one letter; the scanner still reads the original text.
     ascii_text = _NON_ASCII.sub("x", text)
-    tree = bash_parser().parse(ascii_text.encode("ascii"))
+    parser = bash_parser()
+    tree = parser.parse(ascii_text.encode("ascii"))
+    # the names the text sets, tracked into every path it aims a destructive command at
+    guard = assigned(guard, _assignments(ascii_text, parser, depth))
     host_of: dict[int, str | None] = {}
     order: list[tuple[Node, _Cmd | None]] = []
     # (node, host of the substitution it sits in, redirects from outside that reach it)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 from looop.act.shellguard.command import _base, _Cmd, _command_at
 from looop.act.shellguard.tables import (
@@ -15,6 +16,7 @@ from looop.act.shellguard.tables import (
     _DISKS_MORE,
     _DOWNLOADERS,
     _FS_MAKERS,
+    _GIT_MOVES,
     _GIT_TAKES,
     _HOME,
     _INTERPRETERS,
@@ -24,14 +26,17 @@ from looop.act.shellguard.tables import (
     _PRIVILEGE,
     _READ_ONLY_FLAGS,
     _RECURSIVE_TOOLS,
+    _SCHEDULERS,
     _SHELLS,
     _SHOW_CHARS,
     _SOURCES,
     _STDIN,
     _SYSTEMCTL_POWER,
 )
-from looop.act.shellguard.targets import NO_GUARD, Guard, braces, protected, system
+from looop.act.shellguard.targets import NO_GUARD, Guard, braces, inside, protected, system
 
+# a crontab line's schedule (`@daily`, five time fields), before its command
+_CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
 
@@ -194,8 +199,7 @@ def _git_push(args: Sequence[str]) -> str | None:
             continue
         if delete or (colon and not src):
             return f"deleting {dst} on the remote"
-        if force or plus:
-            return f"a force push to {dst}"
+        return f"a force push to {dst}" if force or plus else f"a push to {dst}"
     if force and every:
         return "a force push of every branch (main/master included)"
     if force and len(positional) <= 1 and not tags:
@@ -217,6 +221,8 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
     """Does this command run whatever arrives on its stdin as code?"""
     if name in _SHELLS:
         return True
+    if name in _SCHEDULERS:  # not when it lists, removes or shows jobs, or edits a crontab
+        return not any(a[:2] in ("-l", "-r", "-c", "-d", "-e", "-q") for a in args)
     if name in _SOURCES:
         return bool(args) and args[0] in _STDIN
     if not _INTERPRETERS.fullmatch(name):
@@ -236,11 +242,16 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     """Command text this command will run: `-c` scripts, eval, trap, here-strings/-documents."""
     if name == "eval":
         return [" ".join(args)]
+    if name == "alias":  # typed into a shell, `alias l='looop land x'` then `l`
+        return [a.partition("=")[2] for a in args if "=" in a]
     if name == "trap":
         _, operands = _split_opts(args)
         return operands[:1]
     if name == "script":
         return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
+    if name in _SCHEDULERS:
+        fed = [target for op, target in c.redirects if op == "<<<"] + c.bodies
+        return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
     inline = False
@@ -347,17 +358,46 @@ def _mv_sources(args: Sequence[str]) -> list[str]:
     return sources if every else sources[:-1]
 
 
-def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
-    """A forced `git clean` (untracked and ignored files gone) of a protected tree's top."""
-    where: list[str] = []
+def _git_at(args: Sequence[str], cwd: str | None) -> tuple[str, list[str], str | None]:
+    """(git's subcommand, its arguments, where it runs: `-C DIR`s from `cwd`; None: unknown)."""
+    here = cwd
     i = 0
     while i < len(args) and args[i].startswith("-"):
         if args[i] == "-c" and i + 1 < len(args) and "=" not in args[i + 1]:
-            where.append(args[i + 1])  # -C DIR (lower-cased; `-c key=value` is config)
+            d = args[i + 1]  # -C DIR (lower-cased; `-c key=value` is config)
+            here = d if d.startswith(("/", "~", "$")) or here is None else f"{here}/{d}"
         i += 2 if args[i] in _GIT_TAKES else 1
-    if i >= len(args) or args[i] != "clean":
+    return (args[i], list(args[i + 1 :]), here) if i < len(args) else ("", [], here)
+
+
+_REPO = "a worker's repo"  # the guard's words for them (act/protected.py)
+_WORKERS = ("the data dir", "the workers' checkouts and rooms")
+
+
+def _landing(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+    """Landing a worker's change, a human's act (`looop land`, `gh pr merge`), or moving a
+    branch of a worker's repo (your repository) by merging, pulling, rebasing, resetting."""
+    words = [a for a in args if not a.startswith("-")]
+    if name == "looop" and "land" in words[:2]:  # `looop --data D land`
+        return "landing a worker (`looop land`)"
+    if name == "gh" and ("pr", "merge") in pairwise(words):
+        return "merging a pull request (`gh pr merge`)"
+    sub, _, here = _git_at(args, cwd) if name == "git" else ("", [], None)
+    if here is None:
         return None
-    rest = list(args[i + 1 :])
+    if sub in _GIT_MOVES and (repo := inside(here, guard, [_REPO])) is not None:
+        return f"git {sub} in {repo}, moving its branch"
+    pushed = _git_push(args) if sub == "push" else None
+    if pushed is not None and (at := inside(here, guard, [_REPO, *_WORKERS])) is not None:
+        return f"{pushed} from {at}"  # a worker's base, from its repo or its worktree
+    return None
+
+
+def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+    """A forced `git clean` (untracked and ignored files gone) of a protected tree's top."""
+    sub, rest, here = _git_at(args, cwd)
+    if sub != "clean":
+        return None
     for k in range(len(rest) - 1, -1, -1):  # -e PATTERN: a pattern kept, not a path
         if rest[k] in ("-e", "--exclude") and k + 1 < len(rest):
             del rest[k : k + 2]
@@ -366,9 +406,6 @@ def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None
     dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
     if not force or dry:
         return None
-    here = cwd
-    for d in where:
-        here = d if d.startswith(("/", "~", "$")) or here is None else f"{here}/{d}"
     if here is None:
         return None
     paths = [s if s.startswith(("/", "~", "$")) else f"{here}/{s}" for s in specs] or [here]
@@ -411,8 +448,10 @@ def _rule(
     """The deny rule one command (already unwrapped) trips, if any."""
     if name in _PRIVILEGE:
         return f"{name} (running as another user): `{shown}`"
-    if name == "git" and (what := _git_push(args)) is not None:
+    if name == "git" and (what := _git_push(args)) is not None and not what.startswith("a push to"):
         return f"{what}: `{shown}`"
+    if (what := _landing(name, args, cwd, guard)) is not None:
+        return f"{what} is a human's act: `{shown}`"
     return (
         _disk_rule(name, args, shown)
         or _power_rule(name, args, shown)
@@ -462,7 +501,7 @@ def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
 def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
     """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
     what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
-    if name in _SHELLS or name in _SOURCES or name == "eval":
+    if name in _SHELLS or name in _SOURCES or name in _SCHEDULERS or name == "eval":
         return True
     if not _INTERPRETERS.fullmatch(name):
         return False

@@ -25,6 +25,8 @@ _SHELLS = frozenset(
     {"sh", "bash", "rbash", "zsh", "dash", "ksh", "mksh", "pdksh", "oksh", "yash", "ash", "hush"}
     | {"posh", "fish", "tcsh", "csh"}
 )
+# They run the script on their stdin (or a file) later, as a shell: `echo … | at now`
+_SCHEDULERS = frozenset({"at", "batch", "crontab"})
 _INTERPRETERS = re.compile(
     r"(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|php[\d.]*|lua[\d.]*"
     r"|luajit|tclsh[\d.]*|pwsh|powershell|osascript)"
@@ -99,6 +101,8 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
     "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
 }
+# git subcommands that move the checked-out branch (in a worker's repo: landing by hand)
+_GIT_MOVES = frozenset({"merge", "pull", "rebase", "cherry-pick", "am", "reset", "update-ref"})
 _GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 _ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)

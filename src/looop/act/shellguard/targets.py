@@ -11,11 +11,12 @@ lower-cased, so the targets are lower-cased too.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from itertools import islice, product
 
-from looop.act.shellguard.expand import Unsure, expand_word, magic
+from looop.act.shellguard.expand import Unsure, Value, expand_word, magic
 from looop.act.shellguard.tables import _HOME_ROOTS, _SYSTEM_DIRS
 
 _BRACE = re.compile(r"(?<!\$)\{([^{}]*,[^{}]*)\}")  # {a,b}: not ${…}
@@ -24,6 +25,10 @@ _GLOB = re.compile(r"[*?[]")
 _WILD = frozenset("*?.")
 _ANY_PID = re.compile(r"^/proc/[^/]*[$`][^/]*/")
 _SYSTEM_SEGS = [[s for s in p.split("/") if s] for p in sorted(_SYSTEM_DIRS)]
+_REFS = re.compile(r"\$\{?[#!]?([a-z_][a-z0-9_]*|[0-9]+|[@*])")  # the names a word reads
+_MAX_VALUES = 64  # values one name may take in a text; more is a value it cannot tell
+_MAX_READINGS = 256  # combinations of them one word is checked under
+_MAX_NAMES, _MAX_WORK = 256, 20_000  # names followed in one text, values evaluated for them
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Guard:
 
     targets: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None
-    names: tuple[tuple[str, str], ...] = ()
+    names: tuple[tuple[str, Value], ...] = ()
     # (absolute lower-cased path, follow its last symlink) -> the real path, lower-cased
     resolve: Callable[[str, bool], str] | None = None
     # the targets as the world spells them: a refusal names them in their own case
@@ -45,6 +50,8 @@ class Guard:
     glob: Callable[[str], list[str] | None] | None = None
     # the positional parameters (and `{}`) are what xargs feeds the text
     fed: bool = False
+    # what the text itself may set a name to, anywhere in it (None: the value it had before)
+    sets: tuple[tuple[str, tuple[Value | None, ...]], ...] = ()
 
     def at(self, cwd: str | None) -> Guard:
         """The same guard for text run in `cwd` (None: a place the text does not tell)."""
@@ -92,6 +99,69 @@ def expand(word: str, cwd: str | None, guard: Guard) -> str | None:
             return None
         path = f"{here.rstrip('/')}/{path}"
     return magic(path, here)
+
+
+def readings(word: str, guard: Guard) -> list[Guard]:
+    """The guard under each combination of values the text may give the names `word` reads
+    (`d=~; rm -rf $d`, `for d in a ~`): order and branches aside, every one of them."""
+    sets = dict(guard.sets)
+    used = [n for n in dict.fromkeys(["home", "pwd", *_REFS.findall(word)]) if n in sets]
+    if not used:
+        return [guard]
+    out = []
+    for combo in islice(product(*(sets[n] for n in used)), _MAX_READINGS + 1):
+        names = dict(guard.names)
+        names.update((n, v) for n, v in zip(used, combo, strict=True) if v is not None)
+        out.append(replace(guard, names=tuple(names.items())))
+    if len(out) > _MAX_READINGS:
+        many = Unsure(f"{word}, set to more values in the text than the tripwire checks")
+        out[-1] = replace(guard, names=(*guard.names, *((n, many) for n in used)))
+    return out
+
+
+def assigned(guard: Guard, raw: Mapping[str, Sequence[Value]]) -> Guard:
+    """`guard` knowing what the text sets each name to: `raw` holds the words assigned (as
+    written, evaluated here against each other, `a=~; b=$a`) or Unsure (read from input)."""
+    if not raw:
+        return guard
+    sets: dict[str, list[Value | None]] = {k: list(v) for k, v in guard.sets}
+    for name in raw:
+        sets.setdefault(name, [None])
+    work = 0
+    for _ in range(4):  # a value built from another's settles in a few rounds
+        now = replace(guard, sets=tuple((k, tuple(v)) for k, v in sets.items()))
+        changed = False
+        for name, words in raw.items():
+            for w in words:
+                have = sets[name]
+                got_all = _values(w, now) if work < _MAX_WORK and len(sets) < _MAX_NAMES else []
+                work += len(got_all) or _MAX_WORK
+                if work > _MAX_WORK:  # a text that sets more than is checked in good time
+                    got_all = [Unsure(f"${name}, among more names than the tripwire follows")]
+                for got in got_all:
+                    if got not in have and not any(isinstance(v, Unsure) for v in have):
+                        have.append(got)  # once unsure, what else it may be does not matter
+                        changed = True
+                if len(sets[name]) > _MAX_VALUES:
+                    sets[name] = [Unsure(f"${name}, set to more values than the tripwire reads")]
+        if not changed:
+            break
+    else:
+        for name in raw:  # still growing (`d+=x` in a loop): not a value it can tell
+            sets[name].append(Unsure(f"${name}, built up in a loop the tripwire cannot follow"))
+    return replace(guard, sets=tuple((k, tuple(v)) for k, v in sets.items()))
+
+
+def _values(word: Value, guard: Guard) -> list[Value | None]:
+    if isinstance(word, Unsure):
+        return [word]
+    out: list[Value | None] = []
+    for g in readings(word, guard):
+        try:
+            out.append(expand_word(word, dict(g.names), g.fed))
+        except Unsure as e:
+            out.append(e)
+    return out
 
 
 def segments(path: str) -> list[str]:
@@ -147,8 +217,22 @@ def protected(
     follows a symlink named last (chmod -R does, rm and mv do not — `x/` always does).
     `systems`: only whether it is a system folder once expanded (`${HOME%/*}`, /proc/1/root)."""
     for alt in braces(word):
-        if (hit := _protected(alt, cwd, guard, follow, systems)) is not None:
-            return hit if alt == word else f"{word}: {hit}"
+        for g in readings(f"{alt} {cwd or ''}", guard):
+            if (hit := _protected(alt, cwd, g, follow, systems)) is not None:
+                return hit if alt == word else f"{word}: {hit}"
+    return None
+
+
+def inside(word: str, guard: Guard, whats: Sequence[str]) -> str | None:
+    """The target of a kind in `whats` that `word` is in (or is), said for a refusal."""
+    try:
+        raw = expand(word, None, guard)
+    except Unsure as e:
+        return f"{word} ({e})"
+    segs = segments(raw) if raw is not None else []
+    for target, what in guard.targets:
+        if what in whats and segs[: len(t := segments(target))] == t and segs:
+            return f"{what} {target}"
     return None
 
 
