@@ -263,7 +263,7 @@ def gather_status_at(
     streak = _streak(backoff)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
-    windows, windows_error = _usage_windows(data, clock.now())
+    windows, windows_error = _usage_windows(data, clock)
     return {
         "data_dir": data,
         "config": config,
@@ -324,13 +324,13 @@ def _configured(
     return None, r.name if r else None, knobs, interval, spend
 
 
-def _usage_windows(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
+def _usage_windows(data: str, clock: Clock) -> tuple[list[dict[str, Any]], str | None]:
     """The accounts at their usage limit and the starts held for them (home/usagewindows)."""
     if not any(os.path.lexists(_at(data, n)) for n in (where.USAGE_WINDOWS, where.USAGE_HELD)):
         return [], None  # a home that never met a limit: its reader is not even loaded
     from looop.home.usagewindows import view  # lazy: as the guard above says
 
-    return view(data, now)
+    return view(data, clock)
 
 
 def _health(held: bool, running: bool, streak: int, restarting: bool) -> str:

@@ -31,7 +31,11 @@ def _window_line(st: StatusView, win: dict[str, Any]) -> str:
     """An account in a usage window: until when, its held starts, the workers to continue."""
     now = st["now"]["ts"]
     when = relative(win["until"] - now) if now is not None else "—"
+    if "-" in str(win.get("until_at")):  # over a day away: its date said
+        when = f"{when} ({win['until_at']})"
     parts = [f"window:    {win['runner']} ({win['who']}) at its usage limit, resets {when}"]
+    if not win.get("confirmed", True):
+        parts.append(f"said by {win['seen_by']} alone: it holds only that worker")
     if win["held"]:
         parts.append("held: " + ", ".join(win["held"]))
     if win["stopped"]:
