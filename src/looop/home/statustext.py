@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 
 from looop.home.beatlog import relative
+from looop.home.cost import usd
+from looop.home.cost.totals import SAID_DAY_USD, SAID_REPORT_USD
 from looop.home.savings import savings_line
 from looop.home.status import status_json
 from looop.home.terminal import paint
@@ -170,6 +172,12 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
         w(
             f"spend:     ${sp['spent_today_usd']:.4f} today"
             + (f" of ${cap:.2f} budget" if cap else " (no budget)")
+            + (
+                f" — ${sp['said_today_usd']:.4f} of it self-reported by workers (counted up to "
+                f"{usd(SAID_REPORT_USD)} a report, {usd(SAID_DAY_USD)} a worker a day)"
+                if sp.get("said_today_usd")
+                else ""
+            )
             + "\n"
         )
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):

@@ -19,8 +19,8 @@ from looop.home.cost import parse_usd as parse_usd
 from looop.home.cost import usd as usd
 from looop.home.cost.breakers import UNMETERED_LIMIT as UNMETERED_LIMIT
 from looop.home.cost.breakers import clear_unmetered as clear_unmetered
-from looop.home.cost.breakers import daily_budget as daily_budget
 from looop.home.cost.breakers import record_unmetered as record_unmetered
+from looop.home.cost.breakers import reports_cost as reports_cost
 from looop.home.cost.breakers import runner_signature as runner_signature
 from looop.home.cost.breakers import spend_status as spend_status
 from looop.home.cost.breakers import unmetered_blocked as unmetered_blocked
@@ -41,6 +41,8 @@ from looop.home.cost.prices import command_word as command_word
 from looop.home.cost.prices import lookup_price as lookup_price
 from looop.home.cost.prices import price_table as price_table
 from looop.home.cost.prices import price_tokens as price_tokens
+from looop.home.cost.statusspend import daily_budget as daily_budget
+from looop.home.cost.statusspend import unmetered_armed as unmetered_armed
 
 __all__ = [
     "DECIDE_HELD_COUNT",
@@ -71,11 +73,13 @@ __all__ = [
     "read_ledger",
     "record_cost",
     "record_unmetered",
+    "reports_cost",
     "resolve_pointer",
     "run_cost",
     "runner_signature",
     "spend_status",
     "spent_on_day",
+    "unmetered_armed",
     "unmetered_blocked",
     "unmetered_count",
     "usd",

@@ -3,7 +3,7 @@ cap.py's hourly decide cap) their state for `looop status` and the breaker event
 
 from __future__ import annotations
 
-import math
+import os
 
 from looop.home import store
 from looop.home.clock import Clock
@@ -12,7 +12,7 @@ from looop.home.cost import COST_REPORTING, SAID
 from looop.home.cost.cap import decide_retry_in, decides_last_hour
 from looop.home.cost.ledger import spend_lock, spent_on_day
 from looop.home.cost.prices import command_word
-from looop.home.cost.statusspend import spend_view
+from looop.home.cost.statusspend import daily_budget, spend_view, spent_today, unmetered_armed
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 
@@ -29,16 +29,6 @@ UNMETERED_LIMIT = 3
 def reports_cost(runner: Runner) -> bool:
     """A runner whose decides say what they cost: a preset CLI, or one with a cost spec."""
     return runner.cost is not None or command_word(runner.tick) in COST_REPORTING
-
-
-def daily_budget(knobs: Knobs, runner: Runner | None = None) -> float | None:
-    """The daily cap in USD, or None when off (<= 0, or not finite). The default budget is off
-    for a runner that reports no cost (a custom command): it could only ever trip the
-    fail-closed breaker after a few decides. A budget the user set holds for every runner."""
-    v = knobs.real("max_daily_usd")
-    if runner is not None and "max_daily_usd" not in knobs.given and not reports_cost(runner):
-        return None
-    return v if math.isfinite(v) and v > 0 else None
 
 
 def start_refused(
@@ -132,14 +122,15 @@ def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
     """Today's spend against the budget and the state of each breaker, each open one with one
     line saying how to lift it (for `looop status` and the breaker events)."""
     now = clock.now()
-    cap = daily_budget(knobs, runner)
-    spent = spent_on_day(paths, clock)
+    cap = daily_budget(knobs)
     sig = runner_signature(runner) if runner is not None else ""
     name = runner.name if runner is not None else "?"
     unmet = unmetered_count(paths, sig) if sig else 0
-    unmet_open = cap is not None and bool(sig) and unmetered_blocked(paths, sig)
+    armed = runner is not None and unmetered_armed(knobs, reports_cost(runner))
+    unmet_open = armed and unmetered_blocked(paths, sig)
     per_hour = knobs.num("max_decides_per_hour")
     recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
     capped = per_hour > 0 and recent >= per_hour
     retry = decide_retry_in(paths, now, per_hour) if capped else 0
-    return spend_view(spent, cap, name, unmet, unmet_open, recent, per_hour, retry)
+    day = spent_today(os.fspath(paths.data), clock)
+    return spend_view(day, cap, name, unmet, unmet_open, recent, per_hour, retry)

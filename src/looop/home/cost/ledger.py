@@ -11,8 +11,7 @@ from looop.home import jsonio, locks, store
 from looop.home.clock import Clock, parse_utc, utc_stamp
 from looop.home.cost import rotate, sane_usd, totals
 from looop.home.cost.record import append_cost
-from looop.home.cost.statusspend import since_stamp
-from looop.home.cost.totals import micros
+from looop.home.cost.statusspend import since_stamp, spent_today
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 
@@ -104,37 +103,27 @@ def _day_bounds(clock: Clock, day: date) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-def spent_on_day(
-    paths: Paths, clock: Clock, day: date | None = None, repair: bool = False
-) -> float:
-    """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
-    calendar day (today by default): the budget resets at local midnight and survives restarts.
-    Today's comes from the running totals; a reader that finds them stale rebuilds them
-    once and writes them, budget or none (`repair`: the pulse's spelling of the same)."""
+def spent_on_day(paths: Paths, clock: Clock, day: date | None = None) -> float:
+    """USD toward the daily budget of every ledger row (ticks and worker reports) whose UTC ts
+    falls on the LOCAL calendar day (today by default; workers' own reports bounded:
+    totals.counted): the budget resets at local midnight and survives restarts. Today's is
+    statusspend.spent_today's."""
     if day is None:
-        got = totals.spent_today(os.fspath(paths.data), clock)
-        if got is not None:
-            return got
-        totals.refresh(os.fspath(paths.data), clock.now())
-        got = totals.spent_today(os.fspath(paths.data), clock)
-        if got is not None:
-            return got
-    target = day if day is not None else clock.local().date()
-    lo, hi = _day_bounds(clock, target)
-    # today's reader stops where status's does (statusspend.since_stamp of now), so both agree
-    text = ledger_text(paths, since_stamp(clock.now() if day is None else lo))
+        return spent_today(os.fspath(paths.data), clock)[0]
+    lo, hi = _day_bounds(clock, day)
+    text = ledger_text(paths, since_stamp(lo))
     if not text:
         return 0.0
     # Only lines stamped on a UTC date the local day touches can count: skip the rest unparsed.
     marks = {utc_stamp(t)[:11] for t in (lo - 86400, lo, (lo + hi) / 2, hi - 1, hi + 86400)}
-    amounts: list[int] = []
+    sources: dict[str, int] = {}
     for line in text.splitlines():
         if not any(m in line for m in marks):
             continue
         row = ledger_row(line)
-        if row is not None and local_day(clock, row["_t"]) == target:
-            amounts.append(micros(row["cost_usd"]))
-    return sum(amounts) / 1_000_000  # whole micro-USD, as the running totals add them
+        if row is not None and local_day(clock, row["_t"]) == day:
+            totals.add(sources, row, row["cost_usd"])
+    return totals.counted(sources)[0] / 1_000_000  # whole micro-USD, as the totals add them
 
 
 def run_cost(paths: Paths, run_id: str) -> float | None:

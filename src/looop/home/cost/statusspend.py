@@ -9,7 +9,6 @@ import os
 
 from looop.home import jsonio, stamps, store
 from looop.home.cost import COST_REPORTING, SAID, finite, sane_usd, totals, usd
-from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
 from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
 
@@ -79,16 +78,18 @@ def since_stamp(t: float) -> str:
     return stamps.utc_stamp(t - LOOKBACK_S)[:13] + ":00:00Z"
 
 
-def _spent_today(data: str, clock: Clock) -> float:
-    """ledger.spent_on_day for today: rows whose ts falls on the local calendar day. From the
-    running totals when they can say (constant time); stale, they are rebuilt once and written,
-    budget or none; else from the ledger's recent rows."""
-    got = totals.spent_today(data, clock)
+def spent_today(data: str, clock: Clock) -> tuple[float, float]:
+    """Today's USD toward the daily budget (rows whose ts falls on the local calendar day,
+    workers' own reports bounded: totals.counted) and the part workers said. From the running
+    totals when they can say (constant time); stale, they are rebuilt once and written, budget
+    or none; else from the ledger's recent rows."""
+    got = totals.today(data, clock)
     if got is None:
         totals.refresh(data, clock.now())
-        got = totals.spent_today(data, clock)
+        got = totals.today(data, clock)
     if got is not None:
-        return got
+        n, said = totals.counted(got)
+        return n / 1_000_000, said / 1_000_000
     from looop.home.cost import rotate  # lazy: the running totals could not say
 
     path = os.path.join(data, COST_LEDGER)
@@ -98,7 +99,7 @@ def _spent_today(data: str, clock: Clock) -> float:
     except OSError as e:
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
     if not text:
-        return 0.0
+        return 0.0, 0.0
     tm = clock.local_tm(now)
     return _sum_today(text, clock, tm[:3], _day_window(clock, now, tm))
 
@@ -130,10 +131,12 @@ def _day_window(clock: Clock, now: float, tm: struct_time) -> _Window:
     return window, first, last, marks, sure
 
 
-def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) -> float:
-    """USD spent in the ledger rows of `text` stamped on the local `today`."""
+def _sum_today(
+    text: str, clock: Clock, today: tuple[int, ...], day: _Window
+) -> tuple[float, float]:
+    """spent_today's answer from the ledger rows of `text` stamped on the local `today`."""
     window, first, last, marks, sure = day
-    amounts: list[int] = []
+    sources: dict[str, int] = {}
     for line in text.splitlines():
         at = line.find('"ts":"') if window else -1
         stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
@@ -156,12 +159,13 @@ def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) ->
             continue
         ts = obj.get("ts")
         if plain and ts == stamp and sure[0] <= stamp < sure[1]:
-            amounts.append(micros(amount))
+            totals.add(sources, obj, amount)
             continue
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
         if when is not None and clock.local_tm(when)[:3] == today:
-            amounts.append(micros(amount))
-    return sum(amounts) / 1_000_000  # whole micro-USD, as the totals add them
+            totals.add(sources, obj, amount)
+    n, said = totals.counted(sources)  # whole micro-USD, as the totals add them
+    return n / 1_000_000, said / 1_000_000
 
 
 def _unmetered(data: str, sig: str) -> int | None:
@@ -205,24 +209,35 @@ def _decides(data: str, now: float) -> list[float] | None:
     return [t for t in got if t is not None and lo < t <= hi]
 
 
+def daily_budget(knobs: Knobs) -> float | None:
+    """THE daily budget in USD over decides and workers (max_daily_usd, 10 by default), or None
+    when off (<= 0, or not finite): one answer, whatever the runner, for every face and gate."""
+    v = knobs.real("max_daily_usd")
+    return v if finite(v) and v > 0 else None
+
+
+def unmetered_armed(knobs: Knobs, reports: bool) -> bool:
+    """The unmetered breaker counts a runner's costless decides only under a budget and for a
+    runner that `reports` its cost or a budget the user set: under the default one a custom
+    runner's decides would only ever trip it (they are simply not counted)."""
+    return daily_budget(knobs) is not None and (reports or "max_daily_usd" in knobs.given)
+
+
 def spend_glance(
     data: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | None:
     """breakers.spend_status's answer for the plain case; None where it must answer itself.
     CorruptState when the ledger cannot be read, as spend_status raises it."""
     now = clock.now()
-    v = knobs.real("max_daily_usd")
-    cap = v if finite(v) and v > 0 else None
-    sig = ""
+    cap = daily_budget(knobs)
+    sig, armed = "", False
     if runner is not None:
         got_sig = _signature(runner)
         if got_sig is None:
             return None
         sig = got_sig
-        # breakers.daily_budget's rule: the default budget is off for a runner with no cost
-        preset = command_word(runner.tick) in COST_REPORTING
-        if "max_daily_usd" not in knobs.given and runner.cost is None and not preset:
-            cap = None
+        preset = command_word(runner.tick) in COST_REPORTING  # breakers.reports_cost
+        armed = unmetered_armed(knobs, runner.cost is not None or preset)
     unmet = 0
     if sig:
         got_unmet = _unmetered(data, sig)
@@ -236,7 +251,7 @@ def spend_glance(
         if got_recent is None:
             return None
         recent = got_recent
-    spent = _spent_today(data, clock)
+    spent, said = spent_today(data, clock)
     name = runner.name if runner is not None else "?"
     capped = per_hour > 0 and len(recent) >= per_hour
     retry = 0
@@ -244,12 +259,12 @@ def spend_glance(
         recent.sort()
         wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
         retry = max(1, int(-(-wait // 1)))  # math.ceil
-    unmet_open = cap is not None and bool(sig) and unmet >= UNMETERED_LIMIT
-    return spend_view(spent, cap, name, unmet, unmet_open, len(recent), per_hour, retry)
+    unmet_open = armed and unmet >= UNMETERED_LIMIT
+    return spend_view((spent, said), cap, name, unmet, unmet_open, len(recent), per_hour, retry)
 
 
 def spend_view(
-    spent: float,
+    day: tuple[float, float],
     cap: float | None,
     name: str,
     unmet: int,
@@ -259,11 +274,14 @@ def spend_view(
     retry: int,
 ) -> SpendStatus:
     """The spend block from its readings, each open breaker with the line saying how to lift
-    it (spend_status and spend_glance both answer through this)."""
+    it (spend_status and spend_glance both answer through this). `day`: today's spend toward
+    the budget and the part workers said themselves (bounded: totals.counted)."""
+    spent, said = day
     budget_open = cap is not None and spent >= cap
     capped = per_hour > 0 and recent >= per_hour
     return {
         "spent_today_usd": round(spent, 6),
+        "said_today_usd": round(said, 6),
         "max_daily_usd": cap,
         "budget": {
             "open": budget_open,
