@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from looop.home import jsonio, locks, store
+from looop.home import jsonio, store
 from looop.home.clock import Clock, parse_utc
 from looop.home.cost import rotate, sane_usd
 from looop.home.cost.record import append_cost
@@ -17,7 +17,6 @@ from looop.home.paths import Paths
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
     from typing import Any
 
 
@@ -109,8 +108,3 @@ def run_cost(paths: Paths, run_id: str) -> float | None:
         if row is not None and row.get("id") == run_id:
             amounts.append(row["cost_usd"])
     return math.fsum(amounts) if amounts else None
-
-
-def spend_lock(paths: Paths) -> AbstractContextManager[None]:
-    # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
-    return locks.dir_lock(paths.lock_dir / "spend")

@@ -1,7 +1,7 @@
-"""`looop status`'s spend block read light: breakers.spend_status's answer from the same files
-with no pathlib, datetime, shlex or contextlib. It answers only the plain case; anything odd (a
-corrupt counter or decide ledger, which spend_status repairs, or a quoted tick command) returns
-None and the caller asks spend_status itself, so both always say the same."""
+"""The spend block (spend_status) and the one daily budget (daily_budget), read light: no
+pathlib, datetime, shlex or contextlib in the plain case, so `looop status` pays for none;
+anything odd (a corrupt counter or decide ledger, a quoted tick command) is read by the full
+readers (cap.py, prices.py), loaded then."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from time import struct_time
     from typing import Any
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from looop.home.config import Knobs, Runner
     from looop.home.cost.views import SpendStatus
 
-# breakers.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
+# cap.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
 UNMETERED_LIMIT = 3
 DECIDE_WINDOW_S = 3600
 
@@ -48,13 +49,12 @@ def command_word(command: str | None) -> str | None:
     return ""
 
 
-def _signature(runner: Runner) -> str | None:
-    """breakers.runner_signature, or None when its command needs shlex."""
-    word = command_word(runner.tick)
-    if word is None:
-        return None
+def signature(runner: Runner, word: Callable[[str | None], str | None]) -> str:
+    """What the unmetered breaker is keyed on: anything that changes what the meter can read
+    (changing the runner, its program or its cost spec heals an open breaker). `word`: its
+    program's name, read light or (a quoted command) by shlex."""
     spec = runner.cost
-    parts = [runner.name, "true" if spec else "false", word]
+    parts = [runner.name, "true" if spec else "false", word(runner.tick) or ""]
     if spec is not None:
         parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
     return "|".join(parts)
@@ -223,44 +223,39 @@ def unmetered_armed(knobs: Knobs, reports: bool) -> bool:
     return daily_budget(knobs) is not None and (reports or "max_daily_usd" in knobs.given)
 
 
-def spend_glance(
-    data: str, clock: Clock, knobs: Knobs, runner: Runner | None
-) -> SpendStatus | None:
-    """breakers.spend_status's answer for the plain case; None where it must answer itself.
-    CorruptState when the ledger cannot be read, as spend_status raises it."""
-    now = clock.now()
-    cap = daily_budget(knobs)
-    sig, armed = "", False
-    if runner is not None:
-        got_sig = _signature(runner)
-        if got_sig is None:
-            return None
-        sig = got_sig
-        preset = command_word(runner.tick) in COST_REPORTING  # breakers.reports_cost
-        armed = unmetered_armed(knobs, runner.cost is not None or preset)
-    unmet = 0
-    if sig:
-        got_unmet = _unmetered(data, sig)
-        if got_unmet is None:
-            return None
-        unmet = got_unmet
-    per_hour = knobs.num("max_decides_per_hour")
-    recent: list[float] = []
-    if per_hour > 0:
-        got_recent = _decides(data, now)
-        if got_recent is None:
-            return None
-        recent = got_recent
-    spent, said = spent_today(data, clock)
-    name = runner.name if runner is not None else "?"
-    capped = per_hour > 0 and len(recent) >= per_hour
-    retry = 0
-    if capped:
+def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
+    """THE spend block every face reads (status, the web, MCP, the TUI): today's spend against
+    the one daily budget and each breaker, an open one with the line lifting it. Read light in
+    the plain case; an odd one (a quoted tick command, a corrupt counter or decide ledger) by
+    prices.py's and cap.py's own readers, which repair what they find corrupt (fail closed).
+    CorruptState when the ledger cannot be read."""
+    now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
+    word: Callable[[str | None], str | None] = command_word
+    quoted = runner is not None and word(runner.tick) is None
+    sig = signature(runner, word) if runner is not None and not quoted else ""
+    unmet = _unmetered(data, sig) if sig else 0
+    recent = _decides(data, now) if per_hour > 0 else []
+    retry, blocked = 0, unmet is not None and unmet >= UNMETERED_LIMIT
+    if quoted or unmet is None or recent is None:
+        from looop.home.cost import cap, prices  # lazy: shlex and Paths, for an odd case only
+
+        paths, word = cap.at(data), prices.command_word
+        sig = signature(runner, word) if runner is not None else ""
+        unmet = cap.unmetered_count(paths, sig) if sig else 0
+        blocked = bool(sig) and cap.unmetered_blocked(paths, sig)
+        n = cap.decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
+        recent = [now] * n
+        retry = cap.decide_retry_in(paths, now, per_hour) if 0 < per_hour <= n else 0
+    elif per_hour > 0 and len(recent) >= per_hour:
         recent.sort()
         wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
         retry = max(1, int(-(-wait // 1)))  # math.ceil
-    unmet_open = armed and unmet >= UNMETERED_LIMIT
-    return spend_view((spent, said), cap, name, unmet, unmet_open, len(recent), per_hour, retry)
+    name, armed = "?", False
+    if runner is not None:
+        name, preset = runner.name, word(runner.tick) in COST_REPORTING  # breakers.reports_cost
+        armed = unmetered_armed(knobs, runner.cost is not None or preset)
+    day, cap_usd = spent_today(data, clock), daily_budget(knobs)
+    return spend_view(day, cap_usd, name, unmet, armed and blocked, len(recent), per_hour, retry)
 
 
 def spend_view(
@@ -274,7 +269,7 @@ def spend_view(
     retry: int,
 ) -> SpendStatus:
     """The spend block from its readings, each open breaker with the line saying how to lift
-    it (spend_status and spend_glance both answer through this). `day`: today's spend toward
+    it (spend_status answers through this). `day`: today's spend toward
     the budget and the part workers said themselves (bounded: totals.counted)."""
     spent, said = day
     budget_open = cap is not None and spent >= cap
