@@ -182,9 +182,11 @@ def test_init_custom_warns_about_the_unmetered_breaker(data: Path, cli: Cli) -> 
         "--worker-command",
         "a {{prompt_file}}",
     )
-    code, out, _ = cli(*args)  # the default budget: off for a runner that reports no cost
-    assert code == 0 and "default daily budget is off" in out and "runners.custom.cost" in out
-    assert "no budget" in cli("status")[1]
+    code, out, _ = cli(*args)  # the default budget: its decides uncounted, its workers held
+    assert code == 0 and "does not count its decides" in out and "runners.custom.cost" in out
+    # one budget on every face: status and doctor say the $10 that `worker start` holds to
+    assert "of $10.00 budget" in cli("status")[1]
+    assert "daily budget $10 over workers" in cli("doctor")[1]
     cfg = json.loads((data / "config.json").read_text())
     cfg["max_daily_usd"] = 5  # a budget the user sets holds, fail-closed
     (data / "config.json").write_text(json.dumps(cfg))

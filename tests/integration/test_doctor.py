@@ -121,7 +121,7 @@ def test_init_ends_with_the_doctor_summary(cli: Cli, tmp_path: Path) -> None:
     lines = out.splitlines()
     assert lines[0].startswith("wrote ")  # init's own output stays first
     assert lines[-2].startswith("! budget:")  # only what needs a look: the default budget is
-    assert "default daily budget is off" in lines[-2]  # off for a runner that reports no cost
+    assert "its decides are not counted" in lines[-2]  # a runner that reports no cost
     assert lines[-1].startswith("doctor: ") and "1 warning" in lines[-1]
     assert not any(ln.startswith("✓") for ln in lines)
 

@@ -55,7 +55,7 @@ def test_budget_stops_the_ai_until_local_midnight(ctx: Ctx, clock: FixedClock) -
     out = tick(ctx)  # the new goal changed the world, but 0.50 >= 0.40
     assert out.status == "budget" and runner_calls(script) == 2
     assert "tick.budget" in events(ctx)
-    st = cost.spend_status(ctx.paths, clock, ctx.knobs(), ctx.config().runner())
+    st = cost.spend_status(str(ctx.paths.data), clock, ctx.knobs(), ctx.config().runner())
     assert st["budget"]["open"] and "midnight" in st["budget"]["lift"]
     clock.advance(86400)  # a new local day
     assert tick(ctx).status == "decided" and runner_calls(script) == 3

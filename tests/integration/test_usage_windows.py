@@ -86,14 +86,12 @@ def test_a_limit_a_worker_sees_holds_new_starts_and_the_reset_goes_on(
     try:
         assert tick(ctx).status == "decided"  # the decider starts w1, which hits the limit
         wait_until(lambda: _ended(ctx, "w1"), 20, "w1 to stop on its limit")
-        # the next beat reads w1's screen: its account is limited; the decider's start of w2
-        # on the same account is held, not failed
+        # the next beat reads w1's screen: one worker's word (it could print the line itself)
+        # holds only w1, so the decider's start of w2 on the same account goes ahead
         out = tick(ctx, force=True)
         assert out.status == "decided", out.error
-        with pytest.raises(SessionError):
-            get_session(ctx.paths.data, "w2")
-        journal = ctx.paths.journal.read_text()
-        assert "start-worker w2 (held as scheduled until" in journal
+        wait_until(lambda: _ended(ctx, "w2"), 20, "w2 (started, not held) to stop on it too")
+        assert tick(ctx, force=True).status == "decided"  # w2's screen confirms the window
         # the beat that saw w1's limit recorded how it ended: limited, not a plain exit
         code, out_text, err = run_cli(capsys, "ls", "-a", "--json", env=env, clock=clock)
         assert {r["id"]: r["outcome"] for r in json.loads(out_text)}["w1"] == "limited", err
@@ -104,11 +102,10 @@ def test_a_limit_a_worker_sees_holds_new_starts_and_the_reset_goes_on(
         assert code == 0, err
         assert "held as scheduled until" in said and "usage limit" in said
         rows = _ls(capsys, env, clock)
-        assert rows["w2"]["health"].startswith("scheduled until")
         assert rows["w3"]["state"] == "scheduled" and "usage limit" in rows["w3"]["note"]
         code, status, _ = run_cli(capsys, "status", env=env, clock=clock)
         line = next(ln for ln in status.splitlines() if ln.startswith("window:"))
-        assert "lim" in line and "held: w2, w3" in line and "to continue: w1" in line
+        assert "lim" in line and "held: w3" in line and "to continue: w1, w2" in line
         assert not (here / "continued").exists()
         # the reset: w1 goes on by its recorded conversation, w2 and w3 start
         (here / "limit.on").write_text("")
@@ -116,13 +113,12 @@ def test_a_limit_a_worker_sees_holds_new_starts_and_the_reset_goes_on(
         tick(ctx)
         rec = read_record(ctx, "w1")
         assert rec is not None and rec.conversation
-        wait_until(lambda: (here / "continued").exists(), 20, "w1 to be continued")
-        assert (here / "continued").read_text().split() == ["continued", "w1", rec.conversation]
-        wait_until(lambda: _ended(ctx, "w2") and _ended(ctx, "w3"), 20, "the held starts")
+        cont = here / "continued"
+        wait_until(lambda: cont.exists() and cont.read_text().count("\n") == 2, 20, "w1, w2 on")
+        assert ["continued", "w1", rec.conversation] in [ln.split() for ln in cont.open()]
+        wait_until(lambda: _ended(ctx, "w3"), 20, "the held start")
         started = (here / "started").read_text().split("\n")
         assert [ln.split()[1] for ln in started if ln] == ["w1", "w2", "w3"]
-        journal = ctx.paths.journal.read_text()
-        assert "the start of w2 held for its account's usage window, made at the reset" in journal
         rows = _ls(capsys, env, clock)
         assert all(r["state"] != "scheduled" for r in rows.values())
         code, status, _ = run_cli(capsys, "status", env=env, clock=clock)

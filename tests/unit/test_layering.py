@@ -169,7 +169,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.verbs.worker", "looop.cli.startwork"),
     ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
     ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.home.status", "looop.home.spendfull"),  # breakers statusspend cannot answer
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
@@ -188,6 +187,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.status", "looop.home.delays"),  # a runner met its usage limit
     ("looop.home.status", "looop.home.procname"),  # a `looop web` left its record
     ("looop.home.cost.statusspend", "looop.home.cost"),  # the running totals could not say
+    ("looop.home.cost.statusspend", "looop.home.cost"),  # cap, prices: an odd spend state
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit

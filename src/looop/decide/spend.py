@@ -44,17 +44,18 @@ class Breaker:
 
 def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
     """Spend guards in order: daily budget, fail-closed unmetered runner (only while a budget
-    is set), hourly decide cap. None when the beat may pay for a decide."""
-    budget = cost.daily_budget(knobs, runner)
+    is set: cost.unmetered_armed), hourly decide cap. None when the beat may pay for a decide."""
+    budget = cost.daily_budget(knobs)
     if budget is not None:
-        hit = _budget_breaker(ctx, runner, budget)
+        armed = cost.unmetered_armed(knobs, cost.reports_cost(runner))
+        hit = _budget_breaker(ctx, runner, budget, armed)
         if hit is not None:
             return hit
     return _cap_breaker(ctx, knobs)
 
 
-def _budget_breaker(ctx: Ctx, runner: Runner, budget: float) -> Breaker | None:
-    spent = cost.spent_on_day(ctx.paths, ctx.clock, repair=True)
+def _budget_breaker(ctx: Ctx, runner: Runner, budget: float, armed: bool) -> Breaker | None:
+    spent = cost.spent_on_day(ctx.paths, ctx.clock)
     if spent >= budget:
         of = f"{cost.usd(spent)} of {cost.usd(budget)}"
         return Breaker(
@@ -69,7 +70,7 @@ def _budget_breaker(ctx: Ctx, runner: Runner, budget: float) -> Breaker | None:
             "midnight. Raise max_daily_usd to go on.",
             {"spent_usd": spent, "max_daily_usd": budget},
         )
-    if cost.unmetered_blocked(ctx.paths, cost.runner_signature(runner)):
+    if armed and cost.unmetered_blocked(ctx.paths, cost.runner_signature(runner)):
         name = runner.name
         return Breaker(
             "budget",
@@ -224,7 +225,7 @@ def _settle(
     if total is not None and total > 0:
         cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
     note_decide(os.fspath(paths.data), ctx.clock, total)  # prices the skips to come
-    if not result.ok or cost.daily_budget(knobs, runner) is None:
+    if not result.ok or not cost.unmetered_armed(knobs, cost.reports_cost(runner)):
         return
     if total is not None:
         cost.clear_unmetered(paths)

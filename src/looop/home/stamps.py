@@ -77,3 +77,12 @@ def parse_utc(stamp: str) -> float | None:
     from looop.home.localtime import parse_iso_utc
 
     return parse_iso_utc(stamp)
+
+
+def until_text(tm: time.struct_time, ahead: float) -> str:
+    """A reset as a face says it: HH:MM (its local `tm`), with its date when over a day
+    (`ahead`, seconds) away: a week said as a bare time of day reads as today."""
+    hm = f"{tm.tm_hour:02d}:{tm.tm_min:02d}"
+    if ahead <= 86400:
+        return hm
+    return f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d} {hm}"

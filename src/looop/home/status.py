@@ -9,7 +9,7 @@ from looop.home import homes, jsonio, revive, store, where
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
-from looop.home.cost.statusspend import spend_glance
+from looop.home.cost.statusspend import spend_status
 from looop.home.errors import CorruptState, LooopError
 from looop.home.locks import beat_holder_at
 from looop.home.savings import savings_view
@@ -141,17 +141,11 @@ def _read_obj(path: str) -> dict[str, Any] | None:
 
 
 def _spend(
-    data: str, config: str, clock: Clock, knobs: Knobs, runner: Runner | None
+    data: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
 
     try:
-        got = spend_glance(data, clock, knobs, runner)
-        if got is not None:
-            return got
-        # lazy: the full breakers' door: they answer (and repair) what statusspend declines
-        from looop.home.spendfull import spend_status_at
-
-        return spend_status_at(data, config, clock, knobs, runner)
+        return spend_status(data, clock, knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
@@ -263,7 +257,7 @@ def gather_status_at(
     streak = _streak(backoff)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
-    windows, windows_error = _usage_windows(data, clock.now())
+    windows, windows_error = _usage_windows(data, clock)
     return {
         "data_dir": data,
         "config": config,
@@ -318,19 +312,19 @@ def _configured(
         r = cfg.runner()
         knobs = resolve_knobs(cfg, env, warnings.append)
         interval = knobs.interval_for("idle")
-        spend = _spend(data, config, clock, knobs, r)
+        spend = _spend(data, clock, knobs, r)
     except LooopError as e:
         return str(e), None, None, None, None
     return None, r.name if r else None, knobs, interval, spend
 
 
-def _usage_windows(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
+def _usage_windows(data: str, clock: Clock) -> tuple[list[dict[str, Any]], str | None]:
     """The accounts at their usage limit and the starts held for them (home/usagewindows)."""
     if not any(os.path.lexists(_at(data, n)) for n in (where.USAGE_WINDOWS, where.USAGE_HELD)):
         return [], None  # a home that never met a limit: its reader is not even loaded
     from looop.home.usagewindows import view  # lazy: as the guard above says
 
-    return view(data, now)
+    return view(data, clock)
 
 
 def _health(held: bool, running: bool, streak: int, restarting: bool) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 
 from looop.home.beatlog import relative
+from looop.home.cost import usd
+from looop.home.cost.totals import SAID_DAY_USD, SAID_REPORT_USD
 from looop.home.savings import savings_line
 from looop.home.status import status_json
 from looop.home.terminal import paint
@@ -31,7 +33,11 @@ def _window_line(st: StatusView, win: dict[str, Any]) -> str:
     """An account in a usage window: until when, its held starts, the workers to continue."""
     now = st["now"]["ts"]
     when = relative(win["until"] - now) if now is not None else "—"
+    if "-" in str(win.get("until_at")):  # over a day away: its date said
+        when = f"{when} ({win['until_at']})"
     parts = [f"window:    {win['runner']} ({win['who']}) at its usage limit, resets {when}"]
+    if not win.get("confirmed", True):
+        parts.append(f"said by {win['seen_by']} alone: it holds only that worker")
     if win["held"]:
         parts.append("held: " + ", ".join(win["held"]))
     if win["stopped"]:
@@ -166,6 +172,12 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
         w(
             f"spend:     ${sp['spent_today_usd']:.4f} today"
             + (f" of ${cap:.2f} budget" if cap else " (no budget)")
+            + (
+                f" — ${sp['said_today_usd']:.4f} of it self-reported by workers (counted up to "
+                f"{usd(SAID_REPORT_USD)} a report, {usd(SAID_DAY_USD)} a worker a day)"
+                if sp.get("said_today_usd")
+                else ""
+            )
             + "\n"
         )
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):

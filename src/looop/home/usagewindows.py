@@ -20,6 +20,7 @@ import os
 from looop.home import store, where
 from looop.home.errors import CorruptState
 from looop.home.locks import dir_lock
+from looop.home.stamps import until_text
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -54,16 +55,23 @@ class Account:
 
 
 class Window:
-    """One limited account: until when (unix seconds), what was said, who saw it first, and
-    the workers that stopped on it."""
+    """One limited account: until when (unix seconds), what was said, who saw it first, who
+    saw it at all (`sources`), and the workers that stopped on it."""
 
-    __slots__ = ("key", "runner", "said", "seen_by", "since", "stopped", "until", "who")
+    __slots__ = ("key", "runner", "said", "seen_by", "since", "sources", "stopped", "until", "who")
 
     def __init__(self, obj: dict[str, Any]) -> None:
         self.key, self.runner, self.who = str(obj["key"]), str(obj["runner"]), str(obj["who"])
         self.until, self.since = float(obj["until"]), float(obj["since"])
         self.said, self.seen_by = str(obj.get("said") or ""), str(obj.get("seen_by") or "")
         self.stopped: list[str] = [str(w) for w in obj.get("stopped") or []]
+        self.sources: list[str] = [str(w) for w in obj.get("sources") or [self.seen_by]]
+
+    @property
+    def confirmed(self) -> bool:
+        """Seen by more than one worker's screen (which a worker can print itself): by a
+        decide, or by a second worker. Until then it holds only the worker that saw it."""
+        return len(set(self.sources)) > 1 or not self.seen_by.startswith("worker ")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +82,7 @@ class Window:
             "since": int(self.since),
             "said": self.said,
             "seen_by": self.seen_by,
+            "sources": self.sources,
             "stopped": self.stopped,
         }
 
@@ -152,8 +161,8 @@ def seen_runs(data: str) -> dict[str, str]:
 
 
 def in_force(windows: Iterable[Window], key: str, now: float) -> Window | None:
-    """The account's window while it lasts, else None."""
-    return next((w for w in windows if w.key == key and now < w.until), None)
+    """The account's window while it lasts, once confirmed (Window.confirmed), else None."""
+    return next((w for w in windows if w.key == key and now < w.until and w.confirmed), None)
 
 
 def _write(data: str, windows: list[Window], seen: dict[str, str]) -> None:
@@ -202,8 +211,12 @@ def mark(
             )  # fmt: skip
         else:
             w = was
-            if until > w.until:
+            if not w.confirmed and seen_by not in w.sources:  # confirmed: its reset, not the
+                w.until, w.said = until, said  # lone screen's (which may be a worker's lie)
+            elif until > w.until:
                 w.until, w.said = until, said
+            if seen_by not in w.sources:
+                w.sources = [*w.sources, seen_by][-MAX_STOPPED:]
         if run is not None:
             seen.pop(run[0], None)
             seen[run[0]] = run[1]
@@ -301,8 +314,8 @@ def held_rows(data: str, clock: Clock) -> list[dict[str, Any]]:
     held, _ = read_held(data)
     out = []
     for h in held:
-        tm = clock.local_tm(float(h["until"]))
-        until = f"scheduled until {tm.tm_hour:02d}:{tm.tm_min:02d}"
+        t = float(h["until"])
+        until = f"scheduled until {until_text(clock.local_tm(t), t - clock.now())}"
         out.append(_row(str(h["id"]), until, str(h.get("runner") or ""), str(h.get("reason")), h))
     return out
 
@@ -318,10 +331,11 @@ def _row(wid: str, health: str, label: str, note: str, h: Any) -> dict[str, Any]
     }  # fmt: skip
 
 
-def view(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
+def view(data: str, clock: Clock) -> tuple[list[dict[str, Any]], str | None]:
     """What `status`, the web and /metrics show: each window in force with the starts held
-    for it, and a one-line error for a corrupt record (None: none)."""
-    error = None
+    for it (`until_at`: its reset as a face says it), and a one-line error for a corrupt
+    record (None: none)."""
+    error, now = None, clock.now()
     try:
         windows = [w for w in read_windows(data) if now < w.until]
     except CorruptState as e:
@@ -332,5 +346,9 @@ def view(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
     for w in windows:
         row = w.as_json()
         row["held"] = [str(h["id"]) for h in held if h["key"] == w.key]
+        row["confirmed"], row["until_at"] = (
+            w.confirmed,
+            until_text(clock.local_tm(w.until), w.until - now),
+        )
         out.append(row)
     return out, error

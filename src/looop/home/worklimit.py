@@ -5,6 +5,7 @@ names a limit: the terminal filter and the parser are not loaded otherwise)."""
 from __future__ import annotations
 
 from looop.home.limits import find_limit
+from looop.home.stamps import until_text
 from looop.home.textsafe import screen_text
 
 TYPE_CHECKING = False  # `ls` reads through here: no typing
@@ -13,9 +14,8 @@ if TYPE_CHECKING:
 
 
 def said_until(raw: bytes, clock: Clock) -> str | None:
-    """HH:MM (local) of the reset the raw output tail ends on, else None."""
+    """HH:MM (local; stamps.until_text) of the reset the raw output tail ends on, else None."""
     lim = find_limit(screen_text(raw), clock.now(), clock.zone())
     if lim is None:
         return None
-    tm = clock.local_tm(lim.said_at)
-    return f"{tm.tm_hour:02d}:{tm.tm_min:02d}"
+    return until_text(clock.local_tm(lim.said_at), lim.said_at - clock.now())

@@ -19,6 +19,9 @@ from looop.home.tellbox import new_tell as new_tell
 from looop.home.tellbox import take_tells as take_tells
 
 RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
+# Asks one worker may keep waiting on a human: one more is refused, so one worker cannot fill
+# the needs-you queue (a landing proposal, looop's own, is not counted).
+MAX_PENDING_ASKS = 3
 
 
 class NoSuchAsk(AskError):
@@ -54,6 +57,13 @@ def new_ask(
     check_worker(worker)
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")
+    waiting = pending_of(asks, answers, worker) if land is None else []
+    if len(waiting) >= MAX_PENDING_ASKS:
+        raise AskError(
+            f"worker {worker} has {len(waiting)} asks waiting on a human already (at most "
+            f"{MAX_PENDING_ASKS}): wait on one (`looop ask --wait {waiting[0]}`) or ask again "
+            "once they are answered"
+        )
     asks.mkdir(parents=True, exist_ok=True)
     n = max((id_number(s, worker) for s in _ids(asks, answers, worker)), default=0)
     for _ in range(50):
@@ -84,6 +94,27 @@ def _ids(asks: Path, answers: Path, worker: str) -> list[str]:
     pre = f"{worker}-"
     with Folder(asks) as a, a.sub("archive") as kept, Folder(answers) as b:
         return [n[:-5] for d in (a, kept, b) for n in d.names(".json") if n.startswith(pre)]
+
+
+def pending_of(asks: Path, answers: Path, worker: str) -> list[str]:
+    """The ids of `worker`'s asks still waiting on a human, oldest first."""
+    pre = f"{worker}-"
+    with Folder(asks) as a, Folder(answers) as b:
+        got = [
+            n[:-5]
+            for n in a.names(".json")
+            if n.startswith(pre) and not (b.has(n) and readable_answer(b, n))
+        ]
+    return sorted((s for s in got if id_number(s, worker)), key=lambda s: id_number(s, worker))
+
+
+def drop_pending(asks: Path, answers: Path, worker: str) -> int:
+    """A killed worker's asks leave the pending list (archived, kept for the record): no one
+    is left to read their answers. How many."""
+    mine = pending_of(asks, answers, worker)
+    for ask_id in mine:
+        archive(asks, ask_id)
+    return len(mine)
 
 
 def keyed_ask(asks: Path, worker: str, key: str) -> str | None:

@@ -21,8 +21,9 @@ from looop.core import limits
 from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
-from looop.home.config import Config, Knobs, Runner
+from looop.home.config import Config, Knobs
 from looop.home.cost.breakers import reports_cost
+from looop.home.cost.statusspend import daily_budget, unmetered_armed
 from looop.home.errors import LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
@@ -248,29 +249,24 @@ def check_decider(cfg: Config) -> Check:
     return Check("decider", "ok", "the decide call, its run_shell, sensors and verifies run in srt")
 
 
-def metered(runner: Runner) -> bool:
-    """Whether the meter can read this runner's cost: the budget breaker's own rule."""
-
-    return reports_cost(runner)
-
-
 def check_budget(cfg: Config, knobs: Knobs) -> Check:
-    """A budget the user set with a runner that reports no cost: the unmetered breaker stops
-    all AI after UNMETERED_LIMIT decides — a fail, the run is sure to stop. The default budget
-    is off for such a runner (breakers.daily_budget): a warning that nothing caps it."""
+    """The daily budget as every face reads it (statusspend.daily_budget). A budget the user
+    set with a runner that reports no cost: the unmetered breaker stops all AI after
+    UNMETERED_LIMIT decides — a fail, the run is sure to stop. Under the default budget such
+    a runner's decides are not counted (unmetered_armed): a warning that nothing caps them."""
 
     runner = cfg.runner()
-    budget = knobs.real("max_daily_usd")
-    if budget <= 0:
+    budget = daily_budget(knobs)
+    if budget is None:
         return Check("budget", "ok", "no daily budget")
-    if runner is None or metered(runner):
+    if runner is None or reports_cost(runner):
         return Check("budget", "ok", f"daily budget ${budget:g}, and the runner reports its cost")
-    if "max_daily_usd" not in knobs.given:
+    if not unmetered_armed(knobs, False):
         return Check(
             "budget",
             "warn",
-            f"runner '{runner.name}' reports no cost, so the default daily budget is off for it: "
-            "nothing caps what its decides spend",
+            f"daily budget ${budget:g} over workers, but runner '{runner.name}' reports no "
+            "cost, so its decides are not counted: nothing caps what they spend",
             f'declare config runners.{runner.name}.cost = {{"type": …, "pointer": "/…"}} and '
             "set max_daily_usd to cap it",
         )

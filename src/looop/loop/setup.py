@@ -361,16 +361,17 @@ def _check_commands(name: str, tick: str | None, worker: str | None) -> None:
 
 
 def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
-    """What the daily budget does for a runner looop cannot meter: the default budget is off
-    for it (said in one line); a budget the user set trips the unmetered breaker."""
+    """What the daily budget does for a runner looop cannot meter: under the default budget
+    its decides are not counted (said in one line); a budget the user set trips the unmetered
+    breaker."""
 
     budget = knobs.real("max_daily_usd")
     if budget <= 0 or reports_cost(runner):
         return []
     if "max_daily_usd" not in knobs.given:
         return [
-            f"note: '{name}' reports no cost, so the default daily budget is off for it: "
-            f"nothing caps what its decides spend. To cap them, declare where it prints its "
+            f"note: '{name}' reports no cost, so the daily budget does not count its decides: "
+            f"nothing caps what they spend. To cap them, declare where it prints its "
             f'cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
             "and set max_daily_usd"
         ]

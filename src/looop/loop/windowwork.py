@@ -99,13 +99,19 @@ def _sight(ctx: Ctx, cfg: Config | None, s: Session, quiet: Quiet | None) -> Non
             "warn",
             "worker.window",
             f"worker {s.id} stopped on its usage limit ({limit.said}): account {w.runner} "
-            f"({w.who}) is limited until {until} — new starts on it are held, and looop "
-            "continues it at the reset",
+            f"({w.who}) is limited until {until} — "
+            + (
+                "new starts on it are held"
+                if w.confirmed
+                else "it alone is held until another source (a decide, a second worker) confirms it"
+            )
+            + ", and looop continues it at the reset",
             worker=s.id,
             until=int(w.until),
         )
         ctx.events.record("window_seen", runner=rec.runner, until=int(w.until), by=by)
-    _decider_waits(ctx, cfg, acct.key, limit)
+    if w.confirmed:  # a lone worker's screen (its own print, maybe) holds only itself
+        _decider_waits(ctx, cfg, acct.key, limit)
 
 
 def _decider_waits(ctx: Ctx, cfg: Config | None, key: str, limit: Limit) -> None:

@@ -32,10 +32,10 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.cost import COST_REPORTING, sane_usd, totals
-from looop.home.cost.breakers import daily_budget
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
+from looop.home.cost.statusspend import daily_budget
 from looop.home.errors import LooopError
 from looop.home.runners import profile
 from looop.home.spent import (
@@ -313,12 +313,13 @@ def meter_beat(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> dict
 
 
 def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]) -> bool:
-    """Today's spend (decides and workers) kept in the meter's state as of a ledger offset,
-    so a beat folds only the rows appended since (a fleet's 30 rows, not the whole tail the
-    running totals leave to their readers); a new day, another ledger or a long tail: read
-    as every budget check reads it. `own`: the ledger's size before this pass appended its
-    rows, their bytes and micro-USD — when nothing else came between, they are added as
-    they are, not read back. Appended to `out`; whether the state moved."""
+    """Today's spend (decides and workers) kept in the meter's state by source, as of a ledger
+    offset, so a beat folds only the rows appended since (a fleet's 30 rows, not the whole
+    tail the running totals leave to their readers); a new day, another ledger or a long
+    tail: read as every budget check reads it. `own`: the ledger's size before this pass
+    appended its rows, their bytes and micro-USD — when nothing else came between, they are
+    added as they are, not read back. Today's USD toward the budget (totals.counted) appended
+    to `out`; whether the state moved."""
 
     data = os.fspath(ctx.paths.data)
     today = ctx.clock.local().date().isoformat()
@@ -329,41 +330,42 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
         ident, size = [0, 0], 0
     got = state.get("day")
     d: dict[str, Any] = got if isinstance(got, dict) else {}
-    off, micros = d.get("off"), d.get("micros")
+    off, src = d.get("off"), d.get("src")
+    moved = True
     if (
         d.get("date") == today
         and d.get("ledger") == ident
         and isinstance(off, int)
-        and isinstance(micros, int)
+        and isinstance(src, dict)
+        and all(type(v) is int for v in src.values())
         and 0 <= size - off <= totals.MAX_TAIL
     ):
         if size == off:
-            out.append(micros / 1_000_000)
-            return False
-        if len(own) == 3 and own[0] == off and off + own[1] == size:  # only our rows since
-            micros += own[2]
-            state["day"] = {"date": today, "ledger": ident, "off": size, "micros": micros}
-            out.append(micros / 1_000_000)
-            return True
-        quarters: dict[str, dict[str, int]] = {}
-        try:
-            with open(os.path.join(data, totals.LEDGER), "rb") as fh:
-                fh.seek(off)
-                buf = fh.read(size - off)
-        except OSError:
-            buf = b""
-        end = off + totals.fold(buf, quarters, 0)
-        tm = ctx.clock.local_tm(ctx.clock.now())[:3]
-        for k, bucket in quarters.items():
-            if ctx.clock.local_tm(int(k))[:3] == tm:
-                micros += sum(bucket.values())
-        state["day"] = {"date": today, "ledger": ident, "off": end, "micros": micros}
-    else:
-        usd = spent_on_day(ctx.paths, ctx.clock)
-        micros = round(usd * 1_000_000)
-        state["day"] = {"date": today, "ledger": ident, "off": size, "micros": micros}
-    out.append(micros / 1_000_000)
-    return True
+            moved = False
+        elif len(own) == 3 and own[0] == off and off + own[1] == size:  # only our rows since
+            src[KIND] = src.get(KIND, 0) + own[2]
+        else:
+            quarters: dict[str, dict[str, int]] = {}
+            try:
+                with open(os.path.join(data, totals.LEDGER), "rb") as fh:
+                    fh.seek(off)
+                    buf = fh.read(size - off)
+            except OSError:
+                buf = b""
+            size = off + totals.fold(buf, quarters, 0)
+            tm = ctx.clock.local_tm(ctx.clock.now())[:3]
+            for k, bucket in quarters.items():
+                if ctx.clock.local_tm(int(k))[:3] == tm:
+                    for s, n in bucket.items():
+                        src[s] = src.get(s, 0) + n
+    else:  # the sources as the running totals keep them (or the whole day, as one)
+        totals.refresh(data, ctx.clock.now())
+        src = totals.today(data, ctx.clock)
+        if src is None:
+            src = {"": round(spent_on_day(ctx.paths, ctx.clock) * 1_000_000)}
+    state["day"] = {"date": today, "ledger": ident, "off": size, "src": src}
+    out.append(totals.counted(src)[0] / 1_000_000)
+    return moved
 
 
 def _hold(ctx: Ctx, wid: str, policy: str) -> bool:

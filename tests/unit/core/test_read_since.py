@@ -114,7 +114,7 @@ def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, ever
         want = full.today(clock)
         assert want > 0
         assert spent_on_day(Paths.at(tmp_path), clock) == want
-        got = statusspend.spend_glance(str(tmp_path), clock, knobs, None)
+        got = statusspend.spend_status(str(tmp_path), clock, knobs, None)
         assert got is not None and got["spent_today_usd"] == round(want, 6)
 
 

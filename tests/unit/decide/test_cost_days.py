@@ -17,7 +17,7 @@ from looop.home import store
 from looop.home.cost import days, daysfile, rotate, totals
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost, append_costs, keyed_row
-from looop.home.cost.statusspend import _spent_today
+from looop.home.cost.statusspend import spent_today
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
@@ -90,9 +90,9 @@ def test_todays_spend_spans_the_move(tmp_path: Path) -> None:
     clock = FixedClock(JAN_30 + 2 * DAY + 2 * 3600, tz=tokyo)
     assert (data / "cost" / "2026-01.jsonl").exists()
     assert spent_on_day(Paths.at(data), clock) == 1.0
-    assert _spent_today(str(data), clock) == 1.0
+    assert spent_today(str(data), clock)[0] == 1.0
     (data / totals.TOTALS).unlink()  # rebuilt from the new file alone: the scan reads both
-    assert _spent_today(str(data), clock) == 1.0
+    assert spent_today(str(data), clock)[0] == 1.0
     assert cost_report(Paths.at(data), clock, "today")["total"] == 1.0
 
 
@@ -146,12 +146,12 @@ def test_stale_totals_are_rebuilt_once_with_no_budget(tmp_path: Path) -> None:
     with ledger.open("a") as f:
         f.write("".join(lines))
     assert totals.spent_today(str(data), clock) is None  # stale: it cannot say
-    first = _spent_today(str(data), clock)
+    first = spent_today(str(data), clock)[0]
     assert first == 4.2
     t = json.loads((data / totals.TOTALS).read_text())
     assert t["end"] == ledger.stat().st_size  # rebuilt and written by the reader
     stamp = os.stat(data / totals.TOTALS)
-    assert _spent_today(str(data), clock) == first
+    assert spent_today(str(data), clock)[0] == first
     after = os.stat(data / totals.TOTALS)
     assert (after.st_ino, after.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)  # once
     rep = cost_report(Paths.at(data), clock, "today")

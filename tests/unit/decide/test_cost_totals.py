@@ -16,7 +16,7 @@ from looop.home.clock import Clock, parse_utc
 from looop.home.cost import totals
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost
-from looop.home.cost.statusspend import _spent_today
+from looop.home.cost.statusspend import spent_today
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
@@ -60,7 +60,7 @@ def test_today_from_the_totals_is_today_from_every_row(tmp_path: Path, zone: str
         assert got is not None
         assert got == _scan(ledger, clock)
         assert spent_on_day(Paths.at(tmp_path), clock) == got
-        assert _spent_today(str(tmp_path), clock) == got
+        assert spent_today(str(tmp_path), clock)[0] == got
 
 
 def test_rows_a_writer_left_unfolded_still_count(tmp_path: Path) -> None:
@@ -96,9 +96,9 @@ def test_missing_corrupt_or_another_ledgers_totals_are_rebuilt(tmp_path: Path) -
             ledger.write_text("".join(lines[:100]))  # cut (a hand edit)
             want = _scan(ledger, clock)
         assert totals.spent_today(str(tmp_path), clock) is None, spoil  # no stale answer
-        assert _spent_today(str(tmp_path), clock) == want  # status scans meanwhile
+        assert spent_today(str(tmp_path), clock)[0] == want  # status scans meanwhile
         # the pulse's budget check puts them back
-        assert spent_on_day(Paths.at(tmp_path), clock, repair=True) == want
+        assert spent_on_day(Paths.at(tmp_path), clock) == want
         assert totals.spent_today(str(tmp_path), clock) == want, spoil
 
 

@@ -51,3 +51,18 @@ def test_an_ask_is_never_seen_half_written(tmp_path: Path, monkeypatch: pytest.M
     assert seen == [[]]
     assert [p.name for p in asks.iterdir()] == [f"{rec['id']}.json"]  # no temp file left
     assert mailbox.pending(asks, answers)[0]["worker"] == "w1"
+
+
+def test_one_worker_keeps_at_most_three_asks_pending(tmp_path: Path) -> None:
+    """One worker filing 300 asks filled the needs-you queue: the fourth pending is refused in
+    one line; an answered one frees its place, and another worker asks as before."""
+    asks, answers = tmp_path / "asks", tmp_path / "answers"
+    ids = [str(mailbox.new_ask(asks, answers, "w1", q, None, [], 0.0)["id"]) for q in "abc"]
+    with pytest.raises(AskError) as got:
+        mailbox.new_ask(asks, answers, "w1", "q4?", None, [], 0.0)
+    said = str(got.value)
+    assert "\n" not in said and "w1 has 3 asks waiting" in said and ids[0] in said
+    assert len(mailbox.pending(asks, answers)) == 3
+    mailbox.new_ask(asks, answers, "w1-x", "another worker's?", None, [], 0.0)
+    mailbox.answer(asks, answers, ids[1], "yes", 1.0)
+    mailbox.new_ask(asks, answers, "w1", "q5?", None, [], 2.0)  # an answer freed a place

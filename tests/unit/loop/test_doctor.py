@@ -246,7 +246,7 @@ def test_lines_json_and_summary() -> None:
 
 def test_runner_type_is_what_metered_reads() -> None:
     r = Runner("r", "mytick", "w {{prompt_file}}", cost=CostSpec("result", "/usd"))
-    assert doctor.metered(r)
+    assert doctor.reports_cost(r)
 
 
 def test_web_names_the_url_when_one_serves() -> None:

@@ -342,6 +342,7 @@ def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
 def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     ctx: Ctx, clock: FixedClock
 ) -> None:
+    from looop.home.cost import totals
     from looop.home.cost.ledger import spent_on_day
     from looop.home.cost.record import append_cost
     from looop.home.spent import read_state
@@ -356,7 +357,7 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     knobs = budgeted.knobs()
 
     def tallied() -> int:
-        return int(read_state(str(data))["day"]["micros"])
+        return totals.counted(read_state(str(data))["day"]["src"])[0]
 
     def ledger_says() -> int:
         return round(spent_on_day(ctx.paths, clock) * 1_000_000)
@@ -377,6 +378,12 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
         fh.write(_claude_line("msg_3", 10, 1000))
     m.meter_beat(budgeted, None, knobs)
     assert tallied() == ledger_says()
+    was = ledger_says()  # a worker's own word: $1 of a report, $2 of its day (totals.SAID_*)
+    for _ in range(3):
+        append_cost(ctx.paths.cost_ledger, clock.t, "worker", "w9", "x", 50.0, key="k-said-1")
+        m.meter_beat(budgeted, None, knobs)
+        assert tallied() == ledger_says()
+    assert ledger_says() == was + 2_000_000
     clock.t += 86_400  # the next day starts from nothing
     m.meter_beat(budgeted, None, knobs)
     assert tallied() == ledger_says() == 0

@@ -19,6 +19,7 @@ from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import ON
 from looop.home.status import gather_status
 from looop.home.statustext import print_status
+from looop.home.worklimit import said_until
 from looop.sense.probes import probe_sessions
 from looop.web import reads
 from looop.web.metrics import LoopCollector
@@ -76,7 +77,7 @@ def test_a_corrupt_windows_file_is_one_line_and_the_next_sighting_writes_it_afre
         assert (
             "\n" not in str(e.value) and str(path) in str(e.value) and "delete it" in str(e.value)
         )
-        shown, error = uw.view(_data(ctx), ctx.clock.now())
+        shown, error = uw.view(_data(ctx), ctx.clock)
         assert shown == [] and error == str(e.value)
     acct = uw.account_of("claude", CLAUDE, ctx.env)
     uw.mark(_data(ctx), acct, ctx.clock.now() + 60, "x", "decide", ctx.clock.now())
@@ -93,7 +94,7 @@ def test_a_start_on_a_limited_account_is_held_as_scheduled_with_its_reset(
 ) -> None:
     now = clock.now()
     acct = uw.account_of("claude", CLAUDE, ctx.env)
-    uw.mark(_data(ctx), acct, now + 3600, "usage limit reached", "worker w1", now)
+    uw.mark(_data(ctx), acct, now + 3600, "usage limit reached", "decide", now)
     with pytest.raises(StartHeld) as e:
         hold_if_limited(ctx, "claude", CLAUDE, _req())
     assert "held as scheduled until" in str(e.value) and "usage limit" in str(e.value)
@@ -104,7 +105,7 @@ def test_a_start_on_a_limited_account_is_held_as_scheduled_with_its_reset(
     tm = clock.local_tm(now + 3600)
     assert row["health"] == f"scheduled until {tm.tm_hour:02d}:{tm.tm_min:02d}"
     assert row["state"] == "scheduled" and "usage limit" in row["note"]
-    [win], error = uw.view(_data(ctx), now)
+    [win], error = uw.view(_data(ctx), clock)
     assert error is None and win["held"] == ["w2"] and win["runner"] == "claude"
     # another account is not held; a start that goes ahead drops the held one of its id
     hold_if_limited(ctx, "other", "codex exec {{prompt_file}}", _req())
@@ -116,7 +117,7 @@ def test_after_the_reset_nothing_is_held(ctx: Ctx, clock: FixedClock) -> None:
     uw.mark(_data(ctx), acct, clock.now() + 60, "x", "decide", clock.now())
     clock.advance(60)
     hold_if_limited(ctx, "claude", CLAUDE, _req())
-    assert uw.held_starts(_data(ctx)) == [] and uw.view(_data(ctx), clock.now()) == ([], None)
+    assert uw.held_starts(_data(ctx)) == [] and uw.view(_data(ctx), clock) == ([], None)
 
 
 def test_a_held_start_edited_by_hand_is_refused_in_one_line(ctx: Ctx) -> None:
@@ -133,7 +134,7 @@ def test_a_held_start_edited_by_hand_is_refused_in_one_line(ctx: Ctx) -> None:
     good, bad = uw.read_held(_data(ctx))
     assert [h["id"] for h in good] == ["w3"] and bad == [str(e.value)]
     assert [r["id"] for r in uw.held_rows(_data(ctx), ctx.clock)] == ["w3"]
-    assert uw.view(_data(ctx), ctx.clock.now())[1] == str(e.value)
+    assert uw.view(_data(ctx), ctx.clock)[1] == str(e.value)
     bad = {**request_json(_req()), "resume": "yes"}
     with pytest.raises(WorkerError) as we:
         request_from(bad)
@@ -144,6 +145,7 @@ def test_every_face_shows_the_window_and_its_held_starts(ctx: Ctx, clock: FixedC
     now = clock.now()
     acct = uw.account_of("claude", CLAUDE, ctx.env)
     uw.mark(_data(ctx), acct, now + 1800, "usage limit reached", "worker w1", now, run=("w1", "r"))
+    uw.mark(_data(ctx), acct, now + 1800, "usage limit reached", "decide", now)  # confirmed
     with pytest.raises(StartHeld):
         hold_if_limited(ctx, "claude", CLAUDE, _req())
     st = gather_status(ctx.paths, ctx.env, clock)
@@ -204,3 +206,48 @@ def test_a_new_limit_on_an_account_whose_reset_was_not_yet_tended_keeps_its_stop
     assert (
         new and w.stopped == ["w1"] and [x.key for x in uw.read_windows(_data(ctx))] == [acct.key]
     )
+
+
+def test_a_limit_on_one_workers_screen_holds_only_it_until_a_second_source_confirms(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    """A worker printing `Claude AI usage limit reached|<now+7 days>` held every start on its
+    account (a human's too) for a week: alone it holds nothing but itself; a second worker
+    seeing the limit confirms it, with that sighting's own reset; a reset over a day away
+    names its date."""
+    now = clock.now()
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    fake = f"Claude AI usage limit reached|{int(now + 7 * 86400)}"
+    w, _ = uw.mark(_data(ctx), acct, now + 7 * 86400, fake, "worker liar", now, ("liar", "r"))
+    assert not w.confirmed and w.stopped == ["liar"]  # it stopped: it waits its own reset
+    hold_if_limited(ctx, "claude", CLAUDE, _req())  # a start on the account goes ahead
+    assert uw.held_starts(_data(ctx)) == []
+    st = gather_status(ctx.paths, ctx.env, clock)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_status(st, as_json=False)
+    line = next(ln for ln in out.getvalue().splitlines() if ln.startswith("window:"))
+    tm = clock.local_tm(now + 7 * 86400)
+    assert f"({tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d} " in line
+    assert "said by worker liar alone: it holds only that worker" in line
+    w, _ = uw.mark(_data(ctx), acct, now + 3600, "limit reached", "worker w1", now, ("w1", "r"))
+    assert w.confirmed and w.until == now + 3600  # the second source's reset, not the lie's
+    with pytest.raises(StartHeld) as e:
+        hold_if_limited(ctx, "claude", CLAUDE, _req())
+    assert "held as scheduled until" in str(e.value)
+
+
+def test_a_reset_over_a_day_away_names_its_date(ctx: Ctx, clock: FixedClock) -> None:
+    now = clock.now()
+    far = said_until(f"Claude AI usage limit reached|{int(now + 7 * 86400)}".encode(), clock)
+    tm = clock.local_tm(now + 7 * 86400)
+    day = f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+    assert far == f"{day} {tm.tm_hour:02d}:{tm.tm_min:02d}"
+    near = said_until(f"Claude AI usage limit reached|{int(now + 3600)}".encode(), clock)
+    assert near is not None and len(near) == 5  # within the day: HH:MM
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    w, _ = uw.mark(_data(ctx), acct, now + 3 * 86400, "x", "decide", now)
+    uw.hold(_data(ctx), "w3", w, request_json(_req("w3")), now)
+    [row] = uw.held_rows(_data(ctx), clock)
+    t3 = clock.local_tm(now + 3 * 86400)
+    assert row["health"].startswith(f"scheduled until {t3.tm_year:04d}-{t3.tm_mon:02d}-")

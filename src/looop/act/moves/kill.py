@@ -22,6 +22,7 @@ from looop.core.text import one_line
 from looop.home import outcomes, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.usagewindows import unhold
+from looop.human.mailbox import AskError, drop_pending
 from looop.sessions.state import SessionError, get_session, session_dir
 from looop.workers.ids import normalise_target
 
@@ -68,12 +69,25 @@ come back with next_interval_s.
             found = way.found_over(wid, e)  # level-triggered: an ended worker is a success
             if found is None:
                 raise ExecError(f"kill_worker: {e}") from e
-            return found
+            return _unasked(ctx, wid, found)
         except LooopError as e:  # its host does not answer: a failed move, not a crash
             raise ExecError(f"kill_worker: {e}") from e
         if left:  # honest: killed, yet something it started outlived SIGKILL
             raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
-        return None
+        return _unasked(ctx, wid, None)
+
+
+def _unasked(ctx: Ctx, wid: str, said: str | None) -> str | None:
+    """A killed worker's pending asks leave the needs-you queue (archived): no one is left to
+    read their answers."""
+    try:
+        n = drop_pending(ctx.paths.asks, ctx.paths.answers, wid)
+    except AskError as e:  # killed all the same: the asks stay, said
+        return f"{said}; its asks stay pending: {e}" if said else f"its asks stay pending: {e}"
+    if not n:
+        return said
+    dropped = f"its {n} pending ask{'s' if n > 1 else ''} archived"
+    return f"{said}; {dropped}" if said else dropped
 
 
 def _asked(ctx: Ctx, wid: str, who: str) -> None:

@@ -4,7 +4,6 @@ a kill loads neither the launch nor the shell gate."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -29,6 +28,7 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
 from looop.home import outcomes, store
+from looop.home.cost.statusspend import daily_budget
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
@@ -201,8 +201,8 @@ class StartWorker(Action):
         """The host named and the way there. A worker to be metered (its budget;
         refuse_unmetered under a daily budget) stays here, where the meter reads its CLI's
         records."""
-        cap = by.knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below)
-        fail_closed = by.knobs.values.get("refuse_unmetered") and math.isfinite(cap) and cap > 0
+        budget = daily_budget(by.knobs) is not None
+        fail_closed = by.knobs.values.get("refuse_unmetered") and budget
         # a custom command's budget counts what it reports, which comes home from any host
         metered = self.budget_usd is not None and self.command is None
         why = "its budget" if metered else "refuse_unmetered" if fail_closed else None

@@ -17,20 +17,19 @@ from looop.decide.cost.report import cost_reports as cost_reports
 from looop.home.cost import MAX_USD as MAX_USD
 from looop.home.cost import parse_usd as parse_usd
 from looop.home.cost import usd as usd
-from looop.home.cost.breakers import UNMETERED_LIMIT as UNMETERED_LIMIT
-from looop.home.cost.breakers import clear_unmetered as clear_unmetered
-from looop.home.cost.breakers import daily_budget as daily_budget
-from looop.home.cost.breakers import record_unmetered as record_unmetered
+from looop.home.cost.breakers import reports_cost as reports_cost
 from looop.home.cost.breakers import runner_signature as runner_signature
-from looop.home.cost.breakers import spend_status as spend_status
-from looop.home.cost.breakers import unmetered_blocked as unmetered_blocked
-from looop.home.cost.breakers import unmetered_count as unmetered_count
 from looop.home.cost.cap import DECIDE_HELD_COUNT as DECIDE_HELD_COUNT
 from looop.home.cost.cap import DECIDE_HOLD_S as DECIDE_HOLD_S
 from looop.home.cost.cap import DECIDE_WINDOW_S as DECIDE_WINDOW_S
+from looop.home.cost.cap import UNMETERED_LIMIT as UNMETERED_LIMIT
+from looop.home.cost.cap import clear_unmetered as clear_unmetered
 from looop.home.cost.cap import decide_retry_in as decide_retry_in
 from looop.home.cost.cap import decides_last_hour as decides_last_hour
 from looop.home.cost.cap import note_decide as note_decide
+from looop.home.cost.cap import record_unmetered as record_unmetered
+from looop.home.cost.cap import unmetered_blocked as unmetered_blocked
+from looop.home.cost.cap import unmetered_count as unmetered_count
 from looop.home.cost.ledger import read_ledger as read_ledger
 from looop.home.cost.ledger import record_cost as record_cost
 from looop.home.cost.ledger import run_cost as run_cost
@@ -41,6 +40,9 @@ from looop.home.cost.prices import command_word as command_word
 from looop.home.cost.prices import lookup_price as lookup_price
 from looop.home.cost.prices import price_table as price_table
 from looop.home.cost.prices import price_tokens as price_tokens
+from looop.home.cost.statusspend import daily_budget as daily_budget
+from looop.home.cost.statusspend import spend_status as spend_status
+from looop.home.cost.statusspend import unmetered_armed as unmetered_armed
 
 __all__ = [
     "DECIDE_HELD_COUNT",
@@ -71,11 +73,13 @@ __all__ = [
     "read_ledger",
     "record_cost",
     "record_unmetered",
+    "reports_cost",
     "resolve_pointer",
     "run_cost",
     "runner_signature",
     "spend_status",
     "spent_on_day",
+    "unmetered_armed",
     "unmetered_blocked",
     "unmetered_count",
     "usd",

@@ -1,44 +1,26 @@
-"""The breakers that stop paid decides: the daily budget, the unmetered-run breaker, and (with
-cap.py's hourly decide cap) their state for `looop status` and the breaker events."""
+"""What the breakers need beyond the spend block (statusspend.spend_status): whether a runner
+reports its cost, a new worker's refusal under the daily budget, and the unmetered breaker's
+key (its counter and the decide cap live in cap.py)."""
 
 from __future__ import annotations
 
-import math
-
-from looop.home import store
 from looop.home.clock import Clock
 from looop.home.config import Knobs, Runner
 from looop.home.cost import COST_REPORTING, SAID
-from looop.home.cost.cap import decide_retry_in, decides_last_hour
-from looop.home.cost.ledger import spend_lock, spent_on_day
+from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.prices import command_word
-from looop.home.cost.statusspend import spend_view
-from looop.home.errors import CorruptState
+from looop.home.cost.statusspend import daily_budget, signature
 from looop.home.paths import Paths
 
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+TYPE_CHECKING = False  # not `from typing`
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from looop.home.cost.views import SpendStatus
-
-UNMETERED_LIMIT = 3
 
 
 def reports_cost(runner: Runner) -> bool:
     """A runner whose decides say what they cost: a preset CLI, or one with a cost spec."""
     return runner.cost is not None or command_word(runner.tick) in COST_REPORTING
-
-
-def daily_budget(knobs: Knobs, runner: Runner | None = None) -> float | None:
-    """The daily cap in USD, or None when off (<= 0, or not finite). The default budget is off
-    for a runner that reports no cost (a custom command): it could only ever trip the
-    fail-closed breaker after a few decides. A budget the user set holds for every runner."""
-    v = knobs.real("max_daily_usd")
-    if runner is not None and "max_daily_usd" not in knobs.given and not reports_cost(runner):
-        return None
-    return v if math.isfinite(v) and v > 0 else None
 
 
 def start_refused(
@@ -71,75 +53,5 @@ def start_refused(
 
 
 def runner_signature(runner: Runner) -> str:
-    """What the unmetered breaker is keyed on: anything that changes what the meter can read.
-    Changing the runner, its program, or its cost spec heals an open breaker."""
-    spec = runner.cost
-    parts = [runner.name, "true" if spec else "false", command_word(runner.tick)]
-    if spec is not None:
-        parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
-    return "|".join(parts)
-
-
-def _read_unmetered(paths: Paths) -> tuple[int, str] | None:
-    """(count, sig) or None when absent; CorruptState when unreadable or the wrong shape."""
-    obj = store.read_json_object(paths.cost_unmetered)
-    if obj is None:
-        return None
-    n, sig = obj.get("count"), obj.get("sig")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(sig, str):
-        raise CorruptState(f"{paths.cost_unmetered} has the wrong shape")
-    return n, sig
-
-
-def record_unmetered(paths: Paths, sig: str) -> int:
-    """One more consecutive unmetered run at `sig`; another signature restarts at 1."""
-    with spend_lock(paths):
-        try:
-            prev = _read_unmetered(paths)
-        except CorruptState:
-            prev = (UNMETERED_LIMIT - 1, sig)  # fail closed: this run opens the breaker
-        n = prev[0] + 1 if prev is not None and prev[1] == sig else 1
-        store.write_json(paths.cost_unmetered, {"count": n, "sig": sig})
-    return n
-
-
-def clear_unmetered(paths: Paths) -> None:
-    store.remove(paths.cost_unmetered)
-
-
-def unmetered_count(paths: Paths, sig: str) -> int:
-    """Consecutive unmetered runs at `sig` (0 when another signature holds the counter)."""
-    try:
-        got = _read_unmetered(paths)
-    except CorruptState:
-        return UNMETERED_LIMIT
-    return got[0] if got is not None and got[1] == sig else 0
-
-
-def unmetered_blocked(paths: Paths, sig: str) -> bool:
-    """The breaker is open at `sig`. A corrupt counter fails closed: it is repaired as at the
-    limit for this signature, so changing the runner (or a metered run) still heals it."""
-    try:
-        got = _read_unmetered(paths)
-    except CorruptState:
-        with spend_lock(paths):
-            store.write_json(paths.cost_unmetered, {"count": UNMETERED_LIMIT, "sig": sig})
-        return True
-    return got is not None and got[1] == sig and got[0] >= UNMETERED_LIMIT
-
-
-def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
-    """Today's spend against the budget and the state of each breaker, each open one with one
-    line saying how to lift it (for `looop status` and the breaker events)."""
-    now = clock.now()
-    cap = daily_budget(knobs, runner)
-    spent = spent_on_day(paths, clock)
-    sig = runner_signature(runner) if runner is not None else ""
-    name = runner.name if runner is not None else "?"
-    unmet = unmetered_count(paths, sig) if sig else 0
-    unmet_open = cap is not None and bool(sig) and unmetered_blocked(paths, sig)
-    per_hour = knobs.num("max_decides_per_hour")
-    recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
-    capped = per_hour > 0 and recent >= per_hour
-    retry = decide_retry_in(paths, now, per_hour) if capped else 0
-    return spend_view(spent, cap, name, unmet, unmet_open, recent, per_hour, retry)
+    """What the unmetered breaker is keyed on (statusspend.signature), its program read by shlex."""
+    return signature(runner, command_word)

@@ -1,13 +1,14 @@
-"""The hourly decide cap: every decide attempt is stamped in `.decide-ledger.json`; a rolling
-hour of them closes the cap until the oldest ages out."""
+"""The spend state the breakers keep: the hourly decide cap (every decide attempt is stamped in
+`.decide-ledger.json`; a rolling hour of them closes the cap until the oldest ages out), the
+unmetered runs in a row (`.cost-unmetered.json`), and the lock every spend-state writer takes."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
-from looop.home import store
-from looop.home.cost.ledger import spend_lock
+from looop.home import locks, store
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 
@@ -15,7 +16,10 @@ TYPE_CHECKING = False  # not `from typing`: status imports this module on its fa
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextlib import AbstractContextManager
     from typing import Any
+
+UNMETERED_LIMIT = 3
 
 DECIDE_WINDOW_S = 3600
 # A decide ledger that cannot be read holds the cap closed this long (then it is empty again).
@@ -115,3 +119,61 @@ def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
     stamps.sort()
     oldest_to_drop = stamps[len(stamps) - cap]
     return max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
+
+
+def at(data: str) -> Paths:
+    """The data dir's Paths, for statusspend's odd cases (it loads no pathlib itself)."""
+    return Paths.at(Path(data))
+
+
+def spend_lock(paths: Paths) -> AbstractContextManager[None]:
+    # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
+    return locks.dir_lock(paths.lock_dir / "spend")
+
+
+def _read_unmetered(paths: Paths) -> tuple[int, str] | None:
+    """(count, sig) or None when absent; CorruptState when unreadable or the wrong shape."""
+    obj = store.read_json_object(paths.cost_unmetered)
+    if obj is None:
+        return None
+    n, sig = obj.get("count"), obj.get("sig")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(sig, str):
+        raise CorruptState(f"{paths.cost_unmetered} has the wrong shape")
+    return n, sig
+
+
+def record_unmetered(paths: Paths, sig: str) -> int:
+    """One more consecutive unmetered run at `sig`; another signature restarts at 1."""
+    with spend_lock(paths):
+        try:
+            prev = _read_unmetered(paths)
+        except CorruptState:
+            prev = (UNMETERED_LIMIT - 1, sig)  # fail closed: this run opens the breaker
+        n = prev[0] + 1 if prev is not None and prev[1] == sig else 1
+        store.write_json(paths.cost_unmetered, {"count": n, "sig": sig})
+    return n
+
+
+def clear_unmetered(paths: Paths) -> None:
+    store.remove(paths.cost_unmetered)
+
+
+def unmetered_count(paths: Paths, sig: str) -> int:
+    """Consecutive unmetered runs at `sig` (0 when another signature holds the counter)."""
+    try:
+        got = _read_unmetered(paths)
+    except CorruptState:
+        return UNMETERED_LIMIT
+    return got[0] if got is not None and got[1] == sig else 0
+
+
+def unmetered_blocked(paths: Paths, sig: str) -> bool:
+    """The breaker is open at `sig`. A corrupt counter fails closed: it is repaired as at the
+    limit for this signature, so changing the runner (or a metered run) still heals it."""
+    try:
+        got = _read_unmetered(paths)
+    except CorruptState:
+        with spend_lock(paths):
+            store.write_json(paths.cost_unmetered, {"count": UNMETERED_LIMIT, "sig": sig})
+        return True
+    return got is not None and got[1] == sig and got[0] >= UNMETERED_LIMIT

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import date, datetime, timedelta
 
-from looop.home import jsonio, locks, store
-from looop.home.clock import Clock, parse_utc, utc_stamp
-from looop.home.cost import rotate, sane_usd, totals
+from looop.home import jsonio, store
+from looop.home.clock import Clock, parse_utc
+from looop.home.cost import rotate, sane_usd
 from looop.home.cost.record import append_cost
-from looop.home.cost.statusspend import since_stamp
-from looop.home.cost.totals import micros
+from looop.home.cost.statusspend import spent_today
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
     from typing import Any
 
 
@@ -90,51 +87,11 @@ def parsed_rows(text: str | None) -> tuple[list[dict[str, Any]], int]:
     return rows, bad
 
 
-def local_day(clock: Clock, ts: float) -> date:
-    """The local calendar day of a Unix time."""
-    return clock.local(ts).date()
-
-
-def _day_bounds(clock: Clock, day: date) -> tuple[float, float]:
-    """Unix seconds of the local day's first instant and of the next day's (DST-aware)."""
-    tz = clock.local().tzinfo
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    nxt = day + timedelta(days=1)
-    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
-    return start.timestamp(), end.timestamp()
-
-
-def spent_on_day(
-    paths: Paths, clock: Clock, day: date | None = None, repair: bool = False
-) -> float:
-    """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
-    calendar day (today by default): the budget resets at local midnight and survives restarts.
-    Today's comes from the running totals; a reader that finds them stale rebuilds them
-    once and writes them, budget or none (`repair`: the pulse's spelling of the same)."""
-    if day is None:
-        got = totals.spent_today(os.fspath(paths.data), clock)
-        if got is not None:
-            return got
-        totals.refresh(os.fspath(paths.data), clock.now())
-        got = totals.spent_today(os.fspath(paths.data), clock)
-        if got is not None:
-            return got
-    target = day if day is not None else clock.local().date()
-    lo, hi = _day_bounds(clock, target)
-    # today's reader stops where status's does (statusspend.since_stamp of now), so both agree
-    text = ledger_text(paths, since_stamp(clock.now() if day is None else lo))
-    if not text:
-        return 0.0
-    # Only lines stamped on a UTC date the local day touches can count: skip the rest unparsed.
-    marks = {utc_stamp(t)[:11] for t in (lo - 86400, lo, (lo + hi) / 2, hi - 1, hi + 86400)}
-    amounts: list[int] = []
-    for line in text.splitlines():
-        if not any(m in line for m in marks):
-            continue
-        row = ledger_row(line)
-        if row is not None and local_day(clock, row["_t"]) == target:
-            amounts.append(micros(row["cost_usd"]))
-    return sum(amounts) / 1_000_000  # whole micro-USD, as the running totals add them
+def spent_on_day(paths: Paths, clock: Clock) -> float:
+    """USD toward the daily budget of today's ledger rows (ticks and worker reports stamped on
+    the LOCAL calendar day; workers' own reports bounded: totals.counted): the budget resets at
+    local midnight and survives restarts. statusspend.spent_today's answer, over Paths."""
+    return spent_today(os.fspath(paths.data), clock)[0]
 
 
 def run_cost(paths: Paths, run_id: str) -> float | None:
@@ -151,8 +108,3 @@ def run_cost(paths: Paths, run_id: str) -> float | None:
         if row is not None and row.get("id") == run_id:
             amounts.append(row["cost_usd"])
     return math.fsum(amounts) if amounts else None
-
-
-def spend_lock(paths: Paths) -> AbstractContextManager[None]:
-    # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
-    return locks.dir_lock(paths.lock_dir / "spend")

@@ -1,7 +1,7 @@
-"""`looop status`'s spend block read light: breakers.spend_status's answer from the same files
-with no pathlib, datetime, shlex or contextlib. It answers only the plain case; anything odd (a
-corrupt counter or decide ledger, which spend_status repairs, or a quoted tick command) returns
-None and the caller asks spend_status itself, so both always say the same."""
+"""The spend block (spend_status) and the one daily budget (daily_budget), read light: no
+pathlib, datetime, shlex or contextlib in the plain case, so `looop status` pays for none;
+anything odd (a corrupt counter or decide ledger, a quoted tick command) is read by the full
+readers (cap.py, prices.py), loaded then."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import os
 
 from looop.home import jsonio, stamps, store
 from looop.home.cost import COST_REPORTING, SAID, finite, sane_usd, totals, usd
-from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
 from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from time import struct_time
     from typing import Any
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from looop.home.config import Knobs, Runner
     from looop.home.cost.views import SpendStatus
 
-# breakers.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
+# cap.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
 UNMETERED_LIMIT = 3
 DECIDE_WINDOW_S = 3600
 
@@ -49,13 +49,12 @@ def command_word(command: str | None) -> str | None:
     return ""
 
 
-def _signature(runner: Runner) -> str | None:
-    """breakers.runner_signature, or None when its command needs shlex."""
-    word = command_word(runner.tick)
-    if word is None:
-        return None
+def signature(runner: Runner, word: Callable[[str | None], str | None]) -> str:
+    """What the unmetered breaker is keyed on: anything that changes what the meter can read
+    (changing the runner, its program or its cost spec heals an open breaker). `word`: its
+    program's name, read light or (a quoted command) by shlex."""
     spec = runner.cost
-    parts = [runner.name, "true" if spec else "false", word]
+    parts = [runner.name, "true" if spec else "false", word(runner.tick) or ""]
     if spec is not None:
         parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
     return "|".join(parts)
@@ -79,16 +78,18 @@ def since_stamp(t: float) -> str:
     return stamps.utc_stamp(t - LOOKBACK_S)[:13] + ":00:00Z"
 
 
-def _spent_today(data: str, clock: Clock) -> float:
-    """ledger.spent_on_day for today: rows whose ts falls on the local calendar day. From the
-    running totals when they can say (constant time); stale, they are rebuilt once and written,
-    budget or none; else from the ledger's recent rows."""
-    got = totals.spent_today(data, clock)
+def spent_today(data: str, clock: Clock) -> tuple[float, float]:
+    """Today's USD toward the daily budget (rows whose ts falls on the local calendar day,
+    workers' own reports bounded: totals.counted) and the part workers said. From the running
+    totals when they can say (constant time); stale, they are rebuilt once and written, budget
+    or none; else from the ledger's recent rows."""
+    got = totals.today(data, clock)
     if got is None:
         totals.refresh(data, clock.now())
-        got = totals.spent_today(data, clock)
+        got = totals.today(data, clock)
     if got is not None:
-        return got
+        n, said = totals.counted(got)
+        return n / 1_000_000, said / 1_000_000
     from looop.home.cost import rotate  # lazy: the running totals could not say
 
     path = os.path.join(data, COST_LEDGER)
@@ -98,7 +99,7 @@ def _spent_today(data: str, clock: Clock) -> float:
     except OSError as e:
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
     if not text:
-        return 0.0
+        return 0.0, 0.0
     tm = clock.local_tm(now)
     return _sum_today(text, clock, tm[:3], _day_window(clock, now, tm))
 
@@ -130,10 +131,12 @@ def _day_window(clock: Clock, now: float, tm: struct_time) -> _Window:
     return window, first, last, marks, sure
 
 
-def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) -> float:
-    """USD spent in the ledger rows of `text` stamped on the local `today`."""
+def _sum_today(
+    text: str, clock: Clock, today: tuple[int, ...], day: _Window
+) -> tuple[float, float]:
+    """spent_today's answer from the ledger rows of `text` stamped on the local `today`."""
     window, first, last, marks, sure = day
-    amounts: list[int] = []
+    sources: dict[str, int] = {}
     for line in text.splitlines():
         at = line.find('"ts":"') if window else -1
         stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
@@ -156,12 +159,13 @@ def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) ->
             continue
         ts = obj.get("ts")
         if plain and ts == stamp and sure[0] <= stamp < sure[1]:
-            amounts.append(micros(amount))
+            totals.add(sources, obj, amount)
             continue
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
         if when is not None and clock.local_tm(when)[:3] == today:
-            amounts.append(micros(amount))
-    return sum(amounts) / 1_000_000  # whole micro-USD, as the totals add them
+            totals.add(sources, obj, amount)
+    n, said = totals.counted(sources)  # whole micro-USD, as the totals add them
+    return n / 1_000_000, said / 1_000_000
 
 
 def _unmetered(data: str, sig: str) -> int | None:
@@ -205,51 +209,57 @@ def _decides(data: str, now: float) -> list[float] | None:
     return [t for t in got if t is not None and lo < t <= hi]
 
 
-def spend_glance(
-    data: str, clock: Clock, knobs: Knobs, runner: Runner | None
-) -> SpendStatus | None:
-    """breakers.spend_status's answer for the plain case; None where it must answer itself.
-    CorruptState when the ledger cannot be read, as spend_status raises it."""
-    now = clock.now()
+def daily_budget(knobs: Knobs) -> float | None:
+    """THE daily budget in USD over decides and workers (max_daily_usd, 10 by default), or None
+    when off (<= 0, or not finite): one answer, whatever the runner, for every face and gate."""
     v = knobs.real("max_daily_usd")
-    cap = v if finite(v) and v > 0 else None
-    sig = ""
-    if runner is not None:
-        got_sig = _signature(runner)
-        if got_sig is None:
-            return None
-        sig = got_sig
-        # breakers.daily_budget's rule: the default budget is off for a runner with no cost
-        preset = command_word(runner.tick) in COST_REPORTING
-        if "max_daily_usd" not in knobs.given and runner.cost is None and not preset:
-            cap = None
-    unmet = 0
-    if sig:
-        got_unmet = _unmetered(data, sig)
-        if got_unmet is None:
-            return None
-        unmet = got_unmet
-    per_hour = knobs.num("max_decides_per_hour")
-    recent: list[float] = []
-    if per_hour > 0:
-        got_recent = _decides(data, now)
-        if got_recent is None:
-            return None
-        recent = got_recent
-    spent = _spent_today(data, clock)
-    name = runner.name if runner is not None else "?"
-    capped = per_hour > 0 and len(recent) >= per_hour
-    retry = 0
-    if capped:
+    return v if finite(v) and v > 0 else None
+
+
+def unmetered_armed(knobs: Knobs, reports: bool) -> bool:
+    """The unmetered breaker counts a runner's costless decides only under a budget and for a
+    runner that `reports` its cost or a budget the user set: under the default one a custom
+    runner's decides would only ever trip it (they are simply not counted)."""
+    return daily_budget(knobs) is not None and (reports or "max_daily_usd" in knobs.given)
+
+
+def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
+    """THE spend block every face reads (status, the web, MCP, the TUI): today's spend against
+    the one daily budget and each breaker, an open one with the line lifting it. Read light in
+    the plain case; an odd one (a quoted tick command, a corrupt counter or decide ledger) by
+    prices.py's and cap.py's own readers, which repair what they find corrupt (fail closed).
+    CorruptState when the ledger cannot be read."""
+    now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
+    word: Callable[[str | None], str | None] = command_word
+    quoted = runner is not None and word(runner.tick) is None
+    sig = signature(runner, word) if runner is not None and not quoted else ""
+    unmet = _unmetered(data, sig) if sig else 0
+    recent = _decides(data, now) if per_hour > 0 else []
+    retry, blocked = 0, unmet is not None and unmet >= UNMETERED_LIMIT
+    if quoted or unmet is None or recent is None:
+        from looop.home.cost import cap, prices  # lazy: shlex and Paths, for an odd case only
+
+        paths, word = cap.at(data), prices.command_word
+        sig = signature(runner, word) if runner is not None else ""
+        unmet = cap.unmetered_count(paths, sig) if sig else 0
+        blocked = bool(sig) and cap.unmetered_blocked(paths, sig)
+        n = cap.decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
+        recent = [now] * n
+        retry = cap.decide_retry_in(paths, now, per_hour) if 0 < per_hour <= n else 0
+    elif per_hour > 0 and len(recent) >= per_hour:
         recent.sort()
         wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
         retry = max(1, int(-(-wait // 1)))  # math.ceil
-    unmet_open = cap is not None and bool(sig) and unmet >= UNMETERED_LIMIT
-    return spend_view(spent, cap, name, unmet, unmet_open, len(recent), per_hour, retry)
+    name, armed = "?", False
+    if runner is not None:
+        name, preset = runner.name, word(runner.tick) in COST_REPORTING  # breakers.reports_cost
+        armed = unmetered_armed(knobs, runner.cost is not None or preset)
+    day, cap_usd = spent_today(data, clock), daily_budget(knobs)
+    return spend_view(day, cap_usd, name, unmet, armed and blocked, len(recent), per_hour, retry)
 
 
 def spend_view(
-    spent: float,
+    day: tuple[float, float],
     cap: float | None,
     name: str,
     unmet: int,
@@ -259,11 +269,14 @@ def spend_view(
     retry: int,
 ) -> SpendStatus:
     """The spend block from its readings, each open breaker with the line saying how to lift
-    it (spend_status and spend_glance both answer through this)."""
+    it (spend_status answers through this). `day`: today's spend toward
+    the budget and the part workers said themselves (bounded: totals.counted)."""
+    spent, said = day
     budget_open = cap is not None and spent >= cap
     capped = per_hour > 0 and recent >= per_hour
     return {
         "spent_today_usd": round(spent, 6),
+        "said_today_usd": round(said, 6),
         "max_daily_usd": cap,
         "budget": {
             "open": budget_open,

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 
 TOTALS = ".cost-totals.json"
 LEDGER = "cost.jsonl"
-VERSION = 1
+VERSION = 2  # 2: a worker's own reports kept apart (SAID), bounded
+# A worker's own word (a `cost report` through the door: its row keeps the request key) counts
+# whole against its own --budget, but toward the fleet's daily budget at most SAID_REPORT_USD
+# of one report and SAID_DAY_USD of one worker's reports in a local day: one worker's claim
+# cannot freeze the fleet.
+SAID = "said\t"  # its source: "said\t<worker id>"
+SAID_REPORT_USD = 1.0
+SAID_DAY_USD = 2.0
 QUARTER = 900
 KEEP_S = 2 * 86400 + 4 * 3600  # behind the writer's now: yesterday and today in any zone
 DAY_REACH_S = 28 * 3600  # today's quarters all start within this of now (a 25 h DST day)
@@ -53,8 +60,11 @@ def micros(amount: float) -> int:
 
 
 def source(row: dict[str, Any]) -> str:
-    """kind, worker id and runner, tab-joined; a tick's id is its run's, so ticks are one."""
+    """kind, worker id and runner, tab-joined; a tick's id is its run's, so ticks are one. A
+    worker's own report (said through the door: it keeps the request key): SAID + its id."""
     kind, rid, runner = row.get("kind"), row.get("id"), row.get("runner")
+    if isinstance(row.get("key"), str) and isinstance(rid, str):
+        return SAID + rid
     kind = kind if isinstance(kind, str) else ""
     rid = rid if isinstance(rid, str) and kind != "tick" else ""
     runner = runner if isinstance(runner, str) else ""
@@ -82,10 +92,24 @@ def fold(buf: bytes, quarters: dict[str, dict[str, int]], since: int) -> int:
         start = int(stamps.whole_second(when) // QUARTER) * QUARTER
         if start < since:
             continue
-        bucket = quarters.setdefault(str(start), {})
-        src = source(obj)
-        bucket[src] = bucket.get(src, 0) + micros(amount)
+        add(quarters.setdefault(str(start), {}), obj, amount)
     return end
+
+
+def add(sources: dict[str, int], row: dict[str, Any], amount: float) -> None:
+    """A row's micro-USD toward the fleet's day added to its source's (one worker's own report
+    at most SAID_REPORT_USD)."""
+    src = source(row)
+    if src.startswith(SAID):
+        amount = min(amount, SAID_REPORT_USD)
+    sources[src] = sources.get(src, 0) + micros(amount)
+
+
+def counted(sources: dict[str, int]) -> tuple[int, int]:
+    """Micro-USD toward the fleet's daily budget from a day's sums by source, and the part of
+    it workers said themselves (each worker's at most SAID_DAY_USD)."""
+    said = sum(min(n, micros(SAID_DAY_USD)) for s, n in sources.items() if s.startswith(SAID))
+    return said + sum(n for s, n in sources.items() if not s.startswith(SAID)), said
 
 
 def _load(path: str) -> dict[str, Any] | None:
@@ -256,6 +280,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
 
 
 def spent_today(data: str, clock: Clock) -> float | None:
-    """Today's USD from the totals; None where they cannot say."""
+    """Today's USD toward the daily budget from the totals (counted); None where they cannot
+    say."""
     got = today(data, clock)
-    return None if got is None else sum(got.values()) / 1_000_000
+    return None if got is None else counted(got)[0] / 1_000_000

@@ -30,7 +30,8 @@ class DecideCap(TypedDict):
 
 @final  # final: `"error" in spend` tells the two shapes apart (mypy)
 class SpendStatus(TypedDict):
-    spent_today_usd: float
+    spent_today_usd: float  # toward the daily budget
+    said_today_usd: float  # of it, workers' own reports (bounded: home/cost/totals.SAID_*)
     max_daily_usd: float | None  # None when no budget
     budget: BudgetBreaker
     unmetered: UnmeteredBreaker
