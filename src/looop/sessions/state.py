@@ -21,7 +21,6 @@ from typing import Any
 from looop.core import cgroup
 from looop.home import store
 from looop.home.errors import CorruptState
-from looop.home.hashing import fnv1a_64 as fnv1a_64
 from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 
 # The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
