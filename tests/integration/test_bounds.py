@@ -248,3 +248,31 @@ def test_a_plain_worker_works_in_its_room_outside_the_data_dir_and_its_disk_coun
         assert h.row("filler")["health"] == "over disk limit"
     finally:
         h.looop("kill", "filler")
+
+
+FORKS = """import os, sys, time
+for _ in range(300):  # bounded (safe where no bound holds)
+    try:
+        pid = os.fork()
+    except OSError:
+        sys.exit(254)  # as an agent CLI whose fork failed ends
+    if pid == 0:
+        time.sleep(300)
+        os._exit(0)
+time.sleep(300)
+"""
+
+
+def test_a_worker_that_dies_at_its_process_bound_is_named_so(home: Home) -> None:
+    script = home.data.parent / "forks.py"
+    script.write_text(FORKS)
+    home.start("flood", f"exec {sys.executable} {script}\n")
+    wait_until(lambda: home.row("flood")["state"] != "running", 60, "the flood to end")
+    row = home.row("flood")
+    assert row["health"] == "hit its process limit" and row["limit"] == "pids", row
+    r = home.looop("tick")  # the beat records how it ended
+    assert r.returncode == 0, r.stderr
+    row = home.row("flood")
+    assert row["outcome"] == "limited", row
+    shown = home.looop("ls", "--all").stdout
+    assert "hit its process limit" in shown, shown
