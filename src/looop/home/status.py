@@ -270,7 +270,6 @@ def gather_status_at(
     the finished workers only counted (`workers_finished`), not read: they pile up over days."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
-    pid = holder[1] if holder is not None and running else ""
     config_warnings: list[str] = []
     config_error, runner, knobs, interval, spend = _configured(
         data, config, env, clock, config_warnings
@@ -292,7 +291,7 @@ def gather_status_at(
         "now": stamp(clock, clock.now()),
         "pulse": {
             "running": running,
-            "pid": pid,
+            "pid": holder[1] if holder is not None and running else "",
             "interval_s": interval,
             "restarts": healing["restarts"],
             "last_cause": healing["last_cause"],
