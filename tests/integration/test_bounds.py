@@ -221,3 +221,58 @@ def test_a_pause_without_a_cgroup_stops_a_process_that_left_the_worker_session(
                 continue
             if str(tmp_path).encode() in cmd:
                 os.kill(pid, 9)
+
+
+def test_a_plain_worker_works_in_its_room_outside_the_data_dir_and_its_disk_counts(
+    tmp_path: Path,
+) -> None:
+    """Unsandboxed, no --repo: it starts in its own room beside the data dir (never in it),
+    its TMPDIR beside that, and what it writes there counts against worker_max_disk."""
+    h = Home(tmp_path, LOOOP_WORKER_MAX_DISK=str(8 << 20))
+    where = tmp_path / "where"
+    try:
+        h.start(
+            "filler",
+            f'pwd > {where}.tmp; echo "$TMPDIR" >> {where}.tmp; mv {where}.tmp {where}; '
+            "dd if=/dev/urandom of=big bs=1M count=16 2>/dev/null; echo done >> "
+            f"{where}; sleep 300\n",
+        )
+        wait_until(lambda: where.exists() and "done" in where.read_text(), 30, "the filler")
+        cwd, tmp, _ = where.read_text().splitlines()
+        room = Path(f"{h.data}.work") / "rooms" / "filler"
+        assert (cwd, tmp) == (str(room / "work"), str(room / "tmp"))
+        assert not list(h.data.rglob("big"))  # nothing of it in the data dir
+        r = h.looop("tick")
+        assert r.returncode == 0, r.stderr
+        assert "worker filler keeps more than its disk limit 8.0 MiB" in r.stderr, r.stderr
+        assert h.row("filler")["health"] == "over disk limit"
+    finally:
+        h.looop("kill", "filler")
+
+
+FORKS = """import os, sys, time
+for _ in range(300):  # bounded (safe where no bound holds)
+    try:
+        pid = os.fork()
+    except OSError:
+        sys.exit(254)  # as an agent CLI whose fork failed ends
+    if pid == 0:
+        time.sleep(300)
+        os._exit(0)
+time.sleep(300)
+"""
+
+
+def test_a_worker_that_dies_at_its_process_bound_is_named_so(home: Home) -> None:
+    script = home.data.parent / "forks.py"
+    script.write_text(FORKS)
+    home.start("flood", f"exec {sys.executable} {script}\n")
+    wait_until(lambda: home.row("flood")["state"] != "running", 60, "the flood to end")
+    row = home.row("flood")
+    assert row["health"] == "hit its process limit" and row["limit"] == "pids", row
+    r = home.looop("tick")  # the beat records how it ended
+    assert r.returncode == 0, r.stderr
+    row = home.row("flood")
+    assert row["outcome"] == "limited", row
+    shown = home.looop("ls", "--all").stdout
+    assert "hit its process limit" in shown, shown

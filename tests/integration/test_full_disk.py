@@ -166,8 +166,12 @@ set +e
 touch {q(str(data / "inbox" / "new"))}
 {looop} tick > {q(str(out / "stdout"))} 2> {q(str(out / "stderr"))}
 echo $? > {q(str(out / "rc"))}
+LOOOP_LOG_FORMAT=text {looop} status > {q(str(out / "status"))} 2>&1
+{looop} doctor > {q(str(out / "doctor"))} 2>&1
 {looop} kill w1 > /dev/null 2>&1
 rm -f {q(str(data / "reports" / "w1.bin"))}
+{looop} tick > {q(str(out / "again"))} 2>&1
+echo $? > {q(str(out / "rc2"))}
 """
     r = subprocess.run(["unshare", "-m", "sh", "-c", body], capture_output=True, timeout=100)
     assert r.returncode == 0, r.stderr.decode() + (out / "first").read_text()
@@ -178,3 +182,11 @@ rm -f {q(str(data / "reports" / "w1.bin"))}
     msg = errors[0]["msg"]
     assert "No space left on device" in msg and "\n" not in msg
     assert "worker w1 keeps the most" in msg and "reports/w1*" in msg, msg
+    # status and doctor name the full disk, doctor who filled it
+    status = (out / "status").read_text()
+    assert "the data dir's disk is full" in status and "looop doctor" in status, status
+    doctor = (out / "doctor").read_text()
+    assert "disk is full" in doctor and "worker w1 keeps the most" in doctor, doctor
+    # space back: the next beat decides
+    again = (out / "again").read_text()
+    assert int((out / "rc2").read_text()) == 0, again

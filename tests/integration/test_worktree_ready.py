@@ -257,3 +257,25 @@ def test_a_bad_setup_config_is_refused_before_anything_changes(
     assert "\n" not in str(got.value) and "worktree" in str(got.value)
     assert not (wctx.paths.checkouts / "s4").exists()
     assert "looop/s4" not in git(repo, "branch", "--list")
+
+
+def test_a_sparse_file_is_copied_sparse(wctx: Ctx, repo: Path, tmp_path: Path) -> None:
+    """A 3 GB file that is mostly a hole (a disk image, a database) takes no more room in the
+    worker's worktree than in the user's checkout."""
+    (repo / ".gitignore").write_text("disk.img\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore")
+    (repo / ".worktreeinclude").write_text("disk.img\n")
+    with open(repo / "disk.img", "wb") as f:
+        f.write(b"head")
+        f.seek(3 << 30)
+        f.write(b"tail")
+    tree = start(wctx, tmp_path, "w1", repo, "true\n")
+    copy = tree / "disk.img"
+    assert copy.stat().st_size == (3 << 30) + 4
+    assert copy.stat().st_blocks * 512 < 1 << 20, copy.stat().st_blocks
+    with open(copy, "rb") as f:
+        assert f.read(4) == b"head"
+        f.seek(3 << 30)
+        assert f.read() == b"tail"
+    assert said(wctx) == []

@@ -24,9 +24,10 @@ import resource
 from looop.core import cgroup
 
 PIDS, MEMORY = "pids", "memory"
-# v1 files: the limit, and where the kernel counts its OOM kills
-_V1 = {PIDS: ("pids.max", ""), MEMORY: ("memory.limit_in_bytes", "memory.oom_control")}
-_V2 = {PIDS: ("pids.max", ""), MEMORY: ("memory.max", "memory.events")}
+# v1 files: the limit, and where the kernel counts what it did at it (and that count's key)
+_V1 = {PIDS: ("pids.max", "pids.events"), MEMORY: ("memory.limit_in_bytes", "memory.oom_control")}
+_V2 = {PIDS: ("pids.max", "pids.events"), MEMORY: ("memory.max", "memory.events")}
+_HIT = {PIDS: "max", MEMORY: "oom_kill"}  # a fork refused, a process killed
 
 
 def _read(path: str) -> str | None:
@@ -115,16 +116,16 @@ def _limit_v1(path: str, controller: str, n: int) -> bool:
     return True
 
 
-def oom_kills(group: cgroup.Group) -> int:
-    """How many processes the kernel killed for the memory bound (v2: the run group's own
-    memory.events; v1: its memory group's oom_control)."""
+def hits(group: cgroup.Group, controller: str) -> int:
+    """How often the kernel held the group at a bound: processes killed for memory, forks
+    refused for processes (v2: the run group's own files; v1: its bound groups')."""
     total = 0
-    files = [os.path.join(group.path, _V2[MEMORY][1])] if group.kind == cgroup.V2 else []
-    files += [os.path.join(b.path, _V1[MEMORY][1]) for b in group.bounds]
+    files = [os.path.join(group.path, _V2[controller][1])] if group.kind == cgroup.V2 else []
+    files += [os.path.join(b.path, _V1[controller][1]) for b in group.bounds]
     for path in files:
         for line in (_read(path) or "").splitlines():
             key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
+            if key == _HIT[controller] and value.strip().isdigit():
                 total += int(value)
     return total
 

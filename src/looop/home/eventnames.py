@@ -73,6 +73,7 @@ PulseName = Literal[
     "claim.reaped",
     "session.dead",
     "worktree.kept",
+    "worktree.strays",
     "worktree.include",
     "worktree.expiring",
     "worktree.expired",
@@ -218,6 +219,7 @@ PULSE: dict[PulseName, str] = {
     "claim.reaped": "a claim whose holder is gone was released",
     "session.dead": "a session's supervisor died without recording an end; it is marked killed",
     "worktree.kept": "a reaped worker's git worktree was kept (uncommitted work), and where",
+    "worktree.strays": "a FIFO, device or link a box made in its git folders was removed",
     "worktree.include": "a file or line of .worktreeinclude skipped (outside the repo, a "
     "symlink), one line each",
     "worktree.expiring": "a kept dirty worktree goes in 2 days (worktree_keep_days), and how to "

@@ -95,6 +95,9 @@ LAST_LINE_MAX = 200
 CMD_SHOWN = 80
 
 
+BOUND_WORDS = {"pids": "process", "memory": "memory", "disk": "disk"}  # a bound as lines say it
+
+
 class End:
     """What the beat found of one ended worker, each fact read from its own file."""
 
@@ -144,8 +147,9 @@ def derive(end: End) -> tuple[Name, str]:
         return Outcome.LIMITED, f"held at its {end.over} bound"
     if end.window:
         return Outcome.LIMITED, "stopped on its account's usage limit"
-    if end.state == "killed" and end.limit:
-        return Outcome.LIMITED, f"killed at its {end.limit} bound"
+    if end.limit:  # the kernel's kill, or the fork it refused that ended the run
+        how = "killed" if end.state == "killed" else "ended"
+        return Outcome.LIMITED, f"{how} at its {BOUND_WORDS.get(end.limit, end.limit)} bound"
     v = end.verify
     if v is not None:  # the command is the decider's or a human's; its output, the worker's
         cmd = str(v.get("cmd") or "?")[:CMD_SHOWN]

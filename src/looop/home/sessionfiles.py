@@ -203,7 +203,7 @@ def load_light(sdir: str) -> dict[str, Any] | None:
         "last_change": str(status.get("last_change", started)),
         "dir": sdir,
         "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
-        "limit": "memory" if status.get("limit") == "memory" else None,  # its run hit it
+        "limit": limit if (limit := status.get("limit")) in ("memory", "pids") else None,
         "prompt": status.get("prompt") if isinstance(status.get("prompt"), str) else None,
     }
 

@@ -233,6 +233,24 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     return beat_holder_at(os.fspath(paths.data))
 
 
+FULL_BELOW = 1 << 20  # free bytes under which the data dir's disk reads as full
+
+
+def disk_full(data: str) -> str:
+    """One line when the data dir's disk is all but full (no beat can record the world)."""
+    try:
+        st = os.statvfs(data)
+    except OSError:
+        return ""
+    free = st.f_bavail * st.f_frsize
+    if free >= FULL_BELOW:
+        return ""
+    return (
+        f"the data dir's disk is full ({free >> 10} KiB free): no beat records the world — "
+        "`looop doctor` names who filled it"
+    )
+
+
 def gather_status(
     paths: Paths, env: Mapping[str, str], clock: Clock, all_workers: bool = True
 ) -> StatusView:
@@ -246,7 +264,6 @@ def gather_status_at(
     the finished workers only counted (`workers_finished`), not read: they pile up over days."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
-    pid = holder[1] if holder is not None and running else ""
     config_warnings: list[str] = []
     config_error, runner, knobs, interval, spend = _configured(
         data, config, env, clock, config_warnings
@@ -268,7 +285,7 @@ def gather_status_at(
         "now": stamp(clock, clock.now()),
         "pulse": {
             "running": running,
-            "pid": pid,
+            "pid": holder[1] if holder is not None and running else "",
             "interval_s": interval,
             "restarts": healing["restarts"],
             "last_cause": healing["last_cause"],
@@ -290,6 +307,7 @@ def gather_status_at(
         "last_tick": _last_tick(data, clock),
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
+        "disk_full": disk_full(data),
         "goals": _goals(data),
         "journal_tail": tail(_at(data, "journal.md"), 3),
         "workers": workers,

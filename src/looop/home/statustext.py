@@ -121,6 +121,8 @@ def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
             f"{', '.join(pulse['strays'])}) — `looop down` stops it and its workers\n"
         )
     w(f"last beat: {_beat_line(st)}\n")
+    if st.get("disk_full"):
+        w(f"disk:      {_red('✗', colour)} {st['disk_full']}\n")
     if st.get("retry"):
         w(f"retry:     {_rel(st, st['retry'])} · backoff (editing PLAYBOOK or goals retries now)\n")
     lim = st.get("limited")

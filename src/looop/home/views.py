@@ -105,6 +105,7 @@ class StatusView(TypedDict):
     last_tick: LastTick | None
     backoff: dict[str, Any] | None  # .tick-backoff as stored (or {"error": ...})
     last_failure: dict[str, Any] | None  # .last-failure.json as stored (or {"error": ...})
+    disk_full: str  # "" unless the data dir's disk is full: why no beat records the world
     goals: list[str]
     journal_tail: list[str]
     workers: list[WorkerView]

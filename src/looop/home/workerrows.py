@@ -218,8 +218,8 @@ def worker_rows(
         if r["alive"] and r["id"] in over:  # paused (or stopping) at its spend budget
             why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
             r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
-        elif r["state"] == "killed" and r.get("limit"):  # the kernel's: sessions/supervisor
-            r["health"] = f"hit its {r['limit']} limit"
+        elif not r["alive"] and r.get("limit"):  # the kernel's: sessions/supervisor
+            r["health"] = f"hit its {outcomes.BOUND_WORDS.get(r['limit'], r['limit'])} limit"
     return rows
 
 

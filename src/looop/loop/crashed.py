@@ -36,7 +36,7 @@ def _fullest(ctx: Ctx, exc: OSError) -> str:
     """On a full disk, the worker keeping the most in its folders (loop/diskcheck)."""
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return ""
-    who = fullest(ctx)
+    who = fullest(ctx.paths)
     return f" — {who}" if who else ""
 
 

@@ -12,6 +12,7 @@ import os
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Knobs
+from looop.home.paths import Paths
 from looop.home.sessionfiles import live_ids
 from looop.home.spent import BUDGETS, over_budget
 from looop.home.workerrows import PULSE
@@ -78,15 +79,15 @@ def _say_cut(ctx: Ctx, wid: str) -> None:
     )
 
 
-def fullest(ctx: Ctx, limit: int = 1 << 50) -> str:
+def fullest(paths: Paths, limit: int = 1 << 50) -> str:
     """A full disk's line: the live worker keeping the most in its writable folders, or ""."""
     best: tuple[int, str, str] = (0, "", "")
     try:
-        wids = _live_workers(ctx)
+        wids = live_ids(str(paths.data), but=PULSE)
     except OSError:
         return ""
     for wid in wids:
-        use = measure(ctx.paths, wid, limit)
+        use = measure(paths, wid, limit)
         if use.total > best[0]:
             best = (use.total, wid, use.biggest()[0])
     total, wid, folder = best

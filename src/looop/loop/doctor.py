@@ -29,6 +29,8 @@ from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.home.sandboxpolicy import resolve
+from looop.home.status import disk_full
+from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
@@ -193,6 +195,11 @@ def check_data_dir(ctx: Ctx) -> Check:
         )
     os.close(fd)
     os.unlink(probe)
+    full = disk_full(str(data))
+    if full:  # an empty file fits on a full disk: no beat's would
+        who = fullest(ctx.paths)
+        fix = f"free space in it ({who})" if who else "free space in it"
+        return Check("data dir", "fail", f"{data}: {full.split(' — ')[0]}", fix)
     return Check("data dir", "ok", f"{data} is writable")
 
 

@@ -244,7 +244,7 @@ class Pulse:
         why = f"{type(e).__name__}: {e}"
         if self.io_failures == 1 and e.errno in (errno.ENOSPC, errno.EDQUOT):
             with contextlib.suppress(OSError):  # said once a streak: who fills it
-                who = fullest(self.ctx)
+                who = fullest(self.ctx.paths)
                 why += f" — {who}" if who else ""
         self.ctx.events.emit("error", "tick.failed", f"beat failed on the data dir: {why}")
         return TickOutcome(status="error", error=why)

@@ -184,7 +184,7 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         # An unwritten snapshot leaves the last beat's reading on disk: deciding (or skipping)
         # on that would act on a world that is no longer true.
         full = any(FULL in (r.error or "") for r in stale)
-        who = fullest(ctx) if full else ""  # a full disk: who filled it
+        who = fullest(ctx.paths) if full else ""  # a full disk: who filled it
         msg = (
             f"cannot record the world ({stale[0].error}"
             + (f"; {len(stale) - 1} more" if len(stale) > 1 else "")

@@ -10,12 +10,12 @@ from typing import Any
 
 from looop.home.errors import LooopError
 from looop.home.knobs import KNOBS, Knobs
+from looop.home.outcomes import BOUND_WORDS
 from looop.workers.diskuse import size
 
 # a bound's word in a request, and its knob
 NAMES = {"pids": "worker_max_pids", "memory": "worker_max_memory", "disk": "worker_max_disk"}
 # what a line calls each bound
-SAID = {"pids": "process", "memory": "memory", "disk": "disk"}
 
 
 def sent(knobs: Knobs) -> dict[str, int]:
@@ -53,4 +53,4 @@ def taken(raw: Any, sid: str, knobs: Knobs) -> Knobs:
 
 def shown(word: str, n: int) -> str:
     """A bound as a line names it: `process limit 512`, `memory limit 4.0 GiB`."""
-    return f"{SAID.get(word, word)} limit {n if word == 'pids' else size(n)}"
+    return f"{BOUND_WORDS.get(word, word)} limit {n if word == 'pids' else size(n)}"

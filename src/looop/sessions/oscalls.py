@@ -187,7 +187,8 @@ class HostOS:
         self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
         self.memory_watch = 0  # the memory bound its supervisor samples instead (memkeeper)
         self.memory_hit = False  # … and ended a run for
-        self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
+        self.before = {limits.PIDS: 0, limits.MEMORY: 0}  # its bounds' hits before the run
+        self.bounds = (0, 0)  # processes, bytes (0: none)
         # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
         # a sandbox to take (sandbox/boxwait.pl): a session on the host holding it would
         # keep it from the box
@@ -199,6 +200,7 @@ class HostOS:
         holds): what contains its runs, `cgroup` or `sweep` (orphans adopted by this
         subreaper)."""
         cgroup.escape()
+        self.bounds = (pids, memory)
         # LOOOP_NO_CGROUP=1 (the caller's env): the sweep alone, as where none can be made
         self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
         self.sweeping = True
@@ -209,15 +211,28 @@ class HostOS:
         if limits.MEMORY in self.unbounded:  # sampled by the supervisor (sessions/memkeeper)
             self.unbounded.remove(limits.MEMORY)
             self.memory_watch = memory
-        self.oom_before = limits.oom_kills(self.group) if self.group is not None else 0
+        if self.group is not None:  # a reused group's counts are not this run's
+            self.before = {c: limits.hits(self.group, c) for c in self.before}
         return "cgroup" if self.group is not None else "sweep"
 
-    def oom_killed(self) -> bool:
-        """Whether the kernel (or the supervisor's sample) killed the run for its memory
-        bound."""
-        if self.memory_hit:  # its supervisor's sample, where no cgroup holds it
+    def name_bound(self, status: dict[str, object]) -> None:
+        """An ended run's status names the bound the kernel held it at (ls, needs, status):
+        its memory, or its processes when it failed once a fork was refused."""
+        failed = status.get("state") == "killed" or status.get("exit_code") not in (0, None)
+        if self.hit(limits.MEMORY):
+            mib = self.bounds[1] >> 20
+            status.update(limit="memory", error=f"hit its memory limit ({mib} MiB): it was killed")
+        elif failed and self.hit(limits.PIDS):
+            n = self.bounds[0]
+            status.update(limit="pids", error=f"hit its process limit ({n}): a fork failed")
+
+    def hit(self, controller: str) -> bool:
+        """Whether the kernel held the run at that bound (memory: killed it, or the
+        supervisor's sample did where no cgroup holds it; processes: refused a fork)."""
+        if controller == limits.MEMORY and self.memory_hit:
             return True
-        return self.group is not None and limits.oom_kills(self.group) > self.oom_before
+        g = self.group
+        return g is not None and limits.hits(g, controller) > self.before[controller]
 
     def clear_leftovers(self) -> None:
         """Kill what a dead run of the same session left in its group (the lock is ours)."""

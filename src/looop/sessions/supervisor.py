@@ -222,10 +222,8 @@ class Supervisor:
         self.door: SoleDoor | None = None  # its worker's door, started without the host
 
     def _write_status(self, status: dict[str, object]) -> None:
-        if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
-            mib = self.args.max_memory >> 20
-            status["limit"] = "memory"  # ls and status name it (home/wire.label)
-            status["error"] = f"hit its memory limit ({mib} MiB): it was killed"
+        if status.get("state") in ("exited", "killed"):
+            self.host_os.name_bound(status)
         try:
             store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:

@@ -357,6 +357,8 @@ def _resume_env(ctx: Ctx, wid: str, rec: Record, trees: list[Tree]) -> dict[str,
     start = sbx.starts_in(trees)  # its worktree, or the folder holding several
     if start is not None:
         env["LOOOP_WORKSPACE"] = start
+    elif Path(rec.cwd).parent.parent == ctx.paths.rooms:  # a plain worker's room, as at start
+        env.update(LOOOP_WORKSPACE=rec.cwd, TMPDIR=str(Path(rec.cwd).parent / "tmp"))
     return env
 
 

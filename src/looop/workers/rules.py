@@ -30,11 +30,7 @@ def replace_rule(contract: str, head: str, rule: str | None) -> str:
 
 def place_note(contract: str, note: str) -> str:
     """The contract with the note on where its code work goes as its last rule, in place of
-    the two rules it replaces: the data dir is no longer where it starts, and it makes no
-    worktree of its own."""
-    contract = contract.replace(
-        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
-    )
+    the rule it replaces: it makes no worktree of its own."""
     start = contract.find("- **Code work**")
     if start >= 0:
         end = contract.find("\n- ", start)

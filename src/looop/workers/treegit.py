@@ -9,7 +9,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from looop.workers.treerecord import Tree, WorktreeError
+from looop.workers.treerecord import Tree, WorktreeError, clear_strays
 
 GIT_TIMEOUT_S = 30.0
 
@@ -145,7 +145,9 @@ def tree_env(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     """git on the host inside a worker's worktree: the git dirs from our record, no config
     but the repo's own, every program git could start switched off on its command line (the
     only config that outranks the repo's: a clone's own `.git/config` is the worker's to
-    write), every filter driver that config defines emptied, no transport at all."""
+    write), every filter driver that config defines emptied, no transport at all. What
+    its box left there that git would hang on is removed first, and said (Strays)."""
+    clear_strays(tree)
     bare = _with_config(_bare_tree_env(env, tree), _HARDEN)
     drivers = neutralised(config_names(bare, tree.path, timeout))
     return _with_config(_bare_tree_env(env, tree), [*_HARDEN, *drivers])

@@ -154,24 +154,21 @@ def _copy_one(src_top: str, dst_top: str, name: str) -> str:
         st = os.fstat(src)
         if not stat.S_ISREG(st.st_mode):
             return "it is not a plain file"
-        return _write_below(dst_top, parts, leaf, src, st.st_mode & 0o777)
+        return _write_below(dst_top, parts, leaf, src, st)
     finally:
         os.close(src)
 
 
-def _write_below(dst_top: str, parts: list[str], leaf: str, src: int, mode: int) -> str:
+def _write_below(dst_top: str, parts: list[str], leaf: str, src: int, st: os.stat_result) -> str:
     try:
         with _folder(dst_top, parts, make=True) as ddir:
             try:
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                dst = os.open(leaf, flags, mode, dir_fd=ddir)
+                dst = os.open(leaf, flags, st.st_mode & 0o777, dir_fd=ddir)
             except FileExistsError:
                 return "the worktree has it already (kept as it is)"
             try:
-                while chunk := os.read(src, _CHUNK):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(dst, view) :]
+                _copy_data(src, dst, st.st_size)
             except OSError:
                 os.unlink(leaf, dir_fd=ddir)  # nothing half-written
                 raise
@@ -182,3 +179,25 @@ def _write_below(dst_top: str, parts: list[str], leaf: str, src: int, mode: int)
             return "a folder on its way in the worktree is a symlink or a file — not followed"
         return f"it could not be written in the worktree ({e.strerror or e})"
     return ""
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """The file's bytes, its holes left holes: a sparse file stays as small on disk."""
+    at = 0
+    while at < size:
+        try:
+            at = os.lseek(src, at, os.SEEK_DATA)
+            end = os.lseek(src, at, os.SEEK_HOLE)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            break  # nothing but a hole is left
+        os.lseek(dst, at, os.SEEK_SET)
+        while at < end and (chunk := os.pread(src, min(_CHUNK, end - at), at)):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(dst, view) :]
+            at += len(chunk)
+        if at < end:  # it shrank meanwhile
+            break
+    os.ftruncate(dst, size)

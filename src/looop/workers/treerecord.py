@@ -4,7 +4,9 @@ between still leaves a record; read back fail-closed (an unreadable one is no re
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +19,10 @@ from looop.home.errors import CorruptState, LooopError
 
 class WorktreeError(LooopError):
     pass
+
+
+class Strays(WorktreeError):
+    """What a box left in its git folders that git on the host would hang on: removed."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,63 @@ class Tree:
 
 
 _HEAD_LOG_TAIL = 4096  # the last entry is all that is read
+_STRAYS_MAX = 64  # entries of a folder looked at: git keeps about a dozen in an admin folder
+
+
+def clear_strays(tree: Tree) -> None:
+    """Before the host reads a worker's git folders: what its box could make there that is
+    not a regular file or folder (a FIFO or device git would open and wait on forever, a
+    link) is removed, and said in one line (Strays). Its admin folder and its logs/, the
+    branch's ref and that ref's log; bounded, no link followed."""
+    heads = ("refs", "heads", *tree.branch.split("/"))
+    spots = [os.path.join(tree.common, *heads), os.path.join(tree.common, "logs", *heads)]
+    gone: list[str] = []
+    for folder in (tree.gitdir, os.path.join(tree.gitdir, "logs")):
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(folder).st_mode):  # a link there was removed just now
+                with os.scandir(folder) as it:
+                    spots += [e.path for _, e in zip(range(_STRAYS_MAX), it, strict=False)]
+        for path in spots:
+            with contextlib.suppress(OSError):
+                mode = os.lstat(path).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    os.unlink(path)
+                    gone.append(path)
+        spots = []
+    head = os.path.join(tree.gitdir, "HEAD")
+    if head in gone:  # the checkout back on its branch
+        with contextlib.suppress(OSError):
+            fd = os.open(head, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"ref: refs/heads/{tree.branch}\n")
+    if gone:
+        raise Strays(
+            f"worker {tree.wid}: removed {', '.join(gone)}: not a regular file (a FIFO, device "
+            "or link its box made, which git would hang on) — try again; start the worker "
+            "again if its checkout no longer works"
+        )
+
+
+def cleared(ctx: Ctx, tree: Tree | str) -> None:
+    """clear_strays said as an event, of one checkout or (a worker's id) each of its own:
+    its box is gone, and git (the user's own too) must not hang on what it left."""
+    first = load(ctx, tree) if isinstance(tree, str) else tree
+    if first is None:
+        return
+    parts = first.parts[1:] if isinstance(tree, str) else ()
+    for each in (first, *(load(ctx, first.wid, p) for p in parts)):
+        try:
+            if each is not None and not each.removed:
+                clear_strays(each)
+        except Strays as e:
+            ctx.events.emit("warn", "worktree.strays", str(e), session=first.wid)
 
 
 def held_tip(tree: Tree) -> str:
     """The commit the worker's own checkout last moved its HEAD to: the newest entry of its
     admin folder's HEAD log (which only that checkout writes), else the branch's base."""
+    if not tree.removed:
+        clear_strays(tree)
     try:
         with open(os.path.join(tree.gitdir, "logs", "HEAD"), "rb") as f:
             f.seek(0, os.SEEK_END)

@@ -20,7 +20,14 @@ from looop.workers.treegit import (
     run_git,
     tree_env,
 )
-from looop.workers.treerecord import Tree, WorktreeError, from_record, load, load_all
+from looop.workers.treerecord import (
+    Strays,
+    Tree,
+    WorktreeError,
+    from_record,
+    load,
+    load_all,
+)
 
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
 STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
@@ -53,6 +60,8 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
         staged = run_git(
             [*head, "ls-files", "-z", "--stage"], full, timeout, f"git ls-files in {tree.path}"
         )
+    except Strays:
+        raise  # said, not taken for unknown
     except WorktreeError:
         return None
     if staged.returncode != 0:

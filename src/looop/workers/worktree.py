@@ -40,6 +40,7 @@ from looop.workers.treegit import (
 from looop.workers.treerecord import (
     Tree,
     WorktreeError,
+    cleared,
     file_of,
     held_tip,
     is_ours,
@@ -404,6 +405,7 @@ def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
     if tree.clone:
         _release_clone(ctx, tree, known_clean)
         return
+    cleared(ctx, tree)  # first: git below would hang on them
     tip = _let_go(ctx, tree)  # before git removes the checkout's admin folder (its HEAD log)
     if not os.path.lexists(tree.path):
         git_in(ctx.env, tree.repo, "worktree", "prune")

@@ -25,6 +25,7 @@ from looop.home.usagewindows import unhold
 from looop.human.mailbox import AskError, drop_pending
 from looop.sessions.state import SessionError, get_session, session_dir
 from looop.workers.ids import normalise_target
+from looop.workers.treerecord import cleared
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,11 @@ come back with next_interval_s.
             found = way.found_over(wid, e)  # level-triggered: an ended worker is a success
             if found is None:
                 raise ExecError(f"kill_worker: {e}") from e
+            cleared(ctx, wid)
             return _unasked(ctx, wid, found)
         except LooopError as e:  # its host does not answer: a failed move, not a crash
             raise ExecError(f"kill_worker: {e}") from e
+        cleared(ctx, wid)  # its box's FIFOs no longer hang the user's git
         if left:  # honest: killed, yet something it started outlived SIGKILL
             raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
         return _unasked(ctx, wid, None)

@@ -13,6 +13,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import store, untrusted
 from looop.home.knobs import Knobs
+from looop.home.outcomes import BOUND_WORDS
 from looop.home.spent import BUDGETS
 from looop.remote import bounds
 from looop.remote import hosts as reg
@@ -72,7 +73,7 @@ def _say(ctx: Ctx, wid: str, host: str, rec: dict[str, Any], row: dict[str, Any]
     given = fresh.get("bounds")
     sent: dict[str, Any] = given if isinstance(given, dict) else {}
     n = untrusted.count(row.get("max") or sent.get(limit), 1 << 40) or 0
-    bound = bounds.shown(str(limit), n) if n else f"{bounds.SAID[str(limit)]} limit"
+    bound = bounds.shown(str(limit), n) if n else f"{BOUND_WORDS[str(limit)]} limit"
     where = f"worker {wid} on host {host}"
     if limit == "disk":
         _over_disk(ctx, wid, host, bound, row)
