@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from looop.act.shellguard.command import _base, _Cmd, _unwrap, fed_commands
+from looop.act.shellguard.command import _base, _Cmd, _scripts, _unwrap, fed_commands
 from looop.act.shellguard.parsed import _tree_check
-from looop.act.shellguard.rules import (
-    _PIPE_RULES,
-    _after_cd,
-    _device,
-    _find,
-    _roles,
-    _rule,
-    _scripts,
-    _show,
-)
+from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _find, _roles, _rule, _show
 from looop.act.shellguard.scanner import _commands, tokenise
 from looop.act.shellguard.tables import _BREAKS, _DOWNLOADERS, _MAX_DEPTH, _WRITES
 from looop.act.shellguard.targets import NO_GUARD, Guard

@@ -1,11 +1,26 @@
-"""One simple command as both readings see it, and the wrappers stripped to find its name."""
+"""One simple command as both readings see it, the wrappers stripped to find its name, and
+what it runs as code (a `-c` script, eval, trap, a crontab, its stdin, a script operand)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from looop.act.shellguard.tables import _ASSIGNMENT, _KEYWORDS, _WRAPPERS
+from looop.act.shellguard.tables import (
+    _ASSIGNMENT,
+    _CODE_FLAGS,
+    _INTERPRETERS,
+    _KEYWORDS,
+    _SCHEDULERS,
+    _SHELLS,
+    _SOURCES,
+    _STDIN,
+    _WRAPPERS,
+)
+
+# a crontab line's schedule (`@daily`, five time fields), before its command
+_CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)
 
 
 @dataclass
@@ -87,6 +102,93 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
 
 def _command_at(words: Sequence[str]) -> int | None:
     return _unwrap(words)[0]
+
+
+def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(options, operands), options ending at `--`."""
+    opts: list[str] = []
+    operands: list[str] = []
+    options = True
+    for a in args:
+        if options and a == "--":
+            options = False
+        elif options and a.startswith("-") and len(a) > 1:
+            opts.append(a)
+        else:
+            operands.append(a)
+    return opts, operands
+
+
+def _reads_code(name: str, args: Sequence[str]) -> bool:
+    """Does this command run whatever arrives on its stdin as code?"""
+    if name in _SHELLS:
+        return True
+    if name in _SCHEDULERS:  # not when it lists, removes or shows jobs, or edits a crontab
+        return not any(a[:2] in ("-l", "-r", "-c", "-d", "-e", "-q") for a in args)
+    if name in _SOURCES:
+        return bool(args) and args[0] in _STDIN
+    if not _INTERPRETERS.fullmatch(name):
+        return False
+    for a in args:
+        if a in _STDIN:
+            return True
+        if a.startswith("-") and len(a) > 1:
+            if a.startswith(_CODE_FLAGS):
+                return False
+            continue
+        return False  # a script file: stdin is data
+    return True
+
+
+def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
+    """Command text this command will run: `-c` scripts, eval, trap, here-strings/-documents."""
+    if name == "eval":
+        return [" ".join(args)]
+    if name == "alias":  # typed into a shell, `alias l='looop land x'` then `l`
+        return [a.partition("=")[2] for a in args if "=" in a]
+    if name == "trap":
+        _, operands = _split_opts(args)
+        return operands[:1]
+    if name == "script":
+        return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
+    if name in _SCHEDULERS:
+        fed = [target for op, target in c.redirects if op == "<<<"] + c.bodies
+        return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
+    if name not in _SHELLS:
+        return []
+    inline = False
+    out: list[str] = []
+    i = 0
+    while i < len(args) and args[i][:1] in "-+" and len(args[i]) > 1:
+        a = args[i]
+        i += 1
+        if a == "--":
+            break
+        if a.startswith("--command="):
+            out.append(a.partition("=")[2])
+        elif a in ("-o", "+o", "--rcfile", "--init-file"):
+            i += 1
+        elif a == "--command" or (not a.startswith("--") and "c" in a[1:]):
+            inline = True
+    if inline and i < len(args):
+        out.append(args[i])
+    out += [target for op, target in c.redirects if op == "<<<"]
+    if not (inline or out):
+        out += c.bodies
+    return out
+
+
+def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
+    """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
+    what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
+    if name in _SHELLS or name in _SOURCES or name in _SCHEDULERS or name == "eval":
+        return True
+    if not _INTERPRETERS.fullmatch(name):
+        return False
+    if k > 0 and args[k - 1] in _CODE_FLAGS:
+        return True
+    first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
+    return first == k
 
 
 # xargs options that always take the next word, and those whose case the lower-casing lost

@@ -7,16 +7,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from looop.act.shellguard.command import _base, _Cmd, _command_at
+from looop.act.shellguard.command import _base, _Cmd, _code_arg, _command_at, _reads_code
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import (
-    _PIPE_RULES,
-    _after_cd,
-    _code_arg,
-    _device,
-    _reads_code,
-    _roles,
-)
+from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _roles
 from looop.act.shellguard.tables import _ASSIGNMENT, _MAX_DEPTH, _REDIRECTS, _WRITES
 from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
 
@@ -160,92 +153,102 @@ def _read_names(name: str, args: Sequence[str]) -> list[str]:
     return out or (["reply"] if name == "read" else ["mapfile"])
 
 
-def _assignments(text: str, parser: Parser, depth: int) -> dict[str, list[Value]]:
+_Sets = dict[str, list[Value]]  # a name, and every word it may be set to
+_Calls = list[tuple[str, list[str]]]  # the commands a text runs, with their arguments
+
+
+def _assignments(text: str, parser: Parser, depth: int) -> _Sets:
     """Every name the text sets, with the words it may set it to (in any order, in any
     branch: `d=~`, `export d=$HOME`, `for d in ~`, `set -- ~`, a call of a function the
     text defines) or Unsure (`read d`, `declare -n r=HOME`, `printf -v d`)."""
-    raw: dict[str, list[Value]] = {}
-    calls: list[tuple[str, list[str]]] = []
+    raw: _Sets = {}
+    calls: _Calls = []
     defined: set[str] = set()
-    shifts = False
-
-    def put(name: str, value: Value) -> None:
-        raw.setdefault(name, []).append(value)
-
-    def assign(word: str, nameref: bool) -> None:
-        name, _, value = word.partition("=")
-        if name.endswith("+"):
-            name, value = name[:-1], f"${{{name[:-1]}}}{value}"
-        name = name.split("[", 1)[0]
-        put(
-            name,
-            Unsure(f"${name}, a name reference the tripwire does not follow") if nameref else value,
-        )
-
     for m in _DEFAULTS.finditer(text.lower()):
-        put(m.group(1), m.group(2))
+        raw.setdefault(m.group(1), []).append(m.group(2))
     stack = [parser.parse(text.encode("ascii")).root_node]
     while stack:
         n = stack.pop()
         stack.extend(n.children)
-        t = n.type
-        if t == "variable_assignment":
-            parent = n.parent
-            flags = [_text(ch) for ch in parent.children if ch.type == "word"] if parent else []
-            nameref = (
-                parent is not None
-                and parent.type == "declaration_command"
-                and any(f.startswith("-") and "n" in f for f in flags)
-            )
-            key = n.child_by_field_name("name")
-            value = n.child_by_field_name("value")
-            plus = "+" if any(ch.type == "+=" for ch in n.children) else ""
-            name = _text(key).lower() if key is not None else ""
-            values = (value.named_children if value.type == "array" else [value]) if value else []
-            for word in [_word(v, []).lower() for v in values] or [""]:
-                assign(f"{name}{plus}={word}", nameref)
-        elif t == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
-            words = [_word(v, []).lower() for v in n.children_by_field_name("value")]
-            for w in words or ["$@"]:
-                put(_text(loop).lower(), w)
-        elif t == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
+        if n.type == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
             defined.add(_text(fn).lower())
-        elif t == "command":
-            words = _from_command(n, (), {}).words
-            at = _command_at(words)
-            for w in words[: len(words) if at is None else at]:
-                if _ASSIGNMENT.fullmatch(w):
-                    assign(w, False)  # `env d=~ bash -c …`
-            if at is None:
-                continue
-            cmd, args = _base(words[at]), words[at + 1 :]
-            calls.append((cmd, args))
-            if cmd in ("read", "mapfile", "readarray", "printf", "getopts"):
-                for got in _read_names(cmd, args):
-                    put(got, _input(got))
-            elif cmd in _DECLARES:  # `builtin export d=~`
-                nameref = any(a.startswith("-") and "n" in a for a in args)
-                for a in args:
-                    if _ASSIGNMENT.fullmatch(a):
-                        assign(a, nameref)
-            elif cmd == "set":
-                i = 0
-                while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
-                    i += 2 if args[i] in ("-o", "+o") else 1
-                if args[i:]:
-                    calls.append(("set -", args[i + (args[i] == "--") :]))
-            elif cmd == "shift":
-                shifts = True
-            elif cmd == "eval" and depth < _MAX_DEPTH:
-                sub = _assignments(" ".join(args), parser, depth + 1)
-                for got, vs in sub.items():
-                    raw.setdefault(got, []).extend(vs)
-    for cmd, args in calls:  # `f ~` sets f's $1; shift moves any of them to any place
+        elif n.type == "command":
+            _command_sets(n, raw, calls, parser, depth)
+        else:
+            _tree_sets(n, raw)
+    return _called(raw, calls, defined)
+
+
+def _assign(raw: _Sets, word: str, nameref: bool) -> None:
+    """`name=value`, `name+=value` or `name[i]=value`; a name reference is not followed."""
+    name, _, value = word.partition("=")
+    if name.endswith("+"):
+        name, value = name[:-1], f"${{{name[:-1]}}}{value}"
+    name = name.split("[", 1)[0]
+    ref = Unsure(f"${name}, a name reference the tripwire does not follow")
+    raw.setdefault(name, []).append(ref if nameref else value)
+
+
+def _tree_sets(n: Node, raw: _Sets) -> None:
+    """What an assignment node (`d=~`, `a+=(x y)`, `declare -n r=HOME`) or a for loop sets."""
+    if n.type == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
+        for w in [_word(v, []).lower() for v in n.children_by_field_name("value")] or ["$@"]:
+            raw.setdefault(_text(loop).lower(), []).append(w)
+    if n.type != "variable_assignment":
+        return
+    parent = n.parent
+    flags = [_text(ch) for ch in parent.children if ch.type == "word"] if parent else []
+    declared = parent is not None and parent.type == "declaration_command"
+    nameref = declared and any(f.startswith("-") and "n" in f for f in flags)
+    key = n.child_by_field_name("name")
+    value = n.child_by_field_name("value")
+    plus = "+" if any(ch.type == "+=" for ch in n.children) else ""
+    name = _text(key).lower() if key is not None else ""
+    values = (value.named_children if value.type == "array" else [value]) if value else []
+    for word in [_word(v, []).lower() for v in values] or [""]:
+        _assign(raw, f"{name}{plus}={word}", nameref)
+
+
+def _command_sets(n: Node, raw: _Sets, calls: _Calls, parser: Parser, depth: int) -> None:
+    """What a command node sets: the assignments before it, the names read/declare/printf -v
+    set, what an eval's text sets; it joins `calls` (and `set -- ~` as a call of "set -")."""
+    words = _from_command(n, (), {}).words
+    at = _command_at(words)
+    for w in words[: len(words) if at is None else at]:
+        if _ASSIGNMENT.fullmatch(w):
+            _assign(raw, w, False)  # `env d=~ bash -c …`
+    if at is None:
+        return
+    cmd, args = _base(words[at]), words[at + 1 :]
+    calls.append((cmd, args))
+    if cmd in ("read", "mapfile", "readarray", "printf", "getopts"):
+        for got in _read_names(cmd, args):
+            raw.setdefault(got, []).append(_input(got))
+    elif cmd in _DECLARES:  # `builtin export d=~`
+        nameref = any(a.startswith("-") and "n" in a for a in args)
+        for a in args:
+            if _ASSIGNMENT.fullmatch(a):
+                _assign(raw, a, nameref)
+    elif cmd == "set":
+        i = 0
+        while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
+            i += 2 if args[i] in ("-o", "+o") else 1
+        if args[i:]:
+            calls.append(("set -", args[i + (args[i] == "--") :]))
+    elif cmd == "eval" and depth < _MAX_DEPTH:
+        for got, vs in _assignments(" ".join(args), parser, depth + 1).items():
+            raw.setdefault(got, []).extend(vs)
+
+
+def _called(raw: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
+    """`f ~` sets f's $1 (a function the text defines), as `set -- ~` sets $1; a shift may
+    move any of them to any place."""
+    for cmd, args in calls:
         if cmd in defined or cmd == "set -":
             for at, a in enumerate(args, 1):
                 for got in (str(at), "@", "*"):
-                    put(got, a)
-    if shifts:
+                    raw.setdefault(got, []).append(a)
+    if any(cmd == "shift" for cmd, _ in calls):
         every = [v for got, vs in raw.items() if got.isdigit() for v in vs]
         for got in [got for got in raw if got.isdigit()]:
             raw[got] = list(every)

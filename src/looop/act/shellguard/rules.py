@@ -7,9 +7,8 @@ import re
 from collections.abc import Sequence
 from itertools import pairwise
 
-from looop.act.shellguard.command import _base, _Cmd, _command_at
+from looop.act.shellguard.command import _base, _Cmd, _command_at, _reads_code, _split_opts
 from looop.act.shellguard.tables import (
-    _CODE_FLAGS,
     _DELETERS,
     _DEV_OK,
     _DISKS,
@@ -19,24 +18,17 @@ from looop.act.shellguard.tables import (
     _GIT_MOVES,
     _GIT_TAKES,
     _HOME,
-    _INTERPRETERS,
     _MAIN,
     _PARTITIONERS,
     _POWER,
     _PRIVILEGE,
     _READ_ONLY_FLAGS,
     _RECURSIVE_TOOLS,
-    _SCHEDULERS,
-    _SHELLS,
     _SHOW_CHARS,
-    _SOURCES,
-    _STDIN,
     _SYSTEMCTL_POWER,
 )
 from looop.act.shellguard.targets import NO_GUARD, Guard, braces, inside, protected, system
 
-# a crontab line's schedule (`@daily`, five time fields), before its command
-_CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
 
@@ -83,21 +75,6 @@ def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> st
         if (at := _critical(alt, cwd)) is not None:
             return at if alt == word else f"{word}: {at}"
     return protected(word, cwd, guard, follow, systems=True)
-
-
-def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(options, operands), options ending at `--`."""
-    opts: list[str] = []
-    operands: list[str] = []
-    options = True
-    for a in args:
-        if options and a == "--":
-            options = False
-        elif options and a.startswith("-") and len(a) > 1:
-            opts.append(a)
-        else:
-            operands.append(a)
-    return opts, operands
 
 
 def _recursive(opts: Sequence[str]) -> bool:
@@ -150,16 +127,11 @@ def _find(
     return (aimed if deletes else None), execs
 
 
-def _git_push(args: Sequence[str]) -> str | None:
-    """Which way `git … push …` rewrites or removes main/master (or may), if it does."""
-    i = 0
-    while i < len(args) and args[i].startswith("-"):
-        i += 2 if args[i] in _GIT_TAKES else 1
-    if i >= len(args) or args[i] != "push":
-        return None
+def _git_push(rest: Sequence[str]) -> str | None:
+    """Which way `git push REST` rewrites or removes main/master (or may), if it does."""
     force = every = delete = tags = False
     positional: list[str] = []
-    rest, j, options = args[i + 1 :], 0, True
+    j, options = 0, True
     while j < len(rest):
         a = rest[j]
         j += 1
@@ -217,76 +189,14 @@ def _kills_everything(args: Sequence[str]) -> bool:
     return any(a in ("-1", "1") for a in args[i:])
 
 
-def _reads_code(name: str, args: Sequence[str]) -> bool:
-    """Does this command run whatever arrives on its stdin as code?"""
-    if name in _SHELLS:
-        return True
-    if name in _SCHEDULERS:  # not when it lists, removes or shows jobs, or edits a crontab
-        return not any(a[:2] in ("-l", "-r", "-c", "-d", "-e", "-q") for a in args)
-    if name in _SOURCES:
-        return bool(args) and args[0] in _STDIN
-    if not _INTERPRETERS.fullmatch(name):
-        return False
-    for a in args:
-        if a in _STDIN:
-            return True
-        if a.startswith("-") and len(a) > 1:
-            if a.startswith(_CODE_FLAGS):
-                return False
-            continue
-        return False  # a script file: stdin is data
-    return True
-
-
-def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
-    """Command text this command will run: `-c` scripts, eval, trap, here-strings/-documents."""
-    if name == "eval":
-        return [" ".join(args)]
-    if name == "alias":  # typed into a shell, `alias l='looop land x'` then `l`
-        return [a.partition("=")[2] for a in args if "=" in a]
-    if name == "trap":
-        _, operands = _split_opts(args)
-        return operands[:1]
-    if name == "script":
-        return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
-    if name in _SCHEDULERS:
-        fed = [target for op, target in c.redirects if op == "<<<"] + c.bodies
-        return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
-    if name not in _SHELLS:
-        return []
-    inline = False
-    out: list[str] = []
-    i = 0
-    while i < len(args) and args[i][:1] in "-+" and len(args[i]) > 1:
-        a = args[i]
-        i += 1
-        if a == "--":
-            break
-        if a.startswith("--command="):
-            out.append(a.partition("=")[2])
-        elif a in ("-o", "+o", "--rcfile", "--init-file"):
-            i += 1
-        elif a == "--command" or (not a.startswith("--") and "c" in a[1:]):
-            inline = True
-    if inline and i < len(args):
-        out.append(args[i])
-    out += [target for op, target in c.redirects if op == "<<<"]
-    if not (inline or out):
-        out += c.bodies
-    return out
-
-
 def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
     """Formatting, wiping or overwriting a disk."""
     if name.startswith(_FS_MAKERS):
         return f"{name} (formatting a filesystem): `{shown}`"
     if name in ("wipefs", "blkdiscard") and not any(a in ("-n", "--no-act") for a in args):
         return f"{name} (wiping a disk): `{shown}`"
-    if (
-        name in _PARTITIONERS
-        and any(_device(a) for a in args)
-        and not any(a in _READ_ONLY_FLAGS for a in args)
-    ):
+    read_only = any(a in _READ_ONLY_FLAGS for a in args)
+    if name in _PARTITIONERS and not read_only and any(_device(a) for a in args):
         return f"{name} (rewriting a partition table): `{shown}`"
     if (
         (name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args))
@@ -297,10 +207,8 @@ def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
         or (name == "badblocks" and any(a.startswith("-") and "w" in a for a in args))
     ):
         return f"{name} (wiping a disk): `{shown}`"
-    if name == "dd":
-        for a in args:
-            if a.startswith("of=/dev/") and a[8:] not in _DEV_OK:
-                return f"dd onto a device: `{shown}`"
+    if name == "dd" and any(a.startswith("of=/dev/") and a[8:] not in _DEV_OK for a in args):
+        return f"dd onto a device: `{shown}`"
     if name == "shred" and any(a.startswith("/dev/") and a[5:] not in _DEV_OK for a in args):
         return f"shred of a device: `{shown}`"
     if name in ("tee", "cp", "install", "pv") and any(_device(a) for a in args):
@@ -382,12 +290,12 @@ def _landing(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> s
         return "landing a worker (`looop land`)"
     if name == "gh" and ("pr", "merge") in pairwise(words):
         return "merging a pull request (`gh pr merge`)"
-    sub, _, here = _git_at(args, cwd) if name == "git" else ("", [], None)
+    sub, rest, here = _git_at(args, cwd) if name == "git" else ("", [], None)
     if here is None:
         return None
     if sub in _GIT_MOVES and (repo := inside(here, guard, [_REPO])) is not None:
         return f"git {sub} in {repo}, moving its branch"
-    pushed = _git_push(args) if sub == "push" else None
+    pushed = _git_push(rest) if sub == "push" else None
     if pushed is not None and (at := inside(here, guard, [_REPO, *_WORKERS])) is not None:
         return f"{pushed} from {at}"  # a worker's base, from its repo or its worktree
     return None
@@ -404,9 +312,7 @@ def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None
     opts, specs = _split_opts(rest)
     force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
     dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
-    if not force or dry:
-        return None
-    if here is None:
+    if not force or dry or here is None:
         return None
     paths = [s if s.startswith(("/", "~", "$")) else f"{here}/{s}" for s in specs] or [here]
     return next((p for s in paths if (p := _aimed(s, None, guard, True)) is not None), None)
@@ -448,7 +354,8 @@ def _rule(
     """The deny rule one command (already unwrapped) trips, if any."""
     if name in _PRIVILEGE:
         return f"{name} (running as another user): `{shown}`"
-    if name == "git" and (what := _git_push(args)) is not None and not what.startswith("a push to"):
+    sub, rest, _ = _git_at(args, cwd) if name == "git" else ("", [], None)
+    if sub == "push" and (what := _git_push(rest)) is not None and not what.startswith("a push to"):
         return f"{what}: `{shown}`"
     if (what := _landing(name, args, cwd, guard)) is not None:
         return f"{what} is a human's act: `{shown}`"
@@ -496,16 +403,3 @@ def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
     if target.startswith(("/", "~", "$")):
         return target
     return None if cwd is None or target == "-" else f"{cwd.rstrip('/')}/{target}"
-
-
-def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
-    """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
-    what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
-    if name in _SHELLS or name in _SOURCES or name in _SCHEDULERS or name == "eval":
-        return True
-    if not _INTERPRETERS.fullmatch(name):
-        return False
-    if k > 0 and args[k - 1] in _CODE_FLAGS:
-        return True
-    first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
-    return first == k

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from looop.act.shellguard.command import _base, _unwrap
+from looop.act.shellguard.command import _base, _scripts, _unwrap
 from looop.act.shellguard.foreign import foreign_code, run_time_path
-from looop.act.shellguard.rules import _find, _scripts
+from looop.act.shellguard.rules import _find
 from looop.act.shellguard.scanner import _commands, tokenise
 from looop.act.shellguard.tables import _MAX_DEPTH, _SOURCES, MAX_CHARS
 
