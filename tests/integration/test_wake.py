@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,15 @@ from looop.home import store
 from looop.human.mailbox import answer
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
-from tests.helpers import await_event, outside_env, runner_calls, stop_sessions, wait_until, wire
+from tests.helpers import (
+    Cli,
+    await_event,
+    outside_env,
+    runner_calls,
+    stop_sessions,
+    wait_until,
+    wire,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -150,3 +159,75 @@ def test_a_worker_exit_wakes_the_pulse_at_once(ctx: Ctx) -> None:
         stop_sessions(ctx.paths.data)
         _stop(p)
     assert ev["msg"].startswith("woken by a change")
+
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "T",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "T",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = {**os.environ, **_GIT_ENV, "HOME": str(cwd)}
+    subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=30, check=True)
+
+
+def _woken_within_a_second(ctx: Ctx, script: Path, change: Callable[[], object]) -> None:
+    """A pulse asleep for an hour after its first decide; `change` after that quiet start
+    wakes it within a second, and the woken beat decides on what changed."""
+    p = _pulse(ctx)
+    try:
+        assert p.stdout is not None
+        await_event(p.stdout, "sleep", timeout=30)
+        assert runner_calls(script) == 1
+        start = time.monotonic()
+        change()
+        await_event(p.stdout, "pulse.woken", timeout=5)
+        took = time.monotonic() - start
+        await_event(p.stdout, "tick.decided", timeout=20)
+    finally:
+        _stop(p)
+    assert took < 1.0, f"the change took {took:.2f}s to wake the pulse"
+    assert runner_calls(script) == 2
+
+
+def test_a_commit_wakes_the_pulse_through_the_packs_git_sensor(
+    ctx: Ctx, cli: Cli, tmp_path: Path
+) -> None:
+    """`looop sensor add git` declares the repository's HEAD, index and refs: a commit in a
+    worktree (its HEAD and index in the main repository's git dir) wakes a running pulse."""
+    script = wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 3)
+    main, tree = tmp_path / "repo", tmp_path / "tree"
+    main.mkdir()
+    _git(main, "init", "-q", "-b", "main")
+    _git(main, "commit", "-q", "--allow-empty", "-m", "first")
+    _git(main, "worktree", "add", "-q", "-b", "topic", str(tree))
+    code, out, err = cli("sensor", "add", "git", "--repo", str(tree))
+    assert code == 0, (out, err)
+    _woken_within_a_second(
+        ctx, script, lambda: _git(tree, "commit", "-q", "--allow-empty", "-m", "second")
+    )
+
+
+@pytest.mark.parametrize("edited", ["goals/x.md", "PLAYBOOK.md", "sensors/new.sh"])
+def test_a_hand_edit_of_the_policy_wakes_the_pulse(ctx: Ctx, edited: str) -> None:
+    """The world hash reads PLAYBOOK.md, goals/ and the sensors: an edit by hand (in place,
+    as an editor saves) or a new sensor is read at once, not at the next beat."""
+    script = wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 3)
+    for d in ("goals", "sensors"):
+        (ctx.paths.data / d).mkdir(exist_ok=True)
+    (ctx.paths.data / "goals/x.md").write_text("# x\nship it\n")
+    (ctx.paths.data / "PLAYBOOK.md").write_text("# Playbook\nbe careful\n")
+    target = ctx.paths.data / edited
+
+    def edit() -> None:
+        with target.open("w") as f:
+            f.write('#!/bin/sh\necho \'{"signal": {"new": 1}}\'\n')
+        target.chmod(0o755)
+
+    _woken_within_a_second(ctx, script, edit)
+    if edited.startswith("sensors/"):
+        assert "sensor-new" in " ".join(os.listdir(ctx.paths.snapshots))  # it ran

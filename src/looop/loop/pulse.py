@@ -38,7 +38,7 @@ from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches
 
 NUDGE_MIN_SECS = 5
-WOKEN_MIN_SECS = 2  # a woken beat comes no sooner after the last: a watch that never rests
+WOKEN_MIN_SECS = 2  # a wake comes no sooner after the last wake: a watch that never rests
 WOKEN = "woken by a change"
 SWEEP_SECS = 600
 HOME_LOST_EXIT = revive.HOME_LOST_EXIT  # the data dir was removed or replaced: not a crash
@@ -258,14 +258,15 @@ class Pulse:
         return max(1, backoff_delay(self.io_failures, cap))
 
     def _rest(self, secs: float) -> bool:
-        """Sleep until the next beat, a stop, or a change the watcher sees (True; not before
-        WOKEN_MIN_SECS, so a path changing all the time beats no faster), promising a
-        heartbeat in short steps, so a watchdog can tell a sleeping pulse from a stopped one."""
+        """Sleep until the next beat, a stop, or a change the watcher sees (True; at once after
+        a quiet spell, else not before WOKEN_MIN_SECS after the last wake, so a path changing
+        all the time beats no faster), promising a heartbeat in short steps, so a watchdog can
+        tell a sleeping pulse from a stopped one."""
         watcher = self.watcher
         grace = self.heart.grace
         step = max(1.0, grace / 2) if grace > 0 else float(secs)
         deadline = self.ctx.clock.monotonic() + secs
-        floor = self.ctx.clock.monotonic() + WOKEN_MIN_SECS
+        floor = float("-inf") if self.woken_at is None else self.woken_at + WOKEN_MIN_SECS
         promised = 0.0  # monotonic time the last promise runs to
         woken = False
         while not self.stop.is_set():

@@ -118,7 +118,7 @@ def render(kind: str, values: Mapping[str, str], cwd: str, interval: int | None 
     every = r.interval if interval is None else interval
     if every < 1:
         raise LooopError(f"--every {every}: give the seconds between runs, 1 or more")
-    text = package_text("recipes", f"{kind}.sh").replace("@INTERVAL@", str(every))
+    filled = {"INTERVAL": str(every)}
     for p in r.params:
         value = values.get(p.name, p.default)
         if value is None:
@@ -126,8 +126,47 @@ def render(kind: str, values: Mapping[str, str], cwd: str, interval: int | None 
         _check(kind, p.name, value)
         if p.is_path:
             value = os.path.normpath(os.path.join(cwd, value))
-        text = text.replace(f"@{p.name.upper()}@", shlex.quote(value))
-    return text
+        filled[p.name.upper()] = value
+    watched = _watches(kind, filled)
+    words = {k: v if k == "INTERVAL" else shlex.quote(v) for k, v in filled.items()}
+    words["WATCH"] = "\n".join(f"# looop:watch={w}" for w in watched if not _CONTROL.search(w))
+    # one pass: a value holding `@DIR@` stays as typed
+    text = package_text("recipes", f"{kind}.sh")
+    return re.sub(r"@([A-Z]+)@", lambda m: words.get(m[1], m[0]), text)
+
+
+def _watches(kind: str, filled: Mapping[str, str]) -> list[str]:
+    """What a sensor of this kind reads, for `# looop:watch=` (a change there wakes the pulse):
+    a file sensor's path; a tests sensor's folder (its entries, not below); a git sensor's HEAD
+    and index in its git dir (a worktree's `.git` file names it), and its branches and packed
+    refs in the common dir (where a worktree's are)."""
+    if kind == "file":
+        return [filled["PATH"]]
+    if kind == "tests":
+        return [filled["DIR"]]
+    if kind != "git":
+        return []
+    top = _repo_top(filled["REPO"]) or filled["REPO"]
+    gitdir = os.path.join(top, ".git")
+    try:
+        with open(gitdir, encoding="utf-8", errors="replace") as f:
+            line = f.read(4096).partition("\n")[0]
+        if line.startswith("gitdir:"):
+            gitdir = os.path.normpath(os.path.join(top, line[7:].strip()))
+    except OSError:  # a folder (or none yet): the git dir itself
+        pass
+    common = gitdir
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8", errors="replace") as f:
+            common = os.path.normpath(os.path.join(gitdir, f.read(4096).strip()))
+    except OSError:
+        pass
+    return [
+        os.path.join(gitdir, "HEAD"),
+        os.path.join(gitdir, "index"),
+        os.path.join(common, "refs", "heads"),
+        os.path.join(common, "packed-refs"),
+    ]
 
 
 def _check(kind: str, name: str, value: str) -> None:

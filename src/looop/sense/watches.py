@@ -1,7 +1,8 @@
-"""What wakes a sleeping pulse before its interval: the files and folders its sensors declare
-they read (`# looop:watch=PATH` among a script's first lines, several allowed), and where a
-worker's transitions land (its session's status.json: it exits or starts; a new ask; a new
-report). The woken beat runs every sensor and gates on the world hash as any beat does."""
+"""What wakes a sleeping pulse before its interval: the policy (PLAYBOOK.md, goals/, sensors/),
+the files and folders its sensors declare they read (`# looop:watch=PATH` among a script's
+first lines, several allowed), and where a worker's transitions land (its session's
+status.json: it exits or starts; a new ask; a new report). The woken beat runs every sensor
+and gates on the world hash as any beat does."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def watch_lines(script: Path) -> list[str]:
 
 
 def sensor_watches(ctx: Ctx) -> list[str]:
-    """Every sensor's declared paths, resolved, each once."""
-    seen: dict[str, None] = {}
+    """The policy the world hash reads (a new sensor runs, its watches armed, at once), then
+    every sensor's declared paths, resolved, each once."""
+    p = ctx.paths
+    seen: dict[str, None] = dict.fromkeys((str(p.playbook), str(p.goals), str(p.sensors)))
     for script in sensor_scripts(ctx.paths):
         for written in watch_lines(script):
             seen.setdefault(resolve(ctx, written), None)

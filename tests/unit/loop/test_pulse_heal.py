@@ -181,7 +181,7 @@ class _Watch:
         return self.clock.mono >= self.at
 
 
-def test_a_watch_that_never_rests_wakes_the_pulse_no_sooner_than_its_floor(
+def test_a_watch_that_never_rests_wakes_the_pulse_at_once_then_no_sooner_than_its_floor(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = StillClock()
@@ -192,6 +192,10 @@ def test_a_watch_that_never_rests_wakes_the_pulse_no_sooner_than_its_floor(
         return False
 
     monkeypatch.setattr(p.stop, "wait", wait)
+    # the first change after a quiet spell wakes at once
+    p.watcher = _Watch(clock, 0)  # type: ignore[assignment]
+    assert p._rest(300) is True and clock.mono == 0
+    p.woken_at = clock.mono  # it woke: one more at once is a burst, held to the floor
     p.watcher = hot = _Watch(clock, 0)  # type: ignore[assignment]
     assert p._rest(300) is True
     assert clock.mono == pulse_mod.WOKEN_MIN_SECS and hot.waits == 1

@@ -13,6 +13,7 @@ import pytest
 from looop.home.errors import LooopError
 from looop.seed import pack
 from looop.sense.sensors import interval_of
+from looop.sense.watches import watch_lines
 
 _SAMPLE = {
     "repo": "acme/shop",
@@ -67,3 +68,46 @@ def test_bad_values_are_refused_in_one_line(kind: str, values: dict[str, str], w
     with pytest.raises(LooopError) as got:
         pack.render(kind, values, "/")
     assert why in str(got.value) and "\n" not in str(got.value)
+
+
+def _watched(text: str, tmp_path: Path) -> list[str]:
+    script = tmp_path / "s.sh"
+    script.write_text(text)
+    return watch_lines(script)  # as the pulse reads its header
+
+
+def test_a_file_and_a_tests_sensor_watch_what_they_read(tmp_path: Path) -> None:
+    assert _watched(pack.render("file", {"path": "notes/todo.md"}, "/srv"), tmp_path) == [
+        "/srv/notes/todo.md"
+    ]
+    tests = pack.render("tests", {"cmd": "pytest -q", "dir": "/srv/@CMD@ app"}, "/")
+    assert _watched(tests, tmp_path) == ["/srv/@CMD@ app"]
+    assert "DIR='/srv/@CMD@ app'\n" in tests  # one pass: a value is never filled in again
+    assert _watched(pack.render("disk", {}, "/srv"), tmp_path) == []
+
+
+def test_a_git_sensor_watches_head_index_and_refs_where_a_worktree_keeps_them(
+    tmp_path: Path,
+) -> None:
+    common = tmp_path / "main" / ".git"
+    gitdir = common / "worktrees" / "topic"
+    gitdir.mkdir(parents=True)
+    (gitdir / "commondir").write_text("../..\n")
+    tree = tmp_path / "topic"
+    (tree / "src").mkdir(parents=True)
+    (tree / ".git").write_text(f"gitdir: {gitdir}\n")
+    text = pack.render("git", {"repo": "topic/src"}, str(tmp_path))  # below the top too
+    assert _watched(text, tmp_path) == [
+        f"{gitdir}/HEAD",
+        f"{gitdir}/index",
+        f"{common}/refs/heads",
+        f"{common}/packed-refs",
+    ]
+    plain = tmp_path / "plain"
+    (plain / ".git").mkdir(parents=True)
+    assert _watched(pack.render("git", {}, str(plain)), tmp_path) == [
+        f"{plain}/.git/HEAD",
+        f"{plain}/.git/index",
+        f"{plain}/.git/refs/heads",
+        f"{plain}/.git/packed-refs",
+    ]

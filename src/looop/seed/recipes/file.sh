@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # looop:interval=@INTERVAL@
+@WATCH@
 # looop sensor pack · file: whether a path changed. A file is fingerprinted by its content; a
 # directory by its entries' names, types, sizes and modification times. The signal is the
 # fingerprint (it moves only when the path does); the size and time are detail.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # looop:interval=@INTERVAL@
+@WATCH@
 # looop sensor pack · git: a repository's branch, whether it is dirty, how far it is ahead of
 # and behind its upstream, and its last commit. The signal holds states only (never a time),
 # so it changes when the repository does; the commit's subject, author and date are detail,
 # and so is the branch again: the worker whose worktree is on it gets this as its news.
 # Written by `looop sensor add git`; it is yours now, edit freely.
 set -u
+export GIT_OPTIONAL_LOCKS=0 # git status never rewrites the index this sensor watches
 REPO=@REPO@
 FETCH=@FETCH@ # yes: fetch the upstream first (network), so "behind" is current
 

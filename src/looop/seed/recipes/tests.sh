@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # looop:interval=@INTERVAL@
+@WATCH@
 # looop sensor pack · tests: a test command's pass or fail and the names of the tests that fail
 # (pytest's FAILED/ERROR lines, go's --- FAIL:, cargo's "test … FAILED"). It runs at its own
 # interval (above); a run longer than sensor_timeout (config) is killed, so raise that for a
