@@ -194,10 +194,11 @@ def _idle(ctx: Ctx, knobs: Knobs, wid: str) -> bool:
 
 
 def deliver(ctx: Ctx, knobs: Knobs, wid: str) -> None:
-    """Type each round still waiting in its tell into the live worker, once it is idle. The
-    tell is claimed (moved to consumed/) before it is typed: a racing beat or a crash never
-    types it twice; a crash in between leaves it read, not typed. A line the session did not
-    take puts it back. Its lines are joined into one: no preset takes a multi-line paste."""
+    """Type the oldest round still waiting in its tell into the live worker once it is idle
+    (the next at its next idle: one message a turn). The tell is claimed (moved to consumed/)
+    before it is typed: a racing beat or a crash never types it twice; a crash in between
+    leaves it read, not typed. A line the session did not take puts it back. Its lines are
+    joined into one: no preset takes a multi-line paste."""
     waiting = [t for r in load_rounds(ctx, wid) if (t := told_id(r))]
     tells = ctx.paths.tells
     if not any((tells / f"{t}.json").exists() for t in waiting) or not _idle(ctx, knobs, wid):
@@ -213,6 +214,7 @@ def deliver(ctx: Ctx, knobs: Knobs, wid: str) -> None:
             take_tell(tells, wid, tid, back=True)
             raise
         ctx.events.record("review_typed", id=wid, tell=tid)
+        return
 
 
 def deliver_waiting(ctx: Ctx, knobs: Knobs) -> None:
