@@ -1,8 +1,9 @@
 """`looop review ID` on a real git worker (real sessions): its commits, the diff against its
 base (stat then hunks), its verify and its own report; comments drafted on FILE:LINE or the
-whole change and sent as ONE message (told to a live worker, a worker that ended resumed on
-its conversation and told first), each round kept so the next review shows what changed
-since; every bad input refused with one line and nothing written."""
+whole change and sent as ONE message (typed into a live worker once it is idle at its
+prompt, held while it is busy; a worker that ended resumed on its conversation and told
+first), each round kept so the next review shows what changed since; every bad input
+refused with one line and nothing written."""
 
 from __future__ import annotations
 
