@@ -1,20 +1,23 @@
 """`looop review ID` on a real git worker (real sessions): its commits, the diff against its
 base (stat then hunks), its verify and its own report; comments drafted on FILE:LINE or the
-whole change and sent as ONE message (told to a live worker, a worker that ended resumed on
-its conversation and told first), each round kept so the next review shows what changed
-since; every bad input refused with one line and nothing written."""
+whole change and sent as ONE message (typed into a live worker once it is idle at its
+prompt, held while it is busy; a worker that ended resumed on its conversation and told
+first), each round kept so the next review shows what changed since; every bad input
+refused with one line and nothing written."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from looop.core.context import Ctx
+from looop.home.sessionfiles import get_light
 from looop.sessions.client import wait
 from looop.workers.review import review
 from looop.workers.verify import record
@@ -224,3 +227,80 @@ def test_a_huge_file_is_cut_as_it_is_read_within_a_memory_bound(
     code, out, err = cli("review", "w9")
     assert code == 0, err
     assert "… (cut: a long diff" in out and len(out) < 1 << 20
+
+
+# once started it asks for a reply (at once, or only once `go` exists: busy till then) and
+# records the one line it read
+ASKS = """{wait}printf 'your reply? '
+IFS= read -r line
+printf '%s' "$line" > '{got}'
+exec tail -f /dev/null
+"""
+
+
+def _asking(c: Ctx, wid: str) -> None:
+    """Until its supervisor saw it quiet at its prompt (status.json's `prompt`)."""
+    deadline = time.monotonic() + 30
+    while not get_light(str(c.paths.data), wid).get("prompt"):
+        assert time.monotonic() < deadline, "the worker never showed its prompt"
+        time.sleep(0.05)
+
+
+def _read_by(got: Path) -> str:
+    deadline = time.monotonic() + 30
+    while not got.exists():
+        assert time.monotonic() < deadline, "the worker never read a line"
+        time.sleep(0.05)
+    return got.read_text()
+
+
+def test_a_round_to_a_worker_idle_at_its_prompt_is_typed_in_as_one_line(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    got = tmp_path / "got.txt"
+    start(wctx, tmp_path, "w7", repo, tail=ASKS.format(wait="", got=got))
+    try:
+        _asking(wctx, "w7")
+        code, out, err = cli(
+            "review", "w7", "--comment", "app.py:2", "return x + 1",
+            "--comment-all", "add a test\nand a doc", "--send",
+        )  # fmt: skip
+        assert code == 0, err
+        assert "round 1 sent to worker: told w7-1, delivered" in out
+        line = _read_by(got)
+        assert line.startswith("Review of your change (round 1")
+        assert "app.py:2: return x + 1" in line and "the whole change: add a test and a doc" in line
+        code, out, err = cli("review", "w7", "--json")
+        assert code == 0, err
+        assert [r["sent"] for r in json.loads(out)["rounds"]] == ["told w7-1, delivered"]
+        code, told, err = cli("told", "w7", env_extra={"LOOOP_SESSION_ID": "w7"})
+        assert code == 0, err
+        assert "Review of your change" not in told  # typed in once, never told again
+    finally:
+        cli("kill", "w7")
+
+
+def test_a_round_to_a_busy_worker_waits_and_the_beat_types_it_once_idle(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    got, go = tmp_path / "got.txt", tmp_path / "go"
+    busy = f"while [ ! -e '{go}' ]; do sleep 0.02; done\n"
+    start(wctx, tmp_path, "w8", repo, tail=ASKS.format(wait=busy, got=got))
+    try:
+        code, out, err = cli("review", "w8", "--comment-all", "add a test", "--send")
+        assert code == 0, err
+        assert "told w8-1, waiting for the worker to be idle" in out
+        code, out, err = cli("review", "w8")
+        assert "sent (told w8-1, waiting for the worker to be idle)" in out
+        assert not got.exists()
+        go.touch()
+        _asking(wctx, "w8")
+        cli("tick")  # the beat: it looks at every screen, then types what waits
+        assert "the whole change: add a test" in _read_by(got)
+        code, out, err = cli("review", "w8")
+        assert "sent (told w8-1, delivered)" in out
+        cli("tick")
+        typed = wctx.paths.events.read_text().count('"review_typed"')
+        assert typed == 1  # once: the next beat finds nothing waiting
+    finally:
+        cli("kill", "w8")

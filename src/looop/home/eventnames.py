@@ -82,6 +82,7 @@ PulseName = Literal[
     "fleet.degraded",
     "box.refused",
     "notify.failed",
+    "review.untyped",
 ]
 
 RecordName = Literal[
@@ -135,6 +136,7 @@ RecordName = Literal[
     "worker_unstalled",
     "goal_archived",
     "review_sent",
+    "review_typed",
     "worker_landed",
     "claim_reaped",
     "session_dead",
@@ -233,6 +235,7 @@ PULSE: dict[PulseName, str] = {
     "box.refused": "what a worker's box can write was refused or read in part (a symlink, a "
     "bound), said once",
     "notify.failed": "a notification could not be sent",
+    "review.untyped": "a review round waiting for an idle worker could not be typed in",
 }
 
 RECORDS: dict[RecordName, str] = {
@@ -286,6 +289,7 @@ RECORDS: dict[RecordName, str] = {
     "worker_unstalled": "a human cleared a worker's stall (`looop worker unstall`)",
     "goal_archived": "a goal was archived, and why (done, dropped, superseded)",
     "review_sent": "a reviewer's comments on a worker's change were sent to it (one round)",
+    "review_typed": "a review round was typed into its worker, idle at its input box",
     "worker_landed": "a human landed a worker's branch: merged into its base, or pushed with a "
     "pull request opened",
     "claim_reaped": "a claim whose holder is gone was released",

@@ -118,6 +118,28 @@ def take_tells(tells: AnyPath, worker: str) -> list[str]:
     return [msg for msg in taken if msg is not None]
 
 
+def take_tell(tells: AnyPath, worker: str, tid: str, back: bool = False) -> str | None:
+    """Claim the one tell `tid` as take_tells does (None: already read); `back`: a claimed
+    one put back, pending again (what it was typed into did not take it)."""
+    check_worker(worker)
+    if not id_number(tid, worker):
+        return None
+    with Folder(tells) as box:
+        _refuse(box)
+        if box.fd < 0:
+            return None
+        try:
+            os.mkdir("consumed", dir_fd=box.fd)
+        except FileExistsError:
+            pass
+        with box.sub("consumed") as done:
+            _refuse(done)
+            if not back:
+                return _take(box, done, f"{tid}.json")
+            os.rename(f"{tid}.json", f"{tid}.json", src_dir_fd=done.fd, dst_dir_fd=box.fd)
+            return None
+
+
 def _take(box: Folder, done: Folder, name: str) -> str | None:
     """One tell moved into consumed/ and read there; None when another reader took it."""
     try:

@@ -199,6 +199,11 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     b.snapshot = Snapshot.of(b.out.world.hash, readings)
     if not b.dry_run:  # once per worker entering needs-input
         needsinput.tell(ctx, b.cfg, b.snapshot.get("sys-sessions"))
+        if (ctx.paths.data / "reviews").is_dir():  # rounds may wait for an idle worker
+            # lazy: the review machinery (git, resume) only for a home that reviews
+            from looop.workers.reviewsend import deliver_waiting
+
+            deliver_waiting(ctx, b.k)
     return None
 
 

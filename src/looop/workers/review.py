@@ -18,7 +18,7 @@ from looop.workers.errors import NoSuchWorker
 from looop.workers.ids import normalise_target
 from looop.workers.landask import Proposal
 from looop.workers.reviewgit import Commit, FileChange
-from looop.workers.reviewrounds import Round, load_rounds
+from looop.workers.reviewrounds import Round, load_rounds, shown
 from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
 from looop.workers.treework import is_dirty
 
@@ -210,7 +210,7 @@ def review(ctx: Ctx, worker_id: str) -> Review:
         summary_from=source,
         uncommitted=first.uncommitted,
         moved=first.moved,
-        rounds=tuple(rounds),
+        rounds=tuple(shown(ctx, r) for r in rounds),
         since_last=tuple(since),
         repos=repos,
         proposal=landask.pending(ctx, wid),

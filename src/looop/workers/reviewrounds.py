@@ -5,7 +5,7 @@ guessed)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
 
 MAX_ROUNDS = 200  # a change reviewed more than this is a conversation for a human
+WAITING = "waiting for the worker to be idle"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,21 @@ class Round:
     tip: str  # the branch's tip the comments were written on
     comments: tuple[Comment, ...]
     sent: str = ""  # how it reached the worker: "told <tell id>", "resumed"; "": not yet
+
+
+def told_id(r: Round) -> str:
+    """The tell a round went as ("": none)."""
+    return r.sent.rpartition("told ")[2] if "told " in r.sent else ""
+
+
+def shown(ctx: Ctx, r: Round) -> Round:
+    """The round as `review` shows it: its tell read or typed in is delivered; one still
+    pending waits for the worker to be idle at its input box (workers/reviewsend.deliver)."""
+    tid = told_id(r)
+    if not tid:
+        return r
+    waits = (ctx.paths.tells / f"{tid}.json").exists()
+    return replace(r, sent=f"{r.sent}, {WAITING if waits else 'delivered'}")
 
 
 def rounds_file(ctx: Ctx, wid: str) -> Path:

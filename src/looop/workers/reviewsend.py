@@ -1,24 +1,36 @@
 """Comments back to a worker: each FILE:LINE comment takes a few lines of the file around its
 line at the branch's tip, the round is kept as a draft until sent, and a send delivers ONE
-message with every comment: told to a live worker (its `looop told`), or a worker that ended
-is started again on its recorded conversation and told it first (workers/resume.py)."""
+message with every comment: told to a live worker (typed into its session as one line once it
+is idle at its input box, `deliver`; or read by its `looop told`), or a worker that ended is
+started again on its recorded conversation and told it first (workers/resume.py)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.home.config import Knobs
+from looop.home.control import send as type_into
 from looop.home.errors import LooopError
 from looop.home.leases import remote_alive
 from looop.home.presets import PLACEHOLDER
-from looop.home.sessionfiles import live
-from looop.home.tellbox import new_tell
+from looop.home.sessionfiles import SessionError, list_light, live
+from looop.home.tellbox import new_tell, take_tell
+from looop.home.workerrows import pending_tells, worker_rows
 from looop.workers import reviewgit
 from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import worker_tree, worker_trees
-from looop.workers.reviewrounds import Comment, Round, load_rounds, save_rounds
+from looop.workers.reviewrounds import (
+    Comment,
+    Round,
+    load_rounds,
+    rounds_file,
+    save_rounds,
+    shown,
+    told_id,
+)
 from looop.workers.treerecord import Tree
 
 CONTEXT_LINES = 3  # each side of a comment's line
@@ -165,4 +177,52 @@ def send(
     sent = replace(draft, sent=how, ts=int(ctx.clock.now()))
     save_rounds(ctx, wid, [*rounds[:-1], sent])
     ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)
-    return sent
+    if live(data, wid):
+        with contextlib.suppress(LooopError):  # not taken: it waits for the beat (shown so)
+            deliver(ctx, knobs, wid)
+    return shown(ctx, sent)
+
+
+def _idle(ctx: Ctx, knobs: Knobs, wid: str) -> bool:
+    """Idle at its input box, or quiet at a prompt: needs-input's verdict (the last beat's
+    look at its screen, or what its supervisor saw it ask)."""
+    data = str(ctx.paths.data)
+    stuck = knobs.num("worker_stuck_secs")
+    rows = worker_rows(data, list_light(data, True, [wid]), ctx.clock, stuck)
+    said = rows[0]["needs_input"] if rows else None
+    return isinstance(said, str) and said.startswith(("idle", "prompt"))
+
+
+def deliver(ctx: Ctx, knobs: Knobs, wid: str) -> None:
+    """Type the oldest round still waiting in its tell into the live worker once it is idle
+    (the next at its next idle: one message a turn). The tell is claimed (moved to consumed/)
+    before it is typed: a racing beat or a crash never types it twice; a crash in between
+    leaves it read, not typed. A line the session did not take puts it back. Its lines are
+    joined into one: no preset takes a multi-line paste."""
+    waiting = [t for r in load_rounds(ctx, wid) if (t := told_id(r))]
+    tells = ctx.paths.tells
+    if not any((tells / f"{t}.json").exists() for t in waiting) or not _idle(ctx, knobs, wid):
+        return
+    for tid in waiting:
+        msg = take_tell(tells, wid, tid)
+        if msg is None:
+            continue
+        line = " ".join("".join(c for c in msg if c.isprintable() or c.isspace()).split())
+        try:
+            type_into(str(ctx.paths.data), wid, line + "\r", newline=False)
+        except SessionError:
+            take_tell(tells, wid, tid, back=True)
+            raise
+        ctx.events.record("review_typed", id=wid, tell=tid)
+        return
+
+
+def deliver_waiting(ctx: Ctx, knobs: Knobs) -> None:
+    """The beat's, after its look at every screen: rounds waiting for an idle worker."""
+    data = str(ctx.paths.data)
+    for wid in pending_tells(str(ctx.paths.tells)):
+        if rounds_file(ctx, wid).exists() and live(data, wid):
+            try:
+                deliver(ctx, knobs, wid)
+            except LooopError as e:
+                ctx.events.emit("warn", "review.untyped", f"review for {wid} not typed: {e}")

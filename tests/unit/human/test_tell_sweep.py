@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.home.tellbox import new_tell, sweep_consumed, take_tells
+from looop.home.tellbox import new_tell, sweep_consumed, take_tell, take_tells
 from looop.loop.housekeep import housekeep_sessions
 from tests.clocks import FixedClock
 from tests.helpers import with_env
@@ -61,3 +61,14 @@ def test_a_beat_sweeps_with_the_env_keep(ctx: Ctx, clock: FixedClock) -> None:
     assert sorted(p.stem for p in done.iterdir()) == ["w1-2"]
     lines = c.paths.events.read_text().splitlines()
     assert any('"tells_swept"' in ln and "w1-1" in ln for ln in lines)
+
+
+def test_one_tell_is_claimed_once_and_put_back_it_is_pending_again(tmp_path: Path) -> None:
+    tells = tmp_path / "tells"
+    tid = new_tell(tells, "w1", "typed in", 1_800_000_000.0)
+    new_tell(tells, "w1", "another", 1_800_000_000.0)
+    assert take_tell(tells, "w2", tid) is None  # another worker's id: never claimed
+    assert take_tell(tells, "w1", tid) == "typed in"
+    assert take_tell(tells, "w1", tid) is None  # a racing reader gets nothing
+    take_tell(tells, "w1", tid, back=True)  # what it was typed into did not take it
+    assert take_tells(tells, "w1") == ["typed in", "another"]
