@@ -3,6 +3,8 @@ already running attached to. Ctrl-C (or SIGTERM) stops only what this command st
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal as sig
 import sys
 from collections.abc import Callable
@@ -11,7 +13,9 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
+from looop.home.beatlog import beat_records, last_beat
 from looop.home.errors import LooopError
+from looop.home.status import beat_holder
 from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
 from looop.sessions.client import follow
 
@@ -53,11 +57,35 @@ def foreground() -> int:
     finally:
         sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
         if owner:
-            code = _tear_down(ctx, stop_all)
+            click.echo(f"looop: stopping — {_waiting(ctx)}; a second Ctrl-C abandons the beat")
+            sig.signal(sig.SIGINT, lambda _s, _f: _abandon(ctx))
+            try:
+                code = _tear_down(ctx, stop_all)
+            finally:
+                sig.signal(sig.SIGINT, sig.default_int_handler)
         else:
             click.echo("looop: detached; the pulse runs on (`looop down` stops it)")
         sig.signal(sig.SIGTERM, old)
     return code
+
+
+def _waiting(ctx: Ctx) -> str:
+    """What the stop waits for, as the pulse's events.jsonl tells it."""
+    beat = last_beat(beat_records(str(ctx.paths.data)), ctx.clock, holding=True)
+    outcome = beat["outcome"] if beat is not None else ""
+    return {
+        "deciding": "waiting for the pulse's runner to decide",
+        "running": "waiting for the pulse to finish its beat",
+    }.get(outcome, "waiting for the pulse to stop")
+
+
+def _abandon(ctx: Ctx) -> None:
+    """A second Ctrl-C: the pulse's second stop abandons its decide (loop/pulse.py)."""
+    holder = beat_holder(ctx.paths)
+    if holder is not None and holder[1].isdigit():
+        os.write(1, "looop: Ctrl-C again — abandoning the pulse's beat; no move runs\n".encode())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(holder[1]), sig.SIGINT)
 
 
 def _tear_down(ctx: Ctx, stop_all: Callable[[Ctx], DownResult]) -> int:

@@ -5,7 +5,10 @@ loop/tick.py loads at its top (tests/integration/test_tick_fast.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from types import FrameType
 
 from looop.cli.ctxbuild import ctx_for
 from looop.home.clock import Clock, clock_for
@@ -22,6 +25,8 @@ BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` r
 def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
     """One foreground beat; SystemExit(1) when it failed or erred."""
     status = beat_here(env, clock, force)
+    if status == "abandoned":
+        raise SystemExit(130)  # a human's Ctrl-C ended it
     if status in FAILED or (force and status == "limited"):
         raise SystemExit(1)
     if status == "backoff":
@@ -32,9 +37,19 @@ def beat_here(env: dict[str, str], clock: Clock | None, force: bool) -> str:
     """One foreground beat; its outcome's status."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     ensure_data_dir(ctx.paths)
+
+    def on_int(_signum: int, _frame: FrameType | None) -> None:
+        if not ctx.interrupt.deciding:
+            raise KeyboardInterrupt  # no runner is deciding: the beat stops at once, as ever
+        said = ctx.interrupt.press()  # a second abandons the decide
+        if said is not None:  # unbuffered: the beat may be writing to stderr right now
+            os.write(2, f"looop: Ctrl-C — {said}\n".encode())
+
+    old = signal.signal(signal.SIGINT, on_int)
     try:
         out = tick_once(ctx, force)
     finally:
+        signal.signal(signal.SIGINT, old)
         _deliver_notifications()
     if out.status in ("failed", "error"):
         return out.status

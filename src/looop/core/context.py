@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +18,25 @@ WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 
 
 @dataclass
+class Interrupt:
+    """Stops asked during a beat (Ctrl-C, SIGTERM): the first is said and the beat goes on; a
+    second abandons its decide (the runner's process group ends, no move runs)."""
+
+    deciding: str = ""  # the runner deciding now, if any
+    presses: int = 0
+    abandon: threading.Event = field(default_factory=threading.Event)
+
+    def press(self) -> str | None:
+        """The first stop's line (what the beat waits for); a second sets abandon."""
+        self.presses += 1
+        if self.presses > 1:
+            self.abandon.set()
+            return None
+        what = f"{self.deciding} to decide" if self.deciding else "this beat to finish"
+        return f"waiting for {what}; a second Ctrl-C abandons the beat"
+
+
+@dataclass
 class Ctx:
     paths: Paths
     clock: Clock
@@ -25,6 +45,7 @@ class Ctx:
     bin: str = "looop"
     warned: set[str] = field(default_factory=set)
     pen: Pen | None = None  # a long-lived beat's sensors' cgroup, kept between beats (the pulse)
+    interrupt: Interrupt = field(default_factory=Interrupt)
 
     def config(self) -> Config:
         """Read fresh on every use: a human edit takes effect on the next beat."""

@@ -9,6 +9,7 @@ import selectors
 import shlex
 import stat
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ _POLL_S = 0.1
 # After the runner itself exits, a background child may still hold the pipe open:
 # this many quiet polls (~1 s) and its process group is ended.
 _ORPHAN_QUIET_POLLS = 10
+ABANDONED = "a second Ctrl-C ended the runner; no move runs"
 _NOT_FOUND = re.compile(r"([^\s:]+): command not found")
 
 
@@ -166,13 +168,14 @@ def _pump(
     deadline: float | None,
     clock: Clock,
     take: Callable[[bytes], None],
+    abandon: threading.Event,
 ) -> bool:
     """Read the merged output until EOF, or until the runner has exited and stayed quiet
     (a background child may hold the pipe), then wait for the runner itself; True when the
-    deadline came first."""
+    deadline (or an abandon) came first."""
 
     def expired() -> bool:
-        return deadline is not None and clock.monotonic() >= deadline
+        return abandon.is_set() or (deadline is not None and clock.monotonic() >= deadline)
 
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
@@ -242,6 +245,8 @@ def run_runner(
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)
+    if ctx.interrupt.abandon.is_set():  # a retry after the beat was abandoned never starts
+        return _result(out, clock, start, None, False, ABANDONED)
     answer = ctx.paths.decision_file(sandbox is not None and sandbox.on)
     try:
         shell_line, stdin = _shell_line(command, prompt_path, answer)
@@ -265,7 +270,9 @@ def run_runner(
         if not isinstance(stdin, int):
             stdin.close()
 
-    timed_out = _read_to_end(proc, out, start, timeout_s, clock)
+    timed_out = _read_to_end(proc, out, start, timeout_s, ctx)
+    if ctx.interrupt.abandon.is_set():
+        return _result(out, clock, start, proc.returncode, False, ABANDONED)
     failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
     if failure is not None and sandbox is not None and sandbox.on:
         failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
@@ -282,14 +289,15 @@ def _shell_line(command: str, prompt_path: Path, answer: Path) -> tuple[str, int
 
 
 def _read_to_end(
-    proc: subprocess.Popen[bytes], out: _Output, start: float, timeout_s: float, clock: Clock
+    proc: subprocess.Popen[bytes], out: _Output, start: float, timeout_s: float, ctx: Ctx
 ) -> bool:
-    """Read the runner's output until EOF or its deadline; True when the deadline ended it."""
+    """Read the runner's output until EOF, its deadline or an abandon; True when they ended it."""
     assert proc.stdout is not None
+    clock = ctx.clock
     fd = proc.stdout.fileno()
     deadline = start + timeout_s if timeout_s > 0 else None
     try:
-        timed_out = _pump(proc, fd, deadline, clock, out.take)
+        timed_out = _pump(proc, fd, deadline, clock, out.take, ctx.interrupt.abandon)
     finally:
         # However the reading ended (EOF, deadline, an on_line that raised), nothing of
         # this run outlives it.

@@ -40,6 +40,7 @@ BEAT_ENDS = {
     "coalescing": "coalescing",
     "provider_limited": "limited",
     "tick_failed": "failed",
+    "decide_abandoned": "abandoned",
     "tick_crash": "failed",
     "tick_error": "error",
     "tick_unrecorded": "error",

@@ -49,9 +49,20 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     ctx.events.record("decide_start", runner=runner.name, run_id=run_id)
     out.decided = True
     tee = [run_dir / "output.log", ctx.paths.tick_log]
-    result, metered, limit = spend.run_metered(
-        ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
-    )
+    ctx.interrupt.deciding = runner.name  # what a first Ctrl-C says the beat waits for
+    try:
+        result, metered, limit = spend.run_metered(
+            ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
+        )
+    finally:
+        ctx.interrupt.deciding = ""
+    if ctx.interrupt.abandon.is_set():  # a human's second stop: no move, no failure counted
+        discard_decision(answer)
+        ctx.events.emit("warn", "tick.abandoned", f"beat abandoned: {result.error}", run_id=run_id)
+        ctx.events.record("decide_abandoned", run_id=run_id, reason=result.error)
+        out.status = "abandoned"
+        settle.write_result(ctx, run_dir, runner.name, result, out, "tick.abandoned")
+        return out
     code, error, executed = _consume(b, result, answer)
     if executed is not None:
         settle.commit_move(b, executed, int(result.secs), metered)

@@ -152,9 +152,10 @@ class Pulse:
         return secs, reason, False
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if not self.stop.is_set():
+        said = self.ctx.interrupt.press()  # a second stop abandons the beat's decide
+        if said is not None:
             self.stopped_by = signal.Signals(signum).name
-            said = f"{self.stopped_by}: finishing this beat, then stopping"
+            said = f"{self.stopped_by}: finishing this beat, then stopping — {said}"
             try:
                 self.ctx.events.emit("info", "pulse.stopping", said)
             except RuntimeError:
