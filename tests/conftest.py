@@ -92,9 +92,26 @@ settings.register_profile("check", max_examples=20, deadline=None)
 settings.register_profile("deep", max_examples=2000, deadline=None)
 
 
+# What looop reads from a shell besides LOOOP_*: a user's exported data dir, colour choice or
+# CLI homes would reach every looop a test starts with os.environ. The suite's own knobs stay.
+_USER_ENV = (
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_HOME",
+    "NO_COLOR",
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "GEMINI_CLI_HOME",
+)
+_SUITE_KNOBS = ("LOOOP_TEST_", "LOOOP_REALCLI_", "LOOOP_RECORD_NEEDS")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The run's own runtime dir (one per xdist worker): the session hosts the tests
-    start never serve, and are never stopped for, anything outside this run."""
+    start never serve, and are never stopped for, anything outside this run. The shell's
+    looop settings go first: a test runs the same beside the user's own looop."""
+    for name in list(os.environ):
+        if name in _USER_ENV or (name.startswith("LOOOP_") and not name.startswith(_SUITE_KNOBS)):
+            del os.environ[name]
     os.environ["LOOOP_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="looop-rt-", dir="/tmp")
     # A suite started in the background by a non-interactive shell (`bash -c 'make test &'`,
     # a CI step, nohup) inherits SIGINT ignored, and so would every looop a test starts: a
@@ -116,34 +133,58 @@ def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
     stop_hosts(base)  # every home's
-    shutil.rmtree(base, ignore_errors=True)
     tmp = tmp_path_factory.getbasetemp()
-    _stop_strays(str(tmp))
+    _stop_strays((str(tmp), base))
+    shutil.rmtree(base, ignore_errors=True)
     for meta in tmp.glob("**/sessions/*/meta.json"):
         end_leftovers(meta.parent)
 
 
-def _stop_strays(tmp: str) -> None:
-    """A host of this run's homes that a test started without the run's runtime dir (in the
-    user's, beside their pulse) is stopped too, and named, so the test that did it is found.
-    An SSH host's relay serves as long as its home registers the host: a test's home that
-    added one and was left as it was keeps it; it is stopped with the run."""
-    for pid in os.listdir("/proc"):
+def _stop_strays(roots: tuple[str, ...], grace: float = 10.0) -> None:
+    """Whatever a failed or interrupted test left running of this run's (a supervisor, a box,
+    a pulse, a `looop: web`, a `git daemon`): a process whose environment, cwd or command line
+    names the run's temp dir or runtime dir. Ended, and named so the test that did it is found;
+    an SSH host's relay, which serves as long as its home registers the host, silently. The
+    user's own looop names neither dir, and pytest and its ancestors are spared."""
+    spared, pid = set(), os.getpid()
+    while pid > 1:
+        spared.add(pid)
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    under = [r.encode() for r in roots]
+
+    def ours(word: bytes) -> bool:
+        return any(word == r or r + b"/" in word for r in under)
+
+    strays = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in spared:
+            continue
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{name}/cwd").encode()
         except OSError:
             continue
-        titled = argv[0].startswith(b"looop: session host ")
-        host = titled or b"looop.sessions.host" in argv
-        ours = any(e.startswith(f"LOOOP_DATA_DIR={tmp}".encode()) for e in env)
-        if ours and argv[2:4] == [b"host", b"relay"]:
+        if ours(cwd) or any(map(ours, argv)) or any(ours(e.partition(b"=")[2]) for e in env):
+            strays.append(int(name))
+            if argv[2:4] != [b"host", b"relay"]:
+                print(f"\nleft running by a test of this run: {b' '.join(argv)!r}")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in strays:
             with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGTERM)
-        elif host and ours:
-            print(f"\nstray host of this run outside its runtime dir: {b' '.join(argv)!r}")
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGTERM)
+                os.kill(p, sig)
+        deadline = time.monotonic() + grace
+        while strays and time.monotonic() < deadline:
+            strays = [p for p in strays if _alive(p)]
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    """Running still (a zombie has ended: only its parent's wait is left)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 # -- workers -------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ def _home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     claude = fake / "claude"
     claude.write_text(FAKE_CLAUDE)
     claude.chmod(0o755)
+    # the README's reader has used claude: where srt runs, workers are boxed, and a box
+    # refuses a claude never set up outside it (home/claude.py first_run)
+    (home / ".claude.json").write_text('{"hasCompletedOnboarding": true}')
+    (home / ".claude").mkdir()
+    (home / ".claude" / "settings.json").write_text('{"skipDangerousModePermissionPrompt": true}')
     venv_bin = Path(sys.executable).parent
     env = {
         "HOME": str(home),

@@ -74,6 +74,7 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
                 "runners": {"s": {"tick": runner, "worker": "cat"}},
                 "max_daily_usd": 0,
                 "interval": 1,
+                "web": {"port": 0},  # 8765 may be the user's own dashboard
             }
         )
     )
