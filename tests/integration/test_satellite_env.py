@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.remote.ssh.link import PROTOCOL
+
 LOOOP = Path(sys.executable).parent / "looop"
 KEY = "0123456789abcdef"
 
@@ -19,7 +21,7 @@ KEY = "0123456789abcdef"
 def _satellite(env: dict[str, str], op: str, req: dict[str, object]) -> dict[str, object]:
     done = subprocess.run(
         [str(LOOOP), "satellite", KEY, op],
-        input=json.dumps({"v": 1, **req}),
+        input=json.dumps({"v": PROTOCOL, **req}),
         capture_output=True,
         text=True,
         env=env,

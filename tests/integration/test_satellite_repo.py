@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from looop.home.paths import Paths
+from looop.remote.ssh.link import PROTOCOL
 
 LOOOP = Path(sys.executable).parent / "looop"
 KEY = "0123456789abcdef"
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def _satellite(env: dict[str, str], op: str, req: dict[str, object]) -> dict[str, object]:
     done = subprocess.run(
         [str(LOOOP), "satellite", KEY, op],
-        input=json.dumps({"v": 1, **req}),
+        input=json.dumps({"v": PROTOCOL, **req}),
         capture_output=True,
         text=True,
         env=env,
@@ -167,7 +168,7 @@ def test_a_start_whose_asker_went_away_during_the_clone_starts_nothing(
 ) -> None:
     """The home gave up (its ssh ended: our stdout's reader is gone) while the host cloned:
     the home has taken its record back, so the host takes the clone back and starts no one."""
-    req = {"v": 1, "id": "g1", "line": "cat", "prompt": "", "env": {}, "repo": url}
+    req = {"v": PROTOCOL, "id": "g1", "line": "cat", "prompt": "", "env": {}, "repo": url}
     proc = subprocess.Popen(
         [str(LOOOP), "satellite", KEY, "spawn"],
         stdin=subprocess.PIPE,
