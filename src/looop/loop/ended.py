@@ -133,10 +133,11 @@ def promote_proposed(ctx: Ctx) -> list[str]:
             return False
 
     try:
-        names = sorted(n[:-5] for n in os.listdir(where.join(data, outcomes.OUTCOMES)))
+        names = os.listdir(where.join(data, outcomes.OUTCOMES))
     except OSError:
         return []
-    done = [w for w in names if not w.startswith(".") and outcomes.promote(data, w, holds)]
+    ids = sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+    done = [w for w in ids if outcomes.promote(data, w, holds)]
     for wid in done:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)
         ctx.events.record("worker_ended", id=wid, outcome="landed", was="proposed")
