@@ -18,6 +18,9 @@ import pytest
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
+from looop.sessions.client import wait
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import Cli
 from tests.integration.workerchange import (
     LOOOP,
@@ -53,6 +56,7 @@ if mode == "hang":
     time.sleep(600)
 print("https://github.example/o/r/pull/7")
 """
+NONE = "echo half > notes.txt # {{prompt_file}}"  # a worker that commits nothing
 
 
 def config(c: Ctx, land: dict[str, object]) -> None:
@@ -279,3 +283,29 @@ def test_a_remote_that_never_answers_is_named_with_its_repository_in_one_line(
     err = refused(cli, "w10", "--pr")
     assert f"git ls-remote in {repo} took over 1s" in err
     assert not gh.exists() and "landed" not in journal(wctx)
+
+
+def test_what_its_setup_left_never_blocks_a_landing_and_a_refusal_names_files(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    obj = json.loads(wctx.paths.config.read_text())
+    setup = "echo log > setup.log; mkdir -p build && touch build/out"
+    obj["worktree"] = {"setup": {str(repo): setup}}
+    wctx.paths.config.write_text(json.dumps(obj))
+    work = start(wctx, tmp_path, "w9", repo)
+    assert (work / "setup.log").exists() and (work / "build" / "out").exists()
+    reviewed(cli, "w9")
+    (work / "notes.txt").write_text("half done\n")  # the worker's own, never committed
+    err = refused(cli, "w9")
+    assert "(notes.txt)" in err and "--comment-all 'commit notes.txt'" in err
+    assert "setup.log" not in err and "build" not in err
+    (work / "notes.txt").unlink()
+    code, _, err = cli("land", "w9")
+    assert code == 0, err
+    assert git(repo, "ls-tree", "-r", "--name-only", "main").split() == ["README", "app.py"]
+    code, out, _ = cli("review", "w9")
+    assert "landed into main at" in out and "nothing left to land" in out
+
+    start_worker(wctx, wctx.knobs(), StartRequest("w8", "x", command=NONE, repo=str(repo)))
+    assert wait(wctx.paths.data, "w8", 30, wctx.clock) == 0
+    assert "nothing to land" in refused(cli, "w8")  # no commits: said before its leftovers

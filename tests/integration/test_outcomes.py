@@ -36,7 +36,7 @@ from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, process_ended, said, stop_sessions, wait_until, wire
-from tests.integration.workerchange import git, repo, reviewed, start
+from tests.integration.workerchange import git, repo, reviewed, stand_in, start, with_origin
 from tests.integration.workerchange import wctx as repo_ctx
 
 pytestmark = pytest.mark.timeout(120)
@@ -101,7 +101,7 @@ def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
         got = _outcomes(c)
         assert got == {
             "ok": "exited",
-            "bad": "exited",
+            "bad": "failed",
             "vpass": "verified",
             "vfail": "failed_verify",
             "window": "limited",
@@ -122,7 +122,7 @@ def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
             in journal
         )
         assert "nope\n" not in journal and "boom" not in journal  # nothing the worker wrote
-        assert "worker bad ended: exited — exit 1" in journal
+        assert "worker bad ended: failed — exit 1" in journal
         assert "worker stopped ended: killed — killed by the human's kill" in journal
         streaks = {r["id"]: r["streak"] for r in ended}
         assert streaks["stopped"] == 0 and streaks["killed"] == 1  # a choice is no failure
@@ -166,8 +166,8 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         said = _records(c, "worker_stalled")
         assert len(said) == 1 and said[0]["streak"] == 3  # said once, at the third
         assert [r["outcome"] for r in _records(c, "worker_ended")] == [
-            "exited",
-            "exited",
+            "failed",
+            "failed",
             "stalled",
             "stalled",
         ]
@@ -208,7 +208,7 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         assert wait(data, "flaky", 30, c.clock) == 2
         tick(c)
         rec = outcomes.read_record(str(data), "flaky")
-        assert rec is not None and rec["outcome"] == "exited" and rec["streak"] == 1
+        assert rec is not None and rec["outcome"] == "failed" and rec["streak"] == 1
         code, out_text, _ = cli("needs", "--json")
         assert not [n for n in json.loads(out_text) if n["kind"] == "stalled"]
     finally:
@@ -367,3 +367,32 @@ def test_a_worker_whose_supervisor_died_ends_killed_once(octx: Ctx) -> None:
         assert "worker orphan ended: killed — killed (exit 137)" in said(c.paths.data)
     finally:
         stop_sessions(data)
+
+
+def test_a_pull_request_is_proposed_until_its_base_holds_it(
+    repo_ctx: Ctx, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    c = _own_events(repo_ctx)
+    try:
+        origin = with_origin(tmp_path, repo, "origin.git")
+        start(c, tmp_path, "w3", repo)
+        tick(c)
+        cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        stand_in(tmp_path, cli, "gh", "#!/bin/sh\necho https://github.example/o/r/pull/7\n")
+        reviewed(cli, "w3")
+        code, _, err = cli("land", "w3", "--pr")
+        assert code == 0, err
+        tick(c)  # main holds none of it: still proposed
+        assert _outcomes(c)["w3"] == "proposed"
+        assert "proposed worker w3:" in c.paths.journal.read_text()
+        code, out, _ = cli("ls", "--all")
+        assert "proposed" in out and "landed" not in out
+        git(origin, "fetch", "-q", str(repo), "looop/w3:main")  # the PR merged on the forge
+        git(repo, "fetch", "-q", "origin")
+        tick(c)
+        assert _outcomes(c)["w3"] == "landed"
+        ended = [(r["outcome"], r.get("was")) for r in _records(c, "worker_ended")]
+        assert ended == [("exited", None), ("proposed", "exited"), ("landed", "proposed")]
+    finally:
+        stop_sessions(c.paths.data)

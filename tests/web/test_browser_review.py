@@ -169,6 +169,9 @@ def test_review_comment_send_and_land_on_desktop_and_phone(
     alert.accept()
     wait_until(lambda: git(repo, "rev-parse", "main") == tip, 30, "w1 landed (fast-forward)")
     wait_until(lambda: "user (web): landed worker w1" in journal(home), 10, "landing journaled")
+    land = driver.find_element("css selector", "#review-land")
+    wait_until(lambda: not land.is_enabled(), 20, "Land off once it landed")
+    assert "nothing left to land" in _text(driver, "#review-head")
     driver.find_element("css selector", "#review-close").click()
 
     # phone: w2 commented and sent, then a merge conflicts with w1's README line

@@ -287,12 +287,13 @@ def test_workers_are_counted_by_their_outcome(client: TestClient, ctx: Ctx) -> N
             wait(ctx.paths.data, wid, 30, ctx.clock)
         tick(ctx)
         s, _ = scrape(client)
-        assert one(s, "looop_worker_outcomes_total", outcome="exited") == 2
+        assert one(s, "looop_worker_outcomes_total", outcome="exited") == 1
+        assert one(s, "looop_worker_outcomes_total", outcome="failed") == 1
         assert one(s, "looop_worker_outcomes_total", outcome="failed_verify") == 1
         assert one(s, "looop_worker_outcomes_total", outcome="landed") == 0
         tick(ctx)  # recorded once: a second beat counts nothing more
         again, _ = scrape(client)
-        assert one(again, "looop_worker_outcomes_total", outcome="exited") == 2
+        assert one(again, "looop_worker_outcomes_total", outcome="exited") == 1
     finally:
         stop_sessions(ctx.paths.data)
 

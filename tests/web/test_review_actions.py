@@ -83,6 +83,7 @@ def test_comment_send_and_land_from_the_web(
     assert r.json()["commit"] == tip and git(repo, "rev-parse", "main").strip() == tip
     line = journal(wctx).splitlines()[-1]
     assert "user (web): landed worker w1: looop/w1 into main as fast-forward" in line
+    assert web.get(f"{url}/review").json()["landed"] == f"landed into main at {tip[:12]}"
     r = web.post(f"{url}/land", json={"at": {"": tip}})
     assert r.status_code == 409 and "nothing to land" in r.json()["error"]
 
@@ -188,7 +189,8 @@ def test_land_as_a_pull_request_answers_its_url(
     assert r.json()["mode"] == "pr" and r.json()["url"] == "https://forge/pr/9"
     assert git(bare, "rev-parse", "refs/heads/looop/w6").strip() == tip
     assert (tmp_path / "pr.argv").read_text().split() == ["--head", "looop/w6", "--base", "main"]
-    assert "user (web): landed worker w6" in journal(wctx) and "pr/9" in journal(wctx)
+    assert "user (web): proposed worker w6" in journal(wctx) and "pr/9" in journal(wctx)
+    assert web.get("/api/v1/workers/w6/review").json()["landed"] == ""  # a PR open: not yet
 
 
 def test_a_proposed_landing_shows_in_the_review_and_the_web_land_answers_it(

@@ -33,7 +33,7 @@ from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_trees
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
-from looop.workers.treework import is_dirty
+from looop.workers.treework import is_dirty, uncommitted
 from looop.workers.worktree import checked_out, release
 
 
@@ -145,9 +145,13 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
             f"its checkout left it) — review it again with `looop review {wid}`"
         )
     if not tree.removed and os.path.isdir(tree.path) and is_dirty(ctx.env, tree) is not False:
+        left = uncommitted(ctx.env, tree) or []  # less its setup's leftovers: never to commit
+        files = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
+        ask = shlex.quote(f"commit {files}" if files else "commit your work")
         raise LandError(
-            f"worker {wid}'s worktree holds uncommitted work that would not land — ask it to "
-            f"commit: `looop review {wid} --comment-all 'commit your work' --send`"
+            f"worker {wid}'s worktree holds uncommitted work that would not land"
+            f"{f' ({files})' if files else ''} — ask it to commit: "
+            f"`looop review {wid} --comment-all {ask} --send`"
         )
 
 
@@ -220,9 +224,10 @@ def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None, at: Approved) -
     """Every check of landing one checkout's branch at the tip approved, nothing changed."""
     wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
+    into, old = _base_branch(ctx, tree, into)
+    _check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
     tip = approved_tip(ctx, tree, tip, at)
-    into, old = _base_branch(ctx, tree, into)
     _check_history(ctx, tree, into, old, tip)
     if mode == "pr":
         return Plan(tree, tip, into, old, "", mode)
@@ -296,21 +301,24 @@ def land(
 
 def outcome_landed(ctx: Ctx, done: Landed) -> None:
     """Landed overrides how it ended (home/outcomes.py): a worker that ended is recounted as
-    landed; a live one is landed when it ends. A pull request is landed when opened."""
+    landed; a live one is landed when it ends. A pull request is proposed until merged."""
     data, wid = str(ctx.paths.data), done.wid
     try:
         gen: str | None = get_session(ctx.paths.data, wid).started_at
     except SessionError:
         gen = None
-    how = {"mode": done.mode, "into": done.into, "commit": done.commit}
+    how: dict[str, Any] = {"mode": done.mode, "into": done.into, "commit": done.commit}
+    if done.mode == "pr":  # proposed until each base holds it (loop/ended.promote_proposed)
+        how["heads"] = [[d.repo, d.into, d.commit] for d in done.repos or (done,)]
     try:
         was = outcomes.mark_landed(data, wid, gen, how)
     except OSError as e:  # the landing stands; its outcome is said unwritten
         ctx.events.emit("warn", "worker.ended", f"worker {wid}'s outcome not recorded: {e}")
         return
     if was is not None:
-        ctx.events.emit("ok", "worker.ended", f"worker {wid}: {was} → landed", id=wid)
-        ctx.events.record("worker_ended", id=wid, outcome="landed", was=was)
+        now = outcomes.read_record(data, wid) or {}
+        ctx.events.emit("ok", "worker.ended", f"worker {wid}: {was} → {now.get('outcome')}", id=wid)
+        ctx.events.record("worker_ended", id=wid, outcome=now.get("outcome"), was=was)
 
 
 def answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
@@ -321,7 +329,7 @@ def answer_proposal(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
         + (f"pull request {d.url} ({d.commit})" if d.mode == "pr" else f"{d.into} at {d.commit}")
         for d in done.repos or (done,)
     )
-    said = f"landed: {said}"
+    said = f"{'proposed' if done.mode == 'pr' else 'landed'}: {said}"
     ask = landask.answer_landed(ctx, done.wid, said)
     if ask is not None:  # an answer is an event; the landing itself is journaled
         line = f"{actor}: answered the landing proposal {ask}: {said}"
@@ -356,13 +364,14 @@ def journal_landed(
     `host`: the SSH host whose repository it landed in; `where`: else the place it was
     landed from ("in pod job/… (k8s://…)")."""
     how = {"ff": "fast-forward", "merge": "merge commit", "pr": "pull request"}[done.mode]
+    did = "proposed" if done.mode == "pr" else "landed"  # landed once its base holds it
     url = f" {done.url}" if done.url else ""
     of = f" repo {done.name} ({done.repo})" if done.name else ""
     on = f" on host {host}" if host else f" {where}" if where else ""
     append_journal(
         ctx,
         knobs,
-        f"{actor}: landed worker {done.wid}{on}:{of} {done.branch} into {done.into} as {how} "
+        f"{actor}: {did} worker {done.wid}{on}:{of} {done.branch} into {done.into} as {how} "
         f"at {done.commit[:12]}{url}",
     )
     more = {"repo": done.repo} if done.name else {}

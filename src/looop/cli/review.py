@@ -55,6 +55,8 @@ def _head(out: _Out, r: Review) -> None:
         out.add("the branch moved: it is not where the worker's checkout left it", fg="red")
     if r.uncommitted:
         out.add("its worktree holds uncommitted work (not part of this change)", fg="yellow")
+    if r.landed:
+        out.add(f"{r.landed} — nothing left to land", fg="green")
 
 
 def _rounds(out: _Out, r: Review) -> None:

@@ -20,12 +20,13 @@ from looop.home.sameway import same_way
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Literal
 
     # mypy holds every outcome written to one of these names
     Name = Literal[
-        "landed", "stalled", "over_budget", "limited", "verified", "failed_verify",
-        "needs_human", "killed", "exited",
+        "landed", "proposed", "stalled", "over_budget", "limited", "verified", "failed_verify",
+        "needs_human", "killed", "failed", "exited",
     ]  # fmt: skip
 
 OUTCOMES = "outcomes"  # <data>/outcomes/<id>.json
@@ -35,6 +36,7 @@ class Outcome:
     """The outcome names (plain strings: they are the record's and `ls --json`'s values)."""
 
     LANDED: Name = "landed"
+    PROPOSED: Name = "proposed"
     STALLED: Name = "stalled"
     OVER_BUDGET: Name = "over_budget"
     LIMITED: Name = "limited"
@@ -42,6 +44,7 @@ class Outcome:
     FAILED_VERIFY: Name = "failed_verify"
     NEEDS_HUMAN: Name = "needs_human"
     KILLED: Name = "killed"
+    FAILED: Name = "failed"
     EXITED: Name = "exited"
 
 
@@ -50,7 +53,12 @@ class Outcome:
 TABLE: dict[Name, tuple[str, str]] = {
     Outcome.LANDED: (
         "landed",
-        "a human landed its branch (`looop land`), before or after it ended; overrides the rest",
+        "a human landed its branch (`looop land`), before or after it ended, and its base holds "
+        "it; overrides the rest",
+    ),
+    Outcome.PROPOSED: (
+        "proposed",
+        "a human opened its pull request (`looop land --pr`): landed once the base holds it",
     ),
     Outcome.STALLED: (
         "stalled",
@@ -78,7 +86,8 @@ TABLE: dict[Name, tuple[str, str]] = {
         "killed",
         "it was killed: `looop kill`, a timeout, a signal, or its supervisor died",
     ),
-    Outcome.EXITED: ("exited", "it ended on its own; its exit code is beside it"),
+    Outcome.FAILED: ("failed", "it ended on its own with a non-zero exit code and no verify"),
+    Outcome.EXITED: ("exited", "it ended on its own, exit 0 (or its exit code unknown)"),
 }
 _NAMES = {v for k, v in vars(Outcome).items() if k.isupper()}
 if set(TABLE) != _NAMES:  # a new outcome without its row (or a row without one) stops the import
@@ -86,8 +95,9 @@ if set(TABLE) != _NAMES:  # a new outcome without its row (or a row without one)
 
 # the outcomes that are a failure: the same one again and again makes a worker stalled (a
 # budget or a bound hit again burns it again; a usage window is its provider's: `signature`)
-FAILURES = frozenset(
-    {Outcome.OVER_BUDGET, Outcome.LIMITED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED}
+FAILURES = frozenset(  # exit 0 is no failure (`signature`); an unknown exit code is one
+    {Outcome.OVER_BUDGET, Outcome.LIMITED, Outcome.FAILED_VERIFY, Outcome.KILLED}
+    | {Outcome.FAILED, Outcome.EXITED}
 )
 # the outcomes that end a stall of their own accord: the work went through this time
 SUCCESSES = frozenset({Outcome.LANDED, Outcome.VERIFIED, Outcome.EXITED})
@@ -113,14 +123,14 @@ class End:
         *,
         limit: str | None = None,
         verify: dict[str, Any] | None = None,
-        landed: bool = False,
+        landed: bool | str = False,
         over: str | None = None,
         window: bool = False,
         asking: bool = False,
         last_line: str = "",
     ) -> None:
         self.state, self.exit_code, self.limit = state, exit_code, limit
-        self.verify, self.landed = verify, landed
+        self.verify, self.landed = verify, landed  # "pr": its pull request is open, no more
         self.over = over  # None: no mark; "budget", "daily" or the bound it passed ("disk")
         self.window, self.asking = window, asking
         self.last_line = last_line[-LAST_LINE_MAX:]
@@ -137,6 +147,8 @@ def derive(end: End) -> tuple[Name, str]:
     line saying why, in the table's order. The line holds nothing a worker wrote (its output
     goes to the journal and the decider's LAST FAILURE): the failure's own words stay in
     the record's signature."""
+    if end.landed == "pr":
+        return Outcome.PROPOSED, "its pull request is open"
     if end.landed:
         return Outcome.LANDED, "its branch was landed"
     if end.over == "budget":
@@ -155,13 +167,19 @@ def derive(end: End) -> tuple[Name, str]:
         cmd = str(v.get("cmd") or "?")[:CMD_SHOWN]
         if v.get("pass") is True:
             return Outcome.VERIFIED, f"verify passed ({cmd})"
-        return Outcome.FAILED_VERIFY, f"verify failed ({cmd}, exit {v.get('exit_code')})"
+        return Outcome.FAILED_VERIFY, f"verify failed ({cmd}, {_exit(v.get('exit_code'))})"
     if end.asking:
         return Outcome.NEEDS_HUMAN, "an ask of its waits for a human"
     if end.state == "killed":
         by = f" by the {end.asked}'s kill" if end.asked else ""
-        return Outcome.KILLED, f"killed{by} (exit {end.exit_code})"
-    return Outcome.EXITED, f"exit {end.exit_code}"
+        return Outcome.KILLED, f"killed{by} ({_exit(end.exit_code)})"
+    if end.exit_code not in (0, None):
+        return Outcome.FAILED, _exit(end.exit_code)
+    return Outcome.EXITED, _exit(end.exit_code)
+
+
+def _exit(code: object) -> str:
+    return "exit code unknown" if code is None else f"exit {code}"
 
 
 def signature(outcome: Name, end: End) -> str | None:
@@ -221,7 +239,8 @@ def next_record(
     the last end of the same id, stalled once the streak reaches `stall_after` (0: never)."""
     prev = prev or {}
     landed, asked = prev.get("landed"), prev.get("kill")
-    end.landed = end.landed or (isinstance(landed, dict) and landed.get("gen") == gen)
+    if isinstance(landed, dict) and landed.get("gen") == gen and not end.landed:
+        end.landed = how_landed(landed)
     if isinstance(asked, dict) and asked.get("gen") == gen and end.state == "killed":
         end.asked = str(asked.get("by") or "human")
     outcome, why = derive(end)
@@ -254,6 +273,29 @@ def write_record(data: str, rec: dict[str, Any]) -> None:
     store.write_json(record_path(data, str(rec["id"])), rec)
 
 
+def how_landed(landed: dict[str, Any]) -> bool | str:
+    """A landing as `derive` takes it: a pull request is proposed until its base holds it."""
+    return "pr" if landed.get("mode") == "pr" and not landed.get("merged") else True
+
+
+def promote(data: str, wid: str, holds: Callable[[str, str, str], bool]) -> bool:
+    """A proposed worker whose every base now holds its pull request's commit becomes landed;
+    `holds(repo, into, commit)` asks git. True: it was promoted."""
+    rec = read_record(data, wid)
+    landed = (rec or {}).get("landed")
+    if rec is None or rec.get("outcome") != Outcome.PROPOSED or not isinstance(landed, dict):
+        return False
+    heads = landed.get("heads")
+    if not isinstance(heads, list) or not heads:
+        return False
+    if not all(isinstance(h, list) and len(h) == 3 and holds(*map(str, h)) for h in heads):
+        return False
+    landed["merged"] = True
+    rec["outcome"], rec["why"] = derive(End("", None, landed=True))
+    write_record(data, rec)
+    return True
+
+
 def mark_landed(data: str, wid: str, gen: str | None, how: dict[str, Any]) -> str | None:
     """A human landed the worker's branch: kept with its record, and the outcome of an
     ended generation becomes landed. Returns the outcome it had (None: not ended yet)."""
@@ -261,7 +303,7 @@ def mark_landed(data: str, wid: str, gen: str | None, how: dict[str, Any]) -> st
     rec["landed"] = {**how, "gen": gen}
     was = outcome_of(rec, gen) if gen is not None else None
     if was is not None:
-        rec["outcome"], rec["why"] = Outcome.LANDED, "its branch was landed"
+        rec["outcome"], rec["why"] = derive(End("", None, landed=how_landed(how)))
     elif rec.get("gen") != gen:  # a later generation than the record's last end
         rec.update(gen=gen, outcome=None)
     write_record(data, rec)

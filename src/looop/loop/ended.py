@@ -25,6 +25,8 @@ from looop.home.spent import held_for_day, over_budget, over_limit
 from looop.home.usagewindows import seen_runs
 from looop.home.workerrows import PULSE, verify_result, waiting_workers
 from looop.human.notify import notify
+from looop.workers.treegit import git_in
+from looop.workers.treerecord import WorktreeError
 
 
 def _pending_verify(data: str, wid: str) -> bool:
@@ -115,6 +117,33 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
     return done
 
 
+def promote_proposed(ctx: Ctx) -> list[str]:
+    """Each worker proposed (its pull request open) whose base now holds its commit, in its
+    repo's branch or origin's: landed. A read of each record, git only for those proposed."""
+    data = str(ctx.paths.data)
+
+    def holds(repo: str, into: str, commit: str) -> bool:
+        refs = (f"refs/heads/{into}", f"refs/remotes/origin/{into}")
+        try:
+            return any(
+                git_in(ctx.env, repo, "merge-base", "--is-ancestor", commit, ref).returncode == 0
+                for ref in refs
+            )
+        except WorktreeError:
+            return False
+
+    try:
+        names = os.listdir(where.join(data, outcomes.OUTCOMES))
+    except OSError:
+        return []
+    ids = sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+    done = [w for w in ids if outcomes.promote(data, w, holds)]
+    for wid in done:
+        ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)
+        ctx.events.record("worker_ended", id=wid, outcome="landed", was="proposed")
+    return done
+
+
 def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:
     """The home's records of workers away (hosts/workers/<id>.json) that say the worker is
     over and changed since its outcome record was written: two stats each, a read of those."""
@@ -199,7 +228,7 @@ def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
 def _say(ctx: Ctx, knobs: Knobs, cfg: Config | None, rec: dict[str, Any], newly: bool) -> None:
     wid, outcome = rec["id"], rec["outcome"]
     line = f"worker {wid} ended: {outcomes.short(outcome)} — {rec['why']}"
-    good = outcome in (Outcome.LANDED, Outcome.VERIFIED) or (
+    good = outcome in (Outcome.LANDED, Outcome.PROPOSED, Outcome.VERIFIED) or (
         outcome == Outcome.EXITED and rec["exit_code"] == 0
     )
     ctx.events.emit("ok" if good else "warn", "worker.ended", line, id=wid, outcome=outcome)

@@ -12,7 +12,7 @@ from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.loop import diskcheck
-from looop.loop.ended import record_ends, record_far_ends
+from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import Quiet, tend_windows
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import Session, list_sessions
@@ -58,6 +58,7 @@ class FleetWork:
         """Each worker that ended since the last beat: its outcome recorded (loop/ended.py)."""
         if self.ctx.paths.sessions.is_dir():
             record_ends(self.ctx, knobs, cfg)
+        promote_proposed(self.ctx)  # a pull request merged since
         if self.ctx.paths.host_workers.is_dir():
             record_far_ends(self.ctx, knobs, cfg)
 

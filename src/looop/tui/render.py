@@ -36,8 +36,8 @@ _PYTE_NAMES = {
     "white": 7,
 }
 # an ended worker's outcome: green went through, red failed, yellow waits on something else
-GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.VERIFIED})
-BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED})
+GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.PROPOSED, Outcome.VERIFIED})
+BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.FAILED})
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 HEALTH_STYLE: Mapping[str, str] = {
@@ -246,7 +246,7 @@ def state_cell(row: FleetRow) -> Text:
     if row.alive or row.outcome not in outcomes.TABLE:
         return Text(row.state)
     shown = outcomes.short(row.outcome)
-    if row.outcome == Outcome.EXITED:
+    if row.outcome in (Outcome.EXITED, Outcome.FAILED):
         if row.exit_code is not None:
             shown = f"{shown} {row.exit_code}"
         return Text(shown, style="green" if row.exit_code == 0 else "red")

@@ -63,6 +63,8 @@ def _head(r: dict[str, Any]) -> list[Text]:
         out.append(_line("the branch moved: it is not where the worker's checkout left it", "red"))
     if r.get("uncommitted"):
         out.append(_line("its worktree holds uncommitted work (not part of this change)", "yellow"))
+    if r.get("landed"):
+        out.append(_line(f"{r['landed']} — nothing left to land", "green"))
     if isinstance(r.get("proposal"), dict):  # the decider's landing proposal: l approves it
         p = r["proposal"]
         why = f": {p['reason']}" if p.get("reason") else ""
@@ -234,6 +236,10 @@ class ReviewScreen(ModalScreen[None]):
         acts = self._acts()
         if acts is None or not self.data:
             return
+        if self.data.get("landed"):
+            self.notify(f"{self.data['landed']} — nothing left to land", severity="warning")
+            return
+        unsent = f" Your {self.draft()} drafted comment(s) stay unsent." if self.draft() else ""
 
         def how(mode: str | None) -> None:
             if mode is None:
@@ -242,7 +248,7 @@ class ReviewScreen(ModalScreen[None]):
             said = mode or "as configured"
             question = (
                 f"Land worker {self.sid}'s change ({said}) into its base? "
-                "It cannot be taken back from here."
+                f"It cannot be taken back from here.{unsent}"
             )
             shown = _tips(self.data)  # what this pane shows is what lands, never later
             job = lambda: self._land(acts, mode, shown)  # noqa: E731

@@ -33,8 +33,9 @@ from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
 from looop.workers.startrecord import note_start, plan_start, program
 from looop.workers.treeinclude import copy_included
-from looop.workers.treerecord import Tree
+from looop.workers.treerecord import Tree, save
 from looop.workers.treesetup import Setup, log_dir, run_setup, setup_for
+from looop.workers.treework import left_untracked
 from looop.workers.worktree import Plan, release
 
 
@@ -346,6 +347,9 @@ def _ready_tree(q: _Request, h: _Here, tree: Tree, setup: Setup | None) -> None:
         if h.policy.on:
             sbx.forget(ctx, q.wid)
         raise
+    left = left_untracked(ctx.env, tree)  # the setup's: never the worker's work to land
+    if left:
+        save(ctx, replace(tree, setup_left=left))
 
 
 def _write_brief(q: _Request, h: _Here, trees: list[Tree]) -> Path:

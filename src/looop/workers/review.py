@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import outcomes, store
 from looop.home.errors import CorruptState, LooopError
 from looop.sandbox.worker import room
+from looop.sessions.state import SessionError, get_session
 from looop.workers import landask, reviewgit
 from looop.workers.errors import NoSuchWorker
 from looop.workers.ids import normalise_target
@@ -68,6 +69,7 @@ class Review:
     # every repository's change in the worker's order; the fields above are the first's
     repos: tuple[RepoChange, ...] = ()
     proposal: Proposal | None = None  # the decider's landing proposal waiting on the human
+    landed: str = ""  # "landed into main at …" once its base holds it: nothing left to land
 
     def tips(self) -> dict[str, str]:
         """Each repository's tip as shown, by its folder's name ("": a worker of one)."""
@@ -214,4 +216,18 @@ def review(ctx: Ctx, worker_id: str) -> Review:
         since_last=tuple(since),
         repos=repos,
         proposal=landask.pending(ctx, wid),
+        landed=landed_of(ctx, wid),
     )
+
+
+def landed_of(ctx: Ctx, wid: str) -> str:
+    """What its outcome record says of this generation's landing ("": none, or a pull
+    request still open)."""
+    got = (outcomes.read_record(str(ctx.paths.data), wid) or {}).get("landed")
+    try:
+        gen: str | None = get_session(ctx.paths.data, wid).started_at
+    except SessionError:
+        gen = None
+    if not isinstance(got, dict) or got.get("gen") != gen or outcomes.how_landed(got) == "pr":
+        return ""
+    return f"landed into {got.get('into')} at {str(got.get('commit'))[:12]}"

@@ -46,6 +46,7 @@ class Tree:
     # lists every part in order, the others are worktrees/<id>.parts/<part>.json
     part: str = ""
     parts: tuple[str, ...] = ()
+    setup_left: tuple[str, ...] = ()  # untracked before the agent's first turn: its setup's
 
     @property
     def clone(self) -> bool:
@@ -190,6 +191,7 @@ def from_record(raw: Mapping[str, Any]) -> Tree | None:
         if not isinstance(parts, list | tuple) or not all(isinstance(p, str) for p in parts):
             return None
         got["parts"] = tuple(parts)
+        got["setup_left"] = tuple(str(n) for n in got.get("setup_left", ()))
         return Tree(**got)
     except TypeError:
         return None

@@ -46,20 +46,47 @@ _STATUS = (
 )
 
 
-def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
-    """True when the worktree holds uncommitted changes, untracked files or a nested repo at
-    a gitlink (which status never enters, and removal would take whole); None: unknown."""
+def setups(tree: Tree, name: str) -> bool:
+    """The untracked `name` is what the worktree's setup left before the agent's first turn."""
+    return name in tree.setup_left or any(
+        d.endswith("/") and name.startswith(d) for d in tree.setup_left
+    )
+
+
+def left_untracked(env: Mapping[str, str], tree: Tree) -> tuple[str, ...]:
+    """The untracked files (a folder whole: `dir/`) in the worktree now, not ignored."""
+    argv = ("ls-files", "--others", "--exclude-standard", "--directory", "-z")
+    done = git_in(env, tree.path, *argv, tree=tree)
+    return tuple(n for n in done.stdout.split("\0") if n) if done.returncode == 0 else ()
+
+
+def uncommitted(
+    env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S
+) -> list[str] | None:
+    """The paths the worktree holds uncommitted, less what its setup left; None: unknown."""
     try:
-        full = tree_env(env, tree, timeout)
-        head = ["git", "--no-pager", "-C", tree.path]
-        done = run_git([*head, *_STATUS], full, timeout, f"git status in {tree.path}")
-        if done.returncode != 0:
-            return None
-        if done.stdout.strip():
-            return True
-        staged = run_git(
-            [*head, "ls-files", "-z", "--stage"], full, timeout, f"git ls-files in {tree.path}"
-        )
+        argv = ["git", "--no-pager", "-C", tree.path, *_STATUS, "-z", "--no-renames"]
+        done = run_git(argv, tree_env(env, tree, timeout), timeout, f"git status in {tree.path}")
+    except Strays:
+        raise  # said, not taken for unknown
+    except WorktreeError:
+        return None
+    if done.returncode != 0:
+        return None
+    got = [e for e in done.stdout.split("\0") if e]
+    return [e[3:] for e in got if not (e.startswith("?? ") and setups(tree, e[3:]))]
+
+
+def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
+    """True when the worktree holds uncommitted changes, untracked files (not its setup's) or
+    a nested repo at a gitlink (which status never enters, and removal would take whole);
+    None: unknown."""
+    left = uncommitted(env, tree, timeout)
+    if left is None or left:
+        return None if left is None else True
+    try:
+        argv = ["git", "--no-pager", "-C", tree.path, "ls-files", "-z", "--stage"]
+        staged = run_git(argv, tree_env(env, tree, timeout), timeout, f"ls-files in {tree.path}")
     except Strays:
         raise  # said, not taken for unknown
     except WorktreeError:
@@ -163,7 +190,9 @@ def tree_diff_runs(
         out.append((argv, env))
     done = git_in(ctx.env, tree.path, "ls-files", "--others", "--exclude-standard", "-z", tree=tree)
     # a name ending in / is a nested repo, shown by status, never read
-    for name in sorted(n for n in done.stdout.split("\0") if n and not n.endswith("/")):
+    for name in sorted(
+        n for n in done.stdout.split("\0") if n and not n.endswith("/") and not setups(tree, n)
+    ):
         argv = [*head, "-C", tree.path, "diff", *flags, "--no-index", "--", "/dev/null", name]
         out.append((argv, env))
     return out

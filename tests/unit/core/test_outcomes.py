@@ -38,13 +38,15 @@ def test_each_row_is_derived_from_its_own_fact() -> None:
         (_end(verify=FAIL, asking=True), Outcome.FAILED_VERIFY),
         (_end(asking=True, exit_code=1), Outcome.NEEDS_HUMAN),
         (_end(state="killed", exit_code=143), Outcome.KILLED),
-        (_end(exit_code=1), Outcome.EXITED),
+        (_end(exit_code=1), Outcome.FAILED),
         (_end(exit_code=0), Outcome.EXITED),
+        (_end(exit_code=None), Outcome.EXITED),
+        (_end(landed="pr", verify=PASS), Outcome.PROPOSED),
     ]
     for end, want in cases:
         got, why = outcomes.derive(end)
         assert got == want, (got, want)
-        assert why and "\n" not in why
+        assert why and "\n" not in why and "None" not in why
     # every outcome but stalled (the streak's) is reached by some end
     assert {w for _, w in cases} == ALL - {Outcome.STALLED}
     # the why never carries what the worker wrote (it reaches the journal and the prompt)
@@ -55,7 +57,7 @@ def test_each_row_is_derived_from_its_own_fact() -> None:
 
 def test_the_table_is_whole_and_short_texts_are_distinct() -> None:
     names = {v for k, v in vars(Outcome).items() if k.isupper()}
-    assert set(TABLE) == names and len(names) == 9
+    assert set(TABLE) == names and len(names) == 11
     shorts = [outcomes.short(o) for o in TABLE]
     assert len(set(shorts)) == len(shorts) and "—" not in shorts
     assert outcomes.short(None) == "—" and outcomes.short("nonsense") == "—"
@@ -71,7 +73,7 @@ def test_the_same_failure_n_times_stalls_and_a_different_one_starts_again() -> N
 
     r1 = _run(None, "g1", fail())
     r2 = _run(r1, "g2", fail())
-    assert (r1["streak"], r2["streak"], r2["stalled"], r2["outcome"]) == (1, 2, False, "exited")
+    assert (r1["streak"], r2["streak"], r2["stalled"], r2["outcome"]) == (1, 2, False, "failed")
     r3 = _run(r2, "g3", fail())
     assert r3["stalled"] and r3["outcome"] == "stalled" and "3 times" in r3["why"]
     other = _run(r2, "g3", _end(exit_code=1, last_line="Error: another"))
@@ -136,7 +138,7 @@ def test_a_landing_overrides_an_end_and_carries_into_a_later_one(tmp_path: Path)
     # landed while it still ran (generation g2): the end it makes later is landed
     assert outcomes.mark_landed(data, "w", "g2", {"mode": "pr"}) is None
     later = _run(outcomes.read_record(data, "w"), "g2", _end(exit_code=1))
-    assert later["outcome"] == "landed"
+    assert later["outcome"] == "proposed"  # a pull request opened: landed once merged
 
 
 def test_an_unreadable_record_reads_as_none(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def _verify(ctx: Ctx, passed: bool) -> None:
     ("said", "home", "want"),
     [
         ({"state": "exited", "exit_code": 0}, None, "exited"),
-        ({"state": "exited", "exit_code": 3}, None, "exited"),
+        ({"state": "exited", "exit_code": 3}, None, "failed"),
         ({"state": "killed", "exit_code": 137}, None, "killed"),
         ({"state": "running", "exit_code": 137}, None, "killed"),  # its supervisor died there
         ({"state": "killed", "exit_code": 137, "limit": "memory"}, None, "limited"),
@@ -146,7 +146,7 @@ def test_a_pod_workers_end_from_its_jobs_status(ctx: Ctx, monkeypatch: pytest.Mo
     assert rows["p1"]["outcome"] is None  # seen over; the beat has not recorded it yet
     FleetWork(ctx).ended(ctx.knobs(), None)
     rows = {r["id"]: r for r in engine.remote_rows_at(str(data), ctx.clock, 900, dict(ctx.env))}
-    assert (rows["p1"]["outcome"], rows["p2"]["outcome"]) == ("exited", "limited"), rows
+    assert (rows["p1"]["outcome"], rows["p2"]["outcome"]) == ("failed", "limited"), rows
 
 
 def _oom_for(wid: str) -> Any:

@@ -101,3 +101,8 @@ def test_the_deciders_landing_proposal_shows_with_how_to_answer_it() -> None:
         "the decider proposes landing this (ask w1-2): verify passed — l lands it; "
         "decline: looop answer w1-2 no"
     ]
+
+
+def test_a_landed_workers_review_says_it_landed() -> None:
+    plain = [t.plain for t, _ in review_lines(review(landed="landed into main at abc"))]
+    assert "landed into main at abc — nothing left to land" in plain

@@ -64,10 +64,12 @@ function drawHead(r) {
   if (r.moved) head.push(el("span", { class: "bad", text: "the branch moved: it is not where the worker's checkout left it" }));
   if (r.uncommitted) head.push(el("span", { class: "warn", text: "its worktree holds uncommitted work (not part of this change)" }));
   // the decider's landing proposal: Land approves it (answered with the commit); Decline answers its ask "no"
-  if (rv.landed && rv.landed.id === rv.id) head.push(el("span", { class: "ok", "data-landed": "", text: rv.landed.said }));
+  if (r.landed) head.push(el("span", { class: "ok", "data-landed": "", text: `${r.landed} — nothing left to land` }));
+  else if (rv.landed && rv.landed.id === rv.id) head.push(el("span", { class: "ok", "data-landed": "", text: rv.landed.said }));
   if (r.proposal) head.push(el("span", { class: "warn", "data-proposal": r.proposal.ask, text: `the decider proposes landing this (ask ${r.proposal.ask})${r.proposal.reason ? `: ${r.proposal.reason}` : ""} — Land approves it; Decline says no` }));
   $("#review-head").replaceChildren(...head);
   actable(true);
+  $("#review-land").disabled = !!r.landed;
   $("#review-decline").hidden = !r.proposal;
   const draft = draftOf(r);
   const send = $("#review-send");
@@ -188,7 +190,9 @@ async function sendRound() {
 async function landChange() {
   const mode = $("#review-mode").value;
   const how = $("#review-mode").selectedOptions[0].textContent;
-  if (!confirm(`Land worker ${rv.id}'s change (${how})? It cannot be taken back from here.`)) return;
+  const draft = draftOf(rv.data || {});
+  const unsent = draft ? ` Your ${draft.comments.length} drafted comment(s) stay unsent.` : "";
+  if (!confirm(`Land worker ${rv.id}'s change (${how})? It cannot be taken back from here.${unsent}`)) return;
   $("#review-conflict").hidden = true;
   try {
     // the tips this panel shows are what lands: a branch that moved since is refused
