@@ -24,7 +24,7 @@ from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.cost.breakers import reports_cost
 from looop.home.cost.statusspend import daily_budget, unmetered_armed
-from looop.home.errors import LooopError
+from looop.home.errors import WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
@@ -191,7 +191,7 @@ def check_data_dir(ctx: Ctx) -> Check:
             "data dir",
             "fail",
             f"{data} is not writable ({e.strerror})",
-            "point LOOOP_DATA_DIR at a directory you can write",
+            WRITABLE_FIX,
         )
     os.close(fd)
     os.unlink(probe)
