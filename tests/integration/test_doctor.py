@@ -49,6 +49,17 @@ def _init_custom(cli: Cli, tools: Path, *extra: str) -> None:
     (cli.data / "config.json").write_text(json.dumps(cfg))
 
 
+def test_up_refuses_a_worker_cli_not_on_path_as_doctor_does(cli: Cli, tmp_path: Path) -> None:
+    tools = _tools(tmp_path, "mytick")
+    _init_custom(cli, tools)
+    try:
+        code, _, err = cli("up", env_extra={"PATH": str(tools)})
+    finally:
+        cli("down", env_extra={"PATH": str(tools)})
+    assert code == 1 and err.count("\n") == 1
+    assert "needs `myw`, which is not on PATH" in err
+
+
 def test_runner_on_path_and_budget(cli: Cli, data: Path, tmp_path: Path) -> None:
     tools = _tools(tmp_path, "mytick")
     _init_custom(cli, tools)
