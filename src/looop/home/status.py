@@ -236,6 +236,12 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
 FULL_BELOW = 1 << 20  # free bytes under which the data dir's disk reads as full
 
 
+CLOCK_WAKES = (
+    "inotify is used up (fs.inotify.max_user_watches or max_user_instances): changes wake the "
+    "pulse only on its interval — raise them with sysctl"
+)
+
+
 def disk_full(data: str) -> str:
     """One line when the data dir cannot take a beat's files: read-only, or its disk all but
     full (no beat can record the world)."""
@@ -311,6 +317,7 @@ def gather_status_at(
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
         "disk_full": disk_full(data),
+        "clock_wakes": (store.read_text(_at(data, ".clock-wakes")) or "").strip(),
         "goals": _goals(data),
         "journal_tail": tail(_at(data, "journal.md"), 3),
         "workers": workers,

@@ -29,7 +29,7 @@ from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.home.sandboxpolicy import resolve
-from looop.home.status import disk_full
+from looop.home.status import CLOCK_WAKES, disk_full
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
@@ -400,6 +400,8 @@ def run_checks(
             out.append(login)
     out.append(check_data_dir(ctx))
     out.append(check_home(ctx))
+    if ctx.paths.clock_wakes.exists():  # the running pulse found inotify used up
+        out.append(Check("wakes", "warn", *CLOCK_WAKES.split(" — ")))
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))
         out.append(check_decider(cfg))
