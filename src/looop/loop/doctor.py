@@ -96,7 +96,7 @@ def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     except (LooopError, ValueError) as e:
         return Check("config", "fail", " ".join(str(e).split()), fix), cfg
     if said:  # a bad LOOOP_* value in the environment falls back to the default
-        return Check("config", "fail", "; ".join(said), "fix or unset that variable"), cfg
+        return Check("config", "fail", "; ".join(said)), cfg  # each names its fix
     return Check("config", "ok", f"{cfg.source} is valid"), cfg
 
 
