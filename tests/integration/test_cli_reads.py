@@ -74,6 +74,8 @@ READS = [
     ["schedule", "list", "--json"],
     ["sensor", "list"],
     ["sensor", "list", "--json"],
+    ["sensor", "ls"],
+    ["goal", "ls"],
     ["goal", "list"],
     ["goal", "list", "--json"],
     ["playbook", "history"],

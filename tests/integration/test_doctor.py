@@ -49,6 +49,29 @@ def _init_custom(cli: Cli, tools: Path, *extra: str) -> None:
     (cli.data / "config.json").write_text(json.dumps(cfg))
 
 
+def test_up_refuses_a_worker_cli_not_on_path_as_doctor_does(cli: Cli, tmp_path: Path) -> None:
+    tools = _tools(tmp_path, "mytick")
+    _init_custom(cli, tools)
+    try:
+        code, _, err = cli("up", env_extra={"PATH": str(tools)})
+    finally:
+        cli("down", env_extra={"PATH": str(tools)})
+    assert code == 1 and err.count("\n") == 1
+    assert "needs `myw`, which is not on PATH" in err
+
+
+def test_init_force_drops_the_previous_runners_failure(cli: Cli, tmp_path: Path) -> None:
+    tools = _tools(tmp_path, "mytick", "myw")
+    _init_custom(cli, tools)
+    fail = {"run_id": "r1", "code": "exit", "error": "`claude` not found", "fails": 3, "ts": 1}
+    (cli.data / ".last-failure.json").write_text(json.dumps(fail))
+    (cli.data / ".tick-backoff").write_text(json.dumps({"fails": 3, "until": 9e9}))
+    _init_custom(cli, tools)
+    _, out, _ = cli("status", env_extra={"PATH": str(tools)})
+    assert "`claude` not found" not in out, out
+    assert not (cli.data / ".tick-backoff").exists()
+
+
 def test_runner_on_path_and_budget(cli: Cli, data: Path, tmp_path: Path) -> None:
     tools = _tools(tmp_path, "mytick")
     _init_custom(cli, tools)

@@ -151,6 +151,13 @@ def test_a_pulse_with_an_absurd_env_interval_still_beats(tmp_path: Path) -> None
     assert "ignoring LOOOP_INTERVAL" in err and "Traceback" not in err
 
 
+def test_a_sub_second_env_interval_is_said_with_its_fix_not_a_silent_60(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"default": "c", "runners": {"c": {}}}))
+    r = _looop(tmp_path / "data", "status", LOOOP_INTERVAL="0.5")
+    (line,) = [ln for ln in r.stdout.decode().splitlines() if "LOOOP_INTERVAL" in ln]
+    assert "'0.5'" in line and "using 60" in line and "fix or unset LOOOP_INTERVAL" in line
+
+
 @pytest.mark.parametrize("text", ["99999999999d", "1e400", "4000000000", "9" * 400 + "s"])
 def test_durations_have_a_ceiling(text: str) -> None:
     with pytest.raises(ValueError):

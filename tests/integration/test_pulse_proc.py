@@ -207,6 +207,26 @@ def test_read_only_mount_is_one_clear_line(ctx: Ctx) -> None:
     assert not list(ctx.paths.data.glob(".*.tmp.*"))
 
 
+def test_a_read_only_data_dir_is_named_with_its_fix_by_goal_write_and_status(ctx: Ctx) -> None:
+    """Not the temp file the write failed on: the data dir, and what to do; status says so."""
+    ro = f"mount --bind -o ro {ctx.paths.data} {ctx.paths.data}"
+    if subprocess.run(
+        ["unshare", "-m", "sh", "-c", ro], capture_output=True, timeout=30
+    ).returncode:
+        pytest.skip("cannot make a private read-only mount here")
+    write, status = " ".join(_looop("goal", "write", "g1", "hi")), " ".join(_looop("status"))
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{ro} && {write}; echo ---; exec {status}"],
+        env=_env(ctx),
+        capture_output=True,
+        timeout=60,
+    )
+    err, out = r.stderr.decode(), r.stdout.decode().split("---\n")[-1]
+    assert err.count("\n") == 1 and ".tmp." not in err, err
+    assert f"data dir {ctx.paths.data}" in err and "LOOOP_DATA_DIR" in err
+    assert f"the data dir {ctx.paths.data} is read-only" in out and "remount it writable" in out
+
+
 def test_sigterm_mid_decide_finishes_the_beat_first(ctx: Ctx) -> None:
     wire(
         ctx,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -609,3 +610,29 @@ def test_a_move_whose_record_hits_a_full_disk_fails_the_beat_without_a_trace(
     assert out.status == "failed" and out.error is not None and "No space left" in out.error
     assert (ctx.paths.goals / "g.md").exists()  # the move ran; only its record failed
     assert "Traceback" not in ctx.paths.events.read_text()
+
+
+def test_used_up_inotify_is_said_by_status_and_doctor(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of watches, the pulse wakes on its clock alone: `status` and `doctor` say so."""
+    from inotify_simple import INotify
+
+    from looop.core.watching import Watcher
+    from looop.home.status import gather_status
+    from looop.loop.doctor import run_checks
+
+    def out_of_watches(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    p = Pulse(ctx)
+    with Watcher() as p.watcher:
+        monkeypatch.setattr(INotify, "add_watch", out_of_watches)
+        p._arm()
+        said = gather_status(ctx.paths, ctx.env, ctx.clock)["clock_wakes"]
+        assert "inotify is used up" in said and "sysctl" in said
+        wakes = [c for c in run_checks(ctx) if c.name == "wakes"]
+        assert [c.level for c in wakes] == ["warn"] and "interval" in wakes[0].detail
+        monkeypatch.undo()
+        p._arm()  # watches again: said no more
+    assert not gather_status(ctx.paths, ctx.env, ctx.clock)["clock_wakes"]

@@ -6,6 +6,7 @@ validated, crash-guarded, stamped and journaled exactly like one the runner aske
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Config, Knobs
+from looop.home.errors import WRITABLE_FIX
 
 # What other rooms import from here; the parts live in outcome, wal, journal and the actions.
 __all__ = [
@@ -78,6 +80,11 @@ def discard_decision(path: Path) -> bool:
 
 def _os_error(ctx: Ctx, e: OSError) -> str:
     why = e.strerror or str(e)
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and not os.access(
+        ctx.paths.data, os.W_OK
+    ):
+        # not the temp file it failed on: the folder and what to do (as `up` says it)
+        return f"cannot write the data dir {ctx.paths.data} ({why}) — {WRITABLE_FIX}"
     if e.filename:
         return f"{why}: {ctx.paths.rel(Path(os.fsdecode(e.filename)))}"
     return why

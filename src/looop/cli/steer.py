@@ -371,3 +371,5 @@ def run_cmd(reason: str, journal: str | None, allow_dangerous: bool, cmd: tuple[
 for _group, _write in ((goal_group, goal_write), (sensor_group, sensor_write)):
     hidden_alias(_group, _write, WRITE_ALIAS)
 hidden_alias(playbook_group, playbook_write, WRITE_ALIAS)
+goal_group.add_command(goal_list, "ls")  # as `schedule ls`
+sensor_group.add_command(sensor_list, "ls")

@@ -32,6 +32,11 @@ def steer(
 ) -> str:
     """Run one decision as the human; the success line to print. `check` may still refuse
     success (LooopError) after the move ran, before the line is printed."""
+    if ctx.env.get("LOOOP_DOOR") == "1":  # a box's write of the data dir lands in its scratch
+        raise LooopError(
+            f"{obj['action']} is the pulse's, not a sandboxed worker's: nothing of it would land "
+            "— say what you need with `looop ask`"
+        )
     ensure_data_dir(ctx.paths)
     if journal is not None:
         obj["journal"] = journal

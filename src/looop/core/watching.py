@@ -7,6 +7,7 @@ pulse's interval, the ask's poll) is the fallback."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 
@@ -42,6 +43,7 @@ class Watcher:
         self._names: dict[int, frozenset[str]] = {}  # a watch's names of interest
         self._bell_r, self._bell_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.refused: list[str] = []  # paths that could not be watched, with why
+        self.used_up = False  # the kernel's inotify watches ran out (ENOSPC): a clock wakes
         # a folder came into a watched one, or a watched folder went: the watches no longer
         # cover what is there (its caller watches anew and clears this)
         self.stale = False
@@ -73,6 +75,7 @@ class Watcher:
             wd = self._ino.add_watch(where, CHANGES)
         except OSError as e:  # missing folder, no permission, ENOSPC (out of watches)
             self.refused.append(f"{path}: {e.strerror or e}")
+            self.used_up = self.used_up or e.errno == errno.ENOSPC
             return False
         had = self._names.get(wd, frozenset())
         self._names[wd] = _ALL if "*" in had or name == "*" else had | {name}
@@ -88,6 +91,7 @@ class Watcher:
                 self._ino.rm_watch(wd)
         self._names.clear()
         self.refused.clear()
+        self.used_up = False
         self.drain()
         self.stale = False
 

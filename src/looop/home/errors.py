@@ -7,6 +7,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+# a data dir looop cannot write: what to do (status, doctor, a refused move)
+WRITABLE_FIX = "remount it writable, or point LOOOP_DATA_DIR at a directory you can write"
+
+
 class LooopError(Exception):
     """A problem the user can fix; the message names what is wrong and what to do."""
 

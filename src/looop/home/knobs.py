@@ -494,6 +494,9 @@ def resolve_knobs(
                 given.add(k.name)
             except (ValueError, TypeError):
                 if warn:
-                    warn(f"ignoring {k.env}={ev!r}: expected {k.expected()}; using {val!r}")
+                    warn(
+                        f"ignoring {k.env}={ev!r}: expected {k.expected()}; using {val!r} — "
+                        f"fix or unset {k.env}"
+                    )
         out[k.name] = val
     return Knobs(out, frozenset(given))

@@ -238,6 +238,11 @@ class Paths:
         return self.data / ".last-failure.json"
 
     @property
+    def clock_wakes(self) -> Path:
+        """Present while inotify is used up: the pulse wakes on its interval alone."""
+        return self.data / ".clock-wakes"
+
+    @property
     def last_world(self) -> Path:
         return self.data / ".last-world.json"
 

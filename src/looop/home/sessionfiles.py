@@ -136,8 +136,12 @@ def lock_held(sdir: AnyPath) -> bool:
     return False
 
 
-def no_session(sid: str) -> SessionError:
-    return SessionError(f"no worker or session `{sid}` — `looop ls` lists them")
+def no_session(data: AnyPath, sid: str) -> SessionError:
+    import difflib  # lazy: only a miss pays for it
+
+    near = difflib.get_close_matches(sid, session_ids(str(data)), n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'`{n}`' for n in near)}? " if near else ""
+    return SessionError(f"no worker or session `{sid}` — {hint}`looop ls` lists them")
 
 
 def unreadable(sid: str, e: CorruptState) -> SessionError:
@@ -217,7 +221,7 @@ def get_light(data: str, sid: str) -> dict[str, Any]:
     except CorruptState as e:
         raise unreadable(sid, e) from e
     if s is None:
-        raise no_session(sid)
+        raise no_session(data, sid)
     return s
 
 

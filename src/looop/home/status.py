@@ -10,7 +10,7 @@ from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, st
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.cost.statusspend import spend_status
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import WRITABLE_FIX, CorruptState, LooopError
 from looop.home.locks import beat_holder_at
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
@@ -236,12 +236,21 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
 FULL_BELOW = 1 << 20  # free bytes under which the data dir's disk reads as full
 
 
+CLOCK_WAKES = (
+    "inotify is used up (fs.inotify.max_user_watches or max_user_instances): changes wake the "
+    "pulse only on its interval — raise them with sysctl"
+)
+
+
 def disk_full(data: str) -> str:
-    """One line when the data dir's disk is all but full (no beat can record the world)."""
+    """One line when the data dir cannot take a beat's files: read-only, or its disk all but
+    full (no beat can record the world)."""
     try:
         st = os.statvfs(data)
     except OSError:
         return ""
+    if st.f_flag & os.ST_RDONLY or not os.access(data, os.W_OK):
+        return f"the data dir {data} is read-only: no beat records the world — {WRITABLE_FIX}"
     free = st.f_bavail * st.f_frsize
     if free >= FULL_BELOW:
         return ""
@@ -308,6 +317,7 @@ def gather_status_at(
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
         "disk_full": disk_full(data),
+        "clock_wakes": (store.read_text(_at(data, ".clock-wakes")) or "").strip(),
         "goals": _goals(data),
         "journal_tail": tail(_at(data, "journal.md"), 3),
         "workers": workers,

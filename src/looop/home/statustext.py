@@ -123,6 +123,8 @@ def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
     w(f"last beat: {_beat_line(st)}\n")
     if st.get("disk_full"):
         w(f"disk:      {_red('✗', colour)} {st['disk_full']}\n")
+    if st.get("clock_wakes"):
+        w(f"wakes:     {_red('✗', colour)} {st['clock_wakes']}\n")
     if st.get("retry"):
         w(f"retry:     {_rel(st, st['retry'])} · backoff (editing PLAYBOOK or goals retries now)\n")
     lim = st.get("limited")

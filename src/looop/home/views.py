@@ -106,6 +106,7 @@ class StatusView(TypedDict):
     backoff: dict[str, Any] | None  # .tick-backoff as stored (or {"error": ...})
     last_failure: dict[str, Any] | None  # .last-failure.json as stored (or {"error": ...})
     disk_full: str  # "" unless the data dir's disk is full: why no beat records the world
+    clock_wakes: str  # "" unless inotify is used up: why changes wake the pulse late
     goals: list[str]
     journal_tail: list[str]
     workers: list[WorkerView]

@@ -54,22 +54,22 @@ def preflight(ctx: Ctx) -> None:
     r = cfg.runner()
     if r is None or not r.tick:
         raise LooopError(f"no tick command configured in {cfg.source} — run `looop init`")
-    try:
-        words = shlex.split(r.tick)
-    except ValueError as e:
-        raise LooopError(
-            f"runner '{r.name}' tick command does not parse ({e}) — fix it in "
-            f"{cfg.source} or run `looop init`"
-        ) from None
-    words = [w for w in words if "=" not in w.split("/")[0]] or [""]
-    exe = words[0]
-    if exe.startswith("$") or exe in ("env", "bash", "sh"):
-        return
-    if shutil.which(exe, path=ctx.child_env().get("PATH")) is None:
-        raise LooopError(
-            f"runner '{r.name}' needs `{exe}`, which is not on PATH — install it "
-            "or choose another runner with `looop init`"
-        )
+    for which, cmd in (("tick", r.tick), ("worker", r.worker or "")):  # as `doctor` checks
+        try:
+            words = shlex.split(cmd)
+        except ValueError as e:
+            raise LooopError(
+                f"runner '{r.name}' {which} command does not parse ({e}) — fix it in "
+                f"{cfg.source} or run `looop init`"
+            ) from None
+        exe = ([w for w in words if "=" not in w.split("/")[0]] or [""])[0]
+        if not exe or exe.startswith("$") or exe in ("env", "bash", "sh"):
+            continue
+        if shutil.which(exe, path=ctx.child_env().get("PATH")) is None:
+            raise LooopError(
+                f"runner '{r.name}' needs `{exe}`, which is not on PATH — install it "
+                "or choose another runner with `looop init`"
+            )
 
 
 def refuse_strays(ctx: Ctx) -> None:

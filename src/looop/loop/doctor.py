@@ -24,12 +24,12 @@ from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.cost.breakers import reports_cost
 from looop.home.cost.statusspend import daily_budget, unmetered_armed
-from looop.home.errors import LooopError
+from looop.home.errors import WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.home.sandboxpolicy import resolve
-from looop.home.status import disk_full
+from looop.home.status import CLOCK_WAKES, disk_full
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
@@ -96,7 +96,7 @@ def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     except (LooopError, ValueError) as e:
         return Check("config", "fail", " ".join(str(e).split()), fix), cfg
     if said:  # a bad LOOOP_* value in the environment falls back to the default
-        return Check("config", "fail", "; ".join(said), "fix or unset that variable"), cfg
+        return Check("config", "fail", "; ".join(said)), cfg  # each names its fix
     return Check("config", "ok", f"{cfg.source} is valid"), cfg
 
 
@@ -191,7 +191,7 @@ def check_data_dir(ctx: Ctx) -> Check:
             "data dir",
             "fail",
             f"{data} is not writable ({e.strerror})",
-            "point LOOOP_DATA_DIR at a directory you can write",
+            WRITABLE_FIX,
         )
     os.close(fd)
     os.unlink(probe)
@@ -400,6 +400,8 @@ def run_checks(
             out.append(login)
     out.append(check_data_dir(ctx))
     out.append(check_home(ctx))
+    if ctx.paths.clock_wakes.exists():  # the running pulse found inotify used up
+        out.append(Check("wakes", "warn", *CLOCK_WAKES.split(" — ")))
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))
         out.append(check_decider(cfg))

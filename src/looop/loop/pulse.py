@@ -21,7 +21,7 @@ from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp
 from looop.home.delays import backoff_delay
 from looop.home.errors import LooopError
-from looop.home.status import beat_holder
+from looop.home.status import CLOCK_WAKES, beat_holder
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
@@ -316,6 +316,11 @@ class Pulse:
             watcher.watch(path)
         for path in statuses:
             watcher.watch(path, itself=True)
+        with contextlib.suppress(OSError):  # said by `status` and `doctor`
+            if watcher.usable and not watcher.used_up:
+                store.remove(self.ctx.paths.clock_wakes)
+            elif not self.ctx.paths.clock_wakes.exists():
+                store.atomic_write(self.ctx.paths.clock_wakes, CLOCK_WAKES + "\n")
 
     def _loop(self) -> int:
         self._say_start()

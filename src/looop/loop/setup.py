@@ -170,6 +170,8 @@ def _write(req: InitRequest, new: dict[str, Any]) -> bool:
     if req.unreadable is not None:
         req.kept = _keep_aside(req)
     store.atomic_write(cfg_path, jsonio.dumps(new, indent=2, ensure_ascii=False) + "\n")
+    for stale in (ctx.paths.last_failure, ctx.paths.backoff):  # the previous runner's
+        store.remove(stale)
     return seed_setup_ask(ctx.paths, ctx.clock.now())
 
 

@@ -279,7 +279,7 @@ def get_session(root: Path, sid: str) -> Session:
     except CorruptState as e:
         raise unreadable(sid, e) from e
     if s is None:
-        raise no_session(sid)
+        raise no_session(root, sid)
     return s
 
 

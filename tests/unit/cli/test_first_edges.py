@@ -18,11 +18,11 @@ Run = Callable[..., tuple[int, str]]
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
     env = {"LOOOP_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path), "PATH": "/usr/bin"}
 
-    def go(*argv: str, stdin: str = "") -> tuple[int, str]:
+    def go(*argv: str, stdin: str = "", boxed: bool = False) -> tuple[int, str]:
         monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
         code: object = 0
         try:
-            main(list(argv), dict(env))
+            main(list(argv), dict(env, LOOOP_DOOR="1") if boxed else dict(env))
         except SystemExit as e:
             code = e.code
         got = capsys.readouterr()
@@ -64,6 +64,18 @@ def test_a_refused_verb_speaks_in_the_verbs_words_not_the_moves(
     code, out = run(*argv)
     assert code == 1
     assert out.strip().splitlines() == [said]
+
+
+@pytest.mark.parametrize("argv", [("goal", "write", "g1", "ship"), ("playbook", "write", "x")])
+def test_a_sandboxed_workers_steering_is_refused_not_a_false_tick(
+    run: Run, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """In a box the data dir write lands in srt's scratch: a ✓ there would be a lie."""
+    code, out = run(*argv, boxed=True)
+    assert code == 1 and "✓" not in out
+    (line,) = out.strip().splitlines()
+    assert "not a sandboxed worker's" in line and "`looop ask`" in line
+    assert not (tmp_path / "data" / "goals" / "g1.md").exists()
 
 
 def test_a_worker_without_a_repo_is_told_apart_from_one_that_never_was(

@@ -173,6 +173,12 @@ def test_missing_session_error_names_it(root: Path) -> None:
         get_session(root, "nope")
 
 
+def test_a_typoed_worker_id_is_told_the_near_one(root: Path) -> None:
+    _make(root, "fix-login", "exited", exit_code=0)
+    with pytest.raises(SessionError, match="`fix-logn` — did you mean `fix-login`\\? `looop ls`"):
+        get_session(root, "fix-logn")
+
+
 def test_listing_is_newest_first_and_skips_unreadable_dirs(root: Path) -> None:
     _make(root, "old", "exited", exit_code=0, last_change="2026-01-01T00:00:00.000Z")
     _make(root, "new", "exited", exit_code=0, last_change="2026-03-01T00:00:00.000Z")
