@@ -11,7 +11,16 @@ import pytest
 from looop.act import reach
 from looop.core.context import Ctx
 from tests.helpers import Cli
-from tests.integration.workerchange import cli, head, journal, refused, repo, start, wctx
+from tests.integration.workerchange import (
+    cli,
+    head,
+    journal,
+    refused,
+    repo,
+    reviewed,
+    start,
+    wctx,
+)
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -22,6 +31,7 @@ def test_land_in_a_session_lands_only_what_a_human_typed_and_names_it(
 ) -> None:
     start(wctx, tmp_path, "w1", repo)
     base, tip = head(repo), head(repo, "looop/w1")
+    reviewed(cli, "w1")  # the human's review names the tip a landing approves
     cli.env["LOOOP_SESSION_ID"] = "w1"
     # run by an agent's tool: its stdin is no terminal
     assert "no one typed it at its prompt" in refused(cli, "w1")
