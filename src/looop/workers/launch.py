@@ -16,6 +16,7 @@ from looop.home import store
 from looop.home.config import Config, Knobs, Runner, removed_placeholder
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER
+from looop.home.runners import profile
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
@@ -373,8 +374,11 @@ def _spawn_or_undo(q: _Request, h: _Here, line: str, trees: list[Tree]) -> Sessi
     starts in their folder (sandboxed: it writes each checkout, never the folder)."""
     ctx, wid = q.ctx, q.wid
     tree = trees[0] if len(trees) == 1 else None
-    # a sandboxed srt starts in the data dir (it writes nothing there); its line goes on
-    cwd = Path(h.env.get("LOOOP_WORKSPACE", ctx.paths.data)) if tree is None else ctx.paths.data
+    # a sandboxed srt starts in the data dir (it writes nothing there); its line goes on. A
+    # preset CLI asks "trust this folder?" of a new one: it starts where its user trusted it
+    trusted = not trees and (profile(q.r.name) is not None and not q.own_command)
+    room = h.env.get("LOOOP_WORKSPACE") if tree is None and not trusted else None
+    cwd = Path(room) if room else ctx.paths.data
     try:
         return spawn_line(
             ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog,
