@@ -45,12 +45,12 @@ def test_a_far_workers_exit_and_kill_are_recorded_once_and_shown(home: Home) -> 
         looop(d, "tick", timeout=200)
         looop(d, "tick", timeout=200)
         one, two = _row(d, "ow1"), _row(d, "ow2")
-        assert (one["outcome"], one["exit_code"], one["host"]) == ("exited", 3, "h1"), one
+        assert (one["outcome"], one["exit_code"], one["host"]) == ("failed", 3, "h1"), one
         assert two["outcome"] == "killed" and two["host"] == "h2", two
         looop(d, "tick", timeout=200)  # once: a later beat records nothing again
         ends = [(e["id"], e["outcome"]) for e in _ended(d) if e["id"] in ("ow1", "ow2")]
-        assert sorted(ends) == [("ow1", "exited"), ("ow2", "killed")], ends
+        assert sorted(ends) == [("ow1", "failed"), ("ow2", "killed")], ends
         journal = said(d)
-        assert "worker ow1 ended: exited — exit 3" in journal, journal[-2000:]
+        assert "worker ow1 ended: failed — exit 3" in journal, journal[-2000:]
     finally:
         looop(d, "kill", "ow2")
