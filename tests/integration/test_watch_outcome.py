@@ -63,7 +63,7 @@ def test_watch_shows_the_outcome_of_ended_workers_near_and_far(ctx: Ctx, root: P
     assert wait(root, "w1", 30, ctx.clock) == 3
     FleetWork(ctx).ended(ctx.knobs(), None)  # the beat's step: w1's outcome recorded
     rec = outcomes.read_record(str(root), "w1")
-    assert rec is not None and rec["outcome"] == "exited", rec
+    assert rec is not None and rec["outcome"] == "failed", rec
 
     async def scenario() -> None:
         app = WatchApp(ctx, show_all=True, far=EndedAway())
@@ -71,6 +71,6 @@ def test_watch_shows_the_outcome_of_ended_workers_near_and_far(ctx: Ctx, root: P
             await until(pilot, lambda: "rw1" in table_ids(app), "the far worker listed")
             await until(pilot, lambda: "w1" in table_ids(app), "the ended worker listed")
             state = {k: str(app.table.get_row(k)[2]) for k in ("w1", "w2", "rw1")}
-            assert state == {"w1": "exited 3", "w2": "running", "rw1": "verified"}, state
+            assert state == {"w1": "failed 3", "w2": "running", "rw1": "verified"}, state
 
     asyncio.run(scenario())
