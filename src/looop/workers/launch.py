@@ -286,7 +286,10 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     trees = workspace.create_all(ctx, list(h.plans))
     tree = trees[0] if len(trees) == 1 else None  # several: the worker starts in their folder
     home = workspace.workspace(ctx, wid) if len(trees) > 1 else tree.path if tree else None
-    if home is None and not h.policy.on:  # its room beside the data dir, as a box's: measured
+    # its room beside the data dir, as a box's: measured. Not a preset CLI's, which asks "trust
+    # this folder?" of a new one: it starts where its user trusted it, the data dir
+    trusted = profile(q.r.name) is not None and not q.own_command
+    if home is None and not h.policy.on and not trusted:
         room = sbx.room(ctx, wid)
         home, h.env["TMPDIR"] = os.path.join(room, "work"), os.path.join(room, "tmp")
         for d in (home, h.env["TMPDIR"]):
@@ -374,11 +377,8 @@ def _spawn_or_undo(q: _Request, h: _Here, line: str, trees: list[Tree]) -> Sessi
     starts in their folder (sandboxed: it writes each checkout, never the folder)."""
     ctx, wid = q.ctx, q.wid
     tree = trees[0] if len(trees) == 1 else None
-    # a sandboxed srt starts in the data dir (it writes nothing there); its line goes on. A
-    # preset CLI asks "trust this folder?" of a new one: it starts where its user trusted it
-    trusted = not trees and (profile(q.r.name) is not None and not q.own_command)
-    room = h.env.get("LOOOP_WORKSPACE") if tree is None and not trusted else None
-    cwd = Path(room) if room else ctx.paths.data
+    # a sandboxed srt starts in the data dir (it writes nothing there); its line goes on
+    cwd = Path(h.env.get("LOOOP_WORKSPACE", ctx.paths.data)) if tree is None else ctx.paths.data
     try:
         return spawn_line(
             ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog,
