@@ -51,11 +51,11 @@ def hctx(tmp_path: Path, ctx: Ctx) -> Any:
 
 
 def _shell(c: Ctx, sid: str, steerable: bool = False) -> Path:
-    """A human starts an unsandboxed shell; its working directory is the data dir."""
+    """A human starts an unsandboxed shell; its working directory is its room's work folder."""
     opt_in = {"steerable": True} if steerable else {}
     start_worker(c, c.knobs(), StartRequest(sid, "a shell", sandbox=OFF, **opt_in))
     assert expect(c.paths.data, sid, r"ready\$", timeout_s=20, clock=c.clock)[0] == 0
-    return c.paths.data
+    return c.paths.rooms / sid / "work"
 
 
 def _decide(c: Ctx, obj: dict[str, Any]) -> str:
