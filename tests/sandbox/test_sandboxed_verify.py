@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(180)
 
 # What the worker leaves behind: hostile targets, and honest tests that build in the workspace.
 WORKER = r"""
-W="${LOOOP_WORKSPACE:-$LOOOP_DATA_DIR/sandbox/$LOOOP_SESSION_ID/work}"  # unsandboxed: none
+W="$LOOOP_WORKSPACE"  # its room's work folder, sandboxed or not
 mkdir -p "$W" && cd "$W"
 printf 'all:\n\t-echo pwned > $(HOME)/pwned-make\n\tcat $(HOME)/.ssh/id_rsa\n' > Makefile
 printf 'test:\n\tsh ./test.sh\n' >> Makefile
@@ -144,7 +144,7 @@ def test_a_sandboxed_workers_verify_never_runs_outside_when_srt_cannot(
 
 def test_an_unsandboxed_workers_verify_runs_as_before(tmp_path: Path, srt: Path) -> None:
     box = Home(tmp_path, srt)
-    box.start("w1", "make -C sandbox/w1/work", "--no-sandbox")
+    box.start("w1", f"make -C {box.data}.work/rooms/w1/work", "--no-sandbox")  # its room
     done = box.looop("tick", "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     # as configured: the human's own verify of an unsandboxed worker is not boxed

@@ -494,9 +494,7 @@ def resolve_knobs(
                 given.add(k.name)
             except (ValueError, TypeError):
                 if warn:
-                    warn(
-                        f"ignoring {k.env}={ev!r}: expected {k.expected()}; using {val!r} — "
-                        f"fix or unset {k.env}"
-                    )
+                    fix = f"using {val!r} — fix or unset {k.env}"
+                    warn(f"ignoring {k.env}={ev!r}: expected {k.expected()}; {fix}")
         out[k.name] = val
     return Knobs(out, frozenset(given))

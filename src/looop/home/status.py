@@ -273,10 +273,8 @@ def gather_status_at(
     the finished workers only counted (`workers_finished`), not read: they pile up over days."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
-    config_warnings: list[str] = []
-    config_error, runner, knobs, interval, spend = _configured(
-        data, config, env, clock, config_warnings
-    )
+    warned: list[str] = []
+    config_error, runner, knobs, interval, spend = _configured(data, config, env, clock, warned)
     records = beat_records(data)
     workers, finished = _workers(data, all_workers)
     backoff = _read_obj(_at(data, ".tick-backoff"))
@@ -288,7 +286,7 @@ def gather_status_at(
         "data_dir": data,
         "config": config,
         "config_error": config_error,
-        "config_warnings": config_warnings,
+        "config_warnings": warned,
         "runner": runner,
         "web": web_running(data),
         "now": stamp(clock, clock.now()),

@@ -32,7 +32,7 @@ from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_window
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
-from looop.workers import needsinput, reviewsend
+from looop.workers import needsinput
 
 Gate = Callable[[Beat], TickOutcome | None]
 
@@ -200,7 +200,10 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     if not b.dry_run:  # once per worker entering needs-input
         needsinput.tell(ctx, b.cfg, b.snapshot.get("sys-sessions"))
         if (ctx.paths.data / "reviews").is_dir():  # rounds may wait for an idle worker
-            reviewsend.deliver_waiting(ctx, b.k)
+            # lazy: review delivery loads resume and the sandbox; a quiet beat loads no move
+            from looop.workers.reviewsend import deliver_waiting
+
+            deliver_waiting(ctx, b.k)
     return None
 
 
