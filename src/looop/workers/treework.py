@@ -60,20 +60,28 @@ def left_untracked(env: Mapping[str, str], tree: Tree) -> tuple[str, ...]:
     return tuple(n for n in done.stdout.split("\0") if n) if done.returncode == 0 else ()
 
 
+def _git_out(
+    env: Mapping[str, str], tree: Tree, args: list[str], what: str, timeout: float
+) -> str | None:
+    """git's stdout in the worktree; None: unknown (a stray in its git folder is said, raised)."""
+    try:
+        argv = ["git", "--no-pager", "-C", tree.path, *args]
+        done = run_git(argv, tree_env(env, tree, timeout), timeout, f"{what} in {tree.path}")
+    except Strays:
+        raise
+    except WorktreeError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
 def uncommitted(
     env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S
 ) -> list[str] | None:
     """The paths the worktree holds uncommitted, less what its setup left; None: unknown."""
-    try:
-        argv = ["git", "--no-pager", "-C", tree.path, *_STATUS, "-z", "--no-renames"]
-        done = run_git(argv, tree_env(env, tree, timeout), timeout, f"git status in {tree.path}")
-    except Strays:
-        raise  # said, not taken for unknown
-    except WorktreeError:
+    out = _git_out(env, tree, [*_STATUS, "-z", "--no-renames"], "git status", timeout)
+    if out is None:
         return None
-    if done.returncode != 0:
-        return None
-    got = [e for e in done.stdout.split("\0") if e]
+    got = [e for e in out.split("\0") if e]
     return [e[3:] for e in got if not (e.startswith("?? ") and setups(tree, e[3:]))]
 
 
@@ -84,16 +92,10 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     left = uncommitted(env, tree, timeout)
     if left is None or left:
         return None if left is None else True
-    try:
-        argv = ["git", "--no-pager", "-C", tree.path, "ls-files", "-z", "--stage"]
-        staged = run_git(argv, tree_env(env, tree, timeout), timeout, f"ls-files in {tree.path}")
-    except Strays:
-        raise  # said, not taken for unknown
-    except WorktreeError:
+    staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
+    if staged is None:
         return None
-    if staged.returncode != 0:
-        return None
-    for entry in staged.stdout.split("\0"):
+    for entry in staged.split("\0"):
         meta, _, name = entry.partition("\t")
         if meta.startswith("160000 ") and os.path.lexists(os.path.join(tree.path, name, ".git")):
             return True
