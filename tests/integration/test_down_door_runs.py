@@ -25,7 +25,7 @@ from tests.procwatch import by_argv, describe, kill_all, tagged
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.process]
 
-ASKS = 4
+ASKS = 3  # a worker keeps at most 3 asks pending
 # asks in the background at once, then the worker goes on with its own work
 WORKER = (
     "sh -c 'for i in " + " ".join(str(i) for i in range(ASKS)) + "; do "
