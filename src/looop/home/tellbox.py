@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-from contextlib import contextmanager
 
 from looop.home import jsonio, store
 from looop.home.boxfolder import Folder
@@ -16,8 +14,6 @@ from looop.home.errors import CorruptState, LooopError
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from looop.home.store import AnyPath
 
 _ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -102,32 +98,23 @@ def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
     return None
 
 
-@contextmanager
-def _inbox(tells: AnyPath) -> Iterator[tuple[Folder, Folder] | None]:
-    """tells/ and its consumed/ (made if missing), both by fd; None: no tells/ at all."""
-    with Folder(tells) as box:
-        _refuse(box)
-        if box.fd < 0:
-            yield None
-            return
-        with contextlib.suppress(FileExistsError):
-            os.mkdir("consumed", dir_fd=box.fd)
-        with box.sub("consumed") as done:
-            _refuse(done)
-            yield box, done
-
-
 def take_tells(tells: AnyPath, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
     delivered at most once even when two readers race. Every name is relative to the folders'
     fds: a consumed/ a box made a symlink is refused (store.NotRegular), never moved into."""
     check_worker(worker)
-    with _inbox(tells) as got:
-        if got is None:
+    with Folder(tells) as box:
+        _refuse(box)
+        if box.fd < 0:
             return []
-        box, done = got
-        pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
-        taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
+        try:
+            os.mkdir("consumed", dir_fd=box.fd)
+        except FileExistsError:
+            pass
+        with box.sub("consumed") as done:
+            _refuse(done)
+            pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
+            taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
     return [msg for msg in taken if msg is not None]
 
 
@@ -137,14 +124,20 @@ def take_tell(tells: AnyPath, worker: str, tid: str, back: bool = False) -> str 
     check_worker(worker)
     if not id_number(tid, worker):
         return None
-    with _inbox(tells) as got:
-        if got is None:
+    with Folder(tells) as box:
+        _refuse(box)
+        if box.fd < 0:
             return None
-        box, done = got
-        if not back:
-            return _take(box, done, f"{tid}.json")
-        os.rename(f"{tid}.json", f"{tid}.json", src_dir_fd=done.fd, dst_dir_fd=box.fd)
-        return None
+        try:
+            os.mkdir("consumed", dir_fd=box.fd)
+        except FileExistsError:
+            pass
+        with box.sub("consumed") as done:
+            _refuse(done)
+            if not back:
+                return _take(box, done, f"{tid}.json")
+            os.rename(f"{tid}.json", f"{tid}.json", src_dir_fd=done.fd, dst_dir_fd=box.fd)
+            return None
 
 
 def _take(box: Folder, done: Folder, name: str) -> str | None:
