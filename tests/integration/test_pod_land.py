@@ -29,6 +29,7 @@ pytest.importorskip("kubernetes")
 from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
+from tests import helpers
 from tests.helpers import clean_env, until
 from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 
@@ -300,7 +301,8 @@ def test_a_pod_workers_change_is_reviewed_commented_on_and_landed_from_home(
     assert _git("--git-dir", str(bare), "rev-parse", "main") == tip
     journal = h.journal()
     assert "user (cli): landed worker w1 in pod job/" in journal and tip[:12] in journal
-    assert f"answered the landing proposal {proposal['ask']}" in journal
+    # the proposal answered: an event beside the journal (looop journal --all)
+    assert f"answered the landing proposal {proposal['ask']}" in helpers.said(h.data)
     assert "nothing to land" in h.refused("land", "w1")
 
     # its Job ended: no checkouts any more, each step refused in one line

@@ -296,7 +296,8 @@ def test_a_refused_worker_fails_the_beat_and_an_allow_pattern_lets_it_start(
         assert [s.id for s in list_sessions(c.paths.data)] == ["w1"]
         assert (c.paths.verify / "w1.cmd").read_text() == "test -f marker\n"
         assert wait(c.paths.data, "w1", 20, c.clock) == 0
-        assert _marker(c).exists()  # the allowed command really ran
+        # the allowed command really ran, in the worker's own room (no repo)
+        assert (c.paths.rooms / "w1" / "work" / "marker").exists()
     finally:
         stop_sessions(c.paths.data)
 

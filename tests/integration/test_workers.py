@@ -189,12 +189,10 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
             wctx,
             k,
             StartRequest(
-                "v1", "x", command="echo done; exit 0 # {{prompt_file}}", verify="test -f made"
+                "v1", "x", command="touch made; exit 0 # {{prompt_file}}", verify="test -f made"
             ),
         )
-        start_worker(
-            wctx, k, StartRequest("v2", "x", command="touch made; echo ok # {{prompt_file}}")
-        )
+        start_worker(wctx, k, StartRequest("v2", "x", command="echo ok # {{prompt_file}}"))
         start_worker(wctx, k, StartRequest("live", "x"))
         from looop.sessions.state import flag
 
@@ -206,7 +204,7 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
         assert by_id["live"]["health"] == "busy" and by_id["live"]["note"] == "need approval"
         assert by_id["v1"]["health"] == "dead" and "verify" not in by_id["v1"]
         wire(wctx, [{"decision": {"action": "noop"}}], worker=ECHO_AGENT)
-        tick(wctx)  # housekeeping runs v1's verify once
+        tick(wctx)  # housekeeping runs v1's verify once, in v1's own room
         by_id = {e["id"]: e for e in probe_sessions(wctx)["signal"]}
         assert by_id["v1"]["verify"] == "pass"
         assert "verify" not in by_id["v2"]

@@ -4,6 +4,7 @@ and no descendant outliving the command (core/procs containment)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
@@ -30,13 +31,18 @@ class ShellResult:
 
 
 def run_shell(
-    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
+    ctx: Ctx,
+    cmd: str,
+    timeout_s: float,
+    sandbox: SandboxPolicy | WorkerBox | None = None,
+    cwd: Path | None = None,
 ) -> ShellResult:
     """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
     started ends too (daemons, setsid, double forks): the stderr tail says how many.
     `sandbox` on: the command runs inside srt (sandbox/worker.shell_argv); a WorkerBox: in
     that worker's own sandbox (a sandboxed worker's verify, workers/boxed.verify_argv);
-    where srt cannot run, a LooopError says what is missing and nothing runs.
+    where srt cannot run, a LooopError says what is missing and nothing runs. `cwd`: where it
+    runs unboxed (an ended worker's verify: its own folder); the data dir by default.
 
     Deadlines use the injected clock's monotonic time, which runs for real even in tests.
     """
@@ -52,7 +58,7 @@ def run_shell(
                 argv = shell_argv(ctx, sandbox, cmd, env)
         elif sandbox is not None:
             argv, env = verify_argv(ctx, sandbox, cmd, env)
-        result = _run(ctx, argv, env, timeout_s, contain, token)
+        result = _run(ctx, argv, env, timeout_s, contain, token, cwd or ctx.paths.data)
         left = contain.close().get(token, 0)
     if not left:
         return result
@@ -67,10 +73,11 @@ def _run(
     timeout_s: float,
     contain: Containment,
     token: str,
+    cwd: Path,
 ) -> ShellResult:
     started = ctx.clock.monotonic()
     deadline = started + timeout_s if timeout_s > 0 else None
-    proc = spawn(argv, cwd=ctx.paths.data, env=env, contain=contain, token=token)
+    proc = spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
     run = Run(proc, deadline, Tail(_TAIL_BYTES), Tail(_TAIL_BYTES), started=started)
     # One run in the pool: it ends when bash has exited and its pipes are done, or
     # _EXIT_GRACE_S after bash exits if a backgrounded grandchild still holds them (left to

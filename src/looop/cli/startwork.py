@@ -20,12 +20,12 @@ from looop.home.clock import Clock, clock_for
 from looop.home.cost import COST_REPORTING
 from looop.home.cost.breakers import start_refused
 from looop.home.errors import LooopError
+from looop.home.runners import program
 from looop.home.startargs import Start
 from looop.home.usagewindows import HELD_DIR
 from looop.sandbox import boxtty
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers.ids import normalise_target
-from looop.workers.startrecord import program
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005

@@ -231,6 +231,8 @@ PROFILE = RunnerProfile(
         # one in the output above it (tests/corpus/needs: a long answer)
         ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes(?:\n[^\n]*){0,9}\s*\Z"),
         ("approval", r"^ *Esc to cancel · [^\n]*(?:\n[^\n]*){0,2}\s*\Z"),
+        # "trust this folder?" of a folder it has not seen (a custom command's new room)
+        ("approval", r"^ *(?:❯ )?Yes, I trust this folder\n\s*Enter to confirm · Esc[^\n]*\s*\Z"),
         # its input box, empty or holding a few typed lines (tests/corpus/needs/claude)
         ("idle", r"^─{10,}\n❯[^\n]*(?:\n(?!─)[^\n]*){0,4}\n─{10,}$"),
     ),

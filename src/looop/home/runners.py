@@ -31,6 +31,16 @@ def profile(name: str, runners: tuple[RunnerProfile, ...] = RUNNERS) -> RunnerPr
     return None
 
 
+def program(line: str) -> str:
+    """The program a worker or runner line runs: its first word's base name, past `env` and
+    NAME=value words."""
+    for word in line.split():
+        if word == "env" or ("=" in word and not word.startswith(("/", "."))):
+            continue
+        return os.path.basename(word.strip("'\""))
+    return ""
+
+
 def names(runners: tuple[RunnerProfile, ...] = RUNNERS) -> tuple[str, ...]:
     return tuple(p.name for p in runners)
 

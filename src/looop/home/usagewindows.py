@@ -20,6 +20,7 @@ import os
 from looop.home import store, where
 from looop.home.errors import CorruptState
 from looop.home.locks import dir_lock
+from looop.home.runners import program
 from looop.home.stamps import until_text
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
@@ -87,18 +88,9 @@ class Window:
         }
 
 
-def program_of(line: str) -> str:
-    """The program a runner's line runs: its first word past `env` and NAME=value words."""
-    for word in line.split():
-        if word == "env" or ("=" in word and not word.startswith(("/", "."))):
-            continue
-        return os.path.basename(word.strip("'\""))
-    return ""
-
-
 def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
     """The account a runner's line spends from, as this environment gives it credentials."""
-    prog = program_of(line)
+    prog = program(line)
     var, sub = _HOMES.get(prog, ("", ""))
     home = env.get(var) if var else None
     if not home:

@@ -37,7 +37,7 @@ from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
 from looop.home.cost.statusspend import daily_budget
 from looop.home.errors import LooopError
-from looop.home.runners import profile
+from looop.home.runners import profile, program
 from looop.home.spent import (
     Spend,
     budgets,
@@ -64,7 +64,7 @@ from looop.loop.clirecords import (
 )
 from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
-from looop.workers import resume, startrecord
+from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
 METERED = COST_REPORTING  # each keeps a session record looop reads
@@ -90,7 +90,7 @@ def _locate(
         return None
     runner = str(rec["runner"]) if isinstance(rec.get("runner"), str) else "?"
     line = rec.get("resume") if isinstance(rec.get("resume"), str) else runners.get(runner, "")
-    cli = rec["cli"] if isinstance(rec.get("cli"), str) else startrecord.program(line or "")
+    cli = rec["cli"] if isinstance(rec.get("cli"), str) else program(line or "")
     conv = rec.get("conversation")
     started = rec.get("started")
     out: dict[str, Any] = {

@@ -22,12 +22,6 @@ from looop.home.runners import RUNNERS, profile
 from looop.sandbox.srt import SandboxError
 
 
-def program(line: str) -> str:
-    """The program a worker line runs (its first word's file name), past `env A=B`."""
-    words = _command(line)
-    return os.path.basename(words[0]) if words else ""
-
-
 def _command(line: str) -> list[str]:
     """The line's words from its program on (past `env A=B`); none when it cannot be split."""
     try:

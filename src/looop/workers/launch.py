@@ -16,7 +16,7 @@ from looop.home import store
 from looop.home.config import Config, Knobs, Runner, removed_placeholder
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER
-from looop.home.runners import profile
+from looop.home.runners import profile, program
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
@@ -32,7 +32,7 @@ from looop.workers.ids import PULSE, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
-from looop.workers.startrecord import note_start, plan_start, program
+from looop.workers.startrecord import note_start, plan_start
 from looop.workers.treeinclude import copy_included
 from looop.workers.treerecord import Tree, save
 from looop.workers.treesetup import Setup, log_dir, run_setup, setup_for
@@ -286,9 +286,10 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     trees = workspace.create_all(ctx, list(h.plans))
     tree = trees[0] if len(trees) == 1 else None  # several: the worker starts in their folder
     home = workspace.workspace(ctx, wid) if len(trees) > 1 else tree.path if tree else None
-    # its room beside the data dir, as a box's: measured. Not a preset CLI's, which asks "trust
-    # this folder?" of a new one: it starts where its user trusted it, the data dir
-    trusted = profile(q.r.name) is not None and not q.own_command
+    # its room beside the data dir, as a box's: measured. Not a known CLI's (a preset's or a
+    # --command running one), which asks "trust this folder?" of a new one: it starts where
+    # its user trusted it, the data dir
+    trusted = profile(program(q.ask.line)) is not None
     if home is None and not h.policy.on and not trusted:
         room = sbx.room(ctx, wid)
         home, h.env["TMPDIR"] = os.path.join(room, "work"), os.path.join(room, "tmp")

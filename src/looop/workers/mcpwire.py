@@ -25,14 +25,13 @@ already gives it."""
 
 from __future__ import annotations
 
-import os
 import shlex
 
 from looop.home import jsonio
 from looop.home.config import Config
 from looop.home.errors import bad_config_value
 from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
+from looop.home.runners import RUNNERS, profile, program
 
 SERVER = "looop"
 TOOL_TIMEOUT_S = 7 * 86400
@@ -84,12 +83,6 @@ def settings(cfg: Config) -> McpSettings:
         if not isinstance(value, bool):
             raise bad_config_value(cfg.source, f"mcp.{key}", "true or false", value)
     return McpSettings(raw.get("allow_actions", False), raw.get("worker_tools", False))
-
-
-def program(line: str) -> str:
-    """The name of the program a worker line starts (its first word's basename)."""
-    words = line.split(None, 1)
-    return os.path.basename(words[0]) if words else ""
 
 
 def _after_program(line: str, flags: list[str]) -> str:

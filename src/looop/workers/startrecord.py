@@ -16,7 +16,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import CorruptState
 from looop.home.presets import SESSION_ID
-from looop.home.runners import RUNNERS, profile
+from looop.home.runners import RUNNERS, profile, program
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.workers.errors import WorkerError
 
@@ -73,12 +73,6 @@ def with_session_id(template: str, conv: str) -> str:
     if not valid_id(conv):
         raise WorkerError(f"conversation id {conv[:40]!r} is not an id (letters, digits, - and _)")
     return template.replace(SESSION_ID, conv)
-
-
-def program(template: str) -> str:
-    """The CLI a template runs: its first word's base name."""
-    words = template.split()
-    return os.path.basename(words[0]) if words else ""
 
 
 def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str | None]:

@@ -13,7 +13,9 @@ is fetched."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from looop.core import provenance
@@ -46,7 +48,10 @@ class ShellOutcome(Protocol):
 
 # The runner is handed in by the beat (act.shell.run_shell): workers sit below act. Its last
 # argument is the sandbox to run in: shell_policy's, a worker's own, or None: none.
-RunShell = Callable[[Ctx, str, float, "SandboxPolicy | WorkerBox | None"], ShellOutcome]
+# The last, where an unboxed verify runs: the worker's own folder.
+RunShell = Callable[
+    [Ctx, str, float, "SandboxPolicy | WorkerBox | None", "Path | None"], ShellOutcome
+]
 # The verifies of workers away from home, handed in by the beat too (remote/verify.run_far):
 # (ctx, [(id, command)] with no session here, timeout, seconds left, run_shell's sandbox) ->
 # the ids it recorded.
@@ -84,6 +89,18 @@ def _worker_box(ctx: Ctx, wid: str) -> WorkerBox | None:
         return None
 
     return WorkerBox(wid)
+
+
+def _folder(ctx: Ctx, wid: str) -> Path | None:
+    """The folder the worker worked in (its worktree or room) while it is still there; None:
+    the data dir."""
+    try:
+        rec = resume.read_record(ctx, wid)
+    except WorkerError:
+        return None
+    if rec is None or not os.path.isdir(rec.cwd):
+        return None
+    return Path(rec.cwd)
 
 
 def run_pending_verifies(
@@ -132,7 +149,7 @@ def run_pending_verifies(
                 continue
             inside = policy if policy.on else None
         try:
-            r = run(ctx, cmd, timeout, inside)
+            r = run(ctx, cmd, timeout, inside, None if inside else _folder(ctx, wid))
         except LooopError as e:  # srt cannot run here: one line, and nothing ran
             record(ctx, wid, cmd, False, None, False, f"not run: {e}")
             done.append(wid)

@@ -115,7 +115,7 @@ def test_a_start_records_the_conversation_cwd_sandbox_and_policy(fleet: Ctx) -> 
     assert rec.conversation is not None and f"START {rec.conversation}" in _log(fleet, "w1")
     assert (rec.policy, rec.cwd, rec.sandbox.on, rec.resume) == (
         "resume",
-        str(fleet.paths.data),
+        str(fleet.paths.rooms / "w1" / "work"),  # a custom command without a repo works in its room
         False,
         RESUME,
     )

@@ -52,7 +52,7 @@ Box = SandboxPolicy | WorkerBox | None
 def verify(ctx: Ctx, shell: SandboxPolicy | None) -> dict[str, Box]:
     seen: dict[str, Box] = {}
 
-    def run(c: Ctx, cmd: str, timeout: float, box: Box) -> Outcome:
+    def run(c: Ctx, cmd: str, timeout: float, box: Box, cwd: Path | None = None) -> Outcome:
         seen[cmd] = box
         return Outcome()
 
@@ -96,7 +96,7 @@ def test_an_unreadable_config_runs_no_decisions_verify(ctx: Ctx) -> None:
 def test_a_sandbox_that_cannot_start_fails_the_verify_in_one_line(ctx: Ctx) -> None:
     given(ctx, "w1", "true", None)
 
-    def run(c: Ctx, cmd: str, timeout: float, box: Box) -> Outcome:
+    def run(c: Ctx, cmd: str, timeout: float, box: Box, cwd: Path | None = None) -> Outcome:
         raise SandboxError("verify cannot run sandboxed: missing srt")
 
     run_pending_verifies(ctx, ctx.knobs(), cast(list[Session], [Dead("w1")]), run, ON)
