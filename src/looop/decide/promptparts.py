@@ -94,9 +94,10 @@ def size(text: str) -> int:
 def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
     """Keep the prompt under `limit` bytes (0: no limit): the budget goes to the goals first,
     then the readings in section order, then what moves of them (the latest change first, so
-    the oldest change is the first left out); an item that does not fit is left out whole (a
-    marker in its section counts them). Everything else is capped per item and never cut
-    here: the instructions, constitution, PLAYBOOK, asks, journal and NOW."""
+    the oldest change is the first left out); the first item of a kind that does not fit is
+    left out whole with every one after it, as v1.0 stops a section (a marker in its section
+    counts them). Everything else is capped per item and never cut here: the instructions,
+    constitution, PLAYBOOK, asks, journal and NOW."""
     every = [*head, *parts, now]
     if limit <= 0 or size(render(every)) <= limit:
         return render(every)
@@ -108,10 +109,13 @@ def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[s
         item.kept = False
     room = limit - size(render(every))
     order = sorted(range(len(items)), key=lambda n: (KINDS[items[n].kind][0], -items[n].first))
+    stopped: set[str] = set()
     for n in order:
         item = items[n]
         need = size(item.render())
-        item.kept = need <= room
+        item.kept = item.kind not in stopped and need <= room
+        if not item.kept:
+            stopped.add(item.kind)
         room -= need if item.kept else 0
     for gap in gaps:
         gap.left_out = sum(1 for i in items if i.kind == gap.kind and not i.kept)

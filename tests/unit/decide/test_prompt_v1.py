@@ -99,11 +99,12 @@ def test_a_budget_below_the_fixed_sections_drops_every_goal_whole_and_keeps_the_
     assert "truncated by looop" not in whole
 
 
-def test_a_tight_budget_keeps_playbook_and_goals_and_drops_later_readings_whole(
+def test_a_tight_budget_keeps_playbook_and_goals_and_stops_readings_at_the_first_misfit(
     ctx: Ctx,
 ) -> None:
-    """The budget is spent in section order: PLAYBOOK and goals first; a sensor reading that
-    does not fit is left out whole (never cut mid-body), and a later one that fits stays."""
+    """The budget is spent in section order: PLAYBOOK and goals first; the first sensor
+    reading that does not fit is left out whole (never cut mid-body) and the section stops
+    there, as v1.0 does: a later one that would fit is left out too."""
     _fixture(ctx)
     ctx.paths.goal("ship").write_text("goal: ship v2\n" + "s" * 3000 + "\n")
     _reading(ctx, "sensor-a", "a", 3000)
@@ -117,9 +118,9 @@ def test_a_tight_budget_keeps_playbook_and_goals_and_drops_later_readings_whole(
     assert len(text.encode()) <= budget
     assert "PB RULES" in text and "triage the inbox" in text and "s" * 3000 in text
     readings = _section(text, "=== SENSOR READINGS ===")
-    assert "--- sensor-a.json" in readings and "--- sensor-c.json" in readings
+    assert "--- sensor-a.json" in readings and "--- sensor-c.json" not in readings
     assert "--- sensor-b.json" not in readings and "b" * 100 not in text
-    assert readings[-1].startswith("[… truncated by looop: 1 sensor reading left out")
+    assert readings[-1].startswith("[… truncated by looop: 2 sensor readings left out")
     assert "a" * 3000 in text and "more chars" not in text  # kept readings are whole
 
 
