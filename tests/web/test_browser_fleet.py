@@ -72,3 +72,31 @@ def test_a_changed_row_is_redrawn_and_the_others_keep_their_nodes(
     assert got["w2"] == (True, False)  # its <tr> kept, its cells made again
     for sid in ("pulse", "w1", "w3"):
         assert got[sid] == (True, True), sid  # untouched: the same nodes
+
+
+CELLS = """
+const box = document.querySelector('#fleet-box').getBoundingClientRect();
+return [...document.querySelectorAll('#fleet tbody tr')].map((tr) =>
+  [...tr.children].map((td) => { const r = td.getBoundingClientRect();
+    return [r.left, r.right, r.top, r.bottom, box.left, box.right]; }));"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (400, 800)])
+def test_the_fleet_fits_its_card_and_no_cell_covers_another(
+    fleet: dict[str, Any], driver: Any, width: int, height: int
+) -> None:
+    """At a desktop's and a phone's width every cell of every row lies inside the card, and
+    no two cells of a row overlap (a narrow card wraps each row into labelled cells)."""
+    for sid in IDS:  # a flag's note rides on the id: the widest first column a fleet shows
+        note = "waiting for the release checklist to be signed off by the team"
+        store.atomic_write(fleet["data"] / "sessions" / sid / "note", note)
+    driver.set_window_size(width, height)
+    driver.get(fleet["url"])
+    wait_until(lambda: len(driver.execute_script(CELLS)) == 1 + len(IDS), 30, "the fleet drawn")
+    for row in driver.execute_script(CELLS):
+        for n, (left, right, top, bottom, box_left, box_right) in enumerate(row):
+            assert box_left - 0.5 <= left and right <= box_right + 0.5, (width, n, row)
+            for o_left, o_right, o_top, o_bottom, _, _ in row[n + 1 :]:
+                apart = right <= o_left + 0.5 or o_right <= left + 0.5
+                apart = apart or bottom <= o_top + 0.5 or o_bottom <= top + 0.5
+                assert apart, (width, n, row)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from looop.act.decision import MAX_BUDGET_USD
-from looop.act.moves.far import backend_for
+from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
@@ -20,7 +20,7 @@ from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import words
 from looop.home.errors import LooopError
 from looop.home.render import fleet_json, fleet_table
-from looop.home.spent import POLICIES, budgets, clear_over, set_budget
+from looop.home.spent import POLICIES
 from looop.home.startargs import Start
 from looop.home.terminal import colour_on
 from looop.loop.ended import clear_stall
@@ -28,10 +28,8 @@ from looop.remote.engine import host_of
 from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
-from looop.sessions.state import SessionError
 from looop.workers import diffstat, treework
 from looop.workers.backend import Backend
-from looop.workers.errors import HostUnreachable
 from looop.workers.ids import normalise_target
 from looop.workers.treerecord import load_all
 
@@ -160,32 +158,7 @@ def worker_start(
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--budget", type=float, default=None, metavar="USD", help="Its new ceiling.")
 def worker_continue(worker_id: str, budget: float | None) -> None:
-    ctx = make_ctx()
-    wid = normalise_target(worker_id)
-    data = str(ctx.paths.data)
-
-    if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
-        raise LooopError(
-            f"--budget {budget:g}: give a positive amount in USD, at most "
-            f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
-        )
-    policy = budgets(data).get(wid, (0.0, "pause"))[1]
-    set_budget(data, wid, budget, policy)
-    was = clear_over(data, wid)
-    ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
-    try:
-        way = backend_for(ctx, wid)
-        reach = way.look(wid)  # no worker by that id is said
-        went = way.go_on(wid)  # all it runs (its box's inside too), wherever it runs
-    except HostUnreachable as e:  # by its kind, whatever engine said it
-        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
-    except SessionError as e:
-        raise LooopError(f"worker {wid}: {e}") from e
-    except LooopError as e:  # anything else an engine raised: its host did not answer
-        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
-    if not went and reach != "alive":
-        raise LooopError(f"worker {wid}: it no longer runs (its {ceiling} is kept)")
-    click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
+    click.echo(continue_worker(make_ctx(), normalise_target(worker_id), budget))
 
 
 @worker_group.command(

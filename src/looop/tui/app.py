@@ -33,6 +33,7 @@ from looop.home.errors import LooopError
 from looop.remote import engine
 from looop.remote.fleet import far_rows
 from looop.sessions.state import Session, SessionError, list_sessions
+from looop.tui import render
 from looop.tui.feed import SessionFeed, ShotFeed
 from looop.tui.keys import KEYS, WIDE_KEYS, KeysApp
 from looop.tui.modals import Acts
@@ -63,7 +64,7 @@ COLUMNS = (
     ("VERIFY", "verify"),
     ("NOTE", "note"),
 )
-FLEET_VISIBLE = 5
+FLEET_VISIBLE = 5  # rows the fleet pane shows at least; a taller terminal shows more
 
 
 class Far(Protocol):
@@ -81,11 +82,9 @@ class HomeFar:
         self.ctx = ctx
 
     def rows(self) -> list[dict[str, Any]]:
-
         return far_rows(self.ctx)
 
     def backend(self, sid: str) -> Backend | None:
-
         return engine.remote_of(self.ctx, sid)
 
 
@@ -188,11 +187,13 @@ class WatchApp(KeysApp):
         except OSError:
             sessions = []
         self.sessions = {s.id: s for s in sessions}
-        workers = self.fleet_seen = self._with_far(
-            fleet_view(self.ctx, sessions, self._stuck_secs())
-        )
+        here = fleet_view(self.ctx, sessions, self._stuck_secs())
+        workers = self.fleet_seen = render.with_far(here, self.far_rows, self.sessions)
         since = (self.since_s, self.ctx.clock.now()) if self.since_s is not None else None
-        self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected, since=since)
+        needing = render.needing_you(str(self.ctx.paths.data), workers)
+        self.rows = fleet_rows(
+            sessions, workers, self.show_all, keep=self.selected, since=since, needing=needing
+        )
         # a chosen id may be a remote worker's, listed once its host's first look is back
         listed = self.selected in {r.id for r in self.rows}
         if not listed and (self.selected is None or self._far_looked):
@@ -202,18 +203,8 @@ class WatchApp(KeysApp):
         self._status_left()
         self._status_right()
 
-    def _with_far(self, workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The home's workers and those away from home, one row per id: a living remote
-        worker over a finished local session of its id, else the session here."""
-        here = {str(w["id"]) for w in workers}
-        out = [w for w in workers if not self._is_far(str(w["id"]))]
-        return out + [r for sid, r in self.far_rows.items() if self._is_far(sid) or sid not in here]
-
     def _is_far(self, sid: str | None) -> bool:
-        row = self.far_rows.get(sid) if sid is not None else None
-        if row is None:
-            return False
-        return bool(row.get("alive")) or sid not in self.sessions
+        return render.is_far(sid, self.far_rows, self.sessions)
 
     def _stuck_secs(self) -> int:
         try:
@@ -241,6 +232,11 @@ class WatchApp(KeysApp):
                 table.move_cursor(row=keys.index(self.selected))
         self._table_keys = keys
         self._table_cells = seen
+        self._fit_fleet()
+
+    def _fit_fleet(self) -> None:  # as tall as its rows, to 2/5 of the terminal (each second)
+        most = max(FLEET_VISIBLE, self.size.height * 2 // 5 - 1)
+        self.table.styles.height = min(max(len(self.rows), FLEET_VISIBLE), most) + 1
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """A mouse click on a row (keyboard moves never reach here: the app owns the keys)."""

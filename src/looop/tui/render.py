@@ -4,7 +4,7 @@ Kept free of Textual so the conversion and the ordering are testable on their ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,8 @@ from rich.style import Style
 from rich.text import Text
 
 from looop.home import outcomes
+from looop.home.errors import LooopError
+from looop.home.needs import needs_at
 from looop.home.outcomes import Outcome
 from looop.sessions.state import Session
 from looop.workers.health import age
@@ -174,9 +176,12 @@ def fleet_rows(
     show_all: bool,
     keep: str | None = None,
     since: tuple[float, float] | None = None,
+    needing: frozenset[str] = frozenset(),
 ) -> list[FleetRow]:
-    """The pulse first (health up/down), then workers oldest first (longest uptime on top,
-    so a new worker joins at the bottom and rows never jump). Living only unless `show_all`;
+    """The pulse first (health up/down), then the workers that need a human (`needing`: the
+    needs-you queue's), then the rest oldest first (longest uptime on top, so a new worker
+    joins at the bottom and rows move only when one needs you or stops needing you).
+    Living only unless `show_all`;
     `keep` (the selected id) stays listed even once it died, so the pane does not vanish.
     `since` (window seconds, now): a finished worker last heard from within the window is
     listed too (v1.0's `watch --since`)."""
@@ -214,8 +219,34 @@ def fleet_rows(
         if w.get("id") != PULSE
         and (show_all or w.get("alive") or w.get("id") == keep or _recent(w, since))
     ]
-    rest.sort(key=lambda r: (r.started is None, r.started or 0.0, r.id))
+    rest.sort(key=lambda r: (r.id not in needing, r.started is None, r.started or 0.0, r.id))
     return out + rest
+
+
+def is_far(sid: str | None, far: Mapping[str, Mapping[str, Any]], here: Container[str]) -> bool:
+    """Is this id's row the one away from home: a living remote worker, or one with no
+    session here?"""
+    row = far.get(sid) if sid is not None else None
+    return row is not None and (bool(row.get("alive")) or sid not in here)
+
+
+def with_far(
+    workers: list[dict[str, Any]], far: dict[str, dict[str, Any]], here: Container[str]
+) -> list[dict[str, Any]]:
+    """The home's workers and those away from home, one row per id: a living remote worker
+    over a finished local session of its id, else the session here."""
+    ids = {str(w["id"]) for w in workers}
+    out = [w for w in workers if not is_far(str(w["id"]), far, here)]
+    return out + [r for sid, r in far.items() if is_far(sid, far, here) or sid not in ids]
+
+
+def needing_you(data: str, workers: list[dict[str, Any]]) -> frozenset[str]:
+    """The ids the needs-you queue names (none when it does not read: the status line says
+    why)."""
+    try:
+        return frozenset(n.worker for n in needs_at(data, workers))
+    except (LooopError, OSError):
+        return frozenset()
 
 
 def _recent(w: Mapping[str, Any], since: tuple[float, float] | None) -> bool:

@@ -13,6 +13,7 @@ from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.landing import LandConflict
+from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
@@ -121,6 +122,23 @@ def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
     except LooopError as e:
         raise WebError(409, str(e)) from None
     return {"ok": True, "was": rec.get("why")}
+
+
+def go_on(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """`looop worker continue ID [--budget USD]`: a worker at its budget goes on."""
+    del actor  # the budget file says the ceiling; nothing is journaled, as on the CLI
+    try:
+        validate_id(sid)
+    except SessionError:
+        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+    budget = body.get("budget_usd")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
+        raise WebError(400, '"budget_usd" must be a number of USD (e.g. 5), or left out')
+    try:
+        said = continue_worker(ctx, sid, None if budget is None else float(budget))
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    return {"ok": True, "said": said}
 
 
 def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:

@@ -350,6 +350,12 @@ _POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
     ("/workers/{wid}/review/send", "Send the drafted round (`--send`).", reviews.send, "wid"),
     ("/workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall, "wid"),
     (
+        "/workers/{wid}/continue",
+        'Let a worker at its budget go on: {"budget_usd"?} (none: its budget lifted).',
+        actions.go_on,
+        "wid",
+    ),
+    (
         "/workers/{wid}/land",
         'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
         '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '

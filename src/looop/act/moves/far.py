@@ -4,17 +4,21 @@ as the move's one line."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from looop.act.decision import MAX_BUDGET_USD
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
+from looop.home.spent import budgets, clear_over, set_budget
 from looop.home.where import HOST_WORKERS, HOSTS
+from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, LocalBackend
-from looop.workers.errors import Refused, Unreached
+from looop.workers.errors import HostUnreachable, Refused, Unreached
 
 if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
     from looop.workers.started import Away
@@ -69,6 +73,34 @@ def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[
     from looop.remote import wing
 
     return wing.dispatch, wing.remote_of, wing.kind_of
+
+
+def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:
+    """`looop worker continue`, every face's: a worker at its budget goes on, with `budget`
+    as its new ceiling (None: lifted), all it runs, wherever it runs. The line to show."""
+    if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
+        raise LooopError(
+            f"--budget {budget:g}: give a positive amount in USD, at most "
+            f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
+        )
+    data = str(ctx.paths.data)
+    policy = budgets(data).get(wid, (0.0, "pause"))[1]
+    set_budget(data, wid, budget, policy)
+    was = clear_over(data, wid)
+    ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
+    try:
+        way = backend_for(ctx, wid)
+        reach = way.look(wid)  # no worker by that id is said
+        went = way.go_on(wid)  # all it runs (its box's inside too), wherever it runs
+    except HostUnreachable as e:  # by its kind, whatever engine said it
+        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
+    except SessionError as e:
+        raise LooopError(f"worker {wid}: {e}") from e
+    except LooopError as e:  # anything else an engine raised: its host did not answer
+        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
+    if not went and reach != "alive":
+        raise LooopError(f"worker {wid}: it no longer runs (its {ceiling} is kept)")
+    return f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused")
 
 
 def sessions_call(what: str, fn: Callable[[], object]) -> None:

@@ -16,7 +16,8 @@ const el = (tag, props = {}, ...kids) => {
   return e;
 };
 
-const ui = { selected: null, screen: null, refreshTimer: null, highlight: null, fleet: [], all: false };
+const ui = { selected: null, screen: null, refreshTimer: null, highlight: null, fleet: [], all: false,
+  asks: [], needs: [] };
 
 async function api(path, body) {
   const opts = body === undefined ? {} : {
@@ -187,11 +188,11 @@ function fleetCells(r) {
   return [
     el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
     el("td", { class: `h-${r.health}`, text: r.alive ? r.health : cause(r) }),
-    el("td", { text: age(r.idle_s) }),
-    el("td", { text: age(r.up_s) }),
-    el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
+    el("td", { text: age(r.idle_s), "data-label": "idle" }),
+    el("td", { text: age(r.up_s), "data-label": "up" }),
+    el("td", { class: "branch", text: r.branch || "—", title: r.branch || "", "data-label": "branch" }),
     // today's spend, metered from the worker's CLI records; a CLI looop cannot read says so
-    el("td", { text: r.id === "pulse" ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd) }),
+    el("td", { text: r.id === "pulse" ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd), "data-label": "cost" }),
     el("td", { class: "acts" }, review, diff, kill),
   ];
 }
@@ -360,54 +361,75 @@ function select(id) {
   ui.screen = es;
 }
 
-// --- asks ---------------------------------------------------------------------------------
-function renderAsks(asks) {
-  const box = $("#asks");
-  $("#asks-count").textContent = asks.length ? String(asks.length) : "";
+// --- needs you: the one queue (looop needs), asks first, each with the button answering it --
+function renderAsks(asks) { ui.asks = asks; drawNeeds(); }
+function renderNeeds(items) { ui.needs = items; drawNeeds(); }
+
+function askCard(a) {
+  // always confirmed: an answer cannot be taken back, and a stray tap on "yes" may ship
+  const send = (text) => {
+    if (!confirm(`Answer ${a.worker}'s ask "${String(a.prompt || "").slice(0, 200)}" with: ${text}?`)) return;
+    act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
+  };
+  const opts = (a.options || []).map((o) => el("button", { class: "primary", type: "button", text: o, "data-option": o, onclick: () => send(o) }));
+  const input = el("input", { placeholder: opts.length ? "or type one of the options" : "your answer", "aria-label": `answer to ${a.id}` });
+  const form = el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); if (input.value.trim()) send(input.value); } },
+    input, el("button", { type: "submit", text: "Answer" }));
+  return el("div", { class: "ask" + (ui.highlight === a.id ? " hl" : ""), id: `ask-${a.id}`, "data-ask": a.id },
+    el("div", { class: "muted", text: `${a.worker} · ${a.id} · ${a.status}` }),
+    el("div", { class: "q", text: a.prompt }),
+    a.reference ? el("div", { class: "muted", text: `see: ${a.reference}` }) : "",
+    opts.length ? el("div", { class: "row" }, ...opts) : "",
+    form);
+}
+
+function openScreen(wid) {
+  // its screen below, and the line that types into it
+  select(wid);
+  $("#term-box").scrollIntoView({ block: "start" });
+  $("#send-text").focus();
+}
+
+function needButton(n) {
+  const id = encodeURIComponent(n.worker);
+  const b = (cls, text, fn) => el("button", { class: cls, type: "button", text, onclick: fn });
+  if (n.kind === "approval" || n.kind === "input") return b("attach", "attach", () => openScreen(n.worker));
+  if (n.kind === "idle") return b("attach", "type", () => openScreen(n.worker));
+  if (n.kind === "stalled") return b("unstall", "clear", () => act(`/workers/${id}/unstall`, {}, `${n.worker} is no longer stalled`));
+  if (n.kind === "budget") {
+    return b("continue", "continue", () => {
+      const said = prompt(`Let ${n.worker} go on: its new budget in USD (empty: no budget)`, "");
+      if (said === null) return;
+      const body = said.trim() ? { budget_usd: Number(said) } : {};
+      act(`/workers/${id}/continue`, body, `${n.worker} goes on`);
+    });
+  }
+  return b("kill", "kill", () => {
+    if (confirm(`Kill ${n.worker}?`)) act(`/sessions/${id}/kill`, { reason: `needs you: ${n.kind}` }, `killed ${n.worker}`);
+  });
+}
+
+function drawNeeds() {
+  const box = $("#needs-box");
   const typing = box.contains(document.activeElement) && document.activeElement.value;
   if (typing) return; // never wipe an answer being typed; the next refresh catches up
-  box.replaceChildren();
-  if (!asks.length) box.append(el("p", { class: "muted", text: "No pending asks." }));
-  for (const a of asks) {
-    // always confirmed: an answer cannot be taken back, and a stray tap on "yes" may ship
-    const send = (text) => {
-      if (!confirm(`Answer ${a.worker}'s ask "${String(a.prompt || "").slice(0, 200)}" with: ${text}?`)) return;
-      act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
-    };
-    const opts = (a.options || []).map((o) => el("button", { class: "primary", type: "button", text: o, "data-option": o, onclick: () => send(o) }));
-    const input = el("input", { placeholder: opts.length ? "or type one of the options" : "your answer", "aria-label": `answer to ${a.id}` });
-    const form = el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); if (input.value.trim()) send(input.value); } },
-      input, el("button", { type: "submit", text: "Answer" }));
-    const card = el("div", { class: "ask" + (ui.highlight === a.id ? " hl" : ""), id: `ask-${a.id}`, "data-ask": a.id },
-      el("div", { class: "muted", text: `${a.worker} · ${a.id} · ${a.status}` }),
-      el("div", { class: "q", text: a.prompt }),
-      a.reference ? el("div", { class: "muted", text: `see: ${a.reference}` }) : "",
-      opts.length ? el("div", { class: "row" }, ...opts) : "",
-      form);
-    box.append(card);
+  const byId = new Map(ui.asks.map((a) => [a.id, a]));
+  const cards = [], rows = [];
+  for (const n of ui.needs) {
+    const a = n.kind === "ask" ? byId.get(n.ref) : undefined;
+    if (a) { cards.push(askCard(a)); continue; }
+    const who = n.host ? `${n.worker}@${n.host}` : n.worker;
+    rows.push(el("li", { "data-need": n.ref },
+      el("b", { text: `${n.kind} ` }), `${who} · ${n.what} `,
+      el("code", { text: n.answer }), n.kind === "ask" ? "" : needButton(n)));
   }
+  $("#needs-count").textContent = ui.needs.length ? String(ui.needs.length) : "";
+  $("#asks").replaceChildren(...cards);
+  if (!ui.needs.length) rows.push(el("li", { class: "muted", text: "Nothing waits on you." }));
+  $("#needs").replaceChildren(...rows);
   if (ui.highlight) {
     const hl = document.getElementById(`ask-${ui.highlight}`);
     if (hl) { hl.scrollIntoView({ block: "center" }); ui.highlight = null; }
-  }
-}
-
-// --- needs you: the queue (looop needs) past the asks, which have their own box above -----
-function renderNeeds(items) {
-  const rest = items.filter((n) => n.kind !== "ask");
-  $("#needs-count").textContent = items.length ? String(items.length) : "";
-  const ul = $("#needs");
-  ul.replaceChildren();
-  if (!rest.length) ul.append(el("li", { class: "muted", text: "Nothing else waits on you." }));
-  for (const n of rest) {
-    const who = n.host ? `${n.worker}@${n.host}` : n.worker;
-    // a stall a human clears here (POST /workers/ID/unstall); every other answer is a verb
-    const clear = n.kind === "stalled" ? el("button", { class: "unstall", text: "clear",
-      onclick: () => act(`/workers/${encodeURIComponent(n.worker)}/unstall`, {},
-        `${n.worker} is no longer stalled`) }) : "";
-    ul.append(el("li", { "data-need": n.ref },
-      el("b", { text: `${n.kind} ` }), `${who} · ${n.what} `,
-      el("code", { text: n.answer }), clear));
   }
 }
 
