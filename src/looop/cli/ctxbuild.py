@@ -12,6 +12,7 @@ from looop.core.events import Emitter
 from looop.home.clock import Clock
 from looop.home.knobs import env_knob
 from looop.home.paths import Paths
+from looop.home.terminal import colour_on
 
 
 def looop_bin() -> str:
@@ -48,14 +49,8 @@ def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr")
     """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
     paths = Paths.resolve(env, Path.cwd())
     fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
-    force = env.get("LOOOP_COLOR", "").strip()
-    if fmt == "json" or force == "0":
-        color = False
-    elif force == "1":
-        color = True
-    else:
-        out = sys.stdout if events_to == "stdout" else sys.stderr
-        color = out.isatty() and "NO_COLOR" not in env
+    out = sys.stdout if events_to == "stdout" else sys.stderr
+    color = fmt != "json" and colour_on(out.isatty(), env)
     em = Emitter(
         clock=clock,
         events_path=paths.events,

@@ -16,6 +16,7 @@ from looop.core.context import Ctx
 from looop.home.beatlog import beat_records, last_beat
 from looop.home.errors import LooopError
 from looop.home.status import beat_holder
+from looop.home.terminal import colour_on
 from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
 from looop.sessions.client import follow
 
@@ -25,7 +26,7 @@ def foreground() -> int:
     Ctrl-C (or SIGTERM) stops only what this command started; a viewer merely detaches."""
     ctx = make_ctx()
     tty = sys.stdout.isatty()
-    res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
+    res = start_detached(ctx, color=colour_on(tty, ctx.env))
     owner = res.started  # this command started the pulse: its Ctrl-C stops it
 
     def on_term(_signum: int, _frame: object) -> None:

@@ -12,7 +12,15 @@ import click
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import store
-from looop.loop.service import Service, commands, default_name, install, render, uninstall
+from looop.loop.service import (
+    Service,
+    commands,
+    default_name,
+    install,
+    linger_fix,
+    render,
+    uninstall,
+)
 
 
 def _service(name: str | None) -> tuple[Ctx, Service]:
@@ -72,6 +80,9 @@ def install_cmd(name: str | None, run: bool, show: bool) -> None:
     changed = install(svc)
     click.echo(f"{'wrote' if changed else 'unchanged'}: {svc.path}")
     _act(ctx, svc, "install", run)
+    fix = linger_fix(ctx, svc)
+    if fix is not None:
+        click.echo(f"note: a user unit stops when you log out; `{fix}` keeps the pulse up")
 
 
 @service_group.command("uninstall", help="Remove the unit (stop and disable it first).")

@@ -16,6 +16,7 @@ from looop.core.events import Emitter
 from looop.home import jsonio, store
 from looop.home.clock import Clock
 from looop.home.paths import Paths
+from looop.home.terminal import colour_on
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 
@@ -154,7 +155,7 @@ def _demo_ctx(root: Path, env: Mapping[str, str], clock: Clock, bin: str) -> tup
     """The demo's data dir made, and the Ctx its beats run with (children see that dir)."""
     paths = build_demo_dir(root)
     ensure_data_dir(paths)
-    color = sys.stdout.isatty() and "NO_COLOR" not in env
+    color = colour_on(sys.stdout.isatty(), env)
     em = Emitter(clock=clock, events_path=paths.events, stream=sys.stdout, color=color)
     child_env = {k: v for k, v in env.items() if k != "LOOOP_LOG_FORMAT"}
     child_env.update(LOOOP_DATA_DIR=str(root), LOOOP_CONFIG=str(paths.config))

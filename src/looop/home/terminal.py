@@ -141,8 +141,17 @@ _SGR = {"green": "32", "yellow": "33", "red": "31", "dim": "2"}
 
 
 def colour_on(tty: bool, env: Mapping[str, str]) -> bool:
-    """Colour only on a terminal; never with NO_COLOR set (as the event log) or TERM=dumb."""
-    return tty and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+    """Every face's one answer, in CPython's order: LOOOP_COLOR=0/1 says; else NO_COLOR
+    (set, not empty) never; FORCE_COLOR (set, not empty) always, piped too; else only on a
+    terminal that is not TERM=dumb."""
+    own = env.get("LOOOP_COLOR", "").strip()
+    if own in ("0", "1"):
+        return own == "1"
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    return tty and env.get("TERM") != "dumb"
 
 
 def paint(text: str, colour: str | None, on: bool) -> str:

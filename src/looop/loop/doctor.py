@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from looop.home.sandboxpolicy import resolve
 from looop.home.status import CLOCK_WAKES, disk_full
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
-from looop.loop.service import default_name, render
+from looop.loop.service import LINGER, Service, default_name, linger_fix, render
 from looop.remote.hosts import hosts_dir, names
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
@@ -366,8 +367,11 @@ def check_web(rec: Mapping[str, object] | None) -> Check:
     return Check("web", "ok", f"up at {rec.get('url')} (`looop web --url` adds the token)")
 
 
-def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None) -> Check:
-    """The systemd user unit (`looop service status`): installed and current."""
+def check_service(
+    ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None, linger: Path = LINGER
+) -> Check:
+    """The systemd user unit (`looop service status`): installed, current, and kept up past
+    its user's logout."""
 
     path, want = (unit_text or (lambda: _unit(ctx)))()
     have = store.read_text(path)
@@ -377,6 +381,10 @@ def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = No
         )
     if have != want:
         return Check("service", "warn", f"{path} is stale", "`looop service install` rewrites it")
+    unit = Service("", Path(path), want, "systemd" if str(path).endswith(".service") else "")
+    fix = linger_fix(ctx, unit, linger)
+    if fix is not None:
+        return Check("service", "warn", f"{path} stops when you log out", f"run `{fix}`")
     return Check("service", "ok", f"installed: {path}")
 
 

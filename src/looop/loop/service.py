@@ -88,6 +88,7 @@ def render_systemd(ctx: Ctx, name: str, argv: list[str]) -> Service:
         f"RestartPreventExitStatus={HOME_LOST_EXIT}",  # its data dir is gone: not a crash
         f"RestartSec={max(1, round(knobs.real('pulse_restart_secs')))}s",
         "KillMode=control-group",
+        "Delegate=yes",  # the pulse makes a cgroup per worker, sensor and run_shell below it
         f"TimeoutStopSec={STOP_SECS}s",
     ]
     if grace > 0:  # the pulse moves it with WATCHDOG_USEC each beat; this covers the first
@@ -136,6 +137,18 @@ def commands(svc: Service, action: str) -> list[str]:
             f"systemctl --user enable --now {svc.name}",
         ]
     return [f"systemctl --user disable --now {svc.name}", "systemctl --user daemon-reload"]
+
+
+LINGER = Path("/var/lib/systemd/linger")
+
+
+def linger_fix(ctx: Ctx, svc: Service, linger: Path = LINGER) -> str | None:
+    """What keeps a systemd user unit running after its user logs out, unless lingering is
+    on already (None: on, or no systemd unit)."""
+    user = ctx.env.get("USER") or ctx.env.get("LOGNAME") or ""
+    if svc.kind != "systemd" or not user or (linger / user).exists():
+        return None
+    return f"loginctl enable-linger {user}"
 
 
 def install(svc: Service) -> bool:

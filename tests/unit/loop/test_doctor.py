@@ -134,12 +134,18 @@ def test_endpoint_verdicts(ctx: Ctx) -> None:
 def test_service_verdicts(ctx: Ctx, tmp_path: Path) -> None:
     unit = tmp_path / "looop-x.service"
     want = lambda: (str(unit), "[Unit]\n")  # noqa: E731
-    assert doctor.check_service(ctx, want).level == "skip"
+    linger = tmp_path / "linger"
+    linger.mkdir()
+    c = dataclasses.replace(ctx, env={**ctx.env, "USER": "ann"})
+    assert doctor.check_service(c, want, linger).level == "skip"
     unit.write_text("[Unit]\nold\n")
-    got = doctor.check_service(ctx, want)
+    got = doctor.check_service(c, want, linger)
     assert got.level == "warn" and "service install" in got.fix
     unit.write_text("[Unit]\n")
-    assert doctor.check_service(ctx, want).level == "ok"
+    got = doctor.check_service(c, want, linger)  # a user unit stops at logout unless lingering
+    assert got.level == "warn" and got.fix == "run `loginctl enable-linger ann`"
+    (linger / "ann").touch()
+    assert doctor.check_service(c, want, linger).level == "ok"
 
 
 def test_sandbox_off_is_skipped(ctx: Ctx) -> None:

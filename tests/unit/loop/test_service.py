@@ -33,6 +33,7 @@ def test_the_unit_restarts_on_failure_with_the_watchdog_and_lives_under_the_env_
     assert keys["Restart"] == ["on-failure"] and keys["Type"] == ["notify"]
     assert keys["ExecStart"] == ['"/opt/py 3/bin/python" "-m" "looop" "pulse"']
     assert keys["KillMode"] == ["control-group"] and keys["NotifyAccess"] == ["main"]
+    assert keys["Delegate"] == ["yes"]  # its cgroups per worker and check live below it
     assert int(keys["WatchdogSec"][0].rstrip("s")) > ctx.knobs().num("tick_timeout_secs")
     assert f'"LOOOP_DATA_DIR={ctx.paths.data}"' in keys["Environment"]
 
