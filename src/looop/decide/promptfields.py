@@ -33,7 +33,9 @@ Path = tuple[str, ...]  # ("signal",) or ("detail", "branch")
 LATE = frozenset({'["signal"]', '["age"]', '["news"]'})
 HISTORY = 3  # prompts a field's changes are remembered for
 VOLATILE = 2  # changes among them that make a field volatile
-STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")
+# ISO 8601 and `stat -c %y` / `date --rfc-3339` (a space, nanoseconds, a space before the zone)
+STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)? ?(Z|[+-]\d\d:?\d\d)")
+CLOCK = re.compile(r"\d\d:\d\d:\d\d(\.\d+)?")  # `date +%T`: a sensor's clock, no date to age
 # A detail field no prompt has shown yet is presumed to move when it looks like the sensor's
 # own clock or counter: a timestamp (or unix second) within FRESH_S of now, a number under a
 # key naming an age or a span (`idle_s`, `uptime`: it grows with the clock) or a count (`runs`,
@@ -116,7 +118,7 @@ def as_age(value: Any, now: float) -> Any:
     if not isinstance(value, str) or len(value) > 40 or not STAMP.fullmatch(value):
         return value
     try:
-        at = datetime.fromisoformat(value.replace(" ", "T")).timestamp()
+        at = _when(value)
     except (ValueError, OverflowError, OSError):
         return value
     return f"{coarse(now - at)} ago" if at <= now else f"in {coarse(at - now)}"
@@ -126,11 +128,17 @@ def _words(path: Path) -> set[str]:
     return {w.lower() for w in WORDS.findall(path[-1])}
 
 
+def _when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace(" ", "T", 1).replace(" ", "")).timestamp()
+
+
 def _fresh(value: Any, now: float) -> bool:
-    """A timestamp with a zone within FRESH_S of `now`."""
+    """A timestamp with a zone within FRESH_S of `now`, or a bare time of day."""
+    if isinstance(value, str) and CLOCK.fullmatch(value):
+        return True
     if not isinstance(value, str) or as_age(value, now) == value:
         return False
-    return abs(now - datetime.fromisoformat(value.replace(" ", "T")).timestamp()) <= FRESH_S
+    return abs(now - _when(value)) <= FRESH_S
 
 
 def presumed(path: Path, value: Any, now: float) -> bool:
