@@ -123,6 +123,38 @@ def _answers() -> list[float]:
     return took
 
 
+def _door_answers() -> list[float]:
+    """A worker's `ask` through its door (the session host holds the call on a run of the
+    home's `looop ask`): the answer's write to the worker's `ask` printing it."""
+    from looop.sessions.client import kill
+    from looop.sessions.spawner import spawn
+
+    took = []
+    with tempfile.TemporaryDirectory(prefix="looop-bench-") as t:
+        data, _ = _home(Path(t), with_sensor=False)
+        fifo = Path(t) / "said"
+        os.mkfifo(fifo)
+        ask = f"{sys.executable} -m looop ask w1 --prompt"
+        line = f'for i in $(seq {TRIALS}); do {ask} "q$i?" > {fifo}; done; sleep 60'
+        env = {**_env(data), "LOOOP_SESSION_ID": "w1"}
+        try:
+            spawn(data, "w1", ["sh", "-c", line], cwd=data, env=env, host_idle_s=60)
+            with open(fifo, "rb", buffering=0) as said:
+                for i in range(1, TRIALS + 1):
+                    asked = data / "asks" / f"w1-{i}.json"
+                    deadline = time.monotonic() + 30
+                    while not asked.exists() and time.monotonic() < deadline:
+                        time.sleep(0.005)  # the worker's ask on file: blocked at the door
+                    time.sleep(1.0)  # its run waiting on the answer, past its own start
+                    t0 = time.perf_counter()
+                    answer(data / "asks", data / "answers", asked.stem, "yes", time.time())
+                    said.read(4)
+                    took.append(time.perf_counter() - t0)
+        finally:
+            kill(data, "w1")  # its supervisor ends its session and the door's run with it
+    return took
+
+
 def _switches(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -195,8 +227,10 @@ def _role(pid: int) -> str:
 def run() -> list[dict[str, object]]:
     react = _reaction()
     asks = _answers()
+    door = _door_answers()
     rate, split = _idle()
     med_r, med_a = statistics.median(react), statistics.median(asks)
+    med_d = statistics.median(door)
     return [
         {
             "name": "watched file change to the decider's runner starting (60 s interval)",
@@ -223,6 +257,19 @@ def run() -> list[dict[str, object]]:
             "target": "median <= 50 ms",
             "ok": med_a <= 0.05,
             "note": "wake: baseline = half the 1 s `ask_poll_ms` poll it replaces",
+        },
+        {
+            "name": "answer to a worker's `ask` returning through its door",
+            "value": round(med_d * 1000, 1),
+            "min": round(min(door) * 1000, 1),
+            "max": round(max(door) * 1000, 1),
+            "unit": "ms",
+            "baseline": 316.0,
+            "ratio": None,
+            "target": "median <= 50 ms",
+            "ok": med_d <= 0.05,
+            "note": "wake-door: the session host holds the call on its run of `looop ask`; "
+            "baseline = the old main's median (a 0.25 s tick of held calls)",
         },
         {
             "name": "empty home's processes' wakeups between beats (no sensor, no worker)",

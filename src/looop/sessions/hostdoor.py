@@ -14,13 +14,14 @@ host holding the caller's connection without a thread until the answer is on fil
 HOLD_S passes (202: ask again with the same key).
 
 Wire: the request (contract protocol 1, one JSON line); the answer `STATUS JSON\\n`, then
-the host closes. Only `os`, `_socket` and the hot room: every supervisor shares the host's
+the host closes. Only `os`, `select`, `_socket` and the hot room: every supervisor shares the host's
 pages."""
 
 from __future__ import annotations
 
 import _socket
 import os
+import select
 
 from looop.core.answering import (
     BUSY,
@@ -119,6 +120,9 @@ class HostDoor:
         self.held: list[Held] = []
         self.supervisors: dict[str, tuple[int, str]] = {}  # worker -> (pid, start time)
         self.runs: set[int] = set()  # the runs started here, not yet reaped
+        # each run's pidfd in the host's wait: its end (its answer on file) is told at once
+        self.waiting: select.poll | None = None
+        self.pidfds: dict[int, int] = {}
 
     def named(self) -> str:
         """The name a worker's LOOOP_DOOR holds (`@…`: an environment holds no NUL)."""
@@ -129,6 +133,12 @@ class HostDoor:
         self.listener.close()
         for h in self.held:
             h.conn.close()
+        self.forget_runs()
+
+    def forget_runs(self) -> None:
+        for fd in self.pidfds.values():
+            os.close(fd)
+        self.pidfds.clear()
 
     def timeout(self, idle: float) -> float:
         return min(idle, TICK_S) if self.held or self.runs else idle
@@ -234,10 +244,21 @@ class HostDoor:
                     return False
                 pid = spawn_run(req, d, fd, starts, self.home, self.clock())
                 self.runs.add(pid)
+                self._watch_run(pid)
             finally:
                 os.close(fd)  # the run holds the flock on
         self.held.append(Held(conn, req, d, pid, self.clock()))
         return True
+
+    def _watch_run(self, pid: int) -> None:
+        if self.waiting is None:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already, or no pidfd here: the next tick sees it
+            return
+        self.pidfds[pid] = fd
+        self.waiting.register(fd, select.POLLIN)
 
     # -- held calls ----------------------------------------------------------------------------
 
@@ -246,6 +267,11 @@ class HostDoor:
         runs of workers gone."""
         now = self.clock()
         self.runs = {pid for pid in self.runs if not ended(pid)}
+        for pid in [p for p in self.pidfds if p not in self.runs]:
+            fd = self.pidfds.pop(pid)
+            if self.waiting is not None:
+                self.waiting.unregister(fd)
+            os.close(fd)
         keep: list[Held] = []
         for h in self.held:
             if self._settled(h, now):

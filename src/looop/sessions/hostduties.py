@@ -62,6 +62,7 @@ class Duties:
         self.waiting.register(listener.fileno(), select.POLLIN)
         if door is not None:
             self.waiting.register(door.listener.fileno(), select.POLLIN)
+            door.waiting = self.waiting
 
     @property
     def busy(self) -> bool:
@@ -102,6 +103,8 @@ class Duties:
             self.wait_s = min(self.idle_s, REVIVE_EVERY_S)
 
     def let_go(self) -> None:
+        if self.door is not None:
+            self.door.forget_runs()
         if self.pulse_fd is not None:
             os.close(self.pulse_fd)
             self.pulse_fd = None
