@@ -15,7 +15,7 @@ COMMANDS: dict[str, str] = {
     "status": "looop.cli.reads:status_cmd",
     "state": "looop.cli.reads:status_cmd",
     "journal": "looop.cli.reads:journal_cmd",
-    "runs": "looop.cli.reads:runs_cmd",
+    "runs": "looop.cli.runs:runs_cmd",
     "help": "looop.cli.reads:help_cmd",
     "version": "looop.cli.reads:version_cmd",
     "demo": "looop.cli.lifecycle:demo_cmd",

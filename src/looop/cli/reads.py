@@ -26,7 +26,6 @@ from looop.home.errors import LooopError
 from looop.home.status import config_trouble, gather_status
 from looop.home.statustext import print_status
 from looop.home.terminal import colour_on
-from looop.loop.runs import list_runs, show_run
 from looop.seed import package_text
 
 
@@ -238,34 +237,3 @@ def _follow_journal(
         select.select([], [], [], poll_s)  # a journal has no change signal to block on
         for ln in follower.lines():
             click.echo(_journal_json(ln) if as_json else ln)
-
-
-@click.command("runs", help="List recent decide runs, or `runs show ID` for one.")
-@click.argument("show", required=False, type=click.Choice(["show"]))
-@click.argument("run_id", required=False)
-@click.option("-n", "limit", type=count(1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    if show:
-        if not run_id:
-            raise LooopError("`looop runs show` needs a run id — `looop runs` lists them")
-        info = show_run(ctx, run_id)
-        if as_json:
-            click.echo(jsonio.dumps(info, indent=2, sort_keys=True))
-            return
-        click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
-        click.echo(f"prompt:  {info['prompt']}")
-        click.echo(f"output:  {info['output']}")
-        click.echo("")
-        click.echo(info["output_text"].rstrip() or "(no output)")
-        return
-    rows = list_runs(ctx, limit)
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
-        return
-    if not rows:
-        click.echo("no runs yet")
-        return
-    for r in rows:
-        click.echo(f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip())

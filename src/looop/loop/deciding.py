@@ -171,6 +171,11 @@ def _consume(
         raw = take_decision(ctx, answer)
     except ExecError as e:
         return "tick.failed", str(e), None
+    if raw is not None and b.out.run_id is not None:  # what `runs replay` compares with
+        try:
+            store.atomic_write(ctx.paths.run_dir(b.out.run_id) / "decision.json", raw)
+        except OSError:
+            pass  # a record only: the move itself goes on
     if raw is None:
         why = _no_decision(ctx.paths.rel(answer))
         if result.error:
