@@ -9,7 +9,7 @@ from __future__ import annotations
 COMMANDS: dict[str, str] = {
     "init": "looop.cli.lifecycle:init_cmd",
     "pulse": "looop.cli.lifecycle:pulse_cmd",
-    "tick": "looop.cli.lifecycle:tick_cmd",
+    "tick": "looop.cli.tickwork:tick_cmd",
     "up": "looop.cli.lifecycle:up_cmd",
     "down": "looop.cli.lifecycle:down_cmd",
     "status": "looop.cli.reads:status_cmd",
@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "worker": "looop.cli.workers:worker_group",
     "w": "looop.cli.workers:worker_group",
     "ls": "looop.cli.workers:ls_cmd",
-    "kill": "looop.cli.workers:worker_kill",
+    "kill": "looop.cli.steermove:worker_kill",
     "shot": "looop.cli.sessionwatch:shot_cmd",
     "screenshot": "looop.cli.sessionwatch:shot_cmd",
     "ss": "looop.cli.sessionwatch:shot_cmd",

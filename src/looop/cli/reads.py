@@ -23,6 +23,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
+from looop.home.revive import revive
 from looop.home.status import config_trouble, gather_status
 from looop.home.statustext import print_status
 from looop.home.terminal import colour_on
@@ -48,6 +49,8 @@ def version_cmd() -> None:
 )
 def status_cmd(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
+    # a pulse wanted up and lost: started again (home/revive.py)
+    revive(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock)
     st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
     if config_trouble(st):

@@ -66,6 +66,14 @@ class LazyGroup(click.Group):
             )
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader went away (`looop journal | head`): a quiet end, as a filter's (click
+            # would exit 1); the entry (verbs/console.py) points stdout at /dev/null
+            raise click.exceptions.Exit(0) from None
+
     def _verbs(self, ctx: click.Context) -> list[str]:
         return [c for c in self.list_commands(ctx) if c not in ALIASES]
 

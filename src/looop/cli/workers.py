@@ -14,12 +14,13 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
-from looop.cli.params import hidden_alias, seconds
+from looop.cli.params import JOURNAL_OPT, hidden_alias, seconds
 from looop.cli.startwork import start_worker_lines, started_ok
-from looop.cli.steer import JOURNAL_OPT, _steer
+from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
 from looop.home.errors import LooopError
 from looop.home.render import fleet_json, fleet_table
+from looop.home.revive import revive
 from looop.home.spent import POLICIES, budgets, clear_over, set_budget
 from looop.home.startargs import Start
 from looop.home.terminal import colour_on
@@ -247,16 +248,13 @@ def _pod_diff(b: Backend, wid: str, stat: bool) -> None:
             click.echo(f" {prefix}{f['path']} | {counts}")
 
 
-@worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
-@click.argument("worker_id", shell_complete=idcomplete.workers)
-@click.option("--reason", default="", help="Why (journaled).")
-@JOURNAL_OPT
-def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
+worker_group.add_command(worker_kill)
 
 
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
-    return fleet_rows(make_ctx(events_to=None), all_sessions)
+    ctx = make_ctx(events_to=None)
+    revive(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock)  # a lost pulse
+    return fleet_rows(ctx, all_sessions)
 
 
 @click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")
