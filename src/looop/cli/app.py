@@ -7,21 +7,11 @@ from collections.abc import Mapping
 
 import click
 
+from looop.cli.commands import Entry
 from looop.cli.ctxbuild import ctx_for
 from looop.cli.ctxbuild import looop_bin as looop_bin
 from looop.core.context import Ctx
-from looop.home.clock import Clock, SystemClock
-
-
-class Entry:
-    """What the entry point hands every verb (click's context object): the environment and
-    the clock, read once from the process — or given by a test."""
-
-    __slots__ = ("clock", "env")
-
-    def __init__(self, env: dict[str, str], clock: Clock | None = None) -> None:
-        self.env = env
-        self.clock = clock if clock is not None else SystemClock(env.get("TZ"))
+from looop.home.clock import Clock
 
 
 def _entry() -> Entry:

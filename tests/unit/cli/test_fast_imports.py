@@ -113,3 +113,13 @@ def test_the_guard_sees_a_heavy_import(data: Path) -> None:
     assert rc == 0 and {"click", "typing", "re"} <= mods
     rc, mods = _loaded(PROBE, ["status"], data)  # every verb a human types: click
     assert rc == 0 and "click" in mods
+
+
+@pytest.mark.timeout(60)
+def test_the_help_lists_every_verb_loading_none(data: Path) -> None:
+    """`looop --help` prints one line a verb from a static table: no verb's module loads."""
+    from looop.cli.commands import COMMANDS
+
+    rc, mods = _loaded(PROBE, ["--help"], data)
+    assert rc == 0 and "click" in mods
+    assert sorted({target.split(":")[0] for target in COMMANDS} & mods) == []
