@@ -4,6 +4,11 @@ reads it without loading a verb."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
+import click
+
 from looop.home.clock import Clock, SystemClock
 
 
@@ -18,6 +23,22 @@ class Entry:
         self.clock = clock if clock is not None else SystemClock(env.get("TZ"))
 
 
+def _entry() -> Entry:
+    c = click.get_current_context(silent=True)
+    found = c.find_object(Entry) if c is not None else None
+    return found if found is not None else Entry(dict(os.environ))
+
+
+def process_env() -> dict[str, str]:
+    """The environment the entry point was given (this process's when run for real)."""
+    return _entry().env
+
+
+def process_clock(env: Mapping[str, str]) -> Clock:
+    """The clock the entry point was given (the real one, in TZ's zone, when run for real)."""
+    return _entry().clock
+
+
 # Verb -> "module:attribute"; modules load only when their verb runs (keeps workers' calls fast).
 COMMANDS: dict[str, str] = {
     "init": "looop.cli.lifecycle:init_cmd",
@@ -25,8 +46,8 @@ COMMANDS: dict[str, str] = {
     "tick": "looop.cli.tickwork:tick_cmd",
     "up": "looop.cli.lifecycle:up_cmd",
     "down": "looop.cli.lifecycle:down_cmd",
-    "status": "looop.cli.needs:status_cmd",
-    "state": "looop.cli.needs:status_cmd",
+    "status": "looop.cli.status:status_cmd",
+    "state": "looop.cli.status:status_cmd",
     "journal": "looop.cli.reads:journal_cmd",
     "runs": "looop.cli.reads:runs_cmd",
     "help": "looop.cli.reads:help_cmd",

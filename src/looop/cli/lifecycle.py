@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
+from looop.cli.app import looop_bin, make_ctx
+from looop.cli.commands import process_clock, process_env
 from looop.cli.params import count, seconds
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role

@@ -1,9 +1,8 @@
-"""The glance reads: `looop status` (pulse, last beat, failures, spend, goals); `looop needs`,
-the needs-you queue (home/needs) of this home's workers
+"""The fleet's reads: `looop needs`, the needs-you queue (home/needs) of this home's workers
 and those on its SSH and Kubernetes hosts — pending asks, approval prompts, idle input boxes,
 budgets, usage limits, held starts and stalled workers — each with the command that answers
 it; and `looop ls` (`worker list`), the fleet's table. Apart from the other reads and from
-cli/workers.py, whose modules they never load (each is a human's most frequent verb)."""
+cli/workers.py, whose modules they never load (a human runs them most, with `status`)."""
 
 from __future__ import annotations
 
@@ -14,13 +13,12 @@ from typing import Any
 
 import click
 
-from looop.cli.app import make_ctx, process_env
+from looop.cli.app import make_ctx
+from looop.cli.commands import process_env
 from looop.cli.params import seconds
 from looop.home.needs import needs_at, needs_json, needs_text
 from looop.home.render import fleet_json, fleet_table
 from looop.home.revive import revive
-from looop.home.status import config_trouble, gather_status
-from looop.home.statustext import print_status
 from looop.home.terminal import colour_on
 from looop.remote.fleet import fleet_rows
 
@@ -69,24 +67,3 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
             time.sleep(interval)
     except KeyboardInterrupt:
         return
-
-
-@click.command(
-    "status",
-    help="Pulse, last beat, failures and goals at a glance (pure read). Exits 1 when the "
-    "config cannot be used or holds a key looop does not read (a typo), after printing it all.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print it as one JSON object (docs/schema/state.schema.json).",
-)
-def status_cmd(as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    # a pulse wanted up and lost: started again (home/revive.py)
-    revive(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock)
-    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
-    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
-    if config_trouble(st):
-        raise SystemExit(1)

@@ -123,3 +123,17 @@ def test_the_help_lists_every_verb_loading_none(data: Path) -> None:
     rc, mods = _loaded(PROBE, ["--help"], data)
     assert rc == 0 and "click" in mods
     assert sorted({target.split(":")[0] for target in COMMANDS} & mods) == []
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("argv", [["status"], ["ls", "-a"], ["needs"]], ids=" ".join)
+def test_a_glance_loads_no_other_verbs_modules(data: Path, argv: list[str]) -> None:
+    """A human's most frequent verbs load click and their own family (cli/status.py,
+    cli/needs.py), never another verb's module (the journal's, the worker moves')."""
+    from looop.cli.commands import COMMANDS
+
+    rc, mods = _loaded(PROBE, argv, data)
+    assert rc == 0
+    others = {target.split(":")[0] for target in COMMANDS.values()}
+    others -= {"looop.cli.needs", "looop.cli.status"}
+    assert sorted(others & mods) == []
