@@ -288,7 +288,7 @@ def cost(b: Bench, mode: str) -> tuple[list[float], list[float]]:
 def probe_pairs(b: Bench, mode: str) -> tuple[list[float], list[float]]:
     """The same pairs in-process: the sys-sessions probe alone (fleet rows + the check),
     after every worker of `mode` repainted vs none did."""
-    from looop.cli.app import process_clock
+    from looop.cli.commands import process_clock
     from looop.cli.ctxbuild import ctx_for
     from looop.sense.probes import probe_sessions
 

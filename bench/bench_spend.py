@@ -55,7 +55,7 @@ def _spread(xs: list[float]) -> dict[str, float]:
 
 
 def run() -> list[dict[str, object]]:
-    from looop.cli.app import process_clock
+    from looop.cli.commands import process_clock
     from looop.cli.ctxbuild import ctx_for
     from looop.home.paths import Paths
     from looop.loop.housekeep import meter_workers

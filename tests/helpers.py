@@ -81,13 +81,13 @@ def run_cli(
 ) -> tuple[int, str, str]:
     """`looop ARGS` in this process: (exit code, stdout, stderr). With env (and clock) the
     verb sees exactly those, as the entry point hands them down; else the process's own."""
-    from looop.verbs.table import main
+    from looop.verbs.console import run
 
     if stdin is not None:
         assert monkeypatch is not None
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
     try:
-        main(list(args), env, clock)
+        run(list(args), env, clock)
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)

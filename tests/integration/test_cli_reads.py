@@ -262,17 +262,15 @@ def test_status_and_runs_json_are_their_typed_views(lived_in: Path, cli: Cli) ->
     _shaped(shown, views.RunDetail)
 
 
-def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cli) -> None:
-    # the views are types only: `looop status` stays off `typing` (it costs the hot path ms);
-    # a healthy loop, since a backoff's retry time loads loop/guards (typing) on purpose
+def test_status_loads_not_the_views(ctx: Ctx, data: Path, cli: Cli) -> None:
+    # the views are types only: `looop status` never loads them
     wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}])
     assert cli("tick")[0] == 0
     probe = (
         "import json, sys\n"
-        "from looop.verbs.table import main\n"
+        "from looop.verbs.console import run as main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('typing', 'looop.home.views', 'looop.home.cost.views',"
-        " 'looop.home.statustext')\n"
+        "mods = ('looop.home.views', 'looop.home.cost.views', 'looop.home.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
     p = subprocess.run(
@@ -281,7 +279,6 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     assert json.loads(p.stdout)["spend"] is not None  # the spend block was really read
     loaded = json.loads(p.stderr)
     assert loaded == {
-        "typing": False,
         "looop.home.views": False,
         "looop.home.cost.views": False,
         "looop.home.statustext": True,

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.process
 
 PROBE = """
 import sys
-from looop.verbs.table import main
+from looop.verbs.console import run as main
 try:
     main(sys.argv[1:])
 except SystemExit as e:

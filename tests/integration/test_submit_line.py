@@ -19,7 +19,6 @@ from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.clock import SystemClock
 from looop.home.control import ECHO_WAIT_S, request
-from looop.home.drive import typed
 from looop.home.sandboxpolicy import OFF
 from looop.sessions.client import expect, log_tail, send
 from looop.sessions.spawner import spawn
@@ -79,9 +78,7 @@ def _typed_while_stopped(root: Path, typing: Callable[[], object]) -> None:
 def test_a_line_typed_while_the_worker_reads_late_is_submitted(root: Path, way: str) -> None:
     _spawn(root, "tui", TUI)
     assert _seen(root, "tui", "READY")
-    typing = (
-        _cli_send(root) if way == "cli" else lambda: send(root, "tui", typed([LINE], False), False)
-    )
+    typing = _cli_send(root) if way == "cli" else lambda: send(root, "tui", LINE + "\r", False)
     _typed_while_stopped(root, typing)
     assert _seen(root, "tui", f"SUBMITTED:{LINE}"), log_tail(root, "tui", 10)
     assert "PASTED" not in log_tail(root, "tui", 20)
@@ -155,6 +152,6 @@ def test_a_line_typed_into_gemini_waits_out_its_fast_return_window(
     _spawn(root, "tui", [str(gemini)])
     assert _seen(root, "tui", "READY")
     for n in range(5):  # each one alone could fall outside the window by luck
-        send(root, "tui", typed([f"{LINE} {n}"], False), False)
+        send(root, "tui", f"{LINE} {n}\r", False)
         assert _seen(root, "tui", f"SUBMITTED:{LINE} {n}"), log_tail(root, "tui", 10)
     assert "NEWLINE" not in log_tail(root, "tui", 40)

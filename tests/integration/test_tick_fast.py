@@ -1,5 +1,5 @@
-"""`looop tick` without click: the same words, exit codes and files as the click verb, a
-skip beat that loads no decide machinery, and a skip beat that changes no file."""
+"""`looop tick`: its words, exit codes and files, a skip beat that loads no decide machinery,
+and a skip beat that changes no file."""
 
 from __future__ import annotations
 
@@ -68,51 +68,30 @@ STEPS: list[tuple[list[str], str | None]] = [
 
 
 @pytest.mark.timeout(120)
-def test_the_click_free_tick_says_exits_and_writes_what_the_click_verb_does(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_tick_says_exits_and_writes_what_a_beat_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from looop.verbs import tick as tickfast
-
-    results: dict[str, list[tuple[int, str, str]]] = {}
-    trees: dict[str, dict[str, str]] = {}
-    for way in ("fast", "click"):
-        data = tmp_path / way / "data"
-        _world(data)
-        env = clean_env(tmp_path / way, data)
-        clock = FixedClock()
-        with monkeypatch.context() as m:
-            if way == "click":  # the entry point's fast branch declines: click serves it
-                m.setattr(tickfast, "parse_fast", lambda argv: None)
-            got = []
-            for argv, runner in STEPS:
-                if runner is not None:
-                    _world(data, runner)
-                    sensor = data / "sensors" / "good.sh"
-                    sensor.write_text(f'#!/bin/sh\necho \'{{"signal":{{"r":"{runner}"}}}}\'\n')
-                code, out, err = run_cli(capsys, *argv, env=env, clock=clock)
-                got.append((code, _norm(out, data), _norm(err, data)))
-            results[way] = got
-        trees[way] = _tree(data)
-    assert results["fast"] == results["click"]
-    codes = [code for code, _, _ in results["fast"]]
-    assert codes == [0, 0, 0, 1, 0, 0]
-    assert "world unchanged" in results["fast"][1][2]
-    assert "backing off after failed beats" in results["fast"][4][2]
-    assert trees["fast"] == trees["click"]
-    assert any(name.startswith("runs/") for name in trees["fast"])
+    data = tmp_path / "data"
+    _world(data)
+    env = clean_env(tmp_path, data)
+    got = []
+    for argv, runner in STEPS:
+        if runner is not None:
+            _world(data, runner)
+            sensor = data / "sensors" / "good.sh"
+            sensor.write_text(f'#!/bin/sh\necho \'{{"signal":{{"r":"{runner}"}}}}\'\n')
+        got.append(run_cli(capsys, *argv, env=env, clock=FixedClock()))
+    assert [code for code, _, _ in got] == [0, 0, 0, 1, 0, 0]
+    assert "world unchanged" in got[1][2]
+    assert "backing off after failed beats" in got[4][2]
+    assert any(name.startswith("runs/") for name in _tree(data))
 
 
 @pytest.mark.timeout(60)
-def test_a_beat_held_by_another_refuses_alike_on_both_paths(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_beat_held_by_another_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import fcntl
-
-    from looop.verbs import tick as tickfast
 
     data = tmp_path / "data"
     _world(data)
@@ -122,20 +101,17 @@ def test_a_beat_held_by_another_refuses_alike_on_both_paths(
     fd = os.open(lock, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # as a running pulse holds it
-        fast = run_cli(capsys, "tick", env=env, clock=FixedClock())
-        monkeypatch.setattr(tickfast, "parse_fast", lambda argv: None)
-        slow = run_cli(capsys, "tick", env=env, clock=FixedClock())
+        code, _, err = run_cli(capsys, "tick", env=env, clock=FixedClock())
     finally:
         os.close(fd)
-    assert fast == slow
-    assert fast[0] == 1 and "a pulse is running" in fast[2]
+    assert code == 1 and "a pulse is running" in err
 
 
 SKIP_PROBE = """
 import json, sys
-from looop.verbs.table import main
+from looop.verbs.console import run
 try:
-    main(["tick"], json.loads(sys.argv[1]))
+    run(["tick"], json.loads(sys.argv[1]))
 except SystemExit as e:
     assert not e.code, e.code
 print(json.dumps(sorted(sys.modules)))
@@ -143,7 +119,7 @@ print(json.dumps(sorted(sys.modules)))
 
 
 @pytest.mark.timeout(60)
-def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> None:
+def test_a_skip_beat_loads_no_decide_machinery(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _world(data)
     env = clean_env(tmp_path, data)  # the beat runs in this process
@@ -163,7 +139,6 @@ def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> N
     assert "looop.act.executor" in decided and "looop.decide.runner" in decided
     skipped = beat()
     heavy = {
-        "click",
         "pyte",
         "wcwidth",
         "looop.act.executor",

@@ -169,7 +169,7 @@ def test_watch_cli_errors_are_one_line(ctx: Ctx, root: Path, env: dict[str, str]
 def test_watch_verb_loads_textual_only_when_it_runs(cli: Cli) -> None:
     probe = (
         "import sys\n"
-        "from looop.verbs.table import main\n"
+        "from looop.verbs.console import run as main\n"
         "try:\n    main(['watch', 'nope'])\nexcept SystemExit:\n    pass\n"
         "print('textual' in sys.modules)\n"
     )

@@ -115,13 +115,9 @@ ROOMS: dict[str, set[str]] = {
 # argv parsed, inside a function; or a light module of that room at load).
 LIGHT_ROOMS = ("home", "verbs")
 DOORS: set[tuple[str, str]] = {
-    ("looop.verbs.table", "looop.cli.root"),  # every verb but the fast ones: click
-    ("looop.verbs.table", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.verbs.tick", "looop.cli.tickwork"),  # a beat
-    ("looop.verbs.kill", "looop.cli.steermove"),  # a kill
-    ("looop.verbs.worker", "looop.cli.startwork"),  # a start
-    ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
-    ("looop.verbs.ls", "looop.remote.fleet"),  # at load, light: the wing only for workers away
+    ("looop.verbs.console", "looop.cli.root"),  # every verb but the contract's: click
+    ("looop.verbs.console", "looop.cli.failure"),  # an error worded as click words it
+    ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
 }
 # The home's shapes (TypedDicts, Literals): typing at their top, so a light module names them
 # for its hints alone (under `if TYPE_CHECKING:`), never loading them when it runs.
@@ -155,21 +151,17 @@ LAZY: list[tuple[str, str]] = [
     ("looop.workers.backend", "looop.sessions.attach"),  # asyncio, termios: an attach only
     ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only
     # the verb tables: a process loads the verb it runs
-    ("looop.verbs.console", "looop.verbs.table"),
-    ("looop.verbs.table", "by name: ?"),  # the fast verb's face
+    ("looop.home.contractverbs", "by name: ?"),  # a contract verb's module
     ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used
-    ("looop.verbs.table", "looop.cli.root"),  # every other verb: click
-    ("looop.verbs.table", "looop.cli.failure"),
+    ("looop.verbs.console", "looop.cli.root"),  # every other verb: click
+    ("looop.verbs.console", "looop.cli.failure"),
+    ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
+    ("looop.cli.root", "difflib"),  # did you mean: only a mistyped verb
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.cli.satverbs"),  # a host's start, review and land verbs
-    # a fast verb's one door out of the light rooms, once its argv parsed
-    ("looop.verbs.tick", "looop.cli.tickwork"),
-    ("looop.verbs.kill", "looop.cli.steermove"),
-    ("looop.verbs.worker", "looop.cli.startwork"),
-    ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
     ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
@@ -211,7 +203,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 61
+LAZY_MAX = 58
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [
@@ -226,7 +218,6 @@ PRIVATE_WITHIN: set[str] = {"looop.act.shellguard"}
 # (importer, defining module) that still import a private name from another module today.
 PRIVATE_DEBT: set[tuple[str, str]] = {
     ("looop.cli.schedule", "looop.cli.steer"),
-    ("looop.cli.workers", "looop.cli.steer"),
     ("looop.remote.ssh.boxed", "looop.remote.ssh.shim"),
 }
 

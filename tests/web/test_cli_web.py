@@ -82,7 +82,7 @@ def test_half_a_tls_pair_is_refused_in_one_line(tmp_path: Path) -> None:
 
 PROBE = """
 import sys
-from looop.verbs.table import main
+from looop.verbs.console import run as main
 try:
     main(sys.argv[1:])
 except SystemExit:

@@ -1,6 +1,6 @@
 """`looop cost`: the spend report, and `looop cost report KIND ID RUNNER USD` for workers:
-click's face; the work of both is home/costspan.py's and home/costrow.py's (verbs/cost.py serves
-their plain spellings without click)."""
+click's face; the work of both is home/costspan.py's and home/costrow.py's (a report's plain
+spelling is served without click: home/contractverbs.py)."""
 
 from __future__ import annotations
 

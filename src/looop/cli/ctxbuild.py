@@ -1,5 +1,5 @@
 """The Ctx a verb runs on, built from what the entry point hands down (its env and clock),
-without click: the click verbs and the click-free `tick` share it."""
+without click's context: every click verb and a beat share it."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from looop.cli.app import process_env
+from looop.cli.commands import process_env
 from looop.home import where
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import process_clock, process_env
+from looop.cli.commands import process_clock, process_env
 from looop.home.claims import run_lease
 from looop.home.errors import LooopError
 from looop.home.leases import LeaseError

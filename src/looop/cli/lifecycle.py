@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import click
 
-from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
+from looop.cli.app import looop_bin, make_ctx
+from looop.cli.commands import process_clock, process_env
 from looop.cli.params import count, seconds
-from looop.cli.tickwork import run_tick
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
@@ -26,7 +24,6 @@ from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
 from looop.loop.pulse import HOME_LOST_EXIT, Pulse
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
-from looop.loop.tick import dry_run_ctx, tick
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
 from looop.web.daemon import WebUp, running, start_web, stop_web
@@ -120,49 +117,6 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
     pulse = Pulse(ctx, max_beats=beats, workers_alive=workers_alive, memtrace=trace)
     show_role(f"looop: pulse {ctx.paths.data}")
     raise SystemExit(pulse.run(ready=ready))
-
-
-@click.command("tick", help="Run one beat now (refused while a pulse runs).")
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Sense and print the prompt; call no runner, write nothing (exit 1 when no prompt "
-    "could be built, with why).",
-)
-@click.option(
-    "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
-)
-def tick_cmd(dry_run: bool, force: bool) -> None:
-    if dry_run:
-        _dry_run_tick()
-        return
-
-    env = process_env()
-    run_tick(env, process_clock(env), force)
-
-
-def _dry_run_tick() -> None:
-    """Sense into a scratch dir and print the prompt: no lock, no seeding, no writes, so it
-    works beside a running pulse and on a read-only data dir."""
-
-    base = make_ctx(events_to="stderr")
-    if not base.paths.data.is_dir():
-        raise LooopError(
-            f"data dir {base.paths.data} is not usable for a dry run (no such directory) — "
-            "create it with `looop init`, or point LOOOP_DATA_DIR at an existing one"
-        )
-    with tempfile.TemporaryDirectory(prefix="looop-dry-run-") as scratch:
-        out = tick(dry_run_ctx(base, Path(scratch)), dry_run=True)
-    if out.prompt_text is not None:
-        sys.stdout.write(out.prompt_text)
-        return
-    click.echo(
-        f"(no prompt: the beat stopped at '{out.status}'"
-        + (f": {out.error}" if out.error else "")
-        + ")",
-        err=True,
-    )
-    raise SystemExit(1)  # a script's `tick --dry-run > prompt.md` must not take '' for a prompt
 
 
 @click.command("up", help="Start the pulse in the background (idempotent).")

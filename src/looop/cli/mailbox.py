@@ -8,7 +8,8 @@ import sys
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx, process_clock, process_env
+from looop.cli.app import make_ctx
+from looop.cli.commands import process_clock, process_env
 from looop.cli.steerwork import body as read_body
 from looop.cli.steerwork import words
 from looop.core.context import Ctx

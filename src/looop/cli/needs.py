@@ -1,15 +1,25 @@
-"""`looop needs`: the needs-you queue (home/needs) of this home's workers and those on its
-SSH and Kubernetes hosts — pending asks, approval prompts, idle input boxes, budgets, usage
-limits, held starts and stalled workers — each with the command that answers it."""
+"""The fleet's reads: `looop needs`, the needs-you queue (home/needs) of this home's workers
+and those on its SSH and Kubernetes hosts — pending asks, approval prompts, idle input boxes,
+budgets, usage limits, held starts and stalled workers — each with the command that answers
+it; and `looop ls` (`worker list`), the fleet's table. Apart from the other reads and from
+cli/workers.py, whose modules they never load (a human runs them most, with `status`)."""
 
 from __future__ import annotations
 
 import os
+import sys
+import time
+from typing import Any
 
 import click
 
 from looop.cli.app import make_ctx
+from looop.cli.commands import process_env
+from looop.cli.params import seconds
 from looop.home.needs import needs_at, needs_json, needs_text
+from looop.home.render import fleet_json, fleet_table
+from looop.home.revive import revive
+from looop.home.terminal import colour_on
 from looop.remote.fleet import fleet_rows
 
 
@@ -27,3 +37,33 @@ def needs_cmd(as_json: bool) -> None:
         click.echo(needs_json(items))
     else:
         click.echo(needs_text(items, ctx.clock.now()), nl=False)
+
+
+def _rows(all_sessions: bool) -> list[dict[str, Any]]:
+    ctx = make_ctx(events_to=None)
+    revive(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock)  # a lost pulse
+    return fleet_rows(ctx, all_sessions)
+
+
+@click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")
+@click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
+@click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
+@click.option("--interval", "-n", type=seconds(0.2, 3600), default=2.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
+    if as_json:
+        click.echo(fleet_json(_rows(all_sessions)))
+        return
+    colour = colour_on(sys.stdout.isatty(), process_env())
+    if not watch:
+        click.echo(fleet_table(_rows(all_sessions), colour))
+        return
+    raw = getattr(sys.stdout, "_inner", sys.stdout)  # looop's own clear-screen, not agent text
+    try:
+        while True:
+            raw.write("\x1b[H\x1b[2J")
+            table = fleet_table(_rows(all_sessions), colour)
+            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + table)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return

@@ -13,6 +13,10 @@ MAX_COUNT = 1_000_000_000
 MAX_OFFSET = (1 << 63) - 1
 MAX_SECONDS = 3660 * 86400.0  # ten years: longer than any real wait, short of any overflow
 
+JOURNAL_OPT = click.option(
+    "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
+)
+
 
 class Seconds(click.FloatRange):
     name = "seconds"

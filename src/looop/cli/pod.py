@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from looop.act.landclone import pod_change
-from looop.cli.app import make_ctx, process_env
+from looop.cli.app import make_ctx
+from looop.cli.commands import process_env
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote.kube import podrun, podtrees

@@ -23,34 +23,12 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
-from looop.home.status import config_trouble, gather_status
-from looop.home.statustext import print_status
-from looop.home.terminal import colour_on
 from looop.seed import package_text
 
 
 @click.command("version", help="Print the version.")
 def version_cmd() -> None:
     click.echo(f"looop {__version__}")
-
-
-@click.command(
-    "status",
-    help="Pulse, last beat, failures and goals at a glance (pure read). Exits 1 when the "
-    "config cannot be used or holds a key looop does not read (a typo), after printing it all.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print it as one JSON object (docs/schema/state.schema.json).",
-)
-def status_cmd(as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
-    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
-    if config_trouble(st):
-        raise SystemExit(1)
 
 
 @click.command(

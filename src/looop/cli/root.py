@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import re
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 import click
 
 from looop import __version__
-from looop.cli.app import Entry
-from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
+from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
 from looop.cli.examples import attach, epilog
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
@@ -43,6 +41,7 @@ FOREIGN: dict[str, tuple[str, ...]] = {
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
     """' — did you mean `x`?' for a near miss or another tool's word, else ''. `also`: more
     words another tool's word may lead to (the root's aliases: `ps` -> `ls`)."""
+    import difflib  # lazy: only a mistyped verb pays for it (~15 ms cold)
 
     known = set(choices) | also
     close = [c for c in FOREIGN.get(word.lower(), ()) if c.split()[0] in known]
@@ -66,6 +65,14 @@ class LazyGroup(click.Group):
             )
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader went away (`looop journal | head`): a quiet end, as a filter's (click
+            # would exit 1); the entry (verbs/console.py) points stdout at /dev/null
+            raise click.exceptions.Exit(0) from None
+
     def _verbs(self, ctx: click.Context) -> list[str]:
         return [c for c in self.list_commands(ctx) if c not in ALIASES]
 
@@ -73,11 +80,12 @@ class LazyGroup(click.Group):
         """Each verb once; the second spellings in one line below them."""
         names = self._verbs(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = []
-        for name in names:
-            cmd = self.get_command(ctx, name)
-            if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.get_short_help_str(limit)))
+        # from the static table: listing the verbs imports none of them
+        rows = [
+            (name, click.Command(name, help=SHORT[name]).get_short_help_str(limit))
+            for name in names
+            if name in SHORT
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
         with formatter.section("Aliases"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from looop import __version__
-from looop.cli.app import process_clock, process_env
+from looop.cli.commands import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
 from looop.remote.ssh.satellite import (

@@ -10,8 +10,8 @@ from looop.act.decision import check_id
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
-from looop.cli.params import hidden_alias
-from looop.cli.steer import JOURNAL_OPT, _steer
+from looop.cli.params import JOURNAL_OPT, hidden_alias
+from looop.cli.steer import _steer
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.human import schedules

@@ -11,8 +11,7 @@ from looop.act.moves.far import backend_for, here
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.home import jsonio
-from looop.home.drive import remote_record, reply_json, typed
+from looop.home import jsonio, where
 from looop.home.errors import LooopError
 from looop.home.keys import CTRL_FORMS, KEY_NAMES
 from looop.remote.engine import host_of, kube_backend
@@ -38,8 +37,8 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     here and its exit code is this one's (remote/ssh): this does not return. In a
     Kubernetes Job: its backend, which the verb drives from here (remote/kube). None: a
     worker here."""
-    if not remote_record(str(ctx.paths.data), sid):
-        return None
+    if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
+        return None  # one stat: a home without hosts pays nothing for asking
 
     h = host_of(ctx.paths.data, sid)
     if isinstance(h, KubeHost):
@@ -112,10 +111,11 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
-    line = typed(text, no_newline)
+    # Enter is CR, as a terminal sends it: raw-mode TUIs submit on it (the PTY maps it to NL)
+    line = " ".join(text) + ("" if no_newline else "\r")
     res = worker_way(ctx, target_sid(sid, True)).send(target_sid(sid, True), line, False)
     if as_json:
-        click.echo(reply_json(res))
+        click.echo(jsonio.dumps(res, sort_keys=True))
 
 
 @click.command(
@@ -130,7 +130,7 @@ def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     res = worker_way(ctx, target_sid(sid, True)).key(target_sid(sid, True), list(keys))
     if as_json:
-        click.echo(reply_json(res))
+        click.echo(jsonio.dumps(res, sort_keys=True))
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")

@@ -15,7 +15,6 @@ from looop.cli.sessions import duration_arg, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
-from looop.home.drive import log_text, shot_text
 from looop.home.errors import LooopError
 from looop.home.logs import compile_pattern, log_end, pick_lines
 from looop.home.status import gather_status
@@ -52,7 +51,7 @@ def shot_cmd(
     if sid is None:
         sid = _only_live_worker(ctx)
     shot = worker_way(ctx, target_sid(sid, False)).screen(target_sid(sid, False), fmt, trim)
-    click.echo(shot_text(shot, fmt))
+    click.echo(jsonio.dumps(shot, sort_keys=True) if fmt == "json" else str(shot["text"]))
 
 
 def _only_live_worker(ctx: Ctx) -> str:
@@ -100,7 +99,8 @@ def log_cmd(
         else:
             sys.stdout.write(text)
         return
-    sys.stdout.write(log_text(way.tail(s, tail, raw, grep)))
+    text = way.tail(s, tail, raw, grep)
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
 
 
 def _tail_first(ctx: Ctx, s: str, tail: int, raw: bool, grep: str | None) -> int:

@@ -1,22 +1,17 @@
 """`looop worker start`'s move and its check, without click: the two lines it prints, the
 daily budget's refusal, and whether the worker's command could run at all. The click verb
-(cli/workers.py) and the click-free face (verbs/worker.py, through `start_here`) run the
-same decision, so both say, exit and write alike
-(tests/unit/cli/test_worker_start_parity.py)."""
+(cli/workers.py) runs it (tests/unit/cli/test_worker_start.py)."""
 
 from __future__ import annotations
 
 import os
 import select
-import sys
 from collections.abc import Callable
 
-from looop.cli.ctxbuild import ctx_for
 from looop.cli.steermove import steer
 from looop.cli.steerwork import body
 from looop.core.context import Ctx
 from looop.home import store, where
-from looop.home.clock import Clock, clock_for
 from looop.home.cost import COST_REPORTING
 from looop.home.cost.breakers import start_refused
 from looop.home.errors import LooopError
@@ -30,13 +25,6 @@ from looop.workers.ids import normalise_target
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005
 SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
-
-
-def start_here(start: Start, env: dict[str, str], clock: Clock | None) -> None:
-    """`looop worker start` parsed by the click-free face, run in this process: the Ctx built,
-    the move run and checked, its two lines printed."""
-    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
-    sys.stdout.write(start_worker_lines(start, ctx, started_ok))
 
 
 def _repo_given(repo: str, host: str | None) -> str:

@@ -19,7 +19,7 @@ from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
-from looop.cli.params import hidden_alias
+from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
@@ -31,11 +31,6 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.seed import pack
 from looop.sense.sensors import run_user_sensors
-
-JOURNAL_OPT = click.option(
-    "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
-)
-
 
 _body = body  # the name the other verb modules import
 

@@ -1,6 +1,6 @@
 """One decision run as the human: the move behind the steering verbs (cli/steer.py), `looop
 kill` and `worker start` (cli/startwork.py), with the executor loaded at the top. Only what
-moves imports this module: the click-free `kill` face reaches it through `kill_here`."""
+moves imports this module: `looop kill` is here, so a kill loads no other verb's modules."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
 from looop.act.decision import DecisionError
 from looop.act.executor import execute
 from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj  # not act.actions: only this move's module
-from looop.cli.ctxbuild import ctx_for
+from looop.cli import idcomplete
+from looop.cli.app import make_ctx
+from looop.cli.params import JOURNAL_OPT
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.clock import Clock, clock_for
 from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 
@@ -102,9 +105,10 @@ def _show_shell_output(path: Path) -> None:
         sys.stderr.flush()
 
 
-def kill_here(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    """`looop kill ID` parsed by the click-free face (verbs/kill.py), run in this process:
-    the Ctx built, the move run, its line printed."""
-    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
-    obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
-    sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")
+@click.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.option("--reason", default="", help="Why (journaled).")
+@JOURNAL_OPT
+def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
+    obj = {"action": "kill_worker", "id": worker_id, "reason": reason}
+    click.echo(steer(make_ctx(), obj, journal))

@@ -1,6 +1,6 @@
 """The bodies the steering verbs read, without click: words joined, an argument or stdin. The
-click verbs (cli/steer.py, cli/mailbox.py, cli/workers.py) and the click-free `worker start`
-share these; the move itself is cli/steermove.py, a worker start's check cli/startwork.py."""
+click verbs (cli/steer.py, cli/mailbox.py, cli/workers.py) share these; the move itself is
+cli/steermove.py, a worker start's check cli/startwork.py."""
 
 from __future__ import annotations
 

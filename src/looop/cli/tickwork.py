@@ -1,19 +1,24 @@
-"""`looop tick` run in this process: the Ctx built, the data dir
-seeded, one beat, its notifications delivered. The click verb and the click-free face
-(verbs/tick.py) both reach it through `run_tick`; a skip beat loads only what
-loop/tick.py loads at its top (tests/integration/test_tick_fast.py)."""
+"""`looop tick`, run in this process: the Ctx built, the data dir seeded, one beat, its
+notifications delivered; a skip beat loads only click and what loop/tick.py loads at its top
+(tests/integration/test_tick_fast.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from types import FrameType
 
+import click
+
+from looop.cli.app import make_ctx
+from looop.cli.commands import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.home.clock import Clock, clock_for
 from looop.home.errors import LooopError
-from looop.loop.tick import tick_once
+from looop.loop.tick import dry_run_ctx, tick, tick_once
 from looop.seed import ensure_data_dir
 
 # the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
@@ -66,3 +71,46 @@ def _deliver_notifications() -> None:
     notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
     if notify is not None:
         notify.drain()
+
+
+@click.command("tick", help="Run one beat now (refused while a pulse runs).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Sense and print the prompt; call no runner, write nothing (exit 1 when no prompt "
+    "could be built, with why).",
+)
+@click.option(
+    "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
+)
+def tick_cmd(dry_run: bool, force: bool) -> None:
+    if dry_run:
+        _dry_run_tick()
+        return
+
+    env = process_env()
+    run_tick(env, process_clock(env), force)
+
+
+def _dry_run_tick() -> None:
+    """Sense into a scratch dir and print the prompt: no lock, no seeding, no writes, so it
+    works beside a running pulse and on a read-only data dir."""
+
+    base = make_ctx(events_to="stderr")
+    if not base.paths.data.is_dir():
+        raise LooopError(
+            f"data dir {base.paths.data} is not usable for a dry run (no such directory) — "
+            "create it with `looop init`, or point LOOOP_DATA_DIR at an existing one"
+        )
+    with tempfile.TemporaryDirectory(prefix="looop-dry-run-") as scratch:
+        out = tick(dry_run_ctx(base, Path(scratch)), dry_run=True)
+    if out.prompt_text is not None:
+        sys.stdout.write(out.prompt_text)
+        return
+    click.echo(
+        f"(no prompt: the beat stopped at '{out.status}'"
+        + (f": {out.error}" if out.error else "")
+        + ")",
+        err=True,
+    )
+    raise SystemExit(1)  # a script's `tick --dry-run > prompt.md` must not take '' for a prompt

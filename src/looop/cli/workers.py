@@ -5,27 +5,23 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
-from typing import Any
 
 import click
 
 from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx, process_env
-from looop.cli.params import hidden_alias, seconds
+from looop.cli.app import make_ctx
+from looop.cli.needs import ls_cmd
+from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.startwork import start_worker_lines, started_ok
-from looop.cli.steer import JOURNAL_OPT, _steer
+from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
 from looop.home.errors import LooopError
-from looop.home.render import fleet_json, fleet_table
 from looop.home.spent import POLICIES
 from looop.home.startargs import Start
-from looop.home.terminal import colour_on
 from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
-from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.workers import diffstat, treework
@@ -220,40 +216,7 @@ def _pod_diff(b: Backend, wid: str, stat: bool) -> None:
             click.echo(f" {prefix}{f['path']} | {counts}")
 
 
-@worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
-@click.argument("worker_id", shell_complete=idcomplete.workers)
-@click.option("--reason", default="", help="Why (journaled).")
-@JOURNAL_OPT
-def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
-
-
-def _rows(all_sessions: bool) -> list[dict[str, Any]]:
-    return fleet_rows(make_ctx(events_to=None), all_sessions)
-
-
-@click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")
-@click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
-@click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
-@click.option("--interval", "-n", type=seconds(0.2, 3600), default=2.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
-    if as_json:
-        click.echo(fleet_json(_rows(all_sessions)))
-        return
-    colour = colour_on(sys.stdout.isatty(), process_env())
-    if not watch:
-        click.echo(fleet_table(_rows(all_sessions), colour))
-        return
-    raw = getattr(sys.stdout, "_inner", sys.stdout)  # looop's own clear-screen, not agent text
-    try:
-        while True:
-            raw.write("\x1b[H\x1b[2J")
-            table = fleet_table(_rows(all_sessions), colour)
-            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + table)
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return
+worker_group.add_command(worker_kill)
 
 
 worker_group.add_command(ls_cmd, "list")

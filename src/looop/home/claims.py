@@ -64,3 +64,11 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
     if len(rest) != 1 or rest[0].startswith("-"):
         return None
     return argv[0], rest[0], session
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """The plain spellings, run: this ends with run_lease's exit code; False: click's."""
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    raise SystemExit(run_lease(*parsed, env, now))

@@ -1,5 +1,5 @@
 """`looop cost report KIND ID RUNNER USD` (and the seed's `looop _ cost KIND ID RUNNER USD`):
-the work of both faces, the click-free fast path and cli/cost.py."""
+the work of both faces, the click-free one here (`serve`) and cli/cost.py."""
 
 from __future__ import annotations
 
@@ -66,3 +66,11 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str, str] | None:
 
 def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: float) -> None:
     report_cost(where.resolve(env, os.getcwd())[0], now, *parsed, env=env)
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`cost report KIND ID RUNNER USD` in its plain spelling, run; False: click's."""
+    parsed = parse_fast(argv)
+    if parsed is not None:
+        run_fast(parsed, env, now)
+    return parsed is not None

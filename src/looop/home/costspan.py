@@ -1,54 +1,24 @@
 """`looop cost [today|week|all] [--by kind|runner|worker|model|day] [--json]`: the work of
-both faces, the click-free fast path (verbs/cost.py) and cli/cost.py, and its text."""
+cli/cost.py, and its text."""
 
 from __future__ import annotations
 
-import os
-
-from looop.home import jsonio, where
+from looop.home import jsonio
 from looop.home.cost import usd
 from looop.home.cost.days import Held
-from looop.home.cost.report import SPANS, reports_at, uncosted_at
+from looop.home.cost.report import reports_at, uncosted_at
 from looop.home.plain import echo
 from looop.home.savings import savings_line, savings_view
 
 TYPE_CHECKING = False  # `looop cost` is a fast verb: no typing
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
     from looop.home.clock import Clock
     from looop.home.cost.views import CostReport
 
 BYS = ("kind", "runner", "worker", "model", "day")
-
-
-def parse_fast(argv: list[str]) -> tuple[str, str, bool] | None:
-    """(span, by, as_json) for the plain spellings (`cost`, `cost week --by runner`,
-    `cost all --by=day --json`); None (click's turn) for anything else, mistakes included."""
-    span, by, as_json = "", "", False
-    rest = argv[1:]
-    while rest:
-        arg, rest = rest[0], rest[1:]
-        if arg == "--json" and not as_json:
-            as_json = True
-        elif arg == "--by" and rest and not by:
-            by, rest = rest[0], rest[1:]
-        elif arg.startswith("--by=") and not by:
-            by = arg[len("--by=") :]
-        elif arg in SPANS and not span:
-            span = arg
-        else:
-            return None
-    if by and by not in BYS:
-        return None
-    return span or "today", by or "kind", as_json
-
-
-def run_fast(parsed: tuple[str, str, bool], env: Mapping[str, str], clock: Clock) -> None:
-    span, by, as_json = parsed
-    print_report(where.resolve(env, os.getcwd())[0], clock, span, by, as_json)
 
 
 def print_report(data: str, clock: Clock, span: str, by: str, as_json: bool) -> None:

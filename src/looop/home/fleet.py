@@ -1,6 +1,6 @@
 """The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock:
 home/locks.py) and the workers with health, ages and state. Light (plain-string paths, no
-typing or datetime): `ls` runs on the click-free fast path. The workers on other hosts are
+typing or datetime), as the home is. The workers on other hosts are
 the remote wing's (remote/fleet.py), handed in as `far` and asked only when the home has
 some."""
 
@@ -48,8 +48,8 @@ def fleet_rows_at(
     env: dict[str, str] | None = None,
     far: FarRows | None = None,
 ) -> list[dict[str, Any]]:
-    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
-    click-free fast path and `worker list` through click both answer through this. `env`:
+    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` answers
+    through this. `env`:
     the environment remote hosts are reached with (a kubeconfig's place; None: this
     process's own); `far`: the workers on other hosts (remote/fleet.py; None: not asked)."""
 

@@ -1,4 +1,4 @@
-"""click.echo's behaviour for the click-free fast verbs (no click import)."""
+"""click.echo's behaviour for the worker contract's click-free verbs (no click import)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`looop ls` as a table or JSON: what both faces print (verbs/ls.py, cli/workers.py)."""
+"""`looop ls` as a table or JSON: what cli/workers.py prints."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`looop status` as text or JSON: what both faces print (the click-free fast path in
-verbs/status.py and the click command in cli/lifecycle.py)."""
+"""`looop status` as text or JSON: what the click command (cli/reads.py) prints."""
 
 from __future__ import annotations
 

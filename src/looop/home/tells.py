@@ -1,5 +1,5 @@
-"""`looop told [WORKER]`: the work of both faces (the click-free fast path in verbs/table.py and
-the click command in cli/mailbox.py). `looop tell` is home/tellsend.py: it reads a session and
+"""`looop told [WORKER]`: the work of both faces (the click-free one here, `serve`, and the
+click command in cli/mailbox.py). `looop tell` is home/tellsend.py: it reads a session and
 writes an event, which `told` does not (no fcntl, no event log)."""
 
 from __future__ import annotations
@@ -33,3 +33,11 @@ def parse_told(argv: list[str]) -> tuple[str | None] | None:
     if len(rest) > 1 or (rest and rest[0].startswith("-")):
         return None
     return (rest[0] if rest else None,)
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`told [WORKER]` in its plain spellings, run; False: click's."""
+    told = parse_told(argv)
+    if told is not None:
+        run_told(*told, env)
+    return told is not None

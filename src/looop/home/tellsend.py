@@ -1,5 +1,5 @@
-"""`looop tell WORKER MSG...`: the work of both faces (the click-free fast path in verbs/table.py
-and the click command in cli/mailbox.py): the message queued for a live worker, said once
+"""`looop tell WORKER MSG...`: the work of both faces (the click-free one here, `serve`, and
+the click command in cli/mailbox.py): the message queued for a live worker, said once
 even when the run that asked is cut and run again (its request key)."""
 
 from __future__ import annotations
@@ -44,3 +44,11 @@ def parse_tell(argv: list[str]) -> tuple[str, list[str]] | None:
     if len(rest) < 2 or any(a.startswith("-") for a in rest):
         return None
     return rest[0], rest[1:]
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`tell WORKER MESSAGE…` in its plain spelling, run; False: click's."""
+    tell = parse_tell(argv)
+    if tell is not None:
+        run_tell(*tell, env, now)
+    return tell is not None

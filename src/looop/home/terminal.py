@@ -95,7 +95,7 @@ def keep_colour(text: str) -> str:
 
 def strip_csi(text: str) -> str:
     """Every CSI sequence (`ESC [ params intermediates final`) removed: what click.echo does to
-    text bound for a pipe or a file, so the fast verbs print what their click faces print."""
+    text bound for a pipe or a file, so the contract verbs print what their click faces print."""
     if "\x1b[" not in text:
         return text
     out: list[str] = []

@@ -10,7 +10,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
 
 Both answer through core/answering.py, as the SSH relay and the web API do.
 
-Loaded only for a box's contract verb (verbs/table.py's face for it), on the lightest modules: a
+Loaded only for a box's contract verb (by verbs/console.py), on the lightest modules: a
 verb is a process each time. The retry loop and the
 request are those of every way home (remote/callhome.py): the key is kept across retries, so a
 verb runs once however often the knock is cut."""
@@ -28,7 +28,6 @@ TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, t
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.home.clock import Clock
 
 URL = "http://looop.door/api/v1/contract"
 WHERE = "the sandbox's door"
@@ -116,15 +115,6 @@ def _parsed(raw: bytes) -> tuple[int | None, bytes]:
                 return None, b""  # cut mid-answer: ask again with the same key
             body = body[:want]
     return int(words[1]), body
-
-
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """The face of a box's contract verbs (verbs/table.py): knock, and end with the answer's
-    exit code."""
-    code = knock(argv, env)
-    if code is None:
-        return False
-    raise SystemExit(code)
 
 
 class HostDoor:

@@ -1,5 +1,7 @@
-"""The `looop` console entry: the verb table (`verbs/table.py`) with fewer garbage collections,
-and a verb its face served ended without the interpreter's teardown."""
+"""The `looop` console entry: the worker contract's verbs an agent calls in a loop (claim,
+unclaim, tell, told, cost report) served without click by their own room, every other verb
+by click (cli/root.py); fewer garbage collections, and a contract verb ended without the
+interpreter's teardown."""
 
 from __future__ import annotations
 
@@ -8,9 +10,14 @@ import gc
 import os
 import sys
 
+from looop.home.contractverbs import BOX_VERBS, serve
+from looop.home.terminal import SafeStream
+
 TYPE_CHECKING = False  # not `from typing`: this is the first thing every command runs
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
+
+    from looop.home.clock import Clock
 
 GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
 
@@ -19,27 +26,22 @@ def main() -> None:
     # Fewer collections: a light verb ends before its garbage matters; a long-lived process
     # sets Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
-    import looop.verbs.table as table  # lazy: the verb table, after the GC threshold is set
-
     code: Any = 0
     try:
-        table.main()
+        run()
     except SystemExit as e:
         code = e.code
-    light = _light(sys.argv[1:], table.FACE_VERBS)
-    if light:
+    if _light(sys.argv[1:]):
         _exit_now(code)
     raise SystemExit(code)
 
 
-def _light(args: list[str], face_verbs: frozenset[str]) -> bool:
-    """A verb its face served (verbs/table.py's FACE_VERBS) without click, with no other thread
-    and no exit hook: nothing the interpreter's teardown would still do that anyone could
-    notice."""
+def _light(args: list[str]) -> bool:
+    """A contract verb served without click, with no other thread and no exit hook: nothing
+    the interpreter's teardown would still do that anyone could notice."""
     if args[:1] == ["_"]:
         args = args[1:]
-    faced = bool(args) and args[0] in face_verbs
-    if not faced or "click" in sys.modules:
+    if not args or args[0] not in BOX_VERBS or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
@@ -67,3 +69,123 @@ def _exit_now(code: Any) -> None:
         except (OSError, ValueError):
             pass  # a reader that went away: nothing left to say to it
     os._exit(status)
+
+
+def _failed(why: str | Exception, env: dict[str, str]) -> NoReturn:
+    """A refused argument (`why` its words) or a verb's exception, worded as click words it."""
+    from looop.cli.failure import fail, fail_for  # lazy: the failure's door: only it pays
+
+    if isinstance(why, str):
+        fail(why)
+    fail_for(why, env)
+
+
+def _check_utf8(args: list[str], env: dict[str, str]) -> None:
+    """Arguments are text: a byte that is not UTF-8 (decoded by Python as a lone surrogate)
+    would be journaled mangled and hashed differently from what ran, so it is refused."""
+    for i, arg in enumerate(args, 1):
+        if "\0" in arg:  # no exec'd argv holds one; a path with it would crash a verb
+            _failed(f"argument {i} holds a NUL byte; pass text without it", env)
+        if arg.isascii():
+            continue
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            _failed(
+                f"argument {i} is not valid UTF-8: '{shown[:60]}'; pass UTF-8 text — inside a "
+                "shell command, write such bytes as printf escapes (printf '\\xff')",
+                env,
+            )
+
+
+# Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
+# output is defused (home/terminal.py: SafeStream).
+_RAW_VERBS = frozenset({"attach", "watch"})
+_RAW_FLAGS = frozenset({"--raw", "--ansi", "--format=ansi"})
+
+
+def _raw_output(args: list[str]) -> bool:
+    if not args:
+        return False
+    if args[0] in _RAW_VERBS:
+        return True
+    return args[0] in ("log", "logs", "shot", "screenshot", "ss") and (
+        bool(_RAW_FLAGS.intersection(args)) or "ansi" in args
+    )
+
+
+def run(
+    argv: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """The one place that reads the process's arguments and environment.
+
+    Tests pass argv, an env and a frozen clock instead of touching the process's own."""
+    if env is None:
+        env = dict(os.environ)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "_":  # the seed spelled internal verbs `looop _ claim x`
+        args = args[1:]
+    for stream in (sys.stdout, sys.stderr):
+        # text from agents may hold lone surrogates: print their escapes rather than crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+    _check_utf8(args, env)
+    try:
+        if _raw_output(args):
+            _dispatch(args, env, clock)
+            return
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+        try:
+            _dispatch(args, env, clock)
+        finally:
+            sys.stdout, sys.stderr = out, err
+    finally:
+        _flush_quietly()
+
+
+def _flush_quietly() -> None:
+    """Flush stdout now, so a reader that went away (`looop journal | head`) costs a quiet
+    exit here rather than "Exception ignored" from the interpreter's own last flush."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _served(args: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    """A contract verb in its plain spelling, served here without click; a sandboxed worker's
+    goes through its box's door."""
+    if args and args[0] in BOX_VERBS and env.get("LOOOP_DOOR"):
+        from looop.remote.boxdoor import knock  # lazy: the way home of a boxed worker's verb
+
+        raise SystemExit(knock(args, env))
+    return serve(args, env, clock)
+
+
+def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
+    try:
+        if _served(args, env, clock):
+            return
+        from looop.cli.root import run_click  # lazy: click, for every verb a human types
+
+        run_click(args, env, clock)
+    except BrokenPipeError:
+        # stdout went away (`looop journal | head`): exit quietly like a well-behaved filter
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as e:
+        _failed(e, env)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.verbs.table import main
+from looop.verbs.console import run as main
 
 Run = Callable[..., tuple[int, str]]
 

@@ -140,3 +140,15 @@ def test_did_you_mean_knows_other_tools_words(word: str, wanted: list[str]) -> N
 def test_no_example_is_kept_for_a_verb_that_is_gone() -> None:
     paths = {" ".join(p) for p, _ in _tree()}
     assert set(EXAMPLES) - paths == set()
+
+
+def test_the_verb_list_says_what_each_verb_says_of_itself() -> None:
+    """`looop --help` reads its rows from cli/commands.py's SHORT, loading no verb: each row
+    is the verb's own first sentence, and every verb it shows has one."""
+    from looop.cli.commands import ALIASES, SHORT
+
+    shown = {tuple(path): cmd for path, cmd in _tree() if len(path) == 1}
+    verbs = {path[0]: cmd for path, cmd in shown.items() if path[0] not in ALIASES}
+    assert set(SHORT) == set(verbs)
+    for verb, cmd in verbs.items():
+        assert SHORT[verb] == cmd.get_short_help_str(10**6), verb

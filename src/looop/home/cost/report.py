@@ -1,7 +1,7 @@
 """The `looop cost` report as data: spend over a span of local days, grouped one way, from the
 day totals (days.py), and the decides in that span whose runner reported no cost. Light, as
-the home is: `looop cost week` is served without click (verbs/cost.py), so this loads no
-`typing`, `pathlib` or `datetime` of its own (the clock loads datetime when asked a day)."""
+the home is: no `typing`, `pathlib` or `datetime` of its own (the clock loads datetime when
+asked a day)."""
 
 from __future__ import annotations
 
