@@ -9,13 +9,13 @@ are still sudo. Names the text sets (`d=~`, `for`, `read`, …) are followed int
 command's path (parsed.py, targets.py); anything else built at run time (the environment's
 variables, scripts on disk) walks past it. `at`, `batch` and `crontab` read a script as shells do.
 
-Fail closed: every text is also read by our older small scanner (words, quotes, separators,
-here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is
-still checked. Recursive deletes, `find -delete`, `chmod -R`/`chown -R`, moves and `git clean`
-aimed at a home, the data dir, the looop checkout, a worker's repo or an ancestor of any of
-these are refused by where the path points (targets.py; the caller's `Guard` names them), not
-by how it is spelled. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
-unread; the guard itself never raises. Pure functions, no I/O; the parser loads lazily.
+Fail closed: there is one reading, and text the parser reads only in part (a syntax error)
+is refused as unreadable. Recursive deletes, `find -delete`, `chmod -R`/`chown -R`, moves and
+`git clean` aimed at a home, the data dir, the looop checkout, a worker's repo or an ancestor
+of any of these are refused by where the path points (targets.py; the caller's `Guard` names
+them), not by how it is spelled. Text over MAX_CHARS, or scripts nested deeper than
+_MAX_DEPTH, are refused unread; the guard itself never raises. Pure, no I/O; the parser
+loads lazily.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Sequence
 
 from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
-from looop.act.shellguard.scanner import Tok, tokenise
 from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
@@ -35,10 +34,8 @@ __all__ = [
     "MAX_CHARS",
     "NO_GUARD",
     "Guard",
-    "Tok",
     "foreign_interpreter",
     "refusal",
-    "tokenise",
     "tripwire",
     "unreadable_line",
     "unreadable_script",

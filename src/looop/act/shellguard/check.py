@@ -1,4 +1,4 @@
-"""Both readings of one text, and the per-command check they share; either tripping refuses."""
+"""The per-command check of the parsed reading, and the check of one text at a depth."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from dataclasses import replace
 
 from looop.act.shellguard.command import _base, _Cmd, _scripts, _unwrap, fed_commands
 from looop.act.shellguard.parsed import _tree_check
-from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _find, _roles, _rule, _show
-from looop.act.shellguard.scanner import _commands, tokenise
-from looop.act.shellguard.tables import _BREAKS, _DOWNLOADERS, _MAX_DEPTH, _WRITES
+from looop.act.shellguard.rules import _device, _find, _rule, _show
+from looop.act.shellguard.tables import _DOWNLOADERS, _MAX_DEPTH, _WRITES
 from looop.act.shellguard.targets import NO_GUARD, Guard
 
 
@@ -60,35 +59,9 @@ def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:
     return None
 
 
-def _scan_check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
-    """The older reading: our own scanner, run on every text beside the parser."""
-    upstream: dict[str, str] = {}  # roles played earlier in the current pipeline
-    cwd = guard.cwd
-    for c in _commands(tokenise(cmd)):
-        c.cwd = cwd
-        cwd = _after_cd(c, cwd)
-        why = _command_rule(c, depth, guard)
-        if why is not None:
-            return why
-        if c.before in _BREAKS:
-            upstream = {}
-        roles = _roles(c, guard)
-        for producer, consumer, label in _PIPE_RULES:
-            if producer in upstream and c.before in ("|", "|&") and consumer in roles:
-                return f"{label}: `{upstream[producer]} | {roles[consumer]}`"
-        upstream = roles | upstream
-    return None
-
-
 def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
     if depth > _MAX_DEPTH:
         return (
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
         )
-    try:
-        why = _tree_check(cmd, depth, guard, _command_rule, _check)
-    except ImportError:  # the parser is missing: the scanner alone still guards
-        why = None
-    # The scanner reads every text too: the parser can misread without flagging an error
-    # (a line starting with `\`), and either reading tripping is enough to refuse.
-    return why if why is not None else _scan_check(cmd, depth, guard)
+    return _tree_check(cmd, depth, guard, _command_rule, _check)

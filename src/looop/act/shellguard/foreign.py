@@ -114,7 +114,7 @@ def _interpreter(name: str, args: Sequence[str]) -> str | None:
             continue
         if a.startswith("--"):
             continue
-        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/")):
+        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/", "<(")):
             break
         if run_time_path(a):
             return f"{shown}: a program named at run time, which the tripwire does not read"

@@ -1,5 +1,5 @@
-"""The parsed reading: tree-sitter-bash's tree walked by hand, every command node checked
-after quote removal, substitutions tagged with the command that runs them as code."""
+"""The tripwire's one reading: tree-sitter-bash's tree walked by hand, every command node
+checked after quote removal, substitutions tagged with the command that runs them as code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import _base, _Cmd, _code_arg, _command_at, _reads_code
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _roles
+from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _roles, _show
 from looop.act.shellguard.tables import _ASSIGNMENT, _MAX_DEPTH, _REDIRECTS, _WRITES
 from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
 
@@ -95,6 +95,7 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
     name_subs: list[Node] = []
     stdin_subs: list[Node] = []  # `bash < <(curl x)`, `python3 <<< "$(curl x)"`
     arg_subs: list[tuple[int, Node]] = []  # (index of the word it sits in, substitution)
+    end = -1
     for p in parts:
         t = p.type
         if t == "command_name":
@@ -107,8 +108,12 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
             stdin_subs += [ch for ch in p.named_children if ch.type in _SUBST]
         elif p.is_named and t not in ("variable_assignment", "comment"):
             found: list[Node] = []
-            words.append(_word(p, found))
+            word = _word(p, found)
+            if words and p.start_byte == end:  # one word the parser split in two: `${a:$n}`
+                word = words.pop() + word
+            words.append(word)
             arg_subs += [(len(words) - 1, s) for s in found]
+        end = p.end_byte
     c.words = [w.lower() for w in words]
     at = _command_at(c.words)
     host_of.update((s.id, "$") for s in name_subs)
@@ -276,6 +281,28 @@ def _heredoc_backticks(n: Node, depth: int, guard: Guard, check: TextCheck) -> s
     return None
 
 
+_WORDS = frozenset({"word", "string_content", "heredoc_body", "raw_string", "concatenation"})
+_OPENERS = frozenset({"(", "((", "{", "$(", "`"})  # a group left open: its pipes are unread
+
+
+def _swallowed(n: Node) -> str | None:
+    """Text the parser could not place (an unbalanced quote, a here-document without its end,
+    words stranded by a syntax error) holds no command it read: refused as unread. A stray
+    operator (`ls && ;`) or a missing `)` (what it closes was read) hides nothing."""
+    if n.is_missing:
+        hides, n = n.type in ('"', "'", "))"), n.parent or n  # `((a) | b` is not arithmetic
+    else:
+        hides = any(ch.type in _WORDS or ch.type in _OPENERS for ch in n.children)
+        hides |= (
+            n.parent is not None
+            and n.parent.type != "command"
+            and any(ch.type == "variable_name" for ch in n.children)
+        )  # `((sudo ls)` misread as arithmetic; in a command it is read as a word
+        hides |= n.child_count == 0 and bool(_text(n).strip())
+    shown = _show(_text(n).lower().split())
+    return f"shell code the tripwire could not read: `{shown}`" if hides else None
+
+
 def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUARD) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
     download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
@@ -299,18 +326,18 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUAR
 
 
 def _tree_check(
-    text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck
+    text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck, pipes: bool = True
 ) -> str | None:
-    """The rule the parsed text trips, if any. `rule` judges one command and `check` a text
-    nested in it (both readings at once: check.py's), so the two modules do not import each
-    other."""
-    # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
+    """The rule the parsed text trips, if any: `rule` judges each command, `check` a text
+    nested in one, and `pipes` adds what flows down a pipe."""
+    # lazy: heavy (tree-sitter), only the check pays for it
     from looop.act.shellguard.grammar import bash_parser
 
     # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
     # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
-    # one letter; the scanner still reads the original text.
-    ascii_text = _NON_ASCII.sub("x", text)
+    # one letter. The parser joins a line starting with a backslash to the line before, where bash
+    # starts a command: a space before it reads as bash does (inside quotes, one more space).
+    ascii_text = _NON_ASCII.sub("x", text).replace("\n\\", "\n \\")
     parser = bash_parser()
     tree = parser.parse(ascii_text.encode("ascii"))
     # the names the text sets, tracked into every path it aims a destructive command at
@@ -334,6 +361,8 @@ def _tree_check(
             why = rule(c, depth, guard)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
+        elif n.type == "ERROR" or n.is_missing:
+            why = _swallowed(n)
         elif n.type == "heredoc_redirect":
             why = _heredoc_backticks(n, depth, guard.at(cwd), check)
         if why is not None:
@@ -341,7 +370,7 @@ def _tree_check(
         order.append((n, c))
         inner = _inner_redirects(n, children, outer)
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
-    return _pipelines(order, guard)
+    return _pipelines(order, guard) if pipes else None
 
 
 def _inner_redirects(
