@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
+from looop.act.shellguard.parsed import _check, bounded
 from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
@@ -46,14 +46,7 @@ __all__ = [
 def tripwire(cmd: str, guard: Guard = NO_GUARD) -> str | None:
     """The built-in rule `cmd` trips, quoting the offending part; None when it passes.
     `guard`: where the text runs and what it must not destroy there."""
-    if len(cmd) > MAX_CHARS:
-        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
-    try:
-        return _check(cmd, 0, guard)
-    except RecursionError:
-        return "shell code nested too deeply to check"
-    except Exception as e:  # fail closed: text the guard cannot read is not let through
-        return f"shell code the tripwire could not read ({type(e).__name__})"
+    return bounded(cmd, _check, guard)
 
 
 def foreign_interpreter(script: str) -> str | None:

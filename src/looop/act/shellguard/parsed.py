@@ -1,16 +1,34 @@
 """The tripwire's one reading: tree-sitter-bash's tree walked by hand, every command node
-checked after quote removal, substitutions tagged with the command that runs them as code."""
+checked after quote removal, substitutions tagged with the command that runs them as code;
+and the check of one command (`_command_rule`) and of one text at a depth (`_check`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from looop.act.shellguard.command import _base, _Cmd, _code_arg, _command_at, _reads_code
+from looop.act.shellguard.command import (
+    _base,
+    _Cmd,
+    _code_arg,
+    _command_at,
+    _reads_code,
+    _scripts,
+    _unwrap,
+    fed_commands,
+)
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _roles, _show
-from looop.act.shellguard.tables import _ASSIGNMENT, _MAX_DEPTH, _REDIRECTS, _WRITES
+from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _find, _roles, _rule, _show
+from looop.act.shellguard.tables import (
+    _ASSIGNMENT,
+    _DOWNLOADERS,
+    _MAX_DEPTH,
+    _REDIRECTS,
+    _WRITES,
+    MAX_CHARS,
+)
 from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
 
 if TYPE_CHECKING:
@@ -289,6 +307,11 @@ def _swallowed(n: Node) -> str | None:
     """Text the parser could not place (an unbalanced quote, a here-document without its end,
     words stranded by a syntax error) holds no command it read: refused as unread. A stray
     operator (`ls && ;`) or a missing `)` (what it closes was read) hides nothing."""
+    up = n.parent
+    while up is not None and up.type != "arithmetic_expansion":
+        up = up.parent
+    if up is not None:
+        return None  # `$((10#$n))`: arithmetic the parser misreads runs no command
     if n.is_missing:
         hides, n = n.type in ('"', "'", "))"), n.parent or n  # `((a) | b` is not arithmetic
     else:
@@ -330,6 +353,10 @@ def _tree_check(
 ) -> str | None:
     """The rule the parsed text trips, if any: `rule` judges each command, `check` a text
     nested in one, and `pipes` adds what flows down a pipe."""
+    if depth > _MAX_DEPTH:
+        return (
+            f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
+        )
     # lazy: heavy (tree-sitter), only the check pays for it
     from looop.act.shellguard.grammar import bash_parser
 
@@ -387,3 +414,67 @@ def _inner_redirects(
         last = [ch for ch in children if ch.is_named and ch.type != "comment"][-1:]
         return {last[0].id: outer} if last else {}
     return {}
+
+
+def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    for op, target in c.redirects:
+        if op in _WRITES and _device(target):
+            return f"a redirect onto a disk device: `{op} {target}`"
+    at, nested = _unwrap(c.words)
+    inner = guard.at(c.cwd)  # a nested script starts where this command runs
+    for script in nested:
+        if (why := _check(script, depth + 1, inner)) is not None:
+            return why
+    if at is None:
+        return None
+    name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
+    if (why := _rule(name, args, shown, c.cwd, guard)) is not None:
+        return why
+    if (why := _fed_rule(c, depth, guard)) is not None:
+        return why
+    if name in _DOWNLOADERS and c.host is not None:
+        if c.host == "$":
+            return f"a download run as a command: `$({shown})`"
+        return f"a download run by {c.host}: `{shown}`"
+    if name == "find":
+        for sub in _find(args, c.cwd, guard)[1]:
+            sub_cmd = _Cmd(host=c.host, words=sub, cwd=c.cwd)
+            if (why := _command_rule(sub_cmd, depth + 1, guard)) is not None:
+                return why
+    for script in _scripts(name, args, c):
+        if (why := _check(script, depth + 1, inner)) is not None:
+            return why
+    return None
+
+
+def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:
+    """What xargs (or parallel) runs, judged with what it reads from its input as one more
+    operand (`{}`), in each reading its lower-cased options allow: `xargs rm -rf` may reach
+    any path, `xargs rm -f` no folder."""
+    readings = fed_commands(c.words)
+    if readings and depth >= _MAX_DEPTH:
+        return f"xargs nested over {_MAX_DEPTH} levels deep: too deep to check"
+    fed = replace(guard.at(c.cwd), fed=True)
+    for sub in readings:
+        if why := _command_rule(_Cmd(host=c.host, words=[*sub, "{}"], cwd=c.cwd), depth + 1, fed):
+            return why
+        runner = map(_base, c.words[: len(c.words) - len(sub)])
+        if "parallel" in runner and (why := _check(" ".join([*sub, "{}"]), depth + 1, fed)):
+            return why  # parallel hands its words to a shell
+    return None
+
+
+def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    return _tree_check(cmd, depth, guard, _command_rule, _check)
+
+
+def bounded(cmd: str, check: TextCheck, guard: Guard = NO_GUARD) -> str | None:
+    """`check` of a whole text, refused unread when too long or too deep; never raises."""
+    if len(cmd) > MAX_CHARS:
+        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
+    try:
+        return check(cmd, 0, guard)
+    except RecursionError:
+        return "shell code nested too deeply to check"
+    except Exception as e:  # fail closed: text the guard cannot read is not let through
+        return f"shell code the tripwire could not read ({type(e).__name__})"

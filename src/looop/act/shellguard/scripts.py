@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from looop.act.shellguard.command import _base, _Cmd, _scripts, _unwrap
 from looop.act.shellguard.foreign import foreign_code, run_time_path
-from looop.act.shellguard.parsed import _tree_check
+from looop.act.shellguard.parsed import _tree_check, bounded
 from looop.act.shellguard.rules import _find
-from looop.act.shellguard.tables import _MAX_DEPTH, _SOURCES, MAX_CHARS
+from looop.act.shellguard.tables import _SOURCES
 from looop.act.shellguard.targets import NO_GUARD, Guard
 
 # Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
@@ -41,19 +41,10 @@ def unreadable_script(script: str) -> str | None:
 
 def unreadable_line(cmd: str) -> str | None:
     """Why shell text hands code the tripwire cannot read to another language, or None."""
-    if len(cmd) > MAX_CHARS:
-        return f"{len(cmd)} characters, over the {MAX_CHARS} the tripwire reads"
-    try:
-        return _walk(cmd, 0)
-    except RecursionError:
-        return "shell code nested too deeply to read"
-    except Exception as e:  # fail closed: text we cannot walk is not text we read
-        return f"shell code the tripwire could not read ({type(e).__name__})"
+    return bounded(cmd, _walk)
 
 
 def _walk(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
-    if depth > _MAX_DEPTH:
-        return f"shell code nested over {_MAX_DEPTH} levels deep"
     return _tree_check(cmd, depth, guard, _unread, _walk, pipes=False)
 
 
