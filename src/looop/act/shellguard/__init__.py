@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 
 from looop.act.shellguard.command import _base
-from looop.act.shellguard.parsed import _check, bounded
+from looop.act.shellguard.parsed import _NON_ASCII, _check, bounded
 from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
@@ -85,9 +85,9 @@ _WORD = re.compile(r"[^\s`():;,]+")
 
 def their_case(why: str, sources: Sequence[str]) -> str:
     """A refusal with the command and the paths it quotes in the case they were written
-    (the checks read lower-cased text): inside backquotes every word, elsewhere only the
+    (the checks read lower-cased ASCII text): inside backquotes every word, elsewhere only the
     paths, each taken from the first source that holds it."""
-    pairs = [(s.lower(), s) for s in sources if len(s.lower()) == len(s)]
+    pairs = [(_NON_ASCII.sub("x", s.lower()), s) for s in sources if len(s.lower()) == len(s)]
 
     def restore(m: re.Match[str]) -> str:
         word = m.group()

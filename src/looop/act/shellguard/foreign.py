@@ -169,6 +169,30 @@ def _awk(name: str, args: Sequence[str]) -> str | None:
     return None
 
 
+def _awk_literal(prog: str, i: int) -> tuple[int, str | None]:
+    """A string or regex literal at i: where it ends, and whether it names a network file or
+    a disk device (or cannot be ended)."""
+    ch, n = prog[i], len(prog)
+    j = i + 1
+    in_class = False
+    while j < n and (prog[j] != ch or in_class):
+        if prog[j] == "\\":
+            j += 1
+        elif ch == "/" and prog[j] in "[]":
+            in_class = prog[j] == "["
+        elif prog[j] == "\n":
+            return j, "with a string or regex it cannot end"
+        j += 1
+    if j >= n:
+        return j, "with a string or regex it cannot end"
+    text = prog[i + 1 : j]
+    if ch == '"' and (
+        "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
+    ):
+        return j, f'writing to "{text}"'
+    return j + 1, None
+
+
 def _awk_code(prog: str) -> str | None:
     """What in an awk program runs a command (system, a pipe, @load or an indirect call,
     gawk's network files, a disk device), or None. Strings, regexes and comments skipped."""
@@ -182,24 +206,10 @@ def _awk_code(prog: str) -> str | None:
             j = prog.find("\n", i)
             i = n if j < 0 else j
         elif ch == '"' or (ch == "/" and not operand):
-            j = i + 1
-            in_class = False
-            while j < n and (prog[j] != ch or in_class):
-                if prog[j] == "\\":
-                    j += 1
-                elif ch == "/" and prog[j] in "[]":
-                    in_class = prog[j] == "["
-                elif prog[j] == "\n":
-                    return "with a string or regex it cannot end"
-                j += 1
-            if j >= n:
-                return "with a string or regex it cannot end"
-            text = prog[i + 1 : j]
-            if ch == '"' and (
-                "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
-            ):
-                return f'writing to "{text}"'
-            i, operand = j + 1, True
+            i, why = _awk_literal(prog, i)
+            if why is not None:
+                return why
+            operand = True
         elif ch.isalpha() or ch == "_":
             m = re.match(r"[a-z_][a-z0-9_]*", prog[i:])
             word = m.group() if m else ch

@@ -348,6 +348,20 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUAR
     return found
 
 
+def _ascii(guard: Guard) -> Guard:
+    """The guard in the letters of a text read in ASCII: each other character one `x`."""
+
+    def x(path: str) -> str:
+        return _NON_ASCII.sub("x", path)
+
+    return replace(
+        guard,
+        targets=tuple((x(t), what) for t, what in guard.targets),
+        names=tuple((k, x(v) if isinstance(v, str) else v) for k, v in guard.names),
+        cwd=None if guard.cwd is None else x(guard.cwd),
+    )
+
+
 def _tree_check(
     text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck, pipes: bool = True
 ) -> str | None:
@@ -365,6 +379,8 @@ def _tree_check(
     # one letter. The parser joins a line starting with a backslash to the line before, where bash
     # starts a command: a space before it reads as bash does (inside quotes, one more space).
     ascii_text = _NON_ASCII.sub("x", text).replace("\n\\", "\n \\")
+    if ascii_text != text:  # and so do the paths it is compared with
+        guard = _ascii(guard)
     parser = bash_parser()
     tree = parser.parse(ascii_text.encode("ascii"))
     # the names the text sets, tracked into every path it aims a destructive command at
