@@ -455,3 +455,11 @@ def test_a_name_set_to_a_harmless_value_passes(
 ) -> None:
     text = _fill(cmd, world)
     assert tripwire(text, guard) is None, text
+
+
+def test_a_target_with_letters_outside_ascii_is_still_guarded() -> None:
+    # the parser reads ASCII only: the path and the target it aims at are compared alike
+    guard = Guard(targets=(("/srv/données", "the data dir"),), spellings=("/srv/Données",))
+    why = verdict("rm -rf /srv/Données", guard=guard)
+    assert why is not None and "the data dir /srv/Données" in why
+    assert tripwire("rm -rf /srv/données/old", guard) is None

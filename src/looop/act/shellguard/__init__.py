@@ -9,13 +9,13 @@ are still sudo. Names the text sets (`d=~`, `for`, `read`, …) are followed int
 command's path (parsed.py, targets.py); anything else built at run time (the environment's
 variables, scripts on disk) walks past it. `at`, `batch` and `crontab` read a script as shells do.
 
-Fail closed: every text is also read by our older small scanner (words, quotes, separators,
-here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is
-still checked. Recursive deletes, `find -delete`, `chmod -R`/`chown -R`, moves and `git clean`
-aimed at a home, the data dir, the looop checkout, a worker's repo or an ancestor of any of
-these are refused by where the path points (targets.py; the caller's `Guard` names them), not
-by how it is spelled. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
-unread; the guard itself never raises. Pure functions, no I/O; the parser loads lazily.
+Fail closed: there is one reading, and text the parser reads only in part (a syntax error)
+is refused as unreadable. Recursive deletes, `find -delete`, `chmod -R`/`chown -R`, moves and
+`git clean` aimed at a home, the data dir, the looop checkout, a worker's repo or an ancestor
+of any of these are refused by where the path points (targets.py; the caller's `Guard` names
+them), not by how it is spelled. Text over MAX_CHARS, or scripts nested deeper than
+_MAX_DEPTH, are refused unread; the guard itself never raises. Pure, no I/O; the parser
+loads lazily.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
-from looop.act.shellguard.scanner import Tok, tokenise
+from looop.act.shellguard.parsed import _NON_ASCII, _check, bounded
 from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
@@ -35,10 +34,8 @@ __all__ = [
     "MAX_CHARS",
     "NO_GUARD",
     "Guard",
-    "Tok",
     "foreign_interpreter",
     "refusal",
-    "tokenise",
     "tripwire",
     "unreadable_line",
     "unreadable_script",
@@ -49,14 +46,7 @@ __all__ = [
 def tripwire(cmd: str, guard: Guard = NO_GUARD) -> str | None:
     """The built-in rule `cmd` trips, quoting the offending part; None when it passes.
     `guard`: where the text runs and what it must not destroy there."""
-    if len(cmd) > MAX_CHARS:
-        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
-    try:
-        return _check(cmd, 0, guard)
-    except RecursionError:
-        return "shell code nested too deeply to check"
-    except Exception as e:  # fail closed: text the guard cannot read is not let through
-        return f"shell code the tripwire could not read ({type(e).__name__})"
+    return bounded(cmd, _check, guard)
 
 
 def foreign_interpreter(script: str) -> str | None:
@@ -95,9 +85,9 @@ _WORD = re.compile(r"[^\s`():;,]+")
 
 def their_case(why: str, sources: Sequence[str]) -> str:
     """A refusal with the command and the paths it quotes in the case they were written
-    (the checks read lower-cased text): inside backquotes every word, elsewhere only the
+    (the checks read lower-cased ASCII text): inside backquotes every word, elsewhere only the
     paths, each taken from the first source that holds it."""
-    pairs = [(s.lower(), s) for s in sources if len(s.lower()) == len(s)]
+    pairs = [(_NON_ASCII.sub("x", s.lower()), s) for s in sources if len(s.lower()) == len(s)]
 
     def restore(m: re.Match[str]) -> str:
         word = m.group()

@@ -1,4 +1,4 @@
-"""One simple command as both readings see it, the wrappers stripped to find its name, and
+"""One simple command as the parsed reading sees it, the wrappers stripped to find its name, and
 what it runs as code (a `-c` script, eval, trap, a crontab, its stdin, a script operand)."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ _CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.
 class _Cmd:
     """One simple command: its words, its redirects, and what feeds on its output."""
 
-    before: str = ""  # the operator in front of it ("" at the start)
     host: str | None = None  # inside `$(…)`/`<(…)`/backticks: what runs it as code ("$": the
     # substitution is itself the command word)
     words: list[str] = field(default_factory=list)

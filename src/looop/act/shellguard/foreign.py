@@ -76,8 +76,9 @@ def run_time_path(path: str) -> bool:
 
 
 def _interpreter(name: str, args: Sequence[str]) -> str | None:
+    """Where an interpreter takes its program from: an argument or stdin (unread), a script
+    named at run time (unread), or a script or module on disk (read)."""
     shown = "`" + " ".join([name, *args[:1]]) + "`"
-    inline = f"{shown}: inline {name} code, which the tripwire does not read"
     if args and all(a in _VERSION for a in args):
         return None
     if name.startswith(("perl", "node", "php")) and args == ["-v"]:
@@ -85,41 +86,45 @@ def _interpreter(name: str, args: Sequence[str]) -> str | None:
     if name.startswith(("deno", "bun")) and (
         args[:1] in (["eval"], ["repl"]) or any("://" in a or a == "-" for a in args)
     ):
-        return inline
+        return f"{shown}: inline {name} code, which the tripwire does not read"
     family = next((f for f in _INLINE if name.startswith(f[0])), None)
-    letters, longs, valued = ("", (), frozenset[str]()) if family is None else family[1:]
+    valued = frozenset[str]() if family is None else family[3]
     skip = False
     for a in args:
-        if skip:
-            skip = False
+        if skip or a in valued:
+            skip = not skip  # `-W ignore`: the value, not the script
             continue
-        if a in valued:
-            skip = True  # `-W ignore`: the value, not the script
+        if a.startswith("-") and len(a) > 1:
+            if (why := _option(name, a, shown)) is not None:
+                return why or None
             continue
-        if longs and a.startswith(longs):
-            return inline
-        if a.startswith("-") and not a.startswith("--") and len(a) > 1:
-            if any(ch in letters for ch in a[1:]):
-                return inline
-            if "x" in a[1:] and name.startswith(_POLYGLOT):
-                return f"{shown}: `-x` runs code from inside another file (a polyglot)"
-            if (
-                name.startswith("perl")
-                and a.startswith("-m")
-                and not re.fullmatch(r"-m[\w:=,-]*", a)
-            ):
-                return inline  # -M'strict; system …': code in a module's name
-            if name.startswith(("python", "pypy")) and a.startswith("-m"):
-                return None  # a module on disk
-            continue
-        if a.startswith("--"):
-            continue
-        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/")):
+        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/", "<(")):
             break
         if run_time_path(a):
             return f"{shown}: a program named at run time, which the tripwire does not read"
         return None  # a script on disk: its own arguments follow
     return f"`{name}` reading its program from stdin, which the tripwire does not read"
+
+
+def _option(name: str, a: str, shown: str) -> str | None:
+    """What one option of an interpreter says of its program: inline or hidden in another
+    file (why), a module on disk ("": read), or nothing (None)."""
+    family = next((f for f in _INLINE if name.startswith(f[0])), None)
+    letters, longs = ("", ()) if family is None else family[1:3]
+    inline = f"{shown}: inline {name} code, which the tripwire does not read"
+    if longs and a.startswith(longs):
+        return inline
+    if a.startswith("--"):
+        return None
+    if any(ch in letters for ch in a[1:]):
+        return inline
+    if "x" in a[1:] and name.startswith(_POLYGLOT):
+        return f"{shown}: `-x` runs code from inside another file (a polyglot)"
+    if name.startswith("perl") and a.startswith("-m") and not re.fullmatch(r"-m[\w:=,-]*", a):
+        return inline  # -M'strict; system …': code in a module's name
+    if name.startswith(("python", "pypy")) and a.startswith("-m"):
+        return ""  # a module on disk
+    return None
 
 
 _AWK_FILES = ("-f", "--file", "-i", "--include", "--exec")
@@ -164,6 +169,30 @@ def _awk(name: str, args: Sequence[str]) -> str | None:
     return None
 
 
+def _awk_literal(prog: str, i: int) -> tuple[int, str | None]:
+    """A string or regex literal at i: where it ends, and whether it names a network file or
+    a disk device (or cannot be ended)."""
+    ch, n = prog[i], len(prog)
+    j = i + 1
+    in_class = False
+    while j < n and (prog[j] != ch or in_class):
+        if prog[j] == "\\":
+            j += 1
+        elif ch == "/" and prog[j] in "[]":
+            in_class = prog[j] == "["
+        elif prog[j] == "\n":
+            return j, "with a string or regex it cannot end"
+        j += 1
+    if j >= n:
+        return j, "with a string or regex it cannot end"
+    text = prog[i + 1 : j]
+    if ch == '"' and (
+        "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
+    ):
+        return j, f'writing to "{text}"'
+    return j + 1, None
+
+
 def _awk_code(prog: str) -> str | None:
     """What in an awk program runs a command (system, a pipe, @load or an indirect call,
     gawk's network files, a disk device), or None. Strings, regexes and comments skipped."""
@@ -177,24 +206,10 @@ def _awk_code(prog: str) -> str | None:
             j = prog.find("\n", i)
             i = n if j < 0 else j
         elif ch == '"' or (ch == "/" and not operand):
-            j = i + 1
-            in_class = False
-            while j < n and (prog[j] != ch or in_class):
-                if prog[j] == "\\":
-                    j += 1
-                elif ch == "/" and prog[j] in "[]":
-                    in_class = prog[j] == "["
-                elif prog[j] == "\n":
-                    return "with a string or regex it cannot end"
-                j += 1
-            if j >= n:
-                return "with a string or regex it cannot end"
-            text = prog[i + 1 : j]
-            if ch == '"' and (
-                "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
-            ):
-                return f'writing to "{text}"'
-            i, operand = j + 1, True
+            i, why = _awk_literal(prog, i)
+            if why is not None:
+                return why
+            operand = True
         elif ch.isalpha() or ch == "_":
             m = re.match(r"[a-z_][a-z0-9_]*", prog[i:])
             word = m.group() if m else ch
@@ -220,6 +235,20 @@ _SED_LABELS = frozenset("bt:")
 
 def _sed(args: Sequence[str]) -> str | None:
     """sed reads as shell unless its script can run a command (`e`, `s///e`)."""
+    scripts, files, sandbox = _sed_args(args)
+    if sandbox:
+        return None  # GNU sed refuses e, r and w under --sandbox
+    for f in files:
+        if run_time_path(f):
+            return f"`sed -f {f}`: a script named at run time, which the tripwire does not read"
+    for s in scripts:
+        if (why := _sed_code(s)) is not None:
+            return f"`sed` {why}, which the tripwire does not read"
+    return None
+
+
+def _sed_args(args: Sequence[str]) -> tuple[list[str], list[str], bool]:
+    """sed's scripts, its script files, and whether it runs with --sandbox."""
     scripts: list[str] = []
     files: list[str] = []
     i, sandbox = 0, False
@@ -237,83 +266,75 @@ def _sed(args: Sequence[str]) -> str | None:
             i += 1
         elif a.startswith(("--expression=", "--file=")):
             (scripts if a.startswith("--e") else files).append(a.partition("=")[2])
-        elif a.startswith("-e") and len(a) > 2:
-            scripts.append(a[2:])
-        elif a.startswith("-f") and len(a) > 2:
-            files.append(a[2:])
+        elif a.startswith(("-e", "-f")) and len(a) > 2:
+            (scripts if a[1] == "e" else files).append(a[2:])
         elif a == "--sandbox":
             sandbox = True
         elif not a.startswith("-") or a == "-":
             if not scripts and not files:
                 scripts.append(a)
             break
-    if sandbox:
-        return None  # GNU sed refuses e, r and w under --sandbox
-    for f in files:
-        if run_time_path(f):
-            return f"`sed -f {f}`: a script named at run time, which the tripwire does not read"
-    for s in scripts:
-        if (why := _sed_code(s)) is not None:
-            return f"`sed` {why}, which the tripwire does not read"
-    return None
+    return scripts, files, sandbox
+
+
+def _delimited(script: str, k: int, parts: int) -> int:
+    """Past the `parts` delimited parts starting at script[k] (the delimiter); -1: unended."""
+    d, k = script[k], k + 1
+    for _ in range(parts):
+        while k < len(script) and script[k] != d:
+            k += 2 if script[k] == "\\" else 1
+        if k >= len(script):
+            return -1
+        k += 1
+    return k
+
+
+def _to_eol(script: str, i: int, ends: str = "\n", goes_on: bool = False) -> int:
+    """Where the text from i stops: at the first of `ends`, or the end. `goes_on`: a newline
+    after a backslash does not stop it (`a\\`)."""
+    found = [j for j in (script.find(e, i) for e in ends) if j >= 0]
+    j = min(found, default=len(script))
+    while goes_on and 0 < j < len(script) and script[j - 1] == "\\":
+        j = script.find("\n", j + 1)
+        j = len(script) if j < 0 else j
+    return j
+
+
+def _sed_subst(script: str, i: int, ch: str) -> tuple[int, str | None]:
+    """An `s` or `y` command at i: where it ends, and whether it runs a command (its e flag)."""
+    k = _delimited(script, i + 1, 2)
+    if k < 0:
+        return k, "with a script it cannot follow"
+    while k < len(script) and script[k] not in ";\n}":
+        if script[k] == "w":  # a file name to the end of the line
+            return _to_eol(script, k), None
+        if ch == "s" and script[k] == "e":
+            return k, "running a command (s///e)"
+        k += 1
+    return k, None
 
 
 def _sed_code(script: str) -> str | None:
     """Whether a sed script runs a command (`e`, an `s` with the e flag); a script it cannot
     follow counts as one."""
     i, n = 0, len(script)
-
-    def delimited(k: int, parts: int) -> int:
-        d = script[k]
-        k += 1
-        for _ in range(parts):
-            while k < n and script[k] != d:
-                k += 2 if script[k] == "\\" else 1
-            if k >= n:
-                return -1
-            k += 1
-        return k
-
     while i < n:
         ch = script[i]
-        if ch in " \t\n;{}!,0123456789$+~":
+        why: str | None = None
+        if ch in " \t\n;{}!,0123456789$+~" or ch in _SED_SIMPLE:
             i += 1
-        elif ch == "#":
-            j = script.find("\n", i)
-            i = n if j < 0 else j
+        elif ch == "#" or ch in _SED_TO_EOL:
+            i = _to_eol(script, i, goes_on=ch != "#")
         elif ch == "/" or ch == "\\":
-            j = delimited(i + (ch == "\\"), 1)
-            if j < 0:
-                return "with a script it cannot follow"
-            i = j
-            while i < n and script[i] in "im":
+            i = _delimited(script, i + (ch == "\\"), 1)
+            while 0 <= i < n and script[i] in "im":
                 i += 1  # an address's flags, lower-cased
         elif ch in "sy":
-            j = delimited(i + 1, 2)
-            if j < 0:
-                return "with a script it cannot follow"
-            k = j
-            while k < n and script[k] not in ";\n}":
-                if script[k] == "w":  # a file name to the end of the line
-                    k = n if script.find("\n", k) < 0 else script.find("\n", k)
-                    break
-                if ch == "s" and script[k] == "e":
-                    return "running a command (s///e)"
-                k += 1
-            i = k
-        elif ch == "e":
-            return "running a command (e)"
+            i, why = _sed_subst(script, i, ch)
         elif ch in _SED_LABELS:
-            j, semi = script.find("\n", i), script.find(";", i)
-            j = semi if semi >= 0 and (semi < j or j < 0) else j
-            i = n if j < 0 else j
-        elif ch in _SED_TO_EOL:
-            j = script.find("\n", i)
-            while j > 0 and script[j - 1] == "\\":  # `a\`: the text goes on
-                j = script.find("\n", j + 1)
-            i = n if j < 0 else j
-        elif ch in _SED_SIMPLE:
-            i += 1
+            i = _to_eol(script, i, "\n;")
         else:
-            return "with a script it cannot follow"
+            why = "running a command (e)" if ch == "e" else "with a script it cannot follow"
+        if why is not None or i < 0:
+            return why or "with a script it cannot follow"
     return None

@@ -1,5 +1,4 @@
-"""tree-sitter's bash grammar: the parsed check's one heavy, optional extra. Only that check
-loads this module (check.py falls back to the scanner when it cannot)."""
+"""tree-sitter's bash grammar: the tripwire's one heavy dependency, loaded when it first reads."""
 
 from __future__ import annotations
 

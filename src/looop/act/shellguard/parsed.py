@@ -1,16 +1,34 @@
-"""The parsed reading: tree-sitter-bash's tree walked by hand, every command node checked
-after quote removal, substitutions tagged with the command that runs them as code."""
+"""The tripwire's one reading: tree-sitter-bash's tree walked by hand, every command node
+checked after quote removal, substitutions tagged with the command that runs them as code;
+and the check of one command (`_command_rule`) and of one text at a depth (`_check`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from looop.act.shellguard.command import _base, _Cmd, _code_arg, _command_at, _reads_code
+from looop.act.shellguard.command import (
+    _base,
+    _Cmd,
+    _code_arg,
+    _command_at,
+    _reads_code,
+    _scripts,
+    _unwrap,
+    fed_commands,
+)
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _roles
-from looop.act.shellguard.tables import _ASSIGNMENT, _MAX_DEPTH, _REDIRECTS, _WRITES
+from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _find, _roles, _rule, _show
+from looop.act.shellguard.tables import (
+    _ASSIGNMENT,
+    _DOWNLOADERS,
+    _MAX_DEPTH,
+    _REDIRECTS,
+    _WRITES,
+    MAX_CHARS,
+)
 from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
 
 if TYPE_CHECKING:
@@ -95,6 +113,7 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
     name_subs: list[Node] = []
     stdin_subs: list[Node] = []  # `bash < <(curl x)`, `python3 <<< "$(curl x)"`
     arg_subs: list[tuple[int, Node]] = []  # (index of the word it sits in, substitution)
+    end = -1
     for p in parts:
         t = p.type
         if t == "command_name":
@@ -107,8 +126,12 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
             stdin_subs += [ch for ch in p.named_children if ch.type in _SUBST]
         elif p.is_named and t not in ("variable_assignment", "comment"):
             found: list[Node] = []
-            words.append(_word(p, found))
+            word = _word(p, found)
+            if words and p.start_byte == end:  # one word the parser split in two: `${a:$n}`
+                word = words.pop() + word
+            words.append(word)
             arg_subs += [(len(words) - 1, s) for s in found]
+        end = p.end_byte
     c.words = [w.lower() for w in words]
     at = _command_at(c.words)
     host_of.update((s.id, "$") for s in name_subs)
@@ -276,6 +299,33 @@ def _heredoc_backticks(n: Node, depth: int, guard: Guard, check: TextCheck) -> s
     return None
 
 
+_WORDS = frozenset({"word", "string_content", "heredoc_body", "raw_string", "concatenation"})
+_OPENERS = frozenset({"(", "((", "{", "$(", "`"})  # a group left open: its pipes are unread
+
+
+def _swallowed(n: Node) -> str | None:
+    """Text the parser could not place (an unbalanced quote, a here-document without its end,
+    words stranded by a syntax error) holds no command it read: refused as unread. A stray
+    operator (`ls && ;`) or a missing `)` (what it closes was read) hides nothing."""
+    up = n.parent
+    while up is not None and up.type != "arithmetic_expansion":
+        up = up.parent
+    if up is not None:
+        return None  # `$((10#$n))`: arithmetic the parser misreads runs no command
+    if n.is_missing:
+        hides, n = n.type in ('"', "'", "))"), n.parent or n  # `((a) | b` is not arithmetic
+    else:
+        hides = any(ch.type in _WORDS or ch.type in _OPENERS for ch in n.children)
+        hides |= (
+            n.parent is not None
+            and n.parent.type != "command"
+            and any(ch.type == "variable_name" for ch in n.children)
+        )  # `((sudo ls)` misread as arithmetic; in a command it is read as a word
+        hides |= n.child_count == 0 and bool(_text(n).strip())
+    shown = _show(_text(n).lower().split())
+    return f"shell code the tripwire could not read: `{shown}`" if hides else None
+
+
 def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUARD) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
     download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
@@ -298,19 +348,39 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUAR
     return found
 
 
+def _ascii(guard: Guard) -> Guard:
+    """The guard in the letters of a text read in ASCII: each other character one `x`."""
+
+    def x(path: str) -> str:
+        return _NON_ASCII.sub("x", path)
+
+    return replace(
+        guard,
+        targets=tuple((x(t), what) for t, what in guard.targets),
+        names=tuple((k, x(v) if isinstance(v, str) else v) for k, v in guard.names),
+        cwd=None if guard.cwd is None else x(guard.cwd),
+    )
+
+
 def _tree_check(
-    text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck
+    text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck, pipes: bool = True
 ) -> str | None:
-    """The rule the parsed text trips, if any. `rule` judges one command and `check` a text
-    nested in it (both readings at once: check.py's), so the two modules do not import each
-    other."""
-    # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
+    """The rule the parsed text trips, if any: `rule` judges each command, `check` a text
+    nested in one, and `pipes` adds what flows down a pipe."""
+    if depth > _MAX_DEPTH:
+        return (
+            f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
+        )
+    # lazy: heavy (tree-sitter), only the check pays for it
     from looop.act.shellguard.grammar import bash_parser
 
     # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
     # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
-    # one letter; the scanner still reads the original text.
-    ascii_text = _NON_ASCII.sub("x", text)
+    # one letter. The parser joins a line starting with a backslash to the line before, where bash
+    # starts a command: a space before it reads as bash does (inside quotes, one more space).
+    ascii_text = _NON_ASCII.sub("x", text).replace("\n\\", "\n \\")
+    if ascii_text != text:  # and so do the paths it is compared with
+        guard = _ascii(guard)
     parser = bash_parser()
     tree = parser.parse(ascii_text.encode("ascii"))
     # the names the text sets, tracked into every path it aims a destructive command at
@@ -334,6 +404,8 @@ def _tree_check(
             why = rule(c, depth, guard)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
+        elif n.type == "ERROR" or n.is_missing:
+            why = _swallowed(n)
         elif n.type == "heredoc_redirect":
             why = _heredoc_backticks(n, depth, guard.at(cwd), check)
         if why is not None:
@@ -341,7 +413,7 @@ def _tree_check(
         order.append((n, c))
         inner = _inner_redirects(n, children, outer)
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
-    return _pipelines(order, guard)
+    return _pipelines(order, guard) if pipes else None
 
 
 def _inner_redirects(
@@ -358,3 +430,67 @@ def _inner_redirects(
         last = [ch for ch in children if ch.is_named and ch.type != "comment"][-1:]
         return {last[0].id: outer} if last else {}
     return {}
+
+
+def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    for op, target in c.redirects:
+        if op in _WRITES and _device(target):
+            return f"a redirect onto a disk device: `{op} {target}`"
+    at, nested = _unwrap(c.words)
+    inner = guard.at(c.cwd)  # a nested script starts where this command runs
+    for script in nested:
+        if (why := _check(script, depth + 1, inner)) is not None:
+            return why
+    if at is None:
+        return None
+    name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
+    if (why := _rule(name, args, shown, c.cwd, guard)) is not None:
+        return why
+    if (why := _fed_rule(c, depth, guard)) is not None:
+        return why
+    if name in _DOWNLOADERS and c.host is not None:
+        if c.host == "$":
+            return f"a download run as a command: `$({shown})`"
+        return f"a download run by {c.host}: `{shown}`"
+    if name == "find":
+        for sub in _find(args, c.cwd, guard)[1]:
+            sub_cmd = _Cmd(host=c.host, words=sub, cwd=c.cwd)
+            if (why := _command_rule(sub_cmd, depth + 1, guard)) is not None:
+                return why
+    for script in _scripts(name, args, c):
+        if (why := _check(script, depth + 1, inner)) is not None:
+            return why
+    return None
+
+
+def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:
+    """What xargs (or parallel) runs, judged with what it reads from its input as one more
+    operand (`{}`), in each reading its lower-cased options allow: `xargs rm -rf` may reach
+    any path, `xargs rm -f` no folder."""
+    readings = fed_commands(c.words)
+    if readings and depth >= _MAX_DEPTH:
+        return f"xargs nested over {_MAX_DEPTH} levels deep: too deep to check"
+    fed = replace(guard.at(c.cwd), fed=True)
+    for sub in readings:
+        if why := _command_rule(_Cmd(host=c.host, words=[*sub, "{}"], cwd=c.cwd), depth + 1, fed):
+            return why
+        runner = map(_base, c.words[: len(c.words) - len(sub)])
+        if "parallel" in runner and (why := _check(" ".join([*sub, "{}"]), depth + 1, fed)):
+            return why  # parallel hands its words to a shell
+    return None
+
+
+def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    return _tree_check(cmd, depth, guard, _command_rule, _check)
+
+
+def bounded(cmd: str, check: TextCheck, guard: Guard = NO_GUARD) -> str | None:
+    """`check` of a whole text, refused unread when too long or too deep; never raises."""
+    if len(cmd) > MAX_CHARS:
+        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
+    try:
+        return check(cmd, 0, guard)
+    except RecursionError:
+        return "shell code nested too deeply to check"
+    except Exception as e:  # fail closed: text the guard cannot read is not let through
+        return f"shell code the tripwire could not read ({type(e).__name__})"

@@ -127,10 +127,13 @@ def _find(
     return (aimed if deletes else None), execs
 
 
-def _git_push(rest: Sequence[str]) -> str | None:
-    """Which way `git push REST` rewrites or removes main/master (or may), if it does."""
-    force = every = delete = tags = False
+def _push_options(rest: Sequence[str]) -> tuple[set[str], list[str]]:
+    """What `git push REST` was asked for (force, every, delete, tags) and its positional
+    words (the remote, then the refspecs)."""
+    flags: set[str] = set()
     positional: list[str] = []
+    long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
+    long |= {"mirror": "mirror", "delete": "delete", "tags": "tags"}
     j, options = 0, True
     while j < len(rest):
         a = rest[j]
@@ -139,44 +142,44 @@ def _git_push(rest: Sequence[str]) -> str | None:
             options = False
         elif options and a.startswith("--"):
             name = a[2:].split("=", 1)[0]
-            if name in ("force", "force-with-lease"):
-                force = True
-            elif name == "mirror":
-                force = every = True
-            elif name in ("all", "branches"):
-                every = True
-            elif name == "delete":
-                delete = True
-            elif name == "tags":
-                tags = True
-            elif name in ("repo", "push-option", "receive-pack", "exec") and "=" not in a:
+            flags.add(long.get(name, ""))
+            if name in ("repo", "push-option", "receive-pack", "exec") and "=" not in a:
                 j += 1
         elif options and a.startswith("-") and len(a) > 1:
-            force |= "f" in a
-            delete |= "d" in a
-            if a.endswith("o"):
-                j += 1  # -o <push option>
+            flags |= {"force"} if "f" in a else set()
+            flags |= {"delete"} if "d" in a else set()
+            j += a.endswith("o")  # -o <push option>
         else:
             positional.append(a)
+    if "mirror" in flags:
+        flags |= {"force", "every"}
+    return flags, positional
+
+
+def _git_push(rest: Sequence[str]) -> str | None:
+    """Which way `git push REST` rewrites or removes main/master (or may), if it does."""
+    flags, positional = _push_options(rest)
+    force = "force" in flags
     for ref in positional[1:]:  # the first is the remote
         plus = ref.startswith("+")
-        spec = ref[1:] if plus else ref
-        src, colon, dst = spec.partition(":")
+        src, colon, dst = ref.removeprefix("+").partition(":")
         dst = (dst if colon else src).removeprefix("refs/heads/")
-        if not colon and dst in ("head", "@") and (force or plus):
-            return "a force push of HEAD (the current branch may be main)"
-        if dst == "*" and (force or plus):  # a refs/heads/* pattern: main included
-            return "a force push of every branch (main/master included)"
+        if (force or plus) and (dst == "*" or (not colon and dst in ("head", "@"))):
+            every = dst == "*"  # a refs/heads/* pattern: main included
+            return _EVERY if every else "a force push of HEAD (the current branch may be main)"
         if dst not in _MAIN:
             continue
-        if delete or (colon and not src):
+        if "delete" in flags or (colon and not src):
             return f"deleting {dst} on the remote"
         return f"a force push to {dst}" if force or plus else f"a push to {dst}"
-    if force and every:
-        return "a force push of every branch (main/master included)"
-    if force and len(positional) <= 1 and not tags:
+    if force and "every" in flags:
+        return _EVERY
+    if force and len(positional) <= 1 and "tags" not in flags:
         return "a force push with no refspec (it may hit the default branch)"
     return None
+
+
+_EVERY = "a force push of every branch (main/master included)"
 
 
 def _kills_everything(args: Sequence[str]) -> bool:

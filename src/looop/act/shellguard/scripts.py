@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from looop.act.shellguard.command import _base, _scripts, _unwrap
+from looop.act.shellguard.command import _base, _Cmd, _scripts, _unwrap
 from looop.act.shellguard.foreign import foreign_code, run_time_path
+from looop.act.shellguard.parsed import _tree_check, bounded
 from looop.act.shellguard.rules import _find
-from looop.act.shellguard.scanner import _commands, tokenise
-from looop.act.shellguard.tables import _MAX_DEPTH, _SOURCES, MAX_CHARS
+from looop.act.shellguard.tables import _SOURCES
+from looop.act.shellguard.targets import NO_GUARD, Guard
 
 # Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
 # glob qualifiers alone run code).
@@ -40,41 +41,30 @@ def unreadable_script(script: str) -> str | None:
 
 def unreadable_line(cmd: str) -> str | None:
     """Why shell text hands code the tripwire cannot read to another language, or None."""
-    if len(cmd) > MAX_CHARS:
-        return f"{len(cmd)} characters, over the {MAX_CHARS} the tripwire reads"
-    try:
-        return _walk(cmd, 0)
-    except RecursionError:
-        return "shell code nested too deeply to read"
-    except Exception as e:  # fail closed: text we cannot walk is not text we read
-        return f"shell code the tripwire could not read ({type(e).__name__})"
+    return bounded(cmd, _walk)
 
 
-def _walk(cmd: str, depth: int) -> str | None:
-    if depth > _MAX_DEPTH:
-        return f"shell code nested over {_MAX_DEPTH} levels deep"
-    for c in _commands(tokenise(cmd)):
-        if c.host == "$":  # `$(echo rm) -rf ~`: its output is the command
-            return "a command named at run time (`$(…)`), which the tripwire does not read"
-        if (why := _env_string(c.words)) is not None:
-            return why
-        at, nested = _unwrap(c.words)
-        for script in nested:
-            if (why := _walk(script, depth + 1)) is not None:
-                return why
-        if at is None:
-            continue
+def _walk(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    return _tree_check(cmd, depth, guard, _unread, _walk, pipes=False)
+
+
+def _unread(c: _Cmd, depth: int, guard: Guard) -> str | None:
+    """What in one command hands code to a language, or to a time, the tripwire cannot read."""
+    at, nested = _unwrap(c.words)
+    if at is not None:
         name, args = _base(c.words[at]), c.words[at + 1 :]
         if (why := _foreign_code(name, args) or _run_time(c.words[at], name, args)) is not None:
             return why
-        if name == "find":  # what -exec/-execdir/-ok run
-            for sub in _find(args, c.cwd)[1]:
-                if sub and (why := _foreign_code(_base(sub[0]), sub[1:])) is not None:
-                    return why
-        for script in _scripts(name, args, c):
-            if (why := _walk(script, depth + 1)) is not None:
+        subs = [sub for sub in _find(args, c.cwd)[1] if sub] if name == "find" else []
+        for sub in subs:  # what -exec/-execdir/-ok run
+            if (why := _foreign_code(_base(sub[0]), sub[1:])) is not None:
                 return why
-    return None
+        nested += _scripts(name, args, c)
+    if c.host == "$":  # `$(echo rm) -rf ~`: its output is the command
+        return "a command named at run time (`$(…)`), which the tripwire does not read"
+    if (why := _env_string(c.words)) is not None:
+        return why
+    return next((why for s in nested if (why := _walk(s, depth + 1)) is not None), None)
 
 
 def _foreign_code(name: str, args: Sequence[str]) -> str | None:
@@ -87,7 +77,7 @@ def _foreign_code(name: str, args: Sequence[str]) -> str | None:
 def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
     """Shell built at run time: a command named by a variable or substitution (`$x -rf ~`),
     eval of one, a script sourced from a substitution, stdin or a descriptor."""
-    if any(ch in word for ch in "$`"):
+    if "$" in word and "$(" not in word and "`" not in word:  # `$(…)`: its command says
         return f"`{word}`: a command named at run time, which the tripwire does not read"
     if name == "eval" and any(ch in a for a in args for ch in "$`"):
         return "`eval` of text built at run time, which the tripwire does not read"

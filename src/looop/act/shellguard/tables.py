@@ -9,17 +9,8 @@ import re
 
 MAX_CHARS = 256 * 1024  # a decision is at most this big; longer text is refused unread
 
-# Longest first: at each position the scanner takes the longest operator that fits.
-_OPS = (
-    *("&>>", ";;&", "<<<", "<<-"),
-    *("&&", "||", ";;", ";&", "|&", ">>", ">|", "&>", ">&", "<<", "<&", "<>"),
-    *(";", "&", "|", "(", ")", "<", ">", "`", "\n"),
-)
-_OP_CHARS = frozenset(";&|()<>`\n")
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<-", "<<<", "<&", "<>"})
 _WRITES = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
-# What ends a pipeline: a download before one of these no longer feeds what follows.
-_BREAKS = frozenset({"&&", "||", ";", ";;", ";&", ";;&", "&", "\n"})
 
 _SHELLS = frozenset(
     {"sh", "bash", "rbash", "zsh", "dash", "ksh", "mksh", "pdksh", "oksh", "yash", "ash", "hush"}
