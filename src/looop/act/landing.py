@@ -28,9 +28,10 @@ from looop.home import outcomes
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
-from looop.workers import landask, reviewgit
+from looop.workers import landask, reviewgit, reviewsend
 from looop.workers.ids import normalise_target
-from looop.workers.review import branch_moved, worker_trees
+from looop.workers.review import Review, branch_moved, review, worker_tree, worker_trees
+from looop.workers.reviewrounds import Round
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty, uncommitted
@@ -297,6 +298,42 @@ def land(
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree)
     return done
+
+
+class Here:
+    """Worker `wid`'s change where its checkouts are here: read, commented on, its round sent
+    back and landed, as every face asks it (its Backend picks this: act/landaway.py); an
+    engine away overrides each (act/landfar.py, act/landpod.py)."""
+
+    def __init__(self, ctx: Ctx, wid: str) -> None:
+        self.ctx, self.wid = ctx, wid
+
+    def review(self) -> Review:
+        return review(self.ctx, self.wid)
+
+    def has_change(self) -> None:
+        """Nothing when the worker has a change to comment on; else its one line. Away, its
+        host or pod says so when asked."""
+        worker_tree(self.ctx, self.wid)
+
+    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
+        return reviewsend.add_comments(self.ctx, self.wid, on_lines, on_all)
+
+    def send(self, knobs: Knobs) -> Round:
+        return reviewsend.send(self.ctx, knobs, self.wid)
+
+    def land(
+        self,
+        knobs: Knobs,
+        mode: str | None,
+        into: str | None,
+        actor: str,
+        repo: str | None = None,
+        *,
+        at: Approved,
+    ) -> Landed:
+        """Landed at the tips the human approved (`at`), never later."""
+        return land(self.ctx, knobs, self.wid, mode, into, actor, repo, at=at)
 
 
 def outcome_landed(ctx: Ctx, done: Landed) -> None:
