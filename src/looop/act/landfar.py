@@ -11,17 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import (
-    Approved,
-    Here,
-    LandConflict,
-    Landed,
-    LandError,
-    NothingToLand,
-    answer_proposal,
-    journal_landed,
-    outcome_landed,
-)
+from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
@@ -104,14 +94,7 @@ class OnHost(Here):
                     f"{e} during the landing of worker {wid}: it may have landed there — "
                     f"`looop review {wid}` shows where its branch is"
                 ) from None
-        refused = got.get("refused")
-        if isinstance(refused, str):
-            said = f"on host {host}: {refused}"
-            if got.get("kind") == "conflict":
-                raise LandConflict(said, str(got.get("comment", "")))
-            if got.get("kind") == "nothing":
-                raise NothingToLand(said)
-            raise LandError(said)
+        refused_as(got, f"on host {host}: ")
         try:
             done = landed_from_json(got.get("landed"))
         except (KeyError, TypeError, ValueError):
@@ -122,8 +105,7 @@ class OnHost(Here):
         for each in done.repos or (done,):
             journal_landed(ctx, knobs, each, actor, host)
         if repo is None:  # landed once every repository is
-            outcome_landed(ctx, done)
-            answer_proposal(ctx, knobs, done, actor)
+            settle(ctx, knobs, done, actor)
         return done
 
 

@@ -24,17 +24,7 @@ from typing import Any
 
 from looop.act.landconfig import LandConfig, land_config, pr_argv
 from looop.act.landfar import comment_of, landed_from_json
-from looop.act.landing import (
-    Approved,
-    Here,
-    LandConflict,
-    Landed,
-    LandError,
-    NothingToLand,
-    answer_proposal,
-    journal_landed,
-    outcome_landed,
-)
+from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
 from looop.act.landpr import run_pr
 from looop.act.wal import intent
 from looop.core.context import Ctx
@@ -148,11 +138,12 @@ class InPod(Here):
             journal_landed(ctx, knobs, each, actor, where=place)
         if failed:
             raise LandError(failed)
-        _refused(got, place)
+        refused_as(got, "")
+        if not got.get("landed"):
+            raise LandError(f"the pod answered a landing with nothing landed ({place})")
         whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
         if repo is None:  # landed once every repository is
-            outcome_landed(ctx, whole)
-            answer_proposal(ctx, knobs, whole, actor)
+            settle(ctx, knobs, whole, actor)
         return whole
 
 
@@ -183,19 +174,6 @@ def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> li
             f"worker {wid}'s pod landed its change but its answer cannot be read — `looop "
             f"review {wid}` shows where its branch is"
         ) from None
-
-
-def _refused(got: dict[str, Any], place: str) -> None:
-    refused = got.get("refused")
-    if not isinstance(refused, str):
-        if not got.get("landed"):
-            raise LandError(f"the pod answered a landing with nothing landed ({place})")
-        return
-    if got.get("kind") == "conflict":
-        raise LandConflict(refused, str(got.get("comment", "")))
-    if got.get("kind") == "nothing":
-        raise NothingToLand(refused)
-    raise LandError(refused)
 
 
 def _open_requests(
