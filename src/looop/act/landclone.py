@@ -27,13 +27,13 @@ from typing import Any
 
 from looop.act.landing import (
     Approved,
-    LandConflict,
     Landed,
     LandError,
     NothingToLand,
     approved_tip,
     chosen_trees,
     merged_tree,
+    refusal,
     refused_in,
 )
 from looop.act.landpr import remote_env, why_remote
@@ -261,12 +261,8 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
                     raise
                 landed = ", ".join(str(d["name"]) for d in done) or "nothing"
                 raise LandError(f"repo {s.tree.part}: {e} — landed before it: {landed}") from None
-    except LandConflict as e:
-        return {"refused": str(e), "kind": "conflict", "comment": e.comment, "landed": done}
-    except NothingToLand as e:
-        return {"refused": str(e), "kind": "nothing", "landed": done}
     except LooopError as e:
-        return {"refused": str(e), "kind": "land", "landed": done}
+        return refusal(e) | {"landed": done}
     return {"landed": done}
 
 

@@ -11,72 +11,102 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import (
-    Approved,
-    LandConflict,
-    Landed,
-    LandError,
-    NothingToLand,
-    answer_proposal,
-    journal_landed,
-    outcome_landed,
-)
+from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
-from looop.remote.engine import backend_for, host_of
-from looop.remote.hosts import Host, HostError
+from looop.remote.hosts import HostError
+from looop.remote.ssh.backend import SshBackend
 from looop.remote.ssh.farreview import call as _call
-from looop.remote.ssh.farreview import far_review as far_review
+from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
+from looop.workers.review import Review
 from looop.workers.reviewrounds import Comment, Round
 from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
-from looop.workers.treerecord import load
 
 
-def ssh_host(ctx: Ctx, wid: str) -> str | None:
-    """The SSH host whose checkouts worker `wid` works in (None: its checkouts are here, it
-    has none, or it runs in a pod, which the one line of workers/review.py says)."""
-    if load(ctx, wid) is not None:
-        return None
-    try:
-        h = host_of(ctx.paths.data, wid)
-    except HostError:
-        return None
-    return h.name if isinstance(h, Host) else None
+class OnHost(Here):
+    """Worker `wid`'s change on SSH host `host`, where its checkouts are."""
 
+    def __init__(self, ctx: Ctx, wid: str, host: str) -> None:
+        super().__init__(ctx, wid)
+        self.host = host
 
-def far_comments(
-    ctx: Ctx, wid: str, host: str, on_lines: list[tuple[str, str]], on_all: list[str]
-) -> Round:
-    """Comments drafted at this home; each FILE:LINE one takes its lines from the host (which
-    refuses a file outside the change in the one line a home's review would)."""
-    whole = whole_comments(on_all)
-    for spec, _ in on_lines:
-        parse_place(spec)  # a bad place is said before the host is asked
-    if not on_lines:
-        return add_round(ctx, wid, far_review(ctx, wid, host).tip, whole)
-    pairs = [[spec, text] for spec, text in on_lines]
-    got = _call(ctx, host, "review", {"id": wid, "lines": pairs}, 60.0)
-    tip, raw = got.get("tip"), got.get("comments")
-    if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
-        raise HostError(f"host {host} answered comments this home cannot read")
-    return add_round(ctx, wid, tip, [*(comment_of(f"host {host}", c) for c in raw), *whole])
+    def review(self) -> Review:
+        return far_review(self.ctx, self.wid, self.host)
 
+    def has_change(self) -> None:
+        return None  # its host says so when asked
 
-def far_send(ctx: Ctx, knobs: Knobs, wid: str, host: str) -> Round:
-    """The draft round sent as any round is (workers/reviewsend.py), once its host said
-    whether the worker still runs: one that ended there is resumed with it, not told a
-    message no run of it would read (the home learns it is over only when it asks)."""
-    backend = backend_for(ctx, wid)
-    if backend is not None:
-        backend.reach(wid)  # an ended worker's record says so from now on
+    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
+        """Comments drafted at this home; each FILE:LINE one takes its lines from the host
+        (which refuses a file outside the change in the one line a home's review would)."""
+        ctx, wid, host = self.ctx, self.wid, self.host
+        whole = whole_comments(on_all)
+        for spec, _ in on_lines:
+            parse_place(spec)  # a bad place is said before the host is asked
+        if not on_lines:
+            return add_round(ctx, wid, far_review(ctx, wid, host).tip, whole)
+        pairs = [[spec, text] for spec, text in on_lines]
+        got = _call(ctx, host, "review", {"id": wid, "lines": pairs}, 60.0)
+        tip, raw = got.get("tip"), got.get("comments")
+        if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
+            raise HostError(f"host {host} answered comments this home cannot read")
+        return add_round(ctx, wid, tip, [*(comment_of(f"host {host}", c) for c in raw), *whole])
 
-    def resume_there(text: str) -> bool:
-        got = _call(ctx, host, "resume", {"id": wid, "why": text}, OP_TIMEOUT_S)
-        return got.get("prompt") is True
+    def send(self, knobs: Knobs) -> Round:
+        """The draft round sent as any round is (workers/reviewsend.py), once its host said
+        whether the worker still runs: one that ended there is resumed with it, not told a
+        message no run of it would read (the home learns it is over only when it asks)."""
+        ctx, wid = self.ctx, self.wid
+        SshBackend(ctx, self.host).reach(wid)  # an ended worker's record says so from now on
 
-    return send(ctx, knobs, wid, resume_there)
+        def resume_there(text: str) -> bool:
+            got = _call(ctx, self.host, "resume", {"id": wid, "why": text}, OP_TIMEOUT_S)
+            return got.get("prompt") is True
+
+        return send(ctx, knobs, wid, resume_there)
+
+    def land(
+        self,
+        knobs: Knobs,
+        mode: str | None,
+        into: str | None,
+        actor: str,
+        repo: str | None = None,
+        *,
+        at: Approved,
+    ) -> Landed:
+        """Land it on its host as this home's config says; journaled here (and there)."""
+        ctx, wid, host = self.ctx, self.wid, self.host
+        raw = ctx.config().raw
+        cfg = land_config(raw)  # a bad value is said before the host is asked
+        how = mode or cfg.merge
+        req = {"id": wid, "mode": how, "into": into, "repo": repo, "land": raw.get("land", {})}
+        req |= {"actor": actor, "at": at.to_json()}
+        timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded
+        summary = f"land worker {wid} on host {host} ({how})"
+        with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
+            try:
+                got = _call(ctx, host, "land", req, timeout)
+            except Unreachable as e:
+                raise LandError(
+                    f"{e} during the landing of worker {wid}: it may have landed there — "
+                    f"`looop review {wid}` shows where its branch is"
+                ) from None
+        refused_as(got, f"on host {host}: ")
+        try:
+            done = landed_from_json(got.get("landed"))
+        except (KeyError, TypeError, ValueError):
+            raise HostError(
+                f"host {host} landed worker {wid} but its answer cannot be read — `looop "
+                f"review {wid}` shows where its branch is"
+            ) from None
+        for each in done.repos or (done,):
+            journal_landed(ctx, knobs, each, actor, host)
+        if repo is None:  # landed once every repository is
+            settle(ctx, knobs, done, actor)
+        return done
 
 
 def comment_of(where: str, c: Any) -> Comment:
@@ -86,57 +116,6 @@ def comment_of(where: str, c: Any) -> Comment:
     if not ok or not isinstance(line, int) or not isinstance(context, list):
         raise HostError(f"{where} answered a comment this home cannot read")
     return Comment(str(c["text"]), str(c["file"]), line, tuple(str(x) for x in context))
-
-
-def far_land(
-    ctx: Ctx,
-    knobs: Knobs,
-    wid: str,
-    host: str,
-    mode: str | None,
-    into: str | None,
-    actor: str,
-    repo: str | None = None,
-    *,
-    at: Approved,
-) -> Landed:
-    """Land it on its host as this home's config says; journaled here (and there)."""
-    raw = ctx.config().raw
-    cfg = land_config(raw)  # a bad value is said before the host is asked
-    how = mode or cfg.merge
-    req = {"id": wid, "mode": how, "into": into, "repo": repo, "land": raw.get("land", {})}
-    req |= {"actor": actor, "at": at.to_json()}
-    timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded there
-    summary = f"land worker {wid} on host {host} ({how})"
-    with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
-        try:
-            got = _call(ctx, host, "land", req, timeout)
-        except Unreachable as e:
-            raise LandError(
-                f"{e} during the landing of worker {wid}: it may have landed there — "
-                f"`looop review {wid}` shows where its branch is"
-            ) from None
-    refused = got.get("refused")
-    if isinstance(refused, str):
-        said = f"on host {host}: {refused}"
-        if got.get("kind") == "conflict":
-            raise LandConflict(said, str(got.get("comment", "")))
-        if got.get("kind") == "nothing":
-            raise NothingToLand(said)
-        raise LandError(said)
-    try:
-        done = landed_from_json(got.get("landed"))
-    except (KeyError, TypeError, ValueError):
-        raise HostError(
-            f"host {host} landed worker {wid} but its answer cannot be read — `looop review "
-            f"{wid}` shows where its branch is"
-        ) from None
-    for each in done.repos or (done,):
-        journal_landed(ctx, knobs, each, actor, host)
-    if repo is None:  # landed once every repository is
-        outcome_landed(ctx, done)
-        answer_proposal(ctx, knobs, done, actor)
-    return done
 
 
 def landed_from_json(obj: Any) -> Landed:

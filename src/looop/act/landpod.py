@@ -24,79 +24,34 @@ from typing import Any
 
 from looop.act.landconfig import LandConfig, land_config, pr_argv
 from looop.act.landfar import comment_of, landed_from_json
-from looop.act.landing import (
-    Approved,
-    LandConflict,
-    Landed,
-    LandError,
-    NothingToLand,
-    answer_proposal,
-    journal_landed,
-    outcome_landed,
-)
+from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
 from looop.act.landpr import run_pr
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.remote.engine import backend_for
 from looop.remote.kube.hosted import HostedKube
-from looop.remote.kube.podchange import REVIEW_TIMEOUT_S, ask, ended, job_repos, pod_running
+from looop.remote.kube.podchange import (
+    REVIEW_TIMEOUT_S,
+    ask,
+    ended,
+    job_repos,
+    pod_review,
+    pod_running,
+)
 from looop.remote.repospec import check_branch
 from looop.workers.errors import ChangeError, Refused
-from looop.workers.review import summary_of
+from looop.workers.review import Review, summary_of
 from looop.workers.reviewgit import Commit
 from looop.workers.reviewjson import commits_of
 from looop.workers.reviewrounds import Round
 from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
 
 
-def pod_of(ctx: Ctx, wid: str) -> HostedKube | None:
-    """The Kubernetes backend of a pod worker (None: it runs elsewhere)."""
-    if not ctx.paths.host_record(wid).exists():
-        return None
-    try:
-        b = backend_for(ctx, wid)
-    except LooopError:
-        return None
-    return b if isinstance(b, HostedKube) else None
-
-
 def where(b: HostedKube, wid: str) -> str:
     """The pod as a journal line names it: its Job and the namespace it ran in."""
     return f"in pod {b.job_ref(wid)} ({b.target.url()})"
-
-
-def pod_comments(
-    ctx: Ctx, wid: str, b: HostedKube, on_lines: list[tuple[str, str]], on_all: list[str]
-) -> Round:
-    """Comments drafted at this home; each FILE:LINE one takes its lines from the pod."""
-    whole = whole_comments(on_all)
-    for spec, _ in on_lines:
-        parse_place(spec)  # a bad place is said before the pod is asked
-    pairs = [[spec, text] for spec, text in on_lines]
-    got = ask(b, wid, "review", {"lines": pairs} if pairs else {}, REVIEW_TIMEOUT_S)
-    if not pairs:
-        tip = (got.get("review") or {}).get("tip") if isinstance(got.get("review"), dict) else None
-        if not isinstance(tip, str):
-            raise ChangeError(f"worker {wid}'s pod answered a review this home cannot read")
-        return add_round(ctx, wid, tip, whole)
-    tip, raw = got.get("tip"), got.get("comments")
-    if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
-        raise ChangeError(f"worker {wid}'s pod answered comments this home cannot read")
-    return add_round(ctx, wid, tip, [*(comment_of(f"worker {wid}'s pod", c) for c in raw), *whole])
-
-
-def pod_send(ctx: Ctx, knobs: Knobs, wid: str, b: HostedKube) -> Round:
-    """The draft round told to the running worker (`looop told` in the pod reads it through
-    its way home); a pod that ended is not resumed: its checkouts are gone."""
-    pod_running(b, wid)
-
-    def gone(text: str) -> bool:
-        raise Refused(ended(wid))
-
-    return send(ctx, knobs, wid, gone)
 
 
 PR_NEEDS_REPO = (
@@ -106,47 +61,90 @@ PR_NEEDS_REPO = (
 )
 
 
-def pod_land(
-    ctx: Ctx,
-    knobs: Knobs,
-    wid: str,
-    b: HostedKube,
-    mode: str | None,
-    into: str | None,
-    actor: str,
-    repo: str | None = None,
-    *,
-    at: Approved,
-) -> Landed:
-    """Land it from its pod as this home's config says; journaled here with the pod's Job."""
-    cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
-    how = mode or cfg.merge
-    if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
-        raise LandError(PR_NEEDS_REPO)
-    pod_running(b, wid)
-    place = where(b, wid)
-    urls = job_repos(b, wid)  # the Job this home made names them, not the pod
-    req = {"mode": how, "into": into, "repo": repo, "urls": urls, "timeout": cfg.pr_timeout_s,
-           "at": at.to_json()}  # fmt: skip
-    # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
-    limit = 3 * len(urls) * cfg.pr_timeout_s + 60
-    with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
-        got = _asked_land(b, wid, req, limit)
-        raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
-        done = read_landed(wid, raw, urls)
-        failed = ""
-        if how == "pr" and "refused" not in got:
-            done, failed = _open_requests(ctx, cfg, b, wid, raw, done)
-    for each in done:  # what landed is journaled, whatever failed after it
-        journal_landed(ctx, knobs, each, actor, where=place)
-    if failed:
-        raise LandError(failed)
-    _refused(got, place)
-    whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
-    if repo is None:  # landed once every repository is
-        outcome_landed(ctx, whole)
-        answer_proposal(ctx, knobs, whole, actor)
-    return whole
+class InPod(Here):
+    """Worker `wid`'s change in its pod `b`, where its clones are."""
+
+    def __init__(self, ctx: Ctx, wid: str, b: HostedKube) -> None:
+        super().__init__(ctx, wid)
+        self.b = b
+
+    def review(self) -> Review:
+        return pod_review(self.ctx, self.b, self.wid)
+
+    def has_change(self) -> None:
+        return None  # its pod says so when asked
+
+    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
+        """Comments drafted at this home; each FILE:LINE one takes its lines from the pod."""
+        ctx, wid = self.ctx, self.wid
+        whole = whole_comments(on_all)
+        for spec, _ in on_lines:
+            parse_place(spec)  # a bad place is said before the pod is asked
+        pairs = [[spec, text] for spec, text in on_lines]
+        got = ask(self.b, wid, "review", {"lines": pairs} if pairs else {}, REVIEW_TIMEOUT_S)
+        if not pairs:
+            r = got.get("review")
+            tip = r.get("tip") if isinstance(r, dict) else None
+            if not isinstance(tip, str):
+                raise ChangeError(f"worker {wid}'s pod answered a review this home cannot read")
+            return add_round(ctx, wid, tip, whole)
+        tip, raw = got.get("tip"), got.get("comments")
+        if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
+            raise ChangeError(f"worker {wid}'s pod answered comments this home cannot read")
+        said = [comment_of(f"worker {wid}'s pod", c) for c in raw]
+        return add_round(ctx, wid, tip, [*said, *whole])
+
+    def send(self, knobs: Knobs) -> Round:
+        """The draft round told to the running worker (`looop told` in the pod reads it
+        through its way home); a pod that ended is not resumed: its checkouts are gone."""
+        pod_running(self.b, self.wid)
+
+        def gone(text: str) -> bool:
+            raise Refused(ended(self.wid))
+
+        return send(self.ctx, knobs, self.wid, gone)
+
+    def land(
+        self,
+        knobs: Knobs,
+        mode: str | None,
+        into: str | None,
+        actor: str,
+        repo: str | None = None,
+        *,
+        at: Approved,
+    ) -> Landed:
+        """Land it from its pod as this home's config says; journaled here with its Job."""
+        ctx, wid, b = self.ctx, self.wid, self.b
+        cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
+        how = mode or cfg.merge
+        if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
+            raise LandError(PR_NEEDS_REPO)
+        pod_running(b, wid)
+        place = where(b, wid)
+        urls = job_repos(b, wid)  # the Job this home made names them, not the pod
+        req = {"mode": how, "into": into, "repo": repo, "urls": urls,
+               "timeout": cfg.pr_timeout_s, "at": at.to_json()}  # fmt: skip
+        # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
+        limit = 3 * len(urls) * cfg.pr_timeout_s + 60
+        with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
+            got = _asked_land(b, wid, req, limit)
+            raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
+            done = read_landed(wid, raw, urls)
+            failed = ""
+            if how == "pr" and "refused" not in got:
+                done, failed = _open_requests(ctx, cfg, b, wid, raw, done)
+        for each in done:  # what landed is journaled, whatever failed after it
+            journal_landed(ctx, knobs, each, actor, where=place)
+        if failed:
+            raise LandError(failed)
+        refused_as(got, "")
+        if not got.get("landed"):
+            raise LandError(f"the pod answered a landing with nothing landed ({place})")
+        whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
+        if repo is None:  # landed once every repository is
+            settle(ctx, knobs, whole, actor)
+        return whole
 
 
 def _asked_land(b: HostedKube, wid: str, req: dict[str, Any], limit: float) -> dict[str, Any]:
@@ -176,19 +174,6 @@ def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> li
             f"worker {wid}'s pod landed its change but its answer cannot be read — `looop "
             f"review {wid}` shows where its branch is"
         ) from None
-
-
-def _refused(got: dict[str, Any], place: str) -> None:
-    refused = got.get("refused")
-    if not isinstance(refused, str):
-        if not got.get("landed"):
-            raise LandError(f"the pod answered a landing with nothing landed ({place})")
-        return
-    if got.get("kind") == "conflict":
-        raise LandConflict(refused, str(got.get("comment", "")))
-    if got.get("kind") == "nothing":
-        raise NothingToLand(refused)
-    raise LandError(refused)
 
 
 def _open_requests(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import Approved, LandConflict, LandError, NothingToLand, land
+from looop.act.landing import Approved, LandError, land, refusal
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER
@@ -73,12 +73,8 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     try:
         at = Approved.from_json(req.get("at"))
         done = land(ctx, ctx.knobs(), wid, mode, into, who, repo, cfg, at=at)
-    except LandConflict as e:
-        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
-    except NothingToLand as e:
-        return {"refused": str(e), "kind": "nothing"}
     except LandError as e:
-        return {"refused": str(e), "kind": "land"}
+        return refusal(e)
     return {"landed": asdict(done)}
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import click
 
-from looop.act.landaway import checkouts_of, land_where
+from looop.act.landaway import change_of
 from looop.act.landing import Approved, Landed
 from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
@@ -60,9 +60,9 @@ def land_cmd(
     ctx = make_ctx(events_to=None)
     actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
     wid = normalise_target(worker_id)
-    c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
+    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
-    done = land_where(ctx, ctx.knobs(), c, mode, into, actor, repo, at=ok)
+    done = c.land(ctx.knobs(), mode, into, actor, repo, at=ok)
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

@@ -11,7 +11,7 @@ import sys
 import click
 
 from looop.act.journal import append_journal
-from looop.act.landaway import add_comments, checkouts_of, read_review, send_round
+from looop.act.landaway import change_of
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
@@ -200,7 +200,7 @@ def review_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
-    c = checkouts_of(ctx, wid)  # here, on an SSH host or in a pod: the change is read there
+    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: the change is read there
     if in_editor:
         got = edit(ctx, wid, c)
         if isinstance(got, str):
@@ -210,18 +210,18 @@ def review_cmd(
         elif not (send or on_lines or on_all):
             click.echo(_said(got, False))
     if on_lines or on_all:
-        rd = add_comments(ctx, c, list(on_lines), list(on_all))
+        rd = c.comment(list(on_lines), list(on_all))
         if not send:
             click.echo(_said(rd, False))
     if send:
         knobs = ctx.knobs()
-        sent = send_round(ctx, knobs, c)
+        sent = c.send(knobs)
         # the human's step, journaled as the web's and watch's sends are
         append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
         click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
-    r = read_review(ctx, c)
+    r = c.review()
     landask.saw(ctx, wid, r.tips())  # what a plain `looop land` now approves
     if as_json:
         click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))

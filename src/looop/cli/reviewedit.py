@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from looop.act.landaway import Checkouts, add_comments, read_review
+from looop.act.landing import Here
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
@@ -51,10 +51,10 @@ def _run_editor(ctx: Ctx, path: Path) -> None:
         )
 
 
-def edit(ctx: Ctx, wid: str, c: Checkouts) -> Round | str:
+def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
     """The round with what the reviewer wrote added, or why nothing was. `c`: where the
     worker's checkouts are (its change read there)."""
-    d = reviewedit.draft(read_review(ctx, c))
+    d = reviewedit.draft(c.review())
     path = edit_file(ctx, wid)
     kept = path.exists()
     if not kept:
@@ -72,7 +72,7 @@ def edit(ctx: Ctx, wid: str, c: Checkouts) -> Round | str:
         if got.nothing:
             path.unlink(missing_ok=True)
             return got.nothing
-        rd = add_comments(ctx, c, list(got.on_lines), list(got.on_all))
+        rd = c.comment(list(got.on_lines), list(got.on_all))
     except LooopError as e:
         raise LooopError(
             f"{e} — what you wrote is kept in {path} and opens again with --edit (delete it "

@@ -3,10 +3,9 @@ workers/review.py), and its three actions as the CLI's own functions — a comme
 (`--comment FILE:LINE TEXT` / `--comment-all TEXT`), the round sent (`--send`: told to a live
 worker, an ended one resumed), and the change landed (`looop land`, act/landing.py), the last
 a human's action journaled as approved from the web (or `watch`). Every field is checked
-before anything is written; each refusal is one line. A worker on an SSH host: its review is
-read there, through its Backend; its three actions are the CLI's for it (act/landfar.py): the
-comment's lines read there, its round kept here and sent as any round, the change landed on
-its host and journaled here."""
+before anything is written; each refusal is one line. A worker on an SSH host or in a pod:
+its review and its three actions are read and done there, as its Backend picks them
+(act/landaway.py); its rounds are kept here and each landing journaled here."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from looop.act.journal import append_journal
-from looop.act.landaway import add_comments, checkouts_of, has_change, land_where, send_round
+from looop.act.landaway import change_of
 from looop.act.landing import Approved, LandConflict
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
@@ -50,15 +49,15 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
         raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
     if not path and line is not None:
         raise WebError(400, "field 'line' needs its 'file'")
-    c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: the lines are read there
     try:
-        has_change(ctx, c)  # no change to comment on: the state, not the request
+        c = change_of(ctx, sid)  # here, on an SSH host or in a pod: the lines are read there
+        c.has_change()  # no change to comment on: the state, not the request
     except LooopError as e:  # no such worker: 404, as its other routes answer
         raise refused(sid, e) from None
     on_lines = [(f"{path}:{line}", text)] if path else []
     on_all = [] if path else [text]
     try:
-        rd = add_comments(ctx, c, on_lines, on_all)
+        rd = c.comment(on_lines, on_all)
     except Unreachable as e:
         raise unreached(sid, e) from None
     except LooopError as e:
@@ -69,9 +68,9 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """The draft round as one message: told to a live worker, an ended one resumed first."""
     sid = session_id(sid)
-    knobs, c = ctx.knobs(), checkouts_of(ctx, sid)
+    knobs = ctx.knobs()
     try:
-        rd = send_round(ctx, knobs, c)
+        rd = change_of(ctx, sid).send(knobs)
     except LooopError as e:  # its host away (503), no such worker (404), no draft (409)
         raise refused(sid, e) from None
     append_journal(ctx, knobs, f"{actor}: {reviewsend.sent_line(sid, rd)}")
@@ -94,9 +93,9 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     ):
         raise WebError(400, "field 'at' must be the tip the review showed ({name: tip} of several)")
     knobs, who = ctx.knobs(), f"user ({actor})"
-    c = checkouts_of(ctx, sid)  # here, on an SSH host or in a pod: landed there
-    try:
-        done = land_where(ctx, knobs, c, mode or None, into or None, who, at=Approved(tips))
+    try:  # here, on an SSH host or in a pod: landed there
+        c = change_of(ctx, sid)
+        done = c.land(knobs, mode or None, into or None, who, at=Approved(tips))
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:

@@ -37,6 +37,19 @@ if TYPE_CHECKING:  # a hint only
 
 Reach = Literal["alive", "over", "unreachable"]
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Ways(Protocol[T_co]):
+    """A worker's change as the home reviews, comments on, sends back and lands it, one way
+    per engine (act/landing.py here, act/landfar.py on an SSH host, act/landpod.py in a pod):
+    they sit above this room, so each engine is handed all and takes its own (`change`)."""
+
+    def here(self, sid: str) -> T_co: ...
+
+    def host(self, sid: str, host: str) -> T_co: ...
+
+    def pod(self, sid: str, backend: Any) -> T_co: ...
 
 
 class StartSpec:
@@ -176,6 +189,10 @@ class Backend(Protocol):
 
     def review(self, sid: str) -> dict[str, Any]:
         """`looop review ID --json`; refused in one line as `diff` is."""
+        ...
+
+    def change(self, sid: str, ways: Ways[T]) -> T:
+        """This engine's way of `ways`: where worker `sid`'s change is read and landed."""
         ...
 
 
@@ -335,6 +352,9 @@ class LocalBackend:
 
     def review(self, sid: str) -> dict[str, Any]:
         return self._change(sid, "review")
+
+    def change(self, sid: str, ways: Ways[T]) -> T:
+        return ways.here(sid)
 
     def _change(self, sid: str, what: Literal["diff", "review"]) -> dict[str, Any]:
         # git and the review's readers: kill, send, shot and the beat's moves come here too

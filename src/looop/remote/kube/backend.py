@@ -52,7 +52,7 @@ from looop.remote.kube.podchange import pod_diff, pod_review
 from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.client import replayed
 from looop.sessions.state import Session, SessionError
-from looop.workers.backend import Reach, StartSpec
+from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 
@@ -167,6 +167,9 @@ class KubeBackend(KubeCluster, Polled):
         if self.ctx is None:
             raise Refused(f"worker {sid}'s change is not read by this engine")
         return pod_review(self.ctx, self, sid).to_json()
+
+    def change(self, sid: str, ways: Ways[T]) -> T:
+        return ways.pod(sid, self)
 
     def _shape(
         self,

@@ -26,7 +26,7 @@ from looop.remote.repospec import is_host_path
 from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
-from looop.workers.backend import Reach, StartSpec
+from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
@@ -259,6 +259,9 @@ class SshBackend(Polled):
             raise
         except HostError as e:
             raise ChangeError(str(e)) from None
+
+    def change(self, sid: str, ways: Ways[T]) -> T:
+        return ways.host(sid, self.host)
 
     def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
         """This terminal on the worker through the link: `looop attach` runs on its host."""
