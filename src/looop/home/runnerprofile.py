@@ -63,6 +63,7 @@ class RunnerProfile:
         "prices",
         "record_mark",
         "record_usage",
+        "records",
         "reports_cost",
         "root_note",
         "run_tokens",
@@ -108,6 +109,10 @@ class RunnerProfile:
         session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
+        # else the built-in fold of its records' shape (loop/clirecords.py): "messages" (usage
+        # per assistant message), "totals" (running token totals), "costs" (each message's
+        # cost), "store" (a SQLite store, session_file's, its rows each message's cost)
+        records: str = "",
         # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
         # --mcp-config=JSON word after the program), "overrides" (`-c mcp_servers.*` words),
         # "env" (a JSON config in the variable mcp_env, unless the user set one), "" none
@@ -161,6 +166,7 @@ class RunnerProfile:
         session_file: Callable[[Mapping[str, str], str], str | None] | None
         record_usage: Callable[[dict[str, object]], RecordUsage] | None
         record_mark: str
+        records: str
         mcp: str
         mcp_env: str
         finds_id: str
