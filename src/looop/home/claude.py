@@ -220,6 +220,7 @@ PROFILE = RunnerProfile(
         },
     },
     first_run=first_run,
+    stream="result",
     session_file=session_file,
     records="messages",  # each line holds its message's usage so far
     mcp="flag",  # its other MCP servers stay

@@ -86,6 +86,7 @@ PROFILE = RunnerProfile(
     finds_id="session-list",
     session_file=store,
     records="store",
+    stream="step",
     # its approval prompt appears with `"permission": {"bash": "ask"}` in its config
     # on its status line at the foot, not in the output above, which may quote it
     busy=(r"esc (?:to )?interrupt[^\n]*(?:\n[^\n]*){0,2}\s*\Z",),

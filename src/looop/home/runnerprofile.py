@@ -69,6 +69,7 @@ class RunnerProfile:
         "run_tokens",
         "session_file",
         "state",
+        "stream",
         "token_events",
     )
 
@@ -100,7 +101,11 @@ class RunnerProfile:
         prices: Mapping[str, Mapping[str, float]] | None = None,  # USD per 1M tokens, by model
         busy: tuple[str, ...] = (),  # screen patterns: working (wins over everything)
         needs: tuple[tuple[str, str], ...] = (),  # (kind "approval"/"idle", screen pattern)
-        # its stream, when the built-in reader (decide/streams.py) does not know it
+        # the built-in stream it speaks (decide/streams.py, decide/cost/meter.py): "result"
+        # (a closing result event, its cost), "agent" (message_end and agent_end events, each
+        # message's cost), "thread" (thread, turn and item events, token totals), "step"
+        # (step_finish parts, each step's cost); else its own, read by these:
+        stream: str = "",
         is_own: Callable[[dict[str, object]], bool] | None = None,
         event: Callable[[dict[str, object]], Said] | None = None,
         run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
@@ -158,6 +163,7 @@ class RunnerProfile:
         reports_cost: bool
         prices: Mapping[str, Mapping[str, float]]
         busy: tuple[str, ...]
+        stream: str
         needs: tuple[tuple[str, str], ...]
         is_own: Callable[[dict[str, object]], bool] | None
         event: Callable[[dict[str, object]], Said] | None

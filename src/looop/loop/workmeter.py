@@ -158,7 +158,7 @@ def meter(
             continue
         w = seen.get(wid)
         if not isinstance(w, dict) or "cli" not in w or w.get("rec") != mark:
-            # new, or its record was written again (a new start, a codex id found)
+            # new, or its record was written again (a new start, an id found)
             w, moved = _find_record(data, ledger, wid, mark, now, env, runners or {}, seen)
             changed = changed or moved
             if w is None:
