@@ -221,6 +221,8 @@ PROFILE = RunnerProfile(
     },
     first_run=first_run,
     stream="result",
+    id_home=("CLAUDE_CONFIG_DIR", ".claude"),
+    keys=("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
     session_file=session_file,
     records="messages",  # each line holds its message's usage so far
     mcp="flag",  # its other MCP servers stay

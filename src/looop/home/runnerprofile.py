@@ -47,6 +47,7 @@ class RunnerProfile:
         "finds_id",
         "first_run",
         "id_home",
+        "keys",
         "is_own",
         "locked",
         "login_env",
@@ -124,10 +125,14 @@ class RunnerProfile:
         mcp: str = "",
         mcp_env: str = "",
         # a CLI that names its conversation itself: where looop finds it (workers/resume.py):
-        # "rollout" (its session files under a folder: id_home, a variable naming it and the
-        # path under $HOME when unset), "session-list" (it is asked); "" {{session_id}} gives it
+        # "rollout" (its session files under id_home), "session-list" (it is asked); ""
+        # {{session_id}} gives it
         finds_id: str = "",
+        # its own folder, where its login lives (a variable naming it, the path under $HOME
+        # when unset), and the variables holding a key it uses instead of a login: the account
+        # a usage limit holds (home/usagewindows.py)
         id_home: tuple[str, str] = ("", ""),
+        keys: tuple[str, ...] = (),
         # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
         # (the variables its box starts with so the CLI asks nothing, "") or ({}, why not)
         first_run: FirstRun | None = None,
@@ -177,6 +182,7 @@ class RunnerProfile:
         mcp_env: str
         finds_id: str
         id_home: tuple[str, str]
+        keys: tuple[str, ...]
         first_run: FirstRun | None
         enter_gap_s: float
 
