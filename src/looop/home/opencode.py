@@ -22,11 +22,8 @@ def config_dir(env: Mapping[str, str]) -> str | None:
 
 
 def store(env: Mapping[str, str], conv: str = "") -> str:
-    """Its store (1.x), every conversation's: `<XDG data>/opencode/opencode.db`, SQLite in WAL
-    mode (loop/clirecords.py reads it)."""
-    base = env.get("XDG_DATA_HOME") or os.path.join(
-        env.get("HOME", "/nonexistent"), ".local", "share"
-    )
+    """Its SQLite store (1.x), every conversation's: `<XDG data>/opencode/opencode.db`."""
+    base = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".local/share")
     return os.path.join(base, "opencode", "opencode.db")
 
 

@@ -34,46 +34,6 @@ MappingProxyType = type(type.__dict__)
 class RunnerProfile:
     """One agent CLI's profile: data and small callables, frozen once made."""
 
-    __slots__ = (
-        "base_url_env",
-        "busy",
-        "config",
-        "domains",
-        "endpoint_files",
-        "endpoint_keys",
-        "endpoint_sure",
-        "enter_gap_s",
-        "event",
-        "finds_id",
-        "first_run",
-        "id_home",
-        "keys",
-        "is_own",
-        "locked",
-        "login_env",
-        "login_files",
-        "login_fix",
-        "made",
-        "mcp",
-        "mcp_env",
-        "name",
-        "needs",
-        "note",
-        "placeholders",
-        "preset",
-        "prices",
-        "record_mark",
-        "record_usage",
-        "records",
-        "reports_cost",
-        "root_note",
-        "run_tokens",
-        "session_file",
-        "state",
-        "stream",
-        "token_events",
-    )
-
     def __init__(
         self,
         *,
@@ -102,10 +62,8 @@ class RunnerProfile:
         prices: Mapping[str, Mapping[str, float]] | None = None,  # USD per 1M tokens, by model
         busy: tuple[str, ...] = (),  # screen patterns: working (wins over everything)
         needs: tuple[tuple[str, str], ...] = (),  # (kind "approval"/"idle", screen pattern)
-        # the built-in stream it speaks (decide/streams.py, decide/cost/meter.py): "result"
-        # (a closing result event, its cost), "agent" (message_end and agent_end events, each
-        # message's cost), "thread" (thread, turn and item events, token totals), "step"
-        # (step_finish parts, each step's cost); else its own, read by these:
+        # the built-in stream shape it speaks (decide/streams.py, decide/cost/meter.py:
+        # "result", "agent", "thread", "step"); else its own, read by these:
         stream: str = "",
         is_own: Callable[[dict[str, object]], bool] | None = None,
         event: Callable[[dict[str, object]], Said] | None = None,
@@ -115,9 +73,7 @@ class RunnerProfile:
         session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
-        # else the built-in fold of its records' shape (loop/clirecords.py): "messages" (usage
-        # per assistant message), "totals" (running token totals), "costs" (each message's
-        # cost), "store" (a SQLite store, session_file's, its rows each message's cost)
+        # else its records' built-in shape (clirecords.py: "messages", "totals", "costs", "store")
         records: str = "",
         # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
         # --mcp-config=JSON word after the program), "overrides" (`-c mcp_servers.*` words),
@@ -128,9 +84,8 @@ class RunnerProfile:
         # "rollout" (its session files under id_home), "session-list" (it is asked); ""
         # {{session_id}} gives it
         finds_id: str = "",
-        # its own folder, where its login lives (a variable naming it, the path under $HOME
-        # when unset), and the variables holding a key it uses instead of a login: the account
-        # a usage limit holds (home/usagewindows.py)
+        # its folder (a variable naming it, else the path under $HOME) and the variables of a
+        # key it takes for a login: the account a usage limit holds (home/usagewindows.py)
         id_home: tuple[str, str] = ("", ""),
         keys: tuple[str, ...] = (),
         # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
@@ -146,6 +101,9 @@ class RunnerProfile:
             if key in ("preset", "prices"):
                 value = _frozen_map(value)
             object.__setattr__(self, key, value)
+
+    # a slot per keyword of __init__: its fields are named once
+    __slots__ = __init__.__code__.co_varnames[1 : 1 + __init__.__code__.co_kwonlyargcount]
 
     if TYPE_CHECKING:
         name: str
