@@ -1,6 +1,6 @@
-"""Turn a runner's stdout (pi, claude, codex, opencode JSON streams, a stream its profile reads
-(RunnerProfile.is_own, .event), or plain text) into lines a
-human can read when replaying runs/<id>/output.log."""
+"""Turn a runner's stdout (a built-in JSON stream shape, RunnerProfile.stream; a stream its
+profile reads, RunnerProfile.is_own and .event; or plain text) into lines a human can read when
+replaying runs/<id>/output.log."""
 
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ class StreamRenderer:
     def __init__(self, runners: tuple[RunnerProfile, ...] = RUNNERS) -> None:
         self.error: str | None = None
         self.final_text: str | None = None
-        self._codex_shown: set[str] = set()
+        self._items_shown: set[str] = set()
         # the profiles that read their own stream (home/runners.py), asked before the built-in
         self._own = [(p.is_own, p.event) for p in runners if p.is_own and p.event]
+        self._result_cli = next((p.name for p in runners if p.stream == "result"), "the runner")
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\r\n")
@@ -144,13 +145,13 @@ class StreamRenderer:
             return [f"  · session {clip(text, 60)}" if text else "  · session"]
         return [f"  · {one_line(text, 200)}"] if text else []
 
-    # ------------------------------------------------------------ pi --mode json
+    # ------------------------------------------------------------ "agent"
 
-    def _pi_tool_start(self, ev: dict[str, Any]) -> list[str]:
+    def _tool_start(self, ev: dict[str, Any]) -> list[str]:
         name = _str(ev.get("toolName")) or "tool"
         return [_arrow(name, tool_arg(ev.get("args")))]
 
-    def _pi_tool_end(self, ev: dict[str, Any]) -> list[str]:
+    def _tool_end(self, ev: dict[str, Any]) -> list[str]:
         if ev.get("isError") is not True:
             return []
         name = _str(ev.get("toolName")) or "tool"
@@ -161,12 +162,12 @@ class StreamRenderer:
                 break
         return [f"  ✗ {name} failed: {detail}" if detail else f"  ✗ {name} failed"]
 
-    def _pi_stop_error(self, msg: dict[str, Any]) -> list[str] | None:
+    def _stop_error(self, msg: dict[str, Any]) -> list[str] | None:
         if msg.get("stopReason") != "error":
             return None
         return self._fail(_str(msg.get("errorMessage")) or "provider error (stopReason: error)")
 
-    def _pi_message_end(self, ev: dict[str, Any]) -> list[str]:
+    def _message_end(self, ev: dict[str, Any]) -> list[str]:
         msg = _dict(ev.get("message"))
         if msg.get("role") != "assistant":
             return []
@@ -176,13 +177,13 @@ class StreamRenderer:
             if p.get("type") == "text":
                 texts.append(_str(p.get("text")) or "")
         out = self._said("".join(texts))
-        failed = self._pi_stop_error(msg)
+        failed = self._stop_error(msg)
         if failed is not None:
             return out + failed
         self.error = None
         return out
 
-    def _pi_agent_end(self, ev: dict[str, Any]) -> list[str]:
+    def _agent_end(self, ev: dict[str, Any]) -> list[str]:
         last: dict[str, Any] = {}
         turns, cost = 0, 0.0
         for m in _list(ev.get("messages")):
@@ -191,35 +192,35 @@ class StreamRenderer:
                 turns += 1
                 usd = _num(_dict(_dict(last.get("usage")).get("cost")).get("total"))
                 cost += usd or 0.0
-        top = self._pi_stop_error(ev)
+        top = self._stop_error(ev)
         if top is not None:
             return top
         if self.error is not None:
             return []
-        failed = self._pi_stop_error(last)
+        failed = self._stop_error(last)
         if failed is not None:
             return failed
         if turns == 0:
             return []
-        # pi's json mode has no result event; its last agent_end is the run's summary
+        # this shape has no result event; its last agent_end is the run's summary
         return [f"  ✓ done · {turns} turns · ${cost:.4f}"]
 
-    def _pi_retry_start(self, ev: dict[str, Any]) -> list[str]:
-        # pi retries a failed turn itself; each failed attempt already ended with an error
+    def _retry_start(self, ev: dict[str, Any]) -> list[str]:
+        # the CLI retries a failed turn itself; each failed attempt already ended with an error
         attempt, most = _count(ev.get("attempt")), _count(ev.get("maxAttempts"))
         why = one_line(provider_error(_str(ev.get("errorMessage")) or ""), 200)
         return [f"  · retry {attempt}/{most}" + (f" after: {why}" if why else "")]
 
-    def _pi_retry_end(self, ev: dict[str, Any]) -> list[str]:
+    def _retry_end(self, ev: dict[str, Any]) -> list[str]:
         if ev.get("success") is True:
             return []
         before = self.error
         out = self._fail(_str(ev.get("finalError")) or "gave up retrying")
         return [] if self.error == before else out  # the last attempt already said it
 
-    # ------------------------------------------------------------ claude stream-json
+    # ------------------------------------------------------------ "result"
 
-    def _claude_system(self, ev: dict[str, Any]) -> list[str]:
+    def _system(self, ev: dict[str, Any]) -> list[str]:
         if ev.get("subtype") == "api_retry":
             status = _num(ev.get("error_status"))
             why = " ".join(
@@ -234,9 +235,9 @@ class StreamRenderer:
         model = _str(ev.get("model"))
         return [f"  · session {clip(model, 60)}" if model else "  · session"]
 
-    def _claude_assistant(self, ev: dict[str, Any]) -> list[str]:
+    def _assistant(self, ev: dict[str, Any]) -> list[str]:
         if ev.get("is_api_error_message") is True:
-            # claude's own stand-in for a failed API call; the result event repeats it
+            # the CLI's own stand-in for a failed API call; the result event repeats it
             texts = [
                 _str(_dict(p).get("text")) or ""
                 for p in _list(_dict(ev.get("message")).get("content"))
@@ -252,7 +253,7 @@ class StreamRenderer:
                 out.append(_arrow(name, tool_arg(p.get("input"))))
         return out
 
-    def _claude_user(self, ev: dict[str, Any]) -> list[str]:
+    def _user(self, ev: dict[str, Any]) -> list[str]:
         out: list[str] = []
         for part in _list(_dict(ev.get("message")).get("content")):
             p = _dict(part)
@@ -269,7 +270,7 @@ class StreamRenderer:
             out.append(f"  ✗ tool failed: {first}" if first else "  ✗ tool failed")
         return out
 
-    def _claude_result(self, ev: dict[str, Any]) -> list[str]:
+    def _result(self, ev: dict[str, Any]) -> list[str]:
         subtype = _str(ev.get("subtype")) or ""
         failed = ev.get("is_error") is True or subtype.startswith("error")
         bits: list[str] = []
@@ -289,21 +290,21 @@ class StreamRenderer:
             if result and result.strip():
                 self.final_text = result.strip()
             return [f"  ✓ done {summary}".rstrip()]
-        why = _first_line(result or "") or subtype or "claude reported an error"
+        why = _first_line(result or "") or subtype or f"{self._result_cli} reported an error"
         self.error = one_line(_with_status(why, ev), _ERROR_MAX)
         return [f"  ✗ failed {summary}".rstrip() + f": {self.error}"]
 
-    # ------------------------------------------------------------ codex exec --json
+    # ------------------------------------------------------------ "thread"
 
-    def _codex_item(self, ev: dict[str, Any], done: bool) -> list[str]:
+    def _item(self, ev: dict[str, Any], done: bool) -> list[str]:
         item = _dict(ev.get("item"))
         kind = _str(item.get("type")) or _str(item.get("item_type"))
         item_id = _str(item.get("id"))
         if kind == "command_execution":
             out: list[str] = []
-            if item_id is None or item_id not in self._codex_shown:
+            if item_id is None or item_id not in self._items_shown:
                 if item_id is not None:
-                    self._codex_shown.add(item_id)
+                    self._items_shown.add(item_id)
                 out.append(_arrow("shell", tool_arg({"command": item.get("command")})))
             code = _num(item.get("exit_code"))
             if done and code is not None and code != 0:
@@ -330,13 +331,13 @@ class StreamRenderer:
             return [f"  ✗ {msg}"] if msg else []
         return []
 
-    def _codex_started(self, ev: dict[str, Any]) -> list[str]:
-        return self._codex_item(ev, done=False)
+    def _item_started(self, ev: dict[str, Any]) -> list[str]:
+        return self._item(ev, done=False)
 
-    def _codex_completed(self, ev: dict[str, Any]) -> list[str]:
-        return self._codex_item(ev, done=True)
+    def _item_completed(self, ev: dict[str, Any]) -> list[str]:
+        return self._item(ev, done=True)
 
-    def _codex_turn_done(self, ev: dict[str, Any]) -> list[str]:
+    def _turn_done(self, ev: dict[str, Any]) -> list[str]:
         self.error = None
         usage = _dict(ev.get("usage"))
         bits = []
@@ -346,25 +347,25 @@ class StreamRenderer:
             bits.append(f"{_count(usage.get('output_tokens'))} out")
         return ["  ✓ turn done" + (" · " + " / ".join(bits) if bits else "")]
 
-    def _codex_turn_failed(self, ev: dict[str, Any]) -> list[str]:
+    def _turn_failed(self, ev: dict[str, Any]) -> list[str]:
         before = self.error
         out = self._fail(_error_text(ev.get("error")) or "turn failed")
-        return [] if self.error == before else out  # codex repeats its last error here
+        return [] if self.error == before else out  # the CLI repeats its last error here
 
-    # ------------------------------------------------------------ shared / opencode
+    # ------------------------------------------------------------ shared / "step"
 
     def _error(self, ev: dict[str, Any]) -> list[str]:
-        # codex: {"type":"error","message":…}; opencode: {"type":"error","error":{…}}
+        # "thread": {"type":"error","message":…}; "step": {"type":"error","error":{…}}
         msg = _str(ev.get("message")) or _error_text(ev.get("error"))
         if msg and msg.startswith("Reconnecting..."):
-            # codex retrying a failed request: news, not yet the outcome
+            # a retried request: news, not yet the outcome
             return [f"  · {one_line(msg, 200)}"]
         return self._fail(msg or "error")
 
-    def _oc_text(self, ev: dict[str, Any]) -> list[str]:
+    def _part_text(self, ev: dict[str, Any]) -> list[str]:
         return self._said(_str(_dict(ev.get("part")).get("text")) or "")
 
-    def _oc_tool(self, ev: dict[str, Any]) -> list[str]:
+    def _tool_use(self, ev: dict[str, Any]) -> list[str]:
         part = _dict(ev.get("part"))
         state = _dict(part.get("state"))
         name = _str(part.get("tool")) or "tool"
@@ -374,7 +375,7 @@ class StreamRenderer:
             out.append(f"  ✗ {name} failed: {why}" if why else f"  ✗ {name} failed")
         return out
 
-    def _oc_step_finish(self, ev: dict[str, Any]) -> list[str]:
+    def _step_finish(self, ev: dict[str, Any]) -> list[str]:
         part = _dict(ev.get("part"))
         tokens = _dict(part.get("tokens"))
         bits = []
@@ -401,7 +402,7 @@ def _error_text(v: Any) -> str:
     name = _str(d.get("name"))
     status = _num(data.get("statusCode"))
     if name and status is not None:
-        name = f"{name} {status:g}"  # opencode: {"name":"APIError","data":{"statusCode":401,…}}
+        name = f"{name} {status:g}"  # {"name":"APIError","data":{"statusCode":401,…}}
     if msg and name:
         return f"{name}: {msg}"
     return msg or name or ""
@@ -411,8 +412,8 @@ _STATUS_JSON = re.compile(r"^\s*(\d{3})?\s*(\{.*\})\s*$", re.DOTALL)
 
 
 def provider_error(msg: str) -> str:
-    """A provider's error body passed through verbatim (pi: `500 {"type":"error","error":
-    {"type":"api_error","message":"…"}}`, opencode: a JSON string) as `500 api_error: …`."""
+    """A provider's error body passed through verbatim (`500 {"type":"error","error":
+    {"type":"api_error","message":"…"}}`, or a JSON string) as `500 api_error: …`."""
     m = _STATUS_JSON.match(msg)
     if m is None:
         return msg
@@ -432,7 +433,8 @@ def provider_error(msg: str) -> str:
 
 
 def _with_status(why: str, ev: dict[str, Any]) -> str:
-    """claude puts the HTTP status beside its message; say it when the message does not."""
+    """A "result" CLI puts the HTTP status beside its message; say it when the message does
+    not."""
     status = _num(ev.get("api_error_status"))
     if status is None or f"{status:g}" in why:
         return why
@@ -441,27 +443,27 @@ def _with_status(why: str, ev: dict[str, Any]) -> str:
 
 
 _HANDLERS = {
-    # pi
-    "tool_execution_start": StreamRenderer._pi_tool_start,
-    "tool_execution_end": StreamRenderer._pi_tool_end,
-    "message_end": StreamRenderer._pi_message_end,
-    "agent_end": StreamRenderer._pi_agent_end,
-    "auto_retry_start": StreamRenderer._pi_retry_start,
-    "auto_retry_end": StreamRenderer._pi_retry_end,
-    # claude
-    "system": StreamRenderer._claude_system,
-    "assistant": StreamRenderer._claude_assistant,
-    "user": StreamRenderer._claude_user,
-    "result": StreamRenderer._claude_result,
-    # codex
-    "item.started": StreamRenderer._codex_started,
-    "item.completed": StreamRenderer._codex_completed,
-    "turn.completed": StreamRenderer._codex_turn_done,
-    "turn.failed": StreamRenderer._codex_turn_failed,
-    # codex and opencode
+    # "agent"
+    "tool_execution_start": StreamRenderer._tool_start,
+    "tool_execution_end": StreamRenderer._tool_end,
+    "message_end": StreamRenderer._message_end,
+    "agent_end": StreamRenderer._agent_end,
+    "auto_retry_start": StreamRenderer._retry_start,
+    "auto_retry_end": StreamRenderer._retry_end,
+    # "result"
+    "system": StreamRenderer._system,
+    "assistant": StreamRenderer._assistant,
+    "user": StreamRenderer._user,
+    "result": StreamRenderer._result,
+    # "thread"
+    "item.started": StreamRenderer._item_started,
+    "item.completed": StreamRenderer._item_completed,
+    "turn.completed": StreamRenderer._turn_done,
+    "turn.failed": StreamRenderer._turn_failed,
+    # "thread" and "step"
     "error": StreamRenderer._error,
-    # opencode
-    "text": StreamRenderer._oc_text,
-    "tool_use": StreamRenderer._oc_tool,
-    "step_finish": StreamRenderer._oc_step_finish,
+    # "step"
+    "text": StreamRenderer._part_text,
+    "tool_use": StreamRenderer._tool_use,
+    "step_finish": StreamRenderer._step_finish,
 }

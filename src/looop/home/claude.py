@@ -220,7 +220,11 @@ PROFILE = RunnerProfile(
         },
     },
     first_run=first_run,
-    session_file=session_file,  # its lines are folded by loop/clirecords.py
+    stream="result",
+    id_home=("CLAUDE_CONFIG_DIR", ".claude"),
+    keys=("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
+    session_file=session_file,
+    records="messages",  # each line holds its message's usage so far
     mcp="flag",  # its other MCP servers stay
     # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does;
     # each is matched where it draws it (the status line at the foot, column 0), never in

@@ -126,6 +126,9 @@ PROFILE = RunnerProfile(
     # it names its conversation itself: the earliest new rollout in $CODEX_HOME/sessions
     finds_id="rollout",
     id_home=("CODEX_HOME", ".codex"),
+    keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
+    records="totals",
+    stream="thread",  # its rollout's token_count events
     first_run=first_run,
     # its working line at column 0 (`• Working (5s • esc to interrupt)`), not a quote of it
     busy=(r"^[•◦] [^\n]*\([^\n]*esc to interrupt\)",),

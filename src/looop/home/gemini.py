@@ -96,11 +96,11 @@ NEEDS = (
 # parameters}; tool_result {tool_id, status, output | error}; error {severity, message};
 # result {status, error?: {type, message}, stats: {input_tokens, output_tokens, cached,
 # models: {NAME: {input_tokens, output_tokens, cached}}}}. `result` and `tool_use` are also
-# claude's and opencode's types: gemini's carry `stats` and `tool_name`.
+# built-in shapes' types (RunnerProfile.stream): gemini's carry `stats` and `tool_name`.
 
 
 def is_own(ev: dict[str, object]) -> bool:
-    """Whether a stream event is gemini's (its types overlap claude's and opencode's; its
+    """Whether a stream event is gemini's (its types overlap built-in shapes'; its
     `error` events alone carry a severity)."""
     kind = ev.get("type")
     if kind == "error":

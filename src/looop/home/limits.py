@@ -2,12 +2,12 @@
 hit a usage window, so looop waits for the reset instead of retrying blindly.
 
 The messages, as the CLIs print them (their wording varies by version and plan):
-  claude  `Claude AI usage limit reached|1760000400` (unix seconds, the print-mode form),
+  one     `Claude AI usage limit reached|1760000400` (unix seconds, the print-mode form),
           `Claude usage limit reached. Your limit will reset at 9am (America/Chicago).`,
           `You've hit your 5-hour limit · resets 4:36pm (UTC)` (2.1.330, proven in
           tests/realcli/test_usage_limit.py)
-  codex   `You’ve hit your usage limit. … or try again at 8:19 PM.` (today, local time;
-          0.169.0 proven as claude),
+  another `You’ve hit your usage limit. … or try again at 8:19 PM.` (today, local time;
+          0.169.0 proven the same way),
           `… try again at Jul 5th, 2026 8:19 PM.`, `… try again in 2 days 17 hours 14 minutes.`
   either, as JSON: `"resets_at": 1775317531` or `"resets_in_seconds": 602705`.
 A clock time without a date is the next such time (today, else tomorrow); a clock time is

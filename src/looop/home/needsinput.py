@@ -48,7 +48,7 @@ LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent pri
 REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
 # An idle box counts only once it has stood this long with nothing printed: a CLI starved of
 # CPU on a loaded machine can hold its box still for two 1 s looks before its spinner or its
-# approval prompt comes (tests/realcli/test_needs_input.py saw it for gemini and opencode).
+# approval prompt comes (tests/realcli/test_needs_input.py saw it for two presets).
 IDLE_QUIET_S = 3.0
 
 

@@ -21,6 +21,12 @@ def config_dir(env: Mapping[str, str]) -> str | None:
     return os.path.join(base, "opencode") if base else None
 
 
+def store(env: Mapping[str, str], conv: str = "") -> str:
+    """Its SQLite store (1.x), every conversation's: `<XDG data>/opencode/opencode.db`."""
+    base = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".local/share")
+    return os.path.join(base, "opencode", "opencode.db")
+
+
 def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, str], str]:
     """opencode asks nothing, but on its first start writes a .gitignore into its config
     folder, read-only in the box: without it, opencode stops ("Unexpected server error")."""
@@ -75,6 +81,9 @@ PROFILE = RunnerProfile(
     mcp_env="OPENCODE_CONFIG_CONTENT",
     # it names its conversation itself: `opencode session list` is asked
     finds_id="session-list",
+    session_file=store,
+    records="store",
+    stream="step",
     # its approval prompt appears with `"permission": {"bash": "ask"}` in its config
     # on its status line at the foot, not in the output above, which may quote it
     busy=(r"esc (?:to )?interrupt[^\n]*(?:\n[^\n]*){0,2}\s*\Z",),

@@ -58,6 +58,8 @@ PROFILE = RunnerProfile(
     endpoint_files=(("PI_CODING_AGENT_DIR", "models.json", ".pi/agent/models.json"),),
     endpoint_keys=("providers", "*", "baseUrl"),
     session_file=session_file,
+    records="costs",
+    stream="agent",
     # its spinner at column 1, not a quote of it in the output (tests/corpus/needs)
     busy=(r"^ ?[\u2800-\u28ff] Working\.\.\.",),
     # its input box between two rules, empty or holding a few typed lines

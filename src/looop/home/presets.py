@@ -22,11 +22,11 @@ def presets(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, dict[str,
 
 
 PRESETS = presets()
-DEFAULT_RUNNER = "claude"
+DEFAULT_RUNNER = RUNNERS[0].name  # the first `looop init` offers
 PLACEHOLDER = "{{prompt_file}}"
 SESSION_ID = "{{session_id}}"  # the worker's agent conversation id (workers/resume.py)
 
 
 def default_config_obj(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Any]:
-    """What a new data dir is seeded with: every preset, claude active."""
+    """What a new data dir is seeded with: every preset, the default active."""
     return {"default": DEFAULT_RUNNER, "runners": presets(runners)}

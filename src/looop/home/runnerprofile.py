@@ -34,43 +34,6 @@ MappingProxyType = type(type.__dict__)
 class RunnerProfile:
     """One agent CLI's profile: data and small callables, frozen once made."""
 
-    __slots__ = (
-        "base_url_env",
-        "busy",
-        "config",
-        "domains",
-        "endpoint_files",
-        "endpoint_keys",
-        "endpoint_sure",
-        "enter_gap_s",
-        "event",
-        "finds_id",
-        "first_run",
-        "id_home",
-        "is_own",
-        "locked",
-        "login_env",
-        "login_files",
-        "login_fix",
-        "made",
-        "mcp",
-        "mcp_env",
-        "name",
-        "needs",
-        "note",
-        "placeholders",
-        "preset",
-        "prices",
-        "record_mark",
-        "record_usage",
-        "reports_cost",
-        "root_note",
-        "run_tokens",
-        "session_file",
-        "state",
-        "token_events",
-    )
-
     def __init__(
         self,
         *,
@@ -99,7 +62,9 @@ class RunnerProfile:
         prices: Mapping[str, Mapping[str, float]] | None = None,  # USD per 1M tokens, by model
         busy: tuple[str, ...] = (),  # screen patterns: working (wins over everything)
         needs: tuple[tuple[str, str], ...] = (),  # (kind "approval"/"idle", screen pattern)
-        # its stream, when the built-in reader (decide/streams.py) does not know it
+        # the built-in stream shape it speaks (decide/streams.py, decide/cost/meter.py:
+        # "result", "agent", "thread", "step"); else its own, read by these:
+        stream: str = "",
         is_own: Callable[[dict[str, object]], bool] | None = None,
         event: Callable[[dict[str, object]], Said] | None = None,
         run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
@@ -108,16 +73,21 @@ class RunnerProfile:
         session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
+        # else its records' built-in shape (clirecords.py: "messages", "totals", "costs", "store")
+        records: str = "",
         # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
         # --mcp-config=JSON word after the program), "overrides" (`-c mcp_servers.*` words),
         # "env" (a JSON config in the variable mcp_env, unless the user set one), "" none
         mcp: str = "",
         mcp_env: str = "",
         # a CLI that names its conversation itself: where looop finds it (workers/resume.py):
-        # "rollout" (its session files under a folder: id_home, a variable naming it and the
-        # path under $HOME when unset), "session-list" (it is asked); "" {{session_id}} gives it
+        # "rollout" (its session files under id_home), "session-list" (it is asked); ""
+        # {{session_id}} gives it
         finds_id: str = "",
+        # its folder (a variable naming it, else the path under $HOME) and the variables of a
+        # key it takes for a login: the account a usage limit holds (home/usagewindows.py)
         id_home: tuple[str, str] = ("", ""),
+        keys: tuple[str, ...] = (),
         # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
         # (the variables its box starts with so the CLI asks nothing, "") or ({}, why not)
         first_run: FirstRun | None = None,
@@ -131,6 +101,9 @@ class RunnerProfile:
             if key in ("preset", "prices"):
                 value = _frozen_map(value)
             object.__setattr__(self, key, value)
+
+    # a slot per keyword of __init__: its fields are named once
+    __slots__ = __init__.__code__.co_varnames[1 : 1 + __init__.__code__.co_kwonlyargcount]
 
     if TYPE_CHECKING:
         name: str
@@ -153,6 +126,7 @@ class RunnerProfile:
         reports_cost: bool
         prices: Mapping[str, Mapping[str, float]]
         busy: tuple[str, ...]
+        stream: str
         needs: tuple[tuple[str, str], ...]
         is_own: Callable[[dict[str, object]], bool] | None
         event: Callable[[dict[str, object]], Said] | None
@@ -161,10 +135,12 @@ class RunnerProfile:
         session_file: Callable[[Mapping[str, str], str], str | None] | None
         record_usage: Callable[[dict[str, object]], RecordUsage] | None
         record_mark: str
+        records: str
         mcp: str
         mcp_env: str
         finds_id: str
         id_home: tuple[str, str]
+        keys: tuple[str, ...]
         first_run: FirstRun | None
         enter_gap_s: float
 

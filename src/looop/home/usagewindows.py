@@ -20,7 +20,7 @@ import os
 from looop.home import store, where
 from looop.home.errors import CorruptState
 from looop.home.locks import dir_lock
-from looop.home.runners import program
+from looop.home.runners import profile, program
 from looop.home.stamps import until_text
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
@@ -37,12 +37,6 @@ LOCK = "usage-windows"
 VERSION = 1
 MAX_WINDOWS = 256  # accounts kept; the soonest resets win past it
 MAX_STOPPED = 256  # workers remembered per window
-# the CLI's config home (its login lives there) and the keys it reads instead of a login
-_HOMES = {"claude": ("CLAUDE_CONFIG_DIR", ".claude"), "codex": ("CODEX_HOME", ".codex")}
-_KEYS = {
-    "claude": ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
-    "codex": ("OPENAI_API_KEY", "CODEX_API_KEY"),
-}
 
 
 class Account:
@@ -91,11 +85,12 @@ class Window:
 def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
     """The account a runner's line spends from, as this environment gives it credentials."""
     prog = program(line)
-    var, sub = _HOMES.get(prog, ("", ""))
+    p = profile(prog)
+    var, sub = p.id_home if p is not None else ("", "")
     home = env.get(var) if var else None
     if not home:
         home = os.path.join(env.get("HOME", ""), sub) if sub else env.get("HOME", "")
-    secret = next((env[k] for k in _KEYS.get(prog, ()) if env.get(k)), "")
+    secret = next((env[k] for k in (p.keys if p else ()) if env.get(k)), "")
     fp = ""
     if secret:
         import hashlib  # lazy: OpenSSL's load is ~2 ms of status's cold start; a key's print only

@@ -1,7 +1,7 @@
 """Each preset agent CLI's own session records, as the meter reads them (loop/workmeter.py):
-the lines a file gained since the last read (bounded, no-follow, regular files only), each
-CLI's usage lines folded into micro-USD (claude's and codex's tokens priced, pi's cost as
-written, opencode's SQLite rows), and where each CLI keeps a conversation."""
+the lines a file gained since the last read (bounded, no-follow, regular files only), and the
+usage they hold folded into micro-USD by their shape (RunnerProfile.records: tokens priced,
+a cost as written, a SQLite store's rows)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from looop.home.where import SESSIONS
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
-_MAX_MESSAGES = 5000  # opencode message rows read per beat
+_MAX_MESSAGES = 5000  # a store's message rows read per beat
 
 
 # -- reading a file's new lines ---------------------------------------------------------------
@@ -102,7 +102,7 @@ Price = Callable[[str | None], Mapping[str, float]]
 
 def pricer(prices: Mapping[str, Any]) -> Price:
     """The price row of a model, looked up once per pass: the lookup scans the table for a
-    dated snapshot's name, half of what folding a claude line cost."""
+    dated snapshot's name, half of what folding a "messages" line cost."""
     memo: dict[str | None, Mapping[str, float]] = {}
 
     def price(model: str | None) -> Mapping[str, float]:
@@ -114,12 +114,12 @@ def pricer(prices: Mapping[str, Any]) -> Price:
     return price
 
 
-# -- each CLI's lines -----------------------------------------------------------------------
+# -- each shape of record lines ------------------------------------------------------------
 
 
-def _claude(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """An assistant line's usage. claude writes one line per content block of a message, each
-    with the message's usage so far: the last line of a message id stands for it."""
+def _messages(line: bytes, st: dict[str, Any], price: Price) -> None:
+    """An assistant line's usage. One line per content block of a message, each with the
+    message's usage so far: the last line of a message id stands for it."""
     if b'"usage"' not in line or b'"assistant"' not in line:
         return
     obj = line_object(line)
@@ -146,7 +146,7 @@ def _claude(line: bytes, st: dict[str, Any], price: Price) -> None:
     st["micros"] = st.get("micros", 0) + to_micros(usd)
 
 
-def _codex(line: bytes, st: dict[str, Any], price: Price) -> None:
+def _totals(line: bytes, st: dict[str, Any], price: Price) -> None:
     """`token_count` events carry the conversation's running totals: the last one stands. A
     total below the one before is a new run (a resume that counts again from zero): what the
     earlier run reached is kept in `base`."""
@@ -176,7 +176,7 @@ def _codex(line: bytes, st: dict[str, Any], price: Price) -> None:
     st["micros"] = st.get("base", 0) + run
 
 
-def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
+def _costs(line: bytes, st: dict[str, Any], price: Price) -> None:
     """Each assistant message entry carries its cost (usage.cost.total), written once."""
     if b'"cost"' not in line or b'"assistant"' not in line:
         return
@@ -223,11 +223,17 @@ def profile_fold(p: RunnerProfile) -> Fold:
     return fold
 
 
+_SHAPES: dict[str, Fold] = {"messages": _messages, "totals": _totals, "costs": _costs}
+
+
 def folds(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Fold]:
-    """Per CLI, how a line of its session record is folded: the built-in readers, then the
-    profiles that read their own."""
-    own = {p.name: profile_fold(p) for p in runners if p.record_usage is not None}
-    return {"claude": _claude, "codex": _codex, "pi": _pi, **own}
+    """Per CLI, how a line of its session record is folded: its profile's own reading, else
+    the built-in fold of its shape."""
+    return {
+        p.name: profile_fold(p) if p.record_usage is not None else _SHAPES[p.records]
+        for p in runners
+        if p.record_usage is not None or p.records in _SHAPES
+    }
 
 
 FOLDS = folds()
@@ -236,7 +242,7 @@ FOLDS = folds()
 # -- where each CLI keeps a conversation ---------------------------------------------------------
 
 
-def codex_file(home: str, conv: str) -> str | None:
+def rollout_file(home: str, conv: str) -> str | None:
     """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
     base = os.path.join(home, SESSIONS)
     try:
@@ -248,14 +254,6 @@ def codex_file(home: str, conv: str) -> str | None:
     except OSError:
         return None
     return None
-
-
-def opencode_db(env: Mapping[str, str]) -> str:
-    """opencode's store (1.x): `<XDG data>/opencode/opencode.db`, SQLite in WAL mode."""
-    base = env.get("XDG_DATA_HOME") or os.path.join(
-        env.get("HOME", "/nonexistent"), ".local", "share"
-    )
-    return os.path.join(base, "opencode", "opencode.db")
 
 
 def _sqlite(db: str) -> Any:
@@ -274,8 +272,8 @@ def _sqlite(db: str) -> Any:
         return None
 
 
-def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
-    """The conversation this worker started: of the sessions opencode made in `cwd` since the
+def find_in_store(db: str, cwd: str, wid: str, since: float) -> str | None:
+    """The conversation this worker started: of the sessions its CLI made in `cwd` since the
     start, the earliest one a part of which is the worker's brief (its contract names it)."""
 
     con = _sqlite(db)
@@ -301,7 +299,7 @@ def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
     return None
 
 
-def fold_opencode(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
+def fold_store(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
     """Each assistant message's row carries its `cost` (growing while it streams): the
     conversation's spend is the sum of each message's latest. Only rows updated since the
     last read are fetched, and only when the store or its WAL moved. Whether anything did."""

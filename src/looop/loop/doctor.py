@@ -155,7 +155,7 @@ def check_login(
     home = env.get("HOME", "")
     for var, rel in p.login_files:
         base = env.get(var, "") if var else home
-        # an empty one is no login (looop's placeholder for codex, sandbox/srt.py)
+        # an empty one is no login (looop's placeholder, sandbox/srt.py)
         if base and _has_bytes(os.path.join(base, rel)):
             return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
     return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "

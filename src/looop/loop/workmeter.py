@@ -1,13 +1,11 @@
 """What each worker spends, read from its agent CLI's own records each beat.
 
-The four preset CLIs keep a record of every model call in their own files: claude's project
-session JSONL (token usage per assistant message, priced with the price table), codex's
-rollout JSONL (`token_count` events: the conversation's running token totals, priced), pi's
-session JSONL (each assistant message carries its cost) and opencode's SQLite store (each
-assistant message's row carries its cost). The conversation each worker runs is the one its
-resume record names (workers/resume.py), so the file is found from that. How each CLI's
-records are read and where they are kept is loop/clirecords.py; this module is the beat's pass
-over the workers and what their budgets do.
+The preset CLIs keep a record of every model call in their own files (JSONL holding each
+message's tokens or cost, running token totals, or a SQLite store): where, and in what shape,
+each one's profile says (RunnerProfile.session_file, .records). The conversation each worker
+runs is the one its resume record names (workers/resume.py), so the file is found from that.
+How a shape of records is read is loop/clirecords.py; this module is the beat's pass over the
+workers and what their budgets do.
 
 Reads are incremental: `<data>/.worker-meter.json` (two slots: home/spent.py) keeps, per
 worker, its file's identity (st_dev, st_ino), the offset read to, and what it has counted so
@@ -53,13 +51,12 @@ from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
     Price,
-    codex_file,
-    find_opencode,
-    fold_opencode,
+    find_in_store,
+    fold_store,
     line_object,
     new_lines,
-    opencode_db,
     pricer,
+    rollout_file,
     to_micros,
 )
 from looop.loop.meterstate import write_state
@@ -69,7 +66,7 @@ from looop.workers import resume
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
 METERED = COST_REPORTING  # each keeps a session record looop reads
 KIND = "worker"  # the ledger rows' kind: spend the meter read, not an agent's report
-_RETRY_S = 10.0  # a conversation id not found yet (codex, opencode) is looked for this often
+_RETRY_S = 10.0  # a conversation id a CLI names itself, not found yet: looked for this often
 
 
 # -- the beat's pass -----------------------------------------------------------------------------
@@ -79,7 +76,7 @@ def _locate(
     data: str, wid: str, env: Mapping[str, str], runners: Mapping[str, str]
 ) -> dict[str, Any] | None:
     """A worker's CLI and the file (or dir) holding its conversation, from its resume record;
-    None while that is not known yet (a codex id is found after its first turn)."""
+    None while that is not known yet (an id a CLI names itself: found after its first turn)."""
 
     try:
         raw = store.read_regular(os.path.join(data, resume.RESUME_DIR, f"{wid}.json"), 65536)
@@ -105,20 +102,21 @@ def _locate(
         cwd = rec.get("cwd")
         how = p.finds_id if p is not None else ""
         if how == "rollout" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
-            conv = resume.find_codex(rec["home"], cwd, wid, out["started"])
-        elif how == "session-list" and isinstance(cwd, str):
-            conv = find_opencode(opencode_db(env), cwd, wid, out["started"])
+            conv = resume.find_rollout(rec["home"], cwd, wid, out["started"])
+        elif how and p is not None and p.records == "store" and p.session_file is not None:
+            db = p.session_file(env, "")
+            conv = (
+                find_in_store(db, cwd, wid, out["started"]) if db and isinstance(cwd, str) else None
+            )
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
-    path: str | None
+    path: str | None = None
     if p is not None and p.session_file is not None:
         path = p.session_file(env, conv)
     elif p is not None and p.finds_id == "rollout":  # its rollouts, where it started
         home = rec.get("home") if isinstance(rec.get("home"), str) else None
         default = os.path.join(env.get("HOME", "/nonexistent"), p.id_home[1])
-        path = codex_file(home or default, conv)
-    else:
-        path = opencode_db(env)
+        path = rollout_file(home or default, conv)
     if path is None:
         return None
     return {**out, "conv": conv, "path": path}
@@ -160,7 +158,7 @@ def meter(
             continue
         w = seen.get(wid)
         if not isinstance(w, dict) or "cli" not in w or w.get("rec") != mark:
-            # new, or its record was written again (a new start, a codex id found)
+            # new, or its record was written again (a new start, an id found)
             w, moved = _find_record(data, ledger, wid, mark, now, env, runners or {}, seen)
             changed = changed or moved
             if w is None:
@@ -237,8 +235,9 @@ def _read_spend(
     f: dict[str, Any] = w["file"] if isinstance(w.get("file"), dict) else {}
     w["file"] = f
     path = str(w.get("path"))
-    if cli == "opencode":
-        moved = fold_opencode(path, str(w.get("conv")), f, price)
+    p = profile(cli)
+    if p is not None and p.records == "store":
+        moved = fold_store(path, str(w.get("conv")), f, price)
     else:
         moved = _follow(path, f, cli, price)
     total = int(f.get("micros", 0))

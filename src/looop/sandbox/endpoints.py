@@ -1,6 +1,6 @@
 """The model endpoint a runner's CLI is pointed at, as the user configured it: the base-URL
-variables of its environment and its own provider files (claude's settings, codex's
-config.toml, pi's models.json, opencode's config). A sandboxed runner's network reaches that
+variables of its environment and its own provider files (RunnerProfile.endpoint_files: JSON
+settings, a TOML config). A sandboxed runner's network reaches that
 endpoint without the user listing it again (sandbox/srt.runner_parts). Files are read, never
 written; one that cannot be read or parsed names no endpoint.
 

@@ -39,8 +39,8 @@ RUNNER_LOCKED = {p.name: p.locked for p in RUNNERS if p.locked}
 # Of those files, what the user has none of is made before the box starts, holding what the
 # CLI reads as none, so the box cannot create it either: a name is held inside a box only by a
 # mount on it, whose point must be on the host (srt's own placeholder for a missing one is
-# removed when its wrapper exits, which lets a running box create the name). codex's auth.json is
-# one (its profile says why: an empty file is codex's "no login").
+# removed when its wrapper exits, which lets a running box create the name). A login file may be
+# one (its profile says why: an empty file is its "no login").
 RUNNER_PLACEHOLDERS = {p.name: p.placeholders for p in RUNNERS if p.placeholders}
 # Folders a CLI makes at its start inside its read-only config when missing: made before the
 # box starts (empty), or it stops on the read-only file system.
@@ -369,9 +369,9 @@ def _hidden(paths: list[str]) -> list[str]:
 def _inner(line: str, tmp: str, domains: list[str]) -> str:
     """The line srt runs: TMPDIR set inside, not for srt (srt binds its proxy's unix sockets
     in TMPDIR, and a socket path over 107 bytes cannot be bound); IS_SANDBOX=1, which is true
-    there and is what claude asks of a root user before it takes
-    --dangerously-skip-permissions (its presets' flag: as root, every sandboxed claude decide
-    and worker failed without it); no_proxy cleared when a loopback or private address is
+    there and is what a CLI asks of a root user before it takes a flag that skips its
+    permission asks (a preset's: as root, every sandboxed decide and worker of that CLI
+    failed without it); no_proxy cleared when a loopback or private address is
     allowlisted (srt's no_proxy sends those straight to the sandbox's own, empty network; the
     host's are reached only through the proxy)."""
     pre = [f"export TMPDIR={shlex.quote(tmp)}", "export IS_SANDBOX=1"]

@@ -1,7 +1,7 @@
 """The tick runner inside srt, under its runner's `sandbox` setting (the one its workers get):
 the decider's CLI writes only its room beside the data dir (its answer folder, where it runs
 and the `.decision.json` the prompt names goes, made afresh each decide, and its TMPDIR) and
-its CLI's state (~/.claude, …); it reads its run dir (its prompt) and writes nothing of the
+its CLI's state (RunnerProfile.state); it reads its run dir (its prompt) and writes nothing of the
 data dir; it
 cannot read the secrets under $HOME nor looop's config; the network reaches only its runner's
 model API domains (with the endpoint its env or CLI config points it at) plus the policy's

@@ -2,13 +2,11 @@
 
 An answer given inside the box never persists (the CLI's config there is not the user's to
 rewrite), so every new worker would ask again. Each CLI's profile says what it needs
-(RunnerProfile.first_run, home/runners.py): the variables that make it ask nothing (claude is
-told it runs sandboxed, so it trusts the folder for that session only and writes nothing), or
-why it cannot start yet (an answer only the user gives, once, outside: claude's onboarding,
-API key and, for a line in bypass mode, its Bypass Permissions warning; opencode's first
-start, gemini's way to log in, codex's sign-in), said in one line
-instead of a worker stuck on a prompt. pi asks nothing, and codex nothing that an earlier run
-outside has not answered (its model offer is noted in its config.toml by either answer)."""
+(RunnerProfile.first_run, home/runners.py): the variables that make it ask nothing (told it
+runs sandboxed, it trusts the folder for that session only and writes nothing), or why it
+cannot start yet (an answer only the user gives, once, outside: an onboarding, an API key, a
+way to log in, a first start's files), said in one line instead of a worker stuck on a
+prompt."""
 
 from __future__ import annotations
 
@@ -16,7 +14,6 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.home.claude import SANDBOXED as SANDBOXED  # its old home: tests, callers
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.sandbox.srt import SandboxError

@@ -4,12 +4,11 @@ which speaks only as the worker in LOOOP_SESSION_ID. The shell contract stays be
 
 Each preset CLI takes it its own way (its profile's `mcp`, home/runners.py), none of them
 touching the user's files:
-- "flag" (claude): `--mcp-config=JSON` right after the program (its other MCP servers stay);
-- "overrides" (codex): `-c mcp_servers.looop.*` words (codex hands a server only the
-  variables it is told to: env_vars names the worker's own);
-- "env" (opencode): a JSON config in its variable (merged over its config), unless the user
-  set one;
-- none (pi 0.73 has no MCP client): the shell contract only.
+- "flag": `--mcp-config=JSON` right after the program (its other MCP servers stay);
+- "overrides": `-c mcp_servers.looop.*` words (such a CLI hands a server only the variables
+  it is told to: env_vars names the worker's own);
+- "env": a JSON config in its variable (merged over its config), unless the user set one;
+- none (a CLI with no MCP client): the shell contract only.
 A line whose program has no profile (a custom runner) is left as it is.
 
 Away from home it is wired where the worker starts, with that place's "$LOOOP_BIN": an SSH
@@ -36,7 +35,8 @@ from looop.home.runners import RUNNERS, profile, program
 SERVER = "looop"
 TOOL_TIMEOUT_S = 7 * 86400
 MCP_KEYS = ("allow_actions", "worker_tools")
-# what the worker's server needs from its environment (codex passes on only what is named)
+# what the worker's server needs from its environment (an "overrides" CLI passes on only
+# what is named)
 PASSED = (
     "LOOOP_SESSION_ID",
     "LOOOP_RUNNER",
@@ -126,7 +126,7 @@ def wire(
                 f"{key}.args={jsonio.dumps(args)}",
                 "-c",
                 f"{key}.env_vars={jsonio.dumps(list(PASSED))}",
-                # an ask waits on a human for hours; a CLI's own limit may be a minute (codex)
+                # an ask waits on a human for hours; a CLI's own limit may be a minute
                 "-c",
                 f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
             ],

@@ -83,7 +83,7 @@ def runner_of(data: str, wid: str) -> str | None:
 
 
 def programs_in(cmd: list[str]) -> set[str]:
-    """Every word's base name in a session's argv (`bash -c "claude …"` names claude)."""
+    """Every word's base name in a session's argv (`bash -c "prog …"` names prog)."""
     out: set[str] = set()
     for arg in cmd:
         for w in arg.replace('"', " ").replace("'", " ").replace(";", " ").split():

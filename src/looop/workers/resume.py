@@ -4,9 +4,10 @@ again on that conversation after a reboot or a dead supervisor.
 `resume/<id>.json` (atomic, read strictly) holds what a start again needs: the runner's
 `resume` template as it stood when the worker started, the conversation id, the working
 directory, the sandbox setting, the worktree flag and the policy (`resume`: `looop up` starts
-it again when its session died without a recorded end). claude and pi are GIVEN their id at
-start (`{{session_id}}` in the worker line); codex and opencode name their own, which is found
-after the start in their own files (`find`), bounded, and believed only when it is an id.
+it again when its session died without a recorded end). Most CLIs are GIVEN their id at
+start (`{{session_id}}` in the worker line); one that names its own has it found after the
+start where its profile says (RunnerProfile.finds_id: its rollout files, or its session list),
+bounded, and believed only when it is an id.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ from looop.workers.startrecord import with_session_id as with_session_id
 from looop.workers.startrecord import write_record as write_record
 from looop.workers.treerecord import Tree
 
-# Finding codex's id: at most this many rollout files looked at, this much of each read.
+# Finding an id in rollouts: at most this many rollout files looked at, this much of each read.
 _MAX_FILES = 400
 _HEAD = 1024 * 1024
-_FIND_TIMEOUT_S = 30.0  # one `opencode session list` or export: ~2.5 s CPU, over 15 s loaded
-_MAX_JSON = 32 * 1024 * 1024  # what one `opencode` listing or export may print
-_MAX_EXPORTS = 6  # opencode conversations looked into (each export takes ~3 s)
+_FIND_TIMEOUT_S = 30.0  # one `session list` or export: ~2.5 s CPU, over 15 s loaded
+_MAX_JSON = 32 * 1024 * 1024  # what one listing or export may print
+_MAX_EXPORTS = 6  # listed conversations looked into (each export takes ~3 s)
 _MAX_DEPTH = 200  # of a CLI's JSON: deeper is not what it writes
 _BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
 
@@ -84,7 +85,7 @@ def _opens_brief(text: object, wid: str) -> bool:
     return isinstance(text, str) and _marker(wid) in text[:_BRIEF_HEAD]
 
 
-def _codex_brief(lines: list[bytes], wid: str) -> bool:
+def _rollout_brief(lines: list[bytes], wid: str) -> bool:
     """Whether a rollout's user turns (response_item messages) begin with the worker's brief."""
     for line in lines:
         if b'"response_item"' not in line or b'"user"' not in line:
@@ -105,9 +106,9 @@ def _codex_brief(lines: list[bytes], wid: str) -> bool:
     return False
 
 
-def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
-    """The id of the codex conversation this worker started: the earliest rollout under
-    `home/sessions/` written since the start whose first line is codex's session_meta for
+def find_rollout(home: str, cwd: str, wid: str, since: float) -> str | None:
+    """The id of the conversation this worker started: the earliest rollout under
+    `home/sessions/` written since the start whose first line is a session_meta for
     `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
     file it cannot read or parse is skipped."""
     base = os.path.join(home, SESSIONS)
@@ -145,7 +146,7 @@ def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
         conv, at, where = pay.get("id"), pay.get("timestamp"), pay.get("cwd")
         if not isinstance(conv, str) or not valid_id(conv) or not _same_dir(where, cwd):
             continue
-        if not _codex_brief(lines[1:], wid):
+        if not _rollout_brief(lines[1:], wid):
             continue
         key = str(at) if isinstance(at, str) else ""
         if best is None or key < best[0]:
@@ -159,13 +160,13 @@ def _same_dir(where: object, cwd: str) -> bool:
     return where == cwd or os.path.realpath(where) == os.path.realpath(cwd)
 
 
-def _opencode_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
-    """What `opencode ARGS` prints as JSON; None when it fails, runs too long, prints too
+def _cli_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
+    """What the command `args` prints as JSON; None when it fails, runs too long, prints too
     much or prints something else. Its output goes to a file: at most _MAX_JSON is read."""
     try:
         with tempfile.TemporaryFile() as out:
             done = subprocess.run(
-                ["opencode", *args],
+                args,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -182,9 +183,9 @@ def _opencode_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
         return None
 
 
-def _opencode_brief(env: dict[str, str], cwd: str, conv: str, wid: str) -> bool:
-    """Whether opencode's conversation `conv` opens with this worker's brief (its export)."""
-    got = _opencode_json(["export", conv], env, cwd)
+def _export_brief(cli: str, env: dict[str, str], cwd: str, conv: str, wid: str) -> bool:
+    """Whether the conversation `conv` opens with this worker's brief (`CLI export`)."""
+    got = _cli_json([cli, "export", conv], env, cwd)
     messages = got.get("messages") if isinstance(got, dict) else None
     for m in messages if isinstance(messages, list) else []:
         info = m.get("info") if isinstance(m, dict) else None
@@ -198,12 +199,12 @@ def _opencode_brief(env: dict[str, str], cwd: str, conv: str, wid: str) -> bool:
     return False
 
 
-def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
-    """The id of the opencode conversation this worker started: of those `opencode session
-    list` names in `cwd` since the start (a tick's and other workers' too: they share the
-    data dir), the earliest whose first user message is the worker's brief (`opencode
-    export`). Bounded in time and in how many are looked at; anything odd is no id."""
-    rows = _opencode_json(["session", "list", "--format", "json"], env, cwd)
+def find_listed(cli: str, env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
+    """The id of the conversation this worker started: of those `CLI session list` names in
+    `cwd` since the start (a tick's and other workers' too: they share the data dir), the
+    earliest whose first user message is the worker's brief (`CLI export`). Bounded in time
+    and in how many are looked at; anything odd is no id."""
+    rows = _cli_json([cli, "session", "list", "--format", "json"], env, cwd)
     found: list[tuple[float, str]] = []
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
@@ -216,11 +217,11 @@ def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str 
         if "directory" in row and not _same_dir(row["directory"], cwd):
             continue
         if isinstance(made, int | float) and not isinstance(made, bool):
-            secs = made / 1000 if made > 1e11 else float(made)  # opencode counts milliseconds
+            secs = made / 1000 if made > 1e11 else float(made)  # milliseconds, or seconds
             if secs >= since - 2:
                 found.append((secs, conv))
     for _secs, conv in sorted(found)[:_MAX_EXPORTS]:
-        if _opencode_brief(env, cwd, conv, wid):
+        if _export_brief(cli, env, cwd, conv, wid):
             return conv
     return None
 
@@ -233,9 +234,9 @@ def conversation(ctx: Ctx, rec: Record) -> str | None:
     p = profile(rec.find)
     how = p.finds_id if p is not None else ""
     if how == "rollout" and rec.home:
-        conv = find_codex(rec.home, rec.cwd, rec.wid, rec.started)
+        conv = find_rollout(rec.home, rec.cwd, rec.wid, rec.started)
     elif how == "session-list":
-        conv = find_opencode(ctx.child_env(), rec.cwd, rec.wid, rec.started)
+        conv = find_listed(rec.find, ctx.child_env(), rec.cwd, rec.wid, rec.started)
     if conv is not None:
         try:
             write_record(ctx, _replace(rec, conversation=conv))

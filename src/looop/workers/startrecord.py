@@ -24,8 +24,8 @@ RESUME_DIR = "resume"
 POLICIES = ("resume", "never")
 # the CLIs that name their conversation themselves: a record's `find` is one of these
 FINDERS = tuple(p.name for p in RUNNERS if p.finds_id)
-# What a conversation id may be before it goes on a command line: claude's and codex's UUIDs,
-# opencode's `ses_…`, pi's UUID. Nothing a shell reads specially.
+# What a conversation id may be before it goes on a command line: a UUID, a `ses_…`. Nothing a
+# shell reads specially.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _MAX_RECORD = 64 * 1024
 
@@ -39,9 +39,9 @@ class Record:
     cwd: str
     sandbox: SandboxPolicy
     policy: str  # "resume": `looop up` starts it again; "never": only `looop restart` does
-    started: float  # epoch seconds of the first start (codex's files are looked for after it)
+    started: float  # epoch seconds of the first start (a CLI's own files are looked for after it)
     find: str | None = None  # a CLI whose profile finds its id after the start (FINDERS)
-    home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
+    home: str | None = None  # where that CLI keeps them (RunnerProfile.id_home)
     repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
     # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
     env: dict[str, str] | None = None
@@ -59,7 +59,7 @@ def valid_id(conv: str) -> bool:
 
 
 def mint() -> str:
-    """A fresh conversation id (a version-4 UUID, as claude's --session-id wants), spelled
+    """A fresh conversation id (a version-4 UUID, as a --session-id wants), spelled
     here: `uuid` loads `platform` with it, ~1.5 ms of every worker start."""
     b = bytearray(os.urandom(16))
     b[6] = (b[6] & 0x0F) | 0x40  # version 4

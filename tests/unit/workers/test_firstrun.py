@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.claude import SANDBOXED
 from looop.sandbox.srt import SandboxError
 from looop.workers import firstrun
 
@@ -58,7 +59,7 @@ def test_a_returning_user_gets_claudes_sandboxed_trust_and_their_file_is_untouch
 def test_a_user_logged_in_without_a_key_needs_no_key_approved(tmp_path: Path) -> None:
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
     accepted(tmp_path / ".claude")
-    assert firstrun.box_env(LINE, {"HOME": str(tmp_path)}) == firstrun.SANDBOXED
+    assert firstrun.box_env(LINE, {"HOME": str(tmp_path)}) == SANDBOXED
 
 
 @pytest.mark.parametrize("state", [None, "{not json", "[]", '{"hasCompletedOnboarding": false}'])
@@ -95,7 +96,7 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
     returning(conf)
     accepted(conf)  # $CLAUDE_CONFIG_DIR/settings.json
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(conf), "ANTHROPIC_API_KEY": KEY}
-    assert firstrun.box_env(LINE, env) == firstrun.SANDBOXED
+    assert firstrun.box_env(LINE, env) == SANDBOXED
     with pytest.raises(SandboxError):
         firstrun.box_env(LINE, {**env, "CLAUDE_CONFIG_DIR": str(tmp_path)})
 
@@ -136,11 +137,11 @@ def test_bypass_mode_accepted_in_the_lines_own_settings_is_accepted(tmp_path: Pa
     env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
     yes = '{"skipDangerousModePermissionPrompt":true}'
     own = f"claude --dangerously-skip-permissions --settings '{yes}' hi"
-    assert firstrun.box_env(own, env) == firstrun.SANDBOXED
+    assert firstrun.box_env(own, env) == SANDBOXED
     kept = accepted(tmp_path / "mine")  # --settings FILE, and --settings=FILE
     for spelling in (f"--settings {kept}", f"--settings={kept}"):
         line = f"claude --dangerously-skip-permissions {spelling} hi"
-        assert firstrun.box_env(line, env) == firstrun.SANDBOXED, spelling
+        assert firstrun.box_env(line, env) == SANDBOXED, spelling
 
 
 def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> 
     (tmp_path / ".claude" / "settings.json").unlink()
     env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
     for line in ("claude --model opus hi", "claude --permission-mode plan hi"):
-        assert firstrun.box_env(line, env) == firstrun.SANDBOXED, line
+        assert firstrun.box_env(line, env) == SANDBOXED, line
 
 
 @pytest.mark.parametrize(

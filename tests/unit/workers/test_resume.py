@@ -21,8 +21,8 @@ from looop.sessions.state import get_session
 from looop.workers import resume as resume_module
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (
-    find_codex,
-    find_opencode,
+    find_listed,
+    find_rollout,
     plan_start,
     read_record,
     record_path,
@@ -323,10 +323,10 @@ def test_codex_id_is_found_in_its_rollouts_and_hostile_files_are_skipped(tmp_pat
     os.mkfifo(day / "rollout-g.jsonl")
     os.symlink("/dev/zero", day / "rollout-h.jsonl")
     (day / "rollout-dir.jsonl").mkdir()
-    assert find_codex(str(home), cwd, "w1", 0) == mine
-    assert find_codex(str(home), cwd, "w1", time.time() + 3600) is None  # all older
-    assert find_codex(str(tmp_path / "nohome"), cwd, "w1", 0) is None
-    assert find_codex(str(home), cwd, "w9", 0) is None  # no brief of w9
+    assert find_rollout(str(home), cwd, "w1", 0) == mine
+    assert find_rollout(str(home), cwd, "w1", time.time() + 3600) is None  # all older
+    assert find_rollout(str(tmp_path / "nohome"), cwd, "w1", 0) is None
+    assert find_rollout(str(home), cwd, "w9", 0) is None  # no brief of w9
 
 
 # -- opencode: its own `session list` and `export`, scripted ----------------------------------
@@ -394,13 +394,13 @@ def test_opencode_id_is_the_earliest_session_since_the_start_that_opens_with_the
     (oc / "export-ses_old").write_text(_export("w1"))
     (oc / "export-ses_away").write_text(_export("w1"))
     since = at / 1000
-    assert find_opencode(env, cwd, "w1", since) == "ses_mine"
-    assert find_opencode(env, cwd, "w2", since) == "ses_other"
-    assert find_opencode(env, cwd, "w3", since) is None
+    assert find_listed("opencode", env, cwd, "w1", since) == "ses_mine"
+    assert find_listed("opencode", env, cwd, "w2", since) == "ses_other"
+    assert find_listed("opencode", env, cwd, "w3", since) is None
     # the brief in a reply is not the brief; a broken export is no id
     (oc / "export-ses_mine").write_text(_export("w1", first="assistant"))
     (oc / "export-ses_later").write_text("{not json")
-    assert find_opencode(env, cwd, "w1", since) is None
+    assert find_listed("opencode", env, cwd, "w1", since) is None
 
 
 @pytest.mark.parametrize(
@@ -412,19 +412,19 @@ def test_a_hostile_opencode_listing_is_no_id(
 ) -> None:
     oc, env = opencode
     (oc / "list").write_bytes(listing)
-    assert find_opencode(env, str(tmp_path), "w1", 0) is None
+    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None
 
 
 def test_opencode_missing_or_hanging_is_no_id(
     opencode: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     oc, env = opencode
-    assert find_opencode({**env, "PATH": "/nonexistent"}, str(tmp_path), "w1", 0) is None
-    assert find_opencode(env, str(tmp_path), "w1", 0) is None  # it says: no sessions file
+    assert find_listed("opencode", {**env, "PATH": "/nonexistent"}, str(tmp_path), "w1", 0) is None
+    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None  # it says: no sessions file
     (oc / "hang").touch()
     monkeypatch.setattr(resume_module, "_FIND_TIMEOUT_S", 0.5)
     t = time.monotonic()
-    assert find_opencode(env, str(tmp_path), "w1", 0) is None
+    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None
     assert time.monotonic() - t < 10
 
 

@@ -65,8 +65,8 @@ question meant for the human.
             _resume_told(by, wid, self.input)
             return None
         # the text, then Enter (CR): raw-mode agent TUIs submit on Enter, a line-mode program
-        # gets CR as NL. The session client presses Enter only once the text shows (claude's
-        # TUI reads a CR that arrives in one read with the text as part of a paste)
+        # gets CR as NL. The session client presses Enter only once the text shows (an agent
+        # TUI may read a CR that arrives in one read with the text as part of a paste)
         line = self.input + "\r"
         far.sessions_call("steer_session", lambda: way.send(wid, line, False))
         return None

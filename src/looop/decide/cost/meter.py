@@ -1,5 +1,6 @@
 """The meter: fed a runner's stdout line by line, it reads the run's spend from whichever
-stream shape carries it (claude, pi, codex, opencode, or a configured cost spec)."""
+built-in stream shape carries it (RunnerProfile.stream), or a profile's own, or a configured
+cost spec."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ _PEEK = 200  # how far into a line the cheap "type" peek looks
 # Top-level event types a built-in meter reads; every other line is skipped unparsed.
 _BUILTIN_TYPES = frozenset(
     {
-        "result",  # claude
-        "message_end",  # pi
-        "turn_end",  # pi
-        "agent_end",  # pi
-        "thread.started",  # codex
-        "turn.completed",  # codex
-        "step_finish",  # opencode
+        "result",  # "result"
+        "message_end",  # "agent"
+        "turn_end",
+        "agent_end",
+        "thread.started",  # "thread"
+        "turn.completed",
+        "step_finish",  # "step"
     }
 )
 _OBJECT_START = re.compile(r"\s*\{")
@@ -139,12 +140,13 @@ class CostMeter:
     """Fed one raw stdout line at a time; total() is the run's spend in USD, or None when the
     stream said nothing about money (unmetered, distinct from a metered $0).
 
-    Shapes, without a custom spec: claude `result.total_cost_usd` (cumulative, last wins);
-    pi `/message/usage/cost/total` summed over `message_end` (else over `turn_end`, else from
-    the last `agent_end`); codex `turn.completed.usage` tokens, which are the thread's running
-    total (last per thread, summed over threads), priced by the table; opencode `step_finish`
-    `part.cost` summed, or its tokens priced when it reports no cost. claude wins over pi, pi
-    over codex, codex over opencode: never added. With a spec, only the spec counts."""
+    Shapes (RunnerProfile.stream), without a custom spec: "result" `result.total_cost_usd`
+    (cumulative, last wins); "agent" `/message/usage/cost/total` summed over `message_end`
+    (else over `turn_end`, else from the last `agent_end`); "thread" `turn.completed.usage`
+    tokens, which are the thread's running total (last per thread, summed over threads), priced
+    by the table; "step" `step_finish` `part.cost` summed, or its tokens priced when it reports
+    no cost. Each wins over the next: never added. With a spec, only the spec counts. `source`
+    names the CLI whose profile speaks the shape."""
 
     def __init__(
         self,
@@ -160,6 +162,7 @@ class CostMeter:
             for p in runners
             if p.is_own and p.run_tokens and p.token_events
         ]
+        self._names = {p.stream: p.name for p in runners if p.stream}
         self._cmd_model = command_model(runner.tick)
         self._stream_model: str | None = None
         spec = runner.cost
@@ -180,22 +183,22 @@ class CostMeter:
         self._heads: dict[str, str] = {}
         self._spec_sum = 0.0
         self._spec_last: float | None = None
-        self._claude: float | None = None
-        self._claude_tok = _Tokens()
-        # pi: one sum per shape; None until that shape carried a cost
-        self._pi_msg: float | None = None
-        self._pi_turn: float | None = None
-        self._pi_agent: float | None = None
-        self._pi_msg_tok = _Tokens()
-        self._pi_turn_tok = _Tokens()
-        self._pi_agent_tok = _Tokens()
-        # codex: thread key -> (fresh input, cached input, output), cumulative per thread
+        self._result_usd: float | None = None
+        self._result_tok = _Tokens()
+        # "agent": one sum per event type; None until that type carried a cost
+        self._msg_usd: float | None = None
+        self._turn_usd: float | None = None
+        self._end_usd: float | None = None
+        self._msg_tok = _Tokens()
+        self._turn_tok = _Tokens()
+        self._end_tok = _Tokens()
+        # "thread": thread key -> (fresh input, cached input, output), cumulative per thread
         self._thread: str = ""
-        self._codex: dict[str, tuple[int, int, int]] = {}
-        self._codex_flat: list[tuple[int, int, int]] = []
-        self._oc: float | None = None
-        self._oc_tok = _Tokens()
-        self._oc_priced = False
+        self._threads: dict[str, tuple[int, int, int]] = {}
+        self._threads_flat: list[tuple[int, int, int]] = []
+        self._step_usd: float | None = None
+        self._step_tok = _Tokens()
+        self._step_priced = False
         # a profile's run: (its name, per model (model, input with cached, cached, output))
         self._run: tuple[str, list[tuple[str, int, int, int]]] | None = None
 
@@ -248,48 +251,48 @@ class CostMeter:
                     self._spec_last = a
             return
         if not isinstance(kind, str):
-            msg = ev.get("msg")  # codex before `exec --json` grew typed events
+            msg = ev.get("msg")  # a "thread" CLI before it grew typed events
             if isinstance(msg, dict):
-                self._codex_legacy(ev, msg)
+                self._thread_legacy(ev, msg)
             return
         for name, kinds, is_own, run_tokens in self._own:
             if kind in kinds and is_own(ev):
                 self._run = name, run_tokens(ev)  # the whole run's: the last one stands
                 return
         if kind == "result":
-            self._claude_result(ev)
+            self._read_result(ev)
         elif kind == "message_end":
-            a = self._pi_message(_dict(ev.get("message")), self._pi_msg_tok)
+            a = self._message_cost(_dict(ev.get("message")), self._msg_tok)
             if a is not None:
-                self._pi_msg = (self._pi_msg or 0.0) + a
+                self._msg_usd = (self._msg_usd or 0.0) + a
         elif kind == "turn_end":
-            a = self._pi_message(_dict(ev.get("message")), self._pi_turn_tok)
+            a = self._message_cost(_dict(ev.get("message")), self._turn_tok)
             if a is not None:
-                self._pi_turn = (self._pi_turn or 0.0) + a
+                self._turn_usd = (self._turn_usd or 0.0) + a
         elif kind == "agent_end":
-            self._pi_agent_end(ev)
+            self._agent_end(ev)
         elif kind == "thread.started":
             tid = ev.get("thread_id")
-            self._thread = tid if isinstance(tid, str) else f"#{len(self._codex)}"
+            self._thread = tid if isinstance(tid, str) else f"#{len(self._threads)}"
             self._note_model(ev.get("model"))
         elif kind == "turn.completed":
             self._note_model(ev.get("model"))
             usage = ev.get("usage")
             if isinstance(usage, dict):
-                got = self._codex_usage(usage)
+                got = self._thread_usage(usage)
                 if got is not None:
-                    self._codex[self._thread] = got
+                    self._threads[self._thread] = got
         elif kind == "step_finish":
-            self._oc_step(_dict(ev.get("part")))
+            self._step(_dict(ev.get("part")))
 
     def _note_model(self, v: Any) -> None:
         if isinstance(v, str) and v.strip():
             self._stream_model = v.strip()
 
-    def _claude_result(self, ev: dict[str, Any]) -> None:
+    def _read_result(self, ev: dict[str, Any]) -> None:
         a = sane_usd(ev.get("total_cost_usd"))
         if a is not None:
-            self._claude = a
+            self._result_usd = a
         usage = ev.get("usage")
         if isinstance(usage, dict):
             tok = _Tokens()  # cumulative for the run: replace, never add
@@ -299,9 +302,9 @@ class CostMeter:
                 _n(usage, "cache_creation_input_tokens"),
                 _n(usage, "output_tokens"),
             )
-            self._claude_tok = tok
+            self._result_tok = tok
 
-    def _pi_message(self, msg: dict[str, Any], tok: _Tokens) -> float | None:
+    def _message_cost(self, msg: dict[str, Any], tok: _Tokens) -> float | None:
         usage = msg.get("usage")
         if not isinstance(usage, dict):
             return None
@@ -310,22 +313,22 @@ class CostMeter:
         )
         return sane_usd(_dict(usage.get("cost")).get("total"))
 
-    def _pi_agent_end(self, ev: dict[str, Any]) -> None:
+    def _agent_end(self, ev: dict[str, Any]) -> None:
         msgs = ev.get("messages")
         if not isinstance(msgs, list):
             return
         total: float | None = None
         tok = _Tokens()
         for m in msgs:
-            a = self._pi_message(_dict(m), tok)
+            a = self._message_cost(_dict(m), tok)
             if a is not None:
                 total = (total or 0.0) + a
         if total is not None:
-            self._pi_agent = total  # a whole-run summary: the last one stands
-            self._pi_agent_tok = tok
+            self._end_usd = total  # a whole-run summary: the last one stands
+            self._end_tok = tok
 
     @staticmethod
-    def _codex_usage(usage: dict[str, Any]) -> tuple[int, int, int] | None:
+    def _thread_usage(usage: dict[str, Any]) -> tuple[int, int, int] | None:
         i, c, o = (
             _count(usage.get("input_tokens")),
             _count(usage.get("cached_input_tokens")),
@@ -336,7 +339,7 @@ class CostMeter:
         inp, cached = i or 0, min(c or 0, i or 0)  # cached tokens are part of the input
         return inp - cached, cached, o or 0
 
-    def _codex_legacy(self, ev: dict[str, Any], msg: dict[str, Any]) -> None:
+    def _thread_legacy(self, ev: dict[str, Any], msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "session_configured":
             self._note_model(msg.get("model"))
@@ -346,15 +349,15 @@ class CostMeter:
         elif kind == "token_count":
             info = msg.get("info")
             if isinstance(info, dict):  # running totals for the session
-                got = self._codex_usage(_dict(info.get("total_token_usage")))
+                got = self._thread_usage(_dict(info.get("total_token_usage")))
                 if got is not None:
-                    self._codex["legacy:" + self._thread] = got
+                    self._threads["legacy:" + self._thread] = got
             else:  # oldest form: one request's usage, flat
-                got = self._codex_usage(msg)
+                got = self._thread_usage(msg)
                 if got is not None:
-                    self._codex_flat.append(got)
+                    self._threads_flat.append(got)
 
-    def _oc_step(self, part: dict[str, Any]) -> None:
+    def _step(self, part: dict[str, Any]) -> None:
         tokens = part.get("tokens")
         tok_d = _dict(tokens)
         cache = _dict(tok_d.get("cache"))
@@ -362,19 +365,19 @@ class CostMeter:
         read, written = _count(cache.get("read")), _count(cache.get("write"))
         has_tokens = any(v is not None for v in (fresh, out, reason, read, written))
         if has_tokens:
-            self._oc_tok.add(fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0))
+            self._step_tok.add(fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0))
         cost = sane_usd(part.get("cost"))
         if cost is not None and cost > 0:
-            self._oc = (self._oc or 0.0) + cost
-        elif has_tokens:  # opencode knows no price for this model: use ours
+            self._step_usd = (self._step_usd or 0.0) + cost
+        elif has_tokens:  # the CLI knows no price for this model: use ours
             row = lookup_price(self._prices, self._price_model())[1]
-            self._oc_priced = True
+            self._step_priced = True
             priced = price_tokens(
                 row, fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0)
             )
-            self._oc = (self._oc or 0.0) + priced
+            self._step_usd = (self._step_usd or 0.0) + priced
         elif cost is not None:
-            self._oc = self._oc or 0.0
+            self._step_usd = self._step_usd or 0.0
 
     def _price_model(self) -> str | None:
         return self._stream_model or self._cmd_model
@@ -382,14 +385,14 @@ class CostMeter:
     @property
     def model(self) -> str | None:
         """The price-table row tokens are priced with (None when nothing was priced)."""
-        if self._codex or self._codex_flat or self._oc_priced or (self._run and self._run[1]):
+        if self._threads or self._threads_flat or self._step_priced or (self._run and self._run[1]):
             return lookup_price(self._prices, self._price_model())[0]
         return None
 
     # ---------------------------------------------------------- reading
 
-    def _codex_total(self) -> tuple[float, _Tokens] | None:
-        runs = [*self._codex.values(), *self._codex_flat]
+    def _thread_total(self) -> tuple[float, _Tokens] | None:
+        runs = [*self._threads.values(), *self._threads_flat]
         if not runs:
             return None
         row = lookup_price(self._prices, self._price_model())[1]
@@ -406,20 +409,20 @@ class CostMeter:
                 return None
             v = self._spec_last if self._spec.mode == "total" else self._spec_sum
             return "spec", v, _Tokens()
-        if self._claude is not None:
-            return "claude", self._claude, self._claude_tok
-        for pi_usd, tok in (
-            (self._pi_msg, self._pi_msg_tok),
-            (self._pi_turn, self._pi_turn_tok),
-            (self._pi_agent, self._pi_agent_tok),
+        if self._result_usd is not None:
+            return self._names.get("result", "result"), self._result_usd, self._result_tok
+        for summed, tok in (
+            (self._msg_usd, self._msg_tok),
+            (self._turn_usd, self._turn_tok),
+            (self._end_usd, self._end_tok),
         ):
-            if pi_usd is not None:
-                return "pi", pi_usd, tok
-        codex = self._codex_total()
-        if codex is not None:
-            return "codex", codex[0], codex[1]
-        if self._oc is not None:
-            return "opencode", self._oc, self._oc_tok
+            if summed is not None:
+                return self._names.get("agent", "agent"), summed, tok
+        threads = self._thread_total()
+        if threads is not None:
+            return self._names.get("thread", "thread"), threads[0], threads[1]
+        if self._step_usd is not None:
+            return self._names.get("step", "step"), self._step_usd, self._step_tok
         if self._run and self._run[1]:
             tok = _Tokens()
             usd = 0.0
@@ -440,23 +443,23 @@ class CostMeter:
 
     @property
     def source(self) -> str | None:
-        """Which shape the total comes from: claude, pi, codex, opencode, spec (None: unmetered)."""
+        """Which CLI's shape the total comes from (its profile's name), spec (None: unmetered)."""
         got = self._pick()
         return got[0] if got is not None else None
 
     @property
     def tokens(self) -> dict[str, int]:
         """input (cached included) / output / cached tokens of the shape that was metered, or of
-        whatever reported tokens when nothing was (e.g. claude without a cost)."""
+        whatever reported tokens when nothing was (e.g. a result without a cost)."""
         got = self._pick()
         if got is not None and got[2].seen:
             return got[2].as_dict()
         for tok in (
-            self._claude_tok,
-            self._pi_msg_tok,
-            self._pi_turn_tok,
-            self._pi_agent_tok,
-            self._oc_tok,
+            self._result_tok,
+            self._msg_tok,
+            self._turn_tok,
+            self._end_tok,
+            self._step_tok,
         ):
             if tok.seen:
                 return tok.as_dict()

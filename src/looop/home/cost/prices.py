@@ -17,11 +17,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-# USD per 1M tokens, used only where a stream reports tokens but no money (codex; opencode when
-# its own cost is 0). Editable assumptions, list prices as of late 2025: override or add rows
-# with config `prices` = {model: {input, output, cached_input, cache_write}}. "default" prices
-# any model not listed (set to gpt-5's rates, the codex family's baseline). Each runner
-# profile brings its models' rows (home/runners.py).
+# USD per 1M tokens, used only where a stream reports tokens but no money (or a cost of 0).
+# Editable assumptions, list prices as of late 2025: override or add rows with config `prices`
+# = {model: {input, output, cached_input, cache_write}}. "default" prices any model not listed
+# (set to gpt-5's rates). Each runner profile brings its models' rows (home/runners.py).
 def builtin_prices(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, dict[str, float]]:
     """ "default" and every profile's rows."""
     table = {"default": {"input": 1.25, "cached_input": 0.125, "output": 10.0}}
@@ -98,7 +97,7 @@ def _words(command: str) -> list[str]:
 
 
 def command_model(command: str | None) -> str | None:
-    """The model a tick command names: --model X, --model=X, -m X, or codex's -c model=X."""
+    """The model a tick command names: --model X, --model=X, -m X, or -c model=X."""
     if not command:
         return None
     words = _words(command)

@@ -17,6 +17,7 @@ from typing import Any
 
 from looop.home.errors import LooopError
 from looop.home.knobs import KNOBS
+from looop.home.runners import RUNNERS
 from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
@@ -45,8 +46,8 @@ MIN_DEADLINE_S = 60
 MAX_TTL_S = 7 * 86400
 # Only these of the home's environment go to the pod: the rest is the home's business (its
 # PATH, HOME, tokens); an agent's credentials come from a Secret the user names.
-# OPENCODE_CONFIG_CONTENT: how an opencode worker gets looop's worker MCP server (mcpwire.py)
-PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", "OPENCODE_CONFIG_CONTENT")
+# and the variable an "env" CLI gets looop's worker MCP server in (mcpwire.py)
+PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", *(p.mcp_env for p in RUNNERS if p.mcp_env))
 
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
