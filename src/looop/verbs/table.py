@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from looop import __version__
+import looop
 from looop.home.contractverbs import BOX_VERBS
 from looop.home.terminal import SafeStream
 
@@ -61,7 +61,7 @@ def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`looop version`: this module is its face."""
     if len(argv) != 1:
         return False
-    sys.stdout.write(f"looop {__version__}\n")
+    sys.stdout.write(f"looop {looop.__version__}\n")
     return True
 
 

@@ -1,6 +1,7 @@
-"""A part that needs an extra the install lacks (`looop[mcp]`, `looop[notify]`, `looop[k8s]`)
-says in one line which extra to install, and does nothing else. The missing package is
-simulated in sys.modules: nothing is uninstalled."""
+"""The install's own facts. A part that needs an extra the install lacks (`looop[mcp]`,
+`looop[notify]`, `looop[k8s]`) says in one line which extra to install, and does nothing else
+(the missing package simulated in sys.modules: nothing is uninstalled); `looop version` is
+the installed distribution's."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ def test_notify_urls_without_apprise_record_which_extra_to_install(
     failed = [f for n, f in ctx.events.seen if n == "notify.failed"]  # type: ignore[attr-defined]
     assert len(failed) == 1
     assert "pip install 'looop[notify]'" in str(failed[0]), failed
+
+
+def test_looop_version_is_the_installed_distributions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    assert run_cli(capsys, "version")[1] == f"looop {real('looop')}\n"
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: {"looop": "9.9.9"}[name])
+    assert run_cli(capsys, "version")[1] == "looop 9.9.9\n"  # what pip installed, no copy of it

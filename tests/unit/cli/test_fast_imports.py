@@ -44,8 +44,11 @@ HEAVY = {
 # Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
 NOT_FOR = {"told": {"fcntl"}, "cost": {"fcntl", "math"}, "ls": {"zlib"}, "key": {"binascii"}}
 # What a verb pays for on purpose: `log` filters escape sequences with textsafe's regexes; a
-# spend report asks the clock for local days (datetime, which loads math).
+# spend report asks the clock for local days (datetime, which loads math); `version` reads the
+# installed distribution's metadata (importlib.metadata), as pip shows it.
 ALLOWED = {
+    "version": {"collections", "contextlib", "datetime", "enum", "functools", "pathlib", "re"}
+    | {"socket", "typing"},
     "log": {"re", "enum", "functools", "collections"},
     "cost week": {"datetime", "math"},
     "cost all": {"datetime", "math"},
