@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@echo "== installing looop and its test tools into $(VENV) (first run: a few minutes) =="
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar off --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[k8s,mcp,notify]' --group dev
 	touch $(STAMP) $(RUN_STAMP)
 
 # a .venv with the test tools already serves the demo

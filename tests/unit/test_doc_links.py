@@ -13,6 +13,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
+OURS = re.compile(r"https://github\.com/looop-dev/looop/(?:blob|tree|raw)/main/(.+)")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 # a path from the repository's root, cited in prose or code: docs/X.md, tests/unit/y.py, …
 CITED = re.compile(r"(?<![\w/.~-])((?:docs|tests|bench|tools|deploy|src)/[\w./-]*\w\.\w+)")
@@ -48,10 +49,11 @@ def _broken(doc: Path) -> list[str]:
     text = _prose(doc)
     bad: list[str] = []
     for target in LINK.findall(text):
-        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto: …
+        ours = OURS.match(target)  # the README's links, absolute so that they work on PyPI
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) and not ours:  # https:, mailto: …
             continue
-        path, _, anchor = target.partition("#")
-        to = (doc.parent / path).resolve() if path else doc
+        path, _, anchor = (ours[1] if ours else target).partition("#")
+        to = (ROOT / path if ours else doc.parent / path).resolve() if path else doc
         if not to.resolve().is_relative_to(ROOT):
             bad.append(f"{target} (outside the repository)")
         elif not to.exists():
@@ -64,6 +66,11 @@ def _broken(doc: Path) -> list[str]:
 def test_every_link_in_the_docs_reaches_a_file_of_the_repository() -> None:
     broken = {str(d.relative_to(ROOT)): b for d in _docs() if (b := _broken(d))}
     assert broken == {}
+
+
+def test_the_readmes_links_work_on_pypi_where_no_file_is_beside_it() -> None:
+    relative = [t for t in LINK.findall(_prose(ROOT / "README.md")) if not re.match(r"\w+:", t)]
+    assert relative == []
 
 
 def test_every_repository_path_the_docs_cite_exists() -> None:
@@ -82,8 +89,8 @@ def test_the_readme_says_what_looop_is_before_how_it_is_tested() -> None:
     assert not re.search(r"\btiers?\b|xdist|\d+ ?m \d+ ?s", text), "tiers and timings: DEVELOPING"
     assert "make demo" in lead and "make test" in lead  # the two commands stay in sight
     start = text.index("\n## Start")
-    assert start < text.index("](docs/img/dashboard.png)") < text.index("\n## A short tour")
-    assert "](docs/DEVELOPING.md)" in text
+    assert start < text.index("/docs/img/dashboard.png)") < text.index("\n## A short tour")
+    assert "/docs/DEVELOPING.md)" in text
     developing = (ROOT / "docs" / "DEVELOPING.md").read_text()
     assert all(t in developing for t in ("`unit`", "`realcli`", "make check", ".ci/run"))
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 import looop
-from looop import __version__
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio
@@ -212,7 +211,7 @@ def host_check(name: str, as_json: bool) -> None:
     lk = link(ctx, name)
     hello = lk.call("hello", {})
     theirs = hello.get("version")
-    ok = theirs == __version__ and hello.get("protocol") == PROTOCOL
+    ok = theirs == looop.__version__ and hello.get("protocol") == PROTOCOL
     gone = hello.get("sandbox_missing")
     gone = [str(g) for g in gone] if isinstance(gone, list) else []
     needed = _sandbox_by_default(ctx)
@@ -230,7 +229,7 @@ def host_check(name: str, as_json: bool) -> None:
         click.echo(f"  {_sandbox_line(name, gone, needed)}")
     if not ok:
         raise LooopError(
-            f"host {name} runs looop {theirs}, this home {__version__} — "
+            f"host {name} runs looop {theirs}, this home {looop.__version__} — "
             f"run `looop host install {name}`"
         )
     if gone and needed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from looop.cli.app import make_ctx
+from looop.home.errors import need_extra
 from looop.web.mcpworker import serve_worker_stdio
 from looop.workers.mcpwire import settings
 
@@ -44,6 +45,7 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
         return
     if not allow_actions:
         allow_actions = settings(ctx.config()).allow_actions
+    need_extra("mcp", "looop mcp")
     from looop.web.mcpserver import serve_stdio  # lazy: the MCP SDK loads only here
 
     serve_stdio(ctx, allow_actions)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from looop import __version__
+import looop
 from looop.act.journal import journal_row
 from looop.cli.app import make_ctx
 from looop.cli.commands import ALIASES
@@ -28,7 +28,7 @@ from looop.seed import package_text
 
 @click.command("version", help="Print the version.")
 def version_cmd() -> None:
-    click.echo(f"looop {__version__}")
+    click.echo(f"looop {looop.__version__}")
 
 
 @click.command(

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from looop import __version__
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
 from looop.cli.examples import attach, epilog
 from looop.home.clock import Clock
@@ -136,7 +135,7 @@ Start here:
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(
-    __version__, "--version", "-V", prog_name="looop", message="%(prog)s %(version)s"
+    None, "--version", "-V", package_name="looop", prog_name="looop", message="%(prog)s %(version)s"
 )
 @click.pass_context
 def cli(ctx: click.Context) -> None:

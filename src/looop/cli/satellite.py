@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from looop import __version__
+import looop
 from looop.cli.commands import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
+from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import (
     CHANGE_VERBS,
     RELAY,
@@ -54,10 +55,12 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     except ValueError:
         req = None
     body = req if isinstance(req, dict) else {}
+    # the metadata read (~30 ms) only for the answers that carry the version
+    version = looop.__version__ if op == "hello" or body.get("v") != PROTOCOL else ""
     if op in START_VERBS or op in THERE_VERBS or op in CHANGE_VERBS:
         from looop.cli.satverbs import verbs_for  # lazy: git, worktrees, srt, landing
 
-        out = handle(ctx, op, body, __version__, verbs_for(op))
+        out = handle(ctx, op, body, version, verbs_for(op))
     else:
-        out = handle(ctx, op, body, __version__)
+        out = handle(ctx, op, body, version)
     sys.stdout.write(jsonio.dumps(out) + "\n")

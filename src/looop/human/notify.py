@@ -15,7 +15,7 @@ from urllib.parse import quote
 from looop.core.context import Ctx
 from looop.core.webconfig import public_url
 from looop.home.config import Config
-from looop.home.errors import LooopError
+from looop.home.errors import LooopError, need_extra
 from looop.home.hookline import HookLineError, hook_line
 from looop.home.knobs import env_knob
 
@@ -140,7 +140,7 @@ class _Send(threading.Thread):
 
 def _apprise_send(urls: list[str], title: str, body: str) -> None:
     """apprise (and its ~0.2 s import) runs in the _Send thread, never in the beat."""
-    import apprise  # lazy: heavy (~0.2 s) and only notify_urls need it
+    apprise = need_extra("notify", "the config's notify_urls")  # ~0.2 s, in this thread
 
     ap = apprise.Apprise()
     for u in urls:

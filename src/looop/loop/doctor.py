@@ -14,18 +14,20 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from looop.core import limits
 from looop.core.context import Ctx
+from looop.core.webconfig import mcp_over_http
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.cost.breakers import reports_cost
 from looop.home.cost.statusspend import daily_budget, unmetered_armed
-from looop.home.errors import WRITABLE_FIX, LooopError
+from looop.home.errors import EXTRAS, WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
@@ -367,6 +369,21 @@ def check_web(rec: Mapping[str, object] | None) -> Check:
     return Check("web", "ok", f"up at {rec.get('url')} (`looop web --url` adds the token)")
 
 
+def check_extras(raw: dict[str, Any]) -> Check:
+    """The extras installed; one the config uses (`notify_urls`, the web's /mcp) but lacks warns."""
+    have = [e for e, module in EXTRAS.items() if find_spec(module) is not None]
+    lacking = [e for e in EXTRAS if e not in have]
+    detail = f"installed: {', '.join(have) or 'none'}" + (
+        f"; not: {', '.join(lacking)}" if lacking else ""
+    )
+    used = {"notify": bool(raw.get("notify_urls")), "mcp": mcp_over_http(raw)}
+    wanted = [e for e in lacking if used.get(e)]
+    if wanted:
+        fix = f"pip install 'looop[{','.join(wanted)}]' (the config uses it)"
+        return Check("extras", "warn", detail, fix)
+    return Check("extras", "ok", detail)
+
+
 def check_service(
     ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None, linger: Path = LINGER
 ) -> Check:
@@ -420,6 +437,7 @@ def run_checks(
     hosts = check_hosts(ctx)
     if hosts is not None:
         out.append(hosts)
+    out.append(check_extras(cfg.raw if cfg is not None else {}))
     out.append(check_web(web(ctx)))
     out.append(check_service(ctx))
     return out

@@ -28,7 +28,7 @@ from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
 from looop.home.cost.days import Held
-from looop.home.errors import LooopError
+from looop.home.errors import LooopError, need_extra
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.web import actions, metrics, reads, reviews
@@ -458,6 +458,7 @@ def _assemble(site: Site, states: dict[bool, Kept[bytes]], guard: Guard, secure:
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
     metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
     if _mcp_wanted(ctx):
+        need_extra("mcp", 'the config\'s "web": {"mcp": true}')
         # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
         from looop.web.mcpserver import mount_http
 

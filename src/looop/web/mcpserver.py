@@ -18,7 +18,7 @@ from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from looop import __version__
+import looop
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
@@ -104,7 +104,7 @@ class LooopServer(MCPServer[Any]):
 
 def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
     server = LooopServer(
-        name="looop", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+        name="looop", version=looop.__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
     _add_resources(server, ctx)
     act = _acting(ctx, allow_actions)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, BinaryIO
 
-from looop import __version__
+import looop
 from looop.core.contract import as_self
 from looop.home import jsonio
 from looop.home.errors import LooopError
@@ -335,7 +335,7 @@ class WorkerServer:
         return {
             "protocolVersion": asked if asked in VERSIONS else VERSIONS[-1],
             "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": NAME, "version": __version__},
+            "serverInfo": {"name": NAME, "version": looop.__version__},
             "instructions": INSTRUCTIONS.format(wid=self.wid),
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop import __version__
+import looop
 
 
 def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:
         paths.setdefault(f"/api/v1{path}", {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "looop web API", "version": f"1 (looop {__version__})"},
+        "info": {"title": "looop web API", "version": f"1 (looop {looop.__version__})"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,17 @@ def test_login_is_a_key_in_the_env_or_the_clis_own_credentials_file(
     got = doctor.check_login(bare, _cfg("pi -p"))  # type: ignore[arg-type]
     assert got is not None and got.level == "warn" and "pi" in got.detail
     assert doctor.check_login(bare, _cfg("./decide.sh")) is None  # a custom runner: skipped
+
+
+def test_extras_lists_those_installed_and_warns_for_one_the_config_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert doctor.check_extras({}).line() == "✓ extras: installed: k8s, mcp, notify"
+    monkeypatch.setitem(sys.modules, "apprise", None)  # as if `looop[notify]` were missing
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    assert doctor.check_extras({}).line() == "✓ extras: installed: k8s; not: mcp, notify"
+    got = doctor.check_extras({"notify_urls": ["ntfy://x"]})
+    assert got.line() == (
+        "! extras: installed: k8s; not: mcp, notify — "
+        "pip install 'looop[notify]' (the config uses it)"
+    )

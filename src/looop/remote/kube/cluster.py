@@ -7,18 +7,17 @@ is built on it."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from looop.home import jsonio, untrusted
+from looop.home.errors import need_extra
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError
 from looop.workers.errors import HostUnreachable
 
-INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
 SIZE_MAX = 10_000  # a terminal's columns or rows
 API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
 EXEC_TIMEOUT_S = 30.0
@@ -26,10 +25,7 @@ EXEC_TIMEOUT_S = 30.0
 
 def load_client() -> Any:
     """The `kubernetes` package, or the one line that says how to get it."""
-    try:
-        return importlib.import_module("kubernetes")
-    except ImportError:
-        raise SessionError(INSTALL_HINT) from None
+    return need_extra("k8s", "the kubernetes backend", SessionError)
 
 
 def is_true(conditions: Any, kind: str) -> Any:

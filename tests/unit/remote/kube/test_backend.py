@@ -18,7 +18,6 @@ pytest.importorskip("kubernetes")
 from looop.home.errors import LooopError
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.backend import KubeBackend
-from looop.remote.kube.cluster import INSTALL_HINT
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, StartSpec
 from looop.workers.errors import Refused
@@ -26,6 +25,7 @@ from tests.clocks import FixedClock
 from tests.unit.remote.kube.fakecluster import FakeCluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.process]  # real processes
+INSTALL_HINT = "the kubernetes backend needs the k8s extra: pip install 'looop[k8s]'"
 
 
 @pytest.fixture

@@ -28,13 +28,13 @@ from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
 from looop.remote import tokens
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.cluster import INSTALL_HINT
 from looop.sense.probes import probe_sessions
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, kill_sessions, until
 from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.process]  # real processes
+INSTALL_HINT = "the kubernetes backend needs the k8s extra: pip install 'looop[k8s]'"
 
 IMAGE = "ghcr.io/example/looop:test"
 HOME_URL = "https://home.example:8443"
