@@ -56,7 +56,6 @@ from looop.workers.backend import Reach, StartSpec
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 
-REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
@@ -370,7 +369,7 @@ class KubeBackend(KubeCluster, Polled):
 
         if since < 0:
             raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
-        data = self._log_bytes(sid)[since : since + LOG_READ_MAX]
+        data = self.log_from(sid, since, LOG_READ_MAX)
         if not data:
             return "", since
         if self.reach(sid) == "over" and len(data) < LOG_READ_MAX:
@@ -383,7 +382,7 @@ class KubeBackend(KubeCluster, Polled):
         if fmt not in SHOT_FORMATS:
             raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
         cols, rows = self._size(sid)
-        return replayed(self._log_bytes(sid)[-REPLAY_READ_MAX:], cols, rows, fmt, trim)
+        return replayed(self.screen_bytes(sid), cols, rows, fmt, trim)
 
     def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
         mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked

@@ -146,6 +146,7 @@ class FakeCluster:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
         self.deletes: list[dict[str, Any]] = []
         self.requests: list[str] = []
+        self.log_reads: list[dict[str, str]] = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -338,10 +339,39 @@ class FakeCluster:
         return JSONResponse({"apiVersion": "v1", "kind": "PodList", "items": items})
 
     async def pod_log(self, request: Request) -> Response:
+        """The log as the API serves it: `follow` streams it on until the pod ends;
+        `tailLines`, `limitBytes` and `sinceSeconds` (the stand-in knows only when its log last
+        grew: all of it, or nothing) cut it. Each request's query is kept in `log_reads`."""
+        q = request.query_params
+        self.log_reads.append(dict(q))
         pod = self.pods.get(request.path_params["name"])
         if pod is None:
             return _status(404, "NotFound", "pod not found")
-        return Response(pod.log.read_bytes(), media_type="text/plain")
+        data = pod.log.read_bytes()
+        if "sinceSeconds" in q and pod.log.stat().st_mtime < time.time() - int(q["sinceSeconds"]):
+            data = b""
+        if "tailLines" in q:
+            n = int(q["tailLines"])
+            data = b"".join(data.splitlines(keepends=True)[-n:]) if n else b""
+        if "limitBytes" in q:
+            data = data[: int(q["limitBytes"])]
+        if q.get("follow") != "true":
+            return Response(data, media_type="text/plain")
+
+        async def more():  # type: ignore[no-untyped-def]
+            sent = len(data)
+            yield data
+            while True:
+                ended = pod.exit_code is not None
+                now = pod.log.read_bytes()
+                if len(now) > sent:
+                    yield now[sent:]
+                    sent = len(now)
+                elif ended:
+                    return
+                await asyncio.sleep(0.05)  # the stand-in's own poll of the file
+
+        return StreamingResponse(more(), media_type="text/plain")
 
     async def exec(self, ws: WebSocket) -> None:
         if ws.headers.get("authorization") != f"Bearer {TOKEN}":
