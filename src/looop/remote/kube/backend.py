@@ -83,6 +83,7 @@ class KubeBackend(KubeCluster, Polled):
         secret_env: str | None = None,
         cpu: str | None = None,
         memory: str | None = None,
+        template: Mapping[str, Any] | None = None,
         api_client: Any = None,
         bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
@@ -102,6 +103,7 @@ class KubeBackend(KubeCluster, Polled):
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
+        self.template = template  # the host's --pod-template (manifests.check_template)
         self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
         self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)
 
@@ -199,6 +201,7 @@ class KubeBackend(KubeCluster, Polled):
             ttl_s=self.ttl_s,
             secret_env=self.secret_env,
             with_contract=self.home_url is not None and self.home_token is not None,
+            template=self.template,
         )
 
     def _owned(self, shape: mf.WorkerShape) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:

@@ -71,6 +71,7 @@ class HostedKube(KubeBackend):
             secret_env=h.secret_env,
             cpu=h.cpu,
             memory=h.memory,
+            template=h.pod_template,
             bounds=bounds,
             ctx=ctx,
         )

@@ -495,3 +495,67 @@ def test_host_rm_install_and_an_old_ssh_record(home: Home) -> None:
     bad = {"v": 1, "kind": "k8s", "name": "k9", "target": TARGET, "image": "a b", "cap": 0}
     (h.data / "hosts" / "k9.json").write_text(json.dumps(bad))
     assert "is not a host record" in h.fails("host", "ls")
+
+
+TEMPLATE = """\
+imagePullSecrets: [{name: regcred}]
+nodeSelector: {pool: agents}
+tolerations: [{key: agents, operator: Exists, effect: NoSchedule}]
+serviceAccountName: looop-worker
+runtimeClassName: gvisor
+containers:
+  - name: worker
+    resources: {requests: {memory: 1Gi}, limits: {cpu: "2", memory: 2Gi}}
+    envFrom: [{secretRef: {name: more-keys}}]
+"""
+
+
+def test_a_pod_template_is_kept_with_the_host_and_shapes_each_job(home: Home) -> None:
+    h = home
+    (h.tmp / "pod.yaml").write_text(TEMPLATE)
+    _add(h, "k1", "--cpu", "500m", "--secret-env", "agent-keys", "--pod-template", "pod.yaml")
+    (h.tmp / "pod.yaml").unlink()  # kept in the host's record, not read again
+    h.ok("worker", "start", "p1", "THE BRIEF", "--host", "k1")
+    pod = h.cluster.jobs[("team-a", mf.job_name("p1"))]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert (pod["nodeSelector"], pod["runtimeClassName"]) == ({"pool": "agents"}, "gvisor")
+    assert pod["serviceAccountName"] == "looop-worker" and pod["tolerations"][0]["key"] == "agents"
+    [c] = pod["containers"]
+    assert c["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert c["resources"]["limits"] | {"ephemeral-storage": 0} == {
+        "cpu": "2",
+        "memory": "2Gi",
+        "ephemeral-storage": 0,  # the home's disk bound
+    }
+    assert c["envFrom"] == [
+        {"secretRef": {"name": "agent-keys"}},
+        {"secretRef": {"name": "more-keys"}},
+    ]
+    assert c["command"][:3] == ["looop", "pod", "run"]
+    h.ok("kill", "p1")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("nodeSelecter: {pool: a}\n", "pod template: spec has no field `nodeSelecter`"),
+        ("tolerations: [{key: a, efect: NoSchedule}]\n", "spec.tolerations[0] has no field"),
+        ("containers: [{name: worker, resouces: {}}]\n", "spec.containers[0] has no field"),
+        ("hostNetwork: true\n", "`hostNetwork` is refused"),
+        ("containers: [{name: worker, command: [sh]}]\n", "containers[0].command is refused"),
+        ("nodeSelector: [a\n", "--pod-template"),
+        ("- a\n", "must hold a mapping"),
+    ],
+)
+def test_a_bad_pod_template_is_refused_in_one_line(home: Home, text: str, says: str) -> None:
+    h = home
+    (h.tmp / "pod.yaml").write_text(text)
+    said = h.fails("host", "add", "k1", TARGET, "--image", IMAGE, "--pod-template", "pod.yaml")
+    assert says in said, said
+    assert (
+        "no such file"
+        in h.fails(
+            "host", "add", "k1", TARGET, "--image", IMAGE, "--pod-template", "nope.yaml"
+        ).lower()
+    )
+    assert json.loads(h.ok("host", "ls", "--json")) == []
