@@ -64,6 +64,9 @@ _KUBE_ONLY = (
     metavar="FILE",
     help="k8s: a YAML patch of each pod's spec (docs/KUBERNETES.md).",
 )
+@click.option(
+    "--git-secret", default=None, metavar="SECRET", help="k8s: clone with its username/password."
+)
 @click.option("--cpu", default=None, metavar="Q", help="k8s: each pod's CPU (e.g. 500m, 2).")
 @click.option("--memory", default=None, metavar="Q", help="k8s: each pod's memory (e.g. 2Gi).")
 @click.option(
@@ -85,6 +88,7 @@ def host_add(
     deadline: int | None,
     ttl: int | None,
     pod_template: str | None,
+    git_secret: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
@@ -120,6 +124,7 @@ def host_add(
         deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
         ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
         pod_template=pod_template,
+        git_secret=git_secret,
     )
     load_client()  # without the extra: the one line that says how to get it
     reg.save(ctx.paths.data, k)

@@ -90,6 +90,7 @@ class KubeHost:
     deadline_s: int = DEFAULT_DEADLINE_S
     ttl_s: int = DEFAULT_TTL_S
     pod_template: dict[str, Any] | None = None  # a patch of each pod's spec (checked)
+    git_secret: str | None = None  # a Secret whose username/password the clones use
     kind = K8S
 
     @property
@@ -111,6 +112,7 @@ class KubeHost:
             "deadline_s": self.deadline_s,
             "ttl_s": self.ttl_s,
             "pod_template": self.pod_template,
+            "git_secret": self.git_secret,
         }
 
 
@@ -195,6 +197,7 @@ def _kube_from_json(raw: dict[str, Any], bad: HostError) -> KubeHost:
             deadline_s=raw.get("deadline_s", DEFAULT_DEADLINE_S),
             ttl_s=raw.get("ttl_s", DEFAULT_TTL_S),
             pod_template=raw.get("pod_template"),
+            git_secret=raw.get("git_secret"),
         )
     except (KeyError, TypeError, LooopError):
         raise bad from None
@@ -213,6 +216,7 @@ def _kube_host(
     deadline_s: Any,
     ttl_s: Any,
     pod_template: Any = None,
+    git_secret: Any = None,
 ) -> KubeHost:
     """Every value checked, each refusal one line naming it (LooopError)."""
     if not isinstance(name, str) or not isinstance(target, str):
@@ -225,8 +229,9 @@ def _kube_host(
         not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
     ):
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
-    if secret_env is not None:
-        mf.check_secret_name(secret_env)
+    for secret in (secret_env, git_secret):
+        if secret is not None:
+            mf.check_secret_name(secret)
     if cpu is not None:
         mf.check_quantity("cpu", cpu)
     if memory is not None:
@@ -247,6 +252,7 @@ def _kube_host(
         deadline_s,
         ttl_s,
         pod_template,
+        git_secret,
     )
 
 
@@ -286,6 +292,7 @@ def kube_host(
     deadline_s: int = DEFAULT_DEADLINE_S,
     ttl_s: int = DEFAULT_TTL_S,
     pod_template: str | None = None,
+    git_secret: str | None = None,
 ) -> KubeHost:
     """A Kubernetes host as `host add` would register it: every value checked (one line
     each), nothing written; `pod_template`: a YAML or JSON file, kept in the record."""
@@ -308,6 +315,7 @@ def kube_host(
         deadline_s=deadline_s,
         ttl_s=ttl_s,
         pod_template=None if pod_template is None else _template_file(pod_template),
+        git_secret=git_secret,
     )
     _not_registered(data, name)
     return h

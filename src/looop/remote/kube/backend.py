@@ -84,6 +84,7 @@ class KubeBackend(KubeCluster, Polled):
         cpu: str | None = None,
         memory: str | None = None,
         template: Mapping[str, Any] | None = None,
+        git_secret: str | None = None,
         api_client: Any = None,
         bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
@@ -104,6 +105,7 @@ class KubeBackend(KubeCluster, Polled):
         self.cpu = cpu
         self.memory = memory
         self.template = template  # the host's --pod-template (manifests.check_template)
+        self.git_secret = git_secret
         self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
         self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)
 
@@ -202,6 +204,7 @@ class KubeBackend(KubeCluster, Polled):
             secret_env=self.secret_env,
             with_contract=self.home_url is not None and self.home_token is not None,
             template=self.template,
+            git_secret=self.git_secret,
         )
 
     def _owned(self, shape: mf.WorkerShape) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:

@@ -72,6 +72,7 @@ class HostedKube(KubeBackend):
             cpu=h.cpu,
             memory=h.memory,
             template=h.pod_template,
+            git_secret=h.git_secret,
             bounds=bounds,
             ctx=ctx,
         )

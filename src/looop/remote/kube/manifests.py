@@ -127,6 +127,7 @@ class WorkerShape:
         "cpu",
         "deadline_s",
         "env",
+        "git_secret",
         "home",
         "image",
         "memory",
@@ -162,6 +163,7 @@ class WorkerShape:
         pull_policy: str = "IfNotPresent",
         bounds: Mapping[str, int] | None = None,
         template: Mapping[str, Any] | None = None,
+        git_secret: str | None = None,
     ) -> None:
         try:
             self.sid = check_id(sid)
@@ -191,6 +193,7 @@ class WorkerShape:
         self.deadline_s = check_deadline(deadline_s)
         self.ttl_s = check_ttl(ttl_s)
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
+        self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
         if pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise ManifestError(
@@ -535,7 +538,7 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     step = {
         "image": shape.image,
         "imagePullPolicy": shape.pull_policy,
-        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
+        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *_git_env(shape.git_secret)],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
         "resources": _limits(shape),  # its memory and disk bounded as the worker's
@@ -543,6 +546,26 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     return clone_steps(
         (("", repo),) if not shape.checkouts else shape.checkouts, shape.branch, step
     )
+
+
+# git asks this helper (run by sh) for an https clone's credential: the Secret's keys, as the
+# clone step's environment has them; never in a URL, an argv or looop's hands.
+GIT_HELPER = (
+    '!f() { test "$1" = get && '
+    'printf "username=%s\\npassword=%s\\n" "$GIT_USERNAME" "$GIT_PASSWORD"; }; f'
+)
+
+
+def _git_env(secret: str | None) -> list[dict[str, Any]]:
+    """The clone step's credential: `username` and `password` of the Secret `secret` (a
+    kubernetes.io/basic-auth one; a token as its password)."""
+    if secret is None:
+        return []
+    keys = [("GIT_USERNAME", "username"), ("GIT_PASSWORD", "password")]
+    env = [{"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}} for v, k in keys]
+    config = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper"}
+    config |= {"GIT_CONFIG_VALUE_0": GIT_HELPER, "GIT_TERMINAL_PROMPT": "0"}
+    return env + [{"name": k, "value": v} for k, v in config.items()]
 
 
 def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]:

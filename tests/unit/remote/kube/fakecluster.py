@@ -419,12 +419,24 @@ class FakeCluster:
             assert self.lock.wait_for(lambda: (kind, ns, name) in self.objects, 10), name
             return self.objects[(kind, ns, name)]
 
+    def _env(self, pod: Pod, container: dict[str, Any]) -> dict[str, str]:
+        """A container's environment: values, and a Secret's keys (once it exists)."""
+        env = {}
+        for e in container.get("env", []):
+            if "value" in e:
+                env[e["name"]] = pod.local(e["value"])
+            else:
+                ref = e["valueFrom"]["secretKeyRef"]
+                secret = self._object("Secret", pod.ns, ref["name"])
+                env[e["name"]] = secret["stringData"][ref["key"]]
+        return env
+
     def _init_steps(self, pod: Pod) -> bool:
         """Each init container in turn, as the kubelet runs them; False when one failed (the
         pod then fails, as a restartPolicy Never pod does)."""
         for step in pod.spec.get("initContainers", []) if self.inits else []:
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            env.update({e["name"]: pod.local(e["value"]) for e in step.get("env", [])})
+            env.update(self._env(pod, step))
             Path(env.get("HOME", str(pod.workspace))).mkdir(parents=True, exist_ok=True)
             with open(pod.log, "ab") as log:
                 done = subprocess.run(
@@ -456,14 +468,7 @@ class FakeCluster:
                 where.mkdir(parents=True, exist_ok=True)
                 for item in vol["configMap"]["items"]:
                     (where / item["path"]).write_text(cm["data"][item["key"]])
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for e in c.get("env", []):
-            if "value" in e:
-                env[e["name"]] = pod.local(e["value"])
-            else:
-                ref = e["valueFrom"]["secretKeyRef"]
-                secret = self._object("Secret", pod.ns, ref["name"])
-                env[e["name"]] = secret["stringData"][ref["key"]]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self._env(pod, c)}
         Path(env.get("HOME", str(pod.workspace))).mkdir(parents=True, exist_ok=True)
         pod.env = env
         pod.cwd = pod.local(c.get("workingDir", "/workspace"))

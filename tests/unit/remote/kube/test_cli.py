@@ -559,3 +559,38 @@ def test_a_bad_pod_template_is_refused_in_one_line(home: Home, text: str, says: 
         ).lower()
     )
     assert json.loads(h.ok("host", "ls", "--json")) == []
+
+
+def test_a_private_repo_is_cloned_with_a_named_secret_looop_never_reads(home: Home) -> None:
+    h = home
+    _add(h, "k1", "--git-secret", "git-cred")
+    url = "https://git.example.com/team/private.git"
+    h.ok("worker", "start", "c1", "THE BRIEF", "--host", "k1", "--repo", url)
+    spec = h.cluster.jobs[("team-a", mf.job_name("c1"))]["spec"]["template"]["spec"]
+    [clone], [worker] = spec["initContainers"], spec["containers"]
+    assert clone["command"][-2:] == [url, mf.REPO_DIR]  # no credential in the URL
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in clone["env"] if "valueFrom" in e}
+    assert refs == {
+        "GIT_USERNAME": {"name": "git-cred", "key": "username"},
+        "GIT_PASSWORD": {"name": "git-cred", "key": "password"},
+    }
+    assert not any(e["name"].startswith("GIT_") for e in worker["env"])  # the clone's alone
+    assert not any("secrets/git-cred" in r for r in h.cluster.requests)  # never read by looop
+    # real git, given the clone step's environment, takes the Secret's keys as its credential
+    secret = {"username": "bot", "password": "s3cret-token"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(h.tmp)}
+    for e in clone["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        env[e["name"]] = secret[ref["key"]] if ref else e["value"]
+    got = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=https\nhost=git.example.com\npath=team/private.git\n\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "username=bot\n" in got.stdout and "password=s3cret-token\n" in got.stdout, got
+    bad = h.fails("host", "add", "k2", TARGET, "--image", IMAGE, "--git-secret", "Bad_Name")
+    assert "secret name 'Bad_Name'" in bad
+    h.ok("kill", "c1")

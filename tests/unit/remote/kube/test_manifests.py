@@ -32,6 +32,7 @@ SHAPES: dict[str, dict[str, Any]] = {
         "cpu": "500m",
         "memory": "2Gi",
         "secret_env": "agent-keys",
+        "git_secret": "git-cred",
         "env": {"LOOOP_SESSION_ID": "w-repo", "LOOOP_RUNNER": "codex", "SECRET": "no"},
     },
     "scp-repo, no contract": {
