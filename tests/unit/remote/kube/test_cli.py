@@ -594,3 +594,27 @@ def test_a_private_repo_is_cloned_with_a_named_secret_looop_never_reads(home: Ho
     bad = h.fails("host", "add", "k2", TARGET, "--image", IMAGE, "--git-secret", "Bad_Name")
     assert "secret name 'Bad_Name'" in bad
     h.ok("kill", "c1")
+
+
+def test_ls_imports_the_client_only_when_it_asks_the_cluster(home: Home) -> None:
+    """The client's import costs ~28 `python -c pass`: `ls` pays it for a live pod worker
+    only, never for a Kubernetes host whose workers are over."""
+    h = home
+    _add(h)
+
+    def client() -> bool:
+        got = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "looop", "ls"],
+            env=h.cli.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert got.returncode == 0, got.stderr[-500:]
+        names = [ln.rsplit("|", 1)[-1].strip() for ln in got.stderr.splitlines() if "|" in ln]
+        return any(n.startswith("kubernetes.") for n in names)
+
+    h.ok("worker", "start", "i1", "THE BRIEF", "--host", "k1")
+    assert client()  # a live pod worker: the cluster is asked
+    h.ok("kill", "i1")
+    assert not client()
