@@ -151,7 +151,7 @@ class KubeCluster:
         """The log from byte `since`: read once, then kept current by one `follow` stream
         (started once a reader caught up asks again), never read whole per poll."""
         f = self._follows.get(sid)
-        if f is None or (since == 0 and not f.running() and not f.ended):
+        if f is None or (since == 0 and not f.running()):  # from the start: read afresh
             pod = self._pod_named(sid)
             f = self._follows[sid] = Followed(pod, self._log_bytes(sid))
         elif since >= f.size() and not f.running() and not f.ended:
