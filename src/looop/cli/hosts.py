@@ -32,7 +32,16 @@ def host_group() -> None:
     pass
 
 
-_KUBE_ONLY = ("image", "kubeconfig", "secret_env", "cpu", "memory", "deadline", "ttl")
+_KUBE_ONLY = (
+    "image",
+    "kubeconfig",
+    "secret_env",
+    "cpu",
+    "memory",
+    "deadline",
+    "ttl",
+    "pod_template",
+)
 
 
 @host_group.command(
@@ -48,6 +57,15 @@ _KUBE_ONLY = ("image", "kubeconfig", "secret_env", "cpu", "memory", "deadline", 
 @click.option("--image", default=None, help="k8s: the worker image (it carries looop).")
 @click.option("--kubeconfig", default=None, metavar="FILE", help="k8s: this kubeconfig file.")
 @click.option("--secret-env", default=None, metavar="SECRET", help="k8s: a Secret passed as env.")
+@click.option(
+    "--pod-template",
+    default=None,
+    metavar="FILE",
+    help="k8s: a YAML patch of each pod's spec (docs/KUBERNETES.md).",
+)
+@click.option(
+    "--git-secret", default=None, metavar="SECRET", help="k8s: clone with its username/password."
+)
 @click.option("--cpu", default=None, metavar="Q", help="k8s: each pod's CPU (e.g. 500m, 2).")
 @click.option("--memory", default=None, metavar="Q", help="k8s: each pod's memory (e.g. 2Gi).")
 @click.option(
@@ -68,6 +86,8 @@ def host_add(
     memory: str | None,
     deadline: int | None,
     ttl: int | None,
+    pod_template: str | None,
+    git_secret: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
@@ -102,6 +122,8 @@ def host_add(
         memory=memory,
         deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
         ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
+        pod_template=pod_template,
+        git_secret=git_secret,
     )
     load_client()  # without the extra: the one line that says how to get it
     reg.save(ctx.paths.data, k)

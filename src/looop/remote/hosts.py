@@ -8,6 +8,7 @@ a record that does not read back as one is an error, never a host that silently 
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.cluster import load_client
 from looop.remote.kube.target import parse_target
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -87,6 +89,8 @@ class KubeHost:
     memory: str | None = None
     deadline_s: int = DEFAULT_DEADLINE_S
     ttl_s: int = DEFAULT_TTL_S
+    pod_template: dict[str, Any] | None = None  # a patch of each pod's spec (checked)
+    git_secret: str | None = None  # a Secret whose username/password the clones use
     kind = K8S
 
     @property
@@ -107,6 +111,8 @@ class KubeHost:
             "memory": self.memory,
             "deadline_s": self.deadline_s,
             "ttl_s": self.ttl_s,
+            "pod_template": self.pod_template,
+            "git_secret": self.git_secret,
         }
 
 
@@ -190,6 +196,8 @@ def _kube_from_json(raw: dict[str, Any], bad: HostError) -> KubeHost:
             memory=raw.get("memory"),
             deadline_s=raw.get("deadline_s", DEFAULT_DEADLINE_S),
             ttl_s=raw.get("ttl_s", DEFAULT_TTL_S),
+            pod_template=raw.get("pod_template"),
+            git_secret=raw.get("git_secret"),
         )
     except (KeyError, TypeError, LooopError):
         raise bad from None
@@ -207,6 +215,8 @@ def _kube_host(
     memory: Any,
     deadline_s: Any,
     ttl_s: Any,
+    pod_template: Any = None,
+    git_secret: Any = None,
 ) -> KubeHost:
     """Every value checked, each refusal one line naming it (LooopError)."""
     if not isinstance(name, str) or not isinstance(target, str):
@@ -219,16 +229,30 @@ def _kube_host(
         not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
     ):
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
-    if secret_env is not None:
-        mf.check_secret_name(secret_env)
+    for secret in (secret_env, git_secret):
+        if secret is not None:
+            mf.check_secret_name(secret)
     if cpu is not None:
         mf.check_quantity("cpu", cpu)
     if memory is not None:
         mf.check_quantity("memory", memory)
     mf.check_deadline(deadline_s)
     mf.check_ttl(ttl_s)
+    if pod_template is not None:
+        mf.check_template(pod_template)
     return KubeHost(
-        name, target, image, cap, kubeconfig, secret_env, cpu, memory, deadline_s, ttl_s
+        name,
+        target,
+        image,
+        cap,
+        kubeconfig,
+        secret_env,
+        cpu,
+        memory,
+        deadline_s,
+        ttl_s,
+        pod_template,
+        git_secret,
     )
 
 
@@ -267,9 +291,11 @@ def kube_host(
     memory: str | None = None,
     deadline_s: int = DEFAULT_DEADLINE_S,
     ttl_s: int = DEFAULT_TTL_S,
+    pod_template: str | None = None,
+    git_secret: str | None = None,
 ) -> KubeHost:
     """A Kubernetes host as `host add` would register it: every value checked (one line
-    each), nothing written."""
+    each), nothing written; `pod_template`: a YAML or JSON file, kept in the record."""
     check_name(name)
     parse_target(target)
     cfg = None
@@ -288,9 +314,24 @@ def kube_host(
         memory=memory,
         deadline_s=deadline_s,
         ttl_s=ttl_s,
+        pod_template=None if pod_template is None else _template_file(pod_template),
+        git_secret=git_secret,
     )
     _not_registered(data, name)
     return h
+
+
+def _template_file(path: str) -> Any:
+    """The file's patch, its field names checked against the client's models (the k8s extra
+    brings both the client and its YAML reader)."""
+    models = load_client().client  # without the extra: the one line that says how to get it
+    yaml = importlib.import_module("yaml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            patch = yaml.safe_load(f)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise HostError(f"--pod-template {path}: {' '.join(str(e).split())[:200]}") from None
+    return mf.check_template(patch, models)
 
 
 def _not_registered(data: Path, name: str) -> None:

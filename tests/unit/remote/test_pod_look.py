@@ -25,7 +25,7 @@ class Pods:
         self.sizes = 0
         self.down = False
 
-    def _log_bytes(self, sid: str) -> bytes:
+    def screen_bytes(self, sid: str) -> bytes:
         self.reads += 1
         if self.down:
             raise SessionError("the API is out of reach")

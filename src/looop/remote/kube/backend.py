@@ -56,7 +56,6 @@ from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 
-REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
@@ -84,6 +83,8 @@ class KubeBackend(KubeCluster, Polled):
         secret_env: str | None = None,
         cpu: str | None = None,
         memory: str | None = None,
+        template: Mapping[str, Any] | None = None,
+        git_secret: str | None = None,
         api_client: Any = None,
         bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
@@ -103,6 +104,8 @@ class KubeBackend(KubeCluster, Polled):
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
+        self.template = template  # the host's --pod-template (manifests.check_template)
+        self.git_secret = git_secret
         self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
         self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)
 
@@ -203,6 +206,8 @@ class KubeBackend(KubeCluster, Polled):
             ttl_s=self.ttl_s,
             secret_env=self.secret_env,
             with_contract=self.home_url is not None and self.home_token is not None,
+            template=self.template,
+            git_secret=self.git_secret,
         )
 
     def _owned(self, shape: mf.WorkerShape) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:
@@ -373,7 +378,7 @@ class KubeBackend(KubeCluster, Polled):
 
         if since < 0:
             raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
-        data = self._log_bytes(sid)[since : since + LOG_READ_MAX]
+        data = self.log_from(sid, since, LOG_READ_MAX)
         if not data:
             return "", since
         if self.reach(sid) == "over" and len(data) < LOG_READ_MAX:
@@ -386,7 +391,7 @@ class KubeBackend(KubeCluster, Polled):
         if fmt not in SHOT_FORMATS:
             raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
         cols, rows = self._size(sid)
-        return replayed(self._log_bytes(sid)[-REPLAY_READ_MAX:], cols, rows, fmt, trim)
+        return replayed(self.screen_bytes(sid), cols, rows, fmt, trim)
 
     def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
         mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked

@@ -7,6 +7,7 @@ is built on it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from looop.workers.errors import HostUnreachable
 SIZE_MAX = 10_000  # a terminal's columns or rows
 API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
 EXEC_TIMEOUT_S = 30.0
+SCREEN_LINES = 5000  # a screen's replay: the log's last lines (a TUI redraws within them)
+SCREEN_BYTES = 16 * 1024 * 1024  # ... and at most this much of them
+FOLLOWED = (API_TIMEOUT_S, 600.0)  # a followed log quiet this long is asked again
 
 
 def load_client() -> Any:
@@ -46,6 +50,7 @@ class KubeCluster:
         self.home = home
         self.kubeconfig = kubeconfig
         self._api_client = api_client
+        self._follows: dict[str, Followed] = {}
 
     @property
     def ns(self) -> str:
@@ -107,24 +112,49 @@ class KubeCluster:
             return None
         return max(items, key=lambda p: str(p.metadata.creation_timestamp or ""))
 
-    def _log_bytes(self, sid: str) -> bytes:
+    def _log_bytes(self, sid: str, **query: Any) -> bytes:
+        """The pod's log as `query` (the API's tail_lines, limit_bytes, since_seconds) asks."""
+        resp = self._log_response(sid, self._pod_named(sid), **query)
+        if resp is None:
+            return b""
+        data = resp.data
+        return data if isinstance(data, bytes) else str(data).encode()
+
+    def _pod_named(self, sid: str) -> str:
         pod = self.pod_for(sid)
         if pod is None:
             raise SessionError(
                 f"no pod for worker {sid} in {self.target.url()} (none yet, or collected)"
             )
-        resp = self._call(
+        return str(pod.metadata.name)
+
+    def _log_response(self, sid: str, pod: str, **query: Any) -> Any:
+        return self._call(
             f"read worker {sid}'s log",
             self._core().read_namespaced_pod_log,
-            pod.metadata.name,
+            pod,
             self.ns,
             container=mf.CONTAINER,
             _preload_content=False,
+            **query,
         )
-        if resp is None:
-            return b""
-        data = resp.data
-        return data if isinstance(data, bytes) else str(data).encode()
+
+    def screen_bytes(self, sid: str) -> bytes:
+        """The log's end a screen is drawn from: its last lines, never the whole log."""
+        return self._log_bytes(sid, tail_lines=SCREEN_LINES, limit_bytes=SCREEN_BYTES)
+
+    def log_from(self, sid: str, since: int, most: int) -> bytes:
+        """The log from byte `since`: read once, then kept current by one `follow` stream
+        (started once a reader caught up asks again), never read whole per poll."""
+        f = self._follows.get(sid)
+        if f is None or (since == 0 and not f.running()):  # from the start: read afresh
+            pod = self._pod_named(sid)
+            f = self._follows[sid] = Followed(pod, self._log_bytes(sid))
+        elif since >= f.size() and not f.running() and not f.ended:
+            if f.caught_up:
+                f.start(self._log_response(sid, f.pod, follow=True, _request_timeout=FOLLOWED))
+            f.caught_up = True
+        return f.read(since, most)
 
     def _size(self, sid: str) -> tuple[int, int]:
         job = self.job_for(sid)
@@ -220,6 +250,47 @@ def limit_of(pod: Any) -> str | None:
         if cs.name == mf.CONTAINER and ended is not None and ended.reason == "OOMKilled":
             return "memory"
     return None
+
+
+class Followed:
+    """One pod's log as far as read: the first read, then what its follow stream (a thread,
+    which drops the bytes already held) adds."""
+
+    def __init__(self, pod: str, first: bytes) -> None:
+        self.pod, self.buf, self.caught_up = pod, bytearray(first), False
+        self.ended = False  # the stream closed: its container is over, all of it is here
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def size(self) -> int:
+        with self.lock:
+            return len(self.buf)
+
+    def read(self, since: int, most: int) -> bytes:
+        with self.lock:
+            return bytes(self.buf[since : since + most])
+
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self, resp: Any) -> None:
+        if resp is not None:
+            self.thread = threading.Thread(target=self._pump, args=(resp,), daemon=True)
+            self.thread.start()
+
+    def _pump(self, resp: Any) -> None:
+        skip = self.size()
+        try:
+            for chunk in resp.stream(64 * 1024, decode_content=False):
+                drop = min(skip, len(chunk))
+                skip -= drop
+                with self.lock:
+                    self.buf += chunk[drop:]
+            self.ended = True
+        except Exception:  # a cut stream: the next caught-up read starts another
+            pass
+        finally:
+            resp.release_conn()
 
 
 class Unreachable(SessionError, HostUnreachable):

@@ -71,6 +71,8 @@ class HostedKube(KubeBackend):
             secret_env=h.secret_env,
             cpu=h.cpu,
             memory=h.memory,
+            template=h.pod_template,
+            git_secret=h.git_secret,
             bounds=bounds,
             ctx=ctx,
         )

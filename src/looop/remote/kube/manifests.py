@@ -10,6 +10,7 @@ dicts against the Kubernetes OpenAPI schema offline."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -127,6 +128,7 @@ class WorkerShape:
         "cpu",
         "deadline_s",
         "env",
+        "git_secret",
         "home",
         "image",
         "memory",
@@ -135,6 +137,7 @@ class WorkerShape:
         "secret_env",
         "sid",
         "size",
+        "template",
         "ttl_s",
         "with_contract",
     )
@@ -160,6 +163,8 @@ class WorkerShape:
         with_contract: bool = True,
         pull_policy: str = "IfNotPresent",
         bounds: Mapping[str, int] | None = None,
+        template: Mapping[str, Any] | None = None,
+        git_secret: str | None = None,
     ) -> None:
         try:
             self.sid = check_id(sid)
@@ -189,6 +194,7 @@ class WorkerShape:
         self.deadline_s = check_deadline(deadline_s)
         self.ttl_s = check_ttl(ttl_s)
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
+        self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
         if pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise ManifestError(
@@ -196,6 +202,7 @@ class WorkerShape:
             )
         self.pull_policy = pull_policy
         self.bounds = bounds_checked(bounds or {})
+        self.template = check_template(template) if template is not None else None
 
     @property
     def name(self) -> str:
@@ -436,7 +443,95 @@ def _pod(shape: WorkerShape) -> dict[str, Any]:
     }
     if shape.repo is not None:
         pod["initContainers"] = _clones(shape, shape.repo)
-    return pod
+    return _patched(pod, copy.deepcopy(shape.template)) if shape.template else pod
+
+
+# What a pod template may not say: each would undo a guarantee (docs/KUBERNETES.md).
+_POD_REFUSED = {
+    "hostNetwork": "a worker stays off the node's network",
+    "hostPID": "a worker sees only its own processes",
+    "hostIPC": "a worker shares no memory with the node",
+    "hostUsers": "a worker's users are not the node's",
+    "securityContext": "a worker runs as looop's non-root user",
+    "automountServiceAccountToken": "a worker never talks to the cluster",
+    "restartPolicy": "the pulse owns retries",
+    "initContainers": "the clones are looop's",
+    "ephemeralContainers": "the worker is the pod's only container",
+}
+_CONTAINER_REFUSED = {
+    "command": "the container runs `looop pod run`",
+    "args": "the container runs `looop pod run`",
+    "image": "--image names it",
+    "workingDir": "a worker starts in its checkout",
+    "securityContext": "a worker runs unprivileged, as looop's non-root user",
+}
+
+
+def check_template(patch: Any, models: Any = None) -> dict[str, Any]:
+    """A `--pod-template`: a patch of the pod spec that keeps looop's guarantees; with
+    `models` (the client's, at `host add`) every field name is checked too."""
+    if not isinstance(patch, dict):
+        raise ManifestError("pod template: the file must hold a mapping of pod spec fields")
+    for key, why in _POD_REFUSED.items():
+        if key in patch:
+            raise ManifestError(f"pod template: `{key}` is refused ({why}): remove it")
+    for i, c in enumerate(patch.get("containers") or ()):
+        if not isinstance(c, dict) or c.get("name") != CONTAINER:
+            raise ManifestError(
+                f"pod template: containers[{i}] must be named `{CONTAINER}` (no other container)"
+            )
+        for key, why in _CONTAINER_REFUSED.items():
+            if key in c:
+                raise ManifestError(f"pod template: containers[{i}].{key} is refused ({why})")
+        for e in c.get("env") or ():
+            if isinstance(e, dict) and str(e.get("name", "")).startswith("LOOOP_"):
+                raise ManifestError(f"pod template: env {_shown(e['name'])} is looop's own")
+    for v in patch.get("volumes") or ():
+        if isinstance(v, dict) and "hostPath" in v:
+            raise ManifestError("pod template: a hostPath volume is refused (the node's files)")
+    if models is not None:
+        _known(patch, "V1PodSpec", "spec", models)
+    return patch
+
+
+def _known(value: Any, kind: str, at: str, models: Any) -> None:
+    """Each field of `value` one the client's model `kind` has (its camelCase name)."""
+    if kind.lower().startswith("list[") and isinstance(value, list):
+        for i, v in enumerate(value):
+            _known(v, kind[5:-1], f"{at}[{i}]", models)
+        return
+    cls = getattr(models, kind, None)
+    if cls is None:
+        return  # a plain value: the API checks it
+    if not isinstance(value, dict):
+        raise ManifestError(f"pod template: {at} must be a mapping")
+    fields = {wire: attr for attr, wire in cls.attribute_map.items()}
+    for key, v in value.items():
+        if key not in fields:
+            raise ManifestError(f"pod template: {at} has no field `{_shown(str(key))}`")
+        _known(v, cls.openapi_types[fields[key]], f"{at}.{key}", models)
+
+
+def _patched(base: Any, patch: Any) -> Any:
+    """A strategic merge, kept small: mappings merge; in a list, an item with the `name` of
+    one there merges into it, any other is appended; anything else is replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        return {**base, **{k: _patched(base[k], v) if k in base else v for k, v in patch.items()}}
+    if isinstance(base, list) and isinstance(patch, list):
+        out = list(base)
+        for item in patch:
+            name = item.get("name") if isinstance(item, dict) else None
+            at = [
+                i
+                for i, b in enumerate(out)
+                if name and isinstance(b, dict) and b.get("name") == name
+            ]
+            if at:
+                out[at[0]] = _patched(out[at[0]], item)
+            else:
+                out.append(item)
+        return out
+    return patch
 
 
 def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
@@ -444,7 +539,7 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     step = {
         "image": shape.image,
         "imagePullPolicy": shape.pull_policy,
-        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
+        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *_git_env(shape.git_secret)],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
         "resources": _limits(shape),  # its memory and disk bounded as the worker's
@@ -452,6 +547,26 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     return clone_steps(
         (("", repo),) if not shape.checkouts else shape.checkouts, shape.branch, step
     )
+
+
+# git asks this helper (run by sh) for an https clone's credential: the Secret's keys, as the
+# clone step's environment has them; never in a URL, an argv or looop's hands.
+GIT_HELPER = (
+    '!f() { test "$1" = get && '
+    'printf "username=%s\\npassword=%s\\n" "$GIT_USERNAME" "$GIT_PASSWORD"; }; f'
+)
+
+
+def _git_env(secret: str | None) -> list[dict[str, Any]]:
+    """The clone step's credential: `username` and `password` of the Secret `secret` (a
+    kubernetes.io/basic-auth one; a token as its password)."""
+    if secret is None:
+        return []
+    keys = [("GIT_USERNAME", "username"), ("GIT_PASSWORD", "password")]
+    env = [{"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}} for v, k in keys]
+    config = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper"}
+    config |= {"GIT_CONFIG_VALUE_0": GIT_HELPER, "GIT_TERMINAL_PROMPT": "0"}
+    return env + [{"name": k, "value": v} for k, v in config.items()]
 
 
 def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]:

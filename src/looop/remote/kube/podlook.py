@@ -1,10 +1,11 @@
 """What a pod worker's screen waits on (its CLI's approval prompt, its idle input box), judged
 once per beat — never on an `ls`, `watch` or web read, each of which would cost a pod-log API
-call per pod. The beat reads each live pod worker's log once, as `looop shot` does, keeps its
-tail in `<data>/hosts/podlook/<id>/output.log` (rewritten only when it changed), and hands it
-to home/needsinput.refine — the look a worker at home gets, with its cache and its idle floor
-(an idle box counts once a later beat finds the log unchanged) — judged by the CLIs' own
-patterns (workers/needsinput). Every listing then reads the kept verdicts with no API call."""
+call per pod. The beat reads each live pod worker's last log lines once, as `looop shot`
+does, keeps its tail in `<data>/hosts/podlook/<id>/output.log` (rewritten only when it
+changed), and hands it to home/needsinput.refine — the look a worker at home gets, with its
+cache and its idle floor (an idle box counts once a later beat finds the log unchanged) —
+judged by the CLIs' own patterns (workers/needsinput). Every listing then reads the kept
+verdicts with no API call."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from looop.workers.needsinput import Rules, judge
 DIR = "podlook"  # under <data>/hosts
 LOG = "output.log"
 TAIL = 64 * 1024  # what is kept of a log: its key for the cache, and a usage limit's words
-SCREEN_READ_MAX = 16 * 1024 * 1024  # the log's end a screen is drawn from, as `looop shot`
 
 
 def _root(data: Path) -> Path:
@@ -81,7 +81,7 @@ def look(data: Path, rows: list[dict[str, Any]], backends: Mapping[str, Any], cl
         if b is None:
             continue
         try:
-            raw = b._log_bytes(wid)[-SCREEN_READ_MAX:]
+            raw = b.screen_bytes(wid)
         except (LooopError, SessionError):
             continue  # out of reach this beat: the last verdict stands
         if _keep(root / wid / LOG, raw[-TAIL:]):

@@ -146,6 +146,7 @@ class FakeCluster:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
         self.deletes: list[dict[str, Any]] = []
         self.requests: list[str] = []
+        self.log_reads: list[dict[str, str]] = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -338,10 +339,39 @@ class FakeCluster:
         return JSONResponse({"apiVersion": "v1", "kind": "PodList", "items": items})
 
     async def pod_log(self, request: Request) -> Response:
+        """The log as the API serves it: `follow` streams it on until the pod ends;
+        `tailLines`, `limitBytes` and `sinceSeconds` (the stand-in knows only when its log last
+        grew: all of it, or nothing) cut it. Each request's query is kept in `log_reads`."""
+        q = request.query_params
+        self.log_reads.append(dict(q))
         pod = self.pods.get(request.path_params["name"])
         if pod is None:
             return _status(404, "NotFound", "pod not found")
-        return Response(pod.log.read_bytes(), media_type="text/plain")
+        data = pod.log.read_bytes()
+        if "sinceSeconds" in q and pod.log.stat().st_mtime < time.time() - int(q["sinceSeconds"]):
+            data = b""
+        if "tailLines" in q:
+            n = int(q["tailLines"])
+            data = b"".join(data.splitlines(keepends=True)[-n:]) if n else b""
+        if "limitBytes" in q:
+            data = data[: int(q["limitBytes"])]
+        if q.get("follow") != "true":
+            return Response(data, media_type="text/plain")
+
+        async def more():  # type: ignore[no-untyped-def]
+            sent = len(data)
+            yield data
+            while True:
+                ended = pod.exit_code is not None
+                now = pod.log.read_bytes()
+                if len(now) > sent:
+                    yield now[sent:]
+                    sent = len(now)
+                elif ended:
+                    return
+                await asyncio.sleep(0.05)  # the stand-in's own poll of the file
+
+        return StreamingResponse(more(), media_type="text/plain")
 
     async def exec(self, ws: WebSocket) -> None:
         if ws.headers.get("authorization") != f"Bearer {TOKEN}":
@@ -389,12 +419,24 @@ class FakeCluster:
             assert self.lock.wait_for(lambda: (kind, ns, name) in self.objects, 10), name
             return self.objects[(kind, ns, name)]
 
+    def _env(self, pod: Pod, container: dict[str, Any]) -> dict[str, str]:
+        """A container's environment: values, and a Secret's keys (once it exists)."""
+        env = {}
+        for e in container.get("env", []):
+            if "value" in e:
+                env[e["name"]] = pod.local(e["value"])
+            else:
+                ref = e["valueFrom"]["secretKeyRef"]
+                secret = self._object("Secret", pod.ns, ref["name"])
+                env[e["name"]] = secret["stringData"][ref["key"]]
+        return env
+
     def _init_steps(self, pod: Pod) -> bool:
         """Each init container in turn, as the kubelet runs them; False when one failed (the
         pod then fails, as a restartPolicy Never pod does)."""
         for step in pod.spec.get("initContainers", []) if self.inits else []:
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            env.update({e["name"]: pod.local(e["value"]) for e in step.get("env", [])})
+            env.update(self._env(pod, step))
             Path(env.get("HOME", str(pod.workspace))).mkdir(parents=True, exist_ok=True)
             with open(pod.log, "ab") as log:
                 done = subprocess.run(
@@ -426,14 +468,7 @@ class FakeCluster:
                 where.mkdir(parents=True, exist_ok=True)
                 for item in vol["configMap"]["items"]:
                     (where / item["path"]).write_text(cm["data"][item["key"]])
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for e in c.get("env", []):
-            if "value" in e:
-                env[e["name"]] = pod.local(e["value"])
-            else:
-                ref = e["valueFrom"]["secretKeyRef"]
-                secret = self._object("Secret", pod.ns, ref["name"])
-                env[e["name"]] = secret["stringData"][ref["key"]]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self._env(pod, c)}
         Path(env.get("HOME", str(pod.workspace))).mkdir(parents=True, exist_ok=True)
         pod.env = env
         pod.cwd = pod.local(c.get("workingDir", "/workspace"))

@@ -228,3 +228,23 @@ def test_a_pods_review_needs_the_home_whose_rounds_it_adds(tmp_path: Path) -> No
         kb.review("w1")
     said = str(got.value)
     assert "w1" in said and "not read by this engine" in said and "\n" not in said
+
+
+def test_a_log_read_from_its_start_reads_the_new_pod_of_a_reused_id(
+    cluster: FakeCluster, tmp_path: Path
+) -> None:
+    """A long-lived reader (the web) whose follow stream ended with the last pod of an id
+    reads the next pod's log, not the old one's kept bytes."""
+    kb = _backend(cluster, tmp_path / "home")
+    kb.start(_spec("r1", "echo first-pod"))
+    assert kb.wait("r1", 20) == 0
+    _, end = kb.log("r1")
+    for _ in range(2):  # caught up twice: the follow stream starts, and ends with its pod
+        kb.log("r1", end)
+    followed = kb._follows["r1"]
+    assert followed.thread is not None
+    followed.thread.join(20)
+    assert followed.ended
+    kb.start(_spec("r1", "echo second-pod"))  # the finished Job of that id is replaced
+    got = _log_until(kb, "r1", "second-pod")
+    assert "second-pod" in got and "first-pod" not in got

@@ -495,3 +495,126 @@ def test_host_rm_install_and_an_old_ssh_record(home: Home) -> None:
     bad = {"v": 1, "kind": "k8s", "name": "k9", "target": TARGET, "image": "a b", "cap": 0}
     (h.data / "hosts" / "k9.json").write_text(json.dumps(bad))
     assert "is not a host record" in h.fails("host", "ls")
+
+
+TEMPLATE = """\
+imagePullSecrets: [{name: regcred}]
+nodeSelector: {pool: agents}
+tolerations: [{key: agents, operator: Exists, effect: NoSchedule}]
+serviceAccountName: looop-worker
+runtimeClassName: gvisor
+containers:
+  - name: worker
+    resources: {requests: {memory: 1Gi}, limits: {cpu: "2", memory: 2Gi}}
+    envFrom: [{secretRef: {name: more-keys}}]
+"""
+
+
+def test_a_pod_template_is_kept_with_the_host_and_shapes_each_job(home: Home) -> None:
+    h = home
+    (h.tmp / "pod.yaml").write_text(TEMPLATE)
+    _add(h, "k1", "--cpu", "500m", "--secret-env", "agent-keys", "--pod-template", "pod.yaml")
+    (h.tmp / "pod.yaml").unlink()  # kept in the host's record, not read again
+    h.ok("worker", "start", "p1", "THE BRIEF", "--host", "k1")
+    pod = h.cluster.jobs[("team-a", mf.job_name("p1"))]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert (pod["nodeSelector"], pod["runtimeClassName"]) == ({"pool": "agents"}, "gvisor")
+    assert pod["serviceAccountName"] == "looop-worker" and pod["tolerations"][0]["key"] == "agents"
+    [c] = pod["containers"]
+    assert c["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert c["resources"]["limits"] | {"ephemeral-storage": 0} == {
+        "cpu": "2",
+        "memory": "2Gi",
+        "ephemeral-storage": 0,  # the home's disk bound
+    }
+    assert c["envFrom"] == [
+        {"secretRef": {"name": "agent-keys"}},
+        {"secretRef": {"name": "more-keys"}},
+    ]
+    assert c["command"][:3] == ["looop", "pod", "run"]
+    h.ok("kill", "p1")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("nodeSelecter: {pool: a}\n", "pod template: spec has no field `nodeSelecter`"),
+        ("tolerations: [{key: a, efect: NoSchedule}]\n", "spec.tolerations[0] has no field"),
+        ("containers: [{name: worker, resouces: {}}]\n", "spec.containers[0] has no field"),
+        ("hostNetwork: true\n", "`hostNetwork` is refused"),
+        ("containers: [{name: worker, command: [sh]}]\n", "containers[0].command is refused"),
+        ("nodeSelector: [a\n", "--pod-template"),
+        ("- a\n", "must hold a mapping"),
+    ],
+)
+def test_a_bad_pod_template_is_refused_in_one_line(home: Home, text: str, says: str) -> None:
+    h = home
+    (h.tmp / "pod.yaml").write_text(text)
+    said = h.fails("host", "add", "k1", TARGET, "--image", IMAGE, "--pod-template", "pod.yaml")
+    assert says in said, said
+    assert (
+        "no such file"
+        in h.fails(
+            "host", "add", "k1", TARGET, "--image", IMAGE, "--pod-template", "nope.yaml"
+        ).lower()
+    )
+    assert json.loads(h.ok("host", "ls", "--json")) == []
+
+
+def test_a_private_repo_is_cloned_with_a_named_secret_looop_never_reads(home: Home) -> None:
+    h = home
+    _add(h, "k1", "--git-secret", "git-cred")
+    url = "https://git.example.com/team/private.git"
+    h.ok("worker", "start", "c1", "THE BRIEF", "--host", "k1", "--repo", url)
+    spec = h.cluster.jobs[("team-a", mf.job_name("c1"))]["spec"]["template"]["spec"]
+    [clone], [worker] = spec["initContainers"], spec["containers"]
+    assert clone["command"][-2:] == [url, mf.REPO_DIR]  # no credential in the URL
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in clone["env"] if "valueFrom" in e}
+    assert refs == {
+        "GIT_USERNAME": {"name": "git-cred", "key": "username"},
+        "GIT_PASSWORD": {"name": "git-cred", "key": "password"},
+    }
+    assert not any(e["name"].startswith("GIT_") for e in worker["env"])  # the clone's alone
+    assert not any("secrets/git-cred" in r for r in h.cluster.requests)  # never read by looop
+    # real git, given the clone step's environment, takes the Secret's keys as its credential
+    secret = {"username": "bot", "password": "s3cret-token"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(h.tmp)}
+    for e in clone["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        env[e["name"]] = secret[ref["key"]] if ref else e["value"]
+    got = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=https\nhost=git.example.com\npath=team/private.git\n\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert "username=bot\n" in got.stdout and "password=s3cret-token\n" in got.stdout, got
+    bad = h.fails("host", "add", "k2", TARGET, "--image", IMAGE, "--git-secret", "Bad_Name")
+    assert "secret name 'Bad_Name'" in bad
+    h.ok("kill", "c1")
+
+
+def test_ls_imports_the_client_only_when_it_asks_the_cluster(home: Home) -> None:
+    """The client's import costs ~28 `python -c pass`: `ls` pays it for a live pod worker
+    only, never for a Kubernetes host whose workers are over."""
+    h = home
+    _add(h)
+
+    def client() -> bool:
+        got = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "looop", "ls"],
+            env=h.cli.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert got.returncode == 0, got.stderr[-500:]
+        names = [ln.rsplit("|", 1)[-1].strip() for ln in got.stderr.splitlines() if "|" in ln]
+        return any(n.startswith("kubernetes.") for n in names)
+
+    h.ok("worker", "start", "i1", "THE BRIEF", "--host", "k1")
+    assert client()  # a live pod worker: the cluster is asked
+    h.ok("kill", "i1")
+    assert not client()

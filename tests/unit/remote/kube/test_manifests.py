@@ -32,6 +32,7 @@ SHAPES: dict[str, dict[str, Any]] = {
         "cpu": "500m",
         "memory": "2Gi",
         "secret_env": "agent-keys",
+        "git_secret": "git-cred",
         "env": {"LOOOP_SESSION_ID": "w-repo", "LOOOP_RUNNER": "codex", "SECRET": "no"},
     },
     "scp-repo, no contract": {
@@ -56,6 +57,28 @@ SHAPES: dict[str, dict[str, Any]] = {
         "argv": ["x"],
         "repo": "https://github.com/example/app.git",
         "bounds": {"pids": 512, "memory": 4 << 30, "disk": 2 << 30},
+    },
+    "pod template": {
+        "sid": "w-tpl",
+        "argv": ["x"],
+        "cpu": "500m",
+        "secret_env": "agent-keys",
+        "template": {
+            "imagePullSecrets": [{"name": "regcred"}],
+            "nodeSelector": {"pool": "agents"},
+            "tolerations": [{"key": "agents", "operator": "Exists", "effect": "NoSchedule"}],
+            "serviceAccountName": "looop-worker",
+            "runtimeClassName": "gvisor",
+            "containers": [
+                {
+                    "name": "worker",
+                    "resources": {"requests": {"memory": "1Gi"}, "limits": {"cpu": "2"}},
+                    "envFrom": [{"secretRef": {"name": "more-keys"}}],
+                    "env": [{"name": "TERM", "value": "dumb"}, {"name": "EXTRA", "value": "1"}],
+                }
+            ],
+            "volumes": [{"name": "cache", "emptyDir": {}}],
+        },
     },
 }
 
@@ -285,3 +308,48 @@ def test_several_repos_are_each_cloned_beside_the_others_where_the_worker_starts
     one = m.job(_shape(SHAPES["repo"]))["spec"]["template"]["spec"]
     assert one["containers"][0]["workingDir"] == m.REPO_DIR  # one repository: as before
     assert [c["name"] for c in one["initContainers"]] == ["clone"]
+
+
+def test_a_pod_template_merges_into_the_pod_by_name_and_keeps_looops_own() -> None:
+    pod = m.job(_shape(SHAPES["pod template"]))["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert (pod["nodeSelector"], pod["serviceAccountName"]) == ({"pool": "agents"}, "looop-worker")
+    assert pod["runtimeClassName"] == "gvisor" and pod["tolerations"][0]["key"] == "agents"
+    assert pod["automountServiceAccountToken"] is False  # a service account, still no token
+    [c] = pod["containers"]
+    assert c["command"][:3] == ["looop", "pod", "run"] and c["securityContext"]["runAsNonRoot"]
+    assert c["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": "2"},
+    }
+    assert c["envFrom"] == [
+        {"secretRef": {"name": "agent-keys"}},
+        {"secretRef": {"name": "more-keys"}},
+    ]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert (env["TERM"], env["EXTRA"], env["LOOOP_POD"]) == ("dumb", "1", "1")
+    assert [v["name"] for v in pod["volumes"]] == ["data", "workspace", "cache"]
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ({"hostNetwork": True}, "`hostNetwork` is refused"),
+        ({"hostPID": True}, "`hostPID` is refused"),
+        ({"securityContext": {"runAsUser": 0}}, "`securityContext` is refused"),
+        ({"automountServiceAccountToken": True}, "`automountServiceAccountToken` is refused"),
+        ({"initContainers": [{"name": "x"}]}, "`initContainers` is refused"),
+        ({"containers": [{"name": "worker", "command": ["sh"]}]}, "containers[0].command is"),
+        (
+            {"containers": [{"name": "worker", "securityContext": {"privileged": True}}]},
+            "containers[0].securityContext is refused",
+        ),
+        ({"containers": [{"name": "side", "image": "x"}]}, "must be named `worker`"),
+        ({"containers": [{"name": "worker", "env": [{"name": "LOOOP_POD"}]}]}, "LOOOP_POD"),
+        ({"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}, "hostPath volume is refused"),
+        (["nodeSelector"], "must hold a mapping"),
+    ],
+)
+def test_a_pod_template_that_would_undo_a_guarantee_is_refused(template: Any, said: str) -> None:
+    with pytest.raises(m.ManifestError, match=re.escape(said)):
+        _shape({**SHAPES["bare"], "template": template})
