@@ -148,6 +148,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop", "importlib.metadata"),  # the version: only what prints or sends it
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
     ("looop.home.errors", "by name: ?"),  # a missing extra is one line
+    ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
     ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # asyncio, termios: an attach only
     ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only

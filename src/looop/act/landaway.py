@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.landfar import OnHost
-from looop.act.landing import Here
+from looop.act.landlocal import Here
 from looop.act.landpod import InPod
 from looop.act.moves.far import backend_for
 from looop.core.context import Ctx

@@ -33,9 +33,9 @@ from looop.act.landing import (
     approved_tip,
     chosen_trees,
     merged_tree,
-    refusal,
     refused_in,
 )
+from looop.act.landlocal import refusal
 from looop.act.landpr import remote_env, why_remote
 from looop.act.landthere import there_verb
 from looop.core.context import Ctx

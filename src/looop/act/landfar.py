@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
+from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
+from looop.act.landlocal import Here, refused_as
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs

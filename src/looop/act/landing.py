@@ -28,10 +28,9 @@ from looop.home import outcomes
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
-from looop.workers import landask, reviewgit, reviewsend
+from looop.workers import landask, reviewgit
 from looop.workers.ids import normalise_target
-from looop.workers.review import Review, branch_moved, review, worker_tree, worker_trees
-from looop.workers.reviewrounds import Round
+from looop.workers.review import branch_moved, worker_trees
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty, uncommitted
@@ -299,42 +298,6 @@ def land(
     return done
 
 
-class Here:
-    """Worker `wid`'s change where its checkouts are here: read, commented on, its round sent
-    back and landed, as every face asks it (its Backend picks this: act/landaway.py); an
-    engine away overrides each (act/landfar.py, act/landpod.py)."""
-
-    def __init__(self, ctx: Ctx, wid: str) -> None:
-        self.ctx, self.wid = ctx, wid
-
-    def review(self) -> Review:
-        return review(self.ctx, self.wid)
-
-    def has_change(self) -> None:
-        """Nothing when the worker has a change to comment on; else its one line. Away, its
-        host or pod says so when asked."""
-        worker_tree(self.ctx, self.wid)
-
-    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
-        return reviewsend.add_comments(self.ctx, self.wid, on_lines, on_all)
-
-    def send(self, knobs: Knobs) -> Round:
-        return reviewsend.send(self.ctx, knobs, self.wid)
-
-    def land(
-        self,
-        knobs: Knobs,
-        mode: str | None,
-        into: str | None,
-        actor: str,
-        repo: str | None = None,
-        *,
-        at: Approved,
-    ) -> Landed:
-        """Landed at the tips the human approved (`at`), never later."""
-        return land(self.ctx, knobs, self.wid, mode, into, actor, repo, at=at)
-
-
 def outcome_landed(ctx: Ctx, done: Landed) -> None:
     """Landed overrides how it ended (home/outcomes.py): a worker that ended is recounted as
     landed; a live one is landed when it ends. A pull request is proposed until merged."""
@@ -372,23 +335,6 @@ def settle(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
     if ask is not None:  # an answer is an event; the landing itself is journaled
         line = f"{actor}: answered the landing proposal {ask}: {said}"
         ctx.events.record("answer", id=ask, actor=actor, line=line)
-
-
-def refusal(e: LooopError) -> dict[str, Any]:
-    """A landing refused, as a host or a pod answers it (raised again home: `refused_as`)."""
-    if isinstance(e, LandConflict):
-        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
-    return {"refused": str(e), "kind": "nothing" if isinstance(e, NothingToLand) else "land"}
-
-
-def refused_as(got: dict[str, Any], where: str) -> None:
-    """A host's or a pod's refusal (`refusal`) raised here as its kind, `where` said first."""
-    said = got.get("refused")
-    if not isinstance(said, str):
-        return
-    if got.get("kind") == "conflict":
-        raise LandConflict(where + said, str(got.get("comment", "")))
-    raise (NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
 
 
 def land_one(

@@ -24,7 +24,8 @@ from typing import Any
 
 from looop.act.landconfig import LandConfig, land_config, pr_argv
 from looop.act.landfar import comment_of, landed_from_json
-from looop.act.landing import Approved, Here, Landed, LandError, journal_landed, refused_as, settle
+from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
+from looop.act.landlocal import Here, refused_as
 from looop.act.landpr import run_pr
 from looop.act.wal import intent
 from looop.core.context import Ctx

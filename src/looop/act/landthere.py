@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.landconfig import land_config
-from looop.act.landing import Approved, LandError, land, refusal
+from looop.act.landing import Approved, LandError, land
+from looop.act.landlocal import refusal
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from looop.act.landing import Here
+from looop.act.landlocal import Here
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError

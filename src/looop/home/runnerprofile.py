@@ -32,7 +32,21 @@ MappingProxyType = type(type.__dict__)
 
 
 class RunnerProfile:
-    """One agent CLI's profile: data and small callables, frozen once made."""
+    """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
+    on each keyword: `endpoint_files` are its own provider files that may set the endpoint (a
+    variable naming a folder or, with "" under it, a file; the file; the path under $HOME
+    when unset), `endpoint_keys` the keys to the URL there ("*" any, "<field>" the key its
+    top-level field names), `endpoint_sure` whether a URL found there is surely the one in
+    use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
+    decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
+    records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
+    `record_mark`, else a built-in `records` shape ("messages", "totals", "costs", "store").
+    `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
+    "env" (a JSON config in `mcp_env`) or "" none. `finds_id`: where a CLI that names its
+    conversation itself is found (workers/resume.py): "rollout" (files under `id_home`),
+    "session-list", or "" ({{session_id}} gives it). `id_home` and `keys`: its folder and
+    the variables of a key it takes for a login (home/usagewindows.py). `first_run`: what its
+    box starts with so the CLI asks nothing (workers/firstrun.py)."""
 
     def __init__(
         self,
@@ -51,45 +65,27 @@ class RunnerProfile:
         login_env: tuple[str, ...] = (),  # any one of these set: logged in
         login_files: tuple[tuple[str, str], ...] = (),  # (folder variable or "" for $HOME, file)
         login_fix: str = "",
-        # its own provider files that may set the endpoint: (a variable naming a folder or, with
-        # "" under it, a file; the file under that folder; the path under $HOME when unset)
         endpoint_files: tuple[tuple[str, str, str], ...] = (),
-        # the keys to the URL in such a file: "*" any key, "<field>" the key its top-level
-        # field names; whether a URL found there is surely the one in use
         endpoint_keys: tuple[str, ...] = (),
         endpoint_sure: bool = False,
         reports_cost: bool = True,  # its stream or records say what it spends
         prices: Mapping[str, Mapping[str, float]] | None = None,  # USD per 1M tokens, by model
         busy: tuple[str, ...] = (),  # screen patterns: working (wins over everything)
         needs: tuple[tuple[str, str], ...] = (),  # (kind "approval"/"idle", screen pattern)
-        # the built-in stream shape it speaks (decide/streams.py, decide/cost/meter.py:
-        # "result", "agent", "thread", "step"); else its own, read by these:
         stream: str = "",
         is_own: Callable[[dict[str, object]], bool] | None = None,
         event: Callable[[dict[str, object]], Said] | None = None,
         run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
         token_events: tuple[str, ...] = (),  # the event types run_tokens reads
-        # its session records (loop/workmeter.py, loop/clirecords.py)
         session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
-        # else its records' built-in shape (clirecords.py: "messages", "totals", "costs", "store")
         records: str = "",
-        # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
-        # --mcp-config=JSON word after the program), "overrides" (`-c mcp_servers.*` words),
-        # "env" (a JSON config in the variable mcp_env, unless the user set one), "" none
         mcp: str = "",
         mcp_env: str = "",
-        # a CLI that names its conversation itself: where looop finds it (workers/resume.py):
-        # "rollout" (its session files under id_home), "session-list" (it is asked); ""
-        # {{session_id}} gives it
         finds_id: str = "",
-        # its folder (a variable naming it, else the path under $HOME) and the variables of a
-        # key it takes for a login: the account a usage limit holds (home/usagewindows.py)
         id_home: tuple[str, str] = ("", ""),
         keys: tuple[str, ...] = (),
-        # before a sandboxed worker starts (workers/firstrun.py; the env, its line's words):
-        # (the variables its box starts with so the CLI asks nothing, "") or ({}, why not)
         first_run: FirstRun | None = None,
         enter_gap_s: float = 0.0,  # a typed line's Enter waits this long after its echo
     ) -> None:
@@ -102,8 +98,45 @@ class RunnerProfile:
                 value = _frozen_map(value)
             object.__setattr__(self, key, value)
 
-    # a slot per keyword of __init__: its fields are named once
-    __slots__ = __init__.__code__.co_varnames[1 : 1 + __init__.__code__.co_kwonlyargcount]
+    __slots__ = (
+        "base_url_env",
+        "busy",
+        "config",
+        "domains",
+        "endpoint_files",
+        "endpoint_keys",
+        "endpoint_sure",
+        "enter_gap_s",
+        "event",
+        "finds_id",
+        "first_run",
+        "id_home",
+        "is_own",
+        "keys",
+        "locked",
+        "login_env",
+        "login_files",
+        "login_fix",
+        "made",
+        "mcp",
+        "mcp_env",
+        "name",
+        "needs",
+        "note",
+        "placeholders",
+        "preset",
+        "prices",
+        "record_mark",
+        "record_usage",
+        "records",
+        "reports_cost",
+        "root_note",
+        "run_tokens",
+        "session_file",
+        "state",
+        "stream",
+        "token_events",
+    )
 
     if TYPE_CHECKING:
         name: str

@@ -21,6 +21,7 @@ from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
 from looop.remote.kube import manifests as mf
+from looop.remote.kube import podtemplate
 from looop.remote.kube.cluster import load_client
 from looop.remote.kube.target import parse_target
 
@@ -231,7 +232,7 @@ def _kube_host(
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
     for secret in (secret_env, git_secret):
         if secret is not None:
-            mf.check_secret_name(secret)
+            podtemplate.check_secret_name(secret)
     if cpu is not None:
         mf.check_quantity("cpu", cpu)
     if memory is not None:
@@ -239,7 +240,7 @@ def _kube_host(
     mf.check_deadline(deadline_s)
     mf.check_ttl(ttl_s)
     if pod_template is not None:
-        mf.check_template(pod_template)
+        podtemplate.check_template(pod_template)
     return KubeHost(
         name,
         target,
@@ -331,7 +332,7 @@ def _template_file(path: str) -> Any:
             patch = yaml.safe_load(f)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise HostError(f"--pod-template {path}: {' '.join(str(e).split())[:200]}") from None
-    return mf.check_template(patch, models)
+    return podtemplate.check_template(patch, models)
 
 
 def _not_registered(data: Path, name: str) -> None:

@@ -104,7 +104,7 @@ class KubeBackend(KubeCluster, Polled):
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
-        self.template = template  # the host's --pod-template (manifests.check_template)
+        self.template = template  # the host's --pod-template (podtemplate.check_template)
         self.git_secret = git_secret
         self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
         self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)

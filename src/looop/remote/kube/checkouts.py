@@ -69,3 +69,23 @@ def note(urls: Sequence[str]) -> str:
     lines = [f"**Your checkouts**: cloned side by side in {CHECKOUTS_DIR}, where you start:"]
     lines += [f"- `{name}/`: a clone of {url}" for name, url in folders(urls)]
     return "\n".join(lines) + "\n\n"
+
+
+# git asks this helper (run by sh) for an https clone's credential: the Secret's keys, as the
+# clone step's environment has them; never in a URL, an argv or looop's hands.
+GIT_HELPER = (
+    '!f() { test "$1" = get && '
+    'printf "username=%s\\npassword=%s\\n" "$GIT_USERNAME" "$GIT_PASSWORD"; }; f'
+)
+
+
+def git_env(secret: str | None) -> list[dict[str, Any]]:
+    """The clone step's credential: `username` and `password` of the Secret `secret` (a
+    kubernetes.io/basic-auth one; a token as its password)."""
+    if secret is None:
+        return []
+    keys = [("GIT_USERNAME", "username"), ("GIT_PASSWORD", "password")]
+    env = [{"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}} for v, k in keys]
+    config = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper"}
+    config |= {"GIT_CONFIG_VALUE_0": GIT_HELPER, "GIT_TERMINAL_PROMPT": "0"}
+    return env + [{"name": k, "value": v} for k, v in config.items()]

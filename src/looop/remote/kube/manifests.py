@@ -3,10 +3,9 @@
 the way home (the web API's URL and token). Every input is checked first, with one line
 naming what is wrong, so nothing odd reaches a manifest or the cluster.
 
-Names: the Job is `looop-<slug>-<hash>`, the slug a DNS-safe spelling of the worker id and
-the hash its exact id (W1 and w1 differ); labels carry that key and the home's, and an
-annotation keeps the id as typed. Built with no client import: the tests validate these
-dicts against the Kubernetes OpenAPI schema offline."""
+Names: the Job is `looop-<slug>-<hash>` (a DNS-safe id, and its exact id's hash: W1 and w1
+differ); labels carry that key and the home's, an annotation the id as typed. Built with no
+client import: the tests validate these dicts against the Kubernetes OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -16,14 +15,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from looop.home.errors import LooopError
 from looop.home.knobs import KNOBS
 from looop.home.runners import RUNNERS
 from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
-from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR, clone_steps, folders
-from looop.remote.kube.target import is_dns_label
+from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR, clone_steps, folders, git_env
+from looop.remote.kube.podtemplate import CONTAINER as CONTAINER
+from looop.remote.kube.podtemplate import ManifestError as ManifestError
+from looop.remote.kube.podtemplate import check_secret_name, check_template, patched
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
 
@@ -33,7 +33,6 @@ HOME_LABEL = "looop.dev/home"
 ID_ANNOTATION = "looop.dev/worker-id"
 SIZE_ANNOTATION = "looop.dev/size"
 
-CONTAINER = "worker"
 DATA_DIR = "/looop"  # the pod's own data dir: sessions/<id>/output.log lives here
 PROMPTS_DIR = "/looop/prompts"  # the brief, mounted from the ConfigMap
 WORKSPACE = "/workspace"
@@ -53,10 +52,6 @@ PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", *(p.mcp_env for p in RUNNERS i
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-
-
-class ManifestError(LooopError):
-    """An input that must not reach a manifest (one line)."""
 
 
 _shown = shown  # one spelling of untrusted text in a message, shared with repospec
@@ -110,12 +105,6 @@ def check_ttl(ttl_s: int) -> int:
     return ttl_s
 
 
-def check_secret_name(name: str) -> str:
-    if not _is_subdomain(name):
-        raise ManifestError(f"secret name '{_shown(str(name))}' is not a Kubernetes name")
-    return name
-
-
 class WorkerShape:
     """Everything one worker's Job needs, checked on the way in (`ManifestError`)."""
 
@@ -166,22 +155,13 @@ class WorkerShape:
         template: Mapping[str, Any] | None = None,
         git_secret: str | None = None,
     ) -> None:
-        try:
-            self.sid = check_id(sid)
-        except SessionError:
-            raise ManifestError(
-                f"invalid session id '{_shown(str(sid))}': use 1-64 letters, digits, '.', "
-                "'_' or '-'"
-            ) from None
+        self.sid = _check_sid(sid)
         self.argv = _check_argv(argv)
         self.image = check_image(image)
         self.home = home_key(home)
         self.brief = _check_brief(brief) if brief is not None else None
         self.env = _check_env(env or {})
-        cols, rows = size
-        if not (10 <= cols <= 1000 and 2 <= rows <= 500):
-            raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
-        self.size = (cols, rows)
+        self.size = _check_size(size)
         self.repo = check_repo(repo) if repo is not None else None
         # several (the first is `repo`): each cloned into its folder beside the others
         several = [check_repo(r) for r in repos] if len(repos) > 1 else []
@@ -196,11 +176,7 @@ class WorkerShape:
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
         self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
-        if pull_policy not in ("Always", "IfNotPresent", "Never"):
-            raise ManifestError(
-                f"image pull policy '{_shown(pull_policy)}' must be Always, IfNotPresent or Never"
-            )
-        self.pull_policy = pull_policy
+        self.pull_policy = _check_pull_policy(pull_policy)
         self.bounds = bounds_checked(bounds or {})
         self.template = check_template(template) if template is not None else None
 
@@ -217,12 +193,28 @@ class WorkerShape:
         return f"{PROMPTS_DIR}/{self.sid}.md"
 
 
-def _is_subdomain(name: str) -> bool:
-    return (
-        isinstance(name, str)
-        and 0 < len(name) <= 253
-        and all(is_dns_label(part) for part in name.split("."))
-    )
+def _check_sid(sid: str) -> str:
+    try:
+        return check_id(sid)
+    except SessionError:
+        raise ManifestError(
+            f"invalid session id '{_shown(str(sid))}': use 1-64 letters, digits, '.', '_' or '-'"
+        ) from None
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    cols, rows = size
+    if not (10 <= cols <= 1000 and 2 <= rows <= 500):
+        raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
+    return cols, rows
+
+
+def _check_pull_policy(policy: str) -> str:
+    if policy not in ("Always", "IfNotPresent", "Never"):
+        raise ManifestError(
+            f"image pull policy '{_shown(policy)}' must be Always, IfNotPresent or Never"
+        )
+    return policy
 
 
 def _check_argv(argv: Sequence[str]) -> list[str]:
@@ -443,103 +435,16 @@ def _pod(shape: WorkerShape) -> dict[str, Any]:
     }
     if shape.repo is not None:
         pod["initContainers"] = _clones(shape, shape.repo)
-    return _patched(pod, copy.deepcopy(shape.template)) if shape.template else pod
+    return patched(pod, copy.deepcopy(shape.template)) if shape.template else pod
 
 
 # What a pod template may not say: each would undo a guarantee (docs/KUBERNETES.md).
-_POD_REFUSED = {
-    "hostNetwork": "a worker stays off the node's network",
-    "hostPID": "a worker sees only its own processes",
-    "hostIPC": "a worker shares no memory with the node",
-    "hostUsers": "a worker's users are not the node's",
-    "securityContext": "a worker runs as looop's non-root user",
-    "automountServiceAccountToken": "a worker never talks to the cluster",
-    "restartPolicy": "the pulse owns retries",
-    "initContainers": "the clones are looop's",
-    "ephemeralContainers": "the worker is the pod's only container",
-}
-_CONTAINER_REFUSED = {
-    "command": "the container runs `looop pod run`",
-    "args": "the container runs `looop pod run`",
-    "image": "--image names it",
-    "workingDir": "a worker starts in its checkout",
-    "securityContext": "a worker runs unprivileged, as looop's non-root user",
-}
-
-
-def check_template(patch: Any, models: Any = None) -> dict[str, Any]:
-    """A `--pod-template`: a patch of the pod spec that keeps looop's guarantees; with
-    `models` (the client's, at `host add`) every field name is checked too."""
-    if not isinstance(patch, dict):
-        raise ManifestError("pod template: the file must hold a mapping of pod spec fields")
-    for key, why in _POD_REFUSED.items():
-        if key in patch:
-            raise ManifestError(f"pod template: `{key}` is refused ({why}): remove it")
-    for i, c in enumerate(patch.get("containers") or ()):
-        if not isinstance(c, dict) or c.get("name") != CONTAINER:
-            raise ManifestError(
-                f"pod template: containers[{i}] must be named `{CONTAINER}` (no other container)"
-            )
-        for key, why in _CONTAINER_REFUSED.items():
-            if key in c:
-                raise ManifestError(f"pod template: containers[{i}].{key} is refused ({why})")
-        for e in c.get("env") or ():
-            if isinstance(e, dict) and str(e.get("name", "")).startswith("LOOOP_"):
-                raise ManifestError(f"pod template: env {_shown(e['name'])} is looop's own")
-    for v in patch.get("volumes") or ():
-        if isinstance(v, dict) and "hostPath" in v:
-            raise ManifestError("pod template: a hostPath volume is refused (the node's files)")
-    if models is not None:
-        _known(patch, "V1PodSpec", "spec", models)
-    return patch
-
-
-def _known(value: Any, kind: str, at: str, models: Any) -> None:
-    """Each field of `value` one the client's model `kind` has (its camelCase name)."""
-    if kind.lower().startswith("list[") and isinstance(value, list):
-        for i, v in enumerate(value):
-            _known(v, kind[5:-1], f"{at}[{i}]", models)
-        return
-    cls = getattr(models, kind, None)
-    if cls is None:
-        return  # a plain value: the API checks it
-    if not isinstance(value, dict):
-        raise ManifestError(f"pod template: {at} must be a mapping")
-    fields = {wire: attr for attr, wire in cls.attribute_map.items()}
-    for key, v in value.items():
-        if key not in fields:
-            raise ManifestError(f"pod template: {at} has no field `{_shown(str(key))}`")
-        _known(v, cls.openapi_types[fields[key]], f"{at}.{key}", models)
-
-
-def _patched(base: Any, patch: Any) -> Any:
-    """A strategic merge, kept small: mappings merge; in a list, an item with the `name` of
-    one there merges into it, any other is appended; anything else is replaced."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        return {**base, **{k: _patched(base[k], v) if k in base else v for k, v in patch.items()}}
-    if isinstance(base, list) and isinstance(patch, list):
-        out = list(base)
-        for item in patch:
-            name = item.get("name") if isinstance(item, dict) else None
-            at = [
-                i
-                for i, b in enumerate(out)
-                if name and isinstance(b, dict) and b.get("name") == name
-            ]
-            if at:
-                out[at[0]] = _patched(out[at[0]], item)
-            else:
-                out.append(item)
-        return out
-    return patch
-
-
 def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     """The init containers that clone the repo (several: each side by side) first."""
     step = {
         "image": shape.image,
         "imagePullPolicy": shape.pull_policy,
-        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *_git_env(shape.git_secret)],
+        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *git_env(shape.git_secret)],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
         "resources": _limits(shape),  # its memory and disk bounded as the worker's
@@ -547,26 +452,6 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     return clone_steps(
         (("", repo),) if not shape.checkouts else shape.checkouts, shape.branch, step
     )
-
-
-# git asks this helper (run by sh) for an https clone's credential: the Secret's keys, as the
-# clone step's environment has them; never in a URL, an argv or looop's hands.
-GIT_HELPER = (
-    '!f() { test "$1" = get && '
-    'printf "username=%s\\npassword=%s\\n" "$GIT_USERNAME" "$GIT_PASSWORD"; }; f'
-)
-
-
-def _git_env(secret: str | None) -> list[dict[str, Any]]:
-    """The clone step's credential: `username` and `password` of the Secret `secret` (a
-    kubernetes.io/basic-auth one; a token as its password)."""
-    if secret is None:
-        return []
-    keys = [("GIT_USERNAME", "username"), ("GIT_PASSWORD", "password")]
-    env = [{"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}} for v, k in keys]
-    config = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper"}
-    config |= {"GIT_CONFIG_VALUE_0": GIT_HELPER, "GIT_TERMINAL_PROMPT": "0"}
-    return env + [{"name": k, "value": v} for k, v in config.items()]
 
 
 def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]:
