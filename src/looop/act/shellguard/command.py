@@ -25,13 +25,13 @@ _CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.
 
 @dataclass
 class _Cmd:
-    """One simple command: its words, its redirects, and what feeds on its output."""
+    """One simple command: its words, the text fed to its stdin, and what feeds on its output."""
 
     host: str | None = None  # inside `$(…)`/`<(…)`/backticks: what runs it as code ("$": the
     # substitution is itself the command word)
     words: list[str] = field(default_factory=list)
-    redirects: list[tuple[str, str]] = field(default_factory=list)
-    bodies: list[str] = field(default_factory=list)
+    herestrings: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)  # here-documents
     cwd: str | None = None  # where an earlier `cd` in the same text went, when we can tell
 
 
@@ -103,16 +103,22 @@ def _command_at(words: Sequence[str]) -> int | None:
     return _unwrap(words)[0]
 
 
-def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(options, operands), options ending at `--`."""
+def _split_opts(
+    args: Sequence[str], takes: str = "", longs: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """(options, operands), options ending at `--`; a short option ending in a letter of
+    `takes`, or a long one in `longs` without `=`, eats the next word (dropped)."""
     opts: list[str] = []
     operands: list[str] = []
-    options = True
-    for a in args:
+    i, options = 0, True
+    while i < len(args):
+        a, i = args[i], i + 1
         if options and a == "--":
             options = False
         elif options and a.startswith("-") and len(a) > 1:
             opts.append(a)
+            long = a.startswith("--")
+            i += (a.startswith(longs) and "=" not in a) if long else a[-1] in takes
         else:
             operands.append(a)
     return opts, operands
@@ -151,7 +157,7 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     if name == "script":
         return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
     if name in _SCHEDULERS:
-        fed = [target for op, target in c.redirects if op == "<<<"] + c.bodies
+        fed = c.herestrings + c.bodies
         return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
@@ -171,7 +177,7 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
             inline = True
     if inline and i < len(args):
         out.append(args[i])
-    out += [target for op, target in c.redirects if op == "<<<"]
+    out += c.herestrings
     if not (inline or out):
         out += c.bodies
     return out

@@ -47,8 +47,9 @@ _SUBST = frozenset({"command_substitution", "process_substitution"})
 _REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _DEFAULTS = re.compile(r"\$\{([a-z_][a-z0-9_]*):?=([^}]*)\}")  # `${d:=~}` sets d
 _DECLARES = frozenset({"declare", "typeset", "local", "export", "readonly"})
-# the options of read and mapfile that take a value (lower-cased), and the one naming an array
-_READ_TAKES, _MAPFILE_TAKES = "adinptu", "cdnosu"
+# They set names from input: each plain word (an option's value too), and their default name
+_READS = {"read": ("reply",), "mapfile": ("mapfile",), "readarray": ("mapfile",)}
+_READS |= {"printf": (), "getopts": ("optarg",)}
 
 CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
 TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
@@ -119,7 +120,7 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
         if t == "command_name":
             words += [_word(ch, name_subs) for ch in p.named_children[:1]]
         elif t == "herestring_redirect":
-            c.redirects += [("<<<", _word(ch, stdin_subs).lower()) for ch in p.named_children[-1:]]
+            c.herestrings += [_word(ch, stdin_subs).lower() for ch in p.named_children[-1:]]
         elif t == "heredoc_redirect":
             c.bodies += [_text(ch).lower() for ch in p.named_children if ch.type == "heredoc_body"]
         elif t == "file_redirect":
@@ -145,78 +146,29 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
     return c
 
 
-def _input(name: str) -> Unsure:
-    return Unsure(f"${name}, set from input at run time, which the tripwire cannot evaluate")
-
-
-def _read_names(name: str, args: Sequence[str]) -> list[str]:
-    """The names read, mapfile, printf -v and getopts set from input, which the text does
-    not tell."""
-    takes = _READ_TAKES if name == "read" else _MAPFILE_TAKES
-    out: list[str] = []
-    if name == "printf":
-        return [
-            a[2:] or next(iter(args[k + 1 : k + 2]), "")
-            for k, a in enumerate(args[:1])
-            if a.startswith("-v")
-        ]
-    if name == "getopts":
-        return [*args[1:2], "optarg"]
-    i = 0
-    while i < len(args):
-        a, i = args[i], i + 1
-        if a.startswith("-") and len(a) > 1 and not out:
-            at = next((k for k, ch in enumerate(a[1:], 1) if ch in takes), 0)
-            value = a[at + 1 :] or (args[i] if at and i < len(args) else "")
-            i += bool(at and not a[at + 1 :])
-            if name == "read" and at and a[at] == "a":
-                out.append(value)
-        else:
-            out.append(a)
-    return out or (["reply"] if name == "read" else ["mapfile"])
-
-
 _Sets = dict[str, list[Value]]  # a name, and every word it may be set to
 _Calls = list[tuple[str, list[str]]]  # the commands a text runs, with their arguments
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
-def _assignments(text: str, parser: Parser, depth: int) -> _Sets:
-    """Every name the text sets, with the words it may set it to (in any order, in any
-    branch: `d=~`, `export d=$HOME`, `for d in ~`, `set -- ~`, a call of a function the
-    text defines) or Unsure (`read d`, `declare -n r=HOME`, `printf -v d`)."""
-    raw: _Sets = {}
-    calls: _Calls = []
-    defined: set[str] = set()
-    for m in _DEFAULTS.finditer(text.lower()):
-        raw.setdefault(m.group(1), []).append(m.group(2))
-    stack = [parser.parse(text.encode("ascii")).root_node]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.children)
-        if n.type == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
-            defined.add(_text(fn).lower())
-        elif n.type == "command":
-            _command_sets(n, raw, calls, parser, depth)
-        else:
-            _tree_sets(n, raw)
-    return _called(raw, calls, defined)
-
-
-def _assign(raw: _Sets, word: str, nameref: bool) -> None:
+def _assign(sets: _Sets, word: str, nameref: bool) -> None:
     """`name=value`, `name+=value` or `name[i]=value`; a name reference is not followed."""
     name, _, value = word.partition("=")
     if name.endswith("+"):
         name, value = name[:-1], f"${{{name[:-1]}}}{value}"
     name = name.split("[", 1)[0]
     ref = Unsure(f"${name}, a name reference the tripwire does not follow")
-    raw.setdefault(name, []).append(ref if nameref else value)
+    sets.setdefault(name, []).append(ref if nameref else value)
 
 
-def _tree_sets(n: Node, raw: _Sets) -> None:
-    """What an assignment node (`d=~`, `a+=(x y)`, `declare -n r=HOME`) or a for loop sets."""
+def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
+    """What an assignment node (`d=~`, `a+=(x y)`, `declare -n r=HOME`), a for loop or a
+    function definition sets."""
+    if n.type == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
+        defined.add(_text(fn).lower())
     if n.type == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
         for w in [_word(v, []).lower() for v in n.children_by_field_name("value")] or ["$@"]:
-            raw.setdefault(_text(loop).lower(), []).append(w)
+            sets.setdefault(_text(loop).lower(), []).append(w)
     if n.type != "variable_assignment":
         return
     parent = n.parent
@@ -229,29 +181,27 @@ def _tree_sets(n: Node, raw: _Sets) -> None:
     name = _text(key).lower() if key is not None else ""
     values = (value.named_children if value.type == "array" else [value]) if value else []
     for word in [_word(v, []).lower() for v in values] or [""]:
-        _assign(raw, f"{name}{plus}={word}", nameref)
+        _assign(sets, f"{name}{plus}={word}", nameref)
 
 
-def _command_sets(n: Node, raw: _Sets, calls: _Calls, parser: Parser, depth: int) -> None:
-    """What a command node sets: the assignments before it, the names read/declare/printf -v
-    set, what an eval's text sets; it joins `calls` (and `set -- ~` as a call of "set -")."""
-    words = _from_command(n, (), {}).words
-    at = _command_at(words)
-    for w in words[: len(words) if at is None else at]:
+def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: int) -> None:
+    """What a command sets: assignments a wrapper or declare carries, every name read,
+    mapfile, printf -v and getopts may set from input, what an eval's text sets; it joins
+    `calls` (and `set -- ~` as a call of "set -")."""
+    at = _command_at(c.words)
+    cmd, args = ("", []) if at is None else (_base(c.words[at]), c.words[at + 1 :])
+    nameref = cmd in _DECLARES and any(a.startswith("-") and "n" in a for a in args)
+    for w in c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else []):
         if _ASSIGNMENT.fullmatch(w):
-            _assign(raw, w, False)  # `env d=~ bash -c …`
+            _assign(sets, w, nameref)  # `env d=~ bash -c …`, `builtin export d=~`
     if at is None:
         return
-    cmd, args = _base(words[at]), words[at + 1 :]
     calls.append((cmd, args))
-    if cmd in ("read", "mapfile", "readarray", "printf", "getopts"):
-        for got in _read_names(cmd, args):
-            raw.setdefault(got, []).append(_input(got))
-    elif cmd in _DECLARES:  # `builtin export d=~`
-        nameref = any(a.startswith("-") and "n" in a for a in args)
-        for a in args:
-            if _ASSIGNMENT.fullmatch(a):
-                _assign(raw, a, nameref)
+    if cmd in _READS and (cmd != "printf" or any(a.startswith("-v") for a in args)):
+        for got in [*(a.removeprefix("-v") for a in args), *_READS[cmd]]:
+            if _NAME.fullmatch(got):
+                why = f"${got}, set from input at run time, which the tripwire cannot evaluate"
+                sets.setdefault(got, []).append(Unsure(why))
     elif cmd == "set":
         i = 0
         while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
@@ -259,23 +209,23 @@ def _command_sets(n: Node, raw: _Sets, calls: _Calls, parser: Parser, depth: int
         if args[i:]:
             calls.append(("set -", args[i + (args[i] == "--") :]))
     elif cmd == "eval" and depth < _MAX_DEPTH:
-        for got, vs in _assignments(" ".join(args), parser, depth + 1).items():
-            raw.setdefault(got, []).extend(vs)
+        for got, vs in _read(" ".join(args), parser, depth + 1, None)[1].items():
+            sets.setdefault(got, []).extend(vs)
 
 
-def _called(raw: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
+def _called(sets: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
     """`f ~` sets f's $1 (a function the text defines), as `set -- ~` sets $1; a shift may
     move any of them to any place."""
     for cmd, args in calls:
         if cmd in defined or cmd == "set -":
             for at, a in enumerate(args, 1):
                 for got in (str(at), "@", "*"):
-                    raw.setdefault(got, []).append(a)
+                    sets.setdefault(got, []).append(a)
     if any(cmd == "shift" for cmd, _ in calls):
-        every = [v for got, vs in raw.items() if got.isdigit() for v in vs]
-        for got in [got for got in raw if got.isdigit()]:
-            raw[got] = list(every)
-    return raw
+        every = [v for got, vs in sets.items() if got.isdigit() for v in vs]
+        for got in [got for got in sets if got.isdigit()]:
+            sets[got] = list(every)
+    return sets
 
 
 def _redirect_rule(n: Node) -> str | None:
@@ -326,12 +276,12 @@ def _swallowed(n: Node) -> str | None:
     return f"shell code the tripwire could not read: `{shown}`" if hides else None
 
 
-def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUARD) -> str | None:
+def _pipelines(order: _Read, guard: Guard) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
     download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
     roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
     found: str | None = None
-    for n, c in reversed(order):  # children before their parents
+    for n, c, _ in reversed(order):  # children before their parents
         mine = _roles(c, guard) if c is not None else {}
         for ch in n.children:
             mine = roles.get(ch.id, {}) | mine
@@ -362,6 +312,42 @@ def _ascii(guard: Guard) -> Guard:
     )
 
 
+_Read = list[tuple["Node", _Cmd | None, str | None]]  # each node, its command, the cwd there
+
+
+def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read, _Sets]:
+    """The text's nodes in pre-order (each command read as words, with the host of the
+    substitution it sits in and the cwd an earlier `cd` left), and every name it sets, with
+    the words it may set it to (in any order, in any branch)."""
+    host_of: dict[int, str | None] = {}
+    order: _Read = []
+    sets: _Sets = {}
+    calls: _Calls = []
+    defined: set[str] = set()
+    for m in _DEFAULTS.finditer(text.lower()):
+        sets.setdefault(m.group(1), []).append(m.group(2))
+    # (node, host of the substitution it sits in, redirects from outside that reach it)
+    stack: list[tuple[Node, str | None, Sequence[Node]]] = [
+        (parser.parse(text.encode("ascii")).root_node, None, ())
+    ]
+    while stack:  # pre-order, by hand: nesting depth is the input's to choose
+        n, host, outer = stack.pop()
+        c: _Cmd | None = None
+        if n.type in _SUBST:
+            host = host_of.get(n.id)  # None: its output is not an argument of any command
+        elif n.type == "command":
+            c = _from_command(n, outer, host_of)
+            c.host, c.cwd = host, cwd
+            cwd = _after_cd(c, cwd)  # commands come in text order; subshell scope is ignored
+            _command_sets(c, sets, calls, parser, depth)
+        else:
+            _tree_sets(n, sets, defined)
+        order.append((n, c, cwd))
+        inner = _inner_redirects(n, n.children, outer)
+        stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
+    return order, _called(sets, calls, defined)
+
+
 def _tree_check(
     text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck, pipes: bool = True
 ) -> str | None:
@@ -381,26 +367,10 @@ def _tree_check(
     ascii_text = _NON_ASCII.sub("x", text).replace("\n\\", "\n \\")
     if ascii_text != text:  # and so do the paths it is compared with
         guard = _ascii(guard)
-    parser = bash_parser()
-    tree = parser.parse(ascii_text.encode("ascii"))
-    # the names the text sets, tracked into every path it aims a destructive command at
-    guard = assigned(guard, _assignments(ascii_text, parser, depth))
-    host_of: dict[int, str | None] = {}
-    order: list[tuple[Node, _Cmd | None]] = []
-    # (node, host of the substitution it sits in, redirects from outside that reach it)
-    stack: list[tuple[Node, str | None, Sequence[Node]]] = [(tree.root_node, None, ())]
-    cwd = guard.cwd  # commands come in text order; subshell scope is ignored
-    while stack:  # pre-order, by hand: nesting depth is the input's to choose
-        n, host, outer = stack.pop()
-        children = n.children
-        c: _Cmd | None = None
-        why: str | None = None
-        if n.type in _SUBST:
-            host = host_of.get(n.id)  # None: its output is not an argument of any command
-        elif n.type == "command":
-            c = _from_command(n, outer, host_of)
-            c.host, c.cwd = host, cwd
-            cwd = _after_cd(c, cwd)
+    order, sets = _read(ascii_text, bash_parser(), depth, guard.cwd)
+    guard = assigned(guard, sets)  # followed into every path a destructive command aims at
+    for n, c, cwd in order:
+        if c is not None:
             why = rule(c, depth, guard)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
@@ -408,11 +378,10 @@ def _tree_check(
             why = _swallowed(n)
         elif n.type == "heredoc_redirect":
             why = _heredoc_backticks(n, depth, guard.at(cwd), check)
+        else:
+            why = None
         if why is not None:
             return why
-        order.append((n, c))
-        inner = _inner_redirects(n, children, outer)
-        stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
     return _pipelines(order, guard) if pipes else None
 
 
@@ -433,34 +402,19 @@ def _inner_redirects(
 
 
 def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
-    for op, target in c.redirects:
-        if op in _WRITES and _device(target):
-            return f"a redirect onto a disk device: `{op} {target}`"
     at, nested = _unwrap(c.words)
+    why: str | None = None
+    if at is not None:
+        name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
+        nested += _scripts(name, args, c)
+        why = _rule(name, args, shown, c.cwd, guard) or _fed_rule(c, depth, guard)
+        if why is None and name in _DOWNLOADERS and c.host is not None:
+            run = f"as a command: `$({shown})`" if c.host == "$" else f"by {c.host}: `{shown}`"
+            why = f"a download run {run}"
+        for sub in _find(args, c.cwd, guard)[1] if why is None and name == "find" else []:
+            why = why or _command_rule(_Cmd(host=c.host, words=sub, cwd=c.cwd), depth + 1, guard)
     inner = guard.at(c.cwd)  # a nested script starts where this command runs
-    for script in nested:
-        if (why := _check(script, depth + 1, inner)) is not None:
-            return why
-    if at is None:
-        return None
-    name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
-    if (why := _rule(name, args, shown, c.cwd, guard)) is not None:
-        return why
-    if (why := _fed_rule(c, depth, guard)) is not None:
-        return why
-    if name in _DOWNLOADERS and c.host is not None:
-        if c.host == "$":
-            return f"a download run as a command: `$({shown})`"
-        return f"a download run by {c.host}: `{shown}`"
-    if name == "find":
-        for sub in _find(args, c.cwd, guard)[1]:
-            sub_cmd = _Cmd(host=c.host, words=sub, cwd=c.cwd)
-            if (why := _command_rule(sub_cmd, depth + 1, guard)) is not None:
-                return why
-    for script in _scripts(name, args, c):
-        if (why := _check(script, depth + 1, inner)) is not None:
-            return why
-    return None
+    return why or next((w for s in nested if (w := _check(s, depth + 1, inner)) is not None), None)
 
 
 def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:

@@ -27,7 +27,15 @@ from looop.act.shellguard.tables import (
     _SHOW_CHARS,
     _SYSTEMCTL_POWER,
 )
-from looop.act.shellguard.targets import NO_GUARD, Guard, braces, inside, protected, system
+from looop.act.shellguard.targets import (
+    NO_GUARD,
+    Guard,
+    braces,
+    inside,
+    protected,
+    segments,
+    system,
+)
 
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
@@ -54,16 +62,8 @@ def _critical(path: str, cwd: str | None = None) -> str | None:
         path = f"{cwd.rstrip('/')}/{path}"
     if _HOME.fullmatch(path):
         return path
-    if not path.startswith("/"):
-        return None
-    parts: list[str] = []
-    for seg in path.split("/"):
-        if seg == "..":
-            if parts:
-                parts.pop()
-        elif seg not in ("", ".", "*"):
-            parts.append(seg)
-    return path if system(parts) else None
+    segs = segments("/".join(s for s in path.split("/") if s != "*"))
+    return path if path.startswith("/") and system(segs) else None
 
 
 def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> str | None:
@@ -130,27 +130,14 @@ def _find(
 def _push_options(rest: Sequence[str]) -> tuple[set[str], list[str]]:
     """What `git push REST` was asked for (force, every, delete, tags) and its positional
     words (the remote, then the refspecs)."""
-    flags: set[str] = set()
-    positional: list[str] = []
+    takes = ("--repo", "--push-option", "--receive-pack", "--exec")
+    opts, positional = _split_opts(rest, "o", takes)
     long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
     long |= {"mirror": "mirror", "delete": "delete", "tags": "tags"}
-    j, options = 0, True
-    while j < len(rest):
-        a = rest[j]
-        j += 1
-        if options and a == "--":
-            options = False
-        elif options and a.startswith("--"):
-            name = a[2:].split("=", 1)[0]
-            flags.add(long.get(name, ""))
-            if name in ("repo", "push-option", "receive-pack", "exec") and "=" not in a:
-                j += 1
-        elif options and a.startswith("-") and len(a) > 1:
-            flags |= {"force"} if "f" in a else set()
-            flags |= {"delete"} if "d" in a else set()
-            j += a.endswith("o")  # -o <push option>
-        else:
-            positional.append(a)
+    flags = {long.get(o[2:].split("=", 1)[0], "") for o in opts if o.startswith("--")}
+    for o in (o for o in opts if not o.startswith("--")):
+        flags |= {"force"} if "f" in o else set()
+        flags |= {"delete"} if "d" in o else set()
     if "mirror" in flags:
         flags |= {"force", "every"}
     return flags, positional
@@ -249,23 +236,8 @@ def _recursive_targets(name: str, opts: Sequence[str], operands: Sequence[str]) 
 def _mv_sources(args: Sequence[str]) -> list[str]:
     """What `mv` may move away: every operand but the last; with -t DIR every operand (DIR
     too: lower-cased, -t and -T read alike, and -T moves the first onto the second)."""
-    sources: list[str] = []
-    every = False
-    i, options = 0, True
-    while i < len(args):
-        a = args[i]
-        i += 1
-        if options and a == "--":
-            options = False
-        elif options and a.startswith("--"):
-            every |= a.startswith("--target-directory")
-            if a.startswith(("--target-directory", "--suffix")) and "=" not in a:
-                i += 1
-        elif options and a.startswith("-") and len(a) > 1:
-            every |= "t" in a
-            i += 1 if a.endswith("s") else 0  # -S SUFFIX
-        else:
-            sources.append(a)
+    opts, sources = _split_opts(args, "s", ("--target-directory", "--suffix"))
+    every = any(o.startswith("--target-directory") or (o[1] != "-" and "t" in o) for o in opts)
     return sources if every else sources[:-1]
 
 
@@ -309,10 +281,7 @@ def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None
     sub, rest, here = _git_at(args, cwd)
     if sub != "clean":
         return None
-    for k in range(len(rest) - 1, -1, -1):  # -e PATTERN: a pattern kept, not a path
-        if rest[k] in ("-e", "--exclude") and k + 1 < len(rest):
-            del rest[k : k + 2]
-    opts, specs = _split_opts(rest)
+    opts, specs = _split_opts(rest, "e", ("--exclude",))  # -e PATTERN: kept, not a path
     force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
     dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
     if not force or dry or here is None:
