@@ -348,6 +348,17 @@ def test_a_refused_command_quoted_as_an_argument_passes(bad: str, verb: str) -> 
 
 # Each class the issue names, in shapes the old scanner missed. (command, piece of the reason)
 REFUSED_PARSED = [
+    # what echo or printf hands a shell (or at, batch, crontab) is read as that shell reads it
+    ('echo "rm -rf ~" | bash', "rm -rf ~"),
+    ('echo "rm -rf ~" | at now', "rm -rf ~"),
+    ("printf 'sudo\\x20ls' | batch", "sudo ls"),
+    ("printf '%s\\n' '* * * * * rm -rf ~' | crontab -", "rm -rf ~"),
+    ("printf 'rm -rf %s' ~ | sh", "rm -rf ~"),
+    ('bash <(echo "rm -rf ~")', "rm -rf ~"),
+    ('bash -c "$(echo rm -rf ~)"', "rm -rf ~"),
+    # an alias the text defines runs as what it stands for, typed into a shell
+    ("alias k=rm\nk -rf ~", "rm -rf ~"),
+    ("alias k='sudo -i'; k", "sudo"),
     # substitutions inside double quotes, backticks, expansions, assignments, here-docs
     ('echo "$(rm -rf /)"', "rm -rf"),
     ('echo "`sudo id`"', "sudo id"),

@@ -39,25 +39,17 @@ def _base(word: str) -> str:
     return word.rsplit("/", 1)[-1] if "/" in word.rstrip("/") else word
 
 
-_ENV_SPACES = frozenset("_tnvfr")
+_ENV_ESCAPE = re.compile(r"\\(c[\s\S]*|[\s\S])")
 
 
 def env_split(value: str) -> str:
     """An `env -S` string with env's own escapes read as env reads them: `\\_` and the
     whitespace escapes separate words, `\\c` ends the string (`rm\\_-rf\\_~` is rm -rf ~)."""
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        ch, nxt = value[i], value[i + 1 : i + 2]
-        if ch == "\\" and nxt:
-            if nxt == "c":
-                break
-            out.append(" " if nxt in _ENV_SPACES else ch + nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+
+    def one(m: re.Match[str]) -> str:
+        return "" if m[1][0] == "c" else " " if m[1] in "_tnvfr" else m[0]
+
+    return _ENV_ESCAPE.sub(one, value)
 
 
 def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:

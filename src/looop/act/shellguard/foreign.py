@@ -9,7 +9,7 @@ documented gap (a script on disk). Words arrive lower-cased. Pure; a reason or N
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from looop.act.shellguard.tables import _INTERPRETERS, _STDIN
 
@@ -158,15 +158,18 @@ def _awk(name: str, args: Sequence[str]) -> str | None:
             files.append(value)
         elif key in _AWK_CODE:
             programs.append(value)  # also -E FILE, lower-cased: read as a program, harmless
-    if i < len(args):
-        programs.append(args[i])
+    return _programs(name, files, programs + list(args[i : i + 1]), _awk_code)
+
+
+def _programs(
+    name: str, files: Sequence[str], programs: Sequence[str], code: Callable[[str], str | None]
+) -> str | None:
+    """Why awk's or sed's program files or programs run a command, or None."""
     for f in files:
         if run_time_path(f):
             return f"`{name} -f {f}`: a program named at run time, which the tripwire does not read"
-    for p in programs:
-        if (why := _awk_code(p)) is not None:
-            return f"`{name}` {why}, which the tripwire does not read"
-    return None
+    why = next((why for p in programs if (why := code(p)) is not None), None)
+    return None if why is None else f"`{name}` {why}, which the tripwire does not read"
 
 
 def _awk_literal(prog: str, i: int) -> tuple[int, str | None]:
@@ -236,15 +239,8 @@ _SED_LABELS = frozenset("bt:")
 def _sed(args: Sequence[str]) -> str | None:
     """sed reads as shell unless its script can run a command (`e`, `s///e`)."""
     scripts, files, sandbox = _sed_args(args)
-    if sandbox:
-        return None  # GNU sed refuses e, r and w under --sandbox
-    for f in files:
-        if run_time_path(f):
-            return f"`sed -f {f}`: a script named at run time, which the tripwire does not read"
-    for s in scripts:
-        if (why := _sed_code(s)) is not None:
-            return f"`sed` {why}, which the tripwire does not read"
-    return None
+    # GNU sed refuses e, r and w under --sandbox
+    return None if sandbox else _programs("sed", files, scripts, _sed_code)
 
 
 def _sed_args(args: Sequence[str]) -> tuple[list[str], list[str], bool]:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import (
+    _CRON,
     _base,
     _Cmd,
     _code_arg,
@@ -48,8 +49,8 @@ _REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_re
 _DEFAULTS = re.compile(r"\$\{([a-z_][a-z0-9_]*):?=([^}]*)\}")  # `${d:=~}` sets d
 _DECLARES = frozenset({"declare", "typeset", "local", "export", "readonly"})
 # They set names from input: each plain word (an option's value too), and their default name
-_READS = {"read": ("reply",), "mapfile": ("mapfile",), "readarray": ("mapfile",)}
-_READS |= {"printf": (), "getopts": ("optarg",)}
+_READS = {"read": "reply", "mapfile": "mapfile", "readarray": "mapfile", "getopts": "optarg"}
+_READS["printf"] = ""  # only with -v
 
 CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
 TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
@@ -198,7 +199,7 @@ def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: in
         return
     calls.append((cmd, args))
     if cmd in _READS and (cmd != "printf" or any(a.startswith("-v") for a in args)):
-        for got in [*(a.removeprefix("-v") for a in args), *_READS[cmd]]:
+        for got in [*(a.removeprefix("-v") for a in args), _READS[cmd]]:
             if _NAME.fullmatch(got):
                 why = f"${got}, set from input at run time, which the tripwire cannot evaluate"
                 sets.setdefault(got, []).append(Unsure(why))
@@ -276,19 +277,40 @@ def _swallowed(n: Node) -> str | None:
     return f"shell code the tripwire could not read: `{shown}`" if hides else None
 
 
-def _pipelines(order: _Read, guard: Guard) -> str | None:
+def _printed(c: _Cmd) -> str | None:
+    """What echo or printf among `c`'s words prints, as shell text (its format filled in)."""
+    at = _command_at(c.words)
+    name = "" if at is None else _base(c.words[at])
+    args = c.words[at + 1 :] if at is not None else []
+    if name == "echo":
+        return " ".join(args[1:] if args[:1] and re.fullmatch(r"-[nee]+", args[0]) else args)
+    if name != "printf" or not args or args[0].startswith("-v"):
+        return None
+    rest = iter(args[1:])
+    text = re.sub(r"%[-#0 +]*[0-9]*(?:\.[0-9]+)?[a-z]", lambda m: next(rest, ""), args[0])
+    return _ansi_c(" ".join([text, *rest]))
+
+
+def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
-    download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
+    download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`); what
+    echo or printf hands a shell is checked as the shell will read it."""
     roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
     found: str | None = None
     for n, c, _ in reversed(order):  # children before their parents
-        mine = _roles(c, guard) if c is not None else {}
+        mine = {} if c is None else _roles(c, guard)
+        if c is not None and (printed := _printed(c)) is not None:
+            mine["prints"] = printed
         for ch in n.children:
             mine = roles.get(ch.id, {}) | mine
         if n.type == "pipeline":
             upstream: dict[str, str] = {}
             for ch in n.named_children:
                 here = roles.get(ch.id, {})
+                if "prints" in upstream and "runs" in here:
+                    text = upstream["prints"]  # a crontab's lines: a schedule first
+                    cron = _base(here["runs"].split()[0]) == "crontab"
+                    found = check(_CRON.sub("", text) if cron else text) or found
                 for producer, consumer, label in _PIPE_RULES:
                     if producer in upstream and consumer in here:
                         found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
@@ -345,7 +367,15 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
         order.append((n, c, cwd))
         inner = _inner_redirects(n, n.children, outer)
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
+    aliases = {k: v for cmd, args in calls if cmd == "alias" for k, _, v in map(_alias, args)}
+    for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
+        if c is not None and (at := _command_at(c.words)) is not None and c.words[at] in aliases:
+            c.words[at : at + 1] = aliases[c.words[at]].split()
     return order, _called(sets, calls, defined)
+
+
+def _alias(arg: str) -> tuple[str, str, str]:
+    return arg.partition("=") if "=" in arg else ("", "", "")
 
 
 def _tree_check(
@@ -382,7 +412,9 @@ def _tree_check(
             why = None
         if why is not None:
             return why
-    return _pipelines(order, guard) if pipes else None
+    if not pipes:
+        return None
+    return _pipelines(order, guard, lambda text: check(text, depth + 1, guard))
 
 
 def _inner_redirects(
@@ -407,6 +439,8 @@ def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
     if at is not None:
         name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
         nested += _scripts(name, args, c)
+        if c.host not in (None, "$") and (printed := _printed(c)) is not None:
+            nested.append(printed)  # `bash <(echo …)`: what it prints is run as code
         why = _rule(name, args, shown, c.cwd, guard) or _fed_rule(c, depth, guard)
         if why is None and name in _DOWNLOADERS and c.host is not None:
             run = f"as a command: `$({shown})`" if c.host == "$" else f"by {c.host}: `{shown}`"

@@ -99,49 +99,33 @@ def _env_string(words: Sequence[str]) -> str | None:
 
 def _shebang(line: str) -> str | None:
     """Why the tripwire cannot read what this #! line runs, or None for a plain shell. As
-    the kernel reads it: the interpreter up to a space or tab, the rest one argument."""
-    text = line.strip(" \t")
-    interp, _, rest = text.replace("\t", " ").partition(" ")
+    the kernel reads it: the interpreter up to a space or tab, the rest one argument; `env`
+    and a multicall binary name the shell in that argument."""
+    interp, _, rest = line.strip(" \t").replace("\t", " ").partition(" ")
     rest = rest.strip(" \t")
     shown = f"#!{line.strip()}"[:80]
     if not interp.startswith(SYSTEM_DIRS) or "/../" in interp or "/./" in interp:
         return f"`{shown}`: its interpreter is not in {', '.join(d[:-1] for d in SYSTEM_DIRS)}"
-    name = _base(interp)
-    if name == "env":
-        return _env_line(rest, shown)
-    if name in _MULTICALL:
-        return None if rest in READABLE else f"`{shown}`: not a shell the tripwire reads"
-    if name not in READABLE:
-        return f"`{shown}`: {name} is not a shell the tripwire reads"
-    return None if _shell_flags(rest.split()) else f"`{shown}`: shell options it cannot follow"
-
-
-def _env_line(rest: str, shown: str) -> str | None:
-    """`#!/usr/bin/env bash`, or `env -S` with plain words (no quotes, escapes or ${…},
-    which env -S would read its own way)."""
-    if rest.startswith(("-S", "--split-string")):
+    words = rest.split()
+    if _base(interp) == "env" and rest.startswith(("-S", "--split-string")):
         value = rest[2:] if rest.startswith("-S") else rest.partition("=")[2] or rest[14:]
         if any(ch in value for ch in "'\"\\$"):
             return f"`{shown}`: an env -S string with quotes or escapes it cannot follow"
         words = value.split()
         while words and ("=" in words[0] and not words[0].startswith("-")):
             words = words[1:]  # NAME=VALUE assignments
-        if words and words[0] in ("-i", "--ignore-environment", "-"):
-            words = words[1:]
-    elif " " in rest or rest.startswith("-"):
+        words = words[1:] if words[:1] in (["-i"], ["--ignore-environment"], ["-"]) else words
+    elif _base(interp) == "env" and (" " in rest or rest.startswith("-")):
         return f"`{shown}`: env options it cannot follow"
-    else:
-        words = [rest] if rest else []
-    if not words:
+    if _base(interp) in ("env", *_MULTICALL) and words:
+        interp, words = words[0], words[1:]
+    elif _base(interp) == "env":
         return f"`{shown}`: env without a program"
-    prog = words[0]
-    if "/" in prog and not prog.startswith(SYSTEM_DIRS):
+    if "/" in interp and not interp.startswith(SYSTEM_DIRS):
         return f"`{shown}`: its interpreter is not in a system folder"
-    if _base(prog) not in READABLE:
-        return f"`{shown}`: {_base(prog)} is not a shell the tripwire reads"
-    if not _shell_flags(words[1:]):
-        return f"`{shown}`: shell options it cannot follow"
-    return None
+    if (name := _base(interp)) not in READABLE:
+        return f"`{shown}`: {name} is not a shell the tripwire reads"
+    return None if _shell_flags(words) else f"`{shown}`: shell options it cannot follow"
 
 
 def _shell_flags(words: Sequence[str]) -> bool:
