@@ -426,6 +426,10 @@ SET_BY_THE_TEXT = [
     'find . -name x | while read f; do rm -rf "$f"; done',
     "getopts a: d; rm -rf $d",
     "readarray a < list; mv $a /tmp/away",
+    'export "d=$HOME"; rm -rf $d',  # quoted or brace-expanded, still an assignment
+    'declare "d"=~; rm -rf $d',
+    "export {{a,b}}=~; rm -rf $b",
+    "builtin export {{a,b}}=~; rm -rf $b",
 ]
 
 

@@ -132,32 +132,35 @@ _AWK_CODE = ("-e", "--source")
 _AWK_VALUED = (*_AWK_FILES, *_AWK_CODE, "-l", "--load", "-v", "--assign", "-w")
 
 
+def _valued(args: Sequence[str], valued: Sequence[str]) -> tuple[list[tuple[str, str]], int]:
+    """The options before the first operand, each with its value (glued, after `=`, or the
+    next word for one in `valued`, unless that word is an option), and where operands start."""
+    out: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "-":
+        a, i = args[i], i + 1
+        if a == "--":
+            break
+        key, eq, value = a.partition("=") if a.startswith("--") else (a[:2], "", a[2:])
+        option = args[i].startswith("-") and len(args[i]) > 1 if i < len(args) else True
+        if not (eq or value) and key in valued and not option:
+            value, i = args[i], i + 1
+        out.append((key, value))
+    return out, i
+
+
 def _awk(name: str, args: Sequence[str]) -> str | None:
     """awk reads as shell only when its program cannot run a command. Lower-cased, -F and
     -f read alike: a value may be a program file or a separator, and the first operand is
     judged as a program either way."""
-    programs: list[str] = []
-    files: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--":
-            i += 1
-            break
-        if not a.startswith("-") or a == "-":
-            break
-        i += 1
-        key, eq, value = a.partition("=") if a.startswith("--") else (a[:2], "", a[2:])
-        if not (eq or value) and key in _AWK_VALUED and i < len(args):
-            value, i = args[i], i + 1
+    opts, i = _valued(args, _AWK_VALUED)
+    for key, value in opts:
         if key in ("-l", "--load"):
-            return f"`{name} {a}`: a native extension it loads, which the tripwire does not read"
+            return f"`{name} {key}`: a native extension it loads, which the tripwire does not read"
         if key == "-w" and value.startswith("e"):
             return f"`{name} -W {value}`: a program file the tripwire does not read"
-        if key in _AWK_FILES:
-            files.append(value)
-        elif key in _AWK_CODE:
-            programs.append(value)  # also -E FILE, lower-cased: read as a program, harmless
+    files = [v for k, v in opts if k in _AWK_FILES]
+    programs = [v for k, v in opts if k in _AWK_CODE]  # also -E FILE, lower-cased: harmless
     return _programs(name, files, programs + list(args[i : i + 1]), _awk_code)
 
 
@@ -238,39 +241,12 @@ _SED_LABELS = frozenset("bt:")
 
 def _sed(args: Sequence[str]) -> str | None:
     """sed reads as shell unless its script can run a command (`e`, `s///e`)."""
-    scripts, files, sandbox = _sed_args(args)
-    # GNU sed refuses e, r and w under --sandbox
-    return None if sandbox else _programs("sed", files, scripts, _sed_code)
-
-
-def _sed_args(args: Sequence[str]) -> tuple[list[str], list[str], bool]:
-    """sed's scripts, its script files, and whether it runs with --sandbox."""
-    scripts: list[str] = []
-    files: list[str] = []
-    i, sandbox = 0, False
-    while i < len(args):
-        a = args[i]
-        i += 1
-        value = args[i] if i < len(args) else ""
-        if a in ("-e", "--expression") and value and not value.startswith("-"):
-            scripts.append(value)  # `-e -…`: -E, lower-cased, then an option
-            i += 1
-        elif a in ("-f", "--file") and value:
-            files.append(value)
-            i += 1
-        elif a in ("-l", "--line-length"):
-            i += 1
-        elif a.startswith(("--expression=", "--file=")):
-            (scripts if a.startswith("--e") else files).append(a.partition("=")[2])
-        elif a.startswith(("-e", "-f")) and len(a) > 2:
-            (scripts if a[1] == "e" else files).append(a[2:])
-        elif a == "--sandbox":
-            sandbox = True
-        elif not a.startswith("-") or a == "-":
-            if not scripts and not files:
-                scripts.append(a)
-            break
-    return scripts, files, sandbox
+    opts, i = _valued(args, ("-e", "--expression", "-f", "--file", "-l", "--line-length"))
+    if any(k == "--sandbox" for k, _ in opts):
+        return None  # GNU sed refuses e, r and w under --sandbox
+    scripts = [v for k, v in opts if k in ("-e", "--expression")]
+    files = [v for k, v in opts if k in ("-f", "--file")]
+    return _programs("sed", files, scripts or list(args[i : i + 1]), _sed_code)
 
 
 def _delimited(script: str, k: int, parts: int) -> int:

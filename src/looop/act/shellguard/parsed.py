@@ -30,7 +30,7 @@ from looop.act.shellguard.tables import (
     _WRITES,
     MAX_CHARS,
 )
-from looop.act.shellguard.targets import NO_GUARD, Guard, assigned
+from looop.act.shellguard.targets import NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
@@ -170,6 +170,13 @@ def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
     if n.type == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
         for w in [_word(v, []).lower() for v in n.children_by_field_name("value")] or ["$@"]:
             sets.setdefault(_text(loop).lower(), []).append(w)
+    if n.type == "declaration_command":  # `export "d=~"`, `export {a,b}=~`: words that assign
+        words = [_word(ch, []).lower() for ch in n.named_children]
+        nameref = any(w.startswith("-") and "n" in w for w in words)
+        for ch, word in zip(n.named_children, words, strict=True):
+            for w in braces(word) if ch.type != "variable_assignment" else []:
+                if _ASSIGNMENT.fullmatch(w):
+                    _assign(sets, w, nameref)
     if n.type != "variable_assignment":
         return
     parent = n.parent
@@ -192,7 +199,8 @@ def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: in
     at = _command_at(c.words)
     cmd, args = ("", []) if at is None else (_base(c.words[at]), c.words[at + 1 :])
     nameref = cmd in _DECLARES and any(a.startswith("-") and "n" in a for a in args)
-    for w in c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else []):
+    carried = c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else [])
+    for w in (alt for word in carried for alt in braces(word)):
         if _ASSIGNMENT.fullmatch(w):
             _assign(sets, w, nameref)  # `env d=~ bash -c …`, `builtin export d=~`
     if at is None:

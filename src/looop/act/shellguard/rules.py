@@ -108,19 +108,15 @@ def _find(
 ) -> tuple[str | None, list[list[str]]]:
     """(a critical or protected start path if the expression deletes, the -exec commands)."""
     aimed, i = _find_starts(args, cwd, guard)
+    expr = list(args[i:])
     execs: list[list[str]] = []
-    expr = args[i:]
     j = 0
-    while j < len(expr):
-        a = expr[j]
+    while j < len(expr):  # what each -exec/-execdir/-ok/-okdir runs, up to its `;` or `+`
         j += 1
-        if a in ("-exec", "-execdir", "-ok", "-okdir"):
-            sub: list[str] = []
-            while j < len(expr) and expr[j] not in (";", "+"):
-                sub.append(expr[j])
-                j += 1
-            j += 1
-            execs.append(sub)
+        if expr[j - 1] in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((k for k in range(j, len(expr)) if expr[k] in (";", "+")), len(expr))
+            execs.append(expr[j:end])
+            j = end + 1
     deletes = "-delete" in expr or any(
         (at := _command_at(sub)) is not None and _base(sub[at]) in _DELETERS for sub in execs
     )
