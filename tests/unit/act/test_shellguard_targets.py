@@ -430,6 +430,8 @@ SET_BY_THE_TEXT = [
     'declare "d"=~; rm -rf $d',
     "export {{a,b}}=~; rm -rf $b",
     "builtin export {{a,b}}=~; rm -rf $b",
+    'n=d; declare "$n"=~; rm -rf $d',  # a name told only at run time: any it reads
+    'n=d; read "$n" <<< ~; rm -rf "$d"',
 ]
 
 

@@ -30,7 +30,7 @@ from looop.act.shellguard.tables import (
     _WRITES,
     MAX_CHARS,
 )
-from looop.act.shellguard.targets import NO_GUARD, Guard, assigned, braces
+from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
@@ -162,6 +162,15 @@ def _assign(sets: _Sets, word: str, nameref: bool) -> None:
     sets.setdefault(name, []).append(ref if nameref else value)
 
 
+def _assign_word(sets: _Sets, word: str, nameref: bool) -> None:
+    """A word that assigns (`d=~`), or one that sets a name told only at run time (`"$n"=~`:
+    under "", for every name the text reads)."""
+    if _ASSIGNMENT.fullmatch(word):
+        _assign(sets, word, nameref)
+    elif "$" in word.partition("=")[0] and "=" in word:
+        sets.setdefault("", []).append(Unsure(f"{word}, a name the tripwire cannot tell"))
+
+
 def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
     """What an assignment node (`d=~`, `a+=(x y)`, `declare -n r=HOME`), a for loop or a
     function definition sets."""
@@ -175,8 +184,7 @@ def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
         nameref = any(w.startswith("-") and "n" in w for w in words)
         for ch, word in zip(n.named_children, words, strict=True):
             for w in braces(word) if ch.type != "variable_assignment" else []:
-                if _ASSIGNMENT.fullmatch(w):
-                    _assign(sets, w, nameref)
+                _assign_word(sets, w, nameref)
     if n.type != "variable_assignment":
         return
     parent = n.parent
@@ -201,16 +209,16 @@ def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: in
     nameref = cmd in _DECLARES and any(a.startswith("-") and "n" in a for a in args)
     carried = c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else [])
     for w in (alt for word in carried for alt in braces(word)):
-        if _ASSIGNMENT.fullmatch(w):
-            _assign(sets, w, nameref)  # `env d=~ bash -c …`, `builtin export d=~`
+        _assign_word(sets, w, nameref)  # `env d=~ bash -c …`, `builtin export d=~`
     if at is None:
         return
     calls.append((cmd, args))
     if cmd in _READS and (cmd != "printf" or any(a.startswith("-v") for a in args)):
         for got in [*(a.removeprefix("-v") for a in args), _READS[cmd]]:
-            if _NAME.fullmatch(got):
-                why = f"${got}, set from input at run time, which the tripwire cannot evaluate"
-                sets.setdefault(got, []).append(Unsure(why))
+            if _NAME.fullmatch(got) or "$" in got:  # `read "$n"`: a name told at run time
+                shown, key = (got, "") if "$" in got else (f"${got}", got)
+                why = f"{shown}, set from input at run time, which the tripwire cannot evaluate"
+                sets.setdefault(key, []).append(Unsure(why))
     elif cmd == "set":
         i = 0
         while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
@@ -379,6 +387,8 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
     for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
         if c is not None and (at := _command_at(c.words)) is not None and c.words[at] in aliases:
             c.words[at : at + 1] = aliases[c.words[at]].split()
+    for name in _REFS.findall(text.lower()) if "" in sets else []:
+        sets.setdefault(name, []).extend(sets[""])
     return order, _called(sets, calls, defined)
 
 
