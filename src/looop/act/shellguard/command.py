@@ -23,6 +23,31 @@ from looop.act.shellguard.tables import (
 _CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)
 
 
+_ANSI_C = re.compile(
+    r"\\(x[0-9a-f]{1,2}|u[0-9a-f]{1,4}|U[0-9a-f]{1,8}|[0-7]{1,3}|c.?|.)", re.S | re.I
+)
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r"}
+_ANSI_SIMPLE |= {"t": "\t", "v": "\v"}
+
+
+def _ansi_c(body: str) -> str:
+    """What bash makes of the inside of `$'…'`."""
+
+    def one(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e[0] in "xuU" and len(e) > 1:
+            code = int(e[1:], 16)
+        elif e[0] in "01234567":
+            code = int(e, 8)
+        elif e[0] == "c":
+            return chr(ord(e[1]) & 0x1F) if len(e) > 1 else ""
+        else:
+            return _ANSI_SIMPLE.get(e, e)
+        return chr(code) if code <= 0x10FFFF else ""
+
+    return _ANSI_C.sub(one, body)
+
+
 @dataclass
 class _Cmd:
     """One simple command: its words, the text fed to its stdin, and what feeds on its output."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import (
     _CRON,
+    _ansi_c,
     _base,
     _Cmd,
     _code_arg,
@@ -21,7 +22,16 @@ from looop.act.shellguard.command import (
     fed_commands,
 )
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import _PIPE_RULES, _after_cd, _device, _find, _roles, _rule, _show
+from looop.act.shellguard.rules import (
+    _PIPE_RULES,
+    _after_cd,
+    _device,
+    _find,
+    _printed,
+    _roles,
+    _rule,
+    _show,
+)
 from looop.act.shellguard.tables import (
     _ASSIGNMENT,
     _DOWNLOADERS,
@@ -37,11 +47,6 @@ if TYPE_CHECKING:
 
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
-_ANSI_C = re.compile(
-    r"\\(x[0-9a-f]{1,2}|u[0-9a-f]{1,4}|U[0-9a-f]{1,8}|[0-7]{1,3}|c.?|.)", re.S | re.I
-)
-_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r"}
-_ANSI_SIMPLE |= {"t": "\t", "v": "\v"}
 _BACKTICKS = re.compile(r"`([^`]*)`")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SUBST = frozenset({"command_substitution", "process_substitution"})
@@ -54,24 +59,6 @@ _READS["printf"] = ""  # only with -v
 
 CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
 TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
-
-
-def _ansi_c(body: str) -> str:
-    """What bash makes of the inside of `$'…'`."""
-
-    def one(m: re.Match[str]) -> str:
-        e = m.group(1)
-        if e[0] in "xuU" and len(e) > 1:
-            code = int(e[1:], 16)
-        elif e[0] in "01234567":
-            code = int(e, 8)
-        elif e[0] == "c":
-            return chr(ord(e[1]) & 0x1F) if len(e) > 1 else ""
-        else:
-            return _ANSI_SIMPLE.get(e, e)
-        return chr(code) if code <= 0x10FFFF else ""
-
-    return _ANSI_C.sub(one, body)
 
 
 def _text(n: Node) -> str:
@@ -293,20 +280,6 @@ def _swallowed(n: Node) -> str | None:
     return f"shell code the tripwire could not read: `{shown}`" if hides else None
 
 
-def _printed(c: _Cmd) -> str | None:
-    """What echo or printf among `c`'s words prints, as shell text (its format filled in)."""
-    at = _command_at(c.words)
-    name = "" if at is None else _base(c.words[at])
-    args = c.words[at + 1 :] if at is not None else []
-    if name == "echo":
-        return " ".join(args[1:] if args[:1] and re.fullmatch(r"-[nee]+", args[0]) else args)
-    if name != "printf" or not args or args[0].startswith("-v"):
-        return None
-    rest = iter(args[1:])
-    text = re.sub(r"%[-#0 +]*[0-9]*(?:\.[0-9]+)?[a-z]", lambda m: next(rest, ""), args[0])
-    return _ansi_c(" ".join([text, *rest]))
-
-
 def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
     download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`); what
@@ -315,8 +288,6 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
     found: str | None = None
     for n, c, _ in reversed(order):  # children before their parents
         mine = {} if c is None else _roles(c, guard)
-        if c is not None and (printed := _printed(c)) is not None:
-            mine["prints"] = printed
         for ch in n.children:
             mine = roles.get(ch.id, {}) | mine
         if n.type == "pipeline":
@@ -457,7 +428,7 @@ def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
     if at is not None:
         name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
         nested += _scripts(name, args, c)
-        if c.host not in (None, "$") and (printed := _printed(c)) is not None:
+        if c.host not in (None, "$") and (printed := _printed(name, args)) is not None:
             nested.append(printed)  # `bash <(echo …)`: what it prints is run as code
         why = _rule(name, args, shown, c.cwd, guard) or _fed_rule(c, depth, guard)
         if why is None and name in _DOWNLOADERS and c.host is not None:

@@ -7,7 +7,14 @@ import re
 from collections.abc import Sequence
 from itertools import pairwise
 
-from looop.act.shellguard.command import _base, _Cmd, _command_at, _reads_code, _split_opts
+from looop.act.shellguard.command import (
+    _ansi_c,
+    _base,
+    _Cmd,
+    _command_at,
+    _reads_code,
+    _split_opts,
+)
 from looop.act.shellguard.tables import (
     _DELETERS,
     _DEV_OK,
@@ -341,6 +348,17 @@ _PIPE_RULES = (
 )
 
 
+def _printed(name: str, args: Sequence[str]) -> str | None:
+    """What echo or printf prints, as shell text (printf's format filled in)."""
+    if name == "echo":
+        return " ".join(args[1:] if args[:1] and re.fullmatch(r"-[nee]+", args[0]) else args)
+    if name != "printf" or not args or args[0].startswith("-v"):
+        return None
+    rest = iter(args[1:])
+    text = re.sub(r"%[-#0 +]*[0-9]*(?:\.[0-9]+)?[a-z]", lambda m: next(rest, ""), args[0])
+    return _ansi_c(" ".join([text, *rest]))
+
+
 def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
     """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
     at = _command_at(c.words)
@@ -350,6 +368,8 @@ def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
     roles: dict[str, str] = {}
     if name in _DOWNLOADERS:
         roles["download"] = _show(c.words)
+    if (printed := _printed(name, args)) is not None:
+        roles["prints"] = printed
     if _reads_code(name, args):
         roles["runs"] = _show(c.words[at:])
     if name == "find" and _find_starts(args, c.cwd, guard)[0] is not None:
