@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from looop.act.actions import DecisionError, parse_decision
@@ -21,7 +20,7 @@ from looop.home import store, where
 from looop.home.config import Config, Runner
 from looop.home.errors import CorruptState, LooopError
 from looop.home.knobs import Knobs
-from looop.home.paths import Paths
+from looop.loop.dryrun import MovedPaths
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
 
@@ -39,26 +38,6 @@ class Row:
     secs: float | None = None
     cost_usd: float | None = None
     recorded_secs: float | None = None
-
-
-class ReplayPaths(Paths):
-    """The home as it is, but a replayed decide writes its decision in its own run's folder
-    (unboxed) or its own room (boxed): never where the pulse takes its move from."""
-
-    __slots__ = ("replay_dir",)
-    replay_dir: Path
-
-    def __init__(self, base: Paths, replay_dir: Path) -> None:
-        super().__init__(base.data, base.config)
-        object.__setattr__(self, "replay_dir", replay_dir)
-
-    @property
-    def decision(self) -> Path:
-        return self.replay_dir / where.DECISION
-
-    @property
-    def decide_room(self) -> Path:
-        return self.rooms / "+replay" / "answer"
 
 
 def recorded_runs(ctx: Ctx, ids: tuple[str, ...], last: int | None) -> list[str]:
@@ -120,7 +99,13 @@ def _one(
     replay_id = _new_id(ctx, run_id)
     run_dir = ctx.paths.run_dir(replay_id)
     run_dir.mkdir(parents=True)
-    rctx = replace(ctx, paths=ReplayPaths(ctx.paths, run_dir))
+    # its answer in its own run's folder (unboxed) or room (boxed): never the pulse's
+    moved = MovedPaths(
+        ctx.paths,
+        decision=run_dir / where.DECISION,
+        decide_room=ctx.paths.rooms / "+replay" / "answer",
+    )
+    rctx = replace(ctx, paths=moved)
     answer = spend.decision_file(rctx, runner, cfg)
     for old in (ctx.paths.decision_file(False), ctx.paths.decision_file(True)):
         text = text.replace(str(old), str(answer))
