@@ -20,6 +20,7 @@ from looop.home import store, where
 from looop.home.config import Config, Runner
 from looop.home.errors import CorruptState, LooopError
 from looop.home.knobs import Knobs
+from looop.loop import runs
 from looop.loop.dryrun import MovedPaths
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
@@ -44,12 +45,8 @@ def recorded_runs(ctx: Ctx, ids: tuple[str, ...], last: int | None) -> list[str]
     """The runs named, or the last N decides (replays of them left out), oldest first."""
     if ids:
         return list(ids)
-    try:
-        dirs = [p for p in ctx.paths.runs.iterdir() if p.is_dir() and p.name.startswith("tick-")]
-    except OSError:
-        dirs = []
-    dirs.sort(key=lambda p: (p.stat().st_mtime, p.name))
-    return [d.name for d in dirs[-(last or 1) :]]
+    ticks = [d.name for d in runs.run_dirs(ctx) if d.name.startswith("tick-")]
+    return ticks[: last or 1][::-1]
 
 
 def replay(
@@ -80,9 +77,10 @@ def _one(
 ) -> Row:
     recorded, recorded_secs = _recorded(ctx, run_id)
     row = Row(run_id, None, recorded, None, "failed", recorded_secs=recorded_secs)
-    src = ctx.paths.run_dir(run_id)
-    if "/" in run_id or run_id.startswith(".") or not src.is_dir():
-        row.error = f"no run '{run_id}' — `looop runs` lists the recent ones"
+    try:
+        src = runs.run_dir(ctx, run_id)
+    except LooopError as e:
+        row.error = str(e)
         return row
     text = store.read_text(src / "prompt.md")
     if text is None:
