@@ -66,10 +66,6 @@ def _first_word(command: str) -> str:
     return words[0] if words else command.strip()
 
 
-def _secs_text(timeout_s: float) -> str:
-    return f"{timeout_s:g}"
-
-
 class _Tee:
     """The rendered lines, stamped [HH:MM:SS], into every tee file; a file that fails is dropped."""
 
@@ -210,7 +206,7 @@ def _failure(
     """The one-line cause of a failed run (the stream's own error on a clean exit), or None."""
     ended = classify(code, timed_out=timed_out)
     if ended.kind is Kind.TIMEOUT:
-        return f"runner timed out after {_secs_text(timeout_s)}s (LOOOP_TICK_TIMEOUT_SECS)"
+        return f"runner timed out after {timeout_s:g}s (LOOOP_TICK_TIMEOUT_SECS)"
     if ended.ok:
         return out.renderer.error
     if ended.kind is Kind.NOT_FOUND:

@@ -291,48 +291,35 @@ def reading(
     shapes = [k for k in ("at", "every_s", "cron") if k in rec]
     if len(shapes) != 1:
         return _invalid(name, "needs exactly one of at, every_s or cron", note)
-    now = clock.now()
-    zone = clock.zone()
     if "at" in rec:
-        return _one_shot(name, rec, note, now, zone, mark)
-    anchor = _int(rec, "anchor")
-    if anchor is None:
-        anchor = 0  # a hand-written record without one is due at once, then runs normally
+        return _one_shot(name, rec, note, clock, mark)
     if "every_s" in rec:
-        return _recurring(name, rec, note, anchor, now, zone, clock, mark)
-    return _cron(name, rec, note, anchor, now, zone, clock, mark)
+        return _recurring(name, rec, note, clock, mark)
+    return _cron(name, rec, note, clock, mark)
 
 
 def _one_shot(
-    name: str,
-    rec: dict[str, Any],
-    note: str,
-    now: float,
-    zone: tzinfo,
-    mark: dict[str, Any] | None,
+    name: str, rec: dict[str, Any], note: str, clock: Clock, mark: dict[str, Any] | None
 ) -> ScheduleReading:
     """An `at` schedule: pending until its time, then due (and kept due by its mark)."""
     at = _int(rec, "at")
     if at is None:
         return _invalid(name, "field 'at' must be unix seconds", note)
-    due = now >= at or (mark is not None and mark.get("at") == at and mark.get("due") is True)
-    shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, zone), "note": note}
+    due = clock.now() >= at or (
+        mark is not None and mark.get("at") == at and mark.get("due") is True
+    )
+    shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, clock.zone()), "note": note}
     kept: dict[str, Any] | None = {"at": at, "due": True} if due else None
     sig = "due" if due else "pending"
     return ScheduleReading(name, "one-shot", sig, shot, None if due else at, kept)
 
 
 def _recurring(
-    name: str,
-    rec: dict[str, Any],
-    note: str,
-    anchor: int,
-    now: float,
-    zone: tzinfo,
-    clock: Clock,
-    mark: dict[str, Any] | None,
+    name: str, rec: dict[str, Any], note: str, clock: Clock, mark: dict[str, Any] | None
 ) -> ScheduleReading:
-    """An `every_s` schedule: its signal is the period it is in, counted from its anchor."""
+    """An `every_s` schedule: its signal is the period it is in, counted from its anchor (a
+    hand-written record without one is due at once, then runs normally)."""
+    anchor = _int(rec, "anchor") or 0
     every = _int(rec, "every_s")
     if every is None or every < MIN_EVERY_S:
         # a hand-written record is held to the same floor as write_schedule: a 5 s
@@ -342,28 +329,22 @@ def _recurring(
             f"field 'every_s' must be at least {MIN_EVERY_S} seconds (a whole number)",
             note,
         )
-    period, shift, kept = _every_mark(mark, every, anchor, now, clock.monotonic())
+    period, shift, kept = _every_mark(mark, every, anchor, clock.now(), clock.monotonic())
     nxt = anchor + (period + 1) * every - shift  # on the wall clock
     rep: dict[str, Any] = {
         "kind": "recurring",
         "every_s": every,
-        "next_due": _stamp(nxt, zone),
+        "next_due": _stamp(nxt, clock.zone()),
         "note": note,
     }
     return ScheduleReading(name, "recurring", {"period": period}, rep, float(nxt), kept)
 
 
 def _cron(
-    name: str,
-    rec: dict[str, Any],
-    note: str,
-    anchor: int,
-    now: float,
-    zone: tzinfo,
-    clock: Clock,
-    mark: dict[str, Any] | None,
+    name: str, rec: dict[str, Any], note: str, clock: Clock, mark: dict[str, Any] | None
 ) -> ScheduleReading:
     """A `cron` schedule: its signal is the last slot it fired, after its anchor."""
+    anchor, now = _int(rec, "anchor") or 0, clock.now()
     expr = rec.get("cron")
     if not isinstance(expr, str):
         return _invalid(name, "field 'cron' must be a string", note)

@@ -5,6 +5,7 @@ a cost as written, a SQLite store's rows)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import stat
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.home import jsonio
+from looop.home import jsonio, store
 from looop.home.cost import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
 from looop.home.runnerprofile import RunnerProfile
@@ -27,29 +28,16 @@ _MAX_MESSAGES = 5000  # a store's message rows read per beat
 # -- reading a file's new lines ---------------------------------------------------------------
 
 
-def _open(path: str) -> int | None:
-    """A no-follow, non-blocking fd on a regular file; None for anything else or missing."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
-
-
 def new_lines(path: str, st: dict[str, Any]) -> Iterator[bytes]:
     """The whole lines appended to `path` since `st`'s offset (at most _MAX_READ bytes), each
     at most MAX_LINE long; `st` is moved on ("dev", "ino", "off", "skip"). A file whose
     identity changed or that shrank is read from the start again (the caller's counts too)."""
-    fd = _open(path)
-    if fd is None:
-        return
     try:
+        f = store.open_regular(path, follow=False)
+    except OSError:
+        return
+    with f:
+        fd = f.fileno()
         fs = os.fstat(fd)
         if (fs.st_dev, fs.st_ino) != (st.get("dev"), st.get("ino")) or fs.st_size < st.get(
             "off", 0
@@ -61,8 +49,6 @@ def new_lines(path: str, st: dict[str, Any]) -> Iterator[bytes]:
         if fs.st_size <= off:
             return
         buf = os.pread(fd, min(fs.st_size - off, _MAX_READ), off)
-    finally:
-        os.close(fd)
     pos = 0
     while True:
         nl = buf.find(b"\n", pos)
@@ -103,15 +89,7 @@ Price = Callable[[str | None], Mapping[str, float]]
 def pricer(prices: Mapping[str, Any]) -> Price:
     """The price row of a model, looked up once per pass: the lookup scans the table for a
     dated snapshot's name, half of what folding a "messages" line cost."""
-    memo: dict[str | None, Mapping[str, float]] = {}
-
-    def price(model: str | None) -> Mapping[str, float]:
-        row = memo.get(model)
-        if row is None:
-            row = memo[model] = lookup_price(prices, model)[1]
-        return row
-
-    return price
+    return functools.cache(lambda model: lookup_price(prices, model)[1])
 
 
 # -- each shape of record lines ------------------------------------------------------------

@@ -13,7 +13,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
@@ -69,13 +69,7 @@ class Check:
         return f"{MARK[self.level]} {self.name}: {self.detail}{tail}"
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "level": self.level,
-            "detail": self.detail,
-            "fix": self.fix,
-        }
+        return {"name": self.name, "ok": self.ok} | asdict(self)
 
 
 def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
@@ -145,9 +139,7 @@ def check_login(
 ) -> Check | None:
     """A preset CLI's login: its credentials file, or an env key it reads instead. Only a
     warning when none is found: a CLI may keep it elsewhere (a keychain, a helper)."""
-    runner = cfg.runner()
-    exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
-    p = profile(exe, runners)
+    exe, p = _preset(cfg, runners)
     if p is None:
         return None  # a custom runner: its own business
     env = ctx.child_env()
@@ -162,6 +154,13 @@ def check_login(
             return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
     return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "
                  f"file under {home or '$HOME'})", p.login_fix)  # fmt: skip
+
+
+def _preset(cfg: Config, runners: tuple[RunnerProfile, ...]) -> tuple[str, RunnerProfile | None]:
+    """The default runner's program name, and its preset's profile (None: a custom one)."""
+    runner = cfg.runner()
+    exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
+    return exe, profile(exe, runners)
 
 
 def _has_bytes(path: str) -> bool:
@@ -314,9 +313,7 @@ def check_endpoint(
     runners: tuple[RunnerProfile, ...] = RUNNERS,
 ) -> Check:
     """A TCP connect (2 s) to the model endpoint a preset runner is pointed at by the env."""
-    runner = cfg.runner()
-    exe = _word(runner.tick or "") if runner else None
-    p = profile((exe or "").rsplit("/", 1)[-1], runners)
+    p = _preset(cfg, runners)[1]
     var = p.base_url_env if p else ""
     url = ctx.env.get(var, "") if var else ""
     if not url:
@@ -352,13 +349,8 @@ def check_hosts(ctx: Ctx) -> Check | None:
     if not hosts_dir(ctx.paths.data).is_dir():
         return None
     got = names(ctx.paths.data)
-    if not got:
-        return Check("hosts", "skip", "none registered")
-    return Check(
-        "hosts",
-        "skip",
-        f"{len(got)} registered ({', '.join(got)}): not dialled here — `looop host check NAME`",
-    )
+    said = f"{len(got)} registered ({', '.join(got)}): not dialled here — `looop host check NAME`"
+    return Check("hosts", "skip", said if got else "none registered")
 
 
 def check_web(rec: Mapping[str, object] | None) -> Check:

@@ -6,30 +6,28 @@ import contextlib
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import where
 from looop.home.paths import Paths
 
 
-class DryRunPaths(Paths):
-    """The data dir as it is, except that snapshots go to a scratch dir: `tick --dry-run`
-    senses for real but writes nothing into the data dir."""
+class MovedPaths(Paths):
+    """The data dir as it is, except the locations named in `moved` (a dry run's snapshots
+    in a scratch dir, a replayed decide's answer in its own run's folder)."""
 
-    __slots__ = ("scratch",)
-    scratch: Path
+    __slots__ = ("moved",)
+    moved: dict[str, Path]
 
-    def __init__(self, base: Paths, scratch: Path) -> None:
+    def __init__(self, base: Paths, **moved: Path) -> None:
         super().__init__(base.data, base.config)
-        object.__setattr__(self, "scratch", scratch)
+        object.__setattr__(self, "moved", moved)
 
-    @property
-    def snapshots(self) -> Path:
-        return self.scratch
-
-    @property
-    def schedule_marks(self) -> Path:
-        return self.scratch / where.SCHEDULE_MARKS
+    def __getattribute__(self, name: str) -> Any:
+        if name != "moved" and name in (got := object.__getattribute__(self, "moved")):
+            return got[name]
+        return object.__getattribute__(self, name)
 
 
 def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
@@ -41,4 +39,5 @@ def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
     with contextlib.suppress(OSError):
         shutil.copy2(ctx.paths.schedule_marks, scratch / where.SCHEDULE_MARKS)
     events = replace(ctx.events, events_path=None)
-    return replace(ctx, paths=DryRunPaths(ctx.paths, scratch), events=events)
+    moved = MovedPaths(ctx.paths, snapshots=scratch, schedule_marks=scratch / where.SCHEDULE_MARKS)
+    return replace(ctx, paths=moved, events=events)

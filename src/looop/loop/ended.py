@@ -72,17 +72,21 @@ def _unrecorded(data: str) -> list[str]:
     out = []
     base = where.join(data, where.SESSIONS)
     for sid in session_ids(data):
-        try:
-            changed = os.stat(where.join(where.join(base, sid), STATUS)).st_mtime_ns
-        except OSError:
-            continue
-        try:
-            recorded = os.stat(outcomes.record_path(data, sid)).st_mtime_ns
-        except OSError:
-            recorded = -1
-        if recorded <= changed:
+        if _newer(data, sid, where.join(where.join(base, sid), STATUS)):
             out.append(sid)
     return out
+
+
+def _newer(data: str, wid: str, path: str) -> bool:
+    """Did `path` change since the worker's outcome record was written (or has it none)?"""
+    try:
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        return False
+    try:
+        return os.stat(outcomes.record_path(data, wid)).st_mtime_ns <= changed
+    except OSError:
+        return True
 
 
 def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
@@ -155,15 +159,7 @@ def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for n in names:
         wid = n[: -len(".json")]
-        try:
-            changed = os.stat(where.join(base, n)).st_mtime_ns
-        except OSError:
-            continue
-        try:
-            recorded = os.stat(outcomes.record_path(data, wid)).st_mtime_ns
-        except OSError:
-            recorded = -1
-        if recorded > changed:
+        if not _newer(data, wid, where.join(base, n)):
             continue
         try:
             rec = store.read_json_object(where.join(base, n))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from looop.home import store
@@ -55,10 +56,7 @@ def read_backoff(paths: Paths, now: float, mono_now: float | None = None) -> Bac
     try:
         obj = store.read_json_object(paths.backoff)
     except CorruptState:
-        obj = None
-        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True, mono=mono_now)
-        write_backoff(paths, b)
-        return b
+        obj = {}
     if obj is None:
         return None
     fails, ts, ph = obj.get("fails"), obj.get("ts"), obj.get("phash", "")
@@ -89,11 +87,7 @@ def record_failure(
 ) -> int:
     """Consecutive failures regardless of hash movement; only a success clears them.
     mono: the monotonic clock now, so a backward wall-clock step cannot stretch the wait."""
-    try:
-        prev = store.read_json_object(paths.backoff)
-    except CorruptState:
-        prev = None
-    n = prev.get("fails", 0) if prev else 0
+    n = (_read(paths.backoff) or {}).get("fails", 0)
     fails = (n if isinstance(n, int) and n >= 0 else ASSUMED_FAILS_WHEN_CORRUPT) + 1
     write_backoff(paths, Backoff(fails, now, policy_hash, mono=mono), world_hash)
     return fails
@@ -126,14 +120,16 @@ def read_last_failure(paths: Paths) -> dict[str, Any] | None:
         return {"code": "unknown", "error": "the last failure record was unreadable"}
 
 
-def read_last_world(paths: Paths) -> dict[str, str] | None:
+def _read(path: Path) -> dict[str, Any] | None:
+    """A record, or None when it is missing or unreadable."""
     try:
-        obj = store.read_json_object(paths.last_world)
+        return store.read_json_object(path)
     except CorruptState:
         return None
-    if obj is None:
-        return None
-    items = obj.get("items")
+
+
+def read_last_world(paths: Paths) -> dict[str, str] | None:
+    items = (_read(paths.last_world) or {}).get("items")
     if not isinstance(items, dict):
         return None
     return {str(k): str(v) for k, v in items.items()}
@@ -145,10 +141,7 @@ def write_last_world(paths: Paths, now: float, items: dict[str, str]) -> None:
 
 def read_last_shell(paths: Paths) -> dict[str, Any] | None:
     """RUN_SHELL OUTPUT for the next prompt; removed once a decision has seen it."""
-    try:
-        return store.read_json_object(paths.last_shell)
-    except CorruptState:
-        return None
+    return _read(paths.last_shell)
 
 
 NUDGE_MIN_SECS = 5
@@ -167,10 +160,7 @@ def noop_expired(paths: Paths, world_hash: str, now: float, ttl: int) -> bool:
     one wrong noop must not park a world state forever."""
     if ttl <= 0:
         return False
-    try:
-        rec = store.read_json_object(paths.noop_at)
-    except CorruptState:
-        return False
+    rec = _read(paths.noop_at)
     ts = rec.get("ts") if rec else None
     if not rec or rec.get("hash") != world_hash or not isinstance(ts, int):
         return False
@@ -192,10 +182,7 @@ def next_wake(paths: Paths, now: float | None = None) -> float | None:
     """When the decider's nudge falls due. Never later than `now` plus the nudge it asked
     for: a wall clock stepped back behind the stamp must not hold the nudge for the step
     (the pulse, the one caller that passes `now`, restamps the record)."""
-    try:
-        rec = store.read_json_object(paths.next_wake)
-    except CorruptState:
-        return None
+    rec = _read(paths.next_wake)
     if rec is None:
         return None
     at, secs = rec.get("at"), rec.get("secs")

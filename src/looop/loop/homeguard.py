@@ -28,59 +28,45 @@ def _owned(st: os.stat_result) -> bool:
     return st.st_uid in (os.geteuid(), 0)
 
 
-def _itself(what: str, path: str, st: os.stat_result) -> tuple[str, str] | None:
-    q = shlex.quote(path)
+def _fault(what: str, path: str, up: str, st: os.stat_result) -> tuple[str, str] | None:
+    """Why `up` (the path itself, or a folder above it) lets another user write the path."""
+    q = shlex.quote(up)
     mode = stat.S_IMODE(st.st_mode)
+    where = f"{what} {path}" if up == path else f"{what} {path} sits in {up}, which"
     if not _owned(st):
-        return (
-            f"{what} {path} belongs to another user (uid {st.st_uid})",
-            f"run `chown {os.geteuid()} {q}`, or use a {what} of your own",
+        fix = (
+            f"use a {what} of your own"
+            if up == path
+            else f"move the {what} into a folder of your own"
         )
-    if mode & _OTHERS_WRITE:
+        chown = f"run `chown {os.geteuid()} {q}`, or " if up == path else ""
+        return (f"{where} belongs to another user (uid {st.st_uid})", chown + fix)
+    if up == path and mode & _OTHERS_WRITE:
+        return (f"{where} is writable by other users (mode {mode:04o})", f"run `chmod go-w {q}`")
+    if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
         return (
-            f"{what} {path} is writable by other users (mode {mode:04o})",
-            f"run `chmod go-w {q}`",
+            f"{where} other users can write (mode {mode:04o})",
+            f"run `chmod go-w {q}` (or `chmod +t {q}`)",
         )
     return None
 
 
-def _above(what: str, path: str) -> tuple[str, str] | None:
-    """The first folder above `path` another user could rename it out of, or own."""
-    up = os.path.dirname(path)
-    while True:
-        try:
-            st = os.stat(up)
-        except OSError:
-            st = None  # not made yet: what makes it makes it ours
-        if st is not None:
-            q = shlex.quote(up)
-            mode = stat.S_IMODE(st.st_mode)
-            if not _owned(st):
-                return (
-                    f"{what} {path} sits in {up}, which belongs to another user (uid {st.st_uid})",
-                    f"move the {what} into a folder of your own",
-                )
-            if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
-                return (
-                    f"{what} {path} sits in {up}, which other users can write (mode {mode:04o})",
-                    f"run `chmod go-w {q}` (or `chmod +t {q}`)",
-                )
-        if up == os.path.dirname(up):
-            return None
-        up = os.path.dirname(up)
-
-
 def problem(paths: Paths) -> tuple[str, str] | None:
     """The first way another user could write this home and its fix; None when only this
-    user (and root) can."""
+    user (and root) can: the data dir and the config, then every folder above each (one not
+    made yet is ours once made)."""
     for what, path in (("data dir", str(paths.data)), ("config", str(paths.config))):
-        try:
-            st = os.stat(path)
-        except OSError:
-            st = None
-        said = (_itself(what, path, st) if st is not None else None) or _above(what, path)
-        if said:
-            return said
+        up = path
+        while True:
+            try:
+                said = _fault(what, path, up, os.stat(up))
+            except OSError:
+                said = None
+            if said:
+                return said
+            if up == os.path.dirname(up):
+                break
+            up = os.path.dirname(up)
     return None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from looop.act.actions import DecisionError, parse_decision
@@ -21,7 +20,8 @@ from looop.home import store, where
 from looop.home.config import Config, Runner
 from looop.home.errors import CorruptState, LooopError
 from looop.home.knobs import Knobs
-from looop.home.paths import Paths
+from looop.loop import runs
+from looop.loop.dryrun import MovedPaths
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
 
@@ -41,36 +41,12 @@ class Row:
     recorded_secs: float | None = None
 
 
-class ReplayPaths(Paths):
-    """The home as it is, but a replayed decide writes its decision in its own run's folder
-    (unboxed) or its own room (boxed): never where the pulse takes its move from."""
-
-    __slots__ = ("replay_dir",)
-    replay_dir: Path
-
-    def __init__(self, base: Paths, replay_dir: Path) -> None:
-        super().__init__(base.data, base.config)
-        object.__setattr__(self, "replay_dir", replay_dir)
-
-    @property
-    def decision(self) -> Path:
-        return self.replay_dir / where.DECISION
-
-    @property
-    def decide_room(self) -> Path:
-        return self.rooms / "+replay" / "answer"
-
-
 def recorded_runs(ctx: Ctx, ids: tuple[str, ...], last: int | None) -> list[str]:
     """The runs named, or the last N decides (replays of them left out), oldest first."""
     if ids:
         return list(ids)
-    try:
-        dirs = [p for p in ctx.paths.runs.iterdir() if p.is_dir() and p.name.startswith("tick-")]
-    except OSError:
-        dirs = []
-    dirs.sort(key=lambda p: (p.stat().st_mtime, p.name))
-    return [d.name for d in dirs[-(last or 1) :]]
+    ticks = [d.name for d in runs.run_dirs(ctx) if d.name.startswith("tick-")]
+    return ticks[: last or 1][::-1]
 
 
 def replay(
@@ -101,9 +77,10 @@ def _one(
 ) -> Row:
     recorded, recorded_secs = _recorded(ctx, run_id)
     row = Row(run_id, None, recorded, None, "failed", recorded_secs=recorded_secs)
-    src = ctx.paths.run_dir(run_id)
-    if "/" in run_id or run_id.startswith(".") or not src.is_dir():
-        row.error = f"no run '{run_id}' — `looop runs` lists the recent ones"
+    try:
+        src = runs.run_dir(ctx, run_id)
+    except LooopError as e:
+        row.error = str(e)
         return row
     text = store.read_text(src / "prompt.md")
     if text is None:
@@ -120,7 +97,13 @@ def _one(
     replay_id = _new_id(ctx, run_id)
     run_dir = ctx.paths.run_dir(replay_id)
     run_dir.mkdir(parents=True)
-    rctx = replace(ctx, paths=ReplayPaths(ctx.paths, run_dir))
+    # its answer in its own run's folder (unboxed) or room (boxed): never the pulse's
+    moved = MovedPaths(
+        ctx.paths,
+        decision=run_dir / where.DECISION,
+        decide_room=ctx.paths.rooms / "+replay" / "answer",
+    )
+    rctx = replace(ctx, paths=moved)
     answer = spend.decision_file(rctx, runner, cfg)
     for old in (ctx.paths.decision_file(False), ctx.paths.decision_file(True)):
         text = text.replace(str(old), str(answer))

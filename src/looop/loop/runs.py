@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from looop.core.context import Ctx
@@ -31,19 +32,29 @@ def _result(ctx: Ctx, run_id: str) -> RunRow:
     return cast("RunRow", {**res, "summary": summary})
 
 
-def list_runs(ctx: Ctx, limit: int) -> list[RunRow]:
+def run_dirs(ctx: Ctx) -> list[Path]:
+    """Every run's folder, newest first."""
     try:
         dirs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
     except OSError:
         return []
-    dirs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    return [_result(ctx, d.name) for d in dirs[:limit]]
+    return sorted(dirs, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
 
 
-def show_run(ctx: Ctx, run_id: str) -> RunDetail:
+def run_dir(ctx: Ctx, run_id: str) -> Path:
+    """A recorded run's folder; LooopError when there is no such run."""
     d = ctx.paths.run_dir(run_id)
     if "/" in run_id or run_id.startswith(".") or not d.is_dir():
         raise LooopError(f"no run '{run_id}' — `looop runs` lists the recent ones")
+    return d
+
+
+def list_runs(ctx: Ctx, limit: int) -> list[RunRow]:
+    return [_result(ctx, d.name) for d in run_dirs(ctx)[:limit]]
+
+
+def show_run(ctx: Ctx, run_id: str) -> RunDetail:
+    d = run_dir(ctx, run_id)
     return {
         **_result(ctx, run_id),
         "prompt": str(d / "prompt.md"),
@@ -65,10 +76,5 @@ def new_run_id(ctx: Ctx) -> str:
 def prune_runs(ctx: Ctx, keep: int) -> None:
     if keep <= 0:
         return
-    try:
-        runs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
-    except OSError:
-        return
-    runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    for old in runs[keep:]:
+    for old in run_dirs(ctx)[keep:]:
         shutil.rmtree(old, ignore_errors=True)

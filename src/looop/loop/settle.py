@@ -44,7 +44,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         "ok",
         "tick.decided",
         f"{executed.kind} · {executed.journal} · {secs}s"
-        + (f" · {usd(metered)}" if metered else ""),
+        + (f" · {cost.usd(metered)}" if metered else ""),
         action=executed.kind,
         summary=executed.summary,
         journal=executed.journal,
@@ -67,27 +67,18 @@ def count_failure(b: Beat, code: FailCode, error: str, secs: int) -> None:
     fails = guards.record_failure(paths, now, world.hash, world.policy_hash, ctx.clock.monotonic())
     guards.write_last_failure(paths, now, run_id, code, error, fails)
     replay = paths.rel(paths.run_dir(run_id))
-    if code == "tick.no_decision":
-        ev.emit(
-            "warn",
-            code,
-            f"ran {secs}s but emitted no decision (fail #{fails}): {error} · replay: {replay}",
-            secs=secs,
-            run_id=run_id,
-            fails=fails,
-            error=error,
-        )
-    else:
-        ev.emit(
-            "error",
-            code,
-            f"beat failed after {secs}s (fail #{fails}): {error} · replay: {replay}",
-            secs=secs,
-            run_id=run_id,
-            fails=fails,
-            error=error,
-            replay=replay,
-        )
+    warn = code == "tick.no_decision"
+    what = f"ran {secs}s but emitted no decision" if warn else f"beat failed after {secs}s"
+    ev.emit(
+        "warn" if warn else "error",
+        code,
+        f"{what} (fail #{fails}): {error} · replay: {replay}",
+        secs=secs,
+        run_id=run_id,
+        fails=fails,
+        error=error,
+        **({} if warn else {"replay": replay}),
+    )
     ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
     alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay, b.cfg)
     out.status, out.error = "failed", error
@@ -101,10 +92,6 @@ def note_recovery(b: Beat, now: float) -> None:
         return
     if before is not None:
         alerts.recovered(b.ctx, before.fails, b.k.num("notify_failure_streak"), b.cfg)
-
-
-def usd(x: float) -> str:
-    return cost.usd(x)
 
 
 def write_result(

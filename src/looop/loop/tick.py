@@ -25,7 +25,6 @@ from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.crashed import crashed
 from looop.loop.diskcheck import fullest
-from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
 from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_windows, worker_ends

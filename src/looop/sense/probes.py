@@ -142,13 +142,8 @@ def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
     entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
     if r.get("host"):
         entry["host"] = r["host"]
-    if r["note"] is not None:
-        entry["note"] = r["note"]
-    if r["verify"] is not None:
-        entry["verify"] = r["verify"]
-    if r.get("outcome") is not None:  # how it ended (home/outcomes.py): stalled, landed, …
-        entry["outcome"] = r["outcome"]
-    return entry
+    # outcome: how it ended (home/outcomes.py): stalled, landed, …
+    return entry | {k: r[k] for k in ("note", "verify", "outcome") if r.get(k) is not None}
 
 
 def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
