@@ -82,6 +82,11 @@ def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
         assert "running" in rows["fix.1"] and "pending" not in rows["fix.1"]
         assert "passed" in rows["fix.2"] and "+3 -0" in rows["fix.2"]  # app.py and extra.txt
         assert "failed" in rows["fix.3"] and "+2 -0" in rows["fix.3"]
+        code, out, err = cli("review", "fix", "--comment-all", "name the factor")
+        assert code == 0 and out.count("round 1 drafted: 1 comment(s)") == 3, (out, err)
+        assert all((wctx.paths.data / "reviews" / f"fix.{n}.json").exists() for n in (1, 2, 3))
+        code, out, err = cli("review", "fix.3", "--comment-all", "and test it")
+        assert code == 0 and "round 1 drafted: 2 comment(s)" in out, (out, err)
         code, out, err = cli("review", "fix.3")  # one attempt's change, as any worker's
         assert code == 0 and "+    return x * 3" in out, err
 

@@ -225,52 +225,32 @@ def review_cmd(
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
     group = attempts_of(str(ctx.paths.data), wid)
-    if group and (on_lines or on_all or send):  # the same comments to every attempt
-        for each in group:
+    if group and not (on_lines or on_all or send or in_editor):
+        side = attempts.rows(ctx, wid, lambda a: _seen(ctx, a))
+        click.echo(jsonio.dumps(side, indent=2) if as_json else table(wid, side))
+        return
+    for each in group or [wid]:  # the same comments to every attempt of a group
+        c = change_of(ctx, each)  # here, on an SSH host or in a pod: the change is read there
+        if group:
             click.echo(f"{each}: ", nl=False)
-            _review(ctx, each, on_lines, on_all, False, send, as_json)
-        return
-    if group and not in_editor:
-        got = attempts.rows(ctx, wid, lambda a: _seen(ctx, a))
-        click.echo(jsonio.dumps(got, indent=2) if as_json else table(wid, got))
-        return
-    _review(ctx, wid, on_lines, on_all, in_editor, send, as_json)
-
-
-def _seen(ctx: Ctx, wid: str) -> Review:
-    r = change_of(ctx, wid).review()
-    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
-    return r
-
-
-def _review(
-    ctx: Ctx,
-    wid: str,
-    on_lines: tuple[tuple[str, str], ...],
-    on_all: tuple[str, ...],
-    in_editor: bool,
-    send: bool,
-    as_json: bool,
-) -> None:
-    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: the change is read there
-    if in_editor:
-        got = edit(ctx, wid, c)
-        if isinstance(got, str):
-            click.echo(f"nothing added: {got}")
-            if send:
-                return  # nothing new written: the draft is not sent behind the reviewer's back
-        elif not (send or on_lines or on_all):
-            click.echo(_said(got, False))
-    if on_lines or on_all:
-        rd = c.comment(list(on_lines), list(on_all))
-        if not send:
-            click.echo(_said(rd, False))
-    if send:
-        knobs = ctx.knobs()
-        sent = c.send(knobs)
-        # the human's step, journaled as the web's and watch's sends are
-        append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
-        click.echo(_said(sent, True))
+        if in_editor:
+            got = edit(ctx, each, c)
+            if isinstance(got, str):
+                click.echo(f"nothing added: {got}")
+                if send:
+                    continue  # nothing new written: the draft is not sent behind one's back
+            elif not (send or on_lines or on_all):
+                click.echo(_said(got, False))
+        if on_lines or on_all:
+            rd = c.comment(list(on_lines), list(on_all))
+            if not send:
+                click.echo(_said(rd, False))
+        if send:
+            knobs = ctx.knobs()
+            sent = c.send(knobs)
+            # the human's step, journaled as the web's and watch's sends are
+            append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(each, sent)}")
+            click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
     r = _seen(ctx, wid)
@@ -283,3 +263,9 @@ def _review(
         click.echo_via_pager(text + "\n")  # $PAGER, else less, as git does
     else:
         click.echo(text)
+
+
+def _seen(ctx: Ctx, wid: str) -> Review:
+    r = change_of(ctx, wid).review()
+    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
+    return r
