@@ -101,6 +101,9 @@ def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
         assert "attempt fix.3 failed its verify" in refused(cli, "fix", "--pick", "3")
         assert "--force" in refused(cli, "fix", "--pick", "3")
         assert "no attempt fix.9 — pick one of 1, 2, 3" in refused(cli, "fix", "--pick", "9")
+        assert "fix is 3 attempts — pick one of 1, 2, 3: `looop land fix --pick N`" in refused(
+            cli, "fix"
+        )
         assert head(repo) == base  # nothing landed
 
         code, out, err = cli("land", "fix", "--pick", "2")

@@ -17,6 +17,7 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.steermove import steer
 from looop.home import jsonio
+from looop.home.sessionfiles import attempts_of
 from looop.workers import attempts, landask
 from looop.workers.ids import normalise_target
 
@@ -73,8 +74,8 @@ def land_cmd(
     actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
     wid = group = normalise_target(worker_id)
     others: list[dict[str, Any]] = []
-    if pick is not None:
-        wid, others = attempts.pick(ctx, group, pick, force)
+    if pick is not None or attempts_of(str(ctx.paths.data), group):
+        wid, others = attempts.pick(ctx, group, pick or 0, force)
     c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
     knobs = ctx.knobs()

@@ -63,7 +63,8 @@ def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str,
     chosen = [r for r in got if r["n"] == n]
     if not chosen:
         have = ", ".join(str(r["n"]) for r in got)
-        raise LooopError(f"no attempt {group}.{n} — pick one of {have} (`looop review {group}`)")
+        said = f"no attempt {group}.{n}" if n else f"{group} is {len(got)} attempts"
+        raise LooopError(f"{said} — pick one of {have}: `looop land {group} --pick N`")
     wid, r = chosen[0]["id"], chosen[0]
     why = (
         "is still running" if r["alive"] else "failed its verify" if r["verify"] == "failed" else ""
