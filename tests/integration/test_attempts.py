@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.home.sessionfiles import session_ids
 from looop.sessions.client import wait
 from looop.sessions.state import get_session
+from looop.web.app import build_app
+from looop.web.auth import Guard
 from looop.workers.verify import record
 from tests.helpers import Cli, clean_env, kill_sessions
 from tests.integration.workerchange import LOOOP, cli, git, head, journal, refused, repo, wctx
@@ -82,6 +85,13 @@ def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
         assert "running" in rows["fix.1"] and "pending" not in rows["fix.1"]
         assert "passed" in rows["fix.2"] and "+3 -0" in rows["fix.2"]  # app.py and extra.txt
         assert "failed" in rows["fix.3"] and "+2 -0" in rows["fix.3"]
+        guard = Guard(token="t" * 43, bind="127.0.0.1", port=80, public=("testserver",))
+        with TestClient(build_app(wctx, guard), base_url="http://testserver") as web:
+            web.get(f"/?token={'t' * 43}", follow_redirects=False)
+            side = web.get("/api/v1/workers/fix/review").json()["attempts"]  # the web's table
+        assert [(r["id"], r["verify"], r["files"]) for r in side] == [
+            ("fix.1", "none", 1), ("fix.2", "passed", 2), ("fix.3", "failed", 1)
+        ]  # fmt: skip
         code, out, err = cli("review", "fix", "--comment-all", "name the factor")
         assert code == 0 and out.count("round 1 drafted: 1 comment(s)") == 3, (out, err)
         assert all((wctx.paths.data / "reviews" / f"fix.{n}.json").exists() for n in (1, 2, 3))
