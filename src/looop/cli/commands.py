@@ -68,6 +68,7 @@ COMMANDS: dict[str, str] = {
     "w": "looop.cli.workers:worker_group",
     "ls": "looop.cli.needs:ls_cmd",
     "kill": "looop.cli.steermove:worker_kill",
+    "diff": "looop.cli.workers:worker_diff",
     "shot": "looop.cli.sessionwatch:shot_cmd",
     "screenshot": "looop.cli.sessionwatch:shot_cmd",
     "ss": "looop.cli.sessionwatch:shot_cmd",
@@ -203,6 +204,7 @@ ALIASES = {
     "w": "worker",
     "ls": "worker list",
     "kill": "worker kill",
+    "diff": "worker diff",
 }
 # v1.0's second spelling of every `write` subcommand (`looop goal w ID BODY`), hidden in help.
 WRITE_ALIAS = "w"

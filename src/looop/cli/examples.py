@@ -74,7 +74,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop review fix-ci --comment src/app.py:12 'check for None here' --send",
         "looop review fix-ci --comment-all 'add a test for the empty case' --send",
     ),
-    "land": ("looop land fix-ci", "looop land fix-ci --pr", "looop land fix-ci --at 3f2a9c1"),
+    "land": (
+        "looop land fix-ci",
+        "looop land fix-ci --pr",
+        "looop land fix-ci --at 3f2a9c1",
+        "looop land fix-ci --pick 2  # of fix-ci.1, fix-ci.2 …: the others stop",
+    ),
     "pulse": ("looop pulse  # in the foreground: for systemd, a container or debugging",),
     "resize": ("looop resize fix-ci 120x40",),
     "restart": ("looop restart fix-ci",),
@@ -121,13 +126,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop worker continue fix-ci  # resume a worker paused at its budget",
         "looop worker continue fix-ci --budget 10",
     ),
-    "worker diff": ("looop worker diff fix-ci --stat",),
+    "worker diff": ("looop worker diff fix-ci --stat", "looop diff fix-ci.1 fix-ci.3"),
     "worker unstall": ("looop worker unstall fix-ci  # after a look at why it kept failing",),
     "worker kill": ('looop kill fix-ci --reason "stuck on a prompt"', "looop worker kill fix-ci"),
     "worker list": ("looop ls", "looop ls -a --json", "looop worker list --json"),
     "worker start": (
         'looop worker start fix-ci "make CI green on main"',
         "looop worker start docs - --repo . --branch docs < brief.md",
+        'looop worker start fix-ci "make CI green" --repo . --attempts claude,codex',
     ),
 }
 

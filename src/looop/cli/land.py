@@ -5,16 +5,20 @@ from the CLI."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import click
 
+from looop.act.journal import append_journal
 from looop.act.landaway import change_of
 from looop.act.landing import Approved, Landed
 from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.steermove import steer
 from looop.home import jsonio
-from looop.workers import landask
+from looop.home.sessionfiles import attempts_of
+from looop.workers import attempts, landask
 from looop.workers.ids import normalise_target
 
 ACTOR = "user (cli)"
@@ -48,6 +52,13 @@ ACTOR = "user (cli)"
     help="Land this commit of the branch (of --repo NAME's, for a worker of several), not the "
     "tip your last review showed: later commits stay unlanded.",
 )
+@click.option(
+    "--pick",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Of ID's attempts (ID.1, ID.2 …), land ID.N and stop the others (branches kept).",
+)
+@click.option("--force", is_flag=True, help="--pick an attempt still running or failing verify.")
 @click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
 def land_cmd(
     worker_id: str,
@@ -55,14 +66,28 @@ def land_cmd(
     into: str | None,
     repo: str | None,
     at: str | None,
+    pick: int | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     ctx = make_ctx(events_to=None)
     actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
-    wid = normalise_target(worker_id)
+    wid = group = normalise_target(worker_id)
+    others: list[dict[str, Any]] = []
+    if pick is not None or attempts_of(str(ctx.paths.data), group):
+        wid, others = attempts.pick(ctx, group, pick or 0, force)
     c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
-    done = c.land(ctx.knobs(), mode, into, actor, repo, at=ok)
+    knobs = ctx.knobs()
+    done = c.land(knobs, mode, into, actor, repo, at=ok)
+    if pick is not None:
+        said = ", ".join(f"{o['id']} {o['outcome']} (verify {o['verify']})" for o in others)
+        append_journal(ctx, knobs, f"{actor}: picked attempt {wid} of {group}; the others: {said}")
+        for o in others:
+            if o["alive"]:  # its worktree then kept or cleaned as any stopped worker's
+                steer(
+                    ctx, {"action": "kill_worker", "id": o["id"], "reason": f"{wid} picked"}, None
+                )
     if as_json:
         click.echo(jsonio.dumps(asdict(done), indent=2))
         return

@@ -7,6 +7,7 @@ lines in $VISUAL/$EDITOR, cli/reviewedit.py), `--send` delivers it to the worker
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -15,9 +16,11 @@ from looop.act.landaway import change_of
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
+from looop.core.context import Ctx
 from looop.core.termsafe import for_terminal
 from looop.home import jsonio
-from looop.workers import landask, reviewsend
+from looop.home.sessionfiles import attempts_of
+from looop.workers import attempts, landask, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review
 from looop.workers.reviewgit import Commit, FileChange
@@ -154,6 +157,27 @@ def render(r: Review, colour: bool) -> str:
     return "\n".join(out.lines)
 
 
+def table(group: str, got: list[dict[str, Any]]) -> str:
+    """The attempts side by side, one line each, and how to go on (every text face's)."""
+    head = f"{'attempt':<14} {'outcome':<10} {'verify':<8} {'files':>5} {'lines':>11} "
+    lines = [head + f"{'commits':>7} {'spend':>7} {'time':>6}"]
+    for r in got:
+        usd, t = r.get("spend_usd"), r.get("time_s")
+        lines_ = "+{added} -{removed}".format_map(r) if "added" in r else "—"
+        cells = [
+            f"{r['id']:<14} {r['outcome']:<10} {r['verify']:<8}",
+            f"{r.get('files', '—'):>5} {lines_:>11}",
+            f"{r.get('commits', '—'):>7} {f'${usd:.2f}' if usd is not None else '—':>7}",
+            f"{f'{t / 60:.0f}m' if t is not None else '—':>6}",
+        ]
+        lines.append(" ".join(cells) + (f"  ({r['error']})" if "error" in r else ""))
+    lines.append(
+        f"one's change: looop review {group}.N · two compared: looop worker diff {group}.1 "
+        f"{group}.2 · land one: looop land {group} --pick N"
+    )
+    return "\n".join(for_terminal(line) for line in lines)
+
+
 def _said(rd: Round, sent: bool) -> str:
     if sent:
         return f"round {rd.n} sent to worker: {rd.sent} ({len(rd.comments)} comment(s))"
@@ -200,29 +224,36 @@ def review_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
-    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: the change is read there
-    if in_editor:
-        got = edit(ctx, wid, c)
-        if isinstance(got, str):
-            click.echo(f"nothing added: {got}")
-            if send:
-                return  # nothing new written: the draft is not sent behind the reviewer's back
-        elif not (send or on_lines or on_all):
-            click.echo(_said(got, False))
-    if on_lines or on_all:
-        rd = c.comment(list(on_lines), list(on_all))
-        if not send:
-            click.echo(_said(rd, False))
-    if send:
-        knobs = ctx.knobs()
-        sent = c.send(knobs)
-        # the human's step, journaled as the web's and watch's sends are
-        append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(wid, sent)}")
-        click.echo(_said(sent, True))
+    group = attempts_of(str(ctx.paths.data), wid)
+    if group and not (on_lines or on_all or send or in_editor):
+        side = attempts.rows(ctx, wid, lambda a: _seen(ctx, a))
+        click.echo(jsonio.dumps(side, indent=2) if as_json else table(wid, side))
+        return
+    for each in group or [wid]:  # the same comments to every attempt of a group
+        c = change_of(ctx, each)  # here, on an SSH host or in a pod: the change is read there
+        if group:
+            click.echo(f"{each}: ", nl=False)
+        if in_editor:
+            got = edit(ctx, each, c)
+            if isinstance(got, str):
+                click.echo(f"nothing added: {got}")
+                if send:
+                    continue  # nothing new written: the draft is not sent behind one's back
+            elif not (send or on_lines or on_all):
+                click.echo(_said(got, False))
+        if on_lines or on_all:
+            rd = c.comment(list(on_lines), list(on_all))
+            if not send:
+                click.echo(_said(rd, False))
+        if send:
+            knobs = ctx.knobs()
+            sent = c.send(knobs)
+            # the human's step, journaled as the web's and watch's sends are
+            append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(each, sent)}")
+            click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
-    r = c.review()
-    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` now approves
+    r = _seen(ctx, wid)
     if as_json:
         click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
         return
@@ -232,3 +263,9 @@ def review_cmd(
         click.echo_via_pager(text + "\n")  # $PAGER, else less, as git does
     else:
         click.echo(text)
+
+
+def _seen(ctx: Ctx, wid: str) -> Review:
+    r = change_of(ctx, wid).review()
+    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
+    return r

@@ -52,7 +52,7 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
             f"worker {start.worker_id} needs its brief: `looop worker start {start.worker_id} "
             "WHAT TO DO` (words, or `-` with the brief on stdin)"
         )
-    for k in ("runner", "command", "verify", "sandbox", "branch", "host"):
+    for k in ("runner", "command", "verify", "sandbox", "branch", "host", "attempts"):
         v = getattr(start, k)
         if v is not None:
             obj[k] = v
@@ -66,8 +66,16 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         obj["repo"] = [_repo_given(r, start.host) for r in start.repos]
     elif start.repo is not None:
         obj["repo"] = _repo_given(start.repo, start.host)
-    wid = start.worker_id
-    done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
+    wid, n = start.worker_id, start.attempts
+    ids = [f"{wid}.{i}" for i in range(1, 1 + (n if isinstance(n, int) else len(n or [])))]
+
+    def each(c: Ctx) -> None:
+        for i in ids or [wid]:
+            check(c, i)
+
+    done = steer(ctx, obj, start.journal, check=each)
+    if ids:
+        return f"{done}\n  compare: looop review {wid} · pick one: looop land {wid} --pick N\n"
     told = ""
     cmd = start.command
     if start.budget is not None and cmd is not None and program(cmd) not in COST_REPORTING:

@@ -106,6 +106,13 @@ def worker_group() -> None:
     show_default=True,
     help="At the budget: pause all it runs (`looop worker continue`) or stop it (worktree kept).",
 )
+@click.option(
+    "--attempts",
+    default=None,
+    metavar="N|RUNNER,…",
+    help="Start N workers ID.1…ID.N at the same task, each in its own worktree of --repo (or "
+    "one per runner named); compare them with `looop review ID`, land one with --pick.",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -121,6 +128,7 @@ def worker_start(
     host: str | None,
     budget: float | None,
     on_budget: str,
+    attempts: str | None,
     journal: str | None,
 ) -> None:
     ctx = make_ctx()
@@ -143,6 +151,8 @@ def worker_start(
     )
     start.repos = repos if len(repos) > 1 else ()
     start.steerable = steerable
+    if attempts is not None:
+        start.attempts = int(attempts) if attempts.strip().isdigit() else attempts.split(",")
     click.echo(start_worker_lines(start, ctx, started_ok), nl=False)
 
 
@@ -173,13 +183,19 @@ def worker_unstall(worker_id: str) -> None:
 @worker_group.command(
     "diff",
     help="Show worker ID's changes (git diff): what it committed on its branch since it "
-    "started, its uncommitted edits and its new files.",
+    "started, its uncommitted edits and its new files; with OTHER, where the two branches "
+    "differ (two attempts: ID.1 ID.3).",
 )
 @click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.argument("other", required=False, shell_complete=idcomplete.workers)
 @click.option("--stat", is_flag=True, help="Only the files changed and how much (git --stat).")
-def worker_diff(worker_id: str, stat: bool) -> None:
+def worker_diff(worker_id: str, other: str | None, stat: bool) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
+    extra = ("--stat",) if stat else ()
+    if other is not None:
+        _git_runs(treework.between(ctx, wid, normalise_target(other), extra))
+        return
     if (ctx.paths.host_record(wid)).exists():
         h = host_of(ctx.paths.data, wid)
         if isinstance(h, KubeHost):  # read in its pod, where its clones are
@@ -190,7 +206,11 @@ def worker_diff(worker_id: str, stat: bool) -> None:
     if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
         click.echo(diffstat.render(diffstat.counted(ctx, wid)))
         return
-    for argv, env in treework.diff_runs(ctx, wid, ("--stat",) if stat else ()):
+    _git_runs(treework.diff_runs(ctx, wid, extra))
+
+
+def _git_runs(runs: list[tuple[list[str], dict[str, str]]]) -> None:
+    for argv, env in runs:
         sys.stdout.flush()
         try:
             code = subprocess.run(argv, env=env, check=False).returncode

@@ -5,7 +5,7 @@ An item is a pending ask, a worker at its CLI's approval prompt or idle at its i
 beat's needs-input verdict, home/needsinput), a worker paused at its spend budget or a bound,
 one stopped at its provider's usage limit, a start held for a usage window, or a worker
 stalled (it failed the same way again and again: home/outcomes.py) that no agent may start
-again until a human clears it. Each says what
+again until a human clears it, or attempts at one task ready for a human to pick one. Each says what
 to do as the command that answers it.
 
 Built from the fleet rows a face already has (home/fleet, remote/fleet: local, SSH and
@@ -16,9 +16,10 @@ from __future__ import annotations
 from looop.home import jsonio, outcomes, store, where
 from looop.home.boxfolder import pending_asks
 from looop.home.errors import CorruptState
+from looop.home.sessionfiles import attempts_of, session_ids
 from looop.home.spent import held_for_day
 from looop.home.stamps import parse_utc
-from looop.home.workerrows import OVER_BUDGET, age
+from looop.home.workerrows import OVER_BUDGET, age, verify_result
 
 TYPE_CHECKING = False  # not `from typing`: a light read, like `ls`
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 SPEND = "paused at its spend budget"
 # Kinds, in the order the queue shows them: what a human can answer now comes first.
-KINDS = ("ask", "approval", "input", "idle", "stalled", "budget", "limited", "held")
+KINDS = ("ask", "approval", "input", "idle", "pick", "stalled", "budget", "limited", "held")
 
 
 class Need:
@@ -176,6 +177,25 @@ def _stalled(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
                 f"{wid}:stalled")  # fmt: skip
 
 
+def _picks(data: str, rows: list[dict[str, Any]]) -> list[Need]:
+    """Attempts at one task (`<id>.1` …) all ended, or one verified, none landed yet: a
+    human picks the one to land."""
+    live = {str(r.get("id")) for r in rows if r.get("alive")}
+    out, verify = [], where.join(data, where.VERIFY)
+    for group in {s.rsplit(".", 1)[0] for s in session_ids(data) if "." in s}:
+        ids = attempts_of(data, group)
+        passed = [i for i in ids if (verify_result(verify, i) or {}).get("pass")]
+        if len(ids) < 2 or (live & set(ids) and not passed):
+            continue
+        if any((outcomes.read_record(data, i) or {}).get("landed") for i in ids):
+            continue
+        what = f"{len(ids)} attempts ended: pick one"
+        if live & set(ids):
+            what = f"{len(passed)} of {len(ids)} attempts verified: pick one"
+        out.append(Need("pick", group, None, None, what, f"looop review {group}", f"{group}:pick"))
+    return out
+
+
 def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     """THE queue: the pending asks in `data` and what the fleet `rows` (fleet_rows' shape,
     home/fleet; the pulse's row is ignored) say waits on a human, by kind then age."""
@@ -184,7 +204,7 @@ def needs_at(data: str, rows: list[dict[str, Any]]) -> list[Need]:
         _landing(r, hosts) if _proposed(data, r) else _ask(r, hosts) for r in pending_asks(data)
     ]
     out = [n for n in each if n is not None] + [_day(data, n) for n in worker_needs(rows)]
-    out += [_stalled(rec, hosts) for rec in outcomes.all_stalled(data)]
+    out += [_stalled(rec, hosts) for rec in outcomes.all_stalled(data)] + _picks(data, rows)
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda n: (order[n.kind], n.since if n.since is not None else 0.0, n.ref))
     return out

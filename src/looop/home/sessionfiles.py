@@ -234,6 +234,16 @@ def session_ids(data: str) -> list[str]:
         return []
 
 
+def attempts_of(data: str, group: str) -> list[str]:
+    """The attempts at one task, `<group>.1`, `<group>.2` … (a start with attempts), in order;
+    [] when `group` is itself a session (a worker, not a group)."""
+    ids = session_ids(data)
+    if group in ids:
+        return []
+    got = [s for s in ids if s.startswith(f"{group}.") and s[len(group) + 1 :].isdigit()]
+    return sorted(got, key=lambda s: int(s[len(group) + 1 :]))
+
+
 def list_light(
     data: str, live_only: bool = False, ids: list[str] | None = None
 ) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 class Start:
     __slots__ = (
+        "attempts",
         "branch",
         "budget",
         "command",
@@ -39,3 +40,4 @@ class Start:
         self.host: str | None = None  # an SSH host's name (looop host add), or local
         self.budget: float | None = None  # its spend ceiling (USD); click's --budget only
         self.on_budget = "pause"
+        self.attempts: int | list[str] | None = None  # --attempts: a count or runners

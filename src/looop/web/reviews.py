@@ -17,10 +17,11 @@ from looop.act.landaway import change_of
 from looop.act.landing import Approved, LandConflict
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import attempts_of
 from looop.remote.ssh.link import Unreachable
 from looop.web.errors import WebError, reaching, refused, unreached
 from looop.web.reads import session_id, way
-from looop.workers import reviewsend
+from looop.workers import attempts, reviewsend
 
 ACTOR = "web"
 MODES = ("ff", "merge", "pr")
@@ -28,7 +29,10 @@ MODES = ("ff", "merge", "pr")
 
 def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """A repo worker's change: commits, files with hunks, verify, summary, comment rounds,
-    read by its Backend where its checkouts are (here, its SSH host or its pod)."""
+    read by its Backend where its checkouts are (here, its SSH host or its pod); a group's
+    attempts side by side (`looop review ID`'s table)."""
+    if attempts_of(str(ctx.paths.data), sid):
+        return {"v": 1, "attempts": attempts.rows(ctx, sid, lambda a: change_of(ctx, a).review())}
     return reaching(sid, way(ctx, sid).review, sid)
 
 

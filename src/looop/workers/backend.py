@@ -159,18 +159,9 @@ class Backend(Protocol):
         read that failed and is tried again, said once."""
         ...
 
-    def expect(
-        self,
-        sid: str,
-        pattern: str,
-        *,
-        since: int | None,
-        from_now: bool,
-        screen: bool,
-        raw: bool,
-        timeout_s: float | None,
-    ) -> tuple[int, str | None, int]:
-        """(0 matched | 1 the worker ended first | 124 timeout, the match, the offset)."""
+    def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:
+        """(0 matched | 1 the worker ended first | 124 timeout, the match, the offset). `how`:
+        sessions/client.expect's since, from_now, screen, raw and timeout_s, every engine's."""
         ...
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool: ...
@@ -321,28 +312,8 @@ class LocalBackend:
     ) -> int:
         return self._at(sid, client.follow, self.root, sid, since, raw, out, self.clock)
 
-    def expect(
-        self,
-        sid: str,
-        pattern: str,
-        *,
-        since: int | None,
-        from_now: bool,
-        screen: bool,
-        raw: bool,
-        timeout_s: float | None,
-    ) -> tuple[int, str | None, int]:
-        return client.expect(
-            self.root,
-            sid,
-            pattern,
-            since=since,
-            from_now=from_now,
-            screen=screen,
-            raw=raw,
-            timeout_s=timeout_s,
-            clock=self.clock,
-        )
+    def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:
+        return client.expect(self.root, sid, pattern, clock=self.clock, **how)
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
         return self._at(sid, client.wait_idle, self.root, sid, settle_s, timeout_s, self.clock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from looop.home.clock import Clock
 from looop.home.logs import compile_pattern
@@ -211,28 +211,8 @@ class Polled:
     ) -> int:
         return follow(self._me(), sid, since, raw, out, note)
 
-    def expect(
-        self,
-        sid: str,
-        pattern: str,
-        *,
-        since: int | None,
-        from_now: bool,
-        screen: bool,
-        raw: bool,
-        timeout_s: float | None,
-    ) -> tuple[int, str | None, int]:
-        return expect(
-            self._me(),
-            sid,
-            pattern,
-            since=since,
-            from_now=from_now,
-            screen=screen,
-            raw=raw,
-            timeout_s=timeout_s,
-            clock=self.clock,
-        )
+    def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:
+        return expect(self._me(), sid, pattern, clock=self.clock, **how)
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool:
         return wait_idle(self._me(), sid, settle_s, timeout_s, self.clock)

@@ -183,6 +183,12 @@ def repo_change(ctx: Ctx, tree: Tree) -> RepoChange:
     )
 
 
+def first_of(c: RepoChange) -> dict[str, Any]:
+    """The fields of a Review that are its first repository's."""
+    keys = ("repo", "branch", "base", "tip", "commits", "files", "uncommitted", "moved")
+    return {k: getattr(c, k) for k in keys}
+
+
 def review(ctx: Ctx, worker_id: str) -> Review:
     """Everything `looop review ID` shows, read once; one line when it cannot be read."""
     wid = normalise_target(worker_id)
@@ -201,17 +207,10 @@ def review(ctx: Ctx, worker_id: str) -> Review:
     summary, source = summary_of(ctx, wid)
     return Review(
         wid=wid,
-        repo=first.repo,
-        branch=first.branch,
-        base=first.base,
-        tip=tip,
-        commits=first.commits,
-        files=first.files,
+        **first_of(first),
         verify=verify_of(ctx, wid),
         summary=summary,
         summary_from=source,
-        uncommitted=first.uncommitted,
-        moved=first.moved,
         rounds=tuple(shown(ctx, r) for r in rounds),
         since_last=tuple(since),
         repos=repos,

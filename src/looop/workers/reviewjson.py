@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from looop.home.errors import LooopError
-from looop.workers.review import RepoChange, Review, Verify
+from looop.workers.review import RepoChange, Review, Verify, first_of
 from looop.workers.reviewgit import Commit, FileChange, Hunk
 
 
@@ -100,17 +100,10 @@ def review_from_json(obj: Any) -> Review:
     repos = tuple(_repo(r) for r in _list(obj, "repos")) or (first,)
     return Review(
         wid=_str(obj, "wid"),
-        repo=first.repo,
-        branch=first.branch,
-        base=first.base,
-        tip=first.tip,
-        commits=first.commits,
-        files=first.files,
+        **first_of(first),
         verify=_verify(obj.get("verify")),
         summary=_str(obj, "summary"),
         summary_from=_str(obj, "summary_from"),
-        uncommitted=first.uncommitted,
-        moved=first.moved,
         rounds=(),
         since_last=(),
         repos=repos,

@@ -156,6 +156,21 @@ def diff_runs(
     return out
 
 
+def between(
+    ctx: Ctx, wid: str, other: str, extra: tuple[str, ...] = ()
+) -> list[tuple[list[str], dict[str, str]]]:
+    """Where two workers' branches differ as committed (two attempts at one task)."""
+    a, b = load(ctx, wid), load(ctx, other)
+    if a is None or b is None or a.repo != b.repo:
+        raise WorktreeError(
+            f"workers {wid} and {other} have no branches in one repository to compare — "
+            "attempts at one task do (`looop review ID` lists them)"
+        )
+    ends = (f"refs/heads/{a.branch}", f"refs/heads/{b.branch}")
+    argv = ["git", "--no-pager", "-C", a.repo, "diff", *DIFF_FLAGS, *extra, *ends, "--"]
+    return [(argv, git_env(ctx.env))]
+
+
 def tree_diff_runs(
     ctx: Ctx, tree: Tree, extra: tuple[str, ...] = ()
 ) -> list[tuple[list[str], dict[str, str]]]:

@@ -5,7 +5,7 @@ a kill loads neither the launch nor the shell gate."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from looop.act.decision import (
@@ -28,31 +28,32 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
 from looop.home import outcomes, store
+from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.statusspend import daily_budget
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
 from looop.remote.repospec import ref_spelled
 from looop.workers.errors import StartHeld
-from looop.workers.launch import start_worker
+from looop.workers.launch import live_workers, start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
 ON_BUDGET = ("pause", "stop")  # home/spent.py POLICIES (not imported: act stays light)
 
-_START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?}
+_START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?,attempts?}
 - start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
 self-contained brief; runner picks a configured runner; command replaces the launch line;
 verify = one read-only shell check looop runs once after the worker exits. repo = an absolute
 path: the worker starts in its own git worktree of it, on branch looop/<id> (or branch); a
-list of paths: one such worktree of each, side by side (one task across repositories);
-without repo it starts in the data dir. resume = true: if it crashes, `looop up` starts it
-again on its own conversation. host = a registered SSH host's name (each place's load is in
-sys-sessions) or "local"; without it the place with the most room left takes it. budget_usd =
-its spend ceiling in USD, metered from its CLI's records (a custom command: from the cost it
-reports); at it the worker is paused (on_budget "pause", the default) or stopped ("stop"). A
-start whose runner's account is at its provider's usage limit is held as scheduled and made at
-the reset (not a failure).
+list of paths: one such worktree of each, side by side; without repo it starts in the data
+dir. resume = true: if it crashes, `looop up` starts it again on its own conversation. host =
+a registered SSH host's name (each place's load is in sys-sessions) or "local"; without it
+the place with the most room left. budget_usd = its spend ceiling in USD, metered from its
+CLI's records (a command's: the cost it reports); at it the worker is paused (on_budget
+"pause", the default) or stopped ("stop"). A start whose account is at its usage limit is
+held, made at the reset. attempts = 2..8 or a list of runners: workers <id>.1 … at the task,
+each its own worktree of repo; a human lands one.
   {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}"""  # noqa: E501
 
 
@@ -76,6 +77,7 @@ class StartWorker(Action):
     budget_usd: float | None = None  # its spend ceiling, metered each beat (home/spent.py)
     on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
     steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)
+    attempts: tuple[str, ...] = ()  # one worker <id>.<n> each: "" its runner, else a runner/command
 
     def __post_init__(self) -> None:
         set_field(self, "id", worker_target(self.id))
@@ -107,6 +109,11 @@ class StartWorker(Action):
             raise DecisionError(f"start_worker: field {said}")
         if self.host is not None and not self.host.strip():
             raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
+        if self.attempts and not (self.repo and self.branch is None):
+            raise DecisionError(
+                "start_worker: field 'attempts' needs 'repo' and no 'branch': each attempt "
+                "works in its own worktree of the repository, on branch looop/<id>.<n>"
+            )
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
@@ -126,10 +133,13 @@ class StartWorker(Action):
             budget_usd=opt_usd(tag, obj, "budget_usd"),
             on_budget=_policy(opt(tag, obj, "on_budget")),
             steerable=opt_bool(tag, obj, "steerable"),
+            attempts=_attempts(obj.get("attempts")),
         )
 
     def summary(self) -> str:
         b = self.budget_usd
+        if self.attempts:
+            return f"start-worker {self.id} · {len(self.attempts)} attempts"
         if b is None:
             return f"start-worker {self.id}"
         shown_usd = f"{b:.2f}" if round(b, 2) == b else f"{b:g}"  # a cent's fraction kept
@@ -139,6 +149,10 @@ class StartWorker(Action):
         return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
+        if self.attempts:  # each an ordinary worker <id>.<n>; every check before the first
+            self._room_for(by, len(self.attempts))
+            said = [self._attempt(n, a).perform(by) for n, a in enumerate(self.attempts, 1)]
+            return "; ".join(s for s in said if s) or None
         # The worker's launch line and its verify check are shell too: same policy as
         # run_shell. The line runs in the worker's worktree when it has a repo (verify: in
         # the data dir).
@@ -225,6 +239,39 @@ class StartWorker(Action):
             )
         return host, away
 
+    def _attempt(self, n: int, runs: str) -> StartWorker:
+        """Attempt n: this start as worker <id>.<n>, running its own runner, the runner named
+        or the command line given (a runner is one word)."""
+        runner, command = self.runner, self.command
+        if runs:
+            spaced = " " in runs
+            runner, command = (None, runs) if spaced else (runs, None)
+        return replace(self, id=f"{self.id}.{n}", attempts=(), runner=runner, command=command)
+
+    def _room_for(self, by: Mover, n: int) -> None:
+        """Attempts count as n workers against the fleet cap and the daily budget."""
+        cfg = by.config()
+        gone = [a for a in self.attempts if a and " " not in a and cfg.runner(a) is None]
+        if gone:
+            raise ExecError(
+                f"attempt runner '{gone[0]}' is not in {cfg.source} (have: "
+                f"{', '.join(sorted(cfg.runners))}): nothing started"
+            )
+        live, cap = len(live_workers(by.ctx)), by.knobs.num("max_workers")
+        if 0 < cap < live + n:
+            raise ExecError(
+                f"{n} attempts need {n} workers and the fleet cap (max_workers {cap}) leaves "
+                f"{max(cap - live, 0)}: nothing started — kill some or raise max_workers"
+            )
+        day, each = daily_budget(by.knobs), self.budget_usd
+        if day is not None and each is not None:
+            left = day - spent_on_day(by.ctx.paths, by.ctx.clock)
+            if n * each > left:
+                raise ExecError(
+                    f"{n} attempts at ${each:g} each pass today's budget (${left:.2f} left of "
+                    f"max_daily_usd ${day:.2f}): nothing started — give a smaller --budget"
+                )
+
     def _hold_to_budget(self, by: Mover) -> Callable[[], None]:
         """budget_usd set before the start, as `worker start --budget` does (its first beat
         already holds it to it); what undoes that if the start is refused."""
@@ -239,6 +286,7 @@ class StartWorker(Action):
 
 
 MAX_REPOS = 8  # repositories one worker works across
+MAX_ATTEMPTS = 8  # workers one start_worker may start at one task
 
 
 def _first_repo(obj: dict[str, Any]) -> str | None:
@@ -266,6 +314,21 @@ def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
             "repository once"
         )
     return tuple(raw) if len(raw) > 1 else ()
+
+
+def _attempts(raw: object) -> tuple[str, ...]:
+    """`attempts`: a count (each the move's own runner) or a list of runners or commands."""
+    if raw is None:
+        return ()
+    got = ("",) * raw if type(raw) is int else raw
+    if not isinstance(got, list | tuple) or not all(isinstance(a, str) for a in got):
+        got = ()
+    if not 2 <= len(got) <= MAX_ATTEMPTS:
+        raise DecisionError(
+            f"start_worker: field 'attempts' must be 2 to {MAX_ATTEMPTS}, or a list of that many "
+            f"runners, got {shown(raw)} (one worker needs no attempts)"
+        )
+    return tuple(str(a).strip() for a in got)
 
 
 def _policy(given: str | None) -> str:

@@ -1,0 +1,82 @@
+"""Attempts: workers `<id>.1`, `<id>.2` … started at one task from the same base (a start's
+`attempts`, act/moves/workers.py), each an ordinary worker. What every face shows of them side
+by side (`rows`: `looop review ID`, the web's review, watch), and which one a human may land
+(`pick`: `looop land ID --pick N`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.home import outcomes
+from looop.home.errors import LooopError
+from looop.home.fleet import fleet_rows_at
+from looop.home.sessionfiles import attempts_of
+from looop.home.stamps import parse_utc
+from looop.workers.errors import NoSuchWorker
+from looop.workers.review import Review, verify_of
+
+
+def rows(
+    ctx: Ctx, group: str, review_of: Callable[[str], Review] | None = None
+) -> list[dict[str, Any]]:
+    """One row per attempt: its outcome ("running" while live), verify, spend and time; with
+    `review_of`, its change too (files, lines, commits, tip), or the one line why not."""
+    data, ids = str(ctx.paths.data), attempts_of(str(ctx.paths.data), group)
+    if not ids:
+        raise NoSuchWorker(f"no worker or attempts {group} — `looop ls -a` lists them")
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    fleet = {r["id"]: r for r in fleet_rows_at(data, ctx.clock, stuck, True) if r["id"] in ids}
+    out = []
+    for wid in ids:
+        f = fleet.get(wid, {})
+        began, last = parse_utc(str(f.get("started_at") or "")), f.get("last_output_unix")
+        end = ctx.clock.now() if f.get("alive") else last
+        row: dict[str, Any] = {
+            "id": wid,
+            "n": int(wid.rsplit(".", 1)[1]),
+            "outcome": "running" if f.get("alive") else _ended(f),
+            "alive": bool(f.get("alive")),
+            "verify": verify_of(ctx, wid).state,
+            "spend_usd": f.get("spend_usd"),
+            "time_s": end - began if began and isinstance(end, int | float) else None,
+        }
+        try:
+            r = review_of(wid) if review_of is not None else None
+        except LooopError as e:
+            row["error"] = str(e)
+            r = None
+        if r is not None:
+            row["files"], row["commits"], row["tip"] = len(r.files), len(r.commits), r.tip
+            row["added"] = sum(c.added for c in r.files if not c.binary)
+            row["removed"] = sum(c.removed for c in r.files)
+            row["landed"] = r.landed
+        out.append(row)
+    return out
+
+
+def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str, Any]]]:
+    """Attempt `n` of `group` as one a human may land, and the others' rows; one line when it
+    is no attempt, still runs or failed its verify (`force` lands those as they stand)."""
+    got = rows(ctx, group)
+    chosen = [r for r in got if r["n"] == n]
+    if not chosen:
+        have = ", ".join(str(r["n"]) for r in got)
+        said = f"no attempt {group}.{n}" if n else f"{group} is {len(got)} attempts"
+        raise LooopError(f"{said} — pick one of {have}: `looop land {group} --pick N`")
+    wid, r = chosen[0]["id"], chosen[0]
+    why = (
+        "is still running" if r["alive"] else "failed its verify" if r["verify"] == "failed" else ""
+    )
+    if why and not force:
+        raise LooopError(
+            f"attempt {wid} {why} — see `looop review {wid}`; --force lands it as it stands"
+        )
+    return wid, [o for o in got if o["n"] != n]
+
+
+def _ended(row: dict[str, Any]) -> str:
+    """How an attempt ended: its outcome once the beat recorded it, else its session's state."""
+    got = row.get("outcome")
+    return outcomes.short(got) if got else str(row.get("state") or "—")
