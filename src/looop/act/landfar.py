@@ -12,7 +12,7 @@ from typing import Any
 
 from looop.act.landconfig import land_config
 from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
-from looop.act.landlocal import Here, refused_as
+from looop.act.landlocal import Away, refused_as
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
@@ -22,38 +22,22 @@ from looop.remote.ssh.farreview import call as _call
 from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.review import Review
-from looop.workers.reviewrounds import Comment, Round
-from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
+from looop.workers.reviewrounds import Round
+from looop.workers.reviewsend import send
 
 
-class OnHost(Here):
+class OnHost(Away):
     """Worker `wid`'s change on SSH host `host`, where its checkouts are."""
 
     def __init__(self, ctx: Ctx, wid: str, host: str) -> None:
         super().__init__(ctx, wid)
-        self.host = host
+        self.host, self.where = host, f"host {host}"
 
     def review(self) -> Review:
         return far_review(self.ctx, self.wid, self.host)
 
-    def has_change(self) -> None:
-        return None  # its host says so when asked
-
-    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
-        """Comments drafted at this home; each FILE:LINE one takes its lines from the host
-        (which refuses a file outside the change in the one line a home's review would)."""
-        ctx, wid, host = self.ctx, self.wid, self.host
-        whole = whole_comments(on_all)
-        for spec, _ in on_lines:
-            parse_place(spec)  # a bad place is said before the host is asked
-        if not on_lines:
-            return add_round(ctx, wid, far_review(ctx, wid, host).tip, whole)
-        pairs = [[spec, text] for spec, text in on_lines]
-        got = _call(ctx, host, "review", {"id": wid, "lines": pairs}, 60.0)
-        tip, raw = got.get("tip"), got.get("comments")
-        if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
-            raise HostError(f"host {host} answered comments this home cannot read")
-        return add_round(ctx, wid, tip, [*(comment_of(f"host {host}", c) for c in raw), *whole])
+    def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return _call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
 
     def send(self, knobs: Knobs) -> Round:
         """The draft round sent as any round is (workers/reviewsend.py), once its host said
@@ -63,8 +47,7 @@ class OnHost(Here):
         SshBackend(ctx, self.host).reach(wid)  # an ended worker's record says so from now on
 
         def resume_there(text: str) -> bool:
-            got = _call(ctx, self.host, "resume", {"id": wid, "why": text}, OP_TIMEOUT_S)
-            return got.get("prompt") is True
+            return self.ask("resume", {"why": text}, OP_TIMEOUT_S).get("prompt") is True
 
         return send(ctx, knobs, wid, resume_there)
 
@@ -108,15 +91,6 @@ class OnHost(Here):
         if repo is None:  # landed once every repository is
             settle(ctx, knobs, done, actor)
         return done
-
-
-def comment_of(where: str, c: Any) -> Comment:
-    """A comment as `where` ("host h1", a pod) answered it, checked."""
-    ok = isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("file"), str)
-    line, context = (c.get("line"), c.get("context")) if isinstance(c, dict) else (None, None)
-    if not ok or not isinstance(line, int) or not isinstance(context, list):
-        raise HostError(f"{where} answered a comment this home cannot read")
-    return Comment(str(c["text"]), str(c["file"]), line, tuple(str(x) for x in context))
 
 
 def landed_from_json(obj: Any) -> Landed:

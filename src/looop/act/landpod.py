@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.landconfig import LandConfig, land_config, pr_argv
-from looop.act.landfar import comment_of, landed_from_json
+from looop.act.landfar import landed_from_json
 from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
-from looop.act.landlocal import Here, refused_as
+from looop.act.landlocal import Away, refused_as
 from looop.act.landpr import run_pr
 from looop.act.wal import intent
 from looop.core.context import Ctx
@@ -42,12 +42,12 @@ from looop.remote.kube.podchange import (
     pod_running,
 )
 from looop.remote.repospec import check_branch
-from looop.workers.errors import ChangeError, Refused
+from looop.workers.errors import Refused
 from looop.workers.review import Review, summary_of
 from looop.workers.reviewgit import Commit
 from looop.workers.reviewjson import commits_of
 from looop.workers.reviewrounds import Round
-from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
+from looop.workers.reviewsend import send
 
 
 def where(b: HostedKube, wid: str) -> str:
@@ -62,38 +62,18 @@ PR_NEEDS_REPO = (
 )
 
 
-class InPod(Here):
+class InPod(Away):
     """Worker `wid`'s change in its pod `b`, where its clones are."""
 
     def __init__(self, ctx: Ctx, wid: str, b: HostedKube) -> None:
         super().__init__(ctx, wid)
-        self.b = b
+        self.b, self.where = b, f"worker {wid}'s pod"
 
     def review(self) -> Review:
         return pod_review(self.ctx, self.b, self.wid)
 
-    def has_change(self) -> None:
-        return None  # its pod says so when asked
-
-    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
-        """Comments drafted at this home; each FILE:LINE one takes its lines from the pod."""
-        ctx, wid = self.ctx, self.wid
-        whole = whole_comments(on_all)
-        for spec, _ in on_lines:
-            parse_place(spec)  # a bad place is said before the pod is asked
-        pairs = [[spec, text] for spec, text in on_lines]
-        got = ask(self.b, wid, "review", {"lines": pairs} if pairs else {}, REVIEW_TIMEOUT_S)
-        if not pairs:
-            r = got.get("review")
-            tip = r.get("tip") if isinstance(r, dict) else None
-            if not isinstance(tip, str):
-                raise ChangeError(f"worker {wid}'s pod answered a review this home cannot read")
-            return add_round(ctx, wid, tip, whole)
-        tip, raw = got.get("tip"), got.get("comments")
-        if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
-            raise ChangeError(f"worker {wid}'s pod answered comments this home cannot read")
-        said = [comment_of(f"worker {wid}'s pod", c) for c in raw]
-        return add_round(ctx, wid, tip, [*said, *whole])
+    def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return ask(self.b, self.wid, op, req, timeout)
 
     def send(self, knobs: Knobs) -> Round:
         """The draft round told to the running worker (`looop told` in the pod reads it

@@ -244,25 +244,16 @@ def start_job(
     url: str,
     token: str,
 ) -> Session:
-    """Create the worker's Job (precheck's inputs, and the contract's token). Its record is
-    written first: a worker that speaks its contract at once is already the home's to serve.
-    A start that fails puts the record back as it was (none, or the last worker of that
-    id)."""
+    """Create the worker's Job (precheck's inputs, and the contract's token), its record
+    written first (remote/hosts.starting)."""
     b = HostedKube(data, h, clock, home_env, url, token, req.bounds)
     wid, runner = req.worker, req.runner or ""
     spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, req.size)
-    before = reg.record(data, wid)
-    reg.write_record(data, wid, h.name, started_at=None, runner=runner, over=False)
-    try:
-        s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch, repos=req.repos)
-    except BaseException as e:
-        if before is None:
-            store.remove(reg.record_file(data, wid))
-        else:
-            store.write_json(reg.record_file(data, wid), before)
-        if isinstance(e, LooopError):
+    with reg.starting(data, wid, h.name, runner):
+        try:
+            s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch, repos=req.repos)
+        except LooopError as e:
             raise SessionError(f"worker {wid} did not start on host {h.name}: {e}") from None
-        raise
     reg.write_record(data, wid, h.name, started_at=s.started_at, runner=runner, over=False)
     return s
 
