@@ -1,6 +1,6 @@
 """A worker's change where its checkouts are here, what every engine away shares (`Away`:
 its comments, the answers read back) and the refusal every engine's landing says the same
-way (act/landaway.py picks the engine; act/landfar.py and act/landpod.py are Away's)."""
+way (act/landaway.py picks the engine; act/landfar.py holds the Away engines)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ REVIEW_TIMEOUT_S = 60.0  # a review or its comments read where the checkouts are
 class Here:
     """Worker `wid`'s change where its checkouts are here: read, commented on, its round sent
     back and landed, as every face asks it (its Backend picks this: act/landaway.py); an
-    engine away overrides each (act/landfar.py, act/landpod.py)."""
+    engine away overrides each (act/landfar.py)."""
 
     def __init__(self, ctx: Ctx, wid: str) -> None:
         self.ctx, self.wid = ctx, wid
