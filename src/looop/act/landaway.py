@@ -1,18 +1,19 @@
 """A worker's change wherever its checkouts are — here, on an SSH host (act/landfar.py), in a
-Kubernetes pod (act/landpod.py) — read, commented on, sent back and landed the one way: every
+Kubernetes pod (the same) — read, commented on, sent back and landed the one way: every
 face (`looop review`, `looop land`, the web's review panel, `watch`, MCP) asks `change_of`,
 whose worker's Backend picks its own engine's way, never the face."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from looop.act.landfar import OnHost
 from looop.act.landlocal import Here
-from looop.act.landpod import InPod
 from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+
+if TYPE_CHECKING:  # a hint only
+    from looop.act.landfar import InPod, OnHost
 
 
 class _Ways:
@@ -25,10 +26,17 @@ class _Ways:
         return Here(self.ctx, sid)
 
     def host(self, sid: str, host: str) -> Here:
-        return OnHost(self.ctx, sid, host)
+        return _away()[0](self.ctx, sid, host)
 
     def pod(self, sid: str, backend: Any) -> Here:
-        return InPod(self.ctx, sid, backend)
+        return _away()[1](self.ctx, sid, backend)
+
+
+def _away() -> tuple[type[OnHost], type[InPod]]:
+    # lazy: the SSH and Kubernetes rooms (~40 ms, ~40 modules), for a worker away only
+    from looop.act.landfar import InPod, OnHost
+
+    return OnHost, InPod
 
 
 def change_of(ctx: Ctx, wid: str) -> Here:

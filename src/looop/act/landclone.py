@@ -1,6 +1,6 @@
 """Inside a Kubernetes worker's pod: `looop pod change OP` reads and lands the worker's change
 where its checkouts are — clones the init containers made, recorded at `pod run`
-(remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landpod.py).
+(remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landfar.py).
 
 - `review`: as an SSH host's satellite answers it (act/landthere.py: the change, the commits
   after `since`, each FILE:LINE comment of `lines` with its lines at the branch's tip).
@@ -37,7 +37,7 @@ from looop.act.landing import (
 )
 from looop.act.landlocal import refusal
 from looop.act.landpr import remote_env, why_remote
-from looop.act.landthere import there_verb
+from looop.act.landthere import land_words, there_verb
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
@@ -191,16 +191,6 @@ def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
     return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
 
 
-def _req_words(req: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    mode, into, repo = (req.get(k) for k in ("mode", "into", "repo"))
-    if mode not in ("ff", "merge", "pr"):
-        raise LooopError(f"land: no way to land called {mode!r}")
-    for key, val in (("into", into), ("repo", repo)):
-        if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
-            raise LooopError(f"land: {key!r} must be a branch or folder name")
-    return str(mode), into, repo
-
-
 def _timeout(req: dict[str, Any]) -> float:
     """Each fetch's and push's bound, as the home's land.pr_timeout_s says (1 to 3600 s)."""
     t = req.get("timeout")
@@ -249,7 +239,7 @@ def _steps(
 def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
     try:
-        mode, into, repo = _req_words(req)
+        mode, into, repo = land_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
         at = Approved.from_json(req.get("at"))
         steps = _steps(ctx, chosen_trees(trees, repo), mode, into, at, _timeout(req))

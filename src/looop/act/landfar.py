@@ -1,59 +1,75 @@
-"""Review and land a worker on an SSH host from its home. Its checkouts are on the host, so
-the change is read there and landed there (the host's satellite: act/landthere.py, the same
-review and landing code) — merged into its base in the host's repository, or pushed from it
-with the request opened there; everything else is the home's as for a worker at home: the
-comment rounds (sent by `looop tell`, or a resume, as any round), the decider's proposal, its
-outcome, the WAL record and the journal line naming who approved it, from where, on which
-host and the commit it made."""
+"""Review and land a worker away from its home: on an SSH host (`OnHost`) or in a Kubernetes
+pod (`InPod`). Its checkouts are there, so the change is read there and landed there or from
+there; everything else is the home's as for a worker at home: the comment rounds (sent by
+`looop tell`, or a resume, as any round), the decider's proposal, its outcome, the WAL record
+and the journal line naming who approved it, from where (its host, or its pod's Job) and the
+commit it made.
+
+An SSH host's satellite lands it with the home's own code (act/landthere.py): merged into its
+base in the host's repository, or pushed from it with the request opened there.
+
+A pod has no user checkout to merge into, only its clone (`looop pod change`,
+act/landclone.py):
+- ff / merge: the base branch fetched from the clone's origin, merged into (a merge commit) or
+  fast-forwarded to the worker's branch in the clone, and pushed back to origin with a plain
+  push — a refused push (a hook, no rights, a base that moved meanwhile) lands nothing.
+- pr: the worker's branch pushed from the pod (as `looop/<id>` when the worker worked on the
+  base's own name), then the request opened HERE by land.pr_command, where the forge's CLI and
+  its credentials are: the home has no checkout of the repository, so the command names it
+  with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} …`. A command that fails
+  takes the pushed branch back (unless it was there before).
+A pod whose Job ended has no checkouts any more: each step refuses in one line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from looop.act.landconfig import land_config
+from looop.act.landconfig import LandConfig, land_config, pr_argv
 from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
-from looop.act.landlocal import Here, refused_as
+from looop.act.landlocal import Away, refused_as
+from looop.act.landpr import run_pr
 from looop.act.wal import intent
 from looop.core.context import Ctx
+from looop.home import store
 from looop.home.config import Knobs
+from looop.home.errors import LooopError
 from looop.remote.hosts import HostError
+from looop.remote.kube.hosted import HostedKube
+from looop.remote.kube.podchange import (
+    REVIEW_TIMEOUT_S,
+    ask,
+    ended,
+    job_repos,
+    pod_review,
+    pod_running,
+)
+from looop.remote.repospec import check_branch
 from looop.remote.ssh.backend import SshBackend
 from looop.remote.ssh.farreview import call as _call
 from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
-from looop.workers.review import Review
-from looop.workers.reviewrounds import Comment, Round
-from looop.workers.reviewsend import add_round, parse_place, send, whole_comments
+from looop.workers.errors import Refused
+from looop.workers.review import Review, summary_of
+from looop.workers.reviewgit import Commit
+from looop.workers.reviewjson import commits_of
+from looop.workers.reviewrounds import Round
+from looop.workers.reviewsend import send
 
 
-class OnHost(Here):
+class OnHost(Away):
     """Worker `wid`'s change on SSH host `host`, where its checkouts are."""
 
     def __init__(self, ctx: Ctx, wid: str, host: str) -> None:
         super().__init__(ctx, wid)
-        self.host = host
+        self.host, self.where = host, f"host {host}"
 
     def review(self) -> Review:
         return far_review(self.ctx, self.wid, self.host)
 
-    def has_change(self) -> None:
-        return None  # its host says so when asked
-
-    def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
-        """Comments drafted at this home; each FILE:LINE one takes its lines from the host
-        (which refuses a file outside the change in the one line a home's review would)."""
-        ctx, wid, host = self.ctx, self.wid, self.host
-        whole = whole_comments(on_all)
-        for spec, _ in on_lines:
-            parse_place(spec)  # a bad place is said before the host is asked
-        if not on_lines:
-            return add_round(ctx, wid, far_review(ctx, wid, host).tip, whole)
-        pairs = [[spec, text] for spec, text in on_lines]
-        got = _call(ctx, host, "review", {"id": wid, "lines": pairs}, 60.0)
-        tip, raw = got.get("tip"), got.get("comments")
-        if not isinstance(tip, str) or not isinstance(raw, list) or len(raw) != len(on_lines):
-            raise HostError(f"host {host} answered comments this home cannot read")
-        return add_round(ctx, wid, tip, [*(comment_of(f"host {host}", c) for c in raw), *whole])
+    def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return _call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
 
     def send(self, knobs: Knobs) -> Round:
         """The draft round sent as any round is (workers/reviewsend.py), once its host said
@@ -63,8 +79,7 @@ class OnHost(Here):
         SshBackend(ctx, self.host).reach(wid)  # an ended worker's record says so from now on
 
         def resume_there(text: str) -> bool:
-            got = _call(ctx, self.host, "resume", {"id": wid, "why": text}, OP_TIMEOUT_S)
-            return got.get("prompt") is True
+            return self.ask("resume", {"why": text}, OP_TIMEOUT_S).get("prompt") is True
 
         return send(ctx, knobs, wid, resume_there)
 
@@ -110,15 +125,6 @@ class OnHost(Here):
         return done
 
 
-def comment_of(where: str, c: Any) -> Comment:
-    """A comment as `where` ("host h1", a pod) answered it, checked."""
-    ok = isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("file"), str)
-    line, context = (c.get("line"), c.get("context")) if isinstance(c, dict) else (None, None)
-    if not ok or not isinstance(line, int) or not isinstance(context, list):
-        raise HostError(f"{where} answered a comment this home cannot read")
-    return Comment(str(c["text"]), str(c["file"]), line, tuple(str(x) for x in context))
-
-
 def landed_from_json(obj: Any) -> Landed:
     """A Landed from its asdict (a KeyError/TypeError/ValueError when it is not one)."""
     if not isinstance(obj, dict):
@@ -135,3 +141,222 @@ def landed_from_json(obj: Any) -> Landed:
     if not isinstance(more, list | tuple):
         raise TypeError("repos")
     return Landed(**got, repos=tuple(landed_from_json(x) for x in more))
+
+
+def where(b: HostedKube, wid: str) -> str:
+    """The pod as a journal line names it: its Job and the namespace it ran in."""
+    return f"in pod {b.job_ref(wid)} ({b.target.url()})"
+
+
+PR_NEEDS_REPO = (
+    "land.pr_command runs at this home for a pod worker, which has no checkout of its "
+    "repository here: name it with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} "
+    "--head {branch} --base {base} --title {title} --body-file {body}` — nothing landed"
+)
+
+
+class InPod(Away):
+    """Worker `wid`'s change in its pod `b`, where its clones are."""
+
+    def __init__(self, ctx: Ctx, wid: str, b: HostedKube) -> None:
+        super().__init__(ctx, wid)
+        self.b, self.where = b, f"worker {wid}'s pod"
+
+    def review(self) -> Review:
+        return pod_review(self.ctx, self.b, self.wid)
+
+    def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return ask(self.b, self.wid, op, req, timeout)
+
+    def send(self, knobs: Knobs) -> Round:
+        """The draft round told to the running worker (`looop told` in the pod reads it
+        through its way home); a pod that ended is not resumed: its checkouts are gone."""
+        pod_running(self.b, self.wid)
+
+        def gone(text: str) -> bool:
+            raise Refused(ended(self.wid))
+
+        return send(self.ctx, knobs, self.wid, gone)
+
+    def land(
+        self,
+        knobs: Knobs,
+        mode: str | None,
+        into: str | None,
+        actor: str,
+        repo: str | None = None,
+        *,
+        at: Approved,
+    ) -> Landed:
+        """Land it from its pod as this home's config says; journaled here with its Job."""
+        ctx, wid, b = self.ctx, self.wid, self.b
+        cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
+        how = mode or cfg.merge
+        if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
+            raise LandError(PR_NEEDS_REPO)
+        pod_running(b, wid)
+        place = where(b, wid)
+        urls = job_repos(b, wid)  # the Job this home made names them, not the pod
+        req = {"mode": how, "into": into, "repo": repo, "urls": urls,
+               "timeout": cfg.pr_timeout_s, "at": at.to_json()}  # fmt: skip
+        # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
+        limit = 3 * len(urls) * cfg.pr_timeout_s + 60
+        with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
+            got = _asked_land(b, wid, req, limit)
+            raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
+            done = read_landed(wid, raw, urls)
+            failed = ""
+            if how == "pr" and "refused" not in got:
+                done, failed = _open_requests(ctx, cfg, b, wid, raw, done)
+        for each in done:  # what landed is journaled, whatever failed after it
+            journal_landed(ctx, knobs, each, actor, where=place)
+        if failed:
+            raise LandError(failed)
+        refused_as(got, "")
+        if not got.get("landed"):
+            raise LandError(f"the pod answered a landing with nothing landed ({place})")
+        whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
+        if repo is None:  # landed once every repository is
+            settle(ctx, knobs, whole, actor)
+        return whole
+
+
+def _asked_land(b: HostedKube, wid: str, req: dict[str, Any], limit: float) -> dict[str, Any]:
+    try:
+        return ask(b, wid, "land", req, limit)
+    except Refused:
+        raise
+    except LooopError as e:
+        raise LandError(
+            f"{e} during the landing of worker {wid}: it may have landed — `looop review "
+            f"{wid}` shows where its branch is"
+        ) from None
+
+
+def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> list[Landed]:
+    """What the pod says it landed, each named by its Job's URL; a checkout the Job never
+    cloned, or a branch that is no branch name, is an answer this home cannot read."""
+    try:
+        done = [landed_from_json(x) for x in raw]
+        for d in done:
+            if d.name not in urls or check_branch(d.branch) != d.branch:
+                raise ValueError(d.name)
+            check_branch(d.into)
+        return [replace(d, repo=urls[d.name]) for d in done]
+    except (KeyError, TypeError, LooopError, ValueError):
+        raise LandError(
+            f"worker {wid}'s pod landed its change but its answer cannot be read — `looop "
+            f"review {wid}` shows where its branch is"
+        ) from None
+
+
+def _open_requests(
+    ctx: Ctx,
+    cfg: LandConfig,
+    b: HostedKube,
+    wid: str,
+    raw: list[dict[str, Any]],
+    pushed: list[Landed],
+) -> tuple[list[Landed], str]:
+    """Each pushed branch's request opened here, in order: those opened, and ("": none) the
+    one line of the first that failed — its branch and every one after it taken back."""
+    out: list[Landed] = []
+    for n, (each, got) in enumerate(zip(pushed, raw, strict=True)):
+        try:
+            said = got.get("summary")
+            summary = said if isinstance(said, str) else ""
+            url = _open_one(ctx, cfg, each, _commits(got), [*out, *pushed[n:]], summary)
+        except LooopError as e:
+            backs = [
+                _take_back(b, wid, d, g.get("existed") is True)
+                for d, g in zip(pushed[n:], raw[n:], strict=True)
+            ]
+            opened = ", ".join(d.url for d in out) or "none"
+            return out, f"{e}; {'; '.join(backs)} — requests opened before it: {opened}"
+        out.append(replace(each, url=url))
+    if len(out) > 1:
+        _relink(ctx, cfg, out, raw)
+    return out, ""
+
+
+def _relink(ctx: Ctx, cfg: LandConfig, opened: list[Landed], raw: list[dict[str, Any]]) -> None:
+    """Every request but the last is told the addresses of all (land.pr_edit_command, here:
+    each named by its URL), so each body links the others, as a worker's at home does. A
+    failed edit is said; the requests stay open, their bodies naming each branch."""
+    for d, got in list(zip(opened, raw, strict=True))[:-1]:
+        said = got.get("summary")
+        _, body = _request_body(
+            ctx, d, _commits(got), opened, said if isinstance(said, str) else ""
+        )
+        fill = {"branch": d.branch, "base": d.into, "title": "", "body": str(body),
+                "remote": cfg.remote, "repo": d.repo, "url": d.url}  # fmt: skip
+        try:
+            run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), str(ctx.paths.data))
+        except LooopError as e:
+            ctx.events.emit(
+                "warn",
+                "land.relink",
+                f"worker {d.wid}: the pull request of repo {d.name} ({d.url}) could not be "
+                f"told the others' addresses: {e} — add them by hand",
+                session=d.wid,
+            )
+        finally:
+            store.remove(body)
+
+
+def _commits(got: dict[str, Any]) -> tuple[Commit, ...]:
+    raw = got.get("commits")
+    return commits_of(raw if isinstance(raw, list) else [])
+
+
+def _open_one(
+    ctx: Ctx,
+    cfg: LandConfig,
+    d: Landed,
+    commits: tuple[Commit, ...],
+    all_: list[Landed],
+    summary: str,
+) -> str:
+    """One request opened by land.pr_command, here; its body the commits, the worker's
+    other repositories and its report (`summary`, read in its pod, else here)."""
+    title, body = _request_body(ctx, d, commits, all_, summary)
+    fill = {"branch": d.branch, "base": d.into, "title": title, "body": str(body),
+            "remote": cfg.remote, "repo": d.repo, "url": ""}  # fmt: skip
+    try:
+        return run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), str(ctx.paths.data))
+    finally:
+        store.remove(body)
+
+
+def _request_body(
+    ctx: Ctx, d: Landed, commits: tuple[Commit, ...], all_: list[Landed], summary: str
+) -> tuple[str, Path]:
+    """A request's title and its body written to a file (removed by the caller): each other
+    repository named with its request's address once it has one."""
+    title = commits[0].subject if len(commits) == 1 else f"{d.branch} (looop worker {d.wid})"
+    lines = [f"Landed from looop worker `{d.wid}` (branch `{d.branch}`, from its pod).", ""]
+    lines += [f"- {c.sha[:12]} {c.subject}" for c in commits]
+    if len(all_) > 1:
+        lines += ["", f"One change across {len(all_)} repositories:"]
+        lines += [
+            f"- `{o.name}` ({o.repo}), branch `{o.branch}`" + (f": {o.url}" if o.url else "")
+            for o in all_
+        ]
+    summary = summary or summary_of(ctx, d.wid)[0]
+    if summary:
+        lines += ["", summary.rstrip()]
+    body = ctx.paths.data / "reviews" / (f"{d.wid}.{d.name}.pr.md" if d.name else f"{d.wid}.pr.md")
+    store.atomic_write(body, "\n".join(lines) + "\n")
+    return title, body
+
+
+def _take_back(b: HostedKube, wid: str, d: Landed, existed: bool) -> str:
+    if existed:
+        return f"{d.branch} stays pushed to {d.repo} as it was before"
+    try:
+        got = ask(b, wid, "unpush", {"branch": d.branch, "repo": d.name}, REVIEW_TIMEOUT_S)
+    except LooopError:
+        got = {}
+    if got.get("ok") is True:
+        return "the pushed branch was taken back"
+    return f"{d.branch} stays on {d.repo}: delete it"

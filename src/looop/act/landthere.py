@@ -62,12 +62,8 @@ def _review(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
-    mode, into, repo, actor = (req.get(k) for k in ("mode", "into", "repo", "actor"))
-    if mode not in (None, "ff", "merge", "pr"):
-        raise LooopError(f"land: no way to land called {mode!r}")
-    for key, val in (("into", into), ("repo", repo)):
-        if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
-            raise LooopError(f"land: {key!r} must be a branch or folder name")
+    mode, into, repo = land_words(req, None)
+    actor = req.get("actor")
     obj = req.get("land")
     cfg = land_config({"land": obj if isinstance(obj, dict) else {}})
     who = actor if isinstance(actor, str) and actor.isprintable() and actor else "home"
@@ -77,6 +73,17 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     except LandError as e:
         return refusal(e)
     return {"landed": asdict(done)}
+
+
+def land_words(req: dict[str, Any], *modes: str | None) -> tuple[Any, str | None, str | None]:
+    """A landing request's mode (one of `modes` or ff, merge, pr), `into` and `repo`."""
+    mode, into, repo = (req.get(k) for k in ("mode", "into", "repo"))
+    if mode not in (*modes, "ff", "merge", "pr"):
+        raise LooopError(f"land: no way to land called {mode!r}")
+    for key, val in (("into", into), ("repo", repo)):
+        if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
+            raise LooopError(f"land: {key!r} must be a branch or folder name")
+    return mode, into, repo
 
 
 def _resume(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:

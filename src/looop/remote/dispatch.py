@@ -271,7 +271,7 @@ def _start_in_job(ctx: Ctx, h: reg.KubeHost, req: StartRequest, brief: str, cfg:
     argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
     try:
         url = hosted.way_home(ctx.paths, cfg.raw, wid)
-        hosted.precheck(h, ctx.paths.data, req, argv, env, brief, url)
+        hosted.precheck(h, ctx.paths.data, req, argv, env, brief, url, ctx.clock)
     except LooopError as e:
         said = str(e)
         raise WorkerError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import outcomes, where
@@ -27,9 +27,6 @@ from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_li
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend
-
-if TYPE_CHECKING:
-    from looop.remote.kube.hosted import HostedKube
 
 
 def kube_backend(

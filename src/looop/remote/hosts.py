@@ -8,10 +8,11 @@ a record that does not read back as one is an error, never a host that silently 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -433,6 +434,22 @@ def host_of(data: Path, wid: str) -> str | None:
 
 def write_record(data: Path, wid: str, host: str, **fields: Any) -> None:
     store.write_json(record_file(data, wid), {"v": FORMAT, "id": wid, "host": host, **fields})
+
+
+@contextlib.contextmanager
+def starting(data: Path, wid: str, host: str, runner: str) -> Iterator[None]:
+    """The record written before the worker starts (one that speaks its contract at once is
+    already the home's to serve); a start that fails puts back the one before, or none."""
+    before = record(data, wid)
+    write_record(data, wid, host, started_at=None, runner=runner, over=False)
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            store.remove(record_file(data, wid))
+        else:
+            store.write_json(record_file(data, wid), before)
+        raise
 
 
 def records(data: Path) -> dict[str, dict[str, Any]]:

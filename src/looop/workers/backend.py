@@ -42,7 +42,7 @@ T_co = TypeVar("T_co", covariant=True)
 
 class Ways(Protocol[T_co]):
     """A worker's change as the home reviews, comments on, sends back and lands it, one way
-    per engine (act/landing.py here, act/landfar.py on an SSH host, act/landpod.py in a pod):
+    per engine (act/landing.py here, act/landfar.py on an SSH host or in a pod):
     they sit above this room, so each engine is handed all and takes its own (`change`)."""
 
     def here(self, sid: str) -> T_co: ...

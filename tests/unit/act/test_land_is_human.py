@@ -18,8 +18,8 @@ from looop.home.errors import LooopError
 
 PROPOSING = {"propose_land"}  # raises an ask for the human: it lands nothing (below)
 SRC = Path(__file__).resolve().parents[3] / "src"
-# the only code that lands (a pod's: landclone in the pod, landpod from its home)
-LANDING = {"looop.act.landing", "looop.act.landpr", "looop.act.landclone", "looop.act.landpod"}
+# the only code that lands (a pod's: landclone in the pod, landfar from its home)
+LANDING = {"looop.act.landing", "looop.act.landpr", "looop.act.landclone", "looop.act.landfar"}
 
 
 def test_no_action_lands_merges_or_pushes() -> None:

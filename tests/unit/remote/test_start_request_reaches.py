@@ -126,7 +126,8 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
         url: str,
         token: str,
     ) -> Any:
-        caught.update(shape=hosted.worker_shape(h, data, req, argv, env, brief), req=req, url=url)
+        shape = hosted.worker_shape(h, data, req, argv, env, brief, clock)
+        caught.update(shape=shape, req=req, url=url)
         return as_session(data, h.name, {"id": req.worker, "alive": True})
 
     monkeypatch.setattr(hosted, "start_job", start_job)

@@ -124,7 +124,7 @@ class KubeBackend(KubeCluster, Polled):
         """brief: the prompt file's text (contract + brief); brief_path: where the argv names
         it on this machine, rewritten to where the pod mounts it; repos: several, each cloned
         beside the others (`repo` the first)."""
-        shape = self._shape(spec, brief, brief_path, repo, branch, repos)
+        shape = self.shape(spec, brief, brief_path, repo, branch, repos)
         owned = self._owned(shape)  # the contract's secret is checked before anything is made
         uid = self._claim_job(shape)
         self._make_owned(spec.sid, uid, owned)
@@ -174,7 +174,7 @@ class KubeBackend(KubeCluster, Polled):
     def change(self, sid: str, ways: Ways[T]) -> T:
         return ways.pod(sid, self)
 
-    def _shape(
+    def shape(
         self,
         spec: StartSpec,
         brief: str | None,

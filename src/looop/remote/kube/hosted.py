@@ -194,12 +194,14 @@ def precheck(
     env: Mapping[str, str],
     brief: str,
     url: str,
+    clock: Clock,
 ) -> None:
     """Every input of the worker's Job checked (one line each) and the client present,
     before the home writes anything. `argv` and `env`: its line and environment as the pod
     runs them; `brief`: the prompt file's text."""
-    shape = worker_shape(h, data, req, argv, env, brief)
-    mf.contract_secret(shape, url, "lw1.checked-shape-only")
+    mf.contract_secret(
+        worker_shape(h, data, req, argv, env, brief, clock), url, "lw1.checked-shape-only"
+    )
     load_client()
 
 
@@ -210,26 +212,12 @@ def worker_shape(
     argv: Sequence[str],
     env: Mapping[str, str],
     brief: str,
+    clock: Clock,
 ) -> mf.WorkerShape:
     """The worker's Job as the manifests see it (precheck checks it; HostedKube makes it)."""
-    return mf.WorkerShape(
-        req.worker,
-        argv,
-        image=h.image,
-        home=str(data),
-        brief=brief,
-        env=env,
-        size=req.size,
-        repo=req.repo,
-        branch=req.branch,
-        repos=req.repos,
-        cpu=h.cpu,
-        memory=h.memory,
-        bounds=req.bounds,
-        deadline_s=h.deadline_s,
-        ttl_s=h.ttl_s,
-        secret_env=h.secret_env,
-    )
+    spec = StartSpec(req.worker, argv, Path(mf.WORKSPACE), env, req.size)
+    b = HostedKube(data, h, clock, None, bounds=req.bounds)
+    return b.shape(spec, brief, None, req.repo, req.branch, req.repos)
 
 
 def start_job(
@@ -244,25 +232,16 @@ def start_job(
     url: str,
     token: str,
 ) -> Session:
-    """Create the worker's Job (precheck's inputs, and the contract's token). Its record is
-    written first: a worker that speaks its contract at once is already the home's to serve.
-    A start that fails puts the record back as it was (none, or the last worker of that
-    id)."""
+    """Create the worker's Job (precheck's inputs, and the contract's token), its record
+    written first (remote/hosts.starting)."""
     b = HostedKube(data, h, clock, home_env, url, token, req.bounds)
     wid, runner = req.worker, req.runner or ""
     spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, req.size)
-    before = reg.record(data, wid)
-    reg.write_record(data, wid, h.name, started_at=None, runner=runner, over=False)
-    try:
-        s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch, repos=req.repos)
-    except BaseException as e:
-        if before is None:
-            store.remove(reg.record_file(data, wid))
-        else:
-            store.write_json(reg.record_file(data, wid), before)
-        if isinstance(e, LooopError):
+    with reg.starting(data, wid, h.name, runner):
+        try:
+            s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch, repos=req.repos)
+        except LooopError as e:
             raise SessionError(f"worker {wid} did not start on host {h.name}: {e}") from None
-        raise
     reg.write_record(data, wid, h.name, started_at=s.started_at, runner=runner, over=False)
     return s
 

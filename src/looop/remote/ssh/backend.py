@@ -62,17 +62,11 @@ def start_remote(
         spawn["host"] = host  # the host's own refusals name it as the home does
 
     cloning = repo is not None and not is_host_path(repo)
-    # known at home before it runs: a worker that asks at once is already the home's to serve
-    before = reg.record(ctx.paths.data, wid)
-    reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
-    try:
-        got = lk.call("spawn", spawn, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
-    except HostError as e:
-        if before is None:  # as it was: no record, or the earlier one
-            store.remove(reg.record_file(ctx.paths.data, wid))
-        else:
-            store.write_json(reg.record_file(ctx.paths.data, wid), before)
-        raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
+    with reg.starting(ctx.paths.data, wid, host, runner):
+        try:
+            got = lk.call("spawn", spawn, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
+        except HostError as e:
+            raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
     row = got.get("row") or {}
     trees = _trees(got)
     more: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""The home's reading of a pod's answers (remote/kube/podchange.py, act/landpod.py): a pod
+"""The home's reading of a pod's answers (remote/kube/podchange.py, act/landfar.py): a pod
 that ended or is not running yet is refused in one line before anything is asked; what the
 pod answers is its worker's word, read only when it reads as the verb's answer; what the home
 acts on with its own credentials (the repository's URL) comes from the Job it made, never
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from looop.act.landfar import read_landed
 from looop.act.landing import LandError
-from looop.act.landpod import read_landed
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.podchange import ask, job_repos
 from looop.sessions.state import SessionError
