@@ -187,7 +187,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
-    ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
     ("looop.home.spent", "zlib"),  # a metered worker's slot
     ("looop.home.usagewindows", "hashlib"),  # an API key's print in an account's name
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
