@@ -15,8 +15,8 @@ from looop.act.landaway import change_of
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
-from looop.core.termsafe import for_terminal
 from looop.home import jsonio
+from looop.home.terminal import for_terminal
 from looop.workers import landask, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review
