@@ -6,8 +6,12 @@ modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, store
 from looop.home.errors import LooopError, bad_config_value
+from looop.home.hookline import HookLineError, hook_line
 from looop.home.knobs import (
     KNOBS,
     Knob,
@@ -16,8 +20,9 @@ from looop.home.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+from looop.home.presets import default_config_obj
+from looop.home.sandboxpolicy import config_sandbox, resolve
+from looop.home.screenrules import parse_patterns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -140,7 +145,6 @@ class Config:
 
 
 def _resolve(runner: SandboxPolicy | None, top: SandboxPolicy | None) -> SandboxPolicy:
-    from looop.home.sandboxpolicy import resolve  # lazy: as _sandbox_key
 
     return resolve(None, runner, top)
 
@@ -280,9 +284,6 @@ def _check_flap(obj: Mapping[str, Any], source: str) -> None:
 def _needs_input(spec: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
     if "needs_input" not in spec:
         return ()
-    # a config without the key (a fresh home's) never loads its parser, which `looop status`
-    # would otherwise pay on every call; so the sandbox and hook lines below
-    from looop.home.screenrules import parse_patterns  # lazy: the key is there
 
     return parse_patterns(spec["needs_input"], source, where)
 
@@ -291,7 +292,6 @@ def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPoli
     """The object's `sandbox` key parsed, None when absent."""
     if "sandbox" not in obj:
         return None
-    from looop.home.sandboxpolicy import config_sandbox  # lazy: as _needs_input
 
     return config_sandbox(dict(obj), "sandbox", source, where)
 
@@ -301,8 +301,6 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     if n is not None and not isinstance(n, str):
         raise bad_config_value(source, "notification", "a shell command string", n)
     if n is not None and "{{" in n:
-        from looop.home.hookline import HookLineError, hook_line  # lazy: as _needs_input
-
         try:
             hook_line(n)
         except HookLineError as e:
@@ -355,7 +353,6 @@ def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
         raise bad_config_value(source, f"shell_policy.{key}", "a list of Python regex strings", v)
     if not v:
         return ()
-    import re  # lazy: re costs status ~6 ms: only a config with shell patterns compiles them
 
     out = []
     for n, p in enumerate(v):
@@ -392,9 +389,6 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        # lazy: the presets, only for a data dir with no config (one with its own never loads them)
-        from looop.home.presets import default_config_obj
-
         cfg = parse_config(default_config_obj(), str(path))
         return Config(
             cfg.default,

@@ -9,9 +9,9 @@ callable here; the higher room keeps the one generic function that reads it."""
 
 from __future__ import annotations
 
-from looop.home import jsonio
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
+from looop.home import jsonio
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import select
 import socket
@@ -21,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.clock import Clock
 from looop.home.keys import encode_keys
@@ -125,7 +125,7 @@ def request(
             raise _over_error(s, op)
         raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
     try:
-        reply = json.loads(buf.split(b"\n", 1)[0])
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
     except ValueError as e:
         raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
     if not isinstance(reply, dict):

@@ -4,11 +4,11 @@ sweeps, and `socket` would load selectors into every one."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from typing import Any
 
+from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.sessionfiles import socket_file
 
@@ -45,7 +45,7 @@ def request_at(path: str, op: str, timeout_s: float) -> Any:
     finally:
         sock.close()
     try:
-        reply = json.loads(buf.split(b"\n", 1)[0])
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
     except ValueError:
         return None
     if not isinstance(reply, dict) or not reply.get("ok"):

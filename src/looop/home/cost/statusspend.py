@@ -4,15 +4,14 @@ toward it (spent_today): what status, doctor and every gate read, so they agree.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, stamps
-from looop.home.cost import COST_REPORTING, SAID, cap, finite, sane_usd, totals, usd
+from looop.home.cost import COST_REPORTING, SAID, cap, finite, rotate, sane_usd, totals, usd
 from looop.home.cost.cap import UNMETERED_LIMIT
 from looop.home.cost.prices import command_word
 from looop.home.errors import CorruptState
 from looop.home.where import COST_LEDGER
-
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from time import struct_time
@@ -64,7 +63,6 @@ def spent_today(data: str, clock: Clock) -> tuple[float, float]:
     if got is not None:
         n, said = totals.counted(got)
         return n / 1_000_000, said / 1_000_000
-    from looop.home.cost import rotate  # lazy: the running totals could not say
 
     path = os.path.join(data, COST_LEDGER)
     now = clock.now()
