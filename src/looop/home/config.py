@@ -7,6 +7,7 @@ modules (sandboxpolicy, screenrules, hookline)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
@@ -33,51 +34,22 @@ if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
 
 
-# Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
-
-
+@dataclass
 class CostSpec:
-    __slots__ = ("mode", "pointer", "type")
-
-    def __init__(self, type: str, pointer: str, mode: Literal["sum", "total"] = "sum") -> None:
-        self.type = type
-        self.pointer = pointer
-        self.mode = mode
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CostSpec) and (self.type, self.pointer, self.mode) == (
-            other.type,
-            other.pointer,
-            other.mode,
-        )
-
-    def __repr__(self) -> str:
-        return f"CostSpec({self.type!r}, {self.pointer!r}, {self.mode!r})"
+    type: str
+    pointer: str
+    mode: Literal["sum", "total"] = "sum"
 
 
+@dataclass(eq=False)
 class Runner:
-    __slots__ = ("cost", "name", "needs_input", "resume", "sandbox", "tick", "worker")
-
-    def __init__(
-        self,
-        name: str,
-        tick: str | None,
-        worker: str | None,
-        cost: CostSpec | None = None,
-        sandbox: SandboxPolicy | None = None,
-        resume: str | None = None,
-        needs_input: tuple[str, ...] = (),
-    ) -> None:
-        self.name = name
-        self.tick = tick
-        self.worker = worker
-        self.cost = cost
-        self.sandbox = sandbox  # None: the top-level setting decides
-        self.resume = resume  # how a worker is started again on its conversation; None: never
-        self.needs_input = needs_input  # home/screenrules: its workers' waiting-screen patterns
-
-    def __repr__(self) -> str:
-        return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
+    name: str
+    tick: str | None
+    worker: str | None
+    cost: CostSpec | None = None
+    sandbox: SandboxPolicy | None = None  # None: the top-level setting decides
+    resume: str | None = None  # how a worker is started again on its conversation; None: never
+    needs_input: tuple[str, ...] = ()  # home/screenrules: its workers' waiting-screen patterns
 
 
 SHELL_MODES = ("tripwire", "off")
@@ -113,26 +85,15 @@ class ShellPolicy:
         return f"ShellPolicy({self.mode!r}, deny={pats[0]!r}, allow={pats[1]!r})"
 
 
+@dataclass(eq=False)
 class Config:
-    __slots__ = ("default", "exists", "raw", "runners", "sandbox", "shell_policy", "source")
-
-    def __init__(
-        self,
-        default: str | None,
-        runners: dict[str, Runner],
-        raw: dict[str, Any] | None = None,
-        source: str = "<default>",
-        exists: bool = False,
-        shell_policy: ShellPolicy | None = None,
-        sandbox: SandboxPolicy | None = None,
-    ) -> None:
-        self.sandbox = sandbox  # None: not set (off until sandbox-by-default lands)
-        self.default = default
-        self.runners = runners
-        self.raw: dict[str, Any] = raw if raw is not None else {}
-        self.source = source
-        self.exists = exists
-        self.shell_policy = shell_policy if shell_policy is not None else ShellPolicy()
+    default: str | None
+    runners: dict[str, Runner]
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "<default>"
+    exists: bool = False
+    shell_policy: ShellPolicy = field(default_factory=ShellPolicy)
+    sandbox: SandboxPolicy | None = None  # None: not set (off until sandbox-by-default lands)
 
     def runner(self, name: str | None = None) -> Runner | None:
         key = name if name is not None else self.default
