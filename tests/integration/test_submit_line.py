@@ -18,9 +18,8 @@ from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.clock import SystemClock
-from looop.home.control import ECHO_WAIT_S, request
 from looop.home.sandboxpolicy import OFF
-from looop.sessions.client import expect, log_tail, send
+from looop.sessions.client import ECHO_WAIT_S, expect, log_tail, request, send
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

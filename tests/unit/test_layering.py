@@ -8,9 +8,6 @@ module-level and function-level imports alike:
   one module split into files.
 - CIRCLES: no import circle at load time; the circles function-level imports still close are
   listed, so a new one fails and a broken one must leave the list.
-- LIGHT: the rooms a fast verb's process loads (the home, the verbs) load only light standard
-  modules, the home and themselves; the home reaches no other room, a verb only through the
-  doors listed.
 - LAZY: every load made inside a function, listed (an extra, a verb table, a door a process
   takes at run time); everything else imports at the top.
 
@@ -31,7 +28,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 
 # room -> the rooms it may import (besides itself). Arrows point down only.
 ROOMS: dict[str, set[str]] = {
-    "home": set(),  # the ground floor: the standard library and itself (see LIGHT_ROOMS)
+    "home": set(),  # the ground floor: the standard library and itself
     "core": {"home"},
     "sandbox": {"home", "core"},  # srt, the box host, the filter, the door
     "sessions": {"home", "core"},
@@ -87,7 +84,7 @@ ROOMS: dict[str, set[str]] = {
         "tui",
         "web",
     },
-    # the top floor, beside cli/: the console entry and the fast verbs' faces (see DOORS)
+    # the top floor, beside cli/: the console entry
     "verbs": {
         "home",
         "core",
@@ -108,27 +105,6 @@ ROOMS: dict[str, set[str]] = {
     },
     "(top)": {"verbs"},  # `python -m looop`
 }
-
-# The rooms a fast verb's process loads: at load time each imports only the standard library's
-# light modules, the home and itself. The home reaches no other room; a verb reaches one only
-# through a door listed here (the verb table handing a verb's heavy work to its room once its
-# argv parsed, inside a function; or a light module of that room at load).
-LIGHT_ROOMS = ("home", "verbs")
-DOORS: set[tuple[str, str]] = {
-    ("looop.verbs.console", "looop.cli.root"),  # every verb but the contract's: click
-    ("looop.verbs.console", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
-}
-# The home's shapes (TypedDicts, Literals): typing at their top, so a light module names them
-# for its hints alone (under `if TYPE_CHECKING:`), never loading them when it runs.
-SHAPES = frozenset({"looop.home.views", "looop.home.cost.views", "looop.home.eventnames"})
-# What a light room's module may not import at load time: each costs a fast verb milliseconds
-# (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
-HEAVY = frozenset(
-    {"typing", "dataclasses", "json", "enum", "subprocess", "socket", "inspect", "functools"}
-    | {"importlib", "logging", "asyncio", "click", "pyte", "wcwidth", "tomllib", "argparse"}
-    | {"hashlib"}  # OpenSSL's load: ~2 ms
-)
 
 # Every load made inside a function: the house's whole laziness, one row per load (its `# lazy:`
 # comment says why: tests/unit/test_imports.py). Everything else imports at the top. A new row
@@ -170,27 +146,9 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
-    ("looop.home.config", "re"),  # shell patterns in the config
-    ("looop.home.config", "looop.home.presets"),  # no config yet: the presets
-    # a config's optional keys, parsed only when there (status pays no parser a home lacks)
-    ("looop.home.config", "looop.home.hookline"),  # a notification line with placeholders
-    ("looop.home.config", "looop.home.sandboxpolicy"),  # a `sandbox` key
-    ("looop.home.config", "looop.home.sandboxpolicy"),  # run_shell's sandbox asked for
-    ("looop.home.config", "looop.home.screenrules"),  # a runner's needs_input patterns
     ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
-    ("looop.home.status", "looop.home.usagewindows"),  # a home that met a usage limit
-    ("looop.home.statustext", "looop.home.statusjson"),  # `status --json`'s v1 fields
-    ("looop.home.status", "looop.home.delays"),  # a beat failed: its retry
-    ("looop.home.status", "looop.home.delays"),  # a runner met its usage limit
-    ("looop.home.status", "looop.home.procname"),  # a `looop web` left its record
-    ("looop.home.cost.statusspend", "looop.home.cost"),  # the running totals could not say
-    ("looop.home.cost.statusspend", "looop.home.cost"),  # cap, prices: an odd spend state
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
-    ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
-    ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
-    ("looop.home.spent", "zlib"),  # a metered worker's slot
-    ("looop.home.usagewindows", "hashlib"),  # an API key's print in an account's name
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.sandbox.endpoints", "tomllib"),  # a CLI's TOML config read (its regexes: ~2 ms)
     ("looop.home.cost.rotate", "looop.home"),  # the spend lock: a month's ledger moves
@@ -206,7 +164,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 60
+LAZY_MAX = 42
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [
@@ -342,71 +300,9 @@ def test_every_import_follows_the_rooms_arrows() -> None:
             other = _room(target)
             if target == "looop":
                 continue  # the package itself (its version) is every room's
-            if room in LIGHT_ROOMS and other not in LIGHT_ROOMS:
-                continue  # the light rooms' own contract, below
             if other != room and other not in ROOMS[room]:
                 breaks.append(f"{name} -> {target}")
     assert breaks == []
-
-
-def _for_types(path: Path) -> set[str]:
-    """The modules imported at module level under `if TYPE_CHECKING:` (for hints only)."""
-    found: set[str] = set()
-    for node in sourcetree.tree(path).body:
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            for inner in node.body:
-                if isinstance(inner, ast.ImportFrom) and inner.module:
-                    found.add(inner.module)
-                    found.update(f"{inner.module}.{a.name}" for a in inner.names)
-    return found
-
-
-def _light_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str]]:
-    """(importer, module) for each import out of the light rooms when it runs, those for type
-    hints alone, and the ones at load time."""
-    modules = _modules()
-    runs: set[tuple[str, str]] = set()
-    hints: set[tuple[str, str]] = set()
-    at_load: list[str] = []
-    for name, path in sorted(modules.items()):
-        if _room(name) not in LIGHT_ROOMS:
-            continue
-        top = _imports(path, top_level_only=True)
-        types = _for_types(path)
-        inside = {t for n in sourcetree.nodes(path) for t in _stmt_imports(n)}
-        for target in _imports(path, top_level_only=False):
-            if target not in modules or _room(target) in LIGHT_ROOMS or target == "looop":
-                continue
-            if target in types and target not in inside:
-                hints.add((name, target))
-                continue
-            if target in top:
-                at_load.append(f"{name} -> {target}")
-            runs.add((name, target))
-    return runs, hints, at_load
-
-
-def _stmt_imports(node: ast.AST) -> set[str]:
-    """What an import statement inside a function names (module, and module.name)."""
-    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        return set()
-    found: set[str] = set()
-    for inner in ast.walk(node):
-        if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-            found.add(inner.module)
-            found.update(f"{inner.module}.{a.name}" for a in inner.names)
-        elif isinstance(inner, ast.Import):
-            found.update(a.name for a in inner.names)
-    return found
-
-
-def test_the_light_rooms_reach_out_only_through_their_doors() -> None:
-    runs, hints, at_load = _light_reaches()
-    assert [r for r in runs if r[0].startswith("looop.home.")] == [], "the home imports no room"
-    assert runs - DOORS == set(), "a new door out of the light rooms"
-    assert DOORS - runs == set(), "a closed door: take it off the list"
-    assert set(at_load) <= {f"{a} -> {b}" for a, b in DOORS}
-    assert hints == set(), "type-only imports out of the home: move the shapes down"
 
 
 def test_the_verbs_import_from_above_nobody() -> None:
@@ -421,36 +317,6 @@ def test_the_verbs_import_from_above_nobody() -> None:
         if target in modules and _room(target) == "verbs"
     ]
     assert found == []
-
-
-def test_the_light_rooms_load_shapes_for_their_hints_alone() -> None:
-    modules = _modules()
-    loaded = [
-        f"{name} -> {target}"
-        for name, path in sorted(modules.items())
-        if _room(name) in LIGHT_ROOMS and name not in SHAPES
-        for target in _imports(path, top_level_only=True)
-        if target in SHAPES
-    ]
-    assert loaded == []
-
-
-def test_the_light_rooms_load_only_light_standard_modules() -> None:
-    heavy = []
-    shapes = {SRC.parent.joinpath(*m.split(".")).with_suffix(".py") for m in SHAPES}
-    for path in sorted(p for room in LIGHT_ROOMS for p in (SRC / room).rglob("*.py")):
-        if path in shapes:
-            continue  # typing at their top: loaded by no light module (the test above)
-        for node in sourcetree.tree(path).body:
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and node.level == 0
-                else []
-            )
-            heavy += [f"{path.name}: {n}" for n in names if n.split(".")[0] in HEAVY]
-    assert heavy == []
 
 
 def test_independent_parts_import_neither_way() -> None:

@@ -13,10 +13,10 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from looop.core.termsafe import line_for_terminal
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.store import NotRegular
+from looop.home.terminal import line_for_terminal
 
 # A write or read the user can fix (a path, space, permissions): one line, not a crash.
 _USER_ERRNOS = frozenset(

@@ -17,9 +17,9 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.reviewedit import edit
 from looop.core.context import Ctx
-from looop.core.termsafe import for_terminal
 from looop.home import jsonio
 from looop.home.sessionfiles import attempts_of
+from looop.home.terminal import for_terminal
 from looop.workers import attempts, landask, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from looop.core.termsafe import line_for_terminal
 from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.eventlog import append_record
 from looop.home.eventnames import PulseName, RecordName
+from looop.home.terminal import line_for_terminal
 
 Level = Literal["info", "step", "ok", "warn", "error"]
 GLYPHS: dict[str, str] = {"info": "·", "step": "→", "ok": "✓", "warn": "⚡", "error": "✗"}

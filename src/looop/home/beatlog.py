@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store, where
 from looop.home.stamps import parse_utc
 from looop.home.where import EVENTS
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any

@@ -4,10 +4,10 @@ built-in reader (decide/streams.py), its rollouts by loop/clirecords.py."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home.runnerprofile import RunnerProfile
 
-TYPE_CHECKING = False  # read on the fast verbs' path: no `typing`, no `collections`
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 

@@ -6,8 +6,13 @@ modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, store
 from looop.home.errors import LooopError, bad_config_value
+from looop.home.hookline import HookLineError, hook_line
 from looop.home.knobs import (
     KNOBS,
     Knob,
@@ -16,8 +21,9 @@ from looop.home.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+from looop.home.presets import default_config_obj
+from looop.home.sandboxpolicy import config_sandbox, resolve
+from looop.home.screenrules import parse_patterns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,51 +34,22 @@ if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
 
 
-# Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
-
-
+@dataclass
 class CostSpec:
-    __slots__ = ("mode", "pointer", "type")
-
-    def __init__(self, type: str, pointer: str, mode: Literal["sum", "total"] = "sum") -> None:
-        self.type = type
-        self.pointer = pointer
-        self.mode = mode
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CostSpec) and (self.type, self.pointer, self.mode) == (
-            other.type,
-            other.pointer,
-            other.mode,
-        )
-
-    def __repr__(self) -> str:
-        return f"CostSpec({self.type!r}, {self.pointer!r}, {self.mode!r})"
+    type: str
+    pointer: str
+    mode: Literal["sum", "total"] = "sum"
 
 
+@dataclass(eq=False)
 class Runner:
-    __slots__ = ("cost", "name", "needs_input", "resume", "sandbox", "tick", "worker")
-
-    def __init__(
-        self,
-        name: str,
-        tick: str | None,
-        worker: str | None,
-        cost: CostSpec | None = None,
-        sandbox: SandboxPolicy | None = None,
-        resume: str | None = None,
-        needs_input: tuple[str, ...] = (),
-    ) -> None:
-        self.name = name
-        self.tick = tick
-        self.worker = worker
-        self.cost = cost
-        self.sandbox = sandbox  # None: the top-level setting decides
-        self.resume = resume  # how a worker is started again on its conversation; None: never
-        self.needs_input = needs_input  # home/screenrules: its workers' waiting-screen patterns
-
-    def __repr__(self) -> str:
-        return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
+    name: str
+    tick: str | None
+    worker: str | None
+    cost: CostSpec | None = None
+    sandbox: SandboxPolicy | None = None  # None: the top-level setting decides
+    resume: str | None = None  # how a worker is started again on its conversation; None: never
+    needs_input: tuple[str, ...] = ()  # home/screenrules: its workers' waiting-screen patterns
 
 
 SHELL_MODES = ("tripwire", "off")
@@ -108,26 +85,15 @@ class ShellPolicy:
         return f"ShellPolicy({self.mode!r}, deny={pats[0]!r}, allow={pats[1]!r})"
 
 
+@dataclass(eq=False)
 class Config:
-    __slots__ = ("default", "exists", "raw", "runners", "sandbox", "shell_policy", "source")
-
-    def __init__(
-        self,
-        default: str | None,
-        runners: dict[str, Runner],
-        raw: dict[str, Any] | None = None,
-        source: str = "<default>",
-        exists: bool = False,
-        shell_policy: ShellPolicy | None = None,
-        sandbox: SandboxPolicy | None = None,
-    ) -> None:
-        self.sandbox = sandbox  # None: not set (off until sandbox-by-default lands)
-        self.default = default
-        self.runners = runners
-        self.raw: dict[str, Any] = raw if raw is not None else {}
-        self.source = source
-        self.exists = exists
-        self.shell_policy = shell_policy if shell_policy is not None else ShellPolicy()
+    default: str | None
+    runners: dict[str, Runner]
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "<default>"
+    exists: bool = False
+    shell_policy: ShellPolicy = field(default_factory=ShellPolicy)
+    sandbox: SandboxPolicy | None = None  # None: not set (off until sandbox-by-default lands)
 
     def runner(self, name: str | None = None) -> Runner | None:
         key = name if name is not None else self.default
@@ -140,7 +106,6 @@ class Config:
 
 
 def _resolve(runner: SandboxPolicy | None, top: SandboxPolicy | None) -> SandboxPolicy:
-    from looop.home.sandboxpolicy import resolve  # lazy: as _sandbox_key
 
     return resolve(None, runner, top)
 
@@ -280,9 +245,6 @@ def _check_flap(obj: Mapping[str, Any], source: str) -> None:
 def _needs_input(spec: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
     if "needs_input" not in spec:
         return ()
-    # a config without the key (a fresh home's) never loads its parser, which `looop status`
-    # would otherwise pay on every call; so the sandbox and hook lines below
-    from looop.home.screenrules import parse_patterns  # lazy: the key is there
 
     return parse_patterns(spec["needs_input"], source, where)
 
@@ -291,7 +253,6 @@ def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPoli
     """The object's `sandbox` key parsed, None when absent."""
     if "sandbox" not in obj:
         return None
-    from looop.home.sandboxpolicy import config_sandbox  # lazy: as _needs_input
 
     return config_sandbox(dict(obj), "sandbox", source, where)
 
@@ -301,8 +262,6 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     if n is not None and not isinstance(n, str):
         raise bad_config_value(source, "notification", "a shell command string", n)
     if n is not None and "{{" in n:
-        from looop.home.hookline import HookLineError, hook_line  # lazy: as _needs_input
-
         try:
             hook_line(n)
         except HookLineError as e:
@@ -355,7 +314,6 @@ def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
         raise bad_config_value(source, f"shell_policy.{key}", "a list of Python regex strings", v)
     if not v:
         return ()
-    import re  # lazy: re costs status ~6 ms: only a config with shell patterns compiles them
 
     out = []
     for n, p in enumerate(v):
@@ -392,9 +350,6 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        # lazy: the presets, only for a data dir with no config (one with its own never loads them)
-        from looop.home.presets import default_config_obj
-
         cfg = parse_config(default_config_obj(), str(path))
         return Config(
             cfg.default,

@@ -3,14 +3,14 @@ cli/cost.py, and its text."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio
 from looop.home.cost import usd
 from looop.home.cost.days import Held
 from looop.home.cost.report import reports_at, uncosted_at
 from looop.home.plain import echo
 from looop.home.savings import savings_line, savings_view
-
-TYPE_CHECKING = False  # `looop cost` is a fast verb: no typing
 
 if TYPE_CHECKING:
     from typing import Any

@@ -3,7 +3,8 @@ a provider's usage limit: the rules the beat's gates apply and `looop status` sh
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not `from typing`: status reads these on its fast path
+from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any

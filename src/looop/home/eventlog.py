@@ -1,5 +1,5 @@
-"""One durable line in events.jsonl (the Emitter's record, light enough for the hot verbs:
-no dataclasses, json package, datetime or pathlib)."""
+"""One durable line in events.jsonl: the one writer, the Emitter's record and a contract
+verb's alike."""
 
 from __future__ import annotations
 
@@ -14,25 +14,9 @@ TYPE_CHECKING = False  # imported on the hot path: no `typing`
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.home.eventnames import RecordName
     from looop.home.store import AnyPath
 
 MAX_BYTES = 5 * 1024 * 1024  # events.jsonl rotates to events.jsonl.1 past this
-
-
-class EventLog:
-    """events.jsonl for a verb that needs no Emitter: `.record(name, **fields)` as Emitter's,
-    at one moment (the verb's now)."""
-
-    __slots__ = ("max_bytes", "now", "path")
-
-    def __init__(self, path: AnyPath, now: float, max_bytes: int = MAX_BYTES) -> None:
-        self.path = path
-        self.now = now
-        self.max_bytes = max_bytes  # LOOOP_EVENTS_MAX_BYTES (knobs.env_knob)
-
-    def record(self, event: RecordName, **fields: Any) -> None:
-        append_record(self.path, event, fields, self.now, self.max_bytes)
 
 
 def record_line(event: str, fields: dict[str, Any], now: float) -> str:

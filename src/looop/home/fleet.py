@@ -7,6 +7,7 @@ some."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.home.locks import beat_holder_at
@@ -15,8 +16,6 @@ from looop.home.spent import over_budget, over_limit, spent
 from looop.home.stamps import parse_utc
 from looop.home.usagewindows import held_rows
 from looop.home.workerrows import OVER_BUDGET, worker_rows
-
-TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
 if TYPE_CHECKING:
     from collections.abc import Callable

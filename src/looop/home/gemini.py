@@ -8,11 +8,10 @@ tests/realcli (pinned there), offline."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio
 from looop.home.runnerprofile import RunnerProfile, read_json_file
-
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

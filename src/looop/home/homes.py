@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, where
 from looop.home.hashing import fnv1a_128
-
-TYPE_CHECKING = False  # `status` reads this on its fast path: no `typing`
 
 if TYPE_CHECKING:
     from typing import Any

@@ -124,16 +124,6 @@ def _default(o: Any) -> Any:
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def _floatstr(o: float) -> str:
-    if o != o:
-        return "NaN"
-    if o == float("inf"):
-        return "Infinity"
-    if o == float("-inf"):
-        return "-Infinity"
-    return float.__repr__(o)
-
-
 def dumps(
     obj: Any,
     *,
@@ -145,15 +135,9 @@ def dumps(
     allow_nan: bool = True,
 ) -> str:
     """json.dumps(obj, ...) for these options, byte for byte."""
-    if _c_encoder is None or (indent is not None and not allow_nan):
+    if _c_encoder is None or indent is not None:  # indented: for a person, json's own
         return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default, allow_nan)
     enc = _str_ascii if ensure_ascii else _str_utf8
-    if indent is not None:
-        item_sep, key_sep = separators or (",", ": ")
-        out: list[str] = []
-        if not _pretty(obj, out, enc, " " * indent, "", item_sep, key_sep, sort_keys, 0):
-            return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default, True)
-        return "".join(out)
     item_sep, key_sep = separators or (", ", ": ")
     if isinstance(obj, str):
         return enc(obj)  # type: ignore[no-any-return]
@@ -182,65 +166,6 @@ def _json_dumps(
         allow_nan=allow_nan,
     )
     return out
-
-
-def _pretty(
-    o: Any,
-    out: list[str],
-    enc: Any,
-    step: str,
-    pad: str,
-    item_sep: str,
-    key_sep: str,
-    sort_keys: bool,
-    depth: int,
-) -> bool:
-    """json's indented layout for plain JSON values; False (nothing usable) for anything else."""
-    if depth > 200:
-        return False  # json's own recursion handling words this case
-    if isinstance(o, str):
-        out.append(enc(o))
-    elif o is None:
-        out.append("null")
-    elif o is True:
-        out.append("true")
-    elif o is False:
-        out.append("false")
-    elif type(o) is int:
-        out.append(int.__repr__(o))
-    elif type(o) is float:
-        out.append(_floatstr(o))
-    elif type(o) is list or type(o) is tuple:
-        if not o:
-            out.append("[]")
-            return True
-        inner = pad + step
-        out.append("[\n" + inner)
-        for i, item in enumerate(o):
-            if i:
-                out.append(item_sep + "\n" + inner)
-            if not _pretty(item, out, enc, step, inner, item_sep, key_sep, sort_keys, depth + 1):
-                return False
-        out.append("\n" + pad + "]")
-    elif type(o) is dict:
-        if not o:
-            out.append("{}")
-            return True
-        if not all(type(k) is str for k in o):
-            return False  # json coerces other key types: let it
-        inner = pad + step
-        out.append("{\n" + inner)
-        items = sorted(o.items()) if sort_keys else o.items()
-        for i, (k, v) in enumerate(items):
-            if i:
-                out.append(item_sep + "\n" + inner)
-            out.append(enc(k) + key_sep)
-            if not _pretty(v, out, enc, step, inner, item_sep, key_sep, sort_keys, depth + 1):
-                return False
-        out.append("\n" + pad + "}")
-    else:
-        return False
-    return True
 
 
 def canonical(value: Any) -> str:

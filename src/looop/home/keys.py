@@ -5,9 +5,10 @@ Cursor and function keys use the normal-mode (non-DECCKM) forms, as a plain xter
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home.sessionfiles import SessionError
 
-TYPE_CHECKING = False  # `looop key` types through here on its click-free path: no typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -21,8 +21,8 @@ supervisor writes through here and `looop ls` reads on its fast path.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not `from typing`: `looop ls` reads through here
 if TYPE_CHECKING:
     from looop.home.clock import Clock
 

@@ -13,13 +13,13 @@ sessions/client.follow's.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from looop.home import logfiles
 from looop.home.logfiles import open_view
 from looop.home.sessionfiles import SessionError, get_light
 from looop.home.textsafe import decode, safe_text, strip_ansi
 
-TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
 if TYPE_CHECKING:
     from looop.home.store import AnyPath
 

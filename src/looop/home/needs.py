@@ -13,6 +13,8 @@ Kubernetes workers alike) and the mailbox; reads no screen, so it is as light as
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, outcomes, store, where
 from looop.home.boxfolder import pending_asks
 from looop.home.errors import CorruptState
@@ -21,7 +23,6 @@ from looop.home.spent import held_for_day
 from looop.home.stamps import parse_utc
 from looop.home.workerrows import OVER_BUDGET, age, verify_result
 
-TYPE_CHECKING = False  # not `from typing`: a light read, like `ls`
 if TYPE_CHECKING:
     from typing import Any
 

@@ -17,10 +17,12 @@ home/fleet on its fast path and reads the last beat's verdicts."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, logfiles, store, where
 from looop.home.errors import CorruptState
+from looop.home.worklimit import said_until
 
-TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
@@ -95,10 +97,6 @@ def limited_until(sdir: str, clock: Clock) -> str | None:
         return None
     if b"limit" not in raw.lower():
         return None  # the usual case: no parser loaded at all
-    # `ls` and every beat read each live worker's tail here; the parser and the terminal
-    # filter it reads through bring re, datetime and their compiled patterns
-    # lazy: the door to worklimit.py, for a tail that names a limit
-    from looop.home.worklimit import said_until
 
     return said_until(raw, clock)
 

@@ -4,10 +4,9 @@ built-in reader (decide/streams.py), its SQLite store by loop/clirecords.py."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home.runnerprofile import RunnerProfile
-
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -12,12 +12,11 @@ Light (no typing, pathlib or dataclasses): `looop ls` reads the records on its f
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sameway import same_way
-
-TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
 if TYPE_CHECKING:
     from collections.abc import Callable

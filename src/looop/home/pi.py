@@ -4,10 +4,9 @@ is read by the built-in reader (decide/streams.py), its session files by loop/cl
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home.runnerprofile import RunnerProfile
-
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

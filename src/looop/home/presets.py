@@ -4,10 +4,10 @@ config (config.load_config) and by the rooms that start runners."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any

@@ -10,10 +10,10 @@ client→server: INPUT raw bytes, RESIZE (cols u16 + rows u16).
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio  # json's own C encoder, without `json` (re, enum)
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from typing import Any
 

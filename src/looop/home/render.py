@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, outcomes
 from looop.home.terminal import paint
 from looop.home.workerrows import age
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any

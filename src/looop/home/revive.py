@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from looop.home import locks, store, where
 from looop.home.clock import utc_stamp
 from looop.home.errors import CorruptState
 from looop.home.sessionfiles import LIVE_NAMES, lock_held, read_meta, read_status
-
-TYPE_CHECKING = False  # `status` and `ls` call this on their fast path: no `typing`
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

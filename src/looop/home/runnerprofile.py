@@ -9,9 +9,11 @@ callable here; the higher room keeps the one generic function that reads it."""
 
 from __future__ import annotations
 
-from looop.home import jsonio
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
+from looop.home import jsonio
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -27,10 +29,7 @@ if TYPE_CHECKING:
     RecordUsage = tuple[str, str, int, int, int] | None
 
 
-# types.MappingProxyType without loading `types` (the status fast path loads the registry)
-MappingProxyType = type(type.__dict__)
-
-
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class RunnerProfile:
     """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
     on each keyword: `endpoint_files` are its own provider files that may set the endpoint (a
@@ -48,140 +47,49 @@ class RunnerProfile:
     the variables of a key it takes for a login (home/usagewindows.py). `first_run`: what its
     box starts with so the CLI asks nothing (workers/firstrun.py)."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        preset: Mapping[str, str],  # {"tick", "worker", "resume"} command lines
-        note: str = "",  # what `looop init` tells a user choosing it
-        root_note: str = "",  # and a root user outside a sandbox (IS_SANDBOX unset)
-        domains: tuple[str, ...] = (),  # the model API hosts it talks to (a box's network)
-        state: tuple[str, ...] = (),  # what it writes under $HOME in a session (~ unexpanded)
-        config: tuple[str, ...] = (),  # what it reads there: read-only in a box
-        locked: tuple[str, ...] = (),  # inside its state, what it obeys at start ("d/": folder)
-        placeholders: tuple[tuple[str, str], ...] = (),  # (file, what reads as none): made first
-        made: tuple[str, ...] = (),  # folders it makes at its start inside its read-only config
-        base_url_env: str = "",  # the variable its SDK takes a base URL from ("" none)
-        login_env: tuple[str, ...] = (),  # any one of these set: logged in
-        login_files: tuple[tuple[str, str], ...] = (),  # (folder variable or "" for $HOME, file)
-        login_fix: str = "",
-        endpoint_files: tuple[tuple[str, str, str], ...] = (),
-        endpoint_keys: tuple[str, ...] = (),
-        endpoint_sure: bool = False,
-        reports_cost: bool = True,  # its stream or records say what it spends
-        prices: Mapping[str, Mapping[str, float]] | None = None,  # USD per 1M tokens, by model
-        busy: tuple[str, ...] = (),  # screen patterns: working (wins over everything)
-        needs: tuple[tuple[str, str], ...] = (),  # (kind "approval"/"idle", screen pattern)
-        stream: str = "",
-        is_own: Callable[[dict[str, object]], bool] | None = None,
-        event: Callable[[dict[str, object]], Said] | None = None,
-        run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
-        token_events: tuple[str, ...] = (),  # the event types run_tokens reads
-        session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
-        record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
-        record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
-        records: str = "",
-        mcp: str = "",
-        mcp_env: str = "",
-        finds_id: str = "",
-        id_home: tuple[str, str] = ("", ""),
-        keys: tuple[str, ...] = (),
-        first_run: FirstRun | None = None,
-        enter_gap_s: float = 0.0,  # a typed line's Enter waits this long after its echo
-    ) -> None:
-        given = dict(locals())
-        if not name or not preset:
+    name: str
+    preset: Mapping[str, str]  # {"tick", "worker", "resume"} command lines
+    note: str = ""  # what `looop init` tells a user choosing it
+    root_note: str = ""  # and a root user outside a sandbox (IS_SANDBOX unset)
+    domains: tuple[str, ...] = ()  # the model API hosts it talks to (a box's network)
+    state: tuple[str, ...] = ()  # what it writes under $HOME in a session (~ unexpanded)
+    config: tuple[str, ...] = ()  # what it reads there: read-only in a box
+    locked: tuple[str, ...] = ()  # inside its state, what it obeys at start ("d/": folder)
+    placeholders: tuple[tuple[str, str], ...] = ()  # (file, what reads as none): made first
+    made: tuple[str, ...] = ()  # folders it makes at its start inside its read-only config
+    base_url_env: str = ""  # the variable its SDK takes a base URL from ("" none)
+    login_env: tuple[str, ...] = ()  # any one of these set: logged in
+    login_files: tuple[tuple[str, str], ...] = ()  # (folder variable or "" for $HOME, file)
+    login_fix: str = ""
+    endpoint_files: tuple[tuple[str, str, str], ...] = ()
+    endpoint_keys: tuple[str, ...] = ()
+    endpoint_sure: bool = False
+    reports_cost: bool = True  # its stream or records say what it spends
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # USD / 1M tokens
+    busy: tuple[str, ...] = ()  # screen patterns: working (wins over everything)
+    needs: tuple[tuple[str, str], ...] = ()  # (kind "approval"/"idle", screen pattern)
+    stream: str = ""
+    is_own: Callable[[dict[str, object]], bool] | None = None
+    event: Callable[[dict[str, object]], Said] | None = None
+    run_tokens: Callable[[dict[str, object]], RunTokens] | None = None  # its closing event's
+    token_events: tuple[str, ...] = ()  # the event types run_tokens reads
+    session_file: Callable[[Mapping[str, str], str], str | None] | None = None  # (env, id)
+    record_usage: Callable[[dict[str, object]], RecordUsage] | None = None
+    record_mark: str = ""  # text every record line holding usage has (the rest: skipped)
+    records: str = ""
+    mcp: str = ""
+    mcp_env: str = ""
+    finds_id: str = ""
+    id_home: tuple[str, str] = ("", "")
+    keys: tuple[str, ...] = ()
+    first_run: FirstRun | None = None
+    enter_gap_s: float = 0.0  # a typed line's Enter waits this long after its echo
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.preset:
             raise ValueError("a runner profile needs a name and its preset lines")
-        for key in RunnerProfile.__slots__:
-            value = given[key]
-            if key in ("preset", "prices"):
-                value = _frozen_map(value)
-            object.__setattr__(self, key, value)
-
-    __slots__ = (
-        "base_url_env",
-        "busy",
-        "config",
-        "domains",
-        "endpoint_files",
-        "endpoint_keys",
-        "endpoint_sure",
-        "enter_gap_s",
-        "event",
-        "finds_id",
-        "first_run",
-        "id_home",
-        "is_own",
-        "keys",
-        "locked",
-        "login_env",
-        "login_files",
-        "login_fix",
-        "made",
-        "mcp",
-        "mcp_env",
-        "name",
-        "needs",
-        "note",
-        "placeholders",
-        "preset",
-        "prices",
-        "record_mark",
-        "record_usage",
-        "records",
-        "reports_cost",
-        "root_note",
-        "run_tokens",
-        "session_file",
-        "state",
-        "stream",
-        "token_events",
-    )
-
-    if TYPE_CHECKING:
-        name: str
-        preset: Mapping[str, str]
-        note: str
-        root_note: str
-        domains: tuple[str, ...]
-        state: tuple[str, ...]
-        config: tuple[str, ...]
-        locked: tuple[str, ...]
-        placeholders: tuple[tuple[str, str], ...]
-        made: tuple[str, ...]
-        base_url_env: str
-        login_env: tuple[str, ...]
-        login_files: tuple[tuple[str, str], ...]
-        login_fix: str
-        endpoint_files: tuple[tuple[str, str, str], ...]
-        endpoint_keys: tuple[str, ...]
-        endpoint_sure: bool
-        reports_cost: bool
-        prices: Mapping[str, Mapping[str, float]]
-        busy: tuple[str, ...]
-        stream: str
-        needs: tuple[tuple[str, str], ...]
-        is_own: Callable[[dict[str, object]], bool] | None
-        event: Callable[[dict[str, object]], Said] | None
-        run_tokens: Callable[[dict[str, object]], RunTokens] | None
-        token_events: tuple[str, ...]
-        session_file: Callable[[Mapping[str, str], str], str | None] | None
-        record_usage: Callable[[dict[str, object]], RecordUsage] | None
-        record_mark: str
-        records: str
-        mcp: str
-        mcp_env: str
-        finds_id: str
-        id_home: tuple[str, str]
-        keys: tuple[str, ...]
-        first_run: FirstRun | None
-        enter_gap_s: float
-
-    def __setattr__(self, key: str, value: object) -> None:
-        raise AttributeError(f"runner profile {self.name}: frozen ({key})")
-
-    def __delattr__(self, key: str) -> None:
-        raise AttributeError(f"runner profile {self.name}: frozen ({key})")
+        object.__setattr__(self, "preset", _frozen_map(self.preset))
+        object.__setattr__(self, "prices", _frozen_map(self.prices))
 
     def __repr__(self) -> str:
         return f"RunnerProfile({self.name!r})"

@@ -5,11 +5,10 @@ parameter (default RUNNERS), so a test hands it one more profile without changin
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import claude, codex, gemini, opencode, pi
 from looop.home.runnerprofile import RunnerProfile
-
-TYPE_CHECKING = False  # not `from typing`: the status fast path loads this module
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -5,9 +5,9 @@ means for srt lives in sandbox/worker.py."""
 
 from __future__ import annotations
 
-from looop.home.errors import bad_config_value
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not `from typing`: the config is read on hot paths
+from looop.home.errors import bad_config_value
 
 if TYPE_CHECKING:
     from typing import Any

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
 from looop.home.cost import sane_usd
 from looop.home.stamps import parse_z
 from looop.home.where import EVENTS
-
-TYPE_CHECKING = False  # status reads this on its fast path: no typing
 
 if TYPE_CHECKING:
     from typing import Any

@@ -12,10 +12,10 @@ line of a screen gone quiet asks (its supervisor judges it, sessions/lifecycle).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from looop.home.errors import LooopError, bad_config_value
 
-TYPE_CHECKING = False  # the config module reads this: no `typing` at runtime
 if TYPE_CHECKING:
     from typing import Any
 

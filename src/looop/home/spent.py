@@ -5,10 +5,10 @@ dashboard show. In the hot room, so every room that shows a worker can read it."
 from __future__ import annotations
 
 import os
+import zlib
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
-
-TYPE_CHECKING = False  # `looop ls` reads this on its fast path: no typing, no dataclasses
 
 if TYPE_CHECKING:
     from typing import Any
@@ -38,8 +38,6 @@ def _slot(path: str) -> tuple[int, bytes] | None:
         seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:
         return None
-    # `ls` of a home with no metered worker never maps zlib and libz (two shared libraries)
-    import zlib  # lazy: the door to zlib: only a slot that is there checks its CRC
 
     if len(body) != size or zlib.crc32(body) != crc:
         return None

@@ -4,19 +4,21 @@ events.jsonl says of the beats, and the time format status shows, are home/beatl
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import homes, jsonio, revive, store, where
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.cost.statusspend import spend_status
+from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import WRITABLE_FIX, CorruptState, LooopError
 from looop.home.locks import beat_holder_at
+from looop.home.procname import is_web
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
+from looop.home.usagewindows import view
 from looop.home.where import runtime_base
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,7 +72,6 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     fails, ts, mono = backoff.get("fails"), backoff.get("ts"), backoff.get("mono")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    from looop.home.delays import backoff_delay, failed_at  # lazy: a beat failed
 
     now = clock.now()
     mono = float(mono) if isinstance(mono, int | float) else None
@@ -95,7 +96,6 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
     rec = _read_obj(_at(data, where.PROVIDER_LIMIT))
     if not rec:
         return None
-    from looop.home.delays import limit_in_force  # lazy: a runner met its usage limit
 
     # a dropped schedule lifts the wait: the next changed world calls the runner again
     scheduled = os.path.isfile(_at(data, f"schedules/{where.LIMIT_SCHEDULE}.json"))
@@ -347,8 +347,7 @@ def _configured(
 def _usage_windows(data: str, clock: Clock) -> tuple[list[dict[str, Any]], str | None]:
     """The accounts at their usage limit and the starts held for them (home/usagewindows)."""
     if not any(os.path.lexists(_at(data, n)) for n in (where.USAGE_WINDOWS, where.USAGE_HELD)):
-        return [], None  # a home that never met a limit: its reader is not even loaded
-    from looop.home.usagewindows import view  # lazy: as the guard above says
+        return [], None  # a home that never met a limit
 
     return view(data, clock)
 
@@ -372,7 +371,6 @@ def web_running(data: str) -> str | None:
     url = rec.get("url") if rec else None
     if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(url, str):
         return None
-    from looop.home.procname import is_web  # lazy: a `looop web` left its record
 
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:

@@ -6,13 +6,13 @@ no measured cost (4 small modules, within 1% of a plain status's time); status's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home import jsonio, store, where
 from looop.home.beatlog import tail
 from looop.home.boxfolder import pending_asks
 from looop.home.status import file_stem, json_files
 from looop.home.worldhash import world_hash_at
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from looop.home.beatlog import relative
 from looop.home.cost import usd
 from looop.home.cost.totals import SAID_DAY_USD, SAID_REPORT_USD
 from looop.home.savings import savings_line
 from looop.home.status import status_json
+from looop.home.statusjson import add_v1_fields
 from looop.home.terminal import paint
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,9 +88,6 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w = sys.stdout.write
 
     if as_json:
-        # lazy: the v1 fields read the world hash and the asks, which the text never shows
-        from looop.home.statusjson import add_v1_fields
-
         w(status_json(add_v1_fields(st)) + "\n")
         return
     _write_pulse(st, colour, w)

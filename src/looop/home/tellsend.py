@@ -8,7 +8,7 @@ import os
 
 from looop.home import where
 from looop.home.errors import LooopError
-from looop.home.eventlog import EventLog
+from looop.home.eventlog import append_record
 from looop.home.knobs import env_knob
 from looop.home.leases import remote_alive
 from looop.home.plain import echo
@@ -33,8 +33,8 @@ def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float
     if not live(data, worker) and not remote_alive(data, worker):
         raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
     tid = new_tell(tells, worker, " ".join(message), now, key)
-    events = EventLog(os.path.join(data, where.EVENTS), now, env_knob("events_max_bytes", env))
-    events.record("tell", id=tid, worker=worker)
+    events, most = os.path.join(data, where.EVENTS), env_knob("events_max_bytes", env)
+    append_record(events, "tell", {"id": tid, "worker": worker}, now, most)
     echo(f"queued {tid}")
 
 

@@ -2,8 +2,7 @@
 every verb's output passes through, `SafeStream`, so no print site can forget), and looop's own
 colour (ANSI SGR) painted only where a person looks.
 
-Without `re`: core/termsafe builds its regular expressions from the same ranges; this filter
-walks the text instead, so a verb printing a `—` or a `✗` does not pay ~6 ms to import `re`.
+Without `re`: a verb printing a `—` or a `✗` does not pay ~6 ms to import it.
 Binary writes (`.buffer`) and the file descriptor pass through SafeStream untouched: they are
 for verbs whose job is raw terminal bytes (attach, log --raw)."""
 
@@ -31,6 +30,12 @@ UNSAFE_RANGES = (
     (0xFFF9, 0xFFFB),
     (0xD800, 0xDFFF),
 )
+# for_terminal's escapes, one per unsafe character: `\\x1b`, `\\u202e`
+_VISIBLE = {
+    cp: f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
+    for lo, hi in UNSAFE_RANGES
+    for cp in range(lo, hi + 1)
+}
 _SGR_MAX = 64  # parameter characters an SGR sequence may carry
 _SGR_PARAMS = frozenset("0123456789;:")
 
@@ -91,6 +96,20 @@ def keep_colour(text: str) -> str:
             out.append("\n")
         _defuse_line(line, k < last, out)
     return "".join(out)
+
+
+def for_terminal(text: str) -> str:
+    """Untrusted text (an agent's, a script's) with every control and invisible format
+    character shown as a visible escape, so nothing in it acts on the terminal (retitles,
+    writes the clipboard, moves the cursor, hides text)."""
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text
+    return text.translate(_VISIBLE)
+
+
+def line_for_terminal(text: str) -> str:
+    """One line: like for_terminal, and newlines and tabs become visible too."""
+    return for_terminal(text).replace("\n", "\\n").replace("\t", "\\t")
 
 
 def strip_csi(text: str) -> str:

@@ -15,15 +15,15 @@ Light (no typing, pathlib or datetime): `ls` and `status` read it on their fast 
 
 from __future__ import annotations
 
+import hashlib
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.errors import CorruptState
 from looop.home.locks import dir_lock
 from looop.home.runners import profile, program
 from looop.home.stamps import until_text
-
-TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -93,8 +93,6 @@ def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
     secret = next((env[k] for k in (p.keys if p else ()) if env.get(k)), "")
     fp = ""
     if secret:
-        import hashlib  # lazy: OpenSSL's load is ~2 ms of status's cold start; a key's print only
-
         fp = hashlib.sha256(secret.encode()).hexdigest()[:8]
     who = f"{prog or '?'} at {home or '?'}" + (f", key {fp}" if fp else "")
     return Account(runner, who, f"{runner}|{prog}|{home}|{fp}")

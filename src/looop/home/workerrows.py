@@ -1,12 +1,13 @@
 """The workers as `looop ls`, `worker list` and the sys-sessions probe see them: health, verify
 result and last output, built from a session listing's plain fields.
 
-Light on purpose (no pathlib, typing, datetime or Ctx): `looop ls` runs on the click-free fast
-path over home/sessionfiles.list_light; workers/health.fleet_view feeds it Session objects."""
+`looop ls` reads them over home/sessionfiles.list_light; workers/health.fleet_view feeds it
+Session objects."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import needsinput, outcomes, store, where
 from looop.home.boxfolder import Folder, unanswered
@@ -17,8 +18,6 @@ from looop.home.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
 from looop.home.where import sandboxed as sandboxed
 
 OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
-
-TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
 if TYPE_CHECKING:
     from typing import Any

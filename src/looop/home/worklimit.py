@@ -4,11 +4,12 @@ names a limit: the terminal filter and the parser are not loaded otherwise)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home.limits import find_limit
 from looop.home.stamps import until_text
 from looop.home.textsafe import screen_text
 
-TYPE_CHECKING = False  # `ls` reads through here: no typing
 if TYPE_CHECKING:
     from looop.home.clock import Clock
 

@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, where
 from looop.home.hashing import digest, wake_signal
-
-TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)

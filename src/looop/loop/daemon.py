@@ -14,7 +14,6 @@ from looop.core.context import Ctx
 from looop.core.doorruns import end_runs
 from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp_ms
-from looop.home.control import home_sockets, request_at, sweep_home_sockets
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
 from looop.home.status import beat_holder, pulse_pid
@@ -27,6 +26,7 @@ from looop.sessions.client import kill, wait
 from looop.sessions.hostclient import stop_host
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions, settle_dead
+from looop.sessions.sweep import home_sockets, request_at, sweep_home_sockets
 from looop.workers.resume import resume_dead
 
 PULSE = "pulse"

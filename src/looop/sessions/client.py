@@ -1,7 +1,8 @@
 """Talking to sessions: spawn (readiness handshake), control requests, screenshot, waits.
 
-The requests themselves are control.py's (a connect retry that gives up early when the session
-is over, and a read timeout, so a wedged supervisor can never hang a caller). Read-only
+Every request retries its connect briefly, giving up at once when the session is over, and
+has a read timeout, so a wedged supervisor never hangs a caller. A line typed with Enter is
+submitted here, for every way of typing one (`send`). Read-only
 views (screenshot, log, expect, wait) work from disk when the supervisor is gone; the log
 readers are in logs.py. Waits poll at <= 100 ms with a deadline from the caller's clock;
 `wait` also wakes on a pidfd of the supervisor.
@@ -9,17 +10,20 @@ readers are in logs.py. Waits poll at <= 100 ms with a deadline from the caller'
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import select
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.home import control
+from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.clock import Clock
+from looop.home.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.home.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
@@ -27,15 +31,12 @@ from looop.home.logs import READ_CHUNK as READ_CHUNK
 from looop.home.logs import compile_pattern, read_at, tail_log
 from looop.home.logs import log_tail as log_tail
 from looop.home.logs import read_log as read_log
+from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 
 # spawn lives in spawner.py (a start needs none of control's imports); its names stay here
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
-from looop.sessions.state import (
-    SessionError,
-    get_session,
-    wait_code,
-)
+from looop.sessions.state import SessionError, get_session, wait_code
 
 LOG_POLL_S = 0.1  # follow: how often a log that stopped growing is looked at again
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
@@ -43,21 +44,168 @@ EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the re
 POLL_S = 0.05
 
 
-# -- requests (control.py: plain strings, so the click-free verbs share them) --------------------
+# -- requests: a connect retried briefly (never once the session is over), a read timeout --
+
+# x CONNECT_PAUSE_S: ~4 s for a supervisor that is still binding, or binding again after
+# its socket was removed (dnotify tells it: sessions/socketwatch.py)
+CONNECT_TRIES = 100
+CONNECT_PAUSE_S = 0.04
+OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
+DEFAULT_OP_TIMEOUT_S = 10.0
+
+# a line typed with Enter: how long its text may take to show before Enter goes anyway, how
+# often an older supervisor's screen is looked at meanwhile, how much of the line's end must show
+ECHO_WAIT_S = 2.0
+ECHO_POLL_S = 0.02
+ECHO_TAIL = 12
+
+INPUT_OPS = frozenset({"send", "resize", "detach"})
 
 
-def request(root: Path, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any) -> Any:
+def _over_error(s: dict[str, Any], op: str) -> SessionError:
+    """Why a request cannot reach a session that is not running (get_light's dict)."""
+    sid = s["id"]
+    if s["state"] in LIVE_NAMES:
+        return SessionError(f"session {sid} is not running (its supervisor is gone)")
+    if op in INPUT_OPS:
+        return SessionError(f"session {sid} has already finished — it no longer accepts input")
+    return SessionError(f"session {sid} has already finished")
+
+
+def _connect(root: Path | str, sid: str, op: str) -> socket.socket:
+    """Connect, retrying briefly; stops at once when the session is over (never trusts the
+    socket of a session whose lock is free)."""
+    path = socket_file(str(root), sid)
+    for _ in range(CONNECT_TRIES):
+        s = get_light(str(root), sid)
+        if not s["alive"]:
+            raise _over_error(s, op)
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(2.0)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError, TimeoutError):
+            sock.close()
+        time.sleep(CONNECT_PAUSE_S)
+    raise SessionError(f"session {sid} is not answering on its control socket; try again")
+
+
+def request(
+    root: Path | str, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any
+) -> Any:
     """One control request; returns the reply's `data` or raises SessionError."""
-    return control.request(str(root), sid, op, timeout_s=timeout_s, **fields)
+    line = proto.request_line(op, **fields)
+    if len(line) > proto.MAX_LINE:
+        raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
+    wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
+    sock = _connect(root, sid, op)
+    buf = b""
+    try:
+        sock.settimeout(wait)
+        sock.sendall(line)
+        while b"\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            if len(buf) > proto.MAX_REPLY:
+                raise SessionError(f"session {sid} sent an oversized reply to `{op}`")
+    except TimeoutError as e:
+        raise SessionError(
+            f"session {sid} did not answer `{op}` within {wait:g}s (its supervisor may be stuck)"
+        ) from e
+    except OSError:
+        buf = b""
+    finally:
+        sock.close()
+    if b"\n" not in buf:
+        s = get_light(str(root), sid)
+        if not s["alive"]:
+            raise _over_error(s, op)
+        raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
+    try:
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
+    except ValueError as e:
+        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
+    if not isinstance(reply, dict):
+        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`")
+    if not reply.get("ok"):
+        raise SessionError(str(reply.get("error") or f"session {sid} refused `{op}`"))
+    return reply.get("data")
 
 
-def send(root: Path, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
-    """Type into the session; `offset` is the log size before the input (for expect since)."""
-    return control.send(str(root), sid, text, newline)
+def send(root: Path | str, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
+    """Type into the session; `offset` is the log size before the input (for expect since).
+
+    Input that ends in Enter (CR) after something visible is submitted in two writes: the
+    text, then Enter once the text shows on the worker's screen (at most ECHO_WAIT_S; a
+    program that does not echo gets its Enter then). An agent TUI that reads text and CR in
+    one read takes the CR as part of a paste and never submits the line — two writes alone
+    can still arrive in one read on a loaded machine. Every way of typing a line (`looop send`,
+    steer_session, the web, MCP, a remote worker's far end) comes through here."""
+    tail = _echo_tail(text) if not newline else ""
+    if not tail:
+        return _send_once(root, sid, text, newline)
+    first = _send_once(root, sid, text[:-1], False)
+    _await_echo(root, sid, tail, int(first.get("offset") or 0))
+    enter = _send_once(root, sid, "\r", False)
+    return {**first, "sent": int(first.get("sent") or 0) + int(enter.get("sent") or 0)}
 
 
-def send_keys(root: Path, sid: str, names: Sequence[str]) -> dict[str, Any]:
-    return control.send_keys(str(root), sid, names)
+def _send_once(root: Path | str, sid: str, text: str | bytes, newline: bool) -> dict[str, Any]:
+    if isinstance(text, bytes):
+        fields: dict[str, Any] = {"data_b64": base64.b64encode(text).decode("ascii")}
+    else:
+        fields = {"text": text}
+    return _dict(request(root, sid, "send", newline=newline, **fields))
+
+
+def _echo_tail(text: str | bytes) -> str:
+    """The last few visible characters typed before a final CR; "" when there is no final
+    CR or nothing visible before it (a bare Enter, a control key): then one write."""
+    said = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    if not said.endswith("\r"):
+        return ""
+    last = said[:-1].replace("\r", "\n").split("\n")[-1]
+    shown = "".join(c for c in last if c.isprintable() and not c.isspace())
+    return shown[-ECHO_TAIL:]
+
+
+def _await_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
+    """Until the worker wrote output after `offset` and its screen shows `tail`, at most
+    ECHO_WAIT_S: one request the supervisor answers when its output shows it
+    (sessions/echowait.py). Over or not answering: the Enter's own request says so."""
+    try:
+        wait = ECHO_WAIT_S + 2.0  # the supervisor answers at ECHO_WAIT_S: a margin to say so
+        request(root, sid, "echo", timeout_s=wait, tail=tail, offset=offset, timeout=ECHO_WAIT_S)
+    except SessionError as e:
+        if "unknown op `echo`" in str(e):
+            _poll_echo(root, sid, tail, offset)
+
+
+def _poll_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
+    """The same wait on a supervisor of an older build, which knows no `echo`: its status
+    and screen looked at every ECHO_POLL_S."""
+    deadline = time.monotonic() + ECHO_WAIT_S
+    while True:
+        try:
+            got = request(root, sid, "status", timeout_s=ECHO_WAIT_S)
+            said = _dict(got).get("output_bytes") or 0
+            if isinstance(said, int) and said > offset:
+                got = request(root, sid, "screenshot", timeout_s=ECHO_WAIT_S, format="plain")
+                if tail in "".join(str(_dict(got).get("text", "")).split()):
+                    return
+        except SessionError:
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(ECHO_POLL_S)
+
+
+def send_keys(root: Path | str, sid: str, names: Sequence[str]) -> dict[str, Any]:
+    """Named keys (keys.py), every name checked before anything is sent."""
+    return send(root, sid, encode_keys(names), newline=False)
 
 
 def _dict(data: Any) -> dict[str, Any]:
@@ -111,9 +259,12 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
     last recorded size."""
     if fmt not in proto.SHOT_FORMATS:
         raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
-    shot = control.live_screenshot(str(root), sid, fmt, trim)
-    if shot is not None:
-        return shot
+    if live(str(root), sid):
+        try:
+            return _dict(request(root, sid, "screenshot", format=fmt, trim=trim))
+        except SessionError:
+            if live(str(root), sid):
+                raise
     s = get_session(root, sid)
     return replayed(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
 

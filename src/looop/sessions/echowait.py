@@ -1,6 +1,6 @@
 """The supervisor's `echo` request: wait until a line typed into the session shows on its
 screen, woken by the session's own output (never a poll), for at most the request's timeout.
-home/control.send presses a typed line's Enter once this answers: an agent TUI that reads the
+sessions/client.send presses a typed line's Enter once this answers: an agent TUI that reads the
 text and its Enter in one read takes them as a paste and never submits the line, and a program
 that does not echo (`stty -echo`) gets its Enter when the timeout ends."""
 

@@ -54,7 +54,6 @@ from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home import where
 from looop.home.anchors import shown
-from looop.home.control import sweep_all_sockets, sweep_home_sockets
 from looop.home.jsonio import loads
 from looop.home.peers import peer
 from looop.home.sessionfiles import lock_held, socket_file
@@ -71,6 +70,7 @@ from looop.sessions.preloaded import (
     unlisten,
 )
 from looop.sessions.screen import replay
+from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
 
 # A host lives while a session of its home does (the pulse's, a worker's: a start from inside
 # one is launched by this host, see `launch`); once none does, it exits after

@@ -20,8 +20,8 @@ from textual.widgets.option_list import Option
 
 from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
-from looop.core.termsafe import for_terminal
 from looop.home.errors import LooopError
+from looop.home.terminal import for_terminal
 from looop.tui.modals import Acts, Confirm, Line
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on

@@ -120,7 +120,7 @@ class Backend(Protocol):
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         """Type `text`; one ending in Enter (CR) has its Enter pressed once the text shows on
-        the worker's screen (home/control.send, on whichever machine runs the worker)."""
+        the worker's screen (sessions/client.send, on whichever machine runs the worker)."""
         ...
 
     def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]: ...

@@ -19,13 +19,13 @@ from looop.core.context import Ctx
 from looop.core.readings import Reading, read_reading
 from looop.home import screenrules, store, where
 from looop.home.config import Config
-from looop.home.control import request
 from looop.home.errors import CorruptState
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names
 from looop.home.sessionfiles import SessionError, read_meta
 from looop.home.usagewindows import held_rows
 from looop.human import needstold
+from looop.sessions.client import request
 
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end

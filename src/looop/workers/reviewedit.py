@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from looop.core.termsafe import for_terminal
 from looop.home.errors import LooopError
+from looop.home.terminal import for_terminal
 from looop.workers.review import Review
 from looop.workers.reviewgit import FileChange
 

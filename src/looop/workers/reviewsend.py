@@ -12,13 +12,13 @@ from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.home.config import Knobs
-from looop.home.control import send as type_into
 from looop.home.errors import LooopError
 from looop.home.leases import remote_alive
 from looop.home.presets import PLACEHOLDER
 from looop.home.sessionfiles import SessionError, list_light, live
 from looop.home.tellbox import new_tell, take_tell
 from looop.home.workerrows import pending_tells, worker_rows
+from looop.sessions.client import send as type_into
 from looop.workers import reviewgit
 from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import worker_tree, worker_trees

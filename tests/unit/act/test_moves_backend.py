@@ -20,7 +20,7 @@ from tests.fakebackend import FakeBackend
     [
         (
             {"action": "steer_session", "id": "w1", "input": "go on"},
-            [("send", "w1", "go on\r", False)],  # Enter after its echo: home/control.send
+            [("send", "w1", "go on\r", False)],  # Enter after its echo: sessions/client.send
         ),
         (
             {"action": "send_key", "id": "w1", "keys": ["C-c", "Enter"]},

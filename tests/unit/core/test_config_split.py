@@ -1,14 +1,7 @@
 """home/config split by job: the knob names rooms import from hot.config are the very objects
-of home/knobs (one knob table; the one preset table, home/presets, is imported from there), and
-loading the config still pulls in neither `typing` nor `dataclasses` (the cold `looop status`
-budget)."""
+of home/knobs (one knob table; the one preset table, home/presets, is imported from there)."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -51,38 +44,3 @@ def test_a_long_bad_value_is_shortened_in_the_message() -> None:
     msg = str(err.value)
     assert msg.startswith("config c.json: key 'notification' must be a shell command string")
     assert msg.endswith('(got ["' + "x" * 55 + "...)")
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.process
-def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
-    probe = (
-        "import json, sys\n"
-        "from looop.home.config import load_config, resolve_knobs\n"
-        "cfg = load_config(__import__('pathlib').Path('/nonexistent/config.json'))\n"
-        "resolve_knobs(cfg, {'LOOOP_INTERVAL': '7'}).num('interval')\n"
-        "print(json.dumps(sorted(m for m in ('typing', 'dataclasses', 'inspect')"
-        " if m in sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True
-    )
-    assert json.loads(out.stdout) == []
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.process
-def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
-    cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"runners": {"mine": {"tick": "my-agent -p"}}, "default": "mine"}))
-    probe = (
-        "import json, sys, pathlib\n"
-        "from looop.home.config import load_config, resolve_knobs\n"
-        f"cfg = load_config(pathlib.Path({str(cfg)!r}))\n"
-        "resolve_knobs(cfg, {}).num('interval')\n"
-        "print(json.dumps([cfg.runner().tick, 'looop.home.presets' in sys.modules]))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True
-    )
-    assert json.loads(out.stdout) == ["my-agent -p", False]

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.core.termsafe import for_terminal, line_for_terminal
+from looop.home import terminal
+from looop.home.terminal import UNSAFE_RANGES, for_terminal, line_for_terminal
+
+# The rule as a regular expression: the oracle the re-free filters are checked against.
+_CLASS = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in UNSAFE_RANGES) + "]"
+_UNSAFE_BUT_SGR = re.compile("\x1b\\[[0-9;:]{0,64}m|\r\n|" + _CLASS)
+
+
+def _oracle(text: str) -> str:
+    return _UNSAFE_BUT_SGR.sub(lambda m: m[0] if len(m[0]) > 1 else f"\\u{ord(m[0]):04x}", text)
+
+
+def _oracle_all(text: str) -> str:
+    def shown(m: re.Match[str]) -> str:
+        return f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}"
+
+    return re.sub(_CLASS, shown, text)
 
 
 def test_osc_title_and_clipboard_writes_are_shown_not_sent() -> None:
@@ -94,17 +112,12 @@ _HOSTILE = st.text(
 
 @given(st.one_of(_HOSTILE, st.text()))
 def test_the_stream_filter_agrees_with_the_regex_filter(text: str) -> None:
-    """home/terminal (no `re`, on every verb's output) and termsafe (regex) are one rule."""
-    from looop.core import termsafe
-    from looop.home import terminal
-
-    assert terminal.keep_colour(text) == termsafe.keep_colour(text)
+    """The re-free filters (on every verb's output) keep the rule the regex states."""
+    assert terminal.keep_colour(text) == _oracle(text)
+    assert for_terminal(text) == _oracle_all(text)
 
 
 def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
-    from looop.core import termsafe
-    from looop.home import terminal
-
     for text in (
         "\x1b[" + "1" * 64 + "m",
         "\x1b[" + "1" * 65 + "m",
@@ -113,7 +126,7 @@ def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
         "a\r\r\nb\r\n",
         "\x1b[31m\r\n\x1b]0;x\x07",
     ):
-        assert terminal.keep_colour(text) == termsafe.keep_colour(text), repr(text)
+        assert terminal.keep_colour(text) == _oracle(text), repr(text)
 
 
 @given(st.one_of(_HOSTILE, st.text()))

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from looop.home import beatlog, status
 from looop.home.clock import Clock, SystemClock
 from looop.home.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
-from looop.home.cost import cap, statusspend
-from looop.home.cost.prices import command_word
+from looop.home.cost import statusspend
+from looop.home.cost.breakers import start_refused
 from looop.home.paths import Paths
 from looop.home.sessionfiles import list_light
 from looop.home.stamps import utc_stamp, utc_stamp_ms
@@ -34,40 +34,6 @@ def data(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
-
-
-def test_the_glance_shares_the_breakers_constants() -> None:
-    assert statusspend.UNMETERED_LIMIT == cap.UNMETERED_LIMIT
-    assert statusspend.DECIDE_WINDOW_S == cap.DECIDE_WINDOW_S
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        None,
-        "",
-        "claude -p",
-        "/usr/local/bin/claude -p --model x",
-        "env FOO=1 BAR=2 ./codex exec",
-        "FOO=bar\tpi\t--mode json",
-        "  env   -i  opencode run  ",
-        "env",
-        "A=1",
-        "--flag only",
-        "claude\u00a0-p",  # no-break space: a word character to shlex
-        "claude\x0b-p",
-        "'my agent' -p",
-        'FOO="a b" claude',
-        "claude -p \\",
-        "claude # a comment",
-        "tool 'unterminated",
-    ],
-)
-def test_the_light_command_word_is_the_shlex_one_or_declines(command: str | None) -> None:
-    got = statusspend.command_word(command)
-    assert got is None or got == command_word(command)
-    if command is not None and not any(c in command for c in "'\"\\"):
-        assert got is not None  # the plain commands are answered light
 
 
 def _ledger(data: Path, rows: list[tuple[float, Any]], extra: str = "") -> None:
@@ -325,3 +291,18 @@ def test_spend_in_whole_micro_usd_is_the_exact_sum_of_the_ledgers_amounts(
     got = sum(micros(a) for a in rows) / 1_000_000
     assert got == round(math.fsum(rows), 6)
     assert got == sum(micros(a) for a in reversed(rows)) / 1_000_000
+
+
+@pytest.mark.parametrize("runner", [Runner("mine", "./my-agent", None), RUNNERS[1]])
+def test_status_and_worker_start_read_one_budget(data: Path, runner: Runner) -> None:
+    """At the default budget, a custom runner's home too: status says the budget is reached
+    and names it, and a new worker is refused, from the one spend reading."""
+    noon = NOW + DAY / 2
+    clock = FixedClock(noon)
+    _ledger(data, [(noon - 60, 6.0), (noon - 30, 4.5)])
+    got = statusspend.spend_status(str(data), clock, _knobs(), runner)
+    assert (got["max_daily_usd"], got["budget"]["open"]) == (10.0, True)
+    why = start_refused(
+        _knobs(), Paths(data, data / "config.json"), clock, "w2", lambda: "claude -p"
+    )
+    assert why is not None and f"${got['spent_today_usd']:.2f}" in why

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import random
-
 import pytest
 
-from looop.home.control import b64encode
 from looop.home.keys import KEY_NAMES, encode_keys, key_bytes
 from looop.sessions.state import SessionError
 
@@ -132,13 +128,3 @@ def test_unknown_name_anywhere_fails_the_whole_call() -> None:
 def test_no_names_is_an_error() -> None:
     with pytest.raises(SessionError):
         encode_keys([])
-
-
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 31, 1024, 1025, 4000])
-def test_keys_go_over_the_wire_in_the_base64_every_decoder_reads(size: int) -> None:
-    """What `send_keys` puts in `data_b64` is the standard encoding, whatever the bytes."""
-    rnd = random.Random(size)
-    for raw in (bytes(range(256))[:size], bytes(rnd.getrandbits(8) for _ in range(size))):
-        assert b64encode(raw) == base64.b64encode(raw).decode("ascii")
-        assert base64.b64decode(b64encode(raw), validate=True) == raw
-    assert b64encode(encode_keys(["C-a", "Enter", "Up"])) == "AQ0bW0E="

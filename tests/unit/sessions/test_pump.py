@@ -218,12 +218,12 @@ def test_the_supervisor_loads_no_asyncio_threading_or_selectors() -> None:
 def test_the_session_host_and_a_failure_report_load_no_subprocess_pathlib_or_traceback() -> None:
     """The session host imports the names it shares with its clients (hostnames), never
     hostclient, which starts processes; a supervisor's failure is printed by the interpreter's
-    C printer, so `traceback` (and its tokenize) never loads in one."""
+    C printer, so `traceback` never loads in one."""
     code = (
         "import sys, looop.sessions.host\n"
         "from looop.sessions.pump import log_failure\n"
         "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log_failure('boom')\n"
-        "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', 'tokenize', "
+        "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', "
         "'looop.sessions.hostclient') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -9,7 +9,7 @@ import select
 import socket
 from pathlib import Path
 
-from looop.home import control
+from looop.sessions import sweep as control
 
 
 def _listener(path: Path) -> socket.socket:

@@ -1,4 +1,4 @@
-"""home/control.send: which input is typed in two writes (the text, then Enter once it shows)
+"""sessions/client.send: which input is typed in two writes (the text, then Enter once it shows)
 and which in one, read off the requests a supervisor would get (its replies faked): the wait
 for the text to show is one `echo` request the supervisor answers (sessions/echowait.py); a
 supervisor of an older build, which knows no `echo`, has its screen looked at instead."""
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from looop.home import control
+from looop.sessions import client as control
 
 
 @pytest.fixture

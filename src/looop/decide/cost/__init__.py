@@ -18,7 +18,6 @@ from looop.home.cost import MAX_USD as MAX_USD
 from looop.home.cost import parse_usd as parse_usd
 from looop.home.cost import usd as usd
 from looop.home.cost.breakers import reports_cost as reports_cost
-from looop.home.cost.breakers import runner_signature as runner_signature
 from looop.home.cost.cap import DECIDE_HELD_COUNT as DECIDE_HELD_COUNT
 from looop.home.cost.cap import DECIDE_HOLD_S as DECIDE_HOLD_S
 from looop.home.cost.cap import DECIDE_WINDOW_S as DECIDE_WINDOW_S
@@ -41,6 +40,7 @@ from looop.home.cost.prices import lookup_price as lookup_price
 from looop.home.cost.prices import price_table as price_table
 from looop.home.cost.prices import price_tokens as price_tokens
 from looop.home.cost.statusspend import daily_budget as daily_budget
+from looop.home.cost.statusspend import runner_signature as runner_signature
 from looop.home.cost.statusspend import spend_status as spend_status
 from looop.home.cost.statusspend import unmetered_armed as unmetered_armed
 

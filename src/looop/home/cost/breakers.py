@@ -4,15 +4,15 @@ key (its counter and the decide cap live in cap.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home.clock import Clock
 from looop.home.config import Knobs, Runner
 from looop.home.cost import COST_REPORTING, SAID
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.prices import command_word
-from looop.home.cost.statusspend import daily_budget, signature
+from looop.home.cost.statusspend import daily_budget
 from looop.home.paths import Paths
-
-TYPE_CHECKING = False  # not `from typing`
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,8 +50,3 @@ def start_refused(
             "— raise max_daily_usd to start one now"
         )
     return None
-
-
-def runner_signature(runner: Runner) -> str:
-    """What the unmetered breaker is keyed on (statusspend.signature), its program read by shlex."""
-    return signature(runner, command_word)

@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.home import locks, store
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
-
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, stamps
 from looop.home.cost import rotate, sane_usd
@@ -29,8 +30,6 @@ from looop.home.cost.daysfile import load as _load
 from looop.home.cost.daysfile import save as _save
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
-
-TYPE_CHECKING = False  # the hot room loads no `typing`
 
 if TYPE_CHECKING:
     from typing import Any

@@ -15,10 +15,9 @@ Version 1 kept everything in the one file; it is read once and written out split
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
-
-TYPE_CHECKING = False  # the hot room loads no `typing`
 
 if TYPE_CHECKING:
     from typing import Any

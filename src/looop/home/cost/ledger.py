@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
 from looop.home.clock import Clock, parse_utc
@@ -13,8 +14,6 @@ from looop.home.cost.record import append_cost
 from looop.home.cost.statusspend import spent_today
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
-
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from typing import Any

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from looop.home.config import PRICE_FIELDS
 from looop.home.cost import sane_usd
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
-
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from typing import Any

@@ -6,12 +6,11 @@ asked a day)."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.cost.days import ALL, NONE, day_totals
 from looop.home.errors import LooopError
-
-TYPE_CHECKING = False  # the hot room loads no `typing`
 
 if TYPE_CHECKING:
     from datetime import date

@@ -1,60 +1,33 @@
-"""The spend block (spend_status) and the one daily budget (daily_budget), read light: no
-pathlib, datetime, shlex or contextlib in the plain case, so `looop status` pays for none;
-anything odd (a corrupt counter or decide ledger, a quoted tick command) is read by the full
-readers (cap.py, prices.py), loaded then."""
+"""The spend block (spend_status), the one daily budget (daily_budget) and today's spend
+toward it (spent_today): what status, doctor and every gate read, so they agree."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from looop.home import jsonio, stamps, store
-from looop.home.cost import COST_REPORTING, SAID, finite, sane_usd, totals, usd
+from looop.home import jsonio, stamps
+from looop.home.cost import COST_REPORTING, SAID, cap, finite, rotate, sane_usd, totals, usd
+from looop.home.cost.cap import UNMETERED_LIMIT
+from looop.home.cost.prices import command_word
 from looop.home.errors import CorruptState
-from looop.home.where import COST_LEDGER, COST_UNMETERED, DECIDE_LEDGER
-
-TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+from looop.home.where import COST_LEDGER
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from time import struct_time
-    from typing import Any
 
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
     from looop.home.cost.views import SpendStatus
 
-# cap.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
-UNMETERED_LIMIT = 3
-DECIDE_WINDOW_S = 3600
-
-_SHLEX_SPACE = " \t\r\n"
 _SEPARATORS = ("-", "-", "T", ":", ":", "Z")
 
 
-def command_word(command: str | None) -> str | None:
-    """prices.command_word for a command with no quotes or backslashes (where shlex splits on
-    its whitespace alone); None for one that needs shlex."""
-    if not command:
-        return ""
-    if any(c in command for c in "'\"\\"):
-        return None
-    for ch in _SHLEX_SPACE[1:]:
-        command = command.replace(ch, " ")
-    for w in command.split(" "):
-        if not w or ("=" in w and not w.startswith(("-", "/", "."))):
-            continue  # VAR=value
-        if w == "env" or w.startswith("-"):
-            continue
-        return w.rsplit("/", 1)[-1]
-    return ""
-
-
-def signature(runner: Runner, word: Callable[[str | None], str | None]) -> str:
+def runner_signature(runner: Runner) -> str:
     """What the unmetered breaker is keyed on: anything that changes what the meter can read
-    (changing the runner, its program or its cost spec heals an open breaker). `word`: its
-    program's name, read light or (a quoted command) by shlex."""
+    (changing the runner, its program or its cost spec heals an open breaker)."""
     spec = runner.cost
-    parts = [runner.name, "true" if spec else "false", word(runner.tick) or ""]
+    parts = [runner.name, "true" if spec else "false", command_word(runner.tick) or ""]
     if spec is not None:
         parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
     return "|".join(parts)
@@ -90,7 +63,6 @@ def spent_today(data: str, clock: Clock) -> tuple[float, float]:
     if got is not None:
         n, said = totals.counted(got)
         return n / 1_000_000, said / 1_000_000
-    from looop.home.cost import rotate  # lazy: the running totals could not say
 
     path = os.path.join(data, COST_LEDGER)
     now = clock.now()
@@ -168,47 +140,6 @@ def _sum_today(
     return n / 1_000_000, said / 1_000_000
 
 
-def _unmetered(data: str, sig: str) -> int | None:
-    """The consecutive unmetered runs at `sig`; None when the counter is corrupt."""
-    try:
-        obj = store.read_json_object(os.path.join(data, COST_UNMETERED))
-    except CorruptState:
-        return None
-    if obj is None:
-        return 0
-    n, got = obj.get("count"), obj.get("sig")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(got, str):
-        return None
-    return n if got == sig else 0
-
-
-def _amount_ts(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return f if finite(f) else None
-
-
-def _decides(data: str, now: float) -> list[float] | None:
-    """The decide stamps of the rolling hour; None when the ledger is corrupt or holds the cap
-    (cap.py reads those, and repairs a corrupt one)."""
-    try:
-        obj = store.read_json_object(os.path.join(data, DECIDE_LEDGER))
-    except CorruptState:
-        return None
-    if obj is None:
-        return []
-    raw, held = obj.get("attempts", []), obj.get("held_until", 0)
-    held_at = _amount_ts(held)
-    if not isinstance(raw, list) or held_at is None or held_at > now:
-        return None
-    got = [_amount_ts(t) for t in raw]
-    if any(t is None for t in got):
-        return None
-    lo, hi = now - DECIDE_WINDOW_S, now + DECIDE_WINDOW_S  # far-future stamps: a clock jump
-    return [t for t in got if t is not None and lo < t <= hi]
-
-
 def daily_budget(knobs: Knobs) -> float | None:
     """THE daily budget in USD over decides and workers (max_daily_usd, 10 by default), or None
     when off (<= 0, or not finite): one answer, whatever the runner, for every face and gate."""
@@ -225,37 +156,22 @@ def unmetered_armed(knobs: Knobs, reports: bool) -> bool:
 
 def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
     """THE spend block every face reads (status, the web, MCP, the TUI): today's spend against
-    the one daily budget and each breaker, an open one with the line lifting it. Read light in
-    the plain case; an odd one (a quoted tick command, a corrupt counter or decide ledger) by
-    prices.py's and cap.py's own readers, which repair what they find corrupt (fail closed).
+    the one daily budget and each breaker, an open one with the line lifting it, read by the
+    breakers' own readers (cap.py), which repair what they find corrupt (fail closed).
     CorruptState when the ledger cannot be read."""
     now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
-    word: Callable[[str | None], str | None] = command_word
-    quoted = runner is not None and word(runner.tick) is None
-    sig = signature(runner, word) if runner is not None and not quoted else ""
-    unmet = _unmetered(data, sig) if sig else 0
-    recent = _decides(data, now) if per_hour > 0 else []
-    retry, blocked = 0, unmet is not None and unmet >= UNMETERED_LIMIT
-    if quoted or unmet is None or recent is None:
-        from looop.home.cost import cap, prices  # lazy: shlex and Paths, for an odd case only
-
-        paths, word = cap.at(data), prices.command_word
-        sig = signature(runner, word) if runner is not None else ""
-        unmet = cap.unmetered_count(paths, sig) if sig else 0
-        blocked = bool(sig) and cap.unmetered_blocked(paths, sig)
-        n = cap.decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
-        recent = [now] * n
-        retry = cap.decide_retry_in(paths, now, per_hour) if 0 < per_hour <= n else 0
-    elif per_hour > 0 and len(recent) >= per_hour:
-        recent.sort()
-        wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
-        retry = max(1, int(-(-wait // 1)))  # math.ceil
+    paths = cap.at(data)
+    sig = runner_signature(runner) if runner is not None else ""
+    unmet = cap.unmetered_count(paths, sig) if sig else 0
+    blocked = bool(sig) and cap.unmetered_blocked(paths, sig)
+    recent = cap.decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
+    retry = cap.decide_retry_in(paths, now, per_hour) if 0 < per_hour <= recent else 0
     name, armed = "?", False
     if runner is not None:
-        name, preset = runner.name, word(runner.tick) in COST_REPORTING  # breakers.reports_cost
+        name, preset = runner.name, command_word(runner.tick) in COST_REPORTING
         armed = unmetered_armed(knobs, runner.cost is not None or preset)
     day, cap_usd = spent_today(data, clock), daily_budget(knobs)
-    return spend_view(day, cap_usd, name, unmet, armed and blocked, len(recent), per_hour, retry)
+    return spend_view(day, cap_usd, name, unmet, armed and blocked, recent, per_hour, retry)
 
 
 def spend_view(
