@@ -45,7 +45,7 @@ def shot_cmd(
     if fmt is not None:
         asked.append(f"--format {fmt}")
     if len(asked) > 1:
-        raise LooopError(f"give one format, not {' and '.join(asked)} (`looop shot --help`)")
+        raise click.UsageError(f"give one format, not {' and '.join(asked)}")
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
     if sid is None:
@@ -167,7 +167,7 @@ def expect_cmd(
     try:
         re.compile(pattern)
     except re.error as e:
-        raise LooopError(f"bad regex {pattern!r}: {e}") from None
+        raise click.UsageError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
     target = target_sid(sid, False)
     code, matched, offset = worker_way(ctx, target).expect(

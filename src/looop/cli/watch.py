@@ -35,13 +35,13 @@ from looop.workers.ids import strip_legacy_prefix
 )
 def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     if show_all and since is not None:  # every finished session, or those of the last D: one
-        raise LooopError("give --all or --since D, not both (`looop watch --help`)")
+        raise click.UsageError("give --all or --since D, not both")
     since_s = None
     if since is not None:
         try:
             since_s = parse_duration(since)
         except ValueError as e:
-            raise LooopError(f"--since: {e}") from None
+            raise click.UsageError(f"--since: {e}") from None
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))

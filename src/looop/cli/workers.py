@@ -17,7 +17,6 @@ from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
-from looop.home.errors import LooopError
 from looop.home.spent import POLICIES
 from looop.home.startargs import Start
 from looop.loop.ended import clear_stall
@@ -126,7 +125,7 @@ def worker_start(
     ctx = make_ctx()
 
     if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
-        raise LooopError(
+        raise click.UsageError(
             f"--budget {budget:g}: give a positive amount in USD, at most "
             f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
         )
