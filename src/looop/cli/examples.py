@@ -15,7 +15,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "answer": ("looop answer fix-ci-1 yes", "looop answer fix-ci-1 - < reply.txt"),
     "ask": ('looop ask fix-ci --prompt "merge now?" --options yes,no  # prints only the answer',),
     "asks": ("looop asks", "looop asks --json | jq -r '.[].id'"),
-    "attach": ("looop attach fix-ci  # Ctrl-\\ twice detaches",),
+    "attach": (
+        "looop attach fix-ci  # Ctrl-\\ twice detaches",
+        "looop attach fix-ci --detach-keys ctrl-x,d",
+    ),
     "claim": ("looop claim deploy --session fix-ci || echo 'someone else deploys'",),
     "completion": (
         'eval "$(looop completion bash)"  # add to ~/.bashrc',

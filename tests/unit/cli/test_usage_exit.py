@@ -35,6 +35,7 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tupl
         ["expect", "w1", "("],  # a bad regex
         ["schedule", "write", "x", "--in", "1m", "--every", "2m"],
         ["cost", "fortnight"],
+        ["attach", "w1", "--detach-keys", "ctrl-["],  # ESC itself: not a key docker takes
     ],
 )
 def test_a_usage_mistake_exits_2_with_one_line(
