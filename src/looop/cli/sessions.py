@@ -86,13 +86,13 @@ def _argv_again(c: click.Context) -> list[str]:
 
 
 def duration_arg(text: str | None, default: float | None) -> float | None:
-    """A duration option in seconds (`default` when not given); a bad one is a LooopError."""
+    """A duration option in seconds (`default` when not given); a bad one a usage error."""
     if text is None:
         return default
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise LooopError(str(e)) from None
+        raise click.UsageError(str(e)) from None
 
 
 def _emit(data: object, as_json: bool, human: str) -> None:
