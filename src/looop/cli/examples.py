@@ -125,6 +125,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop worker continue fix-ci --budget 10",
     ),
     "worker diff": ("looop worker diff fix-ci --stat",),
+    "worker show": ("looop worker show fix-ci", "looop worker show fix-ci --json | jq .health"),
     "worker unstall": ("looop worker unstall fix-ci  # after a look at why it kept failing",),
     "worker kill": ('looop kill fix-ci --reason "stuck on a prompt"', "looop worker kill fix-ci"),
     "worker list": ("looop ls", "looop ls -a --json", "looop worker list --json"),

@@ -12,7 +12,7 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.needs import ls_cmd
+from looop.cli.needs import ls_cmd, worker_show
 from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steermove import worker_kill
@@ -219,4 +219,5 @@ worker_group.add_command(worker_kill)
 
 
 worker_group.add_command(ls_cmd, "list")
+worker_group.add_command(worker_show)
 hidden_alias(worker_group, ls_cmd, "ls")  # `worker ls` as the manual says, one help row
