@@ -49,7 +49,9 @@ class FakeBackend:
         self.calls.append(("detach", sid))
         return {"detached": True, "clients": 1}
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         self.calls.append(("attach", sid, passthrough))
         return 0
 

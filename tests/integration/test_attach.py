@@ -414,6 +414,28 @@ def test_client_forwards_input_through_the_filter_and_detaches(
 
 
 @pytest.mark.timeout(20)
+def test_client_detaches_on_the_keys_given_in_dockers_spelling(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    got: list[bytes] = []
+    in_r, in_w, _, out_w = pipes
+
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        os.write(in_w, b"\x1c\x1cab\x18")  # Ctrl-\\ twice is a key like any other now
+        while (fr := read_frame(conn)) is not None:
+            got.append(fr[1])
+            if b"".join(got) == b"\x1c\x1cab":
+                os.write(in_w, b"c")  # releases the withheld Ctrl-X
+            elif b"".join(got).endswith(b"\x18c"):
+                os.write(in_w, b"\x18dnever-sent")
+
+    fake(script)
+    code = attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w, detach_keys="ctrl-x,d")
+    assert code == 0
+    assert b"".join(got) == b"\x1c\x1cab\x18c"
+
+
+@pytest.mark.timeout(20)
 def test_client_sends_resize_on_sigwinch(
     fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
 ) -> None:

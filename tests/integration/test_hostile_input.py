@@ -182,7 +182,7 @@ def test_durations_have_a_ceiling(text: str) -> None:
 )
 def test_flags_out_of_bounds_are_one_line(cli: Cli, args: list[str]) -> None:
     code, out, err = cli(*args)
-    assert code == 1, (code, out, err)
+    assert code == 2, (code, out, err)  # a usage error
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 

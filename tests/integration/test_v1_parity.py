@@ -172,6 +172,18 @@ def test_log_filters_apply_to_json_and_to_follow(data: Path, cli: Cli) -> None:
     assert code == 0 and out.split() == ["line2", "line4", "line6"]
 
 
+def test_log_since_takes_a_time_and_from_byte_the_offset(data: Path, cli: Cli) -> None:
+    assert cli("worker", "start", "lt", "hi", "--command", "echo early; : {{prompt_file}}")[0] == 0
+    assert cli("wait", "lt", "--timeout", "20s")[0] == 0
+    code, out, _ = cli("log", "lt", "--since", "1h")
+    assert code == 0 and "early" in out
+    code, out, _ = cli("log", "lt", "--since", "2099-01-01T00:00")
+    assert code == 0 and "early" not in out
+    code, out, _ = cli("log", "lt", "--from-byte", "2", "--json")
+    assert code == 0 and json.loads(out)["text"].startswith("rly")
+    assert cli("log", "lt", "--since", "lunchtime")[0] == 2
+
+
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
@@ -200,7 +212,7 @@ def test_conflicting_formats_and_filters_are_refused(
     data: Path, cli: Cli, args: list[str], said: str
 ) -> None:
     code, out, err = cli(*args)
-    assert code == 1 and out == "" and said in err and err.count("\n") == 1
+    assert code == 2 and out == "" and said in err and err.count("\n") == 1  # a usage error
 
 
 def test_ss_without_an_id_shows_the_one_live_worker_and_never_guesses(data: Path, cli: Cli) -> None:

@@ -389,6 +389,11 @@ def test_a_dead_sessions_screen_is_sent_once_then_the_stream_ends(
     shot = json.loads(body.split("data: ", 1)[1].split("\n", 1)[0])
     assert shot["alive"] is False
     assert any("last words" in "".join(r["t"] for r in line) for line in shot["lines"])
+    # a browser reconnecting with the screen it had is not sent it again
+    seen = {"Last-Event-ID": body.split("id: ", 1)[1].split("\n", 1)[0]}
+    with authed.stream("GET", f"/api/v1/sessions/{worker}/screen/stream", headers=seen) as r:
+        again = "".join(r.iter_text())
+    assert again.count("data: {") == 1 and "event: ended" in again
 
 
 def test_every_answer_refuses_framing_and_foreign_scripts(

@@ -13,7 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.home.paths import Paths
 from looop.web.auth import Guard, load_or_make_token, token_ok, token_path
-from looop.web.events import Hub
+from looop.web.events import Hub, Sent
 
 
 def test_token_is_kept_0600_and_reused_until_renewed(paths: Paths) -> None:
@@ -76,7 +76,7 @@ def test_hub_sends_new_events_and_journal_lines(ctx: Ctx) -> None:
         _append(ctx.paths.events, json.dumps({"event": "tick_start", "kind": "x"}))
         _append(ctx.paths.events, "{torn")
         _append(ctx.paths.journal, "- 2026-06-21 10:00 web: answered w1-1: yes")
-        got = [json.loads(str(await asyncio.wait_for(q.get(), 5))) for _ in range(2)]
+        got = [json.loads(str((await asyncio.wait_for(q.get(), 5) or ("",))[0])) for _ in range(2)]
         await hub.close()
         return got
 
@@ -88,6 +88,39 @@ def test_hub_sends_new_events_and_journal_lines(ctx: Ctx) -> None:
         "text": "web: answered w1-1: yes",
         "line": "- 2026-06-21 10:00 web: answered w1-1: yes",
     }
+
+
+@pytest.mark.timeout(20)
+def test_a_client_reconnecting_with_its_last_event_id_gets_what_it_missed(ctx: Ctx) -> None:
+    async def next_of(q: asyncio.Queue[Sent | None]) -> Sent:
+        got = await asyncio.wait_for(q.get(), 5)
+        assert got is not None
+        return got
+
+    async def go() -> tuple[list[Sent], list[Sent], str]:
+        hub = Hub(ctx, poll_s=0.01)
+        q = hub.subscribe()
+        await asyncio.sleep(0.05)
+        _append(ctx.paths.events, json.dumps({"event": "first"}))
+        first = await next_of(q)
+        _append(ctx.paths.events, json.dumps({"event": "missed"}))
+        _append(ctx.paths.journal, "- 2026-06-21 10:00 web: missed too")
+        while (await next_of(q))[1] is None:
+            pass  # the look's last message carries its id
+        assert first[1] is not None
+        back = hub.subscribe(first[1])
+        replayed = [back.get_nowait() for _ in range(back.qsize())]
+        garbled = hub.subscribe("<script>").qsize()
+        await hub.close()
+        return [first], replayed, str(garbled)
+
+    (first,), replayed, garbled = asyncio.run(go())
+    assert [json.loads(m)["data"].get("event", "journal") for m, _ in replayed] == [
+        "missed",
+        "journal",
+    ]
+    assert replayed[0][1] is None and replayed[1][1] not in (None, first[1])
+    assert garbled == "0"
 
 
 @pytest.mark.timeout(20)

@@ -153,7 +153,7 @@ SHORT: dict[str, str] = {
         "Restart a session's command (the log keeps growing); a worker with a recorded agent "
         "conversation starts again on it, dead or alive."
     ),
-    "attach": "Attach this terminal to a session; Ctrl-\\ twice detaches.",
+    "attach": "Attach this terminal to a session; Ctrl-\\ twice (or --detach-keys) detaches.",
     "watch": (
         "Full-screen view: a session's terminal (a remote worker's screen, asked of its host) "
         "plus the pulse, next beat, spend, asks and worker health."

@@ -8,14 +8,13 @@ import click
 from click.shell_completion import get_completion_class
 
 from looop.cli.root import cli
-from looop.home.errors import LooopError
 
 SHELLS = ["zsh", "bash", "fish"]
 
 
 def _print_script(shell: str | None) -> None:
     if shell is None:
-        raise LooopError(
+        raise click.UsageError(
             'name a shell: eval "$(looop completion zsh)" (or bash, fish) in your rc file'
         )
     cls = get_completion_class(shell)
@@ -35,7 +34,7 @@ def completion_cmd(shell: str | None) -> None:
 @click.argument("shell", required=False, type=click.Choice(SHELLS))
 def config_cmd(shell: str | None) -> None:
     if shell is None:  # someone after the config file, not a completion script
-        raise LooopError(
+        raise click.UsageError(
             "`looop config zsh|bash|fish` is the old spelling of `looop completion zsh`; the "
             "config file is described by `looop help config` (`looop status` names its path)"
         )

@@ -13,7 +13,6 @@ from looop.home.cost.report import SPANS
 from looop.home.costrow import USAGE, report_cost
 from looop.home.costspan import BYS, print_report
 from looop.home.costspan import render_report as render_report
-from looop.home.errors import LooopError
 
 
 @click.command(
@@ -32,11 +31,11 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     if args and args[0] == "report":
         args = args[1:]
         if len(args) != 4:
-            raise LooopError(USAGE)
+            raise click.UsageError(USAGE)
     if len(args) == 4:
         report_cost(str(ctx.paths.data), ctx.clock.now(), *args, env=ctx.env)
         return
     if len(args) > 1 or (args and args[0] not in SPANS):
-        raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")
+        raise click.UsageError(f"unknown span {' '.join(args)!r}: use today, week or all")
     span = args[0] if args else "today"
     print_report(os.fspath(ctx.paths.data), ctx.clock, span, by, as_json)

@@ -15,7 +15,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "answer": ("looop answer fix-ci-1 yes", "looop answer fix-ci-1 - < reply.txt"),
     "ask": ('looop ask fix-ci --prompt "merge now?" --options yes,no  # prints only the answer',),
     "asks": ("looop asks", "looop asks --json | jq -r '.[].id'"),
-    "attach": ("looop attach fix-ci  # Ctrl-\\ twice detaches",),
+    "attach": (
+        "looop attach fix-ci  # Ctrl-\\ twice detaches",
+        "looop attach fix-ci --detach-keys ctrl-x,d",
+    ),
     "claim": ("looop claim deploy --session fix-ci || echo 'someone else deploys'",),
     "completion": (
         'eval "$(looop completion bash)"  # add to ~/.bashrc',
@@ -127,6 +130,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop worker continue fix-ci --budget 10",
     ),
     "worker diff": ("looop worker diff fix-ci --stat", "looop diff fix-ci.1 fix-ci.3"),
+    "worker show": ("looop worker show fix-ci", "looop worker show fix-ci --json | jq .health"),
     "worker unstall": ("looop worker unstall fix-ci  # after a look at why it kept failing",),
     "worker kill": ('looop kill fix-ci --reason "stuck on a prompt"', "looop worker kill fix-ci"),
     "worker list": ("looop ls", "looop ls -a --json", "looop worker list --json"),

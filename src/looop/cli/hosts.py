@@ -94,7 +94,7 @@ def host_add(
     if not url.startswith("k8s://"):
         extra = [k for k in _KUBE_ONLY if given.get(k) is not None]
         if extra:
-            raise LooopError(
+            raise click.UsageError(
                 f"--{extra[0].replace('_', '-')} is for a Kubernetes host (k8s://CONTEXT/"
                 "NAMESPACE), not an SSH one"
             )
@@ -104,9 +104,11 @@ def host_add(
         return
 
     if ssh_config is not None:
-        raise LooopError("--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)")
+        raise click.UsageError(
+            "--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)"
+        )
     if image is None:
-        raise LooopError(
+        raise click.UsageError(
             f"host {name}: a Kubernetes host needs --image IMAGE (the worker image, with looop "
             "in it: deploy/Dockerfile)"
         )

@@ -16,6 +16,8 @@ import click
 from looop.cli.app import make_ctx
 from looop.cli.commands import process_env
 from looop.cli.params import seconds
+from looop.home import jsonio
+from looop.home.errors import LooopError
 from looop.home.needs import needs_at, needs_json, needs_text
 from looop.home.render import fleet_json, fleet_table
 from looop.home.revive import revive
@@ -67,3 +69,20 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
             time.sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+@click.command(
+    "show", help="Everything known of one worker: its `ls -a` row, every field (--json: as is)."
+)
+@click.argument("worker_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the row as one JSON object.")
+def worker_show(worker_id: str, as_json: bool) -> None:
+    row = next((r for r in _rows(True) if r.get("id") == worker_id), None)
+    if row is None:
+        raise LooopError(f"no worker {worker_id} — `looop ls -a` lists them")
+    if as_json:
+        click.echo(jsonio.dumps(row, indent=2, sort_keys=True, default=str))
+        return
+    for key in sorted(row):
+        if row[key] not in (None, "", [], {}):
+            click.echo(f"{key + ':':<16} {row[key]}")

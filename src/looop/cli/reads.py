@@ -22,7 +22,6 @@ from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
-from looop.home.errors import LooopError
 from looop.seed import package_text
 
 
@@ -111,18 +110,20 @@ def _verb_help(words: list[str], topics: list[str]) -> str:
     for n, word in enumerate(words):
         where = " ".join(["looop", *words[:n]])
         if not isinstance(cmd, click.Group):
-            raise LooopError(f"`{where}` has no subcommands — `looop help {' '.join(words[:n])}`")
+            raise click.UsageError(
+                f"`{where}` has no subcommands — `looop help {' '.join(words[:n])}`"
+            )
         found = cmd.get_command(sub, word)
         if found is None:
             choices = [c for c in cmd.list_commands(sub) if n or c not in ALIASES]
             if n == 0:
                 hint = did_you_mean(word, choices + [t.lower() for t in topics])
-                raise LooopError(
+                raise click.UsageError(
                     f"no topic or verb '{word}' in `looop help`{hint} (topics: "
                     f"{', '.join(topics)}; verbs: `looop --help`)"
                 )
             hint = did_you_mean(word, choices)
-            raise LooopError(f"`{where}` has no '{word}'{hint} (`{where} --help` lists them)")
+            raise click.UsageError(f"`{where}` has no '{word}'{hint} (`{where} --help` lists them)")
         cmd = found
         sub = click.Context(cmd, info_name=word, parent=sub)
     return cmd.get_help(sub)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -37,6 +37,13 @@ FOREIGN: dict[str, tuple[str, ...]] = {
 }
 
 
+def usage_error(msg: str) -> NoReturn:
+    """A usage mistake (a bad flag, a missing argument, a bad value): exit 2, as click's."""
+    from looop.cli.failure import fail  # lazy: only a mistake pays for it
+
+    fail(msg, 2)
+
+
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
     """' — did you mean `x`?' for a near miss or another tool's word, else ''. `also`: more
     words another tool's word may lead to (the root's aliases: `ps` -> `ls`)."""
@@ -58,7 +65,7 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
-            raise LooopError(
+            usage_error(
                 f"no verb '{name}'{did_you_mean(name, self._verbs(ctx), frozenset(ALIASES))} "
                 "(`looop --help` lists every verb)"
             )
@@ -177,11 +184,11 @@ def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) 
         group = e.ctx.command if e.ctx is not None else None
         if missing is not None and e.ctx is not None and isinstance(group, click.Group):
             choices = group.list_commands(e.ctx)
-            raise LooopError(
+            usage_error(
                 f"`{where}` has no '{missing}'{did_you_mean(missing, choices)} "
                 f"(`{where} --help` lists them)"
-            ) from None
-        raise LooopError(f"{e.format_message()} (see `{where} --help`)") from None
+            )
+        usage_error(f"{e.format_message()} (see `{where} --help`)")
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None
     except LooopError:

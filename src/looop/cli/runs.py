@@ -52,10 +52,10 @@ def runs_cmd(
         return
     run_id = run_ids[0] if run_ids else None
     if len(run_ids) > 1:
-        raise LooopError("`looop runs show` takes one run id — `looop runs` lists them")
+        raise click.UsageError("`looop runs show` takes one run id — `looop runs` lists them")
     if show:
         if not run_id:
-            raise LooopError("`looop runs show` needs a run id — `looop runs` lists them")
+            raise click.UsageError("`looop runs show` needs a run id — `looop runs` lists them")
         info = show_run(ctx, run_id)
         if as_json:
             click.echo(jsonio.dumps(info, indent=2, sort_keys=True))
@@ -88,11 +88,13 @@ def _replay(
 ) -> None:
     """`looop runs replay`: the comparison as a table (progress on stderr), or `--json`."""
     if ids and last is not None:
-        raise LooopError("give run ids or --last N, not both")
+        raise click.UsageError("give run ids or --last N, not both")
     if runner is not None and command is not None:
-        raise LooopError("give --runner or --command, not both")
+        raise click.UsageError("give --runner or --command, not both")
     if runner is None and command is None and playbook is None:
-        raise LooopError("say what decides instead: --runner R, --command CMD or --playbook FILE")
+        raise click.UsageError(
+            "say what decides instead: --runner R, --command CMD or --playbook FILE"
+        )
     cfg = ctx.config()
     who = replay.runner_for(cfg, runner, command)
     text = None if playbook is None else Path(playbook).read_text(errors="replace")

@@ -24,9 +24,9 @@ def _whole_seconds(text: str, flag: str) -> int:
     try:
         secs = parse_duration(text, most=schedules.FAR_S)
     except ValueError as e:
-        raise LooopError(f"{flag}: {e}") from None
+        raise click.UsageError(f"{flag}: {e}") from None
     if secs is None or secs < 1:
-        raise LooopError(f"{flag} must be at least 1s (e.g. 90, 10m, 2h, 1d)")
+        raise click.UsageError(f"{flag} must be at least 1s (e.g. 90, 10m, 2h, 1d)")
     if secs >= schedules.FAR_S:
         click.echo(f"{flag} {text}: past ten years, so ten years", err=True)
     return round(secs)
@@ -61,19 +61,21 @@ def schedule_write(
 ) -> None:
     given = [f for f, v in (("--in", in_), ("--every", every), ("--cron", cron)) if v is not None]
     if len(given) != 1:
-        raise LooopError(
+        raise click.UsageError(
             "give exactly one of --in DURATION, --every DURATION or --cron EXPR"
             + (f" (got {' and '.join(given)})" if given else "")
         )
     if tz is not None and cron is None:
-        raise LooopError("--tz applies only to --cron")
+        raise click.UsageError("--tz applies only to --cron")
     obj: dict[str, Any] = {"action": "write_schedule", "name": name, "note": note}
     if in_ is not None:
         obj["in_s"] = _whole_seconds(in_, "--in")
     elif every is not None:
         obj["every_s"] = _whole_seconds(every, "--every")
         if obj["every_s"] < 60:
-            raise LooopError("--every must be at least 60s; for a sooner look use `looop tick`")
+            raise click.UsageError(
+                "--every must be at least 60s; for a sooner look use `looop tick`"
+            )
     else:
         obj["cron"] = cron
         if tz is not None:

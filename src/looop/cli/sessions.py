@@ -19,6 +19,7 @@ from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import forward
 from looop.sessions.client import restart
+from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.backend import Backend
@@ -85,13 +86,13 @@ def _argv_again(c: click.Context) -> list[str]:
 
 
 def duration_arg(text: str | None, default: float | None) -> float | None:
-    """A duration option in seconds (`default` when not given); a bad one is a LooopError."""
+    """A duration option in seconds (`default` when not given); a bad one a usage error."""
     if text is None:
         return default
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise LooopError(str(e)) from None
+        raise click.UsageError(str(e)) from None
 
 
 def _emit(data: object, as_json: bool, human: str) -> None:
@@ -168,7 +169,9 @@ def restart_cmd(sid: str, as_json: bool) -> None:
     _emit(restart(ctx.paths.data, target), as_json, f"restarting {sid}")
 
 
-@click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")
+@click.command(
+    "attach", help="Attach this terminal to a session; Ctrl-\\ twice (or --detach-keys) detaches."
+)
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option(
     "--passthrough",
@@ -176,10 +179,21 @@ def restart_cmd(sid: str, as_json: bool) -> None:
     help="Pass the worker's bytes to this terminal unfiltered: clipboard writes (OSC 52), "
     "titles and terminal queries included. Only for a worker you trust.",
 )
-def attach_cmd(sid: str, passthrough: bool) -> None:
+@click.option(
+    "--detach-keys",
+    default="",
+    metavar="KEYS",
+    help="The keys that detach, in docker's spelling: ctrl-x,d (default: Ctrl-\\ twice).",
+)
+def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
+    try:
+        parse_keys(detach_keys) if detach_keys else None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
     ctx = make_ctx(events_to=None)
     target = target_sid(sid, True)
-    raise SystemExit(backend_for(ctx, target).attach(target, passthrough, ctx.env))
+    way = backend_for(ctx, target)
+    raise SystemExit(way.attach(target, passthrough, ctx.env, detach_keys))
 
 
 @click.command("detach", help="Detach every terminal attached to a session.")

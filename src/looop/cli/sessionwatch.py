@@ -10,13 +10,13 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.params import MAX_OFFSET, count
+from looop.cli.params import MAX_OFFSET, count, since_time
 from looop.cli.sessions import duration_arg, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
-from looop.home.logs import compile_pattern, log_end, pick_lines
+from looop.home.logs import compile_pattern, log_end, offset_at, pick_lines
 from looop.home.status import gather_status
 from looop.home.statusjson import add_v1_fields
 from looop.home.statustext import print_status
@@ -45,7 +45,7 @@ def shot_cmd(
     if fmt is not None:
         asked.append(f"--format {fmt}")
     if len(asked) > 1:
-        raise LooopError(f"give one format, not {' and '.join(asked)} (`looop shot --help`)")
+        raise click.UsageError(f"give one format, not {' and '.join(asked)}")
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
     if sid is None:
@@ -70,22 +70,43 @@ def _only_live_worker(ctx: Ctx) -> str:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--tail", "-n", type=count(), default=None, help="Last N lines.")
 @click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
-@click.option("--since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset.")
+@click.option(
+    "--since",
+    "since_text",
+    default=None,
+    metavar="WHEN",
+    help="Output since a time: 10m, 2h, 1d ago or 2026-11-27T09:00 (a local worker's; to "
+    "within about 10 s).",
+)
+@click.option(
+    "--from-byte", "since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset."
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the session ends.")
 @click.option("--raw", is_flag=True, help="Keep escape sequences.")
-@click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --since.')
+@click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --from-byte.')
 def log_cmd(
     sid: str,
     tail: int | None,
     grep: str | None,
+    since_text: str | None,
     since: int | None,
     follow: bool,
     raw: bool,
     as_json: bool,
 ) -> None:
     ctx = make_ctx(events_to=None)
+    when = None
+    if since_text is not None:
+        since, when = _since(ctx, since_text, since)
     s = target_sid(sid, False)
     way = worker_way(ctx, s)
+    if when is not None:
+        if way.kind != "local":
+            raise LooopError(
+                f"`log --since {since_text}` reads the times of a worker on this machine; {s} "
+                "runs elsewhere: give --from-byte N or --tail N"
+            )
+        since = offset_at(ctx.paths.data, s, when)
     if follow:
         if tail is not None and since is None and way.kind == "local":  # a pod's: from 0
             since = _tail_first(ctx, s, tail, raw, grep)
@@ -101,6 +122,15 @@ def log_cmd(
         return
     text = way.tail(s, tail, raw, grep)
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+
+
+def _since(ctx: Ctx, text: str, offset: int | None) -> tuple[int | None, float | None]:
+    """`--since WHEN`: (None, its wall time); bare digits are v1.0's `--since OFFSET`."""
+    if offset is not None:
+        raise click.UsageError("give --since WHEN or --from-byte N, not both")
+    if text.isdigit():
+        return int(count(0, MAX_OFFSET).convert(int(text), None, None)), None
+    return None, since_time(text, ctx.clock)
 
 
 def _tail_first(ctx: Ctx, s: str, tail: int, raw: bool, grep: str | None) -> int:
@@ -167,7 +197,7 @@ def expect_cmd(
     try:
         re.compile(pattern)
     except re.error as e:
-        raise LooopError(f"bad regex {pattern!r}: {e}") from None
+        raise click.UsageError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
     target = target_sid(sid, False)
     code, matched, offset = worker_way(ctx, target).expect(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sys
 
+import click
+
 from looop.home.errors import LooopError
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
@@ -31,7 +33,7 @@ def body(value: str | None, what: str) -> str:
         except UnicodeDecodeError:
             raise LooopError(f"the {what} on stdin is not valid UTF-8") from None
     if value is None:
-        raise LooopError(f"give the {what} as an argument, or `-` to read it from stdin")
+        raise click.UsageError(f"give the {what} as an argument, or `-` to read it from stdin")
     return value
 
 

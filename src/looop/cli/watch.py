@@ -9,8 +9,8 @@ import click
 from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.params import since_time
 from looop.home.errors import LooopError
-from looop.sessions.durations import parse_duration
 from looop.sessions.state import validate_id
 from looop.web.actions import Acting
 from looop.workers.ids import strip_legacy_prefix
@@ -31,18 +31,14 @@ from looop.workers.ids import strip_legacy_prefix
     "since",
     default=None,
     metavar="D",
-    help="Also list finished sessions heard from within D (30m, 12h, 1d).",
+    help="Also list finished sessions heard from within D (30m, 12h, 1d) or since a time "
+    "(2026-11-27T09:00).",
 )
 def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     if show_all and since is not None:  # every finished session, or those of the last D: one
-        raise LooopError("give --all or --since D, not both (`looop watch --help`)")
-    since_s = None
-    if since is not None:
-        try:
-            since_s = parse_duration(since)
-        except ValueError as e:
-            raise LooopError(f"--since: {e}") from None
+        raise click.UsageError("give --all or --since D, not both")
     ctx = make_ctx(events_to=None)
+    since_s = None if since is None else ctx.clock.now() - since_time(since, ctx.clock)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
         backend_for(ctx, sid).known(sid)  # an unknown id fails here, before the screen

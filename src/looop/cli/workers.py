@@ -12,12 +12,11 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.needs import ls_cmd
+from looop.cli.needs import ls_cmd, worker_show
 from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
-from looop.home.errors import LooopError
 from looop.home.spent import POLICIES
 from looop.home.startargs import Start
 from looop.loop.ended import clear_stall
@@ -134,7 +133,7 @@ def worker_start(
     ctx = make_ctx()
 
     if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
-        raise LooopError(
+        raise click.UsageError(
             f"--budget {budget:g}: give a positive amount in USD, at most "
             f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
         )
@@ -240,4 +239,5 @@ worker_group.add_command(worker_kill)
 
 
 worker_group.add_command(ls_cmd, "list")
+worker_group.add_command(worker_show)
 hidden_alias(worker_group, ls_cmd, "ls")  # `worker ls` as the manual says, one help row

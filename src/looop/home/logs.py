@@ -23,6 +23,8 @@ from looop.home.textsafe import decode, safe_text, strip_ansi
 if TYPE_CHECKING:
     from looop.home.store import AnyPath
 
+INDEX = "output.times"  # `<wall time> <logical offset>` lines (sessions/outputmark.py)
+INDEX_MAX = 256 * 1024  # past this it is begun again, the one before kept as `.1`
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
 
@@ -54,6 +56,31 @@ def read_log(root: AnyPath, sid: str, since: int = 0, raw: bool = False) -> tupl
         raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
     s = get_light(str(root), sid)
     return read_at(s["dir"], since, raw, final=not s["alive"])
+
+
+def offset_at(root: AnyPath, sid: str, when: float) -> int:
+    """Where the output since wall time `when` begins in the log (a little before it, as the
+    index is kept); 0 when the index starts later or is missing."""
+    return index_offset(logfiles.files_dir(get_light(str(root), sid)["dir"]), when)
+
+
+def index_offset(fdir: str, when: float) -> int:
+    """offset_at in a log folder."""
+    found = 0
+    for name in (f"{INDEX}.1", INDEX):
+        try:
+            with open(f"{fdir}/{name}", "rb") as f:
+                text = f.read(2 * INDEX_MAX).decode("ascii", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            at, _, offset = line.partition(" ")
+            if not (at.isdigit() and offset.isdigit()):
+                continue  # a torn last line
+            if int(at) > when:
+                return found
+            found = int(offset)
+    return found
 
 
 def _text_lines(data: bytes, raw: bool) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 from looop.home import jsonio, protocol
 from looop.home.errors import LooopError
 from looop.home.logfiles import open_view
+from looop.sessions.detachkey import DEFAULT_KEYS, Key, parse_keys
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
@@ -223,12 +224,13 @@ class _Attached:
         writer: asyncio.StreamWriter,
         stdin_fd: int,
         stdout_fd: int,
+        keys: tuple[Key, ...] = DEFAULT_KEYS,
     ) -> None:
         self.loop = loop
         self.writer = writer
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
-        self.filter = DetachFilter()
+        self.filter = DetachFilter(keys)
         self.done: asyncio.Future[_End] = loop.create_future()
         self.reading = False
         self.timer: asyncio.TimerHandle | None = None
@@ -334,7 +336,9 @@ def _uninstall_signals(
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
 
 
-async def _attach_live(root: Path, sid: str, stdin_fd: int, out: _Out) -> _End | None:
+async def _attach_live(
+    root: Path, sid: str, stdin_fd: int, out: _Out, keys: tuple[Key, ...]
+) -> _End | None:
     stdout_fd = out.fd
     conn = await _connect(root, sid)
     if conn is None:
@@ -343,7 +347,7 @@ async def _attach_live(root: Path, sid: str, stdin_fd: int, out: _Out) -> _End |
     loop = asyncio.get_running_loop()
     cols, rows = _terminal_size(stdin_fd, stdout_fd)
     writer.write(protocol.request_line("attach", cols=cols, rows=rows))
-    att = _Attached(loop, writer, stdin_fd, stdout_fd)
+    att = _Attached(loop, writer, stdin_fd, stdout_fd, keys)
     term = _Terminal(stdin_fd, stdout_fd)
     installed = _install_signals(loop, att.on_winch, lambda sig: att.finish(_End("signal", sig)))
     frames = asyncio.ensure_future(_read_frames(reader, out, sid))
@@ -410,20 +414,24 @@ def attach(
     stdout_fd: int = 1,
     passthrough: bool = False,
     utf8: bool = True,
+    detach_keys: str = "",
 ) -> int:
     """Attach this terminal to session `sid`; returns the child's exit code, 0 on detach.
 
     passthrough: the worker's bytes reach the terminal as printed, clipboard writes, titles
-    and queries included (otherwise sessions.termgate filters them; utf8 says how)."""
+    and queries included (otherwise sessions.termgate filters them; utf8 says how).
+    detach_keys: docker's spelling (`ctrl-x,d`); empty: Ctrl-\\ twice."""
+    keys = parse_keys(detach_keys) if detach_keys else DEFAULT_KEYS
     out = _Out(stdout_fd, None if passthrough else TermGate(utf8=utf8))
     session = get_session(root, sid)
     if not session.alive:
         return _replay_log(session, out)
     if os.isatty(stdin_fd):  # said before raw mode and the worker's screen, so it is seen
-        _note(f"[attached to session {sid} · Ctrl-\\ twice detaches]")
+        said = detach_keys or "Ctrl-\\ twice"
+        _note(f"[attached to session {sid} · {said} detaches]")
         with contextlib.suppress(OSError):  # a human types into it now (act/reach.py)
             (session_dir(root, sid) / AGENT_TYPED).unlink(missing_ok=True)
-    end = asyncio.run(_attach_live(root, sid, stdin_fd, out))
+    end = asyncio.run(_attach_live(root, sid, stdin_fd, out, keys))
     if end is None:
         return _replay_log(get_session(root, sid), out)
     if end.why == "exit":

@@ -1,7 +1,8 @@
-"""The detach filter of `looop attach`: Ctrl-\\ pressed twice detaches; everything else goes
-to the session (a first Ctrl-\\ too, once any other key follows it).
+"""The detach filter of `looop attach`: a sequence of keys (Ctrl-\\ twice unless
+`--detach-keys` names others, in docker's spelling: `ctrl-x,d`) detaches; everything else goes
+to the session (the keys withheld too, once another key breaks the sequence).
 
-The key arrives as the legacy byte, a Kitty CSI-u sequence or xterm's modifyOtherKeys form;
+A key arrives as its legacy byte, a Kitty CSI-u sequence or xterm's modifyOtherKeys form;
 releases, repeats and bare modifiers never count as "something else".
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 import enum
 
 DETACH_BYTE = 0x1C
+Key = tuple[int, bool]  # a key's character code (lower case) and whether Ctrl is held with it
+DEFAULT_KEYS: tuple[Key, ...] = ((ord("\\"), True), (ord("\\"), True))
+_CTRL_CHARS = "abcdefghijklmnopqrstuvwxyz@\\]^_"  # docker's ctrl-<value> (ctrl-[ is ESC)
 #: A lone ESC (or any unfinished escape sequence) is forwarded after this long without more input.
 ESC_FLUSH_S = 0.010
 # An escape sequence longer than this is not a key we know; forward it rather than buffer forever.
@@ -23,9 +27,30 @@ _MODIFIER_KEYS = range(57441, 57453)
 
 
 class _Kind(enum.Enum):
-    PRESS = "press"  # one press of Ctrl-\
-    HELD = "held"  # release, repeat or bare modifier: does not cancel a pending first press
-    OTHER = "other"  # anything else: releases a withheld press
+    HELD = "held"  # release, repeat or bare modifier: does not break a sequence begun
+    OTHER = "other"  # anything else: releases what was withheld
+
+
+def parse_keys(spec: str) -> tuple[Key, ...]:
+    """docker's `--detach-keys` spelling: `ctrl-<a-z @ \\ ] ^ _>` or one printable
+    character, joined by commas."""
+    keys: list[Key] = []
+    for word in spec.split(","):
+        name = word.strip().lower()
+        if name.startswith("ctrl-") and len(name) == 6 and name[5] in _CTRL_CHARS:
+            keys.append((ord(name[5]), True))
+        elif len(word.strip()) == 1 and word.strip().isprintable():
+            keys.append((ord(word.strip()), False))
+        else:
+            raise ValueError(
+                f"--detach-keys {spec!r}: '{word}' is not a key; give ctrl-<a-z, @, \\, ], ^ "
+                "or _> or one character, joined by commas (e.g. ctrl-x,d)"
+            )
+    return tuple(keys)
+
+
+def _byte(key: Key) -> int:
+    return ord(chr(key[0]).upper()) & 0x1F if key[1] else key[0]
 
 
 def _int(text: str, default: int) -> int | None:
@@ -38,8 +63,9 @@ def _ctrl_only(mods: int | None) -> bool:
     return mods is not None and mods >= 1 and ((mods - 1) & ~_LOCK_BITS) == _CTRL_BIT
 
 
-def _classify_csi(params: bytes, final: int) -> _Kind:
-    """Classify a complete CSI sequence (`params` between `ESC [` and the final byte)."""
+def _classify_csi(params: bytes, final: int) -> Key | _Kind:
+    """Classify a complete CSI sequence (`params` between `ESC [` and the final byte): the
+    key it presses, or what else it is."""
     text = params.decode("ascii", errors="replace")
     fields = text.split(";")
     if final == ord("u"):
@@ -49,35 +75,28 @@ def _classify_csi(params: bytes, final: int) -> _Kind:
         event = _int(mod_parts[1], _KITTY_PRESS) if len(mod_parts) > 1 else _KITTY_PRESS
         if code is None or mods is None or event is None:
             return _Kind.OTHER
-        if code == ord("\\") and _ctrl_only(mods):
-            if event == _KITTY_PRESS:
-                return _Kind.PRESS
-            if event in (_KITTY_REPEAT, _KITTY_RELEASE):
-                return _Kind.HELD
-        if code in _MODIFIER_KEYS or event == _KITTY_RELEASE:
+        if code in _MODIFIER_KEYS or event in (_KITTY_REPEAT, _KITTY_RELEASE):
             return _Kind.HELD
+        if _ctrl_only(mods) or mods == 1:
+            return (code, mods != 1)
         return _Kind.OTHER
     # xterm modifyOtherKeys: ESC [ 27 ; mods ; code ~
-    if (
-        final == ord("~")
-        and len(fields) == 3
-        and fields[0] == "27"
-        and _int(fields[2], -1) == ord("\\")
-        and _ctrl_only(_int(fields[1], 1))
-    ):
-        return _Kind.PRESS
+    code = _int(fields[2], -1) if len(fields) == 3 else None
+    if final == ord("~") and fields[0] == "27" and code and _ctrl_only(_int(fields[1], 1)):
+        return (code, True)
     return _Kind.OTHER
 
 
-def _next_token(buf: bytes, i: int) -> tuple[int | None, _Kind]:
-    """End index and kind of the key starting at buf[i]; end is None when the tail is unfinished."""
+def _next_token(buf: bytes, i: int, stops: bytes) -> tuple[int | None, Key | _Kind]:
+    """End index and kind of the key starting at buf[i]; end is None when the tail is
+    unfinished. `stops`: the legacy bytes of the detach keys, each a token of its own."""
     n = len(buf)
     b = buf[i]
-    if b == DETACH_BYTE:
-        return i + 1, _Kind.PRESS
+    if b in stops:
+        return i + 1, ((ord(chr(b | 0x40).lower()), True) if b < 0x20 else (b, False))
     if b != 0x1B:
         j = i + 1
-        while j < n and buf[j] not in (0x1B, DETACH_BYTE):
+        while j < n and buf[j] != 0x1B and buf[j] not in stops:
             j += 1
         return j, _Kind.OTHER
     if i + 1 >= n:
@@ -97,24 +116,27 @@ def _next_token(buf: bytes, i: int) -> tuple[int | None, _Kind]:
 
 
 class DetachFilter:
-    """Stdin filter that spots the detach key (Ctrl-\\ twice) and forwards everything else.
+    """Stdin filter that spots the detach keys (Ctrl-\\ twice by default) and forwards
+    everything else.
 
-    The first press is withheld; any other key releases it to the program, followed by that key.
-    Key releases, repeats and bare modifier events (Kitty protocol) between the two presses are
-    withheld too and do not cancel it. An unfinished escape sequence at the end of a read waits for
-    the next read, or is forwarded by `flush_pending` once ESC_FLUSH_S has passed.
+    The keys of a sequence begun are withheld; any other key releases them to the program,
+    followed by that key. Key releases, repeats and bare modifier events (Kitty protocol) in
+    between are withheld too and do not break it. An unfinished escape sequence at the end of a
+    read waits for the next read, or is forwarded by `flush_pending` once ESC_FLUSH_S has passed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[Key, ...] = DEFAULT_KEYS) -> None:
+        self.keys = keys
+        self._stops = bytes({_byte(k) for k in keys})
         self._pending = b""
         self._pending_since: float | None = None
         self._held = b""
-        self._armed = False
+        self._got = 0  # keys of the sequence pressed so far
 
     @property
     def armed(self) -> bool:
-        """True while a first press is being withheld."""
-        return self._armed
+        """True while a sequence begun is being withheld."""
+        return self._got > 0
 
     @property
     def deadline(self) -> float | None:
@@ -129,7 +151,7 @@ class DetachFilter:
         out = bytearray()
         i = 0
         while i < len(buf):
-            end, kind = _next_token(buf, i)
+            end, kind = _next_token(buf, i, self._stops)
             if end is None:
                 self._pending = buf[i:]
                 # A tail that continues the old pending sequence keeps its original start time.
@@ -151,19 +173,20 @@ class DetachFilter:
         self._take(token, _Kind.OTHER, out)
         return bytes(out)
 
-    def _take(self, token: bytes, kind: _Kind, out: bytearray) -> bool:
-        if kind is _Kind.PRESS:
-            if self._armed:
-                self._armed, self._held, self._pending = False, b"", b""
+    def _take(self, token: bytes, kind: Key | _Kind, out: bytearray) -> bool:
+        if kind == self.keys[self._got] or (self._got and kind == self.keys[0]):
+            if kind != self.keys[self._got]:  # a sequence broken by its own first key
+                out += self._held
+                self._got, self._held = 0, b""
+            self._got, self._held = self._got + 1, self._held + token
+            if self._got == len(self.keys):
+                self._got, self._held, self._pending = 0, b"", b""
                 self._pending_since = None
                 return True
-            self._armed, self._held = True, token
             return False
-        if self._armed and kind is _Kind.HELD:
+        if self._got and kind is _Kind.HELD:
             self._held += token
             return False
-        if self._armed:
-            out += self._held
-            self._armed, self._held = False, b""
-        out += token
+        out += self._held + token
+        self._got, self._held = 0, b""
         return False

@@ -3,14 +3,20 @@ printed, on the monotonic and boot clocks, so `stuck` is judged by time a wall-c
 does not move. Written when output comes after a second's quiet and once more a second
 after output, never more often: a worker printing all the time costs one small rename a
 second, a quiet one nothing. The look a second after output that finds none since is the
-moment output went quiet: `quiet(True)` is told then, `quiet(False)` at the next output."""
+moment output went quiet: `quiet(True)` is told then, `quiet(False)` at the next output.
+Every INDEX_EVERY_S of output it also appends `<wall time> <offset>` to `log/output.times`,
+so `looop log --since 10m` finds where the output of a moment begins (home/logs.offset_at)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from typing import TYPE_CHECKING
 
 from looop.home.clock import boottime as boot_clock
 from looop.home.lastoutput import drop_mark, write_mark
+from looop.home.logs import INDEX, INDEX_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,6 +24,7 @@ if TYPE_CHECKING:
     from looop.sessions.evloop import Handle, Loop
 
 MARK_EVERY_S = 1.0  # the mark is at most this far behind the last output
+INDEX_EVERY_S = 10  # the index says where output began to within this (and a mark's second)
 
 
 class OutputMark:
@@ -25,11 +32,23 @@ class OutputMark:
     each later run's start)."""
 
     def __init__(
-        self, loop: Loop, fdir: str, at: float, boottime: Callable[[], float] = boot_clock
+        self,
+        loop: Loop,
+        fdir: str,
+        at: float,
+        boottime: Callable[[], float] = boot_clock,
+        offset: Callable[[], int] = lambda: 0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.loop = loop
         self.fdir = fdir  # the log folder ("" : no mark is kept)
         self.boottime = boottime
+        self.offset, self.wall = offset, wall  # the log's logical end; the wall clock
+        self.indexed = 0  # the wall time of the index's last line
+        if fdir:  # offsets are this run's: an earlier run's index says nothing of them
+            for name in (INDEX, f"{INDEX}.1"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(fdir, name))
         self.at = -1.0  # the last output, on the loop's (monotonic) clock
         self.written = -1.0  # the `at` the file holds
         self.handle: Handle | None = None
@@ -49,6 +68,7 @@ class OutputMark:
         """The file to the last output, then a look again in a second if it changed."""
         self.handle = None
         if self.at == self.written:
+            self.index(True)
             self.hushed = True
             if self.quiet is not None:
                 self.quiet(True)
@@ -62,6 +82,20 @@ class OutputMark:
         else:
             self.written = self.at
         self.handle = self.loop.call_later(MARK_EVERY_S, self.write)
+        self.index(False)
+
+    def index(self, quiet: bool) -> None:
+        """A line in the index every INDEX_EVERY_S of output, and where output went quiet."""
+        now = -int(-self.wall() // 1)  # rounded up: what came before it is in `offset`
+        if now - self.indexed < INDEX_EVERY_S and not quiet:
+            return
+        self.indexed = now
+        path = os.path.join(self.fdir, INDEX)
+        with contextlib.suppress(OSError):  # no index: `log --since` reads from the start
+            if os.path.getsize(path) > INDEX_MAX:
+                os.replace(path, f"{path}.1")
+        with contextlib.suppress(OSError), open(path, "a", encoding="ascii") as f:
+            f.write(f"{now} {self.offset()}\n")
 
     def stop(self) -> None:
         if self.handle is not None:

@@ -113,7 +113,8 @@ class Pump:
         self.cols, self.rows = cols, rows
         self.seq = 0
         self.last_output = loop.time()
-        self.mark = OutputMark(loop, log_dir, self.last_output)  # log/output.last: `stuck`
+        # log/output.last (`stuck`) and log/output.times (`log --since`)
+        self.mark = OutputMark(loop, log_dir, self.last_output, offset=lambda: self.log_size)
         # The last BACKLOG_MAX bytes as whole chunks: trimming drops chunks, never copies.
         self.backlog: deque[bytes] = deque()
         self.backlog_bytes = 0
@@ -440,6 +441,8 @@ class Pump:
 
     def close_log(self) -> None:
         self.stop_writer()
+        if self.mark.fdir:
+            self.mark.index(True)  # where the output ended: `log --since` after it is empty
         if self.log_fd >= 0:
             os.close(self.log_fd)
             self.log_fd = -1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -44,18 +45,19 @@ def sse(gen: AsyncIterator[str]) -> StreamingResponse:
 
 
 async def live_events(request: Request, hub: Hub) -> AsyncIterator[str]:
-    q = hub.subscribe()
+    q = hub.subscribe(request.headers.get("last-event-id"))
     try:
         yield "retry: 2000\n\n"
         while True:
             try:
-                msg = await asyncio.wait_for(q.get(), PING_S)
+                sent = await asyncio.wait_for(q.get(), PING_S)
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
-            if msg is None:
+            if sent is None:
                 return  # dropped as too slow: the browser reconnects
-            yield f"data: {msg}\n\n"
+            msg, at = sent
+            yield (f"id: {at}\n" if at else "") + f"data: {msg}\n\n"
     finally:
         hub.unsubscribe(q)
 
@@ -71,7 +73,8 @@ async def screen_changes(
     far = (await run_in_threadpool(reads.way, ctx, sid)).kind != "local"  # its files not here
     written = None if far else _written(ctx, sid)
     try:
-        async for out in _screens(ctx, sid, first, far, written):
+        seen = request.headers.get("last-event-id")
+        async for out in _screens(ctx, sid, first, far, written, seen):
             yield out
     finally:
         if written is not None:
@@ -79,17 +82,24 @@ async def screen_changes(
 
 
 async def _screens(
-    ctx: Ctx, sid: str, first: dict[str, Any], far: bool, written: Written | None
+    ctx: Ctx,
+    sid: str,
+    first: dict[str, Any],
+    far: bool,
+    written: Written | None,
+    seen: str | None = None,
 ) -> AsyncIterator[str]:
+    """`seen`: the id of the screen a reconnecting browser last had (not sent again)."""
     shot: dict[str, Any] | None = first
-    last: Any = None
+    last: Any = seen
     looks = 0
     while True:
         if shot is not None:
             key = (shot.get("screen_hash"), jsonio.dumps(shot.get("cursor")), len(shot["lines"]))
-            if key != last:
-                last = key
-                yield f"data: {jsonio.dumps(shot, ensure_ascii=False)}\n\n"
+            tag = hashlib.blake2s(repr(key).encode(), digest_size=8).hexdigest()
+            if tag != last:
+                last = tag
+                yield f"id: {tag}\ndata: {jsonio.dumps(shot, ensure_ascii=False)}\n\n"
             if not shot.get("alive"):
                 yield "event: ended\ndata: {}\n\n"
                 return

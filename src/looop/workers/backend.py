@@ -101,10 +101,13 @@ class Backend(Protocol):
         """Every terminal attached to the worker let go."""
         ...
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         """This terminal on the worker until it detaches (0) or the worker ends (its code);
-        `env`: this terminal's (its locale). An engine that cannot refuses in one line,
-        naming the way that does reach it (`Refused`)."""
+        `env`: this terminal's (its locale); `detach_keys`: docker's spelling (`ctrl-x,d`).
+        An engine that cannot refuses in one line, naming the way that does reach it
+        (`Refused`)."""
         ...
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
@@ -274,12 +277,16 @@ class LocalBackend:
     def detach(self, sid: str) -> dict[str, Any]:
         return self._at(sid, client.detach, self.root, sid)
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         # lazy: asyncio and termios, for an attach only (every other verb drives through here)
         from looop.sessions.attach import attach, utf8_locale
 
         self.look(sid)  # an unknown id in one line, before the terminal is taken
-        return attach(self.root, sid, passthrough=passthrough, utf8=utf8_locale(env))
+        return attach(
+            self.root, sid, passthrough=passthrough, utf8=utf8_locale(env), detach_keys=detach_keys
+        )
 
     def wait(self, sid: str, timeout_s: float | None) -> int:
         return self._at(sid, client.wait, self.root, sid, timeout_s, self.clock)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from looop.sessions.attach import ESC_FLUSH_S, DetachFilter
+from looop.sessions.detachkey import parse_keys
 
 KITTY_PRESS = b"\x1b[92;5u"
 KITTY_PRESS_1 = b"\x1b[92;5:1u"
@@ -194,3 +196,19 @@ def test_input_without_the_detach_key_is_forwarded_exactly(data: bytes, cuts: li
         now += 0.001
     out += f.flush_pending(now + ESC_FLUSH_S)
     assert out == data
+
+
+def test_dockers_spelling_names_the_keys() -> None:
+    f = DetachFilter(parse_keys("ctrl-x,d"))
+    assert f.feed(b"\x1c\x1cls\x18", 0.0) == (b"\x1c\x1cls", False)  # Ctrl-X withheld
+    assert f.feed(b"e", 0.0) == (b"\x18e", False)  # broken: both go on
+    assert f.feed(b"\x18\x18d", 0.0) == (b"\x18", True)  # a first key again begins anew
+    kitty_ctrl_x, kitty_d = b"\x1b[120;5u", b"\x1b[100u"
+    assert feed_all(DetachFilter(parse_keys("ctrl-x,d")), [kitty_ctrl_x, kitty_d]) == (b"", True)
+    assert DetachFilter(parse_keys("ctrl-p,ctrl-q")).feed(b"\x10\x11", 0.0) == (b"", True)
+
+
+@pytest.mark.parametrize("spec", ["ctrl-", "ctrl-[", "ctrl-xx", "x,,d", "shift-a", "ab"])
+def test_a_key_docker_would_not_take_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="is not a key"):
+        parse_keys(spec)

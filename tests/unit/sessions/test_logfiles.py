@@ -77,8 +77,16 @@ def test_a_reused_ids_earlier_files_are_shifted_out_first(loop: ev.Loop, tmp_pat
     p.ingest(b"x" * (CAP + 10))  # one rotation
     p.close_log()
     names = sorted(os.listdir(fdir))
-    # output.last: when the run last printed (home/lastoutput.py), beside output.pos
-    assert names == ["output.last", "output.log", "output.log.1", "output.log.2", "output.pos"]
+    # output.last: when the run last printed (home/lastoutput.py), beside output.pos, and
+    # output.times: when its output came (`log --since`)
+    assert names == [
+        "output.last",
+        "output.log",
+        "output.log.1",
+        "output.log.2",
+        "output.pos",
+        "output.times",
+    ]
     assert (Path(fdir) / "output.log.2").read_bytes() == b"last run\n"
     with logfiles.open_view(tmp_path) as view:  # this run only: not the run before
         assert (view.start, view.end) == (0, CAP + 10)

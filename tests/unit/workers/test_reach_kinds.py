@@ -108,7 +108,9 @@ def test_a_screen_says_whether_its_worker_lives_from_its_backend(
 
 
 class Terminal(FakeBackend):
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         self.calls.append(("attach", sid, passthrough))
         return 7  # the worker's exit code, as an attach that saw it end returns it
 

@@ -158,7 +158,9 @@ class KubeBackend(KubeCluster, Polled):
     def detach(self, sid: str) -> dict[str, Any]:
         raise self.refused(sid, "detach", "a `kubectl exec` ends when you leave it")
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
 
     def diff(self, sid: str) -> dict[str, Any]:

@@ -130,8 +130,11 @@ class HostedKube(KubeBackend):
     def place(self) -> str:
         return f"on host {self.host.name}"
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         line = self.attach_line(sid) + (" --passthrough" if passthrough else "")
+        line += f" --detach-keys {detach_keys}" if detach_keys else ""
         raise Refused(
             f"worker {sid} runs in a Kubernetes pod on host {self.host.name}: attach with `{line}`"
         )

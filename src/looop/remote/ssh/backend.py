@@ -257,9 +257,12 @@ class SshBackend(Polled):
     def change(self, sid: str, ways: Ways[T]) -> T:
         return ways.host(sid, self.host)
 
-    def attach(self, sid: str, passthrough: bool, env: Mapping[str, str]) -> int:
+    def attach(
+        self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
+    ) -> int:
         """This terminal on the worker through the link: `looop attach` runs on its host."""
         flags = ["--passthrough"] if passthrough else []
+        flags += ["--detach-keys", detach_keys] if detach_keys else []
         return self.link.passthrough(["attach", *flags, "--", sid], tty=True)
 
     def go_on(self, sid: str) -> bool:
