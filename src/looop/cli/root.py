@@ -10,6 +10,7 @@ import click
 
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
 from looop.cli.examples import attach, epilog
+from looop.cli.failure import fail
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.runners import names
@@ -39,8 +40,6 @@ FOREIGN: dict[str, tuple[str, ...]] = {
 
 def usage_error(msg: str) -> NoReturn:
     """A usage mistake (a bad flag, a missing argument, a bad value): exit 2, as click's."""
-    from looop.cli.failure import fail  # lazy: only a mistake pays for it
-
     fail(msg, 2)
 
 
