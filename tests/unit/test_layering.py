@@ -151,6 +151,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
     ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # asyncio, termios: an attach only
+    ("looop.sessions.logwriter", "threading"),  # a burst's: in the host, ~200 kB a fork
     ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only
     # the verb tables: a process loads the verb it runs
     ("looop.home.contractverbs", "by name: ?"),  # a contract verb's module
@@ -191,7 +192,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.spent", "zlib"),  # a metered worker's slot
     ("looop.home.usagewindows", "hashlib"),  # an API key's print in an account's name
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
-    ("looop.sandbox.endpoints", "tomllib"),  # a CLI's TOML config read (its regexes: ~2 ms)
     ("looop.home.cost.rotate", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
