@@ -127,6 +127,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
     ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # asyncio, termios: an attach only
+    ("looop.sessions.logwriter", "threading"),  # a burst's: in the host, ~200 kB a fork
     ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only
     # the verb tables: a process loads the verb it runs
     ("looop.home.contractverbs", "by name: ?"),  # a contract verb's module
@@ -150,7 +151,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
-    ("looop.sandbox.endpoints", "tomllib"),  # a CLI's TOML config read (its regexes: ~2 ms)
     ("looop.home.cost.rotate", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed

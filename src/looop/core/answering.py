@@ -14,9 +14,10 @@ hot room's modules (no subprocess, threading or json)."""
 
 from __future__ import annotations
 
-import _thread  # not `threading`: the session host loads this, and no thread of its own
 import os
 import sys
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from looop.home import locks, store, where
 from looop.home.claims import parse_fast as parse_lease
@@ -31,10 +32,8 @@ from looop.home.tellbox import AskError, check_worker
 from looop.home.tells import parse_told, run_told
 from looop.home.tellsend import parse_tell, run_tell
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any
 
     Allowed = Callable[[str], str | None]
 
@@ -445,12 +444,12 @@ class _Caught:
     """A process's stdout or stderr that a thread answering a verb writes into a buffer of
     its own: the verbs print (as their CLI faces do), and a door answers many at once."""
 
-    def __init__(self, real: Any, mine: Any, which: str) -> None:
-        self.real, self.mine, self.which = real, mine, which
+    def __init__(self, real: Any, which: int) -> None:
+        self.real, self.which = real, which
 
     def _buf(self) -> list[str] | None:
-        got: list[str] | None = getattr(self.mine, self.which, None)
-        return got
+        mine = _MINE.get()
+        return None if mine is None else mine[self.which]
 
     def write(self, text: str) -> int:
         buf = self._buf()
@@ -470,21 +469,21 @@ class _Caught:
         return getattr(self.real, name)
 
 
-_MINE = _thread._local()
-_SETUP = _thread.allocate_lock()
+# Each thread's (out, err): a thread starts with a context of its own (no `threading` in the
+# session host, whose forks would each pay for its after-fork hook).
+_MINE: ContextVar[tuple[list[str], list[str]] | None] = ContextVar("caught", default=None)
 
 
 def captured(run: Callable[[], int]) -> dict[str, Any]:
     """`run`'s answer {out, err, code}, with what it printed; a user's error is its one line
     and exit 1, as the CLI says it."""
-    with _SETUP:
-        if not isinstance(sys.stdout, _Caught):
-            sys.stdout = _Caught(sys.stdout, _MINE, "out")
-        if not isinstance(sys.stderr, _Caught):
-            sys.stderr = _Caught(sys.stderr, _MINE, "err")
+    if not isinstance(sys.stdout, _Caught):  # two threads may both wrap: it still writes once
+        sys.stdout = _Caught(sys.stdout, 0)
+    if not isinstance(sys.stderr, _Caught):
+        sys.stderr = _Caught(sys.stderr, 1)
     out: list[str] = []
     err: list[str] = []
-    _MINE.out, _MINE.err = out, err
+    _MINE.set((out, err))
     try:
         code = run()
     except SystemExit as e:
@@ -493,5 +492,5 @@ def captured(run: Callable[[], int]) -> dict[str, Any]:
         err.append(f"looop: {' '.join(str(e).split())}\n")
         code = 1
     finally:
-        _MINE.out = _MINE.err = None
+        _MINE.set(None)
     return {"out": "".join(out), "err": "".join(err), "code": code}

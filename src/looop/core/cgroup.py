@@ -22,10 +22,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-
-# `_signal`, not `signal`: its enums cost the caller of a `looop kill` (core.peers loads
-# this) half a bare interpreter's start
-from _signal import SIGKILL  # type: ignore[import-not-found]
+from signal import SIGKILL
 
 BASE = "/sys/fs/cgroup"
 FOLDER = "looop"

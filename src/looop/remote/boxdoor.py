@@ -17,14 +17,14 @@ verb runs once however often the knock is cut."""
 
 from __future__ import annotations
 
-import _socket  # not `socket`, nor http.client: their imports cost a verb ~30 ms
 import binascii
+import socket
 import sys
+from typing import TYPE_CHECKING
 
 from looop.home.contractverbs import BOX_VERBS
 from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
 
-TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -77,8 +77,8 @@ class Proxy:
         return None if status is None else outcome(status, data, WHERE)
 
     def _exchange(self, request: bytes) -> bytes:
-        family = _socket.AF_INET6 if ":" in self.host else _socket.AF_INET
-        s = _socket.socket(family, _socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
         try:
             s.settimeout(TIMEOUT_S)
             s.connect((self.host if self.host != "localhost" else "127.0.0.1", self.port))
@@ -125,7 +125,7 @@ class HostDoor:
         self.address = "\0" + named[1:]
 
     def post(self, body: bytes) -> dict[str, object] | Refused | Pending | None:
-        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.settimeout(TIMEOUT_S)
             try:
@@ -145,7 +145,7 @@ class HostDoor:
         return outcome(int(status), data, WHERE_HOST)
 
 
-def _all(s: _socket.socket) -> bytes:
+def _all(s: socket.socket) -> bytes:
     got, size = [], 0
     while size <= MAX_ANSWER:
         chunk = s.recv(65536)

@@ -22,12 +22,12 @@ with srt's own proxy, as before."""
 
 from __future__ import annotations
 
-import _socket  # not `socket`: its enums cost a box launch ~5 ms
 import fcntl
 import os
 import select
 import shutil
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -213,7 +213,7 @@ def _boxes_dir(net: str) -> str:
 
 
 def _alive(sock: str) -> bool:
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(5)
         s.connect(sock)
@@ -267,7 +267,7 @@ def as_exec(wrapped: str) -> str:
 
 
 def _ask(sock: str, line: str) -> dict[str, object]:
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(WRAP_TIMEOUT_S)
         s.connect(sock)

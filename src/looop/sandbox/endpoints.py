@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -199,8 +200,6 @@ def _toml(path: str) -> dict[str, object]:
     text = _read(path)
     if text is None:
         return {}
-    import tomllib  # lazy: its regexes compile at load (~2 ms): a CLI's TOML config read only
-
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:

@@ -23,16 +23,11 @@ import errno
 import fcntl
 import os
 import select
+import signal
 import sys
 import termios
 import time
-
-TYPE_CHECKING = False  # not `from typing`: the relay starts with nothing but what it uses
-if TYPE_CHECKING:
-    import signal
-    from typing import Any
-else:  # the C module `signal` wraps: its enums would cost every box ~0.8 MB PSS
-    import _signal as signal
+from typing import Any
 
 START_S = 1.0  # a `bash -c` line that has not exec'd another program by then stays a shell
 RESIZE_POLL_S = 0.2  # how soon a new window size reaches the worker

@@ -4,14 +4,13 @@ never holds the pump back; at a session's end, each is given what it is owed."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from looop.home import protocol as proto
 from looop.sessions.evloop import Event, Loop, within
 
 if TYPE_CHECKING:
-    from collections import deque
-
     from looop.sessions.evloop import Task
 
     class Writer(Protocol):
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
         def close(self) -> None: ...
 
         async def drain(self, timeout: float | None = None, everything: bool = False) -> None: ...
-else:
-    from _collections import deque  # not `collections`: the package imports far more
 
 
 class AttachClient:

@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import sys
-from _heapq import heappop, heappush
+from collections import deque
+from heapq import heappop, heappush
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import signal as _signal
-    from collections import deque
     from collections.abc import Callable, Coroutine, Generator, Iterable
-else:
-    # The C modules themselves: `collections` imports far more, and signal.py's wrappers
-    # turn every number into an enum member (enum's machinery, run in every supervisor).
-    import _signal
-    from _collections import deque
 
 _IN = select.EPOLLIN if hasattr(select, "epoll") else select.POLLIN
 _OUT = select.EPOLLOUT if hasattr(select, "epoll") else select.POLLOUT
@@ -159,10 +154,10 @@ class Loop:
         """Run `fn` on the loop whenever `sig` arrives (main thread only, as for asyncio)."""
         if self._wake_r < 0:
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._old_wakeup = _signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+            self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
             self.add_reader(self._wake_r, self._on_signals)
         if sig not in self._saved:
-            self._saved[sig] = _signal.signal(sig, _ignore)
+            self._saved[sig] = signal.signal(sig, _ignore)
         self._signals[sig] = fn
 
     def _on_signals(self) -> None:
@@ -235,13 +230,13 @@ class Loop:
         self.closed = True
         for sig, old in self._saved.items():
             try:
-                _signal.signal(sig, old)
+                signal.signal(sig, old)
             except (OSError, ValueError, TypeError):
                 pass
         self._saved.clear()
         if self._wake_r >= 0:
             try:
-                _signal.set_wakeup_fd(self._old_wakeup)
+                signal.set_wakeup_fd(self._old_wakeup)
             except ValueError:
                 pass
             for fd in (self._wake_r, self._wake_w):

@@ -30,7 +30,7 @@ from looop.sessions.hostnames import (
 from looop.sessions.state import ensure_private_dir
 
 if TYPE_CHECKING:
-    import _socket
+    import _socket  # home/peers.connect's type (the home's to change)
     from collections.abc import Mapping, Sequence
 
 START_TIMEOUT_S = 10.0

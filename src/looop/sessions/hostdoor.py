@@ -19,9 +19,10 @@ pages."""
 
 from __future__ import annotations
 
-import _socket
+import _socket  # not `socket`: loaded in the session host, it costs each fork ~100 kB
 import os
 import select
+from typing import TYPE_CHECKING, Any
 
 from looop.core.answering import (
     BUSY,
@@ -48,10 +49,8 @@ from looop.home.peers import connect, peer
 from looop.home.procstat import stat_fields
 from looop.home.sessionfiles import socket_file, valid_id
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     Home = tuple[str, dict[str, str], tuple[str, ...]]  # data dir, environment, `looop` argv
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from _signal import SIG_IGN, SIGHUP, SIGINT, SIGKILL, SIGTERM, signal  # type: ignore[import-not-found]
+from signal import SIG_IGN, SIGHUP, SIGINT, SIGKILL, SIGTERM, signal
 from typing import Protocol
 
 from looop.core.procs import children, signal_tree

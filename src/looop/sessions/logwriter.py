@@ -5,16 +5,13 @@ disk full) until it could again.
 
 from __future__ import annotations
 
-import _thread  # not `threading`: built in, and all the writer thread needs
 import os
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections import deque
     from collections.abc import Callable
-else:
-    from _collections import deque  # not `collections`: the package imports far more
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -32,63 +29,53 @@ class LogWriter:
     it once output has been quiet for pump.LOG_IDLE_S, so a quiet supervisor holds no thread."""
 
     def __init__(self, fd: int) -> None:
+        import threading  # lazy: in the session host it costs each fork ~200 kB (after-fork hook)
+
         self.fd = fd
-        self.items: deque[Any] = deque()  # bytes to write, a flush marker (a lock), or None
-        self.wake = _thread.allocate_lock()  # held while the thread may sleep on it
-        self.wake.acquire()
-        self.ended = _thread.allocate_lock()  # released as the thread ends
-        self.ended.acquire()
+        self.items: deque[Any] = deque()  # bytes to write, a flush marker, or None
+        self.ready = threading.Semaphore(0)  # one release per item
+        self.marker = threading.Event
         self.sent = 0  # bytes handed over (only the loop's thread changes it)
         self.done = 0  # bytes written or given up on (only the writer thread changes it)
         self.error: str | None = None  # the first failed write (set by the writer thread)
         self.lost = 0  # bytes not written: the failed write's and every one after it
-        _thread.start_new_thread(self._run, ())
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
     def _hand(self, item: Any) -> None:
         self.items.append(item)
-        if self.wake.locked():  # only this (the loop's) thread releases it: never twice
-            self.wake.release()
+        self.ready.release()
 
     def put(self, data: bytes) -> None:
         self.sent += len(data)
         self._hand(data)
 
     def _run(self) -> None:
-        items = self.items
-        try:
-            while True:
-                while not items:
-                    self.wake.acquire()
-                item = items.popleft()
-                if item is None:
-                    return
-                if isinstance(item, _thread.LockType):  # a flush marker: all before is out
-                    item.release()
-                    continue
-                if self.error is None:
-                    try:
-                        write_all(self.fd, item)
-                    except OSError as e:
-                        self.error = f"output.log write failed: {e.strerror}"
-                    except BaseException as e:  # never die with work queued behind
-                        self.error = f"output.log write failed: {e!r}"
-                if self.error is not None:
-                    self.lost += len(item)
-                self.done += len(item)
-        finally:
-            self.ended.release()
+        while self.ready.acquire() and (item := self.items.popleft()) is not None:
+            if callable(item):  # a flush marker: all before is out
+                item()
+                continue
+            if self.error is None:
+                try:
+                    write_all(self.fd, item)
+                except OSError as e:
+                    self.error = f"output.log write failed: {e.strerror}"
+                except BaseException as e:  # never die with work queued behind
+                    self.error = f"output.log write failed: {e!r}"
+            if self.error is not None:
+                self.lost += len(item)
+            self.done += len(item)
 
     def flush(self) -> None:
         """Wait until everything handed over is written."""
-        marker = _thread.allocate_lock()
-        marker.acquire()
-        self._hand(marker)
-        marker.acquire()
+        marker = self.marker()
+        self._hand(marker.set)
+        marker.wait()
 
     def stop(self) -> None:
         """Write what is queued, then end the thread; returns once it has."""
         self._hand(None)
-        self.ended.acquire()
+        self.thread.join()
 
 
 # A log that failed (the disk full) is tried again on the first output this long after, then

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from looop.home import logfiles
@@ -28,13 +29,10 @@ from looop.sessions.outputmark import OutputMark
 from looop.sessions.screen import Emulator
 
 if TYPE_CHECKING:
-    from collections import deque
     from collections.abc import Callable
 
     from looop.sessions.evloop import Future, Handle, Loop
 
-else:
-    from _collections import deque  # not `collections`: the package imports far more
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Protocol
 
 from looop.core.answering import home_env
 from looop.home.anchors import anchor, shown
 from looop.home.where import runtime_base
 from looop.sessions.hostdoor import TICK_S, HostDoor
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Protocol
 
     from looop.sessions.evloop import Loop
     from looop.sessions.oscalls import HostOS

@@ -199,13 +199,13 @@ def test_a_pump_that_saw_no_output_holds_no_screen_until_asked(loop: ev.Loop) ->
 
 
 @pytest.mark.process
-def test_the_supervisor_loads_no_asyncio_threading_or_selectors() -> None:
+def test_the_supervisor_loads_no_asyncio_threading_or_subprocess() -> None:
     """What a forked supervisor touches is its memory: its modules stay the lean set. The
     screen (pyte, typing) is loaded with it, once in the session host, whose forks share it;
     a supervisor's first screen is then only the emulator's own few hundred KB."""
     code = (
         "import sys, looop.sessions.supervisor as s; "
-        "print(sorted(m for m in ('asyncio', 'threading', 'selectors', 'subprocess', 'pathlib') "
+        "print(sorted(m for m in ('asyncio', 'threading', 'subprocess', 'pathlib') "
         "if m in sys.modules))"
     )
     out = subprocess.run(
@@ -223,7 +223,7 @@ def test_the_session_host_and_a_failure_report_load_no_subprocess_pathlib_or_tra
         "import sys, looop.sessions.host\n"
         "from looop.sessions.pump import log_failure\n"
         "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log_failure('boom')\n"
-        "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', "
+        "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', 'threading', "
         "'looop.sessions.hostclient') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -354,10 +354,10 @@ def test_a_slow_log_holds_the_loop_back_instead_of_queueing_without_bound(loop: 
 def test_without_a_thread_to_be_had_the_burst_is_logged_on_the_loop(
     loop: ev.Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(*_a: object) -> int:
+    def refuse(*_a: object) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(logwriter._thread, "start_new_thread", refuse)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
     path = tmp_path / "output.log"
     p = _log_pump(loop, str(path))
     payload = _payload(2 * 1024 * 1024)
