@@ -49,7 +49,7 @@ class Ctx:
 
     def config(self) -> Config:
         """Read fresh on every use: a human edit takes effect on the next beat."""
-        return load_config(self.paths.config)
+        return load_config(self.paths.config, default_config_obj())
 
     def knobs(self, cfg: Config | None = None) -> Knobs:
         """env > `cfg` > defaults. Without `cfg` the file is read now (a beat passes the one it

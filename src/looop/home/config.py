@@ -1,8 +1,8 @@
 """Config: both shapes (named runners, flat), validated with each bad value naming its key,
 plus the shell policy and price rows. Knobs live in home/knobs (re-exported here for the rooms
-that import them from config); the presets in home/presets, loaded only when there is no config
-file to read; the sandbox setting, needs-input patterns and hook lines are parsed by their own
-modules (sandboxpolicy, screenrules, hookline)."""
+that import them from config); a missing file reads as the default its caller passes (the
+presets: runner profiles sit above the home); the sandbox setting, needs-input patterns and
+hook lines are parsed by their own modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from looop.home.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.home.presets import default_config_obj
 from looop.home.sandboxpolicy import config_sandbox, resolve
 from looop.home.screenrules import parse_patterns
 
@@ -344,13 +343,14 @@ def _check_price_row(row: Any, source: str, where: str) -> None:
             raise bad_config_value(source, f"{where}.{key}", "a number >= 0 (USD per 1M tokens)", v)
 
 
-def load_config(path: Path | str) -> Config:
-    """The config file, or the built-in default when it does not exist."""
+def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> Config:
+    """The config file, or `default` when it does not exist (the presets, which the caller
+    passes: runner profiles sit above the home)."""
 
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        cfg = parse_config(default_config_obj(), str(path))
+        cfg = parse_config(dict(default or {}), str(path))
         return Config(
             cfg.default,
             cfg.runners,

@@ -15,6 +15,7 @@ from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import WRITABLE_FIX, CorruptState, LooopError
 from looop.home.locks import beat_holder_at
 from looop.home.procname import is_web
+from looop.home.presets import default_config_obj
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
 from looop.home.usagewindows import view
@@ -334,7 +335,7 @@ def _configured(
     spend); a misspelt key is added to `warnings`: almost always a setting the user thinks
     is on, so status says so."""
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, default_config_obj())
         r = cfg.runner()
         knobs = resolve_knobs(cfg, env, warnings.append)
         interval = knobs.interval_for("idle")

@@ -12,6 +12,7 @@ from looop.home.config import load_config, parse_config, resolve_knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_128, wake_signal
 from looop.home.paths import Paths
+from looop.home.presets import default_config_obj
 
 
 @pytest.mark.parametrize(
@@ -122,7 +123,7 @@ def test_config_bad_value_names_key(obj: dict[str, object], key: str) -> None:
 
 def test_config_file_errors(tmp_path: Path) -> None:
     f = tmp_path / "config.json"
-    cfg = load_config(f)
+    cfg = load_config(f, default_config_obj())
     assert not cfg.exists and cfg.default == "claude"
     f.write_text("{oops")
     with pytest.raises(LooopError, match="not valid JSON"):
