@@ -34,7 +34,7 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 def _home(d: Path) -> dict[str, str]:
     from looop.home.paths import Paths
-    from looop.home.presets import default_config_obj
+    from looop.runners.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(d / "data")
@@ -48,8 +48,8 @@ def _home(d: Path) -> dict[str, str]:
 def _ledger(data: Path, rows: int, now: float) -> None:
     """`rows` rows today (the last hours, five workers), written as looop writes them; the
     last one by looop's own writer, which keeps the running totals."""
-    from looop.home.cost.record import append_cost
     from looop.home.stamps import utc_stamp
+    from looop.spend.record import append_cost
 
     span = min(6 * 3600, now % 86400 - 60)  # all of them today, UTC and local alike here
     lines = []

@@ -54,11 +54,11 @@ def _seed(data: Path, now: float) -> None:
     import json
 
     from looop.home.clock import utc_stamp
-    from looop.home.cost.record import append_cost
     from looop.home.eventlog import record_line
     from looop.home.paths import Paths
-    from looop.home.presets import default_config_obj
+    from looop.runners.presets import default_config_obj
     from looop.seed import ensure_data_dir
+    from looop.spend.record import append_cost
 
     paths = Paths.at(data)
     ensure_data_dir(paths)

@@ -12,7 +12,7 @@ import time
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
-from looop.home.presets import PRESETS
+from looop.runners.presets import PRESETS
 
 TARGET_BYTES = 10 * 1024 * 1024
 ROUNDS = 9

@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from looop.home.needsinput import IDLE_QUIET_S
+from looop.views.needsinput import IDLE_QUIET_S
 
 CADENCE_S = 1.0
 LAT_ROUNDS = 7

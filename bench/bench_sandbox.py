@@ -237,7 +237,7 @@ def _door_rows(looop: str, env: dict[str, str], d: Path) -> list[dict[str, objec
                 "baseline = the same claim of an unsandboxed worker writing claims/ itself "
                 "(its door unset). Through the box's door the verb is the box's looop start, "
                 "one POST through the box's proxy to the home's filter, which answers it in "
-                "its own process (core/answering.py)"
+                "its own process (contract/answering.py)"
             ),
         },
         {

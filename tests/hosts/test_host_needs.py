@@ -13,7 +13,7 @@ from tests.helpers import wait_until
 from tests.hosts.conftest import Home
 from tests.hosts.util import looop
 
-# what claude draws at its approval prompt (home/claude.py); a line answers it and, as claude
+# what claude draws at its approval prompt (runners/claude.py); a line answers it and, as claude
 # does, the prompt is cleared
 PROMPTER = (
     "printf 'Do you want to proceed?\\n❯ 1. Yes\\n  2. No\\n'; read -r _; "

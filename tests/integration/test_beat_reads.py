@@ -15,13 +15,14 @@ from types import SimpleNamespace
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import logfiles, outcomes, sessionfiles
+from looop.home import logfiles, sessionfiles
 from looop.home.store import write_json
 from looop.loop import windowwork
 from looop.loop.tick import tick
 from looop.loop.world import WorldMemo
 from looop.sessions import state
 from looop.sessions.state import Session
+from looop.views import outcomes
 from looop.workers import needsinput
 from tests.helpers import wire
 

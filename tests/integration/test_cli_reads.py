@@ -238,8 +238,8 @@ def _shaped(obj: dict[str, Any], td: Any) -> None:
 
 
 def test_status_and_runs_json_are_their_typed_views(lived_in: Path, cli: Cli) -> None:
-    from looop.home import views
-    from looop.home.cost.views import SpendStatus
+    from looop.spend.views import SpendStatus
+    from looop.views import shapes as views
 
     st = json.loads(cli("status", "--json")[1])
     _shaped(st, views.StatusView)
@@ -270,7 +270,7 @@ def test_status_loads_not_the_views(ctx: Ctx, data: Path, cli: Cli) -> None:
         "import json, sys\n"
         "from looop.verbs.console import run as main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('looop.home.views', 'looop.home.cost.views', 'looop.home.statustext')\n"
+        "mods = ('looop.views.shapes', 'looop.spend.views', 'looop.views.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
     p = subprocess.run(
@@ -279,7 +279,7 @@ def test_status_loads_not_the_views(ctx: Ctx, data: Path, cli: Cli) -> None:
     assert json.loads(p.stdout)["spend"] is not None  # the spend block was really read
     loaded = json.loads(p.stderr)
     assert loaded == {
-        "looop.home.views": False,
-        "looop.home.cost.views": False,
-        "looop.home.statustext": True,
+        "looop.views.shapes": False,
+        "looop.spend.views": False,
+        "looop.views.statustext": True,
     }

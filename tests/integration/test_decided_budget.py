@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.spent import budgets, set_budget
 from looop.loop.tick import tick
 from looop.sessions.client import kill
 from looop.sessions.state import get_session
+from looop.spend.spent import budgets, set_budget
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock

@@ -154,9 +154,9 @@ def test_down_ends_the_asks_of_a_worker_killed_after_they_knocked_again(tmp_path
 
 
 def _fake_run(data: Path, key: str, *verb: str) -> subprocess.Popen[bytes]:
-    """A door's run as core/answering.py's `spawn_run` starts it (its own session), with no
+    """A door's run as contract/answering.py's `spawn_run` starts it (its own session), with no
     `pid` on file: the spawn came before the write (a full disk, or `down` in between)."""
-    from looop.core.answering import SH, STATE_DIR, WRAP
+    from looop.contract.answering import SH, STATE_DIR, WRAP
 
     d = data / STATE_DIR / "w1" / key
     d.mkdir(parents=True)
@@ -184,7 +184,7 @@ def test_end_runs_finds_a_run_by_what_it_is_and_kills_one_that_ignores_sigterm(
 ) -> None:
     import time
 
-    from looop.core.doorruns import end_runs
+    from looop.contract.doorruns import end_runs
 
     data, other = tmp_path / "data", tmp_path / "other"
     plain = _fake_run(data, "plainkey1", "sleep", "120")

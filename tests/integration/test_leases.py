@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.leases import LeaseError, claim, reap_stale, session_alive, unclaim
+from looop.human.leases import LeaseError, claim, reap_stale, session_alive, unclaim
 from looop.loop.tick import tick
 from tests.helpers import events, outside_env, wire
 

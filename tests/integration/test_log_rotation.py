@@ -237,7 +237,7 @@ def test_needs_input_sees_the_log_by_logical_size_across_rotations(
 ) -> None:
     """needs-input looks at a screen again only when the log changed: its key is the
     logical size, so a rotation that left output.log smaller never reads as 'no change'."""
-    from looop.home import needsinput
+    from looop.views import needsinput
 
     spawn(root, "ni", _printer(20_000), cwd=root, env=env, log_cap=CAP)
     assert wait(root, "ni", 30, FixedClock()) == 0

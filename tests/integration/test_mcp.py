@@ -19,11 +19,11 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.spent import budgets
 from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
+from looop.spend.spent import budgets
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, said, wait_until
 

@@ -19,7 +19,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from looop.core.context import Ctx
-from looop.home.tellbox import new_tell
+from looop.human.tellbox import new_tell
 from tests.helpers import clean_env, wait_until
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]

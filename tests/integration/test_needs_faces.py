@@ -27,7 +27,7 @@ from tests.integration.test_mcp import drive
 pytestmark = pytest.mark.timeout(180)
 
 ASKER = '"$LOOOP_BIN" ask --prompt "ship it?" --options yes,no; sleep 600; : {{prompt_file}}'
-# what claude draws at its approval prompt (home/claude.py), from a plain script
+# what claude draws at its approval prompt (runners/claude.py), from a plain script
 PROMPTER = "printf 'Do you want to proceed?\\n❯ 1. Yes\\n  2. No\\n'; sleep 600; : {{prompt_file}}"
 SPENDER = "sleep 600; : {{prompt_file}}"
 TOKEN = "t" * 43

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import outcomes, store
+from looop.home import store
 from looop.loop.tick import tick
 from looop.seed.pack import render
 from looop.sessions.client import expect, kill, read_log, wait
 from looop.sessions.state import SessionError, get_session
+from looop.views import outcomes
 from looop.workers import treerecord
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest

@@ -22,16 +22,17 @@ from looop.act.executor import execute
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.home import outcomes, usagewindows
 from looop.home.paths import Paths
-from looop.home.render import fleet_table
-from looop.home.spent import mark_over
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.remote.fleet import fleet_rows
 from looop.sense.probes import probe_sessions
 from looop.sessions.client import kill, wait
 from looop.sessions.state import get_session
+from looop.spend import usagewindows
+from looop.spend.spent import mark_over
+from looop.views import outcomes
+from looop.views.render import fleet_table
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock

@@ -13,13 +13,13 @@ import pytest
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
-from looop.core.answering import Request, answer_here
+from looop.contract.answering import Request, answer_here
 from looop.core.context import Ctx
-from looop.home.needs import needs_at
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.remote.fleet import fleet_rows
 from looop.sessions.state import get_session
+from looop.views.needs import needs_at
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.home import protocol as proto
+from looop.sessions import protocol as proto
 from looop.sessions.client import follow, screenshot, send, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, socket_path

@@ -61,7 +61,7 @@ def _home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     claude.write_text(FAKE_CLAUDE)
     claude.chmod(0o755)
     # the README's reader has used claude: where srt runs, workers are boxed, and a box
-    # refuses a claude never set up outside it (home/claude.py first_run)
+    # refuses a claude never set up outside it (runners/claude.py first_run)
     (home / ".claude.json").write_text('{"hasCompletedOnboarding": true}')
     (home / ".claude").mkdir()
     (home / ".claude" / "settings.json").write_text('{"skipDangerousModePermissionPrompt": true}')

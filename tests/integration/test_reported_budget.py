@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.spent import budgets
 from looop.loop.tick import tick
 from looop.sessions.state import get_session
+from looop.spend.spent import budgets
 from tests.helpers import kill_sessions, wait_until, wire
 from tests.integration.test_decided_budget import _looop, _ls, stopped
 

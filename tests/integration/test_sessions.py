@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from looop.home import protocol as proto
+from looop.sessions import protocol as proto
 from looop.sessions.client import (
     detach,
     expect,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.tellbox import take_tells
+from looop.human.tellbox import take_tells
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.helpers import Cli, outside_env, stop_sessions, wire

@@ -619,8 +619,8 @@ def test_used_up_inotify_is_said_by_status_and_doctor(
     from inotify_simple import INotify
 
     from looop.core.watching import Watcher
-    from looop.home.status import gather_status
     from looop.loop.doctor import run_checks
+    from looop.views.status import gather_status
 
     def out_of_watches(*_: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")

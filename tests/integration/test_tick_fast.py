@@ -16,9 +16,9 @@ import pytest
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home.paths import Paths
-from looop.home.savings import savings_view
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
+from looop.spend.savings import savings_view
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -147,7 +147,7 @@ def test_a_skip_beat_loads_no_decide_machinery(tmp_path: Path) -> None:
         "looop.decide.runner",
         "looop.decide.spend",
         "looop.loop.settle",
-        "looop.home.status",
+        "looop.views.status",
         "looop.workers.launch",
         "looop.sessions.screen",
         "looop.human.schedules",
@@ -202,7 +202,7 @@ def test_a_skip_beat_changes_no_file_but_appends_its_events(
         assert code == 0 and "world unchanged" in err
 
     _only_appended(data, beat)
-    # yet the skip is counted, as every face shows it (home/savings.py)
+    # yet the skip is counted, as every face shows it (spend/savings.py)
     assert savings_view(str(data), clock)["today"] == {**saved, "skipped": saved["skipped"] + 1}
 
 
@@ -232,8 +232,8 @@ def test_a_skip_beat_in_the_pulse_changes_no_file_but_appends_its_events(
 
 def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:
     from looop.home.paths import Paths
-    from looop.home.status import tick_pid_file
     from looop.loop.tick import tick_pid_path
+    from looop.views.status import tick_pid_file
 
     paths = Paths.at(tmp_path / "data")
     assert tick_pid_path(paths) == tick_pid_file(paths)

@@ -15,8 +15,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home.lastoutput import write_mark
-from looop.home.tellbox import new_tell
 from looop.human.mailbox import new_ask
+from looop.human.tellbox import new_tell
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes
 from looop.workers.launch import start_worker

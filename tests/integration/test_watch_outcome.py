@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import outcomes
 from looop.home.clock import utc_stamp
 from looop.loop.fleetwork import FleetWork
 from looop.sessions.client import wait
 from looop.sessions.spawner import spawn
 from looop.tui.app import WatchApp
+from looop.views import outcomes
 from tests.helpers import kill_sessions
 from tests.integration.test_watch import SIZE, table_ids, until
 

@@ -20,7 +20,7 @@ import pytest
 import looop.decide.spend as spend_module
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
-from looop.home.presets import PRESETS
+from looop.runners.presets import PRESETS
 from tests.realcli.install import BINARIES, GEMINI_VERSION, gemini_dir, opencode_sdk_dir
 from tests.realcli.install import bin_dir as npm_bin
 from tests.realcli.model_server import ModelServer

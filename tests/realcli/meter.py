@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from looop.home.cost.prices import lookup_price, price_table, price_tokens
 from looop.sessions.client import expect, send, send_keys
+from looop.spend.prices import lookup_price, price_table, price_tokens
 from tests.realcli.harness import Rig
 from tests.realcli.test_resume import _await, _screen
 from tests.realcli.test_workers_tui import _looop

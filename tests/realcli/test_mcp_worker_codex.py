@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.presets import PRESETS
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.runners.presets import PRESETS
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.presets import PRESETS
+from looop.runners.presets import PRESETS
 from looop.workers.mcpwire import wire
 from tests.realcli.harness import cli_env
 from tests.realcli.model_server import ModelServer

@@ -12,9 +12,9 @@ import pytest
 
 from looop.decide.cost import CostMeter
 from looop.home.config import Runner
-from looop.home.presets import PRESETS
 from looop.loop import guards
 from looop.loop.tick import TickOutcome, tick
+from looop.runners.presets import PRESETS
 from tests.realcli.harness import CLIS, Rig
 from tests.realcli.model_server import (
     AUTH,

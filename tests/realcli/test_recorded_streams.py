@@ -11,8 +11,8 @@ import pytest
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
-from looop.home.presets import PRESETS
 from looop.loop.setup import preset_notes
+from looop.runners.presets import PRESETS
 from tests.realcli.harness import CLIS, STREAMS, VERSIONS
 from tests.realcli.model_server import FINAL_TEXT, IDLE_TEXT
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.home import gemini
 from looop.human.mailbox import new_ask
 from looop.loop.asks import tag
+from looop.runners import gemini
 from looop.sessions.client import expect, kill, screenshot
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

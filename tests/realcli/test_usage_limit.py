@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from looop.home.status import gather_status
 from looop.loop import guards
 from looop.loop.tick import tick
 from looop.sessions.client import expect, screenshot
 from looop.sessions.state import get_session
+from looop.views.status import gather_status
 from looop.workers.errors import StartHeld
 from looop.workers.launch import start_worker
 from looop.workers.resume import conversation, read_record

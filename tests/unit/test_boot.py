@@ -32,7 +32,7 @@ def test_the_entry_loads_nothing_but_builtins_at_first() -> None:
     top -= {"__future__", "looop"}
     home = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
     assert {m for m in home if m.startswith("looop.")} <= {
-        "looop.home.contractverbs",
+        "looop.contract.verbs",
         "looop.home.terminal",
     }
     fresh = subprocess.run(

@@ -65,8 +65,8 @@ def test_where_the_behaviour_differs_the_row_says_different() -> None:
     is not v1.0's (the columns shown, the watch's order, flap damping, the default budget),
     the row says **different**, with its reason."""
     from looop.home.knobs import KNOBS
-    from looop.home.render import fleet_table
     from looop.tui.app import COLUMNS
+    from looop.views.render import fleet_table
 
     row = {"id": "w1", "health": "busy", "label": "running", "idle_s": 1, "up_s": 2}
     wide = {**row, "verify": None, "sandboxed": True, "host": "h", "branch": "b"}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from looop.home import gemini
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, enter_gap
+from looop.runners import RUNNERS, enter_gap, gemini
+from looop.runners.runnerprofile import RunnerProfile
 
 pytestmark = pytest.mark.unit
 

@@ -27,81 +27,33 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 # ---- the contract -----------------------------------------------------------------------------
 
 # room -> the rooms it may import (besides itself). Arrows point down only.
+# the floors below the machinery: the home, runner profiles, core, then the domains on it
+BASE = ("home", "runners", "core", "spend", "views", "human", "contract")
 ROOMS: dict[str, set[str]] = {
     "home": set(),  # the ground floor: the standard library and itself
-    "core": {"home"},
-    "sandbox": {"home", "core"},  # srt, the box host, the filter, the door
-    "sessions": {"home", "core"},
-    "decide": {"home", "core", "sandbox"},
-    "seed": {"home", "core"},
-    "human": {"home", "core", "sessions"},
-    "workers": {"home", "core", "sandbox", "sessions", "human"},
-    "remote": {"home", "core", "sandbox", "sessions", "human", "workers"},
-    "act": {"home", "core", "sandbox", "sessions", "human", "workers", "remote"},
-    "sense": {"home", "core", "sandbox", "sessions", "human", "workers", "remote"},
-    "loop": {
-        "home",
-        "core",
-        "sandbox",
-        "sessions",
-        "human",
-        "workers",
-        "remote",
-        "act",
-        "decide",
-        "sense",
-        "seed",
-    },
-    "demo": {"home", "core", "loop", "seed"},
-    "tui": {"home", "core", "sandbox", "sessions", "human", "workers", "remote", "act", "loop"},
-    "web": {
-        "home",
-        "core",
-        "sandbox",
-        "sessions",
-        "human",
-        "workers",
-        "remote",
-        "act",
-        "decide",
-        "loop",
-        "seed",
-    },
+    **{room: set(BASE[:i]) for i, room in enumerate(BASE) if i},
+    "sandbox": {*BASE},  # srt, the box host, the filter, the door
+    "sessions": {*BASE},
+    "decide": {*BASE, "sandbox"},
+    "seed": {"home", "runners", "core"},
+    "workers": {*BASE, "sandbox", "sessions"},
+    "remote": {*BASE, "sandbox", "sessions", "workers"},
+    "act": {*BASE, "sandbox", "sessions", "workers", "remote"},
+    "sense": {*BASE, "sandbox", "sessions", "workers", "remote"},
+    "loop": {*BASE, "sandbox", "sessions", "workers", "remote", "act", "decide", "sense", "seed"},
+    "demo": {*BASE, "loop", "seed"},
+    "tui": {*BASE, "sandbox", "sessions", "workers", "remote", "act", "loop"},
+    "web": {*BASE, "sandbox", "sessions", "workers", "remote", "act", "decide", "loop", "seed"},
     "cli": {
-        "home",
-        "core",
-        "sandbox",
-        "sessions",
-        "human",
-        "workers",
-        "remote",
-        "act",
-        "decide",
-        "sense",
-        "loop",
-        "seed",
-        "demo",
-        "tui",
-        "web",
+        *BASE,
+        *("sandbox", "sessions", "workers", "remote", "act", "decide", "sense", "loop", "seed"),
+        *("demo", "tui", "web"),
     },
     # the top floor, beside cli/: the console entry
     "verbs": {
-        "home",
-        "core",
-        "sandbox",
-        "sessions",
-        "human",
-        "workers",
-        "remote",
-        "act",
-        "decide",
-        "sense",
-        "loop",
-        "seed",
-        "demo",
-        "tui",
-        "web",
-        "cli",
+        *BASE,
+        *("sandbox", "sessions", "workers", "remote", "act", "decide", "sense", "loop", "seed"),
+        *("demo", "tui", "web", "cli"),
     },
     "(top)": {"verbs"},  # `python -m looop`
 }
@@ -130,7 +82,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.sessions.logwriter", "threading"),  # a burst's: in the host, ~200 kB a fork
     ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only
     # the verb tables: a process loads the verb it runs
-    ("looop.home.contractverbs", "by name: ?"),  # a contract verb's module
+    ("looop.contract.verbs", "by name: ?"),  # a contract verb's module
     ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used
     ("looop.verbs.console", "looop.cli.root"),  # every other verb: click
     ("looop.verbs.console", "looop.cli.failure"),
@@ -151,7 +103,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
-    ("looop.home.cost.rotate", "looop.home"),  # the spend lock: a month's ledger moves
+    ("looop.spend.rotate", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend

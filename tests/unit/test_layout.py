@@ -20,8 +20,8 @@ pytestmark = pytest.mark.unit
 
 # (module, name): a join that is not the data dir's layout, each with why
 ELSEWHERE: dict[tuple[str, str], str] = {
-    ("home/pi.py", "sessions"): "pi's own ~/.pi/agent/sessions, not the data dir",
-    ("home/opencode.py", ".gitignore"): "a repository's .gitignore, not the data dir's",
+    ("runners/pi.py", "sessions"): "pi's own ~/.pi/agent/sessions, not the data dir",
+    ("runners/opencode.py", ".gitignore"): "a repository's .gitignore, not the data dir's",
     ("workers/ports.py", ".lock"): "the ports folder's own lock file (<data>/ports/.lock)",
     ("workers/writable.py", "reports"): "a box's room (<data>.work/rooms/<id>/reports)",
     ("sandbox/worker.py", "reports"): "a box's room as the boxed worker sees it",

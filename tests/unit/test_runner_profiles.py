@@ -1,5 +1,5 @@
-"""A new agent CLI is one profile (home/runnerprofile.py) in the registry (home/runners.py): a
-sixth profile, made here and handed to each table as its registry, appears in the preset list,
+"""A new agent CLI is one profile (runners/runnerprofile.py) in the registry (runners/__init__.py):
+a sixth profile, made here and handed to each table as its registry, appears in the preset list,
 `looop init`'s notes, doctor's login and endpoint checks, the sandbox's hosts and files, the
 price table, the needs-input screens, stream reading and the decide meter, and the MCP and
 resume tables name no CLI of their own. No module is changed and no global is touched: the
@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from looop import runners
+from looop import spend as cost
 from looop.core.context import Ctx
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
-from looop.home import cost, runners
 from looop.home.config import Runner, parse_config
-from looop.home.cost.prices import price_table
-from looop.home.presets import default_config_obj
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
 from looop.loop import doctor, setup
+from looop.runners import RUNNERS, profile
+from looop.runners.presets import default_config_obj
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import endpoints, srt
 from looop.sandbox.srt import SandboxError
+from looop.spend.prices import price_table
 from looop.workers import firstrun, mcpwire, needsinput
 
 TICK = "parrot --json --model parrot-1"
@@ -192,6 +193,6 @@ def test_the_mcp_and_resume_tables_read_the_profiles() -> None:
 
 
 def test_the_cost_reporting_table_names_every_profile_that_reports_cost() -> None:
-    # home/cost/__init__.py spells the names so `looop status` need not load the profiles
+    # spend/__init__.py spells the names so `looop status` need not load the profiles
     assert tuple(p.name for p in RUNNERS if p.reports_cost) == cost.REPORTING
     assert {p.name for p in RUNNERS if p.reports_cost} == cost.COST_REPORTING

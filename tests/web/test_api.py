@@ -11,10 +11,10 @@ from starlette.testclient import TestClient
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.core.context import Ctx
-from looop.home.status import gather_status
 from looop.human.mailbox import archive, new_ask
 from looop.sessions.client import send
 from looop.sessions.state import get_session
+from looop.views.status import gather_status
 from tests.helpers import said, wait_until
 from tests.web.conftest import ORIGIN, TOKEN, journal
 
@@ -406,7 +406,7 @@ def test_every_answer_refuses_framing_and_foreign_scripts(
 
 
 def test_cost_by_worker_runner_and_day(authed: TestClient, ctx: Ctx) -> None:
-    from looop.home.cost.record import append_cost
+    from looop.spend.record import append_cost
 
     now = ctx.clock.now()
     ledger = ctx.paths.cost_ledger
@@ -426,8 +426,8 @@ def test_a_cost_read_again_is_kept_until_the_ledger_moves(
     authed: TestClient, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dashboard reads /cost on every redraw: built once per change of the ledger."""
-    from looop.home.cost.days import Held
-    from looop.home.cost.record import append_cost
+    from looop.spend.days import Held
+    from looop.spend.record import append_cost
     from looop.web import reads
 
     builds: list[int] = []
@@ -452,8 +452,8 @@ def test_a_cost_read_after_a_new_row_parses_that_row_not_the_home_history(
 ) -> None:
     """The server keeps the day totals it read: a redraw after a beat metered a worker costs
     the new row, not a parse of every day the home ever spent on."""
-    from looop.home.cost import days
-    from looop.home.cost.record import append_cost, append_costs
+    from looop.spend import days
+    from looop.spend.record import append_cost, append_costs
 
     now = ctx.clock.now()
     ledger = ctx.paths.cost_ledger

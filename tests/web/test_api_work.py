@@ -10,10 +10,10 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.cost.record import append_costs
-from looop.home.spent import budgets
 from looop.sessions.client import kill, wait
 from looop.sessions.state import SessionError, get_session
+from looop.spend.record import append_costs
+from looop.spend.spent import budgets
 from tests.clocks import FixedClock
 from tests.web.conftest import journal
 

@@ -61,7 +61,7 @@ def _history(data: Path) -> None:
     import time
 
     from looop.home.clock import utc_stamp_ms
-    from looop.home.cost.record import append_cost
+    from looop.spend.record import append_cost
 
     now = time.time()
     beats = [

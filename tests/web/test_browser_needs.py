@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from looop.home import outcomes
-from looop.home.spent import budgets, mark_over
 from looop.human.mailbox import new_ask
+from looop.spend.spent import budgets, mark_over
+from looop.views import outcomes
 from tests.helpers import wait_until
 from tests.web.test_browser import _click, _text, browser_parts, driver, site
 

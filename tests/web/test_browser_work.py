@@ -220,7 +220,7 @@ def test_a_dashboard_to_work_from(home: dict[str, Any], driver: Any) -> None:
 
 @pytest.mark.timeout(240)
 def test_the_header_says_breaker_and_paused(home: dict[str, Any], driver: Any) -> None:
-    from looop.home.cost.record import append_cost
+    from looop.spend.record import append_cost
 
     data, env, config = home["data"], home["env"], home["config"]
     config.write_text(json.dumps(_config(config.parent, 1.0)))

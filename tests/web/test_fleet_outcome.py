@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.core.context import Ctx
-from looop.home import outcomes
+from looop.views import outcomes
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,12 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.home.cost.ledger import record_cost
 from looop.home.errors import LooopError
-from looop.home.status import gather_status
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.sessions.client import wait
+from looop.spend.ledger import record_cost
+from looop.views.status import gather_status
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from looop.web.metrics import BEAT_BUCKETS, DECIDE_BUCKETS, tally

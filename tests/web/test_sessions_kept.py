@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.cost.record import append_cost
+from looop.spend.record import append_cost
 from looop.web import cache
 from tests.clocks import FixedClock
 from tests.helpers import wait_until

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.home.cost.record import append_cost, append_costs
+from looop.spend.record import append_cost, append_costs
 
 
 def test_each_day_splits_decides_from_workers(authed: TestClient, ctx: Ctx) -> None:

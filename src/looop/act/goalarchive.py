@@ -1,6 +1,6 @@
 """Why a goal was archived: every archived goal says it (done, dropped or superseded), who
 archived it (the decider or a human's face) and how the worker that served it ended (the
-worker of the goal's id, as start_worker names it: its outcome, home/outcomes.py), kept
+worker of the goal's id, as start_worker names it: its outcome, views/outcomes.py), kept
 beside it as goals/archive.why/<name>.json (atomic; out of goals/archive/, which holds the
 bodies alone, as it always has) and read back for `looop goal list --archived`, the web's
 GET /goals/archived and its goals card."""
@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import outcomes, store
+from looop.home import store
 from looop.home.errors import CorruptState
+from looop.views import outcomes
 
 # reason -> what it means; the one list a decision, the CLI and the API accept
 REASONS: dict[str, str] = {

@@ -24,10 +24,10 @@ from looop.act.journal import append_journal
 from looop.act.landconfig import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
-from looop.home import outcomes
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
+from looop.views import outcomes
 from looop.workers import landask, reviewgit
 from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_trees
@@ -299,7 +299,7 @@ def land(
 
 
 def outcome_landed(ctx: Ctx, done: Landed) -> None:
-    """Landed overrides how it ended (home/outcomes.py): a worker that ended is recounted as
+    """Landed overrides how it ended (views/outcomes.py): a worker that ended is recounted as
     landed; a live one is landed when it ends. A pull request is proposed until merged."""
     data, wid = str(ctx.paths.data), done.wid
     try:

@@ -22,8 +22,8 @@ from looop.act.landing import Approved, LandError, land
 from looop.act.landlocal import refusal
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER
 from looop.remote.ssh.satellite import worker_id
+from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewsend
 from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import review, worker_trees

@@ -15,7 +15,7 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.config import Config
 from looop.home.errors import LooopError
-from looop.home.keys import key_bytes
+from looop.sessions.keys import key_bytes
 from looop.sessions.state import AGENT_TYPED, session_dir
 from looop.workers.startrecord import read_record
 

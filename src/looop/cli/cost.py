@@ -1,6 +1,6 @@
 """`looop cost`: the spend report, and `looop cost report KIND ID RUNNER USD` for workers:
-click's face; the work of both is home/costspan.py's and home/costrow.py's (a report's plain
-spelling is served without click: home/contractverbs.py)."""
+click's face; the work of both is spend/costspan.py's and spend/costrow.py's (a report's plain
+spelling is served without click: contract/verbs.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import os
 import click
 
 from looop.cli.app import make_ctx
-from looop.home.cost.report import SPANS
-from looop.home.costrow import USAGE, report_cost
-from looop.home.costspan import BYS, print_report
-from looop.home.costspan import render_report as render_report
+from looop.spend.costrow import USAGE, report_cost
+from looop.spend.costspan import BYS, print_report
+from looop.spend.costspan import render_report as render_report
+from looop.spend.report import SPANS
 
 
 @click.command(

@@ -13,12 +13,12 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.home.beatlog import beat_records, last_beat
 from looop.home.errors import LooopError
-from looop.home.status import beat_holder
 from looop.home.terminal import colour_on
 from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
 from looop.sessions.client import follow
+from looop.views.beatlog import beat_records, last_beat
+from looop.views.status import beat_holder
 
 
 def foreground() -> int:

@@ -6,9 +6,9 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.commands import process_clock, process_env
-from looop.home.claims import run_lease
 from looop.home.errors import LooopError
-from looop.home.leases import LeaseError
+from looop.human.claims import run_lease
+from looop.human.leases import LeaseError
 
 
 def _run(verb: str, name: str, session: str | None) -> None:

@@ -18,7 +18,6 @@ from looop.demo.run import run_demo
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import any_live
-from looop.home.workerrows import PULSE
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
@@ -26,6 +25,7 @@ from looop.loop.pulse import HOME_LOST_EXIT, Pulse
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
+from looop.views.workerrows import PULSE
 from looop.web.daemon import WebUp, running, start_web, stop_web
 
 

@@ -16,9 +16,6 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
-from looop.home.tellbox import id_number
-from looop.home.tells import run_told
-from looop.home.tellsend import run_tell
 from looop.human.mailbox import (
     answer,
     await_answer,
@@ -28,6 +25,9 @@ from looop.human.mailbox import (
     pending,
 )
 from looop.human.notify import notify
+from looop.human.tellbox import id_number
+from looop.human.tells import run_told
+from looop.human.tellsend import run_tell
 from looop.loop.asks import tag
 
 
@@ -88,7 +88,7 @@ def _the_ask(
     """The id of the ask to wait on: the one named by --wait, the one this request already
     asked, or a new one (recorded and notified)."""
     p = ctx.paths
-    # set by the home for a worker away from home (core/contract.py): one ask per request
+    # set by the home for a worker away from home (contract/requests.py): one ask per request
     key = request_key(ctx.env)[0]
     earlier = keyed_ask(p.asks, who, key) if key and wait_id is None else None
     if wait_id is not None:

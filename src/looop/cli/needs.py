@@ -18,11 +18,11 @@ from looop.cli.commands import process_env
 from looop.cli.params import seconds
 from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.home.needs import needs_at, needs_json, needs_text
-from looop.home.render import fleet_json, fleet_table
 from looop.home.revive import revive
 from looop.home.terminal import colour_on
 from looop.remote.fleet import fleet_rows
+from looop.views.needs import needs_at, needs_json, needs_text
+from looop.views.render import fleet_json, fleet_table
 
 
 @click.command(

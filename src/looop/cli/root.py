@@ -13,7 +13,7 @@ from looop.cli.examples import attach, epilog
 from looop.cli.failure import fail
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
-from looop.home.runners import names
+from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.

@@ -13,7 +13,6 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
-from looop.home.keys import CTRL_FORMS, KEY_NAMES
 from looop.remote.engine import host_of, kube_backend
 from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
@@ -21,6 +20,7 @@ from looop.remote.ssh.backend import forward
 from looop.sessions.client import restart
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix

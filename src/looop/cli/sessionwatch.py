@@ -16,13 +16,13 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
-from looop.home.logs import compile_pattern, log_end, offset_at, pick_lines
-from looop.home.status import gather_status
-from looop.home.statusjson import add_v1_fields
-from looop.home.statustext import print_status
 from looop.loop.humanwait import wait_for_human
 from looop.sessions.client import log_tail
+from looop.sessions.logs import compile_pattern, log_end, offset_at, pick_lines
 from looop.sessions.state import get_session, mark_dead
+from looop.views.status import gather_status
+from looop.views.statusjson import add_v1_fields
+from looop.views.statustext import print_status
 from looop.workers.backend import Backend
 from looop.workers.launch import live_workers
 

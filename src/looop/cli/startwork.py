@@ -8,18 +8,18 @@ import os
 import select
 from collections.abc import Callable
 
+from looop.cli.startargs import Start
 from looop.cli.steermove import steer
 from looop.cli.steerwork import body
 from looop.core.context import Ctx
 from looop.home import store, where
-from looop.home.cost import COST_REPORTING
-from looop.home.cost.breakers import start_refused
 from looop.home.errors import LooopError
-from looop.home.runners import program
-from looop.home.startargs import Start
-from looop.home.usagewindows import HELD_DIR
+from looop.runners import program
 from looop.sandbox import boxtty
 from looop.sessions.state import LOG, Session, get_session
+from looop.spend import COST_REPORTING
+from looop.spend.breakers import start_refused
+from looop.spend.usagewindows import HELD_DIR
 from looop.workers.ids import normalise_target
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command

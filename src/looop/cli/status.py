@@ -1,5 +1,5 @@
 """`looop status`: the pulse, last beat, failures, spend and goals at a glance, read from the
-data dir as strings (home/status.py) with no Ctx: a human's most frequent verb loads click
+data dir as strings (views/status.py) with no Ctx: a human's most frequent verb loads click
 and the light home alone."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import click
 from looop.cli.commands import process_clock, process_env
 from looop.home import where
 from looop.home.revive import revive
-from looop.home.status import config_trouble, gather_status_at
-from looop.home.statustext import print_status
 from looop.home.terminal import colour_on
+from looop.views.status import config_trouble, gather_status_at
+from looop.views.statustext import print_status
 
 
 @click.command(

@@ -26,11 +26,12 @@ from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
-from looop.home import jsonio, outcomes, store
+from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.seed import pack
 from looop.sense.sensors import run_user_sensors
+from looop.views import outcomes
 
 _body = body  # the name the other verb modules import
 

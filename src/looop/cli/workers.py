@@ -14,15 +14,15 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.needs import ls_cmd, worker_show
 from looop.cli.params import JOURNAL_OPT, hidden_alias
+from looop.cli.startargs import Start
 from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
-from looop.home.spent import POLICIES
-from looop.home.startargs import Start
 from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
+from looop.spend.spent import POLICIES
 from looop.workers import diffstat, treework
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target

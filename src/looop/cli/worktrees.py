@@ -8,7 +8,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.home import jsonio
-from looop.home.beatlog import relative
+from looop.views.beatlog import relative
 from looop.workers.kepttrees import kept_trees
 
 

@@ -12,7 +12,7 @@ from looop.home.clock import Clock
 from looop.home.config import Config, Knobs, load_config, parse_config, resolve_knobs
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
-from looop.home.presets import default_config_obj
+from looop.runners.presets import default_config_obj
 
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 

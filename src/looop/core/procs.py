@@ -34,8 +34,8 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
+from looop.core.procstat import stat_fields
 from looop.home.clock import Clock
-from looop.home.procstat import stat_fields
 
 MARK = cgroup.MARK
 PR_SET_CHILD_SUBREAPER = 36

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from looop.home.presets import PLACEHOLDER
+from looop.runners.presets import PLACEHOLDER
 
 DECISION_PLACEHOLDER = "{{decision_file}}"
 

@@ -22,8 +22,8 @@ from looop.core.promptfile import DECISION_PLACEHOLDER, substitute_path, substit
 from looop.decide.streams import StreamRenderer
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import srt, tickbox
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size

@@ -18,13 +18,13 @@ from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
 from looop.home.eventnames import PulseName, RecordName
-from looop.home.limits import find_limit
 from looop.home.sandboxpolicy import resolve
-from looop.home.savings import note_decide
+from looop.spend.limits import find_limit
+from looop.spend.savings import note_decide
 
 if TYPE_CHECKING:
-    from looop.home.limits import Limit
     from looop.home.sandboxpolicy import SandboxPolicy
+    from looop.spend.limits import Limit
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 from looop.core.text import clip, one_line
 from looop.home import jsonio
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS
+from looop.runners import RUNNERS
+from looop.runners.runnerprofile import RunnerProfile
 
 _ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
 _ARG_MAX = 100
@@ -78,7 +78,7 @@ class StreamRenderer:
         self.error: str | None = None
         self.final_text: str | None = None
         self._items_shown: set[str] = set()
-        # the profiles that read their own stream (home/runners.py), asked before the built-in
+        # the profiles that read their own stream (runners/__init__.py), asked before the built-in
         self._own = [(p.is_own, p.event) for p in runners if p.is_own and p.event]
         self._result_cli = next((p.name for p in runners if p.stream == "result"), "the runner")
 

@@ -218,7 +218,7 @@ PULSE: dict[PulseName, str] = {
     "worker.over_disk": "a worker keeps more than worker_max_disk in its folders: paused whole",
     "worker.at_limit": "a worker on a host is at its process bound, or killed at its memory bound",
     "worker.goes_on": "a worker paused at the daily budget goes on: a new day, or under budget",
-    "worker.ended": "a worker ended: its outcome (home/outcomes.py) and why, said once",
+    "worker.ended": "a worker ended: its outcome (views/outcomes.py) and why, said once",
     "worker.stalled": "a worker failed the same way worker_stall_after times in a row: the "
     "decider may not start or restart it until a human clears it, said once",
     "claim.reaped": "a claim whose holder is gone was released",
@@ -288,7 +288,7 @@ RECORDS: dict[RecordName, str] = {
     "worker_over_disk": "a worker past its disk bound was paused: the folder and the bound",
     "worker_at_limit": "a worker on a host at a bound (pids, memory): its host and the bound",
     "worker_verified": "a worker's verify command ran (passed or not)",
-    "worker_ended": "a worker ended: its outcome (home/outcomes.py), exit code and failure streak",
+    "worker_ended": "a worker ended: its outcome (views/outcomes.py), exit code and failure streak",
     "worker_stalled": "a worker was marked stalled: the same failure this many times in a row",
     "worker_unstalled": "a human cleared a worker's stall (`looop worker unstall`)",
     "goal_archived": "a goal was archived, and why (done, dropped, superseded)",

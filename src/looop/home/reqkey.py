@@ -1,5 +1,5 @@
 """The home's request key, for a verb the home runs for a worker away from home
-(core/contract.py sets LOOOP_REQUEST_KEY, and LOOOP_REQUEST_RETRY=1 when it runs the same
+(contract/requests.py sets LOOOP_REQUEST_KEY, and LOOOP_REQUEST_RETRY=1 when it runs the same
 request again after a cut): the verbs with an effect keep the key on it and, run again, find
 it instead of making it twice. Import-light: the hot verbs read it."""
 

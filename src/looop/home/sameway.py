@@ -3,7 +3,7 @@ that changes on every run taken out — durations, clock times and dates, long n
 an epoch, a port), decimals, and ids (a commit's hex, a temp file's name) — each replaced by
 `#`. Small whole numbers stay (`1 failed` and `2 failed` are two failures), as do words.
 
-Hand-written, not a regex: home/outcomes.py, which calls it, sits on `looop ls`'s fast path
+Hand-written, not a regex: views/outcomes.py, which calls it, sits on `looop ls`'s fast path
 and `re` costs that verb its load."""
 
 from __future__ import annotations

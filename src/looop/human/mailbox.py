@@ -12,11 +12,11 @@ from looop.home import jsonio, store
 from looop.home.boxfolder import Folder, readable_answer, unanswered
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState
-from looop.home.tellbox import AskError as AskError
-from looop.home.tellbox import check_worker as check_worker
-from looop.home.tellbox import id_number
-from looop.home.tellbox import new_tell as new_tell
-from looop.home.tellbox import take_tells as take_tells
+from looop.human.tellbox import AskError as AskError
+from looop.human.tellbox import check_worker as check_worker
+from looop.human.tellbox import id_number
+from looop.human.tellbox import new_tell as new_tell
+from looop.human.tellbox import take_tells as take_tells
 
 RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
 # Asks one worker may keep waiting on a human: one more is refused, so one worker cannot fill

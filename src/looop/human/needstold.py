@@ -15,9 +15,9 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.config import Config
 from looop.home.errors import CorruptState
-from looop.home.needs import Need, worker_needs
-from looop.home.workerrows import OVER_BUDGET
 from looop.human.notify import notify
+from looop.views.needs import Need, worker_needs
+from looop.views.workerrows import OVER_BUDGET
 
 TOLD = ".needs-told.json"  # in <data>: the queue's refs the human was told about (latch)
 SCREEN = ("approval", "idle", "input")  # the needs-input kinds (a verdict on the screen)

@@ -14,11 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 from looop.home import jsonio, store
-from looop.home.cost import sane_usd
-from looop.home.cost.prices import lookup_price, price_tokens
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS
 from looop.home.where import SESSIONS
+from looop.runners import RUNNERS
+from looop.runners.runnerprofile import RunnerProfile
+from looop.spend import sane_usd
+from looop.spend.prices import lookup_price, price_tokens
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end

@@ -10,13 +10,12 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
+from looop.contract.doorruns import end_runs
 from looop.core.context import Ctx
-from looop.core.doorruns import end_runs
 from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp_ms
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
-from looop.home.status import beat_holder, pulse_pid
 from looop.home.where import runtime_base
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
@@ -27,6 +26,7 @@ from looop.sessions.hostclient import stop_host
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions, settle_dead
 from looop.sessions.sweep import home_sockets, request_at, sweep_home_sockets
+from looop.views.status import beat_holder, pulse_pid
 from looop.workers.resume import resume_dead
 
 PULSE = "pulse"

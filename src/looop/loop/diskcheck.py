@@ -14,9 +14,9 @@ from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
 from looop.home.sessionfiles import live_ids
-from looop.home.spent import BUDGETS, over_budget
-from looop.home.workerrows import PULSE
 from looop.sessions import hold
+from looop.spend.spent import BUDGETS, over_budget
+from looop.views.workerrows import PULSE
 from looop.workers.diskuse import MAX_ENTRIES, measure
 from looop.workers.diskuse import size as _size
 

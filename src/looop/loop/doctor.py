@@ -25,25 +25,25 @@ from looop.core.webconfig import mcp_over_http
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
 from looop.home.config import Config, Knobs
-from looop.home.cost.breakers import reports_cost
-from looop.home.cost.statusspend import daily_budget, unmetered_armed
 from looop.home.errors import EXTRAS, WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
 from looop.home.sandboxpolicy import resolve
-from looop.home.status import CLOCK_WAKES, disk_full
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
 from looop.loop.service import LINGER, Service, default_name, linger_fix, render
 from looop.remote.hosts import hosts_dir, names
+from looop.runners import RUNNERS, profile
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
+from looop.spend.breakers import reports_cost
+from looop.spend.statusspend import daily_budget, unmetered_armed
+from looop.views.status import CLOCK_WAKES, disk_full
 from looop.workers import firstrun
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
-# Per preset CLI, from its profile (home/runners.py): where it sends its model calls when the
+# Per preset CLI, from its profile (runners/__init__.py): where it sends its model calls when the
 # env points it elsewhere; where it keeps its login, or the env keys it takes instead (any one
 # will do; paths are under $HOME, or under the folder a variable names); what to do without one.
 BASE_URL_ENV = {p.name: p.base_url_env for p in RUNNERS}

@@ -1,5 +1,5 @@
 """The beat records each worker's outcome once, when it first finds the worker ended (its
-verify, if it has one, run: a pending verify waits a beat): derived by home/outcomes.py's one
+verify, if it has one, run: a pending verify waits a beat): derived by views/outcomes.py's one
 table, written to outcomes/<id>.json, said in journal.md, events.jsonl (`worker_ended`, which
 /metrics counts) and the pulse's output. A worker away from home gets its outcome the same way
 once the fleet rows the beat reads from its host saw it over (record_far_ends). A worker that
@@ -14,17 +14,18 @@ from typing import Any
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.home import outcomes, store, where
+from looop.home import store, where
 from looop.home.clock import utc_stamp_ms
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.logs import log_tail
-from looop.home.outcomes import End, Outcome
 from looop.home.sessionfiles import STATUS, list_light, not_running, session_ids
-from looop.home.spent import held_for_day, over_budget, over_limit
-from looop.home.usagewindows import seen_runs
-from looop.home.workerrows import PULSE, verify_result, waiting_workers
 from looop.human.notify import notify
+from looop.sessions.logs import log_tail
+from looop.spend.spent import held_for_day, over_budget, over_limit
+from looop.spend.usagewindows import seen_runs
+from looop.views import outcomes
+from looop.views.outcomes import End, Outcome
+from looop.views.workerrows import PULSE, verify_result, waiting_workers
 from looop.workers.treegit import git_in
 from looop.workers.treerecord import WorktreeError
 

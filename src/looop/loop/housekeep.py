@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.home import outcomes, where
+from looop.home import where
 from looop.home.config import Config, Knobs
-from looop.home.leases import LeaseError, reap_stale, session_alive
 from looop.home.stamps import utc_stamp_ms
 from looop.home.store import NotRegular
-from looop.home.tellbox import sweep_consumed
 from looop.home.where import USAGE_WINDOWS
+from looop.human.leases import LeaseError, reap_stale, session_alive
+from looop.human.tellbox import sweep_consumed
 from looop.sessions.state import prune_aged, settle_dead
+from looop.views import outcomes
 
 if TYPE_CHECKING:
     from looop.loop.fleetwork import FleetWork

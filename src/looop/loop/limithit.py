@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 
 from looop.core.context import Ctx
-from looop.home import store, usagewindows
+from looop.home import store
 from looop.home.config import Config, Runner
-from looop.home.limits import Limit, find_limit
 from looop.human import schedules
 from looop.loop import alerts, limited
 from looop.loop.beat import Beat
+from looop.spend import usagewindows
+from looop.spend.limits import Limit, find_limit
 
 
 def find(b: Beat, text: str) -> Limit | None:

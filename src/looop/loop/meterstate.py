@@ -1,4 +1,4 @@
-"""Writing the worker meter's state (home/spent.py reads it): two slots, each written in
+"""Writing the worker meter's state (spend/spent.py reads it): two slots, each written in
 place, the older one each time, with a header (sequence, length, CRC-32) that vouches for it.
 The beat's side alone: a reader checks the CRC only when a slot is there."""
 
@@ -11,7 +11,7 @@ import zlib
 from typing import Any
 
 from looop.home import jsonio, store
-from looop.home.spent import MAGIC, STATES
+from looop.spend.spent import MAGIC, STATES
 
 
 def write_state(data: str, state: dict[str, Any]) -> None:

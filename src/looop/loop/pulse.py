@@ -21,7 +21,6 @@ from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp
 from looop.home.delays import backoff_delay
 from looop.home.errors import LooopError
-from looop.home.status import CLOCK_WAKES, beat_holder
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
@@ -36,6 +35,7 @@ from looop.loop.tick import tick_once as tick_once
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches
+from looop.views.status import CLOCK_WAKES, beat_holder
 
 NUDGE_MIN_SECS = 5
 WOKEN_MIN_SECS = 2  # a wake comes no sooner after the last wake: a watch that never rests

@@ -13,10 +13,10 @@ import os
 from typing import Any
 
 from looop.home import jsonio, store, where
-from looop.home.cost.ledger import ledger_row
-from looop.home.cost.totals import LEDGER, micros
-from looop.home.spent import Spend, budgets
 from looop.home.stamps import utc_stamp
+from looop.spend.ledger import ledger_row
+from looop.spend.spent import Spend, budgets
+from looop.spend.totals import LEDGER, micros
 
 
 def reported(

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, cast
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.beatlog import move_line
 from looop.home.errors import CorruptState, LooopError
+from looop.views.beatlog import move_line
 
 if TYPE_CHECKING:
-    from looop.home.views import RunDetail, RunRow
+    from looop.views.shapes import RunDetail, RunRow
 
 
 def _result(ctx: Ctx, run_id: str) -> RunRow:

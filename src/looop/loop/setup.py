@@ -16,16 +16,16 @@ from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
-from looop.home.cost.breakers import reports_cost
 from looop.home.errors import LooopError
-from looop.home.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox
 from looop.loop.homeguard import refuse_unsafe
+from looop.runners import RUNNERS, names, profile
+from looop.runners.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.endpoints import endpoints
 from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
+from looop.spend.breakers import reports_cost
 
 RUNNER_CHOICES = [*names(), "custom"]
 

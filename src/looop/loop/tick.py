@@ -256,7 +256,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
             coalesce.close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
-            ev.record("world_unchanged")  # its only write: home/savings.py counts it
+            ev.record("world_unchanged")  # its only write: spend/savings.py counts it
             return b.stop("skip")
         ev.emit(
             "info",

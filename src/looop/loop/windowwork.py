@@ -15,14 +15,15 @@ from looop.act.decision import Decision
 from looop.act.executor import execute
 from looop.act.moves.workers import StartWorker
 from looop.core.context import Ctx
-from looop.home import logfiles, usagewindows
+from looop.home import logfiles
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.limits import Limit, find_limit
-from looop.home.needsinput import LIMIT_TAIL
 from looop.home.textsafe import screen_text
 from looop.loop import limited, limithit
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
+from looop.spend import usagewindows
+from looop.spend.limits import Limit, find_limit
+from looop.views.needsinput import LIMIT_TAIL
 from looop.workers.heldstart import request_from
 from looop.workers.ids import PULSE
 from looop.workers.resume import read_record, resume_worker

@@ -7,7 +7,7 @@ runs is the one its resume record names (workers/resume.py), so the file is foun
 How a shape of records is read is loop/clirecords.py; this module is the beat's pass over the
 workers and what their budgets do.
 
-Reads are incremental: `<data>/.worker-meter.json` (two slots: home/spent.py) keeps, per
+Reads are incremental: `<data>/.worker-meter.json` (two slots: spend/spent.py) keeps, per
 worker, its file's identity (st_dev, st_ino), the offset read to, and what it has counted so
 far; a beat only stats a file whose size and mtime have not moved. Each read is bounded (bytes
 per beat, bytes per line: a longer line is skipped to its end), opens without following a
@@ -29,22 +29,7 @@ from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
-from looop.home.cost import COST_REPORTING, sane_usd, totals
-from looop.home.cost.ledger import spent_on_day
-from looop.home.cost.prices import price_table
-from looop.home.cost.record import append_costs, metered_mark
-from looop.home.cost.statusspend import daily_budget
 from looop.home.errors import LooopError
-from looop.home.runners import profile, program
-from looop.home.spent import (
-    Spend,
-    budgets,
-    held_for_day,
-    let_go_on,
-    mark_over,
-    over_budget,
-    read_state,
-)
 from looop.home.stamps import utc_stamp
 from looop.home.where import COST_LEDGER
 from looop.human.notify import notify
@@ -61,6 +46,21 @@ from looop.loop.clirecords import (
 )
 from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
+from looop.runners import profile, program
+from looop.spend import COST_REPORTING, sane_usd, totals
+from looop.spend.ledger import spent_on_day
+from looop.spend.prices import price_table
+from looop.spend.record import append_costs, metered_mark
+from looop.spend.spent import (
+    Spend,
+    budgets,
+    held_for_day,
+    let_go_on,
+    mark_over,
+    over_budget,
+    read_state,
+)
+from looop.spend.statusspend import daily_budget
 from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id

@@ -10,7 +10,7 @@ from typing import Any
 
 from looop.home.errors import LooopError
 from looop.home.knobs import KNOBS, Knobs
-from looop.home.outcomes import BOUND_WORDS
+from looop.views.outcomes import BOUND_WORDS
 from looop.workers.diskuse import size
 
 # a bound's word in a request, and its knob

@@ -8,7 +8,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
   home's session host (sessions/hostdoor.py), or of its own supervisor when that started
   without the host (sessions/soledoor.py), which knows it by its process's parents.
 
-Both answer through core/answering.py, as the SSH relay and the web API do.
+Both answer through contract/answering.py, as the SSH relay and the web API do.
 
 Loaded only for a box's contract verb (by verbs/console.py), on the lightest modules: a
 verb is a process each time. The retry loop and the
@@ -22,7 +22,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from looop.home.contractverbs import BOX_VERBS
+from looop.contract.verbs import BOX_VERBS
 from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@ key chosen once) sent home again and again until the home answers, whatever carr
 SSH relay's unix socket, remote/ssh/shim.py; the web API over HTTPS, remote/kube/shim.py).
 
 A worker calls these verbs often. The key is kept across
-retries, so the home runs the verb once however often the link drops (core/contract.py)."""
+retries, so the home runs the verb once however often the link drops (contract/requests.py)."""
 
 from __future__ import annotations
 

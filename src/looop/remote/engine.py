@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import outcomes, where
+from looop.home import where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
-from looop.home.workerrows import health, verify_result, waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
 from looop.remote.kube import podlook
@@ -26,6 +25,8 @@ from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_limit
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
+from looop.views import outcomes
+from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
 
 
@@ -162,7 +163,7 @@ def _outcome(data: Path, wid: str) -> str | None:
 def remote_rows_at(
     data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """remote_rows for the home's fleet (home/fleet.py, `looop ls`): the data dir as a
+    """remote_rows for the home's fleet (views/fleet.py, `looop ls`): the data dir as a
     string, the workers waiting on an ask read here."""
     waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     return remote_rows(Path(data), clock, stuck_secs, waiting, env)

@@ -1,4 +1,4 @@
-"""The fleet with the workers away from home: home/fleet.py's rows, each host asked once
+"""The fleet with the workers away from home: views/fleet.py's rows, each host asked once
 (remote/engine.py: SSH hosts and Kubernetes namespaces), for `ls`, `worker list`, the web and
 `looop watch`. Light itself: the remote wing loads only for a home with workers away."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from looop.home import where
-from looop.home.fleet import fleet_rows_at
+from looop.views.fleet import fleet_rows_at
 
 TYPE_CHECKING = False  # not `from typing`: `ls` imports this on its fast path
 

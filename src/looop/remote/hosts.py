@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.home import store, untrusted
+from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
+from looop.remote import untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube import podtemplate
 from looop.remote.kube.cluster import load_client
@@ -482,7 +483,7 @@ def mark_over(data: Path, wid: str, exit_code: object, ended: object = "exited")
 
 
 def remote_worker(data: Path) -> Callable[[str], str | None]:
-    """Who may speak over the web API (core/contract.py's `allowed`): a worker the home
+    """Who may speak over the web API (contract/requests.py's `allowed`): a worker the home
     started away from home (its record in hosts/workers/, written by the SSH and Kubernetes
     engines) that is not over."""
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home.config import Knobs
-from looop.home.workerrows import waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.engine import remote_rows
 from looop.remote.hosts import LOCAL
 from looop.remote.place import loads
+from looop.views.workerrows import waiting_workers
 
 
 def with_hosts(

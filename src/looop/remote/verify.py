@@ -6,9 +6,9 @@ keeps its result until the home fetches it into the same verify/<id>.json a work
 from __future__ import annotations
 
 from looop.core.context import Ctx
-from looop.home import untrusted
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import hosts as reg
+from looop.remote import untrusted
 from looop.remote.hosts import HostError
 from looop.remote.ssh.link import Unreachable, link
 from looop.workers.verify import confined, record

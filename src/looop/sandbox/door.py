@@ -4,7 +4,7 @@ served by the home's network filter (sandbox/netfilter.py) outside every box. Th
 by the port and proxy credentials it came in with (sandbox/netproxy.py), never by what the
 request says; each argument is held to that worker, and the verb is answered once per key: a
 plain one in the filter's own process, the rest as a run of the home's own `looop`
-(core/answering.py, core/contract.py). An unsandboxed worker's door is its session host's
+(contract/answering.py, contract/requests.py). An unsandboxed worker's door is its session host's
 (sessions/hostdoor.py), answering through the same module."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from looop.core.answering import WORKER_ONLY as WORKER_ONLY
-from looop.core.answering import home_env
+from looop.contract.answering import WORKER_ONLY as WORKER_ONLY
+from looop.contract.answering import home_env
+from looop.contract.requests import Answerer, Refusal
+from looop.contract.verbs import BOX_VERBS
 from looop.core.context import Ctx
-from looop.core.contract import Answerer, Refusal
 from looop.core.events import Emitter
 from looop.home import jsonio
 from looop.home.clock import SystemClock
-from looop.home.contractverbs import BOX_VERBS
 from looop.home.paths import Paths
 
 DOOR_WAIT_S = 25.0  # a door call waits this long for its run, then answers 202 (ask again)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from looop.home import jsonio
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
+from looop.runners import RUNNERS, profile
+from looop.runners.runnerprofile import RunnerProfile
 
 
 def env_keys(runners: tuple[RunnerProfile, ...] = RUNNERS) -> tuple[str, ...]:

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
+from looop.runners import RUNNERS, profile
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import boxhost
 from looop.sandbox.boxhost import Home
 from looop.sandbox.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.sandbox.endpoints import is_loopback as is_loopback  # its old home: other rooms
 
-# Per preset CLI, from its profile (home/runners.py); a custom runner gets only the user's list.
+# Per preset CLI, from its profile (runners/__init__.py); a custom runner gets only the user's list.
 # The model API it talks to.
 RUNNER_DOMAINS = {p.name: p.domains for p in RUNNERS}
 # What it writes under $HOME in a session (its conversations, logs, caches of its own): the only
@@ -276,7 +276,7 @@ def argvs(
     runs as bubblewrap's own line, no srt process beside it; without one, or where srt's
     library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
     the host cannot wrap it. `door`: the worker whose box each line is, registered as such
-    with the home's filter, which then answers its contract verbs (core/contract.py)."""
+    with the home's filter, which then answers its contract verbs (contract/requests.py)."""
     # every box is denied looop's runtime dirs: the filter's record of every box, every socket
     fs = settings["filesystem"]
     assert isinstance(fs, dict)

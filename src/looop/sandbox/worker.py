@@ -103,7 +103,7 @@ def settings(
     mine = room(ctx, wid)
     parts = srt.runner_parts(runner, home, env)
     # Nothing of the data dir: what the worker changes of looop's state goes through its
-    # box's door (core/contract.py), which writes it outside the box.
+    # box's door (contract/requests.py), which writes it outside the box.
     write = [*(os.path.join(mine, d) for d in ROOM), *parts.state, *policy.write]
     # The data dir is denied whole; back in come only what the worker reads: its brief and
     # knobs, and the PLAYBOOK (it may name a lease).

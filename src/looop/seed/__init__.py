@@ -9,7 +9,7 @@ from looop.core import provenance
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
-from looop.home.presets import default_config_obj
+from looop.runners.presets import default_config_obj
 
 _HERE = Path(os.path.abspath(__file__)).parent  # looop/seed/, found as verbs/console.py finds looop
 

@@ -15,12 +15,12 @@ from looop.home.boxfolder import Folder
 from looop.home.clock import offset_stamp
 from looop.home.config import Knobs
 from looop.home.errors import CorruptState
-from looop.home.spent import spent
 from looop.home.stamps import parse_utc
-from looop.home.usagewindows import read_held
-from looop.home.workerrows import tree_records
 from looop.human.mailbox import pending_read
 from looop.sessions.state import Session, list_sessions
+from looop.spend.spent import spent
+from looop.spend.usagewindows import read_held
+from looop.views.workerrows import tree_records
 from looop.workers.health import fleet_view
 from looop.workers.treework import sensed
 
@@ -142,7 +142,7 @@ def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
     entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
     if r.get("host"):
         entry["host"] = r["host"]
-    # outcome: how it ended (home/outcomes.py): stalled, landed, …
+    # outcome: how it ended (views/outcomes.py): stalled, landed, …
     return entry | {k: r[k] for k in ("note", "verify", "outcome") if r.get(k) is not None}
 
 

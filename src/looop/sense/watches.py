@@ -12,8 +12,8 @@ from pathlib import Path
 from looop.core.context import Ctx
 from looop.core.watchlines import resolve, watch_in
 from looop.home import store
-from looop.home.workerrows import PULSE
 from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
+from looop.views.workerrows import PULSE
 
 MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio, protocol
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.logfiles import open_view
+from looop.sessions import protocol
 from looop.sessions.detachkey import DEFAULT_KEYS, Key, parse_keys
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S

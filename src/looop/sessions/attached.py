@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
-from looop.home import protocol as proto
+from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Loop, within
 
 if TYPE_CHECKING:

@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from looop.home import jsonio
-from looop.home import protocol as proto
 from looop.home.clock import Clock
-from looop.home.keys import encode_keys
+from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
+from looop.sessions import protocol as proto
+from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
-from looop.home.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.home.logs import READ_CHUNK as READ_CHUNK
-from looop.home.logs import compile_pattern, read_at, tail_log
-from looop.home.logs import log_tail as log_tail
-from looop.home.logs import read_log as read_log
-from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
+from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
+from looop.sessions.logs import READ_CHUNK as READ_CHUNK
+from looop.sessions.logs import compile_pattern, read_at, tail_log
+from looop.sessions.logs import log_tail as log_tail
+from looop.sessions.logs import read_log as read_log
 
 # spawn lives in spawner.py (a start needs none of control's imports); its names stay here
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S

@@ -14,8 +14,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from looop.home import jsonio
-from looop.home import protocol as proto
 from looop.home.sessionfiles import SessionError
+from looop.sessions import protocol as proto
 from looop.sessions.attached import AttachClient, delivered
 from looop.sessions.controlsock import bind_at, gone
 from looop.sessions.echowait import await_echo

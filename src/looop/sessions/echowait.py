@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from looop.home.runners import enter_gap
+from looop.runners import enter_gap
 from looop.sessions.evloop import Future, Loop, within
 from looop.sessions.lifecycle import OpError
 

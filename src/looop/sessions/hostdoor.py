@@ -8,7 +8,7 @@ whose parents must lead to the supervisor of the worker the request speaks for â
 supervisor's pid the kernel gives too, as the listener of the session's control socket. A
 process under another worker's supervisor, or under none, is refused (403, one line).
 
-The plain verbs are answered here, in the host, once by key (core/answering.py); the rest
+The plain verbs are answered here, in the host, once by key (contract/answering.py); the rest
 (`ask` waiting on a human, `kill`) run as the home's `looop` in a session of their own, the
 host holding the caller's connection without a thread until the answer is on file or
 HOLD_S passes (202: ask again with the same key).
@@ -24,7 +24,7 @@ import os
 import select
 from typing import TYPE_CHECKING, Any
 
-from looop.core.answering import (
+from looop.contract.answering import (
     BUSY,
     MAX_STARTS,
     Refusal,
@@ -41,12 +41,12 @@ from looop.core.answering import (
     store_answer,
     stored,
 )
+from looop.contract.verbs import BOX_VERBS
+from looop.core.procstat import stat_fields
 from looop.home import locks
 from looop.home.anchors import anchor, shown
-from looop.home.contractverbs import BOX_VERBS
 from looop.home.jsonio import dumps, loads
 from looop.home.peers import connect, peer
-from looop.home.procstat import stat_fields
 from looop.home.sessionfiles import socket_file, valid_id
 
 if TYPE_CHECKING:

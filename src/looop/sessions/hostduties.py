@@ -13,7 +13,7 @@ import select
 import sys
 import time
 
-from looop.core.answering import home_env
+from looop.contract.answering import home_env
 from looop.home import where
 from looop.home.clock import SystemClock
 from looop.home.errors import LooopError

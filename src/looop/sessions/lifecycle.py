@@ -10,9 +10,9 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
-from looop.home import protocol as proto
-from looop.home.procstat import reads_terminal
+from looop.core.procstat import reads_terminal
 from looop.home.screenrules import prompt
+from looop.sessions import protocol as proto
 from looop.sessions.child import Child, signal_in_note
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from looop.home.clock import boottime as boot_clock
 from looop.home.lastoutput import drop_mark, write_mark
-from looop.home.logs import INDEX, INDEX_MAX
+from looop.sessions.logs import INDEX, INDEX_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,7 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from looop.home import logfiles
-from looop.home import protocol as proto
+from looop.sessions import protocol as proto
 from looop.sessions.attached import AttachClient
 from looop.sessions.logwriter import Gap, LogWriter, write_all
 from looop.sessions.outputmark import OutputMark

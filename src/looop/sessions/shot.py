@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyte
 from pyte.screens import Char
 
-from looop.home.protocol import SHOT_FORMATS
+from looop.sessions.protocol import SHOT_FORMATS
 
 if TYPE_CHECKING:
     from looop.sessions.vtscreen import SessionScreen

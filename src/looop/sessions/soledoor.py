@@ -15,7 +15,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Protocol
 
-from looop.core.answering import home_env
+from looop.contract.answering import home_env
 from looop.home.anchors import anchor, shown
 from looop.home.where import runtime_base
 from looop.sessions.hostdoor import TICK_S, HostDoor

@@ -9,8 +9,8 @@ import socket
 from typing import Any
 
 from looop.home import jsonio
-from looop.home import protocol as proto
 from looop.home.sessionfiles import socket_file
+from looop.sessions import protocol as proto
 
 
 def home_sockets(data: str) -> list[str]:

@@ -16,11 +16,11 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from looop.home import outcomes
 from looop.home.errors import LooopError
-from looop.home.needs import needs_at
-from looop.home.outcomes import Outcome
 from looop.sessions.state import Session
+from looop.views import outcomes
+from looop.views.needs import needs_at
+from looop.views.outcomes import Outcome
 from looop.workers.health import age
 
 PULSE = "pulse"
@@ -272,7 +272,7 @@ def default_selection(rows: list[FleetRow]) -> str | None:
 
 
 def state_cell(row: FleetRow) -> Text:
-    """A live worker's state; an ended one's outcome (home/outcomes.py) once the beat recorded
+    """A live worker's state; an ended one's outcome (views/outcomes.py) once the beat recorded
     it, with its exit code when it simply exited, else the state it ended in."""
     if row.alive or row.outcome not in outcomes.TABLE:
         return Text(row.state)

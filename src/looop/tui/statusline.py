@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.home.needs import needs_at
-from looop.home.status import gather_status
-from looop.home.workerrows import age
 from looop.human.mailbox import pending
+from looop.views.needs import needs_at
+from looop.views.status import gather_status
+from looop.views.workerrows import age
 
 if TYPE_CHECKING:
-    from looop.home.views import StatusView
+    from looop.views.shapes import StatusView
 
 
 def status_left(ctx: Ctx, acting: str | None, workers: list[dict[str, Any]] | None = None) -> str:

@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 
-from looop.home.contractverbs import BOX_VERBS, serve
+from looop.contract.verbs import BOX_VERBS, serve
 from looop.home.terminal import SafeStream
 
 TYPE_CHECKING = False  # not `from typing`: this is the first thing every command runs

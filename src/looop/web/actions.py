@@ -18,7 +18,6 @@ from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home.cost.breakers import start_refused
 from looop.home.errors import LooopError
 from looop.human.mailbox import (
     AskAnswered,
@@ -34,6 +33,7 @@ from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
+from looop.spend.breakers import start_refused
 from looop.web import reviews
 from looop.web.errors import LISTED, WebError, not_found, reaching, unreached
 from looop.web.reads import way

@@ -23,14 +23,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from looop.act import goalarchive
+from looop.contract.requests import Answerer, Refusal, Run
 from looop.core.context import Ctx
-from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
-from looop.home.cost.days import Held
 from looop.home.errors import LooopError, need_extra
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
+from looop.spend.days import Held
 from looop.web import actions, metrics, reads, reviews
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs

@@ -46,7 +46,7 @@ def stat_of(path: str) -> Stat:
 
 
 def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
-    """Every file and folder `looop status` reads (home/status.py gather_status), by path:
+    """Every file and folder `looop status` reads (views/status.py gather_status), by path:
     a change to any of them changes the answer's key. Folders stand for the files written into
     them by rename (atomic writes): a new inode changes the folder's mtime."""
     data = os.fspath(paths.data)

@@ -12,9 +12,9 @@ import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
+from looop.core.procname import is_web
 from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
-from looop.home.procname import is_web
 from looop.web.auth import load_or_make_token, runtime_path
 
 READY_S = 15.0  # uvicorn's imports and bind on a busy 2-core machine

@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, BinaryIO
 
 import looop
-from looop.core.contract import as_self
+from looop.contract.requests import as_self
 from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.home.tellbox import AskError, check_worker
+from looop.human.tellbox import AskError, check_worker
 
 NAME = "looop"  # the tools show as mcp__looop__claim and the like
 MAX_OUTPUT = 64 << 10  # characters of a verb's answer handed back

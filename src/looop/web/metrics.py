@@ -38,14 +38,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
 from looop.home import jsonio, store
-from looop.home.beatlog import BEAT_ENDS, ends_beat
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config
-from looop.home.cost.days import NONE, day_totals
 from looop.home.errors import LooopError
-from looop.home.outcomes import TABLE
 from looop.home.stamps import parse_utc
-from looop.home.status import gather_status
+from looop.spend.days import NONE, day_totals
+from looop.views.beatlog import BEAT_ENDS, ends_beat
+from looop.views.outcomes import TABLE
+from looop.views.status import gather_status
 from looop.web.auth import Guard, token_ok
 
 PATH = "/metrics"
@@ -102,7 +102,7 @@ class Tally:
             self.beats += 1
             self.started, self.decide_at, self.outcome = _ts(rec), None, ""
             return
-        if ev == "worker_ended":  # a worker's outcome (home/outcomes.py); a landing recounts
+        if ev == "worker_ended":  # a worker's outcome (views/outcomes.py); a landing recounts
             got = rec.get("outcome")
             if isinstance(got, str) and got in TABLE:
                 self.ends[got] = self.ends.get(got, 0) + 1

@@ -13,23 +13,23 @@ from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports, window
 from looop.home import jsonio, store
-from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.home.errors import LooopError
-from looop.home.needs import needs_at
-from looop.home.savings import savings_view
-from looop.home.status import gather_status
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
 from looop.remote.fleet import fleet_rows
 from looop.sessions.state import SessionError, validate_id
+from looop.spend.savings import savings_view
+from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
+from looop.views.needs import needs_at
+from looop.views.status import gather_status
 from looop.web.errors import WebError, not_found, reaching, unreached
 from looop.workers.errors import HostUnreachable
 from looop.workers.treegit import read_gitdir
 
 if TYPE_CHECKING:
-    from looop.home.cost.days import Held
+    from looop.spend.days import Held
     from looop.workers.backend import Backend
 
 MAX_LINES = 2000  # the most journal/log lines one call returns

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import outcomes
 from looop.home.errors import LooopError
-from looop.home.fleet import fleet_rows_at
 from looop.home.sessionfiles import attempts_of
 from looop.home.stamps import parse_utc
+from looop.views import outcomes
+from looop.views.fleet import fleet_rows_at
 from looop.workers.errors import NoSuchWorker
 from looop.workers.review import Review, verify_of
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock, utc_stamp_ms
 from looop.home.logfiles import output_at
-from looop.home.logs import read_log
 from looop.sessions import client, hold
+from looop.sessions.logs import read_log
 from looop.sessions.state import (
     Session,
     SessionError,

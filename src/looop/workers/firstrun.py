@@ -2,7 +2,7 @@
 
 An answer given inside the box never persists (the CLI's config there is not the user's to
 rewrite), so every new worker would ask again. Each CLI's profile says what it needs
-(RunnerProfile.first_run, home/runners.py): the variables that make it ask nothing (told it
+(RunnerProfile.first_run, runners/__init__.py): the variables that make it ask nothing (told it
 runs sandboxed, it trusts the folder for that session only and writes nothing), or why it
 cannot start yet (an answer only the user gives, once, outside: an onboarding, an API key, a
 way to log in, a first start's files), said in one line instead of a worker stuck on a
@@ -14,8 +14,8 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile
+from looop.runners import RUNNERS, profile
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 
 

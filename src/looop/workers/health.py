@@ -1,7 +1,7 @@
 """Worker health for the decider: busy | waiting-ask | needs-input | limited until HH:MM |
 stuck | dead.
 
-The rows themselves are built in home/workerrows.py (light, for `looop ls`); these are the
+The rows themselves are built in views/workerrows.py (light, for `looop ls`); these are the
 Session- and Ctx-shaped doors the pulse, its probes and the TUI use."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import workerrows as fleet
-from looop.home.workerrows import PULSE as PULSE
-from looop.home.workerrows import age as age
 from looop.sessions.state import Session
+from looop.views import workerrows as fleet
+from looop.views.workerrows import PULSE as PULSE
+from looop.views.workerrows import age as age
 from looop.workers.needsinput import Looker
 
 

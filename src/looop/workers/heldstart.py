@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import usagewindows
 from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import parse_sandbox
+from looop.spend import usagewindows
 from looop.workers.errors import StartHeld, WorkerError
 from looop.workers.started import StartRequest
 from looop.workers.startrecord import encode_sandbox

@@ -15,11 +15,11 @@ from looop.core.promptfile import substitute_prompt_file
 from looop.home import store
 from looop.home.config import Config, Knobs, Runner, removed_placeholder
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER
-from looop.home.runners import profile, program
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
+from looop.runners import profile, program
+from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import boxtty
 from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn

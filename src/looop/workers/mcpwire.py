@@ -2,7 +2,7 @@
 config is given a server `looop` that runs `"$LOOOP_BIN" mcp --worker` (web/mcpworker.py),
 which speaks only as the worker in LOOOP_SESSION_ID. The shell contract stays beside it.
 
-Each preset CLI takes it its own way (its profile's `mcp`, home/runners.py), none of them
+Each preset CLI takes it its own way (its profile's `mcp`, runners/__init__.py), none of them
 touching the user's files:
 - "flag": `--mcp-config=JSON` right after the program (its other MCP servers stay);
 - "overrides": `-c mcp_servers.looop.*` words (such a CLI hands a server only the variables
@@ -29,8 +29,8 @@ import shlex
 from looop.home import jsonio
 from looop.home.config import Config
 from looop.home.errors import bad_config_value
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, profile, program
+from looop.runners import RUNNERS, profile, program
+from looop.runners.runnerprofile import RunnerProfile
 
 SERVER = "looop"
 TOOL_TIMEOUT_S = 7 * 86400

@@ -20,12 +20,12 @@ from looop.core.readings import Reading, read_reading
 from looop.home import screenrules, store, where
 from looop.home.config import Config
 from looop.home.errors import CorruptState
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS, names
 from looop.home.sessionfiles import SessionError, read_meta
-from looop.home.usagewindows import held_rows
 from looop.human import needstold
+from looop.runners import RUNNERS, names
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
+from looop.spend.usagewindows import held_rows
 
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
@@ -33,7 +33,7 @@ CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
 CLIS = names()
 
 
-# Per CLI, its profile's screens (home/runners.py; learnt from the real pinned TUIs' screens,
+# Per CLI, its profile's screens (runners/__init__.py; learnt from the real pinned TUIs' screens,
 # tests/unit/workers/screens/): `busy` wins over everything (a working CLI still draws its
 # input box), then `needs`, each (kind, pattern). Multiline; matched against the plain screen
 # text.

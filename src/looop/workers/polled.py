@@ -1,7 +1,7 @@
 """The human session verbs that watch output, over any `Backend`, by polling its log offset
 and screen: `log` (whole, tail, grep), `log -f`, `expect` and `wait-idle` for a worker
 whose session is not on this machine's disk (a Kubernetes pod). The local verbs read
-`output.log` directly (home/logs.py, sessions/client.py) and keep their own loops.
+`output.log` directly (sessions/logs.py, sessions/client.py) and keep their own loops.
 
 A backend out of reach is not an end: the verbs keep polling (said once through `note`) until
 their own deadline, as `wait` does."""
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from looop.home.clock import Clock
-from looop.home.logs import compile_pattern
+from looop.sessions.logs import compile_pattern
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, Reach
 from looop.workers.errors import Refused

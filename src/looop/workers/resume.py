@@ -21,16 +21,17 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.home import jsonio, outcomes, store
+from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER, SESSION_ID
-from looop.home.runners import profile
 from looop.home.where import SESSIONS
 from looop.human.mailbox import pending
+from looop.runners import profile
+from looop.runners.presets import PLACEHOLDER, SESSION_ID
 from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions
+from looop.views import outcomes
 from looop.workers import ports, treerecord
 from looop.workers.bridge import ensure_bridge
 from looop.workers.ids import PULSE, normalise_target

@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import outcomes, store
+from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.sandbox.worker import room
 from looop.sessions.state import SessionError, get_session
+from looop.views import outcomes
 from looop.workers import landask, reviewgit
 from looop.workers.errors import NoSuchWorker
 from looop.workers.ids import normalise_target

@@ -13,12 +13,12 @@ from dataclasses import replace
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.home.leases import remote_alive
-from looop.home.presets import PLACEHOLDER
 from looop.home.sessionfiles import SessionError, list_light, live
-from looop.home.tellbox import new_tell, take_tell
-from looop.home.workerrows import pending_tells, worker_rows
+from looop.human.leases import remote_alive
+from looop.human.tellbox import new_tell, take_tell
+from looop.runners.presets import PLACEHOLDER
 from looop.sessions.client import send as type_into
+from looop.views.workerrows import pending_tells, worker_rows
 from looop.workers import reviewgit
 from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import worker_tree, worker_trees

@@ -15,9 +15,9 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import CorruptState
-from looop.home.presets import SESSION_ID
-from looop.home.runners import RUNNERS, profile, program
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
+from looop.runners import RUNNERS, profile, program
+from looop.runners.presets import SESSION_ID
 from looop.workers.errors import WorkerError
 
 RESUME_DIR = "resume"

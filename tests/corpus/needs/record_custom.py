@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from looop.core.procstat import reads_terminal
 from looop.home.clock import SystemClock
-from looop.home.procstat import reads_terminal
 from looop.sessions.client import screenshot, wait_idle
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session

@@ -110,7 +110,7 @@ def test_a_verb_without_an_example_fails_the_walk(monkeypatch: pytest.MonkeyPatc
 
 
 def test_key_help_lists_every_key_name() -> None:
-    from looop.home.keys import KEY_NAMES
+    from looop.sessions.keys import KEY_NAMES
 
     text = " ".join(_help(["key"]).split())
     for name in KEY_NAMES:

@@ -1,4 +1,4 @@
-"""The plain verbs answered by the home itself at its door (core/answering.py): once by key,
+"""The plain verbs answered by the home itself at its door (contract/answering.py): once by key,
 again told so when cut before their answer, never a fourth time, and each answer holding
 only its own verb's output; who a caller is, by its parents (sessions/hostdoor.py)."""
 
@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.answering import (
-    MAX_STARTS,
-    Request,
-    answer_here,
-    captured,
-    entry,
-    note_start,
-)
+from looop.contract.answering import MAX_STARTS, Request, answer_here, captured, entry, note_start
 from looop.sessions.hostdoor import descends, parent_of
 
 NOW = 1_800_000_000.0
@@ -125,7 +118,7 @@ def test_an_answer_the_disk_cannot_hold_is_still_given_and_not_on_file(
     passes for a stored one."""
     import errno
 
-    from looop.core import answering
+    from looop.contract import answering
     from looop.home import store
 
     real = store.atomic_write

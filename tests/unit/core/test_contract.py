@@ -1,4 +1,4 @@
-"""The home's contract answerer (core/contract.py): a request is checked, run as its worker
+"""The home's contract answerer (contract/requests.py): a request is checked, run as its worker
 against the home data dir, and answered once per key — also by a new answerer on the same
 data dir (the answering process restarted), and also when the run itself was cut."""
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from looop.core import contract as ans
+from looop.contract import requests as ans
+from looop.contract.requests import Answerer, Refusal
 from looop.core.context import Ctx
-from looop.core.contract import Answerer, Refusal
 from looop.human.mailbox import answer, pending
 from looop.remote import hosts
 from looop.remote.hosts import remote_worker
@@ -78,8 +78,8 @@ def test_a_key_runs_once_and_its_answer_is_kept(home: Ctx) -> None:
 
 
 def test_the_relays_and_web_apis_plain_verbs_are_answered_in_their_process(home: Ctx) -> None:
-    """As at the host's door (core/answering.py): a claim, told or cost report starts no run (its
-    entry has no `pid`); an ask is a run of the home's `looop`."""
+    """As at the host's door (contract/answering.py): a claim, told or cost report starts no run
+    (its entry has no `pid`); an ask is a run of the home's `looop`."""
     a = _answerer(home)
     for key, argv in (
         ("plain-key-1", ["claim", "lease-x"]),

@@ -12,7 +12,7 @@ from looop.home.config import load_config, parse_config, resolve_knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_128, wake_signal
 from looop.home.paths import Paths
-from looop.home.presets import default_config_obj
+from looop.runners.presets import default_config_obj
 
 
 @pytest.mark.parametrize(

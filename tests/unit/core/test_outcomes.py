@@ -1,4 +1,4 @@
-"""A worker's outcome (home/outcomes.py): each row of the one table derived from the facts of
+"""A worker's outcome (views/outcomes.py): each row of the one table derived from the facts of
 an end, in its order; the failure streak that makes a worker stalled; a landing that
 overrides; the metrics counter per outcome."""
 
@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.home import outcomes
 from looop.home.errors import LooopError
-from looop.home.outcomes import TABLE, End, Outcome
 from looop.home.sameway import same_way
+from looop.views import outcomes
+from looop.views.outcomes import TABLE, End, Outcome
 from looop.web.metrics import tally
 
 ALL = set(TABLE)

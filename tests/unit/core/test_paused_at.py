@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from looop.home import store
-from looop.home.beatlog import PAUSE_SCAN_LINES, paused_at
 from looop.home.logfiles import output_at
+from looop.views.beatlog import PAUSE_SCAN_LINES, paused_at
 
 
 def _log(path: Path, *records: dict[str, object], noise: int = 50) -> str:

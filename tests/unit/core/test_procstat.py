@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from looop.home import procstat
-from looop.home.procstat import stat_fields
+from looop.core import procstat
+from looop.core.procstat import stat_fields
 
 
 def test_this_process_reads_as_running_under_its_parent() -> None:

@@ -11,12 +11,12 @@ import pytest
 
 from looop.home.clock import Clock, parse_utc
 from looop.home.config import load_config, resolve_knobs
-from looop.home.cost import statusspend
-from looop.home.cost.ledger import spent_on_day
-from looop.home.cost.record import append_cost
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import read_since
+from looop.spend import statusspend
+from looop.spend.ledger import spent_on_day
+from looop.spend.record import append_cost
 from tests.clocks import FixedClock
 
 DAY = 86400.0

@@ -15,11 +15,11 @@ from looop.decide import cost
 from looop.decide.cost import CostMeter
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
-from looop.home.cost import report as report_module
-from looop.home.cost.days import Days, Held
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
-from looop.home.presets import PRESETS
+from looop.runners.presets import PRESETS
+from looop.spend import report as report_module
+from looop.spend.days import Days, Held
 from tests.clocks import FixedClock
 
 STREAMS = Path(__file__).parent / "streams"

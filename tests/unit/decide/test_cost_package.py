@@ -1,5 +1,5 @@
 """The decide/cost package: every name the old single module had is still `cost.X`, and each is
-its home module's own object (the light readers in looop.home.cost, the meter and the report
+its home module's own object (the light readers in looop.spend, the meter and the report
 here)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from looop.decide import cost
 pytestmark = pytest.mark.unit
 
 
-HOMES = ("looop.home.cost.", "looop.decide.cost.")
+HOMES = ("looop.spend.", "looop.decide.cost.")
 
 
 def _in_cost(module: str) -> bool:
     """One of the cost rooms' modules, or home/cost itself (its money helpers live there)."""
-    return module == "looop.home.cost" or module.startswith(HOMES)
+    return module == "looop.spend" or module.startswith(HOMES)
 
 
 def test_every_reexported_name_is_its_home_modules_object() -> None:
@@ -36,7 +36,7 @@ def test_every_reexported_name_is_its_home_modules_object() -> None:
         assert _in_cost(owner), (name, owner)
         assert getattr(sys.modules[owner], name) is obj, name
         homes.add(owner)
-    assert {"looop.decide.cost.meter", "looop.home.cost.breakers"} <= homes
+    assert {"looop.decide.cost.meter", "looop.spend.breakers"} <= homes
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

@@ -1,4 +1,4 @@
-"""Gemini CLI as the fifth runner preset (home/gemini.py, its profile): its recorded stream reads
+"""Gemini CLI as the fifth runner preset (runners/gemini.py, its profile): its recorded stream reads
 as a run and is metered from its tokens, its failures say why in one line, its rows reach every
 table that knows a preset (sandbox, doctor, needs-input, cost, init), and a worker's session
 record is found and priced. The real CLI runs in tests/realcli; these read what it wrote."""
@@ -13,13 +13,13 @@ import pytest
 
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
-from looop.home import gemini
 from looop.home.config import Runner
-from looop.home.cost.breakers import reports_cost
-from looop.home.cost.prices import DEFAULT_PRICES, price_table, price_tokens
-from looop.home.presets import PRESETS, default_config_obj
 from looop.loop import clirecords, doctor, setup
+from looop.runners import gemini
+from looop.runners.presets import PRESETS, default_config_obj
 from looop.sandbox import endpoints, srt
+from looop.spend.breakers import reports_cost
+from looop.spend.prices import DEFAULT_PRICES, price_table, price_tokens
 from looop.workers import needsinput
 
 REAL = Path(__file__).parents[2] / "realcli" / "streams"

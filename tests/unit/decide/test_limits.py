@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.home.limits import MAX_AHEAD_S, find_limit
 from looop.home.textsafe import screen_text
+from looop.spend.limits import MAX_AHEAD_S, find_limit
 
 # 2026-11-23 06:40 UTC, a Monday
 NOW = datetime(2026, 11, 23, 6, 40, tzinfo=UTC).timestamp()

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from looop.home import outcomes
-from looop.home.needs import needs_at, needs_text
-from looop.home.outcomes import End
-from looop.home.spent import mark_over
 from looop.home.stamps import parse_utc
 from looop.human.mailbox import answer, new_ask
+from looop.spend.spent import mark_over
+from looop.views import outcomes
+from looop.views.needs import needs_at, needs_text
+from looop.views.outcomes import End
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 

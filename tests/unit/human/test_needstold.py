@@ -12,10 +12,10 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.core.readings import Reading
-from looop.home import usagewindows as uw
-from looop.home.needs import worker_needs
 from looop.human import needstold
 from looop.human.mailbox import new_ask
+from looop.spend import usagewindows as uw
+from looop.views.needs import worker_needs
 from looop.workers import needsinput
 
 Told = list[tuple[str, str, str]]

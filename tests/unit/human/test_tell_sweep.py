@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.home.tellbox import new_tell, sweep_consumed, take_tell, take_tells
+from looop.human.tellbox import new_tell, sweep_consumed, take_tell, take_tells
 from looop.loop.housekeep import housekeep_sessions
 from tests.clocks import FixedClock
 from tests.helpers import with_env

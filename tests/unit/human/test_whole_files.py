@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.home import store, tellbox
-from looop.human import mailbox
+from looop.home import store
+from looop.human import mailbox, tellbox
 
 
 def _watch_writes(monkeypatch: pytest.MonkeyPatch, target: Callable[[], Path]) -> list[bool]:

@@ -14,15 +14,15 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.beatlog import beat_records, paused_at
 from looop.home.boxfolder import FOLDER_MAX
-from looop.home.leases import LeaseError, reap_stale
 from looop.home.locks import folder_lock
-from looop.home.status import pending_asks
-from looop.home.tellbox import new_tell, sweep_consumed, take_tells
 from looop.human import mailbox
+from looop.human.leases import LeaseError, reap_stale
+from looop.human.tellbox import new_tell, sweep_consumed, take_tells
 from looop.loop.housekeep import housekeep_sessions
 from looop.sense.probes import probe_asks, probe_claims
+from looop.views.beatlog import beat_records, paused_at
+from looop.views.status import pending_asks
 from tests.clocks import FixedClock
 
 WEEK = 7 * 86400.0

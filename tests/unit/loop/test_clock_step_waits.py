@@ -4,9 +4,9 @@ length — the decide cap's rolling hour, a noop's revisit TTL (issue 51, item 1
 
 from __future__ import annotations
 
-from looop.home.cost import cap as cost
 from looop.home.paths import Paths
 from looop.loop import guards
+from looop.spend import cap as cost
 
 STEP = 3600  # the soak's: an hour ahead for a while, then back to real time
 CAP = 10

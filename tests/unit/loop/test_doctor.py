@@ -182,7 +182,7 @@ def test_a_sandboxed_runner_whose_cli_never_ran_warns_what_to_run_once(
 ) -> None:
     """What a sandboxed start of its worker would be refused for, said before any start (by
     doctor, and so at the end of init); the keys to press are an unsandboxed worker's only."""
-    from looop.home.presets import PRESETS
+    from looop.runners.presets import PRESETS
 
     monkeypatch.setattr(doctor, "missing", lambda env: [])  # srt and its parts are here
     obj = {"default": runner, "runners": {runner: PRESETS[runner]}, "sandbox": "on"}
@@ -205,7 +205,7 @@ def test_a_sandboxed_claude_whose_bypass_warning_was_never_accepted_warns_what_t
 ) -> None:
     """Onboarded, but never ran claude with --dangerously-skip-permissions (the preset's):
     said before any start, and ok once settings.json holds the answer."""
-    from looop.home.presets import PRESETS
+    from looop.runners.presets import PRESETS
 
     monkeypatch.setattr(doctor, "missing", lambda env: [])
     home = ctx.paths.data.parent / "claude-home"
@@ -222,7 +222,7 @@ def test_a_sandboxed_claude_whose_bypass_warning_was_never_accepted_warns_what_t
 
 
 def test_a_sandboxed_runner_set_up_outside_is_ok(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    from looop.home.presets import PRESETS
+    from looop.runners.presets import PRESETS
 
     monkeypatch.setattr(doctor, "missing", lambda env: [])
     home = ctx.paths.data.parent / "pi-home"

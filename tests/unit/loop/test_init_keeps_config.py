@@ -12,8 +12,8 @@ import stat
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.presets import PRESETS
 from looop.loop.setup import init_config
+from looop.runners.presets import PRESETS
 
 BROKEN = [
     '{"default": "claude", "max_daily_usd": 25,\n  "env": {"KEY": "sk-secret"}\n',  # cut short

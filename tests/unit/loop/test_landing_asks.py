@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from looop.core.context import Ctx
-from looop.home.needs import needs_at
 from looop.human.mailbox import answer, new_ask
 from looop.loop.asks import asks_section
+from looop.views.needs import needs_at
 from looop.workers.landask import proposal_file
 from tests.clocks import FixedClock
 

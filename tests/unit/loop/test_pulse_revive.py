@@ -15,8 +15,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import revive
-from looop.home.status import gather_status
-from looop.home.statustext import print_status
+from looop.views.status import gather_status
+from looop.views.statustext import print_status
 from tests.clocks import FixedClock
 
 

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home.cost.record import append_cost
 from looop.loop.reported import reported
+from looop.spend.record import append_cost
 
 
 def test_a_worker_spends_what_it_reported_since_its_start(ctx: Ctx) -> None:

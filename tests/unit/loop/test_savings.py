@@ -16,9 +16,9 @@ from looop.core.context import Ctx
 from looop.decide import cost
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
-from looop.home.savings import note_decide, savings_line, savings_view
-from looop.home.status import gather_status
-from looop.home.statustext import print_status
+from looop.spend.savings import note_decide, savings_line, savings_view
+from looop.views.status import gather_status
+from looop.views.statustext import print_status
 from looop.web import reads
 from looop.web.metrics import LoopCollector
 from tests.clocks import FixedClock

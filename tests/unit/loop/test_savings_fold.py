@@ -1,4 +1,4 @@
-"""A skip beat's count is its events.jsonl record (home/savings.py): a decide folds the skips
+"""A skip beat's count is its events.jsonl record (spend/savings.py): a decide folds the skips
 recorded since its mark into `.savings.json`, and the view adds the ones after it — each skip
 counted once across decides, an events.jsonl rotation, a torn tally and a local midnight."""
 
@@ -11,10 +11,10 @@ from datetime import timedelta, timezone
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import savings
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
-from looop.home.savings import note_decide, savings_view
+from looop.spend import savings
+from looop.spend.savings import note_decide, savings_view
 from tests.clocks import FixedClock
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.status import gather_status
-from looop.home.statustext import print_status
 from looop.human.mailbox import answer, new_ask
 from looop.tui.statusline import status_left
+from looop.views.status import gather_status
+from looop.views.statustext import print_status
 from looop.web import reads
 
 

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.home import beatlog, status
 from looop.home.clock import Clock, SystemClock
 from looop.home.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
-from looop.home.cost import statusspend
-from looop.home.cost.breakers import start_refused
 from looop.home.paths import Paths
 from looop.home.sessionfiles import list_light
 from looop.home.stamps import utc_stamp, utc_stamp_ms
 from looop.home.store import write_json
 from looop.sessions.state import list_sessions
+from looop.spend import statusspend
+from looop.spend.breakers import start_refused
+from looop.views import beatlog, status
 from tests.clocks import FixedClock
 
 DAY = 86400.0
@@ -285,7 +285,7 @@ def test_spend_in_whole_micro_usd_is_the_exact_sum_of_the_ledgers_amounts(
     # as status shows it, whatever the order the running totals met them in
     import math
 
-    from looop.home.cost.totals import micros
+    from looop.spend.totals import micros
 
     rows = [round(a, 6) for a in amounts]
     got = sum(micros(a) for a in rows) / 1_000_000

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.cost.prices import lookup_price, price_table, price_tokens
-from looop.home.costrow import report_cost
-from looop.home.spent import STATES, spent
 from looop.loop import workmeter as m
 from looop.loop.clirecords import MAX_LINE
+from looop.spend.costrow import report_cost
+from looop.spend.prices import lookup_price, price_table, price_tokens
+from looop.spend.spent import STATES, spent
 from tests.clocks import FixedClock
 from tests.helpers import with_env
 
@@ -266,7 +266,7 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
 ) -> None:
     from looop.decide.cost.report import cost_report
     from looop.home.paths import Paths
-    from looop.home.render import fleet_table
+    from looop.views.render import fleet_table
     from tests.clocks import FixedClock
 
     data, env, f = claude
@@ -296,7 +296,7 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
 
 
 def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
-    from looop.home import spent as sp
+    from looop.spend import spent as sp
 
     data = str(tmp_path)
     sp.set_budget(data, "w1", 5.0, "stop")
@@ -313,8 +313,8 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
 
 
 def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
-    from looop.home.spent import read_state
     from looop.loop.meterstate import write_state
+    from looop.spend.spent import read_state
 
     data = str(tmp_path)
     state = read_state(data)
@@ -342,10 +342,10 @@ def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
 def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    from looop.home.cost import totals
-    from looop.home.cost.ledger import spent_on_day
-    from looop.home.cost.record import append_cost
-    from looop.home.spent import read_state
+    from looop.spend import totals
+    from looop.spend.ledger import spent_on_day
+    from looop.spend.record import append_cost
+    from looop.spend.spent import read_state
 
     data = ctx.paths.data
     conv = "0b7e6a1c-1111-4222-8333-444455556666"

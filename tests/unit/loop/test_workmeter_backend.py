@@ -8,8 +8,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home.knobs import Knobs
-from looop.home.spent import Spend
 from looop.loop import workmeter as m
+from looop.spend.spent import Spend
 from tests.fakebackend import FakeBackend
 
 

@@ -142,8 +142,8 @@ def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
 
 
 def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
-    from looop.home.status import pending_asks
     from looop.human.mailbox import answer, new_ask, pending
+    from looop.views.status import pending_asks
 
     assert pending_asks(str(paths.data)) == pending(paths.asks, paths.answers) == []
     for who in ("w1", "w2", "w1"):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.needs import needs_at
 from looop.remote.ssh.farlook import screen_waits
 from looop.remote.ssh.satellite import worker_row
+from looop.views.needs import needs_at
 from looop.workers import needsinput as looking
 from tests.unit.remote.test_far_quiet import _far_session, _home_asks
 from tests.unit.workers.test_stuck_clock import StepClock

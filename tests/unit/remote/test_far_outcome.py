@@ -17,15 +17,16 @@ import pytest
 from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.core.context import Ctx
-from looop.home import outcomes, store
-from looop.home.fleet import fleet_rows_at
-from looop.home.spent import mark_over
+from looop.home import store
 from looop.human.mailbox import new_ask
 from looop.loop.fleetwork import FleetWork
 from looop.remote import engine
 from looop.remote import hosts as reg
 from looop.remote.fleet import remote_rows
 from looop.remote.ssh import link
+from looop.spend.spent import mark_over
+from looop.views import outcomes
+from looop.views.fleet import fleet_rows_at
 
 STARTED = "2026-01-01T00:00:00Z"
 

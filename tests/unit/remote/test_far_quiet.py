@@ -16,12 +16,12 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import lastoutput
-from looop.home.fleet import fleet_rows_at
 from looop.remote import hosts as reg
 from looop.remote.fleet import remote_rows
 from looop.remote.ssh import link
 from looop.remote.ssh.satellite import worker_row
 from looop.sessions.state import Session
+from looop.views.fleet import fleet_rows_at
 from tests.unit.workers.test_stuck_clock import StepClock
 
 STUCK = 900

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.fleet import fleet_rows_at
-from looop.home.render import fleet_json, fleet_table
 from looop.remote import hosts as reg
 from looop.remote.fleet import remote_rows
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend
 from looop.sessions.state import SessionError
+from looop.views.fleet import fleet_rows_at
+from looop.views.render import fleet_json, fleet_table
 
 CRAFTED: list[Any] = [1e308, -1e308, "NaN", "Infinity", "-Infinity", -1, 10**200, "soon", None]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from looop.home.needsinput import IDLE_QUIET_S
 from looop.remote.kube import podlook
 from looop.sessions.state import SessionError
+from looop.views.needsinput import IDLE_QUIET_S
 from tests.clocks import StillClock
 
 SCREENS = Path(__file__).resolve().parents[1] / "workers" / "screens"

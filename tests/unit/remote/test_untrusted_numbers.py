@@ -1,4 +1,4 @@
-"""Every number read from outside the home (home/untrusted.py) is a real value or unknown: no
+"""Every number read from outside the home (remote/untrusted.py) is a real value or unknown: no
 input raises, and what comes back is within its bound — so no stamp, age or table column
 further on can overflow. A pod's exit code and a Job's terminal size go through the same."""
 
@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.home import untrusted
-from looop.home.workerrows import age
+from looop.remote import untrusted
 from looop.remote.kube import cluster
 from looop.remote.kube.target import KubeTarget
+from looop.views.workerrows import age
 
 NOW = 1_780_000_000.0
 OUTSIDE = st.recursive(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.home.keys import KEY_NAMES, encode_keys, key_bytes
+from looop.sessions.keys import KEY_NAMES, encode_keys, key_bytes
 from looop.sessions.state import SessionError
 
 # The table from the reference (sessions §1.14) plus the extra control combos and back-tab.

@@ -12,7 +12,7 @@ import pytest
 
 from looop.cli.params import since_time
 from looop.home.clock import Clock
-from looop.home.logs import index_offset
+from looop.sessions.logs import index_offset
 from looop.sessions.outputmark import INDEX_EVERY_S, OutputMark
 
 pytestmark = pytest.mark.unit

@@ -380,7 +380,7 @@ def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
 
 
 def test_frames_round_trip() -> None:
-    from looop.home import protocol as proto
+    from looop.sessions import protocol as proto
 
     head = proto.frame(proto.OUTPUT, b"abc")
     assert proto.HEADER.unpack(head[:5]) == (proto.OUTPUT, 3) and head[5:] == b"abc"

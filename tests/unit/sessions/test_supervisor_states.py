@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from looop.home import protocol as proto
 from looop.sessions import evloop as ev
+from looop.sessions import protocol as proto
 from looop.sessions.child import Child
 from looop.sessions.lifecycle import Lifecycle, OpError
 from looop.sessions.pump import Pump

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.home.claude import SANDBOXED
+from looop.runners.claude import SANDBOXED
 from looop.sandbox.srt import SandboxError
 from looop.workers import firstrun
 

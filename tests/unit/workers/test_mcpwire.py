@@ -13,7 +13,7 @@ import pytest
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.home.knobs import unknown_key_warnings
-from looop.home.presets import PRESETS
+from looop.runners.presets import PRESETS
 from looop.web.mcpworker import refusal
 from looop.workers.mcpwire import settings, wire
 

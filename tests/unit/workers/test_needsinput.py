@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.home import needsinput
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
+from looop.views import needsinput
 from looop.workers import needsinput as looking
 from looop.workers.needsinput import Looker, Rules, judge, programs_in
 

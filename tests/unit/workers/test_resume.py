@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home import outcomes, store
-from looop.home.presets import PRESETS
+from looop.home import store
 from looop.human.mailbox import answer, new_ask
+from looop.runners.presets import PRESETS
 from looop.sessions.client import expect, kill, read_log
 from looop.sessions.state import get_session
+from looop.views import outcomes
 from looop.workers import resume as resume_module
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from looop.home import lastoutput
-from looop.home.workerrows import health, worker_rows
 from looop.sessions import outputmark
 from looop.sessions.outputmark import MARK_EVERY_S, OutputMark
+from looop.views.workerrows import health, worker_rows
 from tests.clocks import FixedClock
 
 STUCK = 900

@@ -14,13 +14,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from looop.act.decision import Mover
 from looop.act.moves.kill import KillWorker
 from looop.core.context import Ctx
-from looop.home import usagewindows as uw
 from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import ON
-from looop.home.status import gather_status
-from looop.home.statustext import print_status
-from looop.home.worklimit import said_until
 from looop.sense.probes import probe_sessions
+from looop.spend import usagewindows as uw
+from looop.spend.worklimit import said_until
+from looop.views.status import gather_status
+from looop.views.statustext import print_status
 from looop.web import reads
 from looop.web.metrics import LoopCollector
 from looop.workers.errors import StartHeld, WorkerError

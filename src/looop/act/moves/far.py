@@ -14,9 +14,9 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
-from looop.home.spent import budgets, clear_over, set_budget
 from looop.home.where import HOST_WORKERS, HOSTS
 from looop.sessions.state import SessionError
+from looop.spend.spent import budgets, clear_over, set_budget
 from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable, Refused, Unreached
 

@@ -14,8 +14,9 @@ from looop.act.shellgate import shell_guard
 from looop.core import provenance
 from looop.core.text import file_text
 from looop.core.watchlines import declared, resolve
-from looop.home import outcomes, store
+from looop.home import store
 from looop.home.errors import LooopError
+from looop.views import outcomes
 
 
 @dataclass(frozen=True)

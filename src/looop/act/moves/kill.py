@@ -19,11 +19,12 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home import outcomes, store
+from looop.home import store
 from looop.home.errors import CorruptState, LooopError
-from looop.home.usagewindows import unhold
 from looop.human.mailbox import AskError, drop_pending
 from looop.sessions.state import SessionError, get_session, session_dir
+from looop.spend.usagewindows import unhold
+from looop.views import outcomes
 from looop.workers.ids import normalise_target
 from looop.workers.treerecord import cleared
 
@@ -94,7 +95,7 @@ def _unasked(ctx: Ctx, wid: str, said: str | None) -> str | None:
 
 
 def _asked(ctx: Ctx, wid: str, who: str) -> None:
-    """A kill asked for is a choice, not a failure: its outcome says so (home/outcomes.py).
+    """A kill asked for is a choice, not a failure: its outcome says so (views/outcomes.py).
     A worker away from home: its generation is the home's record's start (loop/ended.py)."""
     try:
         away = store.read_json_object(far.remote_record(ctx.paths.data, wid))

@@ -22,8 +22,8 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home import outcomes
 from looop.home.errors import LooopError
+from looop.views import outcomes
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import exited_resumable, restart_worker, resume_worker
@@ -191,7 +191,7 @@ def _resume_told(by: Mover, wid: str, line: str) -> None:
 
 
 def _not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
-    """The decider restarts no stalled worker (home/outcomes.py): one line, nothing done."""
+    """The decider restarts no stalled worker (views/outcomes.py): one line, nothing done."""
     try:
         outcomes.refuse_if_stalled(str(ctx.paths.data), wid, verb)
     except LooopError as e:

@@ -27,19 +27,20 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
-from looop.home import outcomes, store
-from looop.home.cost.ledger import spent_on_day
-from looop.home.cost.statusspend import daily_budget
+from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
-from looop.home.spent import budgets, set_budget
 from looop.remote.repospec import ref_spelled
+from looop.spend.ledger import spent_on_day
+from looop.spend.spent import budgets, set_budget
+from looop.spend.statusspend import daily_budget
+from looop.views import outcomes
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
-ON_BUDGET = ("pause", "stop")  # home/spent.py POLICIES (not imported: act stays light)
+ON_BUDGET = ("pause", "stop")  # spend/spent.py POLICIES (not imported: act stays light)
 
 _START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?,attempts?}
 - start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
@@ -74,7 +75,7 @@ class StartWorker(Action):
     repos: tuple[str, ...] = ()  # several repos (`repo` a list): one worktree of each
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
-    budget_usd: float | None = None  # its spend ceiling, metered each beat (home/spent.py)
+    budget_usd: float | None = None  # its spend ceiling, metered each beat (spend/spent.py)
     on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
     steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)
     attempts: tuple[str, ...] = ()  # one worker <id>.<n> each: "" its runner, else a runner/command
@@ -168,7 +169,7 @@ class StartWorker(Action):
         ):
             if text is not None and text.strip():
                 shell_guard(by, text, what, cwd, local)
-        if by.by_agent:  # a stalled worker waits for a human (home/outcomes.py)
+        if by.by_agent:  # a stalled worker waits for a human (views/outcomes.py)
             try:
                 outcomes.refuse_if_stalled(str(ctx.paths.data), self.id, "start_worker")
             except LooopError as e:

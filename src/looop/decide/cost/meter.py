@@ -11,10 +11,10 @@ from typing import Any
 
 from looop.home import jsonio
 from looop.home.config import Runner
-from looop.home.cost import sane_usd
-from looop.home.cost.prices import command_model, lookup_price, price_table, price_tokens
-from looop.home.runnerprofile import RunnerProfile
-from looop.home.runners import RUNNERS
+from looop.runners import RUNNERS
+from looop.runners.runnerprofile import RunnerProfile
+from looop.spend import sane_usd
+from looop.spend.prices import command_model, lookup_price, price_table, price_tokens
 
 _MAX_TOKENS = 10**12
 _PEEK = 200  # how far into a line the cheap "type" peek looks

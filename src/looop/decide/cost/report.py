@@ -1,16 +1,16 @@
 """The `looop cost` report as data, for callers holding `Paths` (the web, tests): the work is
-home/cost/report.py's, light so `looop cost` runs without click; its rendering is
-home/costspan.py's."""
+spend/report.py's, light so `looop cost` runs without click; its rendering is
+spend/costspan.py's."""
 
 from __future__ import annotations
 
 import os
 
 from looop.home.clock import Clock
-from looop.home.cost.days import Held
-from looop.home.cost.report import DAY_SPLIT, GROUPINGS, SPANS, reports_at, window
-from looop.home.cost.views import CostReport, ReportGroup
 from looop.home.paths import Paths
+from looop.spend.days import Held
+from looop.spend.report import DAY_SPLIT, GROUPINGS, SPANS, reports_at, window
+from looop.spend.views import CostReport, ReportGroup
 
 __all__ = [
     "DAY_SPLIT",
@@ -33,5 +33,5 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
 def cost_reports(
     paths: Paths, clock: Clock, asks: list[tuple[str, str]], held: Held | None = None
 ) -> list[CostReport]:
-    """One cost_report per (span, by), read together (home/cost/report.reports_at)."""
+    """One cost_report per (span, by), read together (spend/report.reports_at)."""
     return reports_at(os.fspath(paths.data), clock, asks, held)

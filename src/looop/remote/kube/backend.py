@@ -33,8 +33,6 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
-from looop.home.keys import encode_keys
-from looop.home.protocol import SHOT_FORMATS
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
@@ -51,6 +49,8 @@ from looop.remote.kube.cluster import (
 from looop.remote.kube.podchange import pod_diff, pod_review
 from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.client import replayed
+from looop.sessions.keys import encode_keys
+from looop.sessions.protocol import SHOT_FORMATS
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.errors import Refused

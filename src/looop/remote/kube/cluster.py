@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio, untrusted
+from looop.home import jsonio
 from looop.home.errors import need_extra
+from looop.remote import untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError

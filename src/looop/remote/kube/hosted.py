@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.procname import is_web
 from looop.core.webconfig import public_url
 from looop.home import store
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState, LooopError
 from looop.home.paths import Paths
-from looop.home.procname import is_web
 from looop.remote import hosts as reg
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from looop.home.knobs import KNOBS
-from looop.home.runners import RUNNERS
 from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
@@ -26,6 +25,7 @@ from looop.remote.kube.podtemplate import ManifestError as ManifestError
 from looop.remote.kube.podtemplate import check_secret_name, check_template, patched
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
+from looop.runners import RUNNERS
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 WORKER_LABEL = "looop.dev/worker"

@@ -17,9 +17,9 @@ from typing import Any
 from looop.home import store, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
-from looop.home.needsinput import refine
 from looop.sessions.client import replayed
 from looop.sessions.state import SessionError
+from looop.views.needsinput import refine
 from looop.workers.needsinput import Rules, judge
 
 DIR = "podlook"  # under <data>/hosts

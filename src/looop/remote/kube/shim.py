@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.home.contractverbs import RELAYED
+from looop.contract.verbs import RELAYED
 
 # Without a way home these refuse: nobody reads the pod's own mailbox, leases or ledger.
 HOME_VERBS = ("ask", "claim", "unclaim", "cost")

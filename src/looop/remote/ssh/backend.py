@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store, untrusted
+from looop.home import store
 from looop.home.clock import Clock
-from looop.home.needsinput import HEALTH
-from looop.home.workerrows import health
-from looop.remote import bounds
+from looop.remote import bounds, untrusted
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
 from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
+from looop.views.needsinput import HEALTH
+from looop.views.workerrows import health
 from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
@@ -34,7 +34,7 @@ from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
 
 LS_TIMEOUT_S = 10.0
-# a bound a host says its worker is at, as `ls` says it (the local words: home/workerrows.py)
+# a bound a host says its worker is at, as `ls` says it (the local words: views/workerrows.py)
 LIMIT_HEALTH = {
     "pids": "at its process limit",
     "memory": "hit its memory limit",

@@ -11,15 +11,15 @@ import os
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store, untrusted
+from looop.home import store
 from looop.home.knobs import Knobs
-from looop.home.outcomes import BOUND_WORDS
-from looop.home.spent import BUDGETS
-from looop.remote import bounds
+from looop.remote import bounds, untrusted
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, ssh_records
 from looop.remote.ssh.link import link
+from looop.spend.spent import BUDGETS
+from looop.views.outcomes import BOUND_WORDS
 from looop.workers.diskuse import size
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from looop.core import limits, procs
 from looop.core.context import Ctx
-from looop.home import store, untrusted
+from looop.home import store
 from looop.home.errors import CorruptState
+from looop.remote import untrusted
 from looop.sessions import hold
 from looop.sessions.state import META, Session, list_sessions
 from looop.workers.diskuse import measure

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from looop.home.clock import Clock
-from looop.home.needsinput import HEALTH, refine
 from looop.sessions.state import Session
+from looop.views.needsinput import HEALTH, refine
 from looop.workers.needsinput import Looker
 
 

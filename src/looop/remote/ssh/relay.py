@@ -2,7 +2,7 @@
 the host's SSH master forwards to the satellite (`ssh -O forward -R remote.sock:home.sock`).
 
 A request is one JSON object (a remote worker's verb: ask, claim, unclaim, tell, told, cost),
-answered by core/contract.py: run as the home's own `looop` verb against the home data dir,
+answered by contract/requests.py: run as the home's own `looop` verb against the home data dir,
 as that worker, once per key even across a restart of this relay. Only workers the home
 started on THIS host may speak here. A process of its own (`looop host relay`), started by
 the link (link.start_relay): a verb over the link never loads this server."""
@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.core.contract import Answerer
+from looop.contract.requests import Answerer
 from looop.home import jsonio, locks
 from looop.remote import hosts as reg
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.lastoutput import last_output
-from looop.home.logs import read_log
 from looop.remote.ssh import farbounds
 from looop.remote.ssh.farlook import screen_waits
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
+from looop.sessions.logs import read_log
 from looop.sessions.state import (
     Session,
     SessionError,

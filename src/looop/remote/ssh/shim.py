@@ -5,7 +5,7 @@ runs here.
 
 Import-light (os, sys, socket, json): workers call these verbs often. Each request carries a
 key chosen here and kept across retries, so a link that drops mid-verb is retried until the
-home answers, and the home runs it once (remote/callhome.py, core/contract.py)."""
+home answers, and the home runs it once (remote/callhome.py, contract/requests.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from looop.home.contractverbs import RELAYED
+from looop.contract.verbs import RELAYED
 from looop.remote.callhome import PENDING, Pending, answer_of, call, new_key, request
 
 

@@ -1,0 +1,116 @@
+"""What looop knows about one agent CLI, as one value (RunnerProfile): its preset lines, where it
+talks and keeps its state (the sandbox), how a user logs in and where its endpoint is set
+(doctor, sandbox/endpoints.py), its prices, the screens where it waits for a human, how its stream
+and its session records are read. Every table that knows a CLI is a lookup over a registry of
+these (runners/__init__.py); a new CLI is one new profile file plus tests.
+
+A part that needs a higher room (a TOML reader, a stream renderer) is data or a small stdlib
+callable here; the higher room keeps the one generic function that reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from looop.home import jsonio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    # (env, the worker line's words) -> (variables for its box, why it cannot start or "")
+    FirstRun = Callable[[Mapping[str, str], Sequence[str]], tuple[dict[str, str], str]]
+
+    # (kind, text, detail): "session", "said", "tool", "tool_failed", "done", "failed", "note"
+    Said = tuple[str, str, object] | None
+    # (model, input tokens with cached ones, cached, output)
+    RunTokens = list[tuple[str, int, int, int]]
+    # (message id, model, input tokens with cached ones, cached, output)
+    RecordUsage = tuple[str, str, int, int, int] | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class RunnerProfile:
+    """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
+    on each keyword: `endpoint_files` are its own provider files that may set the endpoint (a
+    variable naming a folder or, with "" under it, a file; the file; the path under $HOME
+    when unset), `endpoint_keys` the keys to the URL there ("*" any, "<field>" the key its
+    top-level field names), `endpoint_sure` whether a URL found there is surely the one in
+    use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
+    decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
+    records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
+    `record_mark`, else a built-in `records` shape ("messages", "totals", "costs", "store").
+    `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
+    "env" (a JSON config in `mcp_env`) or "" none. `finds_id`: where a CLI that names its
+    conversation itself is found (workers/resume.py): "rollout" (files under `id_home`),
+    "session-list", or "" ({{session_id}} gives it). `id_home` and `keys`: its folder and
+    the variables of a key it takes for a login (spend/usagewindows.py). `first_run`: what its
+    box starts with so the CLI asks nothing (workers/firstrun.py)."""
+
+    name: str
+    preset: Mapping[str, str]  # {"tick", "worker", "resume"} command lines
+    note: str = ""  # what `looop init` tells a user choosing it
+    root_note: str = ""  # and a root user outside a sandbox (IS_SANDBOX unset)
+    domains: tuple[str, ...] = ()  # the model API hosts it talks to (a box's network)
+    state: tuple[str, ...] = ()  # what it writes under $HOME in a session (~ unexpanded)
+    config: tuple[str, ...] = ()  # what it reads there: read-only in a box
+    locked: tuple[str, ...] = ()  # inside its state, what it obeys at start ("d/": folder)
+    placeholders: tuple[tuple[str, str], ...] = ()  # (file, what reads as none): made first
+    made: tuple[str, ...] = ()  # folders it makes at its start inside its read-only config
+    base_url_env: str = ""  # the variable its SDK takes a base URL from ("" none)
+    login_env: tuple[str, ...] = ()  # any one of these set: logged in
+    login_files: tuple[tuple[str, str], ...] = ()  # (folder variable or "" for $HOME, file)
+    login_fix: str = ""
+    endpoint_files: tuple[tuple[str, str, str], ...] = ()
+    endpoint_keys: tuple[str, ...] = ()
+    endpoint_sure: bool = False
+    reports_cost: bool = True  # its stream or records say what it spends
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # USD / 1M tokens
+    busy: tuple[str, ...] = ()  # screen patterns: working (wins over everything)
+    needs: tuple[tuple[str, str], ...] = ()  # (kind "approval"/"idle", screen pattern)
+    stream: str = ""
+    is_own: Callable[[dict[str, object]], bool] | None = None
+    event: Callable[[dict[str, object]], Said] | None = None
+    run_tokens: Callable[[dict[str, object]], RunTokens] | None = None  # its closing event's
+    token_events: tuple[str, ...] = ()  # the event types run_tokens reads
+    session_file: Callable[[Mapping[str, str], str], str | None] | None = None  # (env, id)
+    record_usage: Callable[[dict[str, object]], RecordUsage] | None = None
+    record_mark: str = ""  # text every record line holding usage has (the rest: skipped)
+    records: str = ""
+    mcp: str = ""
+    mcp_env: str = ""
+    finds_id: str = ""
+    id_home: tuple[str, str] = ("", "")
+    keys: tuple[str, ...] = ()
+    first_run: FirstRun | None = None
+    enter_gap_s: float = 0.0  # a typed line's Enter waits this long after its echo
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.preset:
+            raise ValueError("a runner profile needs a name and its preset lines")
+        object.__setattr__(self, "preset", _frozen_map(self.preset))
+        object.__setattr__(self, "prices", _frozen_map(self.prices))
+
+    def __repr__(self) -> str:
+        return f"RunnerProfile({self.name!r})"
+
+
+def _frozen_map(value: object) -> object:
+    """A read-only copy (rows too), so no table can change a profile's preset or prices."""
+    if not isinstance(value, dict):
+        return MappingProxyType({})
+    return MappingProxyType(
+        {k: MappingProxyType(dict(v)) if isinstance(v, dict) else v for k, v in value.items()}
+    )
+
+
+def read_json_file(path: str | None) -> dict[str, object] | None:
+    """A CLI's own JSON settings file as an object; None when absent, unreadable or not one."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            got = jsonio.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return got if isinstance(got, dict) else None

@@ -1,0 +1,62 @@
+"""Spend readers a light verb needs: prices, the ledger, the breakers, the decide cap; and here,
+money amounts (which numbers are believed as USD, and how an amount is shown).
+
+And which preset agent CLIs say what they spend in their own output (a decide's stream, a
+worker's session records): spelled here rather than read from the runner profiles
+(runners/__init__.py), which cost every cold `looop status` ~0.7 ms to load, and here rather than
+a module of its own, which it would pay again. tests/unit/test_runner_profiles.py holds the
+table to the profiles' own `reports_cost`, so a new CLI that reports cost fails a test until
+it is named here too."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `from typing`: status imports this package on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+# every profile whose reports_cost is true, in `looop init`'s order (home/runners.RUNNERS)
+REPORTING = ("claude", "codex", "opencode", "pi", "gemini")
+COST_REPORTING = frozenset(REPORTING)
+SAID = ", ".join(REPORTING[:-1]) + " or " + REPORTING[-1]  # as a message names them
+
+
+def finite(x: float) -> bool:
+    """math.isfinite(x), without loading math (a shared library)."""
+    return x - x == 0.0
+
+
+# One event or one ledger row claiming more than this is garbage, not spend.
+MAX_USD = 1_000_000.0
+
+
+def sane_usd(v: Any) -> float | None:
+    """A money amount worth believing: a finite JSON number in [0, MAX_USD]."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if isinstance(v, int) and not 0 <= v <= MAX_USD:
+        return None
+    f = float(v)
+    if not (finite(f) and 0.0 <= f <= MAX_USD):
+        return None
+    return f
+
+
+def usd(x: float) -> str:
+    """$ with at most 4 decimals, trailing zeros trimmed: 0 -> $0, 1.5 -> $1.5, 0.12345 ->
+    $0.1235."""
+    if not finite(x):
+        return "$?"
+    s = f"{round(x, 4):.4f}".rstrip("0").rstrip(".")
+    return "$0" if s in ("-0", "") else "$" + s
+
+
+def parse_usd(text: str) -> float | None:
+    """A self-reported amount ("0.42", "$0.42"): finite, >= 0 and sane, else None."""
+    t = text.strip().removeprefix("$").strip()
+    try:
+        v = float(t)
+    except ValueError:
+        return None
+    return sane_usd(v)

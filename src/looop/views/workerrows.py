@@ -1,0 +1,237 @@
+"""The workers as `looop ls`, `worker list` and the sys-sessions probe see them: health, verify
+result and last output, built from a session listing's plain fields.
+
+`looop ls` reads them over home/sessionfiles.list_light; workers/health.fleet_view feeds it
+Session objects."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from looop.home import store, where
+from looop.home.boxfolder import Folder, unanswered
+from looop.home.errors import CorruptState
+from looop.home.lastoutput import last_output
+from looop.home.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
+from looop.home.where import sandboxed as sandboxed
+from looop.spend.spent import over_budget, over_limit
+from looop.views import needsinput, outcomes
+
+OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.home.clock import Clock
+    from looop.views.needsinput import Looker
+
+PULSE = "pulse"
+
+
+def _stem(name: str) -> str:
+    """PurePath(name).stem."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def waiting_workers(asks: str, answers: str) -> set[str]:
+    """Workers blocked on a human: the askers of every unanswered ask (mailbox.pending read
+    the same way: every `*.json` in asks/ without its answer; an unreadable one asks as `?`)."""
+    return set(asks_since(asks, answers))
+
+
+def asks_since(asks: str, answers: str) -> dict[str, float | None]:
+    """Worker -> when its oldest unanswered ask was made (None when no record says); a
+    bounded listing that follows no symlink (boxfolder: asks/ is a folder a box can write)."""
+    out: dict[str, float | None] = {}
+    with Folder(asks) as a, Folder(answers) as b:
+        recs = unanswered(a, b)
+    for rec in recs:
+        worker, ts = rec.get("worker"), rec.get("ts")
+        if not isinstance(worker, str):
+            continue
+        when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+        before = out.get(worker)
+        if worker not in out or (when is not None and (before is None or when < before)):
+            out[worker] = when
+    return out
+
+
+def pending_tells(tells: str) -> dict[str, int]:
+    """Worker -> how many tells wait for it in tells/ (`<worker>-<n>.json`, not yet told)."""
+    with Folder(tells) as d:
+        names = d.names(".json")
+    out: dict[str, int] = {}
+    for n in names:
+        if not n.endswith(".json"):
+            continue
+        head, dash, num = n[:-5].rpartition("-")
+        if dash and head and num.isdecimal():
+            out[head] = out.get(head, 0) + 1
+    return out
+
+
+def health(sid: str, alive: bool, waiting: set[str], stuck_secs: int, quiet: float | None) -> str:
+    """busy | waiting-ask | stuck | dead (workers/needsinput refines busy and stuck).
+    `quiet`: seconds since its last output on the monotonic clock (home/lastoutput.py)."""
+    if not alive:
+        return "dead"
+    if sid in waiting:
+        return "waiting-ask"
+    if stuck_secs > 0 and quiet is not None and quiet >= stuck_secs:
+        return "stuck"
+    return "busy"  # unknown idle counts as busy
+
+
+def verify_result(verify: str, wid: str) -> dict[str, Any] | None:
+    """A worker's verify record (verify/<id>.json); an unreadable one reads as a failure."""
+    try:
+        return store.read_json_object(where.join(verify, f"{wid}.json"))
+    except CorruptState:
+        return {"pass": False, "output": "verify record unreadable"}
+
+
+def tree_records(data: str) -> dict[str, dict[str, Any]]:
+    """Worker -> the record a `--repo` start writes (worktrees/<id>.json, a removed worktree's
+    too; an unreadable one is left out): no git call, and one failed listdir in a data dir
+    without repo workers."""
+    base = where.join(data, where.WORKTREES)
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        try:
+            raw = store.read_json_object(where.join(base, name))
+        except CorruptState:
+            continue
+        if raw is not None:
+            out[name[: -len(".json")]] = raw
+    return out
+
+
+def branches(data: str, records: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Worker -> its worktree's branch (its first repository's; a removed worktree shows
+    none), from `records` as tree_records reads them (read now when not given)."""
+    recs = tree_records(data) if records is None else records
+    out: dict[str, str] = {}
+    for wid, raw in recs.items():
+        branch = raw.get("branch")
+        if isinstance(branch, str) and not raw.get("removed"):
+            out[wid] = branch
+    return out
+
+
+def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, str]]:
+    """Each checkout's folder and branch, the first repository's first (`first`: its record);
+    a worker of several reads its other checkouts' records (worktrees/<id>.parts/), a removed
+    or unreadable one left out."""
+    recs = [first]
+    parts = first.get("parts")
+    if isinstance(parts, list) and len(parts) > 1:
+        folder = where.join(where.join(data, where.WORKTREES), f"{wid}.parts")
+        for part in parts[1:]:
+            if not isinstance(part, str) or "/" in part or part.startswith("."):
+                continue
+            try:
+                got = store.read_json_object(where.join(folder, f"{part}.json"))
+            except CorruptState:
+                continue
+            if got is not None:
+                recs.append(got)
+    out = []
+    for raw in recs:
+        branch, repo = raw.get("branch"), raw.get("repo")
+        if isinstance(branch, str) and not raw.get("removed"):
+            name = raw.get("part") or (os.path.basename(repo) if isinstance(repo, str) else "")
+            out.append({"name": str(name), "branch": branch})
+    return out
+
+
+def _branches_of(
+    data: str, trees: dict[str, dict[str, Any]] | None
+) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
+    """Each worker's first branch and every repository's, from the records read once."""
+    recs = tree_records(data) if trees is None else trees
+    first = branches(data, recs)
+    return first, {wid: all_branches(data, wid, recs[wid]) for wid in first}
+
+
+def worker_rows(
+    data: str,
+    sessions: list[dict[str, Any]],
+    clock: Clock,
+    stuck_secs: int,
+    trees: dict[str, dict[str, Any]] | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+    look: Looker | None = None,
+) -> list[dict[str, Any]]:
+    """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
+    gives them (`trees`: the worktree records, when the caller already read them; `custom`:
+    the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
+    None: no screen is read, needs-input is the last beat's verdict). Times are absolute
+    stamps, never ages, so an unchanged fleet renders byte-identically."""
+    asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
+    waiting = set(asking)
+    tells = pending_tells(where.join(data, where.TELLS))
+    verify, (branch, every) = where.join(data, where.VERIFY), _branches_of(data, trees)
+    rows = []
+    for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
+        last, quiet = last_output(s["dir"], s["alive"], clock)
+        v = verify_result(verify, s["id"])
+        rows.append(
+            {
+                "id": s["id"],
+                "state": s["state"],
+                "alive": s["alive"],
+                "exit_code": s["exit_code"],
+                "health": health(s["id"], s["alive"], waiting, stuck_secs, quiet),
+                "note": s["note"] if s["alive"] else None,
+                "verify": ("pass" if v.get("pass") else "fail") if v else None,
+                "verify_output": (v or {}).get("output"),
+                "started_at": s["started_at"],
+                "last_output_at": clock.offset_stamp_at(last) if last else None,
+                "last_output_unix": last,
+                "ask_since_unix": asking.get(s["id"]),
+                "pending_tells": tells.get(s["id"], 0),
+                "label": s["label"],
+                "sandboxed": sandboxed(data, s["id"]),
+                "contain": s.get("contain"),
+                "limit": s.get("limit"),
+                "branch": branch.get(s["id"]),
+                "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
+                "needs_input": None,
+                # how it ended (views/outcomes.py), once the beat recorded it; None while live
+                "outcome": None
+                if s["alive"]
+                else outcomes.outcome_of(outcomes.read_record(data, s["id"]), s["started_at"]),
+            }
+        )
+
+    needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
+    over = over_budget(data) if rows else set()
+    for r in rows:
+        if r["alive"] and r["id"] in over:  # paused (or stopping) at its spend budget
+            why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
+            r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
+        elif not r["alive"] and r.get("limit"):  # the kernel's: sessions/supervisor
+            r["health"] = f"hit its {outcomes.BOUND_WORDS.get(r['limit'], r['limit'])} limit"
+    return rows
+
+
+AGE_MAX_S = 1000 * 366 * 86400.0  # an age past a millennium is no real one
+
+
+def age(seconds: float | None) -> str:
+    """Compact idle/uptime for tables: 45s, 12m, 3h, 2d (— when unknown)."""
+    if seconds is None or not -AGE_MAX_S < seconds < AGE_MAX_S:
+        return "—"  # NaN, an infinity or past any real age: none to show
+    s = int(max(0.0, seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
