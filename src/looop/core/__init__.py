@@ -4,10 +4,4 @@ spawn, bounded tails, group kill, the exit classifier; `pool`: many runs on one 
 runner's command line with its prompt file (`promptfile`),
 the typed sensor output every heavy room passes around (`readings`: `Reading`, `Snapshot`),
 what a long-lived process shows in `ps` (`proctitle`), and containment (`procs`, `cgroup`, with
-the pen the pulse sits in so a beat moves no process).
-
-And the home's side of the worker contract: `answering` checks one request and answers its
-plain verbs once per key in the door's own process (every door shares it: the session host's
-for a local worker, a sandboxed box's in sandbox/door.py, the SSH relay, the web API);
-`contract` runs the rest as the home's own verb, and `doorruns` lets `down` end those still
-going. It imports the standard library and home/ only."""
+the pen the pulse sits in so a beat moves no process)."""

@@ -1,3 +1,3 @@
-"""The home: what a home (a data dir and its config) is made of, read and written light — its
-config, knobs, paths, store, locks, clock, claims and tells, the session files and the ledger
-readers; the ground floor, on the standard library alone. See docs/ARCHITECTURE.md."""
+"""The home: the data dir's model — where it is, its paths, config and knobs, store, locks,
+clock, errors, event names, hashing and session files; the ground floor, importing no other
+room. See docs/ARCHITECTURE.md."""
