@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 
 import click
 
@@ -67,7 +68,8 @@ def _only_live_worker(ctx: Ctx) -> str:
 
 
 @click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
-@click.argument("sid", shell_complete=idcomplete.sessions)
+@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
+@click.option("--all", "every", is_flag=True, help="With -f: every live worker, new ones too.")
 @click.option("--tail", "-n", type=count(), default=None, help="Last N lines.")
 @click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
 @click.option(
@@ -85,7 +87,8 @@ def _only_live_worker(ctx: Ctx) -> str:
 @click.option("--raw", is_flag=True, help="Keep escape sequences.")
 @click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --from-byte.')
 def log_cmd(
-    sid: str,
+    sid: str | None,
+    every: bool,
     tail: int | None,
     grep: str | None,
     since_text: str | None,
@@ -94,7 +97,11 @@ def log_cmd(
     raw: bool,
     as_json: bool,
 ) -> None:
+    if every != (sid is None) or (every and not follow):
+        raise click.UsageError("give a session id, or -f --all for every live worker")
     ctx = make_ctx(events_to=None)
+    if sid is None:
+        raise SystemExit(_follow_all(ctx, raw, grep))
     when = None
     if since_text is not None:
         since, when = _since(ctx, since_text, since)
@@ -122,6 +129,35 @@ def log_cmd(
         return
     text = way.tail(s, tail, raw, grep)
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+
+
+def _follow_all(ctx: Ctx, raw: bool, grep: str | None) -> int:
+    """`log -f --all`: what every live worker prints from now on, each line led by its id
+    (as `docker compose logs -f`); a worker started meanwhile is followed from its start."""
+    pat = compile_pattern(grep) if grep else None
+    at: dict[str, int] = {}
+    part: dict[str, str] = {}
+    first = True
+    try:
+        while True:
+            for s in sorted(w.id for w in live_workers(ctx)):
+                way = worker_way(ctx, s)
+                if s not in at:  # one begun before us: from its end; a new one: whole
+                    at[s] = 0
+                    if first:
+                        local = way.kind == "local"
+                        at[s] = log_end(ctx.paths.data, s) if local else way.log(s, 0, raw)[1]
+                    click.echo(f"looop: following {s} (Ctrl-C to stop)", err=True)
+                text, at[s] = way.log(s, at[s], raw)
+                lines = (part.get(s, "") + text).split("\n")
+                part[s] = lines.pop()
+                shown = [f"{s} | {ln}\n" for ln in lines if pat is None or pat.search(ln)]
+                sys.stdout.write("".join(shown))
+            sys.stdout.flush()
+            first = False
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _since(ctx: Ctx, text: str, offset: int | None) -> tuple[int | None, float | None]:
