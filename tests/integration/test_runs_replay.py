@@ -67,6 +67,6 @@ def test_a_replay_without_a_decider_or_runs_is_refused_in_one_line(data: Path, c
     data.mkdir()
     (data / "config.json").write_text(json.dumps({"tick_command": "true", "worker_command": "x"}))
     code, _, err = cli("runs", "replay", "--last", "2")
-    assert code == 1 and err.count("\n") == 1 and "--runner R, --command CMD" in err
+    assert code == 2 and err.count("\n") == 1 and "--runner R, --command CMD" in err
     code, _, err = cli("runs", "replay", "--command", "true")
     assert code == 1 and err.count("\n") == 1 and "no decide runs to replay" in err

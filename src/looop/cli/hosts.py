@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 import looop
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, progress_line
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
@@ -300,7 +300,9 @@ def host_install(name: str, wheel: Path | None) -> None:
         )
 
     build = Build(looop.__version__, looop.__file__)
-    where, said = install(link(ctx, name), wheel, build, srt_program(dict(ctx.env)))
+    where, said = install(
+        link(ctx, name), wheel, build, srt_program(dict(ctx.env)), progress_line()
+    )
     click.echo(f"installed looop on {name} in {where}")
     for line in said:  # what srt needs there: done, or how to do it
         click.echo(f"  {line}")

@@ -3,12 +3,11 @@ decider (loop/replay.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, progress_line
 from looop.cli.params import count
 from looop.core.context import Ctx
 from looop.home import jsonio
@@ -101,9 +100,7 @@ def _replay(
     runs = replay.recorded_runs(ctx, ids, last)
     if not runs:
         raise LooopError("no decide runs to replay yet — `looop runs` lists them")
-    tty = sys.stderr.isatty()
-    said = (lambda line: click.echo(line, err=True)) if tty else (lambda line: None)
-    rows = replay.replay(ctx, ctx.knobs(cfg), cfg, who, runs, text, said)
+    rows = replay.replay(ctx, ctx.knobs(cfg), cfg, who, runs, text, progress_line())
     rep = replay.report(rows, who.name)
     click.echo(
         jsonio.dumps(rep, indent=2, sort_keys=True) if as_json else replay.table(rep), nl=as_json

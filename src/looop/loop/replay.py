@@ -63,7 +63,7 @@ def replay(
     on; the daily budget or decide cap stops the rest."""
     rows: list[Row] = []
     for n, run_id in enumerate(run_ids, 1):
-        said(f"replaying {run_id} ({n}/{len(run_ids)}) with {runner.name}…")
+        said(f"replaying {run_id} ({n}/{len(run_ids)}) with {runner.name}")
         rows.append(_one(ctx, knobs, cfg, runner, run_id, playbook))
         if rows[-1].error is not None and rows[-1].error.startswith("not run: "):
             rows += [Row(r, None, _recorded(ctx, r)[0], None, "failed", rows[-1].error)

@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from looop.home import jsonio
@@ -104,10 +105,16 @@ def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -
 
 
 def install(
-    lk: Link, wheel: Path | None, build: Build, srt_path: str | None = None
+    lk: Link,
+    wheel: Path | None,
+    build: Build,
+    srt_path: str | None = None,
+    say: Callable[[str], None] = lambda step: None,
 ) -> tuple[str, list[str]]:
     """looop in the host's venv, then what srt needs there (sandbox_parts, over the same
-    master): where it went, and one line per sandbox part done or left."""
+    master): where it went, and one line per sandbox part done or left. `say` hears each
+    step as it begins: the whole can take minutes."""
+    say(f"asking {lk.host.name} for its Python")
     pyver = _remote(
         lk,
         'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
@@ -116,17 +123,20 @@ def install(
     ).strip()
     if not pyver.startswith("3.") or int(pyver.split(".")[1]) < 11:
         raise HostError(f"host {lk.host.name} has Python {pyver}; looop needs 3.11 or newer")
+    say(f"gathering the wheels for Python {pyver} (a first install downloads them)")
     folder = wheels(lk.data, pyver, wheel, build)
     own = (sorted(folder.glob("looop-*.whl")) if wheel is None else [wheel])[-1]
     pip = pip_wheel(folder)
     if pip is None:
         raise HostError(f"no pip wheel in {folder}: remove that folder and install again")
+    say(f"copying the wheels to {lk.host.name}")
     _remote(
         lk,
         'set -e; s="$HOME/$1"; rm -rf "$s"; mkdir -p "$s"; tar -C "$s" -xf -',
         [STAGE],
         _tar(folder) if wheel is None else _tar_with(folder, wheel),
     )
+    say(f"installing into ~/{VENV} there")
     _remote(
         lk,
         # pip runs from its wheel under the venv's python (so it installs there): the venv
@@ -139,6 +149,7 @@ def install(
         '"$v/bin/looop" version',
         [STAGE, VENV, own.name, pip.name],
     )
+    say("checking what the sandbox needs there")
     said = sandbox_parts(lk, srt_path)
     lk.stop_master()  # the next verb connects afresh and opens the contract channel
     return f"~/{VENV}", said
