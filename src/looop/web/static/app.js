@@ -395,6 +395,7 @@ function needButton(n) {
   const b = (cls, text, fn) => el("button", { class: cls, type: "button", text, onclick: fn });
   if (n.kind === "approval" || n.kind === "input") return b("attach", "attach", () => openScreen(n.worker));
   if (n.kind === "idle") return b("attach", "type", () => openScreen(n.worker));
+  if (n.kind === "pick") return b("review", "compare", () => showReview(n.worker));
   if (n.kind === "stalled") return b("unstall", "clear", () => act(`/workers/${id}/unstall`, {}, `${n.worker} is no longer stalled`));
   if (n.kind === "budget") {
     return b("continue", "continue", () => {

@@ -83,7 +83,30 @@ function details(title, open, ...kids) {
   return d;
 }
 
+// several attempts at one task (ID.1…ID.N): one row each, side by side; a row opens that
+// attempt's own review, where its change is read, commented on and landed
+function drawAttempts(rows) {
+  const cell = (label, text, cls) => el("td", { "data-label": label, class: cls || "", text });
+  const money = (v) => (typeof v === "number" ? `$${v.toFixed(2)}` : "—");
+  const mins = (s) => (typeof s === "number" ? `${Math.round(s / 60)}m` : "—");
+  const head = el("tr", {}, ...["attempt", "outcome", "verify", "files", "lines", "commits", "spend", "time"].map((t) => el("th", { text: t })));
+  const body = rows.map((a) => {
+    const [said, cls] = VERIFY[a.verify] || [a.verify, ""];
+    const tr = el("tr", { class: "rv-attempt", "data-attempt": a.id, tabindex: "0" },
+      cell("attempt", a.id), cell("outcome", a.error ? a.error : a.outcome), cell("verify", said, cls),
+      cell("files", a.files ?? "—"), cell("lines", a.added === undefined ? "—" : `+${a.added} −${a.removed}`),
+      cell("commits", a.commits ?? "—"), cell("spend", money(a.spend_usd)), cell("time", mins(a.time_s)));
+    tr.addEventListener("click", () => showReview(a.id));
+    return tr;
+  });
+  $("#review-head").replaceChildren(el("span", { text: `${rows.length} attempts: open one to read its change and land it` }));
+  actable(false);
+  $("#review-body").replaceChildren(el("table", { class: "rv-attempts" }, el("thead", {}, head), el("tbody", {}, ...body)));
+  rv.drawn = rv.id;
+}
+
 function drawReview(r) {
+  if (Array.isArray(r.attempts)) return drawAttempts(r.attempts);
   drawHead(r);
   const body = [];
   if (r.verify.output) body.push(details("verify output", r.verify.state === "failed", el("pre", { class: "wrap", text: r.verify.output })));
