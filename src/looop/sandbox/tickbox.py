@@ -19,7 +19,6 @@ from looop.home.where import SANDBOX_SETTINGS
 from looop.sandbox import boxhost, srt
 from looop.sandbox.srt import HOME_SECRETS
 
-TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id
 TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'
 
 
@@ -30,9 +29,12 @@ def tick_argv(
     naming what is missing) where srt cannot run: the beat fails, it never runs unsandboxed."""
     prog = srt.require(env, f"the tick runner '{runner}'", off=TICK_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
-    tmp = os.path.join(str(ctx.paths.rooms), TICK_DIR, "tmp")
     answer = str(ctx.paths.decide_room)
+    # the decide's own folders, named by its answer's room (+tick; a replay's +replay): a
+    # replay beside the pulse's decide never writes the settings that decide reads
+    room = os.path.basename(os.path.dirname(answer))
+    mine = os.path.join(str(ctx.paths.sandbox), room)
+    tmp = os.path.join(str(ctx.paths.rooms), room, "tmp")
     shutil.rmtree(answer, ignore_errors=True)  # a fresh room: nothing an earlier box left
     for d in (mine, tmp, answer):
         os.makedirs(d, mode=0o700, exist_ok=True)

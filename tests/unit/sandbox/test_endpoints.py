@@ -5,12 +5,14 @@ and srt's no_proxy cleared whenever such an address is allowed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from looop.home.sandboxpolicy import ON, SandboxPolicy
+from looop.loop.dryrun import MovedPaths
 from looop.sandbox import srt, tickbox
 from looop.sandbox import worker as sandbox
 from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
@@ -226,3 +228,23 @@ def test_a_runner_pointed_where_its_sandbox_refuses_is_refused_at_once(
         json.dumps({"providers": {"corp": {"baseUrl": "https://llm.corp.example"}}}),
     )
     tickbox.tick_argv(ctx, "pi", ON, "pi -p", env, run_dir)
+
+
+def test_a_replayed_decide_writes_settings_of_its_own_beside_the_pulses(
+    ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`looop runs replay` beside a running pulse: each decide's box reads the settings made
+    for it (its own run's prompt allowed), never the other's."""
+    monkeypatch.setattr(srt, "require", lambda *a, **k: "/opt/srt")  # looked up, never run
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ctx.paths.data.parent)}
+    runs = ctx.paths.data / "runs"
+    (runs / "r1").mkdir(parents=True)
+    (runs / "replay-1-r1").mkdir()
+    replayed = replace(
+        ctx, paths=MovedPaths(ctx.paths, decide_room=ctx.paths.rooms / "+replay" / "answer")
+    )
+    pulse = tickbox.tick_argv(ctx, "claude", ON, "claude -p", env, runs / "r1")
+    replay = tickbox.tick_argv(replayed, "claude", ON, "claude -p", env, runs / "replay-1-r1")
+    assert pulse[2] != replay[2]
+    assert "runs/r1" in json.dumps(_conf(pulse)) and "replay-1-r1" not in json.dumps(_conf(pulse))
+    assert "replay-1-r1" in json.dumps(_conf(replay))
