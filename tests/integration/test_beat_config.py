@@ -6,7 +6,9 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,9 +84,9 @@ def test_a_beat_reads_the_config_once(
     reads: list[Path] = []
     real = context.load_config
 
-    def counted(path: Path) -> Config:
+    def counted(path: Path, default: Mapping[str, Any] | None = None) -> Config:
         reads.append(path)
-        return real(path)
+        return real(path, default)
 
     monkeypatch.setattr(context, "load_config", counted)
     out = tick(ctx)

@@ -26,7 +26,7 @@ def test_version_and_help(data: Path, cli: Cli) -> None:
     code, out, _ = cli("help", "goal")
     assert code == 0 and "archive" in out
     code, _, err = cli("help", "nope")
-    assert code == 1 and err.count("\n") == 1 and "looop help" in err
+    assert code == 2 and err.count("\n") == 1 and "looop help" in err
 
 
 def test_help_has_no_side_effects(data: Path, cli: Cli) -> None:
@@ -300,7 +300,7 @@ def test_completion_scripts_register_themselves(data: Path, cli: Cli) -> None:
     code, out, _ = cli("config", "bash")
     assert code == 0 and "complete " in out and "looop" in out
     code, _, err = cli("config")
-    assert code == 1 and "zsh" in err and err.count("\n") == 1
+    assert code == 2 and "zsh" in err and err.count("\n") == 1
 
 
 def test_completion_completes_verbs(cli: Cli) -> None:

@@ -35,10 +35,10 @@ def _append(path: os.PathLike[str], line: str) -> None:
         f.write(line + "\n")
 
 
-async def _next(q: asyncio.Queue[str | None]) -> dict[str, object]:
+async def _next(q: asyncio.Queue[tuple[str, str | None] | None]) -> dict[str, object]:
     msg = await asyncio.wait_for(q.get(), 5)
     assert msg is not None
-    got = json.loads(msg)
+    got = json.loads(msg[0])  # (the message, the stream's id on a look's last one)
     assert isinstance(got, dict)
     return got
 
