@@ -21,8 +21,9 @@ from tests.helpers import Cli, until
 pytestmark = pytest.mark.timeout(60)
 
 
-def one_line_error(code: int, out: str, err: str) -> bool:
-    return code == 1 and out == "" and err.startswith("looop: ") and err.count("\n") == 1
+def one_line_error(code: int, out: str, err: str, want: int = 2) -> bool:
+    """One line on stderr, nothing on stdout, and the exit: 2 a usage mistake, 1 a failure."""
+    return code == want and out == "" and err.startswith("looop: ") and err.count("\n") == 1
 
 
 # ---------------------------------------------------------------- help
@@ -86,7 +87,7 @@ def test_completion_verb_and_its_old_spelling(data: Path, cli: Cli) -> None:
     res = cli("completion")
     assert one_line_error(*res) and "looop completion zsh" in res[2]
     res = cli("completion", "tcsh")
-    assert res[0] == 1 and "tcsh" in res[2]
+    assert res[0] == 2 and "tcsh" in res[2]
     assert not data.exists()
 
 
@@ -159,12 +160,12 @@ def test_a_cancelled_init_leaves_nothing_behind(data: Path, cli: Cli, keys: byte
 
 def test_a_refused_init_leaves_nothing_behind(data: Path, cli: Cli) -> None:
     res = cli("init", "--runner", "custom", "--tick-command", "my-agent -p")
-    assert one_line_error(*res) and "needs --worker-command" in res[2]
+    assert one_line_error(*res, want=1) and "needs --worker-command" in res[2]
     res = cli("init", "--runner", "custom")
-    assert one_line_error(*res)
+    assert one_line_error(*res, want=1)
     assert "--tick-command" in res[2] and "--worker-command" in res[2]
     res = cli("init", "--runner", "custom", "--tick-command", "a", "--worker-command", "b")
-    assert one_line_error(*res) and "{{prompt_file}}" in res[2]
+    assert one_line_error(*res, want=1) and "{{prompt_file}}" in res[2]
     res = cli("init", "--runner", "nope")
     assert one_line_error(*res) and "custom" in res[2]
     res = cli("init", "--tick-command")
@@ -227,7 +228,7 @@ def test_init_custom_warns_about_the_unmetered_breaker(data: Path, cli: Cli) -> 
 )
 def test_empty_bodies_are_refused(data: Path, cli: Cli, args: list[str]) -> None:
     res = cli(*args)
-    assert one_line_error(*res) and "empty" in res[2]
+    assert one_line_error(*res, want=1) and "empty" in res[2]
     assert not (data / "goals" / "g.md").exists() and not (data / "sensors" / "s.sh").exists()
     assert "write-" not in (
         (data / "journal.md").read_text() if (data / "journal.md").exists() else ""
@@ -236,7 +237,7 @@ def test_empty_bodies_are_refused(data: Path, cli: Cli, args: list[str]) -> None
 
 def test_empty_body_on_stdin_is_refused(data: Path, cli: Cli) -> None:
     res = cli("goal", "write", "g", "-", stdin="\n  \n")
-    assert one_line_error(*res) and "looop goal rm g" in res[2]
+    assert one_line_error(*res, want=1) and "looop goal rm g" in res[2]
     assert not (data / "goals" / "g.md").exists()
 
 
@@ -268,7 +269,7 @@ def test_sensor_rm_and_goal_rm_are_journaled_moves(data: Path, cli: Cli) -> None
     # never there, or a name that is not one: one line, nothing journaled
     for args in (["goal", "rm", "never"], ["goal", "rm", "../etc"]):
         res = cli(*args)
-        assert one_line_error(*res), args
+        assert one_line_error(*res, want=1), args
     assert (data / "journal.md").read_text() == journal
 
 
@@ -291,7 +292,7 @@ def _answer_of(data: Path, ask_id: str) -> str | None:
 def test_answer_is_held_to_the_asks_options(data: Path, cli: Cli) -> None:
     ask_id = _ask(data, ["yes", "no"])
     res = cli("answer", ask_id, "maybe")
-    assert one_line_error(*res) and "yes, no" in res[2] and "--force" in res[2]
+    assert one_line_error(*res, want=1) and "yes, no" in res[2] and "--force" in res[2]
     assert _answer_of(data, ask_id) is None
     # any case, stored as the option is spelled
     code, out, _ = cli("answer", ask_id, " Yes ")
@@ -305,7 +306,7 @@ def test_an_ask_without_options_takes_any_answer(data: Path, cli: Cli) -> None:
     code, _, _ = cli("answer", ask_id, "whatever you think")
     assert code == 0 and _answer_of(data, ask_id) == "whatever you think"
     res = cli("answer", "nope-1", "x")
-    assert one_line_error(*res) and "looop asks" in res[2]
+    assert one_line_error(*res, want=1) and "looop asks" in res[2]
 
 
 # ---------------------------------------------------------------- send

@@ -101,7 +101,7 @@ def test_flag_resize_restart_and_bad_ids(bash_worker: Ctx) -> None:
     r = _looop(c, "resize", "sh1", "wide")
     assert r.returncode == 1 and "wide" in r.stderr
     r = _looop(c, "expect", "sh1", "(unclosed")
-    assert r.returncode == 1 and "regex" in r.stderr
+    assert r.returncode == 2 and "regex" in r.stderr
 
 
 def test_worker_start_and_kill_verbs_are_journaled(ctx: Ctx, tmp_path: Path) -> None:

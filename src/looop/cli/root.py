@@ -187,7 +187,8 @@ def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) 
                 f"`{where}` has no '{missing}'{did_you_mean(missing, choices)} "
                 f"(`{where} --help` lists them)"
             )
-        usage_error(f"{e.format_message()} (see `{where} --help`)")
+        said = e.format_message()  # a message that names its help already is not told twice
+        usage_error(said if "--help`" in said else f"{said} (see `{where} --help`)")
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None
     except LooopError:
