@@ -19,7 +19,7 @@ from looop.home.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
 # the rooms whose modules the session host loads: an edit to any of them is a new build
-HOST_ROOMS = ("sessions", "core", "home")
+HOST_ROOMS = ("sessions", "contract", "human", "spend", "core", "runners", "home")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
