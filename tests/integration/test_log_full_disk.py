@@ -152,7 +152,9 @@ def test_the_log_of_a_worker_is_written_again_once_the_full_disk_has_room(
     gap = res["status"].get("log_gap") or ""
     span = r"between \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ and \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     assert re.fullmatch(rf"w1: output.log lost \d+ bytes of output {span} \(.*No space.*\)", gap)
-    # … and so does the log itself, once, where the gap is
+    # … and so does the log itself, where each gap is: a full tmpfs still takes a few bytes
+    # into a page the log holds, so a write tried again can meet the full disk once more
     said = re.findall(r"^looop: (output.log lost .*)$", res["log"], re.M)
-    assert said == [gap.removeprefix("w1: ")], said
+    assert said and said[-1] == gap.removeprefix("w1: "), said
+    assert all(re.fullmatch(rf"output.log lost \d+ bytes of output {span} \(.*\)", s) for s in said)
     assert res["kill"][0] == 0, res["kill"]

@@ -22,7 +22,9 @@ from looop.sessions.state import get_session, list_sessions
 
 pytestmark = pytest.mark.timeout(60)
 
-PRIVATE_DIRTY_MAX_KB = 3300  # ~2.9 MB after a screen asked for, +~400 KB of room
+# ~3.2 MB after a screen asked for (the home in ordinary Python adds ~100 kB), and room: the
+# bound a supervisor is held to at fleet size (3.5 MB)
+PRIVATE_DIRTY_MAX_KB = 3500
 
 
 @pytest.fixture
