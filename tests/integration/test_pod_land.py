@@ -35,7 +35,9 @@ from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 
 pytestmark = [
     pytest.mark.process,
-    pytest.mark.timeout(240),
+    # a whole review-to-land story of ~40 CLI calls: ~65 s of CPU quiet, 4x that on a suite's
+    # five workers sharing two cores
+    pytest.mark.timeout(480),
     pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
 ]
 
