@@ -4,7 +4,7 @@ Every figure is a whole operation as a user (or the pulse) runs it: the session 
 start+stop (what the pulse does), the installed `looop` command for worker start, and the
 kernel's PSS of every process a worker adds (its supervisor, any wrapper between it and the
 agent) for memory — with the session host's own PSS counted in the fleet total. A worker that
-never printed holds no screen; one that drew a screen (and was shot) holds pyte's screen too,
+never printed holds no screen; one that drew a screen (and was shot) holds its emulated screen too,
 and its row says what that costs (informational: no target).
 """
 
@@ -226,7 +226,7 @@ def run() -> list[dict[str, object]]:
                 "ok": True,
                 "note": (
                     "a screen costs memory: the same fleet, each worker having printed a clear "
-                    "and 30 lines and been shot once, so its supervisor holds a pyte screen "
+                    "and 30 lines and been shot once, so its supervisor holds an emulated screen "
                     "(informational, no target)"
                 ),
             }

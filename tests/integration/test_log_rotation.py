@@ -185,7 +185,7 @@ def _watch_and_web(root: Path, env: dict[str, str], ctx: Ctx) -> None:
     assert fed + feed.skipped == feed.offset == n * LINE
     assert len(read_pos(root / "sessions" / "seen" / "log") or []) >= 2
     rows = [feed.row(i) for i in range(len(feed.screen.history) + 5)]
-    text = "\n".join("".join(c.data for c in r.values()) if r else "" for r in rows)
+    text = "\n".join(r if isinstance(r, str) else r.text if r else "" for r in rows)
     assert f"line {n - 1:06d}" in text
     web = reads.log(ctx, "seen", 2000)["text"]
     assert _numbers(web) == list(range(n - 2000, n))  # across output.log and .1

@@ -1,4 +1,4 @@
-"""looop.sessions: a PTY session manager usable on its own (stdlib + pyte).
+"""looop.sessions: a PTY session manager usable on its own (stdlib + avt).
 
 One supervisor process per session (`looop.sessions.supervisor`), state on disk under
 `root/sessions/<id>/`, a private unix socket for live operations. Callers import from the

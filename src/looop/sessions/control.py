@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 REQUEST_READ_S = 10.0
 REPLY_WRITE_S = 10.0
 CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame (see delivered)
-MAX_SIZE = 1000  # cols/rows beyond this are clamped (pyte cost grows with the grid)
+MAX_SIZE = 1000  # cols/rows beyond this are clamped (the screen grows with the grid)
 FORMATS = proto.SHOT_FORMATS
 READ_CHUNK = 65536
 HIGH_WATER = 64 * 1024  # a drain waits while more than this is unsent …

@@ -82,8 +82,9 @@ KEEP_PREPARED = 256  # requests whose objects the host keeps at most (see _fork_
 
 def _warm(base: str, rounds: int = 10) -> None:
     """Run once in the host what every supervisor runs, so what CPython builds lazily (the
-    specialised bytecode of each function it runs, module caches, pyte's tables) is built
-    here and shared, instead of being written into every forked supervisor's own pages."""
+    specialised bytecode of each function it runs, module caches, the emulator's first
+    screen) is built here and shared, instead of being written into every forked
+    supervisor's own pages."""
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
     root = os.path.join(host_dir(base), f"rehearsal-{os.getpid()}")
     env = {"PATH": os.defpath}

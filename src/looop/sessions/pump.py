@@ -9,7 +9,7 @@ supervisor takes it is held back by the PTY itself. In a burst the log writes go
 `LogWriter` thread (logwriter.py; it lives only while the burst does), so the loop reads on
 while the kernel copies the last batch into the page cache. The pump knows nothing of
 states or lifecycles: it is told which master to write input to (`use_master` /
-`release_master`) and fed whatever the current run prints. The pyte screen is made when it
+`release_master`) and fed whatever the current run prints. The emulated screen is made when it
 is first needed (output to emulate, a screenshot, a resize), so a worker that never printed
 holds none.
 """
@@ -343,7 +343,7 @@ class Pump:
             self.feed_handle = None
 
     def screen(self) -> Emulator:
-        """The emulator, made on first use (pyte is preloaded in the session host, so this
+        """The emulator, made on first use (avt is preloaded in the session host, so this
         costs the first user only the screen's own few hundred KB)."""
         emu = self.emu
         if emu is None:

@@ -13,7 +13,7 @@ entry point; the parts live next to it:
 `ptyreader.py`, the burst's log writer `logwriter.py`), `control.py` (the socket's requests)
 and `oscalls.py` (the OS calls, so the state machine is testable without a PTY).
 This is the only module that reads the real environment and clock. Everything it may need
-later (the screen and pyte, base64 for raw input) is imported with it (package files may be
+later (the screen and avt, base64 for raw input) is imported with it (package files may be
 replaced while a long session runs): once, in the session host, whose forks share it.
 """
 

@@ -10,69 +10,22 @@ gives (JSON cells), replaced whole at each look, painted the same way."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pyte.screens import Char, Margins, StaticDefaultDict
-from rich.cells import cell_len
+import avt
 
-from looop.sessions.screen import (
-    REPLAY_MAX,
-    FastStream,
-    SessionScreen,
-    carried_modes,
-    reset_emulation,
-)
+from looop.sessions.screen import REPLAY_MAX, Row, Screen, carried_modes, color_of, sgr_color
 
 HISTORY = 2000  # scrollback rows kept per session
 SLICE = 16 * 1024  # bytes per emulation step
 MODE_SCAN = 1024 * 1024  # log before the replayed tail scanned for alt-screen/cursor modes
 
-Row = StaticDefaultDict[int, Char]
-
-
-class ScrollbackScreen(SessionScreen):
-    """SessionScreen + the rows scrolled off the top of the main screen (not the alternate
-    one, whose apps repaint in place), at most `history` of them."""
-
-    def __init__(self, columns: int, lines: int, history: int = HISTORY) -> None:
-        self.history: deque[Row] = deque(maxlen=max(0, history))
-        self.dropped = 0  # rows that ever fell off the front of a full history
-        super().__init__(columns, lines)
-
-    def _keep(self, row: Row) -> None:
-        if not self.history.maxlen:
-            return
-        if len(self.history) == self.history.maxlen:
-            self.dropped += 1
-        self.history.append(row)
-
-    def index(self) -> None:
-        top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0 and not self.alternate:
-            # pyte drops this row object from the buffer right after: keeping it is safe.
-            self._keep(self.buffer[top])
-        super().index()
-
-    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
-        super().erase_in_display(how, *args, **kwargs)
-        if how == 3:  # "erase saved lines": the program asked for an empty scrollback
-            self.history.clear()
-
-    def note(self, text: str) -> None:
-        """A dim marker row in the scrollback (e.g. where output was skipped)."""
-        d = self.default_char
-        row: Row = StaticDefaultDict(d)
-        for x, c in enumerate(text[: self.columns]):
-            row[x] = d._replace(data=c, fg="idx8")
-        self._keep(row)
-
 
 class _Rows:
     """What the pane reads from a feed: its screen's rows after its scrollback."""
 
-    screen: ScrollbackScreen
+    screen: Screen
 
     def line_count(self) -> int:
         return len(self.screen.history) + self.screen.lines
@@ -81,21 +34,23 @@ class _Rows:
         """Lines up to the last one that shows something (or holds the cursor): a session
         taller than the pane is shown down to here, not down to its blank bottom rows."""
         screen = self.screen
-        last = screen.cursor.y if not screen.cursor.hidden else -1
-        buffer = screen.buffer
+        cursor = screen.cursor
+        last = cursor.y if not cursor.hidden else -1
+        view = screen.view()
         for y in range(screen.lines - 1, last, -1):
-            row = buffer.get(y)  # .get: never create rows while looking
-            if row and any(_shows(c) for c in row.values()):
+            if any(_shows(c) for c in view[y].cells):
                 last = y
                 break
         return len(screen.history) + last + 1
 
     def row(self, index: int) -> Row | None:
-        """Scrollback rows first, then the screen's; None for a row never written."""
+        """Scrollback rows first, then the screen's; None past the end."""
         hist = self.screen.history
         if index < len(hist):
             return hist[index]
-        return self.screen.buffer.get(index - len(hist))
+        view = self.screen.view()
+        at = index - len(hist)
+        return view[at] if at < len(view) else None
 
 
 # (since, most) -> (where the bytes start, the output's end, the bytes): a worker's raw output
@@ -120,8 +75,7 @@ class SessionFeed(_Rows):
         self.sid = sid
         self.read = read
         self.started_at = started_at
-        self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history)
-        self.stream = FastStream(self.screen)
+        self.screen = Screen(max(2, cols), max(2, rows), history)
         self.offset = 0  # log bytes read so far
         self.pending = bytearray()
         self.skipped = 0  # log bytes never emulated (before the replayed tail, bursts)
@@ -139,11 +93,7 @@ class SessionFeed(_Rows):
         start = max(lo, size - REPLAY_MAX)
         before, data = data[: start - lo], data[start - lo :]
         if start > 0:
-            alt, hidden = carried_modes(before)
-            if alt is not None and alt > 0:
-                self.screen.enter_alternate(alt)
-            if hidden is not None:
-                self.screen.cursor.hidden = hidden
+            self.screen.reset(*carried_modes(before))
             data = _from_line_start(data)
         self.offset = size
         self.skipped = size - len(data)
@@ -174,7 +124,7 @@ class SessionFeed(_Rows):
         """`nbytes` of output go unseen: mark the gap, restart the screen clean with the
         alternate-screen/cursor modes the dropped bytes (as far as read) left set."""
         alt: int | None = 1049 if self.screen.alternate else None
-        hidden = bool(self.screen.cursor.hidden)
+        hidden = self.screen.cursor.hidden
         if dropped:
             seen_alt, seen_hidden = carried_modes(dropped)
             if seen_alt is not None:
@@ -183,10 +133,7 @@ class SessionFeed(_Rows):
                 hidden = seen_hidden
         self.skipped += nbytes
         self.screen.note(f"··· {nbytes} bytes of output skipped ···")
-        reset_emulation(self.screen, self.stream)
-        if alt is not None:
-            self.screen.enter_alternate(alt)
-        self.screen.cursor.hidden = hidden
+        self.screen.reset(alt, hidden)
 
     def pump(self, budget_s: float) -> bool:
         """Emulate pending bytes for about `budget_s`; True when nothing is left."""
@@ -194,7 +141,7 @@ class SessionFeed(_Rows):
         while self.pending:
             chunk = bytes(self.pending[:SLICE])
             del self.pending[:SLICE]
-            self.stream.feed(chunk)
+            self.screen.feed(chunk)
             if self._now() >= deadline:
                 break
         return not self.pending
@@ -202,7 +149,7 @@ class SessionFeed(_Rows):
     def resize(self, cols: int, rows: int) -> None:
         """Follow a `looop resize` (what was emulated before stays as it was drawn)."""
         if (cols, rows) != self.size and cols >= 2 and rows >= 2:
-            self.screen.resize(rows, cols)
+            self.screen.resize(cols, rows)
 
 
 class ShotFeed(_Rows):
@@ -213,7 +160,7 @@ class ShotFeed(_Rows):
 
     def __init__(self, sid: str, cols: int = 80, rows: int = 24) -> None:
         self.sid = sid
-        self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history=0)
+        self.screen = Screen(max(2, cols), max(2, rows))
         self.hash: str | None = None
 
     @property
@@ -221,44 +168,34 @@ class ShotFeed(_Rows):
         return self.screen.columns, self.screen.lines
 
     def apply(self, shot: dict[str, Any]) -> bool:
-        """Paint a screenshot's cells (a new size starts a new screen); False when nothing
-        changed since the last one."""
+        """Paint a screenshot's cells on a fresh screen; False when nothing changed since
+        the last one. A cell's text is drawn only when printable (it came from afar)."""
         cols, rows = int(shot.get("cols") or 80), int(shot.get("rows") or 24)
         cur = shot.get("cursor") or {}
         key = f"{shot.get('screen_hash')}|{cols}x{rows}|{cur}|{len(shot.get('cells') or [])}"
         if key == self.hash:
             return False
         self.hash = key
-        if (cols, rows) != self.size:
-            self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history=0)
-        screen = self.screen
-        screen.buffer.clear()
-        d = screen.default_char
+        screen = self.screen = Screen(max(2, cols), max(2, rows))
+        paint: list[str] = []
         for c in shot.get("cells") or []:
             y, x, text = int(c.get("row", -1)), int(c.get("col", -1)), str(c.get("char", " "))
-            if not (0 <= y < screen.lines and 0 <= x < screen.columns):
-                continue
-            ch = d._replace(
-                data=text,
-                fg=c.get("fg") or "default",
-                bg=c.get("bg") or "default",
-                bold=bool(c.get("bold")),
-                italics=bool(c.get("italic")),
-                underscore=bool(c.get("underline")),
-                reverse=bool(c.get("inverse")),
-            )
-            row = screen.buffer[y]
-            row[x] = ch
-            if cell_len(text) == 2 and x + 1 < screen.columns:
-                row[x + 1] = ch._replace(data="")  # a wide character's right half
-        screen.cursor.x = max(0, min(int(cur.get("col", 0)), screen.columns - 1))
-        screen.cursor.y = max(0, min(int(cur.get("row", 0)), screen.lines - 1))
-        screen.cursor.hidden = bool(cur.get("hidden"))
+            if 0 <= y < screen.lines and 0 <= x < screen.columns and text.isprintable():
+                params = [code for key, code in _FLAGS if c.get(key)]
+                params += sgr_color(color_of(c.get("fg")), 30)
+                params += sgr_color(color_of(c.get("bg")), 40)
+                paint.append(f"\x1b[{y + 1};{x + 1}H\x1b[{';'.join(['0', *params])}m{text[:2]}")
+        y, x = int(cur.get("row", 0)), int(cur.get("col", 0))
+        paint.append(f"\x1b[0m\x1b[{y + 1};{x + 1}H" + ("\x1b[?25l" if cur.get("hidden") else ""))
+        screen.write("".join(paint))
         return True
 
 
-def _shows(c: Char) -> bool:
-    return bool(c.data.strip()) or c.bg != "default" or bool(c.reverse)
+_FLAGS = (("bold", "1"), ("italic", "3"), ("underline", "4"), ("inverse", "7"))
+
+
+def _shows(c: avt.Cell) -> bool:
+    return c.char != " " or c.pen.background is not None or c.pen.inverse
 
 
 def _from_line_start(data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""What `looop watch` paints, without Textual: pyte cells as Rich segments, and the fleet rows.
+"""What `looop watch` paints, without Textual: emulated cells as Rich segments, and the fleet rows.
 
 Kept free of Textual so the conversion and the ordering are testable on their own."""
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pyte.screens import Char
-from rich.cells import cell_len
+import avt
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
 from looop.home.errors import LooopError
+from looop.sessions.screen import Row
 from looop.sessions.state import Session
 from looop.views import outcomes
 from looop.views.needs import needs_at
@@ -25,22 +25,9 @@ from looop.workers.health import age
 
 PULSE = "pulse"
 
-# pyte's own colour names (its stock SGR handler), should any reach us: "brown" is yellow.
-_PYTE_NAMES = {
-    "black": 0,
-    "red": 1,
-    "green": 2,
-    "brown": 3,
-    "yellow": 3,
-    "blue": 4,
-    "magenta": 5,
-    "cyan": 6,
-    "white": 7,
-}
 # an ended worker's outcome: green went through, red failed, yellow waits on something else
 GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.PROPOSED, Outcome.VERIFIED})
 BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.FAILED})
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 HEALTH_STYLE: Mapping[str, str] = {
     "up": "bold green",
@@ -53,92 +40,83 @@ HEALTH_STYLE: Mapping[str, str] = {
 }
 
 
-def rich_color(value: str) -> Color | None:
-    """A pyte colour (`default`, `idxN`, `#rrggbb`, a pyte name, bare hex) as a Rich colour."""
-    if not value or value == "default":
+def rich_color(color: avt.Color | None) -> Color | None:
+    """An emulated cell's colour as a Rich colour (None: the terminal's default)."""
+    if color is None:
         return None
-    if value.startswith("idx"):
-        digits = value[3:]
-        if digits.isdigit() and int(digits) < 256:
-            return Color.from_ansi(int(digits))
-        return None
-    hexpart = value[1:] if value.startswith("#") else value
-    if len(hexpart) == 6 and set(hexpart) <= _HEX:
-        return Color.parse("#" + hexpart.lower())
-    name = value.lower()
-    if name.startswith("bright") and name[6:] in _PYTE_NAMES:
-        return Color.from_ansi(_PYTE_NAMES[name[6:]] + 8)
-    if name in _PYTE_NAMES:
-        return Color.from_ansi(_PYTE_NAMES[name])
-    return None
+    if isinstance(color, avt.Color.Indexed):
+        return Color.from_ansi(color[0])
+    assert isinstance(color, avt.Color.RGB)
+    return Color.from_rgb(color[0], color[1], color[2])
 
 
 class Painter:
-    """Turns pyte rows into Rich segments, one cached Style per distinct cell look."""
+    """Turns emulated rows into Rich segments, one cached Style per distinct cell look."""
 
     def __init__(self) -> None:
         self._styles: dict[tuple[Any, ...], Style] = {}
+        self._note = Style(color=Color.from_ansi(8))
 
-    def style(self, ch: Char, cursor: bool = False) -> Style:
-        key = (*ch[1:], cursor)
+    def style(self, pen: avt.Pen, cursor: bool = False) -> Style:
+        key: tuple[Any, ...] = (cursor,)
+        if not pen.is_default():
+            fg, bg = pen.foreground, pen.background
+            key = (
+                cursor,
+                None if fg is None else repr(fg),
+                None if bg is None else repr(bg),
+                pen.bold,
+                pen.faint,
+                pen.italic,
+                pen.underline,
+                pen.strikethrough,
+                pen.blink,
+                pen.inverse,
+            )
         style = self._styles.get(key)
         if style is None:
             if len(self._styles) > 4096:
                 self._styles.clear()
-            reverse = bool(ch.reverse) != cursor  # the cursor cell shows inverted
+            reverse = pen.inverse != cursor  # the cursor cell shows inverted
             style = Style(
-                color=rich_color(ch.fg),
-                bgcolor=rich_color(ch.bg),
-                bold=bool(ch.bold) or None,
-                italic=bool(ch.italics) or None,
-                underline=bool(ch.underscore) or None,
-                strike=bool(ch.strikethrough) or None,
-                blink=bool(ch.blink) or None,
+                color=rich_color(pen.foreground),
+                bgcolor=rich_color(pen.background),
+                bold=pen.bold or None,
+                dim=pen.faint or None,
+                italic=pen.italic or None,
+                underline=pen.underline or None,
+                strike=pen.strikethrough or None,
+                blink=pen.blink or None,
                 reverse=reverse or None,
             )
             self._styles[key] = style
         return style
 
-    def segments(
-        self, row: Mapping[int, Char] | None, cols: int, default: Char, cursor: int | None = None
-    ) -> list[Segment]:
-        """Exactly `cols` cells: wide characters take their two cells (pyte stores an empty
-        right half, skipped here); a half-overwritten wide character becomes a space."""
-        if not row and cursor is None:
-            return [Segment(" " * cols, self.style(default))]
+    def segments(self, row: Row | None, cols: int, cursor: int | None = None) -> list[Segment]:
+        """Exactly `cols` cells: a wide character takes its two (the emulator's empty right
+        half is skipped); a note (str) is a dim row."""
+        if not isinstance(row, avt.Line):
+            return [Segment((row or "")[:cols].ljust(cols), self._note if row else None)]
         out: list[Segment] = []
         run: list[str] = []
         run_style: Style | None = None
-        x = 0
-        while x < cols:
-            ch = row.get(x, default) if row else default
-            text = ch.data
-            width = 1
-            if not (len(text) == 1 and " " <= text <= "~"):
-                width = cell_len(text)
-                if width == 2 and not (
-                    x + 1 < cols and row is not None and row.get(x + 1, default).data == ""
-                ):
-                    text, width = " ", 1
-                elif width not in (1, 2):
-                    text, width = " ", 1  # an empty half or a zero-width leftover
-            style = self.style(ch, cursor == x)
+        for x, cell in enumerate(row.cells[:cols]):
+            if not cell.width:
+                continue
+            style = self.style(cell.pen, cursor == x)
             if style is not run_style and run:
                 out.append(Segment("".join(run), run_style))
                 run = []
             run_style = style
-            run.append(text)
-            x += width
+            run.append(cell.char)
         if run:
             out.append(Segment("".join(run), run_style))
         return out
 
-    def text(
-        self, row: Mapping[int, Char] | None, cols: int, default: Char, cursor: int | None = None
-    ) -> Text:
+    def text(self, row: Row | None, cols: int, cursor: int | None = None) -> Text:
         """The same row as a Rich Text (handy for tests and for printing)."""
         out = Text(end="")
-        for seg in self.segments(row, cols, default, cursor):
+        for seg in self.segments(row, cols, cursor):
             out.append(seg.text, seg.style)
         return out
 

@@ -126,8 +126,7 @@ class TerminalView(ScrollView):
         screen = feed.screen
         cols = screen.columns
         at = index - len(screen.history)
-        cursor = None
-        if self.live and not screen.cursor.hidden and at == screen.cursor.y:
-            cursor = min(screen.cursor.x, cols - 1)
-        segments = self.painter.segments(feed.row(index), cols, screen.default_char, cursor)
+        cur = screen.cursor
+        cursor = cur.x if self.live and not cur.hidden and at == cur.y else None
+        segments = self.painter.segments(feed.row(index), cols, cursor)
         return Strip(segments, cols).apply_style(base).crop_extend(scroll_x, scroll_x + width, base)

@@ -1,4 +1,4 @@
-"""`looop watch` without a terminal: pyte cells -> Rich, scrollback, the log feed, the fleet."""
+"""`looop watch` without a terminal: emulated cells -> Rich, scrollback, the log feed, the fleet."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import avt
 import pytest
 from rich.cells import cell_len
 from rich.color import Color, ColorTriplet
@@ -13,10 +14,10 @@ from rich.style import Style
 from rich.text import Text
 
 from looop.home.logfiles import output_at
-from looop.sessions.screen import REPLAY_MAX, FastStream, SessionScreen
+from looop.sessions.screen import REPLAY_MAX, Screen
 from looop.sessions.state import Session
 from looop.tui import feed as feed_mod
-from looop.tui.feed import Output, ScrollbackScreen, SessionFeed
+from looop.tui.feed import Output, SessionFeed
 from looop.tui.render import (
     Painter,
     default_selection,
@@ -26,14 +27,14 @@ from looop.tui.render import (
 )
 
 
-def _screen(data: bytes, cols: int = 30, rows: int = 4) -> SessionScreen:
-    s = SessionScreen(cols, rows)
-    FastStream(s).feed(data)
+def _screen(data: bytes, cols: int = 30, rows: int = 4) -> Screen:
+    s = Screen(cols, rows)
+    s.feed(data)
     return s
 
 
-def _row(s: SessionScreen, y: int = 0, cursor: int | None = None) -> Text:
-    return Painter().text(s.buffer.get(y), s.columns, s.default_char, cursor)
+def _row(s: Screen, y: int = 0, cursor: int | None = None) -> Text:
+    return Painter().text(s.view()[y], s.columns, cursor)
 
 
 def _style_at(text: Text, x: int) -> Style:
@@ -49,16 +50,11 @@ class _NullConsole:
 
 
 def test_colours_map_to_rich() -> None:
-    assert rich_color("default") is None
-    assert rich_color("idx1") == Color.from_ansi(1)
-    assert rich_color("idx9") == Color.from_ansi(9)
-    assert rich_color("idx208") == Color.from_ansi(208)
-    tc = rich_color("#ff8000")
+    assert rich_color(None) is None
+    assert rich_color(avt.Color.Indexed(1)) == Color.from_ansi(1)
+    assert rich_color(avt.Color.Indexed(208)) == Color.from_ansi(208)
+    tc = rich_color(avt.Color.RGB(255, 128, 0))
     assert tc is not None and tc.triplet == ColorTriplet(255, 128, 0)
-    assert rich_color("brown") == Color.from_ansi(3)  # pyte's name for yellow
-    assert rich_color("brightred") == Color.from_ansi(9)
-    assert rich_color("00ff00") == Color.parse("#00ff00")
-    assert rich_color("idx999") is None and rich_color("nonsense") is None
 
 
 def test_sgr_attributes_become_styles() -> None:
@@ -107,13 +103,13 @@ def test_blank_row_is_full_width() -> None:
 
 
 def test_scrollback_keeps_rows_scrolled_off_the_top() -> None:
-    s = ScrollbackScreen(10, 3, history=5)
-    stream = FastStream(s)
+    s = Screen(10, 3, history=5)
+    stream = s
     stream.feed(b"".join(b"l%d\r\n" % i for i in range(8)))
-    hist = ["".join(r[x].data for x in range(10)).rstrip() for r in s.history]
+    hist = [r.text.rstrip() for r in s.history if isinstance(r, avt.Line)]
     assert hist == ["l1", "l2", "l3", "l4", "l5"]  # bounded: l0 fell off the front
     assert s.dropped == 1
-    assert s.display[0].rstrip() == "l6"
+    assert s.rows()[0] == "l6"
     # the alternate screen repaints in place: nothing goes to the scrollback
     stream.feed(b"\x1b[?1049h" + b"".join(b"a%d\r\n" % i for i in range(6)) + b"\x1b[?1049l")
     assert len(s.history) == 5 and s.dropped == 1
@@ -146,14 +142,14 @@ def test_feed_follows_only_new_bytes(tmp_path: Path) -> None:
     f = SessionFeed("w", _out(log), 20, 4, "t0", _clock)
     f.open()
     _feed_all(f)
-    assert f.screen.display[0].rstrip() == "hello"
+    assert f.screen.rows()[0] == "hello"
     assert f.poll() is False  # nothing new
     with log.open("ab") as out:
         out.write(b"\x1b[32mworld\x1b[0m\r\n")
     assert f.poll() is True
     assert bytes(f.pending) == b"\x1b[32mworld\x1b[0m\r\n"  # only what was appended
     _feed_all(f)
-    assert [r.rstrip() for r in f.screen.display[:2]] == ["hello", "world"]
+    assert f.screen.rows()[:2] == ["hello", "world"]
     log.write_bytes(b"new\r\n")  # the log was replaced by a shorter one
     assert f.poll() is None
 
@@ -170,7 +166,7 @@ def test_feed_replays_a_bounded_tail_from_a_line_start(tmp_path: Path) -> None:
     assert f.screen.cursor.hidden  # mode switched before the tail is carried over
     assert f.offset == len(data)
     _feed_all(f)
-    assert "last line" in "\n".join(f.screen.display)
+    assert "last line" in "\n".join(f.screen.rows())
     assert f.line_count() == len(f.screen.history) + 5
 
 
@@ -189,10 +185,10 @@ def test_feed_skips_a_burst_and_marks_the_gap(
     assert f.poll() is True
     assert len(f.pending) <= cap
     _feed_all(f)
-    rows = ["".join(r[x].data for x in range(40)) for r in f.screen.history]
+    rows = [r if isinstance(r, str) else r.text for r in f.screen.history]
     assert any("skipped" in r for r in rows)
     assert f.skipped >= 2 * cap
-    assert "after burst" in "\n".join(f.screen.display)
+    assert "after burst" in "\n".join(f.screen.rows())
 
 
 def test_a_burst_cut_mid_line_counts_every_byte_it_does_not_show(
