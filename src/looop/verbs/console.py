@@ -173,34 +173,23 @@ def _served(args: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     return serve(args, env, clock)
 
 
-def _root_help(args: list[str], env: dict[str, str]) -> bool:
-    """`looop --help` from the text click renders at 80 columns (cli/help.txt, held to it by
-    tests/unit/cli/test_help_examples.py): the list is read by people at a prompt, and
-    loading click alone costs four Python starts. A narrower terminal gets click's own."""
-    if args not in (["--help"], ["-h"]):
+def _root_help(args: list[str]) -> bool:
+    """`looop --help` as click renders it at 80 columns (cli/help.txt, held to it by
+    tests/unit/cli/test_help_examples.py), without loading click (four Python starts' worth);
+    a narrower terminal gets click's own wrapping."""
+    import shutil  # click's own measure of the terminal
+
+    if args not in (["--help"], ["-h"]) or shutil.get_terminal_size().columns < 80:
         return False
-    cols = int(env["COLUMNS"]) if env.get("COLUMNS", "").isdigit() else 0
-    if cols <= 0:
-        try:
-            cols = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, OSError, ValueError):
-            cols = 80
-    if cols < 80:
-        return False
-    try:
-        with open(
-            os.path.join(os.path.dirname(os.path.dirname(__file__)), "cli", "help.txt"),
-            encoding="utf-8",
-        ) as f:
-            sys.stdout.write(f.read())
-    except OSError:
-        return False
+    text = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cli", "help.txt")
+    with open(text, encoding="utf-8") as f:
+        sys.stdout.write(f.read())
     return True
 
 
 def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
     try:
-        if _served(args, env, clock) or _root_help(args, env):
+        if _served(args, env, clock) or _root_help(args):
             return
         from looop.cli.root import run_click  # lazy: click, for every verb a human types
 

@@ -158,9 +158,8 @@ def test_the_verb_list_says_what_each_verb_says_of_itself() -> None:
 
 def test_the_root_help_served_without_click_is_clicks_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "_help_option", None)  # click keeps the one a bare Context made
-    want = cli.make_context(
-        "looop", [], terminal_width=78
-    ).get_help()  # an 80-column terminal + "\n"
+    # 78: what click makes of an 80-column terminal
+    want = cli.make_context("looop", [], terminal_width=78).get_help() + "\n"
     got = (Path(looop.cli.__file__).parent / "help.txt").read_text(encoding="utf-8")
     assert got == want, (
         "src/looop/cli/help.txt is stale: COLUMNS=80 python -c 'from looop.cli.root import "
