@@ -10,8 +10,10 @@ import click
 
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
 from looop.cli.examples import attach, epilog
+from looop.cli.failure import fail
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
+from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.
@@ -38,8 +40,6 @@ FOREIGN: dict[str, tuple[str, ...]] = {
 
 def usage_error(msg: str) -> NoReturn:
     """A usage mistake (a bad flag, a missing argument, a bad value): exit 2, as click's."""
-    from looop.cli.failure import fail  # lazy: `looop --help` never fails
-
     fail(msg, 2)
 
 
@@ -77,12 +77,6 @@ class LazyGroup(click.Group):
             # the reader went away (`looop journal | head`): a quiet end, as a filter's (click
             # would exit 1); the entry (verbs/console.py) points stdout at /dev/null
             raise click.exceptions.Exit(0) from None
-
-    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from looop.runners import names  # lazy: only the root's own help names the runners
-
-        self.help = SHORT_HELP.format(runners=", ".join((*names(), "custom")))
-        super().format_help_text(ctx, formatter)
 
     def _verbs(self, ctx: click.Context) -> list[str]:
         return [c for c in self.list_commands(ctx) if c not in ALIASES]
@@ -125,12 +119,12 @@ class LazyGroup(click.Group):
         return cmd
 
 
-SHORT_HELP = """A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
+SHORT_HELP = f"""A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
 
 \b
 Start here:
   looop                 start the pulse and stream it (Ctrl-C stops everything)
-  looop init            choose the agent CLI ({runners})
+  looop init            choose the agent CLI ({", ".join((*names(), "custom"))})
   looop up | down       start / stop the pulse in the background
   looop status          pulse, last beat, failures at a glance
   looop tick --dry-run  print the prompt the next decision would get
