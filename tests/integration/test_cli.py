@@ -29,6 +29,29 @@ def test_version_and_help(data: Path, cli: Cli) -> None:
     assert code == 2 and err.count("\n") == 1 and "looop help" in err
 
 
+def test_root_help_loads_neither_click_nor_a_verb(cli: Cli) -> None:
+    """`looop --help` is typed at a prompt: it pays for no verb module and not for click."""
+    probe = (
+        "import json, sys\n"
+        "from looop.verbs.console import run\n"
+        "run(['--help'])\n"
+        "mods = [m for m in sys.modules if m == 'click' or m.startswith('looop.cli.')]\n"
+        "sys.stderr.write(json.dumps(mods))\n"
+    )
+    env = {**cli.child_env(), "COLUMNS": "100"}
+    p = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=20)
+    assert p.stdout.startswith(b"Usage: looop [OPTIONS]") and b"worktrees" in p.stdout
+    assert json.loads(p.stderr) == []
+    # a terminal narrower than the text gets click's own wrapping
+    narrow = subprocess.run(
+        [sys.executable, "-m", "looop", "--help"],
+        env={**cli.child_env(), "COLUMNS": "60"},
+        capture_output=True,
+        timeout=20,
+    )
+    assert narrow.returncode == 0 and b"\n  agent-driven work.\n" in narrow.stdout
+
+
 def test_help_has_no_side_effects(data: Path, cli: Cli) -> None:
     for args in (
         ["goal", "write", "--help"],

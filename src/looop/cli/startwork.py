@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from looop.cli.startargs import Start
 from looop.cli.steermove import steer
 from looop.cli.steerwork import body
 from looop.core.context import Ctx
@@ -25,6 +25,28 @@ from looop.workers.ids import normalise_target
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005
 SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
+
+
+@dataclass(slots=True)
+class Start:
+    """`looop worker start`'s request as the click verb (cli/workers.py) hands it here."""
+
+    worker_id: str = ""
+    prompt: str | None = None
+    runner: str | None = None
+    command: str | None = None
+    verify: str | None = None
+    journal: str | None = None
+    sandbox: str | None = None  # "on" / "off"; None: the config decides
+    repo: str | None = None  # run it in its own git worktree of this repo
+    repos: tuple[str, ...] = ()  # several --repo: one worktree of each (click's)
+    branch: str | None = None
+    resume: bool = False
+    steerable: bool = False  # a human lets decisions steer it (act/reach.py)
+    host: str | None = None  # an SSH host's name (looop host add), or local
+    budget: float | None = None  # its spend ceiling (USD); click's --budget only
+    on_budget: str = "pause"
+    attempts: int | list[str] | None = None  # --attempts: a count or runners
 
 
 def _repo_given(repo: str, host: str | None) -> str:

@@ -14,8 +14,7 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.needs import ls_cmd, worker_show
 from looop.cli.params import JOURNAL_OPT, hidden_alias
-from looop.cli.startargs import Start
-from looop.cli.startwork import start_worker_lines, started_ok
+from looop.cli.startwork import Start, start_worker_lines, started_ok
 from looop.cli.steermove import worker_kill
 from looop.cli.steerwork import words
 from looop.loop.ended import clear_stall
@@ -137,19 +136,23 @@ def worker_start(
             f"--budget {budget:g}: give a positive amount in USD, at most "
             f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
         )
-    start = Start()
-    start.budget, start.on_budget = budget, on_budget
-    start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
-    start.runner, start.command, start.verify = runner, command, verify
-    start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
-    start.repo, start.branch, start.resume, start.host = (
-        repos[0] if repos else None,
-        branch,
-        resume,
-        host,
+    start = Start(
+        worker_id=worker_id,
+        prompt=words(prompt),
+        runner=runner,
+        command=command,
+        verify=verify,
+        journal=journal,
+        sandbox=None if sandbox is None else ("on" if sandbox else "off"),
+        repo=repos[0] if repos else None,
+        repos=repos if len(repos) > 1 else (),
+        branch=branch,
+        resume=resume,
+        steerable=steerable,
+        host=host,
+        budget=budget,
+        on_budget=on_budget,
     )
-    start.repos = repos if len(repos) > 1 else ()
-    start.steerable = steerable
     if attempts is not None:
         start.attempts = int(attempts) if attempts.strip().isdigit() else attempts.split(",")
     click.echo(start_worker_lines(start, ctx, started_ok), nl=False)

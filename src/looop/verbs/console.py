@@ -173,9 +173,29 @@ def _served(args: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     return serve(args, env, clock)
 
 
+def _root_help(args: list[str], env: dict[str, str]) -> bool:
+    """`looop --help` as click renders it at 80 columns (cli/help.txt, held to it by
+    tests/unit/cli/test_help_examples.py), without loading click (four Python starts' worth);
+    a narrower terminal gets click's own wrapping."""
+    if args not in (["--help"], ["-h"]):
+        return False
+    cols = env.get("COLUMNS", "")  # the terminal measured as click does (shutil's way)
+    if not cols.isdigit() or int(cols) == 0:
+        try:
+            cols = str(os.get_terminal_size(sys.__stdout__.fileno()).columns)  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            cols = "80"
+    if int(cols) < 80:
+        return False
+    text = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cli", "help.txt")
+    with open(text, encoding="utf-8") as f:
+        sys.stdout.write(f.read())
+    return True
+
+
 def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
     try:
-        if _served(args, env, clock):
+        if _served(args, env, clock) or _root_help(args, env):
             return
         from looop.cli.root import run_click  # lazy: click, for every verb a human types
 

@@ -6,10 +6,12 @@ verb added to cli/commands.py or to a group without an entry in cli/examples.py 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import click
 import pytest
 
+import looop.cli
 from looop.cli.commands import HIDDEN
 from looop.cli.examples import EXAMPLES
 from looop.cli.root import cli, did_you_mean
@@ -152,3 +154,14 @@ def test_the_verb_list_says_what_each_verb_says_of_itself() -> None:
     assert set(SHORT) == set(verbs)
     for verb, cmd in verbs.items():
         assert SHORT[verb] == cmd.get_short_help_str(10**6), verb
+
+
+def test_the_root_help_served_without_click_is_clicks_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_help_option", None)  # click keeps the one a bare Context made
+    # 78: what click makes of an 80-column terminal
+    want = cli.make_context("looop", [], terminal_width=78).get_help() + "\n"
+    got = (Path(looop.cli.__file__).parent / "help.txt").read_text(encoding="utf-8")
+    assert got == want, (
+        "src/looop/cli/help.txt is stale: COLUMNS=80 python -c 'from looop.cli.root import "
+        'run_click; run_click(["--help"], {})\' > src/looop/cli/help.txt'
+    )
