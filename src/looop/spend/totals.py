@@ -71,28 +71,34 @@ def source(row: dict[str, Any]) -> str:
     return f"{kind}\t{rid}\t{runner}"
 
 
+def parse_row(line: str) -> tuple[dict[str, Any], float, float] | None:
+    """A ledger line's row, its USD and its time; None for a corrupt line (every reader of the
+    ledger takes it as no spend): not an object with a sane `cost_usd` and an RFC 3339 `ts`."""
+    try:
+        obj = jsonio.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    amount = sane_usd(obj.get("cost_usd"))
+    ts = obj.get("ts")
+    when = stamps.parse_utc(ts) if isinstance(ts, str) else None
+    if amount is None or when is None:
+        return None
+    return obj, amount, when
+
+
 def fold(buf: bytes, quarters: dict[str, dict[str, int]], since: int) -> int:
     """Add the whole lines of `buf` to `quarters` (rows stamped before `since` left out);
     the bytes taken, up to the end of the last whole line (a line being written stays)."""
     end = buf.rfind(b"\n") + 1
     for raw in buf[:end].split(b"\n"):
-        if not raw.strip():
+        row = parse_row(raw.decode("utf-8", "replace")) if raw.strip() else None
+        if row is None:
             continue
-        try:
-            obj = jsonio.loads(raw.decode("utf-8", "replace"))
-        except (ValueError, RecursionError):
-            continue  # corrupt: no spend, as every reader of the ledger takes it
-        if not isinstance(obj, dict):
-            continue
-        amount = sane_usd(obj.get("cost_usd"))
-        ts = obj.get("ts")
-        when = stamps.parse_utc(ts) if isinstance(ts, str) else None
-        if amount is None or when is None:
-            continue
-        start = int(stamps.whole_second(when) // QUARTER) * QUARTER
-        if start < since:
-            continue
-        add(quarters.setdefault(str(start), {}), obj, amount)
+        start = int(stamps.whole_second(row[2]) // QUARTER) * QUARTER
+        if start >= since:
+            add(quarters.setdefault(str(start), {}), row[0], row[1])
     return end
 
 
