@@ -205,7 +205,7 @@ def _caught_up(
             folded = _catch_up(d, fds, clock)
             if folded is None:
                 break
-            folded += before + (WRITE_BYTES if d.migrated else 0)
+            folded += before
             _ready(d, *want, folded >= WRITE_BYTES)
             return d, folded, False
         except Stale:
