@@ -40,7 +40,6 @@ __all__ = ["DAYS", "Days", "Held", "Source", "day_totals"]
 WRITE_BYTES = 32 << 10  # a reader folds a tail this long in memory (~300 rows); more: it writes
 ALL = ""  # since: every month
 NONE = "~"  # since: no month, the running sums only (`/metrics`); sorts after every month
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _HEAD = 32
 _CHUNK = 1 << 20
 
@@ -108,7 +107,7 @@ def _open_all(data: str) -> list[tuple[int, os.stat_result]]:
     try:
         for path in [*rotate.archives(data), os.path.join(data, rotate.LEDGER)]:
             try:
-                fd = os.open(path, _FLAGS)
+                fd = os.open(path, rotate.FLAGS)
             except FileNotFoundError:
                 continue
             except OSError as e:
