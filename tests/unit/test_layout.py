@@ -35,14 +35,13 @@ ELSEWHERE: dict[tuple[str, str], str] = {
 
 
 def layout_names() -> set[str]:
-    """The top-level names `Paths` gives the data dir (every property one level under it)."""
+    """The top-level names `Paths` gives the data dir (every attribute one level under it)."""
     p = Paths.at(Path("/d"))
     names = set()
-    for attr, v in vars(Paths).items():
-        if isinstance(v, property):
-            got = getattr(p, attr)
-            if isinstance(got, Path) and got.parent == p.data:
-                names.add(got.name)
+    for attr in dir(Paths):
+        got = getattr(p, attr)
+        if isinstance(got, Path) and got.parent == p.data:
+            names.add(got.name)
     return names - {"config.json"}
 
 

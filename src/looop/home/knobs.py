@@ -8,7 +8,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any, Literal, Protocol
+    from typing import Any, Protocol
 
     class ConfigLike(Protocol):  # what the knobs read of core/config's Config, which imports us
         raw: dict[str, Any]
@@ -18,25 +18,14 @@ if TYPE_CHECKING:
 class Knob:
     __slots__ = ("config_key", "default", "describe", "env", "kind", "maximum", "minimum", "name")
 
-    def __init__(
-        self,
-        name: str,
-        env: str,
-        config_key: str | None,
-        default: Any,
-        kind: Literal["int", "float", "bool"],
-        minimum: float | None = 0,
-        describe: str = "",
-        maximum: float = 0,
-    ) -> None:
-        self.name = name
-        self.env = env
-        self.config_key = config_key
-        self.default = default
-        self.kind = kind
-        self.minimum = minimum
-        self.maximum = maximum
-        self.describe = describe
+    def __init__(self, row: str) -> None:
+        """One row of _TABLE."""
+        name, default, kind, low, high, describe = row.split(None, 5)
+        self.describe = " ".join(describe.split())
+        self.name, self.env, self.default = name, f"LOOOP_{name.upper()}", _num(default)
+        self.config_key = name if kind.endswith("+c") else None
+        self.kind = kind.removesuffix("+c")
+        self.minimum, self.maximum = _num(low), _num(high)
 
     def _coerce(self, v: Any) -> Any:
         if self.kind == "bool":
@@ -92,256 +81,108 @@ class Knob:
         return self._coerce(v)
 
 
-def _k(
-    name: str,
-    default: Any,
-    kind: Literal["int", "float", "bool"] = "int",
-    *,
-    config: bool = False,
-    minimum: float | None = 0,
-    maximum: float = 0,
-    env: str | None = None,
-    describe: str = "",
-) -> Knob:
-    key = name if config else None
-    return Knob(
-        name, env or f"LOOOP_{name.upper()}", key, default, kind, minimum, describe, maximum
-    )
-
-
-# Upper bounds: long enough for any real use, short enough that no sleep, deadline or
-# allocation built from them can overflow.
-_DAY = 86400
-_WEEK = 7 * _DAY
-_DECADE = 3660 * _DAY
-_COUNT = 1_000_000
-_BYTES = 1 << 40
-_BOUNDS = (  # a worker's bounds (core/limits, loop/diskcheck); 0 turns one off
-    ("pids", 512, _COUNT, "processes a worker may run at once"),
-    ("memory", 4 << 30, _BYTES, "memory a worker may use (bytes)"),
-    ("disk", 2 << 30, _BYTES, "bytes a worker may keep in its own folders"),
-)
-
-
-KNOBS: dict[str, Knob] = {
-    k.name: k
-    for k in [
-        _k("interval", 60, config=True, minimum=1, maximum=_DAY, describe="idle cadence (s)"),
-        _k(
-            "busy_interval",
-            None,
-            config=True,
-            minimum=1,
-            maximum=_DAY,
-            describe="cadence after a move (s)",
-        ),
-        _k(
-            "active_interval",
-            None,
-            config=True,
-            minimum=1,
-            maximum=_DAY,
-            describe="cadence while a worker lives (s)",
-        ),
-        _k(
-            "max_next_interval",
-            300,
-            config=True,
-            minimum=5,
-            maximum=_DAY,
-            describe="cap on the AI's nudge (s)",
-        ),
-        _k("session_ttl", 259200, config=True, maximum=_DECADE, describe="corpse retention (s)"),
-        _k("worktree_keep_days", 14, config=True, minimum=3, maximum=3660, describe="kept (days)"),
-        # below the ephemeral ports (Linux 32768-60999, macOS 49152+): an outgoing connection
-        # may take one of those between a lease and the worker's bind
-        _k("worker_port_base", 24000, config=True, minimum=1024, maximum=65535, describe="port"),
-        _k("worker_ports", 1000, config=True, minimum=1, maximum=64512, describe="ports leased"),
-        _k(
-            "max_daily_usd",
-            10.0,
-            "float",
-            config=True,
-            minimum=None,
-            maximum=1e9,
-            describe="daily budget, <=0 off",
-        ),
-        _k(
-            "refuse_unmetered",
-            False,
-            "bool",
-            config=True,
-            describe="with a daily budget on, refuse starting a worker looop cannot meter",
-        ),
-        _k("sensor_timeout", 60, maximum=_DAY, describe="per-sensor timeout (s), 0 off"),
-        _k("sensor_max_bytes", 8192, maximum=64 << 20, describe="snapshot size cap, 0 off"),
-        _k("runs_keep", 50, maximum=_COUNT, describe="runs/ kept, 0 keeps all"),
-        _k("tick_timeout_secs", 1800, maximum=_WEEK, describe="runner deadline (s)"),
-        _k("shell_timeout_secs", 300, maximum=_WEEK, describe="run_shell deadline (s)"),
-        _k("backoff_max_secs", 300, minimum=1, maximum=_DAY, describe="failure backoff cap (s)"),
-        _k("playbook_keep", 20, maximum=_COUNT, describe="PLAYBOOK versions kept in playbook.d/"),
-        _k(
-            "prompt_max_bytes",
-            262144,
-            maximum=64 << 20,
-            describe="total prompt cap (bytes): whole goals and readings past it left out, 0 off",
-        ),
-        _k("noop_ttl", 21600, maximum=_DECADE, describe="re-decide an old noop (s), 0 off"),
-        _k("max_decides_per_hour", 120, maximum=_COUNT, describe="hourly decide cap, 0 off"),
-        _k(
-            "coalesce",
-            5,
-            config=True,
-            maximum=60,
-            describe="changes within this many seconds make one decide (s), 0 off",
-        ),
-        _k("flap_streak", 5, maximum=_COUNT, describe="v1.0's flap switch: 0 turns damping off"),
-        _k(
-            "flap_window",
-            5,
-            config=True,
-            minimum=2,
-            maximum=1000,
-            describe="beats of signal history per sensor for flap detection",
-        ),
-        _k(
-            "flap_high",
-            30.0,
-            "float",
-            config=True,
-            maximum=100,
-            describe="weighted % of changed beats that starts flapping, 0 off",
-        ),
-        _k(
-            "flap_low",
-            20.0,
-            "float",
-            config=True,
-            maximum=100,
-            describe="weighted % below which a flapping sensor has settled",
-        ),
-        _k(
-            "notify_failure_streak",
-            3,
-            config=True,
-            maximum=_COUNT,
-            describe="tell the human after this many failed beats in a row, 0 off",
-        ),
-        _k(
-            "notify_drain_secs",
-            10,
-            "float",
-            maximum=_DAY,
-            describe="a one-shot command waits this long at exit for notifications on their way",
-        ),
-        _k(
-            "tells_consumed_keep_secs",
-            604800,
-            maximum=_DECADE,
-            describe="a tell already read is kept this long in tells/consumed/ (s)",
-        ),
-        _k("max_workers", 8, maximum=10_000, describe="fleet cap, 0 off"),
-        _k(
-            "worker_stuck_secs",
-            900,
-            maximum=_DECADE,
-            describe="a silent live worker counts as stuck",
-        ),
-        _k("worker_stall_after", 3, maximum=_COUNT, describe="same failures in a row: stalled"),
-        _k(
-            "verify_timeout_secs",
-            60,
-            minimum=1,
-            maximum=_WEEK,
-            describe="one verify command's deadline",
-        ),
-        _k(
-            "verify_beat_budget_secs",
-            120,
-            minimum=1,
-            maximum=_WEEK,
-            describe="all verifies in one beat",
-        ),
-        _k("journal_max_bytes", 5 * 1024 * 1024, maximum=_BYTES, describe="journal rotation size"),
-        _k(
-            "events_max_bytes",
-            5 * 1024 * 1024,
-            maximum=_BYTES,
-            describe="events.jsonl rotation size",
-        ),
-        _k(
-            "runner_retries",
-            0,
-            maximum=100,
-            describe="extra runner attempts on a matched provider error",
-        ),
-        _k("runner_retry_sleep", 3, maximum=3600, describe="seconds x attempt between retries"),
-        _k("shell_allow_dangerous", False, "bool", describe="disable the shell tripwire"),
-        _k("ask_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop ask` answer poll"),
-        _k(
-            "ask_timeout_s",
-            0,
-            "float",
-            maximum=_DECADE,
-            describe="`looop ask` gives up after (s), 0 waits forever",
-        ),
-        _k("wait_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop wait` poll"),
-        # The pulse's own restartPolicy (its session's supervisor): a crash restarts it after
-        # a delay doubling from the first to the cap; a heartbeat older than the pulse's own
-        # promise plus the watchdog's grace restarts it too (0: no watchdog).
-        _k(
-            "pulse_restart_secs",
-            1,
-            "float",
-            minimum=0.01,
-            maximum=_DAY,
-            describe="first delay before a crashed pulse restarts (s), doubling",
-        ),
-        _k(
-            "pulse_restart_max_secs",
-            60,
-            "float",
-            minimum=0.01,
-            maximum=_DAY,
-            describe="cap of the pulse's restart delay (s)",
-        ),
-        _k(
-            "pulse_watchdog_secs",
-            120,
-            "float",
-            maximum=_DAY,
-            describe="restart a pulse this long past its promised heartbeat (s); 0 off",
-        ),
-        _k(
-            "session_host_idle",
-            300,
-            "float",
-            maximum=_DAY,
-            describe=(
-                "a data dir's preloaded session host lives while one of its sessions does, "
-                "then exits after this long unused (s, at most 10); 0: no host"
-            ),
-        ),
-        # A worker's log rotates at this size into at most this many files (a reused id's
-        # earlier logs counted), so a chatty worker cannot fill the disk: 16 MiB (the window a
-        # dead screenshot replays; a TUI repaints all the time) x 4, at most 64 MiB a session.
-        _k(
-            "session_log_max_bytes",
-            16 << 20,
-            minimum=64 << 10,
-            maximum=_BYTES,
-            describe="a session's output.log rotates at this size (bytes)",
-        ),
-        _k(
-            "session_log_max_files",
-            4,
-            minimum=2,
-            maximum=1000,
-            describe="a session's log files kept, rotated and earlier runs' counted",
-        ),
-        *(_k(f"worker_max_{n}", v, config=True, maximum=m, describe=d) for n, v, m, d in _BOUNDS),
-    ]
+# Every knob: name (its env: LOOOP_ then the name in capitals), default (- none), kind (+c: a config
+# key too), minimum (- none), maximum, what it is; a line that starts with a space goes on with the
+# one above. Upper bounds: long enough for any real use, short enough that no sleep, deadline or
+# allocation built from them can overflow. worker_port_base: below the ephemeral ports (Linux
+# 32768-60999, macOS 49152+), which an outgoing connection may take between a lease and the worker's
+# bind. pulse_*: the pulse's own restartPolicy (its session's supervisor): a crash restarts it after
+# a delay doubling from the first to the cap; a heartbeat older than its promise plus the watchdog's
+# grace restarts it too. session_log_*: a chatty worker cannot fill the disk: 16 MiB (the window a
+# dead screenshot replays) x 4, at most 64 MiB a session. worker_max_*: a worker's bounds
+# (core/limits, loop/diskcheck); 0 turns one off.
+_TABLE = """\
+interval                         60 int+c       1      day idle cadence (s)
+busy_interval                     - int+c       1      day cadence after a move (s)
+active_interval                   - int+c       1      day cadence while a worker lives (s)
+max_next_interval               300 int+c       5      day cap on the AI's nudge (s)
+session_ttl                  259200 int+c       0   decade corpse retention (s)
+worktree_keep_days               14 int+c       3     3660 kept (days)
+worker_port_base              24000 int+c    1024    65535 port
+worker_ports                   1000 int+c       1    64512 ports leased
+max_daily_usd                  10.0 float+c     -      1e9 daily budget, <=0 off
+refuse_unmetered              false bool+c      0        0 with a daily budget on, refuse starting a
+                                                           worker looop cannot meter
+sensor_timeout                   60 int         0      day per-sensor timeout (s), 0 off
+sensor_max_bytes               8192 int         0 67108864 snapshot size cap, 0 off
+runs_keep                        50 int         0    count runs/ kept, 0 keeps all
+tick_timeout_secs              1800 int         0     week runner deadline (s)
+shell_timeout_secs              300 int         0     week run_shell deadline (s)
+backoff_max_secs                300 int         1      day failure backoff cap (s)
+playbook_keep                    20 int         0    count PLAYBOOK versions kept in playbook.d/
+prompt_max_bytes             262144 int         0 67108864 total prompt cap (bytes): whole goals and
+                                                           readings past it left out, 0 off
+noop_ttl                      21600 int         0   decade re-decide an old noop (s), 0 off
+max_decides_per_hour            120 int         0    count hourly decide cap, 0 off
+coalesce                          5 int+c       0       60 changes within this many seconds make one
+                                                           decide (s), 0 off
+flap_streak                       5 int         0    count v1.0's flap switch: 0 turns damping off
+flap_window                       5 int+c       2     1000 beats of signal history per sensor for
+                                                           flap detection
+flap_high                      30.0 float+c     0      100 weighted % of changed beats that starts
+                                                           flapping, 0 off
+flap_low                       20.0 float+c     0      100 weighted % below which a flapping sensor
+                                                           has settled
+notify_failure_streak             3 int+c       0    count tell the human after this many failed
+                                                           beats in a row, 0 off
+notify_drain_secs                10 float       0      day a one-shot command waits this long at
+                                                           exit for notifications on their way
+tells_consumed_keep_secs     604800 int         0   decade a tell already read is kept this long in
+                                                           tells/consumed/ (s)
+max_workers                       8 int         0    10000 fleet cap, 0 off
+worker_stuck_secs               900 int         0   decade a silent live worker counts as stuck
+worker_stall_after                3 int         0    count same failures in a row: stalled
+verify_timeout_secs              60 int         1     week one verify command's deadline
+verify_beat_budget_secs         120 int         1     week all verifies in one beat
+journal_max_bytes           5242880 int         0    bytes journal rotation size
+events_max_bytes            5242880 int         0    bytes events.jsonl rotation size
+runner_retries                    0 int         0      100 extra runner attempts on a matched
+                                                           provider error
+runner_retry_sleep                3 int         0     3600 seconds x attempt between retries
+shell_allow_dangerous         false bool        0        0 disable the shell tripwire
+ask_poll_ms                    1000 int        10    60000 `looop ask` answer poll
+ask_timeout_s                     0 float       0   decade `looop ask` gives up after (s), 0 waits
+                                                           forever
+wait_poll_ms                   1000 int        10    60000 `looop wait` poll
+pulse_restart_secs                1 float    0.01      day first delay before a crashed pulse
+                                                           restarts (s), doubling
+pulse_restart_max_secs           60 float    0.01      day cap of the pulse's restart delay (s)
+pulse_watchdog_secs             120 float       0      day restart a pulse this long past its
+                                                           promised heartbeat (s); 0 off
+session_host_idle               300 float       0      day a data dir's preloaded session host lives
+                                                           while one of its sessions does, then
+                                                           exits after this long unused (s, at most
+                                                           10); 0: no host
+session_log_max_bytes      16777216 int     65536    bytes a session's output.log rotates at this
+                                                           size (bytes)
+session_log_max_files             4 int         2     1000 a session's log files kept, rotated and
+                                                           earlier runs' counted
+worker_max_pids                 512 int+c       0    count processes a worker may run at once
+worker_max_memory        4294967296 int+c       0    bytes memory a worker may use (bytes)
+worker_max_disk          2147483648 int+c       0    bytes bytes a worker may keep in its own
+                                                           folders
+"""
+_BOUNDS = {
+    "day": 86400,
+    "week": 7 * 86400,
+    "decade": 3660 * 86400,
+    "count": 1_000_000,
+    "bytes": 1 << 40,
 }
+
+
+def _num(text: str) -> Any:
+    if text == "-":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if text in _BOUNDS:
+        return _BOUNDS[text]
+    return int(text) if text.isdigit() else float(text)
+
+
+_ROWS = _TABLE.replace("\n ", " ").splitlines()  # a continuation joins its row
+KNOBS: dict[str, Knob] = {k.name: k for k in map(Knob, _ROWS)}
 
 
 def knob_lines() -> list[str]:

@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+class _Under:
+    """A path in the data dir, read as an attribute of Paths: `journal = _Under(where.JOURNAL)`."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, paths: Paths, owner: object = None) -> Path:
+        return paths.data.joinpath(*self.parts)
+
+
 class Paths:
     """Immutable value: the data dir and the config file; every other path derives from them."""
 
@@ -45,58 +57,23 @@ class Paths:
         return cls(data=data, config=data / "config.json")
 
     # durable memory
-    @property
-    def playbook(self) -> Path:
-        return self.data / where.PLAYBOOK
-
-    @property
-    def playbook_history(self) -> Path:
-        return self.data / "playbook.d"
-
-    @property
-    def goals(self) -> Path:
-        return self.data / where.GOALS
-
-    @property
-    def goals_archive(self) -> Path:
-        return self.data / where.GOALS / "archive"
-
-    @property
-    def sensors(self) -> Path:
-        return self.data / "sensors"
-
-    @property
-    def journal(self) -> Path:
-        return self.data / where.JOURNAL
-
-    @property
-    def reports(self) -> Path:
-        return self.data / where.REPORTS
-
+    playbook = _Under(where.PLAYBOOK)
+    playbook_history = _Under("playbook.d")
+    goals = _Under(where.GOALS)
+    goals_archive = _Under(where.GOALS, "archive")
+    sensors = _Under("sensors")
+    journal = _Under(where.JOURNAL)
+    reports = _Under(where.REPORTS)
     # scratch and coordination
-    @property
-    def snapshots(self) -> Path:
-        return self.data / where.SNAPSHOTS
-
-    @property
-    def runs(self) -> Path:
-        return self.data / "runs"
-
-    @property
-    def prompts(self) -> Path:
-        return self.data / where.PROMPTS
-
-    @property
-    def worktrees(self) -> Path:
-        """Repo workers' checkout records (worktrees/<id>.json; the checkouts are in
-        `checkouts`, and worktrees/<id> of a home made before that)."""
-        return self.data / where.WORKTREES
-
-    @property
-    def sandbox(self) -> Path:
-        """One folder per sandboxed worker (sandbox/<id>: srt.json, its knobs; what it writes is
-        in its room, `rooms`), +tick's and +run_shell's."""
-        return self.data / where.SANDBOX
+    snapshots = _Under(where.SNAPSHOTS)
+    runs = _Under("runs")
+    prompts = _Under(where.PROMPTS)
+    # Repo workers' checkout records (worktrees/<id>.json; the checkouts are in `checkouts`, and
+    # worktrees/<id> of a home made before that).
+    worktrees = _Under(where.WORKTREES)
+    # One folder per sandboxed worker (sandbox/<id>: srt.json, its knobs; what it writes is in its
+    # room, `rooms`), +tick's and +run_shell's.
+    sandbox = _Under(where.SANDBOX)
 
     @property
     def work(self) -> Path:
@@ -115,10 +92,8 @@ class Paths:
         """One folder per sandboxed worker's box (rooms/<id>: work/, tmp/, reports/)."""
         return self.work / "rooms"
 
-    @property
-    def hosts(self) -> Path:
-        """Registered hosts (remote/hosts.py); hosts/workers/<id>.json: workers away."""
-        return self.data / where.HOSTS
+    # Registered hosts (remote/hosts.py); hosts/workers/<id>.json: workers away.
+    hosts = _Under(where.HOSTS)
 
     @property
     def host_workers(self) -> Path:
@@ -128,66 +103,25 @@ class Paths:
         """The home's record of worker `wid` started on another host (remote/hosts.py)."""
         return self.host_workers / f"{wid}.json"
 
-    @property
-    def sessions(self) -> Path:
-        return self.data / where.SESSIONS
-
-    @property
-    def claims(self) -> Path:
-        return self.data / where.CLAIMS
-
-    @property
-    def asks(self) -> Path:
-        return self.data / where.ASKS
-
-    @property
-    def answers(self) -> Path:
-        return self.data / where.ANSWERS
-
-    @property
-    def tells(self) -> Path:
-        return self.data / where.TELLS
-
-    @property
-    def schedules(self) -> Path:
-        return self.data / where.SCHEDULES
-
-    @property
-    def schedule_marks(self) -> Path:
-        """What each schedule has already fired (human/schedules: no second firing after the
-        wall clock steps back)."""
-        return self.data / where.SCHEDULE_MARKS
-
-    @property
-    def verify(self) -> Path:
-        return self.data / where.VERIFY
-
-    @property
-    def vouched(self) -> Path:
-        """Who wrote each sensor and verify, human or decision (core/provenance.py)."""
-        return self.data / "vouched"
-
-    @property
-    def lock_dir(self) -> Path:
-        return self.data / where.LOCKS
-
-    @property
-    def lock_file(self) -> Path:
-        return self.data / where.LOCKS / "lock"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data / where.LOCKS / "pid"
-
-    @property
-    def state_lock(self) -> Path:
-        """Serialises read-modify-write of small shared state files."""
-        return self.data / where.LOCKS / "state"
-
-    @property
-    def decision(self) -> Path:
-        """An unsandboxed decider's answer (`decision_file`)."""
-        return self.data / where.DECISION
+    sessions = _Under(where.SESSIONS)
+    claims = _Under(where.CLAIMS)
+    asks = _Under(where.ASKS)
+    answers = _Under(where.ANSWERS)
+    tells = _Under(where.TELLS)
+    schedules = _Under(where.SCHEDULES)
+    # What each schedule has already fired (human/schedules: no second firing after the wall clock
+    # steps back).
+    schedule_marks = _Under(where.SCHEDULE_MARKS)
+    verify = _Under(where.VERIFY)
+    # Who wrote each sensor and verify, human or decision (core/provenance.py).
+    vouched = _Under("vouched")
+    lock_dir = _Under(where.LOCKS)
+    lock_file = _Under(where.LOCKS, "lock")
+    pid_file = _Under(where.LOCKS, "pid")
+    # Serialises read-modify-write of small shared state files.
+    state_lock = _Under(where.LOCKS, "state")
+    # An unsandboxed decider's answer (`decision_file`).
+    decision = _Under(where.DECISION)
 
     @property
     def decide_room(self) -> Path:
@@ -200,82 +134,30 @@ class Paths:
         decide room when it runs sandboxed, since a box writes nothing in the data dir."""
         return self.decide_room / ".decision.json" if sandboxed else self.decision
 
-    @property
-    def tick_log(self) -> Path:
-        return self.data / "tick.log"
-
-    @property
-    def events(self) -> Path:
-        return self.data / where.EVENTS
-
-    @property
-    def cost_ledger(self) -> Path:
-        return self.data / where.COST_LEDGER
+    tick_log = _Under("tick.log")
+    events = _Under(where.EVENTS)
+    cost_ledger = _Under(where.COST_LEDGER)
 
     # guard state (dot files)
     def state(self, name: str) -> Path:
         return self.data / name
 
-    @property
-    def last_tick_hash(self) -> Path:
-        return self.data / ".last-tick-hash"
-
-    @property
-    def backoff(self) -> Path:
-        return self.data / ".tick-backoff"
-
-    @property
-    def goal_activity(self) -> Path:
-        return self.data / ".goal-activity.json"
-
-    @property
-    def wal(self) -> Path:
-        return self.data / ".action-wal.json"
-
-    @property
-    def last_failure(self) -> Path:
-        return self.data / ".last-failure.json"
-
-    @property
-    def clock_wakes(self) -> Path:
-        """Present while inotify is used up: the pulse wakes on its interval alone."""
-        return self.data / ".clock-wakes"
-
-    @property
-    def last_world(self) -> Path:
-        return self.data / ".last-world.json"
-
-    @property
-    def last_shell(self) -> Path:
-        return self.data / ".last-shell.json"
-
-    @property
-    def next_wake(self) -> Path:
-        return self.data / ".next-wake.json"
-
-    @property
-    def alerts(self) -> Path:
-        return self.data / ".alerts.json"
-
-    @property
-    def noop_at(self) -> Path:
-        return self.data / ".noop-at.json"
-
-    @property
-    def signal_flap(self) -> Path:
-        return self.data / ".signal-flap.json"
-
-    @property
-    def decide_ledger(self) -> Path:
-        return self.data / where.DECIDE_LEDGER
-
-    @property
-    def cost_unmetered(self) -> Path:
-        return self.data / where.COST_UNMETERED
-
-    @property
-    def gitignore(self) -> Path:
-        return self.data / where.GITIGNORE
+    last_tick_hash = _Under(".last-tick-hash")
+    backoff = _Under(".tick-backoff")
+    goal_activity = _Under(".goal-activity.json")
+    wal = _Under(".action-wal.json")
+    last_failure = _Under(".last-failure.json")
+    # Present while inotify is used up: the pulse wakes on its interval alone.
+    clock_wakes = _Under(".clock-wakes")
+    last_world = _Under(".last-world.json")
+    last_shell = _Under(".last-shell.json")
+    next_wake = _Under(".next-wake.json")
+    alerts = _Under(".alerts.json")
+    noop_at = _Under(".noop-at.json")
+    signal_flap = _Under(".signal-flap.json")
+    decide_ledger = _Under(where.DECIDE_LEDGER)
+    cost_unmetered = _Under(where.COST_UNMETERED)
+    gitignore = _Under(where.GITIGNORE)
 
     def goal(self, goal_id: str) -> Path:
         return self.goals / f"{goal_id}.md"

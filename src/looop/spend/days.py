@@ -23,13 +23,12 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from looop.home import jsonio, stamps
 from looop.home.errors import CorruptState
-from looop.spend import rotate, sane_usd
+from looop.spend import rotate
 from looop.spend.daysfile import DAYS, FOLDER, Days, Source, Stale, need, need_ticks
 from looop.spend.daysfile import load as _load
 from looop.spend.daysfile import save as _save
-from looop.spend.totals import micros
+from looop.spend.totals import micros, parse_row
 
 if TYPE_CHECKING:
     from typing import Any
@@ -41,7 +40,6 @@ __all__ = ["DAYS", "Days", "Held", "Source", "day_totals"]
 WRITE_BYTES = 32 << 10  # a reader folds a tail this long in memory (~300 rows); more: it writes
 ALL = ""  # since: every month
 NONE = "~"  # since: no month, the running sums only (`/metrics`); sorts after every month
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _HEAD = 32
 _CHUNK = 1 << 20
 
@@ -53,16 +51,11 @@ def _text(v: object) -> str:
 def _fold_line(d: Days, raw: bytes, clock: Clock) -> None:
     if not raw.strip():
         return
-    try:
-        obj = jsonio.loads(raw.decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
-        obj = None
-    amount = sane_usd(obj.get("cost_usd")) if isinstance(obj, dict) else None
-    ts = obj.get("ts") if isinstance(obj, dict) else None
-    when = stamps.parse_utc(ts) if isinstance(ts, str) else None
-    if obj is None or amount is None or when is None:
+    row = parse_row(raw.decode("utf-8", "replace"))
+    if row is None:
         d.bad += 1
         return
+    obj, amount, when = row
     tm = clock.local_tm(when)
     day = f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
     kind = _text(obj.get("kind"))
@@ -114,7 +107,7 @@ def _open_all(data: str) -> list[tuple[int, os.stat_result]]:
     try:
         for path in [*rotate.archives(data), os.path.join(data, rotate.LEDGER)]:
             try:
-                fd = os.open(path, _FLAGS)
+                fd = os.open(path, rotate.FLAGS)
             except FileNotFoundError:
                 continue
             except OSError as e:
@@ -211,7 +204,7 @@ def _caught_up(
             folded = _catch_up(d, fds, clock)
             if folded is None:
                 break
-            folded += before + (WRITE_BYTES if d.migrated else 0)
+            folded += before
             _ready(d, *want, folded >= WRITE_BYTES)
             return d, folded, False
         except Stale:

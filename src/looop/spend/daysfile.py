@@ -10,7 +10,7 @@ unique: the index's generation and the writer), then the index by rename, then l
 replaced files go. A reader sees an old index and its files or the new one and its files; a
 month file the index names that is missing or unreadable is stale (days.py rebuilds).
 
-Version 1 kept everything in the one file; it is read once and written out split."""
+Version 1 kept everything in the one file: read as another version's, it is rebuilt."""
 
 from __future__ import annotations
 
@@ -55,7 +55,6 @@ class Days:
         self.ticks_file = ""
         self.new_ticks: dict[str, int] = {}  # folded since the ticks file was written
         self.ticks_before = 0  # ids of rows up to this second were let go (TICK_IDS)
-        self.migrated = False  # read from version 1: written split at once
         self.exists = False
 
     def span(self, lo: str, hi: str | None) -> list[tuple[str, Cells]]:
@@ -107,8 +106,6 @@ def load(path: str, zone: str) -> Days | None:
                 return None
             d.files.append([dev, ino, end, str(head)])
         d.bad, d.ticks_before = int(obj["bad"]), int(obj["ticks_before"])
-        if obj.get("v") == 1:
-            return _from_one(d, obj)
         if obj.get("v") != VERSION:
             return None
         d.gen = int(obj["gen"])
@@ -121,25 +118,6 @@ def load(path: str, zone: str) -> Days | None:
             d.sums[(str(kind), str(source))] = [int(usd), int(n)]
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return d
-
-
-def _from_one(d: Days, obj: dict[str, Any]) -> Days | None:
-    """Version 1's one file: every day in it, all to be written split."""
-    try:
-        for day, rows in obj["days"].items():
-            _cells(rows, d.days.setdefault(str(day), {}))
-        d.ticks = {str(k): int(v) for k, v in obj["ticks"]}
-    except (Stale, KeyError, TypeError, ValueError, AttributeError):
-        return None
-    for cells in d.days.values():
-        for src, (usd, n) in cells.items():
-            s = d.sums.setdefault((src[0], src[4]), [0, 0])
-            s[0] += usd
-            s[1] += n
-    d.loaded = {day[:7] for day in d.days}
-    d.dirty = {*d.loaded, "ticks"}
-    d.migrated = True
     return d
 
 
@@ -239,7 +217,7 @@ def save(path: str, d: Days, sweep: bool = False) -> None:
         _put(path, index)
     except OSError:
         return  # read-only data dir: the next reader folds again
-    d.gen, d.months, d.ticks_file, d.dirty, d.migrated = gen, months, ticks, set(), False
+    d.gen, d.months, d.ticks_file, d.dirty = gen, months, ticks, set()
     keep = {*months.values(), ticks}
     _let_go(d.folder, keep, os.listdir(d.folder) if sweep else [g for g in gone if g])
 

@@ -7,13 +7,14 @@ import math
 import os
 from typing import TYPE_CHECKING
 
-from looop.home import jsonio, store
-from looop.home.clock import Clock, parse_utc
+from looop.home import store
+from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
-from looop.spend import rotate, sane_usd
+from looop.spend import rotate
 from looop.spend.record import append_cost
 from looop.spend.statusspend import spent_today
+from looop.spend.totals import parse_row
 
 if TYPE_CHECKING:
     from typing import Any
@@ -44,20 +45,12 @@ def ledger_text(paths: Paths, since: str | None = None) -> str | None:
 
 
 def ledger_row(line: str) -> dict[str, Any] | None:
-    """A ledger row, or None when the line is corrupt."""
-    try:
-        obj = jsonio.loads(line)
-    except (ValueError, RecursionError):
+    """A ledger row, its parsed time in `_t`, or None when the line is corrupt."""
+    row = parse_row(line)
+    if row is None:
         return None
-    if not isinstance(obj, dict):
-        return None
-    amount = sane_usd(obj.get("cost_usd"))
-    ts = obj.get("ts")
-    when = parse_utc(ts) if isinstance(ts, str) else None
-    if amount is None or when is None:
-        return None
-    obj["cost_usd"] = amount
-    obj["_t"] = when
+    obj, amount, when = row
+    obj["cost_usd"], obj["_t"] = amount, when
     return obj
 
 

@@ -26,22 +26,7 @@ def append_cost(
 ) -> bool:
     """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count.
     `key`: the home's request key of a worker away from home, kept on the row (keyed_row)."""
-    amount = sane_usd(usd)
-    if amount is None:
-        return False
-    amount = round(amount, 6)
-    if amount <= 0:
-        return False
-    stamp = utc_stamp(now)
-    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": stamp}
-    if key is not None:
-        row["key"] = key
-    line = jsonio.canonical(row) + "\n"
-    _rotate(ledger, stamp)
-    store.append_line(ledger, line)
-    # the running totals (spend/totals.py): today's spend stays O(1) to read
-    totals.after_append(os.path.dirname(os.fspath(ledger)), len(store.encode(line)), now)
-    return True
+    return _append(ledger, now, kind, [(id, runner, usd, "key", key)], totals.FLUSH_BYTES) == 1
 
 
 def _rotate(ledger: AnyPath, stamp: str) -> None:
@@ -51,6 +36,8 @@ def _rotate(ledger: AnyPath, stamp: str) -> None:
         rotate.rotate_if_due(os.path.dirname(path), stamp)
 
 
+# a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every 8 KB
+# (a reader folds up to totals.MAX_TAIL past them in memory)
 METER_FLUSH = 64 << 10
 
 
@@ -65,17 +52,30 @@ def append_costs(
     how many counted. The worker meter records a whole fleet's beat this way. `wrote_out`
     gets the bytes written and their micro-USD (so the meter's day tally need not read its
     own rows back)."""
+    got = [(rid, runner, usd, "model", model) for rid, runner, usd, model in rows]
+    return _append(ledger, now, kind, got, METER_FLUSH, wrote_out)
+
+
+def _append(
+    ledger: AnyPath,
+    now: float,
+    kind: str,
+    rows: list[tuple[str, str, float, str, str | None]],
+    every: int,
+    wrote_out: list[int] | None = None,
+) -> int:
+    """Rows (id, runner, usd, and a field kept when not None) in one write; how many counted."""
     lines = []
     amounts: list[float] = []
     stamp = utc_stamp(now)
-    for rid, runner, usd, model in rows:
+    for rid, runner, usd, field, value in rows:
         amount = sane_usd(usd)
         if amount is None or round(amount, 6) <= 0:
             continue
         amounts.append(amount)
         row = {"cost_usd": round(amount, 6), "id": rid, "kind": kind, "runner": runner}
-        if model is not None:
-            row["model"] = model
+        if value is not None:
+            row[field] = value
         row["ts"] = stamp
         lines.append(jsonio.canonical(row) + "\n")
     if not lines:
@@ -83,12 +83,11 @@ def append_costs(
     text = "".join(lines)
     _rotate(ledger, stamp)
     store.append_line(ledger, text)
-    # a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every
-    # 8 KB (a reader folds up to totals.MAX_TAIL past them in memory)
     wrote = len(store.encode(text))
     if wrote_out is not None:
         wrote_out += [wrote, sum(totals.micros(round(a, 6)) for a in amounts)]
-    totals.after_append(os.path.dirname(os.fspath(ledger)), wrote, now, METER_FLUSH)
+    # the running totals (spend/totals.py): today's spend stays O(1) to read
+    totals.after_append(os.path.dirname(os.fspath(ledger)), wrote, now, every)
     return len(lines)
 
 

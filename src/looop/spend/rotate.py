@@ -19,7 +19,7 @@ LEDGER = "cost.jsonl"
 ARCHIVE = "cost"  # the folder of past months, beside the ledger
 # Below store.SINCE_MAX: the running totals can always fold the whole current file.
 ROTATE_BYTES = 12 << 20
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW  # a ledger file, to read
 _HEAD = 512
 
 
@@ -38,7 +38,7 @@ def _due(path: str, month: str) -> str | None:
     """The archive month when the ledger at `path` should move before a row of `month` is
     appended; None when it stays."""
     try:
-        fd = os.open(path, _FLAGS)
+        fd = os.open(path, FLAGS)
     except OSError:
         return None
     try:

@@ -176,24 +176,23 @@ def mark_over(
     store.write_json(_budget_path(data, wid, "over"), obj)
 
 
-def over_limit(data: str, wid: str) -> str | None:
-    """The bound a worker's over mark says it passed ("disk": loop/diskcheck), None for its
-    spend budget."""
+def _over_field(data: str, wid: str, key: str) -> object:
     try:
         obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
     except (OSError, ValueError, RecursionError, UnicodeDecodeError):
         return None
-    why = obj.get("limit") if isinstance(obj, dict) else None
-    return why if why in ("disk",) else None
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def over_limit(data: str, wid: str) -> str | None:
+    """The bound a worker's over mark says it passed ("disk": loop/diskcheck), None for its
+    spend budget."""
+    return "disk" if _over_field(data, wid, "limit") == "disk" else None
 
 
 def held_for_day(data: str, wid: str) -> str | None:
     """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
-    try:
-        obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
-    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
-        return None
-    day = obj.get("day") if isinstance(obj, dict) else None
+    day = _over_field(data, wid, "day")
     return day if isinstance(day, str) else None
 
 

@@ -6,21 +6,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.home import jsonio, stamps
+from looop.home import stamps
 from looop.home.errors import CorruptState
 from looop.home.where import COST_LEDGER
-from looop.spend import COST_REPORTING, SAID, cap, finite, rotate, sane_usd, totals, usd
+from looop.spend import COST_REPORTING, SAID, cap, finite, rotate, totals, usd
 from looop.spend.cap import UNMETERED_LIMIT
 from looop.spend.prices import command_word
 
 if TYPE_CHECKING:
-    from time import struct_time
-
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
     from looop.spend.views import SpendStatus
-
-_SEPARATORS = ("-", "-", "T", ":", ":", "Z")
 
 
 def runner_signature(runner: Runner) -> str:
@@ -33,22 +29,9 @@ def runner_signature(runner: Runner) -> str:
     return "|".join(parts)
 
 
-def _canonical(stamp: str) -> bool:
-    """`YYYY-MM-DDTHH:MM:SSZ`'s separators in place. Then its other characters are ASCII
-    digits, and it compares with another such stamp as their instants do, or it is no time
-    at all (ledger rows with such a ts never count)."""
-    return (stamp[4], stamp[7], stamp[10], stamp[13], stamp[16], stamp[19]) == _SEPARATORS
-
-
-# How far back from a time the ledger is read for the rows of its day (store.read_since):
-# today began less than 26 h before now (a DST day lasts 25 h) and the window around it
-# (below) less than 29 h before.
+# How far back from now the ledger is read for today's rows (store.read_since): today began
+# less than 26 h before now (a DST day lasts 25 h).
 LOOKBACK_S = 30 * 3600
-
-
-def since_stamp(t: float) -> str:
-    """The UTC hour LOOKBACK_S before `t`: where a reader of t's day may stop."""
-    return stamps.utc_stamp(t - LOOKBACK_S)[:13] + ":00:00Z"
 
 
 def spent_today(data: str, clock: Clock) -> tuple[float, float]:
@@ -60,84 +43,25 @@ def spent_today(data: str, clock: Clock) -> tuple[float, float]:
     if got is None:
         totals.refresh(data, clock.now())
         got = totals.today(data, clock)
-    if got is not None:
-        n, said = totals.counted(got)
-        return n / 1_000_000, said / 1_000_000
+    n, said = totals.counted(_scan_today(data, clock) if got is None else got)
+    return n / 1_000_000, said / 1_000_000
 
-    path = os.path.join(data, COST_LEDGER)
+
+def _scan_today(data: str, clock: Clock) -> dict[str, int]:
+    """Today's micro-USD per source from the ledger's rows of the last LOOKBACK_S."""
     now = clock.now()
     try:
-        text = rotate.recent_text(data, since_stamp(now))
+        text = rotate.recent_text(data, stamps.utc_stamp(now - LOOKBACK_S)[:13] + ":00:00Z")
     except OSError as e:
+        path = os.path.join(data, COST_LEDGER)
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
-    if not text:
-        return 0.0, 0.0
-    tm = clock.local_tm(now)
-    return _sum_today(text, clock, tm[:3], _day_window(clock, now, tm))
-
-
-_Window = tuple[bool, str, str, set[str], tuple[str, str]]
-
-
-def _day_window(clock: Clock, now: float, tm: struct_time) -> _Window:
-    """Which stamps can fall on today: (window, first, last, marks, sure), read below."""
-    today = tm[:3]
-    # Only rows stamped near today can count; the filter after the parse is the exact one.
-    # Today began within 2 h of `lo` (a DST shift) and lasts at most 26 h, so its rows were
-    # stamped in [first, last] below, as long as the local date grows across it (checked):
-    # a row in looop's own spelling stamped outside is skipped unparsed (stamps of one width
-    # compare as their instants), and any other row on a UTC date the window does not touch.
-    lo = now - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
-    first_t, last_t = lo - 3 * 3600, lo + 27 * 3600
-    window = clock.local_tm(first_t)[:3] < today < clock.local_tm(last_t)[:3]
-    # Within the window, rows stamped in [lo + 2 h, lo + 20 h) are today whatever a DST shift
-    # did to `lo` (today starts within 2 h of it and lasts at least 22 h): no time to parse.
-    sure = ("", "")
-    first = last = ""
-    if window:
-        first, last = stamps.utc_stamp(first_t), stamps.utc_stamp(last_t)
-        marks = {first[:11], stamps.utc_stamp(first_t + 15 * 3600)[:11], last[:11]}
-        sure = (stamps.utc_stamp(lo + 2 * 3600), stamps.utc_stamp(lo + 20 * 3600))
-    else:  # a zone jumping across the date line today: the wide net, no window
-        marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
-    return window, first, last, marks, sure
-
-
-def _sum_today(
-    text: str, clock: Clock, today: tuple[int, ...], day: _Window
-) -> tuple[float, float]:
-    """spent_today's answer from the ledger rows of `text` stamped on the local `today`."""
-    window, first, last, marks, sure = day
+    today = clock.local_tm(now)[:3]
     sources: dict[str, int] = {}
-    for line in text.splitlines():
-        at = line.find('"ts":"') if window else -1
-        stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
-        plain = bool(stamp) and _canonical(stamp) and "\\" not in line
-        if plain and line.count('"ts"') == 1:
-            if not first <= stamp <= last:
-                continue
-        else:
-            plain = False
-            if not any(m in line for m in marks):
-                continue
-        try:
-            obj = jsonio.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if not isinstance(obj, dict):
-            continue
-        amount = sane_usd(obj.get("cost_usd"))
-        if amount is None:
-            continue
-        ts = obj.get("ts")
-        if plain and ts == stamp and sure[0] <= stamp < sure[1]:
-            totals.add(sources, obj, amount)
-            continue
-        when = stamps.parse_utc(ts) if isinstance(ts, str) else None
-        if when is not None and clock.local_tm(when)[:3] == today:
-            totals.add(sources, obj, amount)
-    n, said = totals.counted(sources)  # whole micro-USD, as the totals add them
-    return n / 1_000_000, said / 1_000_000
+    for line in (text or "").splitlines():
+        row = totals.parse_row(line)
+        if row is not None and clock.local_tm(row[2])[:3] == today:
+            totals.add(sources, row[0], row[1])
+    return sources
 
 
 def daily_budget(knobs: Knobs) -> float | None:

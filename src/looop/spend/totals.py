@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from looop.home.clock import Clock
 
 TOTALS = ".cost-totals.json"
-LEDGER = "cost.jsonl"
+LEDGER = rotate.LEDGER
 VERSION = 2  # 2: a worker's own reports kept apart (SAID), bounded
 # A worker's own word (a `cost report` through the door: its row keeps the request key) counts
 # whole against its own --budget, but toward the fleet's daily budget at most SAID_REPORT_USD
@@ -45,7 +45,6 @@ SAID_DAY_USD = 2.0
 QUARTER = 900
 KEEP_S = 2 * 86400 + 4 * 3600  # behind the writer's now: yesterday and today in any zone
 DAY_REACH_S = 28 * 3600  # today's quarters all start within this of now (a 25 h DST day)
-_LEDGER_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 MAX_TAIL = 256 << 10  # a reader folds at most this much past the offset; more: it scans
 # Writers fold and rewrite the file once the ledger grows past each multiple of this (about
 # 40 rows), not on every row: a rename costs ms on some filesystems and `cost report` is a
@@ -71,28 +70,34 @@ def source(row: dict[str, Any]) -> str:
     return f"{kind}\t{rid}\t{runner}"
 
 
+def parse_row(line: str) -> tuple[dict[str, Any], float, float] | None:
+    """A ledger line's row, its USD and its time; None for a corrupt line (every reader of the
+    ledger takes it as no spend): not an object with a sane `cost_usd` and an RFC 3339 `ts`."""
+    try:
+        obj = jsonio.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    amount = sane_usd(obj.get("cost_usd"))
+    ts = obj.get("ts")
+    when = stamps.parse_utc(ts) if isinstance(ts, str) else None
+    if amount is None or when is None:
+        return None
+    return obj, amount, when
+
+
 def fold(buf: bytes, quarters: dict[str, dict[str, int]], since: int) -> int:
     """Add the whole lines of `buf` to `quarters` (rows stamped before `since` left out);
     the bytes taken, up to the end of the last whole line (a line being written stays)."""
     end = buf.rfind(b"\n") + 1
     for raw in buf[:end].split(b"\n"):
-        if not raw.strip():
+        row = parse_row(raw.decode("utf-8", "replace")) if raw.strip() else None
+        if row is None:
             continue
-        try:
-            obj = jsonio.loads(raw.decode("utf-8", "replace"))
-        except (ValueError, RecursionError):
-            continue  # corrupt: no spend, as every reader of the ledger takes it
-        if not isinstance(obj, dict):
-            continue
-        amount = sane_usd(obj.get("cost_usd"))
-        ts = obj.get("ts")
-        when = stamps.parse_utc(ts) if isinstance(ts, str) else None
-        if amount is None or when is None:
-            continue
-        start = int(stamps.whole_second(when) // QUARTER) * QUARTER
-        if start < since:
-            continue
-        add(quarters.setdefault(str(start), {}), obj, amount)
+        start = int(stamps.whole_second(row[2]) // QUARTER) * QUARTER
+        if start >= since:
+            add(quarters.setdefault(str(start), {}), row[0], row[1])
     return end
 
 
@@ -157,7 +162,7 @@ def _moved(data: str, t: dict[str, Any], limit: int) -> bytes | None:
     if path is None:
         return None
     try:
-        fd = os.open(path, _LEDGER_FLAGS)
+        fd = os.open(path, rotate.FLAGS)
     except OSError:
         return None
     try:
@@ -183,7 +188,7 @@ def after_append(data: str, wrote: int, now: float, every: int = FLUSH_BYTES) ->
     """A writer's part after appending `wrote` bytes: refresh the totals when the ledger
     crossed a multiple of `every` bytes or there are none yet."""
     try:
-        size = os.stat(os.path.join(data, LEDGER)).st_size
+        size = os.stat(os.path.join(data, rotate.LEDGER)).st_size
     except OSError:
         return
     if (size - wrote) // every != size // every or not os.path.exists(os.path.join(data, TOTALS)):
@@ -196,7 +201,7 @@ def refresh(data: str, now: float) -> None:
     its row; any failure leaves the file as it was (readers fold or scan, as they must)."""
     path = os.path.join(data, TOTALS)
     try:
-        fd = os.open(os.path.join(data, LEDGER), _LEDGER_FLAGS)
+        fd = os.open(os.path.join(data, rotate.LEDGER), rotate.FLAGS)
     except OSError:
         return
     try:
@@ -242,7 +247,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
     if t is None:
         return None
     try:
-        fd = os.open(os.path.join(data, LEDGER), _LEDGER_FLAGS)
+        fd = os.open(os.path.join(data, rotate.LEDGER), rotate.FLAGS)
     except OSError:
         return None
     try:

@@ -10,6 +10,7 @@ from looop.views import outcomes
 from looop.views.workerrows import age
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -69,31 +70,28 @@ def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tupl
         )
         for r in rows
     ]
-    if any(r.get("outcome") for r in rows):  # once a worker shown ended and was recorded
-        head = (*head, "OUTCOME")
-        body = [(*b, outcomes.short(r.get("outcome"))) for b, r in zip(body, rows, strict=True)]
-    if any(r.get("sandboxed") for r in rows):  # the column shows once a worker is sandboxed
-        head = (*head, "SANDBOX")
-        body = [
-            (*b, "srt" if r.get("sandboxed") else ("—" if r["id"] == "pulse" else "off"))
-            for b, r in zip(body, rows, strict=True)
-        ]
-    if any(r.get("contain") for r in rows):  # what kills what a worker's runs leave behind
-        head = (*head, "CONTAIN")
-        body = [(*b, r.get("contain") or "—") for b, r in zip(body, rows, strict=True)]
-    if any(r.get("host") for r in rows):  # the column shows once a worker runs elsewhere
-        head = (*head, "HOST")
-        body = [
-            (*b, r.get("host") or ("—" if r["id"] == "pulse" else "local"))
-            for b, r in zip(body, rows, strict=True)
-        ]
-    if any(r.get("metered") is not None for r in rows):  # once the beat metered a worker
-        head = (*head, "SPEND")
-        body = [(*b, _spend_cell(r)) for b, r in zip(body, rows, strict=True)]
-    if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
-        head = (*head, "BRANCH")
-        body = [(*b, _branch_cell(r)) for b, r in zip(body, rows, strict=True)]
+    for title, key, cell in _COLUMNS:
+        if any(r.get(key) is not None if key == "metered" else r.get(key) for r in rows):
+            head = (*head, title)
+            body = [(*b, cell(r)) for b, r in zip(body, rows, strict=True)]
     return head, body
+
+
+def _pulse_or(r: dict[str, Any], other: str) -> str:
+    return "—" if r["id"] == "pulse" else other
+
+
+# The columns some rows need, each shown once a row has it: how a worker ended (once
+# recorded), whether it is sandboxed, what kills what its runs leave behind, where it runs,
+# what the beat metered, its worktree's branch.
+_COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+    ("OUTCOME", "outcome", lambda r: outcomes.short(r.get("outcome"))),
+    ("SANDBOX", "sandboxed", lambda r: "srt" if r.get("sandboxed") else _pulse_or(r, "off")),
+    ("CONTAIN", "contain", lambda r: r.get("contain") or "—"),
+    ("HOST", "host", lambda r: r.get("host") or _pulse_or(r, "local")),
+    ("SPEND", "metered", _spend_cell),
+    ("BRANCH", "branch", lambda r: _branch_cell(r)),
+)
 
 
 def _branch_cell(r: dict[str, Any]) -> str:

@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 PULSE = "pulse"
 
 
-def _stem(name: str) -> str:
-    """PurePath(name).stem."""
-    i = name.rfind(".")
-    return name[:i] if 0 < i < len(name) - 1 else name
-
-
 def waiting_workers(asks: str, answers: str) -> set[str]:
     """Workers blocked on a human: the askers of every unanswered ask (mailbox.pending read
     the same way: every `*.json` in asks/ without its answer; an unreadable one asks as `?`)."""
