@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.loop.setup import preset_notes

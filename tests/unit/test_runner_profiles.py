@@ -17,7 +17,7 @@ import pytest
 from looop import runners
 from looop import spend as cost
 from looop.core.context import Ctx
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner, parse_config
 from looop.loop import doctor, setup

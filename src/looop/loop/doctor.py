@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from looop.core import limits
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
-from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.errors import EXTRAS, WRITABLE_FIX, LooopError
@@ -37,6 +36,7 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
 from looop.spend.breakers import reports_cost
+from looop.spend.cap import UNMETERED_LIMIT
 from looop.spend.statusspend import daily_budget, unmetered_armed
 from looop.views.status import CLOCK_WAKES, disk_full
 from looop.workers import firstrun

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from looop.core.context import Ctx
-from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.errors import LooopError
@@ -26,6 +25,7 @@ from looop.sandbox.endpoints import endpoints
 from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.spend.breakers import reports_cost
+from looop.spend.cap import UNMETERED_LIMIT
 
 RUNNER_CHOICES = [*names(), "custom"]
 
