@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from looop.home import jsonio, store
-from looop.home.where import SESSIONS
 from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.spend import sane_usd
@@ -175,20 +174,6 @@ FOLDS = folds()
 
 
 # -- where each CLI keeps a conversation ---------------------------------------------------------
-
-
-def rollout_file(home: str, conv: str) -> str | None:
-    """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
-    base = os.path.join(home, SESSIONS)
-    try:
-        for root, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if d.isdigit()]
-            for n in names:
-                if n.startswith("rollout-") and n.endswith(f"-{conv}.jsonl"):
-                    return os.path.join(root, n)
-    except OSError:
-        return None
-    return None
 
 
 def _sqlite(db: str) -> Any:

@@ -41,7 +41,6 @@ from looop.loop.clirecords import (
     line_object,
     new_lines,
     pricer,
-    rollout_file,
     to_micros,
 )
 from looop.loop.meterstate import write_state
@@ -110,13 +109,10 @@ def _locate(
             )
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
-    path: str | None = None
-    if p is not None and p.session_file is not None:
-        path = p.session_file(env, conv)
-    elif p is not None and p.finds_id == "rollout":  # its rollouts, where it started
-        home = rec.get("home") if isinstance(rec.get("home"), str) else None
-        default = os.path.join(env.get("HOME", "/nonexistent"), p.id_home[1])
-        path = rollout_file(home or default, conv)
+    home = rec.get("home")  # where a CLI naming its conversation keeps it (id_home)
+    if p is not None and p.id_home[0] and isinstance(home, str) and home:
+        env = {**env, p.id_home[0]: home}
+    path = p.session_file(env, conv) if p is not None and p.session_file is not None else None
     if path is None:
         return None
     return {**out, "conv": conv, "path": path}
