@@ -43,14 +43,7 @@ from looop.workers import firstrun
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
-# Per preset CLI, from its profile (runners/__init__.py): where it sends its model calls when the
-# env points it elsewhere; where it keeps its login, or the env keys it takes instead (any one
-# will do; paths are under $HOME, or under the folder a variable names); what to do without one.
-BASE_URL_ENV = {p.name: p.base_url_env for p in RUNNERS}
 CONNECT_TIMEOUT_S = 2.0
-LOGIN_ENV = {p.name: p.login_env for p in RUNNERS}
-LOGIN_FILES = {p.name: p.login_files for p in RUNNERS}
-LOGIN_FIX = {p.name: p.login_fix for p in RUNNERS}
 
 
 @dataclass(frozen=True)
