@@ -151,7 +151,7 @@ def test_a_sixth_profile_is_priced_judged_read_and_metered() -> None:
     ]
     r = StreamRenderer(SIX)
     shown = [out for line in lines for out in r.feed(line)]
-    assert "hello" in "\n".join(shown) and r.final_text == "hello"
+    assert "hello" in shown
     assert any("done" in s and "perched" in s for s in shown)
     meter = CostMeter(Runner("parrot", TICK, None), None, SIX)
     for line in lines:
