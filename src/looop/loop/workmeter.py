@@ -78,7 +78,7 @@ def _locate(
     None while that is not known yet (an id a CLI names itself: found after its first turn)."""
 
     try:
-        raw = store.read_regular(os.path.join(data, resume.RESUME_DIR, f"{wid}.json"), 65536)
+        raw = store.read_regular(_rec(data, wid), 65536)
         rec = jsonio.loads(raw.decode("utf-8", "replace"))
     except (OSError, ValueError, RecursionError):
         return None
@@ -119,9 +119,9 @@ def _locate(
 
 
 def _workers(data: str) -> list[str]:
-    """The workers with a resume record (resume.RESUME_DIR: not imported, it is heavy)."""
+    """The workers with a resume record."""
     try:
-        with os.scandir(os.path.join(data, "resume")) as it:
+        with os.scandir(os.path.join(data, resume.RESUME_DIR)) as it:
             names = [e.name[:-5] for e in it if e.name.endswith(".json")]
     except OSError:
         return []
@@ -267,7 +267,7 @@ def _on_ledger(ledger: str, wid: str, since: float) -> int:
 
 
 def _rec(data: str, wid: str) -> str:
-    return os.path.join(data, "resume", f"{wid}.json")
+    return os.path.join(data, resume.RESUME_DIR, f"{wid}.json")
 
 
 def _follow(path: str, f: dict[str, Any], cli: str, price: Price) -> bool:
