@@ -90,7 +90,8 @@ def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     return Check("config", "ok", f"{cfg.source} is valid"), cfg
 
 
-def _word(command: str) -> str | None:
+def first_word(command: str) -> str | None:
+    """The program a command line runs, past VAR=value words (None: no words, bad quotes)."""
     try:
         words = shlex.split(command)
     except ValueError:
@@ -110,7 +111,7 @@ def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
     gone: list[str] = []
     seen: list[str] = []
     for cmd in (runner.tick, runner.worker):
-        exe = _word(cmd or "")
+        exe = first_word(cmd or "")
         if not exe or exe.startswith("$") or exe in seen:
             continue
         seen.append(exe)
@@ -152,7 +153,7 @@ def check_login(
 def _preset(cfg: Config, runners: tuple[RunnerProfile, ...]) -> tuple[str, RunnerProfile | None]:
     """The default runner's program name, and its preset's profile (None: a custom one)."""
     runner = cfg.runner()
-    exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
+    exe = (first_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
     return exe, profile(exe, runners)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import stat
 import time
@@ -17,6 +16,7 @@ from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import parse_sandbox
+from looop.loop.doctor import first_word
 from looop.loop.homeguard import refuse_unsafe
 from looop.runners import RUNNERS, names, profile
 from looop.runners.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
@@ -40,14 +40,6 @@ def preset_notes(
         return []
     root = p.root_note and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1"
     return [n for n in (p.root_note if root else "", p.note) if n]
-
-
-def _exe_of(command: str) -> str | None:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    return words[0] if words else None
 
 
 @dataclass
@@ -217,7 +209,7 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
         f"  worker: {worker}",
     ]
     for cmd in (tick, worker):
-        exe = _exe_of(cmd or "")
+        exe = first_word(cmd or "")
         if (
             exe
             and not exe.startswith("$")
