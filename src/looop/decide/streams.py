@@ -322,12 +322,6 @@ class StreamRenderer:
             return [f"  ✗ {msg}"] if msg else []
         return []
 
-    def _item_started(self, ev: dict[str, Any]) -> list[str]:
-        return self._item(ev, done=False)
-
-    def _item_completed(self, ev: dict[str, Any]) -> list[str]:
-        return self._item(ev, done=True)
-
     def _turn_done(self, ev: dict[str, Any]) -> list[str]:
         self.error = None
         usage = _dict(ev.get("usage"))
@@ -447,8 +441,8 @@ _HANDLERS = {
     "user": StreamRenderer._user,
     "result": StreamRenderer._result,
     # "thread"
-    "item.started": StreamRenderer._item_started,
-    "item.completed": StreamRenderer._item_completed,
+    "item.started": lambda r, ev: r._item(ev, done=False),
+    "item.completed": lambda r, ev: r._item(ev, done=True),
     "turn.completed": StreamRenderer._turn_done,
     "turn.failed": StreamRenderer._turn_failed,
     # "thread" and "step"
