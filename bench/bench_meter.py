@@ -9,7 +9,7 @@ import json
 import statistics
 import time
 
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.runners.presets import PRESETS

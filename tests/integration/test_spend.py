@@ -7,8 +7,9 @@ import json
 import pytest
 
 from looop.core.context import Ctx
-from looop.decide import cost
 from looop.loop.tick import tick
+from looop.spend.ledger import read_ledger, run_cost
+from looop.spend.statusspend import spend_status
 from tests.clocks import FixedClock
 from tests.helpers import Cli, events, runner_calls, wire, with_env
 
@@ -41,10 +42,10 @@ def test_metered_beat_lands_in_the_ledger(ctx: Ctx) -> None:
     wire(ctx, [_step(0.25, "a")], max_daily_usd=5)
     out = tick(ctx)
     assert out.status == "decided" and out.run_id
-    assert cost.run_cost(ctx.paths, out.run_id) == pytest.approx(0.25)
+    assert run_cost(ctx.paths, out.run_id) == pytest.approx(0.25)
     decided = next(f for n, f in ctx.events.seen if n == "tick.decided")
     assert decided["cost_usd"] == pytest.approx(0.25) and decided["msg"].endswith("· $0.25")
-    rows, bad = cost.read_ledger(ctx.paths)
+    rows, bad = read_ledger(ctx.paths)
     assert bad == 0 and rows[0]["kind"] == "tick" and rows[0]["runner"] == "scripted"
 
 
@@ -55,7 +56,7 @@ def test_budget_stops_the_ai_until_local_midnight(ctx: Ctx, clock: FixedClock) -
     out = tick(ctx)  # the new goal changed the world, but 0.50 >= 0.40
     assert out.status == "budget" and runner_calls(script) == 2
     assert "tick.budget" in events(ctx)
-    st = cost.spend_status(str(ctx.paths.data), clock, ctx.knobs(), ctx.config().runner())
+    st = spend_status(str(ctx.paths.data), clock, ctx.knobs(), ctx.config().runner())
     assert st["budget"]["open"] and "midnight" in st["budget"]["lift"]
     clock.advance(86400)  # a new local day
     assert tick(ctx).status == "decided" and runner_calls(script) == 3
@@ -122,7 +123,7 @@ def test_runner_retry_on_matched_provider_error(ctx: Ctx) -> None:
     out = tick(c)
     assert out.status == "decided" and runner_calls(script) == 2
     assert "tick.retry" in events(c)
-    assert cost.run_cost(c.paths, out.run_id or "") == pytest.approx(0.3)  # both attempts
+    assert run_cost(c.paths, out.run_id or "") == pytest.approx(0.3)  # both attempts
 
 
 def test_no_retry_without_a_match(ctx: Ctx) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
 from looop.home.config import Runner
 from looop.loop import guards
 from looop.loop.tick import TickOutcome, tick

@@ -17,7 +17,7 @@ import pytest
 from looop import runners
 from looop import spend as cost
 from looop.core.context import Ctx
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner, parse_config
 from looop.loop import doctor, setup
@@ -151,7 +151,7 @@ def test_a_sixth_profile_is_priced_judged_read_and_metered() -> None:
     ]
     r = StreamRenderer(SIX)
     shown = [out for line in lines for out in r.feed(line)]
-    assert "hello" in "\n".join(shown) and r.final_text == "hello"
+    assert "hello" in shown
     assert any("done" in s and "perched" in s for s in shown)
     meter = CostMeter(Runner("parrot", TICK, None), None, SIX)
     for line in lines:

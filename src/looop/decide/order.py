@@ -137,10 +137,6 @@ def read_record(data: Path) -> Record:
         return Record()
 
 
-def read_shown(data: Path) -> Shown:
-    return read_record(data).shown
-
-
 def write_shown(data: Path, record: Record) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
     raw = {

@@ -33,8 +33,6 @@ MOVES = {
 }
 
 
-# the detail keys by which a sensor reading names the worker it concerns (the module docstring)
-CONCERNS = ("worker", "branch")
 NEWS_CAP = 400  # one news signal, in characters of its JSON: a longer one is cut
 
 

@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 from looop.core.context import Ctx
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
 from looop.core.promptfile import DECISION_PLACEHOLDER, substitute_path, substitute_prompt_file
+from looop.core.text import one_line
 from looop.decide.streams import StreamRenderer
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
@@ -48,11 +49,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
-
-
-def _clip(s: str, n: int) -> str:
-    s = " ".join(s.split())
-    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def _first_word(command: str) -> str:
@@ -219,7 +215,7 @@ def _failure(
         if ended.kind is Kind.SIGNAL
         else f"runner exited {ended.code}"
     )
-    return f"{what}: {_clip(cause, 200)}" if cause else f"{what} (no output)"
+    return f"{what}: {one_line(cause, 200)}" if cause else f"{what} (no output)"
 
 
 def run_runner(

@@ -14,13 +14,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.decide import cost
+from looop.decide.cost.meter import CostMeter
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
 from looop.home.eventnames import PulseName, RecordName
 from looop.home.sandboxpolicy import resolve
+from looop.spend import cap as decides
+from looop.spend import usd
+from looop.spend.breakers import reports_cost
+from looop.spend.cap import (
+    UNMETERED_LIMIT,
+    clear_unmetered,
+    decides_last_hour,
+    record_unmetered,
+    unmetered_blocked,
+)
+from looop.spend.ledger import record_cost, spent_on_day
 from looop.spend.limits import find_limit
 from looop.spend.savings import note_decide
+from looop.spend.statusspend import daily_budget, runner_signature, unmetered_armed
 
 if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
@@ -44,10 +56,10 @@ class Breaker:
 
 def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
     """Spend guards in order: daily budget, fail-closed unmetered runner (only while a budget
-    is set: cost.unmetered_armed), hourly decide cap. None when the beat may pay for a decide."""
-    budget = cost.daily_budget(knobs)
+    is set: unmetered_armed), hourly decide cap. None when the beat may pay for a decide."""
+    budget = daily_budget(knobs)
     if budget is not None:
-        armed = cost.unmetered_armed(knobs, cost.reports_cost(runner))
+        armed = unmetered_armed(knobs, reports_cost(runner))
         hit = _budget_breaker(ctx, runner, budget, armed)
         if hit is not None:
             return hit
@@ -55,12 +67,12 @@ def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
 
 
 def _budget_breaker(ctx: Ctx, runner: Runner, budget: float, armed: bool) -> Breaker | None:
-    spent = cost.spent_on_day(ctx.paths, ctx.clock)
+    spent = spent_on_day(ctx.paths, ctx.clock)
     if spent >= budget:
-        of = f"{cost.usd(spent)} of {cost.usd(budget)}"
+        of = f"{usd(spent)} of {usd(budget)}"
         return Breaker(
             "budget",
-            f"daily budget reached ({cost.usd(spent)})",
+            f"daily budget reached ({usd(spent)})",
             "tick.budget",
             f"daily budget reached ({of}) — no AI until local midnight; raise "
             "max_daily_usd (or LOOOP_MAX_DAILY_USD) to go on",
@@ -70,13 +82,13 @@ def _budget_breaker(ctx: Ctx, runner: Runner, budget: float, armed: bool) -> Bre
             "midnight. Raise max_daily_usd to go on.",
             {"spent_usd": spent, "max_daily_usd": budget},
         )
-    if armed and cost.unmetered_blocked(ctx.paths, cost.runner_signature(runner)):
+    if armed and unmetered_blocked(ctx.paths, runner_signature(runner)):
         name = runner.name
         return Breaker(
             "budget",
             f"runner '{name}' is unmetered",
             "tick.budget_unmetered",
-            f"runner '{name}' reported no cost {cost.UNMETERED_LIMIT} runs in a row "
+            f"runner '{name}' reported no cost {UNMETERED_LIMIT} runs in a row "
             f"while a budget is set — no AI; declare runners.{name}.cost in the "
             "config, or set max_daily_usd to 0",
             "budget_unmetered",
@@ -93,7 +105,7 @@ def _cap_breaker(ctx: Ctx, knobs: Knobs) -> Breaker | None:
     cap = knobs.num("max_decides_per_hour")
     if cap <= 0:
         return None
-    n = cost.decides_last_hour(ctx.paths, ctx.clock.now(), cap)
+    n = decides_last_hour(ctx.paths, ctx.clock.now(), cap)
     if n < cap:
         return None
     return Breaker(
@@ -134,8 +146,8 @@ def run_metered(
     limit: Limit | None = None
     while True:
         attempt += 1
-        cost.note_decide(paths, ctx.clock.now())
-        meter = cost.CostMeter(runner, prices if isinstance(prices, dict) else None)
+        decides.note_decide(paths, ctx.clock.now())
+        meter = CostMeter(runner, prices if isinstance(prices, dict) else None)
         result = run_runner(
             ctx,
             runner.tick or "",
@@ -223,15 +235,15 @@ def _settle(
     the unmetered breaker."""
     paths = ctx.paths
     if total is not None and total > 0:
-        cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+        record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
     note_decide(os.fspath(paths.data), ctx.clock, total)  # prices the skips to come
-    if not result.ok or not cost.unmetered_armed(knobs, cost.reports_cost(runner)):
+    if not result.ok or not unmetered_armed(knobs, reports_cost(runner)):
         return
     if total is not None:
-        cost.clear_unmetered(paths)
+        clear_unmetered(paths)
         return
-    n = cost.record_unmetered(paths, cost.runner_signature(runner))
-    lim = cost.UNMETERED_LIMIT
+    n = record_unmetered(paths, runner_signature(runner))
+    lim = UNMETERED_LIMIT
     tail = "breaker now open" if n >= lim else f"{n}/{lim} before the breaker opens"
     ctx.events.emit(
         "warn",

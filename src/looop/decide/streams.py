@@ -72,11 +72,10 @@ def _arrow(name: str, arg: str) -> str:
 
 
 class StreamRenderer:
-    """Feed raw runner lines one at a time; collects the last stream error and final text."""
+    """Feed raw runner lines one at a time; keeps the last stream error."""
 
     def __init__(self, runners: tuple[RunnerProfile, ...] = RUNNERS) -> None:
         self.error: str | None = None
-        self.final_text: str | None = None
         self._items_shown: set[str] = set()
         # the profiles that read their own stream (runners/__init__.py), asked before the built-in
         self._own = [(p.is_own, p.event) for p in runners if p.is_own and p.event]
@@ -116,19 +115,13 @@ class StreamRenderer:
         self.error = one_line(provider_error(msg), _ERROR_MAX) or "stream reported an error"
         return [f"  ✗ {self.error}"]
 
-    def _said(self, text: str) -> list[str]:
-        lines = _text_lines(text)
-        if lines:
-            self.final_text = text.strip()
-        return lines
-
     def _profile(self, said: tuple[str, str, object] | None) -> list[str]:
         """A runner profile's reading of its own event (RunnerProfile.event) as lines."""
         if said is None:
             return []
         kind, text, detail = said
         if kind == "said":
-            return self._said(text)
+            return _text_lines(text)
         if kind == "tool":
             return [_arrow(text, tool_arg(detail))]
         if kind == "tool_failed":
@@ -176,7 +169,7 @@ class StreamRenderer:
             p = _dict(part)
             if p.get("type") == "text":
                 texts.append(_str(p.get("text")) or "")
-        out = self._said("".join(texts))
+        out = _text_lines("".join(texts))
         failed = self._stop_error(msg)
         if failed is not None:
             return out + failed
@@ -247,7 +240,7 @@ class StreamRenderer:
         for part in _list(_dict(ev.get("message")).get("content")):
             p = _dict(part)
             if p.get("type") == "text":
-                out += self._said(_str(p.get("text")) or "")
+                out += _text_lines(_str(p.get("text")) or "")
             elif p.get("type") == "tool_use":
                 name = _str(p.get("name")) or "tool"
                 out.append(_arrow(name, tool_arg(p.get("input"))))
@@ -287,8 +280,6 @@ class StreamRenderer:
         result = _str(ev.get("result"))
         if not failed:
             self.error = None
-            if result and result.strip():
-                self.final_text = result.strip()
             return [f"  ✓ done {summary}".rstrip()]
         why = _first_line(result or "") or subtype or f"{self._result_cli} reported an error"
         self.error = one_line(_with_status(why, ev), _ERROR_MAX)
@@ -313,7 +304,7 @@ class StreamRenderer:
         if not done:
             return []
         if kind in ("agent_message", "assistant_message"):
-            return self._said(_str(item.get("text")) or "")
+            return _text_lines(_str(item.get("text")) or "")
         if kind == "reasoning":
             first = _first_line(_str(item.get("text")) or "")
             return [f"  · {clip(first, _ARG_MAX)}"] if first else []
@@ -330,12 +321,6 @@ class StreamRenderer:
             msg = _first_line(_str(item.get("message")) or "")
             return [f"  ✗ {msg}"] if msg else []
         return []
-
-    def _item_started(self, ev: dict[str, Any]) -> list[str]:
-        return self._item(ev, done=False)
-
-    def _item_completed(self, ev: dict[str, Any]) -> list[str]:
-        return self._item(ev, done=True)
 
     def _turn_done(self, ev: dict[str, Any]) -> list[str]:
         self.error = None
@@ -363,7 +348,7 @@ class StreamRenderer:
         return self._fail(msg or "error")
 
     def _part_text(self, ev: dict[str, Any]) -> list[str]:
-        return self._said(_str(_dict(ev.get("part")).get("text")) or "")
+        return _text_lines(_str(_dict(ev.get("part")).get("text")) or "")
 
     def _tool_use(self, ev: dict[str, Any]) -> list[str]:
         part = _dict(ev.get("part"))
@@ -456,8 +441,8 @@ _HANDLERS = {
     "user": StreamRenderer._user,
     "result": StreamRenderer._result,
     # "thread"
-    "item.started": StreamRenderer._item_started,
-    "item.completed": StreamRenderer._item_completed,
+    "item.started": lambda r, ev: r._item(ev, done=False),
+    "item.completed": lambda r, ev: r._item(ev, done=True),
     "turn.completed": StreamRenderer._turn_done,
     "turn.failed": StreamRenderer._turn_failed,
     # "thread" and "step"

@@ -1,7 +1,8 @@
 """Each preset agent CLI's own session records, as the meter reads them (loop/workmeter.py):
 the lines a file gained since the last read (bounded, no-follow, regular files only), and the
-usage they hold folded into micro-USD by their shape (RunnerProfile.records: tokens priced,
-a cost as written, a SQLite store's rows)."""
+usage they hold folded into micro-USD: as the CLI's profile reads a line
+(RunnerProfile.record_usage), or by a built-in shape (RunnerProfile.records: running totals, a
+SQLite store's rows)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from looop.home import jsonio, store
-from looop.home.where import SESSIONS
 from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.spend import sane_usd
@@ -95,35 +95,6 @@ def pricer(prices: Mapping[str, Any]) -> Price:
 # -- each shape of record lines ------------------------------------------------------------
 
 
-def _messages(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """An assistant line's usage. One line per content block of a message, each with the
-    message's usage so far: the last line of a message id stands for it."""
-    if b'"usage"' not in line or b'"assistant"' not in line:
-        return
-    obj = line_object(line)
-    msg = obj.get("message") if obj is not None and obj.get("type") == "assistant" else None
-    usage = msg.get("usage") if isinstance(msg, dict) else None
-    if not isinstance(msg, dict) or not isinstance(usage, dict):
-        return
-    model = msg.get("model")
-    if isinstance(model, str) and model and not model.startswith("<"):
-        st["model"] = model[:200]
-    row = price(st.get("model"))
-    usd = price_tokens(
-        row,
-        _n(usage, "input_tokens"),
-        _n(usage, "cache_read_input_tokens"),
-        _n(usage, "cache_creation_input_tokens"),
-        _n(usage, "output_tokens"),
-    )
-    mid = msg.get("id")
-    mid = mid[:200] if isinstance(mid, str) else None
-    if mid is not None and mid == st.get("last_id"):
-        st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
-    st["last_id"], st["last_micros"] = mid, to_micros(usd)
-    st["micros"] = st.get("micros", 0) + to_micros(usd)
-
-
 def _totals(line: bytes, st: dict[str, Any], price: Price) -> None:
     """`token_count` events carry the conversation's running totals: the last one stands. A
     total below the one before is a new run (a resume that counts again from zero): what the
@@ -154,31 +125,13 @@ def _totals(line: bytes, st: dict[str, Any], price: Price) -> None:
     st["micros"] = st.get("base", 0) + run
 
 
-def _costs(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """Each assistant message entry carries its cost (usage.cost.total), written once."""
-    if b'"cost"' not in line or b'"assistant"' not in line:
-        return
-    obj = line_object(line)
-    msg = obj.get("message") if obj is not None and obj.get("type") == "message" else None
-    if not isinstance(msg, dict) or msg.get("role") != "assistant":
-        return
-    usage = msg.get("usage")
-    cost = usage.get("cost") if isinstance(usage, dict) else None
-    usd = sane_usd(cost.get("total")) if isinstance(cost, dict) else None
-    model = msg.get("model")
-    if isinstance(model, str) and model:
-        st["model"] = model[:200]
-    if usd is not None:
-        st["micros"] = st.get("micros", 0) + to_micros(usd)
-
-
 Fold = Callable[[bytes, dict[str, Any], Price], None]
 
 
 def profile_fold(p: RunnerProfile) -> Fold:
     """The fold of a CLI whose profile reads its own record lines (RunnerProfile.record_usage):
-    each model message line carries its own tokens; a line written again for the same message
-    replaces the one before."""
+    each model message line carries its own tokens or cost; a line written again for the same
+    message replaces the one before."""
     usage = p.record_usage
     mark = p.record_mark.encode()
 
@@ -189,10 +142,13 @@ def profile_fold(p: RunnerProfile) -> Fold:
         got = usage(obj) if obj is not None else None
         if got is None:
             return
-        mid, model, inp, cached, out = got
+        mid, model, fresh, cached, written, out, said = got
         if model:
             st["model"] = model
-        micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
+        usd = sane_usd(said) if said is not None else None
+        if usd is None:
+            usd = price_tokens(price(st.get("model")), fresh, cached, written, out)
+        micros = to_micros(usd)
         if mid and mid == st.get("last_id"):
             st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
         st["last_id"], st["last_micros"] = mid, micros
@@ -201,7 +157,7 @@ def profile_fold(p: RunnerProfile) -> Fold:
     return fold
 
 
-_SHAPES: dict[str, Fold] = {"messages": _messages, "totals": _totals, "costs": _costs}
+_SHAPES: dict[str, Fold] = {"totals": _totals}
 
 
 def folds(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Fold]:
@@ -218,20 +174,6 @@ FOLDS = folds()
 
 
 # -- where each CLI keeps a conversation ---------------------------------------------------------
-
-
-def rollout_file(home: str, conv: str) -> str | None:
-    """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
-    base = os.path.join(home, SESSIONS)
-    try:
-        for root, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if d.isdigit()]
-            for n in names:
-                if n.startswith("rollout-") and n.endswith(f"-{conv}.jsonl"):
-                    return os.path.join(root, n)
-    except OSError:
-        return None
-    return None
 
 
 def _sqlite(db: str) -> Any:

@@ -347,15 +347,8 @@ def _stop_strays(ctx: Ctx, grace_s: float) -> list[str]:
 
 
 def _await_gone(ctx: Ctx, pid: int, secs: float) -> bool:
-    """Wait on a pidfd for a stray pulse to exit; True once its registry entry is free."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        select.select([fd], [], [], secs)
-    finally:
-        os.close(fd)
+    """Wait for a stray pulse to exit; True once its registry entry is free."""
+    _await_pid(pid, secs)
     return all(r["pid"] != pid for r in homes.live(runtime_base(ctx.env), str(ctx.paths.data)))
 
 
@@ -395,11 +388,7 @@ def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:
     _signal(pid, signal.SIGTERM)
     if _await_exit(ctx, pid, grace_s):
         return True
-    try:
-        if get_session(ctx.paths.data, PULSE).alive:
-            kill(ctx.paths.data, PULSE)
-    except SessionError:
-        pass
+    _end_pulse_session(ctx)
     _signal(pid, signal.SIGKILL)
     if not _await_exit(ctx, pid, 5.0):
         raise LooopError(f"pulse pid {pid} survived SIGKILL — check it with `ps {pid}`")
@@ -414,14 +403,19 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _await_exit(ctx: Ctx, pid: int, secs: float) -> bool:
-    """Wait on a pidfd for the pulse to exit, then confirm the kernel dropped its lock."""
+    """Wait for the pulse to exit, then confirm the kernel dropped its lock (it dies with the
+    process; a beat in a forked child cannot hold it)."""
+    _await_pid(pid, secs)
+    return not locks.flock_held(ctx.paths.lock_file)
+
+
+def _await_pid(pid: int, secs: float) -> None:
+    """Wait on a pidfd, at most `secs`, for a process to exit."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return not locks.flock_held(ctx.paths.lock_file)
+        return
     try:
         select.select([fd], [], [], secs)
     finally:
         os.close(fd)
-    # the lock dies with the process; a beat in a forked child cannot hold it
-    return not locks.flock_held(ctx.paths.lock_file)

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from looop.core import limits
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
-from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.errors import EXTRAS, WRITABLE_FIX, LooopError
@@ -37,20 +36,14 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
 from looop.spend.breakers import reports_cost
+from looop.spend.cap import UNMETERED_LIMIT
 from looop.spend.statusspend import daily_budget, unmetered_armed
 from looop.views.status import CLOCK_WAKES, disk_full
 from looop.workers import firstrun
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
-# Per preset CLI, from its profile (runners/__init__.py): where it sends its model calls when the
-# env points it elsewhere; where it keeps its login, or the env keys it takes instead (any one
-# will do; paths are under $HOME, or under the folder a variable names); what to do without one.
-BASE_URL_ENV = {p.name: p.base_url_env for p in RUNNERS}
 CONNECT_TIMEOUT_S = 2.0
-LOGIN_ENV = {p.name: p.login_env for p in RUNNERS}
-LOGIN_FILES = {p.name: p.login_files for p in RUNNERS}
-LOGIN_FIX = {p.name: p.login_fix for p in RUNNERS}
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,8 @@ def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     return Check("config", "ok", f"{cfg.source} is valid"), cfg
 
 
-def _word(command: str) -> str | None:
+def first_word(command: str) -> str | None:
+    """The program a command line runs, past VAR=value words (None: no words, bad quotes)."""
     try:
         words = shlex.split(command)
     except ValueError:
@@ -117,7 +111,7 @@ def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
     gone: list[str] = []
     seen: list[str] = []
     for cmd in (runner.tick, runner.worker):
-        exe = _word(cmd or "")
+        exe = first_word(cmd or "")
         if not exe or exe.startswith("$") or exe in seen:
             continue
         seen.append(exe)
@@ -159,7 +153,7 @@ def check_login(
 def _preset(cfg: Config, runners: tuple[RunnerProfile, ...]) -> tuple[str, RunnerProfile | None]:
     """The default runner's program name, and its preset's profile (None: a custom one)."""
     runner = cfg.runner()
-    exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
+    exe = (first_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
     return exe, profile(exe, runners)
 
 

@@ -46,16 +46,14 @@ def read(paths: Paths) -> dict[str, Any] | None:
     return rec
 
 
-def _scheduled(paths: Paths) -> bool:
-    return paths.schedules.joinpath(f"{SCHEDULE}.json").is_file()
-
-
 def waiting(ctx: Ctx) -> dict[str, Any] | None:
     """The limit still in force (before its reset, its schedule not dropped), else None."""
     rec = read(ctx.paths)
     if rec is None or not limit_in_force(rec, ctx.clock.now(), scheduled=True):
         return None
-    if not _scheduled(ctx.paths):  # the human dropped the wake: retry on the next change
+    if not ctx.paths.schedules.joinpath(
+        f"{SCHEDULE}.json"
+    ).is_file():  # the human dropped the wake: retry on the next change
         rec["lifted"] = True
         store.write_json(limit_path(ctx.paths), rec)
         return None

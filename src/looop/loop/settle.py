@@ -7,13 +7,13 @@ from pathlib import Path
 
 from looop.act.executor import Executed
 from looop.core.context import Ctx
-from looop.decide import cost
 from looop.decide.runner import RunResult
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
 from looop.loop import alerts, flap, guards, limited
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
+from looop.spend import usd
 
 
 def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:
@@ -44,7 +44,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         "ok",
         "tick.decided",
         f"{executed.kind} · {executed.journal} · {secs}s"
-        + (f" · {cost.usd(metered)}" if metered else ""),
+        + (f" · {usd(metered)}" if metered else ""),
         action=executed.kind,
         summary=executed.summary,
         journal=executed.journal,

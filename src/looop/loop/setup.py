@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import stat
 import time
@@ -13,11 +12,11 @@ from typing import Any
 import click
 
 from looop.core.context import Ctx
-from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import parse_sandbox
+from looop.loop.doctor import first_word
 from looop.loop.homeguard import refuse_unsafe
 from looop.runners import RUNNERS, names, profile
 from looop.runners.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
@@ -26,6 +25,7 @@ from looop.sandbox.endpoints import endpoints
 from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.spend.breakers import reports_cost
+from looop.spend.cap import UNMETERED_LIMIT
 
 RUNNER_CHOICES = [*names(), "custom"]
 
@@ -40,14 +40,6 @@ def preset_notes(
         return []
     root = p.root_note and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1"
     return [n for n in (p.root_note if root else "", p.note) if n]
-
-
-def _exe_of(command: str) -> str | None:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    return words[0] if words else None
 
 
 @dataclass
@@ -129,7 +121,7 @@ def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool
             return False
         req.name, req.tick, req.worker = _ask(runner, req.tick, req.worker)
         if req.sandbox is None:
-            req.gone = _missing(req.ctx)
+            req.gone = missing(req.ctx.child_env())
             req.sandbox = _ask_sandbox(req.gone)
     except click.Abort:
         raise InitCancelled("init cancelled — nothing was written") from None
@@ -140,7 +132,7 @@ def _default_sandbox(req: InitRequest) -> None:
     req.defaulted = req.sandbox is None and "sandbox" not in req.existing
     if req.defaulted:
         # no flag, no answer and no setting yet: sandboxed by default wherever srt can run
-        req.gone = _missing(req.ctx)
+        req.gone = missing(req.ctx.child_env())
         req.sandbox = not req.gone
 
 
@@ -217,7 +209,7 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
         f"  worker: {worker}",
     ]
     for cmd in (tick, worker):
-        exe = _exe_of(cmd or "")
+        exe = first_word(cmd or "")
         if (
             exe
             and not exe.startswith("$")
@@ -248,7 +240,7 @@ def _sandbox_lines(req: InitRequest, cfg: Config) -> list[str]:
     who = "the decider and every worker run" if cfg.decider().on else "every worker runs"
     lines = [f"  sandbox: on — {who} inside srt (docs/THREAT_MODEL.md)"]
     lines += endpoint_lines(req.name, req.ctx.child_env())
-    gone = req.gone if req.gone is not None else _missing(req.ctx)
+    gone = req.gone if req.gone is not None else missing(req.ctx.child_env())
     if gone:
         lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
     return lines
@@ -308,12 +300,6 @@ def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
                 f'itself — {then}add "{e.entry}" to the config\'s "sandbox": {{"domains": [...]}}'
             )
     return out
-
-
-def _missing(ctx: Ctx) -> list[str]:
-    """What srt needs and this machine lacks (sandbox/worker.missing)."""
-
-    return missing(ctx.child_env())
 
 
 def _ask_sandbox(gone: list[str]) -> bool:
@@ -377,17 +363,14 @@ def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
             f'cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
             "and set max_daily_usd"
         ]
+    metered = "/".join(p.name for p in RUNNERS if p.reports_cost)
     return [
-        f"warning: looop reads spend only from {_metered_names()} streams — with the "
+        f"warning: looop reads spend only from {metered} streams — with the "
         f"daily budget on (max_daily_usd {budget:g}), {UNMETERED_LIMIT} decides in a row that "
         f"report no cost stop the AI (the unmetered breaker). Declare where '{name}' prints "
         f'its cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
         'or turn the budget off ("max_daily_usd": 0 in the config)'
     ]
-
-
-def _metered_names() -> str:
-    return "/".join(p.name for p in RUNNERS if p.reports_cost)
 
 
 def _was_initialised(obj: dict[str, Any]) -> bool:

@@ -41,7 +41,6 @@ from looop.loop.clirecords import (
     line_object,
     new_lines,
     pricer,
-    rollout_file,
     to_micros,
 )
 from looop.loop.meterstate import write_state
@@ -79,7 +78,7 @@ def _locate(
     None while that is not known yet (an id a CLI names itself: found after its first turn)."""
 
     try:
-        raw = store.read_regular(os.path.join(data, resume.RESUME_DIR, f"{wid}.json"), 65536)
+        raw = store.read_regular(_rec(data, wid), 65536)
         rec = jsonio.loads(raw.decode("utf-8", "replace"))
     except (OSError, ValueError, RecursionError):
         return None
@@ -110,22 +109,19 @@ def _locate(
             )
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
-    path: str | None = None
-    if p is not None and p.session_file is not None:
-        path = p.session_file(env, conv)
-    elif p is not None and p.finds_id == "rollout":  # its rollouts, where it started
-        home = rec.get("home") if isinstance(rec.get("home"), str) else None
-        default = os.path.join(env.get("HOME", "/nonexistent"), p.id_home[1])
-        path = rollout_file(home or default, conv)
+    home = rec.get("home")  # where a CLI naming its conversation keeps it (id_home)
+    if p is not None and p.id_home[0] and isinstance(home, str) and home:
+        env = {**env, p.id_home[0]: home}
+    path = p.session_file(env, conv) if p is not None and p.session_file is not None else None
     if path is None:
         return None
     return {**out, "conv": conv, "path": path}
 
 
 def _workers(data: str) -> list[str]:
-    """The workers with a resume record (resume.RESUME_DIR: not imported, it is heavy)."""
+    """The workers with a resume record."""
     try:
-        with os.scandir(os.path.join(data, "resume")) as it:
+        with os.scandir(os.path.join(data, resume.RESUME_DIR)) as it:
             names = [e.name[:-5] for e in it if e.name.endswith(".json")]
     except OSError:
         return []
@@ -271,7 +267,7 @@ def _on_ledger(ledger: str, wid: str, since: float) -> int:
 
 
 def _rec(data: str, wid: str) -> str:
-    return os.path.join(data, "resume", f"{wid}.json")
+    return os.path.join(data, resume.RESUME_DIR, f"{wid}.json")
 
 
 def _follow(path: str, f: dict[str, Any], cli: str, price: Price) -> bool:

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio
-from looop.runners.runnerprofile import RunnerProfile, read_json_file
+from looop.runners.runnerprofile import RunnerProfile, count, read_json_file, text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -138,6 +138,23 @@ def session_file(env: Mapping[str, str], conv: str) -> str | None:
     return None
 
 
+def record_usage(obj: dict[str, object]) -> tuple[str, str, int, int, int, int, None] | None:
+    """An assistant line of its record (RunnerProfile.record_usage): one line per content block
+    of a message, each with the message's usage so far, so the last line of an id stands."""
+    msg = obj.get("message") if obj.get("type") == "assistant" else None
+    usage = msg.get("usage") if isinstance(msg, dict) else None
+    if not isinstance(msg, dict) or not isinstance(usage, dict):
+        return None
+    model = text(msg.get("model"))[:200]
+    fresh, cached = count(usage.get("input_tokens")), count(usage.get("cache_read_input_tokens"))
+    written, out = (
+        count(usage.get("cache_creation_input_tokens")),
+        count(usage.get("output_tokens")),
+    )
+    mid = text(msg.get("id"))[:200]
+    return mid, "" if model.startswith("<") else model, fresh, cached, written, out, None
+
+
 def _has(items: object, tail: str) -> bool:
     return isinstance(items, list) and tail in items
 
@@ -223,7 +240,8 @@ PROFILE = RunnerProfile(
     id_home=("CLAUDE_CONFIG_DIR", ".claude"),
     keys=("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
     session_file=session_file,
-    records="messages",  # each line holds its message's usage so far
+    record_usage=record_usage,
+    record_mark='"usage"',
     mcp="flag",  # its other MCP servers stay
     # its spinner line (`✻ Orchestrating…`) shows a moment before `esc to interrupt` does;
     # each is matched where it draws it (the status line at the foot, column 0), never in

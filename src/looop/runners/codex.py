@@ -22,6 +22,23 @@ def codex_home(env: Mapping[str, str]) -> str | None:
     return os.path.join(env["HOME"], ".codex") if env.get("HOME") else None
 
 
+def session_file(env: Mapping[str, str], conv: str) -> str | None:
+    """Its rollout of conversation `conv`: `<codex home>/sessions/YYYY/MM/DD/rollout-…-<conv>
+    .jsonl` (date folders only)."""
+    base = os.path.join(
+        env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), "sessions"
+    )
+    try:
+        for root, dirs, names in os.walk(base):
+            dirs[:] = [d for d in dirs if d.isdigit()]
+            for n in names:
+                if n.startswith("rollout-") and n.endswith(f"-{conv}.jsonl"):
+                    return os.path.join(root, n)
+    except OSError:
+        return None
+    return None
+
+
 def _filled(path: str) -> bool:
     try:
         return os.path.getsize(path) > 0
@@ -127,6 +144,7 @@ PROFILE = RunnerProfile(
     finds_id="rollout",
     id_home=("CODEX_HOME", ".codex"),
     keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
+    session_file=session_file,
     records="totals",
     stream="thread",  # its rollout's token_count events
     first_run=first_run,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from looop.home import jsonio
 from looop.runners.runnerprofile import RunnerProfile, read_json_file
+from looop.runners.runnerprofile import count as _n
+from looop.runners.runnerprofile import text as _s
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -184,17 +186,6 @@ def _summary(stats: object) -> str:
     return " · ".join(bits)
 
 
-def _s(v: object) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _n(v: object) -> int:
-    """A token count: a whole non-negative number, else 0."""
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0 or v > 10**12:
-        return 0
-    return int(v)
-
-
 # ---- its session records (loop/clirecords.py, loop/workmeter.py: what a worker spent).
 # `~/.gemini/tmp/<project>/chats/session-<time>-<first 8 of the id>.jsonl`: a header line with
 # the sessionId, then one line per message; the model's carry `"type":"gemini"`, `model` and
@@ -227,15 +218,16 @@ def session_file(home: str, conv: str) -> str | None:
     return None
 
 
-def record_usage(obj: dict[str, object]) -> tuple[str, str, int, int, int] | None:
-    """(message id, model, input tokens with cached ones, cached, output) of a record line
-    holding one model message; None for any other line."""
+def record_usage(obj: dict[str, object]) -> tuple[str, str, int, int, int, int, None] | None:
+    """A record line holding one model message as RunnerProfile.record_usage reads it; None
+    for any other line."""
     tokens = obj.get("tokens")
     if obj.get("type") != "gemini" or not isinstance(tokens, dict):
         return None
     inp, cached = _n(tokens.get("input")), _n(tokens.get("cached"))
     out = _n(tokens.get("output")) + _n(tokens.get("thoughts"))
-    return _s(obj.get("id"))[:200], _s(obj.get("model"))[:200], inp, min(cached, inp), out
+    cached = min(cached, inp)
+    return _s(obj.get("id"))[:200], _s(obj.get("model"))[:200], inp - cached, cached, 0, out, None
 
 
 # ---- what `looop init` tells a user choosing it (loop/setup.py)

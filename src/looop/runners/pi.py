@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile
+from looop.runners.runnerprofile import RunnerProfile, text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -17,6 +17,18 @@ def session_file(env: Mapping[str, str], conv: str) -> str:
     (loop/workmeter.py reads it, loop/clirecords.py folds its lines)."""
     home = env.get("HOME", "/nonexistent")
     return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
+
+
+def record_usage(obj: dict[str, object]) -> tuple[str, str, int, int, int, int, object] | None:
+    """An assistant message entry of its session file (RunnerProfile.record_usage): its cost
+    (usage.cost.total) as written, once; none said counts nothing."""
+    msg = obj.get("message") if obj.get("type") == "message" else None
+    if not isinstance(msg, dict) or msg.get("role") != "assistant":
+        return None
+    usage = msg.get("usage")
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    usd = cost.get("total") if isinstance(cost, dict) else None
+    return "", text(msg.get("model"))[:200], 0, 0, 0, 0, usd
 
 
 PROFILE = RunnerProfile(
@@ -57,7 +69,8 @@ PROFILE = RunnerProfile(
     endpoint_files=(("PI_CODING_AGENT_DIR", "models.json", ".pi/agent/models.json"),),
     endpoint_keys=("providers", "*", "baseUrl"),
     session_file=session_file,
-    records="costs",
+    record_usage=record_usage,
+    record_mark='"cost"',
     stream="agent",
     # its spinner at column 1, not a quote of it in the output (tests/corpus/needs)
     busy=(r"^ ?[\u2800-\u28ff] Working\.\.\.",),

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     Said = tuple[str, str, object] | None
     # (model, input tokens with cached ones, cached, output)
     RunTokens = list[tuple[str, int, int, int]]
-    # (message id, model, input tokens with cached ones, cached, output)
-    RecordUsage = tuple[str, str, int, int, int] | None
+    # (message id, model, fresh input tokens, cached, cache written, output, the USD it says
+    # or None: its tokens priced)
+    RecordUsage = tuple[str, str, int, int, int, int, object] | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
@@ -39,7 +40,7 @@ class RunnerProfile:
     use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
     decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
     records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
-    `record_mark`, else a built-in `records` shape ("messages", "totals", "costs", "store").
+    `record_mark`, else a built-in `records` shape ("totals", "store").
     `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
     "env" (a JSON config in `mcp_env`) or "" none. `finds_id`: where a CLI that names its
     conversation itself is found (workers/resume.py): "rollout" (files under `id_home`),
@@ -102,6 +103,17 @@ def _frozen_map(value: object) -> object:
     return MappingProxyType(
         {k: MappingProxyType(dict(v)) if isinstance(v, dict) else v for k, v in value.items()}
     )
+
+
+def count(v: object) -> int:
+    """A token count: a whole non-negative number, else 0."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0 or v > 10**12:
+        return 0
+    return int(v)
+
+
+def text(v: object) -> str:
+    return v if isinstance(v, str) else ""
 
 
 def read_json_file(path: str | None) -> dict[str, object] | None:

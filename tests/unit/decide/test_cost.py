@@ -11,15 +11,29 @@ from pathlib import Path
 import pytest
 
 from looop.cli.cost import render_report
-from looop.decide import cost
-from looop.decide.cost import CostMeter
+from looop.decide.cost.meter import CostMeter
+from looop.decide.cost.report import GROUPINGS, SPANS, CostReport, cost_report, cost_reports
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.runners.presets import PRESETS
+from looop.spend import parse_usd, usd
 from looop.spend import report as report_module
+from looop.spend.cap import (
+    DECIDE_HOLD_S,
+    UNMETERED_LIMIT,
+    clear_unmetered,
+    decide_retry_in,
+    decides_last_hour,
+    note_decide,
+    record_unmetered,
+    unmetered_blocked,
+)
 from looop.spend.days import Days, Held
+from looop.spend.ledger import read_ledger, record_cost, run_cost, spent_on_day
+from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
+from looop.spend.statusspend import daily_budget, runner_signature, spend_status
 from tests.clocks import FixedClock
 
 STREAMS = Path(__file__).parent / "streams"
@@ -139,7 +153,7 @@ def _priced(row: dict[str, float], fresh: int, cached: int, out: int) -> float:
 
 def test_codex_tokens_are_priced_by_the_default_table() -> None:
     m = feed_file(CostMeter(preset("codex")), STREAMS / "codex.jsonl")
-    row = cost.DEFAULT_PRICES["default"]  # the preset names no model
+    row = DEFAULT_PRICES["default"]  # the preset names no model
     want = _priced(row, CODEX_IN - CODEX_CACHED, CODEX_CACHED, CODEX_OUT)
     assert m.total() == pytest.approx(want)
     assert 0 < want < 0.1  # a plausible single decide
@@ -158,7 +172,7 @@ def test_codex_price_from_config_overrides_the_builtin_row() -> None:
         CostMeter(preset("codex", tick), {"gpt-5-codex": {"output": 30.0}}),
         STREAMS / "codex.jsonl",
     )
-    builtin = cost.DEFAULT_PRICES["gpt-5-codex"]
+    builtin = DEFAULT_PRICES["gpt-5-codex"]
     assert partial.total() == pytest.approx(
         _priced({**builtin, "output": 30.0}, 315, CODEX_CACHED, CODEX_OUT)
     )
@@ -168,7 +182,7 @@ def test_codex_unknown_model_is_priced_as_default() -> None:
     tick = "codex exec --json -m my-private-finetune"
     m = feed_file(CostMeter(preset("codex", tick)), STREAMS / "codex.jsonl")
     assert m.model == "default"
-    want = _priced(cost.DEFAULT_PRICES["default"], 315, CODEX_CACHED, CODEX_OUT)
+    want = _priced(DEFAULT_PRICES["default"], 315, CODEX_CACHED, CODEX_OUT)
     assert m.total() == pytest.approx(want)
     # and "default" itself can be re-priced from config
     cheap = {"default": {"input": 0.0, "output": 1.0, "cached_input": 0.0}}
@@ -199,7 +213,7 @@ def test_codex_model_said_by_the_stream_beats_the_command() -> None:
         },
     )
     assert m.model == "o4-mini"
-    assert m.total() == pytest.approx(_priced(cost.DEFAULT_PRICES["o4-mini"], 1000, 0, 100))
+    assert m.total() == pytest.approx(_priced(DEFAULT_PRICES["o4-mini"], 1000, 0, 100))
 
 
 @pytest.mark.parametrize(
@@ -215,13 +229,13 @@ def test_codex_model_said_by_the_stream_beats_the_command() -> None:
     ],
 )
 def test_the_model_is_read_from_the_tick_command(command: str, model: str | None) -> None:
-    assert cost.command_model(command) == model
+    assert command_model(command) == model
 
 
 def test_codex_usage_is_a_running_total_per_thread_summed_over_threads() -> None:
     usage = {"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 50}
     bigger = {"input_tokens": 3000, "cached_input_tokens": 1400, "output_tokens": 150}
-    row = cost.DEFAULT_PRICES["default"]
+    row = DEFAULT_PRICES["default"]
     one = feed_lines(
         CostMeter(preset("codex")),
         {"type": "thread.started", "thread_id": "t1"},
@@ -261,7 +275,7 @@ def test_opencode_tokens_are_priced_when_it_knows_no_price() -> None:
     }
     m = feed_lines(CostMeter(preset("opencode", tick)), step)
     assert m.model == "gpt-5"
-    assert m.total() == pytest.approx(_priced(cost.DEFAULT_PRICES["gpt-5"], 2000, 8000, 400))
+    assert m.total() == pytest.approx(_priced(DEFAULT_PRICES["gpt-5"], 2000, 8000, 400))
     free = {"type": "step_finish", "part": {"type": "step-finish", "cost": 0}}
     assert feed_lines(CostMeter(preset("opencode")), free).total() == 0.0
 
@@ -381,9 +395,9 @@ def test_huge_token_counts_are_ignored_not_priced() -> None:
 
 def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
     for bad in (0.0, -1.0, math.nan, math.inf, 1e-9, 1e12):
-        assert not cost.record_cost(paths, 1_750_000_000.0, "tick", "t", "pi", bad)
+        assert not record_cost(paths, 1_750_000_000.0, "tick", "t", "pi", bad)
     assert not paths.cost_ledger.exists()
-    assert cost.record_cost(paths, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
+    assert record_cost(paths, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
     line = paths.cost_ledger.read_text().splitlines()[0]
     assert line == (
         '{"cost_usd":0.012346,"id":"tick-1","kind":"tick","runner":"pi",'
@@ -392,27 +406,27 @@ def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
 
 
 def test_a_corrupt_ledger_line_is_skipped_and_counted(paths: Paths) -> None:
-    cost.record_cost(paths, 1_750_000_000.0, "tick", "a", "pi", 0.5)
+    record_cost(paths, 1_750_000_000.0, "tick", "a", "pi", 0.5)
     with paths.cost_ledger.open("a") as f:
         f.write("{not json\n\n[]\n")
         f.write('{"cost_usd":"x","ts":"2025-06-15T15:06:40Z"}\n')
         f.write('{"cost_usd":1,"ts":"yesterday"}\n')
         f.write('{"cost_usd":0.25,"kind":"session","id":"w1","runner":"claude",')  # torn
         f.write("\n")
-    cost.record_cost(paths, 1_750_000_100.0, "session", "w1", "claude", 0.25)
-    rows, bad = cost.read_ledger(paths)
+    record_cost(paths, 1_750_000_100.0, "session", "w1", "claude", 0.25)
+    rows, bad = read_ledger(paths)
     assert [r["cost_usd"] for r in rows] == [0.5, 0.25]
     assert bad == 5
-    assert cost.read_ledger(Paths.at(paths.data / "nowhere")) == ([], 0)
+    assert read_ledger(Paths.at(paths.data / "nowhere")) == ([], 0)
 
 
 def test_run_cost_sums_the_rows_of_one_run(paths: Paths) -> None:
-    assert cost.run_cost(paths, "tick-1") is None
-    cost.record_cost(paths, 100.0, "tick", "tick-1", "codex", 0.5)
-    cost.record_cost(paths, 101.0, "tick", "tick-10", "codex", 4.0)
-    cost.record_cost(paths, 102.0, "tick", "tick-1", "codex", 0.25)  # a retried attempt
-    assert cost.run_cost(paths, "tick-1") == pytest.approx(0.75)
-    assert cost.run_cost(paths, "tick-2") is None
+    assert run_cost(paths, "tick-1") is None
+    record_cost(paths, 100.0, "tick", "tick-1", "codex", 0.5)
+    record_cost(paths, 101.0, "tick", "tick-10", "codex", 4.0)
+    record_cost(paths, 102.0, "tick", "tick-1", "codex", 0.25)  # a retried attempt
+    assert run_cost(paths, "tick-1") == pytest.approx(0.75)
+    assert run_cost(paths, "tick-2") is None
 
 
 def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
@@ -424,16 +438,16 @@ def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
 )
 def test_the_day_rolls_over_at_local_midnight(paths: Paths, tz: timezone) -> None:
     clock = FixedClock(t=_ts(tz, 2025, 6, 15, 12, 0), tz=tz)
-    cost.record_cost(paths, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
-    cost.record_cost(paths, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
-    cost.record_cost(paths, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
-    cost.record_cost(paths, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
+    record_cost(paths, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
+    record_cost(paths, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
+    record_cost(paths, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
+    record_cost(paths, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
     # every row above is on another UTC date than its local one in at least one of the zones
-    assert cost.spent_on_day(paths, clock) == pytest.approx(1.25)
+    assert spent_on_day(paths, clock) == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 15, 23, 59)
-    assert cost.spent_on_day(paths, clock) == pytest.approx(1.25)
+    assert spent_on_day(paths, clock) == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 16, 0, 1)
-    assert cost.spent_on_day(paths, clock) == 0.0
+    assert spent_on_day(paths, clock) == 0.0
 
 
 def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
@@ -444,16 +458,16 @@ def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
         pytest.skip("no tz database")
     # 2025-03-30: clocks jump 02:00 -> 03:00; the local day is 23 hours long
     clock = FixedClock(t=datetime(2025, 3, 30, 12, 0, tzinfo=tz).timestamp(), tz=tz)
-    for (d, h, mi), usd in (((29, 23, 30), 1.0), ((30, 0, 10), 2.0), ((30, 23, 50), 4.0)):
+    for (d, h, mi), paid in (((29, 23, 30), 1.0), ((30, 0, 10), 2.0), ((30, 23, 50), 4.0)):
         at = datetime(2025, 3, d, h, mi, tzinfo=tz).timestamp()
-        cost.record_cost(paths, at, "tick", f"t{d}{h}", "pi", usd)
-    assert cost.spent_on_day(paths, clock) == 6.0
+        record_cost(paths, at, "tick", f"t{d}{h}", "pi", paid)
+    assert spent_on_day(paths, clock) == 6.0
 
 
 def test_daily_budget_is_off_at_or_below_zero() -> None:
     def budget(raw: dict[str, object], env: dict[str, str] | None = None) -> float | None:
         cfg = parse_config({"tick": "x", **raw}, "c.json")
-        return cost.daily_budget(resolve_knobs(cfg, env or {}))
+        return daily_budget(resolve_knobs(cfg, env or {}))
 
     assert budget({}) == 10.0
     assert budget({"max_daily_usd": 5}) == 5.0
@@ -475,42 +489,42 @@ def test_price_rows_in_config_are_validated() -> None:
 
 
 def test_unmetered_counter_climbs_per_signature_and_opens_at_the_limit(paths: Paths) -> None:
-    sig = cost.runner_signature(preset("codex"))
-    assert not cost.unmetered_blocked(paths, sig)
-    assert [cost.record_unmetered(paths, sig) for _ in range(3)] == [1, 2, 3]
-    assert cost.unmetered_blocked(paths, sig)
-    other = cost.runner_signature(preset("pi"))
-    assert not cost.unmetered_blocked(paths, other)  # changing the runner heals
-    assert cost.record_unmetered(paths, other) == 1
-    assert not cost.unmetered_blocked(paths, sig)
-    cost.record_unmetered(paths, other)
-    cost.clear_unmetered(paths)
-    assert cost.record_unmetered(paths, other) == 1
+    sig = runner_signature(preset("codex"))
+    assert not unmetered_blocked(paths, sig)
+    assert [record_unmetered(paths, sig) for _ in range(3)] == [1, 2, 3]
+    assert unmetered_blocked(paths, sig)
+    other = runner_signature(preset("pi"))
+    assert not unmetered_blocked(paths, other)  # changing the runner heals
+    assert record_unmetered(paths, other) == 1
+    assert not unmetered_blocked(paths, sig)
+    record_unmetered(paths, other)
+    clear_unmetered(paths)
+    assert record_unmetered(paths, other) == 1
 
 
 def test_a_corrupt_unmetered_counter_fails_closed_and_heals_on_change(paths: Paths) -> None:
     paths.cost_unmetered.write_text("{torn")
-    sig = cost.runner_signature(preset("codex"))
-    assert cost.unmetered_blocked(paths, sig)
-    assert cost.unmetered_blocked(paths, sig)  # repaired, still closed
-    assert not cost.unmetered_blocked(paths, cost.runner_signature(preset("pi")))
+    sig = runner_signature(preset("codex"))
+    assert unmetered_blocked(paths, sig)
+    assert unmetered_blocked(paths, sig)  # repaired, still closed
+    assert not unmetered_blocked(paths, runner_signature(preset("pi")))
     paths.cost_unmetered.write_text('{"count":"two","sig":5}')
-    assert cost.record_unmetered(paths, sig) == cost.UNMETERED_LIMIT
+    assert record_unmetered(paths, sig) == UNMETERED_LIMIT
 
 
 def test_the_signature_changes_with_what_the_meter_can_read() -> None:
-    base = cost.runner_signature(preset("codex"))
+    base = runner_signature(preset("codex"))
     assert base.startswith("codex|false|codex")
-    assert cost.runner_signature(Runner("codex", "claude -p", None)) != base
+    assert runner_signature(Runner("codex", "claude -p", None)) != base
     spec = CostSpec("usage", "/usd", "sum")
-    assert cost.runner_signature(preset("codex", spec=spec)).startswith("codex|true|")
-    assert cost.runner_signature(preset("codex", spec=CostSpec("usage", "/x", "sum"))) != (
-        cost.runner_signature(preset("codex", spec=spec))
+    assert runner_signature(preset("codex", spec=spec)).startswith("codex|true|")
+    assert runner_signature(preset("codex", spec=CostSpec("usage", "/x", "sum"))) != (
+        runner_signature(preset("codex", spec=spec))
     )
     # the model only changes the price, not whether the stream is metered
     model = Runner("codex", PRESETS["codex"]["tick"] + " -m o3", None)
-    assert cost.runner_signature(model) == base
-    assert cost.command_word("FOO=1 env BAR=2 /usr/local/bin/pi -p") == "pi"
+    assert runner_signature(model) == base
+    assert command_word("FOO=1 env BAR=2 /usr/local/bin/pi -p") == "pi"
 
 
 # ---------------------------------------------------------------- hourly decide cap
@@ -519,14 +533,14 @@ def test_the_signature_changes_with_what_the_meter_can_read() -> None:
 def test_decides_are_counted_over_a_rolling_hour(paths: Paths) -> None:
     t0 = 1_750_000_000.0
     for i in range(5):
-        cost.note_decide(paths, t0 + i * 600)  # 0, 10, 20, 30, 40 minutes
+        note_decide(paths, t0 + i * 600)  # 0, 10, 20, 30, 40 minutes
     now = t0 + 2400
-    assert cost.decides_last_hour(paths, now) == 5
-    assert cost.decide_retry_in(paths, now, cap=5) == 1200  # the first one ages out at +60 min
-    assert cost.decide_retry_in(paths, now, cap=6) == 0
-    assert cost.decides_last_hour(paths, t0 + 3600) == 4  # exactly an hour old: gone
-    assert cost.decides_last_hour(paths, t0 + 3600 + 1700) == 2  # the 30 and 40 min ones
-    cost.note_decide(paths, t0 + 7200)
+    assert decides_last_hour(paths, now) == 5
+    assert decide_retry_in(paths, now, cap=5) == 1200  # the first one ages out at +60 min
+    assert decide_retry_in(paths, now, cap=6) == 0
+    assert decides_last_hour(paths, t0 + 3600) == 4  # exactly an hour old: gone
+    assert decides_last_hour(paths, t0 + 3600 + 1700) == 2  # the 30 and 40 min ones
+    note_decide(paths, t0 + 7200)
     kept = json.loads(paths.decide_ledger.read_text())["attempts"]
     assert kept == [t0 + 7200]  # old entries are pruned from the file
 
@@ -534,14 +548,14 @@ def test_decides_are_counted_over_a_rolling_hour(paths: Paths) -> None:
 def test_a_corrupt_decide_ledger_fails_closed_and_repairs(paths: Paths) -> None:
     t0 = 1_750_000_000.0
     paths.decide_ledger.write_text("not json")
-    assert cost.decides_last_hour(paths, t0, cap=120) >= 120
-    assert cost.decides_last_hour(paths, t0) >= 120  # held closed even without the cap
+    assert decides_last_hour(paths, t0, cap=120) >= 120
+    assert decides_last_hour(paths, t0) >= 120  # held closed even without the cap
     assert json.loads(paths.decide_ledger.read_text())["attempts"] == []
-    assert cost.decide_retry_in(paths, t0 + 60, cap=120) == cost.DECIDE_HOLD_S - 60
-    assert cost.decides_last_hour(paths, t0 + cost.DECIDE_HOLD_S, cap=120) == 0
+    assert decide_retry_in(paths, t0 + 60, cap=120) == DECIDE_HOLD_S - 60
+    assert decides_last_hour(paths, t0 + DECIDE_HOLD_S, cap=120) == 0
     paths.decide_ledger.write_text('{"attempts":["x"]}')
-    cost.note_decide(paths, t0)  # never raises; counts as held
-    assert cost.decides_last_hour(paths, t0 + 1, cap=3) >= 3
+    note_decide(paths, t0)  # never raises; counts as held
+    assert decides_last_hour(paths, t0 + 1, cap=3) >= 3
 
 
 # ---------------------------------------------------------------- report
@@ -560,18 +574,18 @@ def test_a_corrupt_decide_ledger_fails_closed_and_repairs(paths: Paths) -> None:
     ],
 )
 def test_usd_format(x: float, shown: str) -> None:
-    assert cost.usd(x) == shown
+    assert usd(x) == shown
 
 
 def _report_fixture(paths: Paths) -> FixedClock:
     clock = FixedClock(t=datetime(2025, 6, 15, 12, 0, tzinfo=UTC).timestamp())
     day = 86400.0
     now = clock.t
-    cost.record_cost(paths, now - 60, "tick", "tick-a", "claude", 0.5)
-    cost.record_cost(paths, now - 120, "session", "fix-ci", "claude", 2.0)
-    cost.record_cost(paths, now - 1 * day, "tick", "tick-b", "pi", 0.25)
-    cost.record_cost(paths, now - 6 * day, "session", "docs", "codex", 1.0)
-    cost.record_cost(paths, now - 30 * day, "tick", "tick-c", "pi", 8.0)
+    record_cost(paths, now - 60, "tick", "tick-a", "claude", 0.5)
+    record_cost(paths, now - 120, "session", "fix-ci", "claude", 2.0)
+    record_cost(paths, now - 1 * day, "tick", "tick-b", "pi", 0.25)
+    record_cost(paths, now - 6 * day, "session", "docs", "codex", 1.0)
+    record_cost(paths, now - 30 * day, "tick", "tick-c", "pi", 8.0)
     with paths.cost_ledger.open("a") as f:
         f.write("garbage\n")
     return clock
@@ -579,27 +593,27 @@ def _report_fixture(paths: Paths) -> FixedClock:
 
 def test_cost_report_spans_and_groupings(paths: Paths) -> None:
     clock = _report_fixture(paths)
-    today = cost.cost_report(paths, clock, "today", "kind")
+    today = cost_report(paths, clock, "today", "kind")
     assert (today["total"], today["calls"], today["from"]) == (2.5, 2, "2025-06-15")
     assert today["groups"] == [
         {"key": "session", "usd": 2.0, "calls": 1},
         {"key": "tick", "usd": 0.5, "calls": 1},
     ]
     assert today["corrupt_lines"] == 1
-    week = cost.cost_report(paths, clock, "week", "runner")
+    week = cost_report(paths, clock, "week", "runner")
     assert (week["total"], week["from"]) == (3.75, "2025-06-09")
     assert {g["key"]: g["usd"] for g in week["groups"]} == {
         "claude": 2.5,
         "pi": 0.25,
         "codex": 1.0,
     }
-    workers = cost.cost_report(paths, clock, "all", "worker")
+    workers = cost_report(paths, clock, "all", "worker")
     assert {g["key"]: g["usd"] for g in workers["groups"]} == {
         "(ticks)": 8.75,
         "docs": 1.0,
         "fix-ci": 2.0,
     }
-    days = cost.cost_report(paths, clock, "week", "day")
+    days = cost_report(paths, clock, "week", "day")
     assert [g["key"] for g in days["groups"]] == ["2025-06-09", "2025-06-14", "2025-06-15"]
     text = render_report(today)
     assert "today (2025-06-15 local)" in text
@@ -612,8 +626,8 @@ def test_cost_reports_read_the_day_totals_once_for_many_groupings(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _report_fixture(paths)
-    asks = [(span, by) for span in cost.SPANS for by in cost.GROUPINGS]
-    one_by_one = [cost.cost_report(paths, clock, span, by) for span, by in asks]
+    asks = [(span, by) for span in SPANS for by in GROUPINGS]
+    one_by_one = [cost_report(paths, clock, span, by) for span, by in asks]
     reads: list[str] = []
     real = report_module.day_totals
 
@@ -622,41 +636,40 @@ def test_cost_reports_read_the_day_totals_once_for_many_groupings(
         return real(data, c, held, since)
 
     monkeypatch.setattr(report_module, "day_totals", counted)
-    assert cost.cost_reports(paths, clock, asks) == one_by_one
+    assert cost_reports(paths, clock, asks) == one_by_one
     assert len(reads) == 1
     with pytest.raises(LooopError, match="span"):
-        cost.cost_reports(paths, clock, [("today", "kind"), ("month", "kind")])
+        cost_reports(paths, clock, [("today", "kind"), ("month", "kind")])
 
 
 def test_cost_report_without_a_ledger_and_bad_arguments(paths: Paths, clock: FixedClock) -> None:
-    rep = cost.cost_report(paths, clock, "all", "kind")
+    rep = cost_report(paths, clock, "all", "kind")
     assert (rep["total"], rep["calls"], rep["exists"]) == (0, 0, False)
     text = render_report(rep)
     assert "no cost recorded yet" in text and str(paths.cost_ledger) in text
     with pytest.raises(LooopError, match="span"):
-        cost.cost_report(paths, clock, "month", "kind")
+        cost_report(paths, clock, "month", "kind")
     with pytest.raises(LooopError, match="--by"):
-        cost.cost_report(paths, clock, "all", "colour")
+        cost_report(paths, clock, "all", "colour")
 
 
 def test_cost_report_is_data_not_text(paths: Paths) -> None:
     # The room returns numbers and keys; dollars and column layout are cli/'s job.
     clock = _report_fixture(paths)
-    for span in cost.SPANS:
-        for by in cost.GROUPINGS:
-            rep = cost.cost_report(paths, clock, span, by)
+    for span in SPANS:
+        for by in GROUPINGS:
+            rep = cost_report(paths, clock, span, by)
             assert json.loads(json.dumps(rep)) == rep  # plain JSON types, nothing to render
             assert isinstance(rep["total"], float) and isinstance(rep["calls"], int)
             for g in rep["groups"]:
                 assert isinstance(g["usd"], float) and not g["key"].startswith("$")
             strings = [v for v in rep.values() if isinstance(v, str)]
             assert not any("$" in s or "\n" in s or "looop cost" in s for s in strings)
-    assert not hasattr(cost, "render_report")
     assert "render" not in " ".join(vars(importlib.import_module("looop.decide.cost.report")))
 
 
 def test_cli_renders_a_report_in_aligned_columns() -> None:
-    rep: cost.CostReport = {
+    rep: CostReport = {
         "span": "week",
         "by": "runner",
         "from": "2025-06-09",
@@ -725,7 +738,7 @@ def test_streams_recorded_from_the_real_clis(path: Path) -> None:
     ],
 )
 def test_parse_usd_for_worker_self_reports(text: str, want: float | None) -> None:
-    assert cost.parse_usd(text) == want
+    assert parse_usd(text) == want
 
 
 def test_spend_status_shows_each_breaker_and_how_to_lift_it(paths: Paths) -> None:
@@ -734,21 +747,21 @@ def test_spend_status_shows_each_breaker_and_how_to_lift_it(paths: Paths) -> Non
     runner = cfg.runner()
     assert runner is not None
     knobs = resolve_knobs(cfg, {"LOOOP_MAX_DECIDES_PER_HOUR": "2"})
-    quiet = cost.spend_status(str(paths.data), clock, knobs, runner)
+    quiet = spend_status(str(paths.data), clock, knobs, runner)
     assert quiet["spent_today_usd"] == 0 and quiet["max_daily_usd"] == 1.0
     assert not any(quiet[k]["open"] for k in ("budget", "unmetered", "decides"))
-    cost.record_cost(paths, clock.t - 10, "session", "w1", "claude", 1.25)
+    record_cost(paths, clock.t - 10, "session", "w1", "claude", 1.25)
     for _ in range(3):
-        cost.record_unmetered(paths, cost.runner_signature(runner))
-    cost.note_decide(paths, clock.t - 100)
-    cost.note_decide(paths, clock.t - 50)
-    st = cost.spend_status(str(paths.data), clock, knobs, runner)
+        record_unmetered(paths, runner_signature(runner))
+    note_decide(paths, clock.t - 100)
+    note_decide(paths, clock.t - 50)
+    st = spend_status(str(paths.data), clock, knobs, runner)
     assert st["spent_today_usd"] == 1.25
     assert st["budget"]["open"] and "LOOOP_MAX_DAILY_USD" in st["budget"]["lift"]
     assert st["unmetered"]["open"] and "runners.codex.cost" in st["unmetered"]["lift"]
     assert st["decides"]["open"] and st["decides"]["retry_in_s"] == 3600 - 100
     assert "LOOOP_MAX_DECIDES_PER_HOUR" in st["decides"]["lift"]
     off = resolve_knobs(cfg, {"LOOOP_MAX_DAILY_USD": "0", "LOOOP_MAX_DECIDES_PER_HOUR": "0"})
-    st_off = cost.spend_status(str(paths.data), clock, off, runner)
+    st_off = spend_status(str(paths.data), clock, off, runner)
     assert st_off["max_daily_usd"] is None
     assert not any(st_off[k]["open"] for k in ("budget", "unmetered", "decides"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from looop.act.actiontable import taught
 from looop.core.context import Ctx
-from looop.decide.order import ORDER_FILE, by_change, digest, read_shown, write_shown
+from looop.decide.order import ORDER_FILE, by_change, digest, read_record, write_shown
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
 from looop.decide.promptbase import FOLD_EVERY
 from tests.clocks import FixedClock
@@ -130,7 +130,7 @@ def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
     junk_record = '{"shown": 5, "fields": [1], "moving": {"k": 3}, "journal": 7, "journal_end": []}'
     for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]', junk_record, "[]", "null"):
         (ctx.paths.data / ORDER_FILE).write_text(junk)
-        assert read_shown(ctx.paths.data) == ()
+        assert read_record(ctx.paths.data).shown == ()
         built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
         assert _order(built.text) == ["sensor-a.json", "sensor-b.json"]
 

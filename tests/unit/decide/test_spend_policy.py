@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.decide import cost, spend
+from looop.decide import spend
 from looop.home.config import Knobs, Runner, parse_config, resolve_knobs
+from looop.spend.cap import UNMETERED_LIMIT, note_decide, record_unmetered
+from looop.spend.ledger import record_cost
+from looop.spend.statusspend import runner_signature
 from tests.clocks import FixedClock
 
 RUNNER = Runner("scripted", "true", "cat {{prompt_file}}")
@@ -24,9 +27,9 @@ def test_no_breaker_when_nothing_is_spent(ctx: Ctx) -> None:
 def test_a_spent_budget_opens_the_budget_breaker_and_says_how_much(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    cost.record_cost(ctx.paths, clock.now(), "tick", "tick-1", "scripted", 2.5)
+    record_cost(ctx.paths, clock.now(), "tick", "tick-1", "scripted", 2.5)
     assert spend.open_breaker(ctx, _knobs(max_daily_usd=3), RUNNER) is None
-    cost.record_cost(ctx.paths, clock.now(), "tick", "tick-2", "scripted", 1.0)
+    record_cost(ctx.paths, clock.now(), "tick", "tick-2", "scripted", 1.0)
     hit = spend.open_breaker(ctx, _knobs(max_daily_usd=3), RUNNER)
     assert hit is not None
     assert (hit.status, hit.event, hit.record, hit.alert_key) == (
@@ -42,9 +45,9 @@ def test_a_spent_budget_opens_the_budget_breaker_and_says_how_much(
 
 
 def test_an_unmetered_runner_is_stopped_only_while_a_budget_is_set(ctx: Ctx) -> None:
-    sig = cost.runner_signature(RUNNER)
-    for _ in range(cost.UNMETERED_LIMIT):
-        cost.record_unmetered(ctx.paths, sig)
+    sig = runner_signature(RUNNER)
+    for _ in range(UNMETERED_LIMIT):
+        record_unmetered(ctx.paths, sig)
     hit = spend.open_breaker(ctx, _knobs(max_daily_usd=5), RUNNER)
     assert hit is not None and hit.event == "tick.budget_unmetered"
     assert hit.fields == {"runner": "scripted"} and "runners.scripted.cost" in hit.message
@@ -53,9 +56,9 @@ def test_an_unmetered_runner_is_stopped_only_while_a_budget_is_set(ctx: Ctx) -> 
 
 def test_the_hourly_cap_counts_decides(ctx: Ctx, clock: FixedClock) -> None:
     knobs = _knobs({"LOOOP_MAX_DECIDES_PER_HOUR": "2"}, max_daily_usd=0)
-    cost.note_decide(ctx.paths, clock.now())
+    note_decide(ctx.paths, clock.now())
     assert spend.open_breaker(ctx, knobs, RUNNER) is None
-    cost.note_decide(ctx.paths, clock.now())
+    note_decide(ctx.paths, clock.now())
     hit = spend.open_breaker(ctx, knobs, RUNNER)
     assert hit is not None and (hit.status, hit.event) == ("capped", "tick.capped")
     assert hit.fields == {"decides": 2, "cap": 2}

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from looop.cli.cost import render_report
 from looop.core.context import Ctx
-from looop.decide import cost
+from looop.decide.cost.report import cost_report
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
 from looop.spend.savings import note_decide, savings_line, savings_view
@@ -93,7 +93,7 @@ def test_every_face_shows_the_one_reckoning(ctx: Ctx) -> None:
     with contextlib.redirect_stdout(out):
         print_status(st, as_json=True)
     assert json.loads(out.getvalue())["savings"] == want
-    rep = cost.cost_report(ctx.paths, ctx.clock, "today", "kind")
+    rep = cost_report(ctx.paths, ctx.clock, "today", "kind")
     assert "saved: " + savings_line(want) in render_report(rep, 0, want)
     assert reads.state(ctx)["savings"] == want
     assert reads.cost(ctx, 7)["savings"] == want

@@ -32,6 +32,15 @@ _BUILTIN_TYPES = frozenset(
         "step_finish",  # "step"
     }
 )
+# the event types a cost is summed from, in the order one wins over the next, and the shape
+# of each ("step" wins only after the "thread" totals: _pick)
+_SOURCES = {
+    "result": "result",
+    "message_end": "agent",
+    "turn_end": "agent",
+    "agent_end": "agent",
+    "step_finish": "",
+}
 _OBJECT_START = re.compile(r"\s*\{")
 _SPACED_COLON = re.compile(r'\s*:\s*"')
 _COMPACT = '{"type":"'
@@ -183,21 +192,14 @@ class CostMeter:
         self._heads: dict[str, str] = {}
         self._spec_sum = 0.0
         self._spec_last: float | None = None
-        self._result_usd: float | None = None
-        self._result_tok = _Tokens()
-        # "agent": one sum per event type; None until that type carried a cost
-        self._msg_usd: float | None = None
-        self._turn_usd: float | None = None
-        self._end_usd: float | None = None
-        self._msg_tok = _Tokens()
-        self._turn_tok = _Tokens()
-        self._end_tok = _Tokens()
+        # per event type a cost is read from ("agent": one sum per type), in the order one
+        # wins over the next: its USD (None until it carried a cost) and its tokens
+        self._usd: dict[str, float | None] = dict.fromkeys(_SOURCES)
+        self._tok = {kind: _Tokens() for kind in _SOURCES}
         # "thread": thread key -> (fresh input, cached input, output), cumulative per thread
         self._thread: str = ""
         self._threads: dict[str, tuple[int, int, int]] = {}
         self._threads_flat: list[tuple[int, int, int]] = []
-        self._step_usd: float | None = None
-        self._step_tok = _Tokens()
         self._step_priced = False
         # a profile's run: (its name, per model (model, input with cached, cached, output))
         self._run: tuple[str, list[tuple[str, int, int, int]]] | None = None
@@ -261,14 +263,8 @@ class CostMeter:
                 return
         if kind == "result":
             self._read_result(ev)
-        elif kind == "message_end":
-            a = self._message_cost(_dict(ev.get("message")), self._msg_tok)
-            if a is not None:
-                self._msg_usd = (self._msg_usd or 0.0) + a
-        elif kind == "turn_end":
-            a = self._message_cost(_dict(ev.get("message")), self._turn_tok)
-            if a is not None:
-                self._turn_usd = (self._turn_usd or 0.0) + a
+        elif kind in ("message_end", "turn_end"):
+            self._add(kind, self._message_cost(_dict(ev.get("message")), self._tok[kind]))
         elif kind == "agent_end":
             self._agent_end(ev)
         elif kind == "thread.started":
@@ -285,6 +281,10 @@ class CostMeter:
         elif kind == "step_finish":
             self._step(_dict(ev.get("part")))
 
+    def _add(self, kind: str, usd: float | None) -> None:
+        if usd is not None:
+            self._usd[kind] = (self._usd[kind] or 0.0) + usd
+
     def _note_model(self, v: Any) -> None:
         if isinstance(v, str) and v.strip():
             self._stream_model = v.strip()
@@ -292,7 +292,7 @@ class CostMeter:
     def _read_result(self, ev: dict[str, Any]) -> None:
         a = sane_usd(ev.get("total_cost_usd"))
         if a is not None:
-            self._result_usd = a
+            self._usd["result"] = a
         usage = ev.get("usage")
         if isinstance(usage, dict):
             tok = _Tokens()  # cumulative for the run: replace, never add
@@ -302,7 +302,7 @@ class CostMeter:
                 _n(usage, "cache_creation_input_tokens"),
                 _n(usage, "output_tokens"),
             )
-            self._result_tok = tok
+            self._tok["result"] = tok
 
     def _message_cost(self, msg: dict[str, Any], tok: _Tokens) -> float | None:
         usage = msg.get("usage")
@@ -324,8 +324,8 @@ class CostMeter:
             if a is not None:
                 total = (total or 0.0) + a
         if total is not None:
-            self._end_usd = total  # a whole-run summary: the last one stands
-            self._end_tok = tok
+            self._usd["agent_end"] = total  # a whole-run summary: the last one stands
+            self._tok["agent_end"] = tok
 
     @staticmethod
     def _thread_usage(usage: dict[str, Any]) -> tuple[int, int, int] | None:
@@ -358,26 +358,24 @@ class CostMeter:
                     self._threads_flat.append(got)
 
     def _step(self, part: dict[str, Any]) -> None:
-        tokens = part.get("tokens")
-        tok_d = _dict(tokens)
+        tok_d = _dict(part.get("tokens"))
         cache = _dict(tok_d.get("cache"))
-        fresh, out, reason = (_count(tok_d.get(k)) for k in ("input", "output", "reasoning"))
-        read, written = _count(cache.get("read")), _count(cache.get("write"))
-        has_tokens = any(v is not None for v in (fresh, out, reason, read, written))
+        got = [_count(v) for v in (tok_d.get("input"), cache.get("read"), cache.get("write"))]
+        out, reason = _count(tok_d.get("output")), _count(tok_d.get("reasoning"))
+        has_tokens = any(v is not None for v in (*got, out, reason))
+        fresh, read, written = (v or 0 for v in got)
+        said = (fresh, read, written, (out or 0) + (reason or 0))
         if has_tokens:
-            self._step_tok.add(fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0))
+            self._tok["step_finish"].add(*said)
         cost = sane_usd(part.get("cost"))
         if cost is not None and cost > 0:
-            self._step_usd = (self._step_usd or 0.0) + cost
+            self._add("step_finish", cost)
         elif has_tokens:  # the CLI knows no price for this model: use ours
-            row = lookup_price(self._prices, self._price_model())[1]
             self._step_priced = True
-            priced = price_tokens(
-                row, fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0)
-            )
-            self._step_usd = (self._step_usd or 0.0) + priced
+            row = lookup_price(self._prices, self._price_model())[1]
+            self._add("step_finish", price_tokens(row, *said))
         elif cost is not None:
-            self._step_usd = self._step_usd or 0.0
+            self._add("step_finish", 0.0)
 
     def _price_model(self) -> str | None:
         return self._stream_model or self._cmd_model
@@ -409,20 +407,16 @@ class CostMeter:
                 return None
             v = self._spec_last if self._spec.mode == "total" else self._spec_sum
             return "spec", v, _Tokens()
-        if self._result_usd is not None:
-            return self._names.get("result", "result"), self._result_usd, self._result_tok
-        for summed, tok in (
-            (self._msg_usd, self._msg_tok),
-            (self._turn_usd, self._turn_tok),
-            (self._end_usd, self._end_tok),
-        ):
-            if summed is not None:
-                return self._names.get("agent", "agent"), summed, tok
+        for kind, shape in _SOURCES.items():
+            usd = self._usd[kind]
+            if usd is not None and shape:
+                return self._names.get(shape, shape), usd, self._tok[kind]
         threads = self._thread_total()
         if threads is not None:
             return self._names.get("thread", "thread"), threads[0], threads[1]
-        if self._step_usd is not None:
-            return self._names.get("step", "step"), self._step_usd, self._step_tok
+        usd = self._usd["step_finish"]
+        if usd is not None:
+            return self._names.get("step", "step"), usd, self._tok["step_finish"]
         if self._run and self._run[1]:
             tok = _Tokens()
             usd = 0.0
@@ -454,13 +448,7 @@ class CostMeter:
         got = self._pick()
         if got is not None and got[2].seen:
             return got[2].as_dict()
-        for tok in (
-            self._result_tok,
-            self._msg_tok,
-            self._turn_tok,
-            self._end_tok,
-            self._step_tok,
-        ):
+        for tok in self._tok.values():
             if tok.seen:
                 return tok.as_dict()
         return {"input": 0, "output": 0, "cached": 0}
