@@ -20,24 +20,15 @@ from tests.clocks import FixedClock
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 
 # What each costs a cold start on this machine, in ms (python -X importtime): the hot verbs'
-# whole budget over a bare interpreter is about 5.
+# whole budget over a bare interpreter is about 10 (json and typing are the ground floor's).
 HEAVY = {
     "click": 30,
-    "typing": 10,
     "pathlib": 10,
     "dataclasses": 16,
-    "json": 8,
-    "re": 6,
     "socket": 8,
     "subprocess": 11,
-    "enum": 4,
     "datetime": 2,
-    "contextlib": 4,
-    "collections": 2,
-    "functools": 3,
     "inspect": 7,
-    "pyte": 14,  # the emulator: a live session's supervisor renders its screen
-    "wcwidth": 3,
 }
 
 # Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
@@ -117,11 +108,11 @@ def test_the_guard_sees_a_heavy_import(data: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_the_help_lists_every_verb_loading_none(data: Path) -> None:
-    """`looop --help` prints one line a verb from a static table: no verb's module loads."""
+    """`looop --help` prints click's own text from a file: neither click nor a verb loads."""
     from looop.cli.commands import COMMANDS
 
     rc, mods = _loaded(PROBE, ["--help"], data)
-    assert rc == 0 and "click" in mods
+    assert rc == 0 and "click" not in mods
     assert sorted({target.split(":")[0] for target in COMMANDS} & mods) == []
 
 
