@@ -133,7 +133,7 @@ def test_its_rows_reach_every_table_that_knows_a_preset() -> None:
     assert "~/.gemini/settings.json" in srt.RUNNER_LOCKED["gemini"]
     assert doctor.BASE_URL_ENV["gemini"] == "GOOGLE_GEMINI_BASE_URL"
     assert "GEMINI_API_KEY" in doctor.LOGIN_ENV["gemini"] and doctor.LOGIN_FIX["gemini"]
-    assert "gemini" in needsinput.CLIS
+    assert "gemini" in needsinput.Rules().builtin
     assert reports_cost(Runner("gemini", PRESETS["gemini"]["tick"], None))
     assert any("--skip-trust" in n for n in setup.preset_notes("gemini", {}))
 
