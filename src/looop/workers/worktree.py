@@ -45,6 +45,7 @@ from looop.workers.treerecord import (
     held_tip,
     is_ours,
     load,
+    parts_of,
     record_file,
     root,
     save,
@@ -182,8 +183,8 @@ def _earlier(ctx: Ctx, wid: str, common: str) -> Tree | None:
     first = load(ctx, wid)
     if first is None:
         return None
-    for tree in [first, *(load(ctx, wid, p) for p in first.parts[1:])]:
-        if tree is not None and os.path.normpath(tree.common) == os.path.normpath(common):
+    for tree in parts_of(ctx, first):
+        if os.path.normpath(tree.common) == os.path.normpath(common):
             return tree
     return first
 
@@ -368,14 +369,11 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     unreadable) worktree is kept, and said once, with where it is and how to remove it.
     `clean`: the record leftover just found clean (neither read nor asked again)."""
     tree = clean if clean is not None else load(ctx, wid)
-    if tree is not None and tree.parts:  # several repos: each checkout, then their folder
-        for part in parts_of(ctx, tree):
-            _release_one(ctx, part, clean is not None)
+    for part in parts_of(ctx, tree) if tree is not None else []:
+        _release_one(ctx, part, clean is not None)
+    if tree is not None and tree.parts:  # several repos: their folder too
         with contextlib.suppress(OSError):
             os.rmdir(tree_path(ctx, wid))  # only when every checkout went
-        return
-    if tree is not None:
-        _release_one(ctx, tree, clean is not None)
 
 
 def release_checkout(ctx: Ctx, tree: Tree) -> None:
@@ -384,12 +382,6 @@ def release_checkout(ctx: Ctx, tree: Tree) -> None:
     _release_one(ctx, tree, True)
     with contextlib.suppress(OSError):
         os.rmdir(tree_path(ctx, tree.wid))
-
-
-def parts_of(ctx: Ctx, first: Tree) -> list[Tree]:
-    """The first repo's checkout and the others' (an unreadable record left out)."""
-    more = (load(ctx, first.wid, p) for p in first.parts[1:])
-    return [first, *(t for t in more if t is not None)]
 
 
 def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
