@@ -368,9 +368,8 @@ def resume_worker(
     env = _resume_env(ctx, wid, rec, trees)
     if not rec.env:  # a worker here (one on a host gets no port there)
         others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
-        base, count = knobs.num("worker_port_base"), knobs.num("worker_ports")
         held = s is not None and s.alive  # its own port may still be bound by its last run
-        env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, base, count, held))
+        env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, knobs, held))
     if cfg is None:
         cfg = ctx.config()
     prog: str | None = None
