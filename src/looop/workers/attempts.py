@@ -93,11 +93,13 @@ def _ended(row: dict[str, Any]) -> str:
     return outcomes.short(got) if got else str(row.get("state") or "—")
 
 
-def roll_back(ctx: Ctx, ids: list[str]) -> None:
-    """The attempts started before one that could not start: each stopped and taken back as
-    a failed start is (its session, checkouts, records, and the branches made for it)."""
+def roll_back(ctx: Ctx, ids: list[str]) -> list[str]:
+    """The attempts started before one that could not start: each here stopped and taken
+    back as a failed start is (its session, checkouts, records, the branches made for it);
+    those on a host are returned, left as they run."""
     data = ctx.paths.data
-    for wid in ids:
+    away = [wid for wid in ids if ctx.paths.host_record(wid).exists()]
+    for wid in (w for w in ids if w not in away):
         with contextlib.suppress(SessionError):
             kill(data, wid)
             wait(data, wid, KILL_WAIT_S, ctx.clock)
@@ -107,3 +109,4 @@ def roll_back(ctx: Ctx, ids: list[str]) -> None:
         end_generation(ctx, wid)
         unhold(str(data), wid)
         store.remove(ctx.paths.prompts / f"{wid}.md")
+    return away

@@ -206,12 +206,10 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
         sandbox = parse_sandbox(obj.get("sandbox"), "sandbox")
     except (ValueError, LookupError):
         raise _bad(wid, path, "field 'sandbox' is not a sandbox setting") from None
-    cwd = text("cwd")
-    assert cwd is not None
+    cwd = str(text("cwd"))  # text() of a field that must be there is never None
     if not cwd.startswith("/"):
         raise _bad(wid, path, "field 'cwd' must be an absolute path")
-    runner = text("runner")
-    assert runner is not None
+    runner = str(text("runner"))
     env = _env_field(obj.get("env"), wid, path)
     steerable = obj.get("steerable", False)
     if not isinstance(steerable, bool):

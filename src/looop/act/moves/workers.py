@@ -257,12 +257,16 @@ class StartWorker(Action):
                 said.append(self._attempt(n, runs).perform(by))
             except LooopError as e:
                 done = [f"{self.id}.{k}" for k in range(1, n)]
-                roll_back(by.ctx, done)
-                for wid in done if self.budget_usd is not None else []:
+                away = roll_back(by.ctx, done)
+                gone = [wid for wid in done if wid not in away]
+                for wid in gone if self.budget_usd is not None else []:
                     set_budget(str(by.ctx.paths.data), wid, None)
-                back = f" — {', '.join(done)} stopped and removed" if done else ""
+                back = [f"{', '.join(gone)} stopped and removed"] if gone else []
+                if away:
+                    back.append(f"{', '.join(away)} left running on its host: `looop kill` it")
+                said_back = f" — {'; '.join(back)}" if back else ""
                 raise ExecError(
-                    f"attempt {self.id}.{n} of {len(self.attempts)} did not start: {e}{back}"
+                    f"attempt {self.id}.{n} of {len(self.attempts)} did not start: {e}{said_back}"
                 ) from None
         return "; ".join(s for s in said if s) or None
 
