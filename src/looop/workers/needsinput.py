@@ -153,17 +153,12 @@ class Looker:
     def judge(
         self, data: str, wid: str, sdir: str, text: str, custom: dict[str, tuple[str, ...]] | None
     ) -> str | None:
+        """What the worker's screen says, read with the rules for the programs it runs."""
         if self.rules is None:
             self.rules = Rules(custom)
-        return _judge_screen(data, wid, sdir, text, self.rules)
-
-
-def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> str | None:
-    """What the worker's screen says, read with the rules for the programs it runs."""
-    cmd = _cmd(sdir)
-    progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-    runner = runner_of(data, wid) if rules.custom else None
-    return judge(text, progs, rules, runner)
+        cmd = _cmd(sdir)
+        progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
+        return judge(text, progs, self.rules, runner_of(data, wid) if self.rules.custom else None)
 
 
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
