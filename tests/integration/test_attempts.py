@@ -156,3 +156,27 @@ def test_bad_attempts_are_refused_in_one_line_with_nothing_started(
         assert "looop/fix" not in git(repo, "branch", "--list")
     finally:
         kill_sessions(wctx.paths.data)
+
+
+def test_an_attempt_that_cannot_start_takes_back_those_started(
+    wctx: Ctx, cli: Cli, repo: Path
+) -> None:
+    git(repo, "branch", "looop/fix.3")  # someone else's: attempt 3 may not take it over
+    before = sorted(git(repo, "branch", "--list").split())
+    line = "sleep 60 # {{prompt_file}}"
+    try:
+        code, out, err = cli(
+            "worker", "start", "fix", "do it", "--repo", str(repo), "--attempts",
+            ",".join([line] * 3),
+        )  # fmt: skip
+        assert code == 1, (out, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert "attempt fix.3 of 3 did not start: " in err, err
+        assert "branch 'looop/fix.3'" in err and "fix.1, fix.2 stopped and removed" in err
+        assert session_ids(str(wctx.paths.data)) == []  # no session left, live or dead
+        assert sorted(git(repo, "branch", "--list").split()) == before  # their branches gone
+        assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+        assert list(wctx.paths.checkouts.iterdir()) == []
+        assert not any(wctx.paths.worktrees.glob("fix.*"))  # no record says otherwise
+    finally:
+        kill_sessions(wctx.paths.data)

@@ -15,6 +15,7 @@ not be done is said by its kind (workers/errors.py: `NoSuchWorker`, `WorkerOver`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -52,24 +53,15 @@ class Ways(Protocol[T_co]):
     def pod(self, sid: str, backend: Any) -> T_co: ...
 
 
+@dataclass(frozen=True)
 class StartSpec:
     """What a backend needs to start one worker session."""
 
-    __slots__ = ("argv", "cwd", "env", "sid", "size")
-
-    def __init__(
-        self,
-        sid: str,
-        argv: Sequence[str],
-        cwd: Path,
-        env: Mapping[str, str],
-        size: tuple[int, int] = (80, 24),
-    ) -> None:
-        self.sid = sid
-        self.argv = list(argv)
-        self.cwd = cwd
-        self.env = dict(env)
-        self.size = size
+    sid: str
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str]
+    size: tuple[int, int] = (80, 24)
 
 
 class Backend(Protocol):

@@ -11,13 +11,8 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.sessions.state import Session
 from looop.views import workerrows as fleet
-from looop.views.workerrows import PULSE as PULSE
 from looop.views.workerrows import age as age
 from looop.workers.needsinput import Looker
-
-
-def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:
-    return fleet.verify_result(str(ctx.paths.verify), wid)
 
 
 def session_fields(s: Session) -> dict[str, Any]:

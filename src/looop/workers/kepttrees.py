@@ -22,9 +22,9 @@ from looop.home import store
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import list_sessions
-from looop.workers.treerecord import Tree, load, save
+from looop.workers.treerecord import Tree, load, parts_of, save
 from looop.workers.treework import is_dirty, tree_diff_runs
-from looop.workers.worktree import parts_of, release, release_checkout
+from looop.workers.worktree import release, release_checkout
 
 DAY = 86400
 WARN_DAYS = 2  # the warning comes this long before the end
@@ -68,7 +68,7 @@ def _trees(ctx: Ctx) -> list[Tree]:
         if tree is None or wid in live:
             continue
         # a worker of several repos: each checkout is kept, and expires, on its own
-        for each in parts_of(ctx, tree) if tree.parts else [tree]:
+        for each in parts_of(ctx, tree):
             if not each.removed:
                 out.append(each)
     return out

@@ -16,10 +16,6 @@ from looop.workers import landask
 from looop.workers.review import Review, review
 
 
-def _tips(r: Review) -> str:
-    return ",".join(each.tip for each in r.repos) or r.tip
-
-
 def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
     """The ask's words and the change it carries."""
     files = [f for each in r.repos for f in each.files] or list(r.files)
@@ -50,7 +46,7 @@ def propose(ctx: Ctx, wid: str, reason: str, r: Review | None = None) -> str | N
     r = review(ctx, wid) if r is None else r
     if not any(each.commits for each in r.repos) and not r.commits:
         raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
-    tip = _tips(r)
+    tip = ",".join(each.tip for each in r.repos) or r.tip
     was = landask.read(ctx, wid)
     if was is not None:
         said = landask.answer_of(ctx, was.ask)

@@ -253,14 +253,7 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     # a stale lease is free, so a start refused after this leaves nothing held
-    port = ports.lease(
-        q.ctx.paths.data,
-        q.wid,
-        {s.id for s in live},
-        q.knobs.num("worker_port_base"),
-        q.knobs.num("worker_ports"),
-    )
-    env["LOOOP_PORT"] = str(port)
+    env["LOOOP_PORT"] = str(ports.lease(q.ctx.paths.data, q.wid, {s.id for s in live}, q.knobs))
     prog: str | None = None
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it

@@ -25,6 +25,7 @@ already gives it."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from looop.home import jsonio
 from looop.home.config import Config
@@ -61,12 +62,10 @@ PASSED = (
 )
 
 
+@dataclass(frozen=True)
 class McpSettings:
-    __slots__ = ("allow_actions", "worker_tools")
-
-    def __init__(self, allow_actions: bool = False, worker_tools: bool = False) -> None:
-        self.allow_actions = allow_actions
-        self.worker_tools = worker_tools
+    allow_actions: bool = False
+    worker_tools: bool = False
 
 
 def settings(cfg: Config) -> McpSettings:
@@ -117,20 +116,14 @@ def wire(
         return _after_program(line, [f"--mcp-config={spec}"])
     if how == "overrides":
         key = f"mcp_servers.{SERVER}"
-        return _after_program(
-            line,
-            [
-                "-c",
-                f"{key}.command={jsonio.dumps(bin_path)}",
-                "-c",
-                f"{key}.args={jsonio.dumps(args)}",
-                "-c",
-                f"{key}.env_vars={jsonio.dumps(list(PASSED))}",
-                # an ask waits on a human for hours; a CLI's own limit may be a minute
-                "-c",
-                f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
-            ],
-        )
+        given = {
+            "command": jsonio.dumps(bin_path),
+            "args": jsonio.dumps(args),
+            "env_vars": jsonio.dumps(list(PASSED)),
+            # an ask waits on a human for hours; a CLI's own limit may be a minute
+            "tool_timeout_sec": TOOL_TIMEOUT_S,
+        }
+        return _after_program(line, [w for k, v in given.items() for w in ("-c", f"{key}.{k}={v}")])
     if how == "env" and p is not None and p.mcp_env and p.mcp_env not in env:
         local = {"type": "local", "command": [bin_path, *args], "enabled": True}
         env[p.mcp_env] = jsonio.dumps({"mcp": {SERVER: local}})

@@ -22,7 +22,7 @@ from looop.home.config import Config
 from looop.home.errors import CorruptState
 from looop.home.sessionfiles import SessionError, read_meta
 from looop.human import needstold
-from looop.runners import RUNNERS, names
+from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
 from looop.spend.usagewindows import held_rows
@@ -30,7 +30,6 @@ from looop.spend.usagewindows import held_rows
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
-CLIS = names()
 
 
 # Per CLI, its profile's screens (runners/__init__.py; learnt from the real pinned TUIs' screens,
@@ -154,17 +153,12 @@ class Looker:
     def judge(
         self, data: str, wid: str, sdir: str, text: str, custom: dict[str, tuple[str, ...]] | None
     ) -> str | None:
+        """What the worker's screen says, read with the rules for the programs it runs."""
         if self.rules is None:
             self.rules = Rules(custom)
-        return _judge_screen(data, wid, sdir, text, self.rules)
-
-
-def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> str | None:
-    """What the worker's screen says, read with the rules for the programs it runs."""
-    cmd = _cmd(sdir)
-    progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-    runner = runner_of(data, wid) if rules.custom else None
-    return judge(text, progs, rules, runner)
+        cmd = _cmd(sdir)
+        progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
+        return judge(text, progs, self.rules, runner_of(data, wid) if self.rules.custom else None)
 
 
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:

@@ -9,7 +9,8 @@ their own deadline, as `wait` does."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, cast
 
 from looop.home.clock import Clock
@@ -24,17 +25,19 @@ EXPECT_WINDOW = 1 << 20  # as the local expect: a match must fit in the last 1 M
 MAX_READS = 64  # one whole-log read: at most this many chunks (4 MiB each)
 
 
+def _read_on(b: Backend, sid: str, offset: int, raw: bool) -> Iterator[tuple[str, int]]:
+    """Each read of the log from `offset` as far as it goes now: (its text, where it ends)."""
+    while True:
+        text, new = b.log(sid, offset, raw)
+        if new == offset:
+            return
+        yield text, new
+        offset = new
+
+
 def whole(b: Backend, sid: str, raw: bool) -> str:
     """The log from its start, chunk by chunk, as far as it goes now."""
-    text, offset = b.log(sid, 0, raw)
-    parts = [text]
-    for _ in range(MAX_READS):
-        more, new = b.log(sid, offset, raw)
-        if new == offset:
-            break
-        parts.append(more)
-        offset = new
-    return "".join(parts)
+    return "".join(text for text, _ in islice(_read_on(b, sid, 0, raw), MAX_READS + 1))
 
 
 def tail(b: Backend, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
@@ -76,13 +79,10 @@ def follow(
     while True:
         over = b.reach(sid) == "over"  # read before the log: a final read follows an end
         try:
-            while True:
-                text, new = b.log(sid, offset, raw)
+            for text, at in _read_on(b, sid, offset, raw):
+                offset = at
                 if text:
                     out(text)
-                if new == offset:
-                    break
-                offset = new
         except SessionError as e:
             if over:
                 return _end_code(b, sid)
@@ -126,11 +126,8 @@ def expect(
                 if m:
                     return 0, m.group(0), offset
             else:
-                while True:
-                    text, new = b.log(sid, offset, raw)
-                    if new == offset:
-                        break
-                    offset = new
+                for text, at in _read_on(b, sid, offset, raw):
+                    offset = at
                     acc = (acc + text)[-EXPECT_WINDOW:]
                     m = pat.search(acc)
                     if m:
@@ -161,11 +158,8 @@ def wait_idle(
         if b.reach(sid) == "over":
             return True
         try:
-            while True:
-                _, new = b.log(sid, offset, True)
-                if new == offset:
-                    break
-                offset = new
+            for _, at in _read_on(b, sid, offset, True):
+                offset = at
                 quiet_since = clock.monotonic()  # it grew: the quiet starts again
         except SessionError:
             pass  # not readable now: the quiet is judged on what was read

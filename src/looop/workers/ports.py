@@ -18,6 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from looop.home import store
+from looop.home.config import Knobs
 from looop.home.where import PORTS
 from looop.workers.errors import WorkerError
 
@@ -63,12 +64,11 @@ def bindable(port: int) -> bool:
     return True
 
 
-def lease(
-    data: Path, wid: str, live: Collection[str], base: int, count: int, held: bool = False
-) -> int:
-    """A port for worker `wid` (its last one first), written as its lease; `live`: the ids
-    of the other workers that run now, whose leases hold; `held`: its own last run still
-    lives (a resume ends it), so its last port is bound by it and is taken unchecked."""
+def lease(data: Path, wid: str, live: Collection[str], knobs: Knobs, held: bool = False) -> int:
+    """A port for worker `wid` (its last one first) in the knobs' range, written as its lease;
+    `live`: the ids of the other workers that run now, whose leases hold; `held`: its own last
+    run still lives (a resume ends it), so its last port is bound by it and is taken unchecked."""
+    base, count = knobs.num("worker_port_base"), knobs.num("worker_ports")
     top = folder(data)
     top.mkdir(parents=True, exist_ok=True)
     fd = os.open(top / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

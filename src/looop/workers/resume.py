@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +42,14 @@ from looop.workers.launch import (
     spawn_line,
     with_mcp,
 )
-from looop.workers.startrecord import POLICIES as POLICIES
 from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
-from looop.workers.startrecord import Record as Record
+from looop.workers.startrecord import Record, with_session_id, write_record
 from looop.workers.startrecord import encode_sandbox as encode_sandbox
-from looop.workers.startrecord import forget as forget
-from looop.workers.startrecord import mint as mint
 from looop.workers.startrecord import note_start as note_start
 from looop.workers.startrecord import plan_start as plan_start
 from looop.workers.startrecord import read_record as read_record
 from looop.workers.startrecord import record_path as record_path
 from looop.workers.startrecord import valid_id as valid_id
-from looop.workers.startrecord import with_session_id as with_session_id
-from looop.workers.startrecord import write_record as write_record
 from looop.workers.treerecord import Tree
 
 # Finding an id in rollouts: at most this many rollout files looked at, this much of each read.
@@ -240,16 +235,10 @@ def conversation(ctx: Ctx, rec: Record) -> str | None:
         conv = find_listed(rec.find, ctx.child_env(), rec.cwd, rec.wid, rec.started)
     if conv is not None:
         try:
-            write_record(ctx, _replace(rec, conversation=conv))
+            write_record(ctx, replace(rec, conversation=conv))
         except OSError:
             pass  # found again next time
     return conv
-
-
-def _replace(rec: Record, **kw: Any) -> Record:
-    fields = {k: getattr(rec, k) for k in Record.__dataclass_fields__}
-    fields.update(kw)
-    return Record(**fields)
 
 
 # -- starting again ---------------------------------------------------------------------------
@@ -379,9 +368,8 @@ def resume_worker(
     env = _resume_env(ctx, wid, rec, trees)
     if not rec.env:  # a worker here (one on a host gets no port there)
         others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
-        base, count = knobs.num("worker_port_base"), knobs.num("worker_ports")
         held = s is not None and s.alive  # its own port may still be bound by its last run
-        env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, base, count, held))
+        env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, knobs, held))
     if cfg is None:
         cfg = ctx.config()
     prog: str | None = None

@@ -148,16 +148,10 @@ def summary_of(ctx: Ctx, wid: str) -> tuple[str, str]:
     return "", ""
 
 
-def _left_at(tree: Tree) -> str:
-    """Where the worker's own checkout left its branch."""
-    if tree.removed or not os.path.isdir(tree.path):
-        return tree.tip
-    return held_tip(tree)
-
-
 def branch_moved(tree: Tree, tip: str) -> bool:
     """The branch stands where no checkout of the worker left it (someone else moved it)."""
-    left = _left_at(tree)
+    gone = tree.removed or not os.path.isdir(tree.path)
+    left = tree.tip if gone else held_tip(tree)  # where its own checkout left it
     return bool(left) and not tree.clone and left != tip
 
 

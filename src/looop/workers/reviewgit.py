@@ -134,16 +134,8 @@ def branch_tip(ctx: Ctx, tree: Tree) -> str:
 
 def commits(ctx: Ctx, tree: Tree, since: str, tip: str) -> list[Commit]:
     """The commits on the branch after `since`, oldest first."""
-    done = git(
-        ctx,
-        tree,
-        "log",
-        "--no-show-signature",
-        "--reverse",
-        "--format=%H %s",
-        f"{since}..{tip}",
-        "--",
-    )
+    log = ("log", "--no-show-signature", "--reverse", "--format=%H %s")
+    done = git(ctx, tree, *log, f"{since}..{tip}", "--")
     if done.returncode != 0:
         raise WorktreeError(f"git log in {tree.repo}: {why_failed(done)}")
     out = []

@@ -158,22 +158,21 @@ def send(
     draft = rounds[-1]
     text = message(wid, draft)
     data = str(ctx.paths.data)
+
+    def told() -> str:
+        return f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+
     if live(data, wid) or remote_alive(data, wid):
-        how = f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
-    elif resume_far is not None:
-        took = resume_far(text)  # says why when it cannot be resumed
-        how = (
-            "resumed"
-            if took
-            else f"resumed, told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
-        )
+        how = told()
+    elif resume_far is not None:  # says why when it cannot be resumed
+        how = "resumed" if resume_far(text) else f"resumed, {told()}"
     else:
         rec = read_record(ctx, wid)
         resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
         how = "resumed"
         if rec is not None and rec.resume is not None and PLACEHOLDER not in rec.resume:
             # its resume line takes no prompt file: the comments wait for its `looop told`
-            how = f"resumed, told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+            how = f"resumed, {told()}"
     sent = replace(draft, sent=how, ts=int(ctx.clock.now()))
     save_rounds(ctx, wid, [*rounds[:-1], sent])
     ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)

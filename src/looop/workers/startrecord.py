@@ -99,26 +99,15 @@ def encode_sandbox(p: SandboxPolicy) -> Any:
 
 
 def write_record(ctx: Ctx, rec: Record) -> None:
+    skip = ("wid", "sandbox", "env", "cli")
+    plain = {k: getattr(rec, k) for k in Record.__dataclass_fields__ if k not in skip}
     store.write_json(
         record_path(ctx, rec.wid),
         {
-            "v": 1,
-            "id": rec.wid,
-            "runner": rec.runner,
-            "resume": rec.resume,
-            "conversation": rec.conversation,
-            "cwd": rec.cwd,
-            "sandbox": encode_sandbox(rec.sandbox),
-            "policy": rec.policy,
-            "started": rec.started,
-            "find": rec.find,
-            "home": rec.home,
-            "repo": rec.repo,
-            "steerable": rec.steerable,
-            **({"env": rec.env} if rec.env else {}),
-            **({"cli": rec.cli} if rec.cli else {}),
+            "v": 1, "id": rec.wid, "sandbox": encode_sandbox(rec.sandbox), **plain,
+            **({"env": rec.env} if rec.env else {}), **({"cli": rec.cli} if rec.cli else {}),
         },
-    )
+    )  # fmt: skip
 
 
 def note_start(
@@ -157,10 +146,6 @@ def note_start(
         ctx.events.emit(
             "warn", "worker.resume", f"worker {wid} cannot be resumed: its record: {e.strerror}"
         )
-
-
-def forget(ctx: Ctx, wid: str) -> None:
-    store.remove(record_path(ctx, wid))
 
 
 def _bad(wid: str, path: Path, why: str) -> WorkerError:
@@ -221,32 +206,18 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
         sandbox = parse_sandbox(obj.get("sandbox"), "sandbox")
     except (ValueError, LookupError):
         raise _bad(wid, path, "field 'sandbox' is not a sandbox setting") from None
-    cwd = text("cwd")
-    assert cwd is not None
+    cwd = str(text("cwd"))  # text() of a field that must be there is never None
     if not cwd.startswith("/"):
         raise _bad(wid, path, "field 'cwd' must be an absolute path")
-    runner = text("runner")
-    assert runner is not None
+    runner = str(text("runner"))
     env = _env_field(obj.get("env"), wid, path)
     steerable = obj.get("steerable", False)
     if not isinstance(steerable, bool):
         raise _bad(wid, path, "field 'steerable' must be true or false")
     return Record(
-        wid=wid,
-        runner=runner,
-        resume=text("resume", True),
-        conversation=conv,
-        cwd=cwd,
-        sandbox=sandbox,
-        policy=str(policy),
-        started=float(started),
-        find=find,
-        home=text("home", True),
-        repo=repo,
-        env=env,
-        steerable=steerable,
-        cli=text("cli", True),
-    )
+        wid, runner, text("resume", True), conv, cwd, sandbox, str(policy), float(started), find,
+        text("home", True), repo, env, steerable, text("cli", True),
+    )  # fmt: skip
 
 
 def _env_field(env: Any, wid: str, path: Path) -> dict[str, str] | None:

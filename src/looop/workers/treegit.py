@@ -13,15 +13,23 @@ from looop.workers.treerecord import Tree, WorktreeError, clear_strays
 
 GIT_TIMEOUT_S = 30.0
 
-# Set on every git looop runs in a worker's tree (command-line config outranks every file the
-# worker could write): no program git would start on its own — fsmonitor, hooks, pager,
-# editors, askpass, ssh, credential helpers, external diff, signing —, no nested repo entered,
-# no fetch of any kind (a partial clone's lazy fetch included), no gc or maintenance.
-_HARDEN = (
+# Set on every git looop runs, in the user's own repo with the user's own config too (a clone
+# needs its transports and credentials): nothing started on its own, no nested repo entered
+_HARDEN_REPO = (
     ("core.fsmonitor", "false"),
     ("core.useBuiltinFSMonitor", "false"),
     ("core.hooksPath", os.devnull),
     ("core.pager", "cat"),
+    ("submodule.recurse", "false"),
+    ("status.submoduleSummary", "false"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+)
+# and in a worker's tree (command-line config outranks every file the worker could write): no
+# program git would start on its own — editors, askpass, ssh, credential helpers, external
+# diff, signing —, no fetch of any kind (a partial clone's lazy fetch included)
+_HARDEN = (
+    *_HARDEN_REPO,
     ("core.editor", ":"),
     ("sequence.editor", ":"),
     ("core.askPass", ""),
@@ -32,34 +40,13 @@ _HARDEN = (
     ("diff.external", ""),
     ("diff.submodule", "short"),
     ("diff.ignoreSubmodules", "all"),
-    ("status.submoduleSummary", "false"),
-    ("submodule.recurse", "false"),
     ("fetch.recurseSubmodules", "false"),
     ("protocol.allow", "never"),
-    ("gc.auto", "0"),
-    ("maintenance.auto", "false"),
     ("gpg.program", ""),
     ("gpg.ssh.program", ""),
     ("gpg.x509.program", ""),
     ("log.showSignature", "false"),
     ("core.untrackedCache", "false"),
-)
-# the part of it safe for git in the user's own repo with the user's own config (a clone
-# needs its transports and credentials): nothing started on its own, no nested repo entered
-_HARDEN_REPO = tuple(
-    kv
-    for kv in _HARDEN
-    if kv[0]
-    in {
-        "core.fsmonitor",
-        "core.useBuiltinFSMonitor",
-        "core.hooksPath",
-        "core.pager",
-        "submodule.recurse",
-        "status.submoduleSummary",
-        "gc.auto",
-        "maintenance.auto",
-    }
 )
 # flags for every diff looop runs: no external diff or textconv program, a gitlink shown as
 # its commit (never a nested repo's log); a diff of the worktree never reads a nested repo
@@ -81,18 +68,18 @@ def _with_config(out: dict[str, str], pairs: Sequence[tuple[str, str]]) -> dict[
 def git_env(env: Mapping[str, str], drivers: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     """The env git runs with in the user's own repo: never prompting, never paging, messages
     in English, none of the user's GIT_* variables, nothing it would start on its own."""
+    return _with_config(_plain(env), [*_HARDEN_REPO, *drivers])
+
+
+def _plain(env: Mapping[str, str]) -> dict[str, str]:
     out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
     out.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat", PAGER="cat")
-    return _with_config(out, [*_HARDEN_REPO, *drivers])
+    return out
 
 
 def _bare_tree_env(env: Mapping[str, str], tree: Tree) -> dict[str, str]:
-    out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
+    out = _plain(env)
     out.update(
-        GIT_TERMINAL_PROMPT="0",
-        LC_ALL="C",
-        GIT_PAGER="cat",
-        PAGER="cat",
         # no config but the repo's own: not the system's nor the user's (they may name
         # programs, and the user's may be a filter for whatever attributes a worker wrote)
         GIT_CONFIG_NOSYSTEM="1",

@@ -104,10 +104,9 @@ def cleared(ctx: Ctx, tree: Tree | str) -> None:
     first = load(ctx, tree) if isinstance(tree, str) else tree
     if first is None:
         return
-    parts = first.parts[1:] if isinstance(tree, str) else ()
-    for each in (first, *(load(ctx, first.wid, p) for p in parts)):
+    for each in parts_of(ctx, first) if isinstance(tree, str) else [first]:
         try:
-            if each is not None and not each.removed:
+            if not each.removed:
                 clear_strays(each)
         except Strays as e:
             ctx.events.emit("warn", "worktree.strays", str(e), session=first.wid)
@@ -164,6 +163,12 @@ def load(ctx: Ctx, wid: str, part: str = "") -> Tree | None:
     except (CorruptState, OSError):
         return None
     return from_record(raw) if raw else None
+
+
+def parts_of(ctx: Ctx, first: Tree) -> list[Tree]:
+    """The first repo's checkout and the others' (an unreadable record left out)."""
+    more = (load(ctx, first.wid, p) for p in first.parts[1:])
+    return [first, *(t for t in more if t is not None)]
 
 
 def load_all(ctx: Ctx, wid: str) -> list[Tree]:

@@ -106,19 +106,9 @@ def unpushed(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     """True when a clone holds commits (on a branch, or stashed) that none of its
     remote-tracking branches has: removing it would lose them. None: unknown."""
     try:
-        done = git_in(
-            env,
-            tree.path,
-            "rev-list",
-            "-n",
-            "1",
-            "--branches",
-            "--glob=refs/stas[h]",  # refs/stash itself (a glob without a wildcard means dir/*)
-            "--not",
-            "--remotes",
-            timeout=timeout,
-            tree=tree,
-        )
+        # --glob=refs/stas[h]: refs/stash itself (a glob without a wildcard means dir/*)
+        ahead = ("rev-list", "-n", "1", "--branches", "--glob=refs/stas[h]", "--not", "--remotes")
+        done = git_in(env, tree.path, *ahead, timeout=timeout, tree=tree)
     except WorktreeError:
         return None
     if done.returncode != 0:
@@ -185,17 +175,8 @@ def tree_diff_runs(
         )
     if tree.removed or not os.path.isdir(tree.path):
         # the worktree went with the session; its branch holds what was committed
-        argv = [
-            *head,
-            "-C",
-            tree.repo,
-            "diff",
-            *flags,
-            tree.base,
-            f"refs/heads/{tree.branch}",
-            "--",
-        ]
-        return [(argv, git_env(ctx.env))]
+        ends = (tree.base, f"refs/heads/{tree.branch}")
+        return [([*head, "-C", tree.repo, "diff", *flags, *ends, "--"], git_env(ctx.env))]
     env = tree_env(ctx.env, tree)
     out = [([*head, "-C", tree.path, "diff", *flags, NO_NESTED, tree.base, "--"], env)]
     links = gitlinks(ctx.env, tree)
@@ -218,18 +199,8 @@ def tree_diff_runs(
 def gitlinks(env: Mapping[str, str], tree: Tree) -> list[str]:
     """Paths whose gitlink (a nested repo's commit) differs between the worker's base and its
     index: `--ignore-submodules=all` hides them from the diff, so they are shown apart."""
-    done = git_in(
-        env,
-        tree.path,
-        "diff-index",
-        "--cached",
-        "-z",
-        "--no-renames",
-        "--ignore-submodules=none",
-        tree.base,
-        "--",
-        tree=tree,
-    )
+    index = ("diff-index", "--cached", "-z", "--no-renames", "--ignore-submodules=none")
+    done = git_in(env, tree.path, *index, tree.base, "--", tree=tree)
     out: list[str] = []
     fields = done.stdout.split("\0")
     for meta, name in zip(fields[0::2], fields[1::2], strict=False):

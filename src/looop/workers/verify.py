@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -27,10 +27,7 @@ from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sandbox.worker import WorkerBox
 from looop.sessions.state import Session
 from looop.workers import resume
-from looop.workers.launch import WorkerError
-
-if TYPE_CHECKING:
-    from looop.sandbox.worker import WorkerBox
+from looop.workers.errors import WorkerError
 
 
 class ShellOutcome(Protocol):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from shlex import quote
 
 from looop.core.context import Ctx
 from looop.home import store
@@ -45,6 +45,7 @@ from looop.workers.treerecord import (
     held_tip,
     is_ours,
     load,
+    parts_of,
     record_file,
     root,
     save,
@@ -159,7 +160,7 @@ def plan(
     if head.returncode != 0:
         raise WorktreeError(
             f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
-            f"commit once first (git -C {_q(top_dir)} commit --allow-empty -m start)"
+            f"commit once first (git -C {quote(top_dir)} commit --allow-empty -m start)"
         )
     ours = False
     if exists:
@@ -182,8 +183,8 @@ def _earlier(ctx: Ctx, wid: str, common: str) -> Tree | None:
     first = load(ctx, wid)
     if first is None:
         return None
-    for tree in [first, *(load(ctx, wid, p) for p in first.parts[1:])]:
-        if tree is not None and os.path.normpath(tree.common) == os.path.normpath(common):
+    for tree in parts_of(ctx, first):
+        if os.path.normpath(tree.common) == os.path.normpath(common):
             return tree
     return first
 
@@ -195,8 +196,8 @@ def _refuse_foreign(wid: str, repo: str, name: str, decided: bool) -> None:
     if name == default_branch(wid):
         raise WorktreeError(
             f"worker {wid}: branch '{name}' in {repo} is not where looop left it for this "
-            f"worker (made or moved by someone else) — look at it (git -C {_q(repo)} log "
-            f"{name}), then rename it (git -C {_q(repo)} branch -m {name} NEW) or give the "
+            f"worker (made or moved by someone else) — look at it (git -C {quote(repo)} log "
+            f"{name}), then rename it (git -C {quote(repo)} branch -m {name} NEW) or give the "
             "worker another --branch"
         )
     if decided:
@@ -207,11 +208,6 @@ def _refuse_foreign(wid: str, repo: str, name: str, decided: bool) -> None:
         )
 
 
-def _q(path: str) -> str:
-
-    return shlex.quote(path)
-
-
 def leftover(ctx: Ctx, wid: str) -> Tree | None:
     """Refuse to start over a worktree this id left that still holds work; a clean one is
     returned, for the reap that follows to remove without asking git again (release)."""
@@ -219,35 +215,34 @@ def leftover(ctx: Ctx, wid: str) -> Tree | None:
     if not os.path.lexists(path):
         return None
     tree = load(ctx, wid)
-    if tree is not None and tree.parts and os.path.dirname(tree.path) == path:
-        for part in parts_of(ctx, tree):
-            if not part.removed and is_dirty(ctx.env, part) is not False:
-                raise WorktreeError(
-                    f"worker {wid}: its last checkout {part.path} holds uncommitted work — "
-                    f"commit it there, or remove it (git -C {_q(part.path)} worktree remove "
-                    f"--force {_q(part.path)}), then start the worker again"
-                )
-        return tree
-    if tree is None or tree.removed or os.path.normpath(tree.path) != os.path.normpath(path):
+    several = tree is not None and bool(tree.parts) and os.path.dirname(tree.path) == path
+    if tree is None or (
+        not several and (tree.removed or os.path.normpath(tree.path) != os.path.normpath(path))
+    ):
         raise WorktreeError(
             f"worker {wid}: {path} is in the way and looop did not make it — move it "
             "aside or remove it, then start the worker again"
         )
-    if tree.clone:
-        if holds_work(ctx.env, tree) is not False:
-            raise WorktreeError(
-                f"worker {wid}: its last clone {path} holds work its remote lacks "
-                f"(uncommitted, or commits not pushed) — push it, or remove it (rm -rf "
-                f"{_q(path)}), then start the worker again"
+    for part in parts_of(ctx, tree) if several else [tree]:
+        if not part.removed and holds_work(ctx.env, part) is not False:
+            what = "clone" if part.clone else "checkout" if several else "worktree"
+            held, fix = (
+                ("holds work its remote lacks (uncommitted, or commits not pushed)", "push it")
+                if part.clone
+                else ("holds uncommitted work", "commit it there")
             )
-        return tree
-    if is_dirty(ctx.env, tree) is not False:
-        raise WorktreeError(
-            f"worker {wid}: its last worktree {path} holds uncommitted work — commit it "
-            f"there, or remove it (git -C {_q(path)} worktree remove --force {_q(path)}), "
-            "then start the worker again"
-        )
+            raise WorktreeError(
+                f"worker {wid}: its last {what} {part.path} {held} — {fix}, or remove it "
+                f"({_removal(part)}), then start the worker again"
+            )
     return tree
+
+
+def _removal(tree: Tree) -> str:
+    """The command that removes the checkout whatever it holds."""
+    if tree.clone:
+        return f"rm -rf {quote(tree.path)}"
+    return f"git -C {quote(tree.repo)} worktree remove --force {quote(tree.path)}"
 
 
 def create(ctx: Ctx, p: Plan) -> Tree:
@@ -374,14 +369,11 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     unreadable) worktree is kept, and said once, with where it is and how to remove it.
     `clean`: the record leftover just found clean (neither read nor asked again)."""
     tree = clean if clean is not None else load(ctx, wid)
-    if tree is not None and tree.parts:  # several repos: each checkout, then their folder
-        for part in parts_of(ctx, tree):
-            _release_one(ctx, part, clean is not None)
+    for part in parts_of(ctx, tree) if tree is not None else []:
+        _release_one(ctx, part, clean is not None)
+    if tree is not None and tree.parts:  # several repos: their folder too
         with contextlib.suppress(OSError):
             os.rmdir(tree_path(ctx, wid))  # only when every checkout went
-        return
-    if tree is not None:
-        _release_one(ctx, tree, clean is not None)
 
 
 def release_checkout(ctx: Ctx, tree: Tree) -> None:
@@ -390,12 +382,6 @@ def release_checkout(ctx: Ctx, tree: Tree) -> None:
     _release_one(ctx, tree, True)
     with contextlib.suppress(OSError):
         os.rmdir(tree_path(ctx, tree.wid))
-
-
-def parts_of(ctx: Ctx, first: Tree) -> list[Tree]:
-    """The first repo's checkout and the others' (an unreadable record left out)."""
-    more = (load(ctx, first.wid, p) for p in first.parts[1:])
-    return [first, *(t for t in more if t is not None)]
 
 
 def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
@@ -413,16 +399,7 @@ def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
         return
     dirty = False if known_clean else is_dirty(ctx.env, tree)
     if dirty is not False:
-        why = "holds uncommitted work" if dirty else "cannot be read by git status"
-        ctx.events.emit(
-            "warn",
-            "worktree.kept",
-            f"worker {wid}: kept its worktree {tree.path} (branch {tree.branch}): it {why} — "
-            f"see it with `looop worker diff {wid}`, remove it with "
-            f"git -C {_q(tree.repo)} worktree remove --force {_q(tree.path)}",
-            session=wid,
-        )
-        ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
+        _kept(ctx, tree, "holds uncommitted work" if dirty else "cannot be read by git status")
         if not tree.kept_at:  # its expiry counts from here (`looop worktrees`)
             save(ctx, replace(tree, kept_at=int(ctx.clock.now())))
         return
@@ -458,19 +435,24 @@ def _release_clone(ctx: Ctx, tree: Tree, clean: bool) -> None:
     if os.path.lexists(tree.path):
         keep = False if clean else holds_work(ctx.env, tree)
         if keep is not False:
-            why = "holds work its remote lacks" if keep else "cannot be read by git"
-            ctx.events.emit(
-                "warn",
-                "worktree.kept",
-                f"worker {wid}: kept its clone {tree.path} (branch {tree.branch}): it {why} — "
-                f"see it with `looop worker diff {wid}`, remove it with rm -rf {_q(tree.path)}",
-                session=wid,
-            )
-            ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
+            _kept(ctx, tree, "holds work its remote lacks" if keep else "cannot be read by git")
             return
         shutil.rmtree(tree.path, ignore_errors=True)
     save(ctx, replace(tree, removed=True))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
+
+
+def _kept(ctx: Ctx, tree: Tree, why: str) -> None:
+    """A checkout the reap leaves where it is, said once with how to remove it."""
+    wid, what = tree.wid, "clone" if tree.clone else "worktree"
+    ctx.events.emit(
+        "warn",
+        "worktree.kept",
+        f"worker {wid}: kept its {what} {tree.path} (branch {tree.branch}): it {why} — see it "
+        f"with `looop worker diff {wid}`, remove it with {_removal(tree)}",
+        session=wid,
+    )
+    ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
 
 
 def with_note(contract: str, tree: Tree) -> str:

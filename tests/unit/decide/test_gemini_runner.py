@@ -134,7 +134,7 @@ def test_its_rows_reach_every_table_that_knows_a_preset() -> None:
     p = profile("gemini")  # doctor's login and endpoint checks read it
     assert p is not None and p.base_url_env == "GOOGLE_GEMINI_BASE_URL"
     assert "GEMINI_API_KEY" in p.login_env and p.login_fix
-    assert "gemini" in needsinput.CLIS
+    assert "gemini" in needsinput.Rules().builtin
     assert reports_cost(Runner("gemini", PRESETS["gemini"]["tick"], None))
     assert any("--skip-trust" in n for n in setup.preset_notes("gemini", {}))
 

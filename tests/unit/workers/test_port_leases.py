@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.config import Knobs
 from looop.workers import ports
+
+RANGE = Knobs({"worker_port_base": 24000, "worker_ports": 1000}, frozenset())
 
 
 def _leased(data: Path, port: int, wid: str) -> None:
@@ -42,10 +45,10 @@ def test_a_start_reads_only_the_leases_there_are(
 
     monkeypatch.setattr(ports, "holder", counted)
     monkeypatch.setattr(ports, "bindable", lambda port: True)
-    assert ports.lease(tmp_path, "w1", {"w2"}, 24000, 1000) == 24002
+    assert ports.lease(tmp_path, "w1", {"w2"}, RANGE) == 24002
     assert sorted(read) == [24000, 24002]
     read.clear()
-    assert ports.lease(tmp_path, "w3", {"w1", "w2"}, 24000, 1000) == 24001
+    assert ports.lease(tmp_path, "w3", {"w1", "w2"}, RANGE) == 24001
     assert sorted(read) == [24000, 24002]
     assert ports.holder(tmp_path, 24001) == "w3"
 

@@ -35,6 +35,7 @@ from looop.spend.ledger import spent_on_day
 from looop.spend.spent import budgets, set_budget
 from looop.spend.statusspend import daily_budget
 from looop.views import outcomes
+from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
 from looop.workers.started import Away, StartRequest
@@ -152,8 +153,7 @@ class StartWorker(Action):
     def perform(self, by: Mover) -> str | None:
         if self.attempts:  # each an ordinary worker <id>.<n>; every check before the first
             self._room_for(by, len(self.attempts))
-            said = [self._attempt(n, a).perform(by) for n, a in enumerate(self.attempts, 1)]
-            return "; ".join(s for s in said if s) or None
+            return self._start_attempts(by)
         # The worker's launch line and its verify check are shell too: same policy as
         # run_shell. The line runs in the worker's worktree when it has a repo (verify: in
         # the data dir).
@@ -248,6 +248,27 @@ class StartWorker(Action):
             spaced = " " in runs
             runner, command = (None, runs) if spaced else (runs, None)
         return replace(self, id=f"{self.id}.{n}", attempts=(), runner=runner, command=command)
+
+    def _start_attempts(self, by: Mover) -> str | None:
+        """Each attempt in turn; one that cannot start takes back those started before it."""
+        said: list[str | None] = []
+        for n, runs in enumerate(self.attempts, 1):
+            try:
+                said.append(self._attempt(n, runs).perform(by))
+            except LooopError as e:
+                done = [f"{self.id}.{k}" for k in range(1, n)]
+                away = roll_back(by.ctx, done)
+                gone = [wid for wid in done if wid not in away]
+                for wid in gone if self.budget_usd is not None else []:
+                    set_budget(str(by.ctx.paths.data), wid, None)
+                back = [f"{', '.join(gone)} stopped and removed"] if gone else []
+                if away:
+                    back.append(f"{', '.join(away)} left running on its host: `looop kill` it")
+                said_back = f" — {'; '.join(back)}" if back else ""
+                raise ExecError(
+                    f"attempt {self.id}.{n} of {len(self.attempts)} did not start: {e}{said_back}"
+                ) from None
+        return "; ".join(s for s in said if s) or None
 
     def _room_for(self, by: Mover, n: int) -> None:
         """Attempts count as n workers against the fleet cap and the daily budget."""
