@@ -229,28 +229,6 @@ def detach(root: Path, sid: str) -> dict[str, Any]:
     return _dict(request(root, sid, "detach"))
 
 
-def live_status(root: Path, sid: str) -> dict[str, Any]:
-    """The supervisor's view (adds `screen_seq`); from disk when it is gone."""
-    s = get_session(root, sid)
-    if s.alive:
-        with contextlib.suppress(SessionError):
-            return _dict(request(root, sid, "status"))
-        s = get_session(root, sid)
-    return {
-        "v": 1,
-        "state": s.state,
-        "child_pid": s.child_pid,
-        "exit_code": s.exit_code,
-        "signaled": s.signaled,
-        "last_change": s.last_change,
-        "cols": s.cols,
-        "rows": s.rows,
-        "error": s.error,
-        "output_bytes": s.output_bytes,
-        "screen_seq": None,
-    }
-
-
 # -- screenshots --------------------------------------------------------------------------
 
 
