@@ -28,13 +28,11 @@ from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.sessions.logs import READ_CHUNK as READ_CHUNK
 from looop.sessions.logs import compile_pattern, read_at, tail_log
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
 
 # spawn lives in spawner.py (a start needs none of control's imports); its names stay here
-from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import SessionError, get_session, wait_code
 

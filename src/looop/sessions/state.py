@@ -27,6 +27,7 @@ from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.home.sessionfiles import SOCKET_DIR as SOCKET_DIR
 from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
+    _int_or_none,
     check_id,
     lock_held,
     no_session,
@@ -59,12 +60,10 @@ LOCK = "lock"
 NOTE = "note"
 SUPERVISOR_ERR = "supervisor.err"
 
-SOCKET_BASE = Path(SOCKET_DIR)
 SUN_PATH_MAX = 107
 
 
-def validate_id(sid: str) -> str:
-    return check_id(sid)
+validate_id = check_id
 
 
 AGENT_TYPED = "typed_by_agent"  # in a session's folder: the agent surface that typed last
@@ -148,14 +147,6 @@ class Session(NamedTuple):
         return self.dead or self.error == SUPERVISOR_DIED
 
 
-def _int_or_none(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _label(state: str, alive: bool, exit_code: int | None) -> str:
-    return wire_label(state, alive, exit_code)  # one rule for this and the light listing
-
-
 def _contain(meta: dict[str, Any]) -> str | None:
     kind = meta.get("contain")
     return kind if kind in ("cgroup", "sweep") else None
@@ -194,7 +185,7 @@ def load_session(sdir: Path) -> Session | None:
         rows=rows,
         output_bytes=log_size(sdir),
         dir=sdir,
-        label=_label(state, alive, exit_code),
+        label=wire_label(state, alive, exit_code),  # one rule with the light listing
         supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
         contain=_contain(meta),
