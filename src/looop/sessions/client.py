@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 from looop.sessions import protocol as proto
@@ -98,21 +97,16 @@ def request(
         raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
     wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
     sock = _connect(root, sid, op)
-    buf = b""
     try:
         sock.settimeout(wait)
         sock.sendall(line)
-        while b"\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            if len(buf) > proto.MAX_REPLY:
-                raise SessionError(f"session {sid} sent an oversized reply to `{op}`")
+        buf = proto.read_reply(sock)
     except TimeoutError as e:
         raise SessionError(
             f"session {sid} did not answer `{op}` within {wait:g}s (its supervisor may be stuck)"
         ) from e
+    except ValueError as e:
+        raise SessionError(f"session {sid} sent an oversized reply to `{op}`") from e
     except OSError:
         buf = b""
     finally:
@@ -122,11 +116,8 @@ def request(
         if not s["alive"]:
             raise _over_error(s, op)
         raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
-    try:
-        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
-    except ValueError as e:
-        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
-    if not isinstance(reply, dict):
+    reply = proto.reply_of(buf)
+    if reply is None:
         raise SessionError(f"session {sid} sent an unreadable reply to `{op}`")
     if not reply.get("ok"):
         raise SessionError(str(reply.get("error") or f"session {sid} refused `{op}`"))
