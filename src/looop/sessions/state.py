@@ -27,7 +27,6 @@ from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.home.sessionfiles import SOCKET_DIR as SOCKET_DIR
 from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
-    _int_or_none,
     check_id,
     lock_held,
     no_session,
@@ -150,6 +149,10 @@ class Session(NamedTuple):
 def _contain(meta: dict[str, Any]) -> str | None:
     kind = meta.get("contain")
     return kind if kind in ("cgroup", "sweep") else None
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def load_session(sdir: Path) -> Session | None:
