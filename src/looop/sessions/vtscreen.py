@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pyte
@@ -81,25 +82,27 @@ class SessionScreen(pyte.Screen):
         self._saved_alt_cursor = None
         super().reset()
 
+    def _private(
+        self, modes: tuple[int, ...], kwargs: dict[str, Any], alt: Callable[[int], None]
+    ) -> tuple[int, ...]:
+        """The modes left for pyte once the alternate screen's (`alt` acts on them) and the
+        ignored private ones are taken out."""
+        if not kwargs.get("private"):
+            return modes
+        for m in modes:
+            if m in ALT_MODES:
+                alt(m)
+        return tuple(m for m in modes if m not in ALT_MODES and m not in IGNORED_PRIVATE)
+
     def set_mode(self, *modes: int, **kwargs: Any) -> None:
-        if kwargs.get("private"):
-            for m in modes:
-                if m in ALT_MODES:
-                    self.enter_alternate(m)
-            modes = tuple(m for m in modes if m not in ALT_MODES and m not in IGNORED_PRIVATE)
-            if not modes:
-                return
-        super().set_mode(*modes, **kwargs)
+        modes = self._private(modes, kwargs, self.enter_alternate)
+        if modes:
+            super().set_mode(*modes, **kwargs)
 
     def reset_mode(self, *modes: int, **kwargs: Any) -> None:
-        if kwargs.get("private"):
-            for m in modes:
-                if m in ALT_MODES:
-                    self.leave_alternate(m)
-            modes = tuple(m for m in modes if m not in ALT_MODES and m not in IGNORED_PRIVATE)
-            if not modes:
-                return
-        super().reset_mode(*modes, **kwargs)
+        modes = self._private(modes, kwargs, self.leave_alternate)
+        if modes:
+            super().reset_mode(*modes, **kwargs)
 
     # -- colors ----------------------------------------------------------------------------
     def select_graphic_rendition(self, *attrs: int, **_kw: Any) -> None:
