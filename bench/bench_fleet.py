@@ -56,9 +56,10 @@ def _worker_kb(root: Path, sid: str) -> int:
 
 
 def _host_kb(home: Path) -> int:
-    from looop.sessions.hostclient import host_pid
+    from looop.home.anchors import holder
+    from looop.sessions.hostnames import home_key, host_socket
 
-    pid = host_pid("/tmp", str(home))
+    pid = holder(host_socket(home_key(str(home)), "/tmp"))
     return _pss_kb(pid) if pid else 0
 
 

@@ -128,8 +128,8 @@ def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     that SIGKILLed a supervisor, or left its worker running, would leave its group in the
     machine's cgroup tree for good once pytest deletes the folder that names it."""
     yield
-    from looop.sessions.hostclient import stop_hosts
     from looop.sessions.state import end_leftovers
+    from tests.helpers import stop_hosts
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
     stop_hosts(base)  # every home's

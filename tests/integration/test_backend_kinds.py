@@ -12,7 +12,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import handle
-from looop.sessions.client import kill, live_status, wait
+from looop.sessions.client import kill, request, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError
 from looop.workers.backend import LocalBackend, live
@@ -72,10 +72,8 @@ def test_a_hosts_satellite_resizes_and_detaches_its_worker(ctx: Ctx, here: Local
         "cols": 100,
         "rows": 30,
     }
-    assert (live_status(here.root, "w1")["cols"], live_status(here.root, "w1")["rows"]) == (
-        100,
-        30,
-    )
+    live = request(here.root, "w1", "status")
+    assert (live["cols"], live["rows"]) == (100, 30)
     assert handle(ctx, "detach", ask, "test") == {"detached": True, "clients": 0}
     bad = handle(ctx, "resize", {**ask, "cols": "wide", "rows": 30}, "test")
     assert bad == {"error": "resize needs whole numbers `cols` and `rows`"}

@@ -22,7 +22,16 @@ from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, list_sessions
-from tests.helpers import Cli, listens, process_ended, stop_sessions, until, wait_until
+from tests.helpers import (
+    Cli,
+    host_pid,
+    listens,
+    process_ended,
+    stop_hosts,
+    stop_sessions,
+    until,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -70,7 +79,7 @@ def _ancestors(pid: int) -> list[int]:
 
 
 def _host(home: Path) -> int:
-    pid = hostclient.host_pid(RUN_BASE, str(home))
+    pid = host_pid(RUN_BASE, str(home))
     assert pid is not None, f"no session host serves {home}"
     return pid
 
@@ -128,7 +137,7 @@ def test_the_same_dir_by_another_name_is_the_same_home(
     link.symlink_to(a)
     spawn(a, "w1", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     spawn(link, "w2", ["sleep", "60"], cwd=a, env=_env(tmp_path))
-    assert hostclient.host_pid(RUN_BASE, str(link)) == _host(a)
+    assert host_pid(RUN_BASE, str(link)) == _host(a)
     assert _forked_by(a) in " ".join(_supervisor(a, "w2").cmdline())
 
 
@@ -199,7 +208,7 @@ def test_inside_a_worker_with_no_host_above_it_no_host_is_started(
     go.touch()
     wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
     assert get_session(b, "b1").alive
-    assert hostclient.host_pid(RUN_BASE, str(b)) is None
+    assert host_pid(RUN_BASE, str(b)) is None
     under = [p for p in sup.children(recursive=True) if p.name() == "looop-host"]
     assert under == []
 
@@ -253,7 +262,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
     finally:
         os.close(held)
         stop_sessions(tmp_path / "data")
-        hostclient.stop_hosts(str(base))
+        stop_hosts(str(base))
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -274,7 +283,7 @@ def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
         code, _, err = cli("down")
         assert code == 0, err
         wait_until(lambda: process_ended(ha), what="this home's host to exit")
-        assert hostclient.host_pid(RUN_BASE, str(other)) == hb
+        assert host_pid(RUN_BASE, str(other)) == hb
         assert get_session(other, "keep").alive
         spawn(other, "more", ["sleep", "60"], cwd=other, env=_env(tmp_path))
         assert _host(other) == hb
@@ -344,4 +353,4 @@ def test_a_caller_in_another_mount_namespace_gets_no_launch(
         timeout=60,
     )
     assert done.stdout.startswith("unavailable"), done
-    assert hostclient.host_pid(RUN_BASE, str(b)) is None
+    assert host_pid(RUN_BASE, str(b)) is None

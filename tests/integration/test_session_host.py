@@ -24,7 +24,7 @@ from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions
 from tests.clocks import FixedClock
-from tests.helpers import Cli, listens, process_ended, until, wait_until
+from tests.helpers import Cli, host_pid, listens, process_ended, until, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,7 +69,7 @@ def _supervisor(root: Path, sid: str) -> psutil.Process:
 
 
 def _host_pid(home: Path) -> int | None:
-    return hostclient.host_pid(RUN_BASE, str(home))
+    return host_pid(RUN_BASE, str(home))
 
 
 def test_an_edit_to_any_room_the_host_loads_is_a_new_build() -> None:
@@ -206,7 +206,7 @@ def test_an_idle_host_exits_and_frees_its_name(short: Path, env: dict[str, str])
     base = str(short)
     key = "idle" + os.urandom(4).hex()
     hostclient._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    pid = hostclient.host_pid(base, key=key)  # one look: each connection is a use
+    pid = host_pid(base, key=key)  # one look: each connection is a use
     assert pid is not None
     wait_until(lambda: process_ended(pid), timeout=20, what="idle host exit")
     assert not listens(hostnames.host_socket(key, base))

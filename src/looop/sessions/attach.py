@@ -8,14 +8,16 @@ titles and echoing queries dropped) unless the human asks for `passthrough`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import atexit
 import contextlib
+import math
 import os
 import select
 import signal
+import socket
 import sys
 import termios
+import time
 import tty
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -159,51 +161,20 @@ def _replay_log(session: Session, out: _Out) -> int:
     return recorded_code(session)
 
 
-async def _connect(
-    root: Path, sid: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+def _connect(root: Path, sid: str) -> socket.socket | None:
     """Open the control socket, retrying briefly; None when the session finished meanwhile."""
-    path = socket_path(root, sid)
+    path = str(socket_path(root, sid))
     for _ in range(_CONNECT_TRIES):
+        sock = socket.socket(socket.AF_UNIX)
         try:
-            return await asyncio.open_unix_connection(str(path), limit=1 << 20)
+            sock.connect(path)
+            return sock
         except OSError:
-            pass
+            sock.close()
         if not get_session(root, sid).alive:
             return None
-        await asyncio.sleep(_CONNECT_GAP_S)
+        time.sleep(_CONNECT_GAP_S)
     raise SessionError(f"session `{sid}` does not answer on its control socket; try again")
-
-
-async def _read_frames(reader: asyncio.StreamReader, out: _Out, sid: str) -> _End:
-    first = True
-    while True:
-        try:
-            header = await reader.readexactly(protocol.HEADER.size)
-            if first and header.startswith(b"{"):
-                # The supervisor refused the attach with a JSON error line instead of frames.
-                line = header + await reader.readline()
-                raise SessionError(_refusal(line, sid))
-            first = False
-            tag, length = protocol.HEADER.unpack(header)
-            if length > protocol.MAX_REPLY:  # not frames at all: treat as a broken stream
-                return _End("lost")
-            payload = await reader.readexactly(length)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return _End("lost")
-        if tag == protocol.OUTPUT:
-            try:
-                out.write(payload)
-            except OSError:
-                return _End("stdout", 1)
-        elif tag == protocol.EXIT:
-            if len(payload) < protocol.EXIT_BODY.size:
-                return _End("exit", 130)  # an end we cannot read counts as signaled
-            _signaled, code = protocol.parse_exit(payload)
-            return _End("exit", code)
-        elif tag == protocol.DETACHED:
-            return _End("detached")
-        # Unknown tags are skipped so a newer supervisor can add frames.
 
 
 def _refusal(line: bytes, sid: str) -> str:
@@ -220,151 +191,149 @@ class _Attached:
     """One live attachment: stdin -> filter -> INPUT, SIGWINCH -> RESIZE, frames -> stdout."""
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        writer: asyncio.StreamWriter,
-        stdin_fd: int,
-        stdout_fd: int,
-        keys: tuple[Key, ...] = DEFAULT_KEYS,
+        self, sock: socket.socket, stdin_fd: int, out: _Out, sid: str, keys: tuple[Key, ...]
     ) -> None:
-        self.loop = loop
-        self.writer = writer
-        self.stdin_fd = stdin_fd
-        self.stdout_fd = stdout_fd
+        self.sock, self.stdin_fd, self.out, self.sid = sock, stdin_fd, out, sid
         self.filter = DetachFilter(keys)
-        self.done: asyncio.Future[_End] = loop.create_future()
-        self.reading = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.buf = bytearray()
+        self.framed = False  # a frame came: no JSON refusal any more
 
     def send(self, frame: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(frame)
+        with contextlib.suppress(OSError):  # the session gone: its frames say so
+            self.sock.sendall(frame)
 
-    def finish(self, end: _End) -> None:
-        if not self.done.done():
-            self.done.set_result(end)
+    def run(self, wake: int) -> _End:
+        """Until the session ends, detaches or the connection is lost; `wake` is told of
+        signals."""
+        poll = select.poll()
+        for fd in (self.sock.fileno(), wake, self.stdin_fd):
+            poll.register(fd, select.POLLIN)
+        while True:
+            deadline = self.filter.deadline
+            wait = (
+                None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1e3))
+            )
+            for fd, _ in poll.poll(wait):
+                if fd == wake:
+                    end = self.on_signals(wake)
+                elif fd == self.stdin_fd:
+                    end = self.on_stdin(poll)
+                else:
+                    end = self.on_frames()
+                if end is not None:
+                    return end
+            self.forward(self.filter.flush_pending(time.monotonic()))
 
-    def start_stdin(self) -> None:
-        try:
-            self.loop.add_reader(self.stdin_fd, self.on_stdin)
-            self.reading = True
-        except PermissionError:
-            # A regular file or /dev/null cannot be polled: it is all there already.
-            while not self.done.done() and self.read_once():
-                pass
+    def on_signals(self, wake: int) -> _End | None:
+        for signum in os.read(wake, 256):
+            if signum == signal.SIGWINCH:
+                self.send(protocol.resize_frame(*_terminal_size(self.stdin_fd, self.out.fd)))
+            elif signum in _STOP_SIGNALS:
+                return _End("signal", signum)
+        return None
 
-    def stop_stdin(self) -> None:
-        if self.reading:
-            self.loop.remove_reader(self.stdin_fd)
-            self.reading = False
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def on_stdin(self) -> None:
-        if not self.read_once():
-            self.stop_stdin()
-
-    def read_once(self) -> bool:
-        """Forward one read of stdin; False at end of input."""
+    def on_stdin(self, poll: select.poll) -> _End | None:
+        """Forward one read of stdin; at its end, stop reading it."""
         try:
             data = os.read(self.stdin_fd, _READ_CHUNK)
         except BlockingIOError:
-            return True
+            return None
         except OSError:
             data = b""
         if not data:
+            poll.unregister(self.stdin_fd)
             self.forward(self.filter.flush_pending(float("inf")))
-            return False
-        out, detach = self.filter.feed(data, self.loop.time())
+            return None
+        out, detach = self.filter.feed(data, time.monotonic())
         self.forward(out)
-        if detach:
-            self.finish(_End("detach"))
-            return False
-        self.arm_timer()
-        return True
+        return _End("detach") if detach else None
 
     def forward(self, data: bytes) -> None:
         if data:
             self.send(protocol.frame(protocol.INPUT, data))
 
-    def arm_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        deadline = self.filter.deadline
-        if deadline is not None:
-            self.timer = self.loop.call_at(deadline, self.on_timer)
+    def on_frames(self) -> _End | None:
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        buf = self.buf
+        buf += data
+        if not self.framed and buf[:1] == b"{":
+            # The supervisor refused the attach with a JSON error line instead of frames.
+            if b"\n" in buf or not data:
+                raise SessionError(_refusal(bytes(buf).split(b"\n", 1)[0], self.sid))
+            return None
+        head = protocol.HEADER.size
+        while len(buf) >= head:
+            tag, length = protocol.HEADER.unpack_from(buf)
+            if length > protocol.MAX_REPLY:  # not frames at all: treat as a broken stream
+                return _End("lost")
+            if len(buf) < head + length:
+                break
+            payload = bytes(buf[head : head + length])
+            del buf[: head + length]
+            self.framed = True
+            end = self.on_frame(tag, payload)
+            if end is not None:
+                return end
+        return None if data else _End("lost")
 
-    def on_timer(self) -> None:
-        self.timer = None
-        self.forward(self.filter.flush_pending(self.loop.time()))
-        self.arm_timer()
-
-    def on_winch(self) -> None:
-        cols, rows = _terminal_size(self.stdin_fd, self.stdout_fd)
-        self.send(protocol.resize_frame(cols, rows))
+    def on_frame(self, tag: int, payload: bytes) -> _End | None:
+        if tag == protocol.OUTPUT:
+            try:
+                self.out.write(payload)
+            except OSError:
+                return _End("stdout", 1)
+        elif tag == protocol.EXIT:
+            if len(payload) < protocol.EXIT_BODY.size:
+                return _End("exit", 130)  # an end we cannot read counts as signaled
+            return _End("exit", protocol.parse_exit(payload)[1])
+        elif tag == protocol.DETACHED:
+            return _End("detached")
+        return None  # unknown tags are skipped so a newer supervisor can add frames
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_ROUTED = (signal.SIGWINCH, *_STOP_SIGNALS)
 
 
-def _install_signals(
-    loop: asyncio.AbstractEventLoop, on_winch: Callable[[], None], on_stop: Callable[[int], None]
-) -> list[tuple[signal.Signals, Any]]:
-    """Route SIGWINCH/SIGTERM/SIGHUP into the loop; returns what to put back afterwards."""
-    installed: list[tuple[signal.Signals, Any]] = []
-    wanted: list[tuple[signal.Signals, Callable[..., None], tuple[Any, ...]]] = [
-        (signal.SIGWINCH, on_winch, ()),
-        *((sig, on_stop, (int(sig),)) for sig in _STOP_SIGNALS),
-    ]
-    for sig, callback, args in wanted:
-        try:
-            previous = signal.getsignal(sig)
-            loop.add_signal_handler(sig, callback, *args)
-        except (ValueError, RuntimeError):
-            continue  # not the main thread: no signal routing, restore still runs via finally
-        installed.append((sig, previous))
-    return installed
+def _route_signals(wake: int) -> Callable[[], None]:
+    """SIGWINCH, SIGTERM and SIGHUP told on `wake`; returns what puts them back (off the
+    main thread nothing is routed)."""
+    try:
+        old_fd = signal.set_wakeup_fd(wake, warn_on_full_buffer=False)
+    except ValueError:
+        return lambda: None
+    saved = [(sig, signal.signal(sig, lambda _n, _f: None)) for sig in _ROUTED]
+
+    def restore() -> None:
+        for sig, previous in saved:
+            with contextlib.suppress(ValueError, TypeError, OSError):
+                signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        signal.set_wakeup_fd(old_fd)
+
+    return restore
 
 
-def _uninstall_signals(
-    loop: asyncio.AbstractEventLoop, installed: list[tuple[signal.Signals, Any]]
-) -> None:
-    for sig, previous in installed:
-        loop.remove_signal_handler(sig)
-        with contextlib.suppress(ValueError, TypeError, OSError):
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-
-
-async def _attach_live(
+def _attach_live(
     root: Path, sid: str, stdin_fd: int, out: _Out, keys: tuple[Key, ...]
 ) -> _End | None:
-    stdout_fd = out.fd
-    conn = await _connect(root, sid)
-    if conn is None:
+    sock = _connect(root, sid)
+    if sock is None:
         return None
-    reader, writer = conn
-    loop = asyncio.get_running_loop()
-    cols, rows = _terminal_size(stdin_fd, stdout_fd)
-    writer.write(protocol.request_line("attach", cols=cols, rows=rows))
-    att = _Attached(loop, writer, stdin_fd, stdout_fd, keys)
-    term = _Terminal(stdin_fd, stdout_fd)
-    installed = _install_signals(loop, att.on_winch, lambda sig: att.finish(_End("signal", sig)))
-    frames = asyncio.ensure_future(_read_frames(reader, out, sid))
+    att = _Attached(sock, stdin_fd, out, sid, keys)
+    cols, rows = _terminal_size(stdin_fd, out.fd)
+    att.send(protocol.request_line("attach", cols=cols, rows=rows))
+    term = _Terminal(stdin_fd, out.fd)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    restore = _route_signals(wake_w)
     end: _End | None = None
     try:
         term.enter_raw()
-        att.start_stdin()
-        await asyncio.wait([frames, att.done], return_when=asyncio.FIRST_COMPLETED)
-        end = frames.result() if frames.done() else att.done.result()
+        end = att.run(wake_r)
         return end
     finally:
-        att.stop_stdin()
-        if not frames.done():
-            frames.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LooopError):
-                await frames
         with contextlib.suppress(OSError):
             out.end()  # an unfinished sequence at the end is dropped, not left half-sent
         term.restore()
@@ -372,18 +341,18 @@ async def _attach_live(
         # cursor); one we leave running, or an error, leaves them to us.
         if end is None or end.why != "exit":
             term.cleanup()
-        _uninstall_signals(loop, installed)
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        restore()
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
 
 
-async def _settle(root: Path, sid: str) -> Session:
+def _settle(root: Path, sid: str) -> Session:
     """After a dropped connection, give the session a moment to record how it ended."""
     session = get_session(root, sid)
     waited = 0.0
     while session.alive and waited < _LOST_GRACE_S:
-        await asyncio.sleep(_LOST_POLL_S)
+        time.sleep(_LOST_POLL_S)
         waited += _LOST_POLL_S
         session = get_session(root, sid)
     return session
@@ -432,7 +401,7 @@ def attach(
         _note(f"[attached to session {sid} · {said} detaches]")
         with contextlib.suppress(OSError):  # a human types into it now (act/reach.py)
             (session_dir(root, sid) / AGENT_TYPED).unlink(missing_ok=True)
-    end = asyncio.run(_attach_live(root, sid, stdin_fd, out, keys))
+    end = _attach_live(root, sid, stdin_fd, out, keys)
     if end is None:
         return _replay_log(get_session(root, sid), out)
     if end.why == "exit":
@@ -446,7 +415,7 @@ def attach(
         return 128 + end.code
     if end.why == "stdout":
         return end.code
-    session = asyncio.run(_settle(root, sid))
+    session = _settle(root, sid)
     if not session.alive:
         return recorded_code(session)
     _note(f"error: lost the connection to session `{sid}`; it may still be running")

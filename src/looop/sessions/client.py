@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 from looop.sessions import protocol as proto
@@ -28,13 +27,11 @@ from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.sessions.logs import READ_CHUNK as READ_CHUNK
 from looop.sessions.logs import compile_pattern, read_at, tail_log
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
 
 # spawn lives in spawner.py (a start needs none of control's imports); its names stay here
-from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import SessionError, get_session, wait_code
 
@@ -100,21 +97,16 @@ def request(
         raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
     wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
     sock = _connect(root, sid, op)
-    buf = b""
     try:
         sock.settimeout(wait)
         sock.sendall(line)
-        while b"\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            if len(buf) > proto.MAX_REPLY:
-                raise SessionError(f"session {sid} sent an oversized reply to `{op}`")
+        buf = proto.read_reply(sock)
     except TimeoutError as e:
         raise SessionError(
             f"session {sid} did not answer `{op}` within {wait:g}s (its supervisor may be stuck)"
         ) from e
+    except ValueError as e:
+        raise SessionError(f"session {sid} sent an oversized reply to `{op}`") from e
     except OSError:
         buf = b""
     finally:
@@ -124,11 +116,8 @@ def request(
         if not s["alive"]:
             raise _over_error(s, op)
         raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
-    try:
-        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
-    except ValueError as e:
-        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
-    if not isinstance(reply, dict):
+    reply = proto.reply_of(buf)
+    if reply is None:
         raise SessionError(f"session {sid} sent an unreadable reply to `{op}`")
     if not reply.get("ok"):
         raise SessionError(str(reply.get("error") or f"session {sid} refused `{op}`"))
@@ -227,28 +216,6 @@ def resize(root: Path, sid: str, cols: int, rows: int) -> dict[str, Any]:
 
 def detach(root: Path, sid: str) -> dict[str, Any]:
     return _dict(request(root, sid, "detach"))
-
-
-def live_status(root: Path, sid: str) -> dict[str, Any]:
-    """The supervisor's view (adds `screen_seq`); from disk when it is gone."""
-    s = get_session(root, sid)
-    if s.alive:
-        with contextlib.suppress(SessionError):
-            return _dict(request(root, sid, "status"))
-        s = get_session(root, sid)
-    return {
-        "v": 1,
-        "state": s.state,
-        "child_pid": s.child_pid,
-        "exit_code": s.exit_code,
-        "signaled": s.signaled,
-        "last_change": s.last_change,
-        "cols": s.cols,
-        "rows": s.rows,
-        "error": s.error,
-        "output_bytes": s.output_bytes,
-        "screen_seq": None,
-    }
 
 
 # -- screenshots --------------------------------------------------------------------------

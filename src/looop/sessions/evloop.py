@@ -1,10 +1,10 @@
-"""The supervisor's event loop: one thread, one `select.epoll`, nothing else.
+"""The supervisor's event loop: one thread, one `selectors.DefaultSelector`, nothing else.
 
 A forked supervisor's memory is what it touches, so its loop is small on purpose (no
-asyncio, no selectors, no threads, no typing at runtime): readers and writers by fd, timers
-on a heap (`call_later`, cancellable), `call_soon`, a monotonic `time()`, and signals through
+asyncio, no threads, no typing at runtime): readers and writers by fd, timers on a heap
+(`call_later`, cancellable), `call_soon`, a monotonic `time()`, and signals through
 `signal.set_wakeup_fd` on a non-blocking pipe, their handlers run on the loop, never inside
-the signal handler. `select.poll` stands in where epoll is missing.
+the signal handler.
 
 On top sit the few awaitables the lifecycle and the control socket are written with: a
 `Future`, a `Task` that drives a coroutine over futures, an `Event`, a `Lock`, `sleep` and
@@ -14,7 +14,7 @@ On top sit the few awaitables the lifecycle and the control socket are written w
 from __future__ import annotations
 
 import os
-import select
+import selectors
 import signal
 import sys
 from collections import deque
@@ -25,15 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Generator, Iterable
 
-_IN = select.EPOLLIN if hasattr(select, "epoll") else select.POLLIN
-_OUT = select.EPOLLOUT if hasattr(select, "epoll") else select.POLLOUT
-# An fd a reader or writer waits on also wakes on hang-up and error (epoll always reports
-# those); the callback then finds out what happened by reading or writing.
-_HUP = (
-    (select.EPOLLHUP | select.EPOLLERR)
-    if hasattr(select, "epoll")
-    else (select.POLLHUP | select.POLLERR)
-)
+_IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class Cancelled(BaseException):
@@ -71,11 +63,9 @@ class Loop:
     """One thread's loop. `run_until(fut)` runs it until `fut` is done."""
 
     def __init__(self) -> None:
-        self._epoll = hasattr(select, "epoll")
-        self._poller: Any = select.epoll() if self._epoll else select.poll()
+        self._sel = selectors.DefaultSelector()
         self._readers: dict[int, Callable[[], object]] = {}
         self._writers: dict[int, Callable[[], object]] = {}
-        self._masks: dict[int, int] = {}
         self._ready: deque[Handle] = deque()
         self._timers: list[Handle] = []
         self._seq = 0
@@ -106,28 +96,15 @@ class Loop:
     # ---- fds
     def _update(self, fd: int) -> None:
         mask = (_IN if fd in self._readers else 0) | (_OUT if fd in self._writers else 0)
-        old = self._masks.get(fd, 0)
-        if mask == old:
-            return
-        p = self._poller
-        if not mask:
-            del self._masks[fd]
-            try:
-                p.unregister(fd)
-            except (OSError, KeyError, ValueError):  # closed already: the kernel dropped it
-                pass
-            return
-        self._masks[fd] = mask
-        if old:
-            try:
-                p.modify(fd, mask)
+        sel = self._sel
+        try:
+            if sel.get_key(fd).events == mask:
                 return
-            except OSError:  # closed and reused: register afresh
-                try:
-                    p.unregister(fd)
-                except (OSError, KeyError, ValueError):
-                    pass
-        p.register(fd, mask)
+            sel.unregister(fd)  # a closed fd's too: the kernel dropped it already
+        except KeyError:
+            pass
+        if mask:
+            sel.register(fd, mask)
 
     def add_reader(self, fd: int, fn: Callable[[], object]) -> None:
         self._readers[fd] = fn
@@ -178,22 +155,19 @@ class Loop:
         timers = self._timers
         while timers and timers[0].fn is None:
             heappop(timers)
+        timeout: float | None = None
         if self._ready:
             timeout = 0.0
         elif timers:
             timeout = max(0.0, timers[0].when - monotonic())
-        else:
-            timeout = -1.0
-        if self._epoll:
-            events = self._poller.poll(timeout)
-        else:
-            events = self._poller.poll(None if timeout < 0 else int(timeout * 1000 + 0.999))
-        for fd, ev in events:
-            if ev & (_IN | _HUP):
+        # hang-up and error wake readers and writers both: the callback finds out which
+        for key, ev in self._sel.select(timeout):
+            fd = key.fd
+            if ev & _IN:
                 fn = self._readers.get(fd)
                 if fn is not None:
                     self._ready.append(Handle(0.0, 0, fn, ()))
-            if ev & (_OUT | _HUP):
+            if ev & _OUT:
                 fn = self._writers.get(fd)
                 if fn is not None:
                     self._ready.append(Handle(0.0, 0, fn, ()))
@@ -242,8 +216,7 @@ class Loop:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
-        if self._epoll:
-            self._poller.close()
+        self._sel.close()
         for h in self._ready:  # a task that never got to run: close it quietly
             owner = getattr(h.fn, "__self__", None)
             if isinstance(owner, Task) and not owner.done():

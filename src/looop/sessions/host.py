@@ -54,7 +54,6 @@ from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home import where
 from looop.home.anchors import shown
-from looop.home.jsonio import loads
 from looop.home.peers import peer
 from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor
@@ -69,6 +68,7 @@ from looop.sessions.preloaded import (
     say,
     unlisten,
 )
+from looop.sessions.protocol import read_reply, reply_of
 from looop.sessions.screen import replay
 from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
 
@@ -216,16 +216,8 @@ def _home_live(home: str) -> bool:
 
 def _read_request(conn: _socket.socket) -> dict[str, object] | None:
     conn.settimeout(5.0)
-    buf = bytearray()
-    while b"\n" not in buf:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        buf += chunk
-        if len(buf) > REQUEST_MAX:
-            return None
-    req = loads(bytes(buf).split(b"\n", 1)[0])
-    return req if isinstance(req, dict) else None
+    buf = read_reply(conn, REQUEST_MAX)
+    return reply_of(buf) if b"\n" in buf else None
 
 
 def _serve_one(

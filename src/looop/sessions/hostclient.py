@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.home.anchors import listening, shown
+from looop.home.anchors import shown
 from looop.home.jsonio import dumps
 from looop.home.peers import caller_limits, connect, peer
 from looop.sessions.hostnames import (
@@ -25,7 +25,6 @@ from looop.sessions.hostnames import (
     host_dir,
     host_options,
     host_socket,
-    lock_holder,
 )
 from looop.sessions.state import ensure_private_dir
 
@@ -240,17 +239,6 @@ def _key_of(home: str | None, key: str | None) -> str:
     if key is None and home is None:
         raise ValueError("name the host by its home (data dir) or its key")
     return key if key is not None else home_key(str(home))
-
-
-def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
-    """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
-    return lock_holder(host_socket(_key_of(home, key), base))
-
-
-def stop_hosts(base: str = "/tmp") -> int:
-    """Ask every session host of the runtime dir to exit, whatever its build or home (a
-    test run's end); how many answered."""
-    return sum(_stop_at(a) for a in listening(base, "host-"))
 
 
 def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> bool:

@@ -48,6 +48,7 @@ from looop.home.anchors import anchor, shown
 from looop.home.jsonio import dumps, loads
 from looop.home.peers import connect, peer
 from looop.home.sessionfiles import socket_file, valid_id
+from looop.sessions.protocol import read_reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -303,17 +304,15 @@ class HostDoor:
 
 def _read(conn: _socket.socket) -> Any:
     conn.settimeout(READ_S)
-    buf = bytearray()
     try:
-        while b"\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            if len(buf) > REQUEST_MAX:
-                return TOO_BIG
-        return loads(bytes(buf).split(b"\n", 1)[0].decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
+        buf = read_reply(conn, REQUEST_MAX)
+    except ValueError:
+        return TOO_BIG
+    except OSError:
+        return None
+    try:
+        return loads(buf.split(b"\n", 1)[0].decode("utf-8"))
+    except (ValueError, RecursionError):
         return None
 
 

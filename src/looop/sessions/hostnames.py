@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 
-from looop.home.anchors import anchor, holder
+from looop.home.anchors import anchor
 from looop.home.hashing import fnv1a_64
 from looop.home.where import runtime_dir
 
@@ -73,8 +73,3 @@ def host_options(argv: list[str]) -> dict[str, str]:
         if argv[i].startswith("--"):
             opts[argv[i]] = argv[i + 1]
     return opts
-
-
-def lock_holder(address: str) -> int | None:
-    """The pid of the preloaded host listening on `address` (this user's), or None."""
-    return holder(address)

@@ -21,7 +21,6 @@ from looop.core.procs import children
 from looop.sessions.ptyreader import PtyReader
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
 
     from looop.sessions.evloop import Loop
@@ -47,12 +46,6 @@ _RESET_SIGNALS = [
     if hasattr(signal, s)
 ]
 PR_SET_CHILD_SUBREAPER = 36
-
-# posix_spawn opening the PTY in the child: wherever looop runs (Linux, macOS). Popen, and
-# subprocess in every forked supervisor's pages, only on a platform without it.
-_SPAWN_LIGHT = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_OPEN")
-if not _SPAWN_LIGHT:
-    import subprocess
 
 
 def _prctl() -> Callable[..., int]:
@@ -118,21 +111,6 @@ def winsize(cols: int, rows: int) -> bytes:
     return struct.pack("HHHH", rows, cols, 0, 0)
 
 
-def _child_setup() -> None:
-    """In the child between fork and exec: take the PTY as controlling terminal, default
-    signal dispositions, empty mask (Popen already did setsid and the stdio dup2s)."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    _child_signals()
-
-
-def _child_signals() -> None:
-    """Default signal dispositions and an empty mask (the whole setup when HostOS.ctty is
-    False: the PTY stays nobody's controlling terminal)."""
-    for name in _RESET_SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-
-
 def _which(name: str, path: str) -> str | None:
     """shutil.which for a bare name on POSIX (an executable file on `path`), without shutil
     and what it imports."""
@@ -180,7 +158,6 @@ class HostOS:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = dict(env)  # built once (in the session host, before the fork)
         self.env.setdefault("TERM", "xterm-256color")
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
         self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
@@ -280,28 +257,9 @@ class HostOS:
         master, slave = os.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
-            env = self.env  # read only: posix_spawn and Popen copy it
-            pid = self._spawn_light(argv, slave, env, self.ctty)
-            if pid is None:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=slave,
-                    stdout=slave,
-                    stderr=slave,
-                    env=env,
-                    start_new_session=True,
-                    preexec_fn=_child_setup if self.ctty else _child_signals,
-                    close_fds=True,
-                )
-                self.procs[proc.pid] = proc
-                pid = proc.pid
-        except OSError:
+            pid = self._spawn_light(argv, slave, self.env, self.ctty)
+        except BaseException:
             os.close(master)
-            raise
-        except BaseException as e:
-            os.close(master)
-            if not _SPAWN_LIGHT and isinstance(e, subprocess.SubprocessError):
-                raise OSError(str(e)) from e  # the seam speaks OSError only
             raise
         finally:
             os.close(slave)  # else the master never sees EOF when the child exits
@@ -309,16 +267,12 @@ class HostOS:
         return pid, master
 
     @staticmethod
-    def _spawn_light(
-        argv: list[str], slave: int, env: dict[str, str], ctty: bool = True
-    ) -> int | None:
-        """posix_spawn (vfork, no Python between fork and exec): a new session whose
-        controlling terminal is the PTY (the session leader opens the slave by name, so it
-        becomes its terminal; with O_NOCTTY when `ctty` is False), default signals, an empty
-        mask. Every descriptor of ours is close-on-exec, as Python makes them. None where the
-        platform lacks it (Popen then)."""
-        if not _SPAWN_LIGHT:
-            return None
+    def _spawn_light(argv: list[str], slave: int, env: dict[str, str], ctty: bool = True) -> int:
+        """posix_spawn (vfork, no Python between fork and exec; subprocess never loads in a
+        supervisor): a new session whose controlling terminal is the PTY (the session leader
+        opens the slave by name, so it becomes its terminal; with O_NOCTTY when `ctty` is
+        False), default signals, an empty mask. Every descriptor of ours is close-on-exec, as
+        Python makes them."""
         path = os.ttyname(slave)
         program = argv[0]
         if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
@@ -350,9 +304,6 @@ class HostOS:
                 continue
             if pid == 0:
                 return None
-            proc = self.procs.pop(pid, None)
-            if proc is not None:  # tell Popen too, so it never waitpid()s a recycled pid
-                proc.returncode = os.waitstatus_to_exitcode(status)
             return pid, status
 
     def pidfd_open(self, pid: int) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from looop.home import jsonio  # json's own C encoder, without `json` (re, enum)
 
 if TYPE_CHECKING:
+    from _socket import socket
     from typing import Any
 
 MAX_LINE = 1024 * 1024  # longest request line the supervisor reads
@@ -36,7 +37,6 @@ HEADER = struct.Struct(">BI")
 EXIT_BODY = struct.Struct(">Bi")
 SIZE_BODY = struct.Struct(">HH")
 
-OPS = ("status", "screenshot", "send", "resize", "restart", "kill", "attach", "detach")
 SHOT_FORMATS = ("plain", "ansi", "json")  # a `screenshot` request's `format`
 
 
@@ -79,3 +79,26 @@ def ok(data: Any) -> bytes:
 
 def error(message: str) -> bytes:
     return encode({"ok": False, "error": message, "data": None})
+
+
+def read_reply(sock: socket, limit: int = MAX_REPLY) -> bytes:
+    """What a peer sends up to its first newline (all of it when it closes first); ValueError
+    past `limit` bytes, OSError as the socket raises it."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > limit:
+            raise ValueError("an oversized line")
+    return buf
+
+
+def reply_of(buf: bytes) -> dict[str, Any] | None:
+    """The reply object of `buf`'s first line; None when that is no JSON object."""
+    try:
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    return reply if isinstance(reply, dict) else None

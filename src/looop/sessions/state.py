@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core import cgroup
 from looop.home import store
@@ -59,12 +59,10 @@ LOCK = "lock"
 NOTE = "note"
 SUPERVISOR_ERR = "supervisor.err"
 
-SOCKET_BASE = Path(SOCKET_DIR)
 SUN_PATH_MAX = 107
 
 
-def validate_id(sid: str) -> str:
-    return check_id(sid)
+validate_id = check_id
 
 
 AGENT_TYPED = "typed_by_agent"  # in a session's folder: the agent surface that typed last
@@ -106,81 +104,32 @@ def read_note(sdir: Path) -> str | None:
 # -- the Session view ---------------------------------------------------------------------
 
 
-class Session:
-    """One session as read from disk. A plain class, not a dataclass: `looop status` lists
+class Session(NamedTuple):
+    """One session as read from disk. A NamedTuple, not a dataclass: `looop status` lists
     sessions on its fast path, and importing dataclasses (and inspect) costs milliseconds."""
 
-    __slots__ = (
-        "alive",
-        "child_pid",
-        "cmd",
-        "cols",
-        "contain",
-        "dir",
-        "error",
-        "exit_code",
-        "id",
-        "label",
-        "last_change",
-        "note",
-        "output_bytes",
-        "prompt",
-        "rows",
-        "signaled",
-        "started_at",
-        "state",
-        "supervisor_pid",
-    )
-
-    def __init__(
-        self,
-        id: str,
-        cmd: list[str],
-        state: str,
-        alive: bool,
-        exit_code: int | None,
-        signaled: bool,
-        started_at: str,
-        last_change: str,
-        note: str | None,
-        child_pid: int | None,
-        cols: int,
-        rows: int,
-        output_bytes: int,
-        dir: Path,
-        label: str,
-        supervisor_pid: int | None = None,
-        error: str | None = None,
-        contain: str | None = None,
-        prompt: str | None = None,
-    ) -> None:
-        self.id = id
-        self.cmd = cmd
-        self.state = state
-        self.alive = alive
-        self.exit_code = exit_code
-        self.signaled = signaled
-        self.started_at = started_at
-        self.last_change = last_change
-        self.note = note
-        self.child_pid = child_pid
-        self.cols = cols
-        self.rows = rows
-        self.output_bytes = output_bytes
-        self.dir = dir
-        self.label = label
-        self.supervisor_pid = supervisor_pid
-        self.error = error
-        self.contain = contain  # what kills what its runs leave: cgroup, sweep (None: older)
-        self.prompt = prompt  # what its screen, quiet, asks (sessions/lifecycle)
+    id: str
+    cmd: list[str]
+    state: str
+    alive: bool
+    exit_code: int | None
+    signaled: bool
+    started_at: str
+    last_change: str
+    note: str | None
+    child_pid: int | None
+    cols: int
+    rows: int
+    output_bytes: int
+    dir: Path
+    label: str
+    supervisor_pid: int | None = None
+    error: str | None = None
+    contain: str | None = None  # what kills what its runs leave: cgroup, sweep (None: older)
+    prompt: str | None = None  # what its screen, quiet, asks (sessions/lifecycle)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, label={self.label!r}, alive={self.alive})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Session) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__
-        )
 
     @property
     def finished(self) -> bool:
@@ -197,17 +146,13 @@ class Session:
         return self.dead or self.error == SUPERVISOR_DIED
 
 
-def _int_or_none(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _label(state: str, alive: bool, exit_code: int | None) -> str:
-    return wire_label(state, alive, exit_code)  # one rule for this and the light listing
-
-
 def _contain(meta: dict[str, Any]) -> str | None:
     kind = meta.get("contain")
     return kind if kind in ("cgroup", "sweep") else None
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def load_session(sdir: Path) -> Session | None:
@@ -243,7 +188,7 @@ def load_session(sdir: Path) -> Session | None:
         rows=rows,
         output_bytes=log_size(sdir),
         dir=sdir,
-        label=_label(state, alive, exit_code),
+        label=wire_label(state, alive, exit_code),  # one rule with the light listing
         supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
         contain=_contain(meta),

@@ -26,6 +26,7 @@ import signal
 import sys
 import time
 
+from looop.core.procstat import stat_fields
 from looop.core.proctitle import show_role
 from looop.home import logfiles, store, where
 from looop.home.clock import utc_stamp_ms
@@ -75,29 +76,6 @@ class Args:
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
-_KNOWN = (
-    "--id",
-    "--root",
-    "--size",
-    "--timeout-ms",
-    "--idle-timeout-ms",
-    "--ready-fd",
-    "--log-max-bytes",
-    "--log-max-files",
-    "--restart-ms",
-    "--restart-max-ms",
-    "--final-exit",
-    "--watchdog-file",
-    "--watchdog-ms",
-    "--end-note",
-    "--box-tty",
-    "--max-pids",
-    "--max-memory-bytes",
-    "--restarts",
-    "--last-cause",
-)
-
-
 def parse_args(argv: list[str]) -> Args:
     """Tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
     opts: dict[str, str] = {}
@@ -123,8 +101,7 @@ def parse_args(argv: list[str]) -> Args:
             else:
                 value = nxt
                 i += 2
-        if key in _KNOWN:
-            opts[key] = value
+        opts[key] = value  # an unknown one is never read
     args = Args(sid=opts.get("--id", ""), root=opts.get("--root", ""), cmd=cmd)
     size = opts.get("--size", "")
     if "x" in size:
@@ -182,15 +159,8 @@ def _stamp() -> str:
 
 def _pid_start() -> int | None:
     """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
-    try:
-        fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            raw = os.read(fd, 4096)
-        finally:
-            os.close(fd)
-        return int(raw.rsplit(b")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = stat_fields(os.getpid())
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
 
 
 # -- the supervisor ----------------------------------------------------------------------

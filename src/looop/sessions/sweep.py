@@ -8,7 +8,6 @@ import os
 import socket
 from typing import Any
 
-from looop.home import jsonio
 from looop.home.sessionfiles import socket_file
 from looop.sessions import protocol as proto
 
@@ -29,26 +28,17 @@ def request_at(path: str, op: str, timeout_s: float) -> Any:
     """One control request to the supervisor on this socket path, with no session dir to
     check first (its data dir may be gone); None when nobody answers or it refuses."""
     sock = socket.socket(socket.AF_UNIX)
-    buf = b""
     try:
         sock.settimeout(2.0)
         sock.connect(path)
         sock.settimeout(timeout_s)
         sock.sendall(proto.request_line(op))
-        while b"\n" not in buf and len(buf) <= proto.MAX_REPLY:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except OSError:
+        reply = proto.reply_of(proto.read_reply(sock))
+    except (OSError, ValueError):
         return None
     finally:
         sock.close()
-    try:
-        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
-    except ValueError:
-        return None
-    if not isinstance(reply, dict) or not reply.get("ok"):
+    if reply is None or not reply.get("ok"):
         return None
     return reply.get("data") or {}
 
