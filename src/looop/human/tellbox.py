@@ -98,6 +98,14 @@ def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
     return None
 
 
+def _consumed(box: Folder) -> Folder:
+    try:
+        os.mkdir("consumed", dir_fd=box.fd)
+    except FileExistsError:
+        pass
+    return box.sub("consumed")
+
+
 def take_tells(tells: AnyPath, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
     delivered at most once even when two readers race. Every name is relative to the folders'
@@ -107,11 +115,7 @@ def take_tells(tells: AnyPath, worker: str) -> list[str]:
         _refuse(box)
         if box.fd < 0:
             return []
-        try:
-            os.mkdir("consumed", dir_fd=box.fd)
-        except FileExistsError:
-            pass
-        with box.sub("consumed") as done:
+        with _consumed(box) as done:
             _refuse(done)
             pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
             taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
@@ -128,11 +132,7 @@ def take_tell(tells: AnyPath, worker: str, tid: str, back: bool = False) -> str 
         _refuse(box)
         if box.fd < 0:
             return None
-        try:
-            os.mkdir("consumed", dir_fd=box.fd)
-        except FileExistsError:
-            pass
-        with box.sub("consumed") as done:
+        with _consumed(box) as done:
             _refuse(done)
             if not back:
                 return _take(box, done, f"{tid}.json")
