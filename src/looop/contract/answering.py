@@ -26,8 +26,7 @@ from looop.home.plain import echo
 from looop.home.sessionfiles import NOTE
 from looop.human.claims import parse_fast as parse_lease
 from looop.human.claims import run_lease
-from looop.human.tellbox import AskError, check_worker
-from looop.human.tells import parse_told, run_told
+from looop.human.tellbox import AskError, check_worker, parse_told, run_told
 from looop.human.tellsend import parse_tell, run_tell
 from looop.spend.costrow import parse_fast as parse_cost
 from looop.spend.costrow import run_fast as run_cost

@@ -7,13 +7,16 @@ import errno
 import os
 import stat
 
-from looop.home import jsonio, store
+from looop.home import jsonio, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
+from looop.home.plain import echo
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from looop.home.store import AnyPath
 
 _ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -186,3 +189,31 @@ def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
                 continue  # not ours to remove: the next beat tries again
             out.append(n[:-5])
     return out
+
+
+# `looop told [WORKER]`: the work of both faces (the click-free one here, `serve`, and the click
+# command in cli/mailbox.py); `looop tell` is human/tellsend.py
+def run_told(worker: str | None, env: Mapping[str, str]) -> None:
+    data = where.resolve(env, os.getcwd())[0]
+    who = worker or env.get("LOOOP_SESSION_ID", "")
+    if not who:
+        raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
+    check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
+    for msg in take_tells(os.path.join(data, where.TELLS), who):
+        echo(msg)
+
+
+def parse_told(argv: list[str]) -> tuple[str | None] | None:
+    """(worker,) for `told` and `told WORKER`; None (click's turn) for anything else."""
+    rest = argv[1:]
+    if len(rest) > 1 or (rest and rest[0].startswith("-")):
+        return None
+    return (rest[0] if rest else None,)
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`told [WORKER]` in its plain spellings, run; False: click's."""
+    told = parse_told(argv)
+    if told is not None:
+        run_told(*told, env)
+    return told is not None
