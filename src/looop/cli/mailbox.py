@@ -25,8 +25,7 @@ from looop.human.mailbox import (
     pending,
 )
 from looop.human.notify import notify
-from looop.human.tellbox import id_number
-from looop.human.tells import run_told
+from looop.human.tellbox import id_number, run_told
 from looop.human.tellsend import run_tell
 from looop.loop.asks import tag
 

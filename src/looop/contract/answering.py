@@ -26,8 +26,7 @@ from looop.home.plain import echo
 from looop.home.sessionfiles import NOTE
 from looop.human.claims import parse_fast as parse_lease
 from looop.human.claims import run_lease
-from looop.human.tellbox import AskError, check_worker
-from looop.human.tells import parse_told, run_told
+from looop.human.tellbox import AskError, check_worker, parse_told, run_told
 from looop.human.tellsend import parse_tell, run_tell
 from looop.spend.costrow import parse_fast as parse_cost
 from looop.spend.costrow import run_fast as run_cost
@@ -294,7 +293,7 @@ def answer_here(
             return store_answer(d, cut)
         note_start(d, req, starts, now)
         asked = verb_env(env, data, req, starts)
-        return store_answer(d, captured(lambda: verb(list(req.argv), req.worker, asked, now)))
+        return store_answer(d, captured(lambda: verb(asked, now)))
     finally:
         os.close(fd)
 
@@ -308,50 +307,24 @@ def verb_env(env: Mapping[str, str], data: str, req: Request, starts: int) -> di
     return out
 
 
-def _plain(argv: list[str]) -> Callable[[list[str], str, dict[str, str], float], int] | None:
-    """The function answering this spelling here; None for the rest."""
+def _plain(argv: list[str]) -> Callable[[dict[str, str], float], int | None] | None:
+    """The function answering this spelling here (given the verb's env and time); None for
+    the rest."""
     verb = argv[0]
-    if verb in ("claim", "unclaim") and parse_lease(argv) is not None:
-        return _lease
-    if verb == "told" and parse_told(argv) is not None:
-        return _told
-    if verb == "tell" and parse_tell(argv) is not None:
-        return _tell
-    if verb == "cost" and argv[1:2] == ["report"] and parse_cost(argv) is not None:
-        return _cost
+    if verb in ("claim", "unclaim") and (lease := parse_lease(argv)) is not None:
+        return lambda env, now: run_lease(*lease, env, now)
+    if verb == "told" and (told := parse_told(argv)) is not None:
+        return lambda env, now: run_told(*told, env)
+    if verb == "tell" and (tell := parse_tell(argv)) is not None:
+        return lambda env, now: run_tell(*tell, env, now)
+    if verb == "cost" and argv[1:2] == ["report"] and (cost := parse_cost(argv)) is not None:
+        return lambda env, now: run_cost(cost, env, now)
     if verb in ("flag", "unflag") and bare(argv[1:], frozenset()) == argv[1:] and len(argv) > 1:
-        return _flag
+        return lambda env, now: _flag(argv, env)
     return None
 
 
-def _lease(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
-    parsed = parse_lease(argv)
-    assert parsed is not None
-    return run_lease(*parsed, env, now)
-
-
-def _told(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
-    told = parse_told(argv)
-    assert told is not None
-    run_told(*told, env)
-    return 0
-
-
-def _tell(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
-    tell = parse_tell(argv)
-    assert tell is not None
-    run_tell(*tell, env, now)
-    return 0
-
-
-def _cost(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
-    parsed = parse_cost(argv)
-    assert parsed is not None
-    run_cost(parsed, env, now)
-    return 0
-
-
-def _flag(argv: list[str], worker: str, env: dict[str, str], now: float) -> int:
+def _flag(argv: list[str], env: dict[str, str]) -> int:
     """`flag ID MSG…` / `unflag ID` (ID is the worker itself: as_self): the note the click
     verb writes (sessions/state.py), said as it says it."""
     sid = argv[1]
@@ -474,7 +447,7 @@ class _Caught:
 _MINE: ContextVar[tuple[list[str], list[str]] | None] = ContextVar("caught", default=None)
 
 
-def captured(run: Callable[[], int]) -> dict[str, Any]:
+def captured(run: Callable[[], int | None]) -> dict[str, Any]:
     """`run`'s answer {out, err, code}, with what it printed; a user's error is its one line
     and exit 1, as the CLI says it."""
     if not isinstance(sys.stdout, _Caught):  # two threads may both wrap: it still writes once
@@ -485,7 +458,7 @@ def captured(run: Callable[[], int]) -> dict[str, Any]:
     err: list[str] = []
     _MINE.set((out, err))
     try:
-        code = run()
+        code = run() or 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except (LooopError, OSError) as e:

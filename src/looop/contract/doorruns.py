@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from looop.contract.answering import SH, STATE_DIR, WRAP
+from looop.core.proc import kill_group
 from looop.core.procstat import stat_fields
 
 SETTLE_S = 3.0  # how long the runs have to end on SIGTERM before they are killed
@@ -29,14 +30,14 @@ def end_runs(
     returns. How many runs were signalled."""
     runs = run_groups(data)
     for pgid in runs:
-        _signal(pgid, sig)
+        kill_group(pgid, sig)
     left, deadline = set(runs), monotonic() + settle_s
     while left and monotonic() < deadline:
         left = _live(left)
         if left:
             time.sleep(POLL_S)  # nothing to wait on: they are not our children
     for pgid in _live(left):
-        _signal(pgid, 9)
+        kill_group(pgid, 9)
     return len(runs)
 
 
@@ -83,10 +84,3 @@ def _live(groups: set[int]) -> set[int]:
         if got is not None and got[1] in groups and got[0] not in ("Z", "X"):
             left.add(got[1])
     return left
-
-
-def _signal(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)  # its own session: the sh, the verb and theirs
-    except OSError:
-        pass

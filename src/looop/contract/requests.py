@@ -50,6 +50,7 @@ from looop.contract.answering import (
 )
 from looop.contract.verbs import RELAYED
 from looop.core.context import Ctx
+from looop.core.proc import kill_group
 from looop.home import locks, store
 
 __all__ = ["Answerer", "Refusal", "Request", "Run", "as_self", "refused", "stored"]
@@ -181,7 +182,7 @@ class Answerer:
                 return got
             fd = locks.try_flock(d / "lock")
             if fd is None:
-                self._await_other(req, d)  # a run an earlier answerer started still goes
+                self._watch(req, d, None)  # a run an earlier answerer started still goes
                 continue
             try:
                 got = stored(d)
@@ -206,40 +207,26 @@ class Answerer:
                 os.close(fd)  # the run holds the flock on: it outlives us
             self._watch(req, d, pid)
 
-    def _watch(self, req: Request, d: Path, pid: int) -> None:
-        """Until the run ends; a worker that may no longer speak (over) has it ended."""
+    def _watch(self, req: Request, d: Path, pid: int | None) -> None:
+        """Until the run ends (ours: `pid`; None: one another process started, while it holds
+        the entry's flock); a worker that may no longer speak (over) has it ended."""
         polls = 0
         every = max(1, int(CHECK_S / POLL_S))
-        while not ended(pid):
+        lock = d / "lock"
+        while not ended(pid) if pid else stored(d) is None and locks.flock_held(lock):
             time.sleep(POLL_S)
             polls += 1
-            if polls % every:
+            why = None if polls % every else self.allowed(req.worker)
+            if why is None:
                 continue
-            why = self.allowed(req.worker)
-            if why is not None:
-                _end_group(pid)
+            if pid:
+                kill_group(pid, signal.SIGTERM)
                 os.waitpid(pid, 0)
-                if stored(d) is None:
-                    store_answer(str(d), refused(why, 3))
-                return
-
-    def _await_other(self, req: Request, d: Path) -> None:
-        """A run another process started (an answerer before a restart): wait until it
-        ends, ending it when its worker may no longer speak."""
-        polls = 0
-        every = max(1, int(CHECK_S / POLL_S))
-        while stored(d) is None and locks.flock_held(d / "lock"):
-            polls += 1
-            if polls % every == 0:
-                why = self.allowed(req.worker)
-                if why is not None:
-                    pid = _pid(d)
-                    if pid is not None and locks.flock_held(d / "lock"):
-                        _end_group(pid)  # the group lives while the flock is held
-                    if stored(d) is None:
-                        store_answer(d, refused(why, 3))
-                    return
-            time.sleep(POLL_S)
+            elif (other := _pid(d)) is not None and locks.flock_held(lock):
+                kill_group(other, signal.SIGTERM)  # the group lives while the flock is held
+            if stored(d) is None:
+                store_answer(d, refused(why, 3))
+            return
 
     # -- pruning ----------------------------------------------------------------------------
 
@@ -300,10 +287,3 @@ def _mtime(d: Path) -> float:
         except OSError:
             continue
     return 0.0
-
-
-def _end_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass

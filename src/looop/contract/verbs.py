@@ -26,7 +26,7 @@ FAST = {
     "claim": "looop.human.claims",
     "unclaim": "looop.human.claims",
     "tell": "looop.human.tellsend",
-    "told": "looop.human.tells",
+    "told": "looop.human.tellbox",
     "cost": "looop.spend.costrow",  # `cost report …` only: the span reports are a human's
 }
 

@@ -44,7 +44,7 @@ SPAWNS = frozenset(
 )
 
 
-def _read(path: str) -> str | None:
+def read(path: str) -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -60,7 +60,7 @@ def _read(path: str) -> str | None:
         os.close(fd)
 
 
-def _write(path: str, text: str) -> bool:
+def write(path: str, text: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
@@ -121,15 +121,15 @@ class Group:
         """Move this process in (what it forks next is born inside); `leave` after."""
         for b in self.bounds:
             b.enter()
-        return _write(self.procs, "0")
+        return write(self.procs, "0")
 
     def leave(self) -> None:
-        _write(os.path.join(self.home, "cgroup.procs"), "0")
+        write(os.path.join(self.home, "cgroup.procs"), "0")
         for b in self.bounds:
             b.leave()
 
     def add(self, pid: int) -> bool:
-        return _write(self.procs, str(pid))
+        return write(self.procs, str(pid))
 
     def tree(self) -> list[str]:
         """This group's folder and every group below it (a pen in a session's group), parents
@@ -148,7 +148,7 @@ class Group:
         """Every member, of this group and of the groups below it."""
         out: list[int] = []
         for folder in self.tree():
-            text = _read(os.path.join(folder, "cgroup.procs"))
+            text = read(os.path.join(folder, "cgroup.procs"))
             out.extend(int(p) for p in (text or "").split() if p.isdigit())
         return out
 
@@ -156,24 +156,24 @@ class Group:
         """Members that have not exited yet (a zombie waits only for its parent)."""
         out = []
         for pid in self.pids():
-            stat = _read(f"/proc/{pid}/stat")
+            stat = read(f"/proc/{pid}/stat")
             if stat is not None and stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"]):
                 out.append(pid)
         return out
 
     def kill(self) -> None:
         """SIGKILL every member, not waiting: `live()` says when they are gone."""
-        if self.kind == V2 and _write(os.path.join(self.path, "cgroup.kill"), "1"):
+        if self.kind == V2 and write(os.path.join(self.path, "cgroup.kill"), "1"):
             return
         state = os.path.join(self.path, "freezer.state")
-        frozen = self.kind == V1 and _write(state, "FROZEN")  # no fork can race the kills
+        frozen = self.kind == V1 and write(state, "FROZEN")  # no fork can race the kills
         for pid in self.pids():
             try:
                 os.kill(pid, SIGKILL)
             except OSError:
                 pass
         if frozen:
-            _write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
+            write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
 
     def remove(self) -> bool:
         """Remove the group, the groups below it first (and its bounds' groups)."""
@@ -198,7 +198,7 @@ def _mounts(base: str) -> list[tuple[str, str]]:
     return out
 
 
-def _under(mnt: str, path: str) -> str:
+def under(mnt: str, path: str) -> str:
     return mnt + path.rstrip("/") if path != "/" else mnt
 
 
@@ -226,9 +226,9 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
     text (read when None). A group of that name that exists already is taken as it is: the
     caller kills what is in it only once it knows no live run owns it."""
     if self_cgroup is None:
-        self_cgroup = _read("/proc/self/cgroup")
+        self_cgroup = read("/proc/self/cgroup")
     for kind, mnt, own in _places(self_cgroup, base):
-        home = _under(mnt, home_of(own))
+        home = under(mnt, home_of(own))
         folder = mnt + folder_for(own)
         path = os.path.join(folder, name)
         try:
@@ -266,7 +266,7 @@ class Pen:
         """This process in the pen (made, or moved into, only when it is not already)."""
         if self.broken:
             return None
-        own = _read("/proc/self/cgroup")
+        own = read("/proc/self/cgroup")
         if self._inside(own):
             return self.group
         if self.group is None or not self.group.enter():  # made, or removed by another
@@ -284,7 +284,7 @@ class Pen:
 
     def _make(self, own: str | None) -> Group | None:
         for kind, mnt, mine in _places(own, self.base):
-            home = _under(mnt, home_of(mine))
+            home = under(mnt, home_of(mine))
             path = f"{home}/{PEN}.{os.getpid()}"
             _sweep_dead(home, PEN + ".")  # once a pen: a pulse's
             _sweep_dead(mnt + folder_for(mine), "run-")
@@ -306,7 +306,7 @@ class Pen:
             return False
         v2, v1 = own_paths(own)
         mine = v2 if self.group.kind == V2 else v1
-        return mine is not None and self.group.path == _under(self.mnt, mine)
+        return mine is not None and self.group.path == under(self.mnt, mine)
 
     def others(self) -> list[int]:
         """Live members but this process: what its runs left."""
@@ -317,7 +317,7 @@ class Pen:
 
     def leave(self) -> None:
         """Home, if this process sits in the pen."""
-        if self.group is not None and self._inside(_read("/proc/self/cgroup")):
+        if self.group is not None and self._inside(read("/proc/self/cgroup")):
             self.group.leave()
 
     def drop(self) -> Group | None:
@@ -369,15 +369,15 @@ def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
     """Leave a run's group for the `looop` folder above it: a supervisor or session host that
     a worker (or the pulse) started must not die when that worker's group is killed."""
     if self_cgroup is None:
-        self_cgroup = _read("/proc/self/cgroup")
+        self_cgroup = read("/proc/self/cgroup")
     for _kind, mnt, own in _places(self_cgroup, base):
         parts = [p for p in home_of(own).split("/") if p]
         if FOLDER in parts[:-1]:
-            _write(mnt + folder_for(own) + "/cgroup.procs", "0")
+            write(mnt + folder_for(own) + "/cgroup.procs", "0")
     for line in (self_cgroup or "").splitlines():  # a worker's bounds too (core/limits)
         _n, names, own = [*line.split(":", 2), "", ""][:3]
         if names in ("pids", "memory") and FOLDER in own.split("/")[:-1]:
-            _write(f"{base}/{names}{folder_for(own)}/cgroup.procs", "0")
+            write(f"{base}/{names}{folder_for(own)}/cgroup.procs", "0")
 
 
 # v2 limits a group may carry; a run group looop made has none of them set
@@ -386,7 +386,7 @@ _LIMITS = ("memory.max", "memory.high", "memory.swap.max", "pids.max", "cpu.max"
 
 def _unlimited(path: str) -> bool:
     for name in _LIMITS:
-        text = _read(os.path.join(path, name))
+        text = read(os.path.join(path, name))
         if text is not None and text.split()[:1] not in ([], ["max"]):
             return False
     return True

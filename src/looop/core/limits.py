@@ -30,23 +30,6 @@ _V2 = {PIDS: ("pids.max", "pids.events"), MEMORY: ("memory.max", "memory.events"
 _HIT = {PIDS: "max", MEMORY: "oom_kill"}  # a fork refused, a process killed
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read(65536)
-    except OSError:
-        return None
-
-
-def _write(path: str, text: str) -> bool:
-    try:
-        with open(path, "w", encoding="ascii") as f:
-            f.write(text)
-        return True
-    except OSError:
-        return False
-
-
 def _v1_place(controller: str, proc_cgroup: str, base: str) -> tuple[str, str] | None:
     """(mount point, this process's path there) of a v1 hierarchy holding `controller`."""
     for line in proc_cgroup.splitlines():
@@ -75,8 +58,7 @@ def _v1_group(name: str, controller: str, proc_cgroup: str, base: str) -> cgroup
         pass
     except OSError:
         return None
-    home = mnt + own.rstrip("/") if own != "/" else mnt
-    return cgroup.Group(cgroup.V1, path, home)
+    return cgroup.Group(cgroup.V1, path, cgroup.under(mnt, own))
 
 
 def bound(
@@ -90,13 +72,15 @@ def bound(
     """Bound the run group `group` (made for the worker `name`) to `pids` processes and
     `memory` bytes (0: no bound); the ones no cgroup could hold ([] when all are kept)."""
     if proc_cgroup is None:
-        proc_cgroup = _read("/proc/self/cgroup") or ""
+        proc_cgroup = cgroup.read("/proc/self/cgroup") or ""
     want = [(c, n) for c, n in ((PIDS, pids), (MEMORY, memory)) if n > 0]
     if group is None:
         return [c for c, _ in want]
     missed = []
     for controller, n in want:
-        if group.kind == cgroup.V2 and _write(os.path.join(group.path, _V2[controller][0]), str(n)):
+        if group.kind == cgroup.V2 and cgroup.write(
+            os.path.join(group.path, _V2[controller][0]), str(n)
+        ):
             continue
         extra = _v1_group(name, controller, proc_cgroup, base)
         if extra is None or not _limit_v1(extra.path, controller, n):
@@ -109,10 +93,10 @@ def bound(
 
 
 def _limit_v1(path: str, controller: str, n: int) -> bool:
-    if not _write(os.path.join(path, _V1[controller][0]), str(n)):
+    if not cgroup.write(os.path.join(path, _V1[controller][0]), str(n)):
         return False
     if controller == MEMORY:  # where swap is counted, it is bounded too (never below the limit)
-        _write(os.path.join(path, "memory.memsw.limit_in_bytes"), str(n))
+        cgroup.write(os.path.join(path, "memory.memsw.limit_in_bytes"), str(n))
     return True
 
 
@@ -123,7 +107,7 @@ def hits(group: cgroup.Group, controller: str) -> int:
     files = [os.path.join(group.path, _V2[controller][1])] if group.kind == cgroup.V2 else []
     files += [os.path.join(b.path, _V1[controller][1]) for b in group.bounds]
     for path in files:
-        for line in (_read(path) or "").splitlines():
+        for line in (cgroup.read(path) or "").splitlines():
             key, _, value = line.partition(" ")
             if key == _HIT[controller] and value.strip().isdigit():
                 total += int(value)
@@ -134,15 +118,15 @@ def freeze(group: cgroup.Group, on: bool) -> bool:
     """Freeze (`on`) or thaw every process of the group, whichever way it was started; False
     where the group cannot be frozen (the caller signals the process tree instead)."""
     if group.kind == cgroup.V2:
-        return _write(os.path.join(group.path, "cgroup.freeze"), "1" if on else "0")
-    return _write(os.path.join(group.path, "freezer.state"), "FROZEN" if on else "THAWED")
+        return cgroup.write(os.path.join(group.path, "cgroup.freeze"), "1" if on else "0")
+    return cgroup.write(os.path.join(group.path, "freezer.state"), "FROZEN" if on else "THAWED")
 
 
 def frozen(group: cgroup.Group) -> bool:
     """Whether the group is frozen (or freezing) now."""
     if group.kind == cgroup.V2:
-        return (_read(os.path.join(group.path, "cgroup.freeze")) or "").strip() == "1"
-    state = (_read(os.path.join(group.path, "freezer.state")) or "").strip()
+        return (cgroup.read(os.path.join(group.path, "cgroup.freeze")) or "").strip() == "1"
+    state = (cgroup.read(os.path.join(group.path, "freezer.state")) or "").strip()
     return state in ("FROZEN", "FREEZING")
 
 
@@ -168,7 +152,7 @@ def user_tasks(uid: int) -> int:
         return 0
     for pid in pids:
         real, threads = -1, 1
-        for line in (_read(f"/proc/{pid}/status") or "").splitlines():
+        for line in (cgroup.read(f"/proc/{pid}/status") or "").splitlines():
             key, _, value = line.partition(":")
             words = value.split()
             if key == "Uid" and words and words[0].isdigit():
@@ -211,7 +195,7 @@ def nproc_full(pid: int) -> bool:
     """Whether the run `pid` (born under nproc_bound) is at its process bound now: its user
     runs as many tasks as its soft RLIMIT_NPROC, so its next fork fails."""
     soft = None
-    for line in (_read(f"/proc/{pid}/limits") or "").splitlines():
+    for line in (cgroup.read(f"/proc/{pid}/limits") or "").splitlines():
         if line.startswith("Max processes"):
             word = line[len("Max processes") :].split()[:1]
             soft = int(word[0]) if word and word[0].isdigit() else None
@@ -226,17 +210,17 @@ def _pids_group_full(folder: str) -> bool | None:
     """A pids group's word: as many tasks in it as pids.max allows, so its next fork fails
     (not pids.events' count of refused forks: it never goes down once a flood ended); None
     where the group holds no process bound."""
-    most = (_read(os.path.join(folder, "pids.max")) or "").strip()
+    most = (cgroup.read(os.path.join(folder, "pids.max")) or "").strip()
     if not most.isdigit():
         return None
-    now = (_read(os.path.join(folder, "pids.current")) or "").strip()
+    now = (cgroup.read(os.path.join(folder, "pids.current")) or "").strip()
     return now.isdigit() and int(now) >= int(most)
 
 
 def pids_full(pid: int, base: str = cgroup.BASE) -> bool:
     """Whether the run `pid` is at its process bound now, however it is held: the pids group
     it was born in (v1 or v2), else its RLIMIT_NPROC (nproc_full)."""
-    for line in (_read(f"/proc/{pid}/cgroup") or "").splitlines():
+    for line in (cgroup.read(f"/proc/{pid}/cgroup") or "").splitlines():
         parts = line.split(":", 2)
         if len(parts) != 3 or parts[2] in ("", "/"):
             continue

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from looop.core.procs import Containment
+from looop.core.procs import Containment, open_pidfd
 from looop.home.clock import Clock
 
 CHUNK = 65536
@@ -346,18 +346,6 @@ class Spawner:
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def open_pidfd(pid: int) -> int | None:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
-    try:
-        fd = opener(pid)
-    except OSError:
-        return None
-    assert isinstance(fd, int)
-    return fd
 
 
 def exited(proc: subprocess.Popen[bytes]) -> bool:

@@ -34,6 +34,7 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
+from looop.core.procstat import children as children
 from looop.core.procstat import stat_fields
 from looop.home.clock import Clock
 
@@ -74,22 +75,6 @@ def _prctl(option: int, arg: int) -> int | None:
         return None
 
 
-def children() -> list[int]:
-    """Our direct children (every thread's), from /proc/self/task/*/children."""
-    pids: list[int] = []
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return pids
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/children", "rb") as f:
-                pids.extend(int(p) for p in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return pids
-
-
 def stat_of(pid: int) -> tuple[str, int, int, int] | None:
     """(state, parent pid, session id, start time in clock ticks since boot), or None."""
     rest = stat_fields(pid)
@@ -124,13 +109,21 @@ def _reap(pid: int) -> bool:
     return got == pid
 
 
+def open_pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd = opener(pid)
+    except OSError:
+        return None
+    assert isinstance(fd, int)
+    return fd
+
+
 def _await_death(pid: int, clock: Clock, until: float) -> None:
     """Reap a SIGKILLed child, waiting on its pidfd (bounded), never a busy loop when possible."""
-    fd: int | None = None
-    opener = getattr(os, "pidfd_open", None)
-    if opener is not None:
-        with contextlib.suppress(OSError):
-            fd = opener(pid)
+    fd = open_pidfd(pid)
     try:
         while not _reap(pid):
             left = until - clock.monotonic()
@@ -338,27 +331,11 @@ class Containment:
             self.active = False
 
 
-def _children_of(pid: int) -> list[int]:
-    """A process's direct children (every thread's), from /proc/<pid>/task/*/children."""
-    out: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                out.extend(int(p) for p in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 def tree(pid: int, most: int = 4096) -> list[int]:
     """`pid` and every descendant, parents before their children (at most `most`)."""
     out, seen, i = [pid], {pid}, 0
     while i < len(out) and len(out) < most:
-        for child in _children_of(out[i]):
+        for child in children(out[i]):
             if child not in seen:
                 seen.add(child)
                 out.append(child)

@@ -48,7 +48,7 @@ def reads_terminal(pid: int) -> bool | None:
             if said:
                 return True
             seen = seen or said is None
-        todo += _children(p)
+        todo += children(p)
     return None if seen or looked == 0 else False
 
 
@@ -69,9 +69,18 @@ def _reading(pid: int, tty: int, calls: tuple[int, frozenset[int]]) -> bool | No
     return None if nr in calls[1] else False
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int | str = "self") -> list[int]:
+    """A process's direct children (every thread's; ours by default), from
+    /proc/<pid>/task/*/children."""
+    out: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
-            return [int(c) for c in f.read().split()]
-    except (OSError, ValueError):
-        return []
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out

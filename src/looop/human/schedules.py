@@ -218,10 +218,8 @@ def load_all(folder: Path) -> list[tuple[str, dict[str, Any] | None, str]]:
 
 
 def _int(rec: dict[str, Any], key: str) -> int | None:
-    v = rec.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        return None
-    return int(v)
+    v = _num(rec, key)
+    return None if v is None else int(v)
 
 
 def _invalid(name: str, why: str, note: str) -> ScheduleReading:

@@ -7,13 +7,16 @@ import errno
 import os
 import stat
 
-from looop.home import jsonio, store
+from looop.home import jsonio, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
+from looop.home.plain import echo
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from looop.home.store import AnyPath
 
 _ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -98,6 +101,14 @@ def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
     return None
 
 
+def _consumed(box: Folder) -> Folder:
+    try:
+        os.mkdir("consumed", dir_fd=box.fd)
+    except FileExistsError:
+        pass
+    return box.sub("consumed")
+
+
 def take_tells(tells: AnyPath, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
     delivered at most once even when two readers race. Every name is relative to the folders'
@@ -107,11 +118,7 @@ def take_tells(tells: AnyPath, worker: str) -> list[str]:
         _refuse(box)
         if box.fd < 0:
             return []
-        try:
-            os.mkdir("consumed", dir_fd=box.fd)
-        except FileExistsError:
-            pass
-        with box.sub("consumed") as done:
+        with _consumed(box) as done:
             _refuse(done)
             pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
             taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
@@ -128,11 +135,7 @@ def take_tell(tells: AnyPath, worker: str, tid: str, back: bool = False) -> str 
         _refuse(box)
         if box.fd < 0:
             return None
-        try:
-            os.mkdir("consumed", dir_fd=box.fd)
-        except FileExistsError:
-            pass
-        with box.sub("consumed") as done:
+        with _consumed(box) as done:
             _refuse(done)
             if not back:
                 return _take(box, done, f"{tid}.json")
@@ -186,3 +189,31 @@ def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
                 continue  # not ours to remove: the next beat tries again
             out.append(n[:-5])
     return out
+
+
+# `looop told [WORKER]`: the work of both faces (the click-free one here, `serve`, and the click
+# command in cli/mailbox.py); `looop tell` is human/tellsend.py
+def run_told(worker: str | None, env: Mapping[str, str]) -> None:
+    data = where.resolve(env, os.getcwd())[0]
+    who = worker or env.get("LOOOP_SESSION_ID", "")
+    if not who:
+        raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
+    check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
+    for msg in take_tells(os.path.join(data, where.TELLS), who):
+        echo(msg)
+
+
+def parse_told(argv: list[str]) -> tuple[str | None] | None:
+    """(worker,) for `told` and `told WORKER`; None (click's turn) for anything else."""
+    rest = argv[1:]
+    if len(rest) > 1 or (rest and rest[0].startswith("-")):
+        return None
+    return (rest[0] if rest else None,)
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`told [WORKER]` in its plain spellings, run; False: click's."""
+    told = parse_told(argv)
+    if told is not None:
+        run_told(*told, env)
+    return told is not None

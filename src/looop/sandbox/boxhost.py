@@ -39,6 +39,7 @@ from looop.home.hashing import fnv1a_128
 from looop.home.peers import connect, peer
 from looop.home.where import runtime_base, runtime_dir
 from looop.sandbox.netboxes import Boxes, command_lines
+from looop.sandbox.netjoin import read_line
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
@@ -104,10 +105,13 @@ def runtime_dirs(base: str) -> list[str]:
 
 
 def _checked(home: Home, lib: str) -> str:
-    sock = socket_path(home.base, home.data, lib)
+    return _short(socket_path(home.base, home.data, lib), "the sandbox host's socket")
+
+
+def _short(sock: str, what: str) -> str:
     if len(os.fsencode(sock)) > SUN_PATH_MAX:
         raise HostError(
-            f"the sandbox host's socket {sock} is longer than a unix socket path may be: "
+            f"{what} {sock} is longer than a unix socket path may be: "
             "set LOOOP_RUNTIME_DIR to a shorter absolute path"
         )
     return sock
@@ -170,12 +174,7 @@ def filter_socket(home: Home) -> str:
     """Where the home's filter serves: in the runtime dir, keyed by the home alone (boxes of
     any srt the home uses share it)."""
     sock = os.path.join(runtime_dir(home.base), f"net-{key(home.data, '')}.sock")
-    if len(os.fsencode(sock)) > SUN_PATH_MAX:
-        raise HostError(
-            f"the sandbox filter's socket {sock} is longer than a unix socket path may be: "
-            "set LOOOP_RUNTIME_DIR to a shorter absolute path"
-        )
-    return sock
+    return _short(sock, "the sandbox filter's socket")
 
 
 def filter_name(home: Home) -> str:
@@ -195,12 +194,7 @@ def _knock(name: str) -> str | None:
             return None  # another user's squat: told nothing
         s.settimeout(START_TIMEOUT_S)
         s.sendall(b"?")
-        said = b""
-        while not said.endswith(b"\n") and len(said) < 4096:
-            got = s.recv(4096)
-            if not got:
-                break
-            said += got
+        said = read_line(s, 4096)
     except OSError:
         return None
     finally:
@@ -272,12 +266,7 @@ def _ask(sock: str, line: str) -> dict[str, object]:
         s.settimeout(WRAP_TIMEOUT_S)
         s.connect(sock)
         s.sendall(line.encode("utf-8", "surrogateescape"))
-        buf = b""
-        while not buf.endswith(b"\n"):
-            got = s.recv(65536)
-            if not got:
-                break
-            buf += got
+        buf = read_line(s)
     finally:
         s.close()
     try:

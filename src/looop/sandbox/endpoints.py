@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from looop.home import jsonio
 from looop.runners import RUNNERS, profile
 from looop.runners.runnerprofile import RunnerProfile
+from looop.sandbox.netrules import matches, split_entry
 
 
 def env_keys(runners: tuple[RunnerProfile, ...] = RUNNERS) -> tuple[str, ...]:
@@ -76,31 +77,14 @@ def endpoints(
 
 
 def listed(entry: str, domains: list[str]) -> bool:
-    """Whether an allowlist naming `domains` lets `entry` (host:port) through: the same entry,
-    its host with no port, or a `*.` pattern its host is under (ASCII case ignored)."""
-    host, port = _host(entry).lower(), entry.rsplit(":", 1)[-1]
-    for d in domains:
-        d = d.lower()
-        d_host = _host(d)
-        d_port = d.rsplit(":", 1)[-1] if d_host != d.strip("[]") else None
-        if d_port is not None and d_port != port:
-            continue
-        if d_host == host or (d_host.startswith("*.") and host.endswith(d_host[1:])):
-            return True
-    return False
-
-
-def _host(domain: str) -> str:
-    """The host part of an allowlist entry (no port, no brackets)."""
-    if domain.startswith("["):
-        return domain[1:].split("]", 1)[0]
-    if domain.count(":") == 1:
-        return domain.split(":", 1)[0]
-    return domain
+    """Whether an allowlist naming `domains` lets `entry` (host:port) through, as srt's
+    proxy matches it (sandbox/netrules.py)."""
+    host, port = split_entry(entry)
+    return any(matches(host, port or 0, split_entry(d)) for d in domains)
 
 
 def is_loopback(domain: str) -> bool:
-    host = _host(domain)
+    host = split_entry(domain).host
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -123,7 +107,7 @@ def goes_direct(domain: str) -> bool:
     if is_loopback(domain):
         return True
     try:
-        addr = ipaddress.ip_address(_host(domain))
+        addr = ipaddress.ip_address(split_entry(domain).host)
     except ValueError:
         return False
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:

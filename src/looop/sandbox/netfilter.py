@@ -14,7 +14,6 @@ import selectors
 import signal
 import socket
 import stat
-import struct
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 
 from looop.core.proctitle import show_role
 from looop.home.anchors import holder
+from looop.home.peers import peer
 from looop.sandbox import netns
 from looop.sandbox.door import home_door
 from looop.sandbox.netboxes import Boxes, command_lines
@@ -182,9 +182,7 @@ def answer(conn: socket.socket, knocked: Callable[[], str]) -> None:
     this user (an abstract name has no permissions), anything else closed unanswered."""
     try:
         conn.settimeout(5)
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _, uid, _ = struct.unpack("3i", creds)
-        if uid == os.geteuid() and conn.recv(1) == KNOCK:
+        if peer(conn)[1] == os.geteuid() and conn.recv(1) == KNOCK:
             conn.sendall(knocked().encode("utf-8", "replace") + b"\n")
     except OSError:
         pass

@@ -53,18 +53,24 @@ def join(path: str, user: str, token: str, ports: list[int]) -> str | None:
         conn.sendall(HELLO)
         line = f"{user} {token} {' '.join(map(str, ports))}\n".encode()
         socket.send_fds(conn, [line], [s.fileno() for s in listeners])
-        answer = b""
-        while not answer.endswith(b"\n") and len(answer) < 512:
-            got = conn.recv(512)
-            if not got:
-                break
-            answer += got
+        answer = read_line(conn, 512)
     finally:
         conn.close()
         for s in listeners:
             s.close()  # the filter holds its own copies now
     said = answer.decode("utf-8", "replace").strip()
     return None if said == "ok" else (said or "the filter hung up")
+
+
+def read_line(conn: socket.SocketType, most: int = 1 << 30) -> bytes:
+    """What `conn` says up to a newline (or its close), stopping past `most` bytes."""
+    said = b""
+    while not said.endswith(b"\n") and len(said) < most:
+        got = conn.recv(min(most, 65536))
+        if not got:
+            break
+        said += got
+    return said
 
 
 def main(argv: list[str]) -> int:

@@ -42,9 +42,6 @@ RUNNER_LOCKED = {p.name: p.locked for p in RUNNERS if p.locked}
 # removed when its wrapper exits, which lets a running box create the name). A login file may be
 # one (its profile says why: an empty file is its "no login").
 RUNNER_PLACEHOLDERS = {p.name: p.placeholders for p in RUNNERS if p.placeholders}
-# Folders a CLI makes at its start inside its read-only config when missing: made before the
-# box starts (empty), or it stops on the read-only file system.
-RUNNER_MADE = {p.name: p.made for p in RUNNERS if p.made}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
     "~/.ssh",

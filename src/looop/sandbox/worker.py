@@ -26,47 +26,10 @@ from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sandbox import boxhost, srt
 from looop.sandbox.checkout import Checkout, sandbox_write
-from looop.sandbox.srt import (
-    HOME_SECRETS,
-    RUNNER_DOMAINS,
-    RUNNER_LOCKED,
-    RUNNER_STATE,
-    SHELL_OFF,
-    WORKER_OFF,
-    SandboxError,
-    is_loopback,
-    missing,
-    require,
-    srt_program,
-)
-
-# the srt names other rooms and tests have always found here (they live in sandbox/srt.py)
-__all__ = [
-    "HOME_SECRETS",
-    "RUNNER_DOMAINS",
-    "RUNNER_LOCKED",
-    "RUNNER_STATE",
-    "SENSOR_DIR",
-    "SETTINGS",
-    "SHELL_DIR",
-    "SHELL_OFF",
-    "VERIFY_SETTINGS",
-    "WORKER_OFF",
-    "SandboxError",
-    "WorkerBox",
-    "box_argv",
-    "describe",
-    "folder",
-    "forget",
-    "is_loopback",
-    "missing",
-    "prepare",
-    "require",
-    "settings",
-    "shell_argv",
-    "shell_argvs",
-    "srt_program",
-]
+from looop.sandbox.srt import HOME_SECRETS, SHELL_OFF
+from looop.sandbox.srt import SandboxError as SandboxError  # other rooms find these here
+from looop.sandbox.srt import missing as missing
+from looop.sandbox.srt import require as require
 
 SETTINGS = SANDBOX_SETTINGS
 

@@ -72,6 +72,11 @@ def interval_of(script: Path) -> int | None:
     return _head(script)[1]
 
 
+def watch_lines(script: Path) -> list[str]:
+    """The PATHs of a script's `# looop:watch=PATH` lines, as written (none if unreadable)."""
+    return _head(script)[2]
+
+
 LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
 
 

@@ -83,11 +83,6 @@ def parse_output(out: bytes) -> tuple[bytes, Any] | None:
     return text.encode() + b"\n", value
 
 
-def is_error_snapshot(value: Any) -> bool:
-    """True for the shapes this module writes when a sensor failed (Reading.failed)."""
-    return Reading("", value, True).failed
-
-
 def _one_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:200] if lines else ""

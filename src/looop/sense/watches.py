@@ -7,25 +7,13 @@ and gates on the world hash as any beat does."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.core.watchlines import resolve, watch_in
-from looop.home import store
-from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
+from looop.core.watchlines import resolve
+from looop.sense.sensors import sensor_scripts, watch_lines
 from looop.views.workerrows import PULSE
 
 MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
-
-
-def watch_lines(script: Path) -> list[str]:
-    """The PATHs of a script's `# looop:watch=PATH` lines, as written (none if unreadable)."""
-    try:
-        with store.open_regular(script) as f:
-            head = f.read(HEADER_LINES * LINE_MAX)
-    except OSError:
-        return []
-    return watch_in([line[:LINE_MAX] for line in head.split(b"\n")[:HEADER_LINES]])
 
 
 def sensor_watches(ctx: Ctx) -> list[str]:

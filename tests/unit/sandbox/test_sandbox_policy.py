@@ -179,7 +179,7 @@ def test_the_sandboxed_brief_offers_nothing_that_fails_inside() -> None:
     ],
 )
 def test_loopback_domains_are_told_apart(domain: str, loop: bool) -> None:
-    assert sandbox.is_loopback(domain) is loop
+    assert srt.is_loopback(domain) is loop
 
 
 def _exe(path: Path) -> None:

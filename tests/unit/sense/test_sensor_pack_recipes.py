@@ -12,8 +12,7 @@ import pytest
 
 from looop.home.errors import LooopError
 from looop.seed import pack
-from looop.sense.sensors import interval_of
-from looop.sense.watches import watch_lines
+from looop.sense.sensors import interval_of, watch_lines
 
 _SAMPLE = {
     "repo": "acme/shop",

@@ -20,7 +20,6 @@ from looop.home.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
 from looop.sense.sensors import interval_of, run_user_sensors
-from looop.sense.verdicts import is_error_snapshot
 from tests.clocks import FixedClock
 from tests.procwatch import FIXTURES, Zombies, kill_all, tagged
 from tests.procwatch import children as procwatch_children
@@ -314,6 +313,10 @@ def test_cached_failure_stays_a_failure(ctx: Ctx, paths: Paths, clock: FixedCloc
     r = run(ctx)["sensor-flaky"]
     assert r.cached and not r.ok and r.error is not None
     assert r.failed and r.signal == {"error": True, "exit_code": 2}  # the kept snapshot's
+
+
+def is_error_snapshot(value: object) -> bool:
+    return Reading("", value, True).failed
 
 
 def test_error_snapshot_shapes() -> None:

@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sandbox import worker as sandbox
-from looop.sandbox.srt import SandboxError
+from looop.sandbox.srt import SandboxError, srt_program
 from looop.sandbox.worker import WorkerBox
 from looop.sessions.state import Session
 from looop.workers import resume
@@ -173,7 +173,7 @@ def _srt(tmp_path: Path) -> str:
 def test_the_verify_box_is_the_workers_own_settings(ctx: Ctx, tmp_path: Path) -> None:
     policy = SandboxPolicy(True, ("~/src",), ("/srv/secret",), ("pypi.org",))
     env = {**ctx.env, "LOOOP_SRT": _srt(tmp_path)}
-    prog = sandbox.srt_program(env)
+    prog = srt_program(env)
     assert prog is not None
     sandbox.prepare(ctx, "w1", "claude", policy, "claude go", dict(env), {}, prog=prog)
     ran_sandboxed(ctx, "w1", policy, settings=False)  # prepare wrote them
@@ -211,7 +211,7 @@ def test_a_folder_the_worker_swapped_for_a_symlink_fails_the_verify_not_the_beat
     ctx: Ctx, tmp_path: Path
 ) -> None:
     env = {**ctx.env, "LOOOP_SRT": _srt(tmp_path)}
-    prog = sandbox.srt_program(env)
+    prog = srt_program(env)
     assert prog is not None
     sandbox.prepare(ctx, "w1", "claude", ON, "claude go", dict(env), {}, prog=prog)
     ran_sandboxed(ctx, "w1", settings=False)
