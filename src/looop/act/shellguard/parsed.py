@@ -10,7 +10,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import (
+    _ASSIGNMENT,
     _CRON,
+    _DOWNLOADERS,
+    _MAX_DEPTH,
+    MAX_CHARS,
     _ansi_c,
     _base,
     _Cmd,
@@ -32,18 +36,13 @@ from looop.act.shellguard.rules import (
     _rule,
     _show,
 )
-from looop.act.shellguard.tables import (
-    _ASSIGNMENT,
-    _DOWNLOADERS,
-    _MAX_DEPTH,
-    _REDIRECTS,
-    _WRITES,
-    MAX_CHARS,
-)
 from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
+
+_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<-", "<<<", "<&", "<>"})
+_WRITES = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
 
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
