@@ -122,7 +122,7 @@ def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     return into, old
 
 
-def _check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
+def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
     repo, wid = tree.repo, tree.wid
     code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
     if code != 0:
@@ -222,33 +222,40 @@ def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
 
 def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None, at: Approved) -> Plan:
     """Every check of landing one checkout's branch at the tip approved, nothing changed."""
-    wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
     into, old = _base_branch(ctx, tree, into)
-    _check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+    check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
     tip = approved_tip(ctx, tree, tip, at)
-    _check_history(ctx, tree, into, old, tip)
+    check_history(ctx, tree, into, old, tip)
     if mode == "pr":
         return Plan(tree, tip, into, old, "", mode)
     checkout = _check_checkout(ctx, tree.repo, into)
-    if mode == "ff":
-        code, _, _ = _git(ctx, tree.repo, "merge-base", "--is-ancestor", old, tip)
+    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode))
+
+
+def check_mode(ctx: Ctx, p: Plan) -> Plan:
+    """A fast-forward that cannot be, or a merge that conflicts, refused before anything
+    moves."""
+    if p.mode == "ff":
+        code, _, _ = _git(ctx, p.tree.repo, "merge-base", "--is-ancestor", p.old, p.tip)
         if code != 0:
             raise LandError(
-                f"{into} moved since worker {wid} started: it cannot fast-forward — land "
-                "with --merge"
+                f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
+                "land with --merge"
             )
-    else:
-        merged_tree(ctx, tree, into, old, tip)
-    return Plan(tree, tip, into, old, checkout, mode)
+    elif p.mode == "merge":
+        merged_tree(ctx, p.tree, p.into, p.old, p.tip)
+    return p
 
 
-def _merge_commit(ctx: Ctx, p: Plan) -> str:
+def merge_commit(ctx: Ctx, p: Plan, *ident: str) -> str:
+    """The merge commit of the plan, made off to the side (`ident`: git's -c options naming
+    its author when the checkout names none)."""
     merged = merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     msg = f"Merge {p.tree.branch} into {p.into} (looop worker {p.tree.wid})"
     code, out, why = _git(
-        ctx, p.tree.repo, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
+        ctx, p.tree.repo, *ident, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
     )
     if code != 0 or not out:
         raise LandError(f"git commit-tree in {p.tree.repo}: {why} — nothing landed")
@@ -351,7 +358,7 @@ def land_one(
             url = landpr.push_and_open(ctx, cfg, p.tree, p.tip, p.into, links)
             done = Landed(wid, "pr", p.tree.branch, p.into, p.tip, url, name, p.tree.repo)
         else:
-            new = p.tip if p.mode == "ff" else _merge_commit(ctx, p)
+            new = p.tip if p.mode == "ff" else merge_commit(ctx, p)
             _move_base(ctx, p, new)
             done = Landed(wid, p.mode, p.tree.branch, p.into, new, "", name, p.tree.repo)
     journal_landed(ctx, knobs, done, actor)
