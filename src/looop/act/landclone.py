@@ -29,14 +29,13 @@ from looop.act.landing import (
     Approved,
     Landed,
     LandError,
-    NothingToLand,
     Plan,
     approved_tip,
     check_history,
     check_mode,
+    checked_plans,
     chosen_trees,
     merge_commit,
-    refused_in,
 )
 from looop.act.landlocal import refusal
 from looop.act.landpr import remote_env, why_remote
@@ -182,28 +181,6 @@ def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
     return out
 
 
-def _steps(
-    ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved, timeout: float
-) -> list[Plan]:
-    """Each repository's checks before any push; one refused refuses them all."""
-    out: list[Plan] = []
-    for tree in trees:
-        try:
-            out.append(plan_step(ctx, tree, mode, into, at, timeout))
-        except NothingToLand:
-            if len(trees) == 1:
-                raise
-        except LandError as e:
-            if len(trees) == 1:
-                raise
-            raise refused_in(tree, e) from None
-    if not out:
-        raise NothingToLand(
-            f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
-        )
-    return out
-
-
 def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
     try:
@@ -211,7 +188,9 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
         at = Approved.from_json(req.get("at"))
         timeout = _timeout(req)
-        steps = _steps(ctx, chosen_trees(trees, repo), mode, into, at, timeout)
+        steps = checked_plans(
+            chosen_trees(trees, repo), lambda t: plan_step(ctx, t, mode, into, at, timeout), False
+        )
         for s in steps:
             try:
                 done.append(land_step(ctx, s, timeout))

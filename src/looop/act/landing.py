@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -429,20 +429,25 @@ def chosen_trees(trees: list[Tree], only: str | None) -> list[Tree]:
     return got
 
 
-def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved) -> list[Plan]:
+def checked_plans(
+    trees: list[Tree], plan: Callable[[Tree], Plan], alone: bool = True
+) -> list[Plan]:
     """Every repository's checks before anything changes: one refused refuses the landing
-    (nothing lands anywhere), naming the repository; one whose base already holds its
-    branch (landed before) is left out."""
+    (nothing lands anywhere), naming the repository (`alone`: and how to land the others
+    alone; else one repository's refusal is said as it is); one whose base already holds
+    its branch (landed before) is left out."""
     out: list[Plan] = []
     for tree in trees:
         try:
-            out.append(plan_tree(ctx, tree, mode, into, at))
-        except NothingToLand:
-            continue
+            out.append(plan(tree))
         except LandError as e:
-            others = [t.part for t in trees if t is not tree]
-            alone = f"; land the others alone with --repo NAME ({', '.join(others)})"
-            raise refused_in(tree, e, alone if others else "") from None
+            if not alone and len(trees) == 1:
+                raise
+            if isinstance(e, NothingToLand):
+                continue
+            others = [t.part for t in trees if t is not tree] if alone else []
+            hint = f"; land the others alone with --repo NAME ({', '.join(others)})"
+            raise refused_in(tree, e, hint if others else "") from None
     if not out:
         raise NothingToLand(
             f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
@@ -463,7 +468,8 @@ def _land_several(
     or not at all, under its own WAL record. One that fails once others landed stops there:
     those stay landed (said), and landing again lands what is left."""
     wid = trees[0].wid
-    plans = _plans(ctx, chosen_trees(trees, only), *chosen)
+    mode, into, at = chosen
+    plans = checked_plans(chosen_trees(trees, only), lambda t: plan_tree(ctx, t, mode, into, at))
     done: list[Landed] = []
     for p in plans:
         urls = [d.url for d in done]

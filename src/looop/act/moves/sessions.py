@@ -8,14 +8,12 @@ from typing import Any, Self
 
 from looop.act import reach
 from looop.act.decision import (
-    Action,
     DecisionError,
     Mover,
+    OnWorker,
     bad_field,
     req_str,
     set_field,
-    strip_worker_prefix,
-    worker_target,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
@@ -32,7 +30,7 @@ MAX_KEYS = 64
 
 
 @dataclass(frozen=True)
-class SteerSession(Action):
+class SteerSession(OnWorker):
     tag = "steer_session"
     kind = "steer"
     teach = r"""steer_session{id,input} - type one line into a worker to nudge or redirect it; one that has
@@ -43,18 +41,12 @@ question meant for the human.
     id: str
     input: str
 
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         return cls(id=req_str(cls.tag, obj, "id"), input=req_str(cls.tag, obj, "input"))
 
     def summary(self) -> str:
         return f"steer {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
@@ -89,7 +81,7 @@ def read_typed(by: Mover, wid: str, text: str, away: bool, what: str = "steer_se
 
 
 @dataclass(frozen=True)
-class SendKey(Action):
+class SendKey(OnWorker):
     tag = "send_key"
     kind = "key"
     teach = r"""send_key{id,keys} - named keys into a worker.
@@ -99,7 +91,7 @@ class SendKey(Action):
     keys: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
+        super().__post_init__()
         keys = tuple(self.keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
             raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
@@ -121,9 +113,6 @@ class SendKey(Action):
     def summary(self) -> str:
         return f"key {self.id} · {one_line(' '.join(self.keys))}"
 
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
-
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
@@ -137,7 +126,7 @@ class SendKey(Action):
 
 
 @dataclass(frozen=True)
-class RestartSession(Action):
+class RestartSession(OnWorker):
     tag = "restart_session"
     kind = "restart"
     teach = r"""restart_session{id} - restart a worker's command (a resumable one on its own conversation).
@@ -145,18 +134,12 @@ class RestartSession(Action):
 
     id: str
 
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         return cls(id=req_str(cls.tag, obj, "id"))
 
     def summary(self) -> str:
         return f"restart {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
