@@ -41,7 +41,6 @@ from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, brace
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
 
-_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<", "<<", "<<-", "<<<", "<&", "<>"})
 _WRITES = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
 
 _ESCAPE = re.compile(r"\\(.)", re.S)
@@ -232,7 +231,7 @@ def _called(sets: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
 
 
 def _redirect_rule(n: Node) -> str | None:
-    op = next((ch.type for ch in n.children if ch.type in _REDIRECTS), "")
+    op = next((ch.type for ch in n.children if not ch.is_named), "")  # the operator
     targets = [ch for ch in n.named_children if ch.type != "file_descriptor"][-1:]
     if op in _WRITES and targets and _device(path := _word(targets[0], []).lower()):
         return f"a redirect onto a disk device: `{op} {path}`"
