@@ -35,6 +35,7 @@ from looop.act.landing import (
     check_mode,
     checked_plans,
     chosen_trees,
+    git_at,
     merge_commit,
 )
 from looop.act.landlocal import refusal
@@ -47,7 +48,7 @@ from looop.remote.ssh.satellite import worker_id
 from looop.workers import reviewgit
 from looop.workers.change import diff_of
 from looop.workers.review import summary_of, worker_trees
-from looop.workers.treegit import git_in, run_git, why_failed
+from looop.workers.treegit import run_git
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
@@ -65,11 +66,6 @@ def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
     if op == "unpush":
         return _unpush(ctx, wid, req)
     raise LooopError(f"unknown pod change verb {op!r}")
-
-
-def _git(ctx: Ctx, tree: Tree, *args: str) -> tuple[int, str, str]:
-    done = git_in(ctx.env, tree.path, *args)
-    return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
 
 
 def _net(
@@ -93,7 +89,9 @@ def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
                 f"the base branch {into} is gone from {tree.origin} — give --into BRANCH"
             )
         raise LandError(f"cannot fetch {into} from {tree.origin}: {why} — nothing landed")
-    code, old, why = _git(ctx, tree, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    code, old, why = git_at(
+        ctx, tree.path, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"
+    )
     if code != 0 or not old:
         raise LandError(f"git rev-parse FETCH_HEAD in {tree.path}: {why or 'none'}")
     return old
@@ -123,7 +121,7 @@ def plan_step(
 
 
 def _merge_commit(ctx: Ctx, s: Plan) -> str:
-    code, out, _ = _git(ctx, s.tree, "config", "user.email")
+    code, out, _ = git_at(ctx, s.tree.path, "config", "user.email")
     who = ["-c", "user.name=looop", "-c", "user.email=looop@localhost"]
     return merge_commit(ctx, s, *([] if code == 0 and out else who))  # the pod's own name
 

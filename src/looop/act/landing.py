@@ -99,7 +99,7 @@ class Landed:
     repos: tuple[Landed, ...] = ()
 
 
-def _git(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
+def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
     done = git_in(ctx.env, cwd, *args)
     return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
 
@@ -107,7 +107,7 @@ def _git(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     """The branch to land into (given, or the one the user's checkout is on) and its commit."""
     if into is None:
-        code, head, _ = _git(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
+        code, head, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
         if code != 0 or not head:
             raise LandError(
                 f"your checkout at {tree.repo} is on no branch — check out the branch to "
@@ -116,7 +116,7 @@ def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
         into = head
     if into == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
-    code, old, _ = _git(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
+    code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
     if code != 0 or not old:
         raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
     return into, old
@@ -124,13 +124,13 @@ def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
 
 def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
     repo, wid = tree.repo, tree.wid
-    code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
+    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
     if code != 0:
         raise LandError(
             f"the base branch {into} no longer holds {tree.base[:12]}, where worker {wid} "
             "started (rewritten?) — land it by hand"
         )
-    code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tip, old)
+    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tip, old)
     if code == 0:
         raise NothingToLand(f"{into} already holds worker {wid}'s branch — nothing to land")
 
@@ -189,7 +189,7 @@ def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
     """The checkout holding `into` ("": none), refused while it has uncommitted changes."""
     where = checked_out(ctx.env, plan_repo).get(into, "")
     if where:
-        code, out, why = _git(ctx, where, "status", "--porcelain", "--untracked-files=no")
+        code, out, why = git_at(ctx, where, "status", "--porcelain", "--untracked-files=no")
         if code != 0:
             raise LandError(f"git status in {where}: {why}")
         if out:
@@ -202,7 +202,7 @@ def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
 
 def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     """The tree a merge of the two would hold, made off to the side; a conflict refused."""
-    code, out, why = _git(
+    code, out, why = git_at(
         ctx, tree.repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", old, tip
     )
     lines = out.splitlines()
@@ -238,7 +238,7 @@ def check_mode(ctx: Ctx, p: Plan) -> Plan:
     """A fast-forward that cannot be, or a merge that conflicts, refused before anything
     moves."""
     if p.mode == "ff":
-        code, _, _ = _git(ctx, p.tree.repo, "merge-base", "--is-ancestor", p.old, p.tip)
+        code, _, _ = git_at(ctx, p.tree.repo, "merge-base", "--is-ancestor", p.old, p.tip)
         if code != 0:
             raise LandError(
                 f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
@@ -254,7 +254,7 @@ def merge_commit(ctx: Ctx, p: Plan, *ident: str) -> str:
     its author when the checkout names none)."""
     merged = merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     msg = f"Merge {p.tree.branch} into {p.into} (looop worker {p.tree.wid})"
-    code, out, why = _git(
+    code, out, why = git_at(
         ctx, p.tree.repo, *ident, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
     )
     if code != 0 or not out:
@@ -266,10 +266,10 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
     """The base branch to `new`, as one step: the checkout holding it fast-forwards (git
     checks the files first), else the ref moves only if it still stands at `old`."""
     if p.checkout:
-        code, _, why = _git(ctx, p.checkout, "merge", "--ff-only", "--no-edit", "-q", new)
+        code, _, why = git_at(ctx, p.checkout, "merge", "--ff-only", "--no-edit", "-q", new)
     else:
         ref = f"refs/heads/{p.into}"
-        code, _, why = _git(ctx, p.tree.repo, "update-ref", "-m", "looop land", ref, new, p.old)
+        code, _, why = git_at(ctx, p.tree.repo, "update-ref", "-m", "looop land", ref, new, p.old)
     if code != 0:
         raise LandError(f"{p.into} could not move to the landed commit ({why}) — nothing landed")
 

@@ -18,10 +18,7 @@ from looop.act.decision import (
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
-from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home.errors import LooopError
-from looop.views import outcomes
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import exited_resumable, restart_worker, resume_worker
@@ -148,7 +145,7 @@ class RestartSession(OnWorker):
         if by.decided:
             reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
         if by.by_agent:
-            _not_stalled(ctx, wid, "restart_session")
+            far.not_stalled(ctx, wid, "restart_session")
         # a worker here with a recorded agent conversation starts again on it; elsewhere its
         # backend restarts it where it runs (an SSH host there, a Job refuses)
         if way.kind == "local":
@@ -165,17 +162,9 @@ def _resume_told(by: Mover, wid: str, line: str) -> None:
     """An exited worker told a line: started again on its conversation, the line its first
     message (workers/resume.py), as a restart_session would, stalled ones refused."""
     if by.by_agent:
-        _not_stalled(by.ctx, wid, "steer_session")
+        far.not_stalled(by.ctx, wid, "steer_session")
     why = f"looop started you again on this same conversation to tell you: {line}"
     try:
         resume_worker(by.ctx, by.knobs, wid, by.cfg, why)
     except WorkerError as e:
         raise ExecError(f"steer_session: {e}") from e
-
-
-def _not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
-    """The decider restarts no stalled worker (views/outcomes.py): one line, nothing done."""
-    try:
-        outcomes.refuse_if_stalled(str(ctx.paths.data), wid, verb)
-    except LooopError as e:
-        raise ExecError(str(e)) from None

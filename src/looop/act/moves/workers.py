@@ -26,13 +26,11 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
 from looop.home import store
-from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote.repospec import ref_spelled
 from looop.spend.ledger import spent_on_day
 from looop.spend.spent import budgets, set_budget
 from looop.spend.statusspend import daily_budget
-from looop.views import outcomes
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
 from looop.workers.started import Away, StartRequest
@@ -165,10 +163,7 @@ class StartWorker(OnWorker):
             if text is not None and text.strip():
                 shell_guard(by, text, what, cwd, local)
         if by.by_agent:  # a stalled worker waits for a human (views/outcomes.py)
-            try:
-                outcomes.refuse_if_stalled(str(ctx.paths.data), self.id, "start_worker")
-            except LooopError as e:
-                raise ExecError(str(e)) from None
+            far.not_stalled(ctx, self.id, "start_worker")
         unread = False
         if by.decided and self.verify is not None and self.verify.strip():
             unread = decided_line(by, self.verify, "start_worker verify", "start_worker")
