@@ -123,8 +123,10 @@ class Action(ABC):
     kind: ClassVar[str]  # the word events, tick.decided and `looop run` use
     teach: ClassVar[str]  # the prompt's reference of it: its fields, what it does, an example
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, part: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if part:  # a part of actions (OnWorker), not one
+            return
         missing = [n for n in _DECLARED if not isinstance(cls.__dict__.get(n), str)]
         missing += [n for n in _DEFINED if n not in cls.__dict__]
         if missing:
@@ -150,6 +152,18 @@ class Action(ABC):
     def goal(self) -> str | None:
         """The goal/worker id the action moves (fairness stamps it); None when untargeted."""
         return None
+
+
+class OnWorker(Action, part=True):
+    """An action on one worker, its `id` a target as the model may spell it."""
+
+    id: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
 
 
 @dataclass(frozen=True)

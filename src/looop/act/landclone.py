@@ -22,18 +22,21 @@ more than the worker already has."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from looop.act.landing import (
     Approved,
     Landed,
     LandError,
-    NothingToLand,
+    Plan,
     approved_tip,
+    check_history,
+    check_mode,
+    checked_plans,
     chosen_trees,
-    merged_tree,
-    refused_in,
+    git_at,
+    merge_commit,
 )
 from looop.act.landlocal import refusal
 from looop.act.landpr import remote_env, why_remote
@@ -45,21 +48,11 @@ from looop.remote.ssh.satellite import worker_id
 from looop.workers import reviewgit
 from looop.workers.change import diff_of
 from looop.workers.review import summary_of, worker_trees
-from looop.workers.treegit import git_in, run_git, why_failed
+from looop.workers.treegit import run_git
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
 NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)
-
-
-@dataclass(frozen=True)
-class Step:
-    tree: Tree
-    tip: str
-    into: str
-    old: str  # the base branch at origin now
-    mode: str
-    timeout: float = NET_TIMEOUT_S
 
 
 def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
@@ -73,11 +66,6 @@ def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
     if op == "unpush":
         return _unpush(ctx, wid, req)
     raise LooopError(f"unknown pod change verb {op!r}")
-
-
-def _git(ctx: Ctx, tree: Tree, *args: str) -> tuple[int, str, str]:
-    done = git_in(ctx.env, tree.path, *args)
-    return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
 
 
 def _net(
@@ -101,14 +89,12 @@ def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
                 f"the base branch {into} is gone from {tree.origin} — give --into BRANCH"
             )
         raise LandError(f"cannot fetch {into} from {tree.origin}: {why} — nothing landed")
-    code, old, why = _git(ctx, tree, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    code, old, why = git_at(
+        ctx, tree.path, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"
+    )
     if code != 0 or not old:
         raise LandError(f"git rev-parse FETCH_HEAD in {tree.path}: {why or 'none'}")
     return old
-
-
-def _ancestor(ctx: Ctx, tree: Tree, a: str, b: str) -> bool:
-    return _git(ctx, tree, "merge-base", "--is-ancestor", a, b)[0] == 0
 
 
 def plan_step(
@@ -118,9 +104,9 @@ def plan_step(
     into: str | None,
     at: Approved,
     timeout: float = NET_TIMEOUT_S,
-) -> Step:
+) -> Plan:
     """Every check of landing one clone's branch at the tip approved, nothing changed but a
-    fetch."""
+    fetch (`old`: the base branch at origin now)."""
     wid = tree.wid
     tip = approved_tip(ctx, tree, reviewgit.branch_tip(ctx, tree), at)
     if is_dirty(ctx.env, tree) is not False:
@@ -130,33 +116,14 @@ def plan_step(
         )
     base = check_branch(into) if into is not None else tree.branch
     old = _base_now(ctx, tree, base, timeout)
-    if not _ancestor(ctx, tree, tree.base, old):
-        raise LandError(
-            f"the base branch {base} no longer holds {tree.base[:12]}, where worker {wid} "
-            "started (rewritten?) — land it by hand"
-        )
-    if _ancestor(ctx, tree, tip, old):
-        raise NothingToLand(f"{base} already holds worker {wid}'s branch — nothing to land")
-    if mode == "ff" and not _ancestor(ctx, tree, old, tip):
-        raise LandError(
-            f"{base} moved since worker {wid} started: it cannot fast-forward — land with --merge"
-        )
-    if mode == "merge":
-        merged_tree(ctx, tree, base, old, tip)  # a conflict refused before anything moves
-    return Step(tree, tip, base, old, mode, timeout)
+    check_history(ctx, tree, base, old, tip)
+    return check_mode(ctx, Plan(tree, tip, base, old, "", mode))
 
 
-def _merge_commit(ctx: Ctx, s: Step) -> str:
-    merged = merged_tree(ctx, s.tree, s.into, s.old, s.tip)
-    msg = f"Merge {s.tree.branch} into {s.into} (looop worker {s.tree.wid})"
+def _merge_commit(ctx: Ctx, s: Plan) -> str:
+    code, out, _ = git_at(ctx, s.tree.path, "config", "user.email")
     who = ["-c", "user.name=looop", "-c", "user.email=looop@localhost"]
-    code, out, why = _git(ctx, s.tree, "config", "user.email")
-    args = [] if code == 0 and out else who  # the pod's own name, else looop's
-    code, out, why = _git(ctx, s.tree, *args, "commit-tree", merged, "-p", s.old, "-p", s.tip,
-                          "-m", msg)  # fmt: skip
-    if code != 0 or not out:
-        raise LandError(f"git commit-tree in {s.tree.path}: {why} — nothing landed")
-    return out
+    return merge_commit(ctx, s, *([] if code == 0 and out else who))  # the pod's own name
 
 
 def pr_head(tree: Tree, into: str) -> str:
@@ -164,17 +131,17 @@ def pr_head(tree: Tree, into: str) -> str:
     return tree.branch if tree.branch != into else f"looop/{tree.wid}"
 
 
-def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
+def land_step(ctx: Ctx, s: Plan, timeout: float = NET_TIMEOUT_S) -> dict[str, Any]:
     """One clone landed as planned: the base pushed (ff/merge), or the branch (pr)."""
     t = s.tree
     if s.mode == "pr":
         head = pr_head(t, s.into)
-        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}", timeout=s.timeout)
+        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}", timeout=timeout)
         if not ok:
             raise LandError(f"the remote {t.origin} cannot be read: {why} — nothing landed")
         existed = bool(out)
         ok, _, why = _net(
-            ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}", timeout=s.timeout
+            ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}", timeout=timeout
         )
         if not ok:
             raise LandError(f"the push of {head} to {t.origin} was refused: {why} — nothing landed")
@@ -183,9 +150,7 @@ def land_step(ctx: Ctx, s: Step) -> dict[str, Any]:
         summary, _ = summary_of(ctx, t.wid)  # the worker's report, written in its pod
         return {**asdict(done), "existed": existed, "commits": commits, "summary": summary}
     new = s.tip if s.mode == "ff" else _merge_commit(ctx, s)
-    ok, _, why = _net(
-        ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=s.timeout
-    )
+    ok, _, why = _net(ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=timeout)
     if not ok:
         raise LandError(f"the push of {s.into} to {t.origin} was refused: {why} — nothing landed")
     return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
@@ -214,38 +179,19 @@ def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
     return out
 
 
-def _steps(
-    ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved, timeout: float
-) -> list[Step]:
-    """Each repository's checks before any push; one refused refuses them all."""
-    out: list[Step] = []
-    for tree in trees:
-        try:
-            out.append(plan_step(ctx, tree, mode, into, at, timeout))
-        except NothingToLand:
-            if len(trees) == 1:
-                raise
-        except LandError as e:
-            if len(trees) == 1:
-                raise
-            raise refused_in(tree, e) from None
-    if not out:
-        raise NothingToLand(
-            f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
-        )
-    return out
-
-
 def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
     try:
         mode, into, repo = land_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
         at = Approved.from_json(req.get("at"))
-        steps = _steps(ctx, chosen_trees(trees, repo), mode, into, at, _timeout(req))
+        timeout = _timeout(req)
+        steps = checked_plans(
+            chosen_trees(trees, repo), lambda t: plan_step(ctx, t, mode, into, at, timeout), False
+        )
         for s in steps:
             try:
-                done.append(land_step(ctx, s))
+                done.append(land_step(ctx, s, timeout))
             except LandError as e:
                 if len(steps) == 1:
                     raise

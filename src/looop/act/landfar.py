@@ -23,16 +23,14 @@ A pod whose Job ended has no checkouts any more: each step refuses in one line."
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from looop.act.landconfig import LandConfig, land_config, pr_argv
+from looop.act.landconfig import LandConfig, land_config
 from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
 from looop.act.landlocal import Away, refused_as
-from looop.act.landpr import run_pr
+from looop.act.landpr import request_text, run_with_body, tell_others
 from looop.act.wal import intent
 from looop.core.context import Ctx
-from looop.home import store
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.remote.hosts import HostError
@@ -52,7 +50,6 @@ from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.errors import Refused
 from looop.workers.review import Review, summary_of
-from looop.workers.reviewgit import Commit
 from looop.workers.reviewjson import commits_of
 from looop.workers.reviewrounds import Round
 from looop.workers.reviewsend import send
@@ -263,9 +260,11 @@ def _open_requests(
     out: list[Landed] = []
     for n, (each, got) in enumerate(zip(pushed, raw, strict=True)):
         try:
-            said = got.get("summary")
-            summary = said if isinstance(said, str) else ""
-            url = _open_one(ctx, cfg, each, _commits(got), [*out, *pushed[n:]], summary)
+            title, text = _request_text(ctx, each, got, [*out, *pushed[n:]])
+            fill = {"branch": each.branch, "base": each.into, "title": title,
+                    "remote": cfg.remote, "repo": each.repo, "url": ""}  # fmt: skip
+            body = (text, each.wid, each.name)
+            url = run_with_body(ctx, cfg, cfg.pr_command, fill, body, str(ctx.paths.data))
         except LooopError as e:
             backs = [
                 _take_back(b, wid, d, g.get("existed") is True)
@@ -274,80 +273,28 @@ def _open_requests(
             opened = ", ".join(d.url for d in out) or "none"
             return out, f"{e}; {'; '.join(backs)} — requests opened before it: {opened}"
         out.append(replace(each, url=url))
-    if len(out) > 1:
-        _relink(ctx, cfg, out, raw)
+    for d, got in list(zip(out, raw, strict=True))[:-1] if len(out) > 1 else []:
+        # each told the addresses of all, as a worker's at home is (land.pr_edit_command)
+        fill = {"branch": d.branch, "base": d.into, "title": "", "remote": cfg.remote,
+                "repo": d.repo, "url": d.url}  # fmt: skip
+        body = (_request_text(ctx, d, got, out)[1], d.wid, d.name)
+        tell_others(ctx, cfg, fill, body, str(ctx.paths.data))
     return out, ""
 
 
-def _relink(ctx: Ctx, cfg: LandConfig, opened: list[Landed], raw: list[dict[str, Any]]) -> None:
-    """Every request but the last is told the addresses of all (land.pr_edit_command, here:
-    each named by its URL), so each body links the others, as a worker's at home does. A
-    failed edit is said; the requests stay open, their bodies naming each branch."""
-    for d, got in list(zip(opened, raw, strict=True))[:-1]:
-        said = got.get("summary")
-        _, body = _request_body(
-            ctx, d, _commits(got), opened, said if isinstance(said, str) else ""
-        )
-        fill = {"branch": d.branch, "base": d.into, "title": "", "body": str(body),
-                "remote": cfg.remote, "repo": d.repo, "url": d.url}  # fmt: skip
-        try:
-            run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), str(ctx.paths.data))
-        except LooopError as e:
-            ctx.events.emit(
-                "warn",
-                "land.relink",
-                f"worker {d.wid}: the pull request of repo {d.name} ({d.url}) could not be "
-                f"told the others' addresses: {e} — add them by hand",
-                session=d.wid,
-            )
-        finally:
-            store.remove(body)
-
-
-def _commits(got: dict[str, Any]) -> tuple[Commit, ...]:
-    raw = got.get("commits")
-    return commits_of(raw if isinstance(raw, list) else [])
-
-
-def _open_one(
-    ctx: Ctx,
-    cfg: LandConfig,
-    d: Landed,
-    commits: tuple[Commit, ...],
-    all_: list[Landed],
-    summary: str,
-) -> str:
-    """One request opened by land.pr_command, here; its body the commits, the worker's
-    other repositories and its report (`summary`, read in its pod, else here)."""
-    title, body = _request_body(ctx, d, commits, all_, summary)
-    fill = {"branch": d.branch, "base": d.into, "title": title, "body": str(body),
-            "remote": cfg.remote, "repo": d.repo, "url": ""}  # fmt: skip
-    try:
-        return run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), str(ctx.paths.data))
-    finally:
-        store.remove(body)
-
-
-def _request_body(
-    ctx: Ctx, d: Landed, commits: tuple[Commit, ...], all_: list[Landed], summary: str
-) -> tuple[str, Path]:
-    """A request's title and its body written to a file (removed by the caller): each other
-    repository named with its request's address once it has one."""
-    title = commits[0].subject if len(commits) == 1 else f"{d.branch} (looop worker {d.wid})"
-    lines = [f"Landed from looop worker `{d.wid}` (branch `{d.branch}`, from its pod).", ""]
-    lines += [f"- {c.sha[:12]} {c.subject}" for c in commits]
-    if len(all_) > 1:
-        lines += ["", f"One change across {len(all_)} repositories:"]
-        lines += [
-            f"- `{o.name}` ({o.repo}), branch `{o.branch}`" + (f": {o.url}" if o.url else "")
-            for o in all_
-        ]
-    summary = summary or summary_of(ctx, d.wid)[0]
-    if summary:
-        lines += ["", summary.rstrip()]
-    body = ctx.paths.data / "reviews" / (f"{d.wid}.{d.name}.pr.md" if d.name else f"{d.wid}.pr.md")
-    store.atomic_write(body, "\n".join(lines) + "\n")
-    return title, body
+def _request_text(ctx: Ctx, d: Landed, got: dict[str, Any], all_: list[Landed]) -> tuple[str, str]:
+    """A request's title and body as its pod answered (the commits, the worker's report,
+    else read here), each other repository named with its request's address once it has one."""
+    raw, said = got.get("commits"), got.get("summary")
+    links = [f"One change across {len(all_)} repositories:"] if len(all_) > 1 else []
+    links += [
+        f"- `{o.name}` ({o.repo}), branch `{o.branch}`" + (f": {o.url}" if o.url else "")
+        for o in all_
+        if links
+    ]
+    summary = said if isinstance(said, str) and said else summary_of(ctx, d.wid)[0]
+    commits = commits_of(raw if isinstance(raw, list) else [])
+    return request_text(d.wid, d.branch, commits, "\n".join(links), summary, ", from its pod")
 
 
 def _take_back(b: HostedKube, wid: str, d: Landed, existed: bool) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -99,7 +99,7 @@ class Landed:
     repos: tuple[Landed, ...] = ()
 
 
-def _git(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
+def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
     done = git_in(ctx.env, cwd, *args)
     return done.returncode, done.stdout.strip(), why_failed(done) if done.returncode else ""
 
@@ -107,7 +107,7 @@ def _git(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     """The branch to land into (given, or the one the user's checkout is on) and its commit."""
     if into is None:
-        code, head, _ = _git(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
+        code, head, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
         if code != 0 or not head:
             raise LandError(
                 f"your checkout at {tree.repo} is on no branch — check out the branch to "
@@ -116,21 +116,21 @@ def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
         into = head
     if into == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
-    code, old, _ = _git(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
+    code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
     if code != 0 or not old:
         raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
     return into, old
 
 
-def _check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
+def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
     repo, wid = tree.repo, tree.wid
-    code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
+    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
     if code != 0:
         raise LandError(
             f"the base branch {into} no longer holds {tree.base[:12]}, where worker {wid} "
             "started (rewritten?) — land it by hand"
         )
-    code, _, _ = _git(ctx, repo, "merge-base", "--is-ancestor", tip, old)
+    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tip, old)
     if code == 0:
         raise NothingToLand(f"{into} already holds worker {wid}'s branch — nothing to land")
 
@@ -189,7 +189,7 @@ def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
     """The checkout holding `into` ("": none), refused while it has uncommitted changes."""
     where = checked_out(ctx.env, plan_repo).get(into, "")
     if where:
-        code, out, why = _git(ctx, where, "status", "--porcelain", "--untracked-files=no")
+        code, out, why = git_at(ctx, where, "status", "--porcelain", "--untracked-files=no")
         if code != 0:
             raise LandError(f"git status in {where}: {why}")
         if out:
@@ -202,7 +202,7 @@ def _check_checkout(ctx: Ctx, plan_repo: str, into: str) -> str:
 
 def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     """The tree a merge of the two would hold, made off to the side; a conflict refused."""
-    code, out, why = _git(
+    code, out, why = git_at(
         ctx, tree.repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", old, tip
     )
     lines = out.splitlines()
@@ -222,33 +222,40 @@ def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
 
 def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None, at: Approved) -> Plan:
     """Every check of landing one checkout's branch at the tip approved, nothing changed."""
-    wid = tree.wid
     tip = reviewgit.branch_tip(ctx, tree)
     into, old = _base_branch(ctx, tree, into)
-    _check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+    check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
     tip = approved_tip(ctx, tree, tip, at)
-    _check_history(ctx, tree, into, old, tip)
+    check_history(ctx, tree, into, old, tip)
     if mode == "pr":
         return Plan(tree, tip, into, old, "", mode)
     checkout = _check_checkout(ctx, tree.repo, into)
-    if mode == "ff":
-        code, _, _ = _git(ctx, tree.repo, "merge-base", "--is-ancestor", old, tip)
+    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode))
+
+
+def check_mode(ctx: Ctx, p: Plan) -> Plan:
+    """A fast-forward that cannot be, or a merge that conflicts, refused before anything
+    moves."""
+    if p.mode == "ff":
+        code, _, _ = git_at(ctx, p.tree.repo, "merge-base", "--is-ancestor", p.old, p.tip)
         if code != 0:
             raise LandError(
-                f"{into} moved since worker {wid} started: it cannot fast-forward — land "
-                "with --merge"
+                f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
+                "land with --merge"
             )
-    else:
-        merged_tree(ctx, tree, into, old, tip)
-    return Plan(tree, tip, into, old, checkout, mode)
+    elif p.mode == "merge":
+        merged_tree(ctx, p.tree, p.into, p.old, p.tip)
+    return p
 
 
-def _merge_commit(ctx: Ctx, p: Plan) -> str:
+def merge_commit(ctx: Ctx, p: Plan, *ident: str) -> str:
+    """The merge commit of the plan, made off to the side (`ident`: git's -c options naming
+    its author when the checkout names none)."""
     merged = merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     msg = f"Merge {p.tree.branch} into {p.into} (looop worker {p.tree.wid})"
-    code, out, why = _git(
-        ctx, p.tree.repo, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
+    code, out, why = git_at(
+        ctx, p.tree.repo, *ident, "commit-tree", merged, "-p", p.old, "-p", p.tip, "-m", msg
     )
     if code != 0 or not out:
         raise LandError(f"git commit-tree in {p.tree.repo}: {why} — nothing landed")
@@ -259,10 +266,10 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
     """The base branch to `new`, as one step: the checkout holding it fast-forwards (git
     checks the files first), else the ref moves only if it still stands at `old`."""
     if p.checkout:
-        code, _, why = _git(ctx, p.checkout, "merge", "--ff-only", "--no-edit", "-q", new)
+        code, _, why = git_at(ctx, p.checkout, "merge", "--ff-only", "--no-edit", "-q", new)
     else:
         ref = f"refs/heads/{p.into}"
-        code, _, why = _git(ctx, p.tree.repo, "update-ref", "-m", "looop land", ref, new, p.old)
+        code, _, why = git_at(ctx, p.tree.repo, "update-ref", "-m", "looop land", ref, new, p.old)
     if code != 0:
         raise LandError(f"{p.into} could not move to the landed commit ({why}) — nothing landed")
 
@@ -351,7 +358,7 @@ def land_one(
             url = landpr.push_and_open(ctx, cfg, p.tree, p.tip, p.into, links)
             done = Landed(wid, "pr", p.tree.branch, p.into, p.tip, url, name, p.tree.repo)
         else:
-            new = p.tip if p.mode == "ff" else _merge_commit(ctx, p)
+            new = p.tip if p.mode == "ff" else merge_commit(ctx, p)
             _move_base(ctx, p, new)
             done = Landed(wid, p.mode, p.tree.branch, p.into, new, "", name, p.tree.repo)
     journal_landed(ctx, knobs, done, actor)
@@ -422,20 +429,25 @@ def chosen_trees(trees: list[Tree], only: str | None) -> list[Tree]:
     return got
 
 
-def _plans(ctx: Ctx, trees: list[Tree], mode: str, into: str | None, at: Approved) -> list[Plan]:
+def checked_plans(
+    trees: list[Tree], plan: Callable[[Tree], Plan], alone: bool = True
+) -> list[Plan]:
     """Every repository's checks before anything changes: one refused refuses the landing
-    (nothing lands anywhere), naming the repository; one whose base already holds its
-    branch (landed before) is left out."""
+    (nothing lands anywhere), naming the repository (`alone`: and how to land the others
+    alone; else one repository's refusal is said as it is); one whose base already holds
+    its branch (landed before) is left out."""
     out: list[Plan] = []
     for tree in trees:
         try:
-            out.append(plan_tree(ctx, tree, mode, into, at))
-        except NothingToLand:
-            continue
+            out.append(plan(tree))
         except LandError as e:
-            others = [t.part for t in trees if t is not tree]
-            alone = f"; land the others alone with --repo NAME ({', '.join(others)})"
-            raise refused_in(tree, e, alone if others else "") from None
+            if not alone and len(trees) == 1:
+                raise
+            if isinstance(e, NothingToLand):
+                continue
+            others = [t.part for t in trees if t is not tree] if alone else []
+            hint = f"; land the others alone with --repo NAME ({', '.join(others)})"
+            raise refused_in(tree, e, hint if others else "") from None
     if not out:
         raise NothingToLand(
             f"worker {trees[0].wid}: every base already holds its branch — nothing to land"
@@ -456,7 +468,8 @@ def _land_several(
     or not at all, under its own WAL record. One that fails once others landed stops there:
     those stay landed (said), and landing again lands what is left."""
     wid = trees[0].wid
-    plans = _plans(ctx, chosen_trees(trees, only), *chosen)
+    mode, into, at = chosen
+    plans = checked_plans(chosen_trees(trees, only), lambda t: plan_tree(ctx, t, mode, into, at))
     done: list[Landed] = []
     for p in plans:
         urls = [d.url for d in done]

@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
-from pathlib import Path
+from collections.abc import Sequence
 
 from looop.act.landconfig import LandConfig, pr_argv
 from looop.core.context import Ctx
@@ -17,10 +17,12 @@ from looop.home import store
 from looop.home.errors import LooopError
 from looop.workers import reviewgit
 from looop.workers.review import summary_of
+from looop.workers.reviewgit import Commit
 from looop.workers.treegit import git_env, run_git, why_failed
 from looop.workers.treerecord import Tree
 
 _KEEP = 64 * 1024  # bytes of the PR command's output kept
+Body = tuple[str, str, str]  # a request body's text, its worker, its repository's folder
 
 
 # how the user's git reaches a remote over SSH: theirs to say, kept where git_env drops
@@ -81,18 +83,53 @@ def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
 
 
 def _body(ctx: Ctx, tree: Tree, tip: str, links: str = "") -> tuple[str, str]:
-    """The PR's title and body: the commits, the worker's other repositories' requests
-    (`links`), then the worker's own report."""
     commits = reviewgit.commits(ctx, tree, tree.base, tip)
-    title = commits[0].subject if len(commits) == 1 else f"{tree.branch} (looop worker {tree.wid})"
-    lines = [f"Landed from looop worker `{tree.wid}` (branch `{tree.branch}`).", ""]
+    return request_text(tree.wid, tree.branch, commits, links, summary_of(ctx, tree.wid)[0])
+
+
+def request_text(
+    wid: str, branch: str, commits: Sequence[Commit], links: str, summary: str, where: str = ""
+) -> tuple[str, str]:
+    """A request's title and body: the commits, the worker's other repositories' requests
+    (`links`), then the worker's own report (`summary`)."""
+    title = commits[0].subject if len(commits) == 1 else f"{branch} (looop worker {wid})"
+    lines = [f"Landed from looop worker `{wid}` (branch `{branch}`{where}).", ""]
     lines += [f"- {c.sha[:12]} {c.subject}" for c in commits]
     if links:
         lines += ["", links.rstrip()]
-    summary, _ = summary_of(ctx, tree.wid)
     if summary:
         lines += ["", summary.rstrip()]
     return title, "\n".join(lines) + "\n"
+
+
+def run_with_body(
+    ctx: Ctx, cfg: LandConfig, words: tuple[str, ...], fill: dict[str, str], body: Body, cwd: str
+) -> str:
+    """A PR command run with {body} a file holding `body` (text, worker, repository folder),
+    removed after."""
+    text, wid, part = body
+    path = ctx.paths.data / "reviews" / (f"{wid}.{part}.pr.md" if part else f"{wid}.pr.md")
+    store.atomic_write(path, text)
+    try:
+        return run_pr(ctx, cfg, pr_argv(words, {**fill, "body": str(path)}), cwd)
+    finally:
+        store.remove(path)
+
+
+def tell_others(ctx: Ctx, cfg: LandConfig, fill: dict[str, str], body: Body, cwd: str) -> None:
+    """An open request's body rewritten (land.pr_edit_command) to link the others; a failed
+    edit is said (the requests stay open, their bodies naming each repository and branch)."""
+    _, wid, part = body
+    try:
+        run_with_body(ctx, cfg, cfg.pr_edit_command, fill, body, cwd)
+    except LooopError as e:
+        ctx.events.emit(
+            "warn",
+            "land.relink",
+            f"worker {wid}: the pull request of repo {part} ({fill['url']}) could not be told "
+            f"the others' addresses: {e} — add them by hand",
+            session=wid,
+        )
 
 
 def run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
@@ -139,18 +176,10 @@ def push_and_open(
         raise LooopError(
             f"the push of {tree.branch} to {cfg.remote} was refused: {why} — nothing landed"
         )
-    body_file = _body_file(ctx, tree)
-    store.atomic_write(body_file, body)
-    fill = {
-        "branch": tree.branch,
-        "base": base,
-        "title": title,
-        "body": str(body_file),
-        "remote": cfg.remote,
-        "repo": remote_url(ctx, cfg, tree),
-    }
+    fill = {"branch": tree.branch, "base": base, "title": title, "remote": cfg.remote,
+            "repo": remote_url(ctx, cfg, tree), "url": ""}  # fmt: skip
     try:
-        return run_pr(ctx, cfg, pr_argv(cfg.pr_command, fill), tree.repo)
+        return run_with_body(ctx, cfg, cfg.pr_command, fill, (body, tree.wid, tree.part), tree.repo)
     except LooopError as e:
         if existed:
             raise LooopError(
@@ -163,13 +192,6 @@ def push_and_open(
             else f"{tree.branch} stays on {cfg.remote}: delete it"
         )
         raise LooopError(f"{e}; {left} — nothing landed") from None
-    finally:
-        store.remove(body_file)
-
-
-def _body_file(ctx: Ctx, tree: Tree) -> Path:
-    name = f"{tree.wid}.{tree.part}.pr.md" if tree.part else f"{tree.wid}.pr.md"
-    return ctx.paths.data / "reviews" / name
 
 
 def links(tree: Tree, trees: list[Tree], urls: list[str]) -> str:
@@ -197,20 +219,6 @@ def relink(
     urls = [url for url, _, _ in opened]
     for tree, (url, tip, base) in list(zip(trees, opened, strict=True))[:-1]:
         _, body = _body(ctx, tree, tip, links(tree, trees, urls))
-        body_file = _body_file(ctx, tree)
-        store.atomic_write(body_file, body)
         fill = {"url": url, "branch": tree.branch, "base": base, "title": "",
-                "body": str(body_file), "remote": cfg.remote,
-                "repo": remote_url(ctx, cfg, tree)}  # fmt: skip
-        try:
-            run_pr(ctx, cfg, pr_argv(cfg.pr_edit_command, fill), tree.repo)
-        except LooopError as e:
-            ctx.events.emit(
-                "warn",
-                "land.relink",
-                f"worker {tree.wid}: the pull request of repo {tree.part} ({url}) could "
-                f"not be told the others' addresses: {e} — add them by hand",
-                session=tree.wid,
-            )
-        finally:
-            store.remove(body_file)
+                "remote": cfg.remote, "repo": remote_url(ctx, cfg, tree)}  # fmt: skip
+        tell_others(ctx, cfg, fill, (body, tree.wid, tree.part), tree.repo)

@@ -77,16 +77,23 @@ def decided_line(by: Mover, text: str, what: str, action: str) -> bool:
     in it the tripwire cannot read (`python3 -c …`, awk's system(), `perl -x`) is refused
     when that sandbox is off. True: it is such code (allowed, sandboxed)."""
     why = shellguard.unreadable_line(text)
-    if why is None:
-        return False
+    return why is not None and sandboxed(
+        by, f"{what} refused: the tripwire cannot read it", why, action
+    )
+
+
+def sandboxed(
+    by: Mover, refused: str, why: str, action: str, when: str = "", ask: str = ""
+) -> bool:
+    """True when shell_policy's sandbox is on, for code the tripwire cannot read (`why`);
+    else the one line refusing it (`refused`, then why, then what to do)."""
     try:
-        sandboxed = by.config().shell_policy.sandbox.on
+        on = by.config().shell_policy.sandbox.on
     except LooopError as e:
         raise ExecError(f"{action} not run: {e}") from e
-    if not sandboxed:
+    if not on:
         raise ExecError(
-            f"{what} refused: the tripwire cannot read it ({why}) and "
-            "shell_policy's sandbox is off, so it would run unread and unsandboxed — write "
-            "it in bash, or ask a human to turn the sandbox on"
+            f"{refused} ({why}) and shell_policy's sandbox is off, so it would run unread and "
+            f"unsandboxed{when} — write it in bash, or ask a human {ask}to turn the sandbox on"
         )
     return True

@@ -1,4 +1,4 @@
-"""What the tripwire cannot read (act/shellguard/scripts.py): a #! naming anything but a plain
+"""What the tripwire cannot read (act/shellguard/foreign.py): a #! naming anything but a plain
 shell in a system folder, and code handed inline to another language inside shell text."""
 
 from __future__ import annotations

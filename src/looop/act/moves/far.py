@@ -17,6 +17,7 @@ from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
 from looop.sessions.state import SessionError
 from looop.spend.spent import budgets, clear_over, set_budget
+from looop.views import outcomes
 from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable, Refused, Unreached
 
@@ -110,3 +111,11 @@ def sessions_call(what: str, fn: Callable[[], object]) -> None:
         fn()
     except LooopError as e:
         raise ExecError(f"{what}: {e}") from e
+
+
+def not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
+    """The decider restarts no stalled worker (views/outcomes.py): one line, nothing done."""
+    try:
+        outcomes.refuse_if_stalled(str(ctx.paths.data), wid, verb)
+    except LooopError as e:
+        raise ExecError(str(e)) from None

@@ -10,12 +10,11 @@ from looop.act import goalarchive, protected, shellguard
 from looop.act.decision import Action, DecisionError, Mover, check_id, opt_str, req_str
 from looop.act.outcome import ExecError
 from looop.act.playbook import write_playbook
-from looop.act.shellgate import shell_guard
+from looop.act.shellgate import sandboxed, shell_guard
 from looop.core import provenance
 from looop.core.text import file_text
 from looop.core.watchlines import declared, resolve
 from looop.home import store
-from looop.home.errors import LooopError
 from looop.views import outcomes
 
 
@@ -181,19 +180,10 @@ beat.
                 "data dir and the workers' repos — watch a path within them, or ask the human"
             )
         why = shellguard.unreadable_script(file_text(self.script))  # as it lands on disk
-        if why is None:
-            return False
-        try:
-            sandboxed = by.config().shell_policy.sandbox.on
-        except LooopError as e:
-            raise ExecError(f"write_sensor not run: {e}") from e
-        if not sandboxed:
-            raise ExecError(
-                f"write_sensor refused: the tripwire cannot read {rel} ({why}) and "
-                "shell_policy's sandbox is off, so it would run unread and unsandboxed every "
-                "beat — write it in bash, or ask a human to write it or to turn the sandbox on"
-            )
-        return True
+        refused = f"write_sensor refused: the tripwire cannot read {rel}"
+        return why is not None and sandboxed(
+            by, refused, why, "write_sensor", " every beat", "to write it or "
+        )
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from looop.act.decision import (
-    Action,
     Mover,
+    OnWorker,
     opt_str,
     req_str,
-    set_field,
-    strip_worker_prefix,
-    worker_target,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
@@ -30,7 +27,7 @@ from looop.workers.treerecord import cleared
 
 
 @dataclass(frozen=True)
-class KillWorker(Action):
+class KillWorker(OnWorker):
     tag = "kill_worker"
     kind = "kill"
     teach = r"""kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
@@ -40,9 +37,6 @@ come back with next_interval_s.
     id: str
     reason: str = ""
 
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
@@ -51,9 +45,6 @@ come back with next_interval_s.
         if self.reason.strip():
             return f"kill-worker {self.id} · {one_line(self.reason)}"
         return f"kill-worker {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
         """Moves are level-triggered: a worker that is already over (it exited, was killed,

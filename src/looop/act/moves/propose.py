@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from looop.act.decision import (
-    Action,
     Mover,
+    OnWorker,
     opt_str,
     req_str,
-    set_field,
     strip_worker_prefix,
-    worker_target,
 )
 from looop.act.moves.far import backend_for
 from looop.act.outcome import ExecError
@@ -25,7 +23,7 @@ from looop.workers.reviewjson import review_from_json
 
 
 @dataclass(frozen=True)
-class ProposeLand(Action):
+class ProposeLand(OnWorker):
     tag = "propose_land"
     kind = "propose-land"
     teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
@@ -35,9 +33,6 @@ into its base): they land or decline it, never you.
     id: str
     reason: str = ""
 
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
@@ -46,9 +41,6 @@ into its base): they land or decline it, never you.
         if self.reason.strip():
             return f"propose-land {self.id} · {one_line(self.reason)}"
         return f"propose-land {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
         """Level-triggered: a proposal of this change that waits, or was answered, is found,

@@ -8,22 +8,17 @@ from typing import Any, Self
 
 from looop.act import reach
 from looop.act.decision import (
-    Action,
     DecisionError,
     Mover,
+    OnWorker,
     bad_field,
     req_str,
     set_field,
-    strip_worker_prefix,
-    worker_target,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
-from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home.errors import LooopError
-from looop.views import outcomes
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import exited_resumable, restart_worker, resume_worker
@@ -32,7 +27,7 @@ MAX_KEYS = 64
 
 
 @dataclass(frozen=True)
-class SteerSession(Action):
+class SteerSession(OnWorker):
     tag = "steer_session"
     kind = "steer"
     teach = r"""steer_session{id,input} - type one line into a worker to nudge or redirect it; one that has
@@ -43,18 +38,12 @@ question meant for the human.
     id: str
     input: str
 
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         return cls(id=req_str(cls.tag, obj, "id"), input=req_str(cls.tag, obj, "input"))
 
     def summary(self) -> str:
         return f"steer {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
 
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
@@ -89,7 +78,7 @@ def read_typed(by: Mover, wid: str, text: str, away: bool, what: str = "steer_se
 
 
 @dataclass(frozen=True)
-class SendKey(Action):
+class SendKey(OnWorker):
     tag = "send_key"
     kind = "key"
     teach = r"""send_key{id,keys} - named keys into a worker.
@@ -99,7 +88,7 @@ class SendKey(Action):
     keys: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
+        super().__post_init__()
         keys = tuple(self.keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
             raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
@@ -121,9 +110,6 @@ class SendKey(Action):
     def summary(self) -> str:
         return f"key {self.id} · {one_line(' '.join(self.keys))}"
 
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
-
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
@@ -137,16 +123,13 @@ class SendKey(Action):
 
 
 @dataclass(frozen=True)
-class RestartSession(Action):
+class RestartSession(OnWorker):
     tag = "restart_session"
     kind = "restart"
     teach = r"""restart_session{id} - restart a worker's command (a resumable one on its own conversation).
   {"action":"restart_session","id":"release-2-1"}"""  # noqa: E501
 
     id: str
-
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
@@ -155,9 +138,6 @@ class RestartSession(Action):
     def summary(self) -> str:
         return f"restart {self.id}"
 
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
-
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
@@ -165,7 +145,7 @@ class RestartSession(Action):
         if by.decided:
             reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
         if by.by_agent:
-            _not_stalled(ctx, wid, "restart_session")
+            far.not_stalled(ctx, wid, "restart_session")
         # a worker here with a recorded agent conversation starts again on it; elsewhere its
         # backend restarts it where it runs (an SSH host there, a Job refuses)
         if way.kind == "local":
@@ -182,17 +162,9 @@ def _resume_told(by: Mover, wid: str, line: str) -> None:
     """An exited worker told a line: started again on its conversation, the line its first
     message (workers/resume.py), as a restart_session would, stalled ones refused."""
     if by.by_agent:
-        _not_stalled(by.ctx, wid, "steer_session")
+        far.not_stalled(by.ctx, wid, "steer_session")
     why = f"looop started you again on this same conversation to tell you: {line}"
     try:
         resume_worker(by.ctx, by.knobs, wid, by.cfg, why)
     except WorkerError as e:
         raise ExecError(f"steer_session: {e}") from e
-
-
-def _not_stalled(ctx: Ctx, wid: str, verb: str) -> None:
-    """The decider restarts no stalled worker (views/outcomes.py): one line, nothing done."""
-    try:
-        outcomes.refuse_if_stalled(str(ctx.paths.data), wid, verb)
-    except LooopError as e:
-        raise ExecError(str(e)) from None

@@ -10,9 +10,9 @@ from typing import Any, Self
 
 from looop.act.decision import (
     MAX_BUDGET_USD,
-    Action,
     DecisionError,
     Mover,
+    OnWorker,
     opt_bool,
     opt_sandbox,
     opt_str,
@@ -20,8 +20,6 @@ from looop.act.decision import (
     req_str,
     set_field,
     shown,
-    strip_worker_prefix,
-    worker_target,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
@@ -34,7 +32,6 @@ from looop.remote.repospec import ref_spelled
 from looop.spend.ledger import spent_on_day
 from looop.spend.spent import budgets, set_budget
 from looop.spend.statusspend import daily_budget
-from looop.views import outcomes
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
@@ -60,7 +57,7 @@ each its own worktree of repo; a human lands one.
 
 
 @dataclass(frozen=True)
-class StartWorker(Action):
+class StartWorker(OnWorker):
     tag = "start_worker"
     kind = "worker"
     teach = _START_TEACH
@@ -82,7 +79,7 @@ class StartWorker(Action):
     attempts: tuple[str, ...] = ()  # one worker <id>.<n> each: "" its runner, else a runner/command
 
     def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
+        super().__post_init__()
         if not self.prompt.strip():
             raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
         b = self.budget_usd
@@ -147,9 +144,6 @@ class StartWorker(Action):
         shown_usd = f"{b:.2f}" if round(b, 2) == b else f"{b:g}"  # a cent's fraction kept
         return f"start-worker {self.id} · budget ${shown_usd}, {self.on_budget} at it"
 
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
-
     def perform(self, by: Mover) -> str | None:
         if self.attempts:  # each an ordinary worker <id>.<n>; every check before the first
             self._room_for(by, len(self.attempts))
@@ -170,10 +164,7 @@ class StartWorker(Action):
             if text is not None and text.strip():
                 shell_guard(by, text, what, cwd, local)
         if by.by_agent:  # a stalled worker waits for a human (views/outcomes.py)
-            try:
-                outcomes.refuse_if_stalled(str(ctx.paths.data), self.id, "start_worker")
-            except LooopError as e:
-                raise ExecError(str(e)) from None
+            far.not_stalled(ctx, self.id, "start_worker")
         unread = False
         if by.decided and self.verify is not None and self.verify.strip():
             unread = decided_line(by, self.verify, "start_worker verify", "start_worker")

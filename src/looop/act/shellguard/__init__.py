@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from looop.act.shellguard.command import _base
+from looop.act.shellguard.command import _SHELLS, MAX_CHARS, _base
+from looop.act.shellguard.foreign import unreadable_line, unreadable_script
 from looop.act.shellguard.parsed import _NON_ASCII, _check, bounded
-from looop.act.shellguard.scripts import unreadable_line, unreadable_script
-from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
+
+DEFAULT_FIX = "do it by hand, or set shell_policy"
 
 __all__ = [
     "DEFAULT_FIX",

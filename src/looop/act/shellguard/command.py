@@ -7,17 +7,57 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from looop.act.shellguard.tables import (
-    _ASSIGNMENT,
-    _CODE_FLAGS,
-    _INTERPRETERS,
-    _KEYWORDS,
-    _SCHEDULERS,
-    _SHELLS,
-    _SOURCES,
-    _STDIN,
-    _WRAPPERS,
+MAX_CHARS = 256 * 1024  # a decision is at most this big; longer text is refused unread
+_SHELLS = frozenset(
+    {"sh", "bash", "rbash", "zsh", "dash", "ksh", "mksh", "pdksh", "oksh", "yash", "ash", "hush"}
+    | {"posh", "fish", "tcsh", "csh"}
 )
+# They run the script on their stdin (or a file) later, as a shell: `echo … | at now`
+_SCHEDULERS = frozenset({"at", "batch", "crontab"})
+_INTERPRETERS = re.compile(
+    r"(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|php[\d.]*|lua[\d.]*"
+    r"|luajit|tclsh[\d.]*|pwsh|powershell|osascript)"
+)
+_CODE_FLAGS = ("-c", "-e", "-m", "-r", "-p", "-f", "--eval", "--print", "--command")
+_SOURCES = frozenset({"source", "."})
+_STDIN = frozenset({"-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})
+_DOWNLOADERS = frozenset(
+    {"curl", "wget", "wget2", "fetch", "http", "https", "xh", "xhs", "curlie", "lwp-request"}
+    | {"nc", "ncat", "netcat", "socat"}
+)
+# Words that may stand before the command proper; each with the options that take an argument
+# and how many plain arguments it eats before the command (timeout's duration).
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "("})
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "env": (frozenset({"-u", "--unset", "-c", "--chdir"}), 0),
+    "command": (frozenset(), 0),
+    "builtin": (frozenset(), 0),
+    "exec": (frozenset({"-a"}), 0),
+    "nohup": (frozenset(), 0),
+    "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "setsid": (frozenset(), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e"}), 0),
+    "ionice": (frozenset({"-c", "-n", "-p", "-t", "--class", "--classdata"}), 0),
+    "chrt": (frozenset(), 1),
+    "taskset": (frozenset(), 1),
+    "flock": (frozenset({"-w", "--timeout", "--conflict-exit-code"}), 1),
+    "chroot": (frozenset({"--userspec", "--groups"}), 1),
+    "unshare": (frozenset(), 0),
+    "nsenter": (frozenset({"-t", "--target"}), 0),
+    "xargs": (frozenset({"-i", "-n", "-p", "-l", "-d", "-a", "-e", "-s"}), 0),
+    "busybox": (frozenset(), 0),
+    "toybox": (frozenset(), 0),
+    "coproc": (frozenset(), 0),
+    "unbuffer": (frozenset(), 0),
+    "caffeinate": (frozenset({"-t", "-w"}), 0),
+    "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
+    "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
+}
+_ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)
+_MAX_DEPTH = 4  # `bash -c "sh -c '…'"` nesting we still look into; deeper is refused
+
 
 # a crontab line's schedule (`@daily`, five time fields), before its command
 _CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.M)

@@ -10,7 +10,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import (
+    _ASSIGNMENT,
     _CRON,
+    _DOWNLOADERS,
+    _MAX_DEPTH,
+    MAX_CHARS,
     _ansi_c,
     _base,
     _Cmd,
@@ -32,18 +36,12 @@ from looop.act.shellguard.rules import (
     _rule,
     _show,
 )
-from looop.act.shellguard.tables import (
-    _ASSIGNMENT,
-    _DOWNLOADERS,
-    _MAX_DEPTH,
-    _REDIRECTS,
-    _WRITES,
-    MAX_CHARS,
-)
 from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
+
+_WRITES = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
 
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
@@ -233,7 +231,7 @@ def _called(sets: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
 
 
 def _redirect_rule(n: Node) -> str | None:
-    op = next((ch.type for ch in n.children if ch.type in _REDIRECTS), "")
+    op = next((ch.type for ch in n.children if not ch.is_named), "")  # the operator
     targets = [ch for ch in n.named_children if ch.type != "file_descriptor"][-1:]
     if op in _WRITES and targets and _device(path := _word(targets[0], []).lower()):
         return f"a redirect onto a disk device: `{op} {path}`"

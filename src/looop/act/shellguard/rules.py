@@ -8,31 +8,13 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from looop.act.shellguard.command import (
+    _DOWNLOADERS,
     _ansi_c,
     _base,
     _Cmd,
     _command_at,
     _reads_code,
     _split_opts,
-)
-from looop.act.shellguard.tables import (
-    _DELETERS,
-    _DEV_OK,
-    _DISKS,
-    _DISKS_MORE,
-    _DOWNLOADERS,
-    _FS_MAKERS,
-    _GIT_MOVES,
-    _GIT_TAKES,
-    _HOME,
-    _MAIN,
-    _PARTITIONERS,
-    _POWER,
-    _PRIVILEGE,
-    _READ_ONLY_FLAGS,
-    _RECURSIVE_TOOLS,
-    _SHOW_CHARS,
-    _SYSTEMCTL_POWER,
 )
 from looop.act.shellguard.targets import (
     NO_GUARD,
@@ -43,6 +25,37 @@ from looop.act.shellguard.targets import (
     segments,
     system,
 )
+
+_PRIVILEGE = frozenset(
+    {"sudo", "doas", "pkexec", "su", "run0", "sudoedit", "runuser", "ksu", "dzdo", "pfexec"}
+)
+_POWER = frozenset(
+    {"shutdown", "reboot", "halt", "poweroff", "pm-suspend", "pm-hibernate", "pm-suspend-hybrid"}
+)
+_SYSTEMCTL_POWER = frozenset(
+    {"reboot", "poweroff", "halt", "kexec", "soft-reboot", "suspend", "hibernate", "hybrid-sleep"}
+    | {"suspend-then-hibernate", "sleep", "rescue", "emergency"}
+)
+_FS_MAKERS = ("mkfs", "mke2fs", "mkswap", "mkdosfs", "mkntfs", "mkexfatfs", "mkudffs", "newfs")
+_PARTITIONERS = frozenset({"fdisk", "sfdisk", "cfdisk", "gdisk", "sgdisk", "parted"})
+_READ_ONLY_FLAGS = frozenset(
+    {"-l", "--list", "-d", "--dump", "-p", "--print", "print", "-v", "--verify", "--help"}
+    | {"-n", "--no-act", "--version"}
+)
+_DEV_OK = frozenset({"null", "zero", "stdout", "stderr", "tty", "fd/1", "fd/2", "full", "random"})
+_DISKS = ("sd", "nvme", "disk", "rdisk", "mmcblk", "hd", "vd", "xvd", "mapper/", "dm-", "md")
+_DISKS_MORE = ("nbd", "mtd", "root", "mem", "kmem", "port", "zvol/")
+_MAIN = frozenset({"main", "master"})
+_DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "chmod", "chown", "chgrp", "truncate"})
+_RECURSIVE_TOOLS = frozenset({"rm", "chmod", "chown", "chgrp", "chattr", "setfacl"})
+# git subcommands that move the checked-out branch (in a worker's repo: landing by hand)
+_GIT_MOVES = frozenset({"merge", "pull", "rebase", "cherry-pick", "am", "reset", "update-ref"})
+_GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
+# ~, ~user, ~-, $HOME, ${HOME}, ${HOME…} (any operator), $OLDPWD; then only slashes, dots, globs
+_HOME = re.compile(
+    r"(?:~[a-z0-9_.-]*|\$home|\$\{home(?:[^a-z0-9_}][^}]*)?\}|\$oldpwd|\$\{oldpwd\})(?:/[/.*]*)?"
+)
+_SHOW_CHARS = 80
 
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")

@@ -17,7 +17,17 @@ from fnmatch import fnmatchcase
 from itertools import islice, product
 
 from looop.act.shellguard.expand import Unsure, Value, expand_word, magic
-from looop.act.shellguard.tables import _HOME_ROOTS, _SYSTEM_DIRS
+
+# Paths whose recursive delete or chmod/chown wrecks the machine or a home (lower-cased).
+_SYSTEM_DIRS = frozenset(
+    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/mnt"}
+    | {"/media", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var"}
+    | {"/snap", "/nix", "/system", "/library", "/applications", "/users", "/private"}
+    | {"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/local", "/usr/share"}
+    | {"/usr/include", "/usr/local/bin", "/usr/local/lib", "/var/lib", "/private/etc"}
+)
+# Every folder right under these is someone's home: the tripwire guards them all.
+_HOME_ROOTS = frozenset({"/home", "/users"})
 
 _BRACE = re.compile(r"(?<!\$)\{([^{}]*,[^{}]*)\}")  # {a,b}: not ${…}
 _MAX_BRACES = 64  # alternatives a word is read as; the rest is read as written
