@@ -5,9 +5,10 @@ each, read by the carriers (remote/callhome.py, remote/boxdoor.py) and the answe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.home.clock import now_of
 
-TYPE_CHECKING = False  # not `from typing`: each contract verb is a process
 if TYPE_CHECKING:
     from looop.home.clock import Clock
 

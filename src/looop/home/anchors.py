@@ -11,9 +11,9 @@ another user who takes a name first only makes looop run without that host.
 
 from __future__ import annotations
 
-import _socket
 import errno
 import os
+import socket
 
 from looop.home.hashing import fnv1a_128
 from looop.home.peers import connect, peer
@@ -37,7 +37,7 @@ def shown(address: str) -> str:
 def hold(address: str) -> int | None:
     """Bind `address` and keep it: the fd while this process holds it, None when another
     does (EADDRINUSE). The name is the guard; nothing ever connects to it."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(address)
     except OSError as e:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.errors import CorruptState
-
-TYPE_CHECKING = False  # the hot verbs (claim, told, tell) import this: no typing
 
 if TYPE_CHECKING:
     from typing import Any

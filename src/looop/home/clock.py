@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from looop.home import stamps
-
-TYPE_CHECKING = False  # not `from typing`: `looop status` imports this on its fast path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not `from typing`: every verb imports this module
+from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any
 

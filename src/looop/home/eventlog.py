@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio
 from looop.home.stamps import utc_stamp_ms
-
-TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     from typing import Any

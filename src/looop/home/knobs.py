@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from looop.home.errors import bad_config_value
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+from looop.home.errors import bad_config_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -13,11 +13,10 @@ import fcntl
 import os
 import stat
 import time
+from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.store import mkdirs
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -4,8 +4,8 @@ stands is the host's question (core/sameworld.py)."""
 
 from __future__ import annotations
 
-import _socket  # not `socket`: its enums cost a hot verb ~3 ms
 import resource
+import socket
 import sys
 
 # The limits a caller's own run would have had and a forked one would take from the host:
@@ -14,9 +14,9 @@ LIMITS = ("RLIMIT_NOFILE", "RLIMIT_CORE", "RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_F
 _INT = 4  # SO_PEERCRED's pid, uid, gid are C ints
 
 
-def connect(path: str) -> _socket.socket | None:
+def connect(path: str) -> socket.socket | None:
     """A connected unix stream socket, or None when nothing listens there."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
@@ -25,9 +25,9 @@ def connect(path: str) -> _socket.socket | None:
     return sock
 
 
-def peer(sock: _socket.socket) -> tuple[int, int]:
+def peer(sock: socket.socket) -> tuple[int, int]:
     """(pid, uid) of a connected unix socket's other end, as the kernel knows them."""
-    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 3 * _INT)
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 3 * _INT)
     pid, uid = (int.from_bytes(raw[i : i + _INT], sys.byteorder, signed=True) for i in (0, _INT))
     return pid, uid
 

@@ -5,7 +5,7 @@ it instead of making it twice. Import-light: the hot verbs read it."""
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # the hot verbs: no typing
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -10,13 +10,12 @@ import errno
 import fcntl
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.hashing import fnv1a_64 as fnv1a_64  # the supervisor's name for its group
 from looop.home.where import SESSIONS
-
-TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     from typing import Any

@@ -8,11 +8,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio
 from looop.home.errors import CorruptState
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any, BinaryIO

@@ -8,7 +8,8 @@ for verbs whose job is raw terminal bytes (attach, log --raw)."""
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # every verb loads this module: keep typing off its path
+from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any, TextIO

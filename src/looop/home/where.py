@@ -12,10 +12,9 @@ spelling a bind mount gives it (sandbox/srt.py)."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home.errors import LooopError
-
-TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

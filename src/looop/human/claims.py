@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.human.leases import claim, session_alive, unclaim
 from looop.human.tellbox import AskError, check_worker
-
-TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and pathlib) off its path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -8,13 +8,12 @@ claims/ is a folder a box can write: read through boxfolder (no symlink followed
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import locks, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import live
-
-TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -6,13 +6,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
 from looop.home.plain import echo
-
-TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -5,6 +5,7 @@ even when the run that asked is cut and run again (its request key)."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.home.errors import LooopError
@@ -15,8 +16,6 @@ from looop.home.reqkey import request_key
 from looop.home.sessionfiles import live
 from looop.human.leases import remote_alive
 from looop.human.tellbox import keyed_tell, new_tell
-
-TYPE_CHECKING = False  # workers call `looop tell` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -11,11 +11,12 @@ import os
 import sys
 import time
 
-from looop.home import jsonio
-
 # A worker's contract verbs run this in a process of their own (the `remote claim` row of
 # docs/BENCHMARKS.md): typing alone would add ~5 ms to each, so types are for the checker only.
-TYPE_CHECKING = False
+from typing import TYPE_CHECKING
+
+from looop.home import jsonio
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TextIO

@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.views.fleet import fleet_rows_at
-
-TYPE_CHECKING = False  # not `from typing`: `ls` imports this on its fast path
 
 if TYPE_CHECKING:
     from typing import Any

@@ -8,9 +8,9 @@ non-blocking, buffered both ways, with deadlines on its reads and its drain.
 
 from __future__ import annotations
 
-import _socket  # not `socket`: its enums and wrappers are more than a listener needs
 import base64
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from looop.home import jsonio
@@ -235,7 +235,7 @@ class Control:
         self._life = life
         self.requests: set[Task] = set()
         self.attached: set[Conn] = set()
-        self.listener: _socket.socket | None = None
+        self.listener: socket.socket | None = None
         self.sock_path: str | None = None
         self.sock_ino = -1
 
@@ -275,12 +275,13 @@ class Control:
             return
         for _ in range(32):
             try:
-                fd, _addr = sock._accept()  # type: ignore[attr-defined]
+                conn, _addr = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:  # out of descriptors: say so, keep serving
                 log(f"accept failed: {e}")
                 return
+            fd = conn.detach()
             os.set_blocking(fd, False)
             task = self.loop.task(self.handle(Conn(self.loop, fd)))
             self.requests.add(task)

@@ -6,13 +6,13 @@ Only `os` and `_socket`: every supervisor loads this.
 
 from __future__ import annotations
 
-import _socket
 import os
+import socket
 
 from looop.home.sessionfiles import ensure_socket_file
 
 
-def bind_at(root: str, sid: str) -> tuple[_socket.socket, str, int]:
+def bind_at(root: str, sid: str) -> tuple[socket.socket, str, int]:
     """A non-blocking listener at the session's socket name (its folders made): (socket,
     path, inode). A stale name (a crashed run's) is replaced; a folder a sweeper removed
     between its making and the bind is made once more."""
@@ -22,7 +22,7 @@ def bind_at(root: str, sid: str) -> tuple[_socket.socket, str, int]:
             os.unlink(path)  # a stale socket of a crashed run
         except FileNotFoundError:
             pass
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             sock.bind(path)

@@ -41,10 +41,10 @@ caller's limits are `preloaded`.
 
 from __future__ import annotations
 
-import _socket  # not `socket`: the forked supervisor never runs socket.py's wrappers
 import contextlib
 import gc
 import os
+import socket
 import sys
 import time
 from types import ModuleType
@@ -153,7 +153,7 @@ def serve(argv: list[str]) -> int:
     show_role(f"looop: session host {home}", "looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
-    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ino = listen_at(listener, path)
     door = open_door(base, key, home) if own else None
     _warm(base)
@@ -178,7 +178,7 @@ def serve(argv: list[str]) -> int:
                     return 0
                 continue
             try:
-                conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
+                conn = listener.accept()[0]
             except OSError as e:  # out of descriptors or memory: say so, keep serving
                 sys.stderr.write(f"looop session host: accept failed: {e}\n")
                 time.sleep(0.05)
@@ -198,7 +198,7 @@ def serve(argv: list[str]) -> int:
         duties.close()
 
 
-def _let_go(held: tuple[_socket.socket, HostDoor | None]) -> None:
+def _let_go(held: tuple[socket.socket, HostDoor | None]) -> None:
     """In a forked child: close the host's listeners, whose names must die with the host."""
     held[0].close()
     if held[1] is not None:
@@ -214,15 +214,15 @@ def _home_live(home: str) -> bool:
         return False
 
 
-def _read_request(conn: _socket.socket) -> dict[str, object] | None:
+def _read_request(conn: socket.socket) -> dict[str, object] | None:
     conn.settimeout(5.0)
     buf = read_reply(conn, REQUEST_MAX)
     return reply_of(buf) if b"\n" in buf else None
 
 
 def _serve_one(
-    conn: _socket.socket,
-    held: tuple[_socket.socket, HostDoor | None],
+    conn: socket.socket,
+    held: tuple[socket.socket, HostDoor | None],
     lock_fd: int,
     supervisor: ModuleType,
     kept: list[tuple[str, object]],
@@ -252,7 +252,7 @@ def _serve_one(
     return False
 
 
-def _answer(conn: _socket.socket, line: bytes) -> None:
+def _answer(conn: socket.socket, line: bytes) -> None:
     with contextlib.suppress(OSError):  # a caller gone already has nobody to read it
         conn.sendall(line)
 
@@ -274,9 +274,9 @@ def _refusal(req: dict[str, object], caller: int, own: str, here: Here) -> bytes
 
 
 def _fork_supervisor(
-    conn: _socket.socket,
+    conn: socket.socket,
     req: dict[str, object],
-    held: tuple[_socket.socket, HostDoor | None],
+    held: tuple[socket.socket, HostDoor | None],
     lock_fd: int,
     supervisor: ModuleType,
     kept: list[tuple[str, object]],
@@ -359,9 +359,9 @@ def _well_launch(req: dict[str, object]) -> bool:
 
 
 def _launch(
-    conn: _socket.socket,
+    conn: socket.socket,
     req: dict[str, object],
-    held: tuple[_socket.socket, HostDoor | None],
+    held: tuple[socket.socket, HostDoor | None],
     lock_fd: int,
 ) -> None:
     """Start a host for a caller under a session's supervisor: our child's child, adopted by
@@ -415,7 +415,7 @@ def _well_formed(req: dict[str, object]) -> bool:
 
 
 def _child(
-    conn: _socket.socket,
+    conn: socket.socket,
     req: dict[str, object],
     supervisor: ModuleType,
     prepared: object,

@@ -29,7 +29,7 @@ from looop.sessions.hostnames import (
 from looop.sessions.state import ensure_private_dir
 
 if TYPE_CHECKING:
-    import _socket  # home/peers.connect's type (the home's to change)
+    import socket
     from collections.abc import Mapping, Sequence
 
 START_TIMEOUT_S = 10.0
@@ -51,7 +51,7 @@ def request(
     home: str,
     idle_s: float = HOST_IDLE_S,
     base: str = "/tmp",
-) -> _socket.socket:
+) -> socket.socket:
     """Hand a supervisor start to the host of the data dir `home` (starting one when none
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""

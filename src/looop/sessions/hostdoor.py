@@ -19,9 +19,9 @@ pages."""
 
 from __future__ import annotations
 
-import _socket  # not `socket`: loaded in the session host, it costs each fork ~100 kB
 import os
 import select
+import socket
 from typing import TYPE_CHECKING, Any
 
 from looop.contract.answering import (
@@ -98,7 +98,7 @@ class Held:
 
     __slots__ = ("checked", "conn", "d", "pid", "req", "since")
 
-    def __init__(self, conn: _socket.socket, req: Request, d: str, pid: int | None, t: float):
+    def __init__(self, conn: socket.socket, req: Request, d: str, pid: int | None, t: float):
         self.conn, self.req, self.d, self.pid = conn, req, d, pid
         self.since = self.checked = t
 
@@ -114,7 +114,7 @@ class HostDoor:
         clock: Callable[[], float],
     ) -> None:
         self.address, self.home, self.clock = address, home, clock
-        self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(address)
         self.listener.listen(128)
         self.held: list[Held] = []
@@ -184,10 +184,9 @@ class HostDoor:
 
     def serve_one(self) -> None:
         try:
-            fd, _ = self.listener._accept()  # type: ignore[attr-defined]
+            conn, _ = self.listener.accept()
         except OSError:
             return
-        conn = _socket.socket(fileno=fd)
         try:
             kept = self._call(conn)
         except Exception as e:  # one bad call never ends the host
@@ -196,7 +195,7 @@ class HostDoor:
         if not kept:
             conn.close()
 
-    def _call(self, conn: _socket.socket) -> bool:
+    def _call(self, conn: socket.socket) -> bool:
         """Answer one call; True when it is held (waits on a run)."""
         pid, uid = peer(conn)
         if uid != os.geteuid() or pid <= 0:  # another user's, or from a namespace we cannot see
@@ -222,7 +221,7 @@ class HostDoor:
             return False
         return self._run(conn, req, got == BUSY)
 
-    def _run(self, conn: _socket.socket, req: Request, busy: bool) -> bool:
+    def _run(self, conn: socket.socket, req: Request, busy: bool) -> bool:
         """A verb answered by a run of the home's `looop`: its stored answer, or the call
         held on the run (started now, or another's still going)."""
         d = opened(self.home[0], req) if not busy else entry(self.home[0], req)
@@ -302,7 +301,7 @@ class HostDoor:
         return False
 
 
-def _read(conn: _socket.socket) -> Any:
+def _read(conn: socket.socket) -> Any:
     conn.settimeout(READ_S)
     try:
         buf = read_reply(conn, REQUEST_MAX)
@@ -316,7 +315,7 @@ def _read(conn: _socket.socket) -> Any:
         return None
 
 
-def _drain(conn: _socket.socket) -> None:
+def _drain(conn: socket.socket) -> None:
     left = DRAIN_MAX
     try:
         while left > 0 and (chunk := conn.recv(65536)):
@@ -325,7 +324,7 @@ def _drain(conn: _socket.socket) -> None:
         pass
 
 
-def _say(conn: _socket.socket, status: int, body: dict[str, Any]) -> None:
+def _say(conn: socket.socket, status: int, body: dict[str, Any]) -> None:
     try:
         conn.settimeout(READ_S)
         conn.sendall(f"{status} ".encode() + dumps(body).encode() + b"\n")

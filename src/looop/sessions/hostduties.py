@@ -7,9 +7,9 @@ supervisor runs it (a revival backing off), and every RESYNC_S otherwise."""
 
 from __future__ import annotations
 
-import _socket
 import os
 import select
+import socket
 import sys
 import time
 
@@ -52,7 +52,7 @@ class Duties:
     """The host's wait for its next request, with its door and its pulse kept meanwhile."""
 
     def __init__(
-        self, listener: _socket.socket, door: HostDoor | None, keeper: Keeper | None, idle_s: float
+        self, listener: socket.socket, door: HostDoor | None, keeper: Keeper | None, idle_s: float
     ) -> None:
         self.listener, self.door, self.keeper = listener, door, keeper
         self.idle_s = self.wait_s = idle_s

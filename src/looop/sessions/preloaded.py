@@ -8,11 +8,11 @@ dir emptied under it a host still answers, and no second host of its key can sta
 
 from __future__ import annotations
 
-import _socket
 import contextlib
 import fcntl
 import os
 import resource
+import socket
 
 from looop.core import cgroup
 from looop.home.anchors import anchor, hold
@@ -176,7 +176,7 @@ def say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def listen_at(sock: _socket.socket, path: str) -> int:
+def listen_at(sock: socket.socket, path: str) -> int:
     """Bind and listen under a temporary name, then rename onto `path`: a client sees a
     listening socket or none. The inode, for `unlisten`. An abstract name (`\\0…`) is bound
     as it is: only the guard's holder binds it, and it goes with the socket (0)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from looop.home import jsonio  # json's own C encoder, without `json` (re, enum)
 
 if TYPE_CHECKING:
-    from _socket import socket
+    from socket import socket
     from typing import Any
 
 MAX_LINE = 1024 * 1024  # longest request line the supervisor reads

@@ -10,7 +10,7 @@ it is named here too."""
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not `from typing`: status imports this package on its fast path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any

@@ -4,6 +4,7 @@ the work of both faces, the click-free one here (`serve`) and cli/cost.py."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.home.errors import LooopError
@@ -11,8 +12,6 @@ from looop.home.plain import echo
 from looop.home.reqkey import request_key
 from looop.spend import parse_usd, usd
 from looop.spend.record import append_cost, keyed_row, metered_mark
-
-TYPE_CHECKING = False  # workers report costs often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -4,12 +4,11 @@ worker's `looop cost report` is a hot verb. ledger.record_cost is this, given Pa
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
 from looop.home.stamps import utc_stamp
 from looop.spend import rotate, sane_usd, totals
-
-TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     from looop.home.store import AnyPath

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.home import jsonio, stamps, store
 from looop.spend import rotate, sane_usd
-
-TYPE_CHECKING = False  # status and `cost report` load this on their fast paths: no typing
 
 if TYPE_CHECKING:
     from typing import Any

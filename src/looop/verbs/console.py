@@ -9,11 +9,11 @@ import atexit
 import gc
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from looop.contract.verbs import BOX_VERBS, serve
 from looop.home.terminal import SafeStream
 
-TYPE_CHECKING = False  # not `from typing`: this is the first thing every command runs
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import http.client
 import ssl
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
 
-TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
