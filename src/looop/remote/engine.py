@@ -17,24 +17,19 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import where
 from looop.home.clock import Clock
+from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
-from looop.remote.hosts import AnyHost, HostError, KubeHost
+from looop.remote.hosts import LOCAL, AnyHost, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
+from looop.remote.place import loads
 from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_limit
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
 from looop.views import outcomes
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
-
-
-def kube_backend(
-    data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None, ctx: Ctx | None = None
-) -> HostedKube:
-    """`ctx`: the home whose review rounds its workers' reviews add."""
-    return HostedKube(data, h, clock, env, ctx=ctx)
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -46,7 +41,7 @@ def host_of(data: Path, wid: str) -> AnyHost | None:
 
 def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
     if isinstance(h, KubeHost):
-        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env, ctx)
+        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
     return SshBackend(ctx, h.name)
 
 
@@ -96,7 +91,7 @@ def kube_rows(
     if not recs:
         return []
     wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
-    backends = {n: kube_backend(data, hosts[n], clock, env) for n in wanted}
+    backends = {n: HostedKube(data, hosts[n], clock, env) for n in wanted}
     with concurrent.futures.ThreadPoolExecutor(max(1, len(backends))) as pool:
         answers = dict(zip(backends, pool.map(_listing, backends.values()), strict=True))
     out: list[dict[str, Any]] = []
@@ -190,3 +185,33 @@ def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
                 continue  # it had ended on its own: nothing left to stop
             failed.append(f"remote worker {wid} on {rec['host']} is not stopped: {e}")
     return killed, failed
+
+
+def with_hosts(
+    ctx: Ctx, rows: list[dict[str, Any]], stuck: int, knobs: Knobs | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """sys-sessions with hosts: the remote workers' rows (`unreachable` for a silent host)
+    and each place's load (live workers / cap, and whether it answered), so the decider
+    sees where there is room."""
+    data = ctx.paths.data
+    if not reg.names(data):
+        return rows, []
+    waiting = waiting_workers(str(ctx.paths.asks), str(ctx.paths.answers))
+    far = remote_rows(data, ctx.clock, stuck, waiting, dict(ctx.env), ctx.bin, look=True)
+    cap = (knobs if knobs is not None else ctx.knobs()).num("max_workers")
+    local_live = sum(1 for r in rows if r["alive"])
+    silent = {r["host"] for r in far if r["health"] == "unreachable"}
+    hosts = [{"name": LOCAL, "workers": local_live, "cap": cap, "reachable": True}]
+    hosts += [
+        {
+            "name": h.name,
+            "kind": h.kind,
+            "workers": n,
+            "cap": h.cap,
+            "reachable": h.name not in silent,
+        }
+        for h, n in loads(data)
+    ]
+    for r in far:  # the fields fleet_view's rows carry that remote rows lack
+        r.setdefault("note", None)
+    return sorted(rows + far, key=lambda r: str(r["id"])), hosts

@@ -381,7 +381,7 @@ def _far_row(
 
 def _screen_waits(r: dict[str, Any], said: Any) -> None:
     """A busy or quiet worker whose screen its host judged waiting on a human (its approval
-    prompt, its idle input box: remote/ssh/farlook.py) is needs-input, as one here would be;
+    prompt, its idle input box: remote/ssh/satellite.py) is needs-input, as one here would be;
     the host's words are outside input: one plain line, cut."""
     words = untrusted.words(said)
     if words and r["health"] in ("busy", "stuck"):
