@@ -211,14 +211,12 @@ def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None
     host, user, port = parse_url(url)
     if cap < 0:
         raise HostError("--cap must be 0 (no cap) or more")
-    path = host_file(data, name)
-    if path.exists():
-        raise HostError(f"host {name} is already registered — `looop host rm {name}` first")
+    _not_registered(data, name)
     if ssh_config is not None and not os.path.isfile(ssh_config):
         raise HostError(f"--ssh-config {ssh_config}: no such file")
     cfg = os.path.abspath(ssh_config) if ssh_config is not None else None
     h = Host(name, host, user, port, cap, cfg)
-    store.write_json(path, h.to_json())
+    store.write_json(host_file(data, name), h.to_json())
     return h
 
 
