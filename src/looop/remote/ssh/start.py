@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,13 @@ def spawn(
     return s, trees
 
 
+@dataclass(frozen=True)
 class Box:
     """A sandboxed start's parts, checked before anything changes: its policy (as the home
     resolved it) and srt's path here."""
 
-    def __init__(self, policy: SandboxPolicy, prog: str) -> None:
-        self.policy = policy
-        self.prog = prog
+    policy: SandboxPolicy
+    prog: str
 
 
 def _box(ctx: Ctx, sid: str, req: dict[str, Any]) -> Box | None:
