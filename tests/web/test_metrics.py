@@ -157,7 +157,7 @@ def test_workers_by_health_and_hosts_as_the_last_beat_saw_them(
     (mine,) = [w for w in snap["signal"] if w["id"] == worker]
     s, _ = scrape(client)
     assert one(s, "looop_workers", health=mine["health"]) == 1
-    # a far host's reachability as the probe records it (remote/probe.with_hosts)
+    # a far host's reachability as the probe records it (remote/engine.with_hosts)
     snap["detail"]["hosts"] = [
         {"name": "local", "reachable": True},
         {"name": "gpu1", "kind": "ssh", "reachable": False},

@@ -13,7 +13,7 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
-from looop.remote.engine import host_of, kube_backend
+from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import forward
@@ -43,7 +43,7 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
 
     h = host_of(ctx.paths.data, sid)
     if isinstance(h, KubeHost):
-        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env, ctx)
+        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
     code = forward(ctx, sid, _argv_again(click.get_current_context()), tty)
     if code is not None:
         raise SystemExit(code)

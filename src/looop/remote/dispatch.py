@@ -84,8 +84,7 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     h = reg.lookup(ctx.paths.data, host)
     wid, runner = req.worker, req.runner or ""
     verify = req.verify.strip() if req.verify is not None and req.verify.strip() else None
-    _check_place(h, host, wid, req.repo, req.branch, verify)
-    _check_several(h, host, wid, req.repos)
+    _check_place(h, host, wid, req, verify)
     policy = req.policy if req.policy is not None else resolve(None, None, cfg.sandbox)
     if policy.on and isinstance(h, reg.KubeHost):
         raise WorkerError(
@@ -111,40 +110,30 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     return Started(session, runner, str(prompt_path))
 
 
-def _check_place(
-    h: object, host: str, wid: str, repo: str | None, branch: str | None, verify: str | None
-) -> None:
-    """No --verify on Kubernetes; an SSH host's repo and branch spelled right."""
-
+def _check_place(h: object, host: str, wid: str, req: StartRequest, verify: str | None) -> None:
+    """No --verify on Kubernetes (a pod's Job shape checks its repos); on an SSH host each
+    repo and the branch spelled right, and of several each a path there (a worktree of each
+    side by side)."""
     if isinstance(h, reg.KubeHost):
         if verify is not None:
             raise WorkerError(
                 f"worker {wid}: --verify runs on this machine only, or on an SSH host — not "
                 f"on Kubernetes host {host}"
             )
-    else:
-        try:
-            check_host_repo(host, repo, branch)
-        except RepoError as e:
-            raise WorkerError(f"worker {wid}: {e}") from None
-
-
-def _check_several(h: object, host: str, wid: str, repos: tuple[str, ...]) -> None:
-    """Several repositories: on an SSH host each a path there (a worktree of each side by
-    side); a pod clones each URL side by side (its Job's shape checks them)."""
-    if len(repos) < 2 or isinstance(h, reg.KubeHost):
         return
-    for repo in repos:
-        try:
+    several = req.repos if len(req.repos) > 1 else ()
+    try:
+        check_host_repo(host, req.repo, req.branch)
+        for repo in several:
             check_host_repo(host, repo, None)  # a URL with credentials is never shown
-        except RepoError as e:
-            raise WorkerError(f"worker {wid}: {e}") from None
-        if not is_host_path(repo):
-            raise WorkerError(
-                f"worker {wid}: of several repositories on host {host} each is the absolute "
-                f"path of a repository there, and {shown(repo)} is a URL — clone it there "
-                "first, or start one worker for it"
-            )
+            if not is_host_path(repo):
+                raise WorkerError(
+                    f"worker {wid}: of several repositories on host {host} each is the "
+                    f"absolute path of a repository there, and {shown(repo)} is a URL — clone "
+                    "it there first, or start one worker for it"
+                )
+    except RepoError as e:
+        raise WorkerError(f"worker {wid}: {e}") from None
 
 
 def _refuse_if_here(ctx: Ctx, wid: str) -> None:

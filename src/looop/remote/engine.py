@@ -10,31 +10,31 @@ carries the outcome the beat recorded for it (loop/ended.py), as a worker at hom
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from looop.core.context import Ctx
-from looop.home import where
+from looop.home import store, where
 from looop.home.clock import Clock
+from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
-from looop.remote.hosts import AnyHost, HostError, KubeHost
+from looop.remote import untrusted
+from looop.remote.hosts import LOCAL, AnyHost, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
-from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_limit
-from looop.remote.ssh.backend import remote_rows as ssh_rows
+from looop.remote.place import loads
+from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, ssh_records
+from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
 from looop.views import outcomes
+from looop.views.needsinput import HEALTH
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
 
-
-def kube_backend(
-    data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None, ctx: Ctx | None = None
-) -> HostedKube:
-    """`ctx`: the home whose review rounds its workers' reviews add."""
-    return HostedKube(data, h, clock, env, ctx=ctx)
+A = TypeVar("A")
+C = TypeVar("C")
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -46,7 +46,7 @@ def host_of(data: Path, wid: str) -> AnyHost | None:
 
 def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
     if isinstance(h, KubeHost):
-        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env, ctx)
+        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
     return SshBackend(ctx, h.name)
 
 
@@ -61,6 +61,84 @@ def remote_of(ctx: Ctx, wid: str) -> Backend | None:
     if not reg.record_file(ctx.paths.data, wid).exists():
         return None
     return backend_for(ctx, wid)
+
+
+def _asked(clients: dict[str, C], ask: Callable[[C], A]) -> dict[str, A]:
+    """Each host asked once, all at once."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(clients))) as pool:
+        return dict(zip(clients, pool.map(ask, clients.values()), strict=True))
+
+
+def _rows(
+    data: Path,
+    recs: dict[str, dict[str, Any]],
+    answers: Mapping[str, Mapping[str, dict[str, Any]] | None],
+    row_of: Callable[[str, str, dict[str, Any], dict[str, Any]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each worker's row from its host's answer (`row_of`: a worker it listed); one its
+    answering host no longer lists, or lists ended, is marked over with its bound (a host's
+    word, a Job's OOMKilled or eviction); a silent host's live workers read `unreachable`."""
+    out: list[dict[str, Any]] = []
+    for wid, rec in recs.items():
+        host = rec["host"]
+        listing = answers.get(host)
+        got = listing.get(wid) if listing is not None else None
+        if listing is not None and (got is None or not got.get("alive")):
+            reg.mark_over(data, wid, (got or {}).get("exit_code"), _how_ended(got))
+            keep_limit(data, wid, got)
+        if got is None and not rec.get("over") and host in answers and listing is None:
+            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
+        elif got is None:
+            rec = reg.record(data, wid) or rec
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+        else:
+            out.append(row_of(wid, host, rec, got))
+    return out
+
+
+def _ls(lk: Link) -> dict[str, dict[str, Any]] | None:
+    """The SSH host's workers by id, or None when it does not answer."""
+    try:
+        got = lk.call("ls", {}, timeout=LS_TIMEOUT_S)
+    except HostError:
+        return None
+    rows = got.get("workers")
+    if not isinstance(rows, list):
+        return None
+    listed: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if isinstance(r, dict) and isinstance(r.get("id"), str):
+            listed.setdefault(r["id"], r)
+    return listed
+
+
+def ssh_rows(
+    data: Path,
+    clock: Clock,
+    stuck_secs: int,
+    waiting: set[str],
+    env: dict[str, str] | None = None,
+    bin: str | None = None,
+) -> list[dict[str, Any]]:
+    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives)."""
+    recs = ssh_records(data)
+    if not recs:
+        return []
+    links = {}
+    for name in sorted({r["host"] for r in recs.values() if not r.get("over")}):
+        try:
+            h = reg.get(data, name)
+        except HostError:
+            continue
+        lk = link_at(data, h)
+        links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
+    judge = (waiting, stuck_secs)
+    return _rows(
+        data,
+        recs,
+        _asked(links, _ls),
+        lambda w, h, rec, row: _far_row(w, h, rec, row, clock, judge),
+    )
 
 
 def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
@@ -80,10 +158,9 @@ def kube_rows(
     look: bool = False,
 ) -> list[dict[str, Any]]:
     """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
-    calls), all at once; a cluster out of reach leaves its workers `unreachable`, alive. A
-    worker whose Job is finished or gone is marked over. `look` (the beat's): each live
-    worker's log is read and its screen judged (remote/kube/podlook); else the last beat's
-    verdicts stand."""
+    calls); a worker whose Job is finished or gone is marked over. `look` (the beat's): each
+    live worker's log is read and its screen judged (remote/kube/podlook); else the last
+    beat's verdicts stand."""
     hosts: dict[str, KubeHost] = {}
     for name in reg.names(data):
         try:
@@ -96,36 +173,122 @@ def kube_rows(
     if not recs:
         return []
     wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
-    backends = {n: kube_backend(data, hosts[n], clock, env) for n in wanted}
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(backends))) as pool:
-        answers = dict(zip(backends, pool.map(_listing, backends.values()), strict=True))
-    out: list[dict[str, Any]] = []
-    for wid, rec in recs.items():
-        host = rec["host"]
-        listing = answers.get(host)
-        if rec.get("over") or host not in answers:
-            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
-            continue
-        if listing is None:
-            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
-            continue
-        got = listing.get(wid)
-        if got is None or not got["alive"]:
-            code = got["exit_code"] if got is not None else None
-            reg.mark_over(data, wid, code)
-            keep_limit(data, wid, got)  # OOMKilled, or evicted past its ephemeral storage
+    backends = {n: HostedKube(data, hosts[n], clock, env) for n in wanted}
+
+    def pod_row(wid: str, host: str, rec: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+        if rec.get("over") or not got["alive"]:
             rec = reg.record(data, wid) or rec
-            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
-            continue
+            return base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
         r = base_row(wid, host, rec, str(got["state"]), True, None, None)
         r["health"] = health(wid, True, waiting, stuck_secs, None)
         r["started_at"] = got["started_at"] or rec.get("started_at")
-        out.append(r)
+        return r
+
+    out = _rows(data, recs, _asked(backends, _listing), pod_row)
     if look:
         podlook.look(data, out, backends, clock)
     else:
         podlook.kept(data, out, clock)
     return out
+
+
+def _far_row(
+    wid: str,
+    host: str,
+    rec: dict[str, Any],
+    row: dict[str, Any],
+    clock: Clock,
+    judge: tuple[set[str], int],
+) -> dict[str, Any]:
+    """A live or ended worker's row from its host's `ls` answer (`judge`: the workers
+    waiting on an ask, the stuck bound)."""
+    now = clock.now()
+    # the host's answer is outside input: a number past any real one reads as unknown.
+    # How long it has been quiet is the host's measure on its own monotonic clock, an
+    # age taken from our now: never its wall clock against ours (an older satellite
+    # sends only its output.log's time; that stands, but judges no one stuck).
+    quiet = untrusted.age(row.get("quiet_s"))
+    if quiet is not None:
+        last: float | None = now - quiet
+    else:
+        last = untrusted.moment(row.get("last_output_unix"), now)
+    alive = row.get("alive") is True
+    said = untrusted.words(row.get("state")) or "unknown"
+    r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
+    if alive:
+        r["health"] = health(wid, True, *judge, quiet)
+        _screen_waits(r, row.get("needs_input"))
+    _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
+    r["note"] = untrusted.words(row.get("note")) if alive else None
+    r["label"] = untrusted.words(row.get("label")) or said
+    r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
+    r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
+    return r
+
+
+def _screen_waits(r: dict[str, Any], said: Any) -> None:
+    """A busy or quiet worker whose screen its host judged waiting on a human (its approval
+    prompt, its idle input box: remote/ssh/satellite.py) is needs-input, as one here would be;
+    the host's words are outside input: one plain line, cut."""
+    words = untrusted.words(said)
+    if words and r["health"] in ("busy", "stuck"):
+        plain = " ".join("".join(c if c.isprintable() else " " for c in words).split())
+        r["health"], r["needs_input"] = HEALTH, plain
+
+
+def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
+    """The row of a worker at a bound on its host says which, as `ls` says it here."""
+    if limit in LIMIT_HEALTH:
+        r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
+    return r
+
+
+def _how_ended(row: dict[str, Any] | None) -> str:
+    """How an ended worker ended, from its host's row: exited or killed as it says; still
+    said running or starting once over, its supervisor died there (killed, as at home)."""
+    said = (row or {}).get("state")
+    return "killed" if said in ("killed", "running", "starting", "dead") else "exited"
+
+
+def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
+    """An ended worker's bound, as its host said it, kept in the home's record: the host is
+    not asked about an ended worker again."""
+    limit = (row or {}).get("limit")
+    rec = reg.record(data, wid)
+    if rec is not None and limit in LIMIT_HEALTH and rec.get("limit") != limit:
+        store.write_json(reg.record_file(data, wid), {**rec, "limit": limit})
+
+
+def base_row(
+    wid: str,
+    host: str,
+    rec: dict[str, Any],
+    state: str,
+    alive: bool,
+    exit_code: Any,
+    last: Any,
+) -> dict[str, Any]:
+    row = {
+        "id": wid,
+        "state": state,
+        "alive": alive,
+        "exit_code": exit_code if isinstance(exit_code, int) else None,
+        "health": "unreachable" if state == "unreachable" else ("busy" if alive else "dead"),
+        "note": None,
+        "verify": None,
+        "verify_output": None,
+        "started_at": rec.get("started_at"),
+        "last_output_at": None,
+        "last_output_unix": last if isinstance(last, float) else None,
+        "needs_input": None,
+        "ask_since_unix": None,
+        "pending_tells": 0,
+        "label": state,
+        "sandboxed": rec.get("sandboxed") is True,
+        "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
+        "host": host,
+    }
+    return _at_limit(row, rec.get("limit"))  # ended at a bound there: the home kept its word
 
 
 def remote_rows(
@@ -190,3 +353,33 @@ def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
                 continue  # it had ended on its own: nothing left to stop
             failed.append(f"remote worker {wid} on {rec['host']} is not stopped: {e}")
     return killed, failed
+
+
+def with_hosts(
+    ctx: Ctx, rows: list[dict[str, Any]], stuck: int, knobs: Knobs | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """sys-sessions with hosts: the remote workers' rows (`unreachable` for a silent host)
+    and each place's load (live workers / cap, and whether it answered), so the decider
+    sees where there is room."""
+    data = ctx.paths.data
+    if not reg.names(data):
+        return rows, []
+    waiting = waiting_workers(str(ctx.paths.asks), str(ctx.paths.answers))
+    far = remote_rows(data, ctx.clock, stuck, waiting, dict(ctx.env), ctx.bin, look=True)
+    cap = (knobs if knobs is not None else ctx.knobs()).num("max_workers")
+    local_live = sum(1 for r in rows if r["alive"])
+    silent = {r["host"] for r in far if r["health"] == "unreachable"}
+    hosts = [{"name": LOCAL, "workers": local_live, "cap": cap, "reachable": True}]
+    hosts += [
+        {
+            "name": h.name,
+            "kind": h.kind,
+            "workers": n,
+            "cap": h.cap,
+            "reachable": h.name not in silent,
+        }
+        for h, n in loads(data)
+    ]
+    for r in far:  # the fields fleet_view's rows carry that remote rows lack
+        r.setdefault("note", None)
+    return sorted(rows + far, key=lambda r: str(r["id"])), hosts

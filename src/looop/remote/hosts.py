@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,7 @@ class Host:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "v": FORMAT,
-            "kind": SSH,
-            "name": self.name,
-            "host": self.host,
-            "user": self.user,
-            "port": self.port,
-            "cap": self.cap,
-            "ssh_config": self.ssh_config,
-        }
+        return {"v": FORMAT, "kind": SSH, **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -101,22 +92,7 @@ class KubeHost:
         return self.target
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "v": FORMAT,
-            "kind": K8S,
-            "name": self.name,
-            "target": self.target,
-            "image": self.image,
-            "cap": self.cap,
-            "kubeconfig": self.kubeconfig,
-            "secret_env": self.secret_env,
-            "cpu": self.cpu,
-            "memory": self.memory,
-            "deadline_s": self.deadline_s,
-            "ttl_s": self.ttl_s,
-            "pod_template": self.pod_template,
-            "git_secret": self.git_secret,
-        }
+        return {"v": FORMAT, "kind": K8S, **asdict(self)}
 
 
 AnyHost = Host | KubeHost
@@ -189,74 +165,39 @@ def _from_json(raw: Any, where: Path) -> AnyHost:
 def _kube_from_json(raw: dict[str, Any], bad: HostError) -> KubeHost:
     try:
         return _kube_host(
-            raw["name"],
-            raw["target"],
-            image=raw["image"],
-            cap=raw["cap"],
-            kubeconfig=raw.get("kubeconfig"),
-            secret_env=raw.get("secret_env"),
-            cpu=raw.get("cpu"),
-            memory=raw.get("memory"),
-            deadline_s=raw.get("deadline_s", DEFAULT_DEADLINE_S),
-            ttl_s=raw.get("ttl_s", DEFAULT_TTL_S),
-            pod_template=raw.get("pod_template"),
-            git_secret=raw.get("git_secret"),
+            {
+                f.name: raw[f.name] if f.default is MISSING else raw.get(f.name, f.default)
+                for f in fields(KubeHost)
+            }
         )
     except (KeyError, TypeError, LooopError):
         raise bad from None
 
 
-def _kube_host(
-    name: Any,
-    target: Any,
-    *,
-    image: Any,
-    cap: Any,
-    kubeconfig: Any,
-    secret_env: Any,
-    cpu: Any,
-    memory: Any,
-    deadline_s: Any,
-    ttl_s: Any,
-    pod_template: Any = None,
-    git_secret: Any = None,
-) -> KubeHost:
-    """Every value checked, each refusal one line naming it (LooopError)."""
+def _kube_host(f: dict[str, Any]) -> KubeHost:
+    """Every value of a KubeHost's fields checked, each refusal one line naming it."""
+    name, target, kubeconfig = f["name"], f["target"], f["kubeconfig"]
     if not isinstance(name, str) or not isinstance(target, str):
         raise HostError("a Kubernetes host needs a name and a k8s://CONTEXT/NAMESPACE target")
     check_name(name)
     parse_target(target)
-    mf.check_image(image)
-    check_cap(cap)
+    mf.check_image(f["image"])
+    check_cap(f["cap"])
     if kubeconfig is not None and (
         not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
     ):
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
-    for secret in (secret_env, git_secret):
+    for secret in (f["secret_env"], f["git_secret"]):
         if secret is not None:
             podtemplate.check_secret_name(secret)
-    if cpu is not None:
-        mf.check_quantity("cpu", cpu)
-    if memory is not None:
-        mf.check_quantity("memory", memory)
-    mf.check_deadline(deadline_s)
-    mf.check_ttl(ttl_s)
-    if pod_template is not None:
-        podtemplate.check_template(pod_template)
-    return KubeHost(
-        name,
-        target,
-        image,
-        cap,
-        kubeconfig,
-        secret_env,
-        cpu,
-        memory,
-        deadline_s,
-        ttl_s,
-        pod_template,
-        git_secret,
-    )
+    for quantity in ("cpu", "memory"):
+        if f[quantity] is not None:
+            mf.check_quantity(quantity, f[quantity])
+    mf.check_deadline(f["deadline_s"])
+    mf.check_ttl(f["ttl_s"])
+    if f["pod_template"] is not None:
+        podtemplate.check_template(f["pod_template"])
+    return KubeHost(**f)
 
 
 def check_cap(cap: Any) -> int:
@@ -270,14 +211,12 @@ def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None
     host, user, port = parse_url(url)
     if cap < 0:
         raise HostError("--cap must be 0 (no cap) or more")
-    path = host_file(data, name)
-    if path.exists():
-        raise HostError(f"host {name} is already registered — `looop host rm {name}` first")
+    _not_registered(data, name)
     if ssh_config is not None and not os.path.isfile(ssh_config):
         raise HostError(f"--ssh-config {ssh_config}: no such file")
     cfg = os.path.abspath(ssh_config) if ssh_config is not None else None
     h = Host(name, host, user, port, cap, cfg)
-    store.write_json(path, h.to_json())
+    store.write_json(host_file(data, name), h.to_json())
     return h
 
 
@@ -307,18 +246,20 @@ def kube_host(
             raise HostError(f"--kubeconfig {kubeconfig}: no such file")
         cfg = os.path.abspath(kubeconfig)
     h = _kube_host(
-        name,
-        target,
-        image=image,
-        cap=cap,
-        kubeconfig=cfg,
-        secret_env=secret_env,
-        cpu=cpu,
-        memory=memory,
-        deadline_s=deadline_s,
-        ttl_s=ttl_s,
-        pod_template=None if pod_template is None else _template_file(pod_template),
-        git_secret=git_secret,
+        {
+            "name": name,
+            "target": target,
+            "image": image,
+            "cap": cap,
+            "kubeconfig": cfg,
+            "secret_env": secret_env,
+            "cpu": cpu,
+            "memory": memory,
+            "deadline_s": deadline_s,
+            "ttl_s": ttl_s,
+            "pod_template": None if pod_template is None else _template_file(pod_template),
+            "git_secret": git_secret,
+        }
     )
     _not_registered(data, name)
     return h

@@ -15,7 +15,7 @@ from looop.remote import dispatch as dispatch
 from looop.remote import hosts
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
-from looop.remote.probe import with_hosts as with_hosts
+from looop.remote.engine import with_hosts as with_hosts
 from looop.remote.ssh import bounded as bounded
 from looop.remote.ssh import relay
 from looop.remote.ssh.link import link

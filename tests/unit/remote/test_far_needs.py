@@ -1,5 +1,5 @@
 """A worker on an SSH host at its CLI's approval prompt or idle input box joins the needs-you
-queue as one here does: its satellite judges its screen there (remote/ssh/farlook.py, read
+queue as one here does: its satellite judges its screen there (remote/ssh/satellite.py, read
 only when its log changed) and says so in `ls`; the home makes the row needs-input, the
 host's words one plain line."""
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.remote.ssh.farlook import screen_waits
-from looop.remote.ssh.satellite import worker_row
+from looop.remote.ssh.satellite import screen_waits, worker_row
 from looop.views.needs import needs_at
 from looop.workers import needsinput as looking
 from tests.unit.remote.test_far_quiet import _far_session, _home_asks

@@ -344,15 +344,12 @@ class KubeBackend(KubeCluster, Polled):
             _request_timeout=timeout_s,
         )
         home = mf.home_key(str(self.home))
-        newest: dict[str, Any] = {}
-        for p in list(pods.items) if pods is not None else []:
+        newest: dict[str, Any] = {}  # each worker's newest pod (of equals, the first listed)
+        made = lambda p: str(p.metadata.creation_timestamp or "")  # noqa: E731
+        for p in sorted(pods.items if pods is not None else [], key=made, reverse=True):
             key = (p.metadata.labels or {}).get(mf.WORKER_LABEL)
-            if key is None or (p.metadata.labels or {}).get(mf.HOME_LABEL) != home:
-                continue
-            if key not in newest or str(p.metadata.creation_timestamp or "") > str(
-                newest[key].metadata.creation_timestamp or ""
-            ):
-                newest[key] = p
+            if key is not None and (p.metadata.labels or {}).get(mf.HOME_LABEL) == home:
+                newest.setdefault(key, p)
         out: dict[str, dict[str, Any]] = {}
         for job in list(jobs.items) if jobs is not None else []:
             meta = job.metadata

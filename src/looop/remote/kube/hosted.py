@@ -58,6 +58,7 @@ class HostedKube(KubeBackend):
         bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
     ) -> None:
+        kept = ("deadline_s", "ttl_s", "secret_env", "cpu", "memory", "git_secret")
         super().__init__(
             h.target,
             home=data,
@@ -66,15 +67,10 @@ class HostedKube(KubeBackend):
             kubeconfig=kubeconfig_for(h, env),
             home_url=home_url,
             home_token=home_token,
-            deadline_s=h.deadline_s,
-            ttl_s=h.ttl_s,
-            secret_env=h.secret_env,
-            cpu=h.cpu,
-            memory=h.memory,
             template=h.pod_template,
-            git_secret=h.git_secret,
             bounds=bounds,
             ctx=ctx,
+            **{k: getattr(h, k) for k in kept},
         )
         self.data = data
         self.host = h

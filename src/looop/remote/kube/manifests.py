@@ -108,29 +108,6 @@ def check_ttl(ttl_s: int) -> int:
 class WorkerShape:
     """Everything one worker's Job needs, checked on the way in (`ManifestError`)."""
 
-    __slots__ = (
-        "argv",
-        "bounds",
-        "branch",
-        "brief",
-        "checkouts",
-        "cpu",
-        "deadline_s",
-        "env",
-        "git_secret",
-        "home",
-        "image",
-        "memory",
-        "pull_policy",
-        "repo",
-        "secret_env",
-        "sid",
-        "size",
-        "template",
-        "ttl_s",
-        "with_contract",
-    )
-
     def __init__(
         self,
         sid: str,

@@ -4,6 +4,8 @@ odd is one line naming what is wrong."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from looop.home.errors import LooopError
 
 SCHEME = "k8s://"
@@ -12,24 +14,12 @@ MAX_NAMESPACE = 63
 _DNS_LABEL = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class KubeTarget:
     """A parsed target: `context` "" means the kubeconfig's current context."""
 
-    __slots__ = ("context", "namespace")
-
-    def __init__(self, context: str, namespace: str) -> None:
-        self.context = context
-        self.namespace = namespace
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, KubeTarget)
-            and other.context == self.context
-            and other.namespace == self.namespace
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.context, self.namespace))
+    context: str
+    namespace: str
 
     def __repr__(self) -> str:
         return f"KubeTarget({self.url()!r})"

@@ -7,7 +7,6 @@ not). The host is asked, never guessed: a host that does not answer makes its wo
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -16,16 +15,13 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.clock import Clock
 from looop.remote import bounds, untrusted
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
 from looop.remote.ssh.farreview import far_review
-from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
+from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable, link
 from looop.sessions.state import Session, SessionError
-from looop.views.needsinput import HEALTH
-from looop.views.workerrows import health
 from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
@@ -274,16 +270,6 @@ class SshBackend(Polled):
         return self._call("go_on", sid).get("goes_on") is True
 
 
-def _ls(lk: Link) -> list[dict[str, Any]] | None:
-    """The host's workers, or None when it does not answer."""
-    try:
-        got = lk.call("ls", {}, timeout=LS_TIMEOUT_S)
-    except HostError:
-        return None
-    rows = got.get("workers")
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
-
-
 def ssh_records(data: Path) -> dict[str, dict[str, Any]]:
     """The home's records of workers on hosts that are not Kubernetes hosts (an SSH host, or
     one no longer registered)."""
@@ -296,152 +282,6 @@ def ssh_records(data: Path) -> dict[str, dict[str, Any]]:
         if kinds[name] != reg.K8S:
             out[wid] = rec
     return out
-
-
-def remote_rows(
-    data: Path,
-    clock: Clock,
-    stuck_secs: int,
-    waiting: set[str],
-    env: dict[str, str] | None = None,
-    bin: str | None = None,
-) -> list[dict[str, Any]]:
-    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives), each
-    host asked once, all at once; a silent host's workers read `unreachable`, alive.
-    remote/engine.py adds the Kubernetes hosts' rows."""
-
-    recs = ssh_records(data)
-    if not recs:
-        return []
-    wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
-    links = {}
-    for name in wanted:
-        try:
-            h = reg.get(data, name)
-        except HostError:
-            continue
-        lk = link_at(data, h)
-        links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(links))) as pool:
-        answers = dict(zip(links, pool.map(_ls, links.values()), strict=True))
-    out: list[dict[str, Any]] = []
-    for wid, rec in recs.items():
-        host = rec["host"]
-        listing = answers.get(host)
-        row: dict[str, Any] | None = None
-        if listing is not None:
-            row = next((r for r in listing if r.get("id") == wid), None)
-            if row is None or not row.get("alive"):
-                reg.mark_over(data, wid, (row or {}).get("exit_code"), _how_ended(row))
-                keep_limit(data, wid, row)
-        if row is None and not rec.get("over") and host in links and listing is None:
-            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
-            continue
-        if row is None:
-            rec = reg.record(data, wid) or rec
-            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
-            continue
-        out.append(_far_row(wid, host, rec, row, clock, (waiting, stuck_secs)))
-    return out
-
-
-def _far_row(
-    wid: str,
-    host: str,
-    rec: dict[str, Any],
-    row: dict[str, Any],
-    clock: Clock,
-    judge: tuple[set[str], int],
-) -> dict[str, Any]:
-    """A live or ended worker's row from its host's `ls` answer (`judge`: the workers
-    waiting on an ask, the stuck bound)."""
-    now = clock.now()
-    # the host's answer is outside input: a number past any real one reads as unknown.
-    # How long it has been quiet is the host's measure on its own monotonic clock, an
-    # age taken from our now: never its wall clock against ours (an older satellite
-    # sends only its output.log's time; that stands, but judges no one stuck).
-    quiet = untrusted.age(row.get("quiet_s"))
-    if quiet is not None:
-        last: float | None = now - quiet
-    else:
-        last = untrusted.moment(row.get("last_output_unix"), now)
-    alive = row.get("alive") is True
-    said = untrusted.words(row.get("state")) or "unknown"
-    r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
-    if alive:
-        r["health"] = health(wid, True, *judge, quiet)
-        _screen_waits(r, row.get("needs_input"))
-    _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
-    r["note"] = untrusted.words(row.get("note")) if alive else None
-    r["label"] = untrusted.words(row.get("label")) or said
-    r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
-    r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
-    return r
-
-
-def _screen_waits(r: dict[str, Any], said: Any) -> None:
-    """A busy or quiet worker whose screen its host judged waiting on a human (its approval
-    prompt, its idle input box: remote/ssh/farlook.py) is needs-input, as one here would be;
-    the host's words are outside input: one plain line, cut."""
-    words = untrusted.words(said)
-    if words and r["health"] in ("busy", "stuck"):
-        plain = " ".join("".join(c if c.isprintable() else " " for c in words).split())
-        r["health"], r["needs_input"] = HEALTH, plain
-
-
-def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
-    """The row of a worker at a bound on its host says which, as `ls` says it here."""
-    if limit in LIMIT_HEALTH:
-        r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
-    return r
-
-
-def _how_ended(row: dict[str, Any] | None) -> str:
-    """How an ended worker ended, from its host's row: exited or killed as it says; still
-    said running or starting once over, its supervisor died there (killed, as at home)."""
-    said = (row or {}).get("state")
-    return "killed" if said in ("killed", "running", "starting", "dead") else "exited"
-
-
-def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
-    """An ended worker's bound, as its host said it, kept in the home's record: the host is
-    not asked about an ended worker again."""
-    limit = (row or {}).get("limit")
-    rec = reg.record(data, wid)
-    if rec is not None and limit in LIMIT_HEALTH and rec.get("limit") != limit:
-        store.write_json(reg.record_file(data, wid), {**rec, "limit": limit})
-
-
-def base_row(
-    wid: str,
-    host: str,
-    rec: dict[str, Any],
-    state: str,
-    alive: bool,
-    exit_code: Any,
-    last: Any,
-) -> dict[str, Any]:
-    row = {
-        "id": wid,
-        "state": state,
-        "alive": alive,
-        "exit_code": exit_code if isinstance(exit_code, int) else None,
-        "health": "unreachable" if state == "unreachable" else ("busy" if alive else "dead"),
-        "note": None,
-        "verify": None,
-        "verify_output": None,
-        "started_at": rec.get("started_at"),
-        "last_output_at": None,
-        "last_output_unix": last if isinstance(last, float) else None,
-        "needs_input": None,
-        "ask_since_unix": None,
-        "pending_tells": 0,
-        "label": state,
-        "sandboxed": rec.get("sandboxed") is True,
-        "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
-        "host": host,
-    }
-    return _at_limit(row, rec.get("limit"))  # ended at a bound there: the home kept its word
 
 
 def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -95,14 +96,14 @@ def host_policy(policy: SandboxPolicy, root: Path, sid: str, home: str) -> Sandb
     )
 
 
-def shim(python: str, home: str) -> str:
-    """The `looop` a sandboxed worker runs (readable inside: outside every satellite); its
-    folder, for PATH."""
-    d = os.path.join(home, SHIM_DIR)
-    path = os.path.join(d, "looop")
-    store.write_if_changed(path, script(python).encode())
+def shim(folder: str) -> str:
+    """A remote worker's `looop` (ssh/shim.py under this python) written in `folder`: the
+    folder, for PATH. A sandboxed worker's is in the host's SHIM_DIR (readable inside: outside
+    every satellite)."""
+    path = os.path.join(folder, "looop")
+    store.write_if_changed(path, script(sys.executable).encode())
     os.chmod(path, 0o755)
-    return d
+    return folder
 
 
 def _boxes(root: Path) -> list[tuple[str, Path]]:

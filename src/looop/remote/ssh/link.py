@@ -78,18 +78,9 @@ class Link:
         argv = ["ssh"]
         if self.host.ssh_config:
             argv += ["-F", self.host.ssh_config]
-        argv += [
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-            "-o",
-            f"ServerAliveInterval={ALIVE_INTERVAL_S}",
-            "-o",
-            f"ServerAliveCountMax={ALIVE_COUNT}",
-            "-o",
-            f"ControlPath={self.control}",
-        ]
+        opts = ["BatchMode=yes", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        opts += [f"ServerAliveInterval={ALIVE_INTERVAL_S}", f"ServerAliveCountMax={ALIVE_COUNT}"]
+        argv += [word for opt in (*opts, f"ControlPath={self.control}") for word in ("-o", opt)]
         if self.host.port:
             argv += ["-p", str(self.host.port)]
         if self.host.user:

@@ -14,7 +14,6 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.lastoutput import last_output
 from looop.remote.ssh import farbounds
-from looop.remote.ssh.farlook import screen_waits
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
 from looop.sessions.logs import read_log
@@ -26,6 +25,8 @@ from looop.sessions.state import (
     validate_id,
     wait_code,
 )
+from looop.views.needsinput import HEALTH, refine
+from looop.workers.needsinput import Looker
 
 KEY_RE = re.compile(r"[0-9a-f]{16}")
 RELAY = "relay.sock"
@@ -40,7 +41,7 @@ THERE_VERBS = ("review", "resume", "land")
 CHANGE_VERBS = ("diff",)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from looop.home.clock import Clock
 
@@ -61,7 +62,7 @@ def worker_row(root: Path, s: Session, clock: Clock, waits: str | None = None) -
     this host's monotonic clock (its supervisor's log/output.last, home/lastoutput.py):
     `quiet_s` is an age, which the home takes from its own now, so neither a step of this
     host's wall clock nor its skew from the home's ever makes a worker stuck or hides one.
-    `waits`: what its screen waits on, judged here (farlook.py)."""
+    `waits`: what its screen waits on, judged here (screen_waits)."""
     last, quiet = last_output(str(s.dir), s.alive, clock)
     return {
         "needs_input": waits,
@@ -77,6 +78,18 @@ def worker_row(root: Path, s: Session, clock: Clock, waits: str | None = None) -
         "last_output_unix": last,  # this host's wall clock: for an older home only
         "quiet_s": quiet if quiet is None or quiet >= 0.0 else None,
     }
+
+
+def screen_waits(root: Path, listed: Sequence[Session], clock: Clock) -> dict[str, str]:
+    """Live worker id -> what its screen waits on (`approval: …`, `idle: …`), judged here as
+    the beat looks at home (a screen read only when its log changed), so the home learns it
+    without reading screens over SSH; the CLIs' own patterns (a host has no home config)."""
+    rows = [{"id": s.id, "alive": True, "health": "busy"} for s in listed if s.alive]
+    if not rows:
+        return {}
+    dirs = {s.id: {"dir": str(s.dir)} for s in listed}
+    refine(str(root), rows, dirs, clock, None, Looker())
+    return {str(r["id"]): str(r["needs_input"]) for r in rows if r["health"] == HEALTH}
 
 
 def handle(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,6 @@ from looop.workers import resume as rsm
 from looop.workers import worktree as wt
 from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
 from looop.workers.mcpwire import wire
-
-
-def _shim(d: Path, real: str) -> str:
-    """`looop` on a remote worker's PATH: the contract verbs go home, the rest run here."""
-    path = d / "bin" / "looop"
-    store.write_if_changed(path, script(sys.executable).encode())
-    os.chmod(path, 0o755)
-    return str(path.parent)
 
 
 def refresh_shims(root: Path, home: str) -> None:
@@ -159,13 +152,13 @@ def spawn(
     return s, trees
 
 
+@dataclass(frozen=True)
 class Box:
     """A sandboxed start's parts, checked before anything changes: its policy (as the home
     resolved it) and srt's path here."""
 
-    def __init__(self, policy: SandboxPolicy, prog: str) -> None:
-        self.policy = policy
-        self.prog = prog
+    policy: SandboxPolicy
+    prog: str
 
 
 def _box(ctx: Ctx, sid: str, req: dict[str, Any]) -> Box | None:
@@ -205,12 +198,11 @@ def _start(
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
     env.update({str(k): str(v) for k, v in extra.items()})
-    real = ctx.bin
-    shim = _shim(root, real)
+    shim = boxed.shim(str(root / "bin"))
     env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
     env["LOOOP_BIN"] = os.path.join(shim, "looop")  # the contract says "$LOOOP_BIN" claim …
     env["LOOOP_DATA_DIR"] = str(root)
-    env["LOOOP_REAL_BIN"] = real
+    env["LOOOP_REAL_BIN"] = ctx.bin
     env["LOOOP_RELAY_SOCK"] = str(relay)
     env["LOOOP_WORKSPACE"] = str(work)
     env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
@@ -320,7 +312,7 @@ def _start_boxed(
     drop.mkdir(parents=True, exist_ok=True)
     for old in drop.iterdir():  # the last run's requests say nothing now
         store.remove(old)
-    shim = boxed.shim(sys.executable, home)
+    shim = boxed.shim(os.path.join(home, boxed.SHIM_DIR))
     env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
     env["LOOOP_BIN"] = os.path.join(shim, "looop")
     env["LOOOP_CALLHOME_DIR"] = str(drop)
