@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from looop.home import jsonio, logfiles, store, where
 from looop.home.errors import CorruptState
+from looop.home.stamps import parse_utc
 from looop.spend.worklimit import said_until
 
 if TYPE_CHECKING:
@@ -45,13 +46,15 @@ if TYPE_CHECKING:
 
 HEALTH = "needs-input"
 CACHE = ".needs-input.json"  # in <data>: per worker, the log it judged and the verdict
-CACHE_VERSION = 2  # 2: an idle box seen keeps when (`at`)
+CACHE_VERSION = 3  # 3: an idle box seen keeps when it may count (`ready`)
 LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
 REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
 # An idle box counts only once it has stood this long with nothing printed: a CLI starved of
-# CPU on a loaded machine can hold its box still for two 1 s looks before its spinner or its
-# approval prompt comes (tests/realcli/test_needs_input.py saw it for two presets).
+# CPU can hold its box still for two 1 s looks before its spinner or approval prompt comes.
 IDLE_QUIET_S = 3.0
+# ...and not before its worker has run this long: a starting CLI draws its box before it
+# sends the brief it was given, and on a loaded machine that box can stand for many seconds.
+START_GRACE_S = 30.0
 
 
 def _log_key(sdir: str) -> list[int] | None:
@@ -150,7 +153,8 @@ def refine(
             text = look.screen(data, r["id"])
             if text is None:
                 continue
-            entry = _looked(look.judge(data, r["id"], sdir, text, custom), key, was, clock)
+            verdict = look.judge(data, r["id"], sdir, text, custom)
+            entry = _looked(verdict, key, was, clock, s.get("started_at"))
             fresh[r["id"]] = entry
             _mark(r, entry["why"])
             continue
@@ -160,13 +164,17 @@ def refine(
         _keep_cache(data, fresh)
 
 
-def _looked(verdict: Any, key: list[int], was: Any, clock: Clock) -> dict[str, Any]:
+def _looked(verdict: Any, key: list[int], was: Any, clock: Clock, started: Any) -> dict[str, Any]:
     """The cache entry for a screen just read and judged."""
     if isinstance(verdict, str) and verdict.startswith("idle"):
         # a CLI starting or between steps draws its input box for a moment: idle counts
         # once the same box has shown IDLE_QUIET_S and a look finds nothing printed since
-        # the last (a blinking cursor redraws it meanwhile)
-        return {"k": key, "why": None, "seen": verdict, "at": _since(was, verdict, clock)}
+        # the last (a blinking cursor redraws it meanwhile), its worker past START_GRACE_S
+        at = _since(was, verdict, clock)
+        born = parse_utc(started) if isinstance(started, str) else None
+        young = 0.0 if born is None else START_GRACE_S - (clock.now() - born)
+        ready = max(at + IDLE_QUIET_S, clock.boottime() + young)
+        return {"k": key, "why": None, "seen": verdict, "at": at, "ready": ready}
     return {"k": key, "why": verdict}
 
 
@@ -178,9 +186,10 @@ def _since(was: Any, verdict: str, clock: Clock) -> float:
 
 
 def _quiet_idle(was: dict[str, Any], clock: Clock) -> Any:
-    """The idle box seen, once it has shown IDLE_QUIET_S (the log unchanged since the last look)."""
-    at = was.get("at")
-    if isinstance(at, (int, float)) and 0 <= clock.boottime() - at < IDLE_QUIET_S:
+    """The idle box seen, once its `ready` time came (the log unchanged since the last look)."""
+    at, ready = was.get("at"), was.get("ready")
+    now = clock.boottime()
+    if isinstance(at, (int, float)) and isinstance(ready, (int, float)) and at <= now < ready:
         return None  # (a reboot since, boot time behind it: it has stood that long)
     return was.get("seen")
 

@@ -32,7 +32,10 @@ def _root(data: Path) -> Path:
 
 
 def _dirs(data: Path, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {str(r["id"]): {"dir": str(_root(data) / str(r["id"]))} for r in rows}
+    return {
+        str(r["id"]): {"dir": str(_root(data) / str(r["id"])), "started_at": r.get("started_at")}
+        for r in rows
+    }
 
 
 def kept(data: Path, rows: list[dict[str, Any]], clock: Clock) -> None:

@@ -87,7 +87,7 @@ def screen_waits(root: Path, listed: Sequence[Session], clock: Clock) -> dict[st
     rows = [{"id": s.id, "alive": True, "health": "busy"} for s in listed if s.alive]
     if not rows:
         return {}
-    dirs = {s.id: {"dir": str(s.dir)} for s in listed}
+    dirs = {s.id: {"dir": str(s.dir), "started_at": s.started_at} for s in listed}
     refine(str(root), rows, dirs, clock, None, Looker())
     return {str(r["id"]): str(r["needs_input"]) for r in rows if r["health"] == HEALTH}
 
