@@ -274,6 +274,33 @@ def test_an_idle_box_quiet_long_enough_is_needs_input(
         assert str(rows[0]["needs_input"]).startswith("idle: ")
 
 
+def test_a_just_started_workers_idle_box_waits_for_its_start_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a CLI given its brief draws its box before it sends it: a worker 5 s old at a still
+    # box is not told idle until it has run START_GRACE_S, then it is
+    from looop.home.stamps import utc_stamp
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    (sdir / "output.log").write_text("starting, its box drawn")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen("claude-idle"))
+    clock, data = FixedClock(), str(tmp_path)
+    sessions = {"w1": {"dir": str(sdir), "started_at": utc_stamp(clock.now() - 5)}}
+
+    def beat(look: Looker | None) -> object:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=look)
+        return rows[0]["health"]
+
+    assert beat(Looker()) == "busy"
+    clock.advance(needsinput.IDLE_QUIET_S * 2)  # quiet long enough, but only 11 s old
+    assert (beat(Looker()), beat(None)) == ("busy", "busy")
+    clock.advance(needsinput.START_GRACE_S - 5 - needsinput.IDLE_QUIET_S * 2)
+    assert (beat(Looker()), beat(None)) == ("needs-input", "needs-input")
+
+
 def test_an_idle_box_that_blinks_counts_once_it_showed_long_enough(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
