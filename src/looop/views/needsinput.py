@@ -172,7 +172,8 @@ def _looked(verdict: Any, key: list[int], was: Any, clock: Clock, started: Any) 
         # the last (a blinking cursor redraws it meanwhile), its worker past START_GRACE_S
         at = _since(was, verdict, clock)
         born = parse_utc(started) if isinstance(started, str) else None
-        young = 0.0 if born is None else START_GRACE_S - (clock.now() - born)
+        # a stamp ahead of the clock (skew, a test's fixed clock): at most the grace
+        young = 0.0 if born is None else START_GRACE_S - max(0.0, clock.now() - born)
         ready = max(at + IDLE_QUIET_S, clock.boottime() + young)
         return {"k": key, "why": None, "seen": verdict, "at": at, "ready": ready}
     return {"k": key, "why": verdict}
