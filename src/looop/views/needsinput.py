@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 
 HEALTH = "needs-input"
+BUSY = ""  # a Looker's verdict on a screen that shows its CLI at work: never waiting
 CACHE = ".needs-input.json"  # in <data>: per worker, the log it judged and the verdict
 CACHE_VERSION = 3  # 3: an idle box seen keeps when it may count (`ready`)
 LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
@@ -52,8 +53,8 @@ REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one
 # An idle box counts only once it has stood this long with nothing printed: a CLI starved of
 # CPU can hold its box still for two 1 s looks before its spinner or approval prompt comes.
 IDLE_QUIET_S = 3.0
-# ...and not before its worker has run this long: a starting CLI draws its box before it
-# sends the brief it was given, and on a loaded machine that box can stand for many seconds.
+# ...and, until its CLI was seen at work, not before its worker has run this long: a starting
+# CLI draws its box before it sends its brief, and on a loaded machine that box can stand still.
 START_GRACE_S = 30.0
 
 
@@ -158,25 +159,30 @@ def refine(
             fresh[r["id"]] = entry
             _mark(r, entry["why"])
             continue
-        fresh[r["id"]] = {"k": key, "why": verdict}
+        fresh[r["id"]] = {**was, "k": key, "why": verdict}
         _mark(r, verdict)
     if look is not None and fresh != cache:
         _keep_cache(data, fresh)
 
 
 def _looked(verdict: Any, key: list[int], was: Any, clock: Clock, started: Any) -> dict[str, Any]:
-    """The cache entry for a screen just read and judged."""
+    """The cache entry for a screen just read and judged. `run`: the worker's start it
+    judged; `busy`: its CLI was seen at work in that run."""
+    same = isinstance(was, dict) and was.get("run") == started
+    busy = verdict == BUSY or (same and was.get("busy") is True)
     if isinstance(verdict, str) and verdict.startswith("idle"):
         # a CLI starting or between steps draws its input box for a moment: idle counts
         # once the same box has shown IDLE_QUIET_S and a look finds nothing printed since
-        # the last (a blinking cursor redraws it meanwhile), its worker past START_GRACE_S
+        # the last (a blinking cursor redraws it meanwhile); before its CLI was seen at work,
+        # not until its worker has run START_GRACE_S
         at = _since(was, verdict, clock)
-        born = parse_utc(started) if isinstance(started, str) else None
+        born = parse_utc(started) if isinstance(started, str) and not busy else None
         # a stamp ahead of the clock (skew, a test's fixed clock): at most the grace
         young = 0.0 if born is None else START_GRACE_S - max(0.0, clock.now() - born)
         ready = max(at + IDLE_QUIET_S, clock.boottime() + young)
-        return {"k": key, "why": None, "seen": verdict, "at": at, "ready": ready}
-    return {"k": key, "why": verdict}
+        seen = {"seen": verdict, "at": at, "ready": ready}
+        return {"k": key, "why": None, **seen, "run": started, "busy": busy}
+    return {"k": key, "why": verdict or None, "run": started, "busy": busy}
 
 
 def _since(was: Any, verdict: str, clock: Clock) -> float:

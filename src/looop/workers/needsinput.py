@@ -26,6 +26,7 @@ from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
 from looop.spend.usagewindows import held_rows
+from looop.views.needsinput import BUSY
 
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
@@ -100,12 +101,17 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
     """`kind: the line` when this plain screen waits for a human, else None. The CLIs named
     in `progs` are judged by their own patterns (every CLI's when none is named), then the
     patterns of `runner` (the worker's own runner) when it has any."""
-    text = text[-MAX_TEXT:]
+    said = _judged(text[-MAX_TEXT:], progs, rules, runner)
+    return said or None
+
+
+def _judged(text: str, progs: set[str], rules: Rules, runner: str | None) -> str | None:
+    """judge's verdict, BUSY where the CLI's own busy line shows."""
     clis = [c for c in rules.builtin if c in progs] or list(rules.builtin)
     for cli in clis:
         busy, needs = rules.builtin[cli]
         if any(p.search(text) for p in busy):
-            return None
+            return BUSY
         for kind, p in needs:
             m = p.search(text)
             if m:
@@ -153,12 +159,14 @@ class Looker:
     def judge(
         self, data: str, wid: str, sdir: str, text: str, custom: dict[str, tuple[str, ...]] | None
     ) -> str | None:
-        """What the worker's screen says, read with the rules for the programs it runs."""
+        """What the worker's screen says, read with the rules for the programs it runs; BUSY
+        where it shows its CLI at work."""
         if self.rules is None:
             self.rules = Rules(custom)
         cmd = _cmd(sdir)
         progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-        return judge(text, progs, self.rules, runner_of(data, wid) if self.rules.custom else None)
+        runner = runner_of(data, wid) if self.rules.custom else None
+        return _judged(text[-MAX_TEXT:], progs, self.rules, runner)
 
 
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:

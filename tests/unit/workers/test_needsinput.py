@@ -301,6 +301,36 @@ def test_a_just_started_workers_idle_box_waits_for_its_start_grace(
     assert (beat(Looker()), beat(None)) == ("needs-input", "needs-input")
 
 
+def test_a_young_worker_seen_at_work_is_idle_once_its_box_stood_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its CLI was seen busy: the box that follows is a turn done, not a start
+    from looop.home.stamps import utc_stamp
+    from tests.clocks import FixedClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    log.write_text("at work")
+    shown = ["claude-busy"]
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: _screen(shown[0]))
+    clock, data = FixedClock(), str(tmp_path)
+    sessions = {"w1": {"dir": str(sdir), "started_at": utc_stamp(clock.now() - 5)}}
+
+    def beat() -> object:
+        rows = [_row("w1")]
+        needsinput.refine(data, rows, sessions, clock, look=Looker())
+        return rows[0]["health"]
+
+    assert beat() == "busy"
+    log.write_text("at work, then its turn done")
+    shown[0] = "claude-idle"
+    clock.advance(1.0)
+    assert beat() == "busy"
+    clock.advance(needsinput.IDLE_QUIET_S)  # 9 s old: well inside the start grace
+    assert beat() == "needs-input"
+
+
 def test_an_idle_box_that_blinks_counts_once_it_showed_long_enough(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
