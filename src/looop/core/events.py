@@ -10,7 +10,6 @@ from typing import Any, Literal, TextIO
 from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.eventlog import append_record
-from looop.home.eventnames import PulseName, RecordName
 from looop.home.terminal import line_for_terminal
 
 Level = Literal["info", "step", "ok", "warn", "error"]
@@ -55,7 +54,7 @@ class Emitter:
     keep_seen: bool = False
     warn_to: TextIO | None = None  # where warnings go when no event stream is shown (stderr)
 
-    def emit(self, level: Level, name: PulseName, msg: str, **fields: Any) -> None:
+    def emit(self, level: Level, name: str, msg: str, **fields: Any) -> None:
         """A pulse line: `[HH:MM:SS] glyph msg` or one JSON object."""
         if self.keep_seen:
             self.seen.append((name, dict(fields, msg=msg, level=level)))
@@ -75,7 +74,7 @@ class Emitter:
         except (OSError, ValueError):
             pass
 
-    def record(self, event: RecordName, **fields: Any) -> None:
+    def record(self, event: str, **fields: Any) -> None:
         """One durable line in events.jsonl; never raises."""
         if self.sink is not None:
             self.sink(event, fields)

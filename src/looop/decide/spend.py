@@ -17,7 +17,6 @@ from looop.core.context import Ctx
 from looop.decide.cost.meter import CostMeter
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
-from looop.home.eventnames import PulseName, RecordName
 from looop.home.sandboxpolicy import resolve
 from looop.spend import cap as decides
 from looop.spend import usd
@@ -46,9 +45,9 @@ class Breaker:
 
     status: str  # budget | capped
     error: str
-    event: PulseName
+    event: str
     message: str
-    record: RecordName
+    record: str
     alert_key: str
     alert: str
     fields: dict[str, Any] = field(default_factory=dict)
