@@ -71,7 +71,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.home.hashing", "hashlib"),  # OpenSSL: the beat hashes, contract verbs only name
     ("looop.loop.tick", "looop.workers.reviewsend"),  # resume, the sandbox: a home that reviews
-    ("looop.home.sessionfiles", "difflib"),  # did you mean: only when an id is not found
+    ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
     ("looop", "importlib.metadata"),  # the version: only what prints or sends it
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
@@ -89,7 +89,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
-    ("looop.cli.root", "difflib"),  # did you mean: only a mistyped verb
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.cli.satverbs"),  # a host's start, review and land verbs
@@ -100,7 +99,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
     ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
-    ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.spend.rotate", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
@@ -115,7 +113,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 42
+LAZY_MAX = 40
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

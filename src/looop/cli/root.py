@@ -12,7 +12,7 @@ from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
 from looop.cli.examples import attach, epilog
 from looop.cli.failure import fail
 from looop.home.clock import Clock
-from looop.home.errors import LooopError
+from looop.home.errors import LooopError, nearest
 from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
@@ -46,12 +46,9 @@ def usage_error(msg: str) -> NoReturn:
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
     """' — did you mean `x`?' for a near miss or another tool's word, else ''. `also`: more
     words another tool's word may lead to (the root's aliases: `ps` -> `ls`)."""
-    import difflib  # lazy: only a mistyped verb pays for it (~15 ms cold)
-
     known = set(choices) | also
     close = [c for c in FOREIGN.get(word.lower(), ()) if c.split()[0] in known]
-    near = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
-    close += [c for c in near if c not in close]
+    close += [c for c in nearest(word, choices, 2) if c not in close]
     return f" — did you mean {' or '.join(f'`{c}`' for c in close[:3])}?" if close else ""
 
 

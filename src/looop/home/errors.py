@@ -15,6 +15,13 @@ EXTRAS = {"k8s": "kubernetes", "mcp": "mcp", "notify": "apprise"}
 WRITABLE_FIX = "remount it writable, or point LOOOP_DATA_DIR at a directory you can write"
 
 
+def nearest(word: str, choices: list[str], n: int) -> list[str]:
+    """Up to `n` of `choices` close to a mistyped `word` (did you mean)."""
+    import difflib  # lazy: only a miss pays for difflib (collections, heapq: ~15 ms cold)
+
+    return difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
+
+
 class LooopError(Exception):
     """A problem the user can fix; the message names what is wrong and what to do."""
 

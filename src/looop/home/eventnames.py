@@ -166,4 +166,3 @@ RECORDS: dict[str, str] = {
     "notify_delivered": "apprise delivered a notification",
     "notify_failed": "a notification could not be sent (or the process ended before it was)",
 }
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looop.home.errors import bad_config_value
+from looop.home.errors import bad_config_value, nearest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -271,10 +271,7 @@ def unknown_key_warnings(cfg: ConfigLike) -> list[str]:
     out: list[str] = []
 
     def near(key: str, choices: list[str]) -> str:
-        # status and ls check every config they read; difflib brings collections and heapq
-        import difflib  # lazy: the door to difflib: only a config with an unknown key pays
-
-        close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+        close = nearest(key, choices, 1)
         return f" — did you mean '{close[0]}'?" if close else ""
 
     for key in cfg.raw:

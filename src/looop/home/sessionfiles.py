@@ -13,7 +13,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from looop.home import store
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import CorruptState, LooopError, nearest
 from looop.home.hashing import fnv1a_64 as fnv1a_64  # the supervisor's name for its group
 from looop.home.where import SESSIONS
 
@@ -136,9 +136,7 @@ def lock_held(sdir: AnyPath) -> bool:
 
 
 def no_session(data: AnyPath, sid: str) -> SessionError:
-    import difflib  # lazy: only a miss pays for it
-
-    near = difflib.get_close_matches(sid, session_ids(str(data)), n=2, cutoff=0.6)
+    near = nearest(sid, session_ids(str(data)), 2)
     hint = f"did you mean {' or '.join(f'`{n}`' for n in near)}? " if near else ""
     return SessionError(f"no worker or session `{sid}` — {hint}`looop ls` lists them")
 
