@@ -1,11 +1,13 @@
 """Attempts on real git with real worker sessions: `looop worker start ID --attempts` starts
 ID.1 … ID.N from one base, each in its own worktree and branch; `looop review ID` shows them
-side by side, `looop diff ID.1 ID.3` where two differ, `looop needs` asks for a pick, and
+side by side, `looop diff ID.1 ID.3` where two differ, `looop needs` asks for a pick,
+`looop watch`'s review pane shows an attempt's group above its change, and
 `looop land ID --pick N` lands that one as `land` does, journals the pick and stops the
 others (branches kept). Bad input is refused in one line with nothing started."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
@@ -17,10 +19,14 @@ from looop.core.context import Ctx
 from looop.home.sessionfiles import session_ids
 from looop.sessions.client import wait
 from looop.sessions.state import get_session
+from looop.tui.app import WatchApp
+from looop.tui.review import ReviewScreen
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from looop.workers.verify import record
 from tests.helpers import Cli, clean_env, kill_sessions
+from tests.integration.test_watch import SIZE, until
+from tests.integration.test_watch_review import shown
 from tests.integration.workerchange import LOOOP, cli, git, head, journal, refused, repo, wctx
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,6 +59,15 @@ def _committed(tmp: Path, n: int) -> None:
     while not (tmp / f"a{n}.done").exists():
         assert time.monotonic() < deadline, f"attempt {n} never committed"
         time.sleep(0.02)
+
+
+async def _watch_review(c: Ctx, wid: str) -> list[str]:
+    """The lines of `looop watch`'s review pane, opened with r on worker `wid`."""
+    app = WatchApp(c, wid, show_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen), "the review pane")
+        return shown(app)
 
 
 def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
@@ -92,6 +107,10 @@ def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
         assert [(r["id"], r["verify"], r["files"]) for r in side] == [
             ("fix.1", "none", 1), ("fix.2", "passed", 2), ("fix.3", "failed", 1)
         ]  # fmt: skip
+        watched = asyncio.run(_watch_review(wctx, "fix.3"))  # watch: r on one attempt
+        rows = {ln.split()[0]: ln for ln in watched if ln.startswith("fix.")}
+        assert sorted(rows) == ["fix.1", "fix.2", "fix.3"] and "passed" in rows["fix.2"]
+        assert any("+    return x * 3" in ln for ln in watched)  # then its own change
         code, out, err = cli("review", "fix", "--comment-all", "name the factor")
         assert code == 0 and out.count("round 1 drafted: 1 comment(s)") == 3, (out, err)
         assert all((wctx.paths.data / "reviews" / f"fix.{n}.json").exists() for n in (1, 2, 3))

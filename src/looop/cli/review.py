@@ -7,7 +7,6 @@ lines in $VISUAL/$EDITOR, cli/reviewedit.py), `--send` delivers it to the worker
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -157,27 +156,6 @@ def render(r: Review, colour: bool) -> str:
     return "\n".join(out.lines)
 
 
-def table(group: str, got: list[dict[str, Any]]) -> str:
-    """The attempts side by side, one line each, and how to go on (every text face's)."""
-    head = f"{'attempt':<14} {'outcome':<10} {'verify':<8} {'files':>5} {'lines':>11} "
-    lines = [head + f"{'commits':>7} {'spend':>7} {'time':>6}"]
-    for r in got:
-        usd, t = r.get("spend_usd"), r.get("time_s")
-        lines_ = "+{added} -{removed}".format_map(r) if "added" in r else "—"
-        cells = [
-            f"{r['id']:<14} {r['outcome']:<10} {r['verify']:<8}",
-            f"{r.get('files', '—'):>5} {lines_:>11}",
-            f"{r.get('commits', '—'):>7} {f'${usd:.2f}' if usd is not None else '—':>7}",
-            f"{f'{t / 60:.0f}m' if t is not None else '—':>6}",
-        ]
-        lines.append(" ".join(cells) + (f"  ({r['error']})" if "error" in r else ""))
-    lines.append(
-        f"one's change: looop review {group}.N · two compared: looop worker diff {group}.1 "
-        f"{group}.2 · land one: looop land {group} --pick N"
-    )
-    return "\n".join(for_terminal(line) for line in lines)
-
-
 def _said(rd: Round, sent: bool) -> str:
     if sent:
         return f"round {rd.n} sent to worker: {rd.sent} ({len(rd.comments)} comment(s))"
@@ -227,7 +205,7 @@ def review_cmd(
     group = attempts_of(str(ctx.paths.data), wid)
     if group and not (on_lines or on_all or send or in_editor):
         side = attempts.rows(ctx, wid, lambda a: _seen(ctx, a))
-        click.echo(jsonio.dumps(side, indent=2) if as_json else table(wid, side))
+        click.echo(jsonio.dumps(side, indent=2) if as_json else attempts.table(wid, side))
         return
     for each in group or [wid]:  # the same comments to every attempt of a group
         c = change_of(ctx, each)  # here, on an SSH host or in a pod: the change is read there

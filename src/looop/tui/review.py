@@ -3,7 +3,8 @@ the head, verify, commits, the stat, its report, the comment rounds, then the hu
 as lines a cursor moves through. c comments on the line under the cursor (a line of the
 branch's tip: added or context) or, anywhere else, on the whole change; w on the whole change;
 s sends the round; l lands the change (both confirmed); Esc closes. Drawn from the review's
-JSON generically: files with hunks, in as many repository sections as the review has."""
+JSON generically: files with hunks, in as many repository sections as the review has; an
+attempt's whole group side by side above its own change."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from looop.act.landaway import change_of
 from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
 from looop.tui.modals import Acts, Confirm, Line
+from looop.workers import attempts
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on
 Act = Callable[[str, Callable[[], str], Callable[[], None] | None], None]
@@ -39,6 +43,21 @@ def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop review SID --json`, read by the worker's Backend where its checkouts are (here,
     its SSH host or its pod); one line (LooopError) when it cannot be read."""
     return backend_for(ctx, sid).review(sid)
+
+
+def side_by_side(ctx: Ctx, sid: str) -> list[Text]:
+    """An attempt's whole group above its own change, as `looop review GROUP` shows it."""
+    group, _, n = sid.rpartition(".")
+    if not (n.isdigit() and sid in attempts_of(str(ctx.paths.data), group)):
+        return []
+    try:
+        got = attempts.rows(ctx, group, lambda a: change_of(ctx, a).review())
+    except LooopError as e:
+        return [_line(str(e), "red")]
+    return [
+        _line(ln, "bold" if i == 0 else "")
+        for i, ln in enumerate(attempts.table(group, got).splitlines())
+    ]
 
 
 def _tips(r: dict[str, Any]) -> dict[str, str]:
@@ -181,7 +200,7 @@ class ReviewScreen(ModalScreen[None]):
             self.lines.add_option(Option(_line(str(e), "red")))
             return
         at = self.lines.highlighted
-        drawn = review_lines(self.data)
+        drawn = [(t, None) for t in side_by_side(self.ctx, self.sid)] + review_lines(self.data)
         self.places = [p for _, p in drawn]
         self.lines.clear_options()
         self.lines.add_options([Option(t) for t, _ in drawn])

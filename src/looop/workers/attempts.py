@@ -15,6 +15,7 @@ from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.stamps import parse_utc
+from looop.home.terminal import for_terminal
 from looop.sessions.client import kill, wait
 from looop.sessions.state import SessionError, reap
 from looop.spend.usagewindows import unhold
@@ -65,6 +66,27 @@ def rows(
             row["landed"] = r.landed
         out.append(row)
     return out
+
+
+def table(group: str, got: list[dict[str, Any]]) -> str:
+    """The attempts side by side, one line each, and how to go on (every text face's)."""
+    head = f"{'attempt':<14} {'outcome':<10} {'verify':<8} {'files':>5} {'lines':>11} "
+    lines = [head + f"{'commits':>7} {'spend':>7} {'time':>6}"]
+    for r in got:
+        usd, t = r.get("spend_usd"), r.get("time_s")
+        lines_ = "+{added} -{removed}".format_map(r) if "added" in r else "—"
+        cells = [
+            f"{r['id']:<14} {r['outcome']:<10} {r['verify']:<8}",
+            f"{r.get('files', '—'):>5} {lines_:>11}",
+            f"{r.get('commits', '—'):>7} {f'${usd:.2f}' if usd is not None else '—':>7}",
+            f"{f'{t / 60:.0f}m' if t is not None else '—':>6}",
+        ]
+        lines.append(" ".join(cells) + (f"  ({r['error']})" if "error" in r else ""))
+    lines.append(
+        f"one's change: looop review {group}.N · two compared: looop worker diff {group}.1 "
+        f"{group}.2 · land one: looop land {group} --pick N"
+    )
+    return "\n".join(for_terminal(line) for line in lines)
 
 
 def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str, Any]]]:
