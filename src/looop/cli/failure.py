@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -83,7 +82,7 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     except Exception:
         pass
 
-    dirs.append(tempfile.gettempdir())
+    dirs.append(env.get("TMPDIR") or "/tmp")  # tempfile's first choice, without its import
     for d in dirs:
         try:
             os.makedirs(d, exist_ok=True)
