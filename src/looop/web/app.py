@@ -32,14 +32,13 @@ from looop.home.errors import LooopError, need_extra
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.spend.days import Held
-from looop.web import actions, metrics, reads, reviews
+from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Read, answer, cost_key, kept_fleet, seen
 from looop.web.errors import WebError
-from looop.web.events import Hub
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
 from looop.web.revival import pulse_kept
-from looop.web.streams import NO_STORE, live_events, screen_changes, sse
+from looop.web.streams import NO_STORE, Hub, live_events, screen_changes, sse
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
@@ -154,7 +153,7 @@ _CALLS: list[tuple[str, str, Callable[..., Any]]] = [
     (
         "GET /workers/{sid}/review",
         "A repo worker's change for review (`looop review`).",
-        reviews.worker_review,
+        reads.worker_review,
     ),
     ("POST /asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask),
     ("POST /sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell),
@@ -177,9 +176,9 @@ _CALLS: list[tuple[str, str, Callable[..., Any]]] = [
     (
         "POST /workers/{wid}/review/comments",
         'Draft a review comment: {"text", "file"?, "line"?} (no file: the whole change).',
-        reviews.comment,
+        actions.comment,
     ),
-    ("POST /workers/{wid}/review/send", "Send the drafted round (`--send`).", reviews.send),
+    ("POST /workers/{wid}/review/send", "Send the drafted round (`--send`).", actions.send),
     ("POST /workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall),
     (
         "POST /workers/{wid}/continue",
@@ -191,7 +190,7 @@ _CALLS: list[tuple[str, str, Callable[..., Any]]] = [
         'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
         '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '
         'as is a conflict, with "conflict": the comment to send back.',
-        reviews.land_change,
+        actions.land_change,
     ),
 ]
 CONTRACT = (
