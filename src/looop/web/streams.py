@@ -289,8 +289,9 @@ async def _screens(
 
 
 class Written:
-    """When to look at a local session's screen again: its files written, a settle look a
-    moment after, every SCREEN_RESYNC_S regardless; never sooner than SCREEN_POLL_S."""
+    """When the kernel says a watched file was written (a Watcher read by the event loop).
+    `next`: when to look at a local session's screen again: its files written, a settle look
+    a moment after, every SCREEN_RESYNC_S regardless; never sooner than SCREEN_POLL_S."""
 
     def __init__(self, watcher: Watcher) -> None:
         self.watcher = watcher
@@ -305,15 +306,23 @@ class Written:
         if self.watcher.drain():
             self.woken.set()
 
+    async def wait(self, timeout: float) -> bool:
+        """Whether a change was heard within `timeout` (or before: each is heard once).
+        asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel when the event is
+        set at that moment, and the waiter would outlive what cancelled it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.woken.wait()
+        heard = self.woken.is_set()
+        self.woken.clear()
+        return heard
+
     async def next(self) -> None:
         await asyncio.sleep(SCREEN_POLL_S)
         if self.settle or self.fd is None:
             self.settle = False
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.woken.wait(), SCREEN_RESYNC_S)
-        self.settle = self.woken.is_set()
-        self.woken.clear()
+        self.settle = await self.wait(SCREEN_RESYNC_S)
 
     def close(self) -> None:
         if self.fd is not None:
