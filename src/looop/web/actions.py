@@ -40,7 +40,7 @@ from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
 from looop.spend.breakers import start_refused
-from looop.web.errors import LISTED, WebError, not_found, reaching, refused, unreached
+from looop.web.errors import LISTED, WebError, reaching, refused, unreached
 from looop.web.reads import session_id, way
 from looop.workers import reviewsend
 from looop.workers.backend import live
@@ -98,7 +98,7 @@ def _steer(
 def _way(ctx: Ctx, sid: str) -> Backend:
     """The backend of worker `sid` (web/reads.way); 404 for the pulse or a bad id."""
     if sid == "pulse":
-        raise not_found("the pulse is not a worker — pause and resume it instead")
+        raise WebError(404, "the pulse is not a worker — pause and resume it instead")
     return way(ctx, _worker_id(sid))
 
 
@@ -106,7 +106,7 @@ def _worker_id(sid: str) -> str:
     try:
         return validate_id(sid)
     except SessionError:
-        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+        raise WebError(404, f"no worker '{sid[:80]}' — {LISTED}") from None
 
 
 def _reach(ctx: Ctx, sid: str) -> Reach:
@@ -152,7 +152,7 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
     try:
         check_worker(ask_id, "ask id")
     except AskError:
-        raise not_found(f"no ask '{ask_id[:80]}'") from None
+        raise WebError(404, f"no ask '{ask_id[:80]}'") from None
     try:
         answer(p.asks, p.answers, ask_id, text, ctx.clock.now(), False)
     except AskAnswered:
@@ -162,7 +162,9 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
             409, f"ask '{ask_id}' was answered and is gone from the pending list"
         ) from None
     except NoSuchAsk:
-        raise not_found(f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones") from None
+        raise WebError(
+            404, f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones"
+        ) from None
     except NotAnOption as e:
         raise WebError(400, str(e)) from None
     except AskError as e:
@@ -392,6 +394,8 @@ class Acting:
         try:
             got: dict[str, Any] = fn(self.ctx, *args, actor=self.actor)
         except WebError as e:
+            if "conflict" in e.more:  # a land's: the comment to send back goes with the line
+                raise LandConflict(e.message, str(e.more["conflict"])) from None
             raise LooopError(e.message) from None
         return got
 
@@ -420,10 +424,7 @@ class Acting:
         return "pulse resumed"
 
     def comment(self, sid: str, file: str, line: int, text: str) -> str:
-        body: dict[str, Any] = {"text": text}
-        if file:
-            body |= {"file": file, "line": line}
-        got = self._do(comment, sid, body)
+        got = self._do(comment, sid, {"text": text, "file": file, "line": line if file else None})
         return f"comment drafted on {sid} (round {got['round']}: {got['comments']}) — s sends"
 
     def send_review(self, sid: str) -> str:
@@ -431,13 +432,7 @@ class Acting:
         return f"round {got['round']} sent to {sid}: {got['how']}"
 
     def land(self, sid: str, mode: str, at: dict[str, str]) -> str:
-        try:
-            body = {"mode": mode, "at": at}
-            done = land_change(self.ctx, sid, body, actor=self.actor)
-        except WebError as e:
-            if "conflict" in e.more:  # the comment to send back goes with the one line
-                raise LandConflict(e.message, str(e.more["conflict"])) from None
-            raise LooopError(e.message) from None
+        done = self._do(land_change, sid, {"mode": mode, "at": at})
         if done["mode"] == "pr":
             return f"pushed {done['branch']} and opened a pull request: {done['url']}"
         return f"landed {sid} into {done['into']} at {str(done['commit'])[:12]}"

@@ -47,9 +47,11 @@ def _json(obj: object) -> str:
 
 
 def _read(fn: Any, *args: Any) -> str:
-    """A resource's JSON; a refusal (no such worker, a host out of reach) in one line."""
+    """A resource's JSON (or text); a refusal (no such worker, a host out of reach) in one
+    line."""
     try:
-        return _json(fn(*args))
+        got = fn(*args)
+        return got if isinstance(got, str) else _json(got)
     except WebError as e:
         raise ResourceError(e.message) from None
     except LooopError as e:
@@ -140,10 +142,7 @@ def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
     @server.resource("looop://workers/{id}/screen", name="screen", mime_type="text/plain")
     def screen(id: str) -> str:
         """A worker's terminal screen as text (`looop shot ID`)."""
-        try:
-            return screen_text(ctx, id)
-        except WebError as e:
-            raise ResourceError(e.message) from None
+        return _read(screen_text, ctx, id)
 
 
 def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, Any]]) -> None:
@@ -162,9 +161,7 @@ def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, A
     ) -> dict[str, Any]:
         """Draft a review comment on a worker's change (`looop review ID --comment FILE:LINE
         TEXT`; without file, `--comment-all TEXT`), kept until review_send delivers it."""
-        body: dict[str, Any] = {"text": text}
-        if file:
-            body |= {"file": file, "line": line}
+        body = {"text": text, "file": file or "", "line": line if file else None}
         return act("review_comment", actions.comment, id, body)
 
     @server.tool(annotations=ACT)

@@ -26,7 +26,7 @@ from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
 from looop.views.status import gather_status
-from looop.web.errors import WebError, not_found, reaching, unreached
+from looop.web.errors import WebError, reaching, unreached
 from looop.workers import attempts
 from looop.workers.errors import HostUnreachable
 from looop.workers.treegit import read_gitdir
@@ -144,7 +144,7 @@ def session_id(raw: str) -> str:
     try:
         return validate_id(raw)
     except SessionError:
-        raise not_found(f"no session '{raw[:80]}'") from None
+        raise WebError(404, f"no session '{raw[:80]}'") from None
 
 
 def way(ctx: Ctx, sid: str) -> Backend:
@@ -222,7 +222,7 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     try:
         info: dict[str, Any] = dict(show_run(ctx, run_id))
     except LooopError:
-        raise not_found(f"no run '{run_id[:80]}' — GET /api/v1/runs lists them") from None
+        raise WebError(404, f"no run '{run_id[:80]}' — GET /api/v1/runs lists them") from None
     text = str(info.pop("output_text", ""))
     if len(text) > MAX_RUN_OUTPUT:
         text = text[-MAX_RUN_OUTPUT:]
