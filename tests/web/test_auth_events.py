@@ -13,7 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.home.paths import Paths
 from looop.web.auth import Guard, load_or_make_token, token_ok, token_path
-from looop.web.events import Hub, Sent
+from looop.web.streams import Hub, Sent
 
 
 def test_token_is_kept_0600_and_reused_until_renewed(paths: Paths) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from looop.home.errors import LooopError
-from looop.web.door import BURSTS, MIN_CAP, RESERVE_FDS, Limits, fit_cap
+from looop.web.server import BURSTS, MIN_CAP, RESERVE_FDS, Limits, fit_cap
 
 
 def _needs(limits: Limits) -> int:

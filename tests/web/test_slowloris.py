@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.web.door import Limits
+from looop.web.server import Limits
 from tests.helpers import clean_env
 
 LOOOP = str(Path(sys.executable).with_name("looop"))

@@ -24,8 +24,8 @@ from looop.home import store
 from looop.home.revive import Keeper
 from looop.web import revival
 from looop.web.cache import Changes
-from looop.web.events import Hub
 from looop.web.server import Server
+from looop.web.streams import Hub
 
 QUIET_S = 0.6  # long enough for the old timers (0.2 s, 2 s at every_s=0.05, 0.1 s) to fire
 

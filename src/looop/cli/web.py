@@ -56,7 +56,7 @@ def web_cmd(
         click.echo(link(ctx))
         return
     # lazy: starlette and uvicorn load only for this verb (`looop --help` loads this module)
-    from looop.web import door, server
+    from looop.web import server
 
     try:
         web = web_settings(ctx.config().raw)
@@ -71,7 +71,7 @@ def web_cmd(
         tls_key=tls_key,
         new_token=new_token,
         public_url=web.get("url"),
-        limits=door.Limits(*door_limits(web)),
+        limits=server.Limits(*door_limits(web)),
     )
     show_role(f"looop: web {ctx.paths.data}")  # `ps -o args`; home/procname.is_web knows it
     raise SystemExit(server.serve(ctx, opt, sys.stdout, sys.stderr))

@@ -38,7 +38,7 @@ def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
     return web
 
 
-# The door's knobs (web/door.py): key -> (default, lowest, highest, unit). Defaults a phone
+# The door's knobs (web/server.py's door): key -> (default, lowest, highest, unit). Defaults a phone
 # on a slow network never meets, bounds that keep the server able to answer at all.
 DOOR: dict[str, tuple[int, int, int, str]] = {
     "client_timeout_secs": (10, 1, 120, "seconds"),

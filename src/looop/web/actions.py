@@ -1,18 +1,23 @@
 """The write side of the API: every action goes the way the CLI verb goes — a typed decision
 through the executor (kill, send, keys, goal), the mailbox (answer, tell), the daemon (pause =
 `looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web" (or the
-caller's `actor`: "mcp"). Every check runs before anything is written, so a refused request
-leaves no trace."""
+caller's `actor`: "mcp"). A worker's review is answered as the CLI answers it: a comment
+drafted (`looop review --comment`), the round sent (`--send`), the change landed (`looop land`,
+a human's action journaled as approved from the web or `watch`), each where its Backend has it
+(act/landaway.py). Every check runs before anything is written, so a refused request leaves
+no trace."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from looop.act.actions import decision_from_obj
 from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
-from looop.act.landing import LandConflict
+from looop.act.landaway import change_of
+from looop.act.landing import Approved, LandConflict
 from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
@@ -31,12 +36,13 @@ from looop.human.mailbox import (
 )
 from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
+from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
 from looop.spend.breakers import start_refused
-from looop.web import reviews
-from looop.web.errors import LISTED, WebError, not_found, reaching, unreached
-from looop.web.reads import way
+from looop.web.errors import LISTED, WebError, reaching, refused, unreached
+from looop.web.reads import session_id, way
+from looop.workers import reviewsend
 from looop.workers.backend import live
 from looop.workers.errors import HostUnreachable
 
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     from looop.workers.backend import Backend, Reach
 
 ACTOR = "web"
+MODES = ("ff", "merge", "pr")  # how a change lands
 MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
 MAX_JOURNAL_TEXT = 2000  # typed text kept in its journal line (one line, whole unless huge)
 
@@ -91,12 +98,15 @@ def _steer(
 def _way(ctx: Ctx, sid: str) -> Backend:
     """The backend of worker `sid` (web/reads.way); 404 for the pulse or a bad id."""
     if sid == "pulse":
-        raise not_found("the pulse is not a worker — pause and resume it instead")
+        raise WebError(404, "the pulse is not a worker — pause and resume it instead")
+    return way(ctx, _worker_id(sid))
+
+
+def _worker_id(sid: str) -> str:
     try:
-        validate_id(sid)
+        return validate_id(sid)
     except SessionError:
-        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
-    return way(ctx, sid)
+        raise WebError(404, f"no worker '{sid[:80]}' — {LISTED}") from None
 
 
 def _reach(ctx: Ctx, sid: str) -> Reach:
@@ -113,10 +123,7 @@ def _live(ctx: Ctx, sid: str) -> None:
 def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop worker unstall ID`: a human clears a stalled worker (never MCP's: an agent)."""
     del body  # nothing to say but the id
-    try:
-        validate_id(sid)
-    except SessionError:
-        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+    _worker_id(sid)
     try:
         rec = clear_stall(ctx, ctx.knobs(), sid, actor)
     except LooopError as e:
@@ -127,10 +134,7 @@ def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def go_on(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop worker continue ID [--budget USD]`: a worker at its budget goes on."""
     del actor  # the budget file says the ceiling; nothing is journaled, as on the CLI
-    try:
-        validate_id(sid)
-    except SessionError:
-        raise not_found(f"no worker '{sid[:80]}' — {LISTED}") from None
+    _worker_id(sid)
     budget = body.get("budget_usd")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
         raise WebError(400, '"budget_usd" must be a number of USD (e.g. 5), or left out')
@@ -148,7 +152,7 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
     try:
         check_worker(ask_id, "ask id")
     except AskError:
-        raise not_found(f"no ask '{ask_id[:80]}'") from None
+        raise WebError(404, f"no ask '{ask_id[:80]}'") from None
     try:
         answer(p.asks, p.answers, ask_id, text, ctx.clock.now(), False)
     except AskAnswered:
@@ -158,7 +162,9 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
             409, f"ask '{ask_id}' was answered and is gone from the pending list"
         ) from None
     except NoSuchAsk:
-        raise not_found(f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones") from None
+        raise WebError(
+            404, f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones"
+        ) from None
     except NotAnOption as e:
         raise WebError(400, str(e)) from None
     except AskError as e:
@@ -306,6 +312,77 @@ def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
         raise WebError(409, why)
 
 
+def _field(body: dict[str, Any], key: str) -> str:
+    v = body.get(key, "")
+    if not isinstance(v, str):
+        raise WebError(400, f"field '{key}' must be a string")
+    return v
+
+
+def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """{"text", "file"?, "line"?}: a comment on FILE:LINE at the branch's tip, or (no file) on
+    the whole change, added to the draft round; nothing reaches the worker until sent."""
+    sid = session_id(sid)
+    text, path = _field(body, "text"), _field(body, "file")
+    line = body.get("line")
+    if path and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
+        raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
+    if not path and line is not None:
+        raise WebError(400, "field 'line' needs its 'file'")
+    try:
+        c = change_of(ctx, sid)  # here, on an SSH host or in a pod: the lines are read there
+        c.has_change()  # no change to comment on: the state, not the request
+    except LooopError as e:  # no such worker: 404, as its other routes answer
+        raise refused(sid, e) from None
+    on_lines = [(f"{path}:{line}", text)] if path else []
+    on_all = [] if path else [text]
+    try:
+        rd = c.comment(on_lines, on_all)
+    except Unreachable as e:
+        raise unreached(sid, e) from None
+    except LooopError as e:
+        raise WebError(400, str(e)) from None
+    return {"ok": True, "round": rd.n, "comments": len(rd.comments)}
+
+
+def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """The draft round as one message: told to a live worker, an ended one resumed first."""
+    sid = session_id(sid)
+    knobs = ctx.knobs()
+    try:
+        rd = change_of(ctx, sid).send(knobs)
+    except LooopError as e:  # its host away (503), no such worker (404), no draft (409)
+        raise refused(sid, e) from None
+    append_journal(ctx, knobs, f"{actor}: {reviewsend.sent_line(sid, rd)}")
+    return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
+
+
+def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """{"at": the tip shown (each repository's: {name: sha}), "mode"?: "ff"|"merge"|"pr",
+    "into"?}: `looop land`, approved by the user from `actor`; a branch that moved since
+    is refused (409). A conflict answers 409 with `conflict`: the comment to send back."""
+    sid = session_id(sid)
+    mode, into, at = _field(body, "mode"), _field(body, "into"), body.get("at")
+    if mode and mode not in MODES:
+        raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+    tips = {"": at} if isinstance(at, str) else at
+    if (
+        not isinstance(tips, dict)
+        or not tips
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in tips.items())
+    ):
+        raise WebError(400, "field 'at' must be the tip the review showed ({name: tip} of several)")
+    knobs, who = ctx.knobs(), f"user ({actor})"
+    try:  # here, on an SSH host or in a pod: landed there
+        c = change_of(ctx, sid)
+        done = c.land(knobs, mode or None, into or None, who, at=Approved(tips))
+    except LandConflict as e:
+        raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
+    except LooopError as e:
+        raise refused(sid, e) from None
+    return {"ok": True, **asdict(done)}
+
+
 class Acting:
     """These actions for another face (`looop watch`), journaled as `actor`: each returns a
     one-line "done" and raises LooopError with the refusal's one line."""
@@ -317,6 +394,8 @@ class Acting:
         try:
             got: dict[str, Any] = fn(self.ctx, *args, actor=self.actor)
         except WebError as e:
+            if "conflict" in e.more:  # a land's: the comment to send back goes with the line
+                raise LandConflict(e.message, str(e.more["conflict"])) from None
             raise LooopError(e.message) from None
         return got
 
@@ -345,24 +424,15 @@ class Acting:
         return "pulse resumed"
 
     def comment(self, sid: str, file: str, line: int, text: str) -> str:
-        body: dict[str, Any] = {"text": text}
-        if file:
-            body |= {"file": file, "line": line}
-        got = self._do(reviews.comment, sid, body)
+        got = self._do(comment, sid, {"text": text, "file": file, "line": line if file else None})
         return f"comment drafted on {sid} (round {got['round']}: {got['comments']}) — s sends"
 
     def send_review(self, sid: str) -> str:
-        got = self._do(reviews.send, sid, {})
+        got = self._do(send, sid, {})
         return f"round {got['round']} sent to {sid}: {got['how']}"
 
     def land(self, sid: str, mode: str, at: dict[str, str]) -> str:
-        try:
-            body = {"mode": mode, "at": at}
-            done = reviews.land_change(self.ctx, sid, body, actor=self.actor)
-        except WebError as e:
-            if "conflict" in e.more:  # the comment to send back goes with the one line
-                raise LandConflict(e.message, str(e.more["conflict"])) from None
-            raise LooopError(e.message) from None
+        done = self._do(land_change, sid, {"mode": mode, "at": at})
         if done["mode"] == "pr":
             return f"pushed {done['branch']} and opened a pull request: {done['url']}"
         return f"landed {sid} into {done['into']} at {str(done['commit'])[:12]}"

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import re
 import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import looop
 from looop.act import goalarchive
 from looop.contract.requests import Answerer, Refusal, Run
 from looop.core.context import Ctx
@@ -31,16 +32,13 @@ from looop.home.errors import LooopError, need_extra
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.spend.days import Held
-from looop.web import actions, metrics, reads, reviews
+from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
-from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs
+from looop.web.cache import Changes, Kept, Read, answer, cost_key, kept_fleet, seen
 from looop.web.errors import WebError
-from looop.web.events import Hub
-from looop.web.fleetkeep import Read, answer, kept_fleet
-from looop.web.openapi import openapi_doc
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
 from looop.web.revival import pulse_kept
-from looop.web.streams import NO_STORE, live_events, screen_changes, sse
+from looop.web.streams import NO_STORE, Hub, live_events, screen_changes, sse
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
@@ -112,97 +110,248 @@ async def _settled(run: Run, wait_s: float) -> bool:
         stop()
 
 
-@dataclass
-class Site:
-    """One app being built: what its routes share, and its routes so far in match order
-    (with each /api/v1 route's summary for the OpenAPI text)."""
-
-    ctx: Ctx
-    hub: Hub
-    answerer: Answerer
-    changes: Changes | None
-    contract_wait_s: float
-    routes: list[Route | Mount] = field(default_factory=list)
-    listed: list[tuple[str, str, str]] = field(default_factory=list)
-    fleets: dict[bool, Kept[Read]] = field(default_factory=dict)  # the kept /sessions rows
-
-    def api(self, method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
-        def wrap(fn: Handler) -> Handler:
-            async def endpoint(request: Request) -> Response:
-                try:
-                    return await fn(request)
-                except WebError as e:
-                    return error_response(e.status, e.message, e.more)
-                except Exception as e:  # a bug: one line to the client, the trace to stderr
-                    traceback.print_exc(file=sys.stderr)
-                    return error_response(500, f"internal error: {type(e).__name__}")
-
-            self.routes.append(Route(f"/api/v1{path}", endpoint, methods=[method]))
-            self.listed.append((method, path, summary))
-            return fn
-
-        return wrap
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        """fn(ctx, *args) off the event loop: every read and action touches files."""
-        return run_in_threadpool(fn, self.ctx, *args)
+# The routes that are one call, in match order: (method, path and its ?queries' defaults;
+# summary; the call). A GET's call is given the path's parameter then the queries; a POST's,
+# the parameter and the body (one without a parameter is given nothing).
+_CALLS: list[tuple[str, str, Callable[..., Any]]] = [
+    ("GET /sessions/{sid}/screen", "A session's screen: rows of styled runs.", reads.screen),
+    (
+        "GET /sessions/{sid}/log?tail=200",
+        "A session's output tail, ANSI stripped; ?tail=N.",
+        reads.log,
+    ),
+    (
+        "GET /journal?tail=100",
+        "The journal's last lines (`journal --json`); ?tail=N.",
+        reads.journal,
+    ),
+    ("GET /beats?limit=20", "The last beats, how each ended and why; ?limit=N.", reads.beats),
+    ("GET /runs?limit=20", "Recent decide runs; ?limit=N.", reads.runs),
+    ("GET /runs/{rid}", "One run with its output.", reads.run),
+    ("GET /asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).", reads.asks),
+    (
+        "GET /needs",
+        "What waits on a human, each with its answer (`looop needs --json`).",
+        reads.needs,
+    ),
+    ("GET /schedules", "Schedules with their next fire.", reads.schedule_rows),
+    (
+        "GET /goals",
+        "The goals (goals/*.md) with their text, newest change first.",
+        reads.goals,
+    ),
+    (
+        "GET /goals/archived",
+        "The archived goals, newest first, each with why it went.",
+        goalarchive.archived,
+    ),
+    (
+        "GET /sessions/{sid}/diff",
+        "A repo worker's changes (`looop worker diff`).",
+        reads.diff,
+    ),
+    (
+        "GET /workers/{sid}/review",
+        "A repo worker's change for review (`looop review`).",
+        reads.worker_review,
+    ),
+    ("POST /asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask),
+    ("POST /sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell),
+    (
+        "POST /sessions/{sid}/send",
+        'Type into a worker: {"text", "enter": true}.',
+        actions.send_text,
+    ),
+    ("POST /sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys),
+    ("POST /sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill),
+    ("POST /goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal),
+    (
+        "POST /workers/{wid}",
+        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?, '
+        '"budget_usd"?, "on_budget"? ("pause" or "stop")}.',
+        actions.start_worker,
+    ),
+    ("POST /pulse/pause", "Stop the pulse after its beat; workers keep running.", actions.pause),
+    ("POST /pulse/resume", "Start the pulse again.", actions.resume),
+    (
+        "POST /workers/{wid}/review/comments",
+        'Draft a review comment: {"text", "file"?, "line"?} (no file: the whole change).',
+        actions.comment,
+    ),
+    ("POST /workers/{wid}/review/send", "Send the drafted round (`--send`).", actions.send),
+    ("POST /workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall),
+    (
+        "POST /workers/{wid}/continue",
+        'Let a worker at its budget go on: {"budget_usd"?} (none: its budget lifted).',
+        actions.go_on,
+    ),
+    (
+        "POST /workers/{wid}/land",
+        'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
+        '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '
+        'as is a conflict, with "conflict": the comment to send back.',
+        actions.land_change,
+    ),
+]
+CONTRACT = (
+    "A worker away from home speaks its contract (ask, claim, unclaim, tell, told, cost "
+    'report): {"v": 1, "key", "worker", "argv", "stdin"} -> {"out", "err", "code"}, or '
+    '202 {"pending": true} after ~25 s (POST again, same key). Only a worker\'s own token.'
+)
 
 
 def build_app(
     ctx: Ctx, guard: Guard, secure: bool = False, contract_wait_s: float = CONTRACT_WAIT_S
 ) -> Starlette:
-    """The app in steps: open what the routes share, register them in match order, then
-    wrap the whole in its guard (and /metrics, /mcp when configured)."""
-    site = _open_site(ctx, contract_wait_s)
-    states = _kept_states(site)
-    _session_reads(site, states)
-    _history_reads(site)
-    _page_reads(site.api, site.call)
-    _live_reads(site)
-    _actions(site)
-    _contract(site)
-    _pages(site)
-    return _assemble(site, states, guard, secure)
-
-
-def _open_site(ctx: Ctx, contract_wait_s: float) -> Site:
+    """The routes in match order (each /api/v1 one listed for the OpenAPI text), made an app
+    behind its guard (and /mcp when configured)."""
     changes = Changes.open(ctx.paths, ctx.env)
-    return Site(
-        ctx=ctx,
-        hub=Hub(ctx, changes=changes),  # the live stream woken by the same watches
-        answerer=Answerer(ctx, remote_worker(ctx.paths.data), self_only=True),
-        changes=changes,
-        contract_wait_s=contract_wait_s,
-    )
+    hub = Hub(ctx, changes=changes)  # the live stream woken by the same watches
+    states = _kept_states(ctx, changes)
+    fleets = {e: kept_fleet(ctx, changes, e, json_bytes) for e in (False, True)}
+    own = _own_routes(ctx, hub, states, fleets, contract_wait_s)
+    calls = [(spec, summary, _one_call(ctx, spec, fn)) for spec, summary, fn in _CALLS]
+    routes: list[Route | Mount] = []
+    listed: list[tuple[str, str, str]] = []
+    for spec, summary, fn in [*own, *calls]:
+        method, path = spec.split("?")[0].split(" ")
+        routes.append(Route(f"/api/v1{path}", _answered(fn), methods=[method]))
+        listed.append((method, path, summary))
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_doc(listed))
 
-def _kept_states(site: Site) -> dict[bool, Kept[bytes]]:
-    """The dashboard polls /state: built once per change, not once per request (web/cache.py)."""
-    ctx, changes = site.ctx, site.changes
+    routes += [
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        Route("/", index, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        metrics.route(ctx),
+    ]
 
-    def state_key() -> Key:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with pulse_kept(ctx):  # a lost pulse `up` wants is brought back (revival.py)
+            yield
+        await hub.close()
         if changes is not None:
-            return (int(ctx.clock.now()), changes.now())
-        return key_of(ctx.clock, state_inputs(ctx.paths, ctx.env))
+            changes.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
+    app.state.hub = hub
+    app.state.states = states  # the kept /state answers (a test counts their builds)
+    app.state.fleets = fleets  # and /sessions' rows
+    # the guard, with the metrics token's own door to GET /metrics (web/metrics.py)
+    app.add_middleware(
+        GuardMiddleware, guard=guard, secure=secure, metrics=metrics.metrics_token(ctx)
+    )
+    if _mcp_wanted(ctx):
+        need_extra("mcp", 'the config\'s "web": {"mcp": true}')
+        # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
+        from looop.web.mcpserver import mount_http
+
+        mount_http(app, ctx, MAX_BODY)
+    return app
+
+
+def _answered(fn: Handler) -> Handler:
+    """An /api/v1 route: a refusal is its status and one line; a bug one line to the client,
+    the trace to stderr."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except WebError as e:
+            return error_response(e.status, e.message, e.more)
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            return error_response(500, f"internal error: {type(e).__name__}")
+
+    return endpoint
+
+
+def _one_call(ctx: Ctx, spec: str, fn: Callable[..., Any]) -> Handler:
+    """fn(ctx, …) off the event loop, as _CALLS says; a POST's body read (and refused when
+    bad) before anything runs."""
+    method, path, queries = re.split(r"[ ?]", spec + "?")[:3]
+    params = re.findall(r"{(\w+)}", path)
+
+    async def handle(request: Request) -> Response:
+        args: list[Any] = [str(request.path_params[p]) for p in params]
+        if method == "POST":
+            body = await read_body(request)
+            args += [body] if params else []
+        args += [_int(request, k, int(v)) for k, v in parse_qsl(queries)]
+        return JSONResponse(await run_in_threadpool(fn, ctx, *args))
+
+    return handle
+
+
+def _own_routes(
+    ctx: Ctx,
+    hub: Hub,
+    states: dict[bool, Kept[bytes]],
+    fleets: dict[bool, Kept[Read]],
+    contract_wait_s: float,
+) -> list[tuple[str, str, Handler]]:
+    """The /api/v1 routes that are more than one call: kept answers, streams, the contract."""
+    costs = _kept_costs(ctx)
+
+    async def state(request: Request) -> Response:
+        body = await states[_every(request)].get()
+        return Response(body, media_type="application/json")
+
+    async def sessions(request: Request) -> Response:
+        return await answer(fleets[_every(request)], request, ctx.clock, json_bytes)
+
+    async def screen_stream(request: Request) -> Response:
+        sid = str(request.path_params["sid"])
+        first = await run_in_threadpool(reads.screen, ctx, sid)  # 404 before the stream starts
+        return sse(screen_changes(request, ctx, sid, first))
+
+    async def cost(request: Request) -> Response:
+        body = await costs(_int(request, "days", 14))
+        return Response(body, media_type="application/json")
+
+    async def events(request: Request) -> Response:
+        return sse(live_events(request, hub))
+
+    answerer = Answerer(ctx, remote_worker(ctx.paths.data), self_only=True)
+    return [
+        (
+            "GET /state",
+            "The loop at a glance (`looop status --json`); finished workers left out, ?all=1.",
+            state,
+        ),
+        ("GET /sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.", sessions),
+        (
+            "GET /sessions/{sid}/screen/stream",
+            "The screen as SSE, sent when it changes.",
+            screen_stream,
+        ),
+        ("GET /cost", "Spend today by worker and runner, and per day; ?days=N (14).", cost),
+        ("GET /events", "Live events and journal lines (SSE).", events),
+        ("POST /contract", CONTRACT, _contract(ctx, answerer, contract_wait_s)),
+    ]
+
+
+def _kept_states(ctx: Ctx, changes: Changes | None) -> dict[bool, Kept[bytes]]:
+    """The dashboard polls /state: built once per change, not once per request (web/cache.py)."""
+
+    def state_key() -> tuple[object, ...]:
+        return (int(ctx.clock.now()), seen(ctx, changes))
 
     def kept_state(every: bool) -> Kept[bytes]:
-
-        def build() -> bytes:
-            return json_bytes(reads.state(ctx, every))
-
-        return Kept(state_key, build)
+        return Kept(state_key, lambda: json_bytes(reads.state(ctx, every)))
 
     return {False: kept_state(False), True: kept_state(True)}
 
 
-def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
+def _kept_costs(ctx: Ctx) -> Callable[[int], Awaitable[bytes]]:
     """The dashboard reads /cost on every redraw: built again only when the ledger, its day
-    totals or the local date moved (a stat of three files), not once per request; and then
-    from the day totals held since the last build, caught up with the rows appended since
-    (one build at a time: they are caught up in place)."""
-    ctx = site.ctx
-    data = str(ctx.paths.data)
-    inputs = [os.path.join(data, n) for n in ("cost.jsonl", "cost", ".cost-days.json")]
+    totals or the local date moved (cache.cost_key), not once per request; and then from the
+    day totals held since the last build, caught up with the rows appended since (one build
+    at a time: they are caught up in place)."""
     kept: dict[int, Kept[bytes]] = {}
     held, lock = Held(), threading.Lock()
 
@@ -214,187 +363,17 @@ def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
         if days not in kept:
             if len(kept) >= 16:
                 kept.clear()  # a client walking every ?days= keeps no more than a few
-
-            def key() -> Key:
-                day = ctx.clock.local_tm(ctx.clock.now())[:3]
-                return (day, *(stat_of(p) for p in inputs))
-
-            kept[days] = Kept(key, lambda: build(days))
+            kept[days] = Kept(lambda: cost_key(ctx), lambda: build(days))
         return kept[days].get()
 
     return get
-
-
-def _sid(request: Request) -> str:
-    return str(request.path_params["sid"])
 
 
 def _every(request: Request) -> bool:
     return request.query_params.get("all", "") in ("1", "true")
 
 
-def _session_reads(site: Site, states: dict[bool, Kept[bytes]]) -> None:
-    """The loop now: status, sessions, a session's screen and log."""
-    api, call, ctx = site.api, site.call, site.ctx
-    fleets = site.fleets
-    fleets.update({e: kept_fleet(ctx, site.changes, e, json_bytes) for e in (False, True)})
-
-    @api(
-        "GET",
-        "/state",
-        "The loop at a glance (`looop status --json`); finished workers left out, ?all=1.",
-    )
-    async def state(request: Request) -> Response:
-        body = await states[_every(request)].get()
-        return Response(body, media_type="application/json")
-
-    @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
-    async def sessions(request: Request) -> Response:
-        return await answer(fleets[_every(request)], request, ctx.clock, json_bytes)
-
-    @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
-    async def screen(request: Request) -> Response:
-        return JSONResponse(await call(reads.screen, _sid(request)))
-
-    @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
-    async def screen_stream(request: Request) -> Response:
-        first = await call(reads.screen, _sid(request))  # 404 before the stream starts
-        return sse(screen_changes(request, ctx, _sid(request), first))
-
-    @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
-    async def log(request: Request) -> Response:
-        return JSONResponse(await call(reads.log, _sid(request), _int(request, "tail", 200)))
-
-
-def _history_reads(site: Site) -> None:
-    """What happened and what waits: journal, beats, runs, cost, asks, schedules."""
-    api, call = site.api, site.call
-
-    @api("GET", "/journal", "The journal's last lines (`journal --json`); ?tail=N.")
-    async def journal(request: Request) -> Response:
-        return JSONResponse(await call(reads.journal, _int(request, "tail", 100)))
-
-    @api("GET", "/beats", "The last beats, how each ended and why; ?limit=N.")
-    async def beats(request: Request) -> Response:
-        return JSONResponse(await call(reads.beats, _int(request, "limit", 20)))
-
-    @api("GET", "/runs", "Recent decide runs; ?limit=N.")
-    async def runs(request: Request) -> Response:
-        return JSONResponse(await call(reads.runs, _int(request, "limit", 20)))
-
-    @api("GET", "/runs/{rid}", "One run with its output.")
-    async def run(request: Request) -> Response:
-        return JSONResponse(await call(reads.run, str(request.path_params["rid"])))
-
-    costs = _kept_costs(site)
-
-    @api("GET", "/cost", "Spend today by worker and runner, and per day; ?days=N (14).")
-    async def cost(request: Request) -> Response:
-        body = await costs(_int(request, "days", 14))
-        return Response(body, media_type="application/json")
-
-    @api("GET", "/asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).")
-    async def asks(request: Request) -> Response:
-        return JSONResponse(await call(reads.asks))
-
-    @api("GET", "/needs", "What waits on a human, each with its answer (`looop needs --json`).")
-    async def needs(request: Request) -> Response:
-        return JSONResponse(await call(reads.needs))
-
-    @api("GET", "/schedules", "Schedules with their next fire.")
-    async def schedules(request: Request) -> Response:
-        return JSONResponse(await call(reads.schedule_rows))
-
-
-def _live_reads(site: Site) -> None:
-    hub = site.hub
-
-    @site.api("GET", "/events", "Live events and journal lines (SSE).")
-    async def events(request: Request) -> Response:
-        return sse(live_events(request, hub))
-
-
-# (path, summary, action, the path's one parameter or None) for each POST
-_POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
-    ("/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask, "aid"),
-    ("/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell, "sid"),
-    (
-        "/sessions/{sid}/send",
-        'Type into a worker: {"text", "enter": true}.',
-        actions.send_text,
-        "sid",
-    ),
-    ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
-    ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
-    ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
-    (
-        "/workers/{wid}",
-        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?, '
-        '"budget_usd"?, "on_budget"? ("pause" or "stop")}.',
-        actions.start_worker,
-        "wid",
-    ),
-    (
-        "/pulse/pause",
-        "Stop the pulse after its beat; workers keep running.",
-        actions.pause,
-        None,
-    ),
-    ("/pulse/resume", "Start the pulse again.", actions.resume, None),
-    (
-        "/workers/{wid}/review/comments",
-        'Draft a review comment: {"text", "file"?, "line"?} (no file: the whole change).',
-        reviews.comment,
-        "wid",
-    ),
-    ("/workers/{wid}/review/send", "Send the drafted round (`--send`).", reviews.send, "wid"),
-    ("/workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall, "wid"),
-    (
-        "/workers/{wid}/continue",
-        'Let a worker at its budget go on: {"budget_usd"?} (none: its budget lifted).',
-        actions.go_on,
-        "wid",
-    ),
-    (
-        "/workers/{wid}/land",
-        'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
-        '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '
-        'as is a conflict, with "conflict": the comment to send back.',
-        reviews.land_change,
-        "wid",
-    ),
-]
-
-
-def _actions(site: Site) -> None:
-    call = site.call
-
-    def action(fn: Callable[..., Any], param: str | None) -> Handler:
-        """A POST: its body read (and refused when bad) before anything runs, then the
-        action with the path's one parameter and the body, or with nothing at all."""
-
-        async def handle(request: Request) -> Response:
-            body = await read_body(request)
-            if param is None:
-                return JSONResponse(await call(fn))
-            return JSONResponse(await call(fn, str(request.path_params[param]), body))
-
-        return handle
-
-    for path, summary, fn, param in _POSTS:
-        site.api("POST", path, summary)(action(fn, param))
-
-
-def _contract(site: Site) -> None:
-    ctx, answerer, wait_s = site.ctx, site.answerer, site.contract_wait_s
-
-    @site.api(
-        "POST",
-        "/contract",
-        "A worker away from home speaks its contract (ask, claim, unclaim, tell, told, cost "
-        'report): {"v": 1, "key", "worker", "argv", "stdin"} -> {"out", "err", "code"}, or '
-        '202 {"pending": true} after ~25 s (POST again, same key). Only a worker\'s own token.',
-    )
+def _contract(ctx: Ctx, answerer: Answerer, wait_s: float) -> Handler:
     async def contract(request: Request) -> Response:
         token = request.scope.get(WORKER_TOKEN)
         if not isinstance(token, str):
@@ -416,75 +395,39 @@ def _contract(site: Site) -> None:
             return JSONResponse({"pending": True}, status_code=202)
         return JSONResponse(run.answer)
 
+    return contract
 
-def _pages(site: Site) -> None:
-    """Past the API: its OpenAPI text, the dashboard page, its icon and static files."""
-    listed = site.listed
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_doc(listed))
-
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=NO_STORE)
-
-    site.routes += [
-        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
-        Route("/", index, methods=["GET"]),
-        Route("/favicon.ico", favicon, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
+def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """The web API's own description (GET /api/v1/openapi.json), drawn from the routes as
+    they are declared, so it never lists a route that is not served."""
+    paths: dict[str, Any] = {}
+    for method, path, summary in listed:
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", path)
+        ]
+        op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "ok"}}}
+        if params:
+            op["parameters"] = params
+        if method == "POST":
+            op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+        paths.setdefault(f"/api/v1{path}", {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "looop web API", "version": f"1 (looop {looop.__version__})"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(404, f"no such path {request.url.path[:200]}")
 
 
-def _assemble(site: Site, states: dict[bool, Kept[bytes]], guard: Guard, secure: bool) -> Starlette:
-    """The routes made an app, closed with it, behind the guard; /metrics and /mcp outermost."""
-    hub, changes, ctx = site.hub, site.changes, site.ctx
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with pulse_kept(ctx):  # a lost pulse `up` wants is brought back (revival.py)
-            yield
-        await hub.close()
-        if changes is not None:
-            changes.close()
-
-    app = Starlette(routes=site.routes, lifespan=lifespan, exception_handlers={404: _not_found})
-    app.state.hub = hub
-    app.state.states = states  # the kept /state answers (a test counts their builds)
-    app.state.fleets = site.fleets  # and /sessions' rows
-    app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
-    metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
-    if _mcp_wanted(ctx):
-        need_extra("mcp", 'the config\'s "web": {"mcp": true}')
-        # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
-        from looop.web.mcpserver import mount_http
-
-        mount_http(app, ctx, MAX_BODY)
-    return app
-
-
-def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], call: Any) -> None:
-    """The dashboard's panels beyond status: goals, a repo worker's diff."""
-
-    @api("GET", "/goals", "The goals (goals/*.md) with their text, newest change first.")
-    async def goals(request: Request) -> Response:
-        return JSONResponse(await call(reads.goals))
-
-    @api("GET", "/goals/archived", "The archived goals, newest first, each with why it went.")
-    async def goals_archived(request: Request) -> Response:
-        return JSONResponse(await call(goalarchive.archived))
-
-    @api("GET", "/sessions/{sid}/diff", "A repo worker's changes (`looop worker diff`).")
-    async def diff(request: Request) -> Response:
-        return JSONResponse(await call(reads.diff, str(request.path_params["sid"])))
-
-    @api("GET", "/workers/{sid}/review", "A repo worker's change for review (`looop review`).")
-    async def worker_review(request: Request) -> Response:
-        sid = str(request.path_params["sid"])
-        return JSONResponse(await call(reviews.worker_review, sid))
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers=NO_STORE)
 
 
 async def favicon(request: Request) -> Response:

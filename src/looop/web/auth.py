@@ -70,10 +70,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _is_wildcard(host: str) -> bool:
-    return host.strip("[]") in ("0.0.0.0", "::", "")
-
-
 def host_name(value: str) -> str:
     """The lowercase name of `name:port` / `[v6]:port` / `name`; "" when it cannot be read
     (a port that is no number included)."""
@@ -97,7 +93,7 @@ class Guard:
     @cached_property
     def _bound(self) -> tuple[str, bool, bool]:
         """(bound name, loopback names served, every interface): facts of the bind, read once."""
-        wide = _is_wildcard(self.bind)
+        wide = self.bind.strip("[]") in ("0.0.0.0", "::", "")  # every interface
         return self.bind.strip("[]").lower(), wide or is_loopback(self.bind), wide
 
     @cached_property

@@ -1,17 +1,28 @@
 """Reads the dashboard polls, kept per change: an answer's JSON is built once and served again
 while the files it was built from are unchanged (their stat: inode, size, mtime) and the clock
 is on the same second. The second bounds what no file shows (a process gone without a word:
-its lock released, no file touched) and keeps `now` and the relative times true."""
+its lock released, no file touched) and keeps `now` and the relative times true.
+
+/sessions is kept the same way: the fleet's rows are read again only when a file they come
+from changed (a status, a note, a supervisor's lock closed at its exit) or every REREAD_S
+(what no file shows: a worker turning stuck, a usage window's reset). Between reads each
+answer moves the ages on by the time gone since the read, so they stay true to the second.
+Each answer carries a weak ETag naming the rows without their ages: a poller that sends it
+back (If-None-Match) is told 304 while the fleet is the same, and moves the ages on itself."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
+from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home import homes
 from looop.home.clock import Clock
@@ -31,6 +42,7 @@ from looop.home.where import (
     SNAPSHOTS,
     runtime_base,
 )
+from looop.web import reads
 
 Stat = tuple[int, int, int] | None
 Key = tuple[object, ...]
@@ -46,44 +58,29 @@ def stat_of(path: str) -> Stat:
 
 
 def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
-    """Every file and folder `looop status` reads (views/status.py gather_status), by path:
-    a change to any of them changes the answer's key. Folders stand for the files written into
-    them by rename (atomic writes): a new inode changes the folder's mtime."""
+    """Every file and folder `looop status` reads (views/status.py gather_status), by path,
+    where inotify is missing: a change to any of them changes the answer's key. Folders stand
+    for the files written into them by rename (atomic writes): a new inode changes the
+    folder's mtime; the appended files change in place."""
     data = os.fspath(paths.data)
-    out = [
-        data,  # .tick-backoff, .last-failure.json, .decide-ledger.json, … (renamed in)
-        os.path.join(data, LOCKS),
-        os.path.join(data, LOCKS, "pid"),
-        os.path.join(data, LOCKS, "tick.pid"),
-        os.fspath(paths.config),
-        os.path.join(data, EVENTS),  # the appended files change in place
-        os.path.join(data, JOURNAL),
-        os.path.join(data, COST_LEDGER),
-        os.path.join(data, SESSIONS),
-        os.path.join(data, SNAPSHOTS),
-        os.path.join(data, GOALS),
-        os.path.join(data, SCHEDULES),
-        os.path.join(data, SANDBOX),
-        os.path.join(data, ASKS),  # read as they are now: a record linked in whole
-        os.path.join(data, ANSWERS),
-    ]
-    try:
-        names = os.listdir(os.path.join(data, SESSIONS))
-    except OSError:
-        names = []
-    for name in sorted(names):
-        sdir = os.path.join(data, SESSIONS, name)
-        out += [sdir, os.path.join(sdir, "status.json"), os.path.join(sdir, "note")]
-        out.append(os.path.join(data, SANDBOX, name, "srt.json"))
-    try:  # the runtime registry `strays` reads
-        out.append(homes.home_dir(runtime_base(env), data))
-    except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays
-        pass
+    out = [os.path.join(data, n) for n in (EVENTS, JOURNAL, COST_LEDGER)]
+    for folder, names in folders(paths, env):
+        out += [folder, *(os.path.join(folder, n) for n in names or () if "*" not in n)]
     return out
 
 
-def key_of(clock: Clock, paths: Iterable[str], extra: object = None) -> Key:
-    return (int(clock.now()), extra, *(stat_of(p) for p in paths))
+def seen(ctx: Ctx, changes: Changes | None) -> object:
+    """What changed so far: the watches' count, or (no inotify) the stat of every input."""
+    if changes is not None:
+        return changes.now()
+    return tuple(stat_of(p) for p in state_inputs(ctx.paths, ctx.env))
+
+
+def cost_key(ctx: Ctx) -> Key:
+    """What a read of the spend holds for: the ledger, its day totals and the local date."""
+    data = os.fspath(ctx.paths.data)
+    inputs = (os.path.join(data, n) for n in (COST_LEDGER, "cost", ".cost-days.json"))
+    return (ctx.clock.local_tm(ctx.clock.now())[:3], *(stat_of(p) for p in inputs))
 
 
 # what `looop status` reads in the folders that also hold busier files (a worker's log)
@@ -94,6 +91,34 @@ SESSION_FILES = frozenset({"status.json", "note", "meta.json", "lock"})
 LOCK_FILES = frozenset({"pid", "tick.pid", "lock"})
 SNAPSHOT_FILES = frozenset({"sys-schedules.json"})
 REGISTRY_FILES = frozenset({"pulse-*"})  # the entries `strays` reads (home/homes.py)
+
+
+def folders(paths: Paths, env: Mapping[str, str]) -> list[tuple[str, frozenset[str] | None]]:
+    """(folder, the names in it that count, or ANY) for every folder status reads in."""
+    data = os.fspath(paths.data)
+    config = os.fspath(paths.config)
+    out: list[tuple[str, frozenset[str] | None]] = [
+        (data, ANY),  # the appended files and the state files written by rename
+        (os.path.join(data, LOCKS), LOCK_FILES),
+        (os.path.dirname(config) or ".", frozenset({os.path.basename(config)})),
+        (os.path.join(data, SNAPSHOTS), SNAPSHOT_FILES),
+        *(
+            (os.path.join(data, d), ANY)
+            for d in (SESSIONS, GOALS, SCHEDULES, SANDBOX, ASKS, ANSWERS)
+        ),
+    ]
+    for sub, names in ((SESSIONS, SESSION_FILES), (SANDBOX, frozenset({"srt.json"}))):
+        base = os.path.join(data, sub)
+        try:
+            ids = sorted(os.listdir(base))
+        except OSError:
+            ids = []
+        out += [(os.path.join(base, i), names) for i in ids]
+    try:  # its pulses' entries, not the heartbeat the pulse writes while it sleeps
+        out.append((homes.home_dir(runtime_base(env), data), REGISTRY_FILES))
+    except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays either
+        pass
+    return out
 
 
 class Changes:
@@ -123,39 +148,10 @@ class Changes:
     def fileno(self) -> int | None:
         return self.watcher.fileno()
 
-    def folders(self) -> list[tuple[str, frozenset[str] | None]]:
-        """(folder, the names in it that count, or ANY) for every folder status reads in."""
-        data = os.fspath(self.paths.data)
-        config = os.fspath(self.paths.config)
-        out: list[tuple[str, frozenset[str] | None]] = [
-            (data, ANY),  # the appended files and the state files written by rename
-            (os.path.join(data, LOCKS), LOCK_FILES),
-            (os.path.dirname(config) or ".", frozenset({os.path.basename(config)})),
-            (os.path.join(data, SESSIONS), ANY),
-            (os.path.join(data, SNAPSHOTS), SNAPSHOT_FILES),
-            (os.path.join(data, GOALS), ANY),
-            (os.path.join(data, SCHEDULES), ANY),
-            (os.path.join(data, SANDBOX), ANY),
-            (os.path.join(data, ASKS), ANY),
-            (os.path.join(data, ANSWERS), ANY),
-        ]
-        for sub, names in (("sessions", SESSION_FILES), ("sandbox", frozenset({"srt.json"}))):
-            base = os.path.join(data, sub)
-            try:
-                ids = os.listdir(base)
-            except OSError:
-                ids = []
-            out += [(os.path.join(base, i), names) for i in ids]
-        try:  # its pulses' entries, not the heartbeat the pulse writes while it sleeps
-            out.append((homes.home_dir(runtime_base(self.env), data), REGISTRY_FILES))
-        except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays either
-            pass
-        return out
-
     def _watch_all(self) -> None:
         self.rescan = False
         self.watcher.forget()
-        for folder, names in self.folders():
+        for folder, names in folders(self.paths, self.env):
             if names is ANY:
                 if os.path.isdir(folder):  # one not made yet: its name in a watched parent
                     self.watcher.watch(folder)
@@ -212,3 +208,96 @@ class Kept(Generic[T]):
         body = self.build()
         self._kept = (key, body)  # one assignment: a reader sees the old pair or the new
         return body
+
+
+# ---- /sessions kept per change
+REREAD_S = 5  # the longest a row may wait for what only time changes
+AGES = ("up_s", "uptime_s", "idle_s", "ask_age_s")  # each `now - when`: moved on per answer
+
+Rows = list[dict[str, Any]]
+Encode = Callable[[object], bytes]
+
+
+class Read:
+    """One reading of the fleet: its rows, when they were read and the tag of their content."""
+
+    def __init__(self, rows: Rows, at: float, encode: Encode) -> None:
+        self.rows, self.at = rows, at
+        still = [{k: v for k, v in r.items() if k not in AGES} for r in rows]
+        self.tag = 'W/"' + hashlib.sha256(encode(still)).hexdigest()[:20] + '"'
+
+    def body(self, now: float, encode: Encode) -> bytes:
+        gone = max(0.0, now - self.at)
+        if not gone:
+            return encode(self.rows)
+        moved = []
+        for r in self.rows:
+            m = dict(r)
+            for k in AGES:
+                v = m.get(k)
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    m[k] = v + gone
+            moved.append(m)
+        return encode(moved)
+
+
+def steady(before: Rows, rows: Rows, at: float) -> None:
+    """A last output within a second of the one read before is that one: it is derived from
+    the monotonic clock (home/lastoutput.py), so it wobbles read to read, and a wobble is no
+    change of the fleet (nor of its ETag)."""
+    was = {r["id"]: r.get("last_output_unix") for r in before}
+    for r in rows:
+        old, new = was.get(r["id"]), r.get("last_output_unix")
+        if isinstance(old, float) and isinstance(new, float) and abs(new - old) < 1.0:
+            r["last_output_unix"] = old
+            r["idle_s"] = at - old
+
+
+def kept_spend(ctx: Ctx) -> Callable[[], dict[str, float]]:
+    """Today's spend by worker, read again only when cost_key moves: loading the day totals
+    is most of a fleet read on a home of a year of rows."""
+    kept: list[tuple[object, dict[str, float]]] = []
+
+    def get() -> dict[str, float]:
+        key = cost_key(ctx)
+        if not kept or kept[0][0] != key:
+            kept[:] = [(key, reads.spend_by_worker(ctx))]
+        return kept[0][1]
+
+    return get
+
+
+def kept_fleet(ctx: Ctx, changes: Changes | None, every: bool, encode: Encode) -> Kept[Read]:
+    """The fleet's rows (reads.sessions), read again only when read_key moves."""
+
+    last: list[Read] = []
+    spend = kept_spend(ctx)
+
+    def build() -> Read:
+        at = ctx.clock.now()
+        rows = reads.sessions(ctx, every, spend())
+        if last:
+            steady(last[0].rows, rows, at)
+        last[:] = [Read(rows, at, encode)]
+        return last[0]
+
+    return Kept(lambda: (seen(ctx, changes), int(ctx.clock.now() // REREAD_S)), build)
+
+
+async def answer(kept: Kept[Read], request: Request, clock: Clock, encode: Encode) -> Response:
+    """The rows, or 304 when the asker holds them already (its ETag)."""
+    got = await kept.get()
+    head = {"ETag": got.tag, "Cache-Control": "no-cache"}
+    if matches(request.headers.get("if-none-match"), got.tag):
+        return Response(status_code=304, headers=head)
+    return Response(got.body(clock.now(), encode), media_type="application/json", headers=head)
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    """Whether a request's If-None-Match names tag (weak comparison, RFC 9110 13.1.2)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = tag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == bare for t in if_none_match.split(","))

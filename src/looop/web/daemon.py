@@ -42,11 +42,9 @@ def running(ctx: Ctx) -> dict[str, object] | None:
 def _is_web(pid: int) -> bool:
     """pid is alive and still a `looop web` (a reused pid is not)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
+        return is_web(store.read_regular(f"/proc/{pid}/cmdline"))
     except OSError:
         return False
-    return is_web(cmdline)
 
 
 def link(ctx: Ctx) -> str | None:

@@ -22,10 +22,6 @@ class WebError(Exception):
         self.more = more or {}  # fields beside "error" a page can act on (a land's conflict)
 
 
-def not_found(what: str) -> WebError:
-    return WebError(404, what)
-
-
 LISTED = "GET /api/v1/sessions?all=1 lists them"
 BACK = "it is not taken for dead; try again once the host is back"
 

@@ -7,7 +7,6 @@ was started with `allow_actions`: an acting tool then refuses in one line saying
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,9 +19,9 @@ from starlette.applications import Starlette
 
 import looop
 from looop.core.context import Ctx
-from looop.home import jsonio, store
+from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.web import actions, reads, reviews
+from looop.web import actions, reads
 from looop.web.errors import WebError
 
 ACTOR = "mcp"
@@ -48,30 +47,15 @@ def _json(obj: object) -> str:
 
 
 def _read(fn: Any, *args: Any) -> str:
-    """A resource's JSON; a refusal (no such worker, a host out of reach) in one line."""
+    """A resource's JSON (or text); a refusal (no such worker, a host out of reach) in one
+    line."""
     try:
-        return _json(fn(*args))
+        got = fn(*args)
+        return got if isinstance(got, str) else _json(got)
     except WebError as e:
         raise ResourceError(e.message) from None
     except LooopError as e:
         raise ResourceError(str(e)) from None
-
-
-def goals(ctx: Ctx) -> list[dict[str, str]]:
-    """Every goals/ID.md with its body, by id."""
-    d = ctx.paths.goals
-    try:
-        names = sorted(n for n in os.listdir(d) if n.endswith(".md"))
-    except OSError:
-        return []
-    out = []
-    for n in names:
-        try:
-            body = store.read_regular(d / n, MAX_GOAL_BYTES).decode("utf-8", "replace")
-        except OSError:
-            continue
-        out.append({"id": n[:-3], "body": body})
-    return out
 
 
 def screen_text(ctx: Ctx, sid: str) -> str:
@@ -126,7 +110,8 @@ def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
     @server.resource("looop://goals", name="goals", mime_type="application/json")
     def goals_res() -> str:
         """Every goal (goals/ID.md) with its body."""
-        return _json(goals(ctx))
+        by_id = sorted(reads.goals(ctx, MAX_GOAL_BYTES), key=lambda g: g["id"])
+        return _json([{"id": g["id"], "body": g["text"]} for g in by_id])
 
     @server.resource("looop://journal", name="journal", mime_type="application/json")
     def journal() -> str:
@@ -157,10 +142,7 @@ def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
     @server.resource("looop://workers/{id}/screen", name="screen", mime_type="text/plain")
     def screen(id: str) -> str:
         """A worker's terminal screen as text (`looop shot ID`)."""
-        try:
-            return screen_text(ctx, id)
-        except WebError as e:
-            raise ResourceError(e.message) from None
+        return _read(screen_text, ctx, id)
 
 
 def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, Any]]) -> None:
@@ -171,7 +153,7 @@ def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, A
     def review(id: str) -> str:
         """A repo worker's change for review (`looop review ID --json`): commits, files with
         their hunks, verify, its report, the comment rounds sent back."""
-        return _read(reviews.worker_review, ctx, id)
+        return _read(reads.worker_review, ctx, id)
 
     @server.tool(annotations=ACT)
     def review_comment(
@@ -179,16 +161,14 @@ def _add_review(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, A
     ) -> dict[str, Any]:
         """Draft a review comment on a worker's change (`looop review ID --comment FILE:LINE
         TEXT`; without file, `--comment-all TEXT`), kept until review_send delivers it."""
-        body: dict[str, Any] = {"text": text}
-        if file:
-            body |= {"file": file, "line": line}
-        return act("review_comment", reviews.comment, id, body)
+        body = {"text": text, "file": file or "", "line": line if file else None}
+        return act("review_comment", actions.comment, id, body)
 
     @server.tool(annotations=ACT)
     def review_send(id: str) -> dict[str, Any]:
         """Send the drafted comments as one message (`looop review ID --send`): told to a live
         worker, or an ended one resumed on its conversation and told."""
-        return act("review_send", reviews.send, id, {})
+        return act("review_send", actions.send, id, {})
 
 
 def _acting(ctx: Ctx, allow_actions: bool) -> Callable[..., dict[str, Any]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import looop
@@ -121,22 +122,13 @@ NUMBER: dict[str, Any] = {"type": "number"}
 WORKER_ARG = "worker"  # each tool's optional id of the worker it acts as: only its own
 
 
+@dataclass(frozen=True, slots=True)
 class Tool:
-    __slots__ = ("description", "handler", "name", "params", "required")
-
-    def __init__(
-        self,
-        name: str,
-        description: str,
-        params: dict[str, dict[str, Any]],
-        required: tuple[str, ...],
-        handler: Handler,
-    ) -> None:
-        self.name = name
-        self.description = description
-        self.params = params
-        self.required = required
-        self.handler = handler
+    name: str
+    description: str
+    params: dict[str, dict[str, Any]]
+    required: tuple[str, ...]
+    handler: Handler
 
     def listing(self) -> dict[str, Any]:
         schema = {"type": "object", "properties": self.params, "required": list(self.required)}
@@ -161,26 +153,25 @@ class Tool:
             if spec is None or value is None:
                 continue
             if not _fits(spec, value):
-                wrong.append(f"'{key}' must be {_shape(spec)}")
+                shape = {"string": "a string", "number": "a number"}.get(_kind(spec))
+                wrong.append(f"'{key}' must be {shape or 'a list of strings'}")
         if wrong:
             known = ", ".join(self.params)
             raise ToolError(f"{self.name}: bad arguments: {'; '.join(wrong)} (takes {known})")
         return arguments
 
 
+def _kind(spec: dict[str, Any]) -> str:
+    return str(next(s for s in spec.get("anyOf", [spec]) if s.get("type") != "null")["type"])
+
+
 def _fits(spec: dict[str, Any], value: object) -> bool:
-    kinds = [s for s in spec.get("anyOf", [spec]) if s.get("type") != "null"]
-    kind = kinds[0]["type"]
+    kind = _kind(spec)
     if kind == "string":
         return isinstance(value, str)
     if kind == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _shape(spec: dict[str, Any]) -> str:
-    kind = next(s for s in spec.get("anyOf", [spec]) if s.get("type") != "null")["type"]
-    return {"string": "a string", "number": "a number"}.get(kind, "a list of strings")
 
 
 ME: dict[str, dict[str, Any]] = {WORKER_ARG: OPTIONAL_STRING}
@@ -265,14 +256,9 @@ def _handlers(wid: str, runner: str, run: Run) -> dict[str, Handler]:
         said = await run("cost_report", argv)
         return said or f"{wid} reported ${usd:.2f}"
 
-    return {
-        "ask": ask,
-        "tell": tell,
-        "told": told,
-        "claim": claim,
-        "unclaim": unclaim,
-        "cost_report": cost_report,
-    }
+    return dict(
+        ask=ask, tell=tell, told=told, claim=claim, unclaim=unclaim, cost_report=cost_report
+    )
 
 
 # ------------------------------------------------------------------ the protocol

@@ -15,8 +15,9 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client.core import (
@@ -27,13 +28,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
@@ -46,15 +44,77 @@ from looop.spend.days import NONE, day_totals
 from looop.views.beatlog import BEAT_ENDS, ends_beat
 from looop.views.outcomes import TABLE
 from looop.views.status import gather_status
-from looop.web.auth import Guard, token_ok
+from looop.web.cache import stat_of
+from looop.web.requestguard import METRICS_PATH
 
-PATH = "/metrics"
 # seconds; a skipped beat takes well under one, a decide tens of seconds to minutes
 BEAT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 DECIDE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
 # beat-ending records that are a failure, and the record field that names its cause
 FAILED = {"failed", "error"}
 MIN_TOKEN = 32  # a metrics token shorter than this is refused as guessable
+SPANS = ("today", "week")
+BREAKERS = ("budget", "unmetered", "decide_cap")  # status's spend: budget, unmetered, decides
+C, G = CounterMetricFamily, GaugeMetricFamily
+# Every family a scrape serves but the two histograms: (kind, its labels comma-separated, help)
+FAMILIES: dict[str, tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str]] = {
+    "looop_beats": (C, "", "Beats started."),
+    "looop_beats_skipped": (C, "", "Beats that ended with the world unchanged (no AI call)."),
+    "looop_decides": (C, "", "Decide runs started."),
+    "looop_beat_outcomes": (C, "outcome", "Beats by how they ended."),
+    "looop_worker_outcomes": (
+        C,
+        "outcome",
+        "Workers by the outcome recorded when they ended; a later landing counts once more "
+        "under landed.",
+    ),
+    "looop_beat_failures": (C, "cause", "Beats that ended failed or in error, by cause."),
+    "looop_pulse_up": (G, "", "1 while a pulse holds the beat lock."),
+    "looop_failing_streak": (G, "", "Beats failed in a row (the backoff's count)."),
+    "looop_breaker_open": (
+        G,
+        "breaker",
+        "1 while a breaker stops decides: the daily budget, an unmetered runner, the hourly "
+        "decide cap.",
+    ),
+    # what the gate saved (home/savings.savings_view, as status shows it)
+    "looop_decides_made": (G, "span", "Decides made, by span."),
+    "looop_beats_skipped_span": (G, "span", "Beats that skipped the model, by span."),
+    "looop_saved_usd": (
+        G,
+        "span",
+        "Dollars the skipped beats saved (each priced at the trailing median decide cost).",
+    ),
+    # accounts at their provider's usage limit (home/usagewindows.view, as status shows it)
+    "looop_usage_window_reset_timestamp_seconds": (
+        G,
+        "runner,account",
+        "When an account (runner and credentials) at its usage limit resets (unix seconds).",
+    ),
+    "looop_usage_window_held_starts": (
+        G,
+        "runner,account",
+        "Worker starts held as scheduled for the account's reset.",
+    ),
+    "looop_usage_window_stopped_workers": (
+        G,
+        "runner,account",
+        "Workers stopped on the account's limit, continued at its reset.",
+    ),
+    "looop_spend_usd": (C, "source", "Spend on the cost ledger, by source."),
+    "looop_asks_pending": (G, "", "Asks with no answer yet."),
+    "looop_asks_oldest_age_seconds": (
+        G,
+        "",
+        "How long the oldest pending ask has waited (0 with none).",
+    ),
+    "looop_workers": (G, "health", "Workers by health, as of the last beat."),
+    "looop_host_reachable": (
+        G,
+        "host",
+        "1 when a worker host answered the last beat's look, 0 when it did not.",
+    ),
+}
 
 
 class Histogram:
@@ -166,22 +226,12 @@ def tally(records: Iterable[dict[str, Any]]) -> Tally:
     return Tally().feed(records)
 
 
-def _stat(p: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(p)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 def _histogram(name: str, doc: str, h: Histogram) -> Metric:
-    buckets: list[tuple[str, float]] = []
-    seen = 0
-    for b, n in zip(h.bounds, h.counts, strict=False):
-        seen += n
-        buckets.append((repr(b), float(seen)))
-    buckets.append(("+Inf", float(h.count)))
-    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=h.total)
+    seen = list(accumulate(h.counts))
+    buckets = [(repr(b), float(n)) for b, n in zip(h.bounds, seen, strict=False)]
+    return HistogramMetricFamily(
+        name, doc, buckets=[*buckets, ("+Inf", float(seen[-1]))], sum_value=h.total
+    )
 
 
 class LoopCollector:
@@ -198,7 +248,7 @@ class LoopCollector:
     def _tally(self) -> Tally:
         ev = os.fspath(self.ctx.paths.events)
         with self._lock:
-            rotated = _stat(ev + ".1")
+            rotated = stat_of(ev + ".1")
             try:
                 live = os.stat(ev)
                 ino, size = live.st_ino, live.st_size
@@ -220,36 +270,15 @@ class LoopCollector:
 
     def collect(self) -> Iterable[Metric]:
         t = self._tally()
-        yield CounterMetricFamily("looop_beats", "Beats started.", value=t.beats)
-        skipped = CounterMetricFamily(
-            "looop_beats_skipped", "Beats that ended with the world unchanged (no AI call)."
-        )
-        skipped.add_metric([], t.outcomes.get("skipped", 0))
-        yield skipped
-        yield CounterMetricFamily("looop_decides", "Decide runs started.", value=t.decides)
-        outcomes = CounterMetricFamily(
-            "looop_beat_outcomes", "Beats by how they ended.", labels=["outcome"]
-        )
-        for name in sorted(set(BEAT_ENDS.values())):
-            outcomes.add_metric([name], t.outcomes.get(name, 0))
-        yield outcomes
-        ends = CounterMetricFamily(
-            "looop_worker_outcomes",
-            "Workers by the outcome recorded when they ended; a later landing counts once more "
-            "under landed.",
-            labels=["outcome"],
-        )
-        for name in TABLE:
-            ends.add_metric([name], t.ends.get(name, 0))
-        yield ends
-        failures = CounterMetricFamily(
-            "looop_beat_failures",
-            "Beats that ended failed or in error, by cause.",
-            labels=["cause"],
-        )
-        for cause, n in sorted(t.failures.items()):
-            failures.add_metric([cause], n)
-        yield failures
+        for name, got in self._values(t).items():
+            kind, labels, doc = FAMILIES[name]
+            if not labels:
+                yield kind(name, doc, value=got)
+                continue
+            m = kind(name, doc, labels=labels.split(","))
+            for at, v in got:  # a label's value, or a tuple of one per label
+                m.add_metric(list(at) if isinstance(at, tuple) else [at], v)
+            yield m
         yield _histogram(
             "looop_beat_duration_seconds",
             "A beat's time from its start to the record that ended it.",
@@ -260,40 +289,52 @@ class LoopCollector:
             "A decide's time from the runner's start to the end of its beat.",
             t.decide_s,
         )
-        yield from self._state()
-        yield self._spend()
-        yield from self._asks()
-        yield from self._fleet()
 
-    def _state(self) -> Iterator[Metric]:
+    def _values(self, t: Tally) -> dict[str, Any]:
+        """Each family's value (no labels) or its (labels, value) rows, by name (FAMILIES)."""
         c = self.ctx
         st = gather_status(c.paths, c.env, c.clock)
-        yield GaugeMetricFamily(
-            "looop_pulse_up", "1 while a pulse holds the beat lock.", value=int(st["pulse_alive"])
-        )
-        yield GaugeMetricFamily(
-            "looop_failing_streak",
-            "Beats failed in a row (the backoff's count).",
-            value=st["failing_streak"],
-        )
-        breaker = GaugeMetricFamily(
-            "looop_breaker_open",
-            "1 while a breaker stops decides: the daily budget, an unmetered runner, the "
-            "hourly decide cap.",
-            labels=["breaker"],
-        )
-        spend = st["spend"]
+        spend, saved, windows = st["spend"], st["savings"], st["windows"]
+        breakers: list[tuple[str, int]] = []
         if spend is not None and "error" not in spend:
-            breaker.add_metric(["budget"], int(spend["budget"]["open"]))
-            breaker.add_metric(["unmetered"], int(spend["unmetered"]["open"]))
-            breaker.add_metric(["decide_cap"], int(spend["decides"]["open"]))
-        yield breaker
-        yield from _savings(st["savings"])
-        yield from _windows(st["windows"])
+            b = spend["budget"], spend["unmetered"], spend["decides"]
+            breakers = [(n, int(x["open"])) for n, x in zip(BREAKERS, b, strict=True)]
+        asks = pending_asks(os.fspath(c.paths.data))
+        stamps = [float(a["ts"]) for a in asks if isinstance(a.get("ts"), (int, float))]
+        return {
+            "looop_beats": t.beats,
+            "looop_beats_skipped": t.outcomes.get("skipped", 0),
+            "looop_decides": t.decides,
+            "looop_beat_outcomes": [
+                (n, t.outcomes.get(n, 0)) for n in sorted(set(BEAT_ENDS.values()))
+            ],
+            "looop_worker_outcomes": [(n, t.ends.get(n, 0)) for n in TABLE],
+            "looop_beat_failures": sorted(t.failures.items()),
+            "looop_pulse_up": int(st["pulse_alive"]),
+            "looop_failing_streak": st["failing_streak"],
+            "looop_breaker_open": breakers,
+            "looop_decides_made": [(s, saved[s]["decides"]) for s in SPANS],
+            "looop_beats_skipped_span": [(s, saved[s]["skipped"]) for s in SPANS],
+            "looop_saved_usd": [(s, saved[s]["saved_usd"]) for s in SPANS],
+            "looop_usage_window_reset_timestamp_seconds": [
+                ((w["runner"], w["who"]), w["until"]) for w in windows
+            ],
+            "looop_usage_window_held_starts": [
+                ((w["runner"], w["who"]), len(w["held"])) for w in windows
+            ],
+            "looop_usage_window_stopped_workers": [
+                ((w["runner"], w["who"]), len(w["stopped"])) for w in windows
+            ],
+            "looop_spend_usd": self._spend(),
+            "looop_asks_pending": len(asks),
+            "looop_asks_oldest_age_seconds": max(0.0, c.clock.now() - min(stamps))
+            if stamps
+            else 0.0,
+            **self._fleet(),
+        }
 
-    def _spend(self) -> Metric:
+    def _spend(self) -> list[tuple[str, float]]:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
-
         by: dict[str, int] = {}
         try:  # the day totals' running sums: a scrape reads no ledger and no day
             sums = day_totals(os.fspath(self.ctx.paths.data), self.ctx.clock, since=NONE).sums
@@ -302,25 +343,9 @@ class LoopCollector:
         for (kind, source), (micros, _) in sums.items():
             src = source or kind or "unknown"
             by[src] = by.get(src, 0) + micros
-        m = CounterMetricFamily(
-            "looop_spend_usd", "Spend on the cost ledger, by source.", labels=["source"]
-        )
-        for src, usd in sorted(by.items()):
-            m.add_metric([src], round(usd / 1_000_000, 6))
-        return m
+        return [(src, round(usd / 1_000_000, 6)) for src, usd in sorted(by.items())]
 
-    def _asks(self) -> Iterator[Metric]:
-        now = self.ctx.clock.now()
-        asks = pending_asks(os.fspath(self.ctx.paths.data))
-        yield GaugeMetricFamily("looop_asks_pending", "Asks with no answer yet.", value=len(asks))
-        stamps = [float(a["ts"]) for a in asks if isinstance(a.get("ts"), (int, float))]
-        yield GaugeMetricFamily(
-            "looop_asks_oldest_age_seconds",
-            "How long the oldest pending ask has waited (0 with none).",
-            value=max(0.0, now - min(stamps)) if stamps else 0.0,
-        )
-
-    def _fleet(self) -> Iterator[Metric]:
+    def _fleet(self) -> dict[str, Any]:
         """Workers by health and hosts by reachability as of the last beat's look (the
         sys-sessions reading): a scrape never waits on a remote host."""
         rec = read_reading(os.fspath(self.ctx.paths.snapshots), "sys-sessions")
@@ -330,22 +355,13 @@ class LoopCollector:
             if isinstance(w, dict) and w.get("id") != "pulse":
                 h = str(w.get("health") or "unknown")
                 by[h] = by.get(h, 0) + 1
-        workers = GaugeMetricFamily(
-            "looop_workers", "Workers by health, as of the last beat.", labels=["health"]
-        )
-        for h, n in sorted(by.items()):
-            workers.add_metric([h], n)
-        yield workers
         hosts = rec.detail.get("hosts") if isinstance(rec.detail, dict) else None
-        reach = GaugeMetricFamily(
-            "looop_host_reachable",
-            "1 when a worker host answered the last beat's look, 0 when it did not.",
-            labels=["host"],
-        )
-        for h in hosts if isinstance(hosts, list) else []:
-            if isinstance(h, dict) and isinstance(h.get("name"), str):
-                reach.add_metric([h["name"]], int(h.get("reachable") is True))
-        yield reach
+        reach = [
+            (h["name"], int(h.get("reachable") is True))
+            for h in (hosts if isinstance(hosts, list) else [])
+            if isinstance(h, dict) and isinstance(h.get("name"), str)
+        ]
+        return {"looop_workers": sorted(by.items()), "looop_host_reachable": reach}
 
 
 def metrics_token(ctx: Ctx) -> str | None:
@@ -380,84 +396,9 @@ def metrics_token(ctx: Ctx) -> str | None:
     return token
 
 
-Serve = Callable[[Request], Awaitable[Response]]
-
-
-def _savings(view: dict[str, Any]) -> Iterable[Metric]:
-    """What the gate saved (home/savings.savings_view, as status shows it), today and this week."""
-    span = ["span"]
-    made = GaugeMetricFamily("looop_decides_made", "Decides made, by span.", labels=span)
-    skipped = GaugeMetricFamily(
-        "looop_beats_skipped_span", "Beats that skipped the model, by span.", labels=span
-    )
-    saved = GaugeMetricFamily(
-        "looop_saved_usd",
-        "Dollars the skipped beats saved (each priced at the trailing median decide cost).",
-        labels=span,
-    )
-    for name in ("today", "week"):
-        made.add_metric([name], view[name]["decides"])
-        skipped.add_metric([name], view[name]["skipped"])
-        saved.add_metric([name], view[name]["saved_usd"])
-    yield from (made, skipped, saved)
-
-
-def _windows(rows: list[dict[str, Any]]) -> Iterable[Metric]:
-    """Accounts at their provider's usage limit (home/usagewindows.view, as status shows it)."""
-    labels = ["runner", "account"]
-    until = GaugeMetricFamily(
-        "looop_usage_window_reset_timestamp_seconds",
-        "When an account (runner and credentials) at its usage limit resets (unix seconds).",
-        labels=labels,
-    )
-    held = GaugeMetricFamily(
-        "looop_usage_window_held_starts",
-        "Worker starts held as scheduled for the account's reset.",
-        labels=labels,
-    )
-    stopped = GaugeMetricFamily(
-        "looop_usage_window_stopped_workers",
-        "Workers stopped on the account's limit, continued at its reset.",
-        labels=labels,
-    )
-    for w in rows:
-        at = [w["runner"], w["who"]]
-        until.add_metric(at, w["until"])
-        held.add_metric(at, len(w["held"]))
-        stopped.add_metric(at, len(w["stopped"]))
-    yield from (until, held, stopped)
-
-
-class MetricsDoor:
-    """In front of the guard: a request for /metrics bearing the metrics token is answered
-    here; everything else (the web token on /metrics included) goes on to the guard."""
-
-    def __init__(self, app: ASGIApp, guard: Guard, token: str | None, serve: Serve) -> None:
-        self.app, self.guard, self.token, self.serve = app, guard, token, serve
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH and self.token is not None:
-            headers = Headers(scope=scope)
-            bearer = headers.get("authorization", "")
-            given = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
-            if token_ok(given, self.token):
-                if not self.guard.host_ok(headers.get("host")):
-                    msg = "this server does not answer to that Host name"
-                    await JSONResponse({"error": msg}, status_code=403)(scope, receive, send)
-                    return
-                if scope["method"] not in ("GET", "HEAD"):
-                    msg = "the metrics token reads GET /metrics only"
-                    await JSONResponse({"error": msg}, status_code=405)(scope, receive, send)
-                    return
-                resp = await self.serve(Request(scope, receive))
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def mount(app: Starlette, ctx: Ctx, guard: Guard) -> None:
-    """Add GET /metrics to the app, and the metrics token's door in front of its guard
-    (called after the guard is added: the door is outermost)."""
+def route(ctx: Ctx) -> Route:
+    """GET /metrics, read by this app's own collector (the guard, web/requestguard.py, lets
+    the metrics token through to it and nothing else)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LoopCollector(ctx))
 
@@ -465,5 +406,4 @@ def mount(app: Starlette, ctx: Ctx, guard: Guard) -> None:
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
-    app.router.routes.append(Route(PATH, serve, methods=["GET"]))
-    app.add_middleware(MetricsDoor, guard=guard, token=metrics_token(ctx), serve=serve)
+    return Route(METRICS_PATH, serve, methods=["GET"])

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.act.journal import journal_row
+from looop.act.landaway import change_of
 from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports, window
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import attempts_of
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
@@ -24,7 +26,8 @@ from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
 from looop.views.status import gather_status
-from looop.web.errors import WebError, not_found, reaching, unreached
+from looop.web.errors import WebError, reaching, unreached
+from looop.workers import attempts
 from looop.workers.errors import HostUnreachable
 from looop.workers.treegit import read_gitdir
 
@@ -50,8 +53,9 @@ def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
 MAX_GOAL = 16 << 10  # a goal's text shown whole below this
 
 
-def goals(ctx: Ctx) -> list[dict[str, Any]]:
-    """goals/*.md (the archive left out), each with its text, newest change first."""
+def goals(ctx: Ctx, most: int = MAX_GOAL) -> list[dict[str, Any]]:
+    """goals/*.md (the archive left out), each with its text (cut past `most` bytes), newest
+    change first."""
     out: list[dict[str, Any]] = []
     try:
         files = [p for p in ctx.paths.goals.iterdir() if p.suffix == ".md" and p.is_file()]
@@ -59,12 +63,12 @@ def goals(ctx: Ctx) -> list[dict[str, Any]]:
         return out
     for p in files:
         try:
-            raw = store.read_regular(p, MAX_GOAL)
+            raw = store.read_regular(p, most)
             mtime = p.stat().st_mtime
         except OSError:
             continue
-        text = raw[:MAX_GOAL].decode("utf-8", "replace")
-        out.append({"id": p.stem, "text": text, "cut": len(raw) > MAX_GOAL, "mtime": int(mtime)})
+        text = raw[:most].decode("utf-8", "replace")
+        out.append({"id": p.stem, "text": text, "cut": len(raw) > most, "mtime": int(mtime)})
     return sorted(out, key=lambda g: (-g["mtime"], g["id"]))
 
 
@@ -127,11 +131,20 @@ def _branch(session_dir: Path) -> str | None:
     return None
 
 
+def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
+    """A repo worker's change: commits, files with hunks, verify, summary, comment rounds,
+    read by its Backend where its checkouts are (here, its SSH host or its pod); a group's
+    attempts side by side (`looop review ID`'s table)."""
+    if attempts_of(str(ctx.paths.data), sid):
+        return {"v": 1, "attempts": attempts.rows(ctx, sid, lambda a: change_of(ctx, a).review())}
+    return reaching(sid, way(ctx, sid).review, sid)
+
+
 def session_id(raw: str) -> str:
     try:
         return validate_id(raw)
     except SessionError:
-        raise not_found(f"no session '{raw[:80]}'") from None
+        raise WebError(404, f"no session '{raw[:80]}'") from None
 
 
 def way(ctx: Ctx, sid: str) -> Backend:
@@ -209,7 +222,7 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     try:
         info: dict[str, Any] = dict(show_run(ctx, run_id))
     except LooopError:
-        raise not_found(f"no run '{run_id[:80]}' — GET /api/v1/runs lists them") from None
+        raise WebError(404, f"no run '{run_id[:80]}' — GET /api/v1/runs lists them") from None
     text = str(info.pop("output_text", ""))
     if len(text) > MAX_RUN_OUTPUT:
         text = text[-MAX_RUN_OUTPUT:]

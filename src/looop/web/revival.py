@@ -20,6 +20,7 @@ from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home.revive import PULSE, REVIVE_EVERY_S, Keeper, pending, reap
 from looop.home.where import LOCKS, SESSIONS
+from looop.web.streams import Written
 
 RESYNC_S = 30.0  # a look with nothing to tell
 
@@ -50,35 +51,15 @@ def look(keeper: Keeper, watcher: Watcher) -> bool:
     return pending(keeper.data) is not None
 
 
-async def _keep(keeper: Keeper, watcher: Watcher, resync_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-    fd = watcher.fileno()
-
-    def heard() -> None:
-        if watcher.drain():
-            woken.set()
-
-    if fd is not None:
-        loop.add_reader(fd, heard)
-    try:
-        while True:
-            woken.clear()
-            try:
-                soon = await run_in_threadpool(look, keeper, watcher)
-            except Exception as e:  # a failed look never ends the server: the next one tries
-                sys.stderr.write(f"looop web: pulse check failed: {e!r}\n")
-                soon = True
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the server's cancel
-            # when the event is set at that moment, and the keeper would outlive its server
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(keeper.every_s if soon else resync_s):
-                    await woken.wait()
-            if woken.is_set():
-                keeper.checked = None  # a change: look now, whatever the last look's time
-    finally:
-        if fd is not None:
-            loop.remove_reader(fd)
+async def _keep(keeper: Keeper, woken: Written, resync_s: float) -> None:
+    while True:
+        try:
+            soon = await run_in_threadpool(look, keeper, woken.watcher)
+        except Exception as e:  # a failed look never ends the server: the next one tries
+            sys.stderr.write(f"looop web: pulse check failed: {e!r}\n")
+            soon = True
+        if await woken.wait(keeper.every_s if soon else resync_s):
+            keeper.checked = None  # a change: look now, whatever the last look's time
 
 
 @contextlib.asynccontextmanager
@@ -88,13 +69,13 @@ async def pulse_kept(
     """While the server runs: its pulse looked after on a change to what says it is lost
     (every `every_s` while it is lost); what it started is reaped when it ends."""
     keeper = Keeper(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock, every_s)
-    watcher = Watcher()
-    task = asyncio.get_running_loop().create_task(_keep(keeper, watcher, resync_s))
+    woken = Written(Watcher())
+    task = asyncio.get_running_loop().create_task(_keep(keeper, woken, resync_s))
     try:
         yield keeper
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        watcher.close()
+        woken.close()
         reap(keeper.started)
