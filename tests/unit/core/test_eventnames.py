@@ -10,7 +10,6 @@ import inspect
 from pathlib import Path
 from typing import get_args
 
-from looop.decide.spend import Breaker
 from looop.home import eventnames
 from looop.loop import settle
 from tests import sourcetree
