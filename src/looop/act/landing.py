@@ -21,7 +21,7 @@ from typing import Any
 
 from looop.act import landpr
 from looop.act.journal import append_journal
-from looop.act.landconfig import LandConfig, land_config
+from looop.act.landpr import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
