@@ -150,10 +150,6 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
     return None, []
 
 
-def _command_at(words: Sequence[str]) -> int | None:
-    return _unwrap(words)[0]
-
-
 def _split_opts(
     args: Sequence[str], takes: str = "", longs: tuple[str, ...] = ()
 ) -> tuple[list[str], list[str]]:
@@ -258,7 +254,7 @@ def fed_commands(words: Sequence[str]) -> list[list[str]]:
     """The commands an `xargs` (or GNU `parallel`) among `words`' wrappers may run, in each
     reading the lower-cased options allow; what it reads from its input comes after them."""
     x = next((k for k, w in enumerate(words) if _base(w) in ("xargs", "parallel")), None)
-    if x is None or (x > 0 and _command_at(words[:x]) is not None):
+    if x is None or (x > 0 and _unwrap(words[:x])[0] is not None):
         return []  # not a wrapper here: an argument of another command
     starts: list[int] = []
     i = x + 1
