@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
+from looop.act.landing import MODES, Approved, Landed, LandError, journal_landed, settle
 from looop.act.landlocal import Away, refused_as
 from looop.act.landpr import LandConfig, land_config, request_text, run_with_body, tell_others
 from looop.act.wal import intent
@@ -127,11 +127,7 @@ def landed_from_json(obj: Any) -> Landed:
         raise TypeError("not an object")
     words = ("wid", "mode", "branch", "into", "commit", "url", "name", "repo")
     got = {k: obj[k] for k in words}
-    if not all(isinstance(v, str) for v in got.values()) or got["mode"] not in (
-        "ff",
-        "merge",
-        "pr",
-    ):
+    if not all(isinstance(v, str) for v in got.values()) or got["mode"] not in MODES:
         raise ValueError("a field of the wrong kind")
     more = obj.get("repos") or []
     if not isinstance(more, list | tuple):

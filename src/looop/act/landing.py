@@ -36,6 +36,8 @@ from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty, uncommitted
 from looop.workers.worktree import checked_out, release
 
+MODES = ("ff", "merge", "pr")  # a fast-forward, a merge commit, a pull request
+
 
 class LandError(LooopError):
     pass

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.landing import (
+    MODES,
     Approved,
     Landed,
     LandError,
@@ -122,7 +123,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
 def land_words(req: dict[str, Any], *modes: str | None) -> tuple[Any, str | None, str | None]:
     """A landing request's mode (one of `modes` or ff, merge, pr), `into` and `repo`."""
     mode, into, repo = (req.get(k) for k in ("mode", "into", "repo"))
-    if mode not in (*modes, "ff", "merge", "pr"):
+    if mode not in (*modes, *MODES):
         raise LooopError(f"land: no way to land called {mode!r}")
     for key, val in (("into", into), ("repo", repo)):
         if val is not None and (not isinstance(val, str) or not val or val.startswith("-")):
