@@ -9,5 +9,5 @@ write-ahead records make a crashed move reported once and never repeated (`wal`)
 
 `shell` runs `run_shell`; `shellgate` is the gate every shell text a move carries passes, with
 `shellguard/`, the tripwire, and `protected`, what it must never touch. `landing` is the one
-side effect no action names: a human's `looop land` (its config `landconfig`, its pull request
+side effect no action names: a human's `looop land` (its config and its pull request
 `landpr`), checked whole, then done under a WAL record and journaled."""

@@ -9,7 +9,7 @@ An SSH host's satellite lands it with the home's own code (act/landthere.py): me
 base in the host's repository, or pushed from it with the request opened there.
 
 A pod has no user checkout to merge into, only its clone (`looop pod change`,
-act/landclone.py):
+act/landthere.py):
 - ff / merge: the base branch fetched from the clone's origin, merged into (a merge commit) or
   fast-forwarded to the worker's branch in the clone, and pushed back to origin with a plain
   push — a refused push (a hook, no rights, a base that moved meanwhile) lands nothing.
@@ -25,10 +25,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from looop.act.landconfig import LandConfig, land_config
-from looop.act.landing import Approved, Landed, LandError, journal_landed, settle
+from looop.act.landing import MODES, Approved, Landed, LandError, journal_landed, settle
 from looop.act.landlocal import Away, refused_as
-from looop.act.landpr import request_text, run_with_body, tell_others
+from looop.act.landpr import LandConfig, land_config, request_text, run_with_body, tell_others
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
@@ -128,11 +127,7 @@ def landed_from_json(obj: Any) -> Landed:
         raise TypeError("not an object")
     words = ("wid", "mode", "branch", "into", "commit", "url", "name", "repo")
     got = {k: obj[k] for k in words}
-    if not all(isinstance(v, str) for v in got.values()) or got["mode"] not in (
-        "ff",
-        "merge",
-        "pr",
-    ):
+    if not all(isinstance(v, str) for v in got.values()) or got["mode"] not in MODES:
         raise ValueError("a field of the wrong kind")
     more = obj.get("repos") or []
     if not isinstance(more, list | tuple):

@@ -21,7 +21,7 @@ from typing import Any
 
 from looop.act import landpr
 from looop.act.journal import append_journal
-from looop.act.landconfig import LandConfig, land_config
+from looop.act.landpr import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
@@ -35,6 +35,8 @@ from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty, uncommitted
 from looop.workers.worktree import checked_out, release
+
+MODES = ("ff", "merge", "pr")  # a fast-forward, a merge commit, a pull request
 
 
 class LandError(LooopError):

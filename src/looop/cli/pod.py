@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from looop.act.landclone import pod_change
+from looop.act.landthere import pod_change
 from looop.cli.app import make_ctx
 from looop.cli.commands import process_env
 from looop.home import jsonio

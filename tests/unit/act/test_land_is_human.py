@@ -12,14 +12,14 @@ import pytest
 
 from looop.act.actions import ACTION_TAGS, ACTIONS
 from looop.act.decision import DecisionError
-from looop.act.landconfig import DEFAULT_PR, land_config, pr_argv
+from looop.act.landpr import DEFAULT_PR, land_config, pr_argv
 from looop.act.parse import decision_from_obj
 from looop.home.errors import LooopError
 
 PROPOSING = {"propose_land"}  # raises an ask for the human: it lands nothing (below)
 SRC = Path(__file__).resolve().parents[3] / "src"
-# the only code that lands (a pod's: landclone in the pod, landfar from its home)
-LANDING = {"looop.act.landing", "looop.act.landpr", "looop.act.landclone", "looop.act.landfar"}
+# the only code that lands (a pod's: landthere in the pod, landfar from its home)
+LANDING = {"looop.act.landing", "looop.act.landpr", "looop.act.landthere", "looop.act.landfar"}
 
 
 def test_no_action_lands_merges_or_pushes() -> None:

@@ -1,5 +1,5 @@
-"""The pod's side of `looop pod change` (act/landclone.py), and an SSH host's satellite's land
-(act/landthere.py), on bad requests: each is one line, as an answer the home reads
+"""The pod's side of `looop pod change` and an SSH host's satellite's land (both
+act/landthere.py), on bad requests: each is one line, as an answer the home reads
 (`refused`) or an error it prints, and nothing is fetched or pushed. Real clones, fetches and
 pushes: tests/integration/test_pod_land.py."""
 
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.act.landclone import pod_change
-from looop.act.landthere import there_verb
+from looop.act.landthere import pod_change, there_verb
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.kube import podtrees

@@ -25,32 +25,27 @@ _DOWNLOADERS = frozenset(
     {"curl", "wget", "wget2", "fetch", "http", "https", "xh", "xhs", "curlie", "lwp-request"}
     | {"nc", "ncat", "netcat", "socat"}
 )
-# Words that may stand before the command proper; each with the options that take an argument
-# and how many plain arguments it eats before the command (timeout's duration).
+# Words that may stand before the command proper; each wrapper with how many plain arguments
+# it eats before the command (timeout's duration), then its options that take an argument.
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "("})
-_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = dict.fromkeys(
+    ("command", "builtin", "nohup", "setsid", "unshare", "busybox", "toybox", "coproc"),
+    (frozenset(), 0),
+) | {
+    "unbuffer": (frozenset(), 0),
+    "chrt": (frozenset(), 1),
+    "taskset": (frozenset(), 1),
     "env": (frozenset({"-u", "--unset", "-c", "--chdir"}), 0),
-    "command": (frozenset(), 0),
-    "builtin": (frozenset(), 0),
     "exec": (frozenset({"-a"}), 0),
-    "nohup": (frozenset(), 0),
     "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
     "nice": (frozenset({"-n", "--adjustment"}), 0),
     "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
-    "setsid": (frozenset(), 0),
     "stdbuf": (frozenset({"-i", "-o", "-e"}), 0),
     "ionice": (frozenset({"-c", "-n", "-p", "-t", "--class", "--classdata"}), 0),
-    "chrt": (frozenset(), 1),
-    "taskset": (frozenset(), 1),
     "flock": (frozenset({"-w", "--timeout", "--conflict-exit-code"}), 1),
     "chroot": (frozenset({"--userspec", "--groups"}), 1),
-    "unshare": (frozenset(), 0),
     "nsenter": (frozenset({"-t", "--target"}), 0),
     "xargs": (frozenset({"-i", "-n", "-p", "-l", "-d", "-a", "-e", "-s"}), 0),
-    "busybox": (frozenset(), 0),
-    "toybox": (frozenset(), 0),
-    "coproc": (frozenset(), 0),
-    "unbuffer": (frozenset(), 0),
     "caffeinate": (frozenset({"-t", "-w"}), 0),
     "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
     "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
@@ -66,8 +61,7 @@ _CRON = re.compile(r"^[ \t]*(?:@[a-z]+|(?:[^\s#=]+[ \t]+){4}[^\s=]+)[ \t]+", re.
 _ANSI_C = re.compile(
     r"\\(x[0-9a-f]{1,2}|u[0-9a-f]{1,4}|U[0-9a-f]{1,8}|[0-7]{1,3}|c.?|.)", re.S | re.I
 )
-_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r"}
-_ANSI_SIMPLE |= {"t": "\t", "v": "\v"}
+_ANSI_SIMPLE = dict(zip("abeEfnrtv", "\a\b\x1b\x1b\f\n\r\t\v", strict=True))
 
 
 def _ansi_c(body: str) -> str:
@@ -154,10 +148,6 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
         if base == "watch" and i < len(words):
             return None, [" ".join(words[i:])]  # watch hands its words to `sh -c`
     return None, []
-
-
-def _command_at(words: Sequence[str]) -> int | None:
-    return _unwrap(words)[0]
 
 
 def _split_opts(
@@ -264,7 +254,7 @@ def fed_commands(words: Sequence[str]) -> list[list[str]]:
     """The commands an `xargs` (or GNU `parallel`) among `words`' wrappers may run, in each
     reading the lower-cased options allow; what it reads from its input comes after them."""
     x = next((k for k, w in enumerate(words) if _base(w) in ("xargs", "parallel")), None)
-    if x is None or (x > 0 and _command_at(words[:x]) is not None):
+    if x is None or (x > 0 and _unwrap(words[:x])[0] is not None):
         return []  # not a wrapper here: an argument of another command
     starts: list[int] = []
     i = x + 1

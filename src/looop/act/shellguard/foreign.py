@@ -28,21 +28,21 @@ from looop.act.shellguard.targets import NO_GUARD, Guard
 
 # The flags that hand an interpreter its program as an argument, by family, and the options
 # that take a value of their own (the value is not the script operand).
-_INLINE: tuple[tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]], ...] = (
-    (("python", "pypy"), "ci", (), frozenset({"-w"})),
-    (
-        ("node", "nodejs", "deno", "bun"),
-        "epi",
-        ("--eval", "--print", "--interactive"),
-        frozenset({"-r", "--require", "--import", "--loader", "--conditions"}),
-    ),
-    (("perl",), "e", (), frozenset()),
-    (("ruby",), "e", (), frozenset({"-r", "-c"})),
-    (("php",), "rbea", (), frozenset({"-c", "-d", "-z"})),
-    (("lua", "luajit"), "ei", (), frozenset({"-l"})),
-    (("osascript",), "e", (), frozenset({"-l"})),
-    (("pwsh", "powershell"), "c", ("-command", "-encodedcommand", "-ec"), frozenset()),
-)
+_NODE_VALUED = "-r --require --import --loader --conditions"
+_INLINE = [
+    (tuple(names.split()), letters, tuple(longs.split()), frozenset(valued.split()))
+    for names, letters, longs, valued in (
+        ("python pypy", "ci", "", "-w"),
+        ("node nodejs deno bun", "epi", "--eval --print --interactive", _NODE_VALUED),
+        ("perl", "e", "", ""),
+        ("ruby", "e", "", "-r -c"),
+        ("php", "rbea", "", "-c -d -z"),
+        ("lua luajit", "ei", "", "-l"),
+        ("osascript", "e", "", "-l"),
+        ("pwsh powershell", "c", "-command -encodedcommand -ec", ""),
+    )
+]
+_NONE: tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]] = ((), "", (), frozenset())
 # -x: perl and ruby skip to the script's own `#!…perl` line, python skips its first line —
 # what a shell-and-perl polyglot sensor (`exec perl -x "$0"`) runs on
 _POLYGLOT = ("perl", "ruby", "python", "pypy")
@@ -100,15 +100,14 @@ def _interpreter(name: str, args: Sequence[str]) -> str | None:
         args[:1] in (["eval"], ["repl"]) or any("://" in a or a == "-" for a in args)
     ):
         return f"{shown}: inline {name} code, which the tripwire does not read"
-    family = next((f for f in _INLINE if name.startswith(f[0])), None)
-    valued = frozenset[str]() if family is None else family[3]
+    _, letters, longs, valued = next((f for f in _INLINE if name.startswith(f[0])), _NONE)
     skip = False
     for a in args:
         if skip or a in valued:
             skip = not skip  # `-W ignore`: the value, not the script
             continue
         if a.startswith("-") and len(a) > 1:
-            if (why := _option(name, a, shown)) is not None:
+            if (why := _option(name, a, shown, letters, longs)) is not None:
                 return why or None
             continue
         if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/", "<(")):
@@ -119,11 +118,10 @@ def _interpreter(name: str, args: Sequence[str]) -> str | None:
     return f"`{name}` reading its program from stdin, which the tripwire does not read"
 
 
-def _option(name: str, a: str, shown: str) -> str | None:
+def _option(name: str, a: str, shown: str, letters: str, longs: tuple[str, ...]) -> str | None:
     """What one option of an interpreter says of its program: inline or hidden in another
-    file (why), a module on disk ("": read), or nothing (None)."""
-    family = next((f for f in _INLINE if name.startswith(f[0])), None)
-    letters, longs = ("", ()) if family is None else family[1:3]
+    file (why), a module on disk ("": read), or nothing (None); `letters` and `longs` the
+    options that hand it its program."""
     inline = f"{shown}: inline {name} code, which the tripwire does not read"
     if longs and a.startswith(longs):
         return inline

@@ -19,7 +19,6 @@ from looop.act.shellguard.command import (
     _base,
     _Cmd,
     _code_arg,
-    _command_at,
     _reads_code,
     _scripts,
     _unwrap,
@@ -120,7 +119,7 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
             arg_subs += [(len(words) - 1, s) for s in found]
         end = p.end_byte
     c.words = [w.lower() for w in words]
-    at = _command_at(c.words)
+    at = _unwrap(c.words)[0]
     host_of.update((s.id, "$") for s in name_subs)
     if at is None:
         host_of.update((s.id, None if c.words else "$") for _, s in arg_subs)
@@ -189,7 +188,7 @@ def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: in
     """What a command sets: assignments a wrapper or declare carries, every name read,
     mapfile, printf -v and getopts may set from input, what an eval's text sets; it joins
     `calls` (and `set -- ~` as a call of "set -")."""
-    at = _command_at(c.words)
+    at = _unwrap(c.words)[0]
     cmd, args = ("", []) if at is None else (_base(c.words[at]), c.words[at + 1 :])
     nameref = cmd in _DECLARES and any(a.startswith("-") and "n" in a for a in args)
     carried = c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else [])
@@ -354,7 +353,7 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
     aliases = {k: v for cmd, args in calls if cmd == "alias" for k, _, v in map(_alias, args)}
     for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
-        if c is not None and (at := _command_at(c.words)) is not None and c.words[at] in aliases:
+        if c is not None and (at := _unwrap(c.words)[0]) is not None and c.words[at] in aliases:
             c.words[at : at + 1] = aliases[c.words[at]].split()
     for name in _REFS.findall(text.lower()) if "" in sets else []:
         sets.setdefault(name, []).extend(sets[""])

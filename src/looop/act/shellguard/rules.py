@@ -12,9 +12,9 @@ from looop.act.shellguard.command import (
     _ansi_c,
     _base,
     _Cmd,
-    _command_at,
     _reads_code,
     _split_opts,
+    _unwrap,
 )
 from looop.act.shellguard.targets import (
     NO_GUARD,
@@ -138,7 +138,7 @@ def _find(
             execs.append(expr[j:end])
             j = end + 1
     deletes = "-delete" in expr or any(
-        (at := _command_at(sub)) is not None and _base(sub[at]) in _DELETERS for sub in execs
+        (at := _unwrap(sub)[0]) is not None and _base(sub[at]) in _DELETERS for sub in execs
     )
     return (aimed if deletes else None), execs
 
@@ -374,7 +374,7 @@ def _printed(name: str, args: Sequence[str]) -> str | None:
 
 def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
     """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
-    at = _command_at(c.words)
+    at = _unwrap(c.words)[0]
     if at is None:
         return {}
     name, args = _base(c.words[at]), c.words[at + 1 :]
@@ -394,7 +394,7 @@ def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
 
 def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
     """Where the shell is after `c`, as far as the text tells (None: unknown)."""
-    at = _command_at(c.words)
+    at = _unwrap(c.words)[0]
     if at is None or _base(c.words[at]) not in ("cd", "pushd"):
         return cwd
     _, operands = _split_opts(c.words[at + 1 :])

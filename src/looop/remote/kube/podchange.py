@@ -1,6 +1,6 @@
 """The home's side of a Kubernetes worker's change: its checkouts are clones in its pod, so the
 home asks the pod — an exec of `looop pod change OP --b64 REQ` in the worker's container,
-JSON out (act/landclone.py answers it there with the same review code) — and adds its own
+JSON out (act/landthere.py answers it there with the same review code) — and adds its own
 parts (workers/reviewfar.py: rounds, verify, proposal).
 
 A pod whose Job ended has no checkouts any more (its emptyDir went with it): review, comments
