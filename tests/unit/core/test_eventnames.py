@@ -15,7 +15,7 @@ import pytest
 from looop.core.events import Emitter
 from looop.decide.spend import Breaker
 from looop.home import eventnames
-from looop.loop import settle
+from looop.loop import deciding
 from tests import sourcetree
 
 SRC = Path(eventnames.__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ SRC = Path(eventnames.__file__).resolve().parents[1]
 DYNAMIC = {
     ("loop/deciding.py", "emit", "hit.event"),
     ("loop/deciding.py", "record", "hit.record"),
-    ("loop/settle.py", "emit", "code"),
+    ("loop/deciding.py", "emit", "code"),
 }
 
 
@@ -112,7 +112,7 @@ def test_run_time_names_are_typed_by_the_catalogue() -> None:
     assert inspect.signature(Emitter.record).parameters["event"].annotation == "RecordName"
     assert Breaker.__annotations__["event"] == "PulseName"
     assert Breaker.__annotations__["record"] == "RecordName"
-    code = inspect.signature(settle.count_failure).parameters["code"].annotation
+    code = inspect.signature(deciding.count_failure).parameters["code"].annotation
     assert code == "FailCode"
 
 
