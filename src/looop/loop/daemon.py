@@ -17,8 +17,7 @@ from looop.home.clock import utc_stamp_ms
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_base
-from looop.loop.heal import heartbeat_path
-from looop.loop.pulse import HOME_LOST_EXIT
+from looop.loop.pulse import HOME_LOST_EXIT, heartbeat_path
 from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
