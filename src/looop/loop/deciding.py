@@ -6,6 +6,7 @@ world it was decided on; a failure counts toward the backoff and is kept for the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,10 +144,10 @@ def _write_prompt(b: Beat, last_world: LastWorld, answer: Path) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     prompt_path = run_dir / "prompt.md"
     store.atomic_write(prompt_path, built.text)
-    try:  # the next prompt keeps this one's order, so the provider's cached prefix holds
+    # the next prompt keeps this one's order, so the provider's cached prefix holds (a saving
+    # only: else the next prompt comes in name order)
+    with contextlib.suppress(OSError):
         write_shown(ctx.paths.data, built.shown)
-    except OSError:
-        pass  # a saving only: the next prompt then comes in name order
     out.run_id, out.prompt_path = run_id, prompt_path
     if built.truncated:
         ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
@@ -175,10 +176,8 @@ def _consume(
     except ExecError as e:
         return "tick.failed", str(e), None
     if raw is not None and b.out.run_id is not None:  # what `runs replay` compares with
-        try:
+        with contextlib.suppress(OSError):  # a record only: the move itself goes on
             store.atomic_write(ctx.paths.run_dir(b.out.run_id) / "decision.json", raw)
-        except OSError:
-            pass  # a record only: the move itself goes on
     if raw is None:
         why = _no_decision(ctx.paths.rel(answer))
         if result.error:

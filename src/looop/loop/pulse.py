@@ -142,13 +142,11 @@ class Heartbeat:
 
     def end(self) -> None:
         """A stopped pulse leaves no heartbeat behind in the runtime dir (only its own)."""
-        try:
+        with contextlib.suppress(OSError):
             with open(self.path, "rb") as f:
                 words = f.read(128).split()
             if len(words) > 1 and words[1] == str(os.getpid()).encode():
                 os.unlink(self.path)
-        except OSError:
-            pass
 
     def notify(self, message: str) -> bool:
         return sd_notify(self.notify_socket, message)
@@ -644,11 +642,9 @@ class Pulse:
         ctx = self.ctx
         knobs = ctx.knobs()
         runner = "?"
-        try:
+        with contextlib.suppress(LooopError):
             r = ctx.config().runner()
             runner = r.name if r else "?"
-        except LooopError:
-            pass
         ctx.events.emit(
             "ok",
             "pulse.start",
@@ -685,10 +681,9 @@ class Pulse:
         # durable, so `looop status` can say when the next beat comes
         until = utc_stamp(ctx.clock.now() + secs)
         mono = round(ctx.clock.monotonic() + secs, 3)  # true past a wall clock step
-        try:
+        # counted already when the beat failed; the pulse sleeps all the same
+        with contextlib.suppress(OSError):
             ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until, until_mono=mono)
-        except OSError:
-            pass  # counted already when the beat failed; the pulse sleeps all the same
 
     def _say_stop(self) -> None:
         ctx = self.ctx
@@ -698,18 +693,15 @@ class Pulse:
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
         )
-        try:
+        with contextlib.suppress(OSError):  # the stop line above said it
             ctx.events.record("pulse_stop", beats=self.beats)
-        except OSError:
-            pass  # the stop line above said it
 
     def _leave(self, why: str) -> int:
         """The data dir is not the one this pulse started on: stop (one line in its log, an
         event where the path is writable) rather than beat on, or seed, a home it cannot see."""
         msg = f"{why} under this pulse — stopping; `looop up` starts a pulse on it"
         self.ctx.events.emit("error", "pulse.home_lost", msg)
-        try:
+        # the path is gone or not writable: the line above said it
+        with contextlib.suppress(OSError):
             self.ctx.events.record("pulse_home_lost", reason=why, pid=os.getpid())
-        except OSError:
-            pass  # the path is gone or not writable: the line above said it
         return HOME_LOST_EXIT

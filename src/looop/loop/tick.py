@@ -73,11 +73,9 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
         raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
-        try:
+        with contextlib.suppress(OSError):  # a full disk: the beat itself says so in its own words
             # `looop status` names the holder; it is gone when the beat ends: no fsync
             store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
-        except OSError:
-            pass  # a full disk: the beat itself says so in its own words
         why = None
         if not force:  # a nudge the decider asked for is honoured as a pulse honours it
             wake = guards.next_wake(ctx.paths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,10 +36,8 @@ class World:
 
 def _policy_files(paths: Paths) -> list[Path]:
     files = [paths.playbook]
-    try:
+    with contextlib.suppress(OSError):
         files += sorted(p for p in paths.goals.glob("*.md") if p.is_file())
-    except OSError:
-        pass
     return files
 
 

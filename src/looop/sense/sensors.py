@@ -4,6 +4,7 @@ JSON, or why it failed) is sense/verdicts.py."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -146,13 +147,12 @@ def _publish(
     except OSError as e:
         why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
         return Reading(name, ok=False, secs=secs, error=why, unrecorded=True)
-    try:
+    # the stderr tail is a courtesy; the snapshot itself is in place
+    with contextlib.suppress(OSError):
         if err:
             store.write_if_changed(snaps / f"{name}.err", err)
         elif errs is None or f"{name}.err" in errs:
             store.remove(snaps / f"{name}.err")
-    except OSError:
-        pass  # the stderr tail is a courtesy; the snapshot itself is in place
     return verdict.reading(name, secs)
 
 

@@ -6,6 +6,7 @@ and gates on the world hash as any beat does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from looop.core.context import Ctx
@@ -35,13 +36,9 @@ def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
     p = ctx.paths
     folders = [str(p.sessions), str(p.asks), str(p.reports)]
     files = []
-    try:
-        with os.scandir(p.sessions) as it:
-            # not the pulse's own: what its screen says (a prompt seen, sessions/lifecycle)
-            # would wake it to print, and so to be judged again
-            files = [
-                os.path.join(e.path, "status.json") for e in it if e.is_dir() and e.name != PULSE
-            ]
-    except OSError:
-        pass  # no sessions yet: the folder's own watch sees the first
+    # no sessions yet: the folder's own watch sees the first
+    with contextlib.suppress(OSError), os.scandir(p.sessions) as it:
+        # not the pulse's own: what its screen says (a prompt seen, sessions/lifecycle)
+        # would wake it to print, and so to be judged again
+        files = [os.path.join(e.path, "status.json") for e in it if e.is_dir() and e.name != PULSE]
     return folders, files[:MAX_WATCHES]
