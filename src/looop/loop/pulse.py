@@ -36,7 +36,7 @@ from looop.loop.tick import busy_message as busy_message
 from looop.loop.tick import tick_once as tick_once
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
-from looop.sense.watches import sensor_watches, worker_watches
+from looop.sense.sensors import sensor_watches, worker_watches
 from looop.views.status import CLOCK_WAKES, beat_holder
 
 NUDGE_MIN_SECS = 5
@@ -321,7 +321,7 @@ class Pulse:
     memtrace: MemTrace | None = None  # LOOOP_TRACEMALLOC: allocations dumped every N beats
     unsaid: str | None = None  # a stop signal's line its handler could not write (see below)
     stopped_by: str | None = None  # the signal that stopped it
-    watcher: Watcher | None = None  # what wakes its sleep early (sense/watches.py), while it runs
+    watcher: Watcher | None = None  # what wakes its sleep early (sense/sensors.py), while it runs
     woken_at: float | None = None  # monotonic time of the last wake by a change
 
     def __post_init__(self) -> None:
