@@ -57,8 +57,11 @@ def sensor_scripts(paths: Paths) -> list[Path]:
 
 def _is_script(entry: os.DirEntry[str]) -> bool:
     """`*.sh` with a stem (as Path.suffix reads it: `.sh` alone is a dot file) and a file."""
-    if not entry.name.endswith(".sh") or entry.name == ".sh":
-        return False
+    return entry.name.endswith(".sh") and entry.name != ".sh" and is_file(entry)
+
+
+def is_file(entry: os.DirEntry[str]) -> bool:
+    """A regular file (or a symlink to one); False when it cannot be told."""
     try:
         return entry.is_file()
     except OSError:
@@ -423,13 +426,11 @@ def _confine(
             confined.append(i)
     if not confined:
         return {}
-    failed: dict[str, Verdict] = {}
     if sandbox is None:
         msg = (
             "a sensor not written with `looop sensor write` runs only under shell_policy's "
             "sandbox, and the config cannot be read; fix the config"
         )
-        failed = {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
         # lazy: the sandbox room (srt), for a decision's sensors only: most beats run none
         from looop.sandbox.worker import SENSOR_DIR, SENSOR_READS, SandboxError, shell_argvs
@@ -440,18 +441,12 @@ def _confine(
             argvs = shell_argvs(ctx, sandbox, lines, env, what, SENSOR_DIR, SENSOR_READS)
         except (SandboxError, OSError) as e:
             msg = str(e) if isinstance(e, SandboxError) else f"cannot set up its sandbox: {e}"
-            failed = {
-                pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined
-            }
         else:
             for i, argv in zip(confined, argvs, strict=True):
                 name, script, _ = pending[i]
                 pending[i] = (name, script, argv)
-    if failed:
-        kept = [p for p in pending if p[0] not in failed]
-        pending.clear()
-        pending.extend(kept)
-    return failed
+            return {}
+    return {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
 
 
 def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, Verdict]:
@@ -475,10 +470,6 @@ def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, 
                 "sandbox, which is off now; turn it on, or remove the sensor"
             )
             failed[name] = failure_verdict(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
-    if failed:
-        kept = [p for p in pending if p[0] not in failed]
-        pending.clear()
-        pending.extend(kept)
     return failed
 
 
@@ -553,12 +544,17 @@ def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
 def _gate(rnd: _Round, sandbox: SandboxPolicy | None) -> None:
     """Sandbox on (or the config unreadable): the unvouched run confined or not at all; off:
     a decision's sensor the tripwire cannot read does not run."""
-    if rnd.pending and (sandbox is None or sandbox.on):
-        for name, v in _confine(rnd.ctx, rnd.pending, sandbox, rnd.env).items():
-            rnd.failed(name, v)
-    elif rnd.pending:
-        for name, v in _unread(rnd.ctx, rnd.pending).items():
-            rnd.failed(name, v)
+    if not rnd.pending:
+        return
+    if sandbox is None or sandbox.on:
+        failed = _confine(rnd.ctx, rnd.pending, sandbox, rnd.env)
+    else:
+        failed = _unread(rnd.ctx, rnd.pending)
+    for name, v in failed.items():
+        rnd.failed(name, v)
+    kept = [p for p in rnd.pending if p[0] not in failed]
+    rnd.pending.clear()
+    rnd.pending.extend(kept)
 
 
 def _spawn_all(rnd: _Round) -> None:
