@@ -146,7 +146,6 @@ def test_a_skip_beat_loads_no_decide_machinery(tmp_path: Path) -> None:
         "looop.decide.prompt",
         "looop.decide.runner",
         "looop.decide.spend",
-        "looop.loop.settle",
         "looop.views.status",
         "looop.workers.launch",
         "looop.sessions.screen",

@@ -20,8 +20,7 @@ from looop.home.errors import LooopError
 from looop.home.sessionfiles import any_live
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
-from looop.loop.memtrace import from_env
-from looop.loop.pulse import HOME_LOST_EXIT, Pulse
+from looop.loop.pulse import HOME_LOST_EXIT, Pulse, trace_from_env
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
@@ -108,7 +107,7 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
             return False
 
     try:
-        trace = from_env(ctx.env)
+        trace = trace_from_env(ctx.env)
     except ValueError as e:
         click.echo(f"looop: {e}", err=True)
         raise SystemExit(2) from None

@@ -73,7 +73,7 @@ def web_cmd(
         public_url=web.get("url"),
         limits=server.Limits(*door_limits(web)),
     )
-    show_role(f"looop: web {ctx.paths.data}")  # `ps -o args`; home/procname.is_web knows it
+    show_role(f"looop: web {ctx.paths.data}")  # `ps -o args`; core/procstat.is_web knows it
     raise SystemExit(server.serve(ctx, opt, sys.stdout, sys.stderr))
 
 

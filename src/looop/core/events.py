@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,11 +69,9 @@ class Emitter:
             line = json_line(level, name, msg, now, fields)
         else:
             line = human_line(level, msg, self.clock.local(now).strftime("%H:%M:%S"), self.color)
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.write(line + "\n")
             stream.flush()
-        except (OSError, ValueError):
-            pass
 
     def record(self, event: str, **fields: Any) -> None:
         """One durable line in events.jsonl; never raises."""

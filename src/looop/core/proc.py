@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from looop.core.procs import Containment, open_pidfd
+from looop.core.procs import Containment, await_pid, open_pidfd
 from looop.home.clock import Clock
 
 CHUNK = 65536
@@ -366,21 +366,8 @@ def _signal_unreaped(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 def wait_exit(proc: subprocess.Popen[bytes], until: float | None, clock: Clock) -> bool:
     """Wait, without reaping, until the leader exits (True) or `until` passes (False);
-    until=None waits as long as it takes. Sleeps on its pidfd where the OS has one."""
-    pidfd = open_pidfd(proc.pid) if proc.returncode is None else None
-    try:
-        while not exited(proc):
-            left = None if until is None else until - clock.monotonic()
-            if left is not None and left <= 0:
-                return False
-            if pidfd is not None:
-                select.select([pidfd], [], [], left)  # readable once it exits
-            else:
-                select.select([], [], [], NAP_SECS if left is None else min(left, NAP_SECS))
-        return True
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
+    until=None waits as long as it takes."""
+    return await_pid(proc.pid, lambda: exited(proc), clock, until, NAP_SECS)
 
 
 def end_group(proc: subprocess.Popen[bytes], grace: float, clock: Clock) -> None:

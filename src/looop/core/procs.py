@@ -121,18 +121,22 @@ def open_pidfd(pid: int) -> int | None:
     return fd
 
 
-def _await_death(pid: int, clock: Clock, until: float) -> None:
-    """Reap a SIGKILLed child, waiting on its pidfd (bounded), never a busy loop when possible."""
-    fd = open_pidfd(pid)
+def await_pid(
+    pid: int, done: Callable[[], bool], clock: Clock, until: float | None, nap: float = 0.02
+) -> bool:
+    """Wait until `done()` (True) or `until` passes (False; None waits as long as it takes),
+    asleep on the process's pidfd where the OS has one (readable once it exits), else in naps."""
+    fd = None if done() else open_pidfd(pid)
     try:
-        while not _reap(pid):
-            left = until - clock.monotonic()
-            if left <= 0:
-                return
+        while not done():
+            left = None if until is None else until - clock.monotonic()
+            if left is not None and left <= 0:
+                return False
             if fd is not None:
                 select.select([fd], [], [], left)
             else:
-                select.select([], [], [], min(left, 0.01))
+                select.select([], [], [], nap if left is None else min(left, nap))
+        return True
     finally:
         if fd is not None:
             os.close(fd)
@@ -265,7 +269,7 @@ class Containment:
                     os.kill(pid, signal.SIGKILL)
                 killed[pid] = token
             for pid, _ in victims:
-                _await_death(pid, self.clock, until)
+                await_pid(pid, functools.partial(_reap, pid), self.clock, until)  # reaped
         return _per_run(killed)
 
     def _end_groups(self, killed: dict[int, str], until: float) -> None:

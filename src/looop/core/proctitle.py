@@ -5,7 +5,7 @@ Its C module is loaded on its own, never through the package, whose `__init__` i
 `logging` (and with it `threading` and `traceback`): a forked supervisor's memory is the
 modules it touched (tests/integration/test_session_memory.py). Setting the title also cuts
 `/proc/self/comm` to its first 15 bytes, so `comm` is written back after it: a subreaper's
-sweep tells looop's own processes by that name (sessions/oscalls.py, core/procname.py). And the
+sweep tells looop's own processes by that name (sessions/oscalls.py, core/procstat.py). And the
 title is kept to the command line's own room (the library's SPT_NOENV), so /proc/PID/environ
 still reads as it did: a run's escapees are told by the marker in it (core/procs.py)."""
 
@@ -15,7 +15,7 @@ import importlib.machinery
 import os
 from typing import Any
 
-from looop.core.procname import name_self
+from looop.core.procstat import name_self
 
 NOENV = "SPT_NOENV"
 

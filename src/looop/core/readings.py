@@ -17,7 +17,7 @@ from looop.home.hashing import wake_signal
 MAX_INT_DIGITS = 4000  # as the world hash reads a snapshot (home/worldhash)
 SNAPSHOT_MAX = 16 * 1024 * 1024  # a reader's bound; a sensor's own cap is far below it
 
-# the shapes sense/verdicts writes for a run that failed: signal.error says which
+# the shapes sense/sensors writes for a run that failed: signal.error says which
 FAILURE_ERRORS = ("oversize", "not-json")
 
 # reading name -> (the detail map holding one object per item, the age keys in each object)
@@ -91,7 +91,7 @@ class Reading:
 
     @property
     def failed(self) -> bool:
-        """The snapshot is one of the shapes a failed sensor run leaves (sense/verdicts)."""
+        """The snapshot is one of the shapes a failed sensor run leaves (sense/sensors)."""
         sig = self.value.get("signal") if isinstance(self.value, dict) else None
         if not isinstance(sig, dict):
             return False

@@ -4,6 +4,7 @@ changed since a reading was taken (a sensor's cached reading is then stale, what
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -52,15 +53,12 @@ def _changed_at(path: str) -> float:
         return max(st.st_mtime, st.st_ctime)
     at = max(st.st_mtime, st.st_ctime)
     if os.path.isdir(path):
-        try:
-            with os.scandir(path) as it:
-                for n, e in enumerate(it):
-                    if n >= ENTRIES_LOOKED:
-                        break
-                    with_stat = e.stat(follow_symlinks=False)
-                    at = max(at, with_stat.st_mtime, with_stat.st_ctime)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), os.scandir(path) as it:
+            for n, e in enumerate(it):
+                if n >= ENTRIES_LOOKED:
+                    break
+                with_stat = e.stat(follow_symlinks=False)
+                at = max(at, with_stat.st_mtime, with_stat.st_ctime)
     return at
 
 

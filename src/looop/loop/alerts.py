@@ -7,6 +7,8 @@ is human/notify's: in the background, bounded, never blocking the beat.
 
 from __future__ import annotations
 
+import contextlib
+
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Config
@@ -30,10 +32,8 @@ def raise_alert(ctx: Ctx, key: str, message: str, cfg: Config | None = None) -> 
     if key in latched:
         return False
     latched[key] = int(ctx.clock.now())
-    try:
+    with contextlib.suppress(OSError):  # cannot latch: still tell the human rather than stay silent
         store.write_json(ctx.paths.alerts, latched)
-    except OSError:
-        pass  # cannot latch: still tell the human rather than stay silent
     notify(ctx, message, key, "alert", cfg)
     ctx.events.record("alerted", key=key, message=message)
     return True
@@ -46,13 +46,11 @@ def clear_alerts(ctx: Ctx, keys: tuple[str, ...] = BREAKERS) -> None:
         return
     for k in keys:
         latched.pop(k, None)
-    try:
+    with contextlib.suppress(OSError):
         if latched:
             store.write_json(ctx.paths.alerts, latched)
         else:
             store.remove(ctx.paths.alerts)
-    except OSError:
-        pass
 
 
 def failure_streak(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shlex
@@ -17,8 +18,7 @@ from looop.home.clock import utc_stamp_ms
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_base
-from looop.loop.heal import heartbeat_path
-from looop.loop.pulse import HOME_LOST_EXIT
+from looop.loop.pulse import HOME_LOST_EXIT, heartbeat_path
 from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
@@ -245,12 +245,10 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     for s in list_sessions(ctx.paths.data):
         if s.id == PULSE or not s.alive:
             continue
-        try:
+        with contextlib.suppress(SessionError):  # it finished on its own meanwhile
             if kill(ctx.paths.data, s.id).get("survivors"):
                 res.leftovers.append(s.id)
             res.workers.append(s.id)
-        except SessionError:
-            pass  # it finished on its own meanwhile
     if os.path.isdir(ctx.paths.hosts):
         # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
         from looop.remote.wing import kill_all, stop_links
@@ -371,10 +369,9 @@ def _kill_orphans(ctx: Ctx) -> list[str]:
 
 
 def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:
-    try:
+    # no such session (a foreground `looop pulse`): nothing to wait for
+    with contextlib.suppress(SessionError):
         wait(ctx.paths.data, sid, secs, ctx.clock)
-    except SessionError:
-        pass  # no such session (a foreground `looop pulse`): nothing to wait for
 
 
 def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:
@@ -396,10 +393,8 @@ def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _await_exit(ctx: Ctx, pid: int, secs: float) -> bool:

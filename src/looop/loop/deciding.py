@@ -1,15 +1,18 @@
 """A beat past every gate (loop/tick.py): the spend breakers, the prompt, one metered runner
 call, then the move parsed and executed and settled, or the failure counted. tick.py's one
 door, loaded only when the world changed, so a skip beat never pays for the spend policy, the
-runner, the executor, the prompt or settling this imports."""
+runner, the executor, the prompt or settling this imports. Settling: a move commits the
+world it was decided on; a failure counts toward the backoff and is kept for the next prompt."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 from looop.act.actions import DecisionError, parse_decision, taught
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
+from looop.core.context import Ctx
 from looop.decide import spend
 from looop.decide.order import write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
@@ -17,11 +20,12 @@ from looop.decide.runner import RunResult
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
-from looop.loop import alerts, flap, guards, limited, limithit, settle
+from looop.loop import alerts, flap, guards, limited, limithit
 from looop.loop.asks import asks_section
-from looop.loop.beat import Beat, TickOutcome
+from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
 from looop.loop.world import describe_changes
+from looop.spend import usd
 
 LastWorld = Callable[[], dict[str, str] | None]  # the world the decider last saw, read once
 
@@ -61,11 +65,11 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
         ctx.events.emit("warn", "tick.abandoned", f"beat abandoned: {result.error}", run_id=run_id)
         ctx.events.record("decide_abandoned", run_id=run_id, reason=result.error)
         out.status = "abandoned"
-        settle.write_result(ctx, run_dir, runner.name, result, out, "tick.abandoned")
+        write_result(ctx, run_dir, runner.name, result, out, "tick.abandoned")
         return out
     code, error, executed = _consume(b, result, answer)
     if executed is not None:
-        settle.commit_move(b, executed, int(result.secs), metered)
+        commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
         if limit is None:  # the retry check, when it ran, already read this output
@@ -73,8 +77,8 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
         if limit is not None:  # a usage window: wait for its reset, count no failure
             out.status, out.error = "limited", limithit.record(b, limit, runner.name)
         else:
-            settle.count_failure(b, code, error, int(result.secs))
-    settle.write_result(ctx, run_dir, runner.name, result, out, code)
+            count_failure(b, code, error, int(result.secs))
+    write_result(ctx, run_dir, runner.name, result, out, code)
     prune_runs(ctx, b.k.num("runs_keep"))
     return out
 
@@ -140,10 +144,10 @@ def _write_prompt(b: Beat, last_world: LastWorld, answer: Path) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     prompt_path = run_dir / "prompt.md"
     store.atomic_write(prompt_path, built.text)
-    try:  # the next prompt keeps this one's order, so the provider's cached prefix holds
+    # the next prompt keeps this one's order, so the provider's cached prefix holds (a saving
+    # only: else the next prompt comes in name order)
+    with contextlib.suppress(OSError):
         write_shown(ctx.paths.data, built.shown)
-    except OSError:
-        pass  # a saving only: the next prompt then comes in name order
     out.run_id, out.prompt_path = run_id, prompt_path
     if built.truncated:
         ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
@@ -172,10 +176,8 @@ def _consume(
     except ExecError as e:
         return "tick.failed", str(e), None
     if raw is not None and b.out.run_id is not None:  # what `runs replay` compares with
-        try:
+        with contextlib.suppress(OSError):  # a record only: the move itself goes on
             store.atomic_write(ctx.paths.run_dir(b.out.run_id) / "decision.json", raw)
-        except OSError:
-            pass  # a record only: the move itself goes on
     if raw is None:
         why = _no_decision(ctx.paths.rel(answer))
         if result.error:
@@ -196,3 +198,104 @@ def _no_decision(where: str) -> str:
     """A clean exit without a decision; one not in the data dir names where it goes."""
     why = "the runner exited 0 but wrote no .decision.json"
     return why if where == ".decision.json" else f"{why} at {where} ($LOOOP_DECISION)"
+
+
+def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:
+    """The move ran: commit the world it was decided on, clear the failure state."""
+    ctx, paths, out, world = b.ctx, b.ctx.paths, b.out, b.world
+    now = ctx.clock.now()
+    try:
+        guards.commit_hash(paths, world.hash)
+        guards.write_last_world(paths, now, world.items)
+        # the decider was told its notices: once is enough; a move's effects are not flaps
+        flap.settle_move(paths, b.flap_notes, executed.kind != "noop")
+        limited.done(ctx)
+        note_recovery(b, now)
+        guards.clear_backoff(paths)
+        guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
+        guards.set_next_wake(paths, now, executed.next_interval_s, b.k.num("max_next_interval"))
+        store.remove(paths.last_failure)
+        if executed.kind != "shell":
+            store.remove(paths.last_shell)
+    except OSError as e:
+        # the move happened: say so, or a human (or the model) may do it twice
+        raise LooopError(
+            f"{executed.kind} ran and was journaled ({executed.journal}), but the beat could "
+            f"not record it ({e.strerror or e}) — free space or fix permissions; do not "
+            "repeat the move"
+        ) from e
+    ctx.events.emit(
+        "ok",
+        "tick.decided",
+        f"{executed.kind} · {executed.journal} · {secs}s"
+        + (f" · {usd(metered)}" if metered else ""),
+        action=executed.kind,
+        summary=executed.summary,
+        journal=executed.journal,
+        secs=secs,
+        run_id=out.run_id,
+        cost_usd=metered,
+    )
+    ctx.events.record("decided", run_id=out.run_id, action=executed.kind, journal=executed.journal)
+    out.acted, out.status, out.executed = True, "decided", executed
+    out.next_interval_s = executed.next_interval_s
+    if executed.kind == "shell":
+        out.follow_up_s = SHELL_FOLLOW_UP_SECS
+
+
+def count_failure(b: Beat, code: FailCode, error: str, secs: int) -> None:
+    """No move: count the failure (backoff), keep it for the next prompt, maybe alert."""
+    ctx, paths, ev, out, world = b.ctx, b.ctx.paths, b.ctx.events, b.out, b.world
+    run_id = out.run_id or ""
+    now = ctx.clock.now()
+    fails = guards.record_failure(paths, now, world.hash, world.policy_hash, ctx.clock.monotonic())
+    guards.write_last_failure(paths, now, run_id, code, error, fails)
+    replay = paths.rel(paths.run_dir(run_id))
+    warn = code == "tick.no_decision"
+    what = f"ran {secs}s but emitted no decision" if warn else f"beat failed after {secs}s"
+    ev.emit(
+        "warn" if warn else "error",
+        code,
+        f"{what} (fail #{fails}): {error} · replay: {replay}",
+        secs=secs,
+        run_id=run_id,
+        fails=fails,
+        error=error,
+        **({} if warn else {"replay": replay}),
+    )
+    ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
+    alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay, b.cfg)
+    out.status, out.error = "failed", error
+
+
+def note_recovery(b: Beat, now: float) -> None:
+    """A success after a streak the human was told about says so; never fails the commit."""
+    try:
+        before = guards.read_backoff(b.ctx.paths, now, b.ctx.clock.monotonic())
+    except Exception:
+        return
+    if before is not None:
+        alerts.recovered(b.ctx, before.fails, b.k.num("notify_failure_streak"), b.cfg)
+
+
+def write_result(
+    ctx: Ctx, run_dir: Path, runner: str, result: RunResult, out: TickOutcome, code: str | None
+) -> None:
+    """runs/<id>/result.json: what `looop runs` lists without re-reading logs."""
+    ex = out.executed
+    store.write_json(
+        run_dir / "result.json",
+        {
+            "v": 1,
+            "run_id": out.run_id,
+            "runner": runner,
+            "status": out.status,
+            "code": code,
+            "error": out.error,
+            "action": ex.kind if ex else None,
+            "journal": ex.journal if ex else None,
+            "secs": round(result.secs, 3),
+            "exit_code": result.exit_code,
+            "ts": int(ctx.clock.now()),
+        },
+    )

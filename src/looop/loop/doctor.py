@@ -101,22 +101,25 @@ def first_word(command: str) -> str | None:
     return words[0] if words else None
 
 
+def off_path(ctx: Ctx, *commands: str | None) -> tuple[list[str], list[str]]:
+    """(the programs the commands run, each once; those not on the PATH looop hands its
+    children)."""
+    seen: list[str] = []
+    for cmd in commands:
+        exe = first_word(cmd or "")
+        if exe and not exe.startswith("$") and exe not in seen:
+            seen.append(exe)
+    path = ctx.child_env().get("PATH")
+    return seen, [e for e in seen if shutil.which(e, path=path) is None]
+
+
 def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
     """The first word of the default runner's tick and worker commands, on the PATH looop
     hands its children."""
     runner = cfg.runner()
     if runner is None:
         return Check("runner", "fail", "no default runner", "`looop init`")
-    path = ctx.child_env().get("PATH")
-    gone: list[str] = []
-    seen: list[str] = []
-    for cmd in (runner.tick, runner.worker):
-        exe = first_word(cmd or "")
-        if not exe or exe.startswith("$") or exe in seen:
-            continue
-        seen.append(exe)
-        if shutil.which(exe, path=path) is None:
-            gone.append(exe)
+    seen, gone = off_path(ctx, runner.tick, runner.worker)
     if gone:
         return Check(
             "runner",

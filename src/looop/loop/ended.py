@@ -9,6 +9,8 @@ too."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from looop.act.journal import append_journal
@@ -28,6 +30,8 @@ from looop.views.outcomes import End, Outcome
 from looop.views.workerrows import PULSE, verify_result, waiting_workers
 from looop.workers.treegit import git_in
 from looop.workers.treerecord import WorktreeError
+
+EndOf = Callable[[dict[str, Any]], End]  # how a worker ended, from the facts read once
 
 
 def _pending_verify(data: str, wid: str) -> bool:
@@ -98,24 +102,34 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
         for s in list_light(data, ids=not_running(data, _unrecorded(data)))
         if s["id"] != PULSE and not s["alive"] and s["state"] in ("exited", "killed")
     ]
+    found = [
+        (str(s["id"]), str(s["started_at"]), str(s["last_change"]), partial(_end_of, data, s))
+        for s in sorted(ended, key=lambda s: str(s["id"]))
+    ]
+    return _record(ctx, knobs, cfg, found)
+
+
+def _record(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, found: Sequence[tuple[str, str, str, EndOf]]
+) -> list[str]:
+    """Each (id, generation, when it ended, how) not recorded yet nor waiting on its verify:
+    its outcome written and said; the ids recorded."""
+    data = str(ctx.paths.data)
     facts: dict[str, Any] | None = None
     done: list[str] = []
-    for s in sorted(ended, key=lambda s: str(s["id"])):
-        wid, gen = str(s["id"]), str(s["started_at"])
+    for wid, gen, ended_at, end_of in found:
         prev = outcomes.read_record(data, wid)
         if outcomes.outcome_of(prev, gen) is not None or _pending_verify(data, wid):
             continue
         if facts is None:  # read once, and only when some worker ended
+            asks, answers = where.join(data, where.ASKS), where.join(data, where.ANSWERS)
             facts = {
                 "over": over_budget(data),
                 "seen": seen_runs(data),
-                "asking": waiting_workers(
-                    where.join(data, where.ASKS), where.join(data, where.ANSWERS)
-                ),
+                "asking": waiting_workers(asks, answers),
             }
-        end = _end_of(data, s, facts)
-        ended_at = str(s["last_change"])
-        rec = outcomes.next_record(prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at)
+        stall = knobs.num("worker_stall_after")
+        rec = outcomes.next_record(prev, wid, gen, end_of(facts), stall, ended_at)
         outcomes.write_record(data, rec)
         _say(ctx, knobs, cfg, rec, newly=bool(rec["stalled"]) and not (prev or {}).get("stalled"))
         done.append(wid)
@@ -193,33 +207,14 @@ def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
     """record_ends for the workers away from home (SSH hosts, Kubernetes pods): each seen
     over by the fleet rows the beat reads (remote/; its sensor reads them after this step, so
     an end found there is recorded the beat after, as a far verify runs), its outcome recorded
-    once the same way."""
+    once the same way, as ended when the beat saw it (the host keeps when)."""
     data = str(ctx.paths.data)
-    found = _far_unrecorded(data)
-    facts: dict[str, Any] = {}
-    done: list[str] = []
-    for wid, rec in found.items():
-        gen = str(rec.get("started_at") or "")
-        prev = outcomes.read_record(data, wid)
-        if outcomes.outcome_of(prev, gen) is not None or _pending_verify(data, wid):
-            continue
-        if not facts:  # read once, and only when some worker away ended
-            facts = {
-                "over": over_budget(data),
-                "asking": waiting_workers(
-                    where.join(data, where.ASKS), where.join(data, where.ANSWERS)
-                ),
-            }
-        end = _far_end(data, wid, rec, facts)
-        ended_at = utc_stamp_ms(ctx.clock.now())  # when the beat saw it: the host keeps when
-        rec_out = outcomes.next_record(
-            prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at
-        )
-        outcomes.write_record(data, rec_out)
-        newly = bool(rec_out["stalled"]) and not (prev or {}).get("stalled")
-        _say(ctx, knobs, cfg, rec_out, newly=newly)
-        done.append(wid)
-    return done
+    seen = utc_stamp_ms(ctx.clock.now())
+    found = [
+        (wid, str(rec.get("started_at") or ""), seen, partial(_far_end, data, wid, rec))
+        for wid, rec in _far_unrecorded(data).items()
+    ]
+    return _record(ctx, knobs, cfg, found)
 
 
 def _say(ctx: Ctx, knobs: Knobs, cfg: Config | None, rec: dict[str, Any], newly: bool) -> None:

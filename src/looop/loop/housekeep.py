@@ -3,6 +3,7 @@ sessions."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
@@ -17,19 +18,18 @@ from looop.sessions.state import prune_aged, settle_dead
 from looop.views import outcomes
 
 if TYPE_CHECKING:
-    from looop.loop.fleetwork import FleetWork
     from looop.loop.windowwork import Quiet
     from looop.sessions.state import Session
 
 
-def _fleet(ctx: Ctx) -> FleetWork:
+def _fleet() -> ModuleType:
     """housekeep's one door, for a beat that has workers or verify work: the shell runner,
     the worker machinery and the spend meter (loop/fleetwork.py)."""
     # A data dir that never started a worker and holds no verify command never loads it.
     # lazy: the worker machinery, for a data dir with workers or verify commands only
-    from looop.loop.fleetwork import FleetWork
+    import looop.loop.fleetwork as fleetwork
 
-    return FleetWork(ctx)
+    return fleetwork
 
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> None:
@@ -38,7 +38,7 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
     verify)."""
     try:
         if ctx.paths.verify.is_dir():  # before any reaping
-            _fleet(ctx).verify(knobs, cfg)
+            _fleet().verify(ctx, knobs, cfg)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
             ctx.events.emit(
                 "warn",
@@ -51,11 +51,11 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         _reap_claims(ctx)
         _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
-            _fleet(ctx).end(sid)
+            _fleet().end_generation(ctx, sid)
             outcomes.forget(str(ctx.paths.data), sid)  # a stalled one's stays: a human clears it
             ctx.events.record("session_reaped", id=sid)
         if ctx.paths.worktrees.is_dir():  # a reaped worker's dirty worktree: warned, saved, gone
-            _fleet(ctx).expire_kept(knobs)
+            _fleet().expire_kept(ctx, knobs)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 
@@ -68,7 +68,7 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
     if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
         return  # workers away: their hosts' bounds are asked (loop/diskcheck)
     try:
-        _fleet(ctx).meter(cfg, knobs)
+        _fleet().meter(ctx, cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
 
@@ -85,10 +85,11 @@ def usage_windows(
     if not (data / "resume").is_dir() and not (data / USAGE_WINDOWS).exists():
         return None
     try:
-        return _fleet(ctx).windows(knobs, cfg, quiet)
+        listed: list[Session] | None = _fleet().tend_windows(ctx, knobs, cfg, quiet)
     except OSError as e:
         ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
         return None
+    return listed
 
 
 def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
@@ -98,7 +99,7 @@ def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
     if not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir():
         return
     try:
-        _fleet(ctx).ended(knobs, cfg)
+        _fleet().ended(ctx, knobs, cfg)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"worker outcomes not recorded this beat: {e}")
 

@@ -6,6 +6,7 @@ under runs/ (`replay-…`) beside the one it replays."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -142,11 +143,9 @@ def _recorded(ctx: Ctx, run_id: str) -> tuple[str, float | None]:
     secs = res.get("secs") if isinstance(res.get("secs"), int | float) else None
     raw = store.read_text(d / "decision.json")
     if raw is not None:
-        try:
+        with contextlib.suppress(DecisionError):
             action = parse_decision(store.encode(raw)).action
             return f"{action.tag} {action.goal() or ''}".rstrip(), secs
-        except DecisionError:
-            pass
     kind = res.get("action")  # an older run: only its kind word was kept
     return (f"{kind} ?" if isinstance(kind, str) else f"({res.get('status', 'no move')})"), secs
 

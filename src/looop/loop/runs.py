@@ -28,7 +28,7 @@ def _result(ctx: Ctx, run_id: str) -> RunRow:
         if res.get("action")
         else res.get("error") or ""
     )
-    # result.json is written by settle.write_result in RunRow's shape; shown as stored
+    # result.json is written by deciding.write_result in RunRow's shape; shown as stored
     return cast("RunRow", {**res, "summary": summary})
 
 

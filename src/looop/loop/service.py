@@ -2,7 +2,7 @@
 
 A systemd user unit (`looop-<name>.service`) runs `looop pulse` in the foreground with
 Restart=on-failure, a RestartSec and a WatchdogSec the pulse feeds over sd_notify (loop/
-heal.py); on macOS a launchd agent plist with KeepAlive on a failed exit. Rendering is pure;
+pulse.py); on macOS a launchd agent plist with KeepAlive on a failed exit. Rendering is pure;
 the home comes from the env the Ctx carries, never read here on its own.
 """
 
@@ -17,8 +17,7 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
-from looop.loop.heal import beat_budget
-from looop.loop.pulse import HOME_LOST_EXIT
+from looop.loop.pulse import HOME_LOST_EXIT, beat_budget
 
 UNIT_PREFIX = "looop-"
 STOP_SECS = 120  # SIGTERM lets the beat finish; past this systemd kills the group

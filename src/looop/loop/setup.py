@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import parse_sandbox
-from looop.loop.doctor import first_word
+from looop.loop.doctor import off_path
 from looop.loop.homeguard import refuse_unsafe
 from looop.runners import RUNNERS, names, profile
 from looop.runners.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
@@ -208,15 +207,9 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
         f"  tick:   {tick}",
         f"  worker: {worker}",
     ]
-    for cmd in (tick, worker):
-        exe = first_word(cmd or "")
-        if (
-            exe
-            and not exe.startswith("$")
-            and shutil.which(exe, path=ctx.child_env().get("PATH")) is None
-        ):
-            lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
-            break
+    gone = off_path(ctx, tick, worker)[1]
+    if gone:
+        lines.append(f"warning: `{gone[0]}` is not on PATH yet — install it before `looop up`")
     lines += preset_notes(name, ctx.env)
     if req.defaulted and req.gone:
         lines.append(

@@ -1,13 +1,18 @@
 """One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit.
 
 Each gate is a small function that ends the beat (returns its outcome) or lets it go on
-(None); past every gate, one decide (`deciding`: the spend breakers, the runner, `settle`),
-loaded only then. What a beat carries is `beat.Beat`; a beat that raised is `crashed`'s."""
+(None); past every gate, one decide (`deciding`: the spend breakers, the runner, settling),
+loaded only then. What a beat carries is `beat.Beat`; a beat that raised is `crashed`: one
+line for the human and the model, the trace kept for a developer, the crash counted as a
+failure (light on purpose: a crash can come before the gates end)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import math
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,12 +23,11 @@ from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.locks import beat_holder_at
 from looop.home.paths import Paths
-from looop.loop import coalesce, flap, guards, limited
+from looop.loop import alerts, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.crashed import crashed
 from looop.loop.diskcheck import fullest
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
@@ -69,11 +73,9 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
         raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
-        try:
+        with contextlib.suppress(OSError):  # a full disk: the beat itself says so in its own words
             # `looop status` names the holder; it is gone when the beat ends: no fsync
             store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
-        except OSError:
-            pass  # a full disk: the beat itself says so in its own words
         why = None
         if not force:  # a nudge the decider asked for is honoured as a pulse honours it
             wake = guards.next_wake(ctx.paths)
@@ -106,7 +108,7 @@ def tick(
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures.
-    slept: how long the pulse slept before this beat (coalescing: loop/coalesce).
+    slept: how long the pulse slept before this beat (coalescing: coalesce_left).
     seed: False under a pulse, which never seeds a data dir it did not start on.
     why_forced: what forced it, said in the prompt when the world did not change."""
     beat = Beat(
@@ -254,7 +256,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         return b.stop("error", str(e))
     if world.hash == last and not b.force and not b.dry_run:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
-            coalesce.close(ctx.paths)  # a change that undid itself within the window
+            coalesce_close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
             ev.record("world_unchanged")  # its only write: spend/savings.py counts it
             return b.stop("skip")
@@ -285,9 +287,9 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
     window = b.k.num("coalesce")
     now = b.ctx.clock.now()
     if b.force or b.slept is None or window <= 0:
-        coalesce.close(b.ctx.paths)
+        coalesce_close(b.ctx.paths)
         return None
-    remain = coalesce.wait_left(b.ctx.paths, now, b.slept, window)
+    remain = coalesce_left(b.ctx.paths, now, b.slept, window)
     if remain <= 0:
         return None
     ev = b.ctx.events
@@ -300,6 +302,42 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
     ev.record("coalescing", secs=remain)
     b.out.coalesce_s = remain
     return b.stop("coalesce")
+
+
+COALESCE_FILE = ".coalesce.json"
+
+
+def coalesce_left(paths: Paths, now: float, slept: float, window: int) -> int:
+    """Changes that arrive within `coalesce` seconds make one decide. The first change opens
+    a window at the earliest moment it can have arrived (the pulse's last beat, which did not
+    see it); the beat at the window's end decides on the world as it is then. A change a beat
+    finds after a sleep as long as the window is already that old: it decides at once, so no
+    decide waits longer than the window for coalescing. Seconds the beat should still wait
+    (0: decide now); closes the window when it has ended."""
+    path = paths.state(COALESCE_FILE)
+    if slept >= window:
+        store.remove(path)
+        return 0
+    try:
+        rec = store.read_json_object(path) or {}
+    except CorruptState:
+        rec = {}
+    since = rec.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool) or since > now:
+        # no window (or a stamp from the future: the clock stepped back): the change
+        # arrived after the last beat, which slept `slept` seconds before this one
+        since = now - slept
+        store.write_json(path, {"v": 1, "since": since})
+    left = since + window - now
+    if left <= 0:
+        store.remove(path)
+        return 0
+    return max(1, math.ceil(left))
+
+
+def coalesce_close(paths: Paths) -> None:
+    """No window open: a forced beat decides now, or the change undid itself."""
+    store.remove(paths.state(COALESCE_FILE))
 
 
 def _gate_limited(b: Beat) -> TickOutcome | None:
@@ -387,3 +425,92 @@ def _last_world(b: Beat) -> dict[str, str] | None:
     if not b.last_world_read:
         b.last_world, b.last_world_read = guards.read_last_world(b.ctx.paths), True
     return b.last_world
+
+
+# errors of the disk, not of the code: a failed beat that says so, never a crash with a trace
+_THE_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _from_the_disk(exc: BaseException) -> bool:
+    """Whether an error was caused (at any depth) by one of the disk's errors."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in _THE_DISK:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _fullest(ctx: Ctx, exc: OSError) -> str:
+    """On a full disk, the worker keeping the most in its folders (loop/diskcheck)."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return ""
+    who = fullest(ctx.paths)
+    return f" — {who}" if who else ""
+
+
+def crashed(b: Beat, exc: BaseException) -> TickOutcome:
+    """A beat that raised: one line for the human and the model, the trace kept for a developer."""
+    ctx, out = b.ctx, b.out
+    trace = "".join(traceback.format_exception(exc))
+    world = isinstance(exc, OSError) and exc.errno in _THE_DISK
+    if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
+        error = f"beat failed: {' '.join(str(exc).split())}"[:500]
+        if _from_the_disk(exc):
+            trace = ""  # e.g. a move carried out whose record hit a full disk
+    elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
+        assert isinstance(exc, OSError)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        error = f"beat failed: {exc.strerror or exc}{where}{_fullest(ctx, exc)}"[:500]
+        trace = ""
+    else:
+        error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    out.status, out.error = ("error" if b.dry_run else "failed"), error
+    if out.run_id is not None and trace:
+        with contextlib.suppress(OSError):
+            store.atomic_write(ctx.paths.run_dir(out.run_id) / "crash.txt", trace)
+    ctx.events.emit("error", "tick.crash", error, run_id=out.run_id)
+    # the same event either way (status and the dashboard end the beat on it); a disk's
+    # error carries no trace
+    extra = {"trace": trace[-4000:]} if trace else {}
+    ctx.events.record("tick_crash", error=error, run_id=out.run_id, **extra)
+    if b.dry_run:
+        return out
+    try:
+        _record_crash(b, error)
+    except Exception as e:  # e.g. a full disk: the beat still ends, and says so
+        ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
+    return out
+
+
+def _record_crash(b: Beat, error: str) -> None:
+    """A crashed beat counts as a failure: backoff, LAST FAILURE, the streak alert, result."""
+    ctx, out, world = b.ctx, b.out, b.out.world
+    # a crash before the config was resolved (seeding) resolves it now, for the alert knob
+    knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
+    now = ctx.clock.now()
+    fails = guards.record_failure(
+        ctx.paths,
+        now,
+        world.hash if world else "",
+        world.policy_hash if world else "",
+        ctx.clock.monotonic(),
+    )
+    guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
+    replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
+    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)
+    ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
+    if out.run_id is not None:
+        store.write_json(
+            ctx.paths.run_dir(out.run_id) / "result.json",
+            {
+                "v": 1,
+                "run_id": out.run_id,
+                "status": "failed",
+                "code": "tick.crash",
+                "error": error,
+                "ts": int(now),
+            },
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,10 +36,8 @@ class World:
 
 def _policy_files(paths: Paths) -> list[Path]:
     files = [paths.playbook]
-    try:
+    with contextlib.suppress(OSError):
         files += sorted(p for p in paths.goals.glob("*.md") if p.is_file())
-    except OSError:
-        pass
     return files
 
 
@@ -54,17 +53,9 @@ def _snapshots(paths: Paths) -> list[tuple[str, str]]:
 
 
 def _is_snapshot(entry: os.DirEntry[str]) -> bool:
-    if not entry.name.endswith(".json"):
-        return False
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    with contextlib.suppress(OSError):
+        return entry.name.endswith(".json") and entry.is_file()
+    return False
 
 
 class WorldMemo:
@@ -103,7 +94,7 @@ def read_world(
         raw = known.get(name) if known else None
         if raw is None:
             try:
-                raw = _read(path)
+                raw = Path(path).read_bytes()
             except OSError:
                 raw = None
         snaps.append((name, raw))

@@ -12,7 +12,7 @@ from looop.home.config import Knobs
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
-from looop.sense.sensors import run_user_sensors
+from looop.sense.sensors import is_file, run_user_sensors
 from looop.sessions.state import Session
 
 __all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
@@ -39,12 +39,7 @@ def _orphan(entry: os.DirEntry[str], keep: set[str]) -> bool:
     ours = (stem.startswith("sensor-") and suffix in (".json", ".err")) or (
         stem.startswith("sys-") and suffix == ".json"
     )
-    if not ours or stem in keep:
-        return False
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
+    return ours and stem not in keep and is_file(entry)
 
 
 def sense(

@@ -123,7 +123,7 @@ def _which(name: str, path: str) -> str | None:
     return None
 
 
-# What looop's own long-lived processes call themselves (core/procname.py): a supervisor
+# What looop's own long-lived processes call themselves (core/procstat.py): a supervisor
 # `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
 # sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
 # behind: a leftover like any other.

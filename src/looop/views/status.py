@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.core.procname import is_web
+from looop.core.procstat import is_web
 from looop.home import homes, jsonio, revive, store, where
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.core.procname import is_web
+from looop.core.procstat import is_web
 from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
 from looop.web.auth import load_or_make_token, runtime_path

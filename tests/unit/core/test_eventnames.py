@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import get_args
 
 from looop.home import eventnames
-from looop.loop import settle
+from looop.loop import deciding
 from tests import sourcetree
 
 SRC = Path(eventnames.__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ SRC = Path(eventnames.__file__).resolve().parents[1]
 DYNAMIC = {
     ("loop/deciding.py", "emit", "hit.event"),
     ("loop/deciding.py", "record", "hit.record"),
-    ("loop/settle.py", "emit", "code"),
+    ("loop/deciding.py", "emit", "code"),
 }
 
 
@@ -87,7 +87,7 @@ def test_run_time_names_come_from_the_catalogue() -> None:
     # the names chosen at run time: a breaker's (built with literals) and a failure code
     events, records = _breaker_literals()
     assert events <= set(eventnames.PULSE) and records <= set(eventnames.RECORDS)
-    code = inspect.signature(settle.count_failure).parameters["code"].annotation
+    code = inspect.signature(deciding.count_failure).parameters["code"].annotation
     assert code == "FailCode"
 
 

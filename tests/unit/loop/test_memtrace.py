@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from looop.loop.memtrace import from_env
+from looop.loop.pulse import trace_from_env
 
 
 def test_nothing_asked_is_no_trace() -> None:
-    assert from_env({}) is None
-    assert from_env({"LOOOP_SOAK_LEAK_KB": "0"}) is None
+    assert trace_from_env({}) is None
+    assert trace_from_env({"LOOOP_SOAK_LEAK_KB": "0"}) is None
 
 
 def test_the_soak_leak_keeps_its_kb_on_every_beat_without_tracing() -> None:
-    trace = from_env({"LOOOP_SOAK_LEAK_KB": "64"})
+    trace = trace_from_env({"LOOOP_SOAK_LEAK_KB": "64"})
     assert trace is not None and trace.out is None and trace.leak_kb == 64
     trace.start()  # no tracemalloc: nothing to start
     for beat in range(1, 4):
@@ -29,4 +29,4 @@ def test_the_soak_leak_keeps_its_kb_on_every_beat_without_tracing() -> None:
 )
 def test_a_bad_leak_is_one_line_naming_the_knob(raw: str, why: str) -> None:
     with pytest.raises(ValueError, match=f"^LOOOP_SOAK_LEAK_KB={raw}: .*{why}"):
-        from_env({"LOOOP_SOAK_LEAK_KB": raw})
+        trace_from_env({"LOOOP_SOAK_LEAK_KB": raw})

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 
 # names itself (as name_self does), says so, then waits for stdin to close
 _NAMED = (
-    "import sys;from looop.core.procname import name_self;name_self(sys.argv[1]);"
+    "import sys;from looop.core.procstat import name_self;name_self(sys.argv[1]);"
     "print('ok',flush=True);sys.stdin.read()"
 )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.core.procname import is_web
+from looop.core.procstat import is_web
 from looop.sessions.hostclient import _titled_host
 
 pytestmark = pytest.mark.unit

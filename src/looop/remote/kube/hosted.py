@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.procname import is_web
+from looop.core.procstat import is_web
 from looop.core.webconfig import public_url
 from looop.home import store
 from looop.home.clock import Clock

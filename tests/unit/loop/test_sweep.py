@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import tempsweep
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.paths import Paths
-from looop.loop.pulse import Pulse
+from looop.loop.pulse import Pulse, sweep_temps
 from tests.helpers import wire
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -38,7 +37,7 @@ def test_a_killed_writers_temp_goes_and_the_state_stays(tmp_path: Path) -> None:
     lookalike = paths.goals / ".notes.tmp.txt"  # a user's file that only looks like a temp
     lookalike.write_text("keep")
 
-    gone = tempsweep.sweep_temps(paths.written_dirs(), time.time())
+    gone = sweep_temps(paths.written_dirs(), time.time())
 
     assert gone == [stale]
     assert not stale.exists()
@@ -53,7 +52,7 @@ def test_an_old_temp_goes_even_if_its_pid_was_reused(tmp_path: Path) -> None:
     old.write_text("{}")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    assert tempsweep.sweep_temps([d], time.time()) == [old]
+    assert sweep_temps([d], time.time()) == [old]
 
 
 def test_the_pulse_sweeps_at_start(ctx: Ctx) -> None:
@@ -80,7 +79,7 @@ def test_a_killed_writers_temp_in_worktrees_and_a_sandbox_folder_goes(tmp_path: 
     for f in (record, settings, in_checkout, in_work):
         f.write_text("half")
 
-    gone = tempsweep.sweep_temps(paths.written_dirs(), time.time())
+    gone = sweep_temps(paths.written_dirs(), time.time())
 
     assert sorted(gone) == sorted([record, settings])
     assert in_checkout.exists() and in_work.exists()
