@@ -1,8 +1,7 @@
 """The session host's client side: a supervisor start handed to a home's host (`request`), a
 host started, found, asked to launch another, or asked to stop. The host process itself is
 `looop.sessions.host` and never imports this module (it starts processes: subprocess and
-pathlib load here); the names both sides share are `hostnames`, what it shares with the beat
-host is `looop.sessions.preloaded`.
+pathlib load here); the names both sides share are `hostnames`.
 """
 
 from __future__ import annotations

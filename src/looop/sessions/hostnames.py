@@ -2,7 +2,7 @@
 key, the home's identity, its socket (an abstract name: home/anchors.py) and a preloaded
 host's options.
 
-Only `os` and the runtime dir: the host process (host.py, preloaded.py) imports this, never
+Only `os` and the runtime dir: the host process (host.py) imports this, never
 `hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
 every forked supervisor their pages).
 """
