@@ -87,7 +87,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     env = {"PATH": os.defpath}
     try:
         for i in range(rounds):  # a whole short session: start, serve, child exit, finish
-            args = supervisor.parse_args(["--id", f"r{i}", "--root", root, "--", "true"])
+            args = supervisor.Args(["--id", f"r{i}", "--root", root, "--", "true"])
             sup = supervisor.Supervisor(args, env)
             sup.subreaper = False  # the host must never adopt its supervisors' orphans
             sup.run()

@@ -7,15 +7,15 @@ fake OS. Everything here runs on the supervisor's loop.
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 from typing import TYPE_CHECKING, Any
 
 from looop.core.procstat import reads_terminal
 from looop.home.screenrules import prompt
 from looop.sessions import protocol as proto
-from looop.sessions.child import Child, signal_in_note
-from looop.sessions.evloop import Event, Lock, sleep, within
-from looop.sessions.pump import log
+from looop.sessions.evloop import Event, Lock, log, sleep, within
 from looop.sessions.states import SessionState
 
 # Looked up once: identity tests need no hashing and no enum machinery on the loop.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from looop.sessions.evloop import Future, Loop, Task
-    from looop.sessions.oscalls import OS
+    from looop.sessions.oscalls import OS, Reader
     from looop.sessions.pump import Pump
     from looop.sessions.states import StatusBook
 
@@ -464,3 +464,55 @@ class Lifecycle:
         if child is not None and not child.done:
             self.os.killpg(child.pid, signal.SIGKILL)
         self.os.contain_kill(set())
+
+
+class Child:
+    """One run of CMD on its own PTY (a restart makes a new one)."""
+
+    def __init__(self, pid: int, master: int, loop: Loop) -> None:
+        self.pid = pid
+        self.master = master
+        self.exited: Future = loop.future()
+        self.eof = Event(loop)
+        self.signaled = False
+        self.signal: int | None = None  # the signal that ended it
+        self.code: int | None = None
+        self.escalated = False
+        self.pidfd = -1
+        self.reader: Reader | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.exited.done()
+
+    def set_wait_status(self, status: int) -> None:
+        if self.exited.done():
+            return
+        if os.WIFSIGNALED(status):
+            self.signaled, self.code = True, None
+            self.signal = os.WTERMSIG(status)
+        else:
+            self.code = os.waitstatus_to_exitcode(status)
+        self.exited.set_result(None)
+
+
+def signal_in_note(path: str, code: int | None) -> int | None:
+    """N when the child's end note (a file its program writes: the sandbox's waiter or pty relay)
+    says `signal N` and its exit code is the 128+N a wrapper turns that signal into; else
+    None. The note is the child's own: read without following a link or blocking, and
+    believed only where the code agrees (a child that lies could have died so anyway)."""
+    if code is None or not 128 < code < 128 + 65:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return code - 128 if raw.strip() == f"signal {code - 128}".encode() else None

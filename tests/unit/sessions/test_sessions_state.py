@@ -349,9 +349,9 @@ def test_expect_on_a_finished_log(root: Path) -> None:
 
 
 def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
-    from looop.sessions.supervisor import parse_args
+    from looop.sessions.supervisor import Args
 
-    a = parse_args(
+    a = Args(
         [
             "--id",
             "w1",
@@ -375,7 +375,7 @@ def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
     assert (a.sid, a.root, a.cols, a.rows, a.ready_fd) == ("w1", "/data", 120, 40, 5)
     assert (a.timeout_s, a.idle_timeout_s) == (1.5, 0.25)
     assert a.cmd == ["claude", "--print"]
-    b = parse_args(["--id", "x", "--root", "/r", "--size", "0x9", "--timeout-ms", "0", "--", "sh"])
+    b = Args(["--id", "x", "--root", "/r", "--size", "0x9", "--timeout-ms", "0", "--", "sh"])
     assert (b.cols, b.rows, b.timeout_s) == (80, 24, None)  # bad size ignored, 0 = no timeout
 
 
