@@ -68,7 +68,7 @@ def _over_error(s: dict[str, Any], op: str) -> SessionError:
     return SessionError(f"session {sid} has already finished")
 
 
-def _connect(root: Path | str, sid: str, op: str) -> socket.socket:
+def connect(root: Path | str, sid: str, op: str) -> socket.socket:
     """Connect, retrying briefly; stops at once when the session is over (never trusts the
     socket of a session whose lock is free)."""
     path = socket_file(str(root), sid)
@@ -95,7 +95,7 @@ def request(
     if len(line) > proto.MAX_LINE:
         raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
     wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
-    sock = _connect(root, sid, op)
+    sock = connect(root, sid, op)
     try:
         sock.settimeout(wait)
         sock.sendall(line)
