@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from looop.home import sessionfiles
 from looop.home.store import write_json
 from looop.sessions import state
 from looop.sessions.state import (
@@ -116,14 +117,14 @@ def test_socket_path_is_short_private_and_distinct(tmp_path: Path) -> None:
 
 def test_socket_dirs_are_0700_and_symlinks_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "r1"
-    path = Path(state.ensure_socket_file(root, "s"))
+    path = Path(sessionfiles.ensure_socket_file(root, "s"))
     assert os.stat(path.parent).st_mode & 0o777 == 0o700
     assert os.stat(path.parent.parent).st_mode & 0o777 == 0o700
     os.rmdir(path.parent)
     os.symlink(tmp_path, path.parent)
     try:
         with pytest.raises(SessionError, match="not a directory"):
-            Path(state.ensure_socket_file(root, "s"))
+            Path(sessionfiles.ensure_socket_file(root, "s"))
     finally:
         os.unlink(path.parent)
 
