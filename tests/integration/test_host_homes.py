@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from looop.home.anchors import anchor, hold, shown
+from looop.home.where import runtime_dir
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
@@ -222,7 +223,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
     """An empty error file of a host that is gone, a dead host's rehearsal."""
     # short: a unix socket's path must stay under ~100 bytes (xdist deepens tmp_path)
     base = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    hdir = Path(hostnames.host_dir(str(base)))
+    hdir = Path(runtime_dir(str(base)))
     hdir.mkdir(mode=0o700)
     dead = _dead_pid()
     (hdir / "host-0ld0ld0ld0ld0ld0.err").write_text("")

@@ -64,7 +64,7 @@ from looop.home.peers import LIMITS, peer
 from looop.home.revive import REVIVE_EVERY_S, Keeper, pulse_supervisor, read_wanted
 from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor, door_address
-from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
+from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_options, host_socket
 from looop.sessions.protocol import read_reply, reply_of
 from looop.sessions.screen import replay
 from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
@@ -83,7 +83,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     screen) is built here and shared, instead of being written into every forked
     supervisor's own pages."""
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
-    root = os.path.join(host_dir(base), f"rehearsal-{os.getpid()}")
+    root = os.path.join(where.runtime_dir(base), f"rehearsal-{os.getpid()}")
     env = {"PATH": os.defpath}
     try:
         for i in range(rounds):  # a whole short session: start, serve, child exit, finish
@@ -151,7 +151,7 @@ def serve(argv: list[str]) -> int:
     if lock_fd is None:
         say(ready_fd, "ok another host is serving")
         return 0
-    sweep(host_dir(base), base)
+    sweep(where.runtime_dir(base), base)
     home = opts.get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
     if own:

@@ -19,10 +19,10 @@ from looop.home.anchors import shown
 from looop.home.jsonio import dumps
 from looop.home.peers import caller_limits, connect, peer
 from looop.home.sessionfiles import ensure_private_dir
+from looop.home.where import runtime_dir
 from looop.sessions.hostnames import (
     HOST_IDLE_S,
     home_key,
-    host_dir,
     host_options,
     host_socket,
 )
@@ -55,7 +55,7 @@ def request(
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""
     key = home_key(home)
-    ensure_private_dir(Path(host_dir(base)))  # its error file goes there: ours, 0700
+    ensure_private_dir(Path(runtime_dir(base)))  # its error file goes there: ours, 0700
     path = host_socket(key, base)
     sock = connect(path)
     if sock is None:
@@ -92,7 +92,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, home
     does); never under a session's supervisor (see `start_host_process`)."""
     cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
     cmd += ["--home", os.path.abspath(home), "--idle-s", f"{idle_s:g}"]
-    if not start_host_process(cmd, env, os.path.join(host_dir(base), f"host-{key}.err")):
+    if not start_host_process(cmd, env, os.path.join(runtime_dir(base), f"host-{key}.err")):
         raise HostUnavailable("no session host can start outside this worker's supervisor")
 
 

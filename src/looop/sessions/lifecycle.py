@@ -1,8 +1,8 @@
 """A session's lifecycle: start, child exit, terminate, kill, restart, finish.
 
 Every state change goes through the `StatusBook` (states.py); every OS call through the
-`OS` seam (oscalls.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of this with a
-fake OS. Everything here runs on the supervisor's loop.
+`HostOS` seam (oscalls.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of
+this with a fake OS. Everything here runs on the supervisor's loop.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from looop.sessions.evloop import Future, Loop, Task
-    from looop.sessions.oscalls import OS, Reader
+    from looop.sessions.oscalls import HostOS, PtyReader
     from looop.sessions.pump import Pump
     from looop.sessions.states import StatusBook
 
@@ -85,7 +85,7 @@ class Lifecycle:
         argv: list[str],
         book: StatusBook,
         pump: Pump,
-        host: OS,
+        host: HostOS,
         loop: Loop,
         farewell: Callable[[bytes], Awaitable[None]],
     ) -> None:
@@ -479,7 +479,7 @@ class Child:
         self.code: int | None = None
         self.escalated = False
         self.pidfd = -1
-        self.reader: Reader | None = None
+        self.reader: PtyReader | None = None
 
     @property
     def done(self) -> bool:

@@ -1,8 +1,8 @@
 """The OS calls a session's lifecycle makes, behind one seam.
 
 `HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
-window size, the PTY reader on the loop). The lifecycle only ever talks to an `OS`, so a
-unit test can drive the state machine with a fake one and no PTY at all.
+window size, the PTY reader on the loop). The lifecycle makes no OS call but through it, so
+a unit test drives the state machine with a fake one and no PTY at all.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import signal
 import struct
 import termios
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from looop.core import cgroup, limits
 from looop.core.procs import children
@@ -42,53 +42,6 @@ def _prctl() -> Callable[..., int]:
 
 
 _PRCTL = _prctl()
-
-
-class Reader(Protocol):
-    """What reads a child's PTY: stopping it is all the lifecycle needs."""
-
-    def stop(self) -> bool: ...
-
-
-class OS(Protocol):
-    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
-        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
-        Raises OSError when it cannot run."""
-        ...
-
-    def reap_one(self) -> tuple[int, int] | None:
-        """One ended child as (pid, wait status) without blocking; None when there is none."""
-        ...
-
-    def pidfd_open(self, pid: int) -> int:
-        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
-        ...
-
-    def close(self, fd: int) -> None: ...
-
-    def killpg(self, pgid: int, sig: int) -> None:
-        """Signal a process group; a group already gone is not an error."""
-        ...
-
-    def group_gone(self, pgid: int) -> bool: ...
-
-    def resize(self, master: int, cols: int, rows: int) -> None: ...
-
-    def start_reader(
-        self,
-        master: int,
-        loop: Loop,
-        deliver: Callable[[bytes], None],
-        done: Callable[[], None],
-    ) -> Reader: ...
-
-    def contained(self, spare: set[int]) -> list[int]:
-        """The processes still alive that a run started (but those in `spare`)."""
-        ...
-
-    def contain_kill(self, spare: set[int]) -> None:
-        """SIGKILL them (not waiting: `contained` says when they are gone)."""
-        ...
 
 
 def winsize(cols: int, rows: int) -> bytes:
@@ -205,6 +158,7 @@ class HostOS:
             self.group.remove()
 
     def contained(self, spare: set[int]) -> list[int]:
+        """The processes still alive that a run started (but those in `spare`)."""
         if not self.sweeping:
             return []
         left = {p for p in children() if p not in spare and alive_not_looop(p)}
@@ -213,6 +167,7 @@ class HostOS:
         return sorted(left)
 
     def contain_kill(self, spare: set[int]) -> None:
+        """SIGKILL them (not waiting: `contained` says when they are gone)."""
         if self.group is not None and not spare:
             self.group.kill()
         for pid in self.contained(spare):
@@ -222,6 +177,8 @@ class HostOS:
                 pass
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
+        Raises OSError when it cannot run."""
         # In for the spawn and out again: the child is born inside, so nothing it forks can
         # race a move (a pid written after the spawn lost that race under load).
         group = self.group
@@ -279,6 +236,7 @@ class HostOS:
         )
 
     def reap_one(self) -> tuple[int, int] | None:
+        """One ended child as (pid, wait status) without blocking; None when there is none."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -291,6 +249,7 @@ class HostOS:
             return pid, status
 
     def pidfd_open(self, pid: int) -> int:
+        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
         try:
             return os.pidfd_open(pid)
         except (OSError, AttributeError):
@@ -300,6 +259,7 @@ class HostOS:
         os.close(fd)
 
     def killpg(self, pgid: int, sig: int) -> None:
+        """Signal a process group; a group already gone is not an error."""
         try:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
@@ -326,7 +286,7 @@ class HostOS:
         loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
-    ) -> Reader:
+    ) -> PtyReader:
         return PtyReader(master, loop, deliver, done)
 
 

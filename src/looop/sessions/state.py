@@ -266,6 +266,13 @@ def end_leftovers(sdir: Path) -> int | None:
     """Kill what a dead supervisor's run left in its cgroup (a child that ignored the hangup,
     a setsid daemon); how many outlived SIGKILL, None without a cgroup to look in. Call it
     holding the session lock: no supervisor is alive to do it."""
+    group = run_group(sdir)
+    return None if group is None else cgroup.end(group)
+
+
+def run_group(sdir: Path) -> cgroup.Group | None:
+    """The session's run group, as its supervisor recorded it (only a `looop` folder's is
+    believed: cgroup.adopt)."""
     try:
         meta = read_meta(sdir)
     except (CorruptState, OSError):
@@ -273,10 +280,7 @@ def end_leftovers(sdir: Path) -> int | None:
     path = (meta or {}).get("cgroup")
     if not isinstance(path, str) or not path.endswith("-" + sdir.name):
         return None
-    group = cgroup.adopt(path)
-    if group is None:
-        return None
-    return cgroup.end(group)
+    return cgroup.adopt(path)
 
 
 def settle_dead(root: Path, stamp: str) -> list[str]:
