@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.home import logfiles
 from looop.home.clock import Clock
 from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 from looop.sessions import protocol as proto
@@ -27,7 +28,7 @@ from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.sessions.logs import compile_pattern, read_at, tail_log
+from looop.sessions.logs import compile_pattern, read_at
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
 
@@ -210,7 +211,7 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
             if live(str(root), sid):
                 raise
     s = get_session(root, sid)
-    return replayed(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
+    return replayed(logfiles.tail(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
 
 
 def replayed(data: bytes, cols: int, rows: int, fmt: str, trim: bool) -> dict[str, Any]:

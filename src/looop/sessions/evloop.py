@@ -74,10 +74,6 @@ class Handle:
         self.fn = None
         self.args = ()
 
-    @property
-    def cancelled(self) -> bool:
-        return self.fn is None
-
 
 def _ignore(signum: int, frame: object) -> None:
     """The Python-level handler of a loop signal: the wakeup fd carries it to the loop."""

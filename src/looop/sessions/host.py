@@ -274,7 +274,7 @@ def _refusal(req: dict[str, object], caller: int, own: str, here: Here) -> bytes
         return None
     args = req["args"]
     assert isinstance(args, list)
-    if not own or home_id(_root_of(args)) != own:  # another home's: its own host serves it
+    if not own or home_id(_flag(args, "--root")) != own:  # another home's: its own host serves it
         return b"unavailable this session host serves another data dir\n"
     return None
 
@@ -297,7 +297,7 @@ def _fork_supervisor(
         _answer(conn, f"err-cwd {why}\n".encode())
         return
     door = held[1]
-    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else ""
+    sid = _flag(args, "--id")
     # a worker's session: its contract verbs knock on this home's door (sessions/hostdoor.py);
     # a sandboxed worker's box has its own (LOOOP_DOOR=1)
     if (
@@ -339,10 +339,10 @@ def _let_go_ended(kept: list[tuple[str, object]]) -> None:
     kept[:] = [k for k in kept if lock_held(k[0])]
 
 
-def _root_of(args: list[str]) -> str:
-    at = args.index("--") if "--" in args else len(args)
-    head = args[:at]
-    return head[head.index("--root") + 1] if "--root" in head[:-1] else ""
+def _flag(args: list[str], name: str) -> str:
+    """A supervisor request's `name` flag (in the args before the command's `--`)."""
+    head = args[: args.index("--")] if "--" in args else args
+    return head[head.index(name) + 1] if name in head[:-1] else ""
 
 
 def _well_launch(req: dict[str, object]) -> bool:
@@ -378,8 +378,7 @@ def _launch(
     try:
         pid = os.fork()
     except OSError as e:
-        with contextlib.suppress(OSError):
-            conn.sendall(f"err the session host cannot fork: {e.strerror}\n".encode())
+        _answer(conn, f"err the session host cannot fork: {e.strerror}\n".encode())
         return
     if pid == 0:
         try:
@@ -449,7 +448,7 @@ def _child(
     if isinstance(umask, int):
         os.umask(umask & 0o777)
     apply_limits(*plan)
-    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
+    sid = _flag(args, "--id") or "?"
     show_role(f"looop: supervisor {sid} (host {host})", f"looop:{sid}")
     if not supervisor.detach(fd):
         return 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from looop.core.procstat import reads_terminal
 from looop.home.screenrules import prompt
+from looop.home.textsafe import strip_ansi
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Lock, log, sleep, within
 from looop.sessions.states import SessionState
@@ -42,24 +43,6 @@ def _signame(n: int) -> str:
         return signal.Signals(n).name
     except ValueError:
         return f"signal {n}" if n else "a signal"
-
-
-def _strip_csi(text: str) -> str:
-    """Drop ESC[…letter sequences (colour) from one line; no `re` on the supervisor's path."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == "\x1b":
-            i += 1
-            if i < n and text[i] == "[":
-                i += 1
-                while i < n and not ("@" <= text[i] <= "~"):
-                    i += 1
-            i += 1
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
 
 
 class OpError(Exception):
@@ -217,7 +200,7 @@ class Lifecycle:
         tail = b"".join(list(self.pump.backlog)[-4:])[-4096:]
         for raw in reversed(tail.replace(b"\r", b"\n").split(b"\n")):
             text = raw.decode("utf-8", "replace")
-            text = "".join(c for c in _strip_csi(text) if c.isprintable()).strip()
+            text = "".join(c for c in strip_ansi(text) if c.isprintable()).strip()
             if text:
                 return text[:200]
         return ""
@@ -389,14 +372,7 @@ class Lifecycle:
         if child is not None and child.done and self._between_runs():
             self.end_reason = reason
             await within(self.loop, self.final, DRAIN_CAP_S + 5)
-            status = dict(self.book.status)
-            return {
-                "killed": True,
-                "confirmed": True,
-                "escalated": False,
-                "state": status["state"],
-                "exit_code": status["exit_code"],
-            }
+            return _killed(dict(self.book.status), {"confirmed": True, "escalated": False})
         async with self.lock:
             child = self._live_child(f"session {self.sid} has already finished")
             self.end_reason = reason
@@ -406,14 +382,8 @@ class Lifecycle:
             status = self.final.result()
         else:
             status = dict(self.book.status)  # an unkillable child: report what we know
-        return {
-            "killed": True,
-            "confirmed": confirmed and not survivors,
-            "escalated": escalated,
-            "survivors": survivors,
-            "state": status["state"],
-            "exit_code": status["exit_code"],
-        }
+        how = {"confirmed": confirmed and not survivors, "escalated": escalated}
+        return _killed(status, {**how, "survivors": survivors})
 
     async def auto_kill(self, reason: str) -> None:
         try:
@@ -464,6 +434,11 @@ class Lifecycle:
         if child is not None and not child.done:
             self.os.killpg(child.pid, signal.SIGKILL)
         self.os.contain_kill(set())
+
+
+def _killed(status: dict[str, Any], how: dict[str, Any]) -> dict[str, Any]:
+    """A kill's reply: how it went, then the state it left."""
+    return {"killed": True, **how, "state": status["state"], "exit_code": status["exit_code"]}
 
 
 class Child:

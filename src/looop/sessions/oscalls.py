@@ -99,7 +99,7 @@ class HostOS:
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
         self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
         self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
-        self.memory_watch = 0  # the memory bound its supervisor samples instead (watch_memory)
+        self.memory_watch = 0  # the memory bound its supervisor samples instead (memory_check)
         self.memory_hit = False  # … and ended a run for
         self.before = {limits.PIDS: 0, limits.MEMORY: 0}  # its bounds' hits before the run
         self.bounds = (0, 0)  # processes, bytes (0: none)
@@ -122,7 +122,7 @@ class HostOS:
         if limits.PIDS in self.unbounded and os.getuid() != 0:  # root passes RLIMIT_NPROC by
             self.unbounded.remove(limits.PIDS)
             self.nproc = pids  # set in the supervisor at each spawn, never in this host
-        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (supervisor.watch_memory)
+        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (supervisor.memory_check)
             self.unbounded.remove(limits.MEMORY)
             self.memory_watch = memory
         if self.group is not None:  # a reused group's counts are not this run's

@@ -201,24 +201,22 @@ class Pump:
                 log(f"no log writer thread ({e}); output.log is written on the loop")
             else:
                 self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
-        if writer is None:
-            try:
-                write_all(self.log_fd, data)
-            except OSError as e:
-                self.log_failed(f"output.log write failed: {e.strerror}")
-                self.lose(len(data))
-            else:
-                self.log_size += len(data)
-                self.file_size += len(data)
-            return
-        if writer.error is not None:
+        if writer is not None and writer.error is not None:
             self.stop_writer()  # says what failed and closes the log
             self.lose(len(data))
             return
-        writer.put(data)
+        try:
+            if writer is None:
+                write_all(self.log_fd, data)
+            else:
+                writer.put(data)
+        except OSError as e:
+            self.log_failed(f"output.log write failed: {e.strerror}")
+            self.lose(len(data))
+            return
         self.log_size += len(data)
         self.file_size += len(data)
-        if writer.sent - writer.done > LOG_AHEAD_MAX:
+        if writer is not None and writer.sent - writer.done > LOG_AHEAD_MAX:
             writer.flush()  # the disk is slower than the child: hold the child back
 
     def log_failed(self, error: str) -> None:

@@ -243,6 +243,20 @@ class Supervisor:
             return
         life.loop.call_later(min(IDLE_CHECK_S, idle - quiet), self.idle_check)
 
+    def memory_check(self) -> None:
+        """Sample the run's memory against `host_os.memory_watch` bytes until the session
+        ends; past it, end the run as the kernel's bound would."""
+        life, host = self.life, self.host_os
+        if life is None or life.finishing:
+            return
+        child = life.child
+        run = [] if child is None or child.done or host.memory_hit else [child.pid]
+        if run and resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
+            host.memory_hit = True  # its status names the bound (HostOS.name_bound)
+            life.task(life.auto_kill(f"hit its memory limit ({host.memory_watch >> 20} MiB)"))
+            return
+        life.loop.call_later(MEMORY_CHECK_S, self.memory_check)
+
     def watchdog_check(self) -> None:
         """Restart a run whose heartbeat is older than its own promise plus the grace."""
         watch, life = self.watch, self.life
@@ -275,7 +289,8 @@ class Supervisor:
         if self.control is not None:  # woken by the name's removal, never a poll
             self.sock_watch = SocketWatch(loop, self.control, self.serving)
             self.sock_watch.start()
-        watch_memory(loop, life, self.host_os)  # where no cgroup holds its memory bound
+        if self.host_os.memory_watch > 0:  # where no cgroup holds its memory bound
+            loop.call_later(MEMORY_CHECK_S, self.memory_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
@@ -536,27 +551,6 @@ def resident(roots: list[int]) -> int:
             except (OSError, ValueError, IndexError):
                 continue
     return total
-
-
-def watch_memory(loop: Loop, life: Lifecycle, host: HostOS) -> None:
-    """Sample the run's memory against `host.memory_watch` bytes until the session ends."""
-    if host.memory_watch <= 0:
-        return
-
-    def check() -> None:
-        if life.finishing:
-            return
-        child = life.child
-        if child is not None and not child.done and not host.memory_hit:
-            roots = sorted({child.pid, *host.contained(set())})
-            if resident(roots) > host.memory_watch:
-                host.memory_hit = True  # its status names the bound (supervisor)
-                mib = host.memory_watch >> 20
-                life.task(life.auto_kill(f"hit its memory limit ({mib} MiB)"))
-                return
-        loop.call_later(MEMORY_CHECK_S, check)
-
-    loop.call_later(MEMORY_CHECK_S, check)
 
 
 SWEEP_S = 10.0  # at most this long ending what the supervisor left (a process in D state)
