@@ -341,7 +341,13 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Fake]]:
     def make(script: Script, session: FakeSession | None = None) -> Fake:
         f = Fake(script)
         made.append(f)
-        monkeypatch.setattr(attach_mod, "socket_path", lambda root, sid: f.path)
+
+        def connect(root: Path, sid: str, op: str) -> socket.socket:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(str(f.path))
+            return sock
+
+        monkeypatch.setattr(attach_mod, "connect", connect)
         s = session or FakeSession(alive=True)
         monkeypatch.setattr(attach_mod, "get_session", lambda root, sid: s)
         return f

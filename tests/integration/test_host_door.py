@@ -83,7 +83,7 @@ def home(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
 
 
 # "host": the supervisor forked by the session host, which serves the door; "direct": started
-# as its own interpreter (no host), which serves its one worker's door itself (soledoor.py)
+# as its own interpreter (no host), which serves its one worker's door itself (hostdoor.SoleDoor)
 HOW = ("host", "direct")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -17,7 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.home.anchors import shown
+from looop.home.anchors import anchor, hold, shown
+from looop.home.where import runtime_dir
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
@@ -220,28 +220,21 @@ def _dead_pid() -> int:
 
 
 def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
-    """Files of hosts of older builds (theirs were names in the runtime dir)."""
+    """An empty error file of a host that is gone, a dead host's rehearsal."""
     # short: a unix socket's path must stay under ~100 bytes (xdist deepens tmp_path)
     base = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    hdir = Path(hostnames.host_dir(str(base)))
+    hdir = Path(runtime_dir(str(base)))
     hdir.mkdir(mode=0o700)
     dead = _dead_pid()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.bind(str(hdir / "host-0ld0ld0ld0ld0ld0.sock"))  # bound, never served: a crash's
-    (hdir / "host-0ld0ld0ld0ld0ld0.lock").write_text(f"{dead}\n")
     (hdir / "host-0ld0ld0ld0ld0ld0.err").write_text("")
-    (hdir / "beat-0ld0ld0ld0ld.lock").write_text(f"{dead}\n")
-    (hdir / "beat-0ld0ld0ld0ld.err").write_text("Traceback: why it died\n")
-    (hdir / "host-nolock.sock").write_text("")  # a socket name with no lock at all
-    (hdir / f"host-tmp.sock.{dead}").write_text("")
+    (hdir / "host-0ld0ld0ld0ld.err").write_text("Traceback: why it died\n")
     (hdir / f"rehearsal-{dead}").mkdir()
     (hdir / f"rehearsal-{dead}" / "sessions").mkdir()
-    # a live host's (we hold its lock) and names that are not a host's stay
-    (hdir / "beat-live.sock").write_text("")
-    held = os.open(hdir / "beat-live.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    # a live host's (we hold its guard) and names that are not a host's stay
+    (hdir / "host-live.err").write_text("")
+    held = hold(anchor(str(base), "host-live.lock"))
+    assert held is not None
     (hdir / "0123456789abcdef").mkdir()  # a data dir's session sockets live in such a dir
-    (hdir / f"host-tmp.sock.{os.getpid()}").write_text("")
     try:
         home = tmp_path / "data"
         home.mkdir()
@@ -252,11 +245,9 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
         assert left == sorted(
             [
                 "0123456789abcdef",
-                "beat-0ld0ld0ld0ld.err",  # it says why that host died: kept
-                "beat-live.lock",
-                "beat-live.sock",
+                "host-0ld0ld0ld0ld.err",  # it says why that host died: kept
+                "host-live.err",
                 f"host-{key}.err",  # its own: it listens on an abstract name, no file
-                f"host-tmp.sock.{os.getpid()}",
             ]
         )
     finally:

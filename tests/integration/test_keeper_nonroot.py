@@ -1,6 +1,6 @@
 """Containment without root: a user who is not root can make no cgroup, so a worker's runs are
 contained by its supervisor's subreaper sweep — and, should that supervisor be SIGKILLed, by
-its keeper (sessions/keeper.py). Run as a real user made for the test (root makes it; anyone
+its keeper (sessions/supervisor.keep). Run as a real user made for the test (root makes it; anyone
 else skips): the `setsid`, `nohup` and `env -i` children the leaky agent leaves die with
 `kill`, with `down`, and when the supervisor is SIGKILLed; `ls` never says the worker is
 dead while any of them runs."""

@@ -70,7 +70,7 @@ def test_every_long_lived_process_of_a_home_shows_its_role(tmp_path: Path) -> No
             }
         )
     )
-    # no cgroup: each supervisor has a keeper above it (sessions/keeper.py)
+    # no cgroup: each supervisor has a keeper above it (sessions/supervisor.keep)
     env = clean_env(tmp_path, data, LOOOP_CONFIG=str(config), LOOOP_NO_CGROUP="1")
     try:
         up = _cli(env, "up", "--web")

@@ -19,6 +19,7 @@ import pytest
 
 from looop.home.anchors import shown
 from looop.home.hashing import fnv1a_64
+from looop.home.where import runtime_dir
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn
@@ -250,7 +251,7 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
 def test_a_stale_socket_file_is_no_obstacle(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "stale" + os.urandom(4).hex()
-    hdir = hostnames.host_dir(base)
+    hdir = runtime_dir(base)
     os.makedirs(hdir, mode=0o700, exist_ok=True)
     path = os.path.join(hdir, f"host-{key}.sock")  # where an older build's host listened
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
@@ -264,7 +265,7 @@ def test_a_stale_socket_file_is_no_obstacle(short: Path, env: dict[str, str]) ->
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
 def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
-    hdir = hostnames.host_dir(str(tmp_path))
+    hdir = runtime_dir(str(tmp_path))
     os.mkdir(hdir, 0o700)
     os.chown(hdir, 65534, 65534)
     with pytest.raises(SessionError, match="belongs to another user"):

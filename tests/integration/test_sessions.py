@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from looop.home.sessionfiles import ensure_socket_file
 from looop.sessions import protocol as proto
 from looop.sessions.client import (
     detach,
@@ -37,7 +38,6 @@ from looop.sessions.client import (
 from looop.sessions.spawner import spawn
 from looop.sessions.state import (
     SessionError,
-    ensure_socket_file,
     get_session,
     prune_aged,
     socket_path,

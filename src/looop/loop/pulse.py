@@ -82,9 +82,10 @@ class Heartbeat:
     `Heartbeat.promise(secs)` says "alive now, the next sign comes within secs" twice over: as
     the home's `heartbeat` file in the runtime dir (`<runtime>/looop-<uid>/homes/<key>/`, its text
     the promise, the pid and a count that changes every time), which the pulse session's
-    supervisor watches (sessions/heartwatch.py: it notes on its own clock when the text changed,
-    never a file time), and, under a systemd unit, as sd_notify `WATCHDOG_USEC` + `WATCHDOG=1`
-    over `$NOTIFY_SOCKET` (the datagram protocol of sd_notify(3), a few lines with no library).
+    supervisor watches (sessions/supervisor.HeartWatch: it notes on its own clock when the
+    text changed, never a file time), and, under a systemd unit, as sd_notify `WATCHDOG_USEC`
+    + `WATCHDOG=1` over `$NOTIFY_SOCKET` (the datagram protocol of sd_notify(3), a few lines
+    with no library).
     The heartbeat lives in the runtime dir, not the data dir: it is a fact about a live process
     (nothing to keep across a reboot), and a full or read-only data dir must not read as a hung
     pulse — the pulse backs off and says so on its log (`Pulse._io_failed`), and beats again

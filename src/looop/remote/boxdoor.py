@@ -6,7 +6,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
   (sandbox/netfilter.py, sandbox/door.py) as the worker the box was registered for.
 - An unsandboxed worker (LOOOP_DOOR=@name): one JSON line on the abstract unix name of its
   home's session host (sessions/hostdoor.py), or of its own supervisor when that started
-  without the host (sessions/soledoor.py), which knows it by its process's parents.
+  without the host (sessions/hostdoor.SoleDoor), which knows it by its process's parents.
 
 Both answer through contract/answering.py, as the SSH relay and the web API do.
 

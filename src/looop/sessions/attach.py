@@ -24,29 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.logfiles import open_view
 from looop.sessions import protocol
-from looop.sessions.detachkey import DEFAULT_KEYS, Key, parse_keys
-from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
-from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
-from looop.sessions.detachkey import DetachFilter as DetachFilter
+from looop.sessions.client import connect
+from looop.sessions.detachkey import DEFAULT_KEYS, DetachFilter, Key, parse_keys
 from looop.sessions.state import (
     AGENT_TYPED,
     Session,
     SessionError,
     get_session,
     session_dir,
-    socket_path,
     wait_code,
 )
 from looop.sessions.termgate import TermGate
 
 # ---- attach frames (sessions §1.8) -------------------------------------------------------------
 
-_CONNECT_TRIES = 75
-_CONNECT_GAP_S = 0.04
 _LOST_GRACE_S = 1.0  # how long a dropped connection may wait for the session's final status
 _LOST_POLL_S = 0.05
 _READ_CHUNK = 4096
@@ -162,27 +156,21 @@ def _replay_log(session: Session, out: _Out) -> int:
 
 
 def _connect(root: Path, sid: str) -> socket.socket | None:
-    """Open the control socket, retrying briefly; None when the session finished meanwhile."""
-    path = str(socket_path(root, sid))
-    for _ in range(_CONNECT_TRIES):
-        sock = socket.socket(socket.AF_UNIX)
-        try:
-            sock.connect(path)
-            return sock
-        except OSError:
-            sock.close()
+    """Open the control socket (sessions/client.connect); None when the session finished
+    meanwhile."""
+    try:
+        sock = connect(root, sid, "attach")
+    except SessionError:
         if not get_session(root, sid).alive:
             return None
-        time.sleep(_CONNECT_GAP_S)
-    raise SessionError(f"session `{sid}` does not answer on its control socket; try again")
+        raise
+    sock.settimeout(None)
+    return sock
 
 
 def _refusal(line: bytes, sid: str) -> str:
-    try:
-        reply = jsonio.loads(line.decode("utf-8", errors="replace"))
-    except ValueError:
-        reply = None
-    if isinstance(reply, dict) and isinstance(reply.get("error"), str):
+    reply = protocol.reply_of(line)
+    if reply is not None and isinstance(reply.get("error"), str):
         return f"session `{sid}` refused to attach: {reply['error']}"
     return f"session `{sid}` answered the attach request with something other than frames"
 

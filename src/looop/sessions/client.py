@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.home import logfiles
 from looop.home.clock import Clock
 from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 from looop.sessions import protocol as proto
@@ -27,7 +28,7 @@ from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.sessions.logs import compile_pattern, read_at, tail_log
+from looop.sessions.logs import compile_pattern, read_at
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
 
@@ -44,16 +45,15 @@ POLL_S = 0.05
 # -- requests: a connect retried briefly (never once the session is over), a read timeout --
 
 # x CONNECT_PAUSE_S: ~4 s for a supervisor that is still binding, or binding again after
-# its socket was removed (dnotify tells it: sessions/socketwatch.py)
+# its socket was removed (dnotify tells it: sessions/control.SocketWatch)
 CONNECT_TRIES = 100
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
 
 # a line typed with Enter: how long its text may take to show before Enter goes anyway, how
-# often an older supervisor's screen is looked at meanwhile, how much of the line's end must show
+# much of the line's end must show
 ECHO_WAIT_S = 2.0
-ECHO_POLL_S = 0.02
 ECHO_TAIL = 12
 
 INPUT_OPS = frozenset({"send", "resize", "detach"})
@@ -69,7 +69,7 @@ def _over_error(s: dict[str, Any], op: str) -> SessionError:
     return SessionError(f"session {sid} has already finished")
 
 
-def _connect(root: Path | str, sid: str, op: str) -> socket.socket:
+def connect(root: Path | str, sid: str, op: str) -> socket.socket:
     """Connect, retrying briefly; stops at once when the session is over (never trusts the
     socket of a session whose lock is free)."""
     path = socket_file(str(root), sid)
@@ -96,7 +96,7 @@ def request(
     if len(line) > proto.MAX_LINE:
         raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
     wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
-    sock = _connect(root, sid, op)
+    sock = connect(root, sid, op)
     try:
         sock.settimeout(wait)
         sock.sendall(line)
@@ -164,32 +164,10 @@ def _echo_tail(text: str | bytes) -> str:
 def _await_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
     """Until the worker wrote output after `offset` and its screen shows `tail`, at most
     ECHO_WAIT_S: one request the supervisor answers when its output shows it
-    (sessions/echowait.py). Over or not answering: the Enter's own request says so."""
-    try:
-        wait = ECHO_WAIT_S + 2.0  # the supervisor answers at ECHO_WAIT_S: a margin to say so
+    (sessions/control.await_echo). Over or not answering: the Enter's own request says so."""
+    wait = ECHO_WAIT_S + 2.0  # the supervisor answers at ECHO_WAIT_S: a margin to say so
+    with contextlib.suppress(SessionError):
         request(root, sid, "echo", timeout_s=wait, tail=tail, offset=offset, timeout=ECHO_WAIT_S)
-    except SessionError as e:
-        if "unknown op `echo`" in str(e):
-            _poll_echo(root, sid, tail, offset)
-
-
-def _poll_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
-    """The same wait on a supervisor of an older build, which knows no `echo`: its status
-    and screen looked at every ECHO_POLL_S."""
-    deadline = time.monotonic() + ECHO_WAIT_S
-    while True:
-        try:
-            got = request(root, sid, "status", timeout_s=ECHO_WAIT_S)
-            said = _dict(got).get("output_bytes") or 0
-            if isinstance(said, int) and said > offset:
-                got = request(root, sid, "screenshot", timeout_s=ECHO_WAIT_S, format="plain")
-                if tail in "".join(str(_dict(got).get("text", "")).split()):
-                    return
-        except SessionError:
-            return
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(ECHO_POLL_S)
 
 
 def send_keys(root: Path | str, sid: str, names: Sequence[str]) -> dict[str, Any]:
@@ -233,7 +211,7 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
             if live(str(root), sid):
                 raise
     s = get_session(root, sid)
-    return replayed(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
+    return replayed(logfiles.tail(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
 
 
 def replayed(data: bytes, cols: int, rows: int, fmt: str, trim: bool) -> dict[str, Any]:

@@ -9,31 +9,33 @@ non-blocking, buffered both ways, with deadlines on its reads and its drain.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import os
+import signal
 import socket
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from looop.home import jsonio
-from looop.home.sessionfiles import SessionError
+from looop.home.sessionfiles import SessionError, ensure_socket_file
+from looop.runners import enter_gap
 from looop.sessions import protocol as proto
-from looop.sessions.attached import AttachClient, delivered
-from looop.sessions.controlsock import bind_at, gone
-from looop.sessions.echowait import await_echo
-from looop.sessions.evloop import within
+from looop.sessions.evloop import Future, Loop, log, log_failure, within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import log, log_failure
+from looop.sessions.pump import AttachClient, delivered
 
 if TYPE_CHECKING:
-    from looop.sessions.evloop import Future, Loop, Task
+    from looop.sessions.evloop import Task
     from looop.sessions.lifecycle import Lifecycle
     from looop.sessions.pump import Pump
     from looop.sessions.states import StatusBook
+
 
 REQUEST_READ_S = 10.0
 REPLY_WRITE_S = 10.0
 CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame (see delivered)
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (the screen grows with the grid)
-FORMATS = proto.SHOT_FORMATS
 READ_CHUNK = 65536
 HIGH_WATER = 64 * 1024  # a drain waits while more than this is unsent …
 LOW_WATER = 16 * 1024  # … until it is down to this
@@ -218,46 +220,54 @@ class Conn:
 
 
 class Control:
-    def __init__(
-        self,
-        loop: Loop,
-        sid: str,
-        root: str,
-        book: StatusBook,
-        pump: Pump,
-        life: Lifecycle | None = None,
-    ) -> None:
+    life: Lifecycle  # set once made: the lifecycle is made with this control's farewell
+
+    def __init__(self, loop: Loop, sid: str, root: str, book: StatusBook, pump: Pump) -> None:
         self.loop = loop
         self.sid = sid
         self.root = root
         self.book = book
         self.pump = pump
-        self._life = life
         self.requests: set[Task] = set()
         self.attached: set[Conn] = set()
         self.listener: socket.socket | None = None
         self.sock_path: str | None = None
         self.sock_ino = -1
 
-    @property
-    def life(self) -> Lifecycle:
-        assert self._life is not None
-        return self._life
-
-    @life.setter
-    def life(self, life: Lifecycle) -> None:
-        self._life = life
-
     # ---- the socket
     def bind(self) -> None:
-        sock, self.sock_path, self.sock_ino = bind_at(self.root, self.sid)
-        self.listener = sock
-        self.loop.add_reader(sock.fileno(), self._accept)
+        """A non-blocking listener at the session's socket name (its folders made). A stale
+        name (a crashed run's) is replaced; a folder a sweeper removed between its making
+        and the bind is made once more."""
+        for tries_left in (1, 0):
+            path = ensure_socket_file(self.root, self.sid)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # a stale socket of a crashed run
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                sock.bind(path)
+                sock.listen(128)
+                os.chmod(path, 0o600)
+                self.sock_path, self.sock_ino = path, os.stat(path).st_ino
+            except FileNotFoundError:
+                sock.close()
+                if not tries_left:
+                    raise
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self.listener = sock
+            self.loop.add_reader(sock.fileno(), self._accept)
+            return
 
     def rebind_if_gone(self) -> bool:
-        """Bind again when the socket's name is gone (see controlsock); True when it did."""
-        old = self.listener
-        if old is None or not gone(self.sock_path):
+        """Bind again when the socket's name was removed; True when it did. A name that is
+        there is never taken back, ours or not (a data dir made anew at this path may run a
+        session of the same id)."""
+        old, path = self.listener, self.sock_path
+        if old is None or path is None or os.path.lexists(path):
             return False
         try:
             self.bind()
@@ -368,7 +378,7 @@ class Control:
             return {**self.book.status, "output_bytes": pump.log_size, "screen_seq": pump.seq}
         if op == "screenshot":
             fmt = req.get("format", "plain")
-            if fmt not in FORMATS:
+            if fmt not in proto.SHOT_FORMATS:
                 raise OpError(f"invalid request: unknown format `{fmt}` (plain, ansi or json)")
             return self.pump.render(str(fmt), bool(req.get("trim", True)))
         if op == "send":
@@ -498,3 +508,116 @@ class Control:
             if not c.dropped:
                 w.close()
             self.pump.clients.discard(c)
+
+
+RESYNC_S = 30.0  # the look when the folder cannot be watched
+SETTLE_S = 0.3  # a cleaner's rm -rf ends first: a name made in its folder would stop its rmdir
+_GONE = fcntl.DN_DELETE | fcntl.DN_RENAME | fcntl.DN_MULTISHOT
+
+
+class SocketWatch:
+    """Binds the control socket again when its name goes: told by the kernel, else on a timer."""
+
+    def __init__(self, loop: Loop, control: Control, live: Callable[[], bool]) -> None:
+        self.loop, self.control = loop, control
+        self.live = live  # False once the session is finishing: no more binding
+        self.folder_fd = -1  # the watched folder (its notices come as SIGIO)
+        self.pending = False  # a look is scheduled (the settle, or the slow fallback)
+
+    def start(self) -> None:
+        self.loop.add_signal_handler(signal.SIGIO, self.on_change)  # before the first notice
+        self.arm()
+
+    def arm(self) -> None:
+        """Watch the socket's folder anew (it may be a new folder); the slow look if not."""
+        self.unwatch()
+        path = self.control.sock_path
+        if path is not None:
+            try:
+                self.folder_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+                fcntl.fcntl(self.folder_fd, fcntl.F_NOTIFY, _GONE)
+                return
+            except OSError as e:  # folder gone again, or no dnotify here
+                self.unwatch()
+                log(f"control socket not watched ({e.strerror or e}): a look every {RESYNC_S:g}s")
+        self.look_after(RESYNC_S)
+
+    def look_after(self, delay: float) -> None:
+        if not self.pending:
+            self.pending = True
+            self.loop.call_later(delay, self.look)
+
+    def on_change(self) -> None:
+        """A name in the folder was removed or renamed (maybe a neighbour's: the look says)."""
+        if self.folder_fd >= 0:
+            self.look_after(SETTLE_S)
+
+    def look(self) -> None:
+        self.pending = False
+        if not self.live():
+            return
+        if self.control.rebind_if_gone() or self.folder_fd < 0:
+            self.arm()  # the new folder (a wipe made a new one), or the fallback's next look
+
+    def unwatch(self) -> None:
+        if self.folder_fd >= 0:
+            os.close(self.folder_fd)  # the last close ends the notices
+            self.folder_fd = -1
+
+    def close(self) -> None:
+        """Its notices end (before the loop's SIGIO disposition is gone, none must come)."""
+        self.unwatch()
+
+
+ECHO_MAX_S = 10.0  # the longest wait a request may ask: a caller waits on its socket as long
+TAIL_MAX = 64  # the end of a typed line that must show: a few characters are plenty
+
+
+def _fields(req: dict[str, Any]) -> tuple[str, int, float]:
+    tail, offset, timeout = req.get("tail"), req.get("offset"), req.get("timeout")
+    if not isinstance(tail, str) or not tail or len(tail) > TAIL_MAX:
+        raise OpError(f"invalid request: echo needs a `tail` of 1 to {TAIL_MAX} characters")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise OpError("invalid request: echo needs an `offset` (a log size, >= 0)")
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise OpError("invalid request: echo needs a `timeout` in seconds")
+    return tail, offset, min(max(float(timeout), 0.0), ECHO_MAX_S)
+
+
+def shown(pump: Pump, tail: str, offset: int) -> bool:
+    """Output came after `offset` and the screen (its lines joined, spaces dropped: a wrapped
+    line still matches) shows `tail`."""
+    if pump.log_size <= offset:
+        return False
+    text = str(pump.render("plain", True).get("text", ""))
+    return tail in "".join(text.split())
+
+
+async def await_echo(
+    loop: Loop, pump: Pump, final: Future, req: dict[str, Any], argv: Sequence[str] = ()
+) -> dict[str, Any]:
+    """{"echoed": True} once `tail` shows and then the gap of the CLI `argv` runs passed (it
+    takes an Enter read sooner as a newline: home/runners.enter_gap); False at the timeout
+    or when the session ends."""
+    tail, offset, timeout = _fields(req)
+    deadline = loop.time() + timeout
+    while not shown(pump, tail, offset):
+        left = deadline - loop.time()
+        if left <= 0 or final.done():
+            return {"echoed": False}
+        woke = loop.future()
+        pump.hearing.add(woke)
+
+        def ended(_f: Future, woke: Future = woke) -> None:
+            woke.set_result(None)
+
+        final.add_done_callback(ended)
+        try:
+            await within(loop, woke, left)
+        finally:
+            pump.hearing.discard(woke)
+            final.remove_done_callback(ended)  # a long session's later sends add their own
+    gap = enter_gap(argv)
+    if gap > 0 and not final.done():
+        await within(loop, final, gap)  # the gap, or the session's end if that comes first
+    return {"echoed": True}

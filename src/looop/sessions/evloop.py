@@ -28,6 +28,30 @@ if TYPE_CHECKING:
 _IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
+def log(msg: str) -> None:
+    """A line on the supervisor's stderr (`supervisor.err`)."""
+    try:
+        sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def log_failure(msg: str, e: BaseException | None = None) -> None:
+    """`log(msg)`, then `e` (else the exception being handled) as the interpreter prints an
+    uncaught one: with its C printer (`sys.__excepthook__`), so a supervisor that fails loads
+    no `traceback` (and its tokenize)."""
+    log(msg)
+    e = e if e is not None else sys.exception()
+    if e is None:
+        return
+    try:
+        sys.__excepthook__(type(e), e, e.__traceback__)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 class Cancelled(BaseException):
     """A task was cancelled (raised inside its coroutine at the await it was parked on)."""
 
@@ -50,10 +74,6 @@ class Handle:
         self.fn = None
         self.args = ()
 
-    @property
-    def cancelled(self) -> bool:
-        return self.fn is None
-
 
 def _ignore(signum: int, frame: object) -> None:
     """The Python-level handler of a loop signal: the wakeup fd carries it to the loop."""
@@ -74,7 +94,7 @@ class Loop:
         self._wake_r = self._wake_w = -1
         self._old_wakeup = -1
         self.closed = False
-        self.on_error: Callable[[str, BaseException], None] = _report
+        self.on_error: Callable[[str, BaseException], None] = log_failure
 
     # ---- time and callbacks
     @staticmethod
@@ -230,17 +250,6 @@ class Loop:
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
         return Task(self, coro)
-
-
-def _report(what: str, e: BaseException) -> None:
-    """A line and `e`'s traceback on stderr, by the interpreter's C printer
-    (`sys.__excepthook__`): `traceback` and its tokenize never load in a supervisor."""
-    try:
-        sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {what}\n")
-        sys.__excepthook__(type(e), e, e.__traceback__)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 class Future:

@@ -15,24 +15,9 @@ import os
 import signal
 from pathlib import Path
 
-from looop.core import cgroup, limits, procs
-from looop.home.errors import CorruptState
-from looop.home.sessionfiles import read_meta
+from looop.core import limits, procs
 from looop.sessions.oscalls import alive_not_looop
-from looop.sessions.state import Session, SessionError, get_session
-
-
-def _group(sess: Session) -> cgroup.Group | None:
-    """The worker's run group, as its supervisor recorded it (only a `looop` folder's is
-    believed: cgroup.adopt)."""
-    try:
-        meta = read_meta(str(sess.dir))
-    except (CorruptState, OSError):
-        return None
-    path = (meta or {}).get("cgroup")
-    if not isinstance(path, str) or not path.endswith("-" + sess.id):
-        return None
-    return cgroup.adopt(path)
+from looop.sessions.state import Session, SessionError, get_session, run_group
 
 
 def _live(data: Path | str, wid: str) -> Session | None:
@@ -71,7 +56,7 @@ def pause(data: Path | str, wid: str) -> bool:
     sess = _live(data, wid)
     if sess is None or sess.child_pid is None:
         return False
-    group = _group(sess)
+    group = run_group(sess.dir)
     if group is None or not limits.freeze(group, True):
         for root in _roots(sess.child_pid):
             procs.signal_tree(root, signal.SIGSTOP)
@@ -83,7 +68,7 @@ def go_on(data: Path | str, wid: str) -> bool:
     sess = _live(data, wid)
     if sess is None or sess.child_pid is None:
         return False
-    group = _group(sess)
+    group = run_group(sess.dir)
     if group is not None:
         limits.freeze(group, False)
     # a tree stopped before its group could be frozen (or by an older looop) goes on too
@@ -102,7 +87,7 @@ def paused(data: Path | str, wid: str) -> bool:
     sess = _live(data, wid)
     if sess is None or sess.child_pid is None:
         return False
-    group = _group(sess)
+    group = run_group(sess.dir)
     if group is not None and limits.frozen(group):
         return True
     st = procs.stat_of(sess.child_pid)

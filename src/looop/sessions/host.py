@@ -31,12 +31,12 @@ code and the home, so a host never serves a session with code older than the cal
 
 The host also serves its home's contract door for the workers it started (LOOOP_DOOR, on
 the abstract name `door-<key>`): their contract verbs, answered in this one thread between
-requests (sessions/hostdoor.py).
+requests (sessions/hostdoor.py), and keeps its home's pulse (home/revive.py): it holds a
+pidfd of the pulse's supervisor, whose exit wakes it at once.
 
 This module is the host process, the only one that loads the supervisor. The names both sides
 share are `hostnames`; the client side (`request`, starting and stopping a host) is
-`hostclient`, which this process never loads; its start, lock, socket, name and the
-caller's limits are `preloaded`.
+`hostclient`, which this process never loads.
 """
 
 from __future__ import annotations
@@ -44,30 +44,27 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import resource
+import select
 import socket
 import sys
 import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
+from looop.contract.answering import home_env
+from looop.core import cgroup
 from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home import where
-from looop.home.anchors import shown
-from looop.home.peers import peer
+from looop.home.anchors import anchor, hold, shown
+from looop.home.clock import SystemClock
+from looop.home.errors import LooopError
+from looop.home.peers import LIMITS, peer
+from looop.home.revive import REVIVE_EVERY_S, Keeper, pulse_supervisor, read_wanted
 from looop.home.sessionfiles import lock_held, socket_file
-from looop.sessions.hostdoor import HostDoor
-from looop.sessions.hostduties import Duties, open_door, pulse_keeper
-from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
-from looop.sessions.preloaded import (
-    apply_limits,
-    become_host,
-    limit_plan,
-    listen_at,
-    remove_tree,
-    say,
-    unlisten,
-)
+from looop.sessions.hostdoor import HostDoor, door_address
+from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_options, host_socket
 from looop.sessions.protocol import read_reply, reply_of
 from looop.sessions.screen import replay
 from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
@@ -86,11 +83,11 @@ def _warm(base: str, rounds: int = 10) -> None:
     screen) is built here and shared, instead of being written into every forked
     supervisor's own pages."""
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
-    root = os.path.join(host_dir(base), f"rehearsal-{os.getpid()}")
+    root = os.path.join(where.runtime_dir(base), f"rehearsal-{os.getpid()}")
     env = {"PATH": os.defpath}
     try:
         for i in range(rounds):  # a whole short session: start, serve, child exit, finish
-            args = supervisor.parse_args(["--id", f"r{i}", "--root", root, "--", "true"])
+            args = supervisor.Args(["--id", f"r{i}", "--root", root, "--", "true"])
             sup = supervisor.Supervisor(args, env)
             sup.subreaper = False  # the host must never adopt its supervisors' orphans
             sup.run()
@@ -141,20 +138,31 @@ def _fill_pools() -> list[object]:
 
 def serve(argv: list[str]) -> int:
     """The host process: bind, say ready, then fork a supervisor per request until idle."""
-    started = become_host(argv, "host-{key}.lock", HOST_IDLE_S, "another host is serving")
-    if started is None:
+    opts = host_options(argv)
+    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
+    idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
+    ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
+    if os.getsid(0) != os.getpid():  # started by hand; the spawner already made a session
+        os.setsid()
+    if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
+        os._exit(0)
+    cgroup.escape()  # started from a worker's run (the pulse's): never killed with that run
+    lock_fd = hold(anchor(base, f"host-{key}.lock"))  # its guard: one host of a key
+    if lock_fd is None:
+        say(ready_fd, "ok another host is serving")
         return 0
-    key, base, idle_s, ready_fd, lock_fd = started
-    home = host_options(argv).get("--home", "")
+    sweep(where.runtime_dir(base), base)
+    home = opts.get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
     if own:
         sweep_home_sockets(home)  # what its killed supervisors left
     sweep_all_sockets(time.time())  # what removed homes left, long ago
     show_role(f"looop: session host {home}", "looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
-    path = host_socket(key, base)
+    path = host_socket(key, base)  # an abstract name: only the guard's holder binds it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ino = listen_at(listener, path)
+    listener.bind(path)
+    listener.listen(64)
     door = open_door(base, key, home) if own else None
     _warm(base)
     gc.collect()
@@ -192,9 +200,7 @@ def serve(argv: list[str]) -> int:
             finally:
                 conn.close()
     finally:
-        # the name first, so a new client starts a new host rather than queueing here
-        unlisten(path, ino)
-        listener.close()
+        listener.close()  # the name first, so a new client starts a new host, not queue here
         duties.close()
 
 
@@ -268,7 +274,7 @@ def _refusal(req: dict[str, object], caller: int, own: str, here: Here) -> bytes
         return None
     args = req["args"]
     assert isinstance(args, list)
-    if not own or home_id(_root_of(args)) != own:  # another home's: its own host serves it
+    if not own or home_id(_flag(args, "--root")) != own:  # another home's: its own host serves it
         return b"unavailable this session host serves another data dir\n"
     return None
 
@@ -291,7 +297,7 @@ def _fork_supervisor(
         _answer(conn, f"err-cwd {why}\n".encode())
         return
     door = held[1]
-    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else ""
+    sid = _flag(args, "--id")
     # a worker's session: its contract verbs knock on this home's door (sessions/hostdoor.py);
     # a sandboxed worker's box has its own (LOOOP_DOOR=1)
     if (
@@ -333,10 +339,10 @@ def _let_go_ended(kept: list[tuple[str, object]]) -> None:
     kept[:] = [k for k in kept if lock_held(k[0])]
 
 
-def _root_of(args: list[str]) -> str:
-    at = args.index("--") if "--" in args else len(args)
-    head = args[:at]
-    return head[head.index("--root") + 1] if "--root" in head[:-1] else ""
+def _flag(args: list[str], name: str) -> str:
+    """A supervisor request's `name` flag (in the args before the command's `--`)."""
+    head = args[: args.index("--")] if "--" in args else args
+    return head[head.index(name) + 1] if name in head[:-1] else ""
 
 
 def _well_launch(req: dict[str, object]) -> bool:
@@ -372,8 +378,7 @@ def _launch(
     try:
         pid = os.fork()
     except OSError as e:
-        with contextlib.suppress(OSError):
-            conn.sendall(f"err the session host cannot fork: {e.strerror}\n".encode())
+        _answer(conn, f"err the session host cannot fork: {e.strerror}\n".encode())
         return
     if pid == 0:
         try:
@@ -443,7 +448,7 @@ def _child(
     if isinstance(umask, int):
         os.umask(umask & 0o777)
     apply_limits(*plan)
-    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
+    sid = _flag(args, "--id") or "?"
     show_role(f"looop: supervisor {sid} (host {host})", f"looop:{sid}")
     if not supervisor.detach(fd):
         return 1
@@ -454,6 +459,219 @@ def _with_ready(args: list[str], fd: int) -> list[str]:
     """Insert `--ready-fd FD` before the `--` that starts the command."""
     at = args.index("--") if "--" in args else len(args)
     return [*args[:at], "--ready-fd", str(fd), *args[at:]]
+
+
+# -- what a preloaded host does to start and to stay -----------------------------------------
+
+
+def sweep(hdir: str, base: str) -> None:
+    """What gone hosts left in the runtime dir (homes removed, crashes): an empty error file
+    whose host's guard nobody holds (one with words says why it died), a rehearsal dir whose
+    process is dead. A live host's is never touched: the sweeper takes its guard first."""
+    try:
+        names = os.listdir(hdir)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(hdir, name)
+        if name.startswith("rehearsal-") and not _alive(name[10:]):
+            remove_tree(path)
+        elif name.startswith("host-") and name.endswith(".err"):
+            guard = hold(anchor(base, f"{name[:-4]}.lock"))
+            if guard is None:
+                continue  # a live host's (this one's own among them)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_size == 0:
+                    os.unlink(path)
+            os.close(guard)
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return True  # not a name we made: leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_tree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) for the rehearsal's own few files, without
+    shutil and the compression modules it loads into the host."""
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                remove_tree(e.path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:
+    """In the host, before the fork: which of the caller's limits (and nice value) differ
+    from the host's own, so the forked supervisor only sets those (lowering is always
+    allowed; a limit the host cannot raise stays the host's)."""
+    plan: list[tuple[int, int, int]] = []
+    if isinstance(limits, dict):
+        for name, pair in limits.items():
+            which = getattr(resource, name, None) if name in LIMITS else None
+            if which is None or not isinstance(pair, list) or len(pair) != 2:
+                continue
+            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+            if ints and tuple(pair) != resource.getrlimit(which):
+                plan.append((which, pair[0], pair[1]))
+    want = None
+    if isinstance(nice, int) and not isinstance(nice, bool):
+        want = max(-20, min(19, nice))
+        if want == os.getpriority(os.PRIO_PROCESS, 0):
+            want = None
+    return plan, want
+
+
+def apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
+    """In the forked supervisor: what `limit_plan` found different."""
+    if plan:
+        for which, soft, hard in plan:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(which, (soft, hard))
+    if nice is not None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
+def say(fd: int | None, line: str) -> None:
+    """A preloaded host's readiness line to its starter (who may no longer wait for it)."""
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode())
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+# -- between requests: its home's door and its pulse ----------------------------------------
+
+RESYNC_S = 30.0  # a look at the pulse with nothing to tell (no pidfd, or none wanted)
+
+
+def open_door(base: str, key: str, home: str) -> HostDoor | None:
+    """The contract door of the home's local workers; None, said, when its name is taken
+    (a host of this key serving it already exits soon)."""
+    looop = (sys.executable, "-m", "looop")  # this build's, whatever LOOOP_BIN names
+    try:
+        return HostDoor(door_address(base, key), (home, home_env(os.environ), looop), time.time)
+    except OSError as e:
+        sys.stderr.write(f"looop session host: no door for its workers: {e}\n")
+        return None
+
+
+def pulse_keeper(home: str) -> Keeper | None:
+    """The host outlives the supervisors it forks: when the pulse's dies (an OOM kill, a
+    stray kill -9) while `up` still wants it, the host brings it back, with no verb needed.
+    Its environment is its home's (see the module's docstring)."""
+    if not home.startswith("/"):
+        return None
+    env = dict(os.environ)
+    try:
+        _, config = where.resolve({**env, "LOOOP_DATA_DIR": home}, "/")
+    except LooopError:
+        return None
+    return Keeper(home, config, env, SystemClock(), REVIVE_EVERY_S)
+
+
+class Duties:
+    """The host's wait for its next request, with its door and its pulse kept meanwhile."""
+
+    def __init__(
+        self, listener: socket.socket, door: HostDoor | None, keeper: Keeper | None, idle_s: float
+    ) -> None:
+        self.listener, self.door, self.keeper = listener, door, keeper
+        self.idle_s = self.wait_s = idle_s
+        self.pulse_fd: int | None = None  # a pidfd of the pulse's supervisor: its exit wakes
+        os.register_at_fork(after_in_child=self.let_go)  # a forked supervisor holds none
+        self.waiting = select.poll()
+        self.waiting.register(listener.fileno(), select.POLLIN)
+        if door is not None:
+            self.waiting.register(door.listener.fileno(), select.POLLIN)
+            door.waiting = self.waiting
+
+    @property
+    def busy(self) -> bool:
+        """A worker's call is held at the door or its run goes on: the host must stay."""
+        return self.door is not None and bool(self.door.held or self.door.runs)
+
+    def tend(self) -> bool:
+        """Whether the pulse was brought back just now (its supervisor is forked here next)."""
+        if self.keeper is None:
+            return False
+        try:
+            started = self.keeper.tend()
+            self.follow(self.keeper)
+            return started
+        except Exception as e:  # a failed look never ends the host: the next one tries again
+            sys.stderr.write(f"looop session host: pulse check failed: {e!r}\n")
+            self.wait_s = min(self.idle_s, REVIVE_EVERY_S)
+            return False
+
+    def follow(self, keeper: Keeper) -> None:
+        """Hold a pidfd of the pulse's supervisor, and say how long to wait until the next look."""
+        if self.pulse_fd is None:
+            pid = pulse_supervisor(keeper.data)
+            if pid is not None:
+                try:
+                    fd = os.pidfd_open(pid)
+                except OSError:  # gone already (looked at next), or no pidfd on this kernel
+                    fd = None
+                if fd is not None and pulse_supervisor(keeper.data) != pid:
+                    os.close(fd)  # it ended between the two reads: not a stranger's pid
+                    fd = None
+                if fd is not None:
+                    self.pulse_fd = fd
+                    self.waiting.register(fd, select.POLLIN)
+        if self.pulse_fd is not None or read_wanted(keeper.data) is None:
+            self.wait_s = min(self.idle_s, RESYNC_S)
+        else:  # wanted, and nothing to tell of a loss: look again soon (a revival backing off)
+            self.wait_s = min(self.idle_s, REVIVE_EVERY_S)
+
+    def let_go(self) -> None:
+        if self.door is not None:
+            self.door.forget_runs()
+        if self.pulse_fd is not None:
+            os.close(self.pulse_fd)
+            self.pulse_fd = None
+
+    def pulse_ended(self) -> None:
+        """The pulse's supervisor exited: drop its pidfd and look now."""
+        if self.pulse_fd is not None:
+            self.waiting.unregister(self.pulse_fd)
+            os.close(self.pulse_fd)
+            self.pulse_fd = None
+        if self.keeper is not None:
+            self.keeper.checked = None
+
+    def next_request(self) -> bool:
+        """Wait, serving the door's calls: True when a request waits on the listener, False
+        when the wait (or a door's tick) passed first."""
+        door = self.door
+        wait = door.timeout(self.wait_s) if door is not None else self.wait_s
+        ready = {fd for fd, _ in self.waiting.poll(wait * 1000)}
+        if self.pulse_fd is not None and self.pulse_fd in ready:
+            self.pulse_ended()
+        if door is not None:
+            if door.listener.fileno() in ready:
+                door.serve_one()
+            door.tick()
+        return self.listener.fileno() in ready
+
+    def close(self) -> None:
+        self.pulse_ended()
+        if self.door is not None:
+            self.door.close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """The session host's client side: a supervisor start handed to a home's host (`request`), a
 host started, found, asked to launch another, or asked to stop. The host process itself is
 `looop.sessions.host` and never imports this module (it starts processes: subprocess and
-pathlib load here); the names both sides share are `hostnames`, what it shares with the beat
-host is `looop.sessions.preloaded`.
+pathlib load here); the names both sides share are `hostnames`.
 """
 
 from __future__ import annotations
@@ -19,14 +18,14 @@ from typing import TYPE_CHECKING
 from looop.home.anchors import shown
 from looop.home.jsonio import dumps
 from looop.home.peers import caller_limits, connect, peer
+from looop.home.sessionfiles import ensure_private_dir
+from looop.home.where import runtime_dir
 from looop.sessions.hostnames import (
     HOST_IDLE_S,
     home_key,
-    host_dir,
     host_options,
     host_socket,
 )
-from looop.sessions.state import ensure_private_dir
 
 if TYPE_CHECKING:
     import socket
@@ -56,7 +55,7 @@ def request(
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""
     key = home_key(home)
-    ensure_private_dir(Path(host_dir(base)))  # its error file goes there: ours, 0700
+    ensure_private_dir(Path(runtime_dir(base)))  # its error file goes there: ours, 0700
     path = host_socket(key, base)
     sock = connect(path)
     if sock is None:
@@ -93,44 +92,29 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, home
     does); never under a session's supervisor (see `start_host_process`)."""
     cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
     cmd += ["--home", os.path.abspath(home), "--idle-s", f"{idle_s:g}"]
-    if not start_host_process(cmd, env, os.path.join(host_dir(base), f"host-{key}.err")):
+    if not start_host_process(cmd, env, os.path.join(runtime_dir(base), f"host-{key}.err")):
         raise HostUnavailable("no session host can start outside this worker's supervisor")
 
 
-def start_host_process(
-    cmd: list[str], env: Mapping[str, str], err_path: str, wait: bool = True
-) -> bool:
-    """Start a preloaded host (`cmd` gets `--ready-fd N`) detached, its stderr to `err_path`;
-    with `wait`, until it said ready. Under a session's supervisor (a subreaper) the host that
+def start_host_process(cmd: list[str], env: Mapping[str, str], err_path: str) -> bool:
+    """Start a preloaded host (`cmd` gets `--ready-fd N`) detached, its stderr to `err_path`,
+    and wait until it said ready. Under a session's supervisor (a subreaper) the host that
     forked that supervisor starts it, so it too hangs off init; False when there is none (or
-    it refused): start nothing, do without a host. OSError/HostUnavailable when it could not
-    start at all."""
+    it refused): start nothing, do without a host. HostUnavailable when it could not start."""
     inside, pad = enclosing_host()
     if inside:
-        return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
+        return pad is not None and _launch_via(pad, cmd, env, err_path)
     ensure_private_dir(Path(os.path.dirname(err_path)))
-    r, w = os.pipe()
     try:
         err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError:
         err = os.open(os.devnull, os.O_WRONLY)
     try:
-        proc = start_detached([*cmd, "--ready-fd", str(w)], err=err, cwd="/", env=env, ready_w=w)
+        start_ready(cmd, [], err=err, cwd="/", env=env, timeout=START_TIMEOUT_S)
     except OSError as e:
-        os.close(r)
         raise HostUnavailable(f"cannot start the session host: {e}") from e
     finally:
-        os.close(w)
         os.close(err)
-    if not wait:  # the caller goes on; the intermediate is reaped when it exits
-        os.close(r)
-        return True
-    try:
-        read_line(r, START_TIMEOUT_S)
-    finally:
-        os.close(r)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host forked
     return True
 
 
@@ -178,7 +162,7 @@ def _titled_host(title: bytes) -> str | None:
     return "\0" + name
 
 
-def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait: bool) -> bool:
+def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str) -> bool:
     """Ask the host listening on `pad` (outside the supervisor above us) to start `cmd`."""
     sock = connect(pad)
     if sock is None:
@@ -191,8 +175,6 @@ def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait
             sock.sendall(body + b"\n")
         except OSError:
             return False
-        if not wait:
-            return True  # the pad read the request before it looks at its caller again
         line = read_line(sock.fileno(), START_TIMEOUT_S)
         return line is not None and line.startswith(b"ok")
     finally:
@@ -217,22 +199,39 @@ def read_line(fd: int, timeout_s: float) -> bytes | None:
     return buf.split(b"\n", 1)[0]
 
 
-def start_detached(
-    cmd: list[str], *, err: int, cwd: str, env: Mapping[str, str], ready_w: int
-) -> subprocess.Popen[bytes]:
-    """A daemon-to-be (it forks once more and its intermediate exits): own session, no
-    stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
-    return subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=err,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-        close_fds=True,
-        pass_fds=(ready_w,),
-    )
+def start_ready(
+    cmd: list[str], tail: list[str], *, err: int, cwd: str, env: Mapping[str, str], timeout: float
+) -> bytes | None:
+    """Start `cmd --ready-fd N tail`, a daemon-to-be (it forks once more and its intermediate
+    exits): own session, no stdin/stdout, stderr to `err`, only its ready fd inherited. Its
+    readiness line (read_line's); OSError when it cannot start."""
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [*cmd, "--ready-fd", str(w), *tail],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(w,),
+        )
+    except OSError:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    try:
+        return read_line(r, timeout)
+    finally:
+        os.close(r)
+        try:
+            proc.wait(timeout=timeout)  # the intermediate exits right after forking
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _key_of(home: str | None, key: str | None) -> str:

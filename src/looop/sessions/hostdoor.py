@@ -53,7 +53,10 @@ from looop.sessions.protocol import read_reply
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from looop.sessions.evloop import Loop
+
     Home = tuple[str, dict[str, str], tuple[str, ...]]  # data dir, environment, `looop` argv
+
 
 REQUEST_MAX = 512 << 10  # the arguments and stdin (64 KiB each) as JSON, with room to spare
 DRAIN_MAX = 8 << 20  # what an oversized request's rest is read of, at most, before the close
@@ -110,7 +113,7 @@ class HostDoor:
     def __init__(
         self,
         address: str,
-        home: tuple[str, dict[str, str], tuple[str, ...]],
+        home: Home,
         clock: Callable[[], float],
     ) -> None:
         self.address, self.home, self.clock = address, home, clock
@@ -337,3 +340,56 @@ def _end(pgid: int) -> None:
         os.killpg(pgid, 15)  # reaped by the next tick
     except OSError:
         pass
+
+
+class SoleDoor(HostDoor):
+    """The host's door, for the one worker `sid` this process supervises; bound by `arm`, in
+    the supervisor itself (not in a keeper forked before it, which would hold the name on)."""
+
+    def __init__(
+        self,
+        address: str,
+        home: Home,
+        clock: Callable[[], float],
+        sid: str,
+    ) -> None:
+        self.unbound = (address, home, clock)
+        self.sid = sid
+        self.ticking = False
+
+    def named(self) -> str:
+        return shown(self.unbound[0])
+
+    def supervisor(self, worker: str) -> int | None:
+        return os.getpid() if worker == self.sid else None
+
+    def allowed_for(self, caller: int) -> Callable[[str], str | None]:
+        mine = super().allowed_for(caller)
+
+        def allowed(worker: str) -> str | None:
+            if worker != self.sid:  # another worker's door is its own supervisor's
+                return f"this process is not one of worker {worker}'s: it speaks for itself only"
+            return mine(worker)
+
+        return allowed
+
+    def arm(self, loop: Loop) -> None:
+        """Bind, and serve calls on the supervisor's loop; held ones looked at each TICK_S
+        while any."""
+        super().__init__(*self.unbound)
+
+        def serve() -> None:
+            self.serve_one()
+            later()
+
+        def tick() -> None:
+            self.ticking = False
+            self.tick()
+            later()
+
+        def later() -> None:
+            if not self.ticking and (self.held or self.runs):
+                self.ticking = True
+                loop.call_later(TICK_S, tick)
+
+        loop.add_reader(self.listener.fileno(), serve)

@@ -2,7 +2,7 @@
 key, the home's identity, its socket (an abstract name: home/anchors.py) and a preloaded
 host's options.
 
-Only `os` and the runtime dir: the host process (host.py, preloaded.py) imports this, never
+Only `os` and the runtime dir: the host process (host.py) imports this, never
 `hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
 every forked supervisor their pages).
 """
@@ -15,7 +15,6 @@ import sys
 
 from looop.home.anchors import anchor
 from looop.home.hashing import fnv1a_64
-from looop.home.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
 # the rooms whose modules the session host loads: an edit to any of them is a new build
@@ -54,11 +53,6 @@ def home_id(root: str) -> str:
 def home_key(root: str, build: str | None = None) -> str:
     """The socket name of the host serving the data dir `root` for this build."""
     return fnv1a_64(f"{build or host_key()}\n{home_id(root)}".encode())
-
-
-def host_dir(base: str = "/tmp") -> str:
-    """The runtime dir: the hosts' error files, and what hosts of older builds left there."""
-    return runtime_dir(base)
 
 
 def host_socket(key: str, base: str = "/tmp") -> str:

@@ -1,21 +1,22 @@
 """A session's lifecycle: start, child exit, terminate, kill, restart, finish.
 
 Every state change goes through the `StatusBook` (states.py); every OS call through the
-`OS` seam (oscalls.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of this with a
-fake OS. Everything here runs on the supervisor's loop.
+`HostOS` seam (oscalls.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of
+this with a fake OS. Everything here runs on the supervisor's loop.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 from typing import TYPE_CHECKING, Any
 
 from looop.core.procstat import reads_terminal
 from looop.home.screenrules import prompt
+from looop.home.textsafe import strip_ansi
 from looop.sessions import protocol as proto
-from looop.sessions.child import Child, signal_in_note
-from looop.sessions.evloop import Event, Lock, sleep, within
-from looop.sessions.pump import log
+from looop.sessions.evloop import Event, Lock, log, sleep, within
 from looop.sessions.states import SessionState
 
 # Looked up once: identity tests need no hashing and no enum machinery on the loop.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from looop.sessions.evloop import Future, Loop, Task
-    from looop.sessions.oscalls import OS
+    from looop.sessions.oscalls import HostOS, PtyReader
     from looop.sessions.pump import Pump
     from looop.sessions.states import StatusBook
 
@@ -42,24 +43,6 @@ def _signame(n: int) -> str:
         return signal.Signals(n).name
     except ValueError:
         return f"signal {n}" if n else "a signal"
-
-
-def _strip_csi(text: str) -> str:
-    """Drop ESC[…letter sequences (colour) from one line; no `re` on the supervisor's path."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == "\x1b":
-            i += 1
-            if i < n and text[i] == "[":
-                i += 1
-                while i < n and not ("@" <= text[i] <= "~"):
-                    i += 1
-            i += 1
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
 
 
 class OpError(Exception):
@@ -85,7 +68,7 @@ class Lifecycle:
         argv: list[str],
         book: StatusBook,
         pump: Pump,
-        host: OS,
+        host: HostOS,
         loop: Loop,
         farewell: Callable[[bytes], Awaitable[None]],
     ) -> None:
@@ -217,7 +200,7 @@ class Lifecycle:
         tail = b"".join(list(self.pump.backlog)[-4:])[-4096:]
         for raw in reversed(tail.replace(b"\r", b"\n").split(b"\n")):
             text = raw.decode("utf-8", "replace")
-            text = "".join(c for c in _strip_csi(text) if c.isprintable()).strip()
+            text = "".join(c for c in strip_ansi(text) if c.isprintable()).strip()
             if text:
                 return text[:200]
         return ""
@@ -389,14 +372,7 @@ class Lifecycle:
         if child is not None and child.done and self._between_runs():
             self.end_reason = reason
             await within(self.loop, self.final, DRAIN_CAP_S + 5)
-            status = dict(self.book.status)
-            return {
-                "killed": True,
-                "confirmed": True,
-                "escalated": False,
-                "state": status["state"],
-                "exit_code": status["exit_code"],
-            }
+            return _killed(dict(self.book.status), {"confirmed": True, "escalated": False})
         async with self.lock:
             child = self._live_child(f"session {self.sid} has already finished")
             self.end_reason = reason
@@ -406,14 +382,8 @@ class Lifecycle:
             status = self.final.result()
         else:
             status = dict(self.book.status)  # an unkillable child: report what we know
-        return {
-            "killed": True,
-            "confirmed": confirmed and not survivors,
-            "escalated": escalated,
-            "survivors": survivors,
-            "state": status["state"],
-            "exit_code": status["exit_code"],
-        }
+        how = {"confirmed": confirmed and not survivors, "escalated": escalated}
+        return _killed(status, {**how, "survivors": survivors})
 
     async def auto_kill(self, reason: str) -> None:
         try:
@@ -464,3 +434,60 @@ class Lifecycle:
         if child is not None and not child.done:
             self.os.killpg(child.pid, signal.SIGKILL)
         self.os.contain_kill(set())
+
+
+def _killed(status: dict[str, Any], how: dict[str, Any]) -> dict[str, Any]:
+    """A kill's reply: how it went, then the state it left."""
+    return {"killed": True, **how, "state": status["state"], "exit_code": status["exit_code"]}
+
+
+class Child:
+    """One run of CMD on its own PTY (a restart makes a new one)."""
+
+    def __init__(self, pid: int, master: int, loop: Loop) -> None:
+        self.pid = pid
+        self.master = master
+        self.exited: Future = loop.future()
+        self.eof = Event(loop)
+        self.signaled = False
+        self.signal: int | None = None  # the signal that ended it
+        self.code: int | None = None
+        self.escalated = False
+        self.pidfd = -1
+        self.reader: PtyReader | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.exited.done()
+
+    def set_wait_status(self, status: int) -> None:
+        if self.exited.done():
+            return
+        if os.WIFSIGNALED(status):
+            self.signaled, self.code = True, None
+            self.signal = os.WTERMSIG(status)
+        else:
+            self.code = os.waitstatus_to_exitcode(status)
+        self.exited.set_result(None)
+
+
+def signal_in_note(path: str, code: int | None) -> int | None:
+    """N when the child's end note (a file its program writes: the sandbox's waiter or pty relay)
+    says `signal N` and its exit code is the 128+N a wrapper turns that signal into; else
+    None. The note is the child's own: read without following a link or blocking, and
+    believed only where the code agrees (a child that lies could have died so anyway)."""
+    if code is None or not 128 < code < 128 + 65:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return code - 128 if raw.strip() == f"signal {code - 128}".encode() else None

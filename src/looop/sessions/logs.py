@@ -23,15 +23,10 @@ from looop.home.textsafe import decode, safe_text, strip_ansi
 if TYPE_CHECKING:
     from looop.home.store import AnyPath
 
-INDEX = "output.times"  # `<wall time> <logical offset>` lines (sessions/outputmark.py)
+INDEX = "output.times"  # `<wall time> <logical offset>` lines (sessions/pump.OutputMark)
 INDEX_MAX = 256 * 1024  # past this it is begun again, the one before kept as `.1`
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
-
-
-def tail_log(sdir: AnyPath, limit: int) -> bytes:
-    """The last `limit` bytes of this run's log, across its rotated files."""
-    return logfiles.tail(sdir, limit)
 
 
 def read_at(sdir: AnyPath, offset: int, raw: bool, final: bool) -> tuple[str, int]:
@@ -106,7 +101,7 @@ def log_tail(
     s = get_light(str(root), sid)
     pat = compile_pattern(grep) if grep else None
     if lines is None and end is None:
-        out = _text_lines(tail_log(s["dir"], 1 << 62), raw)
+        out = _text_lines(logfiles.tail(s["dir"], 1 << 62), raw)
         return "\n".join(ln for ln in out if pat is None or pat.search(ln))
     if lines is not None and lines <= 0:
         return ""

@@ -1,8 +1,8 @@
 """The OS calls a session's lifecycle makes, behind one seam.
 
 `HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
-window size, the PTY reader on the loop). The lifecycle only ever talks to an `OS`, so a
-unit test can drive the state machine with a fake one and no PTY at all.
+window size, the PTY reader on the loop). The lifecycle makes no OS call but through it, so
+a unit test drives the state machine with a fake one and no PTY at all.
 """
 
 from __future__ import annotations
@@ -11,40 +11,24 @@ import ctypes
 import errno
 import fcntl
 import os
+import select
 import signal
 import struct
 import termios
-from typing import TYPE_CHECKING, Protocol
+from time import monotonic
+from typing import TYPE_CHECKING, Any
 
 from looop.core import cgroup, limits
 from looop.core.procs import children
-from looop.sessions.ptyreader import PtyReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from looop.sessions.evloop import Loop
 
-_RESET_SIGNALS = [
-    s
-    for s in (
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGTERM",
-        "SIGCHLD",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGXFSZ",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGUSR1",
-        "SIGUSR2",
-        "SIGWINCH",
-    )
-    if hasattr(signal, s)
-]
+
+_DEFAULTED = "HUP INT QUIT TERM CHLD PIPE ALRM XFSZ TSTP TTIN TTOU USR1 USR2 WINCH"  # in a child
+_RESET_SIGNALS = [s for n in _DEFAULTED.split() if (s := getattr(signal, f"SIG{n}", 0))]
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -58,53 +42,6 @@ def _prctl() -> Callable[..., int]:
 
 
 _PRCTL = _prctl()
-
-
-class Reader(Protocol):
-    """What reads a child's PTY: stopping it is all the lifecycle needs."""
-
-    def stop(self) -> bool: ...
-
-
-class OS(Protocol):
-    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
-        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
-        Raises OSError when it cannot run."""
-        ...
-
-    def reap_one(self) -> tuple[int, int] | None:
-        """One ended child as (pid, wait status) without blocking; None when there is none."""
-        ...
-
-    def pidfd_open(self, pid: int) -> int:
-        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
-        ...
-
-    def close(self, fd: int) -> None: ...
-
-    def killpg(self, pgid: int, sig: int) -> None:
-        """Signal a process group; a group already gone is not an error."""
-        ...
-
-    def group_gone(self, pgid: int) -> bool: ...
-
-    def resize(self, master: int, cols: int, rows: int) -> None: ...
-
-    def start_reader(
-        self,
-        master: int,
-        loop: Loop,
-        deliver: Callable[[bytes], None],
-        done: Callable[[], None],
-    ) -> Reader: ...
-
-    def contained(self, spare: set[int]) -> list[int]:
-        """The processes still alive that a run started (but those in `spare`)."""
-        ...
-
-    def contain_kill(self, spare: set[int]) -> None:
-        """SIGKILL them (not waiting: `contained` says when they are gone)."""
-        ...
 
 
 def winsize(cols: int, rows: int) -> bytes:
@@ -162,7 +99,7 @@ class HostOS:
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
         self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
         self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
-        self.memory_watch = 0  # the memory bound its supervisor samples instead (memkeeper)
+        self.memory_watch = 0  # the memory bound its supervisor samples instead (memory_check)
         self.memory_hit = False  # … and ended a run for
         self.before = {limits.PIDS: 0, limits.MEMORY: 0}  # its bounds' hits before the run
         self.bounds = (0, 0)  # processes, bytes (0: none)
@@ -185,7 +122,7 @@ class HostOS:
         if limits.PIDS in self.unbounded and os.getuid() != 0:  # root passes RLIMIT_NPROC by
             self.unbounded.remove(limits.PIDS)
             self.nproc = pids  # set in the supervisor at each spawn, never in this host
-        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (sessions/memkeeper)
+        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (supervisor.memory_check)
             self.unbounded.remove(limits.MEMORY)
             self.memory_watch = memory
         if self.group is not None:  # a reused group's counts are not this run's
@@ -221,6 +158,7 @@ class HostOS:
             self.group.remove()
 
     def contained(self, spare: set[int]) -> list[int]:
+        """The processes still alive that a run started (but those in `spare`)."""
         if not self.sweeping:
             return []
         left = {p for p in children() if p not in spare and alive_not_looop(p)}
@@ -229,6 +167,7 @@ class HostOS:
         return sorted(left)
 
     def contain_kill(self, spare: set[int]) -> None:
+        """SIGKILL them (not waiting: `contained` says when they are gone)."""
         if self.group is not None and not spare:
             self.group.kill()
         for pid in self.contained(spare):
@@ -238,6 +177,8 @@ class HostOS:
                 pass
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
+        Raises OSError when it cannot run."""
         # In for the spawn and out again: the child is born inside, so nothing it forks can
         # race a move (a pid written after the spawn lost that race under load).
         group = self.group
@@ -291,10 +232,11 @@ class HostOS:
             ],
             setsid=True,
             setsigmask=(),
-            setsigdef=[getattr(signal, name) for name in _RESET_SIGNALS],
+            setsigdef=_RESET_SIGNALS,
         )
 
     def reap_one(self) -> tuple[int, int] | None:
+        """One ended child as (pid, wait status) without blocking; None when there is none."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -307,6 +249,7 @@ class HostOS:
             return pid, status
 
     def pidfd_open(self, pid: int) -> int:
+        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
         try:
             return os.pidfd_open(pid)
         except (OSError, AttributeError):
@@ -316,6 +259,7 @@ class HostOS:
         os.close(fd)
 
     def killpg(self, pgid: int, sig: int) -> None:
+        """Signal a process group; a group already gone is not an error."""
         try:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
@@ -342,5 +286,90 @@ class HostOS:
         loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
-    ) -> Reader:
+    ) -> PtyReader:
         return PtyReader(master, loop, deliver, done)
+
+
+# A Linux PTY hands out at most 4 KiB per read; a batch is this many reads in a row, taken
+# on in one piece (one log write, one backlog entry, one screen push per batch).
+READ_SIZE = 4096
+READ_BATCH = 64
+# In a burst (a batch already this big) an empty PTY is refilled by the writer within
+# moments: the reader waits for it right there, up to BURST_WAIT_MS at a time and BATCH_S in
+# all, instead of going back round the loop for every 4 KiB. A trickle (an echo, a repaint)
+# never waits. BATCH_S is also the longest the loop is held by one batch.
+BURST_MIN = 16 * 1024
+BURST_WAIT_MS = 2
+BATCH_S = 0.005
+
+
+class PtyReader:
+    """Reads a child's PTY master on the loop; `deliver` gets each batch, `done` runs once
+    after the last byte (EOF, or EIO once every slave fd is closed)."""
+
+    def __init__(
+        self,
+        master: int,
+        loop: Loop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> None:
+        self.master = master
+        self.loop = loop
+        self.deliver = deliver
+        self.done = done
+        self.finished = False  # `done` was called
+        self.reading = True
+        self.poller: Any = None  # made at the first burst (a select.poll on the master)
+        loop.add_reader(master, self._readable)
+
+    def _refilled(self, deadline: float) -> bool:
+        """In a burst: wait (briefly) until the PTY has more, True when it has."""
+        wait_ms = min(BURST_WAIT_MS, int((deadline - monotonic()) * 1000))
+        if wait_ms <= 0:
+            return False
+        poller = self.poller
+        if poller is None:
+            poller = self.poller = select.poll()
+            poller.register(self.master, select.POLLIN)
+        return bool(poller.poll(wait_ms))
+
+    def _readable(self) -> None:
+        master, read = self.master, os.read
+        parts: list[bytes] = []
+        size = 0
+        eof = False
+        deadline = 0.0
+        for _ in range(READ_BATCH):
+            try:
+                data = read(master, READ_SIZE)
+            except BlockingIOError:
+                if size < BURST_MIN:
+                    break
+                if not deadline:
+                    deadline = monotonic() + BATCH_S
+                if not self._refilled(deadline):
+                    break
+                continue
+            except InterruptedError:
+                continue
+            except OSError:  # EIO: every slave fd is closed
+                data = b""
+            if not data:
+                eof = True
+                break
+            parts.append(data)
+            size += len(data)
+        if parts:
+            self.deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        if eof and self.reading:
+            self.stop()
+            self.finished = True
+            self.done()
+
+    def stop(self) -> bool:
+        """Stop reading (the master is about to close). Always True: nothing to wait for."""
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.master)
+        return True

@@ -7,7 +7,6 @@ module, no subprocess unless the host is unreachable, no log readers)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from looop.home.errors import CorruptState
 from looop.home.logfiles import MAX_BYTES, MAX_FILES
 from looop.home.where import runtime_base
-from looop.sessions.hostclient import HostUnavailable, read_line, start_detached
+from looop.sessions.hostclient import HostUnavailable, read_line, start_ready
 from looop.sessions.hostclient import request as host_request
 from looop.sessions.hostnames import HOST_IDLE_S
 from looop.sessions.state import (
@@ -32,66 +31,9 @@ from looop.sessions.state import (
 READY_TIMEOUT_S = 10.0
 
 
-def _supervisor_cmd(
-    root: Path,
-    sid: str,
-    cols: int,
-    rows: int,
-    timeout_s: float | None,
-    idle_timeout_s: float | None,
-    log_cap: tuple[int, int] | None = None,
-    restart: tuple[float, float] | None = None,
-    watchdog: tuple[str, float] | None = None,
-    final_exit: int | None = None,
-) -> list[str]:
-    """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "looop.sessions.supervisor",
-        "--id",
-        sid,
-        "--root",
-        os.path.abspath(root),
-        "--size",
-        f"{cols}x{rows}",
-    ]
-    if timeout_s is not None and timeout_s > 0:
-        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
-    if idle_timeout_s is not None and idle_timeout_s > 0:
-        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
-    if log_cap is not None:
-        cmd += ["--log-max-bytes", str(log_cap[0]), "--log-max-files", str(log_cap[1])]
-    if restart is not None:
-        cmd += ["--restart-ms", _ms(restart[0]), "--restart-max-ms", _ms(restart[1])]
-        if final_exit is not None:
-            cmd += ["--final-exit", str(final_exit)]
-    if watchdog is not None:
-        cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
-    return cmd
-
-
-def _more_args(
-    end_note: str | None,
-    box_tty: bool,
-    bounds: tuple[int, int] | None,
-    history: tuple[int, str] | None,
-) -> list[str]:
-    """The rest of the supervisor's flags: the child's end note, its box, bounds, history."""
-    cmd: list[str] = []
-    if end_note:
-        cmd += ["--end-note", end_note]
-    if box_tty:
-        cmd += ["--box-tty", "1"]
-    if bounds is not None:
-        cmd += ["--max-pids", str(bounds[0]), "--max-memory-bytes", str(bounds[1])]
-    if history is not None:  # a session started again after its supervisor was lost
-        cmd += ["--restarts", str(history[0]), "--last-cause", history[1].replace("\n", " ")]
-    return cmd
-
-
-def _ms(secs: float) -> str:
-    return str(max(1, round(secs * 1000)))
+def _ms(secs: float | None, when: bool = True) -> str | None:
+    """Seconds as a flag's milliseconds (at least 1); None (no flag) without them."""
+    return str(max(1, round(secs * 1000))) if secs is not None and when else None
 
 
 def spawn(
@@ -128,10 +70,28 @@ def spawn(
     child to take in its box; `bounds`: (processes, memory bytes), 0: none (core/limits);
     `history` (restarts, last cause): what the session's lost supervisor had counted."""
     sdir = _clear_for_start(root, sid, argv, size, log_cap)
-    cols, rows = size
-    timers = (timeout_s, idle_timeout_s)
-    cmd = _supervisor_cmd(root, sid, cols, rows, *timers, log_cap, restart, watchdog, final_exit)
-    cmd += _more_args(end_note, box_tty, bounds, history)
+    flags = {  # the supervisor's argv up to `--ready-fd` (added with the command): None, none
+        "id": sid,
+        "root": os.path.abspath(root),
+        "size": f"{size[0]}x{size[1]}",
+        "timeout-ms": _ms(timeout_s, (timeout_s or 0) > 0),
+        "idle-timeout-ms": _ms(idle_timeout_s, (idle_timeout_s or 0) > 0),
+        "log-max-bytes": log_cap and log_cap[0],
+        "log-max-files": log_cap and log_cap[1],
+        "restart-ms": restart and _ms(restart[0]),
+        "restart-max-ms": restart and _ms(restart[1]),
+        "final-exit": final_exit if restart is not None else None,
+        "watchdog-file": watchdog and os.path.abspath(watchdog[0]),
+        "watchdog-ms": watchdog and _ms(watchdog[1]),
+        "end-note": end_note or None,  # the child's end note, its box, bounds, history
+        "box-tty": 1 if box_tty else None,
+        "max-pids": bounds and bounds[0],
+        "max-memory-bytes": bounds and bounds[1],
+        "restarts": history and history[0],  # started again after its supervisor was lost
+        "last-cause": history and history[1].replace("\n", " "),
+    }
+    cmd = [sys.executable, "-m", "looop.sessions.supervisor"]
+    cmd += [a for k, v in flags.items() if v is not None for a in (f"--{k}", str(v))]
     line: bytes | None = None
     via_host = False
     if host_idle_s > 0:
@@ -238,27 +198,9 @@ def _spawn_direct(
     cmd: list[str], argv: Sequence[str], sdir: Path, cwd: Path, env: Mapping[str, str]
 ) -> bytes | None:
     """The supervisor as its own interpreter (no host, or the host could not be reached)."""
-    r, w = os.pipe()
     try:
         with open(sdir / SUPERVISOR_ERR, "ab") as err:
-            proc = start_detached(
-                [*cmd, "--ready-fd", str(w), "--", *argv],
-                err=err.fileno(),
-                cwd=str(cwd),
-                env=env,
-                ready_w=w,
-            )
+            fd, tail = err.fileno(), ["--", *argv]
+            return start_ready(cmd, tail, err=fd, cwd=str(cwd), env=env, timeout=READY_TIMEOUT_S)
     except OSError as e:
-        os.close(r)
         return f"err-cwd {e.strerror or e}".encode()
-    finally:
-        os.close(w)
-    try:
-        return read_line(r, READY_TIMEOUT_S)
-    finally:
-        os.close(r)
-        try:
-            proc.wait(timeout=READY_TIMEOUT_S)  # the intermediate exits right after forking
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

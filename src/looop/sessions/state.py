@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -24,33 +23,26 @@ from looop.home.errors import CorruptState
 from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 
 # The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
-from looop.home.sessionfiles import SOCKET_DIR as SOCKET_DIR
 from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
     check_id,
+    label,
     lock_held,
     no_session,
     read_meta,
     read_status,
+    session_ids,
+    socket_file,
     unreadable,
 )
-from looop.home.sessionfiles import ensure_private_dir as ensure_private_dir
-from looop.home.sessionfiles import ensure_socket_file as ensure_socket_file
-from looop.home.sessionfiles import label as wire_label
-from looop.home.sessionfiles import socket_file as socket_file
 from looop.home.where import SESSIONS
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
-ID_RE = r"[A-Za-z0-9._-]{1,64}"
 # status.json's error once a reader recorded the end a crashed supervisor never wrote
 SUPERVISOR_DIED = "the supervisor died without recording an end (killed or crashed)"
-_ID = re.compile(ID_RE)
 
 # The state strings on disk; the enum (states.py) is where rooms meet and where they change.
 STATES = tuple(s.value for s in SessionState)
-LIVE_STATES = LIVE
-TERMINAL_STATES = TERMINAL
-DEFAULT_SIZE = (80, 24)
 
 META = "meta.json"
 STATUS = "status.json"
@@ -133,12 +125,12 @@ class Session(NamedTuple):
 
     @property
     def finished(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return self.state in TERMINAL
 
     @property
     def dead(self) -> bool:
         """The supervisor vanished without recording an end (crash, kill -9, reboot)."""
-        return not self.alive and self.state in LIVE_STATES
+        return not self.alive and self.state in LIVE
 
     @property
     def supervisor_died(self) -> bool:
@@ -162,15 +154,15 @@ def load_session(sdir: Path) -> Session | None:
         return None
     status = read_status(sdir) or {}
     state = str(status.get("state", SessionState.STARTING.value))
-    alive = state in LIVE_STATES and lock_held(sdir)
-    if state in LIVE_STATES and not alive:
+    alive = state in LIVE and lock_held(sdir)
+    if state in LIVE and not alive:
         # The supervisor may have written its end and let go of the lock between our two
         # reads: it writes before it lets go, so the status read after the lock is the truth.
         status = read_status(sdir) or status
         state = str(status.get("state", state))
     exit_code = _int_or_none(status.get("exit_code"))
-    cols = _int_or_none(status.get("cols")) or DEFAULT_SIZE[0]
-    rows = _int_or_none(status.get("rows")) or DEFAULT_SIZE[1]
+    cols = _int_or_none(status.get("cols")) or 80
+    rows = _int_or_none(status.get("rows")) or 24
     started = str(meta.get("started_at", ""))
     err = status.get("error")
     return Session(
@@ -188,7 +180,7 @@ def load_session(sdir: Path) -> Session | None:
         rows=rows,
         output_bytes=log_size(sdir),
         dir=sdir,
-        label=wire_label(state, alive, exit_code),  # one rule with the light listing
+        label=label(state, alive, exit_code),  # one rule with the light listing
         supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
         contain=_contain(meta),
@@ -199,14 +191,8 @@ def load_session(sdir: Path) -> Session | None:
 def list_sessions(root: Path) -> list[Session]:
     """Every session, newest last_change first; dirs with missing/unreadable meta skipped."""
     base = sessions_dir(root)
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        return []
     out: list[Session] = []
-    for name in names:
-        if not _ID.fullmatch(name) or name in (".", ".."):
-            continue
+    for name in session_ids(str(root)):
         try:
             s = load_session(base / name)
         except (CorruptState, OSError):
@@ -255,7 +241,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         except OSError:
             return False  # a supervisor holds it: alive after all
         status = read_status(sdir)
-        if status is None or status.get("state") not in LIVE_STATES:
+        if status is None or status.get("state") not in LIVE:
             return False
         status.update(
             state=SessionState.KILLED.value,
@@ -280,6 +266,13 @@ def end_leftovers(sdir: Path) -> int | None:
     """Kill what a dead supervisor's run left in its cgroup (a child that ignored the hangup,
     a setsid daemon); how many outlived SIGKILL, None without a cgroup to look in. Call it
     holding the session lock: no supervisor is alive to do it."""
+    group = run_group(sdir)
+    return None if group is None else cgroup.end(group)
+
+
+def run_group(sdir: Path) -> cgroup.Group | None:
+    """The session's run group, as its supervisor recorded it (only a `looop` folder's is
+    believed: cgroup.adopt)."""
     try:
         meta = read_meta(sdir)
     except (CorruptState, OSError):
@@ -287,30 +280,22 @@ def end_leftovers(sdir: Path) -> int | None:
     path = (meta or {}).get("cgroup")
     if not isinstance(path, str) or not path.endswith("-" + sdir.name):
         return None
-    group = cgroup.adopt(path)
-    if group is None:
-        return None
-    return cgroup.end(group)
+    return cgroup.adopt(path)
 
 
 def settle_dead(root: Path, stamp: str) -> list[str]:
     """Record the end of every session whose supervisor died without writing one (a SIGKILL,
     the OOM killer): status.json stops saying running. The ids it wrote, each once."""
     base = sessions_dir(root)
-    try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return []
     settled: list[str] = []
-    for name in names:  # a beat does this: the status alone, the lock only for a live one
-        if not _ID.fullmatch(name) or name in (".", ".."):
-            continue
+    # a beat does this: the status alone, the lock only for a live one
+    for name in sorted(session_ids(str(root))):
         sdir = base / name
         try:
             status = read_status(sdir)
         except (CorruptState, OSError):
             continue
-        live = status is not None and status.get("state") in LIVE_STATES
+        live = status is not None and status.get("state") in LIVE
         if live and not lock_held(sdir) and mark_dead(sdir, stamp):
             settled.append(name)
     return settled
@@ -323,7 +308,7 @@ def _is_corpse(sdir: Path) -> bool:
     """Finished, or never finished but its supervisor is gone. Unparseable meta: never.
     A running one is known by its status and lock alone (every beat asks of every worker)."""
     status = read_status(sdir)
-    finished = status is not None and status.get("state") in TERMINAL_STATES
+    finished = status is not None and status.get("state") in TERMINAL
     if not finished and lock_held(sdir):
         return False
     try:
@@ -368,15 +353,11 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
     """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse) but those in
     `keep`; their ids."""
     base = sessions_dir(root)
-    try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return []
     removed: list[str] = []
-    for name in names:
-        if not _ID.fullmatch(name) or name in (".", "..") or name in keep:
-            continue
+    for name in sorted(session_ids(str(root))):
         sdir = base / name
+        if name in keep:
+            continue
         if not _is_corpse(sdir):
             continue
         try:
@@ -398,10 +379,7 @@ def reap(root: Path, sid: str) -> bool:
     return _remove_dir(sdir)
 
 
-KEEP_LOGS = MAX_FILES - 1  # a reused id keeps earlier output as output.log.1 (newest) … .3
-
-
-def reuse(root: Path, sid: str, keep: int = KEEP_LOGS) -> bool:
+def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
     """Clear a corpse for a new run of the same id, keeping the newest `keep` files of its
     earlier output (`output.log.1` is the end of the run before, `.2` what came before that,
     a rotated piece or a run before): the log of a run that died is what a user reads to see

@@ -27,14 +27,8 @@ TERMINAL = frozenset({SessionState.EXITED, SessionState.KILLED})
 
 # RUNNING → RUNNING is a restart: a new child, a new run. Nothing leaves a terminal state.
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.STARTING: frozenset(
-        {SessionState.RUNNING, SessionState.EXITED, SessionState.KILLED}
-    ),
-    SessionState.RUNNING: frozenset(
-        {SessionState.RUNNING, SessionState.EXITED, SessionState.KILLED}
-    ),
-    SessionState.EXITED: frozenset(),
-    SessionState.KILLED: frozenset(),
+    s: frozenset() if s in TERMINAL else frozenset({SessionState.RUNNING, *TERMINAL})
+    for s in SessionState
 }
 
 

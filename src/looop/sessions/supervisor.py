@@ -6,12 +6,13 @@ session lock for life, runs CMD on a fresh PTY and serves the control socket, al
 thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
 memory is the pages it touches, so it touches little; only a burst of output starts one
 short-lived thread, the pump's log writer). This module is the wiring and the
-entry point; the parts live next to it:
+entry point, with the watchdog's heartbeat, the memory sample where no cgroup bounds it and
+the keeper; the parts live next to it:
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
-`lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is `child.py`),
-`pump.py` (output to log/backlog/screen/clients, input; the PTY read on the loop is
-`ptyreader.py`, the burst's log writer `logwriter.py`), `control.py` (the socket's requests)
-and `oscalls.py` (the OS calls, so the state machine is testable without a PTY).
+`lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is a `Child`),
+`pump.py` (output to log/backlog/screen/clients, input; the burst's log writer),
+`control.py` (the socket's requests) and `oscalls.py` (the OS calls and the PTY's reader,
+so the state machine is testable without a PTY).
 This is the only module that reads the real environment and clock. Everything it may need
 later (the screen and avt, base64 for raw input) is imported with it (package files may be
 replaced while a long session runs): once, in the session host, whose forks share it.
@@ -25,24 +26,40 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
+from looop.contract.answering import home_env
+from looop.core import procs
+from looop.core.procs import children, signal_tree
 from looop.core.procstat import stat_fields
 from looop.core.proctitle import show_role
 from looop.home import logfiles, store, where
+from looop.home.anchors import anchor
 from looop.home.clock import utc_stamp_ms
-from looop.home.sessionfiles import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
-from looop.sessions import memkeeper
-from looop.sessions.child import Child
-from looop.sessions.control import MAX_SIZE, Control
-from looop.sessions.evloop import Loop
-from looop.sessions.heartwatch import HeartWatch
-from looop.sessions.keeper import keep
-from looop.sessions.lifecycle import Lifecycle
-from looop.sessions.oscalls import HostOS, set_subreaper
-from looop.sessions.pump import Pump, log, log_failure
-from looop.sessions.socketwatch import SocketWatch
-from looop.sessions.soledoor import SoleDoor, give_door
+from looop.home.sessionfiles import (
+    ENDED,
+    LOCK,
+    META,
+    STATUS,
+    SessionError,
+    check_id,
+    fnv1a_64,
+    valid_id,
+)
+from looop.home.where import runtime_base
+from looop.sessions.control import MAX_SIZE, Control, SocketWatch
+from looop.sessions.evloop import Loop, log, log_failure
+from looop.sessions.hostdoor import SoleDoor
+from looop.sessions.lifecycle import Child, Lifecycle
+from looop.sessions.oscalls import HostOS, alive_not_looop, set_subreaper
+from looop.sessions.pump import Pump
 from looop.sessions.states import SessionState, StatusBook
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from looop.sessions.oscalls import HostOS
+
 
 IDLE_CHECK_S = 0.5
 
@@ -51,44 +68,50 @@ IDLE_CHECK_S = 0.5
 
 
 class Args:
-    """What the command line says (a plain class: no dataclass machinery at start)."""
+    """What the command line says (a plain class: no dataclass machinery at start). A
+    tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
 
-    def __init__(self, sid: str = "", root: str = "", cmd: list[str] | None = None) -> None:
-        self.sid = sid
-        self.root = root
-        self.cols = 80
-        self.rows = 24
-        self.timeout_s: float | None = None
-        self.idle_timeout_s: float | None = None
-        self.ready_fd: int | None = None
-        self.end_note: str | None = None  # the child's end note (Lifecycle.end_note)
-        self.box_tty = False  # the child takes the PTY itself, inside its box (HostOS.ctty)
-        self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
-        self.log_files = logfiles.MAX_FILES  # … into at most this many files
-        self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
-        self.final_exit: int | None = None  # the exit code that is never restarted
-        self.watchdog_file = ""  # the child rewrites it: seconds until the next, then its own words
-        self.watchdog_s: float | None = None  # grace past that promise before a restart
-        self.max_pids = 0  # the run's bounds (core/limits), 0: none
-        self.max_memory = 0  # bytes
-        self.restarts = 0  # restarts counted before this supervisor (a lost one's, carried)
-        self.last_cause: str | None = None  # … and why the last of them happened
-        self.cmd: list[str] = cmd if cmd is not None else []
+    def __init__(self, argv: list[str]) -> None:
+        opts, self.cmd = _options(argv)
+        num = {k: int(v) for k, v in opts.items() if v.isdecimal()}
+        ms = {k: v / 1000.0 for k, v in num.items() if v > 0}  # the `-ms` ones: 0 is none
+        self.sid, self.root = opts.get("--id", ""), opts.get("--root", "")
+        c, _, r = opts.get("--size", "").lower().partition("x")
+        sized = c.isdecimal() and r.isdecimal() and int(c) > 0 and int(r) > 0
+        self.cols, self.rows = (min(int(c), MAX_SIZE), min(int(r), MAX_SIZE)) if sized else (80, 24)
+        self.timeout_s, self.idle_timeout_s = ms.get("--timeout-ms"), ms.get("--idle-timeout-ms")
+        self.ready_fd = num.get("--ready-fd")
+        self.end_note = opts.get("--end-note") or None  # the child's end note (Lifecycle)
+        self.box_tty = opts.get("--box-tty") == "1"  # the child takes the PTY in its box (ctty)
+        # output.log rotates at this size into at most this many files; below the floor a
+        # rotation per batch would cost the pump: raised to it
+        self.log_max = max(logfiles.MIN_BYTES, num.get("--log-max-bytes", logfiles.MAX_BYTES))
+        self.log_files = max(logfiles.MIN_FILES, num.get("--log-max-files", logfiles.MAX_FILES))
+        first = ms.get("--restart-ms")  # on failure: (first delay, cap)
+        self.restart = None if first is None else (first, max(first, ms.get("--restart-max-ms", 0)))
+        self.final_exit = num.get("--final-exit")  # the exit code that is never restarted
+        # the child rewrites it: seconds until the next, then its own words; the grace past
+        # that promise before a restart
+        watched, grace = opts.get("--watchdog-file", ""), ms.get("--watchdog-ms")
+        watching = grace is not None and watched.startswith("/")
+        self.watchdog_file, self.watchdog_s = (watched, grace) if watching else ("", None)
+        self.max_pids = num.get("--max-pids", 0)  # the run's bounds (core/limits), 0: none
+        self.max_memory = num.get("--max-memory-bytes", 0)  # bytes
+        self.restarts = num.get("--restarts", 0)  # counted before this supervisor (a lost one's)
+        cause = "".join(c for c in opts.get("--last-cause", "") if c.isprintable())
+        self.last_cause = cause[:300] or None  # … and why the last of them happened
 
 
-def parse_args(argv: list[str]) -> Args:
-    """Tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
+def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`--flag value` (or `--flag=value`, or a bare `--flag`) pairs, and the command."""
     opts: dict[str, str] = {}
-    cmd: list[str] = []
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            cmd = argv[i + 1 :]
-            break
+            return opts, argv[i + 1 :]
         if not a.startswith("--"):
-            cmd = argv[i:]
-            break
+            return opts, argv[i:]
         if "=" in a:
             key, value = a.split("=", 1)
             i += 1
@@ -102,52 +125,7 @@ def parse_args(argv: list[str]) -> Args:
                 value = nxt
                 i += 2
         opts[key] = value  # an unknown one is never read
-    args = Args(sid=opts.get("--id", ""), root=opts.get("--root", ""), cmd=cmd)
-    size = opts.get("--size", "")
-    if "x" in size:
-        c, r = size.lower().split("x", 1)
-        if c.isdigit() and r.isdigit() and int(c) > 0 and int(r) > 0:
-            args.cols, args.rows = min(int(c), MAX_SIZE), min(int(r), MAX_SIZE)
-    for key, attr in (("--timeout-ms", "timeout_s"), ("--idle-timeout-ms", "idle_timeout_s")):
-        v = opts.get(key, "")
-        if v.isdigit() and int(v) > 0:
-            setattr(args, attr, int(v) / 1000.0)
-    v = opts.get("--log-max-bytes", "")
-    if v.isdigit():  # below the floor a rotation per batch would cost the pump: raised to it
-        args.log_max = max(logfiles.MIN_BYTES, int(v))
-    v = opts.get("--log-max-files", "")
-    if v.isdigit():
-        args.log_files = max(logfiles.MIN_FILES, int(v))
-    first, cap = opts.get("--restart-ms", ""), opts.get("--restart-max-ms", "")
-    if first.isdigit() and int(first) > 0:
-        top = int(cap) if cap.isdigit() else int(first)
-        args.restart = (int(first) / 1000.0, max(int(first), top) / 1000.0)
-    v = opts.get("--final-exit", "")
-    if v.isdigit():
-        args.final_exit = int(v)
-    v = opts.get("--watchdog-ms", "")
-    if v.isdigit() and int(v) > 0 and opts.get("--watchdog-file", "").startswith("/"):
-        args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
-    args.end_note = opts.get("--end-note") or None
-    args.box_tty = opts.get("--box-tty") == "1"
-    _bounds(args, opts)
-    fd = opts.get("--ready-fd", "")
-    if fd.isdigit():
-        args.ready_fd = int(fd)
-    return args
-
-
-def _bounds(args: Args, opts: dict[str, str]) -> None:
-    """The run's bounds (core/limits): processes and memory bytes."""
-    for key, attr in (
-        ("--max-pids", "max_pids"),
-        ("--max-memory-bytes", "max_memory"),
-        ("--restarts", "restarts"),
-    ):
-        if opts.get(key, "").isdigit():
-            setattr(args, attr, int(opts[key]))
-    cause = opts.get("--last-cause", "")
-    args.last_cause = "".join(c for c in cause if c.isprintable())[:300] or None
+    return opts, []
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -265,6 +243,20 @@ class Supervisor:
             return
         life.loop.call_later(min(IDLE_CHECK_S, idle - quiet), self.idle_check)
 
+    def memory_check(self) -> None:
+        """Sample the run's memory against `host_os.memory_watch` bytes until the session
+        ends; past it, end the run as the kernel's bound would."""
+        life, host = self.life, self.host_os
+        if life is None or life.finishing:
+            return
+        child = life.child
+        run = [] if child is None or child.done or host.memory_hit else [child.pid]
+        if run and resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
+            host.memory_hit = True  # its status names the bound (HostOS.name_bound)
+            life.task(life.auto_kill(f"hit its memory limit ({host.memory_watch >> 20} MiB)"))
+            return
+        life.loop.call_later(MEMORY_CHECK_S, self.memory_check)
+
     def watchdog_check(self) -> None:
         """Restart a run whose heartbeat is older than its own promise plus the grace."""
         watch, life = self.watch, self.life
@@ -297,7 +289,8 @@ class Supervisor:
         if self.control is not None:  # woken by the name's removal, never a poll
             self.sock_watch = SocketWatch(loop, self.control, self.serving)
             self.sock_watch.start()
-        memkeeper.arm(loop, life, self.host_os)  # where no cgroup holds its memory bound
+        if self.host_os.memory_watch > 0:  # where no cgroup holds its memory bound
+            loop.call_later(MEMORY_CHECK_S, self.memory_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
@@ -408,7 +401,7 @@ def detach_stdio() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     sup = prepare(sys.argv[1:] if argv is None else argv, dict(os.environ))
-    if not give_door(sup, time.time):  # no host, so no host's door: its worker knocks on ours
+    if not give_door(sup):  # no host, so no host's door: its worker knocks on ours
         return 1
     # Named before the detaching fork, so it is never an orphan without it: started from a
     # run (the pulse's, a worker's) it is adopted by that run's supervisor, whose sweep
@@ -419,11 +412,30 @@ def main(argv: list[str] | None = None) -> int:
     return start(sup)
 
 
+def give_door(sup: Supervisor) -> bool:
+    """A supervisor started as its own interpreter opens its worker's door, its name put in
+    the worker's env as LOOOP_DOOR (none when the env is no worker's of this session, or has
+    a door already: a sandboxed worker's box has its own); False, said on its ready line,
+    when it cannot."""
+    env = sup.host_os.env
+    if not sup.sid or env.get("LOOOP_SESSION_ID") != sup.sid or env.get("LOOOP_DOOR"):
+        return True
+    looop = (sys.executable, "-m", "looop")
+    try:
+        address = anchor(runtime_base(env), f"door-{os.urandom(8).hex()}")
+        sup.door = SoleDoor(address, (sup.root, home_env(env), looop), time.time, sup.sid)
+    except OSError as e:
+        sup.ready(f"err cannot open the worker's door: {e}")
+        return False
+    env["LOOOP_DOOR"] = sup.door.named()
+    return True
+
+
 def prepare(argv: list[str], env: dict[str, str]) -> Supervisor:
     """The session's supervisor, not yet running. `env` is its child's environment. The
     session host calls this before it forks, so what it builds is shared, not copied —
     its cgroup too: made here, a supervisor writes no pages of its own for it."""
-    sup = Supervisor(parse_args(argv), env)
+    sup = Supervisor(Args(argv), env)
     if sup.sid and sup.root:  # the data dir in the name: ids repeat across data dirs
         name = f"{fnv1a_64(os.path.abspath(sup.root).encode())}-{sup.sid}"
         a = sup.args
@@ -455,13 +467,154 @@ def detach(ready_fd: int | None) -> bool:
 
 def start(sup: Supervisor) -> int:
     """In the detached supervisor: run the session — under a keeper where no cgroup
-    contains its runs (keeper.py)."""
+    contains its runs (`keep`)."""
     detach_stdio()
     if sup.contain == "sweep" and sup.subreaper:
         code = keep(sup)
         if code is not None:  # the keeper's: its supervisor and all it left are gone
             return code
     return sup.run()
+
+
+MAX_PROMISE_S = 7 * 86400.0
+SIGN_BYTES = 128  # a heartbeat's text is one short line
+
+
+class HeartWatch:
+    """Judges one session's runs: `begin` at each run's start, `late` on every check."""
+
+    def __init__(self, path: str, grace: float, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.grace = grace
+        self.clock = clock
+        self.sign: bytes | None = None  # the text last seen
+        self.seen_at = clock()  # when it last changed (or the run began)
+        self.promise = 0.0  # seconds the run said its next sign may take
+
+    def read(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(SIGN_BYTES)
+        except OSError:
+            return None  # not there (yet, or its dir was wiped): no sign, no harm
+
+    def begin(self) -> None:
+        """A new run: the run before's last sign is not this one's; it owes its first soon."""
+        self.sign, self.seen_at, self.promise = self.read(), self.clock(), 0.0
+
+    def late(self) -> float | None:
+        """Seconds since the last sign of life, when past its promise plus the grace."""
+        now = self.clock()
+        sign = self.read()
+        if sign is not None and sign != self.sign:
+            self.sign, self.seen_at = sign, now
+            self.promise = _promise(sign)
+        quiet = now - self.seen_at
+        return quiet if quiet > self.promise + self.grace else None
+
+    def next_look(self, floor: float) -> float:
+        """Seconds until the run can first be late (its promise plus the grace, from when its
+        sign was last seen), so the watchdog sleeps until then instead of polling; never
+        past one grace (a new run is judged from about its start), never under `floor`."""
+        due = self.seen_at + self.promise + self.grace - self.clock()
+        return max(floor, min(due, max(self.grace, floor)))
+
+
+def _promise(sign: bytes) -> float:
+    """The first word of the sign: seconds until the next (0 when unreadable)."""
+    word = sign.split(None, 1)[0] if sign.strip() else b"0"
+    try:
+        value = float(word)
+    except ValueError:
+        return 0.0
+    if value != value:  # NaN
+        return 0.0
+    return max(0.0, min(value, MAX_PROMISE_S))
+
+
+MEMORY_CHECK_S = 2.0  # an idle fleet wakes seldom: one short walk of each run's tree
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident(roots: list[int]) -> int:
+    """Bytes resident in every process of the trees under `roots` (each counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for root in roots:
+        for pid in procs.tree(root):
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    total += int(f.read().split()[1]) * _PAGE
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
+SWEEP_S = 10.0  # at most this long ending what the supervisor left (a process in D state)
+PAUSE_S = 0.01
+
+
+def keep(sup: Supervisor) -> int | None:
+    """Become the session's keeper and fork its supervisor: None in the supervisor (it goes
+    on to run the session, its lock already held), the keeper's exit code in the keeper.
+    None without a fork when the lock is not ours (the supervisor then says so) or no fork
+    can be made (the supervisor runs without a keeper)."""
+    if not sup.argv or not valid_id(sup.sid) or not sup.take_lock():
+        return None
+    set_subreaper()  # before the fork: the supervisor's orphans must find us, never init
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:
+        return None
+    if sup.ready_fd is not None:  # the supervisor says ready; the starter must see its EOF
+        os.close(sup.ready_fd)
+    show_role(f"looop: keeper {sup.sid}", "looop-keep")
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):  # the supervisor's to act on
+        signal.signal(sig, signal.SIG_IGN)
+    _wait_for(pid)
+    end_orphans(time.monotonic() + SWEEP_S)
+    return 0
+
+
+def _wait_for(pid: int) -> None:
+    """Reap children until the supervisor is among them (the only child until it dies)."""
+    while True:
+        try:
+            got, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if got == pid:
+            return
+
+
+def end_orphans(deadline: float) -> None:
+    """Kill every child of this process but looop's own, with all below it, until none is
+    left (the orphans of a child killed come back to this subreaper) or the deadline."""
+    while True:
+        _reap()
+        left = [p for p in children() if alive_not_looop(p)]
+        if not left or time.monotonic() >= deadline:
+            return
+        for p in left:
+            signal_tree(p, signal.SIGKILL)
+        time.sleep(PAUSE_S)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if got == 0:
+            return
 
 
 if __name__ == "__main__":

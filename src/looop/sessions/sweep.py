@@ -1,5 +1,5 @@
 """The control sockets a killed supervisor left behind, found and removed; and a request to
-a socket whose data dir may be gone. Apart from controlsock.py: a supervisor binds, it never
+a socket whose data dir may be gone. Apart from control.py: a supervisor binds, it never
 sweeps, and `socket` would load selectors into every one."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def sweep_home_sockets(data: str) -> int:
     """Remove this home's control sockets that nobody listens on (a SIGKILLed supervisor's),
     then their folder once it is empty: run by `looop down` and by the home's session host as
     it starts. A live supervisor whose name is taken by mistake binds it again (dnotify tells
-    it: sessions/socketwatch.py). How many were removed."""
+    it: sessions/control.SocketWatch). How many were removed."""
     return _sweep_folder(os.path.dirname(socket_file(data, "x")), None)
 
 

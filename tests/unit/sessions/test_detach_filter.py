@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.sessions.attach import ESC_FLUSH_S, DetachFilter
-from looop.sessions.detachkey import parse_keys
+from looop.sessions.detachkey import ESC_FLUSH_S, DetachFilter, parse_keys
 
 KITTY_PRESS = b"\x1b[92;5u"
 KITTY_PRESS_1 = b"\x1b[92;5:1u"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.sessions.child import signal_in_note
+from looop.sessions.lifecycle import signal_in_note
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.sessions.heartwatch import HeartWatch
+from looop.sessions.supervisor import HeartWatch
 
 
 class Ticks:

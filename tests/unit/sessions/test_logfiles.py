@@ -15,7 +15,7 @@ from looop.home import logfiles
 from looop.sessions import evloop as ev
 from looop.sessions import pump as pump_mod
 from looop.sessions.pump import Pump
-from looop.sessions.supervisor import parse_args
+from looop.sessions.supervisor import Args
 
 pytestmark = pytest.mark.timeout(30)
 CAP = 64 * 1024
@@ -121,9 +121,9 @@ def test_a_reader_never_takes_a_half_done_rotation_for_the_log(tmp_path: Path) -
 
 
 def test_the_supervisor_takes_the_cap_from_its_flags_with_a_floor() -> None:
-    a = parse_args(["--log-max-bytes", "100", "--log-max-files", "1", "--", "sh"])
+    a = Args(["--log-max-bytes", "100", "--log-max-files", "1", "--", "sh"])
     assert (a.log_max, a.log_files) == (logfiles.MIN_BYTES, logfiles.MIN_FILES)
-    a = parse_args(["--log-max-bytes", "1048576", "--log-max-files", "9", "--", "sh"])
+    a = Args(["--log-max-bytes", "1048576", "--log-max-files", "9", "--", "sh"])
     assert (a.log_max, a.log_files) == (1 << 20, 9)
-    a = parse_args(["--", "sh"])
+    a = Args(["--", "sh"])
     assert (a.log_max, a.log_files) == (logfiles.MAX_BYTES, logfiles.MAX_FILES)

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from looop.sessions import evloop as ev
-from looop.sessions import logwriter
 from looop.sessions import pump as pump_mod
-from looop.sessions.ptyreader import READ_BATCH, READ_SIZE, PtyReader
+from looop.sessions.oscalls import READ_BATCH, READ_SIZE, PtyReader
 from looop.sessions.pump import Pump
 
 pytestmark = pytest.mark.timeout(30)
@@ -221,7 +220,7 @@ def test_the_session_host_and_a_failure_report_load_no_subprocess_pathlib_or_tra
     C printer, so `traceback` never loads in one."""
     code = (
         "import sys, looop.sessions.host\n"
-        "from looop.sessions.pump import log_failure\n"
+        "from looop.sessions.evloop import log_failure\n"
         "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log_failure('boom')\n"
         "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', 'threading', "
         "'looop.sessions.hostclient') if m in sys.modules))"
@@ -405,7 +404,7 @@ def test_a_log_lost_to_a_full_disk_is_written_again_and_says_how_much_it_lost(
     clocks.step(0.5)
     p.ingest(b"z" * 20)  # before the backoff is over: dropped, counted
     assert not (tmp_path / "output.log").exists() and noted == []
-    clocks.step(logwriter.RETRY_S)
+    clocks.step(pump_mod.RETRY_S)
     p.ingest(b"back\r\n")  # due: output.log is opened again and written
     lost = len(first) + 20
     text = (tmp_path / "output.log").read_bytes().decode()
@@ -430,13 +429,13 @@ def test_a_log_whose_disk_is_still_full_at_the_retry_counts_on_and_backs_off(
     p = _full_pump(loop, tmp_path, clocks, noted)
     p.ingest(b"a" * 7)
     (tmp_path / "output.log").mkdir()  # the retry cannot open output.log
-    clocks.step(logwriter.RETRY_S)
+    clocks.step(pump_mod.RETRY_S)
     p.ingest(b"b" * 5)  # due, fails: counted, the next try twice as far off
     (tmp_path / "output.log").rmdir()
-    clocks.step(logwriter.RETRY_S)
+    clocks.step(pump_mod.RETRY_S)
     p.ingest(b"c" * 3)  # not due yet (2 s after the failed try)
     assert not (tmp_path / "output.log").exists()
-    clocks.step(logwriter.RETRY_S)
+    clocks.step(pump_mod.RETRY_S)
     p.ingest(b"ok\r\n")
     text = (tmp_path / "output.log").read_bytes().decode()
     assert "looop: output.log lost 15 bytes of output between " in text, text

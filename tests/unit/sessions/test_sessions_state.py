@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from looop.home import sessionfiles
 from looop.home.store import write_json
 from looop.sessions import state
 from looop.sessions.state import (
@@ -116,14 +117,14 @@ def test_socket_path_is_short_private_and_distinct(tmp_path: Path) -> None:
 
 def test_socket_dirs_are_0700_and_symlinks_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "r1"
-    path = Path(state.ensure_socket_file(root, "s"))
+    path = Path(sessionfiles.ensure_socket_file(root, "s"))
     assert os.stat(path.parent).st_mode & 0o777 == 0o700
     assert os.stat(path.parent.parent).st_mode & 0o777 == 0o700
     os.rmdir(path.parent)
     os.symlink(tmp_path, path.parent)
     try:
         with pytest.raises(SessionError, match="not a directory"):
-            Path(state.ensure_socket_file(root, "s"))
+            Path(sessionfiles.ensure_socket_file(root, "s"))
     finally:
         os.unlink(path.parent)
 
@@ -349,9 +350,9 @@ def test_expect_on_a_finished_log(root: Path) -> None:
 
 
 def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
-    from looop.sessions.supervisor import parse_args
+    from looop.sessions.supervisor import Args
 
-    a = parse_args(
+    a = Args(
         [
             "--id",
             "w1",
@@ -375,7 +376,7 @@ def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
     assert (a.sid, a.root, a.cols, a.rows, a.ready_fd) == ("w1", "/data", 120, 40, 5)
     assert (a.timeout_s, a.idle_timeout_s) == (1.5, 0.25)
     assert a.cmd == ["claude", "--print"]
-    b = parse_args(["--id", "x", "--root", "/r", "--size", "0x9", "--timeout-ms", "0", "--", "sh"])
+    b = Args(["--id", "x", "--root", "/r", "--size", "0x9", "--timeout-ms", "0", "--", "sh"])
     assert (b.cols, b.rows, b.timeout_s) == (80, 24, None)  # bad size ignored, 0 = no timeout
 
 

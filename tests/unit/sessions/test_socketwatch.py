@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from looop.sessions.socketwatch import RESYNC_S, SETTLE_S, SocketWatch
+from looop.sessions.control import RESYNC_S, SETTLE_S, SocketWatch
 
 
 @pytest.fixture(autouse=True)

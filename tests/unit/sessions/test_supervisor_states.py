@@ -17,8 +17,7 @@ import pytest
 
 from looop.sessions import evloop as ev
 from looop.sessions import protocol as proto
-from looop.sessions.child import Child
-from looop.sessions.lifecycle import Lifecycle, OpError
+from looop.sessions.lifecycle import Child, Lifecycle, OpError
 from looop.sessions.pump import Pump
 from looop.sessions.state import STATES, load_session, write_status
 from looop.sessions.states import (

@@ -1,7 +1,6 @@
 """sessions/client.send: which input is typed in two writes (the text, then Enter once it shows)
 and which in one, read off the requests a supervisor would get (its replies faked): the wait
-for the text to show is one `echo` request the supervisor answers (sessions/echowait.py); a
-supervisor of an older build, which knows no `echo`, has its screen looked at instead."""
+for the text to show is one `echo` request the supervisor answers (sessions/control.await_echo)."""
 
 from __future__ import annotations
 
@@ -14,23 +13,18 @@ from looop.sessions import client as control
 
 @pytest.fixture
 def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """The requests sent; the worker's screen shows whatever was typed so far."""
+    """The requests sent."""
     got: list[tuple[str, Any]] = []
-    typed: list[str] = []
 
     def request(data: str, sid: str, op: str, **fields: Any) -> Any:
         if op == "send":
             what = fields.get("text", fields.get("data_b64"))
             got.append((op, what))
-            typed.append(str(what))
             return {"sent": len(str(what)), "offset": 100}
         if op == "echo":
             got.append((op, (fields["tail"], fields["offset"], fields["timeout"])))
             return {"echoed": True}
-        got.append((op, None))
-        if op == "status":
-            return {"output_bytes": 101}
-        return {"text": "> " + "".join(typed).replace(" ", " \n")}  # wrapped at each space
+        raise AssertionError(f"unexpected request {op}")
 
     monkeypatch.setattr(control, "request", request)
     return got
@@ -59,22 +53,6 @@ def test_input_with_nothing_to_see_before_its_enter_is_one_write(
 def test_a_line_mode_send_is_one_write(asked: list[Any]) -> None:
     control.send("/d", "w1", "echo hi\r", True)  # the supervisor adds its newline
     assert [op for op, _ in asked] == ["send"]
-
-
-def test_an_older_supervisor_without_echo_has_its_screen_looked_at(
-    asked: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    faked = control.request
-
-    def older(data: str, sid: str, op: str, **fields: Any) -> Any:
-        if op == "echo":
-            raise control.SessionError("invalid request: unknown op `echo`")
-        return faked(data, sid, op, **fields)
-
-    monkeypatch.setattr(control, "request", older)
-    control.send("/d", "w1", "fix the test\r", False)
-    assert asked == [("send", "fix the test"), ("status", None), ("screenshot", None),
-                     ("send", "\r")]  # fmt: skip
 
 
 def test_a_session_that_ends_during_the_wait_still_has_its_enter_asked(
