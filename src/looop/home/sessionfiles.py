@@ -164,7 +164,7 @@ def live(data: str, sid: str) -> bool | None:
     return alive
 
 
-def _int_or_none(v: Any) -> int | None:
+def int_or_none(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
@@ -177,23 +177,23 @@ def label(state: str, alive: bool, exit_code: int | None) -> str:
     return "killed"
 
 
-def load_light(sdir: str) -> dict[str, Any] | None:
-    """state.load_session's reading of one session as a dict of the fields `status` and `ls`
-    show (id, state, alive, exit_code, label, note, started_at, last_change, dir, `prompt`: what
-    its quiet screen asks, sessions/lifecycle); None without meta.json; CorruptState or OSError
-    where load_session raises them."""
+def read_state(sdir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """(meta, status, load_light's dict) of the session in `sdir`: the one reading of a
+    session's files that state.load_session builds on too; None without meta.json."""
     meta = read_meta(sdir)
     if meta is None:
         return None
     status = read_status(sdir) or {}
     state = str(status.get("state", "starting"))
     alive = state in LIVE_NAMES and lock_held(sdir)
-    if state in LIVE_NAMES and not alive:  # it may have ended between the reads (see state)
+    if state in LIVE_NAMES and not alive:
+        # the supervisor may have written its end and let go of the lock between the two
+        # reads: it writes before it lets go, so the status read after the lock is the truth
         status = read_status(sdir) or status
         state = str(status.get("state", state))
-    exit_code = _int_or_none(status.get("exit_code"))
+    exit_code = int_or_none(status.get("exit_code"))
     started = str(meta.get("started_at", ""))
-    return {
+    light = {
         "id": str(meta["id"]),
         "state": state,
         "alive": alive,
@@ -207,6 +207,16 @@ def load_light(sdir: str) -> dict[str, Any] | None:
         "limit": limit if (limit := status.get("limit")) in ("memory", "pids") else None,
         "prompt": status.get("prompt") if isinstance(status.get("prompt"), str) else None,
     }
+    return meta, status, light
+
+
+def load_light(sdir: str) -> dict[str, Any] | None:
+    """state.load_session's reading of one session as a dict of the fields `status` and `ls`
+    show (id, state, alive, exit_code, label, note, started_at, last_change, dir, `prompt`: what
+    its quiet screen asks, sessions/lifecycle); None without meta.json; CorruptState or OSError
+    where load_session raises them."""
+    got = read_state(sdir)
+    return None if got is None else got[2]
 
 
 def get_light(data: str, sid: str) -> dict[str, Any]:

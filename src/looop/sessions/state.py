@@ -26,10 +26,11 @@ from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
     check_id,
-    label,
+    int_or_none,
     lock_held,
     no_session,
     read_meta,
+    read_state,
     read_status,
     session_ids,
     socket_file,
@@ -138,53 +139,29 @@ class Session(NamedTuple):
         return self.dead or self.error == SUPERVISOR_DIED
 
 
-def _contain(meta: dict[str, Any]) -> str | None:
-    kind = meta.get("contain")
-    return kind if kind in ("cgroup", "sweep") else None
-
-
-def _int_or_none(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+# the fields a Session shares with the light listing's dict (sessionfiles.read_state)
+SHARED = ("id", "state", "alive", "exit_code", "started_at", "last_change", "note", "label",
+          "contain", "prompt")  # fmt: skip
 
 
 def load_session(sdir: Path) -> Session | None:
     """The session in `sdir`; None when it has no meta.json. Raises CorruptState on a bad one."""
-    meta = read_meta(sdir)
-    if meta is None:
+    got = read_state(str(sdir))
+    if got is None:
         return None
-    status = read_status(sdir) or {}
-    state = str(status.get("state", SessionState.STARTING.value))
-    alive = state in LIVE and lock_held(sdir)
-    if state in LIVE and not alive:
-        # The supervisor may have written its end and let go of the lock between our two
-        # reads: it writes before it lets go, so the status read after the lock is the truth.
-        status = read_status(sdir) or status
-        state = str(status.get("state", state))
-    exit_code = _int_or_none(status.get("exit_code"))
-    cols = _int_or_none(status.get("cols")) or 80
-    rows = _int_or_none(status.get("rows")) or 24
-    started = str(meta.get("started_at", ""))
+    meta, status, light = got
     err = status.get("error")
     return Session(
-        id=str(meta["id"]),
+        **{k: light[k] for k in SHARED},
         cmd=[str(a) for a in meta["cmd"]],
-        state=state,
-        alive=alive,
-        exit_code=exit_code,
         signaled=bool(status.get("signaled", False)),
-        started_at=started,
-        last_change=str(status.get("last_change", started)),
-        note=read_note(sdir),
-        child_pid=_int_or_none(status.get("child_pid")),
-        cols=cols,
-        rows=rows,
+        child_pid=int_or_none(status.get("child_pid")),
+        cols=int_or_none(status.get("cols")) or 80,
+        rows=int_or_none(status.get("rows")) or 24,
         output_bytes=log_size(sdir),
         dir=sdir,
-        label=label(state, alive, exit_code),  # one rule with the light listing
-        supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
+        supervisor_pid=int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
-        contain=_contain(meta),
-        prompt=status.get("prompt") if isinstance(status.get("prompt"), str) else None,
     )
 
 
