@@ -4,7 +4,7 @@ where its checkouts are — clones the init containers made, recorded at `pod ru
 
 - `review`: as an SSH host's satellite answers it (act/landthere.py: the change, the commits
   after `since`, each FILE:LINE comment of `lines` with its lines at the branch's tip).
-- `diff`: `looop worker diff`'s text, bounded (workers/change.py).
+- `diff`: `looop worker diff`'s text, bounded (workers/review.py).
 - `land` ff/merge: the base branch fetched from the URL the clone was made from (the one its
   home's Job names: `urls`, never the clone's `origin`, which the worker can repoint), every
   check a landing at home makes (a tip that moved since the human's review, a base gone or
@@ -46,10 +46,8 @@ from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
 from looop.remote.ssh.satellite import worker_id
 from looop.workers import reviewgit
-from looop.workers.change import diff_of
-from looop.workers.review import summary_of, worker_trees
-from looop.workers.treegit import run_git
-from looop.workers.treerecord import Tree
+from looop.workers.review import diff_of, summary_of, worker_trees
+from looop.workers.treerecord import Tree, run_git
 from looop.workers.treework import is_dirty
 
 NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)
