@@ -32,7 +32,7 @@ from looop.sessions.state import get_session
 from looop.spend import usagewindows
 from looop.spend.spent import mark_over
 from looop.views import outcomes
-from looop.views.render import fleet_table
+from looop.views.fleet import fleet_table
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock

@@ -15,7 +15,7 @@ from looop.act.executor import execute
 from looop.act.landing import Approved, LandConflict, land
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
-from looop.workers import landask
+from looop.workers import reviewrounds
 from tests.helpers import Cli
 from tests.integration.test_several_repos import lib, start_both
 from tests.integration.workerchange import (
@@ -130,7 +130,7 @@ def test_a_conflict_in_one_repo_names_it_and_lands_nothing(
     assert head(repo) == before[repo] and head(lib) == before[lib]
     # the faces offer the conflict back as a comment: it names the checkout
     with pytest.raises(LandConflict) as e:
-        seen = Approved(landask.seen(wctx, "w3"))
+        seen = Approved(reviewrounds.seen(wctx, "w3"))
         land(wctx, wctx.knobs(), "w3", "merge", None, "user (test)", at=seen)
     assert e.value.comment == "in lib/: merge main into your branch: conflicts in README"
 

@@ -66,7 +66,7 @@ def test_where_the_behaviour_differs_the_row_says_different() -> None:
     the row says **different**, with its reason."""
     from looop.home.knobs import KNOBS
     from looop.tui.app import COLUMNS
-    from looop.views.render import fleet_table
+    from looop.views.fleet import fleet_table
 
     row = {"id": "w1", "health": "busy", "label": "running", "idle_s": 1, "up_s": 2}
     wide = {**row, "verify": None, "sandboxed": True, "host": "h", "branch": "b"}

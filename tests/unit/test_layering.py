@@ -80,7 +80,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # termios: an attach only
     ("looop.sessions.pump", "threading"),  # a burst's: in the host, ~200 kB a fork
-    ("looop.workers.backend", "looop.workers.change"),  # git, the review: a diff or review only
+    ("looop.workers.backend", "looop.workers.review"),  # git, the review: a diff or review only
     # the verb tables: a process loads the verb it runs
     ("looop.contract.verbs", "by name: ?"),  # a contract verb's module
     ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used

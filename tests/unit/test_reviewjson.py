@@ -1,6 +1,6 @@
 """A far worker's review and landing as its host answers them (JSON): read back whole, and a
 field of the wrong kind refused in one line, never guessed (act/landfar.py,
-workers/reviewjson.py)."""
+workers/review.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import pytest
 
 from looop.act.landfar import landed_from_json
 from looop.act.landing import Landed
-from looop.workers.review import RepoChange, Review, Verify
+from looop.workers.review import BadReview, RepoChange, Review, Verify, review_from_json
 from looop.workers.reviewgit import Commit, FileChange, Hunk
-from looop.workers.reviewjson import BadReview, review_from_json
 
 pytestmark = pytest.mark.unit
 

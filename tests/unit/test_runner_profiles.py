@@ -27,7 +27,7 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import endpoints, srt
 from looop.sandbox.srt import SandboxError
 from looop.spend.prices import price_table
-from looop.workers import firstrun, mcpwire, needsinput
+from looop.workers import boxed, mcpwire, needsinput
 
 TICK = "parrot --json --model parrot-1"
 
@@ -178,9 +178,9 @@ def test_a_sixth_profile_is_wired_to_looops_mcp_server() -> None:
 
 def test_a_sixth_profiles_first_run_answers_or_refuses_a_boxed_start() -> None:
     with pytest.raises(SandboxError, match="run `parrot` once"):
-        firstrun.box_env("env A=1 parrot --go", {}, SIX)
-    assert firstrun.box_env("parrot --go", {"PARROT_READY": "1"}, SIX) == {"PARROT_BOXED": "1"}
-    assert firstrun.box_env("parrot --go", {}) == {}  # unknown to the real registry
+        boxed.box_env("env A=1 parrot --go", {}, SIX)
+    assert boxed.box_env("parrot --go", {"PARROT_READY": "1"}, SIX) == {"PARROT_BOXED": "1"}
+    assert boxed.box_env("parrot --go", {}) == {}  # unknown to the real registry
 
 
 def test_the_mcp_and_resume_tables_read_the_profiles() -> None:

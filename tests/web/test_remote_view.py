@@ -22,7 +22,7 @@ from looop.remote import engine as remote_mod
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
-from looop.workers.polledtail import last_lines as far_tail
+from looop.workers.polled import last_lines as far_tail
 from tests.clocks import FixedClock
 from tests.farhost import FarHost
 from tests.helpers import wait_until

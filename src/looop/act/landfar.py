@@ -48,8 +48,7 @@ from looop.remote.ssh.farreview import call as _call
 from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.errors import Refused
-from looop.workers.review import Review, summary_of
-from looop.workers.reviewjson import commits_of
+from looop.workers.review import Review, commits_of, summary_of
 from looop.workers.reviewrounds import Round
 from looop.workers.reviewsend import send
 

@@ -28,11 +28,10 @@ from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
-from looop.workers import landask, reviewgit
+from looop.workers import reviewgit, reviewrounds
 from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_trees
-from looop.workers.treegit import git_in, why_failed
-from looop.workers.treerecord import Tree
+from looop.workers.treerecord import Tree, git_in, why_failed
 from looop.workers.treework import is_dirty, uncommitted
 from looop.workers.worktree import checked_out, release
 
@@ -332,7 +331,7 @@ def outcome_landed(ctx: Ctx, done: Landed) -> None:
 def settle(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
     """Landed whole: its outcome recorded, and the decider's proposal of it, if one waits,
     answered with what landed: the human's approval is the landing itself
-    (workers/landask.py)."""
+    (workers/reviewrounds.py)."""
     outcome_landed(ctx, done)
     said = "; ".join(
         (f"{d.name}: " if d.name else "")
@@ -340,7 +339,7 @@ def settle(ctx: Ctx, knobs: Knobs, done: Landed, actor: str) -> None:
         for d in done.repos or (done,)
     )
     said = f"{'proposed' if done.mode == 'pr' else 'landed'}: {said}"
-    ask = landask.answer_landed(ctx, done.wid, said)
+    ask = reviewrounds.answer_landed(ctx, done.wid, said)
     if ask is not None:  # an answer is an event; the landing itself is journaled
         line = f"{actor}: answered the landing proposal {ask}: {said}"
         ctx.events.record("answer", id=ask, actor=actor, line=line)

@@ -29,8 +29,7 @@ from looop.home.errors import LooopError
 from looop.workers import reviewgit
 from looop.workers.review import summary_of
 from looop.workers.reviewgit import Commit
-from looop.workers.treegit import git_env, run_git, why_failed
-from looop.workers.treerecord import Tree
+from looop.workers.treerecord import Tree, git_env, run_git, why_failed
 
 _KEEP = 64 * 1024  # bytes of the PR command's output kept
 Body = tuple[str, str, str]  # a request body's text, its worker, its repository's folder

@@ -16,7 +16,7 @@ where its checkouts are — clones the init containers made, recorded at `pod ru
 (remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landfar.py).
 
 - `review`: as an SSH host's satellite answers it (above).
-- `diff`: `looop worker diff`'s text, bounded (workers/change.py).
+- `diff`: `looop worker diff`'s text, bounded (workers/review.py).
 - `land` ff/merge: the base branch fetched from the URL the clone was made from (the one its
   home's Job names: `urls`, never the clone's `origin`, which the worker can repoint), every
   check a landing at home makes (a tip that moved since the human's review, a base gone or
@@ -62,11 +62,9 @@ from looop.remote.repospec import check_branch, check_url
 from looop.remote.ssh.satellite import worker_id
 from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewsend
-from looop.workers.change import diff_of
 from looop.workers.resume import read_record, resume_worker
-from looop.workers.review import review, summary_of, worker_trees
-from looop.workers.treegit import run_git
-from looop.workers.treerecord import Tree
+from looop.workers.review import diff_of, review, summary_of, worker_trees
+from looop.workers.treerecord import Tree, run_git
 from looop.workers.treework import is_dirty
 
 _Verb = Callable[[Ctx, str, dict[str, Any]], dict[str, Any]]

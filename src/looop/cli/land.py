@@ -18,7 +18,7 @@ from looop.cli.app import make_ctx
 from looop.cli.steermove import steer
 from looop.home import jsonio
 from looop.home.sessionfiles import attempts_of
-from looop.workers import attempts, landask
+from looop.workers import attempts, reviewrounds
 from looop.workers.ids import normalise_target
 
 ACTOR = "user (cli)"
@@ -77,7 +77,7 @@ def land_cmd(
     if pick is not None or attempts_of(str(ctx.paths.data), group):
         wid, others = attempts.pick(ctx, group, pick or 0, force)
     c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
-    ok = Approved({repo or "": at}, exactly=True) if at else Approved(landask.seen(ctx, wid))
+    ok = Approved({repo or "": at}, exactly=True) if at else Approved(reviewrounds.seen(ctx, wid))
     knobs = ctx.knobs()
     done = c.land(knobs, mode, into, actor, repo, at=ok)
     if pick is not None:

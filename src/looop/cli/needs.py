@@ -21,8 +21,8 @@ from looop.home.errors import LooopError
 from looop.home.revive import revive
 from looop.home.terminal import colour_on
 from looop.remote.fleet import fleet_rows
+from looop.views.fleet import fleet_json, fleet_table
 from looop.views.needs import needs_at, needs_json, needs_text
-from looop.views.render import fleet_json, fleet_table
 
 
 @click.command(

@@ -19,7 +19,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
-from looop.workers import attempts, landask, reviewsend
+from looop.workers import attempts, reviewrounds, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import Review
 from looop.workers.reviewgit import Commit, FileChange
@@ -245,5 +245,5 @@ def review_cmd(
 
 def _seen(ctx: Ctx, wid: str) -> Review:
     r = change_of(ctx, wid).review()
-    landask.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
+    reviewrounds.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
     return r

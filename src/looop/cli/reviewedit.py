@@ -1,5 +1,5 @@
 """`looop review ID --edit`: the change opened in the reviewer's editor ($VISUAL, else $EDITOR,
-else vi, as git chooses), what they wrote under its lines parsed back (workers/reviewedit.py)
+else vi, as git chooses), what they wrote under its lines parsed back (workers/reviewsend.py)
 into the comments `--comment` makes and added to the round being drafted. A file refused (a
 diff line edited or deleted, a comment under a header) is kept and opens again with the next
 `--edit`, so nothing the reviewer wrote is lost."""
@@ -13,7 +13,7 @@ from looop.act.landlocal import Here
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
-from looop.workers import reviewedit
+from looop.workers import reviewsend
 from looop.workers.reviewrounds import Round, rounds_file
 
 DEFAULT_EDITOR = "vi"
@@ -54,7 +54,7 @@ def _run_editor(ctx: Ctx, path: Path) -> None:
 def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
     """The round with what the reviewer wrote added, or why nothing was. `c`: where the
     worker's checkouts are (its change read there)."""
-    d = reviewedit.draft(c.review())
+    d = reviewsend.draft(c.review())
     path = edit_file(ctx, wid)
     kept = path.exists()
     if not kept:
@@ -68,7 +68,7 @@ def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
         raise
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        got = reviewedit.parse(d, text)
+        got = reviewsend.parse(d, text)
         if got.nothing:
             path.unlink(missing_ok=True)
             return got.nothing

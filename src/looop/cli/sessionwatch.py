@@ -22,8 +22,7 @@ from looop.sessions.client import log_tail
 from looop.sessions.logs import compile_pattern, log_end, offset_at, pick_lines
 from looop.sessions.state import get_session, mark_dead
 from looop.views.status import gather_status
-from looop.views.statusjson import add_v1_fields
-from looop.views.statustext import print_status
+from looop.views.statustext import add_v1_fields, print_status
 from looop.workers.backend import Backend
 from looop.workers.launch import live_workers
 

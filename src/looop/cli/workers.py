@@ -22,7 +22,7 @@ from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.spend.spent import POLICIES
-from looop.workers import diffstat, treework
+from looop.workers import treework
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target
 from looop.workers.treerecord import load_all
@@ -206,7 +206,7 @@ def worker_diff(worker_id: str, other: str | None, stat: bool) -> None:
         if h is not None:
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
     if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
-        click.echo(diffstat.render(diffstat.counted(ctx, wid)))
+        click.echo(treework.render_stat(treework.counted(ctx, wid)))
         return
     _git_runs(treework.diff_runs(ctx, wid, extra))
 

@@ -53,7 +53,7 @@ def new_ask(
 ) -> dict[str, Any]:
     """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race).
     `key`: the home's request key of a worker away from home (keyed_ask finds it again);
-    `land`: the change a landing proposal carries (workers/landask.py)."""
+    `land`: the change a landing proposal carries (workers/reviewrounds.py)."""
     check_worker(worker)
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")

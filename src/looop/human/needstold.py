@@ -4,7 +4,7 @@ bound, or a start held for a usage window; here or on an SSH or Kubernetes host 
 
 Once per entry, never per beat: the queue's refs told are latched in TOLD until they leave
 the queue (entering again tells again). Two kinds are told where they happen, not here: an
-ask as it is made (cli/mailbox, workers/landpropose) and a worker paused at its spend budget
+ask as it is made (cli/mailbox, workers/review) and a worker paused at its spend budget
 (loop/workmeter, with what it spent)."""
 
 from __future__ import annotations

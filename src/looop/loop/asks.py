@@ -1,5 +1,5 @@
 """Pending asks as the decider sees them: LIVE (a worker waits), STRANDED (it is gone) or
-LANDING (a landing it proposed waits on the human's review, workers/landask.py)."""
+LANDING (a landing it proposed waits on the human's review, workers/reviewrounds.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState
 from looop.human.mailbox import pending
 from looop.sessions.state import SessionError, get_session
-from looop.workers import landask
+from looop.workers import reviewrounds
 
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
@@ -24,7 +24,7 @@ def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
 
 
 def _proposed(ctx: Ctx, worker: str) -> str | None:
-    got = landask.read(ctx, worker)
+    got = reviewrounds.read(ctx, worker)
     return got.ask if got is not None else None
 
 

@@ -1,4 +1,4 @@
-"""The disk bound: each beat measures every live worker's writable folders (workers/writable)
+"""The disk bound: each beat measures every live worker's writable folders (workers/diskuse)
 and pauses, whole, a worker that keeps more than worker_max_disk bytes there, named with the
 folder and the bound (an event, its over mark, `ls` says "over disk limit"). A full data-dir
 disk is laid at the door of the worker that keeps the most (`fullest`).

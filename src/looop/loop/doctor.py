@@ -39,7 +39,7 @@ from looop.spend.breakers import reports_cost
 from looop.spend.cap import UNMETERED_LIMIT
 from looop.spend.statusspend import daily_budget, unmetered_armed
 from looop.views.status import CLOCK_WAKES, disk_full
-from looop.workers import firstrun
+from looop.workers import boxed as box
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
@@ -226,7 +226,7 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
     runner = cfg.runner()
     boxed = runner is not None and resolve(None, runner.sandbox, cfg.sandbox).on
     try:  # what a sandboxed start of its worker would be refused for, said before any start
-        firstrun.box_env(runner.worker or "" if runner and boxed else "", ctx.child_env())
+        box.box_env(runner.worker or "" if runner and boxed else "", ctx.child_env())
     except SandboxError as e:
         return Check("sandbox", "warn", f"on, but a sandboxed worker cannot start yet: {e}")
     return Check("sandbox", "ok", "on: srt and its parts are here")

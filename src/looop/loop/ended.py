@@ -28,8 +28,7 @@ from looop.spend.usagewindows import seen_runs
 from looop.views import outcomes
 from looop.views.outcomes import End, Outcome
 from looop.views.workerrows import PULSE, verify_result, waiting_workers
-from looop.workers.treegit import git_in
-from looop.workers.treerecord import WorktreeError
+from looop.workers.treerecord import WorktreeError, git_in
 
 EndOf = Callable[[dict[str, Any]], End]  # how a worker ended, from the facts read once
 

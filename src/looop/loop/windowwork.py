@@ -24,9 +24,9 @@ from looop.sessions.state import Session, SessionError, list_sessions, validate_
 from looop.spend import usagewindows
 from looop.spend.limits import Limit, find_limit
 from looop.views.needsinput import LIMIT_TAIL
-from looop.workers.heldstart import request_from
 from looop.workers.ids import PULSE
 from looop.workers.resume import read_record, resume_worker
+from looop.workers.startrecord import request_from
 
 CONTINUED = (
     "looop started you again on this same conversation: your provider's usage limit stopped "

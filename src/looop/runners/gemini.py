@@ -238,7 +238,7 @@ NOTE = (
 )
 
 
-# ---- before a sandboxed worker starts (workers/firstrun.py)
+# ---- before a sandboxed worker starts (workers/boxed.py)
 
 
 def settings_path(env: Mapping[str, str]) -> str | None:

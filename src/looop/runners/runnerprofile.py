@@ -46,7 +46,7 @@ class RunnerProfile:
     conversation itself is found (workers/resume.py): "rollout" (files under `id_home`),
     "session-list", or "" ({{session_id}} gives it). `id_home` and `keys`: its folder and
     the variables of a key it takes for a login (spend/usagewindows.py). `first_run`: what its
-    box starts with so the CLI asks nothing (workers/firstrun.py)."""
+    box starts with so the CLI asks nothing (workers/boxed.py)."""
 
     name: str
     preset: Mapping[str, str]  # {"tick", "worker", "resume"} command lines

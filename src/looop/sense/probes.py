@@ -21,7 +21,7 @@ from looop.sessions.state import Session, list_sessions
 from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
 from looop.views.workerrows import tree_records
-from looop.workers.health import fleet_view
+from looop.workers.needsinput import fleet_view
 from looop.workers.treework import sensed
 
 Probe = Callable[[Ctx], Any]

@@ -41,7 +41,7 @@ from looop.tui.render import FleetRow, default_selection, fleet_rows, row_cells
 from looop.tui.statusline import status_left
 from looop.tui.terminal import TerminalView
 from looop.workers.errors import HostUnreachable
-from looop.workers.health import fleet_view
+from looop.workers.needsinput import fleet_view
 
 if TYPE_CHECKING:
     from looop.workers.backend import Backend

@@ -78,7 +78,7 @@ def _quote(word: str) -> str:
 
 def _proposed(data: str, rec: dict[str, Any]) -> bool:
     """The ask is the decider's landing proposal: looop's own record names it (a box can write
-    asks/, so an ask's "land" field alone proves nothing; workers/landask.py)."""
+    asks/, so an ask's "land" field alone proves nothing; workers/reviewrounds.py)."""
     worker = rec.get("worker")
     if not isinstance(rec.get("land"), dict) or not isinstance(worker, str):
         return False

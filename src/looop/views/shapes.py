@@ -1,7 +1,7 @@
 """The typed shapes of the loop's read views: `looop status` (gather_status) and `looop runs`
 (list_runs / show_run). Each is the JSON the verb prints with --json, key for key.
 
-status.py and views/render.py import this only under TYPE_CHECKING: `looop status` must not
+status.py and views/fleet.py import this only under TYPE_CHECKING: `looop status` must not
 load `typing` at runtime."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.home.clock import Clock
-    from looop.home.config import Knobs, Runner
+    from looop.home.config import Knobs
     from looop.home.paths import Paths
     from looop.spend.views import SpendError, SpendStatus
     from looop.views.shapes import (
@@ -66,7 +66,7 @@ def _text(p: str | Path) -> str:
         return ""
 
 
-def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> float | None:
+def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> Stamp | None:
     """When a backed-off beat may call the runner again (None when no backoff holds)."""
     if not backoff or knobs is None:
         return None
@@ -78,12 +78,8 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     mono = float(mono) if isinstance(mono, int | float) else None
     at = failed_at(float(ts), mono, now, clock.monotonic())
     # a stamp after a backward clock step: the next beat restarts the wait from now
-    return (now if at is None else at) + backoff_delay(fails, knobs.num("backoff_max_secs"))
-
-
-def _retry_stamp(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> Stamp | None:
-    retry = _retry(backoff, knobs, clock)
-    return stamp(clock, retry) if retry is not None else None
+    wait = backoff_delay(fails, knobs.num("backoff_max_secs"))
+    return stamp(clock, (now if at is None else at) + wait)
 
 
 def _streak(backoff: dict[str, Any] | None) -> int:
@@ -141,16 +137,6 @@ def _read_obj(path: str) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
-def _spend(
-    data: str, clock: Clock, knobs: Knobs, runner: Runner | None
-) -> SpendStatus | SpendError:
-
-    try:
-        return spend_status(data, clock, knobs, runner)
-    except CorruptState as e:
-        return {"error": str(e)}
-
-
 def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
     """The workers (the live ones alone unless `all_workers`: a finished session is then
     passed at one stat) and how many have finished."""
@@ -180,13 +166,9 @@ def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
     return views, max(0, finished)
 
 
-def _from_snapshot(data: str, name: str) -> dict[str, Any] | None:
-    """A system probe's last reading: what the pulse saw on its last beat, at no cost now."""
-    return _read_obj(where.join(_at(data, where.SNAPSHOTS), f"{name}.json"))
-
-
 def _schedules(data: str) -> SchedulesView:
-    snap = _from_snapshot(data, "sys-schedules") or {}
+    # the probe's last reading: what the pulse saw on its last beat, at no cost now
+    snap = _read_obj(where.join(_at(data, where.SNAPSHOTS), "sys-schedules.json")) or {}
     raw = snap.get("signal")
     signal: dict[str, Any] = raw if isinstance(raw, dict) else {}
     names = sorted(signal)
@@ -308,7 +290,7 @@ def gather_status_at(
         "tick": {"pid": holder[1]} if holder is not None and not running else None,
         "last_beat": last_beat(records, clock, holder is not None),
         "next_beat": next_beat(records, clock, running),
-        "retry": _retry_stamp(backoff, knobs, clock),
+        "retry": _retry(backoff, knobs, clock),
         "limited": _limited(data, clock),
         "windows": windows,
         "windows_error": windows_error,
@@ -339,7 +321,10 @@ def _configured(
         r = cfg.runner()
         knobs = resolve_knobs(cfg, env, warnings.append)
         interval = knobs.interval_for("idle")
-        spend = _spend(data, clock, knobs, r)
+        try:
+            spend: SpendStatus | SpendError = spend_status(data, clock, knobs, r)
+        except CorruptState as e:
+            spend = {"error": str(e)}
     except LooopError as e:
         return str(e), None, None, None, None
     return None, r.name if r else None, knobs, interval, spend

@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from looop.home import jsonio, store, where
+from looop.home.boxfolder import pending_asks
 from looop.home.terminal import paint
+from looop.home.worldhash import world_hash_at
 from looop.spend import usd
 from looop.spend.savings import savings_line
 from looop.spend.totals import SAID_DAY_USD, SAID_REPORT_USD
-from looop.views.beatlog import relative
-from looop.views.status import status_json
-from looop.views.statusjson import add_v1_fields
+from looop.views.beatlog import relative, tail
+from looop.views.status import file_stem, json_files, status_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -213,3 +215,38 @@ def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> Non
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
+
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.views.shapes import StatusView
+
+
+# -- `--json`'s fields from v1.0's `state --json` on top of status's own: the live world hash,
+# every snapshot's reading, the pending asks and a longer journal tail. Only `--json` runs
+# them; status's other readers (tui, web, the pulse) import views/status.py alone.
+
+V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length
+
+
+def add_v1_fields(st: StatusView) -> StatusView:
+    """The fields v1.0's `looop state --json` has, with v1.0's meaning, on top of ours: the
+    live world hash, every snapshot's parsed reading, the pending ask records and the last 20
+    journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
+    data = st["data_dir"]
+    snaps: dict[str, Any] = {}
+    for name, path in json_files(where.join(data, where.SNAPSHOTS)):
+        try:
+            snaps[file_stem(name)] = jsonio.safe_loads(store.read_text(path) or "")
+        except (OSError, ValueError):
+            continue  # unreadable or not JSON (or NaN, which JSON cannot carry): left out
+    asks = pending_asks(data)
+    return {
+        **st,
+        "world_hash": world_hash_at(data),
+        "snapshots": snaps,
+        "asks": asks,
+        "ask_ids": [str(a.get("id")) for a in asks],
+        "journal_tail": tail(where.join(data, where.JOURNAL), V1_JOURNAL_LINES),
+    }

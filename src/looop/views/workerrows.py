@@ -1,7 +1,7 @@
 """The workers as `looop ls`, `worker list` and the sys-sessions probe see them: health, verify
 result and last output, built from a session listing's plain fields.
 
-`looop ls` reads them over home/sessionfiles.list_light; workers/health.fleet_view feeds it
+`looop ls` reads them over home/sessionfiles.list_light; workers/needsinput.fleet_view feeds it
 Session objects."""
 
 from __future__ import annotations

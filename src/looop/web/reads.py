@@ -29,7 +29,7 @@ from looop.views.status import gather_status
 from looop.web.errors import WebError, reaching, unreached
 from looop.workers import attempts
 from looop.workers.errors import HostUnreachable
-from looop.workers.treegit import read_gitdir
+from looop.workers.treerecord import read_gitdir
 
 if TYPE_CHECKING:
     from looop.spend.days import Held

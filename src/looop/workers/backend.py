@@ -166,10 +166,10 @@ class Backend(Protocol):
         level-triggered kill's success), None when it is not over or not known."""
         ...
 
-    # the worker's change, read where its checkouts are (workers/change.py)
+    # the worker's change, read where its checkouts are (workers/review.py)
 
     def diff(self, sid: str) -> dict[str, Any]:
-        """`looop worker diff`: {"id", "diff", "cut"}, the text bounded (change.MAX_DIFF); a
+        """`looop worker diff`: {"id", "diff", "cut"}, the text bounded (review.MAX_DIFF); a
         worker with no checkout, or one whose git fails, refuses in one line (ChangeError)."""
         ...
 
@@ -329,7 +329,7 @@ class LocalBackend:
     def _change(self, sid: str, what: Literal["diff", "review"]) -> dict[str, Any]:
         # git and the review's readers: kill, send, shot and the beat's moves come here too
         # lazy: a diff or a review only
-        from looop.workers.change import diff_of, review_of
+        from looop.workers.review import diff_of, review_of
 
         if self.ctx is None:  # an engine made for sessions alone (a test's)
             raise Refused(f"worker {sid}'s change is not read by this engine")

@@ -4,11 +4,16 @@ contract as it reads inside the box. The box itself is the sandbox room's (sandb
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Mapping
+
 from looop.core.context import Ctx
+from looop.runners import RUNNERS, profile
+from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import WorkerBox, box_argv
 from looop.workers.errors import WorkerError
-from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path
 from looop.workers.treerecord import Tree, WorktreeError, load_all
 
@@ -92,3 +97,75 @@ _NOTE = (
     'system" or a 403 from the proxy is the sandbox: ask for access instead of working '
     "around it."
 )
+
+
+# -- what a sandboxed worker's CLI would ask on its first screen, answered before it starts:
+# an answer given inside the box never persists, so every new worker would ask again. Each
+# CLI's profile says what it needs (RunnerProfile.first_run): the variables that make it ask
+# nothing, or why it cannot start yet (an answer only the user gives, once, outside), said in
+# one line instead of a worker stuck on a prompt.
+
+
+def _command(line: str) -> list[str]:
+    """The line's words from its program on (past `env A=B`); none when it cannot be split."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return []
+    while words and (words[0] == "env" or "=" in words[0]):
+        words = words[1:]
+    return words
+
+
+def box_env(
+    line: str, env: Mapping[str, str], runners: tuple[RunnerProfile, ...] = RUNNERS
+) -> dict[str, str]:
+    """The variables a sandboxed worker running `line` starts with so its CLI asks nothing;
+    raises SandboxError (one line: what to run once) when its CLI's first run has questions
+    only the user answers and they are not answered yet. Another program gets nothing."""
+    words = _command(line)
+    p = profile(os.path.basename(words[0]) if words else "", runners)
+    if p is None or p.first_run is None:
+        return {}
+    add, why = p.first_run(env, words)
+    if why:
+        raise SandboxError(why)
+    return add
+
+
+# -- the worker contract's one edit: a rule added last (before its closing `---` part)
+
+
+def last_rule(contract: str, rule: str) -> str:
+    """The contract with `rule` as its last "- " rule: before the closing `\\n---\\n` part, or
+    at the end when it has none."""
+    head, sep, tail = contract.rpartition("\n---\n")
+    if not sep:
+        head, sep, tail = contract.rstrip("\n"), "\n", ""
+    return f"{head.rstrip()}\n- {rule}\n{sep}{tail}"
+
+
+def replace_rule(contract: str, head: str, rule: str | None) -> str:
+    """The contract with its rule that begins `- {head}` (up to the next rule, a blank line
+    or the closing part) replaced by `- {rule}`, or dropped when `rule` is None; unchanged
+    when it has no such rule."""
+    start = contract.find(f"\n- {head}")
+    if start < 0:
+        return contract
+    start += 1
+    ends = [contract.find(m, start + 2) for m in ("\n- ", "\n\n", "\n---")]
+    end = min((e for e in ends if e >= 0), default=len(contract))
+    new = "" if rule is None else f"- {rule}"
+    if rule is None and end < len(contract) and contract.startswith("\n- ", end):
+        end += 1  # the next rule takes the dropped one's place
+    return contract[:start] + new + contract[end:]
+
+
+def place_note(contract: str, note: str) -> str:
+    """The contract with the note on where its code work goes as its last rule, in place of
+    the rule it replaces: it makes no worktree of its own."""
+    start = contract.find("- **Code work**")
+    if start >= 0:
+        end = contract.find("\n- ", start)
+        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
+    return last_rule(contract, note)

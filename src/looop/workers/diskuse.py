@@ -1,4 +1,4 @@
-"""What a worker keeps in the folders it may fill (workers/writable), measured for its disk
+"""What a worker keeps in the folders it may fill (`writable` below), measured for its disk
 bound: at home by the beat (loop/diskcheck.py), on an SSH host by its satellite.
 
 Measuring never follows a symlink (a box's link to / counts as a link), counts the blocks a
@@ -9,9 +9,9 @@ walk: such a worker is said once, as not fully measured."""
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from looop.home.paths import Paths
-from looop.workers.writable import Writable, named_for, writable
 
 MAX_ENTRIES = 200_000  # a worker's entries walked in one beat
 
@@ -87,3 +87,34 @@ def size(n: int) -> str:
         if n >= step:
             return f"{n / step:.1f} {unit}"
     return f"{n} B"
+
+
+# -- the folders a worker may fill: its room (workspace, TMPDIR and reports, beside the data
+# dir), its checkout, and (an unsandboxed worker, or a home of before) its own entries in the
+# data dir's shared reports/ and a checkout kept under worktrees/. One function, so the disk
+# bound measures what a worker may write wherever those folders are.
+
+
+class Writable(NamedTuple):
+    """A folder a worker writes; `mine`: only the entries named for the worker count (a
+    folder shared with the others), "" for every entry."""
+
+    path: str
+    mine: str
+
+
+def writable(paths: Paths, wid: str) -> list[Writable]:
+    room = paths.rooms / wid
+    return [
+        Writable(str(room / "work"), ""),
+        Writable(str(room / "tmp"), ""),
+        Writable(str(room / "reports"), ""),
+        Writable(str(paths.checkouts / wid), ""),
+        Writable(str(paths.worktrees / wid), ""),
+        Writable(str(paths.reports), wid),
+    ]
+
+
+def named_for(name: str, wid: str) -> bool:
+    """Whether an entry of a shared folder is the worker's: `<id>`, or `<id>.<anything>`."""
+    return name == wid or name.startswith(wid + ".")

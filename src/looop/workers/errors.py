@@ -43,4 +43,4 @@ class Refused(Unreached, SessionError):
 
 class ChangeError(Refused):
     """The worker's change cannot be read where it runs (no checkout, a git that fails, a pod):
-    the line says why (workers/change.py)."""
+    the line says why (workers/review.py)."""

@@ -24,18 +24,16 @@ from looop.sandbox import boxtty
 from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import boxed, firstrun, ports, workspace
+from looop.workers import boxed, ports, workspace
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
-from looop.workers.heldstart import hold_if_limited
 from looop.workers.ids import PULSE, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
-from looop.workers.startrecord import note_start, plan_start
-from looop.workers.treeinclude import copy_included
+from looop.workers.startrecord import hold_if_limited, note_start, plan_start
 from looop.workers.treerecord import Tree, save
-from looop.workers.treesetup import Setup, log_dir, run_setup, setup_for
+from looop.workers.treesetup import Setup, copy_included, log_dir, run_setup, setup_for
 from looop.workers.treework import left_untracked
 from looop.workers.worktree import Plan, release
 
@@ -135,7 +133,7 @@ def start_worker(
     The steps, each over the one request: validate it, place it (a host, or here), prepare
     what a start here needs while nothing has changed, then commit (brief, verify, worktree,
     spawn). A start whose account is at its usage limit is held as `scheduled` (StartHeld,
-    workers/heldstart.py)."""
+    workers/startrecord.py)."""
     q = _validated(ctx, knobs, req, cfg if cfg is not None else ctx.config())
     # its account in a usage window: kept for the reset (StartHeld), nothing changed
     hold_if_limited(ctx, q.r.name, q.ask.line, replace(req, worker=q.wid, runner=q.r.name))
@@ -444,10 +442,10 @@ def spawn_line(
         end_note = boxtty.note_path(ctx, wid)
         try:
             # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
-            boxed, box_tty = boxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
-            env = {**env, **firstrun.box_env(line, env)}  # what its CLI would ask, answered
+            box, box_tty = boxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
+            env = {**env, **boxed.box_env(line, env)}  # what its CLI would ask, answered
             trees = several or ((tree,) if tree is not None else ())
-            argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, trees, prog=prog)
+            argv, env = sbx.prepare(ctx, wid, runner, policy, box, env, cfg.raw, trees, prog=prog)
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:

@@ -25,8 +25,11 @@ from looop.human import needstold
 from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
+from looop.sessions.state import Session
 from looop.spend.usagewindows import held_rows
+from looop.views import workerrows as fleet
 from looop.views.needsinput import BUSY
+from looop.views.workerrows import age as age
 
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
@@ -189,3 +192,42 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
         rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said, "host": host})
     rows += held_rows(str(ctx.paths.data), ctx.clock)
     return needstold.tell(ctx, cfg, rows)
+
+
+# -- worker health for the decider (busy | waiting-ask | needs-input | limited until HH:MM |
+# stuck | dead): the rows are built in views/workerrows.py (light, for `looop ls`); these are
+# the Session- and Ctx-shaped doors the pulse, its probes and the TUI use.
+
+
+def session_fields(s: Session) -> dict[str, Any]:
+    """A Session as home/sessionfiles.load_light reads one (what fleet.worker_rows takes)."""
+    return {
+        "id": s.id,
+        "state": s.state,
+        "alive": s.alive,
+        "exit_code": s.exit_code,
+        "label": s.label,
+        "note": s.note,
+        "started_at": s.started_at,
+        "last_change": s.last_change,
+        "dir": str(s.dir),
+        "contain": s.contain,
+        "prompt": s.prompt,
+    }
+
+
+def fleet_view(
+    ctx: Ctx,
+    sessions: list[Session],
+    stuck_secs: int,
+    trees: dict[str, dict[str, Any]] | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per worker (pulse excluded), sorted by id: what sys-sessions and `worker list` show
+    (`trees`: fleet.tree_records, when the caller already read them; `custom`: the runners'
+    needs-input patterns, workers/needsinput).
+
+    Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
+    rows = [session_fields(s) for s in sessions]
+    data = str(ctx.paths.data)
+    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker())

@@ -35,13 +35,7 @@ from looop.views import outcomes
 from looop.workers import ports, treerecord
 from looop.workers.bridge import ensure_bridge
 from looop.workers.ids import PULSE, normalise_target
-from looop.workers.launch import (
-    SandboxSetupError,
-    WorkerError,
-    mcp_tools_on,
-    spawn_line,
-    with_mcp,
-)
+from looop.workers.launch import SandboxSetupError, WorkerError, mcp_tools_on, spawn_line, with_mcp
 from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
 from looop.workers.startrecord import Record, with_session_id, write_record
 from looop.workers.startrecord import encode_sandbox as encode_sandbox

@@ -1,27 +1,32 @@
 """A worker's change as a reviewer reads it: its commits, the diff against its base (files with
 their stats and hunks), whether its verify passed, its own summary, and the comment rounds sent
 back with what changed since the last. One function every face reads (`looop review`, the web's
-/api/v1/workers/{id}/review)."""
+/api/v1/workers/{id}/review); its JSON read back, the review of a worker away, and the
+decider's landing proposal raised."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.core.text import one_line
+from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
+from looop.human import mailbox
+from looop.human.notify import notify
 from looop.sandbox.worker import room
 from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
-from looop.workers import landask, reviewgit
-from looop.workers.errors import NoSuchWorker
+from looop.workers import reviewgit, reviewrounds, treework
+from looop.workers.errors import ChangeError, NoSuchWorker, Unreached
 from looop.workers.ids import normalise_target
-from looop.workers.landask import Proposal
-from looop.workers.reviewgit import Commit, FileChange
-from looop.workers.reviewrounds import Round, load_rounds, shown
-from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
+from looop.workers.reviewgit import Commit, FileChange, Hunk
+from looop.workers.reviewrounds import Proposal, Round, load_rounds, shown
+from looop.workers.treerecord import GIT_TIMEOUT_S, Tree, WorktreeError, held_tip, load, load_all
 from looop.workers.treework import is_dirty
 
 MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
@@ -209,7 +214,7 @@ def review(ctx: Ctx, worker_id: str) -> Review:
         rounds=tuple(shown(ctx, r) for r in rounds),
         since_last=tuple(since),
         repos=repos,
-        proposal=landask.pending(ctx, wid),
+        proposal=reviewrounds.pending(ctx, wid),
         landed=landed_of(ctx, wid),
     )
 
@@ -225,3 +230,252 @@ def landed_of(ctx: Ctx, wid: str) -> str:
     if not isinstance(got, dict) or got.get("gen") != gen or outcomes.how_landed(got) == "pr":
         return ""
     return f"landed into {got.get('into')} at {str(got.get('commit'))[:12]}"
+
+
+# -- a review read back from its JSON (`Review.to_json`): what a host's satellite answers for a
+# worker whose checkouts are there. Read fail-closed (a field of the wrong kind is one line,
+# never a guess) and only the change's own parts: the rounds, the proposal and the verify are
+# the home's.
+
+
+class BadReview(LooopError):
+    pass
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    got = obj.get(key, "")
+    if not isinstance(got, str):
+        raise BadReview(f"the review's {key!r} is not text")
+    return got
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    got = obj.get(key, 0)
+    if isinstance(got, bool) or not isinstance(got, int):
+        raise BadReview(f"the review's {key!r} is not a whole number")
+    return got
+
+
+def _list(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    got = obj.get(key) or []  # a tuple: a review's to_json() read in this process
+    if not isinstance(got, list | tuple) or not all(isinstance(x, dict) for x in got):
+        raise BadReview(f"the review's {key!r} is not a list of objects")
+    return list(got)
+
+
+def _maybe_bool(obj: dict[str, Any], key: str) -> bool | None:
+    got = obj.get(key)
+    return got if isinstance(got, bool) else None
+
+
+def commits_of(raw: list[dict[str, Any]]) -> tuple[Commit, ...]:
+    return tuple(Commit(_str(c, "sha"), _str(c, "subject")) for c in raw)
+
+
+def _hunk(h: dict[str, Any]) -> Hunk:
+    lines = h.get("lines") or []
+    if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
+        raise BadReview("a hunk's 'lines' is not a list of text")
+    return Hunk(_str(h, "header"), _int(h, "new_start"), _int(h, "new_count"), tuple(lines))
+
+
+def _file(f: dict[str, Any]) -> FileChange:
+    return FileChange(
+        path=_str(f, "path"),
+        status=_str(f, "status"),
+        added=_int(f, "added"),
+        removed=_int(f, "removed"),
+        hunks=tuple(_hunk(h) for h in _list(f, "hunks")),
+        cut=f.get("cut") is True,
+        note=_str(f, "note"),
+    )
+
+
+def _repo(obj: dict[str, Any]) -> RepoChange:
+    return RepoChange(
+        name=_str(obj, "name"),
+        repo=_str(obj, "repo"),
+        branch=_str(obj, "branch"),
+        base=_str(obj, "base"),
+        tip=_str(obj, "tip"),
+        commits=commits_of(_list(obj, "commits")),
+        files=tuple(_file(f) for f in _list(obj, "files")),
+        uncommitted=_maybe_bool(obj, "uncommitted"),
+        moved=obj.get("moved") is True,
+    )
+
+
+def _verify(obj: Any) -> Verify:
+    if not isinstance(obj, dict):
+        return Verify("none")
+    code = obj.get("exit_code")
+    return Verify(
+        _str(obj, "state") or "none",
+        _str(obj, "cmd"),
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        obj.get("timed_out") is True,
+        _str(obj, "output"),
+    )
+
+
+def review_from_json(obj: Any) -> Review:
+    """The change a review JSON holds (rounds, since_last and proposal left empty)."""
+    if not isinstance(obj, dict):
+        raise BadReview("the review is not a JSON object")
+    first = _repo(obj)
+    repos = tuple(_repo(r) for r in _list(obj, "repos")) or (first,)
+    return Review(
+        wid=_str(obj, "wid"),
+        **first_of(first),
+        verify=_verify(obj.get("verify")),
+        summary=_str(obj, "summary"),
+        summary_from=_str(obj, "summary_from"),
+        rounds=(),
+        since_last=(),
+        repos=repos,
+    )
+
+
+# -- a worker whose checkouts are away from home (an SSH host, a pod) has its change read
+# there by the same code and answered as JSON; the home adds what is its own (the rounds, the
+# verify it ran, the decider's proposal). remote/ssh/farreview.py and act/landfar.py use it.
+
+# asked where the checkouts are: the request {"id", "since"} -> the answer {"review", "since"}
+Ask = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def away_review(ctx: Ctx, wid: str, ask: Ask, where: str) -> Review:
+    """The worker's change as `ask` reads it where its checkouts are (`where` names that
+    place in a refusal: "host h1"), with this home's rounds, verify and proposal."""
+    rounds = load_rounds(ctx, wid)
+    sent = [r for r in rounds if r.sent]
+    got = ask({"id": wid, "since": sent[-1].tip if sent else ""})
+    try:
+        r = review_from_json(got.get("review"))
+        since = got.get("since") or []
+        after = commits_of(since if isinstance(since, list) else [])
+    except (BadReview, AttributeError) as e:
+        raise ChangeError(f"{where} answered a review this home cannot read: {e}") from None
+    verify = verify_of(ctx, wid)
+    return replace(
+        r,
+        wid=wid,
+        verify=verify if verify.state != "none" else r.verify,
+        rounds=tuple(rounds),
+        since_last=after if sent and sent[-1].tip != r.tip else (),
+        proposal=reviewrounds.pending(ctx, wid),
+    )
+
+
+# -- the decider's landing proposal raised (propose_land, act/moves/propose.py): an ask
+# carrying the worker's change for a human to approve by landing it or to decline
+# (workers/reviewrounds.py keeps which ask it is and answers it).
+
+
+def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
+    """The ask's words and the change it carries."""
+    files = [f for each in r.repos for f in each.files] or list(r.files)
+    commits = sum(len(each.commits) for each in r.repos) or len(r.commits)
+    added = sum(f.added for f in files if not f.binary)
+    removed = sum(f.removed for f in files)
+    stat = f"{commits} commit(s), {len(files)} file(s) +{added} -{removed}"
+    where = f"{r.branch} ({r.base[:12]}..{r.tip[:12]})"
+    if len(r.repos) > 1:
+        where = f"{r.branch} in {', '.join(each.name for each in r.repos)}"
+    prompt = (
+        f"Land worker {r.wid}'s change? {one_line(reason) or 'the decider proposes it'} — "
+        f"{where}: {stat}; verify {r.verify.state}. Review it (`looop review {r.wid}`); "
+        f"approve by landing it (`looop land {r.wid}`, or Land in its review); decline by "
+        f"answering {reviewrounds.DECLINE}."
+    )
+    carried = {
+        "branch": r.branch, "base": r.base, "tip": r.tip, "stat": stat,
+        "verify": r.verify.state, "reason": reason, "repos": [e.name for e in r.repos],
+    }  # fmt: skip
+    return prompt, carried
+
+
+def propose(ctx: Ctx, wid: str, reason: str, r: Review | None = None) -> str | None:
+    """Raise the ask; what was found instead (journaled) when one for this change already
+    waits or was answered. One line (LooopError) when there is nothing to propose. `r`: the
+    change as read where its checkouts are (None: here)."""
+    r = review(ctx, wid) if r is None else r
+    if not any(each.commits for each in r.repos) and not r.commits:
+        raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
+    tip = ",".join(each.tip for each in r.repos) or r.tip
+    was = reviewrounds.read(ctx, wid)
+    if was is not None:
+        said = reviewrounds.answer_of(ctx, was.ask)
+        if said is None:
+            return f"its landing is already proposed (ask {was.ask}), waiting on the human"
+        if was.tip == tip:  # the human answered this very change: no asking twice
+            return f"the human answered its landing at this tip already (ask {was.ask}: {said})"
+    prompt, carried = _carried(r, reason)
+    rec = mailbox.new_ask(
+        ctx.paths.asks, ctx.paths.answers, wid, prompt, None, [reviewrounds.DECLINE],
+        ctx.clock.now(), land=carried,
+    )  # fmt: skip
+    keep = {"v": 1, "ask": rec["id"], "reason": reason, "ts": rec["ts"], "tip": tip}
+    path = reviewrounds.proposal_file(ctx, wid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, jsonio.dumps(keep, indent=2, sort_keys=True) + "\n")
+    said = f"worker {wid}'s change waits on your review to land: {one_line(reason)}"
+    decline = f"looop answer {rec['id']} {reviewrounds.DECLINE}"
+    notify(ctx, f"{said}\nland: looop land {wid} · decline: {decline}", rec["id"], "ask")
+    return None
+
+
+# -- a worker's change read where its checkouts are: its diff (`looop worker diff`, bounded)
+# and its review (`looop review --json`). This machine's engine (backend.LocalBackend) answers
+# both from here, an SSH host's satellite or a pod the diff; a face asks its worker's Backend
+# and never looks for where the worker runs.
+
+MAX_DIFF = 512 << 10  # a worker's diff shown from its start up to this
+
+
+def diff_of(ctx: Ctx, wid: str) -> dict[str, Any]:
+    """{"id", "diff", "cut"}: its commits since its base, its edits and new files, the text up
+    to MAX_DIFF (`cut`: there was more)."""
+    try:
+        runs = treework.diff_runs(ctx, wid)
+    except LooopError as e:
+        raise ChangeError(str(e)) from None
+    parts: list[str] = []
+    size = 0
+    for argv, env in runs:
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, timeout=GIT_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ChangeError(f"git diff did not run: {e}") from None
+        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
+            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+            raise ChangeError(f"git diff failed: {why[0]}")
+        parts.append(done.stdout.decode("utf-8", "replace"))
+        size += len(done.stdout)
+        if size > MAX_DIFF:
+            break
+    text = "".join(parts)
+    return {"id": wid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
+
+
+def review_of(ctx: Ctx, wid: str) -> dict[str, Any]:
+    """`looop review ID --json`: commits, files with hunks, verify, summary, comment rounds."""
+    try:
+        return review(ctx, wid).to_json()
+    except Unreached:  # no such worker, or its change unreadable: said by its kind
+        raise
+    except LooopError as e:
+        raise ChangeError(str(e)) from None
+
+
+def far_diff(got: dict[str, Any], wid: str, where: str) -> dict[str, Any]:
+    """An answer to a diff from `where` ("host h1", a pod), checked: its text (bounded as
+    here) and whether it was cut."""
+    text = got.get("diff")
+    if not isinstance(text, str):
+        raise ChangeError(f"{where} answered worker {wid}'s diff without one: retry")
+    return {
+        "id": wid,
+        "diff": text[:MAX_DIFF],
+        "cut": got.get("cut") is True or len(text) > MAX_DIFF,
+    }

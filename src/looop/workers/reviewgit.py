@@ -13,8 +13,16 @@ from dataclasses import dataclass
 from typing import IO
 
 from looop.core.context import Ctx
-from looop.workers.treegit import DIFF_FLAGS, GIT_TIMEOUT_S, git_env, run_git, tree_env, why_failed
-from looop.workers.treerecord import Tree, WorktreeError
+from looop.workers.treerecord import (
+    DIFF_FLAGS,
+    GIT_TIMEOUT_S,
+    Tree,
+    WorktreeError,
+    git_env,
+    run_git,
+    tree_env,
+    why_failed,
+)
 
 MAX_HUNK_LINES = 4000  # lines of one file's diff kept: a generated file is said, not shown
 MAX_FILE_BYTES = 256 << 10  # bytes of one file's diff kept: a huge file is cut as it is read

@@ -1,7 +1,8 @@
 """The comment rounds kept with a worker's change: DATA/reviews/<id>.json holds every round a
 reviewer sent (its comments with their context, the branch's tip when sent, how it reached the
 worker), written whole or not at all, read back fail-closed (a broken file is said, not
-guessed)."""
+guessed); beside it, the landing the decider proposed (<id>.land.json) and the tips the last
+review showed (<id>.seen.json)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
+from looop.human import mailbox
 
 MAX_ROUNDS = 200  # a change reviewed more than this is a conversation for a human
 WAITING = "waiting for the worker to be idle"
@@ -95,3 +97,91 @@ def save_rounds(ctx: Ctx, wid: str, rounds: list[Round]) -> None:
     path = rounds_file(ctx, wid)
     path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, jsonio.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- a landing the decider proposes: an ask that carries the change, answered only by a human
+# (approved by landing it, the ask answered with the landing's commit; or declined: `looop
+# answer ID no`). Which ask is the proposal is looop's own record, reviews/<id>.land.json
+# (asks/ is a folder a box can write): a worker's forged "land" ask is neither shown as a
+# proposal nor answered by a landing. Raised by workers/review.py (propose).
+
+DECLINE = "no"  # the one answer a reply may give: approving is landing, never an answer
+
+
+@dataclass(frozen=True)
+class Proposal:
+    ask: str
+    reason: str
+    ts: int
+    tip: str  # the branch's tip (a worker of several: each repository's, comma-joined)
+
+
+def proposal_file(ctx: Ctx, wid: str) -> Path:
+    return rounds_file(ctx, wid).with_name(f"{wid}.land.json")
+
+
+def read(ctx: Ctx, wid: str) -> Proposal | None:
+    """The worker's last landing proposal (answered or not); None for a name that is no
+    worker's id (an ask's `worker` field is a box's to write)."""
+    if not wid or "/" in wid or wid.startswith(".") or "\0" in wid:
+        return None
+    try:
+        raw = store.read_json_object(proposal_file(ctx, wid))
+    except (CorruptState, OSError):
+        return None
+    if raw is None or not isinstance(raw.get("ask"), str):
+        return None
+    ts = raw.get("ts")
+    return Proposal(
+        raw["ask"], str(raw.get("reason", "")), ts if isinstance(ts, int) else 0,
+        str(raw.get("tip", "")),
+    )  # fmt: skip
+
+
+def answer_of(ctx: Ctx, ask: str) -> str | None:
+    try:
+        return mailbox.read_answer(ctx.paths.asks, ctx.paths.answers, ask)
+    except LooopError:
+        return "(gone)"  # the ask vanished unanswered: no proposal waits
+
+
+def seen_file(ctx: Ctx, wid: str) -> Path:
+    return rounds_file(ctx, wid).with_name(f"{wid}.seen.json")
+
+
+def saw(ctx: Ctx, wid: str, tips: dict[str, str]) -> None:
+    """The tips `looop review` showed the human (each repository's, by its folder's name):
+    what a plain `looop land` approves."""
+    store.write_json(seen_file(ctx, wid), {"v": 1, "tips": tips})
+
+
+def seen(ctx: Ctx, wid: str) -> dict[str, str]:
+    """The tips of the last review `looop review` showed ({}: none, or unreadable)."""
+    try:
+        raw = store.read_json_object(seen_file(ctx, wid))
+    except (CorruptState, OSError):
+        return {}
+    tips = raw.get("tips") if raw else None
+    if not isinstance(tips, dict):
+        return {}
+    return {k: v for k, v in tips.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def pending(ctx: Ctx, wid: str) -> Proposal | None:
+    """The worker's landing proposal still waiting on the human, if any."""
+    got = read(ctx, wid)
+    return got if got is not None and answer_of(ctx, got.ask) is None else None
+
+
+def answer_landed(ctx: Ctx, wid: str, said: str) -> str | None:
+    """A human landed the worker: its waiting proposal answered with `said` (the commit); the
+    ask's id, None when none waited. A failure to answer is a warning: the landing stands."""
+    got = pending(ctx, wid)
+    if got is None:
+        return None
+    try:
+        mailbox.answer(ctx.paths.asks, ctx.paths.answers, got.ask, said, ctx.clock.now(), True)
+    except (LooopError, OSError) as e:
+        ctx.events.emit("warn", "land.answer", f"ask {got.ask} not answered: {e}", id=wid)
+        return None
+    return got.ask

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.workers import worktree as wt
-from looop.workers.rules import place_note
+from looop.workers.boxed import place_note
 from looop.workers.treerecord import Tree, WorktreeError, record_file
 
 

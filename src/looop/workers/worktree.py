@@ -11,7 +11,7 @@ get a clone of a URL at the same place, on its own branch: the same record (with
 the URL), the same `worker diff` and dirtiness; removed only when it holds nothing
 uncommitted and nothing its remote lacks, since a clone's commits live nowhere else.
 
-The record is treerecord.py, git as looop runs it treegit.py, what a checkout holds (dirty,
+The record and git as looop runs it are treerecord.py, what a checkout holds (dirty,
 unpushed, its diff) treework.py, and what a sandboxed worker may write in it sandbox/checkout.py."""
 
 from __future__ import annotations
@@ -27,28 +27,26 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.where import WORKTREES
 from looop.sandbox.srt import expand
-from looop.workers.rules import place_note
-from looop.workers.treegit import (
-    GIT_TIMEOUT_S,
-    config_names,
-    git_env,
-    git_in,
-    neutralised,
-    read_gitdir,
-    why_failed,
-)
+from looop.workers.boxed import place_note
 from looop.workers.treerecord import (
+    GIT_TIMEOUT_S,
     Tree,
     WorktreeError,
     cleared,
+    config_names,
     file_of,
+    git_env,
+    git_in,
     held_tip,
     is_ours,
     load,
+    neutralised,
     parts_of,
+    read_gitdir,
     record_file,
     root,
     save,
+    why_failed,
 )
 from looop.workers.treework import holds_work, is_dirty
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from looop.act.actions import DecisionError, StartWorker, parse_decision
-from looop.workers.heldstart import request_from, request_json
+from looop.workers.startrecord import request_from, request_json
 
 
 def parse(obj: dict[str, Any]) -> StartWorker:

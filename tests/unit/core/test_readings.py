@@ -17,7 +17,7 @@ from looop.decide.prompt import PromptExtras, build_prompt
 from looop.home.paths import Paths
 from looop.home.worldhash import world_hash_at
 from looop.sense.probes import run_probes
-from looop.views.statusjson import add_v1_fields
+from looop.views.statustext import add_v1_fields
 from looop.workers import needsinput
 
 # a sensor's own spelling: spaces, key order and an extra key are its business, kept as is

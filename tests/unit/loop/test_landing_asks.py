@@ -10,7 +10,7 @@ from looop.core.context import Ctx
 from looop.human.mailbox import answer, new_ask
 from looop.loop.asks import asks_section
 from looop.views.needs import needs_at
-from looop.workers.landask import proposal_file
+from looop.workers.reviewrounds import proposal_file
 from tests.clocks import FixedClock
 
 

@@ -266,7 +266,7 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
 ) -> None:
     from looop.decide.cost.report import cost_report
     from looop.home.paths import Paths
-    from looop.views.render import fleet_table
+    from looop.views.fleet import fleet_table
     from tests.clocks import FixedClock
 
     data, env, f = claude

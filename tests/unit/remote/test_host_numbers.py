@@ -17,8 +17,7 @@ from looop.remote.fleet import remote_rows
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend
 from looop.sessions.state import SessionError
-from looop.views.fleet import fleet_rows_at
-from looop.views.render import fleet_json, fleet_table
+from looop.views.fleet import fleet_json, fleet_rows_at, fleet_table
 
 CRAFTED: list[Any] = [1e308, -1e308, "NaN", "Infinity", "-Infinity", -1, 10**200, "soon", None]
 

@@ -15,8 +15,8 @@ from looop.core.context import Ctx
 from looop.remote import hosts as reg
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend
-from looop.workers.change import MAX_DIFF
 from looop.workers.errors import ChangeError, Refused
+from looop.workers.review import MAX_DIFF
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 
 from looop.runners.claude import SANDBOXED
 from looop.sandbox.srt import SandboxError
-from looop.workers import firstrun
+from looop.workers import boxed
 
 LINE = "claude --dangerously-skip-permissions --model opus 'Greet the fleet.'"
 KEY = "sk-ant-test-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -48,7 +48,7 @@ def test_a_returning_user_gets_claudes_sandboxed_trust_and_their_file_is_untouch
 ) -> None:
     path = returning(tmp_path)
     before = path.read_bytes()
-    got = firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+    got = boxed.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
     assert got == {"CLAUDE_CODE_SANDBOXED": "1"}
     assert path.read_bytes() == before  # no trust planted for a folder the box writes
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -59,7 +59,7 @@ def test_a_returning_user_gets_claudes_sandboxed_trust_and_their_file_is_untouch
 def test_a_user_logged_in_without_a_key_needs_no_key_approved(tmp_path: Path) -> None:
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
     accepted(tmp_path / ".claude")
-    assert firstrun.box_env(LINE, {"HOME": str(tmp_path)}) == SANDBOXED
+    assert boxed.box_env(LINE, {"HOME": str(tmp_path)}) == SANDBOXED
 
 
 @pytest.mark.parametrize("state", [None, "{not json", "[]", '{"hasCompletedOnboarding": false}'])
@@ -69,7 +69,7 @@ def test_a_user_whose_claude_never_ran_is_told_what_to_run_once(
     if state is not None:
         (tmp_path / ".claude.json").write_text(state)
     with pytest.raises(SandboxError) as e:
-        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+        boxed.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
     msg = str(e.value)
     assert "\n" not in msg and "run `claude` once outside looop" in msg
     assert str(tmp_path / ".claude.json") in msg
@@ -80,14 +80,14 @@ def test_a_key_claude_never_approved_is_not_approved_on_the_users_behalf(tmp_pat
     before = path.read_bytes()
     other = "sk-ant-another-key-zyxwvutsrqponmlkjihgfedcba"
     with pytest.raises(SandboxError, match="has not approved this ANTHROPIC_API_KEY"):
-        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": other})
+        boxed.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": other})
     assert path.read_bytes() == before
 
 
 def test_a_rejected_key_says_it_was_rejected(tmp_path: Path) -> None:
     returning(tmp_path, customApiKeyResponses={"approved": [], "rejected": [KEY[-20:]]})
     with pytest.raises(SandboxError, match="told not to use this ANTHROPIC_API_KEY"):
-        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+        boxed.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
 
 
 def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> None:
@@ -96,9 +96,9 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
     returning(conf)
     accepted(conf)  # $CLAUDE_CONFIG_DIR/settings.json
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(conf), "ANTHROPIC_API_KEY": KEY}
-    assert firstrun.box_env(LINE, env) == SANDBOXED
+    assert boxed.box_env(LINE, env) == SANDBOXED
     with pytest.raises(SandboxError):
-        firstrun.box_env(LINE, {**env, "CLAUDE_CONFIG_DIR": str(tmp_path)})
+        boxed.box_env(LINE, {**env, "CLAUDE_CONFIG_DIR": str(tmp_path)})
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_a_user_who_never_accepted_bypass_mode_is_told_what_to_run_once(
     else:
         path.write_text(settings)
     with pytest.raises(SandboxError) as e:
-        firstrun.box_env(line, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+        boxed.box_env(line, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
     msg = str(e.value)
     assert "\n" not in msg and str(path) in msg
     assert "run `claude --dangerously-skip-permissions` once outside looop" in msg
@@ -137,11 +137,11 @@ def test_bypass_mode_accepted_in_the_lines_own_settings_is_accepted(tmp_path: Pa
     env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
     yes = '{"skipDangerousModePermissionPrompt":true}'
     own = f"claude --dangerously-skip-permissions --settings '{yes}' hi"
-    assert firstrun.box_env(own, env) == SANDBOXED
+    assert boxed.box_env(own, env) == SANDBOXED
     kept = accepted(tmp_path / "mine")  # --settings FILE, and --settings=FILE
     for spelling in (f"--settings {kept}", f"--settings={kept}"):
         line = f"claude --dangerously-skip-permissions {spelling} hi"
-        assert firstrun.box_env(line, env) == SANDBOXED, spelling
+        assert boxed.box_env(line, env) == SANDBOXED, spelling
 
 
 def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> 
     (tmp_path / ".claude" / "settings.json").unlink()
     env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY}
     for line in ("claude --model opus hi", "claude --permission-mode plan hi"):
-        assert firstrun.box_env(line, env) == SANDBOXED, line
+        assert boxed.box_env(line, env) == SANDBOXED, line
 
 
 @pytest.mark.parametrize(
@@ -164,20 +164,20 @@ def test_a_line_not_in_bypass_mode_needs_no_warning_accepted(tmp_path: Path) -> 
     ],
 )
 def test_a_line_that_does_not_run_claude_needs_no_answers(tmp_path: Path, line: str) -> None:
-    assert firstrun.box_env(line, {"HOME": str(tmp_path)}) == {}
+    assert boxed.box_env(line, {"HOME": str(tmp_path)}) == {}
 
 
 @pytest.mark.parametrize("line", ["/usr/local/bin/claude go", "env A=1 claude go", "X=1 claude"])
 def test_claude_by_any_spelling_of_its_line_is_checked(tmp_path: Path, line: str) -> None:
     with pytest.raises(SandboxError, match="run `claude` once"):
-        firstrun.box_env(line, {"HOME": str(tmp_path)})
+        boxed.box_env(line, {"HOME": str(tmp_path)})
 
 
 def test_opencode_that_ran_once_outside_starts_with_nothing_asked(tmp_path: Path) -> None:
     conf = tmp_path / ".config" / "opencode"
     conf.mkdir(parents=True)
     (conf / ".gitignore").write_text("node_modules\n")
-    assert firstrun.box_env("opencode --prompt hi", {"HOME": str(tmp_path)}) == {}
+    assert boxed.box_env("opencode --prompt hi", {"HOME": str(tmp_path)}) == {}
     assert sorted(os.listdir(conf)) == [".gitignore"]  # nothing written for it
 
 
@@ -194,7 +194,7 @@ def test_opencode_that_never_ran_is_told_what_to_run_once(tmp_path: Path, env_of
     else:
         (tmp_path / ".config" / "opencode" / ".gitignore").unlink()
     with pytest.raises(SandboxError) as e:
-        firstrun.box_env("env A=1 opencode --prompt hi", env)
+        boxed.box_env("env A=1 opencode --prompt hi", env)
     msg = str(e.value)
     assert "run `opencode` once outside looop" in msg and "\n" not in msg
     assert "opencode" in msg.split("(")[1]  # names the folder it looked in
@@ -216,7 +216,7 @@ def test_gemini_whose_login_was_chosen_outside_starts_with_nothing_asked(
 ) -> None:
     path = _gemini_settings(tmp_path, settings)
     before = path.read_bytes()
-    assert firstrun.box_env("gemini --prompt-interactive hi", {"HOME": str(tmp_path)}) == {}
+    assert boxed.box_env("gemini --prompt-interactive hi", {"HOME": str(tmp_path)}) == {}
     assert path.read_bytes() == before  # nothing written for it
 
 
@@ -234,7 +234,7 @@ def test_gemini_that_never_chose_a_login_is_told_what_to_run_once(
     elif settings is not None:
         _gemini_settings(tmp_path, settings)
     with pytest.raises(SandboxError) as e:
-        firstrun.box_env("env A=1 gemini -i hi", {"HOME": str(tmp_path)})
+        boxed.box_env("env A=1 gemini -i hi", {"HOME": str(tmp_path)})
     msg = str(e.value)
     assert "run `gemini` once outside looop" in msg and "\n" not in msg
     assert str(tmp_path / ".gemini" / "settings.json") in msg
@@ -243,9 +243,9 @@ def test_gemini_that_never_chose_a_login_is_told_what_to_run_once(
 def test_gemini_cli_home_is_where_gemini_keeps_its_settings(tmp_path: Path) -> None:
     _gemini_settings(tmp_path / "elsewhere", {"security": {"auth": {"selectedType": "x"}}})
     env = {"HOME": str(tmp_path), "GEMINI_CLI_HOME": str(tmp_path / "elsewhere")}
-    assert firstrun.box_env("gemini", env) == {}
+    assert boxed.box_env("gemini", env) == {}
     with pytest.raises(SandboxError):
-        firstrun.box_env("gemini", {"HOME": str(tmp_path)})
+        boxed.box_env("gemini", {"HOME": str(tmp_path)})
 
 
 def _codex_home(home: Path, **files: str) -> Path:
@@ -269,7 +269,7 @@ def test_codex_that_ran_once_outside_starts_with_nothing_asked(
 ) -> None:
     conf = _codex_home(tmp_path, **files)
     before = sorted(os.listdir(conf))
-    assert firstrun.box_env("codex --no-daemon 'hi'", {"HOME": str(tmp_path)}) == {}
+    assert boxed.box_env("codex --no-daemon 'hi'", {"HOME": str(tmp_path)}) == {}
     assert sorted(os.listdir(conf)) == before  # nothing written for it
 
 
@@ -286,7 +286,7 @@ def test_codex_that_never_ran_is_told_what_to_run_once(
     if files is not None:
         _codex_home(tmp_path, **files)
     with pytest.raises(SandboxError) as e:
-        firstrun.box_env("env A=1 codex --no-daemon hi", {"HOME": str(tmp_path)})
+        boxed.box_env("env A=1 codex --no-daemon hi", {"HOME": str(tmp_path)})
     msg = str(e.value)
     assert "run `codex` once outside looop" in msg and "\n" not in msg
     assert str(tmp_path / ".codex") in msg
@@ -295,6 +295,6 @@ def test_codex_that_never_ran_is_told_what_to_run_once(
 def test_codex_home_is_where_codex_keeps_its_login(tmp_path: Path) -> None:
     _codex_home(tmp_path / "elsewhere", auth_json='{"OPENAI_API_KEY": "sk-x"}')
     env = {"HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "elsewhere" / ".codex")}
-    assert firstrun.box_env("codex hi", env) == {}
+    assert boxed.box_env("codex hi", env) == {}
     with pytest.raises(SandboxError, match="run `codex` once"):
-        firstrun.box_env("codex hi", {"HOME": str(tmp_path)})  # ~/.codex has none
+        boxed.box_env("codex hi", {"HOME": str(tmp_path)})  # ~/.codex has none

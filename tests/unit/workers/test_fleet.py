@@ -13,8 +13,7 @@ import pytest
 from looop.home.clock import SystemClock, offset_stamp
 from looop.home.store import write_json
 from looop.human.mailbox import pending
-from looop.views.fleet import fleet_rows_at
-from looop.views.render import fleet_json
+from looop.views.fleet import fleet_json, fleet_rows_at
 from looop.views.workerrows import waiting_workers
 from tests.clocks import FixedClock
 

@@ -1,4 +1,4 @@
-"""Review comments written in an editor (workers/reviewedit.py): the diff quoted line by line,
+"""Review comments written in an editor (workers/reviewsend.py): the diff quoted line by line,
 a comment under a line is on that line (FILE:LINE as --comment takes it), text above the first
 file on the whole change; an unchanged or emptied file adds nothing and says why; an edited or
 deleted diff line, or a comment under a header, is refused in one line naming it."""
@@ -10,8 +10,8 @@ import pytest
 from looop.cli.reviewedit import editor_of
 from looop.home.errors import LooopError
 from looop.workers.review import RepoChange, Review, Verify
-from looop.workers.reviewedit import Draft, draft, parse
 from looop.workers.reviewgit import FileChange, Hunk
+from looop.workers.reviewsend import Draft, draft, parse
 
 ESC = "\x1b"
 

@@ -24,8 +24,8 @@ from looop.views.statustext import print_status
 from looop.web import reads
 from looop.web.metrics import LoopCollector
 from looop.workers.errors import StartHeld, WorkerError
-from looop.workers.heldstart import hold_if_limited, request_from, request_json
 from looop.workers.started import StartRequest
+from looop.workers.startrecord import hold_if_limited, request_from, request_json
 from tests.clocks import FixedClock
 
 CLAUDE = "claude --session-id {{session_id}} {{prompt_file}}"

@@ -1,5 +1,5 @@
 """The move that proposes a landing: propose_land raises an ask carrying the worker's change
-(workers/landpropose.py) for a human to approve by landing it or to decline. It lands nothing:
+(workers/review.py) for a human to approve by landing it or to decline. It lands nothing:
 landing is a human's action (act/landing.py), which no move imports."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from looop.act.moves.far import backend_for
 from looop.act.outcome import ExecError
 from looop.core.text import one_line
 from looop.home.errors import LooopError
-from looop.workers import landpropose
-from looop.workers.reviewjson import review_from_json
+from looop.workers import review
+from looop.workers.review import review_from_json
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,6 @@ into its base): they land or decline it, never you.
             wid = strip_worker_prefix(self.id)
             # read by its Backend where its checkouts are: here, on an SSH host, in a pod
             r = review_from_json(backend_for(by.ctx, wid).review(wid))
-            return landpropose.propose(by.ctx, wid, self.reason.strip(), r)
+            return review.propose(by.ctx, wid, self.reason.strip(), r)
         except LooopError as e:
             raise ExecError(f"propose_land: {e}") from e

@@ -1,7 +1,7 @@
 """The home's side of a Kubernetes worker's change: its checkouts are clones in its pod, so the
 home asks the pod — an exec of `looop pod change OP --b64 REQ` in the worker's container,
 JSON out (act/landthere.py answers it there with the same review code) — and adds its own
-parts (workers/reviewfar.py: rounds, verify, proposal).
+parts (workers/review.py: rounds, verify, proposal).
 
 A pod whose Job ended has no checkouts any more (its emptyDir went with it): review, comments
 and landing are refused in one line that says so and where its work is (wherever it pushed
@@ -17,10 +17,8 @@ from looop.home import jsonio
 from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
 from looop.remote.kube.cluster import KubeCluster, job_over
 from looop.sessions.state import SessionError
-from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
-from looop.workers.review import Review
-from looop.workers.reviewfar import away_review
+from looop.workers.review import Review, away_review, far_diff
 
 REVIEW_TIMEOUT_S = 60.0
 OLDER = (

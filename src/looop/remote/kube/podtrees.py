@@ -14,8 +14,7 @@ import os
 from collections.abc import Sequence
 
 from looop.core.context import Ctx
-from looop.workers.treegit import git_in
-from looop.workers.treerecord import Tree, load, save
+from looop.workers.treerecord import Tree, git_in, load, save
 
 CHECKOUTS_ENV = "LOOOP_CHECKOUTS"  # the Job's folder names of several repos, in order
 

@@ -23,10 +23,10 @@ from looop.remote.ssh.farreview import far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable, link
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec, T, Ways
-from looop.workers.change import far_diff
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
+from looop.workers.review import far_diff
 from looop.workers.started import StartRequest
 
 LS_TIMEOUT_S = 10.0
@@ -237,7 +237,7 @@ class SshBackend(Polled):
             ) from None
 
     def diff(self, sid: str) -> dict[str, Any]:
-        """Read on its host, where its checkouts are (the satellite's workers/change)."""
+        """Read on its host, where its checkouts are (the satellite's workers/review)."""
         return far_diff(self._newer("diff", sid), sid, f"host {self.host}")
 
     def review(self, sid: str) -> dict[str, Any]:

@@ -18,8 +18,7 @@ from looop.home.errors import CorruptState
 from looop.remote import untrusted
 from looop.sessions import hold
 from looop.sessions.state import META, Session, list_sessions
-from looop.workers.diskuse import measure
-from looop.workers.writable import Writable
+from looop.workers.diskuse import Writable, measure
 
 OVER = "budgets"  # a worker paused for its disk: `<id>.over` here, as at home
 

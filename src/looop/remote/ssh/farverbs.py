@@ -1,6 +1,6 @@
 """The satellite's start verbs (`hello`, `spawn`, `verify`): what a start on an SSH host
 needs (start's checkout, sandbox and session; hostverify's check), imported at the top; and
-its change verb (`diff`: a worker's checkouts read here, workers/change.py; its review is
+its change verb (`diff`: a worker's checkouts read here, workers/review.py; its review is
 act/landthere.py's).
 
 Only the satellite process of one of these verbs loads this module (cli/satellite.py picks it
@@ -20,7 +20,7 @@ from looop.home.errors import LooopError
 from looop.remote.ssh import hostverify, start
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
-from looop.workers.change import diff_of
+from looop.workers.review import diff_of
 
 
 def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
 START_VERBS = ("hello", "spawn", "verify")
 # A far worker's review, its round's resume and its landing (act/landthere.py), likewise.
 THERE_VERBS = ("review", "resume", "land")
-# A worker's diff (git) is read by farverbs.py too (workers/change.py).
+# A worker's diff (git) is read by farverbs.py too (workers/review.py).
 CHANGE_VERBS = ("diff",)
 
 if TYPE_CHECKING:
