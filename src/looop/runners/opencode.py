@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile
+from looop.runners.runnerprofile import PROVIDER_KEYS, RunnerProfile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -58,14 +58,7 @@ PROFILE = RunnerProfile(
     state=("~/.local/share/opencode", "~/.local/state/opencode"),
     config=("~/.config/opencode", "~/.cache/opencode"),
     made=("~/.cache/opencode/bin",),
-    login_env=(
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "GROQ_API_KEY",
-        "OPENROUTER_API_KEY",
-        "XAI_API_KEY",
-    ),
+    login_env=PROVIDER_KEYS,
     login_files=(
         ("XDG_DATA_HOME", "opencode/auth.json"),
         ("", ".local/share/opencode/auth.json"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile, text
+from looop.runners.runnerprofile import PROVIDER_KEYS, RunnerProfile, text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -50,15 +50,7 @@ PROFILE = RunnerProfile(
     domains=("api.anthropic.com",),
     state=("~/.pi/agent/sessions",),
     config=("~/.pi",),
-    login_env=(
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "GROQ_API_KEY",
-        "OPENROUTER_API_KEY",
-        "XAI_API_KEY",
-        "MISTRAL_API_KEY",
-    ),
+    login_env=(*PROVIDER_KEYS, "MISTRAL_API_KEY"),
     login_files=(
         ("PI_CODING_AGENT_DIR", "auth.json"),
         ("", ".pi/agent/auth.json"),

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     RecordUsage = tuple[str, str, int, int, int, int, object] | None
 
 
+# the API keys the multi-provider CLIs (opencode, pi) each take as a login
+PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
+                 "OPENROUTER_API_KEY", "XAI_API_KEY")  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class RunnerProfile:
     """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
