@@ -91,6 +91,11 @@ class KubeHost:
     def url(self) -> str:
         return self.target
 
+    def job_options(self) -> dict[str, Any]:
+        """What each worker's Job is made with (manifests.WorkerShape's options)."""
+        kept = ("image", "cpu", "memory", "deadline_s", "ttl_s", "secret_env", "git_secret")
+        return {"template": self.pod_template, **{k: getattr(self, k) for k in kept}}
+
     def to_json(self) -> dict[str, Any]:
         return {"v": FORMAT, "kind": K8S, **asdict(self)}
 
@@ -181,23 +186,14 @@ def _kube_host(f: dict[str, Any]) -> KubeHost:
         raise HostError("a Kubernetes host needs a name and a k8s://CONTEXT/NAMESPACE target")
     check_name(name)
     parse_target(target)
-    mf.check_image(f["image"])
     check_cap(f["cap"])
     if kubeconfig is not None and (
         not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
     ):
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
-    for secret in (f["secret_env"], f["git_secret"]):
-        if secret is not None:
-            podtemplate.check_secret_name(secret)
-    for quantity in ("cpu", "memory"):
-        if f[quantity] is not None:
-            mf.check_quantity(quantity, f[quantity])
-    mf.check_deadline(f["deadline_s"])
-    mf.check_ttl(f["ttl_s"])
-    if f["pod_template"] is not None:
-        podtemplate.check_template(f["pod_template"])
-    return KubeHost(**f)
+    h = KubeHost(**f)
+    mf.WorkerShape("host", ["x"], home="", **h.job_options())  # as each worker's Job checks them
+    return h
 
 
 def check_cap(cap: Any) -> int:
@@ -209,8 +205,7 @@ def check_cap(cap: Any) -> int:
 def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None) -> Host:
     check_name(name)
     host, user, port = parse_url(url)
-    if cap < 0:
-        raise HostError("--cap must be 0 (no cap) or more")
+    check_cap(cap)
     _not_registered(data, name)
     if ssh_config is not None and not os.path.isfile(ssh_config):
         raise HostError(f"--ssh-config {ssh_config}: no such file")
@@ -225,19 +220,13 @@ def kube_host(
     name: str,
     target: str,
     *,
-    image: str,
-    cap: int = 0,
     kubeconfig: str | None = None,
-    secret_env: str | None = None,
-    cpu: str | None = None,
-    memory: str | None = None,
-    deadline_s: int = DEFAULT_DEADLINE_S,
-    ttl_s: int = DEFAULT_TTL_S,
     pod_template: str | None = None,
-    git_secret: str | None = None,
+    **opts: Any,
 ) -> KubeHost:
     """A Kubernetes host as `host add` would register it: every value checked (one line
-    each), nothing written; `pod_template`: a YAML or JSON file, kept in the record."""
+    each), nothing written; `pod_template`: a YAML or JSON file, kept in the record; `opts`:
+    its other fields (image, cap, cpu, …), each left out a KubeHost's default (cap: 0)."""
     check_name(name)
     parse_target(target)
     cfg = None
@@ -245,22 +234,10 @@ def kube_host(
         if not os.path.isfile(kubeconfig):
             raise HostError(f"--kubeconfig {kubeconfig}: no such file")
         cfg = os.path.abspath(kubeconfig)
-    h = _kube_host(
-        {
-            "name": name,
-            "target": target,
-            "image": image,
-            "cap": cap,
-            "kubeconfig": cfg,
-            "secret_env": secret_env,
-            "cpu": cpu,
-            "memory": memory,
-            "deadline_s": deadline_s,
-            "ttl_s": ttl_s,
-            "pod_template": None if pod_template is None else _template_file(pod_template),
-            "git_secret": git_secret,
-        }
-    )
+    given = {f.name: f.default for f in fields(KubeHost) if f.default is not MISSING}
+    given |= {"name": name, "target": target, "kubeconfig": cfg, "cap": 0, **opts}
+    given["pod_template"] = None if pod_template is None else _template_file(pod_template)
+    h = _kube_host(given)
     _not_registered(data, name)
     return h
 
