@@ -9,10 +9,9 @@ carries the outcome the beat recorded for it (loop/ended.py), as a worker at hom
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import store, where
@@ -25,16 +24,13 @@ from looop.remote.hosts import LOCAL, AnyHost, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.place import loads
-from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, ssh_records
+from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, host_rows, ssh_records
 from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
 from looop.views import outcomes
 from looop.views.needsinput import HEALTH
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
-
-A = TypeVar("A")
-C = TypeVar("C")
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -61,12 +57,6 @@ def remote_of(ctx: Ctx, wid: str) -> Backend | None:
     if not reg.record_file(ctx.paths.data, wid).exists():
         return None
     return backend_for(ctx, wid)
-
-
-def _asked(clients: dict[str, C], ask: Callable[[C], A]) -> dict[str, A]:
-    """Each host asked once, all at once."""
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(clients))) as pool:
-        return dict(zip(clients, pool.map(ask, clients.values()), strict=True))
 
 
 def _rows(
@@ -98,16 +88,12 @@ def _rows(
 
 def _ls(lk: Link) -> dict[str, dict[str, Any]] | None:
     """The SSH host's workers by id, or None when it does not answer."""
-    try:
-        got = lk.call("ls", {}, timeout=LS_TIMEOUT_S)
-    except HostError:
-        return None
-    rows = got.get("workers")
-    if not isinstance(rows, list):
+    rows = host_rows(lk, "ls", {})
+    if rows is None:
         return None
     listed: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if isinstance(r, dict) and isinstance(r.get("id"), str):
+        if isinstance(r.get("id"), str):
             listed.setdefault(r["id"], r)
     return listed
 
@@ -136,7 +122,7 @@ def ssh_rows(
     return _rows(
         data,
         recs,
-        _asked(links, _ls),
+        reg.each_at_once(links, _ls),
         lambda w, h, rec, row: _far_row(w, h, rec, row, clock, judge),
     )
 
@@ -184,7 +170,7 @@ def kube_rows(
         r["started_at"] = got["started_at"] or rec.get("started_at")
         return r
 
-    out = _rows(data, recs, _asked(backends, _listing), pod_row)
+    out = _rows(data, recs, reg.each_at_once(backends, _listing), pod_row)
     if look:
         podlook.look(data, out, backends, clock)
     else:

@@ -8,14 +8,15 @@ a record that does not read back as one is an error, never a host that silently 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
@@ -40,8 +41,18 @@ DEFAULT_DEADLINE_S = 4 * 3600  # as KubeBackend: the stuck backstop
 DEFAULT_TTL_S = 3600
 
 
+A = TypeVar("A")
+C = TypeVar("C")
+
+
 class HostError(LooopError):
     pass
+
+
+def each_at_once(clients: Mapping[str, C], ask: Callable[[C], A]) -> dict[str, A]:
+    """Each host (by name: its client) asked once, all at once."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(clients))) as pool:
+        return dict(zip(clients, pool.map(ask, clients.values()), strict=True))
 
 
 @dataclass(frozen=True)

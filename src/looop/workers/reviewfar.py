@@ -1,7 +1,7 @@
 """A worker whose checkouts are away from home (on an SSH host, in a Kubernetes pod) has its
 change read there, by the same review code, and answered as JSON; the home adds what is its
 own — the comment rounds, the verify it ran, the decider's proposal. One merge of the two for
-every place (remote/ssh/farreview.py asks a host's satellite, act/landfar.py a pod)."""
+every place (remote/ssh/backend.far_review asks a host's satellite, act/landfar.py a pod)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify
+from looop.remote.ssh.link import PROTOCOL
+from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
 from looop.remote.ssh.shim import script
 from looop.sandbox import worker as sbx
 from looop.sessions import client
@@ -28,8 +30,40 @@ from looop.sessions.state import Session, SessionError, get_session, reap
 from looop.workers import bridge, startrecord, treerecord, workspace
 from looop.workers import resume as rsm
 from looop.workers import worktree as wt
+from looop.workers.change import diff_of
 from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
 from looop.workers.mcpwire import wire
+
+
+def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
+    """The satellite's start verbs (`hello`, `spawn`, `verify`) and its change verb (`diff`: a
+    worker's checkouts read here, workers/change.py; its review is act/landthere.py's)."""
+    if op == "hello":
+        relay = root / RELAY
+        if req.get("fresh"):
+            store.remove(relay)  # a dead master's forward: a fresh one binds it again
+        root.mkdir(parents=True, exist_ok=True)
+        refresh_shims(root, ctx.env.get("HOME", ""))
+        return {
+            "version": version,
+            "protocol": PROTOCOL,
+            "dir": str(root),
+            "relay": str(relay),
+            "python": sys.version.split()[0],
+            "uid": os.geteuid(),
+            "sandbox_missing": boxed.missing(dict(ctx.env)),  # what keeps srt from running here
+        }
+    if op == "spawn":
+        sid = worker_id(req)
+        s, trees = spawn(ctx, root, sid, req, root / RELAY)
+        shown = asdict(trees[0]) if trees else None  # what a home before "trees" reads
+        row = worker_row(root, s, ctx.clock)
+        return {"row": row, "tree": shown, "trees": [asdict(t) for t in trees]}
+    if op == "verify":
+        return hostverify.verify(ctx, req)
+    if op == "diff":
+        return diff_of(ctx, worker_id(req))
+    raise LooopError(f"unknown satellite verb {op!r}")
 
 
 def refresh_shims(root: Path, home: str) -> None:
@@ -39,11 +73,6 @@ def refresh_shims(root: Path, home: str) -> None:
     for path in (root / "bin" / "looop", Path(home, boxed.SHIM_DIR, "looop") if home else None):
         if path is not None and path.is_file() and store.write_if_changed(path, body):
             os.chmod(path, 0o755)
-
-
-def sandbox_missing(ctx: Ctx) -> list[str]:
-    """What keeps srt from running here (`host check` says it; [] = ready)."""
-    return boxed.missing(dict(ctx.env))
 
 
 def _home_gone(fd: int = 1) -> bool:
