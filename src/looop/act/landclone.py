@@ -1,6 +1,6 @@
 """Inside a Kubernetes worker's pod: `looop pod change OP` reads and lands the worker's change
 where its checkouts are — clones the init containers made, recorded at `pod run`
-(remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landfar.py).
+(remote/kube/podrun.record_checkouts) — JSON in (base64) and out, for its home (act/landfar.py).
 
 - `review`: as an SSH host's satellite answers it (act/landthere.py: the change, the commits
   after `since`, each FILE:LINE comment of `lines` with its lines at the branch's tip).

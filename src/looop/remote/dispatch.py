@@ -15,7 +15,6 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, resolve
 from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
-from looop.remote import place as placement
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
@@ -69,10 +68,10 @@ def place(
             return None
         if repo is not None and is_host_path(repo):
             return None
-        host = placement.choose(data, local_live, max_workers, home=repo is None)
+        host = reg.choose(data, local_live, max_workers, home=repo is None)
     if host == LOCAL:
         return None
-    placement.check_room(data, reg.check_name(host))
+    reg.check_room(data, reg.check_name(host))
     return host
 
 

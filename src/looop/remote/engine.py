@@ -23,7 +23,6 @@ from looop.remote import untrusted
 from looop.remote.hosts import LOCAL, AnyHost, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
-from looop.remote.place import loads
 from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, host_rows, ssh_records
 from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
@@ -364,7 +363,7 @@ def with_hosts(
             "cap": h.cap,
             "reachable": h.name not in silent,
         }
-        for h, n in loads(data)
+        for h, n in reg.loads(data)
     ]
     for r in far:  # the fields fleet_view's rows carry that remote rows lack
         r.setdefault("note", None)

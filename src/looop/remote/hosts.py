@@ -24,9 +24,8 @@ from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
 from looop.remote import untrusted
 from looop.remote.kube import manifests as mf
-from looop.remote.kube import podtemplate
 from looop.remote.kube.cluster import load_client
-from looop.remote.kube.target import parse_target
+from looop.remote.kube.target import check_template, parse_target
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
@@ -263,7 +262,7 @@ def _template_file(path: str) -> Any:
             patch = yaml.safe_load(f)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise HostError(f"--pod-template {path}: {' '.join(str(e).split())[:200]}") from None
-    return podtemplate.check_template(patch, models)
+    return check_template(patch, models)
 
 
 def _not_registered(data: Path, name: str) -> None:
@@ -425,3 +424,57 @@ def remote_worker(data: Path) -> Callable[[str], str | None]:
         return None
 
     return allowed
+
+
+# -- placement: which host a worker goes to (choose)
+
+UNLIMITED = 1 << 30
+
+
+def loads(data: Path) -> list[tuple[AnyHost, int]]:
+    live: dict[str, int] = {}
+    for rec in records(data).values():
+        if not rec.get("over"):
+            live[rec["host"]] = live.get(rec["host"], 0) + 1
+    return [(h, live.get(h.name, 0)) for h in all_hosts(data)]
+
+
+def room(cap: int, live: int) -> int:
+    return (cap if cap > 0 else UNLIMITED) - live
+
+
+def check_room(data: Path, name: str) -> AnyHost:
+    for h, n in loads(data):
+        if h.name == name:
+            if h.cap and n >= h.cap:
+                raise HostError(
+                    f"host {name} is full: {n} live workers (cap {h.cap}); kill one, raise "
+                    f"its cap, or start the worker elsewhere"
+                )
+            return h
+    return lookup(data, name)  # says there is no such host
+
+
+def choose(data: Path, local_live: int, max_workers: int, home: bool = True) -> str:
+    """The host with the most room left (LOCAL for the home), by one documented rule, SSH
+    and Kubernetes hosts alike: each host's cap minus its live workers (a host without a cap
+    counts as the home's `max_workers`, and an unlimited home as unlimited), the home counted
+    as a host with `max_workers`; a tie goes to the home first, then to hosts in name order.
+    Load is counted from the home's records, so placing costs no network round trip. With
+    `--host NAME` (or a decision's `host`) a worker goes there, within its cap (check_room);
+    with a repo it is placed by its repo first (remote/dispatch.py): a path stays home, a URL
+    goes to a host (`home` False: the hosts only)."""
+    best, best_room = LOCAL, room(max_workers, local_live) if home else -UNLIMITED
+    for h, n in loads(data):
+        r = room(h.cap or max_workers, n)
+        if r > best_room:
+            best, best_room = h.name, r
+    if best_room <= 0:
+        raise HostError(
+            f"every host is full (the home's max_workers {max_workers} and each host's cap) "
+            "— kill a worker or raise a cap"
+            if home
+            else "every host is full (each host's cap), and only a host clones a repo URL — "
+            "kill a worker there or raise a cap"
+        )
+    return best

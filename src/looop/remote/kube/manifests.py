@@ -20,9 +20,9 @@ from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
 from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR, clone_steps, folders, git_env
-from looop.remote.kube.podtemplate import CONTAINER as CONTAINER
-from looop.remote.kube.podtemplate import ManifestError as ManifestError
-from looop.remote.kube.podtemplate import check_secret_name, check_template, patched
+from looop.remote.kube.target import CONTAINER as CONTAINER
+from looop.remote.kube.target import ManifestError as ManifestError
+from looop.remote.kube.target import check_secret_name, check_template, patched
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
 from looop.runners import RUNNERS
@@ -304,7 +304,7 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
         env.append({"name": KNOBS[BOUND_KNOBS[word]].env, "value": str(n)})
     if shape.repo is not None:
         env.append({"name": "LOOOP_WORKSPACE", "value": shape.workdir})
-    if shape.checkouts:  # the order the pod records its clones in (podtrees.py)
+    if shape.checkouts:  # the order the pod records its clones in (podrun.record_checkouts)
         names = ",".join(name for name, _ in shape.checkouts)
         env.append({"name": "LOOOP_CHECKOUTS", "value": names})
     if shape.with_contract:
