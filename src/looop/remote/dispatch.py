@@ -97,12 +97,12 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     # bounded there as here (remote/bounds.py): its pod's limits, its session's on a host
     bounded = bounds.sent(ctx.knobs(cfg))
     req = replace(req, verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
+    req = replace(req, mcp=mcp_tools_on(cfg))
     if isinstance(h, reg.KubeHost):
         brief = contract + pod_note(req.repos) + task  # several: where each clone is
-        session = _start_in_job(ctx, h, replace(req, mcp=mcp_tools_on(cfg)), brief, cfg)
+        session = _start_in_job(ctx, h, req, brief, cfg)
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
-        req = replace(req, mcp=mcp_tools_on(cfg))
         session, branch_there = _start_on_host(ctx, host, req, contract, task)
         there: dict[str, Any] = {} if branch_there is None else {"branch": branch_there}
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on, **there)

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
@@ -41,6 +40,7 @@ from looop.remote.kube.cluster import (
     Unreachable,
     exit_code_of,
     job_over,
+    last_json,
     limit_of,
 )
 from looop.remote.kube.podchange import pod_diff, pod_review
@@ -341,11 +341,7 @@ class KubeBackend(KubeCluster, Polled):
         cmd = ["looop", "pod", "send", "--id", sid, "--b64", b64]
         if newline:
             cmd.append("--newline")
-        out = self.exec_in(sid, cmd)
-        try:
-            got = jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else {}
-        except ValueError:
-            got = {}
+        got = last_json(self.exec_in(sid, cmd))
         return got if isinstance(got, dict) else {}
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:

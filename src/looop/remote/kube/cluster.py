@@ -301,6 +301,14 @@ class Unreachable(SessionError, HostUnreachable):
     """The cluster's API cannot be reached: not an answer about the worker."""
 
 
+def last_json(out: str) -> Any:
+    """An exec's answer: its output's last line as JSON (None: none, or not JSON)."""
+    try:
+        return jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else None
+    except ValueError:
+        return None
+
+
 def one_line(e: BaseException | str) -> str:
     text = " ".join(str(e).split())
     text = "".join(c if c.isprintable() else "?" for c in text)
