@@ -211,13 +211,8 @@ def sandbox_parts(lk: Link, srt_path: str | None) -> list[str]:
     and ripgrep when the host can apt them (root, or sudo without a password). One line per
     thing done or left undone, saying how to do it by hand."""
 
-    said: dict[str, str] = {}
-    for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines():
-        k, _, v = line.partition("=")
-        if k == "no":
-            said[f"no-{v}"] = "1"
-        else:
-            said[k] = v
+    lines = (line.partition("=") for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines())
+    said = dict((f"no-{v}", "1") if k == "no" else (k, v) for k, _, v in lines)
     out: list[str] = []
     pkg = srt_package(srt_path)
     if said.get("srt") and not said.get("mine"):
