@@ -39,16 +39,12 @@ def host_of(data: Path, wid: str) -> AnyHost | None:
     return reg.lookup(data, name) if name is not None else None
 
 
-def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
-    if isinstance(h, KubeHost):
-        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
-    return SshBackend(ctx, h.name)
-
-
 def backend_for(ctx: Ctx, wid: str) -> Backend | None:
     """The backend of a remote worker the home started (None: not a remote worker)."""
     h = host_of(ctx.paths.data, wid)
-    return backend_on(ctx, h) if h is not None else None
+    if isinstance(h, KubeHost):
+        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
+    return SshBackend(ctx, h.name) if h is not None else None
 
 
 def remote_of(ctx: Ctx, wid: str) -> Backend | None:
@@ -302,15 +298,6 @@ def _outcome(data: Path, wid: str) -> str | None:
     rec = reg.record(data, wid) or {}
     gen = str(rec.get("started_at") or "")
     return outcomes.outcome_of(outcomes.read_record(str(data), wid), gen)
-
-
-def remote_rows_at(
-    data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """remote_rows for the home's fleet (views/fleet.py, `looop ls`): the data dir as a
-    string, the workers waiting on an ask read here."""
-    waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    return remote_rows(Path(data), clock, stuck_secs, waiting, env)
 
 
 def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:

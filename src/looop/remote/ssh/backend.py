@@ -56,12 +56,8 @@ def start_remote(
     lk = link(ctx, host)
     wid, runner, repo = req.worker, req.runner or "", req.repo
     spawn = spawn_request(req, prompt, contract)
-    sandbox = req.policy
-    boxed = sandbox is not None and sandbox.on
-    if sandbox is not None and sandbox.on:
-        spawn["sandbox"] = encode_sandbox(sandbox)
-        spawn["host"] = host  # the host's own refusals name it as the home does
-
+    if req.policy is not None and req.policy.on:  # the host's refusals name it as the home does
+        spawn |= {"sandbox": encode_sandbox(req.policy), "host": host}
     cloning = repo is not None and not is_host_path(repo)
     with reg.starting(ctx.paths.data, wid, host, runner):
         try:
@@ -77,7 +73,7 @@ def start_remote(
         if len(trees) > 1 and isinstance(path, str):  # it works in their folder
             path = os.path.dirname(path.rstrip("/"))
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": path}
-    if boxed:
+    if "sandbox" in spawn:
         more["sandboxed"] = True
     more["bounds"] = spawn["bounds"]  # what its lines name (check_bounds)
     started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
@@ -98,17 +94,11 @@ def _trees(got: dict[str, Any]) -> list[dict[str, Any]]:
 
 def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
     """The satellite's `spawn` request: what it needs, and each option only when given."""
-    spawn: dict[str, Any] = {
-        "id": req.worker,
-        "line": req.line,
-        "prompt": prompt,
-        "env": req.env_additions(),
-    }
-    spawn["size"] = list(req.size)
-    if req.mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
-        spawn["mcp"] = True
+    spawn: dict[str, Any] = dict(id=req.worker, line=req.line, prompt=prompt, size=list(req.size))
+    spawn |= {"env": req.env_additions(), "bounds": dict(req.bounds)}  # bounded as here
     template, conv, find = req.resumable
     for key, value in (
+        ("mcp", True if req.mcp else None),  # the host wires `looop mcp --worker` (mcpwire.py)
         ("contract", contract),
         ("repo", req.repo),
         ("repos", list(req.repos) if len(req.repos) > 1 else None),
@@ -119,7 +109,6 @@ def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[
     ):
         if value is not None:
             spawn[key] = value
-    spawn["bounds"] = dict(req.bounds)  # bounded there as here (remote/bounds.py)
     return spawn
 
 

@@ -64,12 +64,13 @@ def run_dir(root: Path, sid: str) -> Path:
     return root / DIR / sid
 
 
-def workspace(ctx: Ctx, sid: str) -> Path:
-    """Where the worker ran: its worktree or clone while it has one, else work/<id>."""
+def workspace(ctx: Ctx, sid: str, room: Path | None = None) -> Path:
+    """Where the worker ran: its worktree or clone while it has one, else `room` (a boxed
+    worker's: its room's work/) or work/<id>."""
     tree = treerecord.load(ctx, sid)
     if tree is not None and not tree.removed:
         return Path(tree.path)
-    return ctx.paths.data / "work" / sid
+    return room if room is not None else ctx.paths.data / "work" / sid
 
 
 def stored(d: Path) -> dict[str, Any] | None:
@@ -162,11 +163,7 @@ def _in_box(
     """A sandboxed worker's verify as at home (workers/boxed.verify_argv: its walls built again
     from its start record), run in its workspace; srt itself starts in the data dir."""
 
-    tree = treerecord.load(ctx, sid)
-    if tree is not None and not tree.removed:
-        where = Path(tree.path)
-    else:
-        where = Path(sbx.room(ctx, sid)) / "work"
+    where = workspace(ctx, sid, Path(sbx.room(ctx, sid)) / "work")
     env["LOOOP_WORKSPACE"] = str(where)
     line = f"cd -- {shlex.quote(str(where))} || exit 1; {cmd}"
     argv, child = verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))
