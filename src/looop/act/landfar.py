@@ -43,9 +43,7 @@ from looop.remote.kube.podchange import (
     pod_running,
 )
 from looop.remote.repospec import check_branch
-from looop.remote.ssh.backend import SshBackend
-from looop.remote.ssh.farreview import call as _call
-from looop.remote.ssh.farreview import far_review
+from looop.remote.ssh.backend import SshBackend, far_call, far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.errors import Refused
 from looop.workers.review import Review, commits_of, summary_of
@@ -64,7 +62,7 @@ class OnHost(Away):
         return far_review(self.ctx, self.wid, self.host)
 
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        return _call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
+        return far_call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
 
     def send(self, knobs: Knobs) -> Round:
         """The draft round sent as any round is (workers/reviewsend.py), once its host said
@@ -99,7 +97,7 @@ class OnHost(Away):
         summary = f"land worker {wid} on host {host} ({how})"
         with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
             try:
-                got = _call(ctx, host, "land", req, timeout)
+                got = far_call(ctx, host, "land", req, timeout)
             except Unreachable as e:
                 raise LandError(
                     f"{e} during the landing of worker {wid}: it may have landed there — "

@@ -13,7 +13,7 @@ and to land it, with the same code a worker at home is reviewed and landed with.
 
 Inside a Kubernetes worker's pod: `looop pod change OP` reads and lands the worker's change
 where its checkouts are — clones the init containers made, recorded at `pod run`
-(remote/kube/podtrees.py) — JSON in (base64) and out, for its home (act/landfar.py).
+(remote/kube/podrun.record_checkouts) — JSON in (base64) and out, for its home (act/landfar.py).
 
 - `review`: as an SSH host's satellite answers it (above).
 - `diff`: `looop worker diff`'s text, bounded (workers/review.py).

@@ -17,7 +17,6 @@ from looop.remote import hosts as reg
 from looop.remote import tokens
 from looop.remote.kube.cluster import load_client
 from looop.remote.kube.hosted import check
-from looop.remote.place import loads
 from looop.remote.ssh.install import Build, install
 from looop.remote.ssh.link import PROTOCOL, link
 from looop.remote.ssh.relay import serve
@@ -148,7 +147,7 @@ def host_ls(as_json: bool) -> None:
             "cap": h.cap,
             "workers": n,
         }
-        for h, n in loads(ctx.paths.data)
+        for h, n in reg.loads(ctx.paths.data)
     ]
     if as_json:
         click.echo(jsonio.dumps(rows, sort_keys=True))

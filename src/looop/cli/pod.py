@@ -16,7 +16,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import process_env
 from looop.home import jsonio
 from looop.home.errors import LooopError
-from looop.remote.kube import podrun, podtrees
+from looop.remote.kube import podrun
 
 POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)
 
@@ -54,8 +54,8 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
     env = ctx.child_env({"LOOOP_SESSION_ID": sid})
     env["LOOOP_BIN"] = str(podrun.contract_shim(ctx.paths.data, ctx.bin))
-    names = [n for n in ctx.env.get(podtrees.CHECKOUTS_ENV, "").split(",") if n]
-    podtrees.record(ctx, sid, str(Path.cwd()), names)  # its clones, as review reads them
+    names = [n for n in ctx.env.get(podrun.CHECKOUTS_ENV, "").split(",") if n]
+    podrun.record_checkouts(ctx, sid, str(Path.cwd()), names)  # its clones, as review reads them
     code = podrun.run(
         ctx.paths.data,
         sid,

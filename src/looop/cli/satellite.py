@@ -1,5 +1,5 @@
 """`looop satellite KEY OP` (hidden): what the home runs on an SSH host, JSON in and out, one
-process per remote verb (remote/ssh/satellite.py holds the ops, farverbs.py the start ones).
+process per remote verb (remote/ssh/satellite.py holds the ops, start.py the start ones).
 Its own module, so that process loads only what its op needs, not the host verbs' SSH and
 Kubernetes machinery."""
 

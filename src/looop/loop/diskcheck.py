@@ -27,13 +27,13 @@ def _live_workers(ctx: Ctx) -> list[str]:
 
 def check(ctx: Ctx, knobs: Knobs) -> list[str]:
     """Pause every live worker over the disk bound, once (until `worker continue`); the ones
-    paused this beat, and those on SSH hosts said at a bound there (remote/ssh/bounded)."""
+    paused this beat, and those on SSH hosts said at a bound there (remote/ssh/backend)."""
     away: list[str] = []
     if (ctx.paths.host_workers).is_dir():
         # lazy: the remote wing (~85-210 ms), for a home with workers away only
-        from looop.remote.wing import bounded
+        from looop.remote.wing import check_bounds
 
-        away = bounded.check(ctx, knobs)  # SSH hosts' workers, measured and held there
+        away = check_bounds(ctx, knobs)  # SSH hosts' workers, measured and held there
     limit = knobs.num("worker_max_disk")
     if limit <= 0:
         return away

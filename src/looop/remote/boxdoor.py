@@ -23,7 +23,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from looop.contract.verbs import BOX_VERBS
-from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
+from looop.remote.callhome import Pending, Refused, call, new_key, outcome, read_all, request
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -83,7 +83,7 @@ class Proxy:
             s.settimeout(TIMEOUT_S)
             s.connect((self.host if self.host != "localhost" else "127.0.0.1", self.port))
             s.sendall(request)
-            return _all(s)
+            return read_all(s, MAX_ANSWER)
         finally:
             s.close()
 
@@ -133,7 +133,7 @@ class HostDoor:
             except (ConnectionRefusedError, FileNotFoundError):
                 return Refused(NO_HOST, 3)  # no host: never a write of our own instead
             s.sendall(body + b"\n")
-            raw = _all(s)
+            raw = read_all(s, MAX_ANSWER)
         except OSError:
             return None  # cut: the same key again
         finally:
@@ -143,17 +143,6 @@ class HostDoor:
         if not nl or not status.isdigit():
             return None
         return outcome(int(status), data, WHERE_HOST)
-
-
-def _all(s: socket.socket) -> bytes:
-    got, size = [], 0
-    while size <= MAX_ANSWER:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got.append(chunk)
-        size += len(chunk)
-    return b"".join(got)
 
 
 def knock(argv: list[str], env: Mapping[str, str]) -> int | None:

@@ -19,6 +19,7 @@ from looop.home import jsonio
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from socket import socket
     from typing import TextIO
 
 RETRY_S = 1.0
@@ -56,6 +57,18 @@ def request(argv: list[str], worker: str, key: str, stdin: TextIO | None) -> byt
     text = stdin.read() if "-" in argv[1:] and stdin is not None else None
     req = {"v": 1, "key": key, "worker": worker, "argv": argv, "stdin": text}
     return jsonio.dumps(req).encode()
+
+
+def read_all(s: socket, most: int) -> bytes:
+    """What `s` sends until it closes (or once past `most` bytes)."""
+    got, size = [], 0
+    while size <= most:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got.append(chunk)
+        size += len(chunk)
+    return b"".join(got)
 
 
 def answer_of(raw: bytes) -> dict[str, object] | None:

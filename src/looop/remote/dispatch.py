@@ -15,7 +15,6 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, resolve
 from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
-from looop.remote import place as placement
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
@@ -69,10 +68,10 @@ def place(
             return None
         if repo is not None and is_host_path(repo):
             return None
-        host = placement.choose(data, local_live, max_workers, home=repo is None)
+        host = reg.choose(data, local_live, max_workers, home=repo is None)
     if host == LOCAL:
         return None
-    placement.check_room(data, reg.check_name(host))
+    reg.check_room(data, reg.check_name(host))
     return host
 
 
@@ -98,12 +97,12 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     # bounded there as here (remote/bounds.py): its pod's limits, its session's on a host
     bounded = bounds.sent(ctx.knobs(cfg))
     req = replace(req, verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
+    req = replace(req, mcp=mcp_tools_on(cfg))
     if isinstance(h, reg.KubeHost):
         brief = contract + pod_note(req.repos) + task  # several: where each clone is
-        session = _start_in_job(ctx, h, replace(req, mcp=mcp_tools_on(cfg)), brief, cfg)
+        session = _start_in_job(ctx, h, req, brief, cfg)
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
-        req = replace(req, mcp=mcp_tools_on(cfg))
         session, branch_there = _start_on_host(ctx, host, req, contract, task)
         there: dict[str, Any] = {} if branch_there is None else {"branch": branch_there}
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on, **there)

@@ -9,10 +9,9 @@ carries the outcome the beat recorded for it (loop/ended.py), as a worker at hom
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import store, where
@@ -21,20 +20,16 @@ from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
 from looop.remote import untrusted
-from looop.remote.hosts import LOCAL, AnyHost, HostError, KubeHost
+from looop.remote.hosts import LOCAL, AnyHost, Host, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.hosted import HostedKube
-from looop.remote.place import loads
-from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, ssh_records
+from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, host_rows
 from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
 from looop.views import outcomes
 from looop.views.needsinput import HEALTH
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
-
-A = TypeVar("A")
-C = TypeVar("C")
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -44,16 +39,12 @@ def host_of(data: Path, wid: str) -> AnyHost | None:
     return reg.lookup(data, name) if name is not None else None
 
 
-def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
-    if isinstance(h, KubeHost):
-        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
-    return SshBackend(ctx, h.name)
-
-
 def backend_for(ctx: Ctx, wid: str) -> Backend | None:
     """The backend of a remote worker the home started (None: not a remote worker)."""
     h = host_of(ctx.paths.data, wid)
-    return backend_on(ctx, h) if h is not None else None
+    if isinstance(h, KubeHost):
+        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
+    return SshBackend(ctx, h.name) if h is not None else None
 
 
 def remote_of(ctx: Ctx, wid: str) -> Backend | None:
@@ -61,12 +52,6 @@ def remote_of(ctx: Ctx, wid: str) -> Backend | None:
     if not reg.record_file(ctx.paths.data, wid).exists():
         return None
     return backend_for(ctx, wid)
-
-
-def _asked(clients: dict[str, C], ask: Callable[[C], A]) -> dict[str, A]:
-    """Each host asked once, all at once."""
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(clients))) as pool:
-        return dict(zip(clients, pool.map(ask, clients.values()), strict=True))
 
 
 def _rows(
@@ -98,47 +83,38 @@ def _rows(
 
 def _ls(lk: Link) -> dict[str, dict[str, Any]] | None:
     """The SSH host's workers by id, or None when it does not answer."""
-    try:
-        got = lk.call("ls", {}, timeout=LS_TIMEOUT_S)
-    except HostError:
-        return None
-    rows = got.get("workers")
-    if not isinstance(rows, list):
+    rows = host_rows(lk, "ls", {})
+    if rows is None:
         return None
     listed: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if isinstance(r, dict) and isinstance(r.get("id"), str):
+        if isinstance(r.get("id"), str):
             listed.setdefault(r["id"], r)
     return listed
 
 
 def ssh_rows(
     data: Path,
+    recs: dict[str, dict[str, Any]],
+    hosts: dict[str, AnyHost],
     clock: Clock,
-    stuck_secs: int,
-    waiting: set[str],
-    env: dict[str, str] | None = None,
-    bin: str | None = None,
+    judge: tuple[set[str], int],
+    env: dict[str, str] | None,
+    bin: str | None,
 ) -> list[dict[str, Any]]:
-    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives)."""
-    recs = ssh_records(data)
-    if not recs:
-        return []
+    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives);
+    `judge`: the workers waiting on an ask, the stuck bound."""
     links = {}
     for name in sorted({r["host"] for r in recs.values() if not r.get("over")}):
-        try:
-            h = reg.get(data, name)
-        except HostError:
-            continue
-        lk = link_at(data, h)
-        links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
-    judge = (waiting, stuck_secs)
-    return _rows(
-        data,
-        recs,
-        _asked(links, _ls),
-        lambda w, h, rec, row: _far_row(w, h, rec, row, clock, judge),
-    )
+        h = hosts.get(name)
+        if isinstance(h, Host):
+            lk = link_at(data, h)
+            links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
+
+    def far_row(wid: str, host: str, rec: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        return _far_row(wid, host, rec, row, clock, judge)
+
+    return _rows(data, recs, reg.each_at_once(links, _ls), far_row)
 
 
 def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
@@ -151,40 +127,32 @@ def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
 
 def kube_rows(
     data: Path,
+    recs: dict[str, dict[str, Any]],
+    hosts: dict[str, AnyHost],
     clock: Clock,
-    stuck_secs: int,
-    waiting: set[str],
-    env: Mapping[str, str] | None = None,
-    look: bool = False,
+    judge: tuple[set[str], int],
+    env: Mapping[str, str] | None,
+    look: bool,
 ) -> list[dict[str, Any]]:
     """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
     calls); a worker whose Job is finished or gone is marked over. `look` (the beat's): each
     live worker's log is read and its screen judged (remote/kube/podlook); else the last
     beat's verdicts stand."""
-    hosts: dict[str, KubeHost] = {}
-    for name in reg.names(data):
-        try:
-            h = reg.lookup(data, name)
-        except HostError:
-            continue  # an unreadable record: `host ls` says so; its workers read as SSH's do
-        if isinstance(h, KubeHost):
-            hosts[name] = h
-    recs = {w: r for w, r in reg.records(data).items() if r["host"] in hosts}
-    if not recs:
-        return []
     wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
-    backends = {n: HostedKube(data, hosts[n], clock, env) for n in wanted}
+    backends = {
+        n: HostedKube(data, h, clock, env) for n in wanted if isinstance(h := hosts[n], KubeHost)
+    }
 
     def pod_row(wid: str, host: str, rec: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
         if rec.get("over") or not got["alive"]:
             rec = reg.record(data, wid) or rec
             return base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
         r = base_row(wid, host, rec, str(got["state"]), True, None, None)
-        r["health"] = health(wid, True, waiting, stuck_secs, None)
+        r["health"] = health(wid, True, *judge, None)
         r["started_at"] = got["started_at"] or rec.get("started_at")
         return r
 
-    out = _rows(data, recs, _asked(backends, _listing), pod_row)
+    out = _rows(data, recs, reg.each_at_once(backends, _listing), pod_row)
     if look:
         podlook.look(data, out, backends, clock)
     else:
@@ -303,8 +271,17 @@ def remote_rows(
     """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts', each with its
     verify result as the home recorded it (workers/verify.py brings an SSH host's home);
     `look`: the beat's, which judges pod workers' screens."""
-    rows = ssh_rows(data, clock, stuck_secs, waiting, env, bin)
-    rows += kube_rows(data, clock, stuck_secs, waiting, env, look)
+    hosts: dict[str, AnyHost] = {}
+    for name in reg.names(data):
+        try:
+            hosts[name] = reg.lookup(data, name)
+        except HostError:
+            continue  # an unreadable record: `host ls` says so; its workers read as SSH's do
+    recs, judge = reg.records(data), (waiting, stuck_secs)
+    pods = {w: r for w, r in recs.items() if isinstance(hosts.get(r["host"]), KubeHost)}
+    away = {w: r for w, r in recs.items() if w not in pods}  # an SSH host, or one gone
+    rows = ssh_rows(data, away, hosts, clock, judge, env, bin) if away else []
+    rows += kube_rows(data, pods, hosts, clock, judge, env, look) if pods else []
     verify = str(data / where.VERIFY)
     for r in rows:
         v = verify_result(verify, r["id"])
@@ -321,15 +298,6 @@ def _outcome(data: Path, wid: str) -> str | None:
     rec = reg.record(data, wid) or {}
     gen = str(rec.get("started_at") or "")
     return outcomes.outcome_of(outcomes.read_record(str(data), wid), gen)
-
-
-def remote_rows_at(
-    data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """remote_rows for the home's fleet (views/fleet.py, `looop ls`): the data dir as a
-    string, the workers waiting on an ask read here."""
-    waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    return remote_rows(Path(data), clock, stuck_secs, waiting, env)
 
 
 def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
@@ -371,14 +339,8 @@ def with_hosts(
     silent = {r["host"] for r in far if r["health"] == "unreachable"}
     hosts = [{"name": LOCAL, "workers": local_live, "cap": cap, "reachable": True}]
     hosts += [
-        {
-            "name": h.name,
-            "kind": h.kind,
-            "workers": n,
-            "cap": h.cap,
-            "reachable": h.name not in silent,
-        }
-        for h, n in loads(data)
+        dict(name=h.name, kind=h.kind, workers=n, cap=h.cap, reachable=h.name not in silent)
+        for h, n in reg.loads(data)
     ]
     for r in far:  # the fields fleet_view's rows carry that remote rows lack
         r.setdefault("note", None)

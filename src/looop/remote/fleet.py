@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.home import where
 from looop.views.fleet import fleet_rows_at
+from looop.views.workerrows import waiting_workers
 
 if TYPE_CHECKING:
     from typing import Any
@@ -20,11 +22,13 @@ if TYPE_CHECKING:
 def remote_rows(
     data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None
 ) -> list[dict[str, Any]]:
-    """The workers on other hosts, in fleet_rows_at's shape."""
+    """The workers on other hosts, in fleet_rows_at's shape (views/fleet.py, `looop ls`), the
+    workers waiting on an ask read here."""
     # lazy: the remote wing's door (~85-210 ms): only a fleet with hosts asks them
-    from looop.remote.engine import remote_rows_at
+    from looop.remote.engine import remote_rows as rows
 
-    return remote_rows_at(data, clock, stuck_secs, env)
+    waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
+    return rows(Path(data), clock, stuck_secs, waiting, env)
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:

@@ -8,14 +8,15 @@ a record that does not read back as one is an error, never a host that silently 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
@@ -23,9 +24,8 @@ from looop.home.hashing import fnv1a_64
 from looop.home.where import HOSTS
 from looop.remote import untrusted
 from looop.remote.kube import manifests as mf
-from looop.remote.kube import podtemplate
 from looop.remote.kube.cluster import load_client
-from looop.remote.kube.target import parse_target
+from looop.remote.kube.target import check_template, parse_target
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
@@ -40,8 +40,18 @@ DEFAULT_DEADLINE_S = 4 * 3600  # as KubeBackend: the stuck backstop
 DEFAULT_TTL_S = 3600
 
 
+A = TypeVar("A")
+C = TypeVar("C")
+
+
 class HostError(LooopError):
     pass
+
+
+def each_at_once(clients: Mapping[str, C], ask: Callable[[C], A]) -> dict[str, A]:
+    """Each host (by name: its client) asked once, all at once."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(clients))) as pool:
+        return dict(zip(clients, pool.map(ask, clients.values()), strict=True))
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,11 @@ class KubeHost:
     @property
     def url(self) -> str:
         return self.target
+
+    def job_options(self) -> dict[str, Any]:
+        """What each worker's Job is made with (manifests.WorkerShape's options)."""
+        kept = ("image", "cpu", "memory", "deadline_s", "ttl_s", "secret_env", "git_secret")
+        return {"template": self.pod_template, **{k: getattr(self, k) for k in kept}}
 
     def to_json(self) -> dict[str, Any]:
         return {"v": FORMAT, "kind": K8S, **asdict(self)}
@@ -181,23 +196,14 @@ def _kube_host(f: dict[str, Any]) -> KubeHost:
         raise HostError("a Kubernetes host needs a name and a k8s://CONTEXT/NAMESPACE target")
     check_name(name)
     parse_target(target)
-    mf.check_image(f["image"])
     check_cap(f["cap"])
     if kubeconfig is not None and (
         not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
     ):
         raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
-    for secret in (f["secret_env"], f["git_secret"]):
-        if secret is not None:
-            podtemplate.check_secret_name(secret)
-    for quantity in ("cpu", "memory"):
-        if f[quantity] is not None:
-            mf.check_quantity(quantity, f[quantity])
-    mf.check_deadline(f["deadline_s"])
-    mf.check_ttl(f["ttl_s"])
-    if f["pod_template"] is not None:
-        podtemplate.check_template(f["pod_template"])
-    return KubeHost(**f)
+    h = KubeHost(**f)
+    mf.WorkerShape("host", ["x"], home="", **h.job_options())  # as each worker's Job checks them
+    return h
 
 
 def check_cap(cap: Any) -> int:
@@ -209,8 +215,7 @@ def check_cap(cap: Any) -> int:
 def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None) -> Host:
     check_name(name)
     host, user, port = parse_url(url)
-    if cap < 0:
-        raise HostError("--cap must be 0 (no cap) or more")
+    check_cap(cap)
     _not_registered(data, name)
     if ssh_config is not None and not os.path.isfile(ssh_config):
         raise HostError(f"--ssh-config {ssh_config}: no such file")
@@ -225,19 +230,13 @@ def kube_host(
     name: str,
     target: str,
     *,
-    image: str,
-    cap: int = 0,
     kubeconfig: str | None = None,
-    secret_env: str | None = None,
-    cpu: str | None = None,
-    memory: str | None = None,
-    deadline_s: int = DEFAULT_DEADLINE_S,
-    ttl_s: int = DEFAULT_TTL_S,
     pod_template: str | None = None,
-    git_secret: str | None = None,
+    **opts: Any,
 ) -> KubeHost:
     """A Kubernetes host as `host add` would register it: every value checked (one line
-    each), nothing written; `pod_template`: a YAML or JSON file, kept in the record."""
+    each), nothing written; `pod_template`: a YAML or JSON file, kept in the record; `opts`:
+    its other fields (image, cap, cpu, …), each left out a KubeHost's default (cap: 0)."""
     check_name(name)
     parse_target(target)
     cfg = None
@@ -245,22 +244,10 @@ def kube_host(
         if not os.path.isfile(kubeconfig):
             raise HostError(f"--kubeconfig {kubeconfig}: no such file")
         cfg = os.path.abspath(kubeconfig)
-    h = _kube_host(
-        {
-            "name": name,
-            "target": target,
-            "image": image,
-            "cap": cap,
-            "kubeconfig": cfg,
-            "secret_env": secret_env,
-            "cpu": cpu,
-            "memory": memory,
-            "deadline_s": deadline_s,
-            "ttl_s": ttl_s,
-            "pod_template": None if pod_template is None else _template_file(pod_template),
-            "git_secret": git_secret,
-        }
-    )
+    given = {f.name: f.default for f in fields(KubeHost) if f.default is not MISSING}
+    given |= {"name": name, "target": target, "kubeconfig": cfg, "cap": 0, **opts}
+    given["pod_template"] = None if pod_template is None else _template_file(pod_template)
+    h = _kube_host(given)
     _not_registered(data, name)
     return h
 
@@ -275,7 +262,7 @@ def _template_file(path: str) -> Any:
             patch = yaml.safe_load(f)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise HostError(f"--pod-template {path}: {' '.join(str(e).split())[:200]}") from None
-    return podtemplate.check_template(patch, models)
+    return check_template(patch, models)
 
 
 def _not_registered(data: Path, name: str) -> None:
@@ -437,3 +424,57 @@ def remote_worker(data: Path) -> Callable[[str], str | None]:
         return None
 
     return allowed
+
+
+# -- placement: which host a worker goes to (choose)
+
+UNLIMITED = 1 << 30
+
+
+def loads(data: Path) -> list[tuple[AnyHost, int]]:
+    live: dict[str, int] = {}
+    for rec in records(data).values():
+        if not rec.get("over"):
+            live[rec["host"]] = live.get(rec["host"], 0) + 1
+    return [(h, live.get(h.name, 0)) for h in all_hosts(data)]
+
+
+def room(cap: int, live: int) -> int:
+    return (cap if cap > 0 else UNLIMITED) - live
+
+
+def check_room(data: Path, name: str) -> AnyHost:
+    for h, n in loads(data):
+        if h.name == name:
+            if h.cap and n >= h.cap:
+                raise HostError(
+                    f"host {name} is full: {n} live workers (cap {h.cap}); kill one, raise "
+                    f"its cap, or start the worker elsewhere"
+                )
+            return h
+    return lookup(data, name)  # says there is no such host
+
+
+def choose(data: Path, local_live: int, max_workers: int, home: bool = True) -> str:
+    """The host with the most room left (LOCAL for the home), by one documented rule, SSH
+    and Kubernetes hosts alike: each host's cap minus its live workers (a host without a cap
+    counts as the home's `max_workers`, and an unlimited home as unlimited), the home counted
+    as a host with `max_workers`; a tie goes to the home first, then to hosts in name order.
+    Load is counted from the home's records, so placing costs no network round trip. With
+    `--host NAME` (or a decision's `host`) a worker goes there, within its cap (check_room);
+    with a repo it is placed by its repo first (remote/dispatch.py): a path stays home, a URL
+    goes to a host (`home` False: the hosts only)."""
+    best, best_room = LOCAL, room(max_workers, local_live) if home else -UNLIMITED
+    for h, n in loads(data):
+        r = room(h.cap or max_workers, n)
+        if r > best_room:
+            best, best_room = h.name, r
+    if best_room <= 0:
+        raise HostError(
+            f"every host is full (the home's max_workers {max_workers} and each host's cap) "
+            "— kill a worker or raise a cap"
+            if home
+            else "every host is full (each host's cap), and only a host clones a repo URL — "
+            "kill a worker there or raise a cap"
+        )
+    return best

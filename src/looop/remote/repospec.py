@@ -50,12 +50,12 @@ def check_url(url: str, cloner: str = POD, paths: str = ON_THIS_MACHINE) -> str:
         authority, _, path = rest.partition("/")
         user, at, hostport = authority.rpartition("@")
         if at and (scheme in ("https", "http") or ":" in user):
+            kept = (
+                "in the image or a Secret" if cloner == POD else "helper or an ssh key on the host"
+            )
             raise RepoError(
                 f"repo URL '{shown(url)}' carries credentials: keep them out of the URL "
-                "(a git credential in the image or a Secret)"
-                if cloner == POD
-                else f"repo URL '{shown(url)}' carries credentials: keep them out of the URL "
-                "(a git credential helper or an ssh key on the host)"
+                f"(a git credential {kept})"
             )
         if not _HOST.fullmatch(hostport) or not path:
             raise RepoError(f"repo URL '{shown(url)}' names no host and path")

@@ -16,10 +16,10 @@ from looop.remote import hosts
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
 from looop.remote.engine import with_hosts as with_hosts
-from looop.remote.ssh import bounded as bounded
 from looop.remote.ssh import relay
+from looop.remote.ssh.backend import check_bounds as check_bounds
+from looop.remote.ssh.hostverify import run_far as run_far
 from looop.remote.ssh.link import link
-from looop.remote.verify import run_far as run_far
 
 
 def kind_of(data: Path, name: str) -> str:

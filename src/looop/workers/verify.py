@@ -7,7 +7,7 @@ decision's verify runs under shell_policy's sandbox and a human's as configured.
 
 A worker on an SSH host is verified there, in its workspace (remote/ssh/hostverify.py),
 once the home has seen it over (its record in hosts/workers/); the result comes home to the
-same verify/<id>.json (remote/verify.py, handed in by the beat as `run_far`). A host out of
+same verify/<id>.json (remote/ssh/hostverify.run_far, handed in by the beat). A host out of
 reach leaves it pending for a later beat: the host runs it once and keeps its result until it
 is fetched."""
 
@@ -49,7 +49,7 @@ class ShellOutcome(Protocol):
 RunShell = Callable[
     [Ctx, str, float, "SandboxPolicy | WorkerBox | None", "Path | None"], ShellOutcome
 ]
-# The verifies of workers away from home, handed in by the beat too (remote/verify.run_far):
+# The verifies of workers away from home, handed in by the beat too (remote/ssh/hostverify.run_far):
 # (ctx, [(id, command)] with no session here, timeout, seconds left, run_shell's sandbox) ->
 # the ids it recorded.
 RunFar = Callable[[Ctx, list[tuple[str, str]], float, float, "SandboxPolicy | None"], list[str]]
@@ -112,7 +112,7 @@ def run_pending_verifies(
     beat once this beat's budget is spent. Returns the ids verified. `sandbox`: run_shell's
     (shell_policy.sandbox), under which a decision's verify runs; None: the config could not
     be read, and a decision's verify fails unrun. `run_far`: the verifies of workers on SSH
-    hosts (remote/verify.run_far); None: those stay pending."""
+    hosts (remote/ssh/hostverify.run_far); None: those stay pending."""
     done: list[str] = []
     if not ctx.paths.verify.is_dir():
         return done

@@ -10,7 +10,7 @@ import pytest
 from looop.act.landthere import pod_change, there_verb
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.remote.kube import podtrees
+from looop.remote.kube import podrun
 from looop.remote.ssh.satellite import handle
 from looop.workers.treerecord import Tree, save
 
@@ -53,7 +53,7 @@ def test_a_landing_goes_only_to_a_url_a_pod_could_clone(ctx: Ctx) -> None:
 
 def test_nothing_is_recorded_where_no_clone_is(ctx: Ctx, tmp_path: object) -> None:
     (ctx.paths.sessions / "w1").mkdir(parents=True)  # the pod's own session of the worker
-    assert podtrees.record(ctx, "w1", str(ctx.paths.data), []) == []
+    assert podrun.record_checkouts(ctx, "w1", str(ctx.paths.data), []) == []
     with pytest.raises(LooopError, match="has no worktree"):
         pod_change(ctx, "diff", {"id": "w1"})
 

@@ -15,9 +15,9 @@ from looop.core import limits
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote import bounds
-from looop.remote.ssh.farverbs import start_verb
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import handle
+from looop.remote.ssh.start import start_verb
 
 
 def test_the_homes_knobs_travel_whole_and_replace_the_hosts_own(ctx: Ctx) -> None:

@@ -143,10 +143,10 @@ def test_a_pod_workers_end_from_its_jobs_status(ctx: Ctx, monkeypatch: pytest.Mo
     listing = {"p1": {**ended, "exit_code": 4}, "p2": {**ended, "exit_code": 137}}
     monkeypatch.setattr(engine, "_listing", lambda _b: listing)
     monkeypatch.setattr(engine, "keep_limit", _oom_for("p2"))
-    rows = {r["id"]: r for r in engine.remote_rows_at(str(data), ctx.clock, 900, dict(ctx.env))}
+    rows = {r["id"]: r for r in remote_rows(str(data), ctx.clock, 900, dict(ctx.env))}
     assert rows["p1"]["outcome"] is None  # seen over; the beat has not recorded it yet
     fleetwork.ended(ctx, ctx.knobs(), None)
-    rows = {r["id"]: r for r in engine.remote_rows_at(str(data), ctx.clock, 900, dict(ctx.env))}
+    rows = {r["id"]: r for r in remote_rows(str(data), ctx.clock, 900, dict(ctx.env))}
     assert (rows["p1"]["outcome"], rows["p2"]["outcome"]) == ("failed", "limited"), rows
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.remote import dispatch, place, repospec
+from looop.remote import dispatch, repospec
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.workers import worktree
@@ -90,7 +90,7 @@ def test_a_path_repo_stays_home_and_a_url_goes_to_a_host(ctx: Ctx) -> None:
     for i in range(4):
         reg.write_record(data, f"busy{i}", "s1", over=False)
     with pytest.raises(HostError, match="only a host clones a repo URL"):
-        place.choose(data, 0, 8, home=False)
+        reg.choose(data, 0, 8, home=False)
 
 
 def test_a_url_at_home_says_where_urls_go(ctx: Ctx) -> None:

@@ -1,6 +1,6 @@
 """A remote worker's verify, both ends, without a network: the host's `verify` op
 (remote/ssh/hostverify.py) runs a worker's check once, in its workspace, in a process of its
-own, and keeps the result; the home (remote/verify.py) asks only for workers it has seen
+own, and keeps the result; the home (hostverify.run_far) asks only for workers it has seen
 over, one call per host, and records what comes back where a local result goes."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
-from looop.remote import verify as far_verify
 from looop.remote.hosts import HostError
 from looop.remote.ssh import hostverify
 from looop.remote.ssh.link import Unreachable
@@ -128,7 +127,7 @@ def _home(
         reg.write_record(data, wid, "s1", over=over)
         (ctx.paths.verify / f"{wid}.cmd").write_text(f"check-{wid}\n")
     fake = FakeLink(answer)
-    monkeypatch.setattr(far_verify, "link", lambda c, name: fake)
+    monkeypatch.setattr(hostverify, "link", lambda c, name: fake)
     return fake
 
 
@@ -136,7 +135,7 @@ def _run(ctx: Ctx) -> list[str]:
     def local(*a: object) -> None:
         pytest.fail("local")
 
-    return home_verify.run_pending_verifies(ctx, ctx.knobs(), [], local, run_far=far_verify.run_far)
+    return home_verify.run_pending_verifies(ctx, ctx.knobs(), [], local, run_far=hostverify.run_far)
 
 
 def test_the_home_asks_once_per_host_for_the_workers_it_saw_over(

@@ -11,7 +11,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.remote import engine, place
+from looop.remote import engine
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError, KubeHost
 from looop.remote.ssh import backend as ssh_backend
@@ -105,14 +105,14 @@ def test_placement_counts_kubernetes_hosts_with_their_caps(ctx: Ctx) -> None:
     data = ctx.paths.data
     _kube(data, "k1", cap=2)
     reg.add(data, "s1", "ssh://me@h", 1)
-    assert place.choose(data, local_live=1, max_workers=2) == "k1"  # room 2 beats 1 and 1
+    assert reg.choose(data, local_live=1, max_workers=2) == "k1"  # room 2 beats 1 and 1
     reg.write_record(data, "a", "k1", over=False)
     reg.write_record(data, "b", "k1", over=True)  # over: no load
-    assert {h.name: n for h, n in place.loads(data)} == {"k1": 1, "s1": 0}
-    assert place.choose(data, local_live=1, max_workers=2) == "local"  # a tie: home first
+    assert {h.name: n for h, n in reg.loads(data)} == {"k1": 1, "s1": 0}
+    assert reg.choose(data, local_live=1, max_workers=2) == "local"  # a tie: home first
     reg.write_record(data, "c", "k1", over=False)
     with pytest.raises(HostError, match="host k1 is full: 2 live workers"):
-        place.check_room(data, "k1")
+        reg.check_room(data, "k1")
 
 
 def test_each_remote_worker_gets_the_backend_of_its_hosts_kind(ctx: Ctx) -> None:

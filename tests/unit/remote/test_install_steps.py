@@ -34,7 +34,7 @@ def test_each_step_of_an_install_is_said_before_it_runs(
     monkeypatch.setattr(inst, "_remote", remote)
     monkeypatch.setattr(inst, "wheels", lambda *a: log.append("wheels") or tmp_path)
     monkeypatch.setattr(inst, "pip_wheel", lambda folder: tmp_path / "pip.whl")
-    monkeypatch.setattr(inst, "_tar", lambda folder: b"")
+    monkeypatch.setattr(inst, "_tar", lambda folder, wheel: b"")
     monkeypatch.setattr(inst, "sandbox_parts", lambda lk, srt: log.append("parts") or [])
     lk: Any = SimpleNamespace(host=SimpleNamespace(name="box"), data=tmp_path)
     lk.stop_master = lambda: None

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
@@ -39,12 +38,10 @@ from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
     KubeCluster,
     Unreachable,
-    api_reason,
     exit_code_of,
-    is_true,
     job_over,
+    last_json,
     limit_of,
-    one_line,
 )
 from looop.remote.kube.podchange import pod_diff, pod_review
 from looop.remote.kube.target import KubeTarget, parse_target
@@ -73,41 +70,29 @@ class KubeBackend(KubeCluster, Polled):
         target: KubeTarget | str,
         *,
         home: Path,
-        image: str,
         clock: Clock,
         kubeconfig: str | None = None,
         home_url: str | None = None,
         home_token: str | None = None,
-        deadline_s: int = 4 * 3600,
-        ttl_s: int = 3600,
-        secret_env: str | None = None,
-        cpu: str | None = None,
-        memory: str | None = None,
-        template: Mapping[str, Any] | None = None,
-        git_secret: str | None = None,
         api_client: Any = None,
-        bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
+        **shape: Any,
     ) -> None:
+        """`shape`: what each worker's Job is made with (manifests.WorkerShape's image, cpu,
+        memory, deadline_s, ttl_s, secret_env, template: the host's --pod-template, git_secret,
+        bounds: the home's worker bounds); `ctx`: the home whose rounds a review adds (None:
+        an engine for sessions)."""
         super().__init__(
             parse_target(target) if isinstance(target, str) else target,
             home=home,
             kubeconfig=kubeconfig,
             api_client=api_client,
         )
-        self.image = image
         self.clock = clock
         self.home_url = home_url
         self.home_token = home_token
-        self.deadline_s = deadline_s
-        self.ttl_s = ttl_s
-        self.secret_env = secret_env
-        self.cpu = cpu
-        self.memory = memory
-        self.template = template  # the host's --pod-template (podtemplate.check_template)
-        self.git_secret = git_secret
-        self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
-        self.ctx = ctx  # the home whose rounds a review adds (None: an engine for sessions)
+        self.shape_opts = shape
+        self.ctx = ctx
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -125,9 +110,24 @@ class KubeBackend(KubeCluster, Polled):
         it on this machine, rewritten to where the pod mounts it; repos: several, each cloned
         beside the others (`repo` the first)."""
         shape = self.shape(spec, brief, brief_path, repo, branch, repos)
-        owned = self._owned(shape)  # the contract's secret is checked before anything is made
+        url, token = str(self.home_url), str(self.home_token)
+        if shape.with_contract:  # the contract's secret is checked before anything is made
+            mf.contract_secret(shape, url, token)
         uid = self._claim_job(shape)
-        self._make_owned(spec.sid, uid, owned)
+        core = self._core()
+        owned: list[tuple[str, Any, dict[str, Any]]] = []  # what the Job owns besides itself
+        if shape.brief is not None:
+            brief_map = mf.brief_config(shape, uid)
+            owned.append(("configmap", core.create_namespaced_config_map, brief_map))
+        if shape.with_contract:
+            secret = mf.contract_secret(shape, url, token, uid)
+            owned.append(("secret", core.create_namespaced_secret, secret))
+        for kind, create, body in owned:
+            try:
+                self._call(f"start worker {spec.sid} ({kind})", create, self.ns, body)
+            except SessionError:
+                self._delete(spec.sid)  # no half-made worker: the Job goes with what it owns
+                raise
         return self._starting(spec.sid, shape)
 
     def pause(self, sid: str) -> bool:
@@ -188,12 +188,10 @@ class KubeBackend(KubeCluster, Polled):
         """The worker as the manifests see it, its argv naming the brief where the pod has it."""
         argv = list(spec.argv)
         if brief_path:
-            mounted = mf.WorkerShape(spec.sid, ["x"], image=self.image, home=str(self.home))
-            argv = [a.replace(brief_path, mounted.brief_path) for a in argv]
+            argv = [a.replace(brief_path, f"{mf.PROMPTS_DIR}/{spec.sid}.md") for a in argv]
         return mf.WorkerShape(
             spec.sid,
             argv,
-            image=self.image,
             home=str(self.home),
             brief=brief,
             env=spec.env,
@@ -201,55 +199,27 @@ class KubeBackend(KubeCluster, Polled):
             repo=repo,
             branch=branch,
             repos=repos,
-            cpu=self.cpu,
-            memory=self.memory,
-            bounds=self.bounds,
-            deadline_s=self.deadline_s,
-            ttl_s=self.ttl_s,
-            secret_env=self.secret_env,
             with_contract=self.home_url is not None and self.home_token is not None,
-            template=self.template,
-            git_secret=self.git_secret,
+            **self.shape_opts,
         )
-
-    def _owned(self, shape: mf.WorkerShape) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:
-        """What the Job owns besides itself (the brief's ConfigMap, the contract's Secret),
-        each built once the Job's uid is known."""
-        owned: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
-        if shape.brief is not None:
-            owned.append(("configmap", lambda uid: mf.brief_config(shape, uid)))
-        if shape.with_contract:
-            url, token = str(self.home_url), str(self.home_token)
-            mf.contract_secret(shape, url, token)  # a bad one fails here, before the Job
-            owned.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
-        return owned
 
     def _claim_job(self, shape: mf.WorkerShape) -> str:
         """The new Job's uid; an ended Job of the same id is replaced, a running one refused."""
-        made = self._create_job(shape)
+
+        def create() -> Any:  # None: a Job of that name exists already
+            job = mf.job(shape)
+            what = f"start worker {shape.sid}"
+            return self._call(what, self._batch().create_namespaced_job, self.ns, job, absent=409)
+
+        made = create()
         if made is None and self._clear_finished(shape.sid):
-            made = self._create_job(shape)  # the last worker of this id had ended: replaced
+            made = create()  # the last worker of this id had ended: replaced
         if made is None:
             raise SessionError(
                 f"worker {shape.sid} already has a Job {shape.name} in {self.target.url()}: "
                 f"`looop kill {shape.sid}` first"
             )
         return str(made.metadata.uid)
-
-    def _make_owned(
-        self, sid: str, uid: str, owned: list[tuple[str, Callable[[str], dict[str, Any]]]]
-    ) -> None:
-        core = self._core()
-        create = {
-            "configmap": core.create_namespaced_config_map,
-            "secret": core.create_namespaced_secret,
-        }
-        for kind, build in owned:
-            try:
-                self._call(f"start worker {sid} ({kind})", create[kind], self.ns, build(uid))
-            except SessionError:
-                self._delete(sid)  # no half-made worker: the Job goes with what it owns
-                raise
 
     def _starting(self, sid: str, shape: mf.WorkerShape) -> Session:
         now = utc_stamp(self.clock.now())
@@ -271,22 +241,6 @@ class KubeBackend(KubeCluster, Polled):
             dir=self.home / "sessions" / sid,
             label=f"{self.target.url()}/{shape.name}",
         )
-
-    def _create_job(self, shape: mf.WorkerShape) -> Any:
-        """The created Job; None when one of that name exists already."""
-        k = self._k()
-        try:
-            return self._batch().create_namespaced_job(
-                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
-            )
-        except k.client.exceptions.ApiException as e:
-            if e.status == 409:
-                return None
-            raise SessionError(f"start worker {shape.sid}: {api_reason(e)}") from None
-        except Exception as e:
-            raise Unreachable(
-                f"start worker {shape.sid}: cannot reach {self.target.url()}: {one_line(e)}"
-            ) from None
 
     def _clear_finished(self, sid: str) -> bool:
         """A finished Job of this worker id (kept for its TTL) is deleted, so the id can run
@@ -327,22 +281,11 @@ class KubeBackend(KubeCluster, Polled):
         """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
         {alive, state, exit_code, started_at}. Unreachable when the API cannot be reached,
         SessionError when it refuses."""
-        sel = mf.home_selector(str(self.home))
         where = self.target.url()
-        jobs = self._call(
-            f"list Jobs in {where}",
-            self._batch().list_namespaced_job,
-            self.ns,
-            label_selector=sel,
-            _request_timeout=timeout_s,
-        )
-        pods = self._call(
-            f"list pods in {where}",
-            self._core().list_namespaced_pod,
-            self.ns,
-            label_selector=sel,
-            _request_timeout=timeout_s,
-        )
+        kw: dict[str, Any] = {"label_selector": mf.home_selector(str(self.home))}
+        kw["_request_timeout"] = timeout_s
+        jobs = self._call(f"list Jobs in {where}", self._batch().list_namespaced_job, self.ns, **kw)
+        pods = self._call(f"list pods in {where}", self._core().list_namespaced_pod, self.ns, **kw)
         home = mf.home_key(str(self.home))
         newest: dict[str, Any] = {}  # each worker's newest pod (of equals, the first listed)
         made = lambda p: str(p.metadata.creation_timestamp or "")  # noqa: E731
@@ -393,16 +336,12 @@ class KubeBackend(KubeCluster, Polled):
         return replayed(self.screen_bytes(sid), cols, rows, fmt, trim)
 
     def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
-        mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked
+        mf.check_sid(sid)
         b64 = base64.b64encode(data).decode()
         cmd = ["looop", "pod", "send", "--id", sid, "--b64", b64]
         if newline:
             cmd.append("--newline")
-        out = self.exec_in(sid, cmd)
-        try:
-            got = jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else {}
-        except ValueError:
-            got = {}
+        got = last_json(self.exec_in(sid, cmd))
         return got if isinstance(got, dict) else {}
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
@@ -443,14 +382,7 @@ class KubeBackend(KubeCluster, Polled):
                     timeout_seconds=slice_s,
                     _request_timeout=slice_s + API_TIMEOUT_S,
                 ):
-                    obj = ev.get("object")
-                    st = getattr(obj, "status", None)
-                    conds = st.conditions if st is not None else None
-                    if (
-                        ev.get("type") == "DELETED"
-                        or is_true(conds, "Complete")
-                        or is_true(conds, "Failed")
-                    ):
+                    if ev.get("type") == "DELETED" or job_over(ev.get("object")):
                         break
             except Exception:
                 # a cut connection: the loop reads the Job again, and a deadline still ends it

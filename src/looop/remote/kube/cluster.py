@@ -83,14 +83,17 @@ class KubeCluster:
     def _core(self) -> Any:
         return self._k().client.CoreV1Api(self._api())
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """One API call: a refusal is a SessionError naming it; 404 is None."""
+    def _call(
+        self, what: str, fn: Callable[..., Any], *args: Any, absent: int = 404, **kw: Any
+    ) -> Any:
+        """One API call: a refusal is a SessionError naming it; `absent` (404: not found; a
+        create's 409: there already) is None."""
         k = self._k()
         kw.setdefault("_request_timeout", API_TIMEOUT_S)
         try:
             return fn(*args, **kw)
         except k.client.exceptions.ApiException as e:
-            if e.status == 404:
+            if e.status == absent:
                 return None
             raise SessionError(f"{what}: {api_reason(e)}") from None
         except Exception as e:  # urllib3's connection errors: the cluster is out of reach
@@ -219,7 +222,7 @@ class KubeCluster:
 
 
 def job_over(job: Any) -> bool:
-    st = job.status
+    st = getattr(job, "status", None)  # a watch's event may carry no Job
     conds = st.conditions if st is not None else None
     return bool(is_true(conds, "Complete") or is_true(conds, "Failed"))
 
@@ -296,6 +299,14 @@ class Followed:
 
 class Unreachable(SessionError, HostUnreachable):
     """The cluster's API cannot be reached: not an answer about the worker."""
+
+
+def last_json(out: str) -> Any:
+    """An exec's answer: its output's last line as JSON (None: none, or not JSON)."""
+    try:
+        return jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else None
+    except ValueError:
+        return None
 
 
 def one_line(e: BaseException | str) -> str:

@@ -52,23 +52,16 @@ class Home:
 
     def post(self, body: bytes) -> dict[str, object] | Refused | Pending | None:
         """One attempt: the answer, a refusal, pending, or None (retry later)."""
-        conn: http.client.HTTPConnection
-        if self.tls is not None:
-            conn = http.client.HTTPSConnection(
+        conn = (
+            http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
+            if self.tls is None
+            else http.client.HTTPSConnection(
                 self.host, self.port, timeout=TIMEOUT_S, context=self.tls
             )
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
+        )
+        head = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         try:
-            conn.request(
-                "POST",
-                self.path,
-                body=body,
-                headers={
-                    "Authorization": f"Bearer {self.token}",
-                    "Content-Type": "application/json",
-                },
-            )
+            conn.request("POST", self.path, body=body, headers=head)
             resp = conn.getresponse()
             status, data = resp.status, resp.read(MAX_ANSWER)
         except ssl.SSLCertVerificationError as e:

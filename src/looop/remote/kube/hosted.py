@@ -58,19 +58,16 @@ class HostedKube(KubeBackend):
         bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
     ) -> None:
-        kept = ("deadline_s", "ttl_s", "secret_env", "cpu", "memory", "git_secret")
         super().__init__(
             h.target,
             home=data,
-            image=h.image,
             clock=clock,
             kubeconfig=kubeconfig_for(h, env),
             home_url=home_url,
             home_token=home_token,
-            template=h.pod_template,
-            bounds=bounds,
             ctx=ctx,
-            **{k: getattr(h, k) for k in kept},
+            bounds=bounds,
+            **h.job_options(),
         )
         self.data = data
         self.host = h

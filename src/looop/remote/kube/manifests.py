@@ -20,9 +20,9 @@ from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
 from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR, clone_steps, folders, git_env
-from looop.remote.kube.podtemplate import CONTAINER as CONTAINER
-from looop.remote.kube.podtemplate import ManifestError as ManifestError
-from looop.remote.kube.podtemplate import check_secret_name, check_template, patched
+from looop.remote.kube.target import CONTAINER as CONTAINER
+from looop.remote.kube.target import ManifestError as ManifestError
+from looop.remote.kube.target import check_secret_name, check_template, patched
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
 from looop.runners import RUNNERS
@@ -54,9 +54,6 @@ _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
-_shown = shown  # one spelling of untrusted text in a message, shared with repospec
-
-
 def worker_key(sid: str) -> str:
     """The exact id as a short label value: ids differing only by case stay apart."""
     return hashlib.sha256(sid.encode()).hexdigest()[:12]
@@ -77,7 +74,7 @@ def job_name(sid: str) -> str:
 def check_quantity(key: str, value: str) -> str:
     if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise ManifestError(
-            f"resource {key} '{_shown(str(value))}' is not a Kubernetes quantity (e.g. 500m, 2Gi)"
+            f"resource {key} '{shown(str(value))}' is not a Kubernetes quantity (e.g. 500m, 2Gi)"
         )
     return value
 
@@ -85,24 +82,16 @@ def check_quantity(key: str, value: str) -> str:
 def check_image(image: str) -> str:
     if not isinstance(image, str) or not _IMAGE.fullmatch(image):
         raise ManifestError(
-            f"image '{_shown(str(image))}' is not an image reference (registry/name:tag)"
+            f"image '{shown(str(image))}' is not an image reference (registry/name:tag)"
         )
     return image
 
 
-def check_deadline(deadline_s: int) -> int:
-    """activeDeadlineSeconds: at least a minute (a pod needs time to start), at most 30 days."""
-    if type(deadline_s) is not int or not MIN_DEADLINE_S <= deadline_s <= MAX_DEADLINE_S:
-        raise ManifestError(
-            f"deadline {deadline_s!r}s is out of range ({MIN_DEADLINE_S}-{MAX_DEADLINE_S})"
-        )
-    return deadline_s
-
-
-def check_ttl(ttl_s: int) -> int:
-    if type(ttl_s) is not int or not 0 <= ttl_s <= MAX_TTL_S:
-        raise ManifestError(f"ttl {ttl_s!r}s is out of range (0-{MAX_TTL_S})")
-    return ttl_s
+def check_seconds(what: str, n: int, least: int, most: int) -> int:
+    """A Job's deadline (at least a minute: a pod needs time to start) or ttl, in range."""
+    if type(n) is not int or not least <= n <= most:
+        raise ManifestError(f"{what} {n!r}s is out of range ({least}-{most})")
+    return n
 
 
 class WorkerShape:
@@ -132,7 +121,7 @@ class WorkerShape:
         template: Mapping[str, Any] | None = None,
         git_secret: str | None = None,
     ) -> None:
-        self.sid = _check_sid(sid)
+        self.sid = check_sid(sid)
         self.argv = _check_argv(argv)
         self.image = check_image(image)
         self.home = home_key(home)
@@ -148,8 +137,8 @@ class WorkerShape:
         self.branch = check_branch(branch) if branch is not None else None
         self.cpu = check_quantity("cpu", cpu) if cpu is not None else None
         self.memory = check_quantity("memory", memory) if memory is not None else None
-        self.deadline_s = check_deadline(deadline_s)
-        self.ttl_s = check_ttl(ttl_s)
+        self.deadline_s = check_seconds("deadline", deadline_s, MIN_DEADLINE_S, MAX_DEADLINE_S)
+        self.ttl_s = check_seconds("ttl", ttl_s, 0, MAX_TTL_S)
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
         self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
@@ -170,12 +159,12 @@ class WorkerShape:
         return f"{PROMPTS_DIR}/{self.sid}.md"
 
 
-def _check_sid(sid: str) -> str:
+def check_sid(sid: str) -> str:
     try:
         return check_id(sid)
     except SessionError:
         raise ManifestError(
-            f"invalid session id '{_shown(str(sid))}': use 1-64 letters, digits, '.', '_' or '-'"
+            f"invalid session id '{shown(str(sid))}': use 1-64 letters, digits, '.', '_' or '-'"
         ) from None
 
 
@@ -189,7 +178,7 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 def _check_pull_policy(policy: str) -> str:
     if policy not in ("Always", "IfNotPresent", "Never"):
         raise ManifestError(
-            f"image pull policy '{_shown(policy)}' must be Always, IfNotPresent or Never"
+            f"image pull policy '{shown(policy)}' must be Always, IfNotPresent or Never"
         )
     return policy
 
@@ -202,14 +191,12 @@ def _check_argv(argv: Sequence[str]) -> list[str]:
         raise ManifestError("the worker command names no program")
     if any("\x00" in a for a in out):
         raise ManifestError("the worker command holds a NUL byte")
-    size = sum(len(a.encode("utf-8", "surrogatepass")) for a in out)
-    if size > MAX_ARGV:
-        raise ManifestError(f"the worker command is {size} bytes, over {MAX_ARGV}")
     try:
-        for a in out:
-            a.encode("utf-8")
+        size = sum(len(a.encode("utf-8")) for a in out)
     except UnicodeEncodeError:
         raise ManifestError("the worker command is not valid text (a lone surrogate)") from None
+    if size > MAX_ARGV:
+        raise ManifestError(f"the worker command is {size} bytes, over {MAX_ARGV}")
     return out
 
 
@@ -235,7 +222,7 @@ def _check_env(env: Mapping[str, str]) -> dict[str, str]:
         if v is None:
             continue
         if not _ENV_NAME.fullmatch(k) or not isinstance(v, str):
-            raise ManifestError(f"environment variable '{_shown(k)}' is not usable")
+            raise ManifestError(f"environment variable '{shown(k)}' is not usable")
         if "\x00" in v or len(v) > MAX_ENV_VALUE:
             raise ManifestError(f"environment variable {k} is too long or holds a NUL byte")
         out[k] = v
@@ -317,7 +304,7 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
         env.append({"name": KNOBS[BOUND_KNOBS[word]].env, "value": str(n)})
     if shape.repo is not None:
         env.append({"name": "LOOOP_WORKSPACE", "value": shape.workdir})
-    if shape.checkouts:  # the order the pod records its clones in (podtrees.py)
+    if shape.checkouts:  # the order the pod records its clones in (podrun.record_checkouts)
         names = ",".join(name for name, _ in shape.checkouts)
         env.append({"name": "LOOOP_CHECKOUTS", "value": names})
     if shape.with_contract:
@@ -329,14 +316,9 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
 
 def _storage(shape: WorkerShape) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The container's mounts and the pod's volumes: data and workspace, the brief if any."""
-    mounts: list[dict[str, Any]] = [
-        {"name": "data", "mountPath": DATA_DIR},
-        {"name": "workspace", "mountPath": WORKSPACE},
-    ]
-    volumes: list[dict[str, Any]] = [
-        {"name": "data", "emptyDir": {}},
-        {"name": "workspace", "emptyDir": {}},
-    ]
+    places = (("data", DATA_DIR), ("workspace", WORKSPACE))
+    mounts: list[dict[str, Any]] = [{"name": n, "mountPath": at} for n, at in places]
+    volumes: list[dict[str, Any]] = [{"name": n, "emptyDir": {}} for n, _ in places]
     if shape.brief is not None:
         mounts.append({"name": "brief", "mountPath": PROMPTS_DIR, "readOnly": True})
         volumes.append(
@@ -352,22 +334,12 @@ def _storage(shape: WorkerShape) -> tuple[list[dict[str, Any]], list[dict[str, A
 
 
 def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, Any]:
-    cols, rows = shape.size
+    size = "{}x{}".format(*shape.size)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": shape.image,
         "imagePullPolicy": shape.pull_policy,
-        "command": [
-            "looop",
-            "pod",
-            "run",
-            "--id",
-            shape.sid,
-            "--size",
-            f"{cols}x{rows}",
-            "--",
-            *shape.argv,
-        ],
+        "command": ["looop", "pod", "run", "--id", shape.sid, "--size", size, "--", *shape.argv],
         "workingDir": shape.workdir,
         "env": _job_env(shape),
         "volumeMounts": mounts,
@@ -435,15 +407,8 @@ def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]
     meta = _metadata(shape, name)
     if job_uid is not None:
         # Collected with its Job: deleting the Job (or its TTL) takes these along.
-        meta["ownerReferences"] = [
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "name": shape.name,
-                "uid": job_uid,
-                "blockOwnerDeletion": True,
-            }
-        ]
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": shape.name, "uid": job_uid}
+        meta["ownerReferences"] = [{**owner, "blockOwnerDeletion": True}]
     return meta
 
 
@@ -465,7 +430,7 @@ def contract_secret(
         or len(url) > MAX_URL
         or any(c.isspace() or not c.isprintable() for c in url)
     ):
-        raise ManifestError(f"home URL '{_shown(url)}' must be an http(s) URL the pod can reach")
+        raise ManifestError(f"home URL '{shown(url)}' must be an http(s) URL the pod can reach")
     if not token or len(token) > 512 or not token.isascii() or not token.isprintable():
         raise ManifestError("the home token is empty or not printable ASCII")
     return {

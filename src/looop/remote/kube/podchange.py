@@ -15,7 +15,7 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.remote.kube.checkouts import CHECKOUTS_DIR, REPO_DIR
-from looop.remote.kube.cluster import KubeCluster, job_over
+from looop.remote.kube.cluster import KubeCluster, job_over, last_json
 from looop.sessions.state import SessionError
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.review import Review, away_review, far_diff
@@ -57,11 +57,7 @@ def ask(b: KubeCluster, wid: str, op: str, req: dict[str, Any], timeout: float) 
         if "No such command" not in str(e):
             raise
         raise ChangeError(OLDER.format(wid=wid)) from None
-    last = out.strip().splitlines()[-1:] if out.strip() else []
-    try:
-        got = jsonio.loads(last[0]) if last else None
-    except ValueError:
-        got = None
+    got = last_json(out)
     if not isinstance(got, dict):
         raise ChangeError(
             f"worker {wid}'s pod answered {op} with nothing this home can read — is its "

@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from looop.core.context import Ctx
 from looop.home import store
 from looop.home.logfiles import open_view
 from looop.sessions import client
 from looop.sessions.state import SessionError, get_session, wait_code
+from looop.workers.treerecord import Tree, git_in, load, save
 
 READ_CHUNK = 256 * 1024
 
@@ -122,3 +124,50 @@ def send(root: Path, sid: str, b64: str, newline: bool) -> dict[str, object]:
     except ValueError:
         raise SessionError("pod send: --b64 is not base64") from None
     return client.send(root, sid, data, newline)
+
+
+# -- its checkouts, as the review and land code reads them
+
+CHECKOUTS_ENV = "LOOOP_CHECKOUTS"  # the Job's folder names of several repos, in order
+
+
+def _clone(ctx: Ctx, wid: str, path: str, part: str, parts: tuple[str, ...]) -> Tree | None:
+    git = os.path.join(path, ".git")
+    if not os.path.isdir(git):
+        return None
+    probe = Tree(wid, path, "", "", path, git, git, origin="?")
+    facts = []
+    for args in (
+        ("symbolic-ref", "-q", "--short", "HEAD"),
+        ("rev-parse", "--verify", "--quiet", "HEAD^{commit}"),
+        ("remote", "get-url", "origin"),
+    ):
+        done = git_in(ctx.env, path, *args, tree=probe)
+        if done.returncode != 0 or not done.stdout.strip():
+            return None
+        facts.append(done.stdout.strip())
+    branch, base, url = facts
+    return Tree(wid, path, branch, base, path, git, git, origin=url, part=part, parts=parts)
+
+
+def record_checkouts(ctx: Ctx, wid: str, workdir: str, names: Sequence[str]) -> list[Tree]:
+    """`looop pod run`, before its session starts: each clone the init containers made of
+    worker `wid` (`workdir` the one repository's checkout, or, `names`: several, the folder
+    holding each) recorded as a worker checkout record in the pod's own data dir — a clone
+    (`origin` its URL), on the branch it was cloned on, its base the commit it stood at — so
+    the pod's `looop pod change` reads the change with the code a worker at home is reviewed
+    with (workers/review.py). Only where none is: a `pod run` begun again in the same pod keeps
+    the first base; a clone git cannot read is left unrecorded (its review then says it has no
+    checkout). What was recorded, in order."""
+    if load(ctx, wid) is not None:
+        return []
+    parts = tuple(names) if len(names) > 1 else ()
+    places = [(os.path.join(workdir, n), n) for n in parts] or [(workdir, "")]
+    trees = [_clone(ctx, wid, path, part, parts if i == 0 else ()) for i, (path, part) in
+             enumerate(places)]  # fmt: skip
+    got = [t for t in trees if t is not None]
+    if len(got) != len(trees):
+        return []  # a change is never shown or landed half
+    for tree in reversed(got):  # the first, which names the others, last
+        save(ctx, tree)
+    return got

@@ -15,18 +15,21 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import store
+from looop.home.knobs import Knobs
 from looop.remote import bounds, untrusted
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
-from looop.remote.ssh.farreview import far_review
-from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable, link
+from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link
 from looop.sessions.state import Session, SessionError
+from looop.spend.spent import BUDGETS
+from looop.views.outcomes import BOUND_WORDS
 from looop.workers.backend import Reach, StartSpec, T, Ways
+from looop.workers.diskuse import size
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
 from looop.workers.resume import encode_sandbox
-from looop.workers.review import far_diff
+from looop.workers.review import Review, away_review, far_diff
 from looop.workers.started import StartRequest
 
 LS_TIMEOUT_S = 10.0
@@ -51,12 +54,8 @@ def start_remote(
     lk = link(ctx, host)
     wid, runner, repo = req.worker, req.runner or "", req.repo
     spawn = spawn_request(req, prompt, contract)
-    sandbox = req.policy
-    boxed = sandbox is not None and sandbox.on
-    if sandbox is not None and sandbox.on:
-        spawn["sandbox"] = encode_sandbox(sandbox)
-        spawn["host"] = host  # the host's own refusals name it as the home does
-
+    if req.policy is not None and req.policy.on:  # the host's refusals name it as the home does
+        spawn |= {"sandbox": encode_sandbox(req.policy), "host": host}
     cloning = repo is not None and not is_host_path(repo)
     with reg.starting(ctx.paths.data, wid, host, runner):
         try:
@@ -72,9 +71,9 @@ def start_remote(
         if len(trees) > 1 and isinstance(path, str):  # it works in their folder
             path = os.path.dirname(path.rstrip("/"))
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": path}
-    if boxed:
+    if "sandbox" in spawn:
         more["sandboxed"] = True
-    more["bounds"] = spawn["bounds"]  # what its lines name (remote/ssh/bounded.py)
+    more["bounds"] = spawn["bounds"]  # what its lines name (check_bounds)
     started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
@@ -93,17 +92,11 @@ def _trees(got: dict[str, Any]) -> list[dict[str, Any]]:
 
 def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
     """The satellite's `spawn` request: what it needs, and each option only when given."""
-    spawn: dict[str, Any] = {
-        "id": req.worker,
-        "line": req.line,
-        "prompt": prompt,
-        "env": req.env_additions(),
-    }
-    spawn["size"] = list(req.size)
-    if req.mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
-        spawn["mcp"] = True
+    spawn: dict[str, Any] = dict(id=req.worker, line=req.line, prompt=prompt, size=list(req.size))
+    spawn |= {"env": req.env_additions(), "bounds": dict(req.bounds)}  # bounded as here
     template, conv, find = req.resumable
     for key, value in (
+        ("mcp", True if req.mcp else None),  # the host wires `looop mcp --worker` (mcpwire.py)
         ("contract", contract),
         ("repo", req.repo),
         ("repos", list(req.repos) if len(req.repos) > 1 else None),
@@ -114,7 +107,6 @@ def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[
     ):
         if value is not None:
             spawn[key] = value
-    spawn["bounds"] = dict(req.bounds)  # bounded there as here (remote/bounds.py)
     return spawn
 
 
@@ -150,11 +142,15 @@ class SshBackend(Polled):
         self.link = link(ctx, host)
 
     def _call(self, op: str, sid: str, **req: Any) -> dict[str, Any]:
+        """A satellite verb on this worker; one an older satellite does not know refused
+        naming the way out."""
         try:
             return self.link.call(op, {"id": sid, **req})
         except Unreachable:
             raise
         except HostError as e:
+            if f"unknown satellite verb {op!r}" in str(e):
+                raise Refused(_older(self.host, op)) from None
             raise SessionError(str(e)) from e
 
     def start(self, spec: StartSpec) -> Session:
@@ -219,29 +215,17 @@ class SshBackend(Polled):
         return self._call("pause", sid).get("paused") is True
 
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
-        return self._newer("resize", sid, cols=cols, rows=rows)
+        return self._call("resize", sid, cols=cols, rows=rows)
 
     def detach(self, sid: str) -> dict[str, Any]:
-        return self._newer("detach", sid)
-
-    def _newer(self, op: str, sid: str, **req: Any) -> dict[str, Any]:
-        """A request older satellites do not know: theirs refused naming the way out."""
-        try:
-            return self._call(op, sid, **req)
-        except SessionError as e:
-            if f"unknown satellite verb {op!r}" not in str(e):
-                raise
-            raise Refused(
-                f"host {self.host}'s looop is older than this one and cannot {op} a worker — "
-                f"`looop host install {self.host}`"
-            ) from None
+        return self._call("detach", sid)
 
     def diff(self, sid: str) -> dict[str, Any]:
         """Read on its host, where its checkouts are (the satellite's workers/review)."""
-        return far_diff(self._newer("diff", sid), sid, f"host {self.host}")
+        return far_diff(self._call("diff", sid), sid, f"host {self.host}")
 
     def review(self, sid: str) -> dict[str, Any]:
-        """Read on its host with this home's rounds, verify and proposal (farreview.py), as
+        """Read on its host with this home's rounds, verify and proposal (far_review), as
         `looop review` reads it; what the host says against it is its one line."""
         try:
             return far_review(self.ctx, sid, self.host).to_json()
@@ -291,3 +275,125 @@ def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | Non
     if host is None:
         return None
     return link(ctx, host).passthrough(argv, tty=tty)
+
+
+def _older(host: str, op: str) -> str:
+    return (
+        f"host {host}'s looop is older than this home's and cannot {op} a worker there — "
+        f"run `looop host install {host}`"
+    )
+
+
+def far_call(
+    ctx: Ctx, host: str, op: str, req: dict[str, Any], timeout: float = OP_TIMEOUT_S
+) -> dict[str, Any]:
+    """One satellite verb on `host`; one an older satellite does not know is one line."""
+    try:
+        return link(ctx, host).call(op, req, timeout)
+    except Unreachable:
+        raise
+    except HostError as e:
+        if f"unknown satellite verb '{op}'" in str(e):
+            raise HostError(_older(host, op)) from None
+        raise
+
+
+def far_review(ctx: Ctx, wid: str, host: str) -> Review:
+    """A worker on an SSH host has its change read there, by its satellite with the same
+    review code (act/landthere.py's `review` verb), with this home's rounds, verify and
+    proposal (workers/review.py, the merge a pod's review shares): the SSH engine's
+    `Backend.review` and `looop review` (act/landfar.py) read it the one way."""
+
+    def ask(req: dict[str, Any]) -> dict[str, Any]:
+        return far_call(ctx, host, "review", req, 60.0)
+
+    try:
+        return away_review(ctx, wid, ask, f"host {host}")
+    except ChangeError as e:
+        raise HostError(str(e)) from None
+
+
+# -- the home's word on its SSH workers' bounds
+
+
+def host_rows(lk: Link, op: str, req: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The workers' rows a host's `ls` or `bounds` answers; None when it does not answer."""
+    try:
+        got = lk.call(op, req, timeout=LS_TIMEOUT_S)
+    except HostError:
+        return None
+    rows = got.get("workers")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
+
+
+def check_bounds(ctx: Ctx, knobs: Knobs) -> list[str]:
+    """Each beat every host with workers of this home not yet seen over (or over and not yet
+    asked since) is asked once, all at once (its satellite's `bounds`: farbounds.py); each
+    worker newly at a bound there said once, in a line naming the worker, its host and the
+    bound — at its process bound, killed at its memory bound, paused whole for its disk
+    (`worker continue` lets it go on: go_on). The ones said."""
+    data = ctx.paths.data
+    recs = {w: r for w, r in ssh_records(data).items() if not r.get("over") or not r.get("asked")}
+    disk = knobs.num("worker_max_disk")
+    hosts = {h: h for h in sorted({r["host"] for r in recs.values()})}
+    said = []
+
+    def ask(host: str) -> list[dict[str, Any]]:  # a silent host's workers: asked next beat
+        return host_rows(link(ctx, host), "bounds", {"disk": disk}) or []
+
+    for host, rows in reg.each_at_once(hosts, ask).items():
+        for row in rows:
+            wid = row.get("id")
+            rec = recs.get(wid) if isinstance(wid, str) else None
+            if wid is None or rec is None or rec["host"] != host:
+                continue  # only this home's workers on that host (its word is outside input)
+            if _say(ctx, str(wid), host, rec, row):
+                said.append(str(wid))
+    for wid in recs:  # an ended worker's end is asked about once
+        fresh = reg.record(data, wid)
+        if fresh is not None and fresh.get("over") and not fresh.get("asked"):
+            store.write_json(reg.record_file(data, wid), {**fresh, "asked": True})
+    return said
+
+
+def _say(ctx: Ctx, wid: str, host: str, rec: dict[str, Any], row: dict[str, Any]) -> bool:
+    """One worker's bound, said once (the home's record keeps which were)."""
+    limit = row.get("limit")
+    if limit not in LIMIT_HEALTH:
+        return False
+    fresh = reg.record(ctx.paths.data, wid) or rec
+    was = fresh.get("said")
+    told: list[Any] = was if isinstance(was, list) else []
+    if limit in told:
+        return False
+    store.write_json(reg.record_file(ctx.paths.data, wid), {**fresh, "said": [*told, limit]})
+    given = fresh.get("bounds")
+    sent: dict[str, Any] = given if isinstance(given, dict) else {}
+    n = untrusted.count(row.get("max") or sent.get(limit), 1 << 40) or 0
+    bound = bounds.shown(str(limit), n) if n else f"{BOUND_WORDS[str(limit)]} limit"
+    where = f"worker {wid} on host {host}"
+    if limit == "disk":
+        _over_disk(ctx, wid, host, bound, row)
+        return True
+    if limit == "pids":
+        msg = f"{where} is at its {bound}: its next fork fails until some of its processes end"
+    else:
+        msg = f"{where} hit its {bound}: it was killed"
+    ctx.events.emit("warn", "worker.at_limit", msg, id=wid)
+    ctx.events.record("worker_at_limit", id=wid, host=host, limit=limit, max=n)
+    return True
+
+
+def _over_disk(ctx: Ctx, wid: str, host: str, bound: str, row: dict[str, Any]) -> None:
+    """Paused whole on its host: marked over here too, so `ls` says so and `worker continue`
+    lets it go on."""
+    folder = untrusted.words(row.get("folder"), 200) or "its folders"
+    used = untrusted.count(row.get("bytes"), 1 << 50) or 0
+    mark = {"limit": "disk", "host": host, "folder": folder, "bytes": used, "policy": "pause"}
+    store.write_json(os.path.join(str(ctx.paths.data), BUDGETS, f"{wid}.over"), mark)
+    msg = (
+        f"worker {wid} on host {host} keeps more than its {bound} ({size(used)} in {folder}): "
+        f"paused whole there — free it, then `looop worker continue {wid}`"
+    )
+    ctx.events.emit("warn", "worker.over_disk", msg, id=wid)
+    ctx.events.record("worker_over_disk", id=wid, host=host, folder=folder, bytes=used)

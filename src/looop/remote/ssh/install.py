@@ -8,7 +8,6 @@ master as one tar stream, and the host's pip installs them with `--no-index`."""
 from __future__ import annotations
 
 import io
-import shlex
 import subprocess
 import sys
 import tarfile
@@ -83,18 +82,21 @@ def pip_wheel(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _tar(folder: Path) -> bytes:
+def _tar(folder: Path, wheel: Path | None = None) -> bytes:
+    """The wheels in `folder`, looop's own replaced by `wheel` when one is given."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for f in sorted(folder.glob("*.whl")):
-            tar.add(f, arcname=f.name)
+            if wheel is None or not f.name.startswith("looop-"):
+                tar.add(f, arcname=f.name)
+        if wheel is not None:
+            tar.add(wheel, arcname=wheel.name)
     return buf.getvalue()
 
 
 def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -> str:
     lk.ensure()
-    line = shlex.join(["sh", "-c", script, "looop-install", *args])
-    argv = [*lk.base(), "-o", "ControlMaster=no", "-T", "--", lk.host.host, line]
+    argv = lk.remote_argv(args, script=script)
     done = subprocess.run(argv, input=data, capture_output=True, env=lk.env, timeout=600)
     if done.returncode == 255:
         raise Unreachable(f"host {lk.host.name} does not answer")
@@ -134,7 +136,7 @@ def install(
         lk,
         'set -e; s="$HOME/$1"; rm -rf "$s"; mkdir -p "$s"; tar -C "$s" -xf -',
         [STAGE],
-        _tar(folder) if wheel is None else _tar_with(folder, wheel),
+        _tar(folder, wheel),
     )
     say(f"installing into ~/{VENV} there")
     _remote(
@@ -153,16 +155,6 @@ def install(
     said = sandbox_parts(lk, srt_path)
     lk.stop_master()  # the next verb connects afresh and opens the contract channel
     return f"~/{VENV}", said
-
-
-def _tar_with(folder: Path, wheel: Path) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for f in sorted(folder.glob("*.whl")):
-            if not f.name.startswith("looop-"):
-                tar.add(f, arcname=f.name)
-        tar.add(wheel, arcname=wheel.name)
-    return buf.getvalue()
 
 
 # -- the sandbox's parts: srt (as the home has it), and Debian's bubblewrap, socat, ripgrep
@@ -219,13 +211,8 @@ def sandbox_parts(lk: Link, srt_path: str | None) -> list[str]:
     and ripgrep when the host can apt them (root, or sudo without a password). One line per
     thing done or left undone, saying how to do it by hand."""
 
-    said: dict[str, str] = {}
-    for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines():
-        k, _, v = line.partition("=")
-        if k == "no":
-            said[f"no-{v}"] = "1"
-        else:
-            said[k] = v
+    lines = (line.partition("=") for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines())
+    said = dict((f"no-{v}", "1") if k == "no" else (k, v) for k, _, v in lines)
     out: list[str] = []
     pkg = srt_package(srt_path)
     if said.get("srt") and not said.get("mine"):

@@ -59,16 +59,18 @@ class Link:
         """The home's runtime dir ($LOOOP_RUNTIME_DIR's), where its other sockets live too."""
         return where.runtime_dir(where.runtime_base(os.environ if self.env is None else self.env))
 
-    @property
-    def control(self) -> str:
+    def _socket(self, form: str) -> str:
         # short: a unix socket path must stay under 108 bytes
         tag = fnv1a_64(f"{self.data}\0{self.host.name}".encode())
-        return os.path.join(self.run_dir, f"ssh-{tag}")
+        return os.path.join(self.run_dir, form.format(tag))
+
+    @property
+    def control(self) -> str:
+        return self._socket("ssh-{}")
 
     @property
     def relay_socket(self) -> str:
-        tag = fnv1a_64(f"{self.data}\0{self.host.name}".encode())
-        return os.path.join(self.run_dir, f"relay-{tag}.sock")
+        return self._socket("relay-{}.sock")
 
     @property
     def key(self) -> str:
@@ -80,7 +82,7 @@ class Link:
             argv += ["-F", self.host.ssh_config]
         opts = ["BatchMode=yes", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
         opts += [f"ServerAliveInterval={ALIVE_INTERVAL_S}", f"ServerAliveCountMax={ALIVE_COUNT}"]
-        argv += [word for opt in (*opts, f"ControlPath={self.control}") for word in ("-o", opt)]
+        argv += _options(*opts, f"ControlPath={self.control}")
         if self.host.port:
             argv += ["-p", str(self.host.port)]
         if self.host.user:
@@ -97,21 +99,9 @@ class Link:
         os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
         errlog = Path(self.run_dir) / f"ssh-{self.host.name}.err"
         with open(errlog, "wb") as err:
+            opts = _options("ControlMaster=yes", "ControlPersist=yes", "ExitOnForwardFailure=no")
             done = subprocess.run(
-                [
-                    *self.base(),
-                    "-M",
-                    "-N",
-                    "-f",
-                    "-o",
-                    "ControlMaster=yes",
-                    "-o",
-                    "ControlPersist=yes",
-                    "-o",
-                    "ExitOnForwardFailure=no",
-                    "--",
-                    self.host.host,
-                ],
+                [*self.base(), "-M", "-N", "-f", *opts, "--", self.host.host],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -125,12 +115,12 @@ class Link:
 
     def stop_master(self) -> None:
         if self.master_up():
-            subprocess.run(
-                [*self.base(), "-O", "exit", "--", self.host.host],
-                capture_output=True,
-                timeout=10,
-                env=self.env,
-            )
+            self._control("exit")
+
+    def _control(self, *verb: str) -> None:
+        """Tell the master (`ssh -O`) to exit or to forward."""
+        argv = [*self.base(), "-O", *verb, "--", self.host.host]
+        subprocess.run(argv, capture_output=True, timeout=10, env=self.env)
 
     def ensure(self) -> None:
         """The master up, the relay running and forwarded to the host (once per master)."""
@@ -146,34 +136,16 @@ class Link:
             return  # no usable looop there yet (`host install` is on its way): no channel
         remote = hello.get("relay")
         if isinstance(remote, str) and remote:
-            subprocess.run(
-                [
-                    *self.base(),
-                    "-O",
-                    "forward",
-                    "-R",
-                    f"{remote}:{self.relay_socket}",
-                    "--",
-                    self.host.host,
-                ],
-                capture_output=True,
-                timeout=10,
-                env=self.env,
-            )
+            self._control("forward", "-R", f"{remote}:{self.relay_socket}")
 
-    def remote_argv(self, args: list[str], tty: bool = False, here: str = "") -> list[str]:
-        """The ssh argv that runs the host's looop with `args`, over the master (`here`: shell
-        set-up run on the host first)."""
-        line = shlex.join(["sh", "-c", here + _FIND, "looop", *args])
-        return [
-            *self.base(),
-            "-o",
-            "ControlMaster=no",
-            "-t" if tty else "-T",
-            "--",
-            self.host.host,
-            line,
-        ]
+    def remote_argv(
+        self, args: list[str], tty: bool = False, here: str = "", script: str = _FIND
+    ) -> list[str]:
+        """The ssh argv that runs the host's looop (or `script`) with `args`, over the master
+        (`here`: shell set-up run on the host first)."""
+        line = shlex.join(["sh", "-c", here + script, "looop", *args])
+        tty_flag = "-t" if tty else "-T"
+        return [*self.base(), "-o", "ControlMaster=no", tty_flag, "--", self.host.host, line]
 
     def call(self, op: str, req: dict[str, Any], timeout: float = OP_TIMEOUT_S) -> dict[str, Any]:
         """One satellite verb: JSON in, JSON out; the host's errors come back as HostError."""
@@ -275,6 +247,10 @@ def start_relay(
             return
         time.sleep(0.05)
     sys.stderr.write(f"looop: the relay for host {host} did not start (see {errlog})\n")
+
+
+def _options(*opts: str) -> list[str]:
+    return [word for opt in opts for word in ("-o", opt)]
 
 
 def _last_line(text: str) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from looop.contract.requests import Answerer
 from looop.home import jsonio, locks
 from looop.remote import hosts as reg
+from looop.remote.callhome import read_all
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
@@ -43,14 +44,8 @@ def answerer(ctx: Ctx, name: str) -> Answerer:
 
 def serve_one(ans: Answerer, conn: socket.socket) -> None:
     try:
-        buf = b""
-        while len(buf) <= MAX_REQUEST:
-            got = conn.recv(65536)
-            if not got:
-                break
-            buf += got
         try:
-            req = jsonio.loads(buf.decode())
+            req = jsonio.loads(read_all(conn, MAX_REQUEST).decode())
         except ValueError:
             req = None
         conn.sendall(jsonio.dumps(ans.run(req)).encode())
@@ -77,10 +72,8 @@ def serve(ctx: Ctx, name: str, path: str) -> int:
     os.ftruncate(lock, 0)
     os.write(lock, str(os.getpid()).encode())
     signal.signal(signal.SIGTERM, _leave)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o077)
     try:

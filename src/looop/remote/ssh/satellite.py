@@ -30,14 +30,12 @@ from looop.workers.needsinput import Looker
 
 KEY_RE = re.compile(r"[0-9a-f]{16}")
 RELAY = "relay.sock"
-# What a remote worker's own `looop` sends home (remote/ssh/shim.py), the rest runs here.
-RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
 # A start's machinery (git, worktrees, srt: ~25-50 ms measured) serves these three
-# (farverbs.py): `ls` and the other per-verb satellites load none of it.
+# (start.py): `ls` and the other per-verb satellites load none of it.
 START_VERBS = ("hello", "spawn", "verify")
 # A far worker's review, its round's resume and its landing (act/landthere.py), likewise.
 THERE_VERBS = ("review", "resume", "land")
-# A worker's diff (git) is read by farverbs.py too (workers/review.py).
+# A worker's diff (git) is read by start.py too (workers/review.py).
 CHANGE_VERBS = ("diff",)
 
 if TYPE_CHECKING:
@@ -95,7 +93,7 @@ def screen_waits(root: Path, listed: Sequence[Session], clock: Clock) -> dict[st
 def handle(
     ctx: Ctx, op: str, req: dict[str, Any], version: str, verbs: Verbs | None = None
 ) -> dict[str, Any]:
-    """One verb's answer; `verbs` serves it (farverbs.start_verb for START_VERBS, which the
+    """One verb's answer; `verbs` serves it (start.start_verb for START_VERBS, which the
     satellite process of such a verb loads), else this module's own."""
     if req.get("v") != PROTOCOL:
         return {"error": f"this host's looop {version} speaks satellite protocol {PROTOCOL}"}

@@ -15,7 +15,7 @@ import sys
 import time
 
 from looop.contract.verbs import RELAYED
-from looop.remote.callhome import PENDING, Pending, answer_of, call, new_key, request
+from looop.remote.callhome import PENDING, Pending, answer_of, call, new_key, read_all, request
 
 
 def _once(path: str, req: bytes) -> dict[str, object] | None:
@@ -24,12 +24,7 @@ def _once(path: str, req: bytes) -> dict[str, object] | None:
         s.connect(path)
         s.sendall(req)
         s.shutdown(socket.SHUT_WR)
-        buf = b""
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            buf += got
+        buf = read_all(s, sys.maxsize)
     except OSError:
         return None
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify
+from looop.remote.ssh.link import PROTOCOL
+from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
 from looop.remote.ssh.shim import script
 from looop.sandbox import worker as sbx
 from looop.sessions import client
@@ -30,6 +32,38 @@ from looop.workers import resume as rsm
 from looop.workers import worktree as wt
 from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
 from looop.workers.mcpwire import wire
+from looop.workers.review import diff_of
+
+
+def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
+    """The satellite's start verbs (`hello`, `spawn`, `verify`) and its change verb (`diff`: a
+    worker's checkouts read here, workers/review.py; its review is act/landthere.py's)."""
+    if op == "hello":
+        relay = root / RELAY
+        if req.get("fresh"):
+            store.remove(relay)  # a dead master's forward: a fresh one binds it again
+        root.mkdir(parents=True, exist_ok=True)
+        refresh_shims(root, ctx.env.get("HOME", ""))
+        return {
+            "version": version,
+            "protocol": PROTOCOL,
+            "dir": str(root),
+            "relay": str(relay),
+            "python": sys.version.split()[0],
+            "uid": os.geteuid(),
+            "sandbox_missing": boxed.missing(dict(ctx.env)),  # what keeps srt from running here
+        }
+    if op == "spawn":
+        sid = worker_id(req)
+        s, trees = spawn(ctx, root, sid, req, root / RELAY)
+        shown = asdict(trees[0]) if trees else None  # what a home before "trees" reads
+        row = worker_row(root, s, ctx.clock)
+        return {"row": row, "tree": shown, "trees": [asdict(t) for t in trees]}
+    if op == "verify":
+        return hostverify.verify(ctx, req)
+    if op == "diff":
+        return diff_of(ctx, worker_id(req))
+    raise LooopError(f"unknown satellite verb {op!r}")
 
 
 def refresh_shims(root: Path, home: str) -> None:
@@ -39,11 +73,6 @@ def refresh_shims(root: Path, home: str) -> None:
     for path in (root / "bin" / "looop", Path(home, boxed.SHIM_DIR, "looop") if home else None):
         if path is not None and path.is_file() and store.write_if_changed(path, body):
             os.chmod(path, 0o755)
-
-
-def sandbox_missing(ctx: Ctx) -> list[str]:
-    """What keeps srt from running here (`host check` says it; [] = ready)."""
-    return boxed.missing(dict(ctx.env))
 
 
 def _home_gone(fd: int = 1) -> bool:
@@ -122,7 +151,7 @@ def spawn(
     line, prompt, extra = req.get("line"), req.get("prompt"), req.get("env")
     if not isinstance(line, str) or not isinstance(prompt, str) or not isinstance(extra, dict):
         raise LooopError("a spawn needs line, prompt and env")
-    repo, branch, contract = _opt(req, "repo"), _opt(req, "branch"), _opt(req, "contract")
+    repo, branch, _ = _opt(req, "repo"), _opt(req, "branch"), _opt(req, "contract")
     try:
         if get_session(root, sid).alive:
             raise LooopError(f"worker {sid} is already running on this host")
@@ -145,7 +174,7 @@ def spawn(
     try:
         if _home_gone():
             raise LooopError(f"worker {sid}: the home stopped listening during the start")
-        s = _start(ctx, root, sid, line, contract, prompt, extra, req, trees, box, relay)
+        s = _start(ctx, root, sid, req, trees, box, relay)
     except (LooopError, SessionError, OSError):
         workspace.undo_all(ctx, trees)
         raise
@@ -179,16 +208,15 @@ def _start(
     ctx: Ctx,
     root: Path,
     sid: str,
-    line: str,
-    contract: str | None,
-    prompt: str,
-    extra: dict[str, Any],
     req: dict[str, Any],
     trees: list[treerecord.Tree],
     box: Box | None,
     relay: Path,
 ) -> Session:
+    """The worker's session (its request checked by spawn), with its resume record as a start
+    at home writes it (`looop restart ID`, run here by the home, resumes its conversation)."""
     folder = workspace.workspace(ctx, sid)  # a worker of several repos starts there
+    prompt, contract = str(req["prompt"]), _opt(req, "contract")
     if contract is not None:  # the contract apart: a checkout's note goes in as its last rule
         prompt = checkout_note(contract, trees, folder) + prompt
     prompt_path = root / "prompts" / f"{sid}.md"
@@ -196,36 +224,58 @@ def _start(
     tree = trees[0] if len(trees) == 1 else None
     work = Path(tree.path if tree else folder) if trees else root / "work" / sid
     work.mkdir(parents=True, exist_ok=True)
+    env, away = _env(ctx, root, sid, req["env"], work, box, relay)
+    line = substitute_prompt_file(str(req["line"]), prompt_path)
+    if req.get("mcp") is True:  # `looop mcp --worker` in its CLI's MCP config, as "$LOOOP_BIN"
+        line = wire(line, env, env["LOOOP_BIN"])
+    if box is not None:
+        (s, policy), cwd = _start_boxed(ctx, root, sid, line, env, box, trees, req), root
+    else:
+        knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
+        size = req.get("size") or [120, 40]
+        s = client.spawn(
+            root,
+            sid,
+            worker_argv(line, env["PATH"]),
+            cwd=work,
+            env=env,
+            size=(int(size[0]), int(size[1])),
+            host_idle_s=knobs.real("session_host_idle"),
+            log_cap=knobs.log_cap(),
+            bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
+        )
+        policy, cwd = OFF, work
+    # the runner's resume template, the id the home gave it (or which CLI's files name one)
+    resume, conv, find = _opt(req, "resume"), _opt(req, "conversation"), _opt(req, "find")
+    conv = conv if conv is not None and rsm.valid_id(conv) else None
+    find = find if find in startrecord.FINDERS else None
+    runner = str(env.get("LOOOP_RUNNER", ""))
+    rsm.note_start(
+        ctx, sid, runner, resume, conv, find, str(cwd), policy, "never", env, bool(trees), away
+    )
+    return s
+
+
+def _env(
+    ctx: Ctx, root: Path, sid: str, extra: dict[str, Any], work: Path, box: Box | None, relay: Path
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The worker's env, and what of it this satellite adds (a resume here gives it again:
+    workers/resume.py)."""
+    ctx.paths.reports.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
     env.update({str(k): str(v) for k, v in extra.items()})
     shim = boxed.shim(str(root / "bin"))
-    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
-    env["LOOOP_BIN"] = os.path.join(shim, "looop")  # the contract says "$LOOOP_BIN" claim …
-    env["LOOOP_DATA_DIR"] = str(root)
-    env["LOOOP_REAL_BIN"] = ctx.bin
-    env["LOOOP_RELAY_SOCK"] = str(relay)
-    env["LOOOP_WORKSPACE"] = str(work)
-    env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
-    ctx.paths.reports.mkdir(parents=True, exist_ok=True)
-    real_line = substitute_prompt_file(line, prompt_path)
-    size = req.get("size") or [120, 40]
-    if box is not None:
-        return _start_boxed(ctx, root, sid, real_line, env, box, trees, req)
-    argv = worker_argv(_wired(req, real_line, env), env["PATH"])
-    knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
-    s = client.spawn(
-        root,
-        sid,
-        argv,
-        cwd=work,
-        env=env,
-        size=(int(size[0]), int(size[1])),
-        host_idle_s=knobs.real("session_host_idle"),
-        log_cap=knobs.log_cap(),
-        bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
-    )
-    _note_start(ctx, sid, req, env, str(work), None, bool(trees))
-    return s
+    if box is not None:  # inside srt: a shim outside every satellite, which are hidden there
+        shim = boxed.shim(os.path.join(env.get("HOME", ""), boxed.SHIM_DIR))
+    away = {"PATH": shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")}
+    away["LOOOP_BIN"] = os.path.join(shim, "looop")  # the contract says "$LOOOP_BIN" claim …
+    away |= {"LOOOP_DATA_DIR": str(root), "LOOOP_REAL_BIN": ctx.bin, "LOOOP_WORKSPACE": str(work)}
+    away["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
+    if box is None:
+        away["LOOOP_RELAY_SOCK"] = str(relay)
+    else:  # a socket it may not open: its drop box instead; a resume here runs the same srt
+        away |= {"LOOOP_CALLHOME_DIR": str(boxed.callhome_dir(root, sid)), "LOOOP_SRT": box.prog}
+    return env | away, away
 
 
 def checkout_note(contract: str, trees: list[treerecord.Tree], folder: str) -> str:
@@ -233,64 +283,6 @@ def checkout_note(contract: str, trees: list[treerecord.Tree], folder: str) -> s
     if len(trees) > 1:
         return workspace.with_note(contract, trees, folder)
     return wt.with_note(contract, trees[0]) if trees else contract
-
-
-# what a satellite adds to a worker's env: a resume here gives it again (workers/resume.py)
-_AWAY = (
-    "PATH",
-    "LOOOP_BIN",
-    "LOOOP_DATA_DIR",
-    "LOOOP_REAL_BIN",
-    "LOOOP_RELAY_SOCK",
-    "LOOOP_CALLHOME_DIR",
-    "LOOOP_WORKSPACE",
-    "LOOOP_REPORTS_DIR",
-    "LOOOP_SRT",
-)
-
-
-def _note_start(
-    ctx: Ctx,
-    sid: str,
-    req: dict[str, Any],
-    env: dict[str, str],
-    cwd: str,
-    policy: SandboxPolicy | None,
-    checkout: bool,
-) -> None:
-    """The worker's resume record, as a start at home writes it (`looop restart ID`, run
-    here by the home, resumes its conversation): the runner's resume template, the id the
-    home gave it (or which CLI's files name one), and what this satellite adds to its env."""
-    resume, conv, find = _opt(req, "resume"), _opt(req, "conversation"), _opt(req, "find")
-    if conv is not None and not rsm.valid_id(conv):
-        conv = None
-    if find not in startrecord.FINDERS:
-        find = None
-    runner = str(env.get("LOOOP_RUNNER", ""))
-    away = {k: env[k] for k in _AWAY if k in env}
-    rsm.note_start(
-        ctx,
-        sid,
-        runner,
-        resume,
-        conv,
-        find,
-        cwd,
-        policy or OFF,
-        "never",
-        env,
-        checkout,
-        away,
-    )
-
-
-def _wired(req: dict[str, Any], line: str, env: dict[str, str]) -> str:
-    """The line with `looop mcp --worker` in its CLI's MCP config when the home asked for it
-    (its config's mcp.worker_tools), run as this host's "$LOOOP_BIN": the shim that sends the
-    contract verbs home."""
-    if req.get("mcp") is not True:
-        return line
-    return wire(line, env, env["LOOOP_BIN"])
 
 
 def _start_boxed(
@@ -302,37 +294,27 @@ def _start_boxed(
     box: Box,
     trees: list[treerecord.Tree],
     req: dict[str, Any],
-) -> Session:
+) -> tuple[Session, SandboxPolicy]:
     """The worker inside srt, as a start at home runs it (launch.spawn_line: the same policy
     built against this data dir, the pty relay, the worktree's walls), its contract verbs
-    going home through its drop box and this satellite's bridge (remote/ssh/boxed.py)."""
-    home = env.get("HOME", "")
-    policy = boxed.host_policy(box.policy, root, sid, home)
+    going home through its drop box and this satellite's bridge (remote/ssh/boxed.py); its
+    session and the policy it runs under."""
+    policy = boxed.host_policy(box.policy, root, sid, env.get("HOME", ""))
     drop = boxed.callhome_dir(root, sid)
     drop.mkdir(parents=True, exist_ok=True)
     for old in drop.iterdir():  # the last run's requests say nothing now
         store.remove(old)
-    shim = boxed.shim(os.path.join(home, boxed.SHIM_DIR))
-    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
-    env["LOOOP_BIN"] = os.path.join(shim, "looop")
-    env["LOOOP_CALLHOME_DIR"] = str(drop)
-    env.pop("LOOOP_RELAY_SOCK", None)  # a socket it may not open: the drop box instead
-    env["LOOOP_SRT"] = box.prog  # a resume here runs the same srt
-    if len(trees) == 1:  # of several: their folder, as _start set it
-        env["LOOOP_WORKSPACE"] = trees[0].path
     bridge.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
-    runner = str(env.get("LOOOP_RUNNER", ""))
     cfg = ctx.config()
-    line = _wired(req, line, env)
     knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs(cfg))
+    tree = trees[0] if len(trees) == 1 else None
+    several = tuple(trees) if tree is None else ()
+    runner = str(env.get("LOOOP_RUNNER", ""))
     try:
-        tree = trees[0] if len(trees) == 1 else None
-        several = tuple(trees) if tree is None else ()
         s = spawn_line(
             ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog, several=several
         )
     except SandboxSetupError as e:
         sbx.forget(ctx, sid)
         raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e
-    _note_start(ctx, sid, req, env, str(root), policy, bool(trees))
-    return s
+    return s, policy
