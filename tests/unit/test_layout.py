@@ -23,7 +23,7 @@ ELSEWHERE: dict[tuple[str, str], str] = {
     ("runners/pi.py", "sessions"): "pi's own ~/.pi/agent/sessions, not the data dir",
     ("runners/opencode.py", ".gitignore"): "a repository's .gitignore, not the data dir's",
     ("workers/ports.py", ".lock"): "the ports folder's own lock file (<data>/ports/.lock)",
-    ("workers/writable.py", "reports"): "a box's room (<data>.work/rooms/<id>/reports)",
+    ("workers/diskuse.py", "reports"): "a box's room (<data>.work/rooms/<id>/reports)",
     ("sandbox/worker.py", "reports"): "a box's room as the boxed worker sees it",
     ("sandbox/worker.py", "prompts"): "relative to the data dir as mounted in the box",
     ("remote/kube/backend.py", "sessions"): "a pod's own looop home, built in the pod",

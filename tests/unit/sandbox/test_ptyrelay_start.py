@@ -74,4 +74,6 @@ def test_a_program_exec_d_before_any_look_reads_as_run(
 def test_the_relay_resets_the_signals_the_supervisor_resets() -> None:
     """A worker starts with the same signals at their default action whether the supervisor
     spawns it or the relay inside its box does (the relay keeps its own copy of the list)."""
-    assert set(oscalls._RESET_SIGNALS) == {n for n in ptyrelay._RESET if hasattr(signal, n)}
+    assert {s.name for s in oscalls._RESET_SIGNALS} == {
+        n for n in ptyrelay._RESET if hasattr(signal, n)
+    }
