@@ -18,7 +18,7 @@ from looop.runners import program
 from looop.sandbox import boxtty
 from looop.sessions.state import LOG, Session, get_session
 from looop.spend import COST_REPORTING
-from looop.spend.breakers import start_refused
+from looop.spend.statusspend import start_refused
 from looop.spend.usagewindows import HELD_DIR
 from looop.workers.ids import normalise_target
 

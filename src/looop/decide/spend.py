@@ -21,7 +21,6 @@ from looop.home.eventnames import PulseName, RecordName
 from looop.home.sandboxpolicy import resolve
 from looop.spend import cap as decides
 from looop.spend import usd
-from looop.spend.breakers import reports_cost
 from looop.spend.cap import (
     UNMETERED_LIMIT,
     clear_unmetered,
@@ -29,10 +28,16 @@ from looop.spend.cap import (
     record_unmetered,
     unmetered_blocked,
 )
-from looop.spend.ledger import record_cost, spent_on_day
 from looop.spend.limits import find_limit
+from looop.spend.record import append_cost
 from looop.spend.savings import note_decide
-from looop.spend.statusspend import daily_budget, runner_signature, unmetered_armed
+from looop.spend.statusspend import (
+    daily_budget,
+    reports_cost,
+    runner_signature,
+    spent_on_day,
+    unmetered_armed,
+)
 
 if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
@@ -235,7 +240,7 @@ def _settle(
     the unmetered breaker."""
     paths = ctx.paths
     if total is not None and total > 0:
-        record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+        append_cost(paths.cost_ledger, ctx.clock.now(), "tick", run_id, runner.name, total)
     note_decide(os.fspath(paths.data), ctx.clock, total)  # prices the skips to come
     if not result.ok or not unmetered_armed(knobs, reports_cost(runner)):
         return

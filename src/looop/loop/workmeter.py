@@ -47,7 +47,6 @@ from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
 from looop.runners import profile, program
 from looop.spend import COST_REPORTING, sane_usd, totals
-from looop.spend.ledger import spent_on_day
 from looop.spend.prices import price_table
 from looop.spend.record import append_costs, metered_mark
 from looop.spend.spent import (
@@ -59,7 +58,7 @@ from looop.spend.spent import (
     over_budget,
     read_state,
 )
-from looop.spend.statusspend import daily_budget
+from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id

@@ -1,5 +1,5 @@
 """One row into the cost ledger: light (no json package, datetime or pathlib), because a
-worker's `looop cost report` is a hot verb. ledger.record_cost is this, given Paths."""
+worker's `looop cost report` is a hot verb."""
 
 from __future__ import annotations
 

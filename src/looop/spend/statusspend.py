@@ -1,5 +1,6 @@
-"""The spend block (spend_status), the one daily budget (daily_budget) and today's spend
-toward it (spent_today): what status, doctor and every gate read, so they agree."""
+"""The spend block (spend_status), the one daily budget (daily_budget), today's spend toward it
+(spent_today) and a new worker's refusal under it (start_refused): what status, doctor, every
+gate and every face's start read, so they agree."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from looop.spend.cap import UNMETERED_LIMIT
 from looop.spend.prices import command_word
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
+    from looop.home.paths import Paths
     from looop.spend.views import SpendStatus
 
 
@@ -45,6 +49,11 @@ def spent_today(data: str, clock: Clock) -> tuple[float, float]:
         got = totals.today(data, clock)
     n, said = totals.counted(_scan_today(data, clock) if got is None else got)
     return n / 1_000_000, said / 1_000_000
+
+
+def spent_on_day(paths: Paths, clock: Clock) -> float:
+    """spent_today's USD toward the daily budget, over Paths."""
+    return spent_today(os.fspath(paths.data), clock)[0]
 
 
 def _scan_today(data: str, clock: Clock) -> dict[str, int]:
@@ -78,6 +87,40 @@ def unmetered_armed(knobs: Knobs, reports: bool) -> bool:
     return daily_budget(knobs) is not None and (reports or "max_daily_usd" in knobs.given)
 
 
+def reports_cost(runner: Runner) -> bool:
+    """A runner whose decides say what they cost: a preset CLI, or one with a cost spec."""
+    return runner.cost is not None or command_word(runner.tick) in COST_REPORTING
+
+
+def start_refused(
+    knobs: Knobs, paths: Paths, clock: Clock, wid: str, line: Callable[[], str | None]
+) -> str | None:
+    """Why a new worker may not start under the daily budget (max_daily_usd covers decides
+    and metered workers alike), or None: at it, no new worker until local midnight or a
+    higher budget; with refuse_unmetered on, none on a CLI looop cannot meter (fail closed).
+    `line`: the worker's command line, asked for only with that setting on. Every face's
+    start (the CLI verb, the web API, MCP) asks this before anything is written."""
+    cap = daily_budget(knobs)
+    if cap is None:
+        return None
+    if knobs.values.get("refuse_unmetered"):
+        prog = command_word(line())
+        if prog not in COST_REPORTING:
+            return (
+                f"worker {wid}: its CLI '{prog or '?'}' leaves no spend record "
+                "looop can meter, and refuse_unmetered is on while a daily budget is "
+                f"(use {SAID}, or set refuse_unmetered to false)"
+            )
+    spent = spent_on_day(paths, clock)
+    if spent >= cap:
+        return (
+            f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
+            "(max_daily_usd: decides and workers): no new worker starts until local midnight "
+            "— raise max_daily_usd to start one now"
+        )
+    return None
+
+
 def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
     """THE spend block every face reads (status, the web, MCP, the TUI): today's spend against
     the one daily budget and each breaker, an open one with the line lifting it, read by the
@@ -92,8 +135,7 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     retry = cap.decide_retry_in(paths, now, per_hour) if 0 < per_hour <= recent else 0
     name, armed = "?", False
     if runner is not None:
-        name, preset = runner.name, command_word(runner.tick) in COST_REPORTING
-        armed = unmetered_armed(knobs, runner.cost is not None or preset)
+        name, armed = runner.name, unmetered_armed(knobs, reports_cost(runner))
     day, cap_usd = spent_today(data, clock), daily_budget(knobs)
     return spend_view(day, cap_usd, name, unmet, armed and blocked, recent, per_hour, retry)
 

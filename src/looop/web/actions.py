@@ -33,7 +33,7 @@ from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
-from looop.spend.breakers import start_refused
+from looop.spend.statusspend import start_refused
 from looop.web import reviews
 from looop.web.errors import LISTED, WebError, not_found, reaching, unreached
 from looop.web.reads import way

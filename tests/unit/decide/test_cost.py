@@ -31,9 +31,9 @@ from looop.spend.cap import (
     unmetered_blocked,
 )
 from looop.spend.days import Days, Held
-from looop.spend.ledger import read_ledger, record_cost, run_cost, spent_on_day
 from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
-from looop.spend.statusspend import daily_budget, runner_signature, spend_status
+from looop.spend.record import append_cost
+from looop.spend.statusspend import daily_budget, runner_signature, spend_status, spent_on_day
 from tests.clocks import FixedClock
 
 STREAMS = Path(__file__).parent / "streams"
@@ -395,9 +395,9 @@ def test_huge_token_counts_are_ignored_not_priced() -> None:
 
 def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
     for bad in (0.0, -1.0, math.nan, math.inf, 1e-9, 1e12):
-        assert not record_cost(paths, 1_750_000_000.0, "tick", "t", "pi", bad)
+        assert not append_cost(paths.cost_ledger, 1_750_000_000.0, "tick", "t", "pi", bad)
     assert not paths.cost_ledger.exists()
-    assert record_cost(paths, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
+    assert append_cost(paths.cost_ledger, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
     line = paths.cost_ledger.read_text().splitlines()[0]
     assert line == (
         '{"cost_usd":0.012346,"id":"tick-1","kind":"tick","runner":"pi",'
@@ -406,27 +406,16 @@ def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
 
 
 def test_a_corrupt_ledger_line_is_skipped_and_counted(paths: Paths) -> None:
-    record_cost(paths, 1_750_000_000.0, "tick", "a", "pi", 0.5)
+    append_cost(paths.cost_ledger, 1_750_000_000.0, "tick", "a", "pi", 0.5)
     with paths.cost_ledger.open("a") as f:
         f.write("{not json\n\n[]\n")
         f.write('{"cost_usd":"x","ts":"2025-06-15T15:06:40Z"}\n')
         f.write('{"cost_usd":1,"ts":"yesterday"}\n')
         f.write('{"cost_usd":0.25,"kind":"session","id":"w1","runner":"claude",')  # torn
         f.write("\n")
-    record_cost(paths, 1_750_000_100.0, "session", "w1", "claude", 0.25)
-    rows, bad = read_ledger(paths)
-    assert [r["cost_usd"] for r in rows] == [0.5, 0.25]
-    assert bad == 5
-    assert read_ledger(Paths.at(paths.data / "nowhere")) == ([], 0)
-
-
-def test_run_cost_sums_the_rows_of_one_run(paths: Paths) -> None:
-    assert run_cost(paths, "tick-1") is None
-    record_cost(paths, 100.0, "tick", "tick-1", "codex", 0.5)
-    record_cost(paths, 101.0, "tick", "tick-10", "codex", 4.0)
-    record_cost(paths, 102.0, "tick", "tick-1", "codex", 0.25)  # a retried attempt
-    assert run_cost(paths, "tick-1") == pytest.approx(0.75)
-    assert run_cost(paths, "tick-2") is None
+    append_cost(paths.cost_ledger, 1_750_000_100.0, "session", "w1", "claude", 0.25)
+    (rep,) = report_module.reports_at(str(paths.data), FixedClock(), [("all", "kind")])
+    assert (rep["total"], rep["calls"], rep["corrupt_lines"]) == (0.75, 2, 5)
 
 
 def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
@@ -438,10 +427,10 @@ def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
 )
 def test_the_day_rolls_over_at_local_midnight(paths: Paths, tz: timezone) -> None:
     clock = FixedClock(t=_ts(tz, 2025, 6, 15, 12, 0), tz=tz)
-    record_cost(paths, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
-    record_cost(paths, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
-    record_cost(paths, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
-    record_cost(paths, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
+    append_cost(paths.cost_ledger, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
     # every row above is on another UTC date than its local one in at least one of the zones
     assert spent_on_day(paths, clock) == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 15, 23, 59)
@@ -460,7 +449,7 @@ def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
     clock = FixedClock(t=datetime(2025, 3, 30, 12, 0, tzinfo=tz).timestamp(), tz=tz)
     for (d, h, mi), paid in (((29, 23, 30), 1.0), ((30, 0, 10), 2.0), ((30, 23, 50), 4.0)):
         at = datetime(2025, 3, d, h, mi, tzinfo=tz).timestamp()
-        record_cost(paths, at, "tick", f"t{d}{h}", "pi", paid)
+        append_cost(paths.cost_ledger, at, "tick", f"t{d}{h}", "pi", paid)
     assert spent_on_day(paths, clock) == 6.0
 
 
@@ -581,11 +570,11 @@ def _report_fixture(paths: Paths) -> FixedClock:
     clock = FixedClock(t=datetime(2025, 6, 15, 12, 0, tzinfo=UTC).timestamp())
     day = 86400.0
     now = clock.t
-    record_cost(paths, now - 60, "tick", "tick-a", "claude", 0.5)
-    record_cost(paths, now - 120, "session", "fix-ci", "claude", 2.0)
-    record_cost(paths, now - 1 * day, "tick", "tick-b", "pi", 0.25)
-    record_cost(paths, now - 6 * day, "session", "docs", "codex", 1.0)
-    record_cost(paths, now - 30 * day, "tick", "tick-c", "pi", 8.0)
+    append_cost(paths.cost_ledger, now - 60, "tick", "tick-a", "claude", 0.5)
+    append_cost(paths.cost_ledger, now - 120, "session", "fix-ci", "claude", 2.0)
+    append_cost(paths.cost_ledger, now - 1 * day, "tick", "tick-b", "pi", 0.25)
+    append_cost(paths.cost_ledger, now - 6 * day, "session", "docs", "codex", 1.0)
+    append_cost(paths.cost_ledger, now - 30 * day, "tick", "tick-c", "pi", 8.0)
     with paths.cost_ledger.open("a") as f:
         f.write("garbage\n")
     return clock
@@ -750,7 +739,7 @@ def test_spend_status_shows_each_breaker_and_how_to_lift_it(paths: Paths) -> Non
     quiet = spend_status(str(paths.data), clock, knobs, runner)
     assert quiet["spent_today_usd"] == 0 and quiet["max_daily_usd"] == 1.0
     assert not any(quiet[k]["open"] for k in ("budget", "unmetered", "decides"))
-    record_cost(paths, clock.t - 10, "session", "w1", "claude", 1.25)
+    append_cost(paths.cost_ledger, clock.t - 10, "session", "w1", "claude", 1.25)
     for _ in range(3):
         record_unmetered(paths, runner_signature(runner))
     note_decide(paths, clock.t - 100)

@@ -18,9 +18,8 @@ from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
 from looop.spend import days, daysfile, rotate, totals
-from looop.spend.ledger import spent_on_day
 from looop.spend.record import append_cost, append_costs, keyed_row
-from looop.spend.statusspend import spent_today
+from looop.spend.statusspend import spent_on_day, spent_today
 from tests.clocks import FixedClock
 
 JAN_30 = 1_769_731_200.0  # 2026-01-30T00:00:00Z

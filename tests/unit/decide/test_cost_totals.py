@@ -17,9 +17,8 @@ from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
 from looop.spend import totals
-from looop.spend.ledger import spent_on_day
 from looop.spend.record import append_cost
-from looop.spend.statusspend import spent_today
+from looop.spend.statusspend import spent_on_day, spent_today
 from tests.clocks import FixedClock
 
 NOW = 1_782_000_000.0  # a UTC midnight

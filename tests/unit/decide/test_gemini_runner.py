@@ -18,8 +18,8 @@ from looop.loop import clirecords, setup
 from looop.runners import gemini, profile
 from looop.runners.presets import PRESETS, default_config_obj
 from looop.sandbox import endpoints, srt
-from looop.spend.breakers import reports_cost
 from looop.spend.prices import DEFAULT_PRICES, price_table, price_tokens
+from looop.spend.statusspend import reports_cost
 from looop.workers import needsinput
 
 REAL = Path(__file__).parents[2] / "realcli" / "streams"

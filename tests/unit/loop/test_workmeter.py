@@ -343,9 +343,9 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     ctx: Ctx, clock: FixedClock
 ) -> None:
     from looop.spend import totals
-    from looop.spend.ledger import spent_on_day
     from looop.spend.record import append_cost
     from looop.spend.spent import read_state
+    from looop.spend.statusspend import spent_on_day
 
     data = ctx.paths.data
     conv = "0b7e6a1c-1111-4222-8333-444455556666"
