@@ -303,9 +303,9 @@ def test_a_scrape_reads_the_running_sums_not_the_homes_every_day(
 ) -> None:
     """A year of spend: a scrape's looop_spend_usd reads a small part of what the whole
     history's day totals hold, and says the same sums."""
-    from looop.decide.cost.report import cost_report
     from looop.home import store
     from looop.home.stamps import utc_stamp
+    from tests.helpers import cost_report
 
     data = ctx.paths.data
     (data / "cost").mkdir(parents=True, exist_ok=True)

@@ -116,7 +116,7 @@ def _held(ctx: Ctx, wid: str) -> bool:
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
-    """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
+    """The daily budget's refusal of a new worker (spend/statusspend.start_refused)."""
 
     def line() -> str | None:
         if start.command is not None:

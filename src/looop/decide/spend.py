@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.decide.cost.meter import CostMeter
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
 from looop.home.eventnames import PulseName, RecordName
@@ -29,6 +28,7 @@ from looop.spend.cap import (
     unmetered_blocked,
 )
 from looop.spend.limits import find_limit
+from looop.spend.meter import CostMeter
 from looop.spend.record import append_cost
 from looop.spend.savings import note_decide
 from looop.spend.statusspend import (

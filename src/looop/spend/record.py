@@ -1,16 +1,23 @@
-"""One row into the cost ledger: light (no json package, datetime or pathlib), because a
-worker's `looop cost report` is a hot verb."""
+"""One row into the cost ledger, and `looop cost report KIND ID RUNNER USD` (and the seed's
+`looop _ cost KIND ID RUNNER USD`) that writes one: the click-free face here (`serve`), click's
+in cli/cost.py. Light (no json package, datetime or pathlib): it is a worker's hot verb."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
 
-from looop.home import jsonio, store
+from looop.home import jsonio, store, where
+from looop.home.errors import LooopError
+from looop.home.plain import echo
+from looop.home.reqkey import request_key
 from looop.home.stamps import utc_stamp
-from looop.spend import rotate, sane_usd, totals
+from looop.spend import parse_usd, rotate, sane_usd, totals
+from looop.spend import usd as usd_text
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from looop.home.store import AnyPath
 
 
@@ -108,3 +115,61 @@ def metered_mark(data: str, wid: str) -> str:
     """The file saying the pulse reads worker `wid`'s spend from its CLI's own records
     (loop/workmeter.py), so the worker's own `cost report` is not counted again."""
     return os.path.join(data, METERED, wid)
+
+
+USAGE = (
+    "usage: looop cost report KIND ID RUNNER USD "
+    "(e.g. looop cost report session triage claude 0.42)"
+)
+
+
+# A run again after a cut comes within the worker's retry window (two minutes): look back far
+# enough past it, and no further.
+KEYED_LOOKBACK_S = 86400.0
+
+
+def report_cost(
+    data: str,
+    now: float,
+    kind: str,
+    rid: str,
+    runner: str,
+    amount: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    value = parse_usd(amount)
+    if value is None:
+        raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
+    if "/" not in rid and rid[:1] not in ("", ".") and os.path.exists(metered_mark(data, rid)):
+        # the pulse reads this worker's spend from its CLI's own records (loop/workmeter.py)
+        echo(f"{kind} {rid} is metered from its CLI's own records: not counted again")
+        return
+    ledger = os.path.join(data, where.COST_LEDGER)
+    key, again = request_key(env or {})
+    if key is not None and again and keyed_row(ledger, key, now - KEYED_LOOKBACK_S):
+        pass  # the cut run recorded it: said again, counted once
+    elif not append_cost(ledger, now, kind, rid, runner, value, key):
+        raise LooopError(f"nothing recorded: {amount} is not a positive amount")
+    echo(f"recorded {usd_text(value)} for {kind} {rid} ({runner})")
+
+
+def parse_fast(argv: list[str]) -> tuple[str, str, str, str] | None:
+    """(kind, id, runner, usd) for the plain spellings; None (click's turn) for anything else."""
+    rest = argv[1:]
+    if rest[:1] == ["report"]:
+        rest = rest[1:]
+    if len(rest) != 4 or any(a.startswith("-") for a in rest):
+        return None
+    return rest[0], rest[1], rest[2], rest[3]
+
+
+def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: float) -> None:
+    report_cost(where.resolve(env, os.getcwd())[0], now, *parsed, env=env)
+
+
+def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
+    """`cost report KIND ID RUNNER USD` in its plain spelling, run; False: click's."""
+    parsed = parse_fast(argv)
+    if parsed is not None:
+        run_fast(parsed, env, now)
+    return parsed is not None

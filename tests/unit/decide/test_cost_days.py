@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.decide.cost.report import cost_report, cost_reports
 from looop.home import store
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
@@ -21,6 +20,7 @@ from looop.spend import days, daysfile, rotate, totals
 from looop.spend.record import append_cost, append_costs, keyed_row
 from looop.spend.statusspend import spent_on_day, spent_today
 from tests.clocks import FixedClock
+from tests.helpers import cost_report, cost_reports
 
 JAN_30 = 1_769_731_200.0  # 2026-01-30T00:00:00Z
 DAY = 86400.0

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.loop import clirecords, setup
 from looop.runners import gemini, profile
 from looop.runners.presets import PRESETS, default_config_obj
 from looop.sandbox import endpoints, srt
+from looop.spend.meter import CostMeter
 from looop.spend.prices import DEFAULT_PRICES, price_table, price_tokens
 from looop.spend.statusspend import reports_cost
 from looop.workers import needsinput

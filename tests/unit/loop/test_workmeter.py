@@ -14,8 +14,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.loop import workmeter as m
 from looop.loop.clirecords import MAX_LINE
-from looop.spend.costrow import report_cost
 from looop.spend.prices import lookup_price, price_table, price_tokens
+from looop.spend.record import report_cost
 from looop.spend.spent import STATES, spent
 from tests.clocks import FixedClock
 from tests.helpers import with_env
@@ -264,10 +264,10 @@ def test_a_metered_worker_report_is_not_counted_again(
 def test_spend_is_seen_by_model_and_in_the_fleet_table(
     claude: tuple[Path, dict[str, str], Path],
 ) -> None:
-    from looop.decide.cost.report import cost_report
     from looop.home.paths import Paths
     from looop.views.render import fleet_table
     from tests.clocks import FixedClock
+    from tests.helpers import cost_report
 
     data, env, f = claude
     f.write_text(_claude_line("msg_1", 100000, 2000))

@@ -1,4 +1,4 @@
-"""The meter: fed a runner's stdout line by line, it reads the run's spend from whichever
+"""The decide's meter: fed a runner's stdout line by line, it reads the run's spend from whichever
 built-in stream shape carries it (RunnerProfile.stream), or a profile's own, or a configured
 cost spec."""
 
