@@ -169,7 +169,7 @@ def run_metered(
         retry = _retryable(pattern, attempt <= retries, result, answer)
         if retry:
             # a usage window with a reset time: retrying before the reset only fails again
-            limit = _usage_limit(ctx, result)
+            limit = find_limit(result.tail + "\n" + (result.error or ""), ctx.clock)
             retry = limit is None
         if not retry:
             break
@@ -212,12 +212,6 @@ def _retryable(
         and not os.path.lexists(answer)
         and pattern.search(result.tail + "\n" + (result.error or "")) is not None
     )
-
-
-def _usage_limit(ctx: Ctx, result: RunResult) -> Limit | None:
-
-    text = result.tail + "\n" + (result.error or "")
-    return find_limit(text, ctx.clock.now(), ctx.clock.zone())
 
 
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:

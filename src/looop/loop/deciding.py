@@ -22,6 +22,7 @@ from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
 from looop.loop.world import describe_changes
+from looop.spend.limits import find_limit
 
 LastWorld = Callable[[], dict[str, str] | None]  # the world the decider last saw, read once
 
@@ -69,7 +70,7 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     else:
         assert code is not None and error is not None
         if limit is None:  # the retry check, when it ran, already read this output
-            limit = limithit.find(b, result.tail + "\n" + (result.error or ""))
+            limit = find_limit(result.tail + "\n" + (result.error or ""), b.ctx.clock)
         if limit is not None:  # a usage window: wait for its reset, count no failure
             out.status, out.error = "limited", limithit.record(b, limit, runner.name)
         else:

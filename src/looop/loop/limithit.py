@@ -15,11 +15,7 @@ from looop.human import schedules
 from looop.loop import alerts, limited
 from looop.loop.beat import Beat
 from looop.spend import usagewindows
-from looop.spend.limits import Limit, find_limit
-
-
-def find(b: Beat, text: str) -> Limit | None:
-    return find_limit(text, b.ctx.clock.now(), b.ctx.clock.zone())
+from looop.spend.limits import Limit
 
 
 def record(b: Beat, limit: Limit, runner: str) -> str:

@@ -18,11 +18,10 @@ from looop.core.context import Ctx
 from looop.home import logfiles
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.textsafe import screen_text
 from looop.loop import limited, limithit
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
 from looop.spend import usagewindows
-from looop.spend.limits import Limit, find_limit
+from looop.spend.limits import Limit, screen_limit
 from looop.views.needsinput import LIMIT_TAIL
 from looop.workers.heldstart import request_from
 from looop.workers.ids import PULSE
@@ -74,7 +73,7 @@ def _limit_of(ctx: Ctx, s: Session, quiet: Quiet | None) -> Limit | None:
         if quiet is not None:  # the tail read reaches at least to the size listed
             quiet[s.id] = mark
         return None  # the usual case: nothing parsed
-    return find_limit(screen_text(raw), ctx.clock.now(), ctx.clock.zone())
+    return screen_limit(raw, ctx.clock)
 
 
 def _sight(ctx: Ctx, cfg: Config | None, s: Session, quiet: Quiet | None) -> None:

@@ -43,7 +43,6 @@ from looop.loop.clirecords import (
     pricer,
     to_micros,
 )
-from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
 from looop.runners import profile, program
 from looop.spend import COST_REPORTING, sane_usd, totals
@@ -57,6 +56,7 @@ from looop.spend.spent import (
     mark_over,
     over_budget,
     read_state,
+    write_state,
 )
 from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import resume

@@ -16,7 +16,7 @@ from looop.home import store
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
-from looop.spend import days, daysfile, rotate, totals
+from looop.spend import days, rotate, totals
 from looop.spend.record import append_cost, append_costs, keyed_row
 from looop.spend.statusspend import spent_on_day, spent_today
 from tests.clocks import FixedClock
@@ -349,7 +349,7 @@ def test_a_save_that_fails_half_way_keeps_nothing_and_counts_each_row_once(
     for h in range(300):
         append_cost(data / "cost" / "2026-01.jsonl", JAN_30 + h, "session", "w", "c", 0.01)
         append_cost(data / "cost.jsonl", JAN_30 + 2 * DAY + h, "session", "w", "c", 0.01)
-    real = daysfile._put
+    real = days._put
     puts: list[str] = []
 
     def fail_on_second(path: str, body: object) -> None:
@@ -358,11 +358,11 @@ def test_a_save_that_fails_half_way_keeps_nothing_and_counts_each_row_once(
             raise OSError(28, "No space left on device")
         real(path, body)
 
-    monkeypatch.setattr(daysfile, "_put", fail_on_second)
+    monkeypatch.setattr(days, "_put", fail_on_second)
     rep = cost_report(Paths.at(data), clock, "all")
     assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
     assert (data / days.DAYS).read_bytes() == index  # the index still names the old files
-    monkeypatch.setattr(daysfile, "_put", real)
+    monkeypatch.setattr(days, "_put", real)
     for _ in range(2):
         rep = cost_report(Paths.at(data), clock, "all")
         assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)
@@ -386,17 +386,17 @@ def test_a_reader_whose_index_was_replaced_under_it_reads_the_new_one(
     clock = FixedClock(JAN_30 + 2 * DAY + 3600, tz=ZoneInfo("UTC"))
     _fill(data, JAN_30, 50)
     cost_report(Paths.at(data), clock, "all")
-    old = days._load(str(data / days.DAYS), days.zone_of(clock))
+    old = days.load(str(data / days.DAYS), days.zone_of(clock))
     _fill(data, JAN_30 + 50 * 3600, 400)
     cost_report(Paths.at(data), clock, "all")  # saved: January's old file let go
     loads: list[int] = []
-    real = days._load
+    real = days.load
 
     def first_the_old(path: str, zone: str) -> days.Days | None:
         loads.append(1)
         return old if len(loads) == 1 else real(path, zone)
 
-    monkeypatch.setattr(days, "_load", first_the_old)
+    monkeypatch.setattr(days, "load", first_the_old)
     gen = json.loads((data / days.DAYS).read_text())["gen"]
     rep = cost_report(Paths.at(data), clock, "all")
     assert (round(rep["total"] * 1_000_000), rep["calls"]) == _every_row(data)

@@ -313,8 +313,7 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
 
 
 def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
-    from looop.loop.meterstate import write_state
-    from looop.spend.spent import read_state
+    from looop.spend.spent import read_state, write_state
 
     data = str(tmp_path)
     state = read_state(data)

@@ -18,7 +18,7 @@ from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import ON
 from looop.sense.probes import probe_sessions
 from looop.spend import usagewindows as uw
-from looop.spend.worklimit import said_until
+from looop.spend.limits import said_until
 from looop.views.status import gather_status
 from looop.views.statustext import print_status
 from looop.web import reads
