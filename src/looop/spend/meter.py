@@ -17,7 +17,6 @@ from looop.spend import sane_usd
 from looop.spend.prices import command_model, lookup_price, price_table, price_tokens
 
 _MAX_TOKENS = 10**12
-_PEEK = 200  # how far into a line the cheap "type" peek looks
 
 
 # Top-level event types a built-in meter reads; every other line is skipped unparsed.
@@ -42,10 +41,7 @@ _SOURCES = {
     "step_finish": "",
 }
 _OBJECT_START = re.compile(r"\s*\{")
-_SPACED_COLON = re.compile(r'\s*:\s*"')
 _COMPACT = '{"type":"'
-_HEAD_LEN = len(_COMPACT) + 4  # the prefix plus the type's first 4 characters
-_SKIP, _CHECK, _SLOW = "skip", "check", "slow"
 _PLAIN_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")  # a type no JSON writer escapes
 _MISSING = object()
 
@@ -98,29 +94,6 @@ def resolve_pointer(doc: Any, tokens: tuple[str, ...]) -> Any:
         else:
             return _MISSING
     return cur
-
-
-def _type_peek(line: str) -> str | None:
-    """The top-level "type" value when it can be read without parsing (it comes first in every
-    known runner's events); None when unsure, so the caller parses the line."""
-    i = line.find('"type"', 0, _PEEK)
-    if i < 0:
-        return None
-    o = line.find("{", 0, i)
-    if o < 0 or line.find("{", o + 1, i) >= 0:
-        return None  # not an object, or the key sits in a nested object
-    if line.startswith(':"', i + 6):
-        j = i + 8
-    else:  # spaced JSON, e.g. Python's json.dumps
-        m = _SPACED_COLON.match(line, i + 6)
-        if m is None:
-            return None
-        j = m.end()
-    k = line.find('"', j)
-    if k < 0:
-        return None
-    value = line[j:k]
-    return None if "\\" in value else value
 
 
 # ------------------------------------------------------------------ the meter
@@ -187,9 +160,9 @@ class CostMeter:
             self._types = _BUILTIN_TYPES.union(*(kinds for _, kinds, _, _ in self._own))
         # Lines opening with one of these are parsed; any other compact '{"type":"…' line is
         # skipped unparsed (the meter must add next to nothing to rendering a long stream).
+        # A type a JSON writer may escape leaves every line to the parser.
         self._hits = tuple(_COMPACT + t + '"' for t in sorted(self._types))
         self._plain = all(_PLAIN_TYPE.fullmatch(t) for t in self._types)
-        self._heads: dict[str, str] = {}
         self._spec_sum = 0.0
         self._spec_last: float | None = None
         # per event type a cost is read from ("agent": one sum per type), in the order one
@@ -209,39 +182,16 @@ class CostMeter:
     def feed(self, line: str) -> None:
         """One raw stdout line. Never raises: garbage and shapes it does not know are skipped."""
         try:
-            how = self._heads.get(line[:_HEAD_LEN])
-            if how is None:
-                how = self._classify(line[:_HEAD_LEN])
-            if how is _SKIP:
-                return
-            if how is _CHECK:
+            if self._plain and line.startswith(_COMPACT):
                 if not line.startswith(self._hits):
                     return
-            else:  # not compact '{"type":"…' first: find the type the slow way
-                kind = _type_peek(line)
-                if kind is not None:
-                    if kind not in self._types:
-                        return
-                elif _OBJECT_START.match(line) is None:
-                    return
+            elif _OBJECT_START.match(line) is None:
+                return
             ev = jsonio.loads(line)
             if isinstance(ev, dict):
                 self._event(ev)
         except Exception:
             return
-
-    def _classify(self, head: str) -> str:
-        """What a line's first bytes decide: skip it, parse it if it opens with a metered type,
-        or look closer. Only compact '{"type":"' heads are remembered (a handful per stream)."""
-        if not head.startswith(_COMPACT) or not self._plain:
-            return _SLOW
-        if any(h.startswith(head) or head.startswith(h) for h in self._hits):
-            how = _CHECK
-        else:
-            how = _SKIP
-        if len(self._heads) < 256:
-            self._heads[head] = how
-        return how
 
     def _event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
