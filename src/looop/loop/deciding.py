@@ -17,7 +17,7 @@ from looop.decide.runner import RunResult
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
-from looop.loop import alerts, flap, guards, limited, limithit, settle
+from looop.loop import alerts, flap, guards, limited, settle, windowwork
 from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
@@ -72,7 +72,7 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
         if limit is None:  # the retry check, when it ran, already read this output
             limit = find_limit(result.tail + "\n" + (result.error or ""), b.ctx.clock)
         if limit is not None:  # a usage window: wait for its reset, count no failure
-            out.status, out.error = "limited", limithit.record(b, limit, runner.name)
+            out.status, out.error = "limited", windowwork.record(b, limit, runner.name)
         else:
             settle.count_failure(b, code, error, int(result.secs))
     settle.write_result(ctx, run_dir, runner.name, result, out, code)

@@ -136,34 +136,18 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     name, armed = "?", False
     if runner is not None:
         name, armed = runner.name, unmetered_armed(knobs, reports_cost(runner))
-    day, cap_usd = spent_today(data, clock), daily_budget(knobs)
-    return spend_view(day, cap_usd, name, unmet, armed and blocked, recent, per_hour, retry)
-
-
-def spend_view(
-    day: tuple[float, float],
-    cap: float | None,
-    name: str,
-    unmet: int,
-    unmet_open: bool,
-    recent: int,
-    per_hour: int,
-    retry: int,
-) -> SpendStatus:
-    """The spend block from its readings, each open breaker with the line saying how to lift
-    it (spend_status answers through this). `day`: today's spend toward
-    the budget and the part workers said themselves (bounded: totals.counted)."""
-    spent, said = day
-    budget_open = cap is not None and spent >= cap
+    (spent, said), budget = spent_today(data, clock), daily_budget(knobs)
+    unmet_open = armed and blocked
+    budget_open = budget is not None and spent >= budget
     capped = per_hour > 0 and recent >= per_hour
     return {
         "spent_today_usd": round(spent, 6),
         "said_today_usd": round(said, 6),
-        "max_daily_usd": cap,
+        "max_daily_usd": budget,
         "budget": {
             "open": budget_open,
             "lift": (
-                f"daily budget reached ({usd(spent)} of {usd(cap or 0)}): it resets at local "
+                f"daily budget reached ({usd(spent)} of {usd(budget or 0)}): it resets at local "
                 "midnight; raise max_daily_usd in config or LOOOP_MAX_DAILY_USD (0 turns it off)"
             )
             if budget_open
