@@ -18,25 +18,22 @@ from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
 from looop.home.eventnames import PulseName, RecordName
 from looop.home.sandboxpolicy import resolve
-from looop.spend import cap as decides
-from looop.spend import usd
-from looop.spend.cap import (
-    UNMETERED_LIMIT,
-    clear_unmetered,
-    decides_last_hour,
-    record_unmetered,
-    unmetered_blocked,
-)
+from looop.spend import statusspend, usd
 from looop.spend.limits import find_limit
 from looop.spend.meter import CostMeter
 from looop.spend.record import append_cost
 from looop.spend.savings import note_decide
 from looop.spend.statusspend import (
+    UNMETERED_LIMIT,
+    clear_unmetered,
     daily_budget,
+    decides_last_hour,
+    record_unmetered,
     reports_cost,
     runner_signature,
     spent_on_day,
     unmetered_armed,
+    unmetered_blocked,
 )
 
 if TYPE_CHECKING:
@@ -151,7 +148,7 @@ def run_metered(
     limit: Limit | None = None
     while True:
         attempt += 1
-        decides.note_decide(paths, ctx.clock.now())
+        statusspend.note_decide(paths, ctx.clock.now())
         meter = CostMeter(runner, prices if isinstance(prices, dict) else None)
         result = run_runner(
             ctx,

@@ -1,18 +1,17 @@
 """Spend per local day, so `looop cost`, `/api/v1/cost`, the dashboard and `/metrics` cost
 what the window holds, not every row the home ever wrote.
 
-The day totals (kept split by month: below) hold, for each local day, the micro-USD and
-row count per source (kind, worker id (none for ticks), runner, model, source), a running sum
-per (kind, source), the corrupt lines seen, the last tick ids (`looop cost` counts decides
-that left no row) and which bytes of which ledger files they cover: each file (the current
-`cost.jsonl` and every `cost/YYYY-MM.jsonl`, rotate.py) by its (st_dev, st_ino), the offset
-its last folded line ends at, and its first bytes. A reader folds what each file holds past
-its offset (a row whose writer crashed before anything noted it is just such a line: nothing
-is lost or counted twice), reads only the months its window covers, and writes the totals
-back once that tail passes WRITE_BYTES; a file it does not know it folds whole. Missing,
-corrupt, of another zone, or naming a ledger file that shrank, changed its first bytes or is
-gone, or a month file that is gone: the reader rebuilds them from every ledger file once
-and writes them, budget or none.
+The day totals (kept split by month: below) hold, for each local day, the micro-USD and row count
+per source (kind, worker id (none for ticks), runner, model, source), a running sum per (kind,
+source), the corrupt lines seen, the last tick ids (`looop cost` counts decides that left no row)
+and which bytes of which ledger files they cover: each file (the current `cost.jsonl` and every
+`cost/YYYY-MM.jsonl`, totals.rotate_if_due) by its (st_dev, st_ino), the offset its last folded
+line ends at, and its first bytes. A reader folds what each file holds past its offset (a row whose
+writer crashed before anything noted it is just such a line: nothing is lost or counted twice),
+reads only the months its window covers, and writes the totals back once that tail passes
+WRITE_BYTES; a file it does not know it folds whole. Missing, corrupt, of another zone, or naming a
+ledger file that shrank, changed its first bytes or is gone, or a month file that is gone: the
+reader rebuilds them from every ledger file once and writes them, budget or none.
 
 Local days of the zone the index names: a reader in another zone rebuilds it for its own.
 
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
 from looop.home.errors import CorruptState
-from looop.spend import rotate
+from looop.spend import totals
 from looop.spend.totals import micros, parse_row
 
 if TYPE_CHECKING:
@@ -322,9 +321,9 @@ def _open_all(data: str) -> list[tuple[int, os.stat_result]]:
     one that exists but cannot be read."""
     out: list[tuple[int, os.stat_result]] = []
     try:
-        for path in [*rotate.archives(data), os.path.join(data, rotate.LEDGER)]:
+        for path in [*totals.archives(data), os.path.join(data, totals.LEDGER)]:
             try:
-                fd = os.open(path, rotate.FLAGS)
+                fd = os.open(path, totals.FLAGS)
             except FileNotFoundError:
                 continue
             except OSError as e:

@@ -12,7 +12,7 @@ from looop.home.errors import LooopError
 from looop.home.plain import echo
 from looop.home.reqkey import request_key
 from looop.home.stamps import utc_stamp
-from looop.spend import parse_usd, rotate, sane_usd, totals
+from looop.spend import parse_usd, sane_usd, totals
 from looop.spend import usd as usd_text
 
 if TYPE_CHECKING:
@@ -33,13 +33,6 @@ def append_cost(
     """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count.
     `key`: the home's request key of a worker away from home, kept on the row (keyed_row)."""
     return _append(ledger, now, kind, [(id, runner, usd, "key", key)], totals.FLUSH_BYTES) == 1
-
-
-def _rotate(ledger: AnyPath, stamp: str) -> None:
-    """A new month's first row starts a new file (rotate.py)."""
-    path = os.fspath(ledger)
-    if os.path.basename(path) == rotate.LEDGER:
-        rotate.rotate_if_due(os.path.dirname(path), stamp)
 
 
 # a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every 8 KB
@@ -86,14 +79,15 @@ def _append(
         lines.append(jsonio.canonical(row) + "\n")
     if not lines:
         return 0
-    text = "".join(lines)
-    _rotate(ledger, stamp)
+    text, path = "".join(lines), os.fspath(ledger)
+    if os.path.basename(path) == totals.LEDGER:  # a new month's first row starts a new file
+        totals.rotate_if_due(os.path.dirname(path), stamp)
     store.append_line(ledger, text)
     wrote = len(store.encode(text))
     if wrote_out is not None:
         wrote_out += [wrote, sum(totals.micros(round(a, 6)) for a in amounts)]
     # the running totals (spend/totals.py): today's spend stays O(1) to read
-    totals.after_append(os.path.dirname(os.fspath(ledger)), wrote, now, every)
+    totals.after_append(os.path.dirname(path), wrote, now, every)
     return len(lines)
 
 
@@ -101,8 +95,8 @@ def keyed_row(ledger: AnyPath, key: str, since: float) -> bool:
     """Whether a row of request `key` is on the ledger among the rows since `since` (a key
     is [A-Za-z0-9_-]: its spelling in a row is exact)."""
     path = os.fspath(ledger)
-    if os.path.basename(path) == rotate.LEDGER:  # the month's first rows may be archived
-        text = rotate.recent_text(os.path.dirname(path), utc_stamp(since)) or ""
+    if os.path.basename(path) == totals.LEDGER:  # the month's first rows may be archived
+        text = totals.recent_text(os.path.dirname(path), utc_stamp(since)) or ""
     else:
         text = store.read_since(ledger, utc_stamp(since)) or ""
     return f'"key":"{key}"' in text

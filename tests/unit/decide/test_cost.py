@@ -17,22 +17,25 @@ from looop.home.paths import Paths
 from looop.runners.presets import PRESETS
 from looop.spend import parse_usd, usd
 from looop.spend import report as report_module
-from looop.spend.cap import (
-    DECIDE_HOLD_S,
-    UNMETERED_LIMIT,
-    clear_unmetered,
-    decide_retry_in,
-    decides_last_hour,
-    note_decide,
-    record_unmetered,
-    unmetered_blocked,
-)
 from looop.spend.days import Days, Held
 from looop.spend.meter import CostMeter
 from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
 from looop.spend.record import append_cost
 from looop.spend.report import GROUPINGS, SPANS
-from looop.spend.statusspend import daily_budget, runner_signature, spend_status, spent_on_day
+from looop.spend.statusspend import (
+    DECIDE_HOLD_S,
+    UNMETERED_LIMIT,
+    clear_unmetered,
+    daily_budget,
+    decide_retry_in,
+    decides_last_hour,
+    note_decide,
+    record_unmetered,
+    runner_signature,
+    spend_status,
+    spent_on_day,
+    unmetered_blocked,
+)
 from looop.spend.views import CostReport
 from tests.clocks import FixedClock
 from tests.helpers import cost_report, cost_reports

@@ -16,7 +16,7 @@ from looop.home import store
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
-from looop.spend import days, rotate, totals
+from looop.spend import days, totals
 from looop.spend.record import append_cost, append_costs, keyed_row
 from looop.spend.statusspend import spent_on_day, spent_today
 from tests.clocks import FixedClock
@@ -188,11 +188,11 @@ def test_a_keyed_report_said_again_after_the_move_counts_once(tmp_path: Path) ->
 def test_a_full_ledger_moves_before_its_month_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rotate, "ROTATE_BYTES", 4096)
+    monkeypatch.setattr(totals, "ROTATE_BYTES", 4096)
     data = tmp_path
     for i in range(200):
         append_cost(data / "cost.jsonl", JAN_30 + i, "session", "w", "claude", 0.01)
-    names = [Path(p).name for p in rotate.archives(str(data))]
+    names = [Path(p).name for p in totals.archives(str(data))]
     assert names[:3] == ["2026-01.jsonl", "2026-01-2.jsonl", "2026-01-3.jsonl"]
     assert all(p.stat().st_size <= 4096 + 200 for p in (data / "cost").iterdir())
     clock = FixedClock(JAN_30 + DAY, tz=ZoneInfo("UTC"))

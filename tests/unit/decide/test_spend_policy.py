@@ -7,9 +7,8 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.decide import spend
 from looop.home.config import Knobs, Runner, parse_config, resolve_knobs
-from looop.spend.cap import UNMETERED_LIMIT, note_decide, record_unmetered
 from looop.spend.record import append_cost
-from looop.spend.statusspend import runner_signature
+from looop.spend.statusspend import UNMETERED_LIMIT, note_decide, record_unmetered, runner_signature
 from tests.clocks import FixedClock
 
 RUNNER = Runner("scripted", "true", "cat {{prompt_file}}")
