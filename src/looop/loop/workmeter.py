@@ -38,14 +38,12 @@ from looop.loop.clirecords import (
     Price,
     find_in_store,
     fold_store,
-    line_object,
     new_lines,
     pricer,
-    to_micros,
 )
 from looop.loop.reported import own_reports
 from looop.runners import profile, program
-from looop.spend import COST_REPORTING, sane_usd, totals
+from looop.spend import COST_REPORTING, totals
 from looop.spend.prices import price_table
 from looop.spend.record import append_costs, metered_mark
 from looop.spend.spent import (
@@ -258,10 +256,9 @@ def _on_ledger(ledger: str, wid: str, since: float) -> int:
     for line in text.splitlines():
         if needle not in line or f'"kind":"{KIND}"' not in line:
             continue
-        row = line_object(line.encode())
-        usd = sane_usd(row.get("cost_usd")) if row is not None else None
-        if usd is not None:
-            total += to_micros(usd)
+        row = totals.parse_row(line)
+        if row is not None:
+            total += totals.micros(row[1])
     return total
 
 

@@ -50,7 +50,6 @@ WRITE_BYTES = 32 << 10  # a reader folds a tail this long in memory (~300 rows);
 ALL = ""  # since: every month
 NONE = "~"  # since: no month, the running sums only (`/metrics`); sorts after every month
 _HEAD = 32
-_CHUNK = 1 << 20
 DAYS = ".cost-days.json"
 FOLDER = ".cost-days"
 VERSION = 2
@@ -293,19 +292,11 @@ def _fold_line(d: Days, raw: bytes, clock: Clock) -> None:
 
 def _fold(d: Days, fd: int, start: int, size: int, clock: Clock) -> int:
     """Fold the whole lines of [start, size) of `fd`; the offset the last one ends at."""
-    rest = b""
-    at = start
-    while at < size:
-        got = os.pread(fd, min(size - at, _CHUNK), at)
-        if not got:
-            break
-        at += len(got)
-        buf = rest + got
-        cut = buf.rfind(b"\n") + 1
-        for raw in buf[:cut].split(b"\n"):
-            _fold_line(d, raw, clock)
-        rest = buf[cut:]
-    return at - len(rest)
+    buf = totals.read_at(fd, start, size)
+    end = buf.rfind(b"\n") + 1
+    for raw in buf[:end].split(b"\n"):
+        _fold_line(d, raw, clock)
+    return start + end
 
 
 def zone_of(clock: Clock) -> str:

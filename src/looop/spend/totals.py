@@ -157,7 +157,8 @@ def _load(path: str) -> dict[str, Any] | None:
     return obj
 
 
-def _read(fd: int, start: int, size: int) -> bytes:
+def read_at(fd: int, start: int, size: int) -> bytes:
+    """The bytes [start, size) of `fd` (fewer when it shrank meanwhile)."""
     parts: list[bytes] = []
     while start < size:
         got = os.pread(fd, min(size - start, 1 << 20), start)
@@ -182,7 +183,7 @@ def _moved(data: str, t: dict[str, Any], limit: int) -> bytes | None:
         size = os.fstat(fd).st_size
         if not 0 <= size - t["end"] <= limit:
             return None
-        return _read(fd, t["end"], size)
+        return read_at(fd, t["end"], size)
     except OSError:
         return None
     finally:
@@ -238,7 +239,7 @@ def refresh(data: str, now: float) -> None:
             since = max(since, old["since"])  # rows it left out stay out
         if st.st_size - start > store.SINCE_MAX:
             return  # a box can append: past the bound the readers scan the tail (bounded)
-        end = start + fold(_read(fd, start, st.st_size), quarters, since)
+        end = start + fold(read_at(fd, start, st.st_size), quarters, since)
     except OSError:
         return
     finally:
@@ -275,7 +276,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
             start = 0
         if start > st.st_size or st.st_size - start > MAX_TAIL:
             return None
-        fold(_read(fd, start, st.st_size), quarters, t["since"])
+        fold(read_at(fd, start, st.st_size), quarters, t["since"])
     except OSError:
         return None
     finally:
