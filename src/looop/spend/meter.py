@@ -172,7 +172,6 @@ class CostMeter:
         # "thread": thread key -> (fresh input, cached input, output), cumulative per thread
         self._thread: str = ""
         self._threads: dict[str, tuple[int, int, int]] = {}
-        self._threads_flat: list[tuple[int, int, int]] = []
         self._step_priced = False
         # a profile's run: (its name, per model (model, input with cached, cached, output))
         self._run: tuple[str, list[tuple[str, int, int, int]]] | None = None
@@ -203,9 +202,6 @@ class CostMeter:
                     self._spec_last = a
             return
         if not isinstance(kind, str):
-            msg = ev.get("msg")  # a "thread" CLI before it grew typed events
-            if isinstance(msg, dict):
-                self._thread_legacy(ev, msg)
             return
         for name, kinds, is_own, run_tokens in self._own:
             if kind in kinds and is_own(ev):
@@ -289,24 +285,6 @@ class CostMeter:
         inp, cached = i or 0, min(c or 0, i or 0)  # cached tokens are part of the input
         return inp - cached, cached, o or 0
 
-    def _thread_legacy(self, ev: dict[str, Any], msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "session_configured":
-            self._note_model(msg.get("model"))
-            sid = msg.get("session_id")
-            if isinstance(sid, str):
-                self._thread = sid
-        elif kind == "token_count":
-            info = msg.get("info")
-            if isinstance(info, dict):  # running totals for the session
-                got = self._thread_usage(_dict(info.get("total_token_usage")))
-                if got is not None:
-                    self._threads["legacy:" + self._thread] = got
-            else:  # oldest form: one request's usage, flat
-                got = self._thread_usage(msg)
-                if got is not None:
-                    self._threads_flat.append(got)
-
     def _step(self, part: dict[str, Any]) -> None:
         tok_d = _dict(part.get("tokens"))
         cache = _dict(tok_d.get("cache"))
@@ -333,14 +311,14 @@ class CostMeter:
     @property
     def model(self) -> str | None:
         """The price-table row tokens are priced with (None when nothing was priced)."""
-        if self._threads or self._threads_flat or self._step_priced or (self._run and self._run[1]):
+        if self._threads or self._step_priced or (self._run and self._run[1]):
             return lookup_price(self._prices, self._price_model())[0]
         return None
 
     # ---------------------------------------------------------- reading
 
     def _thread_total(self) -> tuple[float, _Tokens] | None:
-        runs = [*self._threads.values(), *self._threads_flat]
+        runs = list(self._threads.values())
         if not runs:
             return None
         row = lookup_price(self._prices, self._price_model())[1]

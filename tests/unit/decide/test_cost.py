@@ -201,19 +201,10 @@ def test_codex_unknown_model_is_priced_as_default() -> None:
 def test_codex_model_said_by_the_stream_beats_the_command() -> None:
     m = feed_lines(
         CostMeter(preset("codex", "codex exec --json -m gpt-5")),
-        {"id": "0", "msg": {"type": "session_configured", "model": "o4-mini", "session_id": "s"}},
+        {"type": "thread.started", "thread_id": "s", "model": "o4-mini"},
         {
-            "id": "1",
-            "msg": {
-                "type": "token_count",
-                "info": {
-                    "total_token_usage": {
-                        "input_tokens": 1000,
-                        "cached_input_tokens": 0,
-                        "output_tokens": 100,
-                    }
-                },
-            },
+            "type": "turn.completed",
+            "usage": {"input_tokens": 1000, "cached_input_tokens": 0, "output_tokens": 100},
         },
     )
     assert m.model == "o4-mini"
