@@ -60,7 +60,6 @@ from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
-METERED = COST_REPORTING  # each keeps a session record looop reads
 KIND = "worker"  # the ledger rows' kind: spend the meter read, not an agent's report
 _RETRY_S = 10.0  # a conversation id a CLI names itself, not found yet: looked for this often
 
@@ -91,7 +90,7 @@ def _locate(
         "cli": cli,
         "started": float(started) if isinstance(started, int | float) else 0.0,
     }
-    if cli not in METERED:
+    if cli not in COST_REPORTING:  # each keeps a session record looop reads
         return {**out, "unmetered": True}
     p = profile(cli)
     if not isinstance(conv, str) or not resume.valid_id(conv):

@@ -7,7 +7,6 @@ them closes the cap until the oldest ages out) and the unmetered runs in a row
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from looop.spend import COST_REPORTING, SAID, finite, totals, usd
 from looop.spend.prices import command_word
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from typing import Any
 
@@ -134,7 +133,7 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     breakers' own readers (below), which repair what they find corrupt (fail closed).
     CorruptState when the ledger cannot be read."""
     now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
-    paths = at(data)
+    paths = Paths.at(Path(data))
     sig = runner_signature(runner) if runner is not None else ""
     unmet = unmetered_count(paths, sig) if sig else 0
     blocked = bool(sig) and unmetered_blocked(paths, sig)
@@ -249,30 +248,28 @@ def note_decide(paths: Paths, now: float) -> None:
         store.write_json(paths.decide_ledger, obj)
 
 
-@contextlib.contextmanager
-def _read_lock(paths: Paths) -> Iterator[bool]:
-    """The spend lock for a reader, if it can be had: a data dir that is new (nothing to read)
-    or read-only (no writer to race) is read without it, and without creating anything."""
-    if not paths.decide_ledger.exists():
-        yield False
-        return
-    try:
-        lock = spend_lock(paths)
-        lock.__enter__()
-    except OSError:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.__exit__(None, None, None)
+def _read_locked(paths: Paths, now: float) -> tuple[list[float], float]:
+    """_read_decides for a reader, under the spend lock if it can be had: a data dir that is
+    new (nothing to read) or read-only (no writer to race) is read without it, unrepaired,
+    and without creating anything."""
+    if paths.decide_ledger.exists():
+        try:
+            lock = spend_lock(paths)
+            lock.__enter__()
+        except OSError:
+            pass
+        else:
+            try:
+                return _read_decides(paths, now)
+            finally:
+                lock.__exit__(None, None, None)
+    return _read_decides(paths, now, repair=False)
 
 
 def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
     """Decide attempts in the last 3600 s. While a corrupt ledger holds the cap closed this is
     `cap` when given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
-    with _read_lock(paths) as locked:
-        stamps, held = _read_decides(paths, now, repair=locked)
+    stamps, held = _read_locked(paths, now)
     if held > now:
         return max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
     return len(stamps)
@@ -280,8 +277,7 @@ def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
 
 def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
     """Whole seconds until one more decide fits under `cap` (0 when it fits now)."""
-    with _read_lock(paths) as locked:
-        stamps, held = _read_decides(paths, now, repair=locked)
+    stamps, held = _read_locked(paths, now)
     if held > now:
         return max(1, math.ceil(held - now))
     if cap <= 0 or len(stamps) < cap:
@@ -289,11 +285,6 @@ def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
     stamps.sort()
     oldest_to_drop = stamps[len(stamps) - cap]
     return max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
-
-
-def at(data: str) -> Paths:
-    """The data dir's Paths, for the breakers' state files."""
-    return Paths.at(Path(data))
 
 
 def spend_lock(paths: Paths) -> AbstractContextManager[None]:
