@@ -107,14 +107,6 @@ class Spend:
     def __init__(self, wid: str, usd: float | None, cli: str, model: str | None) -> None:
         self.wid, self.usd, self.cli, self.model = wid, usd, cli, model
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Spend) and (self.wid, self.usd, self.cli, self.model) == (
-            other.wid,
-            other.usd,
-            other.cli,
-            other.model,
-        )
-
     def __repr__(self) -> str:
         return f"Spend({self.wid!r}, {self.usd!r}, {self.cli!r}, {self.model!r})"
 

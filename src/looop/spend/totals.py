@@ -298,13 +298,6 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
     return out
 
 
-def spent_today(data: str, clock: Clock) -> float | None:
-    """Today's USD toward the daily budget from the totals (counted); None where they cannot
-    say."""
-    got = today(data, clock)
-    return None if got is None else counted(got)[0] / 1_000_000
-
-
 # -- the ledger's rotation ----------------------------------------------------------------------
 
 
