@@ -56,7 +56,7 @@ from looop.spend.spent import (
     read_state,
     write_state,
 )
-from looop.spend.statusspend import daily_budget, spent_on_day
+from looop.spend.statusspend import add_today, daily_budget, today_sources
 from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
@@ -335,24 +335,17 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
         elif len(own) == 3 and own[0] == off and off + own[1] == size:  # only our rows since
             src[KIND] = src.get(KIND, 0) + own[2]
         else:
-            quarters: dict[str, dict[str, int]] = {}
             try:
                 with open(os.path.join(data, totals.LEDGER), "rb") as fh:
                     fh.seek(off)
                     buf = fh.read(size - off)
             except OSError:
                 buf = b""
-            size = off + totals.fold(buf, quarters, 0)
-            tm = ctx.clock.local_tm(ctx.clock.now())[:3]
-            for k, bucket in quarters.items():
-                if ctx.clock.local_tm(int(k))[:3] == tm:
-                    for s, n in bucket.items():
-                        src[s] = src.get(s, 0) + n
-    else:  # the sources as the running totals keep them (or the whole day, as one)
-        totals.refresh(data, ctx.clock.now())
-        src = totals.today(data, ctx.clock)
-        if src is None:
-            src = {"": round(spent_on_day(ctx.paths, ctx.clock) * 1_000_000)}
+            buf = buf[: buf.rfind(b"\n") + 1]  # a line being written waits for the next beat
+            size = off + len(buf)
+            add_today(buf.decode("utf-8", "replace"), ctx.clock, src)
+    else:  # the sources as every budget check reads them
+        src = today_sources(data, ctx.clock)
     state["day"] = {"date": today, "ledger": ident, "off": size, "src": src}
     out.append(totals.counted(src)[0] / 1_000_000)
     return moved

@@ -49,12 +49,17 @@ def spent_today(data: str, clock: Clock) -> tuple[float, float]:
     workers' own reports bounded: totals.counted) and the part workers said. From the running
     totals when they can say (constant time); stale, they are rebuilt once and written, budget
     or none; else from the ledger's recent rows."""
+    n, said = totals.counted(today_sources(data, clock))
+    return n / 1_000_000, said / 1_000_000
+
+
+def today_sources(data: str, clock: Clock) -> dict[str, int]:
+    """Today's micro-USD per source (totals.source), as spent_today reads them."""
     got = totals.today(data, clock)
     if got is None:
         totals.refresh(data, clock.now())
         got = totals.today(data, clock)
-    n, said = totals.counted(_scan_today(data, clock) if got is None else got)
-    return n / 1_000_000, said / 1_000_000
+    return _scan_today(data, clock) if got is None else got
 
 
 def spent_on_day(paths: Paths, clock: Clock) -> float:
@@ -70,9 +75,13 @@ def _scan_today(data: str, clock: Clock) -> dict[str, int]:
     except OSError as e:
         path = os.path.join(data, COST_LEDGER)
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
-    today = clock.local_tm(now)[:3]
-    sources: dict[str, int] = {}
-    for line in (text or "").splitlines():
+    return add_today(text or "", clock, {})
+
+
+def add_today(text: str, clock: Clock, sources: dict[str, int]) -> dict[str, int]:
+    """The micro-USD of ledger text's rows stamped on today's local date added to `sources`."""
+    today = clock.local_tm(clock.now())[:3]
+    for line in text.splitlines():
         row = totals.parse_row(line)
         if row is not None and clock.local_tm(row[2])[:3] == today:
             totals.add(sources, row[0], row[1])
