@@ -19,18 +19,6 @@ from looop.spend.prices import command_model, lookup_price, price_table, price_t
 _MAX_TOKENS = 10**12
 
 
-# Top-level event types a built-in meter reads; every other line is skipped unparsed.
-_BUILTIN_TYPES = frozenset(
-    {
-        "result",  # "result"
-        "message_end",  # "agent"
-        "turn_end",
-        "agent_end",
-        "thread.started",  # "thread"
-        "turn.completed",
-        "step_finish",  # "step"
-    }
-)
 # the event types a cost is summed from, in the order one wins over the next, and the shape
 # of each ("step" wins only after the "thread" totals: _pick)
 _SOURCES = {
@@ -40,6 +28,9 @@ _SOURCES = {
     "agent_end": "agent",
     "step_finish": "",
 }
+# Top-level event types a built-in meter reads ("thread" its own two); every other line is
+# skipped unparsed.
+_BUILTIN_TYPES = frozenset(_SOURCES).union({"thread.started", "turn.completed"})
 _OBJECT_START = re.compile(r"\s*\{")
 _COMPACT = '{"type":"'
 _PLAIN_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")  # a type no JSON writer escapes
@@ -80,17 +71,12 @@ def resolve_pointer(doc: Any, tokens: tuple[str, ...]) -> Any:
     """The value at the pointer, or _MISSING."""
     cur = doc
     for t in tokens:
-        if isinstance(cur, dict):
-            if t not in cur:
-                return _MISSING
+        if isinstance(cur, dict) and t in cur:
             cur = cur[t]
-        elif isinstance(cur, list):
-            if not (t.isascii() and t.isdigit()) or (len(t) > 1 and t[0] == "0"):
+        elif isinstance(cur, list) and t.isascii() and t.isdigit() and (t == "0" or t[0] != "0"):
+            if int(t) >= len(cur):
                 return _MISSING
-            i = int(t)
-            if i >= len(cur):
-                return _MISSING
-            cur = cur[i]
+            cur = cur[int(t)]
         else:
             return _MISSING
     return cur

@@ -66,6 +66,12 @@ def _count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def _n(day: dict[str, Any], key: str) -> int:
+    """A day's count under `key`, 0 when it is not one."""
+    v = day.get(key)
+    return v if isinstance(v, int) and _count(v) else 0
+
+
 def _mark(obj: dict[str, Any]) -> list[int] | None:
     """Where the tally's skips end in events.jsonl: [inode, offset, checksum of its first line];
     torn or foreign: none (the current file counted from its start)."""
@@ -162,9 +168,7 @@ def _fold(obj: dict[str, Any], got: dict[str, int]) -> None:
     price = median_micros(obj["costs"])
     for d, n in got.items():
         day = obj["days"].setdefault(d, {})
-        skipped = day.get("skipped") if _count(day.get("skipped")) else 0
-        saved = day.get("saved") if _count(day.get("saved")) else 0
-        day["skipped"], day["saved"] = skipped + n, saved + n * price
+        day["skipped"], day["saved"] = _n(day, "skipped") + n, _n(day, "saved") + n * price
 
 
 def note_decide(data: str, clock: Clock, usd: float | None) -> None:
@@ -179,7 +183,7 @@ def note_decide(data: str, clock: Clock, usd: float | None) -> None:
     if mark is not None:
         obj["mark"] = mark
     day = obj["days"].setdefault(_day(clock, clock.now()), {})
-    day["decides"] = (day.get("decides") if _count(day.get("decides")) else 0) + 1
+    day["decides"] = _n(day, "decides") + 1
     if cost is not None:
         obj["costs"] = [*obj["costs"], cost][-TRAIL:]
     keep = sorted(obj["days"])[-KEEP_DAYS:]
@@ -203,9 +207,9 @@ def savings_view(data: str, clock: Clock) -> dict[str, Any]:
     for name, days in (("today", {today}), ("week", week)):
         got = [obj["days"][d] for d in days if d in obj["days"]]
         out[name] = {
-            "decides": sum(int(g.get("decides", 0)) for g in got if _count(g.get("decides"))),
-            "skipped": sum(int(g.get("skipped", 0)) for g in got if _count(g.get("skipped"))),
-            "saved_usd": sum(int(g["saved"]) for g in got if _count(g.get("saved"))) / 1_000_000,
+            "decides": sum(_n(g, "decides") for g in got),
+            "skipped": sum(_n(g, "skipped") for g in got),
+            "saved_usd": sum(_n(g, "saved") for g in got) / 1_000_000,
         }
     return out
 
