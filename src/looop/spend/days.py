@@ -114,16 +114,9 @@ def _ours(head: str, name: str) -> bool:
     return ok and (month or head == "ticks.")
 
 
-def _read(path: str) -> Any:
-    try:
-        return jsonio.loads(store.read_text(path) or "null")
-    except (OSError, ValueError, RecursionError):
-        return None
-
-
 def load(path: str, zone: str) -> Days | None:
     """The index at `path` for `zone`; None when missing, corrupt or of another zone."""
-    obj = _read(path)
+    obj = totals.read_json(path)
     if not isinstance(obj, dict) or obj.get("zone") != zone:
         return None
     d = Days(zone, os.path.join(os.path.dirname(path), FOLDER))
@@ -156,7 +149,7 @@ def need(d: Days, month: str) -> None:
         return
     name = d.months.get(month)
     if name is not None:
-        obj = _read(os.path.join(d.folder, name))
+        obj = totals.read_json(os.path.join(d.folder, name))
         if not isinstance(obj, dict) or obj.get("month") != month:
             raise Stale
         base: dict[str, Cells] = {}
@@ -181,7 +174,7 @@ def need_ticks(d: Days) -> dict[str, int]:
     if d.ticks is None:
         d.ticks = {}
         if d.ticks_file:
-            obj = _read(os.path.join(d.folder, d.ticks_file))
+            obj = totals.read_json(os.path.join(d.folder, d.ticks_file))
             if not isinstance(obj, dict) or not isinstance(obj.get("ticks"), list):
                 raise Stale
             try:

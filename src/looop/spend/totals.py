@@ -130,12 +130,17 @@ def counted(sources: dict[str, int]) -> tuple[int, int]:
     return said + sum(n for s, n in sources.items() if not s.startswith(SAID)), said
 
 
-def _load(path: str) -> dict[str, Any] | None:
-    """The totals file when it has its shape, else None."""
+def read_json(path: str) -> Any:
+    """A cache file's JSON (the totals, the day totals); None when missing or unreadable."""
     try:
-        obj = jsonio.loads(store.read_text(path) or "null")
+        return jsonio.loads(store.read_text(path) or "null")
     except (OSError, ValueError, RecursionError):
         return None
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    """The totals file when it has its shape, else None."""
+    obj = read_json(path)
     if not isinstance(obj, dict) or obj.get("v") != VERSION:
         return None
     ledger, end, since, quarters = obj.get("ledger"), obj.get("end"), obj.get("since"), obj.get("q")
