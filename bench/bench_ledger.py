@@ -148,13 +148,12 @@ def _home_rows(looop: str, d: Path, rows: int) -> tuple[list[dict[str, object]],
     for _ in range(ROUNDS):
         base.append(_time([sys.executable, "-c", "pass"], env))
         week.append(_time([looop, "cost", "week"], env))
-    from looop.decide.cost.report import cost_report
     from looop.home.clock import SystemClock
-    from looop.home.paths import Paths
+    from looop.spend.report import reports_at
 
     for _ in range(ROUNDS):
         t1 = time.perf_counter()
-        cost_report(Paths.at(d / "data"), SystemClock("UTC"), "all", "worker")
+        reports_at(str(d / "data"), SystemClock("UTC"), [("all", "worker")])
         alls.append(time.perf_counter() - t1)
     web, url = _serve([looop, "web", "--port", "0"], env)
     try:

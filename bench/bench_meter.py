@@ -9,10 +9,10 @@ import json
 import statistics
 import time
 
-from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.runners.presets import PRESETS
+from looop.spend.meter import CostMeter
 
 TARGET_BYTES = 10 * 1024 * 1024
 ROUNDS = 9

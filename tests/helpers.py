@@ -23,7 +23,11 @@ import pytest
 from looop.core.context import Ctx
 from looop.home.anchors import holder, listening
 from looop.home.clock import Clock
+from looop.home.paths import Paths
 from looop.sessions import hostclient, hostnames
+from looop.spend.days import Held
+from looop.spend.report import reports_at
+from looop.spend.views import CostReport
 
 
 def wire(
@@ -345,3 +349,14 @@ def can_mount_privately(tmp: Path) -> bool:
         timeout=30,
     )
     return r.returncode == 0
+
+
+def cost_reports(
+    paths: Paths, clock: Clock, asks: list[tuple[str, str]], held: Held | None = None
+) -> list[CostReport]:
+    """spend/report.reports_at over a home's Paths."""
+    return reports_at(str(paths.data), clock, asks, held)
+
+
+def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
+    return cost_reports(paths, clock, [(span, by)])[0]

@@ -8,12 +8,17 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.loop.tick import tick
-from looop.spend.ledger import read_ledger, run_cost
 from looop.spend.statusspend import spend_status
 from tests.clocks import FixedClock
 from tests.helpers import Cli, events, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)
+
+
+def _run_cost(ctx: Ctx, run_id: str) -> float:
+    """The USD the ledger holds for one run (every attempt's row)."""
+    rows = [json.loads(line) for line in ctx.paths.cost_ledger.read_text().splitlines()]
+    return sum(r["cost_usd"] for r in rows if r["id"] == run_id)
 
 
 def _claude_cost(usd: float) -> str:
@@ -42,11 +47,11 @@ def test_metered_beat_lands_in_the_ledger(ctx: Ctx) -> None:
     wire(ctx, [_step(0.25, "a")], max_daily_usd=5)
     out = tick(ctx)
     assert out.status == "decided" and out.run_id
-    assert run_cost(ctx.paths, out.run_id) == pytest.approx(0.25)
+    assert _run_cost(ctx, out.run_id) == pytest.approx(0.25)
     decided = next(f for n, f in ctx.events.seen if n == "tick.decided")
     assert decided["cost_usd"] == pytest.approx(0.25) and decided["msg"].endswith("· $0.25")
-    rows, bad = read_ledger(ctx.paths)
-    assert bad == 0 and rows[0]["kind"] == "tick" and rows[0]["runner"] == "scripted"
+    rows = [json.loads(line) for line in ctx.paths.cost_ledger.read_text().splitlines()]
+    assert rows[0]["kind"] == "tick" and rows[0]["runner"] == "scripted"
 
 
 def test_budget_stops_the_ai_until_local_midnight(ctx: Ctx, clock: FixedClock) -> None:
@@ -123,7 +128,7 @@ def test_runner_retry_on_matched_provider_error(ctx: Ctx) -> None:
     out = tick(c)
     assert out.status == "decided" and runner_calls(script) == 2
     assert "tick.retry" in events(c)
-    assert run_cost(c.paths, out.run_id or "") == pytest.approx(0.3)  # both attempts
+    assert _run_cost(c, out.run_id or "") == pytest.approx(0.3)  # both attempts
 
 
 def test_no_retry_without_a_match(ctx: Ctx) -> None:

@@ -572,14 +572,14 @@ def test_a_full_disk_mid_beat_is_a_failed_beat_without_a_trace(
 ) -> None:
     import errno
 
-    from looop.spend import cap
+    from looop.spend import statusspend
 
     wire(ctx, [{"decision": {"action": "noop"}}])
 
     def full(*_a: object, **_k: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(ctx.paths.data / ".x"))
 
-    monkeypatch.setattr(cap, "note_decide", full)
+    monkeypatch.setattr(statusspend, "note_decide", full)
     out = tick(ctx)
     assert out.status == "failed" and out.error is not None
     assert out.error.startswith("beat failed: No space left on device writing ")
@@ -588,7 +588,7 @@ def test_a_full_disk_mid_beat_is_a_failed_beat_without_a_trace(
     assert crash and "trace" not in crash[-1]  # the disk's fault: nothing for a developer
     assert "Traceback" not in ctx.paths.events.read_text()
     # a code error still keeps its trace
-    monkeypatch.setattr(cap, "note_decide", lambda *_a, **_k: 1 / 0)
+    monkeypatch.setattr(statusspend, "note_decide", lambda *_a, **_k: 1 / 0)
     tick(ctx, force=True, override_backoff=True)
     rows = [json.loads(ln) for ln in ctx.paths.events.read_text().splitlines()]
     crash = [r for r in rows if r["event"] == "tick_crash"]

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from looop.decide.cost.meter import CostMeter
 from looop.home.config import Runner
 from looop.loop import guards
 from looop.loop.tick import TickOutcome, tick
 from looop.runners.presets import PRESETS
+from looop.spend.meter import CostMeter
 from tests.realcli.harness import CLIS, Rig
 from tests.realcli.model_server import (
     AUTH,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.loop.setup import preset_notes
 from looop.runners.presets import PRESETS
+from looop.spend.meter import CostMeter
 from tests.realcli.harness import CLIS, STREAMS, VERSIONS
 from tests.realcli.model_server import FINAL_TEXT, IDLE_TEXT
 

@@ -100,7 +100,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
     ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
-    ("looop.spend.rotate", "looop.home"),  # the spend lock: a month's ledger moves
+    ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend

@@ -17,7 +17,6 @@ import pytest
 from looop import runners
 from looop import spend as cost
 from looop.core.context import Ctx
-from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner, parse_config
 from looop.loop import doctor, setup
@@ -26,6 +25,7 @@ from looop.runners.presets import default_config_obj
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import endpoints, srt
 from looop.sandbox.srt import SandboxError
+from looop.spend.meter import CostMeter
 from looop.spend.prices import price_table
 from looop.workers import boxed, mcpwire, needsinput
 

@@ -464,7 +464,7 @@ def test_a_cost_read_after_a_new_row_parses_that_row_not_the_home_history(
     assert first["today"] == 0 and sum(d["usd"] for d in first["daily"]) == pytest.approx(0.39)
     loads: list[str] = []
     parsed: list[bytes] = []
-    real_load, real_line = days._load, days._fold_line
+    real_load, real_line = days.load, days._fold_line
 
     def load(path: str, zone: str) -> days.Days | None:
         loads.append(path)
@@ -474,7 +474,7 @@ def test_a_cost_read_after_a_new_row_parses_that_row_not_the_home_history(
         parsed.append(raw)
         real_line(d, raw, clock)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(days, "_load", load)
+    monkeypatch.setattr(days, "load", load)
     monkeypatch.setattr(days, "_fold_line", line)
     for n in range(1, 4):
         append_cost(ledger, now, "session", "w1", "claude", 0.5)

@@ -18,7 +18,7 @@ from looop.home.errors import LooopError
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.sessions.client import wait
-from looop.spend.ledger import record_cost
+from looop.spend.record import append_cost
 from looop.views.status import gather_status
 from looop.web.app import build_app
 from looop.web.auth import Guard
@@ -127,9 +127,9 @@ def test_durations_come_from_the_records_times() -> None:
 def test_spend_by_source_asks_and_breakers(client: TestClient, ctx: Ctx, clock: FixedClock) -> None:
     wire(ctx, [], max_daily_usd=1)
     now = clock.now()
-    record_cost(ctx.paths, now, "tick", "r1", "scripted", 0.75)
-    record_cost(ctx.paths, now, "worker", "w1", "claude", 0.5)
-    record_cost(ctx.paths, now, "worker", "w2", "claude", 0.25)
+    append_cost(ctx.paths.cost_ledger, now, "tick", "r1", "scripted", 0.75)
+    append_cost(ctx.paths.cost_ledger, now, "worker", "w1", "claude", 0.5)
+    append_cost(ctx.paths.cost_ledger, now, "worker", "w2", "claude", 0.25)
     with ctx.paths.cost_ledger.open("a") as f:  # a row naming its source (fleet spend)
         ts = json.loads(ctx.paths.cost_ledger.read_text().splitlines()[0])["ts"]
         f.write(json.dumps({"cost_usd": 2.0, "id": "w3", "source": "fleet", "ts": ts}) + "\n")
@@ -303,9 +303,9 @@ def test_a_scrape_reads_the_running_sums_not_the_homes_every_day(
 ) -> None:
     """A year of spend: a scrape's looop_spend_usd reads a small part of what the whole
     history's day totals hold, and says the same sums."""
-    from looop.decide.cost.report import cost_report
     from looop.home import store
     from looop.home.stamps import utc_stamp
+    from tests.helpers import cost_report
 
     data = ctx.paths.data
     (data / "cost").mkdir(parents=True, exist_ok=True)

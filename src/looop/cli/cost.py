@@ -1,5 +1,5 @@
 """`looop cost`: the spend report, and `looop cost report KIND ID RUNNER USD` for workers:
-click's face; the work of both is spend/costspan.py's and spend/costrow.py's (a report's plain
+click's face; the work of both is spend/report.py's and spend/record.py's (a report's plain
 spelling is served without click: contract/verbs.py)."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import os
 import click
 
 from looop.cli.app import make_ctx
-from looop.spend.costrow import USAGE, report_cost
-from looop.spend.costspan import BYS, print_report
-from looop.spend.costspan import render_report as render_report
-from looop.spend.report import SPANS
+from looop.spend.record import USAGE, report_cost
+from looop.spend.report import GROUPINGS, SPANS, print_report
+from looop.spend.report import render_report as render_report
 
 
 @click.command(
@@ -23,7 +22,7 @@ from looop.spend.report import SPANS
     context_settings={"ignore_unknown_options": True},
 )
 @click.argument("args", nargs=-1)
-@click.option("--by", type=click.Choice(BYS), default="kind", show_default=True)
+@click.option("--by", type=click.Choice(GROUPINGS), default="kind", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)

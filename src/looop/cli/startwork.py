@@ -18,7 +18,7 @@ from looop.runners import program
 from looop.sandbox import boxtty
 from looop.sessions.state import LOG, Session, get_session
 from looop.spend import COST_REPORTING
-from looop.spend.breakers import start_refused
+from looop.spend.statusspend import start_refused
 from looop.spend.usagewindows import HELD_DIR
 from looop.workers.ids import normalise_target
 
@@ -116,7 +116,7 @@ def _held(ctx: Ctx, wid: str) -> bool:
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
-    """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
+    """The daily budget's refusal of a new worker (spend/statusspend.start_refused)."""
 
     def line() -> str | None:
         if start.command is not None:

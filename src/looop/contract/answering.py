@@ -28,8 +28,8 @@ from looop.human.claims import parse_fast as parse_lease
 from looop.human.claims import run_lease
 from looop.human.tellbox import AskError, check_worker, parse_told, run_told
 from looop.human.tellsend import parse_tell, run_tell
-from looop.spend.costrow import parse_fast as parse_cost
-from looop.spend.costrow import run_fast as run_cost
+from looop.spend.record import parse_fast as parse_cost
+from looop.spend.record import run_fast as run_cost
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

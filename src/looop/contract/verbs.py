@@ -28,7 +28,7 @@ FAST = {
     "unclaim": "looop.human.claims",
     "tell": "looop.human.tellsend",
     "told": "looop.human.tellbox",
-    "cost": "looop.spend.costrow",  # `cost report …` only: the span reports are a human's
+    "cost": "looop.spend.record",  # `cost report …` only: the span reports are a human's
 }
 
 

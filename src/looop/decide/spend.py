@@ -14,24 +14,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.decide.cost.meter import CostMeter
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
 from looop.home.sandboxpolicy import resolve
-from looop.spend import cap as decides
-from looop.spend import usd
-from looop.spend.breakers import reports_cost
-from looop.spend.cap import (
+from looop.spend import statusspend, usd
+from looop.spend.limits import find_limit
+from looop.spend.meter import CostMeter
+from looop.spend.record import append_cost
+from looop.spend.savings import note_decide
+from looop.spend.statusspend import (
     UNMETERED_LIMIT,
     clear_unmetered,
+    daily_budget,
     decides_last_hour,
     record_unmetered,
+    reports_cost,
+    runner_signature,
+    spent_on_day,
+    unmetered_armed,
     unmetered_blocked,
 )
-from looop.spend.ledger import record_cost, spent_on_day
-from looop.spend.limits import find_limit
-from looop.spend.savings import note_decide
-from looop.spend.statusspend import daily_budget, runner_signature, unmetered_armed
 
 if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
@@ -145,7 +147,7 @@ def run_metered(
     limit: Limit | None = None
     while True:
         attempt += 1
-        decides.note_decide(paths, ctx.clock.now())
+        statusspend.note_decide(paths, ctx.clock.now())
         meter = CostMeter(runner, prices if isinstance(prices, dict) else None)
         result = run_runner(
             ctx,
@@ -163,7 +165,7 @@ def run_metered(
         retry = _retryable(pattern, attempt <= retries, result, answer)
         if retry:
             # a usage window with a reset time: retrying before the reset only fails again
-            limit = _usage_limit(ctx, result)
+            limit = find_limit(result.tail + "\n" + (result.error or ""), ctx.clock)
             retry = limit is None
         if not retry:
             break
@@ -208,12 +210,6 @@ def _retryable(
     )
 
 
-def _usage_limit(ctx: Ctx, result: RunResult) -> Limit | None:
-
-    text = result.tail + "\n" + (result.error or "")
-    return find_limit(text, ctx.clock.now(), ctx.clock.zone())
-
-
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:
     wait = knobs.num("runner_retry_sleep") * attempt
     ctx.events.emit(
@@ -234,7 +230,7 @@ def _settle(
     the unmetered breaker."""
     paths = ctx.paths
     if total is not None and total > 0:
-        record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+        append_cost(paths.cost_ledger, ctx.clock.now(), "tick", run_id, runner.name, total)
     note_decide(os.fspath(paths.data), ctx.clock, total)  # prices the skips to come
     if not result.ok or not unmetered_armed(knobs, reports_cost(runner)):
         return

@@ -19,6 +19,7 @@ from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.spend import sane_usd
 from looop.spend.prices import lookup_price, price_tokens
+from looop.spend.totals import micros as to_micros
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
@@ -77,10 +78,6 @@ def line_object(line: bytes) -> dict[str, Any] | None:
 def _n(d: Mapping[str, Any], key: str) -> int:
     v = d.get(key)
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12 else 0
-
-
-def to_micros(usd: float) -> int:
-    return round(usd * 1_000_000)
 
 
 Price = Callable[[str | None], Mapping[str, float]]

@@ -20,12 +20,13 @@ from looop.decide.runner import RunResult
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
-from looop.loop import alerts, flap, guards, limited, limithit
+from looop.loop import alerts, flap, guards, limited, windowwork
 from looop.loop.asks import asks_section
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
 from looop.loop.world import describe_changes
 from looop.spend import usd
+from looop.spend.limits import find_limit
 
 LastWorld = Callable[[], dict[str, str] | None]  # the world the decider last saw, read once
 
@@ -73,9 +74,9 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     else:
         assert code is not None and error is not None
         if limit is None:  # the retry check, when it ran, already read this output
-            limit = limithit.find(b, result.tail + "\n" + (result.error or ""))
+            limit = find_limit(result.tail + "\n" + (result.error or ""), b.ctx.clock)
         if limit is not None:  # a usage window: wait for its reset, count no failure
-            out.status, out.error = "limited", limithit.record(b, limit, runner.name)
+            out.status, out.error = "limited", windowwork.record(b, limit, runner.name)
         else:
             count_failure(b, code, error, int(result.secs))
     write_result(ctx, run_dir, runner.name, result, out, code)

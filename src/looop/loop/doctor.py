@@ -35,9 +35,7 @@ from looop.runners import RUNNERS, profile
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
-from looop.spend.breakers import reports_cost
-from looop.spend.cap import UNMETERED_LIMIT
-from looop.spend.statusspend import daily_budget, unmetered_armed
+from looop.spend.statusspend import UNMETERED_LIMIT, daily_budget, reports_cost, unmetered_armed
 from looop.views.status import CLOCK_WAKES, disk_full
 from looop.workers import boxed as box
 

@@ -8,8 +8,8 @@ counted, so no backoff grows meanwhile; the human is notified once. Beats before
 make no AI call; the first decide after it is told what happened, once.
 
 This module is what every beat reads (the wait in force) and what a decide after the wait
-clears; recording a new limit (cron schedules, the limit parser) is loop/limithit.py's, which
-only the decide path imports."""
+clears; recording a new limit (cron schedules, the limit parser) is loop/windowwork.py's,
+which only the decide path and the beat's usage-window work import."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def limit_path(paths: Paths) -> str:
-    """Where the wait is kept (loop/limithit.py writes it, every beat reads it)."""
+    """Where the wait is kept (loop/windowwork.py writes it, every beat reads it)."""
     return str(paths.state(FILE))
 
 

@@ -3,7 +3,7 @@
 A custom `--command` worker (and one on an SSH host, whose reports come home through the
 contract) keeps no record looop reads; its budget counts what it reports — every ledger row
 naming it since its start, written by `looop cost report` here or through the door. The
-ledger is read (store.read_since + ledger_row, its own readers) once a beat for all such
+ledger is read (store.read_since + totals.parse_row, its own readers) once a beat for all such
 workers, and only when it moved since the last count (its identity, size and mtime kept in the
 meter's state), so a quiet fleet pays a stat."""
 
@@ -14,9 +14,8 @@ from typing import Any
 
 from looop.home import jsonio, store, where
 from looop.home.stamps import utc_stamp
-from looop.spend.ledger import ledger_row
 from looop.spend.spent import Spend, budgets
-from looop.spend.totals import LEDGER, micros
+from looop.spend.totals import LEDGER, micros, parse_row
 
 
 def reported(
@@ -47,16 +46,11 @@ def reported(
     else:
         text = store.read_since(ledger, utc_stamp(min(wants.values()) - 1)) or ""
         for line in text.splitlines():
-            row = ledger_row(line) if '"id"' in line else None
-            wid = row.get("id") if row is not None else None
+            row = parse_row(line) if '"id"' in line else None
+            wid = row[0].get("id") if row is not None else None
             # stamps are whole seconds
-            if (
-                row is not None
-                and isinstance(wid, str)
-                and wid in got
-                and row["_t"] >= wants[wid] - 1
-            ):
-                got[wid] += micros(row["cost_usd"])
+            if row is not None and isinstance(wid, str) and wid in got and row[2] >= wants[wid] - 1:
+                got[wid] += micros(row[1])
     workers = {w: {"micros": got[w], "since": s} for w, s in wants.items()}
     state["reported"] = {"mark": mark, "workers": workers}
     return got, True

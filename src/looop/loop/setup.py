@@ -23,8 +23,7 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox.endpoints import endpoints
 from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
-from looop.spend.breakers import reports_cost
-from looop.spend.cap import UNMETERED_LIMIT
+from looop.spend.statusspend import UNMETERED_LIMIT, reports_cost
 
 RUNNER_CHOICES = [*names(), "custom"]
 

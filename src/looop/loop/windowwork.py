@@ -1,28 +1,31 @@
-"""Usage windows at the beat (home/usagewindows): a worker whose screen ends on its provider's
+"""Usage windows at the beat (spend/usagewindows): a worker whose screen ends on its provider's
 usage-limit message marks its account limited until the reset (a decide on that account then
-waits too: loop/limithit); at an account's reset the workers that stopped on it are continued
-on their recorded conversations (workers/resume) and the starts held for it are made.
+waits too: wait_for_reset, as for a decide that hit it itself: record); at an account's reset
+the workers that stopped on it are continued on their recorded conversations (workers/resume)
+and the starts held for it are made.
 
-Loaded by housekeep only for a home with workers or a windows file; a worker's output tail is
-read only when its output moved since a beat last read it without a limit in it (`quiet`, the
-pulse's memory), and parsed only when it names a limit."""
+Loaded by a decide, and by housekeep only for a home with workers or a windows file; a worker's
+output tail is read only when its output moved since a beat last read it without a limit in it
+(`quiet`, the pulse's memory), and parsed only when it names a limit."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from looop.act.decision import Decision
 from looop.act.executor import execute
 from looop.act.moves.workers import StartWorker
 from looop.core.context import Ctx
-from looop.home import logfiles
+from looop.home import logfiles, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.textsafe import screen_text
-from looop.loop import limited, limithit
+from looop.human import schedules
+from looop.loop import alerts, limited
+from looop.loop.beat import Beat
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
 from looop.spend import usagewindows
-from looop.spend.limits import Limit, find_limit
+from looop.spend.limits import Limit, screen_limit
 from looop.views.needsinput import LIMIT_TAIL
 from looop.workers.ids import PULSE
 from looop.workers.resume import read_record, resume_worker
@@ -74,7 +77,7 @@ def _limit_of(ctx: Ctx, s: Session, quiet: Quiet | None) -> Limit | None:
         if quiet is not None:  # the tail read reaches at least to the size listed
             quiet[s.id] = mark
         return None  # the usual case: nothing parsed
-    return find_limit(screen_text(raw), ctx.clock.now(), ctx.clock.zone())
+    return screen_limit(raw, ctx.clock)
 
 
 def _sight(ctx: Ctx, cfg: Config | None, s: Session, quiet: Quiet | None) -> None:
@@ -122,7 +125,7 @@ def _decider_waits(ctx: Ctx, cfg: Config | None, key: str, limit: Limit) -> None
     if r is None or usagewindows.account_of(r.name, r.tick or "", ctx.env).key != key:
         return
     if limited.waiting(ctx) is None:
-        limithit.wait_for_reset(ctx, cfg, limit, r.name, None)
+        wait_for_reset(ctx, cfg, limit, r.name, None)
 
 
 def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Session]) -> bool:
@@ -191,3 +194,51 @@ def _make(ctx: Ctx, knobs: Knobs, cfg: Config | None, held: dict[str, Any]) -> N
         )
         return
     ctx.events.emit("info", "worker.window", f"worker {wid}: {done.summary}")
+
+
+def record(b: Beat, limit: Limit, runner: str) -> str:
+    """A decide hit its runner's usage limit: keep the limit and its wake, mark the runner's
+    account for the fleet until the reset; say it once. Returns the one-line message."""
+    r, ctx = b.runner, b.ctx
+    if r is not None:
+        acct = usagewindows.account_of(r.name, r.tick or "", ctx.env)
+        now = ctx.clock.now()
+        _, new = usagewindows.mark(
+            str(ctx.paths.data), acct, limit.reset, limit.said, "decide", now
+        )
+        if new:
+            ctx.events.record("window_seen", runner=r.name, until=int(limit.reset), by="decide")
+    return wait_for_reset(ctx, b.cfg, limit, runner, b.out.run_id)
+
+
+def wait_for_reset(
+    ctx: Ctx, cfg: Config | None, limit: Limit, runner: str, run_id: str | None
+) -> str:
+    """The decider's wait and its wake (a decide saw the limit, or a worker on its account)."""
+    now = ctx.clock.now()
+    until = ctx.clock.offset_stamp_at(limit.reset)
+    note = (
+        f"looop: runner {runner} hit its provider usage limit; it resets now, so looop "
+        "calls it again. Drop this schedule once read."
+    )
+    rec = schedules.build(ctx.clock, in_s=max(1, math.ceil(limit.reset - now)), note=note)
+    schedules.write(ctx.paths.schedules, limited.SCHEDULE, rec)
+    store.write_json(
+        limited.limit_path(ctx.paths),
+        {
+            "v": 1,
+            "runner": runner,
+            "since": int(now),
+            "until": int(rec["at"]),
+            "said": limit.said,
+            "run_id": run_id,
+        },
+    )
+    msg = (
+        f"runner {runner} hit its usage limit ({limit.said}) — no calls until {until}; "
+        f"`looop schedule drop {limited.SCHEDULE}` retries sooner"
+    )
+    ctx.events.emit("warn", "tick.limited", msg, runner=runner, until=int(rec["at"]))
+    ctx.events.record("provider_limited", runner=runner, until=int(rec["at"]), said=limit.said)
+    alerts.raise_alert(ctx, limited.ALERT_KEY, msg, cfg)
+    return msg

@@ -38,16 +38,12 @@ from looop.loop.clirecords import (
     Price,
     find_in_store,
     fold_store,
-    line_object,
     new_lines,
     pricer,
-    to_micros,
 )
-from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
 from looop.runners import profile, program
-from looop.spend import COST_REPORTING, sane_usd, totals
-from looop.spend.ledger import spent_on_day
+from looop.spend import COST_REPORTING, totals
 from looop.spend.prices import price_table
 from looop.spend.record import append_costs, metered_mark
 from looop.spend.spent import (
@@ -58,12 +54,12 @@ from looop.spend.spent import (
     mark_over,
     over_budget,
     read_state,
+    write_state,
 )
-from looop.spend.statusspend import daily_budget
+from looop.spend.statusspend import add_today, daily_budget, today_sources
 from looop.workers import resume
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
-METERED = COST_REPORTING  # each keeps a session record looop reads
 KIND = "worker"  # the ledger rows' kind: spend the meter read, not an agent's report
 _RETRY_S = 10.0  # a conversation id a CLI names itself, not found yet: looked for this often
 
@@ -94,7 +90,7 @@ def _locate(
         "cli": cli,
         "started": float(started) if isinstance(started, int | float) else 0.0,
     }
-    if cli not in METERED:
+    if cli not in COST_REPORTING:  # each keeps a session record looop reads
         return {**out, "unmetered": True}
     p = profile(cli)
     if not isinstance(conv, str) or not resume.valid_id(conv):
@@ -259,10 +255,9 @@ def _on_ledger(ledger: str, wid: str, since: float) -> int:
     for line in text.splitlines():
         if needle not in line or f'"kind":"{KIND}"' not in line:
             continue
-        row = line_object(line.encode())
-        usd = sane_usd(row.get("cost_usd")) if row is not None else None
-        if usd is not None:
-            total += to_micros(usd)
+        row = totals.parse_row(line)
+        if row is not None:
+            total += totals.micros(row[1])
     return total
 
 
@@ -340,24 +335,17 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
         elif len(own) == 3 and own[0] == off and off + own[1] == size:  # only our rows since
             src[KIND] = src.get(KIND, 0) + own[2]
         else:
-            quarters: dict[str, dict[str, int]] = {}
             try:
                 with open(os.path.join(data, totals.LEDGER), "rb") as fh:
                     fh.seek(off)
                     buf = fh.read(size - off)
             except OSError:
                 buf = b""
-            size = off + totals.fold(buf, quarters, 0)
-            tm = ctx.clock.local_tm(ctx.clock.now())[:3]
-            for k, bucket in quarters.items():
-                if ctx.clock.local_tm(int(k))[:3] == tm:
-                    for s, n in bucket.items():
-                        src[s] = src.get(s, 0) + n
-    else:  # the sources as the running totals keep them (or the whole day, as one)
-        totals.refresh(data, ctx.clock.now())
-        src = totals.today(data, ctx.clock)
-        if src is None:
-            src = {"": round(spent_on_day(ctx.paths, ctx.clock) * 1_000_000)}
+            buf = buf[: buf.rfind(b"\n") + 1]  # a line being written waits for the next beat
+            size = off + len(buf)
+            add_today(buf.decode("utf-8", "replace"), ctx.clock, src)
+    else:  # the sources as every budget check reads them
+        src = today_sources(data, ctx.clock)
     state["day"] = {"date": today, "ledger": ident, "off": size, "src": src}
     out.append(totals.counted(src)[0] / 1_000_000)
     return moved

@@ -12,14 +12,23 @@ The messages, as the CLIs print them (their wording varies by version and plan):
   either, as JSON: `"resets_at": 1775317531` or `"resets_in_seconds": 602705`.
 A clock time without a date is the next such time (today, else tomorrow); a clock time is
 said to the minute, so a minute is added (never wake before the reset). A reset in the
-past or more than MAX_AHEAD_S away is not believed: that failure takes the normal backoff."""
+past or more than MAX_AHEAD_S away is not believed: that failure takes the normal backoff.
+
+A worker's own output tail is read here too (said_until): `limited until HH:MM` in `ls` and
+the beat's fleet rows (home/needsinput.limited_until asks only for a tail that names a limit)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
+from looop.home.stamps import until_text
+from looop.home.textsafe import screen_text
 from looop.home.zones import load_zone
+
+if TYPE_CHECKING:
+    from looop.home.clock import Clock
 
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
 MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
@@ -111,16 +120,17 @@ def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
     return when.timestamp() + MINUTE
 
 
-def find_limit(text: str, now: float, local: tzinfo) -> Limit | None:
+def find_limit(text: str, clock: Clock) -> Limit | None:
     """The last usage-limit message in `text` with a reset time looop believes, else None."""
     text = text[-SCAN_CHARS:]
     hits = list(_HIT.finditer(text))
     if not hits:
         return None
+    now, local = clock.now(), clock.zone()
     for hit in reversed(hits):
-        reset, clock = _reset_after(text, hit.start(), now, local)
+        reset, to_minute = _reset_after(text, hit.start(), now, local)
         if reset is not None and now < reset <= now + MAX_AHEAD_S:
-            said_at = reset - MINUTE if clock else reset
+            said_at = reset - MINUTE if to_minute else reset
             return Limit(reset, _line(text, hit.start()), said_at)
     return None
 
@@ -148,3 +158,16 @@ def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float |
     if m:
         return _clock_time(m, now, local), True
     return None, False
+
+
+def screen_limit(raw: bytes, clock: Clock) -> Limit | None:
+    """The usage limit a worker's raw output tail ends on (its terminal codes filtered)."""
+    return find_limit(screen_text(raw), clock)
+
+
+def said_until(raw: bytes, clock: Clock) -> str | None:
+    """HH:MM (local; stamps.until_text) of the reset the raw output tail ends on, else None."""
+    lim = screen_limit(raw, clock)
+    if lim is None:
+        return None
+    return until_text(clock.local_tm(lim.said_at), lim.said_at - clock.now())

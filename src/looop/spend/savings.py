@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from looop.home.clock import Clock
 
 FILE = ".savings.json"
-VERSION = 2  # 1: before the mark, each skip beat wrote its own count
+VERSION = 2  # 1 (before the mark, each skip beat wrote its own count): read as a fresh one
 TRAIL = 20  # decides whose median prices a skipped beat
 KEEP_DAYS = 8  # a week, and the day it began on
 WEEK_DAYS = 7
@@ -51,13 +51,8 @@ def _read(data: str) -> dict[str, Any]:
         obj = jsonio.loads(store.read_regular(_path(data), 65536).decode("utf-8", "replace"))
     except (OSError, ValueError, RecursionError):
         obj = None
-    if not isinstance(obj, dict) or obj.get("v") not in (1, VERSION):
+    if not isinstance(obj, dict) or obj.get("v") != VERSION:
         return {"v": VERSION, "costs": [], "days": {}, "mark": None}
-    if obj["v"] == 1:  # before marks: its skips counted as they came, no mark key (see below)
-        obj.pop("mark", None)
-    else:
-        obj.setdefault("mark", None)
-    obj["v"] = VERSION
     costs = obj.get("costs")
     days = obj.get("days")
     obj["costs"] = [c for c in costs if _count(c)][-TRAIL:] if isinstance(costs, list) else []
@@ -69,6 +64,12 @@ def _read(data: str) -> dict[str, Any]:
 
 def _count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _n(day: dict[str, Any], key: str) -> int:
+    """A day's count under `key`, 0 when it is not one."""
+    v = day.get(key)
+    return v if isinstance(v, int) and _count(v) else 0
 
 
 def _mark(obj: dict[str, Any]) -> list[int] | None:
@@ -167,9 +168,7 @@ def _fold(obj: dict[str, Any], got: dict[str, int]) -> None:
     price = median_micros(obj["costs"])
     for d, n in got.items():
         day = obj["days"].setdefault(d, {})
-        skipped = day.get("skipped") if _count(day.get("skipped")) else 0
-        saved = day.get("saved") if _count(day.get("saved")) else 0
-        day["skipped"], day["saved"] = skipped + n, saved + n * price
+        day["skipped"], day["saved"] = _n(day, "skipped") + n, _n(day, "saved") + n * price
 
 
 def note_decide(data: str, clock: Clock, usd: float | None) -> None:
@@ -180,13 +179,11 @@ def note_decide(data: str, clock: Clock, usd: float | None) -> None:
     cost = round(sane * 1_000_000) if sane is not None and sane > 0 else None
     obj = _read(data)
     got, mark = _pending(data, clock, _mark(obj))
-    if "mark" in obj:
-        _fold(obj, got)
-    # else a tally from before marks, which counted its skips itself: marked from here on
+    _fold(obj, got)
     if mark is not None:
         obj["mark"] = mark
     day = obj["days"].setdefault(_day(clock, clock.now()), {})
-    day["decides"] = (day.get("decides") if _count(day.get("decides")) else 0) + 1
+    day["decides"] = _n(day, "decides") + 1
     if cost is not None:
         obj["costs"] = [*obj["costs"], cost][-TRAIL:]
     keep = sorted(obj["days"])[-KEEP_DAYS:]
@@ -202,8 +199,7 @@ def savings_view(data: str, clock: Clock) -> dict[str, Any]:
     and the median decide cost a skip is priced at: what every face shows. The tally as
     folded at the last decide, and the skips recorded in events.jsonl since."""
     obj = _read(data)
-    if "mark" in obj:  # a tally from before marks counted every skip up to its last decide
-        _fold(obj, _pending(data, clock, _mark(obj))[0])
+    _fold(obj, _pending(data, clock, _mark(obj))[0])
     now = clock.now()
     today = _day(clock, now)
     week = {_day(clock, now - k * 86400) for k in range(WEEK_DAYS)} | {today}
@@ -211,9 +207,9 @@ def savings_view(data: str, clock: Clock) -> dict[str, Any]:
     for name, days in (("today", {today}), ("week", week)):
         got = [obj["days"][d] for d in days if d in obj["days"]]
         out[name] = {
-            "decides": sum(int(g.get("decides", 0)) for g in got if _count(g.get("decides"))),
-            "skipped": sum(int(g.get("skipped", 0)) for g in got if _count(g.get("skipped"))),
-            "saved_usd": sum(int(g["saved"]) for g in got if _count(g.get("saved"))) / 1_000_000,
+            "decides": sum(_n(g, "decides") for g in got),
+            "skipped": sum(_n(g, "skipped") for g in got),
+            "saved_usd": sum(_n(g, "saved") for g in got) / 1_000_000,
         }
     return out
 

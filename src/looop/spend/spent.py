@@ -1,10 +1,12 @@
 """Each worker's spend as the pulse's last beat metered it (loop/workmeter.py writes
-`<data>/.worker-meter.json` with loop/meterstate.py): what `ls`, sys-sessions and the
-dashboard show. In the hot room, so every room that shows a worker can read it."""
+`<data>/.worker-meter.json` with write_state): what `ls`, sys-sessions and the dashboard show.
+In the hot room, so every room that shows a worker can read it."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import zlib
 from typing import TYPE_CHECKING
 
@@ -68,6 +70,34 @@ def read_state(data: str) -> dict[str, Any]:
     return {"v": VERSION, "workers": {}, "seq": max((s for s, _ in got), default=0)}
 
 
+def write_state(data: str, state: dict[str, Any]) -> None:
+    """The next write of the state, into the slot the last one did not use (not fsynced: a
+    state lost in a crash is rebuilt against the ledger)."""
+    seq = int(state.get("seq", 0)) + 1
+    state["seq"] = seq
+    body = jsonio.canonical(state).encode("utf-8") + b"\n"
+    raw = b"%s %d %d %d\n" % (MAGIC, seq, len(body), zlib.crc32(body)) + body
+    path = os.path.join(data, STATES[seq % 2])
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise
+        store.remove(path)  # a symlink or FIFO in its place: ours to replace
+        fd = os.open(path, flags, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        view = memoryview(raw)
+        off = 0
+        while off < len(raw):
+            off += os.pwrite(fd, view[off:], off)
+        os.ftruncate(fd, len(raw))
+    finally:
+        os.close(fd)
+
+
 class Spend:
     """One worker's metered spend: USD so far, the CLI read, the last model seen; `usd` is
     None for a worker whose CLI leaves no record looop reads (unmetered)."""
@@ -76,14 +106,6 @@ class Spend:
 
     def __init__(self, wid: str, usd: float | None, cli: str, model: str | None) -> None:
         self.wid, self.usd, self.cli, self.model = wid, usd, cli, model
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Spend) and (self.wid, self.usd, self.cli, self.model) == (
-            other.wid,
-            other.usd,
-            other.cli,
-            other.model,
-        )
 
     def __repr__(self) -> str:
         return f"Spend({self.wid!r}, {self.usd!r}, {self.cli!r}, {self.model!r})"

@@ -10,12 +10,20 @@ only for the same ledger, no shorter than the offset; the lines past it (a write
 between its row and the totals, or one that never writes them) it folds in memory. Missing,
 corrupt, stale or a zone whose days do not start on a quarter hour: today() says None and
 its caller (any reader, budget or none) rebuilds the file once with refresh() and writes it,
-scanning the ledger only where that cannot help. When rotate.py moved the ledger to
+scanning the ledger only where that cannot help. When rotate_if_due moved the ledger to
 `cost/YYYY-MM.jsonl`, both follow the old file there by its identity and finish its tail.
 
 Quarter hours, not days: a local day is a run of whole quarter hours in every zone in use,
 so one file answers any zone, DST days included.
-"""
+
+The ledger's rotation (rotate_if_due) is here too: `cost.jsonl` holds the current month's rows;
+once a row of a new month (UTC) is due, or the file passes ROTATE_BYTES, the writer moves it whole
+to `cost/YYYY-MM.jsonl` (the month of its first row; `-2`, `-3`, … when that name is taken), where
+`grep` still finds every row. Moved by rename under the spend lock, so two writers never move two
+files to one name; a row a writer was appending as it moved lands in the archive, where the day
+totals (days.py) still count it: they follow each file by its inode, not its name.
+
+Light (no json, datetime or pathlib): a worker's `looop cost report` writes through it."""
 
 from __future__ import annotations
 
@@ -24,7 +32,8 @@ import stat
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio, stamps, store
-from looop.spend import rotate, sane_usd
+from looop.home.where import LOCKS
+from looop.spend import sane_usd
 
 if TYPE_CHECKING:
     from typing import Any
@@ -32,7 +41,12 @@ if TYPE_CHECKING:
     from looop.home.clock import Clock
 
 TOTALS = ".cost-totals.json"
-LEDGER = rotate.LEDGER
+LEDGER = "cost.jsonl"
+ARCHIVE = "cost"  # the folder of past months, beside the ledger
+# Below store.SINCE_MAX: the running totals can always fold the whole current file.
+ROTATE_BYTES = 12 << 20
+FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW  # a ledger file, to read
+_HEAD = 512
 VERSION = 2  # 2: a worker's own reports kept apart (SAID), bounded
 # A worker's own word (a `cost report` through the door: its row keeps the request key) counts
 # whole against its own --budget, but toward the fleet's daily budget at most SAID_REPORT_USD
@@ -116,12 +130,17 @@ def counted(sources: dict[str, int]) -> tuple[int, int]:
     return said + sum(n for s, n in sources.items() if not s.startswith(SAID)), said
 
 
-def _load(path: str) -> dict[str, Any] | None:
-    """The totals file when it has its shape, else None."""
+def read_json(path: str) -> Any:
+    """A cache file's JSON (the totals, the day totals); None when missing or unreadable."""
     try:
-        obj = jsonio.loads(store.read_text(path) or "null")
+        return jsonio.loads(store.read_text(path) or "null")
     except (OSError, ValueError, RecursionError):
         return None
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    """The totals file when it has its shape, else None."""
+    obj = read_json(path)
     if not isinstance(obj, dict) or obj.get("v") != VERSION:
         return None
     ledger, end, since, quarters = obj.get("ledger"), obj.get("end"), obj.get("since"), obj.get("q")
@@ -143,7 +162,8 @@ def _load(path: str) -> dict[str, Any] | None:
     return obj
 
 
-def _read(fd: int, start: int, size: int) -> bytes:
+def read_at(fd: int, start: int, size: int) -> bytes:
+    """The bytes [start, size) of `fd` (fewer when it shrank meanwhile)."""
     parts: list[bytes] = []
     while start < size:
         got = os.pread(fd, min(size - start, 1 << 20), start)
@@ -155,20 +175,20 @@ def _read(fd: int, start: int, size: int) -> bytes:
 
 
 def _moved(data: str, t: dict[str, Any], limit: int) -> bytes | None:
-    """The bytes past the totals' offset in the file they cover, now archived (rotate.py moved
+    """The bytes past the totals' offset in the file they cover, now archived (py moved
     the ledger since they were written); None when it is not there or holds over `limit`."""
-    path = rotate.find_inode(data, t["ledger"])
+    path = find_inode(data, t["ledger"])
     if path is None:
         return None
     try:
-        fd = os.open(path, rotate.FLAGS)
+        fd = os.open(path, FLAGS)
     except OSError:
         return None
     try:
         size = os.fstat(fd).st_size
         if not 0 <= size - t["end"] <= limit:
             return None
-        return _read(fd, t["end"], size)
+        return read_at(fd, t["end"], size)
     except OSError:
         return None
     finally:
@@ -176,9 +196,9 @@ def _moved(data: str, t: dict[str, Any], limit: int) -> bytes | None:
 
 
 def _archived_since(data: str, since: int) -> bytes:
-    """The newest archive's rows back to `since`: a rebuild just after a move (rotate.py)
+    """The newest archive's rows back to `since`: a rebuild just after a move (py)
     still counts today's rows that left with last month's file."""
-    olds = rotate.archives(data)
+    olds = archives(data)
     text = store.read_since(olds[-1], stamps.utc_stamp(since)) if olds else None
     return store.encode(text or "")
 
@@ -187,7 +207,7 @@ def after_append(data: str, wrote: int, now: float, every: int = FLUSH_BYTES) ->
     """A writer's part after appending `wrote` bytes: refresh the totals when the ledger
     crossed a multiple of `every` bytes or there are none yet."""
     try:
-        size = os.stat(os.path.join(data, rotate.LEDGER)).st_size
+        size = os.stat(os.path.join(data, LEDGER)).st_size
     except OSError:
         return
     if (size - wrote) // every != size // every or not os.path.exists(os.path.join(data, TOTALS)):
@@ -200,7 +220,7 @@ def refresh(data: str, now: float) -> None:
     its row; any failure leaves the file as it was (readers fold or scan, as they must)."""
     path = os.path.join(data, TOTALS)
     try:
-        fd = os.open(os.path.join(data, rotate.LEDGER), rotate.FLAGS)
+        fd = os.open(os.path.join(data, LEDGER), FLAGS)
     except OSError:
         return
     try:
@@ -224,7 +244,7 @@ def refresh(data: str, now: float) -> None:
             since = max(since, old["since"])  # rows it left out stay out
         if st.st_size - start > store.SINCE_MAX:
             return  # a box can append: past the bound the readers scan the tail (bounded)
-        end = start + fold(_read(fd, start, st.st_size), quarters, since)
+        end = start + fold(read_at(fd, start, st.st_size), quarters, since)
     except OSError:
         return
     finally:
@@ -246,7 +266,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
     if t is None:
         return None
     try:
-        fd = os.open(os.path.join(data, rotate.LEDGER), rotate.FLAGS)
+        fd = os.open(os.path.join(data, LEDGER), FLAGS)
     except OSError:
         return None
     try:
@@ -261,7 +281,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
             start = 0
         if start > st.st_size or st.st_size - start > MAX_TAIL:
             return None
-        fold(_read(fd, start, st.st_size), quarters, t["since"])
+        fold(read_at(fd, start, st.st_size), quarters, t["since"])
     except OSError:
         return None
     finally:
@@ -283,8 +303,113 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
     return out
 
 
-def spent_today(data: str, clock: Clock) -> float | None:
-    """Today's USD toward the daily budget from the totals (counted); None where they cannot
-    say."""
-    got = today(data, clock)
-    return None if got is None else counted(got)[0] / 1_000_000
+# -- the ledger's rotation ----------------------------------------------------------------------
+
+
+def _first_month(fd: int) -> str | None:
+    """`YYYY-MM` of the file's first row, None when it has none readable."""
+    head = os.pread(fd, _HEAD, 0)
+    line = head.split(b"\n", 1)[0]
+    at = line.find(b'"ts":"')
+    month = line[at + 6 : at + 13] if at >= 0 else b""
+    if len(month) == 7 and month[:4].isdigit() and month[4:5] == b"-" and month[5:].isdigit():
+        return month.decode()
+    return None
+
+
+def _due(path: str, month: str) -> str | None:
+    """The archive month when the ledger at `path` should move before a row of `month` is
+    appended; None when it stays."""
+    try:
+        fd = os.open(path, FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return None
+        first = _first_month(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if first is not None and first < month:
+        return first
+    if st.st_size >= ROTATE_BYTES:
+        return first or month
+    return None
+
+
+def rotate_if_due(data: str, stamp: str) -> str | None:
+    """Move the ledger to its archive when the row stamped `stamp` (looop's UTC spelling)
+    starts a new month or the file is full; the archive's path, or None when it stayed."""
+    path = os.path.join(data, LEDGER)
+    if _due(path, stamp[:7]) is None:
+        return None  # the common case: one open and a 512-byte read, no lock
+    # lazy: the lock (fcntl) only when a month's file moves, never on a `cost report`'s way
+    from looop.home import locks
+
+    try:
+        with locks.dir_lock(os.path.join(data, LOCKS, "spend")):
+            month = _due(path, stamp[:7])  # again: another writer may have moved it
+            if month is None:
+                return None
+            folder = os.path.join(data, ARCHIVE)
+            store.mkdirs(folder)
+            dest = os.path.join(folder, f"{month}.jsonl")
+            n = 1
+            while os.path.lexists(dest):
+                n += 1
+                dest = os.path.join(folder, f"{month}-{n}.jsonl")
+            os.rename(path, dest)
+            return dest
+    except OSError:
+        return None  # the row goes to the ledger as it is; the next writer tries again
+
+
+def archives(data: str) -> list[str]:
+    """The archived ledgers' paths, oldest first (their names sort as their months)."""
+    folder = os.path.join(data, ARCHIVE)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names, key=_order) if n.endswith(".jsonl")]
+
+
+def _order(name: str) -> tuple[str, int]:
+    """`2025-01.jsonl` before `2025-01-2.jsonl` before `2025-02.jsonl`."""
+    stem = name[: -len(".jsonl")]
+    n = stem[8:]
+    return (stem[:7], int(n) if n.isdigit() else 1)
+
+
+def find_inode(data: str, ident: list[int]) -> str | None:
+    """The archive that is the file (st_dev, st_ino) `ident`: where the running totals'
+    ledger went when it was moved."""
+    for path in reversed(archives(data)):
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            continue
+        if [st.st_dev, st.st_ino] == ident and stat.S_ISREG(st.st_mode):
+            return path
+    return None
+
+
+def recent_text(data: str, since: str) -> str | None:
+    """The ledger's rows back to about `since` (store.read_since), the newest archive's tail
+    first when the ledger itself starts later (it was moved since); None when neither
+    exists. OSError as store.read_since raises it."""
+    text = store.read_since(os.path.join(data, LEDGER), since)
+    head = (text or "").split("\n", 1)[0]
+    at = head.find('"ts":"')
+    if text and at >= 0 and head[at + 6 : at + 26] <= since:
+        return text  # its first row is older: the archive holds nothing newer
+    olds = archives(data)
+    if not olds:
+        return text
+    older = store.read_since(olds[-1], since)
+    if older is None:
+        return text
+    return older + (text or "") if older.endswith("\n") or not text else older + "\n" + text

@@ -2,14 +2,14 @@
 when, and the worker starts held for them.
 
 An account is a runner and the credentials its CLI runs with (the CLI's own config home, and a
-fingerprint of an API key in the environment, never the key). `.usage-windows.json` in the
-data dir (atomic, under its lock) holds one window per limited account: its reset, the line
-that said so, who saw it first (a decide: loop/limithit; or the beat reading a worker's screen:
+fingerprint of an API key in the environment, never the key). `.usage-windows.json` in the data dir
+(atomic, under its lock) holds one window per limited account: its reset, the line that said so,
+who saw it first (a decide: loop/windowwork.record; or the beat reading a worker's screen:
 loop/windowwork) and the workers that stopped on it. A start on a limited account is held as
-`scheduled/<id>.json` (the start as asked, its reset and why) instead of failing; at the reset
-the beat continues the stopped workers on their recorded conversations and makes the held
-starts (loop/windowwork). A corrupt file is one line naming it; the beat's next sighting
-writes it afresh (a lost window costs one call that hits the limit again).
+`scheduled/<id>.json` (the start as asked, its reset and why) instead of failing; at the reset the
+beat continues the stopped workers on their recorded conversations and makes the held starts
+(loop/windowwork). A corrupt file is one line naming it; the beat's next sighting writes it afresh
+(a lost window costs one call that hits the limit again).
 
 Light (no typing, pathlib or datetime): `ls` and `status` read it on their fast paths."""
 
@@ -248,14 +248,6 @@ def hold(data: str, wid: str, w: Window, request: dict[str, Any], now: float) ->
 
 def unhold(data: str, wid: str) -> bool:
     return store.remove(_held_path(data, wid))
-
-
-def held_starts(data: str) -> list[dict[str, Any]]:
-    """Every start held, by id; CorruptState (one line) names a held start that is unreadable."""
-    held, bad = read_held(data)
-    if bad:
-        raise CorruptState(bad[0])
-    return held
 
 
 def read_held(data: str) -> tuple[list[dict[str, Any]], list[str]]:

@@ -2,7 +2,7 @@
 idle at its input box with its turn done, or (any worker) at a prompt its supervisor saw when
 its output went quiet (home/screenrules.prompt, kept in its status.json). Neither busy nor
 stuck: health `needs-input`.
-Also a worker at its provider's usage limit (`limited until HH:MM`, home/worklimit).
+Also a worker at its provider's usage limit (`limited until HH:MM`, spend/limits).
 
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
 supervisor, bounded in time) only when its output.log changed since the last look; the
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from looop.home import jsonio, logfiles, store, where
 from looop.home.errors import CorruptState
 from looop.home.stamps import parse_utc
-from looop.spend.worklimit import said_until
+from looop.spend.limits import said_until
 
 if TYPE_CHECKING:
     from typing import Any, Protocol

@@ -39,7 +39,7 @@ from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
 from looop.sessions.state import SessionError, validate_id
-from looop.spend.breakers import start_refused
+from looop.spend.statusspend import start_refused
 from looop.web.errors import LISTED, WebError, reaching, refused, unreached
 from looop.web.reads import session_id, way
 from looop.workers import reviewsend

@@ -12,7 +12,6 @@ from looop.act.journal import journal_row
 from looop.act.landaway import change_of
 from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
-from looop.decide.cost.report import DAY_SPLIT, cost_reports, window
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
@@ -22,6 +21,7 @@ from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
 from looop.remote.fleet import fleet_rows
 from looop.sessions.state import SessionError, validate_id
+from looop.spend.report import DAY_SPLIT, reports_at, window
 from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
@@ -96,7 +96,7 @@ def sessions(
 def spend_by_worker(ctx: Ctx) -> dict[str, float]:
     """Today's spend by worker id, from the day totals."""
     try:
-        (rep,) = cost_reports(ctx.paths, ctx.clock, [("today", "worker")])
+        (rep,) = reports_at(str(ctx.paths.data), ctx.clock, [("today", "worker")])
     except LooopError:
         return {}
     return {g["key"]: g["usd"] for g in rep["groups"]}
@@ -244,8 +244,8 @@ def cost(ctx: Ctx, days: int, held: Held | None = None) -> dict[str, Any]:
     n = _clamp(days, 366)
     span = window(n)
     try:
-        by_worker, by_runner, by_day, split = cost_reports(
-            ctx.paths,
+        by_worker, by_runner, by_day, split = reports_at(
+            str(ctx.paths.data),
             ctx.clock,
             [("today", "worker"), ("today", "runner"), (span, "day"), (span, DAY_SPLIT)],
             held,

@@ -15,8 +15,8 @@ from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import read_since
 from looop.spend import statusspend
-from looop.spend.ledger import spent_on_day
 from looop.spend.record import append_cost
+from looop.spend.statusspend import spent_on_day
 from tests.clocks import FixedClock
 
 DAY = 86400.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from looop.cli.cost import render_report
-from looop.decide.cost.meter import CostMeter
-from looop.decide.cost.report import GROUPINGS, SPANS, CostReport, cost_report, cost_reports
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
 from looop.home.errors import LooopError
@@ -20,21 +17,28 @@ from looop.home.paths import Paths
 from looop.runners.presets import PRESETS
 from looop.spend import parse_usd, usd
 from looop.spend import report as report_module
-from looop.spend.cap import (
+from looop.spend.days import Days, Held
+from looop.spend.meter import CostMeter
+from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
+from looop.spend.record import append_cost
+from looop.spend.report import GROUPINGS, SPANS
+from looop.spend.statusspend import (
     DECIDE_HOLD_S,
     UNMETERED_LIMIT,
     clear_unmetered,
+    daily_budget,
     decide_retry_in,
     decides_last_hour,
     note_decide,
     record_unmetered,
+    runner_signature,
+    spend_status,
+    spent_on_day,
     unmetered_blocked,
 )
-from looop.spend.days import Days, Held
-from looop.spend.ledger import read_ledger, record_cost, run_cost, spent_on_day
-from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
-from looop.spend.statusspend import daily_budget, runner_signature, spend_status
+from looop.spend.views import CostReport
 from tests.clocks import FixedClock
+from tests.helpers import cost_report, cost_reports
 
 STREAMS = Path(__file__).parent / "streams"
 REAL_STREAMS = Path(__file__).parents[2] / "realcli" / "streams"
@@ -197,19 +201,10 @@ def test_codex_unknown_model_is_priced_as_default() -> None:
 def test_codex_model_said_by_the_stream_beats_the_command() -> None:
     m = feed_lines(
         CostMeter(preset("codex", "codex exec --json -m gpt-5")),
-        {"id": "0", "msg": {"type": "session_configured", "model": "o4-mini", "session_id": "s"}},
+        {"type": "thread.started", "thread_id": "s", "model": "o4-mini"},
         {
-            "id": "1",
-            "msg": {
-                "type": "token_count",
-                "info": {
-                    "total_token_usage": {
-                        "input_tokens": 1000,
-                        "cached_input_tokens": 0,
-                        "output_tokens": 100,
-                    }
-                },
-            },
+            "type": "turn.completed",
+            "usage": {"input_tokens": 1000, "cached_input_tokens": 0, "output_tokens": 100},
         },
     )
     assert m.model == "o4-mini"
@@ -395,9 +390,9 @@ def test_huge_token_counts_are_ignored_not_priced() -> None:
 
 def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
     for bad in (0.0, -1.0, math.nan, math.inf, 1e-9, 1e12):
-        assert not record_cost(paths, 1_750_000_000.0, "tick", "t", "pi", bad)
+        assert not append_cost(paths.cost_ledger, 1_750_000_000.0, "tick", "t", "pi", bad)
     assert not paths.cost_ledger.exists()
-    assert record_cost(paths, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
+    assert append_cost(paths.cost_ledger, 1_750_000_042.7, "tick", "tick-1", "pi", 0.01234567)
     line = paths.cost_ledger.read_text().splitlines()[0]
     assert line == (
         '{"cost_usd":0.012346,"id":"tick-1","kind":"tick","runner":"pi",'
@@ -406,27 +401,16 @@ def test_record_cost_appends_only_positive_finite_amounts(paths: Paths) -> None:
 
 
 def test_a_corrupt_ledger_line_is_skipped_and_counted(paths: Paths) -> None:
-    record_cost(paths, 1_750_000_000.0, "tick", "a", "pi", 0.5)
+    append_cost(paths.cost_ledger, 1_750_000_000.0, "tick", "a", "pi", 0.5)
     with paths.cost_ledger.open("a") as f:
         f.write("{not json\n\n[]\n")
         f.write('{"cost_usd":"x","ts":"2025-06-15T15:06:40Z"}\n')
         f.write('{"cost_usd":1,"ts":"yesterday"}\n')
         f.write('{"cost_usd":0.25,"kind":"session","id":"w1","runner":"claude",')  # torn
         f.write("\n")
-    record_cost(paths, 1_750_000_100.0, "session", "w1", "claude", 0.25)
-    rows, bad = read_ledger(paths)
-    assert [r["cost_usd"] for r in rows] == [0.5, 0.25]
-    assert bad == 5
-    assert read_ledger(Paths.at(paths.data / "nowhere")) == ([], 0)
-
-
-def test_run_cost_sums_the_rows_of_one_run(paths: Paths) -> None:
-    assert run_cost(paths, "tick-1") is None
-    record_cost(paths, 100.0, "tick", "tick-1", "codex", 0.5)
-    record_cost(paths, 101.0, "tick", "tick-10", "codex", 4.0)
-    record_cost(paths, 102.0, "tick", "tick-1", "codex", 0.25)  # a retried attempt
-    assert run_cost(paths, "tick-1") == pytest.approx(0.75)
-    assert run_cost(paths, "tick-2") is None
+    append_cost(paths.cost_ledger, 1_750_000_100.0, "session", "w1", "claude", 0.25)
+    (rep,) = report_module.reports_at(str(paths.data), FixedClock(), [("all", "kind")])
+    assert (rep["total"], rep["calls"], rep["corrupt_lines"]) == (0.75, 2, 5)
 
 
 def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
@@ -438,10 +422,10 @@ def _ts(tz: timezone, y: int, mo: int, d: int, h: int, mi: int) -> float:
 )
 def test_the_day_rolls_over_at_local_midnight(paths: Paths, tz: timezone) -> None:
     clock = FixedClock(t=_ts(tz, 2025, 6, 15, 12, 0), tz=tz)
-    record_cost(paths, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
-    record_cost(paths, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
-    record_cost(paths, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
-    record_cost(paths, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 14, 23, 30), "tick", "late", "pi", 0.5)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 15, 0, 10), "tick", "early", "pi", 0.25)
+    append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
+    append_cost(paths.cost_ledger, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
     # every row above is on another UTC date than its local one in at least one of the zones
     assert spent_on_day(paths, clock) == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 15, 23, 59)
@@ -460,7 +444,7 @@ def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
     clock = FixedClock(t=datetime(2025, 3, 30, 12, 0, tzinfo=tz).timestamp(), tz=tz)
     for (d, h, mi), paid in (((29, 23, 30), 1.0), ((30, 0, 10), 2.0), ((30, 23, 50), 4.0)):
         at = datetime(2025, 3, d, h, mi, tzinfo=tz).timestamp()
-        record_cost(paths, at, "tick", f"t{d}{h}", "pi", paid)
+        append_cost(paths.cost_ledger, at, "tick", f"t{d}{h}", "pi", paid)
     assert spent_on_day(paths, clock) == 6.0
 
 
@@ -581,11 +565,11 @@ def _report_fixture(paths: Paths) -> FixedClock:
     clock = FixedClock(t=datetime(2025, 6, 15, 12, 0, tzinfo=UTC).timestamp())
     day = 86400.0
     now = clock.t
-    record_cost(paths, now - 60, "tick", "tick-a", "claude", 0.5)
-    record_cost(paths, now - 120, "session", "fix-ci", "claude", 2.0)
-    record_cost(paths, now - 1 * day, "tick", "tick-b", "pi", 0.25)
-    record_cost(paths, now - 6 * day, "session", "docs", "codex", 1.0)
-    record_cost(paths, now - 30 * day, "tick", "tick-c", "pi", 8.0)
+    append_cost(paths.cost_ledger, now - 60, "tick", "tick-a", "claude", 0.5)
+    append_cost(paths.cost_ledger, now - 120, "session", "fix-ci", "claude", 2.0)
+    append_cost(paths.cost_ledger, now - 1 * day, "tick", "tick-b", "pi", 0.25)
+    append_cost(paths.cost_ledger, now - 6 * day, "session", "docs", "codex", 1.0)
+    append_cost(paths.cost_ledger, now - 30 * day, "tick", "tick-c", "pi", 8.0)
     with paths.cost_ledger.open("a") as f:
         f.write("garbage\n")
     return clock
@@ -665,7 +649,6 @@ def test_cost_report_is_data_not_text(paths: Paths) -> None:
                 assert isinstance(g["usd"], float) and not g["key"].startswith("$")
             strings = [v for v in rep.values() if isinstance(v, str)]
             assert not any("$" in s or "\n" in s or "looop cost" in s for s in strings)
-    assert "render" not in " ".join(vars(importlib.import_module("looop.decide.cost.report")))
 
 
 def test_cli_renders_a_report_in_aligned_columns() -> None:
@@ -750,7 +733,7 @@ def test_spend_status_shows_each_breaker_and_how_to_lift_it(paths: Paths) -> Non
     quiet = spend_status(str(paths.data), clock, knobs, runner)
     assert quiet["spent_today_usd"] == 0 and quiet["max_daily_usd"] == 1.0
     assert not any(quiet[k]["open"] for k in ("budget", "unmetered", "decides"))
-    record_cost(paths, clock.t - 10, "session", "w1", "claude", 1.25)
+    append_cost(paths.cost_ledger, clock.t - 10, "session", "w1", "claude", 1.25)
     for _ in range(3):
         record_unmetered(paths, runner_signature(runner))
     note_decide(paths, clock.t - 100)

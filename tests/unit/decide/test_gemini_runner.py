@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from looop.decide.cost.meter import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home.config import Runner
 from looop.loop import clirecords, setup
 from looop.runners import gemini, profile
 from looop.runners.presets import PRESETS, default_config_obj
 from looop.sandbox import endpoints, srt
-from looop.spend.breakers import reports_cost
+from looop.spend import totals
+from looop.spend.meter import CostMeter
 from looop.spend.prices import DEFAULT_PRICES, price_table, price_tokens
+from looop.spend.statusspend import reports_cost
 from looop.workers import needsinput
 
 REAL = Path(__file__).parents[2] / "realcli" / "streams"
@@ -193,7 +194,7 @@ def test_a_workers_session_record_is_found_and_priced(tmp_path: Path) -> None:
         clirecords.FOLDS["gemini"](line, st, price)
     row = DEFAULT_PRICES["gemini-2.5-pro"]
     # the same message written twice counts once; thoughts are output
-    want = clirecords.to_micros(price_tokens(row, 1500, 500, 0, 150))
+    want = totals.micros(price_tokens(row, 1500, 500, 0, 150))
     assert st["micros"] == want and st["model"] == "gemini-2.5-pro"
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from looop.home.textsafe import screen_text
 from looop.spend.limits import MAX_AHEAD_S, find_limit
+from tests.clocks import FixedClock
 
 # 2026-11-23 06:40 UTC, a Monday
 NOW = datetime(2026, 11, 23, 6, 40, tzinfo=UTC).timestamp()
@@ -70,7 +71,7 @@ def _at(*args: int, tz: str = "UTC") -> float:
 )
 def test_the_reset_time_each_cli_prints_is_found(text: str, reset: float) -> None:
     noise = "[06:39:58] · thinking\nsome earlier output with 10:00 in it\n"
-    got = find_limit(noise + text + "\n", NOW, UTC)
+    got = find_limit(noise + text + "\n", FixedClock(NOW, UTC))
     assert got is not None and got.reset == pytest.approx(reset)
     assert "limit" in got.said and "\n" not in got.said
 
@@ -88,15 +89,17 @@ def test_the_reset_time_each_cli_prints_is_found(text: str, reset: float) -> Non
     ],
 )
 def test_no_believable_reset_is_no_limit(text: str) -> None:
-    assert find_limit(text, NOW, UTC) is None
+    assert find_limit(text, FixedClock(NOW, UTC)) is None
 
 
 def test_the_last_message_wins_and_the_scan_is_bounded() -> None:
     old = f"Claude AI usage limit reached|{int(NOW) + 60}\n"
     new = f"Claude AI usage limit reached|{int(NOW) + 7200}\n"
-    got = find_limit(old + "x" * 100 + "\n" + new, NOW, UTC)
+    got = find_limit(old + "x" * 100 + "\n" + new, FixedClock(NOW, UTC))
     assert got is not None and got.reset == NOW + 7200
-    assert find_limit(new + "y" * 20000, NOW, UTC) is None  # far back in a huge log: not read
+    assert (
+        find_limit(new + "y" * 20000, FixedClock(NOW, UTC)) is None
+    )  # far back in a huge log: not read
 
 
 def test_a_tui_screen_reads_as_plain_lines() -> None:
@@ -106,7 +109,7 @@ def test_a_tui_screen_reads_as_plain_lines() -> None:
     )
     text = screen_text(raw)
     assert "You've hit your 5-hour limit \u00b7 resets 9:15am" in text and "\x1b" not in text
-    got = find_limit(text, NOW, UTC)
+    got = find_limit(text, FixedClock(NOW, UTC))
     # the time as said (ls shows it), and the minute looop waits out on top
     assert got is not None and got.said_at == _at(2026, 11, 23, 9, 15) - 60
     assert got.reset == got.said_at + 60

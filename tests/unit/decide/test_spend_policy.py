@@ -7,9 +7,8 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.decide import spend
 from looop.home.config import Knobs, Runner, parse_config, resolve_knobs
-from looop.spend.cap import UNMETERED_LIMIT, note_decide, record_unmetered
-from looop.spend.ledger import record_cost
-from looop.spend.statusspend import runner_signature
+from looop.spend.record import append_cost
+from looop.spend.statusspend import UNMETERED_LIMIT, note_decide, record_unmetered, runner_signature
 from tests.clocks import FixedClock
 
 RUNNER = Runner("scripted", "true", "cat {{prompt_file}}")
@@ -27,9 +26,9 @@ def test_no_breaker_when_nothing_is_spent(ctx: Ctx) -> None:
 def test_a_spent_budget_opens_the_budget_breaker_and_says_how_much(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    record_cost(ctx.paths, clock.now(), "tick", "tick-1", "scripted", 2.5)
+    append_cost(ctx.paths.cost_ledger, clock.now(), "tick", "tick-1", "scripted", 2.5)
     assert spend.open_breaker(ctx, _knobs(max_daily_usd=3), RUNNER) is None
-    record_cost(ctx.paths, clock.now(), "tick", "tick-2", "scripted", 1.0)
+    append_cost(ctx.paths.cost_ledger, clock.now(), "tick", "tick-2", "scripted", 1.0)
     hit = spend.open_breaker(ctx, _knobs(max_daily_usd=3), RUNNER)
     assert hit is not None
     assert (hit.status, hit.event, hit.record, hit.alert_key) == (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from looop.home.paths import Paths
 from looop.loop import guards
-from looop.spend import cap as cost
+from looop.spend import statusspend as cost
 
 STEP = 3600  # the soak's: an hour ahead for a while, then back to real time
 CAP = 10

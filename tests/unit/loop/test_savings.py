@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from looop.cli.cost import render_report
 from looop.core.context import Ctx
-from looop.decide.cost.report import cost_report
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
 from looop.spend.savings import note_decide, savings_line, savings_view
@@ -22,6 +21,7 @@ from looop.views.statustext import print_status
 from looop.web import reads
 from looop.web.metrics import LoopCollector
 from tests.clocks import FixedClock
+from tests.helpers import cost_report
 
 
 def _data(ctx: Ctx) -> str:

@@ -174,19 +174,3 @@ def _ctx_with(paths: object, clock: Clock) -> Ctx:
     assert isinstance(paths, Paths)
     em = Emitter(clock=clock, events_path=paths.events)
     return Ctx(paths=paths, clock=clock, env={}, events=em, bin="looop")
-
-
-def test_a_tally_from_before_marks_is_not_counted_twice(ctx: Ctx) -> None:
-    """A `.savings.json` written before marks counted each skip as it came: the skips already
-    in events.jsonl are in it, so they are not counted again, and it is marked at its next
-    decide."""
-    _skip(ctx, 3)
-    p = ctx.paths.data / ".savings.json"
-    day = ctx.clock.local().strftime("%Y-%m-%d")
-    p.write_text(
-        json.dumps({"v": 1, "costs": [100000], "days": {day: {"skipped": 3, "saved": 300000}}})
-    )
-    assert _today(ctx) == {"decides": 0, "skipped": 3, "saved_usd": 0.3}
-    note_decide(_data(ctx), ctx.clock, 0.10)
-    _skip(ctx)
-    assert _today(ctx) == {"decides": 1, "skipped": 4, "saved_usd": 0.4}

@@ -21,7 +21,7 @@ from looop.home.stamps import utc_stamp, utc_stamp_ms
 from looop.home.store import write_json
 from looop.sessions.state import list_sessions
 from looop.spend import statusspend
-from looop.spend.breakers import start_refused
+from looop.spend.statusspend import start_refused
 from looop.views import beatlog, status
 from tests.clocks import FixedClock
 

@@ -14,8 +14,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.loop import workmeter as m
 from looop.loop.clirecords import MAX_LINE
-from looop.spend.costrow import report_cost
 from looop.spend.prices import lookup_price, price_table, price_tokens
+from looop.spend.record import report_cost
 from looop.spend.spent import STATES, spent
 from tests.clocks import FixedClock
 from tests.helpers import with_env
@@ -264,10 +264,10 @@ def test_a_metered_worker_report_is_not_counted_again(
 def test_spend_is_seen_by_model_and_in_the_fleet_table(
     claude: tuple[Path, dict[str, str], Path],
 ) -> None:
-    from looop.decide.cost.report import cost_report
     from looop.home.paths import Paths
     from looop.views.fleet import fleet_table
     from tests.clocks import FixedClock
+    from tests.helpers import cost_report
 
     data, env, f = claude
     f.write_text(_claude_line("msg_1", 100000, 2000))
@@ -313,8 +313,7 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
 
 
 def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
-    from looop.loop.meterstate import write_state
-    from looop.spend.spent import read_state
+    from looop.spend.spent import read_state, write_state
 
     data = str(tmp_path)
     state = read_state(data)
@@ -343,9 +342,9 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     ctx: Ctx, clock: FixedClock
 ) -> None:
     from looop.spend import totals
-    from looop.spend.ledger import spent_on_day
     from looop.spend.record import append_cost
     from looop.spend.spent import read_state
+    from looop.spend.statusspend import spent_on_day
 
     data = ctx.paths.data
     conv = "0b7e6a1c-1111-4222-8333-444455556666"

@@ -29,9 +29,8 @@ from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote.repospec import ref_spelled
-from looop.spend.ledger import spent_on_day
 from looop.spend.spent import budgets, set_budget
-from looop.spend.statusspend import daily_budget
+from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker

@@ -1,4 +1,4 @@
-"""The meter: fed a runner's stdout line by line, it reads the run's spend from whichever
+"""The decide's meter: fed a runner's stdout line by line, it reads the run's spend from whichever
 built-in stream shape carries it (RunnerProfile.stream), or a profile's own, or a configured
 cost spec."""
 
@@ -17,21 +17,8 @@ from looop.spend import sane_usd
 from looop.spend.prices import command_model, lookup_price, price_table, price_tokens
 
 _MAX_TOKENS = 10**12
-_PEEK = 200  # how far into a line the cheap "type" peek looks
 
 
-# Top-level event types a built-in meter reads; every other line is skipped unparsed.
-_BUILTIN_TYPES = frozenset(
-    {
-        "result",  # "result"
-        "message_end",  # "agent"
-        "turn_end",
-        "agent_end",
-        "thread.started",  # "thread"
-        "turn.completed",
-        "step_finish",  # "step"
-    }
-)
 # the event types a cost is summed from, in the order one wins over the next, and the shape
 # of each ("step" wins only after the "thread" totals: _pick)
 _SOURCES = {
@@ -41,11 +28,11 @@ _SOURCES = {
     "agent_end": "agent",
     "step_finish": "",
 }
+# Top-level event types a built-in meter reads ("thread" its own two); every other line is
+# skipped unparsed.
+_BUILTIN_TYPES = frozenset(_SOURCES).union({"thread.started", "turn.completed"})
 _OBJECT_START = re.compile(r"\s*\{")
-_SPACED_COLON = re.compile(r'\s*:\s*"')
 _COMPACT = '{"type":"'
-_HEAD_LEN = len(_COMPACT) + 4  # the prefix plus the type's first 4 characters
-_SKIP, _CHECK, _SLOW = "skip", "check", "slow"
 _PLAIN_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")  # a type no JSON writer escapes
 _MISSING = object()
 
@@ -84,43 +71,15 @@ def resolve_pointer(doc: Any, tokens: tuple[str, ...]) -> Any:
     """The value at the pointer, or _MISSING."""
     cur = doc
     for t in tokens:
-        if isinstance(cur, dict):
-            if t not in cur:
-                return _MISSING
+        if isinstance(cur, dict) and t in cur:
             cur = cur[t]
-        elif isinstance(cur, list):
-            if not (t.isascii() and t.isdigit()) or (len(t) > 1 and t[0] == "0"):
+        elif isinstance(cur, list) and t.isascii() and t.isdigit() and (t == "0" or t[0] != "0"):
+            if int(t) >= len(cur):
                 return _MISSING
-            i = int(t)
-            if i >= len(cur):
-                return _MISSING
-            cur = cur[i]
+            cur = cur[int(t)]
         else:
             return _MISSING
     return cur
-
-
-def _type_peek(line: str) -> str | None:
-    """The top-level "type" value when it can be read without parsing (it comes first in every
-    known runner's events); None when unsure, so the caller parses the line."""
-    i = line.find('"type"', 0, _PEEK)
-    if i < 0:
-        return None
-    o = line.find("{", 0, i)
-    if o < 0 or line.find("{", o + 1, i) >= 0:
-        return None  # not an object, or the key sits in a nested object
-    if line.startswith(':"', i + 6):
-        j = i + 8
-    else:  # spaced JSON, e.g. Python's json.dumps
-        m = _SPACED_COLON.match(line, i + 6)
-        if m is None:
-            return None
-        j = m.end()
-    k = line.find('"', j)
-    if k < 0:
-        return None
-    value = line[j:k]
-    return None if "\\" in value else value
 
 
 # ------------------------------------------------------------------ the meter
@@ -187,9 +146,9 @@ class CostMeter:
             self._types = _BUILTIN_TYPES.union(*(kinds for _, kinds, _, _ in self._own))
         # Lines opening with one of these are parsed; any other compact '{"type":"…' line is
         # skipped unparsed (the meter must add next to nothing to rendering a long stream).
+        # A type a JSON writer may escape leaves every line to the parser.
         self._hits = tuple(_COMPACT + t + '"' for t in sorted(self._types))
         self._plain = all(_PLAIN_TYPE.fullmatch(t) for t in self._types)
-        self._heads: dict[str, str] = {}
         self._spec_sum = 0.0
         self._spec_last: float | None = None
         # per event type a cost is read from ("agent": one sum per type), in the order one
@@ -199,7 +158,6 @@ class CostMeter:
         # "thread": thread key -> (fresh input, cached input, output), cumulative per thread
         self._thread: str = ""
         self._threads: dict[str, tuple[int, int, int]] = {}
-        self._threads_flat: list[tuple[int, int, int]] = []
         self._step_priced = False
         # a profile's run: (its name, per model (model, input with cached, cached, output))
         self._run: tuple[str, list[tuple[str, int, int, int]]] | None = None
@@ -209,39 +167,16 @@ class CostMeter:
     def feed(self, line: str) -> None:
         """One raw stdout line. Never raises: garbage and shapes it does not know are skipped."""
         try:
-            how = self._heads.get(line[:_HEAD_LEN])
-            if how is None:
-                how = self._classify(line[:_HEAD_LEN])
-            if how is _SKIP:
-                return
-            if how is _CHECK:
+            if self._plain and line.startswith(_COMPACT):
                 if not line.startswith(self._hits):
                     return
-            else:  # not compact '{"type":"…' first: find the type the slow way
-                kind = _type_peek(line)
-                if kind is not None:
-                    if kind not in self._types:
-                        return
-                elif _OBJECT_START.match(line) is None:
-                    return
+            elif _OBJECT_START.match(line) is None:
+                return
             ev = jsonio.loads(line)
             if isinstance(ev, dict):
                 self._event(ev)
         except Exception:
             return
-
-    def _classify(self, head: str) -> str:
-        """What a line's first bytes decide: skip it, parse it if it opens with a metered type,
-        or look closer. Only compact '{"type":"' heads are remembered (a handful per stream)."""
-        if not head.startswith(_COMPACT) or not self._plain:
-            return _SLOW
-        if any(h.startswith(head) or head.startswith(h) for h in self._hits):
-            how = _CHECK
-        else:
-            how = _SKIP
-        if len(self._heads) < 256:
-            self._heads[head] = how
-        return how
 
     def _event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
@@ -253,9 +188,6 @@ class CostMeter:
                     self._spec_last = a
             return
         if not isinstance(kind, str):
-            msg = ev.get("msg")  # a "thread" CLI before it grew typed events
-            if isinstance(msg, dict):
-                self._thread_legacy(ev, msg)
             return
         for name, kinds, is_own, run_tokens in self._own:
             if kind in kinds and is_own(ev):
@@ -339,24 +271,6 @@ class CostMeter:
         inp, cached = i or 0, min(c or 0, i or 0)  # cached tokens are part of the input
         return inp - cached, cached, o or 0
 
-    def _thread_legacy(self, ev: dict[str, Any], msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "session_configured":
-            self._note_model(msg.get("model"))
-            sid = msg.get("session_id")
-            if isinstance(sid, str):
-                self._thread = sid
-        elif kind == "token_count":
-            info = msg.get("info")
-            if isinstance(info, dict):  # running totals for the session
-                got = self._thread_usage(_dict(info.get("total_token_usage")))
-                if got is not None:
-                    self._threads["legacy:" + self._thread] = got
-            else:  # oldest form: one request's usage, flat
-                got = self._thread_usage(msg)
-                if got is not None:
-                    self._threads_flat.append(got)
-
     def _step(self, part: dict[str, Any]) -> None:
         tok_d = _dict(part.get("tokens"))
         cache = _dict(tok_d.get("cache"))
@@ -383,14 +297,14 @@ class CostMeter:
     @property
     def model(self) -> str | None:
         """The price-table row tokens are priced with (None when nothing was priced)."""
-        if self._threads or self._threads_flat or self._step_priced or (self._run and self._run[1]):
+        if self._threads or self._step_priced or (self._run and self._run[1]):
             return lookup_price(self._prices, self._price_model())[0]
         return None
 
     # ---------------------------------------------------------- reading
 
     def _thread_total(self) -> tuple[float, _Tokens] | None:
-        runs = [*self._threads.values(), *self._threads_flat]
+        runs = list(self._threads.values())
         if not runs:
             return None
         row = lookup_price(self._prices, self._price_model())[1]
