@@ -2,8 +2,7 @@
 
 `Control` parses, dispatches to the pump (screen, input) and the lifecycle (kill, restart)
 and writes the one reply; it also binds and unlinks the socket and says farewell to every
-connection when the session ends. `Conn` is one accepted connection on the supervisor's loop:
-non-blocking, buffered both ways, with deadlines on its reads and its drain.
+connection when the session ends, each one a `controlconn.Conn`.
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ from looop.home import jsonio
 from looop.home.sessionfiles import SessionError, ensure_socket_file
 from looop.runners import enter_gap
 from looop.sessions import protocol as proto
+from looop.sessions.attached import AttachClient, delivered
+from looop.sessions.controlconn import Conn
 from looop.sessions.evloop import Future, Loop, log, log_failure, within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import AttachClient, delivered
 
 if TYPE_CHECKING:
     from looop.sessions.evloop import Task
@@ -36,187 +36,11 @@ REQUEST_READ_S = 10.0
 REPLY_WRITE_S = 10.0
 CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame (see delivered)
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (the screen grows with the grid)
-READ_CHUNK = 65536
-HIGH_WATER = 64 * 1024  # a drain waits while more than this is unsent …
-LOW_WATER = 16 * 1024  # … until it is down to this
 
 
 def int_field(req: dict[str, Any], key: str) -> int:
     v = req.get(key, 0)
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
-class Closed(ConnectionError):
-    """The peer went away (or the connection was closed) before the bytes came."""
-
-
-class Conn:
-    """One accepted connection. Reads and drains are awaited inside a `Task`."""
-
-    def __init__(self, loop: Loop, fd: int) -> None:
-        self.loop = loop
-        self.fd = fd
-        self.rbuf = bytearray()
-        self.eof = False
-        self.out = bytearray()
-        self.closing = False  # close once `out` is sent
-        self.closed = False
-        self.lost = False  # a write failed: the peer is gone
-        self._rwait: Future | None = None
-        self._dwait: Future | None = None
-        self._dlow = LOW_WATER  # what `drain` waits for the unsent bytes to fall to
-
-    # ---- reading
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, READ_CHUNK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if data:
-            self.rbuf += data
-        else:
-            self.eof = True
-        f = self._rwait
-        if f is not None and not f.done():
-            f.set_result(None)
-
-    async def _more(self, deadline: float | None) -> None:
-        """Wait for the next read (or EOF); TimeoutError past `deadline`."""
-        if self.closed or self.eof:
-            raise Closed("connection closed")
-        f = self._rwait = self.loop.future()
-        self.loop.add_reader(self.fd, self._readable)
-        try:
-            if deadline is None:
-                await f
-            elif not await within(self.loop, f, deadline - self.loop.time()):
-                raise TimeoutError
-        finally:
-            self._rwait = None
-            if not self.closed:
-                self.loop.remove_reader(self.fd)
-
-    async def readline(self, limit: int, timeout: float) -> bytes:
-        """One line with its newline, or what came before EOF; ValueError past `limit`."""
-        deadline = self.loop.time() + timeout
-        buf = self.rbuf
-        start = 0
-        while True:
-            i = buf.find(b"\n", start)
-            if i >= 0:
-                if i + 1 > limit:
-                    raise ValueError("line too long")
-                line = bytes(buf[: i + 1])
-                del buf[: i + 1]
-                return line
-            if len(buf) > limit:
-                raise ValueError("line too long")
-            if self.eof or self.closed:
-                line = bytes(buf)
-                buf.clear()
-                return line
-            start = len(buf)
-            await self._more(deadline)
-
-    async def readexactly(self, n: int) -> bytes:
-        buf = self.rbuf
-        while len(buf) < n:
-            await self._more(None)  # Closed at EOF: a cut-off frame ends the attach
-        data = bytes(buf[:n])
-        del buf[:n]
-        return data
-
-    # ---- writing
-    def write(self, data: bytes) -> None:
-        if self.closed or self.closing or self.lost or not data:
-            return
-        if not self.out:
-            try:
-                n = os.write(self.fd, data)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError:
-                self._lose()
-                return
-            if n == len(data):
-                return
-            data = data[n:]
-            self.loop.add_writer(self.fd, self._writable)
-        self.out += data
-
-    def _writable(self) -> None:
-        out = self.out
-        while out:
-            try:
-                n = os.write(self.fd, out)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self._lose()
-                return
-            del out[:n]
-        f = self._dwait
-        if f is not None and len(out) <= self._dlow and not f.done():
-            f.set_result(None)
-        if not out:
-            self.loop.remove_writer(self.fd)
-            if self.closing:
-                self._close_now()
-
-    def _lose(self) -> None:
-        self.lost = True
-        self.out.clear()
-        self._close_now()
-
-    async def drain(self, timeout: float | None = None, everything: bool = False) -> None:
-        """Wait until the unsent bytes are few (none: `everything`); Closed when the peer is
-        gone."""
-        if self.lost:
-            raise Closed("connection lost")
-        if len(self.out) <= (0 if everything else HIGH_WATER):
-            return
-        self._dlow = 0 if everything else LOW_WATER
-        f = self._dwait = self.loop.future()
-        try:
-            if timeout is None:
-                await f
-            elif not await within(self.loop, f, timeout):
-                raise TimeoutError
-        finally:
-            self._dwait = None
-        if self.lost:
-            raise Closed("connection lost")
-
-    # ---- ending
-    def close(self) -> None:
-        """Close once what was written is sent (at once when nothing waits)."""
-        if self.closed:
-            return
-        self.closing = True
-        if not self.out:
-            self._close_now()
-
-    def abort(self) -> None:
-        """Close now, unsent bytes dropped."""
-        self.out.clear()
-        self._close_now()
-
-    def _close_now(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.eof = True
-        self.loop.remove_reader(self.fd)
-        self.loop.remove_writer(self.fd)
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        for f in (self._rwait, self._dwait):
-            if f is not None and not f.done():
-                f.set_result(None)
 
 
 class Control:

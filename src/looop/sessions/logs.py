@@ -23,7 +23,7 @@ from looop.home.textsafe import decode, safe_text, strip_ansi
 if TYPE_CHECKING:
     from looop.home.store import AnyPath
 
-INDEX = "output.times"  # `<wall time> <logical offset>` lines (sessions/pump.OutputMark)
+INDEX = "output.times"  # `<wall time> <logical offset>` lines (sessions/outputnotes.OutputMark)
 INDEX_MAX = 256 * 1024  # past this it is begun again, the one before kept as `.1`
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for

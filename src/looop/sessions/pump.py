@@ -11,42 +11,27 @@ while the kernel copies the last batch into the page cache. The pump knows nothi
 states or lifecycles: it is told which master to write input to (`use_master` /
 `release_master`) and fed whatever the current run prints. The emulated screen is made when it
 is first needed (output to emulate, a screenshot, a resize), so a worker that never printed
-holds none. `OutputMark` keeps log/output.last (when the run last printed: `stuck`) and
-log/output.times (where the output of a moment begins: `log --since`).
+holds none. What it notes beside the log (its marks, a lost stretch) is outputnotes.py's;
+each attached client's queue is attached.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from looop.home import logfiles
-from looop.home.clock import boottime as boot_clock
-from looop.home.lastoutput import drop_mark, write_mark
 from looop.sessions import protocol as proto
-from looop.sessions.evloop import Event, log, log_failure, within
-from looop.sessions.logs import INDEX, INDEX_MAX
+from looop.sessions.evloop import log, log_failure
+from looop.sessions.outputnotes import Gap, OutputMark
 from looop.sessions.screen import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.sessions.evloop import Future, Handle, Loop, Task
-
-    class Writer(Protocol):
-        """Where an attached client's frames go (control.Conn, one accepted connection)."""
-
-        loop: Loop
-        out: bytearray  # written, not yet taken by the peer
-
-        def write(self, data: bytes) -> None: ...
-
-        def close(self) -> None: ...
-
-        async def drain(self, timeout: float | None = None, everything: bool = False) -> None: ...
+    from looop.sessions.attached import AttachClient
+    from looop.sessions.evloop import Future, Handle, Loop
 
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
@@ -435,86 +420,6 @@ class Pump:
             self.log_fd = -1
 
 
-MARK_EVERY_S = 1.0  # the mark is at most this far behind the last output
-INDEX_EVERY_S = 10  # the index says where output began to within this (and a mark's second)
-
-
-class OutputMark:
-    """One session's mark, from the run's start at `at`; `said(at)` on every output (and
-    each later run's start)."""
-
-    def __init__(
-        self,
-        loop: Loop,
-        fdir: str,
-        at: float,
-        boottime: Callable[[], float] = boot_clock,
-        offset: Callable[[], int] = lambda: 0,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self.loop = loop
-        self.fdir = fdir  # the log folder ("" : no mark is kept)
-        self.boottime = boottime
-        self.offset, self.wall = offset, wall  # the log's logical end; the wall clock
-        self.indexed = 0  # the wall time of the index's last line
-        if fdir:  # offsets are this run's: an earlier run's index says nothing of them
-            for name in (INDEX, f"{INDEX}.1"):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(fdir, name))
-        self.at = -1.0  # the last output, on the loop's (monotonic) clock
-        self.written = -1.0  # the `at` the file holds
-        self.handle: Handle | None = None
-        self.quiet: Callable[[bool], None] | None = None  # told when output stops and comes
-        self.hushed = False  # told quiet, no output since
-        self.said(at)
-
-    def said(self, at: float) -> None:
-        self.at = at
-        if self.handle is None and self.fdir:
-            if self.hushed and self.quiet is not None:
-                self.quiet(False)
-            self.hushed = False
-            self.write()
-
-    def write(self) -> None:
-        """The file to the last output, then a look again in a second if it changed."""
-        self.handle = None
-        if self.at == self.written:
-            self.index(True)
-            self.hushed = True
-            if self.quiet is not None:
-                self.quiet(True)
-            return
-        boot = self.boottime() - (self.loop.time() - self.at)  # the same moment, boot clock
-        try:
-            write_mark(self.fdir, self.at, boot)
-        except OSError:
-            drop_mark(self.fdir)  # a stale mark would age a worker that prints: none at all
-            self.written = -1.0
-        else:
-            self.written = self.at
-        self.handle = self.loop.call_later(MARK_EVERY_S, self.write)
-        self.index(False)
-
-    def index(self, quiet: bool) -> None:
-        """A line in the index every INDEX_EVERY_S of output, and where output went quiet."""
-        now = -int(-self.wall() // 1)  # rounded up: what came before it is in `offset`
-        if now - self.indexed < INDEX_EVERY_S and not quiet:
-            return
-        self.indexed = now
-        path = os.path.join(self.fdir, INDEX)
-        with contextlib.suppress(OSError):  # no index: `log --since` reads from the start
-            if os.path.getsize(path) > INDEX_MAX:
-                os.replace(path, f"{path}.1")
-        with contextlib.suppress(OSError), open(path, "a", encoding="ascii") as f:
-            f.write(f"{now} {self.offset()}\n")
-
-    def stop(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-
 def write_all(fd: int, data: bytes) -> None:
     """All of `data` to `fd` (a short write goes on where it stopped); OSError as os.write."""
     view = memoryview(data)
@@ -577,108 +482,3 @@ class LogWriter:
         """Write what is queued, then end the thread; returns once it has."""
         self._hand(None)
         self.thread.join()
-
-
-# A log that failed (the disk full) is tried again on the first output this long after, then
-# twice as long after each failure, never longer apart than RETRY_MAX_S.
-RETRY_S = 1.0
-RETRY_MAX_S = 30.0
-
-
-class Gap:
-    """Output that output.log lost: since when (wall time, for the note), how many bytes,
-    when to try the log again (monotonic) and how long to wait after that try fails too."""
-
-    def __init__(self, wall: Callable[[], float], monotonic: Callable[[], float]) -> None:
-        self.wall, self.monotonic = wall, monotonic
-        self.since: float | None = None
-        self.lost = 0
-        self.retry_at = 0.0
-        self.wait = RETRY_S
-
-    def failed(self) -> None:
-        """The log failed (again): the next try is further off."""
-        if self.since is None:
-            self.since = self.wall()
-        self.retry_at = self.monotonic() + self.wait
-        self.wait = min(self.wait * 2, RETRY_MAX_S)
-
-    def due(self) -> bool:
-        return self.since is not None and self.monotonic() >= self.retry_at
-
-    def said(self, why: str) -> str:
-        """The one line that says what the log lost, so far."""
-        t1, t2 = stamp(self.since if self.since is not None else self.wall()), stamp(self.wall())
-        lost = f"output.log lost {self.lost} bytes of output between {t1} and {t2}"
-        return lost + (f" ({why})" if why else "")
-
-    def closed(self) -> None:
-        """The log is written again: the next failure is a gap of its own."""
-        self.since, self.lost, self.wait = None, 0, RETRY_S
-
-
-def stamp(t: float) -> str:
-    """A wall time as the records say it (UTC, to the second)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-class AttachClient:
-    """An attached connection: a bounded queue drained by its own writer task."""
-
-    def __init__(self, writer: Writer) -> None:
-        self.writer = writer
-        self.queue: deque[bytes] = deque()
-        self.queued = 0
-        self.wake = Event(writer.loop)
-        self.end: bytes | None = None  # the EXIT or DETACHED frame to send after the queue
-        self.dropped = False
-        self.task: Task | None = None
-
-    def push(self, data: bytes) -> None:
-        if self.dropped or self.end is not None:
-            return
-        if self.queued + len(data) > proto.CLIENT_QUEUE_MAX:
-            self.drop()
-            return
-        self.queue.append(data)
-        self.queued += len(data)
-        self.wake.set()
-
-    def finish(self, end: bytes) -> None:
-        if self.end is None and not self.dropped:
-            self.end = end
-            self.wake.set()
-
-    def drop(self) -> None:
-        """Too slow a reader: forget its queue, tell it DETACHED, never block the pump."""
-        if self.dropped:
-            return
-        self.dropped = True
-        self.queue.clear()
-        self.queued = 0
-        if self.task is not None:
-            self.task.cancel()
-        self.writer.write(proto.frame(proto.DETACHED))
-        self.writer.close()
-
-
-STILL_S = 2.0  # at a session's end, an attached client that takes nothing this long is left
-DELIVER_MAX_S = 30.0  # however steadily it reads, the end waits no longer for it
-
-
-async def delivered(loop: Loop, clients: tuple[AttachClient, ...]) -> None:
-    """Until each client has what it is owed (its output, then EXIT): one still taking its
-    queue gets more time, up to DELIVER_MAX_S; one that took nothing for STILL_S is left. A
-    loaded machine slows a watcher; it does not lose it the end of the output."""
-    deadline = loop.time() + DELIVER_MAX_S
-    owed = sum(c.queued + len(c.writer.out) for c in clients)
-    while True:
-        going = [c for c in clients if c.task is not None and not c.task.done()]
-        wait = min(STILL_S, deadline - loop.time())
-        if not going or wait <= 0:
-            return
-        await within(loop, [c.task for c in going if c.task is not None], wait)
-        left = sum(c.queued + len(c.writer.out) for c in going)
-        if left >= owed:
-            return
-        owed = left

@@ -92,17 +92,7 @@ def spawn(
     }
     cmd = [sys.executable, "-m", "looop.sessions.supervisor"]
     cmd += [a for k, v in flags.items() if v is not None for a in (f"--{k}", str(v))]
-    line: bytes | None = None
-    via_host = False
-    if host_idle_s > 0:
-        try:
-            line = _spawn_via_host(cmd, argv, sdir, cwd, env, host_idle_s, str(root))
-            via_host = True
-        except HostUnavailable:
-            pass  # start the supervisor as its own interpreter, as without a host
-    if not via_host:
-        line = _spawn_direct(cmd, argv, sdir, cwd, env)
-    return _started(root, sid, cwd, line)
+    return _started(root, sid, cwd, _ready_line(cmd, argv, sdir, cwd, env, host_idle_s, str(root)))
 
 
 def _clear_for_start(
@@ -156,7 +146,7 @@ def _started(root: Path, sid: str, cwd: Path, line: bytes | None) -> Session:
     )
 
 
-def _spawn_via_host(
+def _ready_line(
     cmd: list[str],
     argv: Sequence[str],
     sdir: Path,
@@ -165,33 +155,37 @@ def _spawn_via_host(
     idle_s: float,
     home: str,
 ) -> bytes | None:
-    """The host of the data dir `home` forks the supervisor (see host.py); its readiness line
-    comes back on the same connection. HostUnavailable when nothing was started."""
+    """The new supervisor's readiness line. The host of the data dir `home` forks it (see
+    host.py) and the line comes back on the same connection; with no host (`idle_s` 0, or
+    none to be had or serving this caller) it starts as its own interpreter."""
     args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
-    for _ in range(2):
-        sock = host_request(
-            args,
-            cwd=str(cwd),
-            env=env,
-            err_path=str(sdir / SUPERVISOR_ERR),
-            home=home,
-            idle_s=idle_s,
-            base=runtime_base(env),
-        )
+    for _ in range(2 if idle_s > 0 else 0):
+        try:
+            sock = host_request(
+                args,
+                cwd=str(cwd),
+                env=env,
+                err_path=str(sdir / SUPERVISOR_ERR),
+                home=home,
+                idle_s=idle_s,
+                base=runtime_base(env),
+            )
+        except HostUnavailable:
+            break
         try:
             line = read_line(sock.fileno(), READY_TIMEOUT_S)
-            if line is not None and line.startswith(b"unavailable"):
-                # the host will not serve this caller (another namespace, a sandbox): its
-                # supervisor starts here, within the caller's own limits
-                raise HostUnavailable(line.decode("utf-8", "replace"))
-            return line
+            if line is None or not line.startswith(b"unavailable"):
+                return line
+            # the host will not serve this caller (another namespace, a sandbox): its
+            # supervisor starts here, within the caller's own limits
+            break
         except ConnectionResetError:
             # A host that was going away closed the connection with our request unread:
             # nothing started. Once more (a new host comes up), then without a host.
             continue
         finally:
             sock.close()
-    raise HostUnavailable("the session host hung up on the request")
+    return _spawn_direct(cmd, argv, sdir, cwd, env)
 
 
 def _spawn_direct(

@@ -6,8 +6,8 @@ session lock for life, runs CMD on a fresh PTY and serves the control socket, al
 thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
 memory is the pages it touches, so it touches little; only a burst of output starts one
 short-lived thread, the pump's log writer). This module is the wiring and the
-entry point, with the watchdog's heartbeat, the memory sample where no cgroup bounds it and
-the keeper; the parts live next to it:
+entry point, with the keeper; the parts live next to it: `supervisorargs.py` (its argv),
+`runwatch.py` (the watchdog's heartbeat, the memory sample where no cgroup bounds it),
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
 `lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is a `Child`),
 `pump.py` (output to log/backlog/screen/clients, input; the burst's log writer),
@@ -26,10 +26,8 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from looop.contract.answering import home_env
-from looop.core import procs
 from looop.core.procs import children, signal_tree
 from looop.core.procstat import stat_fields
 from looop.core.proctitle import show_role
@@ -47,85 +45,17 @@ from looop.home.sessionfiles import (
     valid_id,
 )
 from looop.home.where import runtime_base
-from looop.sessions.control import MAX_SIZE, Control, SocketWatch
+from looop.sessions.control import Control, SocketWatch
 from looop.sessions.evloop import Loop, log, log_failure
 from looop.sessions.hostdoor import SoleDoor
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.oscalls import HostOS, alive_not_looop, set_subreaper
 from looop.sessions.pump import Pump
+from looop.sessions.runwatch import MEMORY_CHECK_S, HeartWatch, resident
 from looop.sessions.states import SessionState, StatusBook
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from looop.sessions.oscalls import HostOS
-
+from looop.sessions.supervisorargs import Args
 
 IDLE_CHECK_S = 0.5
-
-
-# -- argv --------------------------------------------------------------------------------
-
-
-class Args:
-    """What the command line says (a plain class: no dataclass machinery at start). A
-    tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
-
-    def __init__(self, argv: list[str]) -> None:
-        opts, self.cmd = _options(argv)
-        num = {k: int(v) for k, v in opts.items() if v.isdecimal()}
-        ms = {k: v / 1000.0 for k, v in num.items() if v > 0}  # the `-ms` ones: 0 is none
-        self.sid, self.root = opts.get("--id", ""), opts.get("--root", "")
-        c, _, r = opts.get("--size", "").lower().partition("x")
-        sized = c.isdecimal() and r.isdecimal() and int(c) > 0 and int(r) > 0
-        self.cols, self.rows = (min(int(c), MAX_SIZE), min(int(r), MAX_SIZE)) if sized else (80, 24)
-        self.timeout_s, self.idle_timeout_s = ms.get("--timeout-ms"), ms.get("--idle-timeout-ms")
-        self.ready_fd = num.get("--ready-fd")
-        self.end_note = opts.get("--end-note") or None  # the child's end note (Lifecycle)
-        self.box_tty = opts.get("--box-tty") == "1"  # the child takes the PTY in its box (ctty)
-        # output.log rotates at this size into at most this many files; below the floor a
-        # rotation per batch would cost the pump: raised to it
-        self.log_max = max(logfiles.MIN_BYTES, num.get("--log-max-bytes", logfiles.MAX_BYTES))
-        self.log_files = max(logfiles.MIN_FILES, num.get("--log-max-files", logfiles.MAX_FILES))
-        first = ms.get("--restart-ms")  # on failure: (first delay, cap)
-        self.restart = None if first is None else (first, max(first, ms.get("--restart-max-ms", 0)))
-        self.final_exit = num.get("--final-exit")  # the exit code that is never restarted
-        # the child rewrites it: seconds until the next, then its own words; the grace past
-        # that promise before a restart
-        watched, grace = opts.get("--watchdog-file", ""), ms.get("--watchdog-ms")
-        watching = grace is not None and watched.startswith("/")
-        self.watchdog_file, self.watchdog_s = (watched, grace) if watching else ("", None)
-        self.max_pids = num.get("--max-pids", 0)  # the run's bounds (core/limits), 0: none
-        self.max_memory = num.get("--max-memory-bytes", 0)  # bytes
-        self.restarts = num.get("--restarts", 0)  # counted before this supervisor (a lost one's)
-        cause = "".join(c for c in opts.get("--last-cause", "") if c.isprintable())
-        self.last_cause = cause[:300] or None  # … and why the last of them happened
-
-
-def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """`--flag value` (or `--flag=value`, or a bare `--flag`) pairs, and the command."""
-    opts: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--":
-            return opts, argv[i + 1 :]
-        if not a.startswith("--"):
-            return opts, argv[i:]
-        if "=" in a:
-            key, value = a.split("=", 1)
-            i += 1
-        else:
-            key = a
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            if nxt is None or nxt.startswith("--"):
-                value = ""
-                i += 1
-            else:
-                value = nxt
-                i += 2
-        opts[key] = value  # an unknown one is never read
-    return opts, []
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -474,83 +404,6 @@ def start(sup: Supervisor) -> int:
         if code is not None:  # the keeper's: its supervisor and all it left are gone
             return code
     return sup.run()
-
-
-MAX_PROMISE_S = 7 * 86400.0
-SIGN_BYTES = 128  # a heartbeat's text is one short line
-
-
-class HeartWatch:
-    """Judges one session's runs: `begin` at each run's start, `late` on every check."""
-
-    def __init__(self, path: str, grace: float, clock: Callable[[], float]) -> None:
-        self.path = path
-        self.grace = grace
-        self.clock = clock
-        self.sign: bytes | None = None  # the text last seen
-        self.seen_at = clock()  # when it last changed (or the run began)
-        self.promise = 0.0  # seconds the run said its next sign may take
-
-    def read(self) -> bytes | None:
-        try:
-            with open(self.path, "rb") as f:
-                return f.read(SIGN_BYTES)
-        except OSError:
-            return None  # not there (yet, or its dir was wiped): no sign, no harm
-
-    def begin(self) -> None:
-        """A new run: the run before's last sign is not this one's; it owes its first soon."""
-        self.sign, self.seen_at, self.promise = self.read(), self.clock(), 0.0
-
-    def late(self) -> float | None:
-        """Seconds since the last sign of life, when past its promise plus the grace."""
-        now = self.clock()
-        sign = self.read()
-        if sign is not None and sign != self.sign:
-            self.sign, self.seen_at = sign, now
-            self.promise = _promise(sign)
-        quiet = now - self.seen_at
-        return quiet if quiet > self.promise + self.grace else None
-
-    def next_look(self, floor: float) -> float:
-        """Seconds until the run can first be late (its promise plus the grace, from when its
-        sign was last seen), so the watchdog sleeps until then instead of polling; never
-        past one grace (a new run is judged from about its start), never under `floor`."""
-        due = self.seen_at + self.promise + self.grace - self.clock()
-        return max(floor, min(due, max(self.grace, floor)))
-
-
-def _promise(sign: bytes) -> float:
-    """The first word of the sign: seconds until the next (0 when unreadable)."""
-    word = sign.split(None, 1)[0] if sign.strip() else b"0"
-    try:
-        value = float(word)
-    except ValueError:
-        return 0.0
-    if value != value:  # NaN
-        return 0.0
-    return max(0.0, min(value, MAX_PROMISE_S))
-
-
-MEMORY_CHECK_S = 2.0  # an idle fleet wakes seldom: one short walk of each run's tree
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def resident(roots: list[int]) -> int:
-    """Bytes resident in every process of the trees under `roots` (each counted once)."""
-    seen: set[int] = set()
-    total = 0
-    for root in roots:
-        for pid in procs.tree(root):
-            if pid in seen:
-                continue
-            seen.add(pid)
-            try:
-                with open(f"/proc/{pid}/statm", "rb") as f:
-                    total += int(f.read().split()[1]) * _PAGE
-            except (OSError, ValueError, IndexError):
-                continue
-    return total
 
 
 SWEEP_S = 10.0  # at most this long ending what the supervisor left (a process in D state)

@@ -1,4 +1,4 @@
-"""A control connection (`control.Conn`) on the supervisor's loop over a real socketpair: the
+"""A control connection (`controlconn.Conn`) on the supervisor's loop over a real socketpair: the
 request line's limit and deadline, EOF, frames, and writes to a peer that does not read."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from looop.sessions import evloop as ev
-from looop.sessions.control import HIGH_WATER, Closed, Conn
+from looop.sessions.controlconn import HIGH_WATER, Closed, Conn
 
 pytestmark = pytest.mark.timeout(20)
 

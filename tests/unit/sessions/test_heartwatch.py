@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.sessions.supervisor import HeartWatch
+from looop.sessions.runwatch import HeartWatch
 
 
 class Ticks:

@@ -1,4 +1,4 @@
-"""What the session host keeps per started supervisor (sessions/host.py): kept while its
+"""What the session host keeps per started supervisor (sessions/hostrequest.py): kept while its
 session lives, let go once it ended, so a host that starts and ends workers for weeks stays
 flat instead of growing by a supervisor's objects (~19 kB) per start."""
 
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from looop.home.sessionfiles import LOCK
-from looop.sessions.host import KEEP_PREPARED, _let_go_ended
+from looop.sessions.hostrequest import KEEP_PREPARED, _let_go_ended
 
 
 def _session(root: Path, sid: str) -> tuple[str, int]:

@@ -1,4 +1,4 @@
-"""The gap of a worker's output.log that could not be written (sessions/pump.Gap): tried
+"""The gap of a worker's output.log that could not be written (sessions/outputnotes.Gap): tried
 again after a backoff that doubles and stays bounded, then one line saying how many bytes
 it lost and over what span."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.sessions.pump import RETRY_MAX_S, RETRY_S, Gap
+from looop.sessions.outputnotes import RETRY_MAX_S, RETRY_S, Gap
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import pytest
 from looop.cli.params import since_time
 from looop.home.clock import Clock
 from looop.sessions.logs import index_offset
-from looop.sessions.pump import INDEX_EVERY_S, OutputMark
+from looop.sessions.outputnotes import INDEX_EVERY_S, OutputMark
 
 pytestmark = pytest.mark.unit
 

@@ -18,6 +18,7 @@ import pytest
 from looop.sessions import evloop as ev
 from looop.sessions import pump as pump_mod
 from looop.sessions.oscalls import READ_BATCH, READ_SIZE, PtyReader
+from looop.sessions.outputnotes import RETRY_S
 from looop.sessions.pump import Pump
 
 pytestmark = pytest.mark.timeout(30)
@@ -404,7 +405,7 @@ def test_a_log_lost_to_a_full_disk_is_written_again_and_says_how_much_it_lost(
     clocks.step(0.5)
     p.ingest(b"z" * 20)  # before the backoff is over: dropped, counted
     assert not (tmp_path / "output.log").exists() and noted == []
-    clocks.step(pump_mod.RETRY_S)
+    clocks.step(RETRY_S)
     p.ingest(b"back\r\n")  # due: output.log is opened again and written
     lost = len(first) + 20
     text = (tmp_path / "output.log").read_bytes().decode()
@@ -429,13 +430,13 @@ def test_a_log_whose_disk_is_still_full_at_the_retry_counts_on_and_backs_off(
     p = _full_pump(loop, tmp_path, clocks, noted)
     p.ingest(b"a" * 7)
     (tmp_path / "output.log").mkdir()  # the retry cannot open output.log
-    clocks.step(pump_mod.RETRY_S)
+    clocks.step(RETRY_S)
     p.ingest(b"b" * 5)  # due, fails: counted, the next try twice as far off
     (tmp_path / "output.log").rmdir()
-    clocks.step(pump_mod.RETRY_S)
+    clocks.step(RETRY_S)
     p.ingest(b"c" * 3)  # not due yet (2 s after the failed try)
     assert not (tmp_path / "output.log").exists()
-    clocks.step(pump_mod.RETRY_S)
+    clocks.step(RETRY_S)
     p.ingest(b"ok\r\n")
     text = (tmp_path / "output.log").read_bytes().decode()
     assert "looop: output.log lost 15 bytes of output between " in text, text

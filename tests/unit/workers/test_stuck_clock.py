@@ -1,7 +1,8 @@
 """`stuck` is judged by time a wall-clock step does not move (home/lastoutput.py): a
-supervisor marks its run's last output on the monotonic and boot clocks (sessions/pump.py's
-OutputMark) and the readers judge against the same clocks. A session without a mark
-(started before marks, or finished) is judged by output.log's time, as before."""
+supervisor marks its run's last output on the monotonic and boot clocks
+(sessions/outputnotes.py's OutputMark) and the readers judge against the same clocks. A
+session without a mark (started before marks, or finished) is judged by output.log's time,
+as before."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 
 from looop.home import lastoutput
-from looop.sessions import pump
-from looop.sessions.pump import MARK_EVERY_S, OutputMark
+from looop.sessions import outputnotes
+from looop.sessions.outputnotes import MARK_EVERY_S, OutputMark
 from looop.views.workerrows import health, worker_rows
 from tests.clocks import FixedClock
 
@@ -187,7 +188,7 @@ def test_the_supervisor_marks_at_most_once_a_second_and_ends_on_the_last_output(
         written.append(mono)
         lastoutput.write_mark(fdir, mono, boot)
 
-    monkeypatch.setattr(pump, "write_mark", counted)
+    monkeypatch.setattr(outputnotes, "write_mark", counted)
     mark = OutputMark(loop, str(tmp_path), loop.t, lambda: loop.t + 600)  # type: ignore[arg-type]
     os.symlink(tmp_path, os.path.join(tmp_path.parent, "log"))  # read as a session dir's log/
     assert lastoutput.read_mark(str(tmp_path.parent)) == (100.0, 700.0)  # the run's start
@@ -213,9 +214,9 @@ def test_a_mark_that_cannot_be_written_is_removed_not_left_stale(
     def full(fdir: str, mono: float, boot: float) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pump, "write_mark", full)
+    monkeypatch.setattr(outputnotes, "write_mark", full)
     mark = OutputMark(loop, str(tmp_path), loop.t, lambda: loop.t)  # type: ignore[arg-type]
     assert not (tmp_path / "output.last").exists()  # the readers fall back to the log's time
-    monkeypatch.setattr(pump, "write_mark", lastoutput.write_mark)
+    monkeypatch.setattr(outputnotes, "write_mark", lastoutput.write_mark)
     loop.run(MARK_EVERY_S)  # the disk has room again: marked on the next look
     assert (tmp_path / "output.last").exists() and mark.written == 100.0

@@ -1,0 +1,187 @@
+"""One accepted connection of the control socket on the supervisor's loop: non-blocking,
+buffered both ways, with deadlines on its reads and its drain. Apart from control.py, which
+parses each request and answers it, because this is the bytes' plumbing alone: it knows no
+op, no session and no attach; attached.AttachClient writes frames through it too."""
+
+from __future__ import annotations
+
+import os
+
+from looop.sessions.evloop import Future, Loop, within
+
+READ_CHUNK = 65536
+HIGH_WATER = 64 * 1024  # a drain waits while more than this is unsent …
+LOW_WATER = 16 * 1024  # … until it is down to this
+
+
+class Closed(ConnectionError):
+    """The peer went away (or the connection was closed) before the bytes came."""
+
+
+class Conn:
+    """One accepted connection. Reads and drains are awaited inside a `Task`."""
+
+    def __init__(self, loop: Loop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.rbuf = bytearray()
+        self.eof = False
+        self.out = bytearray()
+        self.closing = False  # close once `out` is sent
+        self.closed = False
+        self.lost = False  # a write failed: the peer is gone
+        self._rwait: Future | None = None
+        self._dwait: Future | None = None
+        self._dlow = LOW_WATER  # what `drain` waits for the unsent bytes to fall to
+
+    # ---- reading
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.rbuf += data
+        else:
+            self.eof = True
+        f = self._rwait
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    async def _more(self, deadline: float | None) -> None:
+        """Wait for the next read (or EOF); TimeoutError past `deadline`."""
+        if self.closed or self.eof:
+            raise Closed("connection closed")
+        f = self._rwait = self.loop.future()
+        self.loop.add_reader(self.fd, self._readable)
+        try:
+            if deadline is None:
+                await f
+            elif not await within(self.loop, f, deadline - self.loop.time()):
+                raise TimeoutError
+        finally:
+            self._rwait = None
+            if not self.closed:
+                self.loop.remove_reader(self.fd)
+
+    async def readline(self, limit: int, timeout: float) -> bytes:
+        """One line with its newline, or what came before EOF; ValueError past `limit`."""
+        deadline = self.loop.time() + timeout
+        buf = self.rbuf
+        start = 0
+        while True:
+            i = buf.find(b"\n", start)
+            if i >= 0:
+                if i + 1 > limit:
+                    raise ValueError("line too long")
+                line = bytes(buf[: i + 1])
+                del buf[: i + 1]
+                return line
+            if len(buf) > limit:
+                raise ValueError("line too long")
+            if self.eof or self.closed:
+                line = bytes(buf)
+                buf.clear()
+                return line
+            start = len(buf)
+            await self._more(deadline)
+
+    async def readexactly(self, n: int) -> bytes:
+        buf = self.rbuf
+        while len(buf) < n:
+            await self._more(None)  # Closed at EOF: a cut-off frame ends the attach
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    # ---- writing
+    def write(self, data: bytes) -> None:
+        if self.closed or self.closing or self.lost or not data:
+            return
+        if not self.out:
+            try:
+                n = os.write(self.fd, data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._lose()
+                return
+            if n == len(data):
+                return
+            data = data[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.out += data
+
+    def _writable(self) -> None:
+        out = self.out
+        while out:
+            try:
+                n = os.write(self.fd, out)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._lose()
+                return
+            del out[:n]
+        f = self._dwait
+        if f is not None and len(out) <= self._dlow and not f.done():
+            f.set_result(None)
+        if not out:
+            self.loop.remove_writer(self.fd)
+            if self.closing:
+                self._close_now()
+
+    def _lose(self) -> None:
+        self.lost = True
+        self.out.clear()
+        self._close_now()
+
+    async def drain(self, timeout: float | None = None, everything: bool = False) -> None:
+        """Wait until the unsent bytes are few (none: `everything`); Closed when the peer is
+        gone."""
+        if self.lost:
+            raise Closed("connection lost")
+        if len(self.out) <= (0 if everything else HIGH_WATER):
+            return
+        self._dlow = 0 if everything else LOW_WATER
+        f = self._dwait = self.loop.future()
+        try:
+            if timeout is None:
+                await f
+            elif not await within(self.loop, f, timeout):
+                raise TimeoutError
+        finally:
+            self._dwait = None
+        if self.lost:
+            raise Closed("connection lost")
+
+    # ---- ending
+    def close(self) -> None:
+        """Close once what was written is sent (at once when nothing waits)."""
+        if self.closed:
+            return
+        self.closing = True
+        if not self.out:
+            self._close_now()
+
+    def abort(self) -> None:
+        """Close now, unsent bytes dropped."""
+        self.out.clear()
+        self._close_now()
+
+    def _close_now(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.eof = True
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        for f in (self._rwait, self._dwait):
+            if f is not None and not f.done():
+                f.set_result(None)
