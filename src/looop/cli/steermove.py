@@ -109,6 +109,6 @@ def _show_shell_output(path: Path) -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--reason", default="", help="Why (journaled).")
 @JOURNAL_OPT
-def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
+def kill_cmd(worker_id: str, reason: str, journal: str | None) -> None:
     obj = {"action": "kill_worker", "id": worker_id, "reason": reason}
     click.echo(steer(make_ctx(), obj, journal))

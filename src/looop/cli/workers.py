@@ -12,10 +12,10 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.needs import ls_cmd, worker_show
+from looop.cli.needs import list_cmd, worker_show
 from looop.cli.params import JOURNAL_OPT, hidden_alias
 from looop.cli.startwork import Start, start_worker_lines, started_ok
-from looop.cli.steermove import worker_kill
+from looop.cli.steermove import kill_cmd
 from looop.cli.steerwork import words
 from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
@@ -191,7 +191,7 @@ def worker_unstall(worker_id: str) -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.argument("other", required=False, shell_complete=idcomplete.workers)
 @click.option("--stat", is_flag=True, help="Only the files changed and how much (git --stat).")
-def worker_diff(worker_id: str, other: str | None, stat: bool) -> None:
+def diff_cmd(worker_id: str, other: str | None, stat: bool) -> None:
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
     extra = ("--stat",) if stat else ()
@@ -238,9 +238,9 @@ def _pod_diff(b: Backend, wid: str, stat: bool) -> None:
             click.echo(f" {prefix}{f['path']} | {counts}")
 
 
-worker_group.add_command(worker_kill)
+worker_group.add_command(kill_cmd)
 
 
-worker_group.add_command(ls_cmd, "list")
+worker_group.add_command(list_cmd, "list")
 worker_group.add_command(worker_show)
-hidden_alias(worker_group, ls_cmd, "ls")  # `worker ls` as the manual says, one help row
+hidden_alias(worker_group, list_cmd, "ls")  # `worker ls` as the manual says, one help row
