@@ -1,5 +1,7 @@
 """`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer` (journaled as
-the user's, from the CLI, as the web and watch journal theirs)."""
+the user's, from the CLI, as the web and watch journal theirs), `tell`/`told` and
+`claim`/`unclaim`: the contract verbs' click faces (for --help and odd spellings; their plain
+spellings are served without click: contract/verbs.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import process_clock, process_env
-from looop.cli.steerwork import body as read_body
-from looop.cli.steerwork import words
+from looop.cli.params import body as read_body
+from looop.cli.params import words
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
+from looop.human.claims import run_lease
+from looop.human.leases import LeaseError
 from looop.human.mailbox import (
     answer,
     await_answer,
@@ -213,3 +217,26 @@ def tell_cmd(c: click.Context, worker: str, message: tuple[str, ...]) -> None:
 @click.argument("worker", required=False, shell_complete=idcomplete.workers)
 def told_cmd(worker: str | None) -> None:
     run_told(worker, process_env())
+
+
+def _run(verb: str, name: str, session: str | None) -> None:
+    env = process_env()
+    try:
+        code = run_lease(verb, name, session, env, process_clock(env).now())
+    except LeaseError as e:
+        raise LooopError(str(e)) from None
+    raise SystemExit(code)
+
+
+@click.command("claim", help="Take a lease atomically; exit 1 if a live session holds it.")
+@click.argument("name", shell_complete=idcomplete.claims)
+@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
+def claim_cmd(name: str, session: str | None) -> None:
+    _run("claim", name, session)
+
+
+@click.command("unclaim", help="Release a lease (exit 1 if another live session holds it).")
+@click.argument("name", shell_complete=idcomplete.claims)
+@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
+def unclaim_cmd(name: str, session: str | None) -> None:
+    _run("unclaim", name, session)

@@ -1,16 +1,19 @@
-"""Bounded number options: every count and duration a flag takes has a ceiling, and NaN is
-refused (click's ranges let it through: NaN compares false with both ends)."""
+"""What the verbs' flags and arguments share. Bounded number options: every count and duration
+a flag takes has a ceiling, and NaN is refused (click's ranges let it through: NaN compares
+false with both ends). And the bodies the steering verbs read: words joined, or stdin."""
 
 from __future__ import annotations
 
 import copy
 import math
+import sys
 from datetime import datetime
 from typing import Any
 
 import click
 
 from looop.home.clock import Clock
+from looop.home.errors import LooopError
 from looop.sessions.durations import parse_duration
 
 MAX_COUNT = 1_000_000_000
@@ -61,3 +64,37 @@ def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:
     alias = copy.copy(cmd)
     alias.hidden = True
     group.add_command(alias, name)
+
+
+MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
+
+
+def words(parts: tuple[str, ...] | list[str]) -> str | None:
+    """A body given as words, joined by one space as v1.0 does (`goal write g1 fix the bug`);
+    None when none was given (stdin, or the "give the body" line)."""
+    return " ".join(parts) if parts else None
+
+
+def body(value: str | None, what: str) -> str:
+    """A body argument, or stdin for `-` / when omitted and piped."""
+    if value == "-" or (value is None and not sys.stdin.isatty()):
+        data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise LooopError(
+                f"the {what} on stdin is over {MAX_BODY_BYTES >> 20} MiB; keep it short and "
+                "point at files for the rest"
+            )
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LooopError(f"the {what} on stdin is not valid UTF-8") from None
+    if value is None:
+        raise click.UsageError(f"give the {what} as an argument, or `-` to read it from stdin")
+    return value
+
+
+def nonblank(text: str, what: str, instead: str) -> str:
+    """The CLI's own words for what the action refuses anyway (its message names fields)."""
+    if not text.strip():
+        raise LooopError(f"the {what} is empty — {instead}")
+    return text

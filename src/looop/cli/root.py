@@ -193,7 +193,7 @@ def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         # Every verb but the fast ones loads this module (each satellite call too).
         # lazy: only a bare `looop` needs the pulse's daemon machinery (~90 modules)
-        from looop.cli.foreground import foreground
+        from looop.cli.lifecycle import foreground
 
         ctx.exit(foreground())
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 import looop
+from looop.cli.app import ctx_for
 from looop.cli.commands import process_clock, process_env
-from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import (

@@ -9,8 +9,8 @@ import select
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from looop.cli.params import body
 from looop.cli.steermove import steer
-from looop.cli.steerwork import body
 from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.errors import LooopError

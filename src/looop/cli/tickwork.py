@@ -13,9 +13,8 @@ from types import FrameType
 
 import click
 
-from looop.cli.app import make_ctx
+from looop.cli.app import ctx_for, make_ctx
 from looop.cli.commands import process_clock, process_env
-from looop.cli.ctxbuild import ctx_for
 from looop.home.clock import Clock, clock_for
 from looop.home.errors import LooopError
 from looop.loop.tick import dry_run_ctx, tick, tick_once

@@ -13,10 +13,9 @@ from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.needs import list_cmd, worker_show
-from looop.cli.params import JOURNAL_OPT, hidden_alias
+from looop.cli.params import JOURNAL_OPT, hidden_alias, words
 from looop.cli.startwork import Start, start_worker_lines, started_ok
 from looop.cli.steermove import kill_cmd
-from looop.cli.steerwork import words
 from looop.loop.ended import clear_stall
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.ctxbuild import _on_path
+from looop.cli.app import _on_path
 
 
 @pytest.mark.unit
