@@ -92,7 +92,9 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.root", "difflib"),  # did you mean: only a mistyped verb
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
-    ("looop.cli.satellite", "looop.cli.satverbs"),  # a host's start, review and land verbs
+    ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
+    ("looop.cli.satellite", "looop.act.landthere"),  # a host's review and land verbs
+    ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
     ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
@@ -115,7 +117,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 42
+LAZY_MAX = 44
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

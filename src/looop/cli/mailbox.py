@@ -1,7 +1,8 @@
 """`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer` (journaled as
-the user's, from the CLI, as the web and watch journal theirs), `tell`/`told` and
-`claim`/`unclaim`: the contract verbs' click faces (for --help and odd spellings; their plain
-spellings are served without click: contract/verbs.py)."""
+the user's, from the CLI, as the web and watch journal theirs), and the contract verbs' click
+faces (for --help and odd spellings; their plain spellings are served without click:
+contract/verbs.py): tell, told, claim, unclaim, and `cost` (the spend report, and `cost report
+KIND ID RUNNER USD` for workers: spend/costspan.py's and spend/costrow.py's work)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.human.tellsend import run_tell
 from looop.loop.asks import tag
+from looop.spend.costrow import USAGE, report_cost
+from looop.spend.costspan import BYS, print_report
+from looop.spend.report import SPANS
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
@@ -240,3 +244,29 @@ def claim_cmd(name: str, session: str | None) -> None:
 @click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
 def unclaim_cmd(name: str, session: str | None) -> None:
     _run("unclaim", name, session)
+
+
+@click.command(
+    "cost",
+    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|model|"
+    "day] [--json]. Preset CLI workers are metered from their own records each beat; "
+    "others record theirs: looop cost report KIND ID RUNNER USD.",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("args", nargs=-1)
+@click.option("--by", type=click.Choice(BYS), default="kind", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    # `cost report KIND ID RUNNER USD`, or the seed's `_ cost KIND ID RUNNER USD`
+    if args and args[0] == "report":
+        args = args[1:]
+        if len(args) != 4:
+            raise click.UsageError(USAGE)
+    if len(args) == 4:
+        report_cost(str(ctx.paths.data), ctx.clock.now(), *args, env=ctx.env)
+        return
+    if len(args) > 1 or (args and args[0] not in SPANS):
+        raise click.UsageError(f"unknown span {' '.join(args)!r}: use today, week or all")
+    span = args[0] if args else "today"
+    print_report(str(ctx.paths.data), ctx.clock, span, by, as_json)

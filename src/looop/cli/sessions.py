@@ -1,7 +1,8 @@
-"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag; and what
-every session verb shares: which session it means, and on which host it runs (the verbs that
-watch a session are cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of
-the worker's backend, wherever it runs (a pod's refusal is its engine's one line)."""
+"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag, and
+`worktrees` (the kept worktrees of finished workers); and what every session verb shares:
+which session it means, and on which host it runs (the verbs that watch a session are
+cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of the worker's
+backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
+from looop.views.beatlog import relative
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
+from looop.workers.kepttrees import kept_trees
 from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
 
@@ -243,3 +246,38 @@ def unflag_cmd(sid: str) -> None:
     s = target_sid(sid, True)
     unflag(ctx.paths.data, s)
     click.echo(f"unflagged {s}")
+
+
+@click.command(
+    "worktrees",
+    help="List the worktrees of workers that no longer run: id, path, branch, dirty or "
+    "clean, kept for how long, when it expires (a dirty one is saved as a patch first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def worktrees_cmd(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    knobs = ctx.knobs()
+    now = ctx.clock.now()
+    rows = [k.row(now) for k in kept_trees(ctx, knobs)]
+    if as_json:
+        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no worktrees of workers that no longer run")
+        return
+    keep = knobs.num("worktree_keep_days")
+    for r in rows:
+        age = relative(-float(r["age_s"])) if isinstance(r["age_s"], int) else "—"
+        exp = r["expires_at"]
+        if isinstance(exp, int):
+            ends = f"expires {relative(exp - now)}"
+        elif r["state"] == "dirty":
+            ends = "kept until its session is reaped"
+        else:
+            ends = "removed when its session is reaped"
+        click.echo(f"{r['id']:<16} {r['state']:<10} {r['branch']:<24} kept {age:<10} {ends}")
+        click.echo(f"  {r['path']}")
+    click.echo(
+        f"a dirty worktree is kept {keep} days (worktree_keep_days), warned 2 days before, "
+        "then its work is saved as a patch under <data>/worktrees/ and it is removed"
+    )

@@ -9,8 +9,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.proctitle import show_role
-from looop.core.webconfig import door_limits
-from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
+from looop.core.webconfig import door_limits, web_settings
 from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 from looop.web.daemon import link, running

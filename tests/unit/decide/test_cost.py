@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.cost import render_report
 from looop.decide.cost.meter import CostMeter
 from looop.decide.cost.report import GROUPINGS, SPANS, CostReport, cost_report, cost_reports
 from looop.home.clock import Clock
@@ -30,6 +29,7 @@ from looop.spend.cap import (
     record_unmetered,
     unmetered_blocked,
 )
+from looop.spend.costspan import render_report
 from looop.spend.days import Days, Held
 from looop.spend.ledger import read_ledger, record_cost, run_cost, spent_on_day
 from looop.spend.prices import DEFAULT_PRICES, command_model, command_word

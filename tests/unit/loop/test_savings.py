@@ -11,11 +11,11 @@ import os
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from looop.cli.cost import render_report
 from looop.core.context import Ctx
 from looop.decide.cost.report import cost_report
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
+from looop.spend.costspan import render_report
 from looop.spend.savings import note_decide, savings_line, savings_view
 from looop.views.status import gather_status
 from looop.views.statustext import print_status
