@@ -23,13 +23,10 @@ from looop.remote.ssh.link import PROTOCOL, link
 from looop.remote.ssh.relay import serve
 from looop.sandbox.srt import srt_program
 
-
-@click.group(
+host_group = click.Group(
     "host",
     help="Hosts that run workers, over SSH or as Kubernetes Jobs: add, ls, rm, check, install.",
 )
-def host_group() -> None:
-    pass
 
 
 _KUBE_ONLY = (
@@ -80,14 +77,9 @@ def host_add(
     cap: int,
     ssh_config: str | None,
     image: str | None,
-    kubeconfig: str | None,
-    secret_env: str | None,
-    cpu: str | None,
-    memory: str | None,
     deadline: int | None,
     ttl: int | None,
-    pod_template: str | None,
-    git_secret: str | None,
+    **kube: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
@@ -118,14 +110,9 @@ def host_add(
         url,
         image=image,
         cap=cap,
-        kubeconfig=kubeconfig,
-        secret_env=secret_env,
-        cpu=cpu,
-        memory=memory,
         deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
         ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
-        pod_template=pod_template,
-        git_secret=git_secret,
+        **kube,  # kubeconfig, secret_env, cpu, memory, pod_template, git_secret
     )
     load_client()  # without the extra: the one line that says how to get it
     reg.save(ctx.paths.data, k)

@@ -91,10 +91,3 @@ def body(value: str | None, what: str) -> str:
     if value is None:
         raise click.UsageError(f"give the {what} as an argument, or `-` to read it from stdin")
     return value
-
-
-def nonblank(text: str, what: str, instead: str) -> str:
-    """The CLI's own words for what the action refuses anyway (its message names fields)."""
-    if not text.strip():
-        raise LooopError(f"the {what} is empty — {instead}")
-    return text

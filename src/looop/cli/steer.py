@@ -14,15 +14,12 @@ import click
 from looop.act import goalarchive
 from looop.act.decision import Mover, check_id
 from looop.act.goalarchive import REASONS
-from looop.act.outcome import ExecError
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import JOURNAL_OPT, body, hidden_alias, words
-from looop.cli.params import MAX_BODY_BYTES as MAX_BODY_BYTES
-from looop.cli.params import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
@@ -35,8 +32,6 @@ from looop.seed import pack
 from looop.sense.sensors import run_user_sensors
 from looop.sessions.durations import parse_duration
 from looop.views import outcomes
-
-_body = body  # the name the other verb modules import
 
 
 def _steer(
@@ -53,9 +48,16 @@ def _steer(
     click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 
-@click.group("goal", help="Write, remove (archive) or list goals (the desired state).")
-def goal_group() -> None:
-    pass
+def _written(parts: tuple[str, ...], what: str, blank: str, instead: str) -> str:
+    """What a write verb was given (words joined, or stdin), refused when blank (in the CLI's
+    own words: the action refuses it anyway, naming fields)."""
+    text = body(words(parts), what)
+    if not text.strip():
+        raise LooopError(f"the {blank} is empty — {instead}")
+    return text
+
+
+goal_group = click.Group("goal", help="Write, remove (archive) or list goals (the desired state).")
 
 
 @goal_group.command(
@@ -65,11 +67,8 @@ def goal_group() -> None:
 @click.argument("body", nargs=-1)
 @JOURNAL_OPT
 def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(body), "goal body"),
-        "goal body",
-        f"say what should be true, or remove the goal with `looop goal rm {goal_id}`",
-    )
+    instead = f"say what should be true, or remove the goal with `looop goal rm {goal_id}`"
+    text = _written(body, "goal body", "goal body", instead)
     _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
@@ -88,7 +87,7 @@ def _reason_opt(default: str) -> Callable[[Callable[..., Any]], Callable[..., An
 @_reason_opt("done")
 @JOURNAL_OPT
 def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
-    _archive(goal_id, reason, journal)
+    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
 
 
 # `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
@@ -97,16 +96,7 @@ def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
 @_reason_opt("dropped")
 @JOURNAL_OPT
 def goal_rm(goal_id: str, reason: str, journal: str | None) -> None:
-    _archive(goal_id, reason, journal)
-
-
-def _archive(goal_id: str, reason: str, journal: str | None) -> None:
-    try:
-        _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
-    except ExecError as e:
-        if "does not exist" not in str(e):
-            raise
-        raise LooopError(f"no goal '{goal_id}' (goals/{goal_id}.md) — `looop goal list`") from None
+    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
 
 
 @goal_group.command("list", help="List goals with their headline and last activity.")
@@ -155,11 +145,9 @@ def _archived_list(ctx: Ctx, as_json: bool) -> None:
             click.echo(f"{r['id']:<24} {r['reason']:<10} {ended:<16} {by:<8} {r['headline']}")
 
 
-@click.group(
+sensor_group = click.Group(
     "sensor", help="Write, remove, list or run sensors (scripts printing the world as JSON)."
 )
-def sensor_group() -> None:
-    pass
 
 
 @sensor_group.command(
@@ -169,11 +157,8 @@ def sensor_group() -> None:
 @click.argument("script", nargs=-1)
 @JOURNAL_OPT
 def sensor_write(name: str, script: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(script), "script"),
-        "sensor script",
-        f"give the script, or remove the sensor with `looop sensor rm {name}`",
-    )
+    instead = f"give the script, or remove the sensor with `looop sensor rm {name}`"
+    text = _written(script, "script", "sensor script", instead)
     _steer({"action": "write_sensor", "name": name, "script": text}, journal)
 
 
@@ -219,12 +204,7 @@ def sensor_add(kind: str | None, show: bool, **opts: Any) -> None:
 @click.argument("name", shell_complete=idcomplete.sensors)
 @JOURNAL_OPT
 def sensor_rm(name: str, journal: str | None) -> None:
-    try:
-        _steer({"action": "remove_sensor", "name": name}, journal)
-    except ExecError as e:
-        if "does not exist" not in str(e):
-            raise
-        raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`") from None
+    _steer({"action": "remove_sensor", "name": name}, journal)
 
 
 @sensor_group.command(
@@ -310,9 +290,7 @@ def sensor_run(name: str | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@click.group("playbook", help="Replace the PLAYBOOK or list its history.")
-def playbook_group() -> None:
-    pass
+playbook_group = click.Group("playbook", help="Replace the PLAYBOOK or list its history.")
 
 
 @playbook_group.command(
@@ -321,11 +299,7 @@ def playbook_group() -> None:
 @click.argument("body", nargs=-1)
 @JOURNAL_OPT
 def playbook_write(body: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(body), "PLAYBOOK body"),
-        "PLAYBOOK",
-        "write the loop's priorities and guardrails",
-    )
+    text = _written(body, "PLAYBOOK body", "PLAYBOOK", "write the loop's priorities and guardrails")
     _steer({"action": "write_playbook", "body": text}, journal)
 
 
@@ -387,9 +361,9 @@ def _whole_seconds(text: str, flag: str) -> int:
     return round(secs)
 
 
-@click.group("schedule", help="Durable wake-ups: once, every N, or a cron line in a time zone.")
-def schedule_group() -> None:
-    pass
+schedule_group = click.Group(
+    "schedule", help="Durable wake-ups: once, every N, or a cron line in a time zone."
+)
 
 
 @schedule_group.command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from typing import Any
 
 import click
 
@@ -26,10 +27,7 @@ from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target
 from looop.workers.treerecord import load_all
 
-
-@click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
-def worker_group() -> None:
-    pass
+worker_group = click.Group("worker", help="Start, list or kill workers (agents in PTY sessions).")
 
 
 @worker_group.command(
@@ -114,19 +112,11 @@ def worker_group() -> None:
 def worker_start(
     worker_id: str,
     prompt: tuple[str, ...],
-    runner: str | None,
-    command: str | None,
-    verify: str | None,
     sandbox: bool | None,
     repos: tuple[str, ...],
-    branch: str | None,
-    resume: bool,
-    steerable: bool,
-    host: str | None,
     budget: float | None,
-    on_budget: str,
     attempts: str | None,
-    journal: str | None,
+    **opts: Any,
 ) -> None:
     ctx = make_ctx()
 
@@ -138,19 +128,11 @@ def worker_start(
     start = Start(
         worker_id=worker_id,
         prompt=words(prompt),
-        runner=runner,
-        command=command,
-        verify=verify,
-        journal=journal,
         sandbox=None if sandbox is None else ("on" if sandbox else "off"),
         repo=repos[0] if repos else None,
         repos=repos if len(repos) > 1 else (),
-        branch=branch,
-        resume=resume,
-        steerable=steerable,
-        host=host,
         budget=budget,
-        on_budget=on_budget,
+        **opts,  # runner, command, verify, branch, resume, steerable, host, on_budget, journal
     )
     if attempts is not None:
         start.attempts = int(attempts) if attempts.strip().isdigit() else attempts.split(",")
