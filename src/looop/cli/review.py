@@ -32,7 +32,7 @@ from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
 from looop.workers import attempts, landask, reviewedit, reviewsend
 from looop.workers.ids import normalise_target
-from looop.workers.review import Review
+from looop.workers.review import RepoChange, Review
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round, rounds_file
 
@@ -61,15 +61,22 @@ class _Out:
 def _head(out: _Out, r: Review) -> None:
     out.add(f"worker {r.wid} · branch {r.branch} · {r.base[:12]}..{r.tip[:12]}", bold=True)
     out.add(f"repo {r.repo}")
-    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
-    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
-    out.add(f"verify: {said}{extra}", fg=fg)
-    if r.moved:
-        out.add("the branch moved: it is not where the worker's checkout left it", fg="red")
-    if r.uncommitted:
-        out.add("its worktree holds uncommitted work (not part of this change)", fg="yellow")
+    _verify(out, r)
+    _marks(out, r, "")
     if r.landed:
         out.add(f"{r.landed} — nothing left to land", fg="green")
+
+
+def _verify(out: _Out, r: Review) -> None:
+    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
+    out.add(f"verify: {said}" + (f" ({r.verify.cmd})" if r.verify.cmd else ""), fg=fg)
+
+
+def _marks(out: _Out, each: Review | RepoChange, pad: str) -> None:
+    if each.moved:
+        out.add(f"{pad}the branch moved: it is not where the worker's checkout left it", fg="red")
+    if each.uncommitted:
+        out.add(f"{pad}its worktree holds uncommitted work (not part of this change)", fg="yellow")
 
 
 def _rounds(out: _Out, r: Review) -> None:
@@ -104,9 +111,7 @@ def _stat(out: _Out, commits: tuple[Commit, ...], files: tuple[FileChange, ...],
 def _several(out: _Out, r: Review) -> None:
     """The head and stat of a change across several repositories: verify once, then each."""
     out.add(f"worker {r.wid} · {len(r.repos)} repositories", bold=True)
-    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
-    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
-    out.add(f"verify: {said}{extra}", fg=fg)
+    _verify(out, r)
     for each in r.repos:
         out.add("")
         out.add(
@@ -114,10 +119,7 @@ def _several(out: _Out, r: Review) -> None:
             f"{each.base[:12]}..{each.tip[:12]}",
             bold=True,
         )
-        if each.moved:
-            out.add("  the branch moved: it is not where the worker's checkout left it", fg="red")
-        if each.uncommitted:
-            out.add("  its worktree holds uncommitted work (not part of this change)", fg="yellow")
+        _marks(out, each, "  ")
         _stat(out, each.commits, each.files, "  ")
 
 
