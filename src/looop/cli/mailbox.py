@@ -11,10 +11,9 @@ import sys
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import body as read_body
+from looop.cli.app import make_ctx, words
 from looop.cli.commands import process_clock, process_env
-from looop.cli.params import body as read_body
-from looop.cli.params import words
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError

@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, seconds
 from looop.cli.commands import process_env
-from looop.cli.params import seconds
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.revive import revive

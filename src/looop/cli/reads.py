@@ -18,9 +18,8 @@ from click.shell_completion import get_completion_class
 
 import looop
 from looop.act.journal import journal_row
-from looop.cli.app import make_ctx, progress_line
+from looop.cli.app import count, make_ctx, progress_line
 from looop.cli.commands import ALIASES
-from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
 from looop.home import jsonio, store

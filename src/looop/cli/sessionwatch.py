@@ -10,8 +10,7 @@ import time
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
-from looop.cli.params import MAX_OFFSET, count, since_time
+from looop.cli.app import MAX_OFFSET, count, make_ctx, since_time
 from looop.cli.sessions import duration_arg, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio

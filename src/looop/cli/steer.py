@@ -17,9 +17,8 @@ from looop.act.goalarchive import REASONS
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, words
 from looop.cli.commands import WRITE_ALIAS
-from looop.cli.params import JOURNAL_OPT, body, hidden_alias, words
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
