@@ -12,6 +12,7 @@ import select
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from click.shell_completion import get_completion_class
@@ -242,18 +243,11 @@ def _follow_journal(
     help="replay: this file in place of the prompts' PLAYBOOK.",
 )
 def runs_cmd(
-    show: str | None,
-    run_ids: tuple[str, ...],
-    limit: int,
-    as_json: bool,
-    last: int | None,
-    runner: str | None,
-    command: str | None,
-    playbook: str | None,
+    show: str | None, run_ids: tuple[str, ...], limit: int, as_json: bool, **replay_opts: Any
 ) -> None:
     ctx = make_ctx(events_to=None)
-    if show == "replay":
-        _replay(ctx, run_ids, last, runner, command, playbook, as_json)
+    if show == "replay":  # replay_opts: last, runner, command, playbook
+        _replay(ctx, run_ids, as_json, **replay_opts)
         return
     run_id = run_ids[0] if run_ids else None
     if len(run_ids) > 1:
@@ -285,11 +279,11 @@ def runs_cmd(
 def _replay(
     ctx: Ctx,
     ids: tuple[str, ...],
+    as_json: bool,
     last: int | None,
     runner: str | None,
     command: str | None,
     playbook: str | None,
-    as_json: bool,
 ) -> None:
     """`looop runs replay`: the comparison as a table (progress on stderr), or `--json`."""
     from looop.loop import replay  # lazy: a decider's whole machinery, for a replay only

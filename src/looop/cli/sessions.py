@@ -36,6 +36,11 @@ def target_sid(raw: str, drive: bool) -> str:
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
+def session_of(raw: str, drive: bool) -> tuple[Ctx, str]:
+    """The Ctx a session verb runs on and the session it means (see target_sid)."""
+    return make_ctx(events_to=None), target_sid(raw, drive)
+
+
 def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     """A worker on another host. On an SSH host the same verb runs there, its output streams
     here and its exit code is this one's (remote/ssh): this does not return. In a
@@ -114,10 +119,10 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"sent","offset"} (for expect).')
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
-    ctx = make_ctx(events_to=None)
+    ctx, target = session_of(sid, True)
     # Enter is CR, as a terminal sends it: raw-mode TUIs submit on it (the PTY maps it to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
-    res = worker_way(ctx, target_sid(sid, True)).send(target_sid(sid, True), line, False)
+    res = worker_way(ctx, target).send(target, line, False)
     if as_json:
         click.echo(jsonio.dumps(res, sort_keys=True))
 
@@ -131,8 +136,8 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    res = worker_way(ctx, target_sid(sid, True)).key(target_sid(sid, True), list(keys))
+    ctx, target = session_of(sid, True)
+    res = worker_way(ctx, target).key(target, list(keys))
     if as_json:
         click.echo(jsonio.dumps(res, sort_keys=True))
 
@@ -146,8 +151,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
         cols, rows = parse_size(size)
     except ValueError as e:
         raise LooopError(str(e)) from None
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     res = backend_for(ctx, target).resize(target, cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
@@ -160,8 +164,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
     _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
     done = restart_worker(ctx, ctx.knobs(), target)
@@ -193,8 +196,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
         parse_keys(detach_keys) if detach_keys else None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     way = backend_for(ctx, target)
     raise SystemExit(way.attach(target, passthrough, ctx.env, detach_keys))
 
@@ -203,8 +205,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     _emit(backend_for(ctx, target).detach(target), as_json, f"detached clients of {sid}")
 
 
@@ -232,8 +233,7 @@ def prune_cmd(dry_run: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("message", nargs=-1)
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
-    ctx = make_ctx(events_to=None)
-    s = target_sid(sid, True)
+    ctx, s = session_of(sid, True)
     text = " ".join(message) or "needs attention"
     flag(ctx.paths.data, s, text)
     click.echo(f"⚑ {s}: {text}")
@@ -242,8 +242,7 @@ def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
 @click.command("unflag", help="Lower a worker's ⚑.")
 @click.argument("sid", shell_complete=idcomplete.sessions)
 def unflag_cmd(sid: str) -> None:
-    ctx = make_ctx(events_to=None)
-    s = target_sid(sid, True)
+    ctx, s = session_of(sid, True)
     unflag(ctx.paths.data, s)
     click.echo(f"unflagged {s}")
 
