@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import copy
 import math
-import os
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -21,6 +21,7 @@ from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home.clock import Clock
+from looop.home.config import Config
 from looop.home.errors import LooopError
 from looop.home.knobs import env_knob
 from looop.home.paths import Paths
@@ -34,6 +35,18 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
     return ctx_for(env, process_clock(env), events_to)
 
 
+T = TypeVar("T")
+
+
+def from_config(ctx: Ctx, read: Callable[[Config], T], default: T) -> T:
+    """What `read` finds in the config, or `default` when the config cannot be read (its
+    trouble is said where it matters: status, doctor, the beat)."""
+    try:
+        return read(ctx.config())
+    except LooopError:
+        return default
+
+
 def progress_line(stream: TextIO = sys.stderr) -> Callable[[str], None]:
     """What long work says of each step as it begins: on a terminal only, so a script's
     stderr stays for errors."""
@@ -43,33 +56,10 @@ def progress_line(stream: TextIO = sys.stderr) -> Callable[[str], None]:
 
 
 def looop_bin() -> str:
-    """How children call us back: the console script beside this interpreter, else PATH."""
+    """How children call us back: the console script beside this interpreter, else PATH (a
+    looop run from outside its venv)."""
     here = Path(sys.executable).parent / "looop"
-    if here.exists():
-        return str(here)
-    return _on_path("looop") or "looop"  # a looop run from outside its venv
-
-
-def _on_path(name: str) -> str | None:
-    """shutil.which(name) for a bare name on POSIX, without shutil (bz2, lzma, fnmatch: 4-8 ms
-    that every verb through click and each satellite call would pay)."""
-    path = os.environ.get("PATH")
-    if path is None:
-        try:
-            path = os.confstr("CS_PATH")
-        except (AttributeError, ValueError):
-            path = os.defpath
-    if not path:
-        return None
-    seen: set[str] = set()
-    for d in path.split(os.pathsep):
-        if d in seen:
-            continue
-        seen.add(d)
-        full = os.path.join(d, name)
-        if os.path.exists(full) and os.access(full, os.X_OK) and not os.path.isdir(full):
-            return full
-    return None
+    return str(here) if here.exists() else shutil.which("looop") or "looop"
 
 
 def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 import looop
-from looop.cli.app import make_ctx, progress_line
-from looop.core.context import Ctx
+from looop.cli.app import from_config, make_ctx, progress_line
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
@@ -225,7 +224,7 @@ def host_check(name: str, as_json: bool) -> None:
     ok = theirs == looop.__version__ and hello.get("protocol") == PROTOCOL
     gone = hello.get("sandbox_missing")
     gone = [str(g) for g in gone] if isinstance(gone, list) else []
-    needed = _sandbox_by_default(ctx)
+    needed = from_config(ctx, lambda cfg: cfg.decider().on, False)  # its workers sandboxed
     if as_json:
         click.echo(
             jsonio.dumps(
@@ -245,16 +244,6 @@ def host_check(name: str, as_json: bool) -> None:
         )
     if gone and needed:
         raise SystemExit(1)  # the config's workers run sandboxed: they cannot start there
-
-
-def _sandbox_by_default(ctx: Ctx) -> bool:
-    """Whether the config runs its default runner's workers sandboxed."""
-
-    try:
-        cfg = ctx.config()
-    except LooopError:
-        return False
-    return cfg.decider().on
 
 
 def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:

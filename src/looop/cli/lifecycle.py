@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from looop.cli.app import count, looop_bin, make_ctx, seconds
+from looop.cli.app import count, from_config, looop_bin, make_ctx, seconds
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role
@@ -160,7 +160,7 @@ def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
         }
         click.echo(f"{said[state]} · follow it: looop log pulse -f")
     if web is None:
-        web = _web_up_in_config(ctx)
+        web = from_config(ctx, lambda cfg: up_with_pulse(cfg.raw), False)
     served = start_web(ctx, owned=True) if web else None
     if json_log:  # a script's `looop up --json`: the whole of stdout is one object
         click.echo(jsonio.dumps(_up_record(res, state, served), sort_keys=True))
@@ -187,13 +187,6 @@ def _up_record(res: UpResult, state: str, served: WebUp | None) -> dict[str, Any
             "url": served.url,
         },
     }
-
-
-def _web_up_in_config(ctx: Ctx) -> bool:
-    try:
-        return up_with_pulse(ctx.config().raw)
-    except LooopError:
-        return False
 
 
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")

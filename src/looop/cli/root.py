@@ -236,7 +236,5 @@ def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) 
         usage_error(said if "--help`" in said else f"{said} (see `{where} --help`)")
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None
-    except LooopError:
-        raise
     if isinstance(rv, int) and rv:
         raise SystemExit(rv)

@@ -17,7 +17,7 @@ from looop.act.goalarchive import REASONS
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, words
+from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, words
 from looop.cli.commands import WRITE_ALIAS
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -246,10 +246,7 @@ def sensor_list(as_json: bool) -> None:
 def _shell_sandbox(ctx: Ctx) -> SandboxPolicy | None:
     """shell_policy's sandbox, which every sensor but a human's runs under; None: the config
     cannot be read (such a sensor then does not run)."""
-    try:
-        return ctx.config().shell_policy.sandbox
-    except LooopError:
-        return None
+    return from_config(ctx, lambda cfg: cfg.shell_policy.sandbox, None)
 
 
 def _provenance(ctx: Ctx, script: Path, sandbox: SandboxPolicy | None) -> tuple[str, bool]:
