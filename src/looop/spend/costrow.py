@@ -1,5 +1,5 @@
 """`looop cost report KIND ID RUNNER USD` (and the seed's `looop _ cost KIND ID RUNNER USD`):
-the work of both faces, the click-free one here (`serve`) and cli/cost.py."""
+the work of both faces, the click-free one here (`serve`) and cli/mailbox.py."""
 
 from __future__ import annotations
 

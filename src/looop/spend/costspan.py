@@ -1,5 +1,5 @@
 """`looop cost [today|week|all] [--by kind|runner|worker|model|day] [--json]`: the work of
-cli/cost.py, and its text."""
+cli/mailbox.py, and its text."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
 """Spend control that only the pulse and the full CLI use: `meter` (reads a runner's stream)
-and `report` (the `looop cost` report as data; cli/cost.py renders it). The light readers a
+and `report` (the `looop cost` report as data; cli/mailbox.py renders it). The light readers a
 verb needs live in `looop.spend`."""
