@@ -164,7 +164,7 @@ def _verbs(root: Path) -> list[dict[str, object]]:
 
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
-    from looop.cli.ctxbuild import ctx_for
+    from looop.cli.app import ctx_for
     from looop.home.clock import SystemClock
     from looop.web import reads
 

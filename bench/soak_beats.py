@@ -26,7 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from looop.cli.ctxbuild import ctx_for
+from looop.cli.app import ctx_for
 from looop.core import gcpolicy
 from looop.home.clock import SystemClock
 from looop.loop.pulse import MemTrace, Pulse

@@ -344,7 +344,7 @@ def test_a_start_without_the_sandbox_says_so_in_ls(tmp_path: Path, srt: Path) ->
     rows = {r["id"]: r for r in json.loads(box.looop("ls", "-a", "--json").stdout)}
     assert rows["w1"]["sandboxed"] is True
     # the sys-sessions reading says so too, in its detail (a restart inside wakes no one)
-    from looop.cli.ctxbuild import ctx_for
+    from looop.cli.app import ctx_for
     from looop.sense.probes import probe_sessions
 
     reading = probe_sessions(ctx_for(box.env, SystemClock(), None))

@@ -1,15 +1,32 @@
-"""Builds the Ctx from the real process: the only place that reads os.environ and the real clock."""
+"""What every verb shares. The Ctx a verb runs on, built from what the entry point hands down
+(its env and clock): the only place that reads os.environ and the real clock; every click verb
+and a beat share it. Bounded number options: every count and duration a flag takes has a
+ceiling, and NaN is refused (click's ranges let it through: NaN compares false with both
+ends). And the bodies the steering verbs read: words joined, or stdin."""
 
 from __future__ import annotations
 
+import copy
+import math
+import shutil
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
 
 from looop.cli.commands import process_clock, process_env
-from looop.cli.ctxbuild import ctx_for
-from looop.cli.ctxbuild import looop_bin as looop_bin
 from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.home.clock import Clock
+from looop.home.config import Config
+from looop.home.errors import LooopError
+from looop.home.knobs import env_knob
+from looop.home.paths import Paths
+from looop.home.terminal import colour_on
+from looop.sessions.durations import parse_duration
 
 
 def make_ctx(events_to: str | None = "stderr") -> Ctx:
@@ -18,9 +35,123 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
     return ctx_for(env, process_clock(env), events_to)
 
 
+T = TypeVar("T")
+
+
+def from_config(ctx: Ctx, read: Callable[[Config], T], default: T) -> T:
+    """What `read` finds in the config, or `default` when the config cannot be read (its
+    trouble is said where it matters: status, doctor, the beat)."""
+    try:
+        return read(ctx.config())
+    except LooopError:
+        return default
+
+
 def progress_line(stream: TextIO = sys.stderr) -> Callable[[str], None]:
     """What long work says of each step as it begins: on a terminal only, so a script's
     stderr stays for errors."""
     if not stream.isatty():
         return lambda step: None
     return lambda step: print(f"looop: {step}…", file=stream, flush=True)
+
+
+def looop_bin() -> str:
+    """How children call us back: the console script beside this interpreter, else PATH (a
+    looop run from outside its venv)."""
+    here = Path(sys.executable).parent / "looop"
+    return str(here) if here.exists() else shutil.which("looop") or "looop"
+
+
+def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:
+    """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
+    paths = Paths.resolve(env, Path.cwd())
+    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
+    out = sys.stdout if events_to == "stdout" else sys.stderr
+    color = fmt != "json" and colour_on(out.isatty(), env)
+    em = Emitter(
+        clock=clock,
+        events_path=paths.events,
+        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
+        fmt="json" if fmt == "json" else "human",
+        color=color,
+        warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
+        max_bytes=env_knob("events_max_bytes", env),
+    )
+    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
+
+
+MAX_COUNT = 1_000_000_000
+MAX_OFFSET = (1 << 63) - 1
+MAX_SECONDS = 3660 * 86400.0  # ten years: longer than any real wait, short of any overflow
+
+JOURNAL_OPT = click.option(
+    "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
+)
+
+
+class Seconds(click.FloatRange):
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if isinstance(rv, float) and not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return rv
+
+
+def since_time(text: str, clock: Clock, flag: str = "--since") -> float:
+    """`--since`'s wall time: a duration ago (10m, 2h, 1d) or a time (2026-11-27T09:00, in
+    the local zone unless it names one), as docker, kubectl and journalctl take it."""
+    try:
+        return clock.now() - (parse_duration(text) or 0.0)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.UsageError(
+            f"{flag} {text!r}: give a duration (10m, 2h, 1d) or a time (2026-11-27T09:00)"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=clock.zone())).timestamp()
+
+
+def seconds(low: float = 0.0, high: float = MAX_SECONDS) -> Seconds:
+    return Seconds(min=low, max=high)
+
+
+def count(low: int = 0, high: int = MAX_COUNT) -> click.IntRange:
+    return click.IntRange(min=low, max=high)
+
+
+def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:
+    """`name` runs `cmd` too, without a second row in the group's help (v1.0's spellings)."""
+    alias = copy.copy(cmd)
+    alias.hidden = True
+    group.add_command(alias, name)
+
+
+MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
+
+
+def words(parts: tuple[str, ...] | list[str]) -> str | None:
+    """A body given as words, joined by one space as v1.0 does (`goal write g1 fix the bug`);
+    None when none was given (stdin, or the "give the body" line)."""
+    return " ".join(parts) if parts else None
+
+
+def body(value: str | None, what: str) -> str:
+    """A body argument, or stdin for `-` / when omitted and piped."""
+    if value == "-" or (value is None and not sys.stdin.isatty()):
+        data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise LooopError(
+                f"the {what} on stdin is over {MAX_BODY_BYTES >> 20} MiB; keep it short and "
+                "point at files for the rest"
+            )
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LooopError(f"the {what} on stdin is not valid UTF-8") from None
+    if value is None:
+        raise click.UsageError(f"give the {what} as an argument, or `-` to read it from stdin")
+    return value

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 import looop
-from looop.cli.app import make_ctx, progress_line
-from looop.core.context import Ctx
+from looop.cli.app import from_config, make_ctx, progress_line
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
@@ -22,13 +21,10 @@ from looop.remote.ssh.link import PROTOCOL, link
 from looop.remote.ssh.relay import serve
 from looop.sandbox.srt import srt_program
 
-
-@click.group(
+host_group = click.Group(
     "host",
     help="Hosts that run workers, over SSH or as Kubernetes Jobs: add, ls, rm, check, install.",
 )
-def host_group() -> None:
-    pass
 
 
 _KUBE_ONLY = (
@@ -79,14 +75,9 @@ def host_add(
     cap: int,
     ssh_config: str | None,
     image: str | None,
-    kubeconfig: str | None,
-    secret_env: str | None,
-    cpu: str | None,
-    memory: str | None,
     deadline: int | None,
     ttl: int | None,
-    pod_template: str | None,
-    git_secret: str | None,
+    **kube: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
@@ -117,14 +108,9 @@ def host_add(
         url,
         image=image,
         cap=cap,
-        kubeconfig=kubeconfig,
-        secret_env=secret_env,
-        cpu=cpu,
-        memory=memory,
         deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
         ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
-        pod_template=pod_template,
-        git_secret=git_secret,
+        **kube,  # kubeconfig, secret_env, cpu, memory, pod_template, git_secret
     )
     load_client()  # without the extra: the one line that says how to get it
     reg.save(ctx.paths.data, k)
@@ -237,7 +223,7 @@ def host_check(name: str, as_json: bool) -> None:
     ok = theirs == looop.__version__ and hello.get("protocol") == PROTOCOL
     gone = hello.get("sandbox_missing")
     gone = [str(g) for g in gone] if isinstance(gone, list) else []
-    needed = _sandbox_by_default(ctx)
+    needed = from_config(ctx, lambda cfg: cfg.decider().on, False)  # its workers sandboxed
     if as_json:
         click.echo(
             jsonio.dumps(
@@ -257,16 +243,6 @@ def host_check(name: str, as_json: bool) -> None:
         )
     if gone and needed:
         raise SystemExit(1)  # the config's workers run sandboxed: they cannot start there
-
-
-def _sandbox_by_default(ctx: Ctx) -> bool:
-    """Whether the config runs its default runner's workers sandboxed."""
-
-    try:
-        cfg = ctx.config()
-    except LooopError:
-        return False
-    return cfg.decider().on
 
 
 def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:

@@ -5,11 +5,14 @@ completing, so no verb pays for them; a missing or unreadable directory offers n
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 
 from looop.cli.commands import process_env
 from looop.home import where
+
+Completer = Callable[[click.Context, click.Parameter, str], list[str]]
 
 
 def _names(sub: str, suffix: str, dirs: bool = False) -> list[str]:
@@ -29,38 +32,17 @@ def _names(sub: str, suffix: str, dirs: bool = False) -> list[str]:
     return sorted(out)
 
 
-def _offer(names: list[str], incomplete: str) -> list[str]:
-    return [n for n in names if n.startswith(incomplete)]
+def _of(names: Callable[[], list[str]]) -> Completer:
+    return lambda ctx, param, incomplete: [n for n in names() if n.startswith(incomplete)]
 
 
-def asks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Pending ask ids: asks/<id>.json with no answer yet."""
-    answered = set(_names("answers", ".json"))
-    return _offer([a for a in _names("asks", ".json") if a not in answered], incomplete)
-
-
-def goals(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return _offer(_names("goals", ".md"), incomplete)
-
-
-def sensors(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Sensor names as `sensor write/rm/run` take them (sensors/NAME.sh → NAME)."""
-    names = [n[:-3] if n.endswith(".sh") else n for n in _names("sensors", "")]
-    return _offer(sorted(set(names)), incomplete)
-
-
-def sessions(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Session ids, the pulse's included (the read verbs take it)."""
-    return _offer(_names("sessions", "", dirs=True), incomplete)
-
-
-def workers(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return [s for s in sessions(ctx, param, incomplete) if s != "pulse"]
-
-
-def schedules(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return _offer(_names("schedules", ".json"), incomplete)
-
-
-def claims(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return _offer(_names("claims", ".json"), incomplete)
+# Pending ask ids: asks/<id>.json with no answer yet.
+asks = _of(lambda: sorted(set(_names("asks", ".json")) - set(_names("answers", ".json"))))
+goals = _of(lambda: _names("goals", ".md"))
+# Sensor names as `sensor write/rm/run` take them (sensors/NAME.sh → NAME).
+sensors = _of(lambda: sorted({n.removesuffix(".sh") for n in _names("sensors", "")}))
+# Session ids, the pulse's included (the read verbs take it); workers: all but the pulse.
+sessions = _of(lambda: _names("sessions", "", dirs=True))
+workers = _of(lambda: [s for s in _names("sessions", "", dirs=True) if s != "pulse"])
+schedules = _of(lambda: _names("schedules", ".json"))
+claims = _of(lambda: _names("claims", ".json"))

@@ -1,16 +1,21 @@
-"""Lifecycle verbs: init, pulse, tick, up, down, demo (the read verbs are in cli/reads.py)."""
+"""Lifecycle verbs: init, pulse, up, down, demo, doctor, and bare `looop` (the pulse started in
+the background and its log streamed here, or one already running attached to; Ctrl-C or
+SIGTERM stops only what it started). The read verbs are in cli/reads.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal as sig
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
 
-from looop.cli.app import looop_bin, make_ctx
+from looop.cli.app import count, from_config, looop_bin, make_ctx, seconds
 from looop.cli.commands import process_clock, process_env
-from looop.cli.params import count, seconds
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
@@ -18,13 +23,16 @@ from looop.demo.run import run_demo
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import any_live
-from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
+from looop.home.terminal import colour_on
+from looop.loop.daemon import PULSE, DownResult, UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.pulse import HOME_LOST_EXIT, Pulse, trace_from_env
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
-from looop.views.workerrows import PULSE
+from looop.sessions.client import follow
+from looop.views.beatlog import beat_records, last_beat
+from looop.views.status import beat_holder
 from looop.web.daemon import WebUp, running, start_web, stop_web
 
 
@@ -151,7 +159,7 @@ def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
         }
         click.echo(f"{said[state]} · follow it: looop log pulse -f")
     if web is None:
-        web = _web_up_in_config(ctx)
+        web = from_config(ctx, lambda cfg: up_with_pulse(cfg.raw), False)
     served = start_web(ctx, owned=True) if web else None
     if json_log:  # a script's `looop up --json`: the whole of stdout is one object
         click.echo(jsonio.dumps(_up_record(res, state, served), sort_keys=True))
@@ -178,13 +186,6 @@ def _up_record(res: UpResult, state: str, served: WebUp | None) -> dict[str, Any
             "url": served.url,
         },
     }
-
-
-def _web_up_in_config(ctx: Ctx) -> bool:
-    try:
-        return up_with_pulse(ctx.config().raw)
-    except LooopError:
-        return False
 
 
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
@@ -256,3 +257,112 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
 def demo_cmd(keep: bool, fast: bool) -> None:
     env = process_env()
     raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))
+
+
+@click.command(
+    "doctor",
+    help="Check what a run depends on: config, runner CLI, data dir, sandbox, budget, model "
+    "endpoint, hosts, web, service. One line each (✓ ok, ! warning, ✗ failing, with the fix); "
+    "exits 1 when a check fails.\n\n\b\nExamples:\n  looop doctor\n  looop doctor --json",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the checks as a JSON list of {name, ok, level, detail, fix}.",
+)
+def doctor_cmd(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    # the config check says what is wrong with the config; its stderr warning would say it twice
+    ctx = replace(ctx, events=replace(ctx.events, warn_to=None))
+    checks = run_checks(ctx, running)
+    if as_json:
+        click.echo(jsonio.dumps([c.as_json() for c in checks], ensure_ascii=False))
+    else:
+        for c in checks:
+            click.echo(c.line())
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
+
+
+def foreground() -> int:
+    """Bare `looop`: start the pulse and stream its log, or attach to one already running.
+    Ctrl-C (or SIGTERM) stops only what this command started; a viewer merely detaches."""
+    ctx = make_ctx()
+    tty = sys.stdout.isatty()
+    res = start_detached(ctx, color=colour_on(tty, ctx.env))
+    owner = res.started  # this command started the pulse: its Ctrl-C stops it
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = sig.signal(sig.SIGTERM, on_term)
+    code = 0
+    try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
+        if owner:
+            click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
+        elif res.restarting:
+            click.echo(
+                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
+        else:
+            click.echo(
+                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        follow(ctx.paths.data, PULSE, 0, True, out, ctx.clock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
+        if owner:
+            click.echo(f"looop: stopping — {_waiting(ctx)}; a second Ctrl-C abandons the beat")
+            sig.signal(sig.SIGINT, lambda _s, _f: _abandon(ctx))
+            try:
+                code = _tear_down(ctx, stop_all)
+            finally:
+                sig.signal(sig.SIGINT, sig.default_int_handler)
+        else:
+            click.echo("looop: detached; the pulse runs on (`looop down` stops it)")
+        sig.signal(sig.SIGTERM, old)
+    return code
+
+
+def _waiting(ctx: Ctx) -> str:
+    """What the stop waits for, as the pulse's events.jsonl tells it."""
+    beat = last_beat(beat_records(str(ctx.paths.data)), ctx.clock, holding=True)
+    outcome = beat["outcome"] if beat is not None else ""
+    return {
+        "deciding": "waiting for the pulse's runner to decide",
+        "running": "waiting for the pulse to finish its beat",
+    }.get(outcome, "waiting for the pulse to stop")
+
+
+def _abandon(ctx: Ctx) -> None:
+    """A second Ctrl-C: the pulse's second stop abandons its decide (loop/pulse.py)."""
+    holder = beat_holder(ctx.paths)
+    if holder is not None and holder[1].isdigit():
+        os.write(1, "looop: Ctrl-C again — abandoning the pulse's beat; no move runs\n".encode())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(holder[1]), sig.SIGINT)
+
+
+def _tear_down(ctx: Ctx, stop_all: Callable[[Ctx], DownResult]) -> int:
+    try:
+        down = stop_all(ctx)
+    except LooopError as e:
+        click.echo(f"looop: teardown failed: {e}", err=True)
+        return 1
+    if down.workers:
+        click.echo(f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})")
+    click.echo("looop: pulse stopped")
+    if down.survivors:
+        click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
+        return 1
+    return 0

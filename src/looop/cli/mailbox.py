@@ -1,5 +1,8 @@
 """`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer` (journaled as
-the user's, from the CLI, as the web and watch journal theirs)."""
+the user's, from the CLI, as the web and watch journal theirs), and the contract verbs' click
+faces (for --help and odd spellings; their plain spellings are served without click:
+contract/verbs.py): tell, told, claim, unclaim, and `cost` (the spend report, and `cost report
+KIND ID RUNNER USD` for workers: spend/report.py's and spend/record.py's work)."""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ import sys
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import body as read_body
+from looop.cli.app import make_ctx, words
 from looop.cli.commands import process_clock, process_env
-from looop.cli.steerwork import body as read_body
-from looop.cli.steerwork import words
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
+from looop.human.claims import run_lease
+from looop.human.leases import LeaseError
 from looop.human.mailbox import (
     answer,
     await_answer,
@@ -28,6 +32,8 @@ from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.human.tellsend import run_tell
 from looop.loop.asks import tag
+from looop.spend.record import USAGE, report_cost
+from looop.spend.report import GROUPINGS, SPANS, print_report
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
@@ -213,3 +219,52 @@ def tell_cmd(c: click.Context, worker: str, message: tuple[str, ...]) -> None:
 @click.argument("worker", required=False, shell_complete=idcomplete.workers)
 def told_cmd(worker: str | None) -> None:
     run_told(worker, process_env())
+
+
+def _run(verb: str, name: str, session: str | None) -> None:
+    env = process_env()
+    try:
+        code = run_lease(verb, name, session, env, process_clock(env).now())
+    except LeaseError as e:
+        raise LooopError(str(e)) from None
+    raise SystemExit(code)
+
+
+@click.command("claim", help="Take a lease atomically; exit 1 if a live session holds it.")
+@click.argument("name", shell_complete=idcomplete.claims)
+@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
+def claim_cmd(name: str, session: str | None) -> None:
+    _run("claim", name, session)
+
+
+@click.command("unclaim", help="Release a lease (exit 1 if another live session holds it).")
+@click.argument("name", shell_complete=idcomplete.claims)
+@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
+def unclaim_cmd(name: str, session: str | None) -> None:
+    _run("unclaim", name, session)
+
+
+@click.command(
+    "cost",
+    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|model|"
+    "day] [--json]. Preset CLI workers are metered from their own records each beat; "
+    "others record theirs: looop cost report KIND ID RUNNER USD.",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("args", nargs=-1)
+@click.option("--by", type=click.Choice(GROUPINGS), default="kind", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    # `cost report KIND ID RUNNER USD`, or the seed's `_ cost KIND ID RUNNER USD`
+    if args and args[0] == "report":
+        args = args[1:]
+        if len(args) != 4:
+            raise click.UsageError(USAGE)
+    if len(args) == 4:
+        report_cost(str(ctx.paths.data), ctx.clock.now(), *args, env=ctx.env)
+        return
+    if len(args) > 1 or (args and args[0] not in SPANS):
+        raise click.UsageError(f"unknown span {' '.join(args)!r}: use today, week or all")
+    span = args[0] if args else "today"
+    print_report(str(ctx.paths.data), ctx.clock, span, by, as_json)

@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, seconds
 from looop.cli.commands import process_env
-from looop.cli.params import seconds
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.revive import revive
@@ -52,7 +51,7 @@ def _rows(all_sessions: bool) -> list[dict[str, Any]]:
 @click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
 @click.option("--interval", "-n", type=seconds(0.2, 3600), default=2.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
+def list_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
     if as_json:
         click.echo(fleet_json(_rows(all_sessions)))
         return

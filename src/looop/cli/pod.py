@@ -28,9 +28,7 @@ def _in_pod() -> None:
         )
 
 
-@click.group("pod", hidden=True, help="Plumbing inside a Kubernetes worker's container.")
-def pod_group() -> None:
-    pass
+pod_group = click.Group("pod", hidden=True, help="Plumbing inside a Kubernetes worker's container.")
 
 
 def _size(spelled: str) -> tuple[int, int]:

@@ -1,6 +1,8 @@
-"""The read verbs: status, journal, runs, help, version. A module of their own, apart from the
-pulse's lifecycle verbs, so `looop journal` and `looop runs` load what reading needs and not
-the pulse, the demo, doctor and the web daemon (about 150 of looop's modules) to print a file."""
+"""The read verbs: journal, runs (the decide runs archived in runs/, one shown, or replayed with
+another decider: loop/replay.py), help, version, and completion (the shell's script, by click
+itself; `config` its first spelling, hidden). A module of their own, apart from the pulse's
+lifecycle verbs, so `looop journal` and `looop runs` load what reading needs and not the
+pulse, the demo, doctor and the web daemon (about 150 of looop's modules) to print a file."""
 
 from __future__ import annotations
 
@@ -10,18 +12,21 @@ import select
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
+from click.shell_completion import get_completion_class
 
 import looop
 from looop.act.journal import journal_row
-from looop.cli.app import make_ctx
+from looop.cli.app import count, make_ctx, progress_line
 from looop.cli.commands import ALIASES
-from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
+from looop.home.errors import LooopError
+from looop.loop.runs import list_runs, show_run
 from looop.seed import package_text
 
 
@@ -216,3 +221,123 @@ def _follow_journal(
         select.select([], [], [], poll_s)  # a journal has no change signal to block on
         for ln in follower.lines():
             click.echo(_journal_json(ln) if as_json else ln)
+
+
+@click.command(
+    "runs",
+    help="List recent decide runs, `runs show ID` for one, or `runs replay [ID…]` to send "
+    "recorded prompts to another decider (--runner, --command, --playbook) and compare its "
+    "moves with the recorded ones; nothing is executed.",
+)
+@click.argument("show", required=False, type=click.Choice(["show", "replay"]))
+@click.argument("run_ids", nargs=-1)
+@click.option("-n", "limit", type=count(1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--last", type=count(1), default=None, help="replay: the last N decides.")
+@click.option("--runner", default=None, help="replay: a configured runner to decide.")
+@click.option("--command", default=None, help="replay: a tick command line to decide.")
+@click.option(
+    "--playbook",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="replay: this file in place of the prompts' PLAYBOOK.",
+)
+def runs_cmd(
+    show: str | None, run_ids: tuple[str, ...], limit: int, as_json: bool, **replay_opts: Any
+) -> None:
+    ctx = make_ctx(events_to=None)
+    if show == "replay":  # replay_opts: last, runner, command, playbook
+        _replay(ctx, run_ids, as_json, **replay_opts)
+        return
+    run_id = run_ids[0] if run_ids else None
+    if len(run_ids) > 1:
+        raise click.UsageError("`looop runs show` takes one run id — `looop runs` lists them")
+    if show:
+        if not run_id:
+            raise click.UsageError("`looop runs show` needs a run id — `looop runs` lists them")
+        info = show_run(ctx, run_id)
+        if as_json:
+            click.echo(jsonio.dumps(info, indent=2, sort_keys=True))
+            return
+        click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
+        click.echo(f"prompt:  {info['prompt']}")
+        click.echo(f"output:  {info['output']}")
+        click.echo("")
+        click.echo(info["output_text"].rstrip() or "(no output)")
+        return
+    rows = list_runs(ctx, limit)
+    if as_json:
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+    for r in rows:
+        click.echo(f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip())
+
+
+def _replay(
+    ctx: Ctx,
+    ids: tuple[str, ...],
+    as_json: bool,
+    last: int | None,
+    runner: str | None,
+    command: str | None,
+    playbook: str | None,
+) -> None:
+    """`looop runs replay`: the comparison as a table (progress on stderr), or `--json`."""
+    from looop.loop import replay  # lazy: a decider's whole machinery, for a replay only
+
+    if ids and last is not None:
+        raise click.UsageError("give run ids or --last N, not both")
+    if runner is not None and command is not None:
+        raise click.UsageError("give --runner or --command, not both")
+    if runner is None and command is None and playbook is None:
+        raise click.UsageError(
+            "say what decides instead: --runner R, --command CMD or --playbook FILE"
+        )
+    cfg = ctx.config()
+    who = replay.runner_for(cfg, runner, command)
+    text = None if playbook is None else Path(playbook).read_text(errors="replace")
+    runs = replay.recorded_runs(ctx, ids, last)
+    if not runs:
+        raise LooopError("no decide runs to replay yet — `looop runs` lists them")
+    rows = replay.replay(ctx, ctx.knobs(cfg), cfg, who, runs, text, progress_line())
+    rep = replay.report(rows, who.name)
+    click.echo(
+        jsonio.dumps(rep, indent=2, sort_keys=True) if as_json else replay.table(rep), nl=as_json
+    )
+    if rep["failed"]:
+        raise SystemExit(1)
+
+
+SHELLS = ["zsh", "bash", "fish"]
+
+
+def _print_script(shell: str | None) -> None:
+    if shell is None:
+        raise click.UsageError(
+            'name a shell: eval "$(looop completion zsh)" (or bash, fish) in your rc file'
+        )
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "looop", "_LOOOP_COMPLETE").source())
+
+
+@click.command(
+    "completion", help='Print a shell completion script: eval "$(looop completion zsh)".'
+)
+@click.argument("shell", required=False, type=click.Choice(SHELLS))
+def completion_cmd(shell: str | None) -> None:
+    _print_script(shell)
+
+
+@click.command("config", hidden=True, help="The old spelling of `looop completion`.")
+@click.argument("shell", required=False, type=click.Choice(SHELLS))
+def config_cmd(shell: str | None) -> None:
+    if shell is None:  # someone after the config file, not a completion script
+        raise click.UsageError(
+            "`looop config zsh|bash|fish` is the old spelling of `looop completion zsh`; the "
+            "config file is described by `looop help config` (`looop status` names its path)"
+        )
+    _print_script(shell)

@@ -1,29 +1,40 @@
 """`looop review ID`: a worker's change as a reviewer reads it (workers/review.py), coloured and
 paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LINE TEXT` and
 `--comment-all TEXT` add to the round being drafted (or `--edit`: written under the diff's
-lines in $VISUAL/$EDITOR, cli/reviewedit.py), `--send` delivers it to the worker
-(journaled as the user's, from the CLI)."""
+lines in the reviewer's editor, parsed back by workers/reviewsend.py; a refused file is kept
+and opens again, so nothing written is lost), `--send` delivers it to the worker. And
+`looop land ID`: a human lands the change (act/landing.py), merged into its base in the
+user's repository or pushed with a pull request opened (--pr). Both journaled as the user's,
+from the CLI."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import click
 
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
+from looop.act.landing import Approved, Landed
+from looop.act.landlocal import Here
+from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.reviewedit import edit
+from looop.cli.steermove import steer
 from looop.core.context import Ctx
-from looop.home import jsonio
+from looop.home import jsonio, store
+from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
 from looop.workers import attempts, reviewrounds, reviewsend
 from looop.workers.ids import normalise_target
-from looop.workers.review import Review
+from looop.workers.review import RepoChange, Review
 from looop.workers.reviewgit import Commit, FileChange
-from looop.workers.reviewrounds import Round
+from looop.workers.reviewrounds import Round, rounds_file
 
 _VERIFY = {
     "passed": ("passed", "green"),
@@ -50,15 +61,22 @@ class _Out:
 def _head(out: _Out, r: Review) -> None:
     out.add(f"worker {r.wid} · branch {r.branch} · {r.base[:12]}..{r.tip[:12]}", bold=True)
     out.add(f"repo {r.repo}")
-    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
-    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
-    out.add(f"verify: {said}{extra}", fg=fg)
-    if r.moved:
-        out.add("the branch moved: it is not where the worker's checkout left it", fg="red")
-    if r.uncommitted:
-        out.add("its worktree holds uncommitted work (not part of this change)", fg="yellow")
+    _verify(out, r)
+    _marks(out, r, "")
     if r.landed:
         out.add(f"{r.landed} — nothing left to land", fg="green")
+
+
+def _verify(out: _Out, r: Review) -> None:
+    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
+    out.add(f"verify: {said}" + (f" ({r.verify.cmd})" if r.verify.cmd else ""), fg=fg)
+
+
+def _marks(out: _Out, each: Review | RepoChange, pad: str) -> None:
+    if each.moved:
+        out.add(f"{pad}the branch moved: it is not where the worker's checkout left it", fg="red")
+    if each.uncommitted:
+        out.add(f"{pad}its worktree holds uncommitted work (not part of this change)", fg="yellow")
 
 
 def _rounds(out: _Out, r: Review) -> None:
@@ -93,9 +111,7 @@ def _stat(out: _Out, commits: tuple[Commit, ...], files: tuple[FileChange, ...],
 def _several(out: _Out, r: Review) -> None:
     """The head and stat of a change across several repositories: verify once, then each."""
     out.add(f"worker {r.wid} · {len(r.repos)} repositories", bold=True)
-    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
-    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
-    out.add(f"verify: {said}{extra}", fg=fg)
+    _verify(out, r)
     for each in r.repos:
         out.add("")
         out.add(
@@ -103,10 +119,7 @@ def _several(out: _Out, r: Review) -> None:
             f"{each.base[:12]}..{each.tip[:12]}",
             bold=True,
         )
-        if each.moved:
-            out.add("  the branch moved: it is not where the worker's checkout left it", fg="red")
-        if each.uncommitted:
-            out.add("  its worktree holds uncommitted work (not part of this change)", fg="yellow")
+        _marks(out, each, "  ")
         _stat(out, each.commits, each.files, "  ")
 
 
@@ -247,3 +260,150 @@ def _seen(ctx: Ctx, wid: str) -> Review:
     r = change_of(ctx, wid).review()
     reviewrounds.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
     return r
+
+
+DEFAULT_EDITOR = "vi"
+
+
+def editor_of(env: dict[str, str]) -> str:
+    """The reviewer's editor: $VISUAL, else $EDITOR, else vi (empty ones skipped)."""
+    for name in ("VISUAL", "EDITOR"):
+        if env.get(name, "").strip():
+            return env[name].strip()
+    return DEFAULT_EDITOR
+
+
+def edit_file(ctx: Ctx, wid: str) -> Path:
+    """Where the file being edited stands: beside the worker's rounds, so a refused one stays."""
+    return rounds_file(ctx, wid).with_name(f"{wid}.edit.txt")
+
+
+def _run_editor(ctx: Ctx, path: Path) -> None:
+    """The editor on `path`, on this terminal; one line when it does not run or fails. The
+    command is a shell's words, as git runs it (`code --wait`, `emacs -nw`)."""
+    env = ctx.child_env()
+    editor = editor_of(env)
+    argv = ["sh", "-c", f'{editor} "$@"', editor, str(path)]
+    try:
+        code = subprocess.run(argv, env=env, check=False).returncode
+    except OSError as e:
+        code, why = 127, str(e)
+    else:
+        why = "not found" if code == 127 else f"it ended with exit {code}"
+    if code != 0:
+        raise LooopError(
+            f"the editor {editor!r} did not run ({why}) — set $VISUAL or $EDITOR to one that "
+            "does; nothing was added"
+        )
+
+
+def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
+    """The round with what the reviewer wrote added, or why nothing was. `c`: where the
+    worker's checkouts are (its change read there)."""
+    d = reviewsend.draft(c.review())
+    path = edit_file(ctx, wid)
+    kept = path.exists()
+    if not kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.atomic_write(path, d.text)
+    try:
+        _run_editor(ctx, path)
+    except LooopError:
+        if not kept:
+            path.unlink(missing_ok=True)
+        raise
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        got = reviewsend.parse(d, text)
+        if got.nothing:
+            path.unlink(missing_ok=True)
+            return got.nothing
+        rd = c.comment(list(got.on_lines), list(got.on_all))
+    except LooopError as e:
+        raise LooopError(
+            f"{e} — what you wrote is kept in {path} and opens again with --edit (delete it "
+            "to start afresh)"
+        ) from None
+    path.unlink(missing_ok=True)
+    return rd
+
+
+@click.command(
+    "land",
+    help="Land worker ID's change as your last `looop review ID` showed it: merge its branch "
+    "into its base in your repository (a fast-forward or a merge commit, as land.merge "
+    "configures), or push it and open a pull request (--pr, land.pr_command). A branch that "
+    "moved since that review is refused. A human's action: no decision can do it.",
+)
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.option(
+    "--merge", "mode", flag_value="merge", help="A merge commit, whatever the config says."
+)
+@click.option(
+    "--ff", "mode", flag_value="ff", help="A fast-forward only, whatever the config says."
+)
+@click.option("--pr", "mode", flag_value="pr", help="Push the branch and open a pull request.")
+@click.option("--into", metavar="BRANCH", help="The base branch (default: your checkout's).")
+@click.option(
+    "--repo",
+    "repo",
+    metavar="NAME",
+    help="Of a worker of several repositories, land only this one (its folder's name).",
+)
+@click.option(
+    "--at",
+    metavar="SHA",
+    help="Land this commit of the branch (of --repo NAME's, for a worker of several), not the "
+    "tip your last review showed: later commits stay unlanded.",
+)
+@click.option(
+    "--pick",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Of ID's attempts (ID.1, ID.2 …), land ID.N and stop the others (branches kept).",
+)
+@click.option("--force", is_flag=True, help="--pick an attempt still running or failing verify.")
+@click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
+def land_cmd(
+    worker_id: str,
+    mode: str | None,
+    into: str | None,
+    repo: str | None,
+    at: str | None,
+    pick: int | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    ctx = make_ctx(events_to=None)
+    actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
+    wid = group = normalise_target(worker_id)
+    others: list[dict[str, Any]] = []
+    if pick is not None or attempts_of(str(ctx.paths.data), group):
+        wid, others = attempts.pick(ctx, group, pick or 0, force)
+    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
+    ok = Approved({repo or "": at}, exactly=True) if at else Approved(reviewrounds.seen(ctx, wid))
+    knobs = ctx.knobs()
+    done = c.land(knobs, mode, into, actor, repo, at=ok)
+    if pick is not None:
+        said = ", ".join(f"{o['id']} {o['outcome']} (verify {o['verify']})" for o in others)
+        append_journal(ctx, knobs, f"{actor}: picked attempt {wid} of {group}; the others: {said}")
+        for o in others:
+            if o["alive"]:  # its worktree then kept or cleaned as any stopped worker's
+                steer(
+                    ctx, {"action": "kill_worker", "id": o["id"], "reason": f"{wid} picked"}, None
+                )
+    if as_json:
+        click.echo(jsonio.dumps(asdict(done), indent=2))
+        return
+    for each in done.repos or (done,):
+        click.echo(_landed(each))
+
+
+def _landed(done: Landed) -> str:
+    of = f"repo {done.name}: " if done.name else ""
+    if done.mode == "pr":
+        return f"{of}pushed {done.branch} and opened a pull request into {done.into}: {done.url}"
+    how = "fast-forwarded" if done.mode == "ff" else "merged"
+    return (
+        f"{of}landed worker {done.wid}: {done.branch} {how} into {done.into} at {done.commit[:12]}"
+    )

@@ -1,15 +1,16 @@
-"""The click root group with lazily imported subcommands."""
+"""The click root group with lazily imported subcommands, and what --help shows of each beyond
+its options (cli/verbs.txt)."""
 
 from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SHORT, Entry
-from looop.cli.examples import attach, epilog
+from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
 from looop.cli.failure import fail
 from looop.home.clock import Clock
 from looop.home.errors import LooopError, nearest
@@ -36,6 +37,48 @@ FOREIGN: dict[str, tuple[str, ...]] = {
     "create": ("worker start", "goal write"),
     "info": ("status",),
 }
+
+
+def _read_verbs(text: str) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
+    """cli/verbs.txt: each command path's row in `looop --help` (`short:`), its examples and
+    the words of a --json that says nothing of its own (`json:`)."""
+    short: dict[str, str] = {}
+    examples: dict[str, list[str]] = {}
+    json_help: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            key = line[1:-1]
+        elif line.startswith(("short: ", "json: ")):
+            kind, _, said = line.partition(": ")
+            (short if kind == "short" else json_help)[key] = said
+        elif line and not line.startswith("#"):
+            examples.setdefault(key, []).append(line)
+    return short, examples, json_help
+
+
+SHORT, EXAMPLES, JSON_HELP = _read_verbs(
+    Path(__file__).with_name("verbs.txt").read_text(encoding="utf-8")
+)
+
+
+def epilog(key: str) -> str | None:
+    lines = EXAMPLES.get(key)
+    # \b keeps click from rewrapping the lines into one paragraph
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
+
+
+def attach(cmd: click.Command, key: str) -> None:
+    """Give cmd (and a group's subcommands) its examples and --json words, where it has none.
+    key: the verb's own spelling (`worker list` for `ls`: cli/commands.ALIASES)."""
+    if cmd.epilog is None:
+        cmd.epilog = epilog(key)
+    for p in cmd.params:
+        if isinstance(p, click.Option) and "--json" in p.opts and not p.help:
+            p.help = JSON_HELP.get(key)
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            attach(sub, f"{key} {name}")
 
 
 def usage_error(msg: str) -> NoReturn:
@@ -106,11 +149,13 @@ class LazyGroup(click.Group):
             formatter.write(" " * formatter.current_indent + line + "\n")
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        family = COMMANDS.get(cmd_name)
+        if family is None:
             return None
-        mod, attr = target.split(":")
-        cmd = getattr(importlib.import_module(mod), attr)
+        # its module's NAME_cmd or NAME_group, NAME its own spelling (`ls`: `worker list`'s)
+        own = ALIASES.get(cmd_name, cmd_name).split()[-1].replace("-", "_")
+        mod = importlib.import_module(family)
+        cmd = getattr(mod, f"{own}_cmd", None) or getattr(mod, f"{own}_group")
         assert isinstance(cmd, click.Command)
         attach(cmd, ALIASES.get(cmd_name, HIDDEN.get(cmd_name, cmd_name)))
         return cmd
@@ -145,7 +190,7 @@ def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         # Every verb but the fast ones loads this module (each satellite call too).
         # lazy: only a bare `looop` needs the pulse's daemon machinery (~90 modules)
-        from looop.cli.foreground import foreground
+        from looop.cli.lifecycle import foreground
 
         ctx.exit(foreground())
 
@@ -188,7 +233,5 @@ def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) 
         usage_error(said if "--help`" in said else f"{said} (see `{where} --help`)")
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None
-    except LooopError:
-        raise
     if isinstance(rv, int) and rv:
         raise SystemExit(rv)

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 import looop
+from looop.cli.app import ctx_for
 from looop.cli.commands import process_clock, process_env
-from looop.cli.ctxbuild import ctx_for
 from looop.home import jsonio
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import (
@@ -57,10 +57,16 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     body = req if isinstance(req, dict) else {}
     # the metadata read (~30 ms) only for the answers that carry the version
     version = looop.__version__ if op == "hello" or body.get("v") != PROTOCOL else ""
-    if op in START_VERBS or op in THERE_VERBS or op in CHANGE_VERBS:
-        from looop.cli.satverbs import verbs_for  # lazy: git, worktrees, srt, landing
+    # a start's (`hello`, `spawn`, `verify`) and a worker's `diff`, and a far worker's review
+    # and landing, behind their own doors; `ls`, `screen`, `send` & co. need none of it
+    verbs = None
+    if op in THERE_VERBS:
+        from looop.act.landthere import there_verb  # lazy: git, landing
 
-        out = handle(ctx, op, body, version, verbs_for(op))
-    else:
-        out = handle(ctx, op, body, version)
+        verbs = there_verb
+    elif op in START_VERBS or op in CHANGE_VERBS:
+        from looop.remote.ssh.start import start_verb  # lazy: git, worktrees, srt
+
+        verbs = start_verb
+    out = handle(ctx, op, body, version, verbs)
     sys.stdout.write(jsonio.dumps(out) + "\n")

@@ -55,9 +55,9 @@ def _act(ctx: Ctx, svc: Service, action: str, run: bool) -> None:
         click.echo(f"  {step}")
 
 
-@click.group("service", help="Run the pulse for good under systemd (or launchd on macOS).")
-def service_group() -> None:
-    pass
+service_group = click.Group(
+    "service", help="Run the pulse for good under systemd (or launchd on macOS)."
+)
 
 
 _name = click.option("--name", default=None, help="Unit name after looop- (default: per data dir).")

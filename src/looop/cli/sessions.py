@@ -1,7 +1,8 @@
-"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag; and what
-every session verb shares: which session it means, and on which host it runs (the verbs that
-watch a session are cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of
-the worker's backend, wherever it runs (a pod's refusal is its engine's one line)."""
+"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag, and
+`worktrees` (the kept worktrees of finished workers); and what every session verb shares:
+which session it means, and on which host it runs (the verbs that watch a session are
+cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of the worker's
+backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
+from looop.views.beatlog import relative
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
+from looop.workers.kepttrees import kept_trees
 from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
 
@@ -31,6 +34,11 @@ from looop.workers.resume import restart_worker
 def target_sid(raw: str, drive: bool) -> str:
     """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
+
+
+def session_of(raw: str, drive: bool) -> tuple[Ctx, str]:
+    """The Ctx a session verb runs on and the session it means (see target_sid)."""
+    return make_ctx(events_to=None), target_sid(raw, drive)
 
 
 def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
@@ -111,10 +119,10 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"sent","offset"} (for expect).')
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
-    ctx = make_ctx(events_to=None)
+    ctx, target = session_of(sid, True)
     # Enter is CR, as a terminal sends it: raw-mode TUIs submit on it (the PTY maps it to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
-    res = worker_way(ctx, target_sid(sid, True)).send(target_sid(sid, True), line, False)
+    res = worker_way(ctx, target).send(target, line, False)
     if as_json:
         click.echo(jsonio.dumps(res, sort_keys=True))
 
@@ -128,8 +136,8 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    res = worker_way(ctx, target_sid(sid, True)).key(target_sid(sid, True), list(keys))
+    ctx, target = session_of(sid, True)
+    res = worker_way(ctx, target).key(target, list(keys))
     if as_json:
         click.echo(jsonio.dumps(res, sort_keys=True))
 
@@ -143,8 +151,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
         cols, rows = parse_size(size)
     except ValueError as e:
         raise LooopError(str(e)) from None
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     res = backend_for(ctx, target).resize(target, cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
@@ -157,8 +164,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
     _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
     done = restart_worker(ctx, ctx.knobs(), target)
@@ -190,8 +196,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
         parse_keys(detach_keys) if detach_keys else None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     way = backend_for(ctx, target)
     raise SystemExit(way.attach(target, passthrough, ctx.env, detach_keys))
 
@@ -200,8 +205,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, True)
+    ctx, target = session_of(sid, True)
     _emit(backend_for(ctx, target).detach(target), as_json, f"detached clients of {sid}")
 
 
@@ -229,8 +233,7 @@ def prune_cmd(dry_run: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("message", nargs=-1)
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
-    ctx = make_ctx(events_to=None)
-    s = target_sid(sid, True)
+    ctx, s = session_of(sid, True)
     text = " ".join(message) or "needs attention"
     flag(ctx.paths.data, s, text)
     click.echo(f"⚑ {s}: {text}")
@@ -239,7 +242,41 @@ def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
 @click.command("unflag", help="Lower a worker's ⚑.")
 @click.argument("sid", shell_complete=idcomplete.sessions)
 def unflag_cmd(sid: str) -> None:
-    ctx = make_ctx(events_to=None)
-    s = target_sid(sid, True)
+    ctx, s = session_of(sid, True)
     unflag(ctx.paths.data, s)
     click.echo(f"unflagged {s}")
+
+
+@click.command(
+    "worktrees",
+    help="List the worktrees of workers that no longer run: id, path, branch, dirty or "
+    "clean, kept for how long, when it expires (a dirty one is saved as a patch first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def worktrees_cmd(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    knobs = ctx.knobs()
+    now = ctx.clock.now()
+    rows = [k.row(now) for k in kept_trees(ctx, knobs)]
+    if as_json:
+        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no worktrees of workers that no longer run")
+        return
+    keep = knobs.num("worktree_keep_days")
+    for r in rows:
+        age = relative(-float(r["age_s"])) if isinstance(r["age_s"], int) else "—"
+        exp = r["expires_at"]
+        if isinstance(exp, int):
+            ends = f"expires {relative(exp - now)}"
+        elif r["state"] == "dirty":
+            ends = "kept until its session is reaped"
+        else:
+            ends = "removed when its session is reaped"
+        click.echo(f"{r['id']:<16} {r['state']:<10} {r['branch']:<24} kept {age:<10} {ends}")
+        click.echo(f"  {r['path']}")
+    click.echo(
+        f"a dirty worktree is kept {keep} days (worktree_keep_days), warned 2 days before, "
+        "then its work is saved as a patch under <data>/worktrees/ and it is removed"
+    )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import sys
 import time
+from typing import Any
 
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
-from looop.cli.params import MAX_OFFSET, count, since_time
-from looop.cli.sessions import duration_arg, target_sid, worker_way
+from looop.cli.app import MAX_OFFSET, count, make_ctx, since_time
+from looop.cli.sessions import duration_arg, session_of, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
@@ -219,30 +219,16 @@ def _follow(way: Backend, s: str, since: int | None, raw: bool, grep: str | None
 @click.option("--screen", is_flag=True, help="Match the rendered screen, not the log.")
 @click.option("--raw", is_flag=True, help="Match escape sequences too.")
 @click.option("--json", "as_json", is_flag=True)
-def expect_cmd(
-    sid: str,
-    pattern: str,
-    timeout: str | None,
-    since: int | None,
-    from_now: bool,
-    screen: bool,
-    raw: bool,
-    as_json: bool,
-) -> None:
+def expect_cmd(sid: str, pattern: str, timeout: str | None, as_json: bool, **how: Any) -> None:
     try:
         re.compile(pattern)
     except re.error as e:
         raise click.UsageError(f"bad regex {pattern!r}: {e}") from None
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, False)
-    code, matched, offset = worker_way(ctx, target).expect(
-        target,
-        pattern,
-        since=since,
-        from_now=from_now,
-        screen=screen,
-        raw=raw,
-        timeout_s=duration_arg(timeout, 30.0),
+    ctx, target = session_of(sid, False)
+    # how: since, from_now, screen, raw
+    way = worker_way(ctx, target)
+    code, matched, offset = way.expect(
+        target, pattern, timeout_s=duration_arg(timeout, 30.0), **how
     )
     if as_json:
         click.echo(jsonio.dumps({"matched": matched, "offset": offset, "code": code}))
@@ -256,8 +242,7 @@ def expect_cmd(
 @click.option("--settle", default="500ms", show_default=True)
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
-    ctx = make_ctx(events_to=None)
-    target = target_sid(sid, False)
+    ctx, target = session_of(sid, False)
     quiet, limit = duration_arg(settle, 0.5) or 0.0, duration_arg(timeout, 30.0)
     raise SystemExit(0 if worker_way(ctx, target).wait_idle(target, quiet, limit) else 124)
 

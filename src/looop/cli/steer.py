@@ -1,4 +1,5 @@
-"""Steering verbs: each builds a typed decision and runs it through the pulse's own executor."""
+"""Steering verbs: each builds a typed decision and runs it through the pulse's own executor
+(goal, sensor, playbook, run, and `schedule write|rm|list`: durable wake-ups)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,23 @@ import click
 from looop.act import goalarchive
 from looop.act.decision import Mover, check_id
 from looop.act.goalarchive import REASONS
-from looop.act.outcome import ExecError
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, words
 from looop.cli.commands import WRITE_ALIAS
-from looop.cli.params import JOURNAL_OPT, hidden_alias
-from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
-from looop.cli.steerwork import body, words
-from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.human import schedules
+from looop.human.schedules import path_of
 from looop.seed import pack
 from looop.sense.sensors import run_user_sensors
+from looop.sessions.durations import parse_duration
 from looop.views import outcomes
-
-_body = body  # the name the other verb modules import
 
 
 def _steer(
@@ -50,9 +47,16 @@ def _steer(
     click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 
-@click.group("goal", help="Write, remove (archive) or list goals (the desired state).")
-def goal_group() -> None:
-    pass
+def _written(parts: tuple[str, ...], what: str, blank: str, instead: str) -> str:
+    """What a write verb was given (words joined, or stdin), refused when blank (in the CLI's
+    own words: the action refuses it anyway, naming fields)."""
+    text = body(words(parts), what)
+    if not text.strip():
+        raise LooopError(f"the {blank} is empty — {instead}")
+    return text
+
+
+goal_group = click.Group("goal", help="Write, remove (archive) or list goals (the desired state).")
 
 
 @goal_group.command(
@@ -62,11 +66,8 @@ def goal_group() -> None:
 @click.argument("body", nargs=-1)
 @JOURNAL_OPT
 def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(body), "goal body"),
-        "goal body",
-        f"say what should be true, or remove the goal with `looop goal rm {goal_id}`",
-    )
+    instead = f"say what should be true, or remove the goal with `looop goal rm {goal_id}`"
+    text = _written(body, "goal body", "goal body", instead)
     _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
@@ -85,7 +86,7 @@ def _reason_opt(default: str) -> Callable[[Callable[..., Any]], Callable[..., An
 @_reason_opt("done")
 @JOURNAL_OPT
 def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
-    _archive(goal_id, reason, journal)
+    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
 
 
 # `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
@@ -94,16 +95,7 @@ def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
 @_reason_opt("dropped")
 @JOURNAL_OPT
 def goal_rm(goal_id: str, reason: str, journal: str | None) -> None:
-    _archive(goal_id, reason, journal)
-
-
-def _archive(goal_id: str, reason: str, journal: str | None) -> None:
-    try:
-        _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
-    except ExecError as e:
-        if "does not exist" not in str(e):
-            raise
-        raise LooopError(f"no goal '{goal_id}' (goals/{goal_id}.md) — `looop goal list`") from None
+    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
 
 
 @goal_group.command("list", help="List goals with their headline and last activity.")
@@ -152,11 +144,9 @@ def _archived_list(ctx: Ctx, as_json: bool) -> None:
             click.echo(f"{r['id']:<24} {r['reason']:<10} {ended:<16} {by:<8} {r['headline']}")
 
 
-@click.group(
+sensor_group = click.Group(
     "sensor", help="Write, remove, list or run sensors (scripts printing the world as JSON)."
 )
-def sensor_group() -> None:
-    pass
 
 
 @sensor_group.command(
@@ -166,11 +156,8 @@ def sensor_group() -> None:
 @click.argument("script", nargs=-1)
 @JOURNAL_OPT
 def sensor_write(name: str, script: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(script), "script"),
-        "sensor script",
-        f"give the script, or remove the sensor with `looop sensor rm {name}`",
-    )
+    instead = f"give the script, or remove the sensor with `looop sensor rm {name}`"
+    text = _written(script, "script", "sensor script", instead)
     _steer({"action": "write_sensor", "name": name, "script": text}, journal)
 
 
@@ -216,12 +203,7 @@ def sensor_add(kind: str | None, show: bool, **opts: Any) -> None:
 @click.argument("name", shell_complete=idcomplete.sensors)
 @JOURNAL_OPT
 def sensor_rm(name: str, journal: str | None) -> None:
-    try:
-        _steer({"action": "remove_sensor", "name": name}, journal)
-    except ExecError as e:
-        if "does not exist" not in str(e):
-            raise
-        raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`") from None
+    _steer({"action": "remove_sensor", "name": name}, journal)
 
 
 @sensor_group.command(
@@ -264,10 +246,7 @@ def sensor_list(as_json: bool) -> None:
 def _shell_sandbox(ctx: Ctx) -> SandboxPolicy | None:
     """shell_policy's sandbox, which every sensor but a human's runs under; None: the config
     cannot be read (such a sensor then does not run)."""
-    try:
-        return ctx.config().shell_policy.sandbox
-    except LooopError:
-        return None
+    return from_config(ctx, lambda cfg: cfg.shell_policy.sandbox, None)
 
 
 def _provenance(ctx: Ctx, script: Path, sandbox: SandboxPolicy | None) -> tuple[str, bool]:
@@ -307,9 +286,7 @@ def sensor_run(name: str | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@click.group("playbook", help="Replace the PLAYBOOK or list its history.")
-def playbook_group() -> None:
-    pass
+playbook_group = click.Group("playbook", help="Replace the PLAYBOOK or list its history.")
 
 
 @playbook_group.command(
@@ -318,11 +295,7 @@ def playbook_group() -> None:
 @click.argument("body", nargs=-1)
 @JOURNAL_OPT
 def playbook_write(body: tuple[str, ...], journal: str | None) -> None:
-    text = _nonblank(
-        _body(words(body), "PLAYBOOK body"),
-        "PLAYBOOK",
-        "write the loop's priorities and guardrails",
-    )
+    text = _written(body, "PLAYBOOK body", "PLAYBOOK", "write the loop's priorities and guardrails")
     _steer({"action": "write_playbook", "body": text}, journal)
 
 
@@ -369,3 +342,136 @@ for _group, _write in ((goal_group, goal_write), (sensor_group, sensor_write)):
 hidden_alias(playbook_group, playbook_write, WRITE_ALIAS)
 goal_group.add_command(goal_list, "ls")  # as `schedule ls`
 sensor_group.add_command(sensor_list, "ls")
+
+
+def _whole_seconds(text: str, flag: str) -> int:
+    """Whole seconds; past ten years saturates there (said on stderr), as v1.0's does."""
+    try:
+        secs = parse_duration(text, most=schedules.FAR_S)
+    except ValueError as e:
+        raise click.UsageError(f"{flag}: {e}") from None
+    if secs is None or secs < 1:
+        raise click.UsageError(f"{flag} must be at least 1s (e.g. 90, 10m, 2h, 1d)")
+    if secs >= schedules.FAR_S:
+        click.echo(f"{flag} {text}: past ten years, so ten years", err=True)
+    return round(secs)
+
+
+schedule_group = click.Group(
+    "schedule", help="Durable wake-ups: once, every N, or a cron line in a time zone."
+)
+
+
+@schedule_group.command(
+    "write",
+    help="Create or replace schedules/NAME.json. Give one of --in, --every or --cron. "
+    "Durations take 90, 10m, 2h, 1d. A due schedule wakes the loop once per period; "
+    "periods missed while the pulse was down fire once.",
+)
+@click.argument("name", shell_complete=idcomplete.schedules)
+@click.option("--in", "in_", metavar="DURATION", help="Once, this long from now.")
+@click.option("--every", metavar="DURATION", help="Repeatedly, every DURATION (>= 60s).")
+@click.option("--cron", metavar="EXPR", help="Repeatedly, on a 5-field cron line.")
+@click.option("--tz", metavar="ZONE", help="IANA zone for --cron (default: local time).")
+@click.option("--note", default="", help="What to do when it is due (the decider reads it).")
+@JOURNAL_OPT
+def schedule_write(
+    name: str,
+    in_: str | None,
+    every: str | None,
+    cron: str | None,
+    tz: str | None,
+    note: str,
+    journal: str | None,
+) -> None:
+    given = [f for f, v in (("--in", in_), ("--every", every), ("--cron", cron)) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError(
+            "give exactly one of --in DURATION, --every DURATION or --cron EXPR"
+            + (f" (got {' and '.join(given)})" if given else "")
+        )
+    if tz is not None and cron is None:
+        raise click.UsageError("--tz applies only to --cron")
+    obj: dict[str, Any] = {"action": "write_schedule", "name": name, "note": note}
+    if in_ is not None:
+        obj["in_s"] = _whole_seconds(in_, "--in")
+    elif every is not None:
+        obj["every_s"] = _whole_seconds(every, "--every")
+        if obj["every_s"] < 60:
+            raise click.UsageError(
+                "--every must be at least 60s; for a sooner look use `looop tick`"
+            )
+    else:
+        obj["cron"] = cron
+        if tz is not None:
+            obj["tz"] = tz
+    _steer(obj, journal)
+    _show_next(name)
+
+
+def _show_next(name: str) -> None:
+    ctx = make_ctx(events_to=None)
+    for n, rec, _why in schedules.load_all(ctx.paths.schedules):
+        if n == name and rec is not None:
+            now = ctx.clock.now()
+            fires = schedules.first_fires(rec, ctx.clock, 3 if "at" not in rec else 1)
+            for i, t in enumerate(fires):
+                label = "next" if i == 0 else "then"
+                when = schedules.fire_stamp(rec, ctx.clock, t)
+                click.echo(f"  {label}: {when} (in {schedules.in_words(t - now)})")
+
+
+@schedule_group.command("rm", help="Remove a schedule.")
+@click.argument("name", shell_complete=idcomplete.schedules)
+@JOURNAL_OPT
+def schedule_rm(name: str, journal: str | None) -> None:
+    check_id("schedule", name)
+    ctx = make_ctx(events_to=None)
+    if not path_of(ctx.paths.schedules, name).exists():
+        raise LooopError(f"no schedule named '{name}' — `looop schedule list` shows them")
+    _steer({"action": "drop_schedule", "name": name}, journal)
+
+
+@schedule_group.command("list", help="List schedules: when, state, next due time, note.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def schedule_list(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    now = ctx.clock.now()
+    rows = []
+    # what each has fired (the beat's marks): after a wall clock step the next due is where
+    # the pulse fires it, not where the stepped clock alone would put it
+    marks = schedules.load_marks(ctx.paths.schedule_marks)
+    for name, rec, why in schedules.load_all(ctx.paths.schedules):
+        r = schedules.reading(name, rec, why, ctx.clock, marks.get(name))
+        rows.append(
+            {
+                "name": name,
+                "kind": r.kind,
+                "when": schedules.describe(rec, ctx.clock) if rec and r.kind != "invalid" else "",
+                "signal": r.signal,
+                "due": r.signal == "due" or (isinstance(r.signal, dict) and "fired" in r.signal),
+                "next_due_unix": int(r.next_due) if r.next_due is not None else None,
+                "detail": r.detail,
+                "record": rec,
+            }
+        )
+    if as_json:
+        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no schedules — `looop schedule write NAME --in 2h --note 'check CI'`")
+        return
+    for row in rows:
+        if row["kind"] == "invalid":
+            click.echo(f"{row['name']:<20} INVALID  {row['detail'].get('error', '')}")
+            continue
+        nd = row["next_due_unix"]
+        nxt = f"next in {schedules.in_words(nd - now)}" if nd is not None else "no next"
+        state = "due" if row["signal"] == "due" else nxt
+        note = row["detail"].get("note") or ""
+        click.echo(f"{row['name']:<20} {row['when']:<40} {state:<18} {note[:60]}".rstrip())
+
+
+schedule_group.add_command(schedule_list, "ls")
+schedule_group.add_command(schedule_rm, "drop")
+hidden_alias(schedule_group, schedule_write, WRITE_ALIAS)  # v1.0's `schedule w`

@@ -1,5 +1,5 @@
 """One decision run as the human: the move behind the steering verbs (cli/steer.py), `looop
-kill` and `worker start` (cli/startwork.py), with the executor loaded at the top. Only what
+kill` and `worker start` (cli/workers.py), with the executor loaded at the top. Only what
 moves imports this module: `looop kill` is here, so a kill loads no other verb's modules."""
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from looop.act.executor import execute
 from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj  # not act.actions: only this move's module
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
-from looop.cli.params import JOURNAL_OPT
+from looop.cli.app import JOURNAL_OPT, make_ctx
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError
@@ -109,6 +108,6 @@ def _show_shell_output(path: Path) -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--reason", default="", help="Why (journaled).")
 @JOURNAL_OPT
-def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
+def kill_cmd(worker_id: str, reason: str, journal: str | None) -> None:
     obj = {"action": "kill_worker", "id": worker_id, "reason": reason}
     click.echo(steer(make_ctx(), obj, journal))

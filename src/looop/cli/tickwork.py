@@ -14,9 +14,6 @@ from types import FrameType
 import click
 
 from looop.cli.app import make_ctx
-from looop.cli.commands import process_clock, process_env
-from looop.cli.ctxbuild import ctx_for
-from looop.home.clock import Clock, clock_for
 from looop.home.errors import LooopError
 from looop.loop.tick import dry_run_ctx, tick, tick_once
 from looop.seed import ensure_data_dir
@@ -27,20 +24,9 @@ FAILED = ("failed", "error", "budget", "capped")
 BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
 
 
-def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
-    """One foreground beat; SystemExit(1) when it failed or erred."""
-    status = beat_here(env, clock, force)
-    if status == "abandoned":
-        raise SystemExit(130)  # a human's Ctrl-C ended it
-    if status in FAILED or (force and status == "limited"):
-        raise SystemExit(1)
-    if status == "backoff":
-        sys.stderr.write(BACKOFF_HINT)
-
-
-def beat_here(env: dict[str, str], clock: Clock | None, force: bool) -> str:
+def _beat_here(force: bool) -> str:
     """One foreground beat; its outcome's status."""
-    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
+    ctx = make_ctx(events_to="stderr")
     ensure_data_dir(ctx.paths)
 
     def on_int(_signum: int, _frame: FrameType | None) -> None:
@@ -88,8 +74,13 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
         _dry_run_tick()
         return
 
-    env = process_env()
-    run_tick(env, process_clock(env), force)
+    status = _beat_here(force)
+    if status == "abandoned":
+        raise SystemExit(130)  # a human's Ctrl-C ended it
+    if status in FAILED or (force and status == "limited"):
+        raise SystemExit(1)
+    if status == "backoff":
+        sys.stderr.write(BACKOFF_HINT)
 
 
 def _dry_run_tick() -> None:

@@ -8,8 +8,7 @@ import click
 
 from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
-from looop.cli.params import since_time
+from looop.cli.app import make_ctx, since_time
 from looop.home.errors import LooopError
 from looop.sessions.state import validate_id
 from looop.web.actions import Acting

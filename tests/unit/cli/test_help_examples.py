@@ -1,7 +1,7 @@
 """Every verb's --help shows an example a user can paste, and says what its --json prints.
 
 The walk reads the click tree as `looop --help` does (the lazy root loads each verb), so a
-verb added to cli/commands.py or to a group without an entry in cli/examples.py fails here."""
+verb added to cli/commands.py or to a group without an entry in cli/verbs.txt fails here."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 
 import looop.cli
 from looop.cli.commands import HIDDEN
-from looop.cli.examples import EXAMPLES
-from looop.cli.root import cli, did_you_mean
+from looop.cli.root import EXAMPLES, cli, did_you_mean
 
 pytestmark = pytest.mark.unit
 
@@ -145,9 +144,10 @@ def test_no_example_is_kept_for_a_verb_that_is_gone() -> None:
 
 
 def test_the_verb_list_says_what_each_verb_says_of_itself() -> None:
-    """`looop --help` reads its rows from cli/commands.py's SHORT, loading no verb: each row
-    is the verb's own first sentence, and every verb it shows has one."""
-    from looop.cli.commands import ALIASES, SHORT
+    """`looop --help` reads its rows from cli/verbs.txt (cli/root.py's SHORT), loading no
+    verb: each row is the verb's own first sentence, and every verb it shows has one."""
+    from looop.cli.commands import ALIASES
+    from looop.cli.root import SHORT
 
     shown = {tuple(path): cmd for path, cmd in _tree() if len(path) == 1}
     verbs = {path[0]: cmd for path, cmd in shown.items() if path[0] not in ALIASES}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.cost import render_report
 from looop.home.clock import Clock
 from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
 from looop.home.errors import LooopError
@@ -21,7 +20,7 @@ from looop.spend.days import Days, Held
 from looop.spend.meter import CostMeter
 from looop.spend.prices import DEFAULT_PRICES, command_model, command_word
 from looop.spend.record import append_cost
-from looop.spend.report import GROUPINGS, SPANS
+from looop.spend.report import GROUPINGS, SPANS, render_report
 from looop.spend.statusspend import (
     DECIDE_HOLD_S,
     UNMETERED_LIMIT,

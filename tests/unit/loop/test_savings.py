@@ -9,9 +9,9 @@ import io
 import json
 import os
 
+from looop.spend.costspan import render_report
 from prometheus_client import CollectorRegistry, generate_latest
 
-from looop.cli.cost import render_report
 from looop.core.context import Ctx
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record

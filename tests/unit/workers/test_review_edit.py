@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.cli.reviewedit import editor_of
+from looop.cli.review import editor_of
 from looop.home.errors import LooopError
 from looop.workers.review import RepoChange, Review, Verify
 from looop.workers.reviewgit import FileChange, Hunk

@@ -24,7 +24,7 @@ pytest.importorskip("kubernetes")
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, execute
-from looop.cli.ctxbuild import ctx_for
+from looop.cli.app import ctx_for
 from looop.core.context import Ctx
 from looop.remote import tokens
 from looop.remote.kube import manifests as mf
