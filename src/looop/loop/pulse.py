@@ -36,7 +36,7 @@ from looop.loop.tick import busy_message as busy_message
 from looop.loop.tick import tick_once as tick_once
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
-from looop.sense.sensors import sensor_watches, worker_watches
+from looop.sense.watches import sensor_watches, worker_watches
 from looop.views.status import CLOCK_WAKES, beat_holder
 
 NUDGE_MIN_SECS = 5
