@@ -3,7 +3,7 @@ loaded only when the world changed, and its settling); `pulse` is the long-runni
 beats on a cadence (its signs of life: `heartbeat`; its memory for soaks: `pulsememory`; the
 temps a killed write left: `temps`), and `daemon` its `up`/`down` under a supervisor with a
 heartbeat watchdog. Around them: the world hash (`world`), backoff and failure memory
-(`guards`), flap damping, provider limits (`limited`, `limithit`) and the fleet's usage
-windows (`windowwork`), worker metering (`workmeter`, reading each CLI's own records with
-`clirecords` and a custom worker's own reports with `reported`), housekeeping, alerts, `doctor`
-and `init` (`setup`)."""
+(`guards`), flap damping, the coalesce window (`coalescewindow`), provider limits (`limited`,
+`limithit`) and the fleet's usage windows (`windowwork`), worker metering (`workmeter`, reading
+each CLI's own records with `clirecords` and a custom worker's own reports with `reported`),
+housekeeping, alerts, `doctor` and `init` (`setup`)."""
