@@ -626,7 +626,9 @@ def setup(minutes: float) -> Soak:
         "LOOOP_SESSION_TTL": "120",
         "LOOOP_MAX_WORKERS": "12",
     }
-    if os.environ.get("LOOOP_TRACEMALLOC"):  # where a pulse's memory goes (loop/pulse.py MemTrace)
+    if os.environ.get(
+        "LOOOP_TRACEMALLOC"
+    ):  # where a pulse's memory goes (loop/pulsememory.py MemTrace)
         env["LOOOP_TRACEMALLOC"] = os.environ["LOOOP_TRACEMALLOC"]
     faketime = None
     shim = _sleep_shim(root)

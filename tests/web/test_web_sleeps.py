@@ -171,7 +171,7 @@ def test_the_heartbeat_of_a_sleeping_pulse_is_no_change_to_the_page(ctx: Ctx) ->
     shows it, so it neither pushes the page nor spoils the kept answers; an entry does."""
     from looop.home import homes
     from looop.home.where import runtime_base
-    from looop.loop.pulse import heartbeat_path
+    from looop.loop.heartbeat import heartbeat_path
 
     folder = Path(homes.home_folder(runtime_base(ctx.env), str(ctx.paths.data)))
     assert heartbeat_path(ctx).parent == folder

@@ -20,13 +20,14 @@ from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
-from looop.home import jsonio
+from looop.home import jsonio, revive
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import any_live
 from looop.home.terminal import colour_on
 from looop.loop.daemon import PULSE, DownResult, UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
-from looop.loop.pulse import HOME_LOST_EXIT, Pulse, trace_from_env
+from looop.loop.pulse import Pulse
+from looop.loop.pulsememory import trace_from_env
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
@@ -100,7 +101,7 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
         # `up` seeded this home before starting the pulse's session: a run restarted there
         # on a home that has since gone stops, rather than seeding a new one at its path
         click.echo(f"looop: {ctx.paths.config} is gone — not seeding it; `looop up` does", err=True)
-        raise SystemExit(HOME_LOST_EXIT)
+        raise SystemExit(revive.HOME_LOST_EXIT)
     ensure_data_dir(ctx.paths)
 
     def ready() -> None:

@@ -18,7 +18,7 @@ from looop.home.clock import utc_stamp_ms
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_base
-from looop.loop.pulse import HOME_LOST_EXIT, heartbeat_path
+from looop.loop.heartbeat import heartbeat_path
 from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
@@ -169,7 +169,7 @@ def _spawn_pulse(
             log_cap=knobs.log_cap(),
             # restartPolicy: on failure, with a doubling, capped delay
             restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
-            final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
+            final_exit=revive.HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
             watchdog=(str(heartbeat_path(ctx)), watchdog) if watchdog > 0 else None,
             history=history,
         )

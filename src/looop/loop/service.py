@@ -2,7 +2,7 @@
 
 A systemd user unit (`looop-<name>.service`) runs `looop pulse` in the foreground with
 Restart=on-failure, a RestartSec and a WatchdogSec the pulse feeds over sd_notify (loop/
-pulse.py); on macOS a launchd agent plist with KeepAlive on a failed exit. Rendering is pure;
+heartbeat.py); on macOS a launchd agent plist with KeepAlive on a failed exit. Rendering is pure;
 the home comes from the env the Ctx carries, never read here on its own.
 """
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import revive, store
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
-from looop.loop.pulse import HOME_LOST_EXIT, beat_budget
+from looop.loop.heartbeat import beat_budget
 
 UNIT_PREFIX = "looop-"
 STOP_SECS = 120  # SIGTERM lets the beat finish; past this systemd kills the group
@@ -84,7 +84,7 @@ def render_systemd(ctx: Ctx, name: str, argv: list[str]) -> Service:
         f"WorkingDirectory={_literal(os.fspath(ctx.paths.data))}",
         *(f"Environment={_quote(f'{k}={v}')}" for k, v in _environment(ctx).items()),
         "Restart=on-failure",
-        f"RestartPreventExitStatus={HOME_LOST_EXIT}",  # its data dir is gone: not a crash
+        f"RestartPreventExitStatus={revive.HOME_LOST_EXIT}",  # its data dir is gone: not a crash
         f"RestartSec={max(1, round(knobs.real('pulse_restart_secs')))}s",
         "KillMode=control-group",
         "Delegate=yes",  # the pulse makes a cgroup per worker, sensor and run_shell below it

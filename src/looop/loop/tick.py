@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import traceback
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from looop.loop import alerts, flap, guards, limited
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
+from looop.loop.coalescewindow import coalesce_close, coalesce_left
 from looop.loop.diskcheck import fullest
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
@@ -302,42 +302,6 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
     ev.record("coalescing", secs=remain)
     b.out.coalesce_s = remain
     return b.stop("coalesce")
-
-
-COALESCE_FILE = ".coalesce.json"
-
-
-def coalesce_left(paths: Paths, now: float, slept: float, window: int) -> int:
-    """Changes that arrive within `coalesce` seconds make one decide. The first change opens
-    a window at the earliest moment it can have arrived (the pulse's last beat, which did not
-    see it); the beat at the window's end decides on the world as it is then. A change a beat
-    finds after a sleep as long as the window is already that old: it decides at once, so no
-    decide waits longer than the window for coalescing. Seconds the beat should still wait
-    (0: decide now); closes the window when it has ended."""
-    path = paths.state(COALESCE_FILE)
-    if slept >= window:
-        store.remove(path)
-        return 0
-    try:
-        rec = store.read_json_object(path) or {}
-    except CorruptState:
-        rec = {}
-    since = rec.get("since")
-    if not isinstance(since, int | float) or isinstance(since, bool) or since > now:
-        # no window (or a stamp from the future: the clock stepped back): the change
-        # arrived after the last beat, which slept `slept` seconds before this one
-        since = now - slept
-        store.write_json(path, {"v": 1, "since": since})
-    left = since + window - now
-    if left <= 0:
-        store.remove(path)
-        return 0
-    return max(1, math.ceil(left))
-
-
-def coalesce_close(paths: Paths) -> None:
-    """No window open: a forced beat decides now, or the change undid itself."""
-    store.remove(paths.state(COALESCE_FILE))
 
 
 def _gate_limited(b: Beat) -> TickOutcome | None:

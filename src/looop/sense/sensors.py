@@ -1,12 +1,6 @@
 """User sensors: every sensors/*.sh runs (at once, within the open-file limit) and leaves
-exactly one snapshot; nothing a sensor starts outlives it. What a run leaves as its snapshot:
-its output when it is one safe JSON object, else the failure shape that says why (timed out,
-over the byte cap, not JSON, exited non-zero or killed); the verdict also carries the note
-looop adds to the sensor's .err file. And what wakes a sleeping pulse before its interval:
-the policy (PLAYBOOK.md, goals/, sensors/), the files and folders its sensors declare they
-read (`# looop:watch=PATH` among a script's first lines, several allowed), and where a
-worker's transitions land (its session's status.json: it exits or starts; a new ask; a new
-report). The woken beat runs every sensor and gates on the world hash as any beat does."""
+exactly one snapshot; nothing a sensor starts outlives it. What each run leaves is judged in
+sense/verdicts.py; what wakes a sleeping pulse, sense/watches.py."""
 
 from __future__ import annotations
 
@@ -19,20 +13,19 @@ import shlex
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
-from looop.core.proc import Kind, Spawner, Tail
+from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.readings import Reading
-from looop.core.watchlines import changed_since, resolve, watch_in
-from looop.home import jsonio, store
+from looop.core.watchlines import changed_since, watch_in
+from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
-from looop.views.workerrows import PULSE
+from looop.sense.verdicts import EXIT_NOT_EXECUTABLE, EXIT_SPAWN, Verdict, failure_verdict, judge
 
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
@@ -117,151 +110,6 @@ def _head(script: Path) -> tuple[list[str], int | None, list[str]]:
     argv = [str(script)] if head[:2] == b"#!" else ["bash", str(script)]
     lines = _lines(head)
     return argv, _interval_in(lines), watch_in([ln.rstrip(b"\n") for ln in lines])
-
-
-# ------------------------------------------------------------------ verdicts
-
-EXIT_TIMEOUT = 124
-EXIT_NOT_EXECUTABLE = 126
-EXIT_SPAWN = 127
-STDERR_DETAIL = 1024  # stderr tail quoted inside a failure snapshot
-HEAD_CHARS = 200
-_SHAPE = '{"signal":{…},"detail":{…}}'
-
-
-def failure_snapshot(rc: int, message: str, stderr: bytes) -> dict[str, Any]:
-    """The normalised failure: `signal` carries only the exit code, so it wakes once."""
-    tail = stderr[-STDERR_DETAIL:].decode("utf-8", "replace").strip()
-    return {
-        "detail": {"message": message, "stderr": tail},
-        "signal": {"error": True, "exit_code": rc},
-    }
-
-
-def oversize_snapshot(cap: int, seen: int) -> dict[str, Any]:
-    """Size-stable: the byte count lives in `detail`, so a growing blob wakes only once."""
-    return {
-        "detail": {
-            "bytes_at_least": seen,
-            "message": f"sensor printed more than {cap} bytes and was stopped; print one small "
-            f"{_SHAPE} object, not a raw dump (cap: LOOOP_SENSOR_MAX_BYTES)",
-        },
-        "signal": {"cap": cap, "error": "oversize"},
-    }
-
-
-def not_json_snapshot(out: bytes) -> dict[str, Any]:
-    text = out.strip()
-    unsafe = _unsafe_reason(text)
-    if not text:
-        why = f"sensor printed nothing; print one JSON object like {_SHAPE}"
-    elif unsafe:
-        why = f"sensor output {unsafe}"
-    else:
-        why = f"sensor output is not valid UTF-8 JSON; print one JSON object like {_SHAPE}"
-    head = text.decode("utf-8", "replace")[:HEAD_CHARS]
-    return {"detail": {"head": head, "message": why}, "signal": {"error": "not-json"}}
-
-
-# A sensor's JSON must be carried into the hash, the prompt and status without surprises.
-_MAX_DEPTH = 64
-_MAX_INT_DIGITS = 4000
-
-
-def _unsafe_reason(text: bytes) -> str | None:
-    """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
-    try:
-        jsonio.safe_loads(
-            text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS
-        )
-    except jsonio.UnsafeJSON as e:
-        return str(e)
-    except ValueError:
-        return None
-    return None
-
-
-def parse_output(out: bytes) -> tuple[bytes, Any] | None:
-    """(the snapshot bytes: stripped + newline, the value) for valid UTF-8 JSON output, else
-    None. The one parse of a sensor's output: the beat's Reading carries the value."""
-    try:
-        text = out.decode("utf-8").strip()
-        value = jsonio.safe_loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
-    except ValueError:  # UnicodeDecodeError, JSONDecodeError and UnsafeJSON are all ValueErrors
-        return None
-    return text.encode() + b"\n", value
-
-
-def _one_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else ""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    body: bytes
-    ok: bool
-    error: str | None = None
-    note: str | None = None  # appended to the .err file: looop's own explanation
-    value: Any = field(default=None, repr=False)  # the snapshot's JSON, parsed once
-
-    def reading(self, name: str, secs: float) -> Reading:
-        """The beat's reading of this run (its snapshot in place)."""
-        return Reading(name, self.value, True, self.ok, secs, error=self.error, body=self.body)
-
-
-def _failed(snap: dict[str, Any], error: str | None, note: str | None) -> Verdict:
-    return Verdict((jsonio.canonical(snap) + "\n").encode(), False, error, note, snap)
-
-
-def failure_verdict(rc: int, message: str, stderr: bytes, *, note: bool) -> Verdict:
-    return _failed(failure_snapshot(rc, message, stderr), message, message if note else None)
-
-
-def judge(run: Run, timeout: int, cap: int, left: int = 0) -> Verdict:
-    err = run.err.data()
-    ended = run.exit()
-    if ended.kind is Kind.TIMEOUT:
-        msg = (
-            f"sensor timed out after {timeout}s and was killed; make it faster or raise "
-            "LOOOP_SENSOR_TIMEOUT (0 disables the timeout)"
-        )
-        return failure_verdict(EXIT_TIMEOUT, msg, err, note=True)
-    if ended.kind is Kind.OVERSIZE:
-        snap = oversize_snapshot(cap, run.out.seen)
-        msg = f"output over the {cap}-byte cap (LOOOP_SENSOR_MAX_BYTES)"
-        return _failed(snap, msg, snap["detail"]["message"])
-    rc = ended.code
-    assert rc is not None  # a finished run has a return code, even a lost one
-    if ended.kind is Kind.LOST:
-        msg = "sensor could not be stopped after SIGKILL; check the script for stuck I/O"
-        return failure_verdict(rc, msg, err, note=True)
-    if not ended.ok:
-        if ended.signal is not None:
-            how = f"killed by {ended.signal_name or f'signal {ended.signal}'} (exit {rc})"
-        else:
-            how = f"exited with code {rc}"
-        msg = f"sensor {how}; fix the script or its environment"
-        last = _one_line(err.decode("utf-8", "replace"))
-        return _failed(failure_snapshot(rc, msg, err), f"{how}: {last}" if last else how, None)
-    notes = []
-    if run.why == "orphan":
-        notes.append(
-            "the script exited but a background process kept its output open, so the "
-            "group was killed; send background output elsewhere (cmd >/dev/null 2>&1 &)"
-        )
-    if left:
-        notes.append(
-            f"{left} background process(es) the script left behind were killed when it "
-            "ended; a sensor must not start daemons (nothing it starts outlives it)"
-        )
-    note = "\n".join(notes) or None
-    parsed = parse_output(run.out.data())
-    if parsed is None:
-        snap = not_json_snapshot(run.out.data())
-        msg = snap["detail"]["message"]
-        return _failed(snap, msg, msg)
-    return Verdict(parsed[0], ok=True, note=note, value=parsed[1])
 
 
 # ------------------------------------------------------------------ publishing
@@ -623,35 +471,3 @@ def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
             )
         if rnd.pending:
             break  # a slot is free: start the next before waiting again
-
-
-# ------------------------------------------------------------------ watches
-
-MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
-
-
-def sensor_watches(ctx: Ctx) -> list[str]:
-    """The policy the world hash reads (a new sensor runs, its watches armed, at once), then
-    every sensor's declared paths, resolved, each once."""
-    p = ctx.paths
-    seen: dict[str, None] = dict.fromkeys((str(p.playbook), str(p.goals), str(p.sensors)))
-    for script in sensor_scripts(ctx.paths):
-        for written in watch_lines(script):
-            seen.setdefault(resolve(ctx, written), None)
-    return list(seen)[:MAX_WATCHES]
-
-
-def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
-    """Where a worker's transition shows: the sessions, asks and reports folders (one
-    started, asked, reported); and each worker's status.json itself (its run started or
-    ended, its quiet screen asks), never its folder, where the output log grows with every
-    line a worker prints."""
-    p = ctx.paths
-    folders = [str(p.sessions), str(p.asks), str(p.reports)]
-    files = []
-    # no sessions yet: the folder's own watch sees the first
-    with contextlib.suppress(OSError), os.scandir(p.sessions) as it:
-        # not the pulse's own: what its screen says (a prompt seen, sessions/lifecycle)
-        # would wake it to print, and so to be judged again
-        files = [os.path.join(e.path, "status.json") for e in it if e.is_dir() and e.name != PULSE]
-    return folders, files[:MAX_WATCHES]

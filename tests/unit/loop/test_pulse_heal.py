@@ -11,7 +11,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.loop import pulse as pulse_mod
 from looop.loop.beat import TickOutcome
-from looop.loop.pulse import Pulse, heartbeat_path, sd_notify
+from looop.loop.heartbeat import heartbeat_path, sd_notify
+from looop.loop.pulse import Pulse
 from tests.clocks import StillClock
 
 
@@ -148,7 +149,7 @@ def test_a_stop_signal_mid_write_stops_the_pulse_and_is_said_once_the_stream_is_
 def test_a_heartbeat_that_cannot_be_written_is_said_once_and_again_when_it_can(
     ctx: Ctx,
 ) -> None:
-    from looop.loop.pulse import Heartbeat
+    from looop.loop.heartbeat import Heartbeat
 
     heart = Heartbeat(ctx)
     heart.promise(5)
