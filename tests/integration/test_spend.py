@@ -143,7 +143,7 @@ def test_no_retry_without_a_match(ctx: Ctx) -> None:
 
 
 def test_cost_verb_records_and_renders_what_the_room_reports(cli: Cli) -> None:
-    from looop.spend.costspan import render_report
+    from looop.spend.report import render_report
 
     assert cli("cost")[1].startswith("looop cost — no cost recorded yet")
     code, out, err = cli("cost", "report", "session", "fix-ci", "claude", "$0.42")

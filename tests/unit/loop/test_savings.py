@@ -9,12 +9,12 @@ import io
 import json
 import os
 
-from looop.spend.costspan import render_report
 from prometheus_client import CollectorRegistry, generate_latest
 
 from looop.core.context import Ctx
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
+from looop.spend.report import render_report
 from looop.spend.savings import note_decide, savings_line, savings_view
 from looop.views.status import gather_status
 from looop.views.statustext import print_status
