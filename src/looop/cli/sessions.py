@@ -6,6 +6,8 @@ backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from looop.act.moves.far import backend_for, here
@@ -14,10 +16,6 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
-from looop.remote.engine import host_of
-from looop.remote.hosts import KubeHost
-from looop.remote.kube.hosted import HostedKube
-from looop.remote.ssh.backend import forward
 from looop.sessions.client import restart
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
@@ -29,6 +27,9 @@ from looop.workers.ids import normalise_target, strip_legacy_prefix
 from looop.workers.kepttrees import kept_trees
 from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
+
+if TYPE_CHECKING:
+    from looop.remote.kube.hosted import HostedKube
 
 
 def target_sid(raw: str, drive: bool) -> str:
@@ -49,13 +50,10 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
         return None  # one stat: a home without hosts pays nothing for asking
 
-    h = host_of(ctx.paths.data, sid)
-    if isinstance(h, KubeHost):
-        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
-    code = forward(ctx, sid, _argv_again(click.get_current_context()), tty)
-    if code is not None:
-        raise SystemExit(code)
-    return None
+    # lazy: the remote wing (the SSH and Kubernetes rooms, ~120 ms), for a worker away only
+    from looop.remote import wing
+
+    return wing.far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:
