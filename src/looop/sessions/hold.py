@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from looop.core import limits, procs
 from looop.sessions.oscalls import alive_not_looop
 from looop.sessions.state import Session, SessionError, get_session, run_group
+
+STOP_WAIT_S = 0.02  # between readings while a stop is still being delivered
 
 
 def _live(data: Path | str, wid: str) -> Session | None:
@@ -58,9 +61,20 @@ def pause(data: Path | str, wid: str) -> bool:
         return False
     group = run_group(sess.dir)
     if group is None or not limits.freeze(group, True):
-        for root in _roots(sess.child_pid):
-            procs.signal_tree(root, signal.SIGSTOP)
+        _stop_all(sess.child_pid)
     return True
+
+
+def _stop_all(child: int, rounds: int = 50) -> None:
+    """SIGSTOP the run and its orphans until none of them runs: a process re-parented to the
+    supervisor while its parent exits mid-pause shows up there only on a later reading."""
+    for _ in range(rounds):
+        for root in _roots(child):
+            procs.signal_tree(root, signal.SIGSTOP)
+        every = [p for root in _roots(child) for p in procs.tree(root)]
+        if all((st := procs.stat_of(p)) is None or st[0] in "TtZX" for p in every):
+            return
+        time.sleep(STOP_WAIT_S)
 
 
 def go_on(data: Path | str, wid: str) -> bool:
