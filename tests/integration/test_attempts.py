@@ -126,7 +126,7 @@ def test_attempts_start_side_by_side_and_one_is_picked_and_landed(
         assert done.returncode == 0, done.stderr
         assert "-    return x * 1" in done.stdout and "+    return x * 3" in done.stdout
 
-        assert "attempt fix.1 is still running" in refused(cli, "fix", "--pick", "1")
+        assert "attempt fix.1 is still at work" in refused(cli, "fix", "--pick", "1")
         assert "attempt fix.3 failed its verify" in refused(cli, "fix", "--pick", "3")
         assert "--force" in refused(cli, "fix", "--pick", "3")
         assert "no attempt fix.9 — pick one of 1, 2, 3" in refused(cli, "fix", "--pick", "9")

@@ -335,6 +335,9 @@ class ModelServer:
         # per answer, in order: the n-th once n tool results are in the conversation (so a
         # retried request gets the same step), then the turn ends with a text.
         self.worker_steps: list[str] = []
+        # the same per API ("anthropic", "responses", ...), before worker_steps: two CLIs at
+        # one task, each told its own change
+        self.worker_steps_by_api: dict[str, list[str]] = {}
         # A turn outside a beat that advertises a tool of this name (an MCP server's, as the
         # CLI names it: claude's `mcp__<server>__<tool>`) calls it once with these arguments.
         self.tool_call: tuple[str, dict[str, Any]] | None = None
@@ -402,14 +405,14 @@ class ModelServer:
         return None
 
     def _worker_step_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
-        step = _tool_results(api, body)
-        if step >= len(self.worker_steps) or PROBE_MARK not in json.dumps(body):
+        step, steps = _tool_results(api, body), self.worker_steps_by_api.get(api, self.worker_steps)
+        if step >= len(steps) or PROBE_MARK not in json.dumps(body):
             return None
         by_name = {t.name: t for t in _tools(api, body)}
         name = next((n for n in SHELL_TOOLS if n in by_name), None)
         if name is None:  # a side request (a title, a summary): no tools offered
             return None
-        args = _shell_args(by_name[name], self.worker_steps[step], self.workdir)
+        args = _shell_args(by_name[name], steps[step], self.workdir)
         return ToolCall(name, args, _new_id("call"))
 
     def _named_tool_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:

@@ -362,7 +362,7 @@ def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
     metavar="N",
     help="Of ID's attempts (ID.1, ID.2 …), land ID.N and stop the others (branches kept).",
 )
-@click.option("--force", is_flag=True, help="--pick an attempt still running or failing verify.")
+@click.option("--force", is_flag=True, help="--pick an attempt still at work or failing verify.")
 @click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
 def land_cmd(
     worker_id: str,

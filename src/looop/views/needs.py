@@ -22,7 +22,7 @@ from looop.home.sessionfiles import attempts_of, session_ids
 from looop.home.stamps import parse_utc
 from looop.spend.spent import held_for_day
 from looop.views import outcomes
-from looop.views.workerrows import OVER_BUDGET, age, verify_result
+from looop.views.workerrows import OVER_BUDGET, age, at_work, verify_result
 
 if TYPE_CHECKING:
     from typing import Any
@@ -180,9 +180,9 @@ def _stalled(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
 
 
 def _picks(data: str, rows: list[dict[str, Any]]) -> list[Need]:
-    """Attempts at one task (`<id>.1` …) all ended, or one verified, none landed yet: a
-    human picks the one to land."""
-    live = {str(r.get("id")) for r in rows if r.get("alive")}
+    """Attempts at one task (`<id>.1` …) all ended or waiting on a human, or one verified,
+    none landed yet: a human picks the one to land."""
+    live = {str(r.get("id")) for r in rows if at_work(r)}
     out, verify = [], where.join(data, where.VERIFY)
     for group in {s.rsplit(".", 1)[0] for s in session_ids(data) if "." in s}:
         ids = attempts_of(data, group)

@@ -78,6 +78,12 @@ def health(sid: str, alive: bool, waiting: set[str], stuck_secs: int, quiet: flo
     return "busy"  # unknown idle counts as busy
 
 
+def at_work(row: dict[str, Any]) -> bool:
+    """Live and not waiting on a human: a TUI agent done with its task stays up at its prompt
+    (the last look's needs-input verdict), one asking waits on an answer."""
+    return bool(row.get("alive")) and row.get("health") not in ("needs-input", "waiting-ask")
+
+
 def verify_result(verify: str, wid: str) -> dict[str, Any] | None:
     """A worker's verify record (verify/<id>.json); an unreadable one reads as a failure."""
     try:

@@ -21,6 +21,7 @@ from looop.sessions.state import SessionError, reap
 from looop.spend.usagewindows import unhold
 from looop.views import outcomes
 from looop.views.fleet import fleet_rows_at
+from looop.views.workerrows import at_work
 from looop.workers import workspace
 from looop.workers.errors import NoSuchWorker
 from looop.workers.launch import end_generation
@@ -33,7 +34,8 @@ KILL_WAIT_S = 10.0  # an attempt killed is waited on this long before its checko
 def rows(
     ctx: Ctx, group: str, review_of: Callable[[str], Review] | None = None
 ) -> list[dict[str, Any]]:
-    """One row per attempt: its outcome ("running" while live), verify, spend and time; with
+    """One row per attempt: its outcome ("running" while at work, "waiting" while live and
+    waiting on a human), verify, spend and time; with
     `review_of`, its change too (files, lines, commits, tip), or the one line why not."""
     data, ids = str(ctx.paths.data), attempts_of(str(ctx.paths.data), group)
     if not ids:
@@ -48,8 +50,9 @@ def rows(
         row: dict[str, Any] = {
             "id": wid,
             "n": int(wid.rsplit(".", 1)[1]),
-            "outcome": "running" if f.get("alive") else _ended(f),
+            "outcome": ("running" if at_work(f) else "waiting") if f.get("alive") else _ended(f),
             "alive": bool(f.get("alive")),
+            "at_work": at_work(f),
             "verify": verify_of(ctx, wid).state,
             "spend_usd": f.get("spend_usd"),
             "time_s": end - began if began and isinstance(end, int | float) else None,
@@ -91,7 +94,7 @@ def table(group: str, got: list[dict[str, Any]]) -> str:
 
 def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str, Any]]]:
     """Attempt `n` of `group` as one a human may land, and the others' rows; one line when it
-    is no attempt, still runs or failed its verify (`force` lands those as they stand)."""
+    is no attempt, is still at work or failed its verify (`force` lands those as they stand)."""
     got = rows(ctx, group)
     chosen = [r for r in got if r["n"] == n]
     if not chosen:
@@ -99,9 +102,8 @@ def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str,
         said = f"no attempt {group}.{n}" if n else f"{group} is {len(got)} attempts"
         raise LooopError(f"{said} — pick one of {have}: `looop land {group} --pick N`")
     wid, r = chosen[0]["id"], chosen[0]
-    why = (
-        "is still running" if r["alive"] else "failed its verify" if r["verify"] == "failed" else ""
-    )
+    why = "is still at work" if r["at_work"] else ""
+    why = why or ("failed its verify" if r["verify"] == "failed" else "")
     if why and not force:
         raise LooopError(
             f"attempt {wid} {why} — see `looop review {wid}`; --force lands it as it stands"

@@ -143,3 +143,21 @@ def test_a_worker_held_by_the_daily_budget_says_so_and_goes_on_for_the_day(
     assert got["w1"].kind == "budget" and got["w1"].answer == "looop worker continue w1"
     assert "daily budget" in got["w1"].what and "2027-01-15" in got["w1"].what
     assert got["w2"].answer == "looop worker continue w2 --budget USD"
+
+
+@pytest.mark.parametrize(
+    ("healths", "said"),
+    [
+        (("busy", "needs-input"), None),  # one still at work, none verified: not yet
+        (("needs-input", "waiting-ask"), "2 attempts ended: pick one"),  # both wait on you
+    ],
+)
+def test_attempts_waiting_on_a_human_are_a_pick(
+    tmp_path: Path, healths: tuple[str, str], said: str | None
+) -> None:
+    """A TUI agent done with its task stays up at its prompt: its attempt counts as ended."""
+    for n in (1, 2):
+        (tmp_path / "sessions" / f"fix.{n}").mkdir(parents=True)
+    rows = [_row(f"fix.{n}", h) for n, h in enumerate(healths, 1)]
+    picks = [n.what for n in needs_at(str(tmp_path), rows) if n.kind == "pick"]
+    assert picks == ([said] if said else [])
