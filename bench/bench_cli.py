@@ -53,9 +53,9 @@ def _seed(data: Path, now: float) -> None:
     ledger (rows from looop's own writers), so status and ls read what they read for real."""
     import json
 
-    from looop.home.clock import utc_stamp
     from looop.home.eventlog import record_line
     from looop.home.paths import Paths
+    from looop.home.stamps import utc_stamp
     from looop.runners.presets import default_config_obj
     from looop.seed import ensure_data_dir
     from looop.spend.record import append_cost

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.clock import utc_stamp
+from looop.home.stamps import utc_stamp
 from looop.loop import fleetwork
 from looop.sessions.client import wait
 from looop.sessions.spawner import spawn

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.clock import utc_stamp
 from looop.home.errors import LooopError
+from looop.home.stamps import utc_stamp
 from looop.sessions.client import send
 from looop.sessions.spawner import spawn
 from looop.tui.app import WatchApp

@@ -18,9 +18,9 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.home.clock import utc_stamp
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp
 from looop.tui.app import WatchApp
 from tests.clocks import FixedClock
 

@@ -60,7 +60,7 @@ def _history(data: Path) -> None:
     import json
     import time
 
-    from looop.home.clock import utc_stamp_ms
+    from looop.home.stamps import utc_stamp_ms
     from looop.spend.record import append_cost
 
     now = time.time()

@@ -15,8 +15,8 @@ from looop.cli.app import MAX_OFFSET, count, make_ctx, since_time
 from looop.cli.sessions import duration_arg, session_of, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
-from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
+from looop.home.stamps import utc_stamp_ms
 from looop.loop.humanwait import wait_for_human
 from looop.sessions.client import log_tail
 from looop.sessions.logs import compile_pattern, log_end, offset_at, pick_lines

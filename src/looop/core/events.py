@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from looop.home import jsonio
-from looop.home.clock import Clock, utc_stamp
+from looop.home.clock import Clock
 from looop.home.eventlog import append_record
+from looop.home.stamps import utc_stamp
 from looop.home.terminal import line_for_terminal
 
 Level = Literal["info", "step", "ok", "warn", "error"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from looop.core.procs import Containment, await_pid, open_pidfd
-from looop.home.clock import Clock
+from looop.core.procs import Containment, await_pid
+from looop.home.clock import Clock, SystemClock
 
 CHUNK = 65536
 NAP_SECS = 0.02  # end_group's exit polling without a pidfd
@@ -216,24 +215,11 @@ class Child:
             except ChildProcessError:
                 self.returncode = 255
             return self.returncode
-        pidfd = open_pidfd(self.pid)
-        try:
-            if pidfd is not None:
-                select.select([pidfd], [], [], timeout)  # readable once it exits
-                rc = self.poll()
-            else:  # no pidfd: poll in naps, counted rather than timed (no clock here)
-                rc = self.poll()
-                for _ in range(int(timeout / NAP_SECS) + 1):
-                    if rc is not None:
-                        break
-                    select.select([], [], [], NAP_SECS)
-                    rc = self.poll()
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-        if rc is None:
+        clock = SystemClock()
+        until = clock.monotonic() + timeout
+        if not await_pid(self.pid, lambda: self.poll() is not None, clock, until, NAP_SECS):
             raise TimeoutError(f"pid {self.pid} still running after {timeout}s")
-        return rc
+        return self.wait()  # reaped: its code
 
 
 class Spawner:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from looop.home import stamps
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import datetime, tzinfo
 
 # datetime loads only with localtime.py and zoneinfo with zones.py, when a clock is first asked
@@ -91,15 +90,6 @@ def boottime() -> float:
     return time.clock_gettime(clock_id)
 
 
-def utc_stamp(ts: float) -> str:
-    """Ledger/events form: 2026-06-21T01:15:42Z."""
-    return stamps.utc_stamp(ts)
-
-
-def utc_stamp_ms(ts: float) -> str:
-    return stamps.utc_stamp_ms(ts)
-
-
 def offset_text(seconds: int) -> str:
     """A UTC offset as offset_stamp shows it: `%z` (+0900, or +055328 with seconds) with a
     colon after the hours."""
@@ -113,15 +103,6 @@ def offset_stamp(d: datetime) -> str:
     """Prompt form: 2026-06-21 10:00 +09:00."""
     off = d.strftime("%z")
     return d.strftime("%Y-%m-%d %H:%M ") + (off[:3] + ":" + off[3:] if off else "+00:00")
-
-
-def parse_utc(stamp: str) -> float | None:
-    return stamps.parse_utc(stamp)
-
-
-def clock_for(env: Mapping[str, str], clock: Clock | None) -> Clock:
-    """The injected clock, else the system's in the zone TZ names."""
-    return clock if clock is not None else SystemClock(env.get("TZ"))
 
 
 def now_of(clock: Clock | None) -> float:

@@ -19,9 +19,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from looop.home import locks, store, where
-from looop.home.clock import utc_stamp
 from looop.home.errors import CorruptState
 from looop.home.sessionfiles import LIVE_NAMES, lock_held, read_meta, read_status
+from looop.home.stamps import utc_stamp
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -42,12 +42,9 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def atomic_write(
-    path: AnyPath, data: bytes | str, mode: int | None = None, *, durable: bool = True
-) -> None:
-    """temp + fsync + rename: readers see the old file or the new one, never a torn one.
-    durable=False skips the fsync, for a file that means nothing after a crash (a pid file
-    removed when its holder ends)."""
+def _temp_copy(path: AnyPath, data: bytes | str, mode: int | None, durable: bool) -> str:
+    """`data` written whole (fsynced when `durable`) to a new file of its own beside `path`,
+    for a rename or link into place; its path."""
     raw = encode(data) if isinstance(data, str) else data
     parent, name = os.path.split(os.fspath(path))
     mkdirs(parent)
@@ -56,8 +53,7 @@ def atomic_write(
     try:
         view = memoryview(raw)
         while view:
-            n = os.write(fd, view)
-            view = view[n:]
+            view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
         if mode is not None:
@@ -67,6 +63,16 @@ def atomic_write(
         _unlink_quietly(tmp)
         raise
     os.close(fd)
+    return tmp
+
+
+def atomic_write(
+    path: AnyPath, data: bytes | str, mode: int | None = None, *, durable: bool = True
+) -> None:
+    """temp + fsync + rename: readers see the old file or the new one, never a torn one.
+    durable=False skips the fsync, for a file that means nothing after a crash (a pid file
+    removed when its holder ends)."""
+    tmp = _temp_copy(path, data, mode, durable)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -74,22 +80,11 @@ def atomic_write(
         raise
 
 
-def create_new(path: AnyPath, data: bytes | str, mode: int = 0o644) -> bool:
+def create_new(path: AnyPath, data: bytes | str, mode: int | None = None) -> bool:
     """Write `path` whole, only if it does not exist yet (False then): written under a name of
     its own, then hard-linked in, so the name is taken like O_EXCL and no reader that polls
     for it ever sees it half written."""
-    raw = encode(data) if isinstance(data, str) else data
-    parent, name = os.path.split(os.fspath(path))
-    mkdirs(parent)
-    tmp = os.path.join(parent, f".{name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    tmp = _temp_copy(path, data, mode, True)
     try:
         os.link(tmp, path)
     except FileExistsError:

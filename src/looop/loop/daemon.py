@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from looop.contract.doorruns import end_runs
 from looop.core.context import Ctx
 from looop.home import homes, locks, revive, store
-from looop.home.clock import utc_stamp_ms
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
+from looop.home.stamps import utc_stamp_ms
 from looop.home.where import runtime_base
 from looop.loop.heartbeat import heartbeat_path
 from looop.sandbox import boxhost, srt

@@ -17,10 +17,10 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home import store, where
-from looop.home.clock import utc_stamp_ms
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import STATUS, list_light, not_running, session_ids
+from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
 from looop.spend.spent import held_for_day, over_budget, over_limit

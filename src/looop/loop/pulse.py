@@ -18,9 +18,9 @@ from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home import homes, locks, revive, store
-from looop.home.clock import utc_stamp
 from looop.home.delays import backoff_delay
 from looop.home.errors import LooopError
+from looop.home.stamps import utc_stamp
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards

@@ -33,7 +33,6 @@ from looop.core.procstat import stat_fields
 from looop.core.proctitle import show_role
 from looop.home import logfiles, store, where
 from looop.home.anchors import anchor
-from looop.home.clock import utc_stamp_ms
 from looop.home.sessionfiles import (
     ENDED,
     LOCK,
@@ -44,6 +43,7 @@ from looop.home.sessionfiles import (
     fnv1a_64,
     valid_id,
 )
+from looop.home.stamps import utc_stamp_ms
 from looop.home.where import runtime_base
 from looop.sessions.control import Control, SocketWatch
 from looop.sessions.evloop import Loop, log, log_failure

@@ -69,17 +69,9 @@ class Window:
         return len(set(self.sources)) > 1 or not self.seen_by.startswith("worker ")
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "runner": self.runner,
-            "who": self.who,
-            "until": int(self.until),
-            "since": int(self.since),
-            "said": self.said,
-            "seen_by": self.seen_by,
-            "sources": self.sources,
-            "stopped": self.stopped,
-        }
+        row = {k: getattr(self, k) for k in self.__slots__}
+        row["until"], row["since"] = int(self.until), int(self.since)
+        return row
 
 
 def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
@@ -323,9 +315,7 @@ def view(data: str, clock: Clock) -> tuple[list[dict[str, Any]], str | None]:
     for w in windows:
         row = w.as_json()
         row["held"] = [str(h["id"]) for h in held if h["key"] == w.key]
-        row["confirmed"], row["until_at"] = (
-            w.confirmed,
-            until_text(clock.local_tm(w.until), w.until - now),
-        )
+        row["confirmed"] = w.confirmed
+        row["until_at"] = until_text(clock.local_tm(w.until), w.until - now)
         out.append(row)
     return out, error

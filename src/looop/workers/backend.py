@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from looop.home.clock import Clock, utc_stamp_ms
+from looop.home.clock import Clock
 from looop.home.logfiles import output_at
+from looop.home.stamps import utc_stamp_ms
 from looop.sessions import client, hold
 from looop.sessions.logs import read_log
 from looop.sessions.state import (

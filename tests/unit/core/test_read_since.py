@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.home.clock import Clock, parse_utc
+from looop.home.clock import Clock
 from looop.home.config import load_config, resolve_knobs
 from looop.home.paths import Paths
-from looop.home.stamps import utc_stamp
+from looop.home.stamps import parse_utc, utc_stamp
 from looop.home.store import read_since
 from looop.spend import statusspend
 from looop.spend.record import append_cost

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.home.clock import Clock, parse_utc
+from looop.home.clock import Clock
 from looop.home.paths import Paths
-from looop.home.stamps import utc_stamp
+from looop.home.stamps import parse_utc, utc_stamp
 from looop.home.store import append_line
 from looop.spend import totals
 from looop.spend.record import append_cost

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.clock import utc_stamp
+from looop.home.stamps import utc_stamp
 from looop.loop.pulse import Pulse
 from looop.views import beatlog
 from tests.clocks import FixedClock

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home.clock import Clock, utc_stamp
+from looop.home.clock import Clock
+from looop.home.stamps import utc_stamp
 from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
