@@ -88,13 +88,12 @@ def their_case(why: str, sources: Sequence[str]) -> str:
                 return src[at : at + len(word)]
         return word
 
-    parts = why.split("`")
-    for k, part in enumerate(parts):
-        if k % 2:
-            parts[k] = _WORD.sub(restore, part)
-        else:
-            parts[k] = _WORD.sub(lambda m: restore(m) if "/" in m.group() else m.group(), part)
-    return "`".join(parts)
+    def path(m: re.Match[str]) -> str:
+        return restore(m) if "/" in m.group() else m.group()
+
+    return "`".join(
+        _WORD.sub(path if k % 2 == 0 else restore, p) for k, p in enumerate(why.split("`"))
+    )
 
 
 def refusal(why: str, fix: str = DEFAULT_FIX, what: str = "run_shell") -> str:

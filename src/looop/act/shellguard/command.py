@@ -28,27 +28,25 @@ _DOWNLOADERS = frozenset(
 # Words that may stand before the command proper; each wrapper with how many plain arguments
 # it eats before the command (timeout's duration), then its options that take an argument.
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "("})
-_WRAPPERS: dict[str, tuple[frozenset[str], int]] = dict.fromkeys(
-    ("command", "builtin", "nohup", "setsid", "unshare", "busybox", "toybox", "coproc"),
-    (frozenset(), 0),
-) | {
-    "unbuffer": (frozenset(), 0),
-    "chrt": (frozenset(), 1),
-    "taskset": (frozenset(), 1),
-    "env": (frozenset({"-u", "--unset", "-c", "--chdir"}), 0),
-    "exec": (frozenset({"-a"}), 0),
-    "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
-    "nice": (frozenset({"-n", "--adjustment"}), 0),
-    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
-    "stdbuf": (frozenset({"-i", "-o", "-e"}), 0),
-    "ionice": (frozenset({"-c", "-n", "-p", "-t", "--class", "--classdata"}), 0),
-    "flock": (frozenset({"-w", "--timeout", "--conflict-exit-code"}), 1),
-    "chroot": (frozenset({"--userspec", "--groups"}), 1),
-    "nsenter": (frozenset({"-t", "--target"}), 0),
-    "xargs": (frozenset({"-i", "-n", "-p", "-l", "-d", "-a", "-e", "-s"}), 0),
-    "caffeinate": (frozenset({"-t", "-w"}), 0),
-    "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
-    "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
+_WRAPPERS = {
+    name: (frozenset(takes.split()), plain)
+    for names, plain, takes in (
+        ("command builtin nohup setsid unshare busybox toybox coproc unbuffer", 0, ""),
+        ("chrt taskset", 1, ""),
+        ("env", 0, "-u --unset -c --chdir"),
+        ("exec", 0, "-a"),
+        ("time", 0, "-f --format -o --output"),
+        ("nice", 0, "-n --adjustment"),
+        ("timeout", 1, "-s --signal -k --kill-after"),
+        ("stdbuf", 0, "-i -o -e"),
+        ("ionice", 0, "-c -n -p -t --class --classdata"),
+        ("flock chroot", 1, "-w --timeout --conflict-exit-code --userspec --groups"),
+        ("nsenter caffeinate", 0, "-t --target -w"),
+        ("xargs", 0, "-i -n -p -l -d -a -e -s"),
+        ("watch", 0, "-n --interval -d --differences -q"),
+        ("systemd-run", 0, "-p --property -u --unit -e --setenv"),
+    )
+    for name in names.split()
 }
 _ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)
 _MAX_DEPTH = 4  # `bash -c "sh -c '…'"` nesting we still look into; deeper is refused
@@ -69,14 +67,11 @@ def _ansi_c(body: str) -> str:
 
     def one(m: re.Match[str]) -> str:
         e = m.group(1)
-        if e[0] in "xuU" and len(e) > 1:
-            code = int(e[1:], 16)
-        elif e[0] in "01234567":
-            code = int(e, 8)
-        elif e[0] == "c":
+        if e[0] == "c":
             return chr(ord(e[1]) & 0x1F) if len(e) > 1 else ""
-        else:
+        if e[0] not in "xuU01234567" or e in ("x", "u", "U"):
             return _ANSI_SIMPLE.get(e, e)
+        code = int(e[1:], 16) if e[0] in "xuU" else int(e, 8)
         return chr(code) if code <= 0x10FFFF else ""
 
     return _ANSI_C.sub(one, body)
@@ -104,11 +99,9 @@ _ENV_ESCAPE = re.compile(r"\\(c[\s\S]*|[\s\S])")
 def env_split(value: str) -> str:
     """An `env -S` string with env's own escapes read as env reads them: `\\_` and the
     whitespace escapes separate words, `\\c` ends the string (`rm\\_-rf\\_~` is rm -rf ~)."""
-
-    def one(m: re.Match[str]) -> str:
-        return "" if m[1][0] == "c" else " " if m[1] in "_tnvfr" else m[0]
-
-    return _ENV_ESCAPE.sub(one, value)
+    return _ENV_ESCAPE.sub(
+        lambda m: "" if m[1][0] == "c" else " " if m[1] in "_tnvfr" else m[0], value
+    )
 
 
 def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:

@@ -31,17 +31,12 @@ _STACK = re.compile(r"~[+-]?[0-9]+")
 _SUBSTRING = re.compile(r"\s*(-?[0-9]+)\s*(?::\s*(-?[0-9]+)\s*)?")
 
 
-def trim(value: str, op: str, pattern: str) -> str:
+def _trim(value: str, op: str, pattern: str) -> str:
     """${name%pat}, %%, #, ##: the shortest / longest suffix / prefix matching removed."""
-    cuts = range(len(value) + 1)
-    if op.startswith("%"):
-        for k in reversed(cuts) if op == "%" else cuts:
-            if fnmatchcase(value[k:], pattern):
-                return value[:k]
-    else:
-        for k in cuts if op == "#" else reversed(cuts):
-            if fnmatchcase(value[:k], pattern):
-                return value[k:]
+    cuts, suffix = range(len(value) + 1), op[0] == "%"
+    for k in reversed(cuts) if op in ("%", "##") else cuts:
+        if fnmatchcase(value[k:] if suffix else value[:k], pattern):
+            return value[:k] if suffix else value[k:]
     return value
 
 
@@ -127,7 +122,7 @@ def _braced(body: str, names: Mapping[str, Value], fed: bool) -> str | None:
         pattern = expand_word(word, names, fed)
         if pattern is None:
             raise Unsure(f"${{{body}}}, a trim by a pattern the text does not tell")
-        return trim(value, op, pattern)
+        return _trim(value, op, pattern)
     raise Unsure(f"${{{body}}}, a parameter expansion the tripwire cannot evaluate exactly")
 
 
@@ -202,10 +197,6 @@ def _link(out: list[str], name: str) -> bool:
     return fnmatchcase(name, out[-1])
 
 
-def _own(pid: str) -> bool:
-    return pid in ("self", "thread-self")
-
-
 def magic(path: str, cwd: str | None) -> str:
     """An absolute path with /proc's magic links taken as what they name: …/root is /, our
     own …/cwd the command's cwd (`cwd`, absolute or None); another process's cwd, a file
@@ -225,7 +216,7 @@ def magic(path: str, cwd: str | None) -> str:
         if _link(out, "root"):
             raw, out = [], []
         elif _link(out, "cwd"):
-            if not (len(out) == 3 and _own(out[1]) and cwd is not None):
+            if not (len(out) == 3 and out[1] in ("self", "thread-self") and cwd is not None):
                 raise Unsure(f"/{'/'.join(out)}, another process's folder")
             out = [s for s in cwd.split("/") if s]
             raw = list(out)

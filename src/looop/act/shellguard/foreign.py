@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from looop.act.shellguard.command import (
     _INTERPRETERS,
+    _SHELLS,
     _SOURCES,
     _STDIN,
     _base,
@@ -68,9 +69,7 @@ def foreign_code(name: str, args: Sequence[str]) -> str | None:
         return _sed(args)
     if name in _OTHER and not (args and all(a in _VERSION for a in args)):
         return f"`{name}`: code in a language the tripwire does not read"
-    if name in ("zsh", "fish", "csh", "tcsh") and (
-        any(a.startswith("-") for a in args) or not args
-    ):
+    if name in _SHELLS - READABLE and (any(a.startswith("-") for a in args) or not args):
         return f"`{name}` code, which the tripwire does not read"
     if not _INTERPRETERS.fullmatch(name):
         return None
@@ -325,9 +324,7 @@ def _sed_code(script: str) -> str | None:
 
 # Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
 # glob qualifiers alone run code).
-READABLE = frozenset(
-    {"sh", "bash", "rbash", "dash", "ash", "ksh", "mksh", "pdksh", "oksh", "yash", "posh", "hush"}
-)
+READABLE = _SHELLS - {"zsh", "fish", "csh", "tcsh"}
 # Where a #! interpreter may live: a folder nothing looop starts can write to.
 SYSTEM_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 _MULTICALL = ("busybox", "toybox")
@@ -435,9 +432,8 @@ def _shebang(line: str) -> str | None:
 
 def _shell_flags(words: Sequence[str]) -> bool:
     """Flags only (`-e`, `-eu`, `+x`, `--posix`), none that takes a script or an rc file."""
-    for w in words:
-        if w in ("--posix", "--norc", "--noprofile", "--restricted", "--"):
-            continue
-        if len(w) < 2 or w[0] not in "-+" or w[1] == "-" or not w[1:].isalpha() or "c" in w:
-            return False
-    return True
+    return all(
+        w in ("--posix", "--norc", "--noprofile", "--restricted", "--")
+        or (len(w) > 1 and w[0] in "-+" and w[1] != "-" and w[1:].isalpha() and "c" not in w)
+        for w in words
+    )

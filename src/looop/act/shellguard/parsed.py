@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from looop.act.shellguard.command import (
@@ -240,14 +241,9 @@ def _redirect_rule(n: Node) -> str | None:
 def _heredoc_backticks(n: Node, depth: int, guard: Guard, check: TextCheck) -> str | None:
     """An unquoted here-document runs the backticks in its body (the parser leaves them)."""
     start = next((_text(ch) for ch in n.children if ch.type == "heredoc_start"), "'")
-    if any(q in start for q in "'\"\\"):
-        return None
-    for body in n.children:
-        if body.type == "heredoc_body":
-            for m in _BACKTICKS.finditer(_text(body)):
-                if (why := check(m.group(1), depth + 1, guard)) is not None:
-                    return why
-    return None
+    bodies = [_text(ch) for ch in n.children if ch.type == "heredoc_body"]
+    found = (check(m[1], depth + 1, guard) for b in bodies for m in _BACKTICKS.finditer(b))
+    return None if any(q in start for q in "'\"\\") else next(filter(None, found), None)
 
 
 _WORDS = frozenset({"word", "string_content", "heredoc_body", "raw_string", "concatenation"})
@@ -306,10 +302,7 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
 
 def _ascii(guard: Guard) -> Guard:
     """The guard in the letters of a text read in ASCII: each other character one `x`."""
-
-    def x(path: str) -> str:
-        return _NON_ASCII.sub("x", path)
-
+    x = partial(_NON_ASCII.sub, "x")
     return replace(
         guard,
         targets=tuple((x(t), what) for t, what in guard.targets),
@@ -351,17 +344,14 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
         order.append((n, c, cwd))
         inner = _inner_redirects(n, n.children, outer)
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
-    aliases = {k: v for cmd, args in calls if cmd == "alias" for k, _, v in map(_alias, args)}
+    defs = [a.partition("=") for cmd, args in calls if cmd == "alias" for a in args if "=" in a]
+    aliases = {k: v for k, _, v in defs}
     for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
         if c is not None and (at := _unwrap(c.words)[0]) is not None and c.words[at] in aliases:
             c.words[at : at + 1] = aliases[c.words[at]].split()
     for name in _REFS.findall(text.lower()) if "" in sets else []:
         sets.setdefault(name, []).extend(sets[""])
     return order, _called(sets, calls, defined)
-
-
-def _alias(arg: str) -> tuple[str, str, str]:
-    return arg.partition("=") if "=" in arg else ("", "", "")
 
 
 def _tree_check(
@@ -427,7 +417,9 @@ def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
         nested += _scripts(name, args, c)
         if c.host not in (None, "$") and (printed := _printed(name, args)) is not None:
             nested.append(printed)  # `bash <(echo …)`: what it prints is run as code
-        why = _rule(name, args, shown, c.cwd, guard) or _fed_rule(c, depth, guard)
+        if (why := _rule(name, args, c.cwd, guard)) is not None:
+            why = f"{why}: `{shown}`"
+        why = why or _fed_rule(c, depth, guard)
         if why is None and name in _DOWNLOADERS and c.host is not None:
             run = f"as a command: `$({shown})`" if c.host == "$" else f"by {c.host}: `{shown}`"
             why = f"a download run {run}"

@@ -97,16 +97,7 @@ def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> st
     return protected(word, cwd, guard, follow, systems=True)
 
 
-def _recursive(opts: Sequence[str]) -> bool:
-    return any(
-        ("recursive".startswith(o[2:]) and len(o) > 2) if o.startswith("--") else "r" in o[1:]
-        for o in opts
-    )
-
-
-def _find_starts(
-    args: Sequence[str], cwd: str | None, guard: Guard = NO_GUARD
-) -> tuple[str | None, int]:
+def _find_starts(args: Sequence[str], cwd: str | None, guard: Guard) -> tuple[str | None, int]:
     """(the first start path that is critical or protected, where the expression begins)."""
     i = 0
     follow = False  # -H / -L (lower-cased): a start path that is a symlink is followed
@@ -143,9 +134,9 @@ def _find(
     return (aimed if deletes else None), execs
 
 
-def _push_options(rest: Sequence[str]) -> tuple[set[str], list[str]]:
-    """What `git push REST` was asked for (force, every, delete, tags) and its positional
-    words (the remote, then the refspecs)."""
+def _git_push(rest: Sequence[str]) -> str | None:
+    """Which way `git push REST` rewrites or removes main/master (or may), if it does: what it
+    was asked for (force, every, delete, tags), then its refspecs (after the remote)."""
     takes = ("--repo", "--push-option", "--receive-pack", "--exec")
     opts, positional = _split_opts(rest, "o", takes)
     long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
@@ -156,12 +147,6 @@ def _push_options(rest: Sequence[str]) -> tuple[set[str], list[str]]:
         flags |= {"delete"} if "d" in o else set()
     if "mirror" in flags:
         flags |= {"force", "every"}
-    return flags, positional
-
-
-def _git_push(rest: Sequence[str]) -> str | None:
-    """Which way `git push REST` rewrites or removes main/master (or may), if it does."""
-    flags, positional = _push_options(rest)
     force = "force" in flags
     for ref in positional[1:]:  # the first is the remote
         plus = ref.startswith("+")
@@ -195,15 +180,15 @@ def _kills_everything(args: Sequence[str]) -> bool:
     return any(a in ("-1", "1") for a in args[i:])
 
 
-def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+def _disk_rule(name: str, args: Sequence[str]) -> str | None:
     """Formatting, wiping or overwriting a disk."""
     if name.startswith(_FS_MAKERS):
-        return f"{name} (formatting a filesystem): `{shown}`"
+        return f"{name} (formatting a filesystem)"
     if name in ("wipefs", "blkdiscard") and not any(a in ("-n", "--no-act") for a in args):
-        return f"{name} (wiping a disk): `{shown}`"
+        return f"{name} (wiping a disk)"
     read_only = any(a in _READ_ONLY_FLAGS for a in args)
     if name in _PARTITIONERS and not read_only and any(_device(a) for a in args):
-        return f"{name} (rewriting a partition table): `{shown}`"
+        return f"{name} (rewriting a partition table)"
     if (
         (name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args))
         or (name == "nvme" and args[:1] in (["format"], ["sanitize"]))
@@ -212,28 +197,28 @@ def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
         or (name == "sg_format" and any(a.startswith("--format") for a in args))
         or (name == "badblocks" and any(a.startswith("-") and "w" in a for a in args))
     ):
-        return f"{name} (wiping a disk): `{shown}`"
+        return f"{name} (wiping a disk)"
     if name == "dd" and any(a.startswith("of=/dev/") and a[8:] not in _DEV_OK for a in args):
-        return f"dd onto a device: `{shown}`"
+        return "dd onto a device"
     if name == "shred" and any(a.startswith("/dev/") and a[5:] not in _DEV_OK for a in args):
-        return f"shred of a device: `{shown}`"
+        return "shred of a device"
     if name in ("tee", "cp", "install", "pv") and any(_device(a) for a in args):
-        return f"{name} onto a disk device: `{shown}`"
+        return f"{name} onto a disk device"
     return None
 
 
-def _power_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+def _power_rule(name: str, args: Sequence[str]) -> str | None:
     """Stopping or suspending the machine, or killing every process."""
     if name in _POWER:
-        return f"{name} (stopping the machine): `{shown}`"
+        return f"{name} (stopping the machine)"
     if name in ("systemctl", "loginctl") and any(
         a in _SYSTEMCTL_POWER or a.removesuffix(".target") in _SYSTEMCTL_POWER for a in args
     ):
-        return f"{name} power action (stopping the machine): `{shown}`"
+        return f"{name} power action (stopping the machine)"
     if name in ("init", "telinit") and args[:1] in (["0"], ["6"]):
-        return f"{name} {args[0]} (stopping the machine): `{shown}`"
+        return f"{name} {args[0]} (stopping the machine)"
     if name == "killall5" or (name == "kill" and _kills_everything(args)):
-        return f"kill of every process (or init): `{shown}`"
+        return "kill of every process (or init)"
     return None
 
 
@@ -273,42 +258,32 @@ _REPO = "a worker's repo"  # the guard's words for them (act/protected.py)
 _WORKERS = ("the data dir", "the workers' checkouts and rooms")
 
 
-def _landing(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
-    """Landing a worker's change, a human's act (`looop land`, `gh pr merge`), or moving a
-    branch of a worker's repo (your repository) by merging, pulling, rebasing, resetting."""
-    words = [a for a in args if not a.startswith("-")]
-    if name == "looop" and "land" in words[:2]:  # `looop --data D land`
-        return "landing a worker (`looop land`)"
-    if name == "gh" and ("pr", "merge") in pairwise(words):
-        return "merging a pull request (`gh pr merge`)"
-    sub, rest, here = _git_at(args, cwd) if name == "git" else ("", [], None)
+def _git_rule(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+    """A force push or removal of main/master; landing by hand, a human's act: moving the
+    branch of a worker's repo (your repository) by merging, pulling, rebasing, resetting, or
+    pushing a worker's base from its repo or worktree; a forced `git clean` (untracked and
+    ignored files gone) of a protected tree's top."""
+    sub, rest, here = _git_at(args, cwd)
+    pushed = _git_push(rest) if sub == "push" else None
+    if pushed is not None and not pushed.startswith("a push to"):
+        return f"{pushed}"
     if here is None:
         return None
     if sub in _GIT_MOVES and (repo := inside(here, guard, [_REPO])) is not None:
-        return f"git {sub} in {repo}, moving its branch"
-    pushed = _git_push(rest) if sub == "push" else None
+        return f"git {sub} in {repo}, moving its branch is a human's act"
     if pushed is not None and (at := inside(here, guard, [_REPO, *_WORKERS])) is not None:
-        return f"{pushed} from {at}"  # a worker's base, from its repo or its worktree
-    return None
-
-
-def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
-    """A forced `git clean` (untracked and ignored files gone) of a protected tree's top."""
-    sub, rest, here = _git_at(args, cwd)
-    if sub != "clean":
-        return None
+        return f"{pushed} from {at} is a human's act"
     opts, specs = _split_opts(rest, "e", ("--exclude",))  # -e PATTERN: kept, not a path
     force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
     dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
-    if not force or dry or here is None:
+    if sub != "clean" or not force or dry:
         return None
     paths = [s if s.startswith(("/", "~", "$")) else f"{here}/{s}" for s in specs] or [here]
-    return next((p for s in paths if (p := _aimed(s, None, guard, True)) is not None), None)
+    at = next((p for s in paths if (p := _aimed(s, None, guard, True)) is not None), None)
+    return None if at is None else f"git clean (untracked files deleted) in {at}"
 
 
-def _tree_rule(
-    name: str, args: Sequence[str], shown: str, cwd: str | None, guard: Guard = NO_GUARD
-) -> str | None:
+def _tree_rule(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
     """Deleting, moving away or re-permissioning /, a home, a system directory, or one of the
     guard's targets (the data dir, the checkout, a worker's repo) or an ancestor of one."""
 
@@ -316,42 +291,39 @@ def _tree_rule(
         return next((p for a in paths if (p := _aimed(a, cwd, guard, follow)) is not None), None)
 
     opts, operands = _split_opts(args)
-    if name in _RECURSIVE_TOOLS and _recursive(opts):
+    if name in _RECURSIVE_TOOLS and any(
+        ("recursive".startswith(o[2:]) and len(o) > 2) if o.startswith("--") else "r" in o[1:]
+        for o in opts
+    ):
         # chmod -R follows a symlink named on the line, and so do chown/chgrp with -H/-L
         follow = name not in ("rm", "chown", "chgrp") or any(
             not o.startswith("--") and ("h" in o or "l" in o) for o in opts
         )
         if (at := aimed(_recursive_targets(name, opts, operands), follow)) is not None:
             verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
-            return f"{verb} aimed at {at}: `{shown}`"
+            return f"{verb} aimed at {at}"
     if name == "mv" and (at := aimed(_mv_sources(args))) is not None:
-        return f"mv moving away {at}: `{shown}`"
+        return f"mv moving away {at}"
     deletes = any(o.startswith("--delete") or o == "--del" for o in opts)
     if name == "rsync" and deletes and (at := aimed(operands[-1:], True)) is not None:
-        return f"rsync --delete into {at}: `{shown}`"
+        return f"rsync --delete into {at}"
     if name == "find" and (at := _find(args, cwd, guard)[0]) is not None:
-        return f"find deleting under {at}: `{shown}`"
-    if name == "git" and (at := _git_clean(args, cwd, guard)) is not None:
-        return f"git clean (untracked files deleted) in {at}: `{shown}`"
+        return f"find deleting under {at}"
     return None
 
 
-def _rule(
-    name: str, args: Sequence[str], shown: str, cwd: str | None, guard: Guard = NO_GUARD
-) -> str | None:
-    """The deny rule one command (already unwrapped) trips, if any."""
+def _rule(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+    """The deny rule one command (already unwrapped) trips, if any (the caller quotes it)."""
     if name in _PRIVILEGE:
-        return f"{name} (running as another user): `{shown}`"
-    sub, rest, _ = _git_at(args, cwd) if name == "git" else ("", [], None)
-    if sub == "push" and (what := _git_push(rest)) is not None and not what.startswith("a push to"):
-        return f"{what}: `{shown}`"
-    if (what := _landing(name, args, cwd, guard)) is not None:
-        return f"{what} is a human's act: `{shown}`"
-    return (
-        _disk_rule(name, args, shown)
-        or _power_rule(name, args, shown)
-        or _tree_rule(name, args, shown, cwd, guard)
-    )
+        return f"{name} (running as another user)"
+    if name == "git":
+        return _git_rule(args, cwd, guard)
+    words = [a for a in args if not a.startswith("-")]
+    if name == "looop" and "land" in words[:2]:  # `looop --data D land`
+        return "landing a worker (`looop land`) is a human's act"
+    if name == "gh" and ("pr", "merge") in pairwise(words):
+        return "merging a pull request (`gh pr merge`) is a human's act"
+    return _disk_rule(name, args) or _power_rule(name, args) or _tree_rule(name, args, cwd, guard)
 
 
 # What flows down a pipe into what: (producer role, consumer role, how the refusal names it)
@@ -372,7 +344,7 @@ def _printed(name: str, args: Sequence[str]) -> str | None:
     return _ansi_c(" ".join([text, *rest]))
 
 
-def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
+def _roles(c: _Cmd, guard: Guard) -> dict[str, str]:
     """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
     at = _unwrap(c.words)[0]
     if at is None:

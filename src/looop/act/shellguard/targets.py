@@ -186,35 +186,19 @@ def segments(path: str) -> list[str]:
     return out
 
 
-def _every_entry(seg: str) -> bool:
-    """`*`, `.*`, `*.*`: a glob that takes every entry of its folder (its dotfiles too)."""
-    return "*" in seg and set(seg) <= _WILD
-
-
 def system(segs: Sequence[str]) -> bool:
     """/, a system folder, or a home under /home (or macOS's /Users); a glob counts when
     it may name one (`/u*`, `/h?me/*`)."""
-    path = "/" + "/".join(segs)
-    if path in _SYSTEM_DIRS or (len(segs) == 2 and f"/{segs[0]}" in _HOME_ROOTS):
-        return True
-    if not any(_GLOB.search(s) for s in segs):
-        return False
-    if len(segs) == 2 and any(_same(segs[0], root[1:]) for root in _HOME_ROOTS):
-        return True
-    return any(len(t) == len(segs) and all(map(_same, segs, t)) for t in _SYSTEM_SEGS)
-
-
-def _same(seg: str, target: str) -> bool:
-    if _GLOB.search(seg):
-        return fnmatchcase(target, seg)
-    return seg == target
+    if len(segs) == 2 and any(fnmatchcase(root[1:], segs[0]) for root in _HOME_ROOTS):
+        return True  # a name without a glob matches only itself
+    return any(len(t) == len(segs) and all(map(fnmatchcase, t, segs)) for t in _SYSTEM_SEGS)
 
 
 def _against(segs: Sequence[str], guard: Guard) -> str | None:
     """Which protected target `segs` is, or is an ancestor of (a glob may stand for a name)."""
     for target, what in guard.targets:
         tsegs = segments(target)
-        if len(segs) <= len(tsegs) and all(map(_same, segs, tsegs)):
+        if len(segs) <= len(tsegs) and all(map(fnmatchcase, tsegs, segs)):
             return f"{what} {target}" if len(segs) == len(tsegs) else f"{what} {target} is in it"
     return None
 
@@ -256,7 +240,8 @@ def _protected(word: str, cwd: str | None, guard: Guard, follow: bool, systems: 
     segs = segments(raw)
     last = raw.rstrip("/").rsplit("/", 1)[-1]
     each: list[str] = []  # `dir/*/`: every entry, a symlink among them followed
-    if segs and _every_entry(last):  # `~/*` empties the folder: aimed at the folder
+    # `*`, `.*`, `*.*` take every entry (dotfiles too): `~/*` empties the folder, aimed at it
+    if segs and "*" in last and set(last) <= _WILD:
         each = segs if raw.endswith("/") else []
         segs, raw, follow = segs[:-1], raw.rstrip("/")[: -len(last)], True
     if (hit := _against(segs, guard)) is not None:
