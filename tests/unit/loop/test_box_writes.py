@@ -181,9 +181,9 @@ def test_a_ledger_with_an_endless_line_is_read_to_a_bound(tmp_path: Path) -> Non
     with ledger.open("wb") as f:
         f.write(b"z" * (40 << 20) + b"\n")
         f.write(row.encode())
-    started = time.monotonic()
+    started = time.process_time()  # CPU, not wall: a loaded machine waits, it does not work
     text = store.read_since(ledger, "2026-01-01T00:00:00Z")
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert text is not None and text.strip() == row.strip()
 
 
