@@ -63,6 +63,10 @@ class FakeBackend:
         self.calls.append(("log", sid, since, raw))
         return "", since
 
+    def offset_at(self, sid: str, when: float) -> int:
+        self.calls.append(("offset_at", sid, when))
+        return 0
+
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         self.calls.append(("send", sid, text, newline))
         return {"sent": len(text), "offset": 0}

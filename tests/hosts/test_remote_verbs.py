@@ -162,6 +162,8 @@ def test_wait_idle_expect_and_log_follow_on_a_remote_worker(home: Home) -> None:
     assert settled.returncode == 0, (settled.stderr, looop(d, "log", "rv3", "--tail", "8").stdout)
     ended = re.search(r"burst ended at tick-(\d+)", looop(d, "log", "rv3", "--tail", "5").stdout)
     assert ended and int(ended.group(1)) < 600  # the word stopped it, not the minute's cap
+    since = looop(d, "log", "rv3", "--since", "1h")  # its host finds where that hour begins
+    assert since.returncode == 0 and since.stdout == looop(d, "log", "rv3").stdout, since.stderr
 
     never = looop(d, "expect", "rv3", "never-printed", "--timeout", "2s")
     assert never.returncode == 124 and "Traceback" not in never.stderr

@@ -19,7 +19,7 @@ from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp_ms
 from looop.loop.humanwait import wait_for_human
 from looop.sessions.client import log_tail
-from looop.sessions.logs import compile_pattern, log_end, offset_at, pick_lines
+from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import get_session, mark_dead
 from looop.views.status import gather_status
 from looop.views.statustext import add_v1_fields, print_status
@@ -76,8 +76,8 @@ def _only_live_worker(ctx: Ctx) -> str:
     "since_text",
     default=None,
     metavar="WHEN",
-    help="Output since a time: 10m, 2h, 1d ago or 2026-11-27T09:00 (a local worker's; to "
-    "within about 10 s).",
+    help="Output since a time: 10m, 2h, 1d ago or 2026-11-27T09:00 (to within about 10 s; "
+    "a pod's from the API's sinceSeconds).",
 )
 @click.option(
     "--from-byte", "since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset."
@@ -107,12 +107,7 @@ def log_cmd(
     s = target_sid(sid, False)
     way = worker_way(ctx, s)
     if when is not None:
-        if way.kind != "local":
-            raise LooopError(
-                f"`log --since {since_text}` reads the times of a worker on this machine; {s} "
-                "runs elsewhere: give --from-byte N or --tail N"
-            )
-        since = offset_at(ctx.paths.data, s, when)
+        since = way.offset_at(s, when)
     if follow:
         if tail is not None and since is None and way.kind == "local":  # a pod's: from 0
             since = _tail_first(ctx, s, tail, raw, grep)

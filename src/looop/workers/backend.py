@@ -23,7 +23,7 @@ from looop.home.clock import Clock
 from looop.home.logfiles import output_at
 from looop.home.stamps import utc_stamp_ms
 from looop.sessions import client, hold
-from looop.sessions.logs import read_log
+from looop.sessions.logs import offset_at, read_log
 from looop.sessions.state import (
     Session,
     SessionError,
@@ -106,6 +106,11 @@ class Backend(Protocol):
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]: ...
+
+    def offset_at(self, sid: str, when: float) -> int:
+        """Where the output since wall time `when` begins, as a `log` offset (a little before
+        it; 0 when the worker's log starts later): `log --since 10m`."""
+        ...
 
     def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
         """Raw output for a terminal emulator (`looop watch`'s pane), by logical offsets:
@@ -253,6 +258,9 @@ class LocalBackend:
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
         return self._at(sid, read_log, self.root, sid, since, raw)
+
+    def offset_at(self, sid: str, when: float) -> int:
+        return self._at(sid, offset_at, self.root, sid, when)
 
     def output(self, sid: str, since: int | None, most: int) -> tuple[int, int, bytes]:
         # a session gone reads as empty at 0: its pane sees a log replaced and starts over

@@ -25,6 +25,7 @@ cluster.py's `KubeCluster`, which this class is built on.
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -329,6 +330,13 @@ class KubeBackend(KubeCluster, Polled):
             return (text if raw else strip_ansi(text)), since + len(data)
         text, used = safe_text(data, raw)
         return text, since + used
+
+    def offset_at(self, sid: str, when: float) -> int:
+        """The whole log's size less what the API's since_seconds returns: offsets here count
+        from the log's start."""
+        size = self.log_size(sid)
+        ago = max(1, math.ceil(self.clock.now() - when))
+        return max(0, size - len(self._log_bytes(sid, since_seconds=ago)))
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
         if fmt not in SHOT_FORMATS:

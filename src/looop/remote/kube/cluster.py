@@ -160,6 +160,11 @@ class KubeCluster:
             f.caught_up = True
         return f.read(since, most)
 
+    def log_size(self, sid: str) -> int:
+        """The log's length now: read whole once (as `log_from` 0), then kept by its follow."""
+        self.log_from(sid, 0, 0)
+        return self._follows[sid].size()
+
     def _size(self, sid: str) -> tuple[int, int]:
         job = self.job_for(sid)
         spelled = ""

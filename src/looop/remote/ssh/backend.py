@@ -186,6 +186,14 @@ class SshBackend(Polled):
             raise SessionError(f"host {self.host} answered a log read with a bad offset: retry")
         return text, offset
 
+    def offset_at(self, sid: str, when: float) -> int:
+        got = untrusted.count(
+            self._call("offset_at", sid, when=when).get("offset", 0), untrusted.OFFSET_MAX
+        )
+        if got is None:
+            raise SessionError(f"host {self.host} answered a log time with a bad offset: retry")
+        return got
+
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         t = text.decode(errors="replace") if isinstance(text, bytes) else text
         return self._call("send", sid, text=t, newline=newline)

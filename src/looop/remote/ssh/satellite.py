@@ -16,7 +16,7 @@ from looop.home.lastoutput import last_output
 from looop.remote.ssh import farbounds
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
-from looop.sessions.logs import read_log
+from looop.sessions.logs import offset_at, read_log
 from looop.sessions.state import (
     Session,
     SessionError,
@@ -134,6 +134,11 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
     if op == "log":
         text, off = read_log(root, sid, int(req.get("since", 0)), bool(req.get("raw")))
         return {"text": text, "offset": off}
+    if op == "offset_at":
+        when = req.get("when")
+        if not isinstance(when, int | float):
+            raise LooopError("offset_at needs a time `when` (seconds since the epoch)")
+        return {"offset": offset_at(root, sid, float(when))}
     if op == "send":
         return client.send(root, sid, str(req.get("text", "")), bool(req.get("newline")))
     if op == "key":

@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,13 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     assert h.ok("log", "w1", "--grep", "^got:").split() == ["got:hello", "there", "got:typed"]
     got = json.loads(h.ok("log", "w1", "--json", "--since", "0"))
     assert "got:typed" in got["text"] and got["offset"] > 0 and got["done"] is False
+    log = h.cluster.running(mf.job_name("w1")).log  # last written two hours ago
+    os.utime(log, (time.time() - 7200, time.time() - 7200))
+    h.cluster.log_reads.clear()
+    assert h.ok("log", "w1", "--since", "1h") == ""  # the API's sinceSeconds: nothing since
+    assert "got:typed" in h.ok("log", "w1", "--since", "3h")
+    asked = [r.get("sinceSeconds") for r in h.cluster.log_reads]
+    assert asked.count("3600") == 1 and asked.count("10800") == 1, h.cluster.log_reads
     assert h.ok("expect", "w1", "got:t.ped", "--timeout", "10").strip() == "got:typed"
     assert h.ok("expect", "w1", "^got:typed", "--screen", "--timeout", "10").strip()
     code, _, _ = h.cli("expect", "w1", "never-said", "--timeout", "1s")
