@@ -7,7 +7,6 @@ decider's landing proposal raised."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar, get_args, get_type_hints
@@ -26,7 +25,7 @@ from looop.workers.errors import ChangeError, NoSuchWorker, Unreached
 from looop.workers.ids import normalise_target
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Proposal, Round, load_rounds, shown
-from looop.workers.treerecord import GIT_TIMEOUT_S, Tree, WorktreeError, held_tip, load, load_all
+from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
 from looop.workers.treework import is_dirty
 
 MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
@@ -399,24 +398,9 @@ def diff_of(ctx: Ctx, wid: str) -> dict[str, Any]:
     """{"id", "diff", "cut"}: its commits since its base, its edits and new files, the text up
     to MAX_DIFF (`cut`: there was more)."""
     try:
-        runs = treework.diff_runs(ctx, wid)
+        text = treework.diff_out(treework.diff_runs(ctx, wid), MAX_DIFF).decode("utf-8", "replace")
     except LooopError as e:
         raise ChangeError(str(e)) from None
-    parts: list[str] = []
-    size = 0
-    for argv, env in runs:
-        try:
-            done = subprocess.run(argv, env=env, capture_output=True, timeout=GIT_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ChangeError(f"git diff did not run: {e}") from None
-        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
-            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
-            raise ChangeError(f"git diff failed: {why[0]}")
-        parts.append(done.stdout.decode("utf-8", "replace"))
-        size += len(done.stdout)
-        if size > MAX_DIFF:
-            break
-    text = "".join(parts)
     return {"id": wid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
 
 
