@@ -357,7 +357,6 @@ def resume_worker(
     wid = normalise_target(worker_id)
     rec, line, conv = _resumable(ctx, wid)
     trees = _live_trees(ctx, wid, rec)
-    tree = trees[0] if len(trees) == 1 else None  # several: it starts in their folder
     s = _session(ctx, wid)
     env = _resume_env(ctx, wid, rec, trees)
     if not rec.env:  # a worker here (one on a host gets no port there)
@@ -386,9 +385,8 @@ def resume_worker(
         line = with_mcp(ctx, line, env)
     try:
         session = spawn_line(
-            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog,
-            several=tuple(trees) if tree is None else (),
-        )  # fmt: skip
+            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, trees, prog
+        )
     except SandboxSetupError as e:
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:
