@@ -253,9 +253,8 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     # a stale lease is free, so a start refused after this leaves nothing held
     env["LOOOP_PORT"] = str(ports.lease(q.ctx.paths.data, q.wid, {s.id for s in live}, q.knobs))
-    prog: str | None = None
-    if policy.on:
-        prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
+    # srt's path, before anything changes (prepare uses it)
+    prog = sbx.require(env, f"worker {q.wid}") if policy.on else None
     plans: list[Plan] = []
     clean, ask = None, q.ask
     if ask.repo is not None or wt.left_behind(q.ctx, q.wid):

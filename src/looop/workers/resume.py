@@ -363,11 +363,8 @@ def resume_worker(
         others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
         held = s is not None and s.alive  # its own port may still be bound by its last run
         env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, knobs, held))
-    if cfg is None:
-        cfg = ctx.config()
-    prog: str | None = None
-    if rec.sandbox.on:
-        prog = sbx.require(env, f"worker {wid}")
+    cfg = cfg if cfg is not None else ctx.config()
+    prog = sbx.require(env, f"worker {wid}") if rec.sandbox.on else None
     mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
 
     # commit: a live one ends first, then the same id starts on its conversation

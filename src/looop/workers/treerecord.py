@@ -373,6 +373,12 @@ def git_in(
     return run_git(argv, full, timeout, f"git {args[0]} in {cwd}", stdin)
 
 
+def rev(env: Mapping[str, str], cwd: str, ref: str, tree: Tree | None = None) -> str:
+    """The commit `ref` names in the repo at `cwd` ("" when it names none)."""
+    got = git_in(env, cwd, "rev-parse", "--verify", "--quiet", ref, tree=tree)
+    return got.stdout.strip() if got.returncode == 0 else ""
+
+
 def why_failed(done: subprocess.CompletedProcess[str]) -> str:
     lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
     return lines[-1].removeprefix("fatal: ") if lines else f"git exited {done.returncode}"
