@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # a hint only
     from looop.core.context import Ctx
 
 Reach = Literal["alive", "over", "unreachable"]
+Say = Callable[[str], None]  # where a line of text goes
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -78,21 +79,17 @@ class Backend(Protocol):
 
     def look(self, sid: str) -> Reach:
         """`reach` for a face that names a worker: one by no such id is `NoSuchWorker`."""
-        ...
 
     def known(self, sid: str) -> None:
         """Nothing when the engine has worker `sid`, running or ended; else `NoSuchWorker`.
         No host is asked (a face opening on a worker, `looop watch ID`)."""
-        ...
 
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
         """The worker's terminal made COLSxROWS (it sees SIGWINCH); an engine whose size is
         fixed refuses in one line (`Refused`)."""
-        ...
 
     def detach(self, sid: str) -> dict[str, Any]:
         """Every terminal attached to the worker let go."""
-        ...
 
     def attach(
         self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
@@ -101,7 +98,6 @@ class Backend(Protocol):
         `env`: this terminal's (its locale); `detach_keys`: docker's spelling (`ctrl-x,d`).
         An engine that cannot refuses in one line, naming the way that does reach it
         (`Refused`)."""
-        ...
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]: ...
 
@@ -117,12 +113,10 @@ class Backend(Protocol):
         (where the bytes start, the end, the bytes) from `since` (None: only the last
         `most`), at most the last `most`. An engine whose log is not on this disk refuses
         in one line: its screen is asked for instead (`screen`)."""
-        ...
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         """Type `text`; one ending in Enter (CR) has its Enter pressed once the text shows on
         the worker's screen (sessions/client.send, on whichever machine runs the worker)."""
-        ...
 
     def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]: ...
 
@@ -137,55 +131,40 @@ class Backend(Protocol):
     def pause(self, sid: str) -> bool:
         """Freeze everything the worker runs until `go_on`; whether it was live. An engine
         that cannot freeze a worker refuses in one line (SessionError)."""
-        ...
 
     def go_on(self, sid: str) -> bool:
         """Let a paused worker go on, all of it; whether it was live."""
-        ...
 
     # the watching verbs (`log`, `log -f`, `expect`, `wait-idle`) and a kill's second look:
     # each engine answers them its own way (a disk here, polled reads away: workers/polled)
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str: ...
 
-    def follow(
-        self,
-        sid: str,
-        since: int,
-        raw: bool,
-        out: Callable[[str], None],
-        note: Callable[[str], None],
-    ) -> int:
+    def follow(self, sid: str, since: int, raw: bool, out: Say, note: Say) -> int:
         """`log -f`: new text to `out` until the worker is over; its exit code. `note`: a
         read that failed and is tried again, said once."""
-        ...
 
     def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:
         """(0 matched | 1 the worker ended first | 124 timeout, the match, the offset). `how`:
         sessions/client.expect's since, from_now, screen, raw and timeout_s, every engine's."""
-        ...
 
     def wait_idle(self, sid: str, settle_s: float, timeout_s: float | None) -> bool: ...
 
     def found_over(self, sid: str, err: SessionError) -> str | None:
         """After a kill refused with `err`: what a worker already over was found as (a
         level-triggered kill's success), None when it is not over or not known."""
-        ...
 
     # the worker's change, read where its checkouts are (workers/review.py)
 
     def diff(self, sid: str) -> dict[str, Any]:
         """`looop worker diff`: {"id", "diff", "cut"}, the text bounded (review.MAX_DIFF); a
         worker with no checkout, or one whose git fails, refuses in one line (ChangeError)."""
-        ...
 
     def review(self, sid: str) -> dict[str, Any]:
         """`looop review ID --json`; refused in one line as `diff` is."""
-        ...
 
     def change(self, sid: str, ways: Ways[T]) -> T:
         """This engine's way of `ways`: where worker `sid`'s change is read and landed."""
-        ...
 
 
 class LocalBackend:
@@ -310,14 +289,7 @@ class LocalBackend:
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return self._at(sid, client.log_tail, self.root, sid, lines, raw, grep)
 
-    def follow(
-        self,
-        sid: str,
-        since: int,
-        raw: bool,
-        out: Callable[[str], None],
-        note: Callable[[str], None],
-    ) -> int:
+    def follow(self, sid: str, since: int, raw: bool, out: Say, note: Say) -> int:
         return self._at(sid, client.follow, self.root, sid, since, raw, out, self.clock)
 
     def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:

@@ -13,7 +13,6 @@ is, said again the next beat. Clones are listed, never expired (their work may b
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.sessions.state import list_sessions
 from looop.workers.treerecord import Tree, load, parts_of, save
-from looop.workers.treework import is_dirty, tree_diff_runs
+from looop.workers.treework import diff_out, is_dirty, tree_diff_runs
 from looop.workers.worktree import release, release_checkout
 
 DAY = 86400
@@ -148,16 +147,10 @@ def _save_patch(ctx: Ctx, tree: Tree, path: Path) -> str | None:
     """Write the worker's work as one patch; None when written, else why not."""
     if not os.path.isdir(tree.path):
         return None  # nothing left to save: the folder is gone
-    chunks: list[bytes] = []
     try:
-        for argv, env in tree_diff_runs(ctx, tree, ("--binary",)):
-            done = subprocess.run(
-                argv, env=env, capture_output=True, timeout=GIT_PATCH_TIMEOUT_S, check=False
-            )
-            if done.returncode not in (0, 1):  # 1: `diff --no-index` found a difference
-                return f"git diff exited {done.returncode}"
-            chunks.append(done.stdout)
-        store.atomic_write(path, b"".join(chunks))
-    except (OSError, subprocess.TimeoutExpired, ValueError, LooopError) as e:
+        store.atomic_write(
+            path, diff_out(tree_diff_runs(ctx, tree, ("--binary",)), 0, GIT_PATCH_TIMEOUT_S)
+        )
+    except (OSError, ValueError, LooopError) as e:
         return str(e)
     return None

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -252,9 +253,8 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     # a stale lease is free, so a start refused after this leaves nothing held
     env["LOOOP_PORT"] = str(ports.lease(q.ctx.paths.data, q.wid, {s.id for s in live}, q.knobs))
-    prog: str | None = None
-    if policy.on:
-        prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
+    # srt's path, before anything changes (prepare uses it)
+    prog = sbx.require(env, f"worker {q.wid}") if policy.on else None
     plans: list[Plan] = []
     clean, ask = None, q.ask
     if ask.repo is not None or wt.left_behind(q.ctx, q.wid):
@@ -368,14 +368,12 @@ def _spawn_or_undo(q: _Request, h: _Here, line: str, trees: list[Tree]) -> Sessi
     session start also its verify command and sandbox settings). A worker of several repos
     starts in their folder (sandboxed: it writes each checkout, never the folder)."""
     ctx, wid = q.ctx, q.wid
-    tree = trees[0] if len(trees) == 1 else None
     # a sandboxed srt starts in the data dir (it writes nothing there); its line goes on
-    cwd = Path(h.env.get("LOOOP_WORKSPACE", ctx.paths.data)) if tree is None else ctx.paths.data
+    cwd = Path(h.env.get("LOOOP_WORKSPACE", ctx.paths.data)) if len(trees) != 1 else ctx.paths.data
     try:
         return spawn_line(
-            ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, tree, h.prog,
-            several=tuple(trees) if tree is None else (),
-        )  # fmt: skip
+            ctx, q.knobs, wid, q.r.name, line, h.env, cwd, h.policy, q.cfg, trees, h.prog
+        )
     except SandboxSetupError as e:
         workspace.undo_all(ctx, trees)
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
@@ -426,15 +424,14 @@ def spawn_line(
     cwd: Path,
     policy: SandboxPolicy,
     cfg: Config,
-    tree: Tree | None,
+    trees: Sequence[Tree],
     prog: str | None,
-    several: tuple[Tree, ...] = (),
 ) -> Session:
     """A worker line started as the session `wid`: inside srt when its policy is on (`prog`:
     srt's path, as sandbox.require found it), else as its own argv; in its worktree when it
     has one, else in `cwd`. A sandboxed srt itself starts in `cwd` and its line goes into the
     worktree (srt makes its placeholders in the folder it starts in: sandbox.prepare).
-    `several`: the checkouts of a worker of several repos (`cwd` their folder), each one its
+    `trees`: its checkouts; of a worker of several repos (`cwd` their folder) each one its
     box writes. SandboxSetupError or SessionError: the caller undoes what it made."""
     if policy.on:
         if prog is None:  # fail closed: a sandboxed worker never starts outside srt
@@ -444,8 +441,9 @@ def spawn_line(
             # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
             box, box_tty = boxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
             env = {**env, **boxed.box_env(line, env)}  # what its CLI would ask, answered
-            trees = several or ((tree,) if tree is not None else ())
-            argv, env = sbx.prepare(ctx, wid, runner, policy, box, env, cfg.raw, trees, prog=prog)
+            argv, env = sbx.prepare(
+                ctx, wid, runner, policy, box, env, cfg.raw, tuple(trees), prog=prog
+            )
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:
@@ -455,7 +453,7 @@ def spawn_line(
         ctx.paths.data,
         wid,
         argv,
-        cwd=Path(tree.path) if tree is not None and not policy.on else cwd,
+        cwd=Path(trees[0].path) if len(trees) == 1 and not policy.on else cwd,
         env=env,
         size=WORKER_SIZE,
         host_idle_s=knobs.real("session_host_idle"),

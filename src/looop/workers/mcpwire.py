@@ -39,26 +39,13 @@ MCP_KEYS = ("allow_actions", "worker_tools")
 # what the worker's server needs from its environment (an "overrides" CLI passes on only
 # what is named)
 PASSED = (
-    "LOOOP_SESSION_ID",
-    "LOOOP_RUNNER",
-    "LOOOP_BIN",
-    "LOOOP_DATA_DIR",
-    "LOOOP_CONFIG",
-    "LOOOP_RUNTIME_DIR",
-    "LOOOP_CLAIMS_DIR",
-    "LOOOP_REPORTS_DIR",
-    "LOOOP_COST_LEDGER",
-    "LOOOP_WORKSPACE",
-    "LOOOP_HOME_URL",
-    "LOOOP_HOME_TOKEN",
+    *["LOOOP_SESSION_ID", "LOOOP_RUNNER", "LOOOP_BIN", "LOOOP_DATA_DIR", "LOOOP_CONFIG"],
+    *["LOOOP_RUNTIME_DIR", "LOOOP_CLAIMS_DIR", "LOOOP_REPORTS_DIR", "LOOOP_COST_LEDGER"],
+    *["LOOOP_WORKSPACE", "LOOOP_HOME_URL", "LOOOP_HOME_TOKEN"],
     # on an SSH host, how its "$LOOOP_BIN" shim reaches home (remote/ssh/shim.py)
-    "LOOOP_REAL_BIN",
-    "LOOOP_RELAY_SOCK",
-    "LOOOP_CALLHOME_DIR",
+    *["LOOOP_REAL_BIN", "LOOOP_RELAY_SOCK", "LOOOP_CALLHOME_DIR"],
     # in a sandbox, its verbs' door: the box's proxy URL (with the credentials it is known by)
-    "LOOOP_DOOR",
-    "HTTP_PROXY",
-    "http_proxy",
+    *["LOOOP_DOOR", "HTTP_PROXY", "http_proxy"],
 )
 
 

@@ -9,14 +9,14 @@ their own deadline, as `wait` does."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import islice
 from typing import Any, cast
 
 from looop.home.clock import Clock
 from looop.sessions.logs import compile_pattern
 from looop.sessions.state import SessionError
-from looop.workers.backend import Backend, Reach
+from looop.workers.backend import Backend, Reach, Say
 from looop.workers.errors import Refused
 
 POLL_S = 0.5  # each poll costs API calls: slower than a local log's 0.1 s
@@ -64,13 +64,7 @@ def _end_code(b: Backend, sid: str) -> int:
 
 
 def follow(
-    b: Backend,
-    sid: str,
-    since: int,
-    raw: bool,
-    out: Callable[[str], None],
-    note: Callable[[str], None],
-    poll_s: float = POLL_S,
+    b: Backend, sid: str, since: int, raw: bool, out: Say, note: Say, poll_s: float = POLL_S
 ) -> int:
     """`log -f`: print new text until the worker is over; its exit code."""
     offset = max(0, since)
@@ -194,14 +188,7 @@ class Polled:
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
         return tail(self._me(), sid, lines, raw, grep)
 
-    def follow(
-        self,
-        sid: str,
-        since: int,
-        raw: bool,
-        out: Callable[[str], None],
-        note: Callable[[str], None],
-    ) -> int:
+    def follow(self, sid: str, since: int, raw: bool, out: Say, note: Say) -> int:
         return follow(self._me(), sid, since, raw, out, note)
 
     def expect(self, sid: str, pattern: str, **how: Any) -> tuple[int, str | None, int]:

@@ -357,18 +357,14 @@ def resume_worker(
     wid = normalise_target(worker_id)
     rec, line, conv = _resumable(ctx, wid)
     trees = _live_trees(ctx, wid, rec)
-    tree = trees[0] if len(trees) == 1 else None  # several: it starts in their folder
     s = _session(ctx, wid)
     env = _resume_env(ctx, wid, rec, trees)
     if not rec.env:  # a worker here (one on a host gets no port there)
         others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
         held = s is not None and s.alive  # its own port may still be bound by its last run
         env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, knobs, held))
-    if cfg is None:
-        cfg = ctx.config()
-    prog: str | None = None
-    if rec.sandbox.on:
-        prog = sbx.require(env, f"worker {wid}")
+    cfg = cfg if cfg is not None else ctx.config()
+    prog = sbx.require(env, f"worker {wid}") if rec.sandbox.on else None
     mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
 
     # commit: a live one ends first, then the same id starts on its conversation
@@ -386,9 +382,8 @@ def resume_worker(
         line = with_mcp(ctx, line, env)
     try:
         session = spawn_line(
-            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog,
-            several=tuple(trees) if tree is None else (),
-        )  # fmt: skip
+            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, trees, prog
+        )
     except SandboxSetupError as e:
         raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:

@@ -7,10 +7,9 @@ decider's landing proposal raised."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from looop.core.context import Ctx
 from looop.core.text import one_line
@@ -24,12 +23,13 @@ from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds, treework
 from looop.workers.errors import ChangeError, NoSuchWorker, Unreached
 from looop.workers.ids import normalise_target
-from looop.workers.reviewgit import Commit, FileChange, Hunk
+from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Proposal, Round, load_rounds, shown
-from looop.workers.treerecord import GIT_TIMEOUT_S, Tree, WorktreeError, held_tip, load, load_all
+from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
 from looop.workers.treework import is_dirty
 
 MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -242,94 +242,55 @@ class BadReview(LooopError):
     pass
 
 
-def _str(obj: dict[str, Any], key: str) -> str:
-    got = obj.get(key, "")
-    if not isinstance(got, str):
-        raise BadReview(f"the review's {key!r} is not text")
-    return got
+_HINTS: dict[type, dict[str, Any]] = {}  # each dataclass's field types, read once
 
 
-def _int(obj: dict[str, Any], key: str) -> int:
-    got = obj.get(key, 0)
-    if isinstance(got, bool) or not isinstance(got, int):
-        raise BadReview(f"the review's {key!r} is not a whole number")
-    return got
-
-
-def _list(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    got = obj.get(key) or []  # a tuple: a review's to_json() read in this process
-    if not isinstance(got, list | tuple) or not all(isinstance(x, dict) for x in got):
-        raise BadReview(f"the review's {key!r} is not a list of objects")
-    return list(got)
-
-
-def _maybe_bool(obj: dict[str, Any], key: str) -> bool | None:
-    got = obj.get(key)
-    return got if isinstance(got, bool) else None
+def _read(cls: type[T], obj: Any) -> T:
+    """One of the review's dataclasses from its JSON: text, whole numbers and lists checked
+    (BadReview, one line, never a guess), a flag read as true only when it is, an optional
+    number or flag left out when it is of another kind."""
+    if not isinstance(obj, dict):
+        raise BadReview(f"the review's {cls.__name__} is not an object")
+    hints = _HINTS.get(cls) or _HINTS.setdefault(cls, get_type_hints(cls))
+    got: dict[str, Any] = {}
+    for key, kind in hints.items():
+        v = obj.get(key)
+        if kind in (str, int):
+            v = kind() if v is None else v
+            if type(v) is not kind:  # a flag is no number
+                said = "text" if kind is str else "a whole number"
+                raise BadReview(f"the review's {key!r} is not {said}")
+        elif kind is bool:
+            v = v is True
+        elif kind in (bool | None, int | None):
+            v = v if type(v) is get_args(kind)[0] else None
+        else:  # tuple[ITEM, ...]: a tuple is a review's to_json() read in this process
+            item = get_args(kind)[0]
+            if not isinstance(v or [], list | tuple):
+                raise BadReview(f"the review's {key!r} is not a list")
+            if item is str and not all(isinstance(x, str) for x in v or []):
+                raise BadReview(f"the review's {key!r} is not a list of text")
+            v = tuple(x if item is str else _read(item, x) for x in v or [])
+        got[key] = v
+    return cls(**got)
 
 
 def commits_of(raw: list[dict[str, Any]]) -> tuple[Commit, ...]:
-    return tuple(Commit(_str(c, "sha"), _str(c, "subject")) for c in raw)
-
-
-def _hunk(h: dict[str, Any]) -> Hunk:
-    lines = h.get("lines") or []
-    if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
-        raise BadReview("a hunk's 'lines' is not a list of text")
-    return Hunk(_str(h, "header"), _int(h, "new_start"), _int(h, "new_count"), tuple(lines))
-
-
-def _file(f: dict[str, Any]) -> FileChange:
-    return FileChange(
-        path=_str(f, "path"),
-        status=_str(f, "status"),
-        added=_int(f, "added"),
-        removed=_int(f, "removed"),
-        hunks=tuple(_hunk(h) for h in _list(f, "hunks")),
-        cut=f.get("cut") is True,
-        note=_str(f, "note"),
-    )
-
-
-def _repo(obj: dict[str, Any]) -> RepoChange:
-    return RepoChange(
-        name=_str(obj, "name"),
-        repo=_str(obj, "repo"),
-        branch=_str(obj, "branch"),
-        base=_str(obj, "base"),
-        tip=_str(obj, "tip"),
-        commits=commits_of(_list(obj, "commits")),
-        files=tuple(_file(f) for f in _list(obj, "files")),
-        uncommitted=_maybe_bool(obj, "uncommitted"),
-        moved=obj.get("moved") is True,
-    )
-
-
-def _verify(obj: Any) -> Verify:
-    if not isinstance(obj, dict):
-        return Verify("none")
-    code = obj.get("exit_code")
-    return Verify(
-        _str(obj, "state") or "none",
-        _str(obj, "cmd"),
-        code if isinstance(code, int) and not isinstance(code, bool) else None,
-        obj.get("timed_out") is True,
-        _str(obj, "output"),
-    )
+    return tuple(_read(Commit, c) for c in raw)
 
 
 def review_from_json(obj: Any) -> Review:
     """The change a review JSON holds (rounds, since_last and proposal left empty)."""
-    if not isinstance(obj, dict):
-        raise BadReview("the review is not a JSON object")
-    first = _repo(obj)
-    repos = tuple(_repo(r) for r in _list(obj, "repos")) or (first,)
+    first = _read(RepoChange, obj)
+    repos = tuple(_read(RepoChange, r) for r in obj.get("repos") or []) or (first,)
+    verify = obj.get("verify")
+    said = {k: obj.get(k, "") for k in ("wid", "summary", "summary_from")}
+    if not all(isinstance(v, str) for v in said.values()):
+        raise BadReview("the review's id or summary is not text")
     return Review(
-        wid=_str(obj, "wid"),
+        **said,
         **first_of(first),
-        verify=_verify(obj.get("verify")),
-        summary=_str(obj, "summary"),
-        summary_from=_str(obj, "summary_from"),
+        verify=_read(Verify, verify) if isinstance(verify, dict) else Verify("none"),
         rounds=(),
         since_last=(),
         repos=repos,
@@ -437,24 +398,9 @@ def diff_of(ctx: Ctx, wid: str) -> dict[str, Any]:
     """{"id", "diff", "cut"}: its commits since its base, its edits and new files, the text up
     to MAX_DIFF (`cut`: there was more)."""
     try:
-        runs = treework.diff_runs(ctx, wid)
+        text = treework.diff_out(treework.diff_runs(ctx, wid), MAX_DIFF).decode("utf-8", "replace")
     except LooopError as e:
         raise ChangeError(str(e)) from None
-    parts: list[str] = []
-    size = 0
-    for argv, env in runs:
-        try:
-            done = subprocess.run(argv, env=env, capture_output=True, timeout=GIT_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ChangeError(f"git diff did not run: {e}") from None
-        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
-            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
-            raise ChangeError(f"git diff failed: {why[0]}")
-        parts.append(done.stdout.decode("utf-8", "replace"))
-        size += len(done.stdout)
-        if size > MAX_DIFF:
-            break
-    text = "".join(parts)
     return {"id": wid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
 
 

@@ -216,37 +216,23 @@ GIT_TIMEOUT_S = 30.0
 # Set on every git looop runs, in the user's own repo with the user's own config too (a clone
 # needs its transports and credentials): nothing started on its own, no nested repo entered
 _HARDEN_REPO = (
-    ("core.fsmonitor", "false"),
-    ("core.useBuiltinFSMonitor", "false"),
-    ("core.hooksPath", os.devnull),
-    ("core.pager", "cat"),
-    ("submodule.recurse", "false"),
-    ("status.submoduleSummary", "false"),
-    ("gc.auto", "0"),
-    ("maintenance.auto", "false"),
+    *[("core.fsmonitor", "false"), ("core.useBuiltinFSMonitor", "false")],
+    *[("core.hooksPath", os.devnull), ("core.pager", "cat"), ("submodule.recurse", "false")],
+    *[("status.submoduleSummary", "false"), ("gc.auto", "0"), ("maintenance.auto", "false")],
 )
 # and in a worker's tree (command-line config outranks every file the worker could write): no
 # program git would start on its own — editors, askpass, ssh, credential helpers, external
 # diff, signing —, no fetch of any kind (a partial clone's lazy fetch included)
 _HARDEN = (
     *_HARDEN_REPO,
-    ("core.editor", ":"),
-    ("sequence.editor", ":"),
-    ("core.askPass", ""),
-    ("core.sshCommand", ""),
-    ("core.gitProxy", ""),
-    ("core.alternateRefsCommand", ""),
-    ("credential.helper", ""),  # empty resets the list
-    ("diff.external", ""),
-    ("diff.submodule", "short"),
-    ("diff.ignoreSubmodules", "all"),
-    ("fetch.recurseSubmodules", "false"),
-    ("protocol.allow", "never"),
-    ("gpg.program", ""),
-    ("gpg.ssh.program", ""),
-    ("gpg.x509.program", ""),
-    ("log.showSignature", "false"),
-    ("core.untrackedCache", "false"),
+    *[("core.editor", ":"), ("sequence.editor", ":")],
+    # empty: no program (credential.helper's empty value resets the list)
+    *[(k, "") for k in ("core.askPass", "core.sshCommand", "core.gitProxy", "diff.external")],
+    *[(k, "") for k in ("core.alternateRefsCommand", "credential.helper", "gpg.program")],
+    *[(k, "") for k in ("gpg.ssh.program", "gpg.x509.program")],
+    *[("diff.submodule", "short"), ("diff.ignoreSubmodules", "all")],
+    *[("fetch.recurseSubmodules", "false"), ("protocol.allow", "never")],
+    *[("log.showSignature", "false"), ("core.untrackedCache", "false")],
 )
 # flags for every diff looop runs: no external diff or textconv program, a gitlink shown as
 # its commit (never a nested repo's log); a diff of the worktree never reads a nested repo
@@ -385,6 +371,12 @@ def git_in(
     full = tree_env(env, tree, timeout) if tree is not None else git_env(env, drivers)
     argv = ["git", "--no-pager", "-C", cwd, *args]
     return run_git(argv, full, timeout, f"git {args[0]} in {cwd}", stdin)
+
+
+def rev(env: Mapping[str, str], cwd: str, ref: str, tree: Tree | None = None) -> str:
+    """The commit `ref` names in the repo at `cwd` ("" when it names none)."""
+    got = git_in(env, cwd, "rev-parse", "--verify", "--quiet", ref, tree=tree)
+    return got.stdout.strip() if got.returncode == 0 else ""
 
 
 def why_failed(done: subprocess.CompletedProcess[str]) -> str:

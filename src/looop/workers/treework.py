@@ -5,6 +5,7 @@ git commands `worker diff` runs to show its changes."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,6 @@ from looop.workers.treerecord import (
     load_all,
     run_git,
     tree_env,
-    why_failed,
 )
 
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
@@ -274,12 +274,29 @@ def counted(ctx: Ctx, wid: str) -> list[Counted]:
     """Every changed file of every checkout, in the worker's order, with git's counts."""
     out: list[Counted] = []
     for tree in load_all(ctx, wid):
-        for argv, env in tree_diff_runs(ctx, tree, ("--numstat",)):
-            done = run_git(argv, env, GIT_TIMEOUT_S, f"git diff in {tree.part}", errors="replace")
-            if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
-                raise WorktreeError(f"git diff in {tree.part}: {why_failed(done)}")
-            out += [_line(tree.part, ln) for ln in done.stdout.splitlines() if ln.strip()]
+        text = diff_out(tree_diff_runs(ctx, tree, ("--numstat",))).decode("utf-8", "replace")
+        out += [_line(tree.part, ln) for ln in text.splitlines() if ln.strip()]
     return out
+
+
+def diff_out(
+    runs: list[tuple[list[str], dict[str, str]]], most: int = 0, timeout: float = GIT_TIMEOUT_S
+) -> bytes:
+    """What the diff runs print, one after another (past `most` bytes, if given, the rest
+    not run); WorktreeError in one line when git cannot run or fails."""
+    out: list[bytes] = []
+    for argv, env in runs:
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise WorktreeError(f"git diff did not run: {e}") from None
+        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
+            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+            raise WorktreeError(f"git diff failed: {why[0]}")
+        out.append(done.stdout)
+        if most and sum(map(len, out)) > most:
+            break
+    return b"".join(out)
 
 
 def _line(part: str, line: str) -> Counted:

@@ -44,6 +44,7 @@ from looop.workers.treerecord import (
     parts_of,
     read_gitdir,
     record_file,
+    rev,
     root,
     save,
     why_failed,
@@ -152,16 +153,15 @@ def plan(
     common = os.path.normpath(os.path.join(where, lines[1]))
     name = branch if branch is not None else default_branch(wid)
     check_branch(env, top_dir, name)
-    tip = git_in(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
-    exists = tip.returncode == 0
-    head = tip if exists else git_in(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD")
-    if head.returncode != 0:
+    tip = rev(env, top_dir, f"refs/heads/{name}^{{commit}}")
+    head = tip or rev(env, top_dir, "HEAD")
+    if not head:
         raise WorktreeError(
             f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
             f"commit once first (git -C {quote(top_dir)} commit --allow-empty -m start)"
         )
     ours = False
-    if exists:
+    if tip:
         busy = checked_out(env, top_dir).get(name)
         mine = checkout_path(ctx, wid, part)
         if busy is not None and os.path.normpath(busy) != os.path.normpath(mine):
@@ -169,10 +169,10 @@ def plan(
                 f"branch '{name}' is checked out at {busy} — give the worker another "
                 "--branch, or switch that checkout to another branch first"
             )
-        ours = is_ours(_earlier(ctx, wid, common), common, name, head.stdout.strip())
+        ours = is_ours(_earlier(ctx, wid, common), common, name, head)
         if not ours:
             _refuse_foreign(wid, top_dir, name, decided)
-    return Plan(wid, top_dir, common, name, exists, head.stdout.strip(), ours, part)
+    return Plan(wid, top_dir, common, name, bool(tip), head, ours, part)
 
 
 def _earlier(ctx: Ctx, wid: str, common: str) -> Tree | None:
@@ -312,27 +312,25 @@ def clone(ctx: Ctx, p: ClonePlan) -> Tree:
         )
         if done.returncode != 0:
             raise WorktreeError(f"worker {p.wid}: git clone {p.url} failed: {why_failed(done)}")
-        head = git_in(env, path, "rev-parse", "--verify", "--quiet", "HEAD", tree=tree)
-        if head.returncode != 0:
+        if not rev(env, path, "HEAD", tree):
             raise WorktreeError(
                 f"worker {p.wid}: {p.url} has no commits yet, so there is nothing to branch "
                 "from — push a first commit there"
             )
-        local = git_in(env, path, "rev-parse", "--verify", "--quiet", f"refs/heads/{p.branch}")
         theirs = f"refs/remotes/origin/{p.branch}"
-        if local.returncode == 0:
+        if rev(env, path, f"refs/heads/{p.branch}"):
             got = git_in(env, path, "checkout", "-q", p.branch, "--", tree=tree)
-        elif git_in(env, path, "rev-parse", "--verify", "--quiet", theirs).returncode == 0:
+        elif rev(env, path, theirs):
             got = git_in(env, path, "checkout", "-q", "-b", p.branch, "--track", theirs, tree=tree)
         else:
             got = git_in(env, path, "checkout", "-q", "-b", p.branch, tree=tree)
         if got.returncode != 0:
             raise WorktreeError(f"worker {p.wid}: cannot check out {p.branch}: {why_failed(got)}")
-        base = git_in(env, path, "rev-parse", "--verify", "--quiet", "HEAD", tree=tree)
+        base = rev(env, path, "HEAD", tree)
     except WorktreeError:
         undo(ctx, tree)
         raise
-    tree = replace(tree, base=base.stdout.strip())
+    tree = replace(tree, base=base)
     save(ctx, tree)
     return tree
 
@@ -356,10 +354,7 @@ def undo(ctx: Ctx, tree: Tree) -> None:
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:
     """The commit the worker's branch stands on now ("" when it is gone)."""
-    got = git_in(
-        ctx.env, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}"
-    )
-    return got.stdout.strip() if got.returncode == 0 else ""
+    return rev(ctx.env, tree.repo, f"refs/heads/{tree.branch}")
 
 
 def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:

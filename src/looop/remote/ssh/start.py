@@ -307,13 +307,9 @@ def _start_boxed(
     bridge.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
     cfg = ctx.config()
     knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs(cfg))
-    tree = trees[0] if len(trees) == 1 else None
-    several = tuple(trees) if tree is None else ()
     runner = str(env.get("LOOOP_RUNNER", ""))
     try:
-        s = spawn_line(
-            ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog, several=several
-        )
+        s = spawn_line(ctx, knobs, sid, runner, line, env, root, policy, cfg, trees, box.prog)
     except SandboxSetupError as e:
         sbx.forget(ctx, sid)
         raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e
