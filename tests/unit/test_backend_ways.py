@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from looop.home.clock import SystemClock
-from looop.remote.kube.backend import KubeBackend
+from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh.backend import SshBackend
 from looop.workers.backend import LocalBackend
 
@@ -31,7 +31,7 @@ def test_each_engine_takes_its_own_way(tmp_path: Path) -> None:
     here = LocalBackend(tmp_path, SystemClock(), 60.0)
     far = SshBackend.__new__(SshBackend)  # no link made: the way is chosen by the engine alone
     far.host = "h1"
-    pod = KubeBackend.__new__(KubeBackend)
+    pod = HostedKube.__new__(HostedKube)
     assert here.change("w1", Ways()) == ("here", "w1")
     assert far.change("w2", Ways()) == ("host", "w2", "h1")
-    assert pod.change("w3", Ways()) == ("pod", "w3", "KubeBackend")
+    assert pod.change("w3", Ways()) == ("pod", "w3", "HostedKube")

@@ -33,7 +33,7 @@ from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.remote.hosts import HostError
-from looop.remote.kube.hosted import HostedKube
+from looop.remote.kube.backend import HostedKube
 from looop.remote.kube.podchange import (
     REVIEW_TIMEOUT_S,
     ask,

@@ -14,8 +14,8 @@ from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
 from looop.remote import tokens
+from looop.remote.kube.backend import check
 from looop.remote.kube.cluster import load_client
-from looop.remote.kube.hosted import check
 from looop.remote.ssh.install import Build, install
 from looop.remote.ssh.link import PROTOCOL, link
 from looop.remote.ssh.relay import serve

@@ -29,7 +29,7 @@ from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
 
 if TYPE_CHECKING:
-    from looop.remote.kube.hosted import HostedKube
+    from looop.remote.kube.backend import HostedKube
 
 
 def target_sid(raw: str, drive: bool) -> str:

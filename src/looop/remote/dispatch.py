@@ -9,21 +9,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from looop.core.procstat import is_web
 from looop.core.promptfile import substitute_prompt_file
+from looop.core.webconfig import public_url
 from looop.home import store
-from looop.home.errors import LooopError
+from looop.home.errors import CorruptState, LooopError
+from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, resolve
 from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
 from looop.remote.hosts import LOCAL, HostError
-from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.backend import HostedKube
 from looop.remote.kube.checkouts import note as pod_note
+from looop.remote.kube.cluster import load_client
 from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path, shown
 from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
 from looop.workers import workspace
 from looop.workers import worktree as wt
+from looop.workers.backend import StartSpec
 from looop.workers.boxed import with_note
 from looop.workers.launch import (
     WORKER_SIZE,
@@ -248,25 +253,64 @@ def _undo_start(ctx: Ctx, host: str, wid: str) -> None:
 
 def _start_in_job(ctx: Ctx, h: reg.KubeHost, req: StartRequest, brief: str, cfg: Config) -> Session:
     """A worker as a Job on a Kubernetes host: its line names the brief where the pod mounts
-    it; everything is checked (and the client found) before the home writes anything."""
+    it; every input of its Job is checked (one line each) and the client found before the
+    home writes anything (the brief it keeps, the token it mints, its record: written first,
+    remote/hosts.starting)."""
 
-    wid = req.worker
-    pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
-    line = substitute_prompt_file(req.line, Path(pod_brief))
+    wid, data, runner = req.worker, ctx.paths.data, req.runner or ""
+    line = substitute_prompt_file(req.line, Path(f"{mf.PROMPTS_DIR}/{wid}.md"))
     env = req.env_additions()
     if req.mcp:
         line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
     argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
+    spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, req.size)
     try:
-        url = hosted.way_home(ctx.paths, cfg.raw, wid)
-        hosted.precheck(h, ctx.paths.data, req, argv, env, brief, url, ctx.clock)
+        url = way_home(data, cfg.raw, wid)
+        b = HostedKube(data, h, ctx.clock, ctx.env, url, None, req.bounds)
+        shape = b.shape(spec, brief, req.repo, req.branch, req.repos)
+        mf.contract_secret(shape, url, "lw1.checked-shape-only")
+        load_client()
     except LooopError as e:
         said = str(e)
         raise WorkerError(
             said if said.startswith(f"worker {wid}") else f"worker {wid}: {said}"
         ) from None
     store.atomic_write(ctx.paths.prompts / f"{wid}.md", brief)  # the home keeps what it sent
-    token = tokens.mint(ctx.paths, wid)
-    return hosted.start_job(
-        ctx.paths.data, ctx.clock, ctx.env, h, req, argv, env, brief, url, token
-    )
+    b.home_token = tokens.mint(ctx.paths, wid)
+    with reg.starting(data, wid, h.name, runner):
+        try:
+            s = b.start(spec, brief, req.repo, req.branch, req.repos)
+        except LooopError as e:
+            raise SessionError(f"worker {wid} did not start on host {h.name}: {e}") from None
+    reg.write_record(data, wid, h.name, started_at=s.started_at, runner=runner, over=False)
+    return s
+
+
+def way_home(data: Path, raw_config: dict[str, Any], wid: str) -> str:
+    """The URL a pod speaks its contract to: the config's `web.url`, else a running
+    `looop web`'s; neither is a refusal in one line."""
+    url = public_url(raw_config) or _web_url(data)
+    if url is None:
+        raise LooopError(
+            f"worker {wid}: a Kubernetes worker needs the way home — set `web.url` in the "
+            "config to the address its pod reaches this home's web API at, or run `looop web`"
+        )
+    return url
+
+
+def _web_url(data: Path) -> str | None:
+    """The URL a running `looop web` of this data dir listens at: its runtime record
+    (`.lock/web.json`, which web/server.py writes), believed only while its pid is still a
+    `looop web`."""
+    try:
+        rec = store.read_json_object(Paths.at(data).lock_dir / "web.json") or {}
+    except (CorruptState, OSError):
+        return None
+    pid, url = rec.get("pid"), rec.get("url")
+    if type(pid) is not int or not isinstance(url, str) or not url.startswith("http"):
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return url if is_web(f.read()) else None
+    except OSError:
+        return None

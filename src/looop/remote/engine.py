@@ -22,7 +22,7 @@ from looop.remote import hosts as reg
 from looop.remote import untrusted
 from looop.remote.hosts import LOCAL, AnyHost, Host, HostError, KubeHost
 from looop.remote.kube import podlook
-from looop.remote.kube.hosted import HostedKube
+from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, host_rows
 from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
@@ -86,11 +86,7 @@ def _ls(lk: Link) -> dict[str, dict[str, Any]] | None:
     rows = host_rows(lk, "ls", {})
     if rows is None:
         return None
-    listed: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if isinstance(r.get("id"), str):
-            listed.setdefault(r["id"], r)
-    return listed
+    return {r["id"]: r for r in rows[::-1] if isinstance(r.get("id"), str)}  # of twins, the first
 
 
 def ssh_rows(

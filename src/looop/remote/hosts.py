@@ -36,7 +36,7 @@ FORMAT = 1
 SSH = "ssh"
 K8S = "k8s"
 MAX_CAP = 10_000
-DEFAULT_DEADLINE_S = 4 * 3600  # as KubeBackend: the stuck backstop
+DEFAULT_DEADLINE_S = 4 * 3600  # as manifests.WorkerShape: the stuck backstop
 DEFAULT_TTL_S = 3600
 
 
@@ -81,7 +81,8 @@ class Host:
 @dataclass(frozen=True)
 class KubeHost:
     """A namespace of a cluster, reached through a context of the user's own kubeconfig:
-    each worker placed here is one Job (remote/kube). The options are KubeBackend's."""
+    each worker placed here is one Job (remote/kube), made with its options
+    (manifests.WorkerShape's)."""
 
     name: str
     target: str  # k8s://CONTEXT/NAMESPACE, as parse_target reads it
@@ -153,40 +154,32 @@ def host_file(data: Path, name: str) -> Path:
     return hosts_dir(data) / f"{check_name(name)}.json"
 
 
+def _fields(cls: type[AnyHost], raw: dict[str, Any]) -> dict[str, Any]:
+    """A record's values of a host's fields (one with a default may be left out)."""
+    return {
+        f.name: raw[f.name] if f.default is MISSING else raw.get(f.name, f.default)
+        for f in fields(cls)
+    }
+
+
 def _from_json(raw: Any, where: Path) -> AnyHost:
-    bad = HostError(f"{where} is not a host record — fix it or `looop host rm` it")
-    if not isinstance(raw, dict) or raw.get("v") != FORMAT:
-        raise bad
-    kind = raw.get("kind", SSH)
-    if kind == K8S:
-        return _kube_from_json(raw, bad)
-    if kind != SSH:
-        raise bad
-    name, host, user, port, cap = (raw.get(k) for k in ("name", "host", "user", "port", "cap"))
-    if not isinstance(name, str) or not isinstance(host, str) or not _HOSTNAME_RE.fullmatch(host):
-        raise bad
-    if user is not None and (not isinstance(user, str) or not _USER_RE.fullmatch(user)):
-        raise bad
-    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
-        raise bad
-    if type(cap) is not int or cap < 0:
-        raise bad
-    cfg = raw.get("ssh_config")
-    if cfg is not None and (not isinstance(cfg, str) or not cfg.startswith("/")):
-        raise bad
-    return Host(check_name(name), host, user, port, cap, cfg)
-
-
-def _kube_from_json(raw: dict[str, Any], bad: HostError) -> KubeHost:
+    """A host record read back, every value checked as `host add` checks it (an SSH host's
+    address as its URL reads again)."""
+    kind = raw.get("kind", SSH) if isinstance(raw, dict) and raw.get("v") == FORMAT else None
     try:
-        return _kube_host(
-            {
-                f.name: raw[f.name] if f.default is MISSING else raw.get(f.name, f.default)
-                for f in fields(KubeHost)
-            }
-        )
+        if kind == K8S:
+            return _kube_host(_fields(KubeHost, raw))
+        if kind == SSH:
+            h = Host(**_fields(Host, raw))
+            check_name(h.name), check_cap(h.cap)
+            cfg = h.ssh_config
+            if parse_url(h.url) == (h.host, h.user, h.port) and (
+                cfg is None or (isinstance(cfg, str) and cfg.startswith("/"))
+            ):
+                return h
     except (KeyError, TypeError, LooopError):
-        raise bad from None
+        pass
+    raise HostError(f"{where} is not a host record — fix it or `looop host rm` it")
 
 
 def _kube_host(f: dict[str, Any]) -> KubeHost:
@@ -244,10 +237,9 @@ def kube_host(
         if not os.path.isfile(kubeconfig):
             raise HostError(f"--kubeconfig {kubeconfig}: no such file")
         cfg = os.path.abspath(kubeconfig)
-    given = {f.name: f.default for f in fields(KubeHost) if f.default is not MISSING}
-    given |= {"name": name, "target": target, "kubeconfig": cfg, "cap": 0, **opts}
+    given = {"name": name, "target": target, "kubeconfig": cfg, "cap": 0, **opts}
     given["pod_template"] = None if pod_template is None else _template_file(pod_template)
-    h = _kube_host(given)
+    h = _kube_host(_fields(KubeHost, given))
     _not_registered(data, name)
     return h
 

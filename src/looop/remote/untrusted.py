@@ -16,24 +16,26 @@ TEXT_MAX = 200  # a state, label or note shown on one row
 AGE_MAX = 10 * 365 * 86400.0  # how long ago something happened: no worker is older
 
 
-def moment(value: object, now: float) -> float | None:
-    """A Unix time at or before `now` (plus AHEAD_S), after the epoch; else None."""
+def _number(value: object) -> float | None:
+    """A finite number as a float; else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, int) and abs(value) > 1 << 53:
         return None  # float() of a 200-digit integer overflows
     t = float(value)
-    return t if math.isfinite(t) and 0.0 < t <= now + AHEAD_S else None
+    return t if math.isfinite(t) else None
+
+
+def moment(value: object, now: float) -> float | None:
+    """A Unix time at or before `now` (plus AHEAD_S), after the epoch; else None."""
+    t = _number(value)
+    return t if t is not None and 0.0 < t <= now + AHEAD_S else None
 
 
 def age(value: object) -> float | None:
     """Seconds since something happened, as a host measured them (0..AGE_MAX); else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, int) and abs(value) > 1 << 53:
-        return None
-    t = float(value)
-    return t if math.isfinite(t) and 0.0 <= t <= AGE_MAX else None
+    t = _number(value)
+    return t if t is not None and 0.0 <= t <= AGE_MAX else None
 
 
 def count(value: object, most: int) -> int | None:

@@ -17,7 +17,7 @@ from looop.remote.engine import host_of
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
 from looop.remote.engine import with_hosts as with_hosts
-from looop.remote.kube.hosted import HostedKube
+from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh import relay
 from looop.remote.ssh.backend import check_bounds as check_bounds
 from looop.remote.ssh.backend import forward

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from looop.core.context import Ctx
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import bounds, dispatch
 from looop.remote import hosts as reg
-from looop.remote.kube import hosted
+from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh.backend import as_session, spawn_request
+from looop.workers.backend import StartSpec
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.started import WORKER_SIZE, StartRequest
 
@@ -114,23 +114,18 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
     _home(ctx)
     caught: dict[str, Any] = {}
 
-    def start_job(
-        data: Path,
-        clock: Any,
-        home_env: Any,
-        h: reg.KubeHost,
-        req: StartRequest,
-        argv: list[str],
-        env: dict[str, str],
-        brief: str,
-        url: str,
-        token: str,
-    ) -> Any:
-        shape = hosted.worker_shape(h, data, req, argv, env, brief, clock)
-        caught.update(shape=shape, req=req, url=url)
-        return as_session(data, h.name, {"id": req.worker, "alive": True})
+    start_in_job = dispatch._start_in_job
 
-    monkeypatch.setattr(hosted, "start_job", start_job)
+    def caught_req(c: Ctx, h: reg.KubeHost, req: StartRequest, brief: str, cfg: Any) -> Any:
+        caught.update(req=req)
+        return start_in_job(c, h, req, brief, cfg)
+
+    def start(b: HostedKube, spec: StartSpec, brief: str, *more: Any) -> Any:
+        caught.update(shape=b.shape(spec, brief, *more), url=b.home_url)
+        return as_session(b.home, b.host.name, {"id": spec.sid, "alive": True})
+
+    monkeypatch.setattr(dispatch, "_start_in_job", caught_req)
+    monkeypatch.setattr(HostedKube, "start", start)
     two = ("https://example.com/r7.git", "https://example.com/r8.git")
     start_worker(ctx, ctx.knobs(), _asked("k1", repos=two), away=dispatch)  # type: ignore[arg-type]
     shape, req = caught["shape"], caught["req"]
@@ -158,6 +153,7 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
     names = {f.name for f in dataclasses.fields(StartRequest)}
     assert names - HERE_ONLY - refused == set(reaches), "a field has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
+    reg.mark_over(ctx.paths.data, "w7", 0)  # its Job ended: each start below is its own
     for kw in ({"verify": "true"}, {"sandbox": SandboxPolicy(True)}):
         with pytest.raises(WorkerError) as e:
             start_worker(ctx, ctx.knobs(), _asked("k1", **kw), away=dispatch)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from looop.remote.kube.backend import KubeBackend
+from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh.backend import SshBackend
 from looop.workers.backend import Backend, LocalBackend
 
@@ -20,7 +20,7 @@ def test_the_interface_names_the_watching_verbs_and_a_kills_second_look() -> Non
     assert {"tail", "follow", "expect", "wait_idle", "found_over", "kill", "log"} <= set(FACES)
 
 
-@pytest.mark.parametrize("engine", [LocalBackend, SshBackend, KubeBackend])
+@pytest.mark.parametrize("engine", [LocalBackend, SshBackend, HostedKube])
 def test_each_engine_answers_every_face_with_its_signature(engine: type) -> None:
     for name in FACES:
         got = getattr(engine, name, None)

@@ -19,13 +19,15 @@ so the pod's log is the session's `output.log`. What each verb costs:
   with the same review code (podchange.py); a pod whose Job ended has none any more.
 
 The cluster's reads and calls (the client, a Job and its pod, their log, exec, deletion) are
-cluster.py's `KubeCluster`, which this class is built on.
+cluster.py's `KubeCluster`, which this class is built on. `check` is `looop host check`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import os
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,8 +35,11 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home.clock import Clock
+from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp
 from looop.home.textsafe import decode, safe_text, strip_ansi
+from looop.remote import hosts as reg
+from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
@@ -44,9 +49,10 @@ from looop.remote.kube.cluster import (
     job_over,
     last_json,
     limit_of,
+    load_client,
 )
 from looop.remote.kube.podchange import pod_diff, pod_review
-from looop.remote.kube.target import KubeTarget, parse_target
+from looop.remote.kube.target import parse_target
 from looop.sessions.client import replayed
 from looop.sessions.keys import encode_keys
 from looop.sessions.protocol import SHOT_FORMATS
@@ -60,58 +66,60 @@ WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadli
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
-class KubeBackend(KubeCluster, Polled):
-    """Sessions as Jobs in one namespace of one kubeconfig context. `home` is the data dir
-    (its hash labels this home's Jobs); `home_url`/`home_token` are what the pod reaches the
-    contract through (the web API), None for a pod without the way home."""
+def kubeconfig_for(h: KubeHost, env: Mapping[str, str] | None) -> str | None:
+    """The host's own kubeconfig, else the one the home's environment names ($KUBECONFIG,
+    then ~/.kube/config), as kubectl picks it; None (env unknown): the client's default."""
+    if h.kubeconfig is not None:
+        return h.kubeconfig
+    if env is None:
+        return None
+    if env.get("KUBECONFIG"):
+        return env["KUBECONFIG"]
+    home = env.get("HOME")
+    return os.path.join(home, ".kube", "config") if home else None
+
+
+class HostedKube(KubeCluster, Polled):
+    """Sessions as Jobs in the namespace of one registered host `h`, for the home `data` (its
+    hash labels this home's Jobs). A worker found over (reach, wait) or killed is marked over
+    in the home's record, as SshBackend does, so load and `ls` agree. `home_url`/`home_token`:
+    what the pod reaches the contract through (the web API), None for a pod without the way
+    home; `bounds`: the home's worker bounds its Job is made with; `ctx`: the home whose rounds
+    a review adds (None: an engine for sessions); `api_client`: one made already (tests)."""
 
     kind = "kubernetes"
 
     def __init__(
         self,
-        target: KubeTarget | str,
-        *,
-        home: Path,
+        data: Path,
+        h: KubeHost,
         clock: Clock,
-        kubeconfig: str | None = None,
+        env: Mapping[str, str] | None,
         home_url: str | None = None,
         home_token: str | None = None,
-        api_client: Any = None,
+        bounds: Mapping[str, int] | None = None,
         ctx: Ctx | None = None,
-        **shape: Any,
+        api_client: Any = None,
     ) -> None:
-        """`shape`: what each worker's Job is made with (manifests.WorkerShape's image, cpu,
-        memory, deadline_s, ttl_s, secret_env, template: the host's --pod-template, git_secret,
-        bounds: the home's worker bounds); `ctx`: the home whose rounds a review adds (None:
-        an engine for sessions)."""
-        super().__init__(
-            parse_target(target) if isinstance(target, str) else target,
-            home=home,
-            kubeconfig=kubeconfig,
-            api_client=api_client,
-        )
-        self.clock = clock
-        self.home_url = home_url
-        self.home_token = home_token
-        self.shape_opts = shape
-        self.ctx = ctx
+        target, config = parse_target(h.target), kubeconfig_for(h, env)
+        super().__init__(target, home=data, kubeconfig=config, api_client=api_client)
+        self.host, self.clock, self.ctx = h, clock, ctx
+        self.home_url, self.home_token = home_url, home_token
+        self.shape_opts = {"bounds": bounds, **h.job_options()}
 
     # -- the Backend interface ---------------------------------------------------------------
 
     def start(
         self,
         spec: StartSpec,
-        *,
         brief: str | None = None,
-        brief_path: str | None = None,
         repo: str | None = None,
         branch: str | None = None,
         repos: Sequence[str] = (),
     ) -> Session:
-        """brief: the prompt file's text (contract + brief); brief_path: where the argv names
-        it on this machine, rewritten to where the pod mounts it; repos: several, each cloned
-        beside the others (`repo` the first)."""
-        shape = self.shape(spec, brief, brief_path, repo, branch, repos)
+        """brief: the prompt file's text (contract + brief), which the argv names where the
+        pod mounts it; repos: several, each cloned beside the others (`repo` the first)."""
+        shape = self.shape(spec, brief, repo, branch, repos)
         url, token = str(self.home_url), str(self.home_token)
         if shape.with_contract:  # the contract's secret is checked before anything is made
             mf.contract_secret(shape, url, token)
@@ -144,14 +152,10 @@ class KubeBackend(KubeCluster, Polled):
             "it has nothing to go on from"
         )
 
-    def place(self) -> str:
-        """Where its workers run, as a refusal names it."""
-        return f"in {self.target.url()}"
-
     def refused(self, sid: str, verb: str, instead: str) -> Refused:
         return Refused(
-            f"worker {sid} runs in a Kubernetes Job {self.place()}: `looop {verb}` does not "
-            f"reach it — {instead}"
+            f"worker {sid} runs in a Kubernetes Job on host {self.host.name}: `looop {verb}` "
+            f"does not reach it — {instead}"
         )
 
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
@@ -163,7 +167,21 @@ class KubeBackend(KubeCluster, Polled):
     def attach(
         self, sid: str, passthrough: bool, env: Mapping[str, str], detach_keys: str = ""
     ) -> int:
-        raise self.refused(sid, "attach", "`kubectl exec -it` into its pod reaches it")
+        line = self.attach_line(sid) + (" --passthrough" if passthrough else "")
+        line += f" --detach-keys {detach_keys}" if detach_keys else ""
+        raise Refused(
+            f"worker {sid} runs in a Kubernetes pod on host {self.host.name}: attach with `{line}`"
+        )
+
+    def attach_line(self, sid: str) -> str:
+        """The command that reaches the live session from this terminal (no API call)."""
+        argv = ["kubectl"]
+        if self.host.kubeconfig is not None:
+            argv += ["--kubeconfig", self.host.kubeconfig]
+        if self.target.context:
+            argv += ["--context", self.target.context]
+        argv += ["-n", self.ns, "exec", "-it", self.job_ref(sid), "-c", mf.CONTAINER]
+        return shlex.join([*argv, "--", "looop", "attach", sid])
 
     def diff(self, sid: str) -> dict[str, Any]:
         """Read in its pod, where its clones are (remote/kube/podchange.py)."""
@@ -182,18 +200,14 @@ class KubeBackend(KubeCluster, Polled):
         self,
         spec: StartSpec,
         brief: str | None,
-        brief_path: str | None,
         repo: str | None,
         branch: str | None,
         repos: Sequence[str] = (),
     ) -> mf.WorkerShape:
-        """The worker as the manifests see it, its argv naming the brief where the pod has it."""
-        argv = list(spec.argv)
-        if brief_path:
-            argv = [a.replace(brief_path, f"{mf.PROMPTS_DIR}/{spec.sid}.md") for a in argv]
+        """The worker as the manifests see it."""
         return mf.WorkerShape(
             spec.sid,
-            argv,
+            spec.argv,
             home=str(self.home),
             brief=brief,
             env=spec.env,
@@ -265,19 +279,39 @@ class KubeBackend(KubeCluster, Polled):
             job = self.job_for(sid)
         except SessionError:
             return "unreachable"  # a refusal or a lost API: the worker may well be alive
-        if job is None or job_over(job):
-            return "over"
-        return "alive"
+        if job is not None and not job_over(job):
+            return "alive"
+        self._mark_over(sid)
+        return "over"
+
+    def _mark_over(self, sid: str, code: int | None = None) -> None:
+        rec = reg.record(self.home, sid)
+        if rec is None or rec.get("over"):
+            return
+        if code is None:
+            try:
+                code = self.exit_status(sid)
+            except SessionError:
+                code = None  # its Job is gone: no code left to read
+        reg.mark_over(self.home, sid, code)
 
     def exit_status(self, sid: str) -> int | None:
         """None while it runs; the container's exit code once over; 124 when the cluster
-        ended it at its deadline; 137 over with no code recorded (as a supervisor that died)."""
-        job = self.job_for(sid)
-        if job is None:
-            raise SessionError(f"no worker {sid} in {self.target.url()}")
-        if not job_over(job):
-            return None
-        return exit_code_of(job, self.pod_for(sid))
+        ended it at its deadline; 137 over with no code recorded (as a supervisor that died).
+        Once the Job is gone (killed, or collected by its TTL), the code the home recorded
+        when it saw the end, if it saw one."""
+        try:
+            job = self.job_for(sid)
+            if job is None:
+                raise SessionError(f"no worker {sid} in {self.target.url()}")
+            return exit_code_of(job, self.pod_for(sid)) if job_over(job) else None
+        except Unreachable:
+            raise
+        except SessionError:
+            rec = reg.record(self.home, sid) or {}
+            if rec.get("over") and type(rec.get("exit_code")) is int:
+                return int(rec["exit_code"])
+            raise
 
     def listing(self, timeout_s: float = API_TIMEOUT_S) -> dict[str, dict[str, Any]]:
         """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
@@ -375,6 +409,7 @@ class KubeBackend(KubeCluster, Polled):
             except Unreachable:
                 code = None
             if code is not None:
+                self._mark_over(sid, code)
                 return code
             left = None if deadline is None else deadline - self.clock.monotonic()
             if left is not None and left <= 0:
@@ -401,7 +436,15 @@ class KubeBackend(KubeCluster, Polled):
                 w.stop()
 
     def kill(self, sid: str) -> dict[str, Any]:
-        if not self._delete(sid):
+        try:
+            found = self._delete(sid)
+        except Unreachable:
+            raise  # not known to be over: the record stays live
+        except SessionError:
+            reg.mark_over(self.home, sid, None, "killed")  # no Job: nothing runs it any more
+            raise
+        reg.mark_over(self.home, sid, None, "killed")
+        if not found:
             raise SessionError(f"no worker {sid} in {self.target.url()}")
         return {"ok": True, "killed": sid}
 
@@ -411,3 +454,30 @@ class KubeBackend(KubeCluster, Polled):
             f"worker {sid} runs in a Kubernetes Job: it is not restarted in place — kill it "
             "and start it again"
         )
+
+
+def check(data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None) -> dict[str, Any]:
+    """The context loads, the API answers, this namespace's Jobs can be listed: a dict to
+    print, or one line (LooopError) naming the step that failed."""
+    b = HostedKube(data, h, clock, env)
+    load_client()
+    try:
+        b._api()  # the kubeconfig and its context
+    except SessionError as e:
+        raise LooopError(f"host {h.name}: {e}") from None
+    try:
+        mine = b.listing()
+    except Unreachable as e:
+        raise LooopError(f"host {h.name} does not answer: {e}") from None
+    except SessionError as e:
+        raise LooopError(f"host {h.name} refuses: {e}") from None
+    return {
+        "host": h.name,
+        "kind": h.kind,
+        "ok": True,
+        "target": h.target,
+        "context": b.target.context or "(current)",
+        "namespace": b.ns,
+        "workers": len(mine),
+        "live": sum(1 for r in mine.values() if r["alive"]),
+    }

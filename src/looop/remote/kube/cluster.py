@@ -2,7 +2,7 @@
 (imported only when this engine is used; without the extra the first use says
 `pip install 'looop[k8s]'` in one line), one API call with its timeout and its one-line
 refusal, a worker's Job and newest pod, the pod's log, an exec in its container, the Job's
-deletion, and how a finished Job reads (over, its exit status). `KubeBackend` (backend.py)
+deletion, and how a finished Job reads (over, its exit status). `HostedKube` (backend.py)
 is built on it."""
 
 from __future__ import annotations

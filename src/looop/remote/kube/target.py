@@ -166,15 +166,9 @@ def patched(base: Any, patch: Any) -> Any:
     return patch
 
 
-def _is_subdomain(name: str) -> bool:
-    return (
-        isinstance(name, str)
-        and 0 < len(name) <= 253
-        and all(is_dns_label(part) for part in name.split("."))
-    )
-
-
 def check_secret_name(name: str) -> str:
-    if not _is_subdomain(name):
+    """A DNS subdomain, as Kubernetes names a Secret."""
+    labels = name.split(".") if isinstance(name, str) and len(name) <= 253 else [""]
+    if not all(is_dns_label(p) for p in labels):
         raise ManifestError(f"secret name '{shown(str(name))}' is not a Kubernetes name")
     return name

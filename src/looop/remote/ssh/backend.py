@@ -145,12 +145,12 @@ class SshBackend(Polled):
         """A satellite verb on this worker; one an older satellite does not know refused
         naming the way out."""
         try:
-            return self.link.call(op, {"id": sid, **req})
+            return far_call(self.ctx, self.host, op, {"id": sid, **req}, lk=self.link)
+        except Older as e:
+            raise Refused(str(e)) from None
         except Unreachable:
             raise
         except HostError as e:
-            if f"unknown satellite verb {op!r}" in str(e):
-                raise Refused(_older(self.host, op)) from None
             raise SessionError(str(e)) from e
 
     def start(self, spec: StartSpec) -> Session:
@@ -265,15 +265,9 @@ class SshBackend(Polled):
 def ssh_records(data: Path) -> dict[str, dict[str, Any]]:
     """The home's records of workers on hosts that are not Kubernetes hosts (an SSH host, or
     one no longer registered)."""
-    kinds: dict[str, str | None] = {}
-    out: dict[str, dict[str, Any]] = {}
-    for wid, rec in reg.records(data).items():
-        name = rec["host"]
-        if name not in kinds:
-            kinds[name] = reg.host_kind(data, name)
-        if kinds[name] != reg.K8S:
-            out[wid] = rec
-    return out
+    recs = reg.records(data)
+    kinds = {name: reg.host_kind(data, name) for name in {r["host"] for r in recs.values()}}
+    return {wid: rec for wid, rec in recs.items() if kinds[rec["host"]] != reg.K8S}
 
 
 def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | None:
@@ -285,24 +279,29 @@ def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | Non
     return link(ctx, host).passthrough(argv, tty=tty)
 
 
-def _older(host: str, op: str) -> str:
-    return (
-        f"host {host}'s looop is older than this home's and cannot {op} a worker there — "
-        f"run `looop host install {host}`"
-    )
+class Older(HostError):
+    """The host's satellite does not know the verb: its looop is older than the home's."""
 
 
 def far_call(
-    ctx: Ctx, host: str, op: str, req: dict[str, Any], timeout: float = OP_TIMEOUT_S
+    ctx: Ctx,
+    host: str,
+    op: str,
+    req: dict[str, Any],
+    timeout: float = OP_TIMEOUT_S,
+    lk: Link | None = None,
 ) -> dict[str, Any]:
     """One satellite verb on `host`; one an older satellite does not know is one line."""
     try:
-        return link(ctx, host).call(op, req, timeout)
+        return (lk or link(ctx, host)).call(op, req, timeout)
     except Unreachable:
         raise
     except HostError as e:
         if f"unknown satellite verb '{op}'" in str(e):
-            raise HostError(_older(host, op)) from None
+            raise Older(
+                f"host {host}'s looop is older than this home's and cannot {op} a worker "
+                f"there — run `looop host install {host}`"
+            ) from None
         raise
 
 

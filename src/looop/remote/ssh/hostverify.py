@@ -277,11 +277,8 @@ def _verify_on(
     """One call to host for all its runs; the workers whose verify finished (or cannot run
     there), each recorded."""
     done: list[str] = []
-    req = {
-        "runs": [{"id": w, "cmd": c, "box": b} for w, c, b in runs],
-        "timeout": timeout,
-        "wait": wait,
-    }
+    req = {"runs": [{"id": w, "cmd": c, "box": b} for w, c, b in runs], "timeout": timeout}
+    req["wait"] = wait
     try:
         got = link(ctx, host).call("verify", req, timeout=wait + HOST_SLACK_S)
     except Unreachable:
@@ -297,17 +294,9 @@ def _verify_on(
         st = states.get(wid)
         if not isinstance(st, dict) or st.get("state") != "done":
             continue  # alive again (a new worker of this id), or still running
-        code = st.get("exit_code")
-        record(
-            ctx,
-            wid,
-            cmd,
-            bool(st.get("pass")),
-            untrusted.exit_code(code),
-            bool(st.get("timed_out")),
-            str(st.get("output") or "")[-2000:],
-            host,
-        )
+        passed, timed_out = bool(st.get("pass")), bool(st.get("timed_out"))
+        code, out = untrusted.exit_code(st.get("exit_code")), str(st.get("output") or "")
+        record(ctx, wid, cmd, passed, code, timed_out, out[-OUTPUT_CHARS:], host)
         done.append(wid)
     return done
 
@@ -335,13 +324,8 @@ def run(d: Path, env: dict[str, str], clock: Clock) -> dict[str, Any]:
             proc = spawn(argv, cwd=here, env=env, contain=contain, token=token)
         except OSError as e:
             return _store(d, cmd, None, False, f"cannot run bash: {e.strerror}")
-        one = Run(
-            proc,
-            started + limit if limit > 0 else None,
-            Tail(_TAIL_BYTES),
-            Tail(_TAIL_BYTES),
-            started=started,
-        )
+        deadline = started + limit if limit > 0 else None
+        one = Run(proc, deadline, Tail(_TAIL_BYTES), Tail(_TAIL_BYTES), started=started)
         pool = Pool(clock, EXIT_GRACE_S, kill_orphans=False)
         try:
             pool.add(one)

@@ -16,8 +16,9 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from looop.home.errors import LooopError
+from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import KubeBackend
+from looop.remote.kube.backend import HostedKube
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, StartSpec
 from looop.workers.errors import Refused
@@ -38,17 +39,14 @@ def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
         c.close()
 
 
-def _backend(c: FakeCluster, home: Path, **kw: object) -> KubeBackend:
-    return KubeBackend(
-        "k8s://stand-in/team-a",
-        home=home,
-        image="ghcr.io/example/looop:test",
-        clock=FixedClock(),
-        kubeconfig=str(c.kubeconfig),
-        home_url="https://home.example:8443",
-        home_token="way-home-token",
-        **kw,  # type: ignore[arg-type]
-    )
+def _kube(home: Path, target: str, kubeconfig: str | None, **kw: object) -> HostedKube:
+    h = KubeHost("c1", target, "ghcr.io/example/looop:test", 0, kubeconfig=kubeconfig)
+    return HostedKube(home, h, FixedClock(), None, **kw)  # type: ignore[arg-type]
+
+
+def _backend(c: FakeCluster, home: Path) -> HostedKube:
+    url, token = "https://home.example:8443", "way-home-token"
+    return _kube(home, "k8s://stand-in/team-a", str(c.kubeconfig), home_url=url, home_token=token)
 
 
 def _spec(sid: str, line: str, *args: str) -> StartSpec:
@@ -56,7 +54,7 @@ def _spec(sid: str, line: str, *args: str) -> StartSpec:
     return StartSpec(sid, ["sh", "-c", line, "sh", *args], Path("/nowhere"), env, (60, 12))
 
 
-def _log_until(b: KubeBackend, sid: str, text: str, timeout: float = 20) -> str:
+def _log_until(b: HostedKube, sid: str, text: str, timeout: float = 20) -> str:
     """The pod's log, read as `looop log` would, until `text` shows (as `expect` polls)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -73,14 +71,14 @@ def test_a_worker_runs_as_a_job_and_every_verb_reaches_it(
     b: Backend = _backend(cluster, home)
     assert b.kind == "kubernetes"
     kb = b
-    assert isinstance(kb, KubeBackend)
-    brief_here = str(home / "prompts" / "w1.md")
+    assert isinstance(kb, HostedKube)
+    brief_there = f"{mf.PROMPTS_DIR}/w1.md"  # where the pod mounts it
     line = (
         'cat "$1"; echo "home=$LOOOP_HOME_URL secret=${AWS_SECRET_ACCESS_KEY:-none}"; '
         'LOOOP_HOME_URL= "$LOOOP_BIN" ask w1 --prompt "ok?" --options yes,no; echo "ask rc=$?"; '
         'echo ready; read answer; echo "got:$answer"; exit 3'
     )
-    s = kb.start(_spec("w1", line, brief_here), brief="THE BRIEF\n", brief_path=brief_here)
+    s = kb.start(_spec("w1", line, brief_there), brief="THE BRIEF\n")
     assert s.alive and s.id == "w1"
     pod = cluster.running(mf.job_name("w1"))
     assert kb.reach("w1") == "alive"
@@ -188,24 +186,12 @@ def test_wrong_credentials_and_a_missing_context_are_one_line(
 ) -> None:
     bad = cluster.kubeconfig.read_text().replace("stand-in-token", "wrong")
     (tmp_path / "bad").write_text(bad)
-    kb = KubeBackend(
-        "k8s://stand-in/team-a",
-        home=tmp_path,
-        image="img:1",
-        clock=FixedClock(),
-        kubeconfig=str(tmp_path / "bad"),
-    )
+    kb = _kube(tmp_path, "k8s://stand-in/team-a", str(tmp_path / "bad"))
     with pytest.raises(SessionError, match="401") as got:
         kb.start(_spec("c1", "true"))
     assert "\n" not in str(got.value)
     assert kb.reach("c1") == "unreachable"  # refused is not dead either
-    nope = KubeBackend(
-        "k8s://no-such/ns",
-        home=tmp_path,
-        image="img:1",
-        clock=FixedClock(),
-        kubeconfig=str(cluster.kubeconfig),
-    )
+    nope = _kube(tmp_path, "k8s://no-such/ns", str(cluster.kubeconfig))
     with pytest.raises(SessionError, match="cannot use kubeconfig context 'no-such'"):
         nope.kill("c1")
 
@@ -214,7 +200,7 @@ def test_without_the_extra_the_backend_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "kubernetes", None)  # as if `looop[k8s]` were not installed
-    kb = KubeBackend("k8s://x/y", home=tmp_path, image="img:1", clock=FixedClock())
+    kb = _kube(tmp_path, "k8s://x/y", None)
     with pytest.raises(LooopError) as got:
         kb.kill("w1")
     assert str(got.value) == INSTALL_HINT
@@ -223,7 +209,7 @@ def test_without_the_extra_the_backend_says_how_to_get_it(
 def test_a_pods_review_needs_the_home_whose_rounds_it_adds(tmp_path: Path) -> None:
     """A pod's change is read in the pod (tests/integration/test_pod_land.py); an engine made
     for sessions alone, with no home, refuses its review in one line, asking no cluster."""
-    kb = KubeBackend("k8s://x/y", home=tmp_path, image="img:1", clock=FixedClock())
+    kb = _kube(tmp_path, "k8s://x/y", None)
     with pytest.raises(Refused) as got:
         kb.review("w1")
     said = str(got.value)
