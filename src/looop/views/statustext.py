@@ -217,12 +217,6 @@ def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> Non
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
 
 
-if TYPE_CHECKING:
-    from typing import Any
-
-    from looop.views.shapes import StatusView
-
-
 # -- `--json`'s fields from v1.0's `state --json` on top of status's own: the live world hash,
 # every snapshot's reading, the pending asks and a longer journal tail. Only `--json` runs
 # them; status's other readers (tui, web, the pulse) import views/status.py alone.
