@@ -42,24 +42,22 @@ ALL_KEYS = [
     ("?", "this list"),
     ("q  ^C", "quit"),
 ]
-# the main screen's own actions: while a small screen is up its keys are its own
-MAIN_ACTIONS = {
-    "select",
-    "toggle_all",
-    "scroll_lines",
-    "scroll_half",
-    "scroll_page",
-    "scroll_edge",
-    "scroll_cols",
-    "answer",
-    "send_line",
-    "interrupt",
-    "kill",
-    "pause",
-    "keys",
-    "review",
-    "quit",
-}
+
+# the main screen's keys: (key, action, description); while a small screen is up its keys are
+# its own
+BOUND = (
+    ("up", "select(-1)", "previous"), ("down", "select(1)", "next"),
+    ("left", "scroll_cols(-1)", ""), ("right", "scroll_cols(1)", ""),
+    ("tab", "toggle_all", "living/all"),
+    ("ctrl+p", "scroll_lines(-1)", ""), ("ctrl+n", "scroll_lines(1)", ""),
+    ("ctrl+u", "scroll_half(-1)", ""), ("ctrl+d", "scroll_half(1)", ""),
+    ("pageup", "scroll_page(-1)", ""), ("pagedown", "scroll_page(1)", ""),
+    ("home", "scroll_edge(0)", ""), ("end", "scroll_edge(1)", ""),
+    ("a", "answer", ""), ("s", "send_line", ""), ("c", "interrupt", ""), ("k", "kill", ""),
+    ("p", "pause", ""), ("r", "review", ""), ("f", "scroll_edge(1)", ""),
+    ("question_mark", "keys", ""), ("q", "quit", "quit"), ("ctrl+c", "quit", ""),
+)  # fmt: skip
+MAIN_ACTIONS = {action.split("(")[0] for _, action, _ in BOUND}
 
 
 class KeysApp(App[None]):
@@ -73,29 +71,7 @@ class KeysApp(App[None]):
     rows: list[FleetRow]
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "select(-1)", "previous", show=False, priority=True),
-        Binding("down", "select(1)", "next", show=False, priority=True),
-        Binding("left", "scroll_cols(-1)", show=False, priority=True),
-        Binding("right", "scroll_cols(1)", show=False, priority=True),
-        Binding("tab", "toggle_all", "living/all", show=False, priority=True),
-        Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
-        Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),
-        Binding("ctrl+u", "scroll_half(-1)", show=False, priority=True),
-        Binding("ctrl+d", "scroll_half(1)", show=False, priority=True),
-        Binding("pageup", "scroll_page(-1)", show=False, priority=True),
-        Binding("pagedown", "scroll_page(1)", show=False, priority=True),
-        Binding("home", "scroll_edge(0)", show=False, priority=True),
-        Binding("end", "scroll_edge(1)", show=False, priority=True),
-        Binding("a", "answer", show=False, priority=True),
-        Binding("s", "send_line", show=False, priority=True),
-        Binding("c", "interrupt", show=False, priority=True),
-        Binding("k", "kill", show=False, priority=True),
-        Binding("p", "pause", show=False, priority=True),
-        Binding("r", "review", show=False, priority=True),
-        Binding("f", "scroll_edge(1)", show=False, priority=True),
-        Binding("question_mark", "keys", show=False, priority=True),
-        Binding("q", "quit", "quit", show=False, priority=True),
-        Binding("ctrl+c", "quit", show=False, priority=True),
+        Binding(key, action, what, show=False, priority=True) for key, action, what in BOUND
     ]
 
     def refresh_fleet(self) -> None:
