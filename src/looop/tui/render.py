@@ -30,14 +30,9 @@ GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.PROPOSED, Outcome.VERIFIED})
 BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.FAILED})
 
 HEALTH_STYLE: Mapping[str, str] = {
-    "up": "bold green",
-    "down": "bold red",
-    "busy": "green",
-    "waiting-ask": "bold yellow",
-    "stuck": "bold red",
-    "dead": "dim",
-    "unreachable": "bold magenta",
-}
+    "up": "bold green", "down": "bold red", "busy": "green", "waiting-ask": "bold yellow",
+    "stuck": "bold red", "dead": "dim", "unreachable": "bold magenta",
+}  # fmt: skip
 
 
 def rich_color(color: avt.Color | None) -> Color | None:
