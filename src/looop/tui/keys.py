@@ -35,13 +35,10 @@ ALL_KEYS = [
     ("k", "kill the selected worker, confirmed"),
     ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
     ("f / End", "follow the selected worker's output (its log, live)"),
-    ("^P ^N", "scroll a line up / down"),
-    ("^U ^D", "scroll half a page up / down"),
-    ("PgUp PgDn", "scroll a page"),
-    ("Home", "the top of its scrollback"),
-    ("?", "this list"),
-    ("q  ^C", "quit"),
-]
+    ("^P ^N", "scroll a line up / down"), ("^U ^D", "scroll half a page up / down"),
+    ("PgUp PgDn", "scroll a page"), ("Home", "the top of its scrollback"),
+    ("?", "this list"), ("q  ^C", "quit"),
+]  # fmt: skip
 
 # the main screen's keys: (key, action, description); while a small screen is up its keys are
 # its own

@@ -151,18 +151,11 @@ def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
     else:  # every dir not listed as live
         finished = sum(1 for i in ids if i != "pulse") - len(workers)
     views: list[WorkerView] = [
-        {
-            "id": s["id"],
-            "state": s["state"],
-            "label": s["label"],
-            "alive": s["alive"],
-            "exit_code": s["exit_code"],
-            "flagged": bool(s["note"]),
-            "note": s["note"],
-            "sandboxed": where.sandboxed(data, s["id"]),
-        }
+        {"id": s["id"], "state": s["state"], "label": s["label"], "alive": s["alive"],
+         "exit_code": s["exit_code"], "flagged": bool(s["note"]), "note": s["note"],
+         "sandboxed": where.sandboxed(data, s["id"])}
         for s in workers
-    ]
+    ]  # fmt: skip
     return views, max(0, finished)
 
 

@@ -299,7 +299,7 @@ def _kept_states(ctx: Ctx, changes: Changes | None) -> dict[bool, Kept[bytes]]:
     def kept_state(every: bool) -> Kept[bytes]:
         return Kept(state_key, lambda: json_bytes(reads.state(ctx, every)))
 
-    return {False: kept_state(False), True: kept_state(True)}
+    return {e: kept_state(e) for e in (False, True)}
 
 
 def _kept_costs(ctx: Ctx) -> Callable[[int], Awaitable[bytes]]:

@@ -256,9 +256,7 @@ def _handlers(wid: str, runner: str, run: Run) -> dict[str, Handler]:
         said = await run("cost_report", argv)
         return said or f"{wid} reported ${usd:.2f}"
 
-    return dict(
-        ask=ask, tell=tell, told=told, claim=claim, unclaim=unclaim, cost_report=cost_report
-    )
+    return {f.__name__: f for f in (ask, tell, told, claim, unclaim, cost_report)}
 
 
 # ------------------------------------------------------------------ the protocol
