@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.human.mailbox import pending
-from looop.tui.modals import Acts, Confirm, KeysHelp, Line
+from looop.tui.modals import Acts, KeysHelp, Line, confirm
 from looop.tui.render import FleetRow
 from looop.tui.review import ReviewScreen
 
@@ -142,13 +142,6 @@ class KeysApp(App[None]):
             return
         self.push_screen(ReviewScreen(self.ctx, sid, self.acts, self._act))
 
-    def _confirmed(self, question: str, then: Any) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.push_screen(Confirm(question), done)
-
     def action_send_line(self) -> None:
         sid = self._worker("send a line to")
         acts = self.acts
@@ -165,7 +158,8 @@ class KeysApp(App[None]):
         sid = self._worker("interrupt")
         acts = self.acts
         if sid is not None and acts is not None:
-            self._confirmed(
+            confirm(
+                self,
                 f"Press Ctrl-C in {sid}?",
                 lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
             )
@@ -174,7 +168,8 @@ class KeysApp(App[None]):
         sid = self._worker("kill")
         acts = self.acts
         if sid is not None and acts is not None:
-            self._confirmed(
+            confirm(
+                self,
                 f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
                 lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
             )
@@ -186,10 +181,10 @@ class KeysApp(App[None]):
             return
         if self._alive("pulse"):
             question = "Pause the pulse? It stops after its beat; workers keep running."
-            self._confirmed(question, lambda: self._act("pausing", acts.pause))
+            confirm(self, question, lambda: self._act("pausing", acts.pause))
         else:
             question = "Resume the pulse (`looop up`)? It beats again, and may call the AI."
-            self._confirmed(question, lambda: self._act("resuming", acts.resume))
+            confirm(self, question, lambda: self._act("resuming", acts.resume))
 
     def action_answer(self) -> None:
         acts = self.acts
@@ -216,7 +211,8 @@ class KeysApp(App[None]):
             if text is None or not text.strip():
                 return
             # always confirmed, as on the dashboard: an answer cannot be taken back
-            self._confirmed(
+            confirm(
+                self,
                 f"Answer {aid} with: {text}?",
                 lambda: self._act(f"answering {aid}", lambda: acts.answer(aid, text)),
             )
