@@ -25,16 +25,8 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home.errors import LooopError
-from looop.human.mailbox import (
-    AskAnswered,
-    AskArchived,
-    AskError,
-    NoSuchAsk,
-    NotAnOption,
-    answer,
-    check_worker,
-    new_tell,
-)
+from looop.human import mailbox
+from looop.human.mailbox import AskError, answer, check_worker, new_tell
 from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable
@@ -57,10 +49,10 @@ MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
 MAX_JOURNAL_TEXT = 2000  # typed text kept in its journal line (one line, whole unless huge)
 # why an answer is refused, by its kind: (kind, status, the line for the ask's id; "": its own)
 ASK_REFUSED: tuple[tuple[type[AskError], int, str], ...] = (
-    (AskAnswered, 409, "ask '{}' is already answered"),
-    (AskArchived, 409, "ask '{}' was answered and is gone from the pending list"),
-    (NoSuchAsk, 404, "no ask '{}' — GET /api/v1/asks lists the pending ones"),
-    (NotAnOption, 400, ""),
+    (mailbox.AskAnswered, 409, "ask '{}' is already answered"),
+    (mailbox.AskArchived, 409, "ask '{}' was answered and is gone from the pending list"),
+    (mailbox.NoSuchAsk, 404, "no ask '{}' — GET /api/v1/asks lists the pending ones"),
+    (mailbox.NotAnOption, 400, ""),
 )
 
 
