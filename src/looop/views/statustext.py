@@ -192,11 +192,8 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
 def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
     """The WORK block: goals, asks, schedules and the live workers."""
     w("\nWORK\n")
-    w(
-        f"goals:     {len(st['goals'])}"
-        + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
-        + "\n"
-    )
+    names = f" ({', '.join(st['goals'])})" if st["goals"] else ""
+    w(f"goals:     {len(st['goals'])}{names}\n")
     if st.get("asks"):
         n = paint(f"? {len(st['asks'])} pending", "yellow", colour)
         w(f"asks:      {n}: {', '.join(st['asks'])} (looop asks)\n")
