@@ -3,6 +3,7 @@ and a skip beat that changes no file."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -230,9 +231,13 @@ def test_a_skip_beat_in_the_pulse_changes_no_file_but_appends_its_events(
 
 
 def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:
+    from looop.home.locks import beat_holder_at
     from looop.home.paths import Paths
     from looop.loop.tick import tick_pid_path
-    from looop.views.status import tick_pid_file
 
     paths = Paths.at(tmp_path / "data")
-    assert tick_pid_path(paths) == tick_pid_file(paths)
+    tick_pid_path(paths).parent.mkdir(parents=True)
+    tick_pid_path(paths).write_text("4242\n")
+    with open(paths.lock_dir / "lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert beat_holder_at(str(paths.data)) == ("tick", "4242")

@@ -55,15 +55,7 @@ FAR_SLOW_S = 4.0  # a look taking longer is said in the status line
 
 EMPTY = "no sessions — `looop up` starts the pulse, `looop worker start ID …` a worker"
 
-COLUMNS = (
-    ("ID", "id"),
-    ("HEALTH", "health"),
-    ("STATE", "state"),
-    ("UP", "up"),
-    ("IDLE", "idle"),
-    ("VERIFY", "verify"),
-    ("NOTE", "note"),
-)
+COLUMNS = tuple((k.upper(), k) for k in ("id", "health", "state", "up", "idle", "verify", "note"))
 FLEET_VISIBLE = 5  # rows the fleet pane shows at least; a taller terminal shows more
 
 

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.human.mailbox import pending
-from looop.tui.modals import Acts, Confirm, KeysHelp, Line
+from looop.tui.modals import Acts, KeysHelp, Line, confirm
 from looop.tui.render import FleetRow
 from looop.tui.review import ReviewScreen
 
@@ -35,31 +35,26 @@ ALL_KEYS = [
     ("k", "kill the selected worker, confirmed"),
     ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
     ("f / End", "follow the selected worker's output (its log, live)"),
-    ("^P ^N", "scroll a line up / down"),
-    ("^U ^D", "scroll half a page up / down"),
-    ("PgUp PgDn", "scroll a page"),
-    ("Home", "the top of its scrollback"),
-    ("?", "this list"),
-    ("q  ^C", "quit"),
-]
-# the main screen's own actions: while a small screen is up its keys are its own
-MAIN_ACTIONS = {
-    "select",
-    "toggle_all",
-    "scroll_lines",
-    "scroll_half",
-    "scroll_page",
-    "scroll_edge",
-    "scroll_cols",
-    "answer",
-    "send_line",
-    "interrupt",
-    "kill",
-    "pause",
-    "keys",
-    "review",
-    "quit",
-}
+    ("^P ^N", "scroll a line up / down"), ("^U ^D", "scroll half a page up / down"),
+    ("PgUp PgDn", "scroll a page"), ("Home", "the top of its scrollback"),
+    ("?", "this list"), ("q  ^C", "quit"),
+]  # fmt: skip
+
+# the main screen's keys: (key, action, description); while a small screen is up its keys are
+# its own
+BOUND = (
+    ("up", "select(-1)", "previous"), ("down", "select(1)", "next"),
+    ("left", "scroll_cols(-1)", ""), ("right", "scroll_cols(1)", ""),
+    ("tab", "toggle_all", "living/all"),
+    ("ctrl+p", "scroll_lines(-1)", ""), ("ctrl+n", "scroll_lines(1)", ""),
+    ("ctrl+u", "scroll_half(-1)", ""), ("ctrl+d", "scroll_half(1)", ""),
+    ("pageup", "scroll_page(-1)", ""), ("pagedown", "scroll_page(1)", ""),
+    ("home", "scroll_edge(0)", ""), ("end", "scroll_edge(1)", ""),
+    ("a", "answer", ""), ("s", "send_line", ""), ("c", "interrupt", ""), ("k", "kill", ""),
+    ("p", "pause", ""), ("r", "review", ""), ("f", "scroll_edge(1)", ""),
+    ("question_mark", "keys", ""), ("q", "quit", "quit"), ("ctrl+c", "quit", ""),
+)  # fmt: skip
+MAIN_ACTIONS = {action.split("(")[0] for _, action, _ in BOUND}
 
 
 class KeysApp(App[None]):
@@ -73,29 +68,7 @@ class KeysApp(App[None]):
     rows: list[FleetRow]
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "select(-1)", "previous", show=False, priority=True),
-        Binding("down", "select(1)", "next", show=False, priority=True),
-        Binding("left", "scroll_cols(-1)", show=False, priority=True),
-        Binding("right", "scroll_cols(1)", show=False, priority=True),
-        Binding("tab", "toggle_all", "living/all", show=False, priority=True),
-        Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
-        Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),
-        Binding("ctrl+u", "scroll_half(-1)", show=False, priority=True),
-        Binding("ctrl+d", "scroll_half(1)", show=False, priority=True),
-        Binding("pageup", "scroll_page(-1)", show=False, priority=True),
-        Binding("pagedown", "scroll_page(1)", show=False, priority=True),
-        Binding("home", "scroll_edge(0)", show=False, priority=True),
-        Binding("end", "scroll_edge(1)", show=False, priority=True),
-        Binding("a", "answer", show=False, priority=True),
-        Binding("s", "send_line", show=False, priority=True),
-        Binding("c", "interrupt", show=False, priority=True),
-        Binding("k", "kill", show=False, priority=True),
-        Binding("p", "pause", show=False, priority=True),
-        Binding("r", "review", show=False, priority=True),
-        Binding("f", "scroll_edge(1)", show=False, priority=True),
-        Binding("question_mark", "keys", show=False, priority=True),
-        Binding("q", "quit", "quit", show=False, priority=True),
-        Binding("ctrl+c", "quit", show=False, priority=True),
+        Binding(key, action, what, show=False, priority=True) for key, action, what in BOUND
     ]
 
     def refresh_fleet(self) -> None:
@@ -169,13 +142,6 @@ class KeysApp(App[None]):
             return
         self.push_screen(ReviewScreen(self.ctx, sid, self.acts, self._act))
 
-    def _confirmed(self, question: str, then: Any) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.push_screen(Confirm(question), done)
-
     def action_send_line(self) -> None:
         sid = self._worker("send a line to")
         acts = self.acts
@@ -192,7 +158,8 @@ class KeysApp(App[None]):
         sid = self._worker("interrupt")
         acts = self.acts
         if sid is not None and acts is not None:
-            self._confirmed(
+            confirm(
+                self,
                 f"Press Ctrl-C in {sid}?",
                 lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
             )
@@ -201,7 +168,8 @@ class KeysApp(App[None]):
         sid = self._worker("kill")
         acts = self.acts
         if sid is not None and acts is not None:
-            self._confirmed(
+            confirm(
+                self,
                 f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
                 lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
             )
@@ -213,10 +181,10 @@ class KeysApp(App[None]):
             return
         if self._alive("pulse"):
             question = "Pause the pulse? It stops after its beat; workers keep running."
-            self._confirmed(question, lambda: self._act("pausing", acts.pause))
+            confirm(self, question, lambda: self._act("pausing", acts.pause))
         else:
             question = "Resume the pulse (`looop up`)? It beats again, and may call the AI."
-            self._confirmed(question, lambda: self._act("resuming", acts.resume))
+            confirm(self, question, lambda: self._act("resuming", acts.resume))
 
     def action_answer(self) -> None:
         acts = self.acts
@@ -243,7 +211,8 @@ class KeysApp(App[None]):
             if text is None or not text.strip():
                 return
             # always confirmed, as on the dashboard: an answer cannot be taken back
-            self._confirmed(
+            confirm(
+                self,
                 f"Answer {aid} with: {text}?",
                 lambda: self._act(f"answering {aid}", lambda: acts.answer(aid, text)),
             )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -68,6 +69,16 @@ class Confirm(ModalScreen[bool]):
 
     def action_done(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+def confirm(app: App[Any], question: str, then: Callable[[], object]) -> None:
+    """Ask `question`; `then()` once it is answered yes."""
+
+    def done(yes: bool | None) -> None:
+        if yes:
+            then()
+
+    app.push_screen(Confirm(question), done)
 
 
 class Line(ModalScreen[str | None]):

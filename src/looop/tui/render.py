@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import avt
@@ -16,6 +15,7 @@ from rich.style import Style
 from rich.text import Text
 
 from looop.home.errors import LooopError
+from looop.home.stamps import parse_utc
 from looop.sessions.screen import Row
 from looop.sessions.state import Session
 from looop.views import outcomes
@@ -30,14 +30,9 @@ GOOD_ENDS = frozenset({Outcome.LANDED, Outcome.PROPOSED, Outcome.VERIFIED})
 BAD_ENDS = frozenset({Outcome.STALLED, Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.FAILED})
 
 HEALTH_STYLE: Mapping[str, str] = {
-    "up": "bold green",
-    "down": "bold red",
-    "busy": "green",
-    "waiting-ask": "bold yellow",
-    "stuck": "bold red",
-    "dead": "dim",
-    "unreachable": "bold magenta",
-}
+    "up": "bold green", "down": "bold red", "busy": "green", "waiting-ask": "bold yellow",
+    "stuck": "bold red", "dead": "dim", "unreachable": "bold magenta",
+}  # fmt: skip
 
 
 def rich_color(color: avt.Color | None) -> Color | None:
@@ -61,18 +56,9 @@ class Painter:
         key: tuple[Any, ...] = (cursor,)
         if not pen.is_default():
             fg, bg = pen.foreground, pen.background
-            key = (
-                cursor,
-                None if fg is None else repr(fg),
-                None if bg is None else repr(bg),
-                pen.bold,
-                pen.faint,
-                pen.italic,
-                pen.underline,
-                pen.strikethrough,
-                pen.blink,
-                pen.inverse,
-            )
+            key = (cursor, None if fg is None else repr(fg), None if bg is None else repr(bg),
+                   pen.bold, pen.faint, pen.italic, pen.underline, pen.strikethrough, pen.blink,
+                   pen.inverse)  # fmt: skip
         style = self._styles.get(key)
         if style is None:
             if len(self._styles) > 4096:
@@ -139,13 +125,8 @@ class FleetRow:
     exit_code: int | None = None
 
 
-def parse_stamp(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def _stamp(stamp: object) -> float | None:
+    return parse_utc(stamp) if isinstance(stamp, str) else None
 
 
 def fleet_rows(
@@ -163,29 +144,18 @@ def fleet_rows(
     `keep` (the selected id) stays listed even once it died, so the pane does not vanish.
     `since` (window seconds, now): a finished worker last heard from within the window is
     listed too (v1.0's `watch --since`)."""
-    out: list[FleetRow] = []
-    for s in sessions:
-        if s.id == PULSE:
-            out.append(
-                FleetRow(
-                    id=PULSE,
-                    health="up" if s.alive else "down",
-                    state=s.label,
-                    alive=s.alive,
-                    started=parse_stamp(s.started_at),
-                    last_output=None,
-                    verify=None,
-                    note=None,
-                )
-            )
-            break
+    out = [
+        FleetRow(PULSE, "up" if s.alive else "down", s.label, s.alive, _stamp(s.started_at),
+                 None, None, None)
+        for s in sessions if s.id == PULSE
+    ][:1]  # fmt: skip
     rest = [
         FleetRow(
             id=str(w["id"]),
             health=str(w["health"]),
             state=str(w.get("label") or w.get("state") or "?"),
             alive=bool(w.get("alive")),
-            started=parse_stamp(w.get("started_at")),
+            started=_stamp(w.get("started_at")),
             last_output=w.get("last_output_unix"),
             verify=w.get("verify"),
             note=w.get("note"),
@@ -235,7 +205,7 @@ def _recent(w: Mapping[str, Any], since: tuple[float, float] | None) -> bool:
     window, now = since
     last = w.get("last_output_unix")
     if not isinstance(last, int | float):
-        last = parse_stamp(w.get("started_at"))
+        last = _stamp(w.get("started_at"))
     return last is not None and now - last <= window
 
 
@@ -259,14 +229,8 @@ def state_cell(row: FleetRow) -> Text:
         if row.exit_code is not None:
             shown = f"{shown} {row.exit_code}"
         return Text(shown, style="green" if row.exit_code == 0 else "red")
-    return Text(
-        shown,
-        style="green"
-        if row.outcome in GOOD_ENDS
-        else "red"
-        if row.outcome in BAD_ENDS
-        else "yellow",
-    )
+    bad = "red" if row.outcome in BAD_ENDS else "yellow"
+    return Text(shown, style="green" if row.outcome in GOOD_ENDS else bad)
 
 
 def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
@@ -285,8 +249,7 @@ def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
         Text(age(up)),
         Text(age(idle)),
         Text(
-            row.verify or "—",
-            style={"pass": "green", "fail": "red"}.get(row.verify or "", "dim"),
+            row.verify or "—", style={"pass": "green", "fail": "red"}.get(row.verify or "", "dim")
         ),
         Text(f"⚑ {row.note}" if row.note else "", style="yellow"),
     )

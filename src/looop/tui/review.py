@@ -25,7 +25,7 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
-from looop.tui.modals import Acts, Confirm, Line
+from looop.tui.modals import Acts, Line, confirm
 from looop.workers import attempts
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on
@@ -249,7 +249,7 @@ class ReviewScreen(ModalScreen[None]):
             return
         question = f"Send {n} comment(s) to {self.sid} as one message? An ended worker is resumed."
         job = lambda: acts.send_review(self.sid)  # noqa: E731
-        self._confirm(question, lambda: self.act("sending", job, self.reload))
+        confirm(self.app, question, lambda: self.act("sending", job, self.reload))
 
     def action_land(self) -> None:
         acts = self._acts()
@@ -271,7 +271,7 @@ class ReviewScreen(ModalScreen[None]):
             )
             shown = _tips(self.data)  # what this pane shows is what lands, never later
             job = lambda: self._land(acts, mode, shown)  # noqa: E731
-            self._confirm(question, lambda: self.act(f"landing {self.sid}", job, self.reload))
+            confirm(self.app, question, lambda: self.act(f"landing {self.sid}", job, self.reload))
 
         title = f"land {self.sid}: Enter lands as configured, or type ff, merge or pr"
         self.app.push_screen(Line(title, "ff · merge · pr (empty: as configured)"), how)
@@ -296,11 +296,4 @@ class ReviewScreen(ModalScreen[None]):
             return acts.send_review(self.sid)
 
         question = f"Send it back to {self.sid} as a comment: '{comment}'?"
-        self._confirm(question, lambda: self.act("sending it back", both, self.reload))
-
-    def _confirm(self, question: str, then: Callable[[], None]) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.app.push_screen(Confirm(question), done)
+        confirm(self.app, question, lambda: self.act("sending it back", both, self.reload))

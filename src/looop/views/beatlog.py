@@ -33,21 +33,12 @@ EVENTS_SHORT_TAIL = 40  # where a quiet beat's records are: read first (a beat w
 
 # events.jsonl records that say how a beat ended -> the outcome shown (the web's beats too)
 BEAT_ENDS = {
-    "decided": "decided",
-    "world_unchanged": "skipped",
-    "tick_backoff": "backoff",
-    "coalescing": "coalescing",
-    "provider_limited": "limited",
-    "tick_failed": "failed",
-    "decide_abandoned": "abandoned",
-    "tick_crash": "failed",
-    "tick_error": "error",
-    "tick_unrecorded": "error",
-    "guard_corrupt": "error",
-    "budget_exceeded": "breaker",
-    "budget_unmetered": "breaker",
-    "decide_capped": "breaker",
-}
+    "decided": "decided", "world_unchanged": "skipped", "tick_backoff": "backoff",
+    "coalescing": "coalescing", "provider_limited": "limited", "tick_failed": "failed",
+    "decide_abandoned": "abandoned", "tick_crash": "failed", "tick_error": "error",
+    "tick_unrecorded": "error", "guard_corrupt": "error", "budget_exceeded": "breaker",
+    "budget_unmetered": "breaker", "decide_capped": "breaker",
+}  # fmt: skip
 
 
 def local_text(clock: Clock, ts: float) -> str:

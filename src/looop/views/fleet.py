@@ -92,21 +92,15 @@ def _pulse_row(data: str) -> dict[str, Any]:
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
+    none = ("verify", "up_s", "uptime_s", "idle_s", "ask_age_s", "exit_code", "note", "outcome")
     return {
         "id": "pulse",
         "health": "up" if pulse_up else "down",
         "state": "running" if pulse_up else "tick" if ticking else "stopped",
         "label": "pulse",
-        "verify": None,
-        "up_s": None,
-        "uptime_s": None,
-        "idle_s": None,
-        "ask_age_s": None,
         "pending_tells": 0,
         "alive": pulse_up,
-        "exit_code": None,
-        "note": None,
-        "outcome": None,
+        **dict.fromkeys(none),
     }
 
 
@@ -114,14 +108,9 @@ def _pulse_row(data: str) -> dict[str, Any]:
 
 # HEALTH words of `ls` -> colour (workers/fleet.health, workers/needsinput; others stay plain)
 _HEALTH_COLOUR = {
-    "up": "green",
-    "busy": "green",
-    "idle": "green",
-    "waiting-ask": "yellow",
-    "needs-input": "yellow",
-    "unreachable": "yellow",
-    "stuck": "red",
-    "down": "red",
+    **dict.fromkeys(("up", "busy", "idle"), "green"),
+    **dict.fromkeys(("waiting-ask", "needs-input", "unreachable"), "yellow"),
+    **dict.fromkeys(("stuck", "down"), "red"),
     "dead": "dim",
 }
 

@@ -51,15 +51,7 @@ class Need:
         return f"Need({self.kind!r}, {self.worker!r}, {self.ref!r})"
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "worker": self.worker,
-            "host": self.host,
-            "since": self.since,
-            "what": self.what,
-            "answer": self.answer,
-            "ref": self.ref,
-        }
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def _plain(text: object, most: int = 200) -> str:
@@ -96,9 +88,7 @@ def _landing(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
     """A landing proposal: approved by landing it (never by an answer), declined by "no"."""
     aid, worker = str(rec["id"]), str(rec["worker"])
     what = f"{_plain(rec.get('prompt') or '')} (decline: looop answer {aid} no)"
-    ts = rec.get("ts")
-    since = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
-    return Need("ask", worker, hosts.get(worker), since, what, f"looop land {worker}", aid)
+    return Need("ask", worker, hosts.get(worker), _ts(rec), what, f"looop land {worker}", aid)
 
 
 def _ask(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need | None:
@@ -112,10 +102,13 @@ def _ask(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need | None:
     first = str(opts[0]) if isinstance(opts, list) and opts else ""  # as it was given
     reply = _quote(first) if first and first.isprintable() else "TEXT"
     said = f"{prompt} [{' / '.join(choice)}]" if choice else prompt
-    ts = rec.get("ts")
-    since = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
     answer = f"looop answer {aid} {reply}"
-    return Need("ask", str(worker), hosts.get(str(worker)), since, said, answer, aid)
+    return Need("ask", str(worker), hosts.get(str(worker)), _ts(rec), said, answer, aid)
+
+
+def _ts(rec: dict[str, Any]) -> float | None:
+    ts = rec.get("ts")
+    return float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
 
 
 def _screen_kind(said: str) -> str:

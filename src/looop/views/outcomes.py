@@ -50,44 +50,26 @@ class Outcome:
 # The one table: outcome -> (what `ls` shows, what it means and how it is derived). Derivation
 # takes the first row that holds, in this order; the import stops when a row is missing.
 TABLE: dict[Name, tuple[str, str]] = {
-    Outcome.LANDED: (
-        "landed",
-        "a human landed its branch (`looop land`), before or after it ended, and its base holds "
-        "it; overrides the rest",
-    ),
-    Outcome.PROPOSED: (
-        "proposed",
-        "a human opened its pull request (`looop land --pr`): landed once the base holds it",
-    ),
-    Outcome.STALLED: (
-        "stalled",
-        "it ended failing the same way (outcome, exit code, last line less its times and ids; "
-        "the bound it hit) worker_stall_after times in a row: the decider may not start or "
-        "restart it until a human clears it",
-    ),
-    Outcome.OVER_BUDGET: (
-        "over budget",
-        "the meter held it at its spend budget or the daily budget (budgets/<id>.over) when it "
-        "ended",
-    ),
-    Outcome.LIMITED: (
-        "limited",
-        "it stopped on its account's provider usage limit (a usage window), or was killed at "
-        "a memory or disk bound",
-    ),
+    Outcome.LANDED: ("landed", "a human landed its branch (`looop land`), before or after it "
+                     "ended, and its base holds it; overrides the rest"),
+    Outcome.PROPOSED: ("proposed", "a human opened its pull request (`looop land --pr`): "
+                       "landed once the base holds it"),
+    Outcome.STALLED: ("stalled", "it ended failing the same way (outcome, exit code, last line "
+                      "less its times and ids; the bound it hit) worker_stall_after times in a "
+                      "row: the decider may not start or restart it until a human clears it"),
+    Outcome.OVER_BUDGET: ("over budget", "the meter held it at its spend budget or the daily "
+                          "budget (budgets/<id>.over) when it ended"),
+    Outcome.LIMITED: ("limited", "it stopped on its account's provider usage limit (a usage "
+                      "window), or was killed at a memory or disk bound"),
     Outcome.VERIFIED: ("verified", "its verify command passed after it ended"),
     Outcome.FAILED_VERIFY: ("verify failed", "its verify command failed after it ended"),
-    Outcome.NEEDS_HUMAN: (
-        "blocked on human",
-        "it ended with an ask of its unanswered (no verify said otherwise)",
-    ),
-    Outcome.KILLED: (
-        "killed",
-        "it was killed: `looop kill`, a timeout, a signal, or its supervisor died",
-    ),
+    Outcome.NEEDS_HUMAN: ("blocked on human", "it ended with an ask of its unanswered (no "
+                          "verify said otherwise)"),
+    Outcome.KILLED: ("killed", "it was killed: `looop kill`, a timeout, a signal, or its "
+                     "supervisor died"),
     Outcome.FAILED: ("failed", "it ended on its own with a non-zero exit code and no verify"),
     Outcome.EXITED: ("exited", "it ended on its own, exit 0 (or its exit code unknown)"),
-}
+}  # fmt: skip
 _NAMES = {v for k, v in vars(Outcome).items() if k.isupper()}
 if set(TABLE) != _NAMES:  # a new outcome without its row (or a row without one) stops the import
     raise TypeError("views/outcomes.py: every Outcome needs its one row in TABLE")

@@ -151,18 +151,11 @@ def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
     else:  # every dir not listed as live
         finished = sum(1 for i in ids if i != "pulse") - len(workers)
     views: list[WorkerView] = [
-        {
-            "id": s["id"],
-            "state": s["state"],
-            "label": s["label"],
-            "alive": s["alive"],
-            "exit_code": s["exit_code"],
-            "flagged": bool(s["note"]),
-            "note": s["note"],
-            "sandboxed": where.sandboxed(data, s["id"]),
-        }
+        {"id": s["id"], "state": s["state"], "label": s["label"], "alive": s["alive"],
+         "exit_code": s["exit_code"], "flagged": bool(s["note"]), "note": s["note"],
+         "sandboxed": where.sandboxed(data, s["id"])}
         for s in workers
-    ]
+    ]  # fmt: skip
     return views, max(0, finished)
 
 
@@ -204,11 +197,6 @@ def _goals(data: str) -> list[str]:
 def pulse_pid(paths: Paths) -> str:
     """The running pulse's pid as written in .lock/pid ('' when none)."""
     return _text(paths.pid_file).strip()
-
-
-def tick_pid_file(paths: Paths) -> Path:
-    """Where a foreground `looop tick` names itself while it holds the beat lock."""
-    return paths.lock_dir / "tick.pid"
 
 
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
@@ -348,22 +336,30 @@ def _health(held: bool, running: bool, streak: int, restarting: bool) -> str:
 
 def web_running(data: str) -> str | None:
     """The URL (without its token) of the `looop web` serving this data dir, None when none
-    does: its runtime record (web/auth.runtime_path) names a live `looop web` pid."""
+    does."""
+    rec = web_record(data)
+    return str(rec["url"]) + "/" if rec is not None and isinstance(rec.get("url"), str) else None
+
+
+def web_record(data: str) -> dict[str, Any] | None:
+    """The live `looop web`'s runtime record (web/auth.runtime_path: pid, url, port), None
+    when its pid is no `looop web` (gone, or reused)."""
     try:
         rec = store.read_json_object(where.join(_at(data, where.LOCKS), "web.json"))
     except (CorruptState, OSError):
         return None
     pid = rec.get("pid") if rec else None
-    url = rec.get("url") if rec else None
-    if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(url, str):
+    if not isinstance(pid, int) or isinstance(pid, bool) or not is_web_pid(pid):
         return None
+    return rec
 
+
+def is_web_pid(pid: int) -> bool:
+    """pid is alive and still a `looop web` (a reused pid is not)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            alive = is_web(f.read())
+        return is_web(store.read_regular(f"/proc/{pid}/cmdline"))
     except OSError:
-        return None
-    return url + "/" if alive else None
+        return False
 
 
 def config_trouble(st: StatusView) -> bool:

@@ -143,11 +143,8 @@ def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
     lf = st.get("last_failure")
     if lf:
         w(f"failing:   {_red('✗', colour)} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
-    w(
-        f"runner:    {st['runner'] or '—'}"
-        + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
-        + "\n"
-    )
+    every = f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else ""
+    w(f"runner:    {st['runner'] or '—'}{every}\n")
 
 
 def _write_config(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
@@ -171,17 +168,13 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
         w(f"spend:     {_red('✗', colour)} {sp['error']}\n")
     elif sp:
         cap = sp["max_daily_usd"]
-        w(
-            f"spend:     ${sp['spent_today_usd']:.4f} today"
-            + (f" of ${cap:.2f} budget" if cap else " (no budget)")
-            + (
-                f" — ${sp['said_today_usd']:.4f} of it self-reported by workers (counted up to "
-                f"{usd(SAID_REPORT_USD)} a report, {usd(SAID_DAY_USD)} a worker a day)"
-                if sp.get("said_today_usd")
-                else ""
-            )
-            + "\n"
+        said = (
+            f" — ${sp['said_today_usd']:.4f} of it self-reported by workers (counted up to "
+            f"{usd(SAID_REPORT_USD)} a report, {usd(SAID_DAY_USD)} a worker a day)"
         )
+        budget = f" of ${cap:.2f} budget" if cap else " (no budget)"
+        w(f"spend:     ${sp['spent_today_usd']:.4f} today{budget}")
+        w((said if sp.get("said_today_usd") else "") + "\n")
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):
             if br["open"]:
                 w(f"breaker:   {_red('⚡', colour)} {br['lift']}\n")
@@ -192,11 +185,8 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
 def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
     """The WORK block: goals, asks, schedules and the live workers."""
     w("\nWORK\n")
-    w(
-        f"goals:     {len(st['goals'])}"
-        + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
-        + "\n"
-    )
+    names = f" ({', '.join(st['goals'])})" if st["goals"] else ""
+    w(f"goals:     {len(st['goals'])}{names}\n")
     if st.get("asks"):
         n = paint(f"? {len(st['asks'])} pending", "yellow", colour)
         w(f"asks:      {n}: {', '.join(st['asks'])} (looop asks)\n")
@@ -215,12 +205,6 @@ def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> Non
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
-
-
-if TYPE_CHECKING:
-    from typing import Any
-
-    from looop.views.shapes import StatusView
 
 
 # -- `--json`'s fields from v1.0's `state --json` on top of status's own: the live world hash,

@@ -9,8 +9,9 @@ no trace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from looop.act.actions import decision_from_obj
 from looop.act.decision import Decision, DecisionError, Mover
@@ -24,16 +25,8 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home.errors import LooopError
-from looop.human.mailbox import (
-    AskAnswered,
-    AskArchived,
-    AskError,
-    NoSuchAsk,
-    NotAnOption,
-    answer,
-    check_worker,
-    new_tell,
-)
+from looop.human import mailbox
+from looop.human.mailbox import AskError, answer, check_worker, new_tell
 from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable
@@ -49,10 +42,18 @@ from looop.workers.errors import HostUnreachable
 if TYPE_CHECKING:
     from looop.workers.backend import Backend, Reach
 
+T = TypeVar("T")
 ACTOR = "web"
 MODES = ("ff", "merge", "pr")  # how a change lands
 MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
 MAX_JOURNAL_TEXT = 2000  # typed text kept in its journal line (one line, whole unless huge)
+# why an answer is refused, by its kind: (kind, status, the line for the ask's id; "": its own)
+ASK_REFUSED: tuple[tuple[type[AskError], int, str], ...] = (
+    (mailbox.AskAnswered, 409, "ask '{}' is already answered"),
+    (mailbox.AskArchived, 409, "ask '{}' was answered and is gone from the pending list"),
+    (mailbox.NoSuchAsk, 404, "no ask '{}' — GET /api/v1/asks lists the pending ones"),
+    (mailbox.NotAnOption, 400, ""),
+)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
@@ -95,6 +96,14 @@ def _steer(
     return {"ok": True, "kind": done.kind, "journal": done.journal}
 
 
+def _or_409(fn: Callable[[], T]) -> T:
+    """fn(), a LooopError it raises the state's refusal (409)."""
+    try:
+        return fn()
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+
+
 def _way(ctx: Ctx, sid: str) -> Backend:
     """The backend of worker `sid` (web/reads.way); 404 for the pulse or a bad id."""
     if sid == "pulse":
@@ -124,10 +133,7 @@ def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
     """`looop worker unstall ID`: a human clears a stalled worker (never MCP's: an agent)."""
     del body  # nothing to say but the id
     _worker_id(sid)
-    try:
-        rec = clear_stall(ctx, ctx.knobs(), sid, actor)
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    rec = _or_409(lambda: clear_stall(ctx, ctx.knobs(), sid, actor))
     return {"ok": True, "was": rec.get("why")}
 
 
@@ -138,10 +144,7 @@ def go_on(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[
     budget = body.get("budget_usd")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
         raise WebError(400, '"budget_usd" must be a number of USD (e.g. 5), or left out')
-    try:
-        said = continue_worker(ctx, sid, None if budget is None else float(budget))
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    said = _or_409(lambda: continue_worker(ctx, sid, None if budget is None else float(budget)))
     return {"ok": True, "said": said}
 
 
@@ -155,20 +158,9 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) 
         raise WebError(404, f"no ask '{ask_id[:80]}'") from None
     try:
         answer(p.asks, p.answers, ask_id, text, ctx.clock.now(), False)
-    except AskAnswered:
-        raise WebError(409, f"ask '{ask_id}' is already answered") from None
-    except AskArchived:
-        raise WebError(
-            409, f"ask '{ask_id}' was answered and is gone from the pending list"
-        ) from None
-    except NoSuchAsk:
-        raise WebError(
-            404, f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones"
-        ) from None
-    except NotAnOption as e:
-        raise WebError(400, str(e)) from None
-    except AskError as e:
-        raise WebError(409, str(e)) from None
+    except AskError as e:  # by its kind (ASK_REFUSED); any other refusal the state's, 409
+        status, said = next(((s, w) for k, s, w in ASK_REFUSED if isinstance(e, k)), (409, ""))
+        raise WebError(status, said.format(ask_id) if said else str(e)) from None
     ctx.events.record("answer", id=ask_id, actor=actor, line=f"{actor}: answered {ask_id}: {text}")
     return {"ok": True, "id": ask_id, "answer": text}
 
@@ -238,11 +230,7 @@ def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any], actor: str = ACTOR)
 
 def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop down --keep-workers`: the pulse stops after its beat; workers keep running."""
-
-    try:
-        res = stop_all(ctx, keep_workers=True)
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    res = _or_409(lambda: stop_all(ctx, keep_workers=True))
     if not res.was_running:
         raise WebError(409, "the pulse is not running")
     ctx.events.record("steered", actor=actor, action="pause", summary="paused the pulse")
@@ -252,11 +240,7 @@ def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
 
 def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop up`: start the pulse in the background (idempotent: 409 when it runs)."""
-
-    try:
-        res = start_detached(ctx)
-    except LooopError as e:
-        raise WebError(409, str(e)) from None
+    res = _or_409(lambda: start_detached(ctx))
     if not res.started:
         raise WebError(409, f"the pulse is already running (pid {res.pid})")
     ctx.events.record("steered", actor=actor, action="resume", summary="resumed the pulse")

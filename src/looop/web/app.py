@@ -115,84 +115,45 @@ async def _settled(run: Run, wait_s: float) -> bool:
 # the parameter and the body (one without a parameter is given nothing).
 _CALLS: list[tuple[str, str, Callable[..., Any]]] = [
     ("GET /sessions/{sid}/screen", "A session's screen: rows of styled runs.", reads.screen),
-    (
-        "GET /sessions/{sid}/log?tail=200",
-        "A session's output tail, ANSI stripped; ?tail=N.",
-        reads.log,
-    ),
-    (
-        "GET /journal?tail=100",
-        "The journal's last lines (`journal --json`); ?tail=N.",
-        reads.journal,
-    ),
+    ("GET /sessions/{sid}/log?tail=200", "A session's output tail, ANSI stripped; ?tail=N.",
+     reads.log),
+    ("GET /journal?tail=100", "The journal's last lines (`journal --json`); ?tail=N.",
+     reads.journal),
     ("GET /beats?limit=20", "The last beats, how each ended and why; ?limit=N.", reads.beats),
     ("GET /runs?limit=20", "Recent decide runs; ?limit=N.", reads.runs),
     ("GET /runs/{rid}", "One run with its output.", reads.run),
     ("GET /asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).", reads.asks),
-    (
-        "GET /needs",
-        "What waits on a human, each with its answer (`looop needs --json`).",
-        reads.needs,
-    ),
+    ("GET /needs", "What waits on a human, each with its answer (`looop needs --json`).",
+     reads.needs),
     ("GET /schedules", "Schedules with their next fire.", reads.schedule_rows),
-    (
-        "GET /goals",
-        "The goals (goals/*.md) with their text, newest change first.",
-        reads.goals,
-    ),
-    (
-        "GET /goals/archived",
-        "The archived goals, newest first, each with why it went.",
-        goalarchive.archived,
-    ),
-    (
-        "GET /sessions/{sid}/diff",
-        "A repo worker's changes (`looop worker diff`).",
-        reads.diff,
-    ),
-    (
-        "GET /workers/{sid}/review",
-        "A repo worker's change for review (`looop review`).",
-        reads.worker_review,
-    ),
+    ("GET /goals", "The goals (goals/*.md) with their text, newest change first.", reads.goals),
+    ("GET /goals/archived", "The archived goals, newest first, each with why it went.",
+     goalarchive.archived),
+    ("GET /sessions/{sid}/diff", "A repo worker's changes (`looop worker diff`).", reads.diff),
+    ("GET /workers/{sid}/review", "A repo worker's change for review (`looop review`).",
+     reads.worker_review),
     ("POST /asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask),
     ("POST /sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell),
-    (
-        "POST /sessions/{sid}/send",
-        'Type into a worker: {"text", "enter": true}.',
-        actions.send_text,
-    ),
+    ("POST /sessions/{sid}/send", 'Type into a worker: {"text", "enter": true}.',
+     actions.send_text),
     ("POST /sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys),
     ("POST /sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill),
     ("POST /goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal),
-    (
-        "POST /workers/{wid}",
-        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?, '
-        '"budget_usd"?, "on_budget"? ("pause" or "stop")}.',
-        actions.start_worker,
-    ),
+    ("POST /workers/{wid}", 'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or '
+     'URL), "branch"?, "budget_usd"?, "on_budget"? ("pause" or "stop")}.', actions.start_worker),
     ("POST /pulse/pause", "Stop the pulse after its beat; workers keep running.", actions.pause),
     ("POST /pulse/resume", "Start the pulse again.", actions.resume),
-    (
-        "POST /workers/{wid}/review/comments",
-        'Draft a review comment: {"text", "file"?, "line"?} (no file: the whole change).',
-        actions.comment,
-    ),
+    ("POST /workers/{wid}/review/comments", 'Draft a review comment: {"text", "file"?, "line"?} '
+     "(no file: the whole change).", actions.comment),
     ("POST /workers/{wid}/review/send", "Send the drafted round (`--send`).", actions.send),
     ("POST /workers/{wid}/unstall", "Clear its stall: agents may start it.", actions.unstall),
-    (
-        "POST /workers/{wid}/continue",
-        'Let a worker at its budget go on: {"budget_usd"?} (none: its budget lifted).',
-        actions.go_on,
-    ),
-    (
-        "POST /workers/{wid}/land",
-        'Land the change (`looop land`) at the tip the review showed: {"at": tip (of several: '
-        '{name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch that moved since is 409, '
-        'as is a conflict, with "conflict": the comment to send back.',
-        actions.land_change,
-    ),
-]
+    ("POST /workers/{wid}/continue", 'Let a worker at its budget go on: {"budget_usd"?} (none: '
+     "its budget lifted).", actions.go_on),
+    ("POST /workers/{wid}/land", 'Land the change (`looop land`) at the tip the review showed: '
+     '{"at": tip (of several: {name: tip}), "mode"?: "ff"|"merge"|"pr", "into"?}; a branch '
+     'that moved since is 409, as is a conflict, with "conflict": the comment to send back.',
+     actions.land_change),
+]  # fmt: skip
 CONTRACT = (
     "A worker away from home speaks its contract (ask, claim, unclaim, tell, told, cost "
     'report): {"v": 1, "key", "worker", "argv", "stdin"} -> {"out", "err", "code"}, or '
@@ -318,21 +279,15 @@ def _own_routes(
 
     answerer = Answerer(ctx, remote_worker(ctx.paths.data), self_only=True)
     return [
-        (
-            "GET /state",
-            "The loop at a glance (`looop status --json`); finished workers left out, ?all=1.",
-            state,
-        ),
+        ("GET /state", "The loop at a glance (`looop status --json`); finished workers left "
+         "out, ?all=1.", state),
         ("GET /sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.", sessions),
-        (
-            "GET /sessions/{sid}/screen/stream",
-            "The screen as SSE, sent when it changes.",
-            screen_stream,
-        ),
+        ("GET /sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.",
+         screen_stream),
         ("GET /cost", "Spend today by worker and runner, and per day; ?days=N (14).", cost),
         ("GET /events", "Live events and journal lines (SSE).", events),
         ("POST /contract", CONTRACT, _contract(ctx, answerer, contract_wait_s)),
-    ]
+    ]  # fmt: skip
 
 
 def _kept_states(ctx: Ctx, changes: Changes | None) -> dict[bool, Kept[bytes]]:
@@ -344,7 +299,7 @@ def _kept_states(ctx: Ctx, changes: Changes | None) -> dict[bool, Kept[bytes]]:
     def kept_state(every: bool) -> Kept[bytes]:
         return Kept(state_key, lambda: json_bytes(reads.state(ctx, every)))
 
-    return {False: kept_state(False), True: kept_state(True)}
+    return {e: kept_state(e) for e in (False, True)}
 
 
 def _kept_costs(ctx: Ctx) -> Callable[[int], Awaitable[bytes]]:

@@ -24,24 +24,10 @@ from starlette.responses import Response
 
 from looop.core.context import Ctx
 from looop.core.watching import Watcher
-from looop.home import homes
+from looop.home import homes, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
-from looop.home.where import (
-    ANSWERS,
-    ASKS,
-    COST_LEDGER,
-    EVENTS,
-    GOALS,
-    JOURNAL,
-    LOCKS,
-    SANDBOX,
-    SCHEDULES,
-    SESSIONS,
-    SNAPSHOTS,
-    runtime_base,
-)
 from looop.web import reads
 
 Stat = tuple[int, int, int] | None
@@ -63,7 +49,7 @@ def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
     for the files written into them by rename (atomic writes): a new inode changes the
     folder's mtime; the appended files change in place."""
     data = os.fspath(paths.data)
-    out = [os.path.join(data, n) for n in (EVENTS, JOURNAL, COST_LEDGER)]
+    out = [os.path.join(data, n) for n in (where.EVENTS, where.JOURNAL, where.COST_LEDGER)]
     for folder, names in folders(paths, env):
         out += [folder, *(os.path.join(folder, n) for n in names or () if "*" not in n)]
     return out
@@ -79,7 +65,7 @@ def seen(ctx: Ctx, changes: Changes | None) -> object:
 def cost_key(ctx: Ctx) -> Key:
     """What a read of the spend holds for: the ledger, its day totals and the local date."""
     data = os.fspath(ctx.paths.data)
-    inputs = (os.path.join(data, n) for n in (COST_LEDGER, "cost", ".cost-days.json"))
+    inputs = (os.path.join(data, n) for n in (where.COST_LEDGER, "cost", ".cost-days.json"))
     return (ctx.clock.local_tm(ctx.clock.now())[:3], *(stat_of(p) for p in inputs))
 
 
@@ -99,15 +85,14 @@ def folders(paths: Paths, env: Mapping[str, str]) -> list[tuple[str, frozenset[s
     config = os.fspath(paths.config)
     out: list[tuple[str, frozenset[str] | None]] = [
         (data, ANY),  # the appended files and the state files written by rename
-        (os.path.join(data, LOCKS), LOCK_FILES),
+        (os.path.join(data, where.LOCKS), LOCK_FILES),
         (os.path.dirname(config) or ".", frozenset({os.path.basename(config)})),
-        (os.path.join(data, SNAPSHOTS), SNAPSHOT_FILES),
-        *(
-            (os.path.join(data, d), ANY)
-            for d in (SESSIONS, GOALS, SCHEDULES, SANDBOX, ASKS, ANSWERS)
-        ),
+        (os.path.join(data, where.SNAPSHOTS), SNAPSHOT_FILES),
     ]
-    for sub, names in ((SESSIONS, SESSION_FILES), (SANDBOX, frozenset({"srt.json"}))):
+    w = where
+    out += [(os.path.join(data, d), ANY) for d in (w.SESSIONS, w.GOALS, w.SCHEDULES, w.SANDBOX)]
+    out += [(os.path.join(data, d), ANY) for d in (w.ASKS, w.ANSWERS)]
+    for sub, names in ((where.SESSIONS, SESSION_FILES), (where.SANDBOX, frozenset({"srt.json"}))):
         base = os.path.join(data, sub)
         try:
             ids = sorted(os.listdir(base))
@@ -115,7 +100,7 @@ def folders(paths: Paths, env: Mapping[str, str]) -> list[tuple[str, frozenset[s
             ids = []
         out += [(os.path.join(base, i), names) for i in ids]
     try:  # its pulses' entries, not the heartbeat the pulse writes while it sleeps
-        out.append((homes.home_dir(runtime_base(env), data), REGISTRY_FILES))
+        out.append((homes.home_dir(where.runtime_base(env), data), REGISTRY_FILES))
     except LooopError:  # a relative LOOOP_RUNTIME_DIR: status shows no strays either
         pass
     return out

@@ -10,12 +10,13 @@ import select
 import signal
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.procstat import is_web
 from looop.home import locks, store
-from looop.home.errors import CorruptState, LooopError
-from looop.web.auth import load_or_make_token, runtime_path
+from looop.home.errors import LooopError
+from looop.views.status import is_web_pid, web_record
+from looop.web.auth import load_or_make_token
 
 READY_S = 15.0  # uvicorn's imports and bind on a busy 2-core machine
 
@@ -27,24 +28,9 @@ class WebUp:
     url: str  # with the token: what `looop web` prints
 
 
-def running(ctx: Ctx) -> dict[str, object] | None:
+def running(ctx: Ctx) -> dict[str, Any] | None:
     """The live server's runtime record (pid, url, port), None when none serves this dir."""
-    try:
-        rec = store.read_json_object(runtime_path(ctx.paths))
-    except (CorruptState, OSError):
-        return None
-    pid = rec.get("pid") if rec else None
-    if not isinstance(pid, int) or not _is_web(pid):
-        return None
-    return rec
-
-
-def _is_web(pid: int) -> bool:
-    """pid is alive and still a `looop web` (a reused pid is not)."""
-    try:
-        return is_web(store.read_regular(f"/proc/{pid}/cmdline"))
-    except OSError:
-        return False
+    return web_record(os.fspath(ctx.paths.data))
 
 
 def link(ctx: Ctx) -> str | None:
@@ -137,9 +123,9 @@ def stop_web(ctx: Ctx, grace_s: float = 5.0, only_owned: bool = False) -> int | 
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = ctx.clock.monotonic() + grace_s
-    while ctx.clock.monotonic() < deadline and _is_web(pid):
+    while ctx.clock.monotonic() < deadline and is_web_pid(pid):
         select.select([], [], [], 0.05)
-    if _is_web(pid):
+    if is_web_pid(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pid

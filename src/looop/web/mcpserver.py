@@ -238,14 +238,8 @@ def _add_worker_tools(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[
         task across several repositories (`--repo A --repo B`) when `repo` is a list. With
         budget_usd, its spend (metered from its CLI's records each beat) is capped there:
         on_budget "pause" (default; `looop worker continue` lets it go on) or "stop"."""
-        body = {
-            "prompt": prompt,
-            "runner": runner,
-            "repo": repo,
-            "branch": branch,
-            "budget_usd": budget_usd,
-            "on_budget": on_budget,
-        }
+        body = dict(prompt=prompt, runner=runner, repo=repo, branch=branch,
+                    budget_usd=budget_usd, on_budget=on_budget)  # fmt: skip
         return act("start_worker", actions.start_worker, id, body)
 
     @server.tool(annotations=DESTROY)

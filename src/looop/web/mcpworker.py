@@ -132,12 +132,8 @@ class Tool:
 
     def listing(self) -> dict[str, Any]:
         schema = {"type": "object", "properties": self.params, "required": list(self.required)}
-        return {
-            "name": self.name,
-            "description": self.description,
-            "inputSchema": schema,
-            "annotations": ACT,
-        }
+        return {"name": self.name, "description": self.description, "inputSchema": schema,
+                "annotations": ACT}  # fmt: skip
 
     def checked(self, arguments: object) -> dict[str, Any]:
         """The arguments, each of its declared type; anything else a one-line refusal naming
@@ -177,40 +173,21 @@ def _fits(spec: dict[str, Any], value: object) -> bool:
 ME: dict[str, dict[str, Any]] = {WORKER_ARG: OPTIONAL_STRING}
 # name, description, arguments, required: what tools/list says of each tool
 SPECS: tuple[tuple[str, str, dict[str, dict[str, Any]], tuple[str, ...]], ...] = (
-    (
-        "ask",
-        "Ask a human one clear question and wait for the answer (it may take hours); returns "
-        'only the answer. options: the choices the human picks from (e.g. ["yes", "no"]).',
-        {"prompt": STRING, "options": OPTIONAL_STRINGS, "ref": OPTIONAL_STRING, **ME},
-        ("prompt",),
-    ),
-    (
-        "tell",
-        "Queue a message for another live worker; it reads it with its own told.",
-        {"worker": STRING, "message": STRING},
-        ("worker", "message"),
-    ),
-    (
-        "told",
-        "Steering the human or the pulse left for you since you last looked (empty: none).",
-        dict(ME),
-        (),
-    ),
-    (
-        "claim",
-        "Take the shared lease `name` before using what it guards; refused when someone live "
-        "holds it (then do not proceed). Release it with unclaim when done.",
-        {"name": STRING, **ME},
-        ("name",),
-    ),
+    ("ask", "Ask a human one clear question and wait for the answer (it may take hours); "
+     "returns only the answer. options: the choices the human picks from (e.g. "
+     '["yes", "no"]).',
+     {"prompt": STRING, "options": OPTIONAL_STRINGS, "ref": OPTIONAL_STRING, **ME}, ("prompt",)),
+    ("tell", "Queue a message for another live worker; it reads it with its own told.",
+     {"worker": STRING, "message": STRING}, ("worker", "message")),
+    ("told", "Steering the human or the pulse left for you since you last looked (empty: "
+     "none).", dict(ME), ()),
+    ("claim", "Take the shared lease `name` before using what it guards; refused when someone "
+     "live holds it (then do not proceed). Release it with unclaim when done.",
+     {"name": STRING, **ME}, ("name",)),
     ("unclaim", "Release the lease `name` you hold.", {"name": STRING, **ME}, ("name",)),
-    (
-        "cost_report",
-        "Report what this worker spent, in US dollars, before you finish.",
-        {"usd": NUMBER, "runner": OPTIONAL_STRING, **ME},
-        ("usd",),
-    ),
-)
+    ("cost_report", "Report what this worker spent, in US dollars, before you finish.",
+     {"usd": NUMBER, "runner": OPTIONAL_STRING, **ME}, ("usd",)),
+)  # fmt: skip
 
 
 def worker_tools(wid: str, runner: str, run: Run) -> list[Tool]:
@@ -256,9 +233,7 @@ def _handlers(wid: str, runner: str, run: Run) -> dict[str, Handler]:
         said = await run("cost_report", argv)
         return said or f"{wid} reported ${usd:.2f}"
 
-    return dict(
-        ask=ask, tell=tell, told=told, claim=claim, unclaim=unclaim, cost_report=cost_report
-    )
+    return {f.__name__: f for f in (ask, tell, told, claim, unclaim, cost_report)}
 
 
 # ------------------------------------------------------------------ the protocol

@@ -20,13 +20,9 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -57,64 +53,41 @@ SPANS = ("today", "week")
 BREAKERS = ("budget", "unmetered", "decide_cap")  # status's spend: budget, unmetered, decides
 C, G = CounterMetricFamily, GaugeMetricFamily
 # Every family a scrape serves but the two histograms: (kind, its labels comma-separated, help)
+# the savings families: each span's field (home/savings.savings_view)
+SAVED = {"looop_decides_made": "decides", "looop_beats_skipped_span": "skipped",
+         "looop_saved_usd": "saved_usd"}  # fmt: skip
+WINDOWS = "looop_usage_window_"  # accounts at their provider's usage limit (home/usagewindows)
 FAMILIES: dict[str, tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str]] = {
     "looop_beats": (C, "", "Beats started."),
     "looop_beats_skipped": (C, "", "Beats that ended with the world unchanged (no AI call)."),
     "looop_decides": (C, "", "Decide runs started."),
     "looop_beat_outcomes": (C, "outcome", "Beats by how they ended."),
-    "looop_worker_outcomes": (
-        C,
-        "outcome",
-        "Workers by the outcome recorded when they ended; a later landing counts once more "
-        "under landed.",
-    ),
+    "looop_worker_outcomes": (C, "outcome", "Workers by the outcome recorded when they ended; a "
+                              "later landing counts once more under landed."),
     "looop_beat_failures": (C, "cause", "Beats that ended failed or in error, by cause."),
     "looop_pulse_up": (G, "", "1 while a pulse holds the beat lock."),
     "looop_failing_streak": (G, "", "Beats failed in a row (the backoff's count)."),
-    "looop_breaker_open": (
-        G,
-        "breaker",
-        "1 while a breaker stops decides: the daily budget, an unmetered runner, the hourly "
-        "decide cap.",
-    ),
+    "looop_breaker_open": (G, "breaker", "1 while a breaker stops decides: the daily budget, an "
+                           "unmetered runner, the hourly decide cap."),
     # what the gate saved (home/savings.savings_view, as status shows it)
     "looop_decides_made": (G, "span", "Decides made, by span."),
     "looop_beats_skipped_span": (G, "span", "Beats that skipped the model, by span."),
-    "looop_saved_usd": (
-        G,
-        "span",
-        "Dollars the skipped beats saved (each priced at the trailing median decide cost).",
-    ),
-    # accounts at their provider's usage limit (home/usagewindows.view, as status shows it)
-    "looop_usage_window_reset_timestamp_seconds": (
-        G,
-        "runner,account",
-        "When an account (runner and credentials) at its usage limit resets (unix seconds).",
-    ),
-    "looop_usage_window_held_starts": (
-        G,
-        "runner,account",
-        "Worker starts held as scheduled for the account's reset.",
-    ),
-    "looop_usage_window_stopped_workers": (
-        G,
-        "runner,account",
-        "Workers stopped on the account's limit, continued at its reset.",
-    ),
+    "looop_saved_usd": (G, "span", "Dollars the skipped beats saved (each priced at the "
+                        "trailing median decide cost)."),
+    WINDOWS + "reset_timestamp_seconds": (G, "runner,account", "When an account (runner and "
+                                          "credentials) at its usage limit resets (unix seconds)."),
+    WINDOWS + "held_starts": (G, "runner,account", "Worker starts held as scheduled for the "
+                              "account's reset."),
+    WINDOWS + "stopped_workers": (G, "runner,account", "Workers stopped on the account's "
+                                  "limit, continued at its reset."),
     "looop_spend_usd": (C, "source", "Spend on the cost ledger, by source."),
     "looop_asks_pending": (G, "", "Asks with no answer yet."),
-    "looop_asks_oldest_age_seconds": (
-        G,
-        "",
-        "How long the oldest pending ask has waited (0 with none).",
-    ),
+    "looop_asks_oldest_age_seconds": (G, "", "How long the oldest pending ask has waited (0 "
+                                      "with none)."),
     "looop_workers": (G, "health", "Workers by health, as of the last beat."),
-    "looop_host_reachable": (
-        G,
-        "host",
-        "1 when a worker host answered the last beat's look, 0 when it did not.",
-    ),
-}
+    "looop_host_reachable": (G, "host", "1 when a worker host answered the last beat's look, 0 "
+                             "when it did not."),
+}  # fmt: skip
 
 
 class Histogram:
@@ -279,16 +252,10 @@ class LoopCollector:
             for at, v in got:  # a label's value, or a tuple of one per label
                 m.add_metric(list(at) if isinstance(at, tuple) else [at], v)
             yield m
-        yield _histogram(
-            "looop_beat_duration_seconds",
-            "A beat's time from its start to the record that ended it.",
-            t.beat_s,
-        )
-        yield _histogram(
-            "looop_decide_duration_seconds",
-            "A decide's time from the runner's start to the end of its beat.",
-            t.decide_s,
-        )
+        yield _histogram("looop_beat_duration_seconds", "A beat's time from its start to the "
+                         "record that ended it.", t.beat_s)  # fmt: skip
+        yield _histogram("looop_decide_duration_seconds", "A decide's time from the runner's "
+                         "start to the end of its beat.", t.decide_s)  # fmt: skip
 
     def _values(self, t: Tally) -> dict[str, Any]:
         """Each family's value (no labels) or its (labels, value) rows, by name (FAMILIES)."""
@@ -301,6 +268,7 @@ class LoopCollector:
             breakers = [(n, int(x["open"])) for n, x in zip(BREAKERS, b, strict=True)]
         asks = pending_asks(os.fspath(c.paths.data))
         stamps = [float(a["ts"]) for a in asks if isinstance(a.get("ts"), (int, float))]
+        now = c.clock.now()
         return {
             "looop_beats": t.beats,
             "looop_beats_skipped": t.outcomes.get("skipped", 0),
@@ -313,23 +281,17 @@ class LoopCollector:
             "looop_pulse_up": int(st["pulse_alive"]),
             "looop_failing_streak": st["failing_streak"],
             "looop_breaker_open": breakers,
-            "looop_decides_made": [(s, saved[s]["decides"]) for s in SPANS],
-            "looop_beats_skipped_span": [(s, saved[s]["skipped"]) for s in SPANS],
-            "looop_saved_usd": [(s, saved[s]["saved_usd"]) for s in SPANS],
-            "looop_usage_window_reset_timestamp_seconds": [
+            **{name: [(s, saved[s][key]) for s in SPANS] for name, key in SAVED.items()},
+            WINDOWS + "reset_timestamp_seconds": [
                 ((w["runner"], w["who"]), w["until"]) for w in windows
             ],
-            "looop_usage_window_held_starts": [
-                ((w["runner"], w["who"]), len(w["held"])) for w in windows
-            ],
-            "looop_usage_window_stopped_workers": [
-                ((w["runner"], w["who"]), len(w["stopped"])) for w in windows
-            ],
+            **{
+                WINDOWS + name: [((w["runner"], w["who"]), len(w[key])) for w in windows]
+                for name, key in (("held_starts", "held"), ("stopped_workers", "stopped"))
+            },
             "looop_spend_usd": self._spend(),
             "looop_asks_pending": len(asks),
-            "looop_asks_oldest_age_seconds": max(0.0, c.clock.now() - min(stamps))
-            if stamps
-            else 0.0,
+            "looop_asks_oldest_age_seconds": max(0.0, now - min(stamps, default=now)),
             **self._fleet(),
         }
 

@@ -256,12 +256,8 @@ def cost(ctx: Ctx, days: int, held: Held | None = None) -> dict[str, Any]:
     spent = {g["key"]: g["usd"] for g in by_day["groups"]}
     part = {g["key"]: g["usd"] for g in split["groups"]}
     daily = [
-        {
-            "day": d,
-            "usd": spent.get(d, 0.0),
-            "decides": part.get(f"{d} decides", 0.0),
-            "workers": part.get(f"{d} workers", 0.0),
-        }
+        {"day": d, "usd": spent.get(d, 0.0)}
+        | {k: part.get(f"{d} {k}", 0.0) for k in ("decides", "workers")}
         for d in ((today - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1))
     ]
     return {

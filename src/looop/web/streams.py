@@ -206,11 +206,8 @@ NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
 
 
 def sse(gen: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        gen,
-        media_type="text/event-stream",
-        headers={**NO_STORE, "X-Accel-Buffering": "no"},
-    )
+    headers = {**NO_STORE, "X-Accel-Buffering": "no"}
+    return StreamingResponse(gen, media_type="text/event-stream", headers=headers)
 
 
 async def live_events(request: Request, hub: Hub) -> AsyncIterator[str]:
