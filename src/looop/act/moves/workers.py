@@ -123,8 +123,7 @@ class StartWorker(OnWorker):
             command=opt(tag, obj, "command"),
             verify=opt(tag, obj, "verify"),
             sandbox=opt_sandbox(tag, obj),
-            repo=_first_repo(obj),
-            repos=_repos(obj),
+            **_repos(obj),
             branch=opt(tag, obj, "branch"),
             resume=opt_bool(tag, obj, "resume"),
             host=opt(tag, obj, "host"),
@@ -183,21 +182,9 @@ class StartWorker(OnWorker):
 
     def request(self, decided: bool, host: str | None) -> StartRequest:
         """The start this move asks for, placed on `host` (None: placed by the rule)."""
-        return StartRequest(
-            worker=self.id,
-            brief=self.prompt,
-            runner=self.runner,
-            command=self.command,
-            verify=self.verify,
-            sandbox=self.sandbox,
-            repo=self.repo,
-            repos=self.repos,
-            branch=self.branch,
-            resume=self.resume,
-            host=host,
-            steerable=self.steerable,
-            decided=decided,
-        )
+        same = ("runner", "command", "verify", "sandbox", "repo", "repos", "branch", "resume")
+        asked = {k: getattr(self, k) for k in (*same, "steerable")}  # as the start names them
+        return StartRequest(worker=self.id, brief=self.prompt, host=host, decided=decided, **asked)
 
     def all_repos(self) -> tuple[str, ...]:
         return self.repos or ((self.repo,) if self.repo is not None else ())
@@ -301,19 +288,12 @@ MAX_REPOS = 8  # repositories one worker works across
 MAX_ATTEMPTS = 8  # workers one start_worker may start at one task
 
 
-def _first_repo(obj: dict[str, Any]) -> str | None:
-    raw = obj.get("repo")
-    if isinstance(raw, list):
-        _repos(obj)  # checked
-        return str(raw[0])
-    return opt_str(StartWorker.tag, obj, "repo")
-
-
-def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
-    """`repo` as a list: every repository, checked (a list of one is that one repo)."""
+def _repos(obj: dict[str, Any]) -> dict[str, Any]:
+    """`repo`, and as a list `repos`: every repository, checked (a list of one is that one
+    repo)."""
     raw = obj.get("repo")
     if not isinstance(raw, list):
-        return ()
+        return {"repo": opt_str(StartWorker.tag, obj, "repo")}
     if not 1 <= len(raw) <= MAX_REPOS or not all(isinstance(r, str) and r.strip() for r in raw):
         raise DecisionError(
             f"start_worker: field 'repo' must be a repository's path or a list of 1 to "
@@ -325,7 +305,7 @@ def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
             f"start_worker: field 'repo' names {shown(twice[0], 1000)} twice — give each "
             "repository once"
         )
-    return tuple(raw) if len(raw) > 1 else ()
+    return {"repo": str(raw[0]), "repos": tuple(raw) if len(raw) > 1 else ()}
 
 
 def _attempts(raw: object) -> tuple[str, ...]:
