@@ -72,7 +72,7 @@ def test_no_actions_code_reaches_the_landing_code() -> None:
             continue
         seen.add(module)
         todo += sorted(_imports(module) - seen)
-    assert "looop.act.moves.propose" in seen and "looop.workers.review" in seen
+    assert "looop.act.moves.workers" in seen and "looop.workers.review" in seen
     assert not seen & LANDING, sorted(seen & LANDING)
 
 

@@ -1,6 +1,9 @@
-"""The move that starts a worker: start_worker (its launch line and verify check pass the shell
-gate; placed here or on a host; held to its budget). Its end, kill_worker, is act/moves/kill.py:
-a kill loads neither the launch nor the shell gate."""
+"""The moves that start a worker and propose landing its change: start_worker (its launch line
+and verify check pass the shell gate; placed here or on a host; held to its budget) and
+propose_land, which raises an ask carrying the worker's change (workers/review.py) for a human
+to approve by landing it or to decline. It lands nothing: landing is a human's action
+(act/landing.py), which no move imports. A worker's end, kill_worker, is act/moves/kill.py: a
+kill loads neither the launch nor the shell gate."""
 
 from __future__ import annotations
 
@@ -20,20 +23,24 @@ from looop.act.decision import (
     req_str,
     set_field,
     shown,
+    strip_worker_prefix,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
+from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
+from looop.workers import review
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
+from looop.workers.review import review_from_json
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
@@ -282,6 +289,38 @@ class StartWorker(OnWorker):
         if was is None:
             return lambda: set_budget(data, wid, None)
         return lambda: set_budget(data, wid, was[0], was[1])
+
+
+@dataclass(frozen=True)
+class ProposeLand(OnWorker):
+    tag = "propose_land"
+    kind = "propose-land"
+    teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
+into its base): they land or decline it, never you.
+  {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
+
+    id: str
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        if self.reason.strip():
+            return f"propose-land {self.id} · {one_line(self.reason)}"
+        return f"propose-land {self.id}"
+
+    def perform(self, by: Mover) -> str | None:
+        """Level-triggered: a proposal of this change that waits, or was answered, is found,
+        not raised twice."""
+        try:
+            wid = strip_worker_prefix(self.id)
+            # read by its Backend where its checkouts are: here, on an SSH host, in a pod
+            r = review_from_json(far.backend_for(by.ctx, wid).review(wid))
+            return review.propose(by.ctx, wid, self.reason.strip(), r)
+        except LooopError as e:
+            raise ExecError(f"propose_land: {e}") from e
 
 
 MAX_REPOS = 8  # repositories one worker works across
