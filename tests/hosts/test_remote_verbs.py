@@ -95,8 +95,8 @@ def test_resize_and_restart_a_remote_worker(home: Home) -> None:
     _until(lambda: _pid_after(d, "rv1") != before, 30, "a new shell after restart")
     assert _row(d, "rv1")["alive"] is True
     # the decider's restart_session reaches it there too, through its backend
-    from looop.act.actions import decision_from_obj
     from looop.act.executor import execute
+    from looop.act.parse import decision_from_obj
     from looop.cli.app import ctx_for
     from looop.home.clock import SystemClock
 

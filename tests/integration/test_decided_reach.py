@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import Decision, DecisionError, SendKey, SteerSession
-from looop.act.executor import ExecError, execute
+from looop.act.decision import Decision, DecisionError
+from looop.act.executor import execute
+from looop.act.moves.sessions import SendKey, SteerSession
+from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.paths import Paths

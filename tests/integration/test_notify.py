@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from looop.act.actions import Decision, SendNotification
+from looop.act.decision import Decision
 from looop.act.executor import execute
+from looop.act.moves.notes import SendNotification
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from tests.clocks import FixedClock

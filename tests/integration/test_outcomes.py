@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home.paths import Paths

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.contract.answering import Request, answer_here
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask

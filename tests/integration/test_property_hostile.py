@@ -22,7 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from looop.act.actions import ACTION_TAGS, DecisionError, parse_decision
+from looop.act.actiontable import ACTION_TAGS
+from looop.act.decision import DecisionError
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home.errors import LooopError

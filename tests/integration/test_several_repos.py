@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mcp.client.session import ClientSession
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.sessions.client import wait

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, execute
+from looop.act.executor import execute
+from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.tick import tick

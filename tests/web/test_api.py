@@ -8,8 +8,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.human.mailbox import archive, new_ask
 from looop.sessions.client import send

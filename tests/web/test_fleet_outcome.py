@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from starlette.testclient import TestClient
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.views import outcomes
 

@@ -1,10 +1,10 @@
 """The table of every action, in the order the prompt teaches them: each tag and where its whole
 declaration (act/decision.py) lives in act/moves/. A declaration is loaded when its tag is first
 parsed or performed (a `looop kill` loads the worker moves, not the shell's or the schedules'),
-and every one when the table is read whole: the prompt's reference (each decide), the façade
-act/actions.py. Read whole, a class declared in act/moves/ and left out of this table, a row
-naming no such class, or two rows sharing a tag or a kind is a TypeError, so no action is
-taught, parsed or performed by halves."""
+and every one when the table is read whole: the prompt's reference (each decide). Read whole,
+a class declared in act/moves/ and left out of this table, a row naming no such class, or two
+rows sharing a tag or a kind is a TypeError, so no action is taught, parsed or performed by
+halves."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("write_playbook", "files.WritePlaybook"),
     ("start_worker", "workers.StartWorker"),
     ("kill_worker", "kill.KillWorker"),
-    ("propose_land", "propose.ProposeLand"),
+    ("propose_land", "workers.ProposeLand"),
     ("steer_session", "sessions.SteerSession"),
     ("send_key", "sessions.SendKey"),
     ("restart_session", "sessions.RestartSession"),

@@ -176,18 +176,12 @@ class Decision:
 # ---- the readers an action's parse takes its fields with -------------------------------------
 
 
+_TYPE_NAMES = ((type(None), "null"), (bool, "a boolean"), (int | float, "a number"),
+               (str, "a string"), (list, "an array"))  # fmt: skip
+
+
 def type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    return "an object"
+    return next((name for t, name in _TYPE_NAMES if isinstance(v, t)), "an object")
 
 
 def bad_field(tag: str, field: str, want: str) -> DecisionError:
@@ -203,12 +197,7 @@ def req_str(tag: str, obj: dict[str, Any], field: str) -> str:
 
 def opt_str(tag: str, obj: dict[str, Any], field: str) -> str | None:
     """Absent and null both mean 'not given'."""
-    v = obj.get(field)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise bad_field(tag, field, "a string")
-    return v
+    return None if obj.get(field) is None else req_str(tag, obj, field)
 
 
 def opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int]) -> int | None:

@@ -12,31 +12,12 @@ import shutil
 from pathlib import Path
 
 from looop.act.decision import Action, Decision, Mover
-from looop.act.journal import (
-    JOURNAL_MAX_CHARS,
-    append_journal,
-    sanitise_journal,
-    stamp_goal_activity,
-)
+from looop.act.journal import append_journal, sanitise_journal, stamp_goal_activity
 from looop.act.outcome import ExecError, Executed
-from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.errors import WRITABLE_FIX
-
-# What other rooms import from here; the parts live in outcome, wal, journal and the actions.
-__all__ = [
-    "JOURNAL_MAX_CHARS",
-    "ExecError",
-    "Executed",
-    "append_journal",
-    "check_interrupted",
-    "discard_decision",
-    "execute",
-    "sanitise_journal",
-    "take_decision",
-]
 
 # Reading stops here; parse_decision rejects anything over its own (much smaller) limit.
 _DECISION_READ_CAP = 16 * 1024 * 1024

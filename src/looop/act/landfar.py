@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from looop.act.landing import MODES, Approved, Landed, LandError, journal_landed, settle
+from looop.act.landing import MODES, Landed, LandError, LandRequest, journal_landed, settle
 from looop.act.landlocal import Away, refused_as
 from looop.act.landpr import LandConfig, land_config, request_text, run_with_body, tell_others
 from looop.act.wal import intent
@@ -76,23 +76,14 @@ class OnHost(Away):
 
         return send(ctx, knobs, wid, resume_there)
 
-    def land(
-        self,
-        knobs: Knobs,
-        mode: str | None,
-        into: str | None,
-        actor: str,
-        repo: str | None = None,
-        *,
-        at: Approved,
-    ) -> Landed:
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed:
         """Land it on its host as this home's config says; journaled here (and there)."""
-        ctx, wid, host = self.ctx, self.wid, self.host
+        ctx, wid, host, actor, repo = self.ctx, self.wid, self.host, ask.actor, ask.repo
         raw = ctx.config().raw
         cfg = land_config(raw)  # a bad value is said before the host is asked
-        how = mode or cfg.merge
-        req = {"id": wid, "mode": how, "into": into, "repo": repo, "land": raw.get("land", {})}
-        req |= {"actor": actor, "at": at.to_json()}
+        how = ask.mode or cfg.merge
+        req = {"id": wid, "mode": how, "into": ask.into, "repo": repo, "land": raw.get("land", {})}
+        req |= {"actor": actor, "at": ask.at.to_json()}
         timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded
         summary = f"land worker {wid} on host {host} ({how})"
         with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
@@ -167,27 +158,18 @@ class InPod(Away):
 
         return send(self.ctx, knobs, self.wid, gone)
 
-    def land(
-        self,
-        knobs: Knobs,
-        mode: str | None,
-        into: str | None,
-        actor: str,
-        repo: str | None = None,
-        *,
-        at: Approved,
-    ) -> Landed:
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed:
         """Land it from its pod as this home's config says; journaled here with its Job."""
-        ctx, wid, b = self.ctx, self.wid, self.b
+        ctx, wid, b, actor, repo = self.ctx, self.wid, self.b, ask.actor, ask.repo
         cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
-        how = mode or cfg.merge
+        how = ask.mode or cfg.merge
         if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
             raise LandError(PR_NEEDS_REPO)
         pod_running(b, wid)
         place = where(b, wid)
         urls = job_repos(b, wid)  # the Job this home made names them, not the pod
-        req = {"mode": how, "into": into, "repo": repo, "urls": urls,
-               "timeout": cfg.pr_timeout_s, "at": at.to_json()}  # fmt: skip
+        req = {"mode": how, "into": ask.into, "repo": repo, "urls": urls,
+               "timeout": cfg.pr_timeout_s, "at": ask.at.to_json()}  # fmt: skip
         # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
         limit = 3 * len(urls) * cfg.pr_timeout_s + 60
         with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):

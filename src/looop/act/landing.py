@@ -77,6 +77,20 @@ class Approved:
 
 
 @dataclass(frozen=True)
+class LandRequest:
+    """One landing as a human asked it: who approved it and from where (`actor`, journaled),
+    the tips approved (`at`), how (`mode`; None: as configured, land.merge), into which
+    branch (None: the one the user's checkout is on) and, of a worker of several
+    repositories, the one to land (`repo`; None: every one)."""
+
+    actor: str
+    at: Approved
+    mode: str | None = None
+    into: str | None = None
+    repo: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     tree: Tree
     tip: str  # the worker's branch now
@@ -221,13 +235,13 @@ def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     return lines[0]
 
 
-def plan_tree(ctx: Ctx, tree: Tree, mode: str, into: str | None, at: Approved) -> Plan:
+def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     """Every check of landing one checkout's branch at the tip approved, nothing changed."""
     tip = reviewgit.branch_tip(ctx, tree)
-    into, old = _base_branch(ctx, tree, into)
+    into, old = _base_branch(ctx, tree, ask.into)
     check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
-    tip = approved_tip(ctx, tree, tip, at)
+    tip = approved_tip(ctx, tree, tip, ask.at)
     check_history(ctx, tree, into, old, tip)
     if mode == "pr":
         return Plan(tree, tip, into, old, "", mode)
@@ -276,31 +290,19 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
 
 
 def land(
-    ctx: Ctx,
-    knobs: Knobs,
-    worker_id: str,
-    mode: str | None,
-    into: str | None,
-    actor: str,
-    repo: str | None = None,
-    cfg: LandConfig | None = None,
-    *,
-    at: Approved,
+    ctx: Ctx, knobs: Knobs, worker_id: str, ask: LandRequest, cfg: LandConfig | None = None
 ) -> Landed:
-    """Land the worker's change at the tips `at` approved; `mode` None: as configured
-    (land.merge). `actor` says who approved it and from where (journaled). `repo`: of a
-    worker of several repositories, land only the one of that name. `cfg`: how to land
+    """Land the worker's change as `ask` says, at the tips it approved. `cfg`: how to land
     (None: this data dir's config; a host's satellite lands as its home's config says)."""
     wid = normalise_target(worker_id)
     if cfg is None:
         cfg = land_config(ctx.config().raw)
     trees = worker_trees(ctx, wid)
-    if len(trees) > 1 or repo is not None:
-        chosen = (mode or cfg.merge, into, at)
-        return _land_several(ctx, knobs, cfg, trees, chosen, actor, repo)
-    p = plan_tree(ctx, trees[0], mode or cfg.merge, into, at)
-    done = land_one(ctx, knobs, cfg, p, actor)
-    settle(ctx, knobs, done, actor)
+    if len(trees) > 1 or ask.repo is not None:
+        return _land_several(ctx, knobs, cfg, trees, ask)
+    p = plan_tree(ctx, trees[0], ask, ask.mode or cfg.merge)
+    done = land_one(ctx, knobs, cfg, p, ask.actor)
+    settle(ctx, knobs, done, ask.actor)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree)
     return done
@@ -383,18 +385,9 @@ def journal_landed(
         f"{actor}: {did} worker {done.wid}{on}:{of} {done.branch} into {done.into} as {how} "
         f"at {done.commit[:12]}{url}",
     )
-    more = {"repo": done.repo} if done.name else {}
-    ctx.events.record(
-        "worker_landed",
-        id=done.wid,
-        mode=done.mode,
-        into=done.into,
-        commit=done.commit,
-        actor=actor,
-        **more,
-        **({"host": host} if host else {}),
-        **({"place": where} if where else {}),
-    )
+    said = {"id": done.wid, "mode": done.mode, "into": done.into, "commit": done.commit}
+    more = {"repo": done.repo if done.name else "", "host": host, "place": where}
+    ctx.events.record("worker_landed", **said, actor=actor, **{k: v for k, v in more.items() if v})
 
 
 def tidy(ctx: Ctx, tree: Tree) -> None:
@@ -457,20 +450,13 @@ def checked_plans(
 
 
 def _land_several(
-    ctx: Ctx,
-    knobs: Knobs,
-    cfg: LandConfig,
-    trees: list[Tree],
-    chosen: tuple[str, str | None, Approved],
-    actor: str,
-    only: str | None,
+    ctx: Ctx, knobs: Knobs, cfg: LandConfig, trees: list[Tree], ask: LandRequest
 ) -> Landed:
     """A worker of several repositories: each checked first, then each landed in turn, whole
     or not at all, under its own WAL record. One that fails once others landed stops there:
     those stay landed (said), and landing again lands what is left."""
-    wid = trees[0].wid
-    mode, into, at = chosen
-    plans = checked_plans(chosen_trees(trees, only), lambda t: plan_tree(ctx, t, mode, into, at))
+    wid, only, actor, mode = trees[0].wid, ask.repo, ask.actor, ask.mode or cfg.merge
+    plans = checked_plans(chosen_trees(trees, only), lambda t: plan_tree(ctx, t, ask, mode))
     done: list[Landed] = []
     for p in plans:
         urls = [d.url for d in done]

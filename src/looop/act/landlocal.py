@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop.act.landing import Approved, LandConflict, Landed, LandError, NothingToLand, land
+from looop.act.landing import LandConflict, Landed, LandError, LandRequest, NothingToLand, land
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
@@ -40,18 +40,9 @@ class Here:
     def send(self, knobs: Knobs) -> Round:
         return reviewsend.send(self.ctx, knobs, self.wid)
 
-    def land(
-        self,
-        knobs: Knobs,
-        mode: str | None,
-        into: str | None,
-        actor: str,
-        repo: str | None = None,
-        *,
-        at: Approved,
-    ) -> Landed:
-        """Landed at the tips the human approved (`at`), never later."""
-        return land(self.ctx, knobs, self.wid, mode, into, actor, repo, at=at)
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed:
+        """Landed at the tips the human approved (`ask.at`), never later."""
+        return land(self.ctx, knobs, self.wid, ask)
 
 
 class Away(Here):

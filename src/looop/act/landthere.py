@@ -44,6 +44,7 @@ from looop.act.landing import (
     Approved,
     Landed,
     LandError,
+    LandRequest,
     Plan,
     approved_tip,
     check_history,
@@ -111,8 +112,8 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     cfg = land_config({"land": obj if isinstance(obj, dict) else {}})
     who = actor if isinstance(actor, str) and actor.isprintable() and actor else "home"
     try:
-        at = Approved.from_json(req.get("at"))
-        done = land(ctx, ctx.knobs(), wid, mode, into, who, repo, cfg, at=at)
+        ask = LandRequest(who, Approved.from_json(req.get("at")), mode, into, repo)
+        done = land(ctx, ctx.knobs(), wid, ask, cfg)
     except LandError as e:
         return refusal(e)
     return {"landed": asdict(done)}
@@ -179,23 +180,18 @@ def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
 
 
 def plan_step(
-    ctx: Ctx,
-    tree: Tree,
-    mode: str,
-    into: str | None,
-    at: Approved,
-    timeout: float = NET_TIMEOUT_S,
+    ctx: Ctx, tree: Tree, ask: LandRequest, mode: str, timeout: float = NET_TIMEOUT_S
 ) -> Plan:
     """Every check of landing one clone's branch at the tip approved, nothing changed but a
     fetch (`old`: the base branch at origin now)."""
     wid = tree.wid
-    tip = approved_tip(ctx, tree, reviewgit.branch_tip(ctx, tree), at)
+    tip = approved_tip(ctx, tree, reviewgit.branch_tip(ctx, tree), ask.at)
     if is_dirty(ctx.env, tree) is not False:
         raise LandError(
             f"worker {wid}'s checkout holds uncommitted work that would not land — ask it to "
             f"commit: `looop review {wid} --comment-all 'commit your work' --send`"
         )
-    base = check_branch(into) if into is not None else tree.branch
+    base = check_branch(ask.into) if ask.into is not None else tree.branch
     old = _base_now(ctx, tree, base, timeout)
     check_history(ctx, tree, base, old, tip)
     return check_mode(ctx, Plan(tree, tip, base, old, "", mode))
@@ -265,10 +261,10 @@ def _land_pod(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     try:
         mode, into, repo = land_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
-        at = Approved.from_json(req.get("at"))
+        ask = LandRequest("", Approved.from_json(req.get("at")), mode, into, repo)
         timeout = _timeout(req)
         steps = checked_plans(
-            chosen_trees(trees, repo), lambda t: plan_step(ctx, t, mode, into, at, timeout), False
+            chosen_trees(trees, repo), lambda t: plan_step(ctx, t, ask, mode, timeout), False
         )
         for s in steps:
             try:

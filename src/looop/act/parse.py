@@ -32,11 +32,9 @@ def decision_from_obj(obj: dict[str, Any]) -> Decision:
     journal = obj.get("journal")
     if journal is not None and not isinstance(journal, str):
         raise DecisionError(f"decision: field 'journal' must be a string, got {type_name(journal)}")
-    raw_nudge = obj.get("next_interval_s")
+    nudge = obj.get("next_interval_s")
     # A malformed nudge is only a hint: drop it rather than fail the whole move.
-    nudge = raw_nudge if isinstance(raw_nudge, int) and not not_int(raw_nudge) else None
-    if nudge is not None and nudge < 0:
-        nudge = None
+    nudge = nudge if isinstance(nudge, int) and not not_int(nudge) and nudge >= 0 else None
     return Decision(action=action, journal=journal, next_interval_s=nudge)
 
 

@@ -36,29 +36,20 @@ def intent(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> I
     who = re.sub(r"[^A-Za-z0-9_]", "_", actor) or "actor"
     name = f"{who}-{pid}-{os.urandom(4).hex()}.json"
     final, tmp = wal_dir / name, wal_dir / f".{name}.tmp"
-    record = {
-        "v": 1,
-        "action": kind,
-        "fingerprint": fingerprint,
-        "ts": int(ctx.clock.now()),
-        "pid": pid,
-        "summary": summary,
-    }
+    record = {"v": 1, "action": kind, "fingerprint": fingerprint, "ts": int(ctx.clock.now()),
+              "pid": pid, "summary": summary}  # fmt: skip
+    fd = -1
     try:
         wal_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as e:
-        raise ExecError(
-            f"cannot write the crash record in .wal/ ({e.strerror}); the {kind} was NOT run"
-        ) from e
-    try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, store.encode(jsonio.canonical(record) + "\n"))
         os.fsync(fd)
         os.replace(tmp, final)
     except OSError as e:
-        os.close(fd)
-        store.remove(tmp)
+        if fd >= 0:  # ours: never left half-written
+            os.close(fd)
+            store.remove(tmp)
         raise ExecError(
             f"cannot write the crash record in .wal/ ({e.strerror}); the {kind} was NOT run"
         ) from e

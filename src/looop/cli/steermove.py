@@ -15,7 +15,7 @@ import click
 from looop.act.decision import DecisionError
 from looop.act.executor import execute
 from looop.act.outcome import ExecError
-from looop.act.parse import decision_from_obj  # not act.actions: only this move's module
+from looop.act.parse import decision_from_obj  # loads only this move's module
 from looop.cli import idcomplete
 from looop.cli.app import JOURNAL_OPT, make_ctx
 from looop.core.context import Ctx

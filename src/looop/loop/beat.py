@@ -14,7 +14,7 @@ from looop.loop.flap import FlapResult
 from looop.loop.world import World, WorldMemo
 
 if TYPE_CHECKING:  # a skip beat never loads the executor
-    from looop.act.executor import Executed
+    from looop.act.outcome import Executed
     from looop.sessions.state import Session
 
 SHELL_FOLLOW_UP_SECS = 5

@@ -10,8 +10,11 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from looop.act.actions import DecisionError, parse_decision, taught
-from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
+from looop.act.actiontable import taught
+from looop.act.decision import DecisionError
+from looop.act.executor import discard_decision, execute, take_decision
+from looop.act.outcome import ExecError, Executed
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.decide import spend
 from looop.decide.order import write_shown

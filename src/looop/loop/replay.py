@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from looop.act.actions import DecisionError, parse_decision
-from looop.act.executor import ExecError, take_decision
+from looop.act.decision import DecisionError
+from looop.act.executor import take_decision
+from looop.act.outcome import ExecError
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.decide import spend
 from looop.decide.defuse import escape_body

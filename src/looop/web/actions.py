@@ -13,15 +13,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from looop.act.actions import decision_from_obj
 from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, LandConflict
+from looop.act.landing import Approved, LandConflict, LandRequest
 from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home.errors import LooopError
@@ -359,7 +359,7 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     knobs, who = ctx.knobs(), f"user ({actor})"
     try:  # here, on an SSH host or in a pod: landed there
         c = change_of(ctx, sid)
-        done = c.land(knobs, mode or None, into or None, who, at=Approved(tips))
+        done = c.land(knobs, LandRequest(who, Approved(tips), mode or None, into or None))
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:

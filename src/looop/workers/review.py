@@ -328,7 +328,7 @@ def away_review(ctx: Ctx, wid: str, ask: Ask, where: str) -> Review:
     )
 
 
-# -- the decider's landing proposal raised (propose_land, act/moves/propose.py): an ask
+# -- the decider's landing proposal raised (propose_land, act/moves/workers.py): an ask
 # carrying the worker's change for a human to approve by landing it or to decline
 # (workers/reviewrounds.py keeps which ask it is and answers it).
 

@@ -18,22 +18,17 @@ import pytest
 
 from looop import seed
 from looop.act import actiontable, moves
-from looop.act.actions import (
-    ACTION_TAGS,
-    ACTIONS,
-    Action,
-    Decision,
-    DecisionError,
-    Mover,
-    WriteGoal,
-    parse_decision,
-    taught,
-)
-from looop.act.actiontable import check, declared
-from looop.act.executor import ExecError, execute
+from looop.act.actiontable import ACTION_TAGS, all_actions, check, declared, taught
+from looop.act.decision import Action, Decision, DecisionError, Mover
+from looop.act.executor import execute
+from looop.act.moves.files import WriteGoal
+from looop.act.outcome import ExecError
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.decide.instructions import instructions
 from looop.home import store
+
+ACTIONS = all_actions()
 
 
 def test_an_action_without_a_perform_is_refused_where_it_is_declared() -> None:

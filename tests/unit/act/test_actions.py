@@ -5,28 +5,15 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import (
-    ACTION_TAGS,
-    ArchiveGoal,
-    Decision,
-    DecisionError,
-    DropSchedule,
-    KillWorker,
-    Noop,
-    RestartSession,
-    RunShell,
-    SendKey,
-    SendNotification,
-    StartWorker,
-    SteerSession,
-    WriteGoal,
-    WritePlaybook,
-    WriteSchedule,
-    WriteSensor,
-    check_id,
-    decision_from_obj,
-    parse_decision,
-)
+from looop.act.actiontable import ACTION_TAGS
+from looop.act.decision import Decision, DecisionError, check_id
+from looop.act.moves.files import ArchiveGoal, WriteGoal, WritePlaybook, WriteSensor
+from looop.act.moves.kill import KillWorker
+from looop.act.moves.notes import DropSchedule, Noop, SendNotification, WriteSchedule
+from looop.act.moves.runshell import RunShell
+from looop.act.moves.sessions import RestartSession, SendKey, SteerSession
+from looop.act.moves.workers import StartWorker
+from looop.act.parse import decision_from_obj, parse_decision
 
 
 def parse(obj: Any) -> Decision:

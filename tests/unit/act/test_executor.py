@@ -16,25 +16,15 @@ from typing import Any
 import pytest
 
 from looop.act import goalarchive
-from looop.act.actions import (
-    Decision,
-    DecisionError,
-    Noop,
-    RunShell,
-    SendNotification,
-    WriteGoal,
-    WritePlaybook,
-    decision_from_obj,
-    parse_decision,
-)
-from looop.act.executor import (
-    ExecError,
-    Executed,
-    append_journal,
-    check_interrupted,
-    execute,
-    take_decision,
-)
+from looop.act.decision import Decision, DecisionError
+from looop.act.executor import execute, take_decision
+from looop.act.journal import append_journal
+from looop.act.moves.files import WriteGoal, WritePlaybook
+from looop.act.moves.notes import Noop, SendNotification
+from looop.act.moves.runshell import RunShell
+from looop.act.outcome import ExecError, Executed
+from looop.act.parse import decision_from_obj, parse_decision
+from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.home import locks, store
 from looop.home.errors import LooopError
@@ -475,7 +465,8 @@ _CRASH_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from looop.act.actions import Decision, RunShell
+    from looop.act.decision import Decision
+    from looop.act.moves.runshell import RunShell
     from looop.act.executor import execute
     from looop.home.clock import SystemClock
     from looop.core.context import Ctx

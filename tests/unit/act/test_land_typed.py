@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from looop.act import reach
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, execute
+from looop.act.executor import execute
 from looop.act.moves import far
+from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.act.protected import guard_for
 from looop.act.shellguard import tripwire
 from looop.cli.root import cli

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.act.moves import far
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.knobs import Knobs
 from tests.fakebackend import FakeBackend

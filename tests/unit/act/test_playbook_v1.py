@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.act.playbook import versions
 from looop.core.context import Ctx
 from tests.clocks import FixedClock

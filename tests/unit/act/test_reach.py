@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from looop.act import reach
-from looop.act.executor import ExecError, execute
+from looop.act.executor import execute
+from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.config import parse_config

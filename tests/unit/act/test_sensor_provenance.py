@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, Executed, execute
+from looop.act.executor import execute
+from looop.act.outcome import ExecError, Executed
+from looop.act.parse import decision_from_obj
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.home.paths import Paths

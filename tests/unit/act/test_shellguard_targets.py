@@ -377,8 +377,8 @@ def test_spellings_bash_expands_are_read_as_bash_does(
 def test_a_worker_line_and_verify_are_guarded_where_they_run(
     ctx: Ctx, world: dict[str, Path]
 ) -> None:
-    from looop.act.actions import StartWorker
     from looop.act.decision import Mover
+    from looop.act.moves.workers import StartWorker
     from looop.act.outcome import ExecError
 
     home_ctx = with_env(ctx, HOME=str(world["home"]))

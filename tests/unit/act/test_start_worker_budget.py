@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from looop.act.actions import DecisionError, StartWorker
+from looop.act.decision import DecisionError
+from looop.act.moves.workers import StartWorker
 from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 

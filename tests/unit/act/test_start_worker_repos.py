@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import DecisionError, StartWorker, parse_decision
+from looop.act.decision import DecisionError
+from looop.act.moves.workers import StartWorker
+from looop.act.parse import parse_decision
 from looop.workers.startrecord import request_from, request_json
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from looop.act.actiontable import taught
-from looop.act.executor import ExecError, take_decision
+from looop.act.executor import take_decision
+from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.promptfile import DECISION_PLACEHOLDER, substitute_path
 from looop.decide.prompt import PromptExtras, build_prompt

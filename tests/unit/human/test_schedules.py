@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, execute
+from looop.act.executor import execute
+from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.human import schedules
 from looop.human.schedules import ScheduleError, build, probe

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
 from looop.act.decision import DecisionError
 from looop.act.executor import execute
-from looop.act.parse import parse_decision
+from looop.act.parse import decision_from_obj, parse_decision
 from looop.core.context import Ctx
 from looop.human import schedules
 from looop.human.schedules import build, probe

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home import store
 from looop.human.mailbox import new_ask

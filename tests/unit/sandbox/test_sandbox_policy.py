@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from looop.act.actions import DecisionError, StartWorker, parse_decision
+from looop.act.decision import DecisionError
+from looop.act.moves.workers import StartWorker
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.home.config import parse_config
 from looop.home.errors import LooopError

@@ -471,7 +471,8 @@ def test_a_resume_finds_opencode_id_once_then_keeps_it(
 
 
 def test_start_worker_takes_resume_as_a_boolean() -> None:
-    from looop.act.actions import DecisionError, decision_from_obj
+    from looop.act.decision import DecisionError
+    from looop.act.parse import decision_from_obj
 
     obj = {"action": "start_worker", "id": "w1", "prompt": "go", "resume": True}
     d = decision_from_obj(obj)

@@ -93,19 +93,15 @@ class ArchiveGoal(Action):
         paths = by.ctx.paths
         src = paths.goal(self.id)
         dst = paths.goals_archive / f"{self.id}.md"
-        if not src.is_file():
+        try:
+            # an id archived before keeps its earlier body: goals/archive/ID~2.md, ID~3.md…
+            moved = store.move_aside(src, dst.parent, self.id, ".md") if src.is_file() else ""
+        except FileNotFoundError:  # archived meanwhile (a human's `looop goal archive`)
+            moved = ""
+        if not moved:
             if dst.is_file():
                 return f"{paths.rel(dst)} was already archived"
             raise ExecError(f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)")
-        try:
-            # an id archived before keeps its earlier body: goals/archive/ID~2.md, ID~3.md…
-            moved = store.move_aside(src, dst.parent, self.id, ".md")
-        except FileNotFoundError:
-            if dst.is_file():  # archived meanwhile (a human's `looop goal archive`)
-                return f"{paths.rel(dst)} was already archived"
-            raise ExecError(
-                f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)"
-            ) from None
         who = "decider" if by.decided else by.actor
         ended = goalarchive.record(by.ctx, moved, self.id, self.reason, who, self.note)
         return None if ended is None else f"its worker {self.id} ended {outcomes.short(ended)}"

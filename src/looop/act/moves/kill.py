@@ -77,12 +77,10 @@ def _unasked(ctx: Ctx, wid: str, said: str | None) -> str | None:
     read their answers."""
     try:
         n = drop_pending(ctx.paths.asks, ctx.paths.answers, wid)
+        news = f"its {n} pending ask{'s' if n > 1 else ''} archived" if n else ""
     except AskError as e:  # killed all the same: the asks stay, said
-        return f"{said}; its asks stay pending: {e}" if said else f"its asks stay pending: {e}"
-    if not n:
-        return said
-    dropped = f"its {n} pending ask{'s' if n > 1 else ''} archived"
-    return f"{said}; {dropped}" if said else dropped
+        news = f"its asks stay pending: {e}"
+    return "; ".join(x for x in (said, news) if x) or None
 
 
 def _asked(ctx: Ctx, wid: str, who: str) -> None:

@@ -11,7 +11,6 @@ from looop.act.decision import (
     DecisionError,
     Mover,
     OnWorker,
-    bad_field,
     req_str,
     set_field,
 )
@@ -101,11 +100,8 @@ class SendKey(OnWorker):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
-        wid = req_str(cls.tag, obj, "id")  # the fields in the order a refusal names them
-        v = obj.get("keys")
-        if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
-            raise bad_field(cls.tag, "keys", "a non-empty list of strings")
-        return cls(id=wid, keys=tuple(v))
+        v = obj.get("keys")  # not a list: refused as an empty one is (__post_init__)
+        return cls(id=req_str(cls.tag, obj, "id"), keys=tuple(v) if isinstance(v, list) else ())
 
     def summary(self) -> str:
         return f"key {self.id} · {one_line(' '.join(self.keys))}"

@@ -1,6 +1,9 @@
-"""The move that starts a worker: start_worker (its launch line and verify check pass the shell
-gate; placed here or on a host; held to its budget). Its end, kill_worker, is act/moves/kill.py:
-a kill loads neither the launch nor the shell gate."""
+"""The moves that start a worker and propose landing its change: start_worker (its launch line
+and verify check pass the shell gate; placed here or on a host; held to its budget) and
+propose_land, which raises an ask carrying the worker's change (workers/review.py) for a human
+to approve by landing it or to decline. It lands nothing: landing is a human's action
+(act/landing.py), which no move imports. A worker's end, kill_worker, is act/moves/kill.py: a
+kill loads neither the launch nor the shell gate."""
 
 from __future__ import annotations
 
@@ -20,20 +23,24 @@ from looop.act.decision import (
     req_str,
     set_field,
     shown,
+    strip_worker_prefix,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
+from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
+from looop.workers import review
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.launch import live_workers, start_worker
+from looop.workers.review import review_from_json
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
@@ -123,8 +130,7 @@ class StartWorker(OnWorker):
             command=opt(tag, obj, "command"),
             verify=opt(tag, obj, "verify"),
             sandbox=opt_sandbox(tag, obj),
-            repo=_first_repo(obj),
-            repos=_repos(obj),
+            **_repos(obj),
             branch=opt(tag, obj, "branch"),
             resume=opt_bool(tag, obj, "resume"),
             host=opt(tag, obj, "host"),
@@ -183,21 +189,9 @@ class StartWorker(OnWorker):
 
     def request(self, decided: bool, host: str | None) -> StartRequest:
         """The start this move asks for, placed on `host` (None: placed by the rule)."""
-        return StartRequest(
-            worker=self.id,
-            brief=self.prompt,
-            runner=self.runner,
-            command=self.command,
-            verify=self.verify,
-            sandbox=self.sandbox,
-            repo=self.repo,
-            repos=self.repos,
-            branch=self.branch,
-            resume=self.resume,
-            host=host,
-            steerable=self.steerable,
-            decided=decided,
-        )
+        same = ("runner", "command", "verify", "sandbox", "repo", "repos", "branch", "resume")
+        asked = {k: getattr(self, k) for k in (*same, "steerable")}  # as the start names them
+        return StartRequest(worker=self.id, brief=self.prompt, host=host, decided=decided, **asked)
 
     def all_repos(self) -> tuple[str, ...]:
         return self.repos or ((self.repo,) if self.repo is not None else ())
@@ -297,23 +291,48 @@ class StartWorker(OnWorker):
         return lambda: set_budget(data, wid, was[0], was[1])
 
 
+@dataclass(frozen=True)
+class ProposeLand(OnWorker):
+    tag = "propose_land"
+    kind = "propose-land"
+    teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
+into its base): they land or decline it, never you.
+  {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
+
+    id: str
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        if self.reason.strip():
+            return f"propose-land {self.id} · {one_line(self.reason)}"
+        return f"propose-land {self.id}"
+
+    def perform(self, by: Mover) -> str | None:
+        """Level-triggered: a proposal of this change that waits, or was answered, is found,
+        not raised twice."""
+        try:
+            wid = strip_worker_prefix(self.id)
+            # read by its Backend where its checkouts are: here, on an SSH host, in a pod
+            r = review_from_json(far.backend_for(by.ctx, wid).review(wid))
+            return review.propose(by.ctx, wid, self.reason.strip(), r)
+        except LooopError as e:
+            raise ExecError(f"propose_land: {e}") from e
+
+
 MAX_REPOS = 8  # repositories one worker works across
 MAX_ATTEMPTS = 8  # workers one start_worker may start at one task
 
 
-def _first_repo(obj: dict[str, Any]) -> str | None:
-    raw = obj.get("repo")
-    if isinstance(raw, list):
-        _repos(obj)  # checked
-        return str(raw[0])
-    return opt_str(StartWorker.tag, obj, "repo")
-
-
-def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
-    """`repo` as a list: every repository, checked (a list of one is that one repo)."""
+def _repos(obj: dict[str, Any]) -> dict[str, Any]:
+    """`repo`, and as a list `repos`: every repository, checked (a list of one is that one
+    repo)."""
     raw = obj.get("repo")
     if not isinstance(raw, list):
-        return ()
+        return {"repo": opt_str(StartWorker.tag, obj, "repo")}
     if not 1 <= len(raw) <= MAX_REPOS or not all(isinstance(r, str) and r.strip() for r in raw):
         raise DecisionError(
             f"start_worker: field 'repo' must be a repository's path or a list of 1 to "
@@ -325,7 +344,7 @@ def _repos(obj: dict[str, Any]) -> tuple[str, ...]:
             f"start_worker: field 'repo' names {shown(twice[0], 1000)} twice — give each "
             "repository once"
         )
-    return tuple(raw) if len(raw) > 1 else ()
+    return {"repo": str(raw[0]), "repos": tuple(raw) if len(raw) > 1 else ()}
 
 
 def _attempts(raw: object) -> tuple[str, ...]:

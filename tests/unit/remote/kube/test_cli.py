@@ -23,8 +23,9 @@ import pytest
 
 pytest.importorskip("kubernetes")
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, execute
+from looop.act.executor import execute
+from looop.act.outcome import ExecError
+from looop.act.parse import decision_from_obj
 from looop.cli.app import ctx_for
 from looop.core.context import Ctx
 from looop.remote import tokens
