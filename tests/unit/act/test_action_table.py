@@ -32,7 +32,7 @@ from looop.act.actions import (
 from looop.act.actiontable import check, declared
 from looop.act.executor import ExecError, execute
 from looop.core.context import Ctx
-from looop.decide.instructions import instructions
+from looop.decide.prompt import instructions
 from looop.home import store
 
 
