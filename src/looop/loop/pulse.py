@@ -25,10 +25,8 @@ from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.diskcheck import fullest
-from looop.loop.heartbeat import Heartbeat, beat_budget
+from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.pulsememory import MemTrace
-from looop.loop.temps import sweep_temps
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
 from looop.loop.tick import busy_message as busy_message
