@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from looop.home import store
-from looop.home.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
 from looop.home.delays import backoff_delay as backoff_delay
 from looop.home.delays import failed_at
 from looop.home.errors import CorruptState

@@ -27,10 +27,7 @@ from looop.loop import guards
 from looop.loop.diskcheck import fullest
 from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.tick import AlreadyRunning as AlreadyRunning
-from looop.loop.tick import TickOutcome, tick
-from looop.loop.tick import busy_message as busy_message
-from looop.loop.tick import tick_once as tick_once
+from looop.loop.tick import AlreadyRunning, TickOutcome, tick
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches
