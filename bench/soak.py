@@ -628,7 +628,7 @@ def setup(minutes: float) -> Soak:
     }
     if os.environ.get(
         "LOOOP_TRACEMALLOC"
-    ):  # where a pulse's memory goes (loop/pulsememory.py MemTrace)
+    ):  # where a pulse's memory goes (loop/heartbeat.py MemTrace)
         env["LOOOP_TRACEMALLOC"] = os.environ["LOOOP_TRACEMALLOC"]
     faketime = None
     shim = _sleep_shim(root)

@@ -29,8 +29,8 @@ from pathlib import Path
 from looop.cli.app import ctx_for
 from looop.core import gcpolicy
 from looop.home.clock import SystemClock
+from looop.loop.heartbeat import MemTrace
 from looop.loop.pulse import Pulse
-from looop.loop.pulsememory import MemTrace
 from looop.seed import ensure_data_dir
 
 SAMPLE = 100

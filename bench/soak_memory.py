@@ -7,7 +7,7 @@ few seconds on the pages a dashboard reads. Once a minute it samples the RSS of 
 every worker's supervisor, of the session host(s) and of the web, and at the end fits a least
 squares line over the plateau (after WARMUP_MIN of warm-up) and prints the slope per hour,
 min and max for each. `LOOOP_TRACEMALLOC` is passed through, so the pulse can dump where its
-memory goes (src/looop/loop/pulsememory.py MemTrace). Exits 1 when a slope passes its bound.
+memory goes (src/looop/loop/heartbeat.py MemTrace). Exits 1 when a slope passes its bound.
 
 The classification and the fit are shared with bench/soak.py (`classify`, `slope_per_hour`).
 """

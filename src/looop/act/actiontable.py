@@ -94,5 +94,5 @@ def check(actions: tuple[type[Action], ...], among: set[type[Action]]) -> dict[s
 
 
 def taught() -> str:
-    """The prompt's reference of every action, in the table's order (decide/instructions)."""
+    """The prompt's reference of every action, in the table's order (decide/prompt)."""
     return "\n".join(a.teach for a in all_actions())

@@ -26,8 +26,8 @@ from looop.home.sessionfiles import any_live
 from looop.home.terminal import colour_on
 from looop.loop.daemon import PULSE, DownResult, UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
+from looop.loop.heartbeat import trace_from_env
 from looop.loop.pulse import Pulse
-from looop.loop.pulsememory import trace_from_env
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers

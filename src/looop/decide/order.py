@@ -8,9 +8,9 @@ place, and an item that changes every beat (a timestamp in a detail) settles at 
 
 What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
 a digest of its text in the order shown, each reading's fields with a digest of their values
-and which of them have moved (promptfields.py), and the first and last line of RECENT JOURNAL.
+and which of them have moved (promptinputs.py), and the first and last line of RECENT JOURNAL.
 Also each field's recent changes (one digit a prompt: which fields move nearly every beat) and
-READINGS THAT MOVE as drawn (promptbase.py: shown again as it was until it is redrawn).
+READINGS THAT MOVE as drawn (promptshown.py: shown again as it was until it is redrawn).
 A missing or unreadable file is an empty record: the items then come in their given (name)
 order, as they did before any prompt."""
 

@@ -9,12 +9,20 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.readings import Snapshot
-from looop.decide.defuse import BREAKS
-from looop.decide.instructions import instructions
 from looop.decide.order import Record
 from looop.decide.promptinputs import PromptInputs, gather_inputs
-from looop.decide.promptparts import Body, Gap, Item, Part, fit, marker
-from looop.decide.promptshown import Seen, readings_sections
+from looop.decide.promptshown import (
+    Body,
+    Gap,
+    Item,
+    Part,
+    Seen,
+    body,
+    fit,
+    marker,
+    one_line,
+    readings_sections,
+)
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
 from looop.home.where import DECISION
@@ -35,12 +43,8 @@ ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
 FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
 
 
-def _one_line(s: str) -> str:
-    return BREAKS.sub(" ", s).strip()
-
-
 def _clip_line(s: str, cap: int) -> str:
-    s = _one_line(s)
+    s = one_line(s)
     return s if len(s) <= cap else s[:cap] + " " + marker(len(s) - cap)
 
 
@@ -86,14 +90,6 @@ class BuiltPrompt:
 # ---------------------------------------------------------------- sections
 
 
-def _capped_body(label: str, raw: str, cap: int, notes: dict[str, str]) -> Body:
-    body = Body(label, raw)
-    if len(raw) > cap:
-        body.keep = cap
-        notes[label] = f"{label} cut at {cap} chars"
-    return body
-
-
 def _most_neglected(activity: Mapping[str, Any], goal_ids: list[str]) -> tuple[str, float]:
     """Smallest last-acted time wins (never acted = 0); ties go to the first in sorted order."""
     best, best_ts = goal_ids[0], float("inf")
@@ -109,7 +105,7 @@ def _most_neglected(activity: Mapping[str, Any], goal_ids: list[str]) -> tuple[s
 
 def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
     gid, ts = _most_neglected(inputs.goal_activity, goal_ids)
-    name = _one_line(gid)
+    name = one_line(gid)
     if ts <= 0:
         when = "never acted on"
     else:
@@ -122,7 +118,7 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
     shown = [_clip_line(_text(ln), CHANGE_LINE_CAP) for ln in lines[:CHANGE_LINES]]
-    if any(len(_one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
+    if any(len(one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
         notes["what changed line"] = f"WHAT CHANGED lines cut at {CHANGE_LINE_CAP} chars"
     if len(lines) > CHANGE_LINES:
         left = len(lines) - CHANGE_LINES
@@ -154,11 +150,11 @@ def _failure(clock: Clock, fail: dict[str, Any], notes: dict[str, str]) -> tuple
     """(header line, error body) for LAST FAILURE."""
     bits = []
     if fail.get("run_id") is not None:
-        bits.append(f"run {_one_line(_text(fail.get('run_id')))}")
+        bits.append(f"run {one_line(_text(fail.get('run_id')))}")
     if fail.get("code") is not None:
-        bits.append(_one_line(_text(fail.get("code"))))
+        bits.append(one_line(_text(fail.get("code"))))
     if fail.get("fails") is not None:
-        bits.append(f"fail #{_one_line(_text(fail.get('fails')))}")
+        bits.append(f"fail #{one_line(_text(fail.get('fails')))}")
     ts = fail.get("ts")
     if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
         try:
@@ -224,14 +220,14 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
 def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
     if playbook is None or not playbook.strip():
         return ["\n=== PLAYBOOK ===\n", "(no PLAYBOOK yet)\n"]
-    return ["\n=== PLAYBOOK ===\n", _capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, notes)]
+    return ["\n=== PLAYBOOK ===\n", body("PLAYBOOK", playbook, notes, PLAYBOOK_CAP)]
 
 
 def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
     parts: list[Part] = ["\n=== GOALS ===\n"]
-    for name, body in goals:
-        text = _capped_body(f"goal {_one_line(name)} body", body, GOAL_CAP, notes)
-        parts.append(Item("goal", [f"--- {_one_line(name)}\n", text]))
+    for name, raw in goals:
+        text = body(f"goal {one_line(name)} body", raw, notes, GOAL_CAP)
+        parts.append(Item("goal", [f"--- {one_line(name)}\n", text]))
     if not goals:
         parts.append("(no goals yet)\n")
     return [*parts, Gap("goal")]
@@ -278,9 +274,9 @@ def _volatile_sections(
             "The command you ran with run_shell last beat (shown once):\n",
             Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes)),
         ]
-    told = [_one_line(_text(n)) for n in extras.flap_notes if _text(n).strip()]
+    told = [one_line(_text(n)) for n in extras.flap_notes if _text(n).strip()]
     if told:
-        damped = [_one_line(_text(n)) for n in extras.flapping if _text(n).strip()]
+        damped = [one_line(_text(n)) for n in extras.flapping if _text(n).strip()]
         parts += [
             "\n=== FLAPPING SENSORS ===\n",
             "A sensor whose .signal keeps changing stops waking the loop until it settles; its\n"
@@ -304,3 +300,58 @@ def _volatile_sections(
             "different move, or noop with a reason.\n",
         ]
     return parts
+
+
+# The decider's standing instructions: how to decide and the reference of every action,
+# the first bytes of every tick prompt (kept byte-stable so the runner's prompt cache holds).
+# The reference of the actions is handed in: it is the action table's own
+# (act/actiontable.py `taught`), a room above this one.
+
+
+_INSTRUCTIONS = r"""You are the decider of looop, a control loop that keeps someone's work moving. This run is
+ONE disposable beat: you remember nothing between beats and everything you need is in this
+prompt. looop's files are in its data dir; NOW names it and the file your decision goes in.
+
+How to decide:
+- Read the CONSTITUTION, PLAYBOOK, GOALS, SENSOR READINGS and the sections after them, then
+  choose the single most important move.
+- Decide from this prompt. If one fact is truly missing, you may make at most ONE narrow,
+  read-only query first (read one file, run one status command).
+- Write the move as exactly ONE JSON object to the Decision file named under NOW, then stop.
+  looop validates and executes it and writes the journal line; you execute nothing yourself.
+- Never edit PLAYBOOK.md, goals/, sensors/ or journal.md directly and never run a command with
+  side effects: every change is a decision.
+- The file holds bare JSON: no prose and no Markdown fence (one fence is forgiven; do not rely
+  on it). If nothing needs doing, emit noop.
+- One move per beat can starve quiet goals: prefer the goal FAIRNESS names as most neglected
+  if it is ready and not clearly lower priority; otherwise say in the journal why you passed
+  it over.
+
+Actions ("action" picks one; fields marked ? are optional):
+<ACTIONS>
+
+Any action may also carry "journal", one line for journal.md (looop adds the time), and
+"next_interval_s", seconds until the next beat (clamped to 5..<MAX_NEXT>). That beat decides
+again even if nothing changed: use it for time-based follow-ups.
+  {"action":"noop","reason":"deploy running","journal":"deploy running","next_interval_s":120}
+
+Sensors: each sensors/<name>.sh prints one small JSON object {"signal":...,"detail":...}. Only
+.signal is hashed, so only a changed signal wakes the loop: state that needs a decision goes
+in signal; counts, ages and timestamps go in detail. Readings named sys-* come from looop
+itself: sys-sessions (workers, their health, pending asks), sys-claims (names a worker holds:
+leave those to it), sys-goals (when each goal was last acted on), sys-schedules, sys-asks.
+SENSOR READINGS shows each reading's steady detail; READINGS THAT MOVE shows, per reading, its
+signal, its ages (coarse) and the detail fields that change: read a reading in both.
+A sensor reading whose detail names a worker (detail.worker) or its branch (detail.branch) is
+that worker's news, repeated as "news" in the worker's item: the natural move is to tell that
+worker with steer_session (one that has exited is resumed on its conversation), not to start
+a new worker for it.
+
+Irreversible work (merge, deploy, delete, publish, pay) is never your move: start a worker
+that prepares it and asks a human, and wait for the answer."""  # noqa: E501
+
+
+def instructions(max_next: int, actions: str) -> str:
+    """The instructions with the reference of every action (`actions`, one entry per action:
+    its fields, what it does, an example) in their place."""
+    return _INSTRUCTIONS.replace("<MAX_NEXT>", str(max_next)).replace("<ACTIONS>", actions)

@@ -23,7 +23,7 @@ from looop.decide.runner import RunResult
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
-from looop.loop import alerts, flap, guards, limited, windowwork
+from looop.loop import alerts, flap, guards, windowwork
 from looop.loop.asks import asks_section
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
@@ -122,7 +122,7 @@ def _extras(b: Beat, last_world: LastWorld, answer: Path) -> PromptExtras:
         flapping=b.out.flapping,
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),
-        provider_limit=limited.prompt_note(ctx),
+        provider_limit=alerts.limit_note(ctx),
         decision_file=str(answer),
     )
 
@@ -213,7 +213,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         guards.write_last_world(paths, now, world.items)
         # the decider was told its notices: once is enough; a move's effects are not flaps
         flap.settle_move(paths, b.flap_notes, executed.kind != "noop")
-        limited.done(ctx)
+        alerts.limit_done(ctx)
         note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)

@@ -404,30 +404,26 @@ def run_checks(
     """Every check in order of value; those that need the config skip when it cannot be read.
     web: the running web server's record for this home (web.daemon.running)."""
     first, cfg = check_config(ctx)
-    out = [first]
-    if cfg is not None:
-        out.append(check_runner_cli(ctx, cfg))
-        login = check_login(ctx, cfg)
-        if login is not None:
-            out.append(login)
-    out.append(check_data_dir(ctx))
-    out.append(check_home(ctx))
-    if ctx.paths.clock_wakes.exists():  # the running pulse found inotify used up
-        out.append(Check("wakes", "warn", *CLOCK_WAKES.split(" — ")))
-    if cfg is not None:
-        out.append(check_sandbox(ctx, cfg))
-        out.append(check_decider(cfg))
-        if first.level != "fail":
-            out.append(check_budget(cfg, ctx.knobs(cfg)))
-            out.append(check_bounds(ctx.knobs(cfg)))
-        out.append(check_endpoint(ctx, cfg))
-    hosts = check_hosts(ctx)
-    if hosts is not None:
-        out.append(hosts)
-    out.append(check_extras(cfg.raw if cfg is not None else {}))
-    out.append(check_web(web(ctx)))
-    out.append(check_service(ctx))
-    return out
+    wakes = ctx.paths.clock_wakes.exists()  # the running pulse found inotify used up
+    got = [
+        first,
+        *((check_runner_cli(ctx, cfg), check_login(ctx, cfg)) if cfg is not None else ()),
+        check_data_dir(ctx),
+        check_home(ctx),
+        Check("wakes", "warn", *CLOCK_WAKES.split(" — ")) if wakes else None,
+        *((check_sandbox(ctx, cfg), check_decider(cfg)) if cfg is not None else ()),
+        *(
+            (check_budget(cfg, ctx.knobs(cfg)), check_bounds(ctx.knobs(cfg)))
+            if cfg is not None and first.level != "fail"
+            else ()
+        ),
+        check_endpoint(ctx, cfg) if cfg is not None else None,
+        check_hosts(ctx),
+        check_extras(cfg.raw if cfg is not None else {}),
+        check_web(web(ctx)),
+        check_service(ctx),
+    ]
+    return [c for c in got if c is not None]
 
 
 def summary(checks: list[Check]) -> list[str]:

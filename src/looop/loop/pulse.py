@@ -25,14 +25,9 @@ from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.diskcheck import fullest
-from looop.loop.heartbeat import Heartbeat, beat_budget
+from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.pulsememory import MemTrace
-from looop.loop.temps import sweep_temps
-from looop.loop.tick import AlreadyRunning as AlreadyRunning
-from looop.loop.tick import TickOutcome, tick
-from looop.loop.tick import busy_message as busy_message
-from looop.loop.tick import tick_once as tick_once
+from looop.loop.tick import AlreadyRunning, TickOutcome, tick
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches

@@ -24,7 +24,7 @@ from looop.home.config import Config, Runner
 from looop.home.errors import CorruptState, LooopError
 from looop.home.knobs import Knobs
 from looop.loop import runs
-from looop.loop.dryrun import MovedPaths
+from looop.loop.beat import MovedPaths
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
 

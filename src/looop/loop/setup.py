@@ -242,16 +242,8 @@ class InitCancelled(LooopError):
     """Ctrl-C or EOF at a question (exit 130)."""
 
 
-_RUNNER_KEYS = (
-    "default",
-    "runners",
-    "tick_command",
-    "worker_command",
-    "tick",
-    "interactive",
-    "runner",
-    "v",
-)
+_RUNNER_KEYS = ("default", "runners", "tick_command", "worker_command", "tick", "interactive",
+                "runner", "v")  # fmt: skip
 
 
 def _ask(

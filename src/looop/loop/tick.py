@@ -22,14 +22,13 @@ from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.locks import beat_holder_at
 from looop.home.paths import Paths
-from looop.loop import alerts, flap, guards, limited
+from looop.loop import alerts, flap, guards
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.coalescewindow import coalesce_close, coalesce_left
+from looop.loop.beat import dry_run_ctx as dry_run_ctx
 from looop.loop.diskcheck import fullest
-from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
 from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_windows, worker_ends
 from looop.loop.world import WorldMemo, read_world
@@ -256,7 +255,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         return b.stop("error", str(e))
     if world.hash == last and not b.force and not b.dry_run:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
-            coalesce_close(ctx.paths)  # a change that undid itself within the window
+            guards.coalesce_close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
             ev.record("world_unchanged")  # its only write: spend/savings.py counts it
             return b.stop("skip")
@@ -287,9 +286,9 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
     window = b.k.num("coalesce")
     now = b.ctx.clock.now()
     if b.force or b.slept is None or window <= 0:
-        coalesce_close(b.ctx.paths)
+        guards.coalesce_close(b.ctx.paths)
         return None
-    remain = coalesce_left(b.ctx.paths, now, b.slept, window)
+    remain = guards.coalesce_left(b.ctx.paths, now, b.slept, window)
     if remain <= 0:
         return None
     ev = b.ctx.events
@@ -305,11 +304,11 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
 
 
 def _gate_limited(b: Beat) -> TickOutcome | None:
-    """The runner is at its provider's usage limit: no AI call until the reset (loop/limited),
+    """The runner is at its provider's usage limit: no AI call until the reset (loop/alerts),
     unless a human forces the beat."""
     if b.dry_run or b.override_backoff:
         return None
-    rec = limited.waiting(b.ctx)
+    rec = alerts.limit_waiting(b.ctx)
     if rec is None:
         return None
     until = b.ctx.clock.offset_stamp_at(float(rec["until"]))

@@ -21,7 +21,7 @@ from looop.home import logfiles, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.human import schedules
-from looop.loop import alerts, limited
+from looop.loop import alerts
 from looop.loop.beat import Beat
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
 from looop.spend import usagewindows
@@ -124,7 +124,7 @@ def _decider_waits(ctx: Ctx, cfg: Config | None, key: str, limit: Limit) -> None
     r = cfg.runner(None) if cfg is not None else None
     if r is None or usagewindows.account_of(r.name, r.tick or "", ctx.env).key != key:
         return
-    if limited.waiting(ctx) is None:
+    if alerts.limit_waiting(ctx) is None:
         wait_for_reset(ctx, cfg, limit, r.name, None)
 
 
@@ -222,9 +222,9 @@ def wait_for_reset(
         "calls it again. Drop this schedule once read."
     )
     rec = schedules.build(ctx.clock, in_s=max(1, math.ceil(limit.reset - now)), note=note)
-    schedules.write(ctx.paths.schedules, limited.SCHEDULE, rec)
+    schedules.write(ctx.paths.schedules, alerts.LIMIT_SCHEDULE, rec)
     store.write_json(
-        limited.limit_path(ctx.paths),
+        alerts.limit_path(ctx.paths),
         {
             "v": 1,
             "runner": runner,
@@ -236,9 +236,9 @@ def wait_for_reset(
     )
     msg = (
         f"runner {runner} hit its usage limit ({limit.said}) — no calls until {until}; "
-        f"`looop schedule drop {limited.SCHEDULE}` retries sooner"
+        f"`looop schedule drop {alerts.LIMIT_SCHEDULE}` retries sooner"
     )
     ctx.events.emit("warn", "tick.limited", msg, runner=runner, until=int(rec["at"]))
     ctx.events.record("provider_limited", runner=runner, until=int(rec["at"]), said=limit.said)
-    alerts.raise_alert(ctx, limited.ALERT_KEY, msg, cfg)
+    alerts.raise_alert(ctx, alerts.LIMIT_ALERT, msg, cfg)
     return msg

@@ -39,9 +39,9 @@ from looop.loop.clirecords import (
     find_in_store,
     fold_store,
     new_lines,
+    own_reports,
     pricer,
 )
-from looop.loop.reported import own_reports
 from looop.runners import profile, program
 from looop.spend import COST_REPORTING, totals
 from looop.spend.prices import price_table

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from looop.core.text import clip
 from looop.home.paths import Paths
-from looop.home.worldhash import UNREADABLE as UNREADABLE
 from looop.home.worldhash import hash_world
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)

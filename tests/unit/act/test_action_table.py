@@ -25,7 +25,7 @@ from looop.act.moves.files import WriteGoal
 from looop.act.outcome import ExecError
 from looop.act.parse import parse_decision
 from looop.core.context import Ctx
-from looop.decide.instructions import instructions
+from looop.decide.prompt import instructions
 from looop.home import store
 
 ACTIONS = all_actions()

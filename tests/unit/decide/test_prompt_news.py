@@ -10,7 +10,7 @@ from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.order import write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
-from looop.decide.promptreadings import NEWS_CAP
+from looop.decide.promptinputs import NEWS_CAP
 
 RED = {"result": "fail", "failing": ["tests/test_x.py::test_one"]}
 

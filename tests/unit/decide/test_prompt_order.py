@@ -12,7 +12,7 @@ from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.order import ORDER_FILE, by_change, digest, read_record, write_shown
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
-from looop.decide.promptbase import FOLD_EVERY
+from looop.decide.promptshown import FOLD_EVERY
 from tests.clocks import FixedClock
 
 

@@ -10,7 +10,7 @@ from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.order import ORDER_FILE, read_record, write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
-from looop.decide.promptbase import FOLD_EVERY, LEFT_CAP, REDRAW_CHARS
+from looop.decide.promptshown import FOLD_EVERY, LEFT_CAP, REDRAW_CHARS
 
 
 def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from looop.decide.promptfields import as_age, presumed
+from looop.decide.promptinputs import as_age, presumed
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.loop.pulsememory import trace_from_env
+from looop.loop.heartbeat import trace_from_env
 
 
 def test_nothing_asked_is_no_trace() -> None:

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.loop.reported import reported
+from looop.loop.clirecords import reported
 from looop.spend.record import append_cost
 
 

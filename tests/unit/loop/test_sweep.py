@@ -13,8 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.paths import Paths
-from looop.loop.pulse import Pulse
-from looop.loop.temps import sweep_temps
+from looop.loop.pulse import Pulse, sweep_temps
 from tests.helpers import wire
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from looop.home.sandboxpolicy import ON, SandboxPolicy
-from looop.loop.dryrun import MovedPaths
+from looop.loop.beat import MovedPaths
 from looop.sandbox import srt, tickbox
 from looop.sandbox import worker as sandbox
 from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
