@@ -20,8 +20,7 @@ from looop.home import jsonio
 from looop.home.sessionfiles import SessionError, ensure_socket_file
 from looop.runners import enter_gap
 from looop.sessions import protocol as proto
-from looop.sessions.attached import AttachClient, delivered
-from looop.sessions.controlconn import Conn
+from looop.sessions.controlconn import AttachClient, Conn, delivered
 from looop.sessions.evloop import Future, Loop, log, log_failure, within
 from looop.sessions.lifecycle import OpError
 

@@ -114,37 +114,35 @@ class Loop:
         return h
 
     # ---- fds
-    def _update(self, fd: int) -> None:
+    def _watch(self, table: dict[int, Callable[[], object]], fd: int, fn: Any) -> bool:
+        """Set (or, `fn` None, drop) `fd`'s callback in `table`; False when none was to drop."""
+        if fn is not None:
+            table[fd] = fn
+        elif table.pop(fd, None) is None:
+            return False
         mask = (_IN if fd in self._readers else 0) | (_OUT if fd in self._writers else 0)
         sel = self._sel
         try:
             if sel.get_key(fd).events == mask:
-                return
+                return True
             sel.unregister(fd)  # a closed fd's too: the kernel dropped it already
         except KeyError:
             pass
         if mask:
             sel.register(fd, mask)
+        return True
 
     def add_reader(self, fd: int, fn: Callable[[], object]) -> None:
-        self._readers[fd] = fn
-        self._update(fd)
+        self._watch(self._readers, fd, fn)
 
     def remove_reader(self, fd: int) -> bool:
-        if self._readers.pop(fd, None) is None:
-            return False
-        self._update(fd)
-        return True
+        return self._watch(self._readers, fd, None)
 
     def add_writer(self, fd: int, fn: Callable[[], object]) -> None:
-        self._writers[fd] = fn
-        self._update(fd)
+        self._watch(self._writers, fd, fn)
 
     def remove_writer(self, fd: int) -> bool:
-        if self._writers.pop(fd, None) is None:
-            return False
-        self._update(fd)
-        return True
+        return self._watch(self._writers, fd, None)
 
     # ---- signals
     def add_signal_handler(self, sig: int, fn: Callable[[], object]) -> None:
@@ -182,13 +180,8 @@ class Loop:
             timeout = max(0.0, timers[0].when - monotonic())
         # hang-up and error wake readers and writers both: the callback finds out which
         for key, ev in self._sel.select(timeout):
-            fd = key.fd
-            if ev & _IN:
-                fn = self._readers.get(fd)
-                if fn is not None:
-                    self._ready.append(Handle(0.0, 0, fn, ()))
-            if ev & _OUT:
-                fn = self._writers.get(fd)
+            for flag, table in ((_IN, self._readers), (_OUT, self._writers)):
+                fn = table.get(key.fd) if ev & flag else None
                 if fn is not None:
                     self._ready.append(Handle(0.0, 0, fn, ()))
         now = monotonic()

@@ -235,7 +235,8 @@ class HostOS:
             setsigdef=_RESET_SIGNALS,
         )
 
-    def reap_one(self) -> tuple[int, int] | None:
+    @staticmethod
+    def reap_one() -> tuple[int, int] | None:
         """One ended child as (pid, wait status) without blocking; None when there is none."""
         while True:
             try:

@@ -12,7 +12,7 @@ states or lifecycles: it is told which master to write input to (`use_master` /
 `release_master`) and fed whatever the current run prints. The emulated screen is made when it
 is first needed (output to emulate, a screenshot, a resize), so a worker that never printed
 holds none. What it notes beside the log (its marks, a lost stretch) is outputnotes.py's;
-each attached client's queue is attached.py's.
+each attached client's queue is controlconn.py's.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from looop.sessions.screen import Emulator
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.sessions.attached import AttachClient
+    from looop.sessions.controlconn import AttachClient
     from looop.sessions.evloop import Future, Handle, Loop
 
 

@@ -65,6 +65,16 @@ def _stamp() -> str:
     return utc_stamp_ms(time.time())
 
 
+def say(fd: int | None, line: str) -> None:
+    """A readiness line to its starter (who may no longer wait for it), then the fd closed."""
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (line.replace("\n", " ") + "\n").encode())
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
 def _pid_start() -> int | None:
     """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
     fields = stat_fields(os.getpid())
@@ -115,12 +125,7 @@ class Supervisor:
 
     def ready(self, line: str) -> None:
         fd, self.ready_fd = self.ready_fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        say(fd, line)
 
     # ---- startup
     def take_lock(self) -> bool:
@@ -451,23 +456,14 @@ def end_orphans(deadline: float) -> None:
     """Kill every child of this process but looop's own, with all below it, until none is
     left (the orphans of a child killed come back to this subreaper) or the deadline."""
     while True:
-        _reap()
+        while HostOS.reap_one() is not None:
+            pass
         left = [p for p in children() if alive_not_looop(p)]
         if not left or time.monotonic() >= deadline:
             return
         for p in left:
             signal_tree(p, signal.SIGKILL)
         time.sleep(PAUSE_S)
-
-
-def _reap() -> None:
-    while True:
-        try:
-            got, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if got == 0:
-            return
 
 
 if __name__ == "__main__":
