@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 
-DETACH_BYTE = 0x1C
 Key = tuple[int, bool]  # a key's character code (lower case) and whether Ctrl is held with it
 DEFAULT_KEYS: tuple[Key, ...] = ((ord("\\"), True), (ord("\\"), True))
 _CTRL_CHARS = "abcdefghijklmnopqrstuvwxyz@\\]^_"  # docker's ctrl-<value> (ctrl-[ is ESC)

@@ -90,10 +90,6 @@ def log_size(sdir: Path) -> int:
     return 0 if got is None else got[0]
 
 
-def read_note(sdir: Path) -> str | None:
-    return store.read_text(sdir / NOTE)
-
-
 # -- the Session view ---------------------------------------------------------------------
 
 
