@@ -136,11 +136,9 @@ class Control:
         path = self.sock_path
         if path is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             if os.stat(path).st_ino == self.sock_ino:  # not a successor's socket
                 os.unlink(path)
-        except OSError:
-            pass
 
     async def farewell(self, end: bytes) -> None:
         """The session ended: EXIT frames to clients, then let every connection end."""
@@ -285,10 +283,8 @@ class Control:
                     break
                 payload = await conn.readexactly(n) if n else b""
                 if tag == proto.INPUT:
-                    try:
+                    with contextlib.suppress(OpError):
                         self.write_input(payload)
-                    except OpError:
-                        pass
                 elif tag == proto.RESIZE and len(payload) >= proto.SIZE_BODY.size:
                     c, r = proto.parse_size(payload)
                     if c > 0 and r > 0 and not life.finishing:

@@ -7,6 +7,7 @@ session; the pump only pushes output to the clients."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from typing import TYPE_CHECKING
@@ -186,10 +187,8 @@ class Conn:
         self.eof = True
         self.loop.remove_reader(self.fd)
         self.loop.remove_writer(self.fd)
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.fd)
-        except OSError:
-            pass
         for f in (self._rwait, self._dwait):
             if f is not None and not f.done():
                 f.set_result(None)

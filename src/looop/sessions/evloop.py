@@ -13,6 +13,7 @@ On top sit the few awaitables the lifecycle and the control socket are written w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -30,11 +31,9 @@ _IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 def log(msg: str) -> None:
     """A line on the supervisor's stderr (`supervisor.err`)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {msg}\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 def log_failure(msg: str, e: BaseException | None = None) -> None:
@@ -45,11 +44,9 @@ def log_failure(msg: str, e: BaseException | None = None) -> None:
     e = e if e is not None else sys.exception()
     if e is None:
         return
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.__excepthook__(type(e), e, e.__traceback__)
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 class Cancelled(BaseException):
@@ -122,12 +119,10 @@ class Loop:
             return False
         mask = (_IN if fd in self._readers else 0) | (_OUT if fd in self._writers else 0)
         sel = self._sel
-        try:
+        with contextlib.suppress(KeyError):
             if sel.get_key(fd).events == mask:
                 return True
             sel.unregister(fd)  # a closed fd's too: the kernel dropped it already
-        except KeyError:
-            pass
         if mask:
             sel.register(fd, mask)
         return True
@@ -216,16 +211,12 @@ class Loop:
             return
         self.closed = True
         for sig, old in self._saved.items():
-            try:
+            with contextlib.suppress(OSError, ValueError, TypeError):
                 signal.signal(sig, old)
-            except (OSError, ValueError, TypeError):
-                pass
         self._saved.clear()
         if self._wake_r >= 0:
-            try:
+            with contextlib.suppress(ValueError):
                 signal.set_wakeup_fd(self._old_wakeup)
-            except ValueError:
-                pass
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1

@@ -239,13 +239,11 @@ def sweep(hdir: str, base: str) -> None:
 
 
 def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return True  # not a name we made: leave it
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except OSError:
+    except (OSError, ValueError):  # another user's, or not a name we made: leave it
         return True
     return True
 

@@ -326,10 +326,8 @@ class Supervisor:
 def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
-        try:
+        with contextlib.suppress(OSError):
             os.dup2(fd, target)
-        except OSError:
-            pass
     if fd > 2:
         os.close(fd)
 
@@ -382,18 +380,12 @@ def detach(ready_fd: int | None) -> bool:
     """Double fork: the spawner waits for this intermediate, which exits at once; the
     supervisor (its child, the one this returns True in) is adopted by init and is never a
     session leader. False (said on `ready_fd`) when it cannot fork."""
-    try:
+    with contextlib.suppress(OSError):
         os.setsid()
-    except OSError:
-        pass
     try:
         pid = os.fork()
     except OSError as e:
-        if ready_fd is not None:
-            try:
-                os.write(ready_fd, f"err cannot fork: {e.strerror}\n".encode())
-            except OSError:
-                pass
+        say(ready_fd, f"err cannot fork: {e.strerror}")
         return False
     if pid > 0:
         os._exit(0)
