@@ -116,15 +116,7 @@ class Control:
                 return
             fd = conn.detach()
             os.set_blocking(fd, False)
-            task = self.loop.task(self.handle(Conn(self.loop, fd)))
-            self.requests.add(task)
-            task.add_done_callback(self._request_done)
-
-    def _request_done(self, task: Future) -> None:
-        self.requests.discard(task)
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            log(f"a control request failed: {exc!r}")
+            self.loop.kept(self.handle(Conn(self.loop, fd)), self.requests, "a control request")
 
     def close_server(self) -> None:
         sock, self.listener = self.listener, None
@@ -379,13 +371,10 @@ class SocketWatch:
             self.arm()  # the new folder (a wipe made a new one), or the fallback's next look
 
     def unwatch(self) -> None:
+        """Its notices end (at the last: before the loop's SIGIO disposition is gone)."""
         if self.folder_fd >= 0:
             os.close(self.folder_fd)  # the last close ends the notices
             self.folder_fd = -1
-
-    def close(self) -> None:
-        """Its notices end (before the loop's SIGIO disposition is gone, none must come)."""
-        self.unwatch()
 
 
 ECHO_MAX_S = 10.0  # the longest wait a request may ask: a caller waits on its socket as long

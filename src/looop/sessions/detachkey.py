@@ -48,10 +48,6 @@ def parse_keys(spec: str) -> tuple[Key, ...]:
     return tuple(keys)
 
 
-def _byte(key: Key) -> int:
-    return ord(chr(key[0]).upper()) & 0x1F if key[1] else key[0]
-
-
 def _int(text: str, default: int) -> int | None:
     if text == "":
         return default
@@ -126,7 +122,7 @@ class DetachFilter:
 
     def __init__(self, keys: tuple[Key, ...] = DEFAULT_KEYS) -> None:
         self.keys = keys
-        self._stops = bytes({_byte(k) for k in keys})
+        self._stops = bytes({ord(chr(c).upper()) & 0x1F if ctrl else c for c, ctrl in keys})
         self._pending = b""
         self._pending_since: float | None = None
         self._held = b""

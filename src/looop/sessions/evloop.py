@@ -235,6 +235,20 @@ class Loop:
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
         return Task(self, coro)
 
+    def kept(self, coro: Coroutine[Any, Any, Any], tasks: set[Task], what: str) -> Task:
+        """A task held in `tasks` while it runs; a failure logged as `what`'s."""
+        t = Task(self, coro)
+        tasks.add(t)
+
+        def done(_f: Future) -> None:
+            tasks.discard(t)
+            exc = None if t.cancelled() else t.exception()
+            if exc is not None:
+                log(f"{what} failed: {exc!r}")
+
+        t.add_done_callback(done)
+        return t
+
 
 class Future:
     """A result to come. Await it inside a `Task`; callbacks run on the loop."""
@@ -275,9 +289,6 @@ class Future:
 
     def set_result(self, value: Any) -> None:
         self._settle(1, value)
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._settle(2, exc)
 
     def cancel(self) -> bool:
         if self._state:
@@ -325,7 +336,7 @@ class Task(Future):
         except Cancelled:
             self._settle(3, None)
         except BaseException as e:
-            self.set_exception(e)
+            self._settle(2, e)
         else:
             if not isinstance(fut, Future):
                 self.loop.call_soon(self._step, RuntimeError(f"a task awaited {fut!r}"))

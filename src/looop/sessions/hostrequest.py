@@ -118,7 +118,8 @@ def _fork_supervisor(
         and not env.get("LOOOP_DOOR")
     ):
         env["LOOOP_DOOR"] = door.named()
-    prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
+    at = args.index("--") if "--" in args else len(args)  # `--ready-fd FD` before the command
+    prepared = supervisor.prepare([*args[:at], "--ready-fd", str(conn.fileno()), *args[at:]], env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
     # Kept while their session lives: freeing them now would write the very pages its
     # supervisor shares. An ended session's are let go, so a host starting and ending
@@ -256,12 +257,6 @@ def _child(
     if not supervisor.detach(fd):
         return 1
     return int(supervisor.start(prepared))
-
-
-def _with_ready(args: list[str], fd: int) -> list[str]:
-    """Insert `--ready-fd FD` before the `--` that starts the command."""
-    at = args.index("--") if "--" in args else len(args)
-    return [*args[:at], "--ready-fd", str(fd), *args[at:]]
 
 
 def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:

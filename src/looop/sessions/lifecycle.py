@@ -117,16 +117,7 @@ class Lifecycle:
             self.final.set_result(status)
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
-        t = self.loop.task(coro)
-        self.tasks.add(t)
-        t.add_done_callback(self._task_done)
-        return t
-
-    def _task_done(self, t: Future) -> None:
-        self.tasks.discard(t)
-        exc = None if t.cancelled() else t.exception()
-        if exc is not None:
-            log(f"a session task failed: {exc!r}")
+        return self.loop.kept(coro, self.tasks, "a session task")
 
     @property
     def accepts_input(self) -> bool:

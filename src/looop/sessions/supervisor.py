@@ -308,7 +308,7 @@ class Supervisor:
             return 1
         finally:
             if self.sock_watch is not None:  # no SIGIO once the loop's handler is gone
-                self.sock_watch.close()
+                self.sock_watch.unwatch()
             loop.close()
             if self.control is not None:
                 self.control.close_server()
