@@ -125,7 +125,7 @@ class _End:
     """Why the attach loop stopped."""
 
     why: str  # exit | detached | detach | lost | signal | stdout
-    code: int = 0
+    code: int = 0  # what `attach` returns for exit, signal (128 + it) and stdout
 
 
 class _Out:
@@ -217,7 +217,7 @@ class _Attached:
             if signum == signal.SIGWINCH:
                 self.send(protocol.resize_frame(*_terminal_size(self.stdin_fd, self.out.fd)))
             elif signum in _STOP_SIGNALS:
-                return _End("signal", signum)
+                return _End("signal", 128 + signum)
         return None
 
     def on_stdin(self, poll: select.poll) -> _End | None:
@@ -392,17 +392,13 @@ def attach(
     end = _attach_live(root, sid, stdin_fd, out, keys)
     if end is None:
         return _replay_log(get_session(root, sid), out)
-    if end.why == "exit":
+    if end.why in ("exit", "signal", "stdout"):
         return end.code
     if end.why in ("detach", "detached"):
         # a line of its own: the cleanup ends at column 0 of the worker's last line (its
         # prompt, say), which the note would otherwise overwrite
         _note(f"\n[detached from session {sid}] — `looop attach {sid}` comes back")
         return 0
-    if end.why == "signal":
-        return 128 + end.code
-    if end.why == "stdout":
-        return end.code
     session = _settle(root, sid)
     if not session.alive:
         return recorded_code(session)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import select
 import socket
 import time
@@ -245,26 +246,16 @@ def expect(
     pat = compile_pattern(pattern)
     deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
     s = get_session(root, sid)
-    if screen:
-        while True:
-            s = get_session(root, sid)
-            over = not s.alive
-            shot = screenshot(root, sid, "plain", trim=True)
-            m = pat.search(str(shot.get("text", "")))
-            if m:
-                return 0, m.group(0), s.output_bytes
-            if over:
-                return 1, None, s.output_bytes
-            if deadline is not None and clock.monotonic() >= deadline:
-                return 124, None, s.output_bytes
-            time.sleep(POLL_S * 2)
-    offset = since if since is not None else (s.output_bytes if from_now else 0)
-    offset = max(0, offset)
+    offset = max(0, since if since is not None else (s.output_bytes if from_now else 0))
     acc = ""
     while True:
         s = get_session(root, sid)
         over = not s.alive
-        while True:
+        m: re.Match[str] | None = None
+        if screen:
+            m = pat.search(str(screenshot(root, sid, "plain", trim=True).get("text", "")))
+            offset = s.output_bytes
+        while m is None and not screen:
             text, new = read_at(s.dir, offset, raw, final=over)
             if new == offset:
                 break
@@ -272,13 +263,13 @@ def expect(
             if text:
                 acc = (acc + text)[-EXPECT_WINDOW:]
                 m = pat.search(acc)
-                if m:
-                    return 0, m.group(0), offset
+        if m:
+            return 0, m.group(0), offset
         if over:
             return 1, None, offset
         if deadline is not None and clock.monotonic() >= deadline:
             return 124, None, offset
-        time.sleep(POLL_S)
+        time.sleep(POLL_S * 2 if screen else POLL_S)
 
 
 def wait(root: Path, sid: str, timeout_s: float | None, clock: Clock) -> int:

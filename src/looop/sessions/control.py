@@ -20,8 +20,7 @@ from looop.home import jsonio
 from looop.home.sessionfiles import SessionError, ensure_socket_file
 from looop.runners import enter_gap
 from looop.sessions import protocol as proto
-from looop.sessions.attached import AttachClient, delivered
-from looop.sessions.controlconn import Conn
+from looop.sessions.controlconn import AttachClient, Conn, delivered
 from looop.sessions.evloop import Future, Loop, log, log_failure, within
 from looop.sessions.lifecycle import OpError
 
@@ -117,15 +116,7 @@ class Control:
                 return
             fd = conn.detach()
             os.set_blocking(fd, False)
-            task = self.loop.task(self.handle(Conn(self.loop, fd)))
-            self.requests.add(task)
-            task.add_done_callback(self._request_done)
-
-    def _request_done(self, task: Future) -> None:
-        self.requests.discard(task)
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            log(f"a control request failed: {exc!r}")
+            self.loop.kept(self.handle(Conn(self.loop, fd)), self.requests, "a control request")
 
     def close_server(self) -> None:
         sock, self.listener = self.listener, None
@@ -137,11 +128,9 @@ class Control:
         path = self.sock_path
         if path is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             if os.stat(path).st_ino == self.sock_ino:  # not a successor's socket
                 os.unlink(path)
-        except OSError:
-            pass
 
     async def farewell(self, end: bytes) -> None:
         """The session ended: EXIT frames to clients, then let every connection end."""
@@ -286,10 +275,8 @@ class Control:
                     break
                 payload = await conn.readexactly(n) if n else b""
                 if tag == proto.INPUT:
-                    try:
+                    with contextlib.suppress(OpError):
                         self.write_input(payload)
-                    except OpError:
-                        pass
                 elif tag == proto.RESIZE and len(payload) >= proto.SIZE_BODY.size:
                     c, r = proto.parse_size(payload)
                     if c > 0 and r > 0 and not life.finishing:
@@ -384,13 +371,10 @@ class SocketWatch:
             self.arm()  # the new folder (a wipe made a new one), or the fallback's next look
 
     def unwatch(self) -> None:
+        """Its notices end (at the last: before the loop's SIGIO disposition is gone)."""
         if self.folder_fd >= 0:
             os.close(self.folder_fd)  # the last close ends the notices
             self.folder_fd = -1
-
-    def close(self) -> None:
-        """Its notices end (before the loop's SIGIO disposition is gone, none must come)."""
-        self.unwatch()
 
 
 ECHO_MAX_S = 10.0  # the longest wait a request may ask: a caller waits on its socket as long

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 
-DETACH_BYTE = 0x1C
 Key = tuple[int, bool]  # a key's character code (lower case) and whether Ctrl is held with it
 DEFAULT_KEYS: tuple[Key, ...] = ((ord("\\"), True), (ord("\\"), True))
 _CTRL_CHARS = "abcdefghijklmnopqrstuvwxyz@\\]^_"  # docker's ctrl-<value> (ctrl-[ is ESC)
@@ -47,10 +46,6 @@ def parse_keys(spec: str) -> tuple[Key, ...]:
                 "or _> or one character, joined by commas (e.g. ctrl-x,d)"
             )
     return tuple(keys)
-
-
-def _byte(key: Key) -> int:
-    return ord(chr(key[0]).upper()) & 0x1F if key[1] else key[0]
 
 
 def _int(text: str, default: int) -> int | None:
@@ -127,7 +122,7 @@ class DetachFilter:
 
     def __init__(self, keys: tuple[Key, ...] = DEFAULT_KEYS) -> None:
         self.keys = keys
-        self._stops = bytes({_byte(k) for k in keys})
+        self._stops = bytes({ord(chr(c).upper()) & 0x1F if ctrl else c for c, ctrl in keys})
         self._pending = b""
         self._pending_since: float | None = None
         self._held = b""

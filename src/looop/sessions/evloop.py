@@ -13,6 +13,7 @@ On top sit the few awaitables the lifecycle and the control socket are written w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -30,11 +31,9 @@ _IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 def log(msg: str) -> None:
     """A line on the supervisor's stderr (`supervisor.err`)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {msg}\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 def log_failure(msg: str, e: BaseException | None = None) -> None:
@@ -45,11 +44,9 @@ def log_failure(msg: str, e: BaseException | None = None) -> None:
     e = e if e is not None else sys.exception()
     if e is None:
         return
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.__excepthook__(type(e), e, e.__traceback__)
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 class Cancelled(BaseException):
@@ -114,37 +111,33 @@ class Loop:
         return h
 
     # ---- fds
-    def _update(self, fd: int) -> None:
+    def _watch(self, table: dict[int, Callable[[], object]], fd: int, fn: Any) -> bool:
+        """Set (or, `fn` None, drop) `fd`'s callback in `table`; False when none was to drop."""
+        if fn is not None:
+            table[fd] = fn
+        elif table.pop(fd, None) is None:
+            return False
         mask = (_IN if fd in self._readers else 0) | (_OUT if fd in self._writers else 0)
         sel = self._sel
-        try:
+        with contextlib.suppress(KeyError):
             if sel.get_key(fd).events == mask:
-                return
+                return True
             sel.unregister(fd)  # a closed fd's too: the kernel dropped it already
-        except KeyError:
-            pass
         if mask:
             sel.register(fd, mask)
+        return True
 
     def add_reader(self, fd: int, fn: Callable[[], object]) -> None:
-        self._readers[fd] = fn
-        self._update(fd)
+        self._watch(self._readers, fd, fn)
 
     def remove_reader(self, fd: int) -> bool:
-        if self._readers.pop(fd, None) is None:
-            return False
-        self._update(fd)
-        return True
+        return self._watch(self._readers, fd, None)
 
     def add_writer(self, fd: int, fn: Callable[[], object]) -> None:
-        self._writers[fd] = fn
-        self._update(fd)
+        self._watch(self._writers, fd, fn)
 
     def remove_writer(self, fd: int) -> bool:
-        if self._writers.pop(fd, None) is None:
-            return False
-        self._update(fd)
-        return True
+        return self._watch(self._writers, fd, None)
 
     # ---- signals
     def add_signal_handler(self, sig: int, fn: Callable[[], object]) -> None:
@@ -182,13 +175,8 @@ class Loop:
             timeout = max(0.0, timers[0].when - monotonic())
         # hang-up and error wake readers and writers both: the callback finds out which
         for key, ev in self._sel.select(timeout):
-            fd = key.fd
-            if ev & _IN:
-                fn = self._readers.get(fd)
-                if fn is not None:
-                    self._ready.append(Handle(0.0, 0, fn, ()))
-            if ev & _OUT:
-                fn = self._writers.get(fd)
+            for flag, table in ((_IN, self._readers), (_OUT, self._writers)):
+                fn = table.get(key.fd) if ev & flag else None
                 if fn is not None:
                     self._ready.append(Handle(0.0, 0, fn, ()))
         now = monotonic()
@@ -223,16 +211,12 @@ class Loop:
             return
         self.closed = True
         for sig, old in self._saved.items():
-            try:
+            with contextlib.suppress(OSError, ValueError, TypeError):
                 signal.signal(sig, old)
-            except (OSError, ValueError, TypeError):
-                pass
         self._saved.clear()
         if self._wake_r >= 0:
-            try:
+            with contextlib.suppress(ValueError):
                 signal.set_wakeup_fd(self._old_wakeup)
-            except ValueError:
-                pass
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
@@ -250,6 +234,20 @@ class Loop:
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
         return Task(self, coro)
+
+    def kept(self, coro: Coroutine[Any, Any, Any], tasks: set[Task], what: str) -> Task:
+        """A task held in `tasks` while it runs; a failure logged as `what`'s."""
+        t = Task(self, coro)
+        tasks.add(t)
+
+        def done(_f: Future) -> None:
+            tasks.discard(t)
+            exc = None if t.cancelled() else t.exception()
+            if exc is not None:
+                log(f"{what} failed: {exc!r}")
+
+        t.add_done_callback(done)
+        return t
 
 
 class Future:
@@ -291,9 +289,6 @@ class Future:
 
     def set_result(self, value: Any) -> None:
         self._settle(1, value)
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._settle(2, exc)
 
     def cancel(self) -> bool:
         if self._state:
@@ -341,7 +336,7 @@ class Task(Future):
         except Cancelled:
             self._settle(3, None)
         except BaseException as e:
-            self.set_exception(e)
+            self._settle(2, e)
         else:
             if not isinstance(fut, Future):
                 self.loop.call_soon(self._step, RuntimeError(f"a task awaited {fut!r}"))

@@ -61,7 +61,7 @@ from looop.home.errors import LooopError
 from looop.home.revive import REVIVE_EVERY_S, Keeper, pulse_supervisor, read_wanted
 from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor, door_address
-from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_options, host_socket
+from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_socket, options
 from looop.sessions.hostrequest import serve_one
 from looop.sessions.screen import replay
 from looop.sessions.supervisorargs import Args
@@ -134,7 +134,7 @@ def _fill_pools() -> list[object]:
 
 def serve(argv: list[str]) -> int:
     """The host process: bind, say ready, then fork a supervisor per request until idle."""
-    opts = host_options(argv)
+    opts = options(argv)[0]
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
     idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
     ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
@@ -145,7 +145,7 @@ def serve(argv: list[str]) -> int:
     cgroup.escape()  # started from a worker's run (the pulse's): never killed with that run
     lock_fd = hold(anchor(base, f"host-{key}.lock"))  # its guard: one host of a key
     if lock_fd is None:
-        say(ready_fd, "ok another host is serving")
+        supervisor.say(ready_fd, "ok another host is serving")
         return 0
     home = opts.get("--home", "")
     own = _tidy(base, home)
@@ -161,7 +161,7 @@ def serve(argv: list[str]) -> int:
     fillers = _fill_pools()
     kept: list[tuple[str, object]] = []
     gc.freeze()
-    say(ready_fd, f"ok {os.getpid()}")
+    supervisor.say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     homeless = min(idle_s, HOMELESS_IDLE_S)
     duties = Duties(listener, door, pulse_keeper(home), homeless)
@@ -239,13 +239,11 @@ def sweep(hdir: str, base: str) -> None:
 
 
 def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return True  # not a name we made: leave it
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except OSError:
+    except (OSError, ValueError):  # another user's, or not a name we made: leave it
         return True
     return True
 
@@ -262,16 +260,6 @@ def remove_tree(path: str) -> None:
                     os.unlink(e.path)
     with contextlib.suppress(OSError):
         os.rmdir(path)
-
-
-def say(fd: int | None, line: str) -> None:
-    """A preloaded host's readiness line to its starter (who may no longer wait for it)."""
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(fd, (line + "\n").encode())
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 # -- between requests: its home's door and its pulse ----------------------------------------

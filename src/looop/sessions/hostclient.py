@@ -20,12 +20,7 @@ from looop.home.jsonio import dumps
 from looop.home.peers import caller_limits, connect, peer
 from looop.home.sessionfiles import ensure_private_dir
 from looop.home.where import runtime_dir
-from looop.sessions.hostnames import (
-    HOST_IDLE_S,
-    home_key,
-    host_options,
-    host_socket,
-)
+from looop.sessions.hostnames import HOST_IDLE_S, home_key, host_socket, options
 
 if TYPE_CHECKING:
     import socket
@@ -141,7 +136,7 @@ def enclosing_host() -> tuple[bool, str | None]:
             return True, None
         if b"looop.sessions.host" in argv[:3] and comm.startswith(b"looop:"):
             # a supervisor forked by a host keeps the host's command line: --key, --base
-            opts = host_options([a.decode("utf-8", "replace") for a in argv[3:]])
+            opts = options([a.decode("utf-8", "replace") for a in argv[3:]])[0]
             key, pbase = opts.get("--key", ""), opts.get("--base", "")
             ok = key.isalnum() and pbase.startswith("/")
             return True, (host_socket(key, pbase) if ok else None)

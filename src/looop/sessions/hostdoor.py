@@ -19,6 +19,7 @@ pages."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -110,22 +111,21 @@ class HostDoor:
     """The door: `serve_one` for a connection the host's loop accepted, `tick` for the held
     calls. `home`: (data dir, the home's environment, its `looop`)."""
 
-    def __init__(
-        self,
-        address: str,
-        home: Home,
-        clock: Callable[[], float],
-    ) -> None:
+    def __init__(self, address: str, home: Home, clock: Callable[[], float], bind: bool = True):
         self.address, self.home, self.clock = address, home, clock
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(address)
-        self.listener.listen(128)
+        if bind:
+            self.bind()
         self.held: list[Held] = []
         self.supervisors: dict[str, tuple[int, str]] = {}  # worker -> (pid, start time)
         self.runs: set[int] = set()  # the runs started here, not yet reaped
         # each run's pidfd in the host's wait: its end (its answer on file) is told at once
         self.waiting: select.poll | None = None
         self.pidfds: dict[int, int] = {}
+
+    def bind(self) -> None:
+        self.listener.bind(self.address)
+        self.listener.listen(128)
 
     def named(self) -> str:
         """The name a worker's LOOOP_DOOR holds (`@…`: an environment holds no NUL)."""
@@ -293,7 +293,8 @@ class HostDoor:
             why = self.allowed_for(0)(h.req.worker)
             if why is not None:
                 if h.pid is not None and not over:
-                    _end(h.pid)
+                    with contextlib.suppress(OSError):
+                        os.killpg(h.pid, 15)  # reaped by the next tick
                 else:  # a call asked again (after a 202, a host's restart): the run goes too
                     end_entry_run(h.d)
                 _say(h.conn, 200, store_answer(h.d, refused(why, 3)))
@@ -320,45 +321,25 @@ def _read(conn: socket.socket) -> Any:
 
 def _drain(conn: socket.socket) -> None:
     left = DRAIN_MAX
-    try:
+    with contextlib.suppress(OSError):
         while left > 0 and (chunk := conn.recv(65536)):
             left -= len(chunk)
-    except OSError:
-        pass
 
 
 def _say(conn: socket.socket, status: int, body: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # a caller gone has nobody to read it
         conn.settimeout(READ_S)
         conn.sendall(f"{status} ".encode() + dumps(body).encode() + b"\n")
-    except (OSError, ValueError):
-        pass  # a caller gone has nobody to read it
-
-
-def _end(pgid: int) -> None:
-    try:
-        os.killpg(pgid, 15)  # reaped by the next tick
-    except OSError:
-        pass
 
 
 class SoleDoor(HostDoor):
     """The host's door, for the one worker `sid` this process supervises; bound by `arm`, in
     the supervisor itself (not in a keeper forked before it, which would hold the name on)."""
 
-    def __init__(
-        self,
-        address: str,
-        home: Home,
-        clock: Callable[[], float],
-        sid: str,
-    ) -> None:
-        self.unbound = (address, home, clock)
+    def __init__(self, address: str, home: Home, clock: Callable[[], float], sid: str) -> None:
+        super().__init__(address, home, clock, bind=False)
         self.sid = sid
         self.ticking = False
-
-    def named(self) -> str:
-        return shown(self.unbound[0])
 
     def supervisor(self, worker: str) -> int | None:
         return os.getpid() if worker == self.sid else None
@@ -376,7 +357,7 @@ class SoleDoor(HostDoor):
     def arm(self, loop: Loop) -> None:
         """Bind, and serve calls on the supervisor's loop; held ones looked at each TICK_S
         while any."""
-        super().__init__(*self.unbound)
+        self.bind()
 
         def serve() -> None:
             self.serve_one()

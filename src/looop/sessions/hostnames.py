@@ -1,6 +1,6 @@
 """The names of a home's session host, shared by the host process and its clients: its build
-key, the home's identity, its socket (an abstract name: home/anchors.py) and a preloaded
-host's options.
+key, the home's identity, its socket (an abstract name: home/anchors.py) and the `--flag
+value` parse of its command line (a supervisor's too).
 
 Only `os` and the runtime dir: the host process (host.py) imports this, never
 `hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
@@ -60,10 +60,28 @@ def host_socket(key: str, base: str = "/tmp") -> str:
     return anchor(base, f"host-{key}")
 
 
-def host_options(argv: list[str]) -> dict[str, str]:
-    """A preloaded host's `--name value` options, as its command line gives them."""
+def options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`--flag value` (or `--flag=value`, or a bare `--flag`) pairs, and the command: a
+    supervisor's or a preloaded host's command line."""
     opts: dict[str, str] = {}
-    for i in range(0, len(argv) - 1, 2):
-        if argv[i].startswith("--"):
-            opts[argv[i]] = argv[i + 1]
-    return opts
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return opts, argv[i + 1 :]
+        if not a.startswith("--"):
+            return opts, argv[i:]
+        if "=" in a:
+            key, value = a.split("=", 1)
+            i += 1
+        else:
+            key = a
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is None or nxt.startswith("--"):
+                value = ""
+                i += 1
+            else:
+                value = nxt
+                i += 2
+        opts[key] = value  # an unknown one is never read
+    return opts, []

@@ -10,6 +10,7 @@ import contextlib
 import os
 import resource
 import socket
+from collections.abc import Callable
 
 import looop.sessions.supervisor as supervisor
 from looop.core.proctitle import show_role
@@ -63,7 +64,7 @@ def serve_one(
     if refused is not None:
         _answer(conn, refused)
     elif "launch" in req:
-        _launch(conn, req, held, lock_fd)
+        _forked(conn, held, lock_fd, lambda: _launch(conn, req))
     else:
         _fork_supervisor(conn, req, held, lock_fd, kept)
     return False
@@ -117,7 +118,8 @@ def _fork_supervisor(
         and not env.get("LOOOP_DOOR")
     ):
         env["LOOOP_DOOR"] = door.named()
-    prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
+    at = args.index("--") if "--" in args else len(args)  # `--ready-fd FD` before the command
+    prepared = supervisor.prepare([*args[:at], "--ready-fd", str(conn.fileno()), *args[at:]], env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
     # Kept while their session lives: freeing them now would write the very pages its
     # supervisor shares. An ended session's are let go, so a host starting and ending
@@ -126,21 +128,32 @@ def _fork_supervisor(
     kept.append((str(prepared.sdir), (req, prepared, plan)))
     del kept[:-KEEP_PREPARED]
     host = shown(held[0].getsockname().decode("utf-8", "replace"))
+    _forked(conn, held, lock_fd, lambda: _child(conn, req, prepared, plan, host))
+
+
+def _forked(
+    conn: socket.socket,
+    held: tuple[socket.socket, HostDoor | None],
+    lock_fd: int,
+    body: Callable[[], int],
+) -> None:
+    """`body` in a forked intermediate, the host's listeners and lock let go, exiting with
+    its code; waited for (it exits as soon as it has forked what it starts)."""
     try:
         pid = os.fork()
     except OSError as e:
         _answer(conn, f"err the session host cannot fork: {e.strerror}\n".encode())
         return
     if pid == 0:
-        code = 1
+        code = 127
         try:
             _let_go(held)
             os.close(lock_fd)
-            code = _child(conn, req, prepared, plan, host)
+            code = body()
         finally:
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)  # the intermediate exits as soon as the supervisor is forked
+        os.waitpid(pid, 0)
 
 
 def _let_go_ended(kept: list[tuple[str, object]]) -> None:
@@ -174,42 +187,24 @@ def _well_launch(req: dict[str, object]) -> bool:
     )
 
 
-def _launch(
-    conn: socket.socket,
-    req: dict[str, object],
-    held: tuple[socket.socket, HostDoor | None],
-    lock_fd: int,
-) -> None:
-    """Start a host for a caller under a session's supervisor: our child's child, adopted by
-    whatever adopted us (init), never by that supervisor. Its readiness line goes straight to
-    the caller over this connection."""
+def _launch(conn: socket.socket, req: dict[str, object]) -> int:
+    """In the intermediate: start a host for a caller under a session's supervisor, our
+    child's child, adopted by whatever adopted us (init), never by that supervisor. Its
+    readiness line goes straight to the caller over this connection."""
     cmd, env, err = req["launch"], req["env"], req["err"]
     assert isinstance(cmd, list) and isinstance(env, dict) and isinstance(err, str)
-    try:
-        pid = os.fork()
-    except OSError as e:
-        _answer(conn, f"err the session host cannot fork: {e.strerror}\n".encode())
-        return
-    if pid == 0:
-        try:
-            _let_go(held)
-            os.close(lock_fd)
-            os.setsid()
-            if os.fork() > 0:
-                os._exit(0)
-            fd = conn.detach()
-            os.set_inheritable(fd, True)
-            null = os.open(os.devnull, os.O_RDWR)
-            efd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.dup2(efd, 2)
-            os.chdir("/")
-            os.execve(cmd[0], [*cmd, "--ready-fd", str(fd)], env)
-        finally:
-            os._exit(127)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    os.setsid()
+    if os.fork() > 0:
+        return 0
+    fd = conn.detach()
+    os.set_inheritable(fd, True)
+    null = os.open(os.devnull, os.O_RDWR)
+    efd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(efd, 2)
+    os.chdir("/")
+    os.execve(cmd[0], [*cmd, "--ready-fd", str(fd)], env)
 
 
 def _well_formed(req: dict[str, object]) -> bool:
@@ -262,12 +257,6 @@ def _child(
     if not supervisor.detach(fd):
         return 1
     return int(supervisor.start(prepared))
-
-
-def _with_ready(args: list[str], fd: int) -> list[str]:
-    """Insert `--ready-fd FD` before the `--` that starts the command."""
-    at = args.index("--") if "--" in args else len(args)
-    return [*args[:at], "--ready-fd", str(fd), *args[at:]]
 
 
 def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:

@@ -7,6 +7,7 @@ this with a fake OS. Everything here runs on the supervisor's loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -116,16 +117,7 @@ class Lifecycle:
             self.final.set_result(status)
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
-        t = self.loop.task(coro)
-        self.tasks.add(t)
-        t.add_done_callback(self._task_done)
-        return t
-
-    def _task_done(self, t: Future) -> None:
-        self.tasks.discard(t)
-        exc = None if t.cancelled() else t.exception()
-        if exc is not None:
-            log(f"a session task failed: {exc!r}")
+        return self.loop.kept(coro, self.tasks, "a session task")
 
     @property
     def accepts_input(self) -> bool:
@@ -362,14 +354,11 @@ class Lifecycle:
             raise OpError(refusal)
         return child
 
-    def _between_runs(self) -> bool:
-        """Waiting out a restart delay: the run is over, the session is not."""
-        return self.restart_policy is not None and not self.finishing and self.book.live
-
     async def kill(self, reason: str | None = None) -> dict[str, Any]:
         self.stopping.set()
         child = self.child
-        if child is not None and child.done and self._between_runs():
+        between = self.restart_policy is not None and not self.finishing and self.book.live
+        if child is not None and child.done and between:  # waiting out a restart delay
             self.end_reason = reason
             await within(self.loop, self.final, DRAIN_CAP_S + 5)
             return _killed(dict(self.book.status), {"confirmed": True, "escalated": False})
@@ -386,10 +375,8 @@ class Lifecycle:
         return _killed(status, {**how, "survivors": survivors})
 
     async def auto_kill(self, reason: str) -> None:
-        try:
+        with contextlib.suppress(OpError):
             await self.kill(reason)
-        except OpError:
-            pass
 
     async def restart(self) -> dict[str, Any]:
         async with self.lock:

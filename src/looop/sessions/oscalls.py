@@ -7,6 +7,7 @@ a unit test drives the state machine with a fake one and no PTY at all.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -83,10 +84,8 @@ def alive_not_looop(pid: int) -> bool:
 def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
-    try:
+    with contextlib.suppress(Exception):
         _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except Exception:
-        pass
 
 
 class HostOS:
@@ -171,10 +170,8 @@ class HostOS:
         if self.group is not None and not spare:
             self.group.kill()
         for pid in self.contained(spare):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
@@ -235,7 +232,8 @@ class HostOS:
             setsigdef=_RESET_SIGNALS,
         )
 
-    def reap_one(self) -> tuple[int, int] | None:
+    @staticmethod
+    def reap_one() -> tuple[int, int] | None:
         """One ended child as (pid, wait status) without blocking; None when there is none."""
         while True:
             try:
@@ -260,10 +258,8 @@ class HostOS:
 
     def killpg(self, pgid: int, sig: int) -> None:
         """Signal a process group; a group already gone is not an error."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def group_gone(self, pgid: int) -> bool:
         try:
@@ -275,10 +271,8 @@ class HostOS:
         return False
 
     def resize(self, master: int, cols: int, rows: int) -> None:
-        try:
+        with contextlib.suppress(OSError):
             fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(cols, rows))
-        except OSError:
-            pass
 
     def start_reader(
         self,

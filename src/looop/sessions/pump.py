@@ -12,7 +12,7 @@ states or lifecycles: it is told which master to write input to (`use_master` /
 `release_master`) and fed whatever the current run prints. The emulated screen is made when it
 is first needed (output to emulate, a screenshot, a resize), so a worker that never printed
 holds none. What it notes beside the log (its marks, a lost stretch) is outputnotes.py's;
-each attached client's queue is attached.py's.
+each attached client's queue is controlconn.py's.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from looop.sessions.screen import Emulator
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.sessions.attached import AttachClient
+    from looop.sessions.controlconn import AttachClient
     from looop.sessions.evloop import Future, Handle, Loop
 
 
@@ -155,9 +155,8 @@ class Pump:
             if self.log_writer.error is not None:
                 self.stop_writer()
                 return
-        keep = self.log_files - 1
         try:
-            logfiles.shift(self.log_dir, keep)
+            logfiles.shift(self.log_dir, self.log_files - 1)
             fd = logfiles.open_log(self.log_dir)
         except OSError as e:
             self.log_failed(f"output.log rotation failed: {e.strerror}")
@@ -167,12 +166,9 @@ class Pump:
         if self.log_writer is not None:
             self.log_writer.fd = fd  # idle after the flush: its next write goes here
         self.file_size = 0
-        pos = [(os.fstat(fd).st_ino, self.log_size), *self.log_pos][: keep + 1]
-        self.log_pos = pos
-        try:
-            logfiles.write_pos(self.log_dir, pos)
-        except OSError as e:
-            self.log_failed(f"output.pos write failed: {e.strerror}")
+        failed = self.new_part(os.fstat(fd).st_ino)
+        if failed is not None:
+            self.log_failed(f"output.pos write failed: {failed}")
 
     def write_log(self, data: bytes) -> None:
         """`data` to output.log: on the loop at once, or through the writer thread while a
@@ -263,14 +259,20 @@ class Pump:
         st = os.fstat(fd)
         if self.log_pos and self.log_pos[0][0] == st.st_ino:
             self.log_size = self.log_pos[0][1] + st.st_size
-        else:
-            self.log_pos = [(st.st_ino, self.log_size), *self.log_pos][: self.log_files]
-            try:
-                logfiles.write_pos(self.log_dir, self.log_pos)
-            except OSError:
-                pass  # readers take output.log alone: its bytes are there all the same
+        else:  # a failed output.pos: readers take output.log alone, its bytes all there
+            self.new_part(st.st_ino)
         self.file_size = st.st_size
         self.log_fd = fd
+
+    def new_part(self, ino: int) -> str | None:
+        """A new file (inode `ino`) of this run's log starts at its logical size: output.pos
+        says so; why it could not (the strerror)."""
+        self.log_pos = [(ino, self.log_size), *self.log_pos][: self.log_files]
+        try:
+            logfiles.write_pos(self.log_dir, self.log_pos)
+        except OSError as e:
+            return e.strerror or str(e)
+        return None
 
     def check_writer(self) -> None:
         """End the writer thread once output has been quiet for LOG_IDLE_S."""

@@ -309,10 +309,8 @@ def _trimmed(rows: list[str]) -> list[str]:
     return rows[:end]
 
 
-def color_name(color: avt.Color | None) -> str | None:
+def color_name(color: avt.Color) -> str:
     """A cell's colour as a screenshot names it: `idxN` (the palette) or `#rrggbb`."""
-    if color is None:
-        return None
     if isinstance(color, avt.Color.Indexed):
         return f"idx{color[0]}"
     assert isinstance(color, avt.Color.RGB)
@@ -347,19 +345,15 @@ def sgr_color(color: avt.Color | None, base: int) -> list[str]:
     return [str(base + 8), "2", str(color[0]), str(color[1]), str(color[2])]
 
 
+_SGR_FLAGS = {"bold": "1", "faint": "2", "italic": "3", "underline": "4", "blink": "5",
+              "inverse": "7", "strikethrough": "9"}  # fmt: skip
+_CELL_FLAGS = ("bold", "italic", "underline", "inverse")  # what a json cell names
+
+
 def sgr(pen: avt.Pen) -> list[str]:
     if pen.is_default():
         return []
-    flags = (
-        (pen.bold, "1"),
-        (pen.faint, "2"),
-        (pen.italic, "3"),
-        (pen.underline, "4"),
-        (pen.blink, "5"),
-        (pen.inverse, "7"),
-        (pen.strikethrough, "9"),
-    )
-    out = [code for on, code in flags if on]
+    out = [code for attr, code in _SGR_FLAGS.items() if getattr(pen, attr)]
     return out + sgr_color(pen.foreground, 30) + sgr_color(pen.background, 40)
 
 
@@ -386,19 +380,10 @@ def _cells(screen: Screen) -> list[dict[str, Any]]:
                 continue  # the right half of a wide character, or nothing to show
             cell: dict[str, Any] = {"row": y, "col": x, "char": c.char}
             pen = c.pen
-            fg, bg = color_name(pen.foreground), color_name(pen.background)
-            if fg:
-                cell["fg"] = fg
-            if bg:
-                cell["bg"] = bg
-            for key, on in (
-                ("bold", pen.bold),
-                ("italic", pen.italic),
-                ("underline", pen.underline),
-                ("inverse", pen.inverse),
-            ):
-                if on:
-                    cell[key] = True
+            for key, color in (("fg", pen.foreground), ("bg", pen.background)):
+                if color is not None:
+                    cell[key] = color_name(color)
+            cell.update((key, True) for key in _CELL_FLAGS if getattr(pen, key))
             if c.char != " " or len(cell) > 3:
                 cells.append(cell)
     return cells

@@ -90,10 +90,6 @@ def log_size(sdir: Path) -> int:
     return 0 if got is None else got[0]
 
 
-def read_note(sdir: Path) -> str | None:
-    return store.read_text(sdir / NOTE)
-
-
 # -- the Session view ---------------------------------------------------------------------
 
 
@@ -379,13 +375,12 @@ def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
     if not _remove_dir(sdir) and sdir.exists():
         return False
     if kept:
-        try:
+        # failed: the logs wait in `hold` (a dot dir no listing shows); the run goes on
+        with contextlib.suppress(OSError):
             (sdir / DIR).mkdir(parents=True, mode=0o700, exist_ok=True)
             for _src, n in kept:
                 os.rename(hold / f"{LOG}.{n}", sdir / DIR / f"{LOG}.{n}")
             hold.rmdir()
-        except OSError:
-            pass  # the logs wait in `hold` (a dot dir no listing shows); the run goes on
     return True
 
 

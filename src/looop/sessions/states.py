@@ -25,19 +25,12 @@ class SessionState(StrEnum):
 LIVE = frozenset({SessionState.STARTING, SessionState.RUNNING})
 TERMINAL = frozenset({SessionState.EXITED, SessionState.KILLED})
 
-# RUNNING → RUNNING is a restart: a new child, a new run. Nothing leaves a terminal state.
-TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    s: frozenset() if s in TERMINAL else frozenset({SessionState.RUNNING, *TERMINAL})
-    for s in SessionState
-}
-
-
-# The same tables over the plain strings: the book looks states up here, so a forked supervisor
-# never runs enum's own machinery (`SessionState(x)`, `.value`) on its path.
+# The tables over the plain strings: the book looks states up here, so a forked supervisor
+# never runs enum's own machinery (`SessionState(x)`, `.value`) on its path. RUNNING → RUNNING
+# is a restart: a new child, a new run. Nothing leaves a terminal state.
 _BY_VALUE: dict[str, SessionState] = {s._value_: s for s in SessionState}
-_ALLOWED: dict[str, frozenset[str]] = {
-    old._value_: frozenset(n._value_ for n in news) for old, news in TRANSITIONS.items()
-}
+_ENDS = frozenset(s._value_ for s in TERMINAL)
+_ALLOWED = {v: frozenset() if v in _ENDS else _ENDS | {"running"} for v in _BY_VALUE}
 _LIVE_VALUES = frozenset(s._value_ for s in LIVE)
 
 

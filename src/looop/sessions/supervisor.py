@@ -65,6 +65,16 @@ def _stamp() -> str:
     return utc_stamp_ms(time.time())
 
 
+def say(fd: int | None, line: str) -> None:
+    """A readiness line to its starter (who may no longer wait for it), then the fd closed."""
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (line.replace("\n", " ") + "\n").encode())
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
 def _pid_start() -> int | None:
     """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
     fields = stat_fields(os.getpid())
@@ -115,12 +125,7 @@ class Supervisor:
 
     def ready(self, line: str) -> None:
         fd, self.ready_fd = self.ready_fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        say(fd, line)
 
     # ---- startup
     def take_lock(self) -> bool:
@@ -303,7 +308,7 @@ class Supervisor:
             return 1
         finally:
             if self.sock_watch is not None:  # no SIGIO once the loop's handler is gone
-                self.sock_watch.close()
+                self.sock_watch.unwatch()
             loop.close()
             if self.control is not None:
                 self.control.close_server()
@@ -321,10 +326,8 @@ class Supervisor:
 def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
-        try:
+        with contextlib.suppress(OSError):
             os.dup2(fd, target)
-        except OSError:
-            pass
     if fd > 2:
         os.close(fd)
 
@@ -377,18 +380,12 @@ def detach(ready_fd: int | None) -> bool:
     """Double fork: the spawner waits for this intermediate, which exits at once; the
     supervisor (its child, the one this returns True in) is adopted by init and is never a
     session leader. False (said on `ready_fd`) when it cannot fork."""
-    try:
+    with contextlib.suppress(OSError):
         os.setsid()
-    except OSError:
-        pass
     try:
         pid = os.fork()
     except OSError as e:
-        if ready_fd is not None:
-            try:
-                os.write(ready_fd, f"err cannot fork: {e.strerror}\n".encode())
-            except OSError:
-                pass
+        say(ready_fd, f"err cannot fork: {e.strerror}")
         return False
     if pid > 0:
         os._exit(0)
@@ -451,23 +448,14 @@ def end_orphans(deadline: float) -> None:
     """Kill every child of this process but looop's own, with all below it, until none is
     left (the orphans of a child killed come back to this subreaper) or the deadline."""
     while True:
-        _reap()
+        while HostOS.reap_one() is not None:
+            pass
         left = [p for p in children() if alive_not_looop(p)]
         if not left or time.monotonic() >= deadline:
             return
         for p in left:
             signal_tree(p, signal.SIGKILL)
         time.sleep(PAUSE_S)
-
-
-def _reap() -> None:
-    while True:
-        try:
-            got, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if got == 0:
-            return
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from looop.home import logfiles
 from looop.sessions.control import MAX_SIZE
+from looop.sessions.hostnames import options
 
 
 class Args:
@@ -13,7 +14,7 @@ class Args:
     tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
 
     def __init__(self, argv: list[str]) -> None:
-        opts, self.cmd = _options(argv)
+        opts, self.cmd = options(argv)
         num = {k: int(v) for k, v in opts.items() if v.isdecimal()}
         ms = {k: v / 1000.0 for k, v in num.items() if v > 0}  # the `-ms` ones: 0 is none
         self.sid, self.root = opts.get("--id", ""), opts.get("--root", "")
@@ -41,29 +42,3 @@ class Args:
         self.restarts = num.get("--restarts", 0)  # counted before this supervisor (a lost one's)
         cause = "".join(c for c in opts.get("--last-cause", "") if c.isprintable())
         self.last_cause = cause[:300] or None  # … and why the last of them happened
-
-
-def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """`--flag value` (or `--flag=value`, or a bare `--flag`) pairs, and the command."""
-    opts: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--":
-            return opts, argv[i + 1 :]
-        if not a.startswith("--"):
-            return opts, argv[i:]
-        if "=" in a:
-            key, value = a.split("=", 1)
-            i += 1
-        else:
-            key = a
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            if nxt is None or nxt.startswith("--"):
-                value = ""
-                i += 1
-            else:
-                value = nxt
-                i += 2
-        opts[key] = value  # an unknown one is never read
-    return opts, []

@@ -4,6 +4,7 @@ sweeps, and `socket` would load selectors into every one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from typing import Any
@@ -90,16 +91,12 @@ def _sweep_folder(folder: str, older_than: float | None) -> int:
         if listening is not None and path in listening:
             continue  # a live supervisor's: knocking to learn it would wake it for nothing
         if _dead_socket(path):
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
                 removed += 1
-            except OSError:
-                pass
     if folder_old:
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(folder)  # refused while anything is in it
-        except OSError:
-            pass
     return removed
 
 

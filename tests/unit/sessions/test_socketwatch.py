@@ -89,7 +89,7 @@ def test_an_idle_watch_sets_no_timer_and_a_neighbour_s_removal_binds_nothing(
     loop.fire()
     loop.timers.pop()[1]()
     assert control.rebinds == 0 and loop.timers == []
-    watch.close()
+    watch.unwatch()
 
 
 def test_the_name_removed_brings_a_look_soon_which_binds_again(
@@ -101,7 +101,7 @@ def test_the_name_removed_brings_a_look_soon_which_binds_again(
     assert [d for d, _ in loop.timers] == [SETTLE_S]
     loop.timers.pop()[1]()
     assert control.rebinds == 1 and loop.timers == []  # watched again: still no timer
-    watch.close()
+    watch.unwatch()
 
 
 def test_the_folder_removed_brings_a_look_and_the_new_folder_is_watched(
@@ -118,7 +118,7 @@ def test_the_folder_removed_brings_a_look_and_the_new_folder_is_watched(
     (tmp_path / "home" / "mine.sock").unlink()  # the new folder is watched
     loop.fire()
     assert [d for d, _ in loop.timers] == [SETTLE_S]
-    watch.close()
+    watch.unwatch()
 
 
 def test_a_finishing_session_binds_nothing_again(tmp_path: Path, sigio_told: int) -> None:
@@ -127,7 +127,7 @@ def test_a_finishing_session_binds_nothing_again(tmp_path: Path, sigio_told: int
     loop.fire()
     loop.timers.pop()[1]()
     assert control.rebinds == 0 and loop.timers == []
-    watch.close()
+    watch.unwatch()
 
 
 def test_a_folder_that_cannot_be_watched_falls_back_to_a_slow_look(
@@ -142,4 +142,4 @@ def test_a_folder_that_cannot_be_watched_falls_back_to_a_slow_look(
     (tmp_path / "missing" / "mine.sock").unlink()
     loop.fire()
     assert [d for d, _ in loop.timers] == [SETTLE_S]
-    watch.close()
+    watch.unwatch()
