@@ -134,7 +134,7 @@ SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +r
 SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json
 USAGE_WINDOWS = ".usage-windows.json"  # accounts at their usage limit (home/usagewindows)
 USAGE_HELD = "scheduled"  # a start held for its account's reset: scheduled/<id>.json
-PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/limited), in <data>
+PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/alerts), in <data>
 LIMIT_SCHEDULE = "provider-limit"  # its one-shot wake at the reset: schedules/<this>.json
 
 

@@ -130,7 +130,7 @@ def spent(data: str) -> dict[str, Spend]:
         rec = w.get("recorded", 0)
         usd = rec / 1_000_000 if isinstance(rec, int) else 0.0
         out[wid] = Spend(wid, usd, cli, m if isinstance(m, str) else None)
-    # what a worker no CLI record meters said it spent (loop/reported.py): its own reports
+    # what a worker no CLI record meters said it spent (loop/clirecords.py): its own reports
     for wid, r in (told if isinstance(told, dict) else {}).items():
         n = r.get("micros") if isinstance(r, dict) else None
         if isinstance(n, int) and n > 0:

@@ -89,7 +89,7 @@ def _streak(backoff: dict[str, Any] | None) -> int:
 
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
-    """The runner's provider usage limit still waited out (loop/limited), else None."""
+    """The runner's provider usage limit still waited out (loop/alerts), else None."""
     rec = _read_obj(_at(data, where.PROVIDER_LIMIT))
     if not rec:
         return None
