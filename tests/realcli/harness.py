@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -221,6 +223,19 @@ class Rig:
         cfg = {"default": self.cli, "runners": {self.cli: dict(PRESETS[self.cli])}, **extra}
         self.ctx.paths.config.write_text(json.dumps(cfg, indent=2) + "\n")
 
+    def looop(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The looop CLI as a user types it, against this data dir."""
+        env = {**self.ctx.env, "LOOOP_DATA_DIR": str(self.ctx.paths.data), "PAGER": "cat"}
+        return subprocess.run(
+            [sys.executable, "-m", "looop", *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def output_log(self, run_id: str | None) -> str:
         assert run_id, "the beat made no run"
         return (self.ctx.paths.run_dir(run_id) / "output.log").read_text()
@@ -321,3 +336,11 @@ def answer_first_run_prompts(rig: Rig) -> None:
     settings = rig.home / ".claude" / "settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"skipDangerousModePermissionPrompt": True}, indent=2) + "\n")
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in `repo`; its stdout (a failure fails the test)."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout

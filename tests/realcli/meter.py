@@ -10,7 +10,6 @@ from looop.sessions.client import expect, send, send_keys
 from looop.spend.prices import lookup_price, price_table, price_tokens
 from tests.realcli.harness import Rig
 from tests.realcli.test_resume import _await, _screen
-from tests.realcli.test_workers_tui import _looop
 
 # what the harness's opencode config charges per 1M tokens for its scripted model
 OPENCODE_RATES = {"input": 3.0, "output": 15.0}
@@ -58,7 +57,7 @@ class Meter:
         self.rig, self.sid, self.marker = rig, sid, marker
 
     def metered(self) -> float:
-        done = _looop(self.rig, "tick")
+        done = self.rig.looop("tick")
         assert done.returncode == 0, done.stderr
         return sum(float(str(r["cost_usd"])) for r in worker_rows(self.rig, self.sid))
 

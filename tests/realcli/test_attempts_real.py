@@ -8,10 +8,9 @@ codex's change as `land` does and stops claude's, its branch kept."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from looop.runners.presets import PRESETS
 from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
-from tests.realcli.harness import _CONFIGURE, Rig, answer_first_run_prompts
+from tests.realcli.harness import _CONFIGURE, Rig, answer_first_run_prompts, git
 from tests.realcli.model_server import PROBE_MARK
 
 RigFor = Callable[[str], Rig]
@@ -33,35 +32,15 @@ STEPS = {  # per API: claude speaks Anthropic's messages, codex OpenAI's respons
 }
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=True
-    )
-    return done.stdout
-
-
 def _repo(at: Path) -> Path:
     at.mkdir()
-    _git(at, "init", "-q", "-b", "main")
-    _git(at, "config", "user.email", "human@example.test")
-    _git(at, "config", "user.name", "A Human")
+    git(at, "init", "-q", "-b", "main")
+    git(at, "config", "user.email", "human@example.test")
+    git(at, "config", "user.name", "A Human")
     (at / "app.py").write_text("def f(x):\n    return x\n")
-    _git(at, "add", "app.py")
-    _git(at, "commit", "-qm", "start")
+    git(at, "add", "app.py")
+    git(at, "commit", "-qm", "start")
     return at
-
-
-def _looop(rig: Rig, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**rig.ctx.env, "LOOOP_DATA_DIR": str(rig.ctx.paths.data), "PAGER": "cat"}
-    return subprocess.run(
-        [sys.executable, "-m", "looop", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _until(cond: Callable[[], object], secs: float, what: str, root: Path) -> None:
@@ -78,7 +57,8 @@ def test_claude_and_codex_attempt_one_task_and_the_human_lands_one(
     rig_for: RigFor, tmp_path: Path
 ) -> None:
     rig = rig_for("claude")
-    rig.ctx.env.update(_CONFIGURE["codex"](rig.home, rig.server))  # one home, both CLIs
+    env = {**rig.ctx.env, **_CONFIGURE["codex"](rig.home, rig.server)}  # one home, both CLIs
+    rig.ctx = replace(rig.ctx, env=env)
     answer_first_run_prompts(rig)
     answer_first_run_prompts(Rig("codex", rig.server, rig.ctx, rig.home))
     runners = {cli: dict(PRESETS[cli]) for cli in ("claude", "codex")}
@@ -90,40 +70,44 @@ def test_claude_and_codex_attempt_one_task_and_the_human_lands_one(
     with (rig.home / ".codex" / "config.toml").open("a") as f:  # as a user's first trust
         f.write(f'\n[projects."{repo}"]\ntrust_level = "trusted"\n')
     rig.server.worker_steps_by_api = STEPS
-    base = _git(repo, "rev-parse", "main").strip()
+    base = git(repo, "rev-parse", "main").strip()
 
-    started = _looop(
-        rig, "worker", "start", "fix", f"{PROBE_MARK} Make f double its argument.",
+    started = rig.looop(
+        "worker", "start", "fix", f"{PROBE_MARK} Make f double its argument.",
         "--repo", str(repo), "--attempts", "claude,codex",
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     try:
         for n in (1, 2):  # each commits its own change on its own branch
             branch = f"looop/fix.{n}"
-            _until(lambda b=branch: _git(repo, "rev-parse", b).strip() != base, 240, branch, root)
+
+            def moved(b: str = branch) -> bool:
+                return git(repo, "rev-parse", b).strip() != base
+
+            _until(moved, 240, branch, root)
 
         def picked() -> bool:  # the beat looks at their screens; `needs` says what it found
-            assert _looop(rig, "tick").returncode == 0
-            return "2 attempts ended: pick one" in _looop(rig, "needs").stdout
+            assert rig.looop("tick").returncode == 0
+            return "2 attempts ended: pick one" in rig.looop("needs").stdout
 
         _until(picked, 150, "both attempts to wait at their prompts", root)
-        shown = _looop(rig, "review", "fix")
+        shown = rig.looop("review", "fix")
         assert shown.returncode == 0, shown.stderr
         rows = {ln.split()[0]: ln.split() for ln in shown.stdout.splitlines() if "fix." in ln}
         assert [rows[f"fix.{n}"][1] for n in (1, 2)] == ["waiting", "waiting"], shown.stdout
         assert all(rows[f"fix.{n}"][3:6] == ["1", "+1", "-1"] for n in (1, 2)), shown.stdout
-        differ = _looop(rig, "worker", "diff", "fix.1", "fix.2")
+        differ = rig.looop("worker", "diff", "fix.1", "fix.2")
         assert "-    return x * 2" in differ.stdout and "+    return x + x" in differ.stdout
 
-        landed = _looop(rig, "land", "fix", "--pick", "2")
+        landed = rig.looop("land", "fix", "--pick", "2")
         assert landed.returncode == 0, landed.stderr + landed.stdout
         assert "landed worker fix.2" in landed.stdout
         assert (repo / "app.py").read_text() == "def f(x):\n    return x + x\n"  # codex's
         _until(lambda: not get_session(root, "fix.1").alive, 30, "claude's attempt to stop", root)
-        assert _git(repo, "log", "-1", "--format=%s", "looop/fix.1").strip() == "double by product"
+        assert git(repo, "log", "-1", "--format=%s", "looop/fix.1").strip() == "double by product"
         journal = rig.ctx.paths.journal.read_text()
         assert "picked attempt fix.2 of fix; the others: fix.1 waiting" in journal, journal
-        assert "pick one" not in _looop(rig, "needs").stdout
+        assert "pick one" not in rig.looop("needs").stdout
     finally:
         for n in (1, 2):
             if get_session(root, f"fix.{n}").alive:

@@ -23,7 +23,6 @@ from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
 from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
-from tests.realcli.test_workers_tui import _looop
 
 RigFor = Callable[[str], Rig]
 NOTE = "looop started you again on this same conversation"
@@ -112,11 +111,11 @@ def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb:
         before = len(rig.server.model_calls())
 
         if verb == "restart":
-            done = _looop(rig, "restart", sid)
+            done = rig.looop("restart", sid)
             assert done.returncode == 0, done.stderr
             assert f"resumed {sid} on conversation {conv}" in done.stdout
         else:
-            done = _looop(rig, "up")
+            done = rig.looop("up")
             assert done.returncode == 0, done.stderr
             assert f"resumed worker {sid}" in done.stdout, done.stdout
         assert get_session(root, sid).alive
@@ -137,6 +136,6 @@ def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb:
         assert read_record(ctx, sid) == rec  # the same conversation, recorded once
     finally:
         if verb == "up":
-            _looop(rig, "down", "--keep-workers")
+            rig.looop("down", "--keep-workers")
         if get_session(root, sid).alive:
             kill(root, sid)

@@ -30,7 +30,6 @@ from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.meter import Meter, worker_rows
 from tests.realcli.test_resume import NOTE, _await, _reboot, _screen
-from tests.realcli.test_workers_tui import _looop
 
 RigFor = Callable[[str], Rig]
 
@@ -156,11 +155,11 @@ def test_resumed_worker_sends_its_earlier_turns(
         before = len(rig.server.model_calls())
 
         if verb == "restart":
-            done = _looop(rig, "restart", sid)
+            done = rig.looop("restart", sid)
             assert done.returncode == 0, done.stderr
             assert f"resumed {sid} on conversation {conv}" in done.stdout, done.stdout
         else:
-            done = _looop(rig, "up")
+            done = rig.looop("up")
             assert done.returncode == 0, done.stderr
             assert f"resumed worker {sid}" in done.stdout, done.stdout
         assert get_session(root, sid).alive
@@ -201,7 +200,7 @@ def test_resumed_worker_sends_its_earlier_turns(
             meter.another_turn(mid)
     finally:
         if verb == "up":
-            _looop(rig, "down", "--keep-workers")
+            rig.looop("down", "--keep-workers")
         if get_session(root, sid).alive:
             kill(root, sid)
         _kill_left_behind(rig.home)

@@ -7,8 +7,6 @@ branch holds both commits, and the journal and events.jsonl say each step, in or
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +17,7 @@ import pytest
 from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
 from tests.helpers import said
-from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.harness import Rig, answer_first_run_prompts, git
 from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
 
@@ -36,36 +34,15 @@ STEPS = [
 ]
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=True
-    )
-    return done.stdout
-
-
 def _repo(at: Path) -> Path:
     at.mkdir()
-    _git(at, "init", "-q", "-b", "main")
-    _git(at, "config", "user.email", "human@example.test")  # the worker's commits use it too
-    _git(at, "config", "user.name", "A Human")
+    git(at, "init", "-q", "-b", "main")
+    git(at, "config", "user.email", "human@example.test")  # the worker's commits use it too
+    git(at, "config", "user.name", "A Human")
     (at / "README.md").write_text("a project\n")
-    _git(at, "add", "README.md")
-    _git(at, "commit", "-qm", "start")
+    git(at, "add", "README.md")
+    git(at, "commit", "-qm", "start")
     return at
-
-
-def _looop(rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
-    """The looop CLI as the human types it, against this data dir."""
-    env = {**rig.ctx.env, "LOOOP_DATA_DIR": str(rig.ctx.paths.data), "PAGER": "cat"}
-    return subprocess.run(
-        [sys.executable, "-m", "looop", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _until(cond: Callable[[], object], secs: float, what: str, rig: Rig) -> None:
@@ -78,7 +55,7 @@ def _until(cond: Callable[[], object], secs: float, what: str, rig: Rig) -> None
 
 
 def _pending_asks(rig: Rig) -> list[dict[str, object]]:
-    done = _looop(rig, "asks", "--json")
+    done = rig.looop("asks", "--json")
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     items = got if isinstance(got, list) else got.get("asks", [])
@@ -123,19 +100,19 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(
     _trust(rig, Path(f"{root}.work") / "checkouts" / WID)
     rig.server.worker_steps = list(STEPS)
     brief = f"{PROBE_MARK} Add a greet() function, then ask to land it."
-    started = _looop(rig, "worker", "start", WID, brief, "--repo", str(repo), *box)
+    started = rig.looop("worker", "start", WID, brief, "--repo", str(repo), *box)
     assert started.returncode == 0, started.stderr
     assert (root / "sandbox" / WID / "srt.json").is_file() == boxed
     try:
         first = _the_ask(rig, "ready to land?")
-        shown = _looop(rig, "review", WID)
+        shown = rig.looop("review", WID)
         assert shown.returncode == 0, shown.stderr
         assert "greet.py" in shown.stdout and '+    return "helo"' in shown.stdout, shown.stdout
         assert "add greet" in shown.stdout
 
-        sent = _looop(rig, "review", WID, "--comment", "greet.py:2", COMMENT, "--send")
+        sent = rig.looop("review", WID, "--comment", "greet.py:2", COMMENT, "--send")
         assert sent.returncode == 0, sent.stderr
-        told = _looop(rig, "answer", first, "no")
+        told = rig.looop("answer", first, "no")
         assert told.returncode == 0, told.stderr
 
         second = _the_ask(rig, "fixed the review comment; ready to land?")
@@ -143,23 +120,23 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(
         assert any(
             COMMENT in c.text() and "greet.py:2" in c.text() for c in rig.server.model_calls()
         )
-        again = _looop(rig, "review", WID)
+        again = rig.looop("review", WID)
         assert '+    return "hello"' in again.stdout and "fix the greeting typo" in again.stdout
         assert COMMENT in again.stdout  # the round sent shows in the review
 
-        approved = _looop(rig, "answer", second, "yes")
+        approved = rig.looop("answer", second, "yes")
         assert approved.returncode == 0, approved.stderr
-        landed = _looop(rig, "land", WID, "--ff")
+        landed = rig.looop("land", WID, "--ff")
         assert landed.returncode == 0, landed.stderr + landed.stdout
         assert f"landed worker {WID}: looop/{WID} fast-forwarded into main" in landed.stdout
     finally:
         if get_session(root, WID).alive:
             kill(root, WID)
 
-    subjects = _git(repo, "log", "--format=%s", "main").split("\n")
+    subjects = git(repo, "log", "--format=%s", "main").split("\n")
     assert subjects[:3] == ["fix the greeting typo", "add greet", "start"], subjects
     assert (repo / "greet.py").read_text() == 'def greet():\n    return "hello"\n'
-    tip = _git(repo, "rev-parse", "main").strip()
+    tip = git(repo, "rev-parse", "main").strip()
     journal = ctx.paths.journal.read_text()
     steps = [
         f"start-worker {WID}",

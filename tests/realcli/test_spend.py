@@ -22,7 +22,6 @@ from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.meter import Meter, evidence, expected, worker_rows
 from tests.realcli.test_resume import _await, _reboot, _screen
 from tests.realcli.test_resume_named import _kill_left_behind
-from tests.realcli.test_workers_tui import _looop
 
 RigFor = Callable[[str], Rig]
 
@@ -32,7 +31,7 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
     rig = rig_for("claude")
     answer_first_run_prompts(rig)
     root, sid = rig.ctx.paths.data, "m-budget"
-    done = _looop(rig, "worker", "start", sid, "--budget", "0.001", "Greet. ECHO:brief42")
+    done = rig.looop("worker", "start", sid, "--budget", "0.001", "Greet. ECHO:brief42")
     assert done.returncode == 0, done.stderr
     try:
         code, _, _ = expect(
@@ -43,25 +42,25 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
         assert pid is not None
 
         def paused() -> bool:
-            assert _looop(rig, "tick").returncode == 0
+            assert rig.looop("tick").returncode == 0
             return held(pid)
 
         try:
             _await(paused, 60, "the worker over its budget to be paused")
         except AssertionError as e:  # what the beat metered, and what the CLI wrote
-            row = json.loads(_looop(rig, "ls", "--json").stdout)
+            row = json.loads(rig.looop("ls", "--json").stdout)
             raise AssertionError(f"{e}; ls {row}; {evidence(rig)}") from None
-        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        rows = json.loads(rig.looop("ls", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert row["health"] == "over budget" and row["spend_usd"] >= 0.001
         # a further beat does not say it twice
-        assert _looop(rig, "tick").returncode == 0
+        assert rig.looop("tick").returncode == 0
         said = rig.ctx.paths.events.read_text().count('"worker_over_budget"')
         assert said == 1
-        done = _looop(rig, "worker", "continue", sid, "--budget", "100")
+        done = rig.looop("worker", "continue", sid, "--budget", "100")
         assert done.returncode == 0, done.stderr
         assert not held(pid)
-        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        rows = json.loads(rig.looop("ls", "--json").stdout)
         assert next(r for r in rows if r["id"] == sid)["health"] != "over budget"
     finally:
         if get_session(root, sid).alive:
@@ -94,7 +93,7 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
         n1 = meter.turns()
         _reboot(root, sid)
         _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too (codex's)
-        done = _looop(rig, "restart", sid)
+        done = rig.looop("restart", sid)
         assert done.returncode == 0, done.stderr
         assert f"resumed {sid}" in done.stdout, done.stdout
         # the resumed run's first turn (the note) metered: it is over, the TUI waits again
@@ -102,10 +101,10 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
         assert mid > first
         both = meter.another_turn(mid)
         # `looop cost --by worker` shows it; a worker's own report is not counted again
-        done = _looop(rig, "cost", "report", "session", sid, rig.ctx.config().default, "9.99")
+        done = rig.looop("cost", "report", "session", sid, str(rig.ctx.config().default), "9.99")
         assert done.returncode == 0, done.stderr
         assert "not counted again" in done.stdout
-        rep = json.loads(_looop(rig, "cost", "--by", "worker", "--json").stdout)
+        rep = json.loads(rig.looop("cost", "--by", "worker", "--json").stdout)
         got = {g["key"]: g["usd"] for g in rep["groups"]}
         assert abs(got[sid] - both) < 1e-5
     finally:
@@ -199,13 +198,13 @@ def test_a_budget_given_through_the_api_or_mcp_holds_the_worker(
         assert pid is not None
 
         def at_budget() -> bool:
-            assert _looop(rig, "tick").returncode == 0
+            assert rig.looop("tick").returncode == 0
             if policy == "stop":
                 return not get_session(root, sid).alive
             return held(pid)
 
         _await(at_budget, 60, f"the worker over its budget to be {policy}ped")
-        rows = json.loads(_looop(rig, "ls", "--all", "--json").stdout)
+        rows = json.loads(rig.looop("ls", "--all", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert row["spend_usd"] >= 0.001
         said = [
@@ -257,7 +256,7 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
         assert want > 0
 
         def metered() -> float:
-            done = _looop(rig, "tick")
+            done = rig.looop("tick")
             assert done.returncode == 0, done.stderr
             return sum(float(str(r["cost_usd"])) for r in worker_rows(rig, sid))
 
@@ -265,7 +264,7 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
             _await(lambda: abs(metered() - want) < 1e-5, 60, f"the boxed {cli}'s spend metered")
         except AssertionError as e:
             raise AssertionError(f"{e}: metered {metered()}; {evidence(rig)}") from None
-        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        rows = json.loads(rig.looop("ls", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert abs(row["spend_usd"] - want) < 1e-5
     finally:

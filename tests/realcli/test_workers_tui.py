@@ -4,8 +4,6 @@ a clean kill."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,20 +71,6 @@ def _assert_gone(root: Path, sid: str, cli: str) -> None:
         assert s.state == "killed", s
 
 
-def _looop(rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
-    """The looop CLI as a user types it, against this data dir."""
-    env = {**rig.ctx.env, "LOOOP_DATA_DIR": str(rig.ctx.paths.data)}
-    return subprocess.run(
-        [sys.executable, "-m", "looop", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("cli", ["claude", "pi"])
 def test_real_tui_runs_as_a_worker(rig_for: RigFor, cli: str) -> None:
@@ -131,22 +115,22 @@ def test_real_tui_driven_with_the_looop_verbs(rig_for: RigFor, cli: str) -> None
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"v-{cli}"
     _start(rig, sid)
     try:
-        shot = _looop(rig, "shot", sid)
+        shot = rig.looop("shot", sid)
         assert shot.returncode == 0, shot.stderr
         assert "ANSWER:brief42" in shot.stdout and FOOTER[cli] in shot.stdout
 
-        sent = _looop(rig, "send", "-n", sid, "ECHO:third99")
+        sent = rig.looop("send", "-n", sid, "ECHO:third99")
         assert sent.returncode == 0, sent.stderr
         code, _, _ = expect(root, sid, r"ECHO:third99", screen=True, timeout_s=20, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
-        keyed = _looop(rig, "key", sid, "Enter")
+        keyed = rig.looop("key", sid, "Enter")
         assert keyed.returncode == 0, keyed.stderr
         code, _, _ = expect(
             root, sid, r"ANSWER:third99", screen=True, timeout_s=60, clock=ctx.clock
         )
         assert code == 0, _screen(root, sid)
 
-        killed = _looop(rig, "kill", sid, "--reason", "test over")
+        killed = rig.looop("kill", sid, "--reason", "test over")
         assert killed.returncode == 0, killed.stderr
         assert f"kill-worker {sid} · test over" in ctx.paths.journal.read_text()
     finally:
