@@ -63,14 +63,6 @@ def worker_way(ctx: Ctx, sid: str) -> Backend:
     return far if far is not None else here(ctx)
 
 
-def _not_in_a_pod(far: HostedKube | None, sid: str, verb: str, instead: str) -> None:
-    if far is not None:
-        raise LooopError(
-            f"worker {sid} runs in a Kubernetes Job on host {far.host.name}: `looop {verb}` "
-            f"does not reach it — {instead}"
-        )
-
-
 def _argv_again(c: click.Context) -> list[str]:
     """The verb's argv as parsed (options first, then `--` and the arguments), so the host
     runs exactly what was asked."""
@@ -162,7 +154,11 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 def restart_cmd(sid: str, as_json: bool) -> None:
     ctx, target = session_of(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
-    _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
+    if far is not None:
+        raise LooopError(
+            f"worker {target} runs in a Kubernetes Job on host {far.host.name}: `looop restart` "
+            f"does not reach it — kill it and start it again (`looop kill {target}`)"
+        )
     done = restart_worker(ctx, ctx.knobs(), target)
     if done is not None:
         conv = done.get("conversation")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -71,16 +70,6 @@ def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None
     _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
-def _reason_opt(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option(
-        "--reason",
-        type=click.Choice(list(REASONS)),
-        default=default,
-        show_default=True,
-        help="Why: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items()) + ".",
-    )
-
-
 # `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
 for _verb, _why, _help in (
     ("archive", "done", "Move goals/ID.md to goals/archive/, saying why."),
@@ -89,7 +78,13 @@ for _verb, _why, _help in (
 
     @goal_group.command(_verb, help=_help)
     @click.argument("goal_id", shell_complete=idcomplete.goals)
-    @_reason_opt(_why)
+    @click.option(
+        "--reason",
+        type=click.Choice(list(REASONS)),
+        default=_why,
+        show_default=True,
+        help="Why: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items()) + ".",
+    )
     @JOURNAL_OPT
     def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
         _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
@@ -205,7 +200,12 @@ def sensor_list(as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     sandbox = _shell_sandbox(ctx)
     for s in scripts:
-        by, sandboxed = _provenance(ctx, s, sandbox)
+        try:  # who wrote it: human, decision, edited (a human's, changed since) or unknown
+            content: bytes | None = store.read_regular(s)
+        except OSError:
+            content = None
+        by = provenance.who(ctx.paths, provenance.SENSOR, s.stem, content)
+        sandboxed = by != provenance.HUMAN and (sandbox is None or sandbox.on)
         got = read_reading(str(ctx.paths.snapshots), f"sensor-{s.stem}")
         signal: Any = got.signal if got.is_json else None
         shown = "(not run yet)"
@@ -236,17 +236,6 @@ def _shell_sandbox(ctx: Ctx) -> SandboxPolicy | None:
     """shell_policy's sandbox, which every sensor but a human's runs under; None: the config
     cannot be read (such a sensor then does not run)."""
     return from_config(ctx, lambda cfg: cfg.shell_policy.sandbox, None)
-
-
-def _provenance(ctx: Ctx, script: Path, sandbox: SandboxPolicy | None) -> tuple[str, bool]:
-    """Who wrote it (human, decision, edited — a human's, changed since — or unknown) and
-    whether the beat runs it inside the sandbox (None for one that does not run at all)."""
-    try:
-        content: bytes | None = store.read_regular(script)
-    except OSError:
-        content = None
-    by = provenance.who(ctx.paths, provenance.SENSOR, script.stem, content)
-    return by, by != provenance.HUMAN and (sandbox is None or sandbox.on)
 
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
