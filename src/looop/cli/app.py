@@ -10,7 +10,7 @@ import copy
 import math
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -20,6 +20,7 @@ import click
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.core.events import Emitter
+from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.config import Config
 from looop.home.errors import LooopError
@@ -45,6 +46,30 @@ def from_config(ctx: Ctx, read: Callable[[Config], T], default: T) -> T:
         return read(ctx.config())
     except LooopError:
         return default
+
+
+def show_rows(
+    rows: Sequence[Any],
+    as_json: bool,
+    empty: str,
+    line: Callable[[Any], str],
+    head: str | None = None,
+    **dump: Any,
+) -> bool:
+    """A list verb's output: one JSON array (`dump`: jsonio.dumps's keywords), else `empty`
+    when there are none, else `head` and a line per row. True when rows were listed as text
+    (a verb's closing note follows them)."""
+    if as_json:
+        click.echo(jsonio.dumps(rows, **dump))
+        return False
+    if not rows:
+        click.echo(empty)
+        return False
+    if head is not None:
+        click.echo(head)
+    for r in rows:
+        click.echo(line(r))
+    return True
 
 
 def progress_line(stream: TextIO = sys.stderr) -> Callable[[str], None]:

@@ -18,24 +18,13 @@ from looop.home.store import NotRegular
 from looop.home.terminal import line_for_terminal
 
 # A write or read the user can fix (a path, space, permissions): one line, not a crash.
-_USER_ERRNOS = frozenset(
-    {
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.ENOTDIR,
-        errno.EISDIR,
-        errno.ENAMETOOLONG,
-        errno.ELOOP,
-        errno.EMFILE,
-        errno.ENFILE,
-        errno.EIO,
-        errno.EEXIST,  # a file stands where looop makes a directory
-        errno.ENOENT,  # a directory on the way is gone, or cannot hold files (/proc)
-    }
+# EEXIST: a file stands where looop makes a directory; ENOENT: a directory on the way is
+# gone, or cannot hold files (/proc)
+_ERRNO_NAMES = (
+    "EROFS EACCES EPERM ENOSPC EDQUOT ENOTDIR EISDIR ENAMETOOLONG ELOOP EMFILE ENFILE EIO EEXIST "
+    "ENOENT"
 )
+_USER_ERRNOS = frozenset(getattr(errno, name) for name in _ERRNO_NAMES.split())
 
 
 def fail(msg: str, code: int = 1) -> NoReturn:

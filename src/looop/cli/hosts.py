@@ -5,11 +5,12 @@ the home runs on a host, is cli/satellite.py. See docs/HOSTS.md and docs/KUBERNE
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 import looop
-from looop.cli.app import from_config, make_ctx, progress_line
+from looop.cli.app import from_config, make_ctx, progress_line, show_rows
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote import hosts as reg
@@ -27,16 +28,7 @@ host_group = click.Group(
 )
 
 
-_KUBE_ONLY = (
-    "image",
-    "kubeconfig",
-    "secret_env",
-    "cpu",
-    "memory",
-    "deadline",
-    "ttl",
-    "pod_template",
-)
+_KUBE_ONLY = "image kubeconfig secret_env cpu memory deadline ttl pod_template"
 
 
 @host_group.command(
@@ -82,7 +74,7 @@ def host_add(
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
     if not url.startswith("k8s://"):
-        extra = [k for k in _KUBE_ONLY if given.get(k) is not None]
+        extra = [k for k in _KUBE_ONLY.split() if given.get(k) is not None]
         if extra:
             raise click.UsageError(
                 f"--{extra[0].replace('_', '-')} is for a Kubernetes host (k8s://CONTEXT/"
@@ -125,32 +117,21 @@ def host_add(
 def host_ls(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     rows = [
-        {
-            "name": h.name,
-            "kind": h.kind,
-            "url": h.url,
-            "image": h.image,
-            "cap": h.cap,
-            "workers": n,
-        }
+        {"name": h.name, "kind": h.kind, "url": h.url, "image": h.image, "cap": h.cap, "workers": n}
         for h, n in reg.loads(ctx.paths.data)
     ]
-    if as_json:
-        click.echo(jsonio.dumps(rows, sort_keys=True))
-        return
-    if not rows:
-        click.echo(
-            "no hosts — `looop host add NAME ssh://user@host` or "
-            "`looop host add NAME k8s://CONTEXT/NAMESPACE --image IMAGE`"
-        )
-        return
-    for r in rows:
+
+    def line(r: dict[str, Any]) -> str:
         cap = str(r["cap"]) if r["cap"] else "-"
         image = f" image {r['image']}" if r["image"] else ""
-        click.echo(
-            f"{r['name']:<16} {r['kind']:<4} {r['url']:<40} cap {cap:<5} workers {r['workers']}"
-            + image
-        )
+        name = f"{r['name']:<16} {r['kind']:<4} {r['url']:<40}"
+        return f"{name} cap {cap:<5} workers {r['workers']}{image}"
+
+    empty = (
+        "no hosts — `looop host add NAME ssh://user@host` or "
+        "`looop host add NAME k8s://CONTEXT/NAMESPACE --image IMAGE`"
+    )
+    show_rows(rows, as_json, empty, line, sort_keys=True)
 
 
 @host_group.command("rm", help="Forget host NAME (and close its connection).")
@@ -174,8 +155,7 @@ def host_rm(name: str, force: bool) -> None:
 
 
 @host_group.command(
-    "rotate-tokens",
-    help="A new key for worker tokens: every token handed to a pod so far is void.",
+    "rotate-tokens", help="A new key for worker tokens: every token handed to a pod so far is void."
 )
 @click.option("--force", is_flag=True, help="Even while workers in pods hold tokens.")
 def host_rotate_tokens(force: bool) -> None:
@@ -227,8 +207,7 @@ def host_check(name: str, as_json: bool) -> None:
     if as_json:
         click.echo(
             jsonio.dumps(
-                {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello},
-                sort_keys=True,
+                {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello}, sort_keys=True
             )
         )
     elif ok:

@@ -39,9 +39,7 @@ from looop.web.daemon import WebUp, running, start_web, stop_web
 
 @click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
 @click.option(
-    "--runner",
-    type=click.Choice(RUNNER_CHOICES),
-    help="Preset to use (default: claude).",
+    "--runner", type=click.Choice(RUNNER_CHOICES), help="Preset to use (default: claude)."
 )
 @click.option("--tick-command", help="Override the one-shot decide command.")
 @click.option("--worker-command", help="Override the worker launch command ({{prompt_file}}).")

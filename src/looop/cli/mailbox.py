@@ -7,27 +7,20 @@ KIND ID RUNNER USD` for workers: spend/report.py's and spend/record.py's work)."
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from looop.cli import idcomplete
 from looop.cli.app import body as read_body
-from looop.cli.app import make_ctx, words
+from looop.cli.app import make_ctx, show_rows, words
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
-from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
 from looop.human.claims import run_lease
 from looop.human.leases import LeaseError
-from looop.human.mailbox import (
-    answer,
-    await_answer,
-    check_worker,
-    keyed_ask,
-    new_ask,
-    pending,
-)
+from looop.human.mailbox import answer, await_answer, check_worker, keyed_ask, new_ask, pending
 from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.human.tellsend import run_tell
@@ -164,14 +157,12 @@ def _own_pending(ctx: Ctx, who: str, ask_id: str) -> dict[str, str]:
 def asks_cmd(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
-    elif not rows:
-        click.echo("no pending asks")
-    for r in rows if not as_json else []:
+
+    def line(r: dict[str, Any]) -> str:
         opts = f"  [{', '.join(r.get('options') or [])}]" if r.get("options") else ""
-        click.echo(f"{r['id']:<20} {r['status']:<9} {r.get('prompt', '')}{opts}")
-    if rows and not as_json:
+        return f"{r['id']:<20} {r['status']:<9} {r.get('prompt', '')}{opts}"
+
+    if show_rows(rows, as_json, "no pending asks", line, indent=2, sort_keys=True):
         # a new user's first ask (setup-1) reads STRANDED until the pulse starts its worker
         note = "answer: `looop answer ID TEXT`"
         if any(r["status"] == "STRANDED" for r in rows):
@@ -221,27 +212,23 @@ def told_cmd(worker: str | None) -> None:
     run_told(worker, process_env())
 
 
-def _run(verb: str, name: str, session: str | None) -> None:
-    env = process_env()
-    try:
-        code = run_lease(verb, name, session, env, process_clock(env).now())
-    except LeaseError as e:
-        raise LooopError(str(e)) from None
-    raise SystemExit(code)
+def _lease_verb(verb: str, help: str) -> click.Command:
+    @click.command(verb, help=help)
+    @click.argument("name", shell_complete=idcomplete.claims)
+    @click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
+    def lease(name: str, session: str | None) -> None:
+        env = process_env()
+        try:
+            code = run_lease(verb, name, session, env, process_clock(env).now())
+        except LeaseError as e:
+            raise LooopError(str(e)) from None
+        raise SystemExit(code)
+
+    return lease
 
 
-@click.command("claim", help="Take a lease atomically; exit 1 if a live session holds it.")
-@click.argument("name", shell_complete=idcomplete.claims)
-@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
-def claim_cmd(name: str, session: str | None) -> None:
-    _run("claim", name, session)
-
-
-@click.command("unclaim", help="Release a lease (exit 1 if another live session holds it).")
-@click.argument("name", shell_complete=idcomplete.claims)
-@click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
-def unclaim_cmd(name: str, session: str | None) -> None:
-    _run("unclaim", name, session)
+claim_cmd = _lease_verb("claim", "Take a lease atomically; exit 1 if a live session holds it.")
+unclaim_cmd = _lease_verb("unclaim", "Release a lease (exit 1 if another live session holds it).")
 
 
 @click.command(

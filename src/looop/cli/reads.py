@@ -19,7 +19,7 @@ from click.shell_completion import get_completion_class
 
 import looop
 from looop.act.journal import journal_row
-from looop.cli.app import count, make_ctx, progress_line
+from looop.cli.app import count, make_ctx, progress_line, show_rows
 from looop.cli.commands import ALIASES
 from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
@@ -265,15 +265,12 @@ def runs_cmd(
         click.echo("")
         click.echo(info["output_text"].rstrip() or "(no output)")
         return
-    rows = list_runs(ctx, limit)
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
-        return
-    if not rows:
-        click.echo("no runs yet")
-        return
-    for r in rows:
-        click.echo(f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip())
+    rows, empty = list_runs(ctx, limit), "no runs yet"
+    show_rows(rows, as_json, empty, _run_line, indent=2, sort_keys=True)
+
+
+def _run_line(r: dict[str, Any]) -> str:
+    return f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip()
 
 
 def _replay(

@@ -273,11 +273,6 @@ def editor_of(env: dict[str, str]) -> str:
     return DEFAULT_EDITOR
 
 
-def edit_file(ctx: Ctx, wid: str) -> Path:
-    """Where the file being edited stands: beside the worker's rounds, so a refused one stays."""
-    return rounds_file(ctx, wid).with_name(f"{wid}.edit.txt")
-
-
 def _run_editor(ctx: Ctx, path: Path) -> None:
     """The editor on `path`, on this terminal; one line when it does not run or fails. The
     command is a shell's words, as git runs it (`code --wait`, `emacs -nw`)."""
@@ -301,7 +296,7 @@ def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
     """The round with what the reviewer wrote added, or why nothing was. `c`: where the
     worker's checkouts are (its change read there)."""
     d = reviewsend.draft(c.review())
-    path = edit_file(ctx, wid)
+    path = rounds_file(ctx, wid).with_name(f"{wid}.edit.txt")  # beside its rounds: it stays
     kept = path.exists()
     if not kept:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,13 @@ backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from looop.act.moves.far import backend_for, here
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, show_rows
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
@@ -63,14 +63,6 @@ def worker_way(ctx: Ctx, sid: str) -> Backend:
     return far if far is not None else here(ctx)
 
 
-def _not_in_a_pod(far: HostedKube | None, sid: str, verb: str, instead: str) -> None:
-    if far is not None:
-        raise LooopError(
-            f"worker {sid} runs in a Kubernetes Job on host {far.host.name}: `looop {verb}` "
-            f"does not reach it — {instead}"
-        )
-
-
 def _argv_again(c: click.Context) -> list[str]:
     """The verb's argv as parsed (options first, then `--` and the arguments), so the host
     runs exactly what was asked."""
@@ -101,8 +93,10 @@ def duration_arg(text: str | None, default: float | None) -> float | None:
         raise click.UsageError(str(e)) from None
 
 
-def _emit(data: object, as_json: bool, human: str) -> None:
-    click.echo(jsonio.dumps(data, sort_keys=True) if as_json else human)
+def _emit(data: object, as_json: bool, human: str | None = None) -> None:
+    """The verb's result as JSON, else its line (none: a quiet verb without --json)."""
+    if as_json or human is not None:
+        click.echo(jsonio.dumps(data, sort_keys=True) if as_json else human)
 
 
 @click.command(
@@ -120,9 +114,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
     ctx, target = session_of(sid, True)
     # Enter is CR, as a terminal sends it: raw-mode TUIs submit on it (the PTY maps it to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
-    res = worker_way(ctx, target).send(target, line, False)
-    if as_json:
-        click.echo(jsonio.dumps(res, sort_keys=True))
+    _emit(worker_way(ctx, target).send(target, line, False), as_json)
 
 
 @click.command(
@@ -135,9 +127,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx, target = session_of(sid, True)
-    res = worker_way(ctx, target).key(target, list(keys))
-    if as_json:
-        click.echo(jsonio.dumps(res, sort_keys=True))
+    _emit(worker_way(ctx, target).key(target, list(keys)), as_json)
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")
@@ -164,7 +154,11 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 def restart_cmd(sid: str, as_json: bool) -> None:
     ctx, target = session_of(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
-    _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
+    if far is not None:
+        raise LooopError(
+            f"worker {target} runs in a Kubernetes Job on host {far.host.name}: `looop restart` "
+            f"does not reach it — kill it and start it again (`looop kill {target}`)"
+        )
     done = restart_worker(ctx, ctx.knobs(), target)
     if done is not None:
         conv = done.get("conversation")
@@ -256,14 +250,8 @@ def worktrees_cmd(as_json: bool) -> None:
     knobs = ctx.knobs()
     now = ctx.clock.now()
     rows = [k.row(now) for k in kept_trees(ctx, knobs)]
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("no worktrees of workers that no longer run")
-        return
-    keep = knobs.num("worktree_keep_days")
-    for r in rows:
+
+    def line(r: dict[str, Any]) -> str:
         age = relative(-float(r["age_s"])) if isinstance(r["age_s"], int) else "—"
         exp = r["expires_at"]
         if isinstance(exp, int):
@@ -272,8 +260,13 @@ def worktrees_cmd(as_json: bool) -> None:
             ends = "kept until its session is reaped"
         else:
             ends = "removed when its session is reaped"
-        click.echo(f"{r['id']:<16} {r['state']:<10} {r['branch']:<24} kept {age:<10} {ends}")
-        click.echo(f"  {r['path']}")
+        head = f"{r['id']:<16} {r['state']:<10} {r['branch']:<24} kept {age:<10}"
+        return f"{head} {ends}\n  {r['path']}"
+
+    empty = "no worktrees of workers that no longer run"
+    if not show_rows(rows, as_json, empty, line, indent=2, ensure_ascii=False):
+        return
+    keep = knobs.num("worktree_keep_days")
     click.echo(
         f"a dirty worktree is kept {keep} days (worktree_keep_days), warned 2 days before, "
         "then its work is saved as a patch under <data>/worktrees/ and it is removed"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +16,7 @@ from looop.act.goalarchive import REASONS
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, words
+from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows, words
 from looop.cli.commands import WRITE_ALIAS
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -71,31 +70,24 @@ def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None
     _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
-def _reason_opt(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option(
+# `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
+for _verb, _why, _help in (
+    ("archive", "done", "Move goals/ID.md to goals/archive/, saying why."),
+    ("rm", "dropped", "Stop pursuing goal ID: moves it to goals/archive/ (recoverable)."),
+):
+
+    @goal_group.command(_verb, help=_help)
+    @click.argument("goal_id", shell_complete=idcomplete.goals)
+    @click.option(
         "--reason",
         type=click.Choice(list(REASONS)),
-        default=default,
+        default=_why,
         show_default=True,
         help="Why: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items()) + ".",
     )
-
-
-@goal_group.command("archive", help="Move goals/ID.md to goals/archive/, saying why.")
-@click.argument("goal_id", shell_complete=idcomplete.goals)
-@_reason_opt("done")
-@JOURNAL_OPT
-def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
-
-
-# `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
-@goal_group.command("rm", help="Stop pursuing goal ID: moves it to goals/archive/ (recoverable).")
-@click.argument("goal_id", shell_complete=idcomplete.goals)
-@_reason_opt("dropped")
-@JOURNAL_OPT
-def goal_rm(goal_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
+    @JOURNAL_OPT
+    def goal_archive(goal_id: str, reason: str, journal: str | None) -> None:
+        _steer({"action": "archive_goal", "id": goal_id, "reason": reason}, journal)
 
 
 @goal_group.command("list", help="List goals with their headline and last activity.")
@@ -122,26 +114,18 @@ def goal_list(archived: bool, as_json: bool) -> None:
                 "last_acted_unix": last if isinstance(last, int) else None,
             }
         )
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2))
-    elif not rows:
-        click.echo("no goals yet — `looop goal write ID BODY`")
-    else:
-        for r in rows:
-            click.echo(f"{r['id']:<24} {r['headline']}")
+    empty = "no goals yet — `looop goal write ID BODY`"
+    show_rows(rows, as_json, empty, lambda r: f"{r['id']:<24} {r['headline']}", indent=2)
 
 
 def _archived_list(ctx: Ctx, as_json: bool) -> None:
+    def line(r: dict[str, Any]) -> str:
+        ended, by = outcomes.short(r["worker_outcome"]), r["by"] or "—"
+        return f"{r['id']:<24} {r['reason']:<10} {ended:<16} {by:<8} {r['headline']}"
+
+    head = f"{'GOAL':<24} {'WHY':<10} {'ITS WORKER':<16} {'BY':<8} HEADLINE"
     rows = goalarchive.archived(ctx)
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2))
-    elif not rows:
-        click.echo("no archived goals")
-    else:
-        click.echo(f"{'GOAL':<24} {'WHY':<10} {'ITS WORKER':<16} {'BY':<8} HEADLINE")
-        for r in rows:
-            ended, by = outcomes.short(r["worker_outcome"]), r["by"] or "—"
-            click.echo(f"{r['id']:<24} {r['reason']:<10} {ended:<16} {by:<8} {r['headline']}")
+    show_rows(rows, as_json, "no archived goals", line, head, indent=2)
 
 
 sensor_group = click.Group(
@@ -216,7 +200,12 @@ def sensor_list(as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     sandbox = _shell_sandbox(ctx)
     for s in scripts:
-        by, sandboxed = _provenance(ctx, s, sandbox)
+        try:  # who wrote it: human, decision, edited (a human's, changed since) or unknown
+            content: bytes | None = store.read_regular(s)
+        except OSError:
+            content = None
+        by = provenance.who(ctx.paths, provenance.SENSOR, s.stem, content)
+        sandboxed = by != provenance.HUMAN and (sandbox is None or sandbox.on)
         got = read_reading(str(ctx.paths.snapshots), f"sensor-{s.stem}")
         signal: Any = got.signal if got.is_json else None
         shown = "(not run yet)"
@@ -247,17 +236,6 @@ def _shell_sandbox(ctx: Ctx) -> SandboxPolicy | None:
     """shell_policy's sandbox, which every sensor but a human's runs under; None: the config
     cannot be read (such a sensor then does not run)."""
     return from_config(ctx, lambda cfg: cfg.shell_policy.sandbox, None)
-
-
-def _provenance(ctx: Ctx, script: Path, sandbox: SandboxPolicy | None) -> tuple[str, bool]:
-    """Who wrote it (human, decision, edited — a human's, changed since — or unknown) and
-    whether the beat runs it inside the sandbox (None for one that does not run at all)."""
-    try:
-        content: bytes | None = store.read_regular(script)
-    except OSError:
-        content = None
-    by = provenance.who(ctx.paths, provenance.SENSOR, script.stem, content)
-    return by, by != provenance.HUMAN and (sandbox is None or sandbox.on)
 
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
@@ -304,14 +282,9 @@ def playbook_write(body: tuple[str, ...], journal: str | None) -> None:
 def playbook_history(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     files = versions(ctx.paths.playbook_history)[::-1]  # newest first
-    if as_json:
-        rows = [{"version": f.stem, "path": str(f)} for f in files]
-        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
-        return
-    if not files:
-        click.echo("no earlier PLAYBOOK versions yet")
-    for f in files:
-        click.echo(f"{f.stem}  {f}")
+    rows = [{"version": f.stem, "path": str(f)} for f in files]
+    line, empty = (lambda r: f"{r['version']}  {r['path']}"), "no earlier PLAYBOOK versions yet"
+    show_rows(rows, as_json, empty, line, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 @click.command(
@@ -337,9 +310,12 @@ def run_cmd(reason: str, journal: str | None, allow_dangerous: bool, cmd: tuple[
 
 
 # v1.0's `w` for every `write` (`looop goal w ID BODY`), hidden from help
-for _group, _write in ((goal_group, goal_write), (sensor_group, sensor_write)):
+for _group, _write in (
+    (goal_group, goal_write),
+    (sensor_group, sensor_write),
+    (playbook_group, playbook_write),
+):
     hidden_alias(_group, _write, WRITE_ALIAS)
-hidden_alias(playbook_group, playbook_write, WRITE_ALIAS)
 goal_group.add_command(goal_list, "ls")  # as `schedule ls`
 sensor_group.add_command(sensor_list, "ls")
 
@@ -455,21 +431,18 @@ def schedule_list(as_json: bool) -> None:
                 "record": rec,
             }
         )
-    if as_json:
-        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("no schedules — `looop schedule write NAME --in 2h --note 'check CI'`")
-        return
-    for row in rows:
+
+    def line(row: dict[str, Any]) -> str:
         if row["kind"] == "invalid":
-            click.echo(f"{row['name']:<20} INVALID  {row['detail'].get('error', '')}")
-            continue
+            return f"{row['name']:<20} INVALID  {row['detail'].get('error', '')}"
         nd = row["next_due_unix"]
         nxt = f"next in {schedules.in_words(nd - now)}" if nd is not None else "no next"
         state = "due" if row["signal"] == "due" else nxt
         note = row["detail"].get("note") or ""
-        click.echo(f"{row['name']:<20} {row['when']:<40} {state:<18} {note[:60]}".rstrip())
+        return f"{row['name']:<20} {row['when']:<40} {state:<18} {note[:60]}".rstrip()
+
+    empty = "no schedules — `looop schedule write NAME --in 2h --note 'check CI'`"
+    show_rows(rows, as_json, empty, line, indent=2, ensure_ascii=False)
 
 
 schedule_group.add_command(schedule_list, "ls")

@@ -41,7 +41,10 @@ def _beat_here(force: bool) -> str:
         out = tick_once(ctx, force)
     finally:
         signal.signal(signal.SIGINT, old)
-        _deliver_notifications()
+        # a beat's notifications reach their endpoints before `looop tick` ends (bounded)
+        notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
+        if notify is not None:
+            notify.drain()
     if out.status in ("failed", "error"):
         return out.status
     try:  # a skip never reaches the beat's config gate: a script must still learn of it
@@ -50,13 +53,6 @@ def _beat_here(force: bool) -> str:
         sys.stderr.write(f"looop: {' '.join(str(e).split())} — no beat can decide until then\n")
         return "error"
     return out.status
-
-
-def _deliver_notifications() -> None:
-    """A beat's notifications reach their endpoints before `looop tick` ends (bounded)."""
-    notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
-    if notify is not None:
-        notify.drain()
 
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")

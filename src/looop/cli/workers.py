@@ -10,9 +10,7 @@ import os
 import select
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -130,7 +128,7 @@ def worker_start(
     repos: tuple[str, ...],
     budget: float | None,
     attempts: str | None,
-    **opts: Any,
+    **opts: Any,  # runner, command, verify, branch, resume, steerable, host, on_budget, journal
 ) -> None:
     ctx = make_ctx()
 
@@ -139,18 +137,30 @@ def worker_start(
             f"--budget {budget:g}: give a positive amount in USD, at most "
             f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
         )
-    start = Start(
-        worker_id=worker_id,
-        prompt=words(prompt),
-        sandbox=None if sandbox is None else ("on" if sandbox else "off"),
-        repo=repos[0] if repos else None,
-        repos=repos if len(repos) > 1 else (),
-        budget=budget,
-        **opts,  # runner, command, verify, branch, resume, steerable, host, on_budget, journal
-    )
+    refuse_over_fleet_budget(ctx, worker_id, opts["command"], opts["runner"])
+    obj: dict[str, object] = {
+        "action": "start_worker",
+        "id": worker_id,
+        "prompt": body(words(prompt), "worker prompt"),
+    }
+    if not str(obj["prompt"]).strip():
+        raise LooopError(
+            f"worker {worker_id} needs its brief: `looop worker start {worker_id} "
+            "WHAT TO DO` (words, or `-` with the brief on stdin)"
+        )
+    opts["sandbox"] = None if sandbox is None else ("on" if sandbox else "off")
     if attempts is not None:
-        start.attempts = int(attempts) if attempts.strip().isdigit() else attempts.split(",")
-    click.echo(start_worker_lines(start, ctx, started_ok), nl=False)
+        opts["attempts"] = int(attempts) if attempts.strip().isdigit() else attempts.split(",")
+    for k in ("runner", "command", "verify", "sandbox", "branch", "host", "attempts"):
+        if opts.get(k) is not None:
+            obj[k] = opts[k]
+    obj.update({k: True for k in ("resume", "steerable") if opts[k]})
+    if budget is not None:  # set before the start, undone if it is refused; journaled
+        obj["budget_usd"], obj["on_budget"] = budget, opts["on_budget"]
+    if repos:  # several: a list, each as one is given
+        given = [_repo_given(r, opts["host"]) for r in repos]
+        obj["repo"] = given if len(given) > 1 else given[0]
+    click.echo(_started_lines(ctx, obj, opts["journal"], budget), nl=False)
 
 
 @worker_group.command(
@@ -245,28 +255,6 @@ SETTLE_POLL_S = 0.005
 SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
 
 
-@dataclass(slots=True)
-class Start:
-    """`looop worker start`'s request as the click verb (cli/workers.py) hands it here."""
-
-    worker_id: str = ""
-    prompt: str | None = None
-    runner: str | None = None
-    command: str | None = None
-    verify: str | None = None
-    journal: str | None = None
-    sandbox: str | None = None  # "on" / "off"; None: the config decides
-    repo: str | None = None  # run it in its own git worktree of this repo
-    repos: tuple[str, ...] = ()  # several --repo: one worktree of each (click's)
-    branch: str | None = None
-    resume: bool = False
-    steerable: bool = False  # a human lets decisions steer it (act/reach.py)
-    host: str | None = None  # an SSH host's name (looop host add), or local
-    budget: float | None = None  # its spend ceiling (USD); click's --budget only
-    on_budget: str = "pause"
-    attempts: int | list[str] | None = None  # --attempts: a count or runners
-
-
 def _repo_given(repo: str, host: str | None) -> str:
     """A --repo as the move gets it: relative to where the human stands; ~ the shell expands,
     or the worker start does; a URL (a host clones it: https://…, git@host:path) is no path,
@@ -278,47 +266,23 @@ def _repo_given(repo: str, host: str | None) -> str:
     return repo if keep else os.path.abspath(repo)
 
 
-def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]) -> str:
-    """The move and its two lines (shared with the click verb)."""
-    refuse_over_fleet_budget(ctx, start)
-
-    obj: dict[str, object] = {
-        "action": "start_worker",
-        "id": start.worker_id,
-        "prompt": body(start.prompt, "worker prompt"),
-    }
-    if not str(obj["prompt"]).strip():
-        raise LooopError(
-            f"worker {start.worker_id} needs its brief: `looop worker start {start.worker_id} "
-            "WHAT TO DO` (words, or `-` with the brief on stdin)"
-        )
-    for k in ("runner", "command", "verify", "sandbox", "branch", "host", "attempts"):
-        v = getattr(start, k)
-        if v is not None:
-            obj[k] = v
-    if start.resume:
-        obj["resume"] = True
-    if start.steerable:
-        obj["steerable"] = True
-    if start.budget is not None:  # set before the start, undone if it is refused; journaled
-        obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
-    if start.repos:  # several: a list, each as one is given
-        obj["repo"] = [_repo_given(r, start.host) for r in start.repos]
-    elif start.repo is not None:
-        obj["repo"] = _repo_given(start.repo, start.host)
-    wid, n = start.worker_id, start.attempts
-    ids = [f"{wid}.{i}" for i in range(1, 1 + (n if isinstance(n, int) else len(n or [])))]
+def _started_lines(
+    ctx: Ctx, obj: dict[str, object], journal: str | None, budget: float | None
+) -> str:
+    """The start move (each worker it starts checked: started_ok) and its two lines."""
+    wid, n = str(obj["id"]), cast("int | list[str]", obj.get("attempts") or [])
+    ids = [f"{wid}.{i}" for i in range(1, 1 + (n if isinstance(n, int) else len(n)))]
 
     def each(c: Ctx) -> None:
         for i in ids or [wid]:
-            check(c, i)
+            started_ok(c, i)
 
-    done = steer(ctx, obj, start.journal, check=each)
+    done = steer(ctx, obj, journal, check=each)
     if ids:
         return f"{done}\n  compare: looop review {wid} · pick one: looop land {wid} --pick N\n"
     told = ""
-    cmd = start.command
-    if start.budget is not None and cmd is not None and program(cmd) not in COST_REPORTING:
+    cmd = obj.get("command")
+    if budget is not None and isinstance(cmd, str) and program(cmd) not in COST_REPORTING:
         told = (
             f"  budget: counts only what {wid} reports "
             f"(`looop cost report worker {wid} RUNNER USD`): its command keeps no record "
@@ -333,16 +297,16 @@ def _held(ctx: Ctx, wid: str) -> bool:
     return (ctx.paths.data / HELD_DIR / f"{normalise_target(wid)}.json").is_file()
 
 
-def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
+def refuse_over_fleet_budget(ctx: Ctx, wid: str, command: str | None, runner: str | None) -> None:
     """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
 
     def line() -> str | None:
-        if start.command is not None:
-            return start.command
-        r = ctx.config().runner(start.runner)
+        if command is not None:
+            return command
+        r = ctx.config().runner(runner)
         return r.worker if r is not None else None
 
-    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, start.worker_id, line)
+    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
     if why is not None:
         raise LooopError(why)
 
