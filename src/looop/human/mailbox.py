@@ -14,7 +14,7 @@ from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 from looop.human.tellbox import AskError as AskError
 from looop.human.tellbox import check_worker as check_worker
-from looop.human.tellbox import id_number
+from looop.human.tellbox import create_numbered, id_number, keyed, stems
 from looop.human.tellbox import new_tell as new_tell
 from looop.human.tellbox import take_tells as take_tells
 
@@ -65,35 +65,12 @@ def new_ask(
             "once they are answered"
         )
     asks.mkdir(parents=True, exist_ok=True)
-    n = max((id_number(s, worker) for s in _ids(asks, answers, worker)), default=0)
-    for _ in range(50):
-        n += 1  # taken meanwhile (or beyond a listing's bound): the next one
-        ask_id = f"{worker}-{n}"
-        rec = {
-            "v": 1,
-            "id": ask_id,
-            "worker": worker,
-            "prompt": prompt,
-            "reference": ref,
-            "options": options,
-            "ts": int(now),
-        }
-        if key is not None:
-            rec["key"] = key
-        if land is not None:
-            rec["land"] = land
-        # taken only if free (as O_EXCL), and no reader — a beat's probe — sees it half written
-        if not store.create_new(asks / f"{ask_id}.json", jsonio.canonical(rec) + "\n"):
-            continue
-        return rec
-    raise AskError("could not create an ask id after 50 tries (contention in asks/)")
-
-
-def _ids(asks: Path, answers: Path, worker: str) -> list[str]:
-    """The ids of `worker`'s asks, pending, archived and answered (bounded listings)."""
-    pre = f"{worker}-"
     with Folder(asks) as a, a.sub("archive") as kept, Folder(answers) as b:
-        return [n[:-5] for d in (a, kept, b) for n in d.names(".json") if n.startswith(pre)]
+        seen = [s for d in (a, kept, b) for s in stems(d, worker)]
+    rec = {"v": 1, "worker": worker, "prompt": prompt, "reference": ref, "options": options}
+    rec.update(ts=int(now), key=key, land=land)
+    # taken only if free (as O_EXCL), and no reader — a beat's probe — sees it half written
+    return create_numbered(asks, worker, seen, rec, "an ask")
 
 
 def pending_of(asks: Path, answers: Path, worker: str) -> list[str]:
@@ -121,20 +98,8 @@ def keyed_ask(asks: Path, worker: str, key: str) -> str | None:
     """The id of `worker`'s ask made for request `key` (pending or archived), if any: a
     request the home runs again after a cut waits on that ask instead of asking twice."""
     check_worker(worker)
-    pre = f"{worker}-"
     with Folder(asks) as a, a.sub("archive") as kept:
-        for d in (a, kept):
-            stems = [n[:-5] for n in d.names(".json") if n.startswith(pre)]
-            for stem in sorted(stems, key=lambda s: id_number(s, worker), reverse=True):
-                if id_number(stem, worker) == 0:
-                    continue
-                try:
-                    rec = d.read_object(f"{stem}.json")
-                except CorruptState:
-                    continue
-                if rec is not None and rec.get("key") == key:
-                    return stem
-    return None
+        return keyed((a, kept), worker, key)
 
 
 def pending(asks: Path, answers: Path) -> list[dict[str, Any]]:

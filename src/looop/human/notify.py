@@ -103,13 +103,8 @@ class _Send(threading.Thread):
 
     def __init__(self, ctx: Ctx, urls: list[str], title: str, body: str, notify_id: str) -> None:
         super().__init__(name="looop-notify", daemon=True)
-        self.ctx, self.urls, self.title, self.body, self.notify_id = (
-            ctx,
-            urls,
-            title,
-            body,
-            notify_id,
-        )
+        self.ctx, self.urls, self.notify_id = ctx, urls, notify_id
+        self.title, self.body = title, body
         self._settled = threading.Lock()
         self._done = False
 

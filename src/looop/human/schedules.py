@@ -201,19 +201,15 @@ def load_all(folder: Path) -> list[tuple[str, dict[str, Any] | None, str]]:
         return []
     out: list[tuple[str, dict[str, Any] | None, str]] = []
     for fname in names:
-        if not fname.endswith(".json") or fname.startswith("."):
-            continue
-        path = folder / fname
-        if not path.is_file():
+        if not fname.endswith(".json") or fname.startswith(".") or not (folder / fname).is_file():
             continue
         try:
-            rec = store.read_json_object(path)
+            rec = store.read_json_object(folder / fname)
         except CorruptState:
             out.append((fname[:-5], None, "not a JSON object"))
             continue
-        if rec is None:
-            continue  # removed between listing and reading
-        out.append((fname[:-5], rec, ""))
+        if rec is not None:  # else removed between listing and reading
+            out.append((fname[:-5], rec, ""))
     return out
 
 
@@ -386,28 +382,27 @@ def load_marks(path: Path | None) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in marks.items() if isinstance(v, dict)}
 
 
-def readings(folder: Path, clock: Clock, marks: Path | None = None) -> list[ScheduleReading]:
-    """Every schedule's reading; `marks`: .schedule-marks.json, read (never written) here."""
-    kept = load_marks(marks)
+def readings(
+    folder: Path, clock: Clock, marks: Path | None = None, kept: dict[str, Any] | None = None
+) -> list[ScheduleReading]:
+    """Every schedule's reading; `marks`: .schedule-marks.json, read (never written) here
+    (`kept`: its marks, read already)."""
+    kept = load_marks(marks) if kept is None else kept
     return [reading(n, rec, why, clock, kept.get(n)) for n, rec, why in load_all(folder)]
 
 
 def next_due(folder: Path, clock: Clock, marks: Path | None = None) -> tuple[float, str] | None:
     """The soonest future moment a schedule's signal changes, and its name (the pulse never
     sleeps past it)."""
-    best: tuple[float, str] | None = None
     now = clock.now()
-    for r in readings(folder, clock, marks):
-        if r.next_due is not None and r.next_due > now and (best is None or r.next_due < best[0]):
-            best = (r.next_due, r.name)
-    return best
+    due = [(r.next_due, r.name) for r in readings(folder, clock, marks) if r.next_due is not None]
+    return min((d for d in due if d[0] > now), default=None)
 
 
 def probe(folder: Path, clock: Clock, marks: Path | None = None) -> dict[str, Any]:
     """The sys-schedules snapshot: one signal and one detail entry per schedule. The beat's
     probe passes `marks` and keeps what fired there (written only when it changed)."""
-    before = load_marks(marks)
-    rows = [reading(n, rec, why, clock, before.get(n)) for n, rec, why in load_all(folder)]
+    rows = readings(folder, clock, kept=(before := load_marks(marks)))
     if marks is not None:
         after = {r.name: r.mark for r in rows if r.mark is not None}
         if after != before:

@@ -49,7 +49,7 @@ def id_number(name: str, worker: str) -> int:
     return int(n) if dash and n.isdecimal() and head == worker else 0
 
 
-def _stems(d: Folder, worker: str) -> list[str]:
+def stems(d: Folder, worker: str) -> list[str]:
     """Stems of d's `<worker>-*.json` files (a bounded listing: boxfolder.FOLDER_MAX)."""
     pre = f"{worker}-"
     return [n[:-5] for n in d.names(".json") if n.startswith(pre) and len(n) >= len(pre) + 5]
@@ -70,34 +70,49 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None 
     os.makedirs(tells, exist_ok=True)
     with Folder(tells) as box, box.sub("consumed") as done:
         _refuse(box)
-        seen = [*_stems(box, worker), *_stems(done, worker)]
+        seen = [*stems(box, worker), *stems(done, worker)]
+    rec = {"v": 1, "worker": worker, "msg": msg, "ts": int(now), "key": key}
+    # whole or absent: a racing `told` must never read (and consume) half a message
+    return str(create_numbered(tells, worker, seen, rec, "a tell")["id"])
+
+
+def create_numbered(
+    folder: AnyPath, worker: str, seen: list[str], rec: dict[str, object], what: str
+) -> dict[str, object]:
+    """`rec` (a None key or land left out) created as <worker>-<n>.json in `folder`, exclusively and
+    whole, n past every id `seen` (rescanned past a race); the record with its id."""
     n = max((id_number(s, worker) for s in seen), default=0)
     for _ in range(50):
         n += 1  # taken meanwhile (or beyond the listing's bound): the next one
-        tid = f"{worker}-{n}"
-        rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
-        if key is not None:
-            rec["key"] = key
-        # whole or absent: a racing `told` must never read (and consume) half a message
-        if not store.create_new(os.path.join(tells, f"{tid}.json"), jsonio.canonical(rec) + "\n"):
-            continue
-        return tid
-    raise AskError("could not create a tell id after 50 tries (contention in tells/)")
+        out = {k: v for k, v in rec.items() if v is not None or k not in ("key", "land")}
+        out["id"] = f"{worker}-{n}"
+        path = os.path.join(folder, f"{out['id']}.json")
+        if store.create_new(path, jsonio.canonical(out) + "\n"):
+            return out
+    where_ = os.path.basename(os.fspath(folder).rstrip("/"))
+    raise AskError(f"could not create {what} id after 50 tries (contention in {where_}/)")
+
+
+def keyed(dirs: tuple[Folder, ...], worker: str, key: str) -> str | None:
+    """The newest of `worker`'s records in `dirs` made for request `key`, if any."""
+    for d in dirs:
+        for stem in sorted(stems(d, worker), key=lambda s: id_number(s, worker), reverse=True):
+            if id_number(stem, worker) == 0:
+                continue
+            try:
+                rec = d.read_json(f"{stem}.json")
+            except CorruptState:
+                continue
+            if isinstance(rec, dict) and rec.get("key") == key:
+                return stem
+    return None
 
 
 def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
     """The id of the tell to `worker` queued by request `key` (pending or read), if any."""
     check_worker(worker)
     with Folder(tells) as box, box.sub("consumed") as done:
-        for d in (box, done):
-            for stem in _stems(d, worker):
-                try:
-                    rec = d.read_json(f"{stem}.json")
-                except CorruptState:
-                    continue
-                if isinstance(rec, dict) and rec.get("key") == key:
-                    return stem
-    return None
+        return keyed((box, done), worker, key)
 
 
 def _consumed(box: Folder) -> Folder:
@@ -119,7 +134,7 @@ def take_tells(tells: AnyPath, worker: str) -> list[str]:
             return []
         with _consumed(box) as done:
             _refuse(done)
-            pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
+            pending = sorted(stems(box, worker), key=lambda stem: id_number(stem, worker))
             taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
     return [msg for msg in taken if msg is not None]
 

@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from looop.core import cgroup
@@ -163,9 +164,7 @@ def _lists(settings: dict[str, object]) -> tuple[list[str], list[str]]:
 def ensure(home: Home, lib: str) -> None:
     """The home's host and filter serve (started now when none does). Raises HostError."""
     sock = _checked(home, lib)
-    try:
-        _ask(sock, '{"ping": true}\n')
-    except OSError:
+    if not _pings(sock):
         _start(home, lib, sock)
     ensure_filter(home)
 
@@ -225,21 +224,30 @@ def ensure_filter(home: Home) -> None:
     net, name = filter_socket(home), filter_name(home)
     if _serving(name, net):
         return
-    os.makedirs(os.path.dirname(net), mode=0o700, exist_ok=True)
-    stem = net[: -len(".sock")]
+    argv = [sys.executable, "-m", "looop.sandbox.netfilter", net, _boxes_dir(net)]
+    argv += [str(FILTER_IDLE_S), shown(name)]
+    # in the home's data dir, as the host: it ends with its home, and its argv names no
+    # home (a worker's leftovers are found by their argv naming its data dir)
+    what = "the sandbox's network filter"
+    started = _start_locked(net, lambda: _serving(name, net), argv, home, what, home.data)
+    if started and not _serving(name, net):  # one that lost the name to another: its socket
+        raise HostError(f"{what} does not serve on {net} (its errors: {net[:-5]}.err)")
+
+
+def _start_locked(
+    sock: str, up: Callable[[], bool], argv: list[str], home: Home, what: str, cwd: str = "/"
+) -> bool:
+    """Start `argv` for `sock` (under its start lock) unless `up()` says another caller did
+    meanwhile; whether this one started it."""
+    os.makedirs(os.path.dirname(sock), mode=0o700, exist_ok=True)
+    stem = sock[: -len(".sock")]
     lock = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _serving(name, net):
-            return  # another caller started it while we waited
-        argv = [sys.executable, "-m", "looop.sandbox.netfilter", net, _boxes_dir(net)]
-        argv += [str(FILTER_IDLE_S), shown(name)]
-        # in the home's data dir, as the host: it ends with its home, and its argv names no
-        # home (a worker's leftovers are found by their argv naming its data dir)
-        what = "the sandbox's network filter"
-        _spawn_detached(argv, home.env, stem + ".err", what, os.path.abspath(home.data))
-        if not _serving(name, net):  # one that lost the name to another: that one's socket
-            raise HostError(f"{what} does not serve on {net} (its errors: {stem}.err)")
+        if up():
+            return False  # another caller started it while we waited
+        _spawn_detached(argv, home.env, stem + ".err", what, os.path.abspath(cwd))
+        return True
     finally:
         os.close(lock)
 
@@ -283,20 +291,16 @@ def _start(home: Home, lib: str, sock: str) -> None:
     node = shutil.which("node", path=home.env.get("PATH", ""))
     if node is None:
         raise HostError("the sandbox host cannot start: node is not on PATH")
-    stem = sock[: -len(".sock")]
-    os.makedirs(os.path.dirname(sock), mode=0o700, exist_ok=True)
-    lock = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    argv = [node, *NODE_FLAGS, SCRIPT, lib, sock, os.path.abspath(home.data), str(IDLE_S)]
+    _start_locked(sock, lambda: _pings(sock), argv, home, "the sandbox host")
+
+
+def _pings(sock: str) -> bool:
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            _ask(sock, '{"ping": true}\n')
-            return  # another caller started it while we waited
-        except OSError:
-            pass
-        argv = [node, *NODE_FLAGS, SCRIPT, lib, sock, os.path.abspath(home.data), str(IDLE_S)]
-        _spawn_detached(argv, home.env, stem + ".err", "the sandbox host")
-    finally:
-        os.close(lock)
+        _ask(sock, '{"ping": true}\n')
+    except OSError:
+        return False
+    return True
 
 
 def _spawn_detached(
@@ -353,8 +357,8 @@ def _line(fd: int, timeout_s: float) -> bytes:
 def stop(base: str, data: str, lib: str | None) -> bool:
     """Ask the home's host to exit, and end its filter (`looop down`: no box of the home is
     left to filter); True when a host answered."""
-    _stop_filter(Home(base, data, {}))
-    _sweep_stem(filter_socket(Home(base, data, {})))
+    _stop_filter(home := Home(base, data, {}))
+    _sweep_stem(filter_socket(home))
     if lib is None:
         return False
     sock = socket_path(base, data, lib)

@@ -131,7 +131,7 @@ def _urls(
         if var and env.get(var):
             paths.append(os.path.join(env[var], under) if under else env[var])
         elif rel:
-            paths.append(_in_home(home, *rel.split("/")))
+            paths.append(os.path.join(home, *rel.split("/")) if home else None)
     for path in dict.fromkeys(x for x in paths if x):
         conf = _toml(path) if path.endswith(".toml") else _json(path)
         for where, url in _walk(conf, conf, p.endpoint_keys, ()):
@@ -152,10 +152,6 @@ def _walk(
         name = str(name)
         if key == "*" or name == key or (key[:1] == "<" and root.get(key[1:-1]) == name):
             yield from _walk(root, child, rest, (*where, name))
-
-
-def _in_home(home: str | None, *parts: str) -> str | None:
-    return os.path.join(home, *parts) if home else None
 
 
 def _read(path: str | None) -> str | None:

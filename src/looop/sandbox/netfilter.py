@@ -122,8 +122,8 @@ def serve(
     answered: `knocked()` says whether the filter serves on its socket."""
     slots = threading.BoundedSemaphore(most)
     ports = ports or Ports()
-    sel = _selector([listener, ports.wake_r] + ([name] if name is not None else []))
-    _watch(sel, [(True, p) for p in ports.accepting()])  # a serve started anew after a fault
+    mine = [listener, ports.wake_r] + ([name] if name is not None else [])
+    sel = _watch(selectors.DefaultSelector(), [(True, p) for p in mine + ports.accepting()])
 
     def hello(conn: socket.socket) -> str:
         return join(conn, boxes, ports)
@@ -166,14 +166,6 @@ def serve(
             threading.Thread(target=run, args=args, daemon=True).start()
 
 
-def _selector(socks: list[socket.socket]) -> selectors.BaseSelector:
-    sel = selectors.DefaultSelector()
-    for sock in socks:
-        sock.setblocking(False)
-        sel.register(sock, selectors.EVENT_READ)
-    return sel
-
-
 KNOCK = b"?"  # on the filter's name: "do you serve on your socket?"
 
 
@@ -190,8 +182,11 @@ def answer(conn: socket.socket, knocked: Callable[[], str]) -> None:
         conn.close()
 
 
-def _watch(sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]]) -> None:
-    """Accept on the ports added, no longer on those dropped (closed here)."""
+def _watch(
+    sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]]
+) -> selectors.BaseSelector:
+    """Accept on the ports added (a serve started anew after a fault: every port held), no
+    longer on those dropped (closed here)."""
     registered = {k.fileobj for k in sel.get_map().values()}
     for add, port in changes:
         if add and port.fileno() >= 0 and port not in registered:
@@ -204,6 +199,7 @@ def _watch(sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]
             except (KeyError, ValueError):
                 pass  # never accepted on (held and dropped at once), or broke
             port.close()
+    return sel
 
 
 def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:

@@ -151,24 +151,7 @@ def handle(
         with busy.lock:
             busy.open += 1
     try:
-        _handle(conn, boxes, resolve, hello, door, bound)
-    finally:
-        if busy is not None:
-            with busy.lock:
-                busy.open -= 1
-                busy.last = time.monotonic()
-
-
-def _handle(
-    conn: socket.socket,
-    boxes: Boxes,
-    resolve: Resolve,
-    hello: Callable[[socket.socket], str] | None,
-    door: Door | None = None,
-    bound: str = "",
-) -> None:
-    conn.settimeout(IDLE_HANDSHAKE_S)
-    try:
+        conn.settimeout(IDLE_HANDSHAKE_S)
         first = conn.recv(1, socket.MSG_PEEK)
         if not first:
             return
@@ -176,8 +159,7 @@ def _handle(
             conn.sendall(hello(conn).encode() + b"\n")
             return
         if first == b"\x05":
-            upstream = _socks(conn, boxes, resolve, bound)
-            buffered = b""
+            upstream, buffered = _socks(conn, boxes, resolve, bound), b""
         else:
             upstream, buffered = _http(conn, boxes, resolve, door, bound)
         if upstream is None:
@@ -192,6 +174,10 @@ def _handle(
         pass
     finally:
         conn.close()
+        if busy is not None:
+            with busy.lock:
+                busy.open -= 1
+                busy.last = time.monotonic()
 
 
 def pipe(a: socket.socket, b: socket.socket) -> None:

@@ -37,22 +37,8 @@ CHUNK = 65536
 BUFFER_MAX = 1 << 18  # stop reading a side while this much waits for the other
 # sessions/oscalls' list again: this file runs alone inside the box (by its path, with no
 # looop to import); a unit test holds the two equal
-_RESET = (
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGTERM",
-    "SIGCHLD",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGXFSZ",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGUSR1",
-    "SIGUSR2",
-    "SIGWINCH",
-)
+_DEFAULTED = "HUP INT QUIT TERM CHLD PIPE ALRM XFSZ TSTP TTIN TTOU USR1 USR2 WINCH"
+_RESET = [f"SIG{n}" for n in _DEFAULTED.split()]
 _FORWARD = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
@@ -91,6 +77,16 @@ def _winsize(fd: int) -> bytes | None:
         return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
     except OSError:
         return None
+
+
+def _read(fd: int) -> bytes | None:
+    """What `fd` has (b"": at its end, or failed); None when nothing is there after all."""
+    try:
+        return os.read(fd, CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
 
 
 def _status(path: str) -> tuple[str, list[str]]:
@@ -257,31 +253,14 @@ class Relay:
             return True
         if self.wake_r in r:
             self.signals()
-        if 0 in r:
-            try:
-                data = os.read(0, CHUNK)
-            except BlockingIOError:
-                data = b"-"
-            except OSError:
-                data = b""
-            if data == b"-":
-                pass
-            elif data:
-                self.to_inner += data
-            else:  # looop's PTY hung up: so does the worker's
+        if 0 in r and (data := _read(0)) is not None:
+            self.to_inner += data
+            if not data:  # looop's PTY hung up: so does the worker's
                 self.outer_open = False
                 self.hangup()
-        if self.master in r:
-            try:
-                data = os.read(self.master, CHUNK)
-            except BlockingIOError:
-                data = b"-"
-            except OSError:  # EIO: every slave descriptor is closed
-                data = b""
-            if data == b"":
-                alive = False
-            elif data != b"-":
-                self.to_outer += data
+        if self.master in r and (data := _read(self.master)) is not None:
+            self.to_outer += data
+            alive = bool(data)  # b"": EIO, every slave descriptor is closed
         if self.master in w:
             self.to_inner = self._write(self.master, self.to_inner)
         if 1 in w:

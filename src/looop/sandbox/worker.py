@@ -70,7 +70,8 @@ def settings(
     write = [*(os.path.join(mine, d) for d in ROOM), *parts.state, *policy.write]
     # The data dir is denied whole; back in come only what the worker reads: its brief and
     # knobs, and the PLAYBOOK (it may name a lease).
-    walls, allow = _data_walls(data, wid)
+    reads = [os.path.join("prompts", f"{wid}.md"), os.path.join(where.SANDBOX, wid, "config.json")]
+    walls, allow = srt.data_walls(data, [*reads, "PLAYBOOK.md"])
     deny = [*HOME_SECRETS, *walls, *policy.deny_read]
     locked = list(parts.locked)
     for tree in trees:
@@ -81,18 +82,6 @@ def settings(
     srt.check_endpoints(parts, domains, f"the worker's runner '{runner}'")
     allowed = [*parts.allow_read, *allow]
     return srt.conf(write, deny, allowed, domains, home, str(p.config), locked)
-
-
-def _data_walls(data: str, wid: str) -> tuple[list[str], list[str]]:
-    """The data dir's walls for this worker and what comes back in (srt.data_walls)."""
-    return srt.data_walls(
-        data,
-        [
-            os.path.join("prompts", f"{wid}.md"),
-            os.path.join(where.SANDBOX, wid, "config.json"),
-            "PLAYBOOK.md",
-        ],
-    )
 
 
 ROOM = ("work", "tmp", "reports")  # a box's room: its workspace, TMPDIR and deliverables

@@ -32,12 +32,9 @@ def prune_snapshots(paths: Paths, owned: Iterable[str]) -> list[str]:
 def _orphan(entry: os.DirEntry[str], keep: set[str]) -> bool:
     """A sensor-*.json/.err or sys-*.json regular file that no reading of this beat owns
     (stem and suffix as Path reads them: the suffix is the last dot's)."""
-    stem, dot, ext = entry.name.rpartition(".")
-    if not dot or not stem:
-        return False
-    suffix = "." + ext
-    ours = (stem.startswith("sensor-") and suffix in (".json", ".err")) or (
-        stem.startswith("sys-") and suffix == ".json"
+    stem, _, ext = entry.name.rpartition(".")  # no dot: no stem, so none of ours
+    ours = (stem.startswith("sensor-") and ext in ("json", "err")) or (
+        stem.startswith("sys-") and ext == "json"
     )
     return ours and stem not in keep and is_file(entry)
 
