@@ -30,6 +30,7 @@ from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
+from looop.remote.fleet import remote_rows
 from looop.workers import attempts, reviewrounds, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import RepoChange, Review
@@ -217,7 +218,7 @@ def review_cmd(
     wid = normalise_target(worker_id)
     group = attempts_of(str(ctx.paths.data), wid)
     if group and not (on_lines or on_all or send or in_editor):
-        side = attempts.rows(ctx, wid, lambda a: _seen(ctx, a))
+        side = attempts.rows(ctx, wid, lambda a: _seen(ctx, a), remote_rows)
         click.echo(jsonio.dumps(side, indent=2) if as_json else attempts.table(wid, side))
         return
     for each in group or [wid]:  # the same comments to every attempt of a group
@@ -374,7 +375,7 @@ def land_cmd(
     wid = group = normalise_target(worker_id)
     others: list[dict[str, Any]] = []
     if pick is not None or attempts_of(str(ctx.paths.data), group):
-        wid, others = attempts.pick(ctx, group, pick or 0, force)
+        wid, others = attempts.pick(ctx, group, pick or 0, force, remote_rows)
     c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(reviewrounds.seen(ctx, wid))
     knobs = ctx.knobs()

@@ -6,6 +6,7 @@ status.json its state, and a live session's supervisor holds an flock on `lock`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError, nearest
 from looop.home.hashing import fnv1a_64 as fnv1a_64  # the supervisor's name for its group
-from looop.home.where import SESSIONS
+from looop.home.where import HOST_WORKERS, HOSTS, SESSIONS
 
 if TYPE_CHECKING:
     from typing import Any
@@ -241,13 +242,22 @@ def session_ids(data: str) -> list[str]:
         return []
 
 
-def attempts_of(data: str, group: str) -> list[str]:
-    """The attempts at one task, `<group>.1`, `<group>.2` … (a start with attempts), in order;
-    [] when `group` is itself a session (a worker, not a group)."""
+def worker_ids(data: str) -> list[str]:
+    """session_ids and the ids of the home's records of its workers on hosts."""
     ids = session_ids(data)
+    with contextlib.suppress(OSError):
+        away = os.listdir(os.path.join(data, HOSTS, HOST_WORKERS))
+        ids += [n[:-5] for n in away if n.endswith(".json") and valid_id(n[:-5])]
+    return ids
+
+
+def attempts_of(data: str, group: str) -> list[str]:
+    """The attempts at one task, `<group>.1`, `<group>.2` … (a start with attempts), in order,
+    here or on a host; [] when `group` is itself a worker."""
+    ids = worker_ids(data)
     if group in ids:
         return []
-    got = [s for s in ids if s.startswith(f"{group}.") and s[len(group) + 1 :].isdigit()]
+    got = {s for s in ids if s.startswith(f"{group}.") and s[len(group) + 1 :].isdigit()}
     return sorted(got, key=lambda s: int(s[len(group) + 1 :]))
 
 

@@ -25,6 +25,7 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
+from looop.remote.fleet import remote_rows
 from looop.tui.modals import Acts, Line, confirm
 from looop.workers import attempts
 
@@ -51,7 +52,7 @@ def side_by_side(ctx: Ctx, sid: str) -> list[Text]:
     if not (n.isdigit() and sid in attempts_of(str(ctx.paths.data), group)):
         return []
     try:
-        got = attempts.rows(ctx, group, lambda a: change_of(ctx, a).review())
+        got = attempts.rows(ctx, group, lambda a: change_of(ctx, a).review(), remote_rows)
     except LooopError as e:
         return [_line(str(e), "red")]
     return [

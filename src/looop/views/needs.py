@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from looop.home import jsonio, store, where
 from looop.home.boxfolder import pending_asks
 from looop.home.errors import CorruptState
-from looop.home.sessionfiles import attempts_of, session_ids
+from looop.home.sessionfiles import attempts_of, worker_ids
 from looop.home.stamps import parse_utc
 from looop.spend.spent import held_for_day
 from looop.views import outcomes
@@ -177,7 +177,7 @@ def _picks(data: str, rows: list[dict[str, Any]]) -> list[Need]:
     none landed yet: a human picks the one to land."""
     live = {str(r.get("id")) for r in rows if at_work(r)}
     out, verify = [], where.join(data, where.VERIFY)
-    for group in {s.rsplit(".", 1)[0] for s in session_ids(data) if "." in s}:
+    for group in {s.rsplit(".", 1)[0] for s in worker_ids(data) if "." in s}:
         ids = attempts_of(data, group)
         passed = [i for i in ids if (verify_result(verify, i) or {}).get("pass")]
         if len(ids) < 2 or (live & set(ids) and not passed):

@@ -19,7 +19,7 @@ from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
-from looop.remote.fleet import fleet_rows
+from looop.remote.fleet import fleet_rows, remote_rows
 from looop.sessions.state import SessionError, validate_id
 from looop.spend.report import DAY_SPLIT, reports_at, window
 from looop.spend.savings import savings_view
@@ -136,7 +136,8 @@ def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     read by its Backend where its checkouts are (here, its SSH host or its pod); a group's
     attempts side by side (`looop review ID`'s table)."""
     if attempts_of(str(ctx.paths.data), sid):
-        return {"v": 1, "attempts": attempts.rows(ctx, sid, lambda a: change_of(ctx, a).review())}
+        seen = attempts.rows(ctx, sid, lambda a: change_of(ctx, a).review(), remote_rows)
+        return {"v": 1, "attempts": seen}
     return reaching(sid, way(ctx, sid).review, sid)
 
 

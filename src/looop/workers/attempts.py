@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
 from looop.home import store
@@ -28,20 +28,28 @@ from looop.workers.launch import end_generation
 from looop.workers.review import Review, verify_of
 from looop.workers.treerecord import WorktreeError, load_all
 
+if TYPE_CHECKING:
+    from looop.views.fleet import FarRows
+
 KILL_WAIT_S = 10.0  # an attempt killed is waited on this long before its checkout goes
 
 
 def rows(
-    ctx: Ctx, group: str, review_of: Callable[[str], Review] | None = None
+    ctx: Ctx,
+    group: str,
+    review_of: Callable[[str], Review] | None = None,
+    far: FarRows | None = None,
 ) -> list[dict[str, Any]]:
     """One row per attempt: its outcome ("running" while at work, "waiting" while live and
     waiting on a human), verify, spend and time; with
-    `review_of`, its change too (files, lines, commits, tip), or the one line why not."""
+    `review_of`, its change too (files, lines, commits, tip), or the one line why not; `far`:
+    the rows of the workers on hosts (remote/fleet), for attempts started there."""
     data, ids = str(ctx.paths.data), attempts_of(str(ctx.paths.data), group)
     if not ids:
         raise NoSuchWorker(f"no worker or attempts {group} — `looop ls -a` lists them")
     stuck = ctx.knobs().num("worker_stuck_secs")
-    fleet = {r["id"]: r for r in fleet_rows_at(data, ctx.clock, stuck, True) if r["id"] in ids}
+    every = fleet_rows_at(data, ctx.clock, stuck, True, dict(ctx.env), far)
+    fleet = {r["id"]: r for r in every if r["id"] in ids}
     out = []
     for wid in ids:
         f = fleet.get(wid, {})
@@ -92,10 +100,12 @@ def table(group: str, got: list[dict[str, Any]]) -> str:
     return "\n".join(for_terminal(line) for line in lines)
 
 
-def pick(ctx: Ctx, group: str, n: int, force: bool) -> tuple[str, list[dict[str, Any]]]:
+def pick(
+    ctx: Ctx, group: str, n: int, force: bool, far: FarRows | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """Attempt `n` of `group` as one a human may land, and the others' rows; one line when it
     is no attempt, is still at work or failed its verify (`force` lands those as they stand)."""
-    got = rows(ctx, group)
+    got = rows(ctx, group, None, far)
     chosen = [r for r in got if r["n"] == n]
     if not chosen:
         have = ", ".join(str(r["n"]) for r in got)
