@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck suite bench soak clean
+.PHONY: demo test check lint typecheck suite bench soak clean dist
 
 RUN_STAMP := $(VENV)/.installed-run
 
@@ -61,6 +61,16 @@ check: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# What PyPI would get: the sdist and wheel built from the tracked files, `twine check --strict`
+# on both (build and twine in a throwaway venv under dist/, not the project's).
+DIST_TOOLS := dist/.tools
+dist:
+	rm -rf dist && $(PY) -m venv $(DIST_TOOLS)
+	$(DIST_TOOLS)/bin/python -m pip install --progress-bar off build twine
+	$(DIST_TOOLS)/bin/python -m build --outdir dist .
+	$(DIST_TOOLS)/bin/twine check --strict dist/*.whl dist/*.tar.gz
+	rm -rf $(DIST_TOOLS)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
