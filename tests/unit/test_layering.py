@@ -73,7 +73,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.hashing", "hashlib"),  # OpenSSL: the beat hashes, contract verbs only name
     ("looop.loop.tick", "looop.workers.reviewsend"),  # resume, the sandbox: a home that reviews
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
-    ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
+    ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
     ("looop", "importlib.metadata"),  # the version: only what prints or sends it
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
     ("looop.home.errors", "by name: ?"),  # a missing extra is one line
