@@ -38,7 +38,7 @@ def test_attempts_on_a_host_are_one_group_read_from_their_host(ctx: Ctx, second:
     ]
     assert attempts.pick(ctx, "fix", 1, False, far)[0] == "fix.1"
     if working:
-        with pytest.raises(LooopError, match="attempt fix.2 is still at work"):
+        with pytest.raises(LooopError, match=r"attempt fix\.2 is still at work"):
             attempts.pick(ctx, "fix", 2, False, far)
     picks = [n.what for n in needs_at(str(ctx.paths.data), rows) if n.kind == "pick"]
     assert picks == ([] if working else ["2 attempts ended: pick one"])
