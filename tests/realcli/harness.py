@@ -344,3 +344,16 @@ def git(repo: Path, *args: str) -> str:
         ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=True
     )
     return done.stdout
+
+
+def git_repo(at: Path, name: str, text: str) -> Path:
+    """A fresh repository at `at` on `main` with one commit of `name`; its committer is the
+    human a worker's commits also use."""
+    at.mkdir()
+    git(at, "init", "-q", "-b", "main")
+    git(at, "config", "user.email", "human@example.test")
+    git(at, "config", "user.name", "A Human")
+    (at / name).write_text(text)
+    git(at, "add", name)
+    git(at, "commit", "-qm", "start")
+    return at

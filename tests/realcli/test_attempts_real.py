@@ -18,7 +18,7 @@ import pytest
 from looop.runners.presets import PRESETS
 from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
-from tests.realcli.harness import _CONFIGURE, Rig, answer_first_run_prompts, git
+from tests.realcli.harness import _CONFIGURE, Rig, answer_first_run_prompts, git, git_repo
 from tests.realcli.model_server import PROBE_MARK
 
 RigFor = Callable[[str], Rig]
@@ -30,17 +30,6 @@ STEPS = {  # per API: claude speaks Anthropic's messages, codex OpenAI's respons
     "anthropic": [COMMIT.format(body="x * 2", msg="double by product")],
     "responses": [COMMIT.format(body="x + x", msg="double by sum")],
 }
-
-
-def _repo(at: Path) -> Path:
-    at.mkdir()
-    git(at, "init", "-q", "-b", "main")
-    git(at, "config", "user.email", "human@example.test")
-    git(at, "config", "user.name", "A Human")
-    (at / "app.py").write_text("def f(x):\n    return x\n")
-    git(at, "add", "app.py")
-    git(at, "commit", "-qm", "start")
-    return at
 
 
 def _until(cond: Callable[[], object], secs: float, what: str, root: Path) -> None:
@@ -63,7 +52,8 @@ def test_claude_and_codex_attempt_one_task_and_the_human_lands_one(
     answer_first_run_prompts(Rig("codex", rig.server, rig.ctx, rig.home))
     runners = {cli: dict(PRESETS[cli]) for cli in ("claude", "codex")}
     rig.ctx.paths.config.write_text(json.dumps({"default": "claude", "runners": runners}) + "\n")
-    root, repo = rig.ctx.paths.data, _repo(tmp_path / "app")
+    root = rig.ctx.paths.data
+    repo = git_repo(tmp_path / "app", "app.py", "def f(x):\n    return x\n")
     claude = json.loads((rig.home / ".claude.json").read_text())  # its checkout trusted too
     claude["projects"][f"{root}.work/checkouts/fix.1"] = {"hasTrustDialogAccepted": True}
     (rig.home / ".claude.json").write_text(json.dumps(claude))

@@ -20,27 +20,12 @@ from looop.sessions.client import expect, kill, screenshot
 from looop.workers import treerecord
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
-from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.harness import Rig, answer_first_run_prompts, git_repo
 from tests.realcli.model_server import PROBE_MARK
 
 RigFor = Callable[[str], Rig]
 SUITE = "def test_ok():\n    assert True\n\ndef test_math():\n    assert 1 + 1 == 3\n"
 TELL = f"{PROBE_MARK} CI is red on your branch: make test_math pass. ECHO:fixed"
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, timeout=30, check=True)
-
-
-def _repo(path: Path) -> Path:
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "config", "user.name", "Test")
-    _git(path, "config", "user.email", "test@example.invalid")
-    (path / "test_suite.py").write_text(SUITE)
-    _git(path, "add", "test_suite.py")
-    _git(path, "commit", "-qm", "suite")
-    return path
 
 
 def _sensor(script: Path) -> dict[str, Any]:
@@ -53,7 +38,7 @@ def test_claude_on_the_red_branch_is_told_and_fixes_it(rig_for: RigFor) -> None:
     rig = rig_for("claude")
     answer_first_run_prompts(rig)
     ctx, root = rig.ctx, rig.ctx.paths.data
-    repo = _repo(root.parent / "repo")
+    repo = git_repo(root.parent / "repo", "test_suite.py", SUITE)
     state = json.loads((rig.home / ".claude.json").read_text())  # its checkout trusted too
     state["projects"][str(ctx.paths.checkouts / "w1")] = {"hasTrustDialogAccepted": True}
     (rig.home / ".claude.json").write_text(json.dumps(state))

@@ -17,7 +17,7 @@ import pytest
 from looop.sessions.client import kill, screenshot
 from looop.sessions.state import get_session
 from tests.helpers import said
-from tests.realcli.harness import Rig, answer_first_run_prompts, git
+from tests.realcli.harness import Rig, answer_first_run_prompts, git, git_repo
 from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
 
@@ -32,17 +32,6 @@ STEPS = [
     "sed -i s/helo/hello/ greet.py && git commit -qam 'fix the greeting typo' && "
     + ASK.format(q="fixed the review comment; ready to land?"),
 ]
-
-
-def _repo(at: Path) -> Path:
-    at.mkdir()
-    git(at, "init", "-q", "-b", "main")
-    git(at, "config", "user.email", "human@example.test")  # the worker's commits use it too
-    git(at, "config", "user.name", "A Human")
-    (at / "README.md").write_text("a project\n")
-    git(at, "add", "README.md")
-    git(at, "commit", "-qm", "start")
-    return at
 
 
 def _until(cond: Callable[[], object], secs: float, what: str, rig: Rig) -> None:
@@ -96,7 +85,7 @@ def test_a_worker_change_is_reviewed_fixed_and_landed(
         rig.ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(install())})
         box = ["--sandbox"]
     ctx, root = rig.ctx, rig.ctx.paths.data
-    repo = _repo(tmp_path / "app")
+    repo = git_repo(tmp_path / "app", "README.md", "a project\n")
     _trust(rig, Path(f"{root}.work") / "checkouts" / WID)
     rig.server.worker_steps = list(STEPS)
     brief = f"{PROBE_MARK} Add a greet() function, then ask to land it."
