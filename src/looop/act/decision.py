@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from looop.core.text import one_line
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
@@ -128,7 +129,8 @@ class Action(ABC):
         if part:  # a part of actions (OnWorker), not one
             return
         missing = [n for n in _DECLARED if not isinstance(cls.__dict__.get(n), str)]
-        missing += [n for n in _DEFINED if n not in cls.__dict__]
+        # a part (OnWorker, Reasoned) may define one for the actions made of it
+        missing += [n for n in _DEFINED if getattr(getattr(cls, n), "__isabstractmethod__", 0)]
         if missing:
             raise TypeError(
                 f"action {cls.__name__} does not declare {', '.join(missing)}: an action is "
@@ -154,6 +156,7 @@ class Action(ABC):
         return None
 
 
+@dataclass(frozen=True)
 class OnWorker(Action, part=True):
     """An action on one worker, its `id` a target as the model may spell it."""
 
@@ -162,8 +165,32 @@ class OnWorker(Action, part=True):
     def __post_init__(self) -> None:
         set_field(self, "id", worker_target(self.id))
 
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"))
+
     def goal(self) -> str | None:
         return strip_worker_prefix(self.id)
+
+
+def said(head: str, why: str) -> str:
+    """A summary: its head, then why on one line when there is a why."""
+    return f"{head} · {one_line(why)}" if why.strip() else head
+
+
+@dataclass(frozen=True)
+class Reasoned(OnWorker, part=True):
+    """A worker and why (kill_worker, propose_land), summed up as `<head> <id> · <reason>`."""
+
+    head: ClassVar[str]
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        return said(f"{self.head} {self.id}", self.reason)
 
 
 @dataclass(frozen=True)

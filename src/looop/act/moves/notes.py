@@ -15,6 +15,7 @@ from looop.act.decision import (
     opt_int,
     opt_str,
     req_str,
+    said,
 )
 from looop.act.outcome import ExecError
 from looop.act.wal import intent
@@ -39,7 +40,7 @@ class Noop(Action):
         return cls(reason=opt_str(cls.tag, obj, "reason") or "")
 
     def summary(self) -> str:
-        return f"noop · {one_line(self.reason)}" if self.reason.strip() else "noop"
+        return said("noop", self.reason)
 
     def perform(self, by: Mover) -> str | None:
         return None

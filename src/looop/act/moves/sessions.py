@@ -125,12 +125,6 @@ class RestartSession(OnWorker):
     teach = r"""restart_session{id} - restart a worker's command (a resumable one on its own conversation).
   {"action":"restart_session","id":"release-2-1"}"""  # noqa: E501
 
-    id: str
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"))
-
     def summary(self) -> str:
         return f"restart {self.id}"
 
