@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import MISSING, Field, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from looop.core.text import one_line
@@ -156,18 +156,30 @@ class Action(ABC):
         return None
 
 
+class Plain(Action, part=True):
+    """An action whose fields are all strings, parsed by name: one with a default may be
+    left out (or null)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        tag, got = cls.tag, {}
+        for f in fields(cls):
+            v = req_str(tag, obj, f.name) if f.default is MISSING else opt_str(tag, obj, f.name)
+            if v is not None:
+                got[f.name] = v
+        return cls(**got)
+
+
 @dataclass(frozen=True)
-class OnWorker(Action, part=True):
+class OnWorker(Plain, part=True):
     """An action on one worker, its `id` a target as the model may spell it."""
 
     id: str
 
     def __post_init__(self) -> None:
         set_field(self, "id", worker_target(self.id))
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"))
 
     def goal(self) -> str | None:
         return strip_worker_prefix(self.id)
@@ -184,10 +196,6 @@ class Reasoned(OnWorker, part=True):
 
     head: ClassVar[str]
     reason: str = ""
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
 
     def summary(self) -> str:
         return said(f"{self.head} {self.id}", self.reason)

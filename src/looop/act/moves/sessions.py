@@ -37,10 +37,6 @@ question meant for the human.
     id: str
     input: str
 
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), input=req_str(cls.tag, obj, "input"))
-
     def summary(self) -> str:
         return f"steer {self.id}"
 
