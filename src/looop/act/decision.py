@@ -129,7 +129,7 @@ class Action(ABC):
         if part:  # a part of actions (OnWorker), not one
             return
         missing = [n for n in _DECLARED if not isinstance(cls.__dict__.get(n), str)]
-        # a part (OnWorker, Reasoned) may define one for the actions made of it
+        # a part (Plain, OnWorker, Reasoned) may define one for the actions made of it
         missing += [n for n in _DEFINED if getattr(getattr(cls, n), "__isabstractmethod__", 0)]
         if missing:
             raise TypeError(
