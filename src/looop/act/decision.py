@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import MISSING, Field, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from looop.core.text import one_line
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
@@ -128,7 +129,8 @@ class Action(ABC):
         if part:  # a part of actions (OnWorker), not one
             return
         missing = [n for n in _DECLARED if not isinstance(cls.__dict__.get(n), str)]
-        missing += [n for n in _DEFINED if n not in cls.__dict__]
+        # a part (Plain, OnWorker, Reasoned) may define one for the actions made of it
+        missing += [n for n in _DEFINED if getattr(getattr(cls, n), "__isabstractmethod__", 0)]
         if missing:
             raise TypeError(
                 f"action {cls.__name__} does not declare {', '.join(missing)}: an action is "
@@ -154,7 +156,24 @@ class Action(ABC):
         return None
 
 
-class OnWorker(Action, part=True):
+class Plain(Action, part=True):
+    """An action whose fields are all strings, parsed by name: one with a default may be
+    left out (or null)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        tag, got = cls.tag, {}
+        for f in fields(cls):
+            v = req_str(tag, obj, f.name) if f.default is MISSING else opt_str(tag, obj, f.name)
+            if v is not None:
+                got[f.name] = v
+        return cls(**got)
+
+
+@dataclass(frozen=True)
+class OnWorker(Plain, part=True):
     """An action on one worker, its `id` a target as the model may spell it."""
 
     id: str
@@ -164,6 +183,22 @@ class OnWorker(Action, part=True):
 
     def goal(self) -> str | None:
         return strip_worker_prefix(self.id)
+
+
+def said(head: str, why: str) -> str:
+    """A summary: its head, then why on one line when there is a why."""
+    return f"{head} · {one_line(why)}" if why.strip() else head
+
+
+@dataclass(frozen=True)
+class Reasoned(OnWorker, part=True):
+    """A worker and why (kill_worker, propose_land), summed up as `<head> <id> · <reason>`."""
+
+    head: ClassVar[str]
+    reason: str = ""
+
+    def summary(self) -> str:
+        return said(f"{self.head} {self.id}", self.reason)
 
 
 @dataclass(frozen=True)

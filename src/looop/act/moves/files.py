@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from looop.act import goalarchive, protected, shellguard
-from looop.act.decision import Action, DecisionError, Mover, check_id, opt_str, req_str
+from looop.act.decision import Action, DecisionError, Mover, Plain, check_id, opt_str, req_str
 from looop.act.outcome import ExecError
 from looop.act.playbook import write_playbook
 from looop.act.shellgate import sandboxed, shell_guard
@@ -19,7 +19,7 @@ from looop.views import outcomes
 
 
 @dataclass(frozen=True)
-class WriteGoal(Action):
+class WriteGoal(Plain):
     tag = "write_goal"
     kind = "goal"
     teach = r"""write_goal{id,body} - create or replace goals/<id>.md. A goal says what should be true; it is
@@ -36,10 +36,6 @@ never executed.
             raise DecisionError(
                 "write_goal: field 'body' must be a non-empty string (archive_goal removes a goal)"
             )
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), body=req_str(cls.tag, obj, "body"))
 
     def summary(self) -> str:
         return f"write-goal {self.id}"
@@ -108,7 +104,7 @@ class ArchiveGoal(Action):
 
 
 @dataclass(frozen=True)
-class WriteSensor(Action):
+class WriteSensor(Plain):
     tag = "write_sensor"
     kind = "sensor"
     teach = r"""write_sensor{name,script} - create or replace sensors/<name>.sh, a read-only check run every
@@ -126,10 +122,6 @@ beat.
                 "write_sensor: field 'script' must be a non-empty string "
                 "(remove_sensor removes a sensor)"
             )
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(name=req_str(cls.tag, obj, "name"), script=req_str(cls.tag, obj, "script"))
 
     def summary(self) -> str:
         return f"write-sensor {self.name}"
@@ -183,7 +175,7 @@ beat.
 
 
 @dataclass(frozen=True)
-class RemoveSensor(Action):
+class RemoveSensor(Plain):
     tag = "remove_sensor"
     kind = "remove-sensor"
     teach = r"""remove_sensor{name} - delete sensors/<name>.sh once it no longer tells you anything.
@@ -193,10 +185,6 @@ class RemoveSensor(Action):
 
     def __post_init__(self) -> None:
         check_id("sensor", self.name)
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(name=req_str(cls.tag, obj, "name"))
 
     def summary(self) -> str:
         return f"remove-sensor {self.name}"
@@ -220,7 +208,7 @@ class RemoveSensor(Action):
 
 
 @dataclass(frozen=True)
-class WritePlaybook(Action):
+class WritePlaybook(Plain):
     tag = "write_playbook"
     kind = "playbook"
     teach = r"""write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
@@ -233,10 +221,6 @@ must keep the CONSTITUTION.
         # An empty PLAYBOOK would silently erase the loop's instructions.
         if not self.body.strip():
             raise DecisionError("write_playbook: field 'body' must be a non-empty string")
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(body=req_str(cls.tag, obj, "body"))
 
     def summary(self) -> str:
         return "write-playbook"

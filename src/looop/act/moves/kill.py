@@ -4,18 +4,11 @@ already over is a success that says what was found)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
 
-from looop.act.decision import (
-    Mover,
-    OnWorker,
-    opt_str,
-    req_str,
-)
+from looop.act.decision import Mover, Reasoned
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.human.mailbox import AskError, drop_pending
@@ -27,24 +20,14 @@ from looop.workers.treerecord import cleared
 
 
 @dataclass(frozen=True)
-class KillWorker(OnWorker):
+class KillWorker(Reasoned):
     tag = "kill_worker"
     kind = "kill"
     teach = r"""kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
 come back with next_interval_s.
   {"action":"kill_worker","id":"release-2-1","reason":"no output for 40 minutes"}"""  # noqa: E501
 
-    id: str
-    reason: str = ""
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
-
-    def summary(self) -> str:
-        if self.reason.strip():
-            return f"kill-worker {self.id} · {one_line(self.reason)}"
-        return f"kill-worker {self.id}"
+    head = "kill-worker"
 
     def perform(self, by: Mover) -> str | None:
         """Moves are level-triggered: a worker that is already over (it exited, was killed,

@@ -10,11 +10,13 @@ from looop.act.decision import (
     Action,
     DecisionError,
     Mover,
+    Plain,
     check_id,
     not_int,
     opt_int,
     opt_str,
     req_str,
+    said,
 )
 from looop.act.outcome import ExecError
 from looop.act.wal import intent
@@ -26,7 +28,7 @@ from looop.human.notify import notify
 
 
 @dataclass(frozen=True)
-class Noop(Action):
+class Noop(Plain):
     tag = "noop"
     kind = "noop"
     teach = r"""noop{reason} - nothing needs a move now.
@@ -34,19 +36,15 @@ class Noop(Action):
 
     reason: str = ""
 
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(reason=opt_str(cls.tag, obj, "reason") or "")
-
     def summary(self) -> str:
-        return f"noop · {one_line(self.reason)}" if self.reason.strip() else "noop"
+        return said("noop", self.reason)
 
     def perform(self, by: Mover) -> str | None:
         return None
 
 
 @dataclass(frozen=True)
-class SendNotification(Action):
+class SendNotification(Plain):
     tag = "send_notification"
     kind = "notify"
     teach = r"""send_notification{message,id?} - tell the human something needs them (you are blocked on
@@ -55,10 +53,6 @@ them, or a worker waits for them). Once per matter; there is no reply channel.
 
     message: str
     id: str = ""
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(message=req_str(cls.tag, obj, "message"), id=opt_str(cls.tag, obj, "id") or "")
 
     def summary(self) -> str:
         return f"notify · {one_line(self.message)}"
@@ -152,7 +146,7 @@ class WriteSchedule(Action):
 
 
 @dataclass(frozen=True)
-class DropSchedule(Action):
+class DropSchedule(Plain):
     tag = "drop_schedule"
     kind = "drop-schedule"
     teach = r"""drop_schedule{name} - remove a schedule, e.g. once its one-shot wake was handled.
@@ -162,10 +156,6 @@ class DropSchedule(Action):
 
     def __post_init__(self) -> None:
         check_id("schedule", self.name)
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(name=req_str(cls.tag, obj, "name"))
 
     def summary(self) -> str:
         return f"drop-schedule {self.name}"

@@ -4,9 +4,8 @@ its output kept for the next prompt."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
 
-from looop.act.decision import Action, DecisionError, Mover, opt_str, req_str
+from looop.act.decision import DecisionError, Mover, Plain
 from looop.act.outcome import ExecError
 from looop.act.shell import ShellResult, run_shell
 from looop.act.shellgate import decided_line, shell_guard
@@ -18,7 +17,7 @@ from looop.home.hashing import digest
 
 
 @dataclass(frozen=True)
-class RunShell(Action):
+class RunShell(Plain):
     tag = "run_shell"
     kind = "shell"
     teach = r"""run_shell{cmd,reason} - ONE reversible, non-destructive command; looop runs it in the data dir
@@ -33,10 +32,6 @@ with a timeout and shows you its output next beat.
             raise DecisionError("run_shell: field 'cmd' must be a non-empty string")
         if "\x00" in self.cmd:
             raise DecisionError("run_shell: field 'cmd' must not contain NUL characters")
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(cmd=req_str(cls.tag, obj, "cmd"), reason=opt_str(cls.tag, obj, "reason") or "")
 
     def summary(self) -> str:
         return f"run-shell · {one_line(self.reason if self.reason.strip() else self.cmd)}"

@@ -37,10 +37,6 @@ question meant for the human.
     id: str
     input: str
 
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), input=req_str(cls.tag, obj, "input"))
-
     def summary(self) -> str:
         return f"steer {self.id}"
 
@@ -124,12 +120,6 @@ class RestartSession(OnWorker):
     kind = "restart"
     teach = r"""restart_session{id} - restart a worker's command (a resumable one on its own conversation).
   {"action":"restart_session","id":"release-2-1"}"""  # noqa: E501
-
-    id: str
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"))
 
     def summary(self) -> str:
         return f"restart {self.id}"

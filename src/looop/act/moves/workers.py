@@ -16,6 +16,7 @@ from looop.act.decision import (
     DecisionError,
     Mover,
     OnWorker,
+    Reasoned,
     opt_bool,
     opt_sandbox,
     opt_str,
@@ -29,7 +30,6 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
-from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
@@ -292,24 +292,14 @@ class StartWorker(OnWorker):
 
 
 @dataclass(frozen=True)
-class ProposeLand(OnWorker):
+class ProposeLand(Reasoned):
     tag = "propose_land"
     kind = "propose-land"
     teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
 into its base): they land or decline it, never you.
   {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
 
-    id: str
-    reason: str = ""
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
-
-    def summary(self) -> str:
-        if self.reason.strip():
-            return f"propose-land {self.id} · {one_line(self.reason)}"
-        return f"propose-land {self.id}"
+    head = "propose-land"
 
     def perform(self, by: Mover) -> str | None:
         """Level-triggered: a proposal of this change that waits, or was answered, is found,

@@ -13,16 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from looop.act.shellguard.command import (
-    _INTERPRETERS,
-    _SHELLS,
-    _SOURCES,
-    _STDIN,
-    _base,
-    _Cmd,
-    _scripts,
-    _unwrap,
-)
+from looop.act.shellguard import command
 from looop.act.shellguard.parsed import _tree_check, bounded
 from looop.act.shellguard.rules import _find
 from looop.act.shellguard.targets import NO_GUARD, Guard
@@ -69,9 +60,9 @@ def foreign_code(name: str, args: Sequence[str]) -> str | None:
         return _sed(args)
     if name in _OTHER and not (args and all(a in _VERSION for a in args)):
         return f"`{name}`: code in a language the tripwire does not read"
-    if name in _SHELLS - READABLE and (any(a.startswith("-") for a in args) or not args):
+    if name in command._SHELLS - READABLE and (any(a.startswith("-") for a in args) or not args):
         return f"`{name}` code, which the tripwire does not read"
-    if not _INTERPRETERS.fullmatch(name):
+    if not command._INTERPRETERS.fullmatch(name):
         return None
     return _interpreter(name, args)
 
@@ -109,7 +100,7 @@ def _interpreter(name: str, args: Sequence[str]) -> str | None:
             if (why := _option(name, a, shown, letters, longs)) is not None:
                 return why or None
             continue
-        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/", "<(")):
+        if a in command._STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/", "<(")):
             break
         if run_time_path(a):
             return f"{shown}: a program named at run time, which the tripwire does not read"
@@ -324,7 +315,7 @@ def _sed_code(script: str) -> str | None:
 
 # Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
 # glob qualifiers alone run code).
-READABLE = _SHELLS - {"zsh", "fish", "csh", "tcsh"}
+READABLE = command._SHELLS - {"zsh", "fish", "csh", "tcsh"}
 # Where a #! interpreter may live: a folder nothing looop starts can write to.
 SYSTEM_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 _MULTICALL = ("busybox", "toybox")
@@ -350,18 +341,18 @@ def _walk(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
     return _tree_check(cmd, depth, guard, _unread, _walk, pipes=False)
 
 
-def _unread(c: _Cmd, depth: int, guard: Guard) -> str | None:
+def _unread(c: command._Cmd, depth: int, guard: Guard) -> str | None:
     """What in one command hands code to a language, or to a time, the tripwire cannot read."""
-    at, nested = _unwrap(c.words)
+    at, nested = command._unwrap(c.words)
     if at is not None:
-        name, args = _base(c.words[at]), c.words[at + 1 :]
+        name, args = command._base(c.words[at]), c.words[at + 1 :]
         if (why := _foreign_code(name, args) or _run_time(c.words[at], name, args)) is not None:
             return why
         subs = [sub for sub in _find(args, c.cwd)[1] if sub] if name == "find" else []
         for sub in subs:  # what -exec/-execdir/-ok run
-            if (why := _foreign_code(_base(sub[0]), sub[1:])) is not None:
+            if (why := _foreign_code(command._base(sub[0]), sub[1:])) is not None:
                 return why
-        nested += _scripts(name, args, c)
+        nested += command._scripts(name, args, c)
     if c.host == "$":  # `$(echo rm) -rf ~`: its output is the command
         return "a command named at run time (`$(…)`), which the tripwire does not read"
     if (why := _env_string(c.words)) is not None:
@@ -372,7 +363,7 @@ def _unread(c: _Cmd, depth: int, guard: Guard) -> str | None:
 def _foreign_code(name: str, args: Sequence[str]) -> str | None:
     """Code in another language (foreign.py), through a multicall binary too."""
     if name in _MULTICALL and args and not args[0].startswith("-"):
-        return _foreign_code(_base(args[0]), args[1:])
+        return _foreign_code(command._base(args[0]), args[1:])
     return foreign_code(name, args)
 
 
@@ -383,7 +374,9 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
         return f"`{word}`: a command named at run time, which the tripwire does not read"
     if name == "eval" and any(ch in a for a in args for ch in "$`"):
         return "`eval` of text built at run time, which the tripwire does not read"
-    if name in _SOURCES and (not args or run_time_path(args[0])):  # `. <(…)` reads as `. < (…)`
+    if name in command._SOURCES and (
+        not args or run_time_path(args[0])
+    ):  # `. <(…)` reads as `. < (…)`
         return f"`{name}` of shell built at run time, which the tripwire does not read"
     return None
 
@@ -391,7 +384,7 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
 def _env_string(words: Sequence[str]) -> str | None:
     """`env -S` with `${…}`: env fills it in by its own rules, after the tripwire read it."""
     for k, w in enumerate(words[:-1]):
-        if _base(w) == "env" and any(
+        if command._base(w) == "env" and any(
             a.startswith(("-s", "--split-string")) and "${" in " ".join(words[k + 1 :])
             for a in words[k + 1 :]
         ):
@@ -409,7 +402,7 @@ def _shebang(line: str) -> str | None:
     if not interp.startswith(SYSTEM_DIRS) or "/../" in interp or "/./" in interp:
         return f"`{shown}`: its interpreter is not in {', '.join(d[:-1] for d in SYSTEM_DIRS)}"
     words = rest.split()
-    if _base(interp) == "env" and rest.startswith(("-S", "--split-string")):
+    if command._base(interp) == "env" and rest.startswith(("-S", "--split-string")):
         value = rest[2:] if rest.startswith("-S") else rest.partition("=")[2] or rest[14:]
         if any(ch in value for ch in "'\"\\$"):
             return f"`{shown}`: an env -S string with quotes or escapes it cannot follow"
@@ -417,15 +410,15 @@ def _shebang(line: str) -> str | None:
         while words and ("=" in words[0] and not words[0].startswith("-")):
             words = words[1:]  # NAME=VALUE assignments
         words = words[1:] if words[:1] in (["-i"], ["--ignore-environment"], ["-"]) else words
-    elif _base(interp) == "env" and (" " in rest or rest.startswith("-")):
+    elif command._base(interp) == "env" and (" " in rest or rest.startswith("-")):
         return f"`{shown}`: env options it cannot follow"
-    if _base(interp) in ("env", *_MULTICALL) and words:
+    if command._base(interp) in ("env", *_MULTICALL) and words:
         interp, words = words[0], words[1:]
-    elif _base(interp) == "env":
+    elif command._base(interp) == "env":
         return f"`{shown}`: env without a program"
     if "/" in interp and not interp.startswith(SYSTEM_DIRS):
         return f"`{shown}`: its interpreter is not in a system folder"
-    if (name := _base(interp)) not in READABLE:
+    if (name := command._base(interp)) not in READABLE:
         return f"`{shown}`: {name} is not a shell the tripwire reads"
     return None if _shell_flags(words) else f"`{shown}`: shell options it cannot follow"
 

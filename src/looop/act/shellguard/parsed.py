@@ -10,32 +10,8 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from looop.act.shellguard.command import (
-    _ASSIGNMENT,
-    _CRON,
-    _DOWNLOADERS,
-    _MAX_DEPTH,
-    MAX_CHARS,
-    _ansi_c,
-    _base,
-    _Cmd,
-    _code_arg,
-    _reads_code,
-    _scripts,
-    _unwrap,
-    fed_commands,
-)
+from looop.act.shellguard import command, rules
 from looop.act.shellguard.expand import Unsure, Value
-from looop.act.shellguard.rules import (
-    _PIPE_RULES,
-    _after_cd,
-    _device,
-    _find,
-    _printed,
-    _roles,
-    _rule,
-    _show,
-)
 from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
@@ -55,7 +31,7 @@ _DECLARES = frozenset({"declare", "typeset", "local", "export", "readonly"})
 _READS = {"read": "reply", "mapfile": "mapfile", "readarray": "mapfile", "getopts": "optarg"}
 _READS["printf"] = ""  # only with -v
 
-CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
+CommandRule = Callable[[command._Cmd, int, Guard], "str | None"]  # one command's refusal, if any
 TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
 
 
@@ -76,7 +52,7 @@ def _word(n: Node, subs: list[Node]) -> str:
         return s[1:-1] if len(s) >= 2 and s.endswith("'") else s[1:]
     if t == "ansi_c_string":
         s = _text(n)
-        return _ansi_c(s[2:-1] if len(s) >= 3 and s.endswith("'") else s[2:])
+        return command._ansi_c(s[2:-1] if len(s) >= 3 and s.endswith("'") else s[2:])
     if t in ("string", "translated_string"):
         out: list[str] = []
         for ch in n.named_children:
@@ -90,12 +66,12 @@ def _word(n: Node, subs: list[Node]) -> str:
     return _text(n)  # expansions, arithmetic, numbers: as written
 
 
-def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]) -> _Cmd:
+def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]) -> command._Cmd:
     """One `command` node (plus the `outer` redirects that reach it) as words, here-strings
     and here-documents; notes the host of each substitution in its arguments (the command
     that will run their output as code)."""
     parts = [*n.children, *outer]
-    c = _Cmd()
+    c = command._Cmd()
     words: list[str] = []
     name_subs: list[Node] = []
     stdin_subs: list[Node] = []  # `bash < <(curl x)`, `python3 <<< "$(curl x)"`
@@ -120,15 +96,17 @@ def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]
             arg_subs += [(len(words) - 1, s) for s in found]
         end = p.end_byte
     c.words = [w.lower() for w in words]
-    at = _unwrap(c.words)[0]
+    at = command._unwrap(c.words)[0]
     host_of.update((s.id, "$") for s in name_subs)
     if at is None:
         host_of.update((s.id, None if c.words else "$") for _, s in arg_subs)
         return c
-    name, args = _base(c.words[at]), c.words[at + 1 :]
-    host_of.update((s.id, name if _reads_code(name, args) else None) for s in stdin_subs)
+    name, args = command._base(c.words[at]), c.words[at + 1 :]
+    host_of.update((s.id, name if command._reads_code(name, args) else None) for s in stdin_subs)
     for k, s in arg_subs:
-        host_of[s.id] = "$" if k == at else (name if _code_arg(name, args, k - at - 1) else None)
+        host_of[s.id] = (
+            "$" if k == at else (name if command._code_arg(name, args, k - at - 1) else None)
+        )
     return c
 
 
@@ -150,7 +128,7 @@ def _assign(sets: _Sets, word: str, nameref: bool) -> None:
 def _assign_word(sets: _Sets, word: str, nameref: bool) -> None:
     """A word that assigns (`d=~`), or one that sets a name told only at run time (`"$n"=~`:
     under "", for every name the text reads)."""
-    if _ASSIGNMENT.fullmatch(word):
+    if command._ASSIGNMENT.fullmatch(word):
         _assign(sets, word, nameref)
     elif "$" in word.partition("=")[0] and "=" in word:
         sets.setdefault("", []).append(Unsure(f"{word}, a name the tripwire cannot tell"))
@@ -185,12 +163,12 @@ def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
         _assign(sets, f"{name}{plus}={word}", nameref)
 
 
-def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: int) -> None:
+def _command_sets(c: command._Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: int) -> None:
     """What a command sets: assignments a wrapper or declare carries, every name read,
     mapfile, printf -v and getopts may set from input, what an eval's text sets; it joins
     `calls` (and `set -- ~` as a call of "set -")."""
-    at = _unwrap(c.words)[0]
-    cmd, args = ("", []) if at is None else (_base(c.words[at]), c.words[at + 1 :])
+    at = command._unwrap(c.words)[0]
+    cmd, args = ("", []) if at is None else (command._base(c.words[at]), c.words[at + 1 :])
     nameref = cmd in _DECLARES and any(a.startswith("-") and "n" in a for a in args)
     carried = c.words[: len(c.words) if at is None else at] + (args if cmd in _DECLARES else [])
     for w in (alt for word in carried for alt in braces(word)):
@@ -210,7 +188,7 @@ def _command_sets(c: _Cmd, sets: _Sets, calls: _Calls, parser: Parser, depth: in
             i += 2 if args[i] in ("-o", "+o") else 1
         if args[i:]:
             calls.append(("set -", args[i + (args[i] == "--") :]))
-    elif cmd == "eval" and depth < _MAX_DEPTH:
+    elif cmd == "eval" and depth < command._MAX_DEPTH:
         for got, vs in _read(" ".join(args), parser, depth + 1, None)[1].items():
             sets.setdefault(got, []).extend(vs)
 
@@ -233,7 +211,7 @@ def _called(sets: _Sets, calls: _Calls, defined: set[str]) -> _Sets:
 def _redirect_rule(n: Node) -> str | None:
     op = next((ch.type for ch in n.children if not ch.is_named), "")  # the operator
     targets = [ch for ch in n.named_children if ch.type != "file_descriptor"][-1:]
-    if op in _WRITES and targets and _device(path := _word(targets[0], []).lower()):
+    if op in _WRITES and targets and rules._device(path := _word(targets[0], []).lower()):
         return f"a redirect onto a disk device: `{op} {path}`"
     return None
 
@@ -269,7 +247,7 @@ def _swallowed(n: Node) -> str | None:
             and any(ch.type == "variable_name" for ch in n.children)
         )  # `((sudo ls)` misread as arithmetic; in a command it is read as a word
         hides |= n.child_count == 0 and bool(_text(n).strip())
-    shown = _show(_text(n).lower().split())
+    shown = rules._show(_text(n).lower().split())
     return f"shell code the tripwire could not read: `{shown}`" if hides else None
 
 
@@ -280,7 +258,7 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
     roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
     found: str | None = None
     for n, c, _ in reversed(order):  # children before their parents
-        mine = {} if c is None else _roles(c, guard)
+        mine = {} if c is None else rules._roles(c, guard)
         for ch in n.children:
             mine = roles.get(ch.id, {}) | mine
         if n.type == "pipeline":
@@ -289,9 +267,9 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
                 here = roles.get(ch.id, {})
                 if "prints" in upstream and "runs" in here:
                     text = upstream["prints"]  # a crontab's lines: a schedule first
-                    cron = _base(here["runs"].split()[0]) == "crontab"
-                    found = check(_CRON.sub("", text) if cron else text) or found
-                for producer, consumer, label in _PIPE_RULES:
+                    cron = command._base(here["runs"].split()[0]) == "crontab"
+                    found = check(command._CRON.sub("", text) if cron else text) or found
+                for producer, consumer, label in rules._PIPE_RULES:
                     if producer in upstream and consumer in here:
                         found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
                 upstream = here | upstream
@@ -311,7 +289,9 @@ def _ascii(guard: Guard) -> Guard:
     )
 
 
-_Read = list[tuple["Node", _Cmd | None, str | None]]  # each node, its command, the cwd there
+_Read = list[
+    tuple["Node", command._Cmd | None, str | None]
+]  # each node, its command, the cwd there
 
 
 def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read, _Sets]:
@@ -331,13 +311,13 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
     ]
     while stack:  # pre-order, by hand: nesting depth is the input's to choose
         n, host, outer = stack.pop()
-        c: _Cmd | None = None
+        c: command._Cmd | None = None
         if n.type in _SUBST:
             host = host_of.get(n.id)  # None: its output is not an argument of any command
         elif n.type == "command":
             c = _from_command(n, outer, host_of)
             c.host, c.cwd = host, cwd
-            cwd = _after_cd(c, cwd)  # commands come in text order; subshell scope is ignored
+            cwd = rules._after_cd(c, cwd)  # commands come in text order; subshell scope is ignored
             _command_sets(c, sets, calls, parser, depth)
         else:
             _tree_sets(n, sets, defined)
@@ -347,7 +327,11 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
     defs = [a.partition("=") for cmd, args in calls if cmd == "alias" for a in args if "=" in a]
     aliases = {k: v for k, _, v in defs}
     for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
-        if c is not None and (at := _unwrap(c.words)[0]) is not None and c.words[at] in aliases:
+        if (
+            c is not None
+            and (at := command._unwrap(c.words)[0]) is not None
+            and c.words[at] in aliases
+        ):
             c.words[at : at + 1] = aliases[c.words[at]].split()
     for name in _REFS.findall(text.lower()) if "" in sets else []:
         sets.setdefault(name, []).extend(sets[""])
@@ -359,9 +343,10 @@ def _tree_check(
 ) -> str | None:
     """The rule the parsed text trips, if any: `rule` judges each command, `check` a text
     nested in one, and `pipes` adds what flows down a pipe."""
-    if depth > _MAX_DEPTH:
+    if depth > command._MAX_DEPTH:
         return (
-            f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
+            f"shell code nested over {command._MAX_DEPTH} levels deep (sh -c, eval, …): too "
+            "deep to check"
         )
     # lazy: heavy (tree-sitter), only the check pays for it
     from looop.act.shellguard.grammar import bash_parser
@@ -409,38 +394,42 @@ def _inner_redirects(
     return {}
 
 
-def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
-    at, nested = _unwrap(c.words)
+def _command_rule(c: command._Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
+    at, nested = command._unwrap(c.words)
     why: str | None = None
     if at is not None:
-        name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
-        nested += _scripts(name, args, c)
-        if c.host not in (None, "$") and (printed := _printed(name, args)) is not None:
+        name, args, shown = command._base(c.words[at]), c.words[at + 1 :], rules._show(c.words[at:])
+        nested += command._scripts(name, args, c)
+        if c.host not in (None, "$") and (printed := rules._printed(name, args)) is not None:
             nested.append(printed)  # `bash <(echo …)`: what it prints is run as code
-        if (why := _rule(name, args, c.cwd, guard)) is not None:
+        if (why := rules._rule(name, args, c.cwd, guard)) is not None:
             why = f"{why}: `{shown}`"
         why = why or _fed_rule(c, depth, guard)
-        if why is None and name in _DOWNLOADERS and c.host is not None:
+        if why is None and name in command._DOWNLOADERS and c.host is not None:
             run = f"as a command: `$({shown})`" if c.host == "$" else f"by {c.host}: `{shown}`"
             why = f"a download run {run}"
-        for sub in _find(args, c.cwd, guard)[1] if why is None and name == "find" else []:
-            why = why or _command_rule(_Cmd(host=c.host, words=sub, cwd=c.cwd), depth + 1, guard)
+        for sub in rules._find(args, c.cwd, guard)[1] if why is None and name == "find" else []:
+            why = why or _command_rule(
+                command._Cmd(host=c.host, words=sub, cwd=c.cwd), depth + 1, guard
+            )
     inner = guard.at(c.cwd)  # a nested script starts where this command runs
     return why or next((w for s in nested if (w := _check(s, depth + 1, inner)) is not None), None)
 
 
-def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:
+def _fed_rule(c: command._Cmd, depth: int, guard: Guard) -> str | None:
     """What xargs (or parallel) runs, judged with what it reads from its input as one more
     operand (`{}`), in each reading its lower-cased options allow: `xargs rm -rf` may reach
     any path, `xargs rm -f` no folder."""
-    readings = fed_commands(c.words)
-    if readings and depth >= _MAX_DEPTH:
-        return f"xargs nested over {_MAX_DEPTH} levels deep: too deep to check"
+    readings = command.fed_commands(c.words)
+    if readings and depth >= command._MAX_DEPTH:
+        return f"xargs nested over {command._MAX_DEPTH} levels deep: too deep to check"
     fed = replace(guard.at(c.cwd), fed=True)
     for sub in readings:
-        if why := _command_rule(_Cmd(host=c.host, words=[*sub, "{}"], cwd=c.cwd), depth + 1, fed):
+        if why := _command_rule(
+            command._Cmd(host=c.host, words=[*sub, "{}"], cwd=c.cwd), depth + 1, fed
+        ):
             return why
-        runner = map(_base, c.words[: len(c.words) - len(sub)])
+        runner = map(command._base, c.words[: len(c.words) - len(sub)])
         if "parallel" in runner and (why := _check(" ".join([*sub, "{}"]), depth + 1, fed)):
             return why  # parallel hands its words to a shell
     return None
@@ -452,8 +441,8 @@ def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
 
 def bounded(cmd: str, check: TextCheck, guard: Guard = NO_GUARD) -> str | None:
     """`check` of a whole text, refused unread when too long or too deep; never raises."""
-    if len(cmd) > MAX_CHARS:
-        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
+    if len(cmd) > command.MAX_CHARS:
+        return f"{len(cmd)} characters of shell, over the {command.MAX_CHARS} the tripwire reads"
     try:
         return check(cmd, 0, guard)
     except RecursionError:

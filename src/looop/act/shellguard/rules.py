@@ -7,24 +7,7 @@ import re
 from collections.abc import Sequence
 from itertools import pairwise
 
-from looop.act.shellguard.command import (
-    _DOWNLOADERS,
-    _ansi_c,
-    _base,
-    _Cmd,
-    _reads_code,
-    _split_opts,
-    _unwrap,
-)
-from looop.act.shellguard.targets import (
-    NO_GUARD,
-    Guard,
-    braces,
-    inside,
-    protected,
-    segments,
-    system,
-)
+from looop.act.shellguard import command, targets
 
 _PRIVILEGE = frozenset(
     {"sudo", "doas", "pkexec", "su", "run0", "sudoedit", "runuser", "ksu", "dzdo", "pfexec"}
@@ -82,22 +65,24 @@ def _critical(path: str, cwd: str | None = None) -> str | None:
         path = f"{cwd.rstrip('/')}/{path}"
     if _HOME.fullmatch(path):
         return path
-    segs = segments("/".join(s for s in path.split("/") if s != "*"))
-    return path if path.startswith("/") and system(segs) else None
+    segs = targets.segments("/".join(s for s in path.split("/") if s != "*"))
+    return path if path.startswith("/") and targets.system(segs) else None
 
 
-def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> str | None:
+def _aimed(word: str, cwd: str | None, guard: targets.Guard, follow: bool = False) -> str | None:
     """`word` as a refusal names it, if it is a system folder or home (as spelled) or one of
     the guard's targets or their ancestors (as normalised); `follow` as in `protected`."""
-    if (hit := protected(word, cwd, guard, follow)) is not None:
+    if (hit := targets.protected(word, cwd, guard, follow)) is not None:
         return hit
-    for alt in braces(word):
+    for alt in targets.braces(word):
         if (at := _critical(alt, cwd)) is not None:
             return at if alt == word else f"{word}: {at}"
-    return protected(word, cwd, guard, follow, systems=True)
+    return targets.protected(word, cwd, guard, follow, systems=True)
 
 
-def _find_starts(args: Sequence[str], cwd: str | None, guard: Guard) -> tuple[str | None, int]:
+def _find_starts(
+    args: Sequence[str], cwd: str | None, guard: targets.Guard
+) -> tuple[str | None, int]:
     """(the first start path that is critical or protected, where the expression begins)."""
     i = 0
     follow = False  # -H / -L (lower-cased): a start path that is a symlink is followed
@@ -115,7 +100,7 @@ def _find_starts(args: Sequence[str], cwd: str | None, guard: Guard) -> tuple[st
 
 
 def _find(
-    args: Sequence[str], cwd: str | None, guard: Guard = NO_GUARD
+    args: Sequence[str], cwd: str | None, guard: targets.Guard = targets.NO_GUARD
 ) -> tuple[str | None, list[list[str]]]:
     """(a critical or protected start path if the expression deletes, the -exec commands)."""
     aimed, i = _find_starts(args, cwd, guard)
@@ -129,7 +114,8 @@ def _find(
             execs.append(expr[j:end])
             j = end + 1
     deletes = "-delete" in expr or any(
-        (at := _unwrap(sub)[0]) is not None and _base(sub[at]) in _DELETERS for sub in execs
+        (at := command._unwrap(sub)[0]) is not None and command._base(sub[at]) in _DELETERS
+        for sub in execs
     )
     return (aimed if deletes else None), execs
 
@@ -138,7 +124,7 @@ def _git_push(rest: Sequence[str]) -> str | None:
     """Which way `git push REST` rewrites or removes main/master (or may), if it does: what it
     was asked for (force, every, delete, tags), then its refspecs (after the remote)."""
     takes = ("--repo", "--push-option", "--receive-pack", "--exec")
-    opts, positional = _split_opts(rest, "o", takes)
+    opts, positional = command._split_opts(rest, "o", takes)
     long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
     long |= {"mirror": "mirror", "delete": "delete", "tags": "tags"}
     flags = {long.get(o[2:].split("=", 1)[0], "") for o in opts if o.startswith("--")}
@@ -237,7 +223,7 @@ def _recursive_targets(name: str, opts: Sequence[str], operands: Sequence[str]) 
 def _mv_sources(args: Sequence[str]) -> list[str]:
     """What `mv` may move away: every operand but the last; with -t DIR every operand (DIR
     too: lower-cased, -t and -T read alike, and -T moves the first onto the second)."""
-    opts, sources = _split_opts(args, "s", ("--target-directory", "--suffix"))
+    opts, sources = command._split_opts(args, "s", ("--target-directory", "--suffix"))
     every = any(o.startswith("--target-directory") or (o[1] != "-" and "t" in o) for o in opts)
     return sources if every else sources[:-1]
 
@@ -258,7 +244,7 @@ _REPO = "a worker's repo"  # the guard's words for them (act/protected.py)
 _WORKERS = ("the data dir", "the workers' checkouts and rooms")
 
 
-def _git_rule(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+def _git_rule(args: Sequence[str], cwd: str | None, guard: targets.Guard) -> str | None:
     """A force push or removal of main/master; landing by hand, a human's act: moving the
     branch of a worker's repo (your repository) by merging, pulling, rebasing, resetting, or
     pushing a worker's base from its repo or worktree; a forced `git clean` (untracked and
@@ -269,11 +255,11 @@ def _git_rule(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
         return f"{pushed}"
     if here is None:
         return None
-    if sub in _GIT_MOVES and (repo := inside(here, guard, [_REPO])) is not None:
+    if sub in _GIT_MOVES and (repo := targets.inside(here, guard, [_REPO])) is not None:
         return f"git {sub} in {repo}, moving its branch is a human's act"
-    if pushed is not None and (at := inside(here, guard, [_REPO, *_WORKERS])) is not None:
+    if pushed is not None and (at := targets.inside(here, guard, [_REPO, *_WORKERS])) is not None:
         return f"{pushed} from {at} is a human's act"
-    opts, specs = _split_opts(rest, "e", ("--exclude",))  # -e PATTERN: kept, not a path
+    opts, specs = command._split_opts(rest, "e", ("--exclude",))  # -e PATTERN: kept, not a path
     force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
     dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
     if sub != "clean" or not force or dry:
@@ -283,14 +269,14 @@ def _git_rule(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
     return None if at is None else f"git clean (untracked files deleted) in {at}"
 
 
-def _tree_rule(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+def _tree_rule(name: str, args: Sequence[str], cwd: str | None, guard: targets.Guard) -> str | None:
     """Deleting, moving away or re-permissioning /, a home, a system directory, or one of the
     guard's targets (the data dir, the checkout, a worker's repo) or an ancestor of one."""
 
     def aimed(paths: Sequence[str], follow: bool = False) -> str | None:
         return next((p for a in paths if (p := _aimed(a, cwd, guard, follow)) is not None), None)
 
-    opts, operands = _split_opts(args)
+    opts, operands = command._split_opts(args)
     if name in _RECURSIVE_TOOLS and any(
         ("recursive".startswith(o[2:]) and len(o) > 2) if o.startswith("--") else "r" in o[1:]
         for o in opts
@@ -312,7 +298,7 @@ def _tree_rule(name: str, args: Sequence[str], cwd: str | None, guard: Guard) ->
     return None
 
 
-def _rule(name: str, args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+def _rule(name: str, args: Sequence[str], cwd: str | None, guard: targets.Guard) -> str | None:
     """The deny rule one command (already unwrapped) trips, if any (the caller quotes it)."""
     if name in _PRIVILEGE:
         return f"{name} (running as another user)"
@@ -341,35 +327,35 @@ def _printed(name: str, args: Sequence[str]) -> str | None:
         return None
     rest = iter(args[1:])
     text = re.sub(r"%[-#0 +]*[0-9]*(?:\.[0-9]+)?[a-z]", lambda m: next(rest, ""), args[0])
-    return _ansi_c(" ".join([text, *rest]))
+    return command._ansi_c(" ".join([text, *rest]))
 
 
-def _roles(c: _Cmd, guard: Guard) -> dict[str, str]:
+def _roles(c: command._Cmd, guard: targets.Guard) -> dict[str, str]:
     """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
-    at = _unwrap(c.words)[0]
+    at = command._unwrap(c.words)[0]
     if at is None:
         return {}
-    name, args = _base(c.words[at]), c.words[at + 1 :]
+    name, args = command._base(c.words[at]), c.words[at + 1 :]
     roles: dict[str, str] = {}
-    if name in _DOWNLOADERS:
+    if name in command._DOWNLOADERS:
         roles["download"] = _show(c.words)
     if (printed := _printed(name, args)) is not None:
         roles["prints"] = printed
-    if _reads_code(name, args):
+    if command._reads_code(name, args):
         roles["runs"] = _show(c.words[at:])
     if name == "find" and _find_starts(args, c.cwd, guard)[0] is not None:
         roles["lists"] = _show(c.words[at:])
-    if name in _DELETERS and any(_base(w) == "xargs" for w in c.words[:at]):
+    if name in _DELETERS and any(command._base(w) == "xargs" for w in c.words[:at]):
         roles["deletes"] = _show(c.words)
     return roles
 
 
-def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
+def _after_cd(c: command._Cmd, cwd: str | None) -> str | None:
     """Where the shell is after `c`, as far as the text tells (None: unknown)."""
-    at = _unwrap(c.words)[0]
-    if at is None or _base(c.words[at]) not in ("cd", "pushd"):
+    at = command._unwrap(c.words)[0]
+    if at is None or command._base(c.words[at]) not in ("cd", "pushd"):
         return cwd
-    _, operands = _split_opts(c.words[at + 1 :])
+    _, operands = command._split_opts(c.words[at + 1 :])
     if not operands:
         return "~"
     target = operands[0]
