@@ -18,6 +18,7 @@ from looop.decide.promptshown import (
     Part,
     Seen,
     body,
+    clip_line,
     fit,
     marker,
     one_line,
@@ -41,11 +42,6 @@ NOW_HEADER = "=== NOW ==="
 # Section titles as v1.0 words them: the title itself carries the instruction
 ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
 FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
-
-
-def _clip_line(s: str, cap: int) -> str:
-    s = one_line(s)
-    return s if len(s) <= cap else s[:cap] + " " + marker(len(s) - cap)
 
 
 def _keep_head(s: str, cap: int) -> str:
@@ -117,9 +113,8 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
 
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
-    shown = [_clip_line(_text(ln), CHANGE_LINE_CAP) for ln in lines[:CHANGE_LINES]]
-    if any(len(one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
-        notes["what changed line"] = f"WHAT CHANGED lines cut at {CHANGE_LINE_CAP} chars"
+    cap, what = CHANGE_LINE_CAP, "WHAT CHANGED line"
+    shown = [clip_line(_text(ln), notes, cap, what) for ln in lines[:CHANGE_LINES]]
     if len(lines) > CHANGE_LINES:
         left = len(lines) - CHANGE_LINES
         shown.append(marker(left, "more change" if left == 1 else "more changes"))

@@ -118,9 +118,7 @@ def limit_waiting(ctx: Ctx) -> dict[str, Any] | None:
     rec = read_limit(ctx.paths)
     if rec is None or not limit_in_force(rec, ctx.clock.now(), scheduled=True):
         return None
-    if not ctx.paths.schedules.joinpath(
-        f"{LIMIT_SCHEDULE}.json"
-    ).is_file():  # the human dropped the wake: retry on the next change
+    if not (ctx.paths.schedules / f"{LIMIT_SCHEDULE}.json").is_file():  # the wake dropped
         rec["lifted"] = True
         store.write_json(limit_path(ctx.paths), rec)
         return None

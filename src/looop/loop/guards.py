@@ -219,10 +219,7 @@ def coalesce_left(paths: Paths, now: float, slept: float, window: int) -> int:
     if slept >= window:
         store.remove(path)
         return 0
-    try:
-        rec = store.read_json_object(path) or {}
-    except CorruptState:
-        rec = {}
+    rec = _read(path) or {}
     since = rec.get("since")
     if not isinstance(since, int | float) or isinstance(since, bool) or since > now:
         # no window (or a stamp from the future: the clock stepped back): the change

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
+from looop.core.events import Level
 from looop.core.readings import Snapshot
 from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
@@ -37,10 +38,6 @@ from looop.sense import sense
 from looop.workers import needsinput
 
 Gate = Callable[[Beat], TickOutcome | None]
-
-
-class AlreadyRunning(LooopError):
-    pass
 
 
 def busy_message(holder: tuple[str, str] | None) -> str:
@@ -64,12 +61,12 @@ def tick_pid_path(paths: Paths) -> Path:
 
 def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
-    names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
+    names itself in tick.pid so `looop status` can tell it from a pulse. LooopError when
     a pulse or another tick holds the beat; --force also runs through a backoff."""
     refuse_unsafe(ctx.paths)  # another user's .decision.json would run as the owner
     fd = locks.try_flock(ctx.paths.lock_file)
     if fd is None:
-        raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
+        raise LooopError(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
         with contextlib.suppress(OSError):  # a full disk: the beat itself says so in its own words
@@ -221,23 +218,15 @@ def _gate_flapping(b: Beat) -> TickOutcome | None:
     b.flap = res
     b.out.flapping = res.flapping
     ev = b.ctx.events
-    for name in res.started:
-        ev.emit(
-            "warn",
-            "sense.flapping",
-            f"{name}'s signal keeps changing — its changes no longer wake the loop until it "
-            "settles (move timestamps and counters into its detail)",
-            sensor=name,
-        )
-        ev.record("sensor_flapping", sensor=name)
-    for name in res.settled:
-        ev.emit(
-            "info",
-            "sense.settled",
-            f"{name} settled — its signal wakes the loop again",
-            sensor=name,
-        )
-        ev.record("sensor_settled", sensor=name)
+    said: tuple[tuple[Level, str, list[str], str], ...] = (
+        ("warn", "flapping", res.started, "'s signal keeps changing — its changes no longer wake "
+         "the loop until it settles (move timestamps and counters into its detail)"),
+        ("info", "settled", res.settled, " settled — its signal wakes the loop again"),
+    )  # fmt: skip
+    for level, what, names, says in said:
+        for name in names:
+            ev.emit(level, f"sense.{what}", name + says, sensor=name)
+            ev.record(f"sensor_{what}", sensor=name)
     if res.pinned:
         b.out.world = b.world.pinned(res.pinned)
     return None
