@@ -65,9 +65,8 @@ class PromptExtras:
     actions: str  # the reference of every action the decider may take (act/actiontable)
     changes: list[str] = field(default_factory=list)  # WHAT CHANGED lines, already formatted
     last_failure: dict[str, Any] | None = None  # {"run_id","code","error","fails","ts"}
-    last_shell: dict[str, Any] | None = (
-        None  # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
-    )
+    # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
+    last_shell: dict[str, Any] | None = None
     flapping: list[str] = field(default_factory=list)  # snapshot names damped now
     flap_notes: list[str] = field(default_factory=list)  # started/settled, told once
     workers: str | None = None  # pre-rendered WORKERS body

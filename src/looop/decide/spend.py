@@ -187,7 +187,6 @@ def _retry_pattern(ctx: Ctx) -> re.Pattern[str] | None:
 def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
     if runner.sandbox is None and cfg.sandbox is None:
         return None
-
     return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
 
 

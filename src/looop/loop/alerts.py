@@ -17,6 +17,7 @@ from looop.home.delays import limit_in_force
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 from looop.human.notify import notify
+from looop.loop.guards import read_record
 
 BREAKERS = ("budget", "unmetered", "capped")
 LIMIT_SCHEDULE = where.LIMIT_SCHEDULE
@@ -24,10 +25,7 @@ LIMIT_ALERT = "limit"
 
 
 def _latched(ctx: Ctx) -> dict[str, object]:
-    try:
-        return dict(store.read_json_object(ctx.paths.alerts) or {})
-    except CorruptState:
-        return {}  # a lost latch costs at most one repeated message
+    return dict(read_record(ctx.paths.alerts) or {})  # a lost latch: one repeated message
 
 
 def raise_alert(ctx: Ctx, key: str, message: str, cfg: Config | None = None) -> bool:

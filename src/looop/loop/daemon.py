@@ -84,6 +84,15 @@ def refuse_strays(ctx: Ctx) -> None:
         )
 
 
+def refuse_tick(holder: tuple[str, str] | None) -> None:
+    """No pulse starts while a foreground `looop tick` holds the beat."""
+    if holder is not None and holder[0] == "tick":
+        raise LooopError(
+            f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
+            "pulse once it has finished"
+        )
+
+
 def start_detached(
     ctx: Ctx, json_log: bool = False, color: bool = False, revival: bool = False
 ) -> UpResult:
@@ -105,11 +114,7 @@ def start_detached(
             return UpResult(False, "", pulse_log(ctx))  # a `down`, or another revival, came first
         refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
-        if holder is not None and holder[0] == "tick":
-            raise LooopError(
-                f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
-                "pulse once it has finished"
-            )
+        refuse_tick(holder)
         if holder is None:
             cause = _restart_pending(ctx)
             if cause:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import signal
@@ -25,10 +24,10 @@ from looop.home.stamps import utc_stamp
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
-from looop.loop.diskcheck import fullest
+from looop.loop.daemon import refuse_strays, refuse_tick
 from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.tick import TickOutcome, tick
+from looop.loop.tick import TickOutcome, tick, who_fills
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches
@@ -168,11 +167,7 @@ class Pulse:
         fd = locks.try_flock(ctx.paths.lock_file)
         if fd is None:
             holder = beat_holder(ctx.paths)
-            if holder is not None and holder[0] == "tick":
-                raise LooopError(
-                    f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
-                    "pulse once it has finished"
-                )
+            refuse_tick(holder)
             pid = holder[1] if holder is not None else ""
             raise LooopError(
                 f"a pulse is already running for {ctx.paths.data}"
@@ -185,12 +180,7 @@ class Pulse:
         try:
             # `up` waits for it; nothing after a crash
             store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n", durable=False)
-            stray = homes.strays(runtime_base(ctx.env), str(ctx.paths.data))
-            if stray:
-                raise LooopError(
-                    f"a pulse of {ctx.paths.data} is still running (pid {stray[0]['pid']}) on "
-                    "a data dir that was removed or replaced — stop it with `looop down`"
-                )
+            refuse_strays(ctx)
             entry = homes.register(
                 runtime_base(ctx.env),
                 str(ctx.paths.data),
@@ -237,10 +227,8 @@ class Pulse:
         (the only place left), backed off in memory, never the pulse's end."""
         self.io_failures += 1
         why = f"{type(e).__name__}: {e}"
-        if self.io_failures == 1 and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            with contextlib.suppress(OSError):  # said once a streak: who fills it
-                who = fullest(self.ctx.paths)
-                why += f" — {who}" if who else ""
+        if self.io_failures == 1:  # said once a streak: who fills it
+            why += who_fills(self.ctx.paths, e)
         self.ctx.events.emit("error", "tick.failed", f"beat failed on the data dir: {why}")
         return TickOutcome(status="error", error=why)
 

@@ -21,10 +21,11 @@ from looop.decide import spend
 from looop.decide.defuse import escape_body
 from looop.home import store, where
 from looop.home.config import Config, Runner
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.loop import runs
 from looop.loop.beat import MovedPaths
+from looop.loop.guards import read_record
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
 
@@ -138,10 +139,7 @@ def _recorded(ctx: Ctx, run_id: str) -> tuple[str, float | None]:
     """The recorded move as "kind target" (its decision.json; an older run: its kind and
     "?"), and how long its decide took."""
     d = ctx.paths.run_dir(run_id)
-    try:
-        res = store.read_json_object(d / "result.json") or {}
-    except CorruptState:
-        res = {}
+    res = read_record(d / "result.json") or {}
     secs = res.get("secs") if isinstance(res.get("secs"), int | float) else None
     raw = store.read_text(d / "decision.json")
     if raw is not None:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, cast
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import LooopError
+from looop.loop.guards import read_record
 from looop.views.beatlog import move_line
 
 if TYPE_CHECKING:
@@ -16,10 +17,7 @@ if TYPE_CHECKING:
 
 
 def _result(ctx: Ctx, run_id: str) -> RunRow:
-    try:
-        res = store.read_json_object(ctx.paths.run_dir(run_id) / "result.json")
-    except CorruptState:
-        res = None
+    res = read_record(ctx.paths.run_dir(run_id) / "result.json")
     if res is None:
         return {"run_id": run_id, "status": "running?"}
 

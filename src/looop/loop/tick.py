@@ -395,12 +395,13 @@ def _from_the_disk(exc: BaseException) -> bool:
     return False
 
 
-def _fullest(ctx: Ctx, exc: OSError) -> str:
+def who_fills(paths: Paths, exc: OSError) -> str:
     """On a full disk, the worker keeping the most in its folders (loop/diskcheck)."""
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return ""
-    who = fullest(ctx.paths)
-    return f" — {who}" if who else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        with contextlib.suppress(OSError):
+            who = fullest(paths)
+            return f" — {who}" if who else ""
+    return ""
 
 
 def crashed(b: Beat, exc: BaseException) -> TickOutcome:
@@ -415,7 +416,7 @@ def crashed(b: Beat, exc: BaseException) -> TickOutcome:
     elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
         assert isinstance(exc, OSError)
         where = f" writing {exc.filename}" if exc.filename else ""
-        error = f"beat failed: {exc.strerror or exc}{where}{_fullest(ctx, exc)}"[:500]
+        error = f"beat failed: {exc.strerror or exc}{where}{who_fills(ctx.paths, exc)}"[:500]
         trace = ""
     else:
         error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
@@ -443,13 +444,8 @@ def _record_crash(b: Beat, error: str) -> None:
     # a crash before the config was resolved (seeding) resolves it now, for the alert knob
     knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
     now = ctx.clock.now()
-    fails = guards.record_failure(
-        ctx.paths,
-        now,
-        world.hash if world else "",
-        world.policy_hash if world else "",
-        ctx.clock.monotonic(),
-    )
+    hashes = (world.hash, world.policy_hash) if world else ("", "")
+    fails = guards.record_failure(ctx.paths, now, *hashes, ctx.clock.monotonic())
     guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
     replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
     alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)
