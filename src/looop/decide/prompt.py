@@ -55,9 +55,7 @@ def _keep_tail(s: str, cap: int) -> str:
 
 
 def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    return v if isinstance(v, str) else str(v)
+    return "" if v is None else str(v)
 
 
 @dataclass

@@ -25,8 +25,7 @@ from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
 from looop.loop import alerts, flap, guards, windowwork
 from looop.loop.asks import asks_section
-from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
-from looop.loop.runs import new_run_id, prune_runs
+from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, new_run_id, prune_runs
 from looop.loop.world import describe_changes
 from looop.spend import usd
 from looop.spend.limits import find_limit

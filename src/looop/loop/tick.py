@@ -17,7 +17,6 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.core.events import Level
 from looop.core.readings import Snapshot
 from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
@@ -218,15 +217,19 @@ def _gate_flapping(b: Beat) -> TickOutcome | None:
     b.flap = res
     b.out.flapping = res.flapping
     ev = b.ctx.events
-    said: tuple[tuple[Level, str, list[str], str], ...] = (
-        ("warn", "flapping", res.started, "'s signal keeps changing — its changes no longer wake "
-         "the loop until it settles (move timestamps and counters into its detail)"),
-        ("info", "settled", res.settled, " settled — its signal wakes the loop again"),
-    )  # fmt: skip
-    for level, what, names, says in said:
-        for name in names:
-            ev.emit(level, f"sense.{what}", name + says, sensor=name)
-            ev.record(f"sensor_{what}", sensor=name)
+    for name in res.started:
+        ev.emit(
+            "warn",
+            "sense.flapping",
+            f"{name}'s signal keeps changing — its changes no longer wake the loop until it "
+            "settles (move timestamps and counters into its detail)",
+            sensor=name,
+        )
+        ev.record("sensor_flapping", sensor=name)
+    for name in res.settled:
+        said = f"{name} settled — its signal wakes the loop again"
+        ev.emit("info", "sense.settled", said, sensor=name)
+        ev.record("sensor_settled", sensor=name)
     if res.pinned:
         b.out.world = b.world.pinned(res.pinned)
     return None
