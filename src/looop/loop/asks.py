@@ -19,17 +19,13 @@ from looop.workers import reviewrounds
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
     worker = str(rec.get("worker"))
-    if isinstance(rec.get("land"), dict) and rec.get("id") == _proposed(ctx, worker):
+    got = reviewrounds.read(ctx, worker) if isinstance(rec.get("land"), dict) else None
+    if got is not None and rec.get("id") == got.ask:  # the landing it proposed
         return "LANDING"
     try:
         return "LIVE" if get_session(ctx.paths.data, str(rec.get("worker"))).alive else "STRANDED"
     except (SessionError, OSError):
         return "STRANDED"
-
-
-def _proposed(ctx: Ctx, worker: str) -> str | None:
-    got = reviewrounds.read(ctx, worker)
-    return got.ask if got is not None else None
 
 
 ANSWERED_S = 86400  # an answer is shown to the decider for a day (it is an event, no move)

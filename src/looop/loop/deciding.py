@@ -182,7 +182,9 @@ def _consume(
         with contextlib.suppress(OSError):  # a record only: the move itself goes on
             store.atomic_write(ctx.paths.run_dir(b.out.run_id) / "decision.json", raw)
     if raw is None:
-        why = _no_decision(ctx.paths.rel(answer))
+        why, where = "the runner exited 0 but wrote no .decision.json", ctx.paths.rel(answer)
+        if where != ".decision.json":  # one not in the data dir names where it goes
+            why += f" at {where} ($LOOOP_DECISION)"
         if result.error:
             why += f" (stream reported: {result.error})"
         return "tick.no_decision", why, None
@@ -195,12 +197,6 @@ def _consume(
     except (ExecError, LooopError) as e:
         return "tick.failed", f"{decision.action.kind} failed: {e}", None
     return None, None, executed
-
-
-def _no_decision(where: str) -> str:
-    """A clean exit without a decision; one not in the data dir names where it goes."""
-    why = "the runner exited 0 but wrote no .decision.json"
-    return why if where == ".decision.json" else f"{why} at {where} ($LOOOP_DECISION)"
 
 
 def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:
