@@ -26,7 +26,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
-from looop.loop.runs import list_runs, show_run
+from looop.loop.beat import list_runs, show_run
 from looop.seed import package_text
 
 

@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp_ms
-from looop.loop.humanwait import wait_for_human
+from looop.loop.asks import wait_for_human
 from looop.sessions.client import log_tail
 from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import get_session, mark_dead

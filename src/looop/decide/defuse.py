@@ -103,22 +103,22 @@ def _marks_at(line: str, sequences: bool) -> int:
     return first if len(head) >= 3 else -1
 
 
-def _forged(line: str) -> bool:
-    if _marks_at(line, sequences=False) >= 0:
-        return True
-    return ("\x1b" in line or "\x9b" in line) and _marks_at(line, sequences=True) >= 0
+def _forged_at(line: str) -> int:
+    """_marks_at as a reader, else as a terminal reads the line (-1: not forged)."""
+    at = _marks_at(line, sequences=False)
+    if at < 0 and ("\x1b" in line or "\x9b" in line):
+        at = _marks_at(line, sequences=True)
+    return at
 
 
 def _defuse(line: str) -> str:
     """A backslash before the first visible character of a forged line; at the line's start
     when a terminal sequence would swallow it there (`ESC \\`)."""
-    at = _marks_at(line, sequences=False)
+    at = _forged_at(line)
     if at < 0:
-        at = _marks_at(line, sequences=True) if "\x1b" in line or "\x9b" in line else -1
-        if at < 0:
-            return line
+        return line
     fixed = line[:at] + "\\" + line[at:]
-    return "\\" + line if _forged(fixed) else fixed
+    return "\\" + line if _forged_at(fixed) >= 0 else fixed
 
 
 def escape_body(text: str) -> str:

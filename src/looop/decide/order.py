@@ -65,28 +65,17 @@ def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[s
     return [item for _, item in sorted(same, key=lambda p: p[0])] + moved
 
 
-def _pairs(raw: Any) -> Shown:
-    if not isinstance(raw, list):
-        return ()
+def _rows(raw: Any, n: int) -> tuple[Any, ...]:
+    """The lists of `n` strings in `raw`, as tuples (a shown pair, a drawn entry)."""
     return tuple(
-        (p[0], p[1])
-        for p in raw
-        if isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
+        tuple(p)
+        for p in _list(raw)
+        if isinstance(p, list) and len(p) == n and all(isinstance(s, str) for s in p)
     )
 
 
 def _strings(raw: Any) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
-
-
-def _base(raw: Any) -> tuple[tuple[str, str, str], ...]:
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        (p[0], p[1], p[2])
-        for p in raw
-        if isinstance(p, list) and len(p) == 3 and all(isinstance(s, str) for s in p)
-    )
 
 
 def _number(raw: Any) -> float:
@@ -96,14 +85,14 @@ def _number(raw: Any) -> float:
 
 def _record(raw: Any) -> Record:
     if isinstance(raw, list):  # the first record's shape: the order alone
-        return Record(shown=_pairs(raw))
+        return Record(shown=_rows(raw, 2))
     if not isinstance(raw, dict):
         return Record()
     fields, moving = raw.get("fields"), raw.get("moving")
     journal, journal_end = raw.get("journal"), raw.get("journal_end")
     return Record(
-        shown=_pairs(raw.get("shown")),
-        fields={k: _strings(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+        shown=_rows(raw.get("shown"), 2),
+        fields={k: _strings(v) for k, v in _strings_of(fields).items()},
         moving={
             k: frozenset(f for f in v if isinstance(f, str))
             for k, v in (moving.items() if isinstance(moving, dict) else ())
@@ -112,8 +101,8 @@ def _record(raw: Any) -> Record:
         journal=journal if isinstance(journal, str) else "",
         journal_end=journal_end if isinstance(journal_end, str) else "",
         history={k: _strings(v) for k, v in _strings_of(raw.get("history")).items()},
-        base=_base(raw.get("base")),
-        log=_base(raw.get("log")),
+        base=_rows(raw.get("base"), 3),
+        log=_rows(raw.get("log"), 3),
         base_age=int(_number(raw.get("base_age"))),
         pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )

@@ -18,6 +18,7 @@ from looop.decide.promptshown import (
     Part,
     Seen,
     body,
+    clip_line,
     fit,
     marker,
     one_line,
@@ -43,11 +44,6 @@ ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
 FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
 
 
-def _clip_line(s: str, cap: int) -> str:
-    s = one_line(s)
-    return s if len(s) <= cap else s[:cap] + " " + marker(len(s) - cap)
-
-
 def _keep_head(s: str, cap: int) -> str:
     return s if len(s) <= cap else s[:cap].rstrip("\n") + "\n" + marker(len(s) - cap)
 
@@ -59,9 +55,7 @@ def _keep_tail(s: str, cap: int) -> str:
 
 
 def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    return v if isinstance(v, str) else str(v)
+    return "" if v is None else str(v)
 
 
 @dataclass
@@ -69,9 +63,8 @@ class PromptExtras:
     actions: str  # the reference of every action the decider may take (act/actiontable)
     changes: list[str] = field(default_factory=list)  # WHAT CHANGED lines, already formatted
     last_failure: dict[str, Any] | None = None  # {"run_id","code","error","fails","ts"}
-    last_shell: dict[str, Any] | None = (
-        None  # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
-    )
+    # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
+    last_shell: dict[str, Any] | None = None
     flapping: list[str] = field(default_factory=list)  # snapshot names damped now
     flap_notes: list[str] = field(default_factory=list)  # started/settled, told once
     workers: str | None = None  # pre-rendered WORKERS body
@@ -117,9 +110,8 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
 
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
-    shown = [_clip_line(_text(ln), CHANGE_LINE_CAP) for ln in lines[:CHANGE_LINES]]
-    if any(len(one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
-        notes["what changed line"] = f"WHAT CHANGED lines cut at {CHANGE_LINE_CAP} chars"
+    cap, what = CHANGE_LINE_CAP, "WHAT CHANGED line"
+    shown = [clip_line(_text(ln), notes, cap, what) for ln in lines[:CHANGE_LINES]]
     if len(lines) > CHANGE_LINES:
         left = len(lines) - CHANGE_LINES
         shown.append(marker(left, "more change" if left == 1 else "more changes"))

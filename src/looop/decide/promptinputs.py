@@ -34,9 +34,8 @@ class PromptInputs:
     readings: tuple[Reading, ...] = ()  # the sensor-* and sys-* readings, by name
     goal_activity: Mapping[str, Any] = field(default_factory=dict)  # goal id -> last acted
     journal: tuple[str, ...] | None = None  # its last lines; None: no journal to read
-    record: Record = field(
-        default_factory=Record
-    )  # what the last decide's prompt showed (order.py)
+    # what the last decide's prompt showed (order.py)
+    record: Record = field(default_factory=Record)
 
 
 def read_lossy(path: Path) -> str | None:
@@ -304,15 +303,6 @@ COUNTS = frozenset((*_COUNTS, "cost", "tokens", "seq", "n"))
 WORDS = re.compile(r"[a-z]+|[A-Z][a-z]*")
 
 
-_NONE: tuple[None, None, dict[str, str], frozenset[str], dict[str, str]] = (
-    None,
-    None,
-    {},
-    frozenset(),
-    {},
-)
-
-
 @dataclass(frozen=True)
 class Split:
     settled: str | None  # the reading without its signal and moving fields (None: nothing left)
@@ -426,7 +416,9 @@ def split(
     after the first prompt is shown late, whole, but for its volatile fields)."""
     fields = fields_of(text)
     if fields is None:
-        return Split(None, text, None, {}, frozenset(), {}) if whole else Split(text, *_NONE)
+        if whole:
+            return Split(None, text, None, {}, frozenset(), {})
+        return Split(text, None, None, {}, frozenset(), {})
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
     born: set[FieldPath] = {(k,) for k in moves}
     seeded: dict[str, str] = {}

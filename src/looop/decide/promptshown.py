@@ -119,13 +119,15 @@ def readings_sections(
     return shown, recent
 
 
-def clip_line(line: str, notes: dict[str, str]) -> str:
-    """A journal line on one line, cut at JOURNAL_LINE_CAP chars (marked)."""
+def clip_line(
+    line: str, notes: dict[str, str], cap: int = JOURNAL_LINE_CAP, what: str = "journal line"
+) -> str:
+    """A journal line (or another `what`) on one line, cut at `cap` chars (marked)."""
     s = one_line(line)
-    if len(s) <= JOURNAL_LINE_CAP:
+    if len(s) <= cap:
         return s
-    notes["journal line"] = f"journal lines cut at {JOURNAL_LINE_CAP} chars"
-    return s[:JOURNAL_LINE_CAP] + " " + marker(len(s) - JOURNAL_LINE_CAP)
+    notes[what] = f"{what}s cut at {cap} chars"
+    return s[:cap] + " " + marker(len(s) - cap)
 
 
 def journal_due(lines: tuple[str, ...], record: Record) -> bool:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import selectors
-import shlex
 import stat
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from looop.decide.streams import StreamRenderer
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.runners import program
 from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import srt, tickbox
 
@@ -49,17 +49,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
-
-
-def _first_word(command: str) -> str:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    for w in words:
-        if "=" not in w.split("/")[0]:  # skip leading VAR=value assignments
-            return w
-    return words[0] if words else command.strip()
 
 
 class _Tee:
@@ -207,7 +196,7 @@ def _failure(
         return out.renderer.error
     if ended.kind is Kind.NOT_FOUND:
         missing = _NOT_FOUND.search(out.last_raw)
-        name = missing.group(1) if missing else _first_word(command)
+        name = missing.group(1) if missing else program(command) or command.strip()
         return f"runner command not found: {name} — install it or run `looop init` to pick another"
     cause = out.renderer.error or out.last_rendered or out.last_raw
     what = (

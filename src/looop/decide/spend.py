@@ -162,12 +162,15 @@ def run_metered(
         got = meter.total()
         if got is not None:
             total = (total or 0.0) + got
-        retry = _retryable(pattern, attempt <= retries, result, answer)
-        if retry:
-            # a usage window with a reset time: retrying before the reset only fails again
-            limit = find_limit(result.tail + "\n" + (result.error or ""), ctx.clock)
-            retry = limit is None
-        if not retry:
+        said = result.tail + "\n" + (result.error or "")
+        # a matched provider error, retries left, and no decision written yet
+        if pattern is None or attempt > retries or os.path.lexists(answer):
+            break
+        if pattern.search(said) is None:
+            break
+        # a usage window with a reset time: retrying before the reset only fails again
+        limit = find_limit(said, ctx.clock)
+        if limit is not None:
             break
         _wait_to_retry(ctx, knobs, attempt, run_id)
     _settle(ctx, knobs, runner, result, total, run_id)
@@ -184,32 +187,6 @@ def _retry_pattern(ctx: Ctx) -> re.Pattern[str] | None:
         return None
 
 
-def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
-    if runner.sandbox is None and cfg.sandbox is None:
-        return None
-
-    return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
-
-
-def decision_file(ctx: Ctx, runner: Runner, cfg: Config) -> Path:
-    """Where this runner's decide call writes its decision (Paths.decision_file): in its room
-    when it runs sandboxed, as run_runner tells it."""
-    policy = _sandbox_policy(runner, cfg)
-    return ctx.paths.decision_file(policy is not None and policy.on)
-
-
-def _retryable(
-    pattern: re.Pattern[str] | None, retries_left: bool, result: RunResult, answer: Path
-) -> bool:
-    """A matched provider error, retries left, and no decision written yet."""
-    return (
-        pattern is not None
-        and retries_left
-        and not os.path.lexists(answer)
-        and pattern.search(result.tail + "\n" + (result.error or "")) is not None
-    )
-
-
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:
     wait = knobs.num("runner_retry_sleep") * attempt
     ctx.events.emit(
@@ -221,6 +198,19 @@ def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:
     )
     ctx.events.record("runner_retry", run_id=run_id, attempt=attempt)
     time.sleep(wait)
+
+
+def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
+    if runner.sandbox is None and cfg.sandbox is None:
+        return None
+    return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
+
+
+def decision_file(ctx: Ctx, runner: Runner, cfg: Config) -> Path:
+    """Where this runner's decide call writes its decision (Paths.decision_file): in its room
+    when it runs sandboxed, as run_runner tells it."""
+    policy = _sandbox_policy(runner, cfg)
+    return ctx.paths.decision_file(policy is not None and policy.on)
 
 
 def _settle(

@@ -17,17 +17,14 @@ from looop.home.delays import limit_in_force
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 from looop.human.notify import notify
+from looop.loop.guards import read_record
 
 BREAKERS = ("budget", "unmetered", "capped")
-LIMIT_SCHEDULE = where.LIMIT_SCHEDULE
 LIMIT_ALERT = "limit"
 
 
 def _latched(ctx: Ctx) -> dict[str, object]:
-    try:
-        return dict(store.read_json_object(ctx.paths.alerts) or {})
-    except CorruptState:
-        return {}  # a lost latch costs at most one repeated message
+    return dict(read_record(ctx.paths.alerts) or {})  # a lost latch: one repeated message
 
 
 def raise_alert(ctx: Ctx, key: str, message: str, cfg: Config | None = None) -> bool:
@@ -118,9 +115,7 @@ def limit_waiting(ctx: Ctx) -> dict[str, Any] | None:
     rec = read_limit(ctx.paths)
     if rec is None or not limit_in_force(rec, ctx.clock.now(), scheduled=True):
         return None
-    if not ctx.paths.schedules.joinpath(
-        f"{LIMIT_SCHEDULE}.json"
-    ).is_file():  # the human dropped the wake: retry on the next change
+    if not (ctx.paths.schedules / f"{where.LIMIT_SCHEDULE}.json").is_file():  # the wake dropped
         rec["lifted"] = True
         store.write_json(limit_path(ctx.paths), rec)
         return None
@@ -138,7 +133,7 @@ def limit_note(ctx: Ctx) -> str | None:
     return (
         f"Runner {rec.get('runner', '?')} hit its provider usage limit at {since} "
         f"(it said: {rec.get('said', '?')}). looop made no call {how}; nothing was lost.\n"
-        f"If the one-shot schedule `{LIMIT_SCHEDULE}` is still listed as due, drop it "
+        f"If the one-shot schedule `{where.LIMIT_SCHEDULE}` is still listed as due, drop it "
         "(drop_schedule) when convenient.\n"
     )
 

@@ -1,31 +1,31 @@
 """Pending asks as the decider sees them: LIVE (a worker waits), STRANDED (it is gone) or
-LANDING (a landing it proposed waits on the human's review, workers/reviewrounds.py)."""
+LANDING (a landing it proposed waits on the human's review, workers/reviewrounds.py); and
+`looop wait` (no id): block until the world needs a human; exit 2 when no pulse runs."""
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.home import locks
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState
 from looop.human.mailbox import pending
+from looop.loop.world import read_world
 from looop.sessions.state import SessionError, get_session
 from looop.workers import reviewrounds
 
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
     worker = str(rec.get("worker"))
-    if isinstance(rec.get("land"), dict) and rec.get("id") == _proposed(ctx, worker):
+    got = reviewrounds.read(ctx, worker) if isinstance(rec.get("land"), dict) else None
+    if got is not None and rec.get("id") == got.ask:  # the landing it proposed
         return "LANDING"
     try:
         return "LIVE" if get_session(ctx.paths.data, str(rec.get("worker"))).alive else "STRANDED"
     except (SessionError, OSError):
         return "STRANDED"
-
-
-def _proposed(ctx: Ctx, worker: str) -> str | None:
-    got = reviewrounds.read(ctx, worker)
-    return got.ask if got is not None else None
 
 
 ANSWERED_S = 86400  # an answer is shown to the decider for a day (it is an event, no move)
@@ -68,3 +68,44 @@ def asks_section(ctx: Ctx) -> str | None:
         "land it or decline; never propose it again or relay it."
     )
     return "\n".join(lines + said)
+
+
+CATEGORIES = ("asks", "journal", "playbook", "goals", "snapshots")
+
+
+def fingerprint(ctx: Ctx) -> dict[str, Any]:
+    items = read_world(ctx.paths).items
+    try:
+        st = ctx.paths.journal.stat()
+        journal: Any = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        journal = None
+    return {
+        "asks": sorted(str(r.get("id")) for r in pending(ctx.paths.asks, ctx.paths.answers)),
+        "journal": journal,
+        "playbook": items.get("playbook"),
+        "goals": {k: v for k, v in items.items() if k.startswith("goal:")},
+        "snapshots": {k: v for k, v in items.items() if k.startswith("snap:")},
+    }
+
+
+def wait_for_human(
+    ctx: Ctx, only_asks: bool, actionable: bool, timeout_s: float | None, poll_s: float
+) -> tuple[int, list[str], list[dict[str, Any]]]:
+    """(exit code, changed categories, pending asks): 0 changed, 2 pulse down, 124 timeout."""
+    watch = ("asks",) if only_asks else ("asks", "journal") if actionable else CATEGORIES
+    deadline = None if timeout_s is None else ctx.clock.monotonic() + timeout_s
+    base = fingerprint(ctx)
+    while True:
+        asks = pending(ctx.paths.asks, ctx.paths.answers)
+        if not locks.flock_held(ctx.paths.lock_file):
+            return 2, ["pulse-down"], asks
+        if asks:
+            return 0, ["asks"], asks
+        now = fingerprint(ctx)
+        changed = [c for c in watch if now[c] != base[c]]
+        if changed:
+            return 0, changed, asks
+        if deadline is not None and ctx.clock.monotonic() >= deadline:
+            return 124, [], asks
+        select.select([], [], [], poll_s)  # files written by other processes: poll, bounded

@@ -22,7 +22,7 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.spend import sane_usd
 from looop.spend.prices import lookup_price, price_tokens
 from looop.spend.spent import Spend, budgets
-from looop.spend.totals import LEDGER, micros, parse_row
+from looop.spend.totals import LEDGER, parse_row
 from looop.spend.totals import micros as to_micros
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
@@ -316,7 +316,7 @@ def reported(
             wid = row[0].get("id") if row is not None else None
             # stamps are whole seconds
             if row is not None and isinstance(wid, str) and wid in got and row[2] >= wants[wid] - 1:
-                got[wid] += micros(row[1])
+                got[wid] += to_micros(row[1])
     workers = {w: {"micros": got[w], "since": s} for w, s in wants.items()}
     state["reported"] = {"mark": mark, "workers": workers}
     return got, True

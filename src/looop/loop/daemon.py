@@ -84,6 +84,15 @@ def refuse_strays(ctx: Ctx) -> None:
         )
 
 
+def refuse_tick(holder: tuple[str, str] | None) -> None:
+    """No pulse starts while a foreground `looop tick` holds the beat."""
+    if holder is not None and holder[0] == "tick":
+        raise LooopError(
+            f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
+            "pulse once it has finished"
+        )
+
+
 def start_detached(
     ctx: Ctx, json_log: bool = False, color: bool = False, revival: bool = False
 ) -> UpResult:
@@ -105,18 +114,18 @@ def start_detached(
             return UpResult(False, "", pulse_log(ctx))  # a `down`, or another revival, came first
         refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
-        if holder is not None and holder[0] == "tick":
-            raise LooopError(
-                f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
-                "pulse once it has finished"
-            )
+        refuse_tick(holder)
         if holder is None:
             cause = _restart_pending(ctx)
             if cause:
                 return UpResult(False, "", pulse_log(ctx), (), restarting=cause)
             preflight(ctx)
+        # workers with the `resume` policy whose session died without an end start again,
         # before the pulse's first beat, which would call their asks STRANDED
-        resumed = _resume_workers(ctx)
+        try:
+            resumed = tuple(resume_dead(ctx, ctx.knobs()))
+        except (LooopError, OSError) as e:  # an unreadable fleet: the pulse still starts
+            resumed = (("*", f"workers not resumed: {e}"),)
         if not revival:
             revive.want(data, ctx.clock, json_log, ctx.env.get("PATH"))
         elif wanted is not None:
@@ -197,14 +206,6 @@ def _await_ready(ctx: Ctx, resumed: tuple[tuple[str, str | None], ...]) -> UpRes
     raise LooopError(f"the pulse did not start: {why} — see {pulse_log(ctx)}")
 
 
-def _resume_workers(ctx: Ctx) -> tuple[tuple[str, str | None], ...]:
-    """Workers with the `resume` policy whose session died without an end start again."""
-    try:
-        return tuple(resume_dead(ctx, ctx.knobs()))
-    except (LooopError, OSError) as e:  # an unreadable fleet: the pulse still starts
-        return (("*", f"workers not resumed: {e}"),)
-
-
 @dataclass
 class DownResult:
     was_running: bool = False
@@ -232,7 +233,8 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     elif holder is not None:
         res.was_running, res.pid = True, holder[1]
         res.forced = not _stop_pulse(ctx, res.pid, grace_s)
-        _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
+        with contextlib.suppress(SessionError):  # none: a foreground `looop pulse`
+            wait(ctx.paths.data, PULSE, 5.0, ctx.clock)  # its supervisor records the exit
     if _end_pulse_session(ctx):  # between restarts: no beat to finish, nothing to wait for
         res.was_running = res.was_running or not res.tick_pid
     res.strays = _stop_strays(ctx, grace_s)
@@ -366,12 +368,6 @@ def _kill_orphans(ctx: Ctx) -> list[str]:
         if request_at(path, "kill", 20.0) is not None:
             killed.append(str(st.get("child_pid") or "?"))
     return killed
-
-
-def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:
-    # no such session (a foreground `looop pulse`): nothing to wait for
-    with contextlib.suppress(SessionError):
-        wait(ctx.paths.data, sid, secs, ctx.clock)
 
 
 def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:

@@ -25,8 +25,7 @@ from looop.home.errors import LooopError
 from looop.home.eventnames import FailCode
 from looop.loop import alerts, flap, guards, windowwork
 from looop.loop.asks import asks_section
-from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
-from looop.loop.runs import new_run_id, prune_runs
+from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, new_run_id, prune_runs
 from looop.loop.world import describe_changes
 from looop.spend import usd
 from looop.spend.limits import find_limit
@@ -183,7 +182,9 @@ def _consume(
         with contextlib.suppress(OSError):  # a record only: the move itself goes on
             store.atomic_write(ctx.paths.run_dir(b.out.run_id) / "decision.json", raw)
     if raw is None:
-        why = _no_decision(ctx.paths.rel(answer))
+        why, where = "the runner exited 0 but wrote no .decision.json", ctx.paths.rel(answer)
+        if where != ".decision.json":  # one not in the data dir names where it goes
+            why += f" at {where} ($LOOOP_DECISION)"
         if result.error:
             why += f" (stream reported: {result.error})"
         return "tick.no_decision", why, None
@@ -196,12 +197,6 @@ def _consume(
     except (ExecError, LooopError) as e:
         return "tick.failed", f"{decision.action.kind} failed: {e}", None
     return None, None, executed
-
-
-def _no_decision(where: str) -> str:
-    """A clean exit without a decision; one not in the data dir names where it goes."""
-    why = "the runner exited 0 but wrote no .decision.json"
-    return why if where == ".decision.json" else f"{why} at {where} ($LOOOP_DECISION)"
 
 
 def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looop.home import store
-from looop.home.errors import CorruptState
 from looop.home.paths import Paths
+from looop.loop.guards import read_record
 
 VERSION = 2
 NOTES_CAP = 50  # notices kept for the next prompt: a storm of flaps never grows the file
@@ -66,10 +66,8 @@ def _erratic(history: str) -> bool:
 
 
 def _load(paths: Paths) -> dict[str, Any]:
-    try:
-        obj = store.read_json_object(paths.signal_flap) or {}
-    except CorruptState:
-        obj = {}  # re-baseline: a lost history costs a few beats of detection, nothing more
+    # unreadable: re-baseline; a lost history costs a few beats of detection, nothing more
+    obj = read_record(paths.signal_flap) or {}
     return obj if obj.get("v") == VERSION else {}
 
 

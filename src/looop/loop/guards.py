@@ -88,7 +88,7 @@ def record_failure(
 ) -> int:
     """Consecutive failures regardless of hash movement; only a success clears them.
     mono: the monotonic clock now, so a backward wall-clock step cannot stretch the wait."""
-    n = (_read(paths.backoff) or {}).get("fails", 0)
+    n = (read_record(paths.backoff) or {}).get("fails", 0)
     fails = (n if isinstance(n, int) and n >= 0 else ASSUMED_FAILS_WHEN_CORRUPT) + 1
     write_backoff(paths, Backoff(fails, now, policy_hash, mono=mono), world_hash)
     return fails
@@ -101,17 +101,8 @@ def clear_backoff(paths: Paths) -> None:
 def write_last_failure(
     paths: Paths, now: float, run_id: str, code: str, error: str, fails: int
 ) -> None:
-    store.write_json(
-        paths.last_failure,
-        {
-            "v": 1,
-            "ts": int(now),
-            "run_id": run_id,
-            "code": code,
-            "error": error[:2000],
-            "fails": fails,
-        },
-    )
+    rec = {"v": 1, "ts": int(now), "run_id": run_id, "code": code, "fails": fails}
+    store.write_json(paths.last_failure, {**rec, "error": error[:2000]})
 
 
 def read_last_failure(paths: Paths) -> dict[str, Any] | None:
@@ -121,7 +112,7 @@ def read_last_failure(paths: Paths) -> dict[str, Any] | None:
         return {"code": "unknown", "error": "the last failure record was unreadable"}
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
     """A record, or None when it is missing or unreadable."""
     try:
         return store.read_json_object(path)
@@ -130,7 +121,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def read_last_world(paths: Paths) -> dict[str, str] | None:
-    items = (_read(paths.last_world) or {}).get("items")
+    items = (read_record(paths.last_world) or {}).get("items")
     if not isinstance(items, dict):
         return None
     return {str(k): str(v) for k, v in items.items()}
@@ -142,7 +133,7 @@ def write_last_world(paths: Paths, now: float, items: dict[str, str]) -> None:
 
 def read_last_shell(paths: Paths) -> dict[str, Any] | None:
     """RUN_SHELL OUTPUT for the next prompt; removed once a decision has seen it."""
-    return _read(paths.last_shell)
+    return read_record(paths.last_shell)
 
 
 NUDGE_MIN_SECS = 5
@@ -161,7 +152,7 @@ def noop_expired(paths: Paths, world_hash: str, now: float, ttl: int) -> bool:
     one wrong noop must not park a world state forever."""
     if ttl <= 0:
         return False
-    rec = _read(paths.noop_at)
+    rec = read_record(paths.noop_at)
     ts = rec.get("ts") if rec else None
     if not rec or rec.get("hash") != world_hash or not isinstance(ts, int):
         return False
@@ -183,7 +174,7 @@ def next_wake(paths: Paths, now: float | None = None) -> float | None:
     """When the decider's nudge falls due. Never later than `now` plus the nudge it asked
     for: a wall clock stepped back behind the stamp must not hold the nudge for the step
     (the pulse, the one caller that passes `now`, restamps the record)."""
-    rec = _read(paths.next_wake)
+    rec = read_record(paths.next_wake)
     if rec is None:
         return None
     at, secs = rec.get("at"), rec.get("secs")
@@ -219,10 +210,7 @@ def coalesce_left(paths: Paths, now: float, slept: float, window: int) -> int:
     if slept >= window:
         store.remove(path)
         return 0
-    try:
-        rec = store.read_json_object(path) or {}
-    except CorruptState:
-        rec = {}
+    rec = read_record(path) or {}
     since = rec.get("since")
     if not isinstance(since, int | float) or isinstance(since, bool) or since > now:
         # no window (or a stamp from the future: the clock stepped back): the change

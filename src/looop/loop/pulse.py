@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import signal
@@ -18,22 +17,22 @@ from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home import homes, locks, revive, store
+from looop.home.config import Knobs
 from looop.home.delays import backoff_delay
 from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
-from looop.loop.diskcheck import fullest
+from looop.loop.daemon import refuse_strays, refuse_tick
 from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.tick import AlreadyRunning, TickOutcome, tick
+from looop.loop.tick import TickOutcome, tick, who_fills
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense.watches import sensor_watches, worker_watches
 from looop.views.status import CLOCK_WAKES, beat_holder
 
-NUDGE_MIN_SECS = 5
 WOKEN_MIN_SECS = 2  # a wake comes no sooner after the last wake: a watch that never rests
 WOKEN = "woken by a change"
 SWEEP_SECS = 600
@@ -113,14 +112,13 @@ class Pulse:
             self.ctx.events.record("temps_swept", files=names)
 
     def _cadence(self, out: TickOutcome) -> tuple[int, str, bool]:
-        # the beat's own knobs: no second read of a config it may have seen edited
-        knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
+        knobs = self._knobs(out)
         if out.decided and out.next_interval_s is None:
             guards.clear_next_wake(self.ctx.paths)  # the follow-up it asked for has happened
         wake = guards.next_wake(self.ctx.paths, self.ctx.clock.now())
         if out.next_interval_s is not None:
             cap = knobs.num("max_next_interval")
-            secs = max(NUDGE_MIN_SECS, min(out.next_interval_s, cap))
+            secs = max(guards.NUDGE_MIN_SECS, min(out.next_interval_s, cap))
             self.ctx.events.emit(
                 "info",
                 "cadence",
@@ -169,13 +167,9 @@ class Pulse:
         fd = locks.try_flock(ctx.paths.lock_file)
         if fd is None:
             holder = beat_holder(ctx.paths)
-            if holder is not None and holder[0] == "tick":
-                raise AlreadyRunning(
-                    f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
-                    "pulse once it has finished"
-                )
+            refuse_tick(holder)
             pid = holder[1] if holder is not None else ""
-            raise AlreadyRunning(
+            raise LooopError(
                 f"a pulse is already running for {ctx.paths.data}"
                 + (f" (pid {pid})" if pid else "")
                 + " — stop it with `looop down`"
@@ -186,12 +180,7 @@ class Pulse:
         try:
             # `up` waits for it; nothing after a crash
             store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n", durable=False)
-            stray = homes.strays(runtime_base(ctx.env), str(ctx.paths.data))
-            if stray:
-                raise AlreadyRunning(
-                    f"a pulse of {ctx.paths.data} is still running (pid {stray[0]['pid']}) on "
-                    "a data dir that was removed or replaced — stop it with `looop down`"
-                )
+            refuse_strays(ctx)
             entry = homes.register(
                 runtime_base(ctx.env),
                 str(ctx.paths.data),
@@ -238,20 +227,23 @@ class Pulse:
         (the only place left), backed off in memory, never the pulse's end."""
         self.io_failures += 1
         why = f"{type(e).__name__}: {e}"
-        if self.io_failures == 1 and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            with contextlib.suppress(OSError):  # said once a streak: who fills it
-                who = fullest(self.ctx.paths)
-                why += f" — {who}" if who else ""
+        if self.io_failures == 1:  # said once a streak: who fills it
+            why += who_fills(self.ctx.paths, e)
         self.ctx.events.emit("error", "tick.failed", f"beat failed on the data dir: {why}")
         return TickOutcome(status="error", error=why)
 
-    def _io_wait(self, out: TickOutcome) -> int:
+    def _knobs(self, out: TickOutcome) -> Knobs:
+        """The beat's own knobs: no second read of a config it may have seen edited."""
+        return out.knobs if out.knobs is not None else self.ctx.knobs()
+
+    def _knob(self, out: TickOutcome, name: str, unread: int) -> int:
         try:
-            knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
-            cap = knobs.num("backoff_max_secs")
+            return self._knobs(out).num(name)
         except (LooopError, OSError):
-            cap = 300
-        return max(1, backoff_delay(self.io_failures, cap))
+            return unread
+
+    def _io_wait(self, out: TickOutcome) -> int:
+        return max(1, backoff_delay(self.io_failures, self._knob(out, "backoff_max_secs", 300)))
 
     def _rest(self, secs: float) -> bool:
         """Sleep until the next beat, a stop, or a change the watcher sees (True; at once after
@@ -286,12 +278,7 @@ class Pulse:
         coming on the heels of another joins its window (changes arriving fast)."""
         now = self.ctx.clock.monotonic()
         last, self.woken_at = self.woken_at, now
-        try:
-            knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
-            window = knobs.num("coalesce")
-        except (LooopError, OSError):
-            window = 0
-        if last is not None and now - last < window:
+        if last is not None and now - last < self._knob(out, "coalesce", 0):
             return now - began
         return float(secs)
 

@@ -21,10 +21,10 @@ from looop.decide import spend
 from looop.decide.defuse import escape_body
 from looop.home import store, where
 from looop.home.config import Config, Runner
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
-from looop.loop import runs
-from looop.loop.beat import MovedPaths
+from looop.loop import beat
+from looop.loop.guards import read_record
 
 PLAYBOOK = re.compile(r"(?ms)^=== PLAYBOOK ===\n.*?(?=^=== )")
 
@@ -48,7 +48,7 @@ def recorded_runs(ctx: Ctx, ids: tuple[str, ...], last: int | None) -> list[str]
     """The runs named, or the last N decides (replays of them left out), oldest first."""
     if ids:
         return list(ids)
-    ticks = [d.name for d in runs.run_dirs(ctx) if d.name.startswith("tick-")]
+    ticks = [d.name for d in beat.run_dirs(ctx) if d.name.startswith("tick-")]
     return ticks[: last or 1][::-1]
 
 
@@ -81,7 +81,7 @@ def _one(
     recorded, recorded_secs = _recorded(ctx, run_id)
     row = Row(run_id, None, recorded, None, "failed", recorded_secs=recorded_secs)
     try:
-        src = runs.run_dir(ctx, run_id)
+        src = beat.run_dir(ctx, run_id)
     except LooopError as e:
         row.error = str(e)
         return row
@@ -101,7 +101,7 @@ def _one(
     run_dir = ctx.paths.run_dir(replay_id)
     run_dir.mkdir(parents=True)
     # its answer in its own run's folder (unboxed) or room (boxed): never the pulse's
-    moved = MovedPaths(
+    moved = beat.MovedPaths(
         ctx.paths,
         decision=run_dir / where.DECISION,
         decide_room=ctx.paths.rooms / "+replay" / "answer",
@@ -138,10 +138,7 @@ def _recorded(ctx: Ctx, run_id: str) -> tuple[str, float | None]:
     """The recorded move as "kind target" (its decision.json; an older run: its kind and
     "?"), and how long its decide took."""
     d = ctx.paths.run_dir(run_id)
-    try:
-        res = store.read_json_object(d / "result.json") or {}
-    except CorruptState:
-        res = {}
+    res = read_record(d / "result.json") or {}
     secs = res.get("secs") if isinstance(res.get("secs"), int | float) else None
     raw = store.read_text(d / "decision.json")
     if raw is not None:

@@ -120,9 +120,7 @@ def render_launchd(ctx: Ctx, name: str, argv: list[str]) -> Service:
 
 
 def render(ctx: Ctx, name: str, argv: list[str], platform: str) -> Service:
-    if platform == "darwin":
-        return render_launchd(ctx, name, argv)
-    return render_systemd(ctx, name, argv)
+    return (render_launchd if platform == "darwin" else render_systemd)(ctx, name, argv)
 
 
 def commands(svc: Service, action: str) -> list[str]:

@@ -95,9 +95,7 @@ def _read_request(
             unreadable = None if isinstance(obj, dict) else "not a JSON object"
         except ValueError:  # json's own error
             unreadable = "not valid JSON"
-    req = InitRequest(ctx, raw, existing, tick, worker, sandbox)
-    req.unreadable = unreadable
-    return req
+    return InitRequest(ctx, raw, existing, tick, worker, sandbox, unreadable=unreadable)
 
 
 def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool) -> bool:
@@ -218,8 +216,7 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
     if cfg.sandbox is not None and cfg.sandbox.on:
         lines += _sandbox_lines(req, cfg)
     if name == "custom":
-        resolved = ctx.knobs(cfg)
-        lines += _unmetered_note(name, resolved, cfg.runners[name])
+        lines += _unmetered_note(name, ctx.knobs(cfg), cfg.runners[name])
     if asked:
         lines.append(f"ask {SETUP_ASK}: the first-run setup waits for you (`looop asks`)")
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")

@@ -39,10 +39,6 @@ from looop.workers import needsinput
 Gate = Callable[[Beat], TickOutcome | None]
 
 
-class AlreadyRunning(LooopError):
-    pass
-
-
 def busy_message(holder: tuple[str, str] | None) -> str:
     """Why a foreground beat cannot run now: who holds the beat lock."""
     if holder is not None and holder[0] == "tick":
@@ -64,12 +60,12 @@ def tick_pid_path(paths: Paths) -> Path:
 
 def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
-    names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
+    names itself in tick.pid so `looop status` can tell it from a pulse. LooopError when
     a pulse or another tick holds the beat; --force also runs through a backoff."""
     refuse_unsafe(ctx.paths)  # another user's .decision.json would run as the owner
     fd = locks.try_flock(ctx.paths.lock_file)
     if fd is None:
-        raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
+        raise LooopError(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
         with contextlib.suppress(OSError):  # a full disk: the beat itself says so in its own words
@@ -231,12 +227,8 @@ def _gate_flapping(b: Beat) -> TickOutcome | None:
         )
         ev.record("sensor_flapping", sensor=name)
     for name in res.settled:
-        ev.emit(
-            "info",
-            "sense.settled",
-            f"{name} settled — its signal wakes the loop again",
-            sensor=name,
-        )
+        said = f"{name} settled — its signal wakes the loop again"
+        ev.emit("info", "sense.settled", said, sensor=name)
         ev.record("sensor_settled", sensor=name)
     if res.pinned:
         b.out.world = b.world.pinned(res.pinned)
@@ -406,12 +398,13 @@ def _from_the_disk(exc: BaseException) -> bool:
     return False
 
 
-def _fullest(ctx: Ctx, exc: OSError) -> str:
+def who_fills(paths: Paths, exc: OSError) -> str:
     """On a full disk, the worker keeping the most in its folders (loop/diskcheck)."""
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return ""
-    who = fullest(ctx.paths)
-    return f" — {who}" if who else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        with contextlib.suppress(OSError):
+            who = fullest(paths)
+            return f" — {who}" if who else ""
+    return ""
 
 
 def crashed(b: Beat, exc: BaseException) -> TickOutcome:
@@ -426,7 +419,7 @@ def crashed(b: Beat, exc: BaseException) -> TickOutcome:
     elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
         assert isinstance(exc, OSError)
         where = f" writing {exc.filename}" if exc.filename else ""
-        error = f"beat failed: {exc.strerror or exc}{where}{_fullest(ctx, exc)}"[:500]
+        error = f"beat failed: {exc.strerror or exc}{where}{who_fills(ctx.paths, exc)}"[:500]
         trace = ""
     else:
         error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
@@ -454,13 +447,8 @@ def _record_crash(b: Beat, error: str) -> None:
     # a crash before the config was resolved (seeding) resolves it now, for the alert knob
     knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
     now = ctx.clock.now()
-    fails = guards.record_failure(
-        ctx.paths,
-        now,
-        world.hash if world else "",
-        world.policy_hash if world else "",
-        ctx.clock.monotonic(),
-    )
+    hashes = (world.hash, world.policy_hash) if world else ("", "")
+    fails = guards.record_failure(ctx.paths, now, *hashes, ctx.clock.monotonic())
     guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
     replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
     alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)

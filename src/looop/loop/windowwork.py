@@ -17,7 +17,7 @@ from looop.act.decision import Decision
 from looop.act.executor import execute
 from looop.act.moves.workers import StartWorker
 from looop.core.context import Ctx
-from looop.home import logfiles, store
+from looop.home import logfiles, store, where
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
 from looop.human import schedules
@@ -222,7 +222,7 @@ def wait_for_reset(
         "calls it again. Drop this schedule once read."
     )
     rec = schedules.build(ctx.clock, in_s=max(1, math.ceil(limit.reset - now)), note=note)
-    schedules.write(ctx.paths.schedules, alerts.LIMIT_SCHEDULE, rec)
+    schedules.write(ctx.paths.schedules, where.LIMIT_SCHEDULE, rec)
     store.write_json(
         alerts.limit_path(ctx.paths),
         {
@@ -236,7 +236,7 @@ def wait_for_reset(
     )
     msg = (
         f"runner {runner} hit its usage limit ({limit.said}) — no calls until {until}; "
-        f"`looop schedule drop {alerts.LIMIT_SCHEDULE}` retries sooner"
+        f"`looop schedule drop {where.LIMIT_SCHEDULE}` retries sooner"
     )
     ctx.events.emit("warn", "tick.limited", msg, runner=runner, until=int(rec["at"]))
     ctx.events.record("provider_limited", runner=runner, until=int(rec["at"]), said=limit.said)

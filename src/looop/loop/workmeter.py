@@ -287,9 +287,7 @@ def meter_beat(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> dict
     raw = cfg.raw if cfg is not None else {}
     runners = {n: r.worker for n, r in (cfg.runners if cfg else {}).items() if r.worker}
     data = os.fspath(ctx.paths.data)
-    cap = None
-    if knobs is not None:
-        cap = daily_budget(knobs)
+    cap = daily_budget(knobs) if knobs is not None else None
     day: list[float] = []
     prices = price_table(raw.get("prices"))
     tally = (lambda state, own: _tally_day(ctx, state, own, day)) if cap is not None else None

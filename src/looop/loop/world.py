@@ -83,26 +83,24 @@ def read_world(
         if not f.is_file():
             continue
         key = "playbook" if f == paths.playbook else f"goal:{f.stem}"
-        try:
-            raw: bytes | None = f.read_bytes()
-        except OSError:
-            raw = None
-        policy.append((paths.rel(f), key, raw))
+        policy.append((paths.rel(f), key, _bytes(f)))
     snaps: Snaps = []
     for name, path in _snapshots(paths):
         raw = known.get(name) if known else None
-        if raw is None:
-            try:
-                raw = Path(path).read_bytes()
-            except OSError:
-                raw = None
-        snaps.append((name, raw))
+        snaps.append((name, _bytes(Path(path)) if raw is None else raw))
     if memo is None:
         return _world(policy, snaps)
     seen = _raw_key(policy, snaps)
     if memo.world is None or seen != memo.key:
         memo.key, memo.world = seen, _world(policy, snaps)
     return memo.world
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _raw_key(policy: Policy, snaps: Snaps) -> bytes:

@@ -18,7 +18,7 @@ from looop.home.sessionfiles import attempts_of
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
-from looop.loop.runs import list_runs, show_run
+from looop.loop.beat import list_runs, show_run
 from looop.remote.fleet import fleet_rows, remote_rows
 from looop.sessions.state import SessionError, validate_id
 from looop.spend.report import DAY_SPLIT, reports_at, window
