@@ -44,18 +44,9 @@ RUNNER_LOCKED = {p.name: p.locked for p in RUNNERS if p.locked}
 RUNNER_PLACEHOLDERS = {p.name: p.placeholders for p in RUNNERS if p.placeholders}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
-    "~/.ssh",
-    "~/.aws",
-    "~/.gnupg",
-    "~/.config",
-    "~/.netrc",
-    "~/.docker",
-    "~/.kube",
-    "~/.azure",
-    "~/.git-credentials",
-    "~/.npmrc",
-    "~/.pypirc",
-)
+    "~/.ssh", "~/.aws", "~/.gnupg", "~/.config", "~/.netrc", "~/.docker", "~/.kube", "~/.azure",
+    "~/.git-credentials", "~/.npmrc", "~/.pypirc",
+)  # fmt: skip
 _PROGRAMS = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
 # What the loop's own boxes (the decider, run_shell) may read of the data dir: the world the
 # prompt tells the decider about, so its one narrow query can look. Paths under the data dir.

@@ -202,10 +202,7 @@ def _add_worker_tools(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[
     @server.tool(annotations=READ)
     def list_asks() -> list[dict[str, Any]]:
         """The asks workers wait on, each with its id, worker, prompt and options."""
-        try:
-            return reads.asks(ctx)
-        except WebError as e:
-            raise ToolError(e.message) from None
+        return reads.asks(ctx)
 
     @server.tool(annotations=ACT)
     def answer_ask(id: str, answer: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
 from looop.views.status import gather_status
-from looop.web.errors import WebError, reaching, unreached
+from looop.web.errors import LISTED, WebError, reaching, unreached
 from looop.workers import attempts
 from looop.workers.errors import HostUnreachable
 from looop.workers.treerecord import read_gitdir
@@ -145,7 +145,7 @@ def session_id(raw: str) -> str:
     try:
         return validate_id(raw)
     except SessionError:
-        raise WebError(404, f"no session '{raw[:80]}'") from None
+        raise WebError(404, f"no worker '{raw[:80]}' — {LISTED}") from None
 
 
 def way(ctx: Ctx, sid: str) -> Backend:
@@ -303,32 +303,21 @@ BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last bea
 
 def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
     """The last beats, newest first: when each ended, how and why (status's own outcomes and
-    words; a crash after a failure in the same beat is not a second end, as in status)."""
-    limit = _clamp(limit, 200)
+    words; a crash after a failure in the same beat is not a second end: views/beatlog)."""
     out: list[dict[str, Any]] = []
-    held: dict[str, Any] | None = None  # a tick_crash: shown unless its beat failed before it
-    for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
-        if len(out) >= limit:
-            break
+    outcome = ""  # how the beat read so far ended
+    for line in store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES):
         try:
             r = jsonio.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None
-        if not isinstance(ev, str):
-            continue
-        if held is not None and (ev == "tick_start" or ev in BEAT_ENDS):
-            # read backwards, the record before the crash decides whether it was news
-            if ev == "tick_start" or ends_beat("tick_crash", BEAT_ENDS[ev]):
-                out.append(_beat_row(ctx, held))
-            held = None
-        if ev == "tick_crash":
-            held = r
-        elif ev in BEAT_ENDS:
+        if ev == "tick_start":
+            outcome = ""
+        elif isinstance(ev, str) and ends_beat(ev, outcome):
+            outcome = BEAT_ENDS[ev]
             out.append(_beat_row(ctx, r))
-    if held is not None:
-        out.append(_beat_row(ctx, held))
-    return out[:limit]
+    return out[::-1][: _clamp(limit, 200)]
 
 
 def _beat_row(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
