@@ -73,11 +73,6 @@ def expand(path: str, home: str | None) -> str | None:
     return path
 
 
-def _realish(path: str) -> str:
-    """The path as the kernel will see it: bind mounts follow symlinks, so name the target."""
-    return os.path.realpath(path)
-
-
 def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:
     """What keeps srt from running here, one phrase each with how to install it; [] = ready."""
     return _check(env, proc)[0]
@@ -330,12 +325,9 @@ def conf(
     is hidden, and it and what it runs are never writable (policy_files)."""
 
     def paths(items: list[str]) -> list[str]:
-        out = []
-        for item in items:
-            got = expand(item, home)
-            if got is not None:
-                out.append(_realish(got))
-        return list(dict.fromkeys(out))
+        # as the kernel will see them: bind mounts follow symlinks, so name the target
+        got = (expand(item, home) for item in items)
+        return list(dict.fromkeys(os.path.realpath(p) for p in got if p is not None))
 
     guarded = _guard(paths(policy_files(config, home)), paths(write))
     return {
