@@ -32,8 +32,7 @@ from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
 from looop.spend.statusspend import start_refused
-from looop.web.errors import WebError, reaching, refused, unreached
-from looop.web.reads import session_id, way
+from looop.web.reads import WebError, reaching, refused, session_id, unreached, way
 from looop.workers import reviewsend
 from looop.workers.backend import live
 from looop.workers.errors import HostUnreachable

@@ -35,7 +35,7 @@ from looop.spend.days import Held
 from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Read, answer, cost_key, kept_fleet, seen
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
 from looop.web.streams import NO_STORE, Hub, live_events, pulse_kept, screen_changes, sse
 

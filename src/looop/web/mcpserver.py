@@ -22,7 +22,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.web import actions, reads
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 
 ACTOR = "mcp"
 HTTP_PATH = "/mcp"  # on `looop web`, beside /api/v1

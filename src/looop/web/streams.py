@@ -39,7 +39,7 @@ from looop.home.revive import PULSE, REVIVE_EVERY_S, Keeper, pending, reap
 from looop.home.where import LOCKS, SESSIONS
 from looop.web import reads
 from looop.web.cache import Changes
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll
