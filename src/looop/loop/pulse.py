@@ -30,7 +30,7 @@ from looop.loop.homeguard import refuse_unsafe
 from looop.loop.tick import AlreadyRunning, TickOutcome, tick
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
-from looop.sense.watches import sensor_watches, worker_watches
+from looop.sense import sensor_watches, worker_watches
 from looop.views.status import CLOCK_WAKES, beat_holder
 
 NUDGE_MIN_SECS = 5

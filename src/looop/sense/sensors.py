@@ -1,6 +1,6 @@
 """User sensors: every sensors/*.sh runs (at once, within the open-file limit) and leaves
 exactly one snapshot; nothing a sensor starts outlives it. What each run leaves is judged in
-sense/verdicts.py; what wakes a sleeping pulse, sense/watches.py."""
+sense/verdicts.py; what wakes a sleeping pulse, sense/__init__.py."""
 
 from __future__ import annotations
 
