@@ -1,7 +1,7 @@
 """Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy on Linux) as
-every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the tick
-runner (sandbox/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
-whether srt can run here, and its settings file and inner line."""
+every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the
+decider (sandbox/worker.tick_argv): what each preset's CLI talks to and keeps, the secrets
+no one reads, whether srt can run here, and its settings file and inner line."""
 
 from __future__ import annotations
 
