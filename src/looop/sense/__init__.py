@@ -67,14 +67,8 @@ def sense(
             if r.ok:
                 ev.emit("ok", "sense.ok", f"{r.name} ({r.secs:.1f}s)", sensor=r.name, secs=r.secs)
             else:
-                ev.emit(
-                    "error",
-                    "sense.fail",
-                    f"{r.name} failed ({r.secs:.1f}s) — {r.error}",
-                    sensor=r.name,
-                    secs=r.secs,
-                    error=r.error,
-                )
+                said = f"{r.name} failed ({r.secs:.1f}s) — {r.error}"
+                ev.emit("error", "sense.fail", said, sensor=r.name, secs=r.secs, error=r.error)
     failed = [r.name for r in readings if not r.ok]
     ok, total = len(readings) - len(failed), len(readings)
     if failed:
