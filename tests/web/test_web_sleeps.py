@@ -22,7 +22,7 @@ from looop.core.context import Ctx
 from looop.core.watching import Watcher
 from looop.home import store
 from looop.home.revive import Keeper
-from looop.web import revival
+from looop.web import streams
 from looop.web.cache import Changes
 from looop.web.server import Server
 from looop.web.streams import Hub
@@ -88,17 +88,17 @@ def test_the_pulse_keeper_looks_on_a_change_not_on_a_timer(
 ) -> None:
     ctx.paths.lock_dir.mkdir(parents=True)
     looked = asyncio.Queue[None]()
-    look = revival.look
+    look = streams.look
 
     def counted(keeper: Keeper, watcher: Watcher) -> bool:
         soon = look(keeper, watcher)
         loop.call_soon_threadsafe(looked.put_nowait, None)
         return soon
 
-    monkeypatch.setattr(revival, "look", counted)
+    monkeypatch.setattr(streams, "look", counted)
 
     async def go() -> tuple[int, bool]:
-        async with revival.pulse_kept(ctx, every_s=0.05, resync_s=60):
+        async with streams.pulse_kept(ctx, every_s=0.05, resync_s=60):
             await asyncio.wait_for(looked.get(), 5)  # the first look, at start
             await asyncio.sleep(QUIET_S)  # nothing changes: no look
             quiet = looked.qsize()

@@ -18,8 +18,7 @@ from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
-from looop.human.claims import run_lease
-from looop.human.leases import LeaseError
+from looop.human.leases import LeaseError, run_lease
 from looop.human.mailbox import answer, await_answer, check_worker, keyed_ask, new_ask, pending
 from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told

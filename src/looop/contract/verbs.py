@@ -24,8 +24,8 @@ SELF_NAMED = frozenset({"flag", "unflag", "kill"})
 # home module whose `serve` reads its plain spellings and runs it. Every other spelling, and
 # every verb a human types, is click's (cli/), which words --help and every mistake.
 FAST = {
-    "claim": "looop.human.claims",
-    "unclaim": "looop.human.claims",
+    "claim": "looop.human.leases",
+    "unclaim": "looop.human.leases",
     "tell": "looop.human.tellsend",
     "told": "looop.human.tellbox",
     "cost": "looop.spend.record",  # `cost report …` only: the span reports are a human's

@@ -3,6 +3,6 @@ from those values alone (`prompt`, with its instructions first so the provider's
 holds; inlined text is defused so it cannot pass for a header, `defuse`; the readings one item
 each, split by how often their fields change, `promptinputs`, and drawn, `promptshown`). The
 runner CLI run with a tee and a timeout (`runner`; inside srt under its runner's sandbox
-setting, sandbox/tickbox.py), each preset CLI's stream read (`streams`), and the decide's spend
-policy (`spend`: the breakers, the metered call; the meter and the ledger are spend/'s). It
+setting, sandbox/worker.tick_argv), each preset CLI's stream read (`streams`), and the decide's
+spend policy (`spend`: the breakers, the metered call; the meter and the ledger are spend/'s). It
 knows nothing of workers or the executor: it returns text and a cost."""

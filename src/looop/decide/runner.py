@@ -25,7 +25,8 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.runners import program
 from looop.runners.presets import PLACEHOLDER
-from looop.sandbox import srt, tickbox
+from looop.sandbox import srt
+from looop.sandbox.worker import tick_argv
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048
@@ -222,7 +223,7 @@ def run_runner(
     an agent CLI writes its `.decision.json` in its own workspace. The prompt goes on stdin
     unless the command names {{prompt_file}}. Never raises for a runner's misbehaviour: the
     RunResult says it. sandbox: the runner's policy; on, the command runs inside srt
-    (sandbox/tickbox.py)."""
+    (sandbox/worker.tick_argv)."""
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)
@@ -239,7 +240,7 @@ def run_runner(
         env = ctx.child_env()
         env["LOOOP_DECISION"] = str(answer)
         if sandbox is not None and sandbox.on:
-            argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
+            argv = tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
         proc = spawn(argv, cwd=answer.parent, env=env, stdin=stdin, merge_stderr=True)
     except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
         return _result(out, clock, start, None, False, str(e))

@@ -30,7 +30,7 @@ from looop.loop.homeguard import refuse_unsafe
 from looop.loop.tick import TickOutcome, tick, who_fills
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
-from looop.sense.watches import sensor_watches, worker_watches
+from looop.sense import sensor_watches, worker_watches
 from looop.views.status import CLOCK_WAKES, beat_holder
 
 WOKEN_MIN_SECS = 2  # a wake comes no sooner after the last wake: a watch that never rests

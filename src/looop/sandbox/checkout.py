@@ -66,19 +66,10 @@ def sandbox_write(tree: Checkout) -> tuple[list[str], list[str]]:
 
 # srt's own write protection (0.0.83's "mandatory denies"): names whose contents run code in
 # a shell, an editor or an agent CLI opened there, and a nested repo's hooks and config.
-SRT_FILES = frozenset(
-    {
-        ".gitconfig",
-        ".gitmodules",
-        ".bashrc",
-        ".bash_profile",
-        ".zshrc",
-        ".zprofile",
-        ".profile",
-        ".ripgreprc",
-        ".mcp.json",
-    }
-)
+SRT_FILES = frozenset({
+    ".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".zshrc", ".zprofile", ".profile",
+    ".ripgreprc", ".mcp.json",
+})  # fmt: skip
 SRT_DIRS = frozenset({".vscode", ".idea"})
 SRT_INNER = {".claude": ("commands", "agents"), ".git": ("hooks", "config")}
 SRT_DEPTH = 3  # srt's default search depth below its working directory

@@ -1,7 +1,7 @@
 """Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy on Linux) as
-every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the tick
-runner (sandbox/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
-whether srt can run here, and its settings file and inner line."""
+every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the
+decider (sandbox/worker.tick_argv): what each preset's CLI talks to and keeps, the secrets
+no one reads, whether srt can run here, and its settings file and inner line."""
 
 from __future__ import annotations
 
@@ -44,18 +44,9 @@ RUNNER_LOCKED = {p.name: p.locked for p in RUNNERS if p.locked}
 RUNNER_PLACEHOLDERS = {p.name: p.placeholders for p in RUNNERS if p.placeholders}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
-    "~/.ssh",
-    "~/.aws",
-    "~/.gnupg",
-    "~/.config",
-    "~/.netrc",
-    "~/.docker",
-    "~/.kube",
-    "~/.azure",
-    "~/.git-credentials",
-    "~/.npmrc",
-    "~/.pypirc",
-)
+    "~/.ssh", "~/.aws", "~/.gnupg", "~/.config", "~/.netrc", "~/.docker", "~/.kube", "~/.azure",
+    "~/.git-credentials", "~/.npmrc", "~/.pypirc",
+)  # fmt: skip
 _PROGRAMS = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
 # What the loop's own boxes (the decider, run_shell) may read of the data dir: the world the
 # prompt tells the decider about, so its one narrow query can look. Paths under the data dir.
@@ -80,11 +71,6 @@ def expand(path: str, home: str | None) -> str | None:
             return None
         return os.path.join(home, path[2:]) if path != "~" else home
     return path
-
-
-def _realish(path: str) -> str:
-    """The path as the kernel will see it: bind mounts follow symlinks, so name the target."""
-    return os.path.realpath(path)
 
 
 def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:
@@ -339,12 +325,9 @@ def conf(
     is hidden, and it and what it runs are never writable (policy_files)."""
 
     def paths(items: list[str]) -> list[str]:
-        out = []
-        for item in items:
-            got = expand(item, home)
-            if got is not None:
-                out.append(_realish(got))
-        return list(dict.fromkeys(out))
+        # as the kernel will see them: bind mounts follow symlinks, so name the target
+        got = (expand(item, home) for item in items)
+        return list(dict.fromkeys(os.path.realpath(p) for p in got if p is not None))
 
     guarded = _guard(paths(policy_files(config, home)), paths(write))
     return {

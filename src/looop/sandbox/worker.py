@@ -11,13 +11,17 @@ user's own CLI reads outside stays read-only: RUNNER_CONFIG, RUNNER_LOCKED); it 
 of the data dir it reads only what the contract needs (default deny: srt.data_walls), never
 looop's credentials (.lock/), state, journal, runs or other workers' output and briefs; network
 goes only to its runner's model API domains plus the user's list. Where srt cannot run, start
-refuses with one line saying what is missing: there is no silent fallback to no sandbox."""
+refuses with one line saying what is missing: there is no silent fallback to no sandbox.
+
+The decider's box (tick_argv) is built here too, under its runner's `sandbox` setting."""
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store, where
@@ -277,3 +281,42 @@ def describe(policy: SandboxPolicy) -> str:
         *(f"net {d}" for d in policy.domains),
     ]
     return "on" + (f" (+ {', '.join(extra)})" if extra else "")
+
+
+# ---- The decider inside srt, under its runner's `sandbox` setting (the one its workers get):
+# its CLI writes only its room beside the data dir (its answer folder, made afresh each decide,
+# where it runs and `.decision.json` goes; its TMPDIR) and its CLI's state; it reads its run dir
+# (its prompt) and writes nothing of the data dir; it cannot read the secrets under $HOME nor
+# looop's config; the network reaches only its runner's model API domains (with the endpoint
+# its env or CLI config points it at) plus the policy's list.
+TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'
+
+
+def tick_argv(
+    ctx: Ctx, runner: str, policy: SandboxPolicy, line: str, env: dict[str, str], run_dir: Path
+) -> list[str]:
+    """The decide call's argv under srt; writes its settings. Raises SandboxError (one line
+    naming what is missing) where srt cannot run: the beat fails, it never runs unsandboxed."""
+    prog = srt.require(env, f"the tick runner '{runner}'", off=TICK_OFF)
+    home = env.get("HOME")
+    answer = str(ctx.paths.decide_room)
+    # the decide's own folders, named by its answer's room (+tick; a replay's +replay): a
+    # replay beside the pulse's decide never writes the settings that decide reads
+    room = os.path.basename(os.path.dirname(answer))
+    mine = os.path.join(str(ctx.paths.sandbox), room)
+    tmp = os.path.join(str(ctx.paths.rooms), room, "tmp")
+    shutil.rmtree(answer, ignore_errors=True)  # a fresh room: nothing an earlier box left
+    for d in (mine, tmp, answer):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    srt.make_state(runner, home)
+    parts = srt.runner_parts(runner, home, env)
+    write = [answer, tmp, *parts.state, *policy.write]
+    run = os.path.relpath(run_dir, ctx.paths.data)
+    walls, allow = srt.data_walls(str(ctx.paths.data), [*srt.WORLD, run])
+    deny = [*HOME_SECRETS, *walls, *policy.deny_read]
+    domains = [*parts.domains, *policy.domains]
+    srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
+    allowed = [*parts.allow_read, *allow]
+    conf = srt.conf(write, deny, allowed, domains, home, str(ctx.paths.config), parts.locked)
+    box = boxhost.home_of(ctx)
+    return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp, box)

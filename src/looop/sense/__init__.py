@@ -1,19 +1,23 @@
-"""looop.sense: one beat's observation — user sensors plus system probes into snapshots/."""
+"""looop.sense: one beat's observation — user sensors plus system probes into snapshots/; and
+what wakes a sleeping pulse before its interval (sensor_watches, worker_watches)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 
 from looop.core.context import Ctx
 from looop.core.readings import Reading
+from looop.core.watchlines import resolve
 from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
-from looop.sense.sensors import is_file, run_user_sensors
+from looop.sense.sensors import is_file, run_user_sensors, sensor_scripts, watch_lines
 from looop.sessions.state import Session
+from looop.views.workerrows import PULSE
 
 __all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
 
@@ -63,14 +67,8 @@ def sense(
             if r.ok:
                 ev.emit("ok", "sense.ok", f"{r.name} ({r.secs:.1f}s)", sensor=r.name, secs=r.secs)
             else:
-                ev.emit(
-                    "error",
-                    "sense.fail",
-                    f"{r.name} failed ({r.secs:.1f}s) — {r.error}",
-                    sensor=r.name,
-                    secs=r.secs,
-                    error=r.error,
-                )
+                said = f"{r.name} failed ({r.secs:.1f}s) — {r.error}"
+                ev.emit("error", "sense.fail", said, sensor=r.name, secs=r.secs, error=r.error)
     failed = [r.name for r in readings if not r.ok]
     ok, total = len(readings) - len(failed), len(readings)
     if failed:
@@ -81,3 +79,39 @@ def sense(
         ev.emit("info", "sense", msg, ok=ok, total=total, failed=[], secs=secs)
     ev.record("sense_done")
     return readings
+
+
+# ---- What wakes a sleeping pulse before its interval: the policy (PLAYBOOK.md, goals/,
+# sensors/), the files and folders its sensors declare they read (`# looop:watch=PATH` among a
+# script's first lines), and where a worker's transitions land (its status.json; a new ask or
+# report). The woken beat runs every sensor and gates on the world hash as any beat does; only
+# the pulse reads these, between beats, to arm its watcher.
+
+MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
+
+
+def sensor_watches(ctx: Ctx) -> list[str]:
+    """The policy the world hash reads (a new sensor runs, its watches armed, at once), then
+    every sensor's declared paths, resolved, each once."""
+    p = ctx.paths
+    seen: dict[str, None] = dict.fromkeys((str(p.playbook), str(p.goals), str(p.sensors)))
+    for script in sensor_scripts(ctx.paths):
+        for written in watch_lines(script):
+            seen.setdefault(resolve(ctx, written), None)
+    return list(seen)[:MAX_WATCHES]
+
+
+def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
+    """Where a worker's transition shows: the sessions, asks and reports folders (one
+    started, asked, reported); and each worker's status.json itself (its run started or
+    ended, its quiet screen asks), never its folder, where the output log grows with every
+    line a worker prints."""
+    p = ctx.paths
+    folders = [str(p.sessions), str(p.asks), str(p.reports)]
+    files = []
+    # no sessions yet: the folder's own watch sees the first
+    with contextlib.suppress(OSError), os.scandir(p.sessions) as it:
+        # not the pulse's own: what its screen says (a prompt seen, sessions/lifecycle)
+        # would wake it to print, and so to be judged again
+        files = [os.path.join(e.path, "status.json") for e in it if e.is_dir() and e.name != PULSE]
+    return folders, files[:MAX_WATCHES]

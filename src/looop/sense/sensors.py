@@ -1,11 +1,13 @@
 """User sensors: every sensors/*.sh runs (at once, within the open-file limit) and leaves
 exactly one snapshot; nothing a sensor starts outlives it. What each run leaves is judged in
-sense/verdicts.py; what wakes a sleeping pulse, sense/watches.py."""
+sense/verdicts.py; what wakes a sleeping pulse, sense/__init__.py."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
+import itertools
 import os
 import re
 import resource
@@ -80,23 +82,12 @@ LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
 
 def _lines(head: bytes) -> list[bytes]:
     """The first HEADER_LINES lines of `head` (the file's first bytes), as readline reads them."""
-    pos, out = 0, []
-    for _ in range(HEADER_LINES):
-        if pos >= len(head):
-            break
-        nl = head.find(b"\n", pos, pos + LINE_MAX)
-        end = pos + LINE_MAX if nl < 0 else nl + 1
-        out.append(head[pos:end])
-        pos = end
-    return out
+    buf = io.BytesIO(head)
+    return list(itertools.islice(iter(lambda: buf.readline(LINE_MAX), b""), HEADER_LINES))
 
 
 def _interval_in(lines: list[bytes]) -> int | None:
-    for line in lines:
-        m = _INTERVAL.match(line)
-        if m:
-            return int(m.group(1))
-    return None
+    return next((int(m.group(1)) for ln in lines if (m := _INTERVAL.match(ln))), None)
 
 
 def _head(script: Path) -> tuple[list[str], int | None, list[str]]:

@@ -184,11 +184,8 @@ def file_stem(name: str) -> str:
 
 def _goals(data: str) -> list[str]:
     """The goal files' names, as sorted(p.stem for p in goals.glob("*.md")) lists them."""
-    d = _at(data, "goals")
-    if not os.path.isdir(d):
-        return []
     try:
-        names = os.listdir(d)
+        names = os.listdir(_at(data, "goals"))
     except OSError:
         return []
     return sorted(file_stem(n) for n in names if n.endswith(".md"))

@@ -31,10 +31,8 @@ from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
-from looop.sessions.state import SessionError, validate_id
 from looop.spend.statusspend import start_refused
-from looop.web.errors import LISTED, WebError, reaching, refused, unreached
-from looop.web.reads import session_id, way
+from looop.web.reads import WebError, reaching, refused, session_id, unreached, way
 from looop.workers import reviewsend
 from looop.workers.backend import live
 from looop.workers.errors import HostUnreachable
@@ -108,14 +106,7 @@ def _way(ctx: Ctx, sid: str) -> Backend:
     """The backend of worker `sid` (web/reads.way); 404 for the pulse or a bad id."""
     if sid == "pulse":
         raise WebError(404, "the pulse is not a worker — pause and resume it instead")
-    return way(ctx, _worker_id(sid))
-
-
-def _worker_id(sid: str) -> str:
-    try:
-        return validate_id(sid)
-    except SessionError:
-        raise WebError(404, f"no worker '{sid[:80]}' — {LISTED}") from None
+    return way(ctx, sid)
 
 
 def _reach(ctx: Ctx, sid: str) -> Reach:
@@ -132,7 +123,7 @@ def _live(ctx: Ctx, sid: str) -> None:
 def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop worker unstall ID`: a human clears a stalled worker (never MCP's: an agent)."""
     del body  # nothing to say but the id
-    _worker_id(sid)
+    session_id(sid)
     rec = _or_409(lambda: clear_stall(ctx, ctx.knobs(), sid, actor))
     return {"ok": True, "was": rec.get("why")}
 
@@ -140,7 +131,7 @@ def unstall(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def go_on(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop worker continue ID [--budget USD]`: a worker at its budget goes on."""
     del actor  # the budget file says the ceiling; nothing is journaled, as on the CLI
-    _worker_id(sid)
+    session_id(sid)
     budget = body.get("budget_usd")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
         raise WebError(400, '"budget_usd" must be a number of USD (e.g. 5), or left out')
@@ -296,18 +287,11 @@ def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
         raise WebError(409, why)
 
 
-def _field(body: dict[str, Any], key: str) -> str:
-    v = body.get(key, "")
-    if not isinstance(v, str):
-        raise WebError(400, f"field '{key}' must be a string")
-    return v
-
-
 def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """{"text", "file"?, "line"?}: a comment on FILE:LINE at the branch's tip, or (no file) on
     the whole change, added to the draft round; nothing reaches the worker until sent."""
     sid = session_id(sid)
-    text, path = _field(body, "text"), _field(body, "file")
+    text, path = _text(body, "text", required=False), _text(body, "file", required=False)
     line = body.get("line")
     if path and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
         raise WebError(400, "field 'line' must be a line number (1 or more) with 'file'")
@@ -346,7 +330,8 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     "into"?}: `looop land`, approved by the user from `actor`; a branch that moved since
     is refused (409). A conflict answers 409 with `conflict`: the comment to send back."""
     sid = session_id(sid)
-    mode, into, at = _field(body, "mode"), _field(body, "into"), body.get("at")
+    mode, into = _text(body, "mode", required=False), _text(body, "into", required=False)
+    at = body.get("at")
     if mode and mode not in MODES:
         raise WebError(400, f"field 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
     tips = {"": at} if isinstance(at, str) else at

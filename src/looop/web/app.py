@@ -35,10 +35,9 @@ from looop.spend.days import Held
 from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Read, answer, cost_key, kept_fleet, seen
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
-from looop.web.revival import pulse_kept
-from looop.web.streams import NO_STORE, Hub, live_events, screen_changes, sse
+from looop.web.streams import NO_STORE, Hub, live_events, pulse_kept, screen_changes, sse
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
@@ -192,7 +191,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with pulse_kept(ctx):  # a lost pulse `up` wants is brought back (revival.py)
+        async with pulse_kept(ctx):  # a lost pulse `up` wants is brought back (streams.pulse_kept)
             yield
         await hub.close()
         if changes is not None:

@@ -22,7 +22,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.web import actions, reads
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 
 ACTOR = "mcp"
 HTTP_PATH = "/mcp"  # on `looop web`, beside /api/v1
@@ -202,10 +202,7 @@ def _add_worker_tools(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[
     @server.tool(annotations=READ)
     def list_asks() -> list[dict[str, Any]]:
         """The asks workers wait on, each with its id, worker, prompt and options."""
-        try:
-            return reads.asks(ctx)
-        except WebError as e:
-            raise ToolError(e.message) from None
+        return reads.asks(ctx)
 
     @server.tool(annotations=ACT)
     def answer_ask(id: str, answer: str) -> dict[str, Any]:

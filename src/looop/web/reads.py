@@ -1,12 +1,16 @@
 """The read side of the API: each function is one endpoint's JSON, built by the same functions
 the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journal --json`, `runs`,
-`cost`, `asks`, `schedule list`). Never the config's env or a runner's command: no secrets."""
+`cost`, `asks`, `schedule list`). Never the config's env or a runner's command: no secrets.
+Its refusals, and the actions', are a WebError: an HTTP status and one line; why a worker
+could not be reached (workers/errors.py, whatever engine runs it) is turned into one by
+REACH_CODES."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from looop.act.journal import journal_row
 from looop.act.landaway import change_of
@@ -26,14 +30,62 @@ from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
 from looop.views.status import gather_status
-from looop.web.errors import WebError, reaching, unreached
 from looop.workers import attempts
-from looop.workers.errors import HostUnreachable
+from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreached, WorkerOver
 from looop.workers.treerecord import read_gitdir
 
 if TYPE_CHECKING:
     from looop.spend.days import Held
     from looop.workers.backend import Backend
+
+T = TypeVar("T")
+
+
+class WebError(Exception):
+    def __init__(self, status: int, message: str, more: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = " ".join(message.split())  # one line, whatever the cause said
+        self.more = more or {}  # fields beside "error" a page can act on (a land's conflict)
+
+
+LISTED = "GET /api/v1/sessions?all=1 lists them"
+BACK = "it is not taken for dead; try again once the host is back"
+
+# Why a worker could not be reached, first match wins: its status and its line (sid, why).
+REACH_CODES: tuple[tuple[type[BaseException], int, Callable[[str, str], str]], ...] = (
+    (NoSuchWorker, 404, lambda sid, why: f"no worker '{sid}' — {LISTED}"),
+    (WorkerOver, 409, lambda sid, why: why),
+    (HostUnreachable, 503, lambda sid, why: f"worker {sid} is unreachable: {why} — {BACK}"),
+    (Refused, 409, lambda sid, why: why),
+    (SessionError, 409, lambda sid, why: why),  # any other refusal the session said
+    # anything else an engine raised is its host not answering, never a 500
+    (LooopError, 503, lambda sid, why: f"worker {sid} is unreachable: {why} — {BACK}"),
+    (OSError, 503, lambda sid, why: f"worker {sid} is unreachable: {why} — {BACK}"),
+)
+
+
+def unreached(sid: str, e: BaseException) -> WebError:
+    """`e`, raised reaching worker `sid`, as the request's answer (REACH_CODES)."""
+    for kind, status, say in REACH_CODES:
+        if isinstance(e, kind):
+            return WebError(status, say(sid, str(e)))
+    raise e
+
+
+def refused(sid: str, e: LooopError) -> WebError:
+    """A worker's action refused: not reached, by its kind (REACH_CODES); any other refusal
+    is the state's, 409."""
+    return unreached(sid, e) if isinstance(e, Unreached) else WebError(409, str(e))
+
+
+def reaching(sid: str, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on worker `sid`'s backend, what stops it answered by REACH_CODES."""
+    try:
+        return fn(*args)
+    except (LooopError, OSError) as e:
+        raise unreached(sid, e) from None
+
 
 MAX_LINES = 2000  # the most journal/log lines one call returns
 MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
@@ -75,7 +127,7 @@ def goals(ctx: Ctx, most: int = MAX_GOAL) -> list[dict[str, Any]]:
 def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop worker diff ID` for a worker started with --repo: its commits since its base,
     its edits and new files, read by its Backend where its checkouts are (here, or its host);
-    one it cannot read says why by its kind (web/errors.REACH_CODES)."""
+    one it cannot read says why by its kind (REACH_CODES)."""
     return reaching(sid, way(ctx, sid).diff, sid)
 
 
@@ -145,13 +197,13 @@ def session_id(raw: str) -> str:
     try:
         return validate_id(raw)
     except SessionError:
-        raise WebError(404, f"no session '{raw[:80]}'") from None
+        raise WebError(404, f"no worker '{raw[:80]}' — {LISTED}") from None
 
 
 def way(ctx: Ctx, sid: str) -> Backend:
     """The backend that drives worker `sid`, wherever it runs (act/moves/far.backend_for):
     every read and action of a worker goes through it, and why one could not be done is
-    answered by its kind (web/errors.REACH_CODES)."""
+    answered by its kind (REACH_CODES)."""
     sid = session_id(sid)
     return reaching(sid, reach_far.backend_for, ctx, sid)
 
@@ -303,32 +355,21 @@ BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last bea
 
 def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
     """The last beats, newest first: when each ended, how and why (status's own outcomes and
-    words; a crash after a failure in the same beat is not a second end, as in status)."""
-    limit = _clamp(limit, 200)
+    words; a crash after a failure in the same beat is not a second end: views/beatlog)."""
     out: list[dict[str, Any]] = []
-    held: dict[str, Any] | None = None  # a tick_crash: shown unless its beat failed before it
-    for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
-        if len(out) >= limit:
-            break
+    outcome = ""  # how the beat read so far ended
+    for line in store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES):
         try:
             r = jsonio.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None
-        if not isinstance(ev, str):
-            continue
-        if held is not None and (ev == "tick_start" or ev in BEAT_ENDS):
-            # read backwards, the record before the crash decides whether it was news
-            if ev == "tick_start" or ends_beat("tick_crash", BEAT_ENDS[ev]):
-                out.append(_beat_row(ctx, held))
-            held = None
-        if ev == "tick_crash":
-            held = r
-        elif ev in BEAT_ENDS:
+        if ev == "tick_start":
+            outcome = ""
+        elif isinstance(ev, str) and ends_beat(ev, outcome):
+            outcome = BEAT_ENDS[ev]
             out.append(_beat_row(ctx, r))
-    if held is not None:
-        out.append(_beat_row(ctx, held))
-    return out[:limit]
+    return out[::-1][: _clamp(limit, 200)]
 
 
 def _beat_row(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:

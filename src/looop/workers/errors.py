@@ -2,7 +2,7 @@
 
 `Unreached` and its kinds are how every engine (`workers/backend.Backend`: this machine's, an
 SSH host's, a Kubernetes Job's) says why it could not do what a face asked of a worker; each
-face maps the kind to its own answer in one table (the web's in web/errors.py), never by
+face maps the kind to its own answer in one table (the web's in web/reads.py), never by
 asking where the worker runs."""
 
 from __future__ import annotations

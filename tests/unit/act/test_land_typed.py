@@ -22,7 +22,7 @@ from looop.cli.root import cli
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.web import actions
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 from tests.fakebackend import FakeBackend
 from tests.helpers import with_env
 

@@ -13,9 +13,10 @@ import pytest
 
 from looop.home.sandboxpolicy import ON, SandboxPolicy
 from looop.loop.beat import MovedPaths
-from looop.sandbox import srt, tickbox
+from looop.sandbox import srt
 from looop.sandbox import worker as sandbox
 from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
+from looop.sandbox.worker import tick_argv
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,7 @@ def test_the_tick_runner_reaches_its_endpoint_with_no_proxy_cleared(
     run_dir.mkdir(parents=True)
 
     def argv() -> list[str]:
-        return tickbox.tick_argv(ctx, "claude", ON, "claude -p", env, run_dir)
+        return tick_argv(ctx, "claude", ON, "claude -p", env, run_dir)
 
     assert "no_proxy" not in argv()[-1]  # nothing local allowed: srt's no_proxy stays
     env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:7010"
@@ -221,13 +222,13 @@ def test_a_runner_pointed_where_its_sandbox_refuses_is_refused_at_once(
     run_dir.mkdir(parents=True)
     env = {"HOME": str(home)}
     with pytest.raises(srt.SandboxError, match="the tick runner 'claude' is pointed at"):
-        tickbox.tick_argv(ctx, "claude", ON, "claude -p", env, run_dir)
+        tick_argv(ctx, "claude", ON, "claude -p", env, run_dir)
     # a provider of pi's list it may not use: named by init, never a refusal
     _write(
         home / ".pi" / "agent" / "models.json",
         json.dumps({"providers": {"corp": {"baseUrl": "https://llm.corp.example"}}}),
     )
-    tickbox.tick_argv(ctx, "pi", ON, "pi -p", env, run_dir)
+    tick_argv(ctx, "pi", ON, "pi -p", env, run_dir)
 
 
 def test_a_replayed_decide_writes_settings_of_its_own_beside_the_pulses(
@@ -243,8 +244,8 @@ def test_a_replayed_decide_writes_settings_of_its_own_beside_the_pulses(
     replayed = replace(
         ctx, paths=MovedPaths(ctx.paths, decide_room=ctx.paths.rooms / "+replay" / "answer")
     )
-    pulse = tickbox.tick_argv(ctx, "claude", ON, "claude -p", env, runs / "r1")
-    replay = tickbox.tick_argv(replayed, "claude", ON, "claude -p", env, runs / "replay-1-r1")
+    pulse = tick_argv(ctx, "claude", ON, "claude -p", env, runs / "r1")
+    replay = tick_argv(replayed, "claude", ON, "claude -p", env, runs / "replay-1-r1")
     assert pulse[2] != replay[2]
     assert "runs/r1" in json.dumps(_conf(pulse)) and "replay-1-r1" not in json.dumps(_conf(pulse))
     assert "replay-1-r1" in json.dumps(_conf(replay))

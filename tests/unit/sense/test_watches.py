@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from looop.core.context import Ctx
-from looop.sense.watches import worker_watches
+from looop.sense import worker_watches
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,5 @@
 """Why a worker could not be reached is said by its kind (workers/errors.py), and every face
-answers from the kind alone: the web's status comes from one table (web/errors.REACH_CODES)
+answers from the kind alone: the web's status comes from one table (web/reads.REACH_CODES)
 whatever engine runs the worker, here or away; no face asks where a worker runs to choose."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from looop.cli.root import cli
 from looop.core.context import Ctx
 from looop.remote.kube.cluster import Unreachable as ApiUnreachable
 from looop.web import actions, reads
-from looop.web.errors import WebError
+from looop.web.reads import WebError
 from looop.workers.backend import Reach
 from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, WorkerOver
 from tests.fakebackend import FakeBackend
