@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio
-from looop.runners.runnerprofile import RunnerProfile, count, read_json_file, text
+from looop.runners.runnerprofile import RunnerProfile, count, read_json_file, text, under
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -188,16 +188,11 @@ PROFILE = RunnerProfile(
     ),
     domains=("api.anthropic.com", "statsig.anthropic.com"),
     state=(
-        "~/.claude/projects",
-        "~/.claude/sessions",
-        "~/.claude/todos",
-        "~/.claude/shell-snapshots",
-        "~/.claude/statsig",
-        "~/.claude/session-env",
-        "~/.claude/file-history",
-        "~/.claude/plans",
-        "~/.claude/debug",
-        "~/.claude/paste-cache",
+        *under(
+            "~/.claude/",
+            "projects sessions todos shell-snapshots statsig session-env "
+            "file-history plans debug paste-cache",
+        ),
         "~/.cache/claude",
     ),
     config=("~/.claude.json", "~/.claude"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile
+from looop.runners.runnerprofile import RunnerProfile, under
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -88,16 +88,10 @@ PROFILE = RunnerProfile(
     # folder stays writable, what it runs or obeys locked
     state=("~/.codex",),
     config=("~/.codex",),
-    locked=(
-        "~/.codex/config.toml",
-        "~/.codex/AGENTS.md",
-        "~/.codex/AGENTS.override.md",
-        "~/.codex/hooks.json",
-        "~/.codex/auth.json",
-        "~/.codex/rules/",
-        "~/.codex/prompts/",
-        "~/.codex/skills/",
-        "~/.codex/packages/",
+    locked=under(
+        "~/.codex/",
+        "config.toml AGENTS.md AGENTS.override.md hooks.json auth.json "
+        "rules/ prompts/ skills/ packages/",
     ),
     # Not auth.json: codex takes any file there for a login (empty: "failed to deserialize CLI
     # auth", `{}`: "Logged in using ChatGPT"), so a box can still create one where the user has
