@@ -24,9 +24,8 @@ from looop.core.promptfile import substitute_prompt_file
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
-from looop.home.where import SESSIONS
 from looop.human.mailbox import pending
-from looop.runners import profile
+from looop.runners import codex, profile
 from looop.runners.presets import PLACEHOLDER, SESSION_ID
 from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
@@ -101,24 +100,16 @@ def find_rollout(home: str, cwd: str, wid: str, since: float) -> str | None:
     `home/sessions/` written since the start whose first line is a session_meta for
     `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
     file it cannot read or parse is skipped."""
-    base = os.path.join(home, SESSIONS)
     files: list[tuple[float, str]] = []
-    try:
-        for root, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if d.isdigit()]  # YYYY/MM/DD only, no symlinked trees
-            for n in names:
-                if n.startswith("rollout-") and n.endswith(".jsonl"):
-                    p = os.path.join(root, n)
-                    try:
-                        st = os.lstat(p)
-                    except OSError:
-                        continue
-                    if st.st_mtime >= since - 2:
-                        files.append((st.st_mtime, p))
-            if len(files) > _MAX_FILES:
-                break
-    except OSError:
-        return None
+    for p in codex.rollouts(home):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if st.st_mtime >= since - 2:
+            files.append((st.st_mtime, p))
+        if len(files) > _MAX_FILES:
+            break
     best: tuple[str, str] | None = None
     for _mtime, p in sorted(files)[:_MAX_FILES]:
         try:
