@@ -37,9 +37,7 @@ from looop.workers.ids import PULSE, normalise_target
 from looop.workers.launch import SandboxSetupError, WorkerError, mcp_tools_on, spawn_line, with_mcp
 from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
 from looop.workers.startrecord import Record, with_session_id, write_record
-from looop.workers.startrecord import encode_sandbox as encode_sandbox
 from looop.workers.startrecord import note_start as note_start
-from looop.workers.startrecord import plan_start as plan_start
 from looop.workers.startrecord import read_record as read_record
 from looop.workers.startrecord import record_path as record_path
 from looop.workers.startrecord import valid_id as valid_id
