@@ -100,10 +100,8 @@ def _accepted_bypass(env: Mapping[str, str], words: Sequence[str]) -> bool:
         for i, w in enumerate(words)
         if w == "--settings" or w.startswith("--settings=")
     ]
-    for settings in (read_json_file(settings_path(env)), *map(_settings_of, given)):
-        if settings is not None and settings.get("skipDangerousModePermissionPrompt") is True:
-            return True
-    return False
+    every = (read_json_file(settings_path(env)), *map(_settings_of, given))
+    return any(s is not None and s.get("skipDangerousModePermissionPrompt") is True for s in every)
 
 
 def _settings_of(value: str) -> dict[str, object] | None:

@@ -199,10 +199,8 @@ def find_listed(cli: str, env: dict[str, str], cwd: str, wid: str, since: float)
             secs = made / 1000 if made > 1e11 else float(made)  # milliseconds, or seconds
             if secs >= since - 2:
                 found.append((secs, conv))
-    for _secs, conv in sorted(found)[:_MAX_EXPORTS]:
-        if _export_brief(cli, env, cwd, conv, wid):
-            return conv
-    return None
+    early = (conv for _secs, conv in sorted(found)[:_MAX_EXPORTS])
+    return next((conv for conv in early if _export_brief(cli, env, cwd, conv, wid)), None)
 
 
 def conversation(ctx: Ctx, rec: Record) -> str | None:

@@ -95,11 +95,8 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
     if staged is None:
         return None
-    for entry in staged.split("\0"):
-        meta, _, name = entry.partition("\t")
-        if meta.startswith("160000 ") and os.path.lexists(os.path.join(tree.path, name, ".git")):
-            return True
-    return False
+    links = (e.partition("\t")[2] for e in staged.split("\0") if e.startswith("160000 "))
+    return any(os.path.lexists(os.path.join(tree.path, name, ".git")) for name in links)
 
 
 def unpushed(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
