@@ -25,7 +25,7 @@ def codex_home(env: Mapping[str, str]) -> str | None:
 def rollouts(home: str) -> Iterator[str]:
     """Its rollout files, `<home>/sessions/YYYY/MM/DD/rollout-….jsonl` (date folders only, so
     no symlinked tree is entered; a folder it cannot read is passed over)."""
-    for root, dirs, names in os.walk(os.path.join(home, "sessions")):
+    for root, dirs, names in os.walk(os.path.join(home, "sessions/")):  # its own folder
         dirs[:] = [d for d in dirs if d.isdigit()]
         ours = (n for n in names if n.startswith("rollout-") and n.endswith(".jsonl"))
         yield from (os.path.join(root, n) for n in ours)
