@@ -24,10 +24,7 @@ RUNNERS: tuple[RunnerProfile, ...] = (
 
 def profile(name: str, runners: tuple[RunnerProfile, ...] = RUNNERS) -> RunnerProfile | None:
     """The profile of the CLI called `name` (a program's base name), or None (a custom runner)."""
-    for p in runners:
-        if p.name == name:
-            return p
-    return None
+    return next((p for p in runners if p.name == name), None)
 
 
 def program(line: str) -> str:

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio
-from looop.runners.runnerprofile import RunnerProfile, count, read_json_file, text
+from looop.runners.runnerprofile import RunnerProfile, count, read_json_file, text, under
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -100,10 +100,8 @@ def _accepted_bypass(env: Mapping[str, str], words: Sequence[str]) -> bool:
         for i, w in enumerate(words)
         if w == "--settings" or w.startswith("--settings=")
     ]
-    for settings in (read_json_file(settings_path(env)), *map(_settings_of, given)):
-        if settings is not None and settings.get("skipDangerousModePermissionPrompt") is True:
-            return True
-    return False
+    every = (read_json_file(settings_path(env)), *map(_settings_of, given))
+    return any(s is not None and s.get("skipDangerousModePermissionPrompt") is True for s in every)
 
 
 def _settings_of(value: str) -> dict[str, object] | None:
@@ -188,16 +186,11 @@ PROFILE = RunnerProfile(
     ),
     domains=("api.anthropic.com", "statsig.anthropic.com"),
     state=(
-        "~/.claude/projects",
-        "~/.claude/sessions",
-        "~/.claude/todos",
-        "~/.claude/shell-snapshots",
-        "~/.claude/statsig",
-        "~/.claude/session-env",
-        "~/.claude/file-history",
-        "~/.claude/plans",
-        "~/.claude/debug",
-        "~/.claude/paste-cache",
+        *under(
+            "~/.claude/",
+            "projects sessions todos shell-snapshots statsig session-env "
+            "file-history plans debug paste-cache",
+        ),
         "~/.cache/claude",
     ),
     config=("~/.claude.json", "~/.claude"),

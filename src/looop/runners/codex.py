@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile
+from looop.runners.runnerprofile import RunnerProfile, under
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}
@@ -22,21 +22,19 @@ def codex_home(env: Mapping[str, str]) -> str | None:
     return os.path.join(env["HOME"], ".codex") if env.get("HOME") else None
 
 
+def rollouts(home: str) -> Iterator[str]:
+    """Its rollout files, `<home>/sessions/YYYY/MM/DD/rollout-….jsonl` (date folders only, so
+    no symlinked tree is entered; a folder it cannot read is passed over)."""
+    for root, dirs, names in os.walk(os.path.join(home, "sessions/")):  # its own folder
+        dirs[:] = [d for d in dirs if d.isdigit()]
+        ours = (n for n in names if n.startswith("rollout-") and n.endswith(".jsonl"))
+        yield from (os.path.join(root, n) for n in ours)
+
+
 def session_file(env: Mapping[str, str], conv: str) -> str | None:
-    """Its rollout of conversation `conv`: `<codex home>/sessions/YYYY/MM/DD/rollout-…-<conv>
-    .jsonl` (date folders only)."""
-    base = os.path.join(
-        env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), "sessions"
-    )
-    try:
-        for root, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if d.isdigit()]
-            for n in names:
-                if n.startswith("rollout-") and n.endswith(f"-{conv}.jsonl"):
-                    return os.path.join(root, n)
-    except OSError:
-        return None
-    return None
+    """Its rollout of conversation `conv`: `rollout-…-<conv>.jsonl`."""
+    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
+    return next((p for p in rollouts(home) if p.endswith(f"-{conv}.jsonl")), None)
 
 
 def _filled(path: str) -> bool:
@@ -88,16 +86,10 @@ PROFILE = RunnerProfile(
     # folder stays writable, what it runs or obeys locked
     state=("~/.codex",),
     config=("~/.codex",),
-    locked=(
-        "~/.codex/config.toml",
-        "~/.codex/AGENTS.md",
-        "~/.codex/AGENTS.override.md",
-        "~/.codex/hooks.json",
-        "~/.codex/auth.json",
-        "~/.codex/rules/",
-        "~/.codex/prompts/",
-        "~/.codex/skills/",
-        "~/.codex/packages/",
+    locked=under(
+        "~/.codex/",
+        "config.toml AGENTS.md AGENTS.override.md hooks.json auth.json "
+        "rules/ prompts/ skills/ packages/",
     ),
     # Not auth.json: codex takes any file there for a login (empty: "failed to deserialize CLI
     # auth", `{}`: "Logged in using ChatGPT"), so a box can still create one where the user has

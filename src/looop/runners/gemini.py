@@ -11,86 +11,12 @@ import os
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio
-from looop.runners.runnerprofile import RunnerProfile, read_json_file
+from looop.runners.runnerprofile import RunnerProfile, read_json_file, under
 from looop.runners.runnerprofile import count as _n
 from looop.runners.runnerprofile import text as _s
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-NAME = "gemini"
-
-# The tick reads the prompt on stdin (`-p ""` makes it headless; gemini appends the -p text to
-# stdin). --skip-trust: headless gemini refuses an untrusted folder, and the data dir is one.
-# --yolo: its tools run without asking. The worker is the interactive TUI, given its
-# conversation id (--session-id) so looop can resume it by that id.
-PRESET: dict[str, str] = {
-    "tick": 'gemini --skip-trust --yolo --model gemini-2.5-pro --output-format stream-json -p ""',
-    "worker": "gemini --skip-trust --yolo --model gemini-2.5-pro --session-id {{session_id}} "
-    '--prompt-interactive "$(cat {{prompt_file}})"',
-    "resume": "gemini --skip-trust --yolo --model gemini-2.5-pro --resume {{session_id}} "
-    '--prompt-interactive "$(cat {{prompt_file}})"',
-}
-
-# ---- where it talks and what it keeps (sandbox/srt.py: a sandboxed gemini's network and files)
-# Its model API (an API key), and Google's sign-in and Code Assist API (a Google login).
-DOMAINS = (
-    "generativelanguage.googleapis.com",
-    "cloudcode-pa.googleapis.com",
-    "oauth2.googleapis.com",
-)
-# gemini writes its conversations, logs and shell history under ~/.gemini/tmp and
-# ~/.gemini/history, and at each start its installation id and project registry at the folder's
-# top: the folder stays writable in a box, what it obeys or logs in with locked (LOCKED).
-STATE = ("~/.gemini",)
-CONFIG = ("~/.gemini",)
-LOCKED = (
-    "~/.gemini/settings.json",
-    "~/.gemini/GEMINI.md",
-    "~/.gemini/.env",
-    "~/.gemini/oauth_creds.json",
-    "~/.gemini/google_accounts.json",
-    "~/.gemini/trustedFolders.json",
-    "~/.gemini/extensions/",
-    "~/.gemini/commands/",
-    "~/.gemini/skills/",
-    "~/.gemini/agents/",
-    "~/.gemini/policies/",
-)
-
-# ---- endpoint and login (sandbox/endpoints.py, loop/doctor.py)
-BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"  # @google/genai's base URL (set: no other needed)
-LOGIN_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI",
-             "GOOGLE_GENAI_USE_GCA", BASE_URL_ENV)  # fmt: skip
-# (a variable naming its own folder, or "" for $HOME; the file under it)
-LOGIN_FILES = (("GEMINI_CLI_HOME", ".gemini/oauth_creds.json"), ("", ".gemini/oauth_creds.json"))
-LOGIN_FIX = (
-    "run `gemini` once and sign in with Google, or set GEMINI_API_KEY where the pulse starts"
-)
-
-# ---- prices (spend/prices.py): its stream reports tokens, never money. USD per 1M tokens,
-# list prices for prompts up to 200k tokens (late 2025); config `prices` overrides them.
-PRICES: dict[str, dict[str, float]] = {
-    "gemini-2.5-pro": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gemini-2.5-flash": {"input": 0.3, "cached_input": 0.03, "output": 2.5},
-    "gemini-2.5-flash-lite": {"input": 0.1, "cached_input": 0.01, "output": 0.4},
-    "gemini-3-pro-preview": {"input": 2.0, "cached_input": 0.2, "output": 12.0},
-}
-
-# ---- the screens where its TUI waits for a human (workers/needsinput.py): busy patterns, then
-# (kind, pattern) pairs, matched on the plain screen text, multiline. Learnt from the pinned
-# TUI's screens (tests/unit/workers/screens/gemini-*.txt): its spinner line says `(esc to
-# cancel, 2s)` while the input box is still drawn below it; at column 0 or 1, where it draws
-# it, never a quote of it in the output (tests/corpus/needs: a long answer).
-BUSY = (r"^ ?[\u2800-\u28ff] [^\n]*\(esc to cancel, ",)
-NEEDS = (
-    ("approval", r"Allow execution of[^\n]{0,200}\?"),
-    ("approval", r"^[ │]*● 1\. Allow once"),
-    ("idle", r"Type your message or @path/to/file"),
-    # its box holding typed text (no placeholder then), above its workspace footer
-    ("idle", r"^ > [^\n]*\n(?:[^\n]*\n){0,6} workspace \(/directory\)"),
-)
-
 
 # ---- its stream (`--output-format stream-json`): one JSON object a line, `type` first.
 # init {session_id, model}; message {role, content, delta}; tool_use {tool_name, tool_id,
@@ -230,14 +156,6 @@ def record_usage(obj: dict[str, object]) -> tuple[str, str, int, int, int, int, 
     return _s(obj.get("id"))[:200], _s(obj.get("model"))[:200], inp - cached, cached, 0, out, None
 
 
-# ---- what `looop init` tells a user choosing it (loop/setup.py)
-NOTE = (
-    'note: the gemini tick reads its prompt from stdin (`-p ""`) and runs with --skip-trust '
-    "(headless gemini refuses an untrusted folder) and --yolo; gemini reports tokens, not "
-    "money, so its cost is an estimate from looop's price table (config `prices`)"
-)
-
-
 # ---- before a sandboxed worker starts (workers/boxed.py)
 
 
@@ -268,20 +186,70 @@ def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, s
 
 
 PROFILE = RunnerProfile(
-    name=NAME,
-    preset=PRESET,
-    note=NOTE,
-    domains=DOMAINS,
-    state=STATE,
-    config=CONFIG,
-    locked=LOCKED,
-    base_url_env=BASE_URL_ENV,
-    login_env=LOGIN_ENV,
-    login_files=LOGIN_FILES,
-    login_fix=LOGIN_FIX,
-    prices=PRICES,
-    busy=BUSY,
-    needs=NEEDS,
+    name="gemini",
+    # The tick reads the prompt on stdin (`-p ""` makes it headless; gemini appends the -p text
+    # to stdin). --skip-trust: headless gemini refuses an untrusted folder, and the data dir is
+    # one. --yolo: its tools run without asking. The worker is the interactive TUI, given its
+    # conversation id (--session-id) so looop can resume it by that id.
+    preset={
+        "tick": "gemini --skip-trust --yolo --model gemini-2.5-pro --output-format stream-json "
+        '-p ""',
+        "worker": "gemini --skip-trust --yolo --model gemini-2.5-pro --session-id {{session_id}} "
+        '--prompt-interactive "$(cat {{prompt_file}})"',
+        "resume": "gemini --skip-trust --yolo --model gemini-2.5-pro --resume {{session_id}} "
+        '--prompt-interactive "$(cat {{prompt_file}})"',
+    },
+    note=(
+        'note: the gemini tick reads its prompt from stdin (`-p ""`) and runs with --skip-trust '
+        "(headless gemini refuses an untrusted folder) and --yolo; gemini reports tokens, not "
+        "money, so its cost is an estimate from looop's price table (config `prices`)"
+    ),
+    # its model API (an API key), and Google's sign-in and Code Assist API (a Google login)
+    domains=(
+        "generativelanguage.googleapis.com",
+        "cloudcode-pa.googleapis.com",
+        "oauth2.googleapis.com",
+    ),
+    # gemini writes its conversations, logs and shell history under ~/.gemini/tmp and
+    # ~/.gemini/history, and at each start its installation id and project registry at the
+    # folder's top: the folder stays writable in a box, what it obeys or logs in with locked
+    state=("~/.gemini",),
+    config=("~/.gemini",),
+    locked=under(
+        "~/.gemini/",
+        "settings.json GEMINI.md .env oauth_creds.json google_accounts.json "
+        "trustedFolders.json extensions/ commands/ skills/ agents/ policies/",
+    ),
+    base_url_env="GOOGLE_GEMINI_BASE_URL",  # @google/genai's base URL (set: no other needed)
+    login_env=(
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_USE_GCA",
+        "GOOGLE_GEMINI_BASE_URL",
+    ),
+    login_files=(("GEMINI_CLI_HOME", ".gemini/oauth_creds.json"), ("", ".gemini/oauth_creds.json")),
+    login_fix="run `gemini` once and sign in with Google, or set GEMINI_API_KEY where the pulse "
+    "starts",
+    # its stream reports tokens, never money. USD per 1M tokens, list prices for prompts up to
+    # 200k tokens (late 2025); config `prices` overrides them.
+    prices={
+        "gemini-2.5-pro": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+        "gemini-2.5-flash": {"input": 0.3, "cached_input": 0.03, "output": 2.5},
+        "gemini-2.5-flash-lite": {"input": 0.1, "cached_input": 0.01, "output": 0.4},
+        "gemini-3-pro-preview": {"input": 2.0, "cached_input": 0.2, "output": 12.0},
+    },
+    # learnt from the pinned TUI's screens (tests/unit/workers/screens/gemini-*.txt): its
+    # spinner line says `(esc to cancel, 2s)` while the input box is still drawn below it; at
+    # column 0 or 1, where it draws it, never a quote of it in the output (tests/corpus/needs)
+    busy=(r"^ ?[\u2800-\u28ff] [^\n]*\(esc to cancel, ",),
+    needs=(
+        ("approval", r"Allow execution of[^\n]{0,200}\?"),
+        ("approval", r"^[ │]*● 1\. Allow once"),
+        ("idle", r"Type your message or @path/to/file"),
+        # its box holding typed text (no placeholder then), above its workspace footer
+        ("idle", r"^ > [^\n]*\n(?:[^\n]*\n){0,6} workspace \(/directory\)"),
+    ),
     is_own=is_own,
     event=event,
     run_tokens=run_tokens,

@@ -117,6 +117,11 @@ def count(v: object) -> int:
     return int(v)
 
 
+def under(folder: str, names: str) -> tuple[str, ...]:
+    """Each of the space-separated `names` inside `folder` (a profile's list of its paths)."""
+    return tuple(folder + n for n in names.split())
+
+
 def text(v: object) -> str:
     return v if isinstance(v, str) else ""
 

@@ -58,12 +58,9 @@ def verify_argv(
 def with_note(contract: str, wid: str) -> str:
     """The contract as it reads inside srt: only what works there (the supervisor's socket,
     the repos and /tmp are out of reach), with the walls as its last rule."""
-    contract = replace_rule(contract, "**Need a human", _ASK.replace("__ID__", wid))
-    contract = replace_rule(contract, "**Files**", _FILES.replace("__ID__", wid))
-    contract = replace_rule(contract, "**Code work**", _CODE)
-    contract = replace_rule(
-        contract, "**When you are completely done**", _DONE.replace("__ID__", wid)
-    )
+    for head, rule in (("**Need a human", _ASK), ("**Files**", _FILES), ("**Code work**", _CODE),
+                       ("**When you are completely done**", _DONE)):  # fmt: skip
+        contract = replace_rule(contract, head, rule.replace("__ID__", wid))
     return last_rule(contract, _NOTE)
 
 

@@ -104,15 +104,9 @@ class Writable(NamedTuple):
 
 
 def writable(paths: Paths, wid: str) -> list[Writable]:
-    room = paths.rooms / wid
-    return [
-        Writable(str(room / "work"), ""),
-        Writable(str(room / "tmp"), ""),
-        Writable(str(room / "reports"), ""),
-        Writable(str(paths.checkouts / wid), ""),
-        Writable(str(paths.worktrees / wid), ""),
-        Writable(str(paths.reports), wid),
-    ]
+    room, kept = paths.rooms / wid, (paths.checkouts / wid, paths.worktrees / wid)
+    whole = [Writable(str(p), "") for p in (room / "work", room / "tmp", room / "reports", *kept)]
+    return [*whole, Writable(str(paths.reports), wid)]
 
 
 def named_for(name: str, wid: str) -> bool:

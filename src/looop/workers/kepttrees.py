@@ -61,16 +61,9 @@ def _trees(ctx: Ctx) -> list[Tree]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     live = {s.id for s in list_sessions(ctx.paths.data) if s.alive}
-    out = []
-    for wid in names:
-        tree = load(ctx, wid)
-        if tree is None or wid in live:
-            continue
-        # a worker of several repos: each checkout is kept, and expires, on its own
-        for each in parts_of(ctx, tree):
-            if not each.removed:
-                out.append(each)
-    return out
+    trees = (load(ctx, wid) for wid in names if wid not in live)
+    # a worker of several repos: each checkout is kept, and expires, on its own
+    return [each for t in trees if t is not None for each in parts_of(ctx, t) if not each.removed]
 
 
 def kept_trees(ctx: Ctx, knobs: Knobs) -> list[Kept]:

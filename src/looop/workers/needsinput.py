@@ -57,13 +57,11 @@ class Rules:
             )
             for r in runners
         }
-        self.custom: dict[str, list[Any]] = {}
-        if custom:
-            self.custom = {
-                name: [screenrules.compiled(p) for p in pats]
-                for name, pats in custom.items()
-                if pats
-            }
+        self.custom: dict[str, list[Any]] = {
+            name: [screenrules.compiled(p) for p in pats]
+            for name, pats in (custom or {}).items()
+            if pats
+        }
 
 
 def custom_patterns(runners: Any) -> dict[str, tuple[str, ...]]:
@@ -199,21 +197,13 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
 # the Session- and Ctx-shaped doors the pulse, its probes and the TUI use.
 
 
+_LIGHT = ("id", "state", "alive", "exit_code", "label", "note", "started_at", "last_change",
+          "contain", "prompt")  # fmt: skip
+
+
 def session_fields(s: Session) -> dict[str, Any]:
     """A Session as home/sessionfiles.load_light reads one (what fleet.worker_rows takes)."""
-    return {
-        "id": s.id,
-        "state": s.state,
-        "alive": s.alive,
-        "exit_code": s.exit_code,
-        "label": s.label,
-        "note": s.note,
-        "started_at": s.started_at,
-        "last_change": s.last_change,
-        "dir": str(s.dir),
-        "contain": s.contain,
-        "prompt": s.prompt,
-    }
+    return {**{k: getattr(s, k) for k in _LIGHT}, "dir": str(s.dir)}
 
 
 def fleet_view(

@@ -45,11 +45,7 @@ def tail(b: Backend, sid: str, lines: int | None, raw: bool, grep: str | None) -
     if lines is not None and grep is None:
         return last_lines(b, sid, lines, raw)
     pat = compile_pattern(grep) if grep else None
-    rows = whole(b, sid, raw).split("\n")
-    if rows and rows[-1] == "":
-        rows.pop()  # the newline that ends the log is not an empty last line
-    picked = [r.rstrip("\r") for r in rows]
-    picked = [r for r in picked if pat is None or pat.search(r)]
+    picked = [r for r in _lines(whole(b, sid, raw), False) if pat is None or pat.search(r)]
     if lines is not None:
         picked = picked[-lines:] if lines > 0 else []
     return "\n".join(picked)

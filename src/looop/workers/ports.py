@@ -43,13 +43,8 @@ def leases(data: Path) -> dict[int, str]:
         names = os.listdir(folder(data))
     except OSError:
         return {}
-    got = {}
-    for name in names:
-        if name.isascii() and name.isdigit() and str(int(name)) == name:
-            who = holder(data, int(name))
-            if who:
-                got[int(name)] = who
-    return got
+    ports = [int(n) for n in names if n.isascii() and n.isdigit() and str(int(n)) == n]
+    return {port: who for port in ports if (who := holder(data, port))}
 
 
 def bindable(port: int) -> bool:

@@ -24,9 +24,8 @@ from looop.core.promptfile import substitute_prompt_file
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
-from looop.home.where import SESSIONS
 from looop.human.mailbox import pending
-from looop.runners import profile
+from looop.runners import codex, profile
 from looop.runners.presets import PLACEHOLDER, SESSION_ID
 from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
@@ -38,9 +37,7 @@ from looop.workers.ids import PULSE, normalise_target
 from looop.workers.launch import SandboxSetupError, WorkerError, mcp_tools_on, spawn_line, with_mcp
 from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
 from looop.workers.startrecord import Record, with_session_id, write_record
-from looop.workers.startrecord import encode_sandbox as encode_sandbox
 from looop.workers.startrecord import note_start as note_start
-from looop.workers.startrecord import plan_start as plan_start
 from looop.workers.startrecord import read_record as read_record
 from looop.workers.startrecord import record_path as record_path
 from looop.workers.startrecord import valid_id as valid_id
@@ -101,24 +98,16 @@ def find_rollout(home: str, cwd: str, wid: str, since: float) -> str | None:
     `home/sessions/` written since the start whose first line is a session_meta for
     `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
     file it cannot read or parse is skipped."""
-    base = os.path.join(home, SESSIONS)
     files: list[tuple[float, str]] = []
-    try:
-        for root, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if d.isdigit()]  # YYYY/MM/DD only, no symlinked trees
-            for n in names:
-                if n.startswith("rollout-") and n.endswith(".jsonl"):
-                    p = os.path.join(root, n)
-                    try:
-                        st = os.lstat(p)
-                    except OSError:
-                        continue
-                    if st.st_mtime >= since - 2:
-                        files.append((st.st_mtime, p))
-            if len(files) > _MAX_FILES:
-                break
-    except OSError:
-        return None
+    for p in codex.rollouts(home):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if st.st_mtime >= since - 2:
+            files.append((st.st_mtime, p))
+        if len(files) > _MAX_FILES:
+            break
     best: tuple[str, str] | None = None
     for _mtime, p in sorted(files)[:_MAX_FILES]:
         try:
@@ -210,10 +199,8 @@ def find_listed(cli: str, env: dict[str, str], cwd: str, wid: str, since: float)
             secs = made / 1000 if made > 1e11 else float(made)  # milliseconds, or seconds
             if secs >= since - 2:
                 found.append((secs, conv))
-    for _secs, conv in sorted(found)[:_MAX_EXPORTS]:
-        if _export_brief(cli, env, cwd, conv, wid):
-            return conv
-    return None
+    early = (conv for _secs, conv in sorted(found)[:_MAX_EXPORTS])
+    return next((conv for conv in early if _export_brief(cli, env, cwd, conv, wid)), None)
 
 
 def conversation(ctx: Ctx, rec: Record) -> str | None:

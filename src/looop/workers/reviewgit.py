@@ -146,12 +146,8 @@ def commits(ctx: Ctx, tree: Tree, since: str, tip: str) -> list[Commit]:
     done = git(ctx, tree, *log, f"{since}..{tip}", "--")
     if done.returncode != 0:
         raise WorktreeError(f"git log in {tree.repo}: {why_failed(done)}")
-    out = []
-    for line in done.stdout.splitlines():
-        sha, _, subject = line.partition(" ")
-        if sha:
-            out.append(Commit(sha, subject))
-    return out
+    rows = (line.partition(" ") for line in done.stdout.splitlines())
+    return [Commit(sha, subject) for sha, _, subject in rows if sha]
 
 
 def _numstat(ctx: Ctx, tree: Tree, base: str, tip: str) -> list[tuple[str, int, int]]:

@@ -5,7 +5,7 @@ through (act, remote's dispatch, SSH and Kubernetes) reads them without loading 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -63,16 +63,10 @@ class Started:
 
 class Away(Protocol):
     """Where a start goes once hosts are registered: remote/dispatch.py, handed in by the
-    caller (workers sit below the remote room)."""
+    caller (workers sit below the remote room). `place`: (ctx, id, host, live workers, their
+    cap, repo) -> the host's name, or None for here."""
 
-    def place(
-        self,
-        ctx: Ctx,
-        wid: str,
-        host: str | None,
-        local_live: int,
-        max_workers: int,
-        repo: str | None = None,
-    ) -> str | None: ...
-
-    def start_there(self, ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started: ...
+    @property
+    def place(self) -> Callable[[Ctx, str, str | None, int, int, str | None], str | None]: ...
+    @property
+    def start_there(self) -> Callable[[Ctx, str, StartRequest, Config], Started]: ...

@@ -147,13 +147,9 @@ def is_ours(tree: Tree | None, common: str, branch: str, tip: str) -> bool:
     return held_tip(tree) == tip
 
 
-def root(ctx: Ctx) -> Path:
-    return ctx.paths.worktrees
-
-
 def record_file(ctx: Ctx, wid: str, part: str = "") -> Path:
     """The record of the worker's checkout (`part`: one of its other repos' checkouts)."""
-    return root(ctx) / f"{wid}.parts" / f"{part}.json" if part else root(ctx) / f"{wid}.json"
+    return ctx.paths.worktrees / (f"{wid}.parts/{part}.json" if part else f"{wid}.json")
 
 
 def file_of(ctx: Ctx, tree: Tree) -> Path:

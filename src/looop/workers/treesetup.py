@@ -123,10 +123,8 @@ def run_setup(
 
 def _end_group(proc: subprocess.Popen[bytes]) -> None:
     """Nothing the setup left behind outlives it (a server it forgot, a hung child)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
 
 
@@ -247,10 +245,8 @@ def _folder(top: str, parts: list[str], make: bool) -> Iterator[int]:
     try:
         for part in parts:
             if make:
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
-                except FileExistsError:
-                    pass
             inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = inner

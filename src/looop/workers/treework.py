@@ -95,11 +95,8 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
     if staged is None:
         return None
-    for entry in staged.split("\0"):
-        meta, _, name = entry.partition("\t")
-        if meta.startswith("160000 ") and os.path.lexists(os.path.join(tree.path, name, ".git")):
-            return True
-    return False
+    links = (e.partition("\t")[2] for e in staged.split("\0") if e.startswith("160000 "))
+    return any(os.path.lexists(os.path.join(tree.path, name, ".git")) for name in links)
 
 
 def unpushed(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
@@ -201,13 +198,9 @@ def gitlinks(env: Mapping[str, str], tree: Tree) -> list[str]:
     index: `--ignore-submodules=all` hides them from the diff, so they are shown apart."""
     index = ("diff-index", "--cached", "-z", "--no-renames", "--ignore-submodules=none")
     done = git_in(env, tree.path, *index, tree.base, "--", tree=tree)
-    out: list[str] = []
     fields = done.stdout.split("\0")
-    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
-        modes = meta.lstrip(":").split(" ")[:2]
-        if "160000" in modes and name:
-            out.append(name)
-    return out
+    pairs = zip(fields[0::2], fields[1::2], strict=False)
+    return [name for meta, name in pairs if name and "160000" in meta.lstrip(":").split(" ")[:2]]
 
 
 def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:

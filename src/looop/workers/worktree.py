@@ -45,7 +45,6 @@ from looop.workers.treerecord import (
     read_gitdir,
     record_file,
     rev,
-    root,
     save,
     why_failed,
 )
@@ -79,7 +78,7 @@ def checkout_path(ctx: Ctx, wid: str, part: str = "") -> str:
 
 def left_behind(ctx: Ctx, wid: str) -> bool:
     """A checkout of this id may be left (here, or where a home of before kept them)."""
-    return any(os.path.lexists(p) for p in (tree_path(ctx, wid), root(ctx) / wid))
+    return any(os.path.lexists(p) for p in (tree_path(ctx, wid), ctx.paths.worktrees / wid))
 
 
 def default_branch(wid: str) -> str:
@@ -247,7 +246,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     """`git worktree add` at <data>.work/checkouts/<id>; the record is written first."""
     env = ctx.env
     path = checkout_path(ctx, p.wid, p.part)
-    os.makedirs(root(ctx), exist_ok=True)
+    os.makedirs(ctx.paths.worktrees, exist_ok=True)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     base = p.base
     guess = os.path.join(p.common, WORKTREES, p.wid)
@@ -299,7 +298,7 @@ def clone(ctx: Ctx, p: ClonePlan) -> Tree:
     branch. The record is written first; a failure takes back everything it made."""
     env = ctx.env
     path = tree_path(ctx, p.wid)
-    os.makedirs(root(ctx), exist_ok=True)
+    os.makedirs(ctx.paths.worktrees, exist_ok=True)
     os.makedirs(ctx.paths.checkouts, exist_ok=True)
     git = os.path.join(path, ".git")
     tree = Tree(p.wid, path, p.branch, "", path, git, git, created=True, origin=p.url)

@@ -128,7 +128,7 @@ def test_odd_gemini_lines_never_break_reading_or_metering(line: str) -> None:
 
 
 def test_its_rows_reach_every_table_that_knows_a_preset() -> None:
-    assert srt.RUNNER_DOMAINS["gemini"] == gemini.DOMAINS
+    assert srt.RUNNER_DOMAINS["gemini"] == gemini.PROFILE.domains
     assert "generativelanguage.googleapis.com" in srt.RUNNER_DOMAINS["gemini"]
     assert srt.RUNNER_STATE["gemini"] and srt.RUNNER_CONFIG["gemini"]
     assert "~/.gemini/settings.json" in srt.RUNNER_LOCKED["gemini"]

@@ -24,7 +24,6 @@ from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (
     find_listed,
     find_rollout,
-    plan_start,
     read_record,
     record_path,
     restart_worker,
@@ -34,6 +33,7 @@ from looop.workers.resume import (
     valid_id,
 )
 from looop.workers.started import StartRequest
+from looop.workers.startrecord import plan_start
 from tests.helpers import clean_env, run_cli, stop_sessions
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes

@@ -28,9 +28,9 @@ from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.diskuse import size
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
-from looop.workers.resume import encode_sandbox
 from looop.workers.review import Review, away_review, far_diff
 from looop.workers.started import StartRequest
+from looop.workers.startrecord import encode_sandbox
 
 LS_TIMEOUT_S = 10.0
 # a bound a host says its worker is at, as `ls` says it (the local words: views/workerrows.py)
