@@ -26,7 +26,7 @@ from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
 from looop.remote.fleet import remote_rows
-from looop.tui.modals import Acts, Line, confirm
+from looop.tui.modals import Acts, Line, acting, confirm
 from looop.workers import attempts
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on
@@ -215,16 +215,11 @@ class ReviewScreen(ModalScreen[None]):
         rounds = self.data.get("rounds") or []
         return len(rounds[-1]["comments"]) if rounds and not rounds[-1]["sent"] else 0
 
-    def _acts(self) -> Acts | None:
-        if self.acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-        return self.acts
-
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_comment(self, whole: bool) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         at = self.lines.highlighted
         place = None if whole or at is None or at >= len(self.places) else self.places[at]
         if acts is None or not self.data:
@@ -241,7 +236,7 @@ class ReviewScreen(ModalScreen[None]):
         self.app.push_screen(Line(f"a comment on {where} ({self.sid})", "your comment"), typed)
 
     def action_send(self) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         if acts is None or not self.data:
             return
         n = self.draft()
@@ -253,7 +248,7 @@ class ReviewScreen(ModalScreen[None]):
         confirm(self.app, question, lambda: self.act("sending", job, self.reload))
 
     def action_land(self) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         if acts is None or not self.data:
             return
         if self.data.get("landed"):
