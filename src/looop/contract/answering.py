@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from looop.contract.verbs import SELF_NAMED
 from looop.home import locks, store, where
@@ -65,20 +65,11 @@ class Refusal(Exception):
         self.message = " ".join(message.split())
 
 
-class Request:
-    __slots__ = ("argv", "key", "stdin", "worker")
-
-    def __init__(self, worker: str, key: str, argv: tuple[str, ...], stdin: str | None) -> None:
-        self.worker, self.key, self.argv, self.stdin = worker, key, argv, stdin
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Request) and (
-            (self.worker, self.key, self.argv, self.stdin)
-            == (other.worker, other.key, other.argv, other.stdin)
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.worker, self.key, self.argv))
+class Request(NamedTuple):
+    worker: str
+    key: str
+    argv: tuple[str, ...]
+    stdin: str | None
 
 
 def refused(line: str, code: int = 2) -> dict[str, Any]:

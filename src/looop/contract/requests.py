@@ -39,8 +39,8 @@ from looop.contract.answering import (
     Refusal,
     Request,
     answer_here,
-    as_self,
     check,
+    end_entry_run,
     ended,
     refused,
     spawn_run,
@@ -51,9 +51,7 @@ from looop.contract.answering import (
 from looop.contract.verbs import RELAYED
 from looop.core.context import Ctx
 from looop.core.proc import kill_group
-from looop.home import locks, store
-
-__all__ = ["Answerer", "Refusal", "Request", "Run", "as_self", "refused", "stored"]
+from looop.home import locks
 
 KEEP_S = 86400.0
 KEEP_PER_WORKER = 64
@@ -222,8 +220,8 @@ class Answerer:
             if pid:
                 kill_group(pid, signal.SIGTERM)
                 os.waitpid(pid, 0)
-            elif (other := _pid(d)) is not None and locks.flock_held(lock):
-                kill_group(other, signal.SIGTERM)  # the group lives while the flock is held
+            else:
+                end_entry_run(str(d))  # the group lives while the flock is held
             if stored(d) is None:
                 store_answer(d, refused(why, 3))
             return
@@ -270,14 +268,6 @@ class Answerer:
             except OSError:
                 pass
         return sorted(f"{w}/{k}" for w, k in drop)
-
-
-def _pid(d: Path) -> int | None:
-    try:
-        raw = (store.read_text(d / "pid") or "").strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdecimal() and int(raw) > 1 else None
 
 
 def _mtime(d: Path) -> float:

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from looop.contract import requests as ans
-from looop.contract.requests import Answerer, Refusal
+from looop.contract.answering import Refusal
+from looop.contract.requests import Answerer
 from looop.core.context import Ctx
 from looop.human.mailbox import answer, pending
 from looop.remote import hosts
