@@ -321,10 +321,8 @@ class WatchApp(KeysApp):
         if not row.get("alive") and feed.hash is not None:
             return
         self._far_shot_since = self.ctx.clock.monotonic()
-        job = threading.Thread(
-            target=self._far_shot_job, args=(feed.sid,), name="watch-far-screen", daemon=True
-        )
-        job.start()
+        job = partial(self._far_shot_job, feed.sid)
+        threading.Thread(target=job, name="watch-far-screen", daemon=True).start()
 
     def _far_shot_job(self, sid: str) -> None:
         shot: dict[str, Any] | None = None
