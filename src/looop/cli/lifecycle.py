@@ -300,16 +300,10 @@ def foreground() -> int:
     try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
         if owner:
             click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
-        elif res.restarting:
-            click.echo(
-                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
         else:
-            click.echo(
-                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
+            now = f"the pulse is restarting ({res.restarting})" if res.restarting else ""
+            now = now or f"pulse already running (pid {res.pid})"
+            click.echo(f"looop: {now} — attaching; Ctrl-C detaches (`looop down` stops it)")
 
         def out(text: str) -> None:
             sys.stdout.write(text)
