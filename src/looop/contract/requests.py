@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from looop.contract.answering import (
-    MAX_STARTS,
     STATE_DIR,
     Refusal,
     Request,
@@ -42,9 +41,9 @@ from looop.contract.answering import (
     check,
     end_entry_run,
     ended,
+    held,
     refused,
     spawn_run,
-    starts_of,
     store_answer,
     stored,
 )
@@ -173,34 +172,19 @@ class Answerer:
         here = answer_here(req, str(p.data), env, self.ctx.clock.now())
         if isinstance(here, dict):
             return here  # a plain verb, answered in this process (contract/answering.py)
-        d = self.entry(req)
+        d, home = self.entry(req), (str(p.data), env, (self.ctx.bin,))
         while True:
-            got = stored(d)
+            got, fd, starts = held(str(d), req)
             if got is not None:
                 return got
-            fd = locks.try_flock(d / "lock")
             if fd is None:
                 self._watch(req, d, None)  # a run an earlier answerer started still goes
                 continue
             try:
-                got = stored(d)
-                if got is not None:
-                    return got
                 why = self.allowed(req.worker)
                 if why is not None:
                     return refused(why, 3)  # over meanwhile: nothing started, nothing stored
-                starts = starts_of(str(d))
-                if starts >= MAX_STARTS:
-                    cut = refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75)
-                    return store_answer(str(d), cut)
-                pid = spawn_run(
-                    req,
-                    str(d),
-                    fd,
-                    starts,
-                    (str(p.data), env, (self.ctx.bin,)),
-                    self.ctx.clock.now(),
-                )
+                pid = spawn_run(req, str(d), fd, starts, home, self.ctx.clock.now())
             finally:
                 os.close(fd)  # the run holds the flock on: it outlives us
             self._watch(req, d, pid)
