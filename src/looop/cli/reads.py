@@ -262,12 +262,8 @@ def runs_cmd(
         body = info["output_text"].rstrip() or "(no output)"
         click.echo(f"{head}\nprompt:  {info['prompt']}\noutput:  {info['output']}\n\n{body}")
         return
-    rows, empty = list_runs(ctx, limit), "no runs yet"
-    show_rows(rows, as_json, empty, _run_line, indent=2, sort_keys=True)
-
-
-def _run_line(r: dict[str, Any]) -> str:
-    return f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip()
+    line = lambda r: f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip()  # noqa: E731
+    show_rows(list_runs(ctx, limit), as_json, "no runs yet", line, indent=2, sort_keys=True)
 
 
 def _replay(

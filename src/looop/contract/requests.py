@@ -94,12 +94,6 @@ class Run:
                 self._subs.remove(fn)
 
 
-def _finished(answer: dict[str, Any]) -> Run:
-    run = Run()
-    run.finish(answer)
-    return run
-
-
 class Answerer:
     """`allowed(worker)` says who may speak; `self_only` holds a worker to its own id in the
     arguments too (a worker token speaks for one worker: no `told OTHER`, no `claim
@@ -136,10 +130,11 @@ class Answerer:
             run = self.runs.get(ident)
             if run is not None:
                 return run
-            got = stored(self.entry(req))
+            got, run = stored(self.entry(req)), Run()
             if got is not None:
-                return _finished(got)
-            run = self.runs[ident] = Run()
+                run.finish(got)
+                return run
+            self.runs[ident] = run
         threading.Thread(target=self._drive, args=(req, run), daemon=True).start()
         return run
 

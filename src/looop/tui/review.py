@@ -61,12 +61,6 @@ def side_by_side(ctx: Ctx, sid: str) -> list[Text]:
     ]
 
 
-def _tips(r: dict[str, Any]) -> dict[str, str]:
-    """Each repository's tip the review shows, by its folder's name ("": a worker of one)."""
-    repos = r.get("repos") or [r]
-    return {str(p.get("name") or ""): str(p["tip"]) for p in repos}
-
-
 def _line(text: str, style: str = "") -> Text:
     return Text(for_terminal(text), style=style, no_wrap=True, overflow="ellipsis")
 
@@ -265,7 +259,10 @@ class ReviewScreen(ModalScreen[None]):
                 f"Land worker {self.sid}'s change ({said}) into its base? "
                 f"It cannot be taken back from here.{unsent}"
             )
-            shown = _tips(self.data)  # what this pane shows is what lands, never later
+            # what this pane shows is what lands, never later: each repository's tip by its
+            # folder's name ("": a worker of one)
+            repos = self.data.get("repos") or [self.data]
+            shown = {str(p.get("name") or ""): str(p["tip"]) for p in repos}
             job = lambda: self._land(acts, mode, shown)  # noqa: E731
             confirm(self.app, question, lambda: self.act(f"landing {self.sid}", job, self.reload))
 
