@@ -16,7 +16,7 @@ from looop.act.goalarchive import REASONS
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows, words
+from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows
 from looop.cli.commands import WRITE_ALIAS
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -49,7 +49,7 @@ def _steer(
 def _written(parts: tuple[str, ...], what: str, blank: str, instead: str) -> str:
     """What a write verb was given (words joined, or stdin), refused when blank (in the CLI's
     own words: the action refuses it anyway, naming fields)."""
-    text = body(words(parts), what)
+    text = body(parts, what)
     if not text.strip():
         raise LooopError(f"the {blank} is empty — {instead}")
     return text
