@@ -173,17 +173,13 @@ def _up_record(res: UpResult, state: str, served: WebUp | None) -> dict[str, Any
     pulse: dict[str, Any] = {"state": state, "pid": int(res.pid) if res.pid.isdigit() else None}
     if res.restarting:
         pulse["restarting"] = res.restarting
+    up = "started" if served is not None and served.started else "running"
+    web = None if served is None else {"state": up, "pid": served.pid, "url": served.url}
     return {
         "pulse": pulse,
         "log": res.log,
         "resumed": [{"id": wid, "error": why} for wid, why in res.resumed],
-        "web": None
-        if served is None
-        else {
-            "state": "started" if served.started else "running",
-            "pid": served.pid,
-            "url": served.url,
-        },
+        "web": web,
     }
 
 
