@@ -201,11 +201,8 @@ def host_check(name: str, as_json: bool) -> None:
     gone = [str(g) for g in gone] if isinstance(gone, list) else []
     needed = from_config(ctx, lambda cfg: cfg.decider().on, False)  # its workers sandboxed
     if as_json:
-        click.echo(
-            jsonio.dumps(
-                {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello}, sort_keys=True
-            )
-        )
+        said = {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello}
+        click.echo(jsonio.dumps(said, sort_keys=True))
     elif ok:
         click.echo(
             f"{name}: ok — looop {theirs} (Python {hello.get('python')}), {hello.get('dir')}"
@@ -224,12 +221,8 @@ def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
     """What `host check` says of srt there: ready, or each thing missing and how to fix it."""
     if not gone:
         return "sandbox: ready (srt runs sandboxed workers there)"
-    fixes = []
-    for g in gone:
-        word = g.split(" ", 1)[0]
-        fixes.append(
-            f"srt (`looop host install {name}` copies this machine's)" if word == "srt" else g
-        )
+    srt = f"srt (`looop host install {name}` copies this machine's)"
+    fixes = [srt if g.split(" ", 1)[0] == "srt" else g for g in gone]
     who = "the config's workers run sandboxed: " if needed else ""
     return (
         f"sandbox: cannot run srt there — missing {'; '.join(fixes)}. {who}fix it, or start "
