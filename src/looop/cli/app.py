@@ -158,14 +158,10 @@ def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 
 
-def words(parts: tuple[str, ...] | list[str]) -> str | None:
-    """A body given as words, joined by one space as v1.0 does (`goal write g1 fix the bug`);
-    None when none was given (stdin, or the "give the body" line)."""
-    return " ".join(parts) if parts else None
-
-
-def body(value: str | None, what: str) -> str:
-    """A body argument, or stdin for `-` / when omitted and piped."""
+def body(parts: tuple[str, ...], what: str) -> str:
+    """A body given as words, joined by one space as v1.0 does (`goal write g1 fix the bug`),
+    or stdin for `-` / when none is given and stdin is piped."""
+    value = " ".join(parts) if parts else None
     if value == "-" or (value is None and not sys.stdin.isatty()):
         data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1)
         if len(data) > MAX_BODY_BYTES:

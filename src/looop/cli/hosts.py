@@ -73,6 +73,7 @@ def host_add(
 ) -> None:
     ctx = make_ctx(events_to=None)
     given = click.get_current_context().params
+    h: reg.AnyHost
     if not url.startswith("k8s://"):
         extra = [k for k in _KUBE_ONLY.split() if given.get(k) is not None]
         if extra:
@@ -81,35 +82,30 @@ def host_add(
                 "NAMESPACE), not an SSH one"
             )
         h = reg.add(ctx.paths.data, name, url, cap, ssh_config)
-        click.echo(f"added host {h.name} {h.url}" + (f" (cap {h.cap})" if h.cap else ""))
-        click.echo(f"  next: looop host check {h.name}")
-        return
-
-    if ssh_config is not None:
+    elif ssh_config is not None:
         raise click.UsageError(
             "--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)"
         )
-    if image is None:
+    elif image is None:
         raise click.UsageError(
             f"host {name}: a Kubernetes host needs --image IMAGE (the worker image, with looop "
             "in it: deploy/Dockerfile)"
         )
-    k = reg.kube_host(
-        ctx.paths.data,
-        name,
-        url,
-        image=image,
-        cap=cap,
-        deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
-        ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
-        **kube,  # kubeconfig, secret_env, cpu, memory, pod_template, git_secret
-    )
-    load_client()  # without the extra: the one line that says how to get it
-    reg.save(ctx.paths.data, k)
-    click.echo(
-        f"added host {k.name} {k.url} image {k.image}" + (f" (cap {k.cap})" if k.cap else "")
-    )
-    click.echo(f"  next: looop host check {k.name}")
+    else:
+        h = reg.kube_host(
+            ctx.paths.data,
+            name,
+            url,
+            image=image,
+            cap=cap,
+            deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
+            ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
+            **kube,  # kubeconfig, secret_env, cpu, memory, pod_template, git_secret
+        )
+        load_client()  # without the extra: the one line that says how to get it
+        reg.save(ctx.paths.data, h)
+    said = f"added host {h.name} {h.url}" + (f" image {h.image}" if h.image else "")
+    click.echo(said + (f" (cap {h.cap})" if h.cap else "") + f"\n  next: looop host check {h.name}")
 
 
 @host_group.command("ls", help="List the registered hosts and their workers.")
@@ -205,11 +201,8 @@ def host_check(name: str, as_json: bool) -> None:
     gone = [str(g) for g in gone] if isinstance(gone, list) else []
     needed = from_config(ctx, lambda cfg: cfg.decider().on, False)  # its workers sandboxed
     if as_json:
-        click.echo(
-            jsonio.dumps(
-                {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello}, sort_keys=True
-            )
-        )
+        said = {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello}
+        click.echo(jsonio.dumps(said, sort_keys=True))
     elif ok:
         click.echo(
             f"{name}: ok — looop {theirs} (Python {hello.get('python')}), {hello.get('dir')}"
@@ -228,12 +221,8 @@ def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
     """What `host check` says of srt there: ready, or each thing missing and how to fix it."""
     if not gone:
         return "sandbox: ready (srt runs sandboxed workers there)"
-    fixes = []
-    for g in gone:
-        word = g.split(" ", 1)[0]
-        fixes.append(
-            f"srt (`looop host install {name}` copies this machine's)" if word == "srt" else g
-        )
+    srt = f"srt (`looop host install {name}` copies this machine's)"
+    fixes = [srt if g.split(" ", 1)[0] == "srt" else g for g in gone]
     who = "the config's workers run sandboxed: " if needed else ""
     return (
         f"sandbox: cannot run srt there — missing {'; '.join(fixes)}. {who}fix it, or start "

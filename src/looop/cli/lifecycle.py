@@ -173,17 +173,13 @@ def _up_record(res: UpResult, state: str, served: WebUp | None) -> dict[str, Any
     pulse: dict[str, Any] = {"state": state, "pid": int(res.pid) if res.pid.isdigit() else None}
     if res.restarting:
         pulse["restarting"] = res.restarting
+    up = "started" if served is not None and served.started else "running"
+    web = None if served is None else {"state": up, "pid": served.pid, "url": served.url}
     return {
         "pulse": pulse,
         "log": res.log,
         "resumed": [{"id": wid, "error": why} for wid, why in res.resumed],
-        "web": None
-        if served is None
-        else {
-            "state": "started" if served.started else "running",
-            "pid": served.pid,
-            "url": served.url,
-        },
+        "web": web,
     }
 
 
@@ -300,16 +296,10 @@ def foreground() -> int:
     try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
         if owner:
             click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
-        elif res.restarting:
-            click.echo(
-                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
         else:
-            click.echo(
-                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
+            now = f"the pulse is restarting ({res.restarting})" if res.restarting else ""
+            now = now or f"pulse already running (pid {res.pid})"
+            click.echo(f"looop: {now} — attaching; Ctrl-C detaches (`looop down` stops it)")
 
         def out(text: str) -> None:
             sys.stdout.write(text)

@@ -13,7 +13,7 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import body as read_body
-from looop.cli.app import make_ctx, show_rows, words
+from looop.cli.app import make_ctx, show_rows
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
@@ -180,7 +180,7 @@ ACTOR = "user (cli)"  # as `looop land` and `looop review --send` journal their 
 )
 def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
     ctx = make_ctx(events_to=None)
-    body = read_body(words(text), "answer")
+    body = read_body(text, "answer")
     said = body.rstrip("\n")
     answer(ctx.paths.asks, ctx.paths.answers, ask_id, said, ctx.clock.now(), force)
     ctx.events.record("answer", id=ask_id, actor=ACTOR, line=f"{ACTOR}: answered {ask_id}: {said}")

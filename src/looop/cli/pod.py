@@ -14,6 +14,7 @@ import click
 from looop.act.landthere import pod_change
 from looop.cli.app import make_ctx
 from looop.cli.commands import process_env
+from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote.kube import podrun
@@ -21,11 +22,13 @@ from looop.remote.kube import podrun
 POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)
 
 
-def _in_pod() -> None:
+def _in_pod() -> Ctx:
+    """The Ctx a pod verb runs on; refused outside a worker's container."""
     if process_env().get(POD_MARK) != "1":
         raise LooopError(
             "`looop pod` is plumbing for a Kubernetes worker's container: it runs there only"
         )
+    return make_ctx(events_to=None)
 
 
 pod_group = click.Group("pod", hidden=True, help="Plumbing inside a Kubernetes worker's container.")
@@ -44,8 +47,7 @@ def _size(spelled: str) -> tuple[int, int]:
 @click.option("--size", default="80x24", show_default=True)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
-    _in_pod()
-    ctx = make_ctx(events_to=None)
+    ctx = _in_pod()
     stop: list[int] = []
     # SIGTERM is the Job being deleted: end the session, drain its log, then exit
     signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
@@ -74,8 +76,7 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
 @click.option("--b64", required=True)
 @click.option("--newline", is_flag=True)
 def send_cmd(sid: str, b64: str, newline: bool) -> None:
-    _in_pod()
-    ctx = make_ctx(events_to=None)
+    ctx = _in_pod()
     click.echo(jsonio.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))
 
 
@@ -83,8 +84,7 @@ def send_cmd(sid: str, b64: str, newline: bool) -> None:
 @click.argument("op", type=click.Choice(["review", "diff", "land", "unpush"]))
 @click.option("--b64", required=True, help="The request: a JSON object, base64.")
 def change_cmd(op: str, b64: str) -> None:
-    _in_pod()
-    ctx = make_ctx(events_to=None)
+    ctx = _in_pod()
     try:
         req = jsonio.loads(base64.b64decode(b64.encode("ascii"), validate=True))
         if not isinstance(req, dict):

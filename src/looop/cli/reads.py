@@ -150,18 +150,17 @@ def journal_cmd(tail: int | None, follow: bool, as_json: bool, with_events: bool
     if with_events:
         moves = [ln for ln in (store.read_text(p) or "").splitlines() if ln.strip()]
         lines = sorted(moves + _event_lines(ctx), key=lambda ln: str(journal_row(ln)["at"] or ""))
-        lines = lines[-tail:] if tail else ([] if tail == 0 else lines)
     elif follow:
         # one read fixes where following starts: a line appended meanwhile is not lost
         raw, start = _read_from(p)
         lines = [ln for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
-        if tail is not None:
-            lines = lines[-tail:] if tail else []
     elif tail is not None:
         lines = store.tail_lines(p, tail)
     else:
         text = store.read_text(p)
         lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    if tail is not None:
+        lines = lines[-tail:] if tail else []
     if not lines and not follow:
         if as_json:
             return  # an empty stream, not prose a parser would choke on
@@ -259,18 +258,12 @@ def runs_cmd(
         if as_json:
             click.echo(jsonio.dumps(info, indent=2, sort_keys=True))
             return
-        click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
-        click.echo(f"prompt:  {info['prompt']}")
-        click.echo(f"output:  {info['output']}")
-        click.echo("")
-        click.echo(info["output_text"].rstrip() or "(no output)")
+        head = f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip()
+        body = info["output_text"].rstrip() or "(no output)"
+        click.echo(f"{head}\nprompt:  {info['prompt']}\noutput:  {info['output']}\n\n{body}")
         return
-    rows, empty = list_runs(ctx, limit), "no runs yet"
-    show_rows(rows, as_json, empty, _run_line, indent=2, sort_keys=True)
-
-
-def _run_line(r: dict[str, Any]) -> str:
-    return f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip()
+    line = lambda r: f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip()  # noqa: E731
+    show_rows(list_runs(ctx, limit), as_json, "no runs yet", line, indent=2, sort_keys=True)
 
 
 def _replay(

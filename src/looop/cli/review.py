@@ -124,15 +124,6 @@ def _several(out: _Out, r: Review) -> None:
         _stat(out, each.commits, each.files, "  ")
 
 
-def proposed(wid: str, ask: str, reason: str) -> str:
-    """The decider's landing proposal as one line, with how to answer it (every face's words)."""
-    why = f": {reason}" if reason else ""
-    return (
-        f"the decider proposes landing this (ask {ask}){why} — approve: `looop land {wid}`; "
-        f"decline: `looop answer {ask} no`"
-    )
-
-
 def render(r: Review, colour: bool) -> str:
     out = _Out(colour)
     several = len(r.repos) > 1
@@ -140,8 +131,10 @@ def render(r: Review, colour: bool) -> str:
         _several(out, r)
     else:
         _head(out, r)
-    if r.proposal is not None:
-        out.add(proposed(r.wid, r.proposal.ask, r.proposal.reason), fg="magenta", bold=True)
+    if (p := r.proposal) is not None:  # the decider's, with how to answer it
+        why = f" (ask {p.ask}): {p.reason}" if p.reason else f" (ask {p.ask})"
+        said = f"{why} — approve: `looop land {r.wid}`; decline: `looop answer {p.ask} no`"
+        out.add(f"the decider proposes landing this{said}", "magenta", True)
     if not several:
         out.add("")
         _stat(out, r.commits, r.files, "")
@@ -263,15 +256,12 @@ def _seen(ctx: Ctx, wid: str) -> Review:
     return r
 
 
-DEFAULT_EDITOR = "vi"
-
-
 def editor_of(env: dict[str, str]) -> str:
     """The reviewer's editor: $VISUAL, else $EDITOR, else vi (empty ones skipped)."""
     for name in ("VISUAL", "EDITOR"):
         if env.get(name, "").strip():
             return env[name].strip()
-    return DEFAULT_EDITOR
+    return "vi"
 
 
 def _run_editor(ctx: Ctx, path: Path) -> None:

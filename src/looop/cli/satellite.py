@@ -38,9 +38,9 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     env = dict(process_env())
     env["LOOOP_DATA_DIR"] = str(satellite_dir(env, key))
     env.pop("LOOOP_CONFIG", None)
+    ctx = ctx_for(env, process_clock(env), None)
     if op == "run":
         argv = list(args[1:] if args[:1] == ("--",) else args)
-        ctx = ctx_for(env, process_clock(env), None)
         os.execve(ctx.bin, [ctx.bin, *argv], env)
     if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
         # lazy: a process per remote verb; only the long-lived bridge needs the relay's server
@@ -48,7 +48,6 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
 
         root = Path(env["LOOOP_DATA_DIR"])
         raise SystemExit(serve(root, str(root / RELAY)))
-    ctx = ctx_for(env, process_clock(env), None)
     raw = sys.stdin.read()
     try:
         req = jsonio.loads(raw or "{}")

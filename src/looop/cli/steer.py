@@ -16,7 +16,7 @@ from looop.act.goalarchive import REASONS
 from looop.act.playbook import versions
 from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
-from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows, words
+from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows
 from looop.cli.commands import WRITE_ALIAS
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -49,7 +49,7 @@ def _steer(
 def _written(parts: tuple[str, ...], what: str, blank: str, instead: str) -> str:
     """What a write verb was given (words joined, or stdin), refused when blank (in the CLI's
     own words: the action refuses it anyway, naming fields)."""
-    text = body(words(parts), what)
+    text = body(parts, what)
     if not text.strip():
         raise LooopError(f"the {blank} is empty — {instead}")
     return text
@@ -213,16 +213,8 @@ def sensor_list(as_json: bool) -> None:
             shown = jsonio.canonical(signal)
         elif got.body is not None:
             shown = got.text.strip()[:80]
-        rows.append(
-            {
-                "name": s.stem,
-                "script": str(s),
-                "run": got.body is not None,
-                "signal": signal,
-                "by": by,
-                "sandboxed": sandboxed,
-            }
-        )
+        row = {"name": s.stem, "script": str(s), "run": got.body is not None, "signal": signal}
+        rows.append({**row, "by": by, "sandboxed": sandboxed})
         if not as_json:
             where = "sandboxed" if sandboxed else "unsandboxed"
             click.echo(f"{s.stem:<20} {by:<8} {where:<11} {shown[:100]}")
@@ -419,18 +411,11 @@ def schedule_list(as_json: bool) -> None:
     marks = schedules.load_marks(ctx.paths.schedule_marks)
     for name, rec, why in schedules.load_all(ctx.paths.schedules):
         r = schedules.reading(name, rec, why, ctx.clock, marks.get(name))
-        rows.append(
-            {
-                "name": name,
-                "kind": r.kind,
-                "when": schedules.describe(rec, ctx.clock) if rec and r.kind != "invalid" else "",
-                "signal": r.signal,
-                "due": r.signal == "due" or (isinstance(r.signal, dict) and "fired" in r.signal),
-                "next_due_unix": int(r.next_due) if r.next_due is not None else None,
-                "detail": r.detail,
-                "record": rec,
-            }
-        )
+        when = schedules.describe(rec, ctx.clock) if rec and r.kind != "invalid" else ""
+        due = r.signal == "due" or (isinstance(r.signal, dict) and "fired" in r.signal)
+        nd = int(r.next_due) if r.next_due is not None else None
+        row = {"name": name, "kind": r.kind, "when": when, "signal": r.signal, "due": due}
+        rows.append({**row, "next_due_unix": nd, "detail": r.detail, "record": rec})
 
     def line(row: dict[str, Any]) -> str:
         if row["kind"] == "invalid":

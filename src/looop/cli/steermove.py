@@ -42,14 +42,11 @@ def steer(
     ensure_data_dir(ctx.paths)
     if journal is not None:
         obj["journal"] = journal
-    try:
-        decision = decision_from_obj(obj)
-    except DecisionError as e:
-        raise LooopError(in_verb_words(str(e), str(obj["action"]))) from None
     before = _stamp(ctx.paths.last_shell)
     try:
+        decision = decision_from_obj(obj)
         done = execute(ctx, ctx.knobs(), decision, actor="cli", allow_dangerous=allow_dangerous)
-    except ExecError as e:  # the journal and LAST FAILURE keep the move's own words
+    except (DecisionError, ExecError) as e:  # the journal and LAST FAILURE keep the move's own
         raise LooopError(in_verb_words(str(e), str(obj["action"]))) from None
     finally:
         # only this command's output: a refused one must not replay the previous command's

@@ -17,7 +17,7 @@ import click
 from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
-from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, words
+from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx
 from looop.cli.needs import list_cmd, worker_show
 from looop.cli.steermove import kill_cmd, steer
 from looop.core.context import Ctx
@@ -141,7 +141,7 @@ def worker_start(
     obj: dict[str, object] = {
         "action": "start_worker",
         "id": worker_id,
-        "prompt": body(words(prompt), "worker prompt"),
+        "prompt": body(prompt, "worker prompt"),
     }
     if not str(obj["prompt"]).strip():
         raise LooopError(

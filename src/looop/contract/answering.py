@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from looop.contract.verbs import SELF_NAMED
 from looop.home import locks, store, where
@@ -65,20 +65,11 @@ class Refusal(Exception):
         self.message = " ".join(message.split())
 
 
-class Request:
-    __slots__ = ("argv", "key", "stdin", "worker")
-
-    def __init__(self, worker: str, key: str, argv: tuple[str, ...], stdin: str | None) -> None:
-        self.worker, self.key, self.argv, self.stdin = worker, key, argv, stdin
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Request) and (
-            (self.worker, self.key, self.argv, self.stdin)
-            == (other.worker, other.key, other.argv, other.stdin)
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.worker, self.key, self.argv))
+class Request(NamedTuple):
+    worker: str
+    key: str
+    argv: tuple[str, ...]
+    stdin: str | None
 
 
 def refused(line: str, code: int = 2) -> dict[str, Any]:
@@ -277,25 +268,33 @@ def answer_here(
     if verb is None:
         return None
     d = opened(data, req)
-    got = stored(d)
-    if got is not None:
-        return got
-    fd = locks.try_flock(os.path.join(d, "lock"))
+    got, fd, starts = held(d, req)
     if fd is None:
-        return BUSY
+        return BUSY if got is None else got
     try:
-        got = stored(d)
-        if got is not None:
-            return got
-        starts = starts_of(d)
-        if starts >= MAX_STARTS:
-            cut = refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75)
-            return store_answer(d, cut)
         note_start(d, req, starts, now)
         asked = verb_env(env, data, req, starts)
         return store_answer(d, captured(lambda: verb(asked, now)))
     finally:
         os.close(fd)
+
+
+def held(d: str, req: Request) -> tuple[dict[str, Any] | None, int | None, int]:
+    """(the entry's answer on file, its flock's fd, how often its verb started): the answer
+    when it has one (a run cut MAX_STARTS times: its refusal, stored), else the flock taken
+    to start it, or (None, None, 0) while another run holds it."""
+    got = stored(d)
+    fd = locks.try_flock(os.path.join(d, "lock")) if got is None else None
+    if fd is None:
+        return got, None, 0
+    got, starts = stored(d), starts_of(d)
+    if got is None and starts >= MAX_STARTS:
+        cut = refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75)
+        got = store_answer(d, cut)
+    if got is not None:
+        os.close(fd)
+        return got, None, 0
+    return None, fd, starts
 
 
 def verb_env(env: Mapping[str, str], data: str, req: Request, starts: int) -> dict[str, str]:

@@ -34,26 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from looop.contract.answering import (
-    MAX_STARTS,
     STATE_DIR,
     Refusal,
     Request,
     answer_here,
-    as_self,
     check,
+    end_entry_run,
     ended,
+    held,
     refused,
     spawn_run,
-    starts_of,
     store_answer,
     stored,
 )
 from looop.contract.verbs import RELAYED
 from looop.core.context import Ctx
 from looop.core.proc import kill_group
-from looop.home import locks, store
-
-__all__ = ["Answerer", "Refusal", "Request", "Run", "as_self", "refused", "stored"]
+from looop.home import locks
 
 KEEP_S = 86400.0
 KEEP_PER_WORKER = 64
@@ -97,12 +94,6 @@ class Run:
                 self._subs.remove(fn)
 
 
-def _finished(answer: dict[str, Any]) -> Run:
-    run = Run()
-    run.finish(answer)
-    return run
-
-
 class Answerer:
     """`allowed(worker)` says who may speak; `self_only` holds a worker to its own id in the
     arguments too (a worker token speaks for one worker: no `told OTHER`, no `claim
@@ -139,10 +130,11 @@ class Answerer:
             run = self.runs.get(ident)
             if run is not None:
                 return run
-            got = stored(self.entry(req))
+            got, run = stored(self.entry(req)), Run()
             if got is not None:
-                return _finished(got)
-            run = self.runs[ident] = Run()
+                run.finish(got)
+                return run
+            self.runs[ident] = run
         threading.Thread(target=self._drive, args=(req, run), daemon=True).start()
         return run
 
@@ -175,34 +167,19 @@ class Answerer:
         here = answer_here(req, str(p.data), env, self.ctx.clock.now())
         if isinstance(here, dict):
             return here  # a plain verb, answered in this process (contract/answering.py)
-        d = self.entry(req)
+        d, home = self.entry(req), (str(p.data), env, (self.ctx.bin,))
         while True:
-            got = stored(d)
+            got, fd, starts = held(str(d), req)
             if got is not None:
                 return got
-            fd = locks.try_flock(d / "lock")
             if fd is None:
                 self._watch(req, d, None)  # a run an earlier answerer started still goes
                 continue
             try:
-                got = stored(d)
-                if got is not None:
-                    return got
                 why = self.allowed(req.worker)
                 if why is not None:
                     return refused(why, 3)  # over meanwhile: nothing started, nothing stored
-                starts = starts_of(str(d))
-                if starts >= MAX_STARTS:
-                    cut = refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75)
-                    return store_answer(str(d), cut)
-                pid = spawn_run(
-                    req,
-                    str(d),
-                    fd,
-                    starts,
-                    (str(p.data), env, (self.ctx.bin,)),
-                    self.ctx.clock.now(),
-                )
+                pid = spawn_run(req, str(d), fd, starts, home, self.ctx.clock.now())
             finally:
                 os.close(fd)  # the run holds the flock on: it outlives us
             self._watch(req, d, pid)
@@ -222,8 +199,8 @@ class Answerer:
             if pid:
                 kill_group(pid, signal.SIGTERM)
                 os.waitpid(pid, 0)
-            elif (other := _pid(d)) is not None and locks.flock_held(lock):
-                kill_group(other, signal.SIGTERM)  # the group lives while the flock is held
+            else:
+                end_entry_run(str(d))  # the group lives while the flock is held
             if stored(d) is None:
                 store_answer(d, refused(why, 3))
             return
@@ -270,14 +247,6 @@ class Answerer:
             except OSError:
                 pass
         return sorted(f"{w}/{k}" for w, k in drop)
-
-
-def _pid(d: Path) -> int | None:
-    try:
-        raw = (store.read_text(d / "pid") or "").strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdecimal() and int(raw) > 1 else None
 
 
 def _mtime(d: Path) -> float:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from looop.contract.answering import WORKER_ONLY as WORKER_ONLY
-from looop.contract.answering import home_env
-from looop.contract.requests import Answerer, Refusal
+from looop.contract.answering import Refusal, home_env
+from looop.contract.requests import Answerer
 from looop.contract.verbs import BOX_VERBS
 from looop.core.context import Ctx
 from looop.core.events import Emitter

@@ -321,10 +321,8 @@ class WatchApp(KeysApp):
         if not row.get("alive") and feed.hash is not None:
             return
         self._far_shot_since = self.ctx.clock.monotonic()
-        job = threading.Thread(
-            target=self._far_shot_job, args=(feed.sid,), name="watch-far-screen", daemon=True
-        )
-        job.start()
+        job = partial(self._far_shot_job, feed.sid)
+        threading.Thread(target=job, name="watch-far-screen", daemon=True).start()
 
     def _far_shot_job(self, sid: str) -> None:
         shot: dict[str, Any] | None = None
@@ -464,18 +462,11 @@ class WatchApp(KeysApp):
     def _scrolled(self) -> None:
         self.call_after_refresh(self._status_right)
 
-    def action_scroll_lines(self, n: int) -> None:
-        self.term.scroll_lines(n)
-        self._scrolled()
-
-    def action_scroll_half(self, sign: int) -> None:
-        term = self.term
-        term.scroll_lines(sign * max(1, term.size.height // 2))
-        self._scrolled()
-
-    def action_scroll_page(self, sign: int) -> None:
-        term = self.term
-        term.scroll_lines(sign * max(1, term.size.height - 1))
+    def action_scroll_lines(self, sign: int, span: str = "line") -> None:
+        """A line, half a page or a page (`span`) up (-1) or down (1)."""
+        height = self.term.size.height
+        steps = {"line": 1, "half": max(1, height // 2), "page": max(1, height - 1)}
+        self.term.scroll_lines(sign * steps[span])
         self._scrolled()
 
     def action_scroll_edge(self, end: int) -> None:

@@ -27,6 +27,10 @@ class _Rows:
 
     screen: Screen
 
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.screen.columns, self.screen.lines
+
     def line_count(self) -> int:
         return len(self.screen.history) + self.screen.lines
 
@@ -80,10 +84,6 @@ class SessionFeed(_Rows):
         self.pending = bytearray()
         self.skipped = 0  # log bytes never emulated (before the replayed tail, bursts)
         self._now = now
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.screen.columns, self.screen.lines
 
     def open(self) -> None:
         """Queue the output's tail (at most REPLAY_MAX bytes, from a line start) for replay,
@@ -162,10 +162,6 @@ class ShotFeed(_Rows):
         self.sid = sid
         self.screen = Screen(max(2, cols), max(2, rows))
         self.hash: str | None = None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.screen.columns, self.screen.lines
 
     def apply(self, shot: dict[str, Any]) -> bool:
         """Paint a screenshot's cells on a fresh screen; False when nothing changed since

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.human.mailbox import pending
-from looop.tui.modals import Acts, KeysHelp, Line, confirm
+from looop.tui.modals import Acts, KeysHelp, Line, acting, confirm
 from looop.tui.render import FleetRow
 from looop.tui.review import ReviewScreen
 
@@ -47,8 +47,8 @@ BOUND = (
     ("left", "scroll_cols(-1)", ""), ("right", "scroll_cols(1)", ""),
     ("tab", "toggle_all", "living/all"),
     ("ctrl+p", "scroll_lines(-1)", ""), ("ctrl+n", "scroll_lines(1)", ""),
-    ("ctrl+u", "scroll_half(-1)", ""), ("ctrl+d", "scroll_half(1)", ""),
-    ("pageup", "scroll_page(-1)", ""), ("pagedown", "scroll_page(1)", ""),
+    ("ctrl+u", "scroll_lines(-1, 'half')", ""), ("ctrl+d", "scroll_lines(1, 'half')", ""),
+    ("pageup", "scroll_lines(-1, 'page')", ""), ("pagedown", "scroll_lines(1, 'page')", ""),
     ("home", "scroll_edge(0)", ""), ("end", "scroll_edge(1)", ""),
     ("a", "answer", ""), ("s", "send_line", ""), ("c", "interrupt", ""), ("k", "kill", ""),
     ("p", "pause", ""), ("r", "review", ""), ("f", "scroll_edge(1)", ""),
@@ -90,9 +90,9 @@ class KeysApp(App[None]):
     def _worker(self, verb: str) -> str | None:
         """The selected worker to act on, or None (said in a notification)."""
         sid = self.selected
-        if self.acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-        elif sid is None or sid == "pulse":
+        if acting(self, self.acts) is None:
+            return None
+        if sid is None or sid == "pulse":
             self.notify(f"select a worker to {verb} (↑ ↓)", severity="warning")
         elif not self._alive(sid):
             self.notify(f"{sid} is not running", severity="warning")
@@ -154,30 +154,24 @@ class KeysApp(App[None]):
 
         self.push_screen(Line(f"send a line to {sid} (Enter is pressed after it)", "text"), typed)
 
-    def action_interrupt(self) -> None:
-        sid = self._worker("interrupt")
-        acts = self.acts
+    def _confirmed(self, verb: str, question: str, what: str, job: Any) -> None:
+        """`job(acts, sid)` on the selected worker once `question` (of {sid}) is answered yes."""
+        sid, acts = self._worker(verb), self.acts
         if sid is not None and acts is not None:
-            confirm(
-                self,
-                f"Press Ctrl-C in {sid}?",
-                lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
-            )
+            go = lambda: self._act(what.format(sid=sid), lambda: job(acts, sid))  # noqa: E731
+            confirm(self, question.format(sid=sid), go)
+
+    def action_interrupt(self) -> None:
+        ask = "Press Ctrl-C in {sid}?"
+        self._confirmed("interrupt", ask, "Ctrl-C to {sid}", lambda a, s: a.keys(s, ["C-c"]))
 
     def action_kill(self) -> None:
-        sid = self._worker("kill")
-        acts = self.acts
-        if sid is not None and acts is not None:
-            confirm(
-                self,
-                f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
-                lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
-            )
+        ask = "Kill worker {sid}? Its process group is stopped; it cannot be undone."
+        self._confirmed("kill", ask, "killing {sid}", lambda a, s: a.kill(s))
 
     def action_pause(self) -> None:
-        acts = self.acts
+        acts = acting(self, self.acts)
         if acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
             return
         if self._alive("pulse"):
             question = "Pause the pulse? It stops after its beat; workers keep running."
@@ -187,9 +181,8 @@ class KeysApp(App[None]):
             confirm(self, question, lambda: self._act("resuming", acts.resume))
 
     def action_answer(self) -> None:
-        acts = self.acts
+        acts = acting(self, self.acts)
         if acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
             return
         try:
             asks = pending(self.ctx.paths.asks, self.ctx.paths.answers)

@@ -48,6 +48,13 @@ class Acts(Protocol):
         ...
 
 
+def acting(where: App[Any] | ModalScreen[Any], acts: Acts | None) -> Acts | None:
+    """`acts`, or None said in a notification (a watch given no way to act only views)."""
+    if acts is None:
+        where.notify("this watch only views (no way to act was given)", severity="warning")
+    return acts
+
+
 class Confirm(ModalScreen[bool]):
     """`question` — y does it, n or Esc does not."""
 

@@ -26,7 +26,7 @@ from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.terminal import for_terminal
 from looop.remote.fleet import remote_rows
-from looop.tui.modals import Acts, Line, confirm
+from looop.tui.modals import Acts, Line, acting, confirm
 from looop.workers import attempts
 
 Place = tuple[str, int] | None  # (file, line at the branch's tip) a comment can go on
@@ -59,12 +59,6 @@ def side_by_side(ctx: Ctx, sid: str) -> list[Text]:
         _line(ln, "bold" if i == 0 else "")
         for i, ln in enumerate(attempts.table(group, got).splitlines())
     ]
-
-
-def _tips(r: dict[str, Any]) -> dict[str, str]:
-    """Each repository's tip the review shows, by its folder's name ("": a worker of one)."""
-    repos = r.get("repos") or [r]
-    return {str(p.get("name") or ""): str(p["tip"]) for p in repos}
 
 
 def _line(text: str, style: str = "") -> Text:
@@ -215,16 +209,11 @@ class ReviewScreen(ModalScreen[None]):
         rounds = self.data.get("rounds") or []
         return len(rounds[-1]["comments"]) if rounds and not rounds[-1]["sent"] else 0
 
-    def _acts(self) -> Acts | None:
-        if self.acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-        return self.acts
-
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_comment(self, whole: bool) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         at = self.lines.highlighted
         place = None if whole or at is None or at >= len(self.places) else self.places[at]
         if acts is None or not self.data:
@@ -241,7 +230,7 @@ class ReviewScreen(ModalScreen[None]):
         self.app.push_screen(Line(f"a comment on {where} ({self.sid})", "your comment"), typed)
 
     def action_send(self) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         if acts is None or not self.data:
             return
         n = self.draft()
@@ -253,7 +242,7 @@ class ReviewScreen(ModalScreen[None]):
         confirm(self.app, question, lambda: self.act("sending", job, self.reload))
 
     def action_land(self) -> None:
-        acts = self._acts()
+        acts = acting(self, self.acts)
         if acts is None or not self.data:
             return
         if self.data.get("landed"):
@@ -270,7 +259,10 @@ class ReviewScreen(ModalScreen[None]):
                 f"Land worker {self.sid}'s change ({said}) into its base? "
                 f"It cannot be taken back from here.{unsent}"
             )
-            shown = _tips(self.data)  # what this pane shows is what lands, never later
+            # what this pane shows is what lands, never later: each repository's tip by its
+            # folder's name ("": a worker of one)
+            repos = self.data.get("repos") or [self.data]
+            shown = {str(p.get("name") or ""): str(p["tip"]) for p in repos}
             job = lambda: self._land(acts, mode, shown)  # noqa: E731
             confirm(self.app, question, lambda: self.act(f"landing {self.sid}", job, self.reload))
 

@@ -157,8 +157,7 @@ def _flush_quietly() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):
         pass
 
@@ -202,8 +201,7 @@ def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None
         run_click(args, env, clock)
     except BrokenPipeError:
         # stdout went away (`looop journal | head`): exit quietly like a well-behaved filter
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

@@ -24,7 +24,8 @@ from starlette.staticfiles import StaticFiles
 
 import looop
 from looop.act import goalarchive
-from looop.contract.requests import Answerer, Refusal, Run
+from looop.contract.answering import Refusal
+from looop.contract.requests import Answerer, Run
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import looop
-from looop.contract.requests import as_self
+from looop.contract.answering import as_self
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.human.tellbox import AskError, check_worker

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from looop.contract import requests as ans
-from looop.contract.requests import Answerer, Refusal
+from looop.contract.answering import MAX_STARTS, Refusal
+from looop.contract.requests import Answerer
 from looop.core.context import Ctx
 from looop.human.mailbox import answer, pending
 from looop.remote import hosts
@@ -173,7 +174,7 @@ def test_an_effect_made_before_a_cut_is_not_made_twice(
 def test_a_run_cut_too_often_is_answered_not_started_again(home: Ctx) -> None:
     entry = home.paths.data / ".contract" / "pw1" / KEY
     entry.mkdir(parents=True)
-    (entry / "req.json").write_text(json.dumps({"v": 1, "starts": ans.MAX_STARTS}))
+    (entry / "req.json").write_text(json.dumps({"v": 1, "starts": MAX_STARTS}))
     got = _answerer(home).run(_req("cost", "report", "session", "pw1", "claude", "1"))
     assert got["code"] == 75 and "cut 3 times" in got["err"] and got["err"].count("\n") == 1
     assert _ledger(home) == []
