@@ -30,18 +30,8 @@ MARK = "LOOOP_CONTAIN"  # every run's marker (core/procs): f"{pid}.{random}.{n}"
 PEN = "looop-pen"  # a pen's folder: f"{PEN}.{pid}", right under its owner's own cgroup
 V2, V1 = "cgroup2", "cgroup1"
 # the audit events of every way Python starts a process
-SPAWNS = frozenset(
-    [
-        "subprocess.Popen",
-        "os.posix_spawn",
-        "os.posix_spawnp",
-        "os.fork",
-        "os.forkpty",
-        "os.system",
-        "os.exec",
-        "os.spawn",
-    ]
-)
+_SPAWNED_BY = "subprocess.Popen os.posix_spawn os.posix_spawnp os.fork os.forkpty os.system"
+SPAWNS = frozenset([*_SPAWNED_BY.split(), "os.exec", "os.spawn"])
 
 
 def read(path: str) -> str | None:

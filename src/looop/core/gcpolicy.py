@@ -47,21 +47,8 @@ def fix_heap_bars() -> bool:
 class _MallInfo2(ctypes.Structure):
     """glibc's struct mallinfo2 (2.33+), its fields in order."""
 
-    _fields_ = [
-        (n, ctypes.c_size_t)
-        for n in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
+    _NAMES = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(n, ctypes.c_size_t) for n in _NAMES.split()]
 
 
 def heap_figures() -> dict[str, int]:

@@ -16,19 +16,8 @@ from looop.core import cgroup
 
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup", "time")
 # /proc/<pid>/status lines that carry a process's powers and limits
-_STATUS_KEYS = (
-    "Uid:",
-    "Gid:",
-    "Groups:",
-    "NoNewPrivs:",
-    "Seccomp:",
-    "Seccomp_filters:",
-    "CapInh:",
-    "CapPrm:",
-    "CapEff:",
-    "CapBnd:",
-    "CapAmb:",
-)
+_STATUS = "Uid: Gid: Groups: NoNewPrivs: Seccomp: Seccomp_filters: CapInh: CapPrm: CapEff: CapBnd:"
+_STATUS_KEYS = (*_STATUS.split(), "CapAmb:")
 
 
 def _status(pid: int | str) -> list[str]:

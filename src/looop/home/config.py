@@ -7,20 +7,13 @@ hook lines are parsed by their own modules (sandboxpolicy, screenrules, hookline
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio, store
 from looop.home.errors import LooopError, bad_config_value
 from looop.home.hookline import HookLineError, hook_line
-from looop.home.knobs import (
-    KNOBS,
-    Knob,
-    Knobs,
-    knob_lines,
-    resolve_knobs,
-    unknown_key_warnings,
-)
+from looop.home.knobs import KNOBS, Knobs, knob_lines, resolve_knobs
 from looop.home.sandboxpolicy import config_sandbox, resolve
 from looop.home.screenrules import parse_patterns
 
@@ -350,16 +343,7 @@ def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> C
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        cfg = parse_config(dict(default or {}), str(path))
-        return Config(
-            cfg.default,
-            cfg.runners,
-            cfg.raw,
-            str(path),
-            exists=False,
-            shell_policy=cfg.shell_policy,
-            sandbox=cfg.sandbox,
-        )
+        return replace(parse_config(dict(default or {}), str(path)), exists=False)
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
     if len(raw) > 16 << 20:
@@ -371,19 +355,4 @@ def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> C
     return parse_config(obj, str(path))
 
 
-__all__ = [
-    "KNOBS",
-    "PRICE_FIELDS",
-    "SHELL_MODES",
-    "Config",
-    "CostSpec",
-    "Knob",
-    "Knobs",
-    "Runner",
-    "ShellPolicy",
-    "knob_lines",
-    "load_config",
-    "parse_config",
-    "resolve_knobs",
-    "unknown_key_warnings",
-]
+__all__ = ["KNOBS", "Knobs", "knob_lines", "resolve_knobs"]  # theirs, read from here

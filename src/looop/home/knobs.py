@@ -162,13 +162,7 @@ worker_max_memory        4294967296 int+c       0    bytes memory a worker may u
 worker_max_disk          2147483648 int+c       0    bytes bytes a worker may keep in its own
                                                            folders
 """
-_BOUNDS = {
-    "day": 86400,
-    "week": 7 * 86400,
-    "decade": 3660 * 86400,
-    "count": 1_000_000,
-    "bytes": 1 << 40,
-}
+_BOUNDS = dict(day=86400, week=7 * 86400, decade=3660 * 86400, count=1_000_000, bytes=1 << 40)
 
 
 def _num(text: str) -> Any:
@@ -229,39 +223,15 @@ class Knobs:
 
     def interval_for(self, kind: str) -> int:
         """idle/busy/active cadence; busy and active default to idle."""
-        idle = self.num("interval")
-        if kind == "busy":
-            v = self.values.get("busy_interval")
-        elif kind == "active":
-            v = self.values.get("active_interval")
-        else:
-            v = None
-        return int(v) if v is not None else idle
+        v = self.values.get(f"{kind}_interval") if kind in ("busy", "active") else None
+        return int(v) if v is not None else self.num("interval")
 
 
 # Every key a config may hold besides the knobs (both shapes); anything else is a typo or a
 # knob that lives only in the environment, and is warned about, never fatal.
-_TOP_KEYS = (
-    "default",
-    "runners",
-    "tick_command",
-    "tick",
-    "worker_command",
-    "resume_command",
-    "interactive",
-    "runner",
-    "cost",
-    "notification",
-    "notify_urls",
-    "prices",
-    "shell_policy",
-    "sandbox",
-    "web",
-    "mcp",
-    "land",
-    "worktree",
-    "v",
-)
+_RUNNING = "default runners tick_command tick worker_command resume_command interactive runner cost"
+_OTHERS = "notification notify_urls prices shell_policy sandbox web mcp land worktree v"
+_TOP_KEYS = (*_RUNNING.split(), *_OTHERS.split())
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")
 
 

@@ -23,25 +23,18 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from looop.home.logfiles import DIR, LOG, put_line
+
 if TYPE_CHECKING:
     from looop.home.clock import Clock
 
 MARK = "output.last"  # in the session's log folder (logfiles.DIR), beside output.pos
-LOG = "output.log"
-FOLDER = "log"
 MARK_BYTES = 64
 
 
 def write_mark(fdir: str, mono: float, boot: float) -> None:
     """Replace `fdir/output.last` by rename: a reader sees the old mark or the new."""
-    path = os.path.join(fdir, MARK)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, f"{mono:.3f} {boot:.3f}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    put_line(os.path.join(fdir, MARK), f"{mono:.3f} {boot:.3f}\n")
 
 
 def drop_mark(fdir: str) -> None:
@@ -56,7 +49,7 @@ def drop_mark(fdir: str) -> None:
 def read_mark(sdir: str) -> tuple[float, float] | None:
     """(monotonic, boottime) of the session's last output; None without a readable one."""
     try:
-        fd = os.open(os.path.join(sdir, FOLDER, MARK), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(os.path.join(sdir, DIR, MARK), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:

@@ -83,10 +83,13 @@ def read_pos(fdir: AnyPath) -> list[tuple[int, int]] | None:
 
 
 def write_pos(fdir: AnyPath, entries: list[tuple[int, int]]) -> None:
-    """Replace `output.pos` by rename (a reader sees the old line or the new, never half)."""
-    path = os.path.join(fdir, POS)
+    """Replace `output.pos` (put_line)."""
+    put_line(os.path.join(fdir, POS), " ".join(f"{ino}:{start}" for ino, start in entries) + "\n")
+
+
+def put_line(path: str, line: str) -> None:
+    """Replace the file at `path` by rename (a reader sees the old line or the new, never half)."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    line = " ".join(f"{ino}:{start}" for ino, start in entries) + "\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, line.encode())

@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+# the Paths folders (besides the data dir) that looop writes state files into atomically
+_WRITTEN = (
+    "goals goals_archive sensors snapshots schedules asks answers tells claims prompts verify "
+    "vouched playbook_history reports worktrees"
+)
+
+
 class _Under:
     """A path in the data dir, read as an attribute of Paths: `journal = _Under(where.JOURNAL)`."""
 
@@ -172,24 +179,7 @@ class Paths:
         """Every directory looop writes state into atomically (where a killed write leaves a
         temp file): the data dir, its state folders, each session's folder and each sandbox
         folder."""
-        dirs = [
-            self.data,
-            self.goals,
-            self.goals_archive,
-            self.sensors,
-            self.snapshots,
-            self.schedules,
-            self.asks,
-            self.answers,
-            self.tells,
-            self.claims,
-            self.prompts,
-            self.verify,
-            self.vouched,
-            self.playbook_history,
-            self.reports,
-            self.worktrees,
-        ]
+        dirs = [self.data, *(getattr(self, name) for name in _WRITTEN.split())]
         for parent in (self.sessions, self.sandbox):
             try:
                 dirs.extend(p for p in parent.iterdir() if p.is_dir())

@@ -55,14 +55,19 @@ def want(data: str, clock: Clock, json_log: bool = False, path: str | None = Non
     """`up`: the pulse is wanted up from now on (an earlier record's revivals start over).
     `path`: `up`'s PATH, which a revival started from another shell runs with (the runner
     `up` found must be found again; a PATH names no secret)."""
-    rec: dict[str, Any] = {"since": utc_stamp(clock.now()), "pid": os.getpid()}
-    rec["json_log"] = json_log
+    rec: dict[str, Any] = dict(since=utc_stamp(clock.now()), pid=os.getpid(), json_log=json_log)
     if path:
         rec["path"] = path
+    _put(data, rec)  # a full or read-only data dir: the pulse starts; only its revival is lost
+
+
+def _put(data: str, rec: dict[str, Any]) -> bool:
+    """Write the record; False when the data dir would not take it."""
     try:
         store.write_json(wanted_file(data), rec, durable=False)
     except OSError:
-        pass  # a full or read-only data dir: the pulse starts; only its revival is lost
+        return False
+    return True
 
 
 def failed(data: str, error: str) -> None:
@@ -71,10 +76,7 @@ def failed(data: str, error: str) -> None:
     if rec is None:
         return
     rec["error"] = error
-    try:
-        store.write_json(wanted_file(data), rec, durable=False)
-    except OSError:
-        pass
+    _put(data, rec)
 
 
 def unwant(data: str) -> None:
@@ -95,7 +97,7 @@ def lost_cause(data: str) -> str | None:
     died = str(status.get("error") or "").startswith("the supervisor died")
     if status.get("state") in LIVE_NAMES or died:
         pid = _supervisor_pid(sdir)
-        return f"its supervisor{pid} died (killed or crashed)"
+        return f"its supervisor{f' (pid {pid})' if pid else ''} died (killed or crashed)"
     if not status:
         return "it was not running"
     code = status.get("exit_code")
@@ -108,22 +110,15 @@ def lost_cause(data: str) -> str | None:
 def pulse_supervisor(data: str) -> int | None:
     """The pid of the supervisor holding the pulse's session; None when none holds it."""
     sdir = where.join(where.join(data, where.SESSIONS), PULSE)
-    if not lock_held(sdir):
-        return None
+    return _supervisor_pid(sdir) if lock_held(sdir) else None
+
+
+def _supervisor_pid(sdir: str) -> int | None:
     try:
         pid = (read_meta(sdir) or {}).get("supervisor_pid")
     except (CorruptState, OSError):
         return None
     return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
-
-
-def _supervisor_pid(sdir: str) -> str:
-    try:
-        meta = read_meta(sdir) or {}
-    except (CorruptState, OSError):
-        return ""
-    pid = meta.get("supervisor_pid")
-    return f" (pid {pid})" if isinstance(pid, int) else ""
 
 
 def pending(data: str) -> str | None:
@@ -165,9 +160,7 @@ def revive(
     restarts = _restarts(data) + 1
     rec.update(tried_boot=now, streak=streak + 1, cause=cause, restarts=restarts)
     rec.pop("error", None)  # this try's own failure, if any, is written by it
-    try:
-        store.write_json(wanted_file(data), rec, durable=False)
-    except OSError:
+    if not _put(data, rec):
         return cause  # with no record of the try there would be no backoff either
     path = rec.get("path")
     pid = _start(data, config, {**env, "PATH": path} if isinstance(path, str) and path else env)
@@ -188,9 +181,7 @@ def _start(data: str, config: str, env: Mapping[str, str]) -> int | None:
     child.update(LOOOP_DATA_DIR=data, LOOOP_CONFIG=config)
     null = os.devnull
     actions = [
-        (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, fd, null, os.O_WRONLY if fd else os.O_RDONLY, 0) for fd in range(3)
     ]
     argv = [sys.executable, "-m", "looop", "up", "--revive"]
     try:

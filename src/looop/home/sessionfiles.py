@@ -152,17 +152,11 @@ def live(data: str, sid: str) -> bool | None:
     An OSError get_session would raise (its note is not a file) comes out the same."""
     if not valid_id(sid):
         return None
-    sdir = os.path.join(data, SESSIONS, sid)
     try:
-        meta = read_meta(sdir)
+        got = read_state(os.path.join(data, SESSIONS, sid))
     except CorruptState:
         return None
-    if meta is None:
-        return None
-    status = read_status(sdir) or {}
-    alive = str(status.get("state", "starting")) in LIVE_NAMES and lock_held(sdir)
-    store.read_text(os.path.join(sdir, NOTE))  # get_session reads the note: fail where it does
-    return alive
+    return None if got is None else bool(got[2]["alive"])
 
 
 def int_or_none(v: Any) -> int | None:

@@ -40,7 +40,6 @@ def _slot(path: str) -> tuple[int, bytes] | None:
         seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:
         return None
-
     if len(body) != size or zlib.crc32(body) != crc:
         return None
     return seq, body
@@ -50,11 +49,7 @@ def read_state(data: str) -> dict[str, Any]:
     """The meter's own file (our writes only: the plain parser), its newest whole slot;
     neither whole: empty, and each worker's file is counted again from its start, the
     ledger's rows kept. "seq" says which write it was."""
-    got: list[tuple[int, bytes]] = []
-    for name in STATES:
-        one = _slot(os.path.join(data, name))
-        if one is not None:
-            got.append(one)
+    got = [one for name in STATES if (one := _slot(os.path.join(data, name))) is not None]
     for seq, body in sorted(got, reverse=True):
         try:
             obj = jsonio.loads(body.decode("utf-8"))
@@ -167,12 +162,8 @@ def budgets(data: str) -> dict[str, tuple[float, str]]:
     except OSError:
         return out
     for wid in names:
-        try:
-            obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "json"), 4096).decode())
-        except (OSError, ValueError, RecursionError, UnicodeDecodeError):
-            continue
-        usd = obj.get("usd") if isinstance(obj, dict) else None
-        policy = obj.get("policy") if isinstance(obj, dict) else None
+        obj = _small_json(_budget_path(data, wid, "json"))
+        usd, policy = obj.get("usd"), obj.get("policy")
         if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:
             out[wid] = (float(usd), policy if policy in POLICIES else "pause")
     return out
@@ -199,11 +190,16 @@ def mark_over(
 
 
 def _over_field(data: str, wid: str, key: str) -> object:
+    return _small_json(_budget_path(data, wid, "over")).get(key)
+
+
+def _small_json(path: str) -> dict[str, Any]:
+    """A budget folder's JSON object, {} when missing or unreadable."""
     try:
-        obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+        obj = jsonio.loads(store.read_regular(path, 4096).decode())
     except (OSError, ValueError, RecursionError, UnicodeDecodeError):
-        return None
-    return obj.get(key) if isinstance(obj, dict) else None
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def over_limit(data: str, wid: str) -> str | None:

@@ -9,19 +9,9 @@ from looop.home import config, knobs
 from looop.home.errors import LooopError
 
 
-@pytest.mark.parametrize(
-    ("home", "name"),
-    [
-        (knobs, "KNOBS"),
-        (knobs, "Knob"),
-        (knobs, "Knobs"),
-        (knobs, "knob_lines"),
-        (knobs, "resolve_knobs"),
-        (knobs, "unknown_key_warnings"),
-    ],
-)
-def test_config_re_exports_are_the_same_objects(home: object, name: str) -> None:
-    assert getattr(config, name) is getattr(home, name)
+@pytest.mark.parametrize("name", ["KNOBS", "Knobs", "knob_lines", "resolve_knobs"])
+def test_config_re_exports_are_the_same_objects(name: str) -> None:
+    assert getattr(config, name) is getattr(knobs, name)
     assert name in config.__all__
 
 

@@ -69,7 +69,7 @@ def test_a_bad_sandbox_value_is_one_line_naming_its_key(value: object, key: str)
 
 
 def test_the_config_key_is_known_so_it_is_not_warned_about() -> None:
-    from looop.home.config import unknown_key_warnings
+    from looop.home.knobs import unknown_key_warnings
 
     raw = _cfg(sandbox="on")
     raw["runners"]["claude"]["sandbox"] = "off"
