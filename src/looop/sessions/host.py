@@ -64,7 +64,6 @@ from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_socket, options
 from looop.sessions.hostrequest import serve_one
 from looop.sessions.screen import replay
-from looop.sessions.supervisorargs import Args
 from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
 
 # A host lives while a session of its home does (the pulse's, a worker's: a start from inside
@@ -83,7 +82,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     env = {"PATH": os.defpath}
     try:
         for i in range(rounds):  # a whole short session: start, serve, child exit, finish
-            args = Args(["--id", f"r{i}", "--root", root, "--", "true"])
+            args = supervisor.Args(["--id", f"r{i}", "--root", root, "--", "true"])
             sup = supervisor.Supervisor(args, env)
             sup.subreaper = False  # the host must never adopt its supervisors' orphans
             sup.run()

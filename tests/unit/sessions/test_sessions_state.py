@@ -350,7 +350,7 @@ def test_expect_on_a_finished_log(root: Path) -> None:
 
 
 def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
-    from looop.sessions.supervisorargs import Args
+    from looop.sessions.supervisor import Args
 
     a = Args(
         [
