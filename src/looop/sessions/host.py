@@ -35,8 +35,8 @@ requests (sessions/hostdoor.py), and keeps its home's pulse (home/revive.py): it
 pidfd of the pulse's supervisor, whose exit wakes it at once.
 
 This module is the host process; each request it takes is `hostrequest`'s. Those two alone
-load the supervisor. The names both sides share are `hostnames`; the client side (`request`,
-starting and stopping a host) is `hostclient`, which this process never loads.
+load the supervisor. The names both sides share are `hostnames`; the client side (a start
+handed over, starting and stopping a host) is `spawner`, which this process never loads.
 """
 
 from __future__ import annotations

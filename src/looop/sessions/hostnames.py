@@ -3,7 +3,7 @@ key, the home's identity, its socket (an abstract name: home/anchors.py) and the
 value` parse of its command line (a supervisor's too).
 
 Only `os` and the runtime dir: the host process (host.py) imports this, never
-`hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
+`spawner`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
 every forked supervisor their pages).
 """
 

@@ -233,7 +233,7 @@ def _child(
 ) -> int:
     """In the forked intermediate: become the supervisor's parent-to-be, exactly like a
     freshly started supervisor does (new session, fork, the intermediate exits). Its title
-    names the host that forked it: a start from inside its run asks that host (hostclient)."""
+    names the host that forked it: a start from inside its run asks that host (spawner)."""
     args, cwd, env = req["args"], req["cwd"], req["env"]
     assert isinstance(args, list) and isinstance(cwd, str) and isinstance(env, dict)
     fd = conn.detach()  # the supervisor's ready fd: it writes its line and closes it
