@@ -7,7 +7,7 @@ thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forke
 memory is the pages it touches, so it touches little; only a burst of output starts one
 short-lived thread, the pump's log writer). This module is the wiring, its argv (`Args`: the
 contract between the spawner, the session host and a supervisor), the entry point and the
-keeper; the parts live next to it (runwatch, states, lifecycle, pump, control, oscalls).
+keeper; the parts live next to it (states, lifecycle, pump, control, oscalls).
 This is the only module that reads the real environment and clock. Everything it may need
 later (the screen and avt, base64 for raw input) is imported with it (package files may be
 replaced while a long session runs): once, in the session host, whose forks share it.
@@ -40,6 +40,7 @@ from looop.home.sessionfiles import (
 )
 from looop.home.stamps import utc_stamp_ms
 from looop.home.where import runtime_base
+from looop.sessions import oscalls
 from looop.sessions.control import MAX_SIZE, Control, SocketWatch
 from looop.sessions.evloop import Loop, log, log_failure
 from looop.sessions.hostdoor import SoleDoor
@@ -47,7 +48,6 @@ from looop.sessions.hostnames import options
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.oscalls import HostOS, alive_not_looop, set_subreaper
 from looop.sessions.pump import Pump
-from looop.sessions.runwatch import MEMORY_CHECK_S, HeartWatch, resident
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
@@ -134,7 +134,7 @@ class Supervisor:
         self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
         self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
         self.locked = False
-        self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
+        self.watch: oscalls.HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
         self.sock_watch: SocketWatch | None = None
         self.watched: Child | None = None  # the run it judges
         self.door: SoleDoor | None = None  # its worker's door, started without the host
@@ -216,11 +216,11 @@ class Supervisor:
             return
         child = life.child
         run = [] if child is None or child.done or host.memory_hit else [child.pid]
-        if run and resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
+        if run and oscalls.resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
             host.memory_hit = True  # its status names the bound (HostOS.name_bound)
             life.task(life.auto_kill(f"hit its memory limit ({host.memory_watch >> 20} MiB)"))
             return
-        life.loop.call_later(MEMORY_CHECK_S, self.memory_check)
+        life.loop.call_later(oscalls.MEMORY_CHECK_S, self.memory_check)
 
     def watchdog_check(self) -> None:
         """Restart a run whose heartbeat is older than its own promise plus the grace."""
@@ -249,13 +249,15 @@ class Supervisor:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
         if self.args.watchdog_s is not None:
             # CLOCK_MONOTONIC stops while the machine sleeps: a resume is no silence
-            self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
+            self.watch = oscalls.HeartWatch(
+                self.args.watchdog_file, self.args.watchdog_s, time.monotonic
+            )
             self.watchdog_check()
         if self.control is not None:  # woken by the name's removal, never a poll
             self.sock_watch = SocketWatch(loop, self.control, self.serving)
             self.sock_watch.start()
         if self.host_os.memory_watch > 0:  # where no cgroup holds its memory bound
-            loop.call_later(MEMORY_CHECK_S, self.memory_check)
+            loop.call_later(oscalls.MEMORY_CHECK_S, self.memory_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
