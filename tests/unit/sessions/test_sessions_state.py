@@ -265,8 +265,8 @@ def test_status_reads_are_never_torn(root: Path, held: list[int]) -> None:
         n = 0
         while not stop.is_set():
             n += 1
-            state.write_status(
-                sdir,
+            write_json(
+                sdir / state.STATUS,
                 {
                     "v": 1,
                     "state": "running",
