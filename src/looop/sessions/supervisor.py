@@ -301,7 +301,8 @@ class Supervisor:
         await life.done.wait()
         control.close_server()
         control.unlink_socket()
-        control.cancel_requests()
+        for req in list(control.requests):
+            req.cancel()
         return 0
 
     def run(self) -> int:
