@@ -150,15 +150,6 @@ class HostOS:
         g = self.group
         return g is not None and limits.hits(g, controller) > self.before[controller]
 
-    def clear_leftovers(self) -> None:
-        """Kill what a dead run of the same session left in its group (the lock is ours)."""
-        if self.group is not None and self.group.existed and self.group.pids():
-            self.group.kill()
-
-    def contain_end(self) -> None:
-        if self.group is not None:
-            self.group.remove()
-
     def contained(self, spare: set[int]) -> list[int]:
         """The processes still alive that a run started (but those in `spare`)."""
         if not self.sweeping:

@@ -70,12 +70,6 @@ def say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def _pid_start() -> int | None:
-    """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
-    fields = stat_fields(os.getpid())
-    return int(fields[19]) if fields is not None and len(fields) > 19 else None
-
-
 class Args:
     """What the command line says (a plain class: no dataclass machinery at start). A
     tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
@@ -174,12 +168,13 @@ class Supervisor:
         return False
 
     def write_meta(self) -> None:
+        st = stat_fields(os.getpid())  # the start time (boot ticks) with the pid: no reuse
         meta = {
             "v": 1,
             "id": self.sid,
             "cmd": self.argv,
             "supervisor_pid": os.getpid(),
-            "pid_start": _pid_start(),
+            "pid_start": int(st[19]) if st is not None and len(st) > 19 else None,
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
             "contain": self.contain,
@@ -321,7 +316,9 @@ class Supervisor:
         log_fd = -1
         loop = Loop()
         try:
-            self.host_os.clear_leftovers()  # the lock is ours: a dead run's are leftovers
+            group = self.host_os.group  # the lock is ours: what a dead run left is a leftover
+            if group is not None and group.existed and group.pids():
+                group.kill()
             self.write_meta()
             self.book.save()
             self.log_dir = logfiles.prepare(self.sdir)
@@ -350,8 +347,8 @@ class Supervisor:
                 self.pump.close_log()  # it may have closed it already (a failed write)
             elif log_fd >= 0:
                 os.close(log_fd)
-            if self.locked:  # else the group is a live session's of the same id
-                self.host_os.contain_end()
+            if self.locked and self.host_os.group is not None:  # else a live session's group
+                self.host_os.group.remove()
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
