@@ -331,8 +331,9 @@ class Pump:
         self.emu = None
 
     def new_screen(self) -> None:
-        """A fresh screen for a new run (a restart): made when first needed."""
+        """A fresh screen (made when first needed) and no input left for a new run (a restart)."""
         self.emu = None
+        self.clear_input()
 
     def resize_screen(self, cols: int, rows: int) -> None:
         self.cols, self.rows = cols, rows  # a screen made later (none yet, one failed) is this size
