@@ -319,9 +319,7 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
     removed: list[str] = []
     for name in sorted(session_ids(str(root))):
         sdir = base / name
-        if name in keep:
-            continue
-        if not _is_corpse(sdir):
+        if name in keep or not _is_corpse(sdir):
             continue
         try:
             age = now - os.stat(sdir).st_mtime
@@ -337,9 +335,7 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
 def reap(root: Path, sid: str) -> bool:
     """Remove one corpse so its id can be reused; False when it is live, unreadable or absent."""
     sdir = session_dir(root, sid)
-    if not _is_corpse(sdir):
-        return False
-    return _remove_dir(sdir)
+    return _is_corpse(sdir) and _remove_dir(sdir)
 
 
 def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
