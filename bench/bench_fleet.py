@@ -88,7 +88,7 @@ def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
 
 def run() -> list[dict[str, object]]:
     import looop
-    from looop.sessions.hostclient import stop_host
+    from looop.sessions.spawner import stop_host
 
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True

@@ -107,7 +107,7 @@ class Arms:
         kill(self.root, sid)
 
     def close(self) -> None:
-        from looop.sessions.hostclient import stop_host
+        from looop.sessions.spawner import stop_host
 
         if self.tmux:
             subprocess.run([self.tmux, "-L", self.sock, "kill-server"], capture_output=True)

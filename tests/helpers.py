@@ -24,7 +24,7 @@ from looop.core.context import Ctx
 from looop.home.anchors import holder, listening
 from looop.home.clock import Clock
 from looop.home.paths import Paths
-from looop.sessions import hostclient, hostnames
+from looop.sessions import hostnames, spawner
 from looop.spend.days import Held
 from looop.spend.report import reports_at
 from looop.spend.views import CostReport
@@ -329,13 +329,13 @@ def listens(address: str) -> bool:
 
 def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
     """The pid of the live session host of the data dir `home` (or of `key`), or None."""
-    return holder(hostnames.host_socket(hostclient._key_of(home, key), base))
+    return holder(hostnames.host_socket(spawner._key_of(home, key), base))
 
 
 def stop_hosts(base: str = "/tmp") -> int:
     """Ask every session host of the runtime dir to exit, whatever its build or home (a
     test run's end); how many answered."""
-    return sum(hostclient._stop_at(a) for a in listening(base, "host-"))
+    return sum(spawner._stop_at(a) for a in listening(base, "host-"))
 
 
 def can_mount_privately(tmp: Path) -> bool:

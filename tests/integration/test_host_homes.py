@@ -18,7 +18,7 @@ import pytest
 
 from looop.home.anchors import anchor, hold, shown
 from looop.home.where import runtime_dir
-from looop.sessions import hostclient, hostnames
+from looop.sessions import hostnames, spawner
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, list_sessions
@@ -60,7 +60,7 @@ def homes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
             if s.alive:
                 with contextlib.suppress(Exception):
                     kill(home, s.id)
-        hostclient.stop_host(RUN_BASE, str(home))
+        spawner.stop_host(RUN_BASE, str(home))
 
 
 def _supervisor(home: Path, sid: str) -> psutil.Process:
@@ -282,7 +282,7 @@ def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
         for sid in ("keep", "more"):
             with contextlib.suppress(Exception):
                 kill(other, sid)
-        hostclient.stop_host(RUN_BASE, str(other))
+        spawner.stop_host(RUN_BASE, str(other))
 
 
 def test_a_host_lives_while_its_home_has_a_live_session_then_goes(

@@ -109,13 +109,13 @@ def test_every_long_lived_process_of_a_home_shows_its_role(tmp_path: Path) -> No
 def test_a_run_under_a_titled_supervisor_still_finds_the_host_that_forked_it(
     tmp_path: Path,
 ) -> None:
-    """A start from inside a worker asks the host that forked its supervisor (hostclient), read
+    """A start from inside a worker asks the host that forked its supervisor (spawner), read
     from the supervisor's title now that its argv is gone."""
     data = tmp_path / "data"
     data.mkdir()
     out = tmp_path / "found"
     probe = (
-        f"{sys.executable} -c 'from looop.sessions.hostclient import enclosing_host as e; "
+        f"{sys.executable} -c 'from looop.sessions.spawner import enclosing_host as e; "
         f'open("{out}", "w").write(repr(e()))\''
     )
     env = clean_env(tmp_path, data)

@@ -24,9 +24,8 @@ from looop.home.anchors import shown
 from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_dir
 from looop.sandbox import boxhost
-from looop.sessions.hostclient import stop_host
 from looop.sessions.hostnames import home_key, host_socket
-from looop.sessions.spawner import spawn
+from looop.sessions.spawner import spawn, stop_host
 from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
 from tests.nonroot import nonroot as as_nonroot

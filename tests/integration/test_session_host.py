@@ -20,7 +20,7 @@ import pytest
 from looop.home.anchors import shown
 from looop.home.hashing import fnv1a_64
 from looop.home.where import runtime_dir
-from looop.sessions import hostclient, hostnames
+from looop.sessions import hostnames, spawner
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions
@@ -174,7 +174,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     import threading
 
     def start() -> None:
-        hostclient._start_host(key, 5.0, host_env, str(base), str(short))
+        spawner._start_host(key, 5.0, host_env, str(base), str(short))
 
     threads = [threading.Thread(target=start) for _ in range(4)]
     for t in threads:
@@ -195,7 +195,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     try:
         # the losers of the lock race say so and exit; one host is left serving
         assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
-        assert hostclient.stop_host(str(base), key=key)
+        assert spawner.stop_host(str(base), key=key)
         wait_until(lambda: not listens(hostnames.host_socket(key, str(base))), what="host gone")
     finally:
         for p in hosts():
@@ -206,7 +206,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
 def test_an_idle_host_exits_and_frees_its_name(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "idle" + os.urandom(4).hex()
-    hostclient._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    spawner._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     pid = host_pid(base, key=key)  # one look: each connection is a use
     assert pid is not None
     wait_until(lambda: process_ended(pid), timeout=20, what="idle host exit")
@@ -216,7 +216,7 @@ def test_an_idle_host_exits_and_frees_its_name(short: Path, env: dict[str, str])
 def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "bad" + os.urandom(4).hex()
-    hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    spawner._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     path = hostnames.host_socket(key, base)
 
     def ask(body: bytes) -> bytes:
@@ -242,10 +242,10 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
         bad_env = {"args": ["--", "true"], "cwd": "/", "env": {"A=B": "1"}}
         assert ask(json.dumps(bad_env).encode() + b"\n").startswith(b"err ")
         # still answering: a stop request gets its reply
-        assert hostclient.stop_host(base, key=key)
+        assert spawner.stop_host(base, key=key)
         assert until(lambda: not listens(path), 20)
     finally:
-        hostclient.stop_host(base, key=key)
+        spawner.stop_host(base, key=key)
 
 
 def test_a_stale_socket_file_is_no_obstacle(short: Path, env: dict[str, str]) -> None:
@@ -256,11 +256,11 @@ def test_a_stale_socket_file_is_no_obstacle(short: Path, env: dict[str, str]) ->
     path = os.path.join(hdir, f"host-{key}.sock")  # where an older build's host listened
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # bound, never listening: a crashed host's leftover
-    hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    spawner._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     try:
-        assert hostclient.stop_host(base, key=key)
+        assert spawner.stop_host(base, key=key)
     finally:
-        hostclient.stop_host(base, key=key)
+        spawner.stop_host(base, key=key)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
@@ -269,7 +269,7 @@ def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
     os.mkdir(hdir, 0o700)
     os.chown(hdir, 65534, 65534)
     with pytest.raises(SessionError, match="belongs to another user"):
-        hostclient.request(
+        spawner.host_request(
             ["--", "true"],
             cwd="/",
             env={"SECRET": "s"},
@@ -344,7 +344,7 @@ def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
     """The old host may still hold its socket for a moment after a stop: a request it never
     read is reset, and the spawn starts a new host instead of failing."""
     for i in range(6):
-        hostclient.stop_host(RUN_BASE, str(root))
+        spawner.stop_host(RUN_BASE, str(root))
         spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
         assert get_session(root, f"r{i}").alive
         kill(root, f"r{i}")

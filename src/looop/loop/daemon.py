@@ -22,8 +22,7 @@ from looop.loop.heartbeat import heartbeat_path
 from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
-from looop.sessions.hostclient import stop_host
-from looop.sessions.spawner import spawn
+from looop.sessions.spawner import spawn, stop_host
 from looop.sessions.state import SessionError, get_session, list_sessions, settle_dead
 from looop.sessions.sweep import home_sockets, request_at, sweep_home_sockets
 from looop.views.status import beat_holder, pulse_pid

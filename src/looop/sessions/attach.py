@@ -83,12 +83,6 @@ def _terminal_size(*fds: int) -> tuple[int, int]:
     return 80, 24
 
 
-def recorded_code(session: Session) -> int:
-    """A finished session's exit code: its own, 130 when killed, 137 when its owner died."""
-    code = wait_code(session)
-    return 0 if code is None else code
-
-
 class _Terminal:
     """Raw mode on a TTY stdin, restored exactly once on whatever path we leave by."""
 
@@ -152,7 +146,7 @@ def _replay_log(session: Session, out: _Out) -> int:
             out.write(chunk)
             at += len(chunk)
     out.end()
-    return recorded_code(session)
+    return wait_code(session) or 0  # its own, 130 when killed, 137 when its owner died
 
 
 def _connect(root: Path, sid: str) -> socket.socket | None:
@@ -401,7 +395,7 @@ def attach(
         return 0
     session = _settle(root, sid)
     if not session.alive:
-        return recorded_code(session)
+        return wait_code(session) or 0
     _note(f"error: lost the connection to session `{sid}`; it may still be running")
     return 1
 

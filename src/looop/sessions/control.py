@@ -144,10 +144,6 @@ class Control:
         if pending:
             await within(self.loop, pending, CLIENT_GRACE_S)
 
-    def cancel_requests(self) -> None:
-        for req in list(self.requests):
-            req.cancel()
-
     # ---- one request
     async def handle(self, conn: Conn) -> None:
         try:

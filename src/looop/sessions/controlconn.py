@@ -66,9 +66,7 @@ class Conn:
         f = self._rwait = self.loop.future()
         self.loop.add_reader(self.fd, self._readable)
         try:
-            if deadline is None:
-                await f
-            elif not await within(self.loop, f, deadline - self.loop.time()):
+            if not await within(self.loop, f, deadline and deadline - self.loop.time()):
                 raise TimeoutError
         finally:
             self._rwait = None
@@ -157,9 +155,7 @@ class Conn:
         self._dlow = 0 if everything else LOW_WATER
         f = self._dwait = self.loop.future()
         try:
-            if timeout is None:
-                await f
-            elif not await within(self.loop, f, timeout):
+            if not await within(self.loop, f, timeout):
                 raise TimeoutError
         finally:
             self._dwait = None

@@ -8,8 +8,6 @@ releases, repeats and bare modifiers never count as "something else".
 
 from __future__ import annotations
 
-import enum
-
 Key = tuple[int, bool]  # a key's character code (lower case) and whether Ctrl is held with it
 DEFAULT_KEYS: tuple[Key, ...] = ((ord("\\"), True), (ord("\\"), True))
 _CTRL_CHARS = "abcdefghijklmnopqrstuvwxyz@\\]^_"  # docker's ctrl-<value> (ctrl-[ is ESC)
@@ -25,9 +23,9 @@ _KITTY_PRESS, _KITTY_REPEAT, _KITTY_RELEASE = 1, 2, 3
 _MODIFIER_KEYS = range(57441, 57453)
 
 
-class _Kind(enum.Enum):
-    HELD = "held"  # release, repeat or bare modifier: does not break a sequence begun
-    OTHER = "other"  # anything else: releases what was withheld
+# What a token is when it is no key of ours: HELD (a release, repeat or bare modifier) breaks
+# no sequence begun; OTHER (anything else) releases what was withheld.
+_HELD, _OTHER = "held", "other"
 
 
 def parse_keys(spec: str) -> tuple[Key, ...]:
@@ -58,7 +56,7 @@ def _ctrl_only(mods: int | None) -> bool:
     return mods is not None and mods >= 1 and ((mods - 1) & ~_LOCK_BITS) == _CTRL_BIT
 
 
-def _classify_csi(params: bytes, final: int) -> Key | _Kind:
+def _classify_csi(params: bytes, final: int) -> Key | str:
     """Classify a complete CSI sequence (`params` between `ESC [` and the final byte): the
     key it presses, or what else it is."""
     text = params.decode("ascii", errors="replace")
@@ -69,20 +67,20 @@ def _classify_csi(params: bytes, final: int) -> Key | _Kind:
         mods = _int(mod_parts[0], 1)
         event = _int(mod_parts[1], _KITTY_PRESS) if len(mod_parts) > 1 else _KITTY_PRESS
         if code is None or mods is None or event is None:
-            return _Kind.OTHER
+            return _OTHER
         if code in _MODIFIER_KEYS or event in (_KITTY_REPEAT, _KITTY_RELEASE):
-            return _Kind.HELD
+            return _HELD
         if _ctrl_only(mods) or mods == 1:
             return (code, mods != 1)
-        return _Kind.OTHER
+        return _OTHER
     # xterm modifyOtherKeys: ESC [ 27 ; mods ; code ~
     code = _int(fields[2], -1) if len(fields) == 3 else None
     if final == ord("~") and fields[0] == "27" and code and _ctrl_only(_int(fields[1], 1)):
         return (code, True)
-    return _Kind.OTHER
+    return _OTHER
 
 
-def _next_token(buf: bytes, i: int, stops: bytes) -> tuple[int | None, Key | _Kind]:
+def _next_token(buf: bytes, i: int, stops: bytes) -> tuple[int | None, Key | str]:
     """End index and kind of the key starting at buf[i]; end is None when the tail is
     unfinished. `stops`: the legacy bytes of the detach keys, each a token of its own."""
     n = len(buf)
@@ -93,21 +91,21 @@ def _next_token(buf: bytes, i: int, stops: bytes) -> tuple[int | None, Key | _Ki
         j = i + 1
         while j < n and buf[j] != 0x1B and buf[j] not in stops:
             j += 1
-        return j, _Kind.OTHER
+        return j, _OTHER
     if i + 1 >= n:
-        return None, _Kind.OTHER
+        return None, _OTHER
     if buf[i + 1] != ord("["):
         # ESC + anything but `[` (Alt+key, SS3): the ESC is a key of its own for our purposes.
-        return i + 1, _Kind.OTHER
+        return i + 1, _OTHER
     j = i + 2
     while j < n:
         c = buf[j]
         if 0x40 <= c <= 0x7E:
             return j + 1, _classify_csi(buf[i + 2 : j], c)
         if not 0x20 <= c <= 0x3F or j - i >= _MAX_SEQ:
-            return j, _Kind.OTHER  # malformed or overlong: pass it through as is
+            return j, _OTHER  # malformed or overlong: pass it through as is
         j += 1
-    return None, _Kind.OTHER
+    return None, _OTHER
 
 
 class DetachFilter:
@@ -165,10 +163,10 @@ class DetachFilter:
         token = self._pending
         self._pending, self._pending_since = b"", None
         out = bytearray()
-        self._take(token, _Kind.OTHER, out)
+        self._take(token, _OTHER, out)
         return bytes(out)
 
-    def _take(self, token: bytes, kind: Key | _Kind, out: bytearray) -> bool:
+    def _take(self, token: bytes, kind: Key | str, out: bytearray) -> bool:
         if kind == self.keys[self._got] or (self._got and kind == self.keys[0]):
             if kind != self.keys[self._got]:  # a sequence broken by its own first key
                 out += self._held
@@ -179,7 +177,7 @@ class DetachFilter:
                 self._pending_since = None
                 return True
             return False
-        if self._got and kind is _Kind.HELD:
+        if self._got and kind == _HELD:
             self._held += token
             return False
         out += self._held + token

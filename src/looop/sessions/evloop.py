@@ -445,9 +445,9 @@ def sleep(loop: Loop, seconds: float) -> Future:
     return f
 
 
-def within(loop: Loop, futs: Future | Iterable[Future], seconds: float) -> Future:
-    """A future that is True once every one of `futs` is done, or False after `seconds`.
-    What it waits for is never cancelled (a shared result stays shared)."""
+def within(loop: Loop, futs: Future | Iterable[Future], seconds: float | None) -> Future:
+    """A future that is True once every one of `futs` is done, or False after `seconds` (None:
+    never). What it waits for is never cancelled (a shared result stays shared)."""
     pending = [futs] if isinstance(futs, Future) else [f for f in futs]
     out = Future(loop)
     left = [sum(1 for f in pending if not f.done())]
@@ -463,6 +463,7 @@ def within(loop: Loop, futs: Future | Iterable[Future], seconds: float) -> Futur
     for f in pending:
         if not f.done():
             f.add_done_callback(one)
-    timer = loop.call_later(seconds, out.set_result, False)
-    out.add_done_callback(lambda _f: timer.cancel())
+    if seconds is not None:
+        timer = loop.call_later(seconds, out.set_result, False)
+        out.add_done_callback(lambda _f: timer.cancel())
     return out

@@ -35,8 +35,8 @@ requests (sessions/hostdoor.py), and keeps its home's pulse (home/revive.py): it
 pidfd of the pulse's supervisor, whose exit wakes it at once.
 
 This module is the host process; each request it takes is `hostrequest`'s. Those two alone
-load the supervisor. The names both sides share are `hostnames`; the client side (`request`,
-starting and stopping a host) is `hostclient`, which this process never loads.
+load the supervisor. The names both sides share are `hostnames`; the client side (a start
+handed over, starting and stopping a host) is `spawner`, which this process never loads.
 """
 
 from __future__ import annotations
@@ -64,7 +64,6 @@ from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_socket, options
 from looop.sessions.hostrequest import serve_one
 from looop.sessions.screen import replay
-from looop.sessions.supervisorargs import Args
 from looop.sessions.sweep import sweep_all_sockets, sweep_home_sockets
 
 # A host lives while a session of its home does (the pulse's, a worker's: a start from inside
@@ -83,7 +82,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     env = {"PATH": os.defpath}
     try:
         for i in range(rounds):  # a whole short session: start, serve, child exit, finish
-            args = Args(["--id", f"r{i}", "--root", root, "--", "true"])
+            args = supervisor.Args(["--id", f"r{i}", "--root", root, "--", "true"])
             sup = supervisor.Supervisor(args, env)
             sup.subreaper = False  # the host must never adopt its supervisors' orphans
             sup.run()

@@ -3,7 +3,7 @@ key, the home's identity, its socket (an abstract name: home/anchors.py) and the
 value` parse of its command line (a supervisor's too).
 
 Only `os` and the runtime dir: the host process (host.py) imports this, never
-`hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
+`spawner`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
 every forked supervisor their pages).
 """
 
@@ -71,17 +71,10 @@ def options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             return opts, argv[i + 1 :]
         if not a.startswith("--"):
             return opts, argv[i:]
-        if "=" in a:
-            key, value = a.split("=", 1)
+        key, eq, value = a.partition("=")
+        i += 1
+        if not eq and i < len(argv) and not argv[i].startswith("--"):
+            value = argv[i]
             i += 1
-        else:
-            key = a
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            if nxt is None or nxt.startswith("--"):
-                value = ""
-                i += 1
-            else:
-                value = nxt
-                i += 2
         opts[key] = value  # an unknown one is never read
     return opts, []

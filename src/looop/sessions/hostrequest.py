@@ -26,19 +26,6 @@ REQUEST_MAX = 4 * 1024 * 1024
 KEEP_PREPARED = 256  # requests whose objects the host keeps at most (see _fork_supervisor)
 
 
-def _let_go(held: tuple[socket.socket, HostDoor | None]) -> None:
-    """In a forked child: close the host's listeners, whose names must die with the host."""
-    held[0].close()
-    if held[1] is not None:
-        held[1].close()
-
-
-def _read_request(conn: socket.socket) -> dict[str, object] | None:
-    conn.settimeout(5.0)
-    buf = read_reply(conn, REQUEST_MAX)
-    return reply_of(buf) if b"\n" in buf else None
-
-
 def serve_one(
     conn: socket.socket,
     held: tuple[socket.socket, HostDoor | None],
@@ -52,7 +39,9 @@ def serve_one(
         caller, uid = peer(conn)
         if uid != os.geteuid():
             return False
-        req = _read_request(conn)
+        conn.settimeout(5.0)
+        buf = read_reply(conn, REQUEST_MAX)
+        req = reply_of(buf) if b"\n" in buf else None
     except Exception:  # hostile bytes (deep nesting, bad UTF-8, a slow peer): drop them
         return False
     if req is None:
@@ -147,7 +136,9 @@ def _forked(
     if pid == 0:
         code = 127
         try:
-            _let_go(held)
+            held[0].close()  # the host's listeners and lock: their names die with the host
+            if held[1] is not None:
+                held[1].close()
             os.close(lock_fd)
             code = body()
         finally:
@@ -233,7 +224,7 @@ def _child(
 ) -> int:
     """In the forked intermediate: become the supervisor's parent-to-be, exactly like a
     freshly started supervisor does (new session, fork, the intermediate exits). Its title
-    names the host that forked it: a start from inside its run asks that host (hostclient)."""
+    names the host that forked it: a start from inside its run asks that host (spawner)."""
     args, cwd, env = req["args"], req["cwd"], req["env"]
     assert isinstance(args, list) and isinstance(cwd, str) and isinstance(env, dict)
     fd = conn.detach()  # the supervisor's ready fd: it writes its line and closes it
@@ -282,10 +273,9 @@ def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]]
 
 def apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
     """In the forked supervisor: what `limit_plan` found different."""
-    if plan:
-        for which, soft, hard in plan:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(which, (soft, hard))
+    for which, soft, hard in plan:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(which, (soft, hard))
     if nice is not None:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, nice)

@@ -12,37 +12,20 @@ from looop.home.sessionfiles import SessionError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# Canonical spelling first in each group; every alias maps to the same bytes.
-_GROUPS: tuple[tuple[tuple[str, ...], bytes], ...] = (
-    (("Enter", "Return", "CR"), b"\r"),
-    (("Tab",), b"\t"),
-    (("S-Tab", "BTab", "Shift-Tab"), b"\x1b[Z"),
-    (("Esc", "Escape"), b"\x1b"),
-    (("Space",), b" "),
-    (("Backspace", "BS"), b"\x7f"),
-    (("Up",), b"\x1b[A"),
-    (("Down",), b"\x1b[B"),
-    (("Right",), b"\x1b[C"),
-    (("Left",), b"\x1b[D"),
-    (("Home",), b"\x1b[H"),
-    (("End",), b"\x1b[F"),
-    (("Insert", "Ins"), b"\x1b[2~"),
-    (("Delete", "Del"), b"\x1b[3~"),
-    (("PageUp", "PgUp"), b"\x1b[5~"),
-    (("PageDown", "PgDn"), b"\x1b[6~"),
-    (("F1",), b"\x1bOP"),
-    (("F2",), b"\x1bOQ"),
-    (("F3",), b"\x1bOR"),
-    (("F4",), b"\x1bOS"),
-    (("F5",), b"\x1b[15~"),
-    (("F6",), b"\x1b[17~"),
-    (("F7",), b"\x1b[18~"),
-    (("F8",), b"\x1b[19~"),
-    (("F9",), b"\x1b[20~"),
-    (("F10",), b"\x1b[21~"),
-    (("F11",), b"\x1b[23~"),
-    (("F12",), b"\x1b[24~"),
-)
+# Canonical spelling first in each group (names split at spaces); every alias maps to the same
+# bytes.
+_GROUPS: tuple[tuple[tuple[str, ...], bytes], ...] = tuple(
+    (tuple(names.split()), seq.encode())
+    for names, seq in (
+        ("Enter Return CR", "\r"), ("Tab", "\t"), ("S-Tab BTab Shift-Tab", "\x1b[Z"),
+        ("Esc Escape", "\x1b"), ("Space", " "), ("Backspace BS", "\x7f"),
+        ("Up", "\x1b[A"), ("Down", "\x1b[B"), ("Right", "\x1b[C"), ("Left", "\x1b[D"),
+        ("Home", "\x1b[H"), ("End", "\x1b[F"), ("Insert Ins", "\x1b[2~"), ("Delete Del", "\x1b[3~"),
+        ("PageUp PgUp", "\x1b[5~"), ("PageDown PgDn", "\x1b[6~"),
+        *((f"F{i}", f"\x1bO{c}") for i, c in enumerate("PQRS", 1)),
+        *((f"F{i}", f"\x1b[{n}~") for i, n in enumerate((15, 17, 18, 19, 20, 21, 23, 24), 5)),
+    )
+)  # fmt: skip
 
 _FIXED: dict[str, bytes] = {name.lower(): seq for names, seq in _GROUPS for name in names}
 

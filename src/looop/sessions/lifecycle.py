@@ -232,7 +232,6 @@ class Lifecycle:
         if await within(self.loop, self.stopping.wait(), delay):
             await self.finish(child)
             return
-        self.pump.clear_input()
         self.pump.new_screen()
         try:
             new = self.spawn()
@@ -389,8 +388,7 @@ class Lifecycle:
                 await self.drain(old, 0.2, 1.0)
                 self.close_child_fds(old)
                 confirmed = await self.sweep() == 0 and confirmed
-                self.pump.clear_input()
-                self.pump.new_screen()  # a fresh screen for the new run
+                self.pump.new_screen()  # a fresh screen for the new run, no input left
                 self.child = None
                 try:
                     new = self.spawn()

@@ -2,7 +2,10 @@
 
 `HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
 window size, the PTY reader on the loop). The lifecycle makes no OS call but through it, so
-a unit test drives the state machine with a fake one and no PTY at all.
+a unit test drives the state machine with a fake one and no PTY at all. Beside it, what the
+supervisor judges a run by from outside: the watchdog's heartbeat (`HeartWatch`, a file the
+run rewrites with the seconds until its next sign) and the memory its process trees hold where
+no cgroup bounds them (`resident`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import termios
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from looop.core import cgroup, limits
+from looop.core import cgroup, limits, procs
 from looop.core.procs import children
 
 if TYPE_CHECKING:
@@ -146,15 +149,6 @@ class HostOS:
             return True
         g = self.group
         return g is not None and limits.hits(g, controller) > self.before[controller]
-
-    def clear_leftovers(self) -> None:
-        """Kill what a dead run of the same session left in its group (the lock is ours)."""
-        if self.group is not None and self.group.existed and self.group.pids():
-            self.group.kill()
-
-    def contain_end(self) -> None:
-        if self.group is not None:
-            self.group.remove()
 
     def contained(self, spare: set[int]) -> list[int]:
         """The processes still alive that a run started (but those in `spare`)."""
@@ -367,3 +361,80 @@ class PtyReader:
             self.reading = False
             self.loop.remove_reader(self.master)
         return True
+
+
+MAX_PROMISE_S = 7 * 86400.0
+SIGN_BYTES = 128  # a heartbeat's text is one short line
+
+
+class HeartWatch:
+    """Judges one session's runs: `begin` at each run's start, `late` on every check."""
+
+    def __init__(self, path: str, grace: float, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.grace = grace
+        self.clock = clock
+        self.sign: bytes | None = None  # the text last seen
+        self.seen_at = clock()  # when it last changed (or the run began)
+        self.promise = 0.0  # seconds the run said its next sign may take
+
+    def read(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(SIGN_BYTES)
+        except OSError:
+            return None  # not there (yet, or its dir was wiped): no sign, no harm
+
+    def begin(self) -> None:
+        """A new run: the run before's last sign is not this one's; it owes its first soon."""
+        self.sign, self.seen_at, self.promise = self.read(), self.clock(), 0.0
+
+    def late(self) -> float | None:
+        """Seconds since the last sign of life, when past its promise plus the grace."""
+        now = self.clock()
+        sign = self.read()
+        if sign is not None and sign != self.sign:
+            self.sign, self.seen_at = sign, now
+            self.promise = _promise(sign)
+        quiet = now - self.seen_at
+        return quiet if quiet > self.promise + self.grace else None
+
+    def next_look(self, floor: float) -> float:
+        """Seconds until the run can first be late (its promise plus the grace, from when its
+        sign was last seen), so the watchdog sleeps until then instead of polling; never
+        past one grace (a new run is judged from about its start), never under `floor`."""
+        due = self.seen_at + self.promise + self.grace - self.clock()
+        return max(floor, min(due, max(self.grace, floor)))
+
+
+def _promise(sign: bytes) -> float:
+    """The first word of the sign: seconds until the next (0 when unreadable)."""
+    word = sign.split(None, 1)[0] if sign.strip() else b"0"
+    try:
+        value = float(word)
+    except ValueError:
+        return 0.0
+    if value != value:  # NaN
+        return 0.0
+    return max(0.0, min(value, MAX_PROMISE_S))
+
+
+MEMORY_CHECK_S = 2.0  # an idle fleet wakes seldom: one short walk of each run's tree
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident(roots: list[int]) -> int:
+    """Bytes resident in every process of the trees under `roots` (each counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for root in roots:
+        for pid in procs.tree(root):
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    total += int(f.read().split()[1]) * _PAGE
+            except (OSError, ValueError, IndexError):
+                continue
+    return total

@@ -331,19 +331,17 @@ class Pump:
         self.emu = None
 
     def new_screen(self) -> None:
-        """A fresh screen for a new run (a restart): made when first needed."""
+        """A fresh screen (made when first needed) and no input left for a new run (a restart)."""
         self.emu = None
+        self.clear_input()
 
     def resize_screen(self, cols: int, rows: int) -> None:
-        if self.emu is None:  # nothing drawn yet: the next screen is made at the new size
-            self.cols, self.rows = cols, rows
-            return
-        try:
-            self.emu.resize(cols, rows)
-        except Exception:
-            self.cols, self.rows = cols, rows
-            self.screen_failed()
-        self.cols, self.rows = cols, rows
+        self.cols, self.rows = cols, rows  # a screen made later (none yet, one failed) is this size
+        if self.emu is not None:
+            try:
+                self.emu.resize(cols, rows)
+            except Exception:
+                self.screen_failed()
 
     def render(self, fmt: str, trim: bool) -> dict[str, Any]:
         try:

@@ -148,11 +148,8 @@ def carried_modes(dropped: bytes | bytearray | memoryview) -> tuple[int | None, 
     return alt, hidden
 
 
-def _cut_point(data: bytes | bytearray, keep: int) -> int:
-    """Where to start replaying so that about `keep` bytes remain, preferably at a line start."""
-    if len(data) <= keep:
-        return 0
-    cut = len(data) - keep
+def _line_start(data: bytes, cut: int) -> int:
+    """Where to cut `data` at `cut` or a little after: the start of a line if one is near."""
     nl = data.find(b"\n", cut, cut + 4096)
     return nl + 1 if nl >= 0 else cut
 
@@ -199,8 +196,7 @@ class Emulator:
         cut = self.head + self.pending_bytes - keep
         if cut <= self.head:
             return
-        nl = first.find(b"\n", cut, cut + 4096)
-        at = nl + 1 if nl >= 0 else cut
+        at = _line_start(first, cut)
         self._dropped(first, self.head, at)
         self.pending_bytes -= at - self.head
         self.head = at
@@ -283,7 +279,7 @@ def replay(data: bytes, cols: int, rows: int) -> Screen:
     """A fresh screen fed with (the tail of) a transcript: the dead-session screenshot."""
     screen = Screen(cols, rows)
     if len(data) > REPLAY_MAX:
-        at = _cut_point(data, REPLAY_MAX)
+        at = _line_start(data, len(data) - REPLAY_MAX)
         screen.reset(*carried_modes(memoryview(data)[:at]))
         data = data[at:]
     screen.feed(data)

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from looop.core import cgroup
 from looop.home import store
@@ -78,16 +78,6 @@ def socket_path(root: Path, sid: str) -> Path:
 
 
 # -- meta / status / note -----------------------------------------------------------------
-
-
-def write_status(sdir: Path, status: dict[str, Any]) -> None:
-    store.write_json(sdir / STATUS, status)
-
-
-def log_size(sdir: Path) -> int:
-    """Logical: every byte this run's log holds, the rotated files' too (logfiles.py)."""
-    got = stat_log(sdir)
-    return 0 if got is None else got[0]
 
 
 # -- the Session view ---------------------------------------------------------------------
@@ -154,7 +144,7 @@ def load_session(sdir: Path) -> Session | None:
         child_pid=int_or_none(status.get("child_pid")),
         cols=int_or_none(status.get("cols")) or 80,
         rows=int_or_none(status.get("rows")) or 24,
-        output_bytes=log_size(sdir),
+        output_bytes=(stat_log(sdir) or (0,))[0],  # every byte of this run's log, rotated too
         dir=sdir,
         supervisor_pid=int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
@@ -227,7 +217,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         if survivors is not None:
             status["survivors"] = survivors
         try:
-            write_status(sdir, status)
+            store.write_json(sdir / STATUS, status)
         except OSError:
             return False  # a read-only data dir: readers still call it dead from the lock
         return True
@@ -329,9 +319,7 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
     removed: list[str] = []
     for name in sorted(session_ids(str(root))):
         sdir = base / name
-        if name in keep:
-            continue
-        if not _is_corpse(sdir):
+        if name in keep or not _is_corpse(sdir):
             continue
         try:
             age = now - os.stat(sdir).st_mtime
@@ -347,9 +335,7 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
 def reap(root: Path, sid: str) -> bool:
     """Remove one corpse so its id can be reused; False when it is live, unreadable or absent."""
     sdir = session_dir(root, sid)
-    if not _is_corpse(sdir):
-        return False
-    return _remove_dir(sdir)
+    return _is_corpse(sdir) and _remove_dir(sdir)
 
 
 def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:

@@ -5,14 +5,9 @@ once more (so it is never a session leader and the spawner never keeps a zombie)
 session lock for life, runs CMD on a fresh PTY and serves the control socket, all on one
 thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
 memory is the pages it touches, so it touches little; only a burst of output starts one
-short-lived thread, the pump's log writer). This module is the wiring and the
-entry point, with the keeper; the parts live next to it: `supervisorargs.py` (its argv),
-`runwatch.py` (the watchdog's heartbeat, the memory sample where no cgroup bounds it),
-`states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
-`lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is a `Child`),
-`pump.py` (output to log/backlog/screen/clients, input; the burst's log writer),
-`control.py` (the socket's requests) and `oscalls.py` (the OS calls and the PTY's reader,
-so the state machine is testable without a PTY).
+short-lived thread, the pump's log writer). This module is the wiring, its argv (`Args`: the
+contract between the spawner, the session host and a supervisor), the entry point and the
+keeper; the parts live next to it (states, lifecycle, pump, control, oscalls).
 This is the only module that reads the real environment and clock. Everything it may need
 later (the screen and avt, base64 for raw input) is imported with it (package files may be
 replaced while a long session runs): once, in the session host, whose forks share it.
@@ -45,15 +40,15 @@ from looop.home.sessionfiles import (
 )
 from looop.home.stamps import utc_stamp_ms
 from looop.home.where import runtime_base
-from looop.sessions.control import Control, SocketWatch
+from looop.sessions import oscalls
+from looop.sessions.control import MAX_SIZE, Control, SocketWatch
 from looop.sessions.evloop import Loop, log, log_failure
 from looop.sessions.hostdoor import SoleDoor
+from looop.sessions.hostnames import options
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.oscalls import HostOS, alive_not_looop, set_subreaper
 from looop.sessions.pump import Pump
-from looop.sessions.runwatch import MEMORY_CHECK_S, HeartWatch, resident
 from looop.sessions.states import SessionState, StatusBook
-from looop.sessions.supervisorargs import Args
 
 IDLE_CHECK_S = 0.5
 
@@ -75,10 +70,39 @@ def say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def _pid_start() -> int | None:
-    """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
-    fields = stat_fields(os.getpid())
-    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+class Args:
+    """What the command line says (a plain class: no dataclass machinery at start). A
+    tolerant parse: unknown `--flag value` pairs are skipped (forward compatibility)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        opts, self.cmd = options(argv)
+        num = {k: int(v) for k, v in opts.items() if v.isdecimal()}
+        ms = {k: v / 1000.0 for k, v in num.items() if v > 0}  # the `-ms` ones: 0 is none
+        self.sid, self.root = opts.get("--id", ""), opts.get("--root", "")
+        c, _, r = opts.get("--size", "").lower().partition("x")
+        sized = c.isdecimal() and r.isdecimal() and int(c) > 0 and int(r) > 0
+        self.cols, self.rows = (min(int(c), MAX_SIZE), min(int(r), MAX_SIZE)) if sized else (80, 24)
+        self.timeout_s, self.idle_timeout_s = ms.get("--timeout-ms"), ms.get("--idle-timeout-ms")
+        self.ready_fd = num.get("--ready-fd")
+        self.end_note = opts.get("--end-note") or None  # the child's end note (Lifecycle)
+        self.box_tty = opts.get("--box-tty") == "1"  # the child takes the PTY in its box (ctty)
+        # output.log rotates at this size into at most this many files; below the floor a
+        # rotation per batch would cost the pump: raised to it
+        self.log_max = max(logfiles.MIN_BYTES, num.get("--log-max-bytes", logfiles.MAX_BYTES))
+        self.log_files = max(logfiles.MIN_FILES, num.get("--log-max-files", logfiles.MAX_FILES))
+        first = ms.get("--restart-ms")  # on failure: (first delay, cap)
+        self.restart = None if first is None else (first, max(first, ms.get("--restart-max-ms", 0)))
+        self.final_exit = num.get("--final-exit")  # the exit code that is never restarted
+        # the child rewrites it: seconds until the next, then its own words; the grace past
+        # that promise before a restart
+        watched, grace = opts.get("--watchdog-file", ""), ms.get("--watchdog-ms")
+        watching = grace is not None and watched.startswith("/")
+        self.watchdog_file, self.watchdog_s = (watched, grace) if watching else ("", None)
+        self.max_pids = num.get("--max-pids", 0)  # the run's bounds (core/limits), 0: none
+        self.max_memory = num.get("--max-memory-bytes", 0)  # bytes
+        self.restarts = num.get("--restarts", 0)  # counted before this supervisor (a lost one's)
+        cause = "".join(c for c in opts.get("--last-cause", "") if c.isprintable())
+        self.last_cause = cause[:300] or None  # … and why the last of them happened
 
 
 # -- the supervisor ----------------------------------------------------------------------
@@ -104,7 +128,7 @@ class Supervisor:
         self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
         self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
         self.locked = False
-        self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
+        self.watch: oscalls.HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
         self.sock_watch: SocketWatch | None = None
         self.watched: Child | None = None  # the run it judges
         self.door: SoleDoor | None = None  # its worker's door, started without the host
@@ -144,12 +168,13 @@ class Supervisor:
         return False
 
     def write_meta(self) -> None:
+        st = stat_fields(os.getpid())  # the start time (boot ticks) with the pid: no reuse
         meta = {
             "v": 1,
             "id": self.sid,
             "cmd": self.argv,
             "supervisor_pid": os.getpid(),
-            "pid_start": _pid_start(),
+            "pid_start": int(st[19]) if st is not None and len(st) > 19 else None,
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
             "contain": self.contain,
@@ -186,11 +211,11 @@ class Supervisor:
             return
         child = life.child
         run = [] if child is None or child.done or host.memory_hit else [child.pid]
-        if run and resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
+        if run and oscalls.resident(sorted({*run, *host.contained(set())})) > host.memory_watch:
             host.memory_hit = True  # its status names the bound (HostOS.name_bound)
             life.task(life.auto_kill(f"hit its memory limit ({host.memory_watch >> 20} MiB)"))
             return
-        life.loop.call_later(MEMORY_CHECK_S, self.memory_check)
+        life.loop.call_later(oscalls.MEMORY_CHECK_S, self.memory_check)
 
     def watchdog_check(self) -> None:
         """Restart a run whose heartbeat is older than its own promise plus the grace."""
@@ -219,13 +244,15 @@ class Supervisor:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
         if self.args.watchdog_s is not None:
             # CLOCK_MONOTONIC stops while the machine sleeps: a resume is no silence
-            self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
+            self.watch = oscalls.HeartWatch(
+                self.args.watchdog_file, self.args.watchdog_s, time.monotonic
+            )
             self.watchdog_check()
         if self.control is not None:  # woken by the name's removal, never a poll
             self.sock_watch = SocketWatch(loop, self.control, self.serving)
             self.sock_watch.start()
         if self.host_os.memory_watch > 0:  # where no cgroup holds its memory bound
-            loop.call_later(MEMORY_CHECK_S, self.memory_check)
+            loop.call_later(oscalls.MEMORY_CHECK_S, self.memory_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
@@ -269,7 +296,8 @@ class Supervisor:
         await life.done.wait()
         control.close_server()
         control.unlink_socket()
-        control.cancel_requests()
+        for req in list(control.requests):
+            req.cancel()
         return 0
 
     def run(self) -> int:
@@ -288,7 +316,9 @@ class Supervisor:
         log_fd = -1
         loop = Loop()
         try:
-            self.host_os.clear_leftovers()  # the lock is ours: a dead run's are leftovers
+            group = self.host_os.group  # the lock is ours: what a dead run left is a leftover
+            if group is not None and group.existed and group.pids():
+                group.kill()
             self.write_meta()
             self.book.save()
             self.log_dir = logfiles.prepare(self.sdir)
@@ -317,8 +347,8 @@ class Supervisor:
                 self.pump.close_log()  # it may have closed it already (a failed write)
             elif log_fd >= 0:
                 os.close(log_fd)
-            if self.locked:  # else the group is a live session's of the same id
-                self.host_os.contain_end()
+            if self.locked and self.host_os.group is not None:  # else a live session's group
+                self.host_os.group.remove()
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 

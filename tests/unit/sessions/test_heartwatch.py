@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.sessions.runwatch import HeartWatch
+from looop.sessions.oscalls import HeartWatch
 
 
 class Ticks:

@@ -15,7 +15,7 @@ from looop.home import logfiles
 from looop.sessions import evloop as ev
 from looop.sessions import pump as pump_mod
 from looop.sessions.pump import Pump
-from looop.sessions.supervisorargs import Args
+from looop.sessions.supervisor import Args
 
 pytestmark = pytest.mark.timeout(30)
 CAP = 64 * 1024

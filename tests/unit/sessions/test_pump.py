@@ -217,14 +217,14 @@ def test_the_supervisor_loads_no_asyncio_threading_or_subprocess() -> None:
 @pytest.mark.process
 def test_the_session_host_and_a_failure_report_load_no_subprocess_pathlib_or_traceback() -> None:
     """The session host imports the names it shares with its clients (hostnames), never
-    hostclient, which starts processes; a supervisor's failure is printed by the interpreter's
+    spawner, which starts processes; a supervisor's failure is printed by the interpreter's
     C printer, so `traceback` never loads in one."""
     code = (
         "import sys, looop.sessions.host\n"
         "from looop.sessions.evloop import log_failure\n"
         "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log_failure('boom')\n"
         "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', 'threading', "
-        "'looop.sessions.hostclient') if m in sys.modules))"
+        "'looop.sessions.spawner') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=20

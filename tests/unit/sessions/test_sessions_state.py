@@ -265,8 +265,8 @@ def test_status_reads_are_never_torn(root: Path, held: list[int]) -> None:
         n = 0
         while not stop.is_set():
             n += 1
-            state.write_status(
-                sdir,
+            write_json(
+                sdir / state.STATUS,
                 {
                     "v": 1,
                     "state": "running",
@@ -350,7 +350,7 @@ def test_expect_on_a_finished_log(root: Path) -> None:
 
 
 def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
-    from looop.sessions.supervisorargs import Args
+    from looop.sessions.supervisor import Args
 
     a = Args(
         [

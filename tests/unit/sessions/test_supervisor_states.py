@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from looop.home import store
 from looop.sessions import evloop as ev
 from looop.sessions import protocol as proto
 from looop.sessions.lifecycle import Child, Lifecycle, OpError
 from looop.sessions.pump import Pump
-from looop.sessions.state import STATES, load_session, write_status
+from looop.sessions.state import STATES, STATUS, load_session
 from looop.sessions.states import IllegalTransition, SessionState, StatusBook
 
 pytestmark = pytest.mark.timeout(20)
@@ -220,7 +221,9 @@ def test_status_file_keeps_its_format(tmp_path: Path) -> None:
     sdir = tmp_path / "sessions" / "w1"
     sdir.mkdir(parents=True)
     (sdir / "meta.json").write_text(json.dumps({"v": 1, "id": "w1", "cmd": ["sh"]}))
-    book = StatusBook(lambda st: write_status(sdir, st), lambda: "2026-01-01T00:00:00.000Z", 80, 24)
+    book = StatusBook(
+        lambda st: store.write_json(sdir / STATUS, st), lambda: "2026-01-01T00:00:00.000Z", 80, 24
+    )
     book.change_state(S.RUNNING, child_pid=42)
     book.change_state(S.EXITED, child_pid=None, exit_code=3)
     raw = json.loads((sdir / "status.json").read_text())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from looop.core.procstat import is_web
-from looop.sessions.hostclient import _titled_host
+from looop.sessions.spawner import _titled_host
 
 pytestmark = pytest.mark.unit
 
