@@ -129,13 +129,9 @@ def _far_row(
     now = clock.now()
     # the host's answer is outside input: a number past any real one reads as unknown.
     # How long it has been quiet is the host's measure on its own monotonic clock, an
-    # age taken from our now: never its wall clock against ours (an older satellite
-    # sends only its output.log's time; that stands, but judges no one stuck).
+    # age taken from our now: never its wall clock against ours.
     quiet = untrusted.age(row.get("quiet_s"))
-    if quiet is not None:
-        last: float | None = now - quiet
-    else:
-        last = untrusted.moment(row.get("last_output_unix"), now)
+    last = now - quiet if quiet is not None else None
     alive = row.get("alive") is True
     said = untrusted.words(row.get("state")) or "unknown"
     r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)

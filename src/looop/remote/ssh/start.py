@@ -56,9 +56,7 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
     if op == "spawn":
         sid = worker_id(req)
         s, trees = spawn(ctx, root, sid, req, root / RELAY)
-        shown = asdict(trees[0]) if trees else None  # what a home before "trees" reads
-        row = worker_row(root, s, ctx.clock)
-        return {"row": row, "tree": shown, "trees": [asdict(t) for t in trees]}
+        return {"row": worker_row(root, s, ctx.clock), "trees": [asdict(t) for t in trees]}
     if op == "verify":
         return hostverify.verify(ctx, req)
     if op == "diff":
