@@ -36,6 +36,7 @@ SIZE_ANNOTATION = "looop.dev/size"
 DATA_DIR = "/looop"  # the pod's own data dir: sessions/<id>/output.log lives here
 PROMPTS_DIR = "/looop/prompts"  # the brief, mounted from the ConfigMap
 WORKSPACE = "/workspace"
+PULL_POLICY = "IfNotPresent"
 POD_UID = 1000  # the image's user (deploy/Dockerfile); numeric so runAsNonRoot can check it
 
 MAX_BRIEF = 512 * 1024  # bytes; a ConfigMap holds at most 1 MiB, and a brief is prose
@@ -116,7 +117,6 @@ class WorkerShape:
         ttl_s: int = 3600,
         secret_env: str | None = None,
         with_contract: bool = True,
-        pull_policy: str = "IfNotPresent",
         bounds: Mapping[str, int] | None = None,
         template: Mapping[str, Any] | None = None,
         git_secret: str | None = None,
@@ -142,7 +142,6 @@ class WorkerShape:
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
         self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
-        self.pull_policy = _check_pull_policy(pull_policy)
         self.bounds = bounds_checked(bounds or {})
         self.template = check_template(template) if template is not None else None
 
@@ -153,10 +152,6 @@ class WorkerShape:
     @property
     def workdir(self) -> str:  # where it starts: its checkout, the folder of several, or home
         return WORKSPACE if self.repo is None else CHECKOUTS_DIR if self.checkouts else REPO_DIR
-
-    @property
-    def brief_path(self) -> str:
-        return f"{PROMPTS_DIR}/{self.sid}.md"
 
 
 def check_sid(sid: str) -> str:
@@ -173,14 +168,6 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     if not (10 <= cols <= 1000 and 2 <= rows <= 500):
         raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
     return cols, rows
-
-
-def _check_pull_policy(policy: str) -> str:
-    if policy not in ("Always", "IfNotPresent", "Never"):
-        raise ManifestError(
-            f"image pull policy '{shown(policy)}' must be Always, IfNotPresent or Never"
-        )
-    return policy
 
 
 def _check_argv(argv: Sequence[str]) -> list[str]:
@@ -236,10 +223,6 @@ def labels(shape: WorkerShape) -> dict[str, str]:
 def selector(sid: str, home: str) -> str:
     """The label selector for one worker's Job and pod of one home."""
     return f"{MANAGED_BY}=looop,{WORKER_LABEL}={worker_key(sid)},{HOME_LABEL}={home_key(home)}"
-
-
-def home_selector(home: str) -> str:
-    return f"{MANAGED_BY}=looop,{HOME_LABEL}={home_key(home)}"
 
 
 def contract_secret_name(shape: WorkerShape) -> str:
@@ -338,7 +321,7 @@ def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, An
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": shape.image,
-        "imagePullPolicy": shape.pull_policy,
+        "imagePullPolicy": PULL_POLICY,
         "command": ["looop", "pod", "run", "--id", shape.sid, "--size", size, "--", *shape.argv],
         "workingDir": shape.workdir,
         "env": _job_env(shape),
@@ -392,7 +375,7 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     """The init containers that clone the repo (several: each side by side) first."""
     step = {
         "image": shape.image,
-        "imagePullPolicy": shape.pull_policy,
+        "imagePullPolicy": PULL_POLICY,
         "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *git_env(shape.git_secret)],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
