@@ -70,7 +70,10 @@ def _rows(
         listing = answers.get(host)
         got = listing.get(wid) if listing is not None else None
         if listing is not None and (got is None or not got.get("alive")):
-            reg.mark_over(data, wid, (got or {}).get("exit_code"), _how_ended(got))
+            # still said running or starting once over: its supervisor died there (killed)
+            said = (got or {}).get("state")
+            ended = "killed" if said in ("killed", "running", "starting", "dead") else "exited"
+            reg.mark_over(data, wid, (got or {}).get("exit_code"), ended)
             keep_limit(data, wid, got)
         if got is None and not rec.get("over") and host in answers and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
@@ -161,13 +164,6 @@ def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
     if limit in LIMIT_HEALTH:
         r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
     return r
-
-
-def _how_ended(row: dict[str, Any] | None) -> str:
-    """How an ended worker ended, from its host's row: exited or killed as it says; still
-    said running or starting once over, its supervisor died there (killed, as at home)."""
-    said = (row or {}).get("state")
-    return "killed" if said in ("killed", "running", "starting", "dead") else "exited"
 
 
 def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
