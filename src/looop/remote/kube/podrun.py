@@ -20,6 +20,7 @@ from typing import BinaryIO
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.logfiles import open_view
+from looop.remote.shim import script
 from looop.sessions import client
 from looop.sessions.state import SessionError, get_session, wait_code
 from looop.workers.treerecord import Tree, git_in, load, save
@@ -28,20 +29,12 @@ READ_CHUNK = 256 * 1024
 
 
 def contract_shim(root: Path, looop: str) -> Path:
-    """`$LOOOP_BIN` inside the pod (remote/kube/shim.py): the contract verbs go home to
+    """`$LOOOP_BIN` inside the pod (remote/shim.py): the contract verbs go home to
     the web API when the pod has a way home (LOOOP_HOME_URL, LOOOP_HOME_TOKEN), the session's
     own verbs (flag, kill …) run on the pod's looop."""
-
-    text = (
-        f"#!{sys.executable}\n"
-        "# looop: the worker contract inside a Kubernetes pod (written by `looop pod run`)\n"
-        "import sys\n"
-        "from looop.remote.kube.shim import main\n"
-        f"raise SystemExit(main(sys.argv[1:], {looop!r}))\n"
-    )
     path = root / "bin" / "looop"
     path.parent.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, text, 0o755)
+    store.atomic_write(path, script(sys.executable, looop), 0o755)
     return path
 
 

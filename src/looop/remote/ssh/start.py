@@ -20,10 +20,10 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
+from looop.remote.shim import script
 from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
-from looop.remote.ssh.shim import script
 from looop.sandbox import worker as sbx
 from looop.sessions import client
 from looop.sessions.state import Session, SessionError, get_session, reap
