@@ -50,6 +50,7 @@ MAX_TTL_S = 7 * 86400
 # and the variable an "env" CLI gets looop's worker MCP server in (mcpwire.py)
 PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", *(p.mcp_env for p in RUNNERS if p.mcp_env))
 
+QUANTITY = "a Kubernetes quantity (e.g. 500m, 2Gi)"
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -72,20 +73,11 @@ def job_name(sid: str) -> str:
     return f"looop-{slug}-{worker_key(sid)}" if slug else f"looop-{worker_key(sid)}"
 
 
-def check_quantity(key: str, value: str) -> str:
-    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
-        raise ManifestError(
-            f"resource {key} '{shown(str(value))}' is not a Kubernetes quantity (e.g. 500m, 2Gi)"
-        )
+def _spelled(value: str, pattern: re.Pattern[str], what: str, is_not: str) -> str:
+    """`value` when `pattern` spells it whole; else one line: `what 'value' is not is_not`."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ManifestError(f"{what} '{shown(str(value))}' is not {is_not}")
     return value
-
-
-def check_image(image: str) -> str:
-    if not isinstance(image, str) or not _IMAGE.fullmatch(image):
-        raise ManifestError(
-            f"image '{shown(str(image))}' is not an image reference (registry/name:tag)"
-        )
-    return image
 
 
 def check_seconds(what: str, n: int, least: int, most: int) -> int:
@@ -123,7 +115,7 @@ class WorkerShape:
     ) -> None:
         self.sid = check_sid(sid)
         self.argv = _check_argv(argv)
-        self.image = check_image(image)
+        self.image = _spelled(image, _IMAGE, "image", "an image reference (registry/name:tag)")
         self.home = home_key(home)
         self.brief = _check_brief(brief) if brief is not None else None
         self.env = _check_env(env or {})
@@ -135,8 +127,10 @@ class WorkerShape:
         if branch is not None and repo is None:
             raise ManifestError(f"worker {sid}: a branch needs a repo")
         self.branch = check_branch(branch) if branch is not None else None
-        self.cpu = check_quantity("cpu", cpu) if cpu is not None else None
-        self.memory = check_quantity("memory", memory) if memory is not None else None
+        self.cpu = _spelled(cpu, _QUANTITY, "resource cpu", QUANTITY) if cpu is not None else None
+        self.memory = (
+            None if memory is None else _spelled(memory, _QUANTITY, "resource memory", QUANTITY)
+        )
         self.deadline_s = check_seconds("deadline", deadline_s, MIN_DEADLINE_S, MAX_DEADLINE_S)
         self.ttl_s = check_seconds("ttl", ttl_s, 0, MAX_TTL_S)
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
