@@ -11,6 +11,7 @@ the session's `wait` code, which the cluster keeps as the container's exitCode.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -36,17 +37,6 @@ def contract_shim(root: Path, looop: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, script(sys.executable, looop), 0o755)
     return path
-
-
-def reap_orphans() -> None:
-    """As PID 1 a container's init collects every orphan; elsewhere only our children."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def run(
@@ -83,15 +73,16 @@ def run(
         over = not get_session(root, sid).alive
         got = _copy(session.dir, offset, out)
         offset += got
-        reap_orphans()
+        # as PID 1 a container's init collects every orphan; elsewhere only our children
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] != 0:
+                pass
         if over and got == 0:
             break
         if stopping() and not killed:
             killed = True
-            try:
+            with contextlib.suppress(SessionError):  # it ended meanwhile
                 client.kill(root, sid)
-            except SessionError:
-                pass  # it ended meanwhile
         if got == 0:
             pause(0.05)
     code = wait_code(get_session(root, sid))
