@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from looop.remote.callhome import PENDING
+from looop.remote.shim import _dropped
 from looop.remote.ssh import boxed
-from looop.remote.ssh.shim import _dropped
 from tests.helpers import stop_serving
 
 pytestmark = [

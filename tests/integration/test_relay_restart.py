@@ -1,5 +1,5 @@
 """The SSH relay's home end without SSH: a real `looop host relay` process on a unix socket and
-a remote worker's `looop` shim (remote/ssh/shim.py) talking to it, as the SSH master's
+a remote worker's `looop` shim (remote/shim.py) talking to it, as the SSH master's
 forward would carry it. Its refusals keep their words; an ask in flight survives the relay
 killed and started again, asked once and answered once. (tests/hosts/ runs the same over
 real SSH.)"""
@@ -25,7 +25,7 @@ from looop.remote.ssh import link
 from tests.helpers import clean_env
 
 LOOOP = str(Path(sys.executable).with_name("looop"))
-SHIM = "import sys\nfrom looop.remote.ssh.shim import main\nraise SystemExit(main(sys.argv[1:]))"
+SHIM = "import sys\nfrom looop.remote.shim import main\nraise SystemExit(main(sys.argv[1:]))"
 
 
 class Relay:

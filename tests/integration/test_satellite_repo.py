@@ -102,7 +102,7 @@ def test_a_path_repo_gets_a_worktree_and_its_note(env: dict[str, str], tmp_path:
     repo = _repo(tmp_path / "app")
     line = "sh -c 'pwd; git branch --show-current; echo \"R=$LOOOP_REPORTS_DIR\"'"
     got = _spawn(env, "p1", line, repo=str(repo), branch="b1")
-    tree = got["tree"]
+    tree = got["trees"][0]
     assert isinstance(tree, dict) and tree["branch"] == "b1" and tree["repo"] == str(repo)
     text = _log(env, "p1")
     assert tree["path"] in text and "b1" in text, text
@@ -121,7 +121,7 @@ def test_a_url_is_cloned_and_a_clone_with_unpushed_commits_is_kept(
     env: dict[str, str], url: str
 ) -> None:
     got = _spawn(env, "c1", "sh -c 'git branch --show-current; git log -1 --format=%s'", repo=url)
-    tree = got["tree"]
+    tree = got["trees"][0]
     assert isinstance(tree, dict) and tree["origin"] == url and tree["branch"] == "looop/c1"
     assert _log(env, "c1").split() == ["looop/c1", "first"]
     where = str(tree["path"])
@@ -131,7 +131,7 @@ def test_a_url_is_cloned_and_a_clone_with_unpushed_commits_is_kept(
     assert (Path(where) / ".git").is_dir()  # nothing removed
     subprocess.run([*GIT, "-C", where, "push", "-q", "origin", "looop/c1"], check=True)
     fresh = _spawn(env, "c1", "sh -c 'git log -1 --format=%s'", repo=url)  # pushed: replaced
-    assert "tree" in fresh and "mine" in _log(env, "c1")  # the remote's branch, tracked again
+    assert "trees" in fresh and "mine" in _log(env, "c1")  # the remote's branch, tracked again
 
 
 @pytest.mark.timeout(120)

@@ -78,7 +78,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
     ("looop.home.errors", "by name: ?"),  # a missing extra is one line
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
-    ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
+    ("looop.remote.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # termios: an attach only
     ("looop.sessions.pump", "threading"),  # a burst's: in the host, ~200 kB a fork
     ("looop.workers.backend", "looop.workers.review"),  # git, the review: a diff or review only
@@ -130,9 +130,7 @@ INDEPENDENT_DEBT: set[tuple[str, str]] = set()
 # Packages that are one module split into files for size: their files share private names.
 PRIVATE_WITHIN: set[str] = {"looop.act.shellguard"}
 # (importer, defining module) that still import a private name from another module today.
-PRIVATE_DEBT: set[tuple[str, str]] = {
-    ("looop.remote.ssh.boxed", "looop.remote.ssh.shim"),
-}
+PRIVATE_DEBT: set[tuple[str, str]] = set()
 
 # Circles among modules closed only by function-level imports today (at load time: none).
 CIRCLES_DEBT: set[frozenset[str]] = set()  # none left: a new circle is broken, not listed

@@ -1,6 +1,6 @@
 """The worker side of the contract away from home: one request (a verb, its arguments and a
 key chosen once) sent home again and again until the home answers, whatever carries it (the
-SSH relay's unix socket, remote/ssh/shim.py; the web API over HTTPS, remote/kube/shim.py).
+SSH relay's unix socket or a drop box, remote/shim.py; the web API over HTTPS from a pod).
 
 A worker calls these verbs often. The key is kept across
 retries, so the home runs the verb once however often the link drops (contract/requests.py)."""

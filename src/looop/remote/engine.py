@@ -10,6 +10,7 @@ carries the outcome the beat recorded for it (loop/ended.py), as a worker at hom
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,10 @@ def _rows(
         listing = answers.get(host)
         got = listing.get(wid) if listing is not None else None
         if listing is not None and (got is None or not got.get("alive")):
-            reg.mark_over(data, wid, (got or {}).get("exit_code"), _how_ended(got))
+            # still said running or starting once over: its supervisor died there (killed)
+            said = (got or {}).get("state")
+            ended = "killed" if said in ("killed", "running", "starting", "dead") else "exited"
+            reg.mark_over(data, wid, (got or {}).get("exit_code"), ended)
             keep_limit(data, wid, got)
         if got is None and not rec.get("over") and host in answers and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
@@ -89,30 +93,6 @@ def _ls(lk: Link) -> dict[str, dict[str, Any]] | None:
     return {r["id"]: r for r in rows[::-1] if isinstance(r.get("id"), str)}  # of twins, the first
 
 
-def ssh_rows(
-    data: Path,
-    recs: dict[str, dict[str, Any]],
-    hosts: dict[str, AnyHost],
-    clock: Clock,
-    judge: tuple[set[str], int],
-    env: dict[str, str] | None,
-    bin: str | None,
-) -> list[dict[str, Any]]:
-    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives);
-    `judge`: the workers waiting on an ask, the stuck bound."""
-    links = {}
-    for name in sorted({r["host"] for r in recs.values() if not r.get("over")}):
-        h = hosts.get(name)
-        if isinstance(h, Host):
-            lk = link_at(data, h)
-            links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
-
-    def far_row(wid: str, host: str, rec: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-        return _far_row(wid, host, rec, row, clock, judge)
-
-    return _rows(data, recs, reg.each_at_once(links, _ls), far_row)
-
-
 def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
     """A namespace's workers of this home, or None when its API does not answer."""
     try:
@@ -121,39 +101,22 @@ def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
         return None
 
 
-def kube_rows(
+def _pod_row(
     data: Path,
-    recs: dict[str, dict[str, Any]],
-    hosts: dict[str, AnyHost],
-    clock: Clock,
+    wid: str,
+    host: str,
+    rec: dict[str, Any],
+    got: dict[str, Any],
     judge: tuple[set[str], int],
-    env: Mapping[str, str] | None,
-    look: bool,
-) -> list[dict[str, Any]]:
-    """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
-    calls); a worker whose Job is finished or gone is marked over. `look` (the beat's): each
-    live worker's log is read and its screen judged (remote/kube/podlook); else the last
-    beat's verdicts stand."""
-    wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
-    backends = {
-        n: HostedKube(data, h, clock, env) for n in wanted if isinstance(h := hosts[n], KubeHost)
-    }
-
-    def pod_row(wid: str, host: str, rec: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
-        if rec.get("over") or not got["alive"]:
-            rec = reg.record(data, wid) or rec
-            return base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
-        r = base_row(wid, host, rec, str(got["state"]), True, None, None)
-        r["health"] = health(wid, True, *judge, None)
-        r["started_at"] = got["started_at"] or rec.get("started_at")
-        return r
-
-    out = _rows(data, recs, reg.each_at_once(backends, _listing), pod_row)
-    if look:
-        podlook.look(data, out, backends, clock)
-    else:
-        podlook.kept(data, out, clock)
-    return out
+) -> dict[str, Any]:
+    """A pod worker's row from its namespace's listing."""
+    if rec.get("over") or not got["alive"]:
+        rec = reg.record(data, wid) or rec
+        return base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
+    r = base_row(wid, host, rec, str(got["state"]), True, None, None)
+    r["health"] = health(wid, True, *judge, None)
+    r["started_at"] = got["started_at"] or rec.get("started_at")
+    return r
 
 
 def _far_row(
@@ -169,13 +132,9 @@ def _far_row(
     now = clock.now()
     # the host's answer is outside input: a number past any real one reads as unknown.
     # How long it has been quiet is the host's measure on its own monotonic clock, an
-    # age taken from our now: never its wall clock against ours (an older satellite
-    # sends only its output.log's time; that stands, but judges no one stuck).
+    # age taken from our now: never its wall clock against ours.
     quiet = untrusted.age(row.get("quiet_s"))
-    if quiet is not None:
-        last: float | None = now - quiet
-    else:
-        last = untrusted.moment(row.get("last_output_unix"), now)
+    last = now - quiet if quiet is not None else None
     alive = row.get("alive") is True
     said = untrusted.words(row.get("state")) or "unknown"
     r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
@@ -205,13 +164,6 @@ def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
     if limit in LIMIT_HEALTH:
         r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
     return r
-
-
-def _how_ended(row: dict[str, Any] | None) -> str:
-    """How an ended worker ended, from its host's row: exited or killed as it says; still
-    said running or starting once over, its supervisor died there (killed, as at home)."""
-    said = (row or {}).get("state")
-    return "killed" if said in ("killed", "running", "starting", "dead") else "exited"
 
 
 def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
@@ -274,10 +226,29 @@ def remote_rows(
         except HostError:
             continue  # an unreadable record: `host ls` says so; its workers read as SSH's do
     recs, judge = reg.records(data), (waiting, stuck_secs)
+    links: dict[str, Link] = {}
+    backends: dict[str, HostedKube] = {}  # each host asked once, all at once
+    for name in sorted({r["host"] for r in recs.values() if not r.get("over")}):
+        h = hosts.get(name)
+        if isinstance(h, KubeHost):
+            backends[name] = HostedKube(data, h, clock, env)
+        elif isinstance(h, Host):
+            lk = link_at(data, h)
+            links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
     pods = {w: r for w, r in recs.items() if isinstance(hosts.get(r["host"]), KubeHost)}
     away = {w: r for w, r in recs.items() if w not in pods}  # an SSH host, or one gone
-    rows = ssh_rows(data, away, hosts, clock, judge, env, bin) if away else []
-    rows += kube_rows(data, pods, hosts, clock, judge, env, look) if pods else []
+    rows = _rows(
+        data, away, reg.each_at_once(links, _ls), partial(_far_row, clock=clock, judge=judge)
+    )
+    if pods:  # a worker whose Job is finished or gone is marked over; `look`: the beat's
+        on_pods = _rows(
+            data, pods, reg.each_at_once(backends, _listing), partial(_pod_row, data, judge=judge)
+        )
+        if look:
+            podlook.look(data, on_pods, backends, clock)
+        else:
+            podlook.kept(data, on_pods, clock)
+        rows += on_pods
     verify = str(data / where.VERIFY)
     for r in rows:
         v = verify_result(verify, r["id"])

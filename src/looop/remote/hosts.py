@@ -312,10 +312,6 @@ def names(data: Path) -> list[str]:
     return sorted(n[:-5] for n in entries if n.endswith(".json") and NAME_RE.fullmatch(n[:-5]))
 
 
-def all_hosts(data: Path) -> list[AnyHost]:
-    return [lookup(data, n) for n in names(data)]
-
-
 def remove(data: Path, name: str) -> None:
     if not store.remove(host_file(data, name)):
         raise HostError(f"no host {name} — `looop host ls` lists them")
@@ -428,7 +424,7 @@ def loads(data: Path) -> list[tuple[AnyHost, int]]:
     for rec in records(data).values():
         if not rec.get("over"):
             live[rec["host"]] = live.get(rec["host"], 0) + 1
-    return [(h, live.get(h.name, 0)) for h in all_hosts(data)]
+    return [(lookup(data, n), live.get(n, 0)) for n in names(data)]
 
 
 def room(cap: int, live: int) -> int:

@@ -42,7 +42,7 @@ PASSED = (
     *["LOOOP_SESSION_ID", "LOOOP_RUNNER", "LOOOP_BIN", "LOOOP_DATA_DIR", "LOOOP_CONFIG"],
     *["LOOOP_RUNTIME_DIR", "LOOOP_CLAIMS_DIR", "LOOOP_REPORTS_DIR", "LOOOP_COST_LEDGER"],
     *["LOOOP_WORKSPACE", "LOOOP_HOME_URL", "LOOOP_HOME_TOKEN"],
-    # on an SSH host, how its "$LOOOP_BIN" shim reaches home (remote/ssh/shim.py)
+    # on an SSH host, how its "$LOOOP_BIN" shim reaches home (remote/shim.py)
     *["LOOOP_REAL_BIN", "LOOOP_RELAY_SOCK", "LOOOP_CALLHOME_DIR"],
     # in a sandbox, its verbs' door: the box's proxy URL (with the credentials it is known by)
     *["LOOOP_DOOR", "HTTP_PROXY", "http_proxy"],

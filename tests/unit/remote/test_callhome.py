@@ -1,6 +1,6 @@
 """The worker side of the contract away from home: the retry loop the SSH shim and the pod's
-`$LOOOP_BIN` share (remote/callhome.py), and what each HTTP answer means to the pod's client
-(remote/kube/shim.py)."""
+`$LOOOP_BIN` share (remote/shim.py), and what each HTTP answer means to the pod's client
+(remote/shim.py)."""
 
 from __future__ import annotations
 

@@ -99,15 +99,6 @@ def test_a_crafted_quiet_reads_as_unknown_and_judges_no_one_stuck(
     assert got["health"] == "busy" and got["idle_s"] is None, got
 
 
-def test_an_older_satellite_without_the_age_is_read_as_before(
-    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Its output.log time stands (bounded), and judges no one stuck."""
-    last = ctx.clock.now() - 2 * STUCK
-    got = _home_asks(ctx, monkeypatch, {"id": "w1", "alive": True, "last_output_unix": last})
-    assert got["last_output_unix"] == last and got["health"] == "busy", got
-
-
 def test_a_far_worker_waiting_on_an_ask_reads_so(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     from looop.human.mailbox import new_ask
 

@@ -33,7 +33,7 @@ def test_both_kinds_are_registered_and_read_back(ctx: Ctx) -> None:
     raw = json.loads((data / "hosts" / "k1.json").read_text())
     assert raw["kind"] == "k8s" and raw["target"] == TARGET and raw["kubeconfig"] is None
     assert reg.lookup(data, "s1") == s and reg.lookup(data, "k1") == k
-    assert [h.name for h in reg.all_hosts(data)] == ["k1", "s1"]
+    assert [h.name for h, _ in reg.loads(data)] == ["k1", "s1"]
     assert (reg.host_kind(data, "k1"), reg.host_kind(data, "s1")) == ("k8s", "ssh")
     assert reg.host_kind(data, "nope") is None
     # what needs an SSH link refuses a Kubernetes host in one line

@@ -318,11 +318,11 @@ class HostedKube(KubeCluster, Polled):
         {alive, state, exit_code, started_at}. Unreachable when the API cannot be reached,
         SessionError when it refuses."""
         where = self.target.url()
-        kw: dict[str, Any] = {"label_selector": mf.home_selector(str(self.home))}
-        kw["_request_timeout"] = timeout_s
+        home = mf.home_key(str(self.home))
+        sel = f"{mf.MANAGED_BY}=looop,{mf.HOME_LABEL}={home}"
+        kw: dict[str, Any] = {"label_selector": sel, "_request_timeout": timeout_s}
         jobs = self._call(f"list Jobs in {where}", self._batch().list_namespaced_job, self.ns, **kw)
         pods = self._call(f"list pods in {where}", self._core().list_namespaced_pod, self.ns, **kw)
-        home = mf.home_key(str(self.home))
         newest: dict[str, Any] = {}  # each worker's newest pod (of equals, the first listed)
         made = lambda p: str(p.metadata.creation_timestamp or "")  # noqa: E731
         for p in sorted(pods.items if pods is not None else [], key=made, reverse=True):

@@ -1,8 +1,8 @@
 """A pod's contract verb going home: one POST to the web API's /api/v1/contract with the
 worker's own token, over http or https (verified against the system's CAs or LOOOP_HOME_CA).
 
-Apart from shim.py, which every `$LOOOP_BIN` in a pod runs: http.client and ssl load only once
-a verb goes home. The retry loop is remote/callhome.py's, the SSH shim's too."""
+Apart from remote/shim.py, which every `$LOOOP_BIN` in a pod runs: http.client and ssl
+load only once a verb goes home. The retry loop is remote/callhome.py's, the SSH shim's too."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ SIZE_ANNOTATION = "looop.dev/size"
 DATA_DIR = "/looop"  # the pod's own data dir: sessions/<id>/output.log lives here
 PROMPTS_DIR = "/looop/prompts"  # the brief, mounted from the ConfigMap
 WORKSPACE = "/workspace"
+PULL_POLICY = "IfNotPresent"
 POD_UID = 1000  # the image's user (deploy/Dockerfile); numeric so runAsNonRoot can check it
 
 MAX_BRIEF = 512 * 1024  # bytes; a ConfigMap holds at most 1 MiB, and a brief is prose
@@ -49,6 +50,7 @@ MAX_TTL_S = 7 * 86400
 # and the variable an "env" CLI gets looop's worker MCP server in (mcpwire.py)
 PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", *(p.mcp_env for p in RUNNERS if p.mcp_env))
 
+QUANTITY = "a Kubernetes quantity (e.g. 500m, 2Gi)"
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -71,20 +73,11 @@ def job_name(sid: str) -> str:
     return f"looop-{slug}-{worker_key(sid)}" if slug else f"looop-{worker_key(sid)}"
 
 
-def check_quantity(key: str, value: str) -> str:
-    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
-        raise ManifestError(
-            f"resource {key} '{shown(str(value))}' is not a Kubernetes quantity (e.g. 500m, 2Gi)"
-        )
+def _spelled(value: str, pattern: re.Pattern[str], what: str, is_not: str) -> str:
+    """`value` when `pattern` spells it whole; else one line: `what 'value' is not is_not`."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ManifestError(f"{what} '{shown(str(value))}' is not {is_not}")
     return value
-
-
-def check_image(image: str) -> str:
-    if not isinstance(image, str) or not _IMAGE.fullmatch(image):
-        raise ManifestError(
-            f"image '{shown(str(image))}' is not an image reference (registry/name:tag)"
-        )
-    return image
 
 
 def check_seconds(what: str, n: int, least: int, most: int) -> int:
@@ -116,14 +109,13 @@ class WorkerShape:
         ttl_s: int = 3600,
         secret_env: str | None = None,
         with_contract: bool = True,
-        pull_policy: str = "IfNotPresent",
         bounds: Mapping[str, int] | None = None,
         template: Mapping[str, Any] | None = None,
         git_secret: str | None = None,
     ) -> None:
         self.sid = check_sid(sid)
         self.argv = _check_argv(argv)
-        self.image = check_image(image)
+        self.image = _spelled(image, _IMAGE, "image", "an image reference (registry/name:tag)")
         self.home = home_key(home)
         self.brief = _check_brief(brief) if brief is not None else None
         self.env = _check_env(env or {})
@@ -135,14 +127,15 @@ class WorkerShape:
         if branch is not None and repo is None:
             raise ManifestError(f"worker {sid}: a branch needs a repo")
         self.branch = check_branch(branch) if branch is not None else None
-        self.cpu = check_quantity("cpu", cpu) if cpu is not None else None
-        self.memory = check_quantity("memory", memory) if memory is not None else None
+        self.cpu = _spelled(cpu, _QUANTITY, "resource cpu", QUANTITY) if cpu is not None else None
+        self.memory = (
+            None if memory is None else _spelled(memory, _QUANTITY, "resource memory", QUANTITY)
+        )
         self.deadline_s = check_seconds("deadline", deadline_s, MIN_DEADLINE_S, MAX_DEADLINE_S)
         self.ttl_s = check_seconds("ttl", ttl_s, 0, MAX_TTL_S)
         self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
         self.git_secret = check_secret_name(git_secret) if git_secret is not None else None
         self.with_contract = with_contract
-        self.pull_policy = _check_pull_policy(pull_policy)
         self.bounds = bounds_checked(bounds or {})
         self.template = check_template(template) if template is not None else None
 
@@ -153,10 +146,6 @@ class WorkerShape:
     @property
     def workdir(self) -> str:  # where it starts: its checkout, the folder of several, or home
         return WORKSPACE if self.repo is None else CHECKOUTS_DIR if self.checkouts else REPO_DIR
-
-    @property
-    def brief_path(self) -> str:
-        return f"{PROMPTS_DIR}/{self.sid}.md"
 
 
 def check_sid(sid: str) -> str:
@@ -173,14 +162,6 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     if not (10 <= cols <= 1000 and 2 <= rows <= 500):
         raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
     return cols, rows
-
-
-def _check_pull_policy(policy: str) -> str:
-    if policy not in ("Always", "IfNotPresent", "Never"):
-        raise ManifestError(
-            f"image pull policy '{shown(policy)}' must be Always, IfNotPresent or Never"
-        )
-    return policy
 
 
 def _check_argv(argv: Sequence[str]) -> list[str]:
@@ -236,10 +217,6 @@ def labels(shape: WorkerShape) -> dict[str, str]:
 def selector(sid: str, home: str) -> str:
     """The label selector for one worker's Job and pod of one home."""
     return f"{MANAGED_BY}=looop,{WORKER_LABEL}={worker_key(sid)},{HOME_LABEL}={home_key(home)}"
-
-
-def home_selector(home: str) -> str:
-    return f"{MANAGED_BY}=looop,{HOME_LABEL}={home_key(home)}"
 
 
 def contract_secret_name(shape: WorkerShape) -> str:
@@ -338,7 +315,7 @@ def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, An
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": shape.image,
-        "imagePullPolicy": shape.pull_policy,
+        "imagePullPolicy": PULL_POLICY,
         "command": ["looop", "pod", "run", "--id", shape.sid, "--size", size, "--", *shape.argv],
         "workingDir": shape.workdir,
         "env": _job_env(shape),
@@ -392,7 +369,7 @@ def _clones(shape: WorkerShape, repo: str) -> list[dict[str, Any]]:
     """The init containers that clone the repo (several: each side by side) first."""
     step = {
         "image": shape.image,
-        "imagePullPolicy": shape.pull_policy,
+        "imagePullPolicy": PULL_POLICY,
         "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}, *git_env(shape.git_secret)],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),

@@ -11,6 +11,7 @@ the session's `wait` code, which the cluster keeps as the container's exitCode.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import BinaryIO
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.logfiles import open_view
+from looop.remote.shim import script
 from looop.sessions import client
 from looop.sessions.state import SessionError, get_session, wait_code
 from looop.workers.treerecord import Tree, git_in, load, save
@@ -28,32 +30,13 @@ READ_CHUNK = 256 * 1024
 
 
 def contract_shim(root: Path, looop: str) -> Path:
-    """`$LOOOP_BIN` inside the pod (remote/kube/shim.py): the contract verbs go home to
+    """`$LOOOP_BIN` inside the pod (remote/shim.py): the contract verbs go home to
     the web API when the pod has a way home (LOOOP_HOME_URL, LOOOP_HOME_TOKEN), the session's
     own verbs (flag, kill …) run on the pod's looop."""
-
-    text = (
-        f"#!{sys.executable}\n"
-        "# looop: the worker contract inside a Kubernetes pod (written by `looop pod run`)\n"
-        "import sys\n"
-        "from looop.remote.kube.shim import main\n"
-        f"raise SystemExit(main(sys.argv[1:], {looop!r}))\n"
-    )
     path = root / "bin" / "looop"
     path.parent.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, text, 0o755)
+    store.atomic_write(path, script(sys.executable, looop), 0o755)
     return path
-
-
-def reap_orphans() -> None:
-    """As PID 1 a container's init collects every orphan; elsewhere only our children."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def run(
@@ -90,15 +73,16 @@ def run(
         over = not get_session(root, sid).alive
         got = _copy(session.dir, offset, out)
         offset += got
-        reap_orphans()
+        # as PID 1 a container's init collects every orphan; elsewhere only our children
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] != 0:
+                pass
         if over and got == 0:
             break
         if stopping() and not killed:
             killed = True
-            try:
+            with contextlib.suppress(SessionError):  # it ended meanwhile
                 client.kill(root, sid)
-            except SessionError:
-                pass  # it ended meanwhile
         if got == 0:
             pause(0.05)
     code = wait_code(get_session(root, sid))

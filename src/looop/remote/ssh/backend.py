@@ -63,7 +63,8 @@ def start_remote(
         except HostError as e:
             raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
     row = got.get("row") or {}
-    trees = _trees(got)
+    many = got.get("trees")
+    trees = many if isinstance(many, list) and all(isinstance(t, dict) for t in many) else []
     more: dict[str, Any] = {}
     if trees:  # `ls` and sys-sessions show its branch with no call to the host
         tree = trees[0]
@@ -79,15 +80,6 @@ def start_remote(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
     )
     return as_session(ctx.paths.data, host, row), trees
-
-
-def _trees(got: dict[str, Any]) -> list[dict[str, Any]]:
-    """The checkouts a spawn's answer names: its "trees", or an older host's one "tree"."""
-    many = got.get("trees")
-    if isinstance(many, list) and all(isinstance(t, dict) for t in many):
-        return many
-    one = got.get("tree")
-    return [one] if isinstance(one, dict) else []
 
 
 def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:

@@ -3,7 +3,7 @@ looop against its satellite data dir (sandbox/worker.py), and its way home from 
 
 Inside srt a process may not make a unix socket (srt's seccomp filter), so the relay socket a
 remote worker's `looop` speaks to is out of reach. A sandboxed worker's contract verbs go
-through a drop box instead: its `looop` (remote/ssh/shim.py) writes the request into a folder
+through a drop box instead: its `looop` (remote/shim.py) writes the request into a folder
 of its own (`<satellite>.work/rooms/<id>/callhome/KEY.req`, in its room beside the satellite:
 no box writes a data dir), and this host's bridge — one process per satellite, outside every
 box — takes it (`KEY.taken`), sends it home
@@ -25,7 +25,7 @@ from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.store import NotRegular
-from looop.remote.ssh.shim import _once, script
+from looop.remote.shim import over_socket, script
 from looop.sandbox import srt
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK
@@ -97,7 +97,7 @@ def host_policy(policy: SandboxPolicy, root: Path, sid: str, home: str) -> Sandb
 
 
 def shim(folder: str) -> str:
-    """A remote worker's `looop` (ssh/shim.py under this python) written in `folder`: the
+    """A remote worker's `looop` (remote/shim.py under this python) written in `folder`: the
     folder, for PATH. A sandboxed worker's is in the host's SHIM_DIR (readable inside: outside
     every satellite)."""
     path = os.path.join(folder, "looop")
@@ -148,7 +148,7 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
     req["key"] = key
     body = jsonio.dumps(req).encode()
     while True:
-        got = _once(relay, body)
+        got = over_socket(relay, body)
         if got is not None:
             break
         if not _any_alive(root, [sid]):

@@ -31,12 +31,6 @@ def _pip(args: list[str], what: str) -> None:
         raise HostError(f"cannot {what}: {tail}")
 
 
-def source_root(package_file: str) -> Path | None:
-    """This project's source tree, when looop runs from one (an editable install)."""
-    root = Path(package_file).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() else None
-
-
 class Build:
     """What this looop is: its version and its package's `__init__.py` (cli/hosts.py)."""
 
@@ -53,8 +47,8 @@ def wheels(data: Path, pyver: str, wheel: Path | None, build: Build) -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     if wheel is None:
-        root = source_root(build.package_file)
-        if root is None:
+        root = Path(build.package_file).resolve().parents[2]  # an editable install's tree
+        if not (root / "pyproject.toml").is_file():
             raise HostError(
                 "this looop was not installed from a source tree: pass its wheel "
                 "(`looop host install NAME --wheel looop-….whl`)"

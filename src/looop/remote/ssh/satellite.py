@@ -61,7 +61,7 @@ def worker_row(root: Path, s: Session, clock: Clock, waits: str | None = None) -
     `quiet_s` is an age, which the home takes from its own now, so neither a step of this
     host's wall clock nor its skew from the home's ever makes a worker stuck or hides one.
     `waits`: what its screen waits on, judged here (screen_waits)."""
-    last, quiet = last_output(str(s.dir), s.alive, clock)
+    _, quiet = last_output(str(s.dir), s.alive, clock)
     return {
         "needs_input": waits,
         "limit": farbounds.limit_of(root, s),  # a bound it is at (the home names it)
@@ -73,7 +73,6 @@ def worker_row(root: Path, s: Session, clock: Clock, waits: str | None = None) -
         "note": s.note,
         "started_at": s.started_at,
         "last_change": s.last_change,
-        "last_output_unix": last,  # this host's wall clock: for an older home only
         "quiet_s": quiet if quiet is None or quiet >= 0.0 else None,
     }
 

@@ -20,10 +20,10 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
+from looop.remote.shim import script
 from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
-from looop.remote.ssh.shim import script
 from looop.sandbox import worker as sbx
 from looop.sessions import client
 from looop.sessions.state import Session, SessionError, get_session, reap
@@ -56,9 +56,7 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
     if op == "spawn":
         sid = worker_id(req)
         s, trees = spawn(ctx, root, sid, req, root / RELAY)
-        shown = asdict(trees[0]) if trees else None  # what a home before "trees" reads
-        row = worker_row(root, s, ctx.clock)
-        return {"row": row, "tree": shown, "trees": [asdict(t) for t in trees]}
+        return {"row": worker_row(root, s, ctx.clock), "trees": [asdict(t) for t in trees]}
     if op == "verify":
         return hostverify.verify(ctx, req)
     if op == "diff":
@@ -217,8 +215,10 @@ def _start(
     at home writes it (`looop restart ID`, run here by the home, resumes its conversation)."""
     folder = workspace.workspace(ctx, sid)  # a worker of several repos starts there
     prompt, contract = str(req["prompt"]), _opt(req, "contract")
-    if contract is not None:  # the contract apart: a checkout's note goes in as its last rule
-        prompt = checkout_note(contract, trees, folder) + prompt
+    if contract is not None and len(trees) > 1:  # apart: a checkout's note is its last rule
+        prompt = workspace.with_note(contract, trees, folder) + prompt
+    elif contract is not None:
+        prompt = (wt.with_note(contract, trees[0]) if trees else contract) + prompt
     prompt_path = root / "prompts" / f"{sid}.md"
     store.atomic_write(prompt_path, prompt)
     tree = trees[0] if len(trees) == 1 else None
@@ -276,13 +276,6 @@ def _env(
     else:  # a socket it may not open: its drop box instead; a resume here runs the same srt
         away |= {"LOOOP_CALLHOME_DIR": str(boxed.callhome_dir(root, sid)), "LOOOP_SRT": box.prog}
     return env | away, away
-
-
-def checkout_note(contract: str, trees: list[treerecord.Tree], folder: str) -> str:
-    """The contract with its checkouts' note as its last rule (none: as it is)."""
-    if len(trees) > 1:
-        return workspace.with_note(contract, trees, folder)
-    return wt.with_note(contract, trees[0]) if trees else contract
 
 
 def _start_boxed(

@@ -199,7 +199,6 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"size": (5, 5)}, "terminal size"),
     ({"image": "-x"}, "image"),
     ({"image": "a b"}, "image"),
-    ({"pull_policy": "Sometimes"}, "pull policy"),
     ({"bounds": {"memory": -1}}, "memory bound"),
     ({"bounds": {"pids": True}}, "pids bound"),
     ({"bounds": {"disk": 1.5}}, "disk bound"),
