@@ -1,5 +1,5 @@
 """Each engine takes its own way to a worker's change (workers/backend.Backend.change): no
-face chooses between here, an SSH host and a pod (act/landlocal.change_of)."""
+face chooses between here, an SSH host and a pod (act/landaway.change_of)."""
 
 from __future__ import annotations
 

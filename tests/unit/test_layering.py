@@ -96,7 +96,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.satellite", "looop.act.landthere"),  # a host's review and land verbs
     ("looop.cli.satellite", "looop.remote.ssh.start"),  # a host's start verbs
     ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.act.landlocal", "looop.act.landfar"),  # a review or land of a worker away
+    ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write

@@ -1,16 +1,12 @@
-"""A worker's change wherever its checkouts are — here, on an SSH host, in a Kubernetes pod
-(act/landfar.py holds the engines away) — read, commented on, sent back and landed the one
-way: every face (`looop review`, `looop land`, the web's review panel, `watch`, MCP) asks
-`change_of`, whose worker's Backend picks its own engine's way, never the face. Here too:
-what every engine away shares (`Away`: its comments, the answers read back) and the refusal
-every engine's landing says the same way."""
+"""A worker's change where its checkouts are here, what every engine away shares (`Away`:
+its comments, the answers read back) and the refusal every engine's landing says the same
+way (act/landaway.py picks the engine; act/landfar.py holds the Away engines)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from looop.act.landing import LandConflict, Landed, LandError, LandRequest, NothingToLand, land
-from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
@@ -19,15 +15,12 @@ from looop.workers.errors import ChangeError, Refused
 from looop.workers.review import Review, review, worker_tree
 from looop.workers.reviewrounds import Comment, Round
 
-if TYPE_CHECKING:  # a hint only
-    from looop.act.landfar import InPod, OnHost
-
 REVIEW_TIMEOUT_S = 60.0  # a review or its comments read where the checkouts are
 
 
 class Here:
     """Worker `wid`'s change where its checkouts are here: read, commented on, its round sent
-    back and landed, as every face asks it (its Backend picks this: `change_of`); an
+    back and landed, as every face asks it (its Backend picks this: act/landaway.py); an
     engine away overrides each (act/landfar.py)."""
 
     def __init__(self, ctx: Ctx, wid: str) -> None:
@@ -128,36 +121,3 @@ def refused_as(got: dict[str, Any], where: str) -> None:
     if got.get("kind") == "conflict":
         raise LandConflict(where + said, str(got.get("comment", "")))
     raise (NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
-
-
-class _Ways:
-    """Each engine's way (workers/backend.Ways), for its Backend to take its own."""
-
-    def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
-
-    def here(self, sid: str) -> Here:
-        return Here(self.ctx, sid)
-
-    def host(self, sid: str, host: str) -> Here:
-        return _away()[0](self.ctx, sid, host)
-
-    def pod(self, sid: str, backend: Any) -> Here:
-        return _away()[1](self.ctx, sid, backend)
-
-
-def _away() -> tuple[type[OnHost], type[InPod]]:
-    # lazy: the SSH and Kubernetes rooms (~40 ms, ~40 modules), for a worker away only
-    from looop.act.landfar import InPod, OnHost
-
-    return OnHost, InPod
-
-
-def change_of(ctx: Ctx, wid: str) -> Here:
-    """Worker `wid`'s change where its checkouts are; one whose host is not to be had is
-    read as here, whose review says in one line where it works (workers/review.py)."""
-    try:
-        backend = backend_for(ctx, wid)
-    except LooopError:
-        return Here(ctx, wid)
-    return backend.change(wid, _Ways(ctx))

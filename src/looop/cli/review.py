@@ -18,8 +18,9 @@ from typing import Any
 import click
 
 from looop.act.journal import append_journal
+from looop.act.landaway import change_of
 from looop.act.landing import Approved, Landed, LandRequest
-from looop.act.landlocal import Here, change_of
+from looop.act.landlocal import Here
 from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from looop.act.landlocal import change_of
+from looop.act.landaway import change_of
 from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home.errors import LooopError

@@ -4,7 +4,7 @@ through the executor (kill, send, keys, goal), the mailbox (answer, tell), the d
 caller's `actor`: "mcp"). A worker's review is answered as the CLI answers it: a comment
 drafted (`looop review --comment`), the round sent (`--send`), the change landed (`looop land`,
 a human's action journaled as approved from the web or `watch`), each where its Backend has it
-(act/landlocal.py). Every check runs before anything is written, so a refused request leaves
+(act/landaway.py). Every check runs before anything is written, so a refused request leaves
 no trace."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
+from looop.act.landaway import change_of
 from looop.act.landing import Approved, LandConflict, LandRequest
-from looop.act.landlocal import change_of
 from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError

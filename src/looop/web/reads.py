@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.act.journal import journal_row
-from looop.act.landlocal import change_of
+from looop.act.landaway import change_of
 from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.home import jsonio, store
