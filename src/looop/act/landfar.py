@@ -47,8 +47,6 @@ from looop.remote.ssh.backend import SshBackend, far_call, far_review
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.errors import Refused
 from looop.workers.review import Review, commits_of, summary_of
-from looop.workers.reviewrounds import Round
-from looop.workers.reviewsend import send
 
 
 class OnHost(Away):
@@ -64,17 +62,14 @@ class OnHost(Away):
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return far_call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
 
-    def send(self, knobs: Knobs) -> Round:
-        """The draft round sent as any round is (workers/reviewsend.py), once its host said
-        whether the worker still runs: one that ended there is resumed with it, not told a
-        message no run of it would read (the home learns it is over only when it asks)."""
-        ctx, wid = self.ctx, self.wid
-        SshBackend(ctx, self.host).reach(wid)  # an ended worker's record says so from now on
+    def reached(self) -> None:
+        """Its host says whether the worker still runs: one that ended there is resumed with
+        the round, not told a message no run of it would read (the home learns it is over
+        only when it asks); an ended worker's record says so from now on."""
+        SshBackend(self.ctx, self.host).reach(self.wid)
 
-        def resume_there(text: str) -> bool:
-            return self.ask("resume", {"why": text}, OP_TIMEOUT_S).get("prompt") is True
-
-        return send(ctx, knobs, wid, resume_there)
+    def ended(self, text: str) -> bool:
+        return self.ask("resume", {"why": text}, OP_TIMEOUT_S).get("prompt") is True
 
     def land(self, knobs: Knobs, ask: LandRequest) -> Landed:
         """Land it on its host as this home's config says; journaled here (and there)."""
@@ -82,18 +77,12 @@ class OnHost(Away):
         raw = ctx.config().raw
         cfg = land_config(raw)  # a bad value is said before the host is asked
         how = ask.mode or cfg.merge
-        req = {"id": wid, "mode": how, "into": ask.into, "repo": repo, "land": raw.get("land", {})}
+        req = {"mode": how, "into": ask.into, "repo": repo, "land": raw.get("land", {})}
         req |= {"actor": actor, "at": ask.at.to_json()}
         timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded
         summary = f"land worker {wid} on host {host} ({how})"
         with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
-            try:
-                got = far_call(ctx, host, "land", req, timeout)
-            except Unreachable as e:
-                raise LandError(
-                    f"{e} during the landing of worker {wid}: it may have landed there — "
-                    f"`looop review {wid}` shows where its branch is"
-                ) from None
+            got = self.asked_land(req, timeout, Unreachable)
         refused_as(got, f"on host {host}: ")
         try:
             done = landed_from_json(got.get("landed"))
@@ -123,18 +112,6 @@ def landed_from_json(obj: Any) -> Landed:
     return Landed(**got, repos=tuple(landed_from_json(x) for x in more))
 
 
-def where(b: HostedKube, wid: str) -> str:
-    """The pod as a journal line names it: its Job and the namespace it ran in."""
-    return f"in pod {b.job_ref(wid)} ({b.target.url()})"
-
-
-PR_NEEDS_REPO = (
-    "land.pr_command runs at this home for a pod worker, which has no checkout of its "
-    "repository here: name it with {repo} (the clone's URL), e.g. `gh pr create --repo {repo} "
-    "--head {branch} --base {base} --title {title} --body-file {body}` — nothing landed"
-)
-
-
 class InPod(Away):
     """Worker `wid`'s change in its pod `b`, where its clones are."""
 
@@ -148,15 +125,13 @@ class InPod(Away):
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return ask(self.b, self.wid, op, req, timeout)
 
-    def send(self, knobs: Knobs) -> Round:
-        """The draft round told to the running worker (`looop told` in the pod reads it
-        through its way home); a pod that ended is not resumed: its checkouts are gone."""
+    def reached(self) -> None:
+        """The round is told to the running worker (`looop told` in the pod reads it through
+        its way home); a pod that ended is not resumed: its checkouts are gone."""
         pod_running(self.b, self.wid)
 
-        def gone(text: str) -> bool:
-            raise Refused(ended(self.wid))
-
-        return send(self.ctx, knobs, self.wid, gone)
+    def ended(self, text: str) -> bool:
+        raise Refused(ended(self.wid))
 
     def land(self, knobs: Knobs, ask: LandRequest) -> Landed:
         """Land it from its pod as this home's config says; journaled here with its Job."""
@@ -164,16 +139,21 @@ class InPod(Away):
         cfg = land_config(ctx.config().raw)  # a bad value is said before the pod is asked
         how = ask.mode or cfg.merge
         if how == "pr" and not any("{repo}" in w for w in cfg.pr_command):
-            raise LandError(PR_NEEDS_REPO)
+            raise LandError(
+                "land.pr_command runs at this home for a pod worker, which has no checkout of "
+                "its repository here: name it with {repo} (the clone's URL), e.g. `gh pr create "
+                "--repo {repo} --head {branch} --base {base} --title {title} --body-file {body}` "
+                "— nothing landed"
+            )
         pod_running(b, wid)
-        place = where(b, wid)
+        place = f"in pod {b.job_ref(wid)} ({b.target.url()})"  # its Job, where it ran
         urls = job_repos(b, wid)  # the Job this home made names them, not the pod
         req = {"mode": how, "into": ask.into, "repo": repo, "urls": urls,
                "timeout": cfg.pr_timeout_s, "at": ask.at.to_json()}  # fmt: skip
         # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
         limit = 3 * len(urls) * cfg.pr_timeout_s + 60
         with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
-            got = _asked_land(b, wid, req, limit)
+            got = self.asked_land(req, limit, LooopError)
             raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
             done = read_landed(wid, raw, urls)
             failed = ""
@@ -190,18 +170,6 @@ class InPod(Away):
         if repo is None:  # landed once every repository is
             settle(ctx, knobs, whole, actor)
         return whole
-
-
-def _asked_land(b: HostedKube, wid: str, req: dict[str, Any], limit: float) -> dict[str, Any]:
-    try:
-        return ask(b, wid, "land", req, limit)
-    except Refused:
-        raise
-    except LooopError as e:
-        raise LandError(
-            f"{e} during the landing of worker {wid}: it may have landed — `looop review "
-            f"{wid}` shows where its branch is"
-        ) from None
 
 
 def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> list[Landed]:

@@ -11,7 +11,7 @@ from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.workers import reviewsend
-from looop.workers.errors import ChangeError
+from looop.workers.errors import ChangeError, Refused
 from looop.workers.review import Review, review, worker_tree
 from looop.workers.reviewrounds import Comment, Round
 
@@ -53,8 +53,33 @@ class Away(Here):
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         raise NotImplementedError
 
+    def reached(self) -> None:
+        """Raised when the worker cannot be reached where it ran."""
+        raise NotImplementedError
+
+    def ended(self, text: str) -> bool:
+        """The worker that ended resumed with the round `text` (True: as its prompt)."""
+        raise NotImplementedError
+
     def has_change(self) -> None:
         return None  # its host or pod says so when asked
+
+    def asked_land(self, req: dict[str, Any], timeout: float, lost: type[Exception]) -> Any:
+        """The landing asked there; `lost`: a failure that may come after it landed."""
+        try:
+            return self.ask("land", req, timeout)
+        except Refused:
+            raise
+        except lost as e:
+            raise LandError(
+                f"{e} during the landing of worker {self.wid}: it may have landed — `looop "
+                f"review {self.wid}` shows where its branch is"
+            ) from None
+
+    def send(self, knobs: Knobs) -> Round:
+        """The draft round sent as any round is (workers/reviewsend.py), once reached."""
+        self.reached()
+        return reviewsend.send(self.ctx, knobs, self.wid, self.ended)
 
     def comment(self, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
         """Comments drafted at this home; each FILE:LINE one takes its lines from where the

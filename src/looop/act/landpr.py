@@ -121,15 +121,31 @@ def why_remote(done: subprocess.CompletedProcess[str]) -> str:
     return one_line("; ".join(parts), 300) if parts else why_failed(done)
 
 
-def _remote_has(ctx: Ctx, cfg: LandConfig, tree: Tree) -> bool:
-    argv = ["git", "-C", tree.repo, "ls-remote", "--heads", cfg.remote, f"refs/heads/{tree.branch}"]
-    done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git ls-remote in {tree.repo}")
-    if done.returncode != 0:
-        raise LooopError(
-            f"the remote {cfg.remote} of {tree.repo} cannot be read: {why_remote(done)} — "
-            "nothing landed"
-        )
-    return bool(done.stdout.strip())
+def remote_git(
+    ctx: Ctx, cwd: str, verb: str, remote: str, *args: str, timeout: float
+) -> tuple[bool, str, str]:
+    """A fetch, push or ls-remote of `remote` from the checkout at `cwd`, its last word the
+    ref spec: (ok, stdout, why not)."""
+    *flags, spec = args
+    argv = ["git", "--no-pager", "-C", cwd, verb, *flags, remote, spec]
+    done = run_git(argv, remote_env(ctx), timeout, f"git {verb} in {cwd}")
+    return done.returncode == 0, done.stdout.strip(), why_remote(done)
+
+
+def push_branch(
+    ctx: Ctx, cwd: str, remote: str, tip: str, head: str, timeout: float, said: str = ""
+) -> bool:
+    """`tip` pushed to `remote` (`said`: how a refusal names it) as branch `head`; whether
+    that branch was there before (a failed request then leaves it as it was)."""
+    ls = ("ls-remote", remote, "--heads", f"refs/heads/{head}")
+    ok, out, why = remote_git(ctx, cwd, *ls, timeout=timeout)
+    if not ok:
+        raise LooopError(f"the remote {said or remote} cannot be read: {why} — nothing landed")
+    spec = f"{tip}:refs/heads/{head}"
+    ok, _, why = remote_git(ctx, cwd, "push", remote, "--porcelain", spec, timeout=timeout)
+    if not ok:
+        raise LooopError(f"the push of {head} to {remote} was refused: {why} — nothing landed")
+    return bool(out)
 
 
 def remote_url(ctx: Ctx, cfg: LandConfig, tree: Tree) -> str:
@@ -137,12 +153,6 @@ def remote_url(ctx: Ctx, cfg: LandConfig, tree: Tree) -> str:
     argv = ["git", "-C", tree.repo, "remote", "get-url", cfg.remote]
     done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git remote in {tree.repo}")
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else cfg.remote
-
-
-def _push(ctx: Ctx, cfg: LandConfig, tree: Tree, spec: str) -> tuple[bool, str]:
-    argv = ["git", "-C", tree.repo, "push", "--porcelain", cfg.remote, spec]
-    done = run_git(argv, remote_env(ctx), cfg.pr_timeout_s, f"git push in {tree.repo}")
-    return done.returncode == 0, why_remote(done)
 
 
 def _body(ctx: Ctx, tree: Tree, tip: str, links: str = "") -> tuple[str, str]:
@@ -233,12 +243,8 @@ def push_and_open(
             f"{prog} is not on PATH — install it or set land.pr_command; nothing landed"
         )
     title, body = _body(ctx, tree, tip, links)
-    existed = _remote_has(ctx, cfg, tree)
-    ok, why = _push(ctx, cfg, tree, f"{tip}:refs/heads/{tree.branch}")
-    if not ok:
-        raise LooopError(
-            f"the push of {tree.branch} to {cfg.remote} was refused: {why} — nothing landed"
-        )
+    on = f"{cfg.remote} of {tree.repo}"
+    existed = push_branch(ctx, tree.repo, cfg.remote, tip, tree.branch, cfg.pr_timeout_s, on)
     fill = {"branch": tree.branch, "base": base, "title": title, "remote": cfg.remote,
             "repo": remote_url(ctx, cfg, tree), "url": ""}  # fmt: skip
     try:
@@ -248,7 +254,8 @@ def push_and_open(
             raise LooopError(
                 f"{e}; {tree.branch} stays pushed to {cfg.remote} as it was before"
             ) from None
-        back, _ = _push(ctx, cfg, tree, f":refs/heads/{tree.branch}")
+        drop = ("push", cfg.remote, "--porcelain", f":refs/heads/{tree.branch}")
+        back = remote_git(ctx, tree.repo, *drop, timeout=cfg.pr_timeout_s)[0]
         left = (
             "the pushed branch was taken back"
             if back

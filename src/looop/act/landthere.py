@@ -56,7 +56,7 @@ from looop.act.landing import (
     merge_commit,
 )
 from looop.act.landlocal import refusal
-from looop.act.landpr import land_config, remote_env, why_remote
+from looop.act.landpr import land_config, push_branch, remote_git
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
@@ -65,7 +65,7 @@ from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewsend
 from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import diff_of, review, summary_of, worker_trees
-from looop.workers.treerecord import Tree, run_git
+from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
 _Verb = Callable[[Ctx, str, dict[str, Any]], dict[str, Any]]
@@ -153,12 +153,9 @@ def pod_change(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
 def _net(
     ctx: Ctx, tree: Tree, verb: str, *args: str, timeout: float = NET_TIMEOUT_S
 ) -> tuple[bool, str, str]:
-    """A fetch, push or ls-remote to the URL the clone was made from (its Job's, as the home
-    says it; never a remote the worker could point elsewhere): (ok, stdout, why not)."""
-    *flags, spec = args
-    argv = ["git", "--no-pager", "-C", tree.path, verb, *flags, tree.origin, spec]
-    done = run_git(argv, remote_env(ctx), timeout, f"git {verb} in {tree.path}")
-    return done.returncode == 0, done.stdout.strip(), why_remote(done)
+    # the URL the clone was made from (its Job's, as the home says it; never a remote the
+    # worker could point elsewhere)
+    return remote_git(ctx, tree.path, verb, tree.origin, *args, timeout=timeout)
 
 
 def _base_now(ctx: Ctx, tree: Tree, into: str, timeout: float) -> str:
@@ -197,48 +194,29 @@ def plan_step(
     return check_mode(ctx, Plan(tree, tip, base, old, "", mode))
 
 
-def _merge_commit(ctx: Ctx, s: Plan) -> str:
-    code, out, _ = git_at(ctx, s.tree.path, "config", "user.email")
-    who = ["-c", "user.name=looop", "-c", "user.email=looop@localhost"]
-    return merge_commit(ctx, s, *([] if code == 0 and out else who))  # the pod's own name
-
-
-def pr_head(tree: Tree, into: str) -> str:
-    """The branch a pull request comes from: the worker's, unless that is the base's name."""
-    return tree.branch if tree.branch != into else f"looop/{tree.wid}"
-
-
 def land_step(ctx: Ctx, s: Plan, timeout: float = NET_TIMEOUT_S) -> dict[str, Any]:
     """One clone landed as planned: the base pushed (ff/merge), or the branch (pr)."""
     t = s.tree
-    if s.mode == "pr":
-        head = pr_head(t, s.into)
-        ok, out, why = _net(ctx, t, "ls-remote", "--heads", f"refs/heads/{head}", timeout=timeout)
-        if not ok:
-            raise LandError(f"the remote {t.origin} cannot be read: {why} — nothing landed")
-        existed = bool(out)
-        ok, _, why = _net(
-            ctx, t, "push", "--porcelain", f"{s.tip}:refs/heads/{head}", timeout=timeout
-        )
-        if not ok:
-            raise LandError(f"the push of {head} to {t.origin} was refused: {why} — nothing landed")
+    if s.mode == "pr":  # as `looop/<id>` when the worker's branch is the base's own name
+        head = t.branch if t.branch != s.into else f"looop/{t.wid}"
+        existed = push_branch(ctx, t.path, t.origin, s.tip, head, timeout)
         commits = [asdict(c) for c in reviewgit.commits(ctx, t, t.base, s.tip)]
         done = Landed(t.wid, "pr", head, s.into, s.tip, "", t.part, t.origin)
         summary, _ = summary_of(ctx, t.wid)  # the worker's report, written in its pod
         return {**asdict(done), "existed": existed, "commits": commits, "summary": summary}
-    new = s.tip if s.mode == "ff" else _merge_commit(ctx, s)
+    new = s.tip
+    if s.mode == "merge":  # its author as the clone's config names one, else looop
+        code, out, _ = git_at(ctx, t.path, "config", "user.email")
+        who = (
+            []
+            if code == 0 and out
+            else ["-c", "user.name=looop", "-c", "user.email=looop@localhost"]
+        )
+        new = merge_commit(ctx, s, *who)
     ok, _, why = _net(ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=timeout)
     if not ok:
         raise LandError(f"the push of {s.into} to {t.origin} was refused: {why} — nothing landed")
     return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
-
-
-def _timeout(req: dict[str, Any]) -> float:
-    """Each fetch's and push's bound, as the home's land.pr_timeout_s says (1 to 3600 s)."""
-    t = req.get("timeout")
-    if isinstance(t, int | float) and not isinstance(t, bool) and 1 <= t <= 3600:
-        return float(t)
-    return NET_TIMEOUT_S
 
 
 def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
@@ -262,14 +240,16 @@ def _land_pod(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
         mode, into, repo = land_words(req)
         trees = _at_urls(worker_trees(ctx, wid), req.get("urls"))
         ask = LandRequest("", Approved.from_json(req.get("at")), mode, into, repo)
-        timeout = _timeout(req)
+        t = req.get("timeout")  # as the home's land.pr_timeout_s says (1 to 3600 s)
+        ok = isinstance(t, int | float) and not isinstance(t, bool) and 1 <= t <= 3600
+        timeout = float(t) if ok and isinstance(t, int | float) else NET_TIMEOUT_S
         steps = checked_plans(
             chosen_trees(trees, repo), lambda t: plan_step(ctx, t, ask, mode, timeout), False
         )
         for s in steps:
             try:
                 done.append(land_step(ctx, s, timeout))
-            except LandError as e:
+            except LooopError as e:
                 if len(steps) == 1:
                     raise
                 landed = ", ".join(str(d["name"]) for d in done) or "nothing"
