@@ -79,7 +79,7 @@ EXTRA: list[tuple[str, list[str], dict[str, str]]] = [
 FAR = (
     "looop.cli.hosts",
     "looop.remote.callhome",
-    "looop.remote.kube.shim",
+    "looop.remote.shim",
     "looop.remote.ssh.satellite",
     "looop.sandbox.ptyrelay",
 )

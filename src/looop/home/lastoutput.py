@@ -8,7 +8,7 @@ sys-sessions reading, the page, the TUI) judge from it:
 - how long a worker has been quiet, for `stuck`, on CLOCK_MONOTONIC, which stops while the
   machine sleeps: a worker frozen with the machine had no chance to print, so a resume from
   suspend does not make every quiet worker stuck at once (the pulse's watchdog judges its
-  heartbeat on the same clock, sessions/runwatch.HeartWatch);
+  heartbeat on the same clock, sessions/oscalls.HeartWatch);
 - when it last printed, shown as a time and as IDLE, on CLOCK_BOOTTIME, which counts the
   sleep: the output an evening before a suspend was an evening ago.
 

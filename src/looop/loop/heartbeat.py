@@ -44,7 +44,7 @@ class Heartbeat:
     `Heartbeat.promise(secs)` says "alive now, the next sign comes within secs" twice over: as
     the home's `heartbeat` file in the runtime dir (`<runtime>/looop-<uid>/homes/<key>/`, its text
     the promise, the pid and a count that changes every time), which the pulse session's
-    supervisor watches (sessions/runwatch.HeartWatch: it notes on its own clock when the
+    supervisor watches (sessions/oscalls.HeartWatch: it notes on its own clock when the
     text changed, never a file time), and, under a systemd unit, as sd_notify `WATCHDOG_USEC`
     + `WATCHDOG=1` over `$NOTIFY_SOCKET` (the datagram protocol of sd_notify(3), a few lines
     with no library).
