@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,12 +47,6 @@ def _keep_head(s: str, cap: int) -> str:
     return s if len(s) <= cap else s[:cap].rstrip("\n") + "\n" + marker(len(s) - cap)
 
 
-def _keep_tail(s: str, cap: int) -> str:
-    if len(s) <= cap:
-        return s
-    return marker(len(s) - cap, "earlier chars") + "\n" + s[len(s) - cap :]
-
-
 def _text(v: Any) -> str:
     return "" if v is None else str(v)
 
@@ -83,22 +76,18 @@ class BuiltPrompt:
 # ---------------------------------------------------------------- sections
 
 
-def _most_neglected(activity: Mapping[str, Any], goal_ids: list[str]) -> tuple[str, float]:
-    """Smallest last-acted time wins (never acted = 0); ties go to the first in sorted order."""
-    best, best_ts = goal_ids[0], float("inf")
-    for gid in goal_ids:
-        v = activity.get(gid)
+def _fairness(inputs: PromptInputs) -> list[Part]:
+    """The goal acted on longest ago (never = 0, corrupt = never); ties go to the first."""
+    if not inputs.goals:
+        return []
+
+    def acted(gid: str) -> float:
+        v = inputs.goal_activity.get(gid)
         ts = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
-        if ts != ts:  # NaN
-            ts = 0.0
-        if ts < best_ts:
-            best, best_ts = gid, ts
-    return best, best_ts
+        return 0.0 if ts != ts else ts  # NaN: never
 
-
-def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
-    gid, ts = _most_neglected(inputs.goal_activity, goal_ids)
-    name = one_line(gid)
+    gid = min((name[:-3] for name, _ in inputs.goals), key=acted)  # the file names end in .md
+    ts = acted(gid)
     if ts <= 0:
         when = "never acted on"
     else:
@@ -106,7 +95,9 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
             when = "last acted on " + offset_stamp(inputs.clock.local(ts))
         except (OverflowError, OSError, ValueError):
             when = "acted on long ago"
-    return f"Most neglected goal: `{name}` ({when}).\n"  # what to do with it: instructions
+    # what to do with it: instructions
+    line = f"Most neglected goal: `{one_line(gid)}` ({when}).\n"
+    return ["\n=== FAIRNESS (computed by looop) ===\n", line]
 
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
@@ -133,8 +124,8 @@ def _shell(shell: dict[str, Any], notes: dict[str, str]) -> str:
         text = _text(shell.get(stream)).rstrip("\n")
         if len(text) > SHELL_CAP:
             notes[f"run_shell {stream}"] = f"run_shell {stream} cut to its last {SHELL_CAP} chars"
-        out.append(f"{stream}:")
-        out.append(_keep_tail(text, SHELL_CAP) if text else "(empty)")
+            text = marker(len(text) - SHELL_CAP, "earlier chars") + "\n" + text[-SHELL_CAP:]
+        out += [f"{stream}:", text or "(empty)"]
     return "\n".join(out)
 
 
@@ -183,17 +174,20 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
     ]
     seen = Seen()
     readings, recent = readings_sections(inputs, notes, seen)
+    pb = inputs.playbook
     parts: list[Part] = [
         # by how often each part changes: never (above), rarely, then every decide
-        *_playbook_section(inputs.playbook, notes),
+        "\n=== PLAYBOOK ===\n",
+        body("PLAYBOOK", pb, notes, PLAYBOOK_CAP) if pb and pb.strip() else "(no PLAYBOOK yet)\n",
         *_goals_section(inputs.goals, notes),
         *readings.settled,
         *_live_sections(extras),
         # redrawn together now and then; what came after them is appended below them
         *readings.moving,
-        *_journal_section(recent),
+        "\n=== RECENT JOURNAL ===\n",
+        Body("recent journal", "\n".join(recent)) if recent else "(empty)\n",
         *readings.since,  # the journal's new lines and the changed readings, appended
-        *_fairness_section(inputs),
+        *_fairness(inputs),
         *readings.fast,  # the fields that change every beat
         # volatile from here on: nothing above may depend on one beat's events
         *_volatile_sections(inputs, extras, notes),
@@ -207,12 +201,6 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
     )
     text = fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
     return BuiltPrompt(text=text, truncated=list(notes.values()), shown=seen.record())
-
-
-def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
-    if playbook is None or not playbook.strip():
-        return ["\n=== PLAYBOOK ===\n", "(no PLAYBOOK yet)\n"]
-    return ["\n=== PLAYBOOK ===\n", body("PLAYBOOK", playbook, notes, PLAYBOOK_CAP)]
 
 
 def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
@@ -233,20 +221,6 @@ def _live_sections(extras: PromptExtras) -> list[Part]:
     if extras.asks and extras.asks.strip():
         parts += [f"\n=== {ASKS_TITLE} ===\n", Body("PENDING ASKS", extras.asks)]
     return parts
-
-
-def _fairness_section(inputs: PromptInputs) -> list[Part]:
-    if not inputs.goals:
-        return []
-    ids = [name[:-3] for name, _ in inputs.goals]  # the file names end in .md
-    return ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
-
-
-def _journal_section(lines: tuple[str, ...]) -> list[Part]:
-    """RECENT JOURNAL: its lines each on one line and cut at JOURNAL_LINE_CAP already."""
-    if not lines:
-        return ["\n=== RECENT JOURNAL ===\n", "(empty)\n"]
-    return ["\n=== RECENT JOURNAL ===\n", Body("recent journal", "\n".join(lines))]
 
 
 def _volatile_sections(

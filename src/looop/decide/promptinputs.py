@@ -85,15 +85,11 @@ def _goal_files(goals: Path) -> list[Path]:
 def _readings(snapshots: Path, snapshot: Snapshot | None) -> tuple[Reading, ...]:
     if snapshot is not None:
         return tuple(r for r in snapshot if r.name.startswith(SHOWN))
-    return tuple(read_reading(str(snapshots), p.stem) for p in _snapshot_files(snapshots))
-
-
-def _snapshot_files(snapshots: Path) -> list[Path]:
     try:
-        found = snapshots.glob("*.json")
-        return sorted(p for p in found if p.name.startswith(SHOWN) and p.is_file())
+        found = sorted(p for p in snapshots.glob("*.json") if p.name.startswith(SHOWN))
+        return tuple(read_reading(str(snapshots), p.stem) for p in found if p.is_file())
     except OSError:
-        return []
+        return ()
 
 
 # How the prompt shows the sensor readings: each reading one item, except the system readings
@@ -175,19 +171,17 @@ def worker_news(readings: Iterable[Reading]) -> dict[str, dict[str, Any]]:
     return news
 
 
-def _elsewhere(entry: Any, wid: str, branch: str | None) -> bool:
-    """Whether a signal's entry names another worker or branch (and not this worker's)."""
-    if not isinstance(entry, dict) or not ("worker" in entry or "branch" in entry):
-        return False
-    return entry.get("worker") != wid and (branch is None or entry.get("branch") != branch)
-
-
 def _own_entries(signal: Any, wid: str, branch: str | None) -> Any:
     """A signal as one worker's news: without the entries of its lists (the signal itself,
     or its top-level values) that name another worker or branch."""
 
+    def elsewhere(e: Any) -> bool:  # names another worker or branch (and not this one's)
+        if not isinstance(e, dict) or not ("worker" in e or "branch" in e):
+            return False
+        return e.get("worker") != wid and (branch is None or e.get("branch") != branch)
+
     def mine(entries: list[Any]) -> list[Any]:
-        return [e for e in entries if not _elsewhere(e, wid, branch)]
+        return [e for e in entries if not elsewhere(e)]
 
     if isinstance(signal, list):
         return mine(signal)
@@ -246,8 +240,8 @@ def _said(other: str | None, body: dict[str, Any], held: dict[str, Any]) -> bool
 
 
 # an age's spans: (upper bound in seconds, how it is shown), the last one open
-SPANS = ((60, "<1m"), (600, "1-10m"), (3600, "10-60m"), (6 * 3600, "1-6h"), (86400, "6-24h"))
-SPANS_OPEN = (7 * 86400, "1-7d", ">7d")
+SPANS = ((60, "<1m"), (600, "1-10m"), (3600, "10-60m"), (6 * 3600, "1-6h"), (86400, "6-24h"),
+         (7 * 86400, "1-7d"))  # fmt: skip
 
 
 def coarse(age: Any) -> str:
@@ -255,10 +249,7 @@ def coarse(age: Any) -> str:
     the exact second would move the line every beat."""
     if not isinstance(age, int | float) or isinstance(age, bool):
         return str(age)
-    for bound, shown in SPANS:
-        if age < bound:
-            return shown
-    return SPANS_OPEN[1] if age < SPANS_OPEN[0] else SPANS_OPEN[2]
+    return next((shown for bound, shown in SPANS if age < bound), ">7d")
 
 
 # Each reading split by how often its fields change, so one timestamp or counter in a detail

@@ -244,11 +244,8 @@ Part = str | Body | Item | Gap
 
 
 def render(parts: list[Part]) -> str:
-    return "".join(p if isinstance(p, str) else p.render() for p in parts if _shown(p))
-
-
-def _shown(p: Part) -> bool:
-    return not isinstance(p, Item) or p.kept
+    kept = (p for p in parts if not isinstance(p, Item) or p.kept)
+    return "".join(p if isinstance(p, str) else p.render() for p in kept)
 
 
 def size(text: str) -> int:
@@ -355,16 +352,12 @@ def item(kind: str, label: str, text: str, first: int, notes: dict[str, str]) ->
     return Item(kind, [f"--- {name}\n", body(f"sensor reading {name}", text, notes)], first)
 
 
-def _latest(record: Record) -> dict[str, tuple[str, str]]:
-    """Each item's (text, label) as the last prompt left it: as drawn, or its last entry."""
-    return {k: (t, lb) for k, t, lb in (*record.base, *record.log) if k != JOURNAL}
-
-
 def since_log(late: list[Late], record: Record, newest: tuple[str, ...] = ()) -> list[Late]:
     """The last prompt's entries since the drawing; then the journal's lines it did not show
     yet, from `newest` (the lines after RECENT JOURNAL), as one entry; then one for each item
     whose text differs from what they left it at (a new item too, and one gone)."""
-    left = _latest(record)
+    # each item's (text, label) as the last prompt left it: as drawn, or its last entry
+    left = {k: (t, lb) for k, t, lb in (*record.base, *record.log) if k != JOURNAL}
     now = {key for key, _, _ in late}
     news = [x for x in late if left.get(x[0], ("", ""))[0] != x[1]]
     gone = [(k, GONE, lb) for k, (t, lb) in left.items() if k not in now and t != GONE]

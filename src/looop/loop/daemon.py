@@ -262,22 +262,17 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down this home's goes too (the
     # next start brings one up again); other data dirs' hosts are theirs.
-    stop_host(runtime_base(ctx.env), str(ctx.paths.data))
-    _stop_sandbox_host(ctx)
+    base, data = runtime_base(ctx.env), str(ctx.paths.data)
+    stop_host(base, data)
+    prog = srt.srt_program(dict(ctx.env))  # no box of the home is left to filter
+    boxhost.stop(base, data, boxhost.library(prog) if prog is not None else None)
     # a worker's `ask` still waiting at a door goes with it: once the doors are shut, so no
     # call they were still serving starts one after
-    end_runs(str(ctx.paths.data), ctx.clock.monotonic)
-    _sweep_runtime(ctx)
+    end_runs(data, ctx.clock.monotonic)
+    sweep_home_sockets(data)  # control sockets nobody listens on, the home's empty folders
+    homes.sweep(base, data)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
-
-
-def _sweep_runtime(ctx: Ctx) -> None:
-    """What the home's stopped processes left in the runtime dir: control sockets nobody
-    listens on, and the home's folders there once empty."""
-    data = str(ctx.paths.data)
-    sweep_home_sockets(data)
-    homes.sweep(runtime_base(ctx.env), data)
 
 
 def _unwant(ctx: Ctx) -> None:
@@ -290,13 +285,6 @@ def _unwant(ctx: Ctx) -> None:
             revive.unwant(str(ctx.paths.data))
     except OSError:  # a read-only data dir: no lock to take, and no revival could write
         revive.unwant(str(ctx.paths.data))
-
-
-def _stop_sandbox_host(ctx: Ctx) -> None:
-    """The home's sandbox host (sandbox/boxhost.py) too: no box of the home is left to filter."""
-    prog = srt.srt_program(dict(ctx.env))
-    lib = boxhost.library(prog) if prog is not None else None
-    boxhost.stop(runtime_base(ctx.env), str(ctx.paths.data), lib)
 
 
 def _restart_pending(ctx: Ctx) -> str:

@@ -117,7 +117,7 @@ def _extras(b: Beat, last_world: LastWorld, answer: Path) -> PromptExtras:
         actions=taught(),
         changes=changes,
         last_failure=guards.read_last_failure(ctx.paths),
-        last_shell=guards.read_last_shell(ctx.paths),
+        last_shell=guards.read_record(ctx.paths.last_shell),  # removed once seen
         flapping=b.out.flapping,
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),

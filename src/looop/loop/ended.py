@@ -73,12 +73,10 @@ def _unrecorded(data: str) -> list[str]:
     """The sessions whose status.json changed since their outcome record was written (or
     that have none): two stats each, so a beat over many finished workers reads none of them
     again. A tie reads it again (a coarse clock), which only costs the read."""
-    out = []
     base = where.join(data, where.SESSIONS)
-    for sid in session_ids(data):
-        if _newer(data, sid, where.join(where.join(base, sid), STATUS)):
-            out.append(sid)
-    return out
+    return [
+        s for s in session_ids(data) if _newer(data, s, where.join(where.join(base, s), STATUS))
+    ]
 
 
 def _newer(data: str, wid: str, path: str) -> bool:

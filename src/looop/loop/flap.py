@@ -58,27 +58,10 @@ def percent(history: str, window: int) -> float:
     return 100.0 * total / window
 
 
-def _erratic(history: str) -> bool:
-    """Changes that look like flapping, not like news: on two beats in a row (a toggle, a
-    counter) or three times within the window. Two changes a beat or more apart (a file
-    filed, then a new one arriving) are two events, each worth a decide."""
-    return history.endswith("11") or history.count("1") >= 3
-
-
 def _load(paths: Paths) -> dict[str, Any]:
     # unreadable: re-baseline; a lost history costs a few beats of detection, nothing more
     obj = read_record(paths.signal_flap) or {}
     return obj if obj.get("v") == VERSION else {}
-
-
-def _rec(prev: dict[str, Any], key: str) -> dict[str, Any] | None:
-    got = prev.get(key)
-    return got if isinstance(got, dict) and isinstance(got.get("sig"), str) else None
-
-
-def _history(rec: dict[str, Any] | None) -> str:
-    h = rec.get("hist") if rec else None
-    return h if isinstance(h, str) and set(h) <= {"0", "1"} else ""
 
 
 def track(
@@ -99,18 +82,24 @@ def track(
     for key, sig in items.items():
         if not key.startswith("snap:") or key.startswith("snap:sys-"):
             continue  # looop's own probes (schedules, asks, workers) change for real each time
-        rec = _rec(prev, key)
+        got = prev.get(key)
+        rec = got if isinstance(got, dict) and isinstance(got.get("sig"), str) else None
         # a change on the beat after a move is the move's doing: it never counts as a flap
         changed = rec is not None and rec["sig"] != sig and not acted
         # oldest-first and right-aligned, so leading zeros say nothing: a calm sensor keeps
         # "" and a skip beat writes no file
-        hist = (_history(rec) + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
+        old = rec.get("hist") if rec else None
+        old = old if isinstance(old, str) and set(old) <= {"0", "1"} else ""
+        hist = (old + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
+        # erratic, not news: changes on two beats in a row (a toggle, a counter) or three in
+        # the window; two a beat or more apart (a file filed, a new one arriving) are events
+        erratic = hist.endswith("11") or hist.count("1") >= 3
         # damping turned off: nothing stays flapping, so nothing stays pinned
         flapping = bool(rec and rec.get("flapping")) and policy.on
         pin = rec.get("pinned") if rec and isinstance(rec.get("pinned"), str) else None
         pct = percent(hist, policy.window)
         name = key[len("snap:") :]
-        if not flapping and policy.on and changed and pct >= policy.high and _erratic(hist):
+        if not flapping and policy.on and changed and pct >= policy.high and erratic:
             flapping = True
             assert rec is not None  # changed implies a record
             pin = (committed() or {}).get(key, rec["sig"])

@@ -131,11 +131,6 @@ def write_last_world(paths: Paths, now: float, items: dict[str, str]) -> None:
     store.write_json(paths.last_world, {"v": 1, "ts": int(now), "items": items})
 
 
-def read_last_shell(paths: Paths) -> dict[str, Any] | None:
-    """RUN_SHELL OUTPUT for the next prompt; removed once a decision has seen it."""
-    return read_record(paths.last_shell)
-
-
 NUDGE_MIN_SECS = 5
 
 

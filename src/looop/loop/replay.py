@@ -135,8 +135,8 @@ def _one(
 
 
 def _recorded(ctx: Ctx, run_id: str) -> tuple[str, float | None]:
-    """The recorded move as "kind target" (its decision.json; an older run: its kind and
-    "?"), and how long its decide took."""
+    """The recorded move as "kind target" (its decision.json; none: its status), and how long
+    its decide took."""
     d = ctx.paths.run_dir(run_id)
     res = read_record(d / "result.json") or {}
     secs = res.get("secs") if isinstance(res.get("secs"), int | float) else None
@@ -145,8 +145,7 @@ def _recorded(ctx: Ctx, run_id: str) -> tuple[str, float | None]:
         with contextlib.suppress(DecisionError):
             action = parse_decision(store.encode(raw)).action
             return f"{action.tag} {action.goal() or ''}".rstrip(), secs
-    kind = res.get("action")  # an older run: only its kind word was kept
-    return (f"{kind} ?" if isinstance(kind, str) else f"({res.get('status', 'no move')})"), secs
+    return f"({res.get('status', 'no move')})", secs
 
 
 def verdict(recorded: str, replayed: str) -> str:

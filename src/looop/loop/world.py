@@ -33,24 +33,6 @@ class World:
         return World(world_hash, policy_hash, items, self.raw)
 
 
-def _policy_files(paths: Paths) -> list[Path]:
-    files = [paths.playbook]
-    with contextlib.suppress(OSError):
-        files += sorted(p for p in paths.goals.glob("*.md") if p.is_file())
-    return files
-
-
-def _snapshots(paths: Paths) -> list[tuple[str, str]]:
-    """(name, path) of every regular `snapshots/*.json` (a symlink to one counts, and a dot
-    file too, as Path.glob lists them), sorted by name."""
-    try:
-        with os.scandir(paths.snapshots) as it:
-            found = [(e.name, e.path) for e in it if _is_snapshot(e)]
-    except OSError:
-        return []
-    return sorted(found)
-
-
 def _is_snapshot(entry: os.DirEntry[str]) -> bool:
     with contextlib.suppress(OSError):
         return entry.name.endswith(".json") and entry.is_file()
@@ -78,14 +60,23 @@ def read_world(
     With `memo`, the same bytes as last time give last time's World (the same object).
     `known`: snapshot file name -> the bytes this beat just wrote or found there (under the
     beat's lock nothing else writes them), taken instead of reading the file again."""
-    policy: Policy = []
-    for f in _policy_files(paths):
-        if not f.is_file():
-            continue
-        key = "playbook" if f == paths.playbook else f"goal:{f.stem}"
-        policy.append((paths.rel(f), key, _bytes(f)))
+    goals: list[Path] = []
+    with contextlib.suppress(OSError):
+        goals = sorted(p for p in paths.goals.glob("*.md") if p.is_file())
+    policy: Policy = [
+        (paths.rel(f), "playbook" if f == paths.playbook else f"goal:{f.stem}", _bytes(f))
+        for f in (paths.playbook, *goals)
+        if f.is_file()
+    ]
+    # every regular `snapshots/*.json` (a symlink to one counts, and a dot file too, as
+    # Path.glob lists them), by name
+    try:
+        with os.scandir(paths.snapshots) as it:
+            found = sorted((e.name, e.path) for e in it if _is_snapshot(e))
+    except OSError:
+        found = []
     snaps: Snaps = []
-    for name, path in _snapshots(paths):
+    for name, path in found:
         raw = known.get(name) if known else None
         snaps.append((name, _bytes(Path(path)) if raw is None else raw))
     if memo is None:
