@@ -82,10 +82,7 @@ def _worker_box(ctx: Ctx, wid: str) -> WorkerBox | None:
             ran = rec is None or rec.sandbox.on
         except WorkerError:
             ran = True
-    if not ran:
-        return None
-
-    return WorkerBox(wid)
+    return WorkerBox(wid) if ran else None
 
 
 def _folder(ctx: Ctx, wid: str) -> Path | None:
