@@ -176,9 +176,8 @@ def record(
         "exit_code": exit_code,
         "timed_out": timed_out,
         "output": output,
+        **({"host": host} if host is not None else {}),
     }
-    if host is not None:
-        rec["host"] = host
     store.write_json(ctx.paths.verify / f"{wid}.json", rec)
     there = f" on host {host}" if host is not None else ""
     ctx.events.emit(
