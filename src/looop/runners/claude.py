@@ -41,8 +41,7 @@ def first_run(env: Mapping[str, str], words: Sequence[str]) -> tuple[dict[str, s
             f"claude has not been set up for this user ({path or 'no HOME'} has no finished "
             f"onboarding): {_ONCE}, then start the worker again"
         )
-    refused = _key_refused(env.get("ANTHROPIC_API_KEY", ""), state, path)
-    if refused:
+    if refused := _key_refused(env.get("ANTHROPIC_API_KEY", ""), state, path):
         return {}, refused
     if _bypasses(words) and not _accepted_bypass(env, words):
         # its answer goes to the user's settings.json, read-only in the box: asked every start

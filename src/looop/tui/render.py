@@ -21,7 +21,7 @@ from looop.sessions.state import Session
 from looop.views import outcomes
 from looop.views.needs import needs_at
 from looop.views.outcomes import Outcome
-from looop.workers.needsinput import age
+from looop.views.workerrows import age
 
 PULSE = "pulse"
 

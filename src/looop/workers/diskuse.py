@@ -67,8 +67,7 @@ def measure(paths: Paths, wid: str, limit: int, more: tuple[Writable, ...] = ())
     for folder in (*writable(paths, wid), *more):
         if use.total > limit or use.cut:
             break
-        n = _walk(folder.path, folder.mine, wid, use, limit)
-        if n:
+        if n := _walk(folder.path, folder.mine, wid, use, limit):
             use.folders[_shown(paths, folder.path, folder.mine, wid)] = n
             use.total += n
     return use

@@ -86,8 +86,7 @@ def expire_kept(ctx: Ctx, knobs: Knobs) -> None:
     keep = knobs.num("worktree_keep_days")
     now = ctx.clock.now()
     for tree in _trees(ctx):
-        end = _expires(tree, keep)
-        if end is None:
+        if (end := _expires(tree, keep)) is None:
             continue
         if now >= end:
             _expire(ctx, tree)
@@ -111,8 +110,7 @@ def _patch_path(ctx: Ctx, tree: Tree) -> Path:
 
 def _expire(ctx: Ctx, tree: Tree) -> None:
     path = _patch_path(ctx, tree)
-    why = _save_patch(ctx, tree, path)
-    if why is not None:
+    if (why := _save_patch(ctx, tree, path)) is not None:
         ctx.events.emit(
             "warn",
             "worktree.kept",

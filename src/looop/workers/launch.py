@@ -343,8 +343,7 @@ def _ready_tree(q: _Request, h: _Here, tree: Tree, setup: Setup | None) -> None:
         if h.policy.on:
             sbx.forget(ctx, q.wid)
         raise
-    left = left_untracked(ctx.env, tree)  # the setup's: never the worker's work to land
-    if left:
+    if left := left_untracked(ctx.env, tree):  # the setup's: never the worker's work to land
         save(ctx, replace(tree, setup_left=left))
 
 

@@ -29,7 +29,6 @@ from looop.sessions.state import Session
 from looop.spend.usagewindows import held_rows
 from looop.views import workerrows as fleet
 from looop.views.needsinput import BUSY
-from looop.views.workerrows import age as age
 
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
@@ -102,8 +101,7 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
     """`kind: the line` when this plain screen waits for a human, else None. The CLIs named
     in `progs` are judged by their own patterns (every CLI's when none is named), then the
     patterns of `runner` (the worker's own runner) when it has any."""
-    said = _judged(text[-MAX_TEXT:], progs, rules, runner)
-    return said or None
+    return _judged(text[-MAX_TEXT:], progs, rules, runner) or None
 
 
 def _judged(text: str, progs: set[str], rules: Rules, runner: str | None) -> str | None:
@@ -114,8 +112,7 @@ def _judged(text: str, progs: set[str], rules: Rules, runner: str | None) -> str
         if any(p.search(text) for p in busy):
             return BUSY
         for kind, p in needs:
-            m = p.search(text)
-            if m:
+            if m := p.search(text):
                 return f"{kind}: {_line(text, m.start())}"
     for p in rules.custom.get(runner, ()) if runner is not None else ():
         try:
@@ -137,14 +134,6 @@ def _screen(data: str, sid: str) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _cmd(sdir: str) -> Any:
-    try:
-        meta = read_meta(sdir)
-    except (CorruptState, OSError):
-        return None
-    return meta.get("cmd") if meta else None
-
-
 class Looker:
     """What home/needsinput.refine asks when a worker's log changed: its live screen, and what
     that screen says (the rules compiled once, on the first screen judged)."""
@@ -164,7 +153,11 @@ class Looker:
         where it shows its CLI at work."""
         if self.rules is None:
             self.rules = Rules(custom)
-        cmd = _cmd(sdir)
+        try:
+            meta = read_meta(sdir)
+        except (CorruptState, OSError):
+            meta = None
+        cmd = meta.get("cmd") if meta else None
         progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
         runner = runner_of(data, wid) if self.rules.custom else None
         return _judged(text[-MAX_TEXT:], progs, self.rules, runner)

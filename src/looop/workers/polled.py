@@ -111,15 +111,13 @@ def expect(
         try:
             if screen:
                 text = str(b.screen(sid, "plain", True).get("text", ""))
-                m = pat.search(text)
-                if m:
+                if m := pat.search(text):
                     return 0, m.group(0), offset
             else:
                 for text, at in _read_on(b, sid, offset, raw):
                     offset = at
                     acc = (acc + text)[-EXPECT_WINDOW:]
-                    m = pat.search(acc)
-                    if m:
+                    if m := pat.search(acc):
                         return 0, m.group(0), offset
         except SessionError:
             pass  # not readable now (no pod yet, the API out of reach): try again

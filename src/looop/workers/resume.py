@@ -294,8 +294,7 @@ def _resumable(ctx: Ctx, wid: str) -> tuple[Record, str, str | None]:
     line = rec.resume
     conv: str | None = None
     if SESSION_ID in line:
-        conv = conversation(ctx, rec)
-        if conv is None:
+        if (conv := conversation(ctx, rec)) is None:
             where = f", and {rec.find}'s own files name none for it" if rec.find else ""
             raise WorkerError(
                 f"worker {wid} cannot be resumed: no conversation id was recorded for it (its "
@@ -326,8 +325,7 @@ def _resume_env(ctx: Ctx, wid: str, rec: Record, trees: list[Tree]) -> dict[str,
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
     if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
-    start = sbx.starts_in(trees)  # its worktree, or the folder holding several
-    if start is not None:
+    if (start := sbx.starts_in(trees)) is not None:  # its worktree, or the folder holding several
         env["LOOOP_WORKSPACE"] = start
     elif Path(rec.cwd).parent.parent == ctx.paths.rooms:  # a plain worker's room, as at start
         env.update(LOOOP_WORKSPACE=rec.cwd, TMPDIR=str(Path(rec.cwd).parent / "tmp"))

@@ -84,10 +84,9 @@ class Review:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["v"] = 1
-        for f, change in zip(out["files"], self.files, strict=True):
-            f["binary"] = change.binary
-        for got, each in zip(out["repos"], self.repos, strict=True):
-            for f, change in zip(got["files"], each.files, strict=True):
+        every = [self.files, *(each.files for each in self.repos)]
+        for got, files in zip([out, *out["repos"]], every, strict=True):
+            for f, change in zip(got["files"], files, strict=True):
                 f["binary"] = change.binary
         return out
 
@@ -364,10 +363,8 @@ def propose(ctx: Ctx, wid: str, reason: str, r: Review | None = None) -> str | N
     if not any(each.commits for each in r.repos) and not r.commits:
         raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
     tip = ",".join(each.tip for each in r.repos) or r.tip
-    was = reviewrounds.read(ctx, wid)
-    if was is not None:
-        said = reviewrounds.answer_of(ctx, was.ask)
-        if said is None:
+    if (was := reviewrounds.read(ctx, wid)) is not None:
+        if (said := reviewrounds.answer_of(ctx, was.ask)) is None:
             return f"its landing is already proposed (ask {was.ask}), waiting on the human"
         if was.tip == tip:  # the human answered this very change: no asking twice
             return f"the human answered its landing at this tip already (ask {was.ask}: {said})"

@@ -48,8 +48,7 @@ def told_id(r: Round) -> str:
 def shown(ctx: Ctx, r: Round) -> Round:
     """The round as `review` shows it: its tell read or typed in is delivered; one still
     pending waits for the worker to be idle at its input box (workers/reviewsend.deliver)."""
-    tid = told_id(r)
-    if not tid:
+    if not (tid := told_id(r)):
         return r
     waits = (ctx.paths.tells / f"{tid}.json").exists()
     return replace(r, sent=f"{r.sent}, {WAITING if waits else 'delivered'}")

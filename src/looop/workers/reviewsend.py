@@ -64,8 +64,7 @@ def line_comment(ctx: Ctx, tree: Tree, tip: str, spec: str, text: str) -> Commen
             f"{path} is not part of worker {tree.wid}'s change — `looop review {tree.wid}` "
             "lists its files (or use --comment-all)"
         )
-    lines = reviewgit.file_lines(ctx, tree, tip, path)
-    if lines is None:
+    if (lines := reviewgit.file_lines(ctx, tree, tip, path)) is None:
         raise LooopError(f"{path} is not a text file at the branch's tip — use --comment-all")
     if line > len(lines):
         raise LooopError(f"{path} has {len(lines)} lines at the branch's tip, not {line}")
@@ -205,8 +204,7 @@ def deliver(ctx: Ctx, knobs: Knobs, wid: str) -> None:
     if not any((tells / f"{t}.json").exists() for t in waiting) or not _idle(ctx, knobs, wid):
         return
     for tid in waiting:
-        msg = take_tell(tells, wid, tid)
-        if msg is None:
+        if (msg := take_tell(tells, wid, tid)) is None:
             continue
         line = " ".join("".join(c for c in msg if c.isprintable() or c.isspace()).split())
         try:

@@ -152,8 +152,7 @@ def patterns(repo: str, text: str) -> tuple[list[str], list[str]]:
         if not line or line.startswith("#"):
             continue
         body = line[1:] if line.startswith("!") else line
-        why = _outside(repo, body)
-        if why:
+        if why := _outside(repo, body):
             said.append(f"{INCLUDE_FILE}: skipped '{line}': {why}")
             continue
         kept.append(line)
@@ -202,8 +201,7 @@ def copy_included(env: Mapping[str, str], tree: Tree) -> tuple[int, list[str]]:
         if copied >= _MAX_FILES:
             said.append(f"{INCLUDE_FILE}: copied the first {_MAX_FILES} files, the rest skipped")
             break
-        why = _copy_one(tree.repo, tree.path, name)
-        if why:
+        if why := _copy_one(tree.repo, tree.path, name):
             said.append(f"{INCLUDE_FILE}: skipped {name}: {why}")
         else:
             copied += 1

@@ -176,8 +176,7 @@ def tree_diff_runs(
         return [([*head, "-C", tree.repo, "diff", *flags, *ends, "--"], git_env(ctx.env))]
     env = tree_env(ctx.env, tree)
     out = [([*head, "-C", tree.path, "diff", *flags, NO_NESTED, tree.base, "--"], env)]
-    links = gitlinks(ctx.env, tree)
-    if links:
+    if links := gitlinks(ctx.env, tree):
         # the nested repos' recorded commits, read from the index alone (never the repos)
         cached = ("--cached", "--ignore-submodules=none")
         paths = [f":(literal){name}" for name in links]
@@ -210,8 +209,7 @@ def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
     out: dict[str, dict[str, object]] = {}
     live: list[Tree] = []
     for wid, raw in records.items():
-        tree = from_record(raw)
-        if tree is None:
+        if (tree := from_record(raw)) is None:
             continue
         out[wid] = {"branch": tree.branch}
         if not tree.removed and os.path.isdir(tree.path):

@@ -82,10 +82,7 @@ def _worker_box(ctx: Ctx, wid: str) -> WorkerBox | None:
             ran = rec is None or rec.sandbox.on
         except WorkerError:
             ran = True
-    if not ran:
-        return None
-
-    return WorkerBox(wid)
+    return WorkerBox(wid) if ran else None
 
 
 def _folder(ctx: Ctx, wid: str) -> Path | None:
@@ -179,9 +176,8 @@ def record(
         "exit_code": exit_code,
         "timed_out": timed_out,
         "output": output,
+        **({"host": host} if host is not None else {}),
     }
-    if host is not None:
-        rec["host"] = host
     store.write_json(ctx.paths.verify / f"{wid}.json", rec)
     there = f" on host {host}" if host is not None else ""
     ctx.events.emit(

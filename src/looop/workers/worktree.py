@@ -87,8 +87,7 @@ def default_branch(wid: str) -> str:
 
 def resolve_repo(repo: str, env: Mapping[str, str]) -> str:
 
-    got = expand(repo, env.get("HOME"))
-    if got is None:
+    if (got := expand(repo, env.get("HOME"))) is None:
         raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
     repo = got
     if not os.path.isabs(repo):
