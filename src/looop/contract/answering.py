@@ -25,9 +25,8 @@ from looop.home.errors import CorruptState, LooopError
 from looop.home.plain import echo
 from looop.home.sessionfiles import NOTE
 from looop.human.leases import parse_fast as parse_lease
-from looop.human.leases import run_lease
+from looop.human.leases import parse_tell, run_lease, run_tell
 from looop.human.tellbox import AskError, check_worker, parse_told, run_told
-from looop.human.tellsend import parse_tell, run_tell
 from looop.spend.record import parse_fast as parse_cost
 from looop.spend.record import run_fast as run_cost
 

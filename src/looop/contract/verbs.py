@@ -26,7 +26,7 @@ SELF_NAMED = frozenset({"flag", "unflag", "kill"})
 FAST = {
     "claim": "looop.human.leases",
     "unclaim": "looop.human.leases",
-    "tell": "looop.human.tellsend",
+    "tell": "looop.human.leases",
     "told": "looop.human.tellbox",
     "cost": "looop.spend.record",  # `cost report …` only: the span reports are a human's
 }

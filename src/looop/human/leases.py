@@ -4,7 +4,8 @@ Writers are serialised by locks.folder_lock (the data dir's .lock/claims, and cl
 a box's own `looop claim`, waited for a bounded time), so test-and-set, idempotent re-claims
 and reaping never race; a holder is live while its session is alive (the supervisor's flock).
 claims/ is a folder a box can write: read through boxfolder (no symlink followed, bounded).
-`looop claim NAME [--session S]` / `looop unclaim …` run here too (hot path: no click)."""
+`looop claim NAME [--session S]` / `looop unclaim …` run here too (hot path: no click), and
+`looop tell WORKER MSG…`, whose live-worker check is this module's liveness."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from typing import TYPE_CHECKING
 from looop.home import locks, store, where
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
+from looop.home.eventlog import append_record
+from looop.home.knobs import env_knob
+from looop.home.plain import echo
+from looop.home.reqkey import request_key
 from looop.home.sessionfiles import live
-from looop.human.tellbox import AskError, check_worker
+from looop.human.tellbox import AskError, check_worker, keyed_tell, new_tell
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -203,8 +208,39 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
     return argv[0], rest[0], session
 
 
+def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
+    """`looop tell WORKER MSG...` for both faces: the message queued for a live worker, said
+    once even when the run that asked is cut and run again (its request key)."""
+    data = where.resolve(env, os.getcwd())[0]
+    tells = os.path.join(data, where.TELLS)
+    key, again = request_key(env)
+    earlier = keyed_tell(tells, worker, key) if key is not None and again else None
+    if earlier is not None:
+        echo(f"queued {earlier}")  # the cut run queued it: said again, sent once
+        return
+    if not live(data, worker) and not remote_alive(data, worker):
+        raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
+    tid = new_tell(tells, worker, " ".join(message), now, key)
+    events, most = os.path.join(data, where.EVENTS), env_knob("events_max_bytes", env)
+    append_record(events, "tell", {"id": tid, "worker": worker}, now, most)
+    echo(f"queued {tid}")
+
+
+def parse_tell(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(worker, words) for `tell WORKER MSG...` with no option-like word; else None."""
+    rest = argv[1:]
+    if len(rest) < 2 or any(a.startswith("-") for a in rest):
+        return None
+    return rest[0], rest[1:]
+
+
 def serve(argv: list[str], env: Mapping[str, str], now: float) -> bool:
-    """The plain spellings, run: this ends with run_lease's exit code; False: click's."""
+    """The plain spellings, run: claim/unclaim end with run_lease's exit code; False: click's."""
+    if argv[:1] == ["tell"]:
+        tell = parse_tell(argv)
+        if tell is not None:
+            run_tell(*tell, env, now)
+        return tell is not None
     parsed = parse_fast(argv)
     if parsed is None:
         return False

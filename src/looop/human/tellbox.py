@@ -206,7 +206,7 @@ def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
 
 
 # `looop told [WORKER]`: the work of both faces (the click-free one here, `serve`, and the click
-# command in cli/mailbox.py); `looop tell` is human/tellsend.py
+# command in cli/mailbox.py); `looop tell` is human/leases.py
 def run_told(worker: str | None, env: Mapping[str, str]) -> None:
     data = where.resolve(env, os.getcwd())[0]
     who = worker or env.get("LOOOP_SESSION_ID", "")

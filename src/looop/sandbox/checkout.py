@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from looop.sandbox.srt import listdir
-
 
 class Checkout(Protocol):
     """A worker's checkout as its box needs it (workers/treerecord.Tree is one)."""
@@ -57,7 +55,11 @@ def sandbox_write(tree: Checkout) -> tuple[list[str], list[str]]:
         own_config,
     ]
     for d, mine in ((ref_dir, ref), (log_dir, log)):
-        for name in listdir(d):
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            names = []
+        for name in names:
             got = os.path.join(d, name)
             if got != mine and not name.endswith(".lock"):
                 locked.append(got)

@@ -9,6 +9,7 @@ plain one in the filter's own process, the rest as a run of the home's own `looo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -60,15 +61,24 @@ def box_door(
     return door
 
 
-def home_door(
-    data: str, env: Mapping[str, str], speaking: Callable[[str], bool]
-) -> Callable[[str, bytes], tuple[int, bytes]]:
-    """`box_door` for the home in `data`, on the home's environment (`home_env`)."""
-    home = home_env(env)
-    clock = SystemClock()
-    paths = Paths.resolve(home, Path(data))
-    events = Emitter(clock=clock, events_path=None)
-    return box_door(Ctx(paths, clock, home, events, home.get("LOOOP_BIN", "looop")), speaking)
+class HomeDoor:
+    """`box_door` for the home in `data`, on the home's environment (`home_env`): the filter's
+    (sandbox/netfilter.py), opened on the first knock."""
+
+    def __init__(self, data: str, env: Mapping[str, str], speaking: Callable[[str], bool]):
+        self.data, self.env, self.speaking = data, env, speaking
+        self.lock = threading.Lock()
+        self.door: Callable[[str, bytes], tuple[int, bytes]] | None = None
+
+    def __call__(self, worker: str, body: bytes) -> tuple[int, bytes]:
+        with self.lock:
+            if self.door is None:
+                home, clock = home_env(self.env), SystemClock()
+                paths = Paths.resolve(home, Path(self.data))
+                events = Emitter(clock=clock, events_path=None)
+                ctx = Ctx(paths, clock, home, events, home.get("LOOOP_BIN", "looop"))
+                self.door = box_door(ctx, self.speaking)
+        return self.door(worker, body)
 
 
 def _said(line: str) -> bytes:

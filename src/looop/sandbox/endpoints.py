@@ -133,7 +133,7 @@ def _urls(
         elif rel:
             paths.append(os.path.join(home, *rel.split("/")) if home else None)
     for path in dict.fromkeys(x for x in paths if x):
-        conf = _toml(path) if path.endswith(".toml") else _json(path)
+        conf = _conf(path)
         for where, url in _walk(conf, conf, p.endpoint_keys, ()):
             yield f"{path} {'.'.join(where)}", url, p.endpoint_sure
 
@@ -154,33 +154,15 @@ def _walk(
             yield from _walk(root, child, rest, (*where, name))
 
 
-def _read(path: str | None) -> str | None:
-    if path is None:
-        return None
+def _conf(path: str) -> dict[str, object]:
+    """A provider file's settings (TOML by its name, else JSON); {} when it cannot be read,
+    is over _MAX_FILE or does not parse to a table."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read(_MAX_FILE + 1)
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text if len(text) <= _MAX_FILE else None
-
-
-def _json(path: str | None) -> dict[str, object]:
-    text = _read(path)
-    if text is None:
-        return {}
-    try:
-        got = jsonio.loads(text)
-    except ValueError:
+        if len(text) > _MAX_FILE:
+            return {}
+        got = tomllib.loads(text) if path.endswith(".toml") else jsonio.loads(text)
+    except (OSError, ValueError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
         return {}
     return got if isinstance(got, dict) else {}
-
-
-def _toml(path: str) -> dict[str, object]:
-    text = _read(path)
-    if text is None:
-        return {}
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return {}

@@ -8,6 +8,7 @@ launcher imports it on every start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -102,10 +103,8 @@ class Boxes:
     def remove(self, user: str) -> None:
         path = self._path(user)
         self.kept.pop(path, None)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
     def sweep(self, lines: list[str], now: float, grace_s: float) -> int:
         """Forget the boxes no process names any more (`lines`: every command line), once
@@ -123,21 +122,15 @@ class Boxes:
             since = _mtime(path, self.kept[path][1])  # the file's, while it is there
             if now - since < grace_s or (mark and any(mark in ln for ln in lines)):
                 left += 1
-                if path not in on_disk:
-                    self._restore(path, rec)
+                # kept here all the same if it fails: only a filter started anew would not know it
+                with contextlib.suppress(OSError):
+                    if path not in on_disk:
+                        self._keep(path, rec)
                 continue
             self.kept.pop(path, None)
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
         return left
-
-    def _restore(self, path: str, rec: dict[str, Any]) -> None:
-        try:
-            self._keep(path, rec)
-        except OSError:
-            pass  # kept here all the same; only a filter started anew would not know it
 
 
 def _mtime(path: str, default: float) -> float:

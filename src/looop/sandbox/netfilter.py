@@ -23,7 +23,7 @@ from looop.core.proctitle import show_role
 from looop.home.anchors import holder
 from looop.home.peers import peer
 from looop.sandbox import netns
-from looop.sandbox.door import home_door
+from looop.sandbox.door import HomeDoor
 from looop.sandbox.netboxes import Boxes, command_lines
 from looop.sandbox.netproxy import Busy, Door, find_box, handle
 
@@ -271,22 +271,6 @@ def reclaim(boxes: Boxes, ports: Ports, lines: dict[int, bytes]) -> int:
     return taken
 
 
-class HomeDoor:
-    """The door of this home's sandboxed workers (sandbox/door.py), opened on
-    the first knock."""
-
-    def __init__(self, data: str, env: dict[str, str], boxes: Boxes) -> None:
-        self.data, self.env, self.boxes = data, env, boxes
-        self.lock = threading.Lock()
-        self.door: Door | None = None
-
-    def __call__(self, worker: str, body: bytes) -> tuple[int, bytes]:
-        with self.lock:
-            if self.door is None:
-                self.door = home_door(self.data, self.env, self.boxes.speaking)
-        return self.door(worker, body)
-
-
 class Addresses:
     """Where the filter listens. Its name (an abstract unix name: no file, so a tmp cleaner
     cannot take it) keeps it single and answers this user's knock; its socket (a path: a box
@@ -398,7 +382,7 @@ def main(argv: list[str]) -> int:
     boxes = Boxes(root)
     reclaim(boxes, ports, command_lines())  # before any thread: it forks
     busy = Busy(time.monotonic())
-    door = HomeDoor(os.getcwd(), dict(os.environ), boxes)
+    door = HomeDoor(os.getcwd(), dict(os.environ), boxes.speaking)
     args = (listener, boxes, busy, MAX_OPEN, ports, door, named, addresses.serving)
     server = threading.Thread(target=serve, args=args, daemon=True)
     server.start()

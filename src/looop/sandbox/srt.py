@@ -19,7 +19,6 @@ from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import boxhost
 from looop.sandbox.boxhost import Home
 from looop.sandbox.endpoints import Endpoint, endpoints, goes_direct, listed
-from looop.sandbox.endpoints import is_loopback as is_loopback  # its old home: other rooms
 
 # Per preset CLI, from its profile (runners/__init__.py); a custom runner gets only the user's list.
 # The model API it talks to.
@@ -365,10 +364,3 @@ def _save(path: str, settings: dict[str, object]) -> list[str]:
     net = settings["network"]
     assert isinstance(net, dict)
     return list(net["allowedDomains"])
-
-
-def listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []

@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core.context import Ctx
@@ -208,27 +209,12 @@ def _git_quiet(child: dict[str, str]) -> None:
     child["GIT_CONFIG_COUNT"] = str(n + 2)
 
 
+@dataclass(frozen=True, slots=True)
 class WorkerBox:
     """The sandbox a worker ran in, named by its id: its verify runs there (run_shell builds
     the argv with verify_argv), whoever wrote the verify."""
 
-    __slots__ = ("wid",)
     wid: str
-
-    def __init__(self, wid: str) -> None:
-        object.__setattr__(self, "wid", wid)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("WorkerBox is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, WorkerBox) and other.wid == self.wid
-
-    def __hash__(self) -> int:
-        return hash(("WorkerBox", self.wid))
-
-    def __repr__(self) -> str:
-        return f"WorkerBox({self.wid!r})"
 
 
 VERIFY_SETTINGS = "srt-verify.json"  # the worker's own srt.json stays as its start wrote it

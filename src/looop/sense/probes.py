@@ -118,8 +118,17 @@ def probe_sessions(
     now = ctx.clock.now()
     signal = [_signal_entry(r) for r in rows]
     detail: dict[str, Any] = {r["id"]: _detail_entry(r, now) for r in rows}
-    _add_spend(ctx, rows, detail)
-    _add_trees(ctx, rows, trees, detail)
+    # in detail: spend grows with every model call, a worker's edits come and go all the
+    # time: neither may wake the loop by itself
+    for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
+        if wid in detail:
+            detail[wid]["spend_usd"] = "unmetered" if got.usd is None else round(got.usd, 4)
+    for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
+        if r.get("host") and "spend_usd" not in detail[r["id"]]:
+            detail[r["id"]]["spend_usd"] = "unmetered"
+    mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
+    for wid, tree in sensed(ctx, mine).items():
+        detail[wid].update(tree)
     out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
     if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
         out["detail"]["hosts"] = hosts
@@ -164,26 +173,6 @@ def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
     if r.get("host") and r.get("branch"):  # a checkout on a host: its branch, as here
         d["branch"] = r["branch"]
     return d
-
-
-def _add_spend(ctx: Ctx, rows: list[dict[str, Any]], detail: dict[str, Any]) -> None:
-    # in detail: spend grows with every model call and must not wake the loop by itself
-    for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
-        if wid in detail:
-            detail[wid]["spend_usd"] = "unmetered" if got.usd is None else round(got.usd, 4)
-    for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
-        if r.get("host") and "spend_usd" not in detail[r["id"]]:
-            detail[r["id"]]["spend_usd"] = "unmetered"
-
-
-def _add_trees(
-    ctx: Ctx, rows: list[dict[str, Any]], trees: dict[str, Any], detail: dict[str, Any]
-) -> None:
-    mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
-    if mine:
-        # in detail: a worker's edits come and go all the time and must not wake the loop
-        for wid, tree in sensed(ctx, mine).items():
-            detail[wid].update(tree)
 
 
 def probe_asks(ctx: Ctx) -> Any:

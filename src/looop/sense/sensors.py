@@ -44,15 +44,13 @@ def sensor_scripts(paths: Paths) -> list[Path]:
     """Top-level regular `sensors/*.sh` (a symlink to one counts), sorted."""
     try:
         with os.scandir(paths.sensors) as it:
-            names = [e.name for e in it if _is_script(e)]
+            # `*.sh` with a stem (as Path.suffix reads it: `.sh` alone is a dot file)
+            names = [
+                e.name for e in it if e.name.endswith(".sh") and e.name != ".sh" and is_file(e)
+            ]
     except (FileNotFoundError, NotADirectoryError):
         return []
     return [paths.sensors / n for n in sorted(names)]
-
-
-def _is_script(entry: os.DirEntry[str]) -> bool:
-    """`*.sh` with a stem (as Path.suffix reads it: `.sh` alone is a dot file) and a file."""
-    return entry.name.endswith(".sh") and entry.name != ".sh" and is_file(entry)
 
 
 def is_file(entry: os.DirEntry[str]) -> bool:
@@ -61,10 +59,6 @@ def is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
-
-
-def snapshot_name(script: Path) -> str:
-    return f"sensor-{script.stem}"
 
 
 def interval_of(script: Path) -> int | None:
@@ -80,16 +74,6 @@ def watch_lines(script: Path) -> list[str]:
 LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
 
 
-def _lines(head: bytes) -> list[bytes]:
-    """The first HEADER_LINES lines of `head` (the file's first bytes), as readline reads them."""
-    buf = io.BytesIO(head)
-    return list(itertools.islice(iter(lambda: buf.readline(LINE_MAX), b""), HEADER_LINES))
-
-
-def _interval_in(lines: list[bytes]) -> int | None:
-    return next((int(m.group(1)) for ln in lines if (m := _INTERVAL.match(ln))), None)
-
-
 def _head(script: Path) -> tuple[list[str], int | None, list[str]]:
     """How to run a script, its `# looop:interval=N` and its `# looop:watch=PATH`s, from one
     read: a script without a #! line runs under bash, as a shell would (no ENOEXEC)."""
@@ -99,8 +83,10 @@ def _head(script: Path) -> tuple[list[str], int | None, list[str]]:
     except OSError:
         return [str(script)], None, []
     argv = [str(script)] if head[:2] == b"#!" else ["bash", str(script)]
-    lines = _lines(head)
-    return argv, _interval_in(lines), watch_in([ln.rstrip(b"\n") for ln in lines])
+    buf = io.BytesIO(head)  # the first HEADER_LINES lines, as readline reads them
+    lines = list(itertools.islice(iter(lambda: buf.readline(LINE_MAX), b""), HEADER_LINES))
+    every = next((int(m.group(1)) for ln in lines if (m := _INTERVAL.match(ln))), None)
+    return argv, every, watch_in([ln.rstrip(b"\n") for ln in lines])
 
 
 # ------------------------------------------------------------------ publishing
@@ -115,14 +101,12 @@ def _publish(
     *,
     aged: bool = False,
     errs: set[str] | None = None,
-    snaps: Path | None = None,
 ) -> Reading:
     """Rename the snapshot into place; the .err file exists only when it has something.
     aged: the sensor has an interval, so an unchanged snapshot's mtime is its age.
-    errs: the .err files there were when the beat began (None: unknown, so look).
-    snaps: the snapshots dir, when the caller already holds it."""
+    errs: the .err files there were when the beat began (None: unknown, so look)."""
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-    snaps = ctx.paths.snapshots if snaps is None else snaps
+    snaps = ctx.paths.snapshots
     err = stderr
     if verdict.note:
         if err and not err.endswith(b"\n"):
@@ -356,7 +340,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF
 
 def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
     """Each script read once: kept from an earlier beat, refused (not executable), or pending."""
-    names = [snapshot_name(s) for s in scripts]
+    names = [f"sensor-{s.stem}" for s in scripts]
     rnd = _Round(
         ctx,
         knobs.num("sensor_timeout"),
@@ -442,23 +426,15 @@ def _start_some(rnd: _Round, pool: Pool, spawner: Spawner, contain: Containment)
 
 def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
     """Publish the runs that ended, batch by batch, until a slot frees for a pending one."""
-    snapdir = rnd.ctx.paths.snapshots
     for batch in pool.batches():
         for run in batch:
             contain.ended(run.token)
         left = contain.sweep()  # once for the runs that ended together
         for run in batch:
             verdict = judge(run, rnd.timeout, rnd.cap, left.get(run.token, 0))
-            err_tail = run.err.data()
+            aged = run.label in rnd.every
             rnd.out[run.label] = _publish(
-                rnd.ctx,
-                run.label,
-                run.started,
-                verdict,
-                err_tail,
-                aged=run.label in rnd.every,
-                errs=rnd.errs,
-                snaps=snapdir,
+                rnd.ctx, run.label, run.started, verdict, run.err.data(), aged=aged, errs=rnd.errs
             )
         if rnd.pending:
             break  # a slot is free: start the next before waiting again

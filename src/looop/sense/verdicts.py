@@ -44,8 +44,15 @@ def oversize_snapshot(cap: int, seen: int) -> dict[str, Any]:
 
 
 def not_json_snapshot(out: bytes) -> dict[str, Any]:
-    text = out.strip()
-    unsafe = _unsafe_reason(text)
+    text, unsafe = out.strip(), ""
+    try:  # why valid JSON is still refused (a lone surrogate, NaN, too deep), if it is
+        jsonio.safe_loads(
+            text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS
+        )
+    except jsonio.UnsafeJSON as e:
+        unsafe = str(e)
+    except ValueError:
+        pass
     if not text:
         why = f"sensor printed nothing; print one JSON object like {_SHAPE}"
     elif unsafe:
@@ -59,19 +66,6 @@ def not_json_snapshot(out: bytes) -> dict[str, Any]:
 # A sensor's JSON must be carried into the hash, the prompt and status without surprises.
 _MAX_DEPTH = 64
 _MAX_INT_DIGITS = 4000
-
-
-def _unsafe_reason(text: bytes) -> str | None:
-    """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
-    try:
-        jsonio.safe_loads(
-            text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS
-        )
-    except jsonio.UnsafeJSON as e:
-        return str(e)
-    except ValueError:
-        return None
-    return None
 
 
 def parse_output(out: bytes) -> tuple[bytes, Any] | None:

@@ -158,7 +158,7 @@ def _day(data: str, n: Need) -> Need:
 
 def worker_needs(rows: list[dict[str, Any]]) -> list[Need]:
     """What the fleet `rows` alone say waits on a human (the queue without its asks: the
-    beat's notifier, human/needstold, tells asks where they are made, and a stall where the
+    beat's notifier, human/notify, tells asks where they are made, and a stall where the
     beat finds it: loop/ended.py)."""
     return [n for r in rows if r.get("id") != "pulse" and (n := _worker(r)) is not None]
 

@@ -1,5 +1,5 @@
 """Needs-input, the beat's side: reading a worker's live screen and judging it, and telling
-the human once per entry that joined the needs-you queue (human/needstold). home/needsinput
+the human once per entry that joined the needs-you queue (human/notify). home/needsinput
 keeps the verdicts (and `ls` reads them there without a screen read); the beat hands it a
 Looker to read the screens whose log changed since.
 
@@ -21,7 +21,7 @@ from looop.home import screenrules, store, where
 from looop.home.config import Config
 from looop.home.errors import CorruptState
 from looop.home.sessionfiles import SessionError, read_meta
-from looop.human import needstold
+from looop.human.notify import tell_needs
 from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
@@ -165,7 +165,7 @@ class Looker:
 
 def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
     """After the beat sensed: notify once per entry that joined the needs-you queue
-    (human/needstold: needs-input, a usage limit, a bound's pause, a held start; asks and
+    (human/notify: needs-input, a usage limit, a bound's pause, a held start; asks and
     spend budgets are told where they happen), from what its sys-sessions reading says (the
     beat's, else its snapshot's) and the held starts; how many were told."""
     if sessions is None:
@@ -182,7 +182,7 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
         host = e.get("host") if isinstance(e.get("host"), str) else None
         rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said, "host": host})
     rows += held_rows(str(ctx.paths.data), ctx.clock)
-    return needstold.tell(ctx, cfg, rows)
+    return tell_needs(ctx, cfg, rows)
 
 
 # -- worker health for the decider (busy | waiting-ask | needs-input | limited until HH:MM |

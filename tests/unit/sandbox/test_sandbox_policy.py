@@ -18,7 +18,7 @@ from looop.core.context import Ctx
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
-from looop.sandbox import srt
+from looop.sandbox import endpoints, srt
 from looop.sandbox import worker as sandbox
 from looop.workers.boxed import with_note
 
@@ -181,7 +181,7 @@ def test_the_sandboxed_brief_offers_nothing_that_fails_inside() -> None:
     ],
 )
 def test_loopback_domains_are_told_apart(domain: str, loop: bool) -> None:
-    assert srt.is_loopback(domain) is loop
+    assert endpoints.is_loopback(domain) is loop
 
 
 def _exe(path: Path) -> None:

@@ -1,7 +1,7 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
 taken with `looop shot` from the pinned claude, pi, codex, opencode and gemini running as
 workers against the scripted model server) and the runners' own patterns (the
-once-per-entry latch: tests/unit/human/test_needstold.py)."""
+once-per-entry latch: tests/unit/human/test_needs_told.py)."""
 
 from __future__ import annotations
 

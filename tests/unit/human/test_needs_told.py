@@ -1,4 +1,4 @@
-"""The human is told once as each thing joins the needs-you queue (human/needstold): a screen
+"""The human is told once as each thing joins the needs-you queue (human/notify): a screen
 that waits, a usage limit, a bound's pause, a held start, here or on a host; never again on
 the next beat; asks and spend budgets are told where they happen, not twice."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.core.readings import Reading
-from looop.human import needstold
+from looop.human import notify as needstold
 from looop.human.mailbox import new_ask
 from looop.spend import usagewindows as uw
 from looop.views.needs import worker_needs
@@ -64,8 +64,8 @@ def test_every_kind_joining_the_queue_is_told_once_with_its_answer(ctx: Ctx, tol
         {"id": "w4", "health": "scheduled until 15:00", "note": "account claude is limited"},
         {"id": "w5", "health": "busy"},
     ]
-    assert needstold.tell(ctx, None, rows) == 5
-    assert needstold.tell(ctx, None, rows) == 0  # the next beat says nothing
+    assert needstold.tell_needs(ctx, None, rows) == 5
+    assert needstold.tell_needs(ctx, None, rows) == 0  # the next beat says nothing
     by_id = {i: (kind, msg) for kind, i, msg in told}
     assert set(by_id) == {"w1", "far", "w2", "w3", "w4"}
     assert by_id["w1"][0] == "needs-input" and "rm -rf build" in by_id["w1"][1]
@@ -85,7 +85,7 @@ def test_asks_and_spend_budgets_are_told_where_they_happen_not_again(ctx: Ctx, t
     p = ctx.paths
     new_ask(p.asks, p.answers, "w1", "ship it?", None, [], ctx.clock.now())
     rows = [{"id": "w1", "health": "waiting-ask"}, {"id": "w2", "health": "over budget"}]
-    assert needstold.tell(ctx, None, rows) == 0
+    assert needstold.tell_needs(ctx, None, rows) == 0
     assert told == []
 
 
