@@ -127,23 +127,7 @@ def _spend_cell(r: dict[str, Any]) -> str:
 def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table; colour: HEALTH and ASK
     in colour."""
-    head, body = _fleet_cells(rows)
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
-    lines = [
-        "  ".join(
-            _cell(i, c, w, row is head, colour)
-            for i, (c, w) in enumerate(zip(row, widths, strict=False))
-        ).rstrip()
-        for row in (head, *body)
-    ]
-    if len(rows) == 1:
-        lines.append("(no workers)")
-    return "\n".join(lines)
-
-
-def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """The table's head and rows: the columns every table has, then those some rows need."""
-
+    # the columns every table has, then those some rows need
     head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
     body: list[tuple[str, ...]] = [
         (
@@ -161,7 +145,17 @@ def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tupl
         if any(r.get(key) is not None if key == "metered" else r.get(key) for r in rows):
             head = (*head, title)
             body = [(*b, cell(r)) for b, r in zip(body, rows, strict=True)]
-    return head, body
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    lines = [
+        "  ".join(
+            _cell(i, c, w, row is head, colour)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ).rstrip()
+        for row in (head, *body)
+    ]
+    if len(rows) == 1:
+        lines.append("(no workers)")
+    return "\n".join(lines)
 
 
 def _pulse_or(r: dict[str, Any], other: str) -> str:

@@ -36,16 +36,17 @@ class Need:
     """One thing waiting on a human: `kind` (KINDS), the worker it concerns (an ask's asker),
     its host (None: this machine), since when (unix seconds, None: unknown), what it is,
     `answer`: the looop command that answers it, and `ref`: what identifies it in the queue
-    (the ask id, else `<worker>:<kind>`). A plain class: this room loads no dataclasses."""
+    (the ask id, else `<worker>:<kind>`: its default). A plain class: this room loads no
+    dataclasses."""
 
     __slots__ = ("answer", "host", "kind", "ref", "since", "what", "worker")
 
     def __init__(
         self, kind: str, worker: str, host: str | None, since: float | None, what: str,
-        answer: str, ref: str,
+        answer: str, ref: str = "",
     ) -> None:  # fmt: skip
         self.kind, self.worker, self.host, self.since = kind, worker, host, since
-        self.what, self.answer, self.ref = what, answer, ref
+        self.what, self.answer, self.ref = what, answer, ref or f"{worker}:{kind}"
 
     def __repr__(self) -> str:
         return f"Need({self.kind!r}, {self.worker!r}, {self.ref!r})"
@@ -111,12 +112,6 @@ def _ts(rec: dict[str, Any]) -> float | None:
     return float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
 
 
-def _screen_kind(said: str) -> str:
-    """The verdict's kind (`approval: …`, `idle: …`, a runner's own `custom: …`)."""
-    head = said.split(":", 1)[0]
-    return head if head in ("approval", "idle") else "input"
-
-
 def _worker(r: dict[str, Any]) -> Need | None:
     wid, health = str(r.get("id")), str(r.get("health") or "")
     host = r.get("host") if isinstance(r.get("host"), str) else None
@@ -124,26 +119,26 @@ def _worker(r: dict[str, Any]) -> Need | None:
     since = float(quiet) if isinstance(quiet, int | float) else None
     if health == "needs-input":
         said = _plain(r.get("needs_input") or "its screen waits")
-        kind = _screen_kind(said)
+        kind = said.split(":", 1)[0]  # `approval: …`, `idle: …`, a runner's own `custom: …`
+        kind = kind if kind in ("approval", "idle") else "input"
         what = said.split(": ", 1)[1] if ": " in said else said
         if kind == "idle":
-            return Need(kind, wid, host, since, f"its turn is done: {what}",
-                        f"looop send {wid} TEXT", f"{wid}:{kind}")  # fmt: skip
-        return Need(kind, wid, host, since, f"its screen asks: {what}",
-                    f"looop attach {wid}", f"{wid}:{kind}")  # fmt: skip
+            return Need(
+                kind, wid, host, since, f"its turn is done: {what}", f"looop send {wid} TEXT"
+            )
+        return Need(kind, wid, host, since, f"its screen asks: {what}", f"looop attach {wid}")
     if health == OVER_BUDGET or (health.startswith("over ") and health.endswith(" limit")):
         what = SPEND if health == OVER_BUDGET else f"paused: {health}"
-        return Need("budget", wid, host, since, what,
-                    f"looop worker continue {wid} --budget USD", f"{wid}:budget")  # fmt: skip
+        return Need("budget", wid, host, since, what, f"looop worker continue {wid} --budget USD")
     if health.startswith("limited until "):
         what = f"at its provider's usage limit, {health}; it goes on by itself then"
-        return Need("limited", wid, host, since, what, f"looop kill {wid}", f"{wid}:limited")
+        return Need("limited", wid, host, since, what, f"looop kill {wid}")
     if health.startswith("scheduled until "):
         what = f"start held for a usage window, {health}: {_plain(r.get('note') or '')}"
         what = what.rstrip(": ")
         held = r.get("since")
         at = float(held) if isinstance(held, int | float) else None
-        return Need("held", wid, host, at, what, f"looop kill {wid}", f"{wid}:held")
+        return Need("held", wid, host, at, what, f"looop kill {wid}")
     return None
 
 
@@ -168,8 +163,7 @@ def _stalled(rec: dict[str, Any], hosts: dict[str, str | None]) -> Need:
     wid = str(rec.get("id"))
     since = parse_utc(str(rec.get("ended_at") or ""))
     what = "it failed the same way again and again; no agent starts it until you clear it"
-    return Need("stalled", wid, hosts.get(wid), since, what, f"looop worker unstall {wid}",
-                f"{wid}:stalled")  # fmt: skip
+    return Need("stalled", wid, hosts.get(wid), since, what, f"looop worker unstall {wid}")
 
 
 def _picks(data: str, rows: list[dict[str, Any]]) -> list[Need]:
@@ -187,7 +181,7 @@ def _picks(data: str, rows: list[dict[str, Any]]) -> list[Need]:
         what = f"{len(ids)} attempts ended: pick one"
         if live & set(ids):
             what = f"{len(passed)} of {len(ids)} attempts verified: pick one"
-        out.append(Need("pick", group, None, None, what, f"looop review {group}", f"{group}:pick"))
+        out.append(Need("pick", group, None, None, what, f"looop review {group}"))
     return out
 
 

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from looop.core.procstat import is_web
-from looop.home import homes, jsonio, revive, store, where
+from looop.home import homes, revive, store, where
 from looop.home.boxfolder import pending_asks
 from looop.home.config import load_config, resolve_knobs
 from looop.home.delays import backoff_delay, failed_at, limit_in_force
@@ -80,12 +80,6 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     # a stamp after a backward clock step: the next beat restarts the wait from now
     wait = backoff_delay(fails, knobs.num("backoff_max_secs"))
     return stamp(clock, (now if at is None else at) + wait)
-
-
-def _streak(backoff: dict[str, Any] | None) -> int:
-    """How many beats in a row failed (the backoff's count)."""
-    fails = backoff.get("fails") if backoff else None
-    return fails if isinstance(fails, int) and fails > 0 else 0
 
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
@@ -246,7 +240,7 @@ def gather_status_at(
     records = beat_records(data)
     workers, finished = _workers(data, all_workers)
     backoff = _read_obj(_at(data, ".tick-backoff"))
-    streak = _streak(backoff)
+    streak = fails if isinstance(fails := (backoff or {}).get("fails"), int) and fails > 0 else 0
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
     windows, windows_error = _usage_windows(data, clock)
@@ -371,16 +365,3 @@ def _strays(data: str, env: Mapping[str, str]) -> list[str]:
         return [str(r["pid"]) for r in homes.strays(runtime_base(env), data)]
     except (LooopError, OSError):
         return []
-
-
-def json_files(d: str) -> list[tuple[str, str]]:
-    """(name, path) of the regular `*.json` files in `d`, sorted by name."""
-    try:
-        names = sorted(n for n in os.listdir(d) if n.endswith(".json"))
-    except OSError:
-        return []
-    return [(n, where.join(d, n)) for n in names if os.path.isfile(where.join(d, n))]
-
-
-def status_json(st: StatusView) -> str:
-    return jsonio.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from looop.spend import usd
 from looop.spend.savings import savings_line
 from looop.spend.totals import SAID_DAY_USD, SAID_REPORT_USD
 from looop.views.beatlog import relative, tail
-from looop.views.status import file_stem, json_files, status_json
+from looop.views.status import file_stem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,7 +91,7 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w = sys.stdout.write
 
     if as_json:
-        w(status_json(add_v1_fields(st)) + "\n")
+        w(jsonio.dumps(add_v1_fields(st), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return
     _write_pulse(st, colour, w)
     _write_config(st, colour, w)
@@ -220,11 +221,16 @@ def add_v1_fields(st: StatusView) -> StatusView:
     journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
     data = st["data_dir"]
     snaps: dict[str, Any] = {}
-    for name, path in json_files(where.join(data, where.SNAPSHOTS)):
+    d = where.join(data, where.SNAPSHOTS)
+    try:
+        names = sorted(n for n in os.listdir(d) if n.endswith(".json"))
+    except OSError:
+        names = []
+    for name in names:  # one unreadable, not a file or not JSON (or NaN): left out
         try:
-            snaps[file_stem(name)] = jsonio.safe_loads(store.read_text(path) or "")
+            snaps[file_stem(name)] = jsonio.safe_loads(store.read_text(where.join(d, name)) or "")
         except (OSError, ValueError):
-            continue  # unreadable or not JSON (or NaN, which JSON cannot carry): left out
+            continue
     asks = pending_asks(data)
     return {
         **st,

@@ -13,8 +13,7 @@ from looop.home import store, where
 from looop.home.boxfolder import Folder, unanswered
 from looop.home.errors import CorruptState
 from looop.home.lastoutput import last_output
-from looop.home.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
-from looop.home.where import sandboxed as sandboxed
+from looop.home.where import sandboxed
 from looop.spend.spent import over_budget, over_limit
 from looop.views import needsinput, outcomes
 
@@ -114,18 +113,6 @@ def tree_records(data: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def branches(data: str, records: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """Worker -> its worktree's branch (its first repository's; a removed worktree shows
-    none), from `records` as tree_records reads them (read now when not given)."""
-    recs = tree_records(data) if records is None else records
-    out: dict[str, str] = {}
-    for wid, raw in recs.items():
-        branch = raw.get("branch")
-        if isinstance(branch, str) and not raw.get("removed"):
-            out[wid] = branch
-    return out
-
-
 def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, str]]:
     """Each checkout's folder and branch, the first repository's first (`first`: its record);
     a worker of several reads its other checkouts' records (worktrees/<id>.parts/), a removed
@@ -152,13 +139,17 @@ def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, s
     return out
 
 
-def _branches_of(
+def _branches(
     data: str, trees: dict[str, dict[str, Any]] | None
-) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
-    """Each worker's first branch and every repository's, from the records read once."""
+) -> dict[str, list[dict[str, str]]]:
+    """Each worker's every repository's branch, its first repository's first (a removed
+    worktree shows none), from `trees` as tree_records reads them (read now when not given)."""
     recs = tree_records(data) if trees is None else trees
-    first = branches(data, recs)
-    return first, {wid: all_branches(data, wid, recs[wid]) for wid in first}
+    return {
+        wid: all_branches(data, wid, raw)
+        for wid, raw in recs.items()
+        if isinstance(raw.get("branch"), str) and not raw.get("removed")
+    }
 
 
 def worker_rows(
@@ -178,7 +169,7 @@ def worker_rows(
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    verify, (branch, every) = where.join(data, where.VERIFY), _branches_of(data, trees)
+    verify, every = where.join(data, where.VERIFY), _branches(data, trees)
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
         last, quiet = last_output(s["dir"], s["alive"], clock)
@@ -202,7 +193,7 @@ def worker_rows(
                 "sandboxed": sandboxed(data, s["id"]),
                 "contain": s.get("contain"),
                 "limit": s.get("limit"),
-                "branch": branch.get(s["id"]),
+                "branch": every[s["id"]][0]["branch"] if s["id"] in every else None,
                 "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
                 "needs_input": None,
                 # how it ended (views/outcomes.py), once the beat recorded it; None while live

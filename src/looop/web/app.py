@@ -11,6 +11,7 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -168,7 +169,11 @@ def build_app(
     behind its guard (and /mcp when configured)."""
     changes = Changes.open(ctx.paths, ctx.env)
     hub = Hub(ctx, changes=changes)  # the live stream woken by the same watches
-    states = _kept_states(ctx, changes)
+    # the dashboard polls /state: built once per change, not once per request (web/cache.py)
+    states = {
+        e: Kept(lambda: (int(ctx.clock.now()), seen(ctx, changes)), partial(_state, ctx, e))
+        for e in (False, True)
+    }
     fleets = {e: kept_fleet(ctx, changes, e, json_bytes) for e in (False, True)}
     own = _own_routes(ctx, hub, states, fleets, contract_wait_s)
     calls = [(spec, summary, _one_call(ctx, spec, fn)) for spec, summary, fn in _CALLS]
@@ -206,7 +211,11 @@ def build_app(
     app.add_middleware(
         GuardMiddleware, guard=guard, secure=secure, metrics=metrics.metrics_token(ctx)
     )
-    if _mcp_wanted(ctx):
+    try:
+        mcp = mcp_over_http(ctx.config().raw)
+    except LooopError:  # a broken config serves without its web settings
+        mcp = False
+    if mcp:
         need_extra("mcp", 'the config\'s "web": {"mcp": true}')
         # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
         from looop.web.mcpserver import mount_http
@@ -290,16 +299,8 @@ def _own_routes(
     ]  # fmt: skip
 
 
-def _kept_states(ctx: Ctx, changes: Changes | None) -> dict[bool, Kept[bytes]]:
-    """The dashboard polls /state: built once per change, not once per request (web/cache.py)."""
-
-    def state_key() -> tuple[object, ...]:
-        return (int(ctx.clock.now()), seen(ctx, changes))
-
-    def kept_state(every: bool) -> Kept[bytes]:
-        return Kept(state_key, lambda: json_bytes(reads.state(ctx, every)))
-
-    return {e: kept_state(e) for e in (False, True)}
+def _state(ctx: Ctx, every: bool) -> bytes:
+    return json_bytes(reads.state(ctx, every))
 
 
 def _kept_costs(ctx: Ctx) -> Callable[[int], Awaitable[bytes]]:
@@ -388,10 +389,3 @@ async def index(request: Request) -> Response:
 async def favicon(request: Request) -> Response:
     """Browsers ask /favicon.ico before reading the page's icon link: the same SVG."""
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
-
-
-def _mcp_wanted(ctx: Ctx) -> bool:
-    try:
-        return mcp_over_http(ctx.config().raw)
-    except LooopError:  # a broken config serves without its web settings
-        return False

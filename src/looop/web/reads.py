@@ -368,16 +368,7 @@ def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
             outcome = ""
         elif isinstance(ev, str) and ends_beat(ev, outcome):
             outcome = BEAT_ENDS[ev]
-            out.append(_beat_row(ctx, r))
+            why = beat_detail(r, ctx.clock) or ev.replace("_", " ")
+            row = {"at": r.get("ts"), "outcome": outcome, "why": " ".join(why.split())[:300]}
+            out.append(row | {"run_id": r.get("run_id")})
     return out[::-1][: _clamp(limit, 200)]
-
-
-def _beat_row(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
-    ev = str(r["event"])
-    why = beat_detail(r, ctx.clock) or ev.replace("_", " ")
-    return {
-        "at": r.get("ts"),
-        "outcome": BEAT_ENDS[ev],
-        "why": " ".join(why.split())[:300],
-        "run_id": r.get("run_id"),
-    }
