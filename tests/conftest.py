@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
@@ -87,9 +87,12 @@ def _real_parts() -> list[str]:
 
 
 # hypothesis: the full profile by default (make test, CI); `make check` loads the small one.
-settings.register_profile("check", max_examples=20, deadline=None)
+# A loaded machine is slow, never wrong: no deadline, no too-slow health check
+settings.register_profile("full", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("full")
+settings.register_profile("check", settings.get_profile("full"), max_examples=20)
 # now and then, by hand: `pytest --hypothesis-profile=deep` on the property tests
-settings.register_profile("deep", max_examples=2000, deadline=None)
+settings.register_profile("deep", settings.get_profile("full"), max_examples=2000)
 
 
 # What looop reads from a shell besides LOOOP_*: a user's exported data dir, colour choice or
