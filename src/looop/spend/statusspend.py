@@ -145,8 +145,7 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     paths = Paths.at(Path(data))
     sig = runner_signature(runner) if runner is not None else ""
     unmet = unmetered_at(paths, sig) if sig else 0
-    recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
-    retry = decide_retry_in(paths, now, per_hour) if 0 < per_hour <= recent else 0
+    recent, retry = decide_cap(paths, now, per_hour) if per_hour > 0 else (0, 0)
     name, armed = "?", False
     if runner is not None:
         name, armed = runner.name, unmetered_armed(knobs, reports_cost(runner))
@@ -274,25 +273,22 @@ def _read_locked(paths: Paths, now: float) -> tuple[list[float], float]:
     return _read_decides(paths, now, repair=False)
 
 
+def decide_cap(paths: Paths, now: float, cap: int | None = None) -> tuple[int, int]:
+    """Decide attempts in the last 3600 s, and whole seconds until one more fits under `cap`
+    (0 when it fits now). While a corrupt ledger holds the cap closed the count is `cap` when
+    given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
+    stamps, held = _read_locked(paths, now)
+    if held > now:
+        n = max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
+        return n, max(1, math.ceil(held - now))
+    if cap is None or cap <= 0 or len(stamps) < cap:
+        return len(stamps), 0
+    oldest_to_drop = sorted(stamps)[len(stamps) - cap]
+    return len(stamps), max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
+
+
 def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
-    """Decide attempts in the last 3600 s. While a corrupt ledger holds the cap closed this is
-    `cap` when given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
-    stamps, held = _read_locked(paths, now)
-    if held > now:
-        return max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
-    return len(stamps)
-
-
-def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
-    """Whole seconds until one more decide fits under `cap` (0 when it fits now)."""
-    stamps, held = _read_locked(paths, now)
-    if held > now:
-        return max(1, math.ceil(held - now))
-    if cap <= 0 or len(stamps) < cap:
-        return 0
-    stamps.sort()
-    oldest_to_drop = stamps[len(stamps) - cap]
-    return max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
+    return decide_cap(paths, now, cap)[0]
 
 
 def spend_lock(paths: Paths) -> AbstractContextManager[None]:
