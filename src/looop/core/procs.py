@@ -31,6 +31,7 @@ import functools
 import os
 import select
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
@@ -110,15 +111,10 @@ def _reap(pid: int) -> bool:
 
 
 def open_pidfd(pid: int) -> int | None:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
     try:
-        fd = opener(pid)
-    except OSError:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # AttributeError: an OS without pidfds
         return None
-    assert isinstance(fd, int)
-    return fd
 
 
 def await_pid(
@@ -140,13 +136,6 @@ def await_pid(
     finally:
         if fd is not None:
             os.close(fd)
-
-
-def _per_run(killed: dict[int, str]) -> dict[str, int]:
-    per_run: dict[str, int] = {}
-    for token in killed.values():
-        per_run[token] = per_run.get(token, 0) + 1
-    return per_run
 
 
 def _owner(pid: int, tokens: list[str]) -> str:
@@ -259,7 +248,7 @@ class Containment:
         until = self.clock.monotonic() + KILL_WAIT_SECS
         self._end_groups(killed, until)
         if not self.active:
-            return _per_run(killed)
+            return dict(Counter(killed.values()))
         for _ in range(SWEEP_ROUNDS):
             victims = self._victims()
             if not victims:
@@ -270,7 +259,7 @@ class Containment:
                 killed[pid] = token
             for pid, _ in victims:
                 await_pid(pid, functools.partial(_reap, pid), self.clock, until)  # reaped
-        return _per_run(killed)
+        return dict(Counter(killed.values()))
 
     def _end_groups(self, killed: dict[int, str], until: float) -> None:
         """Kill the cgroup of every run that ended (all it started, however it left) and

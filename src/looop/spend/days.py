@@ -94,6 +94,13 @@ class Days:
         ]
 
 
+def add_cell(cells: dict[Any, list[int]], key: object, usd: int, n: int) -> None:
+    """[micro-USD, rows] under `key` grown by `usd` and `n`."""
+    cell = cells.setdefault(key, [0, 0])
+    cell[0] += usd
+    cell[1] += n
+
+
 def _cells(rows: Any, into: Cells) -> None:
     try:
         for row in rows:
@@ -162,9 +169,7 @@ def need(d: Days, month: str) -> None:
             raise Stale from None
         for day, cells in base.items():  # add what was folded since, then keep the sum
             for src, (usd, n) in d.days.get(day, {}).items():
-                cell = cells.setdefault(src, [0, 0])
-                cell[0] += usd
-                cell[1] += n
+                add_cell(cells, src, usd, n)
             d.days[day] = cells
     d.loaded.add(month)
 
@@ -271,13 +276,9 @@ def _fold_line(d: Days, raw: bytes, clock: Clock) -> None:
     src = (kind, "" if kind == "tick" else wid, _text(obj.get("runner")))
     key: Source = (*src, _text(obj.get("model")), _text(obj.get("source")))
     usd = micros(amount)
-    cell = d.days.setdefault(day, {}).setdefault(key, [0, 0])
-    cell[0] += usd
-    cell[1] += 1
+    add_cell(d.days.setdefault(day, {}), key, usd, 1)
     d.dirty.add(day[:7])
-    run = d.sums.setdefault((kind, key[4]), [0, 0])
-    run[0] += usd
-    run[1] += 1
+    add_cell(d.sums, (kind, key[4]), usd, 1)
     if kind == "tick" and wid:
         d.new_ticks.pop(wid, None)  # re-inserted: the dict keeps the newest last
         d.new_ticks[wid] = int(when)

@@ -49,6 +49,7 @@ _IN = re.compile(
     re.IGNORECASE,
 )
 _UNIT = re.compile(r"(\d+)\s*(d|h|m|s)", re.IGNORECASE)
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # `reset at 9am`, `resets 1:30am`, `try again at Jul 5th, 2026 8:19 PM`, `resets Nov 24, 3pm`
 _AT = re.compile(
@@ -139,23 +140,13 @@ def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float |
     """The reset time said at or after position `at` (the same message, a few lines on), and
     whether it was said as a clock time (to the minute) rather than in seconds."""
     tail = text[max(0, at - 40) : at + 600]
-    m = _PIPE_EPOCH.search(tail)
-    if m:
-        return _epoch(m.group(1)), False
-    m = _JSON_AT.search(tail)
-    if m:
-        return _epoch(m.group(1)), False
-    m = _JSON_IN.search(tail)
-    if m:
-        return now + int(m.group(1)), False
-    m = _IN.search(tail)
-    if m:
-        secs = 0
-        for n, unit in _UNIT.findall(m.group(1)):
-            secs += int(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit.lower()]
+    for rx in (_PIPE_EPOCH, _JSON_AT, _JSON_IN):
+        if m := rx.search(tail):
+            return (now + int(m.group(1)) if rx is _JSON_IN else _epoch(m.group(1))), False
+    if m := _IN.search(tail):
+        secs = sum(int(n) * _SECONDS[unit.lower()] for n, unit in _UNIT.findall(m.group(1)))
         return (now + secs if secs else None), False
-    m = _AT.search(tail)
-    if m:
+    if m := _AT.search(tail):
         return _clock_time(m, now, local), True
     return None, False
 

@@ -39,13 +39,9 @@ _MISSING = object()
 
 def _count(v: Any) -> int | None:
     """A token count: a whole, non-negative, plausible JSON number."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v if 0 <= v <= _MAX_TOKENS else None
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and 0 <= v <= _MAX_TOKENS:
-        return int(v)
-    return None
+    if isinstance(v, float) and v.is_integer():  # never true of inf or nan
+        v = int(v)
+    return v if type(v) is int and 0 <= v <= _MAX_TOKENS else None
 
 
 def _dict(v: Any) -> dict[str, Any]:
@@ -303,15 +299,13 @@ class CostMeter:
 
     # ---------------------------------------------------------- reading
 
-    def _thread_total(self) -> tuple[float, _Tokens] | None:
-        runs = list(self._threads.values())
-        if not runs:
-            return None
-        row = lookup_price(self._prices, self._price_model())[1]
+    def _priced(self, runs: list[tuple[str | None, int, int, int]]) -> tuple[float, _Tokens]:
+        """Runs' (model, fresh input, cached input, output) priced by the table, summed."""
         tok = _Tokens()
         usd = 0.0
-        for fresh, cached, out in runs:
+        for model, fresh, cached, out in runs:
             tok.add(fresh, cached, 0, out)
+            row = lookup_price(self._prices, model or self._price_model())[1]
             usd += price_tokens(row, fresh, cached, 0, out)
         return usd, tok
 
@@ -325,19 +319,14 @@ class CostMeter:
             usd = self._usd[kind]
             if usd is not None and shape:
                 return self._names.get(shape, shape), usd, self._tok[kind]
-        threads = self._thread_total()
-        if threads is not None:
-            return self._names.get("thread", "thread"), threads[0], threads[1]
+        if self._threads:
+            usd, tok = self._priced([(None, *t) for t in self._threads.values()])
+            return self._names.get("thread", "thread"), usd, tok
         usd = self._usd["step_finish"]
         if usd is not None:
             return self._names.get("step", "step"), usd, self._tok["step_finish"]
         if self._run and self._run[1]:
-            tok = _Tokens()
-            usd = 0.0
-            for model, inp, cached, out in self._run[1]:
-                tok.add(inp - cached, cached, 0, out)
-                row = lookup_price(self._prices, model or self._price_model())[1]
-                usd += price_tokens(row, inp - cached, cached, 0, out)
+            usd, tok = self._priced([(m, i - c, c, o) for m, i, c, o in self._run[1]])
             return self._run[0], usd, tok
         return None
 

@@ -13,7 +13,7 @@ from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
 from looop.home.plain import echo
 from looop.spend import usd as usd_text
-from looop.spend.days import ALL, NONE, Held, day_totals
+from looop.spend.days import ALL, NONE, Held, add_cell, day_totals
 from looop.spend.savings import savings_line, savings_view
 
 if TYPE_CHECKING:
@@ -96,9 +96,7 @@ def _group(data: str, d: Days, today: date, span: str, by: str) -> CostReport:
         for src, (micros, n) in cells.items():
             usd += micros
             calls += n
-            g = groups.setdefault(_key(src, by, day), [0, 0])
-            g[0] += micros
-            g[1] += n
+            add_cell(groups, _key(src, by, day), micros, n)
     return {
         "span": span,
         "by": by,

@@ -206,11 +206,8 @@ def savings_view(data: str, clock: Clock) -> dict[str, Any]:
     out: dict[str, Any] = {"median_decide_usd": median_micros(obj["costs"]) / 1_000_000}
     for name, days in (("today", {today}), ("week", week)):
         got = [obj["days"][d] for d in days if d in obj["days"]]
-        out[name] = {
-            "decides": sum(_n(g, "decides") for g in got),
-            "skipped": sum(_n(g, "skipped") for g in got),
-            "saved_usd": sum(_n(g, "saved") for g in got) / 1_000_000,
-        }
+        out[name] = {k: sum(_n(g, k) for g in got) for k in ("decides", "skipped")}
+        out[name]["saved_usd"] = sum(_n(g, "saved") for g in got) / 1_000_000
     return out
 
 

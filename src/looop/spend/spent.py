@@ -156,12 +156,7 @@ def set_budget(data: str, wid: str, usd: float | None, policy: str = "pause") ->
 def budgets(data: str) -> dict[str, tuple[float, str]]:
     """Each worker's budget (usd, policy); an unreadable one is left out (and said by `ls`)."""
     out: dict[str, tuple[float, str]] = {}
-    try:
-        with os.scandir(os.path.join(data, BUDGETS)) as it:
-            names = [e.name[:-5] for e in it if e.name.endswith(".json")]
-    except OSError:
-        return out
-    for wid in names:
+    for wid in _marked(data, ".json"):
         obj = _small_json(_budget_path(data, wid, "json"))
         usd, policy = obj.get("usd"), obj.get("policy")
         if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:
@@ -171,11 +166,16 @@ def budgets(data: str) -> dict[str, tuple[float, str]]:
 
 def over_budget(data: str) -> set[str]:
     """The workers the meter found at their budget (until a human lets them go on)."""
+    return set(_marked(data, ".over"))
+
+
+def _marked(data: str, ext: str) -> list[str]:
+    """The worker ids with a `<id><ext>` file in the budgets folder."""
     try:
         with os.scandir(os.path.join(data, BUDGETS)) as it:
-            return {e.name[:-5] for e in it if e.name.endswith(".over")}
+            return [e.name[: -len(ext)] for e in it if e.name.endswith(ext)]
     except OSError:
-        return set()
+        return []
 
 
 def mark_over(

@@ -144,15 +144,13 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
     paths = Paths.at(Path(data))
     sig = runner_signature(runner) if runner is not None else ""
-    unmet = unmetered_count(paths, sig) if sig else 0
-    blocked = bool(sig) and unmetered_blocked(paths, sig)
-    recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
-    retry = decide_retry_in(paths, now, per_hour) if 0 < per_hour <= recent else 0
+    unmet = unmetered_at(paths, sig) if sig else 0
+    recent, retry = decide_cap(paths, now, per_hour) if per_hour > 0 else (0, 0)
     name, armed = "?", False
     if runner is not None:
         name, armed = runner.name, unmetered_armed(knobs, reports_cost(runner))
     (spent, said), budget = spent_today(data, clock), daily_budget(knobs)
-    unmet_open = armed and blocked
+    unmet_open = armed and unmet >= UNMETERED_LIMIT
     budget_open = budget is not None and spent >= budget
     capped = per_hour > 0 and recent >= per_hour
     return {
@@ -275,25 +273,22 @@ def _read_locked(paths: Paths, now: float) -> tuple[list[float], float]:
     return _read_decides(paths, now, repair=False)
 
 
+def decide_cap(paths: Paths, now: float, cap: int | None = None) -> tuple[int, int]:
+    """Decide attempts in the last 3600 s, and whole seconds until one more fits under `cap`
+    (0 when it fits now). While a corrupt ledger holds the cap closed the count is `cap` when
+    given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
+    stamps, held = _read_locked(paths, now)
+    if held > now:
+        n = max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
+        return n, max(1, math.ceil(held - now))
+    if cap is None or cap <= 0 or len(stamps) < cap:
+        return len(stamps), 0
+    oldest_to_drop = sorted(stamps)[len(stamps) - cap]
+    return len(stamps), max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
+
+
 def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
-    """Decide attempts in the last 3600 s. While a corrupt ledger holds the cap closed this is
-    `cap` when given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
-    stamps, held = _read_locked(paths, now)
-    if held > now:
-        return max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
-    return len(stamps)
-
-
-def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
-    """Whole seconds until one more decide fits under `cap` (0 when it fits now)."""
-    stamps, held = _read_locked(paths, now)
-    if held > now:
-        return max(1, math.ceil(held - now))
-    if cap <= 0 or len(stamps) < cap:
-        return 0
-    stamps.sort()
-    oldest_to_drop = stamps[len(stamps) - cap]
-    return max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
+    return decide_cap(paths, now, cap)[0]
 
 
 def spend_lock(paths: Paths) -> AbstractContextManager[None]:
@@ -328,22 +323,19 @@ def clear_unmetered(paths: Paths) -> None:
     store.remove(paths.cost_unmetered)
 
 
-def unmetered_count(paths: Paths, sig: str) -> int:
-    """Consecutive unmetered runs at `sig` (0 when another signature holds the counter)."""
-    try:
-        got = _read_unmetered(paths)
-    except CorruptState:
-        return UNMETERED_LIMIT
-    return got[0] if got is not None and got[1] == sig else 0
-
-
-def unmetered_blocked(paths: Paths, sig: str) -> bool:
-    """The breaker is open at `sig`. A corrupt counter fails closed: it is repaired as at the
-    limit for this signature, so changing the runner (or a metered run) still heals it."""
+def unmetered_at(paths: Paths, sig: str) -> int:
+    """Consecutive unmetered runs at `sig` (0 when another signature holds the counter). A
+    corrupt counter fails closed: it is repaired as at the limit for this signature, so
+    changing the runner (or a metered run) still heals it."""
     try:
         got = _read_unmetered(paths)
     except CorruptState:
         with spend_lock(paths):
             store.write_json(paths.cost_unmetered, {"count": UNMETERED_LIMIT, "sig": sig})
-        return True
-    return got is not None and got[1] == sig and got[0] >= UNMETERED_LIMIT
+        return UNMETERED_LIMIT
+    return got[0] if got is not None and got[1] == sig else 0
+
+
+def unmetered_blocked(paths: Paths, sig: str) -> bool:
+    """The breaker is open at `sig` (unmetered_at)."""
+    return unmetered_at(paths, sig) >= UNMETERED_LIMIT

@@ -143,23 +143,16 @@ def _load(path: str) -> dict[str, Any] | None:
     obj = read_json(path)
     if not isinstance(obj, dict) or obj.get("v") != VERSION:
         return None
-    ledger, end, since, quarters = obj.get("ledger"), obj.get("end"), obj.get("since"), obj.get("q")
-    if not (
-        isinstance(ledger, list)
-        and len(ledger) == 2
-        and all(type(x) is int for x in ledger)
-        and type(end) is int
-        and end >= 0
-        and type(since) is int
-        and isinstance(quarters, dict)
-    ):
+    ledger, end, quarters = obj.get("ledger"), obj.get("end"), obj.get("q")
+    if not (isinstance(ledger, list) and len(ledger) == 2 and all(type(x) is int for x in ledger)):
         return None
-    for k, bucket in quarters.items():
-        if not (k.isdigit() and isinstance(bucket, dict)):
-            return None
-        if not all(type(v) is int for v in bucket.values()):
-            return None
-    return obj
+    if type(end) is not int or end < 0 or type(obj.get("since")) is not int:
+        return None
+    ok = isinstance(quarters, dict) and all(
+        k.isdigit() and isinstance(b, dict) and all(type(v) is int for v in b.values())
+        for k, b in quarters.items()
+    )
+    return obj if ok else None
 
 
 def read_at(fd: int, start: int, size: int) -> bytes:

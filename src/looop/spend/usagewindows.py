@@ -261,14 +261,9 @@ def read_held(data: str) -> tuple[list[dict[str, Any]], list[str]]:
             rec = {}
         if rec is None:
             continue  # removed meanwhile
-        fields = (rec.get("id"), rec.get("key"), rec.get("until"), rec.get("request"))
-        if (
-            rec.get("v") != VERSION
-            or fields[0] != name[: -len(".json")]
-            or not isinstance(fields[1], str)
-            or not isinstance(fields[2], int | float)
-            or not isinstance(fields[3], dict)
-        ):
+        ok = rec.get("v") == VERSION and rec.get("id") == name[: -len(".json")]
+        ok = ok and isinstance(rec.get("key"), str) and isinstance(rec.get("request"), dict)
+        if not (ok and isinstance(rec.get("until"), int | float)):
             bad.append(
                 f"held start {path} is not one looop wrote — delete it, then start the worker again"
             )

@@ -26,7 +26,7 @@ from looop.spend.statusspend import (
     UNMETERED_LIMIT,
     clear_unmetered,
     daily_budget,
-    decide_retry_in,
+    decide_cap,
     decides_last_hour,
     note_decide,
     record_unmetered,
@@ -519,8 +519,8 @@ def test_decides_are_counted_over_a_rolling_hour(paths: Paths) -> None:
         note_decide(paths, t0 + i * 600)  # 0, 10, 20, 30, 40 minutes
     now = t0 + 2400
     assert decides_last_hour(paths, now) == 5
-    assert decide_retry_in(paths, now, cap=5) == 1200  # the first one ages out at +60 min
-    assert decide_retry_in(paths, now, cap=6) == 0
+    assert decide_cap(paths, now, cap=5)[1] == 1200  # the first one ages out at +60 min
+    assert decide_cap(paths, now, cap=6)[1] == 0
     assert decides_last_hour(paths, t0 + 3600) == 4  # exactly an hour old: gone
     assert decides_last_hour(paths, t0 + 3600 + 1700) == 2  # the 30 and 40 min ones
     note_decide(paths, t0 + 7200)
@@ -534,7 +534,7 @@ def test_a_corrupt_decide_ledger_fails_closed_and_repairs(paths: Paths) -> None:
     assert decides_last_hour(paths, t0, cap=120) >= 120
     assert decides_last_hour(paths, t0) >= 120  # held closed even without the cap
     assert json.loads(paths.decide_ledger.read_text())["attempts"] == []
-    assert decide_retry_in(paths, t0 + 60, cap=120) == DECIDE_HOLD_S - 60
+    assert decide_cap(paths, t0 + 60, cap=120)[1] == DECIDE_HOLD_S - 60
     assert decides_last_hour(paths, t0 + DECIDE_HOLD_S, cap=120) == 0
     paths.decide_ledger.write_text('{"attempts":["x"]}')
     note_decide(paths, t0)  # never raises; counts as held
