@@ -149,7 +149,7 @@ PROFILE = RunnerProfile(
         # once a turn ended (`← for agents · ? for shortcuts`), or its start screen's empty
         # box with the hint alone (for well under a second while the chooser or the brief
         # comes: an idle box counts only once a look 3 s later finds nothing printed since,
-        # workers/needsinput), or a box holding typed text above its model line
+        # views/needsinput), or a box holding typed text above its model line
         ("idle", r" · \? for shortcuts *$"),
         ("idle", r"^› Ask Codex to do anything\n\n +\? for shortcuts *$"),
         ("idle", r"^› [^\n]*\n{2,3}  [^\n]+ · [~/][^\n]*\s*\Z"),

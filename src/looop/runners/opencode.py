@@ -85,7 +85,7 @@ PROFILE = RunnerProfile(
         ("approval", r"Allow once +Allow always +Reject[^\n]*(?:\n[^\n]*){0,4}\s*\Z"),
         # its status line without `esc interrupt` (busy): once a turn ended (with what it
         # cost), and on its start screen for a few seconds before the brief is sent (an idle
-        # box counts only once a look 3 s later finds nothing printed since, home/needsinput)
+        # box counts only once a look 3 s later finds nothing printed since, views/needsinput)
         ("idle", r"ctrl\+p commands *$"),
     ),
 )

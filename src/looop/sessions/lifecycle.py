@@ -104,7 +104,7 @@ class Lifecycle:
 
     def quiet(self, hushed: bool) -> None:
         """Output went quiet (or came again): what the screen asks while it is quiet goes in
-        status.json, where every face reads it (home/needsinput) and the pulse is woken."""
+        status.json, where every face reads it (views/needsinput) and the pulse is woken."""
         said, child = None, self.child
         if hushed and child is not None and not child.done and not self.finishing:
             text = self.pump.render("plain", True).get("text")

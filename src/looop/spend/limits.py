@@ -15,7 +15,7 @@ said to the minute, so a minute is added (never wake before the reset). A reset 
 past or more than MAX_AHEAD_S away is not believed: that failure takes the normal backoff.
 
 A worker's own output tail is read here too (said_until): `limited until HH:MM` in `ls` and
-the beat's fleet rows (home/needsinput.limited_until asks only for a tail that names a limit)."""
+the beat's fleet rows (views/needsinput.limited_until asks only for a tail that names a limit)."""
 
 from __future__ import annotations
 

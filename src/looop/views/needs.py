@@ -2,7 +2,7 @@
 (`looop needs`, the web, `looop watch`, MCP's `looop://needs`).
 
 An item is a pending ask, a worker at its CLI's approval prompt or idle at its input box (the
-beat's needs-input verdict, home/needsinput), a worker paused at its spend budget or a bound,
+beat's needs-input verdict, views/needsinput), a worker paused at its spend budget or a bound,
 one stopped at its provider's usage limit, a start held for a usage window, or a worker
 stalled (it failed the same way again and again: views/outcomes.py) that no agent may start
 again until a human clears it, or attempts at one task ready for a human to pick one. Each says what

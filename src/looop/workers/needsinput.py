@@ -1,5 +1,5 @@
 """Needs-input, the beat's side: reading a worker's live screen and judging it, and telling
-the human once per entry that joined the needs-you queue (human/notify). home/needsinput
+the human once per entry that joined the needs-you queue (human/notify). views/needsinput
 keeps the verdicts (and `ls` reads them there without a screen read); the beat hands it a
 Looker to read the screens whose log changed since.
 
@@ -135,7 +135,7 @@ def _screen(data: str, sid: str) -> str | None:
 
 
 class Looker:
-    """What home/needsinput.refine asks when a worker's log changed: its live screen, and what
+    """What views/needsinput.refine asks when a worker's log changed: its live screen, and what
     that screen says (the rules compiled once, on the first screen judged)."""
 
     __slots__ = ("rules",)

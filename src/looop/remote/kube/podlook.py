@@ -2,7 +2,7 @@
 once per beat — never on an `ls`, `watch` or web read, each of which would cost a pod-log API
 call per pod. The beat reads each live pod worker's last log lines once, as `looop shot`
 does, keeps its tail in `<data>/hosts/podlook/<id>/output.log` (rewritten only when it
-changed), and hands it to home/needsinput.refine — the look a worker at home gets, with its
+changed), and hands it to views/needsinput.refine — the look a worker at home gets, with its
 cache and its idle floor (an idle box counts once a later beat finds the log unchanged) —
 judged by the CLIs' own patterns (workers/needsinput). Every listing then reads the kept
 verdicts with no API call."""
@@ -45,7 +45,7 @@ def kept(data: Path, rows: list[dict[str, Any]], clock: Clock) -> None:
 
 
 class PodLooker:
-    """home/needsinput's Looker over the logs this beat read: the screen each draws at its
+    """views/needsinput's Looker over the logs this beat read: the screen each draws at its
     Job's size, judged by every CLI's patterns (a pod's argv is not kept at home)."""
 
     __slots__ = ("logs", "rules", "sizes")
