@@ -17,7 +17,6 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-import looop
 from looop.act.journal import journal_row
 from looop.cli.app import count, make_ctx, progress_line, show_rows
 from looop.cli.commands import ALIASES
@@ -28,11 +27,6 @@ from looop.home.config import knob_lines
 from looop.home.errors import LooopError
 from looop.loop.beat import list_runs, show_run
 from looop.seed import package_text
-
-
-@click.command("version", help="Print the version.")
-def version_cmd() -> None:
-    click.echo(f"looop {looop.__version__}")
 
 
 @click.command(

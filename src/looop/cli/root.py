@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
+import looop
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
 from looop.cli.failure import fail
 from looop.home.clock import Clock
@@ -193,6 +194,11 @@ def cli(ctx: click.Context) -> None:
         from looop.cli.lifecycle import foreground
 
         ctx.exit(foreground())
+
+
+@click.command("version", help="Print the version.")
+def version_cmd() -> None:  # here: the root is loaded already, a reads family is not
+    click.echo(f"looop {looop.__version__}")
 
 
 def _no_such_subcommand(e: click.UsageError) -> str | None:
