@@ -128,11 +128,28 @@ def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def _run_watching_exit(args: list[str], env: dict[str, str]) -> tuple[int, str, str, bool]:
     """The console entry run on `args`, and whether it ended by the fast exit (os._exit) rather
     than the interpreter's teardown."""
-    code = (
+    p = subprocess.run(
+        [sys.executable, "-c", _watching_exit(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    err = p.stderr.replace(FAST, "")
+    return p.returncode, p.stdout, err, err != p.stderr
+
+
+FAST = "<fast exit>"
+
+
+def _watching_exit(args: list[str]) -> str:
+    """A program running the console entry on `args` that says FAST on stderr when it ends by
+    the fast exit."""
+    return (
         "import os, sys\n"
         "real = os._exit\n"
         "def fast(status):\n"
-        "    sys.stderr.write('<fast exit>')\n"
+        f"    sys.stderr.write({FAST!r})\n"
         "    sys.stderr.flush()\n"
         "    real(status)\n"
         "os._exit = fast\n"
@@ -140,11 +157,6 @@ def _run_watching_exit(args: list[str], env: dict[str, str]) -> tuple[int, str, 
         f"sys.argv[1:] = {args!r}\n"
         "main()\n"
     )
-    p = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
-    )
-    err = p.stderr.replace("<fast exit>", "")
-    return p.returncode, p.stdout, err, err != p.stderr
 
 
 @pytest.mark.timeout(120)
@@ -160,3 +172,31 @@ def test_only_a_contract_verb_ends_without_the_teardown(tmp_path: Path) -> None:
     )
     code, out, _, fast = _run_watching_exit(["status"], env)
     assert code == 0 and "pulse:" in out and not fast
+
+
+@pytest.mark.timeout(120)
+def test_an_ask_and_its_answer_end_without_the_teardown(tmp_path: Path) -> None:
+    """A blocked `ask` and the `answer` that frees it end by the fast exit, with their output
+    and code (issue 68): a worker's door answers only once its run of `ask` has ended, and
+    the interpreter's teardown was most of that wait."""
+    env = outside_env(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
+    ask = ["ask", "w1", "--prompt", "merge?"]
+    with subprocess.Popen(
+        [sys.executable, "-c", _watching_exit(ask)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as p:
+        try:
+            assert p.stderr is not None
+            assert "waiting for an answer to w1-1" in p.stderr.readline()  # blocked now
+            answered = _run_watching_exit(["answer", "w1-1", "yes"], env)
+            assert answered == (0, "answered w1-1\n", "", True)
+            out, err = p.communicate(timeout=30)
+        finally:
+            p.kill()
+    assert (p.returncode, out, err) == (0, "yes\n", FAST)
+    # a mistake is still said, with its code
+    code, _, err, fast = _run_watching_exit(["answer", "w1-9", "yes"], env)
+    assert code == 1 and "no pending ask 'w1-9'" in err and fast

@@ -22,14 +22,11 @@ def _names(sub: str, suffix: str, dirs: bool = False) -> list[str]:
         entries = os.listdir(d)
     except (OSError, ValueError):
         return []
-    out = []
-    for n in entries:
-        if n.startswith(".") or not n.endswith(suffix):
-            continue
-        if dirs != os.path.isdir(where.join(d, n)):
-            continue
-        out.append(n[: len(n) - len(suffix)] if suffix else n)
-    return sorted(out)
+    return sorted(
+        n.removesuffix(suffix)
+        for n in entries
+        if not n.startswith(".") and n.endswith(suffix) and dirs == os.path.isdir(where.join(d, n))
+    )
 
 
 def _of(names: Callable[[], list[str]]) -> Completer:

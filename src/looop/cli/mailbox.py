@@ -1,8 +1,8 @@
-"""`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer` (journaled as
-the user's, from the CLI, as the web and watch journal theirs), and the contract verbs' click
-faces (for --help and odd spellings; their plain spellings are served without click:
-contract/verbs.py): tell, told, claim, unclaim, and `cost` (the spend report, and `cost report
-KIND ID RUNNER USD` for workers: spend/report.py's and spend/record.py's work)."""
+"""`looop ask` (blocks; stdout is only the answer), `looop asks` (`looop answer` is
+cli/answer.py's), and the contract verbs' click faces (for --help and odd spellings; their
+plain spellings are served without click: contract/verbs.py): tell, told, claim, unclaim,
+and `cost` (the spend report, and `cost report KIND ID RUNNER USD` for workers:
+spend/report.py's and spend/record.py's work)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ from typing import Any
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import body as read_body
 from looop.cli.app import make_ctx, show_rows
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
 from looop.human.leases import LeaseError, run_lease, run_tell
-from looop.human.mailbox import answer, await_answer, check_worker, keyed_ask, new_ask, pending
+from looop.human.mailbox import await_answer, check_worker, keyed_ask, new_ask, pending
 from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.loop.asks import tag
@@ -166,24 +165,6 @@ def asks_cmd(as_json: bool) -> None:
         if any(r["status"] == "STRANDED" for r in rows):
             note += " · STRANDED: no worker waits on it now; the pulse (`looop up`) sends one"
         click.echo(note)
-
-
-ACTOR = "user (cli)"  # as `looop land` and `looop review --send` journal their human
-
-
-@click.command("answer", help="Answer a pending ask (TEXT, words joined, or - for stdin).")
-@click.argument("ask_id", shell_complete=idcomplete.asks)
-@click.argument("text", nargs=-1)
-@click.option(
-    "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
-)
-def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    body = read_body(text, "answer")
-    said = body.rstrip("\n")
-    answer(ctx.paths.asks, ctx.paths.answers, ask_id, said, ctx.clock.now(), force)
-    ctx.events.record("answer", id=ask_id, actor=ACTOR, line=f"{ACTOR}: answered {ask_id}: {said}")
-    click.echo(f"answered {ask_id}")
 
 
 @click.command(

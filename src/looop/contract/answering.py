@@ -45,10 +45,11 @@ MAX_OUTPUT = 1 << 20  # bytes of a run's out and err sent back (each)
 MAX_STARTS = 3  # a run cut this often is answered with an error, not started again
 SH = "/bin/sh"
 # The run: in the data dir, the verb with its stdin and output in files, then its exit code
-# written whole.
+# in one write of the shell's own (no `mv` to start: the door answers once the run has
+# ended); a reader before it sees an empty `code`, which is no answer (`stored`).
 WRAP = (
-    'w=$1 d=$2 i=$3; shift 3; cd "$w" || exit 1; "$@" <"$i" >"$d/out" 2>"$d/err"; c=$?; '
-    'printf "%s\\n" "$c" >"$d/code.tmp" && mv -f "$d/code.tmp" "$d/code"'
+    'w=$1 d=$2 i=$3; shift 3; cd "$w" || exit 1; "$@" <"$i" >"$d/out" 2>"$d/err"; '
+    'printf "%s\\n" "$?" >"$d/code"'
 )
 # ask and told name a worker by a bare argument; these options of ask take a value
 ASK_VALUED = frozenset({"--prompt", "-p", "--ref", "--options", "--wait"})

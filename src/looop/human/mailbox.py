@@ -164,8 +164,7 @@ def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
     except CorruptState:
         return text
     opts = rec.get("options")
-    if not isinstance(opts, list):
-        return text
+    opts = opts if isinstance(opts, list) else []
     choices = [o for o in opts if isinstance(o, str) and o.strip()]
     if not choices:
         return text

@@ -1,7 +1,7 @@
 """The `looop` console entry: the worker contract's verbs an agent calls in a loop (claim,
 unclaim, tell, told, cost report) served without click by their own room, every other verb
-by click (cli/root.py); fewer garbage collections, and a contract verb ended without the
-interpreter's teardown."""
+by click (cli/root.py); fewer garbage collections, and a contract verb (and an `ask` or
+`answer`) ended without the interpreter's teardown."""
 
 from __future__ import annotations
 
@@ -37,11 +37,13 @@ def main() -> None:
 
 
 def _light(args: list[str]) -> bool:
-    """A contract verb served without click, with no other thread and no exit hook: nothing
-    the interpreter's teardown would still do that anyone could notice."""
-    if args[:1] == ["_"]:
-        args = args[1:]
-    if not args or args[0] not in BOX_VERBS or "click" in sys.modules:
+    """A contract verb served without click, or a verb whose end someone waits on (by click: a
+    blocked `ask`, which a worker's door answers only once its run has ended, and the `answer`
+    that frees it; neither holds a file open past its work), with no other thread and no exit
+    hook: nothing the interpreter's teardown would still do that anyone could notice."""
+    args = args[1:] if args[:1] == ["_"] else args  # the seed's `looop _ claim x`
+    verb = args[0] if args else ""
+    if verb not in ("ask", "answer") and (verb not in BOX_VERBS or "click" in sys.modules):
         return False
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
