@@ -74,7 +74,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.tick", "looop.workers.reviewsend"),  # resume, the sandbox: a home that reviews
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
-    ("looop", "importlib.metadata"),  # the version: only what prints or sends it
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
     ("looop.home.errors", "by name: ?"),  # a missing extra is one line
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s

@@ -184,7 +184,7 @@ Start here:
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(
-    None, "--version", "-V", package_name="looop", prog_name="looop", message="%(prog)s %(version)s"
+    looop.__version__, "--version", "-V", prog_name="looop", message="%(prog)s %(version)s"
 )
 @click.pass_context
 def cli(ctx: click.Context) -> None:
