@@ -99,7 +99,8 @@ LAZY: list[tuple[str, str]] = [
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
-    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
+    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: the local zone
+    ("looop.home.clock", "looop.home.zones"),  # a zone a limit message names (not on ls's way)
     ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves

@@ -20,12 +20,11 @@ the beat's fleet rows (views/needsinput.limited_until asks only for a tail that 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from looop.home.stamps import until_text
 from looop.home.textsafe import screen_text
-from looop.home.zones import load_zone
 
 if TYPE_CHECKING:
     from looop.home.clock import Clock
@@ -86,13 +85,13 @@ def _epoch(digits: str) -> float:
     return n / 1000.0 if n > 10**11 else float(n)  # milliseconds from some senders
 
 
-def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
-    zone = local
+def _clock_time(m: re.Match[str], now: float, clock: Clock) -> float | None:
+    zone = clock.zone()
     if m.group("tz"):
         try:
-            zone = load_zone(m.group("tz"))
+            zone = clock.named_zone(m.group("tz"))
         except ValueError:
-            zone = local
+            pass
     hour, minute = int(m.group("hour")), int(m.group("min") or 0)
     ampm = (m.group("ampm") or "").lower().replace(".", "")
     if (ampm and not 1 <= hour <= 12) or hour > 23 or minute > 59:
@@ -127,16 +126,16 @@ def find_limit(text: str, clock: Clock) -> Limit | None:
     hits = list(_HIT.finditer(text))
     if not hits:
         return None
-    now, local = clock.now(), clock.zone()
+    now = clock.now()
     for hit in reversed(hits):
-        reset, to_minute = _reset_after(text, hit.start(), now, local)
+        reset, to_minute = _reset_after(text, hit.start(), now, clock)
         if reset is not None and now < reset <= now + MAX_AHEAD_S:
             said_at = reset - MINUTE if to_minute else reset
             return Limit(reset, _line(text, hit.start()), said_at)
     return None
 
 
-def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float | None, bool]:
+def _reset_after(text: str, at: int, now: float, clock: Clock) -> tuple[float | None, bool]:
     """The reset time said at or after position `at` (the same message, a few lines on), and
     whether it was said as a clock time (to the minute) rather than in seconds."""
     tail = text[max(0, at - 40) : at + 600]
@@ -147,7 +146,7 @@ def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float |
         secs = sum(int(n) * _SECONDS[unit.lower()] for n, unit in _UNIT.findall(m.group(1)))
         return (now + secs if secs else None), False
     if m := _AT.search(tail):
-        return _clock_time(m, now, local), True
+        return _clock_time(m, now, clock), True
     return None, False
 
 
