@@ -12,9 +12,8 @@ import click
 
 import looop
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
-from looop.cli.failure import fail
 from looop.home.clock import Clock
-from looop.home.errors import LooopError, nearest
+from looop.home.errors import LooopError, UsageMistake, nearest
 from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
@@ -83,8 +82,8 @@ def attach(cmd: click.Command, key: str) -> None:
 
 
 def usage_error(msg: str) -> NoReturn:
-    """A usage mistake (a bad flag, a missing argument, a bad value): exit 2, as click's."""
-    fail(msg, 2)
+    """A usage mistake, said by the failure's door (cli/failure.py), which only a failure loads."""
+    raise UsageMistake(msg)
 
 
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
