@@ -4,8 +4,8 @@ its options (cli/verbs.txt)."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -57,9 +57,9 @@ def _read_verbs(text: str) -> tuple[dict[str, str], dict[str, list[str]], dict[s
     return short, examples, json_help
 
 
-SHORT, EXAMPLES, JSON_HELP = _read_verbs(
-    Path(__file__).with_name("verbs.txt").read_text(encoding="utf-8")
-)
+# os.path, not pathlib: `looop version` and the verbs that never touch a path skip its imports
+with open(os.path.join(os.path.dirname(__file__), "verbs.txt"), encoding="utf-8") as _f:
+    SHORT, EXAMPLES, JSON_HELP = _read_verbs(_f.read())
 
 
 def epilog(key: str) -> str | None:
