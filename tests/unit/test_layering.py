@@ -74,7 +74,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.tick", "looop.workers.reviewsend"),  # resume, the sandbox: a home that reviews
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
-    ("looop", "importlib.metadata"),  # the version: only what prints or sends it
     ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
     ("looop.home.errors", "by name: ?"),  # a missing extra is one line
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
@@ -100,7 +99,8 @@ LAZY: list[tuple[str, str]] = [
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
-    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
+    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: the local zone
+    ("looop.home.clock", "looop.home.zones"),  # a zone a limit message names (not on ls's way)
     ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from looop.home.errors import LooopError
+from looop.home.errors import LooopError, UsageMistake
 from looop.home.paths import Paths
 from looop.home.store import NotRegular
 from looop.home.terminal import line_for_terminal
@@ -53,7 +53,7 @@ def fail_for(e: Exception, env: dict[str, str]) -> NoReturn:
             "permissions (or point LOOOP_DATA_DIR elsewhere)"
         )
     if isinstance(e, LooopError) and not isinstance(e, OSError):
-        fail(str(e))
+        fail(str(e), 2 if isinstance(e, UsageMistake) else 1)
     crash_report(e, env)
 
 

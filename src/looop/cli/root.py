@@ -4,17 +4,16 @@ its options (cli/verbs.txt)."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 import looop
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
-from looop.cli.failure import fail
 from looop.home.clock import Clock
-from looop.home.errors import LooopError, nearest
+from looop.home.errors import LooopError, UsageMistake, nearest
 from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
@@ -58,9 +57,9 @@ def _read_verbs(text: str) -> tuple[dict[str, str], dict[str, list[str]], dict[s
     return short, examples, json_help
 
 
-SHORT, EXAMPLES, JSON_HELP = _read_verbs(
-    Path(__file__).with_name("verbs.txt").read_text(encoding="utf-8")
-)
+# os.path, not pathlib: `looop version` and the verbs that never touch a path skip its imports
+with open(os.path.join(os.path.dirname(__file__), "verbs.txt"), encoding="utf-8") as _f:
+    SHORT, EXAMPLES, JSON_HELP = _read_verbs(_f.read())
 
 
 def epilog(key: str) -> str | None:
@@ -83,8 +82,8 @@ def attach(cmd: click.Command, key: str) -> None:
 
 
 def usage_error(msg: str) -> NoReturn:
-    """A usage mistake (a bad flag, a missing argument, a bad value): exit 2, as click's."""
-    fail(msg, 2)
+    """A usage mistake, said by the failure's door (cli/failure.py), which only a failure loads."""
+    raise UsageMistake(msg)
 
 
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
@@ -184,7 +183,7 @@ Start here:
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(
-    None, "--version", "-V", package_name="looop", prog_name="looop", message="%(prog)s %(version)s"
+    looop.__version__, "--version", "-V", prog_name="looop", message="%(prog)s %(version)s"
 )
 @click.pass_context
 def cli(ctx: click.Context) -> None:

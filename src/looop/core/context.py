@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from looop.core.cgroup import Pen
 from looop.core.events import Emitter
 from looop.home.clock import Clock
 from looop.home.config import Config, Knobs, load_config, parse_config, resolve_knobs
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.runners.presets import default_config_obj
+
+if TYPE_CHECKING:
+    from looop.core.cgroup import Pen  # a pulse's: os, select, signal for a type
 
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 

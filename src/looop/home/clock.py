@@ -38,6 +38,12 @@ class Clock:
         """The local zone with its DST rules (a named zone when the system has one)."""
         raise NotImplementedError
 
+    def named_zone(self, name: str) -> tzinfo:
+        """An IANA zone by name (ValueError says why not): zoneinfo loads when one is named."""
+        from looop.home.zones import load_zone  # lazy: the door to zoneinfo
+
+        return load_zone(name)
+
     def local_tm(self, ts: float) -> time.struct_time:
         """`local(ts)` as a struct_time (its date and wall-clock fields), for time.strftime."""
         return self.local(ts).timetuple()

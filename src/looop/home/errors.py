@@ -26,6 +26,10 @@ class LooopError(Exception):
     """A problem the user can fix; the message names what is wrong and what to do."""
 
 
+class UsageMistake(LooopError):
+    """A bad flag, a missing argument or a bad value: exit 2, as click's."""
+
+
 class CorruptState(LooopError):
     """A guard-state file exists but cannot be read; callers fail closed."""
 

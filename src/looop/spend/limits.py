@@ -20,12 +20,11 @@ the beat's fleet rows (views/needsinput.limited_until asks only for a tail that 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from looop.home.stamps import until_text
 from looop.home.textsafe import screen_text
-from looop.home.zones import load_zone
 
 if TYPE_CHECKING:
     from looop.home.clock import Clock
@@ -35,30 +34,29 @@ MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
 SCAN_CHARS = 16384  # only the end of a long output is read: the limit is the last word
 
 _Q = "['\u2019]"  # straight or typographic apostrophe
-_HIT = re.compile(
-    rf"usage limit reached|you{_Q}ve (?:hit|reached) your (?:[\w-]+ )?limit"
-    r"|usage_limit_reached|rate_limit_reached",
-    re.IGNORECASE,
+# Patterns as text, compiled on first use (re's cache): `ls` imports this module for a screen
+# that rarely says any of them.
+_HIT = (
+    rf"(?i)usage limit reached|you{_Q}ve (?:hit|reached) your (?:[\w-]+ )?limit"
+    r"|usage_limit_reached|rate_limit_reached"
 )
-_PIPE_EPOCH = re.compile(r"usage limit reached\|(\d{9,13})", re.IGNORECASE)
-_JSON_AT = re.compile(r'"(?:resets?_at|resetsAt)"\s*:\s*"?(\d{9,13})')
-_JSON_IN = re.compile(r'"resets?_in_seconds"\s*:\s*(\d{1,9})')
-_IN = re.compile(
-    r"try again in ((?:\d+\s*(?:days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"
-    r"[\s,]*(?:and\s+)?)+)",
-    re.IGNORECASE,
+_PIPE_EPOCH = r"(?i)usage limit reached\|(\d{9,13})"
+_JSON_AT = r'"(?:resets?_at|resetsAt)"\s*:\s*"?(\d{9,13})'
+_JSON_IN = r'"resets?_in_seconds"\s*:\s*(\d{1,9})'
+_IN = (
+    r"(?i)try again in ((?:\d+\s*(?:days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"
+    r"[\s,]*(?:and\s+)?)+)"
 )
-_UNIT = re.compile(r"(\d+)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT = r"(?i)(\d+)\s*(d|h|m|s)"
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # `reset at 9am`, `resets 1:30am`, `try again at Jul 5th, 2026 8:19 PM`, `resets Nov 24, 3pm`
-_AT = re.compile(
-    r"(?:resets?(?: at)?|try again at)\s+"
+_AT = (
+    r"(?i)(?:resets?(?: at)?|try again at)\s+"
     r"(?:(?P<mon>[A-Za-z]{3})[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s*"
     r"(?:(?P<year>\d{4}),?\s*)?(?:at\s+)?)?"
     r"(?P<hour>\d{1,2})(?::(?P<min>\d{2}))?\s*(?P<ampm>[ap]\.?m\.?)?"
-    r"(?:\s*\((?P<tz>[A-Za-z0-9_+\-/]+)\))?",
-    re.IGNORECASE,
+    r"(?:\s*\((?P<tz>[A-Za-z0-9_+\-/]+)\))?"
 )
 
 
@@ -86,13 +84,13 @@ def _epoch(digits: str) -> float:
     return n / 1000.0 if n > 10**11 else float(n)  # milliseconds from some senders
 
 
-def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
-    zone = local
+def _clock_time(m: re.Match[str], now: float, clock: Clock) -> float | None:
+    zone = clock.zone()
     if m.group("tz"):
         try:
-            zone = load_zone(m.group("tz"))
+            zone = clock.named_zone(m.group("tz"))
         except ValueError:
-            zone = local
+            pass
     hour, minute = int(m.group("hour")), int(m.group("min") or 0)
     ampm = (m.group("ampm") or "").lower().replace(".", "")
     if (ampm and not 1 <= hour <= 12) or hour > 23 or minute > 59:
@@ -124,30 +122,30 @@ def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
 def find_limit(text: str, clock: Clock) -> Limit | None:
     """The last usage-limit message in `text` with a reset time looop believes, else None."""
     text = text[-SCAN_CHARS:]
-    hits = list(_HIT.finditer(text))
+    hits = list(re.finditer(_HIT, text))
     if not hits:
         return None
-    now, local = clock.now(), clock.zone()
+    now = clock.now()
     for hit in reversed(hits):
-        reset, to_minute = _reset_after(text, hit.start(), now, local)
+        reset, to_minute = _reset_after(text, hit.start(), now, clock)
         if reset is not None and now < reset <= now + MAX_AHEAD_S:
             said_at = reset - MINUTE if to_minute else reset
             return Limit(reset, _line(text, hit.start()), said_at)
     return None
 
 
-def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float | None, bool]:
+def _reset_after(text: str, at: int, now: float, clock: Clock) -> tuple[float | None, bool]:
     """The reset time said at or after position `at` (the same message, a few lines on), and
     whether it was said as a clock time (to the minute) rather than in seconds."""
     tail = text[max(0, at - 40) : at + 600]
     for rx in (_PIPE_EPOCH, _JSON_AT, _JSON_IN):
-        if m := rx.search(tail):
-            return (now + int(m.group(1)) if rx is _JSON_IN else _epoch(m.group(1))), False
-    if m := _IN.search(tail):
-        secs = sum(int(n) * _SECONDS[unit.lower()] for n, unit in _UNIT.findall(m.group(1)))
+        if m := re.search(rx, tail):
+            return (now + int(m.group(1)) if rx == _JSON_IN else _epoch(m.group(1))), False
+    if m := re.search(_IN, tail):
+        secs = sum(int(n) * _SECONDS[unit.lower()] for n, unit in re.findall(_UNIT, m.group(1)))
         return (now + secs if secs else None), False
-    if m := _AT.search(tail):
-        return _clock_time(m, now, local), True
+    if m := re.search(_AT, tail):
+        return _clock_time(m, now, clock), True
     return None, False
 
 

@@ -15,12 +15,12 @@ Light (no typing, pathlib or datetime): `ls` and `status` read it on their fast 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import TYPE_CHECKING
 
 from looop.home import store, where
 from looop.home.errors import CorruptState
+from looop.home.hashing import digest
 from looop.home.locks import dir_lock
 from looop.home.stamps import until_text
 from looop.runners import profile, program
@@ -85,7 +85,7 @@ def account_of(runner: str, line: str, env: Mapping[str, str]) -> Account:
     secret = next((env[k] for k in (p.keys if p else ()) if env.get(k)), "")
     fp = ""
     if secret:
-        fp = hashlib.sha256(secret.encode()).hexdigest()[:8]
+        fp = digest(secret.encode())[:8]  # hashlib loads only where a key is set
     who = f"{prog or '?'} at {home or '?'}" + (f", key {fp}" if fp else "")
     return Account(runner, who, f"{runner}|{prog}|{home}|{fp}")
 
