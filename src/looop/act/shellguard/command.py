@@ -204,11 +204,11 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     inline = False
     out: list[str] = []
     i = 0
-    while i < len(args) and args[i][:1] in "-+" and len(args[i]) > 1:
+    while i < len(args) and args[i][:1] in "-+":
         a = args[i]
         i += 1
-        if a == "--":
-            break
+        if a in ("--", "-"):
+            break  # `bash -c - 'rm -rf ~'`: a lone `-` ends the options too
         if a.startswith("--command="):
             out.append(a.partition("=")[2])
         elif a in ("-o", "+o", "--rcfile", "--init-file"):

@@ -260,7 +260,7 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
     for n, c, _ in reversed(order):  # children before their parents
         mine = {} if c is None else rules._roles(c, guard)
         for ch in n.children:
-            mine = roles.get(ch.id, {}) | mine
+            mine = _joined(roles.get(ch.id, {}), mine)
         if n.type == "pipeline":
             upstream: dict[str, str] = {}
             for ch in n.named_children:
@@ -272,10 +272,19 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
                 for producer, consumer, label in rules._PIPE_RULES:
                     if producer in upstream and consumer in here:
                         found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
-                upstream = here | upstream
+                upstream = _joined(here, upstream)
         if mine:
             roles[n.id] = mine
     return found
+
+
+def _joined(later: dict[str, str], first: dict[str, str]) -> dict[str, str]:
+    """Roles of two parts: the first part's names a role, but every printer's text is kept
+    (`echo | echo "rm -rf ~" | bash`, `{ echo a; echo b; } | sh`)."""
+    both = later | first
+    if "prints" in later and "prints" in first:
+        both["prints"] = f"{first['prints']}\n{later['prints']}"
+    return both
 
 
 def _ascii(guard: Guard) -> Guard:
