@@ -745,3 +745,8 @@ def test_a_lone_dash_ends_a_shells_options_before_its_script(cmd: str) -> None:
 
 def test_printers_nothing_runs_pass() -> None:
     assert tripwire('echo a | echo "rm -rf ~" | cat; bash - -c x') is None
+
+
+def test_a_lone_dash_ends_sets_options_too() -> None:
+    why = tripwire('set - -x /; rm -rf "$2"')  # $1 is -x, $2 is /
+    assert why == "rm -rf (recursive delete) aimed at $2 (a system folder, /): `rm -rf $2`"

@@ -185,6 +185,17 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
     return True
 
 
+def shell_opts(args: Sequence[str]) -> tuple[list[str], int]:
+    """A shell's options (or `set`'s), and where its operands start: `--` and a lone `-` end
+    them (`bash -c - 'rm -rf ~'`), `-o NAME` and an rc file take the next word."""
+    opts: list[str] = []
+    i = 0
+    while i < len(args) and args[i][:1] in "-+" and args[i] not in ("--", "-"):
+        opts.append(args[i])
+        i += 2 if args[i] in ("-o", "+o", "--rcfile", "--init-file") else 1
+    return opts, i + (args[i : i + 1] in (["--"], ["-"]))
+
+
 def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     """Command text this command will run: `-c` scripts, eval, trap, here-strings/-documents."""
     if name == "eval":
@@ -201,20 +212,9 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
         return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
-    inline = False
-    out: list[str] = []
-    i = 0
-    while i < len(args) and args[i][:1] in "-+":
-        a = args[i]
-        i += 1
-        if a in ("--", "-"):
-            break  # `bash -c - 'rm -rf ~'`: a lone `-` ends the options too
-        if a.startswith("--command="):
-            out.append(a.partition("=")[2])
-        elif a in ("-o", "+o", "--rcfile", "--init-file"):
-            i += 1
-        elif a == "--command" or (not a.startswith("--") and "c" in a[1:]):
-            inline = True
+    opts, i = shell_opts(args)
+    out = [o.partition("=")[2] for o in opts if o.startswith("--command=")]
+    inline = any(o == "--command" or (not o.startswith("--") and "c" in o[1:]) for o in opts)
     if inline and i < len(args):
         out.append(args[i])
     out += c.herestrings

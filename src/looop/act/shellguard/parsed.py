@@ -183,11 +183,7 @@ def _command_sets(c: command._Cmd, sets: _Sets, calls: _Calls, parser: Parser, d
                 why = f"{shown}, set from input at run time, which the tripwire cannot evaluate"
                 sets.setdefault(key, []).append(Unsure(why))
     elif cmd == "set":
-        i = 0
-        while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
-            i += 2 if args[i] in ("-o", "+o") else 1
-        if args[i:]:
-            calls.append(("set -", args[i + (args[i] == "--") :]))
+        calls.append(("set -", args[command.shell_opts(args)[1] :]))
     elif cmd == "eval" and depth < command._MAX_DEPTH:
         for got, vs in _read(" ".join(args), parser, depth + 1, None)[1].items():
             sets.setdefault(got, []).extend(vs)
