@@ -294,9 +294,8 @@ def _ascii(guard: Guard) -> Guard:
     )
 
 
-_Read = list[
-    tuple["Node", command._Cmd | None, str | None]
-]  # each node, its command, the cwd there
+# each node, its command, the cwd there
+_Read = list[tuple["Node", command._Cmd | None, str | None]]
 
 
 def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read, _Sets]:

@@ -158,11 +158,8 @@ _EVERY = "a force push of every branch (main/master included)"
 
 def _kills_everything(args: Sequence[str]) -> bool:
     """`kill -9 -1` (every process you own) or `kill 1` (init)."""
-    i = 0
-    if args and args[0].startswith("-") and args[0] != "--":
-        i = 2 if args[0] in ("-s", "-n") else 1
-    if i < len(args) and args[i] == "--":
-        i += 1
+    i = 0 if args[:1] in ([], ["--"]) or args[0][:1] != "-" else 1 + (args[0] in ("-s", "-n"))
+    i += args[i : i + 1] == ["--"]
     return any(a in ("-1", "1") for a in args[i:])
 
 
