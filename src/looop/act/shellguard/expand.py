@@ -40,21 +40,16 @@ def _trim(value: str, op: str, pattern: str) -> str:
     return value
 
 
+_BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character, or a brace that counts
+
+
 def _closing(word: str, start: int) -> int:
     """Index of the `}` closing a `${` whose body starts at `start`; -1 when none does."""
-    depth, i = 1, start
-    while i < len(word):
-        ch = word[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+    depth = 1
+    for m in _BRACES.finditer(word, start):
+        depth += {"{": 1, "}": -1}.get(m[0], 0)
+        if depth == 0:
+            return m.start()
     return -1
 
 
