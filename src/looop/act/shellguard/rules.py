@@ -125,15 +125,11 @@ def _git_push(rest: Sequence[str]) -> str | None:
     was asked for (force, every, delete, tags), then its refspecs (after the remote)."""
     takes = ("--repo", "--push-option", "--receive-pack", "--exec")
     opts, positional = command._split_opts(rest, "o", takes)
-    long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
-    long |= {"mirror": "mirror", "delete": "delete", "tags": "tags"}
-    flags = {long.get(o[2:].split("=", 1)[0], "") for o in opts if o.startswith("--")}
-    for o in (o for o in opts if not o.startswith("--")):
-        flags |= {"force"} if "f" in o else set()
-        flags |= {"delete"} if "d" in o else set()
-    if "mirror" in flags:
-        flags |= {"force", "every"}
-    force = "force" in flags
+    long = {o[2:].split("=", 1)[0] for o in opts if o.startswith("--")}
+    short = "".join(o for o in opts if not o.startswith("--"))  # -f, -d, in a cluster too
+    force = bool({"force", "force-with-lease", "mirror"} & long) or "f" in short
+    every = bool({"all", "branches", "mirror"} & long)
+    delete = "delete" in long or "d" in short
     for ref in positional[1:]:  # the first is the remote
         plus = ref.startswith("+")
         src, colon, dst = ref.removeprefix("+").partition(":")
@@ -143,12 +139,12 @@ def _git_push(rest: Sequence[str]) -> str | None:
             return _EVERY if every else "a force push of HEAD (the current branch may be main)"
         if dst not in _MAIN:
             continue
-        if "delete" in flags or (colon and not src):
+        if delete or (colon and not src):
             return f"deleting {dst} on the remote"
         return f"a force push to {dst}" if force or plus else f"a push to {dst}"
-    if force and "every" in flags:
+    if force and every:
         return _EVERY
-    if force and len(positional) <= 1 and "tags" not in flags:
+    if force and len(positional) <= 1 and "tags" not in long:
         return "a force push with no refspec (it may hit the default branch)"
     return None
 
