@@ -260,17 +260,14 @@ def fed_commands(words: Sequence[str]) -> list[list[str]]:
             i -= 1
             break
         if w.startswith("--"):
-            i += 1 if w in _XARGS_LONG else 0
+            i += w in _XARGS_LONG
             continue
-        flags = w[1:]
-        at = next((k for k, ch in enumerate(flags) if ch in _XARGS_TAKES | _XARGS_EITHER), -1)
-        if at < 0 or at < len(flags) - 1:
+        at = next((k for k, ch in enumerate(w) if ch in _XARGS_TAKES | _XARGS_EITHER), -1)
+        if at != len(w) - 1:
             continue  # flags only, or the value glued on (`-n1`, `-I{}`)
-        if flags[at] in _XARGS_EITHER:
-            if i < len(words) and not words[i].startswith("-"):
-                starts.append(i)  # the next word may be the command itself
-            else:
-                continue
-        i += 1
+        either = w[-1] in _XARGS_EITHER and i < len(words) and not words[i].startswith("-")
+        if either:
+            starts.append(i)  # the next word may be the command itself
+        i += either or w[-1] in _XARGS_TAKES
     starts.append(i)
     return [list(words[k:]) for k in dict.fromkeys(starts) if k < len(words)]
