@@ -174,15 +174,9 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
         return bool(args) and args[0] in _STDIN
     if not _INTERPRETERS.fullmatch(name):
         return False
-    for a in args:
-        if a in _STDIN:
-            return True
-        if a.startswith("-") and len(a) > 1:
-            if a.startswith(_CODE_FLAGS):
-                return False
-            continue
-        return False  # a script file: stdin is data
-    return True
+    # the first word that is not an option, or an option that hands it code: stdin or not
+    at = next((a for a in args if a in _STDIN or a[:1] != "-" or a.startswith(_CODE_FLAGS)), "-")
+    return at in _STDIN
 
 
 def shell_opts(args: Sequence[str]) -> tuple[list[str], int]:
@@ -203,8 +197,7 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     if name == "alias":  # typed into a shell, `alias l='looop land x'` then `l`
         return [a.partition("=")[2] for a in args if "=" in a]
     if name == "trap":
-        _, operands = _split_opts(args)
-        return operands[:1]
+        return _split_opts(args)[1][:1]
     if name == "script":
         return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
     if name in _SCHEDULERS:
@@ -230,10 +223,8 @@ def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
         return True
     if not _INTERPRETERS.fullmatch(name):
         return False
-    if k > 0 and args[k - 1] in _CODE_FLAGS:
-        return True
     first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
-    return first == k
+    return (k > 0 and args[k - 1] in _CODE_FLAGS) or first == k
 
 
 # xargs options that always take the next word, and those whose case the lower-casing lost

@@ -311,9 +311,8 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
         return f"`{word}`: a command named at run time, which the tripwire does not read"
     if name == "eval" and any(ch in a for a in args for ch in "$`"):
         return "`eval` of text built at run time, which the tripwire does not read"
-    if name in command._SOURCES and (
-        not args or run_time_path(args[0])
-    ):  # `. <(…)` reads as `. < (…)`
+    # `. <(…)` reads as `. < (…)`
+    if name in command._SOURCES and (not args or run_time_path(args[0])):
         return f"`{name}` of shell built at run time, which the tripwire does not read"
     return None
 
@@ -321,10 +320,8 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
 def _env_string(words: Sequence[str]) -> str | None:
     """`env -S` with `${…}`: env fills it in by its own rules, after the tripwire read it."""
     for k, w in enumerate(words[:-1]):
-        if command._base(w) == "env" and any(
-            a.startswith(("-s", "--split-string")) and "${" in " ".join(words[k + 1 :])
-            for a in words[k + 1 :]
-        ):
+        split = any(a.startswith(("-s", "--split-string")) for a in words[k + 1 :])
+        if command._base(w) == "env" and split and "${" in " ".join(words[k + 1 :]):
             return "`env -S` filling in `${…}` by its own rules, which the tripwire does not read"
     return None
 

@@ -140,8 +140,8 @@ def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
     if n.type == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
         defined.add(_text(fn).lower())
     if n.type == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
-        for w in [_word(v, []).lower() for v in n.children_by_field_name("value")] or ["$@"]:
-            sets.setdefault(_text(loop).lower(), []).append(w)
+        looped = [_word(v, []).lower() for v in n.children_by_field_name("value")]
+        sets.setdefault(_text(loop).lower(), []).extend(looped or ["$@"])
     if n.type == "declaration_command":  # `export "d=~"`, `export {a,b}=~`: words that assign
         words = [_word(ch, []).lower() for ch in n.named_children]
         nameref = any(w.startswith("-") and "n" in w for w in words)
@@ -330,12 +330,8 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
     defs = [a.partition("=") for cmd, args in calls if cmd == "alias" for a in args if "=" in a]
     aliases = {k: v for k, _, v in defs}
-    for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
-        if (
-            c is not None
-            and (at := command._unwrap(c.words)[0]) is not None
-            and c.words[at] in aliases
-        ):
+    for c in (c for _, c, _ in order if c is not None):  # `alias k=rm` then `k -rf ~`
+        if (at := command._unwrap(c.words)[0]) is not None and c.words[at] in aliases:
             c.words[at : at + 1] = aliases[c.words[at]].split()
     for name in _REFS.findall(text.lower()) if "" in sets else []:
         sets.setdefault(name, []).extend(sets[""])

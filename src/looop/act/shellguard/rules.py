@@ -28,6 +28,7 @@ _READ_ONLY_FLAGS = frozenset(
 _DEV_OK = frozenset({"null", "zero", "stdout", "stderr", "tty", "fd/1", "fd/2", "full", "random"})
 _DISKS = ("sd", "nvme", "disk", "rdisk", "mmcblk", "hd", "vd", "xvd", "mapper/", "dm-", "md")
 _DISKS_MORE = ("nbd", "mtd", "root", "mem", "kmem", "port", "zvol/")
+_DISK_PATHS = tuple(f"/dev/{d}" for d in _DISKS + _DISKS_MORE)  # none of them in _DEV_OK
 _MAIN = frozenset({"main", "master"})
 _DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "chmod", "chown", "chgrp", "truncate"})
 _RECURSIVE_TOOLS = frozenset({"rm", "chmod", "chown", "chgrp", "chattr", "setfacl"})
@@ -51,11 +52,7 @@ def _show(words: Sequence[str]) -> str:
 
 def _device(path: str) -> bool:
     """A path whose overwrite destroys a disk (or, for /proc/sysrq-trigger, stops the box)."""
-    if path == "/proc/sysrq-trigger":
-        return True
-    if not path.startswith("/dev/") or path[5:] in _DEV_OK:
-        return False
-    return path[5:].startswith(_DISKS + _DISKS_MORE)
+    return path == "/proc/sysrq-trigger" or path.startswith(_DISK_PATHS)
 
 
 def _critical(path: str, cwd: str | None = None) -> str | None:
