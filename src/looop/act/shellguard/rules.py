@@ -345,10 +345,7 @@ def _after_cd(c: command._Cmd, cwd: str | None) -> str | None:
     at = command._unwrap(c.words)[0]
     if at is None or command._base(c.words[at]) not in ("cd", "pushd"):
         return cwd
-    _, operands = command._split_opts(c.words[at + 1 :])
-    if not operands:
-        return "~"
-    target = operands[0]
+    target = (command._split_opts(c.words[at + 1 :])[1] or ["~"])[0]  # none: home
     if target.startswith(("/", "~", "$")):
         return target
     return None if cwd is None or target == "-" else f"{cwd.rstrip('/')}/{target}"
