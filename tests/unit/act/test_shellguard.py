@@ -719,3 +719,34 @@ def test_at_batch_and_crontab_read_a_script_as_a_shell_does(cmd: str) -> None:
 
 def test_listing_scheduled_jobs_passes() -> None:
     assert tripwire("crontab -l; atq; at -l; crontab -r") is None
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        'echo | echo "rm -rf ~" | bash',
+        "printf x | printf 'rm -rf ~' | cat | sh",
+        'echo a | { echo "rm -rf ~"; } | bash',
+        '{ echo a; echo "rm -rf ~"; } | bash',
+        '(echo a; echo "rm -rf ~") | sh',
+    ],
+)
+def test_every_printer_upstream_of_a_shell_is_read(cmd: str) -> None:
+    assert tripwire(cmd) == "rm -rf (recursive delete) aimed at ~: `rm -rf ~`", cmd
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    ["bash -c - 'rm -rf ~'", "sh -xc - 'rm -rf ~'", "bash -c + 'rm -rf ~'", "sh -c -- 'rm -rf ~'"],
+)
+def test_a_lone_dash_ends_a_shells_options_before_its_script(cmd: str) -> None:
+    assert tripwire(cmd) == "rm -rf (recursive delete) aimed at ~: `rm -rf ~`", cmd
+
+
+def test_printers_nothing_runs_pass() -> None:
+    assert tripwire('echo a | echo "rm -rf ~" | cat; bash - -c x') is None
+
+
+def test_a_lone_dash_ends_sets_options_too() -> None:
+    why = tripwire('set - -x /; rm -rf "$2"')  # $1 is -x, $2 is /
+    assert why == "rm -rf (recursive delete) aimed at $2 (a system folder, /): `rm -rf $2`"

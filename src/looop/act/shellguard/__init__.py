@@ -42,9 +42,7 @@ def tripwire(cmd: str, guard: Guard = NO_GUARD) -> str | None:
 
 def foreign_interpreter(script: str) -> str | None:
     """The interpreter a script's #! line names when it is not a shell (python, node, …)."""
-    if not script.startswith("#!"):
-        return None
-    words = script[2:].split("\n", 1)[0].lower().split()
+    words = script[2:].split("\n", 1)[0].lower().split() if script.startswith("#!") else []
     if words and _base(words[0]) == "env":
         words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
     if not words:

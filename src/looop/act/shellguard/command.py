@@ -174,15 +174,20 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
         return bool(args) and args[0] in _STDIN
     if not _INTERPRETERS.fullmatch(name):
         return False
-    for a in args:
-        if a in _STDIN:
-            return True
-        if a.startswith("-") and len(a) > 1:
-            if a.startswith(_CODE_FLAGS):
-                return False
-            continue
-        return False  # a script file: stdin is data
-    return True
+    # the first word that is not an option, or an option that hands it code: stdin or not
+    at = next((a for a in args if a in _STDIN or a[:1] != "-" or a.startswith(_CODE_FLAGS)), "-")
+    return at in _STDIN
+
+
+def shell_opts(args: Sequence[str]) -> tuple[list[str], int]:
+    """A shell's options (or `set`'s), and where its operands start: `--` and a lone `-` end
+    them (`bash -c - 'rm -rf ~'`), `-o NAME` and an rc file take the next word."""
+    opts: list[str] = []
+    i = 0
+    while i < len(args) and args[i][:1] in "-+" and args[i] not in ("--", "-"):
+        opts.append(args[i])
+        i += 2 if args[i] in ("-o", "+o", "--rcfile", "--init-file") else 1
+    return opts, i + (args[i : i + 1] in (["--"], ["-"]))
 
 
 def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
@@ -192,8 +197,7 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     if name == "alias":  # typed into a shell, `alias l='looop land x'` then `l`
         return [a.partition("=")[2] for a in args if "=" in a]
     if name == "trap":
-        _, operands = _split_opts(args)
-        return operands[:1]
+        return _split_opts(args)[1][:1]
     if name == "script":
         return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
     if name in _SCHEDULERS:
@@ -201,20 +205,9 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
         return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
-    inline = False
-    out: list[str] = []
-    i = 0
-    while i < len(args) and args[i][:1] in "-+" and len(args[i]) > 1:
-        a = args[i]
-        i += 1
-        if a == "--":
-            break
-        if a.startswith("--command="):
-            out.append(a.partition("=")[2])
-        elif a in ("-o", "+o", "--rcfile", "--init-file"):
-            i += 1
-        elif a == "--command" or (not a.startswith("--") and "c" in a[1:]):
-            inline = True
+    opts, i = shell_opts(args)
+    out = [o.partition("=")[2] for o in opts if o.startswith("--command=")]
+    inline = any(o == "--command" or (not o.startswith("--") and "c" in o[1:]) for o in opts)
     if inline and i < len(args):
         out.append(args[i])
     out += c.herestrings
@@ -230,10 +223,8 @@ def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
         return True
     if not _INTERPRETERS.fullmatch(name):
         return False
-    if k > 0 and args[k - 1] in _CODE_FLAGS:
-        return True
     first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
-    return first == k
+    return (k > 0 and args[k - 1] in _CODE_FLAGS) or first == k
 
 
 # xargs options that always take the next word, and those whose case the lower-casing lost
@@ -260,17 +251,14 @@ def fed_commands(words: Sequence[str]) -> list[list[str]]:
             i -= 1
             break
         if w.startswith("--"):
-            i += 1 if w in _XARGS_LONG else 0
+            i += w in _XARGS_LONG
             continue
-        flags = w[1:]
-        at = next((k for k, ch in enumerate(flags) if ch in _XARGS_TAKES | _XARGS_EITHER), -1)
-        if at < 0 or at < len(flags) - 1:
+        at = next((k for k, ch in enumerate(w) if ch in _XARGS_TAKES | _XARGS_EITHER), -1)
+        if at != len(w) - 1:
             continue  # flags only, or the value glued on (`-n1`, `-I{}`)
-        if flags[at] in _XARGS_EITHER:
-            if i < len(words) and not words[i].startswith("-"):
-                starts.append(i)  # the next word may be the command itself
-            else:
-                continue
-        i += 1
+        either = w[-1] in _XARGS_EITHER and i < len(words) and not words[i].startswith("-")
+        if either:
+            starts.append(i)  # the next word may be the command itself
+        i += either or w[-1] in _XARGS_TAKES
     starts.append(i)
     return [list(words[k:]) for k in dict.fromkeys(starts) if k < len(words)]

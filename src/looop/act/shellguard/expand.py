@@ -21,13 +21,13 @@ Value = str | Unsure  # a name's value; Unsure: one the text sets but the tripwi
 
 
 FED = "what xargs reads from its input"  # the positional parameters of a fed command
-_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _PARAM = re.compile(r"([a-z_][a-z0-9_]*|[0-9]+|[@*#?$!-])(\[[^\]]*\])?")
-_SPECIAL = "0123456789@*#?$!-"
 _POSITIONAL = re.compile(r"[0-9]+|[@*]")
 _OPS = (":-", ":=", ":?", ":+", "-", "=", "?", "+", "%%", "%", "##", "#", ":")
 _CASE_OPS = ("^^", "^", ",,", ",")
 _STACK = re.compile(r"~[+-]?[0-9]+")
+# a command's output (`…`, $(…)), ${…}, or $name and $1, $@, …
+_EXPANSION = re.compile(r"(?P<sub>`|\$\()|\$\{|\$(?P<name>[a-z_][a-z0-9_]*|[0-9@*#?$!-])")
 _SUBSTRING = re.compile(r"\s*(-?[0-9]+)\s*(?::\s*(-?[0-9]+)\s*)?")
 
 
@@ -40,21 +40,16 @@ def _trim(value: str, op: str, pattern: str) -> str:
     return value
 
 
+_BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character, or a brace that counts
+
+
 def _closing(word: str, start: int) -> int:
     """Index of the `}` closing a `${` whose body starts at `start`; -1 when none does."""
-    depth, i = 1, start
-    while i < len(word):
-        ch = word[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+    depth = 1
+    for m in _BRACES.finditer(word, start):
+        depth += {"{": 1, "}": -1}.get(m[0], 0)
+        if depth == 0:
+            return m.start()
     return -1
 
 
@@ -154,38 +149,23 @@ def expand_word(word: str, names: Mapping[str, Value], fed: bool = False) -> str
             return None
         word = got
     out: list[str] = []
-    unknown = False
-    i = 0
-    while i < len(word):
-        ch = word[i]
-        nxt = word[i + 1 : i + 2]
-        if ch == "`" or (ch == "$" and nxt == "("):
-            code = word[i + 1 + (ch == "$") :]
-            if not code.startswith("(") and not code.lstrip().startswith("mktemp"):
+    unknown, i = False, 0
+    while (m := _EXPANSION.search(word, i)) is not None:
+        out.append(word[i : m.start()])
+        i = m.end()
+        if m["sub"]:
+            if not word[i:].startswith("(") and not word[i:].lstrip().startswith("mktemp"):
                 raise Unsure(f"{word}, a command's output, which the tripwire cannot evaluate")
-            unknown, i = True, i + 1  # arithmetic, or a fresh temp folder: not a target
-            continue
-        if ch != "$" or not nxt:
-            out.append(ch)
-            i += 1
-            continue
-        if nxt == "{":
-            end = _closing(word, i + 2)
-            if end < 0:
+            got, i = None, m.start() + 1  # arithmetic, or a fresh temp folder: not a target
+        elif m["name"] is None:  # ${…}
+            if (end := _closing(word, i)) < 0:
                 return None  # bash refuses the line ("bad substitution")
-            got = _braced(word[i + 2 : end], names, fed)
-            i = end + 1
-        elif (m := _NAME.match(word, i + 1)) is not None:
-            got = _lookup(m.group(), names, fed)
-            i = m.end()
-        elif nxt in _SPECIAL:
-            got = _lookup(nxt, names, fed)
-            i += 2
+            got, i = _braced(word[i:end], names, fed), end + 1
         else:
-            got, i = "$", i + 1
+            got = _lookup(m["name"], names, fed)
         unknown |= got is None
         out.append(got or "")
-    return None if unknown else "".join(out)
+    return None if unknown else "".join(out) + word[i:]
 
 
 def _link(out: list[str], name: str) -> bool:

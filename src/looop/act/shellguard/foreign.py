@@ -50,6 +50,9 @@ _OTHER = frozenset(
 )
 _DEV_OK = re.compile(r"/dev/(?:stdout|stderr|stdin|null|fd/[0-9]+)")
 _AWK_WORDS = frozenset({"print", "printf", "return", "in", "getline", "case", "do", "else"})
+_AWK_RUNS = {"system": "running a command (system())", "|": "piping to or from a command"}
+_AWK_RUNS |= {"@": "with an @ directive or indirect call"}
+_AWK_RUNS |= dict.fromkeys('"/', "with a string or regex it cannot end")
 
 
 def foreign_code(name: str, args: Sequence[str]) -> str | None:
@@ -176,68 +179,52 @@ def _programs(
     return None if why is None else f"`{name}` {why}, which the tripwire does not read"
 
 
-def _awk_literal(prog: str, i: int) -> tuple[int, str | None]:
-    """A string or regex literal at i: where it ends, and whether it names a network file or
-    a disk device (or cannot be ended)."""
-    ch, n = prog[i], len(prog)
-    j = i + 1
-    in_class = False
-    while j < n and (prog[j] != ch or in_class):
-        if prog[j] == "\\":
-            j += 1
-        elif ch == "/" and prog[j] in "[]":
-            in_class = prog[j] == "["
-        elif prog[j] == "\n":
-            return j, "with a string or regex it cannot end"
-        j += 1
-    if j >= n:
-        return j, "with a string or regex it cannot end"
-    text = prog[i + 1 : j]
-    if ch == '"' and (
-        "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
-    ):
-        return j, f'writing to "{text}"'
-    return j + 1, None
+# One awk token at a time: blanks and comments, a string or regex literal (a regex only where
+# an operand cannot stand: after one, `/` divides), a name, `||`, or any one character.
+_AWK_TOKEN = re.compile(
+    r"""(?P<blank>[ \t\r]|\\\n|\#[^\n]*)
+    |(?P<lit>"(?:\\.|[^"\\\n])*"|/(?:\\.|\[(?:\\.|[^]\\\n])*]|[^/\\\n[])*/)
+    |(?P<name>[a-z_][a-z0-9_]*)|\|\||.""",
+    re.S | re.X,
+)
 
 
 def _awk_code(prog: str) -> str | None:
     """What in an awk program runs a command (system, a pipe, @load or an indirect call,
     gawk's network files, a disk device), or None. Strings, regexes and comments skipped."""
-    i, n = 0, len(prog)
-    operand = False  # the last token ended an operand: a `/` divides, not a regex
-    while i < n:
-        ch = prog[i]
-        if ch in " \t\r" or (ch == "\\" and prog[i + 1 : i + 2] == "\n"):
-            i += 1 if ch != "\\" else 2  # blanks keep what came before
-        elif ch == "#":
-            j = prog.find("\n", i)
-            i = n if j < 0 else j
-        elif ch == '"' or (ch == "/" and not operand):
-            i, why = _awk_literal(prog, i)
-            if why is not None:
-                return why
-            operand = True
-        elif ch.isalpha() or ch == "_":
-            m = re.match(r"[a-z_][a-z0-9_]*", prog[i:])
-            word = m.group() if m else ch
-            if word == "system":
-                return "running a command (system())"
-            i, operand = i + len(word), word not in _AWK_WORDS
-        elif ch == "|":
-            if prog[i + 1 : i + 2] != "|":
-                return "piping to or from a command"
-            i, operand = i + 2, False
-        elif ch == "@":
-            return "with an @ directive or indirect call"
-        else:
-            operand = ch.isdigit() or ch in ")]"
-            i += 1
+    i, operand = 0, False  # the last token ended an operand: a `/` divides, not a regex
+    while i < len(prog):
+        if operand and prog[i] == "/":
+            i, operand = i + 1, False
+            continue
+        m = _AWK_TOKEN.match(prog, i)
+        assert m is not None  # `.` takes any one character
+        tok, i = m[0], m.end()
+        text = tok[1:-1] if tok[:1] == '"' and m["lit"] else ""
+        if "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text)):
+            return f'writing to "{text}"'
+        if tok in _AWK_RUNS:  # a lone `"` or `/`: a literal that does not end
+            return _AWK_RUNS[tok]
+        if not m["blank"]:
+            operand = bool(m["lit"]) or (tok not in _AWK_WORDS if m["name"] else tok.isalpha())
+            operand |= tok.isdigit() or tok in ")]"
     return None
 
 
-_SED_SIMPLE = frozenset("=dghlnpqxzfv")  # lower-cased: D, G, H, N, P, Q, F, L too
-_SED_TO_EOL = frozenset("rwaic")
-_SED_LABELS = frozenset("bt:")
+# One sed command at a time (lower-cased: D, G, H, N, P, Q, F, L too): a one-letter command or
+# separator, a comment, a label or branch, text to the end of the line (`a\\` goes on), an
+# address between delimiters with its flags, or an `s`/`y` with its flags (`w` to the end).
+_ANY_BUT = r"(?:(?!(?P={0}))(?:\\.|.))*+(?P={0})"  # to an unescaped delimiter
+_SED_TOKEN = re.compile(
+    r"""[ \t\n;{}!,0-9$+~=dghlnpqxzfv]|\#[^\n]*|[bt:][^\n;]*|[rwaic](?:[^\n]*\\\n)*[^\n]*
+    |(?:\\|(?=/))(?P<at>.)"""
+    + _ANY_BUT.format("at")
+    + r"""[im]*
+    |(?P<cmd>[sy])(?P<d>.)"""
+    + _ANY_BUT.format("d") * 2
+    + r"""(?P<flags>[^;\n}w]*)(?:w[^\n]*)?""",
+    re.S | re.X,
+)
 
 
 def _sed(args: Sequence[str]) -> str | None:
@@ -250,66 +237,16 @@ def _sed(args: Sequence[str]) -> str | None:
     return _programs("sed", files, scripts or list(args[i : i + 1]), _sed_code)
 
 
-def _delimited(script: str, k: int, parts: int) -> int:
-    """Past the `parts` delimited parts starting at script[k] (the delimiter); -1: unended."""
-    d, k = script[k], k + 1
-    for _ in range(parts):
-        while k < len(script) and script[k] != d:
-            k += 2 if script[k] == "\\" else 1
-        if k >= len(script):
-            return -1
-        k += 1
-    return k
-
-
-def _to_eol(script: str, i: int, ends: str = "\n", goes_on: bool = False) -> int:
-    """Where the text from i stops: at the first of `ends`, or the end. `goes_on`: a newline
-    after a backslash does not stop it (`a\\`)."""
-    found = [j for j in (script.find(e, i) for e in ends) if j >= 0]
-    j = min(found, default=len(script))
-    while goes_on and 0 < j < len(script) and script[j - 1] == "\\":
-        j = script.find("\n", j + 1)
-        j = len(script) if j < 0 else j
-    return j
-
-
-def _sed_subst(script: str, i: int, ch: str) -> tuple[int, str | None]:
-    """An `s` or `y` command at i: where it ends, and whether it runs a command (its e flag)."""
-    k = _delimited(script, i + 1, 2)
-    if k < 0:
-        return k, "with a script it cannot follow"
-    while k < len(script) and script[k] not in ";\n}":
-        if script[k] == "w":  # a file name to the end of the line
-            return _to_eol(script, k), None
-        if ch == "s" and script[k] == "e":
-            return k, "running a command (s///e)"
-        k += 1
-    return k, None
-
-
 def _sed_code(script: str) -> str | None:
     """Whether a sed script runs a command (`e`, an `s` with the e flag); a script it cannot
     follow counts as one."""
-    i, n = 0, len(script)
-    while i < n:
-        ch = script[i]
-        why: str | None = None
-        if ch in " \t\n;{}!,0123456789$+~" or ch in _SED_SIMPLE:
-            i += 1
-        elif ch == "#" or ch in _SED_TO_EOL:
-            i = _to_eol(script, i, goes_on=ch != "#")
-        elif ch == "/" or ch == "\\":
-            i = _delimited(script, i + (ch == "\\"), 1)
-            while 0 <= i < n and script[i] in "im":
-                i += 1  # an address's flags, lower-cased
-        elif ch in "sy":
-            i, why = _sed_subst(script, i, ch)
-        elif ch in _SED_LABELS:
-            i = _to_eol(script, i, "\n;")
-        else:
-            why = "running a command (e)" if ch == "e" else "with a script it cannot follow"
-        if why is not None or i < 0:
-            return why or "with a script it cannot follow"
+    i = 0
+    while i < len(script):
+        if (m := _SED_TOKEN.match(script, i)) is None:
+            return "running a command (e)" if script[i] == "e" else "with a script it cannot follow"
+        if m["cmd"] == "s" and "e" in m["flags"]:
+            return "running a command (s///e)"
+        i = m.end()
     return None
 
 
@@ -374,9 +311,8 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
         return f"`{word}`: a command named at run time, which the tripwire does not read"
     if name == "eval" and any(ch in a for a in args for ch in "$`"):
         return "`eval` of text built at run time, which the tripwire does not read"
-    if name in command._SOURCES and (
-        not args or run_time_path(args[0])
-    ):  # `. <(…)` reads as `. < (…)`
+    # `. <(…)` reads as `. < (…)`
+    if name in command._SOURCES and (not args or run_time_path(args[0])):
         return f"`{name}` of shell built at run time, which the tripwire does not read"
     return None
 
@@ -384,10 +320,8 @@ def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
 def _env_string(words: Sequence[str]) -> str | None:
     """`env -S` with `${…}`: env fills it in by its own rules, after the tripwire read it."""
     for k, w in enumerate(words[:-1]):
-        if command._base(w) == "env" and any(
-            a.startswith(("-s", "--split-string")) and "${" in " ".join(words[k + 1 :])
-            for a in words[k + 1 :]
-        ):
+        split = any(a.startswith(("-s", "--split-string")) for a in words[k + 1 :])
+        if command._base(w) == "env" and split and "${" in " ".join(words[k + 1 :]):
             return "`env -S` filling in `${…}` by its own rules, which the tripwire does not read"
     return None
 

@@ -140,8 +140,8 @@ def _tree_sets(n: Node, sets: _Sets, defined: set[str]) -> None:
     if n.type == "function_definition" and (fn := n.child_by_field_name("name")) is not None:
         defined.add(_text(fn).lower())
     if n.type == "for_statement" and (loop := n.child_by_field_name("variable")) is not None:
-        for w in [_word(v, []).lower() for v in n.children_by_field_name("value")] or ["$@"]:
-            sets.setdefault(_text(loop).lower(), []).append(w)
+        looped = [_word(v, []).lower() for v in n.children_by_field_name("value")]
+        sets.setdefault(_text(loop).lower(), []).extend(looped or ["$@"])
     if n.type == "declaration_command":  # `export "d=~"`, `export {a,b}=~`: words that assign
         words = [_word(ch, []).lower() for ch in n.named_children]
         nameref = any(w.startswith("-") and "n" in w for w in words)
@@ -183,11 +183,7 @@ def _command_sets(c: command._Cmd, sets: _Sets, calls: _Calls, parser: Parser, d
                 why = f"{shown}, set from input at run time, which the tripwire cannot evaluate"
                 sets.setdefault(key, []).append(Unsure(why))
     elif cmd == "set":
-        i = 0
-        while i < len(args) and args[i][:1] in "-+" and args[i] != "--":
-            i += 2 if args[i] in ("-o", "+o") else 1
-        if args[i:]:
-            calls.append(("set -", args[i + (args[i] == "--") :]))
+        calls.append(("set -", args[command.shell_opts(args)[1] :]))
     elif cmd == "eval" and depth < command._MAX_DEPTH:
         for got, vs in _read(" ".join(args), parser, depth + 1, None)[1].items():
             sets.setdefault(got, []).extend(vs)
@@ -260,7 +256,7 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
     for n, c, _ in reversed(order):  # children before their parents
         mine = {} if c is None else rules._roles(c, guard)
         for ch in n.children:
-            mine = roles.get(ch.id, {}) | mine
+            mine = _joined(roles.get(ch.id, {}), mine)
         if n.type == "pipeline":
             upstream: dict[str, str] = {}
             for ch in n.named_children:
@@ -272,10 +268,19 @@ def _pipelines(order: _Read, guard: Guard, check: Callable[[str], str | None]) -
                 for producer, consumer, label in rules._PIPE_RULES:
                     if producer in upstream and consumer in here:
                         found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
-                upstream = here | upstream
+                upstream = _joined(here, upstream)
         if mine:
             roles[n.id] = mine
     return found
+
+
+def _joined(later: dict[str, str], first: dict[str, str]) -> dict[str, str]:
+    """Roles of two parts: the first part's names a role, but every printer's text is kept
+    (`echo | echo "rm -rf ~" | bash`, `{ echo a; echo b; } | sh`)."""
+    both = later | first
+    if "prints" in later and "prints" in first:
+        both["prints"] = f"{first['prints']}\n{later['prints']}"
+    return both
 
 
 def _ascii(guard: Guard) -> Guard:
@@ -289,9 +294,8 @@ def _ascii(guard: Guard) -> Guard:
     )
 
 
-_Read = list[
-    tuple["Node", command._Cmd | None, str | None]
-]  # each node, its command, the cwd there
+# each node, its command, the cwd there
+_Read = list[tuple["Node", command._Cmd | None, str | None]]
 
 
 def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read, _Sets]:
@@ -326,12 +330,8 @@ def _read(text: str, parser: Parser, depth: int, cwd: str | None) -> tuple[_Read
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(n.children))
     defs = [a.partition("=") for cmd, args in calls if cmd == "alias" for a in args if "=" in a]
     aliases = {k: v for k, _, v in defs}
-    for _, c, _ in order:  # typed into a shell, `alias k=rm` then `k -rf ~`
-        if (
-            c is not None
-            and (at := command._unwrap(c.words)[0]) is not None
-            and c.words[at] in aliases
-        ):
+    for c in (c for _, c, _ in order if c is not None):  # `alias k=rm` then `k -rf ~`
+        if (at := command._unwrap(c.words)[0]) is not None and c.words[at] in aliases:
             c.words[at : at + 1] = aliases[c.words[at]].split()
     for name in _REFS.findall(text.lower()) if "" in sets else []:
         sets.setdefault(name, []).extend(sets[""])

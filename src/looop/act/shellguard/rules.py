@@ -28,6 +28,7 @@ _READ_ONLY_FLAGS = frozenset(
 _DEV_OK = frozenset({"null", "zero", "stdout", "stderr", "tty", "fd/1", "fd/2", "full", "random"})
 _DISKS = ("sd", "nvme", "disk", "rdisk", "mmcblk", "hd", "vd", "xvd", "mapper/", "dm-", "md")
 _DISKS_MORE = ("nbd", "mtd", "root", "mem", "kmem", "port", "zvol/")
+_DISK_PATHS = tuple(f"/dev/{d}" for d in _DISKS + _DISKS_MORE)  # none of them in _DEV_OK
 _MAIN = frozenset({"main", "master"})
 _DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "chmod", "chown", "chgrp", "truncate"})
 _RECURSIVE_TOOLS = frozenset({"rm", "chmod", "chown", "chgrp", "chattr", "setfacl"})
@@ -51,11 +52,7 @@ def _show(words: Sequence[str]) -> str:
 
 def _device(path: str) -> bool:
     """A path whose overwrite destroys a disk (or, for /proc/sysrq-trigger, stops the box)."""
-    if path == "/proc/sysrq-trigger":
-        return True
-    if not path.startswith("/dev/") or path[5:] in _DEV_OK:
-        return False
-    return path[5:].startswith(_DISKS + _DISKS_MORE)
+    return path == "/proc/sysrq-trigger" or path.startswith(_DISK_PATHS)
 
 
 def _critical(path: str, cwd: str | None = None) -> str | None:
@@ -125,15 +122,11 @@ def _git_push(rest: Sequence[str]) -> str | None:
     was asked for (force, every, delete, tags), then its refspecs (after the remote)."""
     takes = ("--repo", "--push-option", "--receive-pack", "--exec")
     opts, positional = command._split_opts(rest, "o", takes)
-    long = {"force": "force", "force-with-lease": "force", "all": "every", "branches": "every"}
-    long |= {"mirror": "mirror", "delete": "delete", "tags": "tags"}
-    flags = {long.get(o[2:].split("=", 1)[0], "") for o in opts if o.startswith("--")}
-    for o in (o for o in opts if not o.startswith("--")):
-        flags |= {"force"} if "f" in o else set()
-        flags |= {"delete"} if "d" in o else set()
-    if "mirror" in flags:
-        flags |= {"force", "every"}
-    force = "force" in flags
+    long = {o[2:].split("=", 1)[0] for o in opts if o.startswith("--")}
+    short = "".join(o for o in opts if not o.startswith("--"))  # -f, -d, in a cluster too
+    force = bool({"force", "force-with-lease", "mirror"} & long) or "f" in short
+    every = bool({"all", "branches", "mirror"} & long)
+    delete = "delete" in long or "d" in short
     for ref in positional[1:]:  # the first is the remote
         plus = ref.startswith("+")
         src, colon, dst = ref.removeprefix("+").partition(":")
@@ -143,12 +136,12 @@ def _git_push(rest: Sequence[str]) -> str | None:
             return _EVERY if every else "a force push of HEAD (the current branch may be main)"
         if dst not in _MAIN:
             continue
-        if "delete" in flags or (colon and not src):
+        if delete or (colon and not src):
             return f"deleting {dst} on the remote"
         return f"a force push to {dst}" if force or plus else f"a push to {dst}"
-    if force and "every" in flags:
+    if force and every:
         return _EVERY
-    if force and len(positional) <= 1 and "tags" not in flags:
+    if force and len(positional) <= 1 and "tags" not in long:
         return "a force push with no refspec (it may hit the default branch)"
     return None
 
@@ -158,11 +151,8 @@ _EVERY = "a force push of every branch (main/master included)"
 
 def _kills_everything(args: Sequence[str]) -> bool:
     """`kill -9 -1` (every process you own) or `kill 1` (init)."""
-    i = 0
-    if args and args[0].startswith("-") and args[0] != "--":
-        i = 2 if args[0] in ("-s", "-n") else 1
-    if i < len(args) and args[i] == "--":
-        i += 1
+    i = 0 if args[:1] in ([], ["--"]) or args[0][:1] != "-" else 1 + (args[0] in ("-s", "-n"))
+    i += args[i : i + 1] == ["--"]
     return any(a in ("-1", "1") for a in args[i:])
 
 
@@ -355,10 +345,7 @@ def _after_cd(c: command._Cmd, cwd: str | None) -> str | None:
     at = command._unwrap(c.words)[0]
     if at is None or command._base(c.words[at]) not in ("cd", "pushd"):
         return cwd
-    _, operands = command._split_opts(c.words[at + 1 :])
-    if not operands:
-        return "~"
-    target = operands[0]
+    target = (command._split_opts(c.words[at + 1 :])[1] or ["~"])[0]  # none: home
     if target.startswith(("/", "~", "$")):
         return target
     return None if cwd is None or target == "-" else f"{cwd.rstrip('/')}/{target}"
