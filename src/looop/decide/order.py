@@ -6,8 +6,9 @@ change since the last prompt keep the order they had there, and the ones that ch
 new) follow them: a decide woken by one sensor repeats everything before that sensor's old
 place, and an item that changes every beat (a timestamp in a detail) settles at the end.
 
-What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
-a digest of its text in the order shown, each reading's fields with a digest of their values
+What the last prompt showed is one small file (`ORDER_FILE` in the data dir): GOALS and SENSOR
+READINGS as drawn (each item's key, text and label in the order shown: shown again as drawn,
+their news told late, promptshown.py), each reading's fields with a digest of their values
 and which of them have moved (promptinputs.py), and the first and last line of RECENT JOURNAL.
 Also each field's recent changes (one digit a prompt: which fields move nearly every beat) and
 READINGS THAT MOVE as drawn (promptshown.py: shown again as it was until it is redrawn).
@@ -28,20 +29,23 @@ ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's pro
 
 T = TypeVar("T")
 Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
+Drawn = tuple[tuple[str, str, str], ...]  # (item key, text, label), in the order shown
 
 
 @dataclass(frozen=True)
 class Record:
     """What one prompt showed, for the next to keep its order (see the module's words)."""
 
-    shown: Shown = ()
+    shown: Drawn = ()  # GOALS and SENSOR READINGS as drawn
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # item -> field -> digest
     moving: Mapping[str, frozenset[str]] = field(default_factory=dict)  # item -> fields that moved
     journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
     journal_end: str = ""  # and of its last line
     history: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field: "0110" changes
-    base: tuple[tuple[str, str, str], ...] = ()  # READINGS THAT MOVE as drawn: (key, text, label)
-    log: tuple[tuple[str, str, str], ...] = ()  # SINCE THEN: (key, text, label)
+    base: Drawn = ()  # READINGS THAT MOVE as drawn
+    log: Drawn = ()  # SINCE THEN: the readings that moved since `base`
+    told: Drawn = ()  # SINCE THEN: the goals and settled readings changed since `shown`
+    at: float = 0.0  # when it was shown (0: unknown)
     base_age: int = 0  # prompts shown since
     pending: frozenset[str] = frozenset()  # items come after the first prompt: shown whole, late
 
@@ -84,14 +88,12 @@ def _number(raw: Any) -> float:
 
 
 def _record(raw: Any) -> Record:
-    if isinstance(raw, list):  # the first record's shape: the order alone
-        return Record(shown=_rows(raw, 2))
     if not isinstance(raw, dict):
         return Record()
     fields, moving = raw.get("fields"), raw.get("moving")
     journal, journal_end = raw.get("journal"), raw.get("journal_end")
     return Record(
-        shown=_rows(raw.get("shown"), 2),
+        shown=_rows(raw.get("shown"), 3),
         fields={k: _strings(v) for k, v in _strings_of(fields).items()},
         moving={
             k: frozenset(f for f in v if isinstance(f, str))
@@ -103,6 +105,8 @@ def _record(raw: Any) -> Record:
         history={k: _strings(v) for k, v in _strings_of(raw.get("history")).items()},
         base=_rows(raw.get("base"), 3),
         log=_rows(raw.get("log"), 3),
+        told=_rows(raw.get("told"), 3),
+        at=_number(raw.get("at")),
         base_age=int(_number(raw.get("base_age"))),
         pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )
@@ -137,6 +141,8 @@ def write_shown(data: Path, record: Record) -> None:
         "history": {k: dict(v) for k, v in record.history.items()},
         "base": [list(p) for p in record.base],
         "log": [list(p) for p in record.log],
+        "told": [list(p) for p in record.told],
+        "at": record.at,
         "base_age": record.base_age,
         "pending": sorted(record.pending),
     }

@@ -1,9 +1,11 @@
-"""The readings as the prompt shows them, ordered by how often each part changes (issue 54):
-their settled fields early (SENSOR READINGS), and late one item per reading with what moves of
+"""The goals and readings as the prompt shows them, ordered by how often each part changes
+(issue 54): the goals and the readings' settled fields early (GOALS and SENSOR READINGS, shown as
+drawn: what changed of them since is told late, in SINCE THEN, until they are drawn afresh), and
+late one item per reading with what moves of
 it: its signal, its coarse ages and the detail fields that changed (READINGS THAT MOVE, drawn
-now and then), what changed of those since (SINCE THEN) and last the
-fields that change every beat. In SENSOR READINGS the items unchanged since the last prompt
-keep their order there and the changed ones follow. And the journal in two parts: the lines the
+now and then), what changed of those since (SINCE THEN) and last the fields that change every
+beat. When SENSOR READINGS is drawn afresh its items unchanged since the last drawing keep their
+order there and the changed ones follow. And the journal in two parts: the lines the
 last prompts showed (RECENT JOURNAL, redrawn with READINGS THAT MOVE) and the lines added since
 (in SINCE THEN, late), so a decide adds its line at the end instead of shifting every line up.
 The first drawing (no record yet) puts the items presumed to change more (promptinputs) last."""
@@ -13,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from looop.decide.defuse import BREAKS, escape_body
-from looop.decide.order import Record, by_change, digest
+from looop.decide.order import Drawn, Record, by_change, digest
 from looop.decide.promptinputs import (
     JOURNAL_LINES,
     JOURNAL_SPAN,
     MOVES,
     PromptInputs,
+    fields_of,
     reading_items,
     split,
     worker_news,
@@ -33,7 +36,8 @@ NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # newer lines told before RECENT JOUR
 class Seen:
     """What this prompt shows, gathered section by section into the next prompt's record."""
 
-    shown: list[tuple[str, str]] = field(default_factory=list)
+    shown: Drawn = ()  # GOALS and SENSOR READINGS as drawn
+    at: float = 0.0  # now
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     moving: dict[str, frozenset[str]] = field(default_factory=dict)
     history: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -44,7 +48,7 @@ class Seen:
     def record(self) -> Record:
         b = self.base
         return Record(
-            tuple(self.shown),
+            self.shown,
             self.fields,
             self.moving,
             *self.journal,
@@ -52,15 +56,18 @@ class Seen:
             base=b.base,
             log=b.log,
             base_age=b.base_age,
+            told=b.told,
+            at=self.at,
             pending=frozenset(self.pending),
         )
 
 
 @dataclass
 class Readings:
-    """The readings' sections: SENSOR READINGS (early), READINGS THAT MOVE (late), SINCE THEN
+    """The sections: GOALS and SENSOR READINGS (early), READINGS THAT MOVE (late), SINCE THEN
     (with the journal's new lines) and the fields that change every beat (last)."""
 
+    goals: list[Part]
     settled: list[Part]
     moving: list[Part]
     since: list[Part]
@@ -72,12 +79,13 @@ def readings_sections(
 ) -> tuple[Readings, tuple[str, ...]]:
     """The readings' sections, and RECENT JOURNAL's lines: it is redrawn with READINGS THAT
     MOVE, and the journal's lines after it are told in SINCE THEN."""
-    settled: list[tuple[str, str, str]] = []
+    settled: list[Late] = []
+    holds: dict[str, tuple[str, frozenset[str]]] = {}  # each reading item's settled text, moved
     late: list[Late] = []
     fast: list[tuple[str, str]] = []
     ranks: dict[str, int] = {}
     record, now = inputs.record, inputs.clock.now()
-    known = {*record.fields, *(k for k, _ in record.shown if k.startswith("reading:"))}
+    known = {*record.fields, *(k for k, _, _ in record.shown if k.startswith("reading:"))}
     news = worker_news(inputs.readings)  # each worker's news, shown in its item
     for reading in inputs.readings:
         for label, text in reading_items(reading, news):
@@ -95,6 +103,7 @@ def readings_sections(
                 seen.moving[key] = got.moved
             if got.history:
                 seen.history[key] = got.history
+            holds[key] = (got.settled or "", got.moved)
             if got.settled is not None:
                 settled.append((key, got.settled, label))
             if got.late is not None:
@@ -102,21 +111,77 @@ def readings_sections(
                 ranks[f"late:{label}"] = got.rank
             if got.volatile is not None:
                 fast.append((label, got.volatile))
+    goals = [(f"goal:{name}", text, name) for name, text in inputs.goals]
+    seen.shown, told, fresh = drawn(goals, settled, holds, record, now)
+    seen.at = now
     head: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    for key, text, label in by_change(settled, record.shown):
-        seen.shown.append((key, digest(text)))
-        head.append(item("reading", label, text, 0, notes))
+    first: list[Part] = ["\n=== GOALS ===\n"]
+    for key, text, label in seen.shown:
+        if key.startswith("goal:"):
+            first.append(goal_item(label, text, notes))
+        else:
+            head.append(item("reading", label, text, 0, notes))
+    if not inputs.goals:
+        first.append("(no goals yet)\n")
     if not inputs.readings:
         head.append("(no readings)\n")
     if not record.base:  # the first drawing: what is presumed to change more comes later
         late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
-    fold = journal_due(lines, record) or due(record, late)
+    fold = fresh or journal_due(lines, record) or due(record, late)
     recent, newest = journal_window(lines, record, seen, redraw=fold)
     since = since_log(late, record, newest)
-    moving, changed, seen.base = moving_sections(late, since, fold, record, notes)
-    shown = Readings([*head, Gap("reading")], moving, changed, fast_section(fast, notes))
+    moving, changed, seen.base = moving_sections(late, since, fold, record, notes, told)
+    shown = Readings(
+        [*first, Gap("goal")], [*head, Gap("reading")], moving, changed, fast_section(fast, notes)
+    )
     return shown, recent
+
+
+def drawn(
+    goals: list[Late],
+    settled: list[Late],
+    holds: dict[str, tuple[str, frozenset[str]]],
+    record: Record,
+    now: float,
+) -> tuple[Drawn, list[Late], bool]:
+    """(GOALS and SENSOR READINGS as shown, the news of their items since they were drawn, and
+    whether they are drawn afresh now). They are shown as the last prompt drew them, so a goal
+    edited or a reading's first changed field costs the provider's cache only what follows
+    SINCE THEN, where its news is told: the goal's new text, the reading's settled fields as
+    they are now (a field that moved is not news here: READINGS THAT MOVE shows it), a new
+    goal, one gone. They are drawn afresh when there is no drawing, the news outgrows half of
+    it (STALE_SHARE), or the last prompt is older than the provider's cache (CACHE_S)."""
+    was = {key: text for key, text, _ in record.shown}
+    now_of = {**{k: t for k, t, _ in goals}, **{k: h[0] for k, h in holds.items()}}
+
+    def as_drawn(key: str, text: str, label: str) -> Late:
+        old, moved = was.get(key), holds.get(key, ("", frozenset()))[1]
+        kept = old is not None and _holds(old, text, moved)
+        return (key, old if old is not None and kept else text, label)
+
+    items = [as_drawn(k, now_of[k], lb) for k, _, lb in record.shown if k in now_of]
+    items += [x for x in (*goals, *settled) if x[0] not in was]
+    told = since_log(items, Record(base=record.shown, log=record.told))
+    stale = _chars(told) * STALE_SHARE > _chars(record.shown)
+    if record.at and not stale and 0 <= now - record.at < CACHE_S:
+        return record.shown, told, False
+    order = tuple((key, digest(text)) for key, text, _ in record.shown)
+    return (*goals, *by_change(settled, order)), [], True
+
+
+def _holds(old: str, text: str, moved: frozenset[str]) -> bool:
+    """Whether an item as drawn (`old`) still says what it says now (`text`): the same text, or
+    a reading's settled fields the same but for those that moved since (shown late)."""
+    was, got = fields_of(old), fields_of(text) if text else {}
+    if old == text or was is None or got is None:
+        return old == text
+    return {n: v for n, v in was.items() if n not in moved} == got
+
+
+def goal_item(name: str, text: str, notes: dict[str, str], title: str = "") -> Item:
+    name = one_line(name)
+    return Item("goal", [f"--- {title}{name}\n", body(f"goal {name} body", text, notes, GOAL_CAP)])
 
 
 def clip_line(
@@ -308,6 +373,8 @@ def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[s
 # fields (promptinputs.py) are listed last of all, one line per reading.
 
 
+GOAL_CAP = 8000  # one goal's body, in characters
+CACHE_S = 3600  # a provider's cache life: a prompt later draws GOALS and SENSOR READINGS anew
 FOLD_EVERY = 10  # prompts one drawing of READINGS THAT MOVE is shown for, at most
 SINCE_CAP = 4000  # chars of SINCE THEN's readings past which the drawing is redrawn
 REDRAW_CHARS = 1800  # chars at the end of the drawing a redraw draws again (unless whole)
@@ -315,7 +382,7 @@ LEFT_CAP = SINCE_CAP // 4  # chars of earlier items' news a redraw leaves under 
 STALE_SHARE = 2  # a drawing is drawn whole once its superseded entries pass 1/2 of the rest
 FULL, TAIL, MOVE = "full", "tail", "move"  # how a redraw draws again (drawing())
 SNAPSHOT_CAP = 16000  # one reading's text, in characters
-GONE = "(gone: no longer among the readings)\n"
+GONE = "(gone: no longer there)\n"
 JOURNAL = "journal"  # the key of the log's entries of journal lines
 
 LATE_TITLE = "READINGS THAT MOVE (signals, ages, changing detail)"
@@ -325,10 +392,12 @@ LATE_SAYS = (
     "timestamp as its coarse age). A reading may be only here, or twice: the later counts.\n"
     "Shown as drawn: SINCE THEN, further down, gives what has changed since.\n"
 )
-SINCE_TITLE = "SINCE THEN (new journal lines and changed readings, oldest first)"
+SINCE_TITLE = "SINCE THEN (changed goals, new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
-    "The journal's lines after RECENT JOURNAL (under --- journal) and each reading that changed\n"
-    "since READINGS THAT MOVE drew it, as it is now: its last entry here is its current value.\n"
+    "Each goal edited since GOALS was drawn (under --- goal NAME), each reading whose fields\n"
+    "above changed, the journal's lines after RECENT JOURNAL (under --- journal) and each\n"
+    "reading that changed since READINGS THAT MOVE drew it, as it is now: an item's last entry\n"
+    "here is its current value.\n"
 )
 FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (their current values)"
 
@@ -387,9 +456,8 @@ def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tupl
     unchanged keep their order and the changed follow. An earlier item stays as drawn: its
     news is listed under SINCE THEN (TAIL), or (MOVE) drawn again at the end, its earlier
     entry left as it was (a reading listed twice: its later entry is its value)."""
-    if how == FULL:  # unchanged items keep their order (the drawing's, or an older record's)
-        drawn = tuple((k, digest(t)) for k, t, _ in record.base) or record.shown
-        return tuple(by_change(late, drawn))
+    if how == FULL:  # unchanged items keep their order
+        return tuple(by_change(late, tuple((k, digest(t)) for k, t, _ in record.base)))
     base, cut = record.base, len(record.base)
     while cut > 0 and _chars(base[cut - 1 :]) <= REDRAW_CHARS:
         cut -= 1
@@ -436,8 +504,10 @@ def moving_sections(
     fold: bool,
     record: Record,
     notes: dict[str, str],
+    told: list[Late],
 ) -> tuple[list[Part], list[Part], Record]:
-    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws."""
+    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws; SINCE THEN tells
+    the goals' and settled readings' news (`told`) first."""
     base, age = record.base, record.base_age + 1
     if fold:  # the end of the drawing; its earlier items' news too when it would crowd SINCE THEN
         for how in _redraws(record.base):
@@ -453,15 +523,20 @@ def moving_sections(
         head += [item("moving", lb, t, n, notes) for n, (_, t, lb) in enumerate(base)]
         head.append(Gap("moving"))
     tail: list[Part] = []
-    if log:
+    if told or log:
         tail += [f"\n=== {SINCE_TITLE} ===\n", SINCE_SAYS]
+        for n, (key, text, label) in enumerate(told):
+            if key.startswith("goal:"):
+                tail.append(goal_item(label, text, notes, "goal "))
+            else:
+                tail.append(item("changed", label, text, n, notes))
         for n, (key, text, label) in enumerate(log):
             if key == JOURNAL:  # the journal is never left out
                 tail += ["--- journal\n", Body("journal", text)]
             else:
                 tail.append(item("changed", label, text, n, notes))
         tail.append(Gap("changed"))
-    return head, tail, Record(base=base, log=tuple(log), base_age=age)
+    return head, tail, Record(base=base, log=tuple(log), base_age=age, told=tuple(told))
 
 
 def fast_section(fast: list[tuple[str, str]], notes: dict[str, str]) -> list[Part]:
