@@ -129,6 +129,8 @@ def readings_sections(
         late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
     fold = fresh or journal_due(lines, record) or due(record, late)
+    if fold:  # SINCE THEN is drawn again below the fold: an item's last entry says it all
+        told = [x for n, x in enumerate(told) if x[0] not in {k for k, _, _ in told[n + 1 :]}]
     recent, newest = journal_window(lines, record, seen, redraw=fold)
     since = since_log(late, record, newest)
     moving, changed, seen.base = moving_sections(late, since, fold, record, notes, told)
