@@ -17,6 +17,7 @@ order, as they did before any prompt."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from looop.home import jsonio, store
 ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 
 T = TypeVar("T")
-Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
 Drawn = tuple[tuple[str, str, str], ...]  # (item key, text, label), in the order shown
 
 
@@ -47,22 +47,21 @@ class Record:
     told: Drawn = ()  # SINCE THEN: the goals and settled readings changed since `shown`
     at: float = 0.0  # when it was shown (0: unknown)
     base_age: int = 0  # prompts shown since
-    pending: frozenset[str] = frozenset()  # items come after the first prompt: shown whole, late
 
 
 def digest(text: str) -> str:
     return hashlib.sha256(store.encode(text)).hexdigest()[:16]
 
 
-def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[str, str, T]]:
+def by_change(items: Sequence[tuple[str, str, T]], shown: Drawn) -> list[tuple[str, str, T]]:
     """`items` as (key, text, payload), given in name order: the unchanged ones first in the
     order the last prompt showed them, then the changed or new ones in the given order."""
-    place = {key: (i, d) for i, (key, d) in enumerate(shown)}
+    place = {key: (i, text) for i, (key, text, _) in enumerate(shown)}
     same: list[tuple[int, tuple[str, str, T]]] = []
     moved: list[tuple[str, str, T]] = []
     for item in items:
         was = place.get(item[0])
-        if was is not None and was[1] == digest(item[1]):
+        if was is not None and was[1] == item[1]:
             same.append((was[0], item))
         else:
             moved.append(item)
@@ -108,7 +107,6 @@ def _record(raw: Any) -> Record:
         told=_rows(raw.get("told"), 3),
         at=_number(raw.get("at")),
         base_age=int(_number(raw.get("base_age"))),
-        pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )
 
 
@@ -132,18 +130,6 @@ def read_record(data: Path) -> Record:
 
 def write_shown(data: Path, record: Record) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
-    raw = {
-        "shown": [list(p) for p in record.shown],
-        "fields": {k: dict(v) for k, v in record.fields.items()},
-        "moving": {k: sorted(v) for k, v in record.moving.items() if v},
-        "journal": record.journal,
-        "journal_end": record.journal_end,
-        "history": {k: dict(v) for k, v in record.history.items()},
-        "base": [list(p) for p in record.base],
-        "log": [list(p) for p in record.log],
-        "told": [list(p) for p in record.told],
-        "at": record.at,
-        "base_age": record.base_age,
-        "pending": sorted(record.pending),
-    }
+    moving = {k: sorted(v) for k, v in record.moving.items() if v}
+    raw = {**dataclasses.asdict(record), "moving": moving}
     store.atomic_write(data / ORDER_FILE, jsonio.dumps(raw, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ The first drawing (no record yet) puts the items presumed to change more (prompt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.order import Drawn, Record, by_change, digest
@@ -36,30 +36,15 @@ NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # newer lines told before RECENT JOUR
 class Seen:
     """What this prompt shows, gathered section by section into the next prompt's record."""
 
-    shown: Drawn = ()  # GOALS and SENSOR READINGS as drawn
-    at: float = 0.0  # now
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     moving: dict[str, frozenset[str]] = field(default_factory=dict)
     history: dict[str, dict[str, str]] = field(default_factory=dict)
     journal: tuple[str, str] = ("", "")
-    base: Record = field(default_factory=Record)  # READINGS THAT MOVE's drawing
-    pending: set[str] = field(default_factory=set)  # items shown whole, late
+    base: Record = field(default_factory=Record)  # the drawings, SINCE THEN and when
 
     def record(self) -> Record:
-        b = self.base
-        return Record(
-            self.shown,
-            self.fields,
-            self.moving,
-            *self.journal,
-            history=self.history,
-            base=b.base,
-            log=b.log,
-            base_age=b.base_age,
-            told=b.told,
-            at=self.at,
-            pending=frozenset(self.pending),
-        )
+        f, m, h, (j, end) = self.fields, self.moving, self.history, self.journal
+        return replace(self.base, fields=f, moving=m, history=h, journal=j, journal_end=end)
 
 
 @dataclass
@@ -79,52 +64,35 @@ def readings_sections(
 ) -> tuple[Readings, tuple[str, ...]]:
     """The readings' sections, and RECENT JOURNAL's lines: it is redrawn with READINGS THAT
     MOVE, and the journal's lines after it are told in SINCE THEN."""
-    settled: list[Late] = []
-    holds: dict[str, tuple[str, frozenset[str]]] = {}  # each reading item's settled text, moved
+    current = [(f"goal:{name}", text, name, frozenset[str]()) for name, text in inputs.goals]
     late: list[Late] = []
     fast: list[tuple[str, str]] = []
     ranks: dict[str, int] = {}
     record, now = inputs.record, inputs.clock.now()
-    known = {*record.fields, *(k for k, _, _ in record.shown if k.startswith("reading:"))}
     news = worker_news(inputs.readings)  # each worker's news, shown in its item
     for reading in inputs.readings:
         for label, text in reading_items(reading, news):
             key = f"reading:{label}"
-            # an item that came after the first prompt stays out of SENSOR READINGS, whose
-            # bytes it would move: it is shown whole under READINGS THAT MOVE / SINCE THEN
-            whole = key in record.pending or bool(known and key not in known)
-            if whole:
-                seen.pending.add(key)
             moves = MOVES.get(reading.name, frozenset())
-            got = split(key, text, record, moves, now, whole)
+            got = split(key, text, record, moves, now)
             if got.digests:
                 seen.fields[key] = got.digests
             if got.moved:
                 seen.moving[key] = got.moved
             if got.history:
                 seen.history[key] = got.history
-            holds[key] = (got.settled or "", got.moved)
-            if got.settled is not None:
-                settled.append((key, got.settled, label))
+            current.append((key, got.settled or "", label, got.moved))
             if got.late is not None:
                 late.append((f"late:{label}", got.late, label))
                 ranks[f"late:{label}"] = got.rank
             if got.volatile is not None:
                 fast.append((label, got.volatile))
-    goals = [(f"goal:{name}", text, name) for name, text in inputs.goals]
-    seen.shown, told, fresh = drawn(goals, settled, holds, record, now)
-    seen.at = now
+    shown, told, fresh = drawn(current, record, now)
+    first: list[Part] = ["\n=== GOALS ===\n", *([] if inputs.goals else ["(no goals yet)\n"])]
     head: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    first: list[Part] = ["\n=== GOALS ===\n"]
-    for key, text, label in seen.shown:
-        if key.startswith("goal:"):
-            first.append(goal_item(label, text, notes))
-        else:
-            head.append(item("reading", label, text, 0, notes))
-    if not inputs.goals:
-        first.append("(no goals yet)\n")
-    if not inputs.readings:
-        head.append("(no readings)\n")
+    head += [] if inputs.readings else ["(no readings)\n"]
+    for key, text, label in shown:
+        (first if key.startswith("goal:") else head).append(shown_item(key, label, text, notes))
     if not record.base:  # the first drawing: what is presumed to change more comes later
         late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
@@ -133,19 +101,14 @@ def readings_sections(
         told = [x for n, x in enumerate(told) if x[0] not in {k for k, _, _ in told[n + 1 :]}]
     recent, newest = journal_window(lines, record, seen, redraw=fold)
     since = since_log(late, record, newest)
-    moving, changed, seen.base = moving_sections(late, since, fold, record, notes, told)
-    shown = Readings(
-        [*first, Gap("goal")], [*head, Gap("reading")], moving, changed, fast_section(fast, notes)
-    )
-    return shown, recent
+    moving, changed, base = moving_sections(late, since, fold, record, notes, told)
+    seen.base = replace(base, shown=shown, at=now)
+    parts = [*first, Gap("goal")], [*head, Gap("reading")], moving, changed
+    return Readings(*parts, fast_section(fast, notes)), recent
 
 
 def drawn(
-    goals: list[Late],
-    settled: list[Late],
-    holds: dict[str, tuple[str, frozenset[str]]],
-    record: Record,
-    now: float,
+    items: list[tuple[str, str, str, frozenset[str]]], record: Record, now: float
 ) -> tuple[Drawn, list[Late], bool]:
     """(GOALS and SENSOR READINGS as shown, the news of their items since they were drawn, and
     whether they are drawn afresh now). They are shown as the last prompt drew them, so a goal
@@ -153,37 +116,35 @@ def drawn(
     SINCE THEN, where its news is told: the goal's new text, the reading's settled fields as
     they are now (a field that moved is not news here: READINGS THAT MOVE shows it), a new
     goal, one gone. They are drawn afresh when there is no drawing, the news outgrows half of
-    it (STALE_SHARE), or the last prompt is older than the provider's cache (CACHE_S)."""
+    it (STALE_SHARE), or the last prompt is older than the provider's cache (CACHE_S). `items`:
+    (key, text, label, the fields that moved), a reading's text its settled fields ("" none)."""
     was = {key: text for key, text, _ in record.shown}
-    now_of = {**{k: t for k, t, _ in goals}, **{k: h[0] for k, h in holds.items()}}
-
-    def as_drawn(key: str, text: str, label: str) -> Late:
-        old, moved = was.get(key), holds.get(key, ("", frozenset()))[1]
-        kept = old is not None and _holds(old, text, moved)
-        return (key, old if old is not None and kept else text, label)
-
-    items = [as_drawn(k, now_of[k], lb) for k, _, lb in record.shown if k in now_of]
-    items += [x for x in (*goals, *settled) if x[0] not in was]
-    told = since_log(items, Record(base=record.shown, log=record.told))
+    kept = [(k, was[k] if k in was and _holds(was[k], t, m) else t, lb) for k, t, lb, m in items]
+    news = [x for x in kept if x[1] or x[0] in was]
+    told = since_log(news, Record(base=record.shown, log=record.told))
     stale = _chars(told) * STALE_SHARE > _chars(record.shown)
     if record.at and not stale and 0 <= now - record.at < CACHE_S:
         return record.shown, told, False
-    order = tuple((key, digest(text)) for key, text, _ in record.shown)
-    return (*goals, *by_change(settled, order)), [], True
+    afresh = [(k, t, lb) for k, t, lb, _ in items if t or k.startswith("goal:")]
+    return tuple(by_change(afresh, record.shown)), [], True
 
 
 def _holds(old: str, text: str, moved: frozenset[str]) -> bool:
     """Whether an item as drawn (`old`) still says what it says now (`text`): the same text, or
     a reading's settled fields the same but for those that moved since (shown late)."""
     was, got = fields_of(old), fields_of(text) if text else {}
-    if old == text or was is None or got is None:
-        return old == text
-    return {n: v for n, v in was.items() if n not in moved} == got
+    kept = None if was is None else {n: v for n, v in was.items() if n not in moved}
+    return old == text or (kept is not None and kept == got)
 
 
-def goal_item(name: str, text: str, notes: dict[str, str], title: str = "") -> Item:
-    name = one_line(name)
-    return Item("goal", [f"--- {title}{name}\n", body(f"goal {name} body", text, notes, GOAL_CAP)])
+def shown_item(key: str, label: str, text: str, notes: dict[str, str], n: int = -1) -> Item:
+    """A goal (under SINCE THEN, `n` >= 0, named as one), or a reading: SENSOR READINGS' or
+    (`n` >= 0) a changed one's."""
+    if not key.startswith("goal:"):
+        return item("reading" if n < 0 else "changed", label, text, max(n, 0), notes)
+    name = one_line(label)
+    said = f"--- {'' if n < 0 else 'goal '}{name}\n"
+    return Item("goal", [said, body(f"goal {name} body", text, notes, GOAL_CAP)])
 
 
 def clip_line(
@@ -459,7 +420,7 @@ def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tupl
     news is listed under SINCE THEN (TAIL), or (MOVE) drawn again at the end, its earlier
     entry left as it was (a reading listed twice: its later entry is its value)."""
     if how == FULL:  # unchanged items keep their order
-        return tuple(by_change(late, tuple((k, digest(t)) for k, t, _ in record.base)))
+        return tuple(by_change(late, record.base))
     base, cut = record.base, len(record.base)
     while cut > 0 and _chars(base[cut - 1 :]) <= REDRAW_CHARS:
         cut -= 1
@@ -527,11 +488,7 @@ def moving_sections(
     tail: list[Part] = []
     if told or log:
         tail += [f"\n=== {SINCE_TITLE} ===\n", SINCE_SAYS]
-        for n, (key, text, label) in enumerate(told):
-            if key.startswith("goal:"):
-                tail.append(goal_item(label, text, notes, "goal "))
-            else:
-                tail.append(item("changed", label, text, n, notes))
+        tail += [shown_item(k, lb, t, notes, n) for n, (k, t, lb) in enumerate(told)]
         for n, (key, text, label) in enumerate(log):
             if key == JOURNAL:  # the journal is never left out
                 tail += ["--- journal\n", Body("journal", text)]
