@@ -312,8 +312,9 @@ def _traces_row(uncached: list[float]) -> dict[str, object]:
         f"home (seed {SEED} and seeds 0-{TRACES - 1}, the bench's random.Random; "
         "LOOOP_BENCH_PREFIX_TRACES sets how many), min = the best trace's worst; "
         f"{over} of them reach {UNCACHED_TARGET:.0%}; the worst: seed {seed}, decide {at} "
-        f"({worst * 100:.1f} %); before, a redraw whose earlier items' news outgrew half of "
-        "SINCE THEN's cap drew the whole section again: 32.9 % in 8 of 30 traces",
+        f"({worst * 100:.1f} %); before GOALS and SENSOR READINGS were shown as drawn, the "
+        "worst of each of these 21 traces was 65.3-75.3 % (a goal edit or a pack sensor's "
+        "first detail change), 9 decides of 40 in each at 20 % or more",
     }
 
 
@@ -328,9 +329,14 @@ def run() -> list[dict[str, object]]:
         f"changed lines (no order can cache them: the news, counters, spend, the journal line, "
         f"NOW) are {floor * 100:.1f} % of a prompt (median), so at most "
         f"{100 - floor * 100:.1f} % can be shared; a decide appends its news under SINCE THEN, "
-        "after READINGS THAT MOVE and RECENT JOURNAL as last drawn, so what it does not share "
-        "is the news, the fields that change every beat, FAIRNESS, WHAT CHANGED and NOW; the "
-        "same trace before: 45.9 % median, 54 % worst uncached (readings by name, one item "
+        "after GOALS, SENSOR READINGS, READINGS THAT MOVE and RECENT JOURNAL as last drawn, so "
+        "what it does not share is the news (a goal's new text, a new worker's or reading's "
+        "settled fields), the fields that change every beat, FAIRNESS, WHAT CHANGED and NOW; "
+        "this trace (goal edits, worker starts, pack sensors) before GOALS and SENSOR READINGS "
+        "were shown as drawn: 95.4 % median, 66.8 % worst uncached, 9 of 40 decides at 20 % or "
+        "more (each goal edit 61-67 %: GOALS broke at the goal; each pack sensor's first "
+        "detail change 60-63 %: SENSOR READINGS broke at it); the trace without those moves "
+        "(50 decides) before: 45.9 % median, 54 % worst uncached (readings by name, one item "
         "each), then 67.2 % and 57 % (readings by last change, each reading whole), then 85.0 % "
         "and 54.5 % (each reading's moving fields apart, by last change), then 96.1 % and "
         "54.3 % (the fresh home's first decide learning which fields move), then 96.1 % and "
@@ -379,7 +385,9 @@ def run() -> list[dict[str, object]]:
             f"{uncached[0] * 100:.1f} % uncached at the second prompt, 54.3 % before); every "
             "tenth redraws READINGS THAT MOVE's last items and RECENT JOURNAL (what follows "
             "them, with the news of earlier items drawn again after them once it passes "
-            "LEFT_CAP, is 13-17 % of the prompt)",
+            "LEFT_CAP, and SINCE THEN's goal news, is 17-23 % of the prompt: the one decide "
+            "of 40 at 20 % or more); a goal edit costs 5-14 %, a worker start 9-11 %, a pack "
+            "sensor's first detail change 4-9 %",
         },
         _traces_row(uncached),
     ]
