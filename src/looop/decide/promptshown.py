@@ -1,11 +1,8 @@
-"""The goals and readings as the prompt shows them, ordered by how often each part changes
-(issue 54): the goals and the readings' settled fields early (GOALS and SENSOR READINGS, shown as
-drawn: what changed of them since is told late, in SINCE THEN, until they are drawn afresh), and
-late one item per reading with what moves of
-it: its signal, its coarse ages and the detail fields that changed (READINGS THAT MOVE, drawn
-now and then), what changed of those since (SINCE THEN) and last the fields that change every
-beat. When SENSOR READINGS is drawn afresh its items unchanged since the last drawing keep their
-order there and the changed ones follow. And the journal in two parts: the lines the
+"""The goals and readings as the prompt shows them, by how often each part changes (issue 54):
+early the goals and the readings' settled fields (GOALS and SENSOR READINGS, as drawn: drawn()),
+late one item per reading with what moves of it: its signal, its coarse ages and the detail
+fields that changed (READINGS THAT MOVE, drawn now and then), what changed since (SINCE THEN)
+and last the fields that change every beat. And the journal in two parts: the lines the
 last prompts showed (RECENT JOURNAL, redrawn with READINGS THAT MOVE) and the lines added since
 (in SINCE THEN, late), so a decide adds its line at the end instead of shifting every line up.
 The first drawing (no record yet) puts the items presumed to change more (promptinputs) last."""
@@ -110,14 +107,12 @@ def readings_sections(
 def drawn(
     items: list[tuple[str, str, str, frozenset[str]]], record: Record, now: float
 ) -> tuple[Drawn, list[Late], bool]:
-    """(GOALS and SENSOR READINGS as shown, the news of their items since they were drawn, and
-    whether they are drawn afresh now). They are shown as the last prompt drew them, so a goal
-    edited or a reading's first changed field costs the provider's cache only what follows
-    SINCE THEN, where its news is told: the goal's new text, the reading's settled fields as
-    they are now (a field that moved is not news here: READINGS THAT MOVE shows it), a new
-    goal, one gone. They are drawn afresh when there is no drawing, the news outgrows half of
-    it (STALE_SHARE), or the last prompt is older than the provider's cache (CACHE_S). `items`:
-    (key, text, label, the fields that moved), a reading's text its settled fields ("" none)."""
+    """(GOALS and SENSOR READINGS as the last prompt drew them, their news since, drawn afresh
+    now?): a goal edited or a reading's first changed field costs the cache only what follows
+    its news in SINCE THEN (a goal's new text, a reading's settled fields, new or gone; a field
+    that moved is READINGS THAT MOVE's news). Drawn afresh (the unchanged in their order) when
+    the news outgrows half of them or the provider's cache is gone (CACHE_S). `items`: (key,
+    text, label, the fields that moved), a reading's text its settled fields ("" none)."""
     was = {key: text for key, text, _ in record.shown}
     kept = [(k, was[k] if k in was and _holds(was[k], t, m) else t, lb) for k, t, lb, m in items]
     news = [x for x in kept if x[1] or x[0] in was]
@@ -130,21 +125,18 @@ def drawn(
 
 
 def _holds(old: str, text: str, moved: frozenset[str]) -> bool:
-    """Whether an item as drawn (`old`) still says what it says now (`text`): the same text, or
-    a reading's settled fields the same but for those that moved since (shown late)."""
+    """Whether `old` (as drawn) still says what `text` does, but for the fields since `moved`."""
     was, got = fields_of(old), fields_of(text) if text else {}
     kept = None if was is None else {n: v for n, v in was.items() if n not in moved}
     return old == text or (kept is not None and kept == got)
 
 
 def shown_item(key: str, label: str, text: str, notes: dict[str, str], n: int = -1) -> Item:
-    """A goal (under SINCE THEN, `n` >= 0, named as one), or a reading: SENSOR READINGS' or
-    (`n` >= 0) a changed one's."""
+    """A goal or a reading as drawn, or (`n` >= 0: its place) as told under SINCE THEN."""
     if not key.startswith("goal:"):
         return item("reading" if n < 0 else "changed", label, text, max(n, 0), notes)
-    name = one_line(label)
-    said = f"--- {'' if n < 0 else 'goal '}{name}\n"
-    return Item("goal", [said, body(f"goal {name} body", text, notes, GOAL_CAP)])
+    name, said = one_line(label), "" if n < 0 else "goal "
+    return Item("goal", [f"--- {said}{name}\n", body(f"goal {name} body", text, notes, GOAL_CAP)])
 
 
 def clip_line(
@@ -357,10 +349,8 @@ LATE_SAYS = (
 )
 SINCE_TITLE = "SINCE THEN (changed goals, new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
-    "Each goal edited since GOALS was drawn (under --- goal NAME), each reading whose fields\n"
-    "above changed, the journal's lines after RECENT JOURNAL (under --- journal) and each\n"
-    "reading that changed since READINGS THAT MOVE drew it, as it is now: an item's last entry\n"
-    "here is its current value.\n"
+    "Each goal (--- goal NAME) and reading changed since drawn above, and the journal's lines\n"
+    "after RECENT JOURNAL (--- journal), as it is now: an item's last entry is its value.\n"
 )
 FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (their current values)"
 
