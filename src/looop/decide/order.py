@@ -6,8 +6,9 @@ change since the last prompt keep the order they had there, and the ones that ch
 new) follow them: a decide woken by one sensor repeats everything before that sensor's old
 place, and an item that changes every beat (a timestamp in a detail) settles at the end.
 
-What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
-a digest of its text in the order shown, each reading's fields with a digest of their values
+What the last prompt showed is one small file (`ORDER_FILE` in the data dir): GOALS and SENSOR
+READINGS as drawn (each item's key, text and label in the order shown: shown again as drawn,
+their news told late, promptshown.py), each reading's fields with a digest of their values
 and which of them have moved (promptinputs.py), and the first and last line of RECENT JOURNAL.
 Also each field's recent changes (one digit a prompt: which fields move nearly every beat) and
 READINGS THAT MOVE as drawn (promptshown.py: shown again as it was until it is redrawn).
@@ -16,6 +17,7 @@ order, as they did before any prompt."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,38 +29,39 @@ from looop.home import jsonio, store
 ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 
 T = TypeVar("T")
-Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
+Drawn = tuple[tuple[str, str, str], ...]  # (item key, text, label), in the order shown
 
 
 @dataclass(frozen=True)
 class Record:
     """What one prompt showed, for the next to keep its order (see the module's words)."""
 
-    shown: Shown = ()
+    shown: Drawn = ()  # GOALS and SENSOR READINGS as drawn
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # item -> field -> digest
     moving: Mapping[str, frozenset[str]] = field(default_factory=dict)  # item -> fields that moved
     journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
     journal_end: str = ""  # and of its last line
     history: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field: "0110" changes
-    base: tuple[tuple[str, str, str], ...] = ()  # READINGS THAT MOVE as drawn: (key, text, label)
-    log: tuple[tuple[str, str, str], ...] = ()  # SINCE THEN: (key, text, label)
+    base: Drawn = ()  # READINGS THAT MOVE as drawn
+    log: Drawn = ()  # SINCE THEN: the readings that moved since `base`
+    told: Drawn = ()  # SINCE THEN: the goals and settled readings changed since `shown`
+    at: float = 0.0  # when it was shown (0: unknown)
     base_age: int = 0  # prompts shown since
-    pending: frozenset[str] = frozenset()  # items come after the first prompt: shown whole, late
 
 
 def digest(text: str) -> str:
     return hashlib.sha256(store.encode(text)).hexdigest()[:16]
 
 
-def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[str, str, T]]:
+def by_change(items: Sequence[tuple[str, str, T]], shown: Drawn) -> list[tuple[str, str, T]]:
     """`items` as (key, text, payload), given in name order: the unchanged ones first in the
     order the last prompt showed them, then the changed or new ones in the given order."""
-    place = {key: (i, d) for i, (key, d) in enumerate(shown)}
+    place = {key: (i, text) for i, (key, text, _) in enumerate(shown)}
     same: list[tuple[int, tuple[str, str, T]]] = []
     moved: list[tuple[str, str, T]] = []
     for item in items:
         was = place.get(item[0])
-        if was is not None and was[1] == digest(item[1]):
+        if was is not None and was[1] == item[1]:
             same.append((was[0], item))
         else:
             moved.append(item)
@@ -84,14 +87,12 @@ def _number(raw: Any) -> float:
 
 
 def _record(raw: Any) -> Record:
-    if isinstance(raw, list):  # the first record's shape: the order alone
-        return Record(shown=_rows(raw, 2))
     if not isinstance(raw, dict):
         return Record()
     fields, moving = raw.get("fields"), raw.get("moving")
     journal, journal_end = raw.get("journal"), raw.get("journal_end")
     return Record(
-        shown=_rows(raw.get("shown"), 2),
+        shown=_rows(raw.get("shown"), 3),
         fields={k: _strings(v) for k, v in _strings_of(fields).items()},
         moving={
             k: frozenset(f for f in v if isinstance(f, str))
@@ -103,8 +104,9 @@ def _record(raw: Any) -> Record:
         history={k: _strings(v) for k, v in _strings_of(raw.get("history")).items()},
         base=_rows(raw.get("base"), 3),
         log=_rows(raw.get("log"), 3),
+        told=_rows(raw.get("told"), 3),
+        at=_number(raw.get("at")),
         base_age=int(_number(raw.get("base_age"))),
-        pending=frozenset(k for k in _list(raw.get("pending")) if isinstance(k, str)),
     )
 
 
@@ -128,16 +130,6 @@ def read_record(data: Path) -> Record:
 
 def write_shown(data: Path, record: Record) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
-    raw = {
-        "shown": [list(p) for p in record.shown],
-        "fields": {k: dict(v) for k, v in record.fields.items()},
-        "moving": {k: sorted(v) for k, v in record.moving.items() if v},
-        "journal": record.journal,
-        "journal_end": record.journal_end,
-        "history": {k: dict(v) for k, v in record.history.items()},
-        "base": [list(p) for p in record.base],
-        "log": [list(p) for p in record.log],
-        "base_age": record.base_age,
-        "pending": sorted(record.pending),
-    }
+    moving = {k: sorted(v) for k, v in record.moving.items() if v}
+    raw = {**dataclasses.asdict(record), "moving": moving}
     store.atomic_write(data / ORDER_FILE, jsonio.dumps(raw, sort_keys=True) + "\n")

@@ -12,8 +12,6 @@ from looop.decide.order import Record
 from looop.decide.promptinputs import PromptInputs, gather_inputs
 from looop.decide.promptshown import (
     Body,
-    Gap,
-    Item,
     Part,
     Seen,
     body,
@@ -28,7 +26,6 @@ from looop.home.config import Knobs
 from looop.home.where import DECISION
 
 # Per-item caps, in characters.
-GOAL_CAP = 8000
 PLAYBOOK_CAP = 16000
 FAILURE_CAP = 2000
 SHELL_CAP = 2000
@@ -179,7 +176,7 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
         # by how often each part changes: never (above), rarely, then every decide
         "\n=== PLAYBOOK ===\n",
         body("PLAYBOOK", pb, notes, PLAYBOOK_CAP) if pb and pb.strip() else "(no PLAYBOOK yet)\n",
-        *_goals_section(inputs.goals, notes),
+        *readings.goals,
         *readings.settled,
         *_live_sections(extras),
         # redrawn together now and then; what came after them is appended below them
@@ -201,16 +198,6 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
     )
     text = fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
     return BuiltPrompt(text=text, truncated=list(notes.values()), shown=seen.record())
-
-
-def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
-    parts: list[Part] = ["\n=== GOALS ===\n"]
-    for name, raw in goals:
-        text = body(f"goal {one_line(name)} body", raw, notes, GOAL_CAP)
-        parts.append(Item("goal", [f"--- {one_line(name)}\n", text]))
-    if not goals:
-        parts.append("(no goals yet)\n")
-    return [*parts, Gap("goal")]
 
 
 def _live_sections(extras: PromptExtras) -> list[Part]:

@@ -398,17 +398,13 @@ def split(
     record: Record,
     moves: frozenset[str] = frozenset(),
     now: float = 0.0,
-    whole: bool = False,
 ) -> Split:
     """`text` (the item `key`'s) split into its settled, moving and volatile fields, by the
     record of the last prompts: a field moves once its value differs from the one shown there;
     the detail keys in `moves` move from the start (and show as they are). Timestamps that
-    were seen moving show as ages from `now`. `whole`: nothing is settled (an item that came
-    after the first prompt is shown late, whole, but for its volatile fields)."""
+    were seen moving show as ages from `now`."""
     fields = fields_of(text)
     if fields is None:
-        if whole:
-            return Split(None, text, None, {}, frozenset(), {})
         return Split(text, None, None, {}, frozenset(), {})
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
     born: set[FieldPath] = {(k,) for k in moves}
@@ -437,9 +433,8 @@ def split(
     old = {**seeded, **record.history.get(key, {})}
     history = {n: (old.get(n, "") + ("1" if n in changed else "0"))[-HISTORY:] for n in shown}
     volatile = {n for n in moved - LATE if history[n].count("1") >= VOLATILE}
-    late_ones = frozenset(shown) if whole else moved
-    settled = [shown[n] for n in shown if n not in late_ones]
-    late = [shown[n] for n in sorted(late_ones - volatile)]
+    settled = [shown[n] for n in shown if n not in moved]
+    late = [shown[n] for n in sorted(moved - volatile)]
     fast = [shown[n] for n in sorted(volatile)]
     return Split(
         _rebuild(settled) if settled else None,

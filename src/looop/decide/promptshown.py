@@ -1,24 +1,24 @@
-"""The readings as the prompt shows them, ordered by how often each part changes (issue 54):
-their settled fields early (SENSOR READINGS), and late one item per reading with what moves of
-it: its signal, its coarse ages and the detail fields that changed (READINGS THAT MOVE, drawn
-now and then), what changed of those since (SINCE THEN) and last the
-fields that change every beat. In SENSOR READINGS the items unchanged since the last prompt
-keep their order there and the changed ones follow. And the journal in two parts: the lines the
+"""The goals and readings as the prompt shows them, by how often each part changes (issue 54):
+early the goals and the readings' settled fields (GOALS and SENSOR READINGS, as drawn: drawn()),
+late one item per reading with what moves of it: its signal, its coarse ages and the detail
+fields that changed (READINGS THAT MOVE, drawn now and then), what changed since (SINCE THEN)
+and last the fields that change every beat. And the journal in two parts: the lines the
 last prompts showed (RECENT JOURNAL, redrawn with READINGS THAT MOVE) and the lines added since
 (in SINCE THEN, late), so a decide adds its line at the end instead of shifting every line up.
 The first drawing (no record yet) puts the items presumed to change more (promptinputs) last."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from looop.decide.defuse import BREAKS, escape_body
-from looop.decide.order import Record, by_change, digest
+from looop.decide.order import Drawn, Record, by_change, digest
 from looop.decide.promptinputs import (
     JOURNAL_LINES,
     JOURNAL_SPAN,
     MOVES,
     PromptInputs,
+    fields_of,
     reading_items,
     split,
     worker_news,
@@ -33,34 +33,23 @@ NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # newer lines told before RECENT JOUR
 class Seen:
     """What this prompt shows, gathered section by section into the next prompt's record."""
 
-    shown: list[tuple[str, str]] = field(default_factory=list)
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     moving: dict[str, frozenset[str]] = field(default_factory=dict)
     history: dict[str, dict[str, str]] = field(default_factory=dict)
     journal: tuple[str, str] = ("", "")
-    base: Record = field(default_factory=Record)  # READINGS THAT MOVE's drawing
-    pending: set[str] = field(default_factory=set)  # items shown whole, late
+    base: Record = field(default_factory=Record)  # the drawings, SINCE THEN and when
 
     def record(self) -> Record:
-        b = self.base
-        return Record(
-            tuple(self.shown),
-            self.fields,
-            self.moving,
-            *self.journal,
-            history=self.history,
-            base=b.base,
-            log=b.log,
-            base_age=b.base_age,
-            pending=frozenset(self.pending),
-        )
+        f, m, h, (j, end) = self.fields, self.moving, self.history, self.journal
+        return replace(self.base, fields=f, moving=m, history=h, journal=j, journal_end=end)
 
 
 @dataclass
 class Readings:
-    """The readings' sections: SENSOR READINGS (early), READINGS THAT MOVE (late), SINCE THEN
+    """The sections: GOALS and SENSOR READINGS (early), READINGS THAT MOVE (late), SINCE THEN
     (with the journal's new lines) and the fields that change every beat (last)."""
 
+    goals: list[Part]
     settled: list[Part]
     moving: list[Part]
     since: list[Part]
@@ -72,51 +61,82 @@ def readings_sections(
 ) -> tuple[Readings, tuple[str, ...]]:
     """The readings' sections, and RECENT JOURNAL's lines: it is redrawn with READINGS THAT
     MOVE, and the journal's lines after it are told in SINCE THEN."""
-    settled: list[tuple[str, str, str]] = []
+    current = [(f"goal:{name}", text, name, frozenset[str]()) for name, text in inputs.goals]
     late: list[Late] = []
     fast: list[tuple[str, str]] = []
     ranks: dict[str, int] = {}
     record, now = inputs.record, inputs.clock.now()
-    known = {*record.fields, *(k for k, _ in record.shown if k.startswith("reading:"))}
     news = worker_news(inputs.readings)  # each worker's news, shown in its item
     for reading in inputs.readings:
         for label, text in reading_items(reading, news):
             key = f"reading:{label}"
-            # an item that came after the first prompt stays out of SENSOR READINGS, whose
-            # bytes it would move: it is shown whole under READINGS THAT MOVE / SINCE THEN
-            whole = key in record.pending or bool(known and key not in known)
-            if whole:
-                seen.pending.add(key)
             moves = MOVES.get(reading.name, frozenset())
-            got = split(key, text, record, moves, now, whole)
+            got = split(key, text, record, moves, now)
             if got.digests:
                 seen.fields[key] = got.digests
             if got.moved:
                 seen.moving[key] = got.moved
             if got.history:
                 seen.history[key] = got.history
-            if got.settled is not None:
-                settled.append((key, got.settled, label))
+            current.append((key, got.settled or "", label, got.moved))
             if got.late is not None:
                 late.append((f"late:{label}", got.late, label))
                 ranks[f"late:{label}"] = got.rank
             if got.volatile is not None:
                 fast.append((label, got.volatile))
+    shown, told, fresh = drawn(current, record, now)
+    first: list[Part] = ["\n=== GOALS ===\n", *([] if inputs.goals else ["(no goals yet)\n"])]
     head: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    for key, text, label in by_change(settled, record.shown):
-        seen.shown.append((key, digest(text)))
-        head.append(item("reading", label, text, 0, notes))
-    if not inputs.readings:
-        head.append("(no readings)\n")
+    head += [] if inputs.readings else ["(no readings)\n"]
+    for key, text, label in shown:
+        (first if key.startswith("goal:") else head).append(shown_item(key, label, text, notes))
     if not record.base:  # the first drawing: what is presumed to change more comes later
         late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
-    fold = journal_due(lines, record) or due(record, late)
+    fold = fresh or journal_due(lines, record) or due(record, late)
+    if fold:  # SINCE THEN is drawn again below the fold: an item's last entry says it all
+        told = [x for n, x in enumerate(told) if x[0] not in {k for k, _, _ in told[n + 1 :]}]
     recent, newest = journal_window(lines, record, seen, redraw=fold)
     since = since_log(late, record, newest)
-    moving, changed, seen.base = moving_sections(late, since, fold, record, notes)
-    shown = Readings([*head, Gap("reading")], moving, changed, fast_section(fast, notes))
-    return shown, recent
+    moving, changed, base = moving_sections(late, since, fold, record, notes, told)
+    seen.base = replace(base, shown=shown, at=now)
+    parts = [*first, Gap("goal")], [*head, Gap("reading")], moving, changed
+    return Readings(*parts, fast_section(fast, notes)), recent
+
+
+def drawn(
+    items: list[tuple[str, str, str, frozenset[str]]], record: Record, now: float
+) -> tuple[Drawn, list[Late], bool]:
+    """(GOALS and SENSOR READINGS as the last prompt drew them, their news since, drawn afresh
+    now?): a goal edited or a reading's first changed field costs the cache only what follows
+    its news in SINCE THEN (a goal's new text, a reading's settled fields, new or gone; a field
+    that moved is READINGS THAT MOVE's news). Drawn afresh (the unchanged in their order) when
+    the news outgrows half of them or the provider's cache is gone (CACHE_S). `items`: (key,
+    text, label, the fields that moved), a reading's text its settled fields ("" none)."""
+    was = {key: text for key, text, _ in record.shown}
+    kept = [(k, was[k] if k in was and _holds(was[k], t, m) else t, lb) for k, t, lb, m in items]
+    news = [x for x in kept if x[1] or x[0] in was]
+    told = since_log(news, Record(base=record.shown, log=record.told))
+    stale = _chars(told) * STALE_SHARE > _chars(record.shown)
+    if record.at and not stale and 0 <= now - record.at < CACHE_S:
+        return record.shown, told, False
+    afresh = [(k, t, lb) for k, t, lb, _ in items if t or k.startswith("goal:")]
+    return tuple(by_change(afresh, record.shown)), [], True
+
+
+def _holds(old: str, text: str, moved: frozenset[str]) -> bool:
+    """Whether `old` (as drawn) still says what `text` does, but for the fields since `moved`."""
+    was, got = fields_of(old), fields_of(text) if text else {}
+    kept = None if was is None else {n: v for n, v in was.items() if n not in moved}
+    return old == text or (kept is not None and kept == got)
+
+
+def shown_item(key: str, label: str, text: str, notes: dict[str, str], n: int = -1) -> Item:
+    """A goal or a reading as drawn, or (`n` >= 0: its place) as told under SINCE THEN."""
+    if not key.startswith("goal:"):
+        return item("reading" if n < 0 else "changed", label, text, max(n, 0), notes)
+    name, said = one_line(label), "" if n < 0 else "goal "
+    return Item("goal", [f"--- {said}{name}\n", body(f"goal {name} body", text, notes, GOAL_CAP)])
 
 
 def clip_line(
@@ -308,6 +328,8 @@ def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[s
 # fields (promptinputs.py) are listed last of all, one line per reading.
 
 
+GOAL_CAP = 8000  # one goal's body, in characters
+CACHE_S = 3600  # a provider's cache life: a prompt later draws GOALS and SENSOR READINGS anew
 FOLD_EVERY = 10  # prompts one drawing of READINGS THAT MOVE is shown for, at most
 SINCE_CAP = 4000  # chars of SINCE THEN's readings past which the drawing is redrawn
 REDRAW_CHARS = 1800  # chars at the end of the drawing a redraw draws again (unless whole)
@@ -315,7 +337,7 @@ LEFT_CAP = SINCE_CAP // 4  # chars of earlier items' news a redraw leaves under 
 STALE_SHARE = 2  # a drawing is drawn whole once its superseded entries pass 1/2 of the rest
 FULL, TAIL, MOVE = "full", "tail", "move"  # how a redraw draws again (drawing())
 SNAPSHOT_CAP = 16000  # one reading's text, in characters
-GONE = "(gone: no longer among the readings)\n"
+GONE = "(gone: no longer there)\n"
 JOURNAL = "journal"  # the key of the log's entries of journal lines
 
 LATE_TITLE = "READINGS THAT MOVE (signals, ages, changing detail)"
@@ -325,10 +347,10 @@ LATE_SAYS = (
     "timestamp as its coarse age). A reading may be only here, or twice: the later counts.\n"
     "Shown as drawn: SINCE THEN, further down, gives what has changed since.\n"
 )
-SINCE_TITLE = "SINCE THEN (new journal lines and changed readings, oldest first)"
+SINCE_TITLE = "SINCE THEN (changed goals, new journal lines and changed readings, oldest first)"
 SINCE_SAYS = (
-    "The journal's lines after RECENT JOURNAL (under --- journal) and each reading that changed\n"
-    "since READINGS THAT MOVE drew it, as it is now: its last entry here is its current value.\n"
+    "Each goal (--- goal NAME) and reading changed since drawn above, and the journal's lines\n"
+    "after RECENT JOURNAL (--- journal), as it is now: an item's last entry is its value.\n"
 )
 FAST_TITLE = "FIELDS THAT CHANGE EVERY BEAT (their current values)"
 
@@ -387,9 +409,8 @@ def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tupl
     unchanged keep their order and the changed follow. An earlier item stays as drawn: its
     news is listed under SINCE THEN (TAIL), or (MOVE) drawn again at the end, its earlier
     entry left as it was (a reading listed twice: its later entry is its value)."""
-    if how == FULL:  # unchanged items keep their order (the drawing's, or an older record's)
-        drawn = tuple((k, digest(t)) for k, t, _ in record.base) or record.shown
-        return tuple(by_change(late, drawn))
+    if how == FULL:  # unchanged items keep their order
+        return tuple(by_change(late, record.base))
     base, cut = record.base, len(record.base)
     while cut > 0 and _chars(base[cut - 1 :]) <= REDRAW_CHARS:
         cut -= 1
@@ -436,8 +457,10 @@ def moving_sections(
     fold: bool,
     record: Record,
     notes: dict[str, str],
+    told: list[Late],
 ) -> tuple[list[Part], list[Part], Record]:
-    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws."""
+    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws; SINCE THEN tells
+    the goals' and settled readings' news (`told`) first."""
     base, age = record.base, record.base_age + 1
     if fold:  # the end of the drawing; its earlier items' news too when it would crowd SINCE THEN
         for how in _redraws(record.base):
@@ -453,15 +476,16 @@ def moving_sections(
         head += [item("moving", lb, t, n, notes) for n, (_, t, lb) in enumerate(base)]
         head.append(Gap("moving"))
     tail: list[Part] = []
-    if log:
+    if told or log:
         tail += [f"\n=== {SINCE_TITLE} ===\n", SINCE_SAYS]
+        tail += [shown_item(k, lb, t, notes, n) for n, (k, t, lb) in enumerate(told)]
         for n, (key, text, label) in enumerate(log):
             if key == JOURNAL:  # the journal is never left out
                 tail += ["--- journal\n", Body("journal", text)]
             else:
                 tail.append(item("changed", label, text, n, notes))
         tail.append(Gap("changed"))
-    return head, tail, Record(base=base, log=tuple(log), base_age=age)
+    return head, tail, Record(base=base, log=tuple(log), base_age=age, told=tuple(told))
 
 
 def fast_section(fast: list[tuple[str, str]], notes: dict[str, str]) -> list[Part]:

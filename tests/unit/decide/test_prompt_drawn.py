@@ -1,0 +1,105 @@
+"""GOALS and SENSOR READINGS shown as drawn, what changed of them told under SINCE THEN (issue
+68 item 5): a goal the decider edits, or a reading's first changed detail field, no longer moves
+the bytes early in the prompt (most of the next prompt uncached), and the decider still reads
+every goal and reading as it is now."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from looop.act.actiontable import taught
+from looop.core.context import Ctx
+from looop.decide.order import write_shown
+from looop.decide.prompt import PromptExtras, build_prompt
+from looop.decide.promptshown import CACHE_S
+from tests.clocks import FixedClock
+
+STEADY = "Keep the project moving: review the open pull requests and keep CI green.\n" * 4
+
+
+def _decide(ctx: Ctx) -> str:
+    built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
+    write_shown(ctx.paths.data, built.shown)
+    return built.text
+
+
+def _shared(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"=== {title}")
+    end = text.find("\n=== ", start + 4)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _home(ctx: Ctx) -> None:
+    ctx.paths.goals.mkdir(exist_ok=True)
+    for g in ("g1", "g2", "g3"):
+        ctx.paths.goal(g).write_text(f"# {g}\n{STEADY}")
+    ctx.paths.snapshots.mkdir(exist_ok=True)
+    for name in ("sensor-a", "sensor-b"):
+        _reading(ctx, name, {"signal": {"ok": True}, "detail": {"owner": "me", "note": STEADY}})
+
+
+def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
+    (ctx.paths.snapshots / f"{name}.json").write_text(json.dumps(value) + "\n")
+
+
+def test_a_goal_edit_keeps_the_prefix_and_its_new_text_is_told_late(ctx: Ctx) -> None:
+    """The decider's own write_goal: every byte up to SINCE THEN repeats the last prompt, and
+    SINCE THEN gives the goal's new text (the decider must not act on the old one)."""
+    _home(ctx)
+    first = _decide(ctx)
+    ctx.paths.goal("g1").write_text("# g1\nShip the release on Friday; the API is frozen.\n")
+    second = _decide(ctx)
+    assert _shared(first, second) >= second.index("\n=== SINCE THEN")
+    since = _section(second, "SINCE THEN")
+    assert "--- goal g1.md\n# g1\nShip the release on Friday; the API is frozen.\n" in since
+    ctx.paths.goal("g4").write_text("# g4\nA new goal.\n")
+    ctx.paths.goal("g2").unlink()
+    since = _section(_decide(ctx), "SINCE THEN")
+    assert "--- goal g4.md\n# g4\nA new goal.\n" in since
+    assert "--- goal g2.md\n(gone: no longer there)\n" in since
+    assert "Ship the release on Friday" in since  # the earlier news stays told
+
+
+def test_a_readings_first_changed_detail_keeps_the_prefix_and_its_value_is_told(
+    ctx: Ctx,
+) -> None:
+    _home(ctx)
+    first = _decide(ctx)
+    _reading(ctx, "sensor-a", {"signal": {"ok": True}, "detail": {"owner": "you", "note": STEADY}})
+    second = _decide(ctx)
+    assert _shared(first, second) >= second.index("\n=== SINCE THEN")
+    assert '"owner":"you"' in _section(second, "SINCE THEN")
+
+
+def test_goals_and_readings_are_drawn_afresh_once_the_providers_cache_is_gone(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    _home(ctx)
+    _decide(ctx)
+    ctx.paths.goal("g1").write_text("# g1\nShip the release on Friday.\n")
+    clock.advance(CACHE_S - 60)
+    assert "Ship the release" not in _section(_decide(ctx), "GOALS")  # the cache still holds
+    clock.advance(CACHE_S)
+    text = _decide(ctx)
+    assert "--- g1.md\n# g1\nShip the release on Friday.\n" in _section(text, "GOALS")
+    assert "=== SINCE THEN" not in text
+
+
+def test_goals_are_drawn_afresh_once_their_news_outgrows_half_the_drawing(ctx: Ctx) -> None:
+    _home(ctx)
+    _decide(ctx)
+    for n in range(1, 30):
+        ctx.paths.goal("g1").write_text(f"# g1\nedit {n}: {STEADY}")
+        text = _decide(ctx)
+        if f"edit {n}:" in _section(text, "GOALS"):
+            break
+    assert 2 < n < 29  # told a few times under SINCE THEN, then drawn afresh
+    assert "=== SINCE THEN" not in text
