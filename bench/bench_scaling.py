@@ -15,11 +15,19 @@ smallest to the largest size), so a regression in the curve shows, not only at o
   steps of pymalloc's arenas (1 MiB on 3.11): an arena freed and another filled steps it ~0.5 MB
   once, at a beat that depends on the sizes of the run's files, with no live object more.
 
+- `looop ls`, `status` and `needs` at 1 vs 300 live workers (fake folders copied from a real
+  worker's, their locks held by the bench: no supervisors running), target 2x; and the skip
+  beat, in process, with 300 finished workers kept vs none, target 1.1x (`python
+  bench/bench_scaling.py verbs kept` runs these rows alone).
+
 The ledger's curve (`status` vs 1k/10k/100k rows today) is bench_busy's."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -162,6 +170,114 @@ def _verbs(root: Path) -> list[dict[str, object]]:
     return rows
 
 
+BIG_FLEET = 300  # issue 68: `ls`, `status` and `needs` at 300 live workers within 2x of 1
+VERB_RATIO = 2.0
+KEPT_RATIO = 1.1  # a beat with 300 finished workers kept vs none
+
+
+def _templates(root: Path) -> tuple[Path, Path]:
+    """A live `cat` worker's folder (copied while it runs) and a finished `true` one's."""
+    from looop.home.clock import SystemClock
+    from looop.sessions.client import kill, wait
+    from looop.sessions.spawner import spawn
+
+    env = busy._home(root)
+    data = Path(env["LOOOP_DATA_DIR"])
+    spawn(data, "done", ["true"], cwd=data, env=env)
+    wait(data, "done", 30, SystemClock())
+    spawn(data, "live", ["cat"], cwd=data, env=env)
+    live = root / "live"
+    for _ in range(500):  # its first status and log marks, written as it starts
+        if (data / "sessions/live/log/output.pos").exists():
+            break
+        time.sleep(0.01)
+    shutil.copytree(data / "sessions/live", live, symlinks=True)
+    kill(data, "live")
+    wait(data, "live", 30, SystemClock())
+    return live, data / "sessions/done"
+
+
+def _fake(data: Path, sid: str, template: Path, fds: list[int] | None) -> None:
+    """A worker's folder as its supervisor leaves it, copied from `template` under `sid`;
+    `fds`: hold its lock there (a live worker: no supervisor, so no socket either)."""
+    sdir = data / "sessions" / sid
+    shutil.copytree(template, sdir, symlinks=True)
+    meta = json.loads((sdir / "meta.json").read_text())
+    meta.update(id=sid, cgroup=str(meta.get("cgroup", "")).rpartition("-")[0] + "-" + sid)
+    (sdir / "meta.json").write_text(json.dumps(meta, separators=(",", ":"), sort_keys=True))
+    log = sdir / "log"  # output.pos names the log's inode: the copy's
+    (log / "output.pos").write_text(f"{os.stat(log / 'output.log').st_ino}:0\n")
+    if fds is not None:
+        fd = os.open(sdir / "lock", os.O_RDWR | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fds.append(fd)
+
+
+def _fleet_verbs(root: Path) -> list[dict[str, object]]:
+    """`ls`, `status` and `needs` at 1 and 300 live workers (fake folders, their locks held
+    here), interleaved in one run; ratio = 300's median / 1's."""
+    live, _done = _templates(root / "tmpl")
+    bin_ = str(Path(sys.executable).parent / "looop")
+    fds: list[int] = []
+    envs: dict[str, dict[str, str]] = {}
+    for n in (1, BIG_FLEET):
+        envs[str(n)] = busy._home(root / f"fleet{n}")
+        data = Path(envs[str(n)]["LOOOP_DATA_DIR"])
+        (data / "sessions").mkdir(exist_ok=True)
+        for i in range(n):
+            _fake(data, f"w{i}", live, fds)
+    rows: list[dict[str, object]] = []
+    try:
+        for verb in ("ls", "status", "needs"):
+            ours, _ = busy._pairs({k: [bin_, verb] for k in envs}, envs, ROUNDS)
+            row = busy._row(
+                f"looop {verb}, {BIG_FLEET} live workers vs 1", ours["300"], ours["1"], VERB_RATIO
+            )
+            rows.append(
+                row
+                | {
+                    "note": f"scaling verbs: {verb} at 1 live worker "
+                    f"{_spread(ours['1'])}, at {BIG_FLEET} {_spread(ours['300'])} ms"
+                }
+            )
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return rows
+
+
+def _spread(times: list[float]) -> str:
+    """min/median/max in ms."""
+    return "/".join(f"{x * 1000:.1f}" for x in (min(times), statistics.median(times), max(times)))
+
+
+def _kept(root: Path) -> list[dict[str, object]]:
+    """The pulse's skip beat (in this process) with 300 finished workers kept vs none."""
+    from looop.loop.pulse import Pulse
+
+    _live, done = _templates(root / "tmpl-kept")
+    beats: dict[int, Callable[[], None]] = {}
+    times: dict[int, list[float]] = {0: [], BIG_FLEET: []}
+    with open(os.devnull, "w") as sink:
+        for k in times:
+            data = sensors._data(root / f"kept{k}", 1)
+            (data / "sessions").mkdir()
+            for i in range(k):
+                _fake(data, f"d{i}", done, None)
+            sensors._skip_world(data)
+            beats[k] = sensors._pulse_beat(Pulse(sensors._pulse_ctx(data, sink)))
+        for r in range(ROUNDS * 4 + 1):
+            for k in times if r % 2 else reversed(times):
+                took = _timed(beats[k])
+                if r:
+                    times[k].append(took)
+    row = busy._row(f"skip beat, {BIG_FLEET} finished workers kept vs none",
+                    times[BIG_FLEET], times[0], KEPT_RATIO)  # fmt: skip
+    row["note"] = (f"scaling kept: beat with none kept {_spread(times[0])}, with {BIG_FLEET} "
+                   f"{_spread(times[BIG_FLEET])} ms")  # fmt: skip
+    return [row]
+
+
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
     from looop.cli.app import ctx_for
@@ -253,6 +369,8 @@ def run() -> list[dict[str, object]]:
         rows += _verbs(root)
         rows += _state(root)
         rows += _memory(root)
+        rows += _fleet_verbs(root)
+        rows += _kept(root)
     rows[0]["note"] = (
         f"scaling: {ROUNDS} interleaved rounds per size after one warm-up round, the order "
         "flipping each round; ratio = median / the baseline's median; growth = (median at the "
@@ -262,3 +380,11 @@ def run() -> list[dict[str, object]]:
         "web/reads.state in process, baseline its own 1-worker median"
     )
     return rows
+
+
+if __name__ == "__main__":  # `python bench/bench_scaling.py verbs kept`: those rows alone
+    picked = {"verbs": _fleet_verbs, "kept": _kept}
+    with tempfile.TemporaryDirectory(prefix="looop-scaling-") as tmp:
+        for name in sys.argv[1:] or list(picked):
+            for row in picked[name](Path(tmp) / name):
+                print(row)

@@ -10,6 +10,8 @@ numbers too large to use, nesting past a depth, and (optionally) NUL characters.
 
 from __future__ import annotations
 
+from functools import cache
+from json import JSONDecoder, detect_encoding
 from json import dumps as dumps
 from json import loads as loads
 from typing import Any
@@ -141,15 +143,22 @@ def safe_loads(
     the string check to the caller (to name the field in its own words). saturate=True holds
     an integer past max_int_digits at the largest it may be (a Saturated) rather than
     refusing it: the caller says where one may stand."""
+    if isinstance(text, bytes):
+        text = text.decode(detect_encoding(text), "surrogatepass")  # as json.loads reads bytes
     try:
-        obj = loads(
-            text,
-            parse_int=_int_parser(max_int_digits, saturate),
-            parse_float=_float,
-            parse_constant=_refused_constant,
-        )
+        obj = _decoder(max_int_digits, saturate).decode(text)
     except RecursionError:
         raise UnsafeJSON(f"is nested too deeply (limit {max_depth} levels)") from None
-    if check:
+    # ASCII text without a \u escape holds no NUL nor surrogate, and no deeper nesting than
+    # it has brackets: a state file's usual shape passes without a walk over its values
+    plain = text.isascii() and "\\u" not in text
+    if check and not (plain and text.count("[") + text.count("{") <= max_depth):
         check_values(obj, max_depth, allow_nul)
     return obj
+
+
+@cache
+def _decoder(max_int_digits: int, saturate: bool) -> JSONDecoder:
+    """One decoder per guard: building one (its scanner) costs more than a state file's parse."""
+    parse_int = _int_parser(max_int_digits, saturate)
+    return JSONDecoder(parse_int=parse_int, parse_float=_float, parse_constant=_refused_constant)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from looop.home.store import AnyPath
 
+    Obj = dict[str, Any]  # a JSON object as read
+
 # The `state` strings of status.json (states.SessionState's values; a test holds them equal).
 STATE_NAMES = ("starting", "running", "exited", "killed")
 LIVE_NAMES = frozenset({"starting", "running"})
@@ -172,13 +174,14 @@ def label(state: str, alive: bool, exit_code: int | None) -> str:
     return "killed"
 
 
-def read_state(sdir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+def read_state(sdir: str, seen: Obj | None = None) -> tuple[Obj, Obj, Obj] | None:
     """(meta, status, load_light's dict) of the session in `sdir`: the one reading of a
-    session's files that state.load_session builds on too; None without meta.json."""
+    session's files that state.load_session builds on too; None without meta.json. `seen`:
+    its status.json as the caller read it a moment before (read here when empty)."""
     meta = read_meta(sdir)
     if meta is None:
         return None
-    status = read_status(sdir) or {}
+    status = seen or read_status(sdir) or {}
     state = str(status.get("state", "starting"))
     alive = state in LIVE_NAMES and lock_held(sdir)
     if state in LIVE_NAMES and not alive:
@@ -205,12 +208,12 @@ def read_state(sdir: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
     return meta, status, light
 
 
-def load_light(sdir: str) -> dict[str, Any] | None:
+def load_light(sdir: str, seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """state.load_session's reading of one session as a dict of the fields `status` and `ls`
     show (id, state, alive, exit_code, label, note, started_at, last_change, dir, `prompt`: what
     its quiet screen asks, sessions/lifecycle); None without meta.json; CorruptState or OSError
     where load_session raises them."""
-    got = read_state(sdir)
+    got = read_state(sdir, seen)
     return None if got is None else got[2]
 
 
@@ -267,10 +270,11 @@ def list_light(
     prefix = os.path.join(data, SESSIONS, "")  # joined once: `status` passes every id kept
     for name in session_ids(data) if ids is None else ids:
         sdir = prefix + name
-        if live_only and not _may_live(sdir):
+        seen = live_status(sdir) if live_only else {}
+        if seen is None:
             continue
         try:
-            s = load_light(sdir)
+            s = load_light(sdir, seen)  # its status.json read once
         except (CorruptState, OSError):
             continue
         if s is not None and (s["alive"] or not live_only):
@@ -283,7 +287,7 @@ def _runs(sdir: str) -> bool:
     """Whether the session in `sdir` runs now, as load_session's `alive` says, from its status
     and lock alone: the beat asks this of every worker, so no meta.json is parsed (it only has
     to be there)."""
-    return _may_live(sdir) and os.path.isfile(os.path.join(sdir, META)) and lock_held(sdir)
+    return live_status(sdir) is not None and os.path.isfile(f"{sdir}/{META}") and lock_held(sdir)
 
 
 def live_ids(data: str, but: str = "") -> list[str]:
@@ -306,16 +310,16 @@ def not_running(data: str, ids: list[str]) -> list[str]:
     return [i for i in ids if not _runs(prefix + i)]
 
 
-def _may_live(sdir: str) -> bool:
-    """False only for a session whose status.json says it ended (a final state never comes
-    back); anything else (starting, running, unreadable) is read in full."""
+def live_status(sdir: str) -> dict[str, Any] | None:
+    """None only for a session whose status.json says it ended (a final state never comes
+    back); else its status ({} when unreadable: anything but an end is read in full)."""
     try:
         os.stat(sdir + os.sep + ENDED)
-        return False  # written after the final status (a new run of the id starts a new dir)
+        return None  # written after the final status (a new run of the id starts a new dir)
     except OSError:
         pass
     try:
-        status = read_status(sdir)
+        status = read_status(sdir) or {}
     except OSError:
-        return True
-    return status is None or status.get("state") in LIVE_NAMES
+        return {}
+    return status if status.get("state", "starting") in LIVE_NAMES else None

@@ -27,6 +27,7 @@ from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
     check_id,
     int_or_none,
+    live_status,
     lock_held,
     no_session,
     read_meta,
@@ -251,15 +252,10 @@ def settle_dead(root: Path, stamp: str) -> list[str]:
     the OOM killer): status.json stops saying running. The ids it wrote, each once."""
     base = sessions_dir(root)
     settled: list[str] = []
-    # a beat does this: the status alone, the lock only for a live one
+    # a beat does this: the status alone (an ended one: a stat), the lock only for a live one
     for name in sorted(session_ids(str(root))):
         sdir = base / name
-        try:
-            status = read_status(sdir)
-        except (CorruptState, OSError):
-            continue
-        live = status is not None and status.get("state") in LIVE
-        if live and not lock_held(sdir) and mark_dead(sdir, stamp):
+        if live_status(str(sdir)) and not lock_held(sdir) and mark_dead(sdir, stamp):
             settled.append(name)
     return settled
 
@@ -319,13 +315,11 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
     removed: list[str] = []
     for name in sorted(session_ids(str(root))):
         sdir = base / name
-        if name in keep or not _is_corpse(sdir):
-            continue
-        try:
+        try:  # the age first: a worker kept within its time costs the beat one stat
             age = now - os.stat(sdir).st_mtime
         except OSError:
             continue  # age unknown: keep
-        if max_age_s > 0 and age < max_age_s:
+        if name in keep or (max_age_s > 0 and age < max_age_s) or not _is_corpse(sdir):
             continue
         if _remove_dir(sdir):
             removed.append(name)

@@ -438,3 +438,50 @@ def test_a_finished_sessions_folder_is_cleared_only_once_its_supervisor_lets_go(
     clearing.join(10)
     assert done == [True]
     assert not (sdir / "ended").exists()
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """path -> how many times a JSON state file was read there (store.read_json_object)."""
+    reads: dict[str, int] = {}
+    real = sessionfiles.store.read_json_object
+
+    def counted(path: Any) -> Any:
+        reads[str(path)] = reads.get(str(path), 0) + 1
+        return real(path)
+
+    monkeypatch.setattr(sessionfiles.store, "read_json_object", counted)
+    return reads
+
+
+def test_ls_reads_each_live_workers_status_once(
+    root: Path, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ls` and `status` list the live workers (list_light): at fleet size each file read
+    counts, a worker's status.json once and a finished one's never (its `ended` mark)."""
+    for i in range(3):
+        _hold(_make(root, f"w{i}", "running"), held)
+    for i in range(2):
+        (_make(root, f"d{i}", "exited", exit_code=0) / "ended").touch()
+    reads = _count_reads(monkeypatch)
+    got = sessionfiles.list_light(str(root), live_only=True)
+    assert sorted(s["id"] for s in got) == ["w0", "w1", "w2"]
+    assert all(s["alive"] and s["state"] == "running" for s in got)
+    status = {p: n for p, n in reads.items() if p.endswith("status.json")}
+    assert status == {str(root / "sessions" / f"w{i}" / "status.json"): 1 for i in range(3)}
+
+
+def test_a_beat_passes_kept_finished_workers_at_a_stat(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every beat settles the dead and prunes the aged: a finished worker kept within its time
+    has none of its files read, so keeping many costs a beat next to nothing."""
+    now = 1_900_000_000.0
+    for i in range(3):
+        sdir = _make(root, f"d{i}", "exited", exit_code=0)
+        (sdir / "ended").touch()
+        _age(sdir, now, 60)
+    reads = _count_reads(monkeypatch)
+    assert state.settle_dead(root, "2026-01-01T00:00:00.000Z") == []
+    assert prune_aged(root, 3 * 86400, now) == []
+    assert reads == {}
+    assert sorted(os.listdir(root / "sessions")) == ["d0", "d1", "d2"]
