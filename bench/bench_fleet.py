@@ -1,4 +1,6 @@
-"""Worker sessions: start+stop cost, `looop worker start` wall, and memory per idle worker.
+"""Worker sessions: start+stop cost, `looop worker start` wall, and memory per idle worker —
+and whether a supervisor's memory grows with the fleet (1, 30, 100 workers; 300 with
+LOOOP_BENCH_FLEET_MOST=300).
 
 Every figure is a whole operation as a user (or the pulse) runs it: the session API call for
 start+stop (what the pulse does), the installed `looop` command for worker start, and the
@@ -21,6 +23,9 @@ from pathlib import Path
 
 ROUNDS = 15
 FLEET = 10
+# the fleet sizes a supervisor's PSS is read at; the largest: LOOOP_BENCH_FLEET_MOST (300)
+SIZES = (1, 30, 100, 300)
+SUP_TARGET_MB = 3.5
 # A worker that drew a screen: a clear, 30 lines, then idles (exec: no shell stays behind).
 DRAWER = "sh -c 'printf \"\\033[2J\\033[H\"; seq 1 30; exec sleep 600' # {{prompt_file}}"
 
@@ -46,8 +51,7 @@ def _worker_kb(root: Path, sid: str) -> int:
     (a shell between the supervisor and the agent)."""
     import psutil
 
-    meta = json.loads((root / "sessions" / sid / "meta.json").read_text())
-    sup = psutil.Process(int(meta["supervisor_pid"]))
+    sup = psutil.Process(_supervisor_pid(root, sid))
     total = _pss_kb(sup.pid)
     for child in sup.children():
         if child.name() in ("bash", "sh", "dash"):  # a wrapper, not the agent
@@ -121,7 +125,9 @@ def run() -> list[dict[str, object]]:
         )
         # (b) `looop worker start` as a user types it, interleaved with python -c pass
         data = Path(d) / "fleet"
-        cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(FLEET + 2))
+        most = int(os.environ.get("LOOOP_BENCH_FLEET_MOST", "100"))
+        sizes = [n for n in SIZES if n <= most]
+        cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(max(sizes) + 2))
         subprocess.run([looop_bin, "init", "--no-sandbox"], env=cenv, capture_output=True)
         starts, bases = [], []
         for i in range(ROUNDS):
@@ -180,6 +186,7 @@ def run() -> list[dict[str, object]]:
         for i in range(FLEET):
             subprocess.run([looop_bin, "kill", f"idle{i}"], env=cenv, capture_output=True)
         drew = _drawn_kb(looop_bin, data, cenv)
+        grown = _grown(looop_bin, data, cenv, sizes)
         med = statistics.median(per) / 1024
         rows.append(
             {
@@ -232,7 +239,66 @@ def run() -> list[dict[str, object]]:
                 ),
             }
         )
+        for n, sups in grown.items():
+            rows.append(
+                {
+                    "name": f"supervisor memory at {n} idle workers (PSS, its own)",
+                    **_spread([kb / 1024 for kb in sups], 1, 2),
+                    "unit": "MB",
+                    "baseline": round(idle_kb / 1024, 2),
+                    "ratio": round(statistics.median(sups) / idle_kb, 1),
+                    "target": f"<= {SUP_TARGET_MB} MB, whatever the fleet",
+                    "ok": max(sups) / 1024 <= SUP_TARGET_MB,
+                    "note": (
+                        "a worker's cost does not grow with the fleet: the same home's fleet "
+                        f"grown to {', '.join(map(str, sizes))} idle workers (`looop worker "
+                        "start`, each a `sleep`), the PSS of every supervisor read at each size "
+                        "(its own, no wrapper); one started after hundreds costs what the first "
+                        "did (LOOOP_BENCH_FLEET_MOST=300 adds the 300 row)"
+                    ),
+                }
+            )
     return rows
+
+
+def _grown(
+    looop_bin: str, data: Path, cenv: dict[str, str], sizes: list[int]
+) -> dict[int, list[int]]:
+    """The PSS (kB) of every supervisor of a fleet of idle workers, read as the fleet grows
+    to each of `sizes`; the fleet is killed afterwards."""
+    import psutil
+
+    per: dict[int, list[int]] = {}
+    started = 0
+    try:
+        for n in sizes:
+            for i in range(started, n):
+                subprocess.run(
+                    [
+                        looop_bin,
+                        "worker",
+                        "start",
+                        f"f{i}",
+                        "--command",
+                        "sleep 600 # {{prompt_file}}",
+                        "go",
+                    ],
+                    env=cenv,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                started += 1
+            time.sleep(1.0)  # the last started settle into their idle loops
+            pids = [_supervisor_pid(data, f"f{i}") for i in range(n)]
+            per[n] = [_pss_kb(pid) for pid in pids if psutil.pid_exists(pid)]
+    finally:
+        for i in range(started):
+            subprocess.run([looop_bin, "kill", f"f{i}"], env=cenv, capture_output=True)
+    return per
+
+
+def _supervisor_pid(root: Path, sid: str) -> int:
+    return int(json.loads((root / "sessions" / sid / "meta.json").read_text())["supervisor_pid"])
 
 
 def _drawn_kb(looop_bin: str, data: Path, cenv: dict[str, str]) -> list[int]:
