@@ -158,7 +158,6 @@ def serve(argv: list[str]) -> int:
     _warm(base)
     gc.collect()
     fillers = _fill_pools()
-    kept: list[tuple[str, object]] = []
     gc.freeze()
     supervisor.say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
@@ -181,7 +180,7 @@ def serve(argv: list[str]) -> int:
                 continue
             last = time.monotonic()
             try:
-                if serve_one(conn, (listener, door), lock_fd, kept, own, here):
+                if serve_one(conn, (listener, door), lock_fd, own, here):
                     return 0
             except Exception as e:  # one bad request never ends the host
                 sys.stderr.write(f"looop session host: request failed: {e!r}\n")

@@ -7,6 +7,7 @@ bytes reach: the checks and the forks."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import resource
 import socket
@@ -17,20 +18,17 @@ from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home.anchors import shown
 from looop.home.peers import LIMITS, peer
-from looop.home.sessionfiles import lock_held
 from looop.sessions.hostdoor import HostDoor
 from looop.sessions.hostnames import home_id
 from looop.sessions.protocol import read_reply, reply_of
 
 REQUEST_MAX = 4 * 1024 * 1024
-KEEP_PREPARED = 256  # requests whose objects the host keeps at most (see _fork_supervisor)
 
 
 def serve_one(
     conn: socket.socket,
     held: tuple[socket.socket, HostDoor | None],
     lock_fd: int,
-    kept: list[tuple[str, object]],
     own: str,
     here: Here,
 ) -> bool:
@@ -55,7 +53,8 @@ def serve_one(
     elif "launch" in req:
         _forked(conn, held, lock_fd, lambda: _launch(conn, req))
     else:
-        _fork_supervisor(conn, req, held, lock_fd, kept)
+        _fork_supervisor(conn, req, held, lock_fd)
+        gc.collect()  # its cyclic garbage too (see _fork_supervisor)
     return False
 
 
@@ -85,9 +84,12 @@ def _fork_supervisor(
     req: dict[str, object],
     held: tuple[socket.socket, HostDoor | None],
     lock_fd: int,
-    kept: list[tuple[str, object]],
 ) -> None:
-    """A session's supervisor, forked from this preloaded host."""
+    """A session's supervisor, forked from this preloaded host. Nothing of it stays in the
+    host once forked: every object the host made after its freeze, live or cyclic garbage,
+    is inherited by every later supervisor, whose collections touch it and so copy its
+    pages. When the host kept each live session's request and prepared supervisor (~6 kB),
+    a worker cost a few kB more per live worker started before it."""
     # Everything that needs no process of its own is done here, before the fork: what the
     # host builds is shared with the supervisor, what the supervisor builds is its own copy.
     args, env, cwd = req["args"], req["env"], req["cwd"]
@@ -110,12 +112,6 @@ def _fork_supervisor(
     at = args.index("--") if "--" in args else len(args)  # `--ready-fd FD` before the command
     prepared = supervisor.prepare([*args[:at], "--ready-fd", str(conn.fileno()), *args[at:]], env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
-    # Kept while their session lives: freeing them now would write the very pages its
-    # supervisor shares. An ended session's are let go, so a host starting and ending
-    # workers for weeks stays flat (~19 kB a start was kept before).
-    _let_go_ended(kept)
-    kept.append((str(prepared.sdir), (req, prepared, plan)))
-    del kept[:-KEEP_PREPARED]
     host = shown(held[0].getsockname().decode("utf-8", "replace"))
     _forked(conn, held, lock_fd, lambda: _child(conn, req, prepared, plan, host))
 
@@ -145,12 +141,6 @@ def _forked(
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-def _let_go_ended(kept: list[tuple[str, object]]) -> None:
-    """Drop what the host kept for sessions (by folder) whose supervisor no longer holds
-    their lock: an ended session shares no pages worth keeping."""
-    kept[:] = [k for k in kept if lock_held(k[0])]
 
 
 def _flag(args: list[str], name: str) -> str:
