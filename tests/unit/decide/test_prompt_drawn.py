@@ -5,30 +5,12 @@ every goal and reading as it is now."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from looop.act.actiontable import taught
 from looop.core.context import Ctx
-from looop.decide.order import write_shown
-from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.promptshown import CACHE_S
 from tests.clocks import FixedClock
+from tests.unit.decide.test_prompt_since import _decide, _reading, _shared
 
 STEADY = "Keep the project moving: review the open pull requests and keep CI green.\n" * 4
-
-
-def _decide(ctx: Ctx) -> str:
-    built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
-    write_shown(ctx.paths.data, built.shown)
-    return built.text
-
-
-def _shared(a: str, b: str) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def _section(text: str, title: str) -> str:
@@ -44,10 +26,6 @@ def _home(ctx: Ctx) -> None:
     ctx.paths.snapshots.mkdir(exist_ok=True)
     for name in ("sensor-a", "sensor-b"):
         _reading(ctx, name, {"signal": {"ok": True}, "detail": {"owner": "me", "note": STEADY}})
-
-
-def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
-    (ctx.paths.snapshots / f"{name}.json").write_text(json.dumps(value) + "\n")
 
 
 def test_a_goal_edit_keeps_the_prefix_and_its_new_text_is_told_late(ctx: Ctx) -> None:
