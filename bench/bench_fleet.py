@@ -38,6 +38,12 @@ def _spread(xs: list[float], scale: float, digits: int = 1) -> dict[str, float]:
     }
 
 
+def _start_idle(looop_bin: str, cenv: dict[str, str], wid: str) -> None:
+    """An idle worker started as a user would: `looop worker start` running a sleep."""
+    cmd = [looop_bin, "worker", "start", wid, "--command", "sleep 600 # {{prompt_file}}", "go"]
+    subprocess.run(cmd, env=cenv, check=True, stdout=subprocess.DEVNULL, timeout=60)
+
+
 def _pss_kb(pid: int, fields: tuple[str, ...] = ("Pss:",)) -> int:
     """A process's PSS in kB (or the sum of other smaps_rollup `fields`)."""
     with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -157,20 +163,7 @@ def run() -> list[dict[str, object]]:
         )
         # (c) memory: FLEET idle workers started by the CLI, PSS per worker and in total
         for i in range(FLEET):
-            subprocess.run(
-                [
-                    looop_bin,
-                    "worker",
-                    "start",
-                    f"idle{i}",
-                    "--command",
-                    "sleep 600 # {{prompt_file}}",
-                    "go",
-                ],
-                env=cenv,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            _start_idle(looop_bin, cenv, f"idle{i}")
         time.sleep(1.0)  # let every supervisor settle into its idle loop before measuring
         per = [_worker_kb(data, f"idle{i}") for i in range(FLEET)]
         host_kb = _host_kb(data)
@@ -279,20 +272,7 @@ def _grown(
     try:
         for n in sizes:
             for i in range(started, n):
-                subprocess.run(
-                    [
-                        looop_bin,
-                        "worker",
-                        "start",
-                        f"f{i}",
-                        "--command",
-                        "sleep 600 # {{prompt_file}}",
-                        "go",
-                    ],
-                    env=cenv,
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                )
+                _start_idle(looop_bin, cenv, f"f{i}")
                 started += 1
             time.sleep(1.0)  # the last started settle into their idle loops
             pids = [_supervisor_pid(data, f"f{i}") for i in range(n)]
