@@ -60,25 +60,39 @@ def left_untracked(env: Mapping[str, str], tree: Tree) -> tuple[str, ...]:
     return tuple(n for n in done.stdout.split("\0") if n) if done.returncode == 0 else ()
 
 
-def _git_out(
-    env: Mapping[str, str], tree: Tree, args: list[str], what: str, timeout: float
-) -> str | None:
-    """git's stdout in the worktree; None: unknown (a stray in its git folder is said, raised)."""
+def _hardened(env: Mapping[str, str], tree: Tree, timeout: float) -> dict[str, str] | None:
+    """git's env in the worktree (treerecord.tree_env); None: unknown (a stray is raised)."""
     try:
-        argv = ["git", "--no-pager", "-C", tree.path, *args]
-        done = run_git(argv, tree_env(env, tree, timeout), timeout, f"{what} in {tree.path}")
+        return tree_env(env, tree, timeout)
     except Strays:
         raise
+    except WorktreeError:
+        return None
+
+
+def _git_out(
+    full: dict[str, str], tree: Tree, args: list[str], what: str, timeout: float
+) -> str | None:
+    """git's stdout in the worktree, run with `full` (_hardened); None: unknown."""
+    try:
+        argv = ["git", "--no-pager", "-C", tree.path, *args]
+        done = run_git(argv, full, timeout, f"{what} in {tree.path}")
     except WorktreeError:
         return None
     return done.stdout if done.returncode == 0 else None
 
 
 def uncommitted(
-    env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S
+    env: Mapping[str, str],
+    tree: Tree,
+    timeout: float = GIT_TIMEOUT_S,
+    full: dict[str, str] | None = None,
 ) -> list[str] | None:
-    """The paths the worktree holds uncommitted, less what its setup left; None: unknown."""
-    out = _git_out(env, tree, [*_STATUS, "-z", "--no-renames"], "git status", timeout)
+    """The paths the worktree holds uncommitted, less what its setup left; None: unknown.
+    `full`: git's env there, already read (_hardened)."""
+    full = full or _hardened(env, tree, timeout)
+    args = [*_STATUS, "-z", "--no-renames"]
+    out = None if full is None else _git_out(full, tree, args, "git status", timeout)
     if out is None:
         return None
     got = [e for e in out.split("\0") if e]
@@ -89,10 +103,13 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     """True when the worktree holds uncommitted changes, untracked files (not its setup's) or
     a nested repo at a gitlink (which status never enters, and removal would take whole);
     None: unknown."""
-    left = uncommitted(env, tree, timeout)
+    full = _hardened(env, tree, timeout)  # once: ls-files reads the index, runs no driver
+    if full is None:
+        return None
+    left = uncommitted(env, tree, timeout, full)
     if left is None or left:
         return None if left is None else True
-    staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
+    staged = _git_out(full, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
     if staged is None:
         return None
     links = (e.partition("\t")[2] for e in staged.split("\0") if e.startswith("160000 "))
