@@ -122,13 +122,12 @@ def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     """The branch to land into (given, or the one the user's checkout is on) and its commit."""
     if into is None:
-        code, head, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
-        if code != 0 or not head:
+        code, into, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
+        if code != 0 or not into:
             raise LandError(
                 f"your checkout at {tree.repo} is on no branch — check out the branch to "
                 "land into, or give --into BRANCH"
             )
-        into = head
     if into == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
     code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
@@ -163,7 +162,8 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
             f"its checkout left it) — review it again with `looop review {wid}`"
         )
     if not tree.removed and os.path.isdir(tree.path) and is_dirty(ctx.env, tree) is not False:
-        left = uncommitted(ctx.env, tree) or []  # less its setup's leftovers: never to commit
+        # less its setup's leftovers: never to commit
+        left = uncommitted(ctx.env, tree, seen=[]) or []
         files = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
         ask = shlex.quote(f"commit {files}" if files else "commit your work")
         raise LandError(
@@ -247,23 +247,19 @@ def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
     if (now := approved_tip(ctx, tree, tip, ask.at)) != tip:  # an older commit (--at)
-        tip = now
-        ff = check_history(ctx, tree, into, old, tip)
-    if mode == "pr":
-        return Plan(tree, tip, into, old, "", mode)
-    checkout = _check_checkout(ctx, tree.repo, into)
+        ff = check_history(ctx, tree, into, old, tip := now)
+    checkout = "" if mode == "pr" else _check_checkout(ctx, tree.repo, into)
     return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode), ff)
 
 
 def check_mode(ctx: Ctx, p: Plan, ff: bool) -> Plan:
     """A fast-forward that cannot be (`ff`: check_history's answer), or a merge that
     conflicts, refused before anything moves."""
-    if p.mode == "ff":
-        if not ff:
-            raise LandError(
-                f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
-                "land with --merge"
-            )
+    if p.mode == "ff" and not ff:
+        raise LandError(
+            f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
+            "land with --merge"
+        )
     elif p.mode == "merge":
         merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     return p
