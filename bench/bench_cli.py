@@ -195,6 +195,115 @@ def _move_rows(got: Moves) -> list[dict[str, object]]:
     return rows
 
 
+# Review and land against the same git work by hand (issue 68): a worker's branch of a 10-file
+# change (one commit), `looop review ID` (to a pipe) paired with `git log` + `git diff --stat` +
+# `git diff` of base...branch, `looop land ID --ff` with `git merge --ff-only` of a twin branch
+# of the same change. Target: within 3x the git work plus one human verb's start (5x pass).
+GIT_ROUNDS = 9
+GIT_FILES = 10
+WORK = """for i in $(seq 1 {n}); do sed -i "s/^2$/two {r}/" f$i.txt; echo {r} >> f$i.txt; done
+git commit -qam 'change {n} files'"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _git_repo(path: Path) -> Path:
+    path.mkdir()
+    _git(path, "init", "-q", "-b", "main")
+    _git(path, "config", "user.name", "b")
+    _git(path, "config", "user.email", "b@x.invalid")
+    for i in range(1, GIT_FILES + 1):
+        (path / f"f{i}.txt").write_text("".join(f"{n}\n" for n in range(1, 51)))
+    _git(path, "add", ".")
+    _git(path, "commit", "-qm", "start")
+    return path
+
+
+def _git_moves(looop_bin: str, root: Path) -> Moves:
+    """review and land --ff of a fresh worker each round (started untimed, ended), each
+    paired with the same git work by hand in a twin repository, and `python -c pass`."""
+    from looop.home.clock import SystemClock
+    from looop.sessions.client import wait
+
+    env = dict(os.environ, LOOOP_DATA_DIR=str(root / "git"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    (root / "git").mkdir()
+    (root / "git" / "config.json").write_text('{"tick_command": "true"}')
+    repo, twin = _git_repo(root / "repo"), _git_repo(root / "twin")
+    got: Moves = {}
+    for row in ("review", "land --ff", "pass"):
+        got[row] = {"ours": [], "base": [], "ours cpu": [], "base cpu": []}
+    for r in range(-1, GIT_ROUNDS):  # one round warms the page cache, not counted
+        wid, work = f"g{r + 1}", WORK.format(n=GIT_FILES, r=r + 1)
+        (root / "work.sh").write_text(work)
+        start = ["worker", "start", wid, "--no-sandbox", "--repo", str(repo)]
+        cmd = f"bash {root / 'work.sh'} # {{{{prompt_file}}}}"
+        hi = [looop_bin, *start, "--command", cmd, "hi"]
+        subprocess.run(hi, env=env, check=True, stdout=subprocess.DEVNULL)
+        wait(root / "git", wid, 30, SystemClock())
+        _git(twin, "checkout", "-q", "-b", wid)
+        subprocess.run(["bash", "-c", work], cwd=twin, env=env, check=True)
+        _git(twin, "checkout", "-q", "main")
+        by_hand = {
+            "review": [
+                ["git", "-C", str(twin), "log", f"main..{wid}"],
+                ["git", "-C", str(twin), "diff", "--stat", f"main...{wid}"],
+                ["git", "-C", str(twin), "diff", f"main...{wid}"],
+            ],
+            "land --ff": [["git", "-C", str(twin), "merge", "--ff-only", "-q", wid]],
+            "pass": [[sys.executable, "-c", "pass"]],
+        }
+        for row, sinks in got.items():
+            ours = (
+                [[looop_bin, "review", wid]]
+                if row == "review"
+                else [[sys.executable, "-c", "pass"]]
+            )
+            ours = [[looop_bin, "land", wid, "--ff"]] if row == "land --ff" else ours
+            pair = [("base", by_hand[row]), ("ours", ours)]
+            for sink, cmds in pair if r % 2 else reversed(pair):
+                timed = [_timed(c, env) for c in cmds]
+                if r >= 0:
+                    sinks[sink].append(sum(t[0] for t in timed))
+                    sinks[f"{sink} cpu"].append(sum(t[1] for t in timed))
+    return got
+
+
+def _git_rows(got: Moves) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    pmed = statistics.median(got["pass"]["base"]) * 1000
+    for name in ("review", "land --ff"):
+        sinks = got[name]
+        med, gmed = (statistics.median(sinks[k]) * 1000 for k in ("ours", "base"))
+        cpu, gcpu = (statistics.median(sinks[k]) * 1000 for k in ("ours cpu", "base cpu"))
+        target = 3 * gmed + 5 * pmed
+        rows.append(
+            {
+                "name": f"looop {name} whole ({GIT_FILES}-file change)",
+                "value": med,
+                "min": min(sinks["ours"]) * 1000,
+                "max": max(sinks["ours"]) * 1000,
+                "unit": "ms",
+                "baseline": gmed,
+                "ratio": med / gmed,
+                "target": f"< 3x git + 5x pass = {target:.0f} ms",
+                "ok": med < target,
+                "note": f"cpu median {cpu:.0f} ms (git by hand {gcpu:.0f} ms, python -c pass "
+                f"{pmed:.0f} ms wall)",
+            }
+        )
+    rows[0]["note"] = (
+        f"git: {GIT_ROUNDS} rounds, each a new worker (`--command`, no sandbox) committing a "
+        f"{GIT_FILES}-file change, ended; `looop review ID` (to a pipe) paired with `git log` + "
+        "`git diff --stat` + `git diff` of main...branch by hand, `looop land ID --ff` with "
+        "`git merge --ff-only` of the same change in a twin repository, in alternating order; "
+        "baseline = the git by hand, median. " + str(rows[0]["note"])
+    )
+    return rows
+
+
 def run() -> list[dict[str, object]]:
     # An installed wheel is byte-compiled once by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
@@ -231,6 +340,7 @@ def run() -> list[dict[str, object]]:
             kill(data, "w1")
             wait(data, "w1", 30, SystemClock())
         moves = _moves(looop_bin, Path(d))
+        gits = _git_moves(looop_bin, Path(d))
     rows: list[dict[str, object]] = []
     for i, verb in enumerate(VERBS):
         med, bmed = statistics.median(ours[i]), statistics.median(base[i])
@@ -261,9 +371,14 @@ def run() -> list[dict[str, object]]:
         "cost report) skip click (target 1.5); every verb a human types goes through click "
         "(target 5; --help, which lists the verbs from a static table, 3)"
     )
-    return rows + _move_rows(moves)
+    return rows + _move_rows(moves) + _git_rows(gits)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["git"]:  # only the review and land rows
+        with tempfile.TemporaryDirectory() as d:
+            for row in _git_rows(_git_moves(str(Path(sys.executable).parent / "looop"), Path(d))):
+                print(row)
+        raise SystemExit
     for row in run():
         print(row)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -94,6 +95,25 @@ def test_land_fast_forwards_the_checkout_and_journals_who_approved_it(
     assert landed and landed[-1]["commit"] == tip and landed[-1]["actor"] == "user (cli)"
     assert not list((wctx.paths.data / ".wal").glob("*.json"))
     assert "nothing to land" in refused(cli, "w1")  # a second time
+
+
+def test_review_and_land_ask_git_each_thing_once(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    """Issue 68: a review runs git 7 times (it ran 8), a fast-forward landing with its
+    worktree's removal 16 (it ran 22: the same tip, history and worktree config asked twice)."""
+    start(wctx, tmp_path, "w9", repo)
+    real = shutil.which("git")
+    record = stand_in(
+        tmp_path, cli, "git", f'#!/bin/sh\necho "$1" >> "$GH_RECORD"\nexec {real} "$@"\n'
+    )
+    reviewed(cli, "w9")
+    assert len(record.read_text().splitlines()) == 7, record.read_text()
+    record.write_text("")
+    code, out, err = cli("land", "w9", "--ff")
+    assert code == 0 and "fast-forwarded into main" in out, err
+    assert len(record.read_text().splitlines()) == 16, record.read_text()
+    assert head(repo) == head(repo, "looop/w9") and not (wctx.paths.checkouts / "w9").exists()
 
 
 def test_a_moved_base_needs_merge_which_makes_one_merge_commit(

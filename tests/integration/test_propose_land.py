@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from looop.act.executor import execute
+from looop.act.moves import workers as moves
 from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask, pending, read_answer
-from looop.workers import review
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from looop.workers.verify import record
@@ -42,7 +42,7 @@ def test_a_proposal_carries_the_change_lands_nothing_and_landing_answers_it(
 ) -> None:
     told: list[tuple[str, str, str]] = []  # the proposal joins the needs-you queue: told once
     monkeypatch.setattr(
-        review, "notify", lambda c, msg, i, kind, cfg=None: told.append((kind, i, msg))
+        moves, "notify", lambda c, msg, i, kind, cfg=None: told.append((kind, i, msg))
     )
     start(wctx, tmp_path, "w1", repo)
     reviewed(cli, "w1")

@@ -122,13 +122,12 @@ def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     """The branch to land into (given, or the one the user's checkout is on) and its commit."""
     if into is None:
-        code, head, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
-        if code != 0 or not head:
+        code, into, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
+        if code != 0 or not into:
             raise LandError(
                 f"your checkout at {tree.repo} is on no branch — check out the branch to "
                 "land into, or give --into BRANCH"
             )
-        into = head
     if into == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
     code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
@@ -137,7 +136,9 @@ def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
     return into, old
 
 
-def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
+def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> bool:
+    """The base still holds the worker's start and not yet its `tip`; True when the base can
+    fast-forward to it (`old` is where `tip` grew from: one merge-base says both)."""
     repo, wid = tree.repo, tree.wid
     code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
     if code != 0:
@@ -145,9 +146,10 @@ def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> None:
             f"the base branch {into} no longer holds {tree.base[:12]}, where worker {wid} "
             "started (rewritten?) — land it by hand"
         )
-    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tip, old)
-    if code == 0:
+    code, common, _ = git_at(ctx, repo, "merge-base", old, tip)
+    if code == 0 and common == tip:
         raise NothingToLand(f"{into} already holds worker {wid}'s branch — nothing to land")
+    return code == 0 and common == old
 
 
 def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
@@ -160,7 +162,8 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
             f"its checkout left it) — review it again with `looop review {wid}`"
         )
     if not tree.removed and os.path.isdir(tree.path) and is_dirty(ctx.env, tree) is not False:
-        left = uncommitted(ctx.env, tree) or []  # less its setup's leftovers: never to commit
+        # less its setup's leftovers: never to commit
+        left = uncommitted(ctx.env, tree, seen=[]) or []
         files = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
         ask = shlex.quote(f"commit {files}" if files else "commit your work")
         raise LandError(
@@ -175,6 +178,8 @@ def approved_tip(ctx: Ctx, tree: Tree, tip: str, at: Approved) -> str:
     must still stand at — or, `at.exactly`, any commit of the branch they named."""
     wid, want = tree.wid, at.tips.get(tree.part, "")
     of = f"repo {tree.part} of " if tree.part else ""
+    if want == tip:  # as the review saw it: git is not asked again
+        return tip
     if not re.fullmatch(r"[0-9a-f]{4,64}", want):
         said = f"{want!r} is no commit's SHA" if want else "no review you saw names the tip"
         raise LandError(
@@ -239,26 +244,22 @@ def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     """Every check of landing one checkout's branch at the tip approved, nothing changed."""
     tip = reviewgit.branch_tip(ctx, tree)
     into, old = _base_branch(ctx, tree, ask.into)
-    check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+    ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
     _check_worker(ctx, tree, tip)
-    tip = approved_tip(ctx, tree, tip, ask.at)
-    check_history(ctx, tree, into, old, tip)
-    if mode == "pr":
-        return Plan(tree, tip, into, old, "", mode)
-    checkout = _check_checkout(ctx, tree.repo, into)
-    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode))
+    if (now := approved_tip(ctx, tree, tip, ask.at)) != tip:  # an older commit (--at)
+        ff = check_history(ctx, tree, into, old, tip := now)
+    checkout = "" if mode == "pr" else _check_checkout(ctx, tree.repo, into)
+    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode), ff)
 
 
-def check_mode(ctx: Ctx, p: Plan) -> Plan:
-    """A fast-forward that cannot be, or a merge that conflicts, refused before anything
-    moves."""
-    if p.mode == "ff":
-        code, _, _ = git_at(ctx, p.tree.repo, "merge-base", "--is-ancestor", p.old, p.tip)
-        if code != 0:
-            raise LandError(
-                f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
-                "land with --merge"
-            )
+def check_mode(ctx: Ctx, p: Plan, ff: bool) -> Plan:
+    """A fast-forward that cannot be (`ff`: check_history's answer), or a merge that
+    conflicts, refused before anything moves."""
+    if p.mode == "ff" and not ff:
+        raise LandError(
+            f"{p.into} moved since worker {p.tree.wid} started: it cannot fast-forward — "
+            "land with --merge"
+        )
     elif p.mode == "merge":
         merged_tree(ctx, p.tree, p.into, p.old, p.tip)
     return p

@@ -190,8 +190,8 @@ def plan_step(
         )
     base = check_branch(ask.into) if ask.into is not None else tree.branch
     old = _base_now(ctx, tree, base, timeout)
-    check_history(ctx, tree, base, old, tip)
-    return check_mode(ctx, Plan(tree, tip, base, old, "", mode))
+    ff = check_history(ctx, tree, base, old, tip)
+    return check_mode(ctx, Plan(tree, tip, base, old, "", mode), ff)
 
 
 def land_step(ctx: Ctx, s: Plan, timeout: float = NET_TIMEOUT_S) -> dict[str, Any]:

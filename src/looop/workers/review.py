@@ -1,8 +1,7 @@
 """A worker's change as a reviewer reads it: its commits, the diff against its base (files with
 their stats and hunks), whether its verify passed, its own summary, and the comment rounds sent
 back with what changed since the last. One function every face reads (`looop review`, the web's
-/api/v1/workers/{id}/review); its JSON read back, the review of a worker away, and the
-decider's landing proposal raised."""
+/api/v1/workers/{id}/review); its JSON read back, and the review of a worker away."""
 
 from __future__ import annotations
 
@@ -12,11 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar, get_args, get_type_hints
 
 from looop.core.context import Ctx
-from looop.core.text import one_line
-from looop.home import jsonio, store
+from looop.home import store
 from looop.home.errors import CorruptState, LooopError
-from looop.human import mailbox
-from looop.human.notify import notify
 from looop.sandbox.worker import room
 from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
@@ -26,7 +22,6 @@ from looop.workers.ids import normalise_target
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Proposal, Round, load_rounds, shown
 from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
-from looop.workers.treework import is_dirty
 
 MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
 T = TypeVar("T")
@@ -177,7 +172,7 @@ def repo_change(ctx: Ctx, tree: Tree) -> RepoChange:
         tip=tip,
         commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
         files=tuple(reviewgit.changes(ctx, tree, tree.base, tip)),
-        uncommitted=is_dirty(ctx.env, tree) if live else None,
+        uncommitted=treework.is_dirty(ctx.env, tree) if live else None,
         moved=branch_moved(tree, tip),
     )
 
@@ -325,62 +320,6 @@ def away_review(ctx: Ctx, wid: str, ask: Ask, where: str) -> Review:
         since_last=after if sent and sent[-1].tip != r.tip else (),
         proposal=reviewrounds.pending(ctx, wid),
     )
-
-
-# -- the decider's landing proposal raised (propose_land, act/moves/workers.py): an ask
-# carrying the worker's change for a human to approve by landing it or to decline
-# (workers/reviewrounds.py keeps which ask it is and answers it).
-
-
-def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
-    """The ask's words and the change it carries."""
-    files = [f for each in r.repos for f in each.files] or list(r.files)
-    commits = sum(len(each.commits) for each in r.repos) or len(r.commits)
-    added = sum(f.added for f in files if not f.binary)
-    removed = sum(f.removed for f in files)
-    stat = f"{commits} commit(s), {len(files)} file(s) +{added} -{removed}"
-    where = f"{r.branch} ({r.base[:12]}..{r.tip[:12]})"
-    if len(r.repos) > 1:
-        where = f"{r.branch} in {', '.join(each.name for each in r.repos)}"
-    prompt = (
-        f"Land worker {r.wid}'s change? {one_line(reason) or 'the decider proposes it'} — "
-        f"{where}: {stat}; verify {r.verify.state}. Review it (`looop review {r.wid}`); "
-        f"approve by landing it (`looop land {r.wid}`, or Land in its review); decline by "
-        f"answering {reviewrounds.DECLINE}."
-    )
-    carried = {
-        "branch": r.branch, "base": r.base, "tip": r.tip, "stat": stat,
-        "verify": r.verify.state, "reason": reason, "repos": [e.name for e in r.repos],
-    }  # fmt: skip
-    return prompt, carried
-
-
-def propose(ctx: Ctx, wid: str, reason: str, r: Review | None = None) -> str | None:
-    """Raise the ask; what was found instead (journaled) when one for this change already
-    waits or was answered. One line (LooopError) when there is nothing to propose. `r`: the
-    change as read where its checkouts are (None: here)."""
-    r = review(ctx, wid) if r is None else r
-    if not any(each.commits for each in r.repos) and not r.commits:
-        raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
-    tip = ",".join(each.tip for each in r.repos) or r.tip
-    if (was := reviewrounds.read(ctx, wid)) is not None:
-        if (said := reviewrounds.answer_of(ctx, was.ask)) is None:
-            return f"its landing is already proposed (ask {was.ask}), waiting on the human"
-        if was.tip == tip:  # the human answered this very change: no asking twice
-            return f"the human answered its landing at this tip already (ask {was.ask}: {said})"
-    prompt, carried = _carried(r, reason)
-    rec = mailbox.new_ask(
-        ctx.paths.asks, ctx.paths.answers, wid, prompt, None, [reviewrounds.DECLINE],
-        ctx.clock.now(), land=carried,
-    )  # fmt: skip
-    keep = {"v": 1, "ask": rec["id"], "reason": reason, "ts": rec["ts"], "tip": tip}
-    path = reviewrounds.proposal_file(ctx, wid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, jsonio.dumps(keep, indent=2, sort_keys=True) + "\n")
-    said = f"worker {wid}'s change waits on your review to land: {one_line(reason)}"
-    decline = f"looop answer {rec['id']} {reviewrounds.DECLINE}"
-    notify(ctx, f"{said}\nland: looop land {wid} · decline: {decline}", rec["id"], "ask")
-    return None
 
 
 # -- a worker's change read where its checkouts are: its diff (`looop worker diff`, bounded)

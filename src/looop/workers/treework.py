@@ -31,6 +31,7 @@ from looop.workers.treerecord import (
 
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
 STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
+Seen = list[dict[str, str]]  # git's env in a worktree, once read (treerecord.tree_env)
 STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
 
 # `git status` asking only whether a worktree holds anything uncommitted: an untracked
@@ -61,12 +62,14 @@ def left_untracked(env: Mapping[str, str], tree: Tree) -> tuple[str, ...]:
 
 
 def _git_out(
-    env: Mapping[str, str], tree: Tree, args: list[str], what: str, timeout: float
+    env: Mapping[str, str], tree: Tree, args: list[str], what: str, timeout: float, seen: Seen
 ) -> str | None:
-    """git's stdout in the worktree; None: unknown (a stray in its git folder is said, raised)."""
+    """git's stdout in the worktree; None: unknown (a stray in its git folder is said, raised).
+    `seen`: git's env there as a call before read it (its config read once), else read now."""
     try:
+        seen[:] = seen or [tree_env(env, tree, timeout)]
         argv = ["git", "--no-pager", "-C", tree.path, *args]
-        done = run_git(argv, tree_env(env, tree, timeout), timeout, f"{what} in {tree.path}")
+        done = run_git(argv, seen[0], timeout, f"{what} in {tree.path}")
     except Strays:
         raise
     except WorktreeError:
@@ -75,10 +78,11 @@ def _git_out(
 
 
 def uncommitted(
-    env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S
+    env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S, *, seen: Seen
 ) -> list[str] | None:
-    """The paths the worktree holds uncommitted, less what its setup left; None: unknown."""
-    out = _git_out(env, tree, [*_STATUS, "-z", "--no-renames"], "git status", timeout)
+    """The paths the worktree holds uncommitted, less what its setup left; None: unknown.
+    `seen`: git's env there as read before ([]: none yet, read now)."""
+    out = _git_out(env, tree, [*_STATUS, "-z", "--no-renames"], "git status", timeout, seen)
     if out is None:
         return None
     got = [e for e in out.split("\0") if e]
@@ -89,10 +93,11 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     """True when the worktree holds uncommitted changes, untracked files (not its setup's) or
     a nested repo at a gitlink (which status never enters, and removal would take whole);
     None: unknown."""
-    left = uncommitted(env, tree, timeout)
+    seen: Seen = []  # status's env serves ls-files too: it reads the index, runs no driver
+    left = uncommitted(env, tree, timeout, seen=seen)
     if left is None or left:
         return None if left is None else True
-    staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout)
+    staged = _git_out(env, tree, ["ls-files", "-z", "--stage"], "ls-files", timeout, seen)
     if staged is None:
         return None
     links = (e.partition("\t")[2] for e in staged.split("\0") if e.startswith("160000 "))
