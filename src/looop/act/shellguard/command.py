@@ -4,7 +4,7 @@ what it runs as code (a `-c` script, eval, trap, a crontab, its stdin, a script 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 MAX_CHARS = 256 * 1024  # a decision is at most this big; longer text is refused unread
@@ -27,6 +27,7 @@ _DOWNLOADERS = frozenset(
 )
 # Words that may stand before the command proper; each wrapper with how many plain arguments
 # it eats before the command (timeout's duration), then its options that take an argument.
+_XARGS_LONG = "--arg-file --delimiter --max-args --max-procs --max-chars --process-slot-var"
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "("})
 _WRAPPERS = {
     name: (frozenset(takes.split()), plain)
@@ -42,7 +43,7 @@ _WRAPPERS = {
         ("ionice", 0, "-c -n -p -t --class --classdata"),
         ("flock chroot", 1, "-w --timeout --conflict-exit-code --userspec --groups"),
         ("nsenter caffeinate", 0, "-t --target -w"),
-        ("xargs", 0, "-i -n -p -l -d -a -e -s"),
+        ("xargs", 0, "-i -n -p -l -d -a -e -s " + _XARGS_LONG),
         ("watch", 0, "-n --interval -d --differences -q"),
         ("systemd-run", 0, "-p --property -u --unit -e --setenv"),
     )
@@ -93,6 +94,27 @@ def _base(word: str) -> str:
     return word.rsplit("/", 1)[-1] if "/" in word.rstrip("/") else word
 
 
+def long_opts(word: str, known: Collection[str]) -> set[str]:
+    """The long options in `known` that `word` may be, read as git and GNU getopt_long read
+    it: its name (before any `=`) if known, else every one it abbreviates (`--mir`: --mirror).
+    Two or more is an ambiguity the tool refuses, but each is read: another version of the
+    tool may lack the others. `known` may hold just the options a rule reads (and any of the
+    tool's that are a prefix of one): a prefix the tool reads as another option is ambiguous."""
+    name = word.partition("=")[0] if word.startswith("--") else ""
+    return {name} if name in known else {k for k in known if len(name) > 2 and k.startswith(name)}
+
+
+def flags(opts: Sequence[str], known: Collection[str]) -> set[str]:
+    """What options `opts` (from _split_opts) may set: each letter of a short cluster as `-x`
+    (a value glued on too), each long option as long_opts reads it."""
+    return {x for o in opts for x in long_opts(o, known) or {"-" + c for c in o[1:] if o[1] != "-"}}
+
+
+def _takes(word: str, takes: Collection[str]) -> bool:
+    """Does option `word` eat the next word: one of `takes`, or a long one abbreviated?"""
+    return word in takes or ("=" not in word and bool(long_opts(word, takes)))
+
+
 _ENV_ESCAPE = re.compile(r"\\(c[\s\S]*|[\s\S])")
 
 
@@ -127,16 +149,15 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
                 break
             if base == "command" and "v" in opt[1:]:
                 return None, []  # `command -v x` only looks x up
-            if base == "env" and opt.startswith(("-s", "--split-string")):
+            if base == "env" and (opt.startswith("-s") or long_opts(opt, ["--split-string"])):
                 # `env -S 'a b'` splits the string into the command and its arguments
                 value = opt.partition("=")[2] if opt.startswith("--") else opt[2:]
                 if not value and i < len(words):
                     value, i = words[i], i + 1
                 return None, [" ".join([env_split(value), *words[i:]])]
-            if opt in takes:
-                i += 1
+            i += _takes(opt, takes)
         i += plain
-        if base == "flock" and i < len(words) and words[i] in ("-c", "--command"):
+        if base == "flock" and i < len(words) and _takes(words[i], ("-c", "--command")):
             return None, list(words[i + 1 : i + 2])
         if base == "watch" and i < len(words):
             return None, [" ".join(words[i:])]  # watch hands its words to `sh -c`
@@ -144,7 +165,7 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
 
 
 def _split_opts(
-    args: Sequence[str], takes: str = "", longs: tuple[str, ...] = ()
+    args: Sequence[str], takes: str = "", longs: Collection[str] = ()
 ) -> tuple[list[str], list[str]]:
     """(options, operands), options ending at `--`; a short option ending in a letter of
     `takes`, or a long one in `longs` without `=`, eats the next word (dropped)."""
@@ -158,7 +179,7 @@ def _split_opts(
         elif options and a.startswith("-") and len(a) > 1:
             opts.append(a)
             long = a.startswith("--")
-            i += (a.startswith(longs) and "=" not in a) if long else a[-1] in takes
+            i += _takes(a, longs) if long else a[-1] in takes
         else:
             operands.append(a)
     return opts, operands
@@ -199,15 +220,15 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     if name == "trap":
         return _split_opts(args)[1][:1]
     if name == "script":
-        return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
+        return [args[k + 1] for k, a in enumerate(args[:-1]) if _takes(a, ("-c", "--command"))]
     if name in _SCHEDULERS:
         fed = c.herestrings + c.bodies
         return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
     opts, i = shell_opts(args)
-    out = [o.partition("=")[2] for o in opts if o.startswith("--command=")]
-    inline = any(o == "--command" or (not o.startswith("--") and "c" in o[1:]) for o in opts)
+    out = [o.partition("=")[2] for o in opts if "=" in o and long_opts(o, ["--command"])]
+    inline = any(_takes(o, ["--command"]) or (o[:2] != "--" and "c" in o[1:]) for o in opts)
     if inline and i < len(args):
         out.append(args[i])
     out += c.herestrings
@@ -231,7 +252,6 @@ def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
 # (-I/-i, -L/-l, -E/-e, -P/-p: one takes the next word, the other does not)
 _XARGS_TAKES = frozenset("adns")
 _XARGS_EITHER = frozenset("ilep")
-_XARGS_LONG = ("--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-chars")
 
 
 def fed_commands(words: Sequence[str]) -> list[list[str]]:
@@ -251,7 +271,7 @@ def fed_commands(words: Sequence[str]) -> list[list[str]]:
             i -= 1
             break
         if w.startswith("--"):
-            i += w in _XARGS_LONG
+            i += _takes(w, _WRAPPERS["xargs"][0])
             continue
         at = next((k for k, ch in enumerate(w) if ch in _XARGS_TAKES | _XARGS_EITHER), -1)
         if at != len(w) - 1:

@@ -122,11 +122,10 @@ def _git_push(rest: Sequence[str]) -> str | None:
     was asked for (force, every, delete, tags), then its refspecs (after the remote)."""
     takes = ("--repo", "--push-option", "--receive-pack", "--exec")
     opts, positional = command._split_opts(rest, "o", takes)
-    long = {o[2:].split("=", 1)[0] for o in opts if o.startswith("--")}
-    short = "".join(o for o in opts if not o.startswith("--"))  # -f, -d, in a cluster too
-    force = bool({"force", "force-with-lease", "mirror"} & long) or "f" in short
-    every = bool({"all", "branches", "mirror"} & long)
-    delete = "delete" in long or "d" in short
+    f = command.flags(opts, _PUSH)  # `--mir` is --mirror; -f, -d in a cluster too
+    force = bool({"--force", "--force-with-lease", "--mirror", "-f"} & f)
+    every = bool({"--all", "--branches", "--mirror"} & f)
+    delete = bool({"--delete", "-d"} & f)
     for ref in positional[1:]:  # the first is the remote
         plus = ref.startswith("+")
         src, colon, dst = ref.removeprefix("+").partition(":")
@@ -141,12 +140,13 @@ def _git_push(rest: Sequence[str]) -> str | None:
         return f"a force push to {dst}" if force or plus else f"a push to {dst}"
     if force and every:
         return _EVERY
-    if force and len(positional) <= 1 and "tags" not in long:
+    if force and len(positional) <= 1 and "--tags" not in f:
         return "a force push with no refspec (it may hit the default branch)"
     return None
 
 
 _EVERY = "a force push of every branch (main/master included)"
+_PUSH = ("--force", "--force-with-lease", "--mirror", "--all", "--branches", "--delete", "--tags")
 
 
 def _kills_everything(args: Sequence[str]) -> bool:
@@ -162,15 +162,14 @@ def _disk_rule(name: str, args: Sequence[str]) -> str | None:
         return f"{name} (formatting a filesystem)"
     if name in ("wipefs", "blkdiscard") and not any(a in ("-n", "--no-act") for a in args):
         return f"{name} (wiping a disk)"
-    read_only = any(a in _READ_ONLY_FLAGS for a in args)
-    if name in _PARTITIONERS and not read_only and any(_device(a) for a in args):
+    if name in _PARTITIONERS and not _READ_ONLY_FLAGS & set(args) and any(_device(a) for a in args):
         return f"{name} (rewriting a partition table)"
     if (
         (name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args))
         or (name == "nvme" and args[:1] in (["format"], ["sanitize"]))
         or (name == "diskutil" and args[:1] and args[0].startswith(("erase", "zero", "secure")))
         or (name == "hdparm" and any(a.startswith(("--security-erase", "--trim")) for a in args))
-        or (name == "sg_format" and any(a.startswith("--format") for a in args))
+        or (name == "sg_format" and any(command.long_opts(a, ["--format"]) for a in args))
         or (name == "badblocks" and any(a.startswith("-") and "w" in a for a in args))
     ):
         return f"{name} (wiping a disk)"
@@ -198,10 +197,10 @@ def _power_rule(name: str, args: Sequence[str]) -> str | None:
     return None
 
 
-def _recursive_targets(name: str, opts: Sequence[str], operands: Sequence[str]) -> list[str]:
+def _recursive_targets(name: str, flags: set[str], operands: Sequence[str]) -> list[str]:
     """The path operands of a recursive tool: chmod's mode and chown's owner are not paths
     (`chown -R alice x` run in /home must not read as /home/alice)."""
-    if name not in ("chmod", "chown", "chgrp") or any(o.startswith("--ref") for o in opts):
+    if name not in ("chmod", "chown", "chgrp") or "--reference" in flags:
         return list(operands)
     first = operands[0] if operands else ""
     if name == "chmod" and _MODE.fullmatch(first):
@@ -214,7 +213,7 @@ def _mv_sources(args: Sequence[str]) -> list[str]:
     """What `mv` may move away: every operand but the last; with -t DIR every operand (DIR
     too: lower-cased, -t and -T read alike, and -T moves the first onto the second)."""
     opts, sources = command._split_opts(args, "s", ("--target-directory", "--suffix"))
-    every = any(o.startswith("--target-directory") or (o[1] != "-" and "t" in o) for o in opts)
+    every = bool({"--target-directory", "-t"} & command.flags(opts, ["--target-directory"]))
     return sources if every else sources[:-1]
 
 
@@ -250,9 +249,8 @@ def _git_rule(args: Sequence[str], cwd: str | None, guard: targets.Guard) -> str
     if pushed is not None and (at := targets.inside(here, guard, [_REPO, *_WORKERS])) is not None:
         return f"{pushed} from {at} is a human's act"
     opts, specs = command._split_opts(rest, "e", ("--exclude",))  # -e PATTERN: kept, not a path
-    force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
-    dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
-    if sub != "clean" or not force or dry:
+    f = command.flags(opts, ("--force", "--dry-run"))
+    if sub != "clean" or not {"--force", "-f"} & f or {"--dry-run", "-n"} & f:
         return None
     paths = [s if s.startswith(("/", "~", "$")) else f"{here}/{s}" for s in specs] or [here]
     at = next((p for s in paths if (p := _aimed(s, None, guard, True)) is not None), None)
@@ -267,15 +265,11 @@ def _tree_rule(name: str, args: Sequence[str], cwd: str | None, guard: targets.G
         return next((p for a in paths if (p := _aimed(a, cwd, guard, follow)) is not None), None)
 
     opts, operands = command._split_opts(args)
-    if name in _RECURSIVE_TOOLS and any(
-        ("recursive".startswith(o[2:]) and len(o) > 2) if o.startswith("--") else "r" in o[1:]
-        for o in opts
-    ):
+    f = command.flags(opts, ("--recursive", "--reference"))  # `--rec` too
+    if name in _RECURSIVE_TOOLS and {"--recursive", "-r"} & f:
         # chmod -R follows a symlink named on the line, and so do chown/chgrp with -H/-L
-        follow = name not in ("rm", "chown", "chgrp") or any(
-            not o.startswith("--") and ("h" in o or "l" in o) for o in opts
-        )
-        if (at := aimed(_recursive_targets(name, opts, operands), follow)) is not None:
+        follow = name not in ("rm", "chown", "chgrp") or bool({"-h", "-l"} & f)
+        if (at := aimed(_recursive_targets(name, f, operands), follow)) is not None:
             verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
             return f"{verb} aimed at {at}"
     if name == "mv" and (at := aimed(_mv_sources(args))) is not None:
