@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.act.shellguard import tripwire
+from looop.act.shellguard import tripwire, unreadable_line
 
 ABBREVIATED = [
     ("git push --force-w origin main", "a force push to main"),
@@ -62,3 +62,23 @@ PASSES = [
 @pytest.mark.parametrize("cmd", PASSES)
 def test_abbreviations_of_harmless_options_pass(cmd: str) -> None:
     assert tripwire(cmd) is None, cmd
+
+
+FOREIGN = [
+    ("sed --expr='e rm -rf ~' p", "sed` running a command"),
+    ("sed -n --expr='e rm -rf ~' p f", "sed` running a command"),
+    ("gawk --lo ext 'BEGIN{}'", "native extension"),
+    ("awk --sour='BEGIN{system(\"rm -rf ~\")}' x", "awk` running a command"),
+]
+
+
+@pytest.mark.parametrize(("cmd", "needle"), FOREIGN)
+def test_awk_and_sed_read_their_options_abbreviated(cmd: str, needle: str) -> None:
+    """gawk and GNU sed take `--expr=` for --expression, `--lo` for --load."""
+    why = unreadable_line(cmd)
+    assert why is not None and needle in why, (cmd, why)
+
+
+@pytest.mark.parametrize("cmd", ["sed --expr 's/a/b/' f", "awk --assi x=1 '{print}' f"])
+def test_awk_and_sed_abbreviated_with_a_plain_program_pass(cmd: str) -> None:
+    assert unreadable_line(cmd) is None, cmd

@@ -141,16 +141,15 @@ def _valued(args: Sequence[str], valued: Sequence[str]) -> tuple[list[tuple[str,
     next word for one in `valued`, unless that word is an option), and where operands start."""
     out: list[tuple[str, str]] = []
     i = 0
-    while i < len(args) and args[i].startswith("-") and args[i] != "-":
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
         a, i = args[i], i + 1
-        if a == "--":
-            break
         key, eq, value = a.partition("=") if a.startswith("--") else (a[:2], "", a[2:])
+        keys = sorted(command.long_opts(key, valued)) or [key]  # `--sou` is gawk's --source
         option = args[i].startswith("-") and len(args[i]) > 1 if i < len(args) else True
-        if not (eq or value) and key in valued and not option:
+        if not (eq or value) and keys[0] in valued and not option:
             value, i = args[i], i + 1
-        out.append((key, value))
-    return out, i
+        out.extend((k, value) for k in keys)
+    return out, i + (i < len(args) and args[i] == "--")
 
 
 def _awk(name: str, args: Sequence[str]) -> str | None:
