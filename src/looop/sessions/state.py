@@ -246,22 +246,11 @@ def run_group(sdir: Path) -> cgroup.Group | None:
     return cgroup.adopt(path)
 
 
-def settle_dead(root: Path, stamp: str) -> list[str]:
-    """Record the end of every session whose supervisor died without writing one (a SIGKILL,
-    the OOM killer): status.json stops saying running. The ids it wrote, each once."""
-    base = sessions_dir(root)
-    settled: list[str] = []
-    # a beat does this: the status alone, the lock only for a live one
-    for name in sorted(session_ids(str(root))):
-        sdir = base / name
-        try:
-            status = read_status(sdir)
-        except (CorruptState, OSError):
-            continue
-        live = status is not None and status.get("state") in LIVE
-        if live and not lock_held(sdir) and mark_dead(sdir, stamp):
-            settled.append(name)
-    return settled
+def settle_dead(listed: list[Session], stamp: str) -> list[str]:
+    """Record the end of every session in `listed` (a listing, the beat's: no status read
+    again) whose supervisor died without writing one (a SIGKILL, the OOM killer): status.json
+    stops saying running. The ids it wrote, each once."""
+    return [s.id for s in sorted(listed, key=lambda s: s.id) if s.dead and mark_dead(s.dir, stamp)]
 
 
 # -- cleanup ------------------------------------------------------------------------------
@@ -319,13 +308,11 @@ def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = 
     removed: list[str] = []
     for name in sorted(session_ids(str(root))):
         sdir = base / name
-        if name in keep or not _is_corpse(sdir):
-            continue
-        try:
+        try:  # the age first: a worker kept within its time costs the beat one stat
             age = now - os.stat(sdir).st_mtime
         except OSError:
             continue  # age unknown: keep
-        if max_age_s > 0 and age < max_age_s:
+        if name in keep or (max_age_s > 0 and age < max_age_s) or not _is_corpse(sdir):
             continue
         if _remove_dir(sdir):
             removed.append(name)
