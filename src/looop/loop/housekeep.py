@@ -59,7 +59,7 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> lis
             outcomes.forget(str(ctx.paths.data), sid)  # a stalled one's stays: a human clears it
             ctx.events.record("session_reaped", id=sid)
         if ctx.paths.worktrees.is_dir():  # a reaped worker's dirty worktree: warned, saved, gone
-            _fleet().expire_kept(ctx, knobs)
+            _fleet().expire_kept(ctx, knobs, live)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
         return None
@@ -83,11 +83,7 @@ def meter_workers(
 
 
 def usage_windows(
-    ctx: Ctx,
-    cfg: Config | None,
-    knobs: Knobs,
-    quiet: Quiet | None = None,
-    listed: list[Session] | None = None,
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, quiet: Quiet | None, listed: list[Session] | None
 ) -> list[Session] | None:
     """Accounts at their usage limit (home/usagewindows): a worker that stopped on one marks
     it; at a reset the stopped workers go on and the held starts are made. Two stats for a

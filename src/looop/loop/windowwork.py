@@ -42,11 +42,7 @@ Quiet = dict[str, tuple[str, int]]  # worker id -> (its run, its output's size) 
 
 
 def tend_windows(
-    ctx: Ctx,
-    knobs: Knobs,
-    cfg: Config | None,
-    quiet: Quiet | None = None,
-    listed: list[Session] | None = None,
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None, listed: list[Session] | None
 ) -> list[Session] | None:
     """Sightings first (a worker that just stopped on a limit), then every reset that came.
     The sessions as `listed` (the beat's listing; None: listed here), for the beat's sessions

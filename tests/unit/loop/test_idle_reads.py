@@ -126,14 +126,15 @@ def test_the_cadence_asks_until_the_first_live_worker(
 def test_a_beat_reads_each_workers_status_once(
     ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 68: settling, pruning, the disk bound, the usage windows, the outcomes and the
-    sessions probe share the beat's one listing, so a worker kept costs one read a beat."""
+    """Issue 68: settling, pruning, kept worktrees, the disk bound, the usage windows, the
+    outcomes and the sessions probe share the beat's one listing: one read a worker a beat."""
     data = ctx.paths.data
     _fleet(data, held, 3)
     for i in range(3):  # finished workers kept, their outcomes recorded by the first beat
         done = _session(data, f"d{i}", _meta(f"d{i}"), {"state": "exited", "exit_code": 0})
         (done / "ended").touch()
     (data / "resume").mkdir()  # a home that started workers: the meter and the usage windows
+    (data / "worktrees").mkdir()  # … in worktrees: the kept ones' expiry
     monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
     assert tick.tick(ctx).status == "skip"
     reads: Counter[str] = Counter()
