@@ -14,6 +14,9 @@ smallest to the largest size), so a regression in the curve shows, not only at o
   blocks: what a leak grows) and its RSS; baseline: both after the first 500 beats. RSS moves in
   steps of pymalloc's arenas (1 MiB on 3.11): an arena freed and another filled steps it ~0.5 MB
   once, at a beat that depends on the sizes of the run's files, with no live object more.
+- the idle fleet's skip beat, in process: 30 live workers (fake folders, their locks held by
+  the bench) with 0 vs 300 finished ones kept; baseline: the beat with none kept (issue 68:
+  flat in kept workers).
 
 - `looop ls`, `status` and `needs` at 1 vs 300 live workers (fake folders copied from a real
   worker's, their locks held by the bench: no supervisors running), target 2x; and the skip
@@ -300,6 +303,68 @@ def _state(root: Path) -> list[dict[str, object]]:
     return _curve("/api/v1/state (built fresh) vs workers", "worker", FLEET, ours, ours[1])
 
 
+IDLE_LIVE, IDLE_KEPT = 30, 300  # issue 68: the idle fleet, and the finished workers it keeps
+KEPT_GROWTH = 1.1  # the beat with 300 kept vs none: flat
+
+
+def _worker(data: Path, sid: str, state: str, fds: list[int] | None) -> None:
+    """A worker's folder as the beat reads it: meta, status, lock (`fds`: held here, a live
+    one's supervisor) or the `ended` mark of a finished one."""
+    sdir = data / "sessions" / sid
+    sdir.mkdir(parents=True)
+    meta = {"v": 1, "id": sid, "cmd": ["sleep", "inf"], "started_at": "2026-01-01T00:00:00.000Z"}
+    (sdir / "meta.json").write_text(json.dumps(meta))
+    status = {"v": 1, "state": state, "last_change": meta["started_at"]}
+    (sdir / "status.json").write_text(
+        json.dumps(status | ({"exit_code": 0} if fds is None else {}))
+    )
+    fd = os.open(sdir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    if fds is None:
+        os.close(fd)
+        (sdir / "ended").touch()
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fds.append(fd)
+
+
+def _idle_fleet(root: Path) -> list[dict[str, object]]:
+    """The pulse's skip beat over 30 live workers, with 300 finished ones kept vs none."""
+    from looop.loop.pulse import Pulse
+
+    fds: list[int] = []
+    beats: dict[int, Callable[[], None]] = {}
+    times: dict[int, list[float]] = {0: [], IDLE_KEPT: []}
+    try:
+        with open(os.devnull, "w") as sink:
+            for k in times:
+                data = sensors._data(root / f"idle{k}", 1)
+                (data / "resume").mkdir()  # workers started by looop: the meter, usage windows
+                for i in range(IDLE_LIVE):
+                    _worker(data, f"w{i}", "running", fds)
+                for i in range(k):
+                    _worker(data, f"d{i}", "exited", None)
+                sensors._skip_world(data)
+                beats[k] = sensors._pulse_beat(Pulse(sensors._pulse_ctx(data, sink)))
+            for r in range(ROUNDS * 4 + 1):
+                for k in times if r % 2 else reversed(times):
+                    took = _timed(beats[k])
+                    if r:  # the first round warms the page cache
+                        times[k].append(took)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    spread = {k: "/".join(f"{x * 1000:.1f}" for x in (min(t), statistics.median(t), max(t)))
+              for k, t in times.items()}  # fmt: skip
+    name = f"idle fleet skip beat ({IDLE_LIVE} live), {IDLE_KEPT} finished kept vs none"
+    row = busy._row(name, times[IDLE_KEPT], times[0], KEPT_GROWTH)
+    row["note"] = (
+        f"scaling idle fleet: beat min/median/max with none kept {spread[0]} ms, with "
+        f"{IDLE_KEPT} kept {spread[IDLE_KEPT]} ms: {_growth((0, IDLE_KEPT), times):+.0f} µs "
+        "per kept worker"
+    )
+    return [row]
+
+
 def _rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -366,6 +431,7 @@ def run() -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory(prefix="looop-scaling-") as tmp:
         root = Path(tmp)
         rows = _beats(root)
+        rows += _idle_fleet(root)
         rows += _verbs(root)
         rows += _state(root)
         rows += _memory(root)

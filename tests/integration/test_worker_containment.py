@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.sessions.state import get_session, settle_dead
+from looop.sessions.state import get_session, list_sessions, settle_dead
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
@@ -142,7 +142,7 @@ def test_a_sigkilled_supervisors_leftovers_die_at_the_next_housekeeping(
     _sigkill_supervisor(ctx, "w1")
     # the hangup the dying PTY sent is ignored by most of them: they are still here …
     assert len(by_argv(tag)) >= 3, describe(by_argv(tag))
-    assert settle_dead(ctx.paths.data, "2026-01-01T00:00:00.000Z") == ["w1"]
+    assert settle_dead(list_sessions(ctx.paths.data), "2026-01-01T00:00:00.000Z") == ["w1"]
     # … until the pulse's housekeeping settles the dead session
     assert by_argv(tag) == [], describe(by_argv(tag))
     status = json.loads((ctx.paths.data / "sessions" / "w1" / "status.json").read_text())

@@ -303,13 +303,6 @@ def any_live(data: str, but: str = "") -> bool:
     return any(i != but and _runs(prefix + i) for i in session_ids(data))
 
 
-def not_running(data: str, ids: list[str]) -> list[str]:
-    """`ids` but the sessions that run now, from their status and lock alone (a beat asks of
-    every worker whether it ended: a live one's meta.json and note are then never read)."""
-    prefix = os.path.join(data, SESSIONS, "")
-    return [i for i in ids if not _runs(prefix + i)]
-
-
 def live_status(sdir: str) -> dict[str, Any] | None:
     """None only for a session whose status.json says it ended (a final state never comes
     back); else its status ({} when unreadable: anything but an end is read in full)."""

@@ -242,7 +242,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
         return res
     # A worker whose supervisor was killed left its run's cgroup behind: it goes too.
-    settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now()))
+    settle_dead(list_sessions(ctx.paths.data), utc_stamp_ms(ctx.clock.now()))
     for s in list_sessions(ctx.paths.data):
         if s.id == PULSE or not s.alive:
             continue

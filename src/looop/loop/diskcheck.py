@@ -21,13 +21,10 @@ from looop.workers.diskuse import MAX_ENTRIES, measure
 from looop.workers.diskuse import size as _size
 
 
-def _live_workers(ctx: Ctx) -> list[str]:
-    return live_ids(str(ctx.paths.data), but=PULSE)  # status and lock: every beat asks
-
-
-def check(ctx: Ctx, knobs: Knobs) -> list[str]:
-    """Pause every live worker over the disk bound, once (until `worker continue`); the ones
-    paused this beat, and those on SSH hosts said at a bound there (remote/ssh/backend)."""
+def check(ctx: Ctx, knobs: Knobs, live: list[str]) -> list[str]:
+    """Pause every worker of `live` (the beat's live ones) over the disk bound, once (until
+    `worker continue`); the ones paused this beat, and those on SSH hosts said at a bound
+    there (remote/ssh/backend)."""
     away: list[str] = []
     if (ctx.paths.host_workers).is_dir():
         # lazy: the remote wing (~85-210 ms), for a home with workers away only
@@ -40,7 +37,7 @@ def check(ctx: Ctx, knobs: Knobs) -> list[str]:
     data = str(ctx.paths.data)
     over = over_budget(data)
     done = []
-    for wid in _live_workers(ctx):
+    for wid in live:
         if wid in over:
             continue
         use = measure(ctx.paths, wid, limit)

@@ -19,10 +19,11 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.sessionfiles import STATUS, list_light, not_running, session_ids
+from looop.home.sessionfiles import STATUS, list_light, session_ids
 from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
+from looop.sessions.state import Session
 from looop.spend.spent import held_for_day, over_budget, over_limit
 from looop.spend.usagewindows import seen_runs
 from looop.views import outcomes
@@ -91,14 +92,13 @@ def _newer(data: str, wid: str, path: str) -> bool:
         return True
 
 
-def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
-    """Every worker that ended since the last beat gets its outcome; the ids recorded."""
+def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> list[str]:
+    """Every worker of `listed` (the beat's listing) that ended since the last beat gets its
+    outcome; the ids recorded. Only those are read again (their `limit`)."""
     data = str(ctx.paths.data)
-    ended = [
-        s
-        for s in list_light(data, ids=not_running(data, _unrecorded(data)))
-        if s["id"] != PULSE and not s["alive"] and s["state"] in ("exited", "killed")
-    ]
+    new = set(_unrecorded(data))
+    over = [s.id for s in listed if s.id in new and s.id != PULSE and s.finished]
+    ended = [s for s in list_light(data, ids=over) if s["state"] in ("exited", "killed")]
     found = [
         (str(s["id"]), str(s["started_at"]), str(s["last_change"]), partial(_end_of, data, s))
         for s in sorted(ended, key=lambda s: str(s["id"]))

@@ -14,13 +14,14 @@ from looop.loop import diskcheck
 from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows as tend_windows
 from looop.loop.workmeter import meter_beat
-from looop.sessions.state import list_sessions
+from looop.sessions.state import Session, list_sessions
+from looop.workers.ids import PULSE
 from looop.workers.kepttrees import expire_kept as expire_kept
 from looop.workers.launch import end_generation as end_generation
 from looop.workers.verify import RunFar, run_pending_verifies
 
 
-def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
+def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> None:
     """Run verify post-conditions of dead workers under shell_policy's sandbox (None: no
     config to say); the beat hands verify its shell runner and the far one (workers sit
     below act and remote)."""
@@ -34,20 +35,22 @@ def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
         from looop.remote.wing import run_far
 
         far = run_far
-    run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), run_shell, sandbox, far)
+    run_pending_verifies(ctx, knobs, listed, run_shell, sandbox, far)
 
 
-def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs | None) -> None:
+def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs | None, listed: list[Session] | None) -> None:
     """Each worker's spend read from its agent CLI's own records (loop/workmeter.py), and
-    the disk bound (loop/diskcheck.py)."""
+    the disk bound (loop/diskcheck.py) on the live workers of `listed` (None: listed now)."""
     meter_beat(ctx, cfg, knobs)
-    diskcheck.check(ctx, knobs if knobs is not None else ctx.knobs())
+    listed = list_sessions(ctx.paths.data) if listed is None else listed
+    diskcheck.check(ctx, knobs or ctx.knobs(), [s.id for s in listed if s.alive and s.id != PULSE])
 
 
-def ended(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
-    """Each worker that ended since the last beat: its outcome recorded (loop/ended.py)."""
+def ended(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session] | None = None) -> None:
+    """Each worker that ended since the last beat: its outcome recorded (loop/ended.py), of
+    `listed` (the beat's listing; None: listed now)."""
     if ctx.paths.sessions.is_dir():
-        record_ends(ctx, knobs, cfg)
+        record_ends(ctx, knobs, cfg, list_sessions(ctx.paths.data) if listed is None else listed)
     promote_proposed(ctx)  # a pull request merged since
     if ctx.paths.host_workers.is_dir():
         record_far_ends(ctx, knobs, cfg)

@@ -14,12 +14,11 @@ from looop.home.store import NotRegular
 from looop.home.where import USAGE_WINDOWS
 from looop.human.leases import LeaseError, reap_stale, session_alive
 from looop.human.tellbox import sweep_consumed
-from looop.sessions.state import prune_aged, settle_dead
+from looop.sessions.state import KEPT, Session, list_sessions, prune_aged, settle_dead
 from looop.views import outcomes
 
 if TYPE_CHECKING:
     from looop.loop.windowwork import Quiet
-    from looop.sessions.state import Session
 
 
 def _fleet() -> ModuleType:
@@ -32,14 +31,17 @@ def _fleet() -> ModuleType:
     return fleetwork
 
 
-def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> None:
+def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> list[Session] | None:
     """Reap corpses past their retention, then run verify post-conditions of dead workers
     (`cfg`: the beat's config; None reads the file, an unreadable one runs no decision's
-    verify)."""
+    verify). The beat's one listing of its sessions, as these steps left them, for the rest of
+    the beat (each worker's status read once a beat); None when they could not be listed."""
     try:
+        listed = list_sessions(ctx.paths.data)
         if ctx.paths.verify.is_dir():  # before any reaping
-            _fleet().verify(ctx, knobs, cfg)
-        for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
+            _fleet().verify(ctx, knobs, cfg, listed)
+        settled = settle_dead(listed, utc_stamp_ms(ctx.clock.now()))
+        for sid in settled:
             ctx.events.emit(
                 "warn",
                 "session.dead",
@@ -50,56 +52,65 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
             ctx.events.record("session_dead", id=sid)
         _reap_claims(ctx)
         _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
-        for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
+        live = KEPT | {s.id for s in listed if s.alive}  # a running worker is no corpse
+        gone = prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now(), live)
+        for sid in gone:
             _fleet().end_generation(ctx, sid)
             outcomes.forget(str(ctx.paths.data), sid)  # a stalled one's stays: a human clears it
             ctx.events.record("session_reaped", id=sid)
         if ctx.paths.worktrees.is_dir():  # a reaped worker's dirty worktree: warned, saved, gone
-            _fleet().expire_kept(ctx, knobs)
+            _fleet().expire_kept(ctx, knobs, live)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
+        return None
+    # a settled worker's status changed: listed again (rare); a pruned one is gone
+    return list_sessions(ctx.paths.data) if settled else [s for s in listed if s.id not in gone]
 
 
-def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> None:
+def meter_workers(
+    ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None, listed: list[Session] | None = None
+) -> None:
     """Each worker's spend read from its agent CLI's own records into the cost ledger
     (loop/workmeter.py) and the disk bound (loop/diskcheck.py); a data dir that never started
-    a worker pays two stats."""
+    a worker pays two stats. `listed`: the beat's listing (None: listed here)."""
     data = ctx.paths.data
     if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
         return  # workers away: their hosts' bounds are asked (loop/diskcheck)
     try:
-        _fleet().meter(ctx, cfg, knobs)
+        _fleet().meter(ctx, cfg, knobs, listed)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
 
 
 def usage_windows(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs, quiet: Quiet | None = None
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, quiet: Quiet | None, listed: list[Session] | None
 ) -> list[Session] | None:
     """Accounts at their usage limit (home/usagewindows): a worker that stopped on one marks
     it; at a reset the stopped workers go on and the held starts are made. Two stats for a
-    home without workers. The sessions it listed, for the beat's sessions probe (None: none
-    listed, or listed before a reset moved a worker); `quiet`: the pulse's marks of output
-    already read without a limit (loop/windowwork)."""
+    home without workers. `listed` (the beat's listing) as it stands after, for the beat's
+    sessions probe (None: none listed, or listed before a reset moved a worker); `quiet`: the
+    pulse's marks of output already read without a limit (loop/windowwork)."""
     data = ctx.paths.data
     if not (data / "resume").is_dir() and not (data / USAGE_WINDOWS).exists():
-        return None
+        return listed
     try:
-        listed: list[Session] | None = _fleet().tend_windows(ctx, knobs, cfg, quiet)
+        after: list[Session] | None = _fleet().tend_windows(ctx, knobs, cfg, quiet, listed)
     except OSError as e:
         ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
         return None
-    return listed
+    return after
 
 
-def worker_ends(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
+def worker_ends(
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None = None
+) -> None:
     """Each worker that ended gets its outcome, after verifies, the meter and the usage
     windows said what they found of it (loop/ended.py); two stats for a home without
-    sessions or workers away."""
+    sessions or workers away. `listed`: the beat's listing (None: listed here)."""
     if not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir():
         return
     try:
-        _fleet().ended(ctx, knobs, cfg)
+        _fleet().ended(ctx, knobs, cfg, listed)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"worker outcomes not recorded this beat: {e}")
 

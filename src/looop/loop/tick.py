@@ -139,10 +139,11 @@ def _beat(b: Beat) -> TickOutcome:
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
         check_interrupted(ctx, b.knobs)
-        housekeep_sessions(ctx, b.knobs, b.cfg)
-        meter_workers(ctx, b.cfg, b.knobs)
-        b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None)
-        worker_ends(ctx, b.cfg, b.knobs)
+        # one listing of the sessions, each worker's status read once, through the beat
+        listed = housekeep_sessions(ctx, b.knobs, b.cfg)
+        meter_workers(ctx, b.cfg, b.knobs, listed)
+        b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None, listed)
+        worker_ends(ctx, b.cfg, b.knobs, b.fleet)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

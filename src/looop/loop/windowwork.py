@@ -42,13 +42,14 @@ Quiet = dict[str, tuple[str, int]]  # worker id -> (its run, its output's size) 
 
 
 def tend_windows(
-    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None = None
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None, listed: list[Session] | None
 ) -> list[Session] | None:
     """Sightings first (a worker that just stopped on a limit), then every reset that came.
-    The sessions as listed here, for the beat's sessions probe (one listing a beat); None
-    when a reset continued or started a worker (the probe lists them afresh)."""
+    The sessions as `listed` (the beat's listing; None: listed here), for the beat's sessions
+    probe (one listing a beat); None when a reset continued or started a worker (the probe
+    lists them afresh)."""
     data = str(ctx.paths.data)
-    listing = list_sessions(ctx.paths.data)
+    listing = list_sessions(ctx.paths.data) if listed is None else listed
     sessions = [s for s in listing if s.id != PULSE]
     seen = usagewindows.seen_runs(data)
     for s in sessions:

@@ -27,7 +27,6 @@ from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
     check_id,
     int_or_none,
-    live_status,
     lock_held,
     no_session,
     read_meta,
@@ -247,17 +246,11 @@ def run_group(sdir: Path) -> cgroup.Group | None:
     return cgroup.adopt(path)
 
 
-def settle_dead(root: Path, stamp: str) -> list[str]:
-    """Record the end of every session whose supervisor died without writing one (a SIGKILL,
-    the OOM killer): status.json stops saying running. The ids it wrote, each once."""
-    base = sessions_dir(root)
-    settled: list[str] = []
-    # a beat does this: the status alone (an ended one: a stat), the lock only for a live one
-    for name in sorted(session_ids(str(root))):
-        sdir = base / name
-        if live_status(str(sdir)) and not lock_held(sdir) and mark_dead(sdir, stamp):
-            settled.append(name)
-    return settled
+def settle_dead(listed: list[Session], stamp: str) -> list[str]:
+    """Record the end of every session in `listed` (a listing, the beat's: no status read
+    again) whose supervisor died without writing one (a SIGKILL, the OOM killer): status.json
+    stops saying running. The ids it wrote, each once."""
+    return [s.id for s in sorted(listed, key=lambda s: s.id) if s.dead and mark_dead(s.dir, stamp)]
 
 
 # -- cleanup ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ is, said again the next beat. Clones are listed, never expired (their work may b
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,14 +54,15 @@ def _expires(tree: Tree, keep_days: int) -> int | None:
     return tree.kept_at + keep_days * DAY if tree.kept_at and not tree.clone else None
 
 
-def _trees(ctx: Ctx) -> list[Tree]:
-    """Every worktree record whose checkout is not removed and whose worker does not run."""
+def _trees(ctx: Ctx, live: Collection[str] | None = None) -> list[Tree]:
+    """Every worktree record whose checkout is not removed and whose worker does not run
+    (`live`: the running workers' ids, as the beat listed them; None: listed here)."""
     folder = ctx.paths.worktrees
     try:
         names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json"))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    live = {s.id for s in list_sessions(ctx.paths.data) if s.alive}
+    live = {s.id for s in list_sessions(ctx.paths.data) if s.alive} if live is None else live
     trees = (load(ctx, wid) for wid in names if wid not in live)
     # a worker of several repos: each checkout is kept, and expires, on its own
     return [each for t in trees if t is not None for each in parts_of(ctx, t) if not each.removed]
@@ -80,12 +82,12 @@ def kept_trees(ctx: Ctx, knobs: Knobs) -> list[Kept]:
     return out
 
 
-def expire_kept(ctx: Ctx, knobs: Knobs) -> None:
+def expire_kept(ctx: Ctx, knobs: Knobs, live: Collection[str] | None = None) -> None:
     """The policy, once a beat: a warning WARN_DAYS before the end, then the work saved as a
-    patch and the worktree removed. No git call until one is due."""
+    patch and the worktree removed. No git call until one is due. `live`: as _trees takes."""
     keep = knobs.num("worktree_keep_days")
     now = ctx.clock.now()
-    for tree in _trees(ctx):
+    for tree in _trees(ctx, live):
         if (end := _expires(tree, keep)) is None:
             continue
         if now >= end:

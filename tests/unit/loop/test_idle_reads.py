@@ -5,18 +5,20 @@ without parsing its meta.json (issue 56: an idle home burns no more than supervi
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from looop.core.context import Ctx
 from looop.home import sessionfiles, store
 from looop.home.sessionfiles import any_live, live_ids
 from looop.home.store import write_json
-from looop.loop import diskcheck
+from looop.loop import tick
 from looop.sessions.state import list_sessions, prune_aged
 
 
@@ -101,9 +103,8 @@ def test_a_beats_disk_and_corpse_checks_parse_no_running_workers_meta(
     data = tmp_path / "data"
     _fleet(data, held, 5)
     _session(data, "gone", _meta("gone"), {"state": "exited", "exit_code": 0})
-    ctx: Any = SimpleNamespace(paths=SimpleNamespace(data=data))
     seen = _count_reads(monkeypatch)
-    assert diskcheck._live_workers(ctx) == [f"w{i}" for i in range(5)]
+    assert live_ids(str(data), but="pulse") == [f"w{i}" for i in range(5)]  # the disk bound's
     assert prune_aged(data, 0, 0.0) == ["gone"]  # the finished one still goes
     assert [k for k in seen if k.endswith("meta.json")] == ["gone/meta.json"]
     assert not (data / "sessions" / "gone").exists()
@@ -120,3 +121,35 @@ def test_the_cadence_asks_until_the_first_live_worker(
     assert seen == {"status.json": 1}
     monkeypatch.setattr(sessionfiles, "lock_held", lambda sdir: False)  # every one gone
     assert not any_live(str(data), but="pulse")
+
+
+def test_a_beat_reads_each_workers_status_once(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68: settling, pruning, kept worktrees, the disk bound, the usage windows, the
+    outcomes and the sessions probe share the beat's one listing: one read a worker a beat."""
+    data = ctx.paths.data
+    _fleet(data, held, 3)
+    for i in range(3):  # finished workers kept, their outcomes recorded by the first beat
+        done = _session(data, f"d{i}", _meta(f"d{i}"), {"state": "exited", "exit_code": 0})
+        (done / "ended").touch()
+    (data / "resume").mkdir()  # a home that started workers: the meter and the usage windows
+    (data / "worktrees").mkdir()  # … in worktrees: the kept ones' expiry
+    monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
+    assert tick.tick(ctx).status == "skip"
+    reads: Counter[str] = Counter()
+    real = store.read_json_object
+
+    def counted(path: Any) -> dict[str, Any] | None:
+        sdir, name = os.path.split(str(path))
+        if name == "status.json":
+            reads[os.path.basename(sdir)] += 1
+        return real(path)
+
+    monkeypatch.setattr(store, "read_json_object", counted)
+    out = tick.tick(ctx)
+    assert out.status == "skip"
+    assert out.world is not None  # the sessions probe saw every worker, from that listing
+    listed = json.loads(out.world.items["snap:sys-sessions"])
+    assert [r["id"] for r in listed] == ["d0", "d1", "d2", "w0", "w1", "w2"]
+    assert reads == {sid: 1 for sid in ("d0", "d1", "d2", "w0", "w1", "w2")}

@@ -473,15 +473,17 @@ def test_ls_reads_each_live_workers_status_once(
 def test_a_beat_passes_kept_finished_workers_at_a_stat(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every beat settles the dead and prunes the aged: a finished worker kept within its time
-    has none of its files read, so keeping many costs a beat next to nothing."""
+    """Every beat settles the dead (from its one listing) and prunes the aged: a finished
+    worker kept within its time has none of its files read again, so keeping many costs a beat
+    next to nothing beyond the listing."""
     now = 1_900_000_000.0
     for i in range(3):
         sdir = _make(root, f"d{i}", "exited", exit_code=0)
         (sdir / "ended").touch()
         _age(sdir, now, 60)
+    listed = state.list_sessions(root)  # the beat's one listing, taken before
     reads = _count_reads(monkeypatch)
-    assert state.settle_dead(root, "2026-01-01T00:00:00.000Z") == []
+    assert state.settle_dead(listed, "2026-01-01T00:00:00.000Z") == []
     assert prune_aged(root, 3 * 86400, now) == []
     assert reads == {}
     assert sorted(os.listdir(root / "sessions")) == ["d0", "d1", "d2"]
