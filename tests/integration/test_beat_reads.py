@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -132,9 +133,9 @@ def test_a_beat_reads_a_worker_whole_for_its_end_only_once_it_ended(
     whole: list[str] = []
     real = sessionfiles.load_light
 
-    def counted(sdir: str) -> dict[str, object] | None:
+    def counted(sdir: str, seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
         whole.append(os.path.basename(sdir))
-        return real(sdir)
+        return real(sdir, seen)
 
     monkeypatch.setattr(sessionfiles, "load_light", counted)
     memo = WorldMemo()
