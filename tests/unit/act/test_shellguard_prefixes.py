@@ -34,6 +34,12 @@ ABBREVIATED = [
     ("script --comm 'rm -rf ~'", "rm -rf"),
     ("fish --comm 'rm -rf ~'", "rm -rf"),
     ("fish --co='rm -rf ~'", "rm -rf"),
+    ("script --command='rm -rf ~'", "rm -rf"),  # getopt_long's, as script reads it
+    ("script -qc 'rm -rf ~'", "rm -rf"),
+    ("script -c'rm -rf ~'", "rm -rf"),
+    ("script out.log -c 'rm -rf ~'", "rm -rf"),
+    ("fish --init-command='rm -rf ~' -c true", "rm -rf"),
+    ("fish --init-command 'rm -rf ~' -c true", "rm -rf"),
 ]
 
 
@@ -56,6 +62,8 @@ PASSES = [
     "timeout --sig 9 5 make test",
     "env --chd /tmp ls",
     "xargs --arg list.txt echo",
+    "script -q out.log",
+    "script -c 'make test' out.log",
 ]
 
 

@@ -143,8 +143,7 @@ def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
         if base == "coproc" and i + 1 < len(words) and words[i + 1] in ("{", "("):
             i += 1  # `coproc NAME { …; }`: NAME is not a command
         while i < len(words) and words[i].startswith("-") and len(words[i]) > 1:
-            opt = words[i]
-            i += 1
+            opt, i = words[i], i + 1
             if opt == "--":
                 break
             if base == "command" and "v" in opt[1:]:
@@ -178,8 +177,7 @@ def _split_opts(
             options = False
         elif options and a.startswith("-") and len(a) > 1:
             opts.append(a)
-            long = a.startswith("--")
-            i += _takes(a, longs) if long else a[-1] in takes
+            i += _takes(a, longs) if a.startswith("--") else a[-1] in takes
         else:
             operands.append(a)
     return opts, operands
@@ -219,16 +217,19 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
         return [a.partition("=")[2] for a in args if "=" in a]
     if name == "trap":
         return _split_opts(args)[1][:1]
-    if name == "script":
-        return [args[k + 1] for k, a in enumerate(args[:-1]) if _takes(a, ("-c", "--command"))]
+    if name == "script":  # getopt_long's, anywhere: -c CMD, -qcCMD, --command=CMD, --comm CMD
+        got = [(k, a.partition("c")[2]) for k, a in enumerate(args) if a[:1] == "-" != a[1:2]]
+        got += [(k, a.partition("=")[2]) for k, a in enumerate(args) if long_opts(a, ["--command"])]
+        return [v or " ".join(args[k + 1 : k + 2]) for k, v in got if v or "c" in args[k]]
     if name in _SCHEDULERS:
         fed = c.herestrings + c.bodies
         return [_CRON.sub("", t) for t in fed] if name == "crontab" else fed
     if name not in _SHELLS:
         return []
     opts, i = shell_opts(args)
-    out = [o.partition("=")[2] for o in opts if "=" in o and long_opts(o, ["--command"])]
-    inline = any(_takes(o, ["--command"]) or (o[:2] != "--" and "c" in o[1:]) for o in opts)
+    runs = ["--command", "--init-command"]  # fish's -C: code run before its script
+    out = [o.partition("=")[2] for o in opts if "=" in o and long_opts(o, runs)]
+    inline = any(_takes(o, runs) or (o[:2] != "--" and "c" in o[1:]) for o in opts)
     if inline and i < len(args):
         out.append(args[i])
     out += c.herestrings
