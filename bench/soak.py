@@ -221,7 +221,7 @@ class Soak:
     slept: int = 0  # beats the pulse finished (its pulse_sleep records), the whole run
     follows: list[Follow] = field(default_factory=list)
     mem: list[MemPoint] = field(default_factory=list)
-    nudges: int = 0  # goals a long fault wrote to change the world (`_nudge`)
+    nudges: int = 0  # goals a fault wrote to change the world (`_nudge`)
 
     def follow(self) -> None:
         """Read what the journal and the events gained since the last look."""
@@ -762,6 +762,7 @@ def fault_power(s: Soak) -> Fault:
         f.note = f"looop up failed: {up.stderr.strip()[:200]}"
         return f
     decided = s.next_decide()
+    _nudge(s, "up")  # the world the dead run last decided on may be the world now
 
     def whole() -> bool:
         r = s.roles()
@@ -935,7 +936,8 @@ def fault_clock(s: Soak) -> Fault:
 
 
 def _nudge(s: Soak, when: str) -> None:
-    """A human writes a goal just after a long fault ends (the clock stepped, the disk back):
+    """A human writes a goal just after a long fault ends (the clock stepped, the disk back)
+    or the home is up again after a power loss:
     the world changes, so a decide is due however the scripted moves stand (after a noop the
     world may not change again by itself — the soak's counter is volatile, so not part of the
     world — and an idle loop rightly never decides). The fault then times whether the pulse
