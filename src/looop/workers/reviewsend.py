@@ -21,7 +21,6 @@ from looop.runners.presets import PLACEHOLDER
 from looop.sessions.client import send as type_into
 from looop.views.workerrows import pending_tells, worker_rows
 from looop.workers import reviewgit
-from looop.workers.resume import read_record, resume_worker
 from looop.workers.review import Review, worker_tree, worker_trees
 from looop.workers.reviewgit import FileChange
 from looop.workers.reviewrounds import (
@@ -33,6 +32,7 @@ from looop.workers.reviewrounds import (
     shown,
     told_id,
 )
+from looop.workers.startrecord import read_record
 from looop.workers.treerecord import Tree
 
 CONTEXT_LINES = 3  # each side of a comment's line
@@ -168,6 +168,10 @@ def send(
     elif resume_far is not None:  # says why when it cannot be resumed
         how = "resumed" if resume_far(text) else f"resumed, {told()}"
     else:
+        # a review, a comment or a round told to a live worker loads none of the start's code
+        # lazy: a worker that ended starts again through launch and the sandbox
+        from looop.workers.resume import resume_worker
+
         rec = read_record(ctx, wid)
         resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
         how = "resumed"
