@@ -35,7 +35,7 @@ from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 from looop.workers import needsinput
-from looop.workers.reviewsend import deliver_waiting
+from looop.workers.reviewrounds import deliver_waiting
 
 Gate = Callable[[Beat], TickOutcome | None]
 
