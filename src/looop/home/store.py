@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from typing import TYPE_CHECKING
 
 from looop.home import jsonio
@@ -319,6 +320,26 @@ def json_of(raw: bytes, where: AnyPath) -> Any:
         return jsonio.safe_loads(raw.decode("utf-8"), max_int_digits=4000)
     except ValueError as e:
         raise CorruptState(f"{where} is not valid JSON ({e}); delete it to reset") from e
+
+
+SETTLED_S = 2.0  # a file changed this recently may change again within its mtime's tick
+
+
+def settled(path: AnyPath) -> tuple[int, int, int] | None:
+    """The (inode, mtime, ctime) a reader may remember `path` by, to skip reading it while it
+    stays the same (a folder: any file made, renamed in or removed changes it); None while it
+    changed too lately to tell a change since by its stamp, or cannot be stat'ed; (0, 0, 0)
+    while there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return 0, 0, 0
+    except OSError:
+        return None
+    # the kernel's clock, which stamps the files: not the app's
+    if time.time() - st.st_mtime <= SETTLED_S:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
 def read_json_object(path: AnyPath) -> dict[str, Any] | None:

@@ -19,7 +19,6 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.config import Config, Knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.sessionfiles import STATUS, list_light, session_ids
 from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
@@ -55,54 +54,56 @@ def _over(data: str, wid: str) -> str:
     return over_limit(data, wid) or ("daily" if held_for_day(data, wid) else "budget")
 
 
-def _end_of(data: str, s: dict[str, Any], facts: dict[str, Any]) -> End:
-    wid = s["id"]
+def _end_of(data: str, s: Session, facts: dict[str, Any]) -> End:
+    wid = s.id
     over = _over(data, wid) if wid in facts["over"] else None
     return End(
-        s["state"],
-        s["exit_code"],
-        limit=s.get("limit"),
+        s.state,
+        s.exit_code,
+        limit=s.limit,
         verify=verify_result(where.join(data, where.VERIFY), wid),
         over=over,
-        window=facts["seen"].get(wid) == s["started_at"],
+        window=facts["seen"].get(wid) == s.started_at,
         asking=wid in facts["asking"],
         last_line=_last_line(data, wid),
     )
 
 
-def _unrecorded(data: str) -> list[str]:
-    """The sessions whose status.json changed since their outcome record was written (or
-    that have none): two stats each, so a beat over many finished workers reads none of them
-    again. A tie reads it again (a coarse clock), which only costs the read."""
-    base = where.join(data, where.SESSIONS)
-    return [
-        s for s in session_ids(data) if _newer(data, s, where.join(where.join(base, s), STATUS))
-    ]
+# Every outcome record by worker id, under its folder's store.settled stamp: the pulse's.
+Records = dict[tuple[int, int, int], dict[str, dict[str, Any]]]
 
 
-def _newer(data: str, wid: str, path: str) -> bool:
-    """Did `path` change since the worker's outcome record was written (or has it none)?"""
-    try:
-        changed = os.stat(path).st_mtime_ns
-    except OSError:
-        return False
-    try:
-        return os.stat(outcomes.record_path(data, wid)).st_mtime_ns <= changed
-    except OSError:
-        return True
+def records(data: str, memo: Records | None = None) -> dict[str, dict[str, Any]]:
+    """Every worker's outcome record, an unreadable one left out; `memo`: the caller's memory
+    (the pulse's): while their folder stays as it was, none is read again."""
+    folder = where.join(data, outcomes.OUTCOMES)
+    stamp = store.settled(folder) if memo is not None else None
+    got = memo.get(stamp) if memo is not None and stamp is not None else None
+    if got is None:
+        try:
+            names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json"))
+        except OSError:
+            names = []
+        got = {w: r for w in names if w[:1] != "." and (r := outcomes.read_record(data, w))}
+        if memo is not None:
+            memo.clear()
+            memo.update({stamp: got} if stamp is not None else {})
+    return got
 
 
-def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> list[str]:
+def record_ends(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session], recs: dict[str, Any]
+) -> list[str]:
     """Every worker of `listed` (the beat's listing) that ended since the last beat gets its
-    outcome; the ids recorded. Only those are read again (their `limit`)."""
+    outcome; the ids recorded. One with an outcome for its run in `recs` (the beat's records)
+    is passed over; none of a worker's files is read: the listing says how it ended."""
     data = str(ctx.paths.data)
-    new = set(_unrecorded(data))
-    over = [s.id for s in listed if s.id in new and s.id != PULSE and s.finished]
-    ended = [s for s in list_light(data, ids=over) if s["state"] in ("exited", "killed")]
-    found = [
-        (str(s["id"]), str(s["started_at"]), str(s["last_change"]), partial(_end_of, data, s))
-        for s in sorted(ended, key=lambda s: str(s["id"]))
+    ended = [
+        s
+        for s in sorted(listed, key=lambda s: s.id)
+        if s.id != PULSE and s.finished and not outcomes.outcome_of(recs.get(s.id), s.started_at)
     ]
+    found = [(s.id, s.started_at, s.last_change, partial(_end_of, data, s)) for s in ended]
     return _record(ctx, knobs, cfg, found)
 
 
@@ -133,9 +134,10 @@ def _record(
     return done
 
 
-def promote_proposed(ctx: Ctx) -> list[str]:
+def promote_proposed(ctx: Ctx, recs: dict[str, dict[str, Any]]) -> list[str]:
     """Each worker proposed (its pull request open) whose base now holds its commit, in its
-    repo's branch or origin's: landed. A read of each record, git only for those proposed."""
+    repo's branch or origin's: landed. Of `recs` (the beat's records), git only for those
+    proposed."""
     data = str(ctx.paths.data)
 
     def holds(repo: str, into: str, commit: str) -> bool:
@@ -148,16 +150,24 @@ def promote_proposed(ctx: Ctx) -> list[str]:
         except WorktreeError:
             return False
 
-    try:
-        names = os.listdir(where.join(data, outcomes.OUTCOMES))
-    except OSError:
-        return []
-    ids = sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+    ids = [w for w, rec in recs.items() if rec.get("outcome") == Outcome.PROPOSED]
     done = [w for w in ids if outcomes.promote(data, w, holds)]
     for wid in done:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)
         ctx.events.record("worker_ended", id=wid, outcome="landed", was="proposed")
     return done
+
+
+def _newer(data: str, wid: str, path: str) -> bool:
+    """Did `path` change since the worker's outcome record was written (or has it none)?"""
+    try:
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        return False
+    try:
+        return os.stat(outcomes.record_path(data, wid)).st_mtime_ns <= changed
+    except OSError:
+        return True
 
 
 def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:

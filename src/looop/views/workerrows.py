@@ -7,7 +7,7 @@ Session objects."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from looop.home import store, where
 from looop.home.boxfolder import Folder, unanswered
@@ -20,8 +20,6 @@ from looop.views import needsinput, outcomes
 OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from looop.home.clock import Clock
     from looop.views.needsinput import Looker
 
@@ -152,6 +150,19 @@ def _branches(
     }
 
 
+# A finished worker's facts of its own files (its log's time, verify, sandbox, outcome) under
+# the run and the outcomes' and verifies' folders they were read at: worker_rows' memory.
+Ends = dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]
+
+
+def _own(data: str, s: dict[str, Any], clock: Clock) -> tuple[Any, ...]:
+    """(last output, quiet, verify record, sandboxed, outcome) as the worker's files say."""
+    last, quiet = last_output(s["dir"], s["alive"], clock)
+    v = verify_result(where.join(data, where.VERIFY), s["id"])
+    rec = None if s["alive"] else outcomes.read_record(data, s["id"])
+    return last, quiet, v, sandboxed(data, s["id"]), outcomes.outcome_of(rec, s["started_at"])
+
+
 def worker_rows(
     data: str,
     sessions: list[dict[str, Any]],
@@ -160,20 +171,29 @@ def worker_rows(
     trees: dict[str, dict[str, Any]] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
     look: Looker | None = None,
+    ends: Ends | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
-    None: no screen is read, needs-input is the last beat's verdict). Times are absolute
+    None: no screen is read, needs-input is the last beat's verdict; `ends`: the caller's
+    memory across calls, the pulse's: a finished worker's own files are not read again while
+    its run, the outcome records and the verify records stay as they were). Times are absolute
     stamps, never ages, so an unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    verify, every = where.join(data, where.VERIFY), _branches(data, trees)
+    every = _branches(data, trees)
+    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
+    fresh: Ends = {}
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
-        last, quiet = last_output(s["dir"], s["alive"], clock)
-        v = verify_result(verify, s["id"])
+        mark = (s["alive"], s["state"], s["started_at"], s["last_change"], *folders)
+        hit = (ends or {}).get(s["id"])
+        own = hit[1] if hit is not None and hit[0] == mark else _own(data, s, clock)
+        last, quiet, v, boxed, outcome = own
+        if ends is not None and not s["alive"] and None not in folders:
+            fresh[s["id"]] = (mark, own)
         rows.append(
             {
                 "id": s["id"],
@@ -190,18 +210,19 @@ def worker_rows(
                 "ask_since_unix": asking.get(s["id"]),
                 "pending_tells": tells.get(s["id"], 0),
                 "label": s["label"],
-                "sandboxed": sandboxed(data, s["id"]),
+                "sandboxed": boxed,
                 "contain": s.get("contain"),
                 "limit": s.get("limit"),
                 "branch": every[s["id"]][0]["branch"] if s["id"] in every else None,
                 "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
                 "needs_input": None,
                 # how it ended (views/outcomes.py), once the beat recorded it; None while live
-                "outcome": None
-                if s["alive"]
-                else outcomes.outcome_of(outcomes.read_record(data, s["id"]), s["started_at"]),
+                "outcome": outcome,
             }
         )
+    if ends is not None:
+        ends.clear()
+        ends.update(fresh)
 
     needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
     over = over_budget(data) if rows else set()
