@@ -18,7 +18,7 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.config import Config, Knobs
-from looop.home.errors import CorruptState, LooopError
+from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
@@ -67,28 +67,6 @@ def _end_of(data: str, s: Session, facts: dict[str, Any]) -> End:
         asking=wid in facts["asking"],
         last_line=_last_line(data, wid),
     )
-
-
-# Every outcome record by worker id, under its folder's store.settled stamp: the pulse's.
-Records = dict[tuple[int, int, int], dict[str, dict[str, Any]]]
-
-
-def records(data: str, memo: Records | None = None) -> dict[str, dict[str, Any]]:
-    """Every worker's outcome record, an unreadable one left out; `memo`: the caller's memory
-    (the pulse's): while their folder stays as it was, none is read again."""
-    folder = where.join(data, outcomes.OUTCOMES)
-    stamp = store.settled(folder) if memo is not None else None
-    got = memo.get(stamp) if memo is not None and stamp is not None else None
-    if got is None:
-        try:
-            names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json"))
-        except OSError:
-            names = []
-        got = {w: r for w in names if w[:1] != "." and (r := outcomes.read_record(data, w))}
-        if memo is not None:
-            memo.clear()
-            memo.update({stamp: got} if stamp is not None else {})
-    return got
 
 
 def record_ends(
@@ -158,38 +136,22 @@ def promote_proposed(ctx: Ctx, recs: dict[str, dict[str, Any]]) -> list[str]:
     return done
 
 
-def _newer(data: str, wid: str, path: str) -> bool:
-    """Did `path` change since the worker's outcome record was written (or has it none)?"""
-    try:
-        changed = os.stat(path).st_mtime_ns
-    except OSError:
-        return False
-    try:
-        return os.stat(outcomes.record_path(data, wid)).st_mtime_ns <= changed
-    except OSError:
-        return True
+def _far_unrecorded(
+    data: str, recs: dict[str, Any], memo: store.Folders | None
+) -> dict[str, dict[str, Any]]:
+    """The home's records of workers away (hosts/workers/<id>.json; an unreadable one: `host
+    ls` says it, its worker gets no outcome) that say the worker is over, with no outcome for
+    that run in `recs` (the beat's outcome records); `memo`: the pulse's (store.json_objects)."""
+    far = store.json_objects(where.host_workers(data), memo)
+    return {
+        wid: rec
+        for wid, rec in far.items()
+        if rec.get("over") is True and wid != PULSE and not _recorded(recs, wid, rec)
+    }
 
 
-def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:
-    """The home's records of workers away (hosts/workers/<id>.json) that say the worker is
-    over and changed since its outcome record was written: two stats each, a read of those."""
-    base = where.host_workers(data)
-    try:
-        names = sorted(n for n in os.listdir(base) if n.endswith(".json") and n[0] != ".")
-    except OSError:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for n in names:
-        wid = n[: -len(".json")]
-        if not _newer(data, wid, where.join(base, n)):
-            continue
-        try:
-            rec = store.read_json_object(where.join(base, n))
-        except CorruptState:
-            continue  # `host ls` says an unreadable record; its worker gets no outcome
-        if rec is not None and rec.get("over") is True and wid != PULSE:
-            out[wid] = rec
-    return out
+def _recorded(recs: dict[str, Any], wid: str, rec: dict[str, Any]) -> bool:
+    return outcomes.outcome_of(recs.get(wid), str(rec.get("started_at") or "")) is not None
 
 
 def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) -> End:
@@ -210,16 +172,19 @@ def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) ->
     )
 
 
-def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
+def record_far_ends(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, recs: dict[str, Any], memo: store.Folders | None
+) -> list[str]:
     """record_ends for the workers away from home (SSH hosts, Kubernetes pods): each seen
     over by the fleet rows the beat reads (remote/; its sensor reads them after this step, so
     an end found there is recorded the beat after, as a far verify runs), its outcome recorded
-    once the same way, as ended when the beat saw it (the host keeps when)."""
+    once the same way, as ended when the beat saw it (the host keeps when). `recs`: the
+    beat's outcome records; `memo`: the pulse's."""
     data = str(ctx.paths.data)
     seen = utc_stamp_ms(ctx.clock.now())
     found = [
         (wid, str(rec.get("started_at") or ""), seen, partial(_far_end, data, wid, rec))
-        for wid, rec in _far_unrecorded(data).items()
+        for wid, rec in _far_unrecorded(data, recs, memo).items()
     ]
     return _record(ctx, knobs, cfg, found)
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from looop.act.shell import run_shell
 from looop.core.context import Ctx
+from looop.home import where
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
+from looop.home.store import Folders, json_objects
 from looop.loop import diskcheck
-from looop.loop.ended import promote_proposed, record_ends, record_far_ends, records
+from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows as tend_windows
 from looop.loop.workmeter import meter_beat
-from looop.loop.world import WorldMemo as Memo
 from looop.sessions.state import Session
+from looop.views import outcomes
 from looop.workers.ids import PULSE
 from looop.workers.kepttrees import expire_kept as expire_kept
 from looop.workers.launch import end_generation as end_generation
@@ -47,13 +49,14 @@ def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session]) -> 
 
 
 def ended(
-    ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session], memo: Memo | None = None
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session], memo: Folders | None = None
 ) -> None:
     """Each worker that ended since the last beat: its outcome recorded (loop/ended.py), of
     `listed` (the beat's listing), the outcome records read once (`memo`: the pulse's)."""
-    recs = records(str(ctx.paths.data), memo.records if memo is not None else None)
+    data = str(ctx.paths.data)
+    recs = json_objects(where.join(data, outcomes.OUTCOMES), memo)
     if ctx.paths.sessions.is_dir():
         record_ends(ctx, knobs, cfg, listed, recs)
     promote_proposed(ctx, recs)  # a pull request merged since
     if ctx.paths.host_workers.is_dir():
-        record_far_ends(ctx, knobs, cfg)
+        record_far_ends(ctx, knobs, cfg, recs, memo)

@@ -10,7 +10,7 @@ from looop.core.context import Ctx
 from looop.home import where
 from looop.home.config import Config, Knobs
 from looop.home.stamps import utc_stamp_ms
-from looop.home.store import NotRegular
+from looop.home.store import Folders, NotRegular
 from looop.home.where import USAGE_WINDOWS
 from looop.human.leases import LeaseError, reap_stale, session_alive
 from looop.human.tellbox import sweep_consumed
@@ -19,7 +19,6 @@ from looop.views import outcomes
 
 if TYPE_CHECKING:
     from looop.loop.windowwork import Quiet
-    from looop.loop.world import WorldMemo as Memo
 
 
 def _fleet() -> ModuleType:
@@ -108,13 +107,13 @@ def usage_windows(
 
 
 def worker_ends(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None, memo: Memo | None
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None, memo: Folders | None
 ) -> None:
     """Each worker that ended gets its outcome, after verifies, the meter and the usage
     windows said what they found of it (loop/ended.py); two stats for a home without
     sessions or workers away. `listed`: the beat's listing (None: it could not list them, or
     a usage window's reset moved a worker since: the next beat records their ends); `memo`:
-    the pulse's (what it learned of the outcome records)."""
+    the pulse's memory of the outcome records (home/store.json_objects)."""
     if listed is None or (not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir()):
         return
     try:

@@ -143,7 +143,7 @@ def _beat(b: Beat) -> TickOutcome:
         listed = housekeep_sessions(ctx, b.knobs, b.cfg, b.memo.kept if b.memo else None)
         meter_workers(ctx, b.cfg, b.knobs, listed)
         b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None, listed)
-        worker_ends(ctx, b.cfg, b.knobs, b.fleet, b.memo)
+        worker_ends(ctx, b.cfg, b.knobs, b.fleet, b.memo.records if b.memo else None)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

@@ -14,7 +14,7 @@ from looop.home.paths import Paths
 from looop.home.worldhash import hash_world
 
 if TYPE_CHECKING:
-    from looop.loop.ended import Records
+    from looop.home.store import Folders
     from looop.sessions.state import Kept
     from looop.views.workerrows import Ends
 
@@ -52,8 +52,8 @@ class WorldMemo:
     a limit in it (loop/windowwork): unmoved output is not read again. `kept`: the finished
     workers the beat's listing read, each under its folder's stat (sessions/state.list_sessions):
     one that ended beats ago is not read again; `ends`: their own files' facts the sessions
-    probe read (views/workerrows.worker_rows); `records`: the outcome records, while their
-    folder stays as it was (loop/ended.py)."""
+    probe read (views/workerrows.worker_rows); `records`: the outcome records and those of the
+    workers away, while their folders stay as they were (home/store.json_objects)."""
 
     __slots__ = ("ends", "kept", "key", "quiet", "records", "world")
 
@@ -63,7 +63,7 @@ class WorldMemo:
         self.quiet: dict[str, tuple[str, int]] = {}
         self.kept: Kept = {}
         self.ends: Ends = {}
-        self.records: Records = {}
+        self.records: Folders = {}
 
 
 def read_world(

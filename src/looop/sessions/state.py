@@ -167,10 +167,10 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     fresh: Kept = {}
     for name in session_ids(str(root)):
         key = store.settled(prefix + name) if kept is not None else None
-        hit = kept.get(name) if kept is not None else None
-        same = key is not None and hit is not None and hit[0] == key
+        hit = (kept or {}).get(name, (None, None))
+        same = key is not None and hit[0] == key
         try:
-            s = hit[1] if same and hit is not None else load_session(base / name)
+            s = hit[1] if same else load_session(base / name)
         except (CorruptState, OSError):
             continue
         if s is None:

@@ -93,22 +93,7 @@ def tree_records(data: str) -> dict[str, dict[str, Any]]:
     """Worker -> the record a `--repo` start writes (worktrees/<id>.json, a removed worktree's
     too; an unreadable one is left out): no git call, and one failed listdir in a data dir
     without repo workers."""
-    base = where.join(data, where.WORKTREES)
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        try:
-            raw = store.read_json_object(where.join(base, name))
-        except CorruptState:
-            continue
-        if raw is not None:
-            out[name[: -len(".json")]] = raw
-    return out
+    return store.json_objects(where.join(data, where.WORKTREES))
 
 
 def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, str]]:
@@ -155,12 +140,31 @@ def _branches(
 Ends = dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]
 
 
-def _own(data: str, s: dict[str, Any], clock: Clock) -> tuple[Any, ...]:
-    """(last output, quiet, verify record, sandboxed, outcome) as the worker's files say."""
-    last, quiet = last_output(s["dir"], s["alive"], clock)
-    v = verify_result(where.join(data, where.VERIFY), s["id"])
-    rec = None if s["alive"] else outcomes.read_record(data, s["id"])
-    return last, quiet, v, sandboxed(data, s["id"]), outcomes.outcome_of(rec, s["started_at"])
+def _owns(
+    data: str, sessions: list[dict[str, Any]], clock: Clock, ends: Ends | None
+) -> dict[str, tuple[Any, ...]]:
+    """Each worker's (last output, quiet, verify record, sandboxed, outcome) as its own files
+    say; a finished one's from `ends` while its run and the outcome and verify folders stay
+    as they were then (store.settled), `ends` updated."""
+    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
+    got, fresh, verify = {}, {}, where.join(data, where.VERIFY)
+    for s in sessions:
+        wid, alive = s["id"], s["alive"]
+        mark = (s["state"], s["started_at"], s.get("last_change"), *folders)
+        hit = None if ends is None or alive else ends.get(wid)
+        if hit is not None and hit[0] == mark:
+            got[wid] = hit[1]
+        else:
+            rec = None if alive else outcomes.read_record(data, wid)
+            last, quiet = last_output(s["dir"], alive, clock)
+            v, boxed = verify_result(verify, wid), sandboxed(data, wid)
+            got[wid] = (last, quiet, v, boxed, outcomes.outcome_of(rec, s["started_at"]))
+        if not alive and None not in folders:
+            fresh[wid] = (mark, got[wid])
+    if ends is not None:
+        ends.clear()
+        ends.update(fresh)
+    return got
 
 
 def worker_rows(
@@ -176,24 +180,17 @@ def worker_rows(
     """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
-    None: no screen is read, needs-input is the last beat's verdict; `ends`: the caller's
-    memory across calls, the pulse's: a finished worker's own files are not read again while
-    its run, the outcome records and the verify records stay as they were). Times are absolute
-    stamps, never ages, so an unchanged fleet renders byte-identically."""
+    None: no screen is read, needs-input is the last beat's verdict; `ends`: the pulse's
+    memory of finished workers, _owns). Times are absolute stamps, never ages, so an
+    unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    every = _branches(data, trees)
-    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
-    fresh: Ends = {}
-    rows = []
-    for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
-        mark = (s["alive"], s["state"], s["started_at"], s["last_change"], *folders)
-        hit = (ends or {}).get(s["id"])
-        own = hit[1] if hit is not None and hit[0] == mark else _own(data, s, clock)
-        last, quiet, v, boxed, outcome = own
-        if ends is not None and not s["alive"] and None not in folders:
-            fresh[s["id"]] = (mark, own)
+    every, rows = _branches(data, trees), []
+    workers = sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"])
+    owns = _owns(data, workers, clock, ends)
+    for s in workers:
+        last, quiet, v, boxed, outcome = owns[s["id"]]
         rows.append(
             {
                 "id": s["id"],
@@ -220,9 +217,6 @@ def worker_rows(
                 "outcome": outcome,
             }
         )
-    if ends is not None:
-        ends.clear()
-        ends.update(fresh)
 
     needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
     over = over_budget(data) if rows else set()
