@@ -60,6 +60,7 @@ def run() -> list[dict[str, object]]:
     from looop.home.paths import Paths
     from looop.loop.housekeep import meter_workers
     from looop.seed import ensure_data_dir
+    from looop.sessions.state import list_sessions
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
@@ -93,7 +94,8 @@ def run() -> list[dict[str, object]]:
         ctx = ctx_for(env, process_clock(env), None)
         cfg = ctx.config()
         knobs = ctx.knobs(cfg)  # the beat's own, read once as it starts
-        meter_workers(ctx, cfg, knobs)  # the first pass reads each whole file once
+        listed = list_sessions(ctx.paths.data)  # the beat's one listing
+        meter_workers(ctx, cfg, knobs, listed)  # the first pass reads each whole file once
         looop = str(Path(sys.executable).parent / "looop")
         subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
         busy: list[float] = []
@@ -104,10 +106,10 @@ def run() -> list[dict[str, object]]:
                 with f.open("a") as fh:
                     fh.write(_user(100 + r) + _assistant(100 + r))
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg, knobs)
+            meter_workers(ctx, cfg, knobs, listed)
             busy.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg, knobs)
+            meter_workers(ctx, cfg, knobs, listed)
             quiet.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)

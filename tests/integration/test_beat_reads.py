@@ -126,7 +126,7 @@ def test_a_workers_output_is_read_for_a_limit_only_when_it_moved(
     assert sorted(read) == [f"w{i}" for i in range(WORKERS)]
 
 
-def test_a_beat_reads_a_worker_whole_for_its_end_only_once_it_ended(
+def test_a_workers_end_is_recorded_from_the_beats_one_listing(
     ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dirs = _home(ctx, held, monkeypatch)
@@ -138,11 +138,13 @@ def test_a_beat_reads_a_worker_whole_for_its_end_only_once_it_ended(
         return real(sdir, seen)
 
     monkeypatch.setattr(sessionfiles, "load_light", counted)
+    seen = _count_loads(monkeypatch)
     memo = WorldMemo()
     assert tick(ctx, memo=memo).status == "skip"
-    assert whole == []  # every one runs: its status and lock said so, its meta.json unread
     os.close(held.pop(3))  # w3's supervisor wrote its end and let go of its lock
     write_json(dirs[3] / "status.json", {"state": "exited", "exit_code": 0})
+    seen.clear()
     tick(ctx, memo=memo)
-    assert set(whole) == {"w3"}  # the ended one alone, the running ones passed over
+    assert set(whole) == {"w3"}  # its last line, for its outcome: the running ones passed over
+    assert seen == {f"w{i}": 1 for i in range(WORKERS)}  # how it ended: the beat's one listing
     assert outcomes.read_record(str(ctx.paths.data), "w3") is not None

@@ -18,6 +18,7 @@ from looop.home.stamps import utc_stamp
 from looop.loop import fleetwork
 from looop.sessions.client import wait
 from looop.sessions.spawner import spawn
+from looop.sessions.state import list_sessions
 from looop.tui.app import WatchApp
 from looop.views import outcomes
 from tests.helpers import kill_sessions
@@ -61,7 +62,7 @@ def test_watch_shows_the_outcome_of_ended_workers_near_and_far(ctx: Ctx, root: P
     spawn(root, "w1", ["/bin/sh", "-c", "echo done; exit 3"], cwd=root, env=env)
     spawn(root, "w2", ["/bin/sh", "-c", "exec cat"], cwd=root, env=env)
     assert wait(root, "w1", 30, ctx.clock) == 3
-    fleetwork.ended(ctx, ctx.knobs(), None)  # the beat's step: w1's outcome recorded
+    fleetwork.ended(ctx, ctx.knobs(), None, list_sessions(root))  # the beat's: w1's outcome
     rec = outcomes.read_record(str(root), "w1")
     assert rec is not None and rec["outcome"] == "failed", rec
 

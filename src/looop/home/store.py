@@ -5,16 +5,18 @@ Plain os calls on a path or its string, no pathlib and no json package: the hot 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from looop.home import jsonio
 from looop.home.errors import CorruptState
 
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO
+    from typing import BinaryIO
 
     # every function takes a Path or its string
     AnyPath = str | os.PathLike[str]
@@ -319,6 +321,46 @@ def json_of(raw: bytes, where: AnyPath) -> Any:
         return jsonio.safe_loads(raw.decode("utf-8"), max_int_digits=4000)
     except ValueError as e:
         raise CorruptState(f"{where} is not valid JSON ({e}); delete it to reset") from e
+
+
+SETTLED_S = 2.0  # a file changed this recently may change again within its mtime's tick
+
+
+def settled(path: AnyPath) -> tuple[int, int, int] | None:
+    """The (inode, mtime, ctime) a reader may remember `path` by, to skip reading it while it
+    stays the same (a folder: any file made, renamed in or removed changes it); None while it
+    changed too lately to tell a change since by its stamp, or cannot be stat'ed; (0, 0, 0)
+    while there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return 0, 0, 0
+    except OSError:
+        return None
+    fresh = time.time() - st.st_mtime <= SETTLED_S  # the kernel's clock stamps files
+    return None if fresh else (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# What json_objects read of each folder, under its settled stamp then: a reader's memory.
+Folders = dict[str, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]]
+
+
+def json_objects(folder: str, memo: Folders | None = None) -> dict[str, dict[str, Any]]:
+    """Each `<name>.json` object in `folder` by name (a dot file or an unreadable one left
+    out); `memo`: the caller's (the pulse's): while the folder stays as it was, none is read
+    again."""
+    stamp, (was, got) = settled(folder), (memo or {}).get(folder, (None, None))
+    if memo is None or stamp is None or was != stamp or got is None:
+        got = {}
+        with contextlib.suppress(OSError):
+            for n in sorted(n for n in os.listdir(folder) if n.endswith(".json") and n[0] != "."):
+                with contextlib.suppress(CorruptState, OSError):
+                    if (rec := read_json_object(os.path.join(folder, n))) is not None:
+                        got[n[:-5]] = rec
+    if memo is not None:
+        memo.pop(folder, None)
+        memo.update({folder: (stamp, got)} if stamp is not None else {})
+    return got
 
 
 def read_json_object(path: AnyPath) -> dict[str, Any] | None:

@@ -242,8 +242,9 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
         return res
     # A worker whose supervisor was killed left its run's cgroup behind: it goes too.
-    settle_dead(list_sessions(ctx.paths.data), utc_stamp_ms(ctx.clock.now()))
-    for s in list_sessions(ctx.paths.data):
+    listed = list_sessions(ctx.paths.data)  # one listing: a dead one settled was not alive
+    settle_dead(listed, utc_stamp_ms(ctx.clock.now()))
+    for s in listed:
         if s.id == PULSE or not s.alive:
             continue
         with contextlib.suppress(SessionError):  # it finished on its own meanwhile

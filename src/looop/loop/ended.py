@@ -18,8 +18,7 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.config import Config, Knobs
-from looop.home.errors import CorruptState, LooopError
-from looop.home.sessionfiles import STATUS, list_light, session_ids
+from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
@@ -55,54 +54,34 @@ def _over(data: str, wid: str) -> str:
     return over_limit(data, wid) or ("daily" if held_for_day(data, wid) else "budget")
 
 
-def _end_of(data: str, s: dict[str, Any], facts: dict[str, Any]) -> End:
-    wid = s["id"]
+def _end_of(data: str, s: Session, facts: dict[str, Any]) -> End:
+    wid = s.id
     over = _over(data, wid) if wid in facts["over"] else None
     return End(
-        s["state"],
-        s["exit_code"],
-        limit=s.get("limit"),
+        s.state,
+        s.exit_code,
+        limit=s.limit,
         verify=verify_result(where.join(data, where.VERIFY), wid),
         over=over,
-        window=facts["seen"].get(wid) == s["started_at"],
+        window=facts["seen"].get(wid) == s.started_at,
         asking=wid in facts["asking"],
         last_line=_last_line(data, wid),
     )
 
 
-def _unrecorded(data: str) -> list[str]:
-    """The sessions whose status.json changed since their outcome record was written (or
-    that have none): two stats each, so a beat over many finished workers reads none of them
-    again. A tie reads it again (a coarse clock), which only costs the read."""
-    base = where.join(data, where.SESSIONS)
-    return [
-        s for s in session_ids(data) if _newer(data, s, where.join(where.join(base, s), STATUS))
-    ]
-
-
-def _newer(data: str, wid: str, path: str) -> bool:
-    """Did `path` change since the worker's outcome record was written (or has it none)?"""
-    try:
-        changed = os.stat(path).st_mtime_ns
-    except OSError:
-        return False
-    try:
-        return os.stat(outcomes.record_path(data, wid)).st_mtime_ns <= changed
-    except OSError:
-        return True
-
-
-def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> list[str]:
+def record_ends(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session], recs: dict[str, Any]
+) -> list[str]:
     """Every worker of `listed` (the beat's listing) that ended since the last beat gets its
-    outcome; the ids recorded. Only those are read again (their `limit`)."""
+    outcome; the ids recorded. One with an outcome for its run in `recs` (the beat's records)
+    is passed over; none of a worker's files is read: the listing says how it ended."""
     data = str(ctx.paths.data)
-    new = set(_unrecorded(data))
-    over = [s.id for s in listed if s.id in new and s.id != PULSE and s.finished]
-    ended = [s for s in list_light(data, ids=over) if s["state"] in ("exited", "killed")]
-    found = [
-        (str(s["id"]), str(s["started_at"]), str(s["last_change"]), partial(_end_of, data, s))
-        for s in sorted(ended, key=lambda s: str(s["id"]))
+    ended = [
+        s
+        for s in sorted(listed, key=lambda s: s.id)
+        if s.id != PULSE and s.finished and not outcomes.outcome_of(recs.get(s.id), s.started_at)
     ]
+    found = [(s.id, s.started_at, s.last_change, partial(_end_of, data, s)) for s in ended]
     return _record(ctx, knobs, cfg, found)
 
 
@@ -133,9 +112,10 @@ def _record(
     return done
 
 
-def promote_proposed(ctx: Ctx) -> list[str]:
+def promote_proposed(ctx: Ctx, recs: dict[str, dict[str, Any]]) -> list[str]:
     """Each worker proposed (its pull request open) whose base now holds its commit, in its
-    repo's branch or origin's: landed. A read of each record, git only for those proposed."""
+    repo's branch or origin's: landed. Of `recs` (the beat's records), git only for those
+    proposed."""
     data = str(ctx.paths.data)
 
     def holds(repo: str, into: str, commit: str) -> bool:
@@ -148,11 +128,7 @@ def promote_proposed(ctx: Ctx) -> list[str]:
         except WorktreeError:
             return False
 
-    try:
-        names = os.listdir(where.join(data, outcomes.OUTCOMES))
-    except OSError:
-        return []
-    ids = sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+    ids = [w for w, rec in recs.items() if rec.get("outcome") == Outcome.PROPOSED]
     done = [w for w in ids if outcomes.promote(data, w, holds)]
     for wid in done:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)
@@ -160,26 +136,22 @@ def promote_proposed(ctx: Ctx) -> list[str]:
     return done
 
 
-def _far_unrecorded(data: str) -> dict[str, dict[str, Any]]:
-    """The home's records of workers away (hosts/workers/<id>.json) that say the worker is
-    over and changed since its outcome record was written: two stats each, a read of those."""
-    base = where.host_workers(data)
-    try:
-        names = sorted(n for n in os.listdir(base) if n.endswith(".json") and n[0] != ".")
-    except OSError:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for n in names:
-        wid = n[: -len(".json")]
-        if not _newer(data, wid, where.join(base, n)):
-            continue
-        try:
-            rec = store.read_json_object(where.join(base, n))
-        except CorruptState:
-            continue  # `host ls` says an unreadable record; its worker gets no outcome
-        if rec is not None and rec.get("over") is True and wid != PULSE:
-            out[wid] = rec
-    return out
+def _far_unrecorded(
+    data: str, recs: dict[str, Any], memo: store.Folders | None
+) -> dict[str, dict[str, Any]]:
+    """The home's records of workers away (hosts/workers/<id>.json; an unreadable one: `host
+    ls` says it, its worker gets no outcome) that say the worker is over, with no outcome for
+    that run in `recs` (the beat's outcome records); `memo`: the pulse's (store.json_objects)."""
+    far = store.json_objects(where.host_workers(data), memo)
+    return {
+        wid: rec
+        for wid, rec in far.items()
+        if rec.get("over") is True and wid != PULSE and not _recorded(recs, wid, rec)
+    }
+
+
+def _recorded(recs: dict[str, Any], wid: str, rec: dict[str, Any]) -> bool:
+    return outcomes.outcome_of(recs.get(wid), str(rec.get("started_at") or "")) is not None
 
 
 def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) -> End:
@@ -200,16 +172,19 @@ def _far_end(data: str, wid: str, rec: dict[str, Any], facts: dict[str, Any]) ->
     )
 
 
-def record_far_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
+def record_far_ends(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, recs: dict[str, Any], memo: store.Folders | None
+) -> list[str]:
     """record_ends for the workers away from home (SSH hosts, Kubernetes pods): each seen
     over by the fleet rows the beat reads (remote/; its sensor reads them after this step, so
     an end found there is recorded the beat after, as a far verify runs), its outcome recorded
-    once the same way, as ended when the beat saw it (the host keeps when)."""
+    once the same way, as ended when the beat saw it (the host keeps when). `recs`: the
+    beat's outcome records; `memo`: the pulse's."""
     data = str(ctx.paths.data)
     seen = utc_stamp_ms(ctx.clock.now())
     found = [
         (wid, str(rec.get("started_at") or ""), seen, partial(_far_end, data, wid, rec))
-        for wid, rec in _far_unrecorded(data).items()
+        for wid, rec in _far_unrecorded(data, recs, memo).items()
     ]
     return _record(ctx, knobs, cfg, found)
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from looop.act.shell import run_shell
 from looop.core.context import Ctx
+from looop.home import where
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
+from looop.home.store import Folders, json_objects
 from looop.loop import diskcheck
 from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows as tend_windows
 from looop.loop.workmeter import meter_beat
-from looop.sessions.state import Session, list_sessions
+from looop.sessions.state import Session
+from looop.views import outcomes
 from looop.workers.ids import PULSE
 from looop.workers.kepttrees import expire_kept as expire_kept
 from looop.workers.verify import RunFar, run_pending_verifies
@@ -38,19 +41,22 @@ def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) ->
     run_pending_verifies(ctx, knobs, listed, run_shell, sandbox, far)
 
 
-def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs | None, listed: list[Session] | None) -> None:
+def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session]) -> None:
     """Each worker's spend read from its agent CLI's own records (loop/workmeter.py), and
-    the disk bound (loop/diskcheck.py) on the live workers of `listed` (None: listed now)."""
+    the disk bound (loop/diskcheck.py) on the live workers of `listed` (the beat's listing)."""
     meter_beat(ctx, cfg, knobs)
-    listed = list_sessions(ctx.paths.data) if listed is None else listed
-    diskcheck.check(ctx, knobs or ctx.knobs(), [s.id for s in listed if s.alive and s.id != PULSE])
+    diskcheck.check(ctx, knobs, [s.id for s in listed if s.alive and s.id != PULSE])
 
 
-def ended(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session] | None = None) -> None:
+def ended(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session], memo: Folders | None = None
+) -> None:
     """Each worker that ended since the last beat: its outcome recorded (loop/ended.py), of
-    `listed` (the beat's listing; None: listed now)."""
+    `listed` (the beat's listing), the outcome records read once (`memo`: the pulse's)."""
+    data = str(ctx.paths.data)
+    recs = json_objects(where.join(data, outcomes.OUTCOMES), memo)
     if ctx.paths.sessions.is_dir():
-        record_ends(ctx, knobs, cfg, list_sessions(ctx.paths.data) if listed is None else listed)
-    promote_proposed(ctx)  # a pull request merged since
+        record_ends(ctx, knobs, cfg, listed, recs)
+    promote_proposed(ctx, recs)  # a pull request merged since
     if ctx.paths.host_workers.is_dir():
-        record_far_ends(ctx, knobs, cfg)
+        record_far_ends(ctx, knobs, cfg, recs, memo)

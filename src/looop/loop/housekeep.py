@@ -10,11 +10,11 @@ from looop.core.context import Ctx
 from looop.home import where
 from looop.home.config import Config, Knobs
 from looop.home.stamps import utc_stamp_ms
-from looop.home.store import NotRegular
+from looop.home.store import Folders, NotRegular
 from looop.home.where import USAGE_WINDOWS
 from looop.human.leases import LeaseError, reap_stale, session_alive
 from looop.human.tellbox import sweep_consumed
-from looop.sessions.state import KEPT, Session, list_sessions, prune_aged, settle_dead
+from looop.sessions.state import KEPT, Kept, Session, list_sessions, prune_aged, settle_dead
 from looop.views import outcomes
 
 if TYPE_CHECKING:
@@ -31,13 +31,16 @@ def _fleet() -> ModuleType:
     return fleetwork
 
 
-def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> list[Session] | None:
+def housekeep_sessions(
+    ctx: Ctx, knobs: Knobs, cfg: Config | None = None, kept: Kept | None = None
+) -> list[Session] | None:
     """Reap corpses past their retention, then run verify post-conditions of dead workers
     (`cfg`: the beat's config; None reads the file, an unreadable one runs no decision's
     verify). The beat's one listing of its sessions, as these steps left them, for the rest of
-    the beat (each worker's status read once a beat); None when they could not be listed."""
+    the beat (each worker's status read once a beat, a finished one in `kept`, the pulse's
+    memory, not at all); None when they could not be listed."""
     try:
-        listed = list_sessions(ctx.paths.data)
+        listed = list_sessions(ctx.paths.data, kept)
         if ctx.paths.verify.is_dir():  # before any reaping
             _fleet().verify(ctx, knobs, cfg, listed)
         settled = settle_dead(listed, utc_stamp_ms(ctx.clock.now()))
@@ -53,7 +56,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> lis
         _reap_claims(ctx)
         _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
         live = KEPT | {s.id for s in listed if s.alive}  # a running worker is no corpse
-        gone = prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now(), live)
+        ttl = float(knobs.num("session_ttl"))
+        gone = prune_aged(ctx.paths.data, ttl, ctx.clock.now(), live, kept)
         for sid in gone:
             _fleet().end_generation(ctx, sid)
             outcomes.forget(str(ctx.paths.data), sid)  # a stalled one's stays: a human clears it
@@ -64,20 +68,21 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> lis
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
         return None
     # a settled worker's status changed: listed again (rare); a pruned one is gone
-    return list_sessions(ctx.paths.data) if settled else [s for s in listed if s.id not in gone]
+    if settled:
+        return list_sessions(ctx.paths.data, kept)
+    return [s for s in listed if s.id not in gone]
 
 
-def meter_workers(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None, listed: list[Session] | None = None
-) -> None:
+def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None) -> None:
     """Each worker's spend read from its agent CLI's own records into the cost ledger
     (loop/workmeter.py) and the disk bound (loop/diskcheck.py); a data dir that never started
-    a worker pays two stats. `listed`: the beat's listing (None: listed here)."""
+    a worker pays two stats. `listed`: the beat's listing (None: it could not list them, so
+    no worker is measured for the disk bound this beat)."""
     data = ctx.paths.data
     if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
         return  # workers away: their hosts' bounds are asked (loop/diskcheck)
     try:
-        _fleet().meter(ctx, cfg, knobs, listed)
+        _fleet().meter(ctx, cfg, knobs, listed if listed is not None else [])
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
 
@@ -102,15 +107,17 @@ def usage_windows(
 
 
 def worker_ends(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None = None
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None, memo: Folders | None
 ) -> None:
     """Each worker that ended gets its outcome, after verifies, the meter and the usage
     windows said what they found of it (loop/ended.py); two stats for a home without
-    sessions or workers away. `listed`: the beat's listing (None: listed here)."""
-    if not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir():
+    sessions or workers away. `listed`: the beat's listing (None: it could not list them, or
+    a usage window's reset moved a worker since: the next beat records their ends); `memo`:
+    the pulse's memory of the outcome records (home/store.json_objects)."""
+    if listed is None or (not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir()):
         return
     try:
-        _fleet().ended(ctx, knobs, cfg, listed)
+        _fleet().ended(ctx, knobs, cfg, listed, memo)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"worker outcomes not recorded this beat: {e}")
 

@@ -141,10 +141,10 @@ def _beat(b: Beat) -> TickOutcome:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
         check_interrupted(ctx, b.knobs)
         # one listing of the sessions, each worker's status read once, through the beat
-        listed = housekeep_sessions(ctx, b.knobs, b.cfg)
+        listed = housekeep_sessions(ctx, b.knobs, b.cfg, b.memo.kept if b.memo else None)
         meter_workers(ctx, b.cfg, b.knobs, listed)
         b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None, listed)
-        worker_ends(ctx, b.cfg, b.knobs, b.fleet)
+        worker_ends(ctx, b.cfg, b.knobs, b.fleet, b.memo.records if b.memo else None)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,
@@ -175,7 +175,8 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     cfg = b.cfg
     custom = needsinput.custom_patterns(cfg.runners) if cfg else None
     sandbox = cfg.shell_policy.sandbox if cfg is not None else None  # None: fail closed
-    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox, fleet=b.fleet)
+    ends = b.memo.ends if b.memo else None
+    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox, fleet=b.fleet, ends=ends)
     b.out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:

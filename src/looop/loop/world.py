@@ -7,10 +7,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.core.text import clip
 from looop.home.paths import Paths
 from looop.home.worldhash import hash_world
+
+if TYPE_CHECKING:
+    from looop.home.store import Folders
+    from looop.sessions.state import Kept
+    from looop.views.workerrows import Ends
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
 Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)
@@ -43,14 +49,21 @@ class WorldMemo:
     """The last world read and the raw bytes it was read from, kept by the pulse across
     beats: an unchanged read (a skip beat's) is answered without parsing or hashing again.
     `quiet`: each worker's run and output size whose tail the usage windows read last without
-    a limit in it (loop/windowwork): unmoved output is not read again."""
+    a limit in it (loop/windowwork): unmoved output is not read again. `kept`: the finished
+    workers the beat's listing read, each under its folder's stat (sessions/state.list_sessions):
+    one that ended beats ago is not read again; `ends`: their own files' facts the sessions
+    probe read (views/workerrows.worker_rows); `records`: the outcome records and those of the
+    workers away, while their folders stay as they were (home/store.json_objects)."""
 
-    __slots__ = ("key", "quiet", "world")
+    __slots__ = ("ends", "kept", "key", "quiet", "records", "world")
 
     def __init__(self) -> None:
         self.key: bytes | None = None
         self.world: World | None = None
         self.quiet: dict[str, tuple[str, int]] = {}
+        self.kept: Kept = {}
+        self.ends: Ends = {}
+        self.records: Folders = {}
 
 
 def read_world(

@@ -370,17 +370,8 @@ def starting(data: Path, wid: str, host: str, runner: str) -> Iterator[None]:
 
 
 def records(data: Path) -> dict[str, dict[str, Any]]:
-    try:
-        entries = os.listdir(workers_dir(data))
-    except OSError:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for n in sorted(entries):
-        if n.endswith(".json") and not n.startswith("."):
-            rec = record(data, n[:-5])
-            if rec is not None:
-                out[n[:-5]] = rec
-    return out
+    got = store.json_objects(str(workers_dir(data)))
+    return {w: r for w, r in got.items() if isinstance(r.get("host"), str)}
 
 
 ENDS = ("exited", "killed")  # how a worker away ended, as the home's record keeps it

@@ -17,7 +17,7 @@ from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
 from looop.sense.sensors import is_file, run_user_sensors, sensor_scripts, watch_lines
 from looop.sessions.state import Session
-from looop.views.workerrows import PULSE
+from looop.views.workerrows import PULSE, Ends
 
 __all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
 
@@ -50,14 +50,16 @@ def sense(
     custom: dict[str, tuple[str, ...]] | None = None,
     sandbox: SandboxPolicy | None = OFF,
     fleet: list[Session] | None = None,
+    ends: Ends | None = None,
 ) -> list[Reading]:
     """Run every sensor and probe, publish snapshots, prune orphans, report one summary
     (`custom`: the runners' needs-input patterns, for the sessions probe; `sandbox`:
     shell_policy's, for the sensors no human vouched for — None when the config is unreadable;
-    `fleet`: the sessions as this beat listed them already, None to list them here)."""
+    `fleet`: the sessions as this beat listed them already, None to list them here; `ends`: the
+    pulse's memory of its finished workers' files, views/workerrows)."""
     started = ctx.clock.monotonic()
     readings = run_user_sensors(ctx, knobs, sandbox)
-    chosen = default_probes(knobs, custom, fleet) if probes is None else probes
+    chosen = default_probes(knobs, custom, fleet, ends) if probes is None else probes
     readings += run_probes(ctx, chosen)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)

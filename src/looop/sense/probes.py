@@ -20,7 +20,7 @@ from looop.human.mailbox import pending_read
 from looop.sessions.state import Session, list_sessions
 from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
-from looop.views.workerrows import tree_records
+from looop.views.workerrows import Ends, tree_records
 from looop.workers.needsinput import fleet_view
 from looop.workers.treework import sensed
 
@@ -99,16 +99,18 @@ def probe_sessions(
     knobs: Knobs | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
     fleet: list[Session] | None = None,
+    ends: Ends | None = None,
 ) -> Any:
     """The worker fleet: transitions, health, live flags and verify results wake the loop.
     `knobs`: the beat's (without them the config is read now); `custom`: the runners' own
     needs-input patterns (workers/needsinput); `fleet`: the sessions as the beat's
     housekeeping listed them (one listing a beat; a transition since wakes the next beat),
-    None to list them now."""
+    None to list them now; `ends`: the pulse's memory of its finished workers' own files
+    (views/workerrows)."""
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
     listed = fleet if fleet is not None else list_sessions(ctx.paths.data)
-    rows = fleet_view(ctx, listed, stuck, trees, custom)
+    rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
         # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
@@ -200,16 +202,17 @@ def default_probes(
     knobs: Knobs | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
     fleet: list[Session] | None = None,
+    ends: Ends | None = None,
 ) -> dict[str, Probe]:
     """The system probes; `knobs` (a beat's) spare the sessions probe a config read; `custom`:
     the runners' needs-input patterns from the beat's config; `fleet`: the beat's listing of
-    its sessions, spared the sessions probe."""
+    its sessions, spared the sessions probe; `ends`: the pulse's memory for it."""
     return {
         "sys-asks": probe_asks,
         "sys-claims": probe_claims,
         "sys-goals": probe_goals,
         "sys-schedules": probe_schedules,
-        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs, custom, fleet),
+        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs, custom, fleet, ends),
     }
 
 

@@ -21,10 +21,8 @@ from looop.core import cgroup
 from looop.home import store
 from looop.home.errors import CorruptState
 from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
-
-# The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
-from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.sessionfiles import (
+    ENDED,
     check_id,
     int_or_none,
     lock_held,
@@ -36,6 +34,9 @@ from looop.home.sessionfiles import (
     socket_file,
     unreadable,
 )
+
+# The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
+from looop.home.sessionfiles import SessionError as SessionError
 from looop.home.where import SESSIONS
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
@@ -106,6 +107,7 @@ class Session(NamedTuple):
     error: str | None = None
     contain: str | None = None  # what kills what its runs leave: cgroup, sweep (None: older)
     prompt: str | None = None  # what its screen, quiet, asks (sessions/lifecycle)
+    limit: str | None = None  # the kernel bound it was killed at: memory, pids (supervisor)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, label={self.label!r}, alive={self.alive})"
@@ -127,7 +129,7 @@ class Session(NamedTuple):
 
 # the fields a Session shares with the light listing's dict (sessionfiles.read_state)
 SHARED = ("id", "state", "alive", "exit_code", "started_at", "last_change", "note", "label",
-          "contain", "prompt")  # fmt: skip
+          "contain", "prompt", "limit")  # fmt: skip
 
 
 def load_session(sdir: Path) -> Session | None:
@@ -151,17 +153,34 @@ def load_session(sdir: Path) -> Session | None:
     )
 
 
-def list_sessions(root: Path) -> list[Session]:
-    """Every session, newest last_change first; dirs with missing/unreadable meta skipped."""
-    base = sessions_dir(root)
+# A finished session as a listing read it, under its folder's (inode, mtime, ctime) then.
+Kept = dict[str, tuple[tuple[int, int, int], Session]]
+
+
+def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
+    """Every session, newest last_change first; dirs with missing/unreadable meta skipped.
+    `kept`: the caller's memory across listings (the pulse's), updated here: a session whose
+    `ended` mark was there when it was read, its folder unchanged since (one stat: a note,
+    a new run of the id, a status written all change it), is not read again."""
+    base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     out: list[Session] = []
+    fresh: Kept = {}
     for name in session_ids(str(root)):
+        key = store.settled(prefix + name) if kept is not None else None
+        hit = (kept or {}).get(name, (None, None))
+        same = key is not None and hit[0] == key
         try:
-            s = load_session(base / name)
+            s = hit[1] if same else load_session(base / name)
         except (CorruptState, OSError):
             continue
-        if s is not None:
-            out.append(s)
+        if s is None:
+            continue
+        out.append(s)
+        if key is not None and s.finished and (same or os.path.exists(prefix + name + "/" + ENDED)):
+            fresh[name] = (key, s)
+    if kept is not None:
+        kept.clear()
+        kept.update(fresh)
     out.sort(key=lambda s: s.last_change, reverse=True)
     return out
 
@@ -301,17 +320,20 @@ def _remove_dir(sdir: Path) -> bool:
 KEPT = frozenset({"pulse"})
 
 
-def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = KEPT) -> list[str]:
+def prune_aged(
+    root: Path, max_age_s: float, now: float, keep: frozenset[str] = KEPT, kept: Kept | None = None
+) -> list[str]:
     """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse) but those in
-    `keep`; their ids."""
-    base = sessions_dir(root)
+    `keep`; their ids. `kept`: list_sessions' memory, as it just stat'ed those folders."""
+    base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     removed: list[str] = []
     for name in sorted(session_ids(str(root))):
-        sdir = base / name
-        try:  # the age first: a worker kept within its time costs the beat one stat
-            age = now - os.stat(sdir).st_mtime
+        try:  # the age first: a worker kept within its time costs the beat one stat, or none
+            hit = kept.get(name) if kept is not None else None
+            age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)
         except OSError:
             continue  # age unknown: keep
+        sdir = base / name
         if name in keep or (max_age_s > 0 and age < max_age_s) or not _is_corpse(sdir):
             continue
         if _remove_dir(sdir):

@@ -11,7 +11,6 @@ Light (no typing, pathlib or dataclasses): `looop ls` reads the records on its f
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from looop.home import store, where
@@ -308,12 +307,7 @@ def stalled(data: str, wid: str) -> dict[str, Any] | None:
 def all_stalled(data: str) -> list[dict[str, Any]]:
     """Every stalled worker's record, by id: what waits on a human (home/needs), its session
     aged out or not. A read of each record: as many as the workers `ls --all` lists."""
-    try:
-        names = sorted(n for n in os.listdir(where.join(data, OUTCOMES)) if n.endswith(".json"))
-    except OSError:
-        return []
-    found = (stalled(data, n[: -len(".json")]) for n in names if not n.startswith("."))
-    return [rec for rec in found if rec is not None]
+    return [r for r in store.json_objects(where.join(data, OUTCOMES)).values() if r.get("stalled")]
 
 
 def refuse_if_stalled(data: str, wid: str, verb: str) -> None:

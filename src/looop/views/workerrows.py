@@ -7,7 +7,7 @@ Session objects."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from looop.home import store, where
 from looop.home.boxfolder import Folder, unanswered
@@ -20,8 +20,6 @@ from looop.views import needsinput, outcomes
 OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from looop.home.clock import Clock
     from looop.views.needsinput import Looker
 
@@ -95,22 +93,7 @@ def tree_records(data: str) -> dict[str, dict[str, Any]]:
     """Worker -> the record a `--repo` start writes (worktrees/<id>.json, a removed worktree's
     too; an unreadable one is left out): no git call, and one failed listdir in a data dir
     without repo workers."""
-    base = where.join(data, where.WORKTREES)
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        try:
-            raw = store.read_json_object(where.join(base, name))
-        except CorruptState:
-            continue
-        if raw is not None:
-            out[name[: -len(".json")]] = raw
-    return out
+    return store.json_objects(where.join(data, where.WORKTREES))
 
 
 def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, str]]:
@@ -152,6 +135,38 @@ def _branches(
     }
 
 
+# A finished worker's facts of its own files (its log's time, verify, sandbox, outcome) under
+# the run and the outcomes' and verifies' folders they were read at: worker_rows' memory.
+Ends = dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]
+
+
+def _owns(
+    data: str, sessions: list[dict[str, Any]], clock: Clock, ends: Ends | None
+) -> dict[str, tuple[Any, ...]]:
+    """Each worker's (last output, quiet, verify record, sandboxed, outcome) as its own files
+    say; a finished one's from `ends` while its run and the outcome and verify folders stay
+    as they were then (store.settled), `ends` updated."""
+    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
+    got, fresh, verify = {}, {}, where.join(data, where.VERIFY)
+    for s in sessions:
+        wid, alive = s["id"], s["alive"]
+        mark = (s["state"], s["started_at"], s.get("last_change"), *folders)
+        hit = None if ends is None or alive else ends.get(wid)
+        if hit is not None and hit[0] == mark:
+            got[wid] = hit[1]
+        else:
+            rec = None if alive else outcomes.read_record(data, wid)
+            last, quiet = last_output(s["dir"], alive, clock)
+            v, boxed = verify_result(verify, wid), sandboxed(data, wid)
+            got[wid] = (last, quiet, v, boxed, outcomes.outcome_of(rec, s["started_at"]))
+        if not alive and None not in folders:
+            fresh[wid] = (mark, got[wid])
+    if ends is not None:
+        ends.clear()
+        ends.update(fresh)
+    return got
+
+
 def worker_rows(
     data: str,
     sessions: list[dict[str, Any]],
@@ -160,20 +175,22 @@ def worker_rows(
     trees: dict[str, dict[str, Any]] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
     look: Looker | None = None,
+    ends: Ends | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
-    None: no screen is read, needs-input is the last beat's verdict). Times are absolute
-    stamps, never ages, so an unchanged fleet renders byte-identically."""
+    None: no screen is read, needs-input is the last beat's verdict; `ends`: the pulse's
+    memory of finished workers, _owns). Times are absolute stamps, never ages, so an
+    unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    verify, every = where.join(data, where.VERIFY), _branches(data, trees)
-    rows = []
-    for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
-        last, quiet = last_output(s["dir"], s["alive"], clock)
-        v = verify_result(verify, s["id"])
+    every, rows = _branches(data, trees), []
+    workers = sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"])
+    owns = _owns(data, workers, clock, ends)
+    for s in workers:
+        last, quiet, v, boxed, outcome = owns[s["id"]]
         rows.append(
             {
                 "id": s["id"],
@@ -190,16 +207,14 @@ def worker_rows(
                 "ask_since_unix": asking.get(s["id"]),
                 "pending_tells": tells.get(s["id"], 0),
                 "label": s["label"],
-                "sandboxed": sandboxed(data, s["id"]),
+                "sandboxed": boxed,
                 "contain": s.get("contain"),
                 "limit": s.get("limit"),
                 "branch": every[s["id"]][0]["branch"] if s["id"] in every else None,
                 "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
                 "needs_input": None,
                 # how it ended (views/outcomes.py), once the beat recorded it; None while live
-                "outcome": None
-                if s["alive"]
-                else outcomes.outcome_of(outcomes.read_record(data, s["id"]), s["started_at"]),
+                "outcome": outcome,
             }
         )
 

@@ -205,12 +205,14 @@ def fleet_view(
     stuck_secs: int,
     trees: dict[str, dict[str, Any]] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
+    ends: fleet.Ends | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id: what sys-sessions and `worker list` show
     (`trees`: fleet.tree_records, when the caller already read them; `custom`: the runners'
-    needs-input patterns, workers/needsinput).
+    needs-input patterns, workers/needsinput; `ends`: the pulse's memory of finished workers'
+    own files, views/workerrows).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     rows = [session_fields(s) for s in sessions]
     data = str(ctx.paths.data)
-    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker())
+    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker(), ends)

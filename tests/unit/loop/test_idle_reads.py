@@ -4,9 +4,12 @@ without parsing its meta.json (issue 56: an idle home burns no more than supervi
 
 from __future__ import annotations
 
+import builtins
 import fcntl
+import io
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,9 @@ from looop.home import sessionfiles, store
 from looop.home.sessionfiles import any_live, live_ids
 from looop.home.store import write_json
 from looop.loop import tick
+from looop.loop.world import WorldMemo
 from looop.sessions.state import list_sessions, prune_aged
+from looop.views import outcomes
 
 
 def _session(data: Path, sid: str, meta: Any, st: Any) -> Path:
@@ -153,3 +158,60 @@ def test_a_beat_reads_each_workers_status_once(
     listed = json.loads(out.world.items["snap:sys-sessions"])
     assert [r["id"] for r in listed] == ["d0", "d1", "d2", "w0", "w1", "w2"]
     assert reads == {sid: 1 for sid in ("d0", "d1", "d2", "w0", "w1", "w2")}
+
+
+def _count_opens(monkeypatch: pytest.MonkeyPatch, *marks: str) -> list[str]:
+    """Every file opened or folder listed whose path holds one of `marks`."""
+    got: list[str] = []
+
+    def counting(real: Any) -> Any:
+        def call(path: Any, *args: Any, **kw: Any) -> Any:
+            name = "" if isinstance(path, int) else os.fsdecode(path)  # an fd: no name
+            if any(m in name for m in marks):
+                got.append(name)
+            return real(path, *args, **kw)
+
+        return call
+
+    for mod, name in ((os, "open"), (io, "open"), (builtins, "open"), (os, "listdir")):
+        monkeypatch.setattr(mod, name, counting(getattr(mod, name)))
+    monkeypatch.setattr(os, "scandir", counting(os.scandir))
+    return got
+
+
+def test_a_pulse_beat_opens_no_file_of_a_worker_that_ended_beats_ago(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: every finished worker kept cost each beat a read of its meta, status,
+    note, log marks, outcome and verify records. Once its end is recorded and nothing of it
+    changes, the pulse's beat knows it by a stat and opens none of its files."""
+    data = ctx.paths.data
+    _fleet(data, held, 2)
+    done = [f"d{i}" for i in range(4)]
+    for sid in done:
+        st = {"state": "exited", "exit_code": 0, "last_change": "2026-01-01T00:01:00.000Z"}
+        (_session(data, sid, _meta(sid), st) / "ended").touch()
+    (data / "resume").mkdir()  # a home that started workers: the meter and the usage windows
+    monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
+    memo = WorldMemo()
+    assert tick.tick(ctx, memo=memo).status == "skip"  # their ends recorded
+    assert all(outcomes.read_record(str(data), sid) for sid in done)
+    past = time.time() - 60  # long enough ago that a change since would show in a stamp
+    for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
+        os.utime(path, (past, past))
+    assert tick.tick(ctx, memo=memo).status == "skip"  # read once more, as they stand now
+    opened = _count_opens(monkeypatch, *(f"/{sid}" for sid in done))
+    out = tick.tick(ctx, memo=memo)
+    assert out.status == "skip", out.error
+    assert opened == []
+    assert out.world is not None  # the sessions probe still shows each, and how it ended
+    listed = json.loads(out.world.items["snap:sys-sessions"])
+    assert [(r["id"], r.get("outcome")) for r in listed] == [
+        *((sid, "exited") for sid in done),
+        ("w0", None),
+        ("w1", None),
+    ]
+    (data / "sessions" / "d2" / "note").write_text("look here")  # a change: read again
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert {os.path.basename(os.path.dirname(p)) for p in opened} >= {"d2"}
+    assert not [p for p in opened if "/d0" in p or "/d1" in p or "/d3" in p]

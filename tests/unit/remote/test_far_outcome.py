@@ -53,7 +53,7 @@ def _ls(ctx: Ctx) -> dict[str, Any]:
 def _beat(ctx: Ctx) -> None:
     """The beat's two reads of the fleet: its rows (the sensor), then the outcomes recorded."""
     _ls(ctx)
-    fleetwork.ended(ctx, ctx.knobs(), None)
+    fleetwork.ended(ctx, ctx.knobs(), None, [])
 
 
 def _ends(ctx: Ctx) -> list[dict[str, Any]]:
@@ -116,7 +116,7 @@ def test_a_worker_gone_from_its_host_and_a_kill_from_home(
     data = ctx.paths.data
     reg.write_record(data, "w1", "h1", started_at="2026-01-02T00:00:00Z", over=False)
     reg.mark_over(data, "w1", None, "killed")  # what SshBackend.kill and HostedKube.kill do
-    fleetwork.ended(ctx, ctx.knobs(), None)
+    fleetwork.ended(ctx, ctx.knobs(), None, [])
     rec = outcomes.read_record(str(data), "w1")
     assert rec is not None and rec["outcome"] == "killed" and rec["gen"].startswith("2026-01-02")
 
@@ -145,7 +145,7 @@ def test_a_pod_workers_end_from_its_jobs_status(ctx: Ctx, monkeypatch: pytest.Mo
     monkeypatch.setattr(engine, "keep_limit", _oom_for("p2"))
     rows = {r["id"]: r for r in remote_rows(str(data), ctx.clock, 900, dict(ctx.env))}
     assert rows["p1"]["outcome"] is None  # seen over; the beat has not recorded it yet
-    fleetwork.ended(ctx, ctx.knobs(), None)
+    fleetwork.ended(ctx, ctx.knobs(), None, [])
     rows = {r["id"]: r for r in remote_rows(str(data), ctx.clock, 900, dict(ctx.env))}
     assert (rows["p1"]["outcome"], rows["p2"]["outcome"]) == ("failed", "limited"), rows
 
@@ -167,7 +167,7 @@ def test_a_kill_asked_for_a_far_worker_is_a_choice_not_a_failure(
     whose kill it was, and no step toward a stall — as for a worker here."""
     _host_says(ctx, monkeypatch, {"id": "w1", "alive": True, "state": "running"})
     execute(ctx, ctx.knobs(), decision_from_obj({"action": "kill_worker", "id": "w1"}), actor=actor)
-    fleetwork.ended(ctx, ctx.knobs(), None)
+    fleetwork.ended(ctx, ctx.knobs(), None, [])
     rec = outcomes.read_record(str(ctx.paths.data), "w1")
     assert rec is not None and rec["outcome"] == "killed", rec
     assert f"by the {by}'s kill" in rec["why"] and rec["streak"] == 0, rec
