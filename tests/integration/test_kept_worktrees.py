@@ -13,8 +13,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions.state import prune_aged
 from looop.workers.kepttrees import DAY, expire_kept, kept_trees
-from looop.workers.launch import end_generation
 from looop.workers.treerecord import load
+from looop.workers.worktree import end_generation
 from tests.clocks import FixedClock
 from tests.helpers import clean_env
 from tests.integration.test_worktrees import LOOOP, git, repo, run_worker, wctx

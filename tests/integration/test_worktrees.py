@@ -22,8 +22,9 @@ from looop.home.paths import Paths
 from looop.sense.probes import probe_sessions
 from looop.sessions.client import wait
 from looop.sessions.state import list_sessions, prune_aged
-from looop.workers.launch import end_generation, start_worker
+from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
+from looop.workers.worktree import end_generation
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, wire
 

@@ -57,7 +57,7 @@ def host_side(box: Box, wid: str) -> str:
     from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged
-    from looop.workers.launch import end_generation
+    from looop.workers.worktree import end_generation
 
     diff = box.looop("worker", "diff", wid)
     assert diff.returncode == 0, diff.stderr

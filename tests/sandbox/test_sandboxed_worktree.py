@@ -145,7 +145,7 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged
-    from looop.workers.launch import end_generation
+    from looop.workers.worktree import end_generation
 
     box = Box(tmp_path, srt, "on")
     main = tmp_path / "main"

@@ -70,7 +70,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.home.hashing", "hashlib"),  # OpenSSL: the beat hashes, contract verbs only name
-    ("looop.loop.tick", "looop.workers.reviewsend"),  # resume, the sandbox: a home that reviews
+    ("looop.workers.reviewsend", "looop.workers.resume"),  # a round to a worker that ended
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
     ("looop.home.extras", "by name: ?"),  # an extra's module (k8s, mcp, notify); missing: a line

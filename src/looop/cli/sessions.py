@@ -25,8 +25,8 @@ from looop.views.beatlog import relative
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
 from looop.workers.kepttrees import kept_trees
-from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
+from looop.workers.worktree import end_generation
 
 if TYPE_CHECKING:
     from looop.remote.kube.backend import HostedKube

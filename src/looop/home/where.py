@@ -45,6 +45,15 @@ def join(base: str, name: str) -> str:
     return base + name if base.endswith("/") else base + "/" + name
 
 
+def expand(path: str, home: str | None) -> str | None:
+    """`~` and `~/…` under `home` (None: no home to put them under); any other path as it is."""
+    if path == "~" or path.startswith("~/"):
+        if not home:
+            return None
+        return os.path.join(home, path[2:]) if path != "~" else home
+    return path
+
+
 def _absolute(path: str, cwd: str) -> str:
     path = norm(os.path.expanduser(path))
     return path if path.startswith("/") else join(norm(cwd), path)

@@ -17,8 +17,8 @@ from looop.loop.workmeter import meter_beat
 from looop.sessions.state import Session, list_sessions
 from looop.workers.ids import PULSE
 from looop.workers.kepttrees import expire_kept as expire_kept
-from looop.workers.launch import end_generation as end_generation
 from looop.workers.verify import RunFar, run_pending_verifies
+from looop.workers.worktree import end_generation as end_generation
 
 
 def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> None:

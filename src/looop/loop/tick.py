@@ -35,6 +35,7 @@ from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 from looop.workers import needsinput
+from looop.workers.reviewrounds import deliver_waiting
 
 Gate = Callable[[Beat], TickOutcome | None]
 
@@ -197,9 +198,6 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     if not b.dry_run:  # once per worker entering needs-input
         needsinput.tell(ctx, b.cfg, b.snapshot.get("sys-sessions"))
         if (ctx.paths.data / "reviews").is_dir():  # rounds may wait for an idle worker
-            # lazy: review delivery loads resume and the sandbox; a quiet beat loads no move
-            from looop.workers.reviewsend import deliver_waiting
-
             deliver_waiting(ctx, b.k)
     return None
 

@@ -34,7 +34,6 @@ from looop.workers.launch import (
     WORKER_SIZE,
     WorkerError,
     contract_text,
-    end_generation,
     mcp_tools_on,
     plain_words,
 )
@@ -170,7 +169,7 @@ def _start_on_host(
 ) -> tuple[Session, str | None]:
     """A worker on an SSH host's satellite, in the checkout it makes there when it has a
     repo; its verify kept at home (workers/verify.py runs it there once it is over). The
-    last worker of this id ends here first, as a local start ends it (launch.end_generation);
+    last worker of this id ends here first, as a local start ends it (worktree.end_generation);
     the session and its branch there."""
 
     wid = req.worker
@@ -193,7 +192,7 @@ def _end_last_here(ctx: Ctx, wid: str) -> None:
 
     clean = wt.leftover(ctx, wid) if wt.left_behind(ctx, wid) else None
     reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
-    end_generation(ctx, wid, clean)
+    wt.end_generation(ctx, wid, clean)
 
 
 def _keep_brief(ctx: Ctx, wid: str, contract: str, task: str, policy: SandboxPolicy) -> str:
@@ -226,10 +225,7 @@ def _keep_checkout_note(
             f"worker {wid}: the looop on host {host} is older and makes no {what} — "
             f"run `looop host install {host}`"
         )
-    if len(got) > 1:
-        note = workspace.with_note(contract, got, os.path.dirname(got[0].path.rstrip("/")))
-    else:
-        note = wt.with_note(contract, got[0])
+    note = workspace.with_note(contract, got, os.path.dirname(got[0].path.rstrip("/")))
     store.atomic_write(ctx.paths.prompts / f"{wid}.md", note + task)
 
 

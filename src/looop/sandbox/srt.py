@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
+from looop.home.where import expand
 from looop.runners import RUNNERS, profile
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import boxhost
@@ -62,14 +63,6 @@ def data_walls(data: str, allow: list[str]) -> tuple[list[str], list[str]]:
 
 class SandboxError(LooopError):
     pass
-
-
-def expand(path: str, home: str | None) -> str | None:
-    if path == "~" or path.startswith("~/"):
-        if not home:
-            return None
-        return os.path.join(home, path[2:]) if path != "~" else home
-    return path
 
 
 def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:

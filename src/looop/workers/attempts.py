@@ -24,9 +24,9 @@ from looop.views.fleet import fleet_rows_at
 from looop.views.workerrows import at_work
 from looop.workers import workspace
 from looop.workers.errors import NoSuchWorker
-from looop.workers.launch import end_generation
 from looop.workers.review import Review, verify_of
 from looop.workers.treerecord import WorktreeError, load_all
+from looop.workers.worktree import end_generation
 
 if TYPE_CHECKING:
     from looop.views.fleet import FarRows

@@ -18,7 +18,6 @@ from looop.home.config import Config, Knobs, Runner, removed_placeholder
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
-from looop.home.where import SANDBOX_SETTINGS
 from looop.runners import profile, program
 from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import boxtty
@@ -36,7 +35,7 @@ from looop.workers.startrecord import hold_if_limited, note_start, plan_start
 from looop.workers.treerecord import Tree, save
 from looop.workers.treesetup import Setup, copy_included, log_dir, run_setup, setup_for
 from looop.workers.treework import left_untracked
-from looop.workers.worktree import Plan, release
+from looop.workers.worktree import Plan, end_generation
 
 
 def contract_text(worker_id: str, runner: str) -> str:
@@ -351,9 +350,7 @@ def _write_brief(q: _Request, h: _Here, trees: list[Tree]) -> Path:
     """prompts/<id>.md: the contract (with its worktrees' and a sandbox's notes), then the
     brief."""
     contract = contract_text(q.wid, q.r.name)
-    if len(trees) == 1:
-        contract = wt.with_note(contract, trees[0])
-    elif trees:
+    if trees:
         contract = workspace.with_note(contract, trees, workspace.workspace(q.ctx, q.wid))
     if h.policy.on:
         contract = boxed.with_note(contract, q.wid)
@@ -470,19 +467,3 @@ def _vouch_verify(ctx: Ctx, wid: str, verify: str | None, decided: bool) -> None
     if verify is not None and verify.strip() and not decided:
         cmd = store.encode(verify.strip())
         provenance.write(ctx.paths, provenance.VERIFY, wid, cmd, provenance.HUMAN)
-
-
-def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
-    """A reused id must not inherit the last worker's verify result or undelivered steering.
-    `clean`: its worktree as worktree.leftover just found it (clean)."""
-    provenance.forget(ctx.paths, provenance.VERIFY, wid)  # first: its command goes next
-    for name in (f"{wid}.cmd", f"{wid}.json"):
-        store.remove(ctx.paths.verify / name)
-    store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
-    store.remove(ctx.paths.data / "resume" / f"{wid}.json")  # its conversation: workers/resume
-    if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
-        release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said
-    tells = ctx.paths.tells
-    if tells.is_dir():
-        for t in tells.glob(f"{wid}-*.json"):
-            store.remove(t)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, get_args, get_type_hints
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
-from looop.sandbox.worker import room
+from looop.home.where import REPORTS
 from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds, treework
@@ -136,7 +136,7 @@ def verify_of(ctx: Ctx, wid: str) -> Verify:
 def summary_of(ctx: Ctx, wid: str) -> tuple[str, str]:
     """The worker's own report (reports/<id>.md, or its box's room), bounded, never through a
     symlink the worker left; ("", "") when it wrote none."""
-    for folder in (os.path.join(room(ctx, wid), "reports"), str(ctx.paths.reports)):
+    for folder in (str(ctx.paths.rooms / wid / REPORTS), str(ctx.paths.reports)):
         path = os.path.join(folder, f"{wid}.md")
         try:
             raw = store.read_regular(path, MAX_SUMMARY, follow=False)

@@ -13,26 +13,22 @@ from dataclasses import dataclass, replace
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.home.sessionfiles import SessionError, list_light, live
+from looop.home.sessionfiles import live
 from looop.home.terminal import for_terminal
 from looop.human.leases import remote_alive
-from looop.human.tellbox import new_tell, take_tell
+from looop.human.tellbox import new_tell
 from looop.runners.presets import PLACEHOLDER
-from looop.sessions.client import send as type_into
-from looop.views.workerrows import pending_tells, worker_rows
-from looop.workers import reviewgit
-from looop.workers.resume import read_record, resume_worker
+from looop.workers import reviewgit, reviewrounds
 from looop.workers.review import Review, worker_tree, worker_trees
 from looop.workers.reviewgit import FileChange
 from looop.workers.reviewrounds import (
     Comment,
     Round,
     load_rounds,
-    rounds_file,
     save_rounds,
     shown,
-    told_id,
 )
+from looop.workers.startrecord import read_record
 from looop.workers.treerecord import Tree
 
 CONTEXT_LINES = 3  # each side of a comment's line
@@ -168,6 +164,10 @@ def send(
     elif resume_far is not None:  # says why when it cannot be resumed
         how = "resumed" if resume_far(text) else f"resumed, {told()}"
     else:
+        # a review, a comment or a round told to a live worker loads none of the start's code
+        # lazy: a worker that ended starts again through launch and the sandbox
+        from looop.workers.resume import resume_worker
+
         rec = read_record(ctx, wid)
         resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
         how = "resumed"
@@ -179,52 +179,8 @@ def send(
     ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)
     if live(data, wid):
         with contextlib.suppress(LooopError):  # not taken: it waits for the beat (shown so)
-            deliver(ctx, knobs, wid)
+            reviewrounds.deliver(ctx, knobs, wid)
     return shown(ctx, sent)
-
-
-def _idle(ctx: Ctx, knobs: Knobs, wid: str) -> bool:
-    """Idle at its input box, or quiet at a prompt: needs-input's verdict (the last beat's
-    look at its screen, or what its supervisor saw it ask)."""
-    data = str(ctx.paths.data)
-    stuck = knobs.num("worker_stuck_secs")
-    rows = worker_rows(data, list_light(data, True, [wid]), ctx.clock, stuck)
-    said = rows[0]["needs_input"] if rows else None
-    return isinstance(said, str) and said.startswith(("idle", "prompt"))
-
-
-def deliver(ctx: Ctx, knobs: Knobs, wid: str) -> None:
-    """Type the oldest round still waiting in its tell into the live worker once it is idle
-    (the next at its next idle: one message a turn). The tell is claimed (moved to consumed/)
-    before it is typed: a racing beat or a crash never types it twice; a crash in between
-    leaves it read, not typed. A line the session did not take puts it back. Its lines are
-    joined into one: no preset takes a multi-line paste."""
-    waiting = [t for r in load_rounds(ctx, wid) if (t := told_id(r))]
-    tells = ctx.paths.tells
-    if not any((tells / f"{t}.json").exists() for t in waiting) or not _idle(ctx, knobs, wid):
-        return
-    for tid in waiting:
-        if (msg := take_tell(tells, wid, tid)) is None:
-            continue
-        line = " ".join("".join(c for c in msg if c.isprintable() or c.isspace()).split())
-        try:
-            type_into(str(ctx.paths.data), wid, line + "\r", newline=False)
-        except SessionError:
-            take_tell(tells, wid, tid, back=True)
-            raise
-        ctx.events.record("review_typed", id=wid, tell=tid)
-        return
-
-
-def deliver_waiting(ctx: Ctx, knobs: Knobs) -> None:
-    """The beat's, after its look at every screen: rounds waiting for an idle worker."""
-    data = str(ctx.paths.data)
-    for wid in pending_tells(str(ctx.paths.tells)):
-        if rounds_file(ctx, wid).exists() and live(data, wid):
-            try:
-                deliver(ctx, knobs, wid)
-            except LooopError as e:
-                ctx.events.emit("warn", "review.untyped", f"review for {wid} not typed: {e}")
 
 
 # -- review comments written in an editor (`looop review ID --edit`): the change as a file to

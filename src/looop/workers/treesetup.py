@@ -27,7 +27,7 @@ from typing import Any
 
 from looop.home import logfiles
 from looop.home.sessionfiles import read_meta
-from looop.sandbox.srt import expand
+from looop.home.where import expand
 from looop.workers.errors import WorkerError
 from looop.workers.treerecord import Tree, WorktreeError, git_in, why_failed
 

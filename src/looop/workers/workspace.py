@@ -13,7 +13,6 @@ from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.workers import worktree as wt
-from looop.workers.boxed import place_note
 from looop.workers.treerecord import Tree, WorktreeError, record_file
 
 
@@ -80,8 +79,11 @@ def undo_all(ctx: Ctx, trees: list[Tree]) -> None:
 
 
 def with_note(contract: str, trees: list[Tree], where: str) -> str:
-    """The contract with the checkouts the worker's code work goes to, as its last rule."""
+    """The contract with the checkouts the worker's code work goes to, as its last rule
+    (`where`: the workspace holding a worker's several)."""
     first = trees[0]
+    if len(trees) == 1:
+        return _one_note(contract, first)
     rows = "\n".join(
         f"  - `{t.part}/`: a git worktree of {t.repo}, on branch `{t.branch}`" for t in trees
     )
@@ -97,3 +99,65 @@ def with_note(contract: str, trees: list[Tree], where: str) -> str:
         f"a human to land `{first.branch}`; review comments come back to you through `told`."
     )
     return place_note(contract, note)
+
+
+def _one_note(contract: str, tree: Tree) -> str:
+    """The contract with where the worker's code work goes, as its last rule."""
+    if tree.clone:
+        note = (
+            f"**Your clone**: you start in your own clone of {tree.origin} ({tree.path}), on "
+            f"branch `{tree.branch}`. Do the code work there and commit on that branch; make "
+            "no other checkout, and never push, merge or rebase without a yes through `ask`. "
+            'The data dir is "$LOOOP_DATA_DIR": deliverables go to "$LOOOP_REPORTS_DIR" (its '
+            "reports/, not one here)."
+        )
+    else:
+        note = (
+            f"**Your worktree**: you start in your own git worktree of {tree.repo} "
+            f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
+            "that branch; make no other worktree, and never push, merge or rebase other "
+            'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
+            'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here). When the '
+            f'change is ready, say what it does in "$LOOOP_REPORTS_DIR/{tree.wid}.md" (the '
+            f"reviewer reads it beside your diff) and ask a human to land `{tree.branch}`; "
+            "review comments come back to you through `told`."
+        )
+    return place_note(contract, note)
+
+
+# -- the worker contract's one edit: a rule added last (before its closing `---` part)
+
+
+def last_rule(contract: str, rule: str) -> str:
+    """The contract with `rule` as its last "- " rule: before the closing `\\n---\\n` part, or
+    at the end when it has none."""
+    head, sep, tail = contract.rpartition("\n---\n")
+    if not sep:
+        head, sep, tail = contract.rstrip("\n"), "\n", ""
+    return f"{head.rstrip()}\n- {rule}\n{sep}{tail}"
+
+
+def replace_rule(contract: str, head: str, rule: str | None) -> str:
+    """The contract with its rule that begins `- {head}` (up to the next rule, a blank line
+    or the closing part) replaced by `- {rule}`, or dropped when `rule` is None; unchanged
+    when it has no such rule."""
+    start = contract.find(f"\n- {head}")
+    if start < 0:
+        return contract
+    start += 1
+    ends = [contract.find(m, start + 2) for m in ("\n- ", "\n\n", "\n---")]
+    end = min((e for e in ends if e >= 0), default=len(contract))
+    new = "" if rule is None else f"- {rule}"
+    if rule is None and end < len(contract) and contract.startswith("\n- ", end):
+        end += 1  # the next rule takes the dropped one's place
+    return contract[:start] + new + contract[end:]
+
+
+def place_note(contract: str, note: str) -> str:
+    """The contract with the note on where its code work goes as its last rule, in place of
+    the rule it replaces: it makes no worktree of its own."""
+    start = contract.find("- **Code work**")
+    if start >= 0:
+        end = contract.find("\n- ", start)
+        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
+    return last_rule(contract, note)

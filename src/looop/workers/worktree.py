@@ -23,11 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from shlex import quote
 
+from looop.core import provenance
 from looop.core.context import Ctx
 from looop.home import store
-from looop.home.where import WORKTREES
-from looop.sandbox.srt import expand
-from looop.workers.boxed import place_note
+from looop.home.where import SANDBOX_SETTINGS, WORKTREES, expand
 from looop.workers.treerecord import (
     GIT_TIMEOUT_S,
     Tree,
@@ -446,25 +445,17 @@ def _kept(ctx: Ctx, tree: Tree, why: str) -> None:
     ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
 
 
-def with_note(contract: str, tree: Tree) -> str:
-    """The contract with where the worker's code work goes, as its last rule."""
-    if tree.clone:
-        note = (
-            f"**Your clone**: you start in your own clone of {tree.origin} ({tree.path}), on "
-            f"branch `{tree.branch}`. Do the code work there and commit on that branch; make "
-            "no other checkout, and never push, merge or rebase without a yes through `ask`. "
-            'The data dir is "$LOOOP_DATA_DIR": deliverables go to "$LOOOP_REPORTS_DIR" (its '
-            "reports/, not one here)."
-        )
-    else:
-        note = (
-            f"**Your worktree**: you start in your own git worktree of {tree.repo} "
-            f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
-            "that branch; make no other worktree, and never push, merge or rebase other "
-            'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
-            'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here). When the '
-            f'change is ready, say what it does in "$LOOOP_REPORTS_DIR/{tree.wid}.md" (the '
-            f"reviewer reads it beside your diff) and ask a human to land `{tree.branch}`; "
-            "review comments come back to you through `told`."
-        )
-    return place_note(contract, note)
+def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
+    """A reused id must not inherit the last worker's verify result or undelivered steering.
+    `clean`: its worktree as worktree.leftover just found it (clean)."""
+    provenance.forget(ctx.paths, provenance.VERIFY, wid)  # first: its command goes next
+    for name in (f"{wid}.cmd", f"{wid}.json"):
+        store.remove(ctx.paths.verify / name)
+    store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
+    store.remove(ctx.paths.data / "resume" / f"{wid}.json")  # its conversation: workers/resume
+    if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
+        release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said
+    tells = ctx.paths.tells
+    if tells.is_dir():
+        for t in tells.glob(f"{wid}-*.json"):
+            store.remove(t)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.workers.boxed import last_rule, replace_rule
+from looop.workers.workspace import last_rule, replace_rule
 
 BRIEF = "# head\n\n- **A**: one\n  more of A.\n- **B**: two.\n- **C**: three.\n\n---\n\ntask\n"
 

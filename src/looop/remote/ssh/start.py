@@ -215,10 +215,8 @@ def _start(
     at home writes it (`looop restart ID`, run here by the home, resumes its conversation)."""
     folder = workspace.workspace(ctx, sid)  # a worker of several repos starts there
     prompt, contract = str(req["prompt"]), _opt(req, "contract")
-    if contract is not None and len(trees) > 1:  # apart: a checkout's note is its last rule
-        prompt = workspace.with_note(contract, trees, folder) + prompt
-    elif contract is not None:
-        prompt = (wt.with_note(contract, trees[0]) if trees else contract) + prompt
+    if contract is not None:  # apart: a checkout's note is its last rule
+        prompt = (workspace.with_note(contract, trees, folder) if trees else contract) + prompt
     prompt_path = root / "prompts" / f"{sid}.md"
     store.atomic_write(prompt_path, prompt)
     tree = trees[0] if len(trees) == 1 else None
