@@ -73,7 +73,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.workers.reviewsend", "looop.workers.resume"),  # a round to a worker that ended
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
-    ("looop.home.extras", "by name: ?"),  # an extra's module (k8s, mcp, notify); missing: a line
+    ("looop.home.config", "by name: ?"),  # an extra's module (k8s, mcp, notify); missing: a line
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
     ("looop.remote.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # termios: an attach only

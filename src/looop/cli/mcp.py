@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from looop.cli.app import make_ctx
-from looop.home.extras import need_extra
+from looop.home.config import need_extra
 from looop.web.mcpworker import serve_worker_stdio
 from looop.workers.mcpwire import settings
 

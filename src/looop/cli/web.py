@@ -54,7 +54,8 @@ def web_cmd(
         )
         click.echo(link(ctx))
         return
-    # lazy: starlette and uvicorn load only for this verb (`looop --help` loads this module)
+    # `--url`, a server already up and `looop help web` answer without the web room
+    # lazy: starlette and uvicorn (~360 modules), for the server this verb starts
     from looop.web import server
 
     try:

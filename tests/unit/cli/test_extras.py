@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
+from looop.home.config import EXTRAS, need_extra
 from looop.home.errors import LooopError
-from looop.home.extras import EXTRAS, need_extra
 from looop.human.notify import drain, notify
 from tests.helpers import clean_env, run_cli, wire
 
