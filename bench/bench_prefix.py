@@ -314,7 +314,9 @@ def _traces_row(uncached: list[float]) -> dict[str, object]:
         f"{over} of them reach {UNCACHED_TARGET:.0%}; the worst: seed {seed}, decide {at} "
         f"({worst * 100:.1f} %); before GOALS and SENSOR READINGS were shown as drawn, the "
         "worst of each of these 21 traces was 65.3-75.3 % (a goal edit or a pack sensor's "
-        "first detail change), 9 decides of 40 in each at 20 % or more",
+        "first detail change), 9 decides of 40 in each at 20 % or more; then 20.6-22.7 % (the "
+        "redraw at decide 23, SINCE THEN's goal news after it) until a redraw drew the goals' "
+        "news into READINGS THAT MOVE",
     }
 
 
@@ -385,9 +387,10 @@ def run() -> list[dict[str, object]]:
             f"{uncached[0] * 100:.1f} % uncached at the second prompt, 54.3 % before); every "
             "tenth redraws READINGS THAT MOVE's last items and RECENT JOURNAL (what follows "
             "them, with the news of earlier items drawn again after them once it passes "
-            "LEFT_CAP, and SINCE THEN's goal news, is 17-23 % of the prompt: the one decide "
-            "of 40 at 20 % or more); a goal edit costs 5-14 %, a worker start 9-11 %, a pack "
-            "sensor's first detail change 4-9 %",
+            "LEFT_CAP and the goals' news told since the last redraw drawn into it, is 14-20 % "
+            "of the prompt; 17-23 % before, when SINCE THEN told every goal edit since GOALS "
+            "was drawn again after each redraw); a goal edit costs 5-14 %, a worker start "
+            "9-11 %, a pack sensor's first detail change 4-9 %",
         },
         _traces_row(uncached),
     ]

@@ -144,7 +144,7 @@ def run() -> list[dict[str, object]]:
             rows = _rounds(looop, env, data, window)
         finally:
             subprocess.run([looop, "down", "--grace", "10"], env=env, capture_output=True)
-    return rows + kept_alive_rows(looop)
+    return rows + kept_alive_rows(looop) + paint_rows(looop)
 
 
 def _home(d: str) -> dict[str, str]:
@@ -536,8 +536,183 @@ def _floor(body_file: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+# --- the dashboard's paint at 300 workers against a bare page -----------------------------
+
+PAINT_FLEET = 300  # issue 68: the dashboard at 300 workers
+PAINT_ROUNDS = 9  # navigations of each page, alternating
+PAINT_RATIO = 2.0
+# set before any of the page's own scripts run: resolves with the time from navigation start
+# (performance.now()) to the frame after the fleet table first holds every row
+PAINT_PROBE = """(() => { const want = %d;
+  window.__paint = new Promise((done) => {
+    const obs = new MutationObserver(() => {
+      const t = document.getElementById("fleet");
+      if (!t || !t.tBodies[0] || t.tBodies[0].rows.length < want) return;
+      obs.disconnect();
+      requestAnimationFrame(() => setTimeout(() => done(performance.now()), 0));
+    });
+    obs.observe(document, { childList: true, subtree: true });
+  }); })();"""
+PAINTED = "window.__paint.then(arguments[arguments.length - 1])"
+
+
+def paint_rows(looop: str) -> list[dict[str, object]]:
+    """`looop web` on a home of PAINT_FLEET live workers (fake folders copied from a real
+    `cat` worker's, their locks held here: bench_scaling's, no supervisors running), in
+    headless Chromium (Debian's, driven as tests/web does), against its floor: a bare
+    Starlette app on uvicorn serving the page the dashboard drew, as static HTML (its scripts
+    taken out), beside the same static files. Each navigation is timed in the page from its
+    start to the frame after the fleet's last row exists; the browser's cache is off, so
+    each is a first visit; the two pages alternate, round by round."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_busy as busy
+    import bench_scaling as scaling
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        live, _done = scaling._templates(root / "tmpl")
+        env = busy._home(root / "home")
+        env = {k: v for k, v in env.items() if not k.startswith("LOOOP_")}
+        env["LOOOP_DATA_DIR"] = str(root / "home" / "data")
+        data = Path(env["LOOOP_DATA_DIR"])
+        (data / "sessions").mkdir(exist_ok=True)
+        fds: list[int] = []
+        try:
+            for i in range(PAINT_FLEET):
+                scaling._fake(data, f"w{i:03d}", live, fds)
+            return _paint(looop, env, root, data / "sessions" / "w000" / "meta.json")
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def _browser() -> Any:
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(shutil.which("chromium"))
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(arg)
+    opts.add_argument("--window-size=1280,900")
+    driver = webdriver.Chrome(service=Service(str(shutil.which("chromedriver"))), options=opts)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    return driver
+
+
+def _painted(driver: Any, url: str) -> float:
+    """ms from the navigation's start to the frame after every row of the fleet is there."""
+    driver.get("about:blank")
+    driver.get(url)
+    return float(driver.execute_async_script(PAINTED))
+
+
+def _paint(looop: str, env: dict[str, str], root: Path, touch: Path) -> list[dict[str, object]]:
+    web, url = _start_web(looop, env)
+    driver = None
+    floor = None
+    try:
+        driver = _browser()
+        want = PAINT_FLEET + 1  # the pulse's row above the workers'
+        driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": PAINT_PROBE % want}
+        )
+        first = _painted(driver, url)  # logs in (the token, then the cookie): the cold read
+        page = driver.execute_script(
+            "const d = document.documentElement.cloneNode(true);"
+            "for (const s of d.querySelectorAll('script')) s.remove();"
+            "return '<!doctype html>\\n' + d.outerHTML;"
+        )
+        html = root / "floor.html"
+        html.write_text(page)
+        floor = subprocess.Popen(
+            [sys.executable, __file__, "--paint-floor", str(html)],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert floor.stdout is not None
+        floor_url = floor.stdout.readline().strip()
+        home = url.split("?", 1)[0]
+        got: dict[str, list[float]] = {"ours": [], "floor": []}
+        for n in range(PAINT_ROUNDS):
+            pair = (("floor", floor_url), ("ours", home))
+            for who, u in pair if n % 2 else pair[::-1]:
+                os.utime(touch)  # a worker's file moved since the last look: rows read anew
+                got[who].append(_painted(driver, u))
+    finally:
+        if driver is not None:
+            driver.quit()
+        if floor is not None:
+            _stop(floor)
+        _stop(web)
+    ours, base = got["ours"], got["floor"]
+    ratio = statistics.median(ours) / statistics.median(base)
+    return [
+        {
+            "name": f"the dashboard's paint at {PAINT_FLEET} workers (headless Chromium, "
+            "navigation start to the frame after the fleet's last row)",
+            "value": round(statistics.median(ours), 1),
+            "min": round(min(ours), 1),
+            "max": round(max(ours), 1),
+            "unit": "ms",
+            "baseline": round(statistics.median(base), 1),
+            "ratio": round(ratio, 2),
+            "target": f"<= {PAINT_RATIO:g}x a bare Starlette page of the same rows",
+            "ok": ratio <= PAINT_RATIO,
+            "note": f"paint: {PAINT_FLEET} live workers (fake folders copied from a real `cat` "
+            "worker's, their locks held by the bench); baseline = a bare Starlette app on "
+            "uvicorn serving the page the dashboard drew as static HTML (scripts taken out, "
+            f"{len(page)} bytes) with the same static files; {PAINT_ROUNDS} rounds alternating, "
+            "browser cache off, one Chromium; floor min/median/max "
+            f"{min(base):.0f}/{statistics.median(base):.0f}/{max(base):.0f} ms; the login "
+            f"navigation (the fleet's first read) {first:.0f} ms",
+        }
+    ]
+
+
+def _paint_floor(html_file: str) -> None:
+    """The floor of the dashboard's paint: one static page, and the package's static files."""
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from looop.web.app import STATIC
+
+    body = Path(html_file).read_bytes()
+
+    async def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(body)
+
+    app = Starlette(routes=[Route("/", page), Mount("/static", StaticFiles(directory=STATIC))])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", server_header=False, ws="none"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--kept-only"]:  # the kept-alive rows alone, for a quick look
+    if sys.argv[1:2] == ["--paint-only"]:  # the paint row alone, for a quick look
+        for row in paint_rows(str(Path(sys.executable).parent / "looop")):
+            print(row)
+    elif sys.argv[1:2] == ["--paint-floor"]:
+        _paint_floor(sys.argv[2])
+    elif sys.argv[1:2] == ["--kept-only"]:  # the kept-alive rows alone, for a quick look
         for row in kept_alive_rows(str(Path(sys.executable).parent / "looop")):
             print(row)
     elif sys.argv[1:2] == ["--load"]:

@@ -100,3 +100,38 @@ def test_the_fleet_fits_its_card_and_no_cell_covers_another(
                 apart = right <= o_left + 0.5 or o_right <= left + 0.5
                 apart = apart or bottom <= o_top + 0.5 or o_bottom <= top + 0.5
                 assert apart, (width, n, row)
+
+
+# set before the page's own scripts: when each view is asked for, and when the live stream
+# opened (this listener is the stream's first)
+READS = """
+window.__reads = []; window.__opened = null;
+const fetch0 = window.fetch.bind(window);
+window.fetch = (u, o) => {
+  window.__reads.push([String(u), performance.now()]); return fetch0(u, o); };
+const ES = window.EventSource;
+window.EventSource = function (u, o) {
+  const es = new ES(u, o);
+  if (String(u) === '/api/v1/events') es.addEventListener('open', () => {
+    if (window.__opened === null) window.__opened = performance.now(); });
+  return es;
+};
+window.EventSource.CLOSED = ES.CLOSED;"""
+
+
+def test_the_views_are_read_once_the_live_stream_is_open(
+    fleet: dict[str, Any], driver: Any
+) -> None:
+    """The page reads its views when the live stream has opened, not before as well: a change
+    after the stream opened is pushed, so none falls between the two, and a page load asks
+    the server for each view once, not twice (at 300 workers the second round's reads held
+    the first one's fleet up)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": READS})
+    driver.get(fleet["url"])
+    drawn = "return document.querySelectorAll('#fleet tbody tr').length"
+    wait_until(lambda: driver.execute_script(drawn) == 1 + len(IDS), 30, "the fleet drawn")
+    opened = driver.execute_script("return window.__opened")
+    reads = driver.execute_script("return window.__reads")
+    states = [at for url, at in reads if url == "/api/v1/state"]
+    assert opened is not None and states, (opened, reads)
+    assert min(states) >= opened, (opened, reads)  # no round of reads before the stream

@@ -114,3 +114,18 @@ def test_todays_spend_shows_on_the_next_read(
     append_cost(ctx.paths.data / "cost.jsonl", clock.now(), "session", worker, "claude", 0.5)
     got = _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"]
     assert got == pytest.approx(0.75)
+
+
+def test_the_needs_queue_and_the_fleet_come_from_one_read_of_the_fleet(
+    watched: str, authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    """The page asks /needs and /sessions at once: at 300 workers each walking every
+    worker's files was most of the wait for its fleet. Both are made from the kept rows, so a
+    change is read once, and the queue says what the fleet's rows say."""
+    _settled(authed, worker)
+    store.atomic_write(ctx.paths.sessions / worker / "note", "look here")
+    builds = _builds(authed)
+    assert authed.get("/api/v1/needs").json() == []
+    assert _builds(authed) == builds + 1  # the queue read the fleet through the kept read
+    assert _row(authed.get("/api/v1/sessions").json(), worker)["note"] == "look here"
+    assert _builds(authed) == builds + 1  # and the fleet was not walked again

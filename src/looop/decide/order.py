@@ -42,9 +42,9 @@ class Record:
     journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
     journal_end: str = ""  # and of its last line
     history: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field: "0110" changes
-    base: Drawn = ()  # READINGS THAT MOVE as drawn
+    base: Drawn = ()  # READINGS THAT MOVE as drawn (with the goals changed since `shown`)
     log: Drawn = ()  # SINCE THEN: the readings that moved since `base`
-    told: Drawn = ()  # SINCE THEN: the goals and settled readings changed since `shown`
+    told: Drawn = ()  # SINCE THEN: the goals and settled readings changed since, not in `base`
     at: float = 0.0  # when it was shown (0: unknown)
     base_age: int = 0  # prompts shown since
 

@@ -9,18 +9,9 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.core.readings import Snapshot
 from looop.decide.order import Record
+from looop.decide.promptfit import Body, Part, fit, marker
 from looop.decide.promptinputs import PromptInputs, gather_inputs
-from looop.decide.promptshown import (
-    Body,
-    Part,
-    Seen,
-    body,
-    clip_line,
-    fit,
-    marker,
-    one_line,
-    readings_sections,
-)
+from looop.decide.promptshown import Seen, body, clip_line, one_line, readings_sections
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
 from looop.home.where import DECISION

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from looop.decide.defuse import BREAKS, escape_body
+from looop.decide.defuse import BREAKS
 from looop.decide.order import Drawn, Record, by_change, digest
+from looop.decide.promptfit import Body, Gap, Item, Part, marker
 from looop.decide.promptinputs import (
     JOURNAL_LINES,
     JOURNAL_SPAN,
@@ -23,7 +24,6 @@ from looop.decide.promptinputs import (
     split,
     worker_news,
 )
-from looop.home import store
 
 JOURNAL_LINE_CAP = 500  # one journal line, in characters
 NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # newer lines told before RECENT JOURNAL is redrawn
@@ -84,6 +84,7 @@ def readings_sections(
                 ranks[f"late:{label}"] = got.rank
             if got.volatile is not None:
                 fast.append((label, got.volatile))
+    held = latest(record.base)  # the goals' news a fold drew into READINGS THAT MOVE
     shown, told, fresh = drawn(current, record, now)
     first: list[Part] = ["\n=== GOALS ===\n", *([] if inputs.goals else ["(no goals yet)\n"])]
     head: list[Part] = ["\n=== SENSOR READINGS ===\n"]
@@ -93,12 +94,14 @@ def readings_sections(
     if not record.base:  # the first drawing: what is presumed to change more comes later
         late.sort(key=lambda x: ranks[x[0]])
     lines = tuple(clip_line(ln, notes) for ln in inputs.journal or ())
-    fold = fresh or journal_due(lines, record) or due(record, late)
+    fold = fresh or journal_due(lines, record) or due(record, [*late, *held])
     if fold:  # SINCE THEN is drawn again below the fold: an item's last entry says it all
-        told = [x for n, x in enumerate(told) if x[0] not in {k for k, _, _ in told[n + 1 :]}]
+        held = [] if fresh else latest([*held, *told])  # a later redraw keeps it in place
+        told = latest(told, "reading:")
+    late += held
     recent, newest = journal_window(lines, record, seen, redraw=fold)
     since = since_log(late, record, newest)
-    moving, changed, base = moving_sections(late, since, fold, record, notes, told)
+    moving, changed, base = moving_sections(late, since, fold, record, notes, told, fresh)
     seen.base = replace(base, shown=shown, at=now)
     parts = [*first, Gap("goal")], [*head, Gap("reading")], moving, changed
     return Readings(*parts, fast_section(fast, notes)), recent
@@ -110,18 +113,28 @@ def drawn(
     """(GOALS and SENSOR READINGS as the last prompt drew them, their news since, drawn afresh
     now?): a goal edited or a reading's first changed field costs the cache only what follows
     its news in SINCE THEN (a goal's new text, a reading's settled fields, new or gone; a field
-    that moved is READINGS THAT MOVE's news). Drawn afresh (the unchanged in their order) when
-    the news outgrows half of them or the provider's cache is gone (CACHE_S). `items`: (key,
-    text, label, the fields that moved), a reading's text its settled fields ("" none)."""
+    that moved is READINGS THAT MOVE's news), until a fold draws it into READINGS THAT MOVE
+    (each goal's last entry there: `held`). Drawn afresh (the unchanged in their order) when the
+    news outgrows half of them or the provider's cache is gone (CACHE_S). `items`: (key, text,
+    label, the fields that moved), a reading's text its settled fields ("" none)."""
     was = {key: text for key, text, _ in record.shown}
     kept = [(k, was[k] if k in was and _holds(was[k], t, m) else t, lb) for k, t, lb, m in items]
-    news = [x for x in kept if x[1] or x[0] in was]
-    told = since_log(news, Record(base=record.shown, log=record.told))
-    stale = _chars(told) * STALE_SHARE > _chars(record.shown)
+    news, held = [x for x in kept if x[1] or x[0] in was], latest(record.base)
+    told = since_log(news, Record(base=(*record.shown, *held), log=record.told))
+    stale = (_chars(told) + _chars(held)) * STALE_SHARE > _chars(record.shown)
     if record.at and not stale and 0 <= now - record.at < CACHE_S:
         return record.shown, told, False
     afresh = [(k, t, lb) for k, t, lb, _ in items if t or k.startswith("goal:")]
     return tuple(by_change(afresh, record.shown)), [], True
+
+
+def latest(entries: list[Late] | tuple[Late, ...], kind: str = "goal:") -> list[Late]:
+    """The last entry of each item of `kind` ("": every kind) among `entries`, in their order.
+    A goal's news is drawn with READINGS THAT MOVE at a fold (whole, under its own name); a
+    reading's settled fields stay told under SINCE THEN (drawn beside its moving part, under the
+    same name, one would read as the other)."""
+    keys = [k for k, _, _ in entries]
+    return [x for n, x in enumerate(entries) if x[0].startswith(kind) and x[0] not in keys[n + 1 :]]
 
 
 def _holds(old: str, text: str, moved: frozenset[str]) -> bool:
@@ -189,131 +202,6 @@ def _find(lines: tuple[str, ...], line: str) -> int | None:
     return None
 
 
-# The pieces a prompt is made of, and how it is kept under its total cap (`fit`): every body
-# capped on its own, and past the total cap whole items left out, the most volatile first.
-
-
-def marker(n: int, what: str = "more chars") -> str:
-    return f"[… truncated by looop: {n} {what} …]"
-
-
-@dataclass
-class Body:
-    """One inlined body. `keep` chars of `raw` survive its cap; the cut is marked visibly."""
-
-    label: str
-    raw: str
-    keep: int = -1
-
-    def __post_init__(self) -> None:
-        if self.keep < 0:
-            self.keep = len(self.raw)
-
-    def render(self) -> str:
-        cut = len(self.raw) - self.keep
-        if cut <= 0:
-            text = escape_body(self.raw)
-        else:
-            head = escape_body(self.raw[: self.keep]).rstrip("\n")
-            text = (head + "\n" if head else "") + marker(cut)
-        return text.rstrip("\n") + "\n"
-
-
-# What each kind of item is and its place when the total cap leaves items out: the budget goes
-# to the lowest rank first, so the goals are the last to go and the volatile lines the first.
-KINDS = {
-    "goal": (0, "goal", "archive or merge goals"),
-    "reading": (1, "sensor reading", "merge or quiet sensors"),
-    "volatile": (2, "reading's every-beat field", "quiet the sensors whose detail moves"),
-    "changed": (2, "changed reading", "quiet the sensors whose detail moves"),
-    "moving": (3, "moving reading", "quiet the sensors whose detail moves"),
-}
-
-
-@dataclass
-class Item:
-    """One goal, reading or moving part of a reading: over the total cap it is left out whole,
-    never cut. `first`: within its kind, items with a higher value get the budget first."""
-
-    kind: str  # a key of KINDS
-    parts: list[str | Body]
-    first: int = 0
-    kept: bool = True
-
-    def render(self) -> str:
-        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
-
-
-@dataclass
-class Gap:
-    """Where a section says how many of its items the total cap left out (empty if none)."""
-
-    kind: str
-    left_out: int = 0
-    limit: int = 0
-
-    def render(self) -> str:
-        if not self.left_out:
-            return ""
-        n, (_, what, tidy) = self.left_out, KINDS[self.kind]
-        said = f"{what}{'' if n == 1 else 's'} left out to keep the prompt under "
-        return marker(n, f"{said}{self.limit} bytes — {tidy}") + "\n"
-
-
-Part = str | Body | Item | Gap
-
-
-def render(parts: list[Part]) -> str:
-    kept = (p for p in parts if not isinstance(p, Item) or p.kept)
-    return "".join(p if isinstance(p, str) else p.render() for p in kept)
-
-
-def size(text: str) -> int:
-    return len(store.encode(text))
-
-
-def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
-    """Keep the prompt under `limit` bytes (0: no limit): the budget goes to the goals first,
-    then the readings in section order, then what moves of them (the latest change first, so
-    the oldest change is the first left out); the first item of a kind that does not fit is
-    left out whole with every one after it, as v1.0 stops a section (a marker in its section
-    counts them). Everything else is capped per item and never cut here: the instructions,
-    constitution, PLAYBOOK, asks, journal and NOW."""
-    every = [*head, *parts, now]
-    if limit <= 0 or size(render(every)) <= limit:
-        return render(every)
-    items = [p for p in parts if isinstance(p, Item)]
-    gaps = [p for p in parts if isinstance(p, Gap)]
-    for gap in gaps:  # room for each marker at its largest count
-        gap.limit, gap.left_out = limit, sum(1 for i in items if i.kind == gap.kind)
-    for item in items:
-        item.kept = False
-    room = limit - size(render(every))
-    order = sorted(range(len(items)), key=lambda n: (KINDS[items[n].kind][0], -items[n].first))
-    stopped: set[str] = set()
-    for n in order:
-        item = items[n]
-        need = size(item.render())
-        item.kept = item.kind not in stopped and need <= room
-        if not item.kept:
-            stopped.add(item.kind)
-        room -= need if item.kept else 0
-    for gap in gaps:
-        gap.left_out = sum(1 for i in items if i.kind == gap.kind and not i.kept)
-        if gap.left_out:
-            k, what = gap.left_out, KINDS[gap.kind][1]
-            notes[what] = (
-                f"{k} {what}{'' if k == 1 else 's'} left out (total prompt over {limit} bytes)"
-            )
-    text = render(every)
-    over = size(text) - limit
-    if over > 0:
-        notes["total prompt"] = (
-            f"total prompt {over} bytes over its {limit}-byte cap: its fixed sections are never cut"
-        )
-    return text
-
-
 # READINGS THAT MOVE drawn now and then and shown again as drawn, with what happened since
 # appended after it under SINCE THEN (issue 54): a decide woken by one sensor adds that sensor's
 # news near the end of the prompt instead of moving it out of its old place, which would shift
@@ -324,7 +212,11 @@ def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[s
 # drawn again (the news of an earlier item stays listed), unless what stays listed would pass
 # LEFT_CAP: then those earlier items are drawn again at the end too, their old entries left as
 # they were (a redraw from the first of them would cost the cache the whole section); the
-# drawing is drawn whole once such superseded entries outgrow the rest of it. The volatile
+# drawing is drawn whole once such superseded entries outgrow the rest of it. A redraw draws
+# the goals' news told so far into the drawing too (issue 68 item 5): told under SINCE THEN, a
+# goal's new text would follow every later redraw, past the cache each time; in the drawing, a
+# later redraw keeps it in place (a goal edited again is told, then drawn again at the end). A
+# reading's settled news stays told (its moving part is drawn under the same name). The volatile
 # fields (promptinputs.py) are listed last of all, one line per reading.
 
 
@@ -343,8 +235,8 @@ JOURNAL = "journal"  # the key of the log's entries of journal lines
 LATE_TITLE = "READINGS THAT MOVE (signals, ages, changing detail)"
 LATE_SAYS = (
     "What changes of each reading above, kept apart so the readings above stay the same from\n"
-    "beat to beat: its signal (what wakes the loop), its ages and the changed detail fields (a\n"
-    "timestamp as its coarse age). A reading may be only here, or twice: the later counts.\n"
+    "beat to beat: its signal, its ages and the changed detail fields (a timestamp as its coarse\n"
+    "age), and each goal edited since. A reading may be only here, or twice: the later counts.\n"
     "Shown as drawn: SINCE THEN, further down, gives what has changed since.\n"
 )
 SINCE_TITLE = "SINCE THEN (changed goals, new journal lines and changed readings, oldest first)"
@@ -419,7 +311,8 @@ def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tupl
         cut += 1  # an unchanged item keeps its place: the redraw starts at the first changed
     earlier = base[:cut]
     shown = {x[0]: x for x in earlier}  # each item's last entry among them
-    kept = {k for k, x in shown.items() if how == TAIL or now.get(k) == x}
+    # TAIL leaves a changed reading's news listed under SINCE THEN; a goal's is drawn again
+    kept = {k for k, x in shown.items() if now.get(k) == x or (how == TAIL and k[:5] == "late:")}
     old: dict[str, int] = {}
     for n, x in enumerate(base[cut:]):
         if now.get(x[0]) == x:
@@ -433,13 +326,7 @@ def drawing(late: list[Late], record: Record, log: list[Late], how: str) -> tupl
 
 def stale_chars(base: tuple[Late, ...]) -> int:
     """The chars of a drawing's entries a later entry of the same item supersedes."""
-    later: set[str] = set()
-    n = 0
-    for x in reversed(base):
-        if x[0] in later:
-            n += _chars((x,))
-        later.add(x[0])
-    return n
+    return _chars(base) - _chars(latest(base, ""))
 
 
 def _redraws(base: tuple[Late, ...]) -> tuple[str, ...]:
@@ -458,12 +345,13 @@ def moving_sections(
     record: Record,
     notes: dict[str, str],
     told: list[Late],
+    whole: bool = False,
 ) -> tuple[list[Part], list[Part], Record]:
-    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws; SINCE THEN tells
-    the goals' and settled readings' news (`told`) first."""
+    """(READINGS THAT MOVE, SINCE THEN, the record of both): `fold` redraws (`whole`: all of
+    it); SINCE THEN tells the goals' and settled readings' news (`told`) first."""
     base, age = record.base, record.base_age + 1
     if fold:  # the end of the drawing; its earlier items' news too when it would crowd SINCE THEN
-        for how in _redraws(record.base):
+        for how in (FULL,) if whole else _redraws(record.base):
             base, age = drawing(late, record, log, how), 0
             log = since_log(late, Record(base=base))  # RECENT JOURNAL is redrawn with it
             if how != TAIL or _chars(log) <= LEFT_CAP:
@@ -473,7 +361,9 @@ def moving_sections(
     head: list[Part] = []
     if base:
         head += [f"\n=== {LATE_TITLE} ===\n", LATE_SAYS]
-        head += [item("moving", lb, t, n, notes) for n, (_, t, lb) in enumerate(base)]
+        for n, (k, t, lb) in enumerate(base):  # a goal's news as SINCE THEN tells it
+            goal = k.startswith("goal:")
+            head.append(shown_item(k, lb, t, notes, n) if goal else item("moving", lb, t, n, notes))
         head.append(Gap("moving"))
     tail: list[Part] = []
     if told or log:

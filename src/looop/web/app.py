@@ -125,8 +125,6 @@ _CALLS: list[tuple[str, str, Callable[..., Any]]] = [
     ("GET /runs?limit=20", "Recent decide runs; ?limit=N.", reads.runs),
     ("GET /runs/{rid}", "One run with its output.", reads.run),
     ("GET /asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).", reads.asks),
-    ("GET /needs", "What waits on a human, each with its answer (`looop needs --json`).",
-     reads.needs),
     ("GET /schedules", "Schedules with their next fire.", reads.schedule_rows),
     ("GET /goals", "The goals (goals/*.md) with their text, newest change first.", reads.goals),
     ("GET /goals/archived", "The archived goals, newest first, each with why it went.",
@@ -275,6 +273,10 @@ def _own_routes(
     async def sessions(request: Request) -> Response:
         return await answer(fleets[_every(request)], request, ctx.clock, json_bytes)
 
+    async def needs(request: Request) -> Response:
+        rows = (await fleets[False].get()).rows  # the fleet's one read, shared with /sessions
+        return JSONResponse(await run_in_threadpool(reads.needs, ctx, rows))
+
     async def screen_stream(request: Request) -> Response:
         sid = str(request.path_params["sid"])
         first = await run_in_threadpool(reads.screen, ctx, sid)  # 404 before the stream starts
@@ -292,6 +294,7 @@ def _own_routes(
         ("GET /state", "The loop at a glance (`looop status --json`); finished workers left "
          "out, ?all=1.", state),
         ("GET /sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.", sessions),
+        ("GET /needs", "What waits on a human, with its answer (`looop needs --json`).", needs),
         ("GET /sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.",
          screen_stream),
         ("GET /cost", "Spend today by worker and runner, and per day; ?days=N (14).", cost),

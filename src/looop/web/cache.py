@@ -28,6 +28,7 @@ from looop.home import homes, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
+from looop.spend.spent import BUDGETS
 from looop.web import reads
 
 Stat = tuple[int, int, int] | None
@@ -91,7 +92,8 @@ def folders(paths: Paths, env: Mapping[str, str]) -> list[tuple[str, frozenset[s
     ]
     w = where
     out += [(os.path.join(data, d), ANY) for d in (w.SESSIONS, w.GOALS, w.SCHEDULES, w.SANDBOX)]
-    out += [(os.path.join(data, d), ANY) for d in (w.ASKS, w.ANSWERS)]
+    # budgets: a worker's ceiling and its pause at it (its health, and so the needs queue)
+    out += [(os.path.join(data, d), ANY) for d in (w.ASKS, w.ANSWERS, BUDGETS)]
     for sub, names in ((where.SESSIONS, SESSION_FILES), (where.SANDBOX, frozenset({"srt.json"}))):
         base = os.path.join(data, sub)
         try:

@@ -166,14 +166,11 @@ def _branch(session_dir: Path) -> str | None:
         return None
     d = Path(cwd)
     for here in (d, *d.parents):
-        git = here / ".git"
-        if git.is_dir():
-            head = git / "HEAD"
-        else:
-            gitdir = read_gitdir(str(here))  # a worktree: "gitdir: <path>"
-            if gitdir is None:
-                continue
-            head = Path(gitdir) / "HEAD"
+        git = here / ".git"  # a folder, or a worktree's file: "gitdir: <path>"
+        gitdir = str(git) if git.is_dir() else read_gitdir(str(here))
+        if gitdir is None:
+            continue
+        head = Path(gitdir) / "HEAD"
         try:
             # a ref is one short line; the worker can point its `.git` file at any file
             ref = store.read_regular(head, 256)[:256].decode("utf-8", "replace").strip()
@@ -328,9 +325,10 @@ def asks(ctx: Ctx) -> list[dict[str, Any]]:
     return [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
 
 
-def needs(ctx: Ctx) -> list[dict[str, Any]]:
-    """`looop needs --json`: the needs-you queue (home/needs), each item with its answer."""
-    return [n.as_json() for n in needs_at(str(ctx.paths.data), fleet_rows(ctx, False))]
+def needs(ctx: Ctx, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """`looop needs --json`: the needs-you queue (home/needs), each item with its answer;
+    `rows`: the fleet's rows when the caller read them already (the web's kept read)."""
+    return [n.as_json() for n in needs_at(str(ctx.paths.data), rows or fleet_rows(ctx, False))]
 
 
 def schedule_rows(ctx: Ctx) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ every goal and reading as it is now."""
 from __future__ import annotations
 
 from looop.core.context import Ctx
-from looop.decide.promptshown import CACHE_S
+from looop.decide.promptshown import CACHE_S, FOLD_EVERY
 from tests.clocks import FixedClock
 from tests.unit.decide.test_prompt_since import _decide, _reading, _shared
 
@@ -81,3 +81,63 @@ def test_goals_are_drawn_afresh_once_their_news_outgrows_half_the_drawing(ctx: C
             break
     assert 2 < n < 29  # told a few times under SINCE THEN, then drawn afresh
     assert "=== SINCE THEN" not in text
+
+
+def _moving(ctx: Ctx) -> list[str]:
+    """The home with 40 sensors more: READINGS THAT MOVE long enough that a redraw keeps most."""
+    _home(ctx)
+    names = [f"sensor-{n:02}" for n in range(40)]
+    for name in names:
+        _reading(ctx, name, {"signal": {"n": 0, "note": "steady " * 12}})
+    return names
+
+
+def test_a_goal_edit_is_drawn_with_the_readings_that_move_and_a_later_redraw_keeps_it(
+    ctx: Ctx,
+) -> None:
+    """A redraw of READINGS THAT MOVE draws the goals' news into it, where the next redraws keep
+    it in place: told under SINCE THEN it would follow every redraw, past the cache each time.
+    GOALS stays as drawn, and the goal's new text is the last the decider reads of it."""
+    names = _moving(ctx)
+    _decide(ctx)
+    ctx.paths.goal("g1").write_text("# g1\nShip the release on Friday; the API is frozen.\n")
+    news = "--- goal g1.md\n# g1\nShip the release on Friday"
+    _reading(ctx, names[-1], {"signal": {"n": 1, "note": "steady " * 12}})
+    texts = [_decide(ctx) for _ in range(FOLD_EVERY)]
+    assert news in _section(texts[-2], "SINCE THEN")  # told until the redraw
+    assert news in _section(texts[-1], "READINGS THAT MOVE")
+    assert "=== SINCE THEN" not in texts[-1] and "Friday" not in _section(texts[-1], "GOALS")
+    _reading(ctx, names[-1], {"signal": {"n": 2, "note": "steady " * 12}})
+    texts = [_decide(ctx) for _ in range(FOLD_EVERY)]
+    before, redrawn = texts[-2], texts[-1]
+    assert f'--- {names[-1]}.json\n{{"signal":{{"n":2,' in _section(redrawn, "READINGS THAT MOVE")
+    assert _shared(before, redrawn) > redrawn.index(news)  # kept in place: in the cache
+    assert redrawn.count("Ship the release on Friday") == 1
+
+
+def test_a_goal_drawn_with_the_readings_that_move_is_told_again_when_it_changes_or_goes(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    """Once drawn there, a goal's next edit is told under SINCE THEN (the later entry counts),
+    a goal removed is told gone, and GOALS drawn afresh takes all of it back."""
+    _moving(ctx)
+    _decide(ctx)
+    ctx.paths.goal("g1").write_text("# g1\nShip on Friday.\n")
+    ctx.paths.goal("g2").write_text("# g2\nDocs current.\n")
+    texts = [_decide(ctx) for _ in range(FOLD_EVERY)]
+    assert "--- goal g2.md\n# g2\nDocs current.\n" in _section(texts[-1], "READINGS THAT MOVE")
+    ctx.paths.goal("g1").write_text("# g1\nShip on Monday.\n")
+    ctx.paths.goal("g2").unlink()
+    text = _decide(ctx)
+    since = _section(text, "SINCE THEN")
+    assert "--- goal g1.md\n# g1\nShip on Monday.\n" in since and "Friday" not in since
+    assert "--- goal g2.md\n(gone: no longer there)\n" in since
+    assert text.rindex("Ship on Monday") > text.rindex("Ship on Friday")
+    texts = [_decide(ctx) for _ in range(FOLD_EVERY)]  # drawn in its turn
+    drawn = _section(texts[-1], "READINGS THAT MOVE")
+    assert drawn.rfind("Ship on Friday") < drawn.rindex("Ship on Monday")  # the later counts
+    assert "--- goal g2.md\n(gone: no longer there)\n" in drawn
+    clock.advance(CACHE_S)
+    text = _decide(ctx)
+    assert "--- g1.md\n# g1\nShip on Monday.\n" in _section(text, "GOALS")
+    assert "--- goal " not in text and "g2.md" not in text

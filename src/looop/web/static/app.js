@@ -554,9 +554,15 @@ function refreshSoon(ms = 400) {
 }
 
 function live() {
+  // the views are first read once the stream is open (a change after that is pushed: none
+  // falls between the reads and the stream), and again at each reopen; a stream refused at
+  // the start does not keep them unread
   const es = new EventSource("/api/v1/events");
-  es.onopen = () => { $("#live").className = "dot on"; refreshSoon(0); };
-  es.onerror = () => { $("#live").className = "dot"; };
+  es.onopen = () => { $("#live").className = "dot on"; live.tried = true; refreshSoon(0); };
+  es.onerror = () => {
+    $("#live").className = "dot";
+    if (!live.tried) { live.tried = true; refreshSoon(0); }
+  };
   es.onmessage = (m) => {
     // every event (and `changed`: a worker's status, a goal, an ask) may move a view; one
     // refresh a moment later redraws them all (a burst of events costs one round of reads)
@@ -597,7 +603,6 @@ function start() {
       if (ok) $("#goal").reset();
     });
   };
-  refresh();
   live();
   // the server pushes every change (an event, a journal line, or `changed`); between them
   // the ages move on here with no request, and a rare full read is the safety net
