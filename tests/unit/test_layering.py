@@ -64,8 +64,7 @@ ROOMS: dict[str, set[str]] = {
 LAZY: list[tuple[str, str]] = [
     # optional or heavy extras: only the verb or the config that uses one pays for it
     ("looop.act.shellguard.parsed", "looop.act.shellguard.grammar"),  # tree-sitter
-    ("looop.cli.web", "looop.web.mcpserver"),  # the MCP SDK
-    ("looop.cli.web", "looop.web.mcpworker"),  # the worker contract's MCP face: `mcp --worker`
+    ("looop.cli.mcp", "looop.web.mcpserver"),  # the MCP SDK: `mcp --worker` speaks without it
     ("looop.web.app", "looop.web.mcpserver"),
     ("looop.cli.watch", "looop.tui.app"),  # textual
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
@@ -74,8 +73,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.workers.reviewsend", "looop.workers.resume"),  # a round to a worker that ended
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
-    ("looop.home.errors", "importlib"),  # an extra's module (k8s, mcp, notify), by name
-    ("looop.home.errors", "by name: ?"),  # a missing extra is one line
+    ("looop.home.config", "by name: ?"),  # an extra's module (k8s, mcp, notify); missing: a line
     ("looop.remote.hosts", "by name: yaml"),  # a --pod-template file: PyYAML comes with k8s
     ("looop.remote.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     ("looop.workers.backend", "looop.sessions.attach"),  # termios: an attach only
@@ -89,7 +87,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.lifecycle"),  # a bare `looop`: the pulse
-    ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
     ("looop.cli.satellite", "looop.act.landthere"),  # a host's review and land verbs
@@ -101,7 +98,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: the local zone
     ("looop.home.clock", "looop.home.zones"),  # a zone a limit message names (not on ls's way)
-    ("looop.home.errors", "looop.home"),  # a config value of the wrong shape, worded
     ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
@@ -117,7 +113,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.sessions", "looop.remote"),  # a session verb's worker away: the wing (~120 ms)
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 44
+LAZY_MAX = 40
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

@@ -18,6 +18,7 @@ from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
 from looop.cli.app import JOURNAL_OPT, body, from_config, hidden_alias, make_ctx, show_rows
 from looop.cli.commands import WRITE_ALIAS
+from looop.cli.steermove import steer
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
@@ -40,9 +41,6 @@ def _steer(
     check: Callable[[Ctx], None] | None = None,
 ) -> None:
     """Run one decision as the human (see steermove.steer) and say so."""
-    # The executor (~150 modules): `goal list`, `sensor list` and the other reads never pass here.
-    from looop.cli.steermove import steer  # lazy: a move's door
-
     click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 

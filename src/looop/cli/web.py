@@ -1,6 +1,4 @@
-"""`looop web`: the dashboard and JSON API of this data dir (the web room loads only here), and
-`looop mcp`: looop over the Model Context Protocol on stdin/stdout (web/mcpserver.py and the
-SDK load only then; `--worker`'s web/mcpworker.py speaks the protocol without the SDK)."""
+"""`looop web`: the dashboard and JSON API of this data dir (the web room loads only here)."""
 
 from __future__ import annotations
 
@@ -12,10 +10,9 @@ import click
 from looop.cli.app import make_ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import door_limits, web_settings
-from looop.home.errors import LooopError, need_extra
+from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 from looop.web.daemon import link, running
-from looop.workers.mcpwire import settings
 
 
 @click.command("web", help="Serve the dashboard and the JSON API (prints one URL with a token).")
@@ -57,7 +54,8 @@ def web_cmd(
         )
         click.echo(link(ctx))
         return
-    # lazy: starlette and uvicorn load only for this verb (`looop --help` loads this module)
+    # `--url`, a server already up and `looop help web` answer without the web room
+    # lazy: starlette and uvicorn (~360 modules), for the server this verb starts
     from looop.web import server
 
     try:
@@ -83,45 +81,3 @@ def _config_port(web: dict[str, object]) -> int:
     """The config's port; 0 asks the system for a free one (it is not "unset")."""
     port = web.get("port")
     return port if isinstance(port, int) else 8765
-
-
-@click.command(
-    "mcp",
-    help="Serve looop to an agent over MCP on stdin/stdout: resources (state, goals, journal, "
-    "runs, asks, workers, a worker's screen) and tools. Read-only unless --allow-actions (or "
-    'the config\'s "mcp": {"allow_actions": true}). With --worker: only the worker contract, '
-    "as the worker in $LOOOP_SESSION_ID.",
-)
-@click.option(
-    "--allow-actions",
-    is_flag=True,
-    help="Let the acting tools (answer_ask, tell_worker, send_line, start_worker, kill_worker, "
-    "write_goal, pause, resume) act, each journaled as done by mcp.",
-)
-@click.option(
-    "--worker",
-    "worker",
-    is_flag=True,
-    help="Serve only the worker contract (ask, claim, unclaim, tell, told, cost_report) as "
-    "the worker in $LOOOP_SESSION_ID; looop wires this into each worker's agent CLI.",
-)
-def mcp_cmd(allow_actions: bool, worker: bool) -> None:
-    ctx = make_ctx(events_to=None)  # stdout carries the protocol: no pulse lines on it
-    if worker:
-        if allow_actions:
-            raise click.UsageError(
-                "--worker serves one worker's contract; --allow-actions is for a human's agent"
-            )
-
-        from looop.web.mcpworker import serve_worker_stdio  # lazy: the contract's MCP face
-
-        # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract;
-        # no LOOOP_SESSION_ID is WorkerIdError, one line from the CLI
-        serve_worker_stdio(ctx.env, ctx.env.get("LOOOP_BIN") or ctx.bin)
-        return
-    if not allow_actions:
-        allow_actions = settings(ctx.config()).allow_actions
-    need_extra("mcp", "looop mcp")
-    from looop.web.mcpserver import serve_stdio  # lazy: the MCP SDK loads only here
-
-    serve_stdio(ctx, allow_actions)

@@ -2,10 +2,13 @@
 plus the shell policy and price rows. Knobs live in home/knobs (re-exported here for the rooms
 that import them from config); a missing file reads as the default its caller passes (the
 presets: runner profiles sit above the home); the sandbox setting, needs-input patterns and
-hook lines are parsed by their own modules (sandboxpolicy, screenrules, hookline)."""
+hook lines are parsed by their own modules (sandboxpolicy, screenrules, hookline). And the
+optional parts (the extras) a config or a verb switches on: here, not in home/errors, so the
+contract verbs, which never read a config, never load importlib."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -356,3 +359,16 @@ def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> C
 
 
 __all__ = ["KNOBS", "Knobs", "knob_lines", "resolve_knobs"]  # theirs, read from here
+
+
+# each optional part's extra (pyproject's optional-dependencies) -> the module it brings: the
+# config (notify_urls, web.mcp, a Kubernetes host) or a verb (`looop mcp`) that uses one loads it
+EXTRAS = {"k8s": "kubernetes", "mcp": "mcp", "notify": "apprise"}
+
+
+def need_extra(extra: str, what: str, error: type[LooopError] = LooopError) -> Any:
+    """The extra's module; without it, one line naming the extra to install (`what` needs it)."""
+    try:
+        return importlib.import_module(EXTRAS[extra])
+    except ImportError:
+        raise error(f"{what} needs the {extra} extra: pip install 'looop[{extra}]'") from None

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from looop.core.context import Ctx
 from looop.core.webconfig import public_url
 from looop.home import store, where
-from looop.home.config import Config
-from looop.home.errors import CorruptState, LooopError, need_extra
+from looop.home.config import Config, need_extra
+from looop.home.errors import CorruptState, LooopError
 from looop.home.hookline import HookLineError, hook_line
 from looop.home.knobs import env_knob
 from looop.views.needs import Need, worker_needs

@@ -23,8 +23,8 @@ from looop.core import limits
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
 from looop.home import store
-from looop.home.config import Config, Knobs
-from looop.home.errors import EXTRAS, WRITABLE_FIX, LooopError
+from looop.home.config import EXTRAS, Config, Knobs
+from looop.home.errors import WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.sandboxpolicy import resolve
 from looop.loop.diskcheck import fullest

@@ -30,7 +30,8 @@ from looop.contract.requests import Answerer, Run
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
-from looop.home.errors import LooopError, need_extra
+from looop.home.config import need_extra
+from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.spend.days import Held

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.errors import EXTRAS, LooopError, need_extra
+from looop.home.config import EXTRAS, need_extra
+from looop.home.errors import LooopError
 from looop.human.notify import drain, notify
 from tests.helpers import clean_env, run_cli, wire
 

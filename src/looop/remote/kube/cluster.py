@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.home import jsonio
-from looop.home.errors import need_extra
+from looop.home.config import need_extra
 from looop.remote import untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
