@@ -4,16 +4,12 @@ answer and a beat's read of the asks do not."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
 from looop.core.watching import Watcher
+from looop.home.clock import Clock
 from looop.human.mailbox import archive, read_answer, take_tells
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
-
-    from looop.home.clock import Clock
 
 RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
 
