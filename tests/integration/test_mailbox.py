@@ -276,7 +276,8 @@ def test_wait_for_a_human(ctx: Ctx) -> None:
 
 
 def test_await_answer_is_the_human_rooms_wait(tmp_path: Path) -> None:
-    from looop.human.mailbox import answer, await_answer, new_ask, new_tell
+    from looop.human.askwait import await_answer
+    from looop.human.mailbox import answer, new_ask, new_tell
     from tests.clocks import FixedClock
 
     asks, answers, tells = tmp_path / "asks", tmp_path / "answers", tmp_path / "tells"

@@ -17,8 +17,9 @@ from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
+from looop.human.askwait import await_answer
 from looop.human.leases import LeaseError, run_lease, run_tell
-from looop.human.mailbox import await_answer, check_worker, keyed_ask, new_ask, pending
+from looop.human.mailbox import check_worker, keyed_ask, new_ask, pending
 from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.loop.asks import tag

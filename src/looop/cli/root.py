@@ -14,7 +14,6 @@ import looop
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
 from looop.home.clock import Clock
 from looop.home.errors import LooopError, UsageMistake, nearest
-from looop.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.
@@ -161,12 +160,14 @@ class LazyGroup(click.Group):
         return cmd
 
 
-SHORT_HELP = f"""A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
+# `looop init`'s row names the agent CLIs (runners/__init__.py: names(), held to it by
+# tests/unit/cli/test_help_examples.py) without loading their profiles: version pays none
+SHORT_HELP = """A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
 
 \b
 Start here:
   looop                 start the pulse and stream it (Ctrl-C stops everything)
-  looop init            choose the agent CLI ({", ".join((*names(), "custom"))})
+  looop init            choose the agent CLI (claude, codex, opencode, pi, gemini, custom)
   looop up | down       start / stop the pulse in the background
   looop status          pulse, last beat, failures at a glance
   looop tick --dry-run  print the prompt the next decision would get

@@ -31,12 +31,9 @@ UNSAFE_RANGES = (
     (0xFFF9, 0xFFFB),
     (0xD800, 0xDFFF),
 )
-# for_terminal's escapes, one per unsafe character: `\\x1b`, `\\u202e`
-_VISIBLE = {
-    cp: f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
-    for lo, hi in UNSAFE_RANGES
-    for cp in range(lo, hi + 1)
-}
+# for_terminal's escapes, one per unsafe character (`\\x1b`, `\\u202e`): made by the first text
+# that has one, so a verb that prints none pays nothing for the table
+_VISIBLE: dict[int, str] = {}
 _SGR_MAX = 64  # parameter characters an SGR sequence may carry
 _SGR_PARAMS = frozenset("0123456789;:")
 
@@ -105,6 +102,12 @@ def for_terminal(text: str) -> str:
     writes the clipboard, moves the cursor, hides text)."""
     if text.replace("\n", "").replace("\t", "").isprintable():
         return text
+    if not _VISIBLE:
+        _VISIBLE.update(
+            (cp, f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}")
+            for lo, hi in UNSAFE_RANGES
+            for cp in range(lo, hi + 1)
+        )
     return text.translate(_VISIBLE)
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looop.core.watching import Watcher
 from looop.home import jsonio, store
 from looop.home.boxfolder import Folder, readable_answer, unanswered
-from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 from looop.human.tellbox import AskError as AskError
 from looop.human.tellbox import check_worker as check_worker
@@ -18,7 +15,6 @@ from looop.human.tellbox import create_numbered, id_number, keyed, stems
 from looop.human.tellbox import new_tell as new_tell
 from looop.human.tellbox import take_tells as take_tells
 
-RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
 # Asks one worker may keep waiting on a human: one more is refused, so one worker cannot fill
 # the needs-you queue (a landing proposal, looop's own, is not counted).
 MAX_PENDING_ASKS = 3
@@ -212,53 +208,3 @@ def archive(asks: Path, ask_id: str) -> None:
             os.replace(name, name, src_dir_fd=a.fd, dst_dir_fd=kept.fd)
         except FileNotFoundError:
             pass
-
-
-def await_answer(
-    asks: Path,
-    answers: Path,
-    tells: Path,
-    ask_id: str,
-    worker: str,
-    clock: Clock,
-    poll_s: float,
-    timeout_s: float | None,
-    said: Callable[[str], object] | None = None,
-) -> tuple[str, list[str]] | None:
-    """Block until the human answers `ask_id`: (answer, queued tells for the worker), the ask
-    archived; None when timeout_s passes first. The answer is a file another process writes:
-    inotify on the answers folder wakes this the moment it lands (core/watching.py); poll_s
-    is the fallback where nothing can be watched. `said` hears, once, that the answer on file
-    is unreadable (the wait goes on)."""
-    deadline = clock.monotonic() + timeout_s if timeout_s else None
-    told_broken = False
-    with Watcher() as watcher:
-
-        def arm() -> bool:
-            # before each read: an answer landing between the read and the wait still wakes;
-            # again once a folder came (answers/ made by the first answer): its files anew
-            watcher.forget()
-            # no answers/ yet (this home's first answer makes it): its making is watched in
-            # the data dir, which marks the watches stale, and the answer's name anew above
-            seen = watcher.watch(str(answers / f"{ask_id}.json")) or watcher.watch(str(answers))
-            # the ask archived or removed unanswered
-            return watcher.watch(str(asks / f"{ask_id}.json")) and seen
-
-        step = max(poll_s, RESYNC_S) if arm() else poll_s  # watched: the poll is a resync only
-        while True:
-            if watcher.stale:
-                arm()
-            text = read_answer(asks, answers, ask_id)
-            if text is not None:
-                archive(asks, ask_id)
-                return text, take_tells(tells, worker)  # queued steering rides along
-            if said is not None and not told_broken and (answers / f"{ask_id}.json").exists():
-                told_broken = True
-                said(
-                    f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: "
-                    f"still waiting; `looop answer {ask_id} --force …` replaces it"
-                )
-            left = None if deadline is None else deadline - clock.monotonic()
-            if left is not None and left <= 0:
-                return None
-            watcher.wait(step if left is None else min(step, left))

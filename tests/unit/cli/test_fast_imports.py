@@ -129,3 +129,29 @@ def test_a_glance_loads_no_other_verbs_modules(data: Path, argv: list[str]) -> N
     # the root every click verb loads holds `version` itself
     others -= {"looop.cli.needs", "looop.cli.status", "looop.cli.root"}
     assert sorted(others & mods) == []
+
+
+@pytest.mark.timeout(60)
+def test_version_and_answer_load_only_what_they_use(data: Path) -> None:
+    """`looop version` prints a constant: no agent CLI's profile (a 40-field dataclass, the
+    runners' JSON readers); `looop answer` writes a file: not the inotify watching (ctypes)
+    that only the waiting `looop ask` needs; no verb builds the terminal's escape table
+    before it prints a control character."""
+    from looop.human.mailbox import new_ask
+
+    rc, mods = _loaded(PROBE, ["version"], data)
+    assert rc == 0 and "looop.runners" not in mods and "looop.runners.runnerprofile" not in mods
+    ask = new_ask(data / "asks", data / "answers", "w1", "ship?", None, [], 0)["id"]
+    rc, mods = _loaded(
+        PROBE.replace("sys.stdout.flush()", CHECK_VISIBLE), ["answer", ask, "yes"], data
+    )
+    assert rc == 0 and "looop.human.mailbox" in mods
+    assert sorted(m for m in ("looop.core.watching", "inotify_simple", "ctypes") if m in mods) == []
+
+
+# after the verb ran: the escape table home/terminal.py builds for a text with a control in it
+CHECK_VISIBLE = """
+from looop.home.terminal import _VISIBLE
+assert not _VISIBLE, "the escape table was built for a verb that printed no control"
+sys.stdout.flush()
+"""

@@ -165,3 +165,12 @@ def test_the_root_help_served_without_click_is_clicks_own(monkeypatch: pytest.Mo
         "src/looop/cli/help.txt is stale: COLUMNS=80 python -c 'from looop.cli.root import "
         'run_click; run_click(["--help"], {})\' > src/looop/cli/help.txt'
     )
+
+
+def test_the_root_help_names_every_agent_cli() -> None:
+    """`looop init`'s row in the root help is written out (version loads no runner profile):
+    it names the CLIs runners/ knows, in their order, and a custom one."""
+    from looop.cli.root import SHORT_HELP
+    from looop.runners import names
+
+    assert f"choose the agent CLI ({', '.join((*names(), 'custom'))})\n" in SHORT_HELP
