@@ -162,10 +162,8 @@ def _ended_run(ctx: Ctx, wid: str) -> str | None:
     return None if s.alive else s.started_at
 
 
-def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> str | None:
-    """Refused unless the worker's branch is where it left it and its worktree is clean; the
-    start of its run if that had ended before the worktree was read (`Plan.ended`)."""
-    wid, ended = tree.wid, _ended_run(ctx, tree.wid)
+def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
+    wid = tree.wid
     if tree.clone:
         raise LandError(f"worker {wid} works in a clone on a host — land it there by hand")
     if branch_moved(tree, tip):
@@ -183,7 +181,6 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> str | None:
             f"{f' ({files})' if files else ''} — ask it to commit: "
             f"`looop review {wid} --comment-all {ask} --send`"
         )
-    return ended
 
 
 def approved_tip(ctx: Ctx, tree: Tree, tip: str, at: Approved) -> str:
@@ -258,7 +255,8 @@ def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     tip = reviewgit.branch_tip(ctx, tree)
     into, old = _base_branch(ctx, tree, ask.into)
     ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
-    ended = _check_worker(ctx, tree, tip)
+    ended = _ended_run(ctx, tree.wid)  # read before its worktree is (Plan.ended)
+    _check_worker(ctx, tree, tip)
     if (now := approved_tip(ctx, tree, tip, ask.at)) != tip:  # an older commit (--at)
         ff = check_history(ctx, tree, into, old, tip := now)
     checkout = "" if mode == "pr" else _check_checkout(ctx, tree.repo, into)

@@ -248,21 +248,16 @@ def review_cmd(
             click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
+    if as_json:
+        click.echo(jsonio.dumps(_seen(ctx, wid).to_json(), indent=2, ensure_ascii=False))
+        return
+    tty = sys.stdout.isatty()
     diffs: list[Diff] = []  # each repository's, its files shown as git writes them
-    try:
-        r = _seen(ctx, wid, None if as_json else diffs)
-        if as_json:
-            click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
-            return
-        tty = sys.stdout.isatty()
-        parts = render(r, tty, diffs)
-        if tty:
-            click.echo_via_pager(parts)  # $PAGER, else less, as git does
-        for part in () if tty else parts:
-            click.echo(part, nl=False)
-    finally:
-        for d in diffs:
-            d.close()
+    parts = render(_seen(ctx, wid, diffs), tty, diffs)
+    if tty:
+        click.echo_via_pager(parts)  # $PAGER, else less, as git does
+    for part in () if tty else parts:
+        click.echo(part, nl=False)
 
 
 def _seen(ctx: Ctx, wid: str, diffs: list[Diff] | None = None) -> Review:

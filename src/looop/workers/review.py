@@ -164,11 +164,9 @@ def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoCh
     """One repository's part of the change, read once (`diffs`: see `review`)."""
     tip = reviewgit.branch_tip(ctx, tree)
     live = not tree.removed and os.path.isdir(tree.path)
-    if diffs is None:
-        files = tuple(reviewgit.changes(ctx, tree, tree.base, tip))
-    else:
-        diffs.append(Diff(ctx, tree, tree.base, tip))
-        files = tuple(diffs[-1].stats)
+    diff = Diff(ctx, tree, tree.base, tip)
+    if diffs is not None:  # its files' hunks read as they are shown
+        diffs.append(diff)
     return RepoChange(
         name=tree.part,
         repo=tree.repo,
@@ -176,7 +174,7 @@ def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoCh
         base=tree.base,
         tip=tip,
         commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
-        files=files,
+        files=tuple(diff.stats if diffs is not None else diff.files()),
         uncommitted=treework.is_dirty(ctx.env, tree) if live else None,
         moved=branch_moved(tree, tip),
     )

@@ -118,12 +118,6 @@ class Diff:
             self.close()
             raise
 
-    def __enter__(self) -> Diff:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self.proc.kill()  # nothing once it ended
         self.proc.wait()
@@ -164,29 +158,30 @@ class Diff:
         return out, raw
 
     def _end(self, ready: bool) -> None:
-        """git's end; its failure (or its taking too long: not `ready`) said in one line."""
-        try:
-            code = self.proc.wait(max(self.left, 0)) if ready else -1
-        except subprocess.TimeoutExpired:
-            code = -1
-        if code != 0:  # below 0: killed, or too long
-            self.err.seek(0)
-            why = self.err.read(4096).decode("utf-8", "replace").strip().splitlines()[-1:]
+        """git's end (not `ready`: it took too long), its failure said in one line."""
+        if not ready:
+            self.proc.kill()
+        if code := self.proc.wait():  # below 0: killed
+            why = os.pread(self.err.fileno(), 4096, 0).decode("utf-8", "replace").splitlines()
             self.close()
-            late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[0]
+            late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[-1]
             raise WorktreeError(f"git diff in {self.repo}: {late}")
 
     def files(self) -> Iterator[FileChange]:
-        """Each file whole with its hunks as git writes it; git's failure said at its end."""
+        """Each file whole with its hunks as git writes it; git's failure said at its end.
+        The diff closes once they are read (or they are no longer read)."""
         patches = _split_patch(iter(lambda: self._piece(b"\n"), None))
-        for f, (old, new, status, _) in zip(self.stats, self.modes, strict=True):
-            # a file made a link (or back) is two parts: the one gone and the one made
-            got = [next(patches, _Patch()) for _ in range(2 if status == "T" else 1)]
-            hunks = tuple(h for p in got for h in p.hunks)
-            cut = any(p.cut for p in got)
-            yield replace(f, hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
-        for _ in patches:  # nothing more: its end (its failure said)
-            pass
+        try:
+            for f, (old, new, status, _) in zip(self.stats, self.modes, strict=True):
+                # a file made a link (or back) is two parts: the one gone and the one made
+                got = [next(patches, _Patch()) for _ in range(2 if status == "T" else 1)]
+                hunks = tuple(h for p in got for h in p.hunks)
+                cut = any(p.cut for p in got)
+                yield replace(f, hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
+            for _ in patches:  # nothing more: its end (its failure said)
+                pass
+        finally:
+            self.close()
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:
@@ -270,12 +265,6 @@ def _split_patch(lines: Iterable[str]) -> Iterator[_Patch]:
     if f is not None:
         f.close()
         yield f
-
-
-def changes(ctx: Ctx, tree: Tree, base: str, tip: str) -> list[FileChange]:
-    """Every file the branch changed since its base, with its stats and hunks."""
-    with Diff(ctx, tree, base, tip) as d:
-        return list(d.files())
 
 
 def file_lines(ctx: Ctx, tree: Tree, tip: str, path: str) -> list[str] | None:
