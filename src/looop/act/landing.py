@@ -407,8 +407,7 @@ def tidy(ctx: Ctx, tree: Tree, ended: str | None = None) -> None:
     branch kept (it is in the base). A live one keeps it until its session is reaped.
     `ended`: the run that had ended before its worktree was found clean (Plan.ended); while
     it is still the last, none wrote there since, and git is not asked again."""
-    now = _ended_run(ctx, tree.wid)
-    if now is not None:
+    if (now := _ended_run(ctx, tree.wid)) is not None:
         release(ctx, tree.wid, tree if ended and now == ended else None)
 
 

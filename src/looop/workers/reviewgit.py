@@ -4,6 +4,7 @@ hardened env (a clone's from inside it), never a program git could start on its 
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import subprocess
@@ -112,16 +113,11 @@ class Diff:
         assert self.proc.stdout is not None
         self.out, self.poll = self.proc.stdout, select.poll()
         self.poll.register(self.out, select.POLLIN)
-        try:
-            self.stats, self.modes = self._stats()
-        except BaseException:
-            self.close()
-            raise
+        self.stats, self.modes = self._stats()  # git's failure: closed, said
 
     def close(self) -> None:
-        self.proc.kill()  # nothing once it ended
-        self.proc.wait()
-        self.out.close()
+        with self.proc:  # its pipe closed, it waited for
+            self.proc.kill()  # nothing once it ended
         self.err.close()
 
     def _piece(self, sep: bytes) -> str | None:
@@ -174,9 +170,9 @@ class Diff:
         try:
             for f, (old, new, status, _) in zip(self.stats, self.modes, strict=True):
                 # a file made a link (or back) is two parts: the one gone and the one made
-                got = [next(patches, _Patch()) for _ in range(2 if status == "T" else 1)]
-                hunks = tuple(h for p in got for h in p.hunks)
-                cut = any(p.cut for p in got)
+                got = [next(patches, ([], False)) for _ in range(2 if status == "T" else 1)]
+                hunks = tuple(h for part, _ in got for h in part)
+                cut = any(c for _, c in got)
                 yield replace(f, hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
             for _ in patches:  # nothing more: its end (its failure said)
                 pass
@@ -212,22 +208,6 @@ def _hunk(header: str, body: list[str]) -> Hunk:
     return Hunk(header, int(start or 0), int(count) if count else 1, tuple(body))
 
 
-class _Patch:
-    """One file's part of a patch as it is read."""
-
-    def __init__(self) -> None:
-        self.hunks: list[Hunk] = []
-        self.header = ""
-        self.body: list[str] = []
-        self.kept = self.size = 0
-        self.cut = False
-
-    def close(self) -> None:
-        if self.header:
-            self.hunks.append(_hunk(self.header, self.body))
-        self.header, self.body = "", []
-
-
 def _note(status: str, old: str, new: str, hunks: tuple[Hunk, ...]) -> str:
     """A change of what the file is (its modes `old` and `new`, "000000": none): a symlink and
     where it points, or its mode."""
@@ -240,31 +220,28 @@ def _note(status: str, old: str, new: str, hunks: tuple[Hunk, ...]) -> str:
     return f"mode {new}" if status == "added" and new != "100644" else ""
 
 
-def _split_patch(lines: Iterable[str]) -> Iterator[_Patch]:
-    """Each file's hunks of a `git diff` patch, in its order, each as soon as it is read: of
-    each file at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept."""
-    f: _Patch | None = None
-    for line in lines:
+def _split_patch(lines: Iterable[str]) -> Iterator[tuple[list[Hunk], bool]]:
+    """Each file's hunks of a `git diff` patch and whether some were cut, in its order, each as
+    soon as it is read: of each file at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept."""
+    hunks: list[Hunk] = []
+    body: list[str] = []
+    header, kept, size, cut, begun = "", 0, 0, False, False
+    for line in itertools.chain(lines, ["diff --git "]):  # the last: the last file's end
+        if header and line.startswith(("diff --git ", "@@")):
+            hunks.append(_hunk(header, body))
+            header, body = "", []
         if line.startswith("diff --git "):
-            if f is not None:
-                f.close()
-                yield f
-            f = _Patch()
-        elif f is None:
-            continue
+            if begun:
+                yield hunks, cut
+            hunks, kept, size, cut, begun = [], 0, 0, False, True
         elif line.startswith("@@"):
-            f.close()
-            f.header = line
-        elif f.header and line[:1] in (" ", "+", "-", "\\"):
-            f.kept += 1
-            f.size += len(line)
-            if f.kept > MAX_HUNK_LINES or f.size > MAX_FILE_BYTES:
-                f.cut = True
+            header = line
+        elif header and line[:1] in (" ", "+", "-", "\\"):
+            kept, size = kept + 1, size + len(line)
+            if kept > MAX_HUNK_LINES or size > MAX_FILE_BYTES:
+                cut = True
             else:
-                f.body.append(line)
-    if f is not None:
-        f.close()
-        yield f
+                body.append(line)
 
 
 def file_lines(ctx: Ctx, tree: Tree, tip: str, path: str) -> list[str] | None:
