@@ -7,8 +7,11 @@ refused with one line and nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import shutil
 import subprocess
 import time
 import tracemalloc
@@ -227,6 +230,69 @@ def test_a_huge_file_is_cut_as_it_is_read_within_a_memory_bound(
     code, out, err = cli("review", "w9")
     assert code == 0, err
     assert "… (cut: a long diff" in out and len(out) < 1 << 20
+
+
+# git as the review runs it, but its `git diff` held open once it has written all it says
+# until the test opens GATE (at most 120 s): what the review shows before that, it showed
+# as git wrote it
+HELD = """#!/bin/sh
+case " $* " in *" diff "*) {real} "$@"; code=$?; timeout 120 cat '{gate}' >/dev/null; exit $code;;
+esac
+exec {real} "$@"
+"""
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float) -> bytes:
+    """What `proc` wrote until `marker` (failing at `timeout` or at its end)."""
+    assert proc.stdout is not None
+    got, deadline, fd = b"", time.monotonic() + timeout, proc.stdout.fileno()
+    while marker not in got:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([fd], [], [], left)[0], f"nothing yet: {got[-300:]!r}"
+        chunk = os.read(fd, 1 << 16)
+        assert chunk, f"it ended first: {got[-300:]!r}"
+        got += chunk
+    return got
+
+
+def test_a_long_change_reaches_a_pipe_file_by_file_while_git_still_writes(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w11", repo)
+    (tree / "gen").mkdir()
+    for n in range(300):
+        (tree / "gen" / f"f{n:03}.txt").write_text(f"line {n}\n")
+    (tree / "README").unlink()
+    (tree / "README").symlink_to("app.py")  # a file made a link: two parts of git's patch
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "generated")
+    gate, bin_dir = tmp_path / "gate", tmp_path / "bin"
+    os.mkfifo(gate)
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(HELD.format(real=shutil.which("git"), gate=gate))
+    (bin_dir / "git").chmod(0o755)
+    env = clean_env(tmp_path, wctx.paths.data)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    proc = subprocess.Popen(
+        [LOOOP, "review", "w11"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        first = _read_until(proc, b"\n\xe2\x94\x80\xe2\x94\x80 ", 60).decode()  # a file's header
+        assert proc.poll() is None  # its git has not ended: the review still reads it
+        assert "files (302, +303 -1):" in first and "gen/f299.txt  +1 -0  (added)" in first
+        os.close(os.open(gate, os.O_WRONLY))  # git ends
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(OSError):  # a git still held let go
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+    assert proc.returncode == 0, err
+    out = first + rest.decode()
+    assert "── README (modified) · symlink → app.py" in out
+    assert "── app.py (added)\n@@ -0,0 +1,2 @@\n+def f(x):" in out  # its own hunks, not README's
+    assert out.count("\n── gen/") == 300 and out.rstrip().endswith("+line 299")
 
 
 # once started it asks for a reply (at once, or only once `go` exists: busy till then) and

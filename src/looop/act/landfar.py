@@ -56,7 +56,7 @@ class OnHost(Away):
         super().__init__(ctx, wid)
         self.host, self.where = host, f"host {host}"
 
-    def review(self) -> Review:
+    def review(self, diffs: object = None) -> Review:  # whole: `diffs` left empty
         return far_review(self.ctx, self.wid, self.host)
 
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class InPod(Away):
         super().__init__(ctx, wid)
         self.b, self.where = b, f"worker {wid}'s pod"
 
-    def review(self) -> Review:
+    def review(self, diffs: object = None) -> Review:  # whole: `diffs` left empty
         return pod_review(self.ctx, self.b, self.wid)
 
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:

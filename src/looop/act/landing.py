@@ -98,6 +98,7 @@ class Plan:
     old: str  # the base branch's commit now
     checkout: str  # the checkout holding `into` ("": none)
     mode: str  # "ff", "merge" or "pr"
+    ended: str | None = None  # the start of its worker's run, ended when found clean
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,8 @@ def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> bool:
     """The base still holds the worker's start and not yet its `tip`; True when the base can
     fast-forward to it (`old` is where `tip` grew from: one merge-base says both)."""
     repo, wid = tree.repo, tree.wid
-    code, _, _ = git_at(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)
-    if code != 0:
+    # a commit is its own ancestor: git asked only when the base moved since the worker began
+    if tree.base != old and git_at(ctx, repo, "merge-base", "--is-ancestor", tree.base, old)[0]:
         raise LandError(
             f"the base branch {into} no longer holds {tree.base[:12]}, where worker {wid} "
             "started (rewritten?) — land it by hand"
@@ -150,6 +151,15 @@ def check_history(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> bool:
     if code == 0 and common == tip:
         raise NothingToLand(f"{into} already holds worker {wid}'s branch — nothing to land")
     return code == 0 and common == old
+
+
+def _ended_run(ctx: Ctx, wid: str) -> str | None:
+    """The start of the worker's last run once it has ended ("": none known; None: it runs)."""
+    try:
+        s = get_session(ctx.paths.data, wid)
+    except SessionError:
+        return ""
+    return None if s.alive else s.started_at
 
 
 def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
@@ -245,11 +255,12 @@ def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     tip = reviewgit.branch_tip(ctx, tree)
     into, old = _base_branch(ctx, tree, ask.into)
     ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+    ended = _ended_run(ctx, tree.wid)  # read before its worktree is (Plan.ended)
     _check_worker(ctx, tree, tip)
     if (now := approved_tip(ctx, tree, tip, ask.at)) != tip:  # an older commit (--at)
         ff = check_history(ctx, tree, into, old, tip := now)
     checkout = "" if mode == "pr" else _check_checkout(ctx, tree.repo, into)
-    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode), ff)
+    return check_mode(ctx, Plan(tree, tip, into, old, checkout, mode, ended), ff)
 
 
 def check_mode(ctx: Ctx, p: Plan, ff: bool) -> Plan:
@@ -305,7 +316,7 @@ def land(
     done = land_one(ctx, knobs, cfg, p, ask.actor)
     settle(ctx, knobs, done, ask.actor)
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
-        tidy(ctx, p.tree)
+        tidy(ctx, p.tree, p.ended)
     return done
 
 
@@ -391,15 +402,13 @@ def journal_landed(
     ctx.events.record("worker_landed", **said, actor=actor, **{k: v for k, v in more.items() if v})
 
 
-def tidy(ctx: Ctx, tree: Tree) -> None:
+def tidy(ctx: Ctx, tree: Tree, ended: str | None = None) -> None:
     """A merged worker that no longer runs needs its worktree no more: removed now, its
-    branch kept (it is in the base). A live one keeps it until its session is reaped."""
-    try:
-        if get_session(ctx.paths.data, tree.wid).alive:
-            return
-    except SessionError:
-        pass
-    release(ctx, tree.wid)
+    branch kept (it is in the base). A live one keeps it until its session is reaped.
+    `ended`: the run that had ended before its worktree was found clean (Plan.ended); while
+    it is still the last, none wrote there since, and git is not asked again."""
+    if (now := _ended_run(ctx, tree.wid)) is not None:
+        release(ctx, tree.wid, tree if ended and now == ended else None)
 
 
 def refused_in(tree: Tree, e: LandError, more: str = "") -> LandError:

@@ -13,6 +13,7 @@ from looop.home.errors import LooopError
 from looop.workers import reviewsend
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.review import Review, review, worker_tree
+from looop.workers.reviewgit import Diff
 from looop.workers.reviewrounds import Comment, Round
 
 REVIEW_TIMEOUT_S = 60.0  # a review or its comments read where the checkouts are
@@ -26,8 +27,10 @@ class Here:
     def __init__(self, ctx: Ctx, wid: str) -> None:
         self.ctx, self.wid = ctx, wid
 
-    def review(self) -> Review:
-        return review(self.ctx, self.wid)
+    def review(self, diffs: list[Diff] | None = None) -> Review:
+        """`diffs`: given, its files' hunks are left to read from them as git writes them
+        (workers/review.py); away, the review is whole and `diffs` left empty."""
+        return review(self.ctx, self.wid, diffs)
 
     def has_change(self) -> None:
         """Nothing when the worker has a change to comment on; else its one line. Away, its

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from looop.remote.fleet import remote_rows
 from looop.workers import attempts, reviewrounds, reviewsend
 from looop.workers.ids import normalise_target
 from looop.workers.review import RepoChange, Review
-from looop.workers.reviewgit import Commit, FileChange
+from looop.workers.reviewgit import Commit, Diff, FileChange
 from looop.workers.reviewrounds import Round, rounds_file
 
 _VERIFY = {
@@ -57,6 +58,11 @@ class _Out:
     def add(self, text: str, fg: str | None = None, bold: bool = False) -> None:
         text = for_terminal(text)  # a worker wrote it: no escape reaches the terminal
         self.lines.append(click.style(text, fg=fg, bold=bold or None) if self.colour else text)
+
+    def take(self) -> str:
+        """The lines added since, as one part of the page."""
+        got, self.lines = self.lines, []
+        return "".join(f"{line}\n" for line in got)
 
 
 def _head(out: _Out, r: Review) -> None:
@@ -124,7 +130,9 @@ def _several(out: _Out, r: Review) -> None:
         _stat(out, each.commits, each.files, "  ")
 
 
-def render(r: Review, colour: bool) -> str:
+def render(r: Review, colour: bool, diffs: Sequence[Diff] = ()) -> Iterator[str]:
+    """The page in parts, each as soon as it is read: its head and stats, then each file's
+    diff (of each repository's `diffs` as git writes it, when given)."""
     out = _Out(colour)
     several = len(r.repos) > 1
     if several:
@@ -146,9 +154,11 @@ def render(r: Review, colour: bool) -> str:
     if r.rounds:
         out.add("")
         _rounds(out, r)
-    parts = r.repos if several else ()
-    changed = [(f"{each.name}/", f) for each in parts for f in each.files]
-    for prefix, f in changed or [("", f) for f in r.files]:
+    yield out.take()
+    names = [f"{each.name}/" for each in r.repos] if several else [""]
+    every: list[Iterable[FileChange]] = [d.files() for d in diffs]
+    every = every or ([e.files for e in r.repos] if several else [r.files])
+    for prefix, f in ((p, f) for p, files in zip(names, every, strict=True) for f in files):
         out.add("")
         note = f" · {f.note}" if f.note else ""
         out.add(f"── {prefix}{f.path} ({f.status}){note}", fg="cyan", bold=True)
@@ -160,7 +170,7 @@ def render(r: Review, colour: bool) -> str:
                 out.add(line, fg="green" if line[:1] == "+" else "red" if line[:1] == "-" else None)
         if f.cut:
             out.add("  … (cut: a long diff; `looop worker diff` shows it whole)")
-    return "\n".join(out.lines)
+        yield out.take()
 
 
 def _said(rd: Round, sent: bool) -> str:
@@ -238,20 +248,20 @@ def review_cmd(
             click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
-    r = _seen(ctx, wid)
     if as_json:
-        click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(_seen(ctx, wid).to_json(), indent=2, ensure_ascii=False))
         return
     tty = sys.stdout.isatty()
-    text = render(r, colour=tty)
+    diffs: list[Diff] = []  # each repository's, its files shown as git writes them
+    parts = render(_seen(ctx, wid, diffs), tty, diffs)
     if tty:
-        click.echo_via_pager(text + "\n")  # $PAGER, else less, as git does
-    else:
-        click.echo(text)
+        click.echo_via_pager(parts)  # $PAGER, else less, as git does
+    for part in () if tty else parts:
+        click.echo(part, nl=False)
 
 
-def _seen(ctx: Ctx, wid: str) -> Review:
-    r = change_of(ctx, wid).review()
+def _seen(ctx: Ctx, wid: str, diffs: list[Diff] | None = None) -> Review:
+    r = change_of(ctx, wid).review(diffs)
     reviewrounds.saw(ctx, wid, r.tips())  # what a plain `looop land` (or --pick) now approves
     return r
 

@@ -19,7 +19,7 @@ from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds, treework
 from looop.workers.errors import ChangeError, NoSuchWorker, Unreached
 from looop.workers.ids import normalise_target
-from looop.workers.reviewgit import Commit, FileChange
+from looop.workers.reviewgit import Commit, Diff, FileChange
 from looop.workers.reviewrounds import Proposal, Round, load_rounds, shown
 from looop.workers.treerecord import Tree, WorktreeError, held_tip, load, load_all
 
@@ -160,10 +160,13 @@ def worker_trees(ctx: Ctx, wid: str) -> list[Tree]:
     return load_all(ctx, wid)
 
 
-def repo_change(ctx: Ctx, tree: Tree) -> RepoChange:
-    """One repository's part of the change, read once."""
+def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoChange:
+    """One repository's part of the change, read once (`diffs`: see `review`)."""
     tip = reviewgit.branch_tip(ctx, tree)
     live = not tree.removed and os.path.isdir(tree.path)
+    diff = Diff(ctx, tree, tree.base, tip)
+    if diffs is not None:  # its files' hunks read as they are shown
+        diffs.append(diff)
     return RepoChange(
         name=tree.part,
         repo=tree.repo,
@@ -171,7 +174,7 @@ def repo_change(ctx: Ctx, tree: Tree) -> RepoChange:
         base=tree.base,
         tip=tip,
         commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
-        files=tuple(reviewgit.changes(ctx, tree, tree.base, tip)),
+        files=tuple(diff.stats if diffs is not None else diff.files()),
         uncommitted=treework.is_dirty(ctx.env, tree) if live else None,
         moved=branch_moved(tree, tip),
     )
@@ -183,11 +186,13 @@ def first_of(c: RepoChange) -> dict[str, Any]:
     return {k: getattr(c, k) for k in keys}
 
 
-def review(ctx: Ctx, worker_id: str) -> Review:
-    """Everything `looop review ID` shows, read once; one line when it cannot be read."""
+def review(ctx: Ctx, worker_id: str, diffs: list[Diff] | None = None) -> Review:
+    """Everything `looop review ID` shows, read once; one line when it cannot be read.
+    `diffs`: given, each repository's files are their stats alone, and its diff, open, is
+    added there to read their hunks from as git writes them (the caller closes each)."""
     wid = normalise_target(worker_id)
     trees = worker_trees(ctx, wid)
-    repos = tuple(repo_change(ctx, t) for t in trees)
+    repos = tuple(repo_change(ctx, t, diffs) for t in trees)
     tree, first = trees[0], repos[0]
     tip = first.tip
     rounds = load_rounds(ctx, wid)

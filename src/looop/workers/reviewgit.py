@@ -4,13 +4,14 @@ hardened env (a clone's from inside it), never a program git could start on its 
 
 from __future__ import annotations
 
+import itertools
 import os
+import select
 import subprocess
 import tempfile
-import threading
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO
+from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
 from looop.workers.treerecord import (
@@ -89,43 +90,94 @@ def git(ctx: Ctx, tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
     return run_git(argv, env, GIT_TIMEOUT_S, what, errors="replace")
 
 
-def _lines(out: IO[bytes]) -> Iterator[str]:
-    """Lines as git writes them, each cut at MAX_LINE bytes: a stream never held whole."""
-    while got := out.readline(MAX_LINE):
-        over = len(got) == MAX_LINE and not got.endswith(b"\n")
-        rest = got
-        while over and rest and not rest.endswith(b"\n"):  # an overlong line's rest: dropped
-            rest = out.readline(MAX_LINE)
-        yield got.rstrip(b"\n").decode("utf-8", "replace") + ("…" if over else "")
+class Diff:
+    """A change's diff read as git writes it, one `git diff`: every file's stat first (`stats`:
+    its path, status and counts, no hunks), then each file whole with its hunks (`files()`),
+    in that order, of each at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept: never held
+    whole. git is killed once it kept its reader waiting GIT_TIMEOUT_S in all (the time the
+    reader spends elsewhere, on a slow pipe or a pager, not counted), or once closed early."""
 
-
-def _read_patch(ctx: Ctx, tree: Tree, *args: str) -> list[_Patch]:
-    """`git diff ARGS` split into files as it is read, each kept to its bounds."""
-    argv, env = _argv(ctx, tree, args)
-    with tempfile.TemporaryFile() as err:  # a file: git never blocks on what it says there
+    def __init__(self, ctx: Ctx, tree: Tree, base: str, tip: str) -> None:
+        args = ("diff", *DIFF_FLAGS, "--no-renames", "--no-color", "--raw", "--numstat", "-p")
+        argv, env = _argv(ctx, tree, (*args, "-z", base, tip, "--"))
+        self.repo, self.left, self.buf, self.pos = tree.repo, GIT_TIMEOUT_S, b"", 0
+        # a file: git never blocks on what it says there; closed with the diff
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115
         try:
-            proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            self.proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err
             )
         except FileNotFoundError:
+            self.err.close()
             raise WorktreeError("git is not on PATH — install git") from None
-        timer = threading.Timer(GIT_TIMEOUT_S, proc.kill)
-        timer.start()
+        assert self.proc.stdout is not None
+        self.out, self.poll = self.proc.stdout, select.poll()
+        self.poll.register(self.out, select.POLLIN)
+        self.stats, self.modes = self._stats()  # git's failure: closed, said
+
+    def close(self) -> None:
+        with self.proc:  # its pipe closed, it waited for
+            self.proc.kill()  # nothing once it ended
+        self.err.close()
+
+    def _piece(self, sep: bytes) -> str | None:
+        """The next piece up to `sep` as git writes it (None: its end), each wait on git
+        counted; cut at MAX_LINE bytes ("…": the rest dropped as it was read)."""
+        got, n = b"", 0
+        while (i := self.buf.find(sep, self.pos)) < 0:
+            rest = self.buf[self.pos :]
+            got, n, t = got + rest[: max(MAX_LINE - n, 0)], n + len(rest), time.monotonic()
+            ready = self.poll.poll(max(self.left, 0) * 1000)
+            self.left -= time.monotonic() - t
+            self.buf, self.pos = os.read(self.out.fileno(), 1 << 16) if ready else b"", 0
+            if not self.buf:
+                self._end(bool(ready))
+                return None
+        got += self.buf[self.pos : min(i, self.pos + max(MAX_LINE - n, 0))]
+        n, self.pos = n + i - self.pos, i + 1
+        return got.decode("utf-8", "replace") + ("…" if n > MAX_LINE else "")
+
+    def _stats(self) -> tuple[list[FileChange], list[tuple[str, str, str, str]]]:
+        """Each file's modes and status (--raw), then its counts (--numstat), in one order: up
+        to the empty word before the patch, or git's end."""
+        raw: list[tuple[str, str, str, str]] = []  # its modes ("000000": none), status, path
+        out: list[FileChange] = []
+        while word := self._piece(b"\0"):
+            if word[0] == ":":
+                old, new, _, _, status = word[1:].split(" ")
+                raw.append((old, new, status, self._piece(b"\0") or ""))
+            elif len(out) < len(raw):  # "ADDED\tREMOVED\tPATH" ("-": binary)
+                added, removed, _ = word.split("\t", 2)
+                n = (-1, 0) if added == "-" else (int(added), int(removed))
+                said = {"A": "added", "D": "deleted"}.get(raw[len(out)][2], "modified")
+                out.append(FileChange(raw[len(out)][3], said, *n, ()))
+        return out, raw
+
+    def _end(self, ready: bool) -> None:
+        """git's end (not `ready`: it took too long), its failure said in one line."""
+        if not ready:
+            self.proc.kill()
+        if code := self.proc.wait():  # below 0: killed
+            why = os.pread(self.err.fileno(), 4096, 0).decode("utf-8", "replace").splitlines()
+            self.close()
+            late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[-1]
+            raise WorktreeError(f"git diff in {self.repo}: {late}")
+
+    def files(self) -> Iterator[FileChange]:
+        """Each file whole with its hunks as git writes it; git's failure said at its end.
+        The diff closes once they are read (or they are no longer read)."""
+        patches = _split_patch(iter(lambda: self._piece(b"\n"), None))
         try:
-            assert proc.stdout is not None
-            files = _split_patch(_lines(proc.stdout))
-            code = proc.wait()
+            for f, (old, new, status, _) in zip(self.stats, self.modes, strict=True):
+                # a file made a link (or back) is two parts: the one gone and the one made
+                got = [next(patches, ([], False)) for _ in range(2 if status == "T" else 1)]
+                hunks = tuple(h for part, _ in got for h in part)
+                cut = any(c for _, c in got)
+                yield replace(f, hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
+            for _ in patches:  # nothing more: its end (its failure said)
+                pass
         finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        why = err.read(4096).decode("utf-8", "replace").strip().splitlines()[-1:]
-    if code != 0:  # below 0: killed by the timer
-        late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[0]
-        raise WorktreeError(f"git diff in {tree.repo}: {late}")
-    return files
+            self.close()
 
 
 def branch_tip(ctx: Ctx, tree: Tree) -> str:
@@ -150,107 +202,46 @@ def commits(ctx: Ctx, tree: Tree, since: str, tip: str) -> list[Commit]:
     return [Commit(sha, subject) for sha, _, subject in rows if sha]
 
 
-def _numstat(ctx: Ctx, tree: Tree, base: str, tip: str) -> list[tuple[str, int, int]]:
-    done = git(ctx, tree, "diff", *DIFF_FLAGS, "--no-renames", "--numstat", "-z", base, tip, "--")
-    if done.returncode != 0:
-        raise WorktreeError(f"git diff in {tree.repo}: {why_failed(done)}")
-    out = []
-    for row in done.stdout.split("\0"):
-        added, _, rest = row.partition("\t")
-        removed, _, path = rest.partition("\t")
-        if not path:
-            continue
-        binary = added == "-"
-        out.append((path, -1 if binary else int(added), 0 if binary else int(removed)))
-    return out
-
-
 def _hunk(header: str, body: list[str]) -> Hunk:
     new = header.split("+", 1)[1].split(" ", 1)[0] if "+" in header else "0"
     start, _, count = new.partition(",")
     return Hunk(header, int(start or 0), int(count) if count else 1, tuple(body))
 
 
-class _Patch:
-    """One file's part of a patch as it is read."""
-
-    def __init__(self) -> None:
-        self.status = "modified"
-        self.modes = ["", ""]  # its mode before and after ("": the file was not there)
-        self.hunks: list[Hunk] = []
-        self.header = ""
-        self.body: list[str] = []
-        self.kept = self.size = 0
-        self.cut = False
-
-    def close(self) -> None:
-        if self.header:
-            self.hunks.append(_hunk(self.header, self.body))
-        self.header, self.body = "", []
-
-    def head(self, line: str) -> None:
-        """A line of its extended header: what the file was and is."""
-        word, _, mode = line.rpartition(" ")
-        if word in ("new file mode", "deleted file mode"):
-            self.status = "added" if word[0] == "n" else "deleted"
-            self.modes[word[0] == "n"] = mode
-        elif word in ("old mode", "new mode"):
-            self.modes[word[0] == "n"] = mode
-        elif line.startswith("index ") and line.count(" ") == 2:  # both: the mode it kept
-            self.modes = [m or mode for m in self.modes]
-
-    def note(self) -> str:
-        """A change of what the file is: a symlink and where it points, or its mode."""
-        old, new = self.modes
-        if "120000" in self.modes:
-            mark = "-" if self.status == "deleted" else "+"
-            got = (ln[1:] for h in self.hunks for ln in h.lines if ln[:1] == mark)
-            return f"symlink → {next(got, '?')}"
-        if old and new and old != new:
-            return f"mode {old} → {new}"
-        return f"mode {new}" if self.status == "added" and new != "100644" else ""
+def _note(status: str, old: str, new: str, hunks: tuple[Hunk, ...]) -> str:
+    """A change of what the file is (its modes `old` and `new`, "000000": none): a symlink and
+    where it points, or its mode."""
+    if "120000" in (old, new) and new in ("120000", "000000"):  # a link made, moved or gone
+        mark = "-" if status == "deleted" else "+"
+        got = (ln[1:] for h in hunks for ln in h.lines if ln[:1] == mark)
+        return f"symlink → {next(got, '?')}"
+    if status == "modified" and old != new:
+        return f"mode {old} → {new}"
+    return f"mode {new}" if status == "added" and new != "100644" else ""
 
 
-def _split_patch(lines: Iterable[str]) -> list[_Patch]:
-    """Each file's status and hunks of a `git diff` patch, in its order, as it is read: of
-    each file at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept."""
-    files: list[_Patch] = []
-    for line in lines:
+def _split_patch(lines: Iterable[str]) -> Iterator[tuple[list[Hunk], bool]]:
+    """Each file's hunks of a `git diff` patch and whether some were cut, in its order, each as
+    soon as it is read: of each file at most MAX_HUNK_LINES lines and MAX_FILE_BYTES kept."""
+    hunks: list[Hunk] = []
+    body: list[str] = []
+    header, kept, size, cut, begun = "", 0, 0, False, False
+    for line in itertools.chain(lines, ["diff --git "]):  # the last: the last file's end
+        if header and line.startswith(("diff --git ", "@@")):
+            hunks.append(_hunk(header, body))
+            header, body = "", []
         if line.startswith("diff --git "):
-            if files:
-                files[-1].close()
-            files.append(_Patch())
-            continue
-        if not files:
-            continue
-        f = files[-1]
-        if not f.header and not f.hunks and not line.startswith("@@"):
-            f.head(line)
+            if begun:
+                yield hunks, cut
+            hunks, kept, size, cut, begun = [], 0, 0, False, True
         elif line.startswith("@@"):
-            f.close()
-            f.header = line
-        elif f.header and line[:1] in (" ", "+", "-", "\\"):
-            f.kept += 1
-            f.size += len(line)
-            if f.kept > MAX_HUNK_LINES or f.size > MAX_FILE_BYTES:
-                f.cut = True
+            header = line
+        elif header and line[:1] in (" ", "+", "-", "\\"):
+            kept, size = kept + 1, size + len(line)
+            if kept > MAX_HUNK_LINES or size > MAX_FILE_BYTES:
+                cut = True
             else:
-                f.body.append(line)
-    if files:
-        files[-1].close()
-    return files
-
-
-def changes(ctx: Ctx, tree: Tree, base: str, tip: str) -> list[FileChange]:
-    """Every file the branch changed since its base, with its stats and hunks."""
-    stats = _numstat(ctx, tree, base, tip)
-    patches = _read_patch(ctx, tree, "diff", *DIFF_FLAGS, "--no-renames", "--no-color", base,
-                          tip, "--")  # fmt: skip
-    out = []
-    for n, (path, added, removed) in enumerate(stats):
-        p = patches[n] if n < len(patches) else _Patch()
-        out.append(FileChange(path, p.status, added, removed, tuple(p.hunks), p.cut, p.note()))
-    return out
+                body.append(line)
 
 
 def file_lines(ctx: Ctx, tree: Tree, tip: str, path: str) -> list[str] | None:

@@ -54,7 +54,7 @@ def _text(text: str) -> str:
 def line_comment(ctx: Ctx, tree: Tree, tip: str, spec: str, text: str) -> Comment:
     """A comment on FILE:LINE of the change, with the lines around it at `tip`."""
     path, line = parse_place(spec)
-    files = {f.path for f in reviewgit.changes(ctx, tree, tree.base, tip)}
+    files = {f.path for f in reviewgit.Diff(ctx, tree, tree.base, tip).files()}
     if path not in files:
         raise LooopError(
             f"{path} is not part of worker {tree.wid}'s change — `looop review {tree.wid}` "

@@ -3,12 +3,16 @@ the rounds with what followed them, and nothing a worker wrote acts on the termi
 
 from __future__ import annotations
 
-from looop.cli.review import render
+from looop.cli import review as cli
 from looop.workers.review import Review, Verify
 from looop.workers.reviewgit import Commit, FileChange, Hunk
 from looop.workers.reviewrounds import Comment, Round
 
 ESC = "\x1b"
+
+
+def render(r: Review, colour: bool) -> str:
+    return "".join(cli.render(r, colour))  # the page's parts, as a pipe reads them
 
 
 def _review(**kw: object) -> Review:
