@@ -157,7 +157,12 @@ class Diff:
         """git's end (not `ready`: it took too long), its failure said in one line."""
         if not ready:
             self.proc.kill()
-        if code := self.proc.wait():  # below 0: killed
+        try:  # its output ended: its exit is at hand, but bounded still
+            code = self.proc.wait(max(self.left, 1.0))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if code:  # below 0: killed
             why = os.pread(self.err.fileno(), 4096, 0).decode("utf-8", "replace").splitlines()
             self.close()
             late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[-1]
