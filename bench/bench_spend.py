@@ -4,7 +4,7 @@ A data dir with 30 workers, each with a resume record and a claude project sessi
 claude writes it (assistant lines with usage, user lines with tool results, ~200 KB each). (a)
 busy: before each pass every file gets one more assistant message, so each pass opens and reads
 all 30 files' new bytes and records 30 ledger rows; (b) quiet: nothing was written since the
-last pass (30 stats). Each pass is the beat's own hook (loop/housekeep meter_workers, with a
+last pass (30 stats). Each pass is the beat's own hook (loop/fleetwork meter, with a
 daily budget on, so the fleet is checked against it), in-process. Baseline: a whole skip beat
 (`looop tick`, world unchanged) of the same data dir in the same run, so the ratio is the share
 of a beat the meter adds."""
@@ -58,7 +58,7 @@ def run() -> list[dict[str, object]]:
     from looop.cli.app import ctx_for
     from looop.cli.commands import process_clock
     from looop.home.paths import Paths
-    from looop.loop.housekeep import meter_workers
+    from looop.loop.fleetwork import meter
     from looop.seed import ensure_data_dir
     from looop.sessions.state import list_sessions
 
@@ -95,7 +95,7 @@ def run() -> list[dict[str, object]]:
         cfg = ctx.config()
         knobs = ctx.knobs(cfg)  # the beat's own, read once as it starts
         listed = list_sessions(ctx.paths.data)  # the beat's one listing
-        meter_workers(ctx, cfg, knobs, listed)  # the first pass reads each whole file once
+        meter(ctx, cfg, knobs, listed)  # the first pass reads each whole file once
         looop = str(Path(sys.executable).parent / "looop")
         subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
         busy: list[float] = []
@@ -106,10 +106,10 @@ def run() -> list[dict[str, object]]:
                 with f.open("a") as fh:
                     fh.write(_user(100 + r) + _assistant(100 + r))
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg, knobs, listed)
+            meter(ctx, cfg, knobs, listed)
             busy.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg, knobs, listed)
+            meter(ctx, cfg, knobs, listed)
             quiet.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)

@@ -7,10 +7,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.home import where
 from looop.home.config import Config, Knobs
 from looop.home.stamps import utc_stamp_ms
-from looop.home.store import Folders, NotRegular
+from looop.home.store import NotRegular
 from looop.home.where import USAGE_WINDOWS
 from looop.human.leases import LeaseError, reap_stale, session_alive
 from looop.human.tellbox import sweep_consumed
@@ -18,7 +17,7 @@ from looop.sessions.state import KEPT, Kept, Session, list_sessions, prune_aged,
 from looop.views import outcomes
 
 if TYPE_CHECKING:
-    from looop.loop.windowwork import Quiet
+    from looop.loop.world import WorldMemo
 
 
 def _fleet() -> ModuleType:
@@ -73,53 +72,39 @@ def housekeep_sessions(
     return [s for s in listed if s.id not in gone]
 
 
-def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None) -> None:
-    """Each worker's spend read from its agent CLI's own records into the cost ledger
-    (loop/workmeter.py) and the disk bound (loop/diskcheck.py); a data dir that never started
-    a worker pays two stats. `listed`: the beat's listing (None: it could not list them, so
-    no worker is measured for the disk bound this beat)."""
-    data = ctx.paths.data
-    if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
-        return  # workers away: their hosts' bounds are asked (loop/diskcheck)
+def tend_workers(
+    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None, memo: WorldMemo | None
+) -> list[Session] | None:
+    """After the listing, each step loaded only for a home that has its work (two or three
+    stats for one without workers), an OSError in one said and the beat going on: each
+    worker's spend read from its agent CLI's own records into the cost ledger
+    (loop/workmeter.py) and the disk bound (loop/diskcheck.py); the usage windows
+    (home/usagewindows: a worker that stopped on one marks it, at a reset the stopped workers
+    go on and the held starts are made, loop/windowwork); then each worker that ended gets
+    its outcome (loop/ended.py). `listed`: the beat's listing (None: it could not list them:
+    no worker is measured for the disk bound, none tended, no end recorded this beat);
+    `memo`: the pulse's (its marks of output read without a limit, its outcome records).
+    The listing as it stands after, for the beat's sessions probe; None when there is none
+    or a reset moved a worker since (the probe lists them afresh, the next beat records
+    their ends)."""
+    work, far = (ctx.paths.data / "resume").is_dir(), ctx.paths.host_workers.is_dir()
     try:
-        _fleet().meter(ctx, cfg, knobs, listed if listed is not None else [])
+        if work or far:  # workers away: their hosts' bounds are asked (loop/diskcheck)
+            _fleet().meter(ctx, cfg, knobs, listed or [])
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
-
-
-def usage_windows(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs, quiet: Quiet | None, listed: list[Session] | None
-) -> list[Session] | None:
-    """Accounts at their usage limit (home/usagewindows): a worker that stopped on one marks
-    it; at a reset the stopped workers go on and the held starts are made. Two stats for a
-    home without workers. `listed` (the beat's listing) as it stands after, for the beat's
-    sessions probe (None: none listed, or listed before a reset moved a worker); `quiet`: the
-    pulse's marks of output already read without a limit (loop/windowwork)."""
-    data = ctx.paths.data
-    if not (data / "resume").is_dir() and not (data / USAGE_WINDOWS).exists():
-        return listed
     try:
-        after: list[Session] | None = _fleet().tend_windows(ctx, knobs, cfg, quiet, listed)
+        if listed is not None and (work or (ctx.paths.data / USAGE_WINDOWS).exists()):
+            listed = _fleet().tend_windows(ctx, knobs, cfg, memo.quiet if memo else None, listed)
     except OSError as e:
         ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
-        return None
-    return after
-
-
-def worker_ends(
-    ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session] | None, memo: Folders | None
-) -> None:
-    """Each worker that ended gets its outcome, after verifies, the meter and the usage
-    windows said what they found of it (loop/ended.py); two stats for a home without
-    sessions or workers away. `listed`: the beat's listing (None: it could not list them, or
-    a usage window's reset moved a worker since: the next beat records their ends); `memo`:
-    the pulse's memory of the outcome records (home/store.json_objects)."""
-    if listed is None or (not ctx.paths.sessions.is_dir() and not ctx.paths.host_workers.is_dir()):
-        return
+        listed = None
     try:
-        _fleet().ended(ctx, knobs, cfg, listed, memo)
+        if listed is not None and (ctx.paths.sessions.is_dir() or far):
+            _fleet().ended(ctx, knobs, cfg, listed, memo.records if memo else None)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"worker outcomes not recorded this beat: {e}")
+    return listed
 
 
 def _reap_claims(ctx: Ctx) -> None:

@@ -30,7 +30,7 @@ from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.beat import dry_run_ctx as dry_run_ctx
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.housekeep import housekeep_sessions, meter_workers, usage_windows, worker_ends
+from looop.loop.housekeep import housekeep_sessions, tend_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
@@ -142,9 +142,7 @@ def _beat(b: Beat) -> TickOutcome:
         check_interrupted(ctx, b.knobs)
         # one listing of the sessions, each worker's status read once, through the beat
         listed = housekeep_sessions(ctx, b.knobs, b.cfg, b.memo.kept if b.memo else None)
-        meter_workers(ctx, b.cfg, b.knobs, listed)
-        b.fleet = usage_windows(ctx, b.cfg, b.knobs, b.memo.quiet if b.memo else None, listed)
-        worker_ends(ctx, b.cfg, b.knobs, b.fleet, b.memo.records if b.memo else None)
+        b.fleet = tend_workers(ctx, b.cfg, b.knobs, listed, b.memo)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

@@ -23,7 +23,7 @@ from looop.home.errors import CorruptState, LooopError
 from looop.human import schedules
 from looop.loop import alerts
 from looop.loop.beat import Beat
-from looop.sessions.state import Session, SessionError, list_sessions, validate_id
+from looop.sessions.state import Session, SessionError, validate_id
 from looop.spend import usagewindows
 from looop.spend.limits import Limit, screen_limit
 from looop.views.needsinput import LIMIT_TAIL
@@ -42,15 +42,14 @@ Quiet = dict[str, tuple[str, int]]  # worker id -> (its run, its output's size) 
 
 
 def tend_windows(
-    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None, listed: list[Session] | None
+    ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None, listed: list[Session]
 ) -> list[Session] | None:
     """Sightings first (a worker that just stopped on a limit), then every reset that came.
-    The sessions as `listed` (the beat's listing; None: listed here), for the beat's sessions
+    The sessions as `listed` (the beat's listing), for the beat's sessions
     probe (one listing a beat); None when a reset continued or started a worker (the probe
     lists them afresh)."""
     data = str(ctx.paths.data)
-    listing = list_sessions(ctx.paths.data) if listed is None else listed
-    sessions = [s for s in listing if s.id != PULSE]
+    sessions = [s for s in listed if s.id != PULSE]
     seen = usagewindows.seen_runs(data)
     for s in sessions:
         if seen.get(s.id) != str(s.started_at):  # one run's message is one sighting
@@ -59,10 +58,10 @@ def tend_windows(
         for gone in quiet.keys() - {s.id for s in sessions}:
             del quiet[gone]
     if not (ctx.paths.data / usagewindows.FILE).exists():
-        return listing
+        return listed
     usagewindows.forget_runs(data, (s.id for s in sessions))
     moved = _resets(ctx, knobs, cfg, {s.id: s for s in sessions})
-    return None if moved else listing
+    return None if moved else listed
 
 
 def _limit_of(ctx: Ctx, s: Session, quiet: Quiet | None) -> Limit | None:

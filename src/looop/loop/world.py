@@ -51,9 +51,10 @@ class WorldMemo:
     `quiet`: each worker's run and output size whose tail the usage windows read last without
     a limit in it (loop/windowwork): unmoved output is not read again. `kept`: the finished
     workers the beat's listing read, each under its folder's stat (sessions/state.list_sessions):
-    one that ended beats ago is not read again; `ends`: their own files' facts the sessions
-    probe read (views/workerrows.worker_rows); `records`: the outcome records and those of the
-    workers away, while their folders stay as they were (home/store.json_objects)."""
+    one that ended beats ago is not read again; `ends`: the rows the sessions probe built of
+    them, kept while all they were built from stays (views/workerrows.worker_rows);
+    `records`: the outcome records and those of the workers away, while their folders stay
+    as they were (home/store.json_objects)."""
 
     __slots__ = ("ends", "kept", "key", "quiet", "records", "world")
 

@@ -159,7 +159,9 @@ def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
 
 def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
     """What of a worker the prompt shows but that never wakes the loop by itself."""
-    started = parse_utc(r["started_at"]) if isinstance(r["started_at"], str) else None
+    started = (
+        parse_utc(r["started_at"]) if r["alive"] and isinstance(r["started_at"], str) else None
+    )
     d = {
         **{k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None},
         # v1.0's ages in seconds as of this beat; the prompt lists them apart (core/readings)

@@ -333,10 +333,9 @@ def prune_aged(
             age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)
         except OSError:
             continue  # age unknown: keep
-        sdir = base / name
-        if name in keep or (max_age_s > 0 and age < max_age_s) or not _is_corpse(sdir):
+        if name in keep or (max_age_s > 0 and age < max_age_s):
             continue
-        if _remove_dir(sdir):
+        if _is_corpse(base / name) and _remove_dir(base / name):
             removed.append(name)
     return removed
 

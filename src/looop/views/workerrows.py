@@ -7,6 +7,7 @@ Session objects."""
 from __future__ import annotations
 
 import os
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from looop.home import store, where
@@ -63,14 +64,14 @@ def pending_tells(tells: str) -> dict[str, int]:
     return out
 
 
-def health(sid: str, alive: bool, waiting: set[str], stuck_secs: int, quiet: float | None) -> str:
+def health(sid: str, alive: bool, waiting: Container[str], stuck: int, quiet: float | None) -> str:
     """busy | waiting-ask | stuck | dead (workers/needsinput refines busy and stuck).
     `quiet`: seconds since its last output on the monotonic clock (home/lastoutput.py)."""
     if not alive:
         return "dead"
     if sid in waiting:
         return "waiting-ask"
-    if stuck_secs > 0 and quiet is not None and quiet >= stuck_secs:
+    if stuck > 0 and quiet is not None and quiet >= stuck:
         return "stuck"
     return "busy"  # unknown idle counts as busy
 
@@ -122,49 +123,11 @@ def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, s
     return out
 
 
-def _branches(
-    data: str, trees: dict[str, dict[str, Any]] | None
-) -> dict[str, list[dict[str, str]]]:
-    """Each worker's every repository's branch, its first repository's first (a removed
-    worktree shows none), from `trees` as tree_records reads them (read now when not given)."""
-    recs = tree_records(data) if trees is None else trees
-    return {
-        wid: all_branches(data, wid, raw)
-        for wid, raw in recs.items()
-        if isinstance(raw.get("branch"), str) and not raw.get("removed")
-    }
-
-
-# A finished worker's facts of its own files (its log's time, verify, sandbox, outcome) under
-# the run and the outcomes' and verifies' folders they were read at: worker_rows' memory.
-Ends = dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]
-
-
-def _owns(
-    data: str, sessions: list[dict[str, Any]], clock: Clock, ends: Ends | None
-) -> dict[str, tuple[Any, ...]]:
-    """Each worker's (last output, quiet, verify record, sandboxed, outcome) as its own files
-    say; a finished one's from `ends` while its run and the outcome and verify folders stay
-    as they were then (store.settled), `ends` updated."""
-    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
-    got, fresh, verify = {}, {}, where.join(data, where.VERIFY)
-    for s in sessions:
-        wid, alive = s["id"], s["alive"]
-        mark = (s["state"], s["started_at"], s.get("last_change"), *folders)
-        hit = None if ends is None or alive else ends.get(wid)
-        if hit is not None and hit[0] == mark:
-            got[wid] = hit[1]
-        else:
-            rec = None if alive else outcomes.read_record(data, wid)
-            last, quiet = last_output(s["dir"], alive, clock)
-            v, boxed = verify_result(verify, wid), sandboxed(data, wid)
-            got[wid] = (last, quiet, v, boxed, outcomes.outcome_of(rec, s["started_at"]))
-        if not alive and None not in folders:
-            fresh[wid] = (mark, got[wid])
-    if ends is not None:
-        ends.clear()
-        ends.update(fresh)
-    return got
+# A finished worker's row under what it was built from (its listing's fields, its asks, tells
+# and branches then, the outcomes' and verifies' folders' stamps): worker_rows' memory.
+Ends = dict[str, tuple[tuple[Any, ...], dict[str, Any]]]
+# the fleet's asks (worker -> since), pending tells (worker -> count) and branches, as read once
+Near = tuple[dict[str, float | None], dict[str, int], dict[str, list[dict[str, str]]]]
 
 
 def worker_rows(
@@ -181,52 +144,71 @@ def worker_rows(
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
     None: no screen is read, needs-input is the last beat's verdict; `ends`: the pulse's
-    memory of finished workers, _owns). Times are absolute stamps, never ages, so an
-    unchanged fleet renders byte-identically."""
+    memory, updated: a finished worker's row is the one built last time while all it was
+    built from stays, its own files' facts under the outcomes' and verifies' folders'
+    stamps, store.settled). Times are absolute stamps, never ages, so an unchanged fleet
+    renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    waiting = set(asking)
     tells = pending_tells(where.join(data, where.TELLS))
-    every, rows = _branches(data, trees), []
+    recs = tree_records(data) if trees is None else trees
+    every = {
+        wid: all_branches(data, wid, raw)
+        for wid, raw in recs.items()
+        if isinstance(raw.get("branch"), str) and not raw.get("removed")
+    }
     workers = sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"])
-    owns = _owns(data, workers, clock, ends)
+    folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
+    rows, fresh, near = [], {}, (asking, tells, every)
     for s in workers:
-        last, quiet, v, boxed, outcome = owns[s["id"]]
-        rows.append(
-            {
-                "id": s["id"],
-                "state": s["state"],
-                "alive": s["alive"],
-                "exit_code": s["exit_code"],
-                "health": health(s["id"], s["alive"], waiting, stuck_secs, quiet),
-                "note": s["note"] if s["alive"] else None,
-                "verify": ("pass" if v.get("pass") else "fail") if v else None,
-                "verify_output": (v or {}).get("output"),
-                "started_at": s["started_at"],
-                "last_output_at": clock.offset_stamp_at(last) if last else None,
-                "last_output_unix": last,
-                "ask_since_unix": asking.get(s["id"]),
-                "pending_tells": tells.get(s["id"], 0),
-                "label": s["label"],
-                "sandboxed": boxed,
-                "contain": s.get("contain"),
-                "limit": s.get("limit"),
-                "branch": every[s["id"]][0]["branch"] if s["id"] in every else None,
-                "branches": every.get(s["id"], []),  # each repo's (`ls`: first, +count)
-                "needs_input": None,
-                # how it ended (views/outcomes.py), once the beat recorded it; None while live
-                "outcome": outcome,
-            }
-        )
-
+        wid, alive = s["id"], s["alive"]
+        mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
+        hit = None if ends is None or alive else ends.get(wid)
+        rows.append(hit[1] if hit and hit[0] == mark else _row(data, s, clock, stuck_secs, near))
+        if not alive and None not in folders:
+            fresh[wid] = (mark, rows[-1])
+    if ends is not None:
+        ends.clear()
+        ends.update(fresh)
     needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
     over = over_budget(data) if rows else set()
-    for r in rows:
-        if r["alive"] and r["id"] in over:  # paused (or stopping) at its spend budget
-            why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
-            r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
-        elif not r["alive"] and r.get("limit"):  # the kernel's: sessions/supervisor
-            r["health"] = f"hit its {outcomes.BOUND_WORDS.get(r['limit'], r['limit'])} limit"
+    for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget
+        why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
+        r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
     return rows
+
+
+def _row(data: str, s: dict[str, Any], clock: Clock, stuck: int, near: Near) -> dict[str, Any]:
+    """One worker's row as its own files say now (`near`: the fleet's asks, tells, branches)."""
+    (asking, tells, every), wid, alive = near, s["id"], s["alive"]
+    rec = None if alive else outcomes.read_record(data, wid)  # how it ended, once recorded
+    last, quiet = last_output(s["dir"], alive, clock)
+    v = verify_result(where.join(data, where.VERIFY), wid)
+    row = {
+        "id": wid,
+        "state": s["state"],
+        "alive": alive,
+        "exit_code": s["exit_code"],
+        "health": health(wid, alive, asking, stuck, quiet),
+        "note": s["note"] if alive else None,
+        "verify": ("pass" if v.get("pass") else "fail") if v else None,
+        "verify_output": (v or {}).get("output"),
+        "started_at": s["started_at"],
+        "last_output_at": clock.offset_stamp_at(last) if last else None,
+        "last_output_unix": last,
+        "ask_since_unix": asking.get(wid),
+        "pending_tells": tells.get(wid, 0),
+        "label": s["label"],
+        "sandboxed": sandboxed(data, wid),
+        "contain": s.get("contain"),
+        "limit": s.get("limit"),
+        "branch": every[wid][0]["branch"] if wid in every else None,
+        "branches": every.get(wid, []),  # each repo's (`ls`: first, +count)
+        "needs_input": None,
+        "outcome": outcomes.outcome_of(rec, s["started_at"]),  # views/outcomes.py
+    }
+    if not alive and (bound := s.get("limit")):  # the kernel's: sessions/supervisor
+        row["health"] = f"hit its {outcomes.BOUND_WORDS.get(bound, bound)} limit"
+    return row
 
 
 AGE_MAX_S = 1000 * 366 * 86400.0  # an age past a millennium is no real one

@@ -174,8 +174,8 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
         return 0  # missing, unreadable or not the probe's shape: nothing to say
     sig, workers = sessions.signal, sessions.items_of("workers")
     rows: list[dict[str, Any]] = []
-    for e in sig if isinstance(sig, list) else []:
-        if not isinstance(e, dict) or not isinstance(e.get("id"), str):
+    for e in sig if isinstance(sig, list) else []:  # a finished one ("dead") needs no one
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or e.get("health") == "dead":
             continue
         d = workers.get(e["id"])
         said = d.get("needs_input") if isinstance(d, dict) else None

@@ -24,7 +24,7 @@ from looop.home.store import write_json
 from looop.loop import tick
 from looop.loop.world import WorldMemo
 from looop.sessions.state import list_sessions, prune_aged
-from looop.views import outcomes
+from looop.views import outcomes, workerrows
 
 
 def _session(data: Path, sid: str, meta: Any, st: Any) -> Path:
@@ -215,3 +215,45 @@ def test_a_pulse_beat_opens_no_file_of_a_worker_that_ended_beats_ago(
     assert tick.tick(ctx, memo=memo).status == "skip"
     assert {os.path.basename(os.path.dirname(p)) for p in opened} >= {"d2"}
     assert not [p for p in opened if "/d0" in p or "/d1" in p or "/d3" in p]
+
+
+def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: each beat rebuilt every finished worker's sys-sessions row (its health,
+    its stamps). While nothing of it changes, the pulse's beat shows the row it built before,
+    the reading byte for byte the same; a tell queued for one since shows in its row."""
+    data = ctx.paths.data
+    _fleet(data, held, 2)
+    done = [f"d{i}" for i in range(3)]
+    for sid in done:
+        st = {"state": "exited", "exit_code": 0, "last_change": "2026-01-01T00:01:00.000Z"}
+        (_session(data, sid, _meta(sid), st) / "ended").touch()
+    (data / "resume").mkdir()  # a home that started workers
+    monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
+    memo = WorldMemo()
+    assert tick.tick(ctx, memo=memo).status == "skip"  # their ends recorded
+    past = time.time() - 60  # long enough ago that a change since would show in a stamp
+    for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
+        os.utime(path, (past, past))
+    assert tick.tick(ctx, memo=memo).status == "skip"  # built once more, as they stand now
+    before = (data / "snapshots" / "sys-sessions.json").read_bytes()
+    built: list[str] = []
+    real = workerrows.health
+
+    def counted(sid: str, *args: Any) -> str:
+        built.append(sid)
+        return real(sid, *args)
+
+    monkeypatch.setattr(workerrows, "health", counted)
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert built == ["w0", "w1"]  # the live ones only
+    assert (data / "snapshots" / "sys-sessions.json").read_bytes() == before
+    (data / "tells").mkdir(exist_ok=True)
+    write_json(data / "tells" / "d1-1.json", {"to": "d1", "text": "hi"})  # a change: built again
+    built.clear()
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert built == ["d1", "w0", "w1"]
+    shown = json.loads((data / "snapshots" / "sys-sessions.json").read_bytes())
+    assert shown["detail"]["workers"]["d1"]["pending_tells"] == 1
+    assert shown["detail"]["workers"]["d0"]["pending_tells"] == 0
