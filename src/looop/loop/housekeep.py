@@ -80,7 +80,7 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Sessi
     no worker is measured for the disk bound this beat)."""
     data = ctx.paths.data
     if not (data / "resume").is_dir() and not (data / where.HOSTS / where.HOST_WORKERS).is_dir():
-        return  # workers away: their hosts' bounds are asked (loop/diskcheck)
+        return  # workers away: their hosts' bounds are asked (loop/fleetwork)
     try:
         _fleet().meter(ctx, cfg, knobs, listed if listed is not None else [])
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
