@@ -70,7 +70,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.home.hashing", "hashlib"),  # OpenSSL: the beat hashes, contract verbs only name
-    ("looop.workers.reviewsend", "looop.workers.resume"),  # a round to a worker that ended
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
     ("looop.sessions.client", "looop.sessions.screen"),  # avt: a log replayed
     ("looop.home.config", "by name: ?"),  # an extra's module (k8s, mcp, notify); missing: a line
@@ -98,7 +97,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
     ("looop.home.clock", "looop.home.zones"),  # zoneinfo: the local zone
     ("looop.home.clock", "looop.home.zones"),  # a zone a limit message names (not on ls's way)
-    ("looop.core.provenance", "hashlib"),  # a sensor or verify vouched for: not every start
     ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
@@ -107,13 +105,10 @@ LAZY: list[tuple[str, str]] = [
     ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
     ("looop.sense.probes", "looop.remote.wing"),  # hosts exist: the SSH and Kubernetes rooms
     ("looop.act.moves.far", "looop.remote"),
-    ("looop.loop.fleetwork", "looop.remote.wing"),
-    ("looop.loop.daemon", "looop.remote.wing"),
-    ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
     ("looop.cli.sessions", "looop.remote"),  # a session verb's worker away: the wing (~120 ms)
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 40
+LAZY_MAX = 35
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

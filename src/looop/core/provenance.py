@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import store
+from looop.home import hashing, store
 from looop.home.paths import Paths
 
 HUMAN = "human"
@@ -23,9 +23,7 @@ def _path(paths: Paths, kind: str, name: str) -> str:
 
 
 def digest(content: bytes) -> str:
-    import hashlib  # lazy: OpenSSL's load (~1.5 ms), for the starts and beats that vouch for none
-
-    return hashlib.sha256(content).hexdigest()
+    return hashing.digest(content, sha256=True)
 
 
 def write(paths: Paths, kind: str, name: str, content: bytes, by: str) -> None:

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 
-def digest(data: bytes) -> str:
-    """32 lowercase hex digits of blake2b: for change detection and fingerprints, never a key."""
-    import hashlib  # lazy: OpenSSL (~3 ms); the beat hashes, the contract verbs only name files
+def digest(data: bytes, sha256: bool = False) -> str:
+    """32 lowercase hex digits of blake2b: for change detection and fingerprints, never a key;
+    `sha256`: its 64 hex digits instead, what a vouched-for file's record keeps
+    (core/provenance)."""
+    # the home's one door to hashlib
+    # lazy: OpenSSL (~3 ms); the beat hashes, the contract verbs only name files
+    import hashlib
 
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return (hashlib.sha256(data) if sha256 else hashlib.blake2b(data, digest_size=16)).hexdigest()
 
 
 def fnv1a_128(data: bytes) -> str:

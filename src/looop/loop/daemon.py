@@ -19,6 +19,7 @@ from looop.home.sessionfiles import socket_file
 from looop.home.stamps import utc_stamp_ms
 from looop.home.where import runtime_base
 from looop.loop.heartbeat import heartbeat_path
+from looop.remote.wing import kill_all, stop_links
 from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
@@ -252,9 +253,6 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
                 res.leftovers.append(s.id)
             res.workers.append(s.id)
     if os.path.isdir(ctx.paths.hosts):
-        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
-        from looop.remote.wing import kill_all, stop_links
-
         far, failed = kill_all(ctx)
         res.workers += far
         res.survivors_far = failed

@@ -23,17 +23,11 @@ from looop.workers.diskuse import size as _size
 
 def check(ctx: Ctx, knobs: Knobs, live: list[str]) -> list[str]:
     """Pause every worker of `live` (the beat's live ones) over the disk bound, once (until
-    `worker continue`); the ones paused this beat, and those on SSH hosts said at a bound
-    there (remote/ssh/backend)."""
-    away: list[str] = []
-    if (ctx.paths.host_workers).is_dir():
-        # lazy: the remote wing (~85-210 ms), for a home with workers away only
-        from looop.remote.wing import check_bounds
-
-        away = check_bounds(ctx, knobs)  # SSH hosts' workers, measured and held there
+    `worker continue`); the ones paused this beat. Workers away are held by their hosts
+    (loop/fleetwork.meter)."""
     limit = knobs.num("worker_max_disk")
     if limit <= 0:
-        return away
+        return []
     data = str(ctx.paths.data)
     over = over_budget(data)
     done = []
@@ -55,7 +49,7 @@ def check(ctx: Ctx, knobs: Knobs, live: list[str]) -> list[str]:
         ctx.events.emit("warn", "worker.over_disk", msg, id=wid)
         ctx.events.record("worker_over_disk", id=wid, folder=folder, bytes=use.total, max=limit)
         done.append(wid)
-    return away + done
+    return done
 
 
 def _say_cut(ctx: Ctx, wid: str) -> None:

@@ -1,8 +1,8 @@
 """The beat's work on a fleet (loop/housekeep.py's one door): a data dir's pending verifies
 (run here, or on the host a remote worker ran on), the end of an aged-out worker's generation,
 and each worker's spend metered. Loaded only where there are workers or verify commands, so a
-data dir that never started a worker never pays for the shell runner, the worker machinery or
-the spend meter this imports."""
+data dir that never started a worker never pays for the shell runner, the worker machinery,
+the spend meter or the remote wing (SSH and Kubernetes, for workers away) this imports."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from looop.loop import diskcheck
 from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows as tend_windows
 from looop.loop.workmeter import meter_beat
+from looop.remote.wing import check_bounds, run_far
 from looop.sessions.state import Session
 from looop.views import outcomes
 from looop.workers.ids import PULSE
@@ -32,19 +33,17 @@ def verify(ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) ->
         sandbox = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
     except LooopError:
         sandbox = None
-    far: RunFar | None = None
-    if ctx.paths.host_workers.is_dir():
-        # lazy: the remote wing (SSH and Kubernetes, ~85-210 ms), for remote workers only
-        from looop.remote.wing import run_far
-
-        far = run_far
+    far: RunFar | None = run_far if ctx.paths.host_workers.is_dir() else None
     run_pending_verifies(ctx, knobs, listed, run_shell, sandbox, far)
 
 
 def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session]) -> None:
     """Each worker's spend read from its agent CLI's own records (loop/workmeter.py), and
-    the disk bound (loop/diskcheck.py) on the live workers of `listed` (the beat's listing)."""
+    the disk bound on the live workers of `listed` (the beat's listing, loop/diskcheck.py) and
+    on those away (their SSH hosts measure and hold them: remote/ssh/backend)."""
     meter_beat(ctx, cfg, knobs)
+    if ctx.paths.host_workers.is_dir():
+        check_bounds(ctx, knobs)
     diskcheck.check(ctx, knobs, [s.id for s in listed if s.alive and s.id != PULSE])
 
 

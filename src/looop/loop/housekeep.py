@@ -89,7 +89,7 @@ def tend_workers(
     their ends)."""
     work, far = (ctx.paths.data / "resume").is_dir(), ctx.paths.host_workers.is_dir()
     try:
-        if work or far:  # workers away: their hosts' bounds are asked (loop/diskcheck)
+        if work or far:  # workers away: their hosts' bounds are asked (loop/fleetwork)
             _fleet().meter(ctx, cfg, knobs, listed or [])
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")

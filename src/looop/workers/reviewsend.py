@@ -19,6 +19,7 @@ from looop.human.leases import remote_alive
 from looop.human.tellbox import new_tell
 from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewrounds
+from looop.workers.resume import resume_worker
 from looop.workers.review import Review, worker_tree, worker_trees
 from looop.workers.reviewgit import FileChange
 from looop.workers.reviewrounds import (
@@ -164,10 +165,6 @@ def send(
     elif resume_far is not None:  # says why when it cannot be resumed
         how = "resumed" if resume_far(text) else f"resumed, {told()}"
     else:
-        # a review, a comment or a round told to a live worker loads none of the start's code
-        # lazy: a worker that ended starts again through launch and the sandbox
-        from looop.workers.resume import resume_worker
-
         rec = read_record(ctx, wid)
         resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
         how = "resumed"
