@@ -24,11 +24,12 @@ MAX_PATTERNS = 16
 MAX_CHARS = 300
 # Said on a last line, it asks whoever reads the screen: a yes/no question, "press Enter", a
 # password or passphrase, a field with its default (`package name: (app)`)
-_ASKS = (  # compiled by its first use (re's cache): a verb that reads no screen pays nothing
+_ASKS = re.compile(
     r"[\[(]\s*(?:y(?:es)?\s*/\s*no?|no?\s*/\s*y(?:es)?)\b[^\])\n]{0,20}[\])]"
     r"|\b(?:press|hit)\s+(?:enter|return|any key)\b"
     r"|\b(?:password|passphrase|passcode|pin)\b.*[:?]$"
-    r"|:\s*[(\[][^)\]]{0,40}[)\]]$"
+    r"|:\s*[(\[][^)\]]{0,40}[)\]]$",
+    re.IGNORECASE,
 )
 
 
@@ -41,7 +42,7 @@ def prompt(text: str, reading: bool | None) -> str | None:
     lines = [s for s in (line.strip() for line in text[-16384:].splitlines()) if s]
     last = " ".join(lines[-1].split())[:200] if lines else ""
     ends = ("?", ":", ")", "]") if reading else ("?", ":")
-    if last and (re.search(_ASKS, last, re.I) or (reading is not False and last.endswith(ends))):
+    if last and (_ASKS.search(last) or (reading is not False and last.endswith(ends))):
         return f"prompt: {last}"
     return None
 

@@ -96,17 +96,20 @@ def decode(data: bytes) -> str:
 
 _CSI = r"\x1b\[[0-?]*[ -/]*"  # CSI up to (not including) its final byte
 _OSC = r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, terminated by BEL or ST
-# compiled by their first use (re's cache), not at import: a verb that strips nothing pays nothing
-_ANSI_RE = rf"""
+_ANSI_RE = re.compile(
+    rf"""
     {_CSI}[@-~]?                         # CSI (an unterminated one at the very end too)
   | {_OSC}
   | \x1b[PX^_][^\x1b]*(?:\x1b\\)?        # DCS / SOS / PM / APC strings
   | \x1bO.?                              # SS3: one more character
   | \x1b[ -/]*[0-~]?                     # other escapes, a lone ESC
   | [\x00-\x08\x0b\x0c\x0e-\x1f\x7f]     # C0 controls except TAB, LF, CR
-    """
-_CR_AT_LINE_START = r"\n\r+"
-_SCREEN_CSI = _CSI + "([@-~])"
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_CR_AT_LINE_START = re.compile(r"\n\r+")
+_SCREEN_CSI = re.compile(_CSI + "([@-~])")
+_SCREEN_OSC = re.compile(_OSC)
 
 
 def strip_ansi(text: str) -> str:
@@ -114,8 +117,8 @@ def strip_ansi(text: str) -> str:
     (a redraw from column 0) both become LF, so `^` in a regex finds what a human sees
     at the start of a line. A CR just after a line ended moves nowhere (a shell prints one
     after each command it runs): it adds no empty line."""
-    text = re.sub(_ANSI_RE, "", text, flags=re.VERBOSE | re.DOTALL).replace("\r\n", "\n")
-    return re.sub(_CR_AT_LINE_START, "\n", text).replace("\r", "\n")
+    text = _ANSI_RE.sub("", text).replace("\r\n", "\n")
+    return _CR_AT_LINE_START.sub("\n", text).replace("\r", "\n")
 
 
 def _screen_csi(m: re.Match[str]) -> str:
@@ -128,8 +131,8 @@ def _screen_csi(m: re.Match[str]) -> str:
 def screen_text(raw: bytes) -> str:
     """A terminal log's bytes as plain lines: escape sequences out, cursor moves as breaks
     (strip_ansi drops the moves, which would glue a TUI's words and lines together)."""
-    text = re.sub(_OSC, "", raw.decode("utf-8", "replace"))
-    return re.sub(_SCREEN_CSI, _screen_csi, text).replace("\r", "\n")
+    text = _SCREEN_OSC.sub("", raw.decode("utf-8", "replace"))
+    return _SCREEN_CSI.sub(_screen_csi, text).replace("\r", "\n")
 
 
 def safe_text(data: bytes, raw: bool = False) -> tuple[str, int]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import re
 
-# Patterns compiled by their first use (re's cache), not at import: a verb that parses no
-# duration pays nothing. `ms` must be tried before `s`; the alternation order does that.
-_DURATION_RE = r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?"
+# `ms` must be tried before `s`; the alternation order does that.
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NO_TIMEOUT = {"", "none", "off", "never"}
-_SIZE_RE = r"(\d{1,4})[xX](\d{1,4})"
+_SIZE_RE = re.compile(r"(\d{1,4})[xX](\d{1,4})")
 MAX_DURATION_S = 3660 * 86400.0
 _DURATION_HINT = "use e.g. 500ms, 30s, 10m, 2h, 1d or bare seconds (0/none/off/never = no limit)"
 
@@ -23,7 +22,7 @@ def parse_duration(text: str, most: float | None = None) -> float | None:
         return None
     if raw.startswith("-"):
         raise ValueError(f"invalid duration `{text}`: it cannot be negative; {_DURATION_HINT}")
-    m = re.fullmatch(_DURATION_RE, raw)
+    m = _DURATION_RE.fullmatch(raw)
     if m is None:
         raise ValueError(f"invalid duration `{text}`: {_DURATION_HINT}")
     seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
@@ -40,7 +39,7 @@ def parse_duration(text: str, most: float | None = None) -> float | None:
 
 def parse_size(text: str) -> tuple[int, int]:
     """(cols, rows) from `COLSxROWS`; both 1..9999."""
-    m = re.fullmatch(_SIZE_RE, text.strip())
+    m = _SIZE_RE.fullmatch(text.strip())
     if m is not None:
         cols, rows = int(m.group(1)), int(m.group(2))
         if cols >= 1 and rows >= 1:
