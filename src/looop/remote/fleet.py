@@ -31,11 +31,14 @@ def remote_rows(
     return rows(Path(data), clock, stuck_secs, waiting, env)
 
 
-def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+def fleet_rows(
+    ctx: Ctx, all_sessions: bool, sessions: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them
+    (`sessions`: the home's listing when the caller read it, views/fleet.fleet_rows_at)."""
     data = os.fspath(ctx.paths.data)
     stuck = ctx.knobs().num("worker_stuck_secs")
-    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env), far=remote_rows)
+    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env), remote_rows, sessions)
 
 
 def far_rows(ctx: Ctx) -> list[dict[str, Any]]:

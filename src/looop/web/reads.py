@@ -7,6 +7,7 @@ REACH_CODES."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from looop.spend.report import DAY_SPLIT, reports_at, window
 from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
-from looop.views.status import gather_status
+from looop.views.status import gather_status_at
 from looop.workers import attempts
 from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreached, WorkerOver
 from looop.workers.treerecord import read_gitdir
@@ -96,10 +97,14 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
+def state(
+    ctx: Ctx, all_workers: bool = False, light: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
-    its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
-    return dict(gather_status(ctx.paths, ctx.env, ctx.clock, all_workers))
+    its workers the live ones only unless `all_workers` (finished ones pile up over days);
+    `light`: the sessions' listing when the caller read it (the web's kept fleet read)."""
+    data, config = os.fspath(ctx.paths.data), os.fspath(ctx.paths.config)
+    return dict(gather_status_at(data, config, ctx.env, ctx.clock, all_workers, light))
 
 
 MAX_GOAL = 16 << 10  # a goal's text shown whole below this
@@ -132,11 +137,15 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
 
 
 def sessions(
-    ctx: Ctx, all_sessions: bool, spend: dict[str, float] | None = None
+    ctx: Ctx,
+    all_sessions: bool,
+    spend: dict[str, float] | None = None,
+    light: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """`looop ls --json` rows, each with its git branch and today's spend (`spend`: today's
-    spend by worker when the caller kept it, spend_by_worker's answer)."""
-    rows = fleet_rows(ctx, all_sessions)  # plain JSON values already: no encode round trip
+    spend by worker when the caller kept it, spend_by_worker's answer; `light`: the home's
+    listing when the caller read it, views/fleet.fleet_rows_at)."""
+    rows = fleet_rows(ctx, all_sessions, light)  # plain JSON values already: no encode round trip
     spend = spend_by_worker(ctx) if spend is None else spend
     for r in rows:
         if r.get("branch") is None:  # a worker not started with --repo, or the pulse
