@@ -201,6 +201,7 @@ def read_state(sdir: str, seen: Obj | None = None) -> tuple[Obj, Obj, Obj] | Non
         "started_at": started,
         "last_change": str(status.get("last_change", started)),
         "dir": sdir,
+        "cwd": meta.get("cwd"),  # where it runs: the web reads its git branch there
         "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
         "limit": limit if (limit := status.get("limit")) in ("memory", "pids") else None,
         "prompt": status.get("prompt") if isinstance(status.get("prompt"), str) else None,

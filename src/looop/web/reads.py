@@ -19,7 +19,7 @@ from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
-from looop.home.sessionfiles import attempts_of
+from looop.home.sessionfiles import attempts_of, list_light
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
@@ -145,11 +145,14 @@ def sessions(
     """`looop ls --json` rows, each with its git branch and today's spend (`spend`: today's
     spend by worker when the caller kept it, spend_by_worker's answer; `light`: the home's
     listing when the caller read it, views/fleet.fleet_rows_at)."""
+    light = list_light(os.fspath(ctx.paths.data), not all_sessions) if light is None else light
     rows = fleet_rows(ctx, all_sessions, light)  # plain JSON values already: no encode round trip
     spend = spend_by_worker(ctx) if spend is None else spend
+    cwds, heads = {s["id"]: s["cwd"] for s in light}, dict[object, str | None]()
     for r in rows:
         if r.get("branch") is None:  # a worker not started with --repo, or the pulse
-            r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
+            cwd = cwds.get(r["id"])  # a folder workers share read once
+            r["branch"] = heads[cwd] if cwd in heads else heads.setdefault(cwd, _branch(cwd))
         r["cost_today_usd"] = spend.get(str(r["id"]))
     return rows
 
@@ -163,14 +166,9 @@ def spend_by_worker(ctx: Ctx) -> dict[str, float]:
     return {g["key"]: g["usd"] for g in rep["groups"]}
 
 
-def _branch(session_dir: Path) -> str | None:
-    """The git branch checked out where the session runs (its meta's cwd), read from .git/HEAD
-    without running git."""
-    try:
-        meta = store.read_json_object(session_dir / "meta.json") or {}
-    except LooopError:
-        return None
-    cwd = meta.get("cwd")
+def _branch(cwd: object) -> str | None:
+    """The git branch checked out where a session runs (`cwd`: its meta's), read from
+    .git/HEAD without running git."""
     if not isinstance(cwd, str) or not cwd:
         return None
     d = Path(cwd)
