@@ -232,16 +232,11 @@ def gather_status(
 
 
 def gather_status_at(
-    data: str,
-    config: str,
-    env: Mapping[str, str],
-    clock: Clock,
-    all_workers: bool = True,
+    data: str, config: str, env: Mapping[str, str], clock: Clock, all_workers: bool = True,
     light: list[dict[str, Any]] | None = None,
-) -> StatusView:
+) -> StatusView:  # fmt: skip
     """`looop status` as data, from the data dir and config file as strings. `all_workers=False`:
-    the finished workers only counted (`workers_finished`), not read: they pile up over days;
-    `light`: the sessions' list_light(data, not all_workers) when the caller read it."""
+    finished workers only counted (`workers_finished`), not read; `light`: as _workers takes it."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     warned: list[str] = []

@@ -267,8 +267,8 @@ def _own_routes(
     costs = _kept_costs(ctx)
 
     async def state(request: Request) -> Response:
-        every = _every(request)  # its workers from the fleet's one walk, shared with /sessions
-        body = await states[every].get((await fleets[every].get()).light)
+        # its workers from the fleet's one walk, shared with /sessions and /needs
+        body = await states[e := _every(request)].get((await fleets[e].get()).light)
         return Response(body, media_type="application/json")
 
     async def sessions(request: Request) -> Response:

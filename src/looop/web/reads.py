@@ -36,6 +36,7 @@ from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreach
 from looop.workers.treerecord import read_gitdir
 
 if TYPE_CHECKING:
+    from looop.home.sessionfiles import Listing
     from looop.spend.days import Held
     from looop.workers.backend import Backend
 
@@ -97,9 +98,7 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(
-    ctx: Ctx, all_workers: bool = False, light: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def state(ctx: Ctx, all_workers: bool = False, light: Listing | None = None) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
     its workers the live ones only unless `all_workers` (finished ones pile up over days);
     `light`: the sessions' listing when the caller read it (the web's kept fleet read)."""
@@ -137,18 +136,15 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
 
 
 def sessions(
-    ctx: Ctx,
-    all_sessions: bool,
-    spend: dict[str, float] | None = None,
-    light: list[dict[str, Any]] | None = None,
+    ctx: Ctx, every: bool, spend: dict[str, float] | None = None, light: Listing | None = None
 ) -> list[dict[str, Any]]:
-    """`looop ls --json` rows, each with its git branch and today's spend (`spend`: today's
-    spend by worker when the caller kept it, spend_by_worker's answer; `light`: the home's
-    listing when the caller read it, views/fleet.fleet_rows_at)."""
-    light = list_light(os.fspath(ctx.paths.data), not all_sessions) if light is None else light
-    rows = fleet_rows(ctx, all_sessions, light)  # plain JSON values already: no encode round trip
+    """`looop ls --json` rows (`every`: finished workers too), each with its git branch and
+    today's spend (`spend`: today's spend by worker when the caller kept it, spend_by_worker's
+    answer; `light`: the home's listing when the caller read it, views/fleet.fleet_rows_at)."""
+    light = list_light(os.fspath(ctx.paths.data), not every) if light is None else light
+    rows = fleet_rows(ctx, every, light)  # plain JSON values already: no encode round trip
     spend = spend_by_worker(ctx) if spend is None else spend
-    cwds, heads = {s["id"]: s["cwd"] for s in light}, dict[object, str | None]()
+    cwds, heads = {s["id"]: s["cwd"] for s in light}, dict[str | None, str | None]()
     for r in rows:
         if r.get("branch") is None:  # a worker not started with --repo, or the pulse
             cwd = cwds.get(r["id"])  # a folder workers share read once
@@ -166,10 +162,10 @@ def spend_by_worker(ctx: Ctx) -> dict[str, float]:
     return {g["key"]: g["usd"] for g in rep["groups"]}
 
 
-def _branch(cwd: object) -> str | None:
+def _branch(cwd: str | None) -> str | None:
     """The git branch checked out where a session runs (`cwd`: its meta's), read from
     .git/HEAD without running git."""
-    if not isinstance(cwd, str) or not cwd:
+    if not cwd:
         return None
     d = Path(cwd)
     for here in (d, *d.parents):
