@@ -151,19 +151,41 @@ def test_branch_is_read_from_the_sessions_checkout(tmp_path: os.PathLike[str]) -
     from looop.web.reads import _branch
 
     root = Path(tmp_path)
-    repo, sdir = root / "repo", root / "sessions" / "w1"
+    repo = root / "repo"
     (repo / ".git").mkdir(parents=True)
     (repo / "src").mkdir()
-    sdir.mkdir(parents=True)
     (repo / ".git" / "HEAD").write_text("ref: refs/heads/fix/flaky-test\n")
-    (sdir / "meta.json").write_text(json.dumps({"cwd": str(repo / "src")}))
-    assert _branch(sdir) == "fix/flaky-test"  # found from a subdirectory
+    assert _branch(str(repo / "src")) == "fix/flaky-test"  # found from a subdirectory
     wt = root / "wt"
     wt.mkdir()
     (root / "gitdirs" / "wt").mkdir(parents=True)
     (root / "gitdirs" / "wt" / "HEAD").write_text("0123456789abcdef0123\n")
     (wt / ".git").write_text(f"gitdir: {root / 'gitdirs' / 'wt'}\n")
-    (sdir / "meta.json").write_text(json.dumps({"cwd": str(wt)}))
-    assert _branch(sdir) == "0123456789ab"  # a worktree on a detached head
-    (sdir / "meta.json").write_text(json.dumps({"cwd": str(root / "nowhere")}))
-    assert _branch(sdir) is None
+    assert _branch(str(wt)) == "0123456789ab"  # a worktree on a detached head
+    assert _branch(str(root / "nowhere")) is None
+
+
+def test_workers_sharing_a_folder_have_its_branch_read_once(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 300 workers in one checkout, reading its .git/HEAD (and each meta.json again) per
+    row was a quarter of the fleet's read: a folder is read once per read of the fleet."""
+    from looop.web import reads
+
+    repo = ctx.paths.data.parent / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/shared\n")
+    for sid in ("w1", "w2", "w3"):
+        sdir = ctx.paths.sessions / sid
+        sdir.mkdir(parents=True)
+        meta = {"v": 1, "id": sid, "cmd": ["true"], "started_at": "2026-01-01T00:00:00.000Z"}
+        (sdir / "meta.json").write_text(json.dumps(meta | {"cwd": str(repo)}))
+        (sdir / "status.json").write_text(json.dumps({"state": "exited", "exit_code": 0}))
+    read = reads._branch
+    calls: list[object] = []
+    monkeypatch.setattr(reads, "_branch", lambda *a: calls.append(a) or read(*a))
+    rows = reads.sessions(ctx, True)
+    assert {r["id"]: r["branch"] for r in rows if r["id"] != "pulse"} == dict.fromkeys(
+        ("w1", "w2", "w3"), "shared"
+    )
+    assert len(calls) <= 2  # the shared folder once (and the pulse's, were it there)

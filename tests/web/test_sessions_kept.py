@@ -129,3 +129,23 @@ def test_the_needs_queue_and_the_fleet_come_from_one_read_of_the_fleet(
     assert _builds(authed) == builds + 1  # the queue read the fleet through the kept read
     assert _row(authed.get("/api/v1/sessions").json(), worker)["note"] == "look here"
     assert _builds(authed) == builds + 1  # and the fleet was not walked again
+
+
+def test_state_and_the_fleet_come_from_one_walk_of_the_workers(
+    watched: str, authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    """The page asks /state, /sessions and /needs at once: at 300 workers /state's own walk of
+    every worker's files, at the same moment as the fleet's, held the fleet's rows back. /state
+    takes its workers from the kept read, so a change is walked once and the two agree."""
+    _settled(authed, worker)
+    store.atomic_write(ctx.paths.sessions / worker / "note", "look here")
+    builds = _builds(authed)
+    (w,) = authed.get("/api/v1/state").json()["workers"]
+    assert (w["id"], w["note"], w["flagged"]) == (worker, "look here", True)
+    assert _builds(authed) == builds + 1  # /state read the workers through the kept read
+    assert _row(authed.get("/api/v1/sessions").json(), worker)["note"] == "look here"
+    assert authed.get("/api/v1/needs").json() == []
+    assert _builds(authed) == builds + 1  # and neither walked them again
+    every = authed.get("/api/v1/state?all=1").json()["workers"]
+    assert [x["id"] for x in every] == [worker]
+    assert _builds(authed, True) == 1  # ?all=1 has its own kept read, of every worker

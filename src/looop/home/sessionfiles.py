@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from looop.home.store import AnyPath
 
     Obj = dict[str, Any]  # a JSON object as read
+    Listing = list[Obj]  # list_light's answer: the sessions' light dicts
 
 # The `state` strings of status.json (states.SessionState's values; a test holds them equal).
 STATE_NAMES = ("starting", "running", "exited", "killed")
@@ -201,6 +202,7 @@ def read_state(sdir: str, seen: Obj | None = None) -> tuple[Obj, Obj, Obj] | Non
         "started_at": started,
         "last_change": str(status.get("last_change", started)),
         "dir": sdir,
+        "cwd": cwd if isinstance(cwd := meta.get("cwd"), str) else None,  # the web's branch
         "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
         "limit": limit if (limit := status.get("limit")) in ("memory", "pids") else None,
         "prompt": status.get("prompt") if isinstance(status.get("prompt"), str) else None,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from looop.core.context import Ctx
     from looop.home.clock import Clock
+    from looop.home.sessionfiles import Listing
 
 
 def remote_rows(
@@ -31,11 +32,12 @@ def remote_rows(
     return rows(Path(data), clock, stuck_secs, waiting, env)
 
 
-def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+def fleet_rows(ctx: Ctx, all_sessions: bool, light: Listing | None = None) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them
+    (`light`: the home's listing when the caller read it, views/fleet.fleet_rows_at)."""
     data = os.fspath(ctx.paths.data)
     stuck = ctx.knobs().num("worker_stuck_secs")
-    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env), far=remote_rows)
+    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env), remote_rows, light)
 
 
 def far_rows(ctx: Ctx) -> list[dict[str, Any]]:

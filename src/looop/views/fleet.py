@@ -48,15 +48,19 @@ def fleet_rows_at(
     all_sessions: bool,
     env: dict[str, str] | None = None,
     far: FarRows | None = None,
+    sessions: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """fleet_rows from the data dir as a string and the knob it needs: `looop ls` answers
     through this. `env`:
     the environment remote hosts are reached with (a kubeconfig's place; None: this
-    process's own); `far`: the workers on other hosts (remote/fleet.py; None: not asked)."""
+    process's own); `far`: the workers on other hosts (remote/fleet.py; None: not asked);
+    `sessions`: the home's list_light(data, not all_sessions), when the caller read it (the
+    web's kept read, which /state shares)."""
 
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
-    rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
+    light = list_light(data, not all_sessions) if sessions is None else sessions
+    rows = worker_rows(data, light, clock, stuck_secs)
     if far is not None and os.path.isdir(where.host_workers(data)):
         away = far(data, clock, stuck_secs, env)
         over = over_budget(data) if away else set()

@@ -131,12 +131,15 @@ def _read_obj(path: str) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
-def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
+def _workers(
+    data: str, all_workers: bool, light: list[dict[str, Any]] | None = None
+) -> tuple[list[WorkerView], int]:
     """The workers (the live ones alone unless `all_workers`: a finished session is then
-    passed at one stat) and how many have finished."""
+    passed at one stat) and how many have finished; `light`: list_light's answer when the
+    caller read it (the web's kept fleet read)."""
     try:
         ids = session_ids(data)  # one listing: the live ones read, the rest counted
-        sessions = list_light(data, not all_workers, ids)
+        sessions = list_light(data, not all_workers, ids) if light is None else light
     except OSError as e:
         return [{"error": f"cannot list sessions: {e.strerror}"}], 0
     workers = [s for s in sessions if s["id"] != "pulse"]
@@ -229,16 +232,17 @@ def gather_status(
 
 
 def gather_status_at(
-    data: str, config: str, env: Mapping[str, str], clock: Clock, all_workers: bool = True
-) -> StatusView:
+    data: str, config: str, env: Mapping[str, str], clock: Clock, all_workers: bool = True,
+    light: list[dict[str, Any]] | None = None,
+) -> StatusView:  # fmt: skip
     """`looop status` as data, from the data dir and config file as strings. `all_workers=False`:
-    the finished workers only counted (`workers_finished`), not read: they pile up over days."""
+    finished workers only counted (`workers_finished`), not read; `light`: as _workers takes it."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     warned: list[str] = []
     config_error, runner, knobs, interval, spend = _configured(data, config, env, clock, warned)
     records = beat_records(data)
-    workers, finished = _workers(data, all_workers)
+    workers, finished = _workers(data, all_workers, light)
     backoff = _read_obj(_at(data, ".tick-backoff"))
     streak = fails if isinstance(fails := (backoff or {}).get("fails"), int) and fails > 0 else 0
     healing = _healing(data)

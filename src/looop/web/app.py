@@ -267,7 +267,8 @@ def _own_routes(
     costs = _kept_costs(ctx)
 
     async def state(request: Request) -> Response:
-        body = await states[_every(request)].get()
+        # its workers from the fleet's one walk, shared with /sessions and /needs
+        body = await states[e := _every(request)].get((await fleets[e].get()).light)
         return Response(body, media_type="application/json")
 
     async def sessions(request: Request) -> Response:
@@ -303,8 +304,8 @@ def _own_routes(
     ]  # fmt: skip
 
 
-def _state(ctx: Ctx, every: bool) -> bytes:
-    return json_bytes(reads.state(ctx, every))
+def _state(ctx: Ctx, every: bool, light: list[dict[str, Any]]) -> bytes:
+    return json_bytes(reads.state(ctx, every, light))
 
 
 def _kept_costs(ctx: Ctx) -> Callable[[int], Awaitable[bytes]]:

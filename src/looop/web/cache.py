@@ -28,6 +28,7 @@ from looop.home import homes, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
+from looop.home.sessionfiles import list_light
 from looop.spend.spent import BUDGETS
 from looop.web import reads
 
@@ -163,22 +164,24 @@ class Changes:
 class Kept(Generic[T]):
     """One read's answer (bytes, or what its answers are made from), built off the event loop
     and kept while its key holds. Readers arriving while it is being built wait for that build
-    rather than start their own; a reader that goes away does not stop it."""
+    rather than start their own; a reader that goes away does not stop it. `get`'s arguments
+    go to `build`: what the caller read already (another Kept's answer) that holds while
+    this key does."""
 
-    def __init__(self, key: Callable[[], Key], build: Callable[[], T]) -> None:
+    def __init__(self, key: Callable[..., Key], build: Callable[..., T]) -> None:
         self.key, self.build = key, build
         self._kept: tuple[Key, T] | None = None
         self._building: tuple[Key, asyncio.Task[T]] | None = None
         self.builds = 0  # how many times it was built (a test and the bench read it)
 
-    async def get(self) -> T:
+    async def get(self, *args: object) -> T:
         key = self.key()  # taken before the build: a change while building is seen next time
         kept = self._kept
         if kept is not None and kept[0] == key:
             return kept[1]
         building = self._building
         if building is None or building[0] != key:
-            task = asyncio.ensure_future(run_in_threadpool(self._build, key))
+            task = asyncio.ensure_future(run_in_threadpool(self._build, key, *args))
             task.add_done_callback(self._built)
             building = self._building = (key, task)
         return await asyncio.shield(building[1])
@@ -190,9 +193,9 @@ class Kept(Generic[T]):
         if not task.cancelled():
             task.exception()  # retrieved here: its readers got it, or there were none
 
-    def _build(self, key: Key) -> T:
+    def _build(self, key: Key, *args: object) -> T:
         self.builds += 1
-        body = self.build()
+        body = self.build(*args)
         self._kept = (key, body)  # one assignment: a reader sees the old pair or the new
         return body
 
@@ -206,10 +209,11 @@ Encode = Callable[[object], bytes]
 
 
 class Read:
-    """One reading of the fleet: its rows, when they were read and the tag of their content."""
+    """One reading of the fleet: its rows, when they were read and the tag of their content;
+    `light`: the sessions' listing they were made from (/state's workers, the same walk)."""
 
-    def __init__(self, rows: Rows, at: float, encode: Encode) -> None:
-        self.rows, self.at = rows, at
+    def __init__(self, rows: Rows, at: float, encode: Encode, light: Rows) -> None:
+        self.rows, self.at, self.light = rows, at, light
         still = [{k: v for k, v in r.items() if k not in AGES} for r in rows]
         self.tag = 'W/"' + hashlib.sha256(encode(still)).hexdigest()[:20] + '"'
 
@@ -255,17 +259,19 @@ def kept_spend(ctx: Ctx) -> Callable[[], dict[str, float]]:
 
 
 def kept_fleet(ctx: Ctx, changes: Changes | None, every: bool, encode: Encode) -> Kept[Read]:
-    """The fleet's rows (reads.sessions), read again only when read_key moves."""
+    """The fleet's rows (reads.sessions), read again only when its key moves; the sessions'
+    listing they come from kept beside them for /state."""
 
     last: list[Read] = []
     spend = kept_spend(ctx)
 
     def build() -> Read:
         at = ctx.clock.now()
-        rows = reads.sessions(ctx, every, spend())
+        light = list_light(os.fspath(ctx.paths.data), not every)
+        rows = reads.sessions(ctx, every, spend(), light)
         if last:
             steady(last[0].rows, rows, at)
-        last[:] = [Read(rows, at, encode)]
+        last[:] = [Read(rows, at, encode, light)]
         return last[0]
 
     return Kept(lambda: (seen(ctx, changes), int(ctx.clock.now() // REREAD_S)), build)

@@ -7,6 +7,7 @@ REACH_CODES."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
-from looop.home.sessionfiles import attempts_of
+from looop.home.sessionfiles import attempts_of, list_light
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
@@ -29,12 +30,13 @@ from looop.spend.report import DAY_SPLIT, reports_at, window
 from looop.spend.savings import savings_view
 from looop.views.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.views.needs import needs_at
-from looop.views.status import gather_status
+from looop.views.status import gather_status_at
 from looop.workers import attempts
 from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreached, WorkerOver
 from looop.workers.treerecord import read_gitdir
 
 if TYPE_CHECKING:
+    from looop.home.sessionfiles import Listing
     from looop.spend.days import Held
     from looop.workers.backend import Backend
 
@@ -96,10 +98,12 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
+def state(ctx: Ctx, all_workers: bool = False, light: Listing | None = None) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
-    its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
-    return dict(gather_status(ctx.paths, ctx.env, ctx.clock, all_workers))
+    its workers the live ones only unless `all_workers` (finished ones pile up over days);
+    `light`: the sessions' listing when the caller read it (the web's kept fleet read)."""
+    data, config = os.fspath(ctx.paths.data), os.fspath(ctx.paths.config)
+    return dict(gather_status_at(data, config, ctx.env, ctx.clock, all_workers, light))
 
 
 MAX_GOAL = 16 << 10  # a goal's text shown whole below this
@@ -132,15 +136,19 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
 
 
 def sessions(
-    ctx: Ctx, all_sessions: bool, spend: dict[str, float] | None = None
+    ctx: Ctx, every: bool, spend: dict[str, float] | None = None, light: Listing | None = None
 ) -> list[dict[str, Any]]:
-    """`looop ls --json` rows, each with its git branch and today's spend (`spend`: today's
-    spend by worker when the caller kept it, spend_by_worker's answer)."""
-    rows = fleet_rows(ctx, all_sessions)  # plain JSON values already: no encode round trip
+    """`looop ls --json` rows (`every`: finished workers too), each with its git branch and
+    today's spend (`spend`: today's spend by worker when the caller kept it, spend_by_worker's
+    answer; `light`: the home's listing when the caller read it, views/fleet.fleet_rows_at)."""
+    light = list_light(os.fspath(ctx.paths.data), not every) if light is None else light
+    rows = fleet_rows(ctx, every, light)  # plain JSON values already: no encode round trip
     spend = spend_by_worker(ctx) if spend is None else spend
+    cwds, heads = {s["id"]: s["cwd"] for s in light}, dict[str | None, str | None]()
     for r in rows:
         if r.get("branch") is None:  # a worker not started with --repo, or the pulse
-            r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
+            cwd = cwds.get(r["id"])  # a folder workers share read once
+            r["branch"] = heads[cwd] if cwd in heads else heads.setdefault(cwd, _branch(cwd))
         r["cost_today_usd"] = spend.get(str(r["id"]))
     return rows
 
@@ -154,15 +162,10 @@ def spend_by_worker(ctx: Ctx) -> dict[str, float]:
     return {g["key"]: g["usd"] for g in rep["groups"]}
 
 
-def _branch(session_dir: Path) -> str | None:
-    """The git branch checked out where the session runs (its meta's cwd), read from .git/HEAD
-    without running git."""
-    try:
-        meta = store.read_json_object(session_dir / "meta.json") or {}
-    except LooopError:
-        return None
-    cwd = meta.get("cwd")
-    if not isinstance(cwd, str) or not cwd:
+def _branch(cwd: str | None) -> str | None:
+    """The git branch checked out where a session runs (`cwd`: its meta's), read from
+    .git/HEAD without running git."""
+    if not cwd:
         return None
     d = Path(cwd)
     for here in (d, *d.parents):

@@ -180,6 +180,7 @@ def test_the_light_session_listing_is_list_sessions(data: Path) -> None:
                 "started_at": s.started_at,
                 "last_change": s.last_change,
                 "dir": str(s.dir),
+                "cwd": None,  # meta.json's, none here: where the web reads its git branch
                 "contain": s.contain,
                 "limit": None,  # no run here hit a bound (tests/integration/test_bounds.py)
                 "prompt": s.prompt,
