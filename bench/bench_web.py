@@ -509,11 +509,25 @@ async def _kept(url: str, clients: int, requests: int, secs: float) -> dict[str,
     return out
 
 
-def _floor(body_file: str) -> None:
-    """The framework's floor: Starlette + uvicorn, one route, the given bytes."""
+def _serve_floor(app: Any) -> None:
+    """Serve a bare app on uvicorn at a free local port, its URL printed first."""
     import socket
 
     import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", server_header=False, ws="none"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _floor(body_file: str) -> None:
+    """The framework's floor: Starlette + uvicorn, one route, the given bytes."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -525,15 +539,7 @@ def _floor(body_file: str) -> None:
         return Response(body, media_type="application/json")
 
     app = Starlette(routes=[Route(FLOOR_PATH, state)])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    print(f"http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", server_header=False, ws="none"
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    _serve_floor(app)
 
 
 # --- the dashboard's paint at 300 workers against a bare page -----------------------------
@@ -678,9 +684,6 @@ def _paint(looop: str, env: dict[str, str], root: Path, touch: Path) -> list[dic
 
 def _paint_floor(html_file: str) -> None:
     """The floor of the dashboard's paint: one static page, and the package's static files."""
-    import socket
-
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
@@ -695,15 +698,7 @@ def _paint_floor(html_file: str) -> None:
         return HTMLResponse(body)
 
     app = Starlette(routes=[Route("/", page), Mount("/static", StaticFiles(directory=STATIC))])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    print(f"http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", server_header=False, ws="none"
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    _serve_floor(app)
 
 
 if __name__ == "__main__":
