@@ -251,6 +251,8 @@ def test_a_plain_worker_works_in_its_room_outside_the_data_dir_and_its_disk_coun
 
 
 FORKS = """import os, sys, time
+while not os.path.exists(sys.argv[1]):  # flood only once `worker start` saw it running
+    time.sleep(0.02)
 for _ in range(300):  # bounded (safe where no bound holds)
     try:
         pid = os.fork()
@@ -266,7 +268,9 @@ time.sleep(300)
 def test_a_worker_that_dies_at_its_process_bound_is_named_so(home: Home) -> None:
     script = home.data.parent / "forks.py"
     script.write_text(FORKS)
-    home.start("flood", f"exec {sys.executable} {script}\n")
+    go = home.data.parent / "go"
+    home.start("flood", f"exec {sys.executable} {script} {go}\n")
+    go.touch()
     wait_until(lambda: home.row("flood")["state"] != "running", 60, "the flood to end")
     row = home.row("flood")
     assert row["health"] == "hit its process limit" and row["limit"] == "pids", row
