@@ -96,8 +96,14 @@ def _stored(rig: Rig, sql: str, *args: str) -> list[tuple[object, ...]]:
 def _holds(rig: Rig, conv: str, text: str) -> bool:
     """Whether the CLI's own record of conversation `conv` holds `text`."""
     if rig.cli == "codex":
+        # codex writes an item's event before its response_item, and a resume replays only
+        # response_items: a kill between the two loses the turn
         files = (rig.home / ".codex" / "sessions").glob(f"*/*/*/rollout-*{conv}.jsonl")
-        return any(text in p.read_text(errors="replace") for p in files)
+        return any(
+            text in line and '"type":"response_item"' in line
+            for p in files
+            for line in p.read_text(errors="replace").splitlines()
+        )
     parts = "select 1 from part where session_id = ? and instr(data, ?) > 0"
     return bool(_stored(rig, parts, conv, text)) and text in _opencode(rig, "export", conv)
 
