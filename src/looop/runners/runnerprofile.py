@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     RecordUsage = tuple[str, str, int, int, int, int, object] | None
 
 
-# the API keys the multi-provider CLIs (opencode, pi) each take as a login
+# the API keys a multi-provider CLI takes as a login (its profile's login_env)
 PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
                  "OPENROUTER_API_KEY", "XAI_API_KEY")  # fmt: skip
 
