@@ -17,10 +17,11 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from looop.act import landpr
 from looop.act.journal import append_journal
+from looop.act.landlocal import Here
 from looop.act.landpr import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
@@ -318,6 +319,36 @@ def land(
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree, p.ended)
     return done
+
+
+@runtime_checkable
+class Lands(Protocol):
+    """A change whose checkouts are away (act/landfar.py): landed there its engine's way."""
+
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed: ...
+
+
+def land_checkouts(c: Here, knobs: Knobs, ask: LandRequest) -> Landed:
+    """Worker `c.wid`'s change landed where its checkouts are (act/landaway.py `change_of`):
+    here, or by its engine away, at the tips the human approved (`ask.at`), never later."""
+    return c.land(knobs, ask) if isinstance(c, Lands) else land(c.ctx, knobs, c.wid, ask)
+
+
+def refusal(e: LooopError) -> dict[str, Any]:
+    """A landing refused, as a host or a pod answers it (raised again home: `refused_as`)."""
+    if isinstance(e, LandConflict):
+        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
+    return {"refused": str(e), "kind": "nothing" if isinstance(e, NothingToLand) else "land"}
+
+
+def refused_as(got: dict[str, Any], where: str) -> None:
+    """A host's or a pod's refusal (`refusal`) raised here as its kind, `where` said first."""
+    said = got.get("refused")
+    if not isinstance(said, str):
+        return
+    if got.get("kind") == "conflict":
+        raise LandConflict(where + said, str(got.get("comment", "")))
+    raise (NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
 
 
 def outcome_landed(ctx: Ctx, done: Landed) -> None:

@@ -54,16 +54,15 @@ from looop.act.landing import (
     git_at,
     land,
     merge_commit,
+    refusal,
 )
-from looop.act.landlocal import refusal
 from looop.act.landpr import land_config, push_branch, remote_git
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
 from looop.remote.ssh.satellite import worker_id
-from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewsend
-from looop.workers.resume import read_record, resume_worker
+from looop.workers.resume import resume_worker
 from looop.workers.review import diff_of, review, summary_of, worker_trees
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
@@ -136,10 +135,7 @@ def _resume(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     why = req.get("why")
     if not isinstance(why, str) or not why.strip():
         raise LooopError("resume: 'why' must be the text the worker is told")
-    rec = read_record(ctx, wid)
-    resume_worker(ctx, ctx.knobs(), wid, why=why)
-    took = rec is not None and rec.resume is not None and PLACEHOLDER in rec.resume
-    return {"resumed": wid, "prompt": took}
+    return {"resumed": wid, "prompt": resume_worker(ctx, ctx.knobs(), wid, why=why).prompt}
 
 
 NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)
