@@ -51,6 +51,17 @@ from looop.workers.errors import Refused
 from looop.workers.review import Review, commits_of, summary_of
 
 
+def refused_as(got: dict[str, Any], where: str) -> None:
+    """A host's or a pod's refusal (act/landthere.py `refusal`) raised here as its kind,
+    `where` said first."""
+    said = got.get("refused")
+    if not isinstance(said, str):
+        return
+    if got.get("kind") == "conflict":
+        raise landing.LandConflict(where + said, str(got.get("comment", "")))
+    raise (landing.NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
+
+
 def asked_land(c: Away, req: dict[str, Any], timeout: float, lost: type[Exception]) -> Any:
     """The landing asked where `c`'s checkouts are; `lost`: a failure that may come after it
     landed."""
@@ -100,7 +111,7 @@ class OnHost(Away):
         summary = f"land worker {wid} on host {host} ({how})"
         with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
             got = asked_land(self, req, timeout, Unreachable)
-        landing.refused_as(got, f"on host {host}: ")
+        refused_as(got, f"on host {host}: ")
         try:
             done = landed_from_json(got.get("landed"))
         except (KeyError, TypeError, ValueError):
@@ -181,7 +192,7 @@ class InPod(Away):
             journal_landed(ctx, knobs, each, actor, where=place)
         if failed:
             raise LandError(failed)
-        landing.refused_as(got, "")
+        refused_as(got, "")
         if not got.get("landed"):
             raise LandError(f"the pod answered a landing with nothing landed ({place})")
         whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]

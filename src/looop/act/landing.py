@@ -302,12 +302,18 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
         raise LandError(f"{p.into} could not move to the landed commit ({why}) — nothing landed")
 
 
-def land(
-    ctx: Ctx, knobs: Knobs, worker_id: str, ask: LandRequest, cfg: LandConfig | None = None
-) -> Landed:
-    """Land the worker's change as `ask` says, at the tips it approved. `cfg`: how to land
+@runtime_checkable
+class Lands(Protocol):  # a change away (act/landfar.py): landed there its engine's way
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed: ...
+
+
+def land(c: Here, knobs: Knobs, ask: LandRequest, cfg: LandConfig | None = None) -> Landed:
+    """Land worker `c.wid`'s change as `ask` says, at the tips it approved, where its checkouts
+    are (act/landaway.py `change_of`): here, or away its engine's way. `cfg`: how to land here
     (None: this data dir's config; a host's satellite lands as its home's config says)."""
-    wid = normalise_target(worker_id)
+    if isinstance(c, Lands):
+        return c.land(knobs, ask)
+    ctx, wid = c.ctx, normalise_target(c.wid)
     if cfg is None:
         cfg = land_config(ctx.config().raw)
     trees = worker_trees(ctx, wid)
@@ -319,36 +325,6 @@ def land(
     if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
         tidy(ctx, p.tree, p.ended)
     return done
-
-
-@runtime_checkable
-class Lands(Protocol):
-    """A change whose checkouts are away (act/landfar.py): landed there its engine's way."""
-
-    def land(self, knobs: Knobs, ask: LandRequest) -> Landed: ...
-
-
-def land_checkouts(c: Here, knobs: Knobs, ask: LandRequest) -> Landed:
-    """Worker `c.wid`'s change landed where its checkouts are (act/landaway.py `change_of`):
-    here, or by its engine away, at the tips the human approved (`ask.at`), never later."""
-    return c.land(knobs, ask) if isinstance(c, Lands) else land(c.ctx, knobs, c.wid, ask)
-
-
-def refusal(e: LooopError) -> dict[str, Any]:
-    """A landing refused, as a host or a pod answers it (raised again home: `refused_as`)."""
-    if isinstance(e, LandConflict):
-        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
-    return {"refused": str(e), "kind": "nothing" if isinstance(e, NothingToLand) else "land"}
-
-
-def refused_as(got: dict[str, Any], where: str) -> None:
-    """A host's or a pod's refusal (`refusal`) raised here as its kind, `where` said first."""
-    said = got.get("refused")
-    if not isinstance(said, str):
-        return
-    if got.get("kind") == "conflict":
-        raise LandConflict(where + said, str(got.get("comment", "")))
-    raise (NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
 
 
 def outcome_landed(ctx: Ctx, done: Landed) -> None:

@@ -1,7 +1,7 @@
 """A worker's change where its checkouts are here and what every engine away shares (`Away`:
 its comments, the answers read back), as a review reads and comments on it (act/landaway.py
 picks the engine; act/landfar.py holds the Away engines). A review loads no landing and no
-resume: act/landing.py `land_checkouts` lands it, act/roundsend.py sends its round back."""
+resume: act/landing.py `land` lands it, act/roundsend.py sends its round back."""
 
 from __future__ import annotations
 

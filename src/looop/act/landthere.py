@@ -42,9 +42,11 @@ from typing import Any
 from looop.act.landing import (
     MODES,
     Approved,
+    LandConflict,
     Landed,
     LandError,
     LandRequest,
+    NothingToLand,
     Plan,
     approved_tip,
     check_history,
@@ -54,8 +56,8 @@ from looop.act.landing import (
     git_at,
     land,
     merge_commit,
-    refusal,
 )
+from looop.act.landlocal import Here
 from looop.act.landpr import land_config, push_branch, remote_git
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
@@ -68,6 +70,13 @@ from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
 _Verb = Callable[[Ctx, str, dict[str, Any]], dict[str, Any]]
+
+
+def refusal(e: LooopError) -> dict[str, Any]:
+    """A landing refused, as a host or a pod answers it (raised again home: act/landfar.py)."""
+    if isinstance(e, LandConflict):
+        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
+    return {"refused": str(e), "kind": "nothing" if isinstance(e, NothingToLand) else "land"}
 
 
 def there_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
@@ -112,7 +121,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     who = actor if isinstance(actor, str) and actor.isprintable() and actor else "home"
     try:
         ask = LandRequest(who, Approved.from_json(req.get("at")), mode, into, repo)
-        done = land(ctx, ctx.knobs(), wid, ask, cfg)
+        done = land(Here(ctx, wid), ctx.knobs(), ask, cfg)
     except LandError as e:
         return refusal(e)
     return {"landed": asdict(done)}

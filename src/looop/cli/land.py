@@ -11,7 +11,7 @@ import click
 
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, Landed, LandRequest, land_checkouts
+from looop.act.landing import Approved, Landed, LandRequest, land
 from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import ACTOR, make_ctx
@@ -78,7 +78,7 @@ def land_cmd(
     c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
     ok = Approved({repo or "": at}, exactly=True) if at else Approved(reviewrounds.seen(ctx, wid))
     knobs = ctx.knobs()
-    done = land_checkouts(c, knobs, LandRequest(actor, ok, mode, into, repo))
+    done = land(c, knobs, LandRequest(actor, ok, mode, into, repo))
     if pick is not None:
         said = ", ".join(f"{o['id']} {o['outcome']} (verify {o['verify']})" for o in others)
         append_journal(ctx, knobs, f"{actor}: picked attempt {wid} of {group}; the others: {said}")

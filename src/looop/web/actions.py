@@ -18,7 +18,7 @@ from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, LandConflict, LandRequest, land_checkouts
+from looop.act.landing import Approved, LandConflict, LandRequest, land
 from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
@@ -342,7 +342,7 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
     knobs, who = ctx.knobs(), f"user ({actor})"
     try:  # here, on an SSH host or in a pod: landed there
         c, ok = change_of(ctx, sid), Approved(tips)
-        done = land_checkouts(c, knobs, LandRequest(who, ok, mode or None, into or None))
+        done = land(c, knobs, LandRequest(who, ok, mode or None, into or None))
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:
