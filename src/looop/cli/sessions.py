@@ -16,6 +16,7 @@ from looop.cli.app import make_ctx, show_rows
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
+from looop.remote import remote_engine
 from looop.sessions.client import restart
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
@@ -49,11 +50,9 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
         return None  # one stat: a home without hosts pays nothing for asking
-
-    # lazy: the remote wing (the SSH and Kubernetes rooms, ~120 ms), for a worker away only
-    from looop.remote import wing
-
-    return wing.far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
+    argv = _argv_again(click.get_current_context())
+    far: HostedKube | None = remote_engine().far_session(ctx, sid, argv, tty)
+    return far
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:

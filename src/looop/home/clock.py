@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -81,11 +82,27 @@ class SystemClock(Clock):
         return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
+        """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
         if self._zone is None:
-            from looop.home.zones import system_zone  # lazy: the door to zoneinfo
-
-            self._zone = system_zone(self.tz_name)
+            self._zone = self._system_zone()
         return self._zone
+
+    def _system_zone(self) -> tzinfo:
+        candidates = [self.tz_name.lstrip(":")] if self.tz_name else []
+        try:
+            target = os.path.realpath("/etc/localtime")
+            if "zoneinfo/" in target:
+                candidates.append(target)
+        except OSError:
+            pass
+        for name in candidates:
+            try:  # named_zone: the clock's one door to zoneinfo
+                return self.named_zone(name.split("zoneinfo/", 1)[-1])
+            except ValueError:
+                continue
+        local = self.local().tzinfo
+        assert local is not None  # an aware datetime: astimezone() gave it its offset
+        return local
 
 
 def boottime() -> float:

@@ -17,6 +17,7 @@ from looop.home.config import Knobs
 from looop.home.errors import CorruptState
 from looop.home.stamps import parse_utc
 from looop.human.mailbox import pending_read
+from looop.remote import remote_engine
 from looop.sessions.state import Session, list_sessions
 from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
@@ -113,10 +114,8 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
-        from looop.remote.wing import with_hosts
-
-        rows, hosts = with_hosts(ctx, rows, stuck, knobs)
+        # the SSH and Kubernetes rooms (~85 ms), for hosts only
+        rows, hosts = remote_engine().with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
     signal = [_signal_entry(r) for r in rows]
     detail: dict[str, Any] = {r["id"]: _detail_entry(r, now) for r in rows}

@@ -15,6 +15,7 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
+from looop.remote import remote_engine
 from looop.sessions.state import SessionError
 from looop.spend.spent import budgets, clear_over, set_budget
 from looop.views import outcomes
@@ -38,7 +39,8 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     if not remote_record(ctx.paths.data, wid).exists():
         return None
     try:
-        return remote_wing()[1](ctx, wid)
+        away: Backend | None = remote_engine().remote_of(ctx, wid)
+        return away
     except Unreached:
         raise
     except LooopError as e:  # its host's record is gone or does not read
@@ -65,15 +67,14 @@ def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
     )
 
 
-def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[[Path, str], str]]:
-    """The remote room as a move reaches it, its caller having decided with one stat that
-    hosts are registered: where a start goes (remote/dispatch), a running worker's far
-    backend (remote/engine) and a host's kind by name (ssh, k8s; "" for none). A fleet
-    without hosts never loads it."""
+def remote_wing() -> tuple[Away, Callable[[Path, str], str]]:
+    """The remote room as a start reaches it, its caller having decided with one stat that
+    hosts are registered: where a start goes (remote/dispatch) and a host's kind by name
+    (ssh, k8s; "" for none). A fleet without hosts never loads it."""
     # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
     from looop.remote import wing
 
-    return wing.dispatch, wing.remote_of, wing.kind_of
+    return wing.dispatch, wing.kind_of
 
 
 def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:
