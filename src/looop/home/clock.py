@@ -88,20 +88,14 @@ class SystemClock(Clock):
         return self._zone
 
     def _system_zone(self) -> tzinfo:
-        candidates = [self.tz_name.lstrip(":")] if self.tz_name else []
-        try:
-            target = os.path.realpath("/etc/localtime")
-            if "zoneinfo/" in target:
-                candidates.append(target)
-        except OSError:
-            pass
-        for name in candidates:
-            try:  # named_zone: the clock's one door to zoneinfo
+        tz = [self.tz_name.lstrip(":")] if self.tz_name else []
+        for name in [*tz, os.path.realpath("/etc/localtime")]:
+            try:  # named_zone: the clock's one door to zoneinfo (a path's is no name: next)
                 return self.named_zone(name.split("zoneinfo/", 1)[-1])
             except ValueError:
                 continue
-        local = self.local().tzinfo
-        assert local is not None  # an aware datetime: astimezone() gave it its offset
+        local = self.local().tzinfo  # today's fixed offset: an aware datetime has one
+        assert local is not None
         return local
 
 
