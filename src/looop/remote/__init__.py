@@ -16,7 +16,7 @@ def remote_engine() -> ModuleType:
     """remote/engine.py: the one door to the workers away — `ls`'s rows, the beat's
     sys-sessions, a session verb's worker, a move's backend — each caller's own stat having
     found hosts registered, so a home without hosts never loads the SSH and Kubernetes rooms."""
-    # lazy: the SSH and Kubernetes rooms (~40 ms of CPU; the whole wing ~65), for workers away only
+    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU; the wing ~10 more), for workers away
     import looop.remote.engine as engine
 
     return engine

@@ -27,7 +27,7 @@ def remote_rows(
     """The workers on other hosts, in fleet_rows_at's shape (views/fleet.py, `looop ls`), the
     workers waiting on an ask read here."""
     waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    # the remote room's one door (~40 ms): only a fleet with hosts asks them
+    # the remote room's one door (25-45 ms): only a fleet with hosts asks them
     rows: list[dict[str, Any]] = remote_engine().remote_rows(
         Path(data), clock, stuck_secs, waiting, env
     )

@@ -114,7 +114,7 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # the SSH and Kubernetes rooms (~40 ms), for hosts only (looop.remote's one door)
+        # the SSH and Kubernetes rooms (25-45 ms), for hosts only (looop.remote's one door)
         rows, hosts = remote_engine().with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
     signal = [_signal_entry(r) for r in rows]
