@@ -64,7 +64,8 @@ ROOMS: dict[str, set[str]] = {
 LAZY: list[tuple[str, str]] = [
     # optional or heavy extras: only the verb or the config that uses one pays for it
     ("looop.act.shellguard.parsed", "looop.act.shellguard.grammar"),  # tree-sitter
-    ("looop.web", "looop.web.mcpserver"),  # the MCP SDK: `mcp --worker` speaks without it
+    ("looop.cli.mcp", "looop.web.mcpserver"),  # the MCP SDK: `mcp --worker` speaks without it
+    ("looop.web.app", "looop.web.mcpserver"),
     ("looop.cli.watch", "looop.tui.app"),  # textual
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
@@ -101,11 +102,14 @@ LAZY: list[tuple[str, str]] = [
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
     ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
     # hosts exist: the SSH and Kubernetes rooms (the rows, a worker's backend; a start: the wing)
-    ("looop.remote", "looop.remote.engine"),
+    ("looop.sense.probes", "looop.remote.engine"),
+    ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+    ("looop.cli.sessions", "looop.remote.engine"),  # a session verb's worker away
+    ("looop.act.moves.far", "looop.remote.engine"),
     ("looop.act.moves.far", "looop.remote"),
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 31
+LAZY_MAX = 35
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

@@ -16,7 +16,6 @@ from looop.cli.app import make_ctx, show_rows
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
-from looop.remote import remote_engine
 from looop.sessions.client import restart
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
@@ -50,9 +49,10 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
         return None  # one stat: a home without hosts pays nothing for asking
-    argv = _argv_again(click.get_current_context())
-    far: HostedKube | None = remote_engine().far_session(ctx, sid, argv, tty)
-    return far
+    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
+    from looop.remote.engine import far_session
+
+    return far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:

@@ -1,7 +1,7 @@
 """The remote wing as a start away (act/moves/far) and the pulse (loop/fleetwork, loop/daemon,
 loop/diskcheck) reach it: one entry into the SSH and Kubernetes rooms (~85-210 ms), taken only
 after the caller's own stat found hosts registered. A fleet without hosts never loads this;
-the lighter callers (a worker's backend, the fleet's rows) take `looop.remote.remote_engine`."""
+the lighter callers (a worker's backend, the fleet's rows) import `remote/engine.py` alone."""
 
 from __future__ import annotations
 

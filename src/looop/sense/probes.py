@@ -17,7 +17,6 @@ from looop.home.config import Knobs
 from looop.home.errors import CorruptState
 from looop.home.stamps import parse_utc
 from looop.human.mailbox import pending_read
-from looop.remote import remote_engine
 from looop.sessions.state import Session, list_sessions
 from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
@@ -114,8 +113,10 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # the SSH and Kubernetes rooms (25-45 ms), for hosts only (looop.remote's one door)
-        rows, hosts = remote_engine().with_hosts(ctx, rows, stuck, knobs)
+        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for hosts only
+        from looop.remote.engine import with_hosts
+
+        rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
     signal = [_signal_entry(r) for r in rows]
     detail: dict[str, Any] = {r["id"]: _detail_entry(r, now) for r in rows}

@@ -632,7 +632,7 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
 
     host = FarHost(tmp_path / "host")
     host.down.set()
-    # a move reaches remote_of through the remote room's one door (looop.remote.remote_engine)
+    # a move reaches remote_of in remote/engine.py, which it loads for a worker away
     monkeypatch.setattr(engine, "remote_of", lambda c, wid: host if wid == "rw1" else None)
     record = remote_record(ctx.paths.data, "rw1")  # the home's record of a worker away
     record.parent.mkdir(parents=True)

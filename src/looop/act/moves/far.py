@@ -15,7 +15,6 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
-from looop.remote import remote_engine
 from looop.sessions.state import SessionError
 from looop.spend.spent import budgets, clear_over, set_budget
 from looop.views import outcomes
@@ -39,8 +38,10 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     if not remote_record(ctx.paths.data, wid).exists():
         return None
     try:
-        away: Backend | None = remote_engine().remote_of(ctx, wid)
-        return away
+        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
+        from looop.remote.engine import remote_of
+
+        return remote_of(ctx, wid)
     except Unreached:
         raise
     except LooopError as e:  # its host's record is gone or does not read
