@@ -49,11 +49,10 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
         return None  # one stat: a home without hosts pays nothing for asking
+    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
+    from looop.remote.engine import far_session
 
-    # lazy: the remote wing (the SSH and Kubernetes rooms, ~120 ms), for a worker away only
-    from looop.remote import wing
-
-    return wing.far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
+    return far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:

@@ -113,8 +113,8 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
-        from looop.remote.wing import with_hosts
+        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for hosts only
+        from looop.remote.engine import with_hosts
 
         rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()

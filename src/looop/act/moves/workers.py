@@ -219,7 +219,7 @@ class StartWorker(OnWorker):
         host = "local" if why is not None and hosts else host  # not placed on a host
         if host is None and not hosts:
             return None, None
-        away, _, kind_of = far.remote_wing()
+        away, kind_of = far.remote_wing()
         paused = self.budget_usd is not None and self.on_budget != "stop"
         if paused and host not in (None, "local") and kind_of(by.ctx.paths.data, host) == "k8s":
             raise ExecError(
