@@ -43,7 +43,8 @@ from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import reviewrounds
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
-from looop.workers.launch import live_workers, start_worker
+from looop.workers.ids import live_workers
+from looop.workers.launch import start_worker
 from looop.workers.review import Review, review_from_json
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
