@@ -167,17 +167,16 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     fresh: Kept = {}
     for name in session_ids(str(root)):
         key = store.settled(prefix + name) if kept is not None else None
-        hit = (kept or {}).get(name, (None, None))
-        same = key is not None and hit[0] == key
+        hit = was if key is not None and (was := (kept or {}).get(name)) and was[0] == key else None
         try:
-            s = hit[1] if same else load_session(base / name)
+            s = hit[1] if hit else load_session(base / name)
         except (CorruptState, OSError):
             continue
         if s is None:
             continue
         out.append(s)
-        if key is not None and s.finished and (same or os.path.exists(prefix + name + "/" + ENDED)):
-            fresh[name] = (key, s)
+        if key is not None and s.finished and (hit or os.path.exists(prefix + name + "/" + ENDED)):
+            fresh[name] = hit or (key, s)
     if kept is not None:
         kept.clear()
         kept.update(fresh)
