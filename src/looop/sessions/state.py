@@ -326,7 +326,7 @@ def prune_aged(
     `keep`; their ids. `kept`: list_sessions' memory, as it just stat'ed those folders."""
     base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     removed: list[str] = []
-    for name in sorted(session_ids(str(root))):
+    for name in session_ids(str(root)):
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
             hit = kept.get(name) if kept is not None else None
             age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)
@@ -336,7 +336,7 @@ def prune_aged(
             continue
         if _is_corpse(base / name) and _remove_dir(base / name):
             removed.append(name)
-    return removed
+    return sorted(removed)  # a sort of the few gone, not of every worker kept
 
 
 def reap(root: Path, sid: str) -> bool:

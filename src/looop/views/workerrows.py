@@ -170,7 +170,7 @@ def worker_rows(
     if ends is not None:
         ends.clear()
         ends.update(fresh)
-    needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
+    needsinput.refine(data, rows, {s["id"]: s for s in sessions if s["alive"]}, clock, custom, look)
     over = over_budget(data) if rows else set()
     for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget
         why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
