@@ -135,3 +135,18 @@ def test_the_views_are_read_once_the_live_stream_is_open(
     states = [at for url, at in reads if url == "/api/v1/state"]
     assert opened is not None and states, (opened, reads)
     assert min(states) >= opened, (opened, reads)  # no round of reads before the stream
+
+
+def test_the_fleet_comes_with_the_page(fleet: dict[str, Any], driver: Any) -> None:
+    """The page draws the fleet from the rows it was served with, not after a round of reads:
+    with every /api/v1 read and stream held back, the rows are there once the page has loaded,
+    and a note that looks like markup is shown as its text (it cannot end the rows' script)."""
+    note = "</script><b id=planted>x</b><!--"
+    store.atomic_write(fleet["data"] / "sessions" / "w2" / "note", note)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/v1/*"]})
+    driver.get(fleet["url"])
+    rows = driver.execute_script(MARKED)
+    assert [r[0] for r in rows] == ["pulse", *IDS], rows
+    assert rows[2][3] == f"w2 ⚑ {note}", rows
+    assert driver.execute_script("return document.getElementById('planted')") is None
