@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -390,15 +390,21 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 def _page(ctx: Ctx, fleet: Kept[Read]) -> Handler:
     """The dashboard's page with the fleet's rows in it, read as /sessions reads them (one
     kept read, and its ETag): the page draws its fleet as it starts, not after the live stream
-    opened and a round of reads came back."""
-    page = (STATIC / "index.html").read_bytes()
+    opened and a round of reads came back. What comes before the rows is sent at once, so the
+    browser fetches the styles and scripts while the fleet is read."""
+    head, tail = (STATIC / "index.html").read_bytes().split(b"<!-- fleet -->")
+
+    async def page() -> AsyncIterator[bytes]:
+        yield head
+        with contextlib.suppress(LooopError, OSError):  # unread: the page asks /sessions itself
+            got = await fleet.get()
+            rows = got.body(ctx.clock.now(), json_bytes).replace(b"<", b"\\u003c")  # no </script>
+            held = f"<script type=application/json id=fleet-read data-tag='{got.tag}'>"
+            yield held.encode() + rows + b"</script>"
+        yield tail
 
     async def index(request: Request) -> Response:
-        got = await fleet.get()
-        rows = got.body(ctx.clock.now(), json_bytes).replace(b"<", b"\\u003c")  # no </script>
-        held = f"<script type=application/json id=fleet-read data-tag='{got.tag}'>".encode()
-        body = page.replace(b"<!-- fleet -->", held + rows + b"</script>")
-        return Response(body, media_type="text/html", headers=NO_STORE)
+        return StreamingResponse(page(), media_type="text/html", headers=NO_STORE)
 
     return index
 
