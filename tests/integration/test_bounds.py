@@ -68,7 +68,8 @@ def home(tmp_path: Path) -> Iterator[Home]:
     probe.remove()
     h = Home(tmp_path, LOOOP_WORKER_MAX_PIDS="50", LOOOP_WORKER_MAX_MEMORY=str(96 << 20))
     yield h
-    for wid in ("flood", "calm", "hog", "filler", "counter"):
+    # names no other test's worker has: cgroups are named by worker, tests run side by side
+    for wid in ("pidflood", "forks", "calm", "hog", "filler", "counter"):
         h.looop("kill", wid)
 
 
@@ -102,10 +103,10 @@ def test_a_process_flood_stops_at_the_bound_and_a_neighbour_and_the_beat_go_on(
     script.write_text(FLOOD)
     said = home.data.parent / "flood.n"
     home.start("calm", "sleep 300\n")
-    home.start("flood", f"exec {sys.executable} {script} {said}\n")
+    home.start("pidflood", f"exec {sys.executable} {script} {said}\n")
     wait_until(lambda: said.exists() and "started" in said.read_text(), 60, "the flood to end")
     started = int(said.read_text().split()[0])
-    flood = [p for p in _procs() if _in(p, "flood")]
+    flood = [p for p in _procs() if _in(p, "pidflood")]
     assert started < 50 and len(flood) <= 50, f"{started} started, {len(flood)} in the worker"
     assert home.row("calm")["state"] == "running"
     r = home.looop("tick")  # the beat forks its sensors and decider: not starved
@@ -269,14 +270,14 @@ def test_a_worker_that_dies_at_its_process_bound_is_named_so(home: Home) -> None
     script = home.data.parent / "forks.py"
     script.write_text(FORKS)
     go = home.data.parent / "go"
-    home.start("flood", f"exec {sys.executable} {script} {go}\n")
+    home.start("forks", f"exec {sys.executable} {script} {go}\n")
     go.touch()
-    wait_until(lambda: home.row("flood")["state"] != "running", 60, "the flood to end")
-    row = home.row("flood")
+    wait_until(lambda: home.row("forks")["state"] != "running", 60, "the flood to end")
+    row = home.row("forks")
     assert row["health"] == "hit its process limit" and row["limit"] == "pids", row
     r = home.looop("tick")  # the beat records how it ended
     assert r.returncode == 0, r.stderr
-    row = home.row("flood")
+    row = home.row("forks")
     assert row["outcome"] == "limited", row
     shown = home.looop("ls", "--all").stdout
     assert "hit its process limit" in shown, shown

@@ -128,10 +128,35 @@ def test_the_views_are_read_once_the_live_stream_is_open(
     the first one's fleet up)."""
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": READS})
     driver.get(fleet["url"])
-    drawn = "return document.querySelectorAll('#fleet tbody tr').length"
-    wait_until(lambda: driver.execute_script(drawn) == 1 + len(IDS), 30, "the fleet drawn")
+    reads: list[list[Any]] = []
+
+    def read_state() -> bool:  # the fleet came with the page: /state is the round's sign
+        reads[:] = driver.execute_script("return window.__reads")
+        return any(url == "/api/v1/state" for url, _ in reads)
+
+    wait_until(read_state, 30, "the views read")
     opened = driver.execute_script("return window.__opened")
-    reads = driver.execute_script("return window.__reads")
     states = [at for url, at in reads if url == "/api/v1/state"]
     assert opened is not None and states, (opened, reads)
     assert min(states) >= opened, (opened, reads)  # no round of reads before the stream
+
+
+def test_the_fleet_comes_with_the_page(fleet: dict[str, Any], driver: Any) -> None:
+    """The page draws the fleet from the rows it was served with, not after a round of reads:
+    with every /api/v1 read and stream held back, the rows are drawn all the same,
+    and a note that looks like markup is shown as its text (it cannot end the rows' script)."""
+    note = "</script><b id=planted>x</b><!--"
+    store.atomic_write(fleet["data"] / "sessions" / "w2" / "note", note)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/v1/*"]})
+    driver.get(fleet["url"])
+    rows: list[list[Any]] = []
+
+    def drawn() -> bool:
+        rows[:] = driver.execute_script(MARKED)
+        return [r[0] for r in rows] == ["pulse", *IDS]
+
+    held = "return !!document.getElementById('fleet-read')"
+    wait_until(drawn, 10, f"the fleet drawn (rows held: {driver.execute_script(held)})")
+    assert rows[2][3] == f"w2 ⚑ {note}", rows
+    assert driver.execute_script("return document.getElementById('planted')") is None

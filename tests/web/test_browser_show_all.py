@@ -26,14 +26,16 @@ pytestmark = pytest.mark.timeout(120)
 
 # Before the page's own scripts: every read of the live fleet (no ?all) is held until the
 # test lets it go; `looopStaleRead` is set once a held one's body has been read, and the page's
-# handling of it runs in the microtasks straight after, before any script of the test's.
+# handling of it runs in the microtasks straight after, before any script of the test's. It
+# is asked without the ETag of the rows the page came with: a full answer, as when the fleet
+# moved meanwhile, not a 304.
 HOLD = """
 window.looopHeld = [];
 window.looopStaleRead = false;
 const real = window.fetch.bind(window);
 window.fetch = (url, opts) => {
-  const got = real(url, opts);
-  if (!String(url).endsWith("/api/v1/sessions")) return got;
+  if (!String(url).endsWith("/api/v1/sessions")) return real(url, opts);
+  const got = real(url, { ...opts, headers: {} });
   return new Promise((done) => window.looopHeld.push(() => done(got.then((r) => {
     const body = r.json.bind(r);
     r.json = async () => { const v = await body(); window.looopStaleRead = true; return v; };

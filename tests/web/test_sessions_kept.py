@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -149,3 +150,33 @@ def test_state_and_the_fleet_come_from_one_walk_of_the_workers(
     every = authed.get("/api/v1/state?all=1").json()["workers"]
     assert [x["id"] for x in every] == [worker]
     assert _builds(authed, True) == 1  # ?all=1 has its own kept read, of every worker
+
+
+def _held(page: str) -> tuple[str, list[dict[str, object]]] | None:
+    """The ETag and rows a served page holds, or None."""
+    m = re.search(
+        r"<script type=application/json id=fleet-read data-tag='([^']*)'>(.*?)</script>", page
+    )
+    return None if m is None else (m[1], json.loads(m[2]))
+
+
+def test_the_page_carries_the_fleet_and_its_etag(
+    authed: TestClient, ctx: Ctx, worker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's page holds the rows /sessions answers, with the ETag that answers 304;
+    a fleet that cannot be read leaves the page whole, its rows for the page to ask."""
+    page = authed.get("/")
+    held = _held(page.text)
+    assert page.status_code == 200 and held is not None, page.text[:300]
+    tag, rows = held
+    assert [r["id"] for r in rows] == ["pulse", worker]
+    assert authed.get("/api/v1/sessions", headers={"If-None-Match": tag}).status_code == 304
+
+    def unreadable(*args: object) -> object:
+        raise OSError("the sessions folder cannot be listed")
+
+    monkeypatch.setattr(cache, "list_light", unreadable)
+    store.atomic_write(ctx.paths.data / "sessions" / worker / "note", "moved")  # read anew
+    page = authed.get("/")
+    assert page.status_code == 200 and _held(page.text) is None
+    assert page.text.rstrip().endswith("</html>") and 'id="fleet"' in page.text

@@ -1,32 +1,27 @@
-"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag, and
-`worktrees` (the kept worktrees of finished workers); and what every session verb shares:
+"""Drive sessions: send, key, resize, attach, detach, flag, unflag; and what every session
+verb shares (`restart`, `prune` and `worktrees` start or end workers: cli/workers.py's):
 which session it means, and on which host it runs (the verbs that watch a session are
 cli/sessionwatch.py's). `resize`, `attach` and `detach` are operations of the worker's
 backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from looop.act.moves.far import backend_for, here
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx, show_rows
+from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio, where
 from looop.home.errors import LooopError
-from looop.sessions.client import restart
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
-from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
-from looop.views.beatlog import relative
+from looop.sessions.state import flag, unflag, validate_id
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
-from looop.workers.kepttrees import kept_trees
-from looop.workers.resume import restart_worker
-from looop.workers.worktree import end_generation
 
 if TYPE_CHECKING:
     from looop.remote.kube.backend import HostedKube
@@ -49,11 +44,10 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
         return None  # one stat: a home without hosts pays nothing for asking
+    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
+    from looop.remote.engine import far_session
 
-    # lazy: the remote wing (the SSH and Kubernetes rooms, ~120 ms), for a worker away only
-    from looop.remote import wing
-
-    return wing.far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
+    return far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:
@@ -93,7 +87,7 @@ def duration_arg(text: str | None, default: float | None) -> float | None:
         raise click.UsageError(str(e)) from None
 
 
-def _emit(data: object, as_json: bool, human: str | None = None) -> None:
+def emit(data: object, as_json: bool, human: str | None = None) -> None:
     """The verb's result as JSON, else its line (none: a quiet verb without --json)."""
     if as_json or human is not None:
         click.echo(jsonio.dumps(data, sort_keys=True) if as_json else human)
@@ -114,7 +108,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
     ctx, target = session_of(sid, True)
     # Enter is CR, as a terminal sends it: raw-mode TUIs submit on it (the PTY maps it to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
-    _emit(worker_way(ctx, target).send(target, line, False), as_json)
+    emit(worker_way(ctx, target).send(target, line, False), as_json)
 
 
 @click.command(
@@ -127,7 +121,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx, target = session_of(sid, True)
-    _emit(worker_way(ctx, target).key(target, list(keys)), as_json)
+    emit(worker_way(ctx, target).key(target, list(keys)), as_json)
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")
@@ -141,30 +135,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
         raise LooopError(str(e)) from None
     ctx, target = session_of(sid, True)
     res = backend_for(ctx, target).resize(target, cols, rows)
-    _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
-
-
-@click.command(
-    "restart",
-    help="Restart a session's command (the log keeps growing); a worker with a recorded agent "
-    "conversation starts again on it, dead or alive.",
-)
-@click.argument("sid", shell_complete=idcomplete.sessions)
-@click.option("--json", "as_json", is_flag=True)
-def restart_cmd(sid: str, as_json: bool) -> None:
-    ctx, target = session_of(sid, True)
-    far = far_worker(ctx, target)  # a worker on an SSH host restarts there
-    if far is not None:
-        raise LooopError(
-            f"worker {target} runs in a Kubernetes Job on host {far.host.name}: `looop restart` "
-            f"does not reach it — kill it and start it again (`looop kill {target}`)"
-        )
-    done = restart_worker(ctx, ctx.knobs(), target)
-    if done is not None:
-        conv = done.get("conversation")
-        _emit(done, as_json, f"resumed {target}" + (f" on conversation {conv}" if conv else ""))
-        return
-    _emit(restart(ctx.paths.data, target), as_json, f"restarting {sid}")
+    emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
 
 @click.command(
@@ -198,27 +169,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx, target = session_of(sid, True)
-    _emit(backend_for(ctx, target).detach(target), as_json, f"detached clients of {sid}")
-
-
-@click.command(
-    "prune",
-    help="Remove every finished worker session now (transcripts included); a stopped "
-    "pulse's log is kept: it says why it stopped.",
-)
-@click.option("--dry-run", is_flag=True)
-def prune_cmd(dry_run: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    if dry_run:
-        dead = [s.id for s in list_sessions(ctx.paths.data) if not s.alive and s.id not in KEPT]
-        click.echo("would remove: " + (", ".join(dead) or "nothing"))
-        return
-    gone = prune_aged(ctx.paths.data, 0, ctx.clock.now())
-    if gone:
-        said = make_ctx()  # a kept worktree is said on stderr
-        for sid in gone:
-            end_generation(said, sid)  # its worktree removed (a dirty one kept and said)
-    click.echo(f"pruned {len(gone)} session(s)" + (f": {', '.join(gone)}" if gone else ""))
+    emit(backend_for(ctx, target).detach(target), as_json, f"detached clients of {sid}")
 
 
 @click.command("flag", help="Raise a ⚑ on a worker: it needs a human (wakes the pulse once).")
@@ -237,37 +188,3 @@ def unflag_cmd(sid: str) -> None:
     ctx, s = session_of(sid, True)
     unflag(ctx.paths.data, s)
     click.echo(f"unflagged {s}")
-
-
-@click.command(
-    "worktrees",
-    help="List the worktrees of workers that no longer run: id, path, branch, dirty or "
-    "clean, kept for how long, when it expires (a dirty one is saved as a patch first).",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
-def worktrees_cmd(as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    knobs = ctx.knobs()
-    now = ctx.clock.now()
-    rows = [k.row(now) for k in kept_trees(ctx, knobs)]
-
-    def line(r: dict[str, Any]) -> str:
-        age = relative(-float(r["age_s"])) if isinstance(r["age_s"], int) else "—"
-        exp = r["expires_at"]
-        if isinstance(exp, int):
-            ends = f"expires {relative(exp - now)}"
-        elif r["state"] == "dirty":
-            ends = "kept until its session is reaped"
-        else:
-            ends = "removed when its session is reaped"
-        head = f"{r['id']:<16} {r['state']:<10} {r['branch']:<24} kept {age:<10}"
-        return f"{head} {ends}\n  {r['path']}"
-
-    empty = "no worktrees of workers that no longer run"
-    if not show_rows(rows, as_json, empty, line, indent=2, ensure_ascii=False):
-        return
-    keep = knobs.num("worktree_keep_days")
-    click.echo(
-        f"a dirty worktree is kept {keep} days (worktree_keep_days), warned 2 days before, "
-        "then its work is saved as a patch under <data>/worktrees/ and it is removed"
-    )

@@ -24,7 +24,7 @@ from looop.sessions.state import get_session, mark_dead
 from looop.views.status import gather_status
 from looop.views.statustext import add_v1_fields, print_status
 from looop.workers.backend import Backend
-from looop.workers.launch import live_workers
+from looop.workers.ids import live_workers
 
 
 @click.command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -81,11 +82,21 @@ class SystemClock(Clock):
         return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
+        """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
         if self._zone is None:
-            from looop.home.zones import system_zone  # lazy: the door to zoneinfo
-
-            self._zone = system_zone(self.tz_name)
+            self._zone = self._system_zone()
         return self._zone
+
+    def _system_zone(self) -> tzinfo:
+        tz = [self.tz_name.lstrip(":")] if self.tz_name else []
+        for name in [*tz, os.path.realpath("/etc/localtime")]:
+            try:  # named_zone: the clock's one door to zoneinfo (a path's is no name: next)
+                return self.named_zone(name.split("zoneinfo/", 1)[-1])
+            except ValueError:
+                continue
+        local = self.local().tzinfo  # today's fixed offset: an aware datetime has one
+        assert local is not None
+        return local
 
 
 def boottime() -> float:

@@ -6,8 +6,7 @@ that asks for a zone: status, ls and a skip beat never do (localtime.py has the 
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -31,25 +30,3 @@ def zone_name(zone: tzinfo) -> str | None:
         return "UTC"
     key = getattr(zone, "key", None)
     return key if isinstance(key, str) else None
-
-
-def system_zone(tz_name: str | None) -> tzinfo:
-    """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
-    candidates = []
-    if tz_name:
-        candidates.append(tz_name.lstrip(":"))
-    try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if "zoneinfo/" in name:
-            name = name.split("zoneinfo/", 1)[1]
-        try:
-            return load_zone(name)
-        except ValueError:
-            continue
-    local = datetime.now().astimezone().tzinfo
-    return local if local is not None else UTC

@@ -75,12 +75,9 @@ def record_ends(
     """Every worker of `listed` (the beat's listing) that ended since the last beat gets its
     outcome; the ids recorded. One with an outcome for its run in `recs` (the beat's records)
     is passed over; none of a worker's files is read: the listing says how it ended."""
-    data = str(ctx.paths.data)
-    ended = [
-        s
-        for s in sorted(listed, key=lambda s: s.id)
-        if s.id != PULSE and s.finished and not outcomes.outcome_of(recs.get(s.id), s.started_at)
-    ]
+    data, recorded = str(ctx.paths.data), outcomes.outcome_of
+    new = [s for s in listed if s.finished and not recorded(recs.get(s.id), s.started_at)]
+    ended = sorted((s for s in new if s.id != PULSE), key=lambda s: s.id)  # a kept one: no sort
     found = [(s.id, s.started_at, s.last_change, partial(_end_of, data, s)) for s in ended]
     return _record(ctx, knobs, cfg, found)
 

@@ -25,7 +25,7 @@ def remote_rows(
 ) -> list[dict[str, Any]]:
     """The workers on other hosts, in fleet_rows_at's shape (views/fleet.py, `looop ls`), the
     workers waiting on an ask read here."""
-    # lazy: the remote wing's door (~85-210 ms): only a fleet with hosts asks them
+    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU): only a fleet with hosts asks them
     from looop.remote.engine import remote_rows as rows
 
     waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))

@@ -1,8 +1,7 @@
-"""The remote wing as the beat, its moves, `down` and the session verbs reach it: one entry, so
-each caller below (act/moves/far, sense/probes, loop/fleetwork, loop/daemon, loop/diskcheck,
-cli/sessions) has one door into the SSH and Kubernetes rooms (~85-210 ms), taken only after
-its own stat found hosts registered. A fleet without hosts never loads this; one with hosts
-loads it whole (~1 ms more than one part)."""
+"""The remote wing as a start away (act/moves/far) and the pulse (loop/fleetwork, loop/daemon,
+loop/diskcheck) reach it: one entry into the SSH and Kubernetes rooms (~85-210 ms), taken only
+after the caller's own stat found hosts registered. A fleet without hosts never loads this;
+the lighter callers (a worker's backend, the fleet's rows) import `remote/engine.py` alone."""
 
 from __future__ import annotations
 
@@ -13,14 +12,9 @@ from pathlib import Path
 from looop.core.context import Ctx
 from looop.remote import dispatch as dispatch
 from looop.remote import hosts
-from looop.remote.engine import host_of
 from looop.remote.engine import kill_all as kill_all
-from looop.remote.engine import remote_of as remote_of
-from looop.remote.engine import with_hosts as with_hosts
-from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh import relay
 from looop.remote.ssh.backend import check_bounds as check_bounds
-from looop.remote.ssh.backend import forward
 from looop.remote.ssh.hostverify import run_far as run_far
 from looop.remote.ssh.link import link
 
@@ -39,16 +33,3 @@ def stop_links(ctx: Ctx) -> None:
             if isinstance(hosts.lookup(data, name), hosts.Host):
                 link(ctx, name).stop_master()
         relay.stop(data, name)
-
-
-def far_session(ctx: Ctx, sid: str, argv: list[str], tty: bool) -> HostedKube | None:
-    """A session verb's worker away from home: in a Kubernetes Job its backend, which the verb
-    drives from home; on an SSH host the verb runs there and its exit code is this one's
-    (SystemExit: this does not return). None: no host has it."""
-    h = host_of(ctx.paths.data, sid)
-    if isinstance(h, hosts.KubeHost):
-        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
-    code = forward(ctx, sid, argv, tty)
-    if code is not None:
-        raise SystemExit(code)
-    return None

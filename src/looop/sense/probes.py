@@ -113,13 +113,13 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
-        from looop.remote.wing import with_hosts
+        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for hosts only
+        from looop.remote.engine import with_hosts
 
         rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
-    signal = [_signal_entry(r) for r in rows]
-    detail: dict[str, Any] = {r["id"]: _detail_entry(r, now) for r in rows}
+    made = [_entries(r, now, ends) for r in rows]
+    signal, detail = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}
     # in detail: spend grows with every model call, a worker's edits come and go all the
     # time: neither may wake the loop by itself
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
@@ -147,6 +147,16 @@ def probe_sessions(
     return out
 
 
+def _entries(r: dict[str, Any], now: float, ends: Ends | None) -> tuple[dict[str, Any], ...]:
+    """A worker's signal and detail entries (copies: the beat adds to them); a finished one's
+    made once while `ends` (the pulse's memory) keeps its row: nothing in them ages."""
+    if ends is None or (hit := ends.get(r["id"])) is None or hit[1] is not r:
+        return _signal_entry(r), _detail_entry(r, now)
+    if len(hit) == 2:
+        hit = ends[r["id"]] = (*hit, _signal_entry(r), _detail_entry(r, now))
+    return dict(hit[2]), dict(hit[3])
+
+
 def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
     """What of a worker wakes the loop when it changes: state, exit, health, flags, verify,
     its outcome."""
@@ -159,14 +169,12 @@ def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
 
 def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
     """What of a worker the prompt shows but that never wakes the loop by itself."""
-    started = (
-        parse_utc(r["started_at"]) if r["alive"] and isinstance(r["started_at"], str) else None
-    )
+    alive, at = r["alive"], r["started_at"]
     d = {
         **{k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None},
         # v1.0's ages in seconds as of this beat; the prompt lists them apart (core/readings)
-        "idle_s": _age(now, r["last_output_unix"]) if r["alive"] else None,
-        "uptime_s": _age(now, started) if r["alive"] else None,
+        "idle_s": _age(now, r["last_output_unix"]) if alive else None,
+        "uptime_s": _age(now, parse_utc(at)) if alive and isinstance(at, str) else None,
         "ask_age_s": _age(now, r["ask_since_unix"]) if r["health"] == "waiting-ask" else None,
         "pending_tells": r["pending_tells"],
     }

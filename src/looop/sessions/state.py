@@ -167,17 +167,16 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     fresh: Kept = {}
     for name in session_ids(str(root)):
         key = store.settled(prefix + name) if kept is not None else None
-        hit = (kept or {}).get(name, (None, None))
-        same = key is not None and hit[0] == key
+        hit = was if key is not None and (was := (kept or {}).get(name)) and was[0] == key else None
         try:
-            s = hit[1] if same else load_session(base / name)
+            s = hit[1] if hit else load_session(base / name)
         except (CorruptState, OSError):
             continue
         if s is None:
             continue
         out.append(s)
-        if key is not None and s.finished and (same or os.path.exists(prefix + name + "/" + ENDED)):
-            fresh[name] = (key, s)
+        if key is not None and s.finished and (hit or os.path.exists(prefix + name + "/" + ENDED)):
+            fresh[name] = hit or (key, s)
     if kept is not None:
         kept.clear()
         kept.update(fresh)
@@ -327,7 +326,7 @@ def prune_aged(
     `keep`; their ids. `kept`: list_sessions' memory, as it just stat'ed those folders."""
     base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     removed: list[str] = []
-    for name in sorted(session_ids(str(root))):
+    for name in session_ids(str(root)):
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
             hit = kept.get(name) if kept is not None else None
             age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)
@@ -337,7 +336,7 @@ def prune_aged(
             continue
         if _is_corpse(base / name) and _remove_dir(base / name):
             removed.append(name)
-    return removed
+    return sorted(removed)  # a sort of the few gone, not of every worker kept
 
 
 def reap(root: Path, sid: str) -> bool:

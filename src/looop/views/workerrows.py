@@ -124,8 +124,9 @@ def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, s
 
 
 # A finished worker's row under what it was built from (its listing's fields, its asks, tells
-# and branches then, the outcomes' and verifies' folders' stamps): worker_rows' memory.
-Ends = dict[str, tuple[tuple[Any, ...], dict[str, Any]]]
+# and branches then, the outcomes' and verifies' folders' stamps): worker_rows' memory; a
+# reader of the row may keep what it made of it after them (sense/probes: its entries).
+Ends = dict[str, tuple[Any, ...]]
 # the fleet's asks (worker -> since), pending tells (worker -> count) and branches, as read once
 Near = tuple[dict[str, float | None], dict[str, int], dict[str, list[dict[str, str]]]]
 
@@ -162,14 +163,14 @@ def worker_rows(
     for s in workers:
         wid, alive = s["id"], s["alive"]
         mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
-        hit = None if ends is None or alive else ends.get(wid)
-        rows.append(hit[1] if hit and hit[0] == mark else _row(data, s, clock, stuck_secs, near))
+        hit = was if not alive and (was := (ends or {}).get(wid)) and was[0] == mark else None
+        rows.append(hit[1] if hit else _row(data, s, clock, stuck_secs, near))
         if not alive and None not in folders:
-            fresh[wid] = (mark, rows[-1])
+            fresh[wid] = hit or (mark, rows[-1])  # as kept: with what a reader added to it
     if ends is not None:
         ends.clear()
         ends.update(fresh)
-    needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
+    needsinput.refine(data, rows, {s["id"]: s for s in sessions if s["alive"]}, clock, custom, look)
     over = over_budget(data) if rows else set()
     for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget
         why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck

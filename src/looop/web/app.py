@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -188,7 +188,7 @@ def build_app(
 
     routes += [
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
-        Route("/", index, methods=["GET"]),
+        Route("/", _page(ctx, fleets[False]), methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         metrics.route(ctx),
@@ -387,8 +387,26 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(404, f"no such path {request.url.path[:200]}")
 
 
-async def index(request: Request) -> Response:
-    return FileResponse(STATIC / "index.html", headers=NO_STORE)
+def _page(ctx: Ctx, fleet: Kept[Read]) -> Handler:
+    """The dashboard's page with the fleet's rows in it, read as /sessions reads them (one
+    kept read, and its ETag): the page draws its fleet as it starts, not after the live stream
+    opened and a round of reads came back. What comes before the rows is sent at once, so the
+    browser fetches the styles and scripts while the fleet is read."""
+    head, tail = (STATIC / "index.html").read_bytes().split(b"<!-- fleet -->")
+
+    async def page() -> AsyncIterator[bytes]:
+        yield head
+        with contextlib.suppress(LooopError, OSError):  # unread: the page asks /sessions itself
+            got = await fleet.get()
+            rows = got.body(ctx.clock.now(), json_bytes).replace(b"<", b"\\u003c")  # no </script>
+            held = f"<script type=application/json id=fleet-read data-tag='{got.tag}'>"
+            yield held.encode() + rows + b"</script>"
+        yield tail
+
+    async def index(request: Request) -> Response:
+        return StreamingResponse(page(), media_type="text/html", headers=NO_STORE)
+
+    return index
 
 
 async def favicon(request: Request) -> Response:

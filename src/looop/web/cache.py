@@ -219,17 +219,14 @@ class Read:
 
     def body(self, now: float, encode: Encode) -> bytes:
         gone = max(0.0, now - self.at)
-        if not gone:
-            return encode(self.rows)
-        moved = []
-        for r in self.rows:
-            m = dict(r)
-            for k in AGES:
-                v = m.get(k)
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    m[k] = v + gone
-            moved.append(m)
-        return encode(moved)
+        return encode([{k: _aged(k, v, gone) for k, v in r.items()} for r in self.rows])
+
+
+def _aged(k: str, v: object, gone: float) -> object:
+    """A row's value `gone` seconds on: an age grown by them, anything else as it was."""
+    if k in AGES and isinstance(v, int | float) and not isinstance(v, bool):
+        return v + gone
+    return v
 
 
 def steady(before: Rows, rows: Rows, at: float) -> None:
@@ -244,31 +241,21 @@ def steady(before: Rows, rows: Rows, at: float) -> None:
             r["idle_s"] = at - old
 
 
-def kept_spend(ctx: Ctx) -> Callable[[], dict[str, float]]:
-    """Today's spend by worker, read again only when cost_key moves: loading the day totals
-    is most of a fleet read on a home of a year of rows."""
-    kept: list[tuple[object, dict[str, float]]] = []
-
-    def get() -> dict[str, float]:
-        key = cost_key(ctx)
-        if not kept or kept[0][0] != key:
-            kept[:] = [(key, reads.spend_by_worker(ctx))]
-        return kept[0][1]
-
-    return get
-
-
 def kept_fleet(ctx: Ctx, changes: Changes | None, every: bool, encode: Encode) -> Kept[Read]:
     """The fleet's rows (reads.sessions), read again only when its key moves; the sessions'
-    listing they come from kept beside them for /state."""
+    listing they come from kept beside them for /state. Today's spend by worker is read again
+    only when cost_key moves: loading the day totals is most of a fleet read on a home of a
+    year of rows."""
 
     last: list[Read] = []
-    spend = kept_spend(ctx)
+    spent: list[tuple[Key, dict[str, float]]] = []
 
     def build() -> Read:
-        at = ctx.clock.now()
+        at, key = ctx.clock.now(), cost_key(ctx)
+        if not spent or spent[0][0] != key:
+            spent[:] = [(key, reads.spend_by_worker(ctx))]
         light = list_light(os.fspath(ctx.paths.data), not every)
-        rows = reads.sessions(ctx, every, spend(), light)
+        rows = reads.sessions(ctx, every, spent[0][1], light)
         if last:
             steady(last[0].rows, rows, at)
         last[:] = [Read(rows, at, encode, light)]

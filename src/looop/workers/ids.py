@@ -1,10 +1,17 @@
 """A worker id as the verbs and moves take it: the legacy `looop-` prefix stripped, the pulse
-refused, the rest a session id. Apart from the launch so a kill need not load it."""
+refused, the rest a session id; and the live workers. Apart from the launch so a kill or a
+session verb need not load it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from looop.sessions.state import Session, list_sessions
 from looop.sessions.state import validate_id as validate_session_id
 from looop.workers.errors import WorkerError
+
+if TYPE_CHECKING:
+    from looop.core.context import Ctx
 
 PULSE = "pulse"
 
@@ -24,3 +31,11 @@ def normalise_target(sid: str) -> str:
             "`looop log pulse -f`, stop it with `looop down`"
         )
     return validate_session_id(sid)
+
+
+def live_workers(ctx: Ctx) -> list[Session]:
+    """Fail closed: an unreadable fleet is an error on gating paths, never an empty fleet."""
+    try:
+        return [s for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
+    except OSError as e:
+        raise WorkerError(f"cannot list sessions in {ctx.paths.sessions}: {e.strerror}") from e

@@ -23,11 +23,11 @@ from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import boxtty
 from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn
-from looop.sessions.state import Session, SessionError, list_sessions, reap
+from looop.sessions.state import Session, SessionError, reap
 from looop.workers import boxed, ports, workspace
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
-from looop.workers.ids import PULSE, normalise_target
+from looop.workers.ids import live_workers, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
@@ -45,14 +45,6 @@ def contract_text(worker_id: str, runner: str) -> str:
     with open(here, encoding="utf-8") as f:
         raw = f.read()
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
-
-
-def live_workers(ctx: Ctx) -> list[Session]:
-    """Fail closed: an unreadable fleet is an error on gating paths, never an empty fleet."""
-    try:
-        return [s for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
-    except OSError as e:
-        raise WorkerError(f"cannot list sessions in {ctx.paths.sessions}: {e.strerror}") from e
 
 
 # Characters that mean nothing to bash outside a handful of contexts excluded below: a line made

@@ -132,6 +132,17 @@ def test_a_glance_loads_no_other_verbs_modules(data: Path, argv: list[str]) -> N
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("argv", [["send", "w1", "hi"], ["key", "w1", "Enter"]], ids=" ".join)
+def test_driving_a_session_loads_no_worker_start_or_resume(data: Path, argv: list[str]) -> None:
+    """`send` and `key` type into a running worker: a start again on its conversation
+    (`restart`) and the kept worktrees (`prune`, `worktrees`) are other verbs' machinery."""
+    rc, mods = _loaded(PROBE, argv, data)
+    assert rc == 0
+    starts = {"looop.workers.resume", "looop.workers.launch", "looop.workers.kepttrees"}
+    assert sorted(starts & mods) == []
+
+
+@pytest.mark.timeout(60)
 def test_version_and_answer_load_only_what_they_use(data: Path) -> None:
     """`looop version` prints a constant: no agent CLI's profile (a 40-field dataclass, the
     runners' JSON readers); `looop answer` writes a file: not the inotify watching (ctypes)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.home import clock, localtime, stamps
+from looop.home import clock, localtime, stamps, zones
 from tests.clocks import FixedClock
 
 
@@ -84,3 +84,15 @@ def test_the_system_clocks_struct_time_is_its_datetime(ts: float) -> None:
     assert c.local_tm(ts)[:6] == c.local(ts).timetuple()[:6]
     fixed = FixedClock()
     assert fixed.local_tm(ts)[:6] == fixed.local(ts).timetuple()[:6]
+
+
+def test_the_system_clocks_zone_is_tz_then_the_systems() -> None:
+    """TZ names the zone (a path under zoneinfo too); a TZ no zone has is the system's zone,
+    never an error (named_zone, the clock's one door to zoneinfo, says why a name is not one)."""
+    assert zones.zone_name(clock.SystemClock("Asia/Tokyo").zone()) == "Asia/Tokyo"
+    assert zones.zone_name(clock.SystemClock(":/usr/share/zoneinfo/Asia/Tokyo").zone()) == (
+        "Asia/Tokyo"
+    )
+    system = clock.SystemClock(None).zone()
+    assert clock.SystemClock("Nowhere/Bogus").zone() == system
+    assert system.utcoffset(datetime.now(UTC)) is not None

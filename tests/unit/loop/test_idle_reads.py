@@ -23,6 +23,7 @@ from looop.home.sessionfiles import any_live, live_ids
 from looop.home.store import write_json
 from looop.loop import tick
 from looop.loop.world import WorldMemo
+from looop.sense import probes
 from looop.sessions.state import list_sessions, prune_aged
 from looop.views import outcomes, workerrows
 
@@ -257,3 +258,57 @@ def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
     shown = json.loads((data / "snapshots" / "sys-sessions.json").read_bytes())
     assert shown["detail"]["workers"]["d1"]["pending_tells"] == 1
     assert shown["detail"]["workers"]["d0"]["pending_tells"] == 0
+
+
+def test_a_pulse_beat_makes_no_entry_twice_yet_sees_a_finished_worker_change(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: each beat made every finished worker's sys-sessions entries anew. While
+    its row stays, the pulse's beat shows the entries it made before; a verify written for
+    one, one started again under its id, one removed all show on the very next beat."""
+    data = ctx.paths.data
+    _fleet(data, held, 1)
+    done = [f"d{i}" for i in range(3)]
+    for sid in done:
+        st = {"state": "exited", "exit_code": 0, "last_change": "2026-01-01T00:01:00.000Z"}
+        (_session(data, sid, _meta(sid), st) / "ended").touch()
+    (data / "resume").mkdir()  # a home that started workers
+    monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
+    memo = WorldMemo()
+    assert tick.tick(ctx, memo=memo).status == "skip"  # their ends recorded
+    past = time.time() - 60  # long enough ago that a change since would show in a stamp
+    for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
+        os.utime(path, (past, past))
+    assert tick.tick(ctx, memo=memo).status == "skip"  # made once more, as they stand now
+    made: list[str] = []
+    real = probes._signal_entry
+
+    def counted(r: dict[str, Any]) -> dict[str, Any]:
+        made.append(r["id"])
+        return real(r)
+
+    monkeypatch.setattr(probes, "_signal_entry", counted)
+    before = (data / "snapshots" / "sys-sessions.json").read_bytes()
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert made == ["w0"]  # the live one only
+    assert (data / "snapshots" / "sys-sessions.json").read_bytes() == before
+    (data / "verify").mkdir(exist_ok=True)
+    write_json(data / "verify" / "d0.json", {"pass": True, "output": "ok"})
+    run = {"state": "running", "last_change": "2026-01-02T00:00:00.000Z"}
+    again = _meta("d1") | {"started_at": run["last_change"]}
+    write_json(data / "sessions" / "d1" / "meta.json", again)
+    write_json(data / "sessions" / "d1" / "status.json", run)
+    (data / "sessions" / "d1" / "ended").unlink()
+    _hold(data / "sessions" / "d1", held)  # d1 runs again: its supervisor holds the lock
+    for name in os.listdir(data / "sessions" / "d2"):
+        os.unlink(data / "sessions" / "d2" / name)
+    os.rmdir(data / "sessions" / "d2")
+    out = tick.tick(ctx, memo=memo)
+    assert out.status == "skip", out.error
+    shown = json.loads((data / "snapshots" / "sys-sessions.json").read_bytes())
+    sig = {e["id"]: e for e in shown["signal"]}
+    assert sorted(sig) == ["d0", "d1", "w0"]
+    assert sig["d0"]["verify"] == "pass"
+    assert shown["detail"]["workers"]["d0"]["verify_output"] == "ok"
+    assert (sig["d1"]["state"], sig["d1"]["health"]) == ("running", "busy")
+    assert shown["detail"]["workers"]["d1"]["started_at"] == run["last_change"]

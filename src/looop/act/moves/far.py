@@ -38,7 +38,10 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     if not remote_record(ctx.paths.data, wid).exists():
         return None
     try:
-        return remote_wing()[1](ctx, wid)
+        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
+        from looop.remote.engine import remote_of
+
+        return remote_of(ctx, wid)
     except Unreached:
         raise
     except LooopError as e:  # its host's record is gone or does not read
@@ -65,15 +68,14 @@ def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
     )
 
 
-def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[[Path, str], str]]:
-    """The remote room as a move reaches it, its caller having decided with one stat that
-    hosts are registered: where a start goes (remote/dispatch), a running worker's far
-    backend (remote/engine) and a host's kind by name (ssh, k8s; "" for none). A fleet
-    without hosts never loads it."""
+def remote_wing() -> tuple[Away, Callable[[Path, str], str]]:
+    """The remote room as a start reaches it, its caller having decided with one stat that
+    hosts are registered: where a start goes (remote/dispatch) and a host's kind by name
+    (ssh, k8s; "" for none). A fleet without hosts never loads it."""
     # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
     from looop.remote import wing
 
-    return wing.dispatch, wing.remote_of, wing.kind_of
+    return wing.dispatch, wing.kind_of
 
 
 def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:

@@ -43,7 +43,8 @@ from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import reviewrounds
 from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
-from looop.workers.launch import live_workers, start_worker
+from looop.workers.ids import live_workers
+from looop.workers.launch import start_worker
 from looop.workers.review import Review, review_from_json
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
@@ -219,7 +220,7 @@ class StartWorker(OnWorker):
         host = "local" if why is not None and hosts else host  # not placed on a host
         if host is None and not hosts:
             return None, None
-        away, _, kind_of = far.remote_wing()
+        away, kind_of = far.remote_wing()
         paused = self.budget_usd is not None and self.on_budget != "stop"
         if paused and host not in (None, "local") and kind_of(by.ctx.paths.data, host) == "k8s":
             raise ExecError(

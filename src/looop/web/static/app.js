@@ -603,6 +603,11 @@ function start() {
       if (ok) $("#goal").reset();
     });
   };
+  const held = $("#fleet-read");  // the fleet the page came with: drawn now, not after a read
+  if (held) {
+    Object.assign(fleetRead, { path: fleetPath(), tag: held.dataset.tag, rows: JSON.parse(held.textContent), at: Date.now() });
+    renderFleet(fleetRead.rows);
+  }
   live();
   // the server pushes every change (an event, a journal line, or `changed`); between them
   // the ages move on here with no request, and a rare full read is the safety net
