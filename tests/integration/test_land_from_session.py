@@ -36,7 +36,7 @@ def test_land_in_a_session_lands_only_what_a_human_typed_and_names_it(
     # run by an agent's tool: its stdin is no terminal
     assert "no one typed it at its prompt" in refused(cli, "w1")
     # typed at the prompt, but an agent (MCP's send_line) typed into the session last
-    monkeypatch.setattr("looop.cli.review.at_prompt", lambda: True)
+    monkeypatch.setattr("looop.cli.land.at_prompt", lambda: True)
     reach.note_typist(wctx, "w1", "mcp")
     assert "an agent (mcp) typed into it last" in refused(cli, "w1")
     assert head(repo) == base and "landed" not in journal(wctx)

@@ -7,12 +7,14 @@ refused with one line and nothing written."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -370,3 +372,47 @@ def test_a_round_to_a_busy_worker_waits_and_the_beat_types_it_once_idle(
         assert typed == 1  # once: the next beat finds nothing waiting
     finally:
         cli("kill", "w8")
+
+
+# `looop ARGS` in a fresh interpreter, which then says every module it had loaded
+LOADED = """
+import sys
+from looop.verbs.console import main
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+sys.stdout.flush()
+sys.stderr.write("\\nMODULES " + repr(sorted(sys.modules)) + "\\n")
+"""
+
+
+def _loaded(env: dict[str, str], *args: str) -> tuple[str, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    said, _, mods = done.stderr.rpartition("\nMODULES ")
+    assert mods, done.stderr
+    return done.stdout + said, set(ast.literal_eval(mods))
+
+
+def test_a_review_loads_no_landing_and_a_landing_no_resume(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    """Each verb pays for its own path only: `looop review` reads the change without the
+    landing's machinery (act/landing.py, its pull requests), `looop land` lands it without
+    the resume of a worker (workers/resume.py, launch, its sandbox) that a round's send needs."""
+    start(wctx, tmp_path, "w1", repo)
+    env = clean_env(tmp_path, wctx.paths.data)
+    out, mods = _loaded(env, "review", "w1")
+    assert "add app and a README line" in out and "+def f(x):" in out
+    assert "looop.cli.review" in mods
+    assert sorted(m for m in mods if m.startswith(("looop.act.land", "looop.cli.land"))) == [
+        "looop.act.landaway",
+        "looop.act.landlocal",
+    ]
+    out, mods = _loaded(env, "land", "w1", "--ff")
+    assert "landed worker w1: looop/w1 fast-forwarded into main" in out
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "add app and a README line"
+    heavy = ("looop.workers.resume", "looop.workers.launch", "looop.sandbox", "looop.cli.review")
+    assert sorted(m for m in mods if m.startswith(heavy)) == []

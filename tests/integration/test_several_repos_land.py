@@ -13,6 +13,7 @@ import pytest
 
 from looop.act.executor import execute
 from looop.act.landing import Approved, LandConflict, LandRequest, land
+from looop.act.landlocal import Here
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.workers import reviewrounds
@@ -131,7 +132,7 @@ def test_a_conflict_in_one_repo_names_it_and_lands_nothing(
     # the faces offer the conflict back as a comment: it names the checkout
     with pytest.raises(LandConflict) as e:
         seen = Approved(reviewrounds.seen(wctx, "w3"))
-        land(wctx, wctx.knobs(), "w3", LandRequest("user (test)", seen, "merge"))
+        land(Here(wctx, "w3"), wctx.knobs(), LandRequest("user (test)", seen, "merge"))
     assert e.value.comment == "in lib/: merge main into your branch: conflicts in README"
 
 

@@ -22,11 +22,13 @@ A pod whose Job ended has no checkouts any more: each step refuses in one line."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from looop.act import landing
 from looop.act.landing import MODES, Landed, LandError, LandRequest, journal_landed, settle
-from looop.act.landlocal import Away, refused_as
+from looop.act.landlocal import Away
 from looop.act.landpr import LandConfig, land_config, request_text, run_with_body, tell_others
 from looop.act.wal import intent
 from looop.core.context import Ctx
@@ -49,6 +51,31 @@ from looop.workers.errors import Refused
 from looop.workers.review import Review, commits_of, summary_of
 
 
+def refused_as(got: dict[str, Any], where: str) -> None:
+    """A host's or a pod's refusal (act/landthere.py `refusal`) raised here as its kind,
+    `where` said first."""
+    said = got.get("refused")
+    if not isinstance(said, str):
+        return
+    if got.get("kind") == "conflict":
+        raise landing.LandConflict(where + said, str(got.get("comment", "")))
+    raise (landing.NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
+
+
+def asked_land(c: Away, req: dict[str, Any], timeout: float, lost: type[Exception]) -> Any:
+    """The landing asked where `c`'s checkouts are; `lost`: a failure that may come after it
+    landed."""
+    try:
+        return c.ask("land", req, timeout)
+    except Refused:
+        raise
+    except lost as e:
+        raise LandError(
+            f"{e} during the landing of worker {c.wid}: it may have landed — `looop "
+            f"review {c.wid}` shows where its branch is"
+        ) from None
+
+
 class OnHost(Away):
     """Worker `wid`'s change on SSH host `host`, where its checkouts are."""
 
@@ -62,11 +89,12 @@ class OnHost(Away):
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return far_call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
 
-    def reached(self) -> None:
+    def resumes(self) -> Callable[[str], bool]:
         """Its host says whether the worker still runs: one that ended there is resumed with
-        the round, not told a message no run of it would read (the home learns it is over
-        only when it asks); an ended worker's record says so from now on."""
+        the round (`ended`), not told a message no run of it would read (the home learns it
+        is over only when it asks); an ended worker's record says so from now on."""
         SshBackend(self.ctx, self.host).reach(self.wid)
+        return self.ended
 
     def ended(self, text: str) -> bool:
         return self.ask("resume", {"why": text}, OP_TIMEOUT_S).get("prompt") is True
@@ -82,7 +110,7 @@ class OnHost(Away):
         timeout = 2 * cfg.pr_timeout_s + OP_TIMEOUT_S  # a push and a command, each bounded
         summary = f"land worker {wid} on host {host} ({how})"
         with intent(ctx, actor, "land", f"{wid}@{host}:{repo or ''}", summary):
-            got = self.asked_land(req, timeout, Unreachable)
+            got = asked_land(self, req, timeout, Unreachable)
         refused_as(got, f"on host {host}: ")
         try:
             done = landed_from_json(got.get("landed"))
@@ -125,10 +153,11 @@ class InPod(Away):
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return ask(self.b, self.wid, op, req, timeout)
 
-    def reached(self) -> None:
+    def resumes(self) -> Callable[[str], bool]:
         """The round is told to the running worker (`looop told` in the pod reads it through
         its way home); a pod that ended is not resumed: its checkouts are gone."""
         pod_running(self.b, self.wid)
+        return self.ended
 
     def ended(self, text: str) -> bool:
         raise Refused(ended(self.wid))
@@ -153,7 +182,7 @@ class InPod(Away):
         # a fetch, an ls-remote and a push per repository, each bounded there, and some slack
         limit = 3 * len(urls) * cfg.pr_timeout_s + 60
         with intent(ctx, actor, "land", f"{wid}@pod:{repo or ''}", f"land worker {wid} {place}"):
-            got = self.asked_land(req, limit, LooopError)
+            got = asked_land(self, req, limit, LooopError)
             raw = [x for x in got.get("landed") or [] if isinstance(x, dict)]
             done = read_landed(wid, raw, urls)
             failed = ""

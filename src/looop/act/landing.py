@@ -17,10 +17,11 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from looop.act import landpr
 from looop.act.journal import append_journal
+from looop.act.landlocal import Here
 from looop.act.landpr import LandConfig, land_config
 from looop.act.wal import intent
 from looop.core.context import Ctx
@@ -301,12 +302,18 @@ def _move_base(ctx: Ctx, p: Plan, new: str) -> None:
         raise LandError(f"{p.into} could not move to the landed commit ({why}) — nothing landed")
 
 
-def land(
-    ctx: Ctx, knobs: Knobs, worker_id: str, ask: LandRequest, cfg: LandConfig | None = None
-) -> Landed:
-    """Land the worker's change as `ask` says, at the tips it approved. `cfg`: how to land
+@runtime_checkable
+class Lands(Protocol):  # a change away (act/landfar.py): landed there its engine's way
+    def land(self, knobs: Knobs, ask: LandRequest) -> Landed: ...
+
+
+def land(c: Here, knobs: Knobs, ask: LandRequest, cfg: LandConfig | None = None) -> Landed:
+    """Land worker `c.wid`'s change as `ask` says, at the tips it approved, where its checkouts
+    are (act/landaway.py `change_of`): here, or away its engine's way. `cfg`: how to land here
     (None: this data dir's config; a host's satellite lands as its home's config says)."""
-    wid = normalise_target(worker_id)
+    if isinstance(c, Lands):
+        return c.land(knobs, ask)
+    ctx, wid = c.ctx, normalise_target(c.wid)
     if cfg is None:
         cfg = land_config(ctx.config().raw)
     trees = worker_trees(ctx, wid)

@@ -42,9 +42,11 @@ from typing import Any
 from looop.act.landing import (
     MODES,
     Approved,
+    LandConflict,
     Landed,
     LandError,
     LandRequest,
+    NothingToLand,
     Plan,
     approved_tip,
     check_history,
@@ -55,20 +57,26 @@ from looop.act.landing import (
     land,
     merge_commit,
 )
-from looop.act.landlocal import refusal
+from looop.act.landlocal import Here
 from looop.act.landpr import land_config, push_branch, remote_git
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
 from looop.remote.ssh.satellite import worker_id
-from looop.runners.presets import PLACEHOLDER
 from looop.workers import reviewgit, reviewsend
-from looop.workers.resume import read_record, resume_worker
+from looop.workers.resume import resume_worker
 from looop.workers.review import diff_of, review, summary_of, worker_trees
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
 
 _Verb = Callable[[Ctx, str, dict[str, Any]], dict[str, Any]]
+
+
+def refusal(e: LooopError) -> dict[str, Any]:
+    """A landing refused, as a host or a pod answers it (raised again home: act/landfar.py)."""
+    if isinstance(e, LandConflict):
+        return {"refused": str(e), "kind": "conflict", "comment": e.comment}
+    return {"refused": str(e), "kind": "nothing" if isinstance(e, NothingToLand) else "land"}
 
 
 def there_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
@@ -113,7 +121,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     who = actor if isinstance(actor, str) and actor.isprintable() and actor else "home"
     try:
         ask = LandRequest(who, Approved.from_json(req.get("at")), mode, into, repo)
-        done = land(ctx, ctx.knobs(), wid, ask, cfg)
+        done = land(Here(ctx, wid), ctx.knobs(), ask, cfg)
     except LandError as e:
         return refusal(e)
     return {"landed": asdict(done)}
@@ -136,10 +144,7 @@ def _resume(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
     why = req.get("why")
     if not isinstance(why, str) or not why.strip():
         raise LooopError("resume: 'why' must be the text the worker is told")
-    rec = read_record(ctx, wid)
-    resume_worker(ctx, ctx.knobs(), wid, why=why)
-    took = rec is not None and rec.resume is not None and PLACEHOLDER in rec.resume
-    return {"resumed": wid, "prompt": took}
+    return {"resumed": wid, "prompt": resume_worker(ctx, ctx.knobs(), wid, why=why).prompt}
 
 
 NET_TIMEOUT_S = 120.0  # one fetch or push, unless the home says (its land.pr_timeout_s)

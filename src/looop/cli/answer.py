@@ -8,10 +8,8 @@ from __future__ import annotations
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import body, make_ctx
+from looop.cli.app import ACTOR, body, make_ctx
 from looop.human.mailbox import answer
-
-ACTOR = "user (cli)"  # as `looop land` and `looop review --send` journal their human
 
 
 @click.command("answer", help="Answer a pending ask (TEXT, words joined, or - for stdin).")

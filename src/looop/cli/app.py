@@ -37,6 +37,7 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
 
 
 T = TypeVar("T")
+ACTOR = "user (cli)"  # a human at the CLI, as `looop land`, `review --send` and `answer` journal
 
 
 def from_config(ctx: Ctx, read: Callable[[Config], T], default: T) -> T:

@@ -2,30 +2,24 @@
 paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LINE TEXT` and
 `--comment-all TEXT` add to the round being drafted (or `--edit`: written under the diff's
 lines in the reviewer's editor, parsed back by workers/reviewsend.py; a refused file is kept
-and opens again, so nothing written is lost), `--send` delivers it to the worker. And
-`looop land ID`: a human lands the change (act/landing.py), merged into its base in the
-user's repository or pushed with a pull request opened (--pr). Both journaled as the user's,
-from the CLI."""
+and opens again, so nothing written is lost), `--send` delivers it to the worker, journaled
+as the user's, from the CLI. Landing it is `looop land`'s (cli/land.py): a review loads no
+landing."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 
-from looop.act.journal import append_journal
+from looop.act import roundsend
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, Landed, LandRequest
 from looop.act.landlocal import Here
-from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
-from looop.cli.steermove import steer
+from looop.cli.app import ACTOR, make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
@@ -44,8 +38,6 @@ _VERIFY = {
     "pending": ("pending (runs once the worker ends)", "yellow"),
     "none": ("none set", None),
 }
-
-ACTOR = "user (cli)"  # as `looop land` journals its human
 
 
 class _Out:
@@ -241,10 +233,7 @@ def review_cmd(
             if not send:
                 click.echo(_said(rd, False))
         if send:
-            knobs = ctx.knobs()
-            sent = c.send(knobs)
-            # the human's step, journaled as the web's and watch's sends are
-            append_journal(ctx, knobs, f"{ACTOR}: {reviewsend.sent_line(each, sent)}")
+            sent = roundsend.send(c, ctx.knobs(), ACTOR)  # journaled as the web's and watch's
             click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return
@@ -322,84 +311,3 @@ def edit(ctx: Ctx, wid: str, c: Here) -> Round | str:
         ) from None
     path.unlink(missing_ok=True)
     return rd
-
-
-@click.command(
-    "land",
-    help="Land worker ID's change as your last `looop review ID` showed it: merge its branch "
-    "into its base in your repository (a fast-forward or a merge commit, as land.merge "
-    "configures), or push it and open a pull request (--pr, land.pr_command). A branch that "
-    "moved since that review is refused. A human's action: no decision can do it.",
-)
-@click.argument("worker_id", shell_complete=idcomplete.workers)
-@click.option(
-    "--merge", "mode", flag_value="merge", help="A merge commit, whatever the config says."
-)
-@click.option(
-    "--ff", "mode", flag_value="ff", help="A fast-forward only, whatever the config says."
-)
-@click.option("--pr", "mode", flag_value="pr", help="Push the branch and open a pull request.")
-@click.option("--into", metavar="BRANCH", help="The base branch (default: your checkout's).")
-@click.option(
-    "--repo",
-    "repo",
-    metavar="NAME",
-    help="Of a worker of several repositories, land only this one (its folder's name).",
-)
-@click.option(
-    "--at",
-    metavar="SHA",
-    help="Land this commit of the branch (of --repo NAME's, for a worker of several), not the "
-    "tip your last review showed: later commits stay unlanded.",
-)
-@click.option(
-    "--pick",
-    type=click.IntRange(1),
-    metavar="N",
-    help="Of ID's attempts (ID.1, ID.2 …), land ID.N and stop the others (branches kept).",
-)
-@click.option("--force", is_flag=True, help="--pick an attempt still at work or failing verify.")
-@click.option("--json", "as_json", is_flag=True, help="Print what landed as one JSON object.")
-def land_cmd(
-    worker_id: str,
-    mode: str | None,
-    into: str | None,
-    repo: str | None,
-    at: str | None,
-    pick: int | None,
-    force: bool,
-    as_json: bool,
-) -> None:
-    ctx = make_ctx(events_to=None)
-    actor = land_actor(ctx, ACTOR, at_prompt())  # inside a worker's session: a human's only
-    wid = group = normalise_target(worker_id)
-    others: list[dict[str, Any]] = []
-    if pick is not None or attempts_of(str(ctx.paths.data), group):
-        wid, others = attempts.pick(ctx, group, pick or 0, force, remote_rows)
-    c = change_of(ctx, wid)  # here, on an SSH host or in a pod: landed there
-    ok = Approved({repo or "": at}, exactly=True) if at else Approved(reviewrounds.seen(ctx, wid))
-    knobs = ctx.knobs()
-    done = c.land(knobs, LandRequest(actor, ok, mode, into, repo))
-    if pick is not None:
-        said = ", ".join(f"{o['id']} {o['outcome']} (verify {o['verify']})" for o in others)
-        append_journal(ctx, knobs, f"{actor}: picked attempt {wid} of {group}; the others: {said}")
-        for o in others:
-            if o["alive"]:  # its worktree then kept or cleaned as any stopped worker's
-                steer(
-                    ctx, {"action": "kill_worker", "id": o["id"], "reason": f"{wid} picked"}, None
-                )
-    if as_json:
-        click.echo(jsonio.dumps(asdict(done), indent=2))
-        return
-    for each in done.repos or (done,):
-        click.echo(_landed(each))
-
-
-def _landed(done: Landed) -> str:
-    of = f"repo {done.name}: " if done.name else ""
-    if done.mode == "pr":
-        return f"{of}pushed {done.branch} and opened a pull request into {done.into}: {done.url}"
-    how = "fast-forwarded" if done.mode == "ff" else "merged"
-    return (
-        f"{of}landed worker {done.wid}: {done.branch} {how} into {done.into} at {done.commit[:12]}"
-    )

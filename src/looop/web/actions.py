@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from looop.act import roundsend
 from looop.act.decision import Decision, DecisionError, Mover
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, LandConflict, LandRequest
+from looop.act.landing import Approved, LandConflict, LandRequest, land
 from looop.act.moves.far import continue_worker
 from looop.act.moves.sessions import read_typed
 from looop.act.outcome import ExecError
@@ -33,7 +34,6 @@ from looop.remote.ssh.link import Unreachable
 from looop.seed import ensure_data_dir
 from looop.spend.statusspend import start_refused
 from looop.web.reads import WebError, reaching, refused, session_id, unreached, way
-from looop.workers import reviewsend
 from looop.workers.backend import live
 from looop.workers.errors import HostUnreachable
 
@@ -316,12 +316,10 @@ def comment(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dic
 def send(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """The draft round as one message: told to a live worker, an ended one resumed first."""
     sid = session_id(sid)
-    knobs = ctx.knobs()
     try:
-        rd = change_of(ctx, sid).send(knobs)
+        rd = roundsend.send(change_of(ctx, sid), ctx.knobs(), actor)
     except LooopError as e:  # its host away (503), no such worker (404), no draft (409)
         raise refused(sid, e) from None
-    append_journal(ctx, knobs, f"{actor}: {reviewsend.sent_line(sid, rd)}")
     return {"ok": True, "round": rd.n, "comments": len(rd.comments), "how": rd.sent}
 
 
@@ -343,8 +341,8 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
         raise WebError(400, "field 'at' must be the tip the review showed ({name: tip} of several)")
     knobs, who = ctx.knobs(), f"user ({actor})"
     try:  # here, on an SSH host or in a pod: landed there
-        c = change_of(ctx, sid)
-        done = c.land(knobs, LandRequest(who, Approved(tips), mode or None, into or None))
+        c, ok = change_of(ctx, sid), Approved(tips)
+        done = land(c, knobs, LandRequest(who, ok, mode or None, into or None))
     except LandConflict as e:
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:

@@ -8,4 +8,4 @@ detection, health and the fleet rows `ls` shows (stuck from the supervisor's mar
 output on CLOCK_MONOTONIC), post-conditions (`verify`). `backend` is the one interface every
 engine implements, pause and going on included; `LocalBackend` drives the supervisors of
 sessions/. A repo worker's change under review: `review` returns the one typed `Review` every
-face reads, `reviewsend` delivers a round."""
+face reads, `reviewsend` drafts a round (act/roundsend.py delivers it)."""

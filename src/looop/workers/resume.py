@@ -257,6 +257,7 @@ class Resumed:
     session: Session
     runner: str
     conversation: str | None
+    prompt: bool = False  # it was told `why` as its prompt file (else: as its `looop told`)
 
 
 def resumable(ctx: Ctx, wid: str) -> bool:
@@ -362,7 +363,8 @@ def resume_worker(
         ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"
     store.atomic_write(note, note_text(ctx, wid, why))
-    line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
+    took = PLACEHOLDER in line
+    line = substitute_prompt_file(line, note) if took else line
     if mcp_tools:
         line = with_mcp(ctx, line, env)
     try:
@@ -374,7 +376,7 @@ def resume_worker(
     except SessionError as e:
         raise WorkerError(f"worker {wid} did not resume: {e}") from e
     ctx.events.record("worker_resumed", id=wid, runner=rec.runner, conversation=conv)
-    return Resumed(session, rec.runner, conv)
+    return Resumed(session, rec.runner, conv, took)
 
 
 def restart_worker(ctx: Ctx, knobs: Knobs, worker_id: str) -> dict[str, Any] | None:

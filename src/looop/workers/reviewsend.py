@@ -1,35 +1,18 @@
-"""Comments back to a worker: each FILE:LINE comment takes a few lines of the file around its
-line at the branch's tip, the round is kept as a draft until sent, and a send delivers ONE
-message with every comment: told to a live worker (typed into its session as one line once it
-is idle at its input box, `deliver`; or read by its `looop told`), or a worker that ended is
-started again on its recorded conversation and told it first (workers/resume.py)."""
+"""Comments back to a worker, drafted: each FILE:LINE comment takes a few lines of the file
+around its line at the branch's tip, and the round is kept as a draft until sent — as ONE
+message with every comment (act/roundsend.py, which a review of the change does not load)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
-from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.home.sessionfiles import live
 from looop.home.terminal import for_terminal
-from looop.human.leases import remote_alive
-from looop.human.tellbox import new_tell
-from looop.runners.presets import PLACEHOLDER
-from looop.workers import reviewgit, reviewrounds
-from looop.workers.resume import resume_worker
-from looop.workers.review import Review, worker_tree, worker_trees
+from looop.workers import reviewgit
+from looop.workers.review import Review, worker_trees
 from looop.workers.reviewgit import FileChange
-from looop.workers.reviewrounds import (
-    Comment,
-    Round,
-    load_rounds,
-    save_rounds,
-    shown,
-)
-from looop.workers.startrecord import read_record
+from looop.workers.reviewrounds import Comment, Round, load_rounds, save_rounds
 from looop.workers.treerecord import Tree
 
 CONTEXT_LINES = 3  # each side of a comment's line
@@ -117,67 +100,6 @@ def add_round(ctx: Ctx, wid: str, tip: str, new: list[Comment]) -> Round:
         draft = Round(n, int(ctx.clock.now()), tip, tuple(new))
     save_rounds(ctx, wid, [*rounds, draft])
     return draft
-
-
-def message(wid: str, r: Round) -> str:
-    """The one message a round is sent as."""
-    out = [
-        f"Review of your change (round {r.n}, on commit {r.tip[:12]}): a human left "
-        f"{len(r.comments)} comment(s). Address each one, commit on your branch, then say "
-        "what you changed (reports/" + wid + ".md).",
-        "",
-    ]
-    for i, c in enumerate(r.comments, 1):
-        out.append(f"{i}. {c.where}: {c.text}")
-        out.extend(f"     {ln}" for ln in c.context)
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def sent_line(wid: str, r: Round) -> str:
-    """The journal's words for a round sent, after its actor (`user (cli): …`, `web: …`)."""
-    return f"sent review round {r.n} to {wid} ({len(r.comments)} comment(s), {r.sent})"
-
-
-def send(
-    ctx: Ctx, knobs: Knobs, wid: str, resume_far: Callable[[str], bool] | None = None
-) -> Round:
-    """Deliver the draft round; it is marked sent only once it reached the worker.
-    `resume_far`: how a worker that ended on another host is resumed there with the text
-    (True: its resume line took the text as its prompt file)."""
-    rounds = load_rounds(ctx, wid)
-    if not rounds and resume_far is None:
-        worker_tree(ctx, wid)  # no such worker, or one with no change: its own line
-    if not rounds or rounds[-1].sent:
-        raise LooopError(
-            f"no comments to send to worker {wid} — add some with `looop review {wid} "
-            "--comment FILE:LINE TEXT` or `--comment-all TEXT`"
-        )
-    draft = rounds[-1]
-    text = message(wid, draft)
-    data = str(ctx.paths.data)
-
-    def told() -> str:
-        return f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
-
-    if live(data, wid) or remote_alive(data, wid):
-        how = told()
-    elif resume_far is not None:  # says why when it cannot be resumed
-        how = "resumed" if resume_far(text) else f"resumed, {told()}"
-    else:
-        rec = read_record(ctx, wid)
-        resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
-        how = "resumed"
-        if rec is not None and rec.resume is not None and PLACEHOLDER not in rec.resume:
-            # its resume line takes no prompt file: the comments wait for its `looop told`
-            how = f"resumed, {told()}"
-    sent = replace(draft, sent=how, ts=int(ctx.clock.now()))
-    save_rounds(ctx, wid, [*rounds[:-1], sent])
-    ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)
-    if live(data, wid):
-        with contextlib.suppress(LooopError):  # not taken: it waits for the beat (shown so)
-            reviewrounds.deliver(ctx, knobs, wid)
-    return shown(ctx, sent)
 
 
 # -- review comments written in an editor (`looop review ID --edit`): the change as a file to
