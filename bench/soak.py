@@ -566,17 +566,27 @@ def _remount(data: Path, mode: str) -> bool:
     return r.returncode == 0
 
 
-def _read_only(data: Path, on: bool) -> bool:
+def _read_only(data: Path, on: bool) -> str | None:
     """A read-only bind mount of the data dir over itself (paths opened from now on fail
     with EROFS, as on a disk remounted read-only; the tmpfs itself refuses a remount while
-    files are open for writing), or that mount gone again."""
+    files are open for writing), or that mount gone again. None, or what mount said."""
     if not on:
         r = subprocess.run(["umount", "-l", str(data)], capture_output=True, check=False)
-        return r.returncode == 0
+        return None if r.returncode == 0 else r.stderr.decode(errors="replace").strip()
+    said = ""
+    # util-linux's mount locks its table: another test's mount at that moment fails it, so
+    # each step is tried a few times; a bind left read-write is taken down again
     for args in (["--bind", str(data), str(data)], ["-o", "remount,bind,ro", str(data)]):
-        if subprocess.run(["mount", *args], capture_output=True, check=False).returncode != 0:
-            return False
-    return True
+        for _ in range(5):
+            r = subprocess.run(["mount", *args], capture_output=True, check=False, timeout=30)
+            if r.returncode == 0:
+                break
+            said = r.stderr.decode(errors="replace").strip()
+        else:
+            if args[0] == "-o":
+                _read_only(data, False)
+            return said or f"mount {' '.join(args)} failed"
+    return None
 
 
 def _free_port() -> int:
@@ -975,8 +985,9 @@ def fault_read_only(s: Soak) -> Fault:
         return f
     pid = s.pulse_pid()
     before = s.pulse_status().get("restarts")
-    if not _read_only(s.data, True):
-        f.note = "the read-only bind mount failed"
+    said = _read_only(s.data, True)
+    if said is not None:
+        f.note = f"the read-only bind mount failed: {said}"
         return f
     try:
         (s.data / "probe").write_text("x")
