@@ -26,10 +26,13 @@ SHELL = "env PS1='IN$ ' bash --norc --noprofile -i"
 # a real program: says who runs it, echoes what it reads, bursts on demand (a line every
 # 0.1 s until it reads `stop`, a minute at most: a burst of a fixed length could end before a
 # loaded machine's next verb reaches the host), exits on quit
+# bash's `read -t` keeps what it read of a line when the timeout strikes mid-line (it reads a
+# tty a byte at a time): the rest is read at once, or `stop` could be lost in two halves
 PROG = (
     "bash -c 'echo ready-$(id -un); n=0; while read -r l; do n=$((n+1)); "
     'if [ "$l" = burst ]; then i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo tick-$i; '
-    'read -r -t 0.1 s && [ "$s" = stop ] && break; done; echo "burst ended at tick-$i"; fi; '
+    'read -r -t 0.1 s; r=$?; [ $r -gt 128 ] && [ -n "$s" ] && read -r t && s=$s$t && r=0; '
+    '[ $r = 0 ] && [ "$s" = stop ] && break; done; echo "burst ended at tick-$i"; fi; '
     'echo "got[$n]: $l"; [ "$l" = quit ] && exit 4; done\''
 )
 
