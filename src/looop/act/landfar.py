@@ -26,8 +26,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from looop.act import landing
-from looop.act.landing import MODES, Landed, LandError, LandRequest, journal_landed, settle
+from looop.act.landing import (
+    MODES,
+    LandConflict,
+    Landed,
+    LandError,
+    LandRequest,
+    NothingToLand,
+    journal_landed,
+    settle,
+)
 from looop.act.landlocal import Away
 from looop.act.landpr import LandConfig, land_config, request_text, run_with_body, tell_others
 from looop.act.wal import intent
@@ -58,8 +66,8 @@ def refused_as(got: dict[str, Any], where: str) -> None:
     if not isinstance(said, str):
         return
     if got.get("kind") == "conflict":
-        raise landing.LandConflict(where + said, str(got.get("comment", "")))
-    raise (landing.NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
+        raise LandConflict(where + said, str(got.get("comment", "")))
+    raise (NothingToLand if got.get("kind") == "nothing" else LandError)(where + said)
 
 
 def asked_land(c: Away, req: dict[str, Any], timeout: float, lost: type[Exception]) -> Any:

@@ -218,14 +218,11 @@ def test_a_pulse_beat_opens_no_file_of_a_worker_that_ended_beats_ago(
     assert not [p for p in opened if "/d0" in p or "/d1" in p or "/d3" in p]
 
 
-def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
-    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Issue 68.6: each beat rebuilt every finished worker's sys-sessions row (its health,
-    its stamps). While nothing of it changes, the pulse's beat shows the row it built before,
-    the reading byte for byte the same; a tell queued for one since shows in its row."""
+def _settled(ctx: Ctx, held: list[int], live: int, monkeypatch: pytest.MonkeyPatch) -> WorldMemo:
+    """`live` workers and three finished ones (d0-d2) whose ends the pulse recorded beats ago,
+    its files' stamps past: the pulse's memory after two skip beats."""
     data = ctx.paths.data
-    _fleet(data, held, 2)
+    _fleet(data, held, live)
     done = [f"d{i}" for i in range(3)]
     for sid in done:
         st = {"state": "exited", "exit_code": 0, "last_change": "2026-01-01T00:01:00.000Z"}
@@ -237,7 +234,17 @@ def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
     past = time.time() - 60  # long enough ago that a change since would show in a stamp
     for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
         os.utime(path, (past, past))
-    assert tick.tick(ctx, memo=memo).status == "skip"  # built once more, as they stand now
+    assert tick.tick(ctx, memo=memo).status == "skip"  # read once more, as they stand now
+    return memo
+
+
+def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: each beat rebuilt every finished worker's sys-sessions row (its health,
+    its stamps). While nothing of it changes, the pulse's beat shows the row it built before,
+    the reading byte for byte the same; a tell queued for one since shows in its row."""
+    data, memo = ctx.paths.data, _settled(ctx, held, 2, monkeypatch)
     before = (data / "snapshots" / "sys-sessions.json").read_bytes()
     built: list[str] = []
     real = workerrows.health
@@ -266,20 +273,7 @@ def test_a_pulse_beat_makes_no_entry_twice_yet_sees_a_finished_worker_change(
     """Issue 68.6: each beat made every finished worker's sys-sessions entries anew. While
     its row stays, the pulse's beat shows the entries it made before; a verify written for
     one, one started again under its id, one removed all show on the very next beat."""
-    data = ctx.paths.data
-    _fleet(data, held, 1)
-    done = [f"d{i}" for i in range(3)]
-    for sid in done:
-        st = {"state": "exited", "exit_code": 0, "last_change": "2026-01-01T00:01:00.000Z"}
-        (_session(data, sid, _meta(sid), st) / "ended").touch()
-    (data / "resume").mkdir()  # a home that started workers
-    monkeypatch.setattr(tick, "_gate_unchanged", lambda b: b.stop("skip"))  # no runner called
-    memo = WorldMemo()
-    assert tick.tick(ctx, memo=memo).status == "skip"  # their ends recorded
-    past = time.time() - 60  # long enough ago that a change since would show in a stamp
-    for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
-        os.utime(path, (past, past))
-    assert tick.tick(ctx, memo=memo).status == "skip"  # made once more, as they stand now
+    data, memo = ctx.paths.data, _settled(ctx, held, 1, monkeypatch)
     made: list[str] = []
     real = probes._signal_entry
 
