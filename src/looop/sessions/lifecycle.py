@@ -321,6 +321,7 @@ class Lifecycle:
         self.close_child_fds(child)
         survivors = await self.sweep()  # systemd's KillMode=control-group: the run ends whole
         self.pump.stop_feeding()
+        self.pump.output_ended()
         noted = signal_in_note(self.end_note, child.code) if self.end_note else None
         if noted is not None and not child.signaled:
             child.signaled, child.signal, child.code = True, noted, None

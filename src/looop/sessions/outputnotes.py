@@ -43,6 +43,7 @@ class OutputMark:
         self.boottime = boottime
         self.offset, self.wall = offset, wall  # the log's logical end; the wall clock
         self.indexed = 0  # the wall time of the index's last line
+        self.ended = -1  # the offset of its last line
         if fdir:  # offsets are this run's: an earlier run's index says nothing of them
             for name in (INDEX, f"{INDEX}.1"):
                 with contextlib.suppress(OSError):
@@ -85,15 +86,16 @@ class OutputMark:
     def index(self, quiet: bool) -> None:
         """A line in the index every INDEX_EVERY_S of output, and where output went quiet."""
         now = -int(-self.wall() // 1)  # rounded up: what came before it is in `offset`
-        if now - self.indexed < INDEX_EVERY_S and not quiet:
-            return
-        self.indexed = now
+        offset = self.offset()
+        if (now - self.indexed < INDEX_EVERY_S and not quiet) or (quiet and offset == self.ended):
+            return  # a quiet line where the last said that offset would add nothing
+        self.indexed, self.ended = now, offset
         path = os.path.join(self.fdir, INDEX)
         with contextlib.suppress(OSError):  # no index: `log --since` reads from the start
             if os.path.getsize(path) > INDEX_MAX:
                 os.replace(path, f"{path}.1")
         with contextlib.suppress(OSError), open(path, "a", encoding="ascii") as f:
-            f.write(f"{now} {self.offset()}\n")
+            f.write(f"{now} {offset}\n")
 
     def stop(self) -> None:
         if self.handle is not None:

@@ -411,10 +411,15 @@ class Pump:
         if self.master == master:
             self.master = -1
 
-    def close_log(self) -> None:
+    def output_ended(self) -> None:
+        """The run's output is all in: on disk, and the index's last line where it ended
+        (`log --since` after it is empty), before the session reads as over."""
         self.stop_writer()
         if self.mark.fdir:
-            self.mark.index(True)  # where the output ended: `log --since` after it is empty
+            self.mark.index(True)
+
+    def close_log(self) -> None:
+        self.output_ended()  # again for a supervisor that crashed before its run's end
         if self.log_fd >= 0:
             os.close(self.log_fd)
             self.log_fd = -1

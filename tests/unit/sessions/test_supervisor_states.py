@@ -7,6 +7,7 @@ between states is forced on purpose, including the races a real child rarely hit
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,7 @@ from looop.home import store
 from looop.sessions import evloop as ev
 from looop.sessions import protocol as proto
 from looop.sessions.lifecycle import Child, Lifecycle, OpError
+from looop.sessions.logs import index_offset
 from looop.sessions.pump import Pump
 from looop.sessions.state import STATES, STATUS, load_session
 from looop.sessions.states import IllegalTransition, SessionState, StatusBook
@@ -134,17 +136,27 @@ class FakeOS:
 class Rig:
     """One lifecycle on the running loop with a fake OS and every status write recorded."""
 
-    def __init__(self, loop: ev.Loop) -> None:
+    def __init__(self, loop: ev.Loop, log_dir: Path | None = None) -> None:
         self.loop = loop
         self.os = FakeOS()
         self.writes: list[dict[str, Any]] = []
         self.farewells: list[bytes] = []
         ticks = iter(range(10**6))
-        self.book = StatusBook(self.writes.append, lambda: f"t{next(ticks)}", 80, 24)
+        self.log_dir = log_dir
+        self.indexed: list[int] = []  # with a log: where the index said output ended, per write
+        self.book = StatusBook(self.record, lambda: f"t{next(ticks)}", 80, 24)
         self.os.loop = loop
-        self.pump = Pump(loop, -1, 80, 24, lambda: 0.0)
+        log_fd = (
+            -1 if log_dir is None else os.open(log_dir / "output.log", os.O_WRONLY | os.O_CREAT)
+        )
+        self.pump = Pump(loop, log_fd, 80, 24, lambda: 0.0, str(log_dir or ""))
         self.life = Lifecycle("w1", ["agent"], self.book, self.pump, self.os, loop, self.farewell)
         self.os.notify = self.life.reap
+
+    def record(self, status: dict[str, Any]) -> None:
+        self.writes.append(status)
+        if self.log_dir is not None:
+            self.indexed.append(index_offset(str(self.log_dir), 4e9))
 
     async def farewell(self, end: bytes) -> None:
         self.farewells.append(end)
@@ -161,15 +173,17 @@ class Rig:
         assert await ev.within(self.loop, self.life.done.wait(), 10), "the session never ended"
 
 
-def run(test: Callable[[Rig], Coroutine[Any, Any, None]]) -> None:
+def run(test: Callable[[Rig], Coroutine[Any, Any, None]], log_dir: Path | None = None) -> None:
     """Run one scenario on a fresh supervisor loop; its failure is the test's."""
     loop = ev.Loop()
+    rig = Rig(loop, log_dir)
     try:
-        task = loop.task(test(Rig(loop)))
+        task = loop.task(test(rig))
         loop.run_until(task)
         task.result()
     finally:
         loop.close()
+        rig.pump.close_log()
 
 
 # -- the table and the book ---------------------------------------------------------------------
@@ -263,6 +277,21 @@ def test_start_then_child_exit_is_exited_with_its_code() -> None:
         assert r.pump.backlog_bytes == len(b"hello\r\n")
 
     run(t)
+
+
+def test_a_session_reads_over_only_once_its_output_is_indexed_to_the_end(tmp_path: Path) -> None:
+    """`wait` then `log --since` a later time: nothing of the run, however soon it asks."""
+
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.os.readers[child.master].deliver(b"early\r\n")
+        r.os.end(child.pid, code=0)
+        await r.ended()
+        assert r.states() == ["running", "exited"] and r.indexed == [0, len(b"early\r\n")]
+
+    run(t, tmp_path)
+    assert (tmp_path / "output.log").read_bytes() == b"early\r\n"
+    assert (tmp_path / "output.times").read_text().count("\n") == 2  # the start and the end
 
 
 def test_a_command_that_cannot_run_is_exited_with_the_reason() -> None:
