@@ -181,3 +181,9 @@ def test_a_missing_or_hostile_opencode_store_is_no_id(tmp_path: Path, what: str)
     elif what == "a dir":
         db.mkdir()
     assert find_in_store({"HOME": str(tmp_path)}, str(tmp_path), "w1", 0) is None
+
+
+def test_an_opencode_store_under_a_path_a_uri_reads_specially_is_found(tmp_path: Path) -> None:
+    home = tmp_path / "a?b#c%20d"
+    conversation(store(home), "ses_mine", 10**12, "/w", [("user", BRIEF)])
+    assert find_in_store({"HOME": str(home)}, "/w", "w1", 0) == "ses_mine"

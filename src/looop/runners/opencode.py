@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from looop.home import jsonio
 from looop.runners.runnerprofile import PROVIDER_KEYS, RunnerProfile, opens_brief, valid_id
@@ -43,7 +42,8 @@ def _read(db: str, work: Callable[[Connection], T]) -> T | None:
     try:
         if not stat.S_ISREG(os.lstat(db).st_mode):
             return None
-        con = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=0.2)
+        uri = db.replace("%", "%25").replace("?", "%3f").replace("#", "%23")  # its URI escapes
+        con = sqlite3.connect(f"file:{uri}?mode=ro", uri=True, timeout=0.2)
     except (OSError, sqlite3.Error):
         return None
     try:
