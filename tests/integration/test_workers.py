@@ -194,9 +194,9 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
         )
         start_worker(wctx, k, StartRequest("v2", "x", command="echo ok # {{prompt_file}}"))
         start_worker(wctx, k, StartRequest("live", "x"))
-        from looop.sessions.state import flag
+        from looop.home.sessionfiles import flag_note
 
-        flag(wctx.paths.data, "live", "need approval")
+        flag_note(str(wctx.paths.data), "live", "need approval")
         assert wait(wctx.paths.data, "v1", 20, wctx.clock) == 0
         assert wait(wctx.paths.data, "v2", 20, wctx.clock) == 0
         snap = probe_sessions(wctx)

@@ -187,9 +187,25 @@ def test_the_mcp_and_resume_tables_read_the_profiles() -> None:
     by_mcp = {p.name: p.mcp for p in RUNNERS}
     assert by_mcp == {"claude": "flag", "codex": "overrides", "opencode": "env", "pi": "",
                       "gemini": ""}  # fmt: skip
-    finders = {p.name: p.finds_id for p in RUNNERS if p.finds_id}
-    assert finders == {"codex": "rollout", "opencode": "session-list"}
+    assert {p.name for p in RUNNERS if p.find_id} == {"codex", "opencode"}
     assert profile("parrot") is None  # nothing above changed the real registry
+
+
+def test_a_sixth_profile_finds_the_conversation_it_named_itself() -> None:
+    """Resume and the meter ask a CLI that names its conversation through its profile: in the
+    folder the worker's record names (id_home), and only an id is believed."""
+    asked: list[str | None] = []
+
+    def find(env: Mapping[str, str], cwd: str, wid: str, since: float) -> str | None:
+        asked.append(env.get("PARROT_HOME"))
+        return {"w1": "ses_1", "w2": "$(reboot)"}.get(wid)
+
+    finds = RunnerProfile(name="parrot", preset={"worker": "parrot"}, find_id=find,
+                          id_home=("PARROT_HOME", ".parrot"))  # fmt: skip
+    assert finds.find({"HOME": "/h"}, "/h/nest", "/w", "w1", 0) == "ses_1"
+    assert finds.find({"PARROT_HOME": "/p"}, None, "/w", "w2", 0) is None  # not an id
+    assert asked == ["/h/nest", "/p"]
+    assert PARROT.find({}, None, "/w", "w1", 0) is None  # its worker line gives it one
 
 
 def test_the_cost_reporting_table_names_every_profile_that_reports_cost() -> None:

@@ -29,6 +29,7 @@ from looop.loop.doctor import run_checks, summary
 from looop.loop.heartbeat import trace_from_env
 from looop.loop.pulse import Pulse
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
+from looop.runners.presets import DEFAULT_RUNNER
 from looop.seed import ensure_data_dir
 from looop.seed.pack import offers
 from looop.sessions.client import follow
@@ -39,7 +40,9 @@ from looop.web.daemon import WebUp, running, start_web, stop_web
 
 @click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
 @click.option(
-    "--runner", type=click.Choice(RUNNER_CHOICES), help="Preset to use (default: claude)."
+    "--runner",
+    type=click.Choice(RUNNER_CHOICES),
+    help=f"Preset to use (default: {DEFAULT_RUNNER}).",
 )
 @click.option("--tick-command", help="Override the one-shot decide command.")
 @click.option("--worker-command", help="Override the worker launch command ({{prompt_file}}).")

@@ -16,10 +16,11 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import flag_note
 from looop.sessions.detachkey import parse_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
-from looop.sessions.state import flag, unflag, validate_id
+from looop.sessions.state import validate_id
 from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
 
@@ -178,13 +179,11 @@ def detach_cmd(sid: str, as_json: bool) -> None:
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
     ctx, s = session_of(sid, True)
     text = " ".join(message) or "needs attention"
-    flag(ctx.paths.data, s, text)
-    click.echo(f"⚑ {s}: {text}")
+    click.echo(flag_note(str(ctx.paths.data), s, text))
 
 
 @click.command("unflag", help="Lower a worker's ⚑.")
 @click.argument("sid", shell_complete=idcomplete.sessions)
 def unflag_cmd(sid: str) -> None:
     ctx, s = session_of(sid, True)
-    unflag(ctx.paths.data, s)
-    click.echo(f"unflagged {s}")
+    click.echo(flag_note(str(ctx.paths.data), s, None))

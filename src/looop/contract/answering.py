@@ -20,10 +20,10 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from looop.contract.verbs import SELF_NAMED
-from looop.home import locks, store, where
+from looop.home import locks, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.plain import echo
-from looop.home.sessionfiles import NOTE
+from looop.home.sessionfiles import flag_note
 from looop.human.leases import parse_fast as parse_lease
 from looop.human.leases import parse_tell, run_lease, run_tell
 from looop.human.tellbox import AskError, check_worker, parse_told, run_told
@@ -324,22 +324,12 @@ def _plain(argv: list[str]) -> Callable[[dict[str, str], float], int | None] | N
 
 
 def _flag(argv: list[str], env: dict[str, str]) -> int:
-    """`flag ID MSG…` / `unflag ID` (ID is the worker itself: as_self): the note the click
-    verb writes (sessions/state.py), said as it says it."""
+    """`flag ID MSG…` / `unflag ID` (ID is the worker itself: as_self), said as the click
+    verb says it."""
     sid = argv[1]
     check_worker(sid)
-    note = os.path.join(env["LOOOP_DATA_DIR"], where.SESSIONS, sid, NOTE)
-    if argv[0] == "unflag":
-        try:
-            os.unlink(note)
-        except FileNotFoundError:
-            pass
-        echo(f"unflagged {sid}")
-        return 0
-    text = " ".join(argv[2:]) or "needs attention"
-    os.makedirs(os.path.dirname(note), exist_ok=True)
-    store.atomic_write(note, text)
-    echo(f"⚑ {sid}: {text}")
+    text = None if argv[0] == "unflag" else " ".join(argv[2:]) or "needs attention"
+    echo(flag_note(env["LOOOP_DATA_DIR"], sid, text))
     return 0
 
 

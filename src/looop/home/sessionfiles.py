@@ -318,3 +318,18 @@ def live_status(sdir: str) -> dict[str, Any] | None:
     except OSError:
         return {}
     return status if status.get("state", "starting") in LIVE_NAMES else None
+
+
+def flag_note(data: str, sid: str, text: str | None) -> str:
+    """Raise (`text`) or lower (None) a session's ⚑, its note, and say so; the sessions folder
+    is touched too, as a pulse's listing reads a finished session again only once it changed."""
+    note = os.path.join(data, SESSIONS, sid, NOTE)
+    if text is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(note)
+    else:
+        os.makedirs(os.path.dirname(note), exist_ok=True)
+        store.atomic_write(note, text)
+    with contextlib.suppress(OSError):
+        os.utime(os.path.dirname(os.path.dirname(note)))
+    return f"unflagged {sid}" if text is None else f"⚑ {sid}: {text}"

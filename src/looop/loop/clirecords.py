@@ -1,19 +1,16 @@
 """Where a worker's spend is read from, as the meter reads it (loop/workmeter.py): each preset
 agent CLI's own session records — the lines a file gained since the last read (bounded,
 no-follow, regular files only), and the usage they hold folded into micro-USD, as the CLI's
-profile reads a line (RunnerProfile.record_usage) or by a built-in shape (RunnerProfile.records:
-running totals, a SQLite store's rows) — or, for a worker no such record meters, its own `cost
-report` rows (below)."""
+profile reads a line (RunnerProfile.record_usage) or its store's message rows (store_rows), or
+by a built-in shape (RunnerProfile.records: running totals) — or, for a worker no such record
+meters, its own `cost report` rows (below)."""
 
 from __future__ import annotations
 
 import functools
 import os
-import sqlite3
-import stat
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from looop.home import jsonio, store, where
 from looop.home.stamps import utc_stamp
@@ -174,80 +171,28 @@ def folds(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Fold]:
 FOLDS = folds()
 
 
-# -- where each CLI keeps a conversation ---------------------------------------------------------
+# -- a CLI's store of messages ------------------------------------------------------------------
 
 
-def _sqlite(db: str) -> Any:
-    """A read-only connection to a regular file (not a symlink); None otherwise."""
-    try:
-        if not stat.S_ISREG(os.lstat(db).st_mode):
-            return None
-    except OSError:
-        return None
-
-    try:
-        con = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=0.2)
-        con.execute("PRAGMA query_only = 1")
-        return con
-    except sqlite3.Error:
-        return None
-
-
-def find_in_store(db: str, cwd: str, wid: str, since: float) -> str | None:
-    """The conversation this worker started: of the sessions its CLI made in `cwd` since the
-    start, the earliest one a part of which is the worker's brief (its contract names it)."""
-
-    con = _sqlite(db)
-    if con is None:
-        return None
-    try:
-        rows = con.execute(
-            "SELECT id FROM session WHERE directory = ? AND time_created >= ? "
-            "ORDER BY time_created LIMIT 20",
-            (cwd, int((since - 2) * 1000)),
-        ).fetchall()
-        marker = f"%You are worker `{wid}`%"
-        for (sid,) in rows:
-            hit = con.execute(
-                "SELECT 1 FROM part WHERE session_id = ? AND data LIKE ? LIMIT 1", (sid, marker)
-            ).fetchone()
-            if hit is not None and isinstance(sid, str):
-                return sid
-    except sqlite3.Error:
-        return None
-    finally:
-        con.close()
-    return None
-
-
-def fold_store(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
-    """Each assistant message's row carries its `cost` (growing while it streams): the
-    conversation's spend is the sum of each message's latest. Only rows updated since the
-    last read are fetched, and only when the store or its WAL moved. Whether anything did."""
+def fold_store(p: RunnerProfile, db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
+    """Each assistant message's row in the store (as the profile reads it: store_rows) carries
+    its `cost` (growing while it streams): the conversation's spend is the sum of each message's
+    latest. Only rows updated since the last read are fetched, and only when the store or its
+    WAL moved. Whether anything did."""
     key = []
-    for p in (db, db + "-wal"):
+    for f in (db, db + "-wal"):
         try:
-            ls = os.lstat(p)
+            ls = os.lstat(f)
             key += [ls.st_size, ls.st_mtime_ns]
         except OSError:
             key += [0, 0]
     if st.get("key") == key:
         return False
 
-    con = _sqlite(db)
-    if con is None:
+    rows = p.store_rows(db, conv, int(st.get("upd", 0)), _MAX_MESSAGES) if p.store_rows else None
+    if rows is None:
         return False
     seen: dict[str, Any] = st.setdefault("msgs", {})
-    try:
-        rows = con.execute(
-            "SELECT id, time_updated, data FROM message WHERE session_id = ? "
-            "AND time_updated >= ? ORDER BY time_updated LIMIT ?",
-            (conv, int(st.get("upd", 0)), _MAX_MESSAGES),
-        ).fetchall()
-    except sqlite3.Error:
-        return False
-    finally:
-        con.close()
     st["key"] = key
     for mid, upd, data in rows:
         if not isinstance(mid, str) or not isinstance(data, str) or len(data) > MAX_LINE:

@@ -2,8 +2,9 @@
 
 The preset CLIs keep a record of every model call in their own files (JSONL holding each
 message's tokens or cost, running token totals, or a SQLite store): where, and in what shape,
-each one's profile says (RunnerProfile.session_file, .records). The conversation each worker
-runs is the one its resume record names (workers/resume.py), so the file is found from that.
+each one's profile says (RunnerProfile.session_file, .records, .store_rows). The conversation
+each worker runs is the one its resume record names (workers/resume.py), or its profile finds
+(RunnerProfile.find), so the file is found from that.
 How a shape of records is read is loop/clirecords.py; this module is the beat's pass over the
 workers and what their budgets do.
 
@@ -36,7 +37,6 @@ from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
     Price,
-    find_in_store,
     fold_store,
     new_lines,
     own_reports,
@@ -93,22 +93,15 @@ def _locate(
     if cli not in COST_REPORTING:  # each keeps a session record looop reads
         return {**out, "unmetered": True}
     p = profile(cli)
+    if p is None:
+        return None
+    home, cwd = rec.get("home"), rec.get("cwd")  # where a CLI naming its conversation keeps it
     if not isinstance(conv, str) or not resume.valid_id(conv):
-        cwd = rec.get("cwd")
-        how = p.finds_id if p is not None else ""
-        if how == "rollout" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
-            conv = resume.find_rollout(rec["home"], cwd, wid, out["started"])
-        elif how and p is not None and p.records == "store" and p.session_file is not None:
-            db = p.session_file(env, "")
-            conv = (
-                find_in_store(db, cwd, wid, out["started"]) if db and isinstance(cwd, str) else None
-            )
-        if not isinstance(conv, str) or not resume.valid_id(conv):
+        conv = p.find(env, home, cwd, wid, out["started"]) if isinstance(cwd, str) else None
+        if conv is None:
             return None
-    home = rec.get("home")  # where a CLI naming its conversation keeps it (id_home)
-    if p is not None and p.id_home[0] and isinstance(home, str) and home:
-        env = {**env, p.id_home[0]: home}
-    path = p.session_file(env, conv) if p is not None and p.session_file is not None else None
+    env = p.at_home(env, home)
+    path = p.session_file(env, conv) if p.session_file is not None else None
     if path is None:
         return None
     return {**out, "conv": conv, "path": path}
@@ -228,8 +221,8 @@ def _read_spend(
     w["file"] = f
     path = str(w.get("path"))
     p = profile(cli)
-    if p is not None and p.records == "store":
-        moved = fold_store(path, str(w.get("conv")), f, price)
+    if p is not None and p.store_rows is not None:
+        moved = fold_store(p, path, str(w.get("conv")), f, price)
     else:
         moved = _follow(path, f, cli, price)
     total = int(f.get("micros", 0))

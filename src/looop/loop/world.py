@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from looop.core.text import clip
 from looop.home.paths import Paths
 from looop.home.worldhash import hash_world
+from looop.sessions.state import Kept
 
 if TYPE_CHECKING:
     from looop.home.store import Folders
-    from looop.sessions.state import Kept
     from looop.views.workerrows import Ends
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
@@ -62,7 +62,7 @@ class WorldMemo:
         self.key: bytes | None = None
         self.world: World | None = None
         self.quiet: dict[str, tuple[str, int]] = {}
-        self.kept: Kept = {}
+        self.kept = Kept()
         self.ends: Ends = {}
         self.records: Folders = {}
 

@@ -1,18 +1,24 @@
 """Codex CLI (`codex`) as a runner: its profile (runners/runnerprofile.py). Its stream is read by
-the built-in reader (decide/streams.py), its rollouts by loop/clirecords.py."""
+the built-in reader (decide/streams.py), its rollouts' totals by loop/clirecords.py; the
+conversation a worker began is found in its rollouts here (find_rollout)."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
 
-from looop.runners.runnerprofile import RunnerProfile, under
+from looop.home import jsonio, store
+from looop.runners.runnerprofile import RunnerProfile, opens_brief, same_dir, under, valid_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
+    from typing import Any
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}
+# Finding an id in rollouts: at most this many files looked at, this much of each read.
+_MAX_FILES = 400
+_HEAD = 1024 * 1024
 
 
 def codex_home(env: Mapping[str, str]) -> str | None:
@@ -31,10 +37,80 @@ def rollouts(home: str) -> Iterator[str]:
         yield from (os.path.join(root, n) for n in ours)
 
 
+def _home(env: Mapping[str, str]) -> str:
+    return env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
+
+
 def session_file(env: Mapping[str, str], conv: str) -> str | None:
     """Its rollout of conversation `conv`: `rollout-…-<conv>.jsonl`."""
-    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
-    return next((p for p in rollouts(home) if p.endswith(f"-{conv}.jsonl")), None)
+    return next((p for p in rollouts(_home(env)) if p.endswith(f"-{conv}.jsonl")), None)
+
+
+def _loads(raw: bytes) -> Any:
+    """A line of its own, which may be anything (nested past the recursion limit too):
+    ValueError when it is not plain JSON."""
+    return jsonio.safe_loads(raw, max_depth=200)
+
+
+def _rollout_brief(lines: list[bytes], wid: str) -> bool:
+    """Whether a rollout's user turns (response_item messages) begin with the worker's brief."""
+    for line in lines:
+        if b'"response_item"' not in line or b'"user"' not in line:
+            continue  # cheap: most lines are neither
+        try:
+            item = _loads(line)
+        except ValueError:
+            continue
+        pay = item.get("payload") if isinstance(item, dict) else None
+        if not isinstance(pay, dict) or item.get("type") != "response_item":
+            continue
+        if pay.get("type") != "message" or pay.get("role") != "user":
+            continue
+        content = pay.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and opens_brief(part.get("text"), wid):
+                return True
+    return False
+
+
+def find_rollout(env: Mapping[str, str], cwd: str, wid: str, since: float) -> str | None:
+    """The id of the conversation this worker started: the earliest rollout under
+    `<its home>/sessions/` written since the start whose first line is a session_meta for
+    `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
+    file it cannot read or parse is skipped."""
+    files: list[tuple[float, str]] = []
+    for p in rollouts(_home(env)):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if st.st_mtime >= since - 2:
+            files.append((st.st_mtime, p))
+        if len(files) > _MAX_FILES:
+            break
+    best: tuple[str, str] | None = None
+    for _mtime, p in sorted(files)[:_MAX_FILES]:
+        try:
+            head = store.read_regular(p, _HEAD)[:_HEAD]
+        except OSError:
+            continue
+        lines = head.split(b"\n")
+        try:
+            meta = _loads(lines[0])
+        except ValueError:
+            continue
+        pay = meta.get("payload") if isinstance(meta, dict) else None
+        if not isinstance(pay, dict) or meta.get("type") != "session_meta":
+            continue
+        conv, at, where = pay.get("id"), pay.get("timestamp"), pay.get("cwd")
+        if not isinstance(conv, str) or not valid_id(conv) or not same_dir(where, cwd):
+            continue
+        if not _rollout_brief(lines[1:], wid):
+            continue
+        key = str(at) if isinstance(at, str) else ""
+        if best is None or key < best[0]:
+            best = (key, conv)
+    return best[1] if best else None
 
 
 def _filled(path: str) -> bool:
@@ -133,7 +209,7 @@ PROFILE = RunnerProfile(
     # codex hands a server only the variables it is told to: env_vars names the worker's own
     mcp="overrides",
     # it names its conversation itself: the earliest new rollout in $CODEX_HOME/sessions
-    finds_id="rollout",
+    find_id=find_rollout,
     id_home=("CODEX_HOME", ".codex"),
     keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
     session_file=session_file,

@@ -9,6 +9,8 @@ callable here; the higher room keeps the one generic function that reads it."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     # (message id, model, fresh input tokens, cached, cache written, output, the USD it says
     # or None: its tokens priced)
     RecordUsage = tuple[str, str, int, int, int, int, object] | None
+    # (env, the worker's directory, its id, its start) -> the conversation it began, or None
+    FindId = Callable[[Mapping[str, str], str, str, float], str | None]
 
 
 # the API keys a multi-provider CLI takes as a login (its profile's login_env)
@@ -45,11 +49,12 @@ class RunnerProfile:
     use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
     decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
     records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
-    `record_mark`, else a built-in `records` shape ("totals", "store").
+    `record_mark`, or a store's message rows (`store_rows`), else a built-in `records` shape
+    ("totals").
     `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
-    "env" (a JSON config in `mcp_env`) or "" none. `finds_id`: where a CLI that names its
-    conversation itself is found (workers/resume.py): "rollout" (files under `id_home`),
-    "session-list", or "" ({{session_id}} gives it). `id_home` and `keys`: its folder and
+    "env" (a JSON config in `mcp_env`) or "" none. `find_id`: how the conversation of a CLI
+    that names it itself is found in its own files (`find`: workers/resume.py, the meter); None
+    when {{session_id}} gives it. `id_home` and `keys`: its folder and
     the variables of a key it takes for a login (spend/usagewindows.py). `first_run`: what its
     box starts with so the CLI asks nothing (workers/boxed.py)."""
 
@@ -83,9 +88,11 @@ class RunnerProfile:
     record_usage: Callable[[dict[str, object]], RecordUsage] | None = None
     record_mark: str = ""  # text every record line holding usage has (the rest: skipped)
     records: str = ""
+    # (store, conversation, updated since, at most) -> its message rows (id, updated, JSON)
+    store_rows: Callable[[str, str, int, int], list[tuple[object, ...]] | None] | None = None
     mcp: str = ""
     mcp_env: str = ""
-    finds_id: str = ""
+    find_id: FindId | None = None
     id_home: tuple[str, str] = ("", "")
     keys: tuple[str, ...] = ()
     first_run: FirstRun | None = None
@@ -99,6 +106,40 @@ class RunnerProfile:
 
     def __repr__(self) -> str:
         return f"RunnerProfile({self.name!r})"
+
+    def at_home(self, env: Mapping[str, str], home: object) -> Mapping[str, str]:
+        """`env` pointing it at `home`, the folder a worker's record says it used (id_home)."""
+        var = self.id_home[0]
+        return {**env, var: home} if var and isinstance(home, str) and home else env
+
+    def find(
+        self, env: Mapping[str, str], home: object, cwd: str, wid: str, since: float
+    ) -> str | None:
+        """The conversation worker `wid` (started at `since` in `cwd`) began, found in the
+        CLI's own files (find_id) and believed only when it is an id; None when not (yet)."""
+        conv = self.find_id(self.at_home(env, home), cwd, wid, since) if self.find_id else None
+        return conv if conv is not None and valid_id(conv) else None
+
+
+# What a conversation id may be before it goes on a command line: a UUID, a `ses_…`. Nothing a
+# shell reads specially.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def valid_id(conv: object) -> bool:
+    return isinstance(conv, str) and _ID.fullmatch(conv) is not None
+
+
+def opens_brief(text: object, wid: str) -> bool:
+    """Whether a user message is worker `wid`'s brief: the contract opens it, naming the worker
+    at once. A tick prompt that quotes a worker's screen further in is not one."""
+    return isinstance(text, str) and f"You are worker `{wid}`" in text[:512]
+
+
+def same_dir(where: object, cwd: str) -> bool:
+    if not isinstance(where, str):
+        return False
+    return where == cwd or os.path.realpath(where) == os.path.realpath(cwd)
 
 
 def _frozen_map(value: object) -> object:

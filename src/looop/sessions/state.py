@@ -153,21 +153,30 @@ def load_session(sdir: Path) -> Session | None:
     )
 
 
-# A finished session as a listing read it, under its folder's (inode, mtime, ctime) then.
-Kept = dict[str, tuple[tuple[int, int, int], Session]]
+class Kept(dict[str, tuple[tuple[int, int, int], "Session"]]):
+    """list_sessions' memory across listings (the pulse's): each finished session read, under
+    its folder's (inode, mtime, ctime) then; the sessions folder's stamp and names then."""
+
+    folder: tuple[int, int, int] | None = None
+    names: tuple[str, ...] = ()
 
 
 def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     """Every session, newest last_change first; dirs with missing/unreadable meta skipped.
     `kept`: the caller's memory across listings (the pulse's), updated here: a session whose
-    `ended` mark was there when it was read, its folder unchanged since (one stat: a note,
-    a new run of the id, a status written all change it), is not read again."""
+    `ended` mark was there when it was read is not read again while the sessions folder stays
+    as it was (one stat for them all: a worker started, run again, removed or pruned changes
+    it, a flag too: flag) and, once it changed, while its own folder stays (one stat each)."""
     base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
+    memo, folder = (Kept(), None) if kept is None else (kept, store.settled(base))
+    same = folder is not None and memo.folder == folder
+    names = memo.names if same else tuple(session_ids(str(root)))
     out: list[Session] = []
-    fresh: Kept = {}
-    for name in session_ids(str(root)):
-        key = store.settled(prefix + name) if kept is not None else None
-        hit = was if key is not None and (was := (kept or {}).get(name)) and was[0] == key else None
+    fresh = Kept()
+    for name in names:
+        was = memo.get(name)
+        key = was[0] if same and was else store.settled(prefix + name) if kept is not None else None
+        hit = was if was and was[0] == key else None
         try:
             s = hit[1] if hit else load_session(base / name)
         except (CorruptState, OSError):
@@ -180,6 +189,7 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     if kept is not None:
         kept.clear()
         kept.update(fresh)
+        kept.folder, kept.names = folder, names
     out.sort(key=lambda s: s.last_change, reverse=True)
     return out
 
@@ -323,10 +333,10 @@ def prune_aged(
     root: Path, max_age_s: float, now: float, keep: frozenset[str] = KEPT, kept: Kept | None = None
 ) -> list[str]:
     """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse) but those in
-    `keep`; their ids. `kept`: list_sessions' memory, as it just stat'ed those folders."""
+    `keep`; their ids. `kept`: list_sessions' memory, as it just listed and stat'ed them."""
     base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     removed: list[str] = []
-    for name in session_ids(str(root)):
+    for name in session_ids(str(root)) if kept is None else kept.names:
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
             hit = kept.get(name) if kept is not None else None
             age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)
@@ -375,14 +385,3 @@ def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
                 os.rename(hold / f"{LOG}.{n}", sdir / DIR / f"{LOG}.{n}")
             hold.rmdir()
     return True
-
-
-def flag(root: Path, sid: str, message: str) -> None:
-    """Write the note (presence = flagged); works on dead sessions and creates the dir."""
-    sdir = session_dir(root, sid)
-    store.atomic_write(sdir / NOTE, message)
-
-
-def unflag(root: Path, sid: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (session_dir(root, sid) / NOTE).unlink()

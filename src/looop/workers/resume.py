@@ -6,27 +6,26 @@ again on that conversation after a reboot or a dead supervisor.
 directory, the sandbox setting, the worktree flag and the policy (`resume`: `looop up` starts
 it again when its session died without a recorded end). Most CLIs are GIVEN their id at
 start (`{{session_id}}` in the worker line); one that names its own has it found after the
-start where its profile says (RunnerProfile.finds_id: its rollout files, or its session list),
-bounded, and believed only when it is an id.
+start by its profile (RunnerProfile.find_id: in its rollout files, its store), bounded, and
+believed only when it is an id.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.home import jsonio, store
+from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.human.mailbox import pending
-from looop.runners import codex, profile
+from looop.runners import profile
 from looop.runners.presets import PLACEHOLDER, SESSION_ID
+from looop.runners.runnerprofile import valid_id as valid_id
 from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions
@@ -40,180 +39,17 @@ from looop.workers.startrecord import Record, with_session_id, write_record
 from looop.workers.startrecord import note_start as note_start
 from looop.workers.startrecord import read_record as read_record
 from looop.workers.startrecord import record_path as record_path
-from looop.workers.startrecord import valid_id as valid_id
 from looop.workers.treerecord import Tree
 
-# Finding an id in rollouts: at most this many rollout files looked at, this much of each read.
-_MAX_FILES = 400
-_HEAD = 1024 * 1024
-_FIND_TIMEOUT_S = 30.0  # one `session list` or export: ~2.5 s CPU, over 15 s loaded
-_MAX_JSON = 32 * 1024 * 1024  # what one listing or export may print
-_MAX_EXPORTS = 6  # listed conversations looked into (each export takes ~3 s)
-_MAX_DEPTH = 200  # of a CLI's JSON: deeper is not what it writes
-_BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
-
-
 # -- finding an id a CLI named itself --------------------------------------------------------
-
-
-def _loads(raw: bytes) -> Any:
-    """A CLI's own JSON, which may be anything (nested past the recursion limit too):
-    ValueError when it is not plain JSON."""
-    return jsonio.safe_loads(raw, max_depth=_MAX_DEPTH)
-
-
-def _marker(wid: str) -> str:
-    return f"You are worker `{wid}`"  # the contract's first line names the worker
-
-
-def _opens_brief(text: object, wid: str) -> bool:
-    """Whether a user message is this worker's brief: the contract opens it and names the
-    worker at once. A tick prompt that quotes a worker's screen further in is not one."""
-    return isinstance(text, str) and _marker(wid) in text[:_BRIEF_HEAD]
-
-
-def _rollout_brief(lines: list[bytes], wid: str) -> bool:
-    """Whether a rollout's user turns (response_item messages) begin with the worker's brief."""
-    for line in lines:
-        if b'"response_item"' not in line or b'"user"' not in line:
-            continue  # cheap: most lines are neither
-        try:
-            item = _loads(line)
-        except ValueError:
-            continue
-        pay = item.get("payload") if isinstance(item, dict) else None
-        if not isinstance(pay, dict) or item.get("type") != "response_item":
-            continue
-        if pay.get("type") != "message" or pay.get("role") != "user":
-            continue
-        content = pay.get("content")
-        for part in content if isinstance(content, list) else []:
-            if isinstance(part, dict) and _opens_brief(part.get("text"), wid):
-                return True
-    return False
-
-
-def find_rollout(home: str, cwd: str, wid: str, since: float) -> str | None:
-    """The id of the conversation this worker started: the earliest rollout under
-    `home/sessions/` written since the start whose first line is a session_meta for
-    `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
-    file it cannot read or parse is skipped."""
-    files: list[tuple[float, str]] = []
-    for p in codex.rollouts(home):
-        try:
-            st = os.lstat(p)
-        except OSError:
-            continue
-        if st.st_mtime >= since - 2:
-            files.append((st.st_mtime, p))
-        if len(files) > _MAX_FILES:
-            break
-    best: tuple[str, str] | None = None
-    for _mtime, p in sorted(files)[:_MAX_FILES]:
-        try:
-            head = store.read_regular(p, _HEAD)[:_HEAD]
-        except OSError:
-            continue
-        lines = head.split(b"\n")
-        try:
-            meta = _loads(lines[0])
-        except ValueError:
-            continue
-        pay = meta.get("payload") if isinstance(meta, dict) else None
-        if not isinstance(pay, dict) or meta.get("type") != "session_meta":
-            continue
-        conv, at, where = pay.get("id"), pay.get("timestamp"), pay.get("cwd")
-        if not isinstance(conv, str) or not valid_id(conv) or not _same_dir(where, cwd):
-            continue
-        if not _rollout_brief(lines[1:], wid):
-            continue
-        key = str(at) if isinstance(at, str) else ""
-        if best is None or key < best[0]:
-            best = (key, conv)
-    return best[1] if best else None
-
-
-def _same_dir(where: object, cwd: str) -> bool:
-    if not isinstance(where, str):
-        return False
-    return where == cwd or os.path.realpath(where) == os.path.realpath(cwd)
-
-
-def _cli_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
-    """What the command `args` prints as JSON; None when it fails, runs too long, prints too
-    much or prints something else. Its output goes to a file: at most _MAX_JSON is read."""
-    try:
-        with tempfile.TemporaryFile() as out:
-            done = subprocess.run(
-                args,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.DEVNULL,
-                timeout=_FIND_TIMEOUT_S,
-                check=False,
-            )
-            if done.returncode != 0 or os.fstat(out.fileno()).st_size > _MAX_JSON:
-                return None
-            out.seek(0)
-            return _loads(out.read())
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
-
-
-def _export_brief(cli: str, env: dict[str, str], cwd: str, conv: str, wid: str) -> bool:
-    """Whether the conversation `conv` opens with this worker's brief (`CLI export`)."""
-    got = _cli_json([cli, "export", conv], env, cwd)
-    messages = got.get("messages") if isinstance(got, dict) else None
-    for m in messages if isinstance(messages, list) else []:
-        info = m.get("info") if isinstance(m, dict) else None
-        if not isinstance(info, dict) or info.get("role") != "user":
-            continue
-        parts = m.get("parts")
-        return any(
-            isinstance(p, dict) and p.get("type") == "text" and _opens_brief(p.get("text"), wid)
-            for p in (parts if isinstance(parts, list) else [])
-        )  # the first user message only
-    return False
-
-
-def find_listed(cli: str, env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
-    """The id of the conversation this worker started: of those `CLI session list` names in
-    `cwd` since the start (a tick's and other workers' too: they share the data dir), the
-    earliest whose first user message is the worker's brief (`CLI export`). Bounded in time
-    and in how many are looked at; anything odd is no id."""
-    rows = _cli_json([cli, "session", "list", "--format", "json"], env, cwd)
-    found: list[tuple[float, str]] = []
-    for row in rows if isinstance(rows, list) else []:
-        if not isinstance(row, dict):
-            continue
-        conv, made = row.get("id"), row.get("created")
-        if isinstance(row.get("time"), dict):
-            made = row["time"].get("created", made)
-        if not isinstance(conv, str) or not valid_id(conv):
-            continue
-        if "directory" in row and not _same_dir(row["directory"], cwd):
-            continue
-        if isinstance(made, int | float) and not isinstance(made, bool):
-            secs = made / 1000 if made > 1e11 else float(made)  # milliseconds, or seconds
-            if secs >= since - 2:
-                found.append((secs, conv))
-    early = (conv for _secs, conv in sorted(found)[:_MAX_EXPORTS])
-    return next((conv for conv in early if _export_brief(cli, env, cwd, conv, wid)), None)
 
 
 def conversation(ctx: Ctx, rec: Record) -> str | None:
     """The recorded id, or the one found now in the CLI's own files (then recorded)."""
     if rec.conversation is not None or rec.find is None:
         return rec.conversation
-    conv: str | None = None
     p = profile(rec.find)
-    how = p.finds_id if p is not None else ""
-    if how == "rollout" and rec.home:
-        conv = find_rollout(rec.home, rec.cwd, rec.wid, rec.started)
-    elif how == "session-list":
-        conv = find_listed(rec.find, ctx.child_env(), rec.cwd, rec.wid, rec.started)
+    conv = p.find(ctx.child_env(), rec.home, rec.cwd, rec.wid, rec.started) if p else None
     if conv is not None:
         try:
             write_record(ctx, replace(rec, conversation=conv))

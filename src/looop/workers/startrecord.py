@@ -7,7 +7,6 @@ worker's verify, which rebuilds the worker's walls from it."""
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.runners import RUNNERS, profile, program
 from looop.runners.presets import SESSION_ID
+from looop.runners.runnerprofile import valid_id
 from looop.spend import usagewindows
 from looop.workers.errors import StartHeld, WorkerError
 from looop.workers.started import StartRequest
@@ -25,10 +25,7 @@ from looop.workers.started import StartRequest
 RESUME_DIR = "resume"
 POLICIES = ("resume", "never")
 # the CLIs that name their conversation themselves: a record's `find` is one of these
-FINDERS = tuple(p.name for p in RUNNERS if p.finds_id)
-# What a conversation id may be before it goes on a command line: a UUID, a `ses_…`. Nothing a
-# shell reads specially.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+FINDERS = tuple(p.name for p in RUNNERS if p.find_id)
 _MAX_RECORD = 64 * 1024
 
 
@@ -56,10 +53,6 @@ def record_path(ctx: Ctx, wid: str) -> Path:
     return ctx.paths.data / RESUME_DIR / f"{wid}.json"
 
 
-def valid_id(conv: str) -> bool:
-    return _ID.fullmatch(conv) is not None
-
-
 def mint() -> str:
     """A fresh conversation id (a version-4 UUID, as a --session-id wants), spelled
     here: `uuid` loads `platform` with it, ~1.5 ms of every worker start."""
@@ -71,7 +64,7 @@ def mint() -> str:
 
 
 def with_session_id(template: str, conv: str) -> str:
-    """The template with its {{session_id}} filled (an id never needs quoting: see _ID)."""
+    """The template with its {{session_id}} filled (an id never needs quoting: see valid_id)."""
     if not valid_id(conv):
         raise WorkerError(f"conversation id {conv[:40]!r} is not an id (letters, digits, - and _)")
     return template.replace(SESSION_ID, conv)
@@ -80,13 +73,13 @@ def with_session_id(template: str, conv: str) -> str:
 def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str | None]:
     """(the worker line with its conversation id given, the id, which CLI's files hold an id
     it names itself). A line without {{session_id}} gives none; then a resume template that
-    needs one is filled from the CLI's own files when its profile finds one (finds_id)."""
+    needs one is filled from the CLI's own files when its profile finds one (find_id)."""
     if SESSION_ID in template:
         conv = mint()
         return with_session_id(template, conv), conv, None
     find = None
     p = profile(program(resume)) if resume is not None and SESSION_ID in resume else None
-    if p is not None and p.finds_id:
+    if p is not None and p.find_id:
         find = p.name
     return template, None, find
 
@@ -134,7 +127,7 @@ def note_start(
     a human's opt-in to decisions steering it (act/reach.py; no record: not opted in)."""
     home = None
     p = profile(find) if find is not None else None
-    if p is not None and p.finds_id == "rollout":
+    if p is not None and p.find_id and p.id_home[0]:  # its files under its own folder
         var, rel = p.id_home
         home = (var and env.get(var)) or os.path.join(env.get("HOME", "/nonexistent"), rel)
     rec = Record(

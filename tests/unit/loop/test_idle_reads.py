@@ -19,7 +19,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import sessionfiles, store
-from looop.home.sessionfiles import any_live, live_ids
+from looop.home.sessionfiles import any_live, flag_note, live_ids
 from looop.home.store import write_json
 from looop.loop import tick
 from looop.loop.world import WorldMemo
@@ -212,7 +212,7 @@ def test_a_pulse_beat_opens_no_file_of_a_worker_that_ended_beats_ago(
         ("w0", None),
         ("w1", None),
     ]
-    (data / "sessions" / "d2" / "note").write_text("look here")  # a change: read again
+    flag_note(str(data), "d2", "look here")  # a change: read again
     assert tick.tick(ctx, memo=memo).status == "skip"
     assert {os.path.basename(os.path.dirname(p)) for p in opened} >= {"d2"}
     assert not [p for p in opened if "/d0" in p or "/d1" in p or "/d3" in p]
@@ -232,10 +232,36 @@ def _settled(ctx: Ctx, held: list[int], live: int, monkeypatch: pytest.MonkeyPat
     memo = WorldMemo()
     assert tick.tick(ctx, memo=memo).status == "skip"  # their ends recorded
     past = time.time() - 60  # long enough ago that a change since would show in a stamp
-    for path in [data / "outcomes", *(data / "sessions" / sid for sid in done)]:
+    for path in [data / "outcomes", data / "sessions", *(data / "sessions" / sid for sid in done)]:
         os.utime(path, (past, past))
     assert tick.tick(ctx, memo=memo).status == "skip"  # read once more, as they stand now
     return memo
+
+
+def test_a_pulse_beat_stats_no_folder_of_a_worker_that_ended_beats_ago(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: each beat stat'ed every finished worker's folder and listed the sessions
+    twice, ~3 µs a kept worker. While the sessions folder stays, the beat passes them all at
+    its one stat; a flag on one is seen the beat after."""
+    data, memo = ctx.paths.data, _settled(ctx, held, 1, monkeypatch)
+    seen: list[str] = []
+    for name in ("stat", "lstat", "listdir", "scandir"):
+        real = getattr(os, name)
+
+        def call(path: Any, *a: Any, _real: Any = real, _how: str = f" {name}", **kw: Any) -> Any:
+            seen.append(("" if isinstance(path, int) else os.fsdecode(path)) + _how)
+            return _real(path, *a, **kw)
+
+        monkeypatch.setattr(os, name, call)
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    sessions = str(data / "sessions")
+    assert [p for p in seen if p.startswith(sessions + "/d")] == []
+    assert f"{sessions} listdir" not in seen  # its stamp only
+    flag_note(str(data), "d1", "look here")
+    seen.clear()
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert {p for p in seen if p.startswith(sessions + "/d")} >= {f"{sessions}/d1 stat"}
 
 
 def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from looop.spend.record import report_cost
 from looop.spend.spent import STATES, spent
 from tests.clocks import FixedClock
 from tests.helpers import with_env
+from tests.unit.test_conversation_finders import conversation as opencode_conversation
+from tests.unit.test_conversation_finders import store as opencode_store
 
 pytestmark = pytest.mark.unit
 PRICES = price_table()
@@ -194,36 +195,21 @@ def test_pi_session_costs_are_summed(tmp_path: Path) -> None:
     assert m.meter(str(data), T0, {"HOME": str(home)}, PRICES)["p1"].usd == pytest.approx(0.0579)
 
 
-def _oc_db(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True)
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT, time_created INTEGER)")
-    for t in ("message", "part"):
-        con.execute(
-            f"CREATE TABLE {t} (id TEXT PRIMARY KEY, session_id TEXT, time_updated INTEGER, "
-            "data TEXT)"
-        )
-    return con
-
-
 def test_opencode_rows_latest_cost_each_and_its_id_found(tmp_path: Path) -> None:
     data, home = tmp_path / "data", tmp_path / "home"
     _record(data, "o1", "opencode --session {{session_id}}", None, cwd="/w", started=T0)
-    con = _oc_db(home / ".local" / "share" / "opencode" / "opencode.db")
+    con = opencode_store(home)
     ms = int(T0 * 1000)
-    con.execute("INSERT INTO session VALUES ('ses_tick', '/w', ?)", (ms + 10,))
-    con.execute("INSERT INTO session VALUES ('ses_o1', '/w', ?)", (ms + 20,))
-    brief = json.dumps({"type": "text", "text": "You are worker `o1` ..."})
-    con.execute("INSERT INTO part VALUES ('p1', 'ses_o1', 1, ?)", (brief,))
+    # the pulse's tick, first, in the same directory: its prompt quotes the worker's screen
+    quoted = [("user", "=== CONSTITUTION\n" + "x" * 600 + "You are worker `o1` ...")]
+    opencode_conversation(con, "ses_tick", ms + 10, "/w", quoted)
+    opencode_conversation(con, "ses_o1", ms + 20, "/w", [("user", "You are worker `o1` ...")])
 
     def msg(mid: str, sid: str, upd: int, body: dict[str, Any]) -> None:
-        con.execute(
-            "INSERT OR REPLACE INTO message VALUES (?, ?, ?, ?)", (mid, sid, upd, json.dumps(body))
-        )
+        row = (mid, sid, ms + 100 + upd, upd, json.dumps(body))
+        con.execute("INSERT OR REPLACE INTO message VALUES (?, ?, ?, ?, ?)", row)
         con.commit()
 
-    msg("m1", "ses_o1", 1, {"role": "user"})
     msg("m2", "ses_o1", 2, {"role": "assistant", "cost": 0.01, "modelID": "x"})
     msg("m9", "ses_tick", 2, {"role": "assistant", "cost": 7.0})  # another conversation
     env = {"HOME": str(home)}

@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 
 from looop.home import sessionfiles
+from looop.home.sessionfiles import flag_note
 from looop.home.store import write_json
 from looop.sessions import state
 from looop.sessions.state import (
     SessionError,
-    flag,
     get_session,
     list_sessions,
     prune_aged,
     reap,
     socket_path,
-    unflag,
     validate_id,
     wait_code,
 )
@@ -194,12 +193,14 @@ def test_listing_is_newest_first_and_skips_unreadable_dirs(root: Path) -> None:
 
 def test_flag_and_unflag_work_on_dead_sessions(root: Path) -> None:
     _make(root, "done", "exited", exit_code=1)
-    flag(root, "done", "look at the failing test")
+    flag_note(str(root), "done", "look at the failing test")
     assert get_session(root, "done").note == "look at the failing test"
-    unflag(root, "done")
-    unflag(root, "done")  # already gone: fine
+    flag_note(str(root), "done", None)
+    flag_note(str(root), "done", None)  # already gone: fine
     assert get_session(root, "done").note is None
-    flag(root, "later", "")  # no session yet: the dir is created, an empty note still flags
+    flag_note(
+        str(root), "later", ""
+    )  # no session yet: the dir is created, an empty note still flags
     assert (root / "sessions" / "later" / "note").read_text() == ""
 
 

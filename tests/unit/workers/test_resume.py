@@ -19,11 +19,8 @@ from looop.runners.presets import PRESETS
 from looop.sessions.client import expect, kill, read_log
 from looop.sessions.state import get_session
 from looop.views import outcomes
-from looop.workers import resume as resume_module
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (
-    find_listed,
-    find_rollout,
     read_record,
     record_path,
     restart_worker,
@@ -35,6 +32,9 @@ from looop.workers.resume import (
 from looop.workers.started import StartRequest
 from looop.workers.startrecord import plan_start
 from tests.helpers import clean_env, run_cli, stop_sessions
+from tests.unit.test_conversation_finders import BRIEF
+from tests.unit.test_conversation_finders import conversation as opencode_conversation
+from tests.unit.test_conversation_finders import store as opencode_store
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
@@ -265,180 +265,27 @@ def test_the_restart_verb_and_ask_wait(fleet: Ctx, capsys: pytest.CaptureFixture
     assert code != 0 and "one of them" in err
 
 
-# -- codex names its own conversation -----------------------------------------------------
-
-
-def _rollout(day: Path, name: str, meta: object, rest: str) -> Path:
-    day.mkdir(parents=True, exist_ok=True)
-    p = day / f"rollout-{name}.jsonl"
-    p.write_text(json.dumps(meta) + "\n" + rest)
-    return p
-
-
-def _turn(role: str, text: str) -> str:
-    """One message line of a codex 0.169 rollout, as its TUI writes it."""
-    item = {
-        "type": "response_item",
-        "payload": {
-            "type": "message",
-            "role": role,
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
-    return json.dumps(item) + "\n"
-
-
-BRIEF = "# \u2691 WORKER CONTRACT (added by looop)\n\nYou are worker `w1` (runner: codex), started"
-
-
-def test_codex_id_is_found_in_its_rollouts_and_hostile_files_are_skipped(tmp_path: Path) -> None:
-    home, cwd = tmp_path / "codex", "/data"
-    day = home / "sessions" / "2026" / "05" / "04"
-    mine = "0197a0b2-1111-7222-8333-944445555666"
-
-    def meta(conv: object, at: str, where: str = cwd) -> dict[str, object]:
-        return {"type": "session_meta", "payload": {"id": conv, "timestamp": at, "cwd": where}}
-
-    env = _turn("user", "<environment_context>/data</environment_context>")
-    brief = env + _turn("user", BRIEF) + _turn("assistant", "ANSWER")
-    _rollout(day, "a", meta(mine, "2026-05-04T10:00:01Z"), brief)
-    _rollout(day, "b", meta("0197-later", "2026-05-04T10:05:00Z"), brief)  # a later one
-    _rollout(day, "c", meta("$(reboot)", "2026-05-04T09:00:00Z"), brief)  # not an id
-    _rollout(day, "d", meta("other-cwd", "2026-05-04T09:00:00Z", "/elsewhere"), brief)
-    _rollout(day, "e", meta("other-worker", "2026-05-04T09:00:00Z"), brief.replace("w1", "w2"))
-    # a tick (codex exec in the same data dir) whose prompt quotes the worker's screen
-    tick = _turn("user", "=== CONSTITUTION\n" + "x" * 600 + BRIEF)
-    _rollout(day, "t", meta("a-tick", "2026-05-04T09:00:00Z"), tick)
-    # the brief only in what the model said, or as a line that is not JSON
-    _rollout(day, "m", meta("said-not-asked", "2026-05-04T09:00:00Z"), _turn("assistant", BRIEF))
-    _rollout(day, "n", meta("torn", "2026-05-04T09:00:00Z"), '{"response_item" "user" ' + BRIEF)
-    _rollout(day, "s", meta(["a", "list"], "2026-05-04T09:00:00Z"), brief)  # id not a string
-    _rollout(day, "u", ["not", "a", "dict"], brief)
-    (day / "rollout-big.jsonl").write_bytes(
-        b"{" + b" " * (2 * 1024 * 1024) + b"\n" + brief.encode()
-    )
-    (day / "rollout-f.jsonl").write_bytes(b"\xff\xfe not json\n")
-    deep = b"[" * 100_000 + b"\n"  # past Python's recursion limit, in either line
-    (day / "rollout-deep.jsonl").write_bytes(deep + brief.encode())
-    _rollout(day, "deep2", meta("deep", "2026-05-04T09:00:00Z"), deep.decode() + env)
-    os.mkfifo(day / "rollout-g.jsonl")
-    os.symlink("/dev/zero", day / "rollout-h.jsonl")
-    (day / "rollout-dir.jsonl").mkdir()
-    assert find_rollout(str(home), cwd, "w1", 0) == mine
-    assert find_rollout(str(home), cwd, "w1", time.time() + 3600) is None  # all older
-    assert find_rollout(str(tmp_path / "nohome"), cwd, "w1", 0) is None
-    assert find_rollout(str(home), cwd, "w9", 0) is None  # no brief of w9
-
-
-# -- opencode: its own `session list` and `export`, scripted ----------------------------------
-
+# a stand-in for opencode 1.18.33's TUI: says how it was started, then waits
 OPENCODE = """#!/bin/sh
-# a stand-in for opencode 1.18.33: prints what the test left for each call
 case "$1" in
-  session) f="$OC/list" ;;
-  export) f="$OC/export-$2" ;;
   --prompt) echo STARTED; exec sleep 600 ;;
   --mini) echo "RESUMED $3"; printf '%s\\n' "$5"; exec sleep 600 ;;
   *) exit 2 ;;
 esac
-[ -e "$OC/hang" ] && exec sleep 60
-[ -e "$f" ] || { echo "Session not found" >&2; exit 1; }
-exec cat "$f"
 """
 
 
-def _export(wid: str | None, first: str = "user") -> str:
-    text = BRIEF.replace("w1", wid) if wid else "=== CONSTITUTION a tick"
-    user = {"info": {"role": first}, "parts": [{"type": "text", "text": text}]}
-    return json.dumps({"info": {"id": "x"}, "messages": [user]})
-
-
-@pytest.fixture
-def opencode(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    bin_dir, oc = tmp_path / "bin", tmp_path / "oc"
-    bin_dir.mkdir()
-    oc.mkdir()
-    prog = bin_dir / "opencode"
-    prog.write_text(OPENCODE)
-    prog.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OC": str(oc), "HOME": str(tmp_path)}
-    yield oc, env
-
-
-def test_opencode_id_is_the_earliest_session_since_the_start_that_opens_with_the_brief(
-    opencode: tuple[Path, dict[str, str]], tmp_path: Path
-) -> None:
-    oc, env = opencode
-    cwd = str(tmp_path)
-    at = 1_790_000_000_000  # opencode's milliseconds
-
-    def row(conv: object, ms: object, where: object = cwd) -> dict[str, object]:
-        return {"id": conv, "created": ms, "directory": where, "title": "t"}
-
-    rows = [
-        row("ses_tick", at + 1000),  # the pulse's tick, in the same data dir, first
-        row("ses_mine", at + 2000),
-        row("ses_other", at + 1500),  # another worker started beside it
-        row("ses_later", at + 9000),  # this worker's brief again, later (a copy)
-        row("ses_old", at - 60_000),  # before the start
-        row("ses_away", at + 500, "/elsewhere"),
-        row("$(reboot)", at + 100),
-        row(["ses_x"], at + 100),
-        row("ses_boolean", True),
-        "not a row",
-    ]
-    (oc / "list").write_text(json.dumps(rows))
-    (oc / "export-ses_tick").write_text(_export(None))
-    (oc / "export-ses_mine").write_text(_export("w1"))
-    (oc / "export-ses_other").write_text(_export("w2"))
-    (oc / "export-ses_later").write_text(_export("w1"))
-    (oc / "export-ses_old").write_text(_export("w1"))
-    (oc / "export-ses_away").write_text(_export("w1"))
-    since = at / 1000
-    assert find_listed("opencode", env, cwd, "w1", since) == "ses_mine"
-    assert find_listed("opencode", env, cwd, "w2", since) == "ses_other"
-    assert find_listed("opencode", env, cwd, "w3", since) is None
-    # the brief in a reply is not the brief; a broken export is no id
-    (oc / "export-ses_mine").write_text(_export("w1", first="assistant"))
-    (oc / "export-ses_later").write_text("{not json")
-    assert find_listed("opencode", env, cwd, "w1", since) is None
-
-
-@pytest.mark.parametrize(
-    "listing",
-    [b"", b"{not json", b'{"id": "ses_a"}', b"[1, 2, 3]", b"\xff\xfe", b"null", b"[" * 100000],
-)
-def test_a_hostile_opencode_listing_is_no_id(
-    opencode: tuple[Path, dict[str, str]], tmp_path: Path, listing: bytes
-) -> None:
-    oc, env = opencode
-    (oc / "list").write_bytes(listing)
-    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None
-
-
-def test_opencode_missing_or_hanging_is_no_id(
-    opencode: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    oc, env = opencode
-    assert find_listed("opencode", {**env, "PATH": "/nonexistent"}, str(tmp_path), "w1", 0) is None
-    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None  # it says: no sessions file
-    (oc / "hang").touch()
-    monkeypatch.setattr(resume_module, "_FIND_TIMEOUT_S", 0.5)
-    t = time.monotonic()
-    assert find_listed("opencode", env, str(tmp_path), "w1", 0) is None
-    assert time.monotonic() - t < 10
-
-
-def test_a_resume_finds_opencode_id_once_then_keeps_it(
-    opencode: tuple[Path, dict[str, str]], fleet: Ctx
-) -> None:
+def test_a_resume_finds_opencode_id_once_then_keeps_it(fleet: Ctx, tmp_path: Path) -> None:
     """With opencode's own preset lines (the program scripted): the id opencode named is
-    looked up at the first resume and recorded; the next resume uses the record even when
-    opencode no longer lists it."""
+    looked up in its store at the first resume and recorded; the next resume uses the record
+    even when opencode no longer holds it."""
     from dataclasses import replace
 
-    oc, env = opencode
-    ctx = replace(fleet, env={**fleet.env, "PATH": env["PATH"], "OC": env["OC"]})
+    prog = tmp_path / "bin" / "opencode"
+    prog.parent.mkdir()
+    prog.write_text(OPENCODE)
+    prog.chmod(0o755)
+    ctx = replace(fleet, env={**fleet.env, "PATH": f"{prog.parent}:/usr/bin:/bin"})
     store.write_json(
         ctx.paths.config, {"default": "opencode", "runners": {"opencode": PRESETS["opencode"]}}
     )
@@ -448,13 +295,10 @@ def test_a_resume_finds_opencode_id_once_then_keeps_it(
     rec = read_record(ctx, "w1")
     assert rec is not None and rec.find == "opencode" and rec.conversation is None
     made = int((rec.started + 1) * 1000)
-    rows = [
-        {"id": "ses_tick", "created": made, "directory": rec.cwd},
-        {"id": "ses_mine", "created": made + 5, "directory": rec.cwd},
-    ]
-    (oc / "list").write_text(json.dumps(rows))
-    (oc / "export-ses_tick").write_text(_export(None))
-    (oc / "export-ses_mine").write_text(_export("w1"))
+    con = opencode_store(Path(ctx.env["HOME"]))
+    opencode_conversation(con, "ses_tick", made, rec.cwd, [("user", "=== CONSTITUTION a tick")])
+    opencode_conversation(con, "ses_mine", made + 5, rec.cwd, [("user", BRIEF)])
+    con.close()
     for _ in range(2):
         _reboot(ctx, "w1")
         resume_worker(ctx, ctx.knobs(), "w1")
@@ -462,7 +306,8 @@ def test_a_resume_finds_opencode_id_once_then_keeps_it(
         assert code == 0, _log(ctx, "w1")
         rec = read_record(ctx, "w1")
         assert rec is not None and rec.conversation == "ses_mine"
-        (oc / "list").unlink(missing_ok=True)  # opencode forgets: the record remembers
+        for f in Path(ctx.env["HOME"]).glob(".local/share/opencode/opencode.db*"):
+            f.unlink()  # opencode forgets: the record remembers
     # the note came as the prompt (printed after the RESUMED line, maybe a moment later)
     code, _, _ = expect(
         ctx.paths.data, "w1", "looop started you again", timeout_s=10, clock=ctx.clock
