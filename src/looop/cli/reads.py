@@ -270,7 +270,8 @@ def _replay(
     playbook: str | None,
 ) -> None:
     """`looop runs replay`: the comparison as a table (progress on stderr), or `--json`."""
-    from looop.loop import replay  # lazy: a decider's whole machinery, for a replay only
+    # lazy: a decider's whole machinery (~25 ms), for a replay only
+    from looop.loop import replay
 
     if ids and last is not None:
         raise click.UsageError("give run ids or --last N, not both")

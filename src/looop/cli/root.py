@@ -190,7 +190,7 @@ Start here:
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         # Every verb but the fast ones loads this module (each satellite call too).
-        # lazy: only a bare `looop` needs the pulse's daemon machinery (~90 modules)
+        # lazy: the pulse's daemon machinery (~280 modules, ~100 ms): only a bare `looop` runs it
         from looop.cli.lifecycle import foreground
 
         ctx.exit(foreground())

@@ -43,7 +43,8 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         argv = list(args[1:] if args[:1] == ("--",) else args)
         os.execve(ctx.bin, [ctx.bin, *argv], env)
     if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
-        # lazy: a process per remote verb; only the long-lived bridge needs the relay's server
+        # a process per remote verb: only the long-lived bridge serves the relay
+        # lazy: the relay's server (~6 ms), for the bridge only
         from looop.remote.ssh.boxed import serve
 
         root = Path(env["LOOOP_DATA_DIR"])
@@ -60,11 +61,13 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     # and landing, behind their own doors; `ls`, `screen`, `send` & co. need none of it
     verbs = None
     if op in THERE_VERBS:
-        from looop.act.landthere import there_verb  # lazy: git, landing
+        # lazy: git and the landing (~35 ms): a far worker's review, resume or land only
+        from looop.act.landthere import there_verb
 
         verbs = there_verb
     elif op in START_VERBS or op in CHANGE_VERBS:
-        from looop.remote.ssh.start import start_verb  # lazy: git, worktrees, srt
+        # lazy: git, worktrees, srt (~50 ms): a start's ops and a diff only
+        from looop.remote.ssh.start import start_verb
 
         verbs = start_verb
     out = handle(ctx, op, body, version, verbs)

@@ -6,15 +6,15 @@ backend, wherever it runs (a pod's refusal is its engine's one line)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from looop.act.moves.far import backend_for, here
+from looop.act.moves.far import backend_for, here, remote
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.home import jsonio, where
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import flag_note
 from looop.sessions.detachkey import parse_keys
@@ -26,6 +26,7 @@ from looop.workers.ids import normalise_target, strip_legacy_prefix
 
 if TYPE_CHECKING:
     from looop.remote.kube.backend import HostedKube
+    from looop.remote.ssh.backend import SshBackend
 
 
 def target_sid(raw: str, drive: bool) -> str:
@@ -43,12 +44,11 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     here and its exit code is this one's (remote/ssh): this does not return. In a
     Kubernetes Job: its backend, which the verb drives from here (remote/kube). None: a
     worker here."""
-    if not (ctx.paths.data / where.HOSTS / where.HOST_WORKERS / f"{sid}.json").exists():
-        return None  # one stat: a home without hosts pays nothing for asking
-    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
-    from looop.remote.engine import far_session
-
-    return far_session(ctx, sid, _argv_again(click.get_current_context()), tty)
+    way = remote(ctx, sid)  # one stat: a home without hosts pays nothing for asking
+    if way is not None and way.kind == "ssh":
+        argv = _argv_again(click.get_current_context())
+        raise SystemExit(cast("SshBackend", way).link.passthrough(argv, tty=tty))
+    return cast("HostedKube | None", way)
 
 
 def worker_way(ctx: Ctx, sid: str) -> Backend:

@@ -46,7 +46,9 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
             "watch needs a terminal: for a snapshot use `looop shot ID`, "
             "to follow output `looop log -f ID`"
         )
-    from looop.tui.app import WatchApp  # lazy: heavy (textual); `looop --help` loads this module
+    # `looop help watch` and the refusals above answer without it
+    # lazy: the TUI (textual, ~250 modules), for the screen this verb draws
+    from looop.tui.app import WatchApp
 
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None

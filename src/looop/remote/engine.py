@@ -24,7 +24,7 @@ from looop.remote import untrusted
 from looop.remote.hosts import LOCAL, AnyHost, Host, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.backend import HostedKube
-from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, forward, host_rows
+from looop.remote.ssh.backend import LIMIT_HEALTH, LS_TIMEOUT_S, SshBackend, host_rows
 from looop.remote.ssh.link import Link, link_at
 from looop.sessions.state import SessionError
 from looop.views import outcomes
@@ -312,16 +312,3 @@ def with_hosts(
     for r in far:  # the fields fleet_view's rows carry that remote rows lack
         r.setdefault("note", None)
     return sorted(rows + far, key=lambda r: str(r["id"])), hosts
-
-
-def far_session(ctx: Ctx, sid: str, argv: list[str], tty: bool) -> HostedKube | None:
-    """A session verb's worker away from home: in a Kubernetes Job its backend, which the verb
-    drives from home; on an SSH host the verb runs there and its exit code is this one's
-    (SystemExit: this does not return). None: no host has it."""
-    h = host_of(ctx.paths.data, sid)
-    if isinstance(h, KubeHost):
-        return HostedKube(ctx.paths.data, h, ctx.clock, ctx.env, ctx=ctx)
-    code = forward(ctx, sid, argv, tty)
-    if code is not None:
-        raise SystemExit(code)
-    return None

@@ -370,6 +370,6 @@ def test_shot_send_key_and_log_answer_a_human(
     (drive_world / "hosts" / "workers").mkdir(parents=True, exist_ok=True)
     (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "h"}')
     code, _, err = looop("send", "far", "hi")
-    assert code == 1 and err.startswith("looop: no host h ")
+    assert code == 1 and err.startswith("looop: worker far: no host h ")
     code, _, err = looop("key", "w1", "Bogus")
     assert code == 1 and "unknown key `Bogus`" in err and len(err.splitlines()) == 1

@@ -72,7 +72,7 @@ def remote_wing() -> tuple[Away, Callable[[Path, str], str]]:
     """The remote room as a start reaches it, its caller having decided with one stat that
     hosts are registered: where a start goes (remote/dispatch) and a host's kind by name
     (ssh, k8s; "" for none). A fleet without hosts never loads it."""
-    # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+    # lazy: the remote wing (the SSH and Kubernetes rooms, ~45-60 ms), for hosts only
     from looop.remote import wing
 
     return wing.dispatch, wing.kind_of

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from looop.act.shellguard import command, rules
 from looop.act.shellguard.expand import Unsure, Value
+from looop.act.shellguard.grammar import bash_parser
 from looop.act.shellguard.targets import _REFS, NO_GUARD, Guard, assigned, braces
 
 if TYPE_CHECKING:
@@ -348,9 +349,6 @@ def _tree_check(
             f"shell code nested over {command._MAX_DEPTH} levels deep (sh -c, eval, …): too "
             "deep to check"
         )
-    # lazy: heavy (tree-sitter), only the check pays for it
-    from looop.act.shellguard.grammar import bash_parser
-
     # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
     # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
     # one letter. The parser joins a line starting with a backslash to the line before, where bash
