@@ -3,8 +3,7 @@ sessions."""
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from looop.core.context import Ctx
 from looop.home.config import Config, Knobs
@@ -17,10 +16,34 @@ from looop.sessions.state import KEPT, Kept, Session, list_sessions, prune_aged,
 from looop.views import outcomes
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from looop.home.store import Folders
+    from looop.loop.windowwork import Quiet
     from looop.loop.world import WorldMemo
 
 
-def _fleet() -> ModuleType:
+class FleetWork(Protocol):
+    """What housekeep calls of loop/fleetwork.py, which mypy holds to it."""
+
+    def verify(self, ctx: Ctx, knobs: Knobs, cfg: Config | None, listed: list[Session]) -> None: ...
+    def end_generation(self, ctx: Ctx, wid: str) -> None: ...
+    def expire_kept(self, ctx: Ctx, knobs: Knobs, live: Collection[str] | None = None) -> None: ...
+    def meter(self, ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session]) -> None: ...
+    def tend_windows(
+        self, ctx: Ctx, knobs: Knobs, cfg: Config | None, quiet: Quiet | None, listed: list[Session]
+    ) -> list[Session] | None: ...
+    def ended(
+        self,
+        ctx: Ctx,
+        knobs: Knobs,
+        cfg: Config | None,
+        listed: list[Session],
+        memo: Folders | None,
+    ) -> None: ...
+
+
+def _fleet() -> FleetWork:
     """housekeep's one door, for a beat that has workers or verify work: the shell runner,
     the worker machinery and the spend meter (loop/fleetwork.py)."""
     # A data dir that never started a worker and holds no verify command never loads it.
