@@ -27,7 +27,7 @@ from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.sessions.state import SessionError, get_session
+from looop.sessions.state import AGENT_TYPED, SessionError, get_session, session_dir
 from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds
 from looop.workers.ids import normalise_target
@@ -498,3 +498,40 @@ def _land_several(
     if only is None:
         settle(ctx, knobs, whole, actor)  # landed once every repository is
     return whole
+
+
+# -- who lands: a human, also inside a worker's session (typed at its prompt, no agent typing
+# since); the session's mark is act/reach.py's `note_typist`.
+
+
+def at_prompt(fd: int = 0) -> bool:
+    """This process is the foreground job of the terminal on `fd`: a line typed at a shell's
+    prompt, not a command an agent's tool runs (its stdin is no terminal, or not in front)."""
+    try:
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
+    """Who lands, naming the worker session it runs in; inside one, refused unless a human
+    typed it (`typed`: at the session's prompt) and no agent typed into the session since a
+    human last did — landing is a human's act."""
+    sid = ctx.env.get("LOOOP_SESSION_ID", "").strip()
+    if not sid:
+        return actor
+    try:
+        agent = (session_dir(ctx.paths.data, sid) / AGENT_TYPED).read_text().strip() or "?"
+    except (OSError, LooopError):
+        agent = None
+    if typed and agent is None:
+        return f"{actor.removesuffix(')')} in worker {sid}'s session)"
+    why = (
+        f"an agent ({agent}) typed into it last"
+        if agent is not None
+        else "no one typed it at its prompt (an agent's tool runs it)"
+    )
+    raise LooopError(
+        f"looop land refused inside worker {sid}'s session: {why}, and landing is a human's "
+        "act — run it from your own shell"
+    )

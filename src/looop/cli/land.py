@@ -11,8 +11,7 @@ import click
 
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
-from looop.act.landing import Approved, Landed, LandRequest, land
-from looop.act.reach import at_prompt, land_actor
+from looop.act.landing import Approved, Landed, LandRequest, at_prompt, land, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import ACTOR, make_ctx
 from looop.cli.steermove import steer
