@@ -122,19 +122,24 @@ def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 
 
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
-    """The branch to land into (given, or the one the user's checkout is on) and its commit."""
+    """The branch to land into (given, or the one the user's checkout is on) and its commit:
+    the checkout's both from one git."""
     if into is None:
-        code, into, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
-        if code != 0 or not into:
+        code, out, _ = git_at(ctx, tree.repo, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD")
+        old, _, ref = out.partition("\n")
+        if code != 0 or not ref.startswith("refs/heads/"):
             raise LandError(
-                f"your checkout at {tree.repo} is on no branch — check out the branch to "
-                "land into, or give --into BRANCH"
+                f"your checkout at {tree.repo} is on no branch (or on one with no commit yet) — "
+                "check out the branch to land into, or give --into BRANCH"
             )
+        into = ref.removeprefix("refs/heads/")
+    else:
+        ref = f"refs/heads/{into}"
+        code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", ref)
+        if code != 0 or not old:
+            raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
     if into == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
-    code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
-    if code != 0 or not old:
-        raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
     return into, old
 
 
