@@ -27,7 +27,7 @@ from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
-from looop.sessions.state import AGENT_TYPED, SessionError, get_session, session_dir
+from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds
 from looop.workers.ids import normalise_target
@@ -122,23 +122,18 @@ def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 
 
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
-    """The branch to land into (given, or the one the user's checkout is on) and its commit:
-    the checkout's both from one git."""
-    if into is None:
-        code, out, _ = git_at(ctx, tree.repo, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD")
-        old, _, ref = out.partition("\n")
-        if code != 0 or not ref.startswith("refs/heads/"):
-            raise LandError(
-                f"your checkout at {tree.repo} is on no branch (or on one with no commit yet) — "
-                "check out the branch to land into, or give --into BRANCH"
-            )
-        into = ref.removeprefix("refs/heads/")
-    else:
-        ref = f"refs/heads/{into}"
-        code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", ref)
-        if code != 0 or not old:
-            raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
-    if into == tree.branch:
+    """The branch to land into (given, or the one the user's checkout is on): one git."""
+    rev = "HEAD" if into is None else f"refs/heads/{into}"
+    code, out, _ = git_at(ctx, tree.repo, "rev-parse", rev, "--symbolic-full-name", rev)
+    old, _, ref = out.partition("\n")
+    if code != 0 or not ref.startswith("refs/heads/"):
+        raise LandError(
+            f"the base branch {into} is gone from {tree.repo} — give --into BRANCH"
+            if into is not None
+            else f"your checkout at {tree.repo} is on no branch (or on one with no commit "
+            "yet) — check out the branch to land into, or give --into BRANCH"
+        )
+    if (into := ref.removeprefix("refs/heads/")) == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
     return into, old
 
@@ -503,40 +498,3 @@ def _land_several(
     if only is None:
         settle(ctx, knobs, whole, actor)  # landed once every repository is
     return whole
-
-
-# -- who lands: a human, also inside a worker's session (typed at its prompt, no agent typing
-# since); the session's mark is act/reach.py's `note_typist`.
-
-
-def at_prompt(fd: int = 0) -> bool:
-    """This process is the foreground job of the terminal on `fd`: a line typed at a shell's
-    prompt, not a command an agent's tool runs (its stdin is no terminal, or not in front)."""
-    try:
-        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
-
-
-def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
-    """Who lands, naming the worker session it runs in; inside one, refused unless a human
-    typed it (`typed`: at the session's prompt) and no agent typed into the session since a
-    human last did — landing is a human's act."""
-    sid = ctx.env.get("LOOOP_SESSION_ID", "").strip()
-    if not sid:
-        return actor
-    try:
-        agent = (session_dir(ctx.paths.data, sid) / AGENT_TYPED).read_text().strip() or "?"
-    except (OSError, LooopError):
-        agent = None
-    if typed and agent is None:
-        return f"{actor.removesuffix(')')} in worker {sid}'s session)"
-    why = (
-        f"an agent ({agent}) typed into it last"
-        if agent is not None
-        else "no one typed it at its prompt (an agent's tool runs it)"
-    )
-    raise LooopError(
-        f"looop land refused inside worker {sid}'s session: {why}, and landing is a human's "
-        "act — run it from your own shell"
-    )

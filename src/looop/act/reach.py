@@ -142,7 +142,7 @@ def check_keys(what: str, wid: str, keys: tuple[str, ...], reach: Reach | None) 
 def note_typist(ctx: Ctx, wid: str, agent: str | None) -> None:
     """Who typed into a session last: an agent surface (`agent`: "pulse", "mcp") marks it,
     a human's typing (`looop send`, the web) clears the mark. `looop land` reads it
-    (act/landing.py `land_actor`)."""
+    (cli/land.py `land_actor`)."""
     with contextlib.suppress(OSError, LooopError):
         mark = session_dir(ctx.paths.data, wid) / AGENT_TYPED
         if agent is None:
