@@ -101,9 +101,10 @@ def test_review_and_land_ask_git_each_thing_once(
     wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
 ) -> None:
     """Issue 68: a review runs git 6 times (it ran 8, then 7: the stats and the patch are one
-    `git diff`), a fast-forward landing with its worktree's removal 12 (it ran 22, then 16:
-    the worktree found clean once, its ended worker not run since; a base that did not move
-    is not asked whether it holds the worker's start)."""
+    `git diff`), a fast-forward landing with its worktree's removal 11 (it ran 22, then 16,
+    then 12: the worktree found clean once, its ended worker not run since; a base that did
+    not move is not asked whether it holds the worker's start; the checkout's branch and its
+    commit read by one git)."""
     start(wctx, tmp_path, "w9", repo)
     real = shutil.which("git")
     record = stand_in(
@@ -114,7 +115,7 @@ def test_review_and_land_ask_git_each_thing_once(
     record.write_text("")
     code, out, err = cli("land", "w9", "--ff")
     assert code == 0 and "fast-forwarded into main" in out, err
-    assert len(record.read_text().splitlines()) == 12, record.read_text()
+    assert len(record.read_text().splitlines()) == 11, record.read_text()
     assert head(repo) == head(repo, "looop/w9") and not (wctx.paths.checkouts / "w9").exists()
 
 

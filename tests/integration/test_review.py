@@ -400,8 +400,10 @@ def test_a_review_loads_no_landing_and_a_landing_no_resume(
     wctx: Ctx, repo: Path, tmp_path: Path
 ) -> None:
     """Each verb pays for its own path only: `looop review` reads the change without the
-    landing's machinery (act/landing.py, its pull requests), `looop land` lands it without
-    the resume of a worker (workers/resume.py, launch, its sandbox) that a round's send needs."""
+    landing's machinery (act/landing.py, its pull requests) or the decision grammar
+    (act/decision.py), `looop land` lands it without the resume of a worker (workers/resume.py,
+    launch, its sandbox) that a round's send needs, or a decision's reach into sessions
+    (act/reach.py, the start records it reads)."""
     start(wctx, tmp_path, "w1", repo)
     env = clean_env(tmp_path, wctx.paths.data)
     out, mods = _loaded(env, "review", "w1")
@@ -411,8 +413,10 @@ def test_a_review_loads_no_landing_and_a_landing_no_resume(
         "looop.act.landaway",
         "looop.act.landlocal",
     ]
+    assert "looop.act.decision" not in mods  # a worker's backend, not what a decision may say
     out, mods = _loaded(env, "land", "w1", "--ff")
     assert "landed worker w1: looop/w1 fast-forwarded into main" in out
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "add app and a README line"
     heavy = ("looop.workers.resume", "looop.workers.launch", "looop.sandbox", "looop.cli.review")
+    heavy += ("looop.act.reach", "looop.workers.startrecord")
     assert sorted(m for m in mods if m.startswith(heavy)) == []

@@ -67,11 +67,6 @@ def worker_target(value: str) -> str:
     return check_id("worker", wid)
 
 
-MAX_BUDGET_USD = (
-    10_000.0  # a worker's spend ceiling above this is a typo, not a cap (the CLI's too)
-)
-
-
 def not_int(v: Any) -> bool:
     return isinstance(v, bool) or not isinstance(v, int)
 

@@ -122,19 +122,19 @@ def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:
 
 
 def _base_branch(ctx: Ctx, tree: Tree, into: str | None) -> tuple[str, str]:
-    """The branch to land into (given, or the one the user's checkout is on) and its commit."""
-    if into is None:
-        code, into, _ = git_at(ctx, tree.repo, "symbolic-ref", "-q", "--short", "HEAD")
-        if code != 0 or not into:
-            raise LandError(
-                f"your checkout at {tree.repo} is on no branch — check out the branch to "
-                "land into, or give --into BRANCH"
-            )
-    if into == tree.branch:
+    """The branch to land into (given, or the one the user's checkout is on): one git."""
+    rev = "HEAD" if into is None else f"refs/heads/{into}"
+    code, out, _ = git_at(ctx, tree.repo, "rev-parse", rev, "--symbolic-full-name", rev)
+    old, _, ref = out.partition("\n")
+    if code != 0 or not ref.startswith("refs/heads/"):
+        raise LandError(
+            f"the base branch {into} is gone from {tree.repo} — give --into BRANCH"
+            if into is not None
+            else f"your checkout at {tree.repo} is on no branch (or on one with no commit "
+            "yet) — check out the branch to land into, or give --into BRANCH"
+        )
+    if (into := ref.removeprefix("refs/heads/")) == tree.branch:
         raise LandError(f"{into} is the worker's own branch — give the base with --into BRANCH")
-    code, old, _ = git_at(ctx, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{into}")
-    if code != 0 or not old:
-        raise LandError(f"the base branch {into} is gone from {tree.repo} — give --into BRANCH")
     return into, old
 
 

@@ -7,7 +7,6 @@ this — only the pulse's moves."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from dataclasses import dataclass
 
@@ -142,43 +141,11 @@ def check_keys(what: str, wid: str, keys: tuple[str, ...], reach: Reach | None) 
 
 def note_typist(ctx: Ctx, wid: str, agent: str | None) -> None:
     """Who typed into a session last: an agent surface (`agent`: "pulse", "mcp") marks it,
-    a human's typing (`looop send`, the web) clears the mark. `looop land` reads it."""
+    a human's typing (`looop send`, the web) clears the mark. `looop land` reads it
+    (cli/land.py `land_actor`)."""
     with contextlib.suppress(OSError, LooopError):
         mark = session_dir(ctx.paths.data, wid) / AGENT_TYPED
         if agent is None:
             mark.unlink(missing_ok=True)
         elif mark.parent.is_dir():
             mark.write_text(agent)
-
-
-def at_prompt(fd: int = 0) -> bool:
-    """This process is the foreground job of the terminal on `fd`: a line typed at a shell's
-    prompt, not a command an agent's tool runs (its stdin is no terminal, or not in front)."""
-    try:
-        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
-
-
-def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
-    """Who lands, naming the worker session it runs in; inside one, refused unless a human
-    typed it (`typed`: at the session's prompt) and no agent typed into the session since a
-    human last did — landing is a human's act."""
-    sid = ctx.env.get("LOOOP_SESSION_ID", "").strip()
-    if not sid:
-        return actor
-    try:
-        agent = (session_dir(ctx.paths.data, sid) / AGENT_TYPED).read_text().strip() or "?"
-    except (OSError, LooopError):
-        agent = None
-    if typed and agent is None:
-        return f"{actor.removesuffix(')')} in worker {sid}'s session)"
-    why = (
-        f"an agent ({agent}) typed into it last"
-        if agent is not None
-        else "no one typed it at its prompt (an agent's tool runs it)"
-    )
-    raise LooopError(
-        f"looop land refused inside worker {sid}'s session: {why}, and landing is a human's "
-        "act — run it from your own shell"
-    )

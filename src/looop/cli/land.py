@@ -4,6 +4,7 @@ opened (--pr), here, on an SSH host or in a pod; journaled as the user's, from t
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -12,13 +13,15 @@ import click
 from looop.act.journal import append_journal
 from looop.act.landaway import change_of
 from looop.act.landing import Approved, Landed, LandRequest, land
-from looop.act.reach import at_prompt, land_actor
 from looop.cli import idcomplete
 from looop.cli.app import ACTOR, make_ctx
 from looop.cli.steermove import steer
+from looop.core.context import Ctx
 from looop.home import jsonio
+from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.remote.fleet import remote_rows
+from looop.sessions.state import AGENT_TYPED, session_dir
 from looop.workers import attempts, reviewrounds
 from looop.workers.ids import normalise_target
 
@@ -101,4 +104,41 @@ def _landed(done: Landed) -> str:
     how = "fast-forwarded" if done.mode == "ff" else "merged"
     return (
         f"{of}landed worker {done.wid}: {done.branch} {how} into {done.into} at {done.commit[:12]}"
+    )
+
+
+# who lands: a human, also inside a worker's session (typed at its prompt, no agent typing since;
+# the session's mark is act/reach.py's `note_typist`)
+
+
+def at_prompt(fd: int = 0) -> bool:
+    """This process is the foreground job of the terminal on `fd`: a line typed at a shell's
+    prompt, not a command an agent's tool runs (its stdin is no terminal, or not in front)."""
+    try:
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
+    """Who lands, naming the worker session it runs in; inside one, refused unless a human
+    typed it (`typed`: at the session's prompt) and no agent typed into the session since a
+    human last did — landing is a human's act."""
+    sid = ctx.env.get("LOOOP_SESSION_ID", "").strip()
+    if not sid:
+        return actor
+    try:
+        agent = (session_dir(ctx.paths.data, sid) / AGENT_TYPED).read_text().strip() or "?"
+    except (OSError, LooopError):
+        agent = None
+    if typed and agent is None:
+        return f"{actor.removesuffix(')')} in worker {sid}'s session)"
+    why = (
+        f"an agent ({agent}) typed into it last"
+        if agent is not None
+        else "no one typed it at its prompt (an agent's tool runs it)"
+    )
+    raise LooopError(
+        f"looop land refused inside worker {sid}'s session: {why}, and landing is a human's "
+        "act — run it from your own shell"
     )

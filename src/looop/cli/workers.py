@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import click
 
-from looop.act.decision import MAX_BUDGET_USD
 from looop.act.moves.far import backend_for, continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, show_rows
@@ -34,7 +33,7 @@ from looop.sandbox import boxtty
 from looop.sessions.client import restart
 from looop.sessions.state import KEPT, LOG, Session, get_session, list_sessions, prune_aged
 from looop.spend import COST_REPORTING
-from looop.spend.spent import POLICIES
+from looop.spend.spent import MAX_BUDGET_USD, POLICIES
 from looop.spend.statusspend import start_refused
 from looop.spend.usagewindows import HELD_DIR
 from looop.views.beatlog import relative

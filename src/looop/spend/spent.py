@@ -139,6 +139,7 @@ def spent(data: str) -> dict[str, Spend]:
 
 BUDGETS = "budgets"
 POLICIES = ("pause", "stop")
+MAX_BUDGET_USD = 10_000.0  # a ceiling above this is a typo, not a cap (CLI and decision alike)
 
 
 def _budget_path(data: str, wid: str, ext: str) -> str:

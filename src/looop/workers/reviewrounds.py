@@ -155,8 +155,9 @@ def seen_file(ctx: Ctx, wid: str) -> Path:
 
 def saw(ctx: Ctx, wid: str, tips: dict[str, str]) -> None:
     """The tips `looop review` showed the human (each repository's, by its folder's name):
-    what a plain `looop land` approves."""
-    store.write_json(seen_file(ctx, wid), {"v": 1, "tips": tips})
+    what a plain `looop land` approves. No fsync: one lost to a crash (missing, old tips, or
+    unreadable) makes `looop land` refuse until the next review, never land unseen work."""
+    store.write_json(seen_file(ctx, wid), {"v": 1, "tips": tips}, durable=False)
 
 
 def seen(ctx: Ctx, wid: str) -> dict[str, str]:

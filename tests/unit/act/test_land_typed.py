@@ -18,6 +18,7 @@ from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.act.protected import guard_for
 from looop.act.shellguard import tripwire
+from looop.cli.land import land_actor
 from looop.cli.root import cli
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
@@ -124,15 +125,15 @@ def test_an_agent_s_typing_marks_the_session_and_a_human_s_clears_it(
 
 
 def test_land_inside_a_session_needs_a_human_at_its_prompt(ctx: Ctx, typed: FakeBackend) -> None:
-    assert reach.land_actor(ctx, "user (cli)", False) == "user (cli)"  # not in a session
+    assert land_actor(ctx, "user (cli)", False) == "user (cli)"  # not in a session
     inside = with_env(ctx, LOOOP_SESSION_ID="wl4")
-    got = reach.land_actor(inside, "user (cli)", True)
+    got = land_actor(inside, "user (cli)", True)
     assert got == "user (cli in worker wl4's session)"
     with pytest.raises(LooopError, match="no one typed it at its prompt"):
-        reach.land_actor(inside, "user (cli)", False)  # an agent's tool runs it
+        land_actor(inside, "user (cli)", False)  # an agent's tool runs it
     reach.note_typist(ctx, "wl4", "mcp")
     with pytest.raises(LooopError, match=r"an agent \(mcp\) typed into it last"):
-        reach.land_actor(inside, "user (cli)", True)
+        land_actor(inside, "user (cli)", True)
 
 
 def test_looop_land_run_by_a_worker_s_agent_is_refused(ctx: Ctx, typed: FakeBackend) -> None:

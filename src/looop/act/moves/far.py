@@ -9,14 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.act.decision import MAX_BUDGET_USD
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
 from looop.sessions.state import SessionError
-from looop.spend.spent import budgets, clear_over, set_budget
+from looop.spend.spent import MAX_BUDGET_USD, budgets, clear_over, set_budget
 from looop.views import outcomes
 from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable, Refused, Unreached

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from looop.act.decision import (
-    MAX_BUDGET_USD,
     DecisionError,
     Mover,
     OnWorker,
@@ -38,7 +37,7 @@ from looop.home.sandboxpolicy import SandboxPolicy
 from looop.human import mailbox
 from looop.human.notify import notify
 from looop.remote.repospec import ref_spelled
-from looop.spend.spent import budgets, set_budget
+from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
 from looop.workers import reviewrounds
 from looop.workers.attempts import roll_back
