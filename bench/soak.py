@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Protocol
 
 from faketime_clock import NoSharedClock, hold_shared_clock, release_shared_clock
+from looop.home.delays import BACKOFF_BASE_SECS
 from soak_follow import Follow
 from soak_memory import classify, rss_kb, slope_per_hour
 
@@ -104,7 +105,8 @@ RECOVERY_S = {
     "clock stepped back an hour": 6 * BEAT_S,
     "clock stepped forward an hour": 6 * BEAT_S,
     "data dir read-only for a while": 6 * BEAT_S,
-    "runner hangs": TICK_TIMEOUT_S + 60,
+    # the hung beat starts on the next change, times out, then the failure backoff, then a beat
+    "runner hangs": TICK_TIMEOUT_S + BACKOFF_BASE_SECS + 2 * BEAT_S,
     "disk full": 6 * BEAT_S,
 }
 COUNTER = '#!/bin/sh\necho "{\\"signal\\":{\\"n\\":$(( $(date +%s) / 5 ))}}"\n'
