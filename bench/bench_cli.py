@@ -290,8 +290,8 @@ def _git_rows(got: Moves) -> list[dict[str, object]]:
                 "ratio": med / gmed,
                 "target": f"< 3x git + 5x pass = {target:.0f} ms",
                 "ok": med < target,
-                "note": f"cpu median {cpu:.0f} ms (git by hand {gcpu:.0f} ms, python -c pass "
-                f"{pmed:.0f} ms wall)",
+                "note": f"{name} cpu: median {cpu:.0f} ms (git by hand {gcpu:.0f} ms, "
+                f"python -c pass {pmed:.0f} ms wall)",
             }
         )
     rows[0]["note"] = (

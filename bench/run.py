@@ -119,11 +119,13 @@ def _merge(path: Path, rows: list[dict[str, Any]], benches: list[str]) -> None:
             table.append(_table_row(r))
     rest = old[end:]
     notes = [line[2:] for line in rest if line.startswith("- ")]
-    when = (
-        f"merged {' '.join(benches)}: these rows on {time.strftime('%Y-%m-%d')} (`python "
-        f"bench/run.py --merge {' '.join(benches)}`); every other row is the full run's"
-    )
-    for n in [r["note"] for r in rows if r.get("note")] + [when]:
+    day = time.strftime("%Y-%m-%d")
+    when = [  # one line a bench, however many merges: the table is today's, not its history
+        f"merged {b}: its rows on {day} (`python bench/run.py --merge {b}`); a row no merge "
+        "names is the full run's"
+        for b in benches
+    ]
+    for n in [r["note"] for r in rows if r.get("note")] + when:
         tags = [_tag(k) for k in notes]
         if _tag(n) in tags:
             notes[tags.index(_tag(n))] = n
