@@ -154,6 +154,10 @@ class _Cmd:
         """Why the placeholder may not be the next word of this command, or None."""
         if self.name is None and not redirect:
             return _refusal(placeholder, "where the shell runs it as a command", code=True)
+        if _may_vanish(self.name or "x"):  # `$x printf {{message}}`: printf may be the command
+            return _refusal(
+                placeholder, f"after {self.name}, which may expand to nothing", code=True
+            )
         if self.name in _CODE:
             return _refusal(placeholder, f"in an argument of {self.name}", code=True)
         last = self.words[-1] if self.words else ""
@@ -164,6 +168,26 @@ class _Cmd:
         if self.name == "printf" and all(w[:1] == "-" and w != "--" for w in self.words):
             return _refusal(placeholder, "as printf's format or option (-v)", code=True)
         return None
+
+
+def _may_vanish(name: str) -> bool:
+    """Whether a command name is expansions only (`$x`, `${x}`, `$(…)`, `` `…` ``): an empty
+    one leaves the next word as the command."""
+    while name:
+        if name.startswith("${"):
+            end = name.find("}") + 1
+        elif name.startswith("$("):
+            end = name.rfind(")") + 1
+        elif name[:1] == "$":
+            end = 1 + next(
+                (k for k, c in enumerate(name[1:]) if not c.isalnum() and c != "_"), len(name) - 1
+            )
+        elif name[:1] == "`":
+            end = name.find("`", 1) + 1
+        else:
+            return False
+        name = name[end:] if end > 0 else ""
+    return True
 
 
 def _assignment(word: str) -> bool:

@@ -32,6 +32,9 @@ EVIL = (
 
 # Hooks whose placeholder is not a shell word of its own: refused, never run.
 REFUSED = [
+    "` ` printf {{message}} printf %s",  # the command name expands to nothing: printf -v runs
+    "$EMPTY printf {{message}}",
+    "${X}$(true) printf {{message}}",
     'bash -c "echo {{message}} > out"',  # the hook
     "bash -c \"echo '{{message}}' > out\"",
     "sh -c 'echo {{message}} > out'",
