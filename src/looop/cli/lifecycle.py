@@ -313,9 +313,9 @@ def foreground() -> int:
         pass
     finally:
         sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
-        if owner:
-            click.echo(f"looop: stopping — {_waiting(ctx)}; a second Ctrl-C abandons the beat")
+        if owner:  # the second Ctrl-C is handled before the line that invites it is said
             sig.signal(sig.SIGINT, lambda _s, _f: _abandon(ctx))
+            click.echo(f"looop: stopping — {_waiting(ctx)}; a second Ctrl-C abandons the beat")
             try:
                 code = _tear_down(ctx, stop_all)
             finally:
