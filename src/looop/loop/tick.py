@@ -173,8 +173,10 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     cfg = b.cfg
     custom = needsinput.custom_patterns(cfg.runners) if cfg else None
     sandbox = cfg.shell_policy.sandbox if cfg is not None else None  # None: fail closed
-    ends = b.memo.ends if b.memo else None
-    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox, fleet=b.fleet, ends=ends)
+    ends, drawn = (b.memo.ends, b.memo.drawn) if b.memo else (None, None)
+    readings = sense(
+        ctx, b.k, custom=custom, sandbox=sandbox, fleet=b.fleet, ends=ends, drawn=drawn
+    )
     b.out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:

@@ -15,6 +15,7 @@ from looop.home.worldhash import hash_world
 from looop.sessions.state import Kept
 
 if TYPE_CHECKING:
+    from looop.core.readings import Reading
     from looop.home.store import Folders
     from looop.views.workerrows import Ends
 
@@ -54,9 +55,10 @@ class WorldMemo:
     one that ended beats ago is not read again; `ends`: the rows the sessions probe built of
     them, kept while all they were built from stays (views/workerrows.worker_rows);
     `records`: the outcome records and those of the workers away, while their folders stay
-    as they were (home/store.json_objects)."""
+    as they were (home/store.json_objects); `drawn`: each probe's last reading, whose bytes an
+    equal value keeps (sense/probes.run_probes)."""
 
-    __slots__ = ("ends", "kept", "key", "quiet", "records", "world")
+    __slots__ = ("drawn", "ends", "kept", "key", "quiet", "records", "world")
 
     def __init__(self) -> None:
         self.key: bytes | None = None
@@ -65,6 +67,7 @@ class WorldMemo:
         self.kept = Kept()
         self.ends: Ends = {}
         self.records: Folders = {}
+        self.drawn: dict[str, Reading] = {}
 
 
 def read_world(

@@ -51,16 +51,18 @@ def sense(
     sandbox: SandboxPolicy | None = OFF,
     fleet: list[Session] | None = None,
     ends: Ends | None = None,
+    drawn: dict[str, Reading] | None = None,
 ) -> list[Reading]:
     """Run every sensor and probe, publish snapshots, prune orphans, report one summary
     (`custom`: the runners' needs-input patterns, for the sessions probe; `sandbox`:
     shell_policy's, for the sensors no human vouched for — None when the config is unreadable;
     `fleet`: the sessions as this beat listed them already, None to list them here; `ends`: the
-    pulse's memory of its finished workers' files, views/workerrows)."""
+    pulse's memory of its finished workers' files, views/workerrows; `drawn`: its last
+    reading of each probe, run_probes)."""
     started = ctx.clock.monotonic()
     readings = run_user_sensors(ctx, knobs, sandbox)
     chosen = default_probes(knobs, custom, fleet, ends) if probes is None else probes
-    readings += run_probes(ctx, chosen)
+    readings += run_probes(ctx, chosen, drawn)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     ev = ctx.events

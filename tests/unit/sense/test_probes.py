@@ -63,6 +63,27 @@ def test_claims_missing_or_empty_dir(ctx: Ctx, paths: Paths) -> None:
     assert snapshot_bytes(paths, "sys-claims") == b'{"signal":[]}\n'
 
 
+def test_a_pulse_s_memory_keeps_no_stale_reading(ctx: Ctx, paths: Paths) -> None:
+    """Beat to beat the probes' last readings are kept: an equal value keeps its bytes, and
+    every change (an item added, a value changed, a claim gone) is still written."""
+    drawn: dict[str, Reading] = {}
+    paths.claims.mkdir()
+    (paths.claims / "a.json").write_text('{"name":"a","session":"w1"}')
+    seen = []
+    for step in ("first", "same", "b", "w2", "gone"):
+        if step == "b":
+            (paths.claims / "b.json").write_text('{"name":"b","session":"w1"}')
+        elif step == "w2":
+            (paths.claims / "a.json").write_text('{"name":"a","session":"w2"}')
+        elif step == "gone":
+            (paths.claims / "a.json").unlink()
+        [r] = run_probes(ctx, {"sys-claims": probe_claims}, drawn)
+        on_disk = snapshot_bytes(paths, "sys-claims")
+        assert r.body == on_disk and json.loads(on_disk) == probe_claims(ctx)
+        seen.append(on_disk)
+    assert seen[0] == seen[1] and len(set(seen)) == 4
+
+
 def goals_detail(paths: Paths) -> Any:
     return json.loads(snapshot_bytes(paths, "sys-goals"))
 
