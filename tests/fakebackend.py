@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from looop.workers.backend import Reach
+from looop.workers.review import Review, Verify
 
 
 class FakeBackend:
@@ -37,9 +38,13 @@ class FakeBackend:
         self.calls.append(("diff", sid))
         return {"id": sid, "diff": "fake diff", "cut": False}
 
-    def review(self, sid: str) -> dict[str, Any]:
+    def review(self, sid: str) -> Review:
         self.calls.append(("review", sid))
-        return {"wid": sid}
+        return Review(
+            wid=sid, repo="/src/app", branch=f"looop/{sid}", base="a" * 40, tip="b" * 40,
+            commits=(), files=(), verify=Verify("none"), summary="", summary_from="",
+            uncommitted=None, moved=False, rounds=(), since_last=(),
+        )  # fmt: skip
 
     def resize(self, sid: str, cols: int, rows: int) -> dict[str, Any]:
         self.calls.append(("resize", sid, cols, rows))

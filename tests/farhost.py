@@ -13,6 +13,7 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.workers import polled
 from looop.workers.backend import LocalBackend, Reach
+from looop.workers.review import Review
 from tests.clocks import FixedClock
 
 
@@ -58,7 +59,7 @@ class FarHost:
         self._check("diff")
         return self.inner.diff(sid)
 
-    def review(self, sid: str) -> dict[str, Any]:
+    def review(self, sid: str) -> Review:
         self._check("review")
         return self.inner.review(sid)
 

@@ -49,11 +49,10 @@ from looop.remote.kube.podchange import (
     ask,
     ended,
     job_repos,
-    pod_review,
     pod_running,
 )
 from looop.remote.repospec import check_branch
-from looop.remote.ssh.backend import SshBackend, far_call, far_review
+from looop.remote.ssh.backend import SshBackend, far_call
 from looop.remote.ssh.link import OP_TIMEOUT_S, Unreachable
 from looop.workers.errors import Refused
 from looop.workers.review import Review, commits_of, summary_of
@@ -92,7 +91,7 @@ class OnHost(Away):
         self.host, self.where = host, f"host {host}"
 
     def review(self, diffs: object = None) -> Review:  # whole: `diffs` left empty
-        return far_review(self.ctx, self.wid, self.host)
+        return SshBackend(self.ctx, self.host).review(self.wid)
 
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return far_call(self.ctx, self.host, op, {"id": self.wid, **req}, timeout)
@@ -156,7 +155,7 @@ class InPod(Away):
         self.b, self.where = b, f"worker {wid}'s pod"
 
     def review(self, diffs: object = None) -> Review:  # whole: `diffs` left empty
-        return pod_review(self.ctx, self.b, self.wid)
+        return self.b.review(self.wid)
 
     def ask(self, op: str, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         return ask(self.b, self.wid, op, req, timeout)

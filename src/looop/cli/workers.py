@@ -241,7 +241,7 @@ def _pod_diff(b: Backend, wid: str, stat: bool) -> None:
         if got.get("cut"):
             click.echo("… (cut: a long diff)")
         return
-    r = b.review(wid)
+    r = b.review(wid).to_json()
     for each in r.get("repos") or [r]:
         prefix = f"{each['name']}/" if len(r.get("repos") or []) > 1 else ""
         for f in each.get("files") or []:

@@ -43,7 +43,7 @@ VERIFY = {
 def read_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop review SID --json`, read by the worker's Backend where its checkouts are (here,
     its SSH host or its pod); one line (LooopError) when it cannot be read."""
-    return backend_for(ctx, sid).review(sid)
+    return backend_for(ctx, sid).review(sid).to_json()
 
 
 def side_by_side(ctx: Ctx, sid: str) -> list[Text]:

@@ -190,7 +190,7 @@ def worker_review(ctx: Ctx, sid: str) -> dict[str, Any]:
     if attempts_of(str(ctx.paths.data), sid):
         seen = attempts.rows(ctx, sid, lambda a: change_of(ctx, a).review(), remote_rows)
         return {"v": 1, "attempts": seen}
-    return reaching(sid, way(ctx, sid).review, sid)
+    return reaching(sid, lambda s: way(ctx, s).review(s).to_json(), sid)
 
 
 def session_id(raw: str) -> str:

@@ -36,6 +36,7 @@ from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreach
 
 if TYPE_CHECKING:  # a hint only
     from looop.core.context import Ctx
+    from looop.workers.review import Review
 
 Reach = Literal["alive", "over", "unreachable"]
 Say = Callable[[str], None]  # where a line of text goes
@@ -160,8 +161,9 @@ class Backend(Protocol):
         """`looop worker diff`: {"id", "diff", "cut"}, the text bounded (review.MAX_DIFF); a
         worker with no checkout, or one whose git fails, refuses in one line (ChangeError)."""
 
-    def review(self, sid: str) -> dict[str, Any]:
-        """`looop review ID --json`; refused in one line as `diff` is."""
+    def review(self, sid: str) -> Review:
+        """Its change as `looop review` reads it (commits, files, verify, rounds); refused
+        in one line as `diff` is."""
 
     def change(self, sid: str, ways: Ways[T]) -> T:
         """This engine's way of `ways`: where worker `sid`'s change is read and landed."""
@@ -299,22 +301,18 @@ class LocalBackend:
         return self._at(sid, client.wait_idle, self.root, sid, settle_s, timeout_s, self.clock)
 
     def diff(self, sid: str) -> dict[str, Any]:
-        return self._change(sid, "diff")
+        return _change_readers()[0](self._ctx(sid), sid)
 
-    def review(self, sid: str) -> dict[str, Any]:
-        return self._change(sid, "review")
+    def review(self, sid: str) -> Review:
+        return _change_readers()[1](self._ctx(sid), sid)
 
     def change(self, sid: str, ways: Ways[T]) -> T:
         return ways.here(sid)
 
-    def _change(self, sid: str, what: Literal["diff", "review"]) -> dict[str, Any]:
-        # git and the review's readers: kill, send, shot and the beat's moves come here too
-        # lazy: a diff or a review only
-        from looop.workers.review import diff_of, review_of
-
+    def _ctx(self, sid: str) -> Ctx:
         if self.ctx is None:  # an engine made for sessions alone (a test's)
             raise Refused(f"worker {sid}'s change is not read by this engine")
-        return (diff_of if what == "diff" else review_of)(self.ctx, sid)
+        return self.ctx
 
     def found_over(self, sid: str, err: SessionError) -> str | None:
         try:
@@ -339,3 +337,12 @@ def live(b: Backend, sid: str) -> None:
         raise HostUnreachable("its host does not answer")
     if reach == "over":
         raise WorkerOver(f"worker {sid} is not running")
+
+
+def _change_readers() -> tuple[Callable[[Ctx, str], dict[str, Any]], Callable[[Ctx, str], Review]]:
+    """workers/review's diff and review readers: kill, send, shot and the beat's moves come to
+    this module too, and read no change."""
+    # lazy: git and the review's readers (~35 ms of imports), for a diff or a review only
+    from looop.workers.review import diff_of, review_of
+
+    return diff_of, review_of

@@ -345,10 +345,10 @@ def diff_of(ctx: Ctx, wid: str) -> dict[str, Any]:
     return {"id": wid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
 
 
-def review_of(ctx: Ctx, wid: str) -> dict[str, Any]:
-    """`looop review ID --json`: commits, files with hunks, verify, summary, comment rounds."""
+def review_of(ctx: Ctx, wid: str) -> Review:
+    """review(), what refuses it said as a ChangeError (the Backend's `review`)."""
     try:
-        return review(ctx, wid).to_json()
+        return review(ctx, wid)
     except Unreached:  # no such worker, or its change unreadable: said by its kind
         raise
     except LooopError as e:

@@ -12,6 +12,7 @@ from looop.act.moves import far
 from looop.core.context import Ctx
 from looop.tui.review import read_review
 from looop.workers.errors import HostUnreachable
+from looop.workers.review import Review
 from tests.fakebackend import FakeBackend
 
 
@@ -23,13 +24,13 @@ def test_a_far_workers_review_comes_from_its_backend(
     record.write_text(json.dumps({"host": "h9"}))
     away = FakeBackend()
     monkeypatch.setattr(far, "remote", lambda c, wid: away if wid == "w9" else None)
-    assert read_review(ctx, "w9") == {"wid": "w9"}
-    assert away.calls == [("review", "w9")]
+    assert read_review(ctx, "w9") == away.review("w9").to_json()
+    assert away.calls == [("review", "w9")] * 2
 
 
 def test_a_hosts_silence_is_the_panes_one_line(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     class Silent(FakeBackend):
-        def review(self, sid: str) -> dict[str, object]:
+        def review(self, sid: str) -> Review:
             raise HostUnreachable(f"host h9 does not answer (worker {sid})")
 
     monkeypatch.setattr(far, "remote", lambda c, wid: Silent())

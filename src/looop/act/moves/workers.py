@@ -44,7 +44,7 @@ from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.ids import live_workers
 from looop.workers.launch import start_worker
-from looop.workers.review import Review, review_from_json
+from looop.workers.review import Review
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
@@ -311,7 +311,7 @@ into its base): they land or decline it, never you.
         try:
             wid = strip_worker_prefix(self.id)
             # read by its Backend where its checkouts are: here, on an SSH host, in a pod
-            r = review_from_json(far.backend_for(by.ctx, wid).review(wid))
+            r = far.backend_for(by.ctx, wid).review(wid)
             return propose(by.ctx, wid, self.reason.strip(), r)
         except LooopError as e:
             raise ExecError(f"propose_land: {e}") from e

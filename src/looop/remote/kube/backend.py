@@ -60,6 +60,7 @@ from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec, T, Ways
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
+from looop.workers.review import Review
 
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
@@ -187,11 +188,11 @@ class HostedKube(KubeCluster, Polled):
         """Read in its pod, where its clones are (remote/kube/podchange.py)."""
         return pod_diff(self, sid)
 
-    def review(self, sid: str) -> dict[str, Any]:
+    def review(self, sid: str) -> Review:
         """Read in its pod with this home's rounds, verify and proposal."""
         if self.ctx is None:
             raise Refused(f"worker {sid}'s change is not read by this engine")
-        return pod_review(self.ctx, self, sid).to_json()
+        return pod_review(self.ctx, self, sid)
 
     def change(self, sid: str, ways: Ways[T]) -> T:
         return ways.pod(sid, self)

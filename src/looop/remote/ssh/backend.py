@@ -224,11 +224,11 @@ class SshBackend(Polled):
         """Read on its host, where its checkouts are (the satellite's workers/review)."""
         return far_diff(self._call("diff", sid), sid, f"host {self.host}")
 
-    def review(self, sid: str) -> dict[str, Any]:
+    def review(self, sid: str) -> Review:
         """Read on its host with this home's rounds, verify and proposal (far_review), as
         `looop review` reads it; what the host says against it is its one line."""
         try:
-            return far_review(self.ctx, sid, self.host).to_json()
+            return far_review(self.ctx, sid, self.host)
         except Unreachable:
             raise
         except HostError as e:
