@@ -6,8 +6,8 @@ smallest to the largest size), so a regression in the curve shows, not only at o
 
 - a skip beat (`looop tick`, world unchanged) vs 10/100/1000 sensors; baseline: bash running
   the same scripts;
-- `looop ls` and `looop status` vs 1/10/100 live workers (`cat`), and vs 100 finished ones
-  beside one live; baseline: `python -c pass`;
+- `looop ls` and `looop status` vs 1/10/100 live workers (`cat`), baseline `python -c pass`;
+  and 100 finished ones beside one live, baseline the same verb with the one live alone;
 - `/api/v1/state` (built fresh, not from its per-change cache) vs 1/10/100 workers, in the
   web's own process; baseline: the same read on one worker;
 - the pulse's own memory over 1,000 skip beats, in process: its live Python heap (allocated
@@ -151,7 +151,8 @@ def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
 
 
 def _verbs(root: Path) -> list[dict[str, object]]:
-    """`ls` and `status` vs live workers, and vs 100 finished ones; `python -c pass` beside."""
+    """`ls` and `status` vs live workers, and 100 finished ones beside one live vs that one
+    alone; `python -c pass` beside."""
     bin_ = str(Path(sys.executable).parent / "looop")
     homes = {n: _fleet_home(root / f"live{n}", n, 0) for n in FLEET}
     homes[-1] = _fleet_home(root / "dead", 1, 100)
@@ -165,7 +166,9 @@ def _verbs(root: Path) -> list[dict[str, object]]:
             every = [x for n in FLEET for x in base[str(n)]]
             rows += _curve(f"looop {verb} vs live workers", "worker", FLEET, live, every)
             rows.append(
-                busy._row(f"looop {verb}, 100 finished + 1 live", ours["-1"], base["-1"], 1.5)
+                busy._row(
+                    f"looop {verb}, 100 finished + 1 live vs 1 live", ours["-1"], ours["1"], 1.5
+                )
             )
     finally:
         for env in homes.values():
