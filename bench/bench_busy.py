@@ -1,8 +1,9 @@
-"""A lived-in home against a bare interpreter, interleaved pair by pair in the same run: `status`
-with a busy day's ledger (1k, 10k and 100k rows today), `status` and `ls` with 100 finished
-workers kept beside a live one, and `looop kill` of a worker that ends on its signal. Each
-round times `python -c pass` (the same venv's python) and the verb, in alternating order, as
-whole commands (the installed console script, a new process each). Last, a worker's start+stop
+"""A lived-in home against a plain one, interleaved round by round in the same run: `status`
+with a busy day's ledger (1k, 10k and 100k rows today) against `status` of a home with none,
+and `status` and `ls` with 100 finished workers kept beside a live one against the same verb
+with the live one alone: what the ledger and the kept workers add, to be flat (a human verb's
+start against `python -c pass` is bench_cli's). Each is a whole command (the installed console
+script, a new process each), every round beside `python -c pass`. Last, a worker's start+stop
 pair (`worker start` then `kill`) against tmux's (`new-session -d` then `kill-session`, its
 server warm), the pairs interleaved the same way."""
 
@@ -21,8 +22,7 @@ from pathlib import Path
 ROUNDS = 15
 LEDGER_ROWS = (1_000, 10_000, 100_000)
 DEAD = 100
-TARGET = 1.5
-KILL_TARGET = 2.0
+TARGET = 1.5  # what a busy ledger or 100 kept workers add: flat
 PAIR_TARGET = 3.0
 
 
@@ -114,6 +114,12 @@ def run() -> list[dict[str, object]]:
             env = _home(Path(d) / f"ledger{n}")
             _ledger(Path(env["LOOOP_DATA_DIR"]), n, now)
             cmds[f"ledger{n}"], envs[f"ledger{n}"] = [bin_, "status"], env
+        env = _home(Path(d) / "empty")  # no ledger, no worker
+        cmds["empty-status"], envs["empty-status"] = [bin_, "status"], env
+        live = _home(Path(d) / "live")  # the live worker alone
+        spawn(Path(live["LOOOP_DATA_DIR"]), "live", ["cat"], cwd=Path(d), env=live)
+        for verb in ("status", "ls"):
+            cmds[f"live-{verb}"], envs[f"live-{verb}"] = [bin_, verb], live
         # 100 finished workers and a live one
         env = _home(Path(d) / "dead")
         data = Path(env["LOOOP_DATA_DIR"])
@@ -125,32 +131,33 @@ def run() -> list[dict[str, object]]:
         for verb in ("status", "ls"):
             cmds[f"dead-{verb}"], envs[f"dead-{verb}"] = [bin_, verb], env
         try:
-            ours, base = _pairs(cmds, envs, ROUNDS)
-            kill_ours, kill_base = _kills(bin_, Path(d) / "kill", ROUNDS)
+            ours, _base = _pairs(cmds, envs, ROUNDS)
         finally:
-            kill(data, "live")
-            wait(data, "live", 30, SystemClock())
+            for home in (data, Path(live["LOOOP_DATA_DIR"])):
+                kill(home, "live")
+                wait(home, "live", 30, SystemClock())
     growth = []
     for n in LEDGER_ROWS:
         k = f"ledger{n}"
-        rows.append(_row(f"looop status, {n} ledger rows today", ours[k], base[k], TARGET))
+        rows.append(
+            _row(f"looop status, {n} ledger rows today vs none", ours[k], ours["empty-status"],
+                 TARGET)
+        )  # fmt: skip
         growth.append(statistics.median(ours[k]))
     per_k = (growth[-1] - growth[0]) / ((LEDGER_ROWS[-1] - LEDGER_ROWS[0]) / 1000)
     rows[0]["note"] = (
-        f"busy: {ROUNDS} interleaved rounds per row, each pairing the verb with `python -c "
-        "pass` (same venv python) in alternating order; ratio = median / median. Ledger: rows "
-        "today over the last hours from five workers, the last one appended by looop (its "
-        f"running totals kept); growth {per_k * 1000:+.3f} ms per 1k rows from "
-        f"{LEDGER_ROWS[0]} to {LEDGER_ROWS[-1]}. Dead: {DEAD} finished workers (`true`) kept "
-        "beside a live one (`cat`). Kill: a fresh `cat` worker each round (started untimed), "
-        "`looop kill ID` timed to its end"
+        f"busy: {ROUNDS} interleaved rounds, every home's verb in each, beside `python -c "
+        "pass` (same venv python) in alternating order; ratio = median / the plain home's "
+        "median. Ledger: rows today over the last hours from five workers, the last one "
+        f"appended by looop (its running totals kept), against a home with none; growth "
+        f"{per_k * 1000:+.3f} ms per 1k rows from {LEDGER_ROWS[0]} to {LEDGER_ROWS[-1]}. "
+        f"Kept: {DEAD} finished workers (`true`) beside a live one (`cat`), against a home "
+        "with the live one alone. `python -c pass` " + _ms([x for k in ours for x in _base[k]])
     )
     for verb in ("status", "ls"):
         k = f"dead-{verb}"
-        rows.append(_row(f"looop {verb}, {DEAD} finished workers kept", ours[k], base[k], TARGET))
-    rows.append(
-        _row("looop kill (a worker that ends on its signal)", kill_ours, kill_base, KILL_TARGET)
-    )
+        name = f"looop {verb}, {DEAD} finished workers kept vs none"
+        rows.append(_row(name, ours[k], ours[f"live-{verb}"], TARGET))
     rows.append(_pair_row(bin_))
     return rows
 
@@ -222,29 +229,9 @@ def _start_stop_pairs(
     return ours, base
 
 
-def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
-    from looop.home.clock import SystemClock
-    from looop.sessions.client import wait
-    from looop.sessions.spawner import spawn
-
-    env = _home(d)
-    data = Path(env["LOOOP_DATA_DIR"])
-    base_cmd = [sys.executable, "-c", "pass"]
-    ours: list[float] = []
-    base: list[float] = []
-    try:
-        for r in range(rounds + 2):  # two to warm up
-            sid = f"k{r}"
-            spawn(data, sid, ["cat"], cwd=data, env=env)
-            pair = [(base, base_cmd), (ours, [bin_, "kill", sid])]
-            for sink, c in pair if r % 2 else reversed(pair):
-                took = _time(c, env)
-                if r >= 2:
-                    sink.append(took)
-            wait(data, sid, 30, SystemClock())
-    finally:
-        subprocess.run([bin_, "down"], env=env, capture_output=True)
-    return ours, base
+def _ms(times: list[float]) -> str:
+    """min/median/max in ms."""
+    return "/".join(f"{x * 1000:.1f}" for x in (min(times), statistics.median(times), max(times)))
 
 
 if __name__ == "__main__":

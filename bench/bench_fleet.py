@@ -1,13 +1,13 @@
-"""Worker sessions: start+stop cost, `looop worker start` wall, and memory per idle worker —
+"""Worker sessions: start+stop cost and memory per idle worker —
 and whether a supervisor's memory grows with the fleet (1, 30, 100 workers; 300 with
 LOOOP_BENCH_FLEET_MOST=300).
 
 Every figure is a whole operation as a user (or the pulse) runs it: the session API call for
-start+stop (what the pulse does), the installed `looop` command for worker start, and the
-kernel's PSS of every process a worker adds (its supervisor, any wrapper between it and the
-agent) for memory — with the session host's own PSS counted in the fleet total. A worker that
-never printed holds no screen; one that drew a screen (and was shot) holds its emulated screen too,
-and its row says what that costs (informational: no target).
+start+stop (what the pulse does), the installed `looop` command starting the workers (bench_cli
+times it), and the kernel's PSS of every process a worker adds (its supervisor, any wrapper
+between it and the agent) for memory — with the session host's own PSS counted in the fleet
+total. A worker that never printed holds no screen; one that drew a screen (and was shot) holds
+its emulated screen too, and its row says what that costs (informational: no target).
 """
 
 from __future__ import annotations
@@ -88,12 +88,6 @@ def _start_stop(root: Path, env: dict[str, str], rounds: int, prefix: str) -> li
     return times
 
 
-def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([looop, *args], env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
-
-
 def run() -> list[dict[str, object]]:
     import looop
     from looop.sessions.spawner import stop_host
@@ -127,41 +121,13 @@ def run() -> list[dict[str, object]]:
                 ),
             }
         )
-        # (b) `looop worker start` as a user types it, interleaved with python -c pass
+        # (b) the fleet's home, its workers started as a user starts them (bench_cli times that)
         data = Path(d) / "fleet"
         most = int(os.environ.get("LOOOP_BENCH_FLEET_MOST", "100"))
         sizes = [n for n in SIZES if n <= most]
         cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(max(sizes) + 2))
         subprocess.run([looop_bin, "init", "--no-sandbox"], env=cenv, capture_output=True)
-        starts, bases = [], []
-        for i in range(ROUNDS):
-            bases.append(_cli(sys.executable, ["-c", "pass"], cenv))
-            starts.append(
-                _cli(
-                    looop_bin,
-                    ["worker", "start", f"w{i}", "--command", "sleep 600 # {{prompt_file}}", "go"],
-                    cenv,
-                )
-            )
-            subprocess.run([looop_bin, "kill", f"w{i}"], env=cenv, capture_output=True)
-        base = statistics.median(bases)
-        rows.append(
-            {
-                "name": "looop worker start (whole command)",
-                **_spread(starts, 1000),
-                "unit": "ms",
-                "baseline": round(base * 1000, 1),
-                "ratio": round(statistics.median(starts) / base, 2),
-                "target": "<= 100 ms",
-                "ok": statistics.median(starts) <= 0.100,
-                "note": (
-                    "worker start: baseline = python -c pass, interleaved; the installed "
-                    "console script as a user types it, each start in its own process "
-                    f"(the first: {starts[0] * 1000:.0f} ms, counted in the rounds)"
-                ),
-            }
-        )
-        # (c) memory: FLEET idle workers started by the CLI, PSS per worker and in total
+        # memory: FLEET idle workers started by the CLI, PSS per worker and in total
         for i in range(FLEET):
             _start_idle(looop_bin, cenv, f"idle{i}")
         time.sleep(1.0)  # let every supervisor settle into its idle loop before measuring

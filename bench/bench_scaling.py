@@ -6,8 +6,8 @@ smallest to the largest size), so a regression in the curve shows, not only at o
 
 - a skip beat (`looop tick`, world unchanged) vs 10/100/1000 sensors; baseline: bash running
   the same scripts;
-- `looop ls` and `looop status` vs 1/10/100 live workers (`cat`), baseline `python -c pass`;
-  and 100 finished ones beside one live, baseline the same verb with the one live alone;
+- `looop ls` and `looop status` vs 1/10/100 live workers (`cat`), baseline `python -c pass`
+  (100 finished ones beside one live are bench_busy's);
 - `/api/v1/state` (built fresh, not from its per-change cache) vs 1/10/100 workers, in the
   web's own process; baseline: the same read on one worker;
 - the pulse's own memory over 1,000 skip beats, in process: its live Python heap (allocated
@@ -134,28 +134,20 @@ def _beats(root: Path) -> list[dict[str, object]]:
     return rows
 
 
-def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
-    from looop.home.clock import SystemClock
-    from looop.sessions.client import wait
+def _fleet_home(root: Path, live: int) -> dict[str, str]:
     from looop.sessions.spawner import spawn
 
     env = busy._home(root)
     data = Path(env["LOOOP_DATA_DIR"])
-    for i in range(dead):
-        spawn(data, f"d{i}", ["true"], cwd=data, env=env)
-    for i in range(dead):
-        wait(data, f"d{i}", 30, SystemClock())
     for i in range(live):
         spawn(data, f"w{i}", ["cat"], cwd=data, env=env)
     return env
 
 
 def _verbs(root: Path) -> list[dict[str, object]]:
-    """`ls` and `status` vs live workers, and 100 finished ones beside one live vs that one
-    alone; `python -c pass` beside."""
+    """`ls` and `status` vs live workers; `python -c pass` beside."""
     bin_ = str(Path(sys.executable).parent / "looop")
-    homes = {n: _fleet_home(root / f"live{n}", n, 0) for n in FLEET}
-    homes[-1] = _fleet_home(root / "dead", 1, 100)
+    homes = {n: _fleet_home(root / f"live{n}", n) for n in FLEET}
     rows: list[dict[str, object]] = []
     try:
         for verb in ("ls", "status"):
@@ -165,11 +157,6 @@ def _verbs(root: Path) -> list[dict[str, object]]:
             live = {n: ours[str(n)] for n in FLEET}
             every = [x for n in FLEET for x in base[str(n)]]
             rows += _curve(f"looop {verb} vs live workers", "worker", FLEET, live, every)
-            rows.append(
-                busy._row(
-                    f"looop {verb}, 100 finished + 1 live vs 1 live", ours["-1"], ours["1"], 1.5
-                )
-            )
     finally:
         for env in homes.values():
             subprocess.run([bin_, "down"], env=env, capture_output=True, timeout=120, check=False)
@@ -300,7 +287,7 @@ def _state(root: Path) -> list[dict[str, object]]:
     from looop.home.clock import SystemClock
     from looop.web import reads
 
-    homes = {n: _fleet_home(root / f"web{n}", n, 0) for n in FLEET}
+    homes = {n: _fleet_home(root / f"web{n}", n) for n in FLEET}
     ours: dict[int, list[float]] = {n: [] for n in FLEET}
     try:
         ctxs = {n: ctx_for(env, SystemClock(), events_to=None) for n, env in homes.items()}
