@@ -11,9 +11,10 @@ smallest to the largest size), so a regression in the curve shows, not only at o
 - `/api/v1/state` (built fresh, not from its per-change cache) vs 1/10/100 workers, in the
   web's own process; baseline: the same read on one worker;
 - the pulse's own memory over 1,000 skip beats, in process: its live Python heap (allocated
-  blocks after a full collection: what a leak grows) and its RSS; baseline: both after the first 500 beats. RSS moves in
-  steps of pymalloc's arenas (1 MiB on 3.11): an arena freed and another filled steps it ~0.5 MB
-  once, at a beat that depends on the sizes of the run's files, with no live object more.
+  blocks after a full collection: what a leak grows) and its RSS; baseline: both after the
+  first 500 beats. RSS moves in steps of pymalloc's arenas (1 MiB on 3.11): an arena freed and
+  another filled steps it ~0.5 MB once, at a beat that depends on the sizes of the run's files,
+  with no live object more.
 - the idle fleet's skip beat, in process: 30 live workers (fake folders, their locks held by
   the bench) with 0 vs 300 finished ones kept; baseline: the beat with none kept (issue 68:
   flat in kept workers).
@@ -345,6 +346,7 @@ def _idle_fleet(root: Path) -> list[dict[str, object]]:
                 for i in range(k):
                     _worker(data, f"d{i}", "exited", None)
                 sensors._skip_world(data)
+                _ended_long_ago(data)  # as a pulse finds them: not ended within store.SETTLED_S
                 beats[k] = sensors._pulse_beat(Pulse(sensors._pulse_ctx(data, sink)))
             for r in range(ROUNDS * 4 + 1):
                 for k in times if r % 2 else reversed(times):
@@ -412,7 +414,7 @@ def _memory(root: Path) -> list[dict[str, object]]:
             "ratio": round(blocks[-1] / blocks0, 3),
             "target": f"growth <= {BLOCKS} blocks",
             "ok": more <= BLOCKS,
-            "note": f"scaling memory: blocks after beat {WARMUP_BEATS} {blocks0}, then every 100 "
+            "note": f"scaling memory blocks: after beat {WARMUP_BEATS} {blocks0}, then every 100 "
             "beats " + ", ".join(str(b) for b in blocks),
         },
         {
@@ -425,7 +427,7 @@ def _memory(root: Path) -> list[dict[str, object]]:
             "ratio": round(rss[-1] / plateau, 3),
             "target": f"growth <= {MEMORY_KB} kB",
             "ok": grew <= MEMORY_KB,
-            "note": f"scaling memory: RSS after beat {WARMUP_BEATS} {plateau} kB, then every 100 "
+            "note": f"scaling memory RSS: after beat {WARMUP_BEATS} {plateau} kB, then every 100 "
             "beats " + ", ".join(str(s) for s in rss),
         },
     ]
@@ -457,8 +459,8 @@ def run() -> list[dict[str, object]]:
     return rows
 
 
-if __name__ == "__main__":  # `python bench/bench_scaling.py verbs kept memory`: those rows alone
-    picked = {"verbs": _fleet_verbs, "kept": _kept, "memory": _memory}
+if __name__ == "__main__":  # `python bench/bench_scaling.py kept idle`: those rows alone
+    picked = {"verbs": _fleet_verbs, "kept": _kept, "memory": _memory, "idle": _idle_fleet}
     with tempfile.TemporaryDirectory(prefix="looop-scaling-") as tmp:
         for name in sys.argv[1:] or list(picked):
             for row in picked[name](Path(tmp) / name):

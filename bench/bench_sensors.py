@@ -320,7 +320,7 @@ def run() -> list[dict[str, object]]:
         files = len(_files(data))
         rows.append(
             {
-                "name": f"files a skip beat changed (CLI and pulse, of {files} under the data dir)",
+                "name": "files a skip beat changed (CLI and pulse, of every file in the data dir)",
                 "value": len(changed) + len(pulse_changed),
                 "unit": "",
                 "baseline": None,
@@ -329,8 +329,8 @@ def run() -> list[dict[str, object]]:
                 "ok": not changed and not pulse_changed and grew,
                 "note": (
                     "skip-beat writes: inode + mtime_ns + size of every file under the data dir "
-                    "before and after one beat; events.jsonl (the beat's own log lines, which "
-                    "`looop status` reads) may only grow in place"
+                    f"({files}) before and after one beat; events.jsonl (the beat's own log "
+                    "lines, which `looop status` reads) may only grow in place"
                     + (
                         f"; changed: {', '.join(changed + pulse_changed)}"
                         if changed or pulse_changed

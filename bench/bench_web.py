@@ -241,8 +241,7 @@ def _rounds(looop: str, env: dict[str, str], data: Path, window: float) -> list[
             "ok": max(rss) <= 150 * 1024,
         },
         {
-            "name": f"GET /api/v1/state under that load ({errors} errors, {starved} SSE "
-            f"clients without events, {sse_events} events delivered)",
+            "name": "GET /api/v1/state under that load (errors, SSE clients fed)",
             "value": round(statistics.median(lat) * 1000, 1),
             "min": round(min(lat) * 1000, 1),
             "max": round(max(lat) * 1000, 1),
@@ -254,7 +253,8 @@ def _rounds(looop: str, env: dict[str, str], data: Path, window: float) -> list[
             and starved == 0
             and statistics.median(lat) <= statistics.median(cli_reads),
             "note": "state reads: baseline = `looop status --json` (the same data as a "
-            "command), run in the no-server windows",
+            f"command), run in the no-server windows; {errors} errors, {starved} SSE clients "
+            f"without events, {sse_events} events delivered",
         },
     ]
     return rows
@@ -409,8 +409,7 @@ def _kept_alive(looop: str, env: dict[str, str]) -> list[dict[str, object]]:
     rps_ratio = ours_rps / floor_rps
     return [
         {
-            "name": f"GET /api/v1/state on a kept-alive connection ({WORKERS} workers, "
-            f"{len(body)} bytes)",
+            "name": f"GET /api/v1/state on a kept-alive connection ({WORKERS} workers)",
             "value": round(ours_med * 1000, 3),
             "min": round(min(lat["ours"]) * 1000, 3),
             "max": round(max(lat["ours"]) * 1000, 3),
@@ -420,7 +419,7 @@ def _kept_alive(looop: str, env: dict[str, str]) -> list[dict[str, object]]:
             "target": "<= 3x the floor",
             "ok": lat_ratio <= 3.0 and b'"health"' in every,
             "note": f"kept-alive: baseline = a minimal Starlette app on uvicorn (h11) serving "
-            f"the same bytes, {KEPT_ROUNDS} rounds alternating floor/ours, "
+            f"the same {len(body)} bytes, {KEPT_ROUNDS} rounds alternating floor/ours, "
             f"{KEPT_REQUESTS} sequential requests a round on one connection (floor min/max "
             f"{min(lat['floor']) * 1000:.3f}/{max(lat['floor']) * 1000:.3f} ms); throughput: "
             f"{KEPT_CLIENTS} clients on kept connections for {KEPT_SECS:g}s a round (ours "
