@@ -171,11 +171,12 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     memo, folder = (Kept(), None) if kept is None else (kept, store.settled(base))
     same = folder is not None and memo.folder == folder
     names = memo.names if same else tuple(session_ids(str(root)))
-    out: list[Session] = []
-    fresh = Kept()
-    for name in names:
+    # the folder as it was: each finished one kept is as it was too, none looked at
+    out: list[Session] = [s for _, s in memo.values()] if same else []
+    fresh = Kept(memo) if same else Kept()
+    for name in [n for n in names if n not in memo] if same else names:
         was = memo.get(name)
-        key = was[0] if same and was else store.settled(prefix + name) if kept is not None else None
+        key = store.settled(prefix + name) if kept is not None else None
         hit = was if was and was[0] == key else None
         try:
             s = hit[1] if hit else load_session(base / name)
