@@ -225,10 +225,16 @@ class SshBackend(Polled):
         return far_diff(self._call("diff", sid), sid, f"host {self.host}")
 
     def review(self, sid: str) -> Review:
-        """Read on its host with this home's rounds, verify and proposal (far_review), as
-        `looop review` reads it; what the host says against it is its one line."""
+        """Read on its host by its satellite with the same review code (act/landthere.py's
+        `review` verb), with this home's rounds, verify and proposal (workers/review.py's
+        away_review, which a pod's review shares); what the host says against it is its one
+        line."""
+
+        def ask(req: dict[str, Any]) -> dict[str, Any]:
+            return far_call(self.ctx, self.host, "review", req, 60.0)
+
         try:
-            return far_review(self.ctx, sid, self.host)
+            return away_review(self.ctx, sid, ask, f"host {self.host}")
         except Unreachable:
             raise
         except HostError as e:
@@ -295,21 +301,6 @@ def far_call(
                 f"there — run `looop host install {host}`"
             ) from None
         raise
-
-
-def far_review(ctx: Ctx, wid: str, host: str) -> Review:
-    """A worker on an SSH host has its change read there, by its satellite with the same
-    review code (act/landthere.py's `review` verb), with this home's rounds, verify and
-    proposal (workers/review.py, the merge a pod's review shares): the SSH engine's
-    `Backend.review` and `looop review` (act/landfar.py) read it the one way."""
-
-    def ask(req: dict[str, Any]) -> dict[str, Any]:
-        return far_call(ctx, host, "review", req, 60.0)
-
-    try:
-        return away_review(ctx, wid, ask, f"host {host}")
-    except ChangeError as e:
-        raise HostError(str(e)) from None
 
 
 # -- the home's word on its SSH workers' bounds
