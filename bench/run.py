@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
 import sys
 import time
@@ -41,6 +42,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.merge and not args.only:
         ap.error("--merge needs the bench names to merge (e.g. bench_hosts)")
+    # each bench makes its own homes: a user's exported LOOOP_* (their config, their data dir)
+    # must not reach them; the bench's own knobs (LOOOP_BENCH_*) stay
+    for k in [k for k in os.environ if k.startswith("LOOOP_") and "_BENCH_" not in k]:
+        del os.environ[k]
     rows: list[dict[str, Any]] = []
     for path in sorted(HERE.glob("bench_*.py")):
         if args.only and path.stem not in args.only:
