@@ -86,29 +86,23 @@ LAZY: list[tuple[str, str]] = [
     ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.lifecycle"),  # a bare `looop`: the pulse
+    ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
-    ("looop.cli.satellite", "looop.act.landthere"),  # a host's review and land verbs
-    ("looop.cli.satellite", "looop.remote.ssh.start"),  # a host's start verbs
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
-    ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
-    ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
-    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: the local zone, one a limit names
+    ("looop.home.stamps", "looop.home.localtime"),  # datetime, zoneinfo: a local time, a zone
     ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
     ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
-    # hosts exist: the SSH and Kubernetes rooms (the rows, a worker's backend; a start: the wing)
-    ("looop.sense.probes", "looop.remote.engine"),
-    ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.act.moves.far", "looop.remote.engine"),
-    ("looop.act.moves.far", "looop.remote"),
+    # hosts exist: the SSH and Kubernetes rooms, through their one door
+    ("looop.remote", "looop.remote.wing"),
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 34
+LAZY_MAX = 27
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

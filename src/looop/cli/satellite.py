@@ -5,9 +5,11 @@ Kubernetes machinery."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -24,6 +26,23 @@ from looop.remote.ssh.satellite import (
     handle,
     satellite_dir,
 )
+
+if TYPE_CHECKING:
+    from looop.remote.ssh.satellite import Verbs
+
+
+# The ops a module of their own serves, loaded by name (as the verb table loads a verb): a
+# start's (`hello`, `spawn`, `verify`) and a worker's `diff` need git, worktrees and srt (~50
+# ms), a far worker's review, resume and land git and the landing (~35 ms); `ls`, `screen`,
+# `send` & co. are remote/ssh/satellite.py's own and load neither.
+SERVED_BY = dict.fromkeys(THERE_VERBS, "looop.act.landthere:there_verb") | dict.fromkeys(
+    (*START_VERBS, *CHANGE_VERBS), "looop.remote.ssh.start:start_verb"
+)
+
+
+def _served_by(op: str) -> Verbs | None:
+    module, _, name = SERVED_BY.get(op, ":").partition(":")
+    return cast("Verbs", getattr(importlib.import_module(module), name)) if module else None
 
 
 @click.command(
@@ -57,18 +76,5 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     body = req if isinstance(req, dict) else {}
     # the metadata read (~30 ms) only for the answers that carry the version
     version = looop.__version__ if op == "hello" or body.get("v") != PROTOCOL else ""
-    # a start's (`hello`, `spawn`, `verify`) and a worker's `diff`, and a far worker's review
-    # and landing, behind their own doors; `ls`, `screen`, `send` & co. need none of it
-    verbs = None
-    if op in THERE_VERBS:
-        # lazy: git and the landing (~35 ms): a far worker's review, resume or land only
-        from looop.act.landthere import there_verb
-
-        verbs = there_verb
-    elif op in START_VERBS or op in CHANGE_VERBS:
-        # lazy: git, worktrees, srt (~50 ms): a start's ops and a diff only
-        from looop.remote.ssh.start import start_verb
-
-        verbs = start_verb
-    out = handle(ctx, op, body, version, verbs)
+    out = handle(ctx, op, body, version, _served_by(op))
     sys.stdout.write(jsonio.dumps(out) + "\n")

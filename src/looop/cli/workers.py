@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import click
 
-from looop.act.moves.far import backend_for, continue_worker
+from looop.act.moves.far import continue_worker
 from looop.cli import idcomplete
 from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, show_rows
 from looop.cli.needs import list_cmd, worker_show
@@ -25,9 +25,6 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.errors import LooopError
 from looop.loop.ended import clear_stall
-from looop.remote.engine import host_of
-from looop.remote.hosts import KubeHost
-from looop.remote.ssh.backend import forward
 from looop.runners import program
 from looop.sandbox import boxtty
 from looop.sessions.client import restart
@@ -209,13 +206,10 @@ def diff_cmd(worker_id: str, other: str | None, stat: bool) -> None:
     if other is not None:
         _git_runs(treework.between(ctx, wid, normalise_target(other), extra))
         return
-    if (ctx.paths.host_record(wid)).exists():
-        h = host_of(ctx.paths.data, wid)
-        if isinstance(h, KubeHost):  # read in its pod, where its clones are
-            _pod_diff(backend_for(ctx, wid), wid, stat)
-            return
-        if h is not None:
-            raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
+    far = far_worker(ctx, wid)  # a worker on an SSH host: the verb runs there
+    if far is not None:  # read in its pod, where its clones are
+        _pod_diff(far, wid, stat)
+        return
     if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository
         click.echo(treework.render_stat(treework.counted(ctx, wid)))
         return

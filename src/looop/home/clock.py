@@ -11,9 +11,9 @@ from looop.home import stamps
 if TYPE_CHECKING:
     from datetime import datetime, tzinfo
 
-# datetime loads only with localtime.py and zoneinfo with zones.py, when a clock is first asked
-# for a datetime or a zone: status formats local time with time.localtime (local_tm) and a
-# skip beat asks for no zone.
+# datetime and zoneinfo load only with localtime.py, when a clock is first asked for a datetime
+# or a zone: status formats local time with time.localtime (local_tm) and a skip beat asks for
+# no zone.
 
 
 class Clock:
@@ -41,10 +41,7 @@ class Clock:
 
     def named_zone(self, name: str) -> tzinfo:
         """An IANA zone by name (ValueError says why not): zoneinfo loads when one is named."""
-        # lazy: the door to zoneinfo (~2-20 ms): only a schedule, a limit or a local zone names one
-        from looop.home.zones import load_zone
-
-        return load_zone(name)
+        return stamps.calendar().load_zone(name)
 
     def local_tm(self, ts: float) -> time.struct_time:
         """`local(ts)` as a struct_time (its date and wall-clock fields), for time.strftime."""
@@ -70,10 +67,7 @@ class SystemClock(Clock):
         return boottime()
 
     def local(self, ts: float | None = None) -> datetime:
-        # lazy: the door to datetime (~1.5 ms): the contract verbs never ask for a local time
-        from looop.home.localtime import local_datetime
-
-        return local_datetime(self.now() if ts is None else ts)
+        return stamps.calendar().local_datetime(self.now() if ts is None else ts)
 
     def local_tm(self, ts: float) -> time.struct_time:
         # the second datetime.fromtimestamp would show (it rounds microseconds half to even)

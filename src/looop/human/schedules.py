@@ -37,7 +37,7 @@ from cronsim import CronSim, CronSimError
 from looop.home import store
 from looop.home.clock import Clock, offset_stamp
 from looop.home.errors import CorruptState, LooopError
-from looop.home.zones import load_zone, zone_name
+from looop.home.localtime import load_zone, zone_name
 
 MIN_EVERY_S = 60
 # ten years: a one-shot or a period past it saturates here instead of being refused (v1.0

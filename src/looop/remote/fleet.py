@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.home import where
+from looop.remote import rooms
 from looop.views.fleet import fleet_rows_at
 from looop.views.workerrows import waiting_workers
 
@@ -25,11 +26,8 @@ def remote_rows(
 ) -> list[dict[str, Any]]:
     """The workers on other hosts, in fleet_rows_at's shape (views/fleet.py, `looop ls`), the
     workers waiting on an ask read here."""
-    # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU): only a fleet with hosts asks them
-    from looop.remote.engine import remote_rows as rows
-
     waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    return rows(Path(data), clock, stuck_secs, waiting, env)
+    return rooms().remote_rows(Path(data), clock, stuck_secs, waiting, env)
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool, light: Listing | None = None) -> list[dict[str, Any]]:

@@ -1,7 +1,6 @@
-"""The remote wing as a start away (act/moves/far) and the pulse (loop/fleetwork, loop/daemon,
-loop/diskcheck) reach it: one entry into the SSH and Kubernetes rooms (~85-210 ms), taken only
-after the caller's own stat found hosts registered. A fleet without hosts never loads this;
-the lighter callers (a worker's backend, the fleet's rows) import `remote/engine.py` alone."""
+"""The remote wing as everything at home reaches it: one entry into the SSH and Kubernetes
+rooms (~85-210 ms), taken only after the caller's own stat found hosts registered (through
+`looop.remote.rooms()`, or the pulse's own imports). A fleet without hosts never loads this."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.remote import dispatch as dispatch
-from looop.remote import hosts
+from looop.remote import engine, hosts
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.ssh import relay
 from looop.remote.ssh.backend import check_bounds as check_bounds
@@ -33,3 +32,14 @@ def stop_links(ctx: Ctx) -> None:
             if isinstance(hosts.lookup(data, name), hosts.Host):
                 link(ctx, name).stop_master()
         relay.stop(data, name)
+
+
+class Wing:
+    """What a worker's backend, the fleet's rows, the beat's sessions probe and a start away
+    take from the wing (`looop.remote.rooms()` hands this out)."""
+
+    remote_of = staticmethod(engine.remote_of)
+    remote_rows = staticmethod(engine.remote_rows)
+    with_hosts = staticmethod(engine.with_hosts)
+    dispatch = dispatch
+    kind_of = staticmethod(kind_of)

@@ -17,6 +17,7 @@ from looop.home.config import Knobs
 from looop.home.errors import CorruptState
 from looop.home.stamps import parse_utc
 from looop.human.mailbox import pending_read
+from looop.remote import rooms
 from looop.sessions.state import Session, list_sessions
 from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
@@ -113,10 +114,7 @@ def probe_sessions(
     rows = fleet_view(ctx, listed, stuck, trees, custom, ends)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
-        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for hosts only
-        from looop.remote.engine import with_hosts
-
-        rows, hosts = with_hosts(ctx, rows, stuck, knobs)
+        rows, hosts = rooms().with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
     made = [_entries(r, now, ends) for r in rows]
     signal, detail = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}

@@ -627,13 +627,14 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
 ) -> None:
     # a failed move in one line (the beat goes on), not an error that escapes the executor
     from looop.act.moves.far import remote_record
-    from looop.remote import engine
+    from looop.remote import rooms
     from tests.farhost import FarHost
 
     host = FarHost(tmp_path / "host")
     host.down.set()
-    # a move reaches remote_of in remote/engine.py, which it loads for a worker away
-    monkeypatch.setattr(engine, "remote_of", lambda c, wid: host if wid == "rw1" else None)
+    # a move reaches a worker away through the remote rooms' one door
+    far = staticmethod(lambda c, wid: host if wid == "rw1" else None)
+    monkeypatch.setattr(rooms(), "remote_of", far)
     record = remote_record(ctx.paths.data, "rw1")  # the home's record of a worker away
     record.parent.mkdir(parents=True)
     record.write_text("{}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.home import clock, localtime, stamps, zones
+from looop.home import clock, localtime, stamps
 from tests.clocks import FixedClock
 
 
@@ -89,8 +89,8 @@ def test_the_system_clocks_struct_time_is_its_datetime(ts: float) -> None:
 def test_the_system_clocks_zone_is_tz_then_the_systems() -> None:
     """TZ names the zone (a path under zoneinfo too); a TZ no zone has is the system's zone,
     never an error (named_zone, the clock's one door to zoneinfo, says why a name is not one)."""
-    assert zones.zone_name(clock.SystemClock("Asia/Tokyo").zone()) == "Asia/Tokyo"
-    assert zones.zone_name(clock.SystemClock(":/usr/share/zoneinfo/Asia/Tokyo").zone()) == (
+    assert localtime.zone_name(clock.SystemClock("Asia/Tokyo").zone()) == "Asia/Tokyo"
+    assert localtime.zone_name(clock.SystemClock(":/usr/share/zoneinfo/Asia/Tokyo").zone()) == (
         "Asia/Tokyo"
     )
     system = clock.SystemClock(None).zone()

@@ -14,6 +14,7 @@ from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.home.where import HOST_WORKERS, HOSTS
+from looop.remote import rooms
 from looop.sessions.state import SessionError
 from looop.spend.spent import MAX_BUDGET_USD, budgets, clear_over, set_budget
 from looop.views import outcomes
@@ -21,7 +22,7 @@ from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable, Refused, Unreached
 
 if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
-    from looop.workers.started import Away
+    pass
 
 
 def remote_record(data: Path, wid: str) -> Path:
@@ -37,10 +38,7 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     if not remote_record(ctx.paths.data, wid).exists():
         return None
     try:
-        # lazy: the SSH and Kubernetes rooms (25-45 ms of CPU), for a worker away only
-        from looop.remote.engine import remote_of
-
-        return remote_of(ctx, wid)
+        return rooms().remote_of(ctx, wid)
     except Unreached:
         raise
     except LooopError as e:  # its host's record is gone or does not read
@@ -65,16 +63,6 @@ def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
     return LocalBackend(
         ctx.paths.data, ctx.clock, lambda: ctx.knobs().real("session_host_idle"), ctx
     )
-
-
-def remote_wing() -> tuple[Away, Callable[[Path, str], str]]:
-    """The remote room as a start reaches it, its caller having decided with one stat that
-    hosts are registered: where a start goes (remote/dispatch) and a host's kind by name
-    (ssh, k8s; "" for none). A fleet without hosts never loads it."""
-    # lazy: the remote wing (the SSH and Kubernetes rooms, ~45-60 ms), for hosts only
-    from looop.remote import wing
-
-    return wing.dispatch, wing.kind_of
 
 
 def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:

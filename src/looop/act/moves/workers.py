@@ -36,6 +36,7 @@ from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.human import mailbox
 from looop.human.notify import notify
+from looop.remote import rooms
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
@@ -219,14 +220,15 @@ class StartWorker(OnWorker):
         host = "local" if why is not None and hosts else host  # not placed on a host
         if host is None and not hosts:
             return None, None
-        away, kind_of = far.remote_wing()
+        wing = rooms()
         paused = self.budget_usd is not None and self.on_budget != "stop"
-        if paused and host not in (None, "local") and kind_of(by.ctx.paths.data, host) == "k8s":
+        pod = host not in (None, "local") and wing.kind_of(by.ctx.paths.data, host) == "k8s"
+        if paused and pod:
             raise ExecError(
                 f"worker {self.id}: a Kubernetes pod cannot be paused at its budget — "
                 "give it --on-budget stop, or start it on an SSH host or here"
             )
-        return host, away
+        return host, wing.dispatch
 
     def _attempt(self, n: int, runs: str) -> StartWorker:
         """Attempt n: this start as worker <id>.<n>, running its own runner, the runner named
