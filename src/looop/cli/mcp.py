@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from looop.cli.app import make_ctx
-from looop.home.config import need_extra
+from looop.web import mcp_sdk
 from looop.web.mcpworker import serve_worker_stdio
 from looop.workers.mcpwire import settings
 
@@ -44,8 +44,4 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
         return
     if not allow_actions:
         allow_actions = settings(ctx.config()).allow_actions
-    need_extra("mcp", "looop mcp")
-    # lazy: the MCP SDK (~600 modules, seconds): `--worker` speaks the protocol without it
-    from looop.web.mcpserver import serve_stdio
-
-    serve_stdio(ctx, allow_actions)
+    mcp_sdk("looop mcp").serve_stdio(ctx, allow_actions)

@@ -30,12 +30,11 @@ from looop.contract.requests import Answerer, Run
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
-from looop.home.config import need_extra
 from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.spend.days import Held
-from looop.web import actions, metrics, reads
+from looop.web import actions, mcp_sdk, metrics, reads
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Read, answer, cost_key, kept_fleet, seen
 from looop.web.reads import WebError
@@ -215,11 +214,7 @@ def build_app(
     except LooopError:  # a broken config serves without its web settings
         mcp = False
     if mcp:
-        need_extra("mcp", 'the config\'s "web": {"mcp": true}')
-        # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
-        from looop.web.mcpserver import mount_http
-
-        mount_http(app, ctx, MAX_BODY)
+        mcp_sdk('the config\'s "web": {"mcp": true}').mount_http(app, ctx, MAX_BODY)
     return app
 
 

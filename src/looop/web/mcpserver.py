@@ -290,3 +290,10 @@ def mount_http(app: Starlette, ctx: Ctx, max_body: int) -> None:
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+class Mcp:
+    """This module's servers, as looop.web.mcp_sdk() hands them out."""
+
+    serve_stdio = staticmethod(serve_stdio)
+    mount_http = staticmethod(mount_http)
