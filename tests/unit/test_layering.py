@@ -86,7 +86,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.lifecycle"),  # a bare `looop`: the pulse
     ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
-    ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
@@ -101,7 +100,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.remote", "looop.remote.wing"),
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 26
+LAZY_MAX = 25
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

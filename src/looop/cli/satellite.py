@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import click
@@ -20,7 +19,6 @@ from looop.home import jsonio
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import (
     CHANGE_VERBS,
-    RELAY,
     START_VERBS,
     THERE_VERBS,
     handle,
@@ -34,10 +32,13 @@ if TYPE_CHECKING:
 # The ops a module of their own serves, loaded by name (as the verb table loads a verb): a
 # start's (`hello`, `spawn`, `verify`) and a worker's `diff` need git, worktrees and srt (~50
 # ms), a far worker's review, resume and land git and the landing (~35 ms); `ls`, `screen`,
-# `send` & co. are remote/ssh/satellite.py's own and load neither.
-SERVED_BY = dict.fromkeys(THERE_VERBS, "looop.act.landthere:there_verb") | dict.fromkeys(
-    (*START_VERBS, *CHANGE_VERBS), "looop.remote.ssh.start:start_verb"
-)
+# `send` & co. are remote/ssh/satellite.py's own and load neither; the relay's server (~6 ms)
+# only the long-lived bridge.
+SERVED_BY = {
+    **dict.fromkeys(THERE_VERBS, "looop.act.landthere:there_verb"),
+    **dict.fromkeys((*START_VERBS, *CHANGE_VERBS), "looop.remote.ssh.start:start_verb"),
+    "bridge": "looop.remote.ssh.boxed:bridge_verb",
+}
 
 
 def _served_by(op: str) -> Verbs | None:
@@ -61,13 +62,8 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     if op == "run":
         argv = list(args[1:] if args[:1] == ("--",) else args)
         os.execve(ctx.bin, [ctx.bin, *argv], env)
-    if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
-        # a process per remote verb: only the long-lived bridge serves the relay
-        # lazy: the relay's server (~6 ms), for the bridge only
-        from looop.remote.ssh.boxed import serve
-
-        root = Path(env["LOOOP_DATA_DIR"])
-        raise SystemExit(serve(root, str(root / RELAY)))
+    if op == "bridge":  # sandboxed workers' way home, long-lived: it reads no request
+        cast("Verbs", _served_by(op))(ctx, ctx.paths.data, op, {}, "")
     raw = sys.stdin.read()
     try:
         req = jsonio.loads(raw or "{}")

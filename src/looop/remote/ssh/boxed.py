@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from looop.home import jsonio, locks, store
 from looop.home.errors import LooopError
@@ -26,9 +27,13 @@ from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.store import NotRegular
 from looop.remote.shim import over_socket, script
+from looop.remote.ssh.satellite import RELAY
 from looop.sandbox import srt
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK
+
+if TYPE_CHECKING:
+    from looop.core.context import Ctx
 
 # where `looop host install` puts srt on a host (its npm package as the home has it)
 SRT_DIR = ".local/share/looop/srt"
@@ -160,6 +165,11 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
     except OSError:
         pass  # its folder went with the worker
     store.remove(taken)
+
+
+def bridge_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
+    """The satellite's `bridge` op: long-lived, it reads no request and ends the process."""
+    raise SystemExit(serve(root, str(root / RELAY)))
 
 
 def serve(root: Path, relay: str, idle_exit_s: float = IDLE_EXIT_S) -> int:
