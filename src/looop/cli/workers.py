@@ -25,11 +25,10 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.errors import LooopError
 from looop.loop.ended import clear_stall
-from looop.runners import program
+from looop.runners import COST_REPORTING, program
 from looop.sandbox import boxtty
 from looop.sessions.client import restart
 from looop.sessions.state import KEPT, LOG, Session, get_session, list_sessions, prune_aged
-from looop.spend import COST_REPORTING
 from looop.spend.spent import MAX_BUDGET_USD, POLICIES
 from looop.spend.statusspend import start_refused
 from looop.spend.usagewindows import HELD_DIR

@@ -42,8 +42,8 @@ from looop.loop.clirecords import (
     own_reports,
     pricer,
 )
-from looop.runners import profile, program
-from looop.spend import COST_REPORTING, totals
+from looop.runners import COST_REPORTING, profile, program
+from looop.spend import totals
 from looop.spend.prices import price_table
 from looop.spend.record import append_costs, metered_mark
 from looop.spend.spent import (

@@ -20,6 +20,14 @@ RUNNERS: tuple[RunnerProfile, ...] = (
     pi.PROFILE,
     gemini.PROFILE,
 )
+# the CLIs that say what they spend in their own output (a decide's stream, a worker's records)
+COST_REPORTING = frozenset(p.name for p in RUNNERS if p.reports_cost)
+
+
+def reporting_said(runners: tuple[RunnerProfile, ...] = RUNNERS) -> str:
+    """Those CLIs as a message names them: "claude, codex or gemini"."""
+    said = [p.name for p in runners if p.reports_cost]
+    return ", ".join(said[:-1]) + " or " + said[-1]
 
 
 def profile(name: str, runners: tuple[RunnerProfile, ...] = RUNNERS) -> RunnerProfile | None:

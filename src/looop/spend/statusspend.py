@@ -16,7 +16,8 @@ from looop.home import locks, stamps, store
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 from looop.home.where import COST_LEDGER
-from looop.spend import COST_REPORTING, SAID, finite, totals, usd
+from looop.runners import COST_REPORTING, reporting_said
+from looop.spend import finite, totals, usd
 from looop.spend.prices import command_word
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def start_refused(
             return (
                 f"worker {wid}: its CLI '{prog or '?'}' leaves no spend record "
                 "looop can meter, and refuse_unmetered is on while a daily budget is "
-                f"(use {SAID}, or set refuse_unmetered to false)"
+                f"(use {reporting_said()}, or set refuse_unmetered to false)"
             )
     spent = spent_on_day(paths, clock)
     if spent >= cap:
@@ -172,8 +173,8 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
             "open": unmet_open,
             "lift": (
                 f"runner '{name}' reported no cost {unmet} runs in a row: add a cost spec under "
-                f"runners.{name}.cost, use a runner whose stream carries cost ({SAID}), "
-                "or set max_daily_usd to 0"
+                f"runners.{name}.cost, use a runner whose stream carries cost "
+                f"({reporting_said()}), or set max_daily_usd to 0"
             )
             if unmet_open
             else None,
