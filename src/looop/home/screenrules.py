@@ -23,13 +23,13 @@ KEY = "needs_input"
 MAX_PATTERNS = 16
 MAX_CHARS = 300
 # Said on a last line, it asks whoever reads the screen: a yes/no question, "press Enter", a
-# password or passphrase, a field with its default (`package name: (app)`)
-_ASKS = re.compile(
-    r"[\[(]\s*(?:y(?:es)?\s*/\s*no?|no?\s*/\s*y(?:es)?)\b[^\])\n]{0,20}[\])]"
+# password or passphrase, a field with its default (`package name: (app)`). Compiled at its
+# first search (re keeps it): every verb that reads the config imports this module, ~1 ms.
+_ASKS = (
+    r"(?i)[\[(]\s*(?:y(?:es)?\s*/\s*no?|no?\s*/\s*y(?:es)?)\b[^\])\n]{0,20}[\])]"
     r"|\b(?:press|hit)\s+(?:enter|return|any key)\b"
     r"|\b(?:password|passphrase|passcode|pin)\b.*[:?]$"
-    r"|:\s*[(\[][^)\]]{0,40}[)\]]$",
-    re.IGNORECASE,
+    r"|:\s*[(\[][^)\]]{0,40}[)\]]$"
 )
 
 
@@ -42,7 +42,7 @@ def prompt(text: str, reading: bool | None) -> str | None:
     lines = [s for s in (line.strip() for line in text[-16384:].splitlines()) if s]
     last = " ".join(lines[-1].split())[:200] if lines else ""
     ends = ("?", ":", ")", "]") if reading else ("?", ":")
-    if last and (_ASKS.search(last) or (reading is not False and last.endswith(ends))):
+    if last and (re.search(_ASKS, last) or (reading is not False and last.endswith(ends))):
         return f"prompt: {last}"
     return None
 
