@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from looop.act.executor import execute
-from looop.act.moves import workers as moves
+from looop.act.moves import notes as moves
 from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx

@@ -26,7 +26,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("write_playbook", "files.WritePlaybook"),
     ("start_worker", "workers.StartWorker"),
     ("kill_worker", "kill.KillWorker"),
-    ("propose_land", "workers.ProposeLand"),
+    ("propose_land", "notes.ProposeLand"),
     ("steer_session", "sessions.SteerSession"),
     ("send_key", "sessions.SendKey"),
     ("restart_session", "sessions.RestartSession"),

@@ -1,37 +1,27 @@
 """Attempts: workers `<id>.1`, `<id>.2` … started at one task from the same base (a start's
 `attempts`, act/moves/workers.py), each an ordinary worker. What every face shows of them side
-by side (`rows`: `looop review ID`, the web's review, watch), which one a human may land
-(`pick`: `looop land ID --pick N`), and those started taken back when a later one cannot start
-(`roll_back`)."""
+by side (`rows`: `looop review ID`, the web's review, watch) and which one a human may land
+(`pick`: `looop land ID --pick N`); those started are taken back when a later one cannot start
+by the start itself (workers/launch.roll_back)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.home.stamps import parse_utc
 from looop.home.terminal import for_terminal
-from looop.sessions.client import kill, wait
-from looop.sessions.state import SessionError, reap
-from looop.spend.usagewindows import unhold
 from looop.views import outcomes
 from looop.views.fleet import fleet_rows_at
 from looop.views.workerrows import at_work
-from looop.workers import workspace
 from looop.workers.errors import NoSuchWorker
 from looop.workers.review import Review, verify_of
-from looop.workers.treerecord import WorktreeError, load_all
-from looop.workers.worktree import end_generation
 
 if TYPE_CHECKING:
     from looop.views.fleet import FarRows
-
-KILL_WAIT_S = 10.0  # an attempt killed is waited on this long before its checkout goes
 
 
 def rows(
@@ -125,22 +115,3 @@ def _ended(row: dict[str, Any]) -> str:
     """How an attempt ended: its outcome once the beat recorded it, else its session's state."""
     got = row.get("outcome")
     return outcomes.short(got) if got else str(row.get("state") or "—")
-
-
-def roll_back(ctx: Ctx, ids: list[str]) -> list[str]:
-    """The attempts started before one that could not start: each here stopped and taken
-    back as a failed start is (its session, checkouts, records, the branches made for it);
-    those on a host are returned, left as they run."""
-    data = ctx.paths.data
-    away = [wid for wid in ids if ctx.paths.host_record(wid).exists()]
-    for wid in (w for w in ids if w not in away):
-        with contextlib.suppress(SessionError):
-            kill(data, wid)
-            wait(data, wid, KILL_WAIT_S, ctx.clock)
-        reap(data, wid)
-        with contextlib.suppress(WorktreeError):
-            workspace.undo_all(ctx, load_all(ctx, wid))
-        end_generation(ctx, wid)
-        unhold(str(data), wid)
-        store.remove(ctx.paths.prompts / f"{wid}.md")
-    return away

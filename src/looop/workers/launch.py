@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -22,8 +23,10 @@ from looop.runners import profile, program
 from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import boxtty
 from looop.sandbox import worker as sbx
+from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, reap
+from looop.spend.usagewindows import unhold
 from looop.workers import boxed, ports, workspace
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
@@ -32,7 +35,7 @@ from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
 from looop.workers.startrecord import hold_if_limited, note_start, plan_start
-from looop.workers.treerecord import Tree, save
+from looop.workers.treerecord import Tree, WorktreeError, load_all, save
 from looop.workers.treesetup import Setup, copy_included, log_dir, run_setup, setup_for
 from looop.workers.treework import left_untracked
 from looop.workers.worktree import Plan, end_generation
@@ -459,3 +462,25 @@ def _vouch_verify(ctx: Ctx, wid: str, verify: str | None, decided: bool) -> None
     if verify is not None and verify.strip() and not decided:
         cmd = store.encode(verify.strip())
         provenance.write(ctx.paths, provenance.VERIFY, wid, cmd, provenance.HUMAN)
+
+
+KILL_WAIT_S = 10.0  # an attempt killed is waited on this long before its checkout goes
+
+
+def roll_back(ctx: Ctx, ids: list[str]) -> list[str]:
+    """The attempts started before one that could not start: each here stopped and taken
+    back as a failed start is (its session, checkouts, records, the branches made for it);
+    those on a host are returned, left as they run."""
+    data = ctx.paths.data
+    away = [wid for wid in ids if ctx.paths.host_record(wid).exists()]
+    for wid in (w for w in ids if w not in away):
+        with contextlib.suppress(SessionError):
+            kill(data, wid)
+            wait(data, wid, KILL_WAIT_S, ctx.clock)
+        reap(data, wid)
+        with contextlib.suppress(WorktreeError):
+            workspace.undo_all(ctx, load_all(ctx, wid))
+        end_generation(ctx, wid)
+        unhold(str(data), wid)
+        store.remove(ctx.paths.prompts / f"{wid}.md")
+    return away

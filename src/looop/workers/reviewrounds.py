@@ -107,7 +107,7 @@ def save_rounds(ctx: Ctx, wid: str, rounds: list[Round]) -> None:
 # (approved by landing it, the ask answered with the landing's commit; or declined: `looop
 # answer ID no`). Which ask is the proposal is looop's own record, reviews/<id>.land.json
 # (asks/ is a folder a box can write): a worker's forged "land" ask is neither shown as a
-# proposal nor answered by a landing. Raised by act/moves/workers.py (propose).
+# proposal nor answered by a landing. Raised by act/moves/notes.py (propose).
 
 DECLINE = "no"  # the one answer a reply may give: approving is landing, never an answer
 

@@ -1,30 +1,39 @@
-"""The moves that only say something: noop, a notification to the human, and the schedules
-that wake the loop later."""
+"""The moves that only say something: noop, a notification to the human, the schedules that
+wake the loop later, and a landing proposed to the human (an ask carrying the change)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from looop.act.decision import (
     Action,
     DecisionError,
     Mover,
     Plain,
+    Reasoned,
     check_id,
     not_int,
     opt_int,
     opt_str,
     req_str,
     said,
+    strip_worker_prefix,
 )
+from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.wal import intent
+from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home import store
+from looop.home import jsonio, store
+from looop.home.errors import LooopError
 from looop.home.hashing import digest
-from looop.human import schedules
+from looop.human import mailbox, schedules
 from looop.human.notify import notify
+from looop.workers import reviewrounds
+
+if TYPE_CHECKING:  # a hint only: a noop loads none of the review's readers
+    from looop.workers.review import Review
 
 
 @dataclass(frozen=True)
@@ -163,3 +172,80 @@ class DropSchedule(Plain):
     def perform(self, by: Mover) -> str | None:
         schedules.drop(by.ctx.paths.schedules, self.name)  # idempotent, as the reference
         return None
+
+
+@dataclass(frozen=True)
+class ProposeLand(Reasoned):
+    tag = "propose_land"
+    kind = "propose-land"
+    teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
+into its base): they land or decline it, never you.
+  {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
+
+    head = "propose-land"
+
+    def perform(self, by: Mover) -> str | None:
+        """Level-triggered: a proposal of this change that waits, or was answered, is found,
+        not raised twice."""
+        try:
+            wid = strip_worker_prefix(self.id)
+            # read by its Backend where its checkouts are: here, on an SSH host, in a pod
+            r = far.backend_for(by.ctx, wid).review(wid)
+            return propose(by.ctx, wid, self.reason.strip(), r)
+        except LooopError as e:
+            raise ExecError(f"propose_land: {e}") from e
+
+
+# -- the decider's landing proposal raised (propose_land): an ask carrying the worker's change
+# for a human to approve by landing it or to decline (workers/reviewrounds.py keeps which ask
+# it is and answers it).
+
+
+def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
+    """The ask's words and the change it carries."""
+    files = [f for each in r.repos for f in each.files] or list(r.files)
+    commits = sum(len(each.commits) for each in r.repos) or len(r.commits)
+    added = sum(f.added for f in files if not f.binary)
+    removed = sum(f.removed for f in files)
+    stat = f"{commits} commit(s), {len(files)} file(s) +{added} -{removed}"
+    where = f"{r.branch} ({r.base[:12]}..{r.tip[:12]})"
+    if len(r.repos) > 1:
+        where = f"{r.branch} in {', '.join(each.name for each in r.repos)}"
+    prompt = (
+        f"Land worker {r.wid}'s change? {one_line(reason) or 'the decider proposes it'} — "
+        f"{where}: {stat}; verify {r.verify.state}. Review it (`looop review {r.wid}`); "
+        f"approve by landing it (`looop land {r.wid}`, or Land in its review); decline by "
+        f"answering {reviewrounds.DECLINE}."
+    )
+    carried = {
+        "branch": r.branch, "base": r.base, "tip": r.tip, "stat": stat,
+        "verify": r.verify.state, "reason": reason, "repos": [e.name for e in r.repos],
+    }  # fmt: skip
+    return prompt, carried
+
+
+def propose(ctx: Ctx, wid: str, reason: str, r: Review) -> str | None:
+    """Raise the ask; what was found instead (journaled) when one for this change already
+    waits or was answered. One line (LooopError) when there is nothing to propose. `r`: the
+    change as read where its checkouts are."""
+    if not any(each.commits for each in r.repos) and not r.commits:
+        raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
+    tip = ",".join(each.tip for each in r.repos) or r.tip
+    if (was := reviewrounds.read(ctx, wid)) is not None:
+        if (said := reviewrounds.answer_of(ctx, was.ask)) is None:
+            return f"its landing is already proposed (ask {was.ask}), waiting on the human"
+        if was.tip == tip:  # the human answered this very change: no asking twice
+            return f"the human answered its landing at this tip already (ask {was.ask}: {said})"
+    prompt, carried = _carried(r, reason)
+    rec = mailbox.new_ask(
+        ctx.paths.asks, ctx.paths.answers, wid, prompt, None, [reviewrounds.DECLINE],
+        ctx.clock.now(), land=carried,
+    )  # fmt: skip
+    keep = {"v": 1, "ask": rec["id"], "reason": reason, "ts": rec["ts"], "tip": tip}
+    path = reviewrounds.proposal_file(ctx, wid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, jsonio.dumps(keep, indent=2, sort_keys=True) + "\n")
+    said = f"worker {wid}'s change waits on your review to land: {one_line(reason)}"
+    decline = f"looop answer {rec['id']} {reviewrounds.DECLINE}"
+    notify(ctx, f"{said}\nland: looop land {wid} · decline: {decline}", rec["id"], "ask")
+    return None

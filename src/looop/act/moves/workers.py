@@ -1,9 +1,8 @@
-"""The moves that start a worker and propose landing its change: start_worker (its launch line
-and verify check pass the shell gate; placed here or on a host; held to its budget) and
-propose_land, which raises an ask carrying the worker's change (workers/review.py's) for a human
-to approve by landing it or to decline. It lands nothing: landing is a human's action
-(act/landing.py), which no move imports. A worker's end, kill_worker, is act/moves/kill.py: a
-kill loads neither the launch nor the shell gate."""
+"""The move that starts a worker: start_worker (its launch line and verify check pass the shell
+gate; placed here or on a host; held to its budget). Proposing its change for landing is
+act/moves/notes.py's (an ask; landing is a human's action, act/landing.py, which no move
+imports), and its end, kill_worker, act/moves/kill.py's: a start loads none of the review's
+readers, a kill neither the launch nor the shell gate."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from looop.act.decision import (
     DecisionError,
     Mover,
     OnWorker,
-    Reasoned,
     opt_bool,
     opt_sandbox,
     opt_str,
@@ -23,29 +21,21 @@ from looop.act.decision import (
     req_str,
     set_field,
     shown,
-    strip_worker_prefix,
 )
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
-from looop.core.context import Ctx
-from looop.core.text import one_line
-from looop.home import jsonio, store
+from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
-from looop.human import mailbox
-from looop.human.notify import notify
 from looop.remote import rooms
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
-from looop.workers import reviewrounds
-from looop.workers.attempts import roll_back
 from looop.workers.errors import StartHeld
 from looop.workers.ids import live_workers
-from looop.workers.launch import start_worker
-from looop.workers.review import Review
+from looop.workers.launch import roll_back, start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
@@ -295,83 +285,6 @@ class StartWorker(OnWorker):
         if was is None:
             return lambda: set_budget(data, wid, None)
         return lambda: set_budget(data, wid, was[0], was[1])
-
-
-@dataclass(frozen=True)
-class ProposeLand(Reasoned):
-    tag = "propose_land"
-    kind = "propose-land"
-    teach = r"""propose_land{id,reason} - ask the human to land a finished repo worker's change (its branch
-into its base): they land or decline it, never you.
-  {"action":"propose_land","id":"fix-login","reason":"done; verify passed"}"""  # noqa: E501
-
-    head = "propose-land"
-
-    def perform(self, by: Mover) -> str | None:
-        """Level-triggered: a proposal of this change that waits, or was answered, is found,
-        not raised twice."""
-        try:
-            wid = strip_worker_prefix(self.id)
-            # read by its Backend where its checkouts are: here, on an SSH host, in a pod
-            r = far.backend_for(by.ctx, wid).review(wid)
-            return propose(by.ctx, wid, self.reason.strip(), r)
-        except LooopError as e:
-            raise ExecError(f"propose_land: {e}") from e
-
-
-# -- the decider's landing proposal raised (propose_land): an ask carrying the worker's change
-# for a human to approve by landing it or to decline (workers/reviewrounds.py keeps which ask
-# it is and answers it).
-
-
-def _carried(r: Review, reason: str) -> tuple[str, dict[str, Any]]:
-    """The ask's words and the change it carries."""
-    files = [f for each in r.repos for f in each.files] or list(r.files)
-    commits = sum(len(each.commits) for each in r.repos) or len(r.commits)
-    added = sum(f.added for f in files if not f.binary)
-    removed = sum(f.removed for f in files)
-    stat = f"{commits} commit(s), {len(files)} file(s) +{added} -{removed}"
-    where = f"{r.branch} ({r.base[:12]}..{r.tip[:12]})"
-    if len(r.repos) > 1:
-        where = f"{r.branch} in {', '.join(each.name for each in r.repos)}"
-    prompt = (
-        f"Land worker {r.wid}'s change? {one_line(reason) or 'the decider proposes it'} — "
-        f"{where}: {stat}; verify {r.verify.state}. Review it (`looop review {r.wid}`); "
-        f"approve by landing it (`looop land {r.wid}`, or Land in its review); decline by "
-        f"answering {reviewrounds.DECLINE}."
-    )
-    carried = {
-        "branch": r.branch, "base": r.base, "tip": r.tip, "stat": stat,
-        "verify": r.verify.state, "reason": reason, "repos": [e.name for e in r.repos],
-    }  # fmt: skip
-    return prompt, carried
-
-
-def propose(ctx: Ctx, wid: str, reason: str, r: Review) -> str | None:
-    """Raise the ask; what was found instead (journaled) when one for this change already
-    waits or was answered. One line (LooopError) when there is nothing to propose. `r`: the
-    change as read where its checkouts are."""
-    if not any(each.commits for each in r.repos) and not r.commits:
-        raise LooopError(f"worker {wid}'s branch has no commits past its base: nothing to land")
-    tip = ",".join(each.tip for each in r.repos) or r.tip
-    if (was := reviewrounds.read(ctx, wid)) is not None:
-        if (said := reviewrounds.answer_of(ctx, was.ask)) is None:
-            return f"its landing is already proposed (ask {was.ask}), waiting on the human"
-        if was.tip == tip:  # the human answered this very change: no asking twice
-            return f"the human answered its landing at this tip already (ask {was.ask}: {said})"
-    prompt, carried = _carried(r, reason)
-    rec = mailbox.new_ask(
-        ctx.paths.asks, ctx.paths.answers, wid, prompt, None, [reviewrounds.DECLINE],
-        ctx.clock.now(), land=carried,
-    )  # fmt: skip
-    keep = {"v": 1, "ask": rec["id"], "reason": reason, "ts": rec["ts"], "tip": tip}
-    path = reviewrounds.proposal_file(ctx, wid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, jsonio.dumps(keep, indent=2, sort_keys=True) + "\n")
-    said = f"worker {wid}'s change waits on your review to land: {one_line(reason)}"
-    decline = f"looop answer {rec['id']} {reviewrounds.DECLINE}"
-    notify(ctx, f"{said}\nland: looop land {wid} · decline: {decline}", rec["id"], "ask")
-    return None
 
 
 MAX_REPOS = 8  # repositories one worker works across
