@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from looop.remote.ssh.link import PROTOCOL
+
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 15
 NET, USERS, TAG = "10.232", "looopb", "looopb"  # never the tests' 10.231 / looopt
@@ -42,9 +44,9 @@ LEASE = "bench-lease"
 # loaded 2-core machine: see docs/BENCHMARKS.md for the figures).
 VERB_RATIO = 12.0
 VERB_WHY = (
-    "a remote verb is two click-free looop starts (home, host) and the verb over one round "
-    "trip of a few ms, about one ssh round trip plus two `looop claim`s (8.7x on a quiet "
-    "machine); 12 leaves room for load"
+    "set when a remote verb was two click-free looop starts (home, host) over one round trip "
+    "(8.7x on a quiet machine then); every verb a human types now goes through click at both "
+    "ends (issue 66), each end a human verb's start"
 )
 CLAIM_RATIO = 3.0
 CLAIM_WHY = (
@@ -255,9 +257,9 @@ def _verbs(home: Home, local: Home, lab_hosts: list[Any]) -> list[dict[str, obje
                 f"remote {verb}: baseline = `ssh -S <the same master> host true`, {ROUNDS} "
                 f"rounds interleaved; in the same rounds `ssh -S … host <venv python> -c pass` "
                 f"took {_ms(got['ssh-py'])} and `looop {verb}` of a local worker "
-                f"{_ms(got['local-' + verb])}. The verb is two interpreter starts (looop at "
-                "home, which forwards it over the master, and the verb's own looop on the host, "
-                f"both on their fast face) on top of the round trip. Target: {VERB_WHY}",
+                f"{_ms(got['local-' + verb])}. The verb is two looop starts through click "
+                "(at home, which forwards it over the master, and the verb's own on the host) "
+                f"on top of the round trip. Target: {VERB_WHY}",
             )
         )
     return rows
@@ -373,7 +375,8 @@ def _fleet(fleet: Home, local30: Home, lab_hosts: list[Any]) -> list[dict[str, o
     for lh in lab_hosts:
         venv = f"{lh.home}/.local/share/looop/venv/bin/looop"
         key = _satellite(fleet, lh.name, lh).name
-        part = _ssh(fleet, lh.name, f"echo '{{\"v\": 1}}' | {venv} satellite {key} ls")
+        ask = f"echo '{{\"v\": {PROTOCOL}}}'"  # the protocol both ends speak
+        part = _ssh(fleet, lh.name, f"{ask} | {venv} satellite {key} ls")
         done = subprocess.run(part, env=fleet.env, capture_output=True, text=True, timeout=60)
         if sum(1 for w in json.loads(done.stdout)["workers"] if w["alive"]) != FLEET:
             raise RuntimeError(f"bench_hosts: {lh.name}'s satellite does not list {FLEET}")

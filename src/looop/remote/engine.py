@@ -312,3 +312,18 @@ def with_hosts(
     for r in far:  # the fields fleet_view's rows carry that remote rows lack
         r.setdefault("note", None)
     return sorted(rows + far, key=lambda r: str(r["id"])), hosts
+
+
+def kind_of(data: Path, name: str) -> str:
+    """A registered host's kind (ssh, k8s); "" when none of that name is readable."""
+    return reg.host_kind(data, name) or ""
+
+
+class Engine:
+    """What a worker's backend, the fleet's rows, the beat's sessions probe and a start away
+    take from here (`looop.remote.rooms()` hands this out)."""
+
+    remote_of = staticmethod(remote_of)
+    remote_rows = staticmethod(remote_rows)
+    with_hosts = staticmethod(with_hosts)
+    kind_of = staticmethod(kind_of)

@@ -29,7 +29,7 @@ from looop.core import provenance
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
-from looop.remote import rooms
+from looop.remote import dispatcher, rooms
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
@@ -210,15 +210,14 @@ class StartWorker(OnWorker):
         host = "local" if why is not None and hosts else host  # not placed on a host
         if host is None and not hosts:
             return None, None
-        wing = rooms()
         paused = self.budget_usd is not None and self.on_budget != "stop"
-        pod = host not in (None, "local") and wing.kind_of(by.ctx.paths.data, host) == "k8s"
+        pod = host not in (None, "local") and rooms().kind_of(by.ctx.paths.data, host) == "k8s"
         if paused and pod:
             raise ExecError(
                 f"worker {self.id}: a Kubernetes pod cannot be paused at its budget — "
                 "give it --on-budget stop, or start it on an SSH host or here"
             )
-        return host, wing.dispatch
+        return host, dispatcher()
 
     def _attempt(self, n: int, runs: str) -> StartWorker:
         """Attempt n: this start as worker <id>.<n>, running its own runner, the runner named
