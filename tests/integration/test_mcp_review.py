@@ -14,6 +14,7 @@ import pytest
 from mcp.client.session import ClientSession
 
 from looop.core.context import Ctx
+from looop.sessions.client import wait
 from tests.integration.test_mcp import drive, text
 from tests.integration.workerchange import git, repo, start, wctx
 
@@ -54,6 +55,7 @@ def test_review_read_commented_and_sent_over_mcp(wctx: Ctx, repo: Path, tmp_path
             await s.read_resource("looop://workers/nobody/review")
 
     drive(wctx, body, "--allow-actions")
+    assert wait(wctx.paths.data, "w1", 30, wctx.clock) == 0  # the resumed run writes it, then ends
     told = (tmp_path / "resumed.txt").read_text()
     assert "app.py:2: return x + 1" in told and "the whole change: add a test" in told
     assert "mcp: sent review round 1 to w1 (2 comment(s)" in wctx.paths.journal.read_text()

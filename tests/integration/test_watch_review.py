@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList
 
 from looop.core.context import Ctx
+from looop.sessions.client import wait
 from looop.tui.app import WatchApp
 from looop.tui.modals import Confirm, Line
 from looop.tui.review import ReviewScreen
@@ -102,6 +103,7 @@ def test_review_comment_send_and_land_from_watch(wctx: Ctx, repo: Path, tmp_path
             await pilot.press("s")
             await confirm(pilot, app, "Send 2 comment(s) to w1")
             await until(pilot, lambda: bool(rounds(wctx, "w1")[0]["sent"]), "the round sent")
+            assert wait(wctx.paths.data, "w1", 30, wctx.clock) == 0  # the resumed run writes it
             told = (tmp_path / "resumed.txt").read_text()
             assert "app.py:2: return x + 1" in told and "the whole change: add a test" in told
 
@@ -142,6 +144,7 @@ def test_a_conflict_is_said_and_sent_back_once_confirmed(
             await until(pilot, lambda: bool(rounds(wctx, "w2")), "sent back")
             await until(pilot, lambda: bool(rounds(wctx, "w2")[0]["sent"]), "sent")
             assert git(repo, "rev-parse", "main") == old  # nothing landed
+            assert wait(wctx.paths.data, "w2", 30, wctx.clock) == 0  # the resumed run writes it
             told = (tmp_path / "resumed.txt").read_text()
             assert "the whole change: merge main into your branch" in told
             await pilot.press("q")  # q closes the pane, not the app

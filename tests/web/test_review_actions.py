@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
+from looop.sessions.client import wait
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from tests.helpers import kill_sessions
@@ -70,6 +71,7 @@ def test_comment_send_and_land_from_the_web(
     r = web.post(f"{url}/review/send", json={})
     assert r.status_code == 200, r.text
     assert r.json()["round"] == 1 and r.json()["how"].startswith("resumed")
+    assert wait(wctx.paths.data, "w1", 30, wctx.clock) == 0  # the resumed run writes it, then ends
     told = (tmp_path / "resumed.txt").read_text()  # the ended worker resumed with the round
     assert "app.py:2: x + 1?" in told and "the whole change: add a test" in told
     assert "web: sent review round 1 to w1 (2 comment(s)" in journal(wctx)
