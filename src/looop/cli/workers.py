@@ -205,8 +205,8 @@ def diff_cmd(worker_id: str, other: str | None, stat: bool) -> None:
     if other is not None:
         _git_runs(treework.between(ctx, wid, normalise_target(other), extra))
         return
-    far = far_worker(ctx, wid)  # a worker on an SSH host: the verb runs there
-    if far is not None:  # read in its pod, where its clones are
+    far = far_worker(ctx, wid)  # on an SSH host the verb runs there and this does not return
+    if far is not None:  # in a pod: read there, where its clones are
         _pod_diff(far, wid, stat)
         return
     if stat and len(load_all(ctx, wid)) > 1:  # git's own stat names no repository

@@ -314,11 +314,6 @@ def with_hosts(
     return sorted(rows + far, key=lambda r: str(r["id"])), hosts
 
 
-def kind_of(data: Path, name: str) -> str:
-    """A registered host's kind (ssh, k8s); "" when none of that name is readable."""
-    return reg.host_kind(data, name) or ""
-
-
 class Engine:
     """What a worker's backend, the fleet's rows, the beat's sessions probe and a start away
     take from here (`looop.remote.rooms()` hands this out)."""
@@ -326,4 +321,4 @@ class Engine:
     remote_of = staticmethod(remote_of)
     remote_rows = staticmethod(remote_rows)
     with_hosts = staticmethod(with_hosts)
-    kind_of = staticmethod(kind_of)
+    kind_of = staticmethod(reg.host_kind)  # ssh, k8s; None: no such host readable

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
@@ -20,9 +19,6 @@ from looop.spend.spent import MAX_BUDGET_USD, budgets, clear_over, set_budget
 from looop.views import outcomes
 from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable, Refused, Unreached
-
-if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
-    pass
 
 
 def remote_record(data: Path, wid: str) -> Path:
