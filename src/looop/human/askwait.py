@@ -49,15 +49,19 @@ def await_answer(
             if watcher.stale:
                 arm()
             text = read_answer(asks, answers, ask_id)
+            if text is None and said is not None and not told_broken:
+                # there now yet unread: landed since the read, or unreadable if a read says so
+                if (answers / f"{ask_id}.json").exists():
+                    text = read_answer(asks, answers, ask_id)
+                    told_broken = text is None
+                if told_broken:
+                    said(
+                        f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: "
+                        f"still waiting; `looop answer {ask_id} --force …` replaces it"
+                    )
             if text is not None:
                 archive(asks, ask_id)
                 return text, take_tells(tells, worker)  # queued steering rides along
-            if said is not None and not told_broken and (answers / f"{ask_id}.json").exists():
-                told_broken = True
-                said(
-                    f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: "
-                    f"still waiting; `looop answer {ask_id} --force …` replaces it"
-                )
             left = None if deadline is None else deadline - clock.monotonic()
             if left is not None and left <= 0:
                 return None
