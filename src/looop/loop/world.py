@@ -13,11 +13,11 @@ from looop.core.text import clip
 from looop.home.paths import Paths
 from looop.home.worldhash import hash_world
 from looop.sessions.state import Kept
+from looop.views.workerrows import Ends
 
 if TYPE_CHECKING:
     from looop.core.readings import Reading
     from looop.home.store import Folders
-    from looop.views.workerrows import Ends
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
 Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)
@@ -65,7 +65,7 @@ class WorldMemo:
         self.world: World | None = None
         self.quiet: dict[str, tuple[str, int]] = {}
         self.kept = Kept()
-        self.ends: Ends = {}
+        self.ends = Ends()
         self.records: Folders = {}
         self.drawn: dict[str, Reading] = {}
 

@@ -119,16 +119,17 @@ def probe_sessions(
     made = [_entries(r, now, ends) for r in rows]
     signal, detail = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}
     # in detail: spend grows with every model call, a worker's edits come and go all the
-    # time: neither may wake the loop by itself
+    # time: neither may wake the loop by itself (each a new entry: a kept one is shared)
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
         if wid in detail:
-            detail[wid]["spend_usd"] = "unmetered" if got.usd is None else round(got.usd, 4)
+            usd = "unmetered" if got.usd is None else round(got.usd, 4)
+            detail[wid] = {**detail[wid], "spend_usd": usd}
     for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
         if r.get("host") and "spend_usd" not in detail[r["id"]]:
-            detail[r["id"]]["spend_usd"] = "unmetered"
-    mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
+            detail[r["id"]] = {**detail[r["id"]], "spend_usd": "unmetered"}
+    mine = {wid: trees[wid] for wid in detail.keys() & trees.keys()}
     for wid, tree in sensed(ctx, mine).items():
-        detail[wid].update(tree)
+        detail[wid] = {**detail[wid], **tree}
     out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
     if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
         out["detail"]["hosts"] = hosts
@@ -146,13 +147,14 @@ def probe_sessions(
 
 
 def _entries(r: dict[str, Any], now: float, ends: Ends | None) -> tuple[dict[str, Any], ...]:
-    """A worker's signal and detail entries (copies: the beat adds to them); a finished one's
-    made once while `ends` (the pulse's memory) keeps its row: nothing in them ages."""
-    if ends is None or (hit := ends.get(r["id"])) is None or hit[1] is not r:
+    """A worker's signal and detail entries (never changed once made: the beat replaces one
+    it adds to); a finished one's made once while `ends` (the pulse's memory) keeps its row:
+    nothing in them ages."""
+    if ends is None or (hit := ends.get(r["id"])) is None or hit[2] is not r:
         return _signal_entry(r), _detail_entry(r, now)
-    if len(hit) == 2:
+    if len(hit) == 3:
         hit = ends[r["id"]] = (*hit, _signal_entry(r), _detail_entry(r, now))
-    return dict(hit[2]), dict(hit[3])
+    return hit[3], hit[4]
 
 
 def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:

@@ -159,6 +159,7 @@ class Kept(dict[str, tuple[tuple[int, int, int], "Session"]]):
 
     folder: tuple[int, int, int] | None = None
     names: tuple[str, ...] = ()
+    oldest: float | None = None  # the oldest folder's mtime of those kept (prune_aged)
 
 
 def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
@@ -188,6 +189,8 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
         if key is not None and s.finished and (hit or os.path.exists(prefix + name + "/" + ENDED)):
             fresh[name] = hit or (key, s)
     if kept is not None:
+        if not same or len(fresh) != len(kept):
+            kept.oldest = min((v[0][1] / 1e9 for v in fresh.values()), default=None)
         kept.clear()
         kept.update(fresh)
         kept.folder, kept.names = folder, names
@@ -279,7 +282,8 @@ def settle_dead(listed: list[Session], stamp: str) -> list[str]:
     """Record the end of every session in `listed` (a listing, the beat's: no status read
     again) whose supervisor died without writing one (a SIGKILL, the OOM killer): status.json
     stops saying running. The ids it wrote, each once."""
-    return [s.id for s in sorted(listed, key=lambda s: s.id) if s.dead and mark_dead(s.dir, stamp)]
+    dead = sorted((s for s in listed if s.dead), key=lambda s: s.id)  # the few, not every one kept
+    return [s.id for s in dead if mark_dead(s.dir, stamp)]
 
 
 # -- cleanup ------------------------------------------------------------------------------
@@ -337,7 +341,11 @@ def prune_aged(
     `keep`; their ids. `kept`: list_sessions' memory, as it just listed and stat'ed them."""
     base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
     removed: list[str] = []
-    for name in session_ids(str(root)) if kept is None else kept.names:
+    names = session_ids(str(root)) if kept is None else kept.names
+    oldest = kept.oldest if kept is not None else None
+    if kept is not None and oldest is not None and 0 < max_age_s > now - oldest:
+        names = [n for n in names if n not in kept]  # none kept is of age yet
+    for name in names:
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
             hit = kept.get(name) if kept is not None else None
             age = now - (hit[0][1] / 1e9 if hit is not None else os.stat(prefix + name).st_mtime)

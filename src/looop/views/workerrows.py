@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Container
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from looop.home import store, where
@@ -123,10 +124,19 @@ def all_branches(data: str, wid: str, first: dict[str, Any]) -> list[dict[str, s
     return out
 
 
-# A finished worker's row under what it was built from (its listing's fields, its asks, tells
-# and branches then, the outcomes' and verifies' folders' stamps): worker_rows' memory; a
-# reader of the row may keep what it made of it after them (sense/probes: its entries).
-Ends = dict[str, tuple[Any, ...]]
+class Ends(dict[str, tuple[Any, ...]]):
+    """worker_rows' memory across beats (the pulse's): each finished worker's row under what it
+    was built from (its listing's fields, its asks, tells and branches then, the outcomes' and
+    verifies' folders' stamps); a reader of the row may keep what it made of it after them
+    (sense/probes: its entries). `near`: the fleet's asks, tells, branches and those stamps the
+    rows were last built beside: while they stay, a finished worker whose fields are the same
+    object is its row, nothing compared (a beat's cost stays flat in the workers kept);
+    `fields`: each worker's fields under the Session read (workers/needsinput.fleet_view)."""
+
+    near: tuple[Any, ...] | None = None
+    fields: dict[str, tuple[Any, dict[str, Any]]] | None = None
+
+
 # the fleet's asks (worker -> since), pending tells (worker -> count) and branches, as read once
 Near = tuple[dict[str, float | None], dict[str, int], dict[str, list[dict[str, str]]]]
 
@@ -157,19 +167,27 @@ def worker_rows(
         for wid, raw in recs.items()
         if isinstance(raw.get("branch"), str) and not raw.get("removed")
     }
-    workers = sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"])
+    workers = sorted((s for s in sessions if s["id"] != PULSE), key=itemgetter("id"))
     folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
     rows, fresh, near = [], {}, (asking, tells, every)
+    kept = ends if ends is not None and None not in folders else None
+    same = kept is not None and kept.near == (folders, *near)  # then its own fields say it
     for s in workers:
         wid, alive = s["id"], s["alive"]
-        mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
-        hit = was if not alive and (was := (ends or {}).get(wid)) and was[0] == mark else None
-        rows.append(hit[1] if hit else _row(data, s, clock, stuck_secs, near))
-        if not alive and None not in folders:
-            fresh[wid] = hit or (mark, rows[-1])  # as kept: with what a reader added to it
+        was = None if alive or kept is None else kept.get(wid)
+        hit = was if was is not None and same and was[0] is s else None
+        mark: tuple[Any, ...] = ()
+        if hit is None and kept is not None and not alive:
+            mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
+            hit = (s, *was[1:]) if was is not None and was[1] == mark else None
+        row = hit[2] if hit is not None else _row(data, s, clock, stuck_secs, near)
+        rows.append(row)
+        if not alive and kept is not None:  # as kept: with what a reader added to it
+            fresh[wid] = hit if hit is not None else (s, mark, row)
     if ends is not None:
         ends.clear()
         ends.update(fresh)
+        ends.near = (folders, *near) if kept is not None else None
     needsinput.refine(data, rows, {s["id"]: s for s in sessions if s["alive"]}, clock, custom, look)
     over = over_budget(data) if rows else set()
     for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget

@@ -215,6 +215,12 @@ def fleet_view(
     own files, views/workerrows).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
-    rows = [session_fields(s) for s in sessions]
+    was = (ends.fields if ends is not None else None) or {}
+    rows = [
+        f[1] if (f := was.get(s.id)) is not None and f[0] is s else session_fields(s)
+        for s in sessions
+    ]
+    if ends is not None:  # a kept Session is the same object beat after beat: its fields too
+        ends.fields = {r["id"]: (s, r) for s, r in zip(sessions, rows, strict=True)}
     data = str(ctx.paths.data)
     return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker(), ends)

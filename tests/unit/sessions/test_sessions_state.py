@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -488,3 +489,22 @@ def test_a_beat_passes_kept_finished_workers_at_a_stat(
     assert prune_aged(root, 3 * 86400, now) == []
     assert reads == {}
     assert sorted(os.listdir(root / "sessions")) == ["d0", "d1", "d2"]
+
+
+def test_a_kept_worker_is_pruned_on_the_beat_it_comes_of_age(root: Path) -> None:
+    """The pulse passes its kept finished workers by their oldest stamp while none is of age:
+    the beat the oldest comes of age it goes (and only it), with ttl 0 every one goes."""
+    now = time.time()  # a folder is remembered only once it stayed as it is (store.settled)
+    for sid, old in (("d0", 100), ("d1", 50), ("d2", 10)):
+        sdir = _make(root, sid, "exited", exit_code=0)
+        (sdir / "ended").touch()
+        _age(sdir, now, old)
+    kept = state.Kept()
+    state.list_sessions(root, kept)
+    assert sorted(kept) == ["d0", "d1", "d2"]
+    assert prune_aged(root, 120, now, kept=kept) == []
+    assert prune_aged(root, 120, now + 30, kept=kept) == ["d0"]  # 130 s old now
+    state.list_sessions(root, kept)
+    assert sorted(kept) == ["d1", "d2"]
+    assert prune_aged(root, 120, now + 31, kept=kept) == []
+    assert prune_aged(root, 0, now + 31, kept=kept) == ["d1", "d2"]
