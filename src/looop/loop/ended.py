@@ -9,7 +9,7 @@ too."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ from looop.home.errors import LooopError
 from looop.home.stamps import utc_stamp_ms
 from looop.human.notify import notify
 from looop.sessions.logs import log_tail
-from looop.sessions.state import Session
+from looop.sessions.state import Listing, Session
 from looop.spend.spent import held_for_day, over_budget, over_limit
 from looop.spend.usagewindows import seen_runs
 from looop.views import outcomes
@@ -76,7 +76,16 @@ def record_ends(
     outcome; the ids recorded. One with an outcome for its run in `recs` (the beat's records)
     is passed over; none of a worker's files is read: the listing says how it ended."""
     data, recorded = str(ctx.paths.data), outcomes.outcome_of
-    new = [s for s in listed if s.finished and not recorded(recs.get(s.id), s.started_at)]
+
+    def unrecorded(sessions: Iterable[Session]) -> list[Session]:
+        return [s for s in sessions if s.finished and not recorded(recs.get(s.id), s.started_at)]
+
+    if isinstance(listed, Listing) and listed.block.recorded is recs:  # in these very records
+        new = unrecorded(listed.fresh)
+    else:
+        new = unrecorded(listed)
+        if isinstance(listed, Listing) and not unrecorded(s for s in listed.block if s.id != PULSE):
+            listed.block.recorded = recs
     ended = sorted((s for s in new if s.id != PULSE), key=lambda s: s.id)  # a kept one: no sort
     found = [(s.id, s.started_at, s.last_change, partial(_end_of, data, s)) for s in ended]
     return _record(ctx, knobs, cfg, found)
@@ -125,7 +134,8 @@ def promote_proposed(ctx: Ctx, recs: dict[str, dict[str, Any]]) -> list[str]:
         except WorktreeError:
             return False
 
-    ids = [w for w, rec in recs.items() if rec.get("outcome") == Outcome.PROPOSED]
+    proposed = Outcome.PROPOSED
+    ids = [w for w, rec in recs.items() if rec.get("outcome") == proposed]
     done = [w for w in ids if outcomes.promote(data, w, holds)]
     for wid in done:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)

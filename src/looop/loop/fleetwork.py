@@ -17,7 +17,7 @@ from looop.loop.ended import promote_proposed, record_ends, record_far_ends
 from looop.loop.windowwork import tend_windows as tend_windows
 from looop.loop.workmeter import meter_beat
 from looop.remote.wing import check_bounds, run_far
-from looop.sessions.state import Session
+from looop.sessions.state import Session, at_work
 from looop.views import outcomes
 from looop.workers.ids import PULSE
 from looop.workers.kepttrees import expire_kept as expire_kept
@@ -44,7 +44,7 @@ def meter(ctx: Ctx, cfg: Config | None, knobs: Knobs, listed: list[Session]) -> 
     meter_beat(ctx, cfg, knobs)
     if ctx.paths.host_workers.is_dir():
         check_bounds(ctx, knobs)
-    diskcheck.check(ctx, knobs, [s.id for s in listed if s.alive and s.id != PULSE])
+    diskcheck.check(ctx, knobs, [s.id for s in at_work(listed) if s.alive and s.id != PULSE])
 
 
 def ended(

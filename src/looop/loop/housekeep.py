@@ -12,7 +12,15 @@ from looop.home.store import NotRegular
 from looop.home.where import USAGE_WINDOWS
 from looop.human.leases import LeaseError, reap_stale, session_alive
 from looop.human.tellbox import sweep_consumed
-from looop.sessions.state import KEPT, Kept, Session, list_sessions, prune_aged, settle_dead
+from looop.sessions.state import (
+    KEPT,
+    Kept,
+    Session,
+    at_work,
+    list_sessions,
+    prune_aged,
+    settle_dead,
+)
 from looop.views import outcomes
 
 if TYPE_CHECKING:
@@ -77,7 +85,7 @@ def housekeep_sessions(
             ctx.events.record("session_dead", id=sid)
         _reap_claims(ctx)
         _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
-        live = KEPT | {s.id for s in listed if s.alive}  # a running worker is no corpse
+        live = KEPT | {s.id for s in at_work(listed) if s.alive}  # a running worker: no corpse
         ttl = float(knobs.num("session_ttl"))
         gone = prune_aged(ctx.paths.data, ttl, ctx.clock.now(), live, kept)
         for sid in gone:
@@ -92,7 +100,7 @@ def housekeep_sessions(
     # a settled worker's status changed: listed again (rare); a pruned one is gone
     if settled:
         return list_sessions(ctx.paths.data, kept)
-    return [s for s in listed if s.id not in gone]
+    return [s for s in listed if s.id not in gone] if gone else listed
 
 
 def tend_workers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -115,16 +116,14 @@ def probe_sessions(
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
         rows, hosts = rooms().with_hosts(ctx, rows, stuck, knobs)
-    now = ctx.clock.now()
-    made = [_entries(r, now, ends) for r in rows]
-    signal, detail = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}
+    signal, detail, fresh = _made(rows, ctx.clock.now(), ends)
     # in detail: spend grows with every model call, a worker's edits come and go all the
     # time: neither may wake the loop by itself (each a new entry: a kept one is shared)
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
         if wid in detail:
             usd = "unmetered" if got.usd is None else round(got.usd, 4)
             detail[wid] = {**detail[wid], "spend_usd": usd}
-    for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
+    for r in fresh:  # on a host its CLI's records stay there: the meter cannot read them
         if r.get("host") and "spend_usd" not in detail[r["id"]]:
             detail[r["id"]] = {**detail[r["id"]], "spend_usd": "unmetered"}
     mine = {wid: trees[wid] for wid in detail.keys() & trees.keys()}
@@ -144,6 +143,28 @@ def probe_sessions(
             for h in held
         }
     return out
+
+
+def _made(
+    rows: list[dict[str, Any]], now: float, ends: Ends | None
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The rows' signal (in their order: by id) and detail entries, and the rows not of the
+    block (Ends.block: the finished workers a listing passed unread), whose entries are made
+    once while its rows stay: a beat's cost stays flat in the workers kept."""
+    block = ends.block if ends is not None else None
+    if ends is None or block is None:
+        made = [_entries(r, now, ends) for r in rows]
+        return [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}, rows
+    if ends.entries is None or ends.entries[0] is not block[1]:
+        made = [_entries(r, now, ends) for r in block[1]]
+        ids = frozenset(r["id"] for r in block[1])
+        entries = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(block[1], made, strict=True)}
+        ends.entries = (block[1], ids, *entries)
+    _, ids, signal, detail = ends.entries
+    fresh = [r for r in rows if r["id"] not in ids]
+    made = [_entries(r, now, ends) for r in fresh]
+    signal = sorted(signal + [m[0] for m in made], key=itemgetter("id"))
+    return signal, detail | {r["id"]: m[1] for r, m in zip(fresh, made, strict=True)}, fresh
 
 
 def _entries(r: dict[str, Any], now: float, ends: Ends | None) -> tuple[dict[str, Any], ...]:

@@ -14,6 +14,7 @@ import fcntl
 import os
 import shutil
 import time
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -153,6 +154,15 @@ def load_session(sdir: Path) -> Session | None:
     )
 
 
+class Block(tuple[Session, ...]):
+    """The finished sessions a listing passed unread, one value that stays the same object
+    while they stay (Kept.block), so what a beat made of them holds while it does: a beat's
+    cost stays flat in the workers kept. `recorded`: the outcome records that hold every
+    one's outcome (loop/ended.record_ends)."""
+
+    recorded: object = None
+
+
 class Kept(dict[str, tuple[tuple[int, int, int], "Session"]]):
     """list_sessions' memory across listings (the pulse's): each finished session read, under
     its folder's (inode, mtime, ctime) then; the sessions folder's stamp and names then."""
@@ -160,6 +170,25 @@ class Kept(dict[str, tuple[tuple[int, int, int], "Session"]]):
     folder: tuple[int, int, int] | None = None
     names: tuple[str, ...] = ()
     oldest: float | None = None  # the oldest folder's mtime of those kept (prune_aged)
+    unread: tuple[str, ...] = ()  # the names of those not kept: read at each listing
+    block: Block = Block()  # those kept, as one value
+
+
+class Listing(list[Session]):
+    """A listing with the pulse's memory: every session, and apart the finished ones it passed
+    unread (`block`) and the rest (`fresh`: read now, a running or dead one among them)."""
+
+    def __init__(self, every: list[Session], block: Block, fresh: list[Session]) -> None:
+        super().__init__(every)
+        self.block, self.fresh = block, fresh
+
+
+def at_work(listed: list[Session]) -> list[Session]:
+    """The sessions of a listing that may run or have died unrecorded: all but its block."""
+    return listed.fresh if isinstance(listed, Listing) else listed
+
+
+_NEWEST = attrgetter("last_change")
 
 
 def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
@@ -172,10 +201,12 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     memo, folder = (Kept(), None) if kept is None else (kept, store.settled(base))
     same = folder is not None and memo.folder == folder
     names = memo.names if same else tuple(session_ids(str(root)))
-    # the folder as it was: each finished one kept is as it was too, none looked at
-    out: list[Session] = [s for _, s in memo.values()] if same else []
-    fresh = Kept(memo) if same else Kept()
-    for name in [n for n in names if n not in memo] if same else names:
+    # the folder as it was: each finished one kept is as it was too, none looked at (the
+    # memory grows in place: only one that ended since joins it)
+    out: list[Session] = list(memo.block) if same else []
+    fresh, rest = memo if same else Kept(), []
+    joined = not same
+    for name in memo.unread if same else names:
         was = memo.get(name)
         key = store.settled(prefix + name) if kept is not None else None
         hit = was if was and was[0] == key else None
@@ -188,14 +219,22 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
         out.append(s)
         if key is not None and s.finished and (hit or os.path.exists(prefix + name + "/" + ENDED)):
             fresh[name] = hit or (key, s)
-    if kept is not None:
-        if not same or len(fresh) != len(kept):
-            kept.oldest = min((v[0][1] / 1e9 for v in fresh.values()), default=None)
+            joined = True
+        else:
+            rest.append(s)
+    out.sort(key=_NEWEST, reverse=True)  # the block in order already: one merge
+    if kept is None:
+        return out
+    if joined:
+        kept.oldest = min((v[0][1] / 1e9 for v in fresh.values()), default=None)
+        kept.unread = tuple(n for n in names if n not in fresh)
+        block = Block(sorted((s for _, s in fresh.values()), key=_NEWEST, reverse=True))
+        kept.block = kept.block if block == kept.block else block  # the same ones: as it was
+    if not same:
         kept.clear()
         kept.update(fresh)
-        kept.folder, kept.names = folder, names
-    out.sort(key=lambda s: s.last_change, reverse=True)
-    return out
+    kept.folder, kept.names = folder, names
+    return Listing(out, kept.block, rest)
 
 
 def get_session(root: Path, sid: str) -> Session:
@@ -282,7 +321,7 @@ def settle_dead(listed: list[Session], stamp: str) -> list[str]:
     """Record the end of every session in `listed` (a listing, the beat's: no status read
     again) whose supervisor died without writing one (a SIGKILL, the OOM killer): status.json
     stops saying running. The ids it wrote, each once."""
-    dead = sorted((s for s in listed if s.dead), key=lambda s: s.id)  # the few, not every one kept
+    dead = sorted((s for s in at_work(listed) if s.dead), key=attrgetter("id"))
     return [s.id for s in dead if mark_dead(s.dir, stamp)]
 
 
@@ -344,7 +383,7 @@ def prune_aged(
     names = session_ids(str(root)) if kept is None else kept.names
     oldest = kept.oldest if kept is not None else None
     if kept is not None and oldest is not None and 0 < max_age_s > now - oldest:
-        names = [n for n in names if n not in kept]  # none kept is of age yet
+        names = kept.unread  # none kept is of age yet
     for name in names:
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
             hit = kept.get(name) if kept is not None else None

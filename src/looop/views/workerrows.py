@@ -129,14 +129,19 @@ class Ends(dict[str, tuple[Any, ...]]):
     was built from (its listing's fields, its asks, tells and branches then, the outcomes' and
     verifies' folders' stamps); a reader of the row may keep what it made of it after them
     (sense/probes: its entries). `near`: the fleet's asks, tells, branches and those stamps the
-    rows were last built beside: while they stay, a finished worker whose fields are the same
-    object is its row, nothing compared (a beat's cost stays flat in the workers kept);
-    `fields`: each worker's fields under the Session read (workers/needsinput.fleet_view)."""
+    rows were last built beside; `fields`: the fields of the finished workers a listing passed
+    unread (sessions/state.Block), one list, the same object while they stay
+    (workers/needsinput.fleet_view); `block`: that list and their rows, reused whole while
+    `near` stays: a beat's cost stays flat in the workers kept."""
 
     near: tuple[Any, ...] | None = None
-    fields: dict[str, tuple[Any, dict[str, Any]]] | None = None
+    fields: tuple[object, list[dict[str, Any]]] | None = None
+    block: tuple[object, list[dict[str, Any]]] | None = None
+    # the block's rows, their ids, signal and detail entries (sense/probes)
+    entries: tuple[object, frozenset[str], list[dict[str, Any]], dict[str, Any]] | None = None
 
 
+_BY_ID = itemgetter("id")
 # the fleet's asks (worker -> since), pending tells (worker -> count) and branches, as read once
 Near = tuple[dict[str, float | None], dict[str, int], dict[str, list[dict[str, str]]]]
 
@@ -150,6 +155,7 @@ def worker_rows(
     custom: dict[str, tuple[str, ...]] | None = None,
     look: Looker | None = None,
     ends: Ends | None = None,
+    kept: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
@@ -157,8 +163,9 @@ def worker_rows(
     None: no screen is read, needs-input is the last beat's verdict; `ends`: the pulse's
     memory, updated: a finished worker's row is the one built last time while all it was
     built from stays, its own files' facts under the outcomes' and verifies' folders'
-    stamps, store.settled). Times are absolute stamps, never ages, so an unchanged fleet
-    renders byte-identically."""
+    stamps, store.settled; `kept`: with `ends`, more finished workers, passed by the listing
+    unread: their rows whole as last time while the list and all beside it stay). Times are
+    absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     tells = pending_tells(where.join(data, where.TELLS))
     recs = tree_records(data) if trees is None else trees
@@ -167,33 +174,67 @@ def worker_rows(
         for wid, raw in recs.items()
         if isinstance(raw.get("branch"), str) and not raw.get("removed")
     }
-    workers = sorted((s for s in sessions if s["id"] != PULSE), key=itemgetter("id"))
     folders = tuple(store.settled(where.join(data, d)) for d in (outcomes.OUTCOMES, where.VERIFY))
-    rows, fresh, near = [], {}, (asking, tells, every)
-    kept = ends if ends is not None and None not in folders else None
-    same = kept is not None and kept.near == (folders, *near)  # then its own fields say it
-    for s in workers:
-        wid, alive = s["id"], s["alive"]
-        was = None if alive or kept is None else kept.get(wid)
-        hit = was if was is not None and same and was[0] is s else None
-        mark: tuple[Any, ...] = ()
-        if hit is None and kept is not None and not alive:
-            mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
-            hit = (s, *was[1:]) if was is not None and was[1] == mark else None
-        row = hit[2] if hit is not None else _row(data, s, clock, stuck_secs, near)
-        rows.append(row)
-        if not alive and kept is not None:  # as kept: with what a reader added to it
-            fresh[wid] = hit if hit is not None else (s, mark, row)
-    if ends is not None:
-        ends.clear()
-        ends.update(fresh)
-        ends.near = (folders, *near) if kept is not None else None
-    needsinput.refine(data, rows, {s["id"]: s for s in sessions if s["alive"]}, clock, custom, look)
-    over = over_budget(data) if rows else set()
+    near: Near = (asking, tells, every)
+    memo = ends if ends is not None and None not in folders else None  # None: none is kept
+    beside = (folders, *near)
+    same = memo is not None and memo.near == beside
+    rows, made = _rows(data, sessions, clock, stuck_secs, near, folders, memo, same)
+    live = {s["id"]: s for s in sessions if s["alive"]}  # none of `kept`: they ended
+    needsinput.refine(data, rows, live, clock, custom, look)
+    over = over_budget(data) if live else set()
     for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget
         why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
         r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
+    whole = memo is not None and same and memo.block is not None and memo.block[0] is kept
+    built: list[dict[str, Any]] = []
+    if whole and memo is not None and memo.block is not None:
+        rows += memo.block[1]  # each as last time, with what a reader added to it
+    elif kept:
+        built, more = _rows(data, kept, clock, stuck_secs, near, folders, memo, same)
+        built.sort(key=_BY_ID)  # once: each beat's sort is a merge
+        rows += built
+        made.update(more)
+    if ends is not None:
+        if not whole:  # what a row no longer shown was built from goes
+            ends.clear()
+            ends.block = (kept, built) if kept is not None and memo is not None else None
+        ends.update(made)
+        ends.near = beside if memo is not None else None
+    rows.sort(key=_BY_ID)
     return rows
+
+
+def _rows(
+    data: str,
+    sessions: list[dict[str, Any]],
+    clock: Clock,
+    stuck: int,
+    near: Near,
+    folders: tuple[object, ...],
+    memo: Ends | None,
+    same: bool,
+) -> tuple[list[dict[str, Any]], Ends]:
+    """Each session's row (the pulse's excluded), a finished one's as `memo` kept it while what
+    it was built from stays (`same`: all beside it did: its fields, the same object, say the
+    rest); and what to keep of the finished ones."""
+    asking, tells, every = near
+    rows, made = [], Ends()
+    for s in sessions:
+        wid, alive = s["id"], s["alive"]
+        if wid == PULSE:
+            continue
+        was = None if alive or memo is None else memo.get(wid)
+        hit = was if was is not None and same and was[0] is s else None
+        mark: tuple[Any, ...] = ()
+        if hit is None and memo is not None and not alive:
+            mark = (*s.values(), *folders, asking.get(wid), tells.get(wid, 0), every.get(wid))
+            hit = (s, *was[1:]) if was is not None and was[1] == mark else None
+        row = hit[2] if hit is not None else _row(data, s, clock, stuck, near)
+        rows.append(row)
+        if not alive and memo is not None:  # as kept: with what a reader added to it
+            made[wid] = hit if hit is not None else (s, mark, row)
+    return rows, made
 
 
 def _row(data: str, s: dict[str, Any], clock: Clock, stuck: int, near: Near) -> dict[str, Any]:

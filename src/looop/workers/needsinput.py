@@ -26,7 +26,7 @@ from looop.human.notify import tell_needs
 from looop.runners import RUNNERS
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sessions.client import request
-from looop.sessions.state import Session
+from looop.sessions.state import Listing, Session
 from looop.spend.usagewindows import held_rows
 from looop.views import workerrows as fleet
 from looop.views.needsinput import BUSY
@@ -175,8 +175,10 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
         return 0  # missing, unreadable or not the probe's shape: nothing to say
     sig, workers = sessions.signal, sessions.items_of("workers")
     rows: list[dict[str, Any]] = []
-    for e in sig if isinstance(sig, list) else []:  # a finished one ("dead") needs no one
-        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or e.get("health") == "dead":
+    # a finished one ("dead") needs no one: passed at once, a fleet keeps hundreds
+    listed = sig if isinstance(sig, list) else []
+    for e in [e for e in listed if isinstance(e, dict) and e.get("health") != "dead"]:
+        if not isinstance(e.get("id"), str):
             continue
         d = workers.get(e["id"])
         said = d.get("needs_input") if isinstance(d, dict) else None
@@ -215,12 +217,13 @@ def fleet_view(
     own files, views/workerrows).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
-    was = (ends.fields if ends is not None else None) or {}
-    rows = [
-        f[1] if (f := was.get(s.id)) is not None and f[0] is s else session_fields(s)
-        for s in sessions
-    ]
-    if ends is not None:  # a kept Session is the same object beat after beat: its fields too
-        ends.fields = {r["id"]: (s, r) for s, r in zip(sessions, rows, strict=True)}
+    kept: list[dict[str, Any]] | None = None
+    if ends is not None and isinstance(sessions, Listing):  # its block: the same while it is
+        was = ends.fields
+        block = sessions.block
+        kept = was[1] if was is not None and was[0] is block else [session_fields(s) for s in block]
+        ends.fields = (block, kept)
+        sessions = sessions.fresh
+    rows = [session_fields(s) for s in sessions]
     data = str(ctx.paths.data)
-    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker(), ends)
+    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker(), ends, kept)

@@ -287,7 +287,7 @@ def test_a_pulse_beat_builds_no_row_for_a_worker_that_ended_beats_ago(
     write_json(data / "tells" / "d1-1.json", {"to": "d1", "text": "hi"})  # a change: built again
     built.clear()
     assert tick.tick(ctx, memo=memo).status == "skip"
-    assert built == ["d1", "w0", "w1"]
+    assert sorted(built) == ["d1", "w0", "w1"]
     shown = json.loads((data / "snapshots" / "sys-sessions.json").read_bytes())
     assert shown["detail"]["workers"]["d1"]["pending_tells"] == 1
     assert shown["detail"]["workers"]["d0"]["pending_tells"] == 0
@@ -332,3 +332,25 @@ def test_a_pulse_beat_makes_no_entry_twice_yet_sees_a_finished_worker_change(
     assert shown["detail"]["workers"]["d0"]["verify_output"] == "ok"
     assert (sig["d1"]["state"], sig["d1"]["health"]) == ("running", "busy")
     assert shown["detail"]["workers"]["d1"]["started_at"] == run["last_change"]
+
+
+def test_a_pulse_beat_checks_no_kept_workers_outcome_twice_yet_sees_one_go(
+    ctx: Ctx, held: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 68.6: each beat asked of every finished worker kept whether its outcome was
+    recorded. While the outcome records stay, the beat asks none of them; one whose record
+    went (a human removed it) gets its outcome again on the very next beat."""
+    data, memo = ctx.paths.data, _settled(ctx, held, 1, monkeypatch)
+    asked: list[str] = []
+    real = outcomes.outcome_of
+
+    def counted(rec: Any, gen: str) -> Any:
+        asked.append(rec.get("id") if isinstance(rec, dict) else None)
+        return real(rec, gen)
+
+    monkeypatch.setattr(outcomes, "outcome_of", counted)
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert [a for a in asked if a in ("d0", "d1", "d2")] == []
+    (data / "outcomes" / "d1.json").unlink()
+    assert tick.tick(ctx, memo=memo).status == "skip"
+    assert json.loads((data / "outcomes" / "d1.json").read_text())["outcome"] is not None
