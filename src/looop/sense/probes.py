@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from bisect import insort
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from operator import itemgetter
@@ -116,7 +117,7 @@ def probe_sessions(
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.hosts).is_dir():
         rows, hosts = rooms().with_hosts(ctx, rows, stuck, knobs)
-    signal, detail, fresh = _made(rows, ctx.clock.now(), ends)
+    signal, detail, fresh = _made(rows, ctx.clock.now(), ends, hosts is None)
     # in detail: spend grows with every model call, a worker's edits come and go all the
     # time: neither may wake the loop by itself (each a new entry: a kept one is shared)
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
@@ -146,11 +147,12 @@ def probe_sessions(
 
 
 def _made(
-    rows: list[dict[str, Any]], now: float, ends: Ends | None
+    rows: list[dict[str, Any]], now: float, ends: Ends | None, own: bool = True
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """The rows' signal (in their order: by id) and detail entries, and the rows not of the
     block (Ends.block: the finished workers a listing passed unread), whose entries are made
-    once while its rows stay: a beat's cost stays flat in the workers kept."""
+    once while its rows stay: a beat's cost stays flat in the workers kept. `own`: `rows` are
+    the fleet's rows as built (none from a host joined them)."""
     block = ends.block if ends is not None else None
     if ends is None or block is None:
         made = [_entries(r, now, ends) for r in rows]
@@ -161,9 +163,12 @@ def _made(
         entries = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(block[1], made, strict=True)}
         ends.entries = (block[1], ids, *entries)
     _, ids, signal, detail = ends.entries
-    fresh = [r for r in rows if r["id"] not in ids]
+    shown = ends.shown if own else None
+    fresh = shown if shown is not None else [r for r in rows if r["id"] not in ids]
     made = [_entries(r, now, ends) for r in fresh]
-    signal = sorted(signal + [m[0] for m in made], key=itemgetter("id"))
+    signal = list(signal)  # the block's, by id: the few made now go among them
+    for m in made:
+        insort(signal, m[0], key=itemgetter("id"))
     return signal, detail | {r["id"]: m[1] for r, m in zip(fresh, made, strict=True)}, fresh
 
 

@@ -7,6 +7,7 @@ Session objects."""
 from __future__ import annotations
 
 import os
+from bisect import insort
 from collections.abc import Container
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,7 @@ class Ends(dict[str, tuple[Any, ...]]):
     near: tuple[Any, ...] | None = None
     fields: tuple[object, list[dict[str, Any]]] | None = None
     block: tuple[object, list[dict[str, Any]]] | None = None
+    shown: list[dict[str, Any]] | None = None  # this beat's rows beside the block's, by id
     # the block's rows, their ids, signal and detail entries (sense/probes)
     entries: tuple[object, frozenset[str], list[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -186,23 +188,26 @@ def worker_rows(
     for r in (r for r in rows if r["alive"] and r["id"] in over):  # paused at its budget
         why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
         r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
-    whole = memo is not None and same and memo.block is not None and memo.block[0] is kept
-    built: list[dict[str, Any]] = []
-    if whole and memo is not None and memo.block is not None:
-        rows += memo.block[1]  # each as last time, with what a reader added to it
-    elif kept:
-        built, more = _rows(data, kept, clock, stuck_secs, near, folders, memo, same)
-        built.sort(key=_BY_ID)  # once: each beat's sort is a merge
-        rows += built
+    rows.sort(key=_BY_ID)
+    was = memo.block if memo is not None and same else None
+    block = was[1] if was is not None and was[0] is kept else []  # each as last time
+    if kept and not block:
+        block, more = _rows(data, kept, clock, stuck_secs, near, folders, memo, same)
+        block.sort(key=_BY_ID)  # once: a beat only puts the few read now among them
         made.update(more)
     if ends is not None:
-        if not whole:  # what a row no longer shown was built from goes
+        if was is None or was[1] is not block:  # what a row no longer shown was built from
             ends.clear()
-            ends.block = (kept, built) if kept is not None and memo is not None else None
+            ends.block = (kept, block) if kept is not None and memo is not None else None
         ends.update(made)
         ends.near = beside if memo is not None else None
-    rows.sort(key=_BY_ID)
-    return rows
+        ends.shown = rows
+    if not block:
+        return rows
+    every_row = list(block)
+    for r in rows:
+        insort(every_row, r, key=_BY_ID)
+    return every_row
 
 
 def _rows(
