@@ -382,7 +382,7 @@ def prune_aged(
     removed: list[str] = []
     names = session_ids(str(root)) if kept is None else kept.names
     oldest = kept.oldest if kept is not None else None
-    if kept is not None and oldest is not None and 0 < max_age_s > now - oldest:
+    if kept is not None and oldest is not None and max_age_s > 0 and now - oldest < max_age_s:
         names = kept.unread  # none kept is of age yet
     for name in names:
         try:  # the age first: a worker kept within its time costs the beat one stat, or none
