@@ -134,8 +134,7 @@ def promote_proposed(ctx: Ctx, recs: dict[str, dict[str, Any]]) -> list[str]:
         except WorktreeError:
             return False
 
-    proposed = Outcome.PROPOSED
-    ids = [w for w, rec in recs.items() if rec.get("outcome") == proposed]
+    ids = [w for w, rec in recs.items() if rec.get("outcome") == Outcome.PROPOSED]
     done = [w for w in ids if outcomes.promote(data, w, holds)]
     for wid in done:
         ctx.events.emit("ok", "worker.ended", f"worker {wid}: proposed → landed", id=wid)

@@ -157,11 +157,11 @@ def _made(
     if ends is None or block is None:
         made = [_entries(r, now, ends) for r in rows]
         return [m[0] for m in made], {r["id"]: m[1] for r, m in zip(rows, made, strict=True)}, rows
-    if ends.entries is None or ends.entries[0] is not block[1]:
-        made = [_entries(r, now, ends) for r in block[1]]
-        ids = frozenset(r["id"] for r in block[1])
-        entries = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(block[1], made, strict=True)}
-        ends.entries = (block[1], ids, *entries)
+    if ends.entries is None or ends.entries[0] is not block[2]:
+        made = [_entries(r, now, ends) for r in block[2]]
+        ids = frozenset(r["id"] for r in block[2])
+        entries = [m[0] for m in made], {r["id"]: m[1] for r, m in zip(block[2], made, strict=True)}
+        ends.entries = (block[2], ids, *entries)
     _, ids, signal, detail = ends.entries
     shown = ends.shown if own else None
     fresh = shown if shown is not None else [r for r in rows if r["id"] not in ids]

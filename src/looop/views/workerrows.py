@@ -130,14 +130,12 @@ class Ends(dict[str, tuple[Any, ...]]):
     was built from (its listing's fields, its asks, tells and branches then, the outcomes' and
     verifies' folders' stamps); a reader of the row may keep what it made of it after them
     (sense/probes: its entries). `near`: the fleet's asks, tells, branches and those stamps the
-    rows were last built beside; `fields`: the fields of the finished workers a listing passed
-    unread (sessions/state.Block), one list, the same object while they stay
-    (workers/needsinput.fleet_view); `block`: that list and their rows, reused whole while
-    `near` stays: a beat's cost stays flat in the workers kept."""
+    rows were last built beside; `block`: the finished workers a listing passed unread
+    (sessions/state.Block, the same object while they stay), their fields and their rows,
+    reused whole while `near` stays: a beat's cost stays flat in the workers kept."""
 
     near: tuple[Any, ...] | None = None
-    fields: tuple[object, list[dict[str, Any]]] | None = None
-    block: tuple[object, list[dict[str, Any]]] | None = None
+    block: tuple[object, list[dict[str, Any]], list[dict[str, Any]]] | None = None
     shown: list[dict[str, Any]] | None = None  # this beat's rows beside the block's, by id
     # the block's rows, their ids, signal and detail entries (sense/probes)
     entries: tuple[object, frozenset[str], list[dict[str, Any]], dict[str, Any]] | None = None
@@ -157,7 +155,7 @@ def worker_rows(
     custom: dict[str, tuple[str, ...]] | None = None,
     look: Looker | None = None,
     ends: Ends | None = None,
-    kept: list[dict[str, Any]] | None = None,
+    kept: tuple[object, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
@@ -165,9 +163,9 @@ def worker_rows(
     None: no screen is read, needs-input is the last beat's verdict; `ends`: the pulse's
     memory, updated: a finished worker's row is the one built last time while all it was
     built from stays, its own files' facts under the outcomes' and verifies' folders'
-    stamps, store.settled; `kept`: with `ends`, more finished workers, passed by the listing
-    unread: their rows whole as last time while the list and all beside it stay). Times are
-    absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
+    stamps, store.settled; `kept`: with `ends`, the block of finished workers a listing passed
+    unread and their fields: their rows whole as last time while it and all beside it stay).
+    Times are absolute stamps, never ages: an unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
     tells = pending_tells(where.join(data, where.TELLS))
     recs = tree_records(data) if trees is None else trees
@@ -190,15 +188,15 @@ def worker_rows(
         r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
     rows.sort(key=_BY_ID)
     was = memo.block if memo is not None and same else None
-    block = was[1] if was is not None and was[0] is kept else []  # each as last time
-    if kept and not block:
-        block, more = _rows(data, kept, clock, stuck_secs, near, folders, memo, same)
+    block = was[2] if was is not None and kept is not None and was[0] is kept[0] else []
+    if kept is not None and kept[1] and not block:  # else each as last time
+        block, more = _rows(data, kept[1], clock, stuck_secs, near, folders, memo, same)
         block.sort(key=_BY_ID)  # once: a beat only puts the few read now among them
         made.update(more)
     if ends is not None:
-        if was is None or was[1] is not block:  # what a row no longer shown was built from
+        if was is None or was[2] is not block:  # what a row no longer shown was built from
             ends.clear()
-            ends.block = (kept, block) if kept is not None and memo is not None else None
+            ends.block = (*kept, block) if kept is not None and memo is not None else None
         ends.update(made)
         ends.near = beside if memo is not None else None
         ends.shown = rows

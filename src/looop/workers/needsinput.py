@@ -176,8 +176,8 @@ def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
     sig, workers = sessions.signal, sessions.items_of("workers")
     rows: list[dict[str, Any]] = []
     # a finished one ("dead") needs no one: passed at once, a fleet keeps hundreds
-    listed = sig if isinstance(sig, list) else []
-    for e in [e for e in listed if isinstance(e, dict) and e.get("health") != "dead"]:
+    entries = sig if isinstance(sig, list) else []
+    for e in [e for e in entries if isinstance(e, dict) and e.get("health") != "dead"]:
         if not isinstance(e.get("id"), str):
             continue
         d = workers.get(e["id"])
@@ -217,13 +217,11 @@ def fleet_view(
     own files, views/workerrows).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
-    kept: list[dict[str, Any]] | None = None
+    kept: tuple[object, list[dict[str, Any]]] | None = None
     if ends is not None and isinstance(sessions, Listing):  # its block: the same while it is
-        was = ends.fields
-        block = sessions.block
-        kept = was[1] if was is not None and was[0] is block else [session_fields(s) for s in block]
-        ends.fields = (block, kept)
-        sessions = sessions.fresh
+        b, block = ends.block, sessions.block
+        fields = b[1] if b is not None and b[0] is block else [session_fields(s) for s in block]
+        kept, sessions = (block, fields), sessions.fresh
     rows = [session_fields(s) for s in sessions]
     data = str(ctx.paths.data)
     return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker(), ends, kept)
