@@ -1,8 +1,7 @@
 """`looop ask` (blocks; stdout is only the answer), `looop asks` (`looop answer` is
 cli/answer.py's), and the contract verbs' click faces (for --help and odd spellings; their
-plain spellings are served without click: contract/verbs.py): tell, told, claim, unclaim,
-and `cost` (the spend report, and `cost report KIND ID RUNNER USD` for workers:
-spend/report.py's and spend/record.py's work)."""
+plain spellings are served without click: contract/verbs.py): tell, told, claim, unclaim
+(`cost` is cli/cost.py's)."""
 
 from __future__ import annotations
 
@@ -23,8 +22,6 @@ from looop.human.mailbox import check_worker, keyed_ask, new_ask, pending
 from looop.human.notify import notify
 from looop.human.tellbox import id_number, run_told
 from looop.loop.asks import tag
-from looop.spend.record import USAGE, report_cost
-from looop.spend.report import GROUPINGS, SPANS, print_report
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
@@ -209,29 +206,3 @@ def _lease_verb(verb: str, help: str) -> click.Command:
 
 claim_cmd = _lease_verb("claim", "Take a lease atomically; exit 1 if a live session holds it.")
 unclaim_cmd = _lease_verb("unclaim", "Release a lease (exit 1 if another live session holds it).")
-
-
-@click.command(
-    "cost",
-    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|model|"
-    "day] [--json]. Preset CLI workers are metered from their own records each beat; "
-    "others record theirs: looop cost report KIND ID RUNNER USD.",
-    context_settings={"ignore_unknown_options": True},
-)
-@click.argument("args", nargs=-1)
-@click.option("--by", type=click.Choice(GROUPINGS), default="kind", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    # `cost report KIND ID RUNNER USD`, or the seed's `_ cost KIND ID RUNNER USD`
-    if args and args[0] == "report":
-        args = args[1:]
-        if len(args) != 4:
-            raise click.UsageError(USAGE)
-    if len(args) == 4:
-        report_cost(str(ctx.paths.data), ctx.clock.now(), *args, env=ctx.env)
-        return
-    if len(args) > 1 or (args and args[0] not in SPANS):
-        raise click.UsageError(f"unknown span {' '.join(args)!r}: use today, week or all")
-    span = args[0] if args else "today"
-    print_report(str(ctx.paths.data), ctx.clock, span, by, as_json)
