@@ -17,7 +17,6 @@ from looop.home.errors import LooopError
 from looop.home.sessionfiles import live
 from looop.human.leases import remote_alive
 from looop.human.tellbox import new_tell
-from looop.workers.resume import resume_worker
 from looop.workers.reviewrounds import Round, deliver, load_rounds, save_rounds, shown
 
 
@@ -36,13 +35,22 @@ def message(wid: str, r: Round) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _resume_here(c: Here, knobs: Knobs, text: str) -> bool:
+    """Worker `c.wid`, here and ended, started again on its conversation, told `text` first."""
+    # lazy: a start's machinery (the sandbox, its endpoints' TOML; ~10 ms): a review that
+    # reads or comments, or sends to a live worker, starts none
+    from looop.workers.resume import resume_worker
+
+    return resume_worker(c.ctx, knobs, c.wid, why=text).prompt
+
+
 def send(c: Here, knobs: Knobs, actor: str) -> Round:
     """Deliver worker `c.wid`'s draft round; it is marked sent only once it reached the
     worker, and journaled as `actor`'s (`user (cli)`, `user (web)`)."""
     ctx, wid = c.ctx, c.wid
     # how one that ended is resumed with the text (True: as its prompt file); away: reached
     # first, resumed where it ran
-    resume = c.resumes() or (lambda text: resume_worker(ctx, knobs, wid, why=text).prompt)
+    resume = c.resumes() or (lambda text: _resume_here(c, knobs, text))
     rounds = load_rounds(ctx, wid)
     if not rounds:
         c.has_change()  # no such worker, or one with no change: its own line
