@@ -88,9 +88,9 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
     ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
+    ("looop.act.roundsend", "looop.workers.resume"),  # a start's: a round to one that ended
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.stamps", "looop.home.localtime"),  # datetime, zoneinfo: a local time, a zone
-    ("looop.spend.totals", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend

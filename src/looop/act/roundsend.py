@@ -37,8 +37,8 @@ def message(wid: str, r: Round) -> str:
 
 def _resume_here(c: Here, knobs: Knobs, text: str) -> bool:
     """Worker `c.wid`, here and ended, started again on its conversation, told `text` first."""
-    # lazy: a start's machinery (the sandbox, its endpoints' TOML; ~10 ms): a review that
-    # reads or comments, or sends to a live worker, starts none
+    # A review that is read, commented or sent to a live worker starts none.
+    # lazy: a start's machinery (the sandbox, its endpoints' TOML; ~10 ms)
     from looop.workers.resume import resume_worker
 
     return resume_worker(c.ctx, knobs, c.wid, why=text).prompt

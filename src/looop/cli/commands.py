@@ -60,7 +60,8 @@ FAMILIES = {
     "sessions": "send key resize attach detach flag unflag",
     "review": "review",
     "land": "land",
-    "steer": "goal sensor playbook run schedule",
+    "steer": "goal sensor playbook schedule",
+    "steering": "run",
     "web": "web",
     "mcp": "mcp",
     "watch": "watch",
@@ -70,6 +71,17 @@ FAMILIES = {
     "satellite": "satellite",
 }
 COMMANDS = {verb: f"looop.cli.{mod}" for mod, verbs in FAMILIES.items() for verb in verbs.split()}
+# A group's sub-verbs its moves' module adds to it when it loads (cli/steering.py, through the
+# executor): a read of the group (`goal ls`) loads none of a move's machinery.
+SUBVERBS = {
+    group: {sub: "looop.cli.steering" for sub in subs.split()}
+    for group, subs in {
+        "goal": "write w archive rm",
+        "sensor": "write w add rm run",
+        "playbook": "write w",
+        "schedule": "write w rm drop",
+    }.items()
+}
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
 ALIASES = {
     "state": "status",

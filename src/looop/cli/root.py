@@ -6,12 +6,13 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from types import ModuleType
 from typing import Any, NoReturn
 
 import click
 
 import looop
-from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, Entry
+from looop.cli.commands import ALIASES, COMMANDS, HIDDEN, SUBVERBS, Entry
 from looop.home.clock import Clock
 from looop.home.errors import LooopError, UsageMistake, nearest
 
@@ -94,6 +95,11 @@ def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset
     return f" — did you mean {' or '.join(f'`{c}`' for c in close[:3])}?" if close else ""
 
 
+def loaded(family: str) -> ModuleType:
+    """A verb's module (COMMANDS, SUBVERBS), loaded when the verb runs, not before."""
+    return importlib.import_module(family)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(c for c in COMMANDS if c not in HIDDEN)
@@ -153,11 +159,26 @@ class LazyGroup(click.Group):
             return None
         # its module's NAME_cmd or NAME_group, NAME its own spelling (`ls`: `worker list`'s)
         own = ALIASES.get(cmd_name, cmd_name).split()[-1].replace("-", "_")
-        mod = importlib.import_module(family)
+        mod = loaded(family)
         cmd = getattr(mod, f"{own}_cmd", None) or getattr(mod, f"{own}_group")
         assert isinstance(cmd, click.Command)
         attach(cmd, ALIASES.get(cmd_name, HIDDEN.get(cmd_name, cmd_name)))
         return cmd
+
+
+class Subverbs(click.Group):
+    """A group some of whose sub-verbs another module adds when it loads (SUBVERBS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *SUBVERBS.get(self.name or "", ())})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        family = SUBVERBS.get(self.name or "", {}).get(cmd_name)
+        if cmd_name not in self.commands and family is not None:
+            loaded(family)
+            cmd = self.commands[cmd_name]
+            attach(cmd, f"{self.name} {cmd_name}")
+        return self.commands.get(cmd_name)
 
 
 # `looop init`'s row names the agent CLIs (runners/__init__.py: names(), held to it by

@@ -31,7 +31,7 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from looop.home import jsonio, stamps, store
+from looop.home import jsonio, locks, stamps, store
 from looop.home.where import LOCKS
 from looop.spend import sane_usd
 
@@ -339,9 +339,6 @@ def rotate_if_due(data: str, stamp: str) -> str | None:
     path = os.path.join(data, LEDGER)
     if _due(path, stamp[:7]) is None:
         return None  # the common case: one open and a 512-byte read, no lock
-    # lazy: the lock (fcntl) only when a month's file moves, never on a `cost report`'s way
-    from looop.home import locks
-
     try:
         with locks.dir_lock(os.path.join(data, LOCKS, "spend")):
             month = _due(path, stamp[:7])  # again: another writer may have moved it

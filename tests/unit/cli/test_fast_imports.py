@@ -31,8 +31,9 @@ HEAVY = {
     "inspect": 7,
 }
 
-# Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
-NOT_FOR = {"told": {"fcntl"}, "cost": {"fcntl", "math"}}
+# Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone
+# (`cost report` takes the spend lock when its row starts a new month's ledger).
+NOT_FOR = {"told": {"fcntl"}, "cost": {"math"}}
 
 VERBS = [
     ["unclaim", "x"],
