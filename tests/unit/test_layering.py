@@ -86,7 +86,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.lifecycle"),  # a bare `looop`: the pulse
     ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
-    ("looop.cli.reads", "looop.loop"),  # a decider's machinery: `runs replay` only
+    ("looop.cli.runs", "looop.loop"),  # a decider's machinery: `runs replay` only
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     ("looop.act.roundsend", "looop.workers.resume"),  # a start's: a round to one that ended
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
