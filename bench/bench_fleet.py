@@ -64,7 +64,7 @@ def _worker_kb(root: Path, sid: str) -> int:
 
 
 def _host_kb(home: Path) -> int:
-    from looop.home.anchors import holder
+    from looop.home.peers import holder
     from looop.sessions.hostnames import home_key, host_socket
 
     pid = holder(host_socket(home_key(str(home)), "/tmp"))

@@ -21,9 +21,10 @@ from typing import IO, Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.anchors import holder, listening
+from looop.home.anchors import listening
 from looop.home.clock import Clock
 from looop.home.paths import Paths
+from looop.home.peers import holder
 from looop.sessions import hostnames, spawner
 from looop.spend.days import Held
 from looop.spend.report import reports_at

@@ -197,7 +197,7 @@ def _door_of(data: Path, env: dict[str, str], tmp_path: Path, wid: str, how: str
 
 
 def _door_holder(door: str) -> int:
-    from looop.home.anchors import holder
+    from looop.home.peers import holder
 
     pid = holder("\0" + door[1:])
     assert pid is not None

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.home.anchors import holder, shown
+from looop.home.anchors import shown
+from looop.home.peers import holder
 from looop.home.where import runtime_dir
 from looop.sandbox import boxhost
 from tests.helpers import process_ended, wait_until

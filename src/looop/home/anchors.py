@@ -16,7 +16,6 @@ import os
 import socket
 
 from looop.home.hashing import fnv1a_128
-from looop.home.peers import connect, peer
 from looop.home.where import runtime_dir
 
 _LISTENING = 0x00010000  # /proc/net/unix's Flags of a listening socket (__SO_ACCEPTCON)
@@ -48,18 +47,6 @@ def hold(address: str) -> int | None:
     fd: int = sock.detach()
     os.set_inheritable(fd, False)
     return fd
-
-
-def holder(address: str) -> int | None:
-    """The pid of the process of this user listening on `address`, or None."""
-    sock = connect(address)
-    if sock is None:
-        return None
-    try:
-        pid, uid = peer(sock)
-    finally:
-        sock.close()
-    return pid if uid == os.geteuid() and pid > 0 else None
 
 
 def listening(base: str, prefix: str) -> list[str]:

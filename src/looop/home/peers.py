@@ -4,6 +4,7 @@ stands is the host's question (core/sameworld.py)."""
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import sys
@@ -30,6 +31,18 @@ def peer(sock: socket.socket) -> tuple[int, int]:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 3 * _INT)
     pid, uid = (int.from_bytes(raw[i : i + _INT], sys.byteorder, signed=True) for i in (0, _INT))
     return pid, uid
+
+
+def holder(address: str) -> int | None:
+    """The pid of the process of this user listening on `address`, or None."""
+    sock = connect(address)
+    if sock is None:
+        return None
+    try:
+        pid, uid = peer(sock)
+    finally:
+        sock.close()
+    return pid if uid == os.geteuid() and pid > 0 else None
 
 
 def caller_limits() -> dict[str, list[int]]:

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING
 
 from looop.core import cgroup
 from looop.home import jsonio
-from looop.home.anchors import anchor, holder, shown
+from looop.home.anchors import anchor, shown
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
-from looop.home.peers import connect, peer
+from looop.home.peers import connect, holder, peer
 from looop.home.where import runtime_base, runtime_dir
 from looop.sandbox.netboxes import Boxes, command_lines
 from looop.sandbox.netjoin import read_line

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 
 from looop.core.proctitle import show_role
-from looop.home.anchors import holder
-from looop.home.peers import peer
+from looop.home.peers import holder, peer
 from looop.sandbox import netns
 from looop.sandbox.door import HomeDoor
 from looop.sandbox.netboxes import Boxes, command_lines

@@ -47,7 +47,7 @@ from looop.core.procstat import stat_fields
 from looop.home import locks
 from looop.home.anchors import anchor, shown
 from looop.home.jsonio import dumps, loads
-from looop.home.peers import connect, peer
+from looop.home.peers import holder, peer
 from looop.home.sessionfiles import socket_file, valid_id
 from looop.sessions.protocol import read_reply
 
@@ -159,15 +159,9 @@ class HostDoor:
             del self.supervisors[worker]
         if not valid_id(worker):
             return None
-        sock = connect(socket_file(self.home[0], worker))
-        if sock is None:
-            return None
-        try:
-            pid, uid = peer(sock)
-        finally:
-            sock.close()
-        got = parent_of(pid) if uid == os.geteuid() and pid > 1 else None
-        if got is None:
+        pid = holder(socket_file(self.home[0], worker))
+        got = parent_of(pid) if pid is not None and pid > 1 else None
+        if pid is None or got is None:
             return None
         self.supervisors[worker] = (pid, got[1])
         return pid

@@ -7,7 +7,8 @@ import os
 import socket
 from pathlib import Path
 
-from looop.home.anchors import anchor, hold, holder, listening, shown
+from looop.home.anchors import anchor, hold, listening, shown
+from looop.home.peers import holder
 from looop.sessions.hostnames import host_socket
 
 
