@@ -1,4 +1,4 @@
-"""`looop asks` (`ask` is cli/ask.py's, `answer` cli/answer.py's), and the contract verbs' click
+"""`looop asks` (`ask` is cli/wait.py's, `answer` cli/answer.py's), and the contract verbs' click
 faces (for --help and odd spellings; their plain spellings are served without click:
 contract/verbs.py): tell, told, claim, unclaim (`cost` is cli/cost.py's)."""
 
