@@ -16,6 +16,7 @@ from looop.home import jsonio
 from looop.home.errors import CorruptState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import BinaryIO
 
     # every function takes a Path or its string
@@ -265,15 +266,9 @@ def read_since(path: AnyPath, stamp: str, chunk: int = 16384, limit: int = SINCE
         f = open_regular(path, follow=False)
     except FileNotFoundError:
         return None
-    cut = stamp.encode("ascii")
+    cut, pos, parts = stamp.encode("ascii"), 0, []
     with f:
-        pos = f.seek(0, os.SEEK_END)
-        parts: list[bytes] = []
-        while pos > 0 and limit > 0:
-            step = min(chunk, pos, limit)
-            pos, limit = pos - step, limit - step
-            f.seek(pos)
-            data = f.read(step)
+        for pos, data in _backwards(f, chunk, limit):
             parts.append(data)
             if pos and _all_older(data, cut):
                 parts[-1] = data[data.find(b"\n") + 1 :]
@@ -284,6 +279,16 @@ def read_since(path: AnyPath, stamp: str, chunk: int = 16384, limit: int = SINCE
         lines[0] = b""  # cut by the limit: part of a line
     kept = [ln for ln in lines if len(ln) <= LINE_MAX]
     return b"\n".join(kept).decode("utf-8", "replace")
+
+
+def _backwards(f: BinaryIO, chunk: int, limit: int) -> Iterator[tuple[int, bytes]]:
+    """`f`'s chunks from its end back, each with where it starts: at most `limit` bytes."""
+    pos = f.seek(0, os.SEEK_END)
+    while pos > 0 and limit > 0:
+        step = min(chunk, pos, limit)
+        pos, limit = pos - step, limit - step
+        f.seek(pos)
+        yield pos, f.read(step)
 
 
 def _all_older(data: bytes, cut: bytes) -> bool:
@@ -411,17 +416,14 @@ def tail_raw(
         f = open_regular(path, follow=follow)
     except FileNotFoundError:
         return b""
-    parts: list[bytes] = []
+    pos, parts, newlines = 0, [], 0
     with f:
-        pos = f.seek(0, os.SEEK_END)
-        newlines = 0
-        while pos > 0 and newlines <= n + 1 and limit > 0:
-            step = min(chunk, pos, limit)
-            pos, limit = pos - step, limit - step
-            f.seek(pos)
-            data = f.read(step)
+        for got in _backwards(f, chunk, limit):
+            pos, data = got  # where the last chunk read starts: 0, the file's start
             parts.append(data)
             newlines += data.count(b"\n")
+            if newlines > n + 1:
+                break
     raw = b"".join(reversed(parts))
     cut = raw.find(b"\n")
     if cut < 0:
