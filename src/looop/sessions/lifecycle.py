@@ -106,7 +106,9 @@ class Lifecycle:
         """Output went quiet (or came again): what the screen asks while it is quiet goes in
         status.json, where every face reads it (views/needsinput) and the pulse is woken."""
         said, child = None, self.child
-        if hushed and child is not None and not child.done and not self.finishing:
+        # a run that printed nothing has no screen to ask from, and makes none (its memory)
+        drawn = self.pump.emu is not None
+        if hushed and drawn and child is not None and not child.done and not self.finishing:
             text = self.pump.render("plain", True).get("text")
             said = prompt(text, reads_terminal(child.pid)) if isinstance(text, str) else None
         if said != self.book.status.get("prompt"):

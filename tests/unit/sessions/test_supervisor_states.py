@@ -279,6 +279,24 @@ def test_start_then_child_exit_is_exited_with_its_code() -> None:
     run(t)
 
 
+def test_a_quiet_run_that_printed_nothing_is_judged_without_a_screen_then_its_prompt_is() -> None:
+    """Output going quiet makes the supervisor read what the screen asks; a run that printed
+    nothing has no screen to ask from and makes none (an idle fleet's memory), while one
+    whose last line asks is said to wait at that prompt."""
+
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.life.quiet(True)  # the output mark's look a second after the start: nothing since
+        assert r.pump.emu is None and r.book.status.get("prompt") is None
+        r.os.readers[child.master].deliver(b"Delete everything? (y/N) ")
+        r.life.quiet(True)
+        assert r.book.status.get("prompt") == "prompt: Delete everything? (y/N)"
+        r.os.end(child.pid, code=0)
+        await r.ended()
+
+    run(t)
+
+
 def test_a_session_reads_over_only_once_its_output_is_indexed_to_the_end(tmp_path: Path) -> None:
     """`wait` then `log --since` a later time: nothing of the run, however soon it asks."""
 
