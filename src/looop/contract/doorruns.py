@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 
 from looop.contract.answering import SH, STATE_DIR, WRAP
-from looop.core.proc import kill_group
-from looop.core.procstat import stat_fields
+from looop.core.procstat import kill_group, stat_fields
 
 SETTLE_S = 3.0  # how long the runs have to end on SIGTERM before they are killed
 POLL_S = 0.05

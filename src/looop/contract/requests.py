@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from looop.contract.answering import (
     STATE_DIR,
@@ -48,9 +48,15 @@ from looop.contract.answering import (
     stored,
 )
 from looop.contract.verbs import RELAYED
-from looop.core.context import Ctx
-from looop.core.proc import kill_group
+from looop.core.procstat import kill_group
 from looop.home import locks
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from looop.core.context import Ctx
+    from looop.home.clock import Clock
+    from looop.home.paths import Paths
 
 KEEP_S = 86400.0
 KEEP_PER_WORKER = 64
@@ -94,19 +100,33 @@ class Run:
                 self._subs.remove(fn)
 
 
+class Home(NamedTuple):
+    """What answering reads of a home: no Ctx, whose config and runners the network filter,
+    which holds the boxes' door, has no use for (sandbox/door.py)."""
+
+    paths: Paths
+    env: Mapping[str, str]
+    clock: Clock
+    bin: str
+
+    @classmethod
+    def of(cls, ctx: Ctx) -> Home:
+        return cls(ctx.paths, ctx.env, ctx.clock, ctx.bin)
+
+
 class Answerer:
     """`allowed(worker)` says who may speak; `self_only` holds a worker to its own id in the
     arguments too (a worker token speaks for one worker: no `told OTHER`, no `claim
     --session OTHER`, no reading the home's spend)."""
 
     def __init__(
-        self, ctx: Ctx, allowed: Allowed, *, self_only: bool, verbs: frozenset[str] = RELAYED
+        self, home: Home, allowed: Allowed, *, self_only: bool, verbs: frozenset[str] = RELAYED
     ) -> None:
-        self.ctx = ctx
+        self.home = home
         self.allowed = allowed
         self.self_only = self_only
         self.verbs = verbs
-        self.root = ctx.paths.data / STATE_DIR
+        self.root = home.paths.data / STATE_DIR
         self.runs: dict[tuple[str, str], Run] = {}
         self.lock = threading.Lock()
         self.finished = 0
@@ -162,12 +182,12 @@ class Answerer:
             self.prune()
 
     def _settle(self, req: Request) -> dict[str, Any]:
-        p = self.ctx.paths
-        env = {**self.ctx.env, "LOOOP_CONFIG": str(p.config)}
-        here = answer_here(req, str(p.data), env, self.ctx.clock.now())
+        p = self.home.paths
+        env = {**self.home.env, "LOOOP_CONFIG": str(p.config)}
+        here = answer_here(req, str(p.data), env, self.home.clock.now())
         if isinstance(here, dict):
             return here  # a plain verb, answered in this process (contract/answering.py)
-        d, home = self.entry(req), (str(p.data), env, (self.ctx.bin,))
+        d, home = self.entry(req), (str(p.data), env, (self.home.bin,))
         while True:
             got, fd, starts = held(str(d), req)
             if got is not None:
@@ -179,7 +199,7 @@ class Answerer:
                 why = self.allowed(req.worker)
                 if why is not None:
                     return refused(why, 3)  # over meanwhile: nothing started, nothing stored
-                pid = spawn_run(req, str(d), fd, starts, home, self.ctx.clock.now())
+                pid = spawn_run(req, str(d), fd, starts, home, self.home.clock.now())
             finally:
                 os.close(fd)  # the run holds the flock on: it outlives us
             self._watch(req, d, pid)
@@ -209,7 +229,7 @@ class Answerer:
 
     def prune(self, now: float | None = None) -> list[str]:
         """Remove old entries (see the module's text); the `worker/key` names removed."""
-        t = self.ctx.clock.now() if now is None else now
+        t = self.home.clock.now() if now is None else now
         try:
             workers = sorted(os.listdir(self.root))
         except OSError:

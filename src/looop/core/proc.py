@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from looop.core.procs import Containment, await_pid
+from looop.core.procstat import kill_group as kill_group
 from looop.home.clock import Clock, SystemClock
 
 CHUNK = 65536
@@ -327,11 +328,6 @@ class Spawner:
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
         return Child(pid, out_r, err_r)
-
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def exited(proc: subprocess.Popen[bytes]) -> bool:

@@ -5,7 +5,9 @@ own long-lived processes (named `looop:<id>` or `looop-…`) from a run's leftov
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 
 # Per machine, read(2)'s number and those of the waits on several descriptors at once (poll,
 # select, epoll: a TUI's or a relay's, whose wait says nothing of the terminal alone)
@@ -15,6 +17,11 @@ _CALLS = {
 }
 _DEV_TTY = os.makedev(5, 0)  # /dev/tty: the reader's own terminal (getpass, ssh)
 _MOST = 64  # processes looked at under one worker
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
 
 
 def stat_fields(pid: int) -> list[bytes] | None:

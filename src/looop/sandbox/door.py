@@ -15,10 +15,8 @@ from pathlib import Path
 
 from looop.contract.answering import WORKER_ONLY as WORKER_ONLY
 from looop.contract.answering import Refusal, home_env
-from looop.contract.requests import Answerer
+from looop.contract.requests import Answerer, Home
 from looop.contract.verbs import BOX_VERBS
-from looop.core.context import Ctx
-from looop.core.events import Emitter
 from looop.home import jsonio
 from looop.home.clock import SystemClock
 from looop.home.paths import Paths
@@ -27,7 +25,7 @@ DOOR_WAIT_S = 25.0  # a door call waits this long for its run, then answers 202 
 
 
 def box_door(
-    ctx: Ctx, speaking: Callable[[str], bool], wait_s: float = DOOR_WAIT_S
+    home: Home, speaking: Callable[[str], bool], wait_s: float = DOOR_WAIT_S
 ) -> Callable[[str, bytes], tuple[int, bytes]]:
     """The door of the home's sandboxed workers (sandbox/netproxy.py's `Door`): a request's body
     answered as `worker`, the worker whose box it came from, while that box still runs
@@ -37,7 +35,7 @@ def box_door(
     def allowed(worker: str) -> str | None:
         return None if speaking(worker) else f"worker {worker}'s box has ended: its door is shut"
 
-    answerer = Answerer(ctx, allowed, self_only=True, verbs=BOX_VERBS)
+    answerer = Answerer(home, allowed, self_only=True, verbs=BOX_VERBS)
 
     def door(worker: str, body: bytes) -> tuple[int, bytes]:
         try:
@@ -73,11 +71,10 @@ class HomeDoor:
     def __call__(self, worker: str, body: bytes) -> tuple[int, bytes]:
         with self.lock:
             if self.door is None:
-                home, clock = home_env(self.env), SystemClock()
-                paths = Paths.resolve(home, Path(self.data))
-                events = Emitter(clock=clock, events_path=None)
-                ctx = Ctx(paths, clock, home, events, home.get("LOOOP_BIN", "looop"))
-                self.door = box_door(ctx, self.speaking)
+                env = home_env(self.env)
+                paths = Paths.resolve(env, Path(self.data))
+                home = Home(paths, env, SystemClock(), env.get("LOOOP_BIN", "looop"))
+                self.door = box_door(home, self.speaking)
         return self.door(worker, body)
 
 

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 import looop
 from looop.act import goalarchive
 from looop.contract.answering import Refusal
-from looop.contract.requests import Answerer, Run
+from looop.contract.requests import Answerer, Home, Run
 from looop.core.context import Ctx
 from looop.core.webconfig import mcp_over_http
 from looop.home import jsonio
@@ -285,7 +285,7 @@ def _own_routes(
     async def events(request: Request) -> Response:
         return sse(live_events(request, hub))
 
-    answerer = Answerer(ctx, remote_worker(ctx.paths.data), self_only=True)
+    answerer = Answerer(Home.of(ctx), remote_worker(ctx.paths.data), self_only=True)
     return [
         ("GET /state", "The loop at a glance (`looop status --json`); finished workers left "
          "out, ?all=1.", state),

@@ -17,7 +17,7 @@ import pytest
 
 from looop.contract import requests as ans
 from looop.contract.answering import MAX_STARTS, Refusal
-from looop.contract.requests import Answerer
+from looop.contract.requests import Answerer, Home
 from looop.core.context import Ctx
 from looop.human.mailbox import answer, pending
 from looop.remote import hosts
@@ -38,7 +38,7 @@ def home(ctx: Ctx) -> Ctx:
 
 
 def _answerer(home: Ctx) -> Answerer:
-    return Answerer(home, remote_worker(home.paths.data), self_only=True)
+    return Answerer(Home.of(home), remote_worker(home.paths.data), self_only=True)
 
 
 def _req(*argv: str, key: str = KEY, worker: str = "pw1", **more: Any) -> dict[str, Any]:
@@ -237,7 +237,9 @@ def test_a_worker_token_speaks_only_as_its_worker(home: Ctx, argv: list[str], ok
             a.check(_req(*argv))
         assert no.value.status == 403
     # the SSH relay's own machines are trusted with the rest (tests/hosts/test_contract.py)
-    assert Answerer(home, remote_worker(home.paths.data), self_only=False).check(_req(*argv))
+    assert Answerer(Home.of(home), remote_worker(home.paths.data), self_only=False).check(
+        _req(*argv)
+    )
 
 
 # --- bad requests ------------------------------------------------------------------------
@@ -286,7 +288,9 @@ def test_stdin_and_the_worker_reach_the_verb(home: Ctx, tmp_path: Path) -> None:
         '#!/bin/sh\necho "argv=$* sid=$LOOOP_SESSION_ID data=$LOOOP_DATA_DIR"; cat; exit 7\n'
     )
     fake.chmod(0o755)
-    a = Answerer(replace(home, bin=str(fake)), remote_worker(home.paths.data), self_only=True)
+    a = Answerer(
+        Home.of(replace(home, bin=str(fake))), remote_worker(home.paths.data), self_only=True
+    )
     got = a.run(_req("tell", "hw1", "-", stdin="from stdin\n"))
     assert got == {
         "out": f"argv=tell hw1 - sid=pw1 data={home.paths.data}\nfrom stdin\n",

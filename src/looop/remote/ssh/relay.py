@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.contract.requests import Answerer
+from looop.contract.requests import Answerer, Home
 from looop.home import jsonio, locks
 from looop.remote import hosts as reg
 from looop.remote.callhome import read_all
@@ -39,7 +39,7 @@ def answerer(ctx: Ctx, name: str) -> Answerer:
             return f"{worker!r} is no worker the home started on host {name}"
         return None
 
-    return Answerer(ctx, allowed, self_only=True)
+    return Answerer(Home.of(ctx), allowed, self_only=True)
 
 
 def serve_one(ans: Answerer, conn: socket.socket) -> None:
