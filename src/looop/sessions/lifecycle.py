@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import stat
 from typing import TYPE_CHECKING, Any
 
 from looop.core.procstat import reads_terminal
 from looop.home.screenrules import prompt
+from looop.home.store import read_regular
 from looop.home.textsafe import strip_ansi
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Lock, log, sleep, within
@@ -467,15 +467,7 @@ def signal_in_note(path: str, code: int | None) -> int | None:
     if code is None or not 128 < code < 128 + 65:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        raw = read_regular(path, 64, follow=False)
+    except OSError:  # missing, unreadable, a link or not a file
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        raw = os.read(fd, 64)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return code - 128 if raw.strip() == f"signal {code - 128}".encode() else None
