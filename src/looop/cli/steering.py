@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,7 +19,6 @@ from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.steer import goal_group, playbook_group, schedule_group, sensor_group, shell_sandbox
 from looop.cli.steermove import steer
-from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.human import schedules
@@ -30,15 +28,9 @@ from looop.sense.sensors import run_user_sensors
 from looop.sessions.durations import parse_duration
 
 
-def _steer(
-    obj: dict[str, Any],
-    journal: str | None,
-    *,
-    allow_dangerous: bool = False,
-    check: Callable[[Ctx], None] | None = None,
-) -> None:
+def _steer(obj: dict[str, Any], journal: str | None, *, allow_dangerous: bool = False) -> None:
     """Run one decision as the human (see steermove.steer) and say so."""
-    click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
+    click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous))
 
 
 def _written(parts: tuple[str, ...], what: str, blank: str, instead: str) -> str:

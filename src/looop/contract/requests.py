@@ -54,7 +54,6 @@ from looop.home import locks
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.core.context import Ctx
     from looop.home.clock import Clock
     from looop.home.paths import Paths
 
@@ -108,10 +107,6 @@ class Home(NamedTuple):
     env: Mapping[str, str]
     clock: Clock
     bin: str
-
-    @classmethod
-    def of(cls, ctx: Ctx) -> Home:
-        return cls(ctx.paths, ctx.env, ctx.clock, ctx.bin)
 
 
 class Answerer:
