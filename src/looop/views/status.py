@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     )
 
 
-# No Ctx and no pathlib here: `looop status` runs on the click-free fast path and must import
-# little. Its reads take the data dir and config file as plain strings (home/where.py).
+# No Ctx here: `looop status` imports little beyond click. Its reads take the data dir and
+# config file as plain strings (home/where.py).
 
 
 def _at(data: str, name: str) -> str:
