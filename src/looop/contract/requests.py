@@ -54,6 +54,7 @@ from looop.home import locks
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from looop.core.context import Ctx
     from looop.home.clock import Clock
     from looop.home.paths import Paths
 
@@ -107,6 +108,10 @@ class Home(NamedTuple):
     env: Mapping[str, str]
     clock: Clock
     bin: str
+
+    @classmethod
+    def of(cls, ctx: Ctx) -> Home:
+        return cls(ctx.paths, ctx.env, ctx.clock, ctx.bin)
 
 
 class Answerer:

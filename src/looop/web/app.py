@@ -285,9 +285,7 @@ def _own_routes(
     async def events(request: Request) -> Response:
         return sse(live_events(request, hub))
 
-    answerer = Answerer(
-        Home(ctx.paths, ctx.env, ctx.clock, ctx.bin), remote_worker(ctx.paths.data), self_only=True
-    )
+    answerer = Answerer(Home.of(ctx), remote_worker(ctx.paths.data), self_only=True)
     return [
         ("GET /state", "The loop at a glance (`looop status --json`); finished workers left "
          "out, ?all=1.", state),

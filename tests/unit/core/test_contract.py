@@ -37,12 +37,8 @@ def home(ctx: Ctx) -> Ctx:
     return replace(ctx, bin=LOOOP, env={**ctx.env, "LOOOP_ASK_POLL_MS": "50"})
 
 
-def _home(ctx: Ctx) -> Home:
-    return Home(ctx.paths, ctx.env, ctx.clock, ctx.bin)
-
-
 def _answerer(home: Ctx) -> Answerer:
-    return Answerer(_home(home), remote_worker(home.paths.data), self_only=True)
+    return Answerer(Home.of(home), remote_worker(home.paths.data), self_only=True)
 
 
 def _req(*argv: str, key: str = KEY, worker: str = "pw1", **more: Any) -> dict[str, Any]:
@@ -241,7 +237,9 @@ def test_a_worker_token_speaks_only_as_its_worker(home: Ctx, argv: list[str], ok
             a.check(_req(*argv))
         assert no.value.status == 403
     # the SSH relay's own machines are trusted with the rest (tests/hosts/test_contract.py)
-    assert Answerer(_home(home), remote_worker(home.paths.data), self_only=False).check(_req(*argv))
+    assert Answerer(Home.of(home), remote_worker(home.paths.data), self_only=False).check(
+        _req(*argv)
+    )
 
 
 # --- bad requests ------------------------------------------------------------------------
@@ -291,7 +289,7 @@ def test_stdin_and_the_worker_reach_the_verb(home: Ctx, tmp_path: Path) -> None:
     )
     fake.chmod(0o755)
     a = Answerer(
-        _home(replace(home, bin=str(fake))), remote_worker(home.paths.data), self_only=True
+        Home.of(replace(home, bin=str(fake))), remote_worker(home.paths.data), self_only=True
     )
     got = a.run(_req("tell", "hw1", "-", stdin="from stdin\n"))
     assert got == {

@@ -40,7 +40,7 @@ def _body(*argv: str, worker: str | None = None) -> bytes:
 def test_what_the_door_refuses_before_anything_runs(
     ctx: Ctx, body: bytes, status: int, said: str
 ) -> None:
-    door = box_door(Home(ctx.paths, ctx.env, ctx.clock, ctx.bin), lambda w: w == "w1")
+    door = box_door(Home.of(ctx), lambda w: w == "w1")
     got, answer = door("w1", body)
     assert got == status
     line = json.loads(answer)["error"]
@@ -48,7 +48,7 @@ def test_what_the_door_refuses_before_anything_runs(
 
 
 def test_a_worker_whose_box_ended_speaks_no_more(ctx: Ctx) -> None:
-    door = box_door(Home(ctx.paths, ctx.env, ctx.clock, ctx.bin), lambda w: False)
+    door = box_door(Home.of(ctx), lambda w: False)
     got, answer = door("w1", _body("told"))
     assert got == 403 and "box has ended" in json.loads(answer)["error"]
 
@@ -68,7 +68,7 @@ def test_the_homes_environment_is_taken_back_from_a_workers() -> None:
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # nothing it writes
 @given(st.binary(max_size=512))
 def test_any_bytes_at_the_door_get_a_refusal_in_one_line(ctx: Ctx, body: bytes) -> None:
-    door = box_door(Home(ctx.paths, ctx.env, ctx.clock, ctx.bin), lambda w: w == "w1")
+    door = box_door(Home.of(ctx), lambda w: w == "w1")
     status, answer = door("w1", body)
     assert status in (400, 403, 413)
     line = json.loads(answer)["error"]

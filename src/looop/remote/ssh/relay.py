@@ -39,7 +39,7 @@ def answerer(ctx: Ctx, name: str) -> Answerer:
             return f"{worker!r} is no worker the home started on host {name}"
         return None
 
-    return Answerer(Home(ctx.paths, ctx.env, ctx.clock, ctx.bin), allowed, self_only=True)
+    return Answerer(Home.of(ctx), allowed, self_only=True)
 
 
 def serve_one(ans: Answerer, conn: socket.socket) -> None:
