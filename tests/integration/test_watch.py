@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -163,20 +161,6 @@ def test_watch_cli_errors_are_one_line(ctx: Ctx, root: Path, env: dict[str, str]
     code, out, err = cli("watch", "w1")  # stdout is not a TTY here
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "terminal" in err and "looop shot" in err and "looop log -f" in err
-
-
-@pytest.mark.timeout(30)
-def test_watch_verb_loads_textual_only_when_it_runs(cli: Cli) -> None:
-    probe = (
-        "import sys\n"
-        "from looop.verbs.console import run as main\n"
-        "try:\n    main(['watch', 'nope'])\nexcept SystemExit:\n    pass\n"
-        "print('textual' in sys.modules)\n"
-    )
-    p = subprocess.run(
-        [sys.executable, "-c", probe], env=cli.child_env(), capture_output=True, timeout=20
-    )
-    assert p.stdout.decode().strip() == "False", p.stderr.decode()
 
 
 @pytest.mark.timeout(40)

@@ -64,8 +64,6 @@ ROOMS: dict[str, set[str]] = {
 LAZY: list[tuple[str, str]] = [
     # optional or heavy extras: only the verb or the config that uses one pays for it
     ("looop.web", "looop.web.mcpserver"),  # the MCP SDK: `mcp --worker` speaks without it
-    ("looop.cli.watch", "looop.tui.app"),  # textual
-    ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.home.hashing", "hashlib"),  # OpenSSL: the beat hashes, contract verbs only name
     ("looop.home.errors", "difflib"),  # did you mean: only a mistyped verb, key or id
@@ -81,12 +79,9 @@ LAZY: list[tuple[str, str]] = [
     ("looop.contract.verbs", "by name: ?"),  # a contract verb's module
     ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used
     ("looop.verbs.console", "looop.cli.root"),  # every other verb: click
-    ("looop.verbs.console", "looop.cli.failure"),
     ("looop.verbs.console", "looop.remote.boxdoor"),  # a boxed worker's contract verb
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
-    ("looop.cli.root", "looop.cli.lifecycle"),  # a bare `looop`: the pulse
     ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
-    ("looop.cli.runs", "looop.loop"),  # a decider's machinery: `runs replay` only
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
     ("looop.act.roundsend", "looop.workers.resume"),  # a start's: a round to one that ended
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
@@ -96,12 +91,11 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
     ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
-    # hosts exist: the SSH and Kubernetes rooms, through their one door
+    # hosts exist: the SSH and Kubernetes rooms and a start's way there, through one door
     ("looop.remote", "looop.remote.engine"),
-    ("looop.remote", "looop.remote"),  # a start away: its dispatch too
 ]
 # Import statements inside functions: the rows above but those loaded by name.
-LAZY_MAX = 26
+LAZY_MAX = 20
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [

@@ -1,6 +1,6 @@
 """How a verb's failure reaches the user: one line on stderr and an exit code, never a
-traceback; a bug also leaves a crash file. Loaded only when something failed, so the hot
-verbs never pay for it."""
+traceback; a bug also leaves a crash file, which the interpreter's own printer writes, so a
+contract verb loads this with nothing it has not loaded already."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import errno
 import os
 import sys
 import time
-import traceback
-from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
+from looop.home import where
 from looop.home.errors import LooopError, UsageMistake
-from looop.home.paths import Paths
 from looop.home.store import NotRegular
 from looop.home.terminal import line_for_terminal
 
@@ -62,12 +60,11 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
 
     if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
         raise exc
-    trace = "".join(traceback.format_exception(exc))
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    where = "nowhere (could not write a crash file)"
+    there = "nowhere (could not write a crash file)"
     dirs: list[str] = []
     try:
-        dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
+        dirs.append(where.join(where.resolve(env, os.getcwd())[0], "crash"))
     except Exception:
         pass
 
@@ -77,14 +74,23 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
             os.makedirs(d, exist_ok=True)
             path = os.path.join(d, name)
             with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
-                f.write(trace)
-            where = path
+                _print_trace(exc, f)
+            there = path
             break
         except Exception:
             continue
     first = " ".join(str(exc).split())[:200]
     fail(
         f"internal error ({type(exc).__name__}: {first}) — this is a bug in looop; the details "
-        f"are in {where} (set LOOOP_DEBUG=1 to see them here)",
+        f"are in {there} (set LOOOP_DEBUG=1 to see them here)",
         70,
     )
+
+
+def _print_trace(exc: BaseException, f: TextIO) -> None:
+    """The traceback as an uncaught exception prints it (chained causes too), into `f`."""
+    err, sys.stderr = sys.stderr, f
+    try:
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
+    finally:
+        sys.stderr = err

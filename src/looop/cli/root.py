@@ -209,12 +209,8 @@ Start here:
 )
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        # Every verb but the fast ones loads this module (each satellite call too).
-        # lazy: the pulse's daemon machinery (~280 modules, ~100 ms): only a bare `looop` runs it
-        from looop.cli.lifecycle import foreground
-
-        ctx.exit(foreground())
+    if ctx.invoked_subcommand is None:  # a bare `looop` is `looop pulse`, through the table
+        ctx.exit(loaded(COMMANDS["pulse"]).foreground())
 
 
 @click.command("version", help="Print the version.")

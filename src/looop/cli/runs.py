@@ -13,6 +13,7 @@ from looop.cli.app import count, make_ctx, progress_line, show_rows
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
+from looop.loop import replay
 from looop.loop.beat import list_runs, show_run
 
 
@@ -70,9 +71,6 @@ def _replay(
     playbook: str | None,
 ) -> None:
     """`looop runs replay`: the comparison as a table (progress on stderr), or `--json`."""
-    # lazy: a decider's whole machinery (~25 ms), for a replay only
-    from looop.loop import replay
-
     if ids and last is not None:
         raise click.UsageError("give run ids or --last N, not both")
     if runner is not None and command is not None:

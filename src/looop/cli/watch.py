@@ -11,6 +11,7 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx, since_time
 from looop.home.errors import LooopError
 from looop.sessions.state import validate_id
+from looop.tui.app import WatchApp
 from looop.web.actions import Acting
 from looop.workers.ids import strip_legacy_prefix
 
@@ -46,10 +47,6 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
             "watch needs a terminal: for a snapshot use `looop shot ID`, "
             "to follow output `looop log -f ID`"
         )
-    # `looop help watch` and the refusals above answer without it
-    # lazy: the TUI (textual, ~250 modules), for the screen this verb draws
-    from looop.tui.app import WatchApp
-
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None
 

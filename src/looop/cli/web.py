@@ -12,6 +12,7 @@ from looop.core.proctitle import show_role
 from looop.core.webconfig import door_limits, web_settings
 from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
+from looop.web import server
 from looop.web.daemon import link, running
 
 
@@ -54,10 +55,6 @@ def web_cmd(
         )
         click.echo(link(ctx))
         return
-    # `--url`, a server already up and `looop help web` answer without the web room
-    # lazy: starlette and uvicorn (~360 modules), for the server this verb starts
-    from looop.web import server
-
     try:
         web = web_settings(ctx.config().raw)
     except LooopError as e:

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.clock import Clock
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
+from looop.remote import dispatch, untrusted
 from looop.remote import hosts as reg
-from looop.remote import untrusted
 from looop.remote.hosts import LOCAL, AnyHost, Host, HostError, KubeHost
 from looop.remote.kube import podlook
 from looop.remote.kube.backend import HostedKube
@@ -31,6 +31,9 @@ from looop.views import outcomes
 from looop.views.needsinput import HEALTH
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
+
+if TYPE_CHECKING:
+    from looop.workers.started import Away
 
 
 def host_of(data: Path, wid: str) -> AnyHost | None:
@@ -318,6 +321,7 @@ class Engine:
     """What a worker's backend, the fleet's rows, the beat's sessions probe and a start away
     take from here (`looop.remote.rooms()` hands this out)."""
 
+    away: ClassVar[Away] = dispatch  # where a start whose host is not here goes
     remote_of = staticmethod(remote_of)
     remote_rows = staticmethod(remote_rows)
     with_hosts = staticmethod(with_hosts)

@@ -1,6 +1,6 @@
 """The remote wing as the pulse reaches it (loop/daemon, loop/fleetwork, once their own stat
 found hosts registered): `looop down`'s kills and links, a far worker's bounds and verify. Every
-other caller at home goes through `looop.remote.rooms()` (the engine) or `dispatcher()`."""
+other caller at home goes through `looop.remote.rooms()` (the engine, a start's way there)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from looop.cli.failure import fail, fail_for
 from looop.contract.verbs import BOX_VERBS, serve
 from looop.home.terminal import SafeStream
 
@@ -75,9 +76,6 @@ def _exit_now(code: Any) -> None:
 
 def _failed(why: str | Exception, env: dict[str, str]) -> NoReturn:
     """A refused argument (`why` its words) or a verb's exception, worded as click words it."""
-    # lazy: the failure's words, its crash file (traceback, ~6 ms): only a failure pays
-    from looop.cli.failure import fail, fail_for
-
     if isinstance(why, str):
         fail(why)
     fail_for(why, env)

@@ -51,3 +51,26 @@ def test_a_failure_of_the_work_itself_still_exits_1(
 ) -> None:
     code, err = _run(tmp_path, capsys, "goal", "rm", "nosuch")
     assert code == 1 and "nosuch" in err
+
+
+def test_a_bug_is_one_line_and_leaves_its_traceback_in_a_crash_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.human import leases
+
+    def broken(*_: object) -> int:
+        try:
+            {}["lease"]
+        except KeyError as e:
+            raise RuntimeError("boom in the lease") from e
+        return 0
+
+    monkeypatch.setattr(leases, "run_lease", broken)
+    code, err = _run(tmp_path, capsys, "claim", "x", "--session", "w1")  # click-free: contract
+    assert code == 70 and len(err.strip().splitlines()) == 1, err
+    assert "boom in the lease" in err and "bug in looop" in err
+    (crash,) = (tmp_path / "data" / "crash").iterdir()
+    assert str(crash) in err
+    trace = crash.read_text()
+    assert "Traceback (most recent call last)" in trace and "in broken" in trace
+    assert "KeyError: 'lease'" in trace and "RuntimeError: boom in the lease" in trace

@@ -29,7 +29,7 @@ from looop.core import provenance
 from looop.home import store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
-from looop.remote import dispatcher, rooms
+from looop.remote import rooms
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
 from looop.spend.statusspend import daily_budget, spent_on_day
@@ -217,7 +217,7 @@ class StartWorker(OnWorker):
                 f"worker {self.id}: a Kubernetes pod cannot be paused at its budget — "
                 "give it --on-budget stop, or start it on an SSH host or here"
             )
-        return host, dispatcher()
+        return host, rooms().away
 
     def _attempt(self, n: int, runs: str) -> StartWorker:
         """Attempt n: this start as worker <id>.<n>, running its own runner, the runner named
