@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -73,10 +73,10 @@ def show_rows(
     return True
 
 
-def progress_line() -> Callable[[str], None]:
+def progress_line(stream: TextIO | None = None) -> Callable[[str], None]:
     """What long work says of each step as it begins: on a terminal only, so a script's
-    stderr stays for errors (the stderr of the call, not of this module's import)."""
-    stream = sys.stderr
+    stderr stays for errors (by default the stderr of the call, not of this module's import)."""
+    stream = sys.stderr if stream is None else stream
     if not stream.isatty():
         return lambda step: None
     return lambda step: print(f"looop: {step}…", file=stream, flush=True)

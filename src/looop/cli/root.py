@@ -82,7 +82,7 @@ def attach(cmd: click.Command, key: str) -> None:
 
 
 def usage_error(msg: str) -> NoReturn:
-    """A usage mistake, said by the failure's door (cli/failure.py), which only a failure loads."""
+    """A usage mistake, said as one line by the console's failure words (verbs/failure.py)."""
     raise UsageMistake(msg)
 
 

@@ -11,9 +11,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from looop.cli.failure import fail, fail_for
 from looop.contract.verbs import BOX_VERBS, serve
 from looop.home.terminal import SafeStream
+from looop.verbs.failure import fail, fail_for
 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
