@@ -18,23 +18,29 @@ pytestmark = pytest.mark.process  # real processes: not make check's tier
 
 
 def test_the_entry_loads_nothing_but_builtins_at_first() -> None:
-    """boot runs before anything else in every command: its own imports are the
-    interpreter's built-in and frozen modules, `typing` (the ground floor's) and the light
-    home's."""
+    """boot runs before anything else in every command: its own imports and its failure
+    words' are the interpreter's built-in and frozen modules, `typing` (the ground floor's)
+    and the light home's."""
     import ast
 
-    tree = ast.parse(Path(boot.__file__).read_text())
+    from looop.verbs import failure
+
+    body = [n for f in (boot, failure) for n in ast.parse(Path(str(f.__file__)).read_text()).body]
     top = {
         (n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
-        for n in tree.body
+        for n in body
         if isinstance(n, ast.Import | ast.ImportFrom)
         for a in n.names
     }
     top -= {"__future__", "looop", "typing"}
-    home = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
+    home = {n.module for n in body if isinstance(n, ast.ImportFrom) and n.module}
     assert {m for m in home if m.startswith("looop.")} <= {
         "looop.contract.verbs",
         "looop.home.terminal",
+        "looop.verbs.failure",
+        "looop.home",  # where
+        "looop.home.errors",
+        "looop.home.store",
     }
     fresh = subprocess.run(
         [sys.executable, "-c", "import sys; print(' '.join(sys.modules))"],
