@@ -377,9 +377,9 @@ def test_a_round_to_a_busy_worker_waits_and_the_beat_types_it_once_idle(
 # `looop ARGS` in a fresh interpreter, which then says every module it had loaded
 LOADED = """
 import sys
-from looop.verbs.console import main
+from looop.verbs.console import run
 try:
-    main()
+    run()
 except SystemExit as e:
     code = e.code
 sys.stdout.flush()

@@ -131,11 +131,13 @@ def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert p.stderr == ""
 
 
-def _run_watching_exit(args: list[str], env: dict[str, str]) -> tuple[int, str, str, bool]:
-    """The console entry run on `args`, and whether it ended by the fast exit (os._exit) rather
-    than the interpreter's teardown."""
+def _run_watching_exit(
+    args: list[str], env: dict[str, str], before: str = ""
+) -> tuple[int, str, str, bool]:
+    """The console entry run on `args` (after the code `before`), and whether it ended by the
+    fast exit (os._exit) rather than the interpreter's teardown."""
     p = subprocess.run(
-        [sys.executable, "-c", _watching_exit(args)],
+        [sys.executable, "-c", _watching_exit(args, before)],
         env=env,
         capture_output=True,
         text=True,
@@ -148,7 +150,7 @@ def _run_watching_exit(args: list[str], env: dict[str, str]) -> tuple[int, str, 
 FAST = "<fast exit>"
 
 
-def _watching_exit(args: list[str]) -> str:
+def _watching_exit(args: list[str], before: str = "") -> str:
     """A program running the console entry on `args` that says FAST on stderr when it ends by
     the fast exit."""
     return (
@@ -159,6 +161,7 @@ def _watching_exit(args: list[str]) -> str:
         "    sys.stderr.flush()\n"
         "    real(status)\n"
         "os._exit = fast\n"
+        f"{before}\n"
         "from looop.verbs.console import main\n"
         f"sys.argv[1:] = {args!r}\n"
         "main()\n"
@@ -166,9 +169,12 @@ def _watching_exit(args: list[str]) -> str:
 
 
 @pytest.mark.timeout(120)
-def test_only_a_contract_verb_ends_without_the_teardown(tmp_path: Path) -> None:
-    """A worker's claim ends by the fast exit with its output and code; a verb a human types
-    goes through click, whose teardown is owed."""
+def test_a_verb_ends_without_the_teardown_unless_a_thread_or_an_exit_hook_is_left(
+    tmp_path: Path,
+) -> None:
+    """A worker's claim and a human's status end by the fast exit with their output and code;
+    a process left with another thread or an exit hook ends through the teardown, which the
+    hook still runs in."""
     env = outside_env(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
     assert _run_watching_exit(["claim", "job", "--session", "w1"], env) == (
         0,
@@ -176,7 +182,15 @@ def test_only_a_contract_verb_ends_without_the_teardown(tmp_path: Path) -> None:
         "",
         True,
     )
-    code, out, _, fast = _run_watching_exit(["status"], env)
+    code, out, err, fast = _run_watching_exit(["status"], env)
+    assert code == 0 and "pulse:" in out and err == "" and fast
+    code, out, err, fast = _run_watching_exit(["goal", "rm", "nosuch"], env)
+    assert code == 1 and out == "" and "nosuch" in err and fast
+    hook = "import atexit; atexit.register(lambda: print('hook ran', file=sys.stderr))"
+    code, out, err, fast = _run_watching_exit(["status"], env, hook)
+    assert code == 0 and "pulse:" in out and err == "hook ran\n" and not fast
+    thread = "import threading as t; t.Thread(target=t.Event().wait, daemon=True).start()"
+    code, out, _, fast = _run_watching_exit(["status"], env, thread)
     assert code == 0 and "pulse:" in out and not fast
 
 

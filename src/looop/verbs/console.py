@@ -1,7 +1,7 @@
 """The `looop` console entry: the worker contract's verbs an agent calls in a loop (claim,
 unclaim, tell, told, cost report) served without click by their own room, every other verb
-by click (cli/root.py); fewer garbage collections, and a contract verb (and an `ask` or
-`answer`) ended without the interpreter's teardown."""
+by click (cli/root.py); fewer garbage collections, and a verb ended without the interpreter's
+teardown once nothing is left for it to do."""
 
 from __future__ import annotations
 
@@ -24,28 +24,23 @@ GC_THRESHOLD = 50_000  # allocations between young collections (Python's default
 
 
 def main() -> None:
-    # Fewer collections: a light verb ends before its garbage matters; a long-lived process
-    # sets Python's own thresholds back (core/gcpolicy.py).
+    # Fewer collections: a verb ends before its garbage matters; a long-lived process sets
+    # Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
     code: Any = 0
     try:
         run()
     except SystemExit as e:
         code = e.code
-    if _light(sys.argv[1:]):
+    if _ended():
         _exit_now(code)
     raise SystemExit(code)
 
 
-def _light(args: list[str]) -> bool:
-    """A contract verb served without click, or a verb whose end someone waits on (by click: a
-    blocked `ask`, which a worker's door answers only once its run has ended, and the `answer`
-    that frees it; neither holds a file open past its work), with no other thread and no exit
-    hook: nothing the interpreter's teardown would still do that anyone could notice."""
-    args = args[1:] if args[:1] == ["_"] else args  # the seed's `looop _ claim x`
-    verb = args[0] if args else ""
-    if verb not in ("ask", "answer") and (verb not in BOX_VERBS or "click" in sys.modules):
-        return False
+def _ended() -> bool:
+    """A verb whose work is over, with no other thread and no exit hook: nothing the
+    interpreter's teardown would still do that anyone could notice, while freeing a few
+    hundred modules one by one costs a human's verb ~9 ms, near its whole work."""
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         return False
@@ -53,9 +48,9 @@ def _light(args: list[str]) -> bool:
 
 
 def _exit_now(code: Any) -> None:
-    """Exit as SystemExit(code) would, without the interpreter's teardown (freeing every
-    object one by one costs a light verb as much as its own work): the output is flushed
-    first, and a light verb holds no other buffered file open."""
+    """Exit as SystemExit(code) would, without the interpreter's teardown: the output is
+    flushed first, and no verb keeps another buffered file open past its work (home/store.py
+    writes through descriptors it closes)."""
     if code is None:
         status = 0
     elif isinstance(code, int):
