@@ -422,3 +422,28 @@ def test_a_nul_in_an_argument_is_one_line_and_runs_nothing(
     ]
     assert out == ""
     assert not (data / "journal.md").exists() and not (data / "made").exists()
+
+
+def test_a_closed_stdout_or_stderr_is_a_quiet_sink_not_a_crash(tmp_path: Path) -> None:
+    """`looop … >&-`: what would be said goes nowhere, the work is done, and no file looop
+    opens takes the closed stream's number."""
+    data = tmp_path / "data"
+    env = clean_env(tmp_path, data, LOOOP_CONFIG=str(tmp_path / "config.json"))
+
+    def closed(streams: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        line = f'exec "$@" {streams}'
+        return subprocess.run(
+            ["/bin/sh", "-c", line, "sh", sys.executable, "-m", "looop", *args],
+            capture_output=True,
+            env=env,
+            timeout=30,
+        )
+
+    got = closed(">&-", "claim", "job", "--session", "w1")
+    assert (got.returncode, got.stderr) == (0, b""), got.stderr
+    assert json.loads((data / "claims" / "job.json").read_text())["session"] == "w1"
+    got = closed(">&- <&-", "status")
+    assert (got.returncode, got.stderr) == (0, b""), got.stderr
+    got = closed("2>&-", "goal", "rm", "nosuch")
+    assert (got.returncode, got.stdout) == (1, b"")
+    assert not (data / "crash").exists()

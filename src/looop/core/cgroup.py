@@ -19,6 +19,7 @@ else (an audit hook sees every spawn), and ends it only when a sensor left somet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -126,11 +127,8 @@ class Group:
         first."""
         out, i = [self.path], 0
         while i < len(out):
-            try:
-                with os.scandir(out[i]) as it:
-                    out.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
-            except OSError:
-                pass
+            with contextlib.suppress(OSError), os.scandir(out[i]) as it:
+                out.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
             i += 1
         return out
 
@@ -158,10 +156,8 @@ class Group:
         state = os.path.join(self.path, "freezer.state")
         frozen = self.kind == V1 and write(state, "FROZEN")  # no fork can race the kills
         for pid in self.pids():
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, SIGKILL)
-            except OSError:
-                pass
         if frozen:
             write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
 

@@ -9,6 +9,7 @@ probe. `up` refuses while a pulse of the home runs on another data dir, and `dow
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from typing import TYPE_CHECKING
@@ -77,10 +78,8 @@ def register(base: str, data: str, record: dict[str, Any]) -> tuple[int, str]:
         os.replace(tmp, name)
     except BaseException:
         os.close(fd)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return fd, name
 
@@ -96,10 +95,8 @@ def sweep(base: str, data: str) -> None:
 
 def unregister(fd: int, name: str) -> None:
     """Leave the registry (a clean stop; a killed pulse's entry is pruned by the next reader)."""
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name)
-    except OSError:
-        pass
     os.close(fd)
 
 

@@ -39,10 +39,8 @@ def mkdirs(d: str) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _temp_copy(path: AnyPath, data: bytes | str, mode: int | None, durable: bool) -> str:

@@ -8,6 +8,7 @@ removed."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import selectors
@@ -284,10 +285,8 @@ class Addresses:
     def bind(self) -> socket.socket:
         """The socket at `path`, listening (whatever was there before is gone: no filter of
         this home serves but this one, its name says so)."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(self.path)
         sock.listen(128)

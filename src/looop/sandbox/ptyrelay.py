@@ -19,6 +19,7 @@ for signal N (what srt passes on as a code; the note lets looop record the signa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -92,15 +93,12 @@ def _read(fd: int) -> bytes | None:
 def _status(path: str) -> tuple[str, list[str]]:
     """(Name, NSpid) of one /proc/<pid>/status; ("", []) when unreadable."""
     name, nspid = "", []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("Name:"):
-                    name = line[5:].strip()
-                elif line.startswith("NSpid:"):
-                    nspid = line[6:].split()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("Name:"):
+                name = line[5:].strip()
+            elif line.startswith("NSpid:"):
+                nspid = line[6:].split()
     return name, nspid
 
 
@@ -128,10 +126,8 @@ def _cloexec_inherited() -> None:
         fds = list(range(3, 256))
     for fd in fds:
         if fd > 2:
-            try:
+            with contextlib.suppress(OSError):
                 os.set_inheritable(fd, False)
-            except OSError:
-                pass
 
 
 def spawn(argv: list[str], slave: int) -> int:
@@ -217,10 +213,8 @@ class Relay:
             return
         for num in got:
             if num in _FORWARD and self.status is None:
-                try:
+                with contextlib.suppress(OSError):
                     os.killpg(self.pid, num)
-                except OSError:
-                    pass
         self.reap()
 
     def resize(self) -> None:
@@ -229,10 +223,8 @@ class Relay:
         size = _winsize(0)
         if size is not None and size != self.size:
             self.size = size
-            try:
+            with contextlib.suppress(OSError):
                 fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)  # SIGWINCH to its job
-            except OSError:
-                pass
 
     def pump(self, timeout: float, reading: bool = True) -> bool:
         """One round of copying; False once the inner master is at its end."""
@@ -280,10 +272,8 @@ class Relay:
 
     def hangup(self) -> None:
         if self.status is None:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGHUP)
-            except OSError:
-                pass
 
     def watch_start(self) -> None:
         """`run` in the note once the worker runs its program (see the module's doc)."""

@@ -27,6 +27,7 @@ def main() -> None:
     # Fewer collections: a verb ends before its garbage matters; a long-lived process sets
     # Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
+    _std_fds()
     code: Any = 0
     try:
         run()
@@ -35,6 +36,19 @@ def main() -> None:
     if _ended():
         _exit_now(code)
     raise SystemExit(code)
+
+
+def _std_fds() -> None:
+    """A closed stdin, stdout or stderr (`looop status >&-`) is /dev/null: a file looop opens
+    would otherwise take its number, and what is said to that stream would land in the file."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd`, the ones below open
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w" if fd else "r", closefd=False))  # noqa: SIM115 (the stream)
 
 
 def _ended() -> bool:

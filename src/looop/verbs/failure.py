@@ -66,8 +66,7 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     try:
         dirs.append(where.join(where.resolve(env, os.getcwd())[0], "crash"))
     except Exception:
-        pass
-
+        pass  # no data dir to be had: the temp dir only
     dirs.append(env.get("TMPDIR") or "/tmp")  # tempfile's first choice, without its import
     for d in dirs:
         try:
