@@ -1,13 +1,10 @@
 """What every verb shares. The Ctx a verb runs on, built from what the entry point hands down
 (its env and clock): the only place that reads os.environ and the real clock; every click verb
-and a beat share it. Bounded number options: every count and duration a flag takes has a
-ceiling, and NaN is refused (click's ranges let it through: NaN compares false with both
-ends). And the bodies the steering verbs read: words joined, or stdin."""
+and a beat share it. And the bodies the steering verbs read: words joined, or stdin."""
 
 from __future__ import annotations
 
 import copy
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,14 +16,12 @@ import click
 
 from looop.cli.commands import process_clock, process_env
 from looop.core.context import Ctx
-from looop.core.events import Emitter
+from looop.core.events import emitter_for
 from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.config import Config
 from looop.home.errors import LooopError
-from looop.home.knobs import env_knob
 from looop.home.paths import Paths
-from looop.home.terminal import colour_on
 from looop.sessions.durations import parse_duration
 
 
@@ -96,38 +91,13 @@ def looop_bin() -> str:
 def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:
     """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
     paths = Paths.resolve(env, Path.cwd())
-    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
-    out = sys.stdout if events_to == "stdout" else sys.stderr
-    color = fmt != "json" and colour_on(out.isatty(), env)
-    em = Emitter(
-        clock=clock,
-        events_path=paths.events,
-        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
-        fmt="json" if fmt == "json" else "human",
-        color=color,
-        warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
-        max_bytes=env_knob("events_max_bytes", env),
-    )
+    em = emitter_for(env, clock, paths.events, events_to)
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
 
-
-MAX_COUNT = 1_000_000_000
-MAX_OFFSET = (1 << 63) - 1
-MAX_SECONDS = 3660 * 86400.0  # ten years: longer than any real wait, short of any overflow
 
 JOURNAL_OPT = click.option(
     "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
 )
-
-
-class Seconds(click.FloatRange):
-    name = "seconds"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        rv = super().convert(value, param, ctx)
-        if isinstance(rv, float) and not math.isfinite(rv):
-            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
-        return rv
 
 
 def since_time(text: str, clock: Clock, flag: str = "--since") -> float:
@@ -144,14 +114,6 @@ def since_time(text: str, clock: Clock, flag: str = "--since") -> float:
             f"{flag} {text!r}: give a duration (10m, 2h, 1d) or a time (2026-11-27T09:00)"
         ) from None
     return (when if when.tzinfo else when.replace(tzinfo=clock.zone())).timestamp()
-
-
-def seconds(low: float = 0.0, high: float = MAX_SECONDS) -> Seconds:
-    return Seconds(min=low, max=high)
-
-
-def count(low: int = 0, high: int = MAX_COUNT) -> click.IntRange:
-    return click.IntRange(min=low, max=high)
 
 
 def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:

@@ -4,8 +4,10 @@ reads it without loading a verb."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -37,6 +39,31 @@ def process_env() -> dict[str, str]:
 def process_clock(env: Mapping[str, str]) -> Clock:
     """The clock the entry point was given (the real one, in TZ's zone, when run for real)."""
     return _entry().clock
+
+
+# Bounded number options: every count and duration a flag takes has a ceiling, and NaN is
+# refused (click's ranges let it through: NaN compares false with both ends).
+MAX_COUNT = 1_000_000_000
+MAX_OFFSET = (1 << 63) - 1
+MAX_SECONDS = 3660 * 86400.0  # ten years: longer than any real wait, short of any overflow
+
+
+class Seconds(click.FloatRange):
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if isinstance(rv, float) and not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return rv
+
+
+def seconds(low: float = 0.0, high: float = MAX_SECONDS) -> Seconds:
+    return Seconds(min=low, max=high)
+
+
+def count(low: int = 0, high: int = MAX_COUNT) -> click.IntRange:
+    return click.IntRange(min=low, max=high)
 
 
 # Each family's module (cli/NAME.py) -> its verbs: each its VERB_cmd or VERB_group there, an

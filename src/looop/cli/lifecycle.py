@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from looop.cli.app import count, from_config, looop_bin, make_ctx, seconds
-from looop.cli.commands import process_clock, process_env
+from looop.cli.app import from_config, looop_bin, make_ctx
+from looop.cli.commands import count, process_clock, process_env, seconds
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse

@@ -13,14 +13,17 @@ from typing import Any
 
 import click
 
-from looop.cli.app import make_ctx, seconds
-from looop.cli.commands import process_env
-from looop.home import jsonio
+from looop.cli.commands import process_clock, process_env, seconds
+from looop.core.events import emitter_for
+from looop.home import jsonio, where
+from looop.home.clock import Clock
+from looop.home.config import knobs_at
 from looop.home.errors import LooopError
 from looop.home.revive import revive
 from looop.home.terminal import colour_on
-from looop.remote.fleet import fleet_rows
-from looop.views.fleet import fleet_json, fleet_table
+from looop.remote.fleet import remote_rows
+from looop.runners.presets import default_config_obj
+from looop.views.fleet import fleet_json, fleet_rows_at, fleet_table
 from looop.views.needs import needs_at, needs_json, needs_text
 
 
@@ -32,18 +35,32 @@ from looop.views.needs import needs_at, needs_json, needs_text
 )
 @click.option("--json", "as_json", is_flag=True, help="The items as JSON.")
 def needs_cmd(as_json: bool) -> None:
-    ctx = make_ctx(events_to=None)
-    items = needs_at(os.fspath(ctx.paths.data), fleet_rows(ctx, False))
+    data, rows, clock = _fleet(False, revived=False)
+    items = needs_at(data, rows)
     if as_json:
         click.echo(needs_json(items))
     else:
-        click.echo(needs_text(items, ctx.clock.now()), nl=False)
+        click.echo(needs_text(items, clock.now()), nl=False)
+
+
+def _fleet(all_sessions: bool, revived: bool = True) -> tuple[str, list[dict[str, Any]], Clock]:
+    """The home's fleet rows, read as `status` reads the home (strings, no Ctx); `revived`: a
+    pulse wanted up and lost is started again first."""
+    env = process_env()
+    clock = process_clock(env)
+    data, config = where.resolve(env, os.getcwd())
+    if revived:
+        revive(data, config, env, clock)
+    said = emitter_for(env, clock, None, None)  # a config's trouble, on stderr as a Ctx says it
+    knobs = knobs_at(
+        config, default_config_obj(), env, lambda m: said.emit("warn", "config.warn", m)
+    )
+    stuck = knobs.num("worker_stuck_secs")
+    return data, fleet_rows_at(data, clock, stuck, all_sessions, env, remote_rows), clock
 
 
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
-    ctx = make_ctx(events_to=None)
-    revive(str(ctx.paths.data), str(ctx.paths.config), ctx.env, ctx.clock)  # a lost pulse
-    return fleet_rows(ctx, all_sessions)
+    return _fleet(all_sessions)[1]
 
 
 @click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")

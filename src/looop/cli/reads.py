@@ -16,8 +16,8 @@ import click
 from click.shell_completion import get_completion_class
 
 from looop.act.journal import journal_row
-from looop.cli.app import count, make_ctx
-from looop.cli.commands import ALIASES
+from looop.cli.app import make_ctx
+from looop.cli.commands import ALIASES, count
 from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
 from looop.home import jsonio, store

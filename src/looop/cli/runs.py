@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from looop.cli.app import count, make_ctx, progress_line, show_rows
+from looop.cli.app import make_ctx, progress_line, show_rows
+from looop.cli.commands import count
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError

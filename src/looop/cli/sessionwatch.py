@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import MAX_OFFSET, count, make_ctx, since_time
+from looop.cli.app import make_ctx, since_time
+from looop.cli.commands import MAX_OFFSET, count
 from looop.cli.sessions import duration_arg, session_of, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 from looop.core.events import Emitter
 from looop.home.clock import Clock
-from looop.home.config import Config, Knobs, load_config, parse_config, resolve_knobs
-from looop.home.errors import LooopError
+from looop.home.config import Config, Knobs, knobs_at, load_config, parse_config, resolve_knobs
 from looop.home.paths import Paths
 from looop.runners.presets import default_config_obj
 
@@ -59,11 +58,7 @@ class Ctx:
         read). A broken config is said once (config.warn) and the defaults stand, so a verb
         that only needs a knob still works; a verb that needs the config reports it itself."""
         if cfg is None:
-            try:
-                cfg = self.config()
-            except LooopError as e:
-                self.warn_once(f"{' '.join(str(e).split())} — using the default knobs meanwhile")
-                return self.default_knobs()
+            return knobs_at(self.paths.config, default_config_obj(), self.env, self.warn_once)
         return resolve_knobs(cfg, self.env, self.warn_once)
 
     def default_knobs(self) -> Knobs:

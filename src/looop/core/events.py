@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.eventlog import append_record
+from looop.home.knobs import env_knob
 from looop.home.stamps import utc_stamp
-from looop.home.terminal import line_for_terminal
+from looop.home.terminal import colour_on, line_for_terminal
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Level = Literal["info", "step", "ok", "warn", "error"]
 GLYPHS: dict[str, str] = {"info": "·", "step": "→", "ok": "✓", "warn": "⚡", "error": "✗"}
@@ -81,3 +85,21 @@ class Emitter:
         if self.events_path is None:
             return
         append_record(self.events_path, event, fields, self.clock.now(), self.max_bytes)
+
+
+def emitter_for(
+    env: Mapping[str, str], clock: Clock, events_path: Path | None, events_to: str | None
+) -> Emitter:
+    """A verb's events: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or
+    None: then only warnings, on stderr (what is wrong with the config is said all the same)."""
+    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
+    out = sys.stdout if events_to == "stdout" else sys.stderr
+    return Emitter(
+        clock=clock,
+        events_path=events_path,
+        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
+        fmt="json" if fmt == "json" else "human",
+        color=fmt != "json" and colour_on(out.isatty(), env),
+        warn_to=sys.stderr,
+        max_bytes=env_knob("events_max_bytes", env),
+    )

@@ -21,7 +21,7 @@ from looop.home.sandboxpolicy import config_sandbox, resolve
 from looop.home.screenrules import parse_patterns
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
     from re import Pattern
     from typing import Any, Literal
@@ -356,6 +356,23 @@ def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> C
     except ValueError as e:
         raise LooopError(f"config {path}: not valid JSON ({e}); fix or re-run `looop init`") from e
     return parse_config(obj, str(path))
+
+
+def knobs_at(
+    path: Path | str,
+    default: Mapping[str, Any],
+    env: Mapping[str, str],
+    warn: Callable[[str], None],
+) -> Knobs:
+    """env > the config at `path` > defaults. A broken config is said (`warn`) and the defaults
+    stand, so a verb that only needs a knob still works; a verb that needs the config reports
+    it itself."""
+    try:
+        cfg = load_config(path, default)
+    except LooopError as e:
+        warn(f"{' '.join(str(e).split())} — using the default knobs meanwhile")
+        cfg = parse_config(default, "<default>")
+    return resolve_knobs(cfg, env, warn)
 
 
 __all__ = ["KNOBS", "Knobs", "knob_lines", "resolve_knobs"]  # theirs, read from here

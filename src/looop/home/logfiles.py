@@ -22,6 +22,7 @@ Standard library only (`os`): the supervisor writes through here and `looop log`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import TYPE_CHECKING
@@ -115,17 +116,13 @@ def shift(fdir: AnyPath, keep: int) -> None:
         if keep == 0:
             _unlink(src)
             continue
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.rename(src, os.path.join(fdir, numbered(n + 1)))
-        except FileNotFoundError:
-            pass
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def open_log(fdir: AnyPath) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,5 @@ def archive(asks: Path, ask_id: str) -> None:
             raise AskError(f"{kept.refused} — remove it")
         if a.fd < 0 or kept.fd < 0:
             return
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.replace(name, name, src_dir_fd=a.fd, dst_dir_fd=kept.fd)
-        except FileNotFoundError:
-            pass

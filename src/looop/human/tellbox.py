@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -116,10 +117,8 @@ def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
 
 
 def _consumed(box: Folder) -> Folder:
-    try:
+    with contextlib.suppress(FileExistsError):
         os.mkdir("consumed", dir_fd=box.fd)
-    except FileExistsError:
-        pass
     return box.sub("consumed")
 
 

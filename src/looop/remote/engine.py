@@ -211,7 +211,7 @@ def base_row(
 
 
 def remote_rows(
-    data: Path,
+    home: str | Path,
     clock: Clock,
     stuck_secs: int,
     waiting: set[str],
@@ -222,6 +222,7 @@ def remote_rows(
     """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts', each with its
     verify result as the home recorded it (workers/verify.py brings an SSH host's home);
     `look`: the beat's, which judges pod workers' screens."""
+    data = Path(home)
     hosts: dict[str, AnyHost] = {}
     for name in reg.names(data):
         try:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.home import where
@@ -27,7 +26,7 @@ def remote_rows(
     """The workers on other hosts, in fleet_rows_at's shape (views/fleet.py, `looop ls`), the
     workers waiting on an ask read here."""
     waiting = waiting_workers(where.join(data, where.ASKS), where.join(data, where.ANSWERS))
-    return rooms().remote_rows(Path(data), clock, stuck_secs, waiting, env)
+    return rooms().remote_rows(data, clock, stuck_secs, waiting, env)
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool, light: Listing | None = None) -> list[dict[str, Any]]:

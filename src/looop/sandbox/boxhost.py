@@ -22,6 +22,7 @@ with srt's own proxy, as before."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -378,16 +379,12 @@ def _sweep_stem(sock: str) -> None:
     """What a host or filter of the home killed outright left in the runtime dir: its socket
     when nothing listens there, its error file when empty (one with errors is kept)."""
     stem = sock[: -len(".sock")]
-    try:
+    with contextlib.suppress(OSError):
         if os.path.getsize(stem + ".err") == 0:
             os.unlink(stem + ".err")
-    except OSError:
-        pass
     if os.path.exists(sock) and not _alive(sock):
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(sock)
-        except OSError:
-            pass
 
 
 def _cwd(pid: int) -> str | None:

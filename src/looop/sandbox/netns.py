@@ -9,6 +9,7 @@ caller's own namespaces never change."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -84,9 +85,7 @@ def _child(back: socket.socket, pid: int, ports: list[int]) -> None:
         socket.send_fds(back, [b"ok"], [s.fileno() for s in socks])
         code = 0
     except BaseException as e:  # the child reports anything, then exits
-        try:
+        with contextlib.suppress(OSError):
             back.sendall(str(e).encode("utf-8", "replace")[:400])
-        except OSError:
-            pass
     finally:
         os._exit(code)

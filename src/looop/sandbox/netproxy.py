@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import re
@@ -192,10 +193,8 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
                 peer[s].sendall(data)
                 continue
             open_.remove(s)
-            try:
+            with contextlib.suppress(OSError):
                 peer[s].shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
 
 
 # ---- HTTP ---------------------------------------------------------------------------------
