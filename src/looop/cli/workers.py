@@ -249,7 +249,7 @@ def refuse_over_fleet_budget(ctx: Ctx, wid: str, command: str | None, runner: st
         r = ctx.config().runner(runner)
         return r.worker if r is not None else None
 
-    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
+    why = start_refused(ctx.knobs(), str(ctx.paths.data), ctx.clock, wid, line)
     if why is not None:
         raise LooopError(why)
 

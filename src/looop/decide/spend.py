@@ -26,11 +26,11 @@ from looop.spend.statusspend import (
     UNMETERED_LIMIT,
     clear_unmetered,
     daily_budget,
-    decides_last_hour,
+    decide_cap,
     record_unmetered,
     reports_cost,
     runner_signature,
-    spent_on_day,
+    spent_today,
     unmetered_armed,
     unmetered_blocked,
 )
@@ -68,7 +68,7 @@ def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
 
 
 def _budget_breaker(ctx: Ctx, runner: Runner, budget: float, armed: bool) -> Breaker | None:
-    spent = spent_on_day(ctx.paths, ctx.clock)
+    spent = spent_today(os.fspath(ctx.paths.data), ctx.clock)[0]
     if spent >= budget:
         of = f"{usd(spent)} of {usd(budget)}"
         return Breaker(
@@ -83,7 +83,7 @@ def _budget_breaker(ctx: Ctx, runner: Runner, budget: float, armed: bool) -> Bre
             "midnight. Raise max_daily_usd to go on.",
             {"spent_usd": spent, "max_daily_usd": budget},
         )
-    if armed and unmetered_blocked(ctx.paths, runner_signature(runner)):
+    if armed and unmetered_blocked(os.fspath(ctx.paths.data), runner_signature(runner)):
         name = runner.name
         return Breaker(
             "budget",
@@ -106,7 +106,7 @@ def _cap_breaker(ctx: Ctx, knobs: Knobs) -> Breaker | None:
     cap = knobs.num("max_decides_per_hour")
     if cap <= 0:
         return None
-    n = decides_last_hour(ctx.paths, ctx.clock.now(), cap)
+    n = decide_cap(os.fspath(ctx.paths.data), ctx.clock.now(), cap)[0]
     if n < cap:
         return None
     return Breaker(
@@ -147,7 +147,7 @@ def run_metered(
     limit: Limit | None = None
     while True:
         attempt += 1
-        statusspend.note_decide(paths, ctx.clock.now())
+        statusspend.note_decide(os.fspath(paths.data), ctx.clock.now())
         meter = CostMeter(runner, prices if isinstance(prices, dict) else None)
         result = run_runner(
             ctx,
@@ -225,9 +225,9 @@ def _settle(
     if not result.ok or not unmetered_armed(knobs, reports_cost(runner)):
         return
     if total is not None:
-        clear_unmetered(paths)
+        clear_unmetered(os.fspath(paths.data))
         return
-    n = record_unmetered(paths, runner_signature(runner))
+    n = record_unmetered(os.fspath(paths.data), runner_signature(runner))
     lim = UNMETERED_LIMIT
     tail = "breaker now open" if n >= lim else f"{n}/{lim} before the breaker opens"
     ctx.events.emit(

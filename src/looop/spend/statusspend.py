@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.home import locks, stamps, store
+from looop.home import locks, stamps, store, where
 from looop.home.errors import CorruptState
-from looop.home.paths import Paths
 from looop.home.where import COST_LEDGER
 from looop.runners import COST_REPORTING, reporting_said
 from looop.spend import finite, totals, usd
@@ -63,11 +61,6 @@ def today_sources(data: str, clock: Clock) -> dict[str, int]:
     return _scan_today(data, clock) if got is None else got
 
 
-def spent_on_day(paths: Paths, clock: Clock) -> float:
-    """spent_today's USD toward the daily budget, over Paths."""
-    return spent_today(os.fspath(paths.data), clock)[0]
-
-
 def _scan_today(data: str, clock: Clock) -> dict[str, int]:
     """Today's micro-USD per source from the ledger's rows of the last LOOKBACK_S."""
     now = clock.now()
@@ -109,7 +102,7 @@ def reports_cost(runner: Runner) -> bool:
 
 
 def start_refused(
-    knobs: Knobs, paths: Paths, clock: Clock, wid: str, line: Callable[[], str | None]
+    knobs: Knobs, data: str, clock: Clock, wid: str, line: Callable[[], str | None]
 ) -> str | None:
     """Why a new worker may not start under the daily budget (max_daily_usd covers decides
     and metered workers alike), or None: at it, no new worker until local midnight or a
@@ -127,7 +120,7 @@ def start_refused(
                 "looop can meter, and refuse_unmetered is on while a daily budget is "
                 f"(use {reporting_said()}, or set refuse_unmetered to false)"
             )
-    spent = spent_on_day(paths, clock)
+    spent = spent_today(data, clock)[0]
     if spent >= cap:
         return (
             f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
@@ -143,10 +136,9 @@ def spend_status(data: str, clock: Clock, knobs: Knobs, runner: Runner | None) -
     breakers' own readers (below), which repair what they find corrupt (fail closed).
     CorruptState when the ledger cannot be read."""
     now, per_hour = clock.now(), knobs.num("max_decides_per_hour")
-    paths = Paths.at(Path(data))
     sig = runner_signature(runner) if runner is not None else ""
-    unmet = unmetered_at(paths, sig) if sig else 0
-    recent, retry = decide_cap(paths, now, per_hour) if per_hour > 0 else (0, 0)
+    unmet = unmetered_at(data, sig) if sig else 0
+    recent, retry = decide_cap(data, now, per_hour) if per_hour > 0 else (0, 0)
     name, armed = "?", False
     if runner is not None:
         name, armed = runner.name, unmetered_armed(knobs, reports_cost(runner))
@@ -201,15 +193,23 @@ UNMETERED_LIMIT = 3
 DECIDE_WINDOW_S = 3600
 # A decide ledger that cannot be read holds the cap closed this long (then it is empty again).
 DECIDE_HOLD_S = 3600
-# What decides_last_hour reports while held when it is not told the cap: above any sane cap.
+# What decide_cap counts while held when it is not told the cap: above any sane cap.
 DECIDE_HELD_COUNT = 1_000_000
 
 
-def _read_decides(paths: Paths, now: float, repair: bool = True) -> tuple[list[float], float]:
+def _ledger(data: str) -> str:
+    return where.join(data, where.DECIDE_LEDGER)
+
+
+def _counter(data: str) -> str:
+    return where.join(data, where.COST_UNMETERED)
+
+
+def _read_decides(data: str, now: float, repair: bool = True) -> tuple[list[float], float]:
     """(attempt stamps in the rolling hour, held_until). A corrupt ledger is repaired as held
     closed for an hour: fail closed, then heal on its own (a pure reader only reports it)."""
     try:
-        obj = store.read_json_object(paths.decide_ledger)
+        obj = store.read_json_object(_ledger(data))
         if obj is None:
             return [], 0.0
         raw, held = obj.get("attempts", []), obj.get("held_until", 0)
@@ -221,7 +221,7 @@ def _read_decides(paths: Paths, now: float, repair: bool = True) -> tuple[list[f
     except CorruptState:
         held_until = now + DECIDE_HOLD_S
         if repair:
-            store.write_json(paths.decide_ledger, {"attempts": [], "held_until": held_until})
+            store.write_json(_ledger(data), {"attempts": [], "held_until": held_until})
         return [], held_until
     lo, hi = now - DECIDE_WINDOW_S, now + DECIDE_WINDOW_S  # far-future stamps: a clock jump
     # A stamp after now was made no later than now (the wall clock stepped back since): it
@@ -234,7 +234,7 @@ def _read_decides(paths: Paths, now: float, repair: bool = True) -> tuple[list[f
         rec: dict[str, Any] = {"attempts": kept}
         if held_until > now:
             rec["held_until"] = held_until
-        store.write_json(paths.decide_ledger, rec)
+        store.write_json(_ledger(data), rec)
     return [min(t, now) for t in kept], held_until
 
 
@@ -245,40 +245,40 @@ def _amount_ts(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def note_decide(paths: Paths, now: float) -> None:
+def note_decide(data: str, now: float) -> None:
     """Record one decide attempt (successful or not) in the rolling hour."""
-    with spend_lock(paths):
-        stamps, held = _read_decides(paths, now)
+    with spend_lock(data):
+        stamps, held = _read_decides(data, now)
         stamps.append(round(now, 3))
         obj: dict[str, Any] = {"attempts": stamps[-100_000:]}
         if held > now:
             obj["held_until"] = held
-        store.write_json(paths.decide_ledger, obj)
+        store.write_json(_ledger(data), obj)
 
 
-def _read_locked(paths: Paths, now: float) -> tuple[list[float], float]:
+def _read_locked(data: str, now: float) -> tuple[list[float], float]:
     """_read_decides for a reader, under the spend lock if it can be had: a data dir that is
     new (nothing to read) or read-only (no writer to race) is read without it, unrepaired,
     and without creating anything."""
-    if paths.decide_ledger.exists():
+    if os.path.exists(_ledger(data)):
         try:
-            lock = spend_lock(paths)
+            lock = spend_lock(data)
             lock.__enter__()
         except OSError:
             pass
         else:
             try:
-                return _read_decides(paths, now)
+                return _read_decides(data, now)
             finally:
                 lock.__exit__(None, None, None)
-    return _read_decides(paths, now, repair=False)
+    return _read_decides(data, now, repair=False)
 
 
-def decide_cap(paths: Paths, now: float, cap: int | None = None) -> tuple[int, int]:
+def decide_cap(data: str, now: float, cap: int | None = None) -> tuple[int, int]:
     """Decide attempts in the last 3600 s, and whole seconds until one more fits under `cap`
     (0 when it fits now). While a corrupt ledger holds the cap closed the count is `cap` when
     given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
-    stamps, held = _read_locked(paths, now)
+    stamps, held = _read_locked(data, now)
     if held > now:
         n = max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
         return n, max(1, math.ceil(held - now))
@@ -288,55 +288,51 @@ def decide_cap(paths: Paths, now: float, cap: int | None = None) -> tuple[int, i
     return len(stamps), max(1, math.ceil(oldest_to_drop + DECIDE_WINDOW_S - now))
 
 
-def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
-    return decide_cap(paths, now, cap)[0]
+def spend_lock(data: str) -> AbstractContextManager[None]:
+    # Our own lock file, not the state lock: a caller holding that one must not deadlock here.
+    return locks.dir_lock(where.join(where.join(data, where.LOCKS), "spend"))
 
 
-def spend_lock(paths: Paths) -> AbstractContextManager[None]:
-    # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
-    return locks.dir_lock(paths.lock_dir / "spend")
-
-
-def _read_unmetered(paths: Paths) -> tuple[int, str] | None:
+def _read_unmetered(data: str) -> tuple[int, str] | None:
     """(count, sig) or None when absent; CorruptState when unreadable or the wrong shape."""
-    obj = store.read_json_object(paths.cost_unmetered)
+    obj = store.read_json_object(_counter(data))
     if obj is None:
         return None
     n, sig = obj.get("count"), obj.get("sig")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(sig, str):
-        raise CorruptState(f"{paths.cost_unmetered} has the wrong shape")
+        raise CorruptState(f"{_counter(data)} has the wrong shape")
     return n, sig
 
 
-def record_unmetered(paths: Paths, sig: str) -> int:
+def record_unmetered(data: str, sig: str) -> int:
     """One more consecutive unmetered run at `sig`; another signature restarts at 1."""
-    with spend_lock(paths):
+    with spend_lock(data):
         try:
-            prev = _read_unmetered(paths)
+            prev = _read_unmetered(data)
         except CorruptState:
             prev = (UNMETERED_LIMIT - 1, sig)  # fail closed: this run opens the breaker
         n = prev[0] + 1 if prev is not None and prev[1] == sig else 1
-        store.write_json(paths.cost_unmetered, {"count": n, "sig": sig})
+        store.write_json(_counter(data), {"count": n, "sig": sig})
     return n
 
 
-def clear_unmetered(paths: Paths) -> None:
-    store.remove(paths.cost_unmetered)
+def clear_unmetered(data: str) -> None:
+    store.remove(_counter(data))
 
 
-def unmetered_at(paths: Paths, sig: str) -> int:
+def unmetered_at(data: str, sig: str) -> int:
     """Consecutive unmetered runs at `sig` (0 when another signature holds the counter). A
     corrupt counter fails closed: it is repaired as at the limit for this signature, so
     changing the runner (or a metered run) still heals it."""
     try:
-        got = _read_unmetered(paths)
+        got = _read_unmetered(data)
     except CorruptState:
-        with spend_lock(paths):
-            store.write_json(paths.cost_unmetered, {"count": UNMETERED_LIMIT, "sig": sig})
+        with spend_lock(data):
+            store.write_json(_counter(data), {"count": UNMETERED_LIMIT, "sig": sig})
         return UNMETERED_LIMIT
     return got[0] if got is not None and got[1] == sig else 0
 
 
-def unmetered_blocked(paths: Paths, sig: str) -> bool:
+def unmetered_blocked(data: str, sig: str) -> bool:
     """The breaker is open at `sig` (unmetered_at)."""
-    return unmetered_at(paths, sig) >= UNMETERED_LIMIT
+    return unmetered_at(data, sig) >= UNMETERED_LIMIT

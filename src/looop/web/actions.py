@@ -280,7 +280,7 @@ def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
         return r.worker if r is not None else None
 
     try:
-        why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
+        why = start_refused(ctx.knobs(), str(ctx.paths.data), ctx.clock, wid, line)
     except LooopError as e:  # a config that does not read: as the executor's start says it
         raise WebError(503, str(e)) from None
     if why is not None:

@@ -11,12 +11,10 @@ import pytest
 
 from looop.home.clock import Clock
 from looop.home.config import load_config, resolve_knobs
-from looop.home.paths import Paths
 from looop.home.stamps import parse_utc, utc_stamp
 from looop.home.store import read_since
 from looop.spend import statusspend
 from looop.spend.record import append_cost
-from looop.spend.statusspend import spent_on_day
 from tests.clocks import FixedClock
 
 DAY = 86400.0
@@ -113,7 +111,7 @@ def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, ever
     for clock in _clocks():
         want = full.today(clock)
         assert want > 0
-        assert spent_on_day(Paths.at(tmp_path), clock) == want
+        assert statusspend.spent_today(str(tmp_path), clock)[0] == want
         got = statusspend.spend_status(str(tmp_path), clock, knobs, None)
         assert got is not None and got["spent_today_usd"] == round(want, 6)
 
@@ -125,4 +123,6 @@ def test_a_row_of_today_among_older_ones_near_the_end_still_counts(tmp_path: Pat
     append_cost(ledger, clock.now() - 60, "session", "w1", "claude", 0.5)  # a row of today …
     for i in range(100):  # … then older rows (a clock set back for a while)
         append_cost(ledger, NOW - 2 * DAY + i, "tick", f"late{i}", "claude", 0.001)
-    assert spent_on_day(Paths.at(tmp_path), clock) == 0.5 == _full_read_today(ledger, clock)
+    assert (
+        statusspend.spent_today(str(tmp_path), clock)[0] == 0.5 == _full_read_today(ledger, clock)
+    )

@@ -27,12 +27,11 @@ from looop.spend.statusspend import (
     clear_unmetered,
     daily_budget,
     decide_cap,
-    decides_last_hour,
     note_decide,
     record_unmetered,
     runner_signature,
     spend_status,
-    spent_on_day,
+    spent_today,
     unmetered_blocked,
 )
 from looop.spend.views import CostReport
@@ -426,14 +425,14 @@ def test_the_day_rolls_over_at_local_midnight(paths: Paths, tz: timezone) -> Non
     append_cost(paths.cost_ledger, _ts(tz, 2025, 6, 15, 11, 0), "session", "w", "pi", 1.0)
     append_cost(paths.cost_ledger, _ts(tz, 2000, 1, 1, 12, 0), "tick", "old", "pi", 9.0)
     # every row above is on another UTC date than its local one in at least one of the zones
-    assert spent_on_day(paths, clock) == pytest.approx(1.25)
+    assert spent_today(str(paths.data), clock)[0] == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 15, 23, 59)
-    assert spent_on_day(paths, clock) == pytest.approx(1.25)
+    assert spent_today(str(paths.data), clock)[0] == pytest.approx(1.25)
     clock.t = _ts(tz, 2025, 6, 16, 0, 1)
-    assert spent_on_day(paths, clock) == 0.0
+    assert spent_today(str(paths.data), clock)[0] == 0.0
 
 
-def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
+def test_spent_today_follows_dst_in_a_named_zone(paths: Paths) -> None:
     zoneinfo = pytest.importorskip("zoneinfo")
     try:
         tz = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -444,7 +443,7 @@ def test_spent_on_day_follows_dst_in_a_named_zone(paths: Paths) -> None:
     for (d, h, mi), paid in (((29, 23, 30), 1.0), ((30, 0, 10), 2.0), ((30, 23, 50), 4.0)):
         at = datetime(2025, 3, d, h, mi, tzinfo=tz).timestamp()
         append_cost(paths.cost_ledger, at, "tick", f"t{d}{h}", "pi", paid)
-    assert spent_on_day(paths, clock) == 6.0
+    assert spent_today(str(paths.data), clock)[0] == 6.0
 
 
 def test_daily_budget_is_off_at_or_below_zero() -> None:
@@ -473,26 +472,26 @@ def test_price_rows_in_config_are_validated() -> None:
 
 def test_unmetered_counter_climbs_per_signature_and_opens_at_the_limit(paths: Paths) -> None:
     sig = runner_signature(preset("codex"))
-    assert not unmetered_blocked(paths, sig)
-    assert [record_unmetered(paths, sig) for _ in range(3)] == [1, 2, 3]
-    assert unmetered_blocked(paths, sig)
+    assert not unmetered_blocked(str(paths.data), sig)
+    assert [record_unmetered(str(paths.data), sig) for _ in range(3)] == [1, 2, 3]
+    assert unmetered_blocked(str(paths.data), sig)
     other = runner_signature(preset("pi"))
-    assert not unmetered_blocked(paths, other)  # changing the runner heals
-    assert record_unmetered(paths, other) == 1
-    assert not unmetered_blocked(paths, sig)
-    record_unmetered(paths, other)
-    clear_unmetered(paths)
-    assert record_unmetered(paths, other) == 1
+    assert not unmetered_blocked(str(paths.data), other)  # changing the runner heals
+    assert record_unmetered(str(paths.data), other) == 1
+    assert not unmetered_blocked(str(paths.data), sig)
+    record_unmetered(str(paths.data), other)
+    clear_unmetered(str(paths.data))
+    assert record_unmetered(str(paths.data), other) == 1
 
 
 def test_a_corrupt_unmetered_counter_fails_closed_and_heals_on_change(paths: Paths) -> None:
     paths.cost_unmetered.write_text("{torn")
     sig = runner_signature(preset("codex"))
-    assert unmetered_blocked(paths, sig)
-    assert unmetered_blocked(paths, sig)  # repaired, still closed
-    assert not unmetered_blocked(paths, runner_signature(preset("pi")))
+    assert unmetered_blocked(str(paths.data), sig)
+    assert unmetered_blocked(str(paths.data), sig)  # repaired, still closed
+    assert not unmetered_blocked(str(paths.data), runner_signature(preset("pi")))
     paths.cost_unmetered.write_text('{"count":"two","sig":5}')
-    assert record_unmetered(paths, sig) == UNMETERED_LIMIT
+    assert record_unmetered(str(paths.data), sig) == UNMETERED_LIMIT
 
 
 def test_the_signature_changes_with_what_the_meter_can_read() -> None:
@@ -516,14 +515,14 @@ def test_the_signature_changes_with_what_the_meter_can_read() -> None:
 def test_decides_are_counted_over_a_rolling_hour(paths: Paths) -> None:
     t0 = 1_750_000_000.0
     for i in range(5):
-        note_decide(paths, t0 + i * 600)  # 0, 10, 20, 30, 40 minutes
+        note_decide(str(paths.data), t0 + i * 600)  # 0, 10, 20, 30, 40 minutes
     now = t0 + 2400
-    assert decides_last_hour(paths, now) == 5
-    assert decide_cap(paths, now, cap=5)[1] == 1200  # the first one ages out at +60 min
-    assert decide_cap(paths, now, cap=6)[1] == 0
-    assert decides_last_hour(paths, t0 + 3600) == 4  # exactly an hour old: gone
-    assert decides_last_hour(paths, t0 + 3600 + 1700) == 2  # the 30 and 40 min ones
-    note_decide(paths, t0 + 7200)
+    assert decide_cap(str(paths.data), now)[0] == 5
+    assert decide_cap(str(paths.data), now, cap=5)[1] == 1200  # the first one ages out at +60 min
+    assert decide_cap(str(paths.data), now, cap=6)[1] == 0
+    assert decide_cap(str(paths.data), t0 + 3600)[0] == 4  # exactly an hour old: gone
+    assert decide_cap(str(paths.data), t0 + 3600 + 1700)[0] == 2  # the 30 and 40 min ones
+    note_decide(str(paths.data), t0 + 7200)
     kept = json.loads(paths.decide_ledger.read_text())["attempts"]
     assert kept == [t0 + 7200]  # old entries are pruned from the file
 
@@ -531,14 +530,14 @@ def test_decides_are_counted_over_a_rolling_hour(paths: Paths) -> None:
 def test_a_corrupt_decide_ledger_fails_closed_and_repairs(paths: Paths) -> None:
     t0 = 1_750_000_000.0
     paths.decide_ledger.write_text("not json")
-    assert decides_last_hour(paths, t0, cap=120) >= 120
-    assert decides_last_hour(paths, t0) >= 120  # held closed even without the cap
+    assert decide_cap(str(paths.data), t0, cap=120)[0] >= 120
+    assert decide_cap(str(paths.data), t0)[0] >= 120  # held closed even without the cap
     assert json.loads(paths.decide_ledger.read_text())["attempts"] == []
-    assert decide_cap(paths, t0 + 60, cap=120)[1] == DECIDE_HOLD_S - 60
-    assert decides_last_hour(paths, t0 + DECIDE_HOLD_S, cap=120) == 0
+    assert decide_cap(str(paths.data), t0 + 60, cap=120)[1] == DECIDE_HOLD_S - 60
+    assert decide_cap(str(paths.data), t0 + DECIDE_HOLD_S, cap=120)[0] == 0
     paths.decide_ledger.write_text('{"attempts":["x"]}')
-    note_decide(paths, t0)  # never raises; counts as held
-    assert decides_last_hour(paths, t0 + 1, cap=3) >= 3
+    note_decide(str(paths.data), t0)  # never raises; counts as held
+    assert decide_cap(str(paths.data), t0 + 1, cap=3)[0] >= 3
 
 
 # ---------------------------------------------------------------- report
@@ -734,9 +733,9 @@ def test_spend_status_shows_each_breaker_and_how_to_lift_it(paths: Paths) -> Non
     assert not any(quiet[k]["open"] for k in ("budget", "unmetered", "decides"))
     append_cost(paths.cost_ledger, clock.t - 10, "session", "w1", "claude", 1.25)
     for _ in range(3):
-        record_unmetered(paths, runner_signature(runner))
-    note_decide(paths, clock.t - 100)
-    note_decide(paths, clock.t - 50)
+        record_unmetered(str(paths.data), runner_signature(runner))
+    note_decide(str(paths.data), clock.t - 100)
+    note_decide(str(paths.data), clock.t - 50)
     st = spend_status(str(paths.data), clock, knobs, runner)
     assert st["spent_today_usd"] == 1.25
     assert st["budget"]["open"] and "LOOOP_MAX_DAILY_USD" in st["budget"]["lift"]

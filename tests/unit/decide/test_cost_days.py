@@ -19,7 +19,7 @@ from looop.home.stamps import utc_stamp
 from looop.home.store import append_line
 from looop.spend import days, totals
 from looop.spend.record import append_cost, append_costs, keyed_row
-from looop.spend.statusspend import spent_on_day, spent_today
+from looop.spend.statusspend import spent_today
 from tests.clocks import FixedClock
 from tests.helpers import cost_report, cost_reports
 
@@ -96,7 +96,7 @@ def test_todays_spend_spans_the_move(tmp_path: Path) -> None:
     _fill(data, JAN_30 + 2 * DAY, 2, 0.1)  # Feb 1 00:00Z, 01:00Z: moves January away
     clock = FixedClock(JAN_30 + 2 * DAY + 2 * 3600, tz=tokyo)
     assert (data / "cost" / "2026-01.jsonl").exists()
-    assert spent_on_day(Paths.at(data), clock) == 1.0
+    assert spent_today(str(data), clock)[0] == 1.0
     assert spent_today(str(data), clock)[0] == 1.0
     (data / totals.TOTALS).unlink()  # rebuilt from the new file alone: the scan reads both
     assert spent_today(str(data), clock)[0] == 1.0

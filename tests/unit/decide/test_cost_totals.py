@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from looop.home.clock import Clock
-from looop.home.paths import Paths
 from looop.home.stamps import parse_utc, utc_stamp
 from looop.home.store import append_line
 from looop.spend import totals
 from looop.spend.record import append_cost
-from looop.spend.statusspend import spent_on_day, spent_today
+from looop.spend.statusspend import spent_today
 from tests.clocks import FixedClock
 
 NOW = 1_782_000_000.0  # a UTC midnight
@@ -65,7 +64,7 @@ def test_today_from_the_totals_is_today_from_every_row(tmp_path: Path, zone: str
         got = _totals_say(str(tmp_path), clock)
         assert got is not None
         assert got == _scan(ledger, clock)
-        assert spent_on_day(Paths.at(tmp_path), clock) == got
+        assert spent_today(str(tmp_path), clock)[0] == got
         assert spent_today(str(tmp_path), clock)[0] == got
 
 
@@ -104,7 +103,7 @@ def test_missing_corrupt_or_another_ledgers_totals_are_rebuilt(tmp_path: Path) -
         assert _totals_say(str(tmp_path), clock) is None, spoil  # no stale answer
         assert spent_today(str(tmp_path), clock)[0] == want  # status scans meanwhile
         # the pulse's budget check puts them back
-        assert spent_on_day(Paths.at(tmp_path), clock) == want
+        assert spent_today(str(tmp_path), clock)[0] == want
         assert _totals_say(str(tmp_path), clock) == want, spoil
 
 

@@ -46,7 +46,7 @@ def test_a_spent_budget_opens_the_budget_breaker_and_says_how_much(
 def test_an_unmetered_runner_is_stopped_only_while_a_budget_is_set(ctx: Ctx) -> None:
     sig = runner_signature(RUNNER)
     for _ in range(UNMETERED_LIMIT):
-        record_unmetered(ctx.paths, sig)
+        record_unmetered(str(ctx.paths.data), sig)
     hit = spend.open_breaker(ctx, _knobs(max_daily_usd=5), RUNNER)
     assert hit is not None and hit.event == "tick.budget_unmetered"
     assert hit.fields == {"runner": "scripted"} and "runners.scripted.cost" in hit.message
@@ -55,9 +55,9 @@ def test_an_unmetered_runner_is_stopped_only_while_a_budget_is_set(ctx: Ctx) -> 
 
 def test_the_hourly_cap_counts_decides(ctx: Ctx, clock: FixedClock) -> None:
     knobs = _knobs({"LOOOP_MAX_DECIDES_PER_HOUR": "2"}, max_daily_usd=0)
-    note_decide(ctx.paths, clock.now())
+    note_decide(str(ctx.paths.data), clock.now())
     assert spend.open_breaker(ctx, knobs, RUNNER) is None
-    note_decide(ctx.paths, clock.now())
+    note_decide(str(ctx.paths.data), clock.now())
     hit = spend.open_breaker(ctx, knobs, RUNNER)
     assert hit is not None and (hit.status, hit.event) == ("capped", "tick.capped")
     assert hit.fields == {"decides": 2, "cap": 2}

@@ -17,22 +17,22 @@ def test_decides_made_an_hour_ahead_leave_the_cap_an_hour_after_the_clock_came_b
 ) -> None:
     real = 1_750_000_000.0
     for i in range(CAP):  # the cap filled while the clock was an hour ahead
-        cost.note_decide(paths, real + STEP + i)
+        cost.note_decide(str(paths.data), real + STEP + i)
     back = real + 60  # a minute later (real time) the clock steps back
-    assert cost.decides_last_hour(paths, back, CAP) == CAP  # they did happen this hour
-    wait = cost.decide_cap(paths, back, CAP)[1]
+    assert cost.decide_cap(str(paths.data), back, CAP)[0] == CAP  # they did happen this hour
+    wait = cost.decide_cap(str(paths.data), back, CAP)[1]
     assert 0 < wait <= cost.DECIDE_WINDOW_S, wait  # not an hour plus the step
-    assert cost.decides_last_hour(paths, back + cost.DECIDE_WINDOW_S, CAP) == 0
-    cost.note_decide(paths, back + cost.DECIDE_WINDOW_S)  # and the loop decides again
-    assert cost.decides_last_hour(paths, back + cost.DECIDE_WINDOW_S, CAP) == 1
+    assert cost.decide_cap(str(paths.data), back + cost.DECIDE_WINDOW_S, CAP)[0] == 0
+    cost.note_decide(str(paths.data), back + cost.DECIDE_WINDOW_S)  # and the loop decides again
+    assert cost.decide_cap(str(paths.data), back + cost.DECIDE_WINDOW_S, CAP)[0] == 1
 
 
 def test_a_held_cap_is_held_no_longer_than_its_hold_after_a_step_back(paths: Paths) -> None:
     ahead = 1_750_000_000.0 + STEP
     paths.decide_ledger.write_text("not json")  # held closed, stamped while ahead
-    cost.decides_last_hour(paths, ahead, CAP)
+    cost.decide_cap(str(paths.data), ahead, CAP)[0]
     back = ahead - STEP + 60
-    assert cost.decide_cap(paths, back, CAP)[1] <= cost.DECIDE_HOLD_S
+    assert cost.decide_cap(str(paths.data), back, CAP)[1] <= cost.DECIDE_HOLD_S
 
 
 def test_a_noop_judged_an_hour_ahead_is_revisited_a_ttl_after_the_clock_came_back(

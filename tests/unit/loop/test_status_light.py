@@ -303,7 +303,5 @@ def test_status_and_worker_start_read_one_budget(data: Path, runner: Runner) -> 
     _ledger(data, [(noon - 60, 6.0), (noon - 30, 4.5)])
     got = statusspend.spend_status(str(data), clock, _knobs(), runner)
     assert (got["max_daily_usd"], got["budget"]["open"]) == (10.0, True)
-    why = start_refused(
-        _knobs(), Paths(data, data / "config.json"), clock, "w2", lambda: "claude -p"
-    )
+    why = start_refused(_knobs(), str(data), clock, "w2", lambda: "claude -p")
     assert why is not None and f"${got['spent_today_usd']:.2f}" in why

@@ -330,7 +330,7 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     from looop.spend import totals
     from looop.spend.record import append_cost
     from looop.spend.spent import read_state
-    from looop.spend.statusspend import spent_on_day
+    from looop.spend.statusspend import spent_today
 
     data = ctx.paths.data
     conv = "0b7e6a1c-1111-4222-8333-444455556666"
@@ -345,7 +345,7 @@ def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
         return totals.counted(read_state(str(data))["day"]["src"])[0]
 
     def ledger_says() -> int:
-        return round(spent_on_day(ctx.paths, clock) * 1_000_000)
+        return round(spent_today(str(ctx.paths.data), clock)[0] * 1_000_000)
 
     f.write_text(_claude_line("msg_1", 1000, 2000))
     m.meter_beat(budgeted, None, knobs)

@@ -32,7 +32,7 @@ from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import rooms
 from looop.remote.repospec import ref_spelled
 from looop.spend.spent import MAX_BUDGET_USD, budgets, set_budget
-from looop.spend.statusspend import daily_budget, spent_on_day
+from looop.spend.statusspend import daily_budget, spent_today
 from looop.workers.errors import StartHeld
 from looop.workers.ids import live_workers
 from looop.workers.launch import roll_back, start_worker
@@ -266,7 +266,7 @@ class StartWorker(OnWorker):
             )
         day, each = daily_budget(by.knobs), self.budget_usd
         if day is not None and each is not None:
-            left = day - spent_on_day(by.ctx.paths, by.ctx.clock)
+            left = day - spent_today(str(by.ctx.paths.data), by.ctx.clock)[0]
             if n * each > left:
                 raise ExecError(
                     f"{n} attempts at ${each:g} each pass today's budget (${left:.2f} left of "
