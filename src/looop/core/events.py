@@ -92,14 +92,14 @@ def emitter_for(
 ) -> Emitter:
     """A verb's events: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or
     None: then only warnings, on stderr (what is wrong with the config is said all the same)."""
-    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
+    as_json = env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json"
     out = sys.stdout if events_to == "stdout" else sys.stderr
     return Emitter(
         clock=clock,
         events_path=events_path,
         stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
-        fmt="json" if fmt == "json" else "human",
-        color=fmt != "json" and colour_on(out.isatty(), env),
+        fmt="json" if as_json else "human",
+        color=not as_json and colour_on(out.isatty(), env),
         warn_to=sys.stderr,
         max_bytes=env_knob("events_max_bytes", env),
     )

@@ -290,7 +290,7 @@ def decide_cap(data: str, now: float, cap: int | None = None) -> tuple[int, int]
 
 def spend_lock(data: str) -> AbstractContextManager[None]:
     # Our own lock file, not the state lock: a caller holding that one must not deadlock here.
-    return locks.dir_lock(where.join(where.join(data, where.LOCKS), "spend"))
+    return locks.dir_lock(where.join(data, f"{where.LOCKS}/spend"))
 
 
 def _read_unmetered(data: str) -> tuple[int, str] | None:

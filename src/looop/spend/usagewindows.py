@@ -160,7 +160,7 @@ def _read_for_write(data: str) -> tuple[list[Window], dict[str, str]]:
 
 
 def _lock(data: str) -> dir_lock:
-    return dir_lock(where.join(where.join(data, where.LOCKS), LOCK))
+    return dir_lock(where.join(data, f"{where.LOCKS}/{LOCK}"))
 
 
 def mark(

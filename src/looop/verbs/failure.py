@@ -44,10 +44,10 @@ def fail_for(e: Exception, env: dict[str, str]) -> NoReturn:
             "away (looop recreates what it needs)"
         )
     if isinstance(e, OSError) and e.errno in _USER_ERRNOS:
-        where = e.filename or "the data dir"
+        place = e.filename or "the data dir"
         # no claim about side effects here: a move may have run before the write failed
         fail(
-            f"cannot use {where}: {e.strerror} — check the path, free space or fix "
+            f"cannot use {place}: {e.strerror} — check the path, free space or fix "
             "permissions (or point LOOOP_DATA_DIR elsewhere)"
         )
     if isinstance(e, LooopError) and not isinstance(e, OSError):
