@@ -288,8 +288,8 @@ def cost(b: Bench, mode: str) -> tuple[list[float], list[float]]:
 def probe_pairs(b: Bench, mode: str) -> tuple[list[float], list[float]]:
     """The same pairs in-process: the sys-sessions probe alone (fleet rows + the check),
     after every worker of `mode` repainted vs none did."""
-    from looop.cli.app import ctx_for
     from looop.cli.commands import process_clock
+    from looop.core.context import ctx_for
     from looop.sense.probes import probe_sessions
 
     ctx = ctx_for(b.env, process_clock(b.env), None)

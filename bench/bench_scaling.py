@@ -285,7 +285,7 @@ def _ended_long_ago(data: Path) -> None:
 
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
     from looop.web import reads
 

@@ -55,8 +55,8 @@ def _spread(xs: list[float]) -> dict[str, float]:
 
 
 def run() -> list[dict[str, object]]:
-    from looop.cli.app import ctx_for
     from looop.cli.commands import process_clock
+    from looop.core.context import ctx_for
     from looop.home.paths import Paths
     from looop.loop.fleetwork import meter
     from looop.seed import ensure_data_dir

@@ -26,8 +26,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from looop.cli.app import ctx_for
 from looop.core import gcpolicy
+from looop.core.context import ctx_for
 from looop.home.clock import SystemClock
 from looop.loop.heartbeat import MemTrace
 from looop.loop.pulse import Pulse

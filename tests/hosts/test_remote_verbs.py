@@ -100,7 +100,7 @@ def test_resize_and_restart_a_remote_worker(home: Home) -> None:
     # the decider's restart_session reaches it there too, through its backend
     from looop.act.executor import execute
     from looop.act.parse import decision_from_obj
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
 
     ctx = ctx_for(home_env(d), SystemClock(), None)
@@ -259,7 +259,7 @@ def test_the_web_api_reads_and_drives_a_remote_worker(home: Home, web: Web) -> N
 
 @pytest.mark.timeout(120)
 def test_watch_shows_a_remote_workers_screen(home: Home) -> None:
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
     from looop.tui.app import WatchApp
     from tests.integration.test_watch import SIZE, pane, status, until

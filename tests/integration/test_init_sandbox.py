@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.app import ctx_for
+from looop.core.context import ctx_for
 from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env

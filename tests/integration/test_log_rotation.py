@@ -15,7 +15,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home.logfiles import read_pos
-from looop.sessions.client import follow, log_tail, read_log, screenshot, wait
+from looop.sessions.client import follow, screenshot, wait
+from looop.sessions.logs import log_tail, read_log
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
 from looop.workers.backend import LocalBackend

@@ -191,7 +191,7 @@ def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
 
 
 def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
-    from looop.human.mailbox import new_tell, take_tells
+    from looop.human.tellbox import new_tell, take_tells
 
     wire(ctx, [], worker="sleep 300; : {{prompt_file}}")
     start_worker(ctx, ctx.knobs(), StartRequest("t1", "x"))
@@ -225,7 +225,7 @@ def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
 
 
 def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
-    from looop.human.mailbox import new_tell
+    from looop.human.tellbox import new_tell
 
     new_tell(ctx.paths.tells, "w9", "also update the changelog", 1.0)
     p = subprocess.Popen(
@@ -277,7 +277,8 @@ def test_wait_for_a_human(ctx: Ctx) -> None:
 
 def test_await_answer_is_the_human_rooms_wait(tmp_path: Path) -> None:
     from looop.human.askwait import await_answer
-    from looop.human.mailbox import answer, new_ask, new_tell
+    from looop.human.mailbox import answer, new_ask
+    from looop.human.tellbox import new_tell
     from tests.clocks import FixedClock
 
     asks, answers, tells = tmp_path / "asks", tmp_path / "answers", tmp_path / "tells"

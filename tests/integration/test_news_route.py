@@ -23,7 +23,8 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.loop.tick import tick
 from looop.seed.pack import render
-from looop.sessions.client import expect, kill, read_log, wait
+from looop.sessions.client import expect, kill, wait
+from looop.sessions.logs import read_log
 from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
 from looop.workers import treerecord

@@ -25,8 +25,6 @@ from looop.sessions.client import (
     expect,
     follow,
     kill,
-    log_tail,
-    read_log,
     resize,
     restart,
     screenshot,
@@ -35,13 +33,9 @@ from looop.sessions.client import (
     wait,
     wait_idle,
 )
+from looop.sessions.logs import log_tail, read_log
 from looop.sessions.spawner import spawn
-from looop.sessions.state import (
-    SessionError,
-    get_session,
-    prune_aged,
-    socket_path,
-)
+from looop.sessions.state import SessionError, get_session, prune_aged, socket_path
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 

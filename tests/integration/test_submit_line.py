@@ -19,7 +19,8 @@ from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.home.clock import SystemClock
 from looop.home.sandboxpolicy import OFF
-from looop.sessions.client import ECHO_WAIT_S, expect, log_tail, request, send
+from looop.sessions.client import ECHO_WAIT_S, expect, request, send
+from looop.sessions.logs import log_tail
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

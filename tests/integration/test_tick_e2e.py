@@ -482,7 +482,7 @@ def test_schedule_wakes_the_loop_once_per_period(ctx: Ctx, clock: FixedClock) ->
 def test_pulse_never_sleeps_past_a_due_schedule(ctx: Ctx, clock: FixedClock) -> None:
     from looop.act.executor import execute
     from looop.act.parse import decision_from_obj
-    from looop.loop.tick import TickOutcome
+    from looop.loop.beat import TickOutcome
 
     c = with_env(ctx, LOOOP_INTERVAL="300")
     pulse = Pulse(c)

@@ -14,7 +14,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import store
-from looop.sessions.client import expect, kill, read_log, wait
+from looop.sessions.client import expect, kill, wait
+from looop.sessions.logs import read_log
 from looop.workers.errors import WorkerError
 from looop.workers.launch import start_worker
 from looop.workers.resume import resume_worker

@@ -12,7 +12,8 @@ import pytest
 
 from looop.home.config import Runner
 from looop.loop import guards
-from looop.loop.tick import TickOutcome, tick
+from looop.loop.beat import TickOutcome
+from looop.loop.tick import tick
 from looop.runners.presets import PRESETS
 from looop.spend.meter import CostMeter
 from tests.realcli.harness import CLIS, Rig

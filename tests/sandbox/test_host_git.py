@@ -53,7 +53,7 @@ echo planted > "$LOOOP_REPORTS_DIR/planted-$LOOOP_SESSION_ID"
 def host_side(box: Box, wid: str) -> str:
     """Every way looop runs git on the host in a worker's worktree: `worker diff`, the
     dirtiness probe behind sys-sessions, and the reaping; `worker diff`'s output."""
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged

@@ -344,7 +344,7 @@ def test_a_start_without_the_sandbox_says_so_in_ls(tmp_path: Path, srt: Path) ->
     rows = {r["id"]: r for r in json.loads(box.looop("ls", "-a", "--json").stdout)}
     assert rows["w1"]["sandboxed"] is True
     # the sys-sessions reading says so too, in its detail (a restart inside wakes no one)
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.sense.probes import probe_sessions
 
     reading = probe_sessions(ctx_for(box.env, SystemClock(), None))
@@ -379,7 +379,7 @@ echo end= >> "$r"
 
 
 def test_another_workers_log_stays_hidden_across_its_rotations(tmp_path: Path, srt: Path) -> None:
-    from looop.sessions.client import log_tail
+    from looop.sessions.logs import log_tail
     from tests.helpers import until
 
     box = Box(tmp_path, srt, {})

@@ -141,7 +141,7 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     """A worker cannot repoint its admin folder's `commondir` from inside; planted anyway (a
     git dir whose config runs a command, core.fsmonitor), `worker diff`, sys-sessions and the
     reaping all run git on the host in that worktree, and none of them runs it."""
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged
@@ -247,7 +247,7 @@ def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
     inside (an agent's `git add -A` stages nothing), not in `worker diff` or the dirtiness —
     while the settings the repo has stay read-only inside; killed with no changes, its
     worktree goes at the reap."""
-    from looop.cli.app import ctx_for
+    from looop.core.context import ctx_for
     from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.client import expect

@@ -16,7 +16,7 @@ import pytest
 
 from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
-from looop.cli.app import ctx_for
+from looop.core.context import ctx_for
 from looop.home.clock import SystemClock
 from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, said, wait_until

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from looop.act.shellguard import Guard
+from looop.act.shellguard.targets import Guard
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import LooopError

@@ -5,24 +5,17 @@ and a beat share it. And the bodies the steering verbs read: words joined, or st
 from __future__ import annotations
 
 import copy
-import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
 
 from looop.cli.commands import process_clock, process_env
-from looop.core.context import Ctx
-from looop.core.events import emitter_for
+from looop.core.context import Ctx, ctx_for
 from looop.home import jsonio
-from looop.home.clock import Clock
 from looop.home.config import Config
 from looop.home.errors import LooopError
-from looop.home.paths import Paths
-from looop.sessions.durations import parse_duration
 
 
 def make_ctx(events_to: str | None = "stderr") -> Ctx:
@@ -77,43 +70,9 @@ def progress_line(stream: TextIO | None = None) -> Callable[[str], None]:
     return lambda step: print(f"looop: {step}…", file=stream, flush=True)
 
 
-def looop_bin() -> str:
-    """How children call us back: the console script beside this interpreter, else PATH (a
-    looop run from outside its venv)."""
-    here = Path(sys.executable).parent / "looop"
-    if here.exists():
-        return str(here)
-    # shutil.which's walk of PATH, without shutil's imports (bz2, lzma: ~2 ms a verb)
-    found = (os.path.join(d, "looop") for d in os.environ.get("PATH", "").split(":") if d)
-    return next((f for f in found if os.access(f, os.X_OK) and not os.path.isdir(f)), "looop")
-
-
-def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:
-    """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
-    paths = Paths.resolve(env, Path.cwd())
-    em = emitter_for(env, clock, paths.events, events_to)
-    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
-
-
 JOURNAL_OPT = click.option(
     "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
 )
-
-
-def since_time(text: str, clock: Clock, flag: str = "--since") -> float:
-    """`--since`'s wall time: a duration ago (10m, 2h, 1d) or a time (2026-11-27T09:00, in
-    the local zone unless it names one), as docker, kubectl and journalctl take it."""
-    try:
-        return clock.now() - (parse_duration(text) or 0.0)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.UsageError(
-            f"{flag} {text!r}: give a duration (10m, 2h, 1d) or a time (2026-11-27T09:00)"
-        ) from None
-    return (when if when.tzinfo else when.replace(tzinfo=clock.zone())).timestamp()
 
 
 def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:

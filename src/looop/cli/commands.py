@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from looop.home import where
 from looop.home.clock import Clock, SystemClock
 
 
@@ -39,6 +40,13 @@ def process_env() -> dict[str, str]:
 def process_clock(env: Mapping[str, str]) -> Clock:
     """The clock the entry point was given (the real one, in TZ's zone, when run for real)."""
     return _entry().clock
+
+
+def home_here() -> tuple[str, dict[str, str], Clock]:
+    """The data dir, env and clock a verb that reads the home as strings runs on (no Ctx:
+    `status`, `ls`, `needs` and the session verbs, which a human runs most)."""
+    env = process_env()
+    return where.resolve(env, os.getcwd())[0], env, process_clock(env)
 
 
 # Bounded number options: every count and duration a flag takes has a ceiling, and NaN is

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from looop.cli.app import from_config, looop_bin, make_ctx
+from looop.cli.app import from_config, make_ctx
 from looop.cli.commands import count, process_clock, process_env, seconds
-from looop.core.context import Ctx
+from looop.core.context import Ctx, looop_bin
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
@@ -254,7 +254,7 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
 @click.option("--fast", is_flag=True, help="No pauses between beats.")
 def demo_cmd(keep: bool, fast: bool) -> None:
     env = process_env()
-    raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))
+    raise SystemExit(run_demo(env, process_clock(env), looop_bin(env), keep=keep, fast=fast))
 
 
 @click.command(

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from looop.cli.commands import process_clock, process_env, seconds
+from looop.cli.commands import home_here, process_env, seconds
 from looop.core.events import emitter_for
 from looop.home import jsonio, where
 from looop.home.clock import Clock
@@ -46,9 +46,8 @@ def needs_cmd(as_json: bool) -> None:
 def _fleet(all_sessions: bool, revived: bool = True) -> tuple[str, list[dict[str, Any]], Clock]:
     """The home's fleet rows, read as `status` reads the home (strings, no Ctx); `revived`: a
     pulse wanted up and lost is started again first."""
-    env = process_env()
-    clock = process_clock(env)
-    data, config = where.resolve(env, os.getcwd())
+    data, env, clock = home_here()
+    config = where.resolve(env, os.getcwd())[1]
     if revived:
         revive(data, config, env, clock)
     said = emitter_for(env, clock, None, None)  # a config's trouble, on stderr as a Ctx says it

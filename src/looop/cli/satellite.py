@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, cast
 import click
 
 import looop
-from looop.cli.app import ctx_for
 from looop.cli.commands import process_clock, process_env
+from looop.core.context import ctx_for
 from looop.home import jsonio
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import (

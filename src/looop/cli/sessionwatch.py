@@ -6,19 +6,18 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx, since_time
-from looop.cli.commands import MAX_OFFSET, count
-from looop.cli.sessions import duration_arg, session_of, target_sid, worker_way
-from looop.core.context import Ctx
+from looop.cli.commands import MAX_OFFSET, count, home_here
+from looop.cli.sessions import duration_arg, session_of, since_time, target_sid, way_at
 from looop.home import jsonio
+from looop.home.clock import Clock
 from looop.home.errors import LooopError
-from looop.sessions.client import log_tail
-from looop.sessions.logs import compile_pattern, log_end, pick_lines
+from looop.sessions.logs import compile_pattern, log_end, log_tail, pick_lines
 from looop.workers.backend import Backend
 from looop.workers.ids import live_workers
 
@@ -43,18 +42,17 @@ def shot_cmd(
     if len(asked) > 1:
         raise click.UsageError(f"give one format, not {' and '.join(asked)}")
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
-    ctx = make_ctx(events_to=None)
-    if sid is None:
-        sid = _only_live_worker(ctx)
-    shot = worker_way(ctx, target_sid(sid, False)).screen(target_sid(sid, False), fmt, trim)
+    data, env, clock = home_here()
+    target = target_sid(_only_live_worker(data) if sid is None else sid, False)
+    shot = way_at(data, env, clock, target).screen(target, fmt, trim)
     click.echo(jsonio.dumps(shot, sort_keys=True) if fmt == "json" else str(shot["text"]))
 
 
-def _only_live_worker(ctx: Ctx) -> str:
+def _only_live_worker(data: str) -> str:
     """The id `ss` shows when given none: the one live worker; with none or several, which
     screen is meant is unclear, so it asks for an id instead of guessing."""
 
-    ids = sorted(s.id for s in live_workers(ctx))
+    ids = sorted(s.id for s in live_workers(data))
     if len(ids) == 1:
         return ids[0]
     if not ids:
@@ -94,19 +92,19 @@ def log_cmd(
 ) -> None:
     if every != (sid is None) or (every and not follow):
         raise click.UsageError("give a session id, or -f --all for every live worker")
-    ctx = make_ctx(events_to=None)
+    data, env, clock = home_here()
     if sid is None:
-        raise SystemExit(_follow_all(ctx, raw, grep))
+        raise SystemExit(_follow_all(data, env, clock, raw, grep))
     when = None
     if since_text is not None:
-        since, when = _since(ctx, since_text, since)
+        since, when = _since(clock, since_text, since)
     s = target_sid(sid, False)
-    way = worker_way(ctx, s)
+    way = way_at(data, env, clock, s)
     if when is not None:
         since = way.offset_at(s, when)
     if follow:
         if tail is not None and since is None and way.kind == "local":  # a pod's: from 0
-            since = _tail_first(ctx, s, tail, raw, grep)
+            since = _tail_first(data, s, tail, raw, grep)
         raise SystemExit(_follow(way, s, since, raw, grep))
     if as_json or since is not None:
         text, offset = way.log(s, since or 0, raw)
@@ -121,7 +119,9 @@ def log_cmd(
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
 
 
-def _follow_all(ctx: Ctx, raw: bool, grep: str | None) -> int:
+def _follow_all(
+    data: str, env: Mapping[str, str], clock: Clock, raw: bool, grep: str | None
+) -> int:
     """`log -f --all`: what every live worker prints from now on, each line led by its id
     (as `docker compose logs -f`); a worker started meanwhile is followed from its start."""
     pat = compile_pattern(grep) if grep else None
@@ -130,13 +130,13 @@ def _follow_all(ctx: Ctx, raw: bool, grep: str | None) -> int:
     first = True
     try:
         while True:
-            for s in sorted(w.id for w in live_workers(ctx)):
-                way = worker_way(ctx, s)
+            for s in sorted(w.id for w in live_workers(data)):
+                way = way_at(data, env, clock, s)
                 if s not in at:  # one begun before us: from its end; a new one: whole
                     at[s] = 0
                     if first:
                         local = way.kind == "local"
-                        at[s] = log_end(ctx.paths.data, s) if local else way.log(s, 0, raw)[1]
+                        at[s] = log_end(data, s) if local else way.log(s, 0, raw)[1]
                     click.echo(f"looop: following {s} (Ctrl-C to stop)", err=True)
                 text, at[s] = way.log(s, at[s], raw)
                 lines = (part.get(s, "") + text).split("\n")
@@ -150,19 +150,19 @@ def _follow_all(ctx: Ctx, raw: bool, grep: str | None) -> int:
         return 0
 
 
-def _since(ctx: Ctx, text: str, offset: int | None) -> tuple[int | None, float | None]:
+def _since(clock: Clock, text: str, offset: int | None) -> tuple[int | None, float | None]:
     """`--since WHEN`: (None, its wall time); bare digits are v1.0's `--since OFFSET`."""
     if offset is not None:
         raise click.UsageError("give --since WHEN or --from-byte N, not both")
     if text.isdigit():
         return int(count(0, MAX_OFFSET).convert(int(text), None, None)), None
-    return None, since_time(text, ctx.clock)
+    return None, since_time(text, clock)
 
 
-def _tail_first(ctx: Ctx, s: str, tail: int, raw: bool, grep: str | None) -> int:
+def _tail_first(data: str, s: str, tail: int, raw: bool, grep: str | None) -> int:
     """`log -f -n N`: the last N lines first; the offset what comes is read from."""
-    start = log_end(ctx.paths.data, s)
-    shown = log_tail(ctx.paths.data, s, tail, raw, grep, end=start)
+    start = log_end(data, s)
+    shown = log_tail(data, s, tail, raw, grep, end=start)
     if shown:
         sys.stdout.write(shown + "\n")
         sys.stdout.flush()
@@ -215,9 +215,8 @@ def expect_cmd(sid: str, pattern: str, timeout: str | None, as_json: bool, **how
         re.compile(pattern)
     except re.error as e:
         raise click.UsageError(f"bad regex {pattern!r}: {e}") from None
-    ctx, target = session_of(sid, False)
+    way, target = session_of(sid, False)
     # how: since, from_now, screen, raw
-    way = worker_way(ctx, target)
     code, matched, offset = way.expect(
         target, pattern, timeout_s=duration_arg(timeout, 30.0), **how
     )
@@ -233,6 +232,6 @@ def expect_cmd(sid: str, pattern: str, timeout: str | None, as_json: bool, **how
 @click.option("--settle", default="500ms", show_default=True)
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
-    ctx, target = session_of(sid, False)
+    way, target = session_of(sid, False)
     quiet, limit = duration_arg(settle, 0.5) or 0.0, duration_arg(timeout, 30.0)
-    raise SystemExit(0 if worker_way(ctx, target).wait_idle(target, quiet, limit) else 124)
+    raise SystemExit(0 if way.wait_idle(target, quiet, limit) else 124)

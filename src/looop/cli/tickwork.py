@@ -15,7 +15,8 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.home.errors import LooopError
-from looop.loop.tick import dry_run_ctx, tick, tick_once
+from looop.loop.beat import dry_run_ctx
+from looop.loop.tick import tick, tick_once
 from looop.seed import ensure_data_dir
 
 # the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held

@@ -11,16 +11,16 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.sessions import duration_arg, target_sid, worker_way
+from looop.cli.sessions import duration_arg, target_sid, way_at
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
 from looop.home.stamps import utc_stamp_ms
 from looop.human.askwait import await_answer
-from looop.human.mailbox import check_worker, keyed_ask, new_ask
+from looop.human.mailbox import keyed_ask, new_ask
 from looop.human.notify import notify
-from looop.human.tellbox import id_number
+from looop.human.tellbox import check_worker, id_number
 from looop.loop.asks import wait_for_human
 from looop.sessions.state import get_session, mark_dead
 from looop.views.status import gather_status
@@ -183,7 +183,7 @@ def wait_cmd(
         raise SystemExit(code)
 
     target = target_sid(sid, False)
-    way = worker_way(ctx, target)
+    way = way_at(str(ctx.paths.data), ctx.env, ctx.clock, target)
     code = way.wait(target, duration_arg(timeout, None))
     if code == 137 and way.kind == "local":  # a supervisor here that died leaves its mark here
         _report_dead(ctx, target)

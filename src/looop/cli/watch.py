@@ -8,7 +8,8 @@ import click
 
 from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx, since_time
+from looop.cli.app import make_ctx
+from looop.cli.sessions import since_time
 from looop.home.errors import LooopError
 from looop.sessions.state import validate_id
 from looop.tui.app import WatchApp

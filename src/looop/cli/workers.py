@@ -18,7 +18,7 @@ from looop.cli import idcomplete
 from looop.cli.app import JOURNAL_OPT, body, hidden_alias, make_ctx, show_rows
 from looop.cli.diff import diff_cmd
 from looop.cli.needs import list_cmd, worker_show
-from looop.cli.sessions import emit, far_worker, session_of
+from looop.cli.sessions import emit, far_worker, target_sid
 from looop.cli.steermove import kill_cmd, steer
 from looop.core.context import Ctx
 from looop.home import store, where
@@ -330,7 +330,7 @@ def _exe(pid: int | None) -> str | None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-    ctx, target = session_of(sid, True)
+    ctx, target = make_ctx(events_to=None), target_sid(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
     if far is not None:
         raise LooopError(

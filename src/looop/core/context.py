@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.core.events import Emitter
+from looop.core.events import Emitter, emitter_for
 from looop.home.clock import Clock
 from looop.home.config import Config, Knobs, knobs_at, load_config, parse_config, resolve_knobs
 from looop.home.paths import Paths
@@ -96,3 +99,21 @@ class Ctx:
         if extra:
             env.update(extra)
         return env
+
+
+def looop_bin(env: Mapping[str, str]) -> str:
+    """How children call us back: the console script beside this interpreter, else on the
+    env's PATH (a looop run from outside its venv)."""
+    here = Path(sys.executable).parent / "looop"
+    if here.exists():
+        return str(here)
+    # shutil.which's walk of PATH, without shutil's imports (bz2, lzma: ~2 ms a verb)
+    found = (os.path.join(d, "looop") for d in env.get("PATH", "").split(":") if d)
+    return next((f for f in found if os.access(f, os.X_OK) and not os.path.isdir(f)), "looop")
+
+
+def ctx_for(env: Mapping[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:
+    """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
+    paths = Paths.resolve(env, Path.cwd())
+    em = emitter_for(env, clock, paths.events, events_to)
+    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin(env))

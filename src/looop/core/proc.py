@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from looop.core.procs import Containment, await_pid
-from looop.core.procstat import kill_group as kill_group
+from looop.core.procstat import kill_group
 from looop.home.clock import Clock, SystemClock
 
 CHUNK = 65536

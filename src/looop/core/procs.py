@@ -35,8 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
-from looop.core.procstat import children as children
-from looop.core.procstat import stat_fields
+from looop.core.procstat import children, stat_of
 from looop.home.clock import Clock
 
 MARK = cgroup.MARK
@@ -73,17 +72,6 @@ def _prctl(option: int, arg: int) -> int | None:
             return int(flag.value)
         return None if prctl(option, arg, 0, 0, 0) != 0 else 0
     except (OSError, AttributeError):
-        return None
-
-
-def stat_of(pid: int) -> tuple[str, int, int, int] | None:
-    """(state, parent pid, session id, start time in clock ticks since boot), or None."""
-    rest = stat_fields(pid)
-    try:
-        return (
-            None if rest is None else (rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19]))
-        )
-    except (ValueError, IndexError):
         return None
 
 
@@ -322,32 +310,3 @@ class Containment:
             if self.active and not self.was_on:
                 _prctl(PR_SET_CHILD_SUBREAPER, 0)
             self.active = False
-
-
-def tree(pid: int, most: int = 4096) -> list[int]:
-    """`pid` and every descendant, parents before their children (at most `most`)."""
-    out, seen, i = [pid], {pid}, 0
-    while i < len(out) and len(out) < most:
-        for child in children(out[i]):
-            if child not in seen:
-                seen.add(child)
-                out.append(child)
-        i += 1
-    return out[:most]
-
-
-def signal_tree(pid: int, sig: int, rounds: int = 8) -> int:
-    """Send `sig` to `pid` and every process below it, whatever group or session each leads
-    (a sandbox's agent runs in bubblewrap's new session): children first, so none is left
-    running to notice its parent stop; again while new ones appear (a fork caught mid-way).
-    How many were signalled."""
-    done: set[int] = set()
-    for _ in range(rounds):
-        todo = [p for p in reversed(tree(pid)) if p not in done]
-        if not todo:
-            break
-        for p in todo:
-            with contextlib.suppress(OSError):
-                os.kill(p, sig)
-            done.add(p)
-    return len(done)

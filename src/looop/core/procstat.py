@@ -1,7 +1,8 @@
 """A process's line in /proc/PID/stat, read once for every room that asks of a process's state,
-parent, group or start time, and whether a terminal's foreground waits on its reader. And what
-a process of looop's calls itself (`ps -o comm`, 15 bytes): a subreaper's sweep tells looop's
-own long-lived processes (named `looop:<id>` or `looop-…`) from a run's leftovers by it."""
+parent, group or start time; the tree below a process; whether a terminal's foreground waits
+on its reader. And what a process of looop's calls itself (`ps -o comm`, 15 bytes): a
+subreaper's sweep tells looop's own long-lived processes (named `looop:<id>` or `looop-…`)
+from a run's leftovers by it."""
 
 from __future__ import annotations
 
@@ -114,3 +115,59 @@ WEB_TITLE = b"looop: web "  # `looop web`'s title in `ps -o args` (core/proctitl
 def is_web(cmdline: bytes) -> bool:
     """Whether a /proc/PID/cmdline is `looop web`'s: its argv, or the title it shows."""
     return b"web" in cmdline.split(b"\0") or cmdline.startswith(WEB_TITLE)
+
+
+def stat_of(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, session id, start time in clock ticks since boot), or None."""
+    rest = stat_fields(pid)
+    try:
+        return (
+            None if rest is None else (rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19]))
+        )
+    except (ValueError, IndexError):
+        return None
+
+
+def tree(pid: int, most: int = 4096) -> list[int]:
+    """`pid` and every descendant, parents before their children (at most `most`)."""
+    out, seen, i = [pid], {pid}, 0
+    while i < len(out) and len(out) < most:
+        for child in children(out[i]):
+            if child not in seen:
+                seen.add(child)
+                out.append(child)
+        i += 1
+    return out[:most]
+
+
+def signal_tree(pid: int, sig: int, rounds: int = 8) -> int:
+    """Send `sig` to `pid` and every process below it, whatever group or session each leads
+    (a sandbox's agent runs in bubblewrap's new session): children first, so none is left
+    running to notice its parent stop; again while new ones appear (a fork caught mid-way).
+    How many were signalled."""
+    done: set[int] = set()
+    for _ in range(rounds):
+        todo = [p for p in reversed(tree(pid)) if p not in done]
+        if not todo:
+            break
+        for p in todo:
+            with contextlib.suppress(OSError):
+                os.kill(p, sig)
+            done.add(p)
+    return len(done)
+
+
+OWN_NAMES = (b"looop:", b"looop-")
+
+
+def alive_not_looop(pid: int) -> bool:
+    """Alive (not a zombie) and not looop's own: a session host or a supervisor that a
+    worker started and that this supervisor adopted is another session, never a leftover."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return False
+    head, _, rest = raw.rpartition(b")")
+    comm = head.partition(b"(")[2]
+    return rest.split()[:1] not in ([b"Z"], [b"X"]) and not comm.startswith(OWN_NAMES)

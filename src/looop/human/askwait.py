@@ -9,7 +9,8 @@ from pathlib import Path
 
 from looop.core.watching import Watcher
 from looop.home.clock import Clock
-from looop.human.mailbox import archive, read_answer, take_tells
+from looop.human.mailbox import archive, read_answer
+from looop.human.tellbox import take_tells
 
 RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
 

@@ -11,10 +11,7 @@ from looop.home import jsonio, store
 from looop.home.boxfolder import Folder, readable_answer, unanswered
 from looop.home.errors import CorruptState
 from looop.human.tellbox import AskError as AskError
-from looop.human.tellbox import check_worker as check_worker
-from looop.human.tellbox import create_numbered, id_number, keyed, stems
-from looop.human.tellbox import new_tell as new_tell
-from looop.human.tellbox import take_tells as take_tells
+from looop.human.tellbox import check_worker, create_numbered, id_number, keyed, stems
 
 # Asks one worker may keep waiting on a human: one more is refused, so one worker cannot fill
 # the needs-you queue (a landing proposal, looop's own, is not counted).

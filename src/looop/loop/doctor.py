@@ -33,8 +33,7 @@ from looop.loop.service import LINGER, Service, default_name, linger_fix, render
 from looop.remote.hosts import hosts_dir, names
 from looop.runners import RUNNERS, profile
 from looop.runners.runnerprofile import RunnerProfile
-from looop.sandbox.srt import SandboxError
-from looop.sandbox.worker import missing
+from looop.sandbox.srt import SandboxError, missing
 from looop.spend.statusspend import UNMETERED_LIMIT, daily_budget, reports_cost, unmetered_armed
 from looop.views.status import CLOCK_WAKES, disk_full
 from looop.workers import boxed as box

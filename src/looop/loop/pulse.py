@@ -24,10 +24,11 @@ from looop.home.stamps import utc_stamp
 from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
+from looop.loop.beat import TickOutcome
 from looop.loop.daemon import refuse_strays, refuse_tick
 from looop.loop.heartbeat import Heartbeat, MemTrace, beat_budget, sweep_temps
 from looop.loop.homeguard import refuse_unsafe
-from looop.loop.tick import TickOutcome, tick, who_fills
+from looop.loop.tick import tick, who_fills
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
 from looop.sense import sensor_watches, worker_watches

@@ -25,9 +25,7 @@ from looop.home.paths import Paths
 from looop.loop import alerts, flap, guards
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
-from looop.loop.beat import Beat, resolve_config
-from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.beat import dry_run_ctx as dry_run_ctx
+from looop.loop.beat import Beat, TickOutcome, resolve_config
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import refuse_unsafe
 from looop.loop.housekeep import housekeep_sessions, tend_workers

@@ -8,10 +8,17 @@ found hosts. Local worker lifecycle stays in `workers/`, which never imports thi
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from looop.home import where
+from looop.home.clock import Clock
+
 if TYPE_CHECKING:
+    from looop.core.context import Ctx
     from looop.remote.engine import Engine
+    from looop.workers.backend import Backend
 
 
 def rooms() -> type[Engine]:
@@ -21,3 +28,16 @@ def rooms() -> type[Engine]:
     from looop.remote.engine import Engine
 
     return Engine
+
+
+def worker_away(
+    data: str, env: Mapping[str, str], clock: Clock, wid: str, ctx: Ctx | None = None
+) -> Backend | None:
+    """The backend of a worker on another host, SSH or Kubernetes (None: it runs here):
+    one stat first, so a verb or move on a worker here never loads the rooms away. `ctx`:
+    the caller's, when it has one."""
+    if not os.path.exists(where.host_record(data, wid)):
+        return None
+    if ctx is None:
+        return rooms().remote_at(env, clock, wid)
+    return rooms().remote_of(ctx, wid)

@@ -30,13 +30,8 @@ from looop.workers import workspace
 from looop.workers import worktree as wt
 from looop.workers.backend import StartSpec
 from looop.workers.boxed import with_note
-from looop.workers.launch import (
-    WORKER_SIZE,
-    WorkerError,
-    contract_text,
-    mcp_tools_on,
-    plain_words,
-)
+from looop.workers.errors import WorkerError
+from looop.workers.launch import WORKER_SIZE, contract_text, mcp_tools_on, plain_words
 from looop.workers.mcpwire import wire
 from looop.workers.started import Started, StartRequest
 from looop.workers.treerecord import from_record

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from looop.core.context import Ctx
+from looop.core.context import Ctx, ctx_for
 from looop.home import store, where
 from looop.home.clock import Clock
 from looop.home.config import Knobs
@@ -31,6 +31,7 @@ from looop.views import outcomes
 from looop.views.needsinput import HEALTH
 from looop.views.workerrows import health, verify_result, waiting_workers
 from looop.workers.backend import Backend
+from looop.workers.errors import Refused, Unreached
 
 if TYPE_CHECKING:
     from looop.workers.started import Away
@@ -52,10 +53,22 @@ def backend_for(ctx: Ctx, wid: str) -> Backend | None:
 
 
 def remote_of(ctx: Ctx, wid: str) -> Backend | None:
-    """backend_for, paying nothing in a data dir without hosts (one stat)."""
+    """backend_for, paying nothing in a data dir without hosts (one stat); a host record
+    gone or unreadable is a refusal naming the worker."""
     if not reg.record_file(ctx.paths.data, wid).exists():
         return None
-    return backend_for(ctx, wid)
+    try:
+        return backend_for(ctx, wid)
+    except Unreached:
+        raise
+    except LooopError as e:
+        raise Refused(f"worker {wid}: {e}") from None
+
+
+def remote_at(env: Mapping[str, str], clock: Clock, wid: str) -> Backend | None:
+    """remote_of for a verb that read the home as strings (a session verb): its Ctx is
+    made here, where the rooms away load anyway."""
+    return remote_of(ctx_for(env, clock, None), wid)
 
 
 def _rows(
@@ -324,6 +337,7 @@ class Engine:
 
     away: ClassVar[Away] = dispatch  # where a start whose host is not here goes
     remote_of = staticmethod(remote_of)
+    remote_at = staticmethod(remote_at)
     remote_rows = staticmethod(remote_rows)
     with_hosts = staticmethod(with_hosts)
     kind_of = staticmethod(reg.host_kind)  # ssh, k8s; None: no such host readable

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from looop.contract.answering import WORKER_ONLY as WORKER_ONLY
 from looop.contract.answering import Refusal, home_env
 from looop.contract.requests import Answerer, Home
 from looop.contract.verbs import BOX_VERBS

@@ -26,15 +26,7 @@ from looop.home.clock import Clock
 from looop.home.sessionfiles import LIVE_NAMES, get_light, live, socket_file
 from looop.sessions import protocol as proto
 from looop.sessions.keys import encode_keys
-
-# The disk readers live in logs.py; their names stay importable from here.
-from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
 from looop.sessions.logs import compile_pattern, read_at
-from looop.sessions.logs import log_tail as log_tail
-from looop.sessions.logs import read_log as read_log
-
-# spawn lives in spawner.py (a start needs none of control's imports); its names stay here
-from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import SessionError, get_session, wait_code
 
 LOG_POLL_S = 0.1  # follow: how often a log that stopped growing is looked at again

@@ -16,8 +16,7 @@ import signal
 import time
 from pathlib import Path
 
-from looop.core import limits, procs
-from looop.sessions.oscalls import alive_not_looop
+from looop.core import limits, procstat
 from looop.sessions.state import Session, SessionError, get_session, run_group
 
 STOP_WAIT_S = 0.02  # between readings while a stop is still being delivered
@@ -34,7 +33,7 @@ def _live(data: Path | str, wid: str) -> Session | None:
 def _roots(child: int) -> list[int]:
     """The run and what it orphaned: the other children of its parent, when that parent is
     its supervisor (named `looop:`; looop's own processes it adopted are spared)."""
-    st = procs.stat_of(child)
+    st = procstat.stat_of(child)
     if st is None:
         return [child]
     sup = st[1]
@@ -45,12 +44,12 @@ def _roots(child: int) -> list[int]:
         ours = False
     if not ours:
         return [child]
-    kids = [p for p in procs.tree(sup)[1:] if p != child and _parent(p) == sup]
-    return [child, *(p for p in kids if alive_not_looop(p))]
+    kids = [p for p in procstat.tree(sup)[1:] if p != child and _parent(p) == sup]
+    return [child, *(p for p in kids if procstat.alive_not_looop(p))]
 
 
 def _parent(pid: int) -> int | None:
-    st = procs.stat_of(pid)
+    st = procstat.stat_of(pid)
     return st[1] if st is not None else None
 
 
@@ -70,9 +69,9 @@ def _stop_all(child: int, rounds: int = 50) -> None:
     supervisor while its parent exits mid-pause shows up there only on a later reading."""
     for _ in range(rounds):
         for root in _roots(child):
-            procs.signal_tree(root, signal.SIGSTOP)
-        every = [p for root in _roots(child) for p in procs.tree(root)]
-        if all((st := procs.stat_of(p)) is None or st[0] in "TtZX" for p in every):
+            procstat.signal_tree(root, signal.SIGSTOP)
+        every = [p for root in _roots(child) for p in procstat.tree(root)]
+        if all((st := procstat.stat_of(p)) is None or st[0] in "TtZX" for p in every):
             return
         time.sleep(STOP_WAIT_S)
 
@@ -87,7 +86,7 @@ def go_on(data: Path | str, wid: str) -> bool:
         limits.freeze(group, False)
     # a tree stopped before its group could be frozen (or by an older looop) goes on too
     for root in _roots(sess.child_pid):
-        for pid in procs.tree(root):
+        for pid in procstat.tree(root):
             try:
                 os.kill(pid, signal.SIGCONT)
             except OSError:
@@ -104,5 +103,5 @@ def paused(data: Path | str, wid: str) -> bool:
     group = run_group(sess.dir)
     if group is not None and limits.frozen(group):
         return True
-    st = procs.stat_of(sess.child_pid)
+    st = procstat.stat_of(sess.child_pid)
     return st is not None and st[0] in ("T", "t")

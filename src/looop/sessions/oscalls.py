@@ -22,8 +22,8 @@ import termios
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from looop.core import cgroup, limits, procs
-from looop.core.procs import children
+from looop.core import cgroup, limits, procstat
+from looop.core.procstat import alive_not_looop, children
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,22 +68,6 @@ def _which(name: str, path: str) -> str | None:
 # `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
 # sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
 # behind: a leftover like any other.
-OWN_NAMES = (b"looop:", b"looop-")
-
-
-def alive_not_looop(pid: int) -> bool:
-    """Alive (not a zombie) and not looop's own: a session host or a supervisor that a
-    worker started and that this supervisor adopted is another session, never a leftover."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    head, _, rest = raw.rpartition(b")")
-    comm = head.partition(b"(")[2]
-    return rest.split()[:1] not in ([b"Z"], [b"X"]) and not comm.startswith(OWN_NAMES)
-
-
 def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
@@ -428,7 +412,7 @@ def resident(roots: list[int]) -> int:
     seen: set[int] = set()
     total = 0
     for root in roots:
-        for pid in procs.tree(root):
+        for pid in procstat.tree(root):
             if pid in seen:
                 continue
             seen.add(pid)

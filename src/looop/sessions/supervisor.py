@@ -23,8 +23,7 @@ import sys
 import time
 
 from looop.contract.answering import home_env
-from looop.core.procs import children, signal_tree
-from looop.core.procstat import stat_fields
+from looop.core.procstat import alive_not_looop, children, signal_tree, stat_fields
 from looop.core.proctitle import show_role
 from looop.home import logfiles, store, where
 from looop.home.anchors import anchor
@@ -46,7 +45,7 @@ from looop.sessions.evloop import Loop, log, log_failure
 from looop.sessions.hostdoor import SoleDoor
 from looop.sessions.hostnames import options
 from looop.sessions.lifecycle import Child, Lifecycle
-from looop.sessions.oscalls import HostOS, alive_not_looop, set_subreaper
+from looop.sessions.oscalls import HostOS, set_subreaper
 from looop.sessions.pump import Pump
 from looop.sessions.states import SessionState, StatusBook
 

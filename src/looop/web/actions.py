@@ -27,7 +27,8 @@ from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home.errors import LooopError
 from looop.human import mailbox
-from looop.human.mailbox import AskError, answer, check_worker, new_tell
+from looop.human.mailbox import AskError, answer
+from looop.human.tellbox import check_worker, new_tell
 from looop.loop.daemon import start_detached, stop_all
 from looop.loop.ended import clear_stall
 from looop.remote.ssh.link import Unreachable

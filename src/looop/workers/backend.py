@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from looop.home.clock import Clock
 from looop.home.logfiles import output_at
 from looop.home.stamps import utc_stamp_ms
-from looop.sessions import client, hold
-from looop.sessions.logs import offset_at, read_log
+from looop.sessions import client, hold, spawner
+from looop.sessions.hostnames import HOST_IDLE_S
+from looop.sessions.logs import log_tail, offset_at, read_log
 from looop.sessions.state import (
     Session,
     SessionError,
@@ -176,12 +177,12 @@ class LocalBackend:
 
     def __init__(
         self,
-        root: Path,
+        root: Path | str,
         clock: Clock,
-        host_idle_s: float | Callable[[], float],
+        host_idle_s: float | Callable[[], float] = HOST_IDLE_S,
         ctx: Ctx | None = None,
     ) -> None:
-        self.root = root
+        self.root = Path(root)
         self.clock = clock
         # a callable: read when a start asks, so a verb that only types in reads no config
         self.host_idle_s = host_idle_s
@@ -189,7 +190,7 @@ class LocalBackend:
 
     def start(self, spec: StartSpec) -> Session:
         idle = self.host_idle_s
-        return client.spawn(
+        return spawner.spawn(
             self.root,
             spec.sid,
             spec.argv,
@@ -289,7 +290,7 @@ class LocalBackend:
         return hold.go_on(self.root, sid)
 
     def tail(self, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
-        return self._at(sid, client.log_tail, self.root, sid, lines, raw, grep)
+        return self._at(sid, log_tail, self.root, sid, lines, raw, grep)
 
     def follow(self, sid: str, since: int, raw: bool, out: Say, note: Say) -> int:
         return self._at(sid, client.follow, self.root, sid, since, raw, out, self.clock)

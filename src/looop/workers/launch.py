@@ -29,7 +29,7 @@ from looop.sessions.state import Session, SessionError, reap
 from looop.spend.usagewindows import unhold
 from looop.workers import boxed, ports, workspace
 from looop.workers import worktree as wt
-from looop.workers.errors import WorkerError as WorkerError
+from looop.workers.errors import WorkerError
 from looop.workers.ids import live_workers, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
@@ -132,7 +132,7 @@ def start_worker(
     q = _validated(ctx, knobs, req, cfg if cfg is not None else ctx.config())
     # its account in a usage window: kept for the reset (StartHeld), nothing changed
     hold_if_limited(ctx, q.r.name, q.ask.line, replace(req, worker=q.wid, runner=q.r.name))
-    live = live_workers(ctx)
+    live = live_workers(ctx.paths.data)
     q = replace(q, ask=replace(q.ask, policy=_decided_policy(q)))  # a host's too
     if req.host is not None or os.path.isdir(ctx.paths.hosts):
         there = _start_away(q, away, len(live))

@@ -32,8 +32,9 @@ from looop.sessions.state import Session, SessionError, get_session, list_sessio
 from looop.views import outcomes
 from looop.workers import ports, treerecord
 from looop.workers.bridge import ensure_bridge
+from looop.workers.errors import WorkerError
 from looop.workers.ids import PULSE, normalise_target
-from looop.workers.launch import SandboxSetupError, WorkerError, mcp_tools_on, spawn_line, with_mcp
+from looop.workers.launch import SandboxSetupError, mcp_tools_on, spawn_line, with_mcp
 from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
 from looop.workers.startrecord import Record, with_session_id, write_record
 from looop.workers.startrecord import note_start as note_start

@@ -626,7 +626,7 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
     ctx: Ctx, obj: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a failed move in one line (the beat goes on), not an error that escapes the executor
-    from looop.act.moves.far import remote_record
+    from looop.home.where import host_record
     from looop.remote import rooms
     from tests.farhost import FarHost
 
@@ -635,7 +635,7 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
     # a move reaches a worker away through the remote rooms' one door
     far = staticmethod(lambda c, wid: host if wid == "rw1" else None)
     monkeypatch.setattr(rooms(), "remote_of", far)
-    record = remote_record(ctx.paths.data, "rw1")  # the home's record of a worker away
+    record = Path(host_record(str(ctx.paths.data), "rw1"))  # the home's record of a worker away
     record.parent.mkdir(parents=True)
     record.write_text("{}")
     with pytest.raises(ExecError, match=f"^{obj['action']}: host far does not answer"):

@@ -10,13 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from looop.act.shellguard import (
-    MAX_CHARS,
-    foreign_interpreter,
-    refusal,
-    tripwire,
-    verdict,
-)
+from looop.act.shellguard import foreign_interpreter, refusal, tripwire, verdict
+from looop.act.shellguard.command import MAX_CHARS
 from looop.home.config import ShellPolicy, parse_config
 from looop.home.errors import LooopError
 from tests.helpers import examples

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from looop.act.protected import glob_paths, guard_for
-from looop.act.shellguard import Guard, tripwire, verdict
+from looop.act.shellguard import tripwire, verdict
+from looop.act.shellguard.targets import Guard
 from looop.core.context import Ctx
 from tests.helpers import with_env
 

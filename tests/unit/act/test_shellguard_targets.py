@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from looop.act.protected import guard_for, resolve
-from looop.act.shellguard import Guard, tripwire, verdict
+from looop.act.shellguard import tripwire, verdict
+from looop.act.shellguard.targets import Guard
 from looop.core.context import Ctx
 from tests.helpers import examples, with_env
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.act.moves.far import remote_record
+from looop.home.where import host_record
 from looop.remote.hosts import record_file
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
@@ -18,7 +18,7 @@ from tests.helpers import clean_env
 @pytest.mark.unit
 def test_a_remote_workers_record_is_where_the_hosts_room_keeps_it(tmp_path: Path) -> None:
     # the kill looks for it with one stat before loading the hosts' rooms
-    assert remote_record(tmp_path, "w7") == record_file(tmp_path, "w7")
+    assert host_record(str(tmp_path), "w7") == str(record_file(tmp_path, "w7"))
 
 
 @pytest.mark.process

@@ -13,6 +13,7 @@ from looop.act.moves import far
 from looop.cli import sessions
 from looop.cli.root import cli
 from looop.core.context import Ctx
+from looop.home.clock import Clock
 from tests.fakebackend import FakeBackend
 
 
@@ -36,16 +37,16 @@ def test_a_session_verb_drives_a_worker_here_through_its_backend(
 ) -> None:
     monkeypatch.setenv("LOOOP_DATA_DIR", str(tmp_path / "data"))
     way = FakeBackend()
-    asked: list[Path] = []
+    asked: list[str] = []
 
-    def this_machine(ctx: Ctx) -> FakeBackend:
-        asked.append(ctx.paths.data)
+    def this_machine(data: str, clock: Clock) -> FakeBackend:
+        asked.append(data)
         return way
 
-    monkeypatch.setattr(sessions, "here", this_machine)
+    monkeypatch.setattr(sessions, "LocalBackend", this_machine)
     res = CliRunner().invoke(cli, argv, catch_exceptions=False)
     assert (res.exit_code, way.calls) == (code, [call]), res.output
-    assert asked == [tmp_path / "data"]
+    assert asked == [str(tmp_path / "data")]
     assert out in res.output
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import cgroup, proc, procs
+from looop.core import cgroup, proc, procs, procstat
 from looop.core.procs import Containment
 from tests.clocks import FixedClock
 from tests.helpers import until
@@ -104,10 +104,10 @@ def test_escapees_that_died_on_their_own_are_reaped_not_left_as_zombies(
         c.ended(token)
         # it has died on its own (a zombie, ours by adoption) before the window closes: a
         # process still mid-exit has no readable marker yet, so wait for its death to land
-        assert until(lambda: (procs.stat_of(orphan) or ("X",))[0] in ("Z", "X"))
-        assert procs.stat_of(orphan) is None or procs.stat_of(orphan)[1] == os.getpid()
+        assert until(lambda: (procstat.stat_of(orphan) or ("X",))[0] in ("Z", "X"))
+        assert procstat.stat_of(orphan) is None or procstat.stat_of(orphan)[1] == os.getpid()
     assert zombies() == []
-    assert procs.stat_of(orphan) is None
+    assert procstat.stat_of(orphan) is None
 
 
 @pytest.mark.timeout(10)

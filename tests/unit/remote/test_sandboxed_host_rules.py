@@ -19,7 +19,8 @@ from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.ssh import boxed
 from looop.workers import resume
-from looop.workers.launch import WorkerError, start_worker
+from looop.workers.errors import WorkerError
+from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 
 

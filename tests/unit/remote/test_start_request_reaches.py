@@ -19,7 +19,8 @@ from looop.remote import hosts as reg
 from looop.remote.kube.backend import HostedKube
 from looop.remote.ssh.backend import as_session, spawn_request
 from looop.workers.backend import StartSpec
-from looop.workers.launch import WorkerError, start_worker
+from looop.workers.errors import WorkerError
+from looop.workers.launch import start_worker
 from looop.workers.started import WORKER_SIZE, StartRequest
 
 # the fields a start on a host refuses in one line (they cover workers on this machine)

@@ -323,7 +323,8 @@ def test_the_users_cli_config_is_read_only_in_its_box_for_every_preset(ctx: Ctx)
 def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) -> None:
     from looop.sessions.client import kill
     from looop.sessions.state import list_sessions
-    from looop.workers.launch import WorkerError, start_worker
+    from looop.workers.errors import WorkerError
+    from looop.workers.launch import start_worker
     from looop.workers.started import StartRequest
 
     ctx.paths.config.write_text(json.dumps(_cfg(sandbox={"domains": ["example.com"]})))

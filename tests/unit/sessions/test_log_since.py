@@ -10,7 +10,7 @@ from typing import Any
 import click
 import pytest
 
-from looop.cli.app import since_time
+from looop.cli.sessions import since_time
 from looop.home.clock import Clock
 from looop.sessions.logs import index_offset
 from looop.sessions.outputnotes import INDEX_EVERY_S, OutputMark

@@ -299,7 +299,7 @@ def test_status_reads_are_never_torn(root: Path, held: list[int]) -> None:
 
 
 def test_log_tail_reads_lines_from_the_end(root: Path) -> None:
-    from looop.sessions.client import log_tail
+    from looop.sessions.logs import log_tail
 
     sdir = _make(root, "t", "exited", exit_code=0)
     lines = [f"\x1b[32mline {i}\x1b[0m" for i in range(5000)]
@@ -312,7 +312,7 @@ def test_log_tail_reads_lines_from_the_end(root: Path) -> None:
 
 
 def test_log_tail_of_one_endless_line_stays_bounded(root: Path) -> None:
-    from looop.sessions.client import MAX_TAIL_LINE, log_tail
+    from looop.sessions.logs import MAX_TAIL_LINE, log_tail
 
     sdir = _make(root, "spin", "killed")
     (sdir / "output.log").write_bytes(b"start\n" + b"\r|\r/\r-\r\\" * 600_000 + b"\rlast")
@@ -322,7 +322,7 @@ def test_log_tail_of_one_endless_line_stays_bounded(root: Path) -> None:
 
 
 def test_read_log_of_a_finished_session_flushes_an_unfinished_tail(root: Path) -> None:
-    from looop.sessions.client import read_log
+    from looop.sessions.logs import read_log
 
     sdir = _make(root, "f", "exited", exit_code=0)
     (sdir / "output.log").write_bytes(b"done \xe2\x82")

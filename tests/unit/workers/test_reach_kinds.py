@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from looop.act.moves import far
+from looop.cli import sessions
 from looop.cli.root import cli
 from looop.core.context import Ctx
 from looop.remote.kube.cluster import Unreachable as ApiUnreachable
@@ -47,9 +48,11 @@ class Saying(FakeBackend):
 
 
 def _way(monkeypatch: pytest.MonkeyPatch, b: FakeBackend) -> None:
-    """`b` as the worker's backend, found by the one lookup (far.backend_for: no record of
-    a host, so this machine's): what it says, not where it is, decides the answer."""
+    """`b` as the worker's backend, found by the one lookup (remote.worker_away: no record
+    of a host, so this machine's, through a Ctx or not): what it says, not where it is,
+    decides the answer."""
     monkeypatch.setattr(far, "here", lambda ctx, knobs=None: b)
+    monkeypatch.setattr(sessions, "LocalBackend", lambda data, clock: b)
 
 
 def _status(fn: Any, *args: Any) -> tuple[int, str]:

@@ -16,10 +16,12 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.human.mailbox import answer, new_ask
 from looop.runners.presets import PRESETS
-from looop.sessions.client import expect, kill, read_log
+from looop.sessions.client import expect, kill
+from looop.sessions.logs import read_log
 from looop.sessions.state import get_session
 from looop.views import outcomes
-from looop.workers.launch import WorkerError, start_worker
+from looop.workers.errors import WorkerError
+from looop.workers.launch import start_worker
 from looop.workers.resume import (
     read_record,
     record_path,

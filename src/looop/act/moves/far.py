@@ -6,46 +6,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
-from looop.home.where import HOST_WORKERS, HOSTS
-from looop.remote import rooms
+from looop.remote import worker_away
 from looop.sessions.state import SessionError
 from looop.spend.spent import MAX_BUDGET_USD, budgets, clear_over, set_budget
 from looop.views import outcomes
 from looop.workers.backend import Backend, LocalBackend
-from looop.workers.errors import HostUnreachable, Refused, Unreached
-
-
-def remote_record(data: Path, wid: str) -> Path:
-    """Where the home keeps a remote worker's record (remote/hosts.py record_file)."""
-    return data / HOSTS / HOST_WORKERS / f"{wid}.json"
-
-
-def remote(ctx: Ctx, wid: str) -> Backend | None:
-    """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
-    here)."""
-    # one stat first: remote.engine loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
-    # a kill of a worker here (most of them) must not pay
-    if not remote_record(ctx.paths.data, wid).exists():
-        return None
-    try:
-        return rooms().remote_of(ctx, wid)
-    except Unreached:
-        raise
-    except LooopError as e:  # its host's record is gone or does not read
-        raise Refused(f"worker {wid}: {e}") from None
+from looop.workers.errors import HostUnreachable
 
 
 def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
     """The one way to a worker, wherever it runs: its host's backend (SSH or Kubernetes),
     else this machine's sessions. `knobs`: the caller's, when it has them (a start here
     reads its session host's idle time from them)."""
-    away = remote(ctx, wid)
+    away = worker_away(str(ctx.paths.data), ctx.env, ctx.clock, wid, ctx)
     if away is not None:
         return away
     return here(ctx, knobs)
@@ -54,11 +32,8 @@ def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
 def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
     """This machine's sessions. Without `knobs`, the config is read only when a start asks:
     a verb that only types in or looks reads none."""
-    if knobs is not None:
-        return LocalBackend(ctx.paths.data, ctx.clock, knobs.real("session_host_idle"), ctx)
-    return LocalBackend(
-        ctx.paths.data, ctx.clock, lambda: ctx.knobs().real("session_host_idle"), ctx
-    )
+    idle = knobs.real if knobs is not None else lambda k: ctx.knobs().real(k)
+    return LocalBackend(ctx.paths.data, ctx.clock, lambda: idle("session_host_idle"), ctx)
 
 
 def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:

@@ -9,7 +9,7 @@ from looop.act.decision import Mover, Reasoned
 from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import store, where
 from looop.home.errors import CorruptState, LooopError
 from looop.human.mailbox import AskError, drop_pending
 from looop.sessions.state import SessionError, get_session, session_dir
@@ -70,7 +70,7 @@ def _asked(ctx: Ctx, wid: str, who: str) -> None:
     """A kill asked for is a choice, not a failure: its outcome says so (views/outcomes.py).
     A worker away from home: its generation is the home's record's start (loop/ended.py)."""
     try:
-        away = store.read_json_object(far.remote_record(ctx.paths.data, wid))
+        away = store.read_json_object(where.host_record(str(ctx.paths.data), wid))
         if away is not None:
             gen = str(away.get("started_at") or "")
         else:

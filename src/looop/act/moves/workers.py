@@ -258,7 +258,7 @@ class StartWorker(OnWorker):
                 f"attempt runner '{gone[0]}' is not in {cfg.source} (have: "
                 f"{', '.join(sorted(cfg.runners))}): nothing started"
             )
-        live, cap = len(live_workers(by.ctx)), by.knobs.num("max_workers")
+        live, cap = len(live_workers(by.ctx.paths.data)), by.knobs.num("max_workers")
         if 0 < cap < live + n:
             raise ExecError(
                 f"{n} attempts need {n} workers and the fleet cap (max_workers {cap}) leaves "

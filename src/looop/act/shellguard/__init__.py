@@ -24,12 +24,11 @@ import re
 from collections.abc import Sequence
 
 from looop.act.shellguard.command import _SHELLS, _base
-from looop.act.shellguard.command import MAX_CHARS as MAX_CHARS
 from looop.act.shellguard.foreign import unreadable_line as unreadable_line
 from looop.act.shellguard.foreign import unreadable_script as unreadable_script
 from looop.act.shellguard.parsed import _NON_ASCII, _check, bounded
 from looop.act.shellguard.targets import NO_GUARD as NO_GUARD
-from looop.act.shellguard.targets import Guard as Guard
+from looop.act.shellguard.targets import Guard
 
 DEFAULT_FIX = "do it by hand, or set shell_policy"
 

@@ -22,7 +22,7 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.logfiles import open_view
 from looop.remote.shim import script
-from looop.sessions import client
+from looop.sessions import client, spawner
 from looop.sessions.state import SessionError, get_session, wait_code
 from looop.workers.treerecord import Tree, git_in, load, save
 
@@ -57,7 +57,7 @@ def run(
     `max_pids`: the worker's process bound (the pod's worker_max_pids, the home's: its
     Job's env), held by RLIMIT_NPROC in a pod (core/limits); its memory and disk are the
     container's limits."""
-    session = client.spawn(
+    session = spawner.spawn(
         root,
         sid,
         list(argv),

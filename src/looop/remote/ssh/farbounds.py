@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from looop.core import limits, procs
+from looop.core import limits, procstat
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import CorruptState
@@ -69,7 +69,7 @@ def holds_its_room(s: Session) -> bool:
     room = untrusted.count(meta.get("nproc") if isinstance(meta, dict) else None, 1 << 22)
     if not room or not s.supervisor_pid:
         return False
-    return sum(_tasks(p) for p in procs.tree(s.supervisor_pid)[1:]) >= room
+    return sum(_tasks(p) for p in procstat.tree(s.supervisor_pid)[1:]) >= room
 
 
 def _tasks(pid: int) -> int:

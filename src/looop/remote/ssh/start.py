@@ -25,7 +25,7 @@ from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
 from looop.sandbox import worker as sbx
-from looop.sessions import client
+from looop.sessions import spawner
 from looop.sessions.state import Session, SessionError, get_session, reap
 from looop.workers import bridge, startrecord, treerecord, workspace
 from looop.workers import resume as rsm
@@ -231,7 +231,7 @@ def _start(
     else:
         knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
         size = req.get("size") or [120, 40]
-        s = client.spawn(
+        s = spawner.spawn(
             root,
             sid,
             worker_argv(line, env["PATH"]),

@@ -26,8 +26,7 @@ pytest.importorskip("kubernetes")
 from looop.act.executor import execute
 from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
-from looop.cli.app import ctx_for
-from looop.core.context import Ctx
+from looop.core.context import Ctx, ctx_for
 from looop.remote import tokens
 from looop.remote.kube import manifests as mf
 from looop.sense.probes import probe_sessions
