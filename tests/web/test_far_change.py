@@ -41,7 +41,11 @@ def far(wctx: Ctx, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"host": "h9", "over": True}))
     host = FarHost(data, hctx)
-    monkeypatch.setattr(far_mod, "remote", lambda c, wid: host if wid == FAR else None)
+
+    def away(data: str, env: object, clock: object, wid: str, ctx: object = None) -> object:
+        return host if wid == FAR else None
+
+    monkeypatch.setattr(far_mod, "worker_away", away)
     return host
 
 

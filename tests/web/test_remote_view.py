@@ -41,8 +41,12 @@ def far(ctx: Ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     spawn(root, FAR, ["cat"], cwd=root, env=dict(os.environ))
     host = FarHost(root)
     monkeypatch.setattr(remote_mod, "remote_of", lambda c, wid: host if wid == FAR else None)
-    # a move looks for the remote record with one stat before it asks remote_of
-    monkeypatch.setattr(far_mod, "remote", lambda c, wid: host if wid == FAR else None)
+
+    # a move looks for the remote record with one stat before it asks the rooms away
+    def away(data: str, env: object, clock: object, wid: str, ctx: object = None) -> object:
+        return host if wid == FAR else None
+
+    monkeypatch.setattr(far_mod, "worker_away", away)
     try:
         yield host
     finally:
