@@ -42,11 +42,11 @@ def process_clock(env: Mapping[str, str]) -> Clock:
     return _entry().clock
 
 
-def home_here() -> tuple[str, dict[str, str], Clock]:
-    """The data dir, env and clock a verb that reads the home as strings runs on (no Ctx:
-    `status`, `ls`, `needs` and the session verbs, which a human runs most)."""
+def home_here() -> tuple[str, str, dict[str, str], Clock]:
+    """The data dir, config, env and clock a verb that reads the home as strings runs on (no
+    Ctx: `status`, `ls`, `needs` and the session verbs, which a human runs most)."""
     env = process_env()
-    return where.resolve(env, os.getcwd())[0], env, process_clock(env)
+    return *where.resolve(env, os.getcwd()), env, process_clock(env)
 
 
 # Bounded number options: every count and duration a flag takes has a ceiling, and NaN is

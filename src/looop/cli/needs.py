@@ -6,7 +6,6 @@ cli/workers.py, whose modules they never load (a human runs them most, with `sta
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
@@ -15,7 +14,7 @@ import click
 
 from looop.cli.commands import home_here, process_env, seconds
 from looop.core.events import emitter_for
-from looop.home import jsonio, where
+from looop.home import jsonio
 from looop.home.clock import Clock
 from looop.home.config import knobs_at
 from looop.home.errors import LooopError
@@ -46,8 +45,7 @@ def needs_cmd(as_json: bool) -> None:
 def _fleet(all_sessions: bool, revived: bool = True) -> tuple[str, list[dict[str, Any]], Clock]:
     """The home's fleet rows, read as `status` reads the home (strings, no Ctx); `revived`: a
     pulse wanted up and lost is started again first."""
-    data, env, clock = home_here()
-    config = where.resolve(env, os.getcwd())[1]
+    data, config, env, clock = home_here()
     if revived:
         revive(data, config, env, clock)
     said = emitter_for(env, clock, None, None)  # a config's trouble, on stderr as a Ctx says it

@@ -40,8 +40,9 @@ def target_sid(raw: str, drive: bool) -> str:
 def session_of(raw: str, drive: bool) -> tuple[Backend, str]:
     """The backend a session verb drives and the session it means (see target_sid), the
     home read as `status` reads it: strings, no Ctx."""
+    data, _, env, clock = home_here()
     sid = target_sid(raw, drive)
-    return way_at(*home_here(), sid), sid
+    return way_at(data, env, clock, sid), sid
 
 
 def way_at(
@@ -190,7 +191,7 @@ def attach_cmd(sid: str, passthrough: bool, detach_keys: str) -> None:
         parse_keys(detach_keys) if detach_keys else None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    data, env, clock = home_here()
+    data, _, env, clock = home_here()
     target = target_sid(sid, True)
     way = way_at(data, env, clock, target, there=False)
     raise SystemExit(way.attach(target, passthrough, env, detach_keys))

@@ -42,7 +42,7 @@ def shot_cmd(
     if len(asked) > 1:
         raise click.UsageError(f"give one format, not {' and '.join(asked)}")
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
-    data, env, clock = home_here()
+    data, _, env, clock = home_here()
     target = target_sid(_only_live_worker(data) if sid is None else sid, False)
     shot = way_at(data, env, clock, target).screen(target, fmt, trim)
     click.echo(jsonio.dumps(shot, sort_keys=True) if fmt == "json" else str(shot["text"]))
@@ -92,7 +92,7 @@ def log_cmd(
 ) -> None:
     if every != (sid is None) or (every and not follow):
         raise click.UsageError("give a session id, or -f --all for every live worker")
-    data, env, clock = home_here()
+    data, _, env, clock = home_here()
     if sid is None:
         raise SystemExit(_follow_all(data, env, clock, raw, grep))
     when = None

@@ -4,13 +4,11 @@ and the light home alone."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from looop.cli.commands import process_clock, process_env
-from looop.home import where
+from looop.cli.commands import home_here
 from looop.home.revive import revive
 from looop.home.terminal import colour_on
 from looop.views.status import config_trouble, gather_status_at
@@ -29,9 +27,7 @@ from looop.views.statustext import print_status
     help="Print it as one JSON object (docs/schema/state.schema.json).",
 )
 def status_cmd(as_json: bool) -> None:
-    env = process_env()
-    clock = process_clock(env)
-    data, config = where.resolve(env, os.getcwd())
+    data, config, env, clock = home_here()
     revive(data, config, env, clock)  # a pulse wanted up and lost: started again (home/revive)
     st = gather_status_at(data, config, env, clock, all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))

@@ -5,14 +5,10 @@ session verb need not load it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from looop.sessions.state import Session, list_sessions, sessions_dir
 from looop.sessions.state import validate_id as validate_session_id
 from looop.workers.errors import WorkerError
-
-if TYPE_CHECKING:
-    pass
 
 PULSE = "pulse"
 
