@@ -5,7 +5,6 @@ the programs such a config names (real git; the config is planted as the worker 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
     base = git(path, "rev-parse", "HEAD").strip()
     dot = str(path / ".git")
     tree = Tree("w1", str(path), "main", base, str(path), dot, dot, True, origin="https://x/y")
-    store.atomic_write(ctx.paths.worktrees / "w1.json", __import__("json").dumps(asdict(tree)))
+    store.atomic_write(ctx.paths.worktrees / "w1.json", __import__("json").dumps(tree._asdict()))
 
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -84,7 +83,7 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
         assert done.returncode in (0, 1), done.stderr
         shown += done.stdout
     assert "+edited" in shown and "+new" in shown
-    assert treework.sensed(ctx, {"w1": asdict(tree)})["w1"]["uncommitted"] is True
+    assert treework.sensed(ctx, {"w1": tree._asdict()})["w1"]["uncommitted"] is True
     wt.release(ctx, "w1")  # holds work: kept
     assert path.exists()
     assert sorted(p.name for p in marks.iterdir()) == []

@@ -5,13 +5,13 @@ workers/review.py)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
 
 from looop.act.landfar import landed_from_json
 from looop.act.landing import Landed
+from looop.home import jsonio
 from looop.workers.review import BadReview, RepoChange, Review, Verify, review_from_json
 from looop.workers.reviewgit import Commit, FileChange, Hunk
 
@@ -82,9 +82,9 @@ def test_not_an_object_is_refused() -> None:
 
 def test_a_landing_reads_back_with_each_repository() -> None:
     one = Landed("w1", "merge", "looop/w1", "main", "c" * 40, "", "app", "/src/app")
-    two = replace(one, name="lib", repo="/src/lib")
-    whole = replace(one, repos=(one, two))
-    assert landed_from_json(_wire(asdict(whole))) == whole
-    for broken in ({**asdict(one), "mode": "rebase"}, {**asdict(one), "commit": 1}, "x"):
+    two = one._replace(name="lib", repo="/src/lib")
+    whole = one._replace(repos=(one, two))
+    assert landed_from_json(_wire(jsonio.plain(whole))) == whole
+    for broken in ({**one._asdict(), "mode": "rebase"}, {**one._asdict(), "commit": 1}, "x"):
         with pytest.raises((KeyError, TypeError, ValueError)):
             landed_from_json(broken)

@@ -209,5 +209,5 @@ def test_a_sixth_profile_finds_the_conversation_it_named_itself() -> None:
 
 def test_the_cost_reporting_clis_are_the_profiles_that_say_so() -> None:
     # a profile that stops reporting its cost leaves the lines that name them
-    first, quiet, last = RUNNERS[0], dataclasses.replace(RUNNERS[1], reports_cost=False), RUNNERS[4]
+    first, quiet, last = RUNNERS[0], RUNNERS[1]._replace(reports_cost=False), RUNNERS[4]
     assert runners.reporting_said((first, quiet, last)) == f"{first.name} or {last.name}"

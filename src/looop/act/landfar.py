@@ -23,7 +23,6 @@ A pod whose Job ended has no checkouts any more: each step refuses in one line."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from looop.act.landing import (
@@ -134,7 +133,7 @@ class OnHost(Away):
 
 
 def landed_from_json(obj: Any) -> Landed:
-    """A Landed from its asdict (a KeyError/TypeError/ValueError when it is not one)."""
+    """A Landed from its JSON (a KeyError/TypeError/ValueError when it is not one)."""
     if not isinstance(obj, dict):
         raise TypeError("not an object")
     words = ("wid", "mode", "branch", "into", "commit", "url", "name", "repo")
@@ -202,7 +201,7 @@ class InPod(Away):
         refused_as(got, "")
         if not got.get("landed"):
             raise LandError(f"the pod answered a landing with nothing landed ({place})")
-        whole = replace(done[0], repos=tuple(done)) if len(done) > 1 else done[0]
+        whole = done[0]._replace(repos=tuple(done)) if len(done) > 1 else done[0]
         if repo is None:  # landed once every repository is
             settle(ctx, knobs, whole, actor)
         return whole
@@ -217,7 +216,7 @@ def read_landed(wid: str, raw: list[dict[str, Any]], urls: dict[str, str]) -> li
             if d.name not in urls or check_branch(d.branch) != d.branch:
                 raise ValueError(d.name)
             check_branch(d.into)
-        return [replace(d, repo=urls[d.name]) for d in done]
+        return [d._replace(repo=urls[d.name]) for d in done]
     except (KeyError, TypeError, LooopError, ValueError):
         raise LandError(
             f"worker {wid}'s pod landed its change but its answer cannot be read — `looop "
@@ -250,7 +249,7 @@ def _open_requests(
             ]
             opened = ", ".join(d.url for d in out) or "none"
             return out, f"{e}; {'; '.join(backs)} — requests opened before it: {opened}"
-        out.append(replace(each, url=url))
+        out.append(each._replace(url=url))
     for d, got in list(zip(out, raw, strict=True))[:-1] if len(out) > 1 else []:
         # each told the addresses of all, as a worker's at home is (land.pr_edit_command)
         fill = {"branch": d.branch, "base": d.into, "title": "", "remote": cfg.remote,

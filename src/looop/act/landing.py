@@ -16,8 +16,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from looop.act import landpr
 from looop.act.journal import append_journal
@@ -55,8 +54,7 @@ class LandConflict(LandError):
         self.comment = comment
 
 
-@dataclass(frozen=True)
-class Approved:
+class Approved(NamedTuple):
     """What a human approved: each repository's tip as they saw it, by its folder's name ("":
     a worker of one); `exactly`: that commit lands even when the branch went on (`--at`)."""
 
@@ -77,8 +75,7 @@ class Approved:
         return cls(tips, obj.get("exactly") is True)
 
 
-@dataclass(frozen=True)
-class LandRequest:
+class LandRequest(NamedTuple):
     """One landing as a human asked it: who approved it and from where (`actor`, journaled),
     the tips approved (`at`), how (`mode`; None: as configured, land.merge), into which
     branch (None: the one the user's checkout is on) and, of a worker of several
@@ -91,8 +88,7 @@ class LandRequest:
     repo: str | None = None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     tree: Tree
     tip: str  # the worker's branch now
     into: str  # the base branch
@@ -102,8 +98,7 @@ class Plan:
     ended: str | None = None  # the start of its worker's run, ended when found clean
 
 
-@dataclass(frozen=True)
-class Landed:
+class Landed(NamedTuple):
     wid: str
     mode: str
     branch: str
@@ -494,7 +489,7 @@ def _land_several(
         landpr.relink(ctx, cfg, [p.tree for p in plans], opened)
     elif only is None:  # every repository landed: the worker's checkouts are needed no more
         tidy(ctx, trees[0])
-    whole = replace(done[0], repos=tuple(done))
+    whole = done[0]._replace(repos=tuple(done))
     if only is None:
         settle(ctx, knobs, whole, actor)  # landed once every repository is
     return whole

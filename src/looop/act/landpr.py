@@ -19,8 +19,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.core.text import one_line
@@ -39,8 +38,7 @@ DEFAULT_PR_EDIT = "gh pr edit {url} --body-file {body}"
 _WORD = re.compile(r"\{(branch|base|title|body|remote|url|repo)\}")
 
 
-@dataclass(frozen=True)
-class LandConfig:
+class LandConfig(NamedTuple):
     merge: str = "ff"
     remote: str = "origin"
     pr_command: tuple[str, ...] = tuple(shlex.split(DEFAULT_PR))

@@ -35,7 +35,6 @@ more than the worker already has."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,7 @@ from looop.act.landing import (
 from looop.act.landlocal import Here
 from looop.act.landpr import land_config, push_branch, remote_git
 from looop.core.context import Ctx
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote.repospec import check_branch, check_url
 from looop.remote.ssh.satellite import worker_id
@@ -100,14 +100,14 @@ def _review(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
         raise LooopError("review: 'lines' must be a list of [FILE:LINE, TEXT] pairs")
     if lines:  # only the comments: the home drafts them
         tip, got = reviewsend.line_comments(ctx, wid, [(a, b) for a, b in lines])
-        return {"tip": tip, "comments": [asdict(c) for c in got]}
+        return {"tip": tip, "comments": [c._asdict() for c in got]}
     r = review(ctx, wid)
     since = req.get("since")
     after: list[dict[str, Any]] = []
     if isinstance(since, str) and since and since != r.tip:
         try:
             tree = worker_trees(ctx, wid)[0]
-            after = [asdict(c) for c in reviewgit.commits(ctx, tree, since, r.tip)]
+            after = [c._asdict() for c in reviewgit.commits(ctx, tree, since, r.tip)]
         except LooopError:
             after = []  # the tip it was sent on is gone (rewritten): the commits say it all
     return {"review": r.to_json(), "since": after}
@@ -124,7 +124,7 @@ def _land(ctx: Ctx, wid: str, req: dict[str, Any]) -> dict[str, Any]:
         done = land(Here(ctx, wid), ctx.knobs(), ask, cfg)
     except LandError as e:
         return refusal(e)
-    return {"landed": asdict(done)}
+    return {"landed": jsonio.plain(done)}
 
 
 def land_words(req: dict[str, Any], *modes: str | None) -> tuple[Any, str | None, str | None]:
@@ -205,10 +205,10 @@ def land_step(ctx: Ctx, s: Plan, timeout: float = NET_TIMEOUT_S) -> dict[str, An
     if s.mode == "pr":  # as `looop/<id>` when the worker's branch is the base's own name
         head = t.branch if t.branch != s.into else f"looop/{t.wid}"
         existed = push_branch(ctx, t.path, t.origin, s.tip, head, timeout)
-        commits = [asdict(c) for c in reviewgit.commits(ctx, t, t.base, s.tip)]
+        commits = [c._asdict() for c in reviewgit.commits(ctx, t, t.base, s.tip)]
         done = Landed(t.wid, "pr", head, s.into, s.tip, "", t.part, t.origin)
         summary, _ = summary_of(ctx, t.wid)  # the worker's report, written in its pod
-        return {**asdict(done), "existed": existed, "commits": commits, "summary": summary}
+        return {**jsonio.plain(done), "existed": existed, "commits": commits, "summary": summary}
     new = s.tip
     if s.mode == "merge":  # its author as the clone's config names one, else looop
         code, out, _ = git_at(ctx, t.path, "config", "user.email")
@@ -221,7 +221,7 @@ def land_step(ctx: Ctx, s: Plan, timeout: float = NET_TIMEOUT_S) -> dict[str, An
     ok, _, why = _net(ctx, t, "push", "--porcelain", f"{new}:refs/heads/{s.into}", timeout=timeout)
     if not ok:
         raise LandError(f"the push of {s.into} to {t.origin} was refused: {why} — nothing landed")
-    return asdict(Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin))
+    return Landed(t.wid, s.mode, t.branch, s.into, new, "", t.part, t.origin)._asdict()
 
 
 def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
@@ -235,7 +235,7 @@ def _at_urls(trees: list[Tree], urls: Any) -> list[Tree]:
         url = urls.get(t.part)
         if not isinstance(url, str):
             raise LooopError(f"land: no URL for checkout {t.part or 'repo'} of worker {t.wid}")
-        out.append(replace(t, origin=check_url(url)))
+        out.append(t._replace(origin=check_url(url)))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from looop.home.errors import LooopError
 
@@ -11,8 +11,7 @@ class ExecError(LooopError):
     """The action was refused or failed; one line for LAST FAILURE and the human."""
 
 
-@dataclass(frozen=True)
-class Executed:
+class Executed(NamedTuple):
     kind: str
     summary: str
     journal: str  # the sanitised text that went into journal.md

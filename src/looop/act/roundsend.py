@@ -8,7 +8,6 @@ of its own: reading a review (act/landlocal.py) or landing it loads no resume.""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 
 from looop.act.journal import append_journal
 from looop.act.landlocal import Here
@@ -71,7 +70,7 @@ def send(c: Here, knobs: Knobs, actor: str) -> Round:
     else:  # says why when it cannot be resumed; one whose resume line takes no prompt file
         # has the comments wait for its `looop told`
         how = "resumed" if resume(text) else f"resumed, {told()}"
-    sent = replace(draft, sent=how, ts=int(ctx.clock.now()))
+    sent = draft._replace(sent=how, ts=int(ctx.clock.now()))
     save_rounds(ctx, wid, [*rounds[:-1], sent])
     ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)
     if live(data, wid):

@@ -5,7 +5,6 @@ opened (--pr), here, on an SSH host or in a pod; journaled as the user's, from t
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from typing import Any
 
 import click
@@ -91,7 +90,7 @@ def land_cmd(
                     ctx, {"action": "kill_worker", "id": o["id"], "reason": f"{wid} picked"}, None
                 )
     if as_json:
-        click.echo(jsonio.dumps(asdict(done), indent=2))
+        click.echo(jsonio.dumps(jsonio.plain(done), indent=2))
         return
     for each in done.repos or (done,):
         click.echo(_landed(each))

@@ -28,15 +28,13 @@ def end_runs(
     SIGKILL for what still runs after `settle_s`), so nothing of it is left when `down`
     returns. How many runs were signalled."""
     runs = run_groups(data)
-    for pgid in runs:
-        kill_group(pgid, sig)
-    left, deadline = set(runs), monotonic() + settle_s
-    while left and monotonic() < deadline:
-        left = _live(left)
-        if left:
+    left = set(runs)
+    for each in (sig, 9):  # a SIGKILL too lands only once its process runs: it is waited for
+        for pgid in left:
+            kill_group(pgid, each)
+        deadline = monotonic() + settle_s
+        while (left := _live(left)) and monotonic() < deadline:
             time.sleep(POLL_S)  # nothing to wait on: they are not our children
-    for pgid in _live(left):
-        kill_group(pgid, 9)
     return len(runs)
 
 

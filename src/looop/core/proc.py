@@ -17,9 +17,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO, NamedTuple, Protocol
 
 from looop.core.procs import Containment, await_pid
 from looop.core.procstat import kill_group
@@ -43,8 +42,7 @@ class Kind(enum.StrEnum):
     LOST = "lost"  # killed, yet never seen to exit (or never seen at all)
 
 
-@dataclass(frozen=True)
-class Exit:
+class Exit(NamedTuple):
     kind: Kind
     code: int | None  # shell-style: 128+N after death by signal N; None when it never exited
     signal: int | None = None  # the signal that ended it, if one did

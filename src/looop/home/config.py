@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from looop.home import jsonio, store
 from looop.home.errors import LooopError, bad_config_value
@@ -29,15 +28,13 @@ if TYPE_CHECKING:
     from looop.home.sandboxpolicy import SandboxPolicy
 
 
-@dataclass
-class CostSpec:
+class CostSpec(NamedTuple):
     type: str
     pointer: str
     mode: Literal["sum", "total"] = "sum"
 
 
-@dataclass(eq=False)
-class Runner:
+class Runner(NamedTuple):
     name: str
     tick: str | None
     worker: str | None
@@ -80,14 +77,13 @@ class ShellPolicy:
         return f"ShellPolicy({self.mode!r}, deny={pats[0]!r}, allow={pats[1]!r})"
 
 
-@dataclass(eq=False)
-class Config:
+class Config(NamedTuple):
     default: str | None
     runners: dict[str, Runner]
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any]
+    shell_policy: ShellPolicy
     source: str = "<default>"
     exists: bool = False
-    shell_policy: ShellPolicy = field(default_factory=ShellPolicy)
     sandbox: SandboxPolicy | None = None  # None: not set (off until sandbox-by-default lands)
 
     def runner(self, name: str | None = None) -> Runner | None:
@@ -157,17 +153,16 @@ def parse_config(obj: Any, source: str) -> Config:
         runners, default = _named_runners(obj, source)
     else:
         runners, default = _single_runner(obj, source)
-    cfg = Config(default=default, runners=runners, raw=obj, source=source, exists=True)
     for knob in KNOBS.values():
         if knob.config_key and knob.config_key in obj:
             knob.from_config(obj[knob.config_key], source)
     _check_flap(obj, source)
     _check_extra(obj, source)
-    cfg.sandbox = _sandbox_key(obj, source, "")
-    cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
-    r = cfg.runner()
-    cfg.shell_policy.decider = (r.sandbox if r is not None else None, cfg.sandbox)
-    return cfg
+    sandbox = _sandbox_key(obj, source, "")
+    policy = _shell_policy(obj.get("shell_policy"), source)
+    r = runners.get(default) if default is not None else None
+    policy.decider = (r.sandbox if r is not None else None, sandbox)
+    return Config(default, runners, obj, policy, source, True, sandbox)
 
 
 def _named_runners(obj: dict[str, Any], source: str) -> tuple[dict[str, Runner], str | None]:
@@ -346,7 +341,7 @@ def load_config(path: Path | str, default: Mapping[str, Any] | None = None) -> C
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        return replace(parse_config(dict(default or {}), str(path)), exists=False)
+        return parse_config(dict(default or {}), str(path))._replace(exists=False)
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
     if len(raw) > 16 << 20:

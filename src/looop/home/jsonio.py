@@ -17,6 +17,16 @@ from json import loads as loads
 from typing import Any
 
 
+def plain(value: Any) -> Any:
+    """JSON's values of a record (a NamedTuple: an object, its nested records too); json
+    itself writes a NamedTuple as a list."""
+    if isinstance(value, tuple):
+        if hasattr(value, "_asdict"):
+            return {k: plain(v) for k, v in value._asdict().items()}
+        return [plain(v) for v in value]
+    return value
+
+
 def canonical(value: Any) -> str:
     """Compact, sorted, UTF-8 unescaped, one line: the form looop hashes, compares and keeps
     its state in."""

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     class ConfigLike(Protocol):  # what the knobs read of core/config's Config, which imports us
-        raw: dict[str, Any]
-        source: str
+        @property
+        def raw(self) -> dict[str, Any]: ...
+        @property
+        def source(self) -> str: ...
 
 
 class Knob:

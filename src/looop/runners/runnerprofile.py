@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from looop.home import jsonio
 
@@ -39,24 +38,8 @@ PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_
                  "OPENROUTER_API_KEY", "XAI_API_KEY")  # fmt: skip
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
-class RunnerProfile:
-    """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
-    on each keyword: `endpoint_files` are its own provider files that may set the endpoint (a
-    variable naming a folder or, with "" under it, a file; the file; the path under $HOME
-    when unset), `endpoint_keys` the keys to the URL there ("*" any, "<field>" the key its
-    top-level field names), `endpoint_sure` whether a URL found there is surely the one in
-    use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
-    decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
-    records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
-    `record_mark`, or a store's message rows (`store_rows`), else a built-in `records` shape
-    ("totals").
-    `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
-    "env" (a JSON config in `mcp_env`) or "" none. `find_id`: how the conversation of a CLI
-    that names it itself is found in its own files (`find`: workers/resume.py, the meter); None
-    when {{session_id}} gives it. `id_home` and `keys`: its folder and
-    the variables of a key it takes for a login (spend/usagewindows.py). `first_run`: what its
-    box starts with so the CLI asks nothing (workers/boxed.py)."""
+class _Fields(NamedTuple):
+    """A RunnerProfile's fields (the notes on them: RunnerProfile)."""
 
     name: str
     preset: Mapping[str, str]  # {"tick", "worker", "resume"} command lines
@@ -76,7 +59,7 @@ class RunnerProfile:
     endpoint_keys: tuple[str, ...] = ()
     endpoint_sure: bool = False
     reports_cost: bool = True  # its stream or records say what it spends
-    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # USD / 1M tokens
+    prices: Mapping[str, Mapping[str, float]] = MappingProxyType({})  # USD / 1M tokens
     busy: tuple[str, ...] = ()  # screen patterns: working (wins over everything)
     needs: tuple[tuple[str, str], ...] = ()  # (kind "approval"/"idle", screen pattern)
     stream: str = ""
@@ -98,11 +81,34 @@ class RunnerProfile:
     first_run: FirstRun | None = None
     enter_gap_s: float = 0.0  # a typed line's Enter waits this long after its echo
 
-    def __post_init__(self) -> None:
-        if not self.name or not self.preset:
+
+class RunnerProfile(_Fields):
+    """One agent CLI's profile: data and small callables, frozen once made. Beside the notes
+    on each keyword: `endpoint_files` are its own provider files that may set the endpoint (a
+    variable naming a folder or, with "" under it, a file; the file; the path under $HOME
+    when unset), `endpoint_keys` the keys to the URL there ("*" any, "<field>" the key its
+    top-level field names), `endpoint_sure` whether a URL found there is surely the one in
+    use. `stream`: the built-in stream shape it speaks ("result", "agent", "thread", "step";
+    decide/streams.py), else its own, read by `is_own`, `event` and `run_tokens`. Its session
+    records (loop/workmeter.py, loop/clirecords.py): `session_file`, `record_usage`,
+    `record_mark`, or a store's message rows (`store_rows`), else a built-in `records` shape
+    ("totals").
+    `mcp`: how its worker gets looop's MCP server (workers/mcpwire.py): "flag", "overrides",
+    "env" (a JSON config in `mcp_env`) or "" none. `find_id`: how the conversation of a CLI
+    that names it itself is found in its own files (`find`: workers/resume.py, the meter); None
+    when {{session_id}} gives it. `id_home` and `keys`: its folder and
+    the variables of a key it takes for a login (spend/usagewindows.py). `first_run`: what its
+    box starts with so the CLI asks nothing (workers/boxed.py).
+    Made by keyword, named, with preset lines, its tables read-only; a NamedTuple, as a frozen
+    dataclass of 38 fields costs every verb ~2 ms to define."""
+
+    __slots__ = ()
+
+    def __new__(cls, *, name: str, preset: Mapping[str, str], **rest: Any) -> RunnerProfile:
+        if not name or not preset:
             raise ValueError("a runner profile needs a name and its preset lines")
-        object.__setattr__(self, "preset", _frozen_map(self.preset))
-        object.__setattr__(self, "prices", _frozen_map(self.prices))
+        rest["prices"] = _frozen_map(rest.get("prices", {}))
+        return super().__new__(cls, name=name, preset=_frozen_map(preset), **rest)
 
     def __repr__(self) -> str:
         return f"RunnerProfile({self.name!r})"
@@ -142,7 +148,7 @@ def same_dir(where: object, cwd: str) -> bool:
     return where == cwd or os.path.realpath(where) == os.path.realpath(cwd)
 
 
-def _frozen_map(value: object) -> object:
+def _frozen_map(value: object) -> MappingProxyType[str, Any]:
     """A read-only copy (rows too), so no table can change a profile's preset or prices."""
     if not isinstance(value, dict):
         return MappingProxyType({})

@@ -10,7 +10,6 @@ no trace."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looop.act import roundsend
@@ -25,6 +24,7 @@ from looop.act.outcome import ExecError
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
 from looop.core.text import one_line
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.human import mailbox
 from looop.human.mailbox import AskError, answer
@@ -348,7 +348,7 @@ def land_change(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) ->
         raise WebError(409, str(e).split(" — ")[0], {"conflict": e.comment}) from None
     except LooopError as e:
         raise refused(sid, e) from None
-    return {"ok": True, **asdict(done)}
+    return {"ok": True, **jsonio.plain(done)}
 
 
 class Acting:

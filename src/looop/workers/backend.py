@@ -15,9 +15,8 @@ not be done is said by its kind (workers/errors.py: `NoSuchWorker`, `WorkerOver`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
 
 from looop.home.clock import Clock
 from looop.home.logfiles import output_at
@@ -57,8 +56,7 @@ class Ways(Protocol[T_co]):
     def pod(self, sid: str, backend: Any) -> T_co: ...
 
 
-@dataclass(frozen=True)
-class StartSpec:
+class StartSpec(NamedTuple):
     """What a backend needs to start one worker session."""
 
     sid: str

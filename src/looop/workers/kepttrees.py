@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core.context import Ctx
@@ -102,7 +102,7 @@ def expire_kept(ctx: Ctx, knobs: Knobs, live: Collection[str] | None = None) -> 
                 f"{ctx.paths.rel(_patch_path(ctx, tree))} — commit it to keep it in place",
                 session=tree.wid,
             )
-            save(ctx, replace(tree, warned=True))
+            save(ctx, tree._replace(warned=True))
 
 
 def _patch_path(ctx: Ctx, tree: Tree) -> Path:

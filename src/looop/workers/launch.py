@@ -338,7 +338,7 @@ def _ready_tree(q: _Request, h: _Here, tree: Tree, setup: Setup | None) -> None:
             sbx.forget(ctx, q.wid)
         raise
     if left := left_untracked(ctx.env, tree):  # the setup's: never the worker's work to land
-        save(ctx, replace(tree, setup_left=left))
+        save(ctx, tree._replace(setup_left=left))
 
 
 def _write_brief(q: _Request, h: _Here, trees: list[Tree]) -> Path:

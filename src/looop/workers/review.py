@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar, get_args, get_type_hints
+from typing import Any, NamedTuple, TypeVar, get_args, get_type_hints
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.where import REPORTS
 from looop.sessions.state import SessionError, get_session
@@ -27,8 +26,7 @@ MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Verify:
+class Verify(NamedTuple):
     state: str  # "passed", "failed", "pending" (to run once the worker ends), "none"
     cmd: str = ""
     exit_code: int | None = None
@@ -36,8 +34,7 @@ class Verify:
     output: str = ""
 
 
-@dataclass(frozen=True)
-class RepoChange:
+class RepoChange(NamedTuple):
     """The change in one repository of the worker (a worker of several has one each)."""
 
     name: str  # its checkout's folder in the worker's workspace ("": a worker of one repo)
@@ -51,8 +48,7 @@ class RepoChange:
     moved: bool
 
 
-@dataclass(frozen=True)
-class Review:
+class Review(NamedTuple):
     wid: str
     repo: str
     branch: str
@@ -77,7 +73,7 @@ class Review:
         return {each.name: each.tip for each in self.repos} or {"": self.tip}
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out: dict[str, Any] = jsonio.plain(self)
         out["v"] = 1
         every = [self.files, *(each.files for each in self.repos)]
         for got, files in zip([out, *out["repos"]], every, strict=True):
@@ -317,8 +313,7 @@ def away_review(ctx: Ctx, wid: str, ask: Ask, where: str) -> Review:
     except (BadReview, AttributeError) as e:
         raise ChangeError(f"{where} answered a review this home cannot read: {e}") from None
     verify = verify_of(ctx, wid)
-    return replace(
-        r,
+    return r._replace(
         wid=wid,
         verify=verify if verify.state != "none" else r.verify,
         rounds=tuple(rounds),

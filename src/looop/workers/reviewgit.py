@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from looop.core.context import Ctx
 from looop.workers.treerecord import (
@@ -31,22 +31,19 @@ MAX_LINE = 8 << 10  # bytes of one diff line kept (a minified file's one line is
 MAX_BLOB = 4 * 1024 * 1024  # bytes of a file read for a comment's context
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(NamedTuple):
     sha: str
     subject: str
 
 
-@dataclass(frozen=True)
-class Hunk:
+class Hunk(NamedTuple):
     header: str  # "@@ -1,3 +1,4 @@ …"
     new_start: int
     new_count: int
     lines: tuple[str, ...]  # each with its " ", "+" or "-" mark
 
 
-@dataclass(frozen=True)
-class FileChange:
+class FileChange(NamedTuple):
     path: str
     status: str  # "added", "deleted" or "modified"
     added: int  # -1: binary
@@ -178,7 +175,7 @@ class Diff:
                 got = [next(patches, ([], False)) for _ in range(2 if status == "T" else 1)]
                 hunks = tuple(h for part, _ in got for h in part)
                 cut = any(c for _, c in got)
-                yield replace(f, hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
+                yield f._replace(hunks=hunks, cut=cut, note=_note(f.status, old, new, hunks))
             for _ in patches:  # nothing more: its end (its failure said)
                 pass
         finally:

@@ -6,9 +6,8 @@ review showed (<id>.seen.json)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store
@@ -24,8 +23,7 @@ MAX_ROUNDS = 200  # a change reviewed more than this is a conversation for a hum
 WAITING = "waiting for the worker to be idle"
 
 
-@dataclass(frozen=True)
-class Comment:
+class Comment(NamedTuple):
     text: str
     file: str = ""  # "": on the whole change
     line: int = 0
@@ -36,8 +34,7 @@ class Comment:
         return f"{self.file}:{self.line}" if self.file else "the whole change"
 
 
-@dataclass(frozen=True)
-class Round:
+class Round(NamedTuple):
     n: int
     ts: int
     tip: str  # the branch's tip the comments were written on
@@ -56,7 +53,7 @@ def shown(ctx: Ctx, r: Round) -> Round:
     if not (tid := told_id(r)):
         return r
     waits = (ctx.paths.tells / f"{tid}.json").exists()
-    return replace(r, sent=f"{r.sent}, {WAITING if waits else 'delivered'}")
+    return r._replace(sent=f"{r.sent}, {WAITING if waits else 'delivered'}")
 
 
 def rounds_file(ctx: Ctx, wid: str) -> Path:
@@ -97,7 +94,7 @@ def load_rounds(ctx: Ctx, wid: str) -> list[Round]:
 
 
 def save_rounds(ctx: Ctx, wid: str, rounds: list[Round]) -> None:
-    obj = {"v": 1, "worker": wid, "rounds": [asdict(r) for r in rounds[-MAX_ROUNDS:]]}
+    obj = {"v": 1, "worker": wid, "rounds": [jsonio.plain(r) for r in rounds[-MAX_ROUNDS:]]}
     path = rounds_file(ctx, wid)
     path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, jsonio.dumps(obj, indent=2, ensure_ascii=False) + "\n")
@@ -112,8 +109,7 @@ def save_rounds(ctx: Ctx, wid: str, rounds: list[Round]) -> None:
 DECLINE = "no"  # the one answer a reply may give: approving is landing, never an answer
 
 
-@dataclass(frozen=True)
-class Proposal:
+class Proposal(NamedTuple):
     ask: str
     reason: str
     ts: int

@@ -4,7 +4,7 @@ message with every comment (act/roundsend.py, which a review of the change does 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
@@ -62,7 +62,7 @@ def _comment(ctx: Ctx, trees: list[Tree], tips: list[str], spec: str, text: str)
     for tree, tip in zip(trees, tips, strict=True):
         if sep and tree.part == name:
             got = line_comment(ctx, tree, tip, rest, text)
-            return replace(got, file=f"{name}/{got.file}")
+            return got._replace(file=f"{name}/{got.file}")
     names = ", ".join(t.part for t in trees)
     raise LooopError(
         f"--comment '{spec}': worker {trees[0].wid} works in several repositories — say "
@@ -94,7 +94,7 @@ def add_round(ctx: Ctx, wid: str, tip: str, new: list[Comment]) -> Round:
     rounds = load_rounds(ctx, wid)
     if rounds and not rounds[-1].sent:
         draft = rounds.pop()
-        draft = replace(draft, tip=tip, comments=(*draft.comments, *new))
+        draft = draft._replace(tip=tip, comments=(*draft.comments, *new))
     else:
         n = rounds[-1].n + 1 if rounds else 1
         draft = Round(n, int(ctx.clock.now()), tip, tuple(new))
@@ -119,8 +119,7 @@ _HOW = """# Review of worker {wid}: write each comment on lines of its own, unde
 """
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """One quoted line of the draft and what a comment under it is on: `spec` FILE:LINE (the
     form --comment takes), "" the whole change (with `about` said first), None nothing (a
     header: refused)."""
@@ -130,14 +129,12 @@ class Place:
     about: str
 
 
-@dataclass(frozen=True)
-class Draft:
+class Draft(NamedTuple):
     text: str
     places: tuple[Place, ...]
 
 
-@dataclass(frozen=True)
-class Edited:
+class Edited(NamedTuple):
     """What the reviewer wrote: line comments as (FILE:LINE, TEXT), whole-change ones, and
     why nothing was added when both are empty."""
 

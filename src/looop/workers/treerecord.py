@@ -13,9 +13,8 @@ import os
 import stat
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store
@@ -30,8 +29,7 @@ class Strays(WorktreeError):
     """What a box left in its git folders that git on the host would hang on: removed."""
 
 
-@dataclass(frozen=True)
-class Tree:
+class Tree(NamedTuple):
     wid: str
     repo: str  # the main repo's top folder
     branch: str
@@ -192,7 +190,7 @@ def load_all(ctx: Ctx, wid: str) -> list[Tree]:
 
 def from_record(raw: Mapping[str, Any]) -> Tree | None:
     try:
-        got = {k: raw[k] for k in Tree.__dataclass_fields__ if k in raw}
+        got = {k: raw[k] for k in Tree._fields if k in raw}
         parts = got.get("parts", ())
         if not isinstance(parts, list | tuple) or not all(isinstance(p, str) for p in parts):
             return None
@@ -204,7 +202,7 @@ def from_record(raw: Mapping[str, Any]) -> Tree | None:
 
 
 def save(ctx: Ctx, tree: Tree) -> None:
-    store.atomic_write(file_of(ctx, tree), jsonio.dumps(asdict(tree), indent=2) + "\n")
+    store.atomic_write(file_of(ctx, tree), jsonio.dumps(tree._asdict(), indent=2) + "\n")
 
 
 GIT_TIMEOUT_S = 30.0

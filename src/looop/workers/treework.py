@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
@@ -259,8 +258,7 @@ def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | 
 BAR = 50  # columns of the widest bar, as git's default
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(NamedTuple):
     path: str  # REPO/PATH
     added: int  # -1: binary
     removed: int

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import replace
 
 from looop.core.context import Ctx
 from looop.workers import worktree as wt
@@ -48,7 +47,7 @@ def plan_all(
                 )
         plans.append(p)
         names.append(p.part)
-    plans[0] = replace(plans[0], parts=tuple(names))
+    plans[0] = plans[0]._replace(parts=tuple(names))
     return plans
 
 

@@ -20,8 +20,8 @@ import contextlib
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from shlex import quote
+from typing import NamedTuple
 
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -52,8 +52,7 @@ from looop.workers.treework import holds_work, is_dirty
 CLONE_TIMEOUT_S = 600.0  # a whole clone over the network
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     wid: str
     repo: str
     common: str
@@ -269,13 +268,12 @@ def create(ctx: Ctx, p: Plan) -> Tree:
         else:
             store.remove(file_of(ctx, tree))
         raise WorktreeError(f"worker {p.wid}: git worktree add failed: {why_failed(done)}")
-    tree = replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
+    tree = tree._replace(gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
     save(ctx, tree)
     return tree
 
 
-@dataclass(frozen=True)
-class ClonePlan:
+class ClonePlan(NamedTuple):
     wid: str
     url: str
     branch: str
@@ -327,7 +325,7 @@ def clone(ctx: Ctx, p: ClonePlan) -> Tree:
     except WorktreeError:
         undo(ctx, tree)
         raise
-    tree = replace(tree, base=base)
+    tree = tree._replace(base=base)
     save(ctx, tree)
     return tree
 
@@ -344,7 +342,7 @@ def undo(ctx: Ctx, tree: Tree) -> None:
     if tree.created and tip == tree.base:  # nothing was committed on it
         git_in(env, tree.repo, "branch", "-D", tree.branch)
     elif tree.ours:  # its own branch from an earlier start: still its own
-        save(ctx, replace(tree, removed=True, tip=tip))
+        save(ctx, tree._replace(removed=True, tip=tip))
         return
     store.remove(file_of(ctx, tree))
 
@@ -385,13 +383,13 @@ def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
     tip = _let_go(ctx, tree)  # before git removes the checkout's admin folder (its HEAD log)
     if not os.path.lexists(tree.path):
         git_in(ctx.env, tree.repo, "worktree", "prune")
-        save(ctx, replace(tree, removed=True, tip=tip))
+        save(ctx, tree._replace(removed=True, tip=tip))
         return
     dirty = False if known_clean else is_dirty(ctx.env, tree)
     if dirty is not False:
         _kept(ctx, tree, "holds uncommitted work" if dirty else "cannot be read by git status")
         if not tree.kept_at:  # its expiry counts from here (`looop worktrees`)
-            save(ctx, replace(tree, kept_at=int(ctx.clock.now())))
+            save(ctx, tree._replace(kept_at=int(ctx.clock.now())))
         return
     # --force: clean is already known (read above with the git dirs from our record); a plain
     # remove would run its own `git status` through the admin folder's `commondir`, which the
@@ -405,7 +403,7 @@ def _release_one(ctx: Ctx, tree: Tree, known_clean: bool) -> None:
             session=wid,
         )
         return
-    save(ctx, replace(tree, removed=True, tip=tip))
+    save(ctx, tree._replace(removed=True, tip=tip))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
 
 
@@ -428,7 +426,7 @@ def _release_clone(ctx: Ctx, tree: Tree, clean: bool) -> None:
             _kept(ctx, tree, "holds work its remote lacks" if keep else "cannot be read by git")
             return
         shutil.rmtree(tree.path, ignore_errors=True)
-    save(ctx, replace(tree, removed=True))
+    save(ctx, tree._replace(removed=True))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
 
 

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from looop.home.config import Config
+from looop.home.config import Config, ShellPolicy
 from looop.home.knobs import KNOBS, resolve_knobs
 
 pytestmark = pytest.mark.unit
@@ -50,7 +50,7 @@ def _by_env(env: str) -> str:
 @pytest.mark.parametrize(("env", "default"), V1.items(), ids=list(V1))
 def test_a_v1_knob_keeps_its_name_and_default(env: str, default: int) -> None:
     name = _by_env(env)
-    cfg = Config(default=None, runners={}, source="test")
+    cfg = Config(default=None, runners={}, raw={}, shell_policy=ShellPolicy(), source="test")
     assert resolve_knobs(cfg, {}).values[name] == default
     given = default + 7 if default < 10_000 else default * 2
     assert resolve_knobs(cfg, {env: str(given)}).values[name] == given

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
     if op == "spawn":
         sid = worker_id(req)
         s, trees = spawn(ctx, root, sid, req, root / RELAY)
-        return {"row": worker_row(root, s, ctx.clock), "trees": [asdict(t) for t in trees]}
+        return {"row": worker_row(root, s, ctx.clock), "trees": [t._asdict() for t in trees]}
     if op == "verify":
         return hostverify.verify(ctx, req)
     if op == "diff":
