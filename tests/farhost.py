@@ -25,7 +25,7 @@ class FarHost:
 
     def __init__(self, root: Path, ctx: Ctx | None = None) -> None:
         # `ctx`: the host's own home (its data dir `root`), whose workers' changes it reads
-        self.inner = LocalBackend(root, FixedClock(), 60.0, ctx)
+        self.inner = LocalBackend(root, FixedClock(), ctx)
         self.down = threading.Event()
         self.gate = threading.Event()
         self.gate.set()

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 def here(ctx: Ctx) -> Iterator[LocalBackend]:
     root = ctx.paths.data
     spawn(root, "w1", ["cat"], cwd=root, env=dict(os.environ))
-    yield LocalBackend(root, FixedClock(), 60.0)
+    yield LocalBackend(root, FixedClock())
     kill_sessions(root)
 
 

@@ -1,5 +1,6 @@
-"""The local engine behind the worker-backend interface: a real PTY session driven only
-through `LocalBackend`, the face the SSH and Kubernetes engines share."""
+"""The local engine behind the worker-backend interface: a real PTY session, started as
+`worker start` starts one (sessions/spawner), then driven only through `LocalBackend`, the
+face the SSH and Kubernetes engines share."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.sessions.spawner import spawn
 from looop.sessions.state import list_sessions
-from looop.workers.backend import Backend, LocalBackend, StartSpec
+from looop.workers.backend import Backend, LocalBackend
 from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 def backend(tmp_path: Path) -> Iterator[LocalBackend]:
     root = tmp_path / "data"
     root.mkdir()
-    b = LocalBackend(root, FixedClock(), host_idle_s=0)
+    b = LocalBackend(root, FixedClock())
     yield b
     for s in list_sessions(root):
         if s.alive:
@@ -28,9 +30,9 @@ def backend(tmp_path: Path) -> Iterator[LocalBackend]:
                 b.kill(s.id)
 
 
-def _spec(tmp_path: Path, sid: str, argv: list[str]) -> StartSpec:
+def _start(b: LocalBackend, tmp_path: Path, sid: str, argv: list[str]) -> None:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    return StartSpec(sid, argv, tmp_path, env, (60, 10))
+    spawn(b.root, sid, argv, cwd=tmp_path, env=env, size=(60, 10), host_idle_s=0)
 
 
 def test_a_session_started_sent_to_and_ended_through_the_interface(
@@ -38,7 +40,7 @@ def test_a_session_started_sent_to_and_ended_through_the_interface(
 ) -> None:
     engine: Backend = backend  # the local engine satisfies the interface
     script = 'read line; echo "got:$line"; exit 7'
-    engine.start(_spec(tmp_path, "w1", ["bash", "-c", script]))
+    _start(backend, tmp_path, "w1", ["bash", "-c", script])
     assert engine.reach("w1") == "alive"
     engine.send("w1", "hello")
     assert engine.wait("w1", 20) == 7
@@ -53,7 +55,7 @@ def test_a_session_started_sent_to_and_ended_through_the_interface(
 def test_a_killed_session_is_over_and_an_unknown_one_is_not_alive(
     backend: LocalBackend, tmp_path: Path
 ) -> None:
-    backend.start(_spec(tmp_path, "w2", ["sleep", "60"]))
+    _start(backend, tmp_path, "w2", ["sleep", "60"])
     assert backend.exit_status("w2") is None
     backend.kill("w2")
     assert backend.reach("w2") == "over"

@@ -28,7 +28,7 @@ class Ways:
 
 
 def test_each_engine_takes_its_own_way(tmp_path: Path) -> None:
-    here = LocalBackend(tmp_path, SystemClock(), 60.0)
+    here = LocalBackend(tmp_path, SystemClock())
     far = SshBackend.__new__(SshBackend)  # no link made: the way is chosen by the engine alone
     far.host = "h1"
     pod = HostedKube.__new__(HostedKube)

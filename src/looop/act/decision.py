@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import MISSING, Field, dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 from looop.core.text import one_line
 from looop.home import jsonio
@@ -79,8 +79,7 @@ def set_field(obj: object, name: str, value: Any) -> None:
 AGENTS = ("pulse", "mcp")  # the actors that are agents: the decider, web/mcpserver.ACTOR
 
 
-@dataclass(frozen=True)
-class Mover:
+class Mover(NamedTuple):
     """Who makes a move and under what: the home, its knobs, the actor ("pulse", "cli",
     "web:…"), whether a human waived the shell tripwire, and the beat's config (None: read
     the file now)."""
@@ -196,8 +195,7 @@ class Reasoned(OnWorker, part=True):
         return said(f"{self.head} {self.id}", self.reason)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     action: Action
     journal: str | None = None
     next_interval_s: int | None = None

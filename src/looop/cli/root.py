@@ -68,9 +68,34 @@ def epilog(key: str) -> str | None:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
 
 
+def _show(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(ctx.get_help(), color=ctx.color)
+        ctx.exit()
+
+
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"looop {looop.__version__}")
+        ctx.exit()
+
+
+def own_help(cmd: click.Command) -> None:
+    """Its -h/--help as click's own, worded here: click words it through gettext, which loads
+    the locale module (~1 ms of every verb) to say it in English."""
+    used = {n for p in cmd.params for n in (*p.opts, *p.secondary_opts)}
+    names = [n for n in ("-h", "--help") if n not in used]
+    if cmd.add_help_option and names:
+        cmd.add_help_option = False
+        said = "Show this message and exit."
+        cmd.params.append(click.Option(names, is_flag=True, expose_value=False, is_eager=True,
+                                       callback=_show, help=said))  # fmt: skip
+
+
 def attach(cmd: click.Command, key: str) -> None:
-    """Give cmd (and a group's subcommands) its examples and --json words, where it has none.
-    key: the verb's own spelling (`worker list` for `ls`: cli/commands.ALIASES)."""
+    """Give cmd (and a group's subcommands) its examples, --json words and help option, where
+    it has none. key: the verb's own spelling (`worker list` for `ls`: cli/commands.ALIASES)."""
+    own_help(cmd)
     if cmd.epilog is None:
         cmd.epilog = epilog(key)
     for p in cmd.params:
@@ -204,13 +229,15 @@ Start here:
     epilog=epilog(""),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(
-    looop.__version__, "--version", "-V", prog_name="looop", message="%(prog)s %(version)s"
-)
+@click.option("--version", "-V", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Show the version and exit.")  # fmt: skip
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:  # a bare `looop` is `looop pulse`, through the table
         ctx.exit(loaded(COMMANDS["pulse"]).foreground())
+
+
+own_help(cli)
 
 
 @click.command("version", help="Print the version.")

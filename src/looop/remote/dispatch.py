@@ -5,7 +5,6 @@ it (act/moves/workers.py hands this module): workers sit below the remote room."
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import HostedKube
+from looop.remote.kube.backend import HostedKube, StartSpec
 from looop.remote.kube.checkouts import note as pod_note
 from looop.remote.kube.cluster import load_client
 from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path, shown
@@ -28,7 +27,6 @@ from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
 from looop.workers import workspace
 from looop.workers import worktree as wt
-from looop.workers.backend import StartSpec
 from looop.workers.boxed import with_note
 from looop.workers.errors import WorkerError
 from looop.workers.launch import WORKER_SIZE, contract_text, mcp_tools_on, plain_words
@@ -95,8 +93,8 @@ def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
     prompt_path = ctx.paths.prompts / f"{wid}.md"
     # bounded there as here (remote/bounds.py): its pod's limits, its session's on a host
     bounded = bounds.sent(ctx.knobs(cfg))
-    req = replace(req, verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
-    req = replace(req, mcp=mcp_tools_on(cfg))
+    req = req._replace(verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
+    req = req._replace(mcp=mcp_tools_on(cfg))
     if isinstance(h, reg.KubeHost):
         brief = contract + pod_note(req.repos) + task  # several: where each clone is
         session = _start_in_job(ctx, h, req, brief, cfg)

@@ -14,7 +14,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from looop.home import jsonio
@@ -32,8 +32,7 @@ ENV_KEYS = env_keys()
 _MAX_FILE = 1 << 20  # a provider file larger than this is not a settings file
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     entry: str  # host:port as srt's allowlist takes it
     source: str  # where it was configured: a variable's name or a file's path and key
     auto: bool  # allowed without the user listing it (a variable, or a file's local address)

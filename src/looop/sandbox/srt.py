@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
@@ -157,8 +157,7 @@ def require(env: dict[str, str], who: str, proc: str = "/proc", off: str = WORKE
     return prog
 
 
-@dataclass(frozen=True)
-class RunnerParts:
+class RunnerParts(NamedTuple):
     """What a runner's CLI needs inside srt, by its preset (a custom runner: nothing)."""
 
     state: list[str]  # what it writes under $HOME (RUNNER_STATE), ~ unexpanded

@@ -21,8 +21,8 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store, where
@@ -209,8 +209,7 @@ def _git_quiet(child: dict[str, str]) -> None:
     child["GIT_CONFIG_COUNT"] = str(n + 2)
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerBox:
+class WorkerBox(NamedTuple):
     """The sandbox a worker ran in, named by its id: its verify runs there (run_shell builds
     the argv with verify_argv), whoever wrote the verify."""
 

@@ -60,6 +60,7 @@ from looop.home.clock import SystemClock
 from looop.home.errors import LooopError
 from looop.home.revive import REVIVE_EVERY_S, Keeper, pulse_supervisor, read_wanted
 from looop.home.sessionfiles import lock_held, socket_file
+from looop.home.store import remove_tree
 from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_socket, options
 from looop.sessions.hostrequest import serve_one
@@ -244,20 +245,6 @@ def _alive(pid: str) -> bool:
     except (OSError, ValueError):  # another user's, or not a name we made: leave it
         return True
     return True
-
-
-def remove_tree(path: str) -> None:
-    """shutil.rmtree(path, ignore_errors=True) for the rehearsal's own few files, without
-    shutil and the compression modules it loads into the host."""
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                remove_tree(e.path)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(e.path)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
 
 
 # -- between requests: its home's door and its pulse ----------------------------------------

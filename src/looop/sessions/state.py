@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import time
 from operator import attrgetter
 from pathlib import Path
@@ -361,11 +360,7 @@ def _let_go(sdir: Path) -> None:
 
 def _remove_dir(sdir: Path) -> bool:
     end_leftovers(sdir)  # its cgroup goes with it: a killed supervisor could not remove it
-    try:
-        shutil.rmtree(sdir)
-    except FileNotFoundError:
-        return False
-    return True
+    return store.remove_tree(str(sdir))
 
 
 # The pulse's session is never pruned: a stopped pulse's log is the only record of why it

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock
 from looop.home.logfiles import output_at
 from looop.home.stamps import utc_stamp_ms
-from looop.sessions import client, hold, spawner
-from looop.sessions.hostnames import HOST_IDLE_S
+from looop.sessions import client, hold
 from looop.sessions.logs import log_tail, offset_at, read_log
 from looop.sessions.state import (
-    Session,
     SessionError,
     get_session,
     mark_dead,
@@ -56,24 +54,12 @@ class Ways(Protocol[T_co]):
     def pod(self, sid: str, backend: Any) -> T_co: ...
 
 
-class StartSpec(NamedTuple):
-    """What a backend needs to start one worker session."""
-
-    sid: str
-    argv: Sequence[str]
-    cwd: Path
-    env: Mapping[str, str]
-    size: tuple[int, int] = (80, 24)
-
-
 class Backend(Protocol):
     """One engine that runs worker sessions. Errors a user can cause are `SessionError`
     (one line), of a kind of `Unreached` where one fits (workers/errors.py); `reach` never
     raises for a session that is merely over."""
 
     kind: str  # "local", "ssh", "kubernetes"
-
-    def start(self, spec: StartSpec) -> Session: ...
 
     def reach(self, sid: str) -> Reach: ...
 
@@ -173,30 +159,10 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(
-        self,
-        root: Path | str,
-        clock: Clock,
-        host_idle_s: float | Callable[[], float] = HOST_IDLE_S,
-        ctx: Ctx | None = None,
-    ) -> None:
+    def __init__(self, root: Path | str, clock: Clock, ctx: Ctx | None = None) -> None:
         self.root = Path(root)
         self.clock = clock
-        # a callable: read when a start asks, so a verb that only types in reads no config
-        self.host_idle_s = host_idle_s
         self.ctx = ctx  # the home whose workers' changes it reads (diff, review)
-
-    def start(self, spec: StartSpec) -> Session:
-        idle = self.host_idle_s
-        return spawner.spawn(
-            self.root,
-            spec.sid,
-            spec.argv,
-            cwd=spec.cwd,
-            env=spec.env,
-            size=spec.size,
-            host_idle_s=idle() if callable(idle) else idle,
-        )
 
     def reach(self, sid: str) -> Reach:
         try:

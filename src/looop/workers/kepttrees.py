@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from looop.core.context import Ctx
 from looop.home import store
@@ -31,8 +31,7 @@ WARN_DAYS = 2  # the warning comes this long before the end
 GIT_PATCH_TIMEOUT_S = 120.0
 
 
-@dataclass(frozen=True)
-class Kept:
+class Kept(NamedTuple):
     tree: Tree
     state: str  # dirty | clean | unreadable | missing (its folder is gone)
     expires_at: int | None  # None: not kept by the policy (not yet reaped, or a clone)

@@ -8,8 +8,8 @@ import shlex
 import shutil
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -131,9 +131,9 @@ def start_worker(
     workers/startrecord.py)."""
     q = _validated(ctx, knobs, req, cfg if cfg is not None else ctx.config())
     # its account in a usage window: kept for the reset (StartHeld), nothing changed
-    hold_if_limited(ctx, q.r.name, q.ask.line, replace(req, worker=q.wid, runner=q.r.name))
+    hold_if_limited(ctx, q.r.name, q.ask.line, req._replace(worker=q.wid, runner=q.r.name))
     live = live_workers(ctx.paths.data)
-    q = replace(q, ask=replace(q.ask, policy=_decided_policy(q)))  # a host's too
+    q = q._replace(ask=q.ask._replace(policy=_decided_policy(q)))  # a host's too
     if req.host is not None or os.path.isdir(ctx.paths.hosts):
         there = _start_away(q, away, len(live))
         if there is not None:
@@ -141,8 +141,7 @@ def start_worker(
     return _commit_here(q, _prepare_here(q, live))
 
 
-@dataclass(frozen=True)
-class _Request:
+class _Request(NamedTuple):
     """One worker start as asked (`ask`: its id normalised, its runner's name and worker line
     found and checked), with what the start reads it by."""
 
@@ -187,7 +186,7 @@ def _validated(ctx: Ctx, knobs: Knobs, req: StartRequest, cfg: Config) -> _Reque
             f"runner '{r.name}' worker command lacks {PLACEHOLDER} — the brief "
             "would never reach the worker; fix it with `looop init`"
         )
-    ask = replace(req, worker=wid, runner=r.name, line=template)
+    ask = req._replace(worker=wid, runner=r.name, line=template)
     return _Request(ctx, knobs, cfg, r, command is not None, ask)
 
 
@@ -210,14 +209,13 @@ def _start_away(q: _Request, away: Away | None, live: int) -> Started | None:
     provenance.forget(q.ctx.paths, provenance.VERIFY, q.wid)  # the last worker's verify
     resumable = (q.r.resume, conv, find) if not q.own_command else (None, None, None)
     there = away.start_there(
-        q.ctx, where, replace(ask, line=line_there, resumable=resumable), q.cfg
+        q.ctx, where, ask._replace(line=line_there, resumable=resumable), q.cfg
     )
     _vouch_verify(q.ctx, q.wid, ask.verify, ask.decided)
     return there
 
 
-@dataclass(frozen=True)
-class _Here:
+class _Here(NamedTuple):
     """What a start on this machine found while nothing had changed yet."""
 
     policy: SandboxPolicy

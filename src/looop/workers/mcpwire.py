@@ -25,7 +25,7 @@ already gives it."""
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from looop.home import jsonio
 from looop.home.config import Config
@@ -49,8 +49,7 @@ PASSED = (
 )
 
 
-@dataclass(frozen=True)
-class McpSettings:
+class McpSettings(NamedTuple):
     allow_actions: bool = False
     worker_tools: bool = False
 

@@ -13,9 +13,8 @@ believed only when it is an id.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
@@ -53,7 +52,7 @@ def conversation(ctx: Ctx, rec: Record) -> str | None:
     conv = p.find(ctx.child_env(), rec.home, rec.cwd, rec.wid, rec.started) if p else None
     if conv is not None:
         try:
-            write_record(ctx, replace(rec, conversation=conv))
+            write_record(ctx, rec._replace(conversation=conv))
         except OSError:
             pass  # found again next time
     return conv
@@ -89,8 +88,7 @@ def note_text(ctx: Ctx, wid: str, why: str | None = None) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class Resumed:
+class Resumed(NamedTuple):
     session: Session
     runner: str
     conversation: str | None

@@ -6,8 +6,8 @@ through (act, remote's dispatch, SSH and Kubernetes) reads them without loading 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from looop.sessions.state import Session
 
@@ -21,8 +21,7 @@ Resumable = tuple[str | None, str | None, str | None]  # resume template, conver
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     """One worker start, as asked and then as worked out: the one value that goes from the
     move through launch, dispatch and the SSH or Kubernetes backend. The first fields are
     what the caller asks; launch fills in the rest (`dataclasses.replace`) once it found the
@@ -46,7 +45,7 @@ class StartRequest:
     resumable: Resumable = (None, None, None)  # how a host records it for `looop restart`
     policy: SandboxPolicy | None = None  # the sandbox it runs in, resolved
     mcp: bool = False  # the contract as MCP tools in its CLI's config
-    bounds: Mapping[str, int] = field(default_factory=dict)  # the home's knobs it is held to
+    bounds: Mapping[str, int] = MappingProxyType({})  # the home's knobs it is held to
     size: tuple[int, int] = WORKER_SIZE  # its terminal
 
     def env_additions(self) -> dict[str, str]:
@@ -54,8 +53,7 @@ class StartRequest:
         return {"LOOOP_SESSION_ID": self.worker, "LOOOP_RUNNER": self.runner or ""}
 
 
-@dataclass(frozen=True)
-class Started:
+class Started(NamedTuple):
     session: Session
     runner: str
     prompt_file: str

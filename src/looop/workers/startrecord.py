@@ -7,9 +7,8 @@ worker's verify, which rebuilds the worker's walls from it."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store
@@ -29,8 +28,7 @@ FINDERS = tuple(p.name for p in RUNNERS if p.find_id)
 _MAX_RECORD = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     wid: str
     runner: str
     resume: str | None  # the runner's resume template when the worker started; None: never
@@ -95,7 +93,7 @@ def encode_sandbox(p: SandboxPolicy) -> Any:
 
 def write_record(ctx: Ctx, rec: Record) -> None:
     skip = ("wid", "sandbox", "env", "cli")
-    plain = {k: getattr(rec, k) for k in Record.__dataclass_fields__ if k not in skip}
+    plain = {k: getattr(rec, k) for k in Record._fields if k not in skip}
     store.write_json(
         record_path(ctx, rec.wid),
         {

@@ -21,9 +21,8 @@ import stat
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.home import logfiles
 from looop.home.sessionfiles import read_meta
@@ -34,8 +33,7 @@ from looop.workers.treerecord import Tree, WorktreeError, git_in, why_failed
 DEFAULT_TIMEOUT_S = 600.0
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(NamedTuple):
     line: str
     timeout_s: float = DEFAULT_TIMEOUT_S
 

@@ -5,9 +5,7 @@ added to StartRequest without saying where it goes fails here."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,9 +14,8 @@ from looop.core.context import Ctx
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import bounds, dispatch
 from looop.remote import hosts as reg
-from looop.remote.kube.backend import HostedKube
+from looop.remote.kube.backend import HostedKube, StartSpec
 from looop.remote.ssh.backend import as_session, spawn_request
-from looop.workers.backend import StartSpec
 from looop.workers.errors import WorkerError
 from looop.workers.launch import start_worker
 from looop.workers.started import WORKER_SIZE, StartRequest
@@ -103,7 +100,7 @@ def test_every_field_of_a_start_reaches_the_ssh_satellite(
         "bounds": spawn["bounds"] == bounds.sent(knobs),
         "size": spawn["size"] == list(WORKER_SIZE),
     }
-    names = {f.name for f in dataclasses.fields(StartRequest)}
+    names = set(StartRequest._fields)
     assert names - HERE_ONLY - SEVERAL == set(reaches), "a field of StartRequest has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
 
@@ -151,7 +148,7 @@ def test_every_field_of_a_start_reaches_the_kubernetes_job(
     }
     # a pod is its own wall and runs no verify: each refused in one line (below)
     refused = {"verify", "sandbox", "resumable"}
-    names = {f.name for f in dataclasses.fields(StartRequest)}
+    names = set(StartRequest._fields)
     assert names - HERE_ONLY - refused == set(reaches), "a field has no check here"
     assert [k for k, ok in reaches.items() if not ok] == []
     reg.mark_over(ctx.paths.data, "w7", 0)  # its Job ended: each start below is its own
@@ -191,7 +188,7 @@ def test_several_repo_paths_reach_the_ssh_satellite_as_repos(
     monkeypatch.setattr(dispatch, "start_remote", start_remote)
     two = ("/src/app", "/src/lib")
     req = _asked("h1", repos=two)
-    start_worker(ctx, ctx.knobs(), replace(req, repo=two[0]), away=dispatch)  # type: ignore[arg-type]
+    start_worker(ctx, ctx.knobs(), req._replace(repo=two[0]), away=dispatch)  # type: ignore[arg-type]
     spawn = caught["spawn"]
     assert spawn["repo"] == "/src/app" and spawn["repos"] == list(two), spawn
     assert spawn["contract"] and "**Your worktrees**" not in spawn["contract"]  # the host adds it
@@ -214,7 +211,7 @@ def test_several_repos_a_host_cannot_take_are_refused_in_one_line(
     ctx: Ctx, host: str, repos: tuple[str, ...], said: str
 ) -> None:
     _home(ctx)
-    req = replace(_asked(host, repos=repos), repo=repos[0])
+    req = _asked(host, repos=repos)._replace(repo=repos[0])
     with pytest.raises(WorkerError) as e:
         start_worker(ctx, ctx.knobs(), req, away=dispatch)  # type: ignore[arg-type]
     text = str(e.value)

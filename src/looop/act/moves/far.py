@@ -10,7 +10,6 @@ from collections.abc import Callable
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
-from looop.home.knobs import Knobs
 from looop.remote import worker_away
 from looop.sessions.state import SessionError
 from looop.spend.spent import MAX_BUDGET_USD, budgets, clear_over, set_budget
@@ -19,21 +18,18 @@ from looop.workers.backend import Backend, LocalBackend
 from looop.workers.errors import HostUnreachable
 
 
-def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
+def backend_for(ctx: Ctx, wid: str) -> Backend:
     """The one way to a worker, wherever it runs: its host's backend (SSH or Kubernetes),
-    else this machine's sessions. `knobs`: the caller's, when it has them (a start here
-    reads its session host's idle time from them)."""
+    else this machine's sessions."""
     away = worker_away(str(ctx.paths.data), ctx.env, ctx.clock, wid, ctx)
     if away is not None:
         return away
-    return here(ctx, knobs)
+    return here(ctx)
 
 
-def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
-    """This machine's sessions. Without `knobs`, the config is read only when a start asks:
-    a verb that only types in or looks reads none."""
-    idle = knobs.real if knobs is not None else lambda k: ctx.knobs().real(k)
-    return LocalBackend(ctx.paths.data, ctx.clock, lambda: idle("session_host_idle"), ctx)
+def here(ctx: Ctx) -> LocalBackend:
+    """This machine's sessions."""
+    return LocalBackend(ctx.paths.data, ctx.clock, ctx)
 
 
 def continue_worker(ctx: Ctx, wid: str, budget: float | None) -> str:

@@ -43,7 +43,7 @@ question meant for the human.
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        way = far.backend_for(ctx, wid, by.knobs)
+        way = far.backend_for(ctx, wid)
         read_typed(by, wid, self.input, way.kind != "local")
         if way.kind == "local" and exited_resumable(ctx, wid):  # its news reaches it anyway
             _resume_told(by, wid, self.input)
@@ -105,7 +105,7 @@ class SendKey(OnWorker):
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        way = far.backend_for(ctx, wid, by.knobs)
+        way = far.backend_for(ctx, wid)
         if by.decided:
             got = reach.check_reach(ctx, by.cfg, "send_key", wid, way.kind != "local")
             reach.check_keys("send_key", wid, self.keys, got)
@@ -127,7 +127,7 @@ class RestartSession(OnWorker):
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        way = far.backend_for(ctx, wid, by.knobs)
+        way = far.backend_for(ctx, wid)
         if by.decided:
             reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
         if by.by_agent:

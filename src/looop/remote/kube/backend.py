@@ -31,7 +31,7 @@ import shlex
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from looop.core.context import Ctx
 from looop.home.clock import Clock
@@ -57,7 +57,7 @@ from looop.sessions.client import replayed
 from looop.sessions.keys import encode_keys
 from looop.sessions.protocol import SHOT_FORMATS
 from looop.sessions.state import Session, SessionError
-from looop.workers.backend import Reach, StartSpec, T, Ways
+from looop.workers.backend import Reach, T, Ways
 from looop.workers.errors import Refused
 from looop.workers.polled import Polled
 from looop.workers.review import Review
@@ -65,6 +65,16 @@ from looop.workers.review import Review
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
+
+
+class StartSpec(NamedTuple):
+    """What a Job needs to start one worker's session in its pod."""
+
+    sid: str
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str]
+    size: tuple[int, int] = (80, 24)
 
 
 def kubeconfig_for(h: KubeHost, env: Mapping[str, str] | None) -> str | None:

@@ -8,7 +8,6 @@ not). The host is asked, never guessed: a host that does not answer makes its wo
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link
 from looop.sessions.state import Session, SessionError
 from looop.spend.spent import BUDGETS
 from looop.views.outcomes import BOUND_WORDS
-from looop.workers.backend import Reach, StartSpec, T, Ways
+from looop.workers.backend import Reach, T, Ways
 from looop.workers.diskuse import size
 from looop.workers.errors import ChangeError, Refused
 from looop.workers.polled import Polled
@@ -144,18 +143,6 @@ class SshBackend(Polled):
             raise
         except HostError as e:
             raise SessionError(str(e)) from e
-
-    def start(self, spec: StartSpec) -> Session:
-
-        req = StartRequest(
-            worker=spec.sid,
-            brief="",
-            runner=spec.env.get("LOOOP_RUNNER", ""),
-            line=shlex.join(spec.argv),
-            bounds=bounds.sent(self.ctx.knobs()),
-            size=spec.size,
-        )
-        return start_remote(self.ctx, self.host, req, "")[0]
 
     def reach(self, sid: str) -> Reach:
         try:

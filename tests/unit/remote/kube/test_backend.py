@@ -18,9 +18,9 @@ pytest.importorskip("kubernetes")
 from looop.home.errors import LooopError
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import HostedKube
+from looop.remote.kube.backend import HostedKube, StartSpec
 from looop.sessions.state import SessionError
-from looop.workers.backend import Backend, StartSpec
+from looop.workers.backend import Backend
 from looop.workers.errors import Refused
 from tests.clocks import FixedClock
 from tests.unit.remote.kube.fakecluster import FakeCluster
