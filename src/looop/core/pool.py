@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from looop.core.proc import CHUNK, Exit, Proc, Tail, classify
-from looop.core.procs import open_pidfd
-from looop.core.procstat import kill_group
+from looop.core.procstat import kill_group, open_pidfd
 from looop.home.clock import Clock
 
 KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost

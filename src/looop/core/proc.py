@@ -18,11 +18,13 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, BinaryIO, NamedTuple, Protocol
+from typing import IO, TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 
-from looop.core.procs import Containment, await_pid
-from looop.core.procstat import kill_group
+from looop.core.procstat import await_pid, kill_group
 from looop.home.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from looop.core.procs import Containment
 
 CHUNK = 65536
 NAP_SECS = 0.02  # end_group's exit polling without a pidfd

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
-from looop.core.procstat import children, stat_of
+from looop.core.procstat import await_pid, children, stat_of
 from looop.home.clock import Clock
 
 MARK = cgroup.MARK
@@ -96,34 +96,6 @@ def _reap(pid: int) -> bool:
     except ChildProcessError:
         return True
     return got == pid
-
-
-def open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (OSError, AttributeError):  # AttributeError: an OS without pidfds
-        return None
-
-
-def await_pid(
-    pid: int, done: Callable[[], bool], clock: Clock, until: float | None, nap: float = 0.02
-) -> bool:
-    """Wait until `done()` (True) or `until` passes (False; None waits as long as it takes),
-    asleep on the process's pidfd where the OS has one (readable once it exits), else in naps."""
-    fd = None if done() else open_pidfd(pid)
-    try:
-        while not done():
-            left = None if until is None else until - clock.monotonic()
-            if left is not None and left <= 0:
-                return False
-            if fd is not None:
-                select.select([fd], [], [], left)
-            else:
-                select.select([], [], [], nap if left is None else min(left, nap))
-        return True
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _owner(pid: int, tokens: list[str]) -> str:

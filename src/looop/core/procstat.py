@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from looop.home.clock import Clock
 
 # Per machine, read(2)'s number and those of the waits on several descriptors at once (poll,
 # select, epoll: a TUI's or a relay's, whose wait says nothing of the terminal alone)
@@ -171,3 +178,31 @@ def alive_not_looop(pid: int) -> bool:
     head, _, rest = raw.rpartition(b")")
     comm = head.partition(b"(")[2]
     return rest.split()[:1] not in ([b"Z"], [b"X"]) and not comm.startswith(OWN_NAMES)
+
+
+def open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # AttributeError: an OS without pidfds
+        return None
+
+
+def await_pid(
+    pid: int, done: Callable[[], bool], clock: Clock, until: float | None, nap: float = 0.02
+) -> bool:
+    """Wait until `done()` (True) or `until` passes (False; None waits as long as it takes),
+    asleep on the process's pidfd where the OS has one (readable once it exits), else in naps."""
+    fd = None if done() else open_pidfd(pid)
+    try:
+        while not done():
+            left = None if until is None else until - clock.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if fd is not None:
+                select.select([fd], [], [], left)
+            else:
+                select.select([], [], [], nap if left is None else min(left, nap))
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -333,3 +333,20 @@ def flag_note(data: str, sid: str, text: str | None) -> str:
     with contextlib.suppress(OSError):
         os.utime(os.path.dirname(os.path.dirname(note)))
     return f"unflagged {sid}" if text is None else f"⚑ {sid}: {text}"
+
+
+def remove_tree(path: str) -> bool:
+    """A folder and all in it removed, links not followed; whether it is gone now. Not
+    shutil.rmtree: shutil loads the compression modules into every verb (and the host)."""
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                remove_tree(e.path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True

@@ -492,20 +492,3 @@ class Follower:
         else:
             self.partial += rest
         return [_line(raw) for raw in done if raw.strip()]
-
-
-def remove_tree(path: str) -> bool:
-    """A folder and all in it removed, links not followed; whether it is gone now. Not
-    shutil.rmtree: shutil loads the compression modules into every verb (and the host)."""
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                remove_tree(e.path)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(e.path)
-    try:
-        os.rmdir(path)
-    except OSError:
-        return False
-    return True

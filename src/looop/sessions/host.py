@@ -59,8 +59,7 @@ from looop.home.anchors import anchor, hold
 from looop.home.clock import SystemClock
 from looop.home.errors import LooopError
 from looop.home.revive import REVIVE_EVERY_S, Keeper, pulse_supervisor, read_wanted
-from looop.home.sessionfiles import lock_held, socket_file
-from looop.home.store import remove_tree
+from looop.home.sessionfiles import lock_held, remove_tree, socket_file
 from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_socket, options
 from looop.sessions.hostrequest import serve_one

@@ -30,6 +30,7 @@ from looop.home.sessionfiles import (
     read_meta,
     read_state,
     read_status,
+    remove_tree,
     session_ids,
     socket_file,
     unreadable,
@@ -360,7 +361,7 @@ def _let_go(sdir: Path) -> None:
 
 def _remove_dir(sdir: Path) -> bool:
     end_leftovers(sdir)  # its cgroup goes with it: a killed supervisor could not remove it
-    return store.remove_tree(str(sdir))
+    return remove_tree(str(sdir))
 
 
 # The pulse's session is never pruned: a stopped pulse's log is the only record of why it
