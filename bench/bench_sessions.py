@@ -218,7 +218,7 @@ def run() -> list[dict[str, object]]:
         rss = []
         for s in list_sessions(root):
             if s.alive:
-                pid = int(json.loads((s.dir / "meta.json").read_text())["supervisor_pid"])
+                pid = int(json.loads(Path(s.dir, "meta.json").read_text())["supervisor_pid"])
                 rss.append(psutil.Process(pid).memory_info().rss / MB)
         worst = max(rss)
         rows.append(

@@ -525,7 +525,7 @@ def _load_hostile() -> Any:
 
 
 def _log_ends_with(root: Path, sid: str, tail: bytes, within_s: float = 10.0) -> None:
-    log = get_session(root, sid).dir / "output.log"
+    log = Path(get_session(root, sid).dir, "output.log")
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if log.read_bytes().endswith(tail):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.sessionfiles import socket_file
 from looop.sessions import protocol as proto
 from looop.sessions.client import follow, screenshot, send, wait
 from looop.sessions.spawner import spawn
-from looop.sessions.state import get_session, socket_path
+from looop.sessions.state import get_session
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions
 
@@ -149,7 +150,7 @@ def _watched(root: Path, env: dict[str, str], read: int, pause: float) -> bytes:
     spawn(root, "watched", ["sh", "-c", cmd], cwd=root, env=env)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(30)
-    sock.connect(str(socket_path(root, "watched")))
+    sock.connect(socket_file(root, "watched"))
     with sock:
         # The line that starts the burst comes on the attach connection itself, so the
         # supervisor has the client in place before the child reads it.

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from looop.home.sessionfiles import ensure_socket_file
+from looop.home.sessionfiles import ensure_socket_file, socket_file
 from looop.sessions import protocol as proto
 from looop.sessions.client import (
     detach,
@@ -35,7 +35,7 @@ from looop.sessions.client import (
 )
 from looop.sessions.logs import log_tail, read_log
 from looop.sessions.spawner import spawn
-from looop.sessions.state import SessionError, get_session, prune_aged, socket_path
+from looop.sessions.state import SessionError, get_session, prune_aged
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 
@@ -366,7 +366,7 @@ def _running(pid: int) -> bool:
 def _attach(root: Path, sid: str, cols: int = 0, rows: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(15)
-    sock.connect(str(socket_path(root, sid)))
+    sock.connect(socket_file(root, sid))
     sock.sendall(proto.request_line("attach", cols=cols, rows=rows))
     return sock
 
@@ -495,7 +495,7 @@ def test_a_sigkilled_supervisor_reads_dead_and_its_socket_is_not_trusted(
     dead = get_session(root, "crash")
     assert (dead.state, dead.label) == ("running", "dead")
     # An impostor listening on the stale socket path must never be talked to.
-    path = socket_path(root, "crash")
+    path = Path(socket_file(root, "crash"))
     assert path.exists()  # the crashed supervisor could not clean up
     path.unlink()
     impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -558,7 +558,7 @@ def test_a_socket_bind_failure_kills_the_child_and_records_it(
 ) -> None:
     root = tmp_path / "bindfail"
     root.mkdir()
-    blocker = socket_path(root, "b").parent
+    blocker = Path(socket_file(root, "b")).parent
     blocker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     blocker.write_text("not a directory")
     marker = f"bindfail-{os.getpid()}-{time.monotonic_ns()}"
@@ -599,7 +599,7 @@ def test_a_very_long_root_still_gets_a_working_socket(
     try:
         spawn(root, "deep-session-id-" + "x" * 40, _py("echo_loop.py"), cwd=root, env=env)
         sid = "deep-session-id-" + "x" * 40
-        assert len(str(socket_path(root, sid))) < 108
+        assert len(socket_file(root, sid)) < 108
         r = send(root, sid, "deep")
         _expect(root, sid, "got: deep", clock, since=r["offset"])
     finally:

@@ -7,8 +7,10 @@ this — only the pulse's moves."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
@@ -58,7 +60,7 @@ def session_reach(ctx: Ctx, wid: str, away: bool) -> Reach | None:
     except LooopError:
         rec = None
     if rec is None:
-        if not session_dir(ctx.paths.data, wid).exists():
+        if not os.path.exists(session_dir(ctx.paths.data, wid)):
             return None
         return Reach(False, False, None)
     return Reach(rec.sandbox.on, rec.steerable, rec.cwd)
@@ -144,7 +146,7 @@ def note_typist(ctx: Ctx, wid: str, agent: str | None) -> None:
     a human's typing (`looop send`, the web) clears the mark. `looop land` reads it
     (cli/land.py `land_actor`)."""
     with contextlib.suppress(OSError, LooopError):
-        mark = session_dir(ctx.paths.data, wid) / AGENT_TYPED
+        mark = Path(session_dir(ctx.paths.data, wid), AGENT_TYPED)
         if agent is None:
             mark.unlink(missing_ok=True)
         elif mark.parent.is_dir():

@@ -5,6 +5,7 @@ opened (--pr), here, on an SSH host or in a pod; journaled as the user's, from t
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -127,7 +128,7 @@ def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
     if not sid:
         return actor
     try:
-        agent = (session_dir(ctx.paths.data, sid) / AGENT_TYPED).read_text().strip() or "?"
+        agent = Path(session_dir(ctx.paths.data, sid), AGENT_TYPED).read_text().strip() or "?"
     except (OSError, LooopError):
         agent = None
     if typed and agent is None:

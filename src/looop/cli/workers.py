@@ -274,7 +274,9 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     if ended is None or not ended.exit_code:  # ran, exited 0, or ended by a signal
         return
     code = ended.exit_code
-    tail = [ln.replace("\r", "").strip() for ln in store.tail_lines(ended.dir / LOG, 3)]
+    tail = [
+        ln.replace("\r", "").strip() for ln in store.tail_lines(os.path.join(ended.dir, LOG), 3)
+    ]
     tail = [ln for ln in tail if ln]
     why = f": {tail[-1][:200]}" if tail else ""
     hint = (

@@ -149,7 +149,7 @@ def _replay_log(session: Session, out: _Out) -> int:
     return wait_code(session) or 0  # its own, 130 when killed, 137 when its owner died
 
 
-def _connect(root: Path, sid: str) -> socket.socket | None:
+def _connect(root: Path | str, sid: str) -> socket.socket | None:
     """Open the control socket (sessions/client.connect); None when the session finished
     meanwhile."""
     try:
@@ -299,7 +299,7 @@ def _route_signals(wake: int) -> Callable[[], None]:
 
 
 def _attach_live(
-    root: Path, sid: str, stdin_fd: int, out: _Out, keys: tuple[Key, ...]
+    root: Path | str, sid: str, stdin_fd: int, out: _Out, keys: tuple[Key, ...]
 ) -> _End | None:
     sock = _connect(root, sid)
     if sock is None:
@@ -329,7 +329,7 @@ def _attach_live(
         os.close(wake_w)
 
 
-def _settle(root: Path, sid: str) -> Session:
+def _settle(root: Path | str, sid: str) -> Session:
     """After a dropped connection, give the session a moment to record how it ended."""
     session = get_session(root, sid)
     waited = 0.0
@@ -359,7 +359,7 @@ def utf8_locale(env: Mapping[str, str]) -> bool:
 
 
 def attach(
-    root: Path,
+    root: Path | str,
     sid: str,
     *,
     stdin_fd: int = 0,
@@ -382,7 +382,7 @@ def attach(
         said = detach_keys or "Ctrl-\\ twice"
         _note(f"[attached to session {sid} · {said} detaches]")
         with contextlib.suppress(OSError):  # a human types into it now (act/reach.py)
-            (session_dir(root, sid) / AGENT_TYPED).unlink(missing_ok=True)
+            os.unlink(os.path.join(session_dir(root, sid), AGENT_TYPED))
     end = _attach_live(root, sid, stdin_fd, out, keys)
     if end is None:
         return _replay_log(get_session(root, sid), out)

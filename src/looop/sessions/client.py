@@ -18,8 +18,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.home import logfiles
 from looop.home.clock import Clock
@@ -28,6 +27,9 @@ from looop.sessions import protocol as proto
 from looop.sessions.keys import encode_keys
 from looop.sessions.logs import compile_pattern, read_at
 from looop.sessions.state import SessionError, get_session, wait_code
+
+if TYPE_CHECKING:
+    from looop.home.store import AnyPath
 
 LOG_POLL_S = 0.1  # follow: how often a log that stopped growing is looked at again
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
@@ -62,7 +64,7 @@ def _over_error(s: dict[str, Any], op: str) -> SessionError:
     return SessionError(f"session {sid} has already finished")
 
 
-def connect(root: Path | str, sid: str, op: str) -> socket.socket:
+def connect(root: AnyPath, sid: str, op: str) -> socket.socket:
     """Connect, retrying briefly; stops at once when the session is over (never trusts the
     socket of a session whose lock is free)."""
     path = socket_file(str(root), sid)
@@ -82,7 +84,7 @@ def connect(root: Path | str, sid: str, op: str) -> socket.socket:
 
 
 def request(
-    root: Path | str, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any
+    root: AnyPath, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any
 ) -> Any:
     """One control request; returns the reply's `data` or raises SessionError."""
     line = proto.request_line(op, **fields)
@@ -117,7 +119,7 @@ def request(
     return reply.get("data")
 
 
-def send(root: Path | str, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
+def send(root: AnyPath, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
     """Type into the session; `offset` is the log size before the input (for expect since).
 
     Input that ends in Enter (CR) after something visible is submitted in two writes: the
@@ -135,7 +137,7 @@ def send(root: Path | str, sid: str, text: str | bytes, newline: bool = True) ->
     return {**first, "sent": int(first.get("sent") or 0) + int(enter.get("sent") or 0)}
 
 
-def _send_once(root: Path | str, sid: str, text: str | bytes, newline: bool) -> dict[str, Any]:
+def _send_once(root: AnyPath, sid: str, text: str | bytes, newline: bool) -> dict[str, Any]:
     if isinstance(text, bytes):
         fields: dict[str, Any] = {"data_b64": base64.b64encode(text).decode("ascii")}
     else:
@@ -154,7 +156,7 @@ def _echo_tail(text: str | bytes) -> str:
     return shown[-ECHO_TAIL:]
 
 
-def _await_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
+def _await_echo(root: AnyPath, sid: str, tail: str, offset: int) -> None:
     """Until the worker wrote output after `offset` and its screen shows `tail`, at most
     ECHO_WAIT_S: one request the supervisor answers when its output shows it
     (sessions/control.await_echo). Over or not answering: the Enter's own request says so."""
@@ -163,7 +165,7 @@ def _await_echo(root: Path | str, sid: str, tail: str, offset: int) -> None:
         request(root, sid, "echo", timeout_s=wait, tail=tail, offset=offset, timeout=ECHO_WAIT_S)
 
 
-def send_keys(root: Path | str, sid: str, names: Sequence[str]) -> dict[str, Any]:
+def send_keys(root: AnyPath, sid: str, names: Sequence[str]) -> dict[str, Any]:
     """Named keys (keys.py), every name checked before anything is sent."""
     return send(root, sid, encode_keys(names), newline=False)
 
@@ -172,27 +174,27 @@ def _dict(data: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def kill(root: Path, sid: str) -> dict[str, Any]:
+def kill(root: AnyPath, sid: str) -> dict[str, Any]:
     return _dict(request(root, sid, "kill"))
 
 
-def restart(root: Path, sid: str) -> dict[str, Any]:
+def restart(root: AnyPath, sid: str) -> dict[str, Any]:
     """Respawn the command (same log, appended; the current size; a fresh screen)."""
     return _dict(request(root, sid, "restart"))
 
 
-def resize(root: Path, sid: str, cols: int, rows: int) -> dict[str, Any]:
+def resize(root: AnyPath, sid: str, cols: int, rows: int) -> dict[str, Any]:
     return _dict(request(root, sid, "resize", cols=max(0, cols), rows=max(0, rows)))
 
 
-def detach(root: Path, sid: str) -> dict[str, Any]:
+def detach(root: AnyPath, sid: str) -> dict[str, Any]:
     return _dict(request(root, sid, "detach"))
 
 
 # -- screenshots --------------------------------------------------------------------------
 
 
-def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+def screenshot(root: AnyPath, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
     """The visible screen: live from the supervisor, else replayed from the log tail at the
     last recorded size."""
     if fmt not in proto.SHOT_FORMATS:
@@ -218,7 +220,7 @@ def replayed(data: bytes, cols: int, rows: int, fmt: str, trim: bool) -> dict[st
 
 
 def expect(
-    root: Path,
+    root: AnyPath,
     sid: str,
     pattern: str,
     *,
@@ -264,7 +266,7 @@ def expect(
         time.sleep(POLL_S * 2 if screen else POLL_S)
 
 
-def wait(root: Path, sid: str, timeout_s: float | None, clock: Clock) -> int:
+def wait(root: AnyPath, sid: str, timeout_s: float | None, clock: Clock) -> int:
     """Block until the session is over: its exit code, 0 exited without one, 130 killed
     without one, 137 supervisor died without an end, 124 on timeout."""
     deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
@@ -291,7 +293,9 @@ def wait(root: Path, sid: str, timeout_s: float | None, clock: Clock) -> int:
             os.close(pidfd)
 
 
-def wait_idle(root: Path, sid: str, settle_s: float, timeout_s: float | None, clock: Clock) -> bool:
+def wait_idle(
+    root: AnyPath, sid: str, settle_s: float, timeout_s: float | None, clock: Clock
+) -> bool:
     """True once output.log has not grown for `settle_s` (or the session is over); False on
     timeout. The quiet clock starts at the call, so the minimum wait is one settle period."""
     deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
@@ -314,7 +318,7 @@ def wait_idle(root: Path, sid: str, settle_s: float, timeout_s: float | None, cl
 
 
 def follow(
-    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
+    root: AnyPath, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
 ) -> int:
     """`log -f`: print new text until the session is over; returns its wait code."""
     offset = max(0, since)

@@ -14,17 +14,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.core import limits, procstat
 from looop.sessions.state import Session, SessionError, get_session, run_group
 
+if TYPE_CHECKING:
+    from looop.home.store import AnyPath
+
 STOP_WAIT_S = 0.02  # between readings while a stop is still being delivered
 
 
-def _live(data: Path | str, wid: str) -> Session | None:
+def _live(data: AnyPath, wid: str) -> Session | None:
     try:
-        sess = get_session(Path(data), wid)
+        sess = get_session(data, wid)
     except SessionError:
         return None
     return sess if sess.alive and sess.child_pid else None
@@ -53,7 +56,7 @@ def _parent(pid: int) -> int | None:
     return st[1] if st is not None else None
 
 
-def pause(data: Path | str, wid: str) -> bool:
+def pause(data: AnyPath, wid: str) -> bool:
     """Stop every process of live worker `wid` until `go_on`; whether it was live."""
     sess = _live(data, wid)
     if sess is None or sess.child_pid is None:
@@ -76,7 +79,7 @@ def _stop_all(child: int, rounds: int = 50) -> None:
         time.sleep(STOP_WAIT_S)
 
 
-def go_on(data: Path | str, wid: str) -> bool:
+def go_on(data: AnyPath, wid: str) -> bool:
     """Let a paused worker go on, all of it; whether it was live."""
     sess = _live(data, wid)
     if sess is None or sess.child_pid is None:
@@ -94,7 +97,7 @@ def go_on(data: Path | str, wid: str) -> bool:
     return True
 
 
-def paused(data: Path | str, wid: str) -> bool:
+def paused(data: AnyPath, wid: str) -> bool:
     """Whether live worker `wid` is paused now: its group frozen, or its first process
     stopped."""
     sess = _live(data, wid)

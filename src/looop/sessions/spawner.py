@@ -124,9 +124,9 @@ def _clear_for_start(
     cols, rows = size
     if cols <= 0 or rows <= 0:
         raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
-    sdir = session_dir(root, sid)
+    sdir = Path(session_dir(root, sid))
     try:
-        existing = load_session(sdir)
+        existing = load_session(str(sdir))
     except CorruptState as e:
         raise SessionError(
             f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
@@ -142,7 +142,7 @@ def _clear_for_start(
 
 def _started(root: Path, sid: str, cwd: Path, line: bytes | None) -> Session:
     """The new session, once its supervisor's readiness line says ok; else what went wrong."""
-    sdir = session_dir(root, sid)
+    sdir = Path(session_dir(root, sid))
     text = (line or b"").decode("utf-8", "replace").strip()
     if text.startswith("err-cwd"):
         raise SessionError(f"cannot start session `{sid}` in {cwd}: {text[8:].strip()}")

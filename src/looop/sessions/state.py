@@ -14,8 +14,7 @@ import fcntl
 import os
 import time
 from operator import attrgetter
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from looop.core import cgroup
 from looop.home import store
@@ -32,7 +31,6 @@ from looop.home.sessionfiles import (
     read_status,
     remove_tree,
     session_ids,
-    socket_file,
     unreadable,
 )
 
@@ -63,20 +61,19 @@ validate_id = check_id
 AGENT_TYPED = "typed_by_agent"  # in a session's folder: the agent surface that typed last
 
 
-def sessions_dir(root: Path) -> Path:
-    return root / SESSIONS
+if TYPE_CHECKING:
+    from looop.home.store import AnyPath
 
 
-def session_dir(root: Path, sid: str) -> Path:
-    return sessions_dir(root) / validate_id(sid)
+def sessions_dir(root: AnyPath) -> str:
+    return os.path.join(root, SESSIONS)
+
+
+def session_dir(root: AnyPath, sid: str) -> str:
+    return os.path.join(root, SESSIONS, validate_id(sid))
 
 
 # -- control socket path ------------------------------------------------------------------
-
-
-def socket_path(root: Path, sid: str) -> Path:
-    """Short and private: `/tmp/looop-<uid>/<fnv64(root)>/<fnv64(id)>.sock` (< sun_path)."""
-    return Path(socket_file(root, sid))
 
 
 # -- meta / status / note -----------------------------------------------------------------
@@ -102,7 +99,7 @@ class Session(NamedTuple):
     cols: int
     rows: int
     output_bytes: int
-    dir: Path
+    dir: str
     label: str
     supervisor_pid: int | None = None
     error: str | None = None
@@ -133,9 +130,9 @@ SHARED = ("id", "state", "alive", "exit_code", "started_at", "last_change", "not
           "contain", "prompt", "limit")  # fmt: skip
 
 
-def load_session(sdir: Path) -> Session | None:
+def load_session(sdir: str) -> Session | None:
     """The session in `sdir`; None when it has no meta.json. Raises CorruptState on a bad one."""
-    got = read_state(str(sdir))
+    got = read_state(sdir)
     if got is None:
         return None
     meta, status, light = got
@@ -191,7 +188,7 @@ def at_work(listed: list[Session]) -> list[Session]:
 _NEWEST = attrgetter("last_change")
 
 
-def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
+def list_sessions(root: AnyPath, kept: Kept | None = None) -> list[Session]:
     """Every session, newest last_change first; dirs with missing/unreadable meta skipped.
     `kept`: the caller's memory across listings (the pulse's), updated here: a session whose
     `ended` mark was there when it was read is not read again while the sessions folder stays
@@ -211,7 +208,7 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
         key = store.settled(prefix + name) if kept is not None else None
         hit = was if was and was[0] == key else None
         try:
-            s = hit[1] if hit else load_session(base / name)
+            s = hit[1] if hit else load_session(prefix + name)
         except (CorruptState, OSError):
             continue
         if s is None:
@@ -237,7 +234,7 @@ def list_sessions(root: Path, kept: Kept | None = None) -> list[Session]:
     return Listing(out, kept.block, rest)
 
 
-def get_session(root: Path, sid: str) -> Session:
+def get_session(root: AnyPath, sid: str) -> Session:
     sdir = session_dir(root, sid)
     try:
         s = load_session(sdir)
@@ -259,14 +256,14 @@ def wait_code(s: Session) -> int | None:
     return 137  # the supervisor died without recording an end
 
 
-def mark_dead(sdir: Path, stamp: str) -> bool:
+def mark_dead(sdir: str, stamp: str) -> bool:
     """Record the end a crashed supervisor never wrote: status.json stops saying running.
 
     Only with the session lock in hand (so no supervisor lives) and only if the status still
     reads live under it; True when it wrote. `stamp` is the caller's UTC time for
     last_change."""
     try:
-        fd = os.open(sdir / LOCK, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(os.path.join(sdir, LOCK), os.O_RDWR | os.O_CLOEXEC)
     except OSError:
         return False
     try:
@@ -288,7 +285,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         if survivors is not None:
             status["survivors"] = survivors
         try:
-            store.write_json(sdir / STATUS, status)
+            store.write_json(os.path.join(sdir, STATUS), status)
         except OSError:
             return False  # a read-only data dir: readers still call it dead from the lock
         return True
@@ -296,7 +293,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         os.close(fd)  # closing drops the flock
 
 
-def end_leftovers(sdir: Path) -> int | None:
+def end_leftovers(sdir: str) -> int | None:
     """Kill what a dead supervisor's run left in its cgroup (a child that ignored the hangup,
     a setsid daemon); how many outlived SIGKILL, None without a cgroup to look in. Call it
     holding the session lock: no supervisor is alive to do it."""
@@ -304,7 +301,7 @@ def end_leftovers(sdir: Path) -> int | None:
     return None if group is None else cgroup.end(group)
 
 
-def run_group(sdir: Path) -> cgroup.Group | None:
+def run_group(sdir: str) -> cgroup.Group | None:
     """The session's run group, as its supervisor recorded it (only a `looop` folder's is
     believed: cgroup.adopt)."""
     try:
@@ -312,7 +309,7 @@ def run_group(sdir: Path) -> cgroup.Group | None:
     except (CorruptState, OSError):
         return None
     path = (meta or {}).get("cgroup")
-    if not isinstance(path, str) or not path.endswith("-" + sdir.name):
+    if not isinstance(path, str) or not path.endswith("-" + os.path.basename(sdir)):
         return None
     return cgroup.adopt(path)
 
@@ -328,7 +325,7 @@ def settle_dead(listed: list[Session], stamp: str) -> list[str]:
 # -- cleanup ------------------------------------------------------------------------------
 
 
-def _is_corpse(sdir: Path) -> bool:
+def _is_corpse(sdir: str) -> bool:
     """Finished, or never finished but its supervisor is gone. Unparseable meta: never.
     A running one is known by its status and lock alone (every beat asks of every worker)."""
     status = read_status(sdir)
@@ -350,7 +347,7 @@ def _is_corpse(sdir: Path) -> bool:
 FINISH_WAIT_S = 5.0  # a finished supervisor's last writes take ms: a stuck one is not waited on
 
 
-def _let_go(sdir: Path) -> None:
+def _let_go(sdir: str) -> None:
     """A finished session's supervisor still writes its last files (the `ended` mark after the
     final status) until it lets go of its lock: wait for that, briefly, so removing the folder
     never races them (ENOTEMPTY), nor a reused id's new run gets the old run's `ended`."""
@@ -359,9 +356,9 @@ def _let_go(sdir: Path) -> None:
         time.sleep(0.002)
 
 
-def _remove_dir(sdir: Path) -> bool:
+def _remove_dir(sdir: str) -> bool:
     end_leftovers(sdir)  # its cgroup goes with it: a killed supervisor could not remove it
-    return remove_tree(str(sdir))
+    return remove_tree(sdir)
 
 
 # The pulse's session is never pruned: a stopped pulse's log is the only record of why it
@@ -370,11 +367,15 @@ KEPT = frozenset({"pulse"})
 
 
 def prune_aged(
-    root: Path, max_age_s: float, now: float, keep: frozenset[str] = KEPT, kept: Kept | None = None
+    root: AnyPath,
+    max_age_s: float,
+    now: float,
+    keep: frozenset[str] = KEPT,
+    kept: Kept | None = None,
 ) -> list[str]:
     """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse) but those in
     `keep`; their ids. `kept`: list_sessions' memory, as it just listed and stat'ed them."""
-    base, prefix = sessions_dir(root), os.path.join(root, SESSIONS, "")
+    prefix = os.path.join(root, SESSIONS, "")
     removed: list[str] = []
     names = session_ids(str(root)) if kept is None else kept.names
     oldest = kept.oldest if kept is not None else None
@@ -388,18 +389,18 @@ def prune_aged(
             continue  # age unknown: keep
         if name in keep or (max_age_s > 0 and age < max_age_s):
             continue
-        if _is_corpse(base / name) and _remove_dir(base / name):
+        if _is_corpse(prefix + name) and _remove_dir(prefix + name):
             removed.append(name)
     return sorted(removed)  # a sort of the few gone, not of every worker kept
 
 
-def reap(root: Path, sid: str) -> bool:
+def reap(root: AnyPath, sid: str) -> bool:
     """Remove one corpse so its id can be reused; False when it is live, unreadable or absent."""
     sdir = session_dir(root, sid)
     return _is_corpse(sdir) and _remove_dir(sdir)
 
 
-def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
+def reuse(root: AnyPath, sid: str, keep: int = MAX_FILES - 1) -> bool:
     """Clear a corpse for a new run of the same id, keeping the newest `keep` files of its
     earlier output (`output.log.1` is the end of the run before, `.2` what came before that,
     a rotated piece or a run before): the log of a run that died is what a user reads to see
@@ -408,24 +409,24 @@ def reuse(root: Path, sid: str, keep: int = MAX_FILES - 1) -> bool:
     sdir = session_dir(root, sid)
     if not _is_corpse(sdir):
         return False
-    fdir = Path(files_dir(sdir))
-    olds = [(fdir / numbered(n), n + 1) for n in range(max(0, keep))]
-    kept = [(src, n) for src, n in olds if src.is_file() and not src.is_symlink()]
-    hold = sessions_dir(root) / f".keep-{sid}-{os.getpid()}-{os.urandom(3).hex()}"
+    fdir = files_dir(sdir)
+    olds = [(os.path.join(fdir, numbered(n)), n + 1) for n in range(max(0, keep))]
+    kept = [(src, n) for src, n in olds if os.path.isfile(src) and not os.path.islink(src)]
+    hold = os.path.join(sessions_dir(root), f".keep-{sid}-{os.getpid()}-{os.urandom(3).hex()}")
     if kept:
         try:
-            hold.mkdir(mode=0o700)
+            os.mkdir(hold, 0o700)
             for src, n in kept:
-                os.rename(src, hold / f"{LOG}.{n}")
+                os.rename(src, os.path.join(hold, f"{LOG}.{n}"))
         except OSError:
             return False  # the corpse stays as it was; the logs with it or in `hold`
-    if not _remove_dir(sdir) and sdir.exists():
+    if not _remove_dir(sdir) and os.path.exists(sdir):
         return False
     if kept:
         # failed: the logs wait in `hold` (a dot dir no listing shows); the run goes on
         with contextlib.suppress(OSError):
-            (sdir / DIR).mkdir(parents=True, mode=0o700, exist_ok=True)
+            os.makedirs(os.path.join(sdir, DIR), mode=0o700, exist_ok=True)
             for _src, n in kept:
-                os.rename(hold / f"{LOG}.{n}", sdir / DIR / f"{LOG}.{n}")
-            hold.rmdir()
+                os.rename(os.path.join(hold, f"{LOG}.{n}"), os.path.join(sdir, DIR, f"{LOG}.{n}"))
+            os.rmdir(hold)
     return True

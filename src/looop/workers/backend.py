@@ -14,8 +14,8 @@ not be done is said by its kind (workers/errors.py: `NoSuchWorker`, `WorkerOver`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from looop.home.clock import Clock
@@ -34,6 +34,7 @@ from looop.workers.errors import HostUnreachable, NoSuchWorker, Refused, Unreach
 
 if TYPE_CHECKING:  # a hint only
     from looop.core.context import Ctx
+    from looop.home.store import AnyPath
     from looop.workers.review import Review
 
 Reach = Literal["alive", "over", "unreachable"]
@@ -159,8 +160,8 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, root: Path | str, clock: Clock, ctx: Ctx | None = None) -> None:
-        self.root = Path(root)
+    def __init__(self, root: AnyPath, clock: Clock, ctx: Ctx | None = None) -> None:
+        self.root = os.fspath(root)
         self.clock = clock
         self.ctx = ctx  # the home whose workers' changes it reads (diff, review)
 
@@ -192,7 +193,7 @@ class LocalBackend:
         if isinstance(e, Unreached):
             return e
         try:
-            if not session_dir(self.root, sid).exists():
+            if not os.path.exists(session_dir(self.root, sid)):
                 return NoSuchWorker(str(e))
             alive = get_session(self.root, sid).alive
         except SessionError:

@@ -4,11 +4,14 @@ session verb need not load it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.sessions.state import Session, list_sessions, sessions_dir
 from looop.sessions.state import validate_id as validate_session_id
 from looop.workers.errors import WorkerError
+
+if TYPE_CHECKING:
+    from looop.home.store import AnyPath
 
 PULSE = "pulse"
 
@@ -30,11 +33,9 @@ def normalise_target(sid: str) -> str:
     return validate_session_id(sid)
 
 
-def live_workers(data: Path | str) -> list[Session]:
+def live_workers(data: AnyPath) -> list[Session]:
     """Fail closed: an unreadable fleet is an error on gating paths, never an empty fleet."""
     try:
-        return [s for s in list_sessions(Path(data)) if s.id != PULSE and s.alive]
+        return [s for s in list_sessions(data) if s.id != PULSE and s.alive]
     except OSError as e:
-        raise WorkerError(
-            f"cannot list sessions in {sessions_dir(Path(data))}: {e.strerror}"
-        ) from e
+        raise WorkerError(f"cannot list sessions in {sessions_dir(data)}: {e.strerror}") from e

@@ -37,7 +37,7 @@ def test_the_satellite_judges_a_screen_once_per_change_of_its_log(
     assert row["needs_input"] == "approval: Do you want to proceed?"
     assert screen_waits(tmp_path, [s], clock) == waits and reads == ["w1"]  # kept, not re-read
     monkeypatch.setattr(looking, "_screen", lambda data, sid: "working… (esc to interrupt)")
-    (s.dir / "log" / "output.log").write_bytes(b"hello\nmore output\n")
+    Path(s.dir, "log", "output.log").write_bytes(b"hello\nmore output\n")
     assert screen_waits(tmp_path, [s], clock) == {}  # answered: busy again
 
 

@@ -34,13 +34,13 @@ def _far_session(root: Path) -> Session:
     (sdir / "log" / "output.log").write_bytes(b"hello\n")
     return Session(
         "w1", ["agent"], "running", True, None, False, "2026-01-01T00:00:00Z",
-        "2026-01-01T00:00:00Z", None, 42, 80, 24, 6, sdir, "running",
+        "2026-01-01T00:00:00Z", None, 42, 80, 24, 6, str(sdir), "running",
     )  # fmt: skip
 
 
 def _printed(s: Session, clock: StepClock) -> None:
     lastoutput.write_mark(os.path.join(s.dir, "log"), clock.mono, clock.boot)
-    os.utime(s.dir / "log" / "output.log", (clock.wall, clock.wall))
+    os.utime(os.path.join(s.dir, "log", "output.log"), (clock.wall, clock.wall))
 
 
 @pytest.mark.parametrize("step", [3600.0, -3600.0])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from looop.home import sessionfiles
-from looop.home.sessionfiles import flag_note
+from looop.home.sessionfiles import flag_note, socket_file
 from looop.home.store import write_json
 from looop.sessions import state
 from looop.sessions.state import (
@@ -23,7 +23,6 @@ from looop.sessions.state import (
     list_sessions,
     prune_aged,
     reap,
-    socket_path,
     validate_id,
     wait_code,
 )
@@ -108,11 +107,11 @@ def test_invalid_ids_are_refused_with_a_hint(sid: str) -> None:
 
 def test_socket_path_is_short_private_and_distinct(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 90) / ("e" * 90)
-    p1 = socket_path(deep, "x" * 64)
+    p1 = Path(socket_file(deep, "x" * 64))
     assert len(str(p1).encode()) < state.SUN_PATH_MAX
-    assert socket_path(deep, "a") != socket_path(deep, "b")
-    assert socket_path(deep, "a") != socket_path(tmp_path, "a")
-    assert socket_path(deep, "a").parent == socket_path(deep, "b").parent
+    assert Path(socket_file(deep, "a")) != Path(socket_file(deep, "b"))
+    assert Path(socket_file(deep, "a")) != Path(socket_file(tmp_path, "a"))
+    assert Path(socket_file(deep, "a")).parent == Path(socket_file(deep, "b")).parent
 
 
 def test_socket_dirs_are_0700_and_symlinks_are_refused(tmp_path: Path) -> None:

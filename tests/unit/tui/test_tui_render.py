@@ -228,7 +228,7 @@ def _session(sid: str, alive: bool, started: str) -> Session:
         cols=80,
         rows=24,
         output_bytes=0,
-        dir=Path("/nonexistent"),
+        dir="/nonexistent",
         label="running" if alive else "exit:0",
     )
 

@@ -3,6 +3,7 @@ already over is a success that says what was found)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from looop.act.decision import Mover, Reasoned
@@ -35,7 +36,9 @@ come back with next_interval_s.
         fails."""
         ctx = by.ctx
         wid = normalise_target(self.id)
-        if unhold(str(ctx.paths.data), wid) and not session_dir(ctx.paths.data, wid).exists():
+        if unhold(str(ctx.paths.data), wid) and not os.path.exists(
+            session_dir(ctx.paths.data, wid)
+        ):
             return "its start held for a usage window was dropped"
         _asked(ctx, wid, "decider" if by.decided else "human")
         way = far.backend_for(ctx, wid)

@@ -265,7 +265,7 @@ class HostedKube(KubeCluster, Polled):
             cols=cols,
             rows=rows,
             output_bytes=0,
-            dir=self.home / "sessions" / sid,
+            dir=str(self.home / "sessions" / sid),
             label=f"{self.target.url()}/{shape.name}",
         )
 

@@ -89,7 +89,7 @@ def run(
     return 137 if code is None else code & 0xFF
 
 
-def _copy(sdir: Path, offset: int, out: BinaryIO) -> int:
+def _copy(sdir: str, offset: int, out: BinaryIO) -> int:
     """What the log holds from `offset` on (one chunk) to `out`; how far the offset moves
     (past bytes rotated away unread too: they are gone)."""
     with open_view(sdir, offset) as view:

@@ -116,7 +116,7 @@ def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
         cols=0,
         rows=0,
         output_bytes=0,
-        dir=reg.record_file(data, str(row.get("id"))),
+        dir=str(reg.record_file(data, str(row.get("id")))),
         label=str(row.get("label") or row.get("state") or ""),
     )
 

@@ -8,6 +8,7 @@ for its disk. A worker is paused and let go on whole, on its host (sessions/hold
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def limit_of(root: Path, s: Session) -> str | None:
     status says so), `pids` (live, its next fork refused), `disk` (paused for it here)."""
     if not s.alive:
         try:
-            said = store.read_json(s.dir / "status.json")
+            said = store.read_json(os.path.join(s.dir, "status.json"))
         except (CorruptState, OSError):
             return None
         return "memory" if isinstance(said, dict) and said.get("limit") == "memory" else None
@@ -63,7 +64,7 @@ def holds_its_room(s: Session) -> bool:
     worker) would hide a flood that filled its bound. Its tasks: what its supervisor runs
     and adopted (threads count), the supervisor not (it was counted at the spawn)."""
     try:
-        meta = store.read_json(s.dir / META)
+        meta = store.read_json(os.path.join(s.dir, META))
     except (CorruptState, OSError):
         return False
     room = untrusted.count(meta.get("nproc") if isinstance(meta, dict) else None, 1 << 22)
