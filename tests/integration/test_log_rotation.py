@@ -167,7 +167,7 @@ def _watch_and_web(root: Path, env: dict[str, str], ctx: Ctx) -> None:
 
     n = 30_300  # output.log ends holding the last 52 lines: the rest are in the older files
     spawn(root, "seen", _printer(n, every=1000, pause=0.03), cwd=root, env=env, log_cap=CAP)
-    out = partial(LocalBackend(root, FixedClock(), 60.0).output, "seen")  # as watch reads it
+    out = partial(LocalBackend(root, FixedClock()).output, "seen")  # as watch reads it
     feed = SessionFeed("seen", out, 40, 5, "t0", time.time)
     feed.open()
     fed = 0

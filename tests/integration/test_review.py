@@ -297,6 +297,39 @@ def test_a_long_change_reaches_a_pipe_file_by_file_while_git_still_writes(
     assert out.count("\n── gen/") == 300 and out.rstrip().endswith("+line 299")
 
 
+# git as the review runs it, its `git diff` saying much on stderr first (more than a pipe
+# holds), then failing or not as FAIL says
+TALKS = """#!/bin/sh
+case " $* " in *" diff "*)
+  head -c 300000 /dev/zero | tr '\\0' 'w' >&2; echo >&2
+  if [ -e '{fail}' ]; then echo "fatal: the pack is gone" >&2; exit 128; fi;;
+esac
+exec {real} "$@"
+"""
+
+
+def test_what_git_says_on_stderr_never_stalls_a_review_and_its_failure_is_one_line(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w12", repo)
+    git(tree, "commit", "-q", "--allow-empty", "-m", "nothing")
+    fail, bin_dir = tmp_path / "fail", tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(TALKS.format(real=shutil.which("git"), fail=fail))
+    (bin_dir / "git").chmod(0o755)
+    env = clean_env(tmp_path, wctx.paths.data)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    argv = [LOOOP, "review", "w12"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "app.py" in done.stdout and "w" * 100 not in done.stdout + done.stderr
+    fail.touch()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("git diff in " + str(repo) + ": fatal: the pack is gone")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 # once started it asks for a reply (at once, or only once `go` exists: busy till then) and
 # records the one line it read
 ASKS = """{wait}printf 'your reply? '

@@ -210,9 +210,7 @@ def test_a_local_screen_is_read_through_this_machines_backend(
             start, end, data = super().output(sid, since, most)
             return start, end, data.replace(b"from-the-disk", b"from-the-back")
 
-    monkeypatch.setattr(
-        reach_far, "here", lambda c, knobs=None: Engine(c.paths.data, c.clock, 60.0, c)
-    )
+    monkeypatch.setattr(reach_far, "here", lambda c: Engine(c.paths.data, c.clock, c))
 
     async def scenario() -> None:
         app = WatchApp(ctx, "w1")

@@ -4,11 +4,11 @@ hardened env (a clone's from inside it), never a program git could start on its 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import select
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
@@ -29,6 +29,7 @@ MAX_HUNK_LINES = 4000  # lines of one file's diff kept: a generated file is said
 MAX_FILE_BYTES = 256 << 10  # bytes of one file's diff kept: a huge file is cut as it is read
 MAX_LINE = 8 << 10  # bytes of one diff line kept (a minified file's one line is cut)
 MAX_BLOB = 4 * 1024 * 1024  # bytes of a file read for a comment's context
+ERR_KEPT = 4096  # bytes of what git said on stderr kept (its last line is shown)
 
 
 class Commit(NamedTuple):
@@ -98,24 +99,30 @@ class Diff:
         args = ("diff", *DIFF_FLAGS, "--no-renames", "--no-color", "--raw", "--numstat", "-p")
         argv, env = _argv(ctx, tree, (*args, "-z", base, tip, "--"))
         self.repo, self.left, self.buf, self.pos = tree.repo, GIT_TIMEOUT_S, b"", 0
-        # a file: git never blocks on what it says there; closed with the diff
-        self.err = tempfile.TemporaryFile()  # noqa: SIM115
+        # drained as it comes (its last ERR_KEPT bytes kept): git never blocks on what it says
+        self.err, err_w = os.pipe()
+        os.set_blocking(self.err, False)  # a child git left holding it never stalls a read
+        self.said = b""
         try:
             self.proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_w
             )
         except FileNotFoundError:
-            self.err.close()
+            os.close(self.err)
             raise WorktreeError("git is not on PATH — install git") from None
+        finally:
+            os.close(err_w)
         assert self.proc.stdout is not None
         self.out, self.poll = self.proc.stdout, select.poll()
         self.poll.register(self.out, select.POLLIN)
+        self.poll.register(self.err, select.POLLIN)
         self.stats, self.modes = self._stats()  # git's failure: closed, said
 
     def close(self) -> None:
         with self.proc:  # its pipe closed, it waited for
             self.proc.kill()  # nothing once it ended
-        self.err.close()
+        with contextlib.suppress(OSError):
+            os.close(self.err)
 
     def _piece(self, sep: bytes) -> str | None:
         """The next piece up to `sep` as git writes it (None: its end), each wait on git
@@ -124,7 +131,7 @@ class Diff:
         while (i := self.buf.find(sep, self.pos)) < 0:
             rest = self.buf[self.pos :]
             got, n, t = got + rest[: max(MAX_LINE - n, 0)], n + len(rest), time.monotonic()
-            ready = self.poll.poll(max(self.left, 0) * 1000)
+            ready = self._wait_out()
             self.left -= time.monotonic() - t
             self.buf, self.pos = os.read(self.out.fileno(), 1 << 16) if ready else b"", 0
             if not self.buf:
@@ -133,6 +140,27 @@ class Diff:
         got += self.buf[self.pos : min(i, self.pos + max(MAX_LINE - n, 0))]
         n, self.pos = n + i - self.pos, i + 1
         return got.decode("utf-8", "replace") + ("…" if n > MAX_LINE else "")
+
+    def _wait_out(self) -> bool:
+        """Until git's output can be read (True) or its time is up (False); what it says on
+        stderr meanwhile is read as it comes."""
+        end = time.monotonic() + max(self.left, 0)
+        while True:
+            ready = dict(self.poll.poll(max(end - time.monotonic(), 0) * 1000))
+            if self.err in ready and not self._heard():
+                self.poll.unregister(self.err)
+            if ready.keys() - {self.err} or not ready:
+                return bool(ready)
+
+    def _heard(self) -> bool:
+        """A piece of git's stderr read (its last ERR_KEPT bytes kept); False at its end, or
+        when nothing more is there now."""
+        try:
+            got = os.read(self.err, 4096)
+        except BlockingIOError:
+            return False
+        self.said = (self.said + got)[-ERR_KEPT:]
+        return bool(got)
 
     def _stats(self) -> tuple[list[FileChange], list[tuple[str, str, str, str]]]:
         """Each file's modes and status (--raw), then its counts (--numstat), in one order: up
@@ -160,7 +188,9 @@ class Diff:
             self.proc.kill()
             code = self.proc.wait()
         if code:  # below 0: killed
-            why = os.pread(self.err.fileno(), 4096, 0).decode("utf-8", "replace").splitlines()
+            while self._heard():
+                pass
+            why = self.said.decode("utf-8", "replace").splitlines()
             self.close()
             late = f"took over {GIT_TIMEOUT_S:g}s" if code < 0 else (why or [f"exited {code}"])[-1]
             raise WorktreeError(f"git diff in {self.repo}: {late}")

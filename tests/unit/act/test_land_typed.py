@@ -87,7 +87,7 @@ def test_a_worker_s_own_git_work_passes(ctx: Ctx, repo: Path, cmd: str) -> None:
 def typed(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     """Worker wl4 as a live session whose typing is recorded, not done."""
     b = FakeBackend()
-    monkeypatch.setattr(far, "here", lambda ctx, knobs=None: b)
+    monkeypatch.setattr(far, "here", lambda ctx: b)
     (ctx.paths.sessions / "wl4").mkdir(parents=True)
     return b
 

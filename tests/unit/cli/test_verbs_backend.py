@@ -56,7 +56,7 @@ def test_the_web_apis_typing_without_enter_reaches_a_worker_here_through_its_bac
     from looop.web import actions, reads
 
     way = FakeBackend()
-    monkeypatch.setattr(reads.reach_far, "here", lambda c, knobs=None: way)
+    monkeypatch.setattr(reads.reach_far, "here", lambda c: way)
     monkeypatch.setattr(actions, "_live", lambda c, sid: None)  # a live worker w1
     assert actions.send_text(ctx, "w1", {"text": "half", "enter": False}) == {"ok": True}
     assert way.calls == [("send", "w1", "half", False)]
@@ -70,7 +70,7 @@ def test_watch_asks_the_workers_backend_whether_it_knows_the_id(
     far.backend_for), before it needs a terminal; an unknown one is its one line."""
     monkeypatch.setenv("LOOOP_DATA_DIR", str(tmp_path / "data"))
     way = FakeBackend()
-    monkeypatch.setattr(far, "here", lambda ctx, knobs=None: way)
+    monkeypatch.setattr(far, "here", lambda ctx: way)
     res = CliRunner().invoke(cli, ["watch", "w1"])
     assert way.calls == [("known", "w1")]
     assert "watch needs a terminal" in str(res.exception), res.output

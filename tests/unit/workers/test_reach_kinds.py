@@ -51,7 +51,7 @@ def _way(monkeypatch: pytest.MonkeyPatch, b: FakeBackend) -> None:
     """`b` as the worker's backend, found by the one lookup (remote.worker_away: no record
     of a host, so this machine's, through a Ctx or not): what it says, not where it is,
     decides the answer."""
-    monkeypatch.setattr(far, "here", lambda ctx, knobs=None: b)
+    monkeypatch.setattr(far, "here", lambda ctx: b)
     monkeypatch.setattr(sessions, "LocalBackend", lambda data, clock: b)
 
 
