@@ -74,8 +74,9 @@ def _count_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     seen: dict[str, int] = {}
     real = state.load_session
 
-    def counted(sdir: Path) -> Session | None:
-        seen[sdir.name] = seen.get(sdir.name, 0) + 1
+    def counted(sdir: str) -> Session | None:
+        name = os.path.basename(sdir)
+        seen[name] = seen.get(name, 0) + 1
         return real(sdir)
 
     monkeypatch.setattr(state, "load_session", counted)

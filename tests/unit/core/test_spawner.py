@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import procs
+from looop.core import procstat
 from looop.core.pool import Pool, Run
 from looop.core.proc import Child, Proc, Spawner, Tail
 from looop.core.procs import Containment
@@ -177,7 +177,7 @@ def test_a_child_waited_for_too_short_is_still_running_then_reads_as_its_death(
     tmp_path: Path, contain: Containment, monkeypatch: pytest.MonkeyPatch, pidfd: bool
 ) -> None:
     if not pidfd:  # an OS without pidfds: wait naps and polls
-        monkeypatch.setattr(procs, "open_pidfd", lambda pid: None)
+        monkeypatch.setattr(procstat, "open_pidfd", lambda pid: None)
     proc, _ = _spawn("#!/bin/sh\nexec sleep 30\n", tmp_path, contain)
     assert isinstance(proc, Child)
     with pytest.raises(TimeoutError):
