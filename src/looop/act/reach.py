@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.home.config import Config
 from looop.home.errors import LooopError
 from looop.sessions.keys import key_bytes
-from looop.sessions.state import AGENT_TYPED, session_dir
+from looop.sessions.state import session_dir, typed_mark
 from looop.workers.startrecord import read_record
 
 OPT_IN = "--steerable"
@@ -146,7 +146,7 @@ def note_typist(ctx: Ctx, wid: str, agent: str | None) -> None:
     a human's typing (`looop send`, the web) clears the mark. `looop land` reads it
     (cli/land.py `land_actor`)."""
     with contextlib.suppress(OSError, LooopError):
-        mark = Path(session_dir(ctx.paths.data, wid), AGENT_TYPED)
+        mark = Path(typed_mark(ctx.paths.data, wid))
         if agent is None:
             mark.unlink(missing_ok=True)
         elif mark.parent.is_dir():

@@ -21,7 +21,7 @@ from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sessionfiles import attempts_of
 from looop.remote.fleet import remote_rows
-from looop.sessions.state import AGENT_TYPED, session_dir
+from looop.sessions.state import typed_mark
 from looop.workers import attempts, reviewrounds
 from looop.workers.ids import normalise_target
 
@@ -128,7 +128,7 @@ def land_actor(ctx: Ctx, actor: str, typed: bool) -> str:
     if not sid:
         return actor
     try:
-        agent = Path(session_dir(ctx.paths.data, sid), AGENT_TYPED).read_text().strip() or "?"
+        agent = Path(typed_mark(ctx.paths.data, sid)).read_text().strip() or "?"
     except (OSError, LooopError):
         agent = None
     if typed and agent is None:

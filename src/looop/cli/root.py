@@ -76,7 +76,7 @@ def _show(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        click.echo(f"looop {looop.__version__}")
+        version_cmd.callback()  # type: ignore[misc]
         ctx.exit()
 
 

@@ -30,11 +30,10 @@ from looop.sessions import protocol
 from looop.sessions.client import connect
 from looop.sessions.detachkey import DEFAULT_KEYS, DetachFilter, Key, parse_keys
 from looop.sessions.state import (
-    AGENT_TYPED,
     Session,
     SessionError,
     get_session,
-    session_dir,
+    typed_mark,
     wait_code,
 )
 from looop.sessions.termgate import TermGate
@@ -382,7 +381,7 @@ def attach(
         said = detach_keys or "Ctrl-\\ twice"
         _note(f"[attached to session {sid} · {said} detaches]")
         with contextlib.suppress(OSError):  # a human types into it now (act/reach.py)
-            os.unlink(os.path.join(session_dir(root, sid), AGENT_TYPED))
+            os.unlink(typed_mark(root, sid))
     end = _attach_live(root, sid, stdin_fd, out, keys)
     if end is None:
         return _replay_log(get_session(root, sid), out)

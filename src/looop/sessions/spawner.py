@@ -124,9 +124,9 @@ def _clear_for_start(
     cols, rows = size
     if cols <= 0 or rows <= 0:
         raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
-    sdir = Path(session_dir(root, sid))
+    sdir = session_dir(root, sid)
     try:
-        existing = load_session(str(sdir))
+        existing = load_session(sdir)
     except CorruptState as e:
         raise SessionError(
             f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
@@ -136,13 +136,13 @@ def _clear_for_start(
             raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
         if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
-    sdir.mkdir(parents=True, exist_ok=True)
-    return sdir
+    os.makedirs(sdir, exist_ok=True)
+    return Path(sdir)
 
 
 def _started(root: Path, sid: str, cwd: Path, line: bytes | None) -> Session:
     """The new session, once its supervisor's readiness line says ok; else what went wrong."""
-    sdir = Path(session_dir(root, sid))
+    err = os.path.join(session_dir(root, sid), SUPERVISOR_ERR)
     text = (line or b"").decode("utf-8", "replace").strip()
     if text.startswith("err-cwd"):
         raise SessionError(f"cannot start session `{sid}` in {cwd}: {text[8:].strip()}")
@@ -152,12 +152,9 @@ def _started(root: Path, sid: str, cwd: Path, line: bytes | None) -> Session:
         raise SessionError(f"cannot start session `{sid}`: {text[3:].strip()}")
     if line is None:
         raise SessionError(
-            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s "
-            f"(see {sdir / SUPERVISOR_ERR})"
+            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s (see {err})"
         )
-    raise SessionError(
-        f"session `{sid}`: its supervisor exited before it was ready (see {sdir / SUPERVISOR_ERR})"
-    )
+    raise SessionError(f"session `{sid}`: its supervisor exited before it was ready (see {err})")
 
 
 def _ready_line(

@@ -73,6 +73,11 @@ def session_dir(root: AnyPath, sid: str) -> str:
     return os.path.join(root, SESSIONS, validate_id(sid))
 
 
+def typed_mark(root: AnyPath, sid: str) -> str:
+    """The file saying which agent surface typed into session `sid` last (act/reach.py)."""
+    return os.path.join(session_dir(root, sid), AGENT_TYPED)
+
+
 # -- control socket path ------------------------------------------------------------------
 
 
