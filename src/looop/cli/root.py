@@ -201,8 +201,8 @@ class Subverbs(click.Group):
         family = SUBVERBS.get(self.name or "", {}).get(cmd_name)
         if cmd_name not in self.commands and family is not None:
             loaded(family)
-            cmd = self.commands[cmd_name]
-            attach(cmd, f"{self.name} {cmd_name}")
+            for name, cmd in self.commands.items():  # the family's others too, as they came
+                attach(cmd, f"{self.name} {name}")
         return self.commands.get(cmd_name)
 
 
