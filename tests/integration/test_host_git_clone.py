@@ -11,6 +11,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.home import store
+from looop.sense import probes
 from looop.workers import treework
 from looop.workers import worktree as wt
 from looop.workers.treerecord import Tree
@@ -83,7 +84,7 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
         assert done.returncode in (0, 1), done.stderr
         shown += done.stdout
     assert "+edited" in shown and "+new" in shown
-    assert treework.sensed(ctx, {"w1": tree._asdict()})["w1"]["uncommitted"] is True
+    assert probes.sensed(ctx, {"w1": tree._asdict()})["w1"]["uncommitted"] is True
     wt.release(ctx, "w1")  # holds work: kept
     assert path.exists()
     assert sorted(p.name for p in marks.iterdir()) == []

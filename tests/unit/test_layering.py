@@ -83,7 +83,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.satellite", "by name: ?"),  # a host's start, change, review and land ops
     ("looop.act.landaway", "looop.act.landfar"),  # a review or land of a worker away
-    ("looop.act.roundsend", "looop.workers.resume"),  # a start's: a round to one that ended
+    ("looop.cli.review", "looop.act.roundsend"),  # --send: the session client, a resume
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.stamps", "looop.home.localtime"),  # datetime, zoneinfo: a local time, a zone
     # what a beat decides at run time

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from looop.act.landlocal import Here
-from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+from looop.remote import worker_away
 
 if TYPE_CHECKING:  # a hint only
     from looop.act.landfar import InPod, OnHost
@@ -41,9 +41,10 @@ def _away() -> tuple[type[OnHost], type[InPod]]:
 
 def change_of(ctx: Ctx, wid: str) -> Here:
     """Worker `wid`'s change where its checkouts are; one whose host is not to be had is
-    read as here, whose review says in one line where it works (workers/review.py)."""
+    read as here, whose review says in one line where it works (workers/review.py). A
+    worker here is read without its engine (its sessions' client: a read never types)."""
     try:
-        backend = backend_for(ctx, wid)
+        away = worker_away(str(ctx.paths.data), ctx.env, ctx.clock, wid, ctx)
     except LooopError:
-        return Here(ctx, wid)
-    return backend.change(wid, _Ways(ctx))
+        away = None
+    return Here(ctx, wid) if away is None else away.change(wid, _Ways(ctx))

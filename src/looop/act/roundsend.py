@@ -16,7 +16,9 @@ from looop.home.errors import LooopError
 from looop.home.sessionfiles import live
 from looop.human.leases import remote_alive
 from looop.human.tellbox import new_tell
-from looop.workers.reviewrounds import Round, deliver, load_rounds, save_rounds, shown
+from looop.workers.resume import resume_worker
+from looop.workers.reviewrounds import Round, load_rounds, save_rounds, shown
+from looop.workers.rounddelivery import deliver
 
 
 def message(wid: str, r: Round) -> str:
@@ -36,10 +38,6 @@ def message(wid: str, r: Round) -> str:
 
 def _resume_here(c: Here, knobs: Knobs, text: str) -> bool:
     """Worker `c.wid`, here and ended, started again on its conversation, told `text` first."""
-    # A review that is read, commented or sent to a live worker starts none.
-    # lazy: a start's machinery (the sandbox, its endpoints' TOML; ~10 ms)
-    from looop.workers.resume import resume_worker
-
     return resume_worker(c.ctx, knobs, c.wid, why=text).prompt
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from looop.act import roundsend
 from looop.act.landaway import change_of
 from looop.act.landlocal import Here
 from looop.cli import idcomplete
@@ -233,7 +232,10 @@ def review_cmd(
             if not send:
                 click.echo(_said(rd, False))
         if send:
-            sent = roundsend.send(c, ctx.knobs(), ACTOR)  # journaled as the web's and watch's
+            # lazy: a send's machinery (the session client, a resume's start), for --send only
+            from looop.act.roundsend import send as send_round
+
+            sent = send_round(c, ctx.knobs(), ACTOR)  # journaled as the web's and watch's
             click.echo(_said(sent, True))
     if on_lines or on_all or send or in_editor:
         return

@@ -33,7 +33,7 @@ from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 from looop.workers import needsinput
-from looop.workers.reviewrounds import deliver_waiting
+from looop.workers.rounddelivery import deliver_waiting
 
 Gate = Callable[[Beat], TickOutcome | None]
 

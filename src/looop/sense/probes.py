@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.pool import Pool, Run
+from looop.core.proc import Tail, spawn
 from looop.core.readings import Reading
 from looop.home import store
 from looop.home.boxfolder import Folder
@@ -25,9 +27,13 @@ from looop.spend.spent import spent
 from looop.spend.usagewindows import read_held
 from looop.views.workerrows import Ends, tree_records
 from looop.workers.needsinput import fleet_view
-from looop.workers.treework import sensed
+from looop.workers.treerecord import Tree, WorktreeError, from_record, tree_env
+from looop.workers.treework import STATUS_ARGS
 
 Probe = Callable[[Ctx], Any]
+STATUS_TIMEOUT_S = 5.0  # a stuck git must not hold the beat
+STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
+STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
 
 
 def _listing(folder: Path, suffix: str) -> list[Path]:
@@ -290,3 +296,47 @@ def run_probes(
             drawn[name] = got
         readings.append(replace(got, ok=error is None, secs=secs, error=error))
     return readings
+
+
+def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
+    """For sys-sessions: each worker's branch and whether its worktree holds uncommitted
+    work (None: git could not tell), from the worktree records the fleet already read
+    (fleet.tree_records). The `git status` runs go at once, each with its own deadline."""
+    out: dict[str, dict[str, object]] = {}
+    live: list[Tree] = []
+    for wid, raw in records.items():
+        if (tree := from_record(raw)) is None:
+            continue
+        out[wid] = {"branch": tree.branch}
+        if not tree.removed and os.path.isdir(tree.path):
+            live.append(tree)
+    for wid, dirty in _dirty_all(ctx, live, STATUS_TIMEOUT_S).items():
+        out[wid]["uncommitted"] = dirty
+    return out
+
+
+def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
+    """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
+    whole process group killed and reads as unknown (None)."""
+
+    got: dict[str, bool | None] = {t.wid: None for t in trees}
+    if not trees:
+        return got
+    pool = Pool(ctx.clock, STATUS_GRACE_S)
+    try:
+        for tree in trees:
+            started = ctx.clock.monotonic()
+            try:
+                env = tree_env(ctx.env, tree, timeout)
+                argv = ["git", "--no-pager", "-C", tree.path, *STATUS_ARGS]
+                proc = spawn(argv, cwd=ctx.paths.data, env=env)
+            except (OSError, WorktreeError):  # git missing, or its config unreadable: unknown
+                continue
+            out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
+            pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
+        for run in pool.finished():
+            if run.exit().ok:
+                got[run.label] = bool(run.out.data().strip())
+    finally:
+        pool.abandon()
+    return got

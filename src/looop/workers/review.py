@@ -6,8 +6,9 @@ back with what changed since the last. One function every face reads (`looop rev
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar, get_args, get_type_hints
+from typing import Any, NamedTuple, TypeVar, cast, get_args, get_type_hints
 
 from looop.core.context import Ctx
 from looop.home import jsonio, store
@@ -157,9 +158,11 @@ def worker_trees(ctx: Ctx, wid: str) -> list[Tree]:
 
 
 def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoChange:
-    """One repository's part of the change, read once (`diffs`: see `review`)."""
-    tip = reviewgit.branch_tip(ctx, tree)
+    """One repository's part of the change, read once (`diffs`: see `review`). Whether its
+    worktree holds uncommitted work is asked beside the rest: git in two places at once."""
     live = not tree.removed and os.path.isdir(tree.path)
+    dirty = beside(treework.is_dirty, ctx.env, tree) if live else lambda: None
+    tip = reviewgit.branch_tip(ctx, tree)
     diff = Diff(ctx, tree, tree.base, tip)
     if diffs is not None:  # its files' hunks read as they are shown
         diffs.append(diff)
@@ -171,9 +174,33 @@ def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoCh
         tip=tip,
         commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
         files=tuple(diff.stats if diffs is not None else diff.files()),
-        uncommitted=treework.is_dirty(ctx.env, tree) if live else None,
+        uncommitted=dirty(),
         moved=branch_moved(tree, tip),
     )
+
+
+def beside(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """`fn(*args)` run on a thread of its own from now; the call returned waits for it and
+    gives its answer, or raises what it raised."""
+    got: list[Any] = []
+
+    def run() -> None:
+        try:
+            got.append((fn(*args), None))
+        except BaseException as e:  # raised again in the caller's thread
+            got.append((None, e))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def answer() -> T:
+        thread.join()
+        value, err = got[0]
+        if err is not None:
+            raise err
+        return cast("T", value)
+
+    return answer
 
 
 def first_of(c: RepoChange) -> dict[str, Any]:

@@ -1,17 +1,15 @@
-"""What a worker's checkout holds: uncommitted work (`git status`, one tree or many at once
-for sys-sessions, each with its own deadline), a clone's commits its remote lacks, and the
-git commands `worker diff` runs to show its changes."""
+"""What a worker's checkout holds: uncommitted work (`git status`; many trees at once are the
+sys-sessions probe's, sense/probes.py), a clone's commits its remote lacks, and the git
+commands `worker diff` runs to show its changes."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from looop.core.context import Ctx
-from looop.core.pool import Pool, Run
-from looop.core.proc import Tail, spawn
 from looop.workers.treerecord import (
     DIFF_FLAGS,
     GIT_TIMEOUT_S,
@@ -19,7 +17,6 @@ from looop.workers.treerecord import (
     Strays,
     Tree,
     WorktreeError,
-    from_record,
     git_env,
     git_in,
     load,
@@ -28,16 +25,13 @@ from looop.workers.treerecord import (
     tree_env,
 )
 
-STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
-STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
 Seen = list[dict[str, str]]  # git's env in a worktree, once read (treerecord.tree_env)
-STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
 
 # `git status` asking only whether a worktree holds anything uncommitted: an untracked
 # folder is one line (not one per file inside it), the same yes/no for less work. A nested
 # repo is never entered (its config is the worker's): an untracked one is one line, a staged
 # gitlink alone reads as clean, and removal refuses a worktree holding one (git's own check)
-_STATUS = (
+STATUS_ARGS = (
     "--no-optional-locks",  # never take the index lock the worker's own git may want
     "status",
     "--porcelain",
@@ -81,7 +75,7 @@ def uncommitted(
 ) -> list[str] | None:
     """The paths the worktree holds uncommitted, less what its setup left; None: unknown.
     `seen`: git's env there as read before ([]: none yet, read now)."""
-    out = _git_out(env, tree, [*_STATUS, "-z", "--no-renames"], "git status", timeout, seen)
+    out = _git_out(env, tree, [*STATUS_ARGS, "-z", "--no-renames"], "git status", timeout, seen)
     if out is None:
         return None
     got = [e for e in out.split("\0") if e]
@@ -204,50 +198,6 @@ def gitlinks(env: Mapping[str, str], tree: Tree) -> list[str]:
     fields = done.stdout.split("\0")
     pairs = zip(fields[0::2], fields[1::2], strict=False)
     return [name for meta, name in pairs if name and "160000" in meta.lstrip(":").split(" ")[:2]]
-
-
-def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
-    """For sys-sessions: each worker's branch and whether its worktree holds uncommitted
-    work (None: git could not tell), from the worktree records the fleet already read
-    (fleet.tree_records). The `git status` runs go at once, each with its own deadline."""
-    out: dict[str, dict[str, object]] = {}
-    live: list[Tree] = []
-    for wid, raw in records.items():
-        if (tree := from_record(raw)) is None:
-            continue
-        out[wid] = {"branch": tree.branch}
-        if not tree.removed and os.path.isdir(tree.path):
-            live.append(tree)
-    for wid, dirty in _dirty_all(ctx, live, STATUS_TIMEOUT_S).items():
-        out[wid]["uncommitted"] = dirty
-    return out
-
-
-def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
-    """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
-    whole process group killed and reads as unknown (None)."""
-
-    got: dict[str, bool | None] = {t.wid: None for t in trees}
-    if not trees:
-        return got
-    pool = Pool(ctx.clock, STATUS_GRACE_S)
-    try:
-        for tree in trees:
-            started = ctx.clock.monotonic()
-            try:
-                env = tree_env(ctx.env, tree, timeout)
-                argv = ["git", "--no-pager", "-C", tree.path, *_STATUS]
-                proc = spawn(argv, cwd=ctx.paths.data, env=env)
-            except (OSError, WorktreeError):  # git missing, or its config unreadable: unknown
-                continue
-            out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
-            pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
-        for run in pool.finished():
-            if run.exit().ok:
-                got[run.label] = bool(run.out.data().strip())
-    finally:
-        pool.abandon()
-    return got
 
 
 # -- `looop worker diff --stat` of a worker of several repositories: git's own --stat names a
