@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
 from looop.act.decision import Action, Decision, Mover
@@ -18,6 +17,7 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.config import Config, Knobs
 from looop.home.errors import WRITABLE_FIX
+from looop.home.sessionfiles import remove_tree
 
 # Reading stops here; parse_decision rejects anything over its own (much smaller) limit.
 _DECISION_READ_CAP = 16 * 1024 * 1024
@@ -55,7 +55,7 @@ def discard_decision(path: Path) -> bool:
         pass
     except OSError:
         return False
-    shutil.rmtree(path, ignore_errors=True)  # never follows links inside it
+    remove_tree(os.fspath(path))  # never follows links inside it
     return not os.path.lexists(path)
 
 

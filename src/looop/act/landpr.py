@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.home import store
 from looop.home.errors import LooopError
+from looop.home.where import program_on
 from looop.workers import reviewgit
 from looop.workers.review import summary_of
 from looop.workers.reviewgit import Commit
@@ -236,7 +236,7 @@ def push_and_open(
     """Push the branch's tip, open the PR; the URL (the command's last line) or one line.
     `links`: what its body says of the worker's other repositories' requests."""
     prog = cfg.pr_command[0]
-    if shutil.which(prog, path=ctx.env.get("PATH")) is None:
+    if program_on(prog, ctx.env.get("PATH")) is None:
         raise LooopError(
             f"{prog} is not on PATH — install it or set land.pr_command; nothing landed"
         )

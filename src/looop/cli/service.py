@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import click
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.home import store
+from looop.home.where import program_on
 from looop.loop.service import (
     Service,
     commands,
@@ -34,7 +34,7 @@ def _systemd_here(ctx: Ctx, svc: Service) -> bool:
     runtime = ctx.env.get("XDG_RUNTIME_DIR", "")
     return (
         svc.kind == "systemd"
-        and shutil.which("systemctl", path=ctx.env.get("PATH")) is not None
+        and program_on("systemctl", ctx.env.get("PATH")) is not None
         and bool(runtime)
         and os.path.exists(f"{runtime}/systemd/private")
     )

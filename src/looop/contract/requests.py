@@ -25,7 +25,6 @@ read an answer, push one out), and a global KEEP_DONE cap."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -50,6 +49,7 @@ from looop.contract.answering import (
 from looop.contract.verbs import RELAYED
 from looop.core.procstat import kill_group
 from looop.home import locks
+from looop.home.sessionfiles import remove_tree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -260,7 +260,7 @@ class Answerer:
         done.sort(reverse=True)
         drop += [(w, k) for i, (m, w, k) in enumerate(done) if i >= KEEP_DONE or t - m > KEEP_S]
         for w, k in drop:
-            shutil.rmtree(self.root / w / k, ignore_errors=True)
+            remove_tree(os.fspath(self.root / w / k))
         for w in workers:
             try:
                 os.rmdir(self.root / w)  # only when empty

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from looop.core.events import Emitter, emitter_for
 from looop.home.clock import Clock
 from looop.home.config import Config, Knobs, knobs_at, load_config, parse_config, resolve_knobs
 from looop.home.paths import Paths
+from looop.home.where import program_on
 from looop.runners.presets import default_config_obj
 
 if TYPE_CHECKING:
@@ -107,9 +107,7 @@ def looop_bin(env: Mapping[str, str]) -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
-    # shutil.which's walk of PATH, without shutil's imports (bz2, lzma: ~2 ms a verb)
-    found = (os.path.join(d, "looop") for d in env.get("PATH", "").split(":") if d)
-    return next((f for f in found if os.access(f, os.X_OK) and not os.path.isdir(f)), "looop")
+    return program_on("looop", env.get("PATH", "")) or "looop"
 
 
 def ctx_for(env: Mapping[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:

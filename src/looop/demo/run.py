@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -16,7 +15,9 @@ from looop.core.events import Emitter
 from looop.home import jsonio, store
 from looop.home.clock import Clock
 from looop.home.paths import Paths
+from looop.home.sessionfiles import remove_tree
 from looop.home.terminal import colour_on
+from looop.home.where import program_on
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 
@@ -111,7 +112,7 @@ def build_demo_dir(root: Path) -> Paths:
 def _spelling(bin: str, env: Mapping[str, str]) -> str:
     """How the user's shell reaches this looop: `looop` when their PATH finds this very one,
     else its path (`make demo` runs .venv/bin/looop, which no PATH names)."""
-    found = shutil.which("looop", path=env.get("PATH"))
+    found = program_on("looop", env.get("PATH"))
     if found and os.path.realpath(found) == os.path.realpath(bin):
         return "looop"
     return shlex.quote(bin)
@@ -238,7 +239,7 @@ def _finish(
     if keep:
         sys.stdout.write(try_next(root, ctx.bin, env))
     else:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(os.fspath(root))
         sys.stdout.write(f"removed {root} (--no-keep)\n")
     if not ok:
         sys.stderr.write("looop demo: the beats did not go as scripted — see the events above\n")

@@ -274,3 +274,18 @@ def _same(path: str, st: os.stat_result) -> bool:
     except OSError:
         return False
     return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def program_on(name: str, path: str | None) -> str | None:
+    """What `name` runs as, as shutil.which finds it: itself when it names a folder, else the
+    first executable file of that name on `path` (None: the system's default path; "":
+    nowhere). Not shutil: its compression modules would load into every verb that asks,
+    ~3 ms."""
+    if os.path.dirname(name):
+        return name if _runs(name) else None
+    dirs = (os.defpath if path is None else path).split(os.pathsep) if path != "" else []
+    return next((f for d in dirs if _runs(f := os.path.join(d, name))), None)
+
+
+def _runs(path: str) -> bool:
+    return os.access(path, os.X_OK) and os.path.isfile(path)

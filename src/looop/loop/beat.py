@@ -4,6 +4,7 @@ archive of every decide): naming, pruning, and read views."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from looop.home import store, where
 from looop.home.config import Config, Knobs, Runner
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
+from looop.home.sessionfiles import remove_tree
 from looop.loop.flap import FlapResult
 from looop.loop.guards import read_record
 from looop.loop.world import World, WorldMemo
@@ -195,4 +197,4 @@ def prune_runs(ctx: Ctx, keep: int) -> None:
     if keep <= 0:
         return
     for old in run_dirs(ctx)[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(os.fspath(old))

@@ -6,7 +6,6 @@ import contextlib
 import os
 import select
 import shlex
-import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from looop.home import homes, locks, revive, store
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sessionfiles import socket_file
 from looop.home.stamps import utc_stamp_ms
-from looop.home.where import runtime_base
+from looop.home.where import program_on, runtime_base
 from looop.loop.heartbeat import heartbeat_path
 from looop.remote.wing import kill_all, stop_links
 from looop.sandbox import boxhost, srt
@@ -65,7 +64,7 @@ def preflight(ctx: Ctx) -> None:
         exe = ([w for w in words if "=" not in w.split("/")[0]] or [""])[0]
         if not exe or exe.startswith("$") or exe in ("env", "bash", "sh"):
             continue
-        if shutil.which(exe, path=ctx.child_env().get("PATH")) is None:
+        if program_on(exe, ctx.child_env().get("PATH")) is None:
             raise LooopError(
                 f"runner '{r.name}' needs `{exe}`, which is not on PATH — install it "
                 "or choose another runner with `looop init`"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import socket
 import stat
 import sys
@@ -27,6 +26,7 @@ from looop.home.config import EXTRAS, Config, Knobs
 from looop.home.errors import WRITABLE_FIX, LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.sandboxpolicy import resolve
+from looop.home.where import program_on
 from looop.loop.diskcheck import fullest
 from looop.loop.homeguard import problem
 from looop.loop.service import LINGER, Service, default_name, linger_fix, render
@@ -107,7 +107,7 @@ def off_path(ctx: Ctx, *commands: str | None) -> tuple[list[str], list[str]]:
         if exe and not exe.startswith("$") and exe not in seen:
             seen.append(exe)
     path = ctx.child_env().get("PATH")
-    return seen, [e for e in seen if shutil.which(e, path=path) is None]
+    return seen, [e for e in seen if program_on(e, path) is None]
 
 
 def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:

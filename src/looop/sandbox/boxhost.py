@@ -26,7 +26,6 @@ import contextlib
 import fcntl
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -39,7 +38,8 @@ from looop.home.anchors import anchor, shown
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
 from looop.home.peers import connect, holder, peer
-from looop.home.where import runtime_base, runtime_dir
+from looop.home.sessionfiles import remove_tree
+from looop.home.where import program_on, runtime_base, runtime_dir
 from looop.sandbox.netboxes import Boxes, command_lines
 from looop.sandbox.netjoin import read_line
 
@@ -289,7 +289,7 @@ def _ask(sock: str, line: str) -> dict[str, object]:
 
 def _start(home: Home, lib: str, sock: str) -> None:
     """Start this home's host unless another caller did meanwhile (under the start lock)."""
-    node = shutil.which("node", path=home.env.get("PATH", ""))
+    node = program_on("node", home.env.get("PATH", ""))
     if node is None:
         raise HostError("the sandbox host cannot start: node is not on PATH")
     argv = [node, *NODE_FLAGS, SCRIPT, lib, sock, os.path.abspath(home.data), str(IDLE_S)]
@@ -428,7 +428,7 @@ def _stop_filter(home: Home) -> None:
     pids = {p for p, line in lines if (want in line or line.startswith(titled)) and _ours(p)}
     named = holder(filter_name(home))
     _end(pids | ({named} if named else set()))
-    shutil.rmtree(_boxes_dir(net), ignore_errors=True)
+    remove_tree(os.fspath(_boxes_dir(net)))
 
 
 def _end(pids: set[int], grace_s: float = END_GRACE_S) -> None:

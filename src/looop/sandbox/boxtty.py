@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import select
 import shlex
-import shutil
 import sys
 import termios
 
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.store import NotRegular
+from looop.home.where import program_on
 
 NOTE = ".looop-pty"  # in the worker's TMPDIR, the one folder of its own it writes
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,7 +36,7 @@ START_WAIT_S = 30.0  # srt itself takes ~1 s to start a box; far longer on a loa
 def box_line(note: str, argv: list[str], env: dict[str, str]) -> tuple[str, bool]:
     """(the shell line srt runs, whether it takes looop's PTY as its terminal inside): the
     waiter where it can run, else the relay."""
-    perl = shutil.which("perl", path=env.get("PATH", ""))  # "" finds nothing
+    perl = program_on("perl", env.get("PATH", ""))  # "" finds nothing
     nr = SETSID_NR.get(os.uname().machine)
     if env.get("LOOOP_BOX_WAITER") != "relay" and perl and nr and os.path.isfile(WAITER):
         return waiter_line(note, argv, perl, nr, "PERL_BADLANG" not in env), True

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from looop.home import jsonio, store, where
 from looop.home.errors import LooopError
-from looop.home.where import expand
+from looop.home.where import expand, program_on
 from looop.runners import RUNNERS, profile
 from looop.runners.runnerprofile import RunnerProfile
 from looop.sandbox import boxhost
@@ -82,10 +81,10 @@ def _check(env: dict[str, str], proc: str) -> tuple[list[str], str | None]:
         out.append(
             "srt (npm install -g @anthropic-ai/sandbox-runtime, or set LOOOP_SRT to its path)"
         )
-    if shutil.which("node", path=path) is None:
+    if program_on("node", path) is None:
         out.append("node (Node.js, which srt runs on: apt-get install nodejs)")
     for prog_name, pkg in _PROGRAMS.items():
-        if shutil.which(prog_name, path=path) is None:
+        if program_on(prog_name, path) is None:
             out.append(f"{prog_name} (apt-get install {pkg})")
     out.extend(_userns_missing(proc))
     return out, prog
@@ -123,7 +122,7 @@ def srt_program(env: dict[str, str]) -> str | None:
     given = env.get("LOOOP_SRT", "").strip()
     if given:
         return given if os.path.isfile(given) and os.access(given, os.X_OK) else None
-    return shutil.which("srt", path=env.get("PATH", ""))
+    return program_on("srt", env.get("PATH", ""))
 
 
 # What the sandbox's filter (looop's, or srt's own proxy) answers a host off the allowlist with.

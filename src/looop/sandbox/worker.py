@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +27,7 @@ from looop.core.context import Ctx
 from looop.home import jsonio, store, where
 from looop.home.knobs import KNOBS
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.sessionfiles import remove_tree
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sandbox import boxhost, srt
 from looop.sandbox.checkout import Checkout, sandbox_write
@@ -290,7 +290,7 @@ def tick_argv(
     room = os.path.basename(os.path.dirname(answer))
     mine = os.path.join(str(ctx.paths.sandbox), room)
     tmp = os.path.join(str(ctx.paths.rooms), room, "tmp")
-    shutil.rmtree(answer, ignore_errors=True)  # a fresh room: nothing an earlier box left
+    remove_tree(os.fspath(answer))  # a fresh room: nothing an earlier box left
     for d in (mine, tmp, answer):
         os.makedirs(d, mode=0o700, exist_ok=True)
     srt.make_state(runner, home)

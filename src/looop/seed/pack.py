@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from looop.home.errors import LooopError
+from looop.home.where import program_on
 from looop.seed import package_text
 
 
@@ -191,7 +191,7 @@ def offers(cwd: str, search_path: str, have: set[str]) -> list[str]:
     lines = []
     if top is not None and "git" not in have:
         lines.append(f"looop sensor add git --repo {shlex.quote(top)}")
-    if shutil.which("gh", path=search_path) and "github" not in have:
+    if program_on("gh", search_path) and "github" not in have:
         where = f" --dir {shlex.quote(top)}" if top is not None else ""
         lines.append(f"looop sensor add github{where}")
     return lines

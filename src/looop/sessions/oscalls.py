@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from looop.core import cgroup, limits, procstat
 from looop.core.procstat import alive_not_looop, children
+from looop.home.where import program_on
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,18 +51,6 @@ _PRCTL = _prctl()
 
 def winsize(cols: int, rows: int) -> bytes:
     return struct.pack("HHHH", rows, cols, 0, 0)
-
-
-def _which(name: str, path: str) -> str | None:
-    """shutil.which for a bare name on POSIX (an executable file on `path`), without shutil
-    and what it imports."""
-    if not path:
-        return None
-    for d in path.split(os.pathsep):
-        full = os.path.join(d or os.curdir, name)
-        if os.access(full, os.X_OK) and not os.path.isdir(full):
-            return full
-    return None
 
 
 # What looop's own long-lived processes call themselves (core/procstat.py): a supervisor
@@ -192,7 +181,7 @@ class HostOS:
         path = os.ttyname(slave)
         program = argv[0]
         if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
-            found = _which(program, env.get("PATH", os.defpath))
+            found = program_on(program, env.get("PATH", os.defpath))
             if found is None:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
             program = found

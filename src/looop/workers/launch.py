@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import string
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from looop.home.config import Config, Knobs, Runner, removed_placeholder
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
+from looop.home.where import program_on
 from looop.runners import profile, program
 from looop.runners.presets import PLACEHOLDER
 from looop.sandbox import boxtty
@@ -73,7 +73,7 @@ def worker_argv(line: str, path: str | None) -> list[str]:
     execs a last simple command in place, so a `"$(cat prompt)"` line leaves no wrapper
     either, and a missing program ends the worker with 127 and bash's message, as ever)."""
     words = plain_words(line)
-    if words is not None and shutil.which(words[0], path=path or "") is not None:
+    if words is not None and program_on(words[0], path or "") is not None:
         return words
     return ["bash", "-c", line]
 

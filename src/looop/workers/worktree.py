@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Mapping
 from shlex import quote
 from typing import NamedTuple
@@ -26,6 +25,7 @@ from typing import NamedTuple
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.home import store
+from looop.home.sessionfiles import remove_tree
 from looop.home.where import SANDBOX_SETTINGS, WORKTREES, expand
 from looop.workers.treerecord import (
     GIT_TIMEOUT_S,
@@ -334,7 +334,7 @@ def undo(ctx: Ctx, tree: Tree) -> None:
     """The start failed after the worktree was made: take it back (and a branch it made)."""
     env = ctx.env
     if tree.clone:
-        shutil.rmtree(tree.path, ignore_errors=True)
+        remove_tree(os.fspath(tree.path))
         store.remove(record_file(ctx, tree.wid))
         return
     git_in(env, tree.repo, "worktree", "remove", "--force", tree.path)
@@ -425,7 +425,7 @@ def _release_clone(ctx: Ctx, tree: Tree, clean: bool) -> None:
         if keep is not False:
             _kept(ctx, tree, "holds work its remote lacks" if keep else "cannot be read by git")
             return
-        shutil.rmtree(tree.path, ignore_errors=True)
+        remove_tree(os.fspath(tree.path))
     save(ctx, tree._replace(removed=True))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
 

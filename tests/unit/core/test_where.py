@@ -1,13 +1,16 @@
-"""The string rule for the data dir spells every path exactly as pathlib does."""
+"""The string rule for the data dir spells every path exactly as pathlib does; the house's
+stand-ins for shutil (a program on PATH, a folder removed) answer as it does, never through
+a link."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from looop.home import where
+from looop.home import sessionfiles, where
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 
@@ -67,3 +70,40 @@ def test_the_runtime_dir_is_the_environments_or_tmp_and_a_relative_one_is_refuse
     assert where.runtime_base({"LOOOP_RUNTIME_DIR": "/run/x"}) == "/run/x"
     with pytest.raises(LooopError, match="LOOOP_RUNTIME_DIR='rel' is not absolute"):
         where.runtime_base({"LOOOP_RUNTIME_DIR": "rel"})
+
+
+def test_a_program_is_found_as_shutil_finds_it(tmp_path: Path) -> None:
+    """The first executable file of the name on the path; a folder or a file that does not
+    run is passed over; a name with a folder in it is itself; an empty path finds nothing."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    (a / "tool").mkdir()  # a folder of that name
+    (b / "tool").write_text("#!/bin/sh\n")  # not executable
+    (c / "tool").write_text("#!/bin/sh\n")
+    (c / "tool").chmod(0o755)
+    path = os.pathsep.join(map(str, (a, b, c)))
+    assert where.program_on("tool", path) == shutil.which("tool", path=path) == str(c / "tool")
+    assert where.program_on("tool", str(a)) is None
+    assert where.program_on("tool", "") is None
+    assert where.program_on(str(c / "tool"), "") == str(c / "tool")
+    assert where.program_on(str(b / "tool"), str(c)) is None
+
+
+def test_a_folder_is_removed_whole_and_never_through_a_link(tmp_path: Path) -> None:
+    """Its files and folders go; a link inside goes as a link (what it names stays); a link
+    given as the folder itself is left, and so is what it names."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "precious").write_text("mine")
+    doomed = tmp_path / "doomed"
+    (doomed / "deep" / "er").mkdir(parents=True)
+    (doomed / "deep" / "er" / "f").write_text("x")
+    (doomed / "link").symlink_to(kept)
+    (doomed / "deep" / "file-link").symlink_to(kept / "precious")
+    assert sessionfiles.remove_tree(str(doomed)) is True
+    assert not doomed.exists() and (kept / "precious").read_text() == "mine"
+    (tmp_path / "via").symlink_to(kept)
+    assert sessionfiles.remove_tree(str(tmp_path / "via")) is False
+    assert (tmp_path / "via").is_symlink() and (kept / "precious").read_text() == "mine"
+    assert sessionfiles.remove_tree(str(tmp_path / "nothing-here")) is False

@@ -9,7 +9,6 @@ verdicts with no API call."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from looop.home import store, where
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
+from looop.home.sessionfiles import remove_tree
 from looop.sessions.client import replayed
 from looop.sessions.state import SessionError
 from looop.views.needsinput import refine
@@ -113,4 +113,4 @@ def _prune(root: Path, live: set[str]) -> None:
         return
     for d in root.iterdir():
         if d.is_dir() and d.name not in live:
-            shutil.rmtree(d, ignore_errors=True)
+            remove_tree(str(d))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from looop.home import locks, store
 from looop.home.clock import Clock, SystemClock
 from looop.home.errors import CorruptState, LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.sessionfiles import remove_tree
 from looop.home.where import sandboxed
 from looop.remote import hosts as reg
 from looop.remote import untrusted
@@ -97,7 +97,7 @@ def forget(root: Path, sid: str) -> None:
             os.killpg(pid, signal.SIGKILL)  # it leads its own session: the group is its own
         except (ProcessLookupError, PermissionError):
             pass
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(os.fspath(d))
 
 
 def _alive(root: Path, sid: str) -> bool:
