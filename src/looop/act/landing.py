@@ -30,7 +30,7 @@ from looop.sessions.state import SessionError, get_session
 from looop.views import outcomes
 from looop.workers import reviewgit, reviewrounds
 from looop.workers.ids import normalise_target
-from looop.workers.review import branch_moved, worker_trees
+from looop.workers.review import beside, branch_moved, worker_trees
 from looop.workers.treerecord import Tree, git_in, why_failed
 from looop.workers.treework import is_dirty, uncommitted
 from looop.workers.worktree import checked_out, release
@@ -158,7 +158,8 @@ def _ended_run(ctx: Ctx, wid: str) -> str | None:
     return None if s.alive else s.started_at
 
 
-def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
+def _check_worker(ctx: Ctx, tree: Tree, tip: str, dirty: Callable[[], bool | None]) -> None:
+    """`dirty`: whether its worktree holds uncommitted work, as asked (None: unknown)."""
     wid = tree.wid
     if tree.clone:
         raise LandError(f"worker {wid} works in a clone on a host — land it there by hand")
@@ -167,7 +168,7 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str) -> None:
             f"worker {wid}'s branch {tree.branch} moved under it (now {tip[:12]}, not where "
             f"its checkout left it) — review it again with `looop review {wid}`"
         )
-    if not tree.removed and os.path.isdir(tree.path) and is_dirty(ctx.env, tree) is not False:
+    if not tree.removed and os.path.isdir(tree.path) and dirty() is not False:
         # less its setup's leftovers: never to commit
         left = uncommitted(ctx.env, tree, seen=[]) or []
         files = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
@@ -247,12 +248,15 @@ def merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
 
 
 def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
-    """Every check of landing one checkout's branch at the tip approved, nothing changed."""
-    tip = reviewgit.branch_tip(ctx, tree)
-    into, old = _base_branch(ctx, tree, ask.into)
-    ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+    """Every check of landing one checkout's branch at the tip approved, nothing changed;
+    its worktree's git status asked beside the base's checks (git in two places at once)."""
     ended = _ended_run(ctx, tree.wid)  # read before its worktree is (Plan.ended)
-    _check_worker(ctx, tree, tip)
+    live = not tree.clone and not tree.removed and os.path.isdir(tree.path)
+    with beside(is_dirty if live else None, ctx.env, tree) as dirty:
+        tip = reviewgit.branch_tip(ctx, tree)
+        into, old = _base_branch(ctx, tree, ask.into)
+        ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
+        _check_worker(ctx, tree, tip, dirty)
     if (now := approved_tip(ctx, tree, tip, ask.at)) != tip:  # an older commit (--at)
         ff = check_history(ctx, tree, into, old, tip := now)
     checkout = "" if mode == "pr" else _check_checkout(ctx, tree.repo, into)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, cast, get_args, get_type_hints
 
 from looop.core.context import Ctx
@@ -161,28 +162,33 @@ def repo_change(ctx: Ctx, tree: Tree, diffs: list[Diff] | None = None) -> RepoCh
     """One repository's part of the change, read once (`diffs`: see `review`). Whether its
     worktree holds uncommitted work is asked beside the rest: git in two places at once."""
     live = not tree.removed and os.path.isdir(tree.path)
-    dirty = beside(treework.is_dirty, ctx.env, tree) if live else lambda: None
-    tip = reviewgit.branch_tip(ctx, tree)
-    diff = Diff(ctx, tree, tree.base, tip)
-    if diffs is not None:  # its files' hunks read as they are shown
-        diffs.append(diff)
-    return RepoChange(
-        name=tree.part,
-        repo=tree.repo,
-        branch=tree.branch,
-        base=tree.base,
-        tip=tip,
-        commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
-        files=tuple(diff.stats if diffs is not None else diff.files()),
-        uncommitted=dirty(),
-        moved=branch_moved(tree, tip),
-    )
+    with beside(treework.is_dirty if live else None, ctx.env, tree) as dirty:
+        tip = reviewgit.branch_tip(ctx, tree)
+        diff = Diff(ctx, tree, tree.base, tip)
+        if diffs is not None:  # its files' hunks read as they are shown
+            diffs.append(diff)
+        return RepoChange(
+            name=tree.part,
+            repo=tree.repo,
+            branch=tree.branch,
+            base=tree.base,
+            tip=tip,
+            commits=tuple(reviewgit.commits(ctx, tree, tree.base, tip)),
+            files=tuple(diff.stats if diffs is not None else diff.files()),
+            uncommitted=dirty(),
+            moved=branch_moved(tree, tip),
+        )
 
 
-def beside(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """`fn(*args)` run on a thread of its own from now; the call returned waits for it and
-    gives its answer, or raises what it raised."""
-    got: list[Any] = []
+@contextmanager
+def beside(fn: Callable[..., T] | None, *args: Any) -> Iterator[Callable[[], T | None]]:
+    """`fn(*args)` on a thread of its own while the block runs; the call yielded waits for it
+    and gives its answer, or raises what it raised (None: no `fn`). A block left early waits
+    for it too: no git it runs outlives the caller."""
+    if fn is None:
+        yield lambda: None
+        return
+    got: list[tuple[Any, BaseException | None]] = []
 
     def run() -> None:
         try:
@@ -193,14 +199,17 @@ def beside(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
 
-    def answer() -> T:
+    def answer() -> T | None:
         thread.join()
         value, err = got[0]
         if err is not None:
             raise err
         return cast("T", value)
 
-    return answer
+    try:
+        yield answer
+    finally:
+        thread.join()
 
 
 def first_of(c: RepoChange) -> dict[str, Any]:
