@@ -10,8 +10,6 @@ it and the commit it produced. A merge is made off to the side (`merge-tree`, `c
 and put in place by one compare-and-swap of the base branch (or a fast-forward of the checkout
 that holds it), so a landing is whole or absent."""
 
-from __future__ import annotations
-
 import os
 import re
 import shlex
@@ -65,7 +63,7 @@ class Approved(NamedTuple):
         return {"tips": dict(self.tips), "exactly": self.exactly}
 
     @classmethod
-    def from_json(cls, obj: Any) -> Approved:
+    def from_json(cls, obj: Any) -> "Approved":
         """As a home sent it; one line when it is not that."""
         tips = obj.get("tips") if isinstance(obj, dict) else None
         if not isinstance(tips, dict) or not all(
@@ -108,7 +106,7 @@ class Landed(NamedTuple):
     name: str = ""  # the repository's folder in the workspace of a worker of several
     repo: str = ""  # the repository landed in
     # a worker of several repos: each landing in its order (the fields above: the first's)
-    repos: tuple[Landed, ...] = ()
+    repos: "tuple[Landed, ...]" = ()
 
 
 def git_at(ctx: Ctx, cwd: str, *args: str) -> tuple[int, str, str]:

@@ -10,8 +10,6 @@ shell); "pr_edit_command" the command that rewrites an open request's body ({url
 worker of several repositories has each request link the others); "pr_timeout_s" how long
 the push and each command may take. Read when a landing runs; a bad value is one line."""
 
-from __future__ import annotations
-
 import os
 import re
 import shlex

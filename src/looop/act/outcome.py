@@ -1,7 +1,5 @@
 """What one move ends as: the Executed record, or ExecError's one line."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from looop.home.errors import LooopError

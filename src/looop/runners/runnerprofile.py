@@ -7,30 +7,26 @@ these (runners/__init__.py); a new CLI is one new profile file plus tests.
 A part that needs a higher room (a TOML reader, a stream renderer) is data or a small stdlib
 callable here; the higher room keeps the one generic function that reads it."""
 
-from __future__ import annotations
-
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from looop.home import jsonio
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+# (env, the worker line's words) -> (variables for its box, why it cannot start or "")
+FirstRun = Callable[[Mapping[str, str], Sequence[str]], tuple[dict[str, str], str]]
 
-    # (env, the worker line's words) -> (variables for its box, why it cannot start or "")
-    FirstRun = Callable[[Mapping[str, str], Sequence[str]], tuple[dict[str, str], str]]
-
-    # (kind, text, detail): "session", "said", "tool", "tool_failed", "done", "failed", "note"
-    Said = tuple[str, str, object] | None
-    # (model, input tokens with cached ones, cached, output)
-    RunTokens = list[tuple[str, int, int, int]]
-    # (message id, model, fresh input tokens, cached, cache written, output, the USD it says
-    # or None: its tokens priced)
-    RecordUsage = tuple[str, str, int, int, int, int, object] | None
-    # (env, the worker's directory, its id, its start) -> the conversation it began, or None
-    FindId = Callable[[Mapping[str, str], str, str, float], str | None]
+# (kind, text, detail): "session", "said", "tool", "tool_failed", "done", "failed", "note"
+Said = tuple[str, str, object] | None
+# (model, input tokens with cached ones, cached, output)
+RunTokens = list[tuple[str, int, int, int]]
+# (message id, model, fresh input tokens, cached, cache written, output, the USD it says
+# or None: its tokens priced)
+RecordUsage = tuple[str, str, int, int, int, int, object] | None
+# (env, the worker's directory, its id, its start) -> the conversation it began, or None
+FindId = Callable[[Mapping[str, str], str, str, float], str | None]
 
 
 # the API keys a multi-provider CLI takes as a login (its profile's login_env)
@@ -104,7 +100,7 @@ class RunnerProfile(_Fields):
 
     __slots__ = ()
 
-    def __new__(cls, *, name: str, preset: Mapping[str, str], **rest: Any) -> RunnerProfile:
+    def __new__(cls, *, name: str, preset: Mapping[str, str], **rest: Any) -> "RunnerProfile":
         if not name or not preset:
             raise ValueError("a runner profile needs a name and its preset lines")
         rest["prices"] = _frozen_map(rest.get("prices", {}))

@@ -3,8 +3,6 @@ their stats and hunks), whether its verify passed, its own summary, and the comm
 back with what changed since the last. One function every face reads (`looop review`, the web's
 /api/v1/workers/{id}/review); its JSON read back, and the review of a worker away."""
 
-from __future__ import annotations
-
 import os
 import threading
 from collections.abc import Callable, Iterator

@@ -2,8 +2,6 @@
 base, and the diff between them parsed into files and hunks. Read from the user's repo with the
 hardened env (a clone's from inside it), never a program git could start on its own."""
 
-from __future__ import annotations
-
 import contextlib
 import itertools
 import os

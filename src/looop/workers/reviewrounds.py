@@ -4,8 +4,6 @@ worker), written whole or not at all, read back fail-closed (a broken file is sa
 guessed); beside it, the landing the decider proposed (<id>.land.json) and the tips the last
 review showed (<id>.seen.json)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any, NamedTuple
 

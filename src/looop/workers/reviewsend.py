@@ -2,8 +2,6 @@
 around its line at the branch's tip, and the round is kept as a draft until sent — as ONE
 message with every comment (act/roundsend.py, which a review of the change does not load)."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from looop.core.context import Ctx

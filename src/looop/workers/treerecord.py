@@ -6,8 +6,6 @@ own, or inside a worker's tree with the git dirs from our record, no config but 
 every program and filter driver switched off and no transport at all; one run with its timeout
 and its one-line failure."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import stat

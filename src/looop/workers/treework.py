@@ -2,8 +2,6 @@
 sys-sessions probe's, sense/probes.py), a clone's commits its remote lacks, and the git
 commands `worker diff` runs to show its changes."""
 
-from __future__ import annotations
-
 import os
 import subprocess
 from collections.abc import Mapping

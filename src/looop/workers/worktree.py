@@ -14,8 +14,6 @@ uncommitted and nothing its remote lacks, since a clone's commits live nowhere e
 The record and git as looop runs it are treerecord.py, what a checkout holds (dirty,
 unpushed, its diff) treework.py, and what a sandboxed worker may write in it sandbox/checkout.py."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 from collections.abc import Mapping
