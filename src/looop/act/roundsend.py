@@ -1,6 +1,6 @@
 """A review's draft round sent back to its worker, wherever its checkouts are (act/landaway.py
 `change_of`): ONE message with every comment, told to a live worker (typed into its session as
-one line once it is idle at its input box, `deliver`; or read by its `looop told`), or a
+one line once idle at its input box, workers/rounddelivery.py; or read by `looop told`), or a
 worker that ended started again on its recorded conversation and told it first
 (workers/resume.py; away, where it ran: act/landfar.py); journaled with who sent it. A module
 of its own: reading a review (act/landlocal.py) or landing it loads no resume."""
