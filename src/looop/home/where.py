@@ -283,7 +283,9 @@ def program_on(name: str, path: str | None) -> str | None:
     ~3 ms."""
     if os.path.dirname(name):
         return name if _runs(name) else None
-    dirs = (os.defpath if path is None else path).split(os.pathsep) if path != "" else []
+    if path == "":
+        return None
+    dirs = (os.defpath if path is None else path).split(os.pathsep)
     return next((f for d in dirs if _runs(f := os.path.join(d, name))), None)
 
 
