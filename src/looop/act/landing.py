@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from looop.act import landpr
@@ -157,7 +158,8 @@ def _ended_run(ctx: Ctx, wid: str) -> str | None:
 
 
 def _check_worker(ctx: Ctx, tree: Tree, tip: str, dirty: Callable[[], bool | None]) -> None:
-    """`dirty`: whether its worktree holds uncommitted work, as asked (None: unknown)."""
+    """`dirty`: whether its worktree holds uncommitted work, as asked (None: unknown; a
+    worktree that is gone is clean)."""
     wid = tree.wid
     if tree.clone:
         raise LandError(f"worker {wid} works in a clone on a host — land it there by hand")
@@ -166,7 +168,7 @@ def _check_worker(ctx: Ctx, tree: Tree, tip: str, dirty: Callable[[], bool | Non
             f"worker {wid}'s branch {tree.branch} moved under it (now {tip[:12]}, not where "
             f"its checkout left it) — review it again with `looop review {wid}`"
         )
-    if not tree.removed and os.path.isdir(tree.path) and dirty() is not False:
+    if dirty() is not False:
         # less its setup's leftovers: never to commit
         left = uncommitted(ctx.env, tree, seen=[]) or []
         files = ", ".join(left[:5]) + (" …" if len(left) > 5 else "")
@@ -250,7 +252,7 @@ def plan_tree(ctx: Ctx, tree: Tree, ask: LandRequest, mode: str) -> Plan:
     its worktree's git status asked beside the base's checks (git in two places at once)."""
     ended = _ended_run(ctx, tree.wid)  # read before its worktree is (Plan.ended)
     live = not tree.clone and not tree.removed and os.path.isdir(tree.path)
-    with beside(is_dirty if live else None, ctx.env, tree) as dirty:
+    with beside(is_dirty, ctx.env, tree) if live else nullcontext(lambda: False) as dirty:
         tip = reviewgit.branch_tip(ctx, tree)
         into, old = _base_branch(ctx, tree, ask.into)
         ff = check_history(ctx, tree, into, old, tip)  # no commits: nothing to land, said first
