@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Interrupt:
     """Stops asked during a beat (Ctrl-C, SIGTERM): the first is said and the beat goes on; a
     second abandons its decide (the runner's process group ends, no move runs)."""
@@ -41,7 +41,7 @@ class Interrupt:
         return f"waiting for {what}; a second Ctrl-C abandons the beat"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Ctx:
     paths: Paths
     clock: Clock

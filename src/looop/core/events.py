@@ -45,7 +45,7 @@ def json_line(level: Level, name: str, msg: str, ts: float, fields: dict[str, An
     return jsonio.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Emitter:
     """Writes pulse events to a stream and durable events to events.jsonl (both best effort)."""
 
