@@ -205,6 +205,13 @@ WORK = """for i in $(seq 1 {n}); do sed -i "s/^2$/two {r}/" f$i.txt; echo {r} >>
 git commit -qam 'change {n} files'"""
 
 
+# what a review or a landing loads before its own work, ended as the console ends a verb
+FLOOR = (
+    "import gc; gc.set_threshold(50_000); import os, subprocess, looop.verbs.console, "
+    "looop.cli.root, looop.core.context; os._exit(0)"
+)
+
+
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
@@ -233,7 +240,7 @@ def _git_moves(looop_bin: str, root: Path) -> Moves:
     (root / "git" / "config.json").write_text('{"tick_command": "true"}')
     repo, twin = _git_repo(root / "repo"), _git_repo(root / "twin")
     got: Moves = {}
-    for row in ("review", "land --ff", "pass"):
+    for row in ("review", "land --ff", "pass", "floor"):
         got[row] = {"ours": [], "base": [], "ours cpu": [], "base cpu": []}
     for r in range(-1, GIT_ROUNDS):  # one round warms the page cache, not counted
         wid, work = f"g{r + 1}", WORK.format(n=GIT_FILES, r=r + 1)
@@ -254,6 +261,7 @@ def _git_moves(looop_bin: str, root: Path) -> Moves:
             ],
             "land --ff": [["git", "-C", str(twin), "merge", "--ff-only", "-q", wid]],
             "pass": [[sys.executable, "-c", "pass"]],
+            "floor": [[sys.executable, "-c", "pass"]],
         }
         for row, sinks in got.items():
             ours = (
@@ -262,6 +270,7 @@ def _git_moves(looop_bin: str, root: Path) -> Moves:
                 else [[sys.executable, "-c", "pass"]]
             )
             ours = [[looop_bin, "land", wid, "--ff"]] if row == "land --ff" else ours
+            ours = [[sys.executable, "-c", FLOOR]] if row == "floor" else ours
             pair = [("base", by_hand[row]), ("ours", ours)]
             for sink, cmds in pair if r % 2 else reversed(pair):
                 timed = [_timed(c, env) for c in cmds]
@@ -294,6 +303,24 @@ def _git_rows(got: Moves) -> list[dict[str, object]]:
                 f"python -c pass {pmed:.0f} ms wall)",
             }
         )
+    floor = statistics.median(got["floor"]["ours"]) * 1000
+    rows.append(
+        {
+            "name": "review's and land's floor: click, the Ctx and subprocess loaded, nothing run",
+            "value": floor,
+            "min": min(got["floor"]["ours"]) * 1000,
+            "max": max(got["floor"]["ours"]) * 1000,
+            "unit": "ms",
+            "baseline": pmed,
+            "ratio": floor / pmed,
+            "target": "informational",
+            "ok": True,
+            "note": "floor: `python -c` importing the console, the click root, the Ctx and "
+            "subprocess, then ending as the console ends a verb (os._exit), paired with "
+            "`python -c pass` in the same rounds; a review or a landing has what is left of its "
+            "target above it for its own modules, its gits and its work",
+        }
+    )
     rows[0]["note"] = (
         f"git: {GIT_ROUNDS} rounds, each a new worker (`--command`, no sandbox) committing a "
         f"{GIT_FILES}-file change, ended; `looop review ID` (to a pipe) paired with `git log` + "
