@@ -261,17 +261,16 @@ def _git_moves(looop_bin: str, root: Path) -> Moves:
             ],
             "land --ff": [["git", "-C", str(twin), "merge", "--ff-only", "-q", wid]],
             "pass": [[sys.executable, "-c", "pass"]],
-            "floor": [[sys.executable, "-c", "pass"]],
+            "floor": [],  # its baseline is the pass row's, timed in the same rounds
+        }
+        by_looop = {
+            "review": [[looop_bin, "review", wid]],
+            "land --ff": [[looop_bin, "land", wid, "--ff"]],
+            "pass": [[sys.executable, "-c", "pass"]],
+            "floor": [[sys.executable, "-c", FLOOR]],
         }
         for row, sinks in got.items():
-            ours = (
-                [[looop_bin, "review", wid]]
-                if row == "review"
-                else [[sys.executable, "-c", "pass"]]
-            )
-            ours = [[looop_bin, "land", wid, "--ff"]] if row == "land --ff" else ours
-            ours = [[sys.executable, "-c", FLOOR]] if row == "floor" else ours
-            pair = [("base", by_hand[row]), ("ours", ours)]
+            pair = [("base", by_hand[row]), ("ours", by_looop[row])]
             for sink, cmds in pair if r % 2 else reversed(pair):
                 timed = [_timed(c, env) for c in cmds]
                 if r >= 0:
