@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.peers import holder
+from looop.home.sessionfiles import socket_file
+from looop.sessions.hostdoor import descends
 from tests.helpers import clean_env, stop_sessions, wait_until
 from tests.procwatch import by_argv, describe, kill_all, tagged
 
@@ -54,11 +57,17 @@ def _left(data: Path) -> list[int]:
     return sorted(set(tagged("LOOOP_DATA_DIR", str(data))) | set(by_argv(str(data))))
 
 
-def _clients(wid: str) -> list[int]:
+def _clients(data: Path, wid: str) -> list[int]:
     """The worker's own `looop ask` processes, knocking at its door (LOOOP_DOOR), not the
-    door's runs of them (which speak as the worker too)."""
+    door's runs of them (which speak as the worker too); under this home's supervisor of
+    `wid` only (another test's, or the user's, `w1` knocks at its own door)."""
+    sup = holder(socket_file(str(data), wid))
+    if sup is None:
+        return []
     out = []
     for pid in tagged("LOOOP_SESSION_ID", wid):
+        if not descends(pid, sup):
+            continue
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -123,11 +132,13 @@ def test_down_ends_the_asks_of_a_worker_killed_after_they_knocked_again(tmp_path
         assert r.returncode == 0, r.stdout + r.stderr
         wait_until(lambda: _asked(data) == ASKS, timeout=90, what="every ask on file")
         wait_until(
-            lambda: len(_clients("w1")) == ASKS and all(_sockets(p) for p in _clients("w1")),
+            lambda: (
+                len(_clients(data, "w1")) == ASKS and all(_sockets(p) for p in _clients(data, "w1"))
+            ),
             timeout=60,
             what="each ask knocking",
         )
-        first = {p: _sockets(p) for p in _clients("w1")}
+        first = {p: _sockets(p) for p in _clients(data, "w1")}
         wait_until(
             lambda: all(_sockets(p) - first[p] for p in first),
             timeout=90,
