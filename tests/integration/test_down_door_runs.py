@@ -132,9 +132,7 @@ def test_down_ends_the_asks_of_a_worker_killed_after_they_knocked_again(tmp_path
         assert r.returncode == 0, r.stdout + r.stderr
         wait_until(lambda: _asked(data) == ASKS, timeout=90, what="every ask on file")
         wait_until(
-            lambda: (
-                len(_clients(data, "w1")) == ASKS and all(_sockets(p) for p in _clients(data, "w1"))
-            ),
+            lambda: len(c := _clients(data, "w1")) == ASKS and all(_sockets(p) for p in c),
             timeout=60,
             what="each ask knocking",
         )
